@@ -1,0 +1,434 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Store holds a Backend and the declared collections.
+type Store struct {
+	backend Backend
+	specs   map[string]CollectionSpec
+}
+
+// Open declares specs on backend (creating collections and indexes
+// idempotently) and returns the Store.
+func Open(ctx context.Context, backend Backend, specs []CollectionSpec) (*Store, error) {
+	byName := make(map[string]CollectionSpec, len(specs))
+	for _, s := range specs {
+		if _, dup := byName[s.Name]; dup {
+			return nil, fmt.Errorf("collection %s declared twice", s.Name)
+		}
+		byName[s.Name] = s
+	}
+	if err := backend.EnsureCollections(ctx, specs); err != nil {
+		return nil, fmt.Errorf("ensure collections: %w", err)
+	}
+	return &Store{backend: backend, specs: byName}, nil
+}
+
+// Ping reports whether the engine is reachable.
+func (s *Store) Ping(ctx context.Context) error { return s.backend.Ping(ctx) }
+
+// Close releases the engine.
+func (s *Store) Close(ctx context.Context) error { return s.backend.Close(ctx) }
+
+// Tenant returns the view of one workspace. It panics on an empty workspace:
+// callers get the workspace from a verified token, so empty is a bug.
+func (s *Store) Tenant(workspace string) Tenant {
+	if workspace == "" {
+		panic("store: empty workspace")
+	}
+	return Tenant{s: s, ws: workspace}
+}
+
+// Tenant is one workspace's view of the store.
+type Tenant struct {
+	s  *Store
+	ws string
+}
+
+// Workspace is the tenant's id.
+func (t Tenant) Workspace() string { return t.ws }
+
+// C returns a handle on a declared collection. It panics on an undeclared
+// name: collection names are constants in code.
+func (t Tenant) C(name string) Collection {
+	spec, ok := t.s.specs[name]
+	if !ok {
+		panic("store: undeclared collection " + name)
+	}
+	return Collection{t: t, spec: spec}
+}
+
+// NewID returns a new globally unique, time-ordered document id.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Collection is a workspace-scoped collection handle.
+type Collection struct {
+	t    Tenant
+	spec CollectionSpec
+}
+
+// Get decodes the document with id into out.
+func (c Collection) Get(ctx context.Context, id string, out any) error {
+	raw, err := c.t.s.backend.Get(ctx, c.spec.Name, c.t.ws, id)
+	if err != nil {
+		return err
+	}
+	if err := bson.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decode %s/%s: %w", c.spec.Name, id, err)
+	}
+	return nil
+}
+
+// Insert stores a new document. doc must marshal to a BSON document with a
+// non-empty string _id; workspaceId is stamped.
+func (c Collection) Insert(ctx context.Context, doc any) error {
+	raw, _, _, err := c.encode(doc)
+	if err != nil {
+		return err
+	}
+	return c.t.s.backend.Insert(ctx, c.spec.Name, c.t.ws, raw)
+}
+
+// InsertMany inserts documents independently; errs[i] is nil or the
+// reason docs[i] was not stored (e.g. a *DuplicateKeyError).
+func (c Collection) InsertMany(ctx context.Context, docs []any) (errs []error, err error) {
+	raws := make([]bson.Raw, len(docs))
+	for i, d := range docs {
+		raw, _, _, err := c.encode(d)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		raws[i] = raw
+	}
+	if len(raws) == 0 {
+		return nil, nil
+	}
+	return c.t.s.backend.InsertMany(ctx, c.spec.Name, c.t.ws, raws)
+}
+
+// Replace writes doc over the stored document with the same _id if the
+// stored version equals expectedVersion. The caller sets doc's own version
+// (normally expectedVersion+1). Returns ErrConflict or ErrNotFound.
+func (c Collection) Replace(ctx context.Context, doc any, expectedVersion int64) error {
+	raw, id, _, err := c.encode(doc)
+	if err != nil {
+		return err
+	}
+	return c.t.s.backend.Replace(ctx, c.spec.Name, c.t.ws, id, expectedVersion, raw)
+}
+
+// Put inserts or replaces doc unconditionally.
+func (c Collection) Put(ctx context.Context, doc any) error {
+	raw, id, _, err := c.encode(doc)
+	if err != nil {
+		return err
+	}
+	return c.t.s.backend.Put(ctx, c.spec.Name, c.t.ws, id, raw)
+}
+
+// Delete removes the document with id (ErrNotFound if absent).
+func (c Collection) Delete(ctx context.Context, id string) error {
+	return c.t.s.backend.Delete(ctx, c.spec.Name, c.t.ws, id)
+}
+
+// Find runs a range read and returns documents in index order.
+func (c Collection) Find(ctx context.Context, q Query) ([]Doc, error) {
+	rq, err := c.resolve(q)
+	if err != nil {
+		return nil, err
+	}
+	raws, err := c.t.s.backend.Find(ctx, c.spec.Name, c.t.ws, rq)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Doc, len(raws))
+	for i, raw := range raws {
+		key, err := encodeKey(rq, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.spec.Name, err)
+		}
+		out[i] = Doc{Raw: raw, Key: key}
+	}
+	return out, nil
+}
+
+// FindOne returns the first document of q into out, or ErrNotFound.
+func (c Collection) FindOne(ctx context.Context, q Query, out any) error {
+	q.Limit = 1
+	docs, err := c.Find(ctx, q)
+	if err != nil {
+		return err
+	}
+	if len(docs) == 0 {
+		return ErrNotFound
+	}
+	return docs[0].Decode(out)
+}
+
+// Count returns how many documents match q's Eq and Range (After and
+// Limit are ignored).
+func (c Collection) Count(ctx context.Context, q Query) (int64, error) {
+	q.After, q.Limit = "", 0
+	rq, err := c.resolve(q)
+	if err != nil {
+		return 0, err
+	}
+	return c.t.s.backend.Count(ctx, c.spec.Name, c.t.ws, rq)
+}
+
+// encode marshals doc, checks its _id and stamps workspaceId.
+func (c Collection) encode(doc any) (raw bson.Raw, id string, version int64, err error) {
+	b, err := bson.Marshal(doc)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("encode %s document: %w", c.spec.Name, err)
+	}
+	var d bson.D
+	if err := bson.Unmarshal(b, &d); err != nil {
+		return nil, "", 0, fmt.Errorf("encode %s document: %w", c.spec.Name, err)
+	}
+	stamped := false
+	for i, e := range d {
+		switch e.Key {
+		case "_id":
+			s, ok := e.Value.(string)
+			if !ok || s == "" {
+				return nil, "", 0, fmt.Errorf("%s document: _id must be a non-empty string: %w", c.spec.Name, ErrBadQuery)
+			}
+			id = s
+		case "workspaceId":
+			d[i].Value = c.t.ws
+			stamped = true
+		case "version":
+			switch v := e.Value.(type) {
+			case int64:
+				version = v
+			case int32:
+				version = int64(v)
+			}
+		}
+	}
+	if id == "" {
+		return nil, "", 0, fmt.Errorf("%s document has no _id: %w", c.spec.Name, ErrBadQuery)
+	}
+	if !stamped {
+		d = append(d, bson.E{Key: "workspaceId", Value: c.t.ws})
+	}
+	raw, err = bson.Marshal(d)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("encode %s document: %w", c.spec.Name, err)
+	}
+	return raw, id, version, nil
+}
+
+func (c Collection) resolve(q Query) (ResolvedQuery, error) {
+	var idx *Index
+	for i := range c.spec.Indexes {
+		if c.spec.Indexes[i].Name == q.Index {
+			idx = &c.spec.Indexes[i]
+		}
+	}
+	if idx == nil {
+		return ResolvedQuery{}, fmt.Errorf("%s has no index %q: %w", c.spec.Name, q.Index, ErrBadQuery)
+	}
+	if len(q.Eq) > len(idx.Fields) {
+		return ResolvedQuery{}, fmt.Errorf("index %s has %d fields, query gives %d equalities: %w", idx.Name, len(idx.Fields), len(q.Eq), ErrBadQuery)
+	}
+	if q.Limit < 0 {
+		return ResolvedQuery{}, fmt.Errorf("negative limit: %w", ErrBadQuery)
+	}
+	rq := ResolvedQuery{Index: *idx, Desc: q.Desc, Limit: q.Limit}
+	for _, v := range q.Eq {
+		cv, err := Canonical(v)
+		if err != nil {
+			return ResolvedQuery{}, err
+		}
+		rq.Eq = append(rq.Eq, cv)
+	}
+	if q.Range != nil {
+		if len(q.Eq) == len(idx.Fields) {
+			return ResolvedQuery{}, fmt.Errorf("index %s: range needs a field after the equality prefix: %w", idx.Name, ErrBadQuery)
+		}
+		if err := rq.setRange(*q.Range); err != nil {
+			return ResolvedQuery{}, err
+		}
+	}
+	if q.After != "" {
+		after, err := decodeKey(q.After, len(rq.OrderFields()))
+		if err != nil {
+			return ResolvedQuery{}, err
+		}
+		rq.After = after
+	}
+	return rq, nil
+}
+
+func (rq *ResolvedQuery) setRange(b Bound) error {
+	edge := func(v any, incl bool) (*RangeEdge, error) {
+		cv, err := Canonical(v)
+		if err != nil {
+			return nil, err
+		}
+		return &RangeEdge{Value: cv, Inclusive: incl}, nil
+	}
+	var err error
+	switch {
+	case b.Gt != nil && b.Gte != nil:
+		return fmt.Errorf("both Gt and Gte set: %w", ErrBadQuery)
+	case b.Gt != nil:
+		rq.RangeFrom, err = edge(b.Gt, false)
+	case b.Gte != nil:
+		rq.RangeFrom, err = edge(b.Gte, true)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case b.Lt != nil && b.Lte != nil:
+		return fmt.Errorf("both Lt and Lte set: %w", ErrBadQuery)
+	case b.Lt != nil:
+		rq.RangeTo, err = edge(b.Lt, false)
+	case b.Lte != nil:
+		rq.RangeTo, err = edge(b.Lte, true)
+	}
+	if err != nil {
+		return err
+	}
+	if b.Prefix != nil {
+		if rq.RangeFrom != nil || rq.RangeTo != nil {
+			return fmt.Errorf("prefix combined with bounds: %w", ErrBadQuery)
+		}
+		// Every string with the prefix sorts in [prefix, prefix+U+10FFFF)
+		// both in BSON (binary UTF-8) and in SQLite's BINARY collation.
+		rq.RangeFrom = &RangeEdge{Value: *b.Prefix, Inclusive: true}
+		rq.RangeTo = &RangeEdge{Value: *b.Prefix + "\U0010FFFF", Inclusive: false}
+	}
+	return nil
+}
+
+// Canonical converts a Go value used in a query to the canonical form both
+// engines compare: string, int64, float64, bool or bson.DateTime.
+func Canonical(v any) (any, error) {
+	switch x := v.(type) {
+	case string, int64, float64, bool, bson.DateTime:
+		return x, nil
+	case int:
+		return int64(x), nil
+	case int32:
+		return int64(x), nil
+	case float32:
+		return float64(x), nil
+	case time.Time:
+		return bson.NewDateTimeFromTime(x), nil
+	default:
+		return nil, fmt.Errorf("unsupported query value %T: %w", v, ErrBadQuery)
+	}
+}
+
+// canonicalRaw converts a BSON value from a stored document to canonical form.
+func canonicalRaw(v bson.RawValue) (any, error) {
+	switch v.Type {
+	case bson.TypeString:
+		return v.StringValue(), nil
+	case bson.TypeInt32:
+		return int64(v.Int32()), nil
+	case bson.TypeInt64:
+		return v.Int64(), nil
+	case bson.TypeDouble:
+		f := v.Double()
+		if math.IsNaN(f) {
+			return nil, fmt.Errorf("NaN in indexed field: %w", ErrBadQuery)
+		}
+		return f, nil
+	case bson.TypeBoolean:
+		return v.Boolean(), nil
+	case bson.TypeDateTime:
+		return bson.DateTime(v.DateTime()), nil
+	default:
+		return nil, fmt.Errorf("unsupported indexed value type %s: %w", v.Type, ErrBadQuery)
+	}
+}
+
+// LookupPath returns the value at a dotted path of a document.
+func LookupPath(raw bson.Raw, path string) (bson.RawValue, error) {
+	return raw.LookupErr(splitPath(path)...)
+}
+
+func splitPath(path string) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(path); i++ {
+		if path[i] == '.' {
+			parts = append(parts, path[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, path[start:])
+}
+
+// A keyset cursor is the BSON array of the order values of the last document
+// seen, base64url-encoded. BSON keeps the value types (a datetime stays a
+// datetime) so the next page compares like with like on both engines.
+func encodeKey(rq ResolvedQuery, raw bson.Raw) (string, error) {
+	fields := rq.OrderFields()
+	vals := make(bson.A, 0, len(fields))
+	for _, f := range fields {
+		rv, err := LookupPath(raw, f)
+		if err != nil {
+			return "", fmt.Errorf("document lacks indexed field %s: %w", f, ErrBadQuery)
+		}
+		cv, err := canonicalRaw(rv)
+		if err != nil {
+			return "", err
+		}
+		vals = append(vals, cv)
+	}
+	b, err := bson.Marshal(bson.D{{Key: "k", Value: vals}})
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func decodeKey(key string, n int) ([]any, error) {
+	b, err := base64.RawURLEncoding.DecodeString(key)
+	if err != nil {
+		return nil, ErrBadCursor
+	}
+	raw := bson.Raw(b)
+	if err := raw.Validate(); err != nil {
+		return nil, ErrBadCursor
+	}
+	v, err := raw.LookupErr("k")
+	if err != nil || v.Type != bson.TypeArray {
+		return nil, ErrBadCursor
+	}
+	elems, err := v.Array().Values()
+	if err != nil || len(elems) != n {
+		return nil, ErrBadCursor
+	}
+	out := make([]any, n)
+	for i, e := range elems {
+		cv, err := canonicalRaw(e)
+		if err != nil {
+			return nil, ErrBadCursor
+		}
+		out[i] = cv
+	}
+	if _, ok := out[n-1].(string); !ok {
+		return nil, ErrBadCursor
+	}
+	return out, nil
+}
+
+// IsNotFound reports whether err is ErrNotFound.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
