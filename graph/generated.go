@@ -158,6 +158,8 @@ type MutationResolver interface {
 	LogInteraction(ctx context.Context, input model.LogInteractionInput) (*model.TimelineItem, error)
 }
 type ProfileResolver interface {
+	Identifiers(ctx context.Context, obj *model.Profile) ([]model.Identifier, error)
+
 	Timeline(ctx context.Context, obj *model.Profile, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) (*model.TimelineConnection, error)
 }
 type QueryResolver interface {
@@ -1949,7 +1951,7 @@ func (ec *executionContext) _Profile_identifiers(ctx context.Context, field grap
 			return ec.fieldContext_Profile_identifiers(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Identifiers, nil
+			return ec.Resolvers.Profile().Identifiers(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Identifier) graphql.Marshaler {
@@ -1963,8 +1965,8 @@ func (ec *executionContext) fieldContext_Profile_identifiers(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Profile",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Identifier(ctx, field)
 		},
@@ -4899,10 +4901,11 @@ func (ec *executionContext) _Profile(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "identifiers":
-			out.Values[i] = ec._Profile_identifiers(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_identifiers(ctx, field, obj)
+				})
 		case "traits":
 			out.Values[i] = ec._Profile_traits(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

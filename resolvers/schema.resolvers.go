@@ -7,43 +7,232 @@ package resolvers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/timeline"
+	"github.com/halo-cdp/halo/userjson"
 )
 
 func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInput) (*model.IdentifyPayload, error) {
-	panic(fmt.Errorf("not implemented: Identify - identify"))
+	tn, p, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := identity.Normalise("input.identifiers", toIdentifiers(input.Identifiers))
+	if err != nil {
+		return nil, err
+	}
+	traits, err := userjson.Object(input.Traits, profile.TraitLimits)
+	if err != nil {
+		return nil, apperr.Invalid("input.traits", "%s", err.Error())
+	}
+	res, err := r.identity.Resolve(ctx, tn, identity.Request{
+		Identifiers: ids, Traits: traits, SeenAt: r.identity.Now(), Actor: p.Subject,
+	})
+	if err != nil {
+		return nil, err
+	}
+	merged := res.Merged
+	if merged == nil {
+		merged = []string{}
+	}
+	return &model.IdentifyPayload{Profile: toProfile(res.Profile), Created: res.Created, MergedProfileIds: merged}, nil
 }
 
 func (r *mutationResolver) Track(ctx context.Context, input model.TrackInput) (*model.TrackPayload, error) {
-	panic(fmt.Errorf("not implemented: Track - track"))
+	results, err := r.track(ctx, "input", []model.TrackInput{input})
+	if err != nil {
+		return nil, err
+	}
+	res := results[0]
+	return &model.TrackPayload{Profile: toProfile(res.Profile), Event: toTimelineItem(res.Event), Duplicate: res.Duplicate}, nil
 }
 
 func (r *mutationResolver) TrackBatch(ctx context.Context, inputs []model.TrackInput) (*model.TrackBatchPayload, error) {
-	panic(fmt.Errorf("not implemented: TrackBatch - trackBatch"))
+	results, err := r.track(ctx, "inputs", inputs)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.TrackBatchPayload{Results: make([]model.TrackResult, len(results))}
+	for i, res := range results {
+		out.Results[i] = model.TrackResult{
+			MessageID: res.Event.MessageID, ProfileID: res.Profile.ID, EventID: res.Event.ID, Duplicate: res.Duplicate,
+		}
+		if res.Duplicate {
+			out.Duplicates++
+		} else {
+			out.Accepted++
+		}
+	}
+	return out, nil
 }
 
 func (r *mutationResolver) LogInteraction(ctx context.Context, input model.LogInteractionInput) (*model.TimelineItem, error) {
-	panic(fmt.Errorf("not implemented: LogInteraction - logInteraction"))
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := timeline.InteractionInput{
+		ProfileID: input.ProfileID, Kind: string(input.Kind), Subject: deref(input.Subject), Body: deref(input.Body),
+		OccurredAt: input.OccurredAt, Actor: deref(input.Actor), Properties: input.Properties, MessageID: deref(input.MessageID),
+	}
+	if input.Direction != nil {
+		in.Direction = string(*input.Direction)
+	}
+	ev, err := r.timeline.LogInteraction(ctx, tn, in)
+	if err != nil {
+		return nil, err
+	}
+	return toTimelineItem(ev), nil
+}
+
+func (r *profileResolver) Identifiers(ctx context.Context, obj *model.Profile) ([]model.Identifier, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held, err := identity.Identifiers(ctx, tn, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.Identifier, len(held))
+	for i, h := range held {
+		out[i] = model.Identifier{Type: h.Type, Value: h.Value, FirstSeenAt: h.FirstSeenAt}
+	}
+	return out, nil
 }
 
 func (r *profileResolver) Timeline(ctx context.Context, obj *model.Profile, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) (*model.TimelineConnection, error) {
-	panic(fmt.Errorf("not implemented: Timeline - timeline"))
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	key, err := unwrapCursor("t", after)
+	if err != nil {
+		return nil, err
+	}
+	f := timeline.Filter{Names: names, Since: since, Until: until}
+	for _, k := range kinds {
+		f.Kinds = append(f.Kinds, string(k))
+	}
+	page, err := timeline.Read(ctx, tn, obj.ID, n, key, f)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.TimelineConnection{Edges: []model.TimelineEdge{}, Nodes: []model.TimelineItem{}}
+	cursors := make([]string, len(page.Items))
+	for i, ev := range page.Items {
+		item := toTimelineItem(ev)
+		cursors[i] = wrapCursor("t", page.Cursors[i])
+		conn.Edges = append(conn.Edges, model.TimelineEdge{Cursor: cursors[i], Node: item})
+		conn.Nodes = append(conn.Nodes, *item)
+	}
+	conn.PageInfo = pageInfo(cursors, page.HasNext, key != "")
+	return conn, nil
 }
 
 func (r *queryResolver) Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error) {
-	panic(fmt.Errorf("not implemented: Profile - profile"))
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if (id == nil) == (identifier == nil) {
+		return nil, apperr.Invalid("", "give exactly one of id or identifier")
+	}
+	pid := deref(id)
+	if identifier != nil {
+		ids, err := identity.Normalise("identifier", toIdentifiers([]model.IdentifierInput{*identifier}))
+		if err != nil {
+			return nil, err
+		}
+		pid, err = identity.Lookup(ctx, tn, ids[0])
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up profile by identifier: %w", err)
+		}
+	}
+	if pid == "" || len(pid) > 128 {
+		return nil, nil
+	}
+	p, err := profile.Resolve(ctx, tn, pid, r.identity.Redirect)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toProfile(p), nil
 }
 
 func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder) (*model.ProfileConnection, error) {
-	panic(fmt.Errorf("not implemented: Profiles - profiles"))
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	var page profile.Page
+	list := "s"
+	if search != nil {
+		key, err := unwrapCursor(list, after)
+		if err != nil {
+			return nil, err
+		}
+		if page, err = profile.Search(ctx, tn, *search, n, key); err != nil {
+			return nil, err
+		}
+	} else {
+		order := model.ProfileOrderCreatedAtDesc
+		if orderBy != nil {
+			order = *orderBy
+		}
+		list = "p" + string(order)
+		key, err := unwrapCursor(list, after)
+		if err != nil {
+			return nil, err
+		}
+		if page, err = profile.List(ctx, tn, profileOrders[order], n, key); err != nil {
+			return nil, err
+		}
+	}
+	conn := &model.ProfileConnection{Edges: []model.ProfileEdge{}, Nodes: []model.Profile{}}
+	cursors := make([]string, len(page.Profiles))
+	for i, p := range page.Profiles {
+		mp := toProfile(p)
+		cursors[i] = wrapCursor(list, page.Cursors[i])
+		conn.Edges = append(conn.Edges, model.ProfileEdge{Cursor: cursors[i], Node: mp})
+		conn.Nodes = append(conn.Nodes, *mp)
+	}
+	conn.PageInfo = pageInfo(cursors, page.HasNext, after != nil && *after != "")
+	return conn, nil
 }
 
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
-	panic(fmt.Errorf("not implemented: Viewer - viewer"))
+	_, p, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scopes := p.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return &model.Viewer{Workspace: p.Workspace, Subject: optional(p.Subject), Scopes: scopes}, nil
 }
 
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }

@@ -1,0 +1,236 @@
+// Package profile holds the unified profile document and its reads: by id
+// (following merges), listing, search, and compare-and-swap updates.
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/userjson"
+)
+
+// Profile is the stored document of one person.
+type Profile struct {
+	ID          string         `bson:"_id"`
+	WorkspaceID string         `bson:"workspaceId"`
+	Traits      map[string]any `bson:"traits"`
+	EventCount  int64          `bson:"eventCount"`
+	// FirstSeenAt and LastSeenAt span the person's activity (events,
+	// interactions, identify calls). Always set so they can be indexed.
+	FirstSeenAt time.Time `bson:"firstSeenAt"`
+	LastSeenAt  time.Time `bson:"lastSeenAt"`
+	CreatedAt   time.Time `bson:"createdAt"`
+	UpdatedAt   time.Time `bson:"updatedAt"`
+	// MergedFrom lists profiles merged into this one (transitively).
+	MergedFrom []string `bson:"mergedFrom"`
+	Version    int64    `bson:"version"`
+}
+
+// Trait limits: what one call may send, and what a profile may hold.
+var (
+	TraitLimits       = userjson.Limits{MaxDepth: 5, MaxBytes: 16 << 10}
+	MaxProfileTraitsB = 64 << 10
+)
+
+// New returns a fresh profile document created at now.
+func New(id string, now time.Time) *Profile {
+	now = now.UTC().Truncate(time.Millisecond)
+	return &Profile{
+		ID: id, Traits: map[string]any{}, MergedFrom: []string{},
+		FirstSeenAt: now, LastSeenAt: now, CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+// Normalise fixes up a decoded document: nested traits arrive as BSON
+// types, times in UTC.
+func (p *Profile) normalise() {
+	p.Traits = userjson.PlainObject(p.Traits)
+	if p.MergedFrom == nil {
+		p.MergedFrom = []string{}
+	}
+	p.FirstSeenAt = p.FirstSeenAt.UTC()
+	p.LastSeenAt = p.LastSeenAt.UTC()
+	p.CreatedAt = p.CreatedAt.UTC()
+	p.UpdatedAt = p.UpdatedAt.UTC()
+}
+
+// Seen widens the activity span to include t.
+func (p *Profile) Seen(t time.Time) {
+	t = t.UTC().Truncate(time.Millisecond)
+	if t.Before(p.FirstSeenAt) {
+		p.FirstSeenAt = t
+	}
+	if t.After(p.LastSeenAt) {
+		p.LastSeenAt = t
+	}
+}
+
+// ApplyTraits patches the traits (null removes a key) and checks the total.
+func (p *Profile) ApplyTraits(patch map[string]any) error {
+	if len(patch) == 0 {
+		return nil
+	}
+	next := userjson.Patch(p.Traits, patch)
+	if n := userjson.Size(next); n > MaxProfileTraitsB {
+		return apperr.Invalid("traits", "profile traits would be %d bytes, more than the %d allowed", n, MaxProfileTraitsB)
+	}
+	p.Traits = next
+	return nil
+}
+
+// Get loads a live profile by id (no merge redirect).
+func Get(ctx context.Context, tn store.Tenant, id string) (*Profile, error) {
+	var p Profile
+	if err := tn.C(store.Profiles).Get(ctx, id, &p); err != nil {
+		return nil, err
+	}
+	p.normalise()
+	return &p, nil
+}
+
+// Redirector follows an id that was merged away to the profile it was
+// merged into. The identity package provides it (it owns merge records).
+type Redirector func(ctx context.Context, tn store.Tenant, id string) (string, error)
+
+// Resolve loads the live profile for id, following merges via redirect.
+// Returns an apperr NOT_FOUND when there is none.
+func Resolve(ctx context.Context, tn store.Tenant, id string, redirect Redirector) (*Profile, error) {
+	for hops := 0; hops < 16; hops++ {
+		p, err := Get(ctx, tn, id)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("load profile %s: %w", id, err)
+		}
+		if redirect == nil {
+			break
+		}
+		next, err := redirect(ctx, tn, id)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("follow merge of profile %s: %w", id, err)
+		}
+		id = next
+	}
+	return nil, apperr.New(apperr.NotFound, "profile not found")
+}
+
+// Update applies fn to the profile with id and writes it with
+// compare-and-swap, retrying on concurrent writes. fn may be called more
+// than once and must be deterministic over its input.
+func Update(ctx context.Context, tn store.Tenant, id string, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	const maxAttempts = 50
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		p, err := Get(ctx, tn, id)
+		if err != nil {
+			return nil, fmt.Errorf("load profile %s: %w", id, err)
+		}
+		if err := fn(p); err != nil {
+			return nil, err
+		}
+		prev := p.Version
+		p.Version++
+		if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {
+			p.UpdatedAt = t
+		}
+		err = tn.C(store.Profiles).Replace(ctx, p, prev)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("write profile %s: %w", id, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("write profile %s: too much contention: %w", id, store.ErrConflict)
+}
+
+// Order is a listing order.
+type Order int
+
+// Listing orders.
+const (
+	CreatedDesc Order = iota
+	CreatedAsc
+	UpdatedDesc
+	LastSeenDesc
+)
+
+func (o Order) query() (index string, desc bool) {
+	switch o {
+	case CreatedAsc:
+		return store.ProfilesByCreated, false
+	case UpdatedDesc:
+		return store.ProfilesByUpdated, true
+	case LastSeenDesc:
+		return store.ProfilesByLastSeen, true
+	default:
+		return store.ProfilesByCreated, true
+	}
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Profiles []*Profile
+	Cursors  []string
+	HasNext  bool
+}
+
+// List returns up to first profiles in order, after the cursor.
+func List(ctx context.Context, tn store.Tenant, order Order, first int, after string) (Page, error) {
+	index, desc := order.query()
+	docs, err := tn.C(store.Profiles).Find(ctx, store.Query{Index: index, Desc: desc, After: after, Limit: first + 1})
+	if err != nil {
+		return Page{}, cursorErr(err, "list profiles")
+	}
+	var page Page
+	for i, d := range docs {
+		if i == first {
+			page.HasNext = true
+			break
+		}
+		var p Profile
+		if err := d.Decode(&p); err != nil {
+			return Page{}, fmt.Errorf("decode profile: %w", err)
+		}
+		p.normalise()
+		page.Profiles = append(page.Profiles, &p)
+		page.Cursors = append(page.Cursors, d.Key)
+	}
+	return page, nil
+}
+
+func cursorErr(err error, what string) error {
+	if errors.Is(err, store.ErrBadCursor) {
+		return apperr.Invalid("after", "malformed cursor")
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// NameTerms returns the lower-cased name tokens of traits that search
+// matches: firstName, lastName, name.
+func NameTerms(traits map[string]any) []string {
+	var out []string
+	for _, k := range []string{"firstName", "lastName", "name"} {
+		s, ok := traits[k].(string)
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Fields(strings.ToLower(s)) {
+			if len(f) <= 64 {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}

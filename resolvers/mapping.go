@@ -1,0 +1,107 @@
+package resolvers
+
+import (
+	"strings"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/timeline"
+)
+
+// Page sizes: default and the most one request may ask for.
+const (
+	defaultFirst = 20
+	maxFirst     = 100
+)
+
+func pageSize(first *int) (int, error) {
+	if first == nil {
+		return defaultFirst, nil
+	}
+	if *first < 0 || *first > maxFirst {
+		return 0, apperr.Invalid("first", "must be between 0 and %d", maxFirst)
+	}
+	return *first, nil
+}
+
+// Cursors handed to clients carry a prefix naming the list they belong to,
+// so a cursor from one list (or order) is refused by another instead of
+// silently positioning it.
+func wrapCursor(list, key string) string { return list + "." + key }
+
+func unwrapCursor(list string, after *string) (string, error) {
+	if after == nil || *after == "" {
+		return "", nil
+	}
+	key, ok := strings.CutPrefix(*after, list+".")
+	if !ok || key == "" {
+		return "", apperr.Invalid("after", "malformed cursor")
+	}
+	return key, nil
+}
+
+func toProfile(p *profile.Profile) *model.Profile {
+	first, last := p.FirstSeenAt, p.LastSeenAt
+	return &model.Profile{
+		ID: p.ID, Traits: p.Traits, EventCount: int(p.EventCount),
+		FirstSeenAt: &first, LastSeenAt: &last, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		MergedFrom: p.MergedFrom,
+	}
+}
+
+func toIdentifiers(in []model.IdentifierInput) []identity.Identifier {
+	out := make([]identity.Identifier, len(in))
+	for i, id := range in {
+		out[i] = identity.Identifier{Type: id.Type, Value: id.Value}
+	}
+	return out
+}
+
+func toTimelineItem(e *timeline.Event) *model.TimelineItem {
+	item := &model.TimelineItem{
+		ID: e.ID, Kind: model.TimelineKind(e.Kind), Name: e.Name, Properties: e.Properties,
+		MessageID: e.MessageID, OccurredAt: e.OccurredAt, ReceivedAt: e.ReceivedAt, ProfileID: e.ProfileID,
+		Channel: optional(e.Channel), Subject: optional(e.Subject), Body: optional(e.Body), Actor: optional(e.Actor),
+	}
+	if e.InteractionKind != "" {
+		k := model.InteractionKind(e.InteractionKind)
+		item.InteractionKind = &k
+	}
+	if e.Direction != "" {
+		d := model.Direction(e.Direction)
+		item.Direction = &d
+	}
+	return item
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func pageInfo(cursors []string, hasNext, hasPrev bool) *model.PageInfo {
+	pi := &model.PageInfo{HasNextPage: hasNext, HasPreviousPage: hasPrev}
+	if len(cursors) > 0 {
+		pi.StartCursor = &cursors[0]
+		pi.EndCursor = &cursors[len(cursors)-1]
+	}
+	return pi
+}
+
+var profileOrders = map[model.ProfileOrder]profile.Order{
+	model.ProfileOrderCreatedAtDesc:  profile.CreatedDesc,
+	model.ProfileOrderCreatedAtAsc:   profile.CreatedAsc,
+	model.ProfileOrderUpdatedAtDesc:  profile.UpdatedDesc,
+	model.ProfileOrderLastSeenAtDesc: profile.LastSeenDesc,
+}

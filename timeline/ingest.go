@@ -1,0 +1,317 @@
+package timeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/userjson"
+)
+
+// Service ingests and reads timelines.
+type Service struct {
+	Identity *identity.Resolver
+	Now      func() time.Time
+}
+
+// TrackInput is one behavioural event as a client sends it.
+type TrackInput struct {
+	MessageID   string
+	Identifiers []identity.Identifier
+	Name        string
+	Properties  any
+	OccurredAt  *time.Time
+	Channel     string
+	Traits      any
+}
+
+// TrackResult is the outcome of one TrackInput.
+type TrackResult struct {
+	Profile   *profile.Profile
+	Event     *Event
+	Duplicate bool
+}
+
+type trackReq struct {
+	ids    []identity.Identifier
+	traits map[string]any
+	event  Event
+}
+
+// Track ingests events. All inputs are validated before anything is
+// written, so a rejected call stores nothing. Each event is idempotent on
+// its messageId: a repeat returns the stored event with Duplicate set.
+func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, field string, inputs []TrackInput) ([]TrackResult, error) {
+	if len(inputs) == 0 {
+		return nil, apperr.Invalid(field, "at least one event is required")
+	}
+	if len(inputs) > MaxBatch {
+		return nil, apperr.Invalid(field, "at most %d events per call, got %d", MaxBatch, len(inputs))
+	}
+	now := s.Now().UTC()
+	reqs := make([]trackReq, len(inputs))
+	for i, in := range inputs {
+		f := field
+		if len(inputs) > 1 || strings.HasSuffix(field, "s") {
+			f = fmt.Sprintf("%s[%d]", field, i)
+		}
+		req, err := s.validateTrack(f, in, now)
+		if err != nil {
+			return nil, err
+		}
+		reqs[i] = req
+	}
+
+	results := make([]TrackResult, len(reqs))
+	pending := make([]int, 0, len(reqs)) // inputs not yet known to be duplicates
+	for i := range reqs {
+		dup, err := s.existing(ctx, tn, reqs[i].event.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		if dup != nil {
+			results[i] = TrackResult{Event: dup, Duplicate: true}
+			continue
+		}
+		pending = append(pending, i)
+	}
+
+	// Resolve each distinct identifier set once per call (the common case
+	// is many events of one visitor); events carrying traits resolve alone
+	// so their trait patches apply in order.
+	resolved := map[string]string{}
+	for _, i := range pending {
+		req := &reqs[i]
+		key := identitiesKey(req.ids)
+		if pid, ok := resolved[key]; ok && len(req.traits) == 0 {
+			req.event.ProfileID = pid
+			continue
+		}
+		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: req.ids, Traits: req.traits, Actor: actor})
+		if err != nil {
+			return nil, err
+		}
+		resolved[key] = res.Profile.ID
+		req.event.ProfileID = res.Profile.ID
+	}
+
+	docs := make([]any, len(pending))
+	for j, i := range pending {
+		reqs[i].event.ID = store.NewID()
+		docs[j] = reqs[i].event
+	}
+	errs, err := tn.C(store.Events).InsertMany(ctx, docs)
+	if err != nil {
+		return nil, fmt.Errorf("store events: %w", err)
+	}
+	stored := make([]*Event, 0, len(pending))
+	for j, i := range pending {
+		if j < len(errs) && errs[j] != nil {
+			if !errors.Is(errs[j], store.ErrDuplicateKey) {
+				return nil, fmt.Errorf("store event %s: %w", reqs[i].event.MessageID, errs[j])
+			}
+			// Same messageId raced in (or repeats within this call).
+			dup, err := s.existing(ctx, tn, reqs[i].event.MessageID)
+			if err != nil || dup == nil {
+				return nil, fmt.Errorf("read duplicate event %s: %w", reqs[i].event.MessageID, err)
+			}
+			results[i] = TrackResult{Event: dup, Duplicate: true}
+			continue
+		}
+		ev := reqs[i].event
+		results[i] = TrackResult{Event: &ev}
+		stored = append(stored, &ev)
+	}
+
+	profiles, err := s.count(ctx, tn, stored)
+	if err != nil {
+		return nil, err
+	}
+	for i := range results {
+		r := &results[i]
+		if p, ok := profiles[r.Event.ProfileID]; ok {
+			r.Profile = p
+			r.Event.ProfileID = p.ID
+			continue
+		}
+		p, err := profile.Resolve(ctx, tn, r.Event.ProfileID, s.Identity.Redirect)
+		if err != nil {
+			return nil, err
+		}
+		profiles[r.Event.ProfileID] = p
+		r.Profile = p
+		r.Event.ProfileID = p.ID
+	}
+	return results, nil
+}
+
+func (s *Service) validateTrack(f string, in TrackInput, now time.Time) (trackReq, error) {
+	ids, err := identity.Normalise(f+".identifiers", in.Identifiers)
+	if err != nil {
+		return trackReq{}, err
+	}
+	msgID, err := requiredText(f+".messageId", in.MessageID, 256)
+	if err != nil {
+		return trackReq{}, err
+	}
+	name, err := requiredText(f+".name", in.Name, 200)
+	if err != nil {
+		return trackReq{}, err
+	}
+	channel, err := optionalText(f+".channel", in.Channel, 64)
+	if err != nil {
+		return trackReq{}, err
+	}
+	props, err := userjson.Object(in.Properties, PropertyLimits)
+	if err != nil {
+		return trackReq{}, apperr.Invalid(f+".properties", "%s", err.Error())
+	}
+	traits, err := userjson.Object(in.Traits, profile.TraitLimits)
+	if err != nil {
+		return trackReq{}, apperr.Invalid(f+".traits", "%s", err.Error())
+	}
+	at, err := occurredAt(f+".occurredAt", in.OccurredAt, now)
+	if err != nil {
+		return trackReq{}, err
+	}
+	return trackReq{ids: ids, traits: traits, event: Event{
+		Kind: KindEvent, Name: name, MessageID: msgID, Properties: userjson.WithoutNulls(props),
+		Channel: channel, OccurredAt: at, ReceivedAt: now.Truncate(time.Millisecond),
+	}}, nil
+}
+
+// existing returns the stored event with messageID, or nil.
+func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID string) (*Event, error) {
+	var ev Event
+	err := tn.C(store.Events).FindOne(ctx, store.Query{Index: store.EventsByMessage, Eq: []any{messageID}}, &ev)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up message %s: %w", messageID, err)
+	}
+	ev.normalise()
+	return &ev, nil
+}
+
+// count adds newly stored events to their profiles' counters, one
+// compare-and-swap per profile. If a profile was merged away between
+// resolution and now, its events follow it to the survivor.
+func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event) (map[string]*profile.Profile, error) {
+	byProfile := map[string][]*Event{}
+	var order []string
+	for _, ev := range events {
+		if _, ok := byProfile[ev.ProfileID]; !ok {
+			order = append(order, ev.ProfileID)
+		}
+		byProfile[ev.ProfileID] = append(byProfile[ev.ProfileID], ev)
+	}
+	out := map[string]*profile.Profile{}
+	for _, pid := range order {
+		evs := byProfile[pid]
+		target := pid
+		for hops := 0; ; hops++ {
+			p, err := profile.Update(ctx, tn, target, s.Now(), func(p *profile.Profile) error {
+				p.EventCount += int64(len(evs))
+				for _, ev := range evs {
+					p.Seen(ev.OccurredAt)
+				}
+				return nil
+			})
+			if err == nil {
+				out[pid] = p
+				break
+			}
+			if !errors.Is(err, store.ErrNotFound) || hops > 8 {
+				return nil, err
+			}
+			next, rerr := s.Identity.Redirect(ctx, tn, target)
+			if rerr != nil {
+				return nil, fmt.Errorf("profile %s vanished: %w", target, err)
+			}
+			target = next
+			for _, ev := range evs {
+				ev.ProfileID = target
+				if err := tn.C(store.Events).Put(ctx, *ev); err != nil {
+					return nil, fmt.Errorf("move event %s to %s: %w", ev.ID, target, err)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// MoveEvents is the identity.Mover for timelines.
+func MoveEvents(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+	c := tn.C(store.Events)
+	for {
+		// Moved events leave the (profileId = source) range, so each pass
+		// reads from the start until nothing is left.
+		docs, err := c.Find(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{sourceID}, Limit: 500})
+		if err != nil {
+			return fmt.Errorf("events of %s: %w", sourceID, err)
+		}
+		if len(docs) == 0 {
+			return nil
+		}
+		for _, d := range docs {
+			var ev Event
+			if err := d.Decode(&ev); err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			ev.ProfileID = targetID
+			if err := c.Put(ctx, ev); err != nil {
+				return fmt.Errorf("move event %s: %w", ev.ID, err)
+			}
+		}
+	}
+}
+
+func identitiesKey(ids []identity.Identifier) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = id.Type + "\x00" + id.Value
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "\x01")
+}
+
+func requiredText(field, v string, max int) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", apperr.Invalid(field, "must not be blank")
+	}
+	return optionalText(field, v, max)
+}
+
+func optionalText(field, v string, max int) (string, error) {
+	v = strings.TrimSpace(v)
+	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return "", apperr.Invalid(field, "not valid text")
+	}
+	if len(v) > max {
+		return "", apperr.Invalid(field, "longer than %d bytes", max)
+	}
+	return v, nil
+}
+
+func occurredAt(field string, t *time.Time, now time.Time) (time.Time, error) {
+	if t == nil || t.IsZero() {
+		return now.Truncate(time.Millisecond), nil
+	}
+	if t.After(now.Add(MaxFuture)) {
+		return time.Time{}, apperr.Invalid(field, "more than %s in the future", MaxFuture)
+	}
+	if t.Year() < 1970 {
+		return time.Time{}, apperr.Invalid(field, "before 1970")
+	}
+	return t.UTC().Truncate(time.Millisecond), nil
+}

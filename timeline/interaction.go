@@ -1,0 +1,96 @@
+package timeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/userjson"
+)
+
+// InteractionInput is a CRM interaction (call, email, meeting, note,
+// ticket, deal) logged on a profile.
+type InteractionInput struct {
+	ProfileID  string
+	Kind       string // one of InteractionKinds
+	Subject    string
+	Body       string
+	Direction  string // INBOUND, OUTBOUND or empty
+	OccurredAt *time.Time
+	Actor      string
+	Properties any
+	MessageID  string // optional idempotency key
+}
+
+// LogInteraction records an interaction on the profile's timeline. With a
+// messageId it is idempotent: a repeat returns the stored interaction.
+func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in InteractionInput) (*Event, error) {
+	now := s.Now().UTC()
+	const f = "input"
+	if !slices.Contains(InteractionKinds, in.Kind) {
+		return nil, apperr.Invalid(f+".kind", "unknown interaction kind %q", in.Kind)
+	}
+	if in.Direction != "" && in.Direction != "INBOUND" && in.Direction != "OUTBOUND" {
+		return nil, apperr.Invalid(f+".direction", "must be INBOUND or OUTBOUND")
+	}
+	subject, err := optionalText(f+".subject", in.Subject, 500)
+	if err != nil {
+		return nil, err
+	}
+	body, err := optionalText(f+".body", in.Body, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	actor, err := optionalText(f+".actor", in.Actor, 200)
+	if err != nil {
+		return nil, err
+	}
+	msgID, err := optionalText(f+".messageId", in.MessageID, 256)
+	if err != nil {
+		return nil, err
+	}
+	props, err := userjson.Object(in.Properties, PropertyLimits)
+	if err != nil {
+		return nil, apperr.Invalid(f+".properties", "%s", err.Error())
+	}
+	at, err := occurredAt(f+".occurredAt", in.OccurredAt, now)
+	if err != nil {
+		return nil, err
+	}
+	if in.ProfileID == "" {
+		return nil, apperr.Invalid(f+".profileId", "must not be blank")
+	}
+	p, err := profile.Resolve(ctx, tn, in.ProfileID, s.Identity.Redirect)
+	if err != nil {
+		return nil, err
+	}
+	if msgID != "" {
+		if dup, err := s.existing(ctx, tn, msgID); err != nil || dup != nil {
+			return dup, err
+		}
+	}
+	ev := Event{
+		ID: store.NewID(), ProfileID: p.ID, Kind: KindInteraction, Name: lower(in.Kind),
+		MessageID: msgID, Properties: userjson.WithoutNulls(props), OccurredAt: at,
+		ReceivedAt: now.Truncate(time.Millisecond), InteractionKind: in.Kind, Subject: subject,
+		Body: body, Direction: in.Direction, Actor: actor,
+	}
+	if ev.MessageID == "" {
+		ev.MessageID = "interaction-" + ev.ID
+	}
+	if err := tn.C(store.Events).Insert(ctx, ev); err != nil {
+		if errors.Is(err, store.ErrDuplicateKey) {
+			return s.existing(ctx, tn, ev.MessageID)
+		}
+		return nil, fmt.Errorf("store interaction on %s: %w", p.ID, err)
+	}
+	if _, err := s.count(ctx, tn, []*Event{&ev}); err != nil {
+		return nil, err
+	}
+	return &ev, nil
+}
