@@ -1,0 +1,209 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// buildQuery translates a resolved query to SQL. The text depends only on
+// the shape of the query (which bounds are present, direction), never on
+// values, so statements can be cached and reused.
+func buildQuery(info *collInfo, q store.ResolvedQuery, count bool) (string, []any, error) {
+	fields := q.Index.Fields
+	if len(q.Eq) > len(fields) {
+		return "", nil, fmt.Errorf("index %s: %d equalities for %d fields: %w", q.Index.Name, len(q.Eq), len(fields), store.ErrBadQuery)
+	}
+	colOf := func(path string) (string, error) {
+		i, ok := info.colByPath[path]
+		if !ok {
+			return "", fmt.Errorf("field %s is not indexed: %w", path, store.ErrBadQuery)
+		}
+		return quoteIdent(info.cols[i].name), nil
+	}
+
+	var sb strings.Builder
+	if count {
+		sb.WriteString("SELECT COUNT(*) FROM ")
+	} else {
+		sb.WriteString("SELECT doc FROM ")
+	}
+	sb.WriteString(info.table)
+	// Pinning the declared index keeps the planner from choosing the primary
+	// key and sorting: the declared index already yields the requested order.
+	if ix, ok := info.indexes[q.Index.Name]; ok && equalFields(ix.Fields, fields) {
+		sb.WriteString(" INDEXED BY " + quoteIdent(sqlIndexName(info.name, q.Index.Name)))
+	}
+	sb.WriteString(" WHERE ws = ?")
+	var args []any
+
+	for i, v := range q.Eq {
+		col, err := colOf(fields[i])
+		if err != nil {
+			return "", nil, err
+		}
+		sv, err := sqlValue(v)
+		if err != nil {
+			return "", nil, err
+		}
+		sb.WriteString(" AND " + col + " = ?")
+		args = append(args, sv)
+	}
+
+	rest := fields[len(q.Eq):]
+	if q.RangeFrom != nil || q.RangeTo != nil {
+		if len(rest) == 0 {
+			return "", nil, fmt.Errorf("index %s: range with no field after the equalities: %w", q.Index.Name, store.ErrBadQuery)
+		}
+		col, err := colOf(rest[0])
+		if err != nil {
+			return "", nil, err
+		}
+		for _, e := range []struct {
+			edge       *store.RangeEdge
+			excl, incl string
+		}{{q.RangeFrom, " > ?", " >= ?"}, {q.RangeTo, " < ?", " <= ?"}} {
+			if e.edge == nil {
+				continue
+			}
+			sv, err := sqlValue(e.edge.Value)
+			if err != nil {
+				return "", nil, err
+			}
+			op := e.excl
+			if e.edge.Inclusive {
+				op = e.incl
+			}
+			sb.WriteString(" AND " + col + op)
+			args = append(args, sv)
+		}
+	}
+
+	if count {
+		return sb.String(), args, nil
+	}
+
+	order := make([]string, 0, len(rest)+1)
+	for _, f := range rest {
+		col, err := colOf(f)
+		if err != nil {
+			return "", nil, err
+		}
+		order = append(order, col)
+	}
+	order = append(order, "id")
+
+	if q.After != nil {
+		if len(q.After) != len(order) {
+			return "", nil, fmt.Errorf("cursor has %d values, order has %d: %w", len(q.After), len(order), store.ErrBadCursor)
+		}
+		cmp := " > "
+		if q.Desc {
+			cmp = " < "
+		}
+		ph := make([]string, len(order))
+		for i, v := range q.After {
+			sv, err := sqlValue(v)
+			if err != nil {
+				return "", nil, fmt.Errorf("%v: %w", err, store.ErrBadCursor)
+			}
+			ph[i] = "?"
+			args = append(args, sv)
+		}
+		sb.WriteString(" AND (" + strings.Join(order, ", ") + ")" + cmp + "(" + strings.Join(ph, ", ") + ")")
+	}
+
+	dir := " ASC"
+	if q.Desc {
+		dir = " DESC"
+	}
+	sb.WriteString(" ORDER BY ")
+	for i, c := range order {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(c + dir)
+	}
+	// LIMIT -1 is SQLite for "no limit"; binding it keeps one statement per
+	// shape whatever the page size.
+	sb.WriteString(" LIMIT ?")
+	limit := int64(-1)
+	if q.Limit > 0 {
+		limit = int64(q.Limit)
+	}
+	args = append(args, limit)
+	return sb.String(), args, nil
+}
+
+func equalFields(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Find returns the documents of a range read in index order.
+func (b *Backend) Find(ctx context.Context, coll, ws string, q store.ResolvedQuery) ([]bson.Raw, error) {
+	info, err := b.coll(coll)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite find: %w", err)
+	}
+	query, args, err := buildQuery(info, q, false)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite find %s: %w", coll, err)
+	}
+	s, err := b.stmt(ctx, b.r, info, query)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite find %s: %w", coll, err)
+	}
+	rows, err := s.QueryContext(ctx, append([]any{ws}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite find %s: %w", coll, err)
+	}
+	defer rows.Close()
+	var out []bson.Raw
+	if q.Limit > 0 {
+		out = make([]bson.Raw, 0, min(q.Limit, 1000))
+	}
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("sqlite find %s: %w", coll, err)
+		}
+		out = append(out, bson.Raw(doc))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite find %s: %w", coll, err)
+	}
+	return out, nil
+}
+
+// Count counts the documents matching the query's equalities and range.
+func (b *Backend) Count(ctx context.Context, coll, ws string, q store.ResolvedQuery) (int64, error) {
+	info, err := b.coll(coll)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite count: %w", err)
+	}
+	query, args, err := buildQuery(info, q, true)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite count %s: %w", coll, err)
+	}
+	s, err := b.stmt(ctx, b.r, info, query)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite count %s: %w", coll, err)
+	}
+	var n int64
+	if err := s.QueryRowContext(ctx, append([]any{ws}, args...)...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite count %s: %w", coll, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,355 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// Meta tables remember which field paths have an extracted column and which
+// SQL index backs each declared index, so a later declaration can add what is
+// missing (and backfill it) instead of guessing from the SQL schema.
+const metaDDL = `
+CREATE TABLE IF NOT EXISTS halo_meta_columns (
+	coll TEXT NOT NULL,
+	path TEXT NOT NULL,
+	col  TEXT NOT NULL,
+	PRIMARY KEY (coll, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS halo_meta_indexes (
+	coll   TEXT NOT NULL,
+	name   TEXT NOT NULL,
+	fields TEXT NOT NULL,
+	uniq   INTEGER NOT NULL,
+	PRIMARY KEY (coll, name)
+) WITHOUT ROWID;
+`
+
+// column is one extracted index field.
+type column struct {
+	path  string
+	parts []string // path split on dots, for bson.Raw.LookupErr
+	name  string   // SQL column name (unquoted)
+}
+
+// collInfo is the engine's view of one collection. It is immutable once
+// published; EnsureCollections swaps in a new one when the schema grows.
+type collInfo struct {
+	name      string
+	table     string // quoted identifier
+	cols      []column
+	colByPath map[string]int
+	indexes   map[string]store.Index
+	// uniqueByCols maps the column list SQLite reports in a UNIQUE
+	// constraint message ("ws,f_type,f_value") to the declared index name.
+	uniqueByCols map[string]string
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// columnName derives a stable SQL column name for a field path. Paths that
+// are not plain identifiers get a hash suffix so "a.b" and "a_b" never meet.
+func columnName(path string) string {
+	var b strings.Builder
+	b.WriteString("f_")
+	plain := true
+	for _, r := range path {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+			plain = false
+		}
+	}
+	if !plain {
+		h := fnv.New32a()
+		h.Write([]byte(path))
+		fmt.Fprintf(&b, "_%08x", h.Sum32())
+	}
+	return b.String()
+}
+
+func sqlIndexName(coll, index string) string { return coll + "__" + index }
+
+func validName(s string) bool {
+	return s != "" && !strings.HasPrefix(strings.ToLower(s), "sqlite_") && !strings.HasPrefix(s, "halo_meta_")
+}
+
+// EnsureCollections creates tables, extracted columns and indexes. It runs
+// in one write transaction so a failed declaration (for example a new unique
+// index that existing data violates) leaves the schema as it was.
+func (b *Backend) EnsureCollections(ctx context.Context, specs []store.CollectionSpec) error {
+	for _, s := range specs {
+		if !validName(s.Name) {
+			return fmt.Errorf("sqlite ensure: invalid collection name %q: %w", s.Name, store.ErrBadQuery)
+		}
+		for _, ix := range s.Indexes {
+			if ix.Name == "" || len(ix.Fields) == 0 {
+				return fmt.Errorf("sqlite ensure %s: index %q needs a name and fields: %w", s.Name, ix.Name, store.ErrBadQuery)
+			}
+			for _, f := range ix.Fields {
+				// "," is the separator in halo_meta_indexes.fields.
+				if f == "" || f == "_id" || f == "workspaceId" || strings.Contains(f, ",") {
+					return fmt.Errorf("sqlite ensure %s: index %s: unsupported field %q: %w", s.Name, ix.Name, f, store.ErrBadQuery)
+				}
+			}
+		}
+	}
+
+	b.schemaMu.Lock()
+	defer b.schemaMu.Unlock()
+
+	tx, err := b.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite ensure: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if _, err := tx.ExecContext(ctx, metaDDL); err != nil {
+		return fmt.Errorf("sqlite ensure: meta tables: %w", err)
+	}
+	infos := make([]*collInfo, 0, len(specs))
+	for _, s := range specs {
+		info, err := ensureCollection(ctx, tx, s)
+		if err != nil {
+			return fmt.Errorf("sqlite ensure %s: %w", s.Name, err)
+		}
+		infos = append(infos, info)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite ensure: commit: %w", err)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, info := range infos {
+		b.colls[info.name] = info
+	}
+	return nil
+}
+
+func ensureCollection(ctx context.Context, tx *sql.Tx, spec store.CollectionSpec) (*collInfo, error) {
+	table := quoteIdent(spec.Name)
+	// The extracted columns carry no declared type so SQLite keeps each value
+	// in its own storage class (no affinity conversions): integers compare
+	// with reals numerically, text sorts by bytes (BINARY), like BSON.
+	ddl := `CREATE TABLE IF NOT EXISTS ` + table + ` (
+		ws      TEXT NOT NULL,
+		id      TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		doc     BLOB NOT NULL,
+		PRIMARY KEY (ws, id)
+	) WITHOUT ROWID`
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return nil, fmt.Errorf("create table: %w", err)
+	}
+
+	cols, err := loadColumns(ctx, tx, spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	var added []column
+	for _, ix := range spec.Indexes {
+		for _, f := range ix.Fields {
+			if slices.ContainsFunc(cols, func(c column) bool { return c.path == f }) {
+				continue
+			}
+			c := newColumn(f, columnName(f))
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+quoteIdent(c.name)); err != nil {
+				return nil, fmt.Errorf("add column for %s: %w", f, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO halo_meta_columns (coll, path, col) VALUES (?, ?, ?)`, spec.Name, f, c.name); err != nil {
+				return nil, fmt.Errorf("record column for %s: %w", f, err)
+			}
+			cols = append(cols, c)
+			added = append(added, c)
+		}
+	}
+	if len(added) > 0 {
+		if err := backfill(ctx, tx, spec.Name, table, added); err != nil {
+			return nil, err
+		}
+	}
+
+	info := &collInfo{
+		name:         spec.Name,
+		table:        table,
+		cols:         cols,
+		colByPath:    make(map[string]int, len(cols)),
+		indexes:      make(map[string]store.Index),
+		uniqueByCols: make(map[string]string),
+	}
+	for i, c := range cols {
+		info.colByPath[c.path] = i
+	}
+
+	known, err := loadIndexes(ctx, tx, spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	for _, ix := range spec.Indexes {
+		def := strings.Join(ix.Fields, ",")
+		sqlName := quoteIdent(sqlIndexName(spec.Name, ix.Name))
+		if old, ok := known[ix.Name]; ok && (old.def != def || old.unique != ix.Unique) {
+			// The declaration changed: the old SQL index would silently keep
+			// enforcing (or not enforcing) the old shape.
+			if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+sqlName); err != nil {
+				return nil, fmt.Errorf("drop changed index %s: %w", ix.Name, err)
+			}
+		}
+		var colList []string
+		colList = append(colList, "ws")
+		for _, f := range ix.Fields {
+			colList = append(colList, quoteIdent(cols[info.colByPath[f]].name))
+		}
+		create := `CREATE INDEX IF NOT EXISTS `
+		if ix.Unique {
+			create = `CREATE UNIQUE INDEX IF NOT EXISTS `
+		} else {
+			// id last makes the index order total, matching the query order.
+			colList = append(colList, "id")
+		}
+		if _, err := tx.ExecContext(ctx, create+sqlName+` ON `+table+` (`+strings.Join(colList, ", ")+`)`); err != nil {
+			return nil, fmt.Errorf("create index %s: %w", ix.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO halo_meta_indexes (coll, name, fields, uniq) VALUES (?, ?, ?, ?)
+			ON CONFLICT (coll, name) DO UPDATE SET fields = excluded.fields, uniq = excluded.uniq`,
+			spec.Name, ix.Name, def, ix.Unique); err != nil {
+			return nil, fmt.Errorf("record index %s: %w", ix.Name, err)
+		}
+		known[ix.Name] = indexDef{def: def, unique: ix.Unique}
+	}
+
+	// Indexes declared earlier (possibly by another Store on this database)
+	// still exist and still enforce uniqueness, so they stay in the view.
+	for name, d := range known {
+		ix := store.Index{Name: name, Fields: strings.Split(d.def, ","), Unique: d.unique}
+		info.indexes[name] = ix
+		if ix.Unique {
+			key := []string{"ws"}
+			for _, f := range ix.Fields {
+				if i, ok := info.colByPath[f]; ok {
+					key = append(key, cols[i].name)
+				}
+			}
+			info.uniqueByCols[strings.Join(key, ",")] = name
+		}
+	}
+	return info, nil
+}
+
+func newColumn(path, name string) column {
+	return column{path: path, parts: strings.Split(path, "."), name: name}
+}
+
+func loadColumns(ctx context.Context, tx *sql.Tx, coll string) ([]column, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT path, col FROM halo_meta_columns WHERE coll = ? ORDER BY path`, coll)
+	if err != nil {
+		return nil, fmt.Errorf("load columns: %w", err)
+	}
+	defer rows.Close()
+	var cols []column
+	for rows.Next() {
+		var path, name string
+		if err := rows.Scan(&path, &name); err != nil {
+			return nil, fmt.Errorf("load columns: %w", err)
+		}
+		cols = append(cols, newColumn(path, name))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load columns: %w", err)
+	}
+	return cols, nil
+}
+
+type indexDef struct {
+	def    string
+	unique bool
+}
+
+func loadIndexes(ctx context.Context, tx *sql.Tx, coll string) (map[string]indexDef, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, fields, uniq FROM halo_meta_indexes WHERE coll = ?`, coll)
+	if err != nil {
+		return nil, fmt.Errorf("load indexes: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]indexDef)
+	for rows.Next() {
+		var name string
+		var d indexDef
+		if err := rows.Scan(&name, &d.def, &d.unique); err != nil {
+			return nil, fmt.Errorf("load indexes: %w", err)
+		}
+		out[name] = d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load indexes: %w", err)
+	}
+	return out, nil
+}
+
+// backfill fills newly added columns from the stored documents. It reads in
+// keyset batches and updates after each batch is fully read, so no cursor is
+// open on the table while it is being written.
+func backfill(ctx context.Context, tx *sql.Tx, coll, table string, added []column) error {
+	sets := make([]string, len(added))
+	for i, c := range added {
+		sets[i] = quoteIdent(c.name) + " = ?"
+	}
+	update, err := tx.PrepareContext(ctx, `UPDATE `+table+` SET `+strings.Join(sets, ", ")+` WHERE ws = ? AND id = ?`)
+	if err != nil {
+		return fmt.Errorf("backfill: %w", err)
+	}
+	defer update.Close()
+
+	type row struct {
+		ws, id string
+		doc    []byte
+	}
+	const batch = 1000
+	lastWS, lastID := "", ""
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT ws, id, doc FROM `+table+` WHERE (ws, id) > (?, ?) ORDER BY ws, id LIMIT ?`, lastWS, lastID, batch)
+		if err != nil {
+			return fmt.Errorf("backfill: %w", err)
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.ws, &r.id, &r.doc); err != nil {
+				rows.Close()
+				return fmt.Errorf("backfill: %w", err)
+			}
+			page = append(page, r)
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return fmt.Errorf("backfill: %w", err)
+		}
+		rows.Close()
+		for _, r := range page {
+			args := make([]any, 0, len(added)+2)
+			for _, c := range added {
+				v, err := extract(bson.Raw(r.doc), c)
+				if err != nil {
+					return fmt.Errorf("backfill %s/%s: %w", coll, r.id, err)
+				}
+				args = append(args, v)
+			}
+			args = append(args, r.ws, r.id)
+			if _, err := update.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("backfill %s/%s: %w", coll, r.id, err)
+			}
+		}
+		if len(page) < batch {
+			return nil
+		}
+		lastWS, lastID = page[len(page)-1].ws, page[len(page)-1].id
+	}
+}
