@@ -10,6 +10,7 @@ import (
 	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
 )
@@ -21,29 +22,24 @@ type Resolver struct {
 	timeline *timeline.Service
 }
 
-// Option adjusts the wiring (tests inject a clock).
-type Option func(*Resolver)
+// Option adjusts the wiring.
+type Option func(*options)
 
-// WithClock makes every domain service read time from now.
+type options struct{ now func() time.Time }
+
+// WithClock makes every domain service read time from now (tests).
 func WithClock(now func() time.Time) Option {
-	return func(r *Resolver) {
-		r.identity.Now = now
-		r.timeline.Now = now
-	}
+	return func(o *options) { o.now = now }
 }
 
 // New wires the domain services over st.
 func New(st *store.Store, opts ...Option) *Resolver {
-	id := &identity.Resolver{Now: time.Now, Movers: []identity.Mover{timeline.MoveEvents}}
-	r := &Resolver{
-		st:       st,
-		identity: id,
-		timeline: &timeline.Service{Identity: id, Now: time.Now},
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
 	}
-	for _, o := range opts {
-		o(r)
-	}
-	return r
+	svc := services.New(o.now)
+	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema.

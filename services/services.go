@@ -1,0 +1,29 @@
+// Package services wires the domain packages together once, so the API
+// (resolvers) and the tools (seed, load generator) run the same wiring.
+package services
+
+import (
+	"time"
+
+	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/timeline"
+)
+
+// Services are the domain services of one process.
+type Services struct {
+	Identity *identity.Resolver
+	Timeline *timeline.Service
+}
+
+// New wires the services with a clock (time.Now in production).
+func New(now func() time.Time) *Services {
+	id := &identity.Resolver{
+		Now: now,
+		// Everything kept per profile must follow a merge.
+		Movers: []identity.Mover{timeline.MoveEvents},
+	}
+	return &Services{
+		Identity: id,
+		Timeline: &timeline.Service{Identity: id, Now: now},
+	}
+}
