@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/tools/seed"
+)
+
+// demoMarker records that the demo data was loaded, so a restart (or a
+// developer who deleted the demo profiles) does not get them again.
+const demoMarker = "demo-loaded"
+
+// loadDemoData seeds the demo workspace once per data dir. The marker is
+// written only after a complete load, so an interrupted seed is retried on
+// the next start; that relies on seed.Load being safe to re-run.
+func loadDemoData(ctx context.Context, st *store.Store, dataDir string, logger *slog.Logger) error {
+	marker := filepath.Join(dataDir, demoMarker)
+	if _, err := os.Stat(marker); err == nil {
+		logger.Debug("demo data already loaded", "marker", marker)
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("check demo data marker: %w", err)
+	}
+	logger.Info("loading demo data", "workspace", devWorkspace)
+	start := time.Now()
+	stats, err := seed.Load(ctx, st, devWorkspace, seed.Options{Seed: 1})
+	if err != nil {
+		return fmt.Errorf("load demo data: %w", err)
+	}
+	content := fmt.Sprintf("workspace=%s profiles=%d events=%d interactions=%d at=%s\n",
+		devWorkspace, stats.Profiles, stats.Events, stats.Interactions, time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(marker, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("write demo data marker: %w", err)
+	}
+	logger.Info("demo data loaded", "workspace", devWorkspace,
+		"profiles", stats.Profiles, "events", stats.Events, "interactions", stats.Interactions,
+		"duration_ms", time.Since(start).Milliseconds())
+	return nil
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/halo-cdp/halo/auth"
+)
+
+// secretFile is where dev mode keeps its generated JWT secret, so tokens
+// survive restarts.
+const secretFile = "jwt-secret"
+
+// devWorkspace is the workspace the dev token (and the demo data) use.
+const devWorkspace = "demo"
+
+// jwtSecret returns the HS256 key: HALO_JWT_SECRET, or in dev mode the one
+// kept in the data dir (created on first start).
+func jwtSecret(cfg Config, logger *slog.Logger) (secret []byte, devMode bool, err error) {
+	if len(cfg.JWTSecret) > 0 {
+		return cfg.JWTSecret, false, nil
+	}
+	secret, created, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, secretFile))
+	if err != nil {
+		return nil, false, err
+	}
+	logger.Warn("HALO_JWT_SECRET not set: dev mode, using a generated secret",
+		"file", filepath.Join(cfg.DataDir, secretFile), "created", created)
+	return secret, true, nil
+}
+
+// loadOrCreateSecret reads the secret at path, or writes a new random one.
+// The file holds 64 hex characters and those characters are the key, so
+// `HALO_JWT_SECRET=$(cat data/jwt-secret)` verifies the same tokens.
+func loadOrCreateSecret(path string) (secret []byte, created bool, err error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		secret = bytes.TrimSpace(b)
+		if len(secret) < minSecretLen {
+			return nil, false, fmt.Errorf("dev JWT secret %s is shorter than %d bytes; delete it to generate a new one", path, minSecretLen)
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			slog.Warn("dev JWT secret file is readable by others", "file", path, "mode", fi.Mode().Perm().String())
+		}
+		return secret, false, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, false, fmt.Errorf("read dev JWT secret: %w", err)
+	}
+
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, false, fmt.Errorf("generate dev JWT secret: %w", err)
+	}
+	secret = []byte(hex.EncodeToString(raw))
+	// Write to a temp file and rename, so a crash never leaves a truncated
+	// secret that would then be reused.
+	tmp, err := os.CreateTemp(filepath.Dir(path), secretFile+".tmp-*")
+	if err != nil {
+		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	if _, err := tmp.Write(append(secret, '\n')); err != nil {
+		tmp.Close()
+		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
+	}
+	return secret, true, nil
+}
+
+// printBanner tells a human where Halo is and, in dev mode, hands them a
+// token. It goes to stdout as plain text because a token buried in a JSON
+// log line is easy to miss and awkward to copy.
+func printBanner(w io.Writer, addr string, secret []byte, devMode bool) error {
+	base := "http://" + browsableHost(addr) + "/"
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "\nHalo is running.\n  Playground: %s\n  GraphQL:    %sgraphql\n", base, base)
+	if devMode {
+		p := auth.Principal{Workspace: devWorkspace, Subject: "dev", Scopes: auth.AllScopes}
+		tok, err := auth.IssueHS256(secret, p, devTokenTTL)
+		if err != nil {
+			return fmt.Errorf("issue dev token: %w", err)
+		}
+		fmt.Fprintf(&b, "\nDev token (workspace %q, all scopes, expires %s):\n\n%s\n\n",
+			devWorkspace, time.Now().Add(devTokenTTL).UTC().Format(time.DateOnly), tok)
+		fmt.Fprintf(&b, "In the playground, add the header {\"Authorization\": \"Bearer <token>\"}. Or:\n\n")
+		fmt.Fprintf(&b, "  curl -s %sgraphql -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { workspace scopes } }\"}'\n\n",
+			base, tok)
+	} else {
+		fmt.Fprintf(&b, "  Send a token signed with HALO_JWT_SECRET as: Authorization: Bearer <token>\n\n")
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// browsableHost turns a listen address into one a browser can open: an
+// unspecified host (":8080", "0.0.0.0", "[::]") becomes localhost.
+func browsableHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

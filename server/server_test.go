@@ -1,0 +1,558 @@
+package main
+
+// End-to-end harness: starts the real server (run) in-process on a random
+// loopback port and talks to it over HTTP. Reuse it for every e2e test:
+//
+//	s := startServer(t, serverOptions{})
+//	tok := s.token(t, "acme", auth.ScopeProfilesRead)
+//	resp := s.gql(t, tok, `query($id: ID!) { profile(id: $id) { id } }`, map[string]any{"id": id})
+//	resp.requireOK(t)
+//	var out struct{ Profile struct{ ID string } }
+//	resp.decode(t, &out)
+//
+// To exercise the MongoDB engine, pass Env: {"MONGODB_URI": uri}.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/auth"
+)
+
+// serverOptions configures startServer. The zero value is an embedded
+// store in a fresh temp dir, no demo data, and a random HALO_JWT_SECRET.
+type serverOptions struct {
+	// DataDir reuses a data dir (restart tests); default t.TempDir().
+	DataDir string
+	// DevMode leaves HALO_JWT_SECRET unset, so the server generates and
+	// persists its own secret and prints a dev token.
+	DevMode bool
+	// Env overrides or adds environment variables (MONGODB_URI,
+	// HALO_DEMO_DATA, ...). HALO_ADDR is always 127.0.0.1:0.
+	Env map[string]string
+}
+
+// testServer is a running server.
+type testServer struct {
+	URL     string // base URL without trailing slash, e.g. http://127.0.0.1:41234
+	DataDir string
+	Secret  []byte // the HS256 key the server verifies with
+	Config  Config
+
+	stdout *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// startServer starts a server and stops it (gracefully, checking run's
+// error) when the test ends.
+func startServer(t testing.TB, opts serverOptions) *testServer {
+	t.Helper()
+	dataDir := opts.DataDir
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	env := map[string]string{
+		"HALO_DATA_DIR":  dataDir,
+		"HALO_DEMO_DATA": "false",
+	}
+	if !opts.DevMode {
+		env["HALO_JWT_SECRET"] = randomSecret(t)
+	}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	env["HALO_ADDR"] = "127.0.0.1:0"
+	cfg, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+
+	logger := slog.New(requestIDHandler{slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})})
+	s := &testServer{DataDir: dataDir, Config: cfg, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ready := make(chan string, 1)
+	go func() { s.done <- run(ctx, cfg, logger, s.stdout, func(addr string) { ready <- addr }) }()
+
+	select {
+	case addr := <-ready:
+		s.URL = "http://" + addr
+	case err := <-s.done:
+		cancel()
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatal("server did not start within 60s")
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("server stop: %v", err)
+		}
+	})
+
+	if opts.DevMode {
+		b, err := os.ReadFile(filepath.Join(dataDir, secretFile))
+		if err != nil {
+			t.Fatalf("dev secret: %v", err)
+		}
+		s.Secret = bytes.TrimSpace(b)
+	} else {
+		s.Secret = cfg.JWTSecret
+	}
+	return s
+}
+
+// stop cancels the server's context and waits for run to return; safe to
+// call more than once. It returns run's error.
+func (s *testServer) stop() error {
+	s.once.Do(func() {
+		s.cancel()
+		select {
+		case s.err = <-s.done:
+		case <-time.After(30 * time.Second):
+			s.err = fmt.Errorf("run did not return within 30s of cancellation")
+		}
+	})
+	return s.err
+}
+
+// output is what the server printed on stdout so far (the banner).
+func (s *testServer) output() string { return s.stdout.String() }
+
+// token signs a token the server accepts, for workspace with scopes (all
+// scopes when none are given), subject "test", valid for an hour.
+func (s *testServer) token(t testing.TB, workspace string, scopes ...string) string {
+	t.Helper()
+	if len(scopes) == 0 {
+		scopes = auth.AllScopes
+	}
+	tok, err := auth.IssueHS256(s.Secret, auth.Principal{Workspace: workspace, Subject: "test", Scopes: scopes}, time.Hour)
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	return tok
+}
+
+// gqlResponse is a decoded GraphQL HTTP response.
+type gqlResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte // raw
+	Data   json.RawMessage
+	Errors []gqlError
+}
+
+// gqlError is one entry of "errors".
+type gqlError struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Code is extensions.code ("" if absent).
+func (e gqlError) Code() string { s, _ := e.Extensions["code"].(string); return s }
+
+// gql POSTs a GraphQL operation with token ("" sends no Authorization
+// header) and variables (may be nil). It fails the test only on transport
+// problems; GraphQL errors are in the response.
+func (s *testServer) gql(t testing.TB, token, query string, vars map[string]any) gqlResponse {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		t.Fatalf("marshal request: %v", err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return s.do(t, req, token)
+}
+
+// gqlGet sends a query with GET /graphql?query=...&variables=....
+func (s *testServer) gqlGet(t testing.TB, token, query string, vars map[string]any) gqlResponse {
+	t.Helper()
+	q := url.Values{"query": {query}}
+	if vars != nil {
+		b, err := json.Marshal(vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Set("variables", string(b))
+	}
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/graphql?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.do(t, req, token)
+}
+
+// do sends req (adding the bearer token if not "") and decodes a GraphQL
+// response body; non-JSON bodies are left in Body only.
+func (s *testServer) do(t testing.TB, req *http.Request, token string) gqlResponse {
+	t.Helper()
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	out := gqlResponse{Status: res.StatusCode, Header: res.Header, Body: raw}
+	var env struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []gqlError      `json:"errors"`
+	}
+	if json.Unmarshal(raw, &env) == nil {
+		out.Data, out.Errors = env.Data, env.Errors
+	}
+	return out
+}
+
+// requireOK fails the test unless the response is 200 without errors.
+func (r gqlResponse) requireOK(t testing.TB) {
+	t.Helper()
+	if r.Status != http.StatusOK || len(r.Errors) > 0 {
+		t.Fatalf("want 200 without errors, got %d: %s", r.Status, r.Body)
+	}
+}
+
+// requireError fails the test unless the response has an error with code
+// (and, if status != 0, that HTTP status).
+func (r gqlResponse) requireError(t testing.TB, status int, code string) {
+	t.Helper()
+	if status != 0 && r.Status != status {
+		t.Fatalf("want HTTP %d, got %d: %s", status, r.Status, r.Body)
+	}
+	for _, e := range r.Errors {
+		if e.Code() == code {
+			return
+		}
+	}
+	t.Fatalf("want an error with code %s, got HTTP %d: %s", code, r.Status, r.Body)
+}
+
+// decode unmarshals data into v.
+func (r gqlResponse) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		t.Fatalf("decode data %s: %v", r.Data, err)
+	}
+}
+
+// get fetches path (e.g. "/healthz") and returns status and body.
+func (s *testServer) get(t testing.TB, path string) (int, string) {
+	t.Helper()
+	res, err := http.Get(s.URL + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func randomSecret(t testing.TB) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine to write
+// while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ---- tests ----
+
+const viewerQuery = `{ viewer { workspace subject scopes } }`
+
+type viewerData struct {
+	Viewer struct {
+		Workspace string
+		Subject   *string
+		Scopes    []string
+	}
+}
+
+func TestHealthAndReady(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{})
+	if code, body := s.get(t, "/healthz"); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, body := s.get(t, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+	if code, body := s.get(t, "/"); code != http.StatusOK || !strings.Contains(body, "graphiql") {
+		t.Fatalf("playground: %d", code)
+	}
+	if code, _ := s.get(t, "/nope"); code != http.StatusNotFound {
+		t.Fatalf("/nope: %d", code)
+	}
+}
+
+func TestGraphQLRequiresValidToken(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{})
+
+	r := s.gql(t, "", viewerQuery, nil)
+	r.requireError(t, http.StatusUnauthorized, "UNAUTHENTICATED")
+	if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
+	}
+	if r.Data != nil {
+		t.Errorf("data on 401: %s", r.Data)
+	}
+
+	s.gql(t, "not-a-jwt", viewerQuery, nil).requireError(t, http.StatusUnauthorized, "UNAUTHENTICATED")
+
+	other, err := auth.IssueHS256([]byte(randomSecret(t)), auth.Principal{Workspace: "acme"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = s.gql(t, other, viewerQuery, nil)
+	r.requireError(t, http.StatusUnauthorized, "UNAUTHENTICATED")
+	if strings.Contains(string(r.Body), "signature") {
+		t.Errorf("library detail leaked: %s", r.Body)
+	}
+
+	s.gqlGet(t, "", viewerQuery, nil).requireError(t, http.StatusUnauthorized, "UNAUTHENTICATED")
+}
+
+func TestViewer(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{})
+	r := s.gql(t, s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopeEventsWrite), viewerQuery, nil)
+	r.requireOK(t)
+	var d viewerData
+	r.decode(t, &d)
+	if d.Viewer.Workspace != "acme" || d.Viewer.Subject == nil || *d.Viewer.Subject != "test" ||
+		strings.Join(d.Viewer.Scopes, " ") != "profiles:read events:write" {
+		t.Fatalf("viewer %s", r.Data)
+	}
+	if r.Header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id")
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("content type %q", ct)
+	}
+}
+
+func TestGraphQLOverGET(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+
+	r := s.gqlGet(t, tok, `query V { viewer { workspace } }`, map[string]any{})
+	r.requireOK(t)
+	var d viewerData
+	r.decode(t, &d)
+	if d.Viewer.Workspace != "acme" {
+		t.Fatalf("viewer %s", r.Data)
+	}
+
+	// GraphQL over HTTP: mutations must not run on GET (no side effects
+	// from links or prefetchers), and the refusal still carries a code.
+	m := s.gqlGet(t, tok, `mutation { identify(input: {identifiers: [{type: "email", value: "a@example.com"}]}) { profile { id } } }`, nil)
+	if m.Status < 400 || m.Status >= 500 {
+		t.Fatalf("mutation over GET: HTTP %d %s", m.Status, m.Body)
+	}
+	m.requireError(t, 0, "BAD_USER_INPUT")
+
+	s.do(t, mustRequest(t, http.MethodGet, s.URL+"/graphql?query=%7B&variables=%7Bnot-json", nil), tok).
+		requireError(t, http.StatusBadRequest, "BAD_USER_INPUT")
+}
+
+func TestGraphQLResponseMediaType(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	for _, accept := range []string{"application/graphql-response+json", "application/graphql-response+json, application/json;q=0.9"} {
+		req := mustRequest(t, http.MethodPost, s.URL+"/graphql", strings.NewReader(`{"query":"{ viewer { workspace } }"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", accept)
+		r := s.do(t, req, tok)
+		r.requireOK(t)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/graphql-response+json") {
+			t.Fatalf("Accept %q: content type %q", accept, ct)
+		}
+	}
+
+	// With graphql-response+json, a document that does not parse is a 400.
+	req := mustRequest(t, http.MethodPost, s.URL+"/graphql", strings.NewReader(`{"query":"{ viewer { "}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/graphql-response+json")
+	if r := s.do(t, req, tok); r.Status != http.StatusBadRequest || len(r.Errors) == 0 || r.Errors[0].Code() == "" {
+		t.Fatalf("parse error: HTTP %d %s", r.Status, r.Body)
+	}
+}
+
+func TestRequestBodyLimits(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	big := `{"query":"{ viewer { workspace } }","variables":{"pad":"` + strings.Repeat("x", maxBodyBytes) + `"}}`
+
+	// Declared length over the limit.
+	req := mustRequest(t, http.MethodPost, s.URL+"/graphql", strings.NewReader(big))
+	req.Header.Set("Content-Type", "application/json")
+	r := s.do(t, req, tok)
+	r.requireError(t, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT")
+	if !strings.Contains(r.Errors[0].Message, "too large") {
+		t.Errorf("message %q", r.Errors[0].Message)
+	}
+
+	// Chunked, no Content-Length: caught while reading.
+	req = mustRequest(t, http.MethodPost, s.URL+"/graphql", io.MultiReader(strings.NewReader(big)))
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = -1
+	s.do(t, req, tok).requireError(t, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT")
+
+	// Just under the limit is fine.
+	pad := maxBodyBytes - len(`{"query":"{ viewer { workspace } }","variables":{"pad":""}}`)
+	ok := `{"query":"{ viewer { workspace } }","variables":{"pad":"` + strings.Repeat("x", pad) + `"}}`
+	req = mustRequest(t, http.MethodPost, s.URL+"/graphql", strings.NewReader(ok))
+	req.Header.Set("Content-Type", "application/json")
+	s.do(t, req, tok).requireOK(t)
+
+	// Wrong media type.
+	req = mustRequest(t, http.MethodPost, s.URL+"/graphql", strings.NewReader(`{"query":"{ viewer { workspace } }"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	s.do(t, req, tok).requireError(t, http.StatusUnsupportedMediaType, "BAD_USER_INPUT")
+
+	// Undecodable JSON body.
+	req = mustRequest(t, http.MethodPost, s.URL+"/graphql", strings.NewReader(`{"query":`))
+	req.Header.Set("Content-Type", "application/json")
+	s.do(t, req, tok).requireError(t, http.StatusBadRequest, "BAD_USER_INPUT")
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{})
+	if code, _ := s.get(t, "/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz %d", code)
+	}
+	start := time.Now()
+	if err := s.stop(); err != nil {
+		t.Fatalf("run returned %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %s", d)
+	}
+	if _, err := http.Get(s.URL + "/healthz"); err == nil {
+		t.Error("server still answering after shutdown")
+	}
+	// The store was closed: the same data dir opens again.
+	s2 := startServer(t, serverOptions{DataDir: s.DataDir})
+	if code, _ := s2.get(t, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz after restart: %d", code)
+	}
+}
+
+var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
+
+func TestDevModeSecretAndPrintedToken(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, serverOptions{DataDir: dir, DevMode: true})
+
+	fi, err := os.Stat(filepath.Join(dir, secretFile))
+	if err != nil {
+		t.Fatalf("secret file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file mode %v", fi.Mode().Perm())
+	}
+	if len(s.Secret) < minSecretLen {
+		t.Fatalf("secret too short: %d", len(s.Secret))
+	}
+
+	out := s.output()
+	if !strings.Contains(out, s.URL+"/") {
+		t.Errorf("banner lacks playground URL %s/:\n%s", s.URL, out)
+	}
+	if !strings.Contains(out, "curl ") {
+		t.Errorf("banner lacks curl example:\n%s", out)
+	}
+	printed := jwtRE.FindString(out)
+	if printed == "" {
+		t.Fatalf("no token in banner:\n%s", out)
+	}
+	r := s.gql(t, printed, viewerQuery, nil)
+	r.requireOK(t)
+	var d viewerData
+	r.decode(t, &d)
+	if d.Viewer.Workspace != "demo" || strings.Join(d.Viewer.Scopes, " ") != strings.Join(auth.AllScopes, " ") {
+		t.Fatalf("viewer %s", r.Data)
+	}
+
+	// Restart on the same dir: same secret, so the printed token still works.
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startServer(t, serverOptions{DataDir: dir, DevMode: true})
+	if !bytes.Equal(s2.Secret, s.Secret) {
+		t.Fatal("dev secret changed across restarts")
+	}
+	s2.gql(t, printed, viewerQuery, nil).requireOK(t)
+}
+
+func TestConfiguredSecretPrintsNoToken(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{})
+	if jwtRE.MatchString(s.output()) {
+		t.Fatalf("token printed although HALO_JWT_SECRET is set:\n%s", s.output())
+	}
+	if _, err := os.Stat(filepath.Join(s.DataDir, secretFile)); err == nil {
+		t.Error("secret file written although HALO_JWT_SECRET is set")
+	}
+}
+
+func mustRequest(t testing.TB, method, url string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
