@@ -358,7 +358,9 @@ func (b *Backend) Find(ctx context.Context, coll, ws string, q store.ResolvedQue
 	if err != nil {
 		return nil, err
 	}
-	opts := options.Find().SetSort(querySort(q))
+	// The hint pins the declared index: the planner could otherwise pick
+	// another one that matches the equality prefix and sort in memory.
+	opts := options.Find().SetSort(querySort(q)).SetHint(q.Index.Name)
 	if q.Limit > 0 {
 		opts.SetLimit(int64(q.Limit))
 	}
@@ -387,7 +389,7 @@ func (b *Backend) Count(ctx context.Context, coll, ws string, q store.ResolvedQu
 	}
 	// CountDocuments (an aggregation) rather than the count command: the
 	// latter can count orphaned documents on a sharded cluster.
-	n, err := b.db.Collection(coll).CountDocuments(ctx, filter)
+	n, err := b.db.Collection(coll).CountDocuments(ctx, filter, options.Count().SetHint(q.Index.Name))
 	if err != nil {
 		return 0, fmt.Errorf("mongostore: count in %s by %s: %w", coll, q.Index.Name, err)
 	}

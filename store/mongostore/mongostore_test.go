@@ -14,6 +14,7 @@ import (
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/ferrettest"
 	"github.com/halo-cdp/halo/store/mongostore"
+	"github.com/halo-cdp/halo/store/storetest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -88,6 +89,11 @@ func forEachEngine(t *testing.T, f func(t *testing.T, newBackend func(t *testing
 			f(t, func(t *testing.T) store.Backend { return newBackend(t, uri) })
 		})
 	}
+}
+
+// TestConformance runs the engine-independent suite.
+func TestConformance(t *testing.T) {
+	forEachEngine(t, storetest.RunTests)
 }
 
 const things = "things"
