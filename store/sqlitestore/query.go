@@ -81,6 +81,17 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, count bool) (string, []an
 			sb.WriteString(" AND " + col + op)
 			args = append(args, sv)
 		}
+		// MongoDB only compares values of one type bracket; SQLite orders
+		// numbers before text. Closing the open side at the text boundary
+		// keeps a one-sided bound from running into the other bracket.
+		// (Bools and datetimes are integers here, so they still share the
+		// number bracket: indexed fields are expected to hold one type.)
+		switch {
+		case q.RangeFrom == nil && isString(q.RangeTo.Value):
+			sb.WriteString(" AND " + col + " >= ''")
+		case q.RangeTo == nil && !isString(q.RangeFrom.Value):
+			sb.WriteString(" AND " + col + " < ''")
+		}
 	}
 
 	if count {
@@ -137,6 +148,11 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, count bool) (string, []an
 	}
 	args = append(args, limit)
 	return sb.String(), args, nil
+}
+
+func isString(v any) bool {
+	_, ok := v.(string)
+	return ok
 }
 
 func equalFields(a, b []string) bool {

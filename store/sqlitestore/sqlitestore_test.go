@@ -347,3 +347,41 @@ func BenchmarkGetParallel(b *testing.B) {
 		}
 	})
 }
+
+// One-sided bounds stay within their type bracket, as in MongoDB.
+func TestRangeTypeBracket(t *testing.T) {
+	ctx := t.Context()
+	b := newBackend(t, t.TempDir())
+	specs := []store.CollectionSpec{{Name: "mixed", Indexes: []store.Index{{Name: "by_v", Fields: []string{"v"}}}}}
+	s, err := store.Open(ctx, b, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Tenant("ws").C("mixed")
+	for i, v := range []any{int64(5), 2.5, "a", "m", int64(-1)} {
+		if err := c.Insert(ctx, bson.D{{Key: "_id", Value: fmt.Sprint(i)}, {Key: "v", Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(bound store.Bound) int64 {
+		t.Helper()
+		n, err := c.Count(ctx, store.Query{Index: "by_v", Range: &bound})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for name, tc := range map[string]struct {
+		bound store.Bound
+		want  int64
+	}{
+		"string upper": {store.Bound{Lt: "z"}, 2},
+		"string lower": {store.Bound{Gte: "b"}, 1},
+		"number lower": {store.Bound{Gt: 0}, 2},
+		"number upper": {store.Bound{Lte: 100}, 3},
+	} {
+		if got := count(tc.bound); got != tc.want {
+			t.Errorf("%s: got %d, want %d", name, got, tc.want)
+		}
+	}
+}
