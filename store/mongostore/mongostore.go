@@ -4,7 +4,10 @@
 // Store encoded them: _id is the (globally unique) string id and
 // workspaceId the tenant, and every filter includes workspaceId so a
 // workspace can never see or touch another's documents, and so the
-// collections can be sharded on {workspaceId, _id}.
+// collections can be sharded on {workspaceId, _id}. Because MongoDB's _id
+// index spans the collection, an id already used in one workspace is a
+// duplicate key (index "_id") in every other; Store's ids are globally
+// unique, so only a forged or replayed id can hit that.
 //
 // The engine is also run against FerretDB v1 (embedded, over SQLite) in
 // tests. Query shapes are kept to what both understand; the places where

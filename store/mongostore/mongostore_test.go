@@ -230,6 +230,32 @@ func TestCRUD(t *testing.T) {
 	})
 }
 
+func TestEnsureCollectionsRefusesRedefinition(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, newBackend func(*testing.T) store.Backend) {
+		ctx := context.Background()
+		b := newBackend(t)
+		openStore(t, b)
+		changed := []store.CollectionSpec{{Name: things, Indexes: []store.Index{
+			{Name: "by_kind_rank", Fields: []string{"kind", "rank"}},
+			{Name: "by_key", Fields: []string{"key"}}, // no longer unique
+		}}}
+		if err := b.EnsureCollections(ctx, changed); err == nil || !strings.Contains(err.Error(), "by_key") {
+			t.Errorf("redefined unique index: err = %v, want an error naming by_key", err)
+		}
+		moved := []store.CollectionSpec{{Name: things, Indexes: []store.Index{
+			{Name: "by_kind_rank", Fields: []string{"rank", "kind"}},
+		}}}
+		if err := b.EnsureCollections(ctx, moved); err == nil || !strings.Contains(err.Error(), "by_kind_rank") {
+			t.Errorf("reordered index: err = %v, want an error naming by_kind_rank", err)
+		}
+		// A new index next to existing ones is just added.
+		added := append(slices.Clone(thingSpecs[0].Indexes), store.Index{Name: "by_note", Fields: []string{"note"}})
+		if err := b.EnsureCollections(ctx, []store.CollectionSpec{{Name: things, Indexes: added}}); err != nil {
+			t.Errorf("added index: %v", err)
+		}
+	})
+}
+
 func wantDup(t *testing.T, what string, err error, index string) {
 	t.Helper()
 	var de *store.DuplicateKeyError
