@@ -139,12 +139,16 @@ func ensureCollection(ctx context.Context, tx *sql.Tx, spec store.CollectionSpec
 	// The extracted columns carry no declared type so SQLite keeps each value
 	// in its own storage class (no affinity conversions): integers compare
 	// with reals numerically, text sorts by bytes (BINARY), like BSON.
+	// The primary key is id alone: ids are globally unique and MongoDB's _id
+	// index is not per workspace, so an id taken in one workspace must be
+	// refused in another on both engines. Every statement still filters on
+	// ws, which is what keeps tenants apart.
 	ddl := `CREATE TABLE IF NOT EXISTS ` + table + ` (
 		ws      TEXT NOT NULL,
 		id      TEXT NOT NULL,
 		version INTEGER NOT NULL,
 		doc     BLOB NOT NULL,
-		PRIMARY KEY (ws, id)
+		PRIMARY KEY (id)
 	) WITHOUT ROWID`
 	if _, err := tx.ExecContext(ctx, ddl); err != nil {
 		return nil, fmt.Errorf("create table: %w", err)
@@ -302,27 +306,27 @@ func backfill(ctx context.Context, tx *sql.Tx, coll, table string, added []colum
 	for i, c := range added {
 		sets[i] = quoteIdent(c.name) + " = ?"
 	}
-	update, err := tx.PrepareContext(ctx, `UPDATE `+table+` SET `+strings.Join(sets, ", ")+` WHERE ws = ? AND id = ?`)
+	update, err := tx.PrepareContext(ctx, `UPDATE `+table+` SET `+strings.Join(sets, ", ")+` WHERE id = ?`)
 	if err != nil {
 		return fmt.Errorf("backfill: %w", err)
 	}
 	defer update.Close()
 
 	type row struct {
-		ws, id string
-		doc    []byte
+		id  string
+		doc []byte
 	}
 	const batch = 1000
-	lastWS, lastID := "", ""
+	lastID := ""
 	for {
-		rows, err := tx.QueryContext(ctx, `SELECT ws, id, doc FROM `+table+` WHERE (ws, id) > (?, ?) ORDER BY ws, id LIMIT ?`, lastWS, lastID, batch)
+		rows, err := tx.QueryContext(ctx, `SELECT id, doc FROM `+table+` WHERE id > ? ORDER BY id LIMIT ?`, lastID, batch)
 		if err != nil {
 			return fmt.Errorf("backfill: %w", err)
 		}
 		var page []row
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.ws, &r.id, &r.doc); err != nil {
+			if err := rows.Scan(&r.id, &r.doc); err != nil {
 				rows.Close()
 				return fmt.Errorf("backfill: %w", err)
 			}
@@ -334,7 +338,7 @@ func backfill(ctx context.Context, tx *sql.Tx, coll, table string, added []colum
 		}
 		rows.Close()
 		for _, r := range page {
-			args := make([]any, 0, len(added)+2)
+			args := make([]any, 0, len(added)+1)
 			for _, c := range added {
 				v, err := extract(bson.Raw(r.doc), c)
 				if err != nil {
@@ -342,7 +346,7 @@ func backfill(ctx context.Context, tx *sql.Tx, coll, table string, added []colum
 				}
 				args = append(args, v)
 			}
-			args = append(args, r.ws, r.id)
+			args = append(args, r.id)
 			if _, err := update.ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("backfill %s/%s: %w", coll, r.id, err)
 			}
@@ -350,6 +354,6 @@ func backfill(ctx context.Context, tx *sql.Tx, coll, table string, added []colum
 		if len(page) < batch {
 			return nil
 		}
-		lastWS, lastID = page[len(page)-1].ws, page[len(page)-1].id
+		lastID = page[len(page)-1].id
 	}
 }

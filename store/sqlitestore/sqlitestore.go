@@ -1,9 +1,10 @@
 // Package sqlitestore is the embedded storage engine: store.Backend on a
 // single SQLite file through the pure-Go driver modernc.org/sqlite.
 //
-// Each collection is one table keyed by (ws, id) holding the exact BSON bytes
-// of the document, its version and one extracted column per indexed field
-// path; each declared index is a SQL index over (ws, columns..., id). Reads
+// Each collection is one table keyed by id holding the workspace, the exact
+// BSON bytes of the document, its version and one extracted column per
+// indexed field path; each declared index is a SQL index over
+// (ws, columns..., id). Reads
 // therefore never decode BSON to filter or order, only to return documents.
 //
 // Writes go through a pool of one connection: SQLite has a single writer
@@ -296,7 +297,7 @@ func dupError(info *collInfo, err error) error {
 		cols = append(cols, part)
 	}
 	key := strings.Join(cols, ",")
-	if key == "ws,id" {
+	if key == "id" {
 		return &store.DuplicateKeyError{Collection: info.name, Index: "_id"}
 	}
 	if name, ok := info.uniqueByCols[key]; ok {
@@ -359,7 +360,7 @@ func (b *Backend) Insert(ctx context.Context, coll, ws string, doc bson.Raw) err
 	if _, err := s.ExecContext(ctx, insertArgs(ws, r)...); err != nil {
 		err = dupError(info, err)
 		if isSecondaryDup(err) {
-			err = b.preferIDDup(ctx, b.w, info, ws, r.id, err)
+			err = b.preferIDDup(ctx, b.w, info, r.id, err)
 		}
 		return wrapWrite("insert", coll, r.id, err)
 	}
@@ -380,9 +381,9 @@ type querier interface {
 // key and a unique index. SQLite checks a WITHOUT ROWID table's primary key
 // last, MongoDB checks _id first; callers treat "already inserted" (_id)
 // differently from "someone else holds this value", so the engines must agree.
-func (b *Backend) preferIDDup(ctx context.Context, q querier, info *collInfo, ws, id string, dupErr error) error {
+func (b *Backend) preferIDDup(ctx context.Context, q querier, info *collInfo, id string, dupErr error) error {
 	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM `+info.table+` WHERE ws = ? AND id = ?`, ws, id).Scan(&one)
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM `+info.table+` WHERE id = ?`, id).Scan(&one)
 	if err == nil {
 		return &store.DuplicateKeyError{Collection: info.name, Index: "_id"}
 	}
@@ -431,7 +432,7 @@ func (b *Backend) InsertMany(ctx context.Context, coll, ws string, docs []bson.R
 		if _, err := ts.ExecContext(ctx, args...); err != nil {
 			err = dupError(info, err)
 			if isSecondaryDup(err) {
-				err = b.preferIDDup(ctx, tx, info, ws, r.id, err)
+				err = b.preferIDDup(ctx, tx, info, r.id, err)
 			}
 			var dk *store.DuplicateKeyError
 			if errors.As(err, &dk) {
@@ -503,7 +504,9 @@ func (b *Backend) Replace(ctx context.Context, coll, ws, id string, expectedVers
 	return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
 }
 
-// Put upserts on the primary key; other unique indexes still apply.
+// Put upserts on the primary key; other unique indexes still apply. An id
+// held by another workspace is left alone and reported as a duplicate _id,
+// as MongoDB's upsert on {_id, workspaceId} does.
 func (b *Backend) Put(ctx context.Context, coll, ws, id string, doc bson.Raw) error {
 	info, err := b.coll(coll)
 	if err != nil {
@@ -519,12 +522,20 @@ func (b *Backend) Put(ctx context.Context, coll, ws, id string, doc bson.Raw) er
 		q := quoteIdent(c.name)
 		sets.WriteString(", " + q + " = excluded." + q)
 	}
-	s, err := b.stmt(ctx, b.w, info, b.insertSQL(info)+` ON CONFLICT (ws, id) DO UPDATE SET `+sets.String())
+	s, err := b.stmt(ctx, b.w, info, b.insertSQL(info)+` ON CONFLICT (id) DO UPDATE SET `+sets.String()+` WHERE ws = excluded.ws`)
 	if err != nil {
 		return fmt.Errorf("sqlite put %s: %w", coll, err)
 	}
-	if _, err := s.ExecContext(ctx, insertArgs(ws, r)...); err != nil {
+	res, err := s.ExecContext(ctx, insertArgs(ws, r)...)
+	if err != nil {
 		return wrapWrite("put", coll, id, dupError(info, err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite put %s/%s: %w", coll, id, err)
+	}
+	if n == 0 {
+		return &store.DuplicateKeyError{Collection: info.name, Index: "_id"}
 	}
 	return nil
 }

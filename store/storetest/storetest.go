@@ -995,18 +995,20 @@ func testTenantIsolation(t *testing.T, b store.Backend) {
 	}
 	wantIDs(t, "B with A's cursor", find(t, bb, store.Query{Index: ByOwnerN, After: docsA[0].Key}), nil)
 
-	// The same _id can exist in both workspaces, independently.
+	// Ids are globally unique (MongoDB's _id index is not per workspace):
+	// B cannot take A's id, by Insert or by Put, and A's document is left
+	// as it was.
 	mine := thing("shared-id", "b-owner", 7)
-	mustInsert(t, bb, mine)
-	if got := mustGet(t, bb, "shared-id"); got.Owner != "b-owner" || got.WorkspaceID != "ws-b" {
-		t.Fatalf("B's doc: %+v", got)
+	mine.Key = "b-key"
+	wantDup(t, "B insert A's id", bb.Insert(t.Context(), mine), Things, "_id")
+	wantDup(t, "B put A's id", bb.Put(t.Context(), mine), Things, "_id")
+	wantErr(t, "B get after refused writes", bb.Get(t.Context(), "shared-id", &Thing{}), store.ErrNotFound)
+	if got := mustGet(t, a, "shared-id"); got.Owner != "o" || got.Version != 1 || got.WorkspaceID != "ws-a" {
+		t.Fatalf("A's doc after B's writes: %+v", got)
 	}
-	if err := bb.Delete(t.Context(), "shared-id"); err != nil {
-		t.Fatalf("B delete own: %v", err)
-	}
-	if got := mustGet(t, a, "shared-id"); got.Owner != "o" {
-		t.Fatalf("A's doc after B's delete: %+v", got)
-	}
+	// B's own documents live beside A's, unseen by A.
+	mustInsert(t, bb, thing("b-only", "o", 1))
+	wantErr(t, "A get B's doc", a.Get(t.Context(), "b-only", &Thing{}), store.ErrNotFound)
 	wantIDs(t, "A find", find(t, a, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"shared-id", "forged"})
 }
 
