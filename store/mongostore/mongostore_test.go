@@ -256,6 +256,19 @@ func TestEnsureCollectionsRefusesRedefinition(t *testing.T) {
 	})
 }
 
+// TestHaloSchema declares Halo's real collections, twice, as every start
+// of the server does.
+func TestHaloSchema(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, newBackend func(*testing.T) store.Backend) {
+		b := newBackend(t)
+		for range 2 {
+			if _, err := store.Open(context.Background(), b, store.Collections); err != nil {
+				t.Fatalf("store.Open: %v", err)
+			}
+		}
+	})
+}
+
 func wantDup(t *testing.T, what string, err error, index string) {
 	t.Helper()
 	var de *store.DuplicateKeyError
