@@ -20,7 +20,8 @@ const demoMarker = "demo-loaded"
 
 // loadDemoData seeds the demo workspace once per data dir. The marker is
 // written only after a complete load, so an interrupted seed is retried on
-// the next start; that relies on seed.Load being safe to re-run.
+// the next start (seed.Load derives message ids from its seed, so a re-run
+// stores everything once).
 func loadDemoData(ctx context.Context, st *store.Store, dataDir string, logger *slog.Logger) error {
 	marker := filepath.Join(dataDir, demoMarker)
 	if _, err := os.Stat(marker); err == nil {
@@ -35,13 +36,13 @@ func loadDemoData(ctx context.Context, st *store.Store, dataDir string, logger *
 	if err != nil {
 		return fmt.Errorf("load demo data: %w", err)
 	}
-	content := fmt.Sprintf("workspace=%s profiles=%d events=%d interactions=%d at=%s\n",
-		devWorkspace, stats.Profiles, stats.Events, stats.Interactions, time.Now().UTC().Format(time.RFC3339))
+	content := fmt.Sprintf("workspace=%s profiles=%d events=%d interactions=%d merges=%d at=%s\n",
+		devWorkspace, stats.Profiles, stats.Events, stats.Interactions, stats.Merges, time.Now().UTC().Format(time.RFC3339))
 	if err := os.WriteFile(marker, []byte(content), 0o600); err != nil {
 		return fmt.Errorf("write demo data marker: %w", err)
 	}
 	logger.Info("demo data loaded", "workspace", devWorkspace,
 		"profiles", stats.Profiles, "events", stats.Events, "interactions", stats.Interactions,
-		"duration_ms", time.Since(start).Milliseconds())
+		"merges", stats.Merges, "duration_ms", time.Since(start).Milliseconds())
 	return nil
 }

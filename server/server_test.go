@@ -10,7 +10,9 @@ package main
 //	var out struct{ Profile struct{ ID string } }
 //	resp.decode(t, &out)
 //
-// To exercise the MongoDB engine, pass Env: {"MONGODB_URI": uri}.
+// To run on the MongoDB engine instead, set Mongo: true (FerretDB in-process,
+// or the server in HALO_TEST_MONGODB_URI); each server gets a fresh database.
+// A restart test passes the first server's DataDir and MongoURI back in.
 
 import (
 	"bytes"
@@ -32,6 +34,8 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/store/ferrettest"
+	"github.com/halo-cdp/halo/store/sqlitestore"
 )
 
 // serverOptions configures startServer. The zero value is an embedded
@@ -42,8 +46,13 @@ type serverOptions struct {
 	// DevMode leaves HALO_JWT_SECRET unset, so the server generates and
 	// persists its own secret and prints a dev token.
 	DevMode bool
-	// Env overrides or adds environment variables (MONGODB_URI,
-	// HALO_DEMO_DATA, ...). HALO_ADDR is always 127.0.0.1:0.
+	// Mongo runs the server on the MongoDB engine: against MongoURI if set,
+	// else a fresh database on HALO_TEST_MONGODB_URI if set, else on a
+	// FerretDB started for the test.
+	Mongo    bool
+	MongoURI string
+	// Env overrides or adds environment variables (HALO_DEMO_DATA, ...).
+	// HALO_ADDR is always 127.0.0.1:0.
 	Env map[string]string
 }
 
@@ -53,6 +62,8 @@ type testServer struct {
 	DataDir string
 	Secret  []byte // the HS256 key the server verifies with
 	Config  Config
+	// MongoURI is the database URI when the server runs on MongoDB.
+	MongoURI string
 
 	stdout *syncBuffer
 	cancel context.CancelFunc
@@ -76,6 +87,13 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 	if !opts.DevMode {
 		env["HALO_JWT_SECRET"] = randomSecret(t)
 	}
+	if opts.Mongo {
+		uri := opts.MongoURI
+		if uri == "" {
+			uri = freshMongoDatabase(t)
+		}
+		env["MONGODB_URI"] = uri
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
@@ -86,7 +104,7 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 	}
 
 	logger := slog.New(requestIDHandler{slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})})
-	s := &testServer{DataDir: dataDir, Config: cfg, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	s := &testServer{DataDir: dataDir, Config: cfg, MongoURI: cfg.MongoURI, stdout: &syncBuffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	ready := make(chan string, 1)
@@ -273,6 +291,22 @@ func (s *testServer) get(t testing.TB, path string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// freshMongoDatabase returns a URI naming a new, empty database, so tests
+// sharing one MongoDB (or FerretDB) do not see each other's data.
+func freshMongoDatabase(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("HALO_TEST_MONGODB_URI")
+	if base == "" {
+		base = ferrettest.Start(t)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("mongo test URI does not parse")
+	}
+	u.Path = "/halo_e2e_" + randomSecret(t)[:12]
+	return u.String()
 }
 
 func randomSecret(t testing.TB) string {
@@ -545,6 +579,63 @@ func TestConfiguredSecretPrintsNoToken(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.DataDir, secretFile)); err == nil {
 		t.Error("secret file written although HALO_JWT_SECRET is set")
+	}
+}
+
+// TestMongoEngine runs the basics on the MongoDB engine (FerretDB unless
+// HALO_TEST_MONGODB_URI is set), so that wiring is exercised end to end.
+func TestMongoEngine(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{Mongo: true})
+	if s.Config.Embedded() {
+		t.Fatal("server runs on the embedded store")
+	}
+	if code, body := s.get(t, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+	r := s.gql(t, s.token(t, "acme"), viewerQuery, nil)
+	r.requireOK(t)
+	if _, err := os.Stat(filepath.Join(s.DataDir, sqlitestore.FileName)); err == nil {
+		t.Error("SQLite database created although MONGODB_URI is set")
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startServer(t, serverOptions{Mongo: true, MongoURI: s.MongoURI, DataDir: s.DataDir})
+	s2.gql(t, s2.token(t, "acme"), viewerQuery, nil).requireOK(t)
+}
+
+func TestDemoDataLoadedOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the full demo data set")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, serverOptions{DataDir: dir, Env: map[string]string{"HALO_DEMO_DATA": "true"}})
+	marker, err := os.ReadFile(filepath.Join(dir, demoMarker))
+	if err != nil {
+		t.Fatalf("demo marker: %v", err)
+	}
+	count := func(s *testServer) int {
+		r := s.gql(t, s.token(t, devWorkspace), `{ profiles(first: 100) { edges { node { id } } } }`, nil)
+		r.requireOK(t)
+		var d struct{ Profiles struct{ Edges []any } }
+		r.decode(t, &d)
+		return len(d.Profiles.Edges)
+	}
+	if n := count(s); n == 0 {
+		t.Fatalf("no demo profiles; marker %q", marker)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startServer(t, serverOptions{DataDir: dir, Env: map[string]string{"HALO_DEMO_DATA": "true"}})
+	again, err := os.ReadFile(filepath.Join(dir, demoMarker))
+	if err != nil || !bytes.Equal(again, marker) {
+		t.Fatalf("demo data reloaded on restart: marker %q -> %q (%v)", marker, again, err)
+	}
+	if n := count(s2); n == 0 {
+		t.Fatal("demo profiles gone after restart")
 	}
 }
 
