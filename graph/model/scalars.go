@@ -2,11 +2,14 @@ package model
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/halo-cdp/halo/apperr"
 )
 
 // MarshalJSONValue writes any JSON-encodable value (traits, properties).
@@ -38,7 +41,7 @@ func normalise(v any) (any, error) {
 		}
 		f, err := strconv.ParseFloat(string(x), 64)
 		if err != nil {
-			return nil, fmt.Errorf("invalid number %q", string(x))
+			return nil, apperr.Invalid("", "invalid number %q", truncate(string(x)))
 		}
 		return f, nil
 	case int:
@@ -68,4 +71,30 @@ func normalise(v any) (any, error) {
 	default:
 		return v, nil
 	}
+}
+
+// MarshalTimeValue writes an RFC 3339 timestamp in UTC.
+func MarshalTimeValue(t time.Time) graphql.Marshaler {
+	return graphql.MarshalTime(t.UTC())
+}
+
+// UnmarshalTimeValue reads an RFC 3339 timestamp. A bad one is the
+// client's fault, so it is a BAD_USER_INPUT error, not gqlgen's bare one.
+func UnmarshalTimeValue(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, apperr.Invalid("", "a Time must be an RFC 3339 string, e.g. 2026-11-23T13:26:00Z")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, apperr.Invalid("", "%q is not an RFC 3339 time, e.g. 2026-11-23T13:26:00Z", truncate(s))
+	}
+	return t, nil
+}
+
+func truncate(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:40], "") + "…"
 }

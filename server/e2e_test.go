@@ -1,0 +1,462 @@
+package main
+
+// End-to-end tests of the walking skeleton: the real HTTP server, the real
+// domain and storage, once on the embedded SQLite store and once on the
+// MongoDB engine (embedded FerretDB standing in for a MongoDB server).
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/store/ferrettest"
+)
+
+// engine says how to point a server at one storage engine.
+type engine struct {
+	name string
+	// env returns environment for a fresh, empty store; calling it again
+	// gives another one.
+	env func(t *testing.T) map[string]string
+}
+
+var dbSeq atomic.Int64
+
+func engines(t *testing.T) []engine {
+	sqlite := engine{name: "sqlite", env: func(*testing.T) map[string]string { return nil }}
+	if testing.Short() {
+		return []engine{sqlite}
+	}
+	var once sync.Once
+	var uri string
+	mongo := engine{name: "mongodb", env: func(t *testing.T) map[string]string {
+		once.Do(func() { uri = ferrettest.Start(t) })
+		return map[string]string{"MONGODB_URI": strings.TrimSuffix(uri, "/") + fmt.Sprintf("/e2e_%d", dbSeq.Add(1))}
+	}}
+	return []engine{sqlite, mongo}
+}
+
+// forEachEngine runs test against a fresh server on every engine.
+func forEachEngine(t *testing.T, test func(t *testing.T, e engine)) {
+	for _, e := range engines(t) {
+		t.Run(e.name, func(t *testing.T) { test(t, e) })
+	}
+}
+
+const profileFields = `id eventCount traits createdAt firstSeenAt lastSeenAt mergedFrom identifiers { type value }`
+
+type gqlProfile struct {
+	ID          string            `json:"id"`
+	EventCount  int               `json:"eventCount"`
+	Traits      map[string]any    `json:"traits"`
+	MergedFrom  []string          `json:"mergedFrom"`
+	Identifiers []gqlIdentifier   `json:"identifiers"`
+	Timeline    *gqlTimelineConn  `json:"timeline"`
+	Extra       map[string]string `json:"-"`
+}
+
+type gqlIdentifier struct{ Type, Value string }
+
+type gqlTimelineConn struct {
+	Edges []struct {
+		Cursor string `json:"cursor"`
+		Node   struct {
+			ID         string         `json:"id"`
+			Name       string         `json:"name"`
+			Kind       string         `json:"kind"`
+			MessageID  string         `json:"messageId"`
+			OccurredAt time.Time      `json:"occurredAt"`
+			Properties map[string]any `json:"properties"`
+		} `json:"node"`
+	} `json:"edges"`
+	PageInfo struct {
+		HasNextPage bool   `json:"hasNextPage"`
+		EndCursor   string `json:"endCursor"`
+	} `json:"pageInfo"`
+}
+
+func ids(pairs ...string) []map[string]any {
+	var out []map[string]any
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, map[string]any{"type": pairs[i], "value": pairs[i+1]})
+	}
+	return out
+}
+
+func identify(t *testing.T, s *testServer, tok string, identifiers []map[string]any, traits map[string]any) (p gqlProfile, merged []string) {
+	t.Helper()
+	r := s.gql(t, tok, `mutation($in: IdentifyInput!) { identify(input: $in) { created mergedProfileIds profile { `+profileFields+` } } }`,
+		map[string]any{"in": map[string]any{"identifiers": identifiers, "traits": traits}})
+	r.requireOK(t)
+	var out struct {
+		Identify struct {
+			Profile          gqlProfile `json:"profile"`
+			MergedProfileIds []string   `json:"mergedProfileIds"`
+		} `json:"identify"`
+	}
+	r.decode(t, &out)
+	return out.Identify.Profile, out.Identify.MergedProfileIds
+}
+
+func track(t *testing.T, s *testServer, tok, messageID string, identifiers []map[string]any, name string, at time.Time) (profileID string, duplicate bool) {
+	t.Helper()
+	r := s.gql(t, tok, `mutation($in: TrackInput!) { track(input: $in) { duplicate profile { id } event { id messageId } } }`,
+		map[string]any{"in": map[string]any{"messageId": messageID, "identifiers": identifiers, "name": name, "occurredAt": at.Format(time.RFC3339Nano), "properties": map[string]any{"n": 1}}})
+	r.requireOK(t)
+	var out struct {
+		Track struct {
+			Duplicate bool `json:"duplicate"`
+			Profile   struct{ ID string }
+		}
+	}
+	r.decode(t, &out)
+	return out.Track.Profile.ID, out.Track.Duplicate
+}
+
+func getProfile(t *testing.T, s *testServer, tok string, vars map[string]any) *gqlProfile {
+	t.Helper()
+	r := s.gql(t, tok, `query($id: ID, $identifier: IdentifierInput) { profile(id: $id, identifier: $identifier) { `+profileFields+` } }`, vars)
+	r.requireOK(t)
+	var out struct{ Profile *gqlProfile }
+	r.decode(t, &out)
+	return out.Profile
+}
+
+func TestE2EIdentifyAndReadBack(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		tok := s.token(t, "acme")
+		p, _ := identify(t, s, tok, ids("email", "  Ana.Costa@Example.COM ", "userId", "u-1", "phone", "+1 (555) 010-0000"),
+			map[string]any{"firstName": "Ana", "plan": "pro", "address": map[string]any{"city": "Lisbon"}})
+		if p.ID == "" || p.Traits["plan"] != "pro" {
+			t.Fatalf("identify returned %+v", p)
+		}
+		for _, v := range []map[string]any{
+			{"id": p.ID},
+			{"identifier": map[string]any{"type": "email", "value": "ana.costa@example.com"}},
+			{"identifier": map[string]any{"type": "email", "value": "ANA.COSTA@example.com "}},
+			{"identifier": map[string]any{"type": "userId", "value": "u-1"}},
+			{"identifier": map[string]any{"type": "phone", "value": "+15550100000"}},
+		} {
+			got := getProfile(t, s, tok, v)
+			if got == nil || got.ID != p.ID {
+				t.Fatalf("profile(%v) = %+v, want %s", v, got, p.ID)
+			}
+			if len(got.Identifiers) != 3 || got.Traits["address"].(map[string]any)["city"] != "Lisbon" {
+				t.Fatalf("profile(%v) = %+v", v, got)
+			}
+		}
+		// A null trait removes it; other traits stay.
+		p2, _ := identify(t, s, tok, ids("userId", "u-1"), map[string]any{"plan": nil, "lastName": "Costa"})
+		if p2.ID != p.ID || p2.Traits["plan"] != nil || p2.Traits["firstName"] != "Ana" || p2.Traits["lastName"] != "Costa" {
+			t.Fatalf("trait patch gave %+v", p2.Traits)
+		}
+		if got := getProfile(t, s, tok, map[string]any{"identifier": map[string]any{"type": "email", "value": "nobody@example.com"}}); got != nil {
+			t.Fatalf("unknown identifier resolved to %+v", got)
+		}
+		// Search by email prefix and by name.
+		for _, q := range []string{"ana.co", "costa", "ANA"} {
+			r := s.gql(t, tok, `query($q: String) { profiles(search: $q) { nodes { id } } }`, map[string]any{"q": q})
+			r.requireOK(t)
+			if !strings.Contains(string(r.Data), p.ID) {
+				t.Fatalf("search %q did not find the profile: %s", q, r.Data)
+			}
+		}
+	})
+}
+
+func TestE2EAnonymousThenKnownIsOneProfile(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		tok := s.token(t, "acme")
+		anon := ids("anonymousId", "a-77")
+		base := time.Now().Add(-time.Hour).UTC()
+		first, _ := track(t, s, tok, "m1", anon, "page_viewed", base)
+		second, _ := track(t, s, tok, "m2", anon, "product_viewed", base.Add(time.Minute))
+		if first != second {
+			t.Fatalf("anonymous events went to two profiles: %s, %s", first, second)
+		}
+		p, merged := identify(t, s, tok, ids("anonymousId", "a-77", "email", "zoe@example.com"), map[string]any{"firstName": "Zoe"})
+		if p.ID != first || len(merged) != 0 {
+			t.Fatalf("identify made %s (merged %v), want anonymous profile %s", p.ID, merged, first)
+		}
+		third, _ := track(t, s, tok, "m3", ids("email", "zoe@example.com"), "order_completed", base.Add(2*time.Minute))
+		if third != first {
+			t.Fatalf("known event went to %s, want %s", third, first)
+		}
+		got := getProfile(t, s, tok, map[string]any{"identifier": map[string]any{"type": "email", "value": "zoe@example.com"}})
+		if got.EventCount != 3 {
+			t.Fatalf("eventCount = %d, want 3", got.EventCount)
+		}
+		r := s.gql(t, tok, `query($id: ID) { profile(id: $id) { timeline(first: 10) { edges { node { name } } } } }`, map[string]any{"id": first})
+		r.requireOK(t)
+		var out struct{ Profile gqlProfile }
+		r.decode(t, &out)
+		var names []string
+		for _, e := range out.Profile.Timeline.Edges {
+			names = append(names, e.Node.Name)
+		}
+		if strings.Join(names, ",") != "order_completed,product_viewed,page_viewed" {
+			t.Fatalf("timeline = %v", names)
+		}
+	})
+}
+
+func TestE2EIdentifyMergesTwoProfiles(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		tok := s.token(t, "acme")
+		at := time.Now().Add(-time.Hour).UTC()
+		older, _ := track(t, s, tok, "d1", ids("deviceId", "tablet-1"), "page_viewed", at)
+		identify(t, s, tok, ids("deviceId", "tablet-1"), map[string]any{"city": "Berlin", "plan": "free"})
+		time.Sleep(5 * time.Millisecond) // distinct createdAt
+		newer, _ := track(t, s, tok, "d2", ids("email", "kim@example.com"), "order_completed", at.Add(time.Minute))
+		identify(t, s, tok, ids("email", "kim@example.com"), map[string]any{"plan": "pro"})
+		if older == newer {
+			t.Fatal("setup: expected two profiles")
+		}
+		p, merged := identify(t, s, tok, ids("deviceId", "tablet-1", "email", "kim@example.com"), nil)
+		if p.ID != older || len(merged) != 1 || merged[0] != newer {
+			t.Fatalf("merge kept %s merged %v; want older %s to absorb %s", p.ID, merged, older, newer)
+		}
+		if p.EventCount != 2 || len(p.Identifiers) != 2 || p.Traits["city"] != "Berlin" || p.Traits["plan"] != "pro" {
+			t.Fatalf("merged profile = %+v", p)
+		}
+		if len(p.MergedFrom) != 1 || p.MergedFrom[0] != newer {
+			t.Fatalf("mergedFrom = %v", p.MergedFrom)
+		}
+		// The merged-away id still resolves, to the survivor.
+		if got := getProfile(t, s, tok, map[string]any{"id": newer}); got == nil || got.ID != older {
+			t.Fatalf("profile(merged id) = %+v, want %s", got, older)
+		}
+		r := s.gql(t, tok, `query($id: ID) { profile(id: $id) { timeline { edges { node { messageId } } } } }`, map[string]any{"id": older})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), `"d1"`) || !strings.Contains(string(r.Data), `"d2"`) {
+			t.Fatalf("merged timeline lacks events: %s", r.Data)
+		}
+		r = s.gql(t, tok, `{ profiles(first: 10) { nodes { id } } }`, nil)
+		r.requireOK(t)
+		if strings.Contains(string(r.Data), newer) {
+			t.Fatalf("merged-away profile still listed: %s", r.Data)
+		}
+	})
+}
+
+func TestE2EDuplicateMessageIDStoredOnce(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		tok := s.token(t, "acme")
+		at := time.Now().Add(-time.Minute).UTC()
+		pid, dup := track(t, s, tok, "same", ids("userId", "u9"), "page_viewed", at)
+		if dup {
+			t.Fatal("first track reported duplicate")
+		}
+		pid2, dup := track(t, s, tok, "same", ids("userId", "u9"), "page_viewed", at)
+		if !dup || pid2 != pid {
+			t.Fatalf("second track: duplicate=%v profile=%s", dup, pid2)
+		}
+		// In a batch, with a repeat inside the batch too.
+		in := func(id string) map[string]any {
+			return map[string]any{"messageId": id, "identifiers": ids("userId", "u9"), "name": "click"}
+		}
+		r := s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { accepted duplicates results { messageId duplicate } } }`,
+			map[string]any{"in": []any{in("same"), in("b1"), in("b1"), in("b2")}})
+		r.requireOK(t)
+		var out struct {
+			TrackBatch struct{ Accepted, Duplicates int }
+		}
+		r.decode(t, &out)
+		if out.TrackBatch.Accepted != 2 || out.TrackBatch.Duplicates != 2 {
+			t.Fatalf("batch = %s", r.Data)
+		}
+		got := getProfile(t, s, tok, map[string]any{"id": pid})
+		if got.EventCount != 3 {
+			t.Fatalf("eventCount = %d, want 3", got.EventCount)
+		}
+	})
+}
+
+func TestE2ETimelinePagination(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		tok := s.token(t, "acme")
+		base := time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Second)
+		var batch []any
+		for i := 0; i < 250; i++ {
+			// Pairs share a timestamp so ties are broken by id, not lost.
+			at := base.Add(time.Duration(i/2) * time.Minute)
+			batch = append(batch, map[string]any{"messageId": fmt.Sprintf("ev-%03d", i), "identifiers": ids("userId", "pager"),
+				"name": "page_viewed", "occurredAt": at.Format(time.RFC3339), "properties": map[string]any{"i": i}})
+		}
+		for i := 0; i < len(batch); i += 125 {
+			s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { accepted } }`, map[string]any{"in": batch[i : i+125]}).requireOK(t)
+		}
+		p := getProfile(t, s, tok, map[string]any{"identifier": map[string]any{"type": "userId", "value": "pager"}})
+		seen := map[string]bool{}
+		var last time.Time
+		after := any(nil)
+		pages := 0
+		for {
+			r := s.gql(t, tok, `query($id: ID, $after: String) { profile(id: $id) { timeline(first: 50, after: $after) { edges { cursor node { id messageId occurredAt } } pageInfo { hasNextPage endCursor } } } }`,
+				map[string]any{"id": p.ID, "after": after})
+			r.requireOK(t)
+			var out struct{ Profile gqlProfile }
+			r.decode(t, &out)
+			tl := out.Profile.Timeline
+			pages++
+			for _, e := range tl.Edges {
+				if seen[e.Node.MessageID] {
+					t.Fatalf("page %d repeats %s", pages, e.Node.MessageID)
+				}
+				seen[e.Node.MessageID] = true
+				if !last.IsZero() && e.Node.OccurredAt.After(last) {
+					t.Fatalf("not newest first: %s after %s", e.Node.OccurredAt, last)
+				}
+				last = e.Node.OccurredAt
+			}
+			if !tl.PageInfo.HasNextPage {
+				break
+			}
+			if len(tl.Edges) != 50 {
+				t.Fatalf("page %d has %d items", pages, len(tl.Edges))
+			}
+			after = tl.PageInfo.EndCursor
+		}
+		if len(seen) != 250 || pages != 5 {
+			t.Fatalf("walked %d events in %d pages, want 250 in 5", len(seen), pages)
+		}
+		// since/until and names filters.
+		r := s.gql(t, tok, `query($id: ID, $since: Time, $until: Time) { profile(id: $id) { timeline(first: 100, since: $since, until: $until, names: ["page_viewed"], kinds: [EVENT]) { edges { node { messageId } } } } }`,
+			map[string]any{"id": p.ID, "since": base.Add(10 * time.Minute).Format(time.RFC3339), "until": base.Add(20 * time.Minute).Format(time.RFC3339)})
+		r.requireOK(t)
+		var out struct{ Profile gqlProfile }
+		r.decode(t, &out)
+		if n := len(out.Profile.Timeline.Edges); n != 20 {
+			t.Fatalf("window [10m,20m) has %d events, want 20", n)
+		}
+	})
+}
+
+func TestE2ERestartKeepsData(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		env := e.env(t)
+		dir := t.TempDir()
+		s := startServer(t, serverOptions{DataDir: dir, Env: env})
+		tok := s.token(t, "acme")
+		p, _ := identify(t, s, tok, ids("email", "keep@example.com"), map[string]any{"firstName": "Kept"})
+		track(t, s, tok, "keep-1", ids("email", "keep@example.com"), "page_viewed", time.Now().Add(-time.Minute))
+		if err := s.stop(); err != nil {
+			t.Fatal(err)
+		}
+		s2 := startServer(t, serverOptions{DataDir: dir, Env: env})
+		got := getProfile(t, s2, s2.token(t, "acme"), map[string]any{"identifier": map[string]any{"type": "email", "value": "keep@example.com"}})
+		if got == nil || got.ID != p.ID || got.EventCount != 1 || got.Traits["firstName"] != "Kept" {
+			t.Fatalf("after restart: %+v", got)
+		}
+	})
+}
+
+func TestE2ETenantIsolation(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		a, b := s.token(t, "ws-a"), s.token(t, "ws-b")
+		p, _ := identify(t, s, a, ids("email", "secret@example.com"), map[string]any{"name": "Secret Person"})
+		track(t, s, a, "iso-1", ids("email", "secret@example.com"), "page_viewed", time.Now().Add(-time.Minute))
+		if got := getProfile(t, s, b, map[string]any{"id": p.ID}); got != nil {
+			t.Fatalf("workspace B read A's profile by id: %+v", got)
+		}
+		if got := getProfile(t, s, b, map[string]any{"identifier": map[string]any{"type": "email", "value": "secret@example.com"}}); got != nil {
+			t.Fatalf("workspace B read A's profile by identifier: %+v", got)
+		}
+		r := s.gql(t, b, `{ profiles { nodes { id } } }`, nil)
+		r.requireOK(t)
+		if strings.Contains(string(r.Data), p.ID) {
+			t.Fatalf("B lists A's profile: %s", r.Data)
+		}
+		r = s.gql(t, b, `query($q: String) { profiles(search: $q) { nodes { id } } }`, map[string]any{"q": "secret"})
+		r.requireOK(t)
+		if strings.Contains(string(r.Data), p.ID) {
+			t.Fatalf("B finds A's profile by search: %s", r.Data)
+		}
+		r = s.gql(t, b, `mutation($id: ID!) { logInteraction(input: {profileId: $id, kind: NOTE, subject: "x"}) { id } }`, map[string]any{"id": p.ID})
+		r.requireError(t, 0, "NOT_FOUND")
+		// The same identifier in B is a different person.
+		pb, _ := identify(t, s, b, ids("email", "secret@example.com"), nil)
+		if pb.ID == p.ID {
+			t.Fatal("workspace B's identify resolved to A's profile")
+		}
+		if got := getProfile(t, s, a, map[string]any{"id": p.ID}); got == nil || got.EventCount != 1 {
+			t.Fatalf("A's profile changed: %+v", got)
+		}
+	})
+}
+
+func TestE2EConcurrentIdentifyConverges(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		tok := s.token(t, "acme")
+		const n = 50
+		got := make([]string, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body, _ := json.Marshal(map[string]any{
+					"query":     `mutation($in: IdentifyInput!) { identify(input: $in) { profile { id } } }`,
+					"variables": map[string]any{"in": map[string]any{"identifiers": ids("email", "race@example.com", "anonymousId", fmt.Sprintf("anon-%d", i))}},
+				})
+				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(string(body)))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer res.Body.Close()
+				var out struct {
+					Data struct {
+						Identify struct{ Profile struct{ ID string } }
+					}
+					Errors []any
+				}
+				if err := json.NewDecoder(res.Body).Decode(&out); err != nil || len(out.Errors) > 0 {
+					t.Errorf("identify %d: %v %v", i, err, out.Errors)
+					return
+				}
+				got[i] = out.Data.Identify.Profile.ID
+			}()
+		}
+		wg.Wait()
+		p := getProfile(t, s, tok, map[string]any{"identifier": map[string]any{"type": "email", "value": "race@example.com"}})
+		if p == nil {
+			t.Fatal("no profile for the email")
+		}
+		if len(p.Identifiers) != n+1 {
+			t.Fatalf("profile holds %d identifiers, want %d", len(p.Identifiers), n+1)
+		}
+		r := s.gql(t, tok, `{ profiles(first: 100) { nodes { id } } }`, nil)
+		r.requireOK(t)
+		var out struct {
+			Profiles struct{ Nodes []struct{ ID string } }
+		}
+		r.decode(t, &out)
+		if len(out.Profiles.Nodes) != 1 || out.Profiles.Nodes[0].ID != p.ID {
+			t.Fatalf("want exactly one profile, got %s", r.Data)
+		}
+		for i, id := range got {
+			if id == "" {
+				continue // already reported
+			}
+			if getProfile(t, s, tok, map[string]any{"id": id}).ID != p.ID {
+				t.Fatalf("call %d returned %s which does not resolve to %s", i, id, p.ID)
+			}
+		}
+	})
+}
