@@ -66,6 +66,12 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 
 	if cfg.DemoData {
 		if err := loadDemoData(ctx, st, cfg.DataDir, logger); err != nil {
+			if ctx.Err() != nil {
+				// Ctrl-C during the seed is a normal stop; the marker is
+				// not written, so the next start seeds again.
+				logger.Info("stopped while loading demo data")
+				return nil
+			}
 			return err
 		}
 	}
