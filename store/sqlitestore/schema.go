@@ -201,11 +201,11 @@ func ensureCollection(ctx context.Context, tx *sql.Tx, spec store.CollectionSpec
 		def := strings.Join(ix.Fields, ",")
 		sqlName := quoteIdent(sqlIndexName(spec.Name, ix.Name))
 		if old, ok := known[ix.Name]; ok && (old.def != def || old.unique != ix.Unique) {
-			// The declaration changed: the old SQL index would silently keep
-			// enforcing (or not enforcing) the old shape.
-			if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+sqlName); err != nil {
-				return nil, fmt.Errorf("drop changed index %s: %w", ix.Name, err)
-			}
+			// Rebuilding silently could drop a uniqueness guarantee callers
+			// rely on, or rebuild a large index at start-up; the MongoDB
+			// engine refuses too. A redefinition needs a new index name.
+			return nil, fmt.Errorf("index %s is declared as (%s, unique=%v), refusing to redefine it as (%s, unique=%v)",
+				ix.Name, old.def, old.unique, def, ix.Unique)
 		}
 		var colList []string
 		colList = append(colList, "ws")

@@ -64,6 +64,7 @@ type Thing struct {
 	Key         string    `bson:"key"`
 	Meta        Meta      `bson:"meta"`
 	Note        string    `bson:"note,omitempty"`
+	Tag         string    `bson:"tag"` // indexed only by SpecsV2
 }
 
 // Meta is a nested document with indexed fields.
@@ -82,6 +83,7 @@ func thing(id, owner string, n int64) Thing {
 		At:   base.Add(time.Duration(n) * time.Minute),
 		Name: "name-" + id, Kind: "k", Key: id,
 		Meta: Meta{Group: "g", Rank: n},
+		Tag:  "t-" + id,
 	}
 }
 
@@ -118,6 +120,8 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"Count", testCount},
 		{"TenantIsolation", testTenantIsolation},
 		{"Reopen", testReopen},
+		{"AddIndex", testAddIndex},
+		{"RedefineIndex", testRedefineIndex},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1037,4 +1041,74 @@ func testReopen(t *testing.T, b store.Backend) {
 	if err := s2.Ping(t.Context()); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
+}
+
+// ByTag is declared only on a second Open, over existing documents.
+const ByTag = "by_tag" // (tag)
+
+func withIndexes(extra ...store.Index) []store.CollectionSpec {
+	specs := slices.Clone(Specs)
+	specs[0].Indexes = append(slices.Clone(specs[0].Indexes), extra...)
+	return specs
+}
+
+func testAddIndex(t *testing.T, b store.Backend) {
+	s1 := open(t, b)
+	c1 := s1.Tenant("ws-a").C(Things)
+	mustInsert(t, c1, thing("c", "o", 1), thing("a", "o", 2), thing("b", "o", 3))
+	mustInsert(t, s1.Tenant("ws-b").C(Things), thing("z", "o", 1))
+
+	s2, err := store.Open(t.Context(), b, withIndexes(store.Index{Name: ByTag, Fields: []string{"tag"}}))
+	if err != nil {
+		t.Fatalf("open with a new index: %v", err)
+	}
+	c2 := s2.Tenant("ws-a").C(Things)
+	mustInsert(t, c2, thing("aa", "o", 4))
+	wantIDs(t, "new index over old and new docs", find(t, c2, store.Query{Index: ByTag}), []string{"a", "aa", "b", "c"})
+	p := "t-a"
+	wantIDs(t, "new index prefix", find(t, c2, store.Query{Index: ByTag, Range: &store.Bound{Prefix: &p}, Desc: true}), []string{"aa", "a"})
+	// The earlier Store still works; it just does not know the new index.
+	mustInsert(t, c1, thing("d", "o", 5))
+	wantIDs(t, "new index sees writes of the old Store", find(t, c2, store.Query{Index: ByTag, Range: &store.Bound{Gte: "t-c"}}), []string{"c", "d"})
+	_, err = c1.Find(t.Context(), store.Query{Index: ByTag})
+	wantErr(t, "old Store, new index", err, store.ErrBadQuery)
+}
+
+func testRedefineIndex(t *testing.T, b store.Backend) {
+	s := open(t, b)
+	c := s.Tenant("ws-a").C(Things)
+	mustInsert(t, c, thing("a", "o", 1), thing("b", "o", 2))
+
+	// Changing an index under the same name is refused, not done silently:
+	// dropping uniqueness or reordering fields changes what callers get.
+	redefined := withIndexes()
+	for i, ix := range redefined[0].Indexes {
+		if ix.Name == ByKindKey {
+			redefined[0].Indexes[i] = store.Index{Name: ByKindKey, Fields: []string{"kind", "key"}}
+		}
+	}
+	if _, err := store.Open(t.Context(), b, redefined); err == nil || !strings.Contains(err.Error(), ByKindKey) {
+		t.Errorf("unique index made non-unique: err = %v, want an error naming %s", err, ByKindKey)
+	}
+	reordered := withIndexes()
+	for i, ix := range reordered[0].Indexes {
+		if ix.Name == ByOwnerN {
+			reordered[0].Indexes[i] = store.Index{Name: ByOwnerN, Fields: []string{"n", "owner"}}
+		}
+	}
+	if _, err := store.Open(t.Context(), b, reordered); err == nil || !strings.Contains(err.Error(), ByOwnerN) {
+		t.Errorf("reordered index: err = %v, want an error naming %s", err, ByOwnerN)
+	}
+	// A unique index the stored documents already violate cannot be built.
+	dupTags := withIndexes(store.Index{Name: "by_owner_unique", Fields: []string{"owner"}, Unique: true})
+	if _, err := store.Open(t.Context(), b, dupTags); err == nil {
+		t.Error("unique index over duplicate values accepted")
+	}
+
+	// The original declaration still holds.
+	s2 := open(t, b)
+	c2 := s2.Tenant("ws-a").C(Things)
+	wantDup(t, "unique after refused redefinition", c2.Insert(t.Context(), withKey(thing("c", "o", 3), "a")), Things, ByKindKey)
+	mustInsert(t, c2, thing("c", "o", 3))
+	wantIDs(t, "index after refused redefinition", find(t, c2, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"a", "b", "c"})
 }
