@@ -336,7 +336,18 @@ func (b *Backend) Put(ctx context.Context, coll, ws, id string, doc bson.Raw) er
 	} else if docID != id {
 		return fmt.Errorf("mongostore: put %s/%s with document %s: %w", coll, id, docID, store.ErrBadQuery)
 	}
-	_, err := b.db.Collection(coll).ReplaceOne(ctx, idFilter(ws, id), doc, options.Replace().SetUpsert(true))
+	// Two upserts of one new _id can both miss the filter and both try to
+	// insert; the loser gets E11000 on _id (FerretDB always, MongoDB in
+	// some cases). Retrying turns the loser into a plain replace. A
+	// duplicate that persists is real: the _id is taken in another
+	// workspace, or a unique index refuses the document.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		_, err = b.db.Collection(coll).ReplaceOne(ctx, idFilter(ws, id), doc, options.Replace().SetUpsert(true))
+		if err == nil || !isDuplicateKey(err) {
+			break
+		}
+	}
 	if err != nil {
 		return b.writeError(ctx, "put into", coll, ws, doc, false, err)
 	}
