@@ -77,8 +77,10 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 	// busy_timeout still matters: another process, or a checkpoint, can
 	// hold the lock briefly. NORMAL sync in WAL mode loses at most the last
 	// transactions on power loss, never consistency.
-	common := "_busy_timeout=10000&_pragma=cache_size(-32000)"
-	w, err := sql.Open("sqlite", dsn(common+"&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"))
+	// Page caches are per connection: the writer gets a larger one for
+	// index maintenance, readers share the OS page cache beyond theirs.
+	common := "_busy_timeout=10000"
+	w, err := sql.Open("sqlite", dsn(common+"&_pragma=cache_size(-32000)&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
 	}
@@ -92,7 +94,7 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(common+"&_synchronous=NORMAL&_query_only=1"))
+	r, err := sql.Open("sqlite", dsn(common+"&_pragma=cache_size(-8000)&_query_only=1"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite open %s: %w", path, err)

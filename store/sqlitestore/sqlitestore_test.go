@@ -2,8 +2,11 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -383,5 +386,30 @@ func TestRangeTypeBracket(t *testing.T) {
 		if got := count(tc.bound); got != tc.want {
 			t.Errorf("%s: got %d, want %d", name, got, tc.want)
 		}
+	}
+}
+
+func TestOpenSettings(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "data?dir")
+	b := newBackend(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+	for db, want := range map[*sql.DB]map[string]string{
+		b.w: {"journal_mode": "wal", "busy_timeout": "10000", "synchronous": "1", "query_only": "0"},
+		b.r: {"journal_mode": "wal", "busy_timeout": "10000", "query_only": "1"},
+	} {
+		for pragma, v := range want {
+			var got string
+			if err := db.QueryRow("PRAGMA " + pragma).Scan(&got); err != nil {
+				t.Fatalf("%s: %v", pragma, err)
+			}
+			if got != v {
+				t.Errorf("%s = %s, want %s", pragma, got, v)
+			}
+		}
+	}
+	if err := b.Ping(t.Context()); err != nil {
+		t.Fatalf("ping: %v", err)
 	}
 }
