@@ -140,9 +140,15 @@ func normalisePhone(v string) (string, error) {
 	return digits, nil
 }
 
+// truncate shortens s to at most 40 bytes for a message, never splitting
+// a UTF-8 sequence.
 func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	if len(s) <= 40 {
+		return s
 	}
-	return s
+	cut := 40
+	for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(s[cut]); i++ {
+		cut--
+	}
+	return s[:cut] + "…"
 }
