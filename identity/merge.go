@@ -47,7 +47,16 @@ var errRetry = errors.New("identity: merge raced with another merge; retry")
 func (r *Resolver) merge(ctx context.Context, tn store.Tenant, sourceID, targetID, reason, actor string) error {
 	src, err := profile.Get(ctx, tn, sourceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return errRetry // merged away meanwhile; re-read the identifiers
+		// Merged away meanwhile. An identifier claimed for it after its
+		// merge moved the identities would be stranded on a retired
+		// profile (and every later resolve would retry forever): move any
+		// such stragglers to where it went, then re-read the identifiers.
+		if to, rerr := r.Redirect(ctx, tn, sourceID); rerr == nil {
+			if _, err := r.moveAll(ctx, tn, sourceID, to); err != nil {
+				return err
+			}
+		}
+		return errRetry
 	}
 	if err != nil {
 		return fmt.Errorf("load merge source %s: %w", sourceID, err)
@@ -63,6 +72,11 @@ func (r *Resolver) merge(ctx context.Context, tn store.Tenant, sourceID, targetI
 			return fmt.Errorf("load merge of %s: %w", sourceID, err)
 		}
 		if rec.TargetID != targetID {
+			// Another merge of this source is under way (or was cut
+			// short): finish that one, then re-read the identifiers.
+			if err := r.finishMerge(ctx, tn, rec); err != nil {
+				return err
+			}
 			return errRetry
 		}
 	} else if err != nil {
@@ -72,29 +86,61 @@ func (r *Resolver) merge(ctx context.Context, tn store.Tenant, sourceID, targetI
 }
 
 func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec mergeRecord) error {
-	moved, err := r.moveIdentities(ctx, tn, rec.SourceID, rec.TargetID)
-	if err != nil {
-		return err
-	}
-	for _, mv := range r.Movers {
-		if err := mv(ctx, tn, rec.SourceID, rec.TargetID); err != nil {
-			return fmt.Errorf("merge %s into %s: %w", rec.SourceID, rec.TargetID, err)
+	// The target may itself be merged away while this merge runs: then
+	// everything goes on to where it went (the record keeps the original
+	// target; Redirect follows the chain).
+	target := rec.TargetID
+	var moved []Identifier
+	for hops := 0; ; hops++ {
+		m, err := r.moveAll(ctx, tn, rec.SourceID, target)
+		if err != nil {
+			return err
 		}
-	}
-	src := rec.Source
-	_, err = profile.Update(ctx, tn, rec.TargetID, r.Now(), func(t *profile.Profile) error {
-		if slices.Contains(t.MergedFrom, src.ID) {
-			return nil // already folded in by an earlier attempt
+		moved = append(moved, m...)
+		// Fold the source as it is now, not as it was when the merge
+		// began, so writes it took meanwhile are not lost.
+		src := rec.Source
+		if cur, err := profile.Get(ctx, tn, rec.SourceID); err == nil {
+			src = *cur
 		}
-		foldInto(t, &src)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("merge %s into %s: %w", rec.SourceID, rec.TargetID, err)
+		_, err = profile.Update(ctx, tn, target, r.Now(), func(t *profile.Profile) error {
+			if slices.Contains(t.MergedFrom, src.ID) {
+				return nil // already folded in by an earlier attempt
+			}
+			foldInto(t, &src)
+			return nil
+		})
+		next, rerr := r.Redirect(ctx, tn, target)
+		if err == nil && errors.Is(rerr, store.ErrNotFound) {
+			break
+		}
+		// Either the target is gone, or it is being merged and may have
+		// been folded from a read taken before this write: fold again into
+		// where it goes (the MergedFrom check keeps that idempotent).
+		if (err != nil && !errors.Is(err, store.ErrNotFound)) || rerr != nil || hops == 16 {
+			if err == nil {
+				err = rerr
+			}
+			return fmt.Errorf("merge %s into %s: %w", rec.SourceID, target, err)
+		}
+		// What this merge already moved to target follows it.
+		if _, err := r.moveAll(ctx, tn, target, next); err != nil {
+			return err
+		}
+		target = next
 	}
 	if err := tn.C(store.Profiles).Delete(ctx, rec.SourceID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("retire merged profile %s: %w", rec.SourceID, err)
 	}
+	// A concurrent Resolve (or merge into the source) may have attached
+	// identifiers or events to the source after the first move. Those
+	// written before the delete are caught here; later writers find the
+	// source gone and retry.
+	late, err := r.moveAll(ctx, tn, rec.SourceID, target)
+	if err != nil {
+		return err
+	}
+	moved = append(moved, late...)
 	if err := profile.DropTerms(ctx, tn, rec.SourceID); err != nil {
 		return err
 	}
@@ -132,6 +178,21 @@ func foldInto(t, src *profile.Profile) {
 			t.MergedFrom = append(t.MergedFrom, id)
 		}
 	}
+}
+
+// moveAll moves identities and everything the Movers handle from source
+// to target. Every step is idempotent.
+func (r *Resolver) moveAll(ctx context.Context, tn store.Tenant, sourceID, targetID string) ([]Identifier, error) {
+	moved, err := r.moveIdentities(ctx, tn, sourceID, targetID)
+	if err != nil {
+		return nil, err
+	}
+	for _, mv := range r.Movers {
+		if err := mv(ctx, tn, sourceID, targetID); err != nil {
+			return nil, fmt.Errorf("merge %s into %s: %w", sourceID, targetID, err)
+		}
+	}
+	return moved, nil
 }
 
 // moveIdentities re-points every identity of source at target.

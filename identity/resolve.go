@@ -89,6 +89,9 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 			continue
 		}
 		target, err = r.oldest(ctx, tn, owners)
+		if errors.Is(err, errRetry) {
+			continue
+		}
 		if err != nil {
 			return Result{}, err
 		}
@@ -121,21 +124,47 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 			}
 			attached = true
 		}
-		if !retry {
-			break
+		if retry {
+			continue
 		}
-	}
-	if len(req.Traits) == 0 && req.SeenAt.IsZero() && !attached && !res.Created && len(res.Merged) == 0 {
-		// Nothing to write: the common case of a track by a known visitor.
-		p, err := profile.Get(ctx, tn, target)
+		changed := attached || res.Created || len(res.Merged) > 0
+		p, err := r.apply(ctx, tn, target, req, changed)
+		if errors.Is(err, store.ErrNotFound) {
+			// target was merged away after we read it; identifiers we just
+			// claimed for it are found (and moved) on the next pass.
+			continue
+		}
 		if err != nil {
-			return Result{}, fmt.Errorf("load profile %s: %w", target, err)
+			return Result{}, err
+		}
+		if changed || len(req.Traits) > 0 || !req.SeenAt.IsZero() {
+			if _, err := r.Redirect(ctx, tn, target); err == nil {
+				// target is being merged away: its merge may have read it
+				// before this write. Write again where it goes (a trait
+				// patch is idempotent).
+				continue
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return Result{}, err
+			}
 		}
 		res.Profile = p
 		return res, nil
 	}
-	now := r.Now()
-	p, err := profile.Update(ctx, tn, target, now, func(p *profile.Profile) error {
+}
+
+// apply writes req's traits and activity time to the target profile (if
+// there is anything to write) and returns it. A target that no longer
+// exists is reported as store.ErrNotFound.
+func (r *Resolver) apply(ctx context.Context, tn store.Tenant, target string, req Request, changed bool) (*profile.Profile, error) {
+	if len(req.Traits) == 0 && req.SeenAt.IsZero() && !changed {
+		// Nothing to write: the common case of a track by a known visitor.
+		p, err := profile.Get(ctx, tn, target)
+		if err != nil {
+			return nil, fmt.Errorf("load profile %s: %w", target, err)
+		}
+		return p, nil
+	}
+	p, err := profile.Update(ctx, tn, target, r.Now(), func(p *profile.Profile) error {
 		if err := p.ApplyTraits(req.Traits); err != nil {
 			return err
 		}
@@ -145,13 +174,12 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 		return nil
 	})
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	if err := r.syncTerms(ctx, tn, p); err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	res.Profile = p
-	return res, nil
+	return p, nil
 }
 
 // lookup returns, for each identifier held by some profile, its owner.
@@ -188,33 +216,59 @@ func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, pr
 
 // ensureProfile creates the profile document for an id that owns
 // identifiers. Any caller may do it, so a crash between claiming an
-// identifier and creating the profile heals on the next call.
+// identifier and creating the profile heals on the next call. A profile
+// that was merged away is not brought back.
 func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string) error {
 	err := tn.C(store.Profiles).Insert(ctx, profile.New(id, r.Now()))
-	if err != nil && !errors.Is(err, store.ErrDuplicateKey) {
+	if errors.Is(err, store.ErrDuplicateKey) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("create profile %s: %w", id, err)
+	}
+	// The insert succeeded, so id had no profile. If it has a merge record
+	// it had one once and was merged away: retire the one just created.
+	// (The record is written before the source is deleted, so this read
+	// sees it.)
+	if _, err := r.Redirect(ctx, tn, id); err == nil {
+		if err := tn.C(store.Profiles).Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("retire resurrected profile %s: %w", id, err)
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("check merge of profile %s: %w", id, err)
 	}
 	return nil
 }
 
 // oldest picks the surviving profile among the owners: earliest createdAt,
-// ties broken by id so every racer picks the same one.
+// ties broken by id so every racer picks the same one. An owner merged
+// away counts as the live profile it was merged into. errRetry means an
+// owner could not be pinned down (merged again meanwhile).
 func (r *Resolver) oldest(ctx context.Context, tn store.Tenant, owners map[Identifier]string) (string, error) {
 	var best *profile.Profile
 	for _, pid := range owners {
 		p, err := profile.Get(ctx, tn, pid)
+		for hops := 0; errors.Is(err, store.ErrNotFound) && hops < 16; hops++ {
+			next, rerr := r.Redirect(ctx, tn, pid)
+			if errors.Is(rerr, store.ErrNotFound) {
+				// Claimed, profile not created yet (or a crash between).
+				if err := r.ensureProfile(ctx, tn, pid); err != nil {
+					return "", err
+				}
+				p, err = profile.Get(ctx, tn, pid)
+				break
+			}
+			if rerr != nil {
+				return "", fmt.Errorf("follow merge of profile %s: %w", pid, rerr)
+			}
+			// Mid-merge or merged: identifiers are still moving to next.
+			pid = next
+			p, err = profile.Get(ctx, tn, pid)
+		}
 		if errors.Is(err, store.ErrNotFound) {
-			if merged, err := r.Redirect(ctx, tn, pid); err == nil && merged != "" {
-				// Mid-merge: identifiers are still moving to merged.
-				pid = merged
-			}
-			if err := r.ensureProfile(ctx, tn, pid); err != nil {
-				return "", err
-			}
-			if p, err = profile.Get(ctx, tn, pid); err != nil {
-				return "", fmt.Errorf("load profile %s: %w", pid, err)
-			}
-		} else if err != nil {
+			return "", errRetry
+		}
+		if err != nil {
 			return "", fmt.Errorf("load profile %s: %w", pid, err)
 		}
 		if best == nil || p.CreatedAt.Before(best.CreatedAt) || (p.CreatedAt.Equal(best.CreatedAt) && p.ID < best.ID) {
