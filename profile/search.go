@@ -111,4 +111,3 @@ func Search(ctx context.Context, tn store.Tenant, q string, first int, after str
 		}
 	}
 }
-

@@ -10,11 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/halo-cdp/halo/store/ferrettest"
 )
 
 // engine says how to point a server at one storage engine.
@@ -25,18 +22,14 @@ type engine struct {
 	env func(t *testing.T) map[string]string
 }
 
-var dbSeq atomic.Int64
-
 func engines(t *testing.T) []engine {
 	sqlite := engine{name: "sqlite", env: func(*testing.T) map[string]string { return nil }}
 	if testing.Short() {
 		return []engine{sqlite}
 	}
-	var once sync.Once
-	var uri string
+	// FerretDB in-process, or a real MongoDB when HALO_TEST_MONGODB_URI is set.
 	mongo := engine{name: "mongodb", env: func(t *testing.T) map[string]string {
-		once.Do(func() { uri = ferrettest.Start(t) })
-		return map[string]string{"MONGODB_URI": strings.TrimSuffix(uri, "/") + fmt.Sprintf("/e2e_%d", dbSeq.Add(1))}
+		return map[string]string{"MONGODB_URI": freshMongoDatabase(t)}
 	}}
 	return []engine{sqlite, mongo}
 }
