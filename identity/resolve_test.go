@@ -14,57 +14,25 @@ import (
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/services/servicestest"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/store/sqlitestore"
 	"github.com/halo-cdp/halo/timeline"
 )
 
 var t0 = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// clock is a settable fake clock. With tick set, every reading advances it.
-type clock struct {
-	mu   sync.Mutex
-	now  time.Time
-	tick time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.now
-	c.now = c.now.Add(c.tick)
-	return n
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 type env struct {
 	ctx   context.Context
 	st    *store.Store
 	tn    store.Tenant
 	svc   *services.Services
-	clock *clock
+	clock *services.ManualClock
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := t.Context()
-	b, err := sqlitestore.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	st, err := store.Open(ctx, b, store.Collections)
-	if err != nil {
-		b.Close(context.Background())
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close(context.Background()) })
-	c := &clock{now: t0}
-	return &env{ctx: ctx, st: st, tn: st.Tenant("ws1"), svc: services.New(c.Now), clock: c}
+	x := servicestest.New(t, t0)
+	return &env{ctx: x.Ctx, st: x.Store, tn: x.Tenant, svc: x.Services, clock: x.Clock}
 }
 
 func ids(pairs ...string) []identity.Identifier {
@@ -467,7 +435,7 @@ type identityDoc struct {
 
 func TestConcurrentResolveConverges(t *testing.T) {
 	e := newEnv(t)
-	e.clock.tick = time.Millisecond // distinct createdAt per profile
+	e.clock.SetTick(time.Millisecond) // distinct createdAt per profile
 	const n = 20
 	email := identity.Identifier{Type: identity.Email, Value: "crowd@example.com"}
 	user := identity.Identifier{Type: identity.UserID, Value: "crowd-user"}

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,52 +13,24 @@ import (
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/services/servicestest"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/store/sqlitestore"
 	"github.com/halo-cdp/halo/timeline"
 )
 
 var t0 = time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 type env struct {
 	ctx   context.Context
 	tn    store.Tenant
 	svc   *services.Services
-	clock *clock
+	clock *services.ManualClock
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := t.Context()
-	b, err := sqlitestore.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	st, err := store.Open(ctx, b, store.Collections)
-	if err != nil {
-		b.Close(context.Background())
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close(context.Background()) })
-	c := &clock{now: t0}
-	return &env{ctx: ctx, tn: st.Tenant("ws1"), svc: services.New(c.Now), clock: c}
+	x := servicestest.New(t, t0)
+	return &env{ctx: x.Ctx, tn: x.Tenant, svc: x.Services, clock: x.Clock}
 }
 
 func anon(v string) []identity.Identifier {

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/halo-cdp/halo/identity"
@@ -49,7 +48,9 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 		opts.Now = time.Now().UTC().Truncate(24 * time.Hour)
 	}
 	people := Generate(opts)
-	clk := &clock{}
+	// The clock is set to each replayed call's time, so createdAt and
+	// receivedAt look like the history being replayed.
+	clk := services.NewManualClock(opts.Now)
 	svc := services.New(clk.Now)
 	tn := st.Tenant(workspace)
 	var stats Stats
@@ -260,25 +261,6 @@ func interaction(r *rand.Rand, at time.Time, msgID string) *timeline.Interaction
 		Actor: agents[r.IntN(len(agents))], Properties: props, MessageID: msgID,
 		Body: "Logged from the demo data set.",
 	}
-}
-
-// clock is the simulated time of the op being replayed, so createdAt,
-// receivedAt and activity times look like the history they replay.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 type product struct {

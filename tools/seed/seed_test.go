@@ -6,25 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/services/servicestest"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/store/sqlitestore"
 )
 
 var anchor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
 func openStore(t testing.TB) *store.Store {
-	t.Helper()
-	ctx := context.Background()
-	b, err := sqlitestore.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, b, store.Collections)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(ctx) })
-	return st
+	return servicestest.New(t, anchor).Store
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {

@@ -1,0 +1,41 @@
+// Package servicestest gives domain tests the real wiring over a fresh
+// embedded store and a manual clock.
+package servicestest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/store/sqlitestore"
+)
+
+// Env is one test's store, workspace "ws1", services and clock.
+type Env struct {
+	Ctx      context.Context
+	Store    *store.Store
+	Tenant   store.Tenant
+	Services *services.Services
+	Clock    *services.ManualClock
+}
+
+// New opens an embedded store in a temp dir (closed at cleanup) and wires
+// the services with a manual clock reading start.
+func New(t testing.TB, start time.Time) *Env {
+	t.Helper()
+	ctx := t.Context()
+	b, err := sqlitestore.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	st, err := store.Open(ctx, b, store.Collections)
+	if err != nil {
+		b.Close(context.Background())
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	c := services.NewManualClock(start)
+	return &Env{Ctx: ctx, Store: st, Tenant: st.Tenant("ws1"), Services: services.New(c.Now), Clock: c}
+}
