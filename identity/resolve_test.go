@@ -22,6 +22,7 @@ import (
 var t0 = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type env struct {
+	*servicestest.Env
 	ctx   context.Context
 	st    *store.Store
 	tn    store.Tenant
@@ -32,7 +33,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	x := servicestest.New(t, t0)
-	return &env{ctx: x.Ctx, st: x.Store, tn: x.Tenant, svc: x.Services, clock: x.Clock}
+	return &env{Env: x, ctx: x.Ctx, st: x.Store, tn: x.Tenant, svc: x.Services, clock: x.Clock}
 }
 
 func ids(pairs ...string) []identity.Identifier {
@@ -81,24 +82,6 @@ func (e *env) heldSet(t *testing.T, profileID string) []identity.Identifier {
 		return 0
 	})
 	return out
-}
-
-func (e *env) count(t *testing.T, coll, index string) int64 {
-	t.Helper()
-	n, err := e.tn.C(coll).Count(e.ctx, store.Query{Index: index})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func (e *env) profile(t *testing.T, id string) *profile.Profile {
-	t.Helper()
-	p, err := profile.Get(e.ctx, e.tn, id)
-	if err != nil {
-		t.Fatalf("profile %s: %v", id, err)
-	}
-	return p
 }
 
 func (e *env) track(t *testing.T, messageID string, at time.Time, traits map[string]any, idents ...identity.Identifier) timeline.TrackResult {
@@ -155,10 +138,10 @@ func TestResolveCreatesFindsAndAttaches(t *testing.T) {
 	if _, err := identity.Lookup(e.ctx, e.tn, identity.Identifier{Type: identity.UserID, Value: "nobody"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Lookup(unknown) err = %v, want ErrNotFound", err)
 	}
-	if n := e.count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
+	if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
 		t.Fatalf("%d profiles, want 1", n)
 	}
-	if n := e.count(t, store.Identities, store.IdentitiesByValue); n != 3 {
+	if n := e.Count(t, store.Identities, store.IdentitiesByValue); n != 3 {
 		t.Fatalf("%d identities, want 3", n)
 	}
 }
@@ -174,7 +157,7 @@ func TestResolveAppliesTraitsAndActivity(t *testing.T) {
 	e.clock.Set(t0.Add(time.Hour))
 	seen := t0.Add(-24 * time.Hour)
 	r = e.resolve(t, identity.Request{Identifiers: anon, Traits: map[string]any{"plan": "pro", "age": nil}, SeenAt: seen})
-	p := e.profile(t, r.Profile.ID)
+	p := e.Profile(t, r.Profile.ID)
 	if !reflect.DeepEqual(p.Traits, map[string]any{"plan": "pro"}) {
 		t.Fatalf("traits after patch = %#v", p.Traits)
 	}
@@ -246,7 +229,7 @@ func TestMergeTwoProfiles(t *testing.T) {
 				t.Fatalf("Created=%v Merged=%v, want merged [%s]", res.Created, res.Merged, young.ID)
 			}
 
-			p := e.profile(t, old.ID)
+			p := e.Profile(t, old.ID)
 			wantTraits := map[string]any{"plan": tc.wantPlan, "onlyOld": "x", "onlyYoung": "y", "shared": "young"}
 			if tc.touchOlder {
 				wantTraits["shared"] = "old2"
@@ -284,7 +267,7 @@ func TestMergeTwoProfiles(t *testing.T) {
 			if _, err := e.svc.Identity.Redirect(e.ctx, e.tn, old.ID); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Redirect(survivor) err = %v, want ErrNotFound", err)
 			}
-			if n := e.count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
+			if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
 				t.Errorf("%d profiles, want 1", n)
 			}
 			// profile.Resolve follows the merge.
@@ -346,7 +329,7 @@ func TestThreeWayMergeAtOnce(t *testing.T) {
 	if !reflect.DeepEqual(merged, want) {
 		t.Fatalf("Merged = %v, want %v", merged, want)
 	}
-	p := e.profile(t, pids[0])
+	p := e.Profile(t, pids[0])
 	if got := slices.Sorted(slices.Values(p.MergedFrom)); !reflect.DeepEqual(got, want) {
 		t.Fatalf("mergedFrom = %v, want %v", p.MergedFrom, want)
 	}
@@ -364,10 +347,10 @@ func TestThreeWayMergeAtOnce(t *testing.T) {
 			t.Errorf("Redirect(%s) = %q, %v", src, got, err)
 		}
 	}
-	if n := e.count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
+	if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
 		t.Fatalf("%d profiles, want 1", n)
 	}
-	if n := e.count(t, store.Events, store.EventsByMessage); n != 3 {
+	if n := e.Count(t, store.Events, store.EventsByMessage); n != 3 {
 		t.Fatalf("%d events, want 3", n)
 	}
 	page, err := timeline.Read(e.ctx, e.tn, pids[0], 10, "", timeline.Filter{})
@@ -398,7 +381,7 @@ func TestChainedMergeFollowsRedirects(t *testing.T) {
 	if r := e.resolve(t, identity.Request{Identifiers: []identity.Identifier{em, a}}); r.Profile.ID != p1 || !reflect.DeepEqual(r.Merged, []string{p2}) {
 		t.Fatalf("second merge: %s Merged=%v", r.Profile.ID, r.Merged)
 	}
-	p := e.profile(t, p1)
+	p := e.Profile(t, p1)
 	if !reflect.DeepEqual(p.MergedFrom, []string{p2, p3}) {
 		t.Fatalf("mergedFrom = %v, want [%s %s]", p.MergedFrom, p2, p3)
 	}
@@ -474,7 +457,7 @@ func TestConcurrentResolveConverges(t *testing.T) {
 		}
 	}
 
-	if c := e.count(t, store.Profiles, store.ProfilesByCreated); c != 1 {
+	if c := e.Count(t, store.Profiles, store.ProfilesByCreated); c != 1 {
 		t.Fatalf("%d profiles left, want exactly 1", c)
 	}
 	docs, err := e.tn.C(store.Identities).Find(e.ctx, store.Query{Index: store.IdentitiesByValue})
@@ -508,7 +491,7 @@ func TestConcurrentResolveConverges(t *testing.T) {
 	}
 	// Every caller's profile leads to the survivor, and every caller's
 	// traits made it there.
-	p := e.profile(t, survivor)
+	p := e.Profile(t, survivor)
 	for i, r := range results {
 		got, err := profile.Resolve(e.ctx, e.tn, r.Profile.ID, e.svc.Identity.Redirect)
 		if err != nil || got.ID != survivor {
@@ -567,7 +550,7 @@ func TestStrayIdentityOfMergedProfileHeals(t *testing.T) {
 	if got, err := identity.Lookup(e.ctx, e.tn, dev); err != nil || got != p1 {
 		t.Fatalf("Lookup(dev-late) = %q, %v; want it moved to %s", got, err, p1)
 	}
-	if n := e.count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
+	if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
 		t.Fatalf("%d profiles, want 1", n)
 	}
 }

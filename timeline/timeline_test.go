@@ -11,7 +11,6 @@ import (
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/services/servicestest"
 	"github.com/halo-cdp/halo/store"
@@ -21,6 +20,7 @@ import (
 var t0 = time.Date(2024, 6, 1, 10, 0, 0, 0, time.UTC)
 
 type env struct {
+	*servicestest.Env
 	ctx   context.Context
 	tn    store.Tenant
 	svc   *services.Services
@@ -30,7 +30,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	x := servicestest.New(t, t0)
-	return &env{ctx: x.Ctx, tn: x.Tenant, svc: x.Services, clock: x.Clock}
+	return &env{Env: x, ctx: x.Ctx, tn: x.Tenant, svc: x.Services, clock: x.Clock}
 }
 
 func anon(v string) []identity.Identifier {
@@ -52,24 +52,6 @@ func (e *env) track(t *testing.T, field string, in ...timeline.TrackInput) []tim
 		t.Fatalf("Track returned %d results for %d inputs", len(res), len(in))
 	}
 	return res
-}
-
-func (e *env) count(t *testing.T, coll, index string) int64 {
-	t.Helper()
-	n, err := e.tn.C(coll).Count(e.ctx, store.Query{Index: index})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func (e *env) profile(t *testing.T, id string) *profile.Profile {
-	t.Helper()
-	p, err := profile.Get(e.ctx, e.tn, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func wantInvalid(t *testing.T, err error, field string) {
@@ -128,10 +110,10 @@ func TestTrackValidation(t *testing.T) {
 			tt.edit(&in)
 			_, err := e.svc.Timeline.Track(e.ctx, e.tn, "tester", "input", []timeline.TrackInput{in})
 			wantInvalid(t, err, tt.field)
-			if n := e.count(t, store.Events, store.EventsByMessage); n != 0 {
+			if n := e.Count(t, store.Events, store.EventsByMessage); n != 0 {
 				t.Fatalf("%d events stored after a refused call", n)
 			}
-			if n := e.count(t, store.Profiles, store.ProfilesByCreated); n != 0 {
+			if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 0 {
 				t.Fatalf("%d profiles created by a refused call", n)
 			}
 		})
@@ -183,10 +165,10 @@ func TestTrackBatchWithOneBadItemStoresNothing(t *testing.T) {
 	batch[2].Name = " "
 	_, err := e.svc.Timeline.Track(e.ctx, e.tn, "tester", "events", batch)
 	wantInvalid(t, err, "events[2].name")
-	if n := e.count(t, store.Events, store.EventsByMessage); n != 0 {
+	if n := e.Count(t, store.Events, store.EventsByMessage); n != 0 {
 		t.Fatalf("%d events stored, want 0", n)
 	}
-	if n := e.count(t, store.Profiles, store.ProfilesByCreated); n != 0 {
+	if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 0 {
 		t.Fatalf("%d profiles created, want 0", n)
 	}
 
@@ -227,10 +209,10 @@ func TestTrackIdempotentOnMessageID(t *testing.T) {
 	if res[0].Event.ID != res[1].Event.ID {
 		t.Fatalf("in-batch repeat returned another event: %s vs %s", res[0].Event.ID, res[1].Event.ID)
 	}
-	if n := e.count(t, store.Events, store.EventsByMessage); n != 3 {
+	if n := e.Count(t, store.Events, store.EventsByMessage); n != 3 {
 		t.Fatalf("%d events stored, want 3", n)
 	}
-	if p := e.profile(t, first.Profile.ID); p.EventCount != 3 {
+	if p := e.Profile(t, first.Profile.ID); p.EventCount != 3 {
 		t.Fatalf("eventCount = %d, want 3", p.EventCount)
 	}
 }
@@ -247,7 +229,7 @@ func TestTrackMaintainsCountsAndSeenSpan(t *testing.T) {
 	if res[1].Profile.ID != pid {
 		t.Fatal("one visitor's batch went to two profiles")
 	}
-	p := e.profile(t, pid)
+	p := e.Profile(t, pid)
 	if p.EventCount != 2 || !p.FirstSeenAt.Equal(t0.Add(-3*time.Hour)) || !p.LastSeenAt.Equal(t0) {
 		t.Fatalf("after batch: count %d seen %v..%v", p.EventCount, p.FirstSeenAt, p.LastSeenAt)
 	}
@@ -258,7 +240,7 @@ func TestTrackMaintainsCountsAndSeenSpan(t *testing.T) {
 	e.clock.Set(t0.Add(time.Hour))
 	e.track(t, "input", mk("c", 2*time.Hour)) // ahead of the clock, within MaxFuture
 	e.track(t, "input", mk("d", -5*time.Hour))
-	p = e.profile(t, pid)
+	p = e.Profile(t, pid)
 	if p.EventCount != 4 {
 		t.Fatalf("eventCount = %d, want 4", p.EventCount)
 	}
@@ -297,7 +279,7 @@ func TestLogInteraction(t *testing.T) {
 			t.Errorf("%s properties %#v", kind, ev.Properties)
 		}
 	}
-	if p := e.profile(t, pid); p.EventCount != int64(1+len(timeline.InteractionKinds)) {
+	if p := e.Profile(t, pid); p.EventCount != int64(1+len(timeline.InteractionKinds)) {
 		t.Fatalf("eventCount = %d, want %d", p.EventCount, 1+len(timeline.InteractionKinds))
 	}
 
@@ -315,7 +297,7 @@ func TestLogInteraction(t *testing.T) {
 	if a.ID != b.ID || b.Subject != "first" {
 		t.Fatalf("repeat returned %s/%q, want %s/%q", b.ID, b.Subject, a.ID, "first")
 	}
-	if p := e.profile(t, pid); p.EventCount != int64(2+len(timeline.InteractionKinds)) {
+	if p := e.Profile(t, pid); p.EventCount != int64(2+len(timeline.InteractionKinds)) {
 		t.Fatalf("eventCount after repeat = %d, want %d", p.EventCount, 2+len(timeline.InteractionKinds))
 	}
 
@@ -342,12 +324,12 @@ func TestLogInteraction(t *testing.T) {
 			wantInvalid(t, err, tt.field)
 		})
 	}
-	before := e.count(t, store.Events, store.EventsByMessage)
+	before := e.Count(t, store.Events, store.EventsByMessage)
 	_, err = e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: "no-such-profile", Kind: "NOTE"})
 	if apperr.CodeOf(err) != apperr.NotFound {
 		t.Fatalf("unknown profile: err = %v, want NOT_FOUND", err)
 	}
-	if after := e.count(t, store.Events, store.EventsByMessage); after != before {
+	if after := e.Count(t, store.Events, store.EventsByMessage); after != before {
 		t.Fatalf("events went from %d to %d after refused calls", before, after)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
@@ -38,4 +39,24 @@ func New(t testing.TB, start time.Time) *Env {
 	t.Cleanup(func() { st.Close(context.Background()) })
 	c := services.NewManualClock(start)
 	return &Env{Ctx: ctx, Store: st, Tenant: st.Tenant("ws1"), Services: services.New(c.Now), Clock: c}
+}
+
+// Count counts the documents of coll in the workspace (over index).
+func (e *Env) Count(t testing.TB, coll, index string) int64 {
+	t.Helper()
+	n, err := e.Tenant.C(coll).Count(e.Ctx, store.Query{Index: index})
+	if err != nil {
+		t.Fatalf("count %s: %v", coll, err)
+	}
+	return n
+}
+
+// Profile loads a live profile or fails the test.
+func (e *Env) Profile(t testing.TB, id string) *profile.Profile {
+	t.Helper()
+	p, err := profile.Get(e.Ctx, e.Tenant, id)
+	if err != nil {
+		t.Fatalf("profile %s: %v", id, err)
+	}
+	return p
 }
