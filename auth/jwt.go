@@ -19,7 +19,7 @@ const maxTokenLen = 4096
 
 // workspaceRE is the shape of a workspace id. It ends up in storage keys and
 // logs, so anything outside a conservative charset is refused at the edge.
-var workspaceRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var workspaceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // Error is a token verification failure. Reason is short and safe to show
 // to the client; the wrapped error (the jwt library's detail) is for logs.

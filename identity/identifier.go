@@ -9,8 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/halo-cdp/halo/apperr"
 )
 
 // Identifier is one (type, value) pair, normalised.
@@ -19,8 +17,8 @@ type Identifier struct {
 	Value string `bson:"value"`
 }
 
-// Built-in identifier types. Per-workspace configuration comes later; until
-// then these are the accepted types.
+// Built-in identifier types. Each workspace may tune them and add its own
+// (see TypeConfig and LoadTypes).
 const (
 	AnonymousID = "anonymousId"
 	UserID      = "userId"
@@ -30,72 +28,25 @@ const (
 	CRMID       = "crmId"
 )
 
-var types = map[string]func(string) (string, error){
-	AnonymousID: normaliseID,
-	UserID:      normaliseID,
-	DeviceID:    normaliseID,
-	CRMID:       normaliseID,
-	Email:       normaliseEmail,
-	Phone:       normalisePhone,
-}
-
 // MaxPerCall caps the identifiers one call may carry.
 const MaxPerCall = 20
 
 // maxValueLen bounds an identifier value (bytes).
 const maxValueLen = 256
 
-// blocked are placeholder values SDKs send when they know nothing; matching
-// on them would glue strangers together.
-var blocked = map[string]bool{
-	"": true, "null": true, "nil": true, "none": true, "undefined": true,
-	"anonymous": true, "unknown": true, "0": true, "-1": true, "n/a": true,
-}
-
 // allZero matches all-zero ids such as 00000000-0000-0000-0000-000000000000.
+// They are refused for every type, whatever the workspace configures.
 var allZero = regexp.MustCompile(`^[0-]*$`)
 
-// Normalise validates and normalises a call's identifiers and drops exact
-// repeats. field names the GraphQL input field for error messages.
+// Normalise validates and normalises a call's identifiers with the
+// built-in type configuration (DefaultTypes). Calls made on behalf of a
+// workspace should use LoadTypes and Types.Normalise instead.
 func Normalise(field string, in []Identifier) ([]Identifier, error) {
-	if len(in) == 0 {
-		return nil, apperr.Invalid(field, "at least one identifier is required")
-	}
-	if len(in) > MaxPerCall {
-		return nil, apperr.Invalid(field, "at most %d identifiers per call, got %d", MaxPerCall, len(in))
-	}
-	out := make([]Identifier, 0, len(in))
-	seen := map[Identifier]bool{}
-	for i, id := range in {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		norm, ok := types[id.Type]
-		if !ok {
-			return nil, apperr.Invalid(f+".type", "unknown identifier type %q (known: anonymousId, userId, email, phone, deviceId, crmId)", truncate(id.Type))
-		}
-		v := strings.TrimSpace(id.Value)
-		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-			return nil, apperr.Invalid(f+".value", "not valid text")
-		}
-		if len(v) > maxValueLen {
-			return nil, apperr.Invalid(f+".value", "longer than %d bytes", maxValueLen)
-		}
-		if blocked[strings.ToLower(v)] || allZero.MatchString(v) {
-			return nil, apperr.Invalid(f+".value", "%q is a placeholder, not an identifier", truncate(v))
-		}
-		nv, err := norm(v)
-		if err != nil {
-			return nil, apperr.Invalid(f+".value", "%s", err.Error())
-		}
-		n := Identifier{Type: id.Type, Value: nv}
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, n)
-		}
-	}
-	return out, nil
+	return defaultTypes.Normalise(field, in)
 }
 
-func normaliseID(v string) (string, error) { return v, nil }
+// defaultTypes is DefaultTypes as a Types.
+var defaultTypes = newTypes(DefaultTypes())
 
 func normaliseEmail(v string) (string, error) {
 	v = strings.ToLower(v)
@@ -108,36 +59,6 @@ func normaliseEmail(v string) (string, error) {
 		return "", fmt.Errorf("invalid email address")
 	}
 	return v, nil
-}
-
-// normalisePhone keeps a leading "+" (or "00" as "+") and the digits,
-// dropping the usual separators. Full E.164 with a default region comes
-// with per-workspace identifier configuration.
-func normalisePhone(v string) (string, error) {
-	var b strings.Builder
-	plus := false
-	if strings.HasPrefix(v, "+") {
-		plus, v = true, v[1:]
-	} else if strings.HasPrefix(v, "00") {
-		plus, v = true, v[2:]
-	}
-	for _, r := range v {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.':
-		default:
-			return "", fmt.Errorf("invalid phone number")
-		}
-	}
-	digits := b.String()
-	if len(digits) < 7 || len(digits) > 15 {
-		return "", fmt.Errorf("invalid phone number: want 7 to 15 digits")
-	}
-	if plus {
-		return "+" + digits, nil
-	}
-	return digits, nil
 }
 
 // truncate shortens s to at most 40 bytes for a message, never splitting

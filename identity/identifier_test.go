@@ -33,10 +33,13 @@ func TestNormaliseAccepts(t *testing.T) {
 
 		{"phone with plus and separators", Identifier{Phone, "+33 6 12-34.56 (78)"}, "+33612345678"},
 		{"phone 00 prefix", Identifier{Phone, "0033 612 345 678"}, "+33612345678"},
-		{"phone national", Identifier{Phone, "(555) 123-4567"}, "5551234567"},
-		{"phone 7 digits", Identifier{Phone, "1234567"}, "1234567"},
-		{"phone 15 digits", Identifier{Phone, "+123456789012345"}, "+123456789012345"},
+		{"phone national, default region US", Identifier{Phone, "(555) 123-4567"}, "+15551234567"},
+		{"phone national with trunk 1", Identifier{Phone, "1-212-555-0100"}, "+12125550100"},
+		{"phone US international prefix 011", Identifier{Phone, "011 44 20 7946 0958"}, "+442079460958"},
+		{"phone fictional 555-01xx accepted", Identifier{Phone, "+1 (555) 010-0000"}, "+15550100000"},
+		{"phone demo seed format", Identifier{Phone, "+15550000042"}, "+15550000042"},
 		{"phone trimmed", Identifier{Phone, " +44 20 7946 0958 "}, "+442079460958"},
+		{"phone 15 digits", Identifier{Phone, "+49 1234 5678901234"}, "+4912345678901234"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,10 +98,17 @@ func TestNormaliseRefusesValues(t *testing.T) {
 		{"phone with letters", Identifier{Phone, "555-CALL-NOW"}, "invalid phone"},
 		{"phone with plus inside", Identifier{Phone, "+33+612345678"}, "invalid phone"},
 		{"phone with slash", Identifier{Phone, "0612/345678"}, "invalid phone"},
-		{"phone too few digits", Identifier{Phone, "+33 12 34"}, "7 to 15 digits"},
-		{"phone 6 digits", Identifier{Phone, "123456"}, "7 to 15 digits"},
-		{"phone 16 digits", Identifier{Phone, "+1234567890123456"}, "7 to 15 digits"},
-		{"phone only separators and 00", Identifier{Phone, "00 () -"}, "7 to 15 digits"},
+		{"phone too few digits", Identifier{Phone, "+33 12 34"}, "too short for country code +33"},
+		{"phone 6 digits", Identifier{Phone, "123456"}, "invalid phone"},
+		{"phone 7 digits, local only", Identifier{Phone, "555-0100"}, "include the area code"},
+		{"phone too long for +1", Identifier{Phone, "+123456789012345"}, "too long for country code +1"},
+		{"phone 16 digits", Identifier{Phone, "+1234567890123456"}, "invalid phone"},
+		{"phone 18 digits", Identifier{Phone, "+123456789012345678"}, "too long"},
+		{"phone unknown country code", Identifier{Phone, "+999 1234 5678"}, "unknown country code"},
+		{"phone only separators and 00", Identifier{Phone, "00 () -"}, "no digits"},
+		{"phone all zeros after country code", Identifier{Phone, "+1 000 000 0000"}, "invalid phone"},
+		{"phone extension", Identifier{Phone, "+1 212 555 0100 ext 12"}, "invalid phone"},
+		{"phone tel URI", Identifier{Phone, "tel:+12125550100"}, "invalid phone"},
 
 		{"too long", Identifier{UserID, strings.Repeat("u", 257)}, "longer than 256 bytes"},
 		{"too long multi-byte", Identifier{UserID, strings.Repeat("é", 129)}, "longer than 256 bytes"},

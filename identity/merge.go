@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
+	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/store"
 )
@@ -16,174 +18,417 @@ import (
 // a resumed merge calls it again.
 type Mover func(ctx context.Context, tn store.Tenant, sourceID, targetID string) error
 
-// mergeRecord is the durable plan and history of one merge. It is written
-// before anything moves, so an interrupted merge can be finished from it,
-// and it keeps the source profile as it was, for unmerge.
-type mergeRecord struct {
-	ID          string          `bson:"_id"`
-	WorkspaceID string          `bson:"workspaceId"`
-	SourceID    string          `bson:"sourceId"`
-	TargetID    string          `bson:"targetId"`
-	At          time.Time       `bson:"at"`
-	Reason      string          `bson:"reason"`
-	Actor       string          `bson:"actor"`
-	Status      string          `bson:"status"` // running, done
-	Source      profile.Profile `bson:"source"`
-	Moved       []Identifier    `bson:"moved"`
-	Version     int64           `bson:"version"`
-}
+// Unmover moves back, on unmerge, what a merge brought from the restored
+// profile: items whose origin is in origins, or that arrived after since
+// carrying one of the restored identifiers.
+type Unmover func(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []Identifier) error
 
+// MaxMergesInto caps how many merges one profile may absorb: a profile
+// that keeps absorbing others is almost always a shared identifier
+// (a family tablet, a test account) gluing strangers together.
+const MaxMergesInto = 100
+
+// Record kinds and statuses.
 const (
-	mergeRunning = "running"
-	mergeDone    = "done"
+	KindMerge    = "MERGE"
+	KindUnmerge  = "UNMERGE"
+	KindConflict = "CONFLICT"
+
+	statusRunning   = "running"
+	statusDone      = "done"
+	statusAbandoned = "abandoned" // never claimed its source: no effect
+	statusRefused   = "refused"   // found a conflict before moving anything
+	statusUndone    = "undone"    // a merge reversed by an unmerge
 )
 
-// errRetry tells Resolve that the merge plan it computed is stale.
-var errRetry = errors.New("identity: merge raced with another merge; retry")
-
-// merge folds source into target. Each step is idempotent, keyed by the
-// merge record (one per source profile), so concurrent or resumed merges
-// of the same source converge.
-func (r *Resolver) merge(ctx context.Context, tn store.Tenant, sourceID, targetID, reason, actor string) error {
-	src, err := profile.Get(ctx, tn, sourceID)
-	if errors.Is(err, store.ErrNotFound) {
-		// Merged away meanwhile. An identifier claimed for it after its
-		// merge moved the identities would be stranded on a retired
-		// profile (and every later resolve would retry forever): move any
-		// such stragglers to where it went, then re-read the identifiers.
-		if to, rerr := r.Redirect(ctx, tn, sourceID); rerr == nil {
-			if _, err := r.moveAll(ctx, tn, sourceID, to); err != nil {
-				return err
-			}
-		}
-		return errRetry
-	}
-	if err != nil {
-		return fmt.Errorf("load merge source %s: %w", sourceID, err)
-	}
-	rec := mergeRecord{
-		ID: "merge-" + sourceID, SourceID: sourceID, TargetID: targetID,
-		At: r.Now().UTC().Truncate(time.Millisecond), Reason: reason, Actor: actor,
-		Status: mergeRunning, Source: *src,
-	}
-	err = tn.C(store.Merges).Insert(ctx, rec)
-	if errors.Is(err, store.ErrDuplicateKey) {
-		if err := tn.C(store.Merges).Get(ctx, rec.ID, &rec); err != nil {
-			return fmt.Errorf("load merge of %s: %w", sourceID, err)
-		}
-		if rec.TargetID != targetID {
-			// Another merge of this source is under way (or was cut
-			// short): finish that one, then re-read the identifiers.
-			if err := r.finishMerge(ctx, tn, rec); err != nil {
-				return err
-			}
-			return errRetry
-		}
-	} else if err != nil {
-		return fmt.Errorf("record merge %s into %s: %w", sourceID, targetID, err)
-	}
-	return r.finishMerge(ctx, tn, rec)
+// Conflict reports identifiers that would have put two values of a unique
+// type on one profile, so the profiles were not merged.
+type Conflict struct {
+	Type       string   `bson:"type"`
+	Values     []string `bson:"values"`
+	ProfileIDs []string `bson:"profileIds"`
 }
 
-func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec mergeRecord) error {
-	// The target may itself be merged away while this merge runs: then
-	// everything goes on to where it went (the record keeps the original
-	// target; Redirect follows the chain).
-	target := rec.TargetID
-	var moved []Identifier
-	for hops := 0; ; hops++ {
-		m, err := r.moveAll(ctx, tn, rec.SourceID, target)
+// TraitOutcome is how one trait key was decided by a merge.
+type TraitOutcome struct {
+	Key         string    `bson:"key"`
+	Winner      string    `bson:"winner"` // "source" or "target"
+	Won         any       `bson:"won"`
+	Lost        any       `bson:"lost"`
+	LostPresent bool      `bson:"lostPresent"` // the loser had the key
+	LostAt      time.Time `bson:"lostAt"`
+}
+
+// Record is a merge, unmerge or conflict in a profile's history. A merge
+// record is written before anything moves: it is the plan an interrupted
+// merge is finished from, and it keeps what an unmerge needs.
+type Record struct {
+	ID          string    `bson:"_id"`
+	WorkspaceID string    `bson:"workspaceId"`
+	Kind        string    `bson:"kind"`
+	Status      string    `bson:"status"`
+	SourceID    string    `bson:"sourceId"`
+	TargetID    string    `bson:"targetId"`
+	At          time.Time `bson:"at"`
+	Reason      string    `bson:"reason"`
+	Actor       string    `bson:"actor"`
+	// Merge: the source as it was when claimed, and the ids whose items
+	// it carried (itself and everything merged into it before).
+	Source  *profile.Profile `bson:"source,omitempty"`
+	Origins []string         `bson:"origins"`
+	Moved   []Identifier     `bson:"moved"`
+	Traits  []TraitOutcome   `bson:"traits"`
+	// Conflicts found (CONFLICT records, refused merges).
+	Conflicts []Conflict `bson:"conflicts"`
+	// Unmerge: the merge it reverses. Merge: when it was reversed.
+	MergeOf  string     `bson:"mergeOf,omitempty"`
+	UndoneAt *time.Time `bson:"undoneAt,omitempty"`
+	Version  int64      `bson:"version"`
+}
+
+// queued is a merge or unmerge under way, in the system workspace, so a
+// restart finds and finishes it whatever workspace it belongs to.
+type queued struct {
+	ID          string    `bson:"_id"` // the record id
+	WorkspaceID string    `bson:"workspaceId"`
+	Workspace   string    `bson:"workspace"`
+	At          time.Time `bson:"at"`
+}
+
+// errRetry tells Resolve that what it read is stale (a concurrent merge
+// moved things): read the identifiers again.
+var errRetry = errors.New("identity: concurrent merge; retry")
+
+// errMergeCap refuses a merge into a profile that absorbed MaxMergesInto.
+var errMergeCap = errors.New("identity: merge cap reached")
+
+// Merge merges two profiles by hand (mergeProfiles): the older survives.
+func (r *Resolver) Merge(ctx context.Context, tn store.Tenant, a, b, reason, actor string) (*profile.Profile, error) {
+	if a == b {
+		return nil, apperr.Invalid("targetId", "a profile cannot be merged into itself")
+	}
+	for _, id := range []string{a, b} {
+		p, err := profile.Get(ctx, tn, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && p.MergingInto != "") {
+			return nil, apperr.New(apperr.NotFound, "profile %s not found (or already merged)", id)
+		}
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("load profile %s: %w", id, err)
 		}
-		moved = append(moved, m...)
-		// Fold the source as it is now, not as it was when the merge
-		// began, so writes it took meanwhile are not lost.
-		src := rec.Source
-		if cur, err := profile.Get(ctx, tn, rec.SourceID); err == nil {
-			src = *cur
+	}
+	for attempt := 0; attempt < maxResolveAttempts; attempt++ {
+		survivor, conflicts, err := r.merge(ctx, tn, a, b, reason, actor)
+		switch {
+		case errors.Is(err, errRetry):
+			continue
+		case errors.Is(err, errMergeCap):
+			return nil, apperr.New(apperr.Conflict, "profile %s has absorbed %d merges, the most allowed", survivor, MaxMergesInto)
+		case err != nil:
+			return nil, err
+		case len(conflicts) > 0:
+			c := conflicts[0]
+			return nil, apperr.New(apperr.Conflict, "profiles hold different %s values %v: merging them would give one person two", c.Type, c.Values)
 		}
-		_, err = profile.Update(ctx, tn, target, r.Now(), func(t *profile.Profile) error {
-			if slices.Contains(t.MergedFrom, src.ID) {
-				return nil // already folded in by an earlier attempt
-			}
-			foldInto(t, &src)
+		return profile.Get(ctx, tn, survivor)
+	}
+	return nil, fmt.Errorf("merge %s and %s: gave up under contention", a, b)
+}
+
+// merge folds the younger of a and b into the older. It returns the
+// survivor, or conflicts (and no merge) when the two hold different values
+// of a unique identifier type.
+func (r *Resolver) merge(ctx context.Context, tn store.Tenant, a, b, reason, actor string) (string, []Conflict, error) {
+	pa, err := r.liveForMerge(ctx, tn, a)
+	if err != nil {
+		return "", nil, err
+	}
+	pb, err := r.liveForMerge(ctx, tn, b)
+	if err != nil {
+		return "", nil, err
+	}
+	target, source := pa, pb
+	if older(pb, pa) {
+		target, source = pb, pa
+	}
+	if cs := uniqueConflicts(source, target); len(cs) > 0 {
+		r.recordConflicts(ctx, tn, cs, actor)
+		return target.ID, cs, nil
+	}
+	if target.MergeCount >= MaxMergesInto {
+		return target.ID, nil, errMergeCap
+	}
+	now := r.Now().UTC().Truncate(time.Millisecond)
+	rec := Record{
+		ID: store.NewID(), Kind: KindMerge, Status: statusRunning, SourceID: source.ID, TargetID: target.ID,
+		At: now, Reason: reason, Actor: actor, Moved: []Identifier{}, Traits: []TraitOutcome{}, Conflicts: []Conflict{}, Origins: []string{},
+	}
+	if err := r.enqueue(ctx, tn, rec.ID, now); err != nil {
+		return "", nil, err
+	}
+	if err := tn.C(store.Merges).Insert(ctx, rec); err != nil {
+		return "", nil, fmt.Errorf("record merge of %s into %s: %w", source.ID, target.ID, err)
+	}
+	// Claim the source: from here on every writer goes to the target.
+	var other string
+	claimed, err := profile.UpdateAny(ctx, tn, source.ID, now, func(p *profile.Profile) error {
+		other = ""
+		if p.MergingInto != "" && p.MergeID != rec.ID {
+			other = p.MergeID
 			return nil
-		})
-		next, rerr := r.Redirect(ctx, tn, target)
-		if err == nil && errors.Is(rerr, store.ErrNotFound) {
-			break
 		}
-		// Either the target is gone, or it is being merged and may have
-		// been folded from a read taken before this write: fold again into
-		// where it goes (the MergedFrom check keeps that idempotent).
-		if (err != nil && !errors.Is(err, store.ErrNotFound)) || rerr != nil || hops == 16 {
-			if err == nil {
-				err = rerr
+		p.MergingInto, p.MergeID = target.ID, rec.ID
+		return nil
+	})
+	if err != nil || other != "" {
+		r.abandon(ctx, tn, rec)
+		if other != "" {
+			if err := r.finishByID(ctx, tn, other); err != nil {
+				return "", nil, err
 			}
-			return fmt.Errorf("merge %s into %s: %w", rec.SourceID, target, err)
+			return "", nil, errRetry
 		}
-		// What this merge already moved to target follows it.
-		if _, err := r.moveAll(ctx, tn, target, next); err != nil {
-			return err
+		if errors.Is(err, store.ErrNotFound) {
+			return "", nil, errRetry
 		}
-		target = next
+		return "", nil, err
+	}
+	rec.Source = claimed
+	rec.Origins = append([]string{claimed.ID}, claimed.MergedFrom...)
+	if err := r.saveRecord(ctx, tn, &rec); err != nil {
+		return "", nil, err
+	}
+	survivor, conflicts, err := r.finishMerge(ctx, tn, rec)
+	return survivor, conflicts, err
+}
+
+// liveForMerge loads a live profile; one being merged away has its merge
+// finished first and errRetry is returned.
+func (r *Resolver) liveForMerge(ctx context.Context, tn store.Tenant, id string) (*profile.Profile, error) {
+	p, err := profile.Get(ctx, tn, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errRetry
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load profile %s: %w", id, err)
+	}
+	if p.MergingInto != "" {
+		if err := r.finishByID(ctx, tn, p.MergeID); err != nil {
+			return nil, err
+		}
+		return nil, errRetry
+	}
+	return p, nil
+}
+
+// finishMerge carries a claimed merge to the end. Every step is idempotent
+// so it can run again after a crash, or concurrently with itself.
+func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record) (string, []Conflict, error) {
+	src, err := profile.Get(ctx, tn, rec.SourceID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if rec.Source == nil {
+			r.abandon(ctx, tn, rec) // never claimed: crashed right after the record
+			return rec.TargetID, nil, nil
+		}
+		src = nil // retired already: only the tail of the merge is left
+	case err != nil:
+		return "", nil, fmt.Errorf("load merge source %s: %w", rec.SourceID, err)
+	case src.MergeID != rec.ID:
+		r.abandon(ctx, tn, rec)
+		return rec.TargetID, nil, nil
+	}
+	if rec.Source == nil && src != nil {
+		rec.Source = src
+		rec.Origins = append([]string{src.ID}, src.MergedFrom...)
+		if err := r.saveRecord(ctx, tn, &rec); err != nil {
+			return "", nil, err
+		}
+	}
+
+	// Fold the source into the target (once: MergedFrom guards it). The
+	// target may itself have been merged away meanwhile: follow it.
+	target := rec.TargetID
+	if src != nil {
+		for hops := 0; ; hops++ {
+			var outcomes []TraitOutcome
+			var conflicts []Conflict
+			_, err := profile.Update(ctx, tn, target, r.Now(), func(t *profile.Profile) error {
+				outcomes, conflicts = nil, nil
+				if slices.Contains(t.MergedFrom, src.ID) {
+					return nil
+				}
+				if conflicts = uniqueConflicts(src, t); len(conflicts) > 0 {
+					return nil
+				}
+				outcomes = foldInto(t, src)
+				return nil
+			})
+			if err == nil && len(conflicts) > 0 {
+				// A unique value reached the target after the first check:
+				// nothing has moved yet, so release the source.
+				if _, err := profile.UpdateAny(ctx, tn, src.ID, r.Now(), func(p *profile.Profile) error {
+					if p.MergeID == rec.ID {
+						p.MergingInto, p.MergeID = "", ""
+					}
+					return nil
+				}); err != nil {
+					return "", nil, fmt.Errorf("release %s: %w", src.ID, err)
+				}
+				rec.Status, rec.Conflicts = statusRefused, conflicts
+				if err := r.saveRecord(ctx, tn, &rec); err != nil {
+					return "", nil, err
+				}
+				r.dequeue(ctx, tn, rec.ID)
+				return target, conflicts, nil
+			}
+			if err == nil {
+				if outcomes != nil {
+					rec.Traits = outcomes
+				}
+				break
+			}
+			if !errors.Is(err, profile.ErrMerging) && !errors.Is(err, store.ErrNotFound) || hops > 16 {
+				return "", nil, fmt.Errorf("fold %s into %s: %w", src.ID, target, err)
+			}
+			next, rerr := r.Redirect(ctx, tn, target)
+			if rerr != nil {
+				return "", nil, fmt.Errorf("fold %s into %s: %w", src.ID, target, err)
+			}
+			target = next
+		}
+		rec.TargetID = target
+		if err := r.saveRecord(ctx, tn, &rec); err != nil {
+			return "", nil, err
+		}
+	}
+
+	moved, err := r.moveAll(ctx, tn, rec.SourceID, target)
+	if err != nil {
+		return "", nil, err
 	}
 	if err := tn.C(store.Profiles).Delete(ctx, rec.SourceID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("retire merged profile %s: %w", rec.SourceID, err)
+		return "", nil, fmt.Errorf("retire merged profile %s: %w", rec.SourceID, err)
 	}
-	// A concurrent Resolve (or merge into the source) may have attached
-	// identifiers or events to the source after the first move. Those
-	// written before the delete are caught here; later writers find the
-	// source gone and retry.
+	// Anything attached to the source between the first move and its
+	// retirement follows too; later writers find it gone and redirect.
 	late, err := r.moveAll(ctx, tn, rec.SourceID, target)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	moved = append(moved, late...)
 	if err := profile.DropTerms(ctx, tn, rec.SourceID); err != nil {
-		return err
+		return "", nil, err
 	}
-	prev := rec.Version
-	rec.Version++
-	rec.Status = mergeDone
-	rec.Moved = append(rec.Moved, moved...)
-	if err := tn.C(store.Merges).Replace(ctx, rec, prev); err != nil && !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("close merge record %s: %w", rec.ID, err)
+	if t, err := profile.Get(ctx, tn, target); err == nil {
+		if err := r.syncTerms(ctx, tn, t); err != nil {
+			return "", nil, err
+		}
 	}
-	return nil
+	for _, id := range append(moved, late...) {
+		if !slices.Contains(rec.Moved, id) {
+			rec.Moved = append(rec.Moved, id)
+		}
+	}
+	rec.Status = statusDone
+	if err := r.saveRecord(ctx, tn, &rec); err != nil {
+		return "", nil, err
+	}
+	r.dequeue(ctx, tn, rec.ID)
+	return target, nil, nil
 }
 
-// foldInto merges src's data into t. Traits: per key, the value of the
-// profile updated last wins (the loser's values stay in the merge record).
-func foldInto(t, src *profile.Profile) {
-	traits := map[string]any{}
-	older, newer := src.Traits, t.Traits
-	if src.UpdatedAt.After(t.UpdatedAt) {
-		older, newer = t.Traits, src.Traits
+// foldInto merges src into t and says how each contested trait was
+// decided: per key, the value written last wins.
+func foldInto(t, src *profile.Profile) []TraitOutcome {
+	var outcomes []TraitOutcome
+	if t.TraitsAt == nil {
+		t.TraitsAt = map[string]time.Time{}
 	}
-	for k, v := range older {
-		traits[k] = v
+	for k, sv := range src.Traits {
+		tv, tHas := t.Traits[k]
+		sAt, tAt := keyTime(src, k), keyTime(t, k)
+		if tHas && reflect.DeepEqual(sv, tv) {
+			continue
+		}
+		if tHas && !sAt.After(tAt) {
+			outcomes = append(outcomes, TraitOutcome{Key: k, Winner: "target", Won: tv, Lost: sv, LostPresent: true, LostAt: sAt})
+			continue
+		}
+		outcomes = append(outcomes, TraitOutcome{Key: k, Winner: "source", Won: sv, Lost: tv, LostPresent: tHas, LostAt: tAt})
+		t.Traits[k] = sv
+		t.TraitsAt[k] = sAt
 	}
-	for k, v := range newer {
-		traits[k] = v
-	}
-	t.Traits = traits
 	t.EventCount += src.EventCount
 	t.Seen(src.FirstSeenAt)
 	t.Seen(src.LastSeenAt)
-	t.MergedFrom = append(t.MergedFrom, src.ID)
-	for _, id := range src.MergedFrom {
+	for typ, v := range src.Uniques {
+		t.Uniques[typ] = v
+	}
+	t.MergeCount++
+	for _, id := range append([]string{src.ID}, src.MergedFrom...) {
 		if !slices.Contains(t.MergedFrom, id) {
 			t.MergedFrom = append(t.MergedFrom, id)
 		}
+	}
+	if outcomes == nil {
+		outcomes = []TraitOutcome{}
+	}
+	return outcomes
+}
+
+// keyTime is when a trait key was written; profiles from before per-key
+// stamps fall back to their updatedAt.
+func keyTime(p *profile.Profile, k string) time.Time {
+	if t, ok := p.TraitsAt[k]; ok {
+		return t
+	}
+	return p.UpdatedAt
+}
+
+func older(a, b *profile.Profile) bool {
+	return a.CreatedAt.Before(b.CreatedAt) || (a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID)
+}
+
+func uniqueConflicts(a, b *profile.Profile) []Conflict {
+	var out []Conflict
+	for typ, av := range a.Uniques {
+		if bv, ok := b.Uniques[typ]; ok && bv != av {
+			out = append(out, Conflict{Type: typ, Values: []string{bv, av}, ProfileIDs: []string{b.ID, a.ID}})
+		}
+	}
+	slices.SortFunc(out, func(x, y Conflict) int {
+		if x.Type < y.Type {
+			return -1
+		}
+		if x.Type > y.Type {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// recordConflicts writes CONFLICT records into both profiles' history, one
+// per profile pair and type (repeats refresh it rather than pile up).
+func (r *Resolver) recordConflicts(ctx context.Context, tn store.Tenant, cs []Conflict, actor string) {
+	for _, c := range cs {
+		ids := slices.Clone(c.ProfileIDs)
+		slices.Sort(ids)
+		rec := Record{
+			ID: "conflict-" + ids[0] + "-" + ids[1] + "-" + c.Type, Kind: KindConflict, Status: statusDone,
+			SourceID: c.ProfileIDs[1], TargetID: c.ProfileIDs[0], At: r.Now().UTC().Truncate(time.Millisecond),
+			Reason: "unique identifier conflict", Actor: actor, Conflicts: []Conflict{c},
+			Moved: []Identifier{}, Traits: []TraitOutcome{}, Origins: []string{},
+		}
+		// History is best effort here: the caller reports the conflict in
+		// its payload whether or not this write lands.
+		_ = tn.C(store.Merges).Put(ctx, rec)
 	}
 }
 
 // moveAll moves identities and everything the Movers handle from source
 // to target. Every step is idempotent.
 func (r *Resolver) moveAll(ctx context.Context, tn store.Tenant, sourceID, targetID string) ([]Identifier, error) {
-	moved, err := r.moveIdentities(ctx, tn, sourceID, targetID)
+	moved, err := moveIdentities(ctx, tn, sourceID, targetID, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -195,8 +440,9 @@ func (r *Resolver) moveAll(ctx context.Context, tn store.Tenant, sourceID, targe
 	return moved, nil
 }
 
-// moveIdentities re-points every identity of source at target.
-func (r *Resolver) moveIdentities(ctx context.Context, tn store.Tenant, sourceID, targetID string) ([]Identifier, error) {
+// moveIdentities re-points identities of source at target (only those in
+// only, when given).
+func moveIdentities(ctx context.Context, tn store.Tenant, sourceID, targetID string, only []Identifier) ([]Identifier, error) {
 	c := tn.C(store.Identities)
 	docs, err := c.Find(ctx, store.Query{Index: store.IdentitiesByProfile, Eq: []any{sourceID}})
 	if err != nil {
@@ -208,24 +454,168 @@ func (r *Resolver) moveIdentities(ctx context.Context, tn store.Tenant, sourceID
 		if err := d.Decode(&doc); err != nil {
 			return nil, fmt.Errorf("decode identity: %w", err)
 		}
+		id := Identifier{Type: doc.Type, Value: doc.Value}
+		if only != nil && !slices.Contains(only, id) {
+			continue
+		}
 		prev := doc.Version
 		doc.Version++
 		doc.ProfileID = targetID
 		if err := c.Replace(ctx, doc, prev); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("move identity %s to %s: %w", doc.ID, targetID, err)
 		}
-		moved = append(moved, Identifier{Type: doc.Type, Value: doc.Value})
+		moved = append(moved, id)
 	}
 	return moved, nil
 }
 
-// Redirect returns the profile that id was merged into, or
-// store.ErrNotFound if id was never merged.
+// Redirect returns the live profile that id was merged into (following a
+// chain of merges), or store.ErrNotFound if id is live or unknown.
 func (r *Resolver) Redirect(ctx context.Context, tn store.Tenant, id string) (string, error) {
-	var rec mergeRecord
-	err := tn.C(store.Merges).FindOne(ctx, store.Query{Index: store.MergesBySource, Eq: []any{id}, Desc: true}, &rec)
+	next, err := r.redirectOnce(ctx, tn, id)
 	if err != nil {
 		return "", err
 	}
-	return rec.TargetID, nil
+	for hops := 0; hops < 16; hops++ {
+		after, err := r.redirectOnce(ctx, tn, next)
+		if errors.Is(err, store.ErrNotFound) {
+			return next, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		next = after
+	}
+	return next, nil
+}
+
+func (r *Resolver) redirectOnce(ctx context.Context, tn store.Tenant, id string) (string, error) {
+	p, err := profile.Get(ctx, tn, id)
+	if err == nil {
+		if p.MergingInto != "" {
+			return p.MergingInto, nil
+		}
+		return "", store.ErrNotFound
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	docs, err := tn.C(store.Merges).Find(ctx, store.Query{Index: store.MergesBySource, Eq: []any{id}, Desc: true, Limit: 20})
+	if err != nil {
+		return "", fmt.Errorf("merges of %s: %w", id, err)
+	}
+	for _, d := range docs {
+		var rec Record
+		if err := d.Decode(&rec); err != nil {
+			return "", fmt.Errorf("decode merge record: %w", err)
+		}
+		if rec.Kind == KindMerge && (rec.Status == statusDone || rec.Status == statusRunning) {
+			return rec.TargetID, nil
+		}
+	}
+	return "", store.ErrNotFound
+}
+
+func (r *Resolver) saveRecord(ctx context.Context, tn store.Tenant, rec *Record) error {
+	rec.Version++
+	if err := tn.C(store.Merges).Put(ctx, rec); err != nil {
+		return fmt.Errorf("save merge record %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+func (r *Resolver) abandon(ctx context.Context, tn store.Tenant, rec Record) {
+	rec.Status = statusAbandoned
+	if err := r.saveRecord(ctx, tn, &rec); err == nil {
+		r.dequeue(ctx, tn, rec.ID)
+	}
+}
+
+func (r *Resolver) enqueue(ctx context.Context, tn store.Tenant, id string, at time.Time) error {
+	q := queued{ID: id, Workspace: tn.Workspace(), At: at}
+	if err := r.system(tn).C(store.MergeQueue).Put(ctx, q); err != nil {
+		return fmt.Errorf("queue merge %s: %w", id, err)
+	}
+	return nil
+}
+
+// dequeue is best effort: a leftover entry only makes the next start check
+// a finished record again.
+func (r *Resolver) dequeue(ctx context.Context, tn store.Tenant, id string) {
+	_ = r.system(tn).C(store.MergeQueue).Delete(ctx, id)
+}
+
+func (r *Resolver) system(tn store.Tenant) store.Tenant {
+	return tn.Store().Tenant(store.SystemWorkspace)
+}
+
+// finishByID finishes the merge or unmerge recorded under id, if running.
+func (r *Resolver) finishByID(ctx context.Context, tn store.Tenant, id string) error {
+	var rec Record
+	if err := tn.C(store.Merges).Get(ctx, id, &rec); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("load merge record %s: %w", id, err)
+	}
+	if rec.Status != statusRunning {
+		return nil
+	}
+	var err error
+	switch rec.Kind {
+	case KindMerge:
+		_, _, err = r.finishMerge(ctx, tn, rec)
+	case KindUnmerge:
+		err = r.finishUnmerge(ctx, tn, rec)
+	}
+	return err
+}
+
+// Recover finishes every merge and unmerge a crash interrupted, in every
+// workspace. The server runs it at start, before serving.
+func (r *Resolver) Recover(ctx context.Context, st *store.Store) (int, error) {
+	sys := st.Tenant(store.SystemWorkspace)
+	docs, err := sys.C(store.MergeQueue).Find(ctx, store.Query{Index: store.QueueByAt})
+	if err != nil {
+		return 0, fmt.Errorf("read merge queue: %w", err)
+	}
+	for _, d := range docs {
+		var q queued
+		if err := d.Decode(&q); err != nil {
+			return 0, fmt.Errorf("decode merge queue entry: %w", err)
+		}
+		tn := st.Tenant(q.Workspace)
+		if err := r.finishByID(ctx, tn, q.ID); err != nil {
+			return 0, fmt.Errorf("finish merge %s in %s: %w", q.ID, q.Workspace, err)
+		}
+		r.dequeue(ctx, tn, q.ID)
+	}
+	return len(docs), nil
+}
+
+// History lists the merge, unmerge and conflict records that involve a
+// profile, newest first (abandoned attempts, which changed nothing, are
+// left out).
+func History(ctx context.Context, tn store.Tenant, profileID string) ([]Record, error) {
+	seen := map[string]bool{}
+	var out []Record
+	for _, index := range []string{store.MergesByTarget, store.MergesBySource} {
+		docs, err := tn.C(store.Merges).Find(ctx, store.Query{Index: index, Eq: []any{profileID}, Desc: true, Limit: 500})
+		if err != nil {
+			return nil, fmt.Errorf("history of %s: %w", profileID, err)
+		}
+		for _, d := range docs {
+			var rec Record
+			if err := d.Decode(&rec); err != nil {
+				return nil, fmt.Errorf("decode merge record: %w", err)
+			}
+			if seen[rec.ID] || rec.Status == statusAbandoned {
+				continue
+			}
+			seen[rec.ID] = true
+			out = append(out, rec)
+		}
+	}
+	slices.SortFunc(out, func(a, b Record) int { return b.At.Compare(a.At) })
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/store"
 )
@@ -32,7 +33,7 @@ type Held struct {
 
 // Request is one identify (or the identify half of a track).
 type Request struct {
-	Identifiers []Identifier // normalised (see Normalise)
+	Identifiers []Identifier // normalised (see Types.Normalise)
 	Traits      map[string]any
 	SeenAt      time.Time // when the person was active
 	Actor       string    // token subject, recorded on merges
@@ -40,9 +41,10 @@ type Request struct {
 
 // Result says which profile the identifiers resolved to.
 type Result struct {
-	Profile *profile.Profile
-	Created bool
-	Merged  []string // profile ids merged into Profile by this call
+	Profile   *profile.Profile
+	Created   bool
+	Merged    []string   // profile ids merged into Profile by this call
+	Conflicts []Conflict // merges refused, identifiers not attached
 }
 
 // Resolver resolves identifiers to profiles.
@@ -51,121 +53,149 @@ type Resolver struct {
 	// Movers run during a merge, after identifiers move and before the
 	// source profile is retired (events, memberships, consent...).
 	Movers []Mover
+	// Unmovers give back, on unmerge, what Movers moved.
+	Unmovers []Unmover
+	// Count recounts a profile's items after an unmerge.
+	Count Counter
 }
 
 // maxResolveAttempts bounds retries when concurrent calls race on the same
 // identifiers; each retry re-reads what the winner wrote.
-const maxResolveAttempts = 20
+const maxResolveAttempts = 30
 
-// Resolve finds or creates the profile for req's identifiers, attaches the
-// new ones, merges profiles the identifiers show to be one person (the
-// oldest survives), then applies traits and activity time.
+// Resolve finds or creates the profile for req's identifiers.
+//
+// Identifiers are taken in priority order (lower first). The first one
+// held by a profile (or, if it is new, a new profile) is the current
+// profile. Each later identifier held by another profile merges that
+// profile with the current one (the older survives), unless the two hold
+// different values of a unique type: then they stay apart and the conflict
+// is reported. A new identifier is attached to the current profile, unless
+// it is a unique type the profile already holds another value of
+// (conflict); over a type's limit, the profile's oldest values of that
+// type drop off. Finally traits and activity time are applied.
 func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (Result, error) {
+	types, err := LoadTypes(ctx, tn)
+	if err != nil {
+		return Result{}, err
+	}
+	ordered := slices.Clone(req.Identifiers)
+	slices.SortStableFunc(ordered, func(a, b Identifier) int { return types.Base(a.Type).Priority - types.Base(b.Type).Priority })
+	seenUnique := map[string]string{}
+	for _, id := range ordered {
+		if types.Base(id.Type).Unique {
+			if v, ok := seenUnique[id.Type]; ok && v != id.Value {
+				return Result{}, apperr.Invalid("identifiers", "two %s values in one call (%q, %q): a profile holds only one", id.Type, truncate(v), truncate(id.Value))
+			}
+			seenUnique[id.Type] = id.Value
+		}
+	}
+	for attempt := 0; attempt < maxResolveAttempts; attempt++ {
+		res, err := r.resolveOnce(ctx, tn, types, ordered, req)
+		if errors.Is(err, errRetry) {
+			continue
+		}
+		return res, err
+	}
+	return Result{}, fmt.Errorf("resolve identifiers: gave up after %d attempts under contention", maxResolveAttempts)
+}
+
+func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types, ordered []Identifier, req Request) (Result, error) {
 	var res Result
-	target := ""
-	attached := false
-	for attempt := 0; ; attempt++ {
-		if attempt == maxResolveAttempts {
-			return Result{}, fmt.Errorf("resolve identifiers: gave up after %d attempts under contention", attempt)
+	owners, err := r.lookup(ctx, tn, ordered)
+	if err != nil {
+		return Result{}, err
+	}
+	// The current profile starts as the owner of the highest-priority
+	// identifier that has one; a new profile only if none has.
+	cur, anchor := "", 0
+	for _, id := range ordered {
+		if owner, ok := owners[id]; ok {
+			if cur, err = r.live(ctx, tn, owner); err != nil {
+				return Result{}, err
+			}
+			anchor = types.Base(id.Type).Priority
+			break
 		}
-		owners, err := r.lookup(ctx, tn, req.Identifiers)
-		if err != nil {
-			return Result{}, err
-		}
-		if len(owners) == 0 {
-			// Nobody holds any identifier: claim the first for a new profile.
-			candidate := store.NewID()
-			err := r.claim(ctx, tn, req.Identifiers[0], candidate)
-			if errors.Is(err, store.ErrDuplicateKey) {
-				continue // lost the race; the winner's profile is found next time
+	}
+	changed := false
+	for _, id := range ordered {
+		prio := types.Base(id.Type).Priority
+		if owner, ok := owners[id]; ok {
+			owner, err := r.live(ctx, tn, owner)
+			if err != nil {
+				return Result{}, err
+			}
+			if owner == cur {
+				continue
+			}
+			survivor, conflicts, err := r.merge(ctx, tn, cur, owner, "identify", req.Actor)
+			if errors.Is(err, errMergeCap) {
+				res.Conflicts = append(res.Conflicts, Conflict{Type: "mergeLimit", Values: []string{fmt.Sprint(MaxMergesInto)}, ProfileIDs: []string{survivor, other(survivor, cur, owner)}})
+				continue
 			}
 			if err != nil {
 				return Result{}, err
 			}
-			if err := r.ensureProfile(ctx, tn, candidate); err != nil {
+			if len(conflicts) > 0 {
+				res.Conflicts = append(res.Conflicts, conflicts...)
+				continue
+			}
+			res.Merged = append(res.Merged, other(survivor, cur, owner))
+			cur, changed = survivor, true
+			continue
+		}
+		if cur == "" {
+			created, err := r.create(ctx, tn, types, id)
+			if err != nil {
 				return Result{}, err
 			}
-			res.Created = true
+			cur, anchor, res.Created, changed = created, prio, true, true
 			continue
 		}
-		target, err = r.oldest(ctx, tn, owners)
-		if errors.Is(err, errRetry) {
-			continue
-		}
+		conflict, err := r.attach(ctx, tn, types, cur, id)
 		if err != nil {
 			return Result{}, err
 		}
-		retry := false
-		for _, pid := range owners {
-			if pid == target || slices.Contains(res.Merged, pid) {
-				continue
-			}
-			if err := r.merge(ctx, tn, pid, target, "identify", req.Actor); err != nil {
-				if errors.Is(err, errRetry) {
-					retry = true
-					break
-				}
-				return Result{}, err
-			}
-			res.Merged = append(res.Merged, pid)
-		}
-		if retry {
+		if conflict == nil {
+			changed = true
 			continue
 		}
-		for _, id := range req.Identifiers {
-			if owners[id] != "" {
-				continue
-			}
-			if err := r.claim(ctx, tn, id, target); errors.Is(err, store.ErrDuplicateKey) {
-				retry = true // someone else attached it meanwhile: merge on next pass
-				break
-			} else if err != nil {
-				return Result{}, err
-			}
-			attached = true
+		// A unique value the current profile already holds another value
+		// of belongs to someone else: it gets a profile of its own, and
+		// becomes the call's profile if it outranks the current anchor
+		// (a shared device seen with userId A, then userId B, is B's now).
+		created, err := r.create(ctx, tn, types, id)
+		if err != nil {
+			return Result{}, err
 		}
-		if retry {
-			continue
+		conflict.ProfileIDs = []string{cur, created}
+		res.Conflicts = append(res.Conflicts, *conflict)
+		if prio < anchor {
+			cur, anchor, res.Created, changed = created, prio, true, true
 		}
-		changed := attached || res.Created || len(res.Merged) > 0
-		p, err := r.apply(ctx, tn, target, req, changed)
+	}
+	if len(res.Conflicts) > 0 {
+		r.recordConflicts(ctx, tn, res.Conflicts, req.Actor)
+	}
+	if len(req.Traits) == 0 && req.SeenAt.IsZero() && !changed {
+		// Nothing to write: the common case of a track by a known visitor.
+		p, err := profile.Get(ctx, tn, cur)
 		if errors.Is(err, store.ErrNotFound) {
-			// target was merged away after we read it; identifiers we just
-			// claimed for it are found (and moved) on the next pass.
-			continue
+			return Result{}, errRetry
 		}
 		if err != nil {
-			return Result{}, err
+			return Result{}, fmt.Errorf("load profile %s: %w", cur, err)
 		}
-		if changed || len(req.Traits) > 0 || !req.SeenAt.IsZero() {
-			if _, err := r.Redirect(ctx, tn, target); err == nil {
-				// target is being merged away: its merge may have read it
-				// before this write. Write again where it goes (a trait
-				// patch is idempotent).
-				continue
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return Result{}, err
-			}
+		if p.MergingInto != "" {
+			return Result{}, errRetry
 		}
 		res.Profile = p
 		return res, nil
 	}
-}
-
-// apply writes req's traits and activity time to the target profile (if
-// there is anything to write) and returns it. A target that no longer
-// exists is reported as store.ErrNotFound.
-func (r *Resolver) apply(ctx context.Context, tn store.Tenant, target string, req Request, changed bool) (*profile.Profile, error) {
-	if len(req.Traits) == 0 && req.SeenAt.IsZero() && !changed {
-		// Nothing to write: the common case of a track by a known visitor.
-		p, err := profile.Get(ctx, tn, target)
-		if err != nil {
-			return nil, fmt.Errorf("load profile %s: %w", target, err)
-		}
-		return p, nil
-	}
-	p, err := profile.Update(ctx, tn, target, r.Now(), func(p *profile.Profile) error {
-		if err := p.ApplyTraits(req.Traits); err != nil {
+	now := r.Now()
+	p, err := profile.Update(ctx, tn, cur, now, func(p *profile.Profile) error {
+		if err := p.ApplyTraits(req.Traits, now); err != nil {
 			return err
 		}
 		if !req.SeenAt.IsZero() {
@@ -173,30 +203,172 @@ func (r *Resolver) apply(ctx context.Context, tn store.Tenant, target string, re
 		}
 		return nil
 	})
+	if errors.Is(err, profile.ErrMerging) || errors.Is(err, store.ErrNotFound) {
+		return Result{}, errRetry // merged away under us: resolve again
+	}
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	if err := r.syncTerms(ctx, tn, p); err != nil {
+		return Result{}, err
+	}
+	res.Profile = p
+	return res, nil
+}
+
+// create claims id for a new profile and creates it. Losing the race
+// means someone else created it: errRetry.
+func (r *Resolver) create(ctx context.Context, tn store.Tenant, types Types, id Identifier) (string, error) {
+	candidate := store.NewID()
+	if err := r.claim(ctx, tn, id, candidate); err != nil {
+		if errors.Is(err, store.ErrDuplicateKey) {
+			return "", errRetry
+		}
+		return "", err
+	}
+	if err := r.ensureProfile(ctx, tn, candidate, types, id); err != nil {
+		return "", err
+	}
+	return candidate, nil
+}
+
+func other(survivor, a, b string) string {
+	if survivor == a {
+		return b
+	}
+	return a
+}
+
+// attach gives the current profile a new identifier. A unique type is
+// first reserved on the profile document (compare-and-swap), so two racing
+// calls can never give one profile two values; the identity insert then
+// decides who owns the value.
+func (r *Resolver) attach(ctx context.Context, tn store.Tenant, types Types, cur string, id Identifier) (*Conflict, error) {
+	cfg := types.Base(id.Type)
+	reserved := false
+	if cfg.Unique {
+		var conflict *Conflict
+		_, err := profile.Update(ctx, tn, cur, r.Now(), func(p *profile.Profile) error {
+			conflict, reserved = nil, false
+			if v, ok := p.Uniques[id.Type]; ok {
+				if v != id.Value {
+					conflict = &Conflict{Type: id.Type, Values: []string{v, id.Value}, ProfileIDs: []string{cur}}
+				}
+				return nil
+			}
+			if p.Uniques == nil {
+				p.Uniques = map[string]string{}
+			}
+			p.Uniques[id.Type], reserved = id.Value, true
+			return nil
+		})
+		if errors.Is(err, profile.ErrMerging) || errors.Is(err, store.ErrNotFound) {
+			return nil, errRetry
+		}
+		if err != nil {
+			return nil, err
+		}
+		if conflict != nil {
+			return conflict, nil
+		}
+	}
+	if err := r.claim(ctx, tn, id, cur); err != nil {
+		if reserved {
+			if _, uerr := profile.Update(ctx, tn, cur, r.Now(), func(p *profile.Profile) error {
+				if p.Uniques[id.Type] == id.Value {
+					delete(p.Uniques, id.Type)
+				}
+				return nil
+			}); uerr != nil && !errors.Is(uerr, profile.ErrMerging) && !errors.Is(uerr, store.ErrNotFound) {
+				return nil, uerr
+			}
+		}
+		if errors.Is(err, store.ErrDuplicateKey) {
+			return nil, errRetry // someone else holds it now: merge on the next pass
+		}
 		return nil, err
 	}
-	return p, nil
+	if !cfg.Unique {
+		return nil, r.trim(ctx, tn, cur, id.Type, cfg.MaxPerProfile)
+	}
+	return nil, nil
+}
+
+// trim drops a profile's oldest identifiers of typ beyond max (ids are
+// time-ordered, so index order is age order).
+func (r *Resolver) trim(ctx context.Context, tn store.Tenant, profileID, typ string, max int) error {
+	if max <= 0 {
+		return nil
+	}
+	c := tn.C(store.Identities)
+	docs, err := c.Find(ctx, store.Query{Index: store.IdentitiesByProfile, Eq: []any{profileID, typ}})
+	if err != nil {
+		return fmt.Errorf("identities of %s: %w", profileID, err)
+	}
+	for i := 0; i < len(docs)-max; i++ {
+		var doc identity
+		if err := docs[i].Decode(&doc); err != nil {
+			return fmt.Errorf("decode identity: %w", err)
+		}
+		if err := c.Delete(ctx, doc.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("drop identity %s: %w", doc.ID, err)
+		}
+	}
+	return nil
 }
 
 // lookup returns, for each identifier held by some profile, its owner.
 func (r *Resolver) lookup(ctx context.Context, tn store.Tenant, ids []Identifier) (map[Identifier]string, error) {
 	owners := map[Identifier]string{}
 	for _, id := range ids {
-		var doc identity
-		err := tn.C(store.Identities).FindOne(ctx, store.Query{Index: store.IdentitiesByValue, Eq: []any{id.Type, id.Value}}, &doc)
+		pid, err := Lookup(ctx, tn, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("look up identifier %s: %w", id.Type, err)
 		}
-		owners[id] = doc.ProfileID
+		owners[id] = pid
 	}
 	return owners, nil
+}
+
+// live returns the live profile standing for owner: itself, or where it
+// was merged (the chain followed), or — for an identity whose profile was
+// never created because of a crash — a profile created now.
+func (r *Resolver) live(ctx context.Context, tn store.Tenant, owner string) (string, error) {
+	for hops := 0; hops < 16; hops++ {
+		p, err := profile.Get(ctx, tn, owner)
+		if err == nil && p.MergingInto == "" {
+			return owner, nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("load profile %s: %w", owner, err)
+		}
+		if err == nil {
+			// Being merged away: help the merge finish, then look again.
+			if err := r.finishByID(ctx, tn, p.MergeID); err != nil {
+				return "", err
+			}
+			return "", errRetry
+		}
+		next, err := r.Redirect(ctx, tn, owner)
+		if errors.Is(err, store.ErrNotFound) {
+			if err := r.ensureProfile(ctx, tn, owner, nil, Identifier{}); err != nil {
+				return "", err
+			}
+			return owner, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		// Identities still on a merged-away profile: move them on.
+		if _, err := r.moveAll(ctx, tn, owner, next); err != nil {
+			return "", err
+		}
+		return "", errRetry
+	}
+	return "", errRetry
 }
 
 // claim attaches id to profileID. ErrDuplicateKey means someone holds it.
@@ -215,67 +387,19 @@ func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, pr
 }
 
 // ensureProfile creates the profile document for an id that owns
-// identifiers. Any caller may do it, so a crash between claiming an
-// identifier and creating the profile heals on the next call. A profile
-// that was merged away is not brought back.
-func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string) error {
-	err := tn.C(store.Profiles).Insert(ctx, profile.New(id, r.Now()))
-	if errors.Is(err, store.ErrDuplicateKey) {
-		return nil
+// identifiers (first, if unique, is recorded as its value). Any caller may
+// do it, so a crash between claiming an identifier and creating the
+// profile heals on the next call.
+func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string, types Types, first Identifier) error {
+	p := profile.New(id, r.Now())
+	if types != nil && first.Type != "" && types.Base(first.Type).Unique {
+		p.Uniques[first.Type] = first.Value
 	}
-	if err != nil {
+	err := tn.C(store.Profiles).Insert(ctx, p)
+	if err != nil && !errors.Is(err, store.ErrDuplicateKey) {
 		return fmt.Errorf("create profile %s: %w", id, err)
 	}
-	// The insert succeeded, so id had no profile. If it has a merge record
-	// it had one once and was merged away: retire the one just created.
-	// (The record is written before the source is deleted, so this read
-	// sees it.)
-	if _, err := r.Redirect(ctx, tn, id); err == nil {
-		if err := tn.C(store.Profiles).Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("retire resurrected profile %s: %w", id, err)
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("check merge of profile %s: %w", id, err)
-	}
 	return nil
-}
-
-// oldest picks the surviving profile among the owners: earliest createdAt,
-// ties broken by id so every racer picks the same one. An owner merged
-// away counts as the live profile it was merged into. errRetry means an
-// owner could not be pinned down (merged again meanwhile).
-func (r *Resolver) oldest(ctx context.Context, tn store.Tenant, owners map[Identifier]string) (string, error) {
-	var best *profile.Profile
-	for _, pid := range owners {
-		p, err := profile.Get(ctx, tn, pid)
-		for hops := 0; errors.Is(err, store.ErrNotFound) && hops < 16; hops++ {
-			next, rerr := r.Redirect(ctx, tn, pid)
-			if errors.Is(rerr, store.ErrNotFound) {
-				// Claimed, profile not created yet (or a crash between).
-				if err := r.ensureProfile(ctx, tn, pid); err != nil {
-					return "", err
-				}
-				p, err = profile.Get(ctx, tn, pid)
-				break
-			}
-			if rerr != nil {
-				return "", fmt.Errorf("follow merge of profile %s: %w", pid, rerr)
-			}
-			// Mid-merge or merged: identifiers are still moving to next.
-			pid = next
-			p, err = profile.Get(ctx, tn, pid)
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			return "", errRetry
-		}
-		if err != nil {
-			return "", fmt.Errorf("load profile %s: %w", pid, err)
-		}
-		if best == nil || p.CreatedAt.Before(best.CreatedAt) || (p.CreatedAt.Equal(best.CreatedAt) && p.ID < best.ID) {
-			best = p
-		}
-	}
-	return best.ID, nil
 }
 
 // Identifiers lists the identifiers a profile holds, oldest first.

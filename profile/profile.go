@@ -28,8 +28,26 @@ type Profile struct {
 	UpdatedAt   time.Time `bson:"updatedAt"`
 	// MergedFrom lists profiles merged into this one (transitively).
 	MergedFrom []string `bson:"mergedFrom"`
-	Version    int64    `bson:"version"`
+	// MergeCount counts merges into this profile (capped, see identity).
+	MergeCount int `bson:"mergeCount"`
+	// TraitsAt is when each trait key was last written: merges resolve
+	// trait conflicts last-write-wins per key.
+	TraitsAt map[string]time.Time `bson:"traitsAt"`
+	// Uniques holds the value of each unique identifier type (e.g. userId)
+	// the profile has: the compare-and-swap on this document is what keeps
+	// a profile from ever holding two userIds, even under races.
+	Uniques map[string]string `bson:"uniques"`
+	// MergingInto is set (with MergeID) once a merge has claimed this
+	// profile: from then on writers go to the target instead, so nothing
+	// written here is lost when the profile is retired.
+	MergingInto string `bson:"mergingInto,omitempty"`
+	MergeID     string `bson:"mergeId,omitempty"`
+	Version     int64  `bson:"version"`
 }
+
+// ErrMerging is returned by Update when the profile is being merged away:
+// the caller should redirect the write to the merge target.
+var ErrMerging = errors.New("profile: being merged away")
 
 // Trait limits: what one call may send, and what a profile may hold.
 var (
@@ -41,7 +59,8 @@ var (
 func New(id string, now time.Time) *Profile {
 	now = now.UTC().Truncate(time.Millisecond)
 	return &Profile{
-		ID: id, Traits: map[string]any{}, MergedFrom: []string{},
+		ID: id, Traits: map[string]any{}, MergedFrom: []string{}, TraitsAt: map[string]time.Time{},
+		Uniques: map[string]string{},
 		FirstSeenAt: now, LastSeenAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 }
@@ -52,6 +71,15 @@ func (p *Profile) normalise() {
 	p.Traits = userjson.PlainObject(p.Traits)
 	if p.MergedFrom == nil {
 		p.MergedFrom = []string{}
+	}
+	if p.TraitsAt == nil {
+		p.TraitsAt = map[string]time.Time{}
+	}
+	for k, t := range p.TraitsAt {
+		p.TraitsAt[k] = t.UTC()
+	}
+	if p.Uniques == nil {
+		p.Uniques = map[string]string{}
 	}
 	p.FirstSeenAt = p.FirstSeenAt.UTC()
 	p.LastSeenAt = p.LastSeenAt.UTC()
@@ -70,8 +98,9 @@ func (p *Profile) Seen(t time.Time) {
 	}
 }
 
-// ApplyTraits patches the traits (null removes a key) and checks the total.
-func (p *Profile) ApplyTraits(patch map[string]any) error {
+// ApplyTraits patches the traits (null removes a key), stamps each key
+// written with at, and checks the total size.
+func (p *Profile) ApplyTraits(patch map[string]any, at time.Time) error {
 	if len(patch) == 0 {
 		return nil
 	}
@@ -80,6 +109,17 @@ func (p *Profile) ApplyTraits(patch map[string]any) error {
 		return apperr.Invalid("traits", "profile traits would be %d bytes, more than the %d allowed", n, MaxProfileTraitsB)
 	}
 	p.Traits = next
+	if p.TraitsAt == nil {
+		p.TraitsAt = map[string]time.Time{}
+	}
+	at = at.UTC().Truncate(time.Millisecond)
+	for k, v := range patch {
+		if v == nil {
+			delete(p.TraitsAt, k)
+			continue
+		}
+		p.TraitsAt[k] = at
+	}
 	return nil
 }
 
@@ -102,6 +142,10 @@ type Redirector func(ctx context.Context, tn store.Tenant, id string) (string, e
 func Resolve(ctx context.Context, tn store.Tenant, id string, redirect Redirector) (*Profile, error) {
 	for hops := 0; hops < 16; hops++ {
 		p, err := Get(ctx, tn, id)
+		if err == nil && p.MergingInto != "" {
+			id = p.MergingInto // being merged away: show the survivor
+			continue
+		}
 		if err == nil {
 			return p, nil
 		}
@@ -125,13 +169,27 @@ func Resolve(ctx context.Context, tn store.Tenant, id string, redirect Redirecto
 
 // Update applies fn to the profile with id and writes it with
 // compare-and-swap, retrying on concurrent writes. fn may be called more
-// than once and must be deterministic over its input.
+// than once and must be deterministic over its input. A profile claimed by
+// a merge is not written: ErrMerging (use UpdateAny to write it anyway).
 func Update(ctx context.Context, tn store.Tenant, id string, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	return update(ctx, tn, id, now, false, fn)
+}
+
+// UpdateAny is Update that also writes a profile claimed by a merge (the
+// merge itself claims and releases it).
+func UpdateAny(ctx context.Context, tn store.Tenant, id string, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	return update(ctx, tn, id, now, true, fn)
+}
+
+func update(ctx context.Context, tn store.Tenant, id string, now time.Time, anyState bool, fn func(*Profile) error) (*Profile, error) {
 	const maxAttempts = 50
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		p, err := Get(ctx, tn, id)
 		if err != nil {
 			return nil, fmt.Errorf("load profile %s: %w", id, err)
+		}
+		if p.MergingInto != "" && !anyState {
+			return nil, fmt.Errorf("write profile %s: %w", id, ErrMerging)
 		}
 		if err := fn(p); err != nil {
 			return nil, err

@@ -20,7 +20,9 @@ func New(now func() time.Time) *Services {
 	id := &identity.Resolver{
 		Now: now,
 		// Everything kept per profile must follow a merge.
-		Movers: []identity.Mover{timeline.MoveEvents},
+		Movers:   []identity.Mover{timeline.MoveEvents},
+		Unmovers: []identity.Unmover{timeline.UnmoveEvents},
+		Count:    timeline.CountEvents,
 	}
 	return &Services{
 		Identity: id,

@@ -1,5 +1,9 @@
 package store
 
+// SystemWorkspace holds Halo's own bookkeeping that spans workspaces. Token
+// workspaces cannot start with "_", so no client can reach it.
+const SystemWorkspace = "_system"
+
 // Collection names. Every collection and index Halo uses is declared here,
 // once, and created idempotently at start on either engine.
 const (
@@ -8,6 +12,9 @@ const (
 	Events      = "events"
 	Merges      = "merges"
 	SearchTerms = "search_terms"
+	// MergeQueue lives in the SystemWorkspace: one document per merge or
+	// unmerge under way in any workspace, so a restart finishes them.
+	MergeQueue = "merge_queue"
 )
 
 // Index names, referenced by domain queries.
@@ -22,8 +29,17 @@ const (
 	EventsByProfileTime  = "by_profile_time" // (profileId, occurredAt)
 	MergesByTarget       = "by_target"       // (targetId, at)
 	MergesBySource       = "by_source"       // (sourceId, at)
+	MergesByStatus       = "by_status"       // (status, at)
+	QueueByAt            = "by_at"           // (at)
 	TermsByTerm          = "by_term"         // (term)
 	TermsByProfile       = "by_profile"      // (profileId)
+)
+
+// IdentifierTypes holds each workspace's customised and custom identifier
+// types (the built-in defaults live in code, in package identity).
+const (
+	IdentifierTypes       = "identifier_types"
+	IdentifierTypesByName = "by_name" // unique (name)
 )
 
 // Collections is Halo's schema.
@@ -45,9 +61,16 @@ var Collections = []CollectionSpec{
 	{Name: Merges, Indexes: []Index{
 		{Name: MergesByTarget, Fields: []string{"targetId", "at"}},
 		{Name: MergesBySource, Fields: []string{"sourceId", "at"}},
+		{Name: MergesByStatus, Fields: []string{"status", "at"}},
+	}},
+	{Name: MergeQueue, Indexes: []Index{
+		{Name: QueueByAt, Fields: []string{"at"}},
 	}},
 	{Name: SearchTerms, Indexes: []Index{
 		{Name: TermsByTerm, Fields: []string{"term"}},
 		{Name: TermsByProfile, Fields: []string{"profileId"}},
+	}},
+	{Name: IdentifierTypes, Indexes: []Index{
+		{Name: IdentifierTypesByName, Fields: []string{"name"}, Unique: true},
 	}},
 }

@@ -58,6 +58,10 @@ type Tenant struct {
 // Workspace is the tenant's id.
 func (t Tenant) Workspace() string { return t.ws }
 
+// Store is the store the tenant belongs to (for bookkeeping that spans
+// workspaces, kept in SystemWorkspace).
+func (t Tenant) Store() *Store { return t.s }
+
 // C returns a handle on a declared collection. It panics on an undeclared
 // name: collection names are constants in code.
 func (t Tenant) C(name string) Collection {

@@ -5,6 +5,8 @@ package timeline
 
 import (
 	"strings"
+
+	"github.com/halo-cdp/halo/identity"
 	"time"
 
 	"github.com/halo-cdp/halo/userjson"
@@ -21,16 +23,22 @@ var InteractionKinds = []string{"CALL", "EMAIL", "MEETING", "NOTE", "TICKET", "D
 
 // Event is one stored timeline item.
 type Event struct {
-	ID          string         `bson:"_id"`
-	WorkspaceID string         `bson:"workspaceId"`
-	ProfileID   string         `bson:"profileId"`
-	Kind        string         `bson:"kind"`
-	Name        string         `bson:"name"`
-	MessageID   string         `bson:"messageId"`
-	Properties  map[string]any `bson:"properties"`
-	Channel     string         `bson:"channel,omitempty"`
-	OccurredAt  time.Time      `bson:"occurredAt"`
-	ReceivedAt  time.Time      `bson:"receivedAt"`
+	ID          string `bson:"_id"`
+	WorkspaceID string `bson:"workspaceId"`
+	ProfileID   string `bson:"profileId"`
+	// OriginProfileID is the profile the item was first stored on; it
+	// never changes, so an unmerge can give a profile back its own items.
+	OriginProfileID string `bson:"originProfileId"`
+	// Identifiers the item was tracked with (for unmerge: items that
+	// arrive after a merge carrying a restored identifier go back too).
+	Identifiers []identity.Identifier `bson:"identifiers,omitempty"`
+	Kind        string                `bson:"kind"`
+	Name        string                `bson:"name"`
+	MessageID   string                `bson:"messageId"`
+	Properties  map[string]any        `bson:"properties"`
+	Channel     string                `bson:"channel,omitempty"`
+	OccurredAt  time.Time             `bson:"occurredAt"`
+	ReceivedAt  time.Time             `bson:"receivedAt"`
 	// CRM interaction fields.
 	InteractionKind string `bson:"interactionKind,omitempty"`
 	Subject         string `bson:"subject,omitempty"`

@@ -106,6 +106,8 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	docs := make([]any, len(pending))
 	for j, i := range pending {
 		reqs[i].event.ID = store.NewID()
+		reqs[i].event.OriginProfileID = reqs[i].event.ProfileID
+		reqs[i].event.Identifiers = reqs[i].ids
 		docs[j] = reqs[i].event
 	}
 	errs, err := tn.C(store.Events).InsertMany(ctx, docs)
@@ -230,7 +232,9 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event) (
 				out[pid] = p
 				break
 			}
-			if !errors.Is(err, store.ErrNotFound) || hops > 8 {
+			// Merged away (or being merged) between resolution and now:
+			// the events follow the profile to the survivor.
+			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
 				return nil, err
 			}
 			next, rerr := s.Identity.Redirect(ctx, tn, target)
@@ -247,6 +251,66 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event) (
 		}
 	}
 	return out, nil
+}
+
+// UnmoveEvents is the identity.Unmover for timelines: items of the
+// restored profile (by origin) and items that arrived after the merge
+// with one of its identifiers go back.
+func UnmoveEvents(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []identity.Identifier) error {
+	c := tn.C(store.Events)
+	after := ""
+	for {
+		docs, err := c.Find(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{fromID}, After: after, Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("events of %s: %w", fromID, err)
+		}
+		for _, d := range docs {
+			after = d.Key
+			var ev Event
+			if err := d.Decode(&ev); err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			back := slices.Contains(origins, ev.OriginProfileID)
+			if !back && !ev.ReceivedAt.Before(since) {
+				for _, id := range ev.Identifiers {
+					if slices.Contains(restored, id) {
+						back = true
+						break
+					}
+				}
+			}
+			if !back {
+				continue
+			}
+			ev.ProfileID = toID
+			if err := c.Put(ctx, ev); err != nil {
+				return fmt.Errorf("move event %s back: %w", ev.ID, err)
+			}
+		}
+		if len(docs) < 1000 {
+			return nil
+		}
+	}
+}
+
+// CountEvents is the identity.Counter for timelines: how many items a
+// profile has and the span they cover.
+func CountEvents(ctx context.Context, tn store.Tenant, profileID string) (int64, time.Time, time.Time, error) {
+	c := tn.C(store.Events)
+	q := store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}}
+	n, err := c.Count(ctx, q)
+	if err != nil || n == 0 {
+		return n, time.Time{}, time.Time{}, err
+	}
+	var first, last Event
+	if err := c.FindOne(ctx, q, &first); err != nil {
+		return 0, time.Time{}, time.Time{}, err
+	}
+	q.Desc = true
+	if err := c.FindOne(ctx, q, &last); err != nil {
+		return 0, time.Time{}, time.Time{}, err
+	}
+	return n, first.OccurredAt, last.OccurredAt, nil
 }
 
 // MoveEvents is the identity.Mover for timelines.

@@ -75,7 +75,7 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 		}
 	}
 	ev := Event{
-		ID: store.NewID(), ProfileID: p.ID, Kind: KindInteraction, Name: lower(in.Kind),
+		ID: store.NewID(), ProfileID: p.ID, OriginProfileID: p.ID, Kind: KindInteraction, Name: lower(in.Kind),
 		MessageID: msgID, Properties: userjson.WithoutNulls(props), OccurredAt: at,
 		ReceivedAt: now.Truncate(time.Millisecond), InteractionKind: in.Kind, Subject: subject,
 		Body: body, Direction: in.Direction, Actor: actor,
