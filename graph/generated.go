@@ -43,17 +43,53 @@ type ComplexityRoot struct {
 		Value       func(childComplexity int) int
 	}
 
+	IdentifierType struct {
+		BlockedValues func(childComplexity int) int
+		DefaultRegion func(childComplexity int) int
+		MaxPerProfile func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Normalization func(childComplexity int) int
+		Priority      func(childComplexity int) int
+		Unique        func(childComplexity int) int
+	}
+
 	IdentifyPayload struct {
+		Conflicts        func(childComplexity int) int
 		Created          func(childComplexity int) int
 		MergedProfileIds func(childComplexity int) int
 		Profile          func(childComplexity int) int
 	}
 
+	IdentityConflict struct {
+		ProfileIds func(childComplexity int) int
+		Type       func(childComplexity int) int
+		Values     func(childComplexity int) int
+	}
+
+	MergeRecord struct {
+		Actor       func(childComplexity int) int
+		At          func(childComplexity int) int
+		Conflicts   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Identifiers func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		MergeID     func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		SourceID    func(childComplexity int) int
+		Status      func(childComplexity int) int
+		TargetID    func(childComplexity int) int
+		Traits      func(childComplexity int) int
+		UndoneAt    func(childComplexity int) int
+	}
+
 	Mutation struct {
-		Identify       func(childComplexity int, input model.IdentifyInput) int
-		LogInteraction func(childComplexity int, input model.LogInteractionInput) int
-		Track          func(childComplexity int, input model.TrackInput) int
-		TrackBatch     func(childComplexity int, inputs []model.TrackInput) int
+		Identify          func(childComplexity int, input model.IdentifyInput) int
+		LogInteraction    func(childComplexity int, input model.LogInteractionInput) int
+		MergeProfiles     func(childComplexity int, sourceID string, targetID string, reason *string) int
+		SetIdentifierType func(childComplexity int, input model.IdentifierTypeInput) int
+		Track             func(childComplexity int, input model.TrackInput) int
+		TrackBatch        func(childComplexity int, inputs []model.TrackInput) int
+		UnmergeProfile    func(childComplexity int, mergeID string) int
 	}
 
 	PageInfo struct {
@@ -71,6 +107,7 @@ type ComplexityRoot struct {
 		Identifiers func(childComplexity int) int
 		LastSeenAt  func(childComplexity int) int
 		MergedFrom  func(childComplexity int) int
+		Merges      func(childComplexity int) int
 		Timeline    func(childComplexity int, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) int
 		Traits      func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
@@ -88,9 +125,10 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Profile  func(childComplexity int, id *string, identifier *model.IdentifierInput) int
-		Profiles func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder) int
-		Viewer   func(childComplexity int) int
+		IdentifierTypes func(childComplexity int) int
+		Profile         func(childComplexity int, id *string, identifier *model.IdentifierInput) int
+		Profiles        func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder) int
+		Viewer          func(childComplexity int) int
 	}
 
 	TimelineConnection struct {
@@ -140,6 +178,19 @@ type ComplexityRoot struct {
 		ProfileID func(childComplexity int) int
 	}
 
+	TraitDecision struct {
+		Key    func(childComplexity int) int
+		Lost   func(childComplexity int) int
+		Winner func(childComplexity int) int
+		Won    func(childComplexity int) int
+	}
+
+	UnmergePayload struct {
+		Record   func(childComplexity int) int
+		Restored func(childComplexity int) int
+		Survivor func(childComplexity int) int
+	}
+
 	Viewer struct {
 		Scopes    func(childComplexity int) int
 		Subject   func(childComplexity int) int
@@ -156,16 +207,21 @@ type MutationResolver interface {
 	Track(ctx context.Context, input model.TrackInput) (*model.TrackPayload, error)
 	TrackBatch(ctx context.Context, inputs []model.TrackInput) (*model.TrackBatchPayload, error)
 	LogInteraction(ctx context.Context, input model.LogInteractionInput) (*model.TimelineItem, error)
+	SetIdentifierType(ctx context.Context, input model.IdentifierTypeInput) (*model.IdentifierType, error)
+	MergeProfiles(ctx context.Context, sourceID string, targetID string, reason *string) (*model.Profile, error)
+	UnmergeProfile(ctx context.Context, mergeID string) (*model.UnmergePayload, error)
 }
 type ProfileResolver interface {
 	Identifiers(ctx context.Context, obj *model.Profile) ([]model.Identifier, error)
 
 	Timeline(ctx context.Context, obj *model.Profile, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) (*model.TimelineConnection, error)
+	Merges(ctx context.Context, obj *model.Profile) ([]model.MergeRecord, error)
 }
 type QueryResolver interface {
 	Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error)
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	IdentifierTypes(ctx context.Context) ([]model.IdentifierType, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -205,6 +261,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Identifier.Value(childComplexity), true
 
+	case "IdentifierType.blockedValues":
+		if e.ComplexityRoot.IdentifierType.BlockedValues == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierType.BlockedValues(childComplexity), true
+	case "IdentifierType.defaultRegion":
+		if e.ComplexityRoot.IdentifierType.DefaultRegion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierType.DefaultRegion(childComplexity), true
+	case "IdentifierType.maxPerProfile":
+		if e.ComplexityRoot.IdentifierType.MaxPerProfile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierType.MaxPerProfile(childComplexity), true
+	case "IdentifierType.name":
+		if e.ComplexityRoot.IdentifierType.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierType.Name(childComplexity), true
+	case "IdentifierType.normalization":
+		if e.ComplexityRoot.IdentifierType.Normalization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierType.Normalization(childComplexity), true
+	case "IdentifierType.priority":
+		if e.ComplexityRoot.IdentifierType.Priority == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierType.Priority(childComplexity), true
+	case "IdentifierType.unique":
+		if e.ComplexityRoot.IdentifierType.Unique == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifierType.Unique(childComplexity), true
+
+	case "IdentifyPayload.conflicts":
+		if e.ComplexityRoot.IdentifyPayload.Conflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentifyPayload.Conflicts(childComplexity), true
 	case "IdentifyPayload.created":
 		if e.ComplexityRoot.IdentifyPayload.Created == nil {
 			break
@@ -223,6 +328,104 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IdentifyPayload.Profile(childComplexity), true
+
+	case "IdentityConflict.profileIds":
+		if e.ComplexityRoot.IdentityConflict.ProfileIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityConflict.ProfileIds(childComplexity), true
+	case "IdentityConflict.type":
+		if e.ComplexityRoot.IdentityConflict.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityConflict.Type(childComplexity), true
+	case "IdentityConflict.values":
+		if e.ComplexityRoot.IdentityConflict.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityConflict.Values(childComplexity), true
+
+	case "MergeRecord.actor":
+		if e.ComplexityRoot.MergeRecord.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.Actor(childComplexity), true
+	case "MergeRecord.at":
+		if e.ComplexityRoot.MergeRecord.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.At(childComplexity), true
+	case "MergeRecord.conflicts":
+		if e.ComplexityRoot.MergeRecord.Conflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.Conflicts(childComplexity), true
+	case "MergeRecord.id":
+		if e.ComplexityRoot.MergeRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.ID(childComplexity), true
+	case "MergeRecord.identifiers":
+		if e.ComplexityRoot.MergeRecord.Identifiers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.Identifiers(childComplexity), true
+	case "MergeRecord.kind":
+		if e.ComplexityRoot.MergeRecord.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.Kind(childComplexity), true
+	case "MergeRecord.mergeId":
+		if e.ComplexityRoot.MergeRecord.MergeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.MergeID(childComplexity), true
+	case "MergeRecord.reason":
+		if e.ComplexityRoot.MergeRecord.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.Reason(childComplexity), true
+	case "MergeRecord.sourceId":
+		if e.ComplexityRoot.MergeRecord.SourceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.SourceID(childComplexity), true
+	case "MergeRecord.status":
+		if e.ComplexityRoot.MergeRecord.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.Status(childComplexity), true
+	case "MergeRecord.targetId":
+		if e.ComplexityRoot.MergeRecord.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.TargetID(childComplexity), true
+	case "MergeRecord.traits":
+		if e.ComplexityRoot.MergeRecord.Traits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.Traits(childComplexity), true
+	case "MergeRecord.undoneAt":
+		if e.ComplexityRoot.MergeRecord.UndoneAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MergeRecord.UndoneAt(childComplexity), true
 
 	case "Mutation.identify":
 		if e.ComplexityRoot.Mutation.Identify == nil {
@@ -246,6 +449,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogInteraction(childComplexity, args["input"].(model.LogInteractionInput)), true
+	case "Mutation.mergeProfiles":
+		if e.ComplexityRoot.Mutation.MergeProfiles == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_mergeProfiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MergeProfiles(childComplexity, args["sourceId"].(string), args["targetId"].(string), args["reason"].(*string)), true
+	case "Mutation.setIdentifierType":
+		if e.ComplexityRoot.Mutation.SetIdentifierType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setIdentifierType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetIdentifierType(childComplexity, args["input"].(model.IdentifierTypeInput)), true
 	case "Mutation.track":
 		if e.ComplexityRoot.Mutation.Track == nil {
 			break
@@ -268,6 +493,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TrackBatch(childComplexity, args["inputs"].([]model.TrackInput)), true
+	case "Mutation.unmergeProfile":
+		if e.ComplexityRoot.Mutation.UnmergeProfile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unmergeProfile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnmergeProfile(childComplexity, args["mergeId"].(string)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -336,6 +572,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Profile.MergedFrom(childComplexity), true
+	case "Profile.merges":
+		if e.ComplexityRoot.Profile.Merges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Profile.Merges(childComplexity), true
 	case "Profile.timeline":
 		if e.ComplexityRoot.Profile.Timeline == nil {
 			break
@@ -391,6 +633,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProfileEdge.Node(childComplexity), true
+
+	case "Query.identifierTypes":
+		if e.ComplexityRoot.Query.IdentifierTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.IdentifierTypes(childComplexity), true
 
 	case "Query.profile":
 		if e.ComplexityRoot.Query.Profile == nil {
@@ -601,6 +850,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TrackResult.ProfileID(childComplexity), true
 
+	case "TraitDecision.key":
+		if e.ComplexityRoot.TraitDecision.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TraitDecision.Key(childComplexity), true
+	case "TraitDecision.lost":
+		if e.ComplexityRoot.TraitDecision.Lost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TraitDecision.Lost(childComplexity), true
+	case "TraitDecision.winner":
+		if e.ComplexityRoot.TraitDecision.Winner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TraitDecision.Winner(childComplexity), true
+	case "TraitDecision.won":
+		if e.ComplexityRoot.TraitDecision.Won == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TraitDecision.Won(childComplexity), true
+
+	case "UnmergePayload.record":
+		if e.ComplexityRoot.UnmergePayload.Record == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnmergePayload.Record(childComplexity), true
+	case "UnmergePayload.restored":
+		if e.ComplexityRoot.UnmergePayload.Restored == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnmergePayload.Restored(childComplexity), true
+	case "UnmergePayload.survivor":
+		if e.ComplexityRoot.UnmergePayload.Survivor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnmergePayload.Survivor(childComplexity), true
+
 	case "Viewer.scopes":
 		if e.ComplexityRoot.Viewer.Scopes == nil {
 			break
@@ -630,6 +923,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("IdentifierInput", ec.unmarshalInputIdentifierInput),
+			graphql.NewInputUnmarshaler("IdentifierTypeInput", ec.unmarshalInputIdentifierTypeInput),
 			graphql.NewInputUnmarshaler("IdentifyInput", ec.unmarshalInputIdentifyInput),
 			graphql.NewInputUnmarshaler("LogInteractionInput", ec.unmarshalInputLogInteractionInput),
 			graphql.NewInputUnmarshaler("TrackInput", ec.unmarshalInputTrackInput),
@@ -709,6 +1003,139 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/identifier_types.graphqls", Input: `extend type Query {
+  """
+  The workspace's identifier types: the six built-ins (anonymousId, userId,
+  email, phone, deviceId, crmId) as configured, then custom types by name.
+  """
+  identifierTypes: [IdentifierType!]!
+}
+
+extend type Mutation {
+  """
+  Create a custom identifier type or change an existing one (scope
+  profiles:write). Fields left out keep their current value; a new custom
+  type starts from normalization NONE, maxPerProfile 10, priority 100, not
+  unique, and the default blocked values. Changes apply to calls made from
+  then on; stored identifiers are not rewritten.
+  """
+  setIdentifierType(input: IdentifierTypeInput!): IdentifierType!
+}
+
+"How identifier values of a type are normalised before matching."
+enum Normalization {
+  "Trimmed, lower-cased and syntax-checked."
+  EMAIL
+  "E.164 (+<country code><number>); national numbers are read in defaultRegion."
+  PHONE
+  "Trimmed only; case-sensitive."
+  NONE
+}
+
+"How a workspace treats one identifier type."
+type IdentifierType {
+  name: String!
+  normalization: Normalization!
+  "Phone only: ISO 3166 alpha-2 region for numbers without a +country code; null means they must carry one."
+  defaultRegion: String
+  "How many values of this type one profile may hold."
+  maxPerProfile: Int!
+  "Lower wins when identifiers conflict."
+  priority: Int!
+  "A profile may hold only one value of this type (e.g. userId)."
+  unique: Boolean!
+  "Placeholder values refused (case-insensitive exact match), besides all-zero ids, which are always refused."
+  blockedValues: [String!]!
+}
+
+input IdentifierTypeInput {
+  "Existing type, or a new name: a letter, then up to 39 letters, digits or _."
+  name: String!
+  "Built-in types keep theirs; a custom type can change it only while no value of it is stored."
+  normalization: Normalization
+  "Phone only: an ISO 3166 alpha-2 region such as US or GB; an empty string clears it."
+  defaultRegion: String
+  "1 to 1000; must be 1 for a unique type (setting unique: true alone implies 1)."
+  maxPerProfile: Int
+  "0 to 1000; lower wins."
+  priority: Int
+  unique: Boolean
+  "Replaces the whole list: at most 100 values of at most 256 bytes each."
+  blockedValues: [String!]
+}
+`, BuiltIn: false},
+	{Name: "../schema/merges.graphqls", Input: `"Two profiles that were not merged because they hold different values of a unique identifier type (or a merge limit was hit)."
+type IdentityConflict {
+  "The identifier type in conflict (e.g. userId), or mergeLimit."
+  type: String!
+  values: [String!]!
+  profileIds: [ID!]!
+}
+
+enum MergeRecordKind {
+  MERGE
+  UNMERGE
+  CONFLICT
+}
+
+"One entry of a profile's identity history."
+type MergeRecord {
+  id: ID!
+  kind: MergeRecordKind!
+  "running, done, refused or undone."
+  status: String!
+  at: Time!
+  reason: String
+  "Who did it: the token subject."
+  actor: String
+  "The profile merged away (MERGE), restored (UNMERGE) or on the other side of a conflict."
+  sourceId: ID!
+  "The surviving profile."
+  targetId: ID!
+  "Identifiers that moved."
+  identifiers: [Identifier!]!
+  "How contested traits were decided (MERGE): per key, last write wins."
+  traits: [TraitDecision!]!
+  conflicts: [IdentityConflict!]!
+  "For UNMERGE: the merge it reversed."
+  mergeId: ID
+  "For MERGE: when it was undone."
+  undoneAt: Time
+}
+
+type TraitDecision {
+  key: String!
+  "source or target: whose value was kept."
+  winner: String!
+  won: JSON
+  lost: JSON
+}
+
+type UnmergePayload {
+  "The restored profile."
+  restored: Profile!
+  "The profile it had been merged into."
+  survivor: Profile!
+  record: MergeRecord!
+}
+
+extend type IdentifyPayload {
+  "Identifiers not attached and profiles not merged, and why."
+  conflicts: [IdentityConflict!]!
+}
+
+extend type Profile {
+  "Merge, unmerge and conflict records involving this profile, newest first."
+  merges: [MergeRecord!]!
+}
+
+extend type Mutation {
+  "Merge two profiles by hand; the older survives. CONFLICT if they hold different values of a unique type, or the survivor reached 100 merges."
+  mergeProfiles(sourceId: ID!, targetId: ID!, reason: String): Profile!
+  "Reverse a merge: the merged-away profile returns with the identifiers, events and traits it brought."
+  unmergeProfile(mergeId: ID!): UnmergePayload!
+}
+`, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
 Halo: the unified customer-360 API. Every operation runs in the workspace of
 the caller's token; ids from another workspace resolve to NOT_FOUND.
@@ -950,6 +1377,26 @@ func (ec *executionContext) childFields_Identifier(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type Identifier", field.Name)
 }
 
+func (ec *executionContext) childFields_IdentifierType(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_IdentifierType_name(ctx, field)
+	case "normalization":
+		return ec.fieldContext_IdentifierType_normalization(ctx, field)
+	case "defaultRegion":
+		return ec.fieldContext_IdentifierType_defaultRegion(ctx, field)
+	case "maxPerProfile":
+		return ec.fieldContext_IdentifierType_maxPerProfile(ctx, field)
+	case "priority":
+		return ec.fieldContext_IdentifierType_priority(ctx, field)
+	case "unique":
+		return ec.fieldContext_IdentifierType_unique(ctx, field)
+	case "blockedValues":
+		return ec.fieldContext_IdentifierType_blockedValues(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentifierType", field.Name)
+}
+
 func (ec *executionContext) childFields_IdentifyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "profile":
@@ -958,8 +1405,54 @@ func (ec *executionContext) childFields_IdentifyPayload(ctx context.Context, fie
 		return ec.fieldContext_IdentifyPayload_created(ctx, field)
 	case "mergedProfileIds":
 		return ec.fieldContext_IdentifyPayload_mergedProfileIds(ctx, field)
+	case "conflicts":
+		return ec.fieldContext_IdentifyPayload_conflicts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IdentifyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentityConflict(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_IdentityConflict_type(ctx, field)
+	case "values":
+		return ec.fieldContext_IdentityConflict_values(ctx, field)
+	case "profileIds":
+		return ec.fieldContext_IdentityConflict_profileIds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentityConflict", field.Name)
+}
+
+func (ec *executionContext) childFields_MergeRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_MergeRecord_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_MergeRecord_kind(ctx, field)
+	case "status":
+		return ec.fieldContext_MergeRecord_status(ctx, field)
+	case "at":
+		return ec.fieldContext_MergeRecord_at(ctx, field)
+	case "reason":
+		return ec.fieldContext_MergeRecord_reason(ctx, field)
+	case "actor":
+		return ec.fieldContext_MergeRecord_actor(ctx, field)
+	case "sourceId":
+		return ec.fieldContext_MergeRecord_sourceId(ctx, field)
+	case "targetId":
+		return ec.fieldContext_MergeRecord_targetId(ctx, field)
+	case "identifiers":
+		return ec.fieldContext_MergeRecord_identifiers(ctx, field)
+	case "traits":
+		return ec.fieldContext_MergeRecord_traits(ctx, field)
+	case "conflicts":
+		return ec.fieldContext_MergeRecord_conflicts(ctx, field)
+	case "mergeId":
+		return ec.fieldContext_MergeRecord_mergeId(ctx, field)
+	case "undoneAt":
+		return ec.fieldContext_MergeRecord_undoneAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MergeRecord", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -998,6 +1491,8 @@ func (ec *executionContext) childFields_Profile(ctx context.Context, field graph
 		return ec.fieldContext_Profile_mergedFrom(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Profile_timeline(ctx, field)
+	case "merges":
+		return ec.fieldContext_Profile_merges(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Profile", field.Name)
 }
@@ -1116,6 +1611,32 @@ func (ec *executionContext) childFields_TrackResult(ctx context.Context, field g
 		return ec.fieldContext_TrackResult_duplicate(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TrackResult", field.Name)
+}
+
+func (ec *executionContext) childFields_TraitDecision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_TraitDecision_key(ctx, field)
+	case "winner":
+		return ec.fieldContext_TraitDecision_winner(ctx, field)
+	case "won":
+		return ec.fieldContext_TraitDecision_won(ctx, field)
+	case "lost":
+		return ec.fieldContext_TraitDecision_lost(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TraitDecision", field.Name)
+}
+
+func (ec *executionContext) childFields_UnmergePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "restored":
+		return ec.fieldContext_UnmergePayload_restored(ctx, field)
+	case "survivor":
+		return ec.fieldContext_UnmergePayload_survivor(ctx, field)
+	case "record":
+		return ec.fieldContext_UnmergePayload_record(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UnmergePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1274,6 +1795,50 @@ func (ec *executionContext) field_Mutation_logInteraction_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_mergeProfiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sourceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sourceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "targetId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["targetId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setIdentifierType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.IdentifierTypeInput, error) {
+			return ec.unmarshalNIdentifierTypeInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierTypeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_trackBatch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1299,6 +1864,20 @@ func (ec *executionContext) field_Mutation_track_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unmergeProfile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "mergeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["mergeId"] = arg0
 	return args, nil
 }
 
@@ -1573,6 +2152,167 @@ func (ec *executionContext) fieldContext_Identifier_firstSeenAt(_ context.Contex
 	return graphql.NewScalarFieldContext("Identifier", field, false, false, "Time")
 }
 
+func (ec *executionContext) _IdentifierType_name(ctx context.Context, field graphql.CollectedField, obj *model.IdentifierType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierType_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierType_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierType", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentifierType_normalization(ctx context.Context, field graphql.CollectedField, obj *model.IdentifierType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierType_normalization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Normalization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Normalization) graphql.Marshaler {
+			return ec.marshalNNormalization2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierType_normalization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierType", field, false, false, "Normalization")
+}
+
+func (ec *executionContext) _IdentifierType_defaultRegion(ctx context.Context, field graphql.CollectedField, obj *model.IdentifierType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierType_defaultRegion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultRegion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierType_defaultRegion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierType", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentifierType_maxPerProfile(ctx context.Context, field graphql.CollectedField, obj *model.IdentifierType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierType_maxPerProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxPerProfile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierType_maxPerProfile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierType", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdentifierType_priority(ctx context.Context, field graphql.CollectedField, obj *model.IdentifierType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierType_priority(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierType_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierType", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IdentifierType_unique(ctx context.Context, field graphql.CollectedField, obj *model.IdentifierType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierType_unique(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unique, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierType_unique(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierType", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _IdentifierType_blockedValues(ctx context.Context, field graphql.CollectedField, obj *model.IdentifierType) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifierType_blockedValues(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BlockedValues, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifierType_blockedValues(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentifierType", field, false, false, "String")
+}
+
 func (ec *executionContext) _IdentifyPayload_profile(ctx context.Context, field graphql.CollectedField, obj *model.IdentifyPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1649,6 +2389,433 @@ func (ec *executionContext) _IdentifyPayload_mergedProfileIds(ctx context.Contex
 }
 func (ec *executionContext) fieldContext_IdentifyPayload_mergedProfileIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IdentifyPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _IdentifyPayload_conflicts(ctx context.Context, field graphql.CollectedField, obj *model.IdentifyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentifyPayload_conflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.IdentityConflict) graphql.Marshaler {
+			return ec.marshalNIdentityConflict2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflictᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentifyPayload_conflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentifyPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityConflict(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityConflict_type(ctx context.Context, field graphql.CollectedField, obj *model.IdentityConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityConflict_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityConflict_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityConflict", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentityConflict_values(ctx context.Context, field graphql.CollectedField, obj *model.IdentityConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityConflict_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityConflict_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityConflict", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentityConflict_profileIds(ctx context.Context, field graphql.CollectedField, obj *model.IdentityConflict) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityConflict_profileIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityConflict_profileIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityConflict", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MergeRecord_id(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MergeRecord_kind(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MergeRecordKind) graphql.Marshaler {
+			return ec.marshalNMergeRecordKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecordKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "MergeRecordKind")
+}
+
+func (ec *executionContext) _MergeRecord_status(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _MergeRecord_at(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MergeRecord_reason(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _MergeRecord_actor(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _MergeRecord_sourceId(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_sourceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_sourceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MergeRecord_targetId(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MergeRecord_identifiers(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_identifiers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identifiers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Identifier) graphql.Marshaler {
+			return ec.marshalNIdentifier2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_identifiers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MergeRecord",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Identifier(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MergeRecord_traits(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_traits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Traits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.TraitDecision) graphql.Marshaler {
+			return ec.marshalNTraitDecision2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitDecisionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_traits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MergeRecord",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TraitDecision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MergeRecord_conflicts(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_conflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.IdentityConflict) graphql.Marshaler {
+			return ec.marshalNIdentityConflict2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflictᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_conflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MergeRecord",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityConflict(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MergeRecord_mergeId(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_mergeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MergeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_mergeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MergeRecord_undoneAt(ctx context.Context, field graphql.CollectedField, obj *model.MergeRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MergeRecord_undoneAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UndoneAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MergeRecord_undoneAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Mutation_identify(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -1821,6 +2988,138 @@ func (ec *executionContext) fieldContext_Mutation_logInteraction(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_logInteraction_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setIdentifierType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setIdentifierType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetIdentifierType(ctx, fc.Args["input"].(model.IdentifierTypeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentifierType) graphql.Marshaler {
+			return ec.marshalNIdentifierType2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setIdentifierType(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentifierType(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setIdentifierType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_mergeProfiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_mergeProfiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MergeProfiles(ctx, fc.Args["sourceId"].(string), fc.Args["targetId"].(string), fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Profile) graphql.Marshaler {
+			return ec.marshalNProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_mergeProfiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_mergeProfiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unmergeProfile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unmergeProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnmergeProfile(ctx, fc.Args["mergeId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UnmergePayload) graphql.Marshaler {
+			return ec.marshalNUnmergePayload2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐUnmergePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unmergeProfile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnmergePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unmergeProfile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2179,6 +3478,38 @@ func (ec *executionContext) fieldContext_Profile_timeline(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Profile_merges(ctx context.Context, field graphql.CollectedField, obj *model.Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_merges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Profile().Merges(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.MergeRecord) graphql.Marshaler {
+			return ec.marshalNMergeRecord2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_merges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Profile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MergeRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProfileConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProfileConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2445,6 +3776,38 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Viewer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_identifierTypes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_identifierTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().IdentifierTypes(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.IdentifierType) graphql.Marshaler {
+			return ec.marshalNIdentifierType2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierTypeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_identifierTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentifierType(ctx, field)
 		},
 	}
 	return fc, nil
@@ -3254,6 +4617,194 @@ func (ec *executionContext) _TrackResult_duplicate(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_TrackResult_duplicate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TrackResult", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TraitDecision_key(ctx context.Context, field graphql.CollectedField, obj *model.TraitDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TraitDecision_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TraitDecision_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TraitDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _TraitDecision_winner(ctx context.Context, field graphql.CollectedField, obj *model.TraitDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TraitDecision_winner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Winner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TraitDecision_winner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TraitDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _TraitDecision_won(ctx context.Context, field graphql.CollectedField, obj *model.TraitDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TraitDecision_won(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Won, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TraitDecision_won(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TraitDecision", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _TraitDecision_lost(ctx context.Context, field graphql.CollectedField, obj *model.TraitDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TraitDecision_lost(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lost, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TraitDecision_lost(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TraitDecision", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _UnmergePayload_restored(ctx context.Context, field graphql.CollectedField, obj *model.UnmergePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnmergePayload_restored(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Restored, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Profile) graphql.Marshaler {
+			return ec.marshalNProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnmergePayload_restored(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UnmergePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UnmergePayload_survivor(ctx context.Context, field graphql.CollectedField, obj *model.UnmergePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnmergePayload_survivor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Survivor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Profile) graphql.Marshaler {
+			return ec.marshalNProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnmergePayload_survivor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UnmergePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UnmergePayload_record(ctx context.Context, field graphql.CollectedField, obj *model.UnmergePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnmergePayload_record(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Record, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MergeRecord) graphql.Marshaler {
+			return ec.marshalNMergeRecord2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UnmergePayload_record(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UnmergePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MergeRecord(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Viewer_workspace(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
@@ -4447,6 +5998,90 @@ func UnmarshalIdentifierInput(ctx context.Context, raw any) (model.IdentifierInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputIdentifierTypeInput(ctx context.Context, obj any) (model.IdentifierTypeInput, error) {
+	var it model.IdentifierTypeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "normalization", "defaultRegion", "maxPerProfile", "priority", "unique", "blockedValues"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "normalization":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("normalization"))
+			data, err := ec.unmarshalONormalization2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Normalization = data
+		case "defaultRegion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultRegion"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultRegion = data
+		case "maxPerProfile":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxPerProfile"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxPerProfile = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		case "unique":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unique"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Unique = data
+		case "blockedValues":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("blockedValues"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BlockedValues = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalIdentifierTypeInput unmarshals raw into the IdentifierTypeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalIdentifierTypeInput(ctx context.Context, raw any) (model.IdentifierTypeInput, error) {
+	var out model.IdentifierTypeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "IdentifierTypeInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputIdentifyInput(ctx context.Context, obj any) (model.IdentifyInput, error) {
 	var it model.IdentifyInput
 	if obj == nil {
@@ -4729,6 +6364,69 @@ func (ec *executionContext) _Identifier(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var identifierTypeImplementors = []string{"IdentifierType"}
+
+func (ec *executionContext) _IdentifierType(ctx context.Context, sel ast.SelectionSet, obj *model.IdentifierType) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identifierTypeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentifierType")
+		case "name":
+			out.Values[i] = ec._IdentifierType_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "normalization":
+			out.Values[i] = ec._IdentifierType_normalization(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultRegion":
+			out.Values[i] = ec._IdentifierType_defaultRegion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "maxPerProfile":
+			out.Values[i] = ec._IdentifierType_maxPerProfile(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "priority":
+			out.Values[i] = ec._IdentifierType_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unique":
+			out.Values[i] = ec._IdentifierType_unique(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "blockedValues":
+			out.Values[i] = ec._IdentifierType_blockedValues(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var identifyPayloadImplementors = []string{"IdentifyPayload"}
 
 func (ec *executionContext) _IdentifyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.IdentifyPayload) graphql.Marshaler {
@@ -4753,6 +6451,147 @@ func (ec *executionContext) _IdentifyPayload(ctx context.Context, sel ast.Select
 		case "mergedProfileIds":
 			out.Values[i] = ec._IdentifyPayload_mergedProfileIds(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conflicts":
+			out.Values[i] = ec._IdentifyPayload_conflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var identityConflictImplementors = []string{"IdentityConflict"}
+
+func (ec *executionContext) _IdentityConflict(ctx context.Context, sel ast.SelectionSet, obj *model.IdentityConflict) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identityConflictImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentityConflict")
+		case "type":
+			out.Values[i] = ec._IdentityConflict_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._IdentityConflict_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profileIds":
+			out.Values[i] = ec._IdentityConflict_profileIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mergeRecordImplementors = []string{"MergeRecord"}
+
+func (ec *executionContext) _MergeRecord(ctx context.Context, sel ast.SelectionSet, obj *model.MergeRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mergeRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MergeRecord")
+		case "id":
+			out.Values[i] = ec._MergeRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._MergeRecord_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._MergeRecord_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._MergeRecord_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._MergeRecord_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._MergeRecord_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sourceId":
+			out.Values[i] = ec._MergeRecord_sourceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "targetId":
+			out.Values[i] = ec._MergeRecord_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identifiers":
+			out.Values[i] = ec._MergeRecord_identifiers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "traits":
+			out.Values[i] = ec._MergeRecord_traits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conflicts":
+			out.Values[i] = ec._MergeRecord_conflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mergeId":
+			out.Values[i] = ec._MergeRecord_mergeId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "undoneAt":
+			out.Values[i] = ec._MergeRecord_undoneAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -4815,6 +6654,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logInteraction":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logInteraction(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setIdentifierType":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setIdentifierType(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mergeProfiles":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_mergeProfiles(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmergeProfile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unmergeProfile(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -4946,6 +6806,12 @@ func (ec *executionContext) _Profile(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Profile_timeline(ctx, field, obj)
+				})
+		case "merges":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_merges(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -5081,6 +6947,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
+				})
+		case "identifierTypes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_identifierTypes(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -5406,6 +7278,97 @@ func (ec *executionContext) _TrackResult(ctx context.Context, sel ast.SelectionS
 			}
 		case "duplicate":
 			out.Values[i] = ec._TrackResult_duplicate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var traitDecisionImplementors = []string{"TraitDecision"}
+
+func (ec *executionContext) _TraitDecision(ctx context.Context, sel ast.SelectionSet, obj *model.TraitDecision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, traitDecisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TraitDecision")
+		case "key":
+			out.Values[i] = ec._TraitDecision_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "winner":
+			out.Values[i] = ec._TraitDecision_winner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "won":
+			out.Values[i] = ec._TraitDecision_won(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lost":
+			out.Values[i] = ec._TraitDecision_lost(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var unmergePayloadImplementors = []string{"UnmergePayload"}
+
+func (ec *executionContext) _UnmergePayload(ctx context.Context, sel ast.SelectionSet, obj *model.UnmergePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, unmergePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UnmergePayload")
+		case "restored":
+			out.Values[i] = ec._UnmergePayload_restored(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "survivor":
+			out.Values[i] = ec._UnmergePayload_survivor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "record":
+			out.Values[i] = ec._UnmergePayload_record(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -5927,6 +7890,39 @@ func (ec *executionContext) unmarshalNIdentifierInput2ᚕgithubᚗcomᚋhaloᚑc
 	return res, nil
 }
 
+func (ec *executionContext) marshalNIdentifierType2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierType(ctx context.Context, sel ast.SelectionSet, v model.IdentifierType) graphql.Marshaler {
+	return ec._IdentifierType(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIdentifierType2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.IdentifierType) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIdentifierType2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierType(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNIdentifierType2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierType(ctx context.Context, sel ast.SelectionSet, v *model.IdentifierType) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentifierType!")
+		return graphql.Null
+	}
+	return ec._IdentifierType(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNIdentifierTypeInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierTypeInput(ctx context.Context, v any) (model.IdentifierTypeInput, error) {
+	res, err := ec.unmarshalInputIdentifierTypeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNIdentifyInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifyInput(ctx context.Context, v any) (model.IdentifyInput, error) {
 	res, err := ec.unmarshalInputIdentifyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -5938,6 +7934,26 @@ func (ec *executionContext) marshalNIdentifyPayload2ᚖgithubᚗcomᚋhaloᚑcdp
 		return graphql.Null
 	}
 	return ec._IdentifyPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNIdentityConflict2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflict(ctx context.Context, sel ast.SelectionSet, v model.IdentityConflict) graphql.Marshaler {
+	return ec._IdentityConflict(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIdentityConflict2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflictᚄ(ctx context.Context, sel ast.SelectionSet, v []model.IdentityConflict) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIdentityConflict2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflict(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -5985,6 +8001,54 @@ func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.
 func (ec *executionContext) unmarshalNLogInteractionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLogInteractionInput(ctx context.Context, v any) (model.LogInteractionInput, error) {
 	res, err := ec.unmarshalInputLogInteractionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMergeRecord2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecord(ctx context.Context, sel ast.SelectionSet, v model.MergeRecord) graphql.Marshaler {
+	return ec._MergeRecord(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMergeRecord2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MergeRecord) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMergeRecord2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMergeRecord2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecord(ctx context.Context, sel ast.SelectionSet, v *model.MergeRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MergeRecord!")
+		return graphql.Null
+	}
+	return ec._MergeRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMergeRecordKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecordKind(ctx context.Context, v any) (model.MergeRecordKind, error) {
+	var res model.MergeRecordKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMergeRecordKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecordKind(ctx context.Context, sel ast.SelectionSet, v model.MergeRecordKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNNormalization2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx context.Context, v any) (model.Normalization, error) {
+	var res model.Normalization
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNNormalization2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx context.Context, sel ast.SelectionSet, v model.Normalization) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -6227,6 +8291,34 @@ func (ec *executionContext) marshalNTrackResult2ᚕgithubᚗcomᚋhaloᚑcdpᚋh
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNTraitDecision2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitDecision(ctx context.Context, sel ast.SelectionSet, v model.TraitDecision) graphql.Marshaler {
+	return ec._TraitDecision(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTraitDecision2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitDecisionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TraitDecision) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTraitDecision2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitDecision(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNUnmergePayload2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐUnmergePayload(ctx context.Context, sel ast.SelectionSet, v *model.UnmergePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UnmergePayload!")
+		return graphql.Null
+	}
+	return ec._UnmergePayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐViewer(ctx context.Context, sel ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
@@ -6501,6 +8593,22 @@ func (ec *executionContext) marshalOJSON2interface(ctx context.Context, sel ast.
 	_ = ctx
 	res := model.MarshalJSONValue(v)
 	return res
+}
+
+func (ec *executionContext) unmarshalONormalization2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx context.Context, v any) (*model.Normalization, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Normalization)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalONormalization2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx context.Context, sel ast.SelectionSet, v *model.Normalization) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx context.Context, sel ast.SelectionSet, v *model.Profile) graphql.Marshaler {

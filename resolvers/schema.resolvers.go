@@ -44,7 +44,7 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 	if merged == nil {
 		merged = []string{}
 	}
-	return &model.IdentifyPayload{Profile: toProfile(res.Profile), Created: res.Created, MergedProfileIds: merged}, nil
+	return &model.IdentifyPayload{Profile: toProfile(res.Profile), Created: res.Created, MergedProfileIds: merged, Conflicts: toConflicts(res.Conflicts)}, nil
 }
 
 func (r *mutationResolver) Track(ctx context.Context, input model.TrackInput) (*model.TrackPayload, error) {

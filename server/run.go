@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/mongostore"
 	"github.com/halo-cdp/halo/store/sqlitestore"
@@ -55,6 +56,14 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
 		}
 	}()
+
+	// Merges and unmerges a crash interrupted are finished before anything
+	// reads the profiles they touch.
+	if n, err := services.New(time.Now).Identity.Recover(ctx, st); err != nil {
+		return fmt.Errorf("recover interrupted merges: %w", err)
+	} else if n > 0 {
+		logger.Info("finished interrupted merges", "count", n)
+	}
 
 	// Bind before loading demo data so a busy port fails in milliseconds,
 	// not after the seed; connections wait in the backlog meanwhile.

@@ -22,6 +22,38 @@ type IdentifierInput struct {
 	Value string `json:"value"`
 }
 
+// How a workspace treats one identifier type.
+type IdentifierType struct {
+	Name          string        `json:"name"`
+	Normalization Normalization `json:"normalization"`
+	// Phone only: ISO 3166 alpha-2 region for numbers without a +country code; null means they must carry one.
+	DefaultRegion *string `json:"defaultRegion,omitempty"`
+	// How many values of this type one profile may hold.
+	MaxPerProfile int `json:"maxPerProfile"`
+	// Lower wins when identifiers conflict.
+	Priority int `json:"priority"`
+	// A profile may hold only one value of this type (e.g. userId).
+	Unique bool `json:"unique"`
+	// Placeholder values refused (case-insensitive exact match), besides all-zero ids, which are always refused.
+	BlockedValues []string `json:"blockedValues"`
+}
+
+type IdentifierTypeInput struct {
+	// Existing type, or a new name: a letter, then up to 39 letters, digits or _.
+	Name string `json:"name"`
+	// Built-in types keep theirs; a custom type can change it only while no value of it is stored.
+	Normalization *Normalization `json:"normalization,omitempty"`
+	// Phone only: an ISO 3166 alpha-2 region such as US or GB; an empty string clears it.
+	DefaultRegion *string `json:"defaultRegion,omitempty"`
+	// 1 to 1000; must be 1 for a unique type (setting unique: true alone implies 1).
+	MaxPerProfile *int `json:"maxPerProfile,omitempty"`
+	// 0 to 1000; lower wins.
+	Priority *int  `json:"priority,omitempty"`
+	Unique   *bool `json:"unique,omitempty"`
+	// Replaces the whole list: at most 100 values of at most 256 bytes each.
+	BlockedValues []string `json:"blockedValues,omitempty"`
+}
+
 type IdentifyInput struct {
 	Identifiers []IdentifierInput `json:"identifiers"`
 	// Traits to merge into the profile: a JSON object; null values remove keys.
@@ -34,6 +66,16 @@ type IdentifyPayload struct {
 	Created bool `json:"created"`
 	// Profiles merged into this one by this call.
 	MergedProfileIds []string `json:"mergedProfileIds"`
+	// Identifiers not attached and profiles not merged, and why.
+	Conflicts []IdentityConflict `json:"conflicts"`
+}
+
+// Two profiles that were not merged because they hold different values of a unique identifier type (or a merge limit was hit).
+type IdentityConflict struct {
+	// The identifier type in conflict (e.g. userId), or mergeLimit.
+	Type       string   `json:"type"`
+	Values     []string `json:"values"`
+	ProfileIds []string `json:"profileIds"`
 }
 
 type LogInteractionInput struct {
@@ -48,6 +90,31 @@ type LogInteractionInput struct {
 	Properties any     `json:"properties,omitempty"`
 	// Optional idempotency key; a repeat returns the stored interaction.
 	MessageID *string `json:"messageId,omitempty"`
+}
+
+// One entry of a profile's identity history.
+type MergeRecord struct {
+	ID   string          `json:"id"`
+	Kind MergeRecordKind `json:"kind"`
+	// running, done, refused or undone.
+	Status string    `json:"status"`
+	At     time.Time `json:"at"`
+	Reason *string   `json:"reason,omitempty"`
+	// Who did it: the token subject.
+	Actor *string `json:"actor,omitempty"`
+	// The profile merged away (MERGE), restored (UNMERGE) or on the other side of a conflict.
+	SourceID string `json:"sourceId"`
+	// The surviving profile.
+	TargetID string `json:"targetId"`
+	// Identifiers that moved.
+	Identifiers []Identifier `json:"identifiers"`
+	// How contested traits were decided (MERGE): per key, last write wins.
+	Traits    []TraitDecision    `json:"traits"`
+	Conflicts []IdentityConflict `json:"conflicts"`
+	// For UNMERGE: the merge it reversed.
+	MergeID *string `json:"mergeId,omitempty"`
+	// For MERGE: when it was undone.
+	UndoneAt *time.Time `json:"undoneAt,omitempty"`
 }
 
 type Mutation struct {
@@ -76,6 +143,8 @@ type Profile struct {
 	MergedFrom []string `json:"mergedFrom"`
 	// The timeline, newest first.
 	Timeline *TimelineConnection `json:"timeline"`
+	// Merge, unmerge and conflict records involving this profile, newest first.
+	Merges []MergeRecord `json:"merges"`
 }
 
 type ProfileConnection struct {
@@ -157,6 +226,22 @@ type TrackResult struct {
 	ProfileID string `json:"profileId"`
 	EventID   string `json:"eventId"`
 	Duplicate bool   `json:"duplicate"`
+}
+
+type TraitDecision struct {
+	Key string `json:"key"`
+	// source or target: whose value was kept.
+	Winner string `json:"winner"`
+	Won    any    `json:"won,omitempty"`
+	Lost   any    `json:"lost,omitempty"`
+}
+
+type UnmergePayload struct {
+	// The restored profile.
+	Restored *Profile `json:"restored"`
+	// The profile it had been merged into.
+	Survivor *Profile     `json:"survivor"`
+	Record   *MergeRecord `json:"record"`
 }
 
 type Viewer struct {
@@ -278,6 +363,124 @@ func (e *InteractionKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e InteractionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type MergeRecordKind string
+
+const (
+	MergeRecordKindMerge    MergeRecordKind = "MERGE"
+	MergeRecordKindUnmerge  MergeRecordKind = "UNMERGE"
+	MergeRecordKindConflict MergeRecordKind = "CONFLICT"
+)
+
+var AllMergeRecordKind = []MergeRecordKind{
+	MergeRecordKindMerge,
+	MergeRecordKindUnmerge,
+	MergeRecordKindConflict,
+}
+
+func (e MergeRecordKind) IsValid() bool {
+	switch e {
+	case MergeRecordKindMerge, MergeRecordKindUnmerge, MergeRecordKindConflict:
+		return true
+	}
+	return false
+}
+
+func (e MergeRecordKind) String() string {
+	return string(e)
+}
+
+func (e *MergeRecordKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MergeRecordKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MergeRecordKind", str)
+	}
+	return nil
+}
+
+func (e MergeRecordKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MergeRecordKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MergeRecordKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How identifier values of a type are normalised before matching.
+type Normalization string
+
+const (
+	// Trimmed, lower-cased and syntax-checked.
+	NormalizationEmail Normalization = "EMAIL"
+	// E.164 (+<country code><number>); national numbers are read in defaultRegion.
+	NormalizationPhone Normalization = "PHONE"
+	// Trimmed only; case-sensitive.
+	NormalizationNone Normalization = "NONE"
+)
+
+var AllNormalization = []Normalization{
+	NormalizationEmail,
+	NormalizationPhone,
+	NormalizationNone,
+}
+
+func (e Normalization) IsValid() bool {
+	switch e {
+	case NormalizationEmail, NormalizationPhone, NormalizationNone:
+		return true
+	}
+	return false
+}
+
+func (e Normalization) String() string {
+	return string(e)
+}
+
+func (e *Normalization) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Normalization(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Normalization", str)
+	}
+	return nil
+}
+
+func (e Normalization) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Normalization) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Normalization) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
