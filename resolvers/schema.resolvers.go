@@ -26,7 +26,11 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 	if err != nil {
 		return nil, err
 	}
-	ids, err := identity.Normalise("input.identifiers", toIdentifiers(input.Identifiers))
+	types, err := identity.LoadTypes(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := types.Normalise("input.identifiers", toIdentifiers(input.Identifiers))
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +157,11 @@ func (r *queryResolver) Profile(ctx context.Context, id *string, identifier *mod
 	}
 	pid := deref(id)
 	if identifier != nil {
-		ids, err := identity.Normalise("identifier", toIdentifiers([]model.IdentifierInput{*identifier}))
+		types, err := identity.LoadTypes(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := types.Normalise("identifier", toIdentifiers([]model.IdentifierInput{*identifier}))
 		if err != nil {
 			return nil, err
 		}

@@ -56,6 +56,10 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	if len(inputs) > MaxBatch {
 		return nil, apperr.Invalid(field, "at most %d events per call, got %d", MaxBatch, len(inputs))
 	}
+	types, err := identity.LoadTypes(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
 	now := s.Now().UTC()
 	reqs := make([]trackReq, len(inputs))
 	for i, in := range inputs {
@@ -63,7 +67,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		if len(inputs) > 1 || strings.HasSuffix(field, "s") {
 			f = fmt.Sprintf("%s[%d]", field, i)
 		}
-		req, err := s.validateTrack(f, in, now)
+		req, err := s.validateTrack(types, f, in, now)
 		if err != nil {
 			return nil, err
 		}
@@ -155,8 +159,8 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	return results, nil
 }
 
-func (s *Service) validateTrack(f string, in TrackInput, now time.Time) (trackReq, error) {
-	ids, err := identity.Normalise(f+".identifiers", in.Identifiers)
+func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, now time.Time) (trackReq, error) {
+	ids, err := types.Normalise(f+".identifiers", in.Identifiers)
 	if err != nil {
 		return trackReq{}, err
 	}
