@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/halo-cdp/halo/apperr"
@@ -45,6 +46,20 @@ type Result struct {
 	Created   bool
 	Merged    []string   // profile ids merged into Profile by this call
 	Conflicts []Conflict // merges refused, identifiers not attached
+}
+
+// addConflicts adds conflicts not reported yet (one pair of profiles can
+// clash twice in a call: attaching, then merging).
+func (res *Result) addConflicts(cs ...Conflict) {
+	key := func(c Conflict) string {
+		v, p := slices.Sorted(slices.Values(c.Values)), slices.Sorted(slices.Values(c.ProfileIDs))
+		return c.Type + "\x00" + strings.Join(v, "\x01") + "\x00" + strings.Join(p, "\x01")
+	}
+	for _, c := range cs {
+		if !slices.ContainsFunc(res.Conflicts, func(o Conflict) bool { return key(o) == key(c) }) {
+			res.Conflicts = append(res.Conflicts, c)
+		}
+	}
 }
 
 // Resolver resolves identifiers to profiles.
@@ -131,14 +146,14 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			}
 			survivor, conflicts, err := r.merge(ctx, tn, cur, owner, "identify", req.Actor)
 			if errors.Is(err, errMergeCap) {
-				res.Conflicts = append(res.Conflicts, Conflict{Type: "mergeLimit", Values: []string{fmt.Sprint(MaxMergesInto)}, ProfileIDs: []string{survivor, other(survivor, cur, owner)}})
+				res.addConflicts(Conflict{Type: "mergeLimit", Values: []string{fmt.Sprint(MaxMergesInto)}, ProfileIDs: []string{survivor, other(survivor, cur, owner)}})
 				continue
 			}
 			if err != nil {
 				return Result{}, err
 			}
 			if len(conflicts) > 0 {
-				res.Conflicts = append(res.Conflicts, conflicts...)
+				res.addConflicts(conflicts...)
 				continue
 			}
 			res.Merged = append(res.Merged, other(survivor, cur, owner))
@@ -170,7 +185,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			return Result{}, err
 		}
 		conflict.ProfileIDs = []string{cur, created}
-		res.Conflicts = append(res.Conflicts, *conflict)
+		res.addConflicts(*conflict)
 		if prio < anchor {
 			cur, anchor, res.Created, changed = created, prio, true, true
 		}

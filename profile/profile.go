@@ -60,7 +60,7 @@ func New(id string, now time.Time) *Profile {
 	now = now.UTC().Truncate(time.Millisecond)
 	return &Profile{
 		ID: id, Traits: map[string]any{}, MergedFrom: []string{}, TraitsAt: map[string]time.Time{},
-		Uniques: map[string]string{},
+		Uniques:     map[string]string{},
 		FirstSeenAt: now, LastSeenAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 }
