@@ -38,6 +38,9 @@ type Request struct {
 	Traits      map[string]any
 	SeenAt      time.Time // when the person was active
 	Actor       string    // token subject, recorded on merges
+	// Types are the workspace's identifier types, when the caller already
+	// loaded them (to normalise); nil loads them.
+	Types Types
 }
 
 // Result says which profile the identifiers resolved to.
@@ -90,9 +93,12 @@ const maxResolveAttempts = 30
 // (conflict); over a type's limit, the profile's oldest values of that
 // type drop off. Finally traits and activity time are applied.
 func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (Result, error) {
-	types, err := LoadTypes(ctx, tn)
-	if err != nil {
-		return Result{}, err
+	types := req.Types
+	if types == nil {
+		var err error
+		if types, err = LoadTypes(ctx, tn); err != nil {
+			return Result{}, err
+		}
 	}
 	ordered := slices.Clone(req.Identifiers)
 	slices.SortStableFunc(ordered, func(a, b Identifier) int { return types.Base(a.Type).Priority - types.Base(b.Type).Priority })

@@ -39,7 +39,7 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 		return nil, apperr.Invalid("input.traits", "%s", err.Error())
 	}
 	res, err := r.identity.Resolve(ctx, tn, identity.Request{
-		Identifiers: ids, Traits: traits, SeenAt: r.identity.Now(), Actor: p.Subject,
+		Identifiers: ids, Traits: traits, SeenAt: r.identity.Now(), Actor: p.Subject, Types: types,
 	})
 	if err != nil {
 		return nil, err

@@ -99,7 +99,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 			req.event.ProfileID = pid
 			continue
 		}
-		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: req.ids, Traits: req.traits, Actor: actor})
+		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: req.ids, Traits: req.traits, Actor: actor, Types: types})
 		if err != nil {
 			return nil, err
 		}
