@@ -100,6 +100,9 @@ func TestVerifyRejects(t *testing.T) {
 		{"workspace too long", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) {
 			c["workspace"] = strings.Repeat("a", 65)
 		})), ReasonInvalidWorkspace},
+		{"system workspace", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) {
+			c["workspace"] = "_system"
+		})), ReasonInvalidWorkspace},
 		{"workspace not a string", sign(t, jwt.SigningMethodHS256, testSecret, with(func(c jwt.MapClaims) {
 			c["workspace"] = 42
 		})), ReasonInvalid},
