@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"time"
@@ -230,7 +231,12 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 			r.abandon(ctx, tn, rec) // never claimed: crashed right after the record
 			return rec.TargetID, nil, nil
 		}
-		src = nil // retired already: only the tail of the merge is left
+		// Retired already: only the tail of the merge is left — unless it
+		// was refused, released, and retired by a later merge.
+		if t, err := profile.Get(ctx, tn, rec.TargetID); err == nil && slices.Contains(t.RefusedMerges, rec.ID) {
+			return rec.TargetID, rec.Conflicts, nil
+		}
+		src = nil
 	case err != nil:
 		return "", nil, fmt.Errorf("load merge source %s: %w", rec.SourceID, err)
 	case src.MergeID != rec.ID:
@@ -249,30 +255,55 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 	// target may itself have been merged away meanwhile: follow it.
 	target := rec.TargetID
 	if src != nil {
+		// Decided upstream: the target, now being merged away itself,
+		// already folded (or refused) the source; its own merge carries
+		// that on, so folding again further down would count it twice.
+		folded, refusedUp := false, false
 		for hops := 0; ; hops++ {
 			var outcomes []TraitOutcome
 			var conflicts []Conflict
+			refused := false
 			_, err := profile.Update(ctx, tn, target, r.Now(), func(t *profile.Profile) error {
-				outcomes, conflicts = nil, nil
-				if slices.Contains(t.MergedFrom, src.ID) {
+				outcomes, conflicts, refused = nil, nil, false
+				if folded || slices.Contains(t.MergedFrom, src.ID) {
+					return nil
+				}
+				// Fold or refuse is decided once, here, and the decision
+				// kept on the target: a concurrent finisher that saw a
+				// transient conflict (a unique value reserved, then
+				// given back) must not release a source another folded.
+				if refusedUp || slices.Contains(t.RefusedMerges, rec.ID) {
+					refused, conflicts = true, uniqueConflicts(src, t)
 					return nil
 				}
 				if conflicts = uniqueConflicts(src, t); len(conflicts) > 0 {
+					refused = true
+					t.RefusedMerges = append(t.RefusedMerges, rec.ID)
 					return nil
 				}
 				outcomes = foldInto(t, src)
 				return nil
 			})
-			if err == nil && len(conflicts) > 0 {
+			if err == nil && refused {
 				// A unique value reached the target after the first check:
-				// nothing has moved yet, so release the source.
+				// nothing has moved yet, so release the source (unless it
+				// is gone: released already and merged elsewhere since).
 				if _, err := profile.UpdateAny(ctx, tn, src.ID, r.Now(), func(p *profile.Profile) error {
 					if p.MergeID == rec.ID {
 						p.MergingInto, p.MergeID = "", ""
 					}
 					return nil
-				}); err != nil {
+				}); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return "", nil, fmt.Errorf("release %s: %w", src.ID, err)
+				}
+				if len(conflicts) == 0 {
+					// Decided by a concurrent finisher on a conflict that
+					// has cleared since: report it by type.
+					conflicts = slices.Clone(rec.Conflicts)
+					if len(conflicts) == 0 {
+						typs := slices.Sorted(maps.Keys(src.Uniques))
+						conflicts = []Conflict{{Type: typs[0], Values: []string{src.Uniques[typs[0]]}, ProfileIDs: []string{target, src.ID}}}
+					}
 				}
 				rec.Status, rec.Conflicts = statusRefused, conflicts
 				if err := r.saveRecord(ctx, tn, &rec); err != nil {
@@ -290,7 +321,23 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 			if !errors.Is(err, profile.ErrMerging) && !errors.Is(err, store.ErrNotFound) || hops > 16 {
 				return "", nil, fmt.Errorf("fold %s into %s: %w", src.ID, target, err)
 			}
+			if t, gerr := profile.Get(ctx, tn, target); gerr == nil {
+				folded = folded || slices.Contains(t.MergedFrom, src.ID)
+				refusedUp = refusedUp || slices.Contains(t.RefusedMerges, rec.ID)
+				if !folded && !refusedUp && t.MergeID != "" {
+					// The target's own merge is under way and may yet be
+					// refused: finish it before deciding where to fold,
+					// never fold into where a pending claim points.
+					if err := r.finishByID(ctx, tn, t.MergeID); err != nil {
+						return "", nil, err
+					}
+					continue
+				}
+			}
 			next, rerr := r.Redirect(ctx, tn, target)
+			if errors.Is(rerr, store.ErrNotFound) && errors.Is(err, profile.ErrMerging) {
+				continue // the target's own merge was refused: it is live again
+			}
 			if rerr != nil {
 				return "", nil, fmt.Errorf("fold %s into %s: %w", src.ID, target, err)
 			}
@@ -364,6 +411,11 @@ func foldInto(t, src *profile.Profile) []TraitOutcome {
 		t.Uniques[typ] = v
 	}
 	t.MergeCount++
+	for _, id := range src.RefusedMerges {
+		if !slices.Contains(t.RefusedMerges, id) {
+			t.RefusedMerges = append(t.RefusedMerges, id)
+		}
+	}
 	for _, id := range append([]string{src.ID}, src.MergedFrom...) {
 		if !slices.Contains(t.MergedFrom, id) {
 			t.MergedFrom = append(t.MergedFrom, id)
@@ -509,7 +561,9 @@ func (r *Resolver) redirectOnce(ctx context.Context, tn store.Tenant, id string)
 		if err := d.Decode(&rec); err != nil {
 			return "", fmt.Errorf("decode merge record: %w", err)
 		}
-		if rec.Kind == KindMerge && (rec.Status == statusDone || rec.Status == statusRunning) {
+		// A running merge that never claimed its source (no Source) did
+		// not retire it: a later attempt, about to be abandoned.
+		if rec.Kind == KindMerge && (rec.Status == statusDone || rec.Status == statusRunning && rec.Source != nil) {
 			return rec.TargetID, nil
 		}
 	}

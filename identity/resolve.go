@@ -132,7 +132,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 	cur, anchor := "", 0
 	for _, id := range ordered {
 		if owner, ok := owners[id]; ok {
-			if cur, err = r.live(ctx, tn, owner); err != nil {
+			if cur, err = r.live(ctx, tn, types, owner); err != nil {
 				return Result{}, err
 			}
 			anchor = types.Base(id.Type).Priority
@@ -143,7 +143,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 	for _, id := range ordered {
 		prio := types.Base(id.Type).Priority
 		if owner, ok := owners[id]; ok {
-			owner, err := r.live(ctx, tn, owner)
+			owner, err := r.live(ctx, tn, types, owner)
 			if err != nil {
 				return Result{}, err
 			}
@@ -295,12 +295,7 @@ func (r *Resolver) attach(ctx context.Context, tn store.Tenant, types Types, cur
 	}
 	if err := r.claim(ctx, tn, id, cur); err != nil {
 		if reserved {
-			if _, uerr := profile.Update(ctx, tn, cur, r.Now(), func(p *profile.Profile) error {
-				if p.Uniques[id.Type] == id.Value {
-					delete(p.Uniques, id.Type)
-				}
-				return nil
-			}); uerr != nil && !errors.Is(uerr, profile.ErrMerging) && !errors.Is(uerr, store.ErrNotFound) {
+			if uerr := r.unreserve(ctx, tn, cur, id); uerr != nil {
 				return nil, uerr
 			}
 		}
@@ -313,6 +308,48 @@ func (r *Resolver) attach(ctx context.Context, tn store.Tenant, types Types, cur
 		return nil, r.trim(ctx, tn, cur, id.Type, cfg.MaxPerProfile)
 	}
 	return nil, nil
+}
+
+// unreserve gives back a unique value attach reserved on profileID but
+// could not claim. The reservation may have travelled with a merge (the
+// profile folded into another), and the value may meanwhile have reached
+// the profile legitimately (its holder merged in): it is removed only
+// where it is held and its owner is neither the profile nor merged into it.
+func (r *Resolver) unreserve(ctx context.Context, tn store.Tenant, profileID string, id Identifier) error {
+	owner, err := Lookup(ctx, tn, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("look up identifier %s: %w", id.Type, err)
+	}
+	for hops := 0; hops < 16; hops++ {
+		_, err := profile.Update(ctx, tn, profileID, r.Now(), func(p *profile.Profile) error {
+			if p.Uniques[id.Type] == id.Value && owner != p.ID && !slices.Contains(p.MergedFrom, owner) {
+				delete(p.Uniques, id.Type)
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, profile.ErrMerging):
+			// Being merged: let the merge finish, then follow it.
+			if p, gerr := profile.Get(ctx, tn, profileID); gerr == nil && p.MergeID != "" {
+				if err := r.finishByID(ctx, tn, p.MergeID); err != nil {
+					return err
+				}
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		next, rerr := r.Redirect(ctx, tn, profileID)
+		if errors.Is(rerr, store.ErrNotFound) {
+			continue // live again (the merge was refused): try it again
+		}
+		if rerr != nil {
+			return rerr
+		}
+		profileID = next
+	}
+	return fmt.Errorf("give back %s reservation: gave up under contention", id.Type)
 }
 
 // trim drops a profile's oldest identifiers of typ beyond max (ids are
@@ -357,7 +394,7 @@ func (r *Resolver) lookup(ctx context.Context, tn store.Tenant, ids []Identifier
 // live returns the live profile standing for owner: itself, or where it
 // was merged (the chain followed), or — for an identity whose profile was
 // never created because of a crash — a profile created now.
-func (r *Resolver) live(ctx context.Context, tn store.Tenant, owner string) (string, error) {
+func (r *Resolver) live(ctx context.Context, tn store.Tenant, types Types, owner string) (string, error) {
 	for hops := 0; hops < 16; hops++ {
 		p, err := profile.Get(ctx, tn, owner)
 		if err == nil && p.MergingInto == "" {
@@ -375,7 +412,7 @@ func (r *Resolver) live(ctx context.Context, tn store.Tenant, owner string) (str
 		}
 		next, err := r.Redirect(ctx, tn, owner)
 		if errors.Is(err, store.ErrNotFound) {
-			if err := r.ensureProfile(ctx, tn, owner, nil, Identifier{}); err != nil {
+			if err := r.ensureProfile(ctx, tn, owner, types, Identifier{}); err != nil {
 				return "", err
 			}
 			return owner, nil
@@ -410,11 +447,24 @@ func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, pr
 // ensureProfile creates the profile document for an id that owns
 // identifiers (first, if unique, is recorded as its value). Any caller may
 // do it, so a crash between claiming an identifier and creating the
-// profile heals on the next call.
+// profile heals on the next call. Healing (no first) records the unique
+// values the id already holds: its creator may only be slow, not dead, and
+// the profile must not start without the guard its identities need.
 func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string, types Types, first Identifier) error {
 	p := profile.New(id, r.Now())
 	if types != nil && first.Type != "" && types.Base(first.Type).Unique {
 		p.Uniques[first.Type] = first.Value
+	}
+	if first.Type == "" {
+		held, err := Identifiers(ctx, tn, id)
+		if err != nil {
+			return err
+		}
+		for _, h := range held {
+			if types.Base(h.Type).Unique {
+				p.Uniques[h.Type] = h.Value
+			}
+		}
 	}
 	err := tn.C(store.Profiles).Insert(ctx, p)
 	if err != nil && !errors.Is(err, store.ErrDuplicateKey) {

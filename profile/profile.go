@@ -42,7 +42,12 @@ type Profile struct {
 	// written here is lost when the profile is retired.
 	MergingInto string `bson:"mergingInto,omitempty"`
 	MergeID     string `bson:"mergeId,omitempty"`
-	Version     int64  `bson:"version"`
+	// RefusedMerges lists merges into this profile that were refused when
+	// they came to fold (a unique-type conflict): the decision is taken
+	// once, in the same compare-and-swap that would have folded, so
+	// concurrent finishers of one merge cannot decide differently.
+	RefusedMerges []string `bson:"refusedMerges,omitempty"`
+	Version       int64    `bson:"version"`
 }
 
 // ErrMerging is returned by Update when the profile is being merged away:
