@@ -308,7 +308,9 @@ func TestE2EUnmergeKeepsLaterItemsByIdentifier(t *testing.T) {
 		b := identifyAll(t, s, tok, ids("email", "new@example.com"), nil)
 		r := s.gql(t, tok, `mutation($s: ID!, $t: ID!) { mergeProfiles(sourceId: $s, targetId: $t) { merges { id } } }`, map[string]any{"s": b.Profile.ID, "t": a.Profile.ID})
 		r.requireOK(t)
-		var m struct{ MergeProfiles struct{ Merges []struct{ ID string } } }
+		var m struct {
+			MergeProfiles struct{ Merges []struct{ ID string } }
+		}
 		r.decode(t, &m)
 		now := time.Now().Add(-time.Minute)
 		track(t, s, tok, "to-b", ids("email", "new@example.com"), "page_viewed", now)
