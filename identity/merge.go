@@ -570,12 +570,34 @@ func (r *Resolver) redirectOnce(ctx context.Context, tn store.Tenant, id string)
 	return "", store.ErrNotFound
 }
 
+// saveRecord writes rec with compare-and-swap. Several finishers may run
+// one merge at once: an outcome already stored (done, refused, abandoned,
+// undone) is never overwritten by a stale copy — rec becomes the stored
+// record instead. Only done → undone moves on from an outcome.
 func (r *Resolver) saveRecord(ctx context.Context, tn store.Tenant, rec *Record) error {
-	rec.Version++
-	if err := tn.C(store.Merges).Put(ctx, rec); err != nil {
-		return fmt.Errorf("save merge record %s: %w", rec.ID, err)
+	c := tn.C(store.Merges)
+	for attempt := 0; attempt < 50; attempt++ {
+		prev := rec.Version
+		rec.Version = prev + 1
+		err := c.Replace(ctx, rec, prev)
+		if err == nil {
+			return nil
+		}
+		rec.Version = prev
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("save merge record %s: %w", rec.ID, err)
+		}
+		var stored Record
+		if err := c.Get(ctx, rec.ID, &stored); err != nil {
+			return fmt.Errorf("reload merge record %s: %w", rec.ID, err)
+		}
+		if stored.Status != statusRunning && !(stored.Status == statusDone && rec.Status == statusUndone) {
+			*rec = stored
+			return nil
+		}
+		rec.Version = stored.Version
 	}
-	return nil
+	return fmt.Errorf("save merge record %s: too much contention: %w", rec.ID, store.ErrConflict)
 }
 
 func (r *Resolver) abandon(ctx context.Context, tn store.Tenant, rec Record) {
@@ -601,6 +623,17 @@ func (r *Resolver) dequeue(ctx context.Context, tn store.Tenant, id string) {
 
 func (r *Resolver) system(tn store.Tenant) store.Tenant {
 	return tn.Store().Tenant(store.SystemWorkspace)
+}
+
+// Settle finishes the merge that has claimed profileID, if any, so the
+// caller can then write to the profile (if the merge was refused) or to
+// where it went.
+func (r *Resolver) Settle(ctx context.Context, tn store.Tenant, profileID string) error {
+	p, err := profile.Get(ctx, tn, profileID)
+	if err != nil || p.MergeID == "" {
+		return nil
+	}
+	return r.finishByID(ctx, tn, p.MergeID)
 }
 
 // finishByID finishes the merge or unmerge recorded under id, if running.

@@ -241,6 +241,14 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event) (
 			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
 				return nil, err
 			}
+			if errors.Is(err, profile.ErrMerging) {
+				// Being merged away: see the merge through (it may yet be
+				// refused), then count where the events end up.
+				if err := s.Identity.Settle(ctx, tn, target); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			next, rerr := s.Identity.Redirect(ctx, tn, target)
 			if rerr != nil {
 				return nil, fmt.Errorf("profile %s vanished: %w", target, err)
