@@ -42,6 +42,15 @@ const (
 	IdentifierTypesByName = "by_name" // unique (name)
 )
 
+// Changes is the real-time outbox (package realtime): one document per
+// change (profile.updated, timeline.appended, membership.changed). Its
+// seq is the document's own UUIDv7 _id, so index order is time order.
+const (
+	Changes          = "changes"
+	ChangesBySeq     = "by_seq"         // (seq)
+	ChangesByProfile = "by_profile_seq" // (profileId, seq)
+)
+
 // Collections is Halo's schema.
 var Collections = []CollectionSpec{
 	{Name: Profiles, Indexes: []Index{
@@ -72,5 +81,9 @@ var Collections = []CollectionSpec{
 	}},
 	{Name: IdentifierTypes, Indexes: []Index{
 		{Name: IdentifierTypesByName, Fields: []string{"name"}, Unique: true},
+	}},
+	{Name: Changes, Indexes: []Index{
+		{Name: ChangesBySeq, Fields: []string{"seq"}},
+		{Name: ChangesByProfile, Fields: []string{"profileId", "seq"}},
 	}},
 }

@@ -1,0 +1,184 @@
+// Package realtime delivers changes to subscribers: an outbox collection
+// (store.Changes) that every write appends to, and a per-process Hub that
+// fans changes out to subscribers — immediately for changes published in
+// this process, by tailing the outbox for changes published by other
+// instances.
+//
+// # Cursor design
+//
+// A change's id (and its seq) is store.NewID(), a UUIDv7: its first 48 bits
+// are the writer's clock in milliseconds, and ids from one process increase
+// strictly. Ids from several instances interleave by time but are not
+// committed in id order: a writer takes its id, then waits for the store
+// (SQLite's single writer, another process's lock, network), so a change with
+// a smaller id can become visible after one with a larger id was read.
+//
+// Tailers therefore never trust "seq > last seen" alone. Every Poll they read
+// seq > highest seen (cheap: only new changes), and every Sweep they re-read
+// seq >= (highest seen − Overlap), de-duplicating by id against the ids seen
+// in that window. A change is delivered as long as it becomes visible within
+// Overlap (default 2 s) of the newest change the tailer has seen, counted in
+// id time (which includes clock skew between instances). A late change found
+// by a sweep arrives up to Sweep (default 500 ms) after it became visible.
+//
+// A per-workspace counter document with compare-and-swap would give dense
+// sequence numbers but the same visibility problem (seq taken, insert
+// later) plus one contended write per change; the id-time window costs only
+// reads and needs no coordination.
+//
+// # Retention
+//
+// The outbox is pruned by Prune (the Hub prunes workspaces it wrote to every
+// PruneEvery, entries older than Retention, default 24 h). Resuming with
+// `after` works within the retention.
+package realtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// Kinds of change.
+const (
+	ProfileUpdated    = "profile.updated"
+	TimelineAppended  = "timeline.appended"
+	MembershipChanged = "membership.changed"
+)
+
+// Payload keys used by Halo's writers.
+const (
+	// PayloadItemIDs (timeline.appended): the new timeline item ids.
+	PayloadItemIDs = "itemIds"
+	// PayloadMergedInto (profile.updated on a merged-away profile): the
+	// survivor; subscribers of the source follow it.
+	PayloadMergedInto = "mergedInto"
+	// PayloadMergedFrom (profile.updated on a survivor): the merged profiles.
+	PayloadMergedFrom = "mergedFrom"
+	// PayloadCause: what made the change (identify, track, merge, ...).
+	PayloadCause = "cause"
+)
+
+// Change is one outbox entry.
+type Change struct {
+	ID          string    `bson:"_id"`
+	WorkspaceID string    `bson:"workspaceId"`
+	Seq         string    `bson:"seq"` // = ID; indexed
+	At          time.Time `bson:"at"`
+	Kind        string    `bson:"kind"`
+	ProfileID   string    `bson:"profileId"`
+	SegmentID   string    `bson:"segmentId,omitempty"`
+	// Origin is the Hub (process) that published the change: its own
+	// tailer skips it, it was delivered locally already.
+	Origin  string         `bson:"origin"`
+	Payload map[string]any `bson:"payload,omitempty"`
+}
+
+// String returns the payload value at key as a string ("" if absent).
+func (c Change) String(key string) string {
+	s, _ := c.Payload[key].(string)
+	return s
+}
+
+// Strings returns the payload value at key as a list of strings, whether
+// it was built locally ([]string) or decoded from the store (bson.A).
+func (c Change) Strings(key string) []string {
+	switch v := c.Payload[key].(type) {
+	case []string:
+		return v
+	case bson.A:
+		return toStrings(v)
+	case []any:
+		return toStrings(v)
+	}
+	return nil
+}
+
+func toStrings(v []any) []string {
+	out := make([]string, 0, len(v))
+	for _, x := range v {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Publisher is what writers publish changes through.
+type Publisher interface {
+	Publish(ctx context.Context, tn store.Tenant, c Change) error
+}
+
+// Notify publishes c through p if p is set, and only logs a failure: the
+// write that caused the change has succeeded already and must not fail
+// because of its notification. It ignores ctx's cancellation (a client
+// that hung up after its write still causes the change).
+func Notify(ctx context.Context, p Publisher, tn store.Tenant, c Change) {
+	if p == nil {
+		return
+	}
+	if err := p.Publish(context.WithoutCancel(ctx), tn, c); err != nil {
+		slog.WarnContext(ctx, "publish change", "kind", c.Kind, "profile", c.ProfileID, "err", err)
+	}
+}
+
+// idTime is the millisecond timestamp of a UUIDv7 id (false if id is not
+// one: too short or not hex).
+func idTime(id string) (int64, bool) {
+	if len(id) < 13 || id[8] != '-' {
+		return 0, false
+	}
+	hi, err1 := strconv.ParseUint(id[:8], 16, 32)
+	lo, err2 := strconv.ParseUint(id[9:13], 16, 16)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return int64(hi<<16 | lo), true
+}
+
+// floorID is a string that sorts before (or equal to) every UUIDv7 id
+// minted at or after ms, and after every id minted before it.
+func floorID(ms int64) string {
+	if ms < 0 {
+		ms = 0
+	}
+	return fmt.Sprintf("%08x-%04x", uint64(ms)>>16, uint64(ms)&0xffff)
+}
+
+// Prune deletes the workspace's changes older than before, at most limit
+// of them (0: no limit); it returns how many it deleted.
+func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (int, error) {
+	n := 0
+	for limit == 0 || n < limit {
+		page := 500
+		if limit > 0 && limit-n < page {
+			page = limit - n
+		}
+		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
+			Index: store.ChangesBySeq, Range: &store.Bound{Lt: floorID(before.UnixMilli())}, Limit: page,
+		})
+		if err != nil {
+			return n, err
+		}
+		for _, d := range docs {
+			id, err := d.Raw.LookupErr("_id")
+			if err != nil {
+				continue
+			}
+			if err := tn.C(store.Changes).Delete(ctx, id.StringValue()); err != nil && err != store.ErrNotFound {
+				return n, err
+			}
+			n++
+		}
+		if len(docs) < page {
+			break
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,491 @@
+package realtime
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// Options tune a Hub; zero fields take the defaults.
+type Options struct {
+	// Poll is how often the tailer reads new changes of each workspace
+	// that has subscribers (default 50 ms).
+	Poll time.Duration
+	// Sweep is how often it re-reads the Overlap window for changes that
+	// became visible late (default 500 ms).
+	Sweep time.Duration
+	// Overlap is how far behind the newest change seen a late change is
+	// still found (default 2 s). See the package documentation.
+	Overlap time.Duration
+	// Buffer is each subscriber's channel capacity (default 256). A
+	// subscriber whose buffer is full is dropped: its channel is closed.
+	Buffer int
+	// MaxPending caps the live changes held for a subscriber while it
+	// replays from `after` (default 10,000); beyond it, it is dropped.
+	MaxPending int
+	// Retention is how long the outbox keeps changes (default 24 h), and
+	// PruneEvery how often the Hub prunes the workspaces it wrote to
+	// (default 10 min; negative disables pruning).
+	Retention, PruneEvery time.Duration
+	Logger                *slog.Logger
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&o.Poll, 50*time.Millisecond)
+	def(&o.Sweep, 500*time.Millisecond)
+	def(&o.Overlap, 2*time.Second)
+	def(&o.Retention, 24*time.Hour)
+	def(&o.PruneEvery, 10*time.Minute)
+	if o.Buffer <= 0 {
+		o.Buffer = 256
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 10000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// pageSize bounds one outbox read.
+const pageSize = 1000
+
+// Hub fans changes out to this process's subscribers. Create one per
+// process with NewHub; Close it at shutdown.
+type Hub struct {
+	st     *store.Store
+	opt    Options
+	origin string
+
+	mu      sync.Mutex
+	tails   map[string]*tail // workspaces with subscribers
+	written map[string]struct{}
+	closed  bool
+
+	wake chan struct{}
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+// tail is the tailer's position in one workspace's outbox.
+type tail struct {
+	subs      map[*sub]struct{}
+	since     string           // never read below (the tail's start − Overlap)
+	hi        string           // highest id read
+	seen      map[string]int64 // ids read within Overlap of hi → their time
+	lastSweep time.Time
+}
+
+type sub struct {
+	ws     string
+	filter func(Change) bool
+	out    chan Change
+	done   chan struct{} // closed when dropped or cancelled
+	closed bool
+	// Replay state (Subscribe with after): live changes wait in pending
+	// until the replay has sent what the outbox holds; skip holds the
+	// replayed ids so their live copies are not sent twice.
+	after     string
+	replaying bool
+	pending   []Change
+	skip      map[string]struct{}
+}
+
+// NewHub starts a hub over st (its tailer and pruner goroutines).
+func NewHub(st *store.Store, opt Options) *Hub {
+	opt.defaults()
+	h := &Hub{
+		st: st, opt: opt, origin: store.NewID(),
+		tails: map[string]*tail{}, written: map[string]struct{}{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	h.done.Add(1)
+	go h.tailLoop()
+	if opt.PruneEvery > 0 {
+		h.done.Add(1)
+		go h.pruneLoop()
+	}
+	return h
+}
+
+// Close stops the goroutines and closes every subscriber's channel.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	close(h.stop)
+	for _, tl := range h.tails {
+		for s := range tl.subs {
+			h.dropLocked(s)
+		}
+	}
+	h.mu.Unlock()
+	h.done.Wait()
+}
+
+// Publish appends c to the workspace's outbox and delivers it to this
+// process's subscribers at once. It sets c's id, seq, workspace, origin
+// and (if zero) time. It never blocks on a subscriber.
+func (h *Hub) Publish(ctx context.Context, tn store.Tenant, c Change) error {
+	c.ID = store.NewID()
+	c.Seq = c.ID
+	c.WorkspaceID = tn.Workspace()
+	c.Origin = h.origin
+	if c.At.IsZero() {
+		c.At = time.Now().UTC()
+	}
+	if err := tn.C(store.Changes).Insert(ctx, c); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.written[c.WorkspaceID] = struct{}{}
+	if tl := h.tails[c.WorkspaceID]; tl != nil {
+		h.deliverLocked(tl, c)
+	}
+	return nil
+}
+
+// Subscribe returns a channel of the workspace's changes that filter
+// accepts (nil accepts all), and a cancel function that ends the
+// subscription (idempotent). The channel is closed on cancel, at Close,
+// or when the subscriber falls Buffer changes behind.
+//
+// With after (a change id), the changes after it are replayed from the
+// outbox first, then live ones follow, without duplicates. Without it,
+// delivery starts now (with a fresh tail, changes of other instances up
+// to Overlap old that this process had not seen may come too).
+func (h *Hub) Subscribe(workspace string, filter func(Change) bool, after string) (<-chan Change, func()) {
+	s := &sub{ws: workspace, filter: filter, out: make(chan Change, h.opt.Buffer), done: make(chan struct{}), after: after}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		close(s.out)
+		return s.out, func() {}
+	}
+	tl := h.tails[workspace]
+	if tl == nil {
+		tl = &tail{
+			subs: map[*sub]struct{}{}, seen: map[string]int64{},
+			since: floorID(time.Now().Add(-h.opt.Overlap).UnixMilli()),
+		}
+		h.tails[workspace] = tl
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+	tl.subs[s] = struct{}{}
+	if after != "" {
+		s.replaying, s.skip = true, map[string]struct{}{}
+	}
+	h.mu.Unlock()
+	if after != "" {
+		go h.replay(s)
+	}
+	return s.out, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.dropLocked(s)
+	}
+}
+
+// Subscribers is how many subscriptions are open (tests, metrics).
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, tl := range h.tails {
+		n += len(tl.subs)
+	}
+	return n
+}
+
+func (h *Hub) deliverLocked(tl *tail, c Change) {
+	for s := range tl.subs {
+		h.offerLocked(s, c)
+	}
+}
+
+func (h *Hub) offerLocked(s *sub, c Change) {
+	if s.closed {
+		return
+	}
+	if s.replaying {
+		if len(s.pending) >= h.opt.MaxPending {
+			h.opt.Logger.Warn("realtime subscriber dropped: too many changes during replay", "workspace", s.ws)
+			h.dropLocked(s)
+			return
+		}
+		s.pending = append(s.pending, c)
+		return
+	}
+	if s.after != "" && c.ID <= s.after {
+		return
+	}
+	if _, dup := s.skip[c.ID]; dup {
+		return
+	}
+	if s.filter != nil && !s.filter(c) {
+		return
+	}
+	select {
+	case s.out <- c:
+	default:
+		h.opt.Logger.Warn("realtime subscriber dropped: too slow", "workspace", s.ws, "buffer", h.opt.Buffer)
+		h.dropLocked(s)
+	}
+}
+
+// dropLocked ends s. The replay goroutine owns s.out while it runs, and
+// closes it itself.
+func (h *Hub) dropLocked(s *sub) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.done)
+	if !s.replaying {
+		close(s.out)
+	}
+	if tl := h.tails[s.ws]; tl != nil {
+		delete(tl.subs, s)
+		if len(tl.subs) == 0 {
+			delete(h.tails, s.ws)
+		}
+	}
+}
+
+// replay sends the outbox's changes after s.after, then switches s to
+// live delivery, sending what arrived meanwhile (minus duplicates).
+func (h *Hub) replay(s *sub) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	tn := h.st.Tenant(s.ws)
+	last := s.after
+	cursor := ""
+	for {
+		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
+			Index: store.ChangesBySeq, Range: &store.Bound{Gt: s.after}, After: cursor, Limit: pageSize,
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				h.opt.Logger.Error("realtime replay", "workspace", s.ws, "err", err)
+			}
+			h.endReplay(s, true)
+			return
+		}
+		for _, d := range docs {
+			var c Change
+			if err := d.Decode(&c); err != nil {
+				h.opt.Logger.Error("realtime replay: decode change", "err", err)
+				continue
+			}
+			s.skip[c.ID] = struct{}{}
+			if c.ID > last {
+				last = c.ID
+			}
+			if s.filter != nil && !s.filter(c) {
+				continue
+			}
+			select {
+			case s.out <- c:
+			case <-s.done:
+				h.endReplay(s, true)
+				return
+			}
+		}
+		if len(docs) < pageSize {
+			break
+		}
+		cursor = docs[len(docs)-1].Key
+	}
+	// Replayed ids older than Overlap before the newest cannot come again.
+	if ms, ok := idTime(last); ok {
+		floor := floorID(ms - h.opt.Overlap.Milliseconds())
+		for id := range s.skip {
+			if id < floor {
+				delete(s.skip, id)
+			}
+		}
+	}
+	h.endReplay(s, false)
+}
+
+func (h *Hub) endReplay(s *sub, failed bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if failed && !s.closed {
+		h.dropLocked(s)
+	}
+	s.replaying = false
+	if s.closed {
+		close(s.out)
+		return
+	}
+	pending := s.pending
+	s.pending = nil
+	for _, c := range pending {
+		h.offerLocked(s, c)
+	}
+}
+
+func (h *Hub) tailLoop() {
+	defer h.done.Done()
+	t := time.NewTicker(h.opt.Poll)
+	defer t.Stop()
+	for {
+		h.mu.Lock()
+		idle := len(h.tails) == 0
+		h.mu.Unlock()
+		if idle {
+			select {
+			case <-h.wake:
+			case <-h.stop:
+				return
+			}
+		}
+		select {
+		case <-t.C:
+		case <-h.stop:
+			return
+		}
+		h.mu.Lock()
+		wss := make([]string, 0, len(h.tails))
+		for ws := range h.tails {
+			wss = append(wss, ws)
+		}
+		h.mu.Unlock()
+		for _, ws := range wss {
+			if err := h.poll(ws); err != nil {
+				h.opt.Logger.Warn("realtime tail", "workspace", ws, "err", err)
+			}
+		}
+	}
+}
+
+// poll reads one workspace's new changes (and, every Sweep, the Overlap
+// window again) and delivers those not seen yet.
+func (h *Hub) poll(ws string) error {
+	h.mu.Lock()
+	tl := h.tails[ws]
+	if tl == nil {
+		h.mu.Unlock()
+		return nil
+	}
+	now := time.Now()
+	sweep := tl.hi == "" || now.Sub(tl.lastSweep) >= h.opt.Sweep
+	bound := &store.Bound{Gt: tl.hi}
+	if sweep {
+		lo := tl.since
+		if ms, ok := idTime(tl.hi); ok {
+			if f := floorID(ms - h.opt.Overlap.Milliseconds()); f > lo {
+				lo = f
+			}
+		}
+		bound = &store.Bound{Gte: lo}
+	}
+	h.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tn := h.st.Tenant(ws)
+	var changes []Change
+	cursor := ""
+	for {
+		docs, err := tn.C(store.Changes).Find(ctx, store.Query{Index: store.ChangesBySeq, Range: bound, After: cursor, Limit: pageSize})
+		if err != nil {
+			return err
+		}
+		for _, d := range docs {
+			var c Change
+			if err := d.Decode(&c); err != nil {
+				return err
+			}
+			changes = append(changes, c)
+		}
+		if len(docs) < pageSize {
+			break
+		}
+		cursor = docs[len(docs)-1].Key
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.tails[ws] != tl {
+		return nil // every subscriber left meanwhile
+	}
+	if sweep {
+		tl.lastSweep = now
+	}
+	for _, c := range changes {
+		if _, ok := tl.seen[c.ID]; ok {
+			continue
+		}
+		ms, _ := idTime(c.ID)
+		tl.seen[c.ID] = ms
+		if c.ID > tl.hi {
+			tl.hi = c.ID
+		}
+		if c.Origin == h.origin {
+			continue // delivered by Publish already
+		}
+		h.deliverLocked(tl, c)
+	}
+	if ms, ok := idTime(tl.hi); ok {
+		cutoff := ms - h.opt.Overlap.Milliseconds()
+		for id, t := range tl.seen {
+			if t < cutoff {
+				delete(tl.seen, id)
+			}
+		}
+	}
+	return nil
+}
+
+func (h *Hub) pruneLoop() {
+	defer h.done.Done()
+	t := time.NewTicker(h.opt.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-h.stop:
+			return
+		}
+		h.mu.Lock()
+		wss := make([]string, 0, len(h.written))
+		for ws := range h.written {
+			wss = append(wss, ws)
+		}
+		h.mu.Unlock()
+		for _, ws := range wss {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			n, err := Prune(ctx, h.st.Tenant(ws), time.Now().Add(-h.opt.Retention), 100000)
+			cancel()
+			if err != nil {
+				h.opt.Logger.Warn("realtime prune", "workspace", ws, "err", err)
+			} else if n > 0 {
+				h.opt.Logger.Debug("realtime pruned", "workspace", ws, "changes", n)
+			}
+		}
+	}
+}
