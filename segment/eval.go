@@ -1,0 +1,299 @@
+package segment
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// Input is what a rule is evaluated against: one profile document.
+type Input struct {
+	Traits      map[string]any
+	CreatedAt   time.Time
+	FirstSeenAt time.Time
+	LastSeenAt  time.Time
+	EventCount  int64
+	// Features holds the profile's counters by feature key (Feature.Key);
+	// a missing counter counts zero.
+	Features map[string]Counter
+	// Segment resolves inSegment references. For a dynamic segment return
+	// its rule: it is evaluated on this same input, so nested segments are
+	// always consistent and their windows feed nextEvalAt. For a static
+	// segment return a nil Rule and the stored membership. When Segment is
+	// nil or the id is unknown, the node is false.
+	Segment func(id string) (SegmentRef, bool)
+}
+
+// SegmentRef is a referenced segment: its rule (dynamic) or, when Rule is
+// nil, the profile's stored membership (static).
+type SegmentRef struct {
+	Rule   *Rule
+	Member bool
+}
+
+// Evaluate tells whether the profile in matches r at now, and nextEvalAt:
+// the earliest moment after now at which the answer could change without
+// any new write (a relative window edge), zero if it cannot. Re-evaluating
+// at nextEvalAt yields the next one. Only last-windows (event, lastEvent)
+// depend on time; between windows, traits and profile fields (absolute
+// values) do not. It never panics on unexpected value types.
+func Evaluate(r Rule, in Input, now time.Time) (match bool, nextEvalAt time.Time) {
+	e := evaluator{in: &in, now: now.UTC()}
+	return e.node(&r, 0)
+}
+
+type evaluator struct {
+	in  *Input
+	now time.Time
+}
+
+// node returns the node's value and the earliest moment it could change
+// (zero: never).
+func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
+	switch {
+	case r.And != nil:
+		return e.combine(r.And, nesting, true)
+	case r.Or != nil:
+		return e.combine(r.Or, nesting, false)
+	case r.Not != nil:
+		v, next := e.node(r.Not, nesting)
+		return !v, next
+	case r.Trait != nil:
+		return matchCond(r.Trait, e.in.Traits), time.Time{}
+	case r.Event != nil:
+		return e.event(r.Event)
+	case r.LastEvent != nil:
+		c := e.in.Features[FeatureKey(r.LastEvent.Name, nil)]
+		return lastWindow(c, r.LastEvent.NotWithin, CountCond{Op: EQ, Value: 0}, e.now)
+	case r.Profile != nil:
+		return e.profile(r.Profile), time.Time{}
+	case r.InSegment != "":
+		if e.in.Segment == nil || nesting >= MaxNesting {
+			return false, time.Time{}
+		}
+		ref, ok := e.in.Segment(r.InSegment)
+		if !ok {
+			return false, time.Time{}
+		}
+		if ref.Rule == nil {
+			return ref.Member, time.Time{}
+		}
+		return e.node(ref.Rule, nesting+1)
+	}
+	return false, time.Time{} // computed, consent (not supported yet), empty
+}
+
+// combine evaluates and (all) or or (!all). For and: when true, it can
+// change as soon as any child changes; when false, not before every false
+// child has changed (never if one of them never changes). Or is the dual.
+func (e *evaluator) combine(list []Rule, nesting int, all bool) (bool, time.Time) {
+	var (
+		decided     bool      // some child has the deciding value (false for and)
+		decidedNext time.Time // latest change among deciding children
+		forever     bool      // a deciding child never changes
+		minNext     time.Time // earliest change among all children
+	)
+	for i := range list {
+		v, next := e.node(&list[i], nesting)
+		if v != all {
+			decided = true
+			if next.IsZero() {
+				forever = true
+				break
+			}
+			if next.After(decidedNext) {
+				decidedNext = next
+			}
+		}
+		if !next.IsZero() && (minNext.IsZero() || next.Before(minNext)) {
+			minNext = next
+		}
+	}
+	switch {
+	case forever:
+		return !all, time.Time{}
+	case decided:
+		return !all, decidedNext
+	}
+	return all, minNext
+}
+
+func (e *evaluator) event(ev *EventCond) (bool, time.Time) {
+	c := e.in.Features[FeatureKey(ev.Name, ev.Where)]
+	cc := DefaultCount
+	if ev.Count != nil {
+		cc = *ev.Count
+	}
+	w := ev.Window
+	switch {
+	case w == nil:
+		return countHolds(cc, c.Total), time.Time{}
+	case w.Last != nil:
+		return lastWindow(c, *w.Last, cc, e.now)
+	case w.Between != nil:
+		n := sumBuckets(c.Days, parseDay, dayIndex(w.Between.From), dayIndex(w.Between.To)-1)
+		return countHolds(cc, n), time.Time{}
+	}
+	return countHolds(cc, c.Total), time.Time{}
+}
+
+// lastWindow evaluates a count over a last-window and finds the first unit
+// boundary after now where the comparison flips: as time passes, buckets
+// leave the window (bucket b leaves at the start of unit b+W) and future
+// buckets enter it (at the start of their unit).
+func lastWindow(c Counter, l Last, cc CountCond, now time.Time) (bool, time.Time) {
+	var (
+		buckets map[string]int64
+		parse   func(string) (int64, bool)
+		width   int64
+		idx     int64
+		unitSec int64
+	)
+	switch l.Unit {
+	case Days:
+		buckets, parse, width, idx, unitSec = c.Days, parseDay, int64(l.Amount), dayIndex(now), 86400
+	case Hours:
+		buckets, parse, width, idx, unitSec = c.Minutes, parseMinute, int64(l.Amount)*60, minuteIndex(now), 60
+	case Minutes:
+		buckets, parse, width, idx, unitSec = c.Minutes, parseMinute, int64(l.Amount), minuteIndex(now), 60
+	default:
+		return false, time.Time{}
+	}
+	if width < 1 {
+		return false, time.Time{}
+	}
+	type step struct{ at, delta int64 }
+	var (
+		count int64
+		steps []step
+	)
+	lo := idx - width + 1
+	for k, n := range buckets {
+		b, ok := parse(k)
+		if !ok || b < lo {
+			continue
+		}
+		if b <= idx {
+			count += n
+		} else {
+			steps = append(steps, step{b, n})
+		}
+		steps = append(steps, step{b + width, -n})
+	}
+	cur := countHolds(cc, count)
+	if len(steps) == 0 {
+		return cur, time.Time{}
+	}
+	sort.Slice(steps, func(i, j int) bool { return steps[i].at < steps[j].at })
+	for i := 0; i < len(steps); {
+		at := steps[i].at
+		for ; i < len(steps) && steps[i].at == at; i++ {
+			count += steps[i].delta
+		}
+		if countHolds(cc, count) != cur {
+			return cur, time.Unix(at*unitSec, 0).UTC()
+		}
+	}
+	return cur, time.Time{}
+}
+
+func (e *evaluator) profile(p *ProfileCond) bool {
+	var t time.Time
+	switch p.Field {
+	case EventCount:
+		n, ok := toNumber(p.Value)
+		return ok && cmpHolds(p.Op, cmpNumbers(number{i: e.in.EventCount, isInt: true}, n))
+	case CreatedAt:
+		t = e.in.CreatedAt
+	case FirstSeenAt:
+		t = e.in.FirstSeenAt
+	case LastSeenAt:
+		t = e.in.LastSeenAt
+	default:
+		return false
+	}
+	v, ok := toInstant(p.Value)
+	return ok && cmpHolds(p.Op, t.Compare(v))
+}
+
+// Deps is what a rule reads, so that the membership engine re-evaluates a
+// segment only after writes that can affect it. Every list is sorted and
+// without duplicates.
+type Deps struct {
+	// TraitKeys are dot paths; see TouchesTrait.
+	TraitKeys []string
+	// EventNames are the names of event and lastEvent nodes.
+	EventNames []string
+	// Features are the keys of the counters the rule reads (Features(r)).
+	Features []string
+	// ProfileFields: LAST_SEEN_AT, FIRST_SEEN_AT and EVENT_COUNT change
+	// with every event, whatever its name; CREATED_AT never changes.
+	ProfileFields []ProfileField
+	// Segments are the directly referenced segment ids; a caller unions
+	// their own Deps (transitively) or re-evaluates dependents when a
+	// referenced segment's membership changes.
+	Segments []string
+	// Timed: the rule has a last-window, so its answer can change with time
+	// alone (Evaluate reports when, as nextEvalAt).
+	Timed bool
+}
+
+// DependsOn lists what r reads (not following inSegment).
+func DependsOn(r Rule) Deps {
+	traits, names, fields, segs := set{}, set{}, set{}, set{}
+	var d Deps
+	walk(&r, "", func(n *Rule, _ string) bool {
+		switch {
+		case n.Trait != nil:
+			traits.add(n.Trait.Key)
+		case n.Event != nil:
+			names.add(n.Event.Name)
+			if n.Event.Window != nil && n.Event.Window.Last != nil {
+				d.Timed = true
+			}
+		case n.LastEvent != nil:
+			names.add(n.LastEvent.Name)
+			d.Timed = true
+		case n.Profile != nil:
+			fields.add(string(n.Profile.Field))
+		case n.InSegment != "":
+			segs.add(n.InSegment)
+		}
+		return true
+	})
+	d.TraitKeys, d.EventNames, d.Segments = traits.sorted(), names.sorted(), segs.sorted()
+	for _, f := range fields.sorted() {
+		d.ProfileFields = append(d.ProfileFields, ProfileField(f))
+	}
+	for _, f := range Features(r) {
+		d.Features = append(d.Features, f.Key)
+	}
+	return d
+}
+
+// TouchesTrait tells whether a write to trait key (a dot path) can change
+// a trait the rule reads: the same key, a parent or a child of one.
+func (d Deps) TouchesTrait(key string) bool {
+	for _, k := range d.TraitKeys {
+		if k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(key, k+".") {
+			return true
+		}
+	}
+	return false
+}
+
+type set map[string]bool
+
+func (s set) add(k string) { s[k] = true }
+
+func (s set) sorted() []string {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(s))
+	for k := range s {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
