@@ -11,6 +11,7 @@ import (
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -380,6 +381,9 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 		return "", nil, err
 	}
 	r.dequeue(ctx, tn, rec.ID)
+	// Subscribers of the source follow it to the survivor.
+	r.updated(ctx, tn, rec.SourceID, map[string]any{realtime.PayloadMergedInto: target, realtime.PayloadCause: "merge"})
+	r.updated(ctx, tn, target, map[string]any{realtime.PayloadMergedFrom: []string{rec.SourceID}, realtime.PayloadCause: "merge"})
 	return target, nil, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -75,6 +76,14 @@ type Resolver struct {
 	Unmovers []Unmover
 	// Count recounts a profile's items after an unmerge.
 	Count Counter
+	// Changes, when set, is told when a profile changes (profile.updated):
+	// created, identifiers or traits changed, merged, unmerged.
+	Changes realtime.Publisher
+}
+
+// updated publishes profile.updated for profileID (best effort).
+func (r *Resolver) updated(ctx context.Context, tn store.Tenant, profileID string, payload map[string]any) {
+	realtime.Notify(ctx, r.Changes, tn, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: profileID, Payload: payload})
 }
 
 // maxResolveAttempts bounds retries when concurrent calls race on the same
@@ -234,6 +243,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		return Result{}, err
 	}
 	res.Profile = p
+	r.updated(ctx, tn, p.ID, nil)
 	return res, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -148,6 +149,9 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 		return err
 	}
 	r.dequeue(ctx, tn, u.ID)
+	for _, id := range []string{holder, m.SourceID} {
+		r.updated(ctx, tn, id, map[string]any{realtime.PayloadCause: "unmerge"})
+	}
 	return nil
 }
 

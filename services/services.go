@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/timeline"
 )
 
@@ -28,4 +29,12 @@ func New(now func() time.Time) *Services {
 		Identity: id,
 		Timeline: &timeline.Service{Identity: id, Now: now},
 	}
+}
+
+// Publish makes every service tell p about the changes it writes
+// (realtime: profile.updated, timeline.appended). Without it nothing is
+// published (tools, the seed).
+func (s *Services) Publish(p realtime.Publisher) {
+	s.Identity.Changes = p
+	s.Timeline.Changes = p
 }

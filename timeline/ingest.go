@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/userjson"
 )
@@ -20,6 +21,9 @@ import (
 type Service struct {
 	Identity *identity.Resolver
 	Now      func() time.Time
+	// Changes, when set, is told of every append (timeline.appended, one
+	// change per profile per call, with the new item ids).
+	Changes realtime.Publisher
 }
 
 // TrackInput is one behavioural event as a client sends it.
@@ -156,7 +160,33 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		r.Profile = p
 		r.Event.ProfileID = p.ID
 	}
+	s.appended(ctx, tn, results)
 	return results, nil
+}
+
+// appended publishes timeline.appended for the new (not duplicate) items
+// of a call, one change per profile, in input order.
+func (s *Service) appended(ctx context.Context, tn store.Tenant, results []TrackResult) {
+	if s.Changes == nil {
+		return
+	}
+	var order []string
+	items := map[string][]string{}
+	for _, r := range results {
+		if r.Duplicate {
+			continue
+		}
+		pid := r.Event.ProfileID
+		if _, ok := items[pid]; !ok {
+			order = append(order, pid)
+		}
+		items[pid] = append(items[pid], r.Event.ID)
+	}
+	for _, pid := range order {
+		realtime.Notify(ctx, s.Changes, tn, realtime.Change{
+			Kind: realtime.TimelineAppended, ProfileID: pid, Payload: map[string]any{realtime.PayloadItemIDs: items[pid]},
+		})
+	}
 }
 
 func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, now time.Time) (trackReq, error) {

@@ -92,5 +92,6 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 	if _, err := s.count(ctx, tn, []*Event{&ev}); err != nil {
 		return nil, err
 	}
+	s.appended(ctx, tn, []TrackResult{{Event: &ev}})
 	return &ev, nil
 }
