@@ -404,3 +404,24 @@ func TestCounterRetentionAndMerge(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEvaluate: a typical rule (trait, 30-day event count with a
+// filter, 14-day inactivity) on a profile with a year of activity.
+func BenchmarkEvaluate(b *testing.B) {
+	r := Rule{And: []Rule{
+		{Trait: &TraitCond{Key: "plan", Op: In, Values: []any{"pro", "team"}}},
+		{Event: &EventCond{Name: "Order", Where: []PropertyCond{{Key: "revenue", Op: GT, Value: 50}}, Count: &CountCond{Op: GTE, Value: 2}, Window: lastDays(30)}},
+		{Not: &Rule{LastEvent: &InactivityCond{Name: "Login", NotWithin: Last{14, Days}}}},
+	}}
+	events := map[string][]time.Time{}
+	for i := 0; i < 365; i += 3 {
+		events["Order"] = append(events["Order"], t0.Add(-time.Duration(i)*24*time.Hour))
+		events["Login"] = append(events["Login"], t0.Add(-time.Duration(i)*24*time.Hour-time.Hour))
+	}
+	in := profileWith(r, events)
+	in.Traits["plan"] = "pro"
+	b.ReportAllocs()
+	for b.Loop() {
+		Evaluate(r, in, t0)
+	}
+}

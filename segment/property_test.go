@@ -1,0 +1,427 @@
+package segment
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The property the issue asks for: membership computed incrementally
+// (events fed one by one into feature counters, then Evaluate) equals a
+// from-scratch evaluation over the raw events, for random rules and random
+// event streams, at many evaluation times. The reference evaluator below
+// never touches a Counter; it shares only the value comparison (matchCond)
+// with the package. nextEvalAt is checked against the reference too: the
+// answer must not change before it, and must not change at all when it is
+// zero.
+//
+// HALO_PROP_SEED=<n> replays a run; HALO_PROP_CASES=<n> changes the count.
+func TestPropertyIncrementalEqualsFromScratch(t *testing.T) {
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("HALO_PROP_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := 2000
+	if s := os.Getenv("HALO_PROP_CASES"); s != "" {
+		cases, _ = strconv.Atoi(s)
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x5e6))
+	stats := propStats{}
+	for i := 0; i < cases; i++ {
+		g := gen{rng: rng, base: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(400*24)) * time.Hour)}
+		if msg := g.runCase(&stats); msg != "" {
+			t.Fatalf("case %d: %s\nreplay with HALO_PROP_SEED=%d", i, msg, seed)
+		}
+	}
+	if stats.evals == 0 || stats.trues == 0 || stats.trues == stats.evals || stats.timed == 0 {
+		t.Fatalf("degenerate generator: %+v (seed %d)", stats, seed)
+	}
+	t.Logf("seed %d: %d cases, %d events, %d evaluations (%d true), %d with a nextEvalAt", seed, cases, stats.events, stats.evals, stats.trues, stats.timed)
+}
+
+type propStats struct{ events, evals, trues, timed int }
+
+type rawEvent struct {
+	name  string
+	props map[string]any
+	at    time.Time
+}
+
+type gen struct {
+	rng  *rand.Rand
+	base time.Time
+}
+
+const span = 60 * 24 * time.Hour
+
+func (g *gen) pick(n int) int { return g.rng.IntN(n) }
+
+func (g *gen) chance(p float64) bool { return g.rng.Float64() < p }
+
+var names = []string{"a", "b", "c"}
+
+func (g *gen) value() any {
+	switch g.pick(7) {
+	case 0:
+		return []string{"free", "pro", "team"}[g.pick(3)]
+	case 1:
+		return int64(g.pick(101))
+	case 2:
+		return float64(g.pick(101)) + 0.5
+	case 3:
+		return float64(g.pick(101)) // equal to an int64
+	case 4:
+		return []string{"PT", "ES"}[g.pick(2)]
+	case 5:
+		return g.chance(0.5)
+	}
+	return []string{"x", "y"}[g.pick(2)]
+}
+
+// doc is a random traits or properties document.
+func (g *gen) doc() map[string]any {
+	d := map[string]any{}
+	if g.chance(0.8) {
+		d["plan"] = []string{"free", "pro", "team"}[g.pick(3)]
+	}
+	if g.chance(0.8) {
+		if g.chance(0.5) {
+			d["amount"] = int64(g.pick(101))
+		} else {
+			d["amount"] = float64(g.pick(201)) / 2
+		}
+	}
+	if g.chance(0.5) {
+		var tags []any
+		for _, x := range []any{"x", "y", int64(1)} {
+			if g.chance(0.5) {
+				tags = append(tags, x)
+			}
+		}
+		d["tags"] = tags
+	}
+	if g.chance(0.6) {
+		d["geo"] = map[string]any{"country": []string{"PT", "ES"}[g.pick(2)]}
+	}
+	return d
+}
+
+func (g *gen) cond() TraitCond {
+	c := TraitCond{Key: []string{"plan", "amount", "tags", "geo.country", "geo", "missing"}[g.pick(6)]}
+	ops := []Op{EQ, NE, In, NotIn, GT, GTE, LT, LTE, Exists, Contains, StartsWith}
+	c.Op = ops[g.pick(len(ops))]
+	switch c.Op {
+	case In, NotIn:
+		for n := 1 + g.pick(3); n > 0; n-- {
+			c.Values = append(c.Values, g.value())
+		}
+	case GT, GTE, LT, LTE:
+		for {
+			c.Value = g.value()
+			if _, ok := c.Value.(bool); !ok {
+				break
+			}
+		}
+	case Exists:
+		if g.chance(0.3) {
+			c.Value = g.chance(0.5)
+		}
+	case StartsWith:
+		c.Value = []string{"p", "t", "P", "fr"}[g.pick(4)]
+	default:
+		c.Value = g.value()
+	}
+	return c
+}
+
+func (g *gen) last() Last {
+	switch g.pick(3) {
+	case 0:
+		return Last{Amount: 1 + g.pick(60), Unit: Days}
+	case 1:
+		return Last{Amount: 1 + g.pick(MaxLastHours), Unit: Hours}
+	}
+	return Last{Amount: []int{1, 5, 30, 90, 720, MaxLastMinutes, 1 + g.pick(MaxLastMinutes)}[g.pick(7)], Unit: Minutes}
+}
+
+func (g *gen) someTime() time.Time {
+	return g.base.Add(time.Duration(g.rng.Int64N(int64(span + 5*24*time.Hour)))).Truncate(time.Millisecond)
+}
+
+func (g *gen) rule(depth int) Rule {
+	if depth < 4 && g.chance(0.45) {
+		switch g.pick(3) {
+		case 0:
+			return Rule{Not: ptr(g.rule(depth + 1))}
+		default:
+			kids := make([]Rule, 2+g.pick(2))
+			for i := range kids {
+				kids[i] = g.rule(depth + 1)
+			}
+			if g.chance(0.5) {
+				return Rule{And: kids}
+			}
+			return Rule{Or: kids}
+		}
+	}
+	switch g.pick(8) {
+	case 0:
+		return Rule{Trait: ptr(g.cond())}
+	case 1:
+		return Rule{LastEvent: &InactivityCond{Name: names[g.pick(3)], NotWithin: g.last()}}
+	case 2:
+		p := ProfileCond{Field: []ProfileField{CreatedAt, FirstSeenAt, LastSeenAt, EventCount}[g.pick(4)], Op: []Op{EQ, NE, GT, GTE, LT, LTE}[g.pick(6)]}
+		if p.Field == EventCount {
+			p.Value = int64(g.pick(40))
+		} else {
+			p.Value = g.someTime().Format(time.RFC3339Nano)
+		}
+		return Rule{Profile: &p}
+	}
+	ev := EventCond{Name: names[g.pick(3)]}
+	for n := g.pick(3); n > 0 && g.chance(0.7); n-- {
+		ev.Where = append(ev.Where, g.cond())
+	}
+	if g.chance(0.7) {
+		ev.Count = &CountCond{Op: []Op{EQ, NE, GT, GTE, LT, LTE}[g.pick(6)], Value: g.pick(5)}
+	}
+	switch g.pick(5) {
+	case 0:
+	case 1:
+		from := g.someTime().Truncate(24 * time.Hour)
+		ev.Window = &Window{Between: &Between{From: from, To: from.Add(time.Duration(1+g.pick(30)) * 24 * time.Hour)}}
+	default:
+		ev.Window = &Window{Last: ptr(g.last())}
+	}
+	return Rule{Event: &ev}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// stream returns events in arrival order with their arrival times: mostly
+// on time, some late (backdated up to 20 days), some ahead (up to 24 h),
+// with sub-day clusters.
+func (g *gen) stream() (evs []rawEvent, arrivals []time.Time) {
+	n := g.pick(120)
+	var times []time.Time
+	for len(times) < n {
+		t := g.base.Add(time.Duration(g.rng.Int64N(int64(span))))
+		times = append(times, t)
+		if g.chance(0.3) { // a burst within minutes or hours
+			for k := g.pick(8); k > 0; k-- {
+				step := time.Duration(g.rng.Int64N(int64([]time.Duration{2 * time.Minute, 3 * time.Hour}[g.pick(2)])))
+				t = t.Add(step)
+				times = append(times, t)
+			}
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	for _, arrival := range times {
+		at := arrival
+		switch {
+		case g.chance(0.12):
+			at = at.Add(-time.Duration(g.rng.Int64N(int64(20 * 24 * time.Hour))))
+		case g.chance(0.06):
+			at = at.Add(time.Duration(g.rng.Int64N(int64(MaxAhead))))
+		}
+		evs = append(evs, rawEvent{name: names[g.pick(3)], props: g.doc(), at: at.Truncate(time.Millisecond)})
+		arrivals = append(arrivals, arrival)
+	}
+	return evs, arrivals
+}
+
+func (g *gen) runCase(st *propStats) string {
+	r := g.rule(1)
+	if err := Validate(r, nil); err != nil {
+		return fmt.Sprintf("generated an invalid rule: %v", err)
+	}
+	traits := g.doc()
+	created := g.base.Add(-time.Duration(g.rng.Int64N(int64(48 * time.Hour))))
+	evs, arrivals := g.stream()
+	st.events += len(evs)
+
+	// Incremental state: what the profile document holds.
+	feats := Features(r)
+	in := Input{Traits: traits, CreatedAt: created, FirstSeenAt: created, LastSeenAt: created, Features: map[string]Counter{}}
+
+	check := func(seen []rawEvent, now time.Time) string {
+		got, next := Evaluate(r, in, now)
+		want := refEval(r, traits, created, seen, now)
+		st.evals++
+		if want {
+			st.trues++
+		}
+		if got != want {
+			return fmt.Sprintf("at %s after %d events: incremental %v, from scratch %v\nrule %s", now, len(seen), got, want, show(r))
+		}
+		if next.IsZero() {
+			for _, d := range []time.Duration{time.Millisecond, 90 * time.Minute, 3 * 24 * time.Hour, 100 * 24 * time.Hour} {
+				if refEval(r, traits, created, seen, now.Add(d)) != got {
+					return fmt.Sprintf("at %s: nextEvalAt zero, but the answer changes by now+%s\nrule %s", now, d, show(r))
+				}
+			}
+			return ""
+		}
+		st.timed++
+		if !next.After(now) {
+			return fmt.Sprintf("nextEvalAt %s not after now %s", next, now)
+		}
+		probes := []time.Time{next.Add(-time.Millisecond), now.Add(time.Duration(g.rng.Int64N(int64(next.Sub(now)))))}
+		for _, p := range probes {
+			if refEval(r, traits, created, seen, p) != got {
+				return fmt.Sprintf("at %s: answer %v changes at %s, before nextEvalAt %s\nrule %s", now, got, p, next, show(r))
+			}
+		}
+		// Re-evaluating at nextEvalAt (what the sweeper does) agrees too.
+		if g, _ := Evaluate(r, in, next); g != refEval(r, traits, created, seen, next) {
+			return fmt.Sprintf("at nextEvalAt %s: incremental and from scratch differ\nrule %s", next, show(r))
+		}
+		return ""
+	}
+
+	for i, e := range evs {
+		for _, f := range feats {
+			if f.Matches(e.name, e.props) {
+				c := in.Features[f.Key]
+				c.Add(e.at)
+				in.Features[f.Key] = c
+			}
+		}
+		in.EventCount++
+		if e.at.Before(in.FirstSeenAt) {
+			in.FirstSeenAt = e.at
+		}
+		if e.at.After(in.LastSeenAt) {
+			in.LastSeenAt = e.at
+		}
+		if i == len(evs)-1 || g.chance(0.12) {
+			now := arrivals[i]
+			for _, d := range []time.Duration{0, time.Duration(g.rng.Int64N(int64(90 * time.Minute))),
+				time.Duration(g.rng.Int64N(int64(3 * 24 * time.Hour))), time.Duration(g.rng.Int64N(int64(70 * 24 * time.Hour)))} {
+				if msg := check(evs[:i+1], now.Add(d)); msg != "" {
+					return msg
+				}
+			}
+		}
+	}
+	if len(evs) == 0 {
+		return check(nil, g.someTime())
+	}
+	return ""
+}
+
+// refEval evaluates r from scratch over the raw events.
+func refEval(r Rule, traits map[string]any, created time.Time, evs []rawEvent, now time.Time) bool {
+	switch {
+	case r.And != nil:
+		for _, k := range r.And {
+			if !refEval(k, traits, created, evs, now) {
+				return false
+			}
+		}
+		return true
+	case r.Or != nil:
+		for _, k := range r.Or {
+			if refEval(k, traits, created, evs, now) {
+				return true
+			}
+		}
+		return false
+	case r.Not != nil:
+		return !refEval(*r.Not, traits, created, evs, now)
+	case r.Trait != nil:
+		return matchCond(r.Trait, traits)
+	case r.LastEvent != nil:
+		return refCount(evs, r.LastEvent.Name, nil, &Window{Last: &r.LastEvent.NotWithin}, now) == 0
+	case r.Event != nil:
+		cc := CountCond{Op: GTE, Value: 1}
+		if r.Event.Count != nil {
+			cc = *r.Event.Count
+		}
+		n := refCount(evs, r.Event.Name, r.Event.Where, r.Event.Window, now)
+		switch cc.Op {
+		case EQ:
+			return n == cc.Value
+		case NE:
+			return n != cc.Value
+		case GT:
+			return n > cc.Value
+		case GTE:
+			return n >= cc.Value
+		case LT:
+			return n < cc.Value
+		case LTE:
+			return n <= cc.Value
+		}
+		return false
+	case r.Profile != nil:
+		first, last := created, created
+		for _, e := range evs {
+			if e.at.Before(first) {
+				first = e.at
+			}
+			if e.at.After(last) {
+				last = e.at
+			}
+		}
+		var c int
+		switch r.Profile.Field {
+		case EventCount:
+			c = cmpInt(int64(len(evs)), r.Profile.Value.(int64))
+		default:
+			v, _ := time.Parse(time.RFC3339Nano, r.Profile.Value.(string))
+			c = map[ProfileField]time.Time{CreatedAt: created, FirstSeenAt: first, LastSeenAt: last}[r.Profile.Field].Compare(v)
+		}
+		return cmpHolds(r.Profile.Op, c)
+	}
+	panic("unexpected node")
+}
+
+// refCount counts matching events in the window, by the documented
+// semantics: whole units, the current one and the n−1 before it.
+func refCount(evs []rawEvent, name string, where []PropertyCond, w *Window, now time.Time) int {
+	var from, to time.Time
+	if w != nil && w.Last != nil {
+		unit, n := time.Minute, w.Last.Amount
+		switch w.Last.Unit {
+		case Days:
+			unit = 24 * time.Hour
+		case Hours:
+			n *= 60
+		}
+		to = now.UTC().Truncate(unit).Add(unit)
+		from = to.Add(-time.Duration(n) * unit)
+	}
+	if w != nil && w.Between != nil {
+		from, to = w.Between.From, w.Between.To
+	}
+	n := 0
+next:
+	for _, e := range evs {
+		if e.name != name || (!from.IsZero() && (e.at.Before(from) || !e.at.Before(to))) {
+			continue
+		}
+		for i := range where {
+			if !matchCond(&where[i], e.props) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}
+
+func show(r Rule) string {
+	b, _ := jsonMarshal(r)
+	return string(b)
+}
+
+var jsonMarshal = func(v any) ([]byte, error) { return json.Marshal(v) }
