@@ -31,6 +31,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Profile() ProfileResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -131,6 +132,11 @@ type ComplexityRoot struct {
 		Viewer          func(childComplexity int) int
 	}
 
+	Subscription struct {
+		ProfileUpdated   func(childComplexity int, id string) int
+		TimelineAppended func(childComplexity int, profileID string, after *string) int
+	}
+
 	TimelineConnection struct {
 		Edges    func(childComplexity int) int
 		Nodes    func(childComplexity int) int
@@ -222,6 +228,10 @@ type QueryResolver interface {
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	IdentifierTypes(ctx context.Context) ([]model.IdentifierType, error)
+}
+type SubscriptionResolver interface {
+	ProfileUpdated(ctx context.Context, id string) (<-chan *model.Profile, error)
+	TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -670,6 +680,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "Subscription.profileUpdated":
+		if e.ComplexityRoot.Subscription.ProfileUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_profileUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ProfileUpdated(childComplexity, args["id"].(string)), true
+	case "Subscription.timelineAppended":
+		if e.ComplexityRoot.Subscription.TimelineAppended == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_timelineAppended_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.TimelineAppended(childComplexity, args["profileId"].(string), args["after"].(*string)), true
+
 	case "TimelineConnection.edges":
 		if e.ComplexityRoot.TimelineConnection.Edges == nil {
 			break
@@ -977,6 +1010,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1136,6 +1186,29 @@ extend type Mutation {
   unmergeProfile(mergeId: ID!): UnmergePayload!
 }
 `, BuiltIn: false},
+	{Name: "../schema/realtime.graphqls", Input: `"""
+Live updates, over graphql-transport-ws (websocket; the token goes in the
+connection_init payload) or graphql-sse (POST /graphql with
+Accept: text/event-stream; the token goes in the Authorization header).
+A subscriber sees only its token's workspace. Changes made through any
+server instance are delivered (they pass through the ` + "`" + `changes` + "`" + ` outbox).
+"""
+type Subscription {
+  """
+  The profile, after each change to it: identify, traits, merges and
+  unmerges. An id merged away resolves to the survivor, and a subscription
+  whose profile is merged away carries on with the survivor.
+  """
+  profileUpdated(id: ID!): Profile!
+  """
+  Items appended to the profile's timeline (track, trackBatch,
+  logInteraction), including items arriving on profiles merged into it
+  later. ` + "`" + `after` + "`" + `: the id of the last item received, to resume after a
+  reconnect without gaps (within the outbox retention, 24 h).
+  """
+  timelineAppended(profileId: ID!, after: String): TimelineItem!
+}
+`, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
 Halo: the unified customer-360 API. Every operation runs in the workspace of
 the caller's token; ids from another workspace resolve to NOT_FOUND.
@@ -1143,6 +1216,7 @@ the caller's token; ids from another workspace resolve to NOT_FOUND.
 schema {
   query: Query
   mutation: Mutation
+  subscription: Subscription
 }
 
 "Any JSON value (objects for traits and event properties)."
@@ -2006,6 +2080,42 @@ func (ec *executionContext) field_Query_profiles_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["orderBy"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_profileUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_timelineAppended_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -3885,6 +3995,94 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_profileUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_profileUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ProfileUpdated(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Profile) graphql.Marshaler {
+			return ec.marshalNProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_profileUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_profileUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_timelineAppended(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_timelineAppended(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().TimelineAppended(ctx, fc.Args["profileId"].(string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TimelineItem) graphql.Marshaler {
+			return ec.marshalNTimelineItem2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineItem(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_timelineAppended(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TimelineItem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_timelineAppended_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6983,6 +7181,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "profileUpdated":
+		return ec._Subscription_profileUpdated(ctx, fields[0])
+	case "timelineAppended":
+		return ec._Subscription_timelineAppended(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var timelineConnectionImplementors = []string{"TimelineConnection"}

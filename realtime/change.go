@@ -182,3 +182,18 @@ func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (i
 	}
 	return n, nil
 }
+
+// IDTime is the time a UUIDv7 id (a change's or a timeline item's) was
+// minted, to the millisecond; false if id is not one.
+func IDTime(id string) (time.Time, bool) {
+	ms, ok := idTime(id)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms).UTC(), true
+}
+
+// Floor is a change id bound that sorts before every id minted at or after
+// t and after every id minted before it: Subscribe(ws, f, Floor(t))
+// replays the changes since t.
+func Floor(t time.Time) string { return floorID(t.UnixMilli()) }

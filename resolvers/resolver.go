@@ -10,6 +10,7 @@ import (
 	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
@@ -20,12 +21,16 @@ type Resolver struct {
 	st       *store.Store
 	identity *identity.Resolver
 	timeline *timeline.Service
+	hub      *realtime.Hub
 }
 
 // Option adjusts the wiring.
 type Option func(*options)
 
-type options struct{ now func() time.Time }
+type options struct {
+	now func() time.Time
+	hub *realtime.Hub
+}
 
 // WithClock makes every domain service read time from now (tests).
 func WithClock(now func() time.Time) Option {
@@ -39,7 +44,10 @@ func New(st *store.Store, opts ...Option) *Resolver {
 		opt(&o)
 	}
 	svc := services.New(o.now)
-	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline}
+	if o.hub != nil {
+		svc.Publish(o.hub)
+	}
+	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema.

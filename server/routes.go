@@ -15,6 +15,7 @@ import (
 
 	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph"
+	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/resolvers"
 	"github.com/halo-cdp/halo/store"
 )
@@ -34,25 +35,31 @@ const (
 // handlerDeps is what the HTTP layer needs from the rest of the process.
 type handlerDeps struct {
 	store    *store.Store
+	hub      *realtime.Hub
 	verifier *auth.Verifier
 	logger   *slog.Logger
 }
 
 // newHandler builds the routes:
 //
-//	POST|GET /graphql   GraphQL over HTTP (bearer token required)
+//	POST|GET /graphql   GraphQL over HTTP (bearer token required); POST with
+//	                    Accept: text/event-stream is graphql-sse
+//	GET /graphql        websocket upgrade: graphql-transport-ws (token in
+//	                    connection_init)
 //	OPTIONS  /graphql   allowed methods (no token: preflights carry none)
 //	GET      /          GraphiQL playground
 //	GET      /healthz   process is up
 //	GET      /readyz    store is reachable
 func newHandler(d handlerDeps) http.Handler {
-	gql := newGraphQLServer(d.store)
+	gql := newGraphQLServer(d.store, d.hub, d.verifier)
 	authn := auth.Middleware(d.verifier)
 
 	mux := http.NewServeMux()
 	api := authn(requireJSON(limitBody(maxBodyBytes, codedErrors(gql))))
 	mux.Handle("POST /graphql", api)
-	mux.Handle("GET /graphql", authn(codedErrors(gql)))
+	// A websocket upgrade carries its token in connection_init, not in a
+	// header: the websocket transport authenticates it (InitFunc).
+	mux.Handle("GET /graphql", upgradeOr(gql, authn(codedErrors(gql))))
 	mux.Handle("OPTIONS /graphql", gql)
 	mux.Handle("GET /{$}", playground.Handler("Halo", "/graphql",
 		// A placeholder, not the dev token: the playground page is public,
@@ -78,12 +85,15 @@ func newHandler(d handlerDeps) http.Handler {
 
 // newGraphQLServer assembles gqlgen's handler: the HTTP transports (GET,
 // POST with application/json or application/graphql-response+json
-// responses, chosen from Accept), Halo's error presenter and panic
-// recovery, a parsed-query cache and a complexity limit.
-func newGraphQLServer(st *store.Store) *handler.Server {
-	r := resolvers.New(st)
+// responses, chosen from Accept), the subscription transports (websocket,
+// SSE), Halo's error presenter and panic recovery, a parsed-query cache and
+// a complexity limit.
+func newGraphQLServer(st *store.Store, hub *realtime.Hub, v *auth.Verifier) *handler.Server {
+	r := resolvers.New(st, resolvers.WithHub(hub))
 	srv := handler.New(graph.NewExecutableSchema(r.Config()))
 	srv.AddTransport(transport.Options{})
+	srv.AddTransport(websocketTransport(v))
+	srv.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive}) // before POST: both take POST application/json
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetErrorPresenter(resolvers.ErrorPresenter)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/mongostore"
@@ -85,9 +86,14 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 		}
 	}
 
+	// One hub per process: local changes reach local subscribers at once,
+	// the tailer brings other instances' changes from the outbox.
+	hub := realtime.NewHub(st, realtime.Options{Logger: logger})
+	defer hub.Close()
 	srv := &http.Server{
 		Handler: newHandler(handlerDeps{
 			store:    st,
+			hub:      hub,
 			verifier: auth.NewHS256Verifier(secret),
 			logger:   logger,
 		}),
@@ -118,6 +124,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", shutdownTimeout.String())
+	// Ends every subscription (SSE streams would hold Shutdown otherwise).
+	hub.Close()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

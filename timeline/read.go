@@ -88,3 +88,13 @@ func Read(ctx context.Context, tn store.Tenant, profileID string, first int, aft
 		}
 	}
 }
+
+// Get returns one timeline item by id (store.ErrNotFound if absent).
+func Get(ctx context.Context, tn store.Tenant, id string) (*Event, error) {
+	var ev Event
+	if err := tn.C(store.Events).Get(ctx, id, &ev); err != nil {
+		return nil, err
+	}
+	ev.normalise()
+	return &ev, nil
+}

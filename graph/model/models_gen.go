@@ -161,6 +161,14 @@ type ProfileEdge struct {
 type Query struct {
 }
 
+// Live updates, over graphql-transport-ws (websocket; the token goes in the
+// connection_init payload) or graphql-sse (POST /graphql with
+// Accept: text/event-stream; the token goes in the Authorization header).
+// A subscriber sees only its token's workspace. Changes made through any
+// server instance are delivered (they pass through the `changes` outbox).
+type Subscription struct {
+}
+
 type TimelineConnection struct {
 	Edges    []TimelineEdge `json:"edges"`
 	Nodes    []TimelineItem `json:"nodes"`

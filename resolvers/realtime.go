@@ -1,0 +1,211 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/timeline"
+)
+
+// WithHub turns on real time: the services publish their changes to hub,
+// and subscriptions read from it. Without it, subscriptions fail.
+func WithHub(h *realtime.Hub) Option {
+	return func(o *options) { o.hub = h }
+}
+
+// subscribeStart resolves the caller's workspace, the hub and the profile
+// (through merges) a subscription follows.
+func (r *Resolver) subscribeStart(ctx context.Context, id, field string) (store.Tenant, *profile.Profile, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return store.Tenant{}, nil, err
+	}
+	if r.hub == nil {
+		return store.Tenant{}, nil, errors.New("real time is not enabled in this process")
+	}
+	if id == "" || len(id) > 128 {
+		return store.Tenant{}, nil, apperr.Invalid(field, "must be a profile id")
+	}
+	p, err := profile.Resolve(ctx, tn, id, r.identity.Redirect)
+	if err != nil {
+		return store.Tenant{}, nil, err
+	}
+	return tn, p, nil
+}
+
+// follow accepts the changes of kind on profile id, and keeps following
+// when the profile is merged away (profile.updated with mergedInto). The
+// hub calls it from one goroutine at a time.
+func follow(id, kind string) func(realtime.Change) bool {
+	cur := id
+	return func(c realtime.Change) bool {
+		if c.ProfileID != cur {
+			return false
+		}
+		if c.Kind == realtime.ProfileUpdated {
+			if to := c.String(realtime.PayloadMergedInto); to != "" {
+				cur = to
+			}
+		}
+		return c.Kind == kind
+	}
+}
+
+// profileUpdates streams the profile after each of its changes. Changes
+// that queued up while the last one was sent are coalesced: the profile is
+// read once, as it is now.
+func (r *Resolver) profileUpdates(ctx context.Context, tn store.Tenant, p *profile.Profile) <-chan *model.Profile {
+	changes, cancel := r.hub.Subscribe(tn.Workspace(), follow(p.ID, realtime.ProfileUpdated), "")
+	out := make(chan *model.Profile)
+	go func() {
+		defer close(out)
+		defer cancel()
+		for {
+			var c realtime.Change
+			var ok bool
+			select {
+			case c, ok = <-changes:
+			case <-ctx.Done():
+				return
+			}
+		drain:
+			for ok {
+				select {
+				case next, more := <-changes:
+					if !more {
+						break drain
+					}
+					c = next
+				default:
+					break drain
+				}
+			}
+			if !ok {
+				return
+			}
+			id := c.ProfileID
+			if to := c.String(realtime.PayloadMergedInto); to != "" {
+				id = to
+			}
+			p, err := profile.Resolve(ctx, tn, id, r.identity.Redirect)
+			if err != nil {
+				if ctx.Err() == nil && apperr.CodeOf(err) != apperr.NotFound {
+					slog.WarnContext(ctx, "profileUpdated: read profile", "profile", id, "err", err)
+				}
+				continue
+			}
+			select {
+			case out <- toProfile(p):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// timelineItems streams the items of the profile's timeline.appended
+// changes, after the item `after` when set.
+func (r *Resolver) timelineItems(ctx context.Context, tn store.Tenant, p *profile.Profile, after string) (<-chan *model.TimelineItem, error) {
+	var from string
+	var first []string
+	if after != "" {
+		var err error
+		if from, first, err = r.resumePoint(ctx, tn, after); err != nil {
+			return nil, err
+		}
+	}
+	changes, cancel := r.hub.Subscribe(tn.Workspace(), follow(p.ID, realtime.TimelineAppended), from)
+	out := make(chan *model.TimelineItem)
+	send := func(ids []string) bool {
+		for _, id := range ids {
+			ev, err := timeline.Get(ctx, tn, id)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+					slog.WarnContext(ctx, "timelineAppended: read item", "item", id, "err", err)
+				}
+				continue
+			}
+			select {
+			case out <- toTimelineItem(ev):
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return true
+	}
+	go func() {
+		defer close(out)
+		defer cancel()
+		if !send(first) {
+			return
+		}
+		for {
+			select {
+			case c, ok := <-changes:
+				if !ok || !send(c.Strings(realtime.PayloadItemIDs)) {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// resumeScan bounds the search for the change that carried an item: it is
+// published right after the item is stored, so within seconds of its id.
+const (
+	resumeWindow   = 10 * time.Second
+	resumeMaxPages = 20
+)
+
+// resumePoint finds the outbox change that carried timeline item `after`:
+// resume after that change, first sending the items it carried after
+// `after` (a trackBatch change carries several). An item whose change is
+// gone (older than the retention) resumes from the item's time: items
+// stored within a few milliseconds before it may come again.
+func (r *Resolver) resumePoint(ctx context.Context, tn store.Tenant, after string) (from string, rest []string, err error) {
+	at, ok := realtime.IDTime(after)
+	if !ok {
+		return "", nil, apperr.Invalid("after", "must be the id of a timeline item")
+	}
+	until := realtime.Floor(at.Add(resumeWindow))
+	cursor := ""
+	for range resumeMaxPages {
+		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
+			Index: store.ChangesBySeq, Range: &store.Bound{Gte: realtime.Floor(at), Lt: until}, After: cursor, Limit: 500,
+		})
+		if err != nil {
+			return "", nil, fmt.Errorf("find resume point: %w", err)
+		}
+		for _, d := range docs {
+			var c realtime.Change
+			if err := d.Decode(&c); err != nil {
+				return "", nil, fmt.Errorf("decode change: %w", err)
+			}
+			if c.Kind != realtime.TimelineAppended {
+				continue
+			}
+			items := c.Strings(realtime.PayloadItemIDs)
+			if i := slices.Index(items, after); i >= 0 {
+				return c.ID, items[i+1:], nil
+			}
+		}
+		if len(docs) < 500 {
+			break
+		}
+		cursor = docs[len(docs)-1].Key
+	}
+	return realtime.Floor(at), nil, nil
+}
