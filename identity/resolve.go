@@ -42,6 +42,9 @@ type Request struct {
 	// Types are the workspace's identifier types, when the caller already
 	// loaded them (to normalise); nil loads them.
 	Types Types
+	// Quiet skips the AfterWrite hook for the resolved profile (track calls
+	// it itself once its events are counted).
+	Quiet bool
 }
 
 // Result says which profile the identifiers resolved to.
@@ -79,6 +82,17 @@ type Resolver struct {
 	// Changes, when set, is told when a profile changes (profile.updated):
 	// created, identifiers or traits changed, merged, unmerged.
 	Changes realtime.Publisher
+	// AfterWrite, when set, is called after every successful write that can
+	// change segment memberships (identify, merge, unmerge), with the
+	// profiles written and the cause, before the write is acknowledged.
+	// It must not fail the write (package membership).
+	AfterWrite func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string)
+}
+
+func (r *Resolver) afterWrite(ctx context.Context, tn store.Tenant, cause string, profileIDs ...string) {
+	if r.AfterWrite != nil {
+		r.AfterWrite(context.WithoutCancel(ctx), tn, profileIDs, cause)
+	}
 }
 
 // updated publishes profile.updated for profileID (best effort).
@@ -124,6 +138,9 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 		res, err := r.resolveOnce(ctx, tn, types, ordered, req)
 		if errors.Is(err, errRetry) {
 			continue
+		}
+		if err == nil && !req.Quiet {
+			r.afterWrite(ctx, tn, "identify", res.Profile.ID)
 		}
 		return res, err
 	}

@@ -152,6 +152,7 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 	for _, id := range []string{holder, m.SourceID} {
 		r.updated(ctx, tn, id, map[string]any{realtime.PayloadCause: "unmerge"})
 	}
+	r.afterWrite(ctx, tn, "unmerge", holder, m.SourceID)
 	return nil
 }
 

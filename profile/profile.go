@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/userjson"
 )
@@ -47,8 +48,18 @@ type Profile struct {
 	// once, in the same compare-and-swap that would have folded, so
 	// concurrent finishers of one merge cannot decide differently.
 	RefusedMerges []string `bson:"refusedMerges,omitempty"`
-	Version       int64    `bson:"version"`
+	// Features are the segment feature counters (segment.Features), by
+	// feature key, maintained on ingest (package membership).
+	Features map[string]segment.Counter `bson:"features"`
+	// NextEvalAt is the earliest moment a segment membership of this
+	// profile can change with time alone; NoEval when none. Always set
+	// (indexed: the segment sweeper reads nextEvalAt <= now).
+	NextEvalAt time.Time `bson:"nextEvalAt"`
+	Version    int64     `bson:"version"`
 }
+
+// NoEval is NextEvalAt when no time-based re-evaluation is due.
+var NoEval = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // ErrMerging is returned by Update when the profile is being merged away:
 // the caller should redirect the write to the merge target.
@@ -65,7 +76,7 @@ func New(id string, now time.Time) *Profile {
 	now = now.UTC().Truncate(time.Millisecond)
 	return &Profile{
 		ID: id, Traits: map[string]any{}, MergedFrom: []string{}, TraitsAt: map[string]time.Time{},
-		Uniques:     map[string]string{},
+		Uniques: map[string]string{}, Features: map[string]segment.Counter{}, NextEvalAt: NoEval,
 		FirstSeenAt: now, LastSeenAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 }
@@ -86,6 +97,13 @@ func (p *Profile) normalise() {
 	if p.Uniques == nil {
 		p.Uniques = map[string]string{}
 	}
+	if p.Features == nil {
+		p.Features = map[string]segment.Counter{}
+	}
+	if p.NextEvalAt.IsZero() {
+		p.NextEvalAt = NoEval // written before segments existed
+	}
+	p.NextEvalAt = p.NextEvalAt.UTC()
 	p.FirstSeenAt = p.FirstSeenAt.UTC()
 	p.LastSeenAt = p.LastSeenAt.UTC()
 	p.CreatedAt = p.CreatedAt.UTC()
@@ -296,4 +314,20 @@ func NameTerms(traits map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// CountEvent adds one occurrence at at to every feature counter the event
+// (name, props) matches. Ingest calls it inside its compare-and-swap.
+func (p *Profile) CountEvent(features []segment.Feature, name string, props map[string]any, at time.Time) {
+	for _, f := range features {
+		if !f.Matches(name, props) {
+			continue
+		}
+		if p.Features == nil {
+			p.Features = map[string]segment.Counter{}
+		}
+		c := p.Features[f.Key]
+		c.Add(at)
+		p.Features[f.Key] = c
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/timeline"
 )
@@ -14,6 +15,9 @@ import (
 type Services struct {
 	Identity *identity.Resolver
 	Timeline *timeline.Service
+	// Segments is the segment engine: identity and timeline call it after
+	// every write that can change memberships.
+	Segments *membership.Engine
 }
 
 // New wires the services with a clock (time.Now in production).
@@ -25,16 +29,20 @@ func New(now func() time.Time) *Services {
 		Unmovers: []identity.Unmover{timeline.UnmoveEvents},
 		Count:    timeline.CountEvents,
 	}
+	seg := &membership.Engine{Now: now, Redirect: id.Redirect}
+	id.AfterWrite = seg.AfterWrite
 	return &Services{
 		Identity: id,
-		Timeline: &timeline.Service{Identity: id, Now: now},
+		Timeline: &timeline.Service{Identity: id, Now: now, Segments: seg},
+		Segments: seg,
 	}
 }
 
 // Publish makes every service tell p about the changes it writes
-// (realtime: profile.updated, timeline.appended). Without it nothing is
+// (realtime: profile.updated, timeline.appended, membership.changed). Without it nothing is
 // published (tools, the seed).
 func (s *Services) Publish(p realtime.Publisher) {
 	s.Identity.Changes = p
 	s.Timeline.Changes = p
+	s.Segments.Publisher = p
 }

@@ -22,6 +22,7 @@ const (
 	ProfilesByCreated    = "by_created"      // (createdAt)
 	ProfilesByUpdated    = "by_updated"      // (updatedAt)
 	ProfilesByLastSeen   = "by_last_seen"    // (lastSeenAt)
+	ProfilesByNextEval   = "by_next_eval"    // (nextEvalAt) — segment sweeper
 	IdentitiesByValue    = "by_type_value"   // unique (type, value)
 	IdentitiesByProfile  = "by_profile"      // (profileId, type)
 	IdentitiesByValueAny = "by_value"        // (value) — search across types
@@ -51,12 +52,47 @@ const (
 	ChangesByProfile = "by_profile_seq" // (profileId, seq)
 )
 
+// Segments and their members (package membership).
+const (
+	Segments          = "segments"
+	SegmentsByName    = "by_name"   // unique (name)
+	SegmentsByStatus  = "by_status" // (status, name)
+	Memberships       = "memberships"
+	MembersBySegment  = "by_segment_profile" // unique (segmentId, profileId)
+	MembersByProfile  = "by_profile"         // (profileId, segmentId)
+	MembersByEntered  = "by_segment_entered" // (segmentId, enteredAt)
+	MembershipChanges = "membership_changes"
+	ChangesBySegment  = "by_segment" // (segmentId, at)
+	ChangesOfProfile  = "by_profile" // (profileId, at)
+	// SegmentWorkspaces lives in the SystemWorkspace: one document per
+	// workspace that ever had a segment, so the sweeper knows where to look.
+	SegmentWorkspaces = "segment_workspaces"
+	WorkspacesByID    = "by_workspace" // (ws)
+)
+
 // Collections is Halo's schema.
 var Collections = []CollectionSpec{
 	{Name: Profiles, Indexes: []Index{
 		{Name: ProfilesByCreated, Fields: []string{"createdAt"}},
 		{Name: ProfilesByUpdated, Fields: []string{"updatedAt"}},
 		{Name: ProfilesByLastSeen, Fields: []string{"lastSeenAt"}},
+		{Name: ProfilesByNextEval, Fields: []string{"nextEvalAt"}},
+	}},
+	{Name: Segments, Indexes: []Index{
+		{Name: SegmentsByName, Fields: []string{"name"}, Unique: true},
+		{Name: SegmentsByStatus, Fields: []string{"status", "name"}},
+	}},
+	{Name: Memberships, Indexes: []Index{
+		{Name: MembersBySegment, Fields: []string{"segmentId", "profileId"}, Unique: true},
+		{Name: MembersByProfile, Fields: []string{"profileId", "segmentId"}},
+		{Name: MembersByEntered, Fields: []string{"segmentId", "enteredAt"}},
+	}},
+	{Name: MembershipChanges, Indexes: []Index{
+		{Name: ChangesBySegment, Fields: []string{"segmentId", "at"}},
+		{Name: ChangesOfProfile, Fields: []string{"profileId", "at"}},
+	}},
+	{Name: SegmentWorkspaces, Indexes: []Index{
+		{Name: WorkspacesByID, Fields: []string{"ws"}},
 	}},
 	{Name: Identities, Indexes: []Index{
 		{Name: IdentitiesByValue, Fields: []string{"type", "value"}, Unique: true},

@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/userjson"
 )
@@ -24,6 +25,34 @@ type Service struct {
 	// Changes, when set, is told of every append (timeline.appended, one
 	// change per profile per call, with the new item ids).
 	Changes realtime.Publisher
+	// Segments, when set, maintains segment features on ingest and
+	// re-evaluates memberships after each write (package membership).
+	Segments SegmentHook
+}
+
+// SegmentHook is what ingest needs from the segment engine.
+type SegmentHook interface {
+	// Features are the event features to count on profiles.
+	Features(ctx context.Context, tn store.Tenant) ([]segment.Feature, error)
+	// AfterWrite re-evaluates the memberships of the profiles written.
+	AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string)
+}
+
+func (s *Service) afterWrite(ctx context.Context, tn store.Tenant, cause string, profiles map[string]*profile.Profile, order []string) {
+	if s.Segments == nil {
+		return
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, k := range order {
+		if p, ok := profiles[k]; ok && !seen[p.ID] {
+			seen[p.ID] = true
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) > 0 {
+		s.Segments.AfterWrite(context.WithoutCancel(ctx), tn, ids, cause)
+	}
 }
 
 // TrackInput is one behavioural event as a client sends it.
@@ -103,7 +132,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 			req.event.ProfileID = pid
 			continue
 		}
-		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: req.ids, Traits: req.traits, Actor: actor, Types: types})
+		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: req.ids, Traits: req.traits, Actor: actor, Types: types, Quiet: true})
 		if err != nil {
 			return nil, err
 		}
@@ -145,8 +174,12 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	if err != nil {
 		return nil, err
 	}
+	var order []string
 	for i := range results {
 		r := &results[i]
+		if !r.Duplicate {
+			order = append(order, r.Event.ProfileID)
+		}
 		if p, ok := profiles[r.Event.ProfileID]; ok {
 			r.Profile = p
 			r.Event.ProfileID = p.ID
@@ -160,6 +193,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		r.Profile = p
 		r.Event.ProfileID = p.ID
 	}
+	s.afterWrite(ctx, tn, "track", profiles, order)
 	s.appended(ctx, tn, results)
 	return results, nil
 }
@@ -251,6 +285,16 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event) (
 		byProfile[ev.ProfileID] = append(byProfile[ev.ProfileID], ev)
 	}
 	out := map[string]*profile.Profile{}
+	if len(events) == 0 {
+		return out, nil
+	}
+	var features []segment.Feature
+	if s.Segments != nil {
+		var err error
+		if features, err = s.Segments.Features(ctx, tn); err != nil {
+			return nil, err
+		}
+	}
 	for _, pid := range order {
 		evs := byProfile[pid]
 		target := pid
@@ -259,6 +303,9 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event) (
 				p.EventCount += int64(len(evs))
 				for _, ev := range evs {
 					p.Seen(ev.OccurredAt)
+					if len(features) > 0 {
+						p.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
+					}
 				}
 				return nil
 			})

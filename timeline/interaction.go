@@ -89,9 +89,12 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 		}
 		return nil, fmt.Errorf("store interaction on %s: %w", p.ID, err)
 	}
-	if _, err := s.count(ctx, tn, []*Event{&ev}); err != nil {
+	orig := ev.ProfileID
+	counted, err := s.count(ctx, tn, []*Event{&ev})
+	if err != nil {
 		return nil, err
 	}
+	s.afterWrite(ctx, tn, "logInteraction", counted, []string{orig})
 	s.appended(ctx, tn, []TrackResult{{Event: &ev}})
 	return &ev, nil
 }

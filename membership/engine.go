@@ -1,0 +1,583 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/timeline"
+)
+
+// CreateInput is a new segment.
+type CreateInput struct {
+	Name        string
+	Description string
+	Kind        string // Dynamic (default) or Static
+	Rule        *segment.Rule
+}
+
+// UpdateInput changes a segment; nil fields are kept.
+type UpdateInput struct {
+	Name        *string
+	Description *string
+	Rule        *segment.Rule
+}
+
+func (e *Engine) resolver(ctx context.Context, tn store.Tenant) func(id string) (*segment.Rule, bool) {
+	return func(id string) (*segment.Rule, bool) {
+		var s Segment
+		if err := tn.C(store.Segments).Get(ctx, id, &s); err != nil || s.Status != Active {
+			return nil, false
+		}
+		if s.Kind == Static {
+			return nil, true
+		}
+		r := s.Rule
+		return &r, true
+	}
+}
+
+func checkName(field, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", apperr.Invalid(field, "must not be blank")
+	case len(name) > segment.MaxNameLen || !utf8.ValidString(name):
+		return "", apperr.Invalid(field, "must be valid text of at most %d bytes", segment.MaxNameLen)
+	}
+	return name, nil
+}
+
+// Create saves a new segment, backfills the features its rule counts and
+// builds its membership (dynamic). Field paths of errors start at input.
+func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*Segment, error) {
+	name, err := checkName("input.name", in.Name)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Description) > MaxDescription {
+		return nil, apperr.Invalid("input.description", "at most %d bytes", MaxDescription)
+	}
+	kind := in.Kind
+	if kind == "" {
+		kind = Dynamic
+	}
+	now := e.now().Truncate(time.Millisecond)
+	s := &Segment{ID: store.NewID(), Name: name, Description: in.Description, Kind: kind, Status: Active, Version: 1, CreatedAt: now, UpdatedAt: now, Features: []segment.Feature{}}
+	switch kind {
+	case Dynamic:
+		if in.Rule == nil {
+			return nil, apperr.Invalid("input.rule", "a dynamic segment needs a rule")
+		}
+		if err := segment.ValidateFor(s.ID, *in.Rule, e.resolver(ctx, tn)); err != nil {
+			return nil, fieldErr(err, "input.rule")
+		}
+		s.Rule = *in.Rule
+		s.Features = segment.Features(s.Rule)
+		s.Deps = segment.DependsOn(s.Rule)
+	case Static:
+		if in.Rule != nil {
+			return nil, apperr.Invalid("input.rule", "a static segment has no rule")
+		}
+	default:
+		return nil, apperr.Invalid("input.kind", "unknown kind %q", kind)
+	}
+	_, before, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.register(ctx, tn); err != nil {
+		return nil, err
+	}
+	if err := tn.C(store.Segments).Insert(ctx, s); err != nil {
+		if errors.Is(err, store.ErrDuplicateKey) {
+			return nil, apperr.New(apperr.Conflict, "a segment named %q exists already", name)
+		}
+		return nil, fmt.Errorf("save segment: %w", err)
+	}
+	e.invalidate(tn.Workspace())
+	if kind == Dynamic {
+		if err := e.rebuild(ctx, tn, newFeatures(s.Features, before), "segment.created"); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// newFeatures lists the features of fs that are not in maintained.
+func newFeatures(fs, maintained []segment.Feature) []segment.Feature {
+	have := map[string]bool{}
+	for _, f := range maintained {
+		have[f.Key] = true
+	}
+	var out []segment.Feature
+	for _, f := range fs {
+		if !have[f.Key] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Update changes a segment's name, description or rule. A new rule bumps
+// the version, backfills new features and re-evaluates every profile.
+// An archived segment cannot be updated (CONFLICT).
+func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in UpdateInput) (*Segment, error) {
+	s, err := e.Get(ctx, tn, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status == Archived {
+		return nil, apperr.New(apperr.Conflict, "segment %s is archived", id)
+	}
+	if in.Name != nil {
+		if s.Name, err = checkName("input.name", *in.Name); err != nil {
+			return nil, err
+		}
+	}
+	if in.Description != nil {
+		if len(*in.Description) > MaxDescription {
+			return nil, apperr.Invalid("input.description", "at most %d bytes", MaxDescription)
+		}
+		s.Description = *in.Description
+	}
+	if in.Rule != nil {
+		if s.Kind == Static {
+			return nil, apperr.Invalid("input.rule", "a static segment has no rule")
+		}
+		if err := segment.ValidateFor(s.ID, *in.Rule, e.resolver(ctx, tn)); err != nil {
+			return nil, fieldErr(err, "input.rule")
+		}
+		s.Rule = *in.Rule
+		s.Features = segment.Features(s.Rule)
+		s.Deps = segment.DependsOn(s.Rule)
+	}
+	_, before, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	prev := s.Version
+	s.Version++
+	s.UpdatedAt = e.now().Truncate(time.Millisecond)
+	if err := tn.C(store.Segments).Replace(ctx, s, prev); err != nil {
+		switch {
+		case errors.Is(err, store.ErrDuplicateKey):
+			return nil, apperr.New(apperr.Conflict, "a segment named %q exists already", s.Name)
+		case errors.Is(err, store.ErrConflict):
+			return nil, apperr.New(apperr.Conflict, "segment %s was changed concurrently; retry", id)
+		}
+		return nil, fmt.Errorf("save segment: %w", err)
+	}
+	e.invalidate(tn.Workspace())
+	if in.Rule != nil {
+		if err := e.rebuild(ctx, tn, newFeatures(s.Features, before), "segment.updated"); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Archive stops a segment: its members stay as they are (no one exits)
+// and no membership of it changes any more. Repeating it is harmless.
+func (e *Engine) Archive(ctx context.Context, tn store.Tenant, id string) (*Segment, error) {
+	s, err := e.Get(ctx, tn, id)
+	if err != nil || s.Status == Archived {
+		return s, err
+	}
+	prev := s.Version
+	s.Status, s.Version, s.UpdatedAt = Archived, s.Version+1, e.now().Truncate(time.Millisecond)
+	if err := tn.C(store.Segments).Replace(ctx, s, prev); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, apperr.New(apperr.Conflict, "segment %s was changed concurrently; retry", id)
+		}
+		return nil, fmt.Errorf("archive segment: %w", err)
+	}
+	e.invalidate(tn.Workspace())
+	return s, nil
+}
+
+// AddStatic adds profiles to a static segment (at most MaxStaticBatch;
+// every id must name a live profile, else nothing is written). Merged-away
+// ids follow the merge.
+func (e *Engine) AddStatic(ctx context.Context, tn store.Tenant, segmentID string, profileIDs []string) (*Segment, error) {
+	return e.static(ctx, tn, segmentID, profileIDs, true)
+}
+
+// RemoveStatic removes profiles from a static segment.
+func (e *Engine) RemoveStatic(ctx context.Context, tn store.Tenant, segmentID string, profileIDs []string) (*Segment, error) {
+	return e.static(ctx, tn, segmentID, profileIDs, false)
+}
+
+func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, profileIDs []string, add bool) (*Segment, error) {
+	if len(profileIDs) > MaxStaticBatch {
+		return nil, apperr.Invalid("profileIds", "at most %d profiles per call, got %d", MaxStaticBatch, len(profileIDs))
+	}
+	s, err := e.Get(ctx, tn, segmentID)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind != Static {
+		return nil, apperr.Invalid("segmentId", "segment %s is not static", segmentID)
+	}
+	if s.Status == Archived {
+		return nil, apperr.New(apperr.Conflict, "segment %s is archived", segmentID)
+	}
+	ids := make([]string, 0, len(profileIDs))
+	seen := map[string]bool{}
+	for i, id := range profileIDs {
+		p, err := profile.Resolve(ctx, tn, id, e.Redirect)
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.NotFound {
+				return nil, apperr.Invalid(fmt.Sprintf("profileIds[%d]", i), "profile %s not found", id)
+			}
+			return nil, err
+		}
+		if !seen[p.ID] {
+			seen[p.ID] = true
+			ids = append(ids, p.ID)
+		}
+	}
+	now := e.now().Truncate(time.Millisecond)
+	for _, pid := range ids {
+		if add {
+			err = e.enter(ctx, tn, s.ID, pid, now, "manual")
+		} else {
+			err = e.exit(ctx, tn, s.ID, pid, now, "manual")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Dynamic segments may nest this one.
+	segs, _, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range segs {
+		if len(o.Deps.Segments) > 0 {
+			for _, pid := range ids {
+				if err := e.Reevaluate(ctx, tn, pid, "segment"); err != nil {
+					return nil, err
+				}
+			}
+			break
+		}
+	}
+	return s, nil
+}
+
+// enter records that the profile entered the segment (once: a repeat or a
+// concurrent twin finds the membership and records nothing).
+func (e *Engine) enter(ctx context.Context, tn store.Tenant, segmentID, profileID string, at time.Time, cause string) error {
+	m := Member{ID: memberID(segmentID, profileID), SegmentID: segmentID, ProfileID: profileID, EnteredAt: at}
+	if err := tn.C(store.Memberships).Insert(ctx, m); err != nil {
+		if errors.Is(err, store.ErrDuplicateKey) {
+			return nil
+		}
+		return fmt.Errorf("enter segment: %w", err)
+	}
+	return e.record(ctx, tn, segmentID, profileID, Entered, at, cause)
+}
+
+func (e *Engine) exit(ctx context.Context, tn store.Tenant, segmentID, profileID string, at time.Time, cause string) error {
+	if err := tn.C(store.Memberships).Delete(ctx, memberID(segmentID, profileID)); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return fmt.Errorf("exit segment: %w", err)
+	}
+	return e.record(ctx, tn, segmentID, profileID, Exited, at, cause)
+}
+
+func (e *Engine) record(ctx context.Context, tn store.Tenant, segmentID, profileID, kind string, at time.Time, cause string) error {
+	c := Change{ID: store.NewID(), SegmentID: segmentID, ProfileID: profileID, Kind: kind, At: at, Cause: cause}
+	if err := tn.C(store.MembershipChanges).Insert(ctx, c); err != nil {
+		return fmt.Errorf("record membership change: %w", err)
+	}
+	realtime.Notify(ctx, e.Publisher, tn, realtime.Change{
+		Kind: realtime.MembershipChanged, ProfileID: profileID, SegmentID: segmentID,
+		Payload: map[string]any{"kind": kind, realtime.PayloadCause: cause, "changeId": c.ID},
+	})
+	return nil
+}
+
+// AfterWrite re-evaluates the profiles a write touched (the hook identity
+// and timeline call). A failure is logged, never returned: the write
+// itself succeeded. After a merge or unmerge, the profiles' feature
+// counters are recomputed from their events first.
+func (e *Engine) AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string) {
+	segs, feats, err := e.active(ctx, tn)
+	if err != nil {
+		slog.ErrorContext(ctx, "segments: load", "err", err)
+		return
+	}
+	if len(segs) == 0 {
+		return
+	}
+	for _, pid := range profileIDs {
+		if (cause == "merge" || cause == "unmerge") && len(feats) > 0 {
+			if err := e.recompute(ctx, tn, pid, feats); err != nil && !errors.Is(err, store.ErrNotFound) {
+				slog.ErrorContext(ctx, "segments: recompute features", "profile", pid, "err", err)
+			}
+		}
+		if err := e.Reevaluate(ctx, tn, pid, cause); err != nil {
+			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", pid, "cause", cause, "err", err)
+		}
+	}
+}
+
+// recompute sets the profile's counters of feats from its stored events.
+func (e *Engine) recompute(ctx context.Context, tn store.Tenant, profileID string, feats []segment.Feature) error {
+	_, err := profile.UpdateAny(ctx, tn, profileID, e.now(), func(p *profile.Profile) error {
+		counters, err := countEvents(ctx, tn, profileID, feats)
+		if err != nil {
+			return err
+		}
+		for _, f := range feats {
+			if c, ok := counters[f.Key]; ok {
+				p.Features[f.Key] = c
+			} else {
+				delete(p.Features, f.Key)
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// countEvents counts a profile's stored events for feats.
+func countEvents(ctx context.Context, tn store.Tenant, profileID string, feats []segment.Feature) (map[string]segment.Counter, error) {
+	out := map[string]segment.Counter{}
+	after := ""
+	for {
+		docs, err := tn.C(store.Events).Find(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
+		if err != nil {
+			return nil, fmt.Errorf("events of %s: %w", profileID, err)
+		}
+		for _, d := range docs {
+			after = d.Key
+			var ev timeline.Event
+			if err := d.Decode(&ev); err != nil {
+				return nil, err
+			}
+			countInto(out, feats, &ev)
+		}
+		if len(docs) < 1000 {
+			return out, nil
+		}
+	}
+}
+
+func countInto(out map[string]segment.Counter, feats []segment.Feature, ev *timeline.Event) {
+	for _, f := range feats {
+		if f.Matches(ev.Name, ev.Properties) {
+			c := out[f.Key]
+			c.Add(ev.OccurredAt)
+			out[f.Key] = c
+		}
+	}
+}
+
+// input is the evaluator's view of a profile; statics are its stored
+// memberships of static segments.
+func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool) segment.Input {
+	return segment.Input{
+		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
+		EventCount: p.EventCount, Features: p.Features,
+		Segment: func(id string) (segment.SegmentRef, bool) {
+			s, ok := byID[id]
+			if !ok {
+				return segment.SegmentRef{}, false
+			}
+			if s.Kind == Static {
+				return segment.SegmentRef{Member: member[id]}, true
+			}
+			return segment.SegmentRef{Rule: &s.Rule}, true
+		},
+	}
+}
+
+// evaluate runs every active dynamic segment on p and returns the matches
+// and the earliest nextEvalAt (profile.NoEval if none).
+func evaluate(p *profile.Profile, segs []*Segment, member map[string]bool, now time.Time) (map[string]bool, time.Time) {
+	byID := make(map[string]*Segment, len(segs))
+	for _, s := range segs {
+		byID[s.ID] = s
+	}
+	in := input(p, byID, member)
+	match := map[string]bool{}
+	next := profile.NoEval
+	for _, s := range segs {
+		if s.Kind != Dynamic {
+			continue
+		}
+		ok, n := segment.Evaluate(s.Rule, in, now)
+		match[s.ID] = ok
+		if !n.IsZero() && n.Before(next) {
+			next = n
+		}
+	}
+	return match, next
+}
+
+// Reevaluate brings a profile's memberships of the active dynamic
+// segments up to date: ENTERED/EXITED records, membership.changed, and
+// the profile's nextEvalAt. A profile that no longer exists (merged away)
+// exits every active segment.
+func (e *Engine) Reevaluate(ctx context.Context, tn store.Tenant, profileID, cause string) error {
+	segs, _, err := e.active(ctx, tn)
+	if err != nil || len(segs) == 0 {
+		return err
+	}
+	now := e.now()
+	at := now.Truncate(time.Millisecond)
+	current, err := e.ProfileSegments(ctx, tn, profileID)
+	if err != nil {
+		return err
+	}
+	member := map[string]bool{}
+	for _, m := range current {
+		member[m.SegmentID] = true
+	}
+	p, err := profile.Get(ctx, tn, profileID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && p.MergingInto != "") {
+		for _, s := range segs {
+			if member[s.ID] {
+				if err := e.exit(ctx, tn, s.ID, profileID, at, cause); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	match, next := evaluate(p, segs, member, now)
+	for _, s := range segs {
+		if s.Kind != Dynamic {
+			continue
+		}
+		switch {
+		case match[s.ID] && !member[s.ID]:
+			err = e.enter(ctx, tn, s.ID, profileID, at, cause)
+		case !match[s.ID] && member[s.ID]:
+			err = e.exit(ctx, tn, s.ID, profileID, at, cause)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if next.Equal(p.NextEvalAt) {
+		return nil
+	}
+	_, err = profile.UpdateAny(ctx, tn, profileID, now, func(q *profile.Profile) error {
+		_, q.NextEvalAt = evaluate(q, segs, member, now)
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// rebuild backfills feats (new features) on every profile from stored
+// events, then re-evaluates every profile. Profiles are visited by
+// creation; events are read once, in one pass over the events index.
+func (e *Engine) rebuild(ctx context.Context, tn store.Tenant, feats []segment.Feature, cause string) error {
+	var counters map[string]map[string]segment.Counter
+	if len(feats) > 0 {
+		var err error
+		if counters, err = scanEvents(ctx, tn, feats); err != nil {
+			return err
+		}
+	}
+	return eachProfile(ctx, tn, func(p *profile.Profile) error {
+		if len(feats) > 0 {
+			own := counters[p.ID]
+			_, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
+				for _, f := range feats {
+					if c, ok := own[f.Key]; ok {
+						q.Features[f.Key] = c
+					} else {
+						delete(q.Features, f.Key)
+					}
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+		return e.Reevaluate(ctx, tn, p.ID, cause)
+	})
+}
+
+// scanEvents counts every stored event of the workspace for feats, by
+// profile.
+func scanEvents(ctx context.Context, tn store.Tenant, feats []segment.Feature) (map[string]map[string]segment.Counter, error) {
+	names := map[string]bool{}
+	for _, f := range feats {
+		names[f.Name] = true
+	}
+	out := map[string]map[string]segment.Counter{}
+	after := ""
+	for {
+		docs, err := tn.C(store.Events).Find(ctx, store.Query{Index: store.EventsByProfileTime, After: after, Limit: 5000})
+		if err != nil {
+			return nil, fmt.Errorf("scan events: %w", err)
+		}
+		for _, d := range docs {
+			after = d.Key
+			name, _ := d.Raw.Lookup("name").StringValueOK()
+			if !names[name] {
+				continue
+			}
+			var ev timeline.Event
+			if err := d.Decode(&ev); err != nil {
+				return nil, err
+			}
+			m := out[ev.ProfileID]
+			if m == nil {
+				m = map[string]segment.Counter{}
+				out[ev.ProfileID] = m
+			}
+			countInto(m, feats, &ev)
+		}
+		if len(docs) < 5000 {
+			return out, nil
+		}
+	}
+}
+
+// eachProfile streams the workspace's profiles (oldest first).
+func eachProfile(ctx context.Context, tn store.Tenant, fn func(*profile.Profile) error) error {
+	after := ""
+	for {
+		page, err := profile.List(ctx, tn, profile.CreatedAsc, 100, after)
+		if err != nil {
+			return err
+		}
+		for i, p := range page.Profiles {
+			after = page.Cursors[i]
+			if p.MergingInto != "" {
+				continue
+			}
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		if !page.HasNext {
+			return nil
+		}
+	}
+}
