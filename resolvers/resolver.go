@@ -10,6 +10,7 @@ import (
 	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
@@ -22,6 +23,7 @@ type Resolver struct {
 	identity *identity.Resolver
 	timeline *timeline.Service
 	hub      *realtime.Hub
+	segments *membership.Engine
 }
 
 // Option adjusts the wiring.
@@ -47,7 +49,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 	if o.hub != nil {
 		svc.Publish(o.hub)
 	}
-	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub}
+	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
@@ -90,6 +91,11 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	// the tailer brings other instances' changes from the outbox.
 	hub := realtime.NewHub(st, realtime.Options{Logger: logger})
 	defer hub.Close()
+	// Segment windows: re-evaluate profiles whose nextEvalAt has come, in
+	// every workspace that has segments (membership.Workspaces), each second.
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSweep()
+	go (&membership.Engine{Now: time.Now, Publisher: hub}).RunSweeper(sweepCtx, st, time.Second)
 	srv := &http.Server{
 		Handler: newHandler(handlerDeps{
 			store:    st,

@@ -10,6 +10,32 @@ import (
 	"time"
 )
 
+type BetweenWindowInput struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+type CountConditionInput struct {
+	Op    RuleOp `json:"op"`
+	Value int    `json:"value"`
+}
+
+type CreateSegmentInput struct {
+	Name        string       `json:"name"`
+	Description *string      `json:"description,omitempty"`
+	Kind        *SegmentKind `json:"kind,omitempty"`
+	// Required for DYNAMIC, absent for STATIC.
+	Rule *SegmentRuleInput `json:"rule,omitempty"`
+}
+
+// Events of name whose properties match every where filter, counted within window, the count compared (default: at least one).
+type EventConditionInput struct {
+	Name   string                `json:"name"`
+	Where  []TraitConditionInput `json:"where,omitempty"`
+	Count  *CountConditionInput  `json:"count,omitempty"`
+	Window *WindowInput          `json:"window,omitempty"`
+}
+
 type Identifier struct {
 	Type        string    `json:"type"`
 	Value       string    `json:"value"`
@@ -78,6 +104,12 @@ type IdentityConflict struct {
 	ProfileIds []string `json:"profileIds"`
 }
 
+// No event of name within notWithin (inactivity); a profile that never did it matches.
+type InactivityConditionInput struct {
+	Name      string               `json:"name"`
+	NotWithin *RelativeWindowInput `json:"notWithin"`
+}
+
 type LogInteractionInput struct {
 	ProfileID  string          `json:"profileId"`
 	Kind       InteractionKind `json:"kind"`
@@ -90,6 +122,28 @@ type LogInteractionInput struct {
 	Properties any     `json:"properties,omitempty"`
 	// Optional idempotency key; a repeat returns the stored interaction.
 	MessageID *string `json:"messageId,omitempty"`
+}
+
+type MembershipChange struct {
+	ID   string               `json:"id"`
+	Kind MembershipChangeKind `json:"kind"`
+	At   time.Time            `json:"at"`
+	// What caused it: track, identify, logInteraction, merge, unmerge, time, manual, segment.created, segment.updated, segment.
+	Cause   string   `json:"cause"`
+	Segment *Segment `json:"segment"`
+	// Null if the profile no longer exists.
+	Profile *Profile `json:"profile,omitempty"`
+}
+
+type MembershipChangeConnection struct {
+	Edges    []MembershipChangeEdge `json:"edges"`
+	Nodes    []MembershipChange     `json:"nodes"`
+	PageInfo *PageInfo              `json:"pageInfo"`
+}
+
+type MembershipChangeEdge struct {
+	Cursor string            `json:"cursor"`
+	Node   *MembershipChange `json:"node"`
 }
 
 // One entry of a profile's identity history.
@@ -145,6 +199,8 @@ type Profile struct {
 	Timeline *TimelineConnection `json:"timeline"`
 	// Merge, unmerge and conflict records involving this profile, newest first.
 	Merges []MergeRecord `json:"merges"`
+	// The segments this profile belongs to.
+	Segments []SegmentMembership `json:"segments"`
 }
 
 type ProfileConnection struct {
@@ -158,7 +214,84 @@ type ProfileEdge struct {
 	Node   *Profile `json:"node"`
 }
 
+// A profile field compared with an instant (RFC 3339) or, for EVENT_COUNT, an integer.
+type ProfileFieldConditionInput struct {
+	Field ProfileFieldName `json:"field"`
+	Op    RuleOp           `json:"op"`
+	Value any              `json:"value"`
+}
+
 type Query struct {
+}
+
+type RelativeWindowInput struct {
+	Amount int        `json:"amount"`
+	Unit   WindowUnit `json:"unit"`
+}
+
+type Segment struct {
+	ID          string        `json:"id"`
+	Name        string        `json:"name"`
+	Description *string       `json:"description,omitempty"`
+	Kind        SegmentKind   `json:"kind"`
+	Status      SegmentStatus `json:"status"`
+	// The stored rule tree (null for a static segment).
+	Rule any `json:"rule,omitempty"`
+	// Number of members.
+	Size int `json:"size"`
+	// Members, latest entry first.
+	Members *SegmentMemberConnection `json:"members"`
+	// ENTERED / EXITED records, newest first.
+	History   *MembershipChangeConnection `json:"history"`
+	Version   int                         `json:"version"`
+	CreatedAt time.Time                   `json:"createdAt"`
+	UpdatedAt time.Time                   `json:"updatedAt"`
+}
+
+type SegmentConnection struct {
+	Edges    []SegmentEdge `json:"edges"`
+	Nodes    []Segment     `json:"nodes"`
+	PageInfo *PageInfo     `json:"pageInfo"`
+}
+
+type SegmentEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   *Segment `json:"node"`
+}
+
+type SegmentMemberConnection struct {
+	Edges    []SegmentMemberEdge `json:"edges"`
+	Nodes    []Profile           `json:"nodes"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type SegmentMemberEdge struct {
+	Cursor    string    `json:"cursor"`
+	Node      *Profile  `json:"node"`
+	EnteredAt time.Time `json:"enteredAt"`
+}
+
+type SegmentMembership struct {
+	Segment   *Segment  `json:"segment"`
+	EnteredAt time.Time `json:"enteredAt"`
+}
+
+type SegmentPreview struct {
+	Count  int       `json:"count"`
+	Sample []Profile `json:"sample"`
+}
+
+// One node of a rule tree: exactly one field set.
+type SegmentRuleInput struct {
+	And       []SegmentRuleInput          `json:"and,omitempty"`
+	Or        []SegmentRuleInput          `json:"or,omitempty"`
+	Not       *SegmentRuleInput           `json:"not,omitempty"`
+	Trait     *TraitConditionInput        `json:"trait,omitempty"`
+	Event     *EventConditionInput        `json:"event,omitempty"`
+	LastEvent *InactivityConditionInput   `json:"lastEvent,omitempty"`
+	Profile   *ProfileFieldConditionInput `json:"profile,omitempty"`
+	// The id of another segment the profile must belong to.
+	InSegment *string `json:"inSegment,omitempty"`
 }
 
 // Live updates, over graphql-transport-ws (websocket; the token goes in the
@@ -236,6 +369,14 @@ type TrackResult struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
+// A trait (dot path into nested traits) compared with value, or with values for IN / NOT_IN.
+type TraitConditionInput struct {
+	Key    string `json:"key"`
+	Op     RuleOp `json:"op"`
+	Value  any    `json:"value,omitempty"`
+	Values []any  `json:"values,omitempty"`
+}
+
 type TraitDecision struct {
 	Key string `json:"key"`
 	// source or target: whose value was kept.
@@ -252,10 +393,22 @@ type UnmergePayload struct {
 	Record   *MergeRecord `json:"record"`
 }
 
+type UpdateSegmentInput struct {
+	Name        *string           `json:"name,omitempty"`
+	Description *string           `json:"description,omitempty"`
+	Rule        *SegmentRuleInput `json:"rule,omitempty"`
+}
+
 type Viewer struct {
 	Workspace string   `json:"workspace"`
 	Subject   *string  `json:"subject,omitempty"`
 	Scopes    []string `json:"scopes"`
+}
+
+// Exactly one of last (the current unit and amount-1 before it) or between (whole UTC days, from <= t < to).
+type WindowInput struct {
+	Last    *RelativeWindowInput `json:"last,omitempty"`
+	Between *BetweenWindowInput  `json:"between,omitempty"`
 }
 
 type Direction string
@@ -371,6 +524,61 @@ func (e *InteractionKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e InteractionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type MembershipChangeKind string
+
+const (
+	MembershipChangeKindEntered MembershipChangeKind = "ENTERED"
+	MembershipChangeKindExited  MembershipChangeKind = "EXITED"
+)
+
+var AllMembershipChangeKind = []MembershipChangeKind{
+	MembershipChangeKindEntered,
+	MembershipChangeKindExited,
+}
+
+func (e MembershipChangeKind) IsValid() bool {
+	switch e {
+	case MembershipChangeKindEntered, MembershipChangeKindExited:
+		return true
+	}
+	return false
+}
+
+func (e MembershipChangeKind) String() string {
+	return string(e)
+}
+
+func (e *MembershipChangeKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MembershipChangeKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MembershipChangeKind", str)
+	}
+	return nil
+}
+
+func (e MembershipChangeKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MembershipChangeKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MembershipChangeKind) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -494,6 +702,65 @@ func (e Normalization) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type ProfileFieldName string
+
+const (
+	ProfileFieldNameCreatedAt   ProfileFieldName = "CREATED_AT"
+	ProfileFieldNameFirstSeenAt ProfileFieldName = "FIRST_SEEN_AT"
+	ProfileFieldNameLastSeenAt  ProfileFieldName = "LAST_SEEN_AT"
+	ProfileFieldNameEventCount  ProfileFieldName = "EVENT_COUNT"
+)
+
+var AllProfileFieldName = []ProfileFieldName{
+	ProfileFieldNameCreatedAt,
+	ProfileFieldNameFirstSeenAt,
+	ProfileFieldNameLastSeenAt,
+	ProfileFieldNameEventCount,
+}
+
+func (e ProfileFieldName) IsValid() bool {
+	switch e {
+	case ProfileFieldNameCreatedAt, ProfileFieldNameFirstSeenAt, ProfileFieldNameLastSeenAt, ProfileFieldNameEventCount:
+		return true
+	}
+	return false
+}
+
+func (e ProfileFieldName) String() string {
+	return string(e)
+}
+
+func (e *ProfileFieldName) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ProfileFieldName(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ProfileFieldName", str)
+	}
+	return nil
+}
+
+func (e ProfileFieldName) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ProfileFieldName) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ProfileFieldName) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type ProfileOrder string
 
 const (
@@ -553,6 +820,190 @@ func (e ProfileOrder) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Comparison operators. Counts and profile fields take EQ, NE, GT, GTE, LT, LTE.
+type RuleOp string
+
+const (
+	RuleOpEq         RuleOp = "EQ"
+	RuleOpNe         RuleOp = "NE"
+	RuleOpIn         RuleOp = "IN"
+	RuleOpNotIn      RuleOp = "NOT_IN"
+	RuleOpGt         RuleOp = "GT"
+	RuleOpGte        RuleOp = "GTE"
+	RuleOpLt         RuleOp = "LT"
+	RuleOpLte        RuleOp = "LTE"
+	RuleOpExists     RuleOp = "EXISTS"
+	RuleOpContains   RuleOp = "CONTAINS"
+	RuleOpStartsWith RuleOp = "STARTS_WITH"
+)
+
+var AllRuleOp = []RuleOp{
+	RuleOpEq,
+	RuleOpNe,
+	RuleOpIn,
+	RuleOpNotIn,
+	RuleOpGt,
+	RuleOpGte,
+	RuleOpLt,
+	RuleOpLte,
+	RuleOpExists,
+	RuleOpContains,
+	RuleOpStartsWith,
+}
+
+func (e RuleOp) IsValid() bool {
+	switch e {
+	case RuleOpEq, RuleOpNe, RuleOpIn, RuleOpNotIn, RuleOpGt, RuleOpGte, RuleOpLt, RuleOpLte, RuleOpExists, RuleOpContains, RuleOpStartsWith:
+		return true
+	}
+	return false
+}
+
+func (e RuleOp) String() string {
+	return string(e)
+}
+
+func (e *RuleOp) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RuleOp(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RuleOp", str)
+	}
+	return nil
+}
+
+func (e RuleOp) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RuleOp) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RuleOp) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type SegmentKind string
+
+const (
+	SegmentKindDynamic SegmentKind = "DYNAMIC"
+	SegmentKindStatic  SegmentKind = "STATIC"
+)
+
+var AllSegmentKind = []SegmentKind{
+	SegmentKindDynamic,
+	SegmentKindStatic,
+}
+
+func (e SegmentKind) IsValid() bool {
+	switch e {
+	case SegmentKindDynamic, SegmentKindStatic:
+		return true
+	}
+	return false
+}
+
+func (e SegmentKind) String() string {
+	return string(e)
+}
+
+func (e *SegmentKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SegmentKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SegmentKind", str)
+	}
+	return nil
+}
+
+func (e SegmentKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SegmentKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SegmentKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type SegmentStatus string
+
+const (
+	SegmentStatusActive   SegmentStatus = "ACTIVE"
+	SegmentStatusArchived SegmentStatus = "ARCHIVED"
+)
+
+var AllSegmentStatus = []SegmentStatus{
+	SegmentStatusActive,
+	SegmentStatusArchived,
+}
+
+func (e SegmentStatus) IsValid() bool {
+	switch e {
+	case SegmentStatusActive, SegmentStatusArchived:
+		return true
+	}
+	return false
+}
+
+func (e SegmentStatus) String() string {
+	return string(e)
+}
+
+func (e *SegmentStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SegmentStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SegmentStatus", str)
+	}
+	return nil
+}
+
+func (e SegmentStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SegmentStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SegmentStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type TimelineKind string
 
 const (
@@ -605,6 +1056,63 @@ func (e *TimelineKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e TimelineKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type WindowUnit string
+
+const (
+	WindowUnitMinutes WindowUnit = "MINUTES"
+	WindowUnitHours   WindowUnit = "HOURS"
+	WindowUnitDays    WindowUnit = "DAYS"
+)
+
+var AllWindowUnit = []WindowUnit{
+	WindowUnitMinutes,
+	WindowUnitHours,
+	WindowUnitDays,
+}
+
+func (e WindowUnit) IsValid() bool {
+	switch e {
+	case WindowUnitMinutes, WindowUnitHours, WindowUnitDays:
+		return true
+	}
+	return false
+}
+
+func (e WindowUnit) String() string {
+	return string(e)
+}
+
+func (e *WindowUnit) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WindowUnit(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WindowUnit", str)
+	}
+	return nil
+}
+
+func (e WindowUnit) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WindowUnit) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WindowUnit) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

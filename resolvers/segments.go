@@ -1,0 +1,173 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/membership"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Cursor lists of segments.
+const (
+	segmentsList = "segments"
+	membersList  = "members"
+	historyList  = "history"
+)
+
+// segmentsWriter is the tenant of a caller holding segments:write.
+func (r *Resolver) segmentsWriter(ctx context.Context, op string) (store.Tenant, error) {
+	tn, p, err := r.tenant(ctx)
+	if err != nil {
+		return tn, err
+	}
+	if !p.Has(auth.ScopeSegmentsWrite) {
+		return tn, apperr.New(apperr.Forbidden, "%s needs scope %s", op, auth.ScopeSegmentsWrite)
+	}
+	return tn, nil
+}
+
+// toRule converts the typed GraphQL rule tree, checking that each node
+// sets exactly one field; everything else is checked by segment.Validate.
+func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
+	var (
+		r   segment.Rule
+		set []string
+	)
+	if in.And != nil {
+		set = append(set, "and")
+		r.And = make([]segment.Rule, len(in.And))
+		for i := range in.And {
+			c, err := toRule(&in.And[i], fmt.Sprintf("%s.and[%d]", path, i))
+			if err != nil {
+				return r, err
+			}
+			r.And[i] = c
+		}
+	}
+	if in.Or != nil {
+		set = append(set, "or")
+		r.Or = make([]segment.Rule, len(in.Or))
+		for i := range in.Or {
+			c, err := toRule(&in.Or[i], fmt.Sprintf("%s.or[%d]", path, i))
+			if err != nil {
+				return r, err
+			}
+			r.Or[i] = c
+		}
+	}
+	if in.Not != nil {
+		set = append(set, "not")
+		c, err := toRule(in.Not, path+".not")
+		if err != nil {
+			return r, err
+		}
+		r.Not = &c
+	}
+	if in.Trait != nil {
+		set = append(set, "trait")
+		r.Trait = toCond(in.Trait)
+	}
+	if in.Event != nil {
+		set = append(set, "event")
+		ev := &segment.EventCond{Name: in.Event.Name}
+		for i := range in.Event.Where {
+			ev.Where = append(ev.Where, *toCond(&in.Event.Where[i]))
+		}
+		if c := in.Event.Count; c != nil {
+			ev.Count = &segment.CountCond{Op: segment.Op(c.Op), Value: c.Value}
+		}
+		if w := in.Event.Window; w != nil {
+			ev.Window = &segment.Window{}
+			if w.Last != nil {
+				ev.Window.Last = &segment.Last{Amount: w.Last.Amount, Unit: segment.Unit(w.Last.Unit)}
+			}
+			if w.Between != nil {
+				ev.Window.Between = &segment.Between{From: w.Between.From.UTC(), To: w.Between.To.UTC()}
+			}
+		}
+		r.Event = ev
+	}
+	if in.LastEvent != nil {
+		set = append(set, "lastEvent")
+		r.LastEvent = &segment.InactivityCond{Name: in.LastEvent.Name}
+		if l := in.LastEvent.NotWithin; l != nil {
+			r.LastEvent.NotWithin = segment.Last{Amount: l.Amount, Unit: segment.Unit(l.Unit)}
+		}
+	}
+	if in.Profile != nil {
+		set = append(set, "profile")
+		r.Profile = &segment.ProfileCond{Field: segment.ProfileField(in.Profile.Field), Op: segment.Op(in.Profile.Op), Value: in.Profile.Value}
+	}
+	if in.InSegment != nil {
+		set = append(set, "inSegment")
+		r.InSegment = *in.InSegment
+		if r.InSegment == "" {
+			return r, apperr.Invalid(path+".inSegment", "must not be empty")
+		}
+	}
+	switch len(set) {
+	case 0:
+		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment")
+	case 1:
+		return r, nil
+	}
+	return r, apperr.Invalid(path, "set exactly one field, not %s", strings.Join(set, " and "))
+}
+
+func toCond(in *model.TraitConditionInput) *segment.TraitCond {
+	return &segment.TraitCond{Key: in.Key, Op: segment.Op(in.Op), Value: in.Value, Values: in.Values}
+}
+
+func toSegment(s *membership.Segment) *model.Segment {
+	out := &model.Segment{
+		ID: s.ID, Name: s.Name, Kind: model.SegmentKind(s.Kind), Status: model.SegmentStatus(s.Status),
+		Version: int(s.Version), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+	if s.Description != "" {
+		d := s.Description
+		out.Description = &d
+	}
+	if s.Kind == membership.Dynamic {
+		out.Rule = s.Rule
+	}
+	return out
+}
+
+func toChange(c membership.Change) model.MembershipChange {
+	return model.MembershipChange{
+		ID: c.ID, Kind: model.MembershipChangeKind(c.Kind), At: c.At, Cause: c.Cause,
+		Segment: &model.Segment{ID: c.SegmentID}, Profile: &model.Profile{ID: c.ProfileID},
+	}
+}
+
+// loadProfile returns the live profile for id (following merges), or nil.
+func (r *Resolver) loadProfile(ctx context.Context, tn store.Tenant, id string) (*model.Profile, error) {
+	p, err := profile.Resolve(ctx, tn, id, r.identity.Redirect)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toProfile(p), nil
+}
+
+// segmentByID loads a segment of the caller's workspace (NOT_FOUND if none).
+func (r *Resolver) segmentByID(ctx context.Context, id string) (*model.Segment, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.segments.Get(ctx, tn, id)
+	if err != nil {
+		return nil, err
+	}
+	return toSegment(s), nil
+}

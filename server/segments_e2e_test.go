@@ -1,0 +1,199 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/auth"
+)
+
+const segmentFields = `id name kind status rule size version`
+
+type gqlSegment struct {
+	ID      string         `json:"id"`
+	Name    string         `json:"name"`
+	Kind    string         `json:"kind"`
+	Status  string         `json:"status"`
+	Rule    map[string]any `json:"rule"`
+	Size    int            `json:"size"`
+	Version int            `json:"version"`
+}
+
+func createSegment(t *testing.T, s *testServer, tok string, in map[string]any) gqlSegment {
+	t.Helper()
+	r := s.gql(t, tok, `mutation($in: CreateSegmentInput!) { createSegment(input: $in) { `+segmentFields+` } }`, map[string]any{"in": in})
+	r.requireOK(t)
+	var out struct{ CreateSegment gqlSegment }
+	r.decode(t, &out)
+	return out.CreateSegment
+}
+
+func TestE2ESegments(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		tok := s.token(t, "acme")
+		now := time.Now().UTC()
+		// Two orders for a, one for b; a is pro.
+		a, _ := track(t, s, tok, "o1", ids("anonymousId", "a"), "order", now.Add(-time.Minute))
+		track(t, s, tok, "o2", ids("anonymousId", "a"), "order", now)
+		b, _ := track(t, s, tok, "o3", ids("anonymousId", "b"), "order", now)
+		identify(t, s, tok, ids("anonymousId", "a"), map[string]any{"plan": "pro"})
+
+		rule := map[string]any{"event": map[string]any{"name": "order", "count": map[string]any{"op": "GTE", "value": 2}, "window": map[string]any{"last": map[string]any{"amount": 7, "unit": "DAYS"}}}}
+		// Preview saves nothing.
+		r := s.gql(t, tok, `query($r: SegmentRuleInput!) { segmentPreview(rule: $r) { count sample { id } } }`, map[string]any{"r": rule})
+		r.requireOK(t)
+		var pv struct {
+			SegmentPreview struct {
+				Count  int
+				Sample []struct{ ID string }
+			}
+		}
+		r.decode(t, &pv)
+		if pv.SegmentPreview.Count != 1 || len(pv.SegmentPreview.Sample) != 1 || pv.SegmentPreview.Sample[0].ID != a {
+			t.Fatalf("preview %+v, want only %s", pv.SegmentPreview, a)
+		}
+
+		seg := createSegment(t, s, tok, map[string]any{"name": "repeat buyers", "rule": rule})
+		if seg.Kind != "DYNAMIC" || seg.Status != "ACTIVE" || seg.Size != 1 || seg.Version != 1 || seg.Rule["event"] == nil {
+			t.Fatalf("created %+v", seg)
+		}
+		// b's second order: b enters while the track is ingested.
+		track(t, s, tok, "o4", ids("anonymousId", "b"), "order", now)
+		r = s.gql(t, tok, `query($id: ID!) { segment(id: $id) { size members(first: 1) { edges { cursor enteredAt node { id } } pageInfo { hasNextPage endCursor } }
+			history { nodes { kind cause profile { id } segment { name } } } } }`, map[string]any{"id": seg.ID})
+		r.requireOK(t)
+		var got struct {
+			Segment struct {
+				Size    int
+				Members struct {
+					Edges []struct {
+						Cursor string
+						Node   struct{ ID string }
+					}
+					PageInfo struct {
+						HasNextPage bool
+						EndCursor   string
+					}
+				}
+				History struct {
+					Nodes []struct {
+						Kind, Cause string
+						Profile     struct{ ID string }
+						Segment     struct{ Name string }
+					}
+				}
+			}
+		}
+		r.decode(t, &got)
+		sg := got.Segment
+		if sg.Size != 2 || len(sg.Members.Edges) != 1 || !sg.Members.PageInfo.HasNextPage || sg.Members.Edges[0].Node.ID != b {
+			t.Fatalf("segment after track: %s", r.Data)
+		}
+		if len(sg.History.Nodes) != 2 || sg.History.Nodes[0].Kind != "ENTERED" || sg.History.Nodes[0].Cause != "track" ||
+			sg.History.Nodes[0].Profile.ID != b || sg.History.Nodes[1].Cause != "segment.created" || sg.History.Nodes[0].Segment.Name != "repeat buyers" {
+			t.Fatalf("history: %s", r.Data)
+		}
+		// Second page of members.
+		r = s.gql(t, tok, `query($id: ID!, $after: String) { segment(id: $id) { members(first: 5, after: $after) { nodes { id } pageInfo { hasNextPage } } } }`,
+			map[string]any{"id": seg.ID, "after": sg.Members.PageInfo.EndCursor})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), a) || strings.Contains(string(r.Data), b) {
+			t.Fatalf("second page: %s", r.Data)
+		}
+		// Profile.segments.
+		r = s.gql(t, tok, `query($id: ID) { profile(id: $id) { segments { enteredAt segment { id name } } } }`, map[string]any{"id": a})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), `"name":"repeat buyers"`) {
+			t.Fatalf("profile segments: %s", r.Data)
+		}
+
+		// Nested + trait, then a trait change exits.
+		pro := createSegment(t, s, tok, map[string]any{"name": "pro repeat", "rule": map[string]any{"and": []any{
+			map[string]any{"inSegment": seg.ID},
+			map[string]any{"trait": map[string]any{"key": "plan", "op": "EQ", "value": "pro"}},
+		}}})
+		if pro.Size != 1 {
+			t.Fatalf("pro repeat %+v", pro)
+		}
+		identify(t, s, tok, ids("anonymousId", "a"), map[string]any{"plan": "free"})
+		r = s.gql(t, tok, `query($id: ID!) { segment(id: $id) { size history(first: 1) { nodes { kind cause } } } }`, map[string]any{"id": pro.ID})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), `"size":0`) || !strings.Contains(string(r.Data), `"kind":"EXITED","cause":"identify"`) {
+			t.Fatalf("after trait change: %s", r.Data)
+		}
+
+		// Static segment, archive, list.
+		r = s.gql(t, tok, `mutation { createSegment(input: {name: "vips", kind: STATIC}) { id } }`, nil)
+		r.requireOK(t)
+		var st struct{ CreateSegment struct{ ID string } }
+		r.decode(t, &st)
+		r = s.gql(t, tok, `mutation($s: ID!, $p: [ID!]!) { addToStaticSegment(segmentId: $s, profileIds: $p) { size } }`, map[string]any{"s": st.CreateSegment.ID, "p": []string{a, b}})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), `"size":2`) {
+			t.Fatalf("static add: %s", r.Data)
+		}
+		r = s.gql(t, tok, `mutation($s: ID!, $p: [ID!]!) { removeFromStaticSegment(segmentId: $s, profileIds: $p) { size } }`, map[string]any{"s": st.CreateSegment.ID, "p": []string{a}})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), `"size":1`) {
+			t.Fatalf("static remove: %s", r.Data)
+		}
+		r = s.gql(t, tok, `mutation($id: ID!) { archiveSegment(id: $id) { status } }`, map[string]any{"id": seg.ID})
+		r.requireOK(t)
+		track(t, s, tok, "o5", ids("anonymousId", "c"), "order", now)
+		track(t, s, tok, "o6", ids("anonymousId", "c"), "order", now)
+		r = s.gql(t, tok, `query($id: ID!) { segment(id: $id) { status size } segments(first: 10) { nodes { name } } }`, map[string]any{"id": seg.ID})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), `"status":"ARCHIVED","size":2`) || !strings.Contains(string(r.Data), `"vips"`) {
+			t.Fatalf("archived: %s", r.Data)
+		}
+	})
+}
+
+func TestE2ESegmentBadInput(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	field := func(r gqlResponse) string {
+		for _, e := range r.Errors {
+			if f, ok := e.Extensions["field"].(string); ok {
+				return f
+			}
+		}
+		return ""
+	}
+	create := `mutation($in: CreateSegmentInput!) { createSegment(input: $in) { id } }`
+	cases := []struct {
+		in    map[string]any
+		field string
+	}{
+		{map[string]any{"name": "x", "rule": map[string]any{}}, "input.rule"},
+		{map[string]any{"name": "x", "rule": map[string]any{"and": []any{map[string]any{"trait": map[string]any{"key": "a", "op": "EQ", "value": 1}, "inSegment": "s"}}}}, "input.rule.and[0]"},
+		{map[string]any{"name": "x", "rule": map[string]any{"event": map[string]any{"name": "o", "window": map[string]any{"last": map[string]any{"amount": 0, "unit": "DAYS"}}}}}, "input.rule.event.window"},
+		{map[string]any{"name": "x", "rule": map[string]any{"inSegment": "nope"}}, "input.rule.inSegment"},
+		{map[string]any{"name": " ", "rule": map[string]any{"trait": map[string]any{"key": "a", "op": "EXISTS"}}}, "input.name"},
+		{map[string]any{"name": "x"}, "input.rule"},
+	}
+	for _, c := range cases {
+		r := s.gql(t, tok, create, map[string]any{"in": c.in})
+		r.requireError(t, 0, "BAD_USER_INPUT")
+		if f := field(r); !strings.HasPrefix(f, c.field) {
+			t.Errorf("%v: field %q, want %q…: %s", c.in, f, c.field, r.Body)
+		}
+	}
+	r := s.gql(t, tok, `query { segmentPreview(rule: {}) { count } }`, nil)
+	r.requireError(t, 0, "BAD_USER_INPUT")
+	if f := field(r); f != "rule" {
+		t.Errorf("preview field %q", f)
+	}
+	// Writes need segments:write; reads do not.
+	ro := s.token(t, "acme", auth.ScopeProfilesRead)
+	r = s.gql(t, ro, `mutation { createSegment(input: {name: "x", kind: STATIC}) { id } }`, nil)
+	r.requireError(t, 0, "FORBIDDEN")
+	r = s.gql(t, ro, `query { segments { nodes { id } } }`, nil)
+	r.requireOK(t)
+	// Unique names.
+	createSegment(t, s, tok, map[string]any{"name": "dup", "kind": "STATIC"})
+	r = s.gql(t, tok, `mutation { createSegment(input: {name: "dup", kind: STATIC}) { id } }`, nil)
+	r.requireError(t, 0, "CONFLICT")
+}
