@@ -213,8 +213,9 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		ProfileUpdated   func(childComplexity int, id string) int
-		TimelineAppended func(childComplexity int, profileID string, after *string) int
+		ProfileUpdated           func(childComplexity int, id string) int
+		SegmentMembershipChanged func(childComplexity int, segmentID *string, profileID *string, after *string) int
+		TimelineAppended         func(childComplexity int, profileID string, after *string) int
 	}
 
 	TimelineConnection struct {
@@ -333,6 +334,7 @@ type SegmentMembershipResolver interface {
 type SubscriptionResolver interface {
 	ProfileUpdated(ctx context.Context, id string) (<-chan *model.Profile, error)
 	TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error)
+	SegmentMembershipChanged(ctx context.Context, segmentID *string, profileID *string, after *string) (<-chan *model.MembershipChange, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1134,6 +1136,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ProfileUpdated(childComplexity, args["id"].(string)), true
+	case "Subscription.segmentMembershipChanged":
+		if e.ComplexityRoot.Subscription.SegmentMembershipChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_segmentMembershipChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segmentId"].(*string), args["profileId"].(*string), args["after"].(*string)), true
 	case "Subscription.timelineAppended":
 		if e.ComplexityRoot.Subscription.TimelineAppended == nil {
 			break
@@ -2109,6 +2122,20 @@ type MembershipChangeConnection {
 type MembershipChangeEdge {
   cursor: String!
   node: MembershipChange!
+}
+`, BuiltIn: false},
+	{Name: "../schema/segments_realtime.graphqls", Input: `extend type Subscription {
+  """
+  ENTERED / EXITED changes of dynamic or static segments, as they are
+  recorded (while the write that causes them is ingested, or by the sweeper
+  when a time window flips: cause "time"). At least one of segmentId and
+  profileId is required (BAD_USER_INPUT otherwise); with both, only that
+  profile's changes in that segment. A profileId merged away resolves to
+  the survivor, and the subscription follows later merges. ` + "`" + `after` + "`" + `: the id
+  of the last MembershipChange received, to resume after a reconnect
+  without gaps or repeats (within the outbox retention, 24 h).
+  """
+  segmentMembershipChanged(segmentId: ID, profileId: ID, after: String): MembershipChange!
 }
 `, BuiltIn: false},
 }
@@ -3099,6 +3126,36 @@ func (ec *executionContext) field_Subscription_profileUpdated_args(ctx context.C
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_segmentMembershipChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "segmentId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -6530,6 +6587,50 @@ func (ec *executionContext) fieldContext_Subscription_timelineAppended(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_timelineAppended_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_segmentMembershipChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segmentId"].(*string), fc.Args["profileId"].(*string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MembershipChange) graphql.Marshaler {
+			return ec.marshalNMembershipChange2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMembershipChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MembershipChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_segmentMembershipChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10825,6 +10926,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_profileUpdated(ctx, fields[0])
 	case "timelineAppended":
 		return ec._Subscription_timelineAppended(ctx, fields[0])
+	case "segmentMembershipChanged":
+		return ec._Subscription_segmentMembershipChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is everything the server reads from its environment.
@@ -42,6 +43,20 @@ type Config struct {
 	// LogFormat (HALO_LOG_FORMAT: json or text; default json) of the
 	// structured log on stderr.
 	LogFormat string
+
+	// now, when set, is the clock of the domain services (createdAt,
+	// occurredAt checks, segment windows) and of the segment sweeper. Not
+	// configurable from the environment: e2e tests set it to a
+	// services.ManualClock to move segment windows. Nil means time.Now.
+	now func() time.Time
+}
+
+// clock is cfg.now, or time.Now.
+func (cfg Config) clock() func() time.Time {
+	if cfg.now != nil {
+		return cfg.now
+	}
+	return time.Now
 }
 
 // minSecretLen is the HS256 key size RFC 7518 §3.2 asks for (256 bits).

@@ -38,6 +38,8 @@ type handlerDeps struct {
 	hub      *realtime.Hub
 	verifier *auth.Verifier
 	logger   *slog.Logger
+	// now is the domain services' clock (time.Now; tests: a manual clock).
+	now func() time.Time
 }
 
 // newHandler builds the routes:
@@ -51,7 +53,7 @@ type handlerDeps struct {
 //	GET      /healthz   process is up
 //	GET      /readyz    store is reachable
 func newHandler(d handlerDeps) http.Handler {
-	gql := newGraphQLServer(d.store, d.hub, d.verifier)
+	gql := newGraphQLServer(d.store, d.hub, d.verifier, d.now)
 	authn := auth.Middleware(d.verifier)
 
 	mux := http.NewServeMux()
@@ -88,8 +90,12 @@ func newHandler(d handlerDeps) http.Handler {
 // responses, chosen from Accept), the subscription transports (websocket,
 // SSE), Halo's error presenter and panic recovery, a parsed-query cache and
 // a complexity limit.
-func newGraphQLServer(st *store.Store, hub *realtime.Hub, v *auth.Verifier) *handler.Server {
-	r := resolvers.New(st, resolvers.WithHub(hub))
+func newGraphQLServer(st *store.Store, hub *realtime.Hub, v *auth.Verifier, now func() time.Time) *handler.Server {
+	opts := []resolvers.Option{resolvers.WithHub(hub)}
+	if now != nil {
+		opts = append(opts, resolvers.WithClock(now))
+	}
+	r := resolvers.New(st, opts...)
 	srv := handler.New(graph.NewExecutableSchema(r.Config()))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(websocketTransport(v))

@@ -61,7 +61,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 
 	// Merges and unmerges a crash interrupted are finished before anything
 	// reads the profiles they touch.
-	if n, err := services.New(time.Now).Identity.Recover(ctx, st); err != nil {
+	if n, err := services.New(cfg.clock()).Identity.Recover(ctx, st); err != nil {
 		return fmt.Errorf("recover interrupted merges: %w", err)
 	} else if n > 0 {
 		logger.Info("finished interrupted merges", "count", n)
@@ -95,13 +95,14 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	// every workspace that has segments (membership.Workspaces), each second.
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
-	go (&membership.Engine{Now: time.Now, Publisher: hub}).RunSweeper(sweepCtx, st, time.Second)
+	go (&membership.Engine{Now: cfg.clock(), Publisher: hub}).RunSweeper(sweepCtx, st, time.Second)
 	srv := &http.Server{
 		Handler: newHandler(handlerDeps{
 			store:    st,
 			hub:      hub,
 			verifier: auth.NewHS256Verifier(secret),
 			logger:   logger,
+			now:      cfg.clock(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,

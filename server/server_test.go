@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store/ferrettest"
 	"github.com/halo-cdp/halo/store/sqlitestore"
 )
@@ -54,6 +55,9 @@ type serverOptions struct {
 	// Env overrides or adds environment variables (HALO_DEMO_DATA, ...).
 	// HALO_ADDR is always 127.0.0.1:0.
 	Env map[string]string
+	// Clock, when set, is the server's domain clock (services, segment
+	// sweeper); tests move segment windows with it. Default time.Now.
+	Clock *services.ManualClock
 }
 
 // testServer is a running server.
@@ -101,6 +105,9 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 	cfg, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("config: %v", err)
+	}
+	if opts.Clock != nil {
+		cfg.now = opts.Clock.Now
 	}
 
 	logger := slog.New(requestIDHandler{slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})})

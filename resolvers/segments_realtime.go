@@ -1,0 +1,162 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/membership"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Payload keys of membership.changed (written by membership.Engine).
+const (
+	payloadChangeID = "changeId" // the membership_changes record's id
+	payloadKind     = "kind"     // ENTERED / EXITED
+)
+
+// membershipChanges streams the membership changes of segmentID and/or
+// profileID (at least one set), after the membership change `after` when
+// set. The outbox carries only ids; each change is read from
+// membership_changes (written before it was published).
+func (r *Resolver) membershipChanges(ctx context.Context, segmentID, profileID, after string) (<-chan *model.MembershipChange, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.hub == nil {
+		return nil, errors.New("real time is not enabled in this process")
+	}
+	if segmentID == "" && profileID == "" {
+		return nil, apperr.Invalid("segmentId", "set segmentId, profileId or both")
+	}
+	if len(segmentID) > 128 {
+		return nil, apperr.Invalid("segmentId", "must be a segment id")
+	}
+	if len(profileID) > 128 {
+		return nil, apperr.Invalid("profileId", "must be a profile id")
+	}
+	if segmentID != "" {
+		if _, err := r.segments.Get(ctx, tn, segmentID); err != nil {
+			return nil, err
+		}
+	}
+	cur := ""
+	if profileID != "" {
+		p, err := profile.Resolve(ctx, tn, profileID, r.identity.Redirect)
+		if err != nil {
+			return nil, err
+		}
+		cur = p.ID
+	}
+	from := ""
+	if after != "" {
+		if from, err = membershipResumePoint(ctx, tn, after); err != nil {
+			return nil, err
+		}
+	}
+	filter := func(c realtime.Change) bool {
+		if cur != "" && c.ProfileID == cur && c.Kind == realtime.ProfileUpdated {
+			if to := c.String(realtime.PayloadMergedInto); to != "" {
+				cur = to
+			}
+			return false
+		}
+		return c.Kind == realtime.MembershipChanged &&
+			(segmentID == "" || c.SegmentID == segmentID) &&
+			(cur == "" || c.ProfileID == cur) &&
+			c.String(payloadChangeID) != after
+	}
+	changes, cancel := r.hub.Subscribe(tn.Workspace(), filter, from)
+	out := make(chan *model.MembershipChange)
+	go func() {
+		defer close(out)
+		defer cancel()
+		for {
+			var c realtime.Change
+			var ok bool
+			select {
+			case c, ok = <-changes:
+			case <-ctx.Done():
+				return
+			}
+			if !ok {
+				return
+			}
+			m, err := membershipChangeOf(ctx, tn, c)
+			if err != nil {
+				if ctx.Err() == nil {
+					slog.WarnContext(ctx, "segmentMembershipChanged: read change", "change", c.ID, "err", err)
+				}
+				continue
+			}
+			select {
+			case out <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// membershipChangeOf reads the membership change an outbox change carries;
+// if the record is gone, it is rebuilt from the outbox change (its time is
+// then the publish time).
+func membershipChangeOf(ctx context.Context, tn store.Tenant, c realtime.Change) (*model.MembershipChange, error) {
+	id := c.String(payloadChangeID)
+	var mc membership.Change
+	err := tn.C(store.MembershipChanges).Get(ctx, id, &mc)
+	if errors.Is(err, store.ErrNotFound) || id == "" {
+		mc = membership.Change{ID: id, SegmentID: c.SegmentID, ProfileID: c.ProfileID, Kind: c.String(payloadKind), At: c.At, Cause: c.String(realtime.PayloadCause)}
+		if mc.ID == "" {
+			mc.ID = c.ID
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	m := toChange(mc)
+	return &m, nil
+}
+
+// membershipResumePoint finds the outbox change that carried membership
+// change `after` and returns its id (replay resumes after it). A change
+// older than the outbox retention resumes from the membership change's
+// time; the change itself is filtered out, others recorded within the same
+// millisecond before it may come again.
+func membershipResumePoint(ctx context.Context, tn store.Tenant, after string) (string, error) {
+	at, ok := realtime.IDTime(after)
+	if !ok || len(after) > 64 {
+		return "", apperr.Invalid("after", "must be the id of a membership change")
+	}
+	until := realtime.Floor(at.Add(resumeWindow))
+	cursor := ""
+	for range resumeMaxPages {
+		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
+			Index: store.ChangesBySeq, Range: &store.Bound{Gte: realtime.Floor(at), Lt: until}, After: cursor, Limit: 500,
+		})
+		if err != nil {
+			return "", fmt.Errorf("find resume point: %w", err)
+		}
+		for _, d := range docs {
+			var c realtime.Change
+			if err := d.Decode(&c); err != nil {
+				return "", fmt.Errorf("decode change: %w", err)
+			}
+			if c.Kind == realtime.MembershipChanged && c.String(payloadChangeID) == after {
+				return c.ID, nil
+			}
+		}
+		if len(docs) < 500 {
+			break
+		}
+		cursor = docs[len(docs)-1].Key
+	}
+	return realtime.Floor(at.Add(-time.Millisecond)), nil
+}
