@@ -406,15 +406,12 @@ func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool)
 	}
 }
 
-// evaluate runs every active dynamic segment on p and returns the matches
-// and the earliest nextEvalAt (profile.NoEval if none).
-func evaluate(p *profile.Profile, segs []*Segment, member map[string]bool, now time.Time) (map[string]bool, time.Time) {
-	byID := make(map[string]*Segment, len(segs))
-	for _, s := range segs {
-		byID[s.ID] = s
-	}
+// evaluate runs the dynamic segments of segs on p and returns the matches
+// and the earliest nextEvalAt (profile.NoEval if none). byID holds every
+// active segment (inSegment references).
+func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, now time.Time) (map[string]bool, time.Time) {
 	in := input(p, byID, member)
-	match := map[string]bool{}
+	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {
 		if s.Kind != Dynamic {
@@ -434,26 +431,76 @@ func evaluate(p *profile.Profile, segs []*Segment, member map[string]bool, now t
 // the profile's nextEvalAt. A profile that no longer exists (merged away)
 // exits every active segment.
 func (e *Engine) Reevaluate(ctx context.Context, tn store.Tenant, profileID, cause string) error {
+	return e.reevaluate(ctx, tn, profileID, nil, cause, segment.Touched{All: true})
+}
+
+// AfterProfiles re-evaluates profiles as a write just left them (ingest
+// calls it with the documents its compare-and-swap wrote), only for the
+// segments that what the write touched can affect. A failure is logged.
+func (e *Engine) AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched segment.Touched) {
+	for _, p := range profiles {
+		if err := e.reevaluate(ctx, tn, p.ID, p, cause, touched); err != nil {
+			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", p.ID, "cause", cause, "err", err)
+		}
+	}
+}
+
+// affected lists the active dynamic segments a write that touched t can
+// change the answer of: those whose deps t affects, and transitively the
+// segments nesting one of them (inSegment evaluates the nested rule on the
+// same profile, so its answer moves with it). All of them if full.
+func affected(segs []*Segment, t segment.Touched, full bool) []*Segment {
+	hit := map[string]bool{}
+	var out []*Segment
+	for _, s := range segs {
+		if s.Kind == Dynamic && (full || s.Deps.Affected(t)) {
+			hit[s.ID] = true
+			out = append(out, s)
+		}
+	}
+	for grew := len(out) > 0 && len(out) < len(segs); grew; {
+		grew = false
+		for _, s := range segs {
+			if s.Kind != Dynamic || hit[s.ID] {
+				continue
+			}
+			for _, ref := range s.Deps.Segments {
+				if hit[ref] {
+					hit[s.ID], grew = true, true
+					out = append(out, s)
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// reevaluate re-evaluates the segments t can affect on p (loaded when nil).
+// Unaffected segments keep their membership: their inputs did not change,
+// and time-driven changes are the sweeper's (nextEvalAt). A profile that
+// is due (nextEvalAt <= now) is evaluated against every segment.
+func (e *Engine) reevaluate(ctx context.Context, tn store.Tenant, profileID string, p *profile.Profile, cause string, t segment.Touched) error {
 	segs, _, err := e.active(ctx, tn)
 	if err != nil || len(segs) == 0 {
 		return err
 	}
 	now := e.now()
 	at := now.Truncate(time.Millisecond)
-	current, err := e.ProfileSegments(ctx, tn, profileID)
-	if err != nil {
-		return err
+	if p == nil {
+		p, err = profile.Get(ctx, tn, profileID)
 	}
-	member := map[string]bool{}
-	for _, m := range current {
-		member[m.SegmentID] = true
-	}
-	p, err := profile.Get(ctx, tn, profileID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && p.MergingInto != "") {
-		for _, s := range segs {
-			if member[s.ID] {
-				if err := e.exit(ctx, tn, s.ID, profileID, at, cause); err != nil {
-					return err
+		current, err := e.ProfileSegments(ctx, tn, profileID)
+		if err != nil {
+			return err
+		}
+		for _, m := range current {
+			for _, s := range segs {
+				if s.ID == m.SegmentID {
+					if err := e.exit(ctx, tn, s.ID, profileID, at, cause); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -462,11 +509,22 @@ func (e *Engine) Reevaluate(ctx context.Context, tn store.Tenant, profileID, cau
 	if err != nil {
 		return err
 	}
-	match, next := evaluate(p, segs, member, now)
-	for _, s := range segs {
-		if s.Kind != Dynamic {
-			continue
-		}
+	full := t.All || !p.NextEvalAt.After(now)
+	todo := affected(segs, t, full)
+	if len(todo) == 0 {
+		return nil
+	}
+	current, err := e.ProfileSegments(ctx, tn, profileID)
+	if err != nil {
+		return err
+	}
+	member := make(map[string]bool, len(current))
+	for _, m := range current {
+		member[m.SegmentID] = true
+	}
+	byID := e.byID(tn, segs)
+	match, next := evaluate(p, todo, byID, member, now)
+	for _, s := range todo {
 		switch {
 		case match[s.ID] && !member[s.ID]:
 			err = e.enter(ctx, tn, s.ID, profileID, at, cause)
@@ -477,11 +535,18 @@ func (e *Engine) Reevaluate(ctx context.Context, tn store.Tenant, profileID, cau
 			return err
 		}
 	}
+	if !full && p.NextEvalAt.Before(next) {
+		next = p.NextEvalAt // an unaffected segment's edge (safe if early)
+	}
 	if next.Equal(p.NextEvalAt) {
 		return nil
 	}
 	_, err = profile.UpdateAny(ctx, tn, profileID, now, func(q *profile.Profile) error {
-		_, q.NextEvalAt = evaluate(q, segs, member, now)
+		_, n := evaluate(q, todo, byID, member, now)
+		if !full && q.NextEvalAt.Before(n) {
+			n = q.NextEvalAt
+		}
+		q.NextEvalAt = n
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {

@@ -23,7 +23,7 @@ type env struct {
 	n   int
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	e := servicestest.New(t, start)
 	return &env{Env: e, seg: e.Services.Segments}
 }

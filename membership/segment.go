@@ -117,6 +117,23 @@ type cached struct {
 	at       time.Time
 	segs     []*Segment
 	features []segment.Feature
+	byID     map[string]*Segment // segs by id
+}
+
+// byID returns segs (an active() result) by id, from the cache when segs
+// is its current list.
+func (e *Engine) byID(tn store.Tenant, segs []*Segment) map[string]*Segment {
+	e.mu.Lock()
+	c, ok := e.cache[tn.Workspace()]
+	e.mu.Unlock()
+	if ok && len(c.segs) == len(segs) && len(segs) > 0 && c.segs[0] == segs[0] {
+		return c.byID
+	}
+	m := make(map[string]*Segment, len(segs))
+	for _, s := range segs {
+		m[s.ID] = s
+	}
+	return m
 }
 
 func (e *Engine) now() time.Time {
@@ -146,7 +163,7 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) ([]*Segment, []seg
 	if err != nil {
 		return nil, nil, fmt.Errorf("load segments: %w", err)
 	}
-	c = cached{at: time.Now()}
+	c = cached{at: time.Now(), byID: map[string]*Segment{}}
 	seen := map[string]bool{}
 	for _, d := range docs {
 		var s Segment
@@ -154,9 +171,11 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) ([]*Segment, []seg
 			return nil, nil, fmt.Errorf("decode segment: %w", err)
 		}
 		c.segs = append(c.segs, &s)
+		c.byID[s.ID] = &s
 		if s.Kind != Dynamic {
 			continue
 		}
+		segment.Prepare(&s.Rule)
 		for _, f := range s.Features {
 			if !seen[f.Key] {
 				seen[f.Key] = true

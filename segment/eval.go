@@ -63,7 +63,11 @@ func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
 	case r.Event != nil:
 		return e.event(r.Event)
 	case r.LastEvent != nil:
-		c := e.in.Features[FeatureKey(r.LastEvent.Name, nil)]
+		k := r.LastEvent.key
+		if k == "" {
+			k = FeatureKey(r.LastEvent.Name, nil)
+		}
+		c := e.in.Features[k]
 		return lastWindow(c, r.LastEvent.NotWithin, CountCond{Op: EQ, Value: 0}, e.now)
 	case r.Profile != nil:
 		return e.profile(r.Profile), time.Time{}
@@ -119,7 +123,11 @@ func (e *evaluator) combine(list []Rule, nesting int, all bool) (bool, time.Time
 }
 
 func (e *evaluator) event(ev *EventCond) (bool, time.Time) {
-	c := e.in.Features[FeatureKey(ev.Name, ev.Where)]
+	k := ev.key
+	if k == "" {
+		k = FeatureKey(ev.Name, ev.Where)
+	}
+	c := e.in.Features[k]
 	cc := DefaultCount
 	if ev.Count != nil {
 		cc = *ev.Count
@@ -277,6 +285,64 @@ func (d Deps) TouchesTrait(key string) bool {
 	for _, k := range d.TraitKeys {
 		if k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(key, k+".") {
 			return true
+		}
+	}
+	return false
+}
+
+// Prepare caches the feature key of every event and lastEvent node of r
+// in the node, so Evaluate does not compute it per call. A prepared rule
+// must not be changed afterwards (nor prepared concurrently with use).
+func Prepare(r *Rule) {
+	walk(r, "", func(n *Rule, _ string) bool {
+		switch {
+		case n.Event != nil:
+			n.Event.key = FeatureKey(n.Event.Name, n.Event.Where)
+		case n.LastEvent != nil:
+			n.LastEvent.key = FeatureKey(n.LastEvent.Name, nil)
+		}
+		return true
+	})
+}
+
+// Touched is what one write changed on a profile, to pick the segments
+// to re-evaluate (Deps.Affected). The zero value changed nothing.
+type Touched struct {
+	// All: unknown or broad change (new profile, identify, merge):
+	// every segment is affected.
+	All bool
+	// TraitKeys are the trait paths written.
+	TraitKeys []string
+	// EventNames are the names of the events counted; Seen is set with
+	// them (lastSeenAt, firstSeenAt and eventCount changed).
+	EventNames []string
+	Seen       bool
+}
+
+// Affected tells whether a write that changed t can change the answer of
+// a rule with these deps (not following inSegment: the caller handles
+// membership changes of referenced segments).
+func (d Deps) Affected(t Touched) bool {
+	if t.All {
+		return true
+	}
+	for _, k := range t.TraitKeys {
+		if d.TouchesTrait(k) {
+			return true
+		}
+	}
+	if t.Seen {
+		for _, f := range d.ProfileFields {
+			if f != CreatedAt {
+				return true
+			}
+		}
+	}
+	for _, n := range t.EventNames {
+		for _, m := range d.EventNames {
+			if n == m {
+				return true
+			}
 		}
 	}
 	return false

@@ -108,6 +108,8 @@ type EventCond struct {
 	Where  []PropertyCond `bson:"where,omitempty" json:"where,omitempty"`
 	Count  *CountCond     `bson:"count,omitempty" json:"count,omitempty"`
 	Window *Window        `bson:"window,omitempty" json:"window,omitempty"`
+
+	key string // FeatureKey(Name, Where), set by Prepare
 }
 
 // CountCond compares a count: Op is EQ, NE, GT, GTE, LT or LTE.
@@ -151,6 +153,8 @@ type Between struct {
 type InactivityCond struct {
 	Name      string `bson:"name" json:"name"`
 	NotWithin Last   `bson:"notWithin" json:"notWithin"`
+
+	key string // FeatureKey(Name, nil), set by Prepare
 }
 
 // ProfileField is a profile attribute a rule can compare.

@@ -38,21 +38,37 @@ type SegmentHook interface {
 	AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string)
 }
 
-func (s *Service) afterWrite(ctx context.Context, tn store.Tenant, cause string, profiles map[string]*profile.Profile, order []string) {
+// ProfilesHook is implemented by a SegmentHook that re-evaluates from the
+// profiles as just written and only the segments the write can affect
+// (membership.Engine); afterWrite prefers it to AfterWrite.
+type ProfilesHook interface {
+	AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched segment.Touched)
+}
+
+func (s *Service) afterWrite(ctx context.Context, tn store.Tenant, cause string, profiles map[string]*profile.Profile, order []string, touched segment.Touched) {
 	if s.Segments == nil {
 		return
 	}
-	var ids []string
+	var (
+		ids []string
+		ps  []*profile.Profile
+	)
 	seen := map[string]bool{}
 	for _, k := range order {
 		if p, ok := profiles[k]; ok && !seen[p.ID] {
 			seen[p.ID] = true
 			ids = append(ids, p.ID)
+			ps = append(ps, p)
 		}
 	}
-	if len(ids) > 0 {
-		s.Segments.AfterWrite(context.WithoutCancel(ctx), tn, ids, cause)
+	if len(ids) == 0 {
+		return
 	}
+	if h, ok := s.Segments.(ProfilesHook); ok {
+		h.AfterProfiles(context.WithoutCancel(ctx), tn, ps, cause, touched)
+		return
+	}
+	s.Segments.AfterWrite(context.WithoutCancel(ctx), tn, ids, cause)
 }
 
 // TrackInput is one behavioural event as a client sends it.
@@ -125,6 +141,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	// is many events of one visitor); events carrying traits resolve alone
 	// so their trait patches apply in order.
 	resolved := map[string]string{}
+	var touched segment.Touched // what the write changes, for segments
 	for _, i := range pending {
 		req := &reqs[i]
 		key := identitiesKey(req.ids)
@@ -138,6 +155,9 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		}
 		resolved[key] = res.Profile.ID
 		req.event.ProfileID = res.Profile.ID
+		if res.Created || len(req.traits) > 0 {
+			touched.All = true
+		}
 	}
 
 	docs := make([]any, len(pending))
@@ -174,6 +194,14 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	if err != nil {
 		return nil, err
 	}
+	names := map[string]bool{}
+	for _, ev := range stored {
+		if !names[ev.Name] {
+			names[ev.Name] = true
+			touched.EventNames = append(touched.EventNames, ev.Name)
+		}
+	}
+	touched.Seen = len(stored) > 0
 	var order []string
 	for i := range results {
 		r := &results[i]
@@ -193,7 +221,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		r.Profile = p
 		r.Event.ProfileID = p.ID
 	}
-	s.afterWrite(ctx, tn, "track", profiles, order)
+	s.afterWrite(ctx, tn, "track", profiles, order, touched)
 	s.appended(ctx, tn, results)
 	return results, nil
 }

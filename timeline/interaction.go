@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/halo-cdp/halo/segment"
 	"slices"
 	"time"
 
@@ -94,7 +95,7 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 	if err != nil {
 		return nil, err
 	}
-	s.afterWrite(ctx, tn, "logInteraction", counted, []string{orig})
+	s.afterWrite(ctx, tn, "logInteraction", counted, []string{orig}, segment.Touched{All: true})
 	s.appended(ctx, tn, []TrackResult{{Event: &ev}})
 	return &ev, nil
 }

@@ -1,0 +1,39 @@
+package membership
+
+import (
+	"context"
+	"time"
+
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/store"
+)
+
+// FromScratch evaluates every active dynamic segment over every profile,
+// with feature counters recounted from the stored events (nothing read
+// from maintained counters or memberships): segment id → members.
+func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time) (map[string]map[string]bool, error) {
+	segs, feats, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	byID := e.byID(tn, segs)
+	out := map[string]map[string]bool{}
+	for _, s := range segs {
+		out[s.ID] = map[string]bool{}
+	}
+	err = eachProfile(ctx, tn, func(p *profile.Profile) error {
+		counters, err := countEvents(ctx, tn, p.ID, feats)
+		if err != nil {
+			return err
+		}
+		p.Features = counters
+		match, _ := evaluate(p, segs, byID, nil, now)
+		for id, ok := range match {
+			if ok {
+				out[id][p.ID] = true
+			}
+		}
+		return nil
+	})
+	return out, err
+}
