@@ -107,13 +107,13 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddToStaticSegment      func(childComplexity int, segmentID string, profileIds []string) int
+		AddToStaticSegment      func(childComplexity int, segmentID string, profileIds []string, identifiers []model.IdentifierInput) int
 		ArchiveSegment          func(childComplexity int, id string) int
 		CreateSegment           func(childComplexity int, input model.CreateSegmentInput) int
 		Identify                func(childComplexity int, input model.IdentifyInput) int
 		LogInteraction          func(childComplexity int, input model.LogInteractionInput) int
 		MergeProfiles           func(childComplexity int, sourceID string, targetID string, reason *string) int
-		RemoveFromStaticSegment func(childComplexity int, segmentID string, profileIds []string) int
+		RemoveFromStaticSegment func(childComplexity int, segmentID string, profileIds []string, identifiers []model.IdentifierInput) int
 		SetIdentifierType       func(childComplexity int, input model.IdentifierTypeInput) int
 		Track                   func(childComplexity int, input model.TrackInput) int
 		TrackBatch              func(childComplexity int, inputs []model.TrackInput) int
@@ -304,8 +304,8 @@ type MutationResolver interface {
 	CreateSegment(ctx context.Context, input model.CreateSegmentInput) (*model.Segment, error)
 	UpdateSegment(ctx context.Context, id string, input model.UpdateSegmentInput) (*model.Segment, error)
 	ArchiveSegment(ctx context.Context, id string) (*model.Segment, error)
-	AddToStaticSegment(ctx context.Context, segmentID string, profileIds []string) (*model.Segment, error)
-	RemoveFromStaticSegment(ctx context.Context, segmentID string, profileIds []string) (*model.Segment, error)
+	AddToStaticSegment(ctx context.Context, segmentID string, profileIds []string, identifiers []model.IdentifierInput) (*model.Segment, error)
+	RemoveFromStaticSegment(ctx context.Context, segmentID string, profileIds []string, identifiers []model.IdentifierInput) (*model.Segment, error)
 }
 type ProfileResolver interface {
 	Identifiers(ctx context.Context, obj *model.Profile) ([]model.Identifier, error)
@@ -619,7 +619,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AddToStaticSegment(childComplexity, args["segmentId"].(string), args["profileIds"].([]string)), true
+		return e.ComplexityRoot.Mutation.AddToStaticSegment(childComplexity, args["segmentId"].(string), args["profileIds"].([]string), args["identifiers"].([]model.IdentifierInput)), true
 	case "Mutation.archiveSegment":
 		if e.ComplexityRoot.Mutation.ArchiveSegment == nil {
 			break
@@ -685,7 +685,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RemoveFromStaticSegment(childComplexity, args["segmentId"].(string), args["profileIds"].([]string)), true
+		return e.ComplexityRoot.Mutation.RemoveFromStaticSegment(childComplexity, args["segmentId"].(string), args["profileIds"].([]string), args["identifiers"].([]model.IdentifierInput)), true
 	case "Mutation.setIdentifierType":
 		if e.ComplexityRoot.Mutation.SetIdentifierType == nil {
 			break
@@ -1919,10 +1919,10 @@ extend type Mutation {
   updateSegment(id: ID!, input: UpdateSegmentInput!): Segment!
   "Stop a segment: members stay as they are, no membership changes any more."
   archiveSegment(id: ID!): Segment!
-  "Add up to 10,000 profiles to a static segment."
-  addToStaticSegment(segmentId: ID!, profileIds: [ID!]!): Segment!
-  "Remove up to 10,000 profiles from a static segment."
-  removeFromStaticSegment(segmentId: ID!, profileIds: [ID!]!): Segment!
+  "Add up to 10,000 profiles to a static segment, by id and/or by identifier. Identifiers that match no profile make the call fail (NOT_FOUND) and add nothing."
+  addToStaticSegment(segmentId: ID!, profileIds: [ID!], identifiers: [IdentifierInput!]): Segment!
+  "Remove up to 10,000 profiles from a static segment, by id and/or by identifier (unknown identifiers are ignored)."
+  removeFromStaticSegment(segmentId: ID!, profileIds: [ID!], identifiers: [IdentifierInput!]): Segment!
 }
 
 extend type Profile {
@@ -2698,12 +2698,20 @@ func (ec *executionContext) field_Mutation_addToStaticSegment_args(ctx context.C
 	args["segmentId"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "profileIds",
 		func(ctx context.Context, v any) ([]string, error) {
-			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+			return ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
 	args["profileIds"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "identifiers",
+		func(ctx context.Context, v any) ([]model.IdentifierInput, error) {
+			return ec.unmarshalOIdentifierInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["identifiers"] = arg2
 	return args, nil
 }
 
@@ -2806,12 +2814,20 @@ func (ec *executionContext) field_Mutation_removeFromStaticSegment_args(ctx cont
 	args["segmentId"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "profileIds",
 		func(ctx context.Context, v any) ([]string, error) {
-			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+			return ec.unmarshalOID2ᚕstringᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
 	args["profileIds"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "identifiers",
+		func(ctx context.Context, v any) ([]model.IdentifierInput, error) {
+			return ec.unmarshalOIdentifierInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["identifiers"] = arg2
 	return args, nil
 }
 
@@ -4747,7 +4763,7 @@ func (ec *executionContext) _Mutation_addToStaticSegment(ctx context.Context, fi
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddToStaticSegment(ctx, fc.Args["segmentId"].(string), fc.Args["profileIds"].([]string))
+			return ec.Resolvers.Mutation().AddToStaticSegment(ctx, fc.Args["segmentId"].(string), fc.Args["profileIds"].([]string), fc.Args["identifiers"].([]model.IdentifierInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Segment) graphql.Marshaler {
@@ -4791,7 +4807,7 @@ func (ec *executionContext) _Mutation_removeFromStaticSegment(ctx context.Contex
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RemoveFromStaticSegment(ctx, fc.Args["segmentId"].(string), fc.Args["profileIds"].([]string))
+			return ec.Resolvers.Mutation().RemoveFromStaticSegment(ctx, fc.Args["segmentId"].(string), fc.Args["profileIds"].([]string), fc.Args["identifiers"].([]model.IdentifierInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Segment) graphql.Marshaler {
@@ -12742,6 +12758,41 @@ func (ec *executionContext) unmarshalOEventConditionInput2ᚖgithubᚗcomᚋhalo
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -12758,6 +12809,23 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalID(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOIdentifierInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInputᚄ(ctx context.Context, v any) ([]model.IdentifierInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.IdentifierInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNIdentifierInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOIdentifierInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInput(ctx context.Context, v any) (*model.IdentifierInput, error) {

@@ -2,12 +2,15 @@ package resolvers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/segment"
@@ -170,4 +173,44 @@ func (r *Resolver) segmentByID(ctx context.Context, id string) (*model.Segment, 
 		return nil, err
 	}
 	return toSegment(s), nil
+}
+
+// staticTargets turns the profile ids and identifiers of a static-segment
+// call into profile ids. strict (adding) refuses identifiers that match no
+// profile, so a typo never silently shrinks the audience; removing ignores
+// them.
+func (r *Resolver) staticTargets(ctx context.Context, tn store.Tenant, profileIDs []string, identifiers []model.IdentifierInput, strict bool) ([]string, error) {
+	if n := len(profileIDs) + len(identifiers); n == 0 {
+		return nil, apperr.Invalid("profileIds", "give profileIds and/or identifiers")
+	} else if n > membership.MaxStaticBatch {
+		return nil, apperr.Invalid("profileIds", "at most %d profiles per call, got %d", membership.MaxStaticBatch, n)
+	}
+	if len(identifiers) == 0 {
+		return profileIDs, nil
+	}
+	types, err := identity.LoadTypes(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(profileIDs)
+	missing := 0
+	for i, in := range identifiers {
+		norm, err := types.Normalise(fmt.Sprintf("identifiers[%d]", i), toIdentifiers([]model.IdentifierInput{in}))
+		if err != nil {
+			return nil, err
+		}
+		pid, err := identity.Lookup(ctx, tn, norm[0])
+		if errors.Is(err, store.ErrNotFound) {
+			missing++
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up identifier %d: %w", i, err)
+		}
+		out = append(out, pid)
+	}
+	if strict && missing > 0 {
+		return nil, apperr.New(apperr.NotFound, "%d of %d identifiers match no profile; nothing was added", missing, len(identifiers))
+	}
+	return out, nil
 }

@@ -84,24 +84,32 @@ func (r *mutationResolver) ArchiveSegment(ctx context.Context, id string) (*mode
 	return toSegment(s), nil
 }
 
-func (r *mutationResolver) AddToStaticSegment(ctx context.Context, segmentID string, profileIds []string) (*model.Segment, error) {
+func (r *mutationResolver) AddToStaticSegment(ctx context.Context, segmentID string, profileIds []string, identifiers []model.IdentifierInput) (*model.Segment, error) {
 	tn, err := r.segmentsWriter(ctx, "addToStaticSegment")
 	if err != nil {
 		return nil, err
 	}
-	s, err := r.segments.AddStatic(ctx, tn, segmentID, profileIds)
+	ids, err := r.staticTargets(ctx, tn, profileIds, identifiers, true)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.segments.AddStatic(ctx, tn, segmentID, ids)
 	if err != nil {
 		return nil, err
 	}
 	return toSegment(s), nil
 }
 
-func (r *mutationResolver) RemoveFromStaticSegment(ctx context.Context, segmentID string, profileIds []string) (*model.Segment, error) {
+func (r *mutationResolver) RemoveFromStaticSegment(ctx context.Context, segmentID string, profileIds []string, identifiers []model.IdentifierInput) (*model.Segment, error) {
 	tn, err := r.segmentsWriter(ctx, "removeFromStaticSegment")
 	if err != nil {
 		return nil, err
 	}
-	s, err := r.segments.RemoveStatic(ctx, tn, segmentID, profileIds)
+	ids, err := r.staticTargets(ctx, tn, profileIds, identifiers, false)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.segments.RemoveStatic(ctx, tn, segmentID, ids)
 	if err != nil {
 		return nil, err
 	}

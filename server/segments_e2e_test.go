@@ -139,6 +139,21 @@ func TestE2ESegments(t *testing.T) {
 		if !strings.Contains(string(r.Data), `"size":1`) {
 			t.Fatalf("static remove: %s", r.Data)
 		}
+		// By identifier: an unknown one refuses the whole call.
+		const byIdent = `mutation($s: ID!, $i: [IdentifierInput!]) { addToStaticSegment(segmentId: $s, identifiers: $i) { size } }`
+		s.gql(t, tok, byIdent, map[string]any{"s": st.CreateSegment.ID, "i": append(ids("anonymousId", "a"), ids("email", "nobody@example.com")...)}).requireError(t, 0, "NOT_FOUND")
+		r = s.gql(t, tok, byIdent, map[string]any{"s": st.CreateSegment.ID, "i": ids("anonymousId", "a")})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), `"size":2`) {
+			t.Fatalf("static add by identifier: %s", r.Data)
+		}
+		r = s.gql(t, tok, `mutation($s: ID!, $i: [IdentifierInput!]) { removeFromStaticSegment(segmentId: $s, identifiers: $i) { size } }`,
+			map[string]any{"s": st.CreateSegment.ID, "i": append(ids("anonymousId", "a"), ids("email", "nobody@example.com")...)})
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), `"size":1`) {
+			t.Fatalf("static remove by identifier: %s", r.Data)
+		}
+		s.gql(t, tok, `mutation($s: ID!) { addToStaticSegment(segmentId: $s) { size } }`, map[string]any{"s": st.CreateSegment.ID}).requireError(t, 0, "BAD_USER_INPUT")
 		r = s.gql(t, tok, `mutation($id: ID!) { archiveSegment(id: $id) { status } }`, map[string]any{"id": seg.ID})
 		r.requireOK(t)
 		track(t, s, tok, "o5", ids("anonymousId", "c"), "order", now)
