@@ -1,12 +1,14 @@
 package resolvers
 
 import (
+	"context"
 	"strings"
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
 )
 
@@ -30,6 +32,21 @@ func pageSize(first *int) (int, error) {
 // so a cursor from one list (or order) is refused by another instead of
 // silently positioning it.
 func wrapCursor(list, key string) string { return list + "." + key }
+
+// pageRequest checks a connection's arguments: the caller's workspace, the
+// page size and the cursor of list.
+func (r *Resolver) pageRequest(ctx context.Context, list string, first *int, after *string) (store.Tenant, int, string, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return tn, 0, "", err
+	}
+	n, err := pageSize(first)
+	if err != nil {
+		return tn, 0, "", err
+	}
+	key, err := unwrapCursor(list, after)
+	return tn, n, key, err
+}
 
 func unwrapCursor(list string, after *string) (string, error) {
 	if after == nil || *after == "" {

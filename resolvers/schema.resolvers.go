@@ -115,15 +115,7 @@ func (r *profileResolver) Identifiers(ctx context.Context, obj *model.Profile) (
 }
 
 func (r *profileResolver) Timeline(ctx context.Context, obj *model.Profile, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) (*model.TimelineConnection, error) {
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	key, err := unwrapCursor("t", after)
+	tn, n, key, err := r.pageRequest(ctx, "t", first, after)
 	if err != nil {
 		return nil, err
 	}

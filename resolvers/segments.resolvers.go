@@ -141,15 +141,7 @@ func (r *queryResolver) Segment(ctx context.Context, id string) (*model.Segment,
 }
 
 func (r *queryResolver) Segments(ctx context.Context, first *int, after *string) (*model.SegmentConnection, error) {
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	key, err := unwrapCursor(segmentsList, after)
+	tn, n, key, err := r.pageRequest(ctx, segmentsList, first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -200,15 +192,7 @@ func (r *segmentResolver) Size(ctx context.Context, obj *model.Segment) (int, er
 }
 
 func (r *segmentResolver) Members(ctx context.Context, obj *model.Segment, first *int, after *string) (*model.SegmentMemberConnection, error) {
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	key, err := unwrapCursor(membersList, after)
+	tn, n, key, err := r.pageRequest(ctx, membersList, first, after)
 	if err != nil {
 		return nil, err
 	}
@@ -236,15 +220,7 @@ func (r *segmentResolver) Members(ctx context.Context, obj *model.Segment, first
 }
 
 func (r *segmentResolver) History(ctx context.Context, obj *model.Segment, first *int, after *string) (*model.MembershipChangeConnection, error) {
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	n, err := pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	key, err := unwrapCursor(historyList, after)
+	tn, n, key, err := r.pageRequest(ctx, historyList, first, after)
 	if err != nil {
 		return nil, err
 	}
