@@ -180,6 +180,21 @@ func (r *Resolver) resumePoint(ctx context.Context, tn store.Tenant, after strin
 	if !ok {
 		return "", nil, apperr.Invalid("after", "must be the id of a timeline item")
 	}
+	var i int
+	c, found, err := findCarrier(ctx, tn, at, func(c realtime.Change) bool {
+		i = slices.Index(c.Strings(realtime.PayloadItemIDs), after)
+		return c.Kind == realtime.TimelineAppended && i >= 0
+	})
+	if err != nil || !found {
+		return realtime.Floor(at), nil, err
+	}
+	return c.ID, c.Strings(realtime.PayloadItemIDs)[i+1:], nil
+}
+
+// findCarrier scans the outbox from at (an id's time) for resumeWindow and
+// returns the first change carries accepts: the one that published the id
+// a subscriber resumes after.
+func findCarrier(ctx context.Context, tn store.Tenant, at time.Time, carries func(realtime.Change) bool) (realtime.Change, bool, error) {
 	until := realtime.Floor(at.Add(resumeWindow))
 	cursor := ""
 	for range resumeMaxPages {
@@ -187,19 +202,15 @@ func (r *Resolver) resumePoint(ctx context.Context, tn store.Tenant, after strin
 			Index: store.ChangesBySeq, Range: &store.Bound{Gte: realtime.Floor(at), Lt: until}, After: cursor, Limit: 500,
 		})
 		if err != nil {
-			return "", nil, fmt.Errorf("find resume point: %w", err)
+			return realtime.Change{}, false, fmt.Errorf("find resume point: %w", err)
 		}
 		for _, d := range docs {
 			var c realtime.Change
 			if err := d.Decode(&c); err != nil {
-				return "", nil, fmt.Errorf("decode change: %w", err)
+				return realtime.Change{}, false, fmt.Errorf("decode change: %w", err)
 			}
-			if c.Kind != realtime.TimelineAppended {
-				continue
-			}
-			items := c.Strings(realtime.PayloadItemIDs)
-			if i := slices.Index(items, after); i >= 0 {
-				return c.ID, items[i+1:], nil
+			if carries(c) {
+				return c, true, nil
 			}
 		}
 		if len(docs) < 500 {
@@ -207,5 +218,5 @@ func (r *Resolver) resumePoint(ctx context.Context, tn store.Tenant, after strin
 		}
 		cursor = docs[len(docs)-1].Key
 	}
-	return realtime.Floor(at), nil, nil
+	return realtime.Change{}, false, nil
 }

@@ -3,7 +3,6 @@ package resolvers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -61,16 +60,13 @@ func (r *Resolver) membershipChanges(ctx context.Context, segmentID, profileID, 
 			return nil, err
 		}
 	}
+	onProfile := func(realtime.Change) bool { return true }
+	if cur != "" {
+		onProfile = follow(cur, realtime.MembershipChanged)
+	}
 	filter := func(c realtime.Change) bool {
-		if cur != "" && c.ProfileID == cur && c.Kind == realtime.ProfileUpdated {
-			if to := c.String(realtime.PayloadMergedInto); to != "" {
-				cur = to
-			}
-			return false
-		}
-		return c.Kind == realtime.MembershipChanged &&
+		return onProfile(c) && c.Kind == realtime.MembershipChanged &&
 			(segmentID == "" || c.SegmentID == segmentID) &&
-			(cur == "" || c.ProfileID == cur) &&
 			c.String(payloadChangeID) != after
 	}
 	changes, cancel := r.hub.Subscribe(tn.Workspace(), filter, from)
@@ -135,28 +131,11 @@ func membershipResumePoint(ctx context.Context, tn store.Tenant, after string) (
 	if !ok || len(after) > 64 {
 		return "", apperr.Invalid("after", "must be the id of a membership change")
 	}
-	until := realtime.Floor(at.Add(resumeWindow))
-	cursor := ""
-	for range resumeMaxPages {
-		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
-			Index: store.ChangesBySeq, Range: &store.Bound{Gte: realtime.Floor(at), Lt: until}, After: cursor, Limit: 500,
-		})
-		if err != nil {
-			return "", fmt.Errorf("find resume point: %w", err)
-		}
-		for _, d := range docs {
-			var c realtime.Change
-			if err := d.Decode(&c); err != nil {
-				return "", fmt.Errorf("decode change: %w", err)
-			}
-			if c.Kind == realtime.MembershipChanged && c.String(payloadChangeID) == after {
-				return c.ID, nil
-			}
-		}
-		if len(docs) < 500 {
-			break
-		}
-		cursor = docs[len(docs)-1].Key
+	c, found, err := findCarrier(ctx, tn, at, func(c realtime.Change) bool {
+		return c.Kind == realtime.MembershipChanged && c.String(payloadChangeID) == after
+	})
+	if err != nil || !found {
+		return realtime.Floor(at.Add(-time.Millisecond)), err
 	}
-	return realtime.Floor(at.Add(-time.Millisecond)), nil
+	return c.ID, nil
 }
