@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -246,16 +247,12 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 			ids = append(ids, p.ID)
 		}
 	}
-	now := e.now().Truncate(time.Millisecond)
-	for _, pid := range ids {
-		if add {
-			err = e.enter(ctx, tn, s.ID, pid, now, "manual")
-		} else {
-			err = e.exit(ctx, tn, s.ID, pid, now, "manual")
-		}
-		if err != nil {
-			return nil, err
-		}
+	moves := make([]move, len(ids))
+	for i, pid := range ids {
+		moves[i] = move{segmentID: s.ID, profileID: pid, enter: add}
+	}
+	if err := e.apply(ctx, tn, moves, e.now().Truncate(time.Millisecond), "manual"); err != nil {
+		return nil, err
 	}
 	// Dynamic segments may nest this one.
 	segs, _, err := e.active(ctx, tn)
@@ -264,10 +261,8 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 	}
 	for _, o := range segs {
 		if len(o.Deps.Segments) > 0 {
-			for _, pid := range ids {
-				if err := e.Reevaluate(ctx, tn, pid, "segment"); err != nil {
-					return nil, err
-				}
+			if err := e.reevaluateAll(ctx, tn, ids, nil, "segment", segment.Touched{All: true}); err != nil {
+				return nil, err
 			}
 			break
 		}
@@ -275,38 +270,95 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 	return s, nil
 }
 
-// enter records that the profile entered the segment (once: a repeat or a
-// concurrent twin finds the membership and records nothing).
-func (e *Engine) enter(ctx context.Context, tn store.Tenant, segmentID, profileID string, at time.Time, cause string) error {
-	m := Member{ID: memberID(segmentID, profileID), SegmentID: segmentID, ProfileID: profileID, EnteredAt: at}
-	if err := tn.C(store.Memberships).Insert(ctx, m); err != nil {
-		if errors.Is(err, store.ErrDuplicateKey) {
-			return nil
-		}
-		return fmt.Errorf("enter segment: %w", err)
-	}
-	return e.record(ctx, tn, segmentID, profileID, Entered, at, cause)
+// move is one membership transition to write.
+type move struct {
+	segmentID, profileID string
+	enter                bool
 }
 
-func (e *Engine) exit(ctx context.Context, tn store.Tenant, segmentID, profileID string, at time.Time, cause string) error {
-	if err := tn.C(store.Memberships).Delete(ctx, memberID(segmentID, profileID)); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return fmt.Errorf("exit segment: %w", err)
+// apply writes moves made at `at` for cause: the memberships first (an
+// enter that finds the membership there already, or an exit that finds it
+// gone — a repeat or a concurrent twin got there first — records nothing),
+// then the ENTERED/EXITED records and their notifications, each set in one
+// store call. A failed membership write keeps its record out but does not
+// stop the others from being recorded; the first failure is returned.
+func (e *Engine) apply(ctx context.Context, tn store.Tenant, moves []move, at time.Time, cause string) error {
+	if len(moves) == 0 {
+		return nil
 	}
-	return e.record(ctx, tn, segmentID, profileID, Exited, at, cause)
+	var (
+		failed   error
+		enters   []any
+		enterIdx []int
+	)
+	done := make([]bool, len(moves))
+	for i, m := range moves {
+		if m.enter {
+			enters = append(enters, Member{ID: memberID(m.segmentID, m.profileID), SegmentID: m.segmentID, ProfileID: m.profileID, EnteredAt: at})
+			enterIdx = append(enterIdx, i)
+			continue
+		}
+		err := tn.C(store.Memberships).Delete(ctx, memberID(m.segmentID, m.profileID))
+		switch {
+		case err == nil:
+			done[i] = true
+		case !errors.Is(err, store.ErrNotFound) && failed == nil:
+			failed = fmt.Errorf("exit segment %s: %w", m.segmentID, err)
+		}
+	}
+	if len(enters) > 0 {
+		errs, err := tn.C(store.Memberships).InsertMany(ctx, enters)
+		if err != nil {
+			return errors.Join(failed, fmt.Errorf("enter segments: %w", err))
+		}
+		for j, i := range enterIdx {
+			switch err := errAt(errs, j); {
+			case err == nil:
+				done[i] = true
+			case !errors.Is(err, store.ErrDuplicateKey) && failed == nil:
+				failed = fmt.Errorf("enter segment %s: %w", moves[i].segmentID, err)
+			}
+		}
+	}
+	var (
+		records []any
+		notes   []realtime.Change
+	)
+	for i, m := range moves {
+		if !done[i] {
+			continue
+		}
+		kind := Exited
+		if m.enter {
+			kind = Entered
+		}
+		c := Change{ID: store.NewID(), SegmentID: m.segmentID, ProfileID: m.profileID, Kind: kind, At: at, Cause: cause}
+		records = append(records, c)
+		notes = append(notes, realtime.Change{
+			Kind: realtime.MembershipChanged, ProfileID: m.profileID, SegmentID: m.segmentID,
+			Payload: map[string]any{"kind": kind, realtime.PayloadCause: cause, "changeId": c.ID},
+		})
+	}
+	if len(records) == 0 {
+		return failed
+	}
+	errs, err := tn.C(store.MembershipChanges).InsertMany(ctx, records)
+	if err != nil {
+		return errors.Join(failed, fmt.Errorf("record membership changes: %w", err))
+	}
+	for j := range records {
+		if err := errAt(errs, j); err != nil {
+			return errors.Join(failed, fmt.Errorf("record membership change: %w", err))
+		}
+	}
+	realtime.Notify(ctx, e.Publisher, tn, notes...)
+	return failed
 }
 
-func (e *Engine) record(ctx context.Context, tn store.Tenant, segmentID, profileID, kind string, at time.Time, cause string) error {
-	c := Change{ID: store.NewID(), SegmentID: segmentID, ProfileID: profileID, Kind: kind, At: at, Cause: cause}
-	if err := tn.C(store.MembershipChanges).Insert(ctx, c); err != nil {
-		return fmt.Errorf("record membership change: %w", err)
+func errAt(errs []error, i int) error {
+	if i < len(errs) {
+		return errs[i]
 	}
-	realtime.Notify(ctx, e.Publisher, tn, realtime.Change{
-		Kind: realtime.MembershipChanged, ProfileID: profileID, SegmentID: segmentID,
-		Payload: map[string]any{"kind": kind, realtime.PayloadCause: cause, "changeId": c.ID},
-	})
 	return nil
 }
 
@@ -431,17 +483,19 @@ func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, mem
 // the profile's nextEvalAt. A profile that no longer exists (merged away)
 // exits every active segment.
 func (e *Engine) Reevaluate(ctx context.Context, tn store.Tenant, profileID, cause string) error {
-	return e.reevaluate(ctx, tn, profileID, nil, cause, segment.Touched{All: true})
+	return e.reevaluateAll(ctx, tn, []string{profileID}, nil, cause, segment.Touched{All: true})
 }
 
 // AfterProfiles re-evaluates profiles as a write just left them (ingest
 // calls it with the documents its compare-and-swap wrote), only for the
 // segments that what the write touched can affect. A failure is logged.
 func (e *Engine) AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched segment.Touched) {
-	for _, p := range profiles {
-		if err := e.reevaluate(ctx, tn, p.ID, p, cause, touched); err != nil {
-			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", p.ID, "cause", cause, "err", err)
-		}
+	ids := make([]string, len(profiles))
+	for i, p := range profiles {
+		ids[i] = p.ID
+	}
+	if err := e.reevaluateAll(ctx, tn, ids, profiles, cause, touched); err != nil {
+		slog.ErrorContext(ctx, "segments: re-evaluate", "profiles", len(ids), "cause", cause, "err", err)
 	}
 }
 
@@ -476,83 +530,119 @@ func affected(segs []*Segment, t segment.Touched, full bool) []*Segment {
 	return out
 }
 
-// reevaluate re-evaluates the segments t can affect on p (loaded when nil).
-// Unaffected segments keep their membership: their inputs did not change,
-// and time-driven changes are the sweeper's (nextEvalAt). A profile that
-// is due (nextEvalAt <= now) is evaluated against every segment.
-func (e *Engine) reevaluate(ctx context.Context, tn store.Tenant, profileID string, p *profile.Profile, cause string, t segment.Touched) error {
+// reevaluateAll re-evaluates the segments t can affect on the profiles
+// ids (profiles[i], when given, is ids[i] as just written). The moves of
+// all of them are written together (apply), then each nextEvalAt: a
+// failure in between leaves an earlier nextEvalAt, which is safe. A
+// profile's failure is logged and the others go on; the first is returned.
+func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []string, profiles []*profile.Profile, cause string, t segment.Touched) error {
 	segs, _, err := e.active(ctx, tn)
 	if err != nil || len(segs) == 0 {
 		return err
 	}
 	now := e.now()
-	at := now.Truncate(time.Millisecond)
+	var (
+		moves  []move
+		nexts  []func() error
+		failed error
+		byID   = e.byID(tn, segs)
+	)
+	for i, id := range ids {
+		var p *profile.Profile
+		if i < len(profiles) {
+			p = profiles[i]
+		}
+		ms, next, err := e.plan(ctx, tn, segs, byID, id, p, t, now)
+		if err != nil {
+			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", id, "cause", cause, "err", err)
+			failed = cmp.Or(failed, err)
+			continue
+		}
+		moves = append(moves, ms...)
+		if next != nil {
+			nexts = append(nexts, next)
+		}
+	}
+	if err := e.apply(ctx, tn, moves, now.Truncate(time.Millisecond), cause); err != nil {
+		return errors.Join(failed, err)
+	}
+	for _, next := range nexts {
+		if err := next(); err != nil {
+			failed = cmp.Or(failed, err)
+		}
+	}
+	return failed
+}
+
+// plan works out the moves of one profile (p, or loaded when nil) among
+// the segments t can affect, and returns the write of its new nextEvalAt
+// (nil when unchanged), to run after the moves are written. Unaffected
+// segments keep their membership: their inputs did not change, and
+// time-driven changes are the sweeper's (nextEvalAt). A profile that is
+// due (nextEvalAt <= now) is evaluated against every segment; one that no
+// longer exists (merged away) exits every active segment.
+func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byID map[string]*Segment, profileID string, p *profile.Profile, t segment.Touched, now time.Time) ([]move, func() error, error) {
+	var err error
 	if p == nil {
 		p, err = profile.Get(ctx, tn, profileID)
 	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && p.MergingInto != "") {
 		current, err := e.ProfileSegments(ctx, tn, profileID)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
+		var moves []move
 		for _, m := range current {
-			for _, s := range segs {
-				if s.ID == m.SegmentID {
-					if err := e.exit(ctx, tn, s.ID, profileID, at, cause); err != nil {
-						return err
-					}
-				}
+			if s, ok := byID[m.SegmentID]; ok && s.Status == Active {
+				moves = append(moves, move{segmentID: s.ID, profileID: profileID})
 			}
 		}
-		return nil
+		return moves, nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	full := t.All || !p.NextEvalAt.After(now)
 	todo := affected(segs, t, full)
 	if len(todo) == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	current, err := e.ProfileSegments(ctx, tn, profileID)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	member := make(map[string]bool, len(current))
 	for _, m := range current {
 		member[m.SegmentID] = true
 	}
-	byID := e.byID(tn, segs)
 	match, next := evaluate(p, todo, byID, member, now)
+	var moves []move
 	for _, s := range todo {
-		switch {
-		case match[s.ID] && !member[s.ID]:
-			err = e.enter(ctx, tn, s.ID, profileID, at, cause)
-		case !match[s.ID] && member[s.ID]:
-			err = e.exit(ctx, tn, s.ID, profileID, at, cause)
-		}
-		if err != nil {
-			return err
+		if match[s.ID] != member[s.ID] {
+			moves = append(moves, move{segmentID: s.ID, profileID: profileID, enter: match[s.ID]})
 		}
 	}
 	if !full && p.NextEvalAt.Before(next) {
 		next = p.NextEvalAt // an unaffected segment's edge (safe if early)
 	}
 	if next.Equal(p.NextEvalAt) {
-		return nil
+		return moves, nil, nil
 	}
-	_, err = profile.UpdateAny(ctx, tn, profileID, now, func(q *profile.Profile) error {
-		_, n := evaluate(q, todo, byID, member, now)
-		if !full && q.NextEvalAt.Before(n) {
-			n = q.NextEvalAt
+	write := func() error {
+		_, err := profile.UpdateAny(ctx, tn, profileID, now, func(q *profile.Profile) error {
+			_, n := evaluate(q, todo, byID, member, now)
+			if !full && q.NextEvalAt.Before(n) {
+				n = q.NextEvalAt
+			}
+			q.NextEvalAt = n
+			return nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
 		}
-		q.NextEvalAt = n
-		return nil
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return err
 	}
-	return err
+	return moves, write, nil
 }
 
 // rebuild backfills feats (new features) on every profile from stored

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/halo-cdp/halo/profile"
-	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -98,81 +96,4 @@ func (e *Engine) RunSweeper(ctx context.Context, st *store.Store, every time.Dur
 			}
 		}
 	}
-}
-
-// PreviewSample is how many profiles Preview returns.
-const PreviewSample = 20
-
-// Preview counts the profiles matching rule at now, without saving, and
-// returns the first PreviewSample of them in creation order (oldest first). Features the workspace already maintains are read
-// from the profiles; others are counted from stored events in one pass.
-func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule, now time.Time) (int64, []*profile.Profile, error) {
-	if err := segment.Validate(rule, e.resolver(ctx, tn)); err != nil {
-		return 0, nil, err
-	}
-	segs, maintained, err := e.active(ctx, tn)
-	if err != nil {
-		return 0, nil, err
-	}
-	missing := newFeatures(segment.Features(rule), maintained)
-	var counters map[string]map[string]segment.Counter
-	if len(missing) > 0 {
-		if counters, err = scanEvents(ctx, tn, missing); err != nil {
-			return 0, nil, err
-		}
-	}
-	byID := map[string]*Segment{}
-	for _, s := range segs {
-		byID[s.ID] = s
-	}
-	var statics map[string]map[string]bool // segment → members, loaded when referenced
-	var (
-		count  int64
-		sample []*profile.Profile
-	)
-	err = eachProfile(ctx, tn, func(p *profile.Profile) error {
-		if len(missing) > 0 {
-			own := counters[p.ID]
-			for _, f := range missing {
-				if c, ok := own[f.Key]; ok {
-					p.Features[f.Key] = c
-				}
-			}
-		}
-		in := input(p, byID, nil)
-		in.Segment = func(id string) (segment.SegmentRef, bool) {
-			s, ok := byID[id]
-			if !ok {
-				return segment.SegmentRef{}, false
-			}
-			if s.Kind != Static {
-				return segment.SegmentRef{Rule: &s.Rule}, true
-			}
-			if statics == nil {
-				statics = map[string]map[string]bool{}
-			}
-			if statics[id] == nil {
-				statics[id] = map[string]bool{}
-				docs, err := tn.C(store.Memberships).Find(ctx, store.Query{Index: store.MembersBySegment, Eq: []any{id}})
-				if err == nil {
-					for _, d := range docs {
-						pid, _ := d.Raw.Lookup("profileId").StringValueOK()
-						statics[id][pid] = true
-					}
-				}
-			}
-			return segment.SegmentRef{Member: statics[id][p.ID]}, true
-		}
-		if ok, _ := segment.Evaluate(rule, in, now); ok {
-			count++
-			if len(sample) < PreviewSample {
-				sample = append(sample, p)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, nil, err
-	}
-	return count, sample, nil
 }

@@ -112,19 +112,20 @@ func toStrings(v []any) []string {
 
 // Publisher is what writers publish changes through.
 type Publisher interface {
-	Publish(ctx context.Context, tn store.Tenant, c Change) error
+	// Publish appends cs, in order, in one store call where it can.
+	Publish(ctx context.Context, tn store.Tenant, cs ...Change) error
 }
 
-// Notify publishes c through p if p is set, and only logs a failure: the
+// Notify publishes cs through p if p is set, and only logs a failure: the
 // write that caused the change has succeeded already and must not fail
 // because of its notification. It ignores ctx's cancellation (a client
 // that hung up after its write still causes the change).
-func Notify(ctx context.Context, p Publisher, tn store.Tenant, c Change) {
-	if p == nil {
+func Notify(ctx context.Context, p Publisher, tn store.Tenant, cs ...Change) {
+	if p == nil || len(cs) == 0 {
 		return
 	}
-	if err := p.Publish(context.WithoutCancel(ctx), tn, c); err != nil {
-		slog.WarnContext(ctx, "publish change", "kind", c.Kind, "profile", c.ProfileID, "err", err)
+	if err := p.Publish(context.WithoutCancel(ctx), tn, cs...); err != nil {
+		slog.WarnContext(ctx, "publish changes", "kind", cs[0].Kind, "profile", cs[0].ProfileID, "changes", len(cs), "err", err)
 	}
 }
 

@@ -134,27 +134,49 @@ func (h *Hub) Close() {
 	h.done.Wait()
 }
 
-// Publish appends c to the workspace's outbox and delivers it to this
-// process's subscribers at once. It sets c's id, seq, workspace, origin
-// and (if zero) time. It never blocks on a subscriber.
-func (h *Hub) Publish(ctx context.Context, tn store.Tenant, c Change) error {
-	c.ID = store.NewID()
-	c.Seq = c.ID
-	c.WorkspaceID = tn.Workspace()
-	c.Origin = h.origin
-	if c.At.IsZero() {
-		c.At = time.Now().UTC()
+// Publish appends cs to the workspace's outbox (one store call) and
+// delivers them, in order, to this process's subscribers at once. It sets
+// each change's id, seq, workspace, origin and (if zero) time. It never
+// blocks on a subscriber. A change the store refused is not delivered; the
+// first refusal is returned.
+func (h *Hub) Publish(ctx context.Context, tn store.Tenant, cs ...Change) error {
+	if len(cs) == 0 {
+		return nil
 	}
-	if err := tn.C(store.Changes).Insert(ctx, c); err != nil {
+	now := time.Now().UTC()
+	docs := make([]any, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		c.ID = store.NewID()
+		c.Seq = c.ID
+		c.WorkspaceID = tn.Workspace()
+		c.Origin = h.origin
+		if c.At.IsZero() {
+			c.At = now
+		}
+		docs[i] = *c
+	}
+	errs, err := tn.C(store.Changes).InsertMany(ctx, docs)
+	if err != nil {
 		return err
 	}
+	var first error
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.written[c.WorkspaceID] = struct{}{}
-	if tl := h.tails[c.WorkspaceID]; tl != nil {
-		h.deliverLocked(tl, c)
+	h.written[tn.Workspace()] = struct{}{}
+	tl := h.tails[tn.Workspace()]
+	for i, c := range cs {
+		if i < len(errs) && errs[i] != nil {
+			if first == nil {
+				first = errs[i]
+			}
+			continue
+		}
+		if tl != nil {
+			h.deliverLocked(tl, c)
+		}
 	}
-	return nil
+	return first
 }
 
 // Subscribe returns a channel of the workspace's changes that filter

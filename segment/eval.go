@@ -139,7 +139,7 @@ func (e *evaluator) event(ev *EventCond) (bool, time.Time) {
 	case w.Last != nil:
 		return lastWindow(c, *w.Last, cc, e.now)
 	case w.Between != nil:
-		n := sumBuckets(c.Days, parseDay, dayIndex(w.Between.From), dayIndex(w.Between.To)-1)
+		n := c.Days.Sum(dayIndex(w.Between.From), dayIndex(w.Between.To)-1)
 		return countHolds(cc, n), time.Time{}
 	}
 	return countHolds(cc, c.Total), time.Time{}
@@ -151,19 +151,18 @@ func (e *evaluator) event(ev *EventCond) (bool, time.Time) {
 // buckets enter it (at the start of their unit).
 func lastWindow(c Counter, l Last, cc CountCond, now time.Time) (bool, time.Time) {
 	var (
-		buckets map[string]int64
-		parse   func(string) (int64, bool)
+		buckets Buckets
 		width   int64
 		idx     int64
 		unitSec int64
 	)
 	switch l.Unit {
 	case Days:
-		buckets, parse, width, idx, unitSec = c.Days, parseDay, int64(l.Amount), dayIndex(now), 86400
+		buckets, width, idx, unitSec = c.Days, int64(l.Amount), dayIndex(now), 86400
 	case Hours:
-		buckets, parse, width, idx, unitSec = c.Minutes, parseMinute, int64(l.Amount)*60, minuteIndex(now), 60
+		buckets, width, idx, unitSec = c.Minutes, int64(l.Amount)*60, minuteIndex(now), 60
 	case Minutes:
-		buckets, parse, width, idx, unitSec = c.Minutes, parseMinute, int64(l.Amount), minuteIndex(now), 60
+		buckets, width, idx, unitSec = c.Minutes, int64(l.Amount), minuteIndex(now), 60
 	default:
 		return false, time.Time{}
 	}
@@ -176,17 +175,13 @@ func lastWindow(c Counter, l Last, cc CountCond, now time.Time) (bool, time.Time
 		steps []step
 	)
 	lo := idx - width + 1
-	for k, n := range buckets {
-		b, ok := parse(k)
-		if !ok || b < lo {
-			continue
-		}
-		if b <= idx {
-			count += n
+	for _, x := range buckets[buckets.find(lo):] {
+		if x.At <= idx {
+			count += x.N
 		} else {
-			steps = append(steps, step{b, n})
+			steps = append(steps, step{x.At, x.N})
 		}
-		steps = append(steps, step{b + width, -n})
+		steps = append(steps, step{x.At + width, -x.N})
 	}
 	cur := countHolds(cc, count)
 	if len(steps) == 0 {

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -106,10 +107,9 @@ func TestEventSubDayWindows(t *testing.T) {
 // sortedTimesForTest re-expands minute buckets into one time per occurrence.
 func (c Counter) sortedTimesForTest() []time.Time {
 	var out []time.Time
-	for k, n := range c.Minutes {
-		m, _ := parseMinute(k)
-		for i := int64(0); i < n; i++ {
-			out = append(out, time.Unix(m*60, 0).UTC())
+	for _, x := range c.Minutes {
+		for i := int64(0); i < x.N; i++ {
+			out = append(out, time.Unix(x.At*60, 0).UTC())
 		}
 	}
 	return out
@@ -393,15 +393,8 @@ func TestCounterRetentionAndMerge(t *testing.T) {
 	if a.Total != both.Total || !a.First.Equal(both.First) || !a.Last.Equal(both.Last) || len(a.Days) != len(both.Days) || len(a.Minutes) != len(both.Minutes) {
 		t.Fatalf("merge: %+v vs %+v", a.Total, both.Total)
 	}
-	for k, n := range both.Days {
-		if a.Days[k] != n {
-			t.Fatalf("merge day %s", k)
-		}
-	}
-	for k, n := range both.Minutes {
-		if a.Minutes[k] != n {
-			t.Fatalf("merge minute %s", k)
-		}
+	if !reflect.DeepEqual(a.Days, both.Days) || !reflect.DeepEqual(a.Minutes, both.Minutes) {
+		t.Fatalf("merge buckets differ:\n%v\n%v", a.Days, both.Days)
 	}
 }
 

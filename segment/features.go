@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -155,23 +156,62 @@ const (
 
 // Counter is a profile's count of one feature, stored on the profile
 // document under the feature's key. The zero value is an empty counter.
+// It is stored as {days: {"2006-01-02": n}, minutes: {"2006-01-02T15:04":
+// n}, total, first, last} (MarshalBSON), readable in the database.
 type Counter struct {
-	// Days counts occurrences per UTC day ("2006-01-02").
-	Days map[string]int64 `bson:"days,omitempty" json:"days,omitempty"`
-	// Minutes counts recent occurrences per UTC minute ("2006-01-02T15:04"),
-	// for MINUTES and HOURS windows.
-	Minutes map[string]int64 `bson:"minutes,omitempty" json:"minutes,omitempty"`
+	// Days counts occurrences per UTC day.
+	Days Buckets `json:"days,omitempty"`
+	// Minutes counts recent occurrences per UTC minute, for MINUTES and
+	// HOURS windows.
+	Minutes Buckets `json:"minutes,omitempty"`
 	// Total counts every occurrence ever added (never pruned).
-	Total int64 `bson:"total" json:"total"`
+	Total int64 `json:"total"`
 	// First and Last are the earliest and latest occurrence times.
-	First time.Time `bson:"first" json:"first"`
-	Last  time.Time `bson:"last" json:"last"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
 }
 
-const (
-	dayLayout    = "2006-01-02"
-	minuteLayout = "2006-01-02T15:04"
-)
+// Bucket counts the occurrences within one time unit: At is a UTC day
+// index (days since 1970-01-01) or minute index.
+type Bucket struct {
+	At int64 `json:"at"`
+	N  int64 `json:"n"`
+}
+
+// Buckets are sorted by At, one per unit, counts above zero. A sorted
+// slice rather than a map: decoding, range sums and pruning are a binary
+// search and a slice, the hot paths of ingest and previews.
+type Buckets []Bucket
+
+// find returns the position of the first bucket at or after at.
+func (b Buckets) find(at int64) int {
+	return sort.Search(len(b), func(i int) bool { return b[i].At >= at })
+}
+
+func (b *Buckets) add(at, n int64) {
+	i := b.find(at)
+	if i < len(*b) && (*b)[i].At == at {
+		(*b)[i].N += n
+		return
+	}
+	*b = slices.Insert(*b, i, Bucket{At: at, N: n})
+}
+
+// Sum counts the occurrences in units lo..hi (inclusive).
+func (b Buckets) Sum(lo, hi int64) int64 {
+	var n int64
+	for i := b.find(lo); i < len(b) && b[i].At <= hi; i++ {
+		n += b[i].N
+	}
+	return n
+}
+
+// dropThrough removes the buckets at or before unit at.
+func (b *Buckets) dropThrough(at int64) {
+	if i := b.find(at + 1); i > 0 {
+		*b = slices.Delete(*b, 0, i)
+	}
+}
 
 // Add counts one occurrence at at.
 func (c *Counter) Add(at time.Time) {
@@ -192,16 +232,10 @@ func (c *Counter) addN(at time.Time, n int64) {
 	c.Total += n
 	newDay, newMin := dayIndex(c.Last), minuteIndex(c.Last)
 	if d := dayIndex(at); d > newDay-DayRetention {
-		if c.Days == nil {
-			c.Days = map[string]int64{}
-		}
-		c.Days[at.Format(dayLayout)] += n
+		c.Days.add(d, n)
 	}
 	if m := minuteIndex(at); m > newMin-MinuteRetention {
-		if c.Minutes == nil {
-			c.Minutes = map[string]int64{}
-		}
-		c.Minutes[at.Format(minuteLayout)] += n
+		c.Minutes.add(m, n)
 	}
 	if advanced {
 		c.prune()
@@ -210,17 +244,8 @@ func (c *Counter) addN(at time.Time, n int64) {
 
 // prune drops buckets that fell out of retention.
 func (c *Counter) prune() {
-	newDay, newMin := dayIndex(c.Last), minuteIndex(c.Last)
-	for k := range c.Days {
-		if d, ok := parseDay(k); !ok || d <= newDay-DayRetention {
-			delete(c.Days, k)
-		}
-	}
-	for k := range c.Minutes {
-		if m, ok := parseMinute(k); !ok || m <= newMin-MinuteRetention {
-			delete(c.Minutes, k)
-		}
-	}
+	c.Days.dropThrough(dayIndex(c.Last) - DayRetention)
+	c.Minutes.dropThrough(minuteIndex(c.Last) - MinuteRetention)
 }
 
 // Merge adds o's occurrences to c (profiles being merged).
@@ -235,17 +260,11 @@ func (c *Counter) Merge(o Counter) {
 		c.Last = o.Last
 	}
 	c.Total += o.Total
-	if len(o.Days) > 0 && c.Days == nil {
-		c.Days = map[string]int64{}
+	for _, x := range o.Days {
+		c.Days.add(x.At, x.N)
 	}
-	for k, n := range o.Days {
-		c.Days[k] += n
-	}
-	if len(o.Minutes) > 0 && c.Minutes == nil {
-		c.Minutes = map[string]int64{}
-	}
-	for k, n := range o.Minutes {
-		c.Minutes[k] += n
+	for _, x := range o.Minutes {
+		c.Minutes.add(x.At, x.N)
 	}
 	c.prune()
 }
@@ -266,7 +285,7 @@ func (c Counter) CountWithin(from, to time.Time) int64 {
 		if !to.IsZero() {
 			hi = dayIndex(to) - 1
 		}
-		return sumBuckets(c.Days, parseDay, lo, hi)
+		return c.Days.Sum(lo, hi)
 	}
 	if !from.IsZero() {
 		lo = minuteIndex(from)
@@ -274,17 +293,7 @@ func (c Counter) CountWithin(from, to time.Time) int64 {
 	if !to.IsZero() {
 		hi = minuteIndex(to) - 1
 	}
-	return sumBuckets(c.Minutes, parseMinute, lo, hi)
-}
-
-func sumBuckets(m map[string]int64, parse func(string) (int64, bool), lo, hi int64) int64 {
-	var n int64
-	for k, v := range m {
-		if i, ok := parse(k); ok && i >= lo && i <= hi {
-			n += v
-		}
-	}
-	return n
+	return c.Minutes.Sum(lo, hi)
 }
 
 // dayIndex is the number of UTC days since 1970-01-01 (floor).
@@ -306,7 +315,7 @@ func floorDiv(a, b int64) int64 {
 }
 
 // parseDay reads a "2006-01-02" key as a day index, without allocating.
-func parseDay(s string) (int64, bool) {
+func parseDay(s []byte) (int64, bool) {
 	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
 		return 0, false
 	}
@@ -320,7 +329,7 @@ func parseDay(s string) (int64, bool) {
 }
 
 // parseMinute reads a "2006-01-02T15:04" key as a minute index.
-func parseMinute(s string) (int64, bool) {
+func parseMinute(s []byte) (int64, bool) {
 	if len(s) != 16 || s[10] != 'T' || s[13] != ':' {
 		return 0, false
 	}
@@ -333,7 +342,7 @@ func parseMinute(s string) (int64, bool) {
 	return d*1440 + h*60 + m, true
 }
 
-func digits(s string) (int64, bool) {
+func digits(s []byte) (int64, bool) {
 	var n int64
 	for i := 0; i < len(s); i++ {
 		c := s[i]

@@ -466,3 +466,53 @@ func mustPanic(t *testing.T, what string, f func()) {
 	}()
 	f()
 }
+
+// Scan walks the same pages as Find, with only the last cursor, and
+// refuses what Find refuses.
+func TestScanPagesLikeFind(t *testing.T) {
+	ctx, s := open(t)
+	c := s.Tenant("ws").C(items)
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 25; i++ {
+		if err := c.Insert(ctx, item{ID: fmt.Sprintf("i%02d", i), Name: fmt.Sprintf("n%02d", i%7), Group: "g", At: base.Add(time.Duration(i) * time.Minute), Code: fmt.Sprint("c", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Tenant("other").C(items).Insert(ctx, item{ID: "x", Name: "n00", Code: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	var scanned, found []string
+	after := ""
+	for pages := 0; ; pages++ {
+		docs, last, err := c.Scan(ctx, store.Query{Index: "by_name", After: after, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range docs {
+			scanned = append(scanned, d.Lookup("_id").StringValue())
+		}
+		if len(docs) == 0 {
+			if last != "" || pages != 3 {
+				t.Fatalf("empty page %d: last %q", pages, last)
+			}
+			break
+		}
+		after = last
+	}
+	all, err := c.Find(ctx, store.Query{Index: "by_name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range all {
+		found = append(found, d.Raw.Lookup("_id").StringValue())
+	}
+	if !slices.Equal(scanned, found) || len(found) != 25 {
+		t.Fatalf("scan %v\nfind %v", scanned, found)
+	}
+	if _, _, err := c.Scan(ctx, store.Query{Index: "by_nothing"}); !errors.Is(err, store.ErrBadQuery) {
+		t.Fatalf("unknown index: %v", err)
+	}
+	if _, _, err := c.Scan(ctx, store.Query{Index: "by_name", After: "!!"}); !errors.Is(err, store.ErrBadCursor) {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}

@@ -244,11 +244,13 @@ func (s *Service) appended(ctx context.Context, tn store.Tenant, results []Track
 		}
 		items[pid] = append(items[pid], r.Event.ID)
 	}
+	cs := make([]realtime.Change, 0, len(order))
 	for _, pid := range order {
-		realtime.Notify(ctx, s.Changes, tn, realtime.Change{
+		cs = append(cs, realtime.Change{
 			Kind: realtime.TimelineAppended, ProfileID: pid, Payload: map[string]any{realtime.PayloadItemIDs: items[pid]},
 		})
 	}
+	realtime.Notify(ctx, s.Changes, tn, cs...)
 }
 
 func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, now time.Time) (trackReq, error) {

@@ -1,0 +1,169 @@
+package profile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/rawbson"
+	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/userjson"
+)
+
+// Fields names the parts of a profile document a reader needs: top-level
+// trait keys (a dot path counts by its first segment) and feature keys.
+// The id, activity times, event count and merge state are always read.
+type Fields struct {
+	Traits   []string
+	Features []string
+}
+
+// Decode decodes a whole stored profile document.
+func Decode(raw bson.Raw) (*Profile, error) {
+	var p Profile
+	if err := bson.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("decode profile: %w", err)
+	}
+	p.normalise()
+	return &p, nil
+}
+
+// DecodeFields decodes only f (and the fields always read) of a stored
+// profile document. The result is a partial profile: enough to evaluate a
+// segment rule that reads f, cheaper than Decode by the size of what it
+// skips (other traits, other counters, identifiers, merge history).
+func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
+	p := &Profile{Traits: map[string]any{}, Features: map[string]segment.Counter{}}
+	err := rawbson.Each(raw, func(key []byte, v bson.RawValue) error {
+		switch string(key) {
+		case "_id":
+			p.ID, _ = v.StringValueOK()
+		case "mergingInto":
+			p.MergingInto, _ = v.StringValueOK()
+		case "eventCount":
+			p.EventCount, _ = v.AsInt64OK()
+		case "createdAt":
+			p.CreatedAt = dateTime(v)
+		case "firstSeenAt":
+			p.FirstSeenAt = dateTime(v)
+		case "lastSeenAt":
+			p.LastSeenAt = dateTime(v)
+		case "nextEvalAt":
+			p.NextEvalAt = dateTime(v)
+		case "traits":
+			doc, ok := v.DocumentOK()
+			if !ok {
+				return nil
+			}
+			for _, k := range f.Traits {
+				k, _, _ = strings.Cut(k, ".")
+				if _, done := p.Traits[k]; done {
+					continue
+				}
+				if tv, err := doc.LookupErr(k); err == nil {
+					p.Traits[k] = userjson.PlainRaw(tv)
+				}
+			}
+		case "features":
+			doc, ok := v.DocumentOK()
+			if !ok {
+				return nil
+			}
+			for _, k := range f.Features {
+				cv, err := doc.LookupErr(k)
+				if err != nil {
+					continue
+				}
+				var c segment.Counter
+				if err := c.UnmarshalBSON(cv.Value); err != nil {
+					return fmt.Errorf("feature %s: %w", k, err)
+				}
+				p.Features[k] = c
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("decode profile: %w", err)
+	}
+	return p, nil
+}
+
+func dateTime(v bson.RawValue) time.Time {
+	if dt, ok := v.DateTimeOK(); ok {
+		return time.UnixMilli(dt).UTC()
+	}
+	return time.Time{}
+}
+
+// ScanPage is how many documents Scan reads per store call.
+const ScanPage = 1000
+
+// Scan streams the workspace's stored profile documents, oldest first,
+// skipping none (merged-away ones included: callers decide), to fn, one
+// page at a time: page is the page's position (0, 1, ...). One goroutine
+// reads ahead while workers goroutines call fn concurrently, so reading,
+// decoding and evaluating overlap. fn's error, or a read error, ends the
+// scan.
+func Scan(ctx context.Context, tn store.Tenant, workers int, fn func(page int, docs []bson.Raw) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type job struct {
+		n    int
+		docs []bson.Raw
+	}
+	jobs := make(chan job, workers)
+	var readErr error
+	go func() {
+		defer close(jobs)
+		after := ""
+		for n := 0; ; n++ {
+			docs, last, err := tn.C(store.Profiles).Scan(ctx, store.Query{Index: store.ProfilesByCreated, After: after, Limit: ScanPage})
+			if err != nil {
+				readErr = fmt.Errorf("scan profiles: %w", err)
+				return
+			}
+			select {
+			case jobs <- job{n, docs}:
+			case <-ctx.Done():
+				return
+			}
+			if len(docs) < ScanPage {
+				return
+			}
+			after = last
+		}
+	}()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range max(1, workers) {
+		wg.Go(func() {
+			for j := range jobs {
+				if err := fn(j.n, j.docs); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The reader has closed jobs (workers only stop early after cancel,
+	// and the reader then stops too); readErr is set before that close.
+	for range jobs {
+	}
+	switch {
+	case firstErr != nil:
+		return firstErr
+	case readErr != nil:
+		return readErr
+	}
+	return ctx.Err()
+}
