@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -384,7 +385,7 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 	// Subscribers of the source follow it to the survivor.
 	r.updated(ctx, tn, rec.SourceID, map[string]any{realtime.PayloadMergedInto: target, realtime.PayloadCause: "merge"})
 	r.updated(ctx, tn, target, map[string]any{realtime.PayloadMergedFrom: []string{rec.SourceID}, realtime.PayloadCause: "merge"})
-	r.afterWrite(ctx, tn, "merge", target, rec.SourceID)
+	r.afterWrite(ctx, tn, "merge", segment.Touched{All: true}, target, rec.SourceID)
 	return target, nil, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -84,20 +85,32 @@ type Resolver struct {
 	Changes realtime.Publisher
 	// AfterWrite, when set, is called after every successful write that can
 	// change segment memberships (identify, merge, unmerge), with the
-	// profiles written and the cause, before the write is acknowledged.
-	// It must not fail the write (package membership).
-	AfterWrite func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string)
+	// profiles written, the cause and what the write touched, before the
+	// write is acknowledged. It must not fail the write (package
+	// membership).
+	AfterWrite func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched segment.Touched)
 }
 
-func (r *Resolver) afterWrite(ctx context.Context, tn store.Tenant, cause string, profileIDs ...string) {
+func (r *Resolver) afterWrite(ctx context.Context, tn store.Tenant, cause string, touched segment.Touched, profileIDs ...string) {
 	if r.AfterWrite != nil {
-		r.AfterWrite(context.WithoutCancel(ctx), tn, profileIDs, cause)
+		r.AfterWrite(context.WithoutCancel(ctx), tn, profileIDs, cause, touched)
 	}
 }
 
 // updated publishes profile.updated for profileID (best effort).
 func (r *Resolver) updated(ctx context.Context, tn store.Tenant, profileID string, payload map[string]any) {
 	realtime.Notify(ctx, r.Changes, tn, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: profileID, Payload: payload})
+}
+
+// identifyTouched is what an identify call can have changed for segment
+// rules: the trait keys it wrote and the activity span; a new or merged
+// profile changed everything. Identifiers themselves are not rule inputs.
+func identifyTouched(req Request, res Result) segment.Touched {
+	t := segment.Touched{All: res.Created || len(res.Merged) > 0, Seen: !req.SeenAt.IsZero()}
+	for k := range req.Traits {
+		t.TraitKeys = append(t.TraitKeys, k)
+	}
+	return t
 }
 
 // maxResolveAttempts bounds retries when concurrent calls race on the same
@@ -140,7 +153,7 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 			continue
 		}
 		if err == nil && !req.Quiet {
-			r.afterWrite(ctx, tn, "identify", res.Profile.ID)
+			r.afterWrite(ctx, tn, "identify", identifyTouched(req, res), res.Profile.ID)
 		}
 		return res, err
 	}
@@ -153,12 +166,25 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 	if err != nil {
 		return Result{}, err
 	}
+	// Live profiles read in this attempt: every owner is checked twice
+	// (anchor, then merges), and the common case reads one profile only.
+	loaded := map[string]*profile.Profile{}
+	live := func(owner string) (string, error) {
+		if _, ok := loaded[owner]; ok {
+			return owner, nil
+		}
+		id, p, err := r.live(ctx, tn, types, owner)
+		if p != nil {
+			loaded[id] = p
+		}
+		return id, err
+	}
 	// The current profile starts as the owner of the highest-priority
 	// identifier that has one; a new profile only if none has.
 	cur, anchor := "", 0
 	for _, id := range ordered {
 		if owner, ok := owners[id]; ok {
-			if cur, err = r.live(ctx, tn, types, owner); err != nil {
+			if cur, err = live(owner); err != nil {
 				return Result{}, err
 			}
 			anchor = types.Base(id.Type).Priority
@@ -169,7 +195,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 	for _, id := range ordered {
 		prio := types.Base(id.Type).Priority
 		if owner, ok := owners[id]; ok {
-			owner, err := r.live(ctx, tn, types, owner)
+			owner, err := live(owner)
 			if err != nil {
 				return Result{}, err
 			}
@@ -227,6 +253,10 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 	}
 	if len(req.Traits) == 0 && req.SeenAt.IsZero() && !changed {
 		// Nothing to write: the common case of a track by a known visitor.
+		if p := loaded[cur]; p != nil {
+			res.Profile = p
+			return res, nil
+		}
 		p, err := profile.Get(ctx, tn, cur)
 		if errors.Is(err, store.ErrNotFound) {
 			return Result{}, errRetry
@@ -420,40 +450,41 @@ func (r *Resolver) lookup(ctx context.Context, tn store.Tenant, ids []Identifier
 
 // live returns the live profile standing for owner: itself, or where it
 // was merged (the chain followed), or — for an identity whose profile was
-// never created because of a crash — a profile created now.
-func (r *Resolver) live(ctx context.Context, tn store.Tenant, types Types, owner string) (string, error) {
+// never created because of a crash — a profile created now. The profile
+// document comes too when it was read (nil when created here).
+func (r *Resolver) live(ctx context.Context, tn store.Tenant, types Types, owner string) (string, *profile.Profile, error) {
 	for hops := 0; hops < 16; hops++ {
 		p, err := profile.Get(ctx, tn, owner)
 		if err == nil && p.MergingInto == "" {
-			return owner, nil
+			return owner, p, nil
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", fmt.Errorf("load profile %s: %w", owner, err)
+			return "", nil, fmt.Errorf("load profile %s: %w", owner, err)
 		}
 		if err == nil {
 			// Being merged away: help the merge finish, then look again.
 			if err := r.finishByID(ctx, tn, p.MergeID); err != nil {
-				return "", err
+				return "", nil, err
 			}
-			return "", errRetry
+			return "", nil, errRetry
 		}
 		next, err := r.Redirect(ctx, tn, owner)
 		if errors.Is(err, store.ErrNotFound) {
 			if err := r.ensureProfile(ctx, tn, owner, types, Identifier{}); err != nil {
-				return "", err
+				return "", nil, err
 			}
-			return owner, nil
+			return owner, nil, nil
 		}
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		// Identities still on a merged-away profile: move them on.
 		if _, err := r.moveAll(ctx, tn, owner, next); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return "", errRetry
+		return "", nil, errRetry
 	}
-	return "", errRetry
+	return "", nil, errRetry
 }
 
 // claim attaches id to profileID. ErrDuplicateKey means someone holds it.

@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -152,7 +153,7 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 	for _, id := range []string{holder, m.SourceID} {
 		r.updated(ctx, tn, id, map[string]any{realtime.PayloadCause: "unmerge"})
 	}
-	r.afterWrite(ctx, tn, "unmerge", holder, m.SourceID)
+	r.afterWrite(ctx, tn, "unmerge", segment.Touched{All: true}, holder, m.SourceID)
 	return nil
 }
 

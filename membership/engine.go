@@ -363,10 +363,11 @@ func errAt(errs []error, i int) error {
 }
 
 // AfterWrite re-evaluates the profiles a write touched (the hook identity
-// and timeline call). A failure is logged, never returned: the write
-// itself succeeded. After a merge or unmerge, the profiles' feature
-// counters are recomputed from their events first.
-func (e *Engine) AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string) {
+// calls), for the segments what it touched can affect. A failure is
+// logged, never returned: the write itself succeeded. After a merge or
+// unmerge, the profiles' feature counters are recomputed from their
+// events first.
+func (e *Engine) AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched segment.Touched) {
 	segs, feats, err := e.active(ctx, tn)
 	if err != nil {
 		slog.ErrorContext(ctx, "segments: load", "err", err)
@@ -375,15 +376,15 @@ func (e *Engine) AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []s
 	if len(segs) == 0 {
 		return
 	}
-	for _, pid := range profileIDs {
-		if (cause == "merge" || cause == "unmerge") && len(feats) > 0 {
+	if (cause == "merge" || cause == "unmerge") && len(feats) > 0 {
+		for _, pid := range profileIDs {
 			if err := e.recompute(ctx, tn, pid, feats); err != nil && !errors.Is(err, store.ErrNotFound) {
 				slog.ErrorContext(ctx, "segments: recompute features", "profile", pid, "err", err)
 			}
 		}
-		if err := e.Reevaluate(ctx, tn, pid, cause); err != nil {
-			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", pid, "cause", cause, "err", err)
-		}
+	}
+	if err := e.reevaluateAll(ctx, tn, profileIDs, nil, cause, touched); err != nil {
+		slog.ErrorContext(ctx, "segments: re-evaluate", "profiles", profileIDs, "cause", cause, "err", err)
 	}
 }
 
@@ -616,6 +617,7 @@ func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byI
 		member[m.SegmentID] = true
 	}
 	match, next := evaluate(p, todo, byID, member, now)
+	e.evaluations.Add(int64(len(todo)))
 	var moves []move
 	for _, s := range todo {
 		if match[s.ID] != member[s.ID] {

@@ -162,6 +162,35 @@ func TestTraitsAndBackfill(t *testing.T) {
 	}
 }
 
+// A write re-evaluates only the segments whose rules read what it
+// touched: trait keys for identify, event names (and activity fields) for
+// track.
+func TestReevaluationIsSelective(t *testing.T) {
+	e := newEnv(t)
+	pid := e.identify(t, "a", map[string]any{"plan": "free"})
+	e.create(t, "pro", segment.Rule{Trait: &segment.TraitCond{Key: "plan", Op: segment.EQ, Value: "pro"}})
+	e.create(t, "country", segment.Rule{Trait: &segment.TraitCond{Key: "address.country", Op: segment.EQ, Value: "FR"}})
+	buyers := e.create(t, "buyers", segment.Rule{Event: &segment.EventCond{Name: "order"}})
+	step := func(name string, want int64, write func()) {
+		t.Helper()
+		before := e.seg.Evaluations()
+		write()
+		if got := e.seg.Evaluations() - before; got != want {
+			t.Errorf("%s: %d segments evaluated, want %d", name, got, want)
+		}
+	}
+	step("identify, unrelated trait", 0, func() { e.identify(t, "a", map[string]any{"name": "Ada"}) })
+	step("identify, plan", 1, func() { e.identify(t, "a", map[string]any{"plan": "pro"}) })
+	step("identify, nested country", 1, func() { e.identify(t, "a", map[string]any{"address": map[string]any{"country": "FR"}}) })
+	step("identify, no traits", 0, func() { e.identify(t, "a", nil) })
+	step("track, unrelated event", 0, func() { e.track(t, "a", "page_viewed", nil) })
+	step("track, order", 1, func() { e.track(t, "a", "order", nil) })
+	step("new profile", 3, func() { e.identify(t, "b", map[string]any{"plan": "pro"}) })
+	if !e.members(t, buyers.ID)[pid] {
+		t.Fatal("the order did not enter buyers")
+	}
+}
+
 func TestStaticInSegmentArchiveUpdate(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.identify(t, "a", nil), e.identify(t, "b", map[string]any{"vip": true})

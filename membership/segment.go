@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/halo-cdp/halo/apperr"
@@ -111,7 +112,14 @@ type Engine struct {
 
 	mu    sync.Mutex
 	cache map[string]cached
+
+	evaluations atomic.Int64
 }
+
+// Evaluations counts the segment rules this engine has evaluated on a
+// profile after writes and sweeps (not previews): how selective
+// re-evaluation is, as a figure.
+func (e *Engine) Evaluations() int64 { return e.evaluations.Load() }
 
 type cached struct {
 	at       time.Time

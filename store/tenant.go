@@ -12,6 +12,8 @@ import (
 	"github.com/google/uuid"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/halo-cdp/halo/rawbson"
 )
 
 // Store holds a Backend and the declared collections.
@@ -210,48 +212,54 @@ func (c Collection) Count(ctx context.Context, q Query) (int64, error) {
 	return c.t.s.backend.Count(ctx, c.spec.Name, c.t.ws, rq)
 }
 
-// encode marshals doc, checks its _id and stamps workspaceId.
+// encode marshals doc, checks its _id and stamps workspaceId. The
+// marshalled bytes are copied element by element (workspaceId replaced in
+// place, or appended), not decoded and re-encoded: every write goes
+// through here, profiles with their counters included.
 func (c Collection) encode(doc any) (raw bson.Raw, id string, version int64, err error) {
 	b, err := bson.Marshal(doc)
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("encode %s document: %w", c.spec.Name, err)
 	}
-	var d bson.D
-	if err := bson.Unmarshal(b, &d); err != nil {
-		return nil, "", 0, fmt.Errorf("encode %s document: %w", c.spec.Name, err)
-	}
-	stamped := false
-	for i, e := range d {
-		switch e.Key {
+	didx, out := bsoncore.AppendDocumentStart(make([]byte, 0, len(b)+len(c.t.ws)+24))
+	stamped, badID := false, false
+	err = rawbson.Each(b, func(key []byte, v bson.RawValue) error {
+		switch string(key) {
 		case "_id":
-			s, ok := e.Value.(string)
+			s, ok := v.StringValueOK()
 			if !ok || s == "" {
-				return nil, "", 0, fmt.Errorf("%s document: _id must be a non-empty string: %w", c.spec.Name, ErrBadQuery)
+				badID = true
 			}
 			id = s
 		case "workspaceId":
-			d[i].Value = c.t.ws
+			out = bsoncore.AppendStringElement(out, "workspaceId", c.t.ws)
 			stamped = true
+			return nil
 		case "version":
-			switch v := e.Value.(type) {
-			case int64:
-				version = v
-			case int32:
-				version = int64(v)
-			}
+			version, _ = v.AsInt64OK()
 		}
-	}
-	if id == "" {
+		out = append(out, byte(v.Type))
+		out = append(out, key...)
+		out = append(out, 0)
+		out = append(out, v.Value...)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, "", 0, fmt.Errorf("encode %s document: %w", c.spec.Name, err)
+	case badID:
+		return nil, "", 0, fmt.Errorf("%s document: _id must be a non-empty string: %w", c.spec.Name, ErrBadQuery)
+	case id == "":
 		return nil, "", 0, fmt.Errorf("%s document has no _id: %w", c.spec.Name, ErrBadQuery)
 	}
 	if !stamped {
-		d = append(d, bson.E{Key: "workspaceId", Value: c.t.ws})
+		out = bsoncore.AppendStringElement(out, "workspaceId", c.t.ws)
 	}
-	raw, err = bson.Marshal(d)
+	out, err = bsoncore.AppendDocumentEnd(out, didx)
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("encode %s document: %w", c.spec.Name, err)
 	}
-	return raw, id, version, nil
+	return out, id, version, nil
 }
 
 func (c Collection) resolve(q Query) (ResolvedQuery, error) {

@@ -30,18 +30,13 @@ type Service struct {
 	Segments SegmentHook
 }
 
-// SegmentHook is what ingest needs from the segment engine.
+// SegmentHook is what ingest needs from the segment engine
+// (membership.Engine).
 type SegmentHook interface {
 	// Features are the event features to count on profiles.
 	Features(ctx context.Context, tn store.Tenant) ([]segment.Feature, error)
-	// AfterWrite re-evaluates the memberships of the profiles written.
-	AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string)
-}
-
-// ProfilesHook is implemented by a SegmentHook that re-evaluates from the
-// profiles as just written and only the segments the write can affect
-// (membership.Engine); afterWrite prefers it to AfterWrite.
-type ProfilesHook interface {
+	// AfterProfiles re-evaluates the memberships of profiles as the write
+	// just left them, for the segments what it touched can affect.
 	AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched segment.Touched)
 }
 
@@ -49,26 +44,17 @@ func (s *Service) afterWrite(ctx context.Context, tn store.Tenant, cause string,
 	if s.Segments == nil {
 		return
 	}
-	var (
-		ids []string
-		ps  []*profile.Profile
-	)
+	var ps []*profile.Profile
 	seen := map[string]bool{}
 	for _, k := range order {
 		if p, ok := profiles[k]; ok && !seen[p.ID] {
 			seen[p.ID] = true
-			ids = append(ids, p.ID)
 			ps = append(ps, p)
 		}
 	}
-	if len(ids) == 0 {
-		return
+	if len(ps) > 0 {
+		s.Segments.AfterProfiles(context.WithoutCancel(ctx), tn, ps, cause, touched)
 	}
-	if h, ok := s.Segments.(ProfilesHook); ok {
-		h.AfterProfiles(context.WithoutCancel(ctx), tn, ps, cause, touched)
-		return
-	}
-	s.Segments.AfterWrite(context.WithoutCancel(ctx), tn, ids, cause)
 }
 
 // TrackInput is one behavioural event as a client sends it.
@@ -141,7 +127,8 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	// is many events of one visitor); events carrying traits resolve alone
 	// so their trait patches apply in order.
 	resolved := map[string]string{}
-	var touched segment.Touched // what the write changes, for segments
+	seeds := map[string]*profile.Profile{} // as resolution read them
+	var touched segment.Touched            // what the write changes, for segments
 	for _, i := range pending {
 		req := &reqs[i]
 		key := identitiesKey(req.ids)
@@ -154,6 +141,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 			return nil, err
 		}
 		resolved[key] = res.Profile.ID
+		seeds[res.Profile.ID] = res.Profile
 		req.event.ProfileID = res.Profile.ID
 		if res.Created || len(req.traits) > 0 {
 			touched.All = true
@@ -190,7 +178,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		stored = append(stored, &ev)
 	}
 
-	profiles, err := s.count(ctx, tn, stored)
+	profiles, err := s.count(ctx, tn, stored, seeds)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +293,7 @@ func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID strin
 // count adds newly stored events to their profiles' counters, one
 // compare-and-swap per profile. If a profile was merged away between
 // resolution and now, its events follow it to the survivor.
-func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event) (map[string]*profile.Profile, error) {
+func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, seeds map[string]*profile.Profile) (map[string]*profile.Profile, error) {
 	byProfile := map[string][]*Event{}
 	var order []string
 	for _, ev := range events {
@@ -328,17 +316,27 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event) (
 	for _, pid := range order {
 		evs := byProfile[pid]
 		target := pid
-		for hops := 0; ; hops++ {
-			p, err := profile.Update(ctx, tn, target, s.Now(), func(p *profile.Profile) error {
-				p.EventCount += int64(len(evs))
-				for _, ev := range evs {
-					p.Seen(ev.OccurredAt)
-					if len(features) > 0 {
-						p.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
-					}
+		apply := func(p *profile.Profile) error {
+			p.EventCount += int64(len(evs))
+			for _, ev := range evs {
+				p.Seen(ev.OccurredAt)
+				if len(features) > 0 {
+					p.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
 				}
-				return nil
-			})
+			}
+			return nil
+		}
+		for hops := 0; ; hops++ {
+			var (
+				p   *profile.Profile
+				err error
+			)
+			if seed := seeds[target]; seed != nil {
+				delete(seeds, target) // a seed serves once
+				p, err = profile.UpdateFrom(ctx, tn, seed, s.Now(), apply)
+			} else {
+				p, err = profile.Update(ctx, tn, target, s.Now(), apply)
+			}
 			if err == nil {
 				out[pid] = p
 				break

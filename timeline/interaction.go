@@ -91,7 +91,7 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 		return nil, fmt.Errorf("store interaction on %s: %w", p.ID, err)
 	}
 	orig := ev.ProfileID
-	counted, err := s.count(ctx, tn, []*Event{&ev})
+	counted, err := s.count(ctx, tn, []*Event{&ev}, nil)
 	if err != nil {
 		return nil, err
 	}
