@@ -195,19 +195,31 @@ func Resolve(ctx context.Context, tn store.Tenant, id string, redirect Redirecto
 // than once and must be deterministic over its input. A profile claimed by
 // a merge is not written: ErrMerging (use UpdateAny to write it anyway).
 func Update(ctx context.Context, tn store.Tenant, id string, now time.Time, fn func(*Profile) error) (*Profile, error) {
-	return update(ctx, tn, id, now, false, fn)
+	return update(ctx, tn, id, nil, now, false, fn)
+}
+
+// UpdateFrom is Update starting from seed, a copy of the document the
+// caller has just read (saving the read when nobody wrote in between; a
+// stale seed costs one failed compare-and-swap, then Update's loop).
+// UpdateFrom takes seed over: it may be modified.
+func UpdateFrom(ctx context.Context, tn store.Tenant, seed *Profile, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	return update(ctx, tn, seed.ID, seed, now, false, fn)
 }
 
 // UpdateAny is Update that also writes a profile claimed by a merge (the
 // merge itself claims and releases it).
 func UpdateAny(ctx context.Context, tn store.Tenant, id string, now time.Time, fn func(*Profile) error) (*Profile, error) {
-	return update(ctx, tn, id, now, true, fn)
+	return update(ctx, tn, id, nil, now, true, fn)
 }
 
-func update(ctx context.Context, tn store.Tenant, id string, now time.Time, anyState bool, fn func(*Profile) error) (*Profile, error) {
+func update(ctx context.Context, tn store.Tenant, id string, seed *Profile, now time.Time, anyState bool, fn func(*Profile) error) (*Profile, error) {
 	const maxAttempts = 50
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		p, err := Get(ctx, tn, id)
+		p, err := seed, error(nil)
+		if seed == nil {
+			p, err = Get(ctx, tn, id)
+		}
+		seed = nil
 		if err != nil {
 			return nil, fmt.Errorf("load profile %s: %w", id, err)
 		}
