@@ -518,12 +518,19 @@ func TestRealtimeSSE(t *testing.T) {
 	}
 }
 
-// Two server processes on one data dir (SQLite in WAL mode) stand for two
-// instances: a change made through the first reaches a subscriber of the
-// second through the outbox.
+// Two server processes on one data dir (SQLite in WAL mode) or one
+// MongoDB database stand for two instances: a change made through the
+// first reaches a subscriber of the second through the outbox.
 func TestRealtimeSecondInstance(t *testing.T) {
-	s1 := startServer(t, serverOptions{})
-	s2 := startServer(t, serverOptions{DataDir: s1.DataDir, Env: map[string]string{"HALO_JWT_SECRET": string(s1.Secret)}})
+	forEachEngine(t, func(t *testing.T, e engine) {
+		mongo := e.name == "mongodb"
+		s1 := startServer(t, serverOptions{Mongo: mongo})
+		s2 := startServer(t, serverOptions{DataDir: s1.DataDir, Mongo: mongo, MongoURI: s1.MongoURI, Env: map[string]string{"HALO_JWT_SECRET": string(s1.Secret)}})
+		realtimeSecondInstance(t, s1, s2)
+	})
+}
+
+func realtimeSecondInstance(t *testing.T, s1, s2 *testServer) {
 	tok := s1.token(t, "acme")
 	pid := profileOf(t, s1, tok, "ana@example.com")
 

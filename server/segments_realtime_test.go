@@ -265,9 +265,22 @@ func TestSegmentMembershipSSE(t *testing.T) {
 // changes made through the first (ENTERED by track on s1; EXITED by
 // whichever instance's sweeper gets there first — both run on the clock).
 func TestSegmentMembershipSecondInstance(t *testing.T) {
+	secondInstance(t, false)
+}
+
+// The same on the MongoDB engine (in-process FerretDB, or the server in
+// HALO_TEST_MONGODB_URI): two instances on one database.
+func TestSegmentMembershipSecondInstanceMongo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("MongoDB engine: not in -short")
+	}
+	secondInstance(t, true)
+}
+
+func secondInstance(t *testing.T, mongo bool) {
 	clock := services.NewManualClock(time.Now().UTC())
-	s1 := startServer(t, serverOptions{Clock: clock})
-	s2 := startServer(t, serverOptions{Clock: clock, DataDir: s1.DataDir, Env: map[string]string{"HALO_JWT_SECRET": string(s1.Secret)}})
+	s1 := startServer(t, serverOptions{Clock: clock, Mongo: mongo})
+	s2 := startServer(t, serverOptions{Clock: clock, DataDir: s1.DataDir, Mongo: mongo, MongoURI: s1.MongoURI, Env: map[string]string{"HALO_JWT_SECRET": string(s1.Secret)}})
 	tok := s1.token(t, "acme")
 	seg := createSegment(t, s1, tok, map[string]any{"name": "repeat buyers", "rule": ordersRule(2)})
 
