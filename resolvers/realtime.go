@@ -60,74 +60,104 @@ func follow(id, kind string) func(realtime.Change) bool {
 	}
 }
 
-// profileUpdates streams the profile after each of its changes. Changes
-// that queued up while the last one was sent are coalesced: the profile is
-// read once, as it is now.
-func (r *Resolver) profileUpdates(ctx context.Context, tn store.Tenant, p *profile.Profile) <-chan *model.Profile {
-	changes, cancel := r.hub.Subscribe(tn.Workspace(), follow(p.ID, realtime.ProfileUpdated), "")
-	out := make(chan *model.Profile)
+// pump delivers a subscription: each change — those of pending first,
+// then those from changes — becomes the values convert returns, sent in
+// order on the returned channel until ctx ends or changes closes (cancel
+// then ends the hub subscription). With coalesce, changes that queued up
+// while values were being sent are skipped for the newest one: for
+// streams of snapshots, where only the latest state matters.
+func pump[T any](ctx context.Context, changes <-chan realtime.Change, cancel func(), pending []realtime.Change, coalesce bool, convert func(realtime.Change) []T) <-chan T {
+	out := make(chan T)
 	go func() {
 		defer close(out)
 		defer cancel()
 		for {
 			var c realtime.Change
-			var ok bool
-			select {
-			case c, ok = <-changes:
-			case <-ctx.Done():
-				return
-			}
-		drain:
-			for ok {
+			if len(pending) > 0 {
+				c, pending = pending[0], pending[1:]
+			} else {
+				var ok bool
 				select {
-				case next, more := <-changes:
-					if !more {
-						break drain
-					}
-					c = next
-				default:
-					break drain
+				case c, ok = <-changes:
+				case <-ctx.Done():
+					return
+				}
+				if !ok {
+					return
+				}
+				if coalesce {
+					c = newest(changes, c)
 				}
 			}
-			if !ok {
-				return
-			}
-			id := c.ProfileID
-			if to := c.String(realtime.PayloadMergedInto); to != "" {
-				id = to
-			}
-			p, err := profile.Resolve(ctx, tn, id, r.identity.Redirect)
-			if err != nil {
-				if ctx.Err() == nil && apperr.CodeOf(err) != apperr.NotFound {
-					slog.WarnContext(ctx, "profileUpdated: read profile", "profile", id, "err", err)
+			for _, v := range convert(c) {
+				select {
+				case out <- v:
+				case <-ctx.Done():
+					return
 				}
-				continue
-			}
-			select {
-			case out <- toProfile(p):
-			case <-ctx.Done():
-				return
 			}
 		}
 	}()
 	return out
 }
 
+// newest returns the last change already queued on changes, or c.
+func newest(changes <-chan realtime.Change, c realtime.Change) realtime.Change {
+	for {
+		select {
+		case next, ok := <-changes:
+			if !ok {
+				return c
+			}
+			c = next
+		default:
+			return c
+		}
+	}
+}
+
+// profileUpdates streams the profile after each of its changes, as it is
+// when sent (coalesced).
+func (r *Resolver) profileUpdates(ctx context.Context, tn store.Tenant, p *profile.Profile) <-chan *model.Profile {
+	changes, cancel := r.hub.Subscribe(tn.Workspace(), follow(p.ID, realtime.ProfileUpdated), "")
+	return pump(ctx, changes, cancel, nil, true, func(c realtime.Change) []*model.Profile {
+		id := c.ProfileID
+		if to := c.String(realtime.PayloadMergedInto); to != "" {
+			id = to
+		}
+		p, err := profile.Resolve(ctx, tn, id, r.identity.Redirect)
+		if err != nil {
+			if ctx.Err() == nil && apperr.CodeOf(err) != apperr.NotFound {
+				slog.WarnContext(ctx, "profileUpdated: read profile", "profile", id, "err", err)
+			}
+			return nil
+		}
+		return []*model.Profile{toProfile(p)}
+	})
+}
+
 // timelineItems streams the items of the profile's timeline.appended
 // changes, after the item `after` when set.
 func (r *Resolver) timelineItems(ctx context.Context, tn store.Tenant, p *profile.Profile, after string) (<-chan *model.TimelineItem, error) {
-	var from string
-	var first []string
+	var (
+		from    string
+		pending []realtime.Change
+	)
 	if after != "" {
-		var err error
-		if from, first, err = r.resumePoint(ctx, tn, after); err != nil {
+		var (
+			rest []string
+			err  error
+		)
+		if from, rest, err = r.resumePoint(ctx, tn, after); err != nil {
 			return nil, err
 		}
+		// The rest of the change that carried `after` comes first.
+		pending = []realtime.Change{{Kind: realtime.TimelineAppended, Payload: map[string]any{realtime.PayloadItemIDs: rest}}}
 	}
 	changes, cancel := r.hub.Subscribe(tn.Workspace(), follow(p.ID, realtime.TimelineAppended), from)
-	out := make(chan *model.TimelineItem)
-	send := func(ids []string) bool {
-		for _, id := range ids {
+	return pump(ctx, changes, cancel, pending, false, func(c realtime.Change) []*model.TimelineItem {
+		var items []*model.TimelineItem
+		for _, id := range c.Strings(realtime.PayloadItemIDs) {
 			ev, err := timeline.Get(ctx, tn, id)
 			if err != nil {
 				if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
@@ -135,32 +165,10 @@ func (r *Resolver) timelineItems(ctx context.Context, tn store.Tenant, p *profil
 				}
 				continue
 			}
-			select {
-			case out <- toTimelineItem(ev):
-			case <-ctx.Done():
-				return false
-			}
+			items = append(items, toTimelineItem(ev))
 		}
-		return true
-	}
-	go func() {
-		defer close(out)
-		defer cancel()
-		if !send(first) {
-			return
-		}
-		for {
-			select {
-			case c, ok := <-changes:
-				if !ok || !send(c.Strings(realtime.PayloadItemIDs)) {
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+		return items
+	}), nil
 }
 
 // resumeScan bounds the search for the change that carried an item: it is

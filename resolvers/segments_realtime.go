@@ -70,36 +70,16 @@ func (r *Resolver) membershipChanges(ctx context.Context, segmentID, profileID, 
 			c.String(payloadChangeID) != after
 	}
 	changes, cancel := r.hub.Subscribe(tn.Workspace(), filter, from)
-	out := make(chan *model.MembershipChange)
-	go func() {
-		defer close(out)
-		defer cancel()
-		for {
-			var c realtime.Change
-			var ok bool
-			select {
-			case c, ok = <-changes:
-			case <-ctx.Done():
-				return
+	return pump(ctx, changes, cancel, nil, false, func(c realtime.Change) []*model.MembershipChange {
+		m, err := membershipChangeOf(ctx, tn, c)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.WarnContext(ctx, "segmentMembershipChanged: read change", "change", c.ID, "err", err)
 			}
-			if !ok {
-				return
-			}
-			m, err := membershipChangeOf(ctx, tn, c)
-			if err != nil {
-				if ctx.Err() == nil {
-					slog.WarnContext(ctx, "segmentMembershipChanged: read change", "change", c.ID, "err", err)
-				}
-				continue
-			}
-			select {
-			case out <- m:
-			case <-ctx.Done():
-				return
-			}
+			return nil
 		}
-	}()
-	return out, nil
+		return []*model.MembershipChange{m}
+	}), nil
 }
 
 // membershipChangeOf reads the membership change an outbox change carries;
