@@ -648,8 +648,9 @@ func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byI
 }
 
 // rebuild backfills feats (new features) on every profile from stored
-// events, then re-evaluates every profile. Profiles are visited by
-// creation; events are read once, in one pass over the events index.
+// events, then re-evaluates every profile, a page of profiles at a time
+// (their moves written together). Profiles are visited by creation;
+// events are read once, in one pass over the events index.
 func (e *Engine) rebuild(ctx context.Context, tn store.Tenant, feats []segment.Feature, cause string) error {
 	var counters map[string]map[string]segment.Counter
 	if len(feats) > 0 {
@@ -658,8 +659,13 @@ func (e *Engine) rebuild(ctx context.Context, tn store.Tenant, feats []segment.F
 			return err
 		}
 	}
-	return eachProfile(ctx, tn, func(p *profile.Profile) error {
-		if len(feats) > 0 {
+	return eachProfilePage(ctx, tn, func(page []*profile.Profile) error {
+		ids := make([]string, 0, len(page))
+		for _, p := range page {
+			ids = append(ids, p.ID)
+			if len(feats) == 0 {
+				continue
+			}
 			own := counters[p.ID]
 			_, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
 				for _, f := range feats {
@@ -675,7 +681,7 @@ func (e *Engine) rebuild(ctx context.Context, tn store.Tenant, feats []segment.F
 				return err
 			}
 		}
-		return e.Reevaluate(ctx, tn, p.ID, cause)
+		return e.reevaluateAll(ctx, tn, ids, nil, cause, segment.Touched{All: true})
 	})
 }
 
@@ -716,20 +722,24 @@ func scanEvents(ctx context.Context, tn store.Tenant, feats []segment.Feature) (
 	}
 }
 
-// eachProfile streams the workspace's profiles (oldest first).
-func eachProfile(ctx context.Context, tn store.Tenant, fn func(*profile.Profile) error) error {
+// eachProfilePage streams the workspace's live profiles (oldest first),
+// a page at a time.
+func eachProfilePage(ctx context.Context, tn store.Tenant, fn func([]*profile.Profile) error) error {
 	after := ""
 	for {
 		page, err := profile.List(ctx, tn, profile.CreatedAsc, 100, after)
 		if err != nil {
 			return err
 		}
+		live := make([]*profile.Profile, 0, len(page.Profiles))
 		for i, p := range page.Profiles {
 			after = page.Cursors[i]
-			if p.MergingInto != "" {
-				continue
+			if p.MergingInto == "" {
+				live = append(live, p)
 			}
-			if err := fn(p); err != nil {
+		}
+		if len(live) > 0 {
+			if err := fn(live); err != nil {
 				return err
 			}
 		}
@@ -737,4 +747,16 @@ func eachProfile(ctx context.Context, tn store.Tenant, fn func(*profile.Profile)
 			return nil
 		}
 	}
+}
+
+// eachProfile streams the workspace's live profiles (oldest first).
+func eachProfile(ctx context.Context, tn store.Tenant, fn func(*profile.Profile) error) error {
+	return eachProfilePage(ctx, tn, func(page []*profile.Profile) error {
+		for _, p := range page {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
