@@ -20,6 +20,8 @@ const (
 	Conflict        Code = "CONFLICT"
 	RateLimited     Code = "RATE_LIMITED"
 	Internal        Code = "INTERNAL"
+	// Suppressed: an identifier of an erased person; nothing was stored.
+	Suppressed Code = "SUPPRESSED"
 )
 
 // Error is a client-facing error.

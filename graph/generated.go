@@ -5,6 +5,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -28,6 +29,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	ExportedMember() ExportedMemberResolver
 	MembershipChange() MembershipChangeResolver
 	Mutation() MutationResolver
 	Profile() ProfileResolver
@@ -41,6 +43,67 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	ConsentPurpose struct {
+		BuiltIn     func(childComplexity int) int
+		Description func(childComplexity int) int
+		Key         func(childComplexity int) int
+		LawfulBasis func(childComplexity int) int
+	}
+
+	ConsentRecord struct {
+		CapturedAt func(childComplexity int) int
+		Channel    func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Proof      func(childComplexity int) int
+		Purpose    func(childComplexity int) int
+		RecordedAt func(childComplexity int) int
+		Source     func(childComplexity int) int
+		Status     func(childComplexity int) int
+	}
+
+	ConsentRecordConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ConsentRecordEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ConsentState struct {
+		CapturedAt  func(childComplexity int) int
+		Channel     func(childComplexity int) int
+		ExpiresAt   func(childComplexity int) int
+		GrantedAt   func(childComplexity int) int
+		LawfulBasis func(childComplexity int) int
+		ProfileID   func(childComplexity int) int
+		Purpose     func(childComplexity int) int
+		Source      func(childComplexity int) int
+		Status      func(childComplexity int) int
+	}
+
+	ErasureReceipt struct {
+		ConsentRecords        func(childComplexity int) int
+		ErasedAt              func(childComplexity int) int
+		ErasedProfileIds      func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Identifiers           func(childComplexity int) int
+		Memberships           func(childComplexity int) int
+		ProfileID             func(childComplexity int) int
+		Reason                func(childComplexity int) int
+		SuppressedIdentifiers func(childComplexity int) int
+		TimelineItems         func(childComplexity int) int
+	}
+
+	ExportedMember struct {
+		Identifiers func(childComplexity int) int
+		ProfileID   func(childComplexity int) int
+		Traits      func(childComplexity int) int
+	}
+
 	Identifier struct {
 		FirstSeenAt func(childComplexity int) int
 		Type        func(childComplexity int) int
@@ -110,15 +173,26 @@ type ComplexityRoot struct {
 		AddToStaticSegment      func(childComplexity int, segmentID string, profileIds []string, identifiers []model.IdentifierInput) int
 		ArchiveSegment          func(childComplexity int, id string) int
 		CreateSegment           func(childComplexity int, input model.CreateSegmentInput) int
+		DefinePurpose           func(childComplexity int, input model.DefinePurposeInput) int
+		EraseProfile            func(childComplexity int, profileID string, reason *string) int
 		Identify                func(childComplexity int, input model.IdentifyInput) int
+		LiftSuppression         func(childComplexity int, identifier model.IdentifierInput) int
 		LogInteraction          func(childComplexity int, input model.LogInteractionInput) int
 		MergeProfiles           func(childComplexity int, sourceID string, targetID string, reason *string) int
 		RemoveFromStaticSegment func(childComplexity int, segmentID string, profileIds []string, identifiers []model.IdentifierInput) int
+		SetConsent              func(childComplexity int, input model.SetConsentInput) int
+		SetConsents             func(childComplexity int, input model.SetConsentsInput) int
 		SetIdentifierType       func(childComplexity int, input model.IdentifierTypeInput) int
+		SetPIISettings          func(childComplexity int, traitKeys []string, identifierTypes []string) int
 		Track                   func(childComplexity int, input model.TrackInput) int
 		TrackBatch              func(childComplexity int, inputs []model.TrackInput) int
 		UnmergeProfile          func(childComplexity int, mergeID string) int
 		UpdateSegment           func(childComplexity int, id string, input model.UpdateSegmentInput) int
+	}
+
+	PIISettings struct {
+		IdentifierTypes func(childComplexity int) int
+		TraitKeys       func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -129,18 +203,21 @@ type ComplexityRoot struct {
 	}
 
 	Profile struct {
-		CreatedAt   func(childComplexity int) int
-		EventCount  func(childComplexity int) int
-		FirstSeenAt func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Identifiers func(childComplexity int) int
-		LastSeenAt  func(childComplexity int) int
-		MergedFrom  func(childComplexity int) int
-		Merges      func(childComplexity int) int
-		Segments    func(childComplexity int) int
-		Timeline    func(childComplexity int, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) int
-		Traits      func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
+		CanContact     func(childComplexity int, purpose string, channel model.ConsentChannel) int
+		Consent        func(childComplexity int) int
+		ConsentHistory func(childComplexity int, first *int, after *string) int
+		CreatedAt      func(childComplexity int) int
+		EventCount     func(childComplexity int) int
+		FirstSeenAt    func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Identifiers    func(childComplexity int) int
+		LastSeenAt     func(childComplexity int) int
+		MergedFrom     func(childComplexity int) int
+		Merges         func(childComplexity int) int
+		Segments       func(childComplexity int) int
+		Timeline       func(childComplexity int, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) int
+		Traits         func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
 	}
 
 	ProfileConnection struct {
@@ -155,13 +232,17 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		IdentifierTypes func(childComplexity int) int
-		Profile         func(childComplexity int, id *string, identifier *model.IdentifierInput) int
-		Profiles        func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder) int
-		Segment         func(childComplexity int, id string) int
-		SegmentPreview  func(childComplexity int, rule model.SegmentRuleInput) int
-		Segments        func(childComplexity int, first *int, after *string) int
-		Viewer          func(childComplexity int) int
+		ConsentPurposes   func(childComplexity int) int
+		ExportProfileData func(childComplexity int, profileID string) int
+		ExportSegment     func(childComplexity int, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) int
+		IdentifierTypes   func(childComplexity int) int
+		PiiSettings       func(childComplexity int) int
+		Profile           func(childComplexity int, id *string, identifier *model.IdentifierInput) int
+		Profiles          func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder) int
+		Segment           func(childComplexity int, id string) int
+		SegmentPreview    func(childComplexity int, rule model.SegmentRuleInput) int
+		Segments          func(childComplexity int, first *int, after *string) int
+		Viewer            func(childComplexity int) int
 	}
 
 	Segment struct {
@@ -190,6 +271,17 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	SegmentExportConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	SegmentExportEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	SegmentMemberConnection struct {
 		Edges    func(childComplexity int) int
 		Nodes    func(childComplexity int) int
@@ -213,6 +305,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		ConsentChanged           func(childComplexity int, profileID string) int
 		ProfileUpdated           func(childComplexity int, id string) int
 		SegmentMembershipChanged func(childComplexity int, segmentID *string, profileID *string, after *string) int
 		TimelineAppended         func(childComplexity int, profileID string, after *string) int
@@ -289,6 +382,10 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type ExportedMemberResolver interface {
+	Identifiers(ctx context.Context, obj *model.ExportedMember) ([]model.Identifier, error)
+	Traits(ctx context.Context, obj *model.ExportedMember) (any, error)
+}
 type MembershipChangeResolver interface {
 	Segment(ctx context.Context, obj *model.MembershipChange) (*model.Segment, error)
 	Profile(ctx context.Context, obj *model.MembershipChange) (*model.Profile, error)
@@ -298,9 +395,15 @@ type MutationResolver interface {
 	Track(ctx context.Context, input model.TrackInput) (*model.TrackPayload, error)
 	TrackBatch(ctx context.Context, inputs []model.TrackInput) (*model.TrackBatchPayload, error)
 	LogInteraction(ctx context.Context, input model.LogInteractionInput) (*model.TimelineItem, error)
+	DefinePurpose(ctx context.Context, input model.DefinePurposeInput) (*model.ConsentPurpose, error)
+	SetConsent(ctx context.Context, input model.SetConsentInput) (*model.ConsentState, error)
+	SetConsents(ctx context.Context, input model.SetConsentsInput) ([]model.ConsentState, error)
 	SetIdentifierType(ctx context.Context, input model.IdentifierTypeInput) (*model.IdentifierType, error)
 	MergeProfiles(ctx context.Context, sourceID string, targetID string, reason *string) (*model.Profile, error)
 	UnmergeProfile(ctx context.Context, mergeID string) (*model.UnmergePayload, error)
+	EraseProfile(ctx context.Context, profileID string, reason *string) (*model.ErasureReceipt, error)
+	LiftSuppression(ctx context.Context, identifier model.IdentifierInput) (bool, error)
+	SetPIISettings(ctx context.Context, traitKeys []string, identifierTypes []string) (*model.PIISettings, error)
 	CreateSegment(ctx context.Context, input model.CreateSegmentInput) (*model.Segment, error)
 	UpdateSegment(ctx context.Context, id string, input model.UpdateSegmentInput) (*model.Segment, error)
 	ArchiveSegment(ctx context.Context, id string) (*model.Segment, error)
@@ -309,8 +412,12 @@ type MutationResolver interface {
 }
 type ProfileResolver interface {
 	Identifiers(ctx context.Context, obj *model.Profile) ([]model.Identifier, error)
+	Traits(ctx context.Context, obj *model.Profile) (any, error)
 
 	Timeline(ctx context.Context, obj *model.Profile, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) (*model.TimelineConnection, error)
+	Consent(ctx context.Context, obj *model.Profile) ([]model.ConsentState, error)
+	ConsentHistory(ctx context.Context, obj *model.Profile, first *int, after *string) (*model.ConsentRecordConnection, error)
+	CanContact(ctx context.Context, obj *model.Profile, purpose string, channel model.ConsentChannel) (bool, error)
 	Merges(ctx context.Context, obj *model.Profile) ([]model.MergeRecord, error)
 	Segments(ctx context.Context, obj *model.Profile) ([]model.SegmentMembership, error)
 }
@@ -318,7 +425,11 @@ type QueryResolver interface {
 	Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error)
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	ConsentPurposes(ctx context.Context) ([]model.ConsentPurpose, error)
+	ExportSegment(ctx context.Context, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) (*model.SegmentExportConnection, error)
 	IdentifierTypes(ctx context.Context) ([]model.IdentifierType, error)
+	ExportProfileData(ctx context.Context, profileID string) (any, error)
+	PiiSettings(ctx context.Context) (*model.PIISettings, error)
 	Segment(ctx context.Context, id string) (*model.Segment, error)
 	Segments(ctx context.Context, first *int, after *string) (*model.SegmentConnection, error)
 	SegmentPreview(ctx context.Context, rule model.SegmentRuleInput) (*model.SegmentPreview, error)
@@ -334,6 +445,7 @@ type SegmentMembershipResolver interface {
 type SubscriptionResolver interface {
 	ProfileUpdated(ctx context.Context, id string) (<-chan *model.Profile, error)
 	TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error)
+	ConsentChanged(ctx context.Context, profileID string) (<-chan *model.ConsentState, error)
 	SegmentMembershipChanged(ctx context.Context, segmentID *string, profileID *string, after *string) (<-chan *model.MembershipChange, error)
 }
 
@@ -354,6 +466,253 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "ConsentPurpose.builtIn":
+		if e.ComplexityRoot.ConsentPurpose.BuiltIn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentPurpose.BuiltIn(childComplexity), true
+	case "ConsentPurpose.description":
+		if e.ComplexityRoot.ConsentPurpose.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentPurpose.Description(childComplexity), true
+	case "ConsentPurpose.key":
+		if e.ComplexityRoot.ConsentPurpose.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentPurpose.Key(childComplexity), true
+	case "ConsentPurpose.lawfulBasis":
+		if e.ComplexityRoot.ConsentPurpose.LawfulBasis == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentPurpose.LawfulBasis(childComplexity), true
+
+	case "ConsentRecord.capturedAt":
+		if e.ComplexityRoot.ConsentRecord.CapturedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.CapturedAt(childComplexity), true
+	case "ConsentRecord.channel":
+		if e.ComplexityRoot.ConsentRecord.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Channel(childComplexity), true
+	case "ConsentRecord.expiresAt":
+		if e.ComplexityRoot.ConsentRecord.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.ExpiresAt(childComplexity), true
+	case "ConsentRecord.id":
+		if e.ComplexityRoot.ConsentRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.ID(childComplexity), true
+	case "ConsentRecord.proof":
+		if e.ComplexityRoot.ConsentRecord.Proof == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Proof(childComplexity), true
+	case "ConsentRecord.purpose":
+		if e.ComplexityRoot.ConsentRecord.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Purpose(childComplexity), true
+	case "ConsentRecord.recordedAt":
+		if e.ComplexityRoot.ConsentRecord.RecordedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.RecordedAt(childComplexity), true
+	case "ConsentRecord.source":
+		if e.ComplexityRoot.ConsentRecord.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Source(childComplexity), true
+	case "ConsentRecord.status":
+		if e.ComplexityRoot.ConsentRecord.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecord.Status(childComplexity), true
+
+	case "ConsentRecordConnection.edges":
+		if e.ComplexityRoot.ConsentRecordConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecordConnection.Edges(childComplexity), true
+	case "ConsentRecordConnection.nodes":
+		if e.ComplexityRoot.ConsentRecordConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecordConnection.Nodes(childComplexity), true
+	case "ConsentRecordConnection.pageInfo":
+		if e.ComplexityRoot.ConsentRecordConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecordConnection.PageInfo(childComplexity), true
+
+	case "ConsentRecordEdge.cursor":
+		if e.ComplexityRoot.ConsentRecordEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecordEdge.Cursor(childComplexity), true
+	case "ConsentRecordEdge.node":
+		if e.ComplexityRoot.ConsentRecordEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecordEdge.Node(childComplexity), true
+
+	case "ConsentState.capturedAt":
+		if e.ComplexityRoot.ConsentState.CapturedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.CapturedAt(childComplexity), true
+	case "ConsentState.channel":
+		if e.ComplexityRoot.ConsentState.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.Channel(childComplexity), true
+	case "ConsentState.expiresAt":
+		if e.ComplexityRoot.ConsentState.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.ExpiresAt(childComplexity), true
+	case "ConsentState.grantedAt":
+		if e.ComplexityRoot.ConsentState.GrantedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.GrantedAt(childComplexity), true
+	case "ConsentState.lawfulBasis":
+		if e.ComplexityRoot.ConsentState.LawfulBasis == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.LawfulBasis(childComplexity), true
+	case "ConsentState.profileId":
+		if e.ComplexityRoot.ConsentState.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.ProfileID(childComplexity), true
+	case "ConsentState.purpose":
+		if e.ComplexityRoot.ConsentState.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.Purpose(childComplexity), true
+	case "ConsentState.source":
+		if e.ComplexityRoot.ConsentState.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.Source(childComplexity), true
+	case "ConsentState.status":
+		if e.ComplexityRoot.ConsentState.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentState.Status(childComplexity), true
+
+	case "ErasureReceipt.consentRecords":
+		if e.ComplexityRoot.ErasureReceipt.ConsentRecords == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.ConsentRecords(childComplexity), true
+	case "ErasureReceipt.erasedAt":
+		if e.ComplexityRoot.ErasureReceipt.ErasedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.ErasedAt(childComplexity), true
+	case "ErasureReceipt.erasedProfileIds":
+		if e.ComplexityRoot.ErasureReceipt.ErasedProfileIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.ErasedProfileIds(childComplexity), true
+	case "ErasureReceipt.id":
+		if e.ComplexityRoot.ErasureReceipt.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.ID(childComplexity), true
+	case "ErasureReceipt.identifiers":
+		if e.ComplexityRoot.ErasureReceipt.Identifiers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.Identifiers(childComplexity), true
+	case "ErasureReceipt.memberships":
+		if e.ComplexityRoot.ErasureReceipt.Memberships == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.Memberships(childComplexity), true
+	case "ErasureReceipt.profileId":
+		if e.ComplexityRoot.ErasureReceipt.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.ProfileID(childComplexity), true
+	case "ErasureReceipt.reason":
+		if e.ComplexityRoot.ErasureReceipt.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.Reason(childComplexity), true
+	case "ErasureReceipt.suppressedIdentifiers":
+		if e.ComplexityRoot.ErasureReceipt.SuppressedIdentifiers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.SuppressedIdentifiers(childComplexity), true
+	case "ErasureReceipt.timelineItems":
+		if e.ComplexityRoot.ErasureReceipt.TimelineItems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureReceipt.TimelineItems(childComplexity), true
+
+	case "ExportedMember.identifiers":
+		if e.ComplexityRoot.ExportedMember.Identifiers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportedMember.Identifiers(childComplexity), true
+	case "ExportedMember.profileId":
+		if e.ComplexityRoot.ExportedMember.ProfileID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportedMember.ProfileID(childComplexity), true
+	case "ExportedMember.traits":
+		if e.ComplexityRoot.ExportedMember.Traits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportedMember.Traits(childComplexity), true
 
 	case "Identifier.firstSeenAt":
 		if e.ComplexityRoot.Identifier.FirstSeenAt == nil {
@@ -642,6 +1001,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateSegment(childComplexity, args["input"].(model.CreateSegmentInput)), true
+	case "Mutation.definePurpose":
+		if e.ComplexityRoot.Mutation.DefinePurpose == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_definePurpose_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DefinePurpose(childComplexity, args["input"].(model.DefinePurposeInput)), true
+	case "Mutation.eraseProfile":
+		if e.ComplexityRoot.Mutation.EraseProfile == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_eraseProfile_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EraseProfile(childComplexity, args["profileId"].(string), args["reason"].(*string)), true
 	case "Mutation.identify":
 		if e.ComplexityRoot.Mutation.Identify == nil {
 			break
@@ -653,6 +1034,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Identify(childComplexity, args["input"].(model.IdentifyInput)), true
+	case "Mutation.liftSuppression":
+		if e.ComplexityRoot.Mutation.LiftSuppression == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_liftSuppression_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LiftSuppression(childComplexity, args["identifier"].(model.IdentifierInput)), true
 	case "Mutation.logInteraction":
 		if e.ComplexityRoot.Mutation.LogInteraction == nil {
 			break
@@ -686,6 +1078,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveFromStaticSegment(childComplexity, args["segmentId"].(string), args["profileIds"].([]string), args["identifiers"].([]model.IdentifierInput)), true
+	case "Mutation.setConsent":
+		if e.ComplexityRoot.Mutation.SetConsent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setConsent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetConsent(childComplexity, args["input"].(model.SetConsentInput)), true
+	case "Mutation.setConsents":
+		if e.ComplexityRoot.Mutation.SetConsents == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setConsents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetConsents(childComplexity, args["input"].(model.SetConsentsInput)), true
 	case "Mutation.setIdentifierType":
 		if e.ComplexityRoot.Mutation.SetIdentifierType == nil {
 			break
@@ -697,6 +1111,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetIdentifierType(childComplexity, args["input"].(model.IdentifierTypeInput)), true
+	case "Mutation.setPIISettings":
+		if e.ComplexityRoot.Mutation.SetPIISettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPIISettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPIISettings(childComplexity, args["traitKeys"].([]string), args["identifierTypes"].([]string)), true
 	case "Mutation.track":
 		if e.ComplexityRoot.Mutation.Track == nil {
 			break
@@ -742,6 +1167,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.UpdateSegment(childComplexity, args["id"].(string), args["input"].(model.UpdateSegmentInput)), true
 
+	case "PIISettings.identifierTypes":
+		if e.ComplexityRoot.PIISettings.IdentifierTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PIISettings.IdentifierTypes(childComplexity), true
+	case "PIISettings.traitKeys":
+		if e.ComplexityRoot.PIISettings.TraitKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PIISettings.TraitKeys(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -767,6 +1205,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Profile.canContact":
+		if e.ComplexityRoot.Profile.CanContact == nil {
+			break
+		}
+
+		args, err := ec.field_Profile_canContact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Profile.CanContact(childComplexity, args["purpose"].(string), args["channel"].(model.ConsentChannel)), true
+	case "Profile.consent":
+		if e.ComplexityRoot.Profile.Consent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Profile.Consent(childComplexity), true
+	case "Profile.consentHistory":
+		if e.ComplexityRoot.Profile.ConsentHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Profile_consentHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Profile.ConsentHistory(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Profile.createdAt":
 		if e.ComplexityRoot.Profile.CreatedAt == nil {
 			break
@@ -877,6 +1343,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProfileEdge.Node(childComplexity), true
 
+	case "Query.consentPurposes":
+		if e.ComplexityRoot.Query.ConsentPurposes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ConsentPurposes(childComplexity), true
+	case "Query.exportProfileData":
+		if e.ComplexityRoot.Query.ExportProfileData == nil {
+			break
+		}
+
+		args, err := ec.field_Query_exportProfileData_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExportProfileData(childComplexity, args["profileId"].(string)), true
+	case "Query.exportSegment":
+		if e.ComplexityRoot.Query.ExportSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Query_exportSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExportSegment(childComplexity, args["segmentId"].(string), args["purpose"].(string), args["channel"].(model.ConsentChannel), args["first"].(*int), args["after"].(*string), args["identifierTypes"].([]string), args["traits"].([]string)), true
 	case "Query.identifierTypes":
 		if e.ComplexityRoot.Query.IdentifierTypes == nil {
 			break
@@ -884,6 +1378,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.IdentifierTypes(childComplexity), true
 
+	case "Query.piiSettings":
+		if e.ComplexityRoot.Query.PiiSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PiiSettings(childComplexity), true
 	case "Query.profile":
 		if e.ComplexityRoot.Query.Profile == nil {
 			break
@@ -1061,6 +1561,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SegmentEdge.Node(childComplexity), true
 
+	case "SegmentExportConnection.edges":
+		if e.ComplexityRoot.SegmentExportConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExportConnection.Edges(childComplexity), true
+	case "SegmentExportConnection.nodes":
+		if e.ComplexityRoot.SegmentExportConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExportConnection.Nodes(childComplexity), true
+	case "SegmentExportConnection.pageInfo":
+		if e.ComplexityRoot.SegmentExportConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExportConnection.PageInfo(childComplexity), true
+
+	case "SegmentExportEdge.cursor":
+		if e.ComplexityRoot.SegmentExportEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExportEdge.Cursor(childComplexity), true
+	case "SegmentExportEdge.node":
+		if e.ComplexityRoot.SegmentExportEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExportEdge.Node(childComplexity), true
+
 	case "SegmentMemberConnection.edges":
 		if e.ComplexityRoot.SegmentMemberConnection.Edges == nil {
 			break
@@ -1125,6 +1657,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SegmentPreview.Sample(childComplexity), true
 
+	case "Subscription.consentChanged":
+		if e.ComplexityRoot.Subscription.ConsentChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_consentChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ConsentChanged(childComplexity, args["profileId"].(string)), true
 	case "Subscription.profileUpdated":
 		if e.ComplexityRoot.Subscription.ProfileUpdated == nil {
 			break
@@ -1412,8 +1955,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("BetweenWindowInput", ec.unmarshalInputBetweenWindowInput),
+			graphql.NewInputUnmarshaler("ConsentChoiceInput", ec.unmarshalInputConsentChoiceInput),
+			graphql.NewInputUnmarshaler("ConsentConditionInput", ec.unmarshalInputConsentConditionInput),
 			graphql.NewInputUnmarshaler("CountConditionInput", ec.unmarshalInputCountConditionInput),
 			graphql.NewInputUnmarshaler("CreateSegmentInput", ec.unmarshalInputCreateSegmentInput),
+			graphql.NewInputUnmarshaler("DefinePurposeInput", ec.unmarshalInputDefinePurposeInput),
 			graphql.NewInputUnmarshaler("EventConditionInput", ec.unmarshalInputEventConditionInput),
 			graphql.NewInputUnmarshaler("IdentifierInput", ec.unmarshalInputIdentifierInput),
 			graphql.NewInputUnmarshaler("IdentifierTypeInput", ec.unmarshalInputIdentifierTypeInput),
@@ -1423,6 +1969,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ProfileFieldConditionInput", ec.unmarshalInputProfileFieldConditionInput),
 			graphql.NewInputUnmarshaler("RelativeWindowInput", ec.unmarshalInputRelativeWindowInput),
 			graphql.NewInputUnmarshaler("SegmentRuleInput", ec.unmarshalInputSegmentRuleInput),
+			graphql.NewInputUnmarshaler("SetConsentInput", ec.unmarshalInputSetConsentInput),
+			graphql.NewInputUnmarshaler("SetConsentsInput", ec.unmarshalInputSetConsentsInput),
 			graphql.NewInputUnmarshaler("TrackInput", ec.unmarshalInputTrackInput),
 			graphql.NewInputUnmarshaler("TraitConditionInput", ec.unmarshalInputTraitConditionInput),
 			graphql.NewInputUnmarshaler("UpdateSegmentInput", ec.unmarshalInputUpdateSegmentInput),
@@ -1520,6 +2068,210 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/consent.graphqls", Input: `# Consent: per purpose and channel, with source, timestamps, expiry and the
+# full history; enforced by segment rules and segment exports.
+
+enum ConsentStatus {
+  GRANTED
+  DENIED
+  WITHDRAWN
+}
+
+"A channel; ANY stands for every channel without a record of its own."
+enum ConsentChannel {
+  ANY
+  EMAIL
+  SMS
+  PHONE
+  PUSH
+  WEB
+  POSTAL
+}
+
+"Why processing for a purpose is lawful (GDPR Art. 6)."
+enum LawfulBasis {
+  "Needs a GRANTED record: no record means not allowed."
+  CONSENT
+  "Allowed without a record, unless the person objected (DENIED or WITHDRAWN)."
+  CONTRACT
+  "Allowed without a record, unless the person objected (DENIED or WITHDRAWN)."
+  LEGITIMATE_INTEREST
+  "Allowed without a record, unless the person objected (DENIED or WITHDRAWN)."
+  LEGAL_OBLIGATION
+}
+
+"A processing purpose: built in (analytics, personalization, marketing, advertising, profiling) or defined by the workspace."
+type ConsentPurpose {
+  "Lower-case key, e.g. marketing or loyalty_program."
+  key: String!
+  description: String
+  lawfulBasis: LawfulBasis!
+  builtIn: Boolean!
+}
+
+input DefinePurposeInput {
+  "Lower-case letters, digits, _ and -, starting with a letter; at most 64 bytes."
+  key: String!
+  description: String
+  lawfulBasis: LawfulBasis! = CONSENT
+}
+
+"""
+One consent decision. Set exactly one of profileId and identifier (an
+identifier that matches no profile creates one). capturedAt defaults to now
+and is when the person decided; a record captured before the current one
+goes into the history without changing the state.
+"""
+input SetConsentInput {
+  profileId: ID
+  identifier: IdentifierInput
+  purpose: String!
+  channel: ConsentChannel! = ANY
+  status: ConsentStatus!
+  "Where it was captured, e.g. cookie-banner, crm, import."
+  source: String
+  capturedAt: Time
+  "After this instant the record no longer counts."
+  expiresAt: Time
+  "Evidence kept with the record (form version, IP, text shown...), a JSON object."
+  proof: JSON
+}
+
+"A consent decision without the person: identify, track and setConsents carry the person."
+input ConsentChoiceInput {
+  purpose: String!
+  channel: ConsentChannel! = ANY
+  status: ConsentStatus!
+  source: String
+  capturedAt: Time
+  expiresAt: Time
+  proof: JSON
+}
+
+"Several decisions at once (a consent-banner submission): all are validated before any is stored."
+input SetConsentsInput {
+  profileId: ID
+  identifier: IdentifierInput
+  choices: [ConsentChoiceInput!]!
+}
+
+"The current consent of a profile for one purpose and channel."
+type ConsentState {
+  profileId: ID!
+  purpose: String!
+  channel: ConsentChannel!
+  status: ConsentStatus!
+  lawfulBasis: LawfulBasis!
+  "When the current record was captured, if it is GRANTED."
+  grantedAt: Time
+  capturedAt: Time!
+  expiresAt: Time
+  source: String
+}
+
+"One entry of the append-only consent log."
+type ConsentRecord {
+  id: ID!
+  purpose: String!
+  channel: ConsentChannel!
+  status: ConsentStatus!
+  source: String
+  capturedAt: Time!
+  recordedAt: Time!
+  expiresAt: Time
+  proof: JSON
+}
+
+type ConsentRecordConnection {
+  edges: [ConsentRecordEdge!]!
+  nodes: [ConsentRecord!]!
+  pageInfo: PageInfo!
+}
+
+type ConsentRecordEdge {
+  cursor: String!
+  node: ConsentRecord!
+}
+
+extend type Profile {
+  "Current state for every purpose and channel with a record that has not expired."
+  consent: [ConsentState!]!
+  "The consent log, newest first."
+  consentHistory(first: Int = 20, after: String): ConsentRecordConnection!
+  """
+  Whether the profile may be contacted (or its data processed) for purpose on
+  channel now: the channel's own record, else the ANY record, else the
+  purpose's lawful basis (CONSENT: no; others: yes).
+  """
+  canContact(purpose: String!, channel: ConsentChannel!): Boolean!
+}
+
+"A segment rule node: the profile's consent for purpose on channel is status now (GRANTED: contact allowed, as canContact)."
+input ConsentConditionInput {
+  purpose: String!
+  channel: ConsentChannel! = ANY
+  status: ConsentStatus! = GRANTED
+}
+
+extend input SegmentRuleInput {
+  consent: ConsentConditionInput
+}
+
+extend input IdentifyInput {
+  "Consent decisions recorded on the resolved profile."
+  consent: [ConsentChoiceInput!]
+}
+
+extend input TrackInput {
+  "Consent decisions recorded on the resolved profile."
+  consent: [ConsentChoiceInput!]
+}
+
+"One member of a segment export: only what was asked for."
+type ExportedMember {
+  profileId: ID!
+  "The identifiers of the requested types (all when none requested)."
+  identifiers: [Identifier!]!
+  "The requested trait keys (all when none requested)."
+  traits: JSON!
+}
+
+type SegmentExportConnection {
+  edges: [SegmentExportEdge!]!
+  nodes: [ExportedMember!]!
+  pageInfo: PageInfo!
+}
+
+type SegmentExportEdge {
+  cursor: String!
+  node: ExportedMember!
+}
+
+extend type Query {
+  "The workspace's purposes, built-in ones first."
+  consentPurposes: [ConsentPurpose!]!
+  """
+  The members of a segment whose consent allows purpose on channel now (as
+  canContact), with the requested identifier types and trait keys; members
+  without it are left out. Pages follow the segment's members.
+  """
+  exportSegment(segmentId: ID!, purpose: String!, channel: ConsentChannel!, first: Int = 100, after: String, identifierTypes: [String!], traits: [String!]): SegmentExportConnection!
+}
+
+extend type Mutation {
+  "Define (or redefine the description and basis of) a custom purpose. Needs consent:write."
+  definePurpose(input: DefinePurposeInput!): ConsentPurpose!
+  "Record one consent decision. Needs consent:write."
+  setConsent(input: SetConsentInput!): ConsentState!
+  "Record several decisions for one person. Needs consent:write."
+  setConsents(input: SetConsentsInput!): [ConsentState!]!
+}
+
+extend type Subscription {
+  "The profile's consent state after each change to it."
+  consentChanged(profileId: ID!): ConsentState!
+}
+`, BuiltIn: false},
 	{Name: "../schema/identifier_types.graphqls", Input: `extend type Query {
   """
   The workspace's identifier types: the six built-ins (anonymousId, userId,
@@ -1651,6 +2403,59 @@ extend type Mutation {
   mergeProfiles(sourceId: ID!, targetId: ID!, reason: String): Profile!
   "Reverse a merge: the merged-away profile returns with the identifiers, events and traits it brought."
   unmergeProfile(mergeId: ID!): UnmergePayload!
+}
+`, BuiltIn: false},
+	{Name: "../schema/privacy.graphqls", Input: `# Data-subject requests (GDPR Art. 15, 17, 20) and PII masking. Data-subject
+# operations need scope privacy:admin.
+
+"What an erasure did; kept (without personal data) as the proof it happened."
+type ErasureReceipt {
+  id: ID!
+  "The profile erased; profiles merged into it earlier are erased with it."
+  profileId: ID!
+  erasedProfileIds: [ID!]!
+  reason: String
+  erasedAt: Time!
+  "Events and interactions deleted."
+  timelineItems: Int!
+  identifiers: Int!
+  "Segments the person exited."
+  memberships: Int!
+  "Consent log entries kept in anonymised form."
+  consentRecords: Int!
+  "Identifiers now refused on ingest (stored as salted hashes)."
+  suppressedIdentifiers: Int!
+}
+
+"Which traits and identifier types are personal data, masked without scope pii:read."
+type PIISettings {
+  traitKeys: [String!]!
+  identifierTypes: [String!]!
+}
+
+extend type Query {
+  """
+  Everything stored about a person, as one JSON document (GDPR Art. 15/20):
+  profile, identifiers, traits, events, interactions, consent log,
+  memberships and merge history. Needs privacy:admin.
+  """
+  exportProfileData(profileId: ID!): JSON!
+  "The workspace's PII settings."
+  piiSettings: PIISettings!
+}
+
+extend type Mutation {
+  """
+  Erase a person (GDPR Art. 17): the profile, its events, interactions,
+  identifiers and memberships are deleted, consent records are kept only in
+  anonymised form, and the identifiers are suppressed: later ingest with any
+  of them is refused (SUPPRESSED). Needs privacy:admin.
+  """
+  eraseProfile(profileId: ID!, reason: String): ErasureReceipt!
+  "Let a suppressed identifier be ingested again (the person asked to be known again). False when it was not suppressed. Needs privacy:admin."
+  liftSuppression(identifier: IdentifierInput!): Boolean!
+  "Set which trait keys and identifier types are masked without pii:read. Needs privacy:admin."
+  setPIISettings(traitKeys: [String!]!, identifierTypes: [String!]!): PIISettings!
 }
 `, BuiltIn: false},
 	{Name: "../schema/realtime.graphqls", Input: `"""
@@ -2145,6 +2950,128 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_ConsentPurpose(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_ConsentPurpose_key(ctx, field)
+	case "description":
+		return ec.fieldContext_ConsentPurpose_description(ctx, field)
+	case "lawfulBasis":
+		return ec.fieldContext_ConsentPurpose_lawfulBasis(ctx, field)
+	case "builtIn":
+		return ec.fieldContext_ConsentPurpose_builtIn(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentPurpose", field.Name)
+}
+
+func (ec *executionContext) childFields_ConsentRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ConsentRecord_id(ctx, field)
+	case "purpose":
+		return ec.fieldContext_ConsentRecord_purpose(ctx, field)
+	case "channel":
+		return ec.fieldContext_ConsentRecord_channel(ctx, field)
+	case "status":
+		return ec.fieldContext_ConsentRecord_status(ctx, field)
+	case "source":
+		return ec.fieldContext_ConsentRecord_source(ctx, field)
+	case "capturedAt":
+		return ec.fieldContext_ConsentRecord_capturedAt(ctx, field)
+	case "recordedAt":
+		return ec.fieldContext_ConsentRecord_recordedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ConsentRecord_expiresAt(ctx, field)
+	case "proof":
+		return ec.fieldContext_ConsentRecord_proof(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_ConsentRecordConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ConsentRecordConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ConsentRecordConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ConsentRecordConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentRecordConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ConsentRecordEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ConsentRecordEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ConsentRecordEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentRecordEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ConsentState(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profileId":
+		return ec.fieldContext_ConsentState_profileId(ctx, field)
+	case "purpose":
+		return ec.fieldContext_ConsentState_purpose(ctx, field)
+	case "channel":
+		return ec.fieldContext_ConsentState_channel(ctx, field)
+	case "status":
+		return ec.fieldContext_ConsentState_status(ctx, field)
+	case "lawfulBasis":
+		return ec.fieldContext_ConsentState_lawfulBasis(ctx, field)
+	case "grantedAt":
+		return ec.fieldContext_ConsentState_grantedAt(ctx, field)
+	case "capturedAt":
+		return ec.fieldContext_ConsentState_capturedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ConsentState_expiresAt(ctx, field)
+	case "source":
+		return ec.fieldContext_ConsentState_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentState", field.Name)
+}
+
+func (ec *executionContext) childFields_ErasureReceipt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ErasureReceipt_id(ctx, field)
+	case "profileId":
+		return ec.fieldContext_ErasureReceipt_profileId(ctx, field)
+	case "erasedProfileIds":
+		return ec.fieldContext_ErasureReceipt_erasedProfileIds(ctx, field)
+	case "reason":
+		return ec.fieldContext_ErasureReceipt_reason(ctx, field)
+	case "erasedAt":
+		return ec.fieldContext_ErasureReceipt_erasedAt(ctx, field)
+	case "timelineItems":
+		return ec.fieldContext_ErasureReceipt_timelineItems(ctx, field)
+	case "identifiers":
+		return ec.fieldContext_ErasureReceipt_identifiers(ctx, field)
+	case "memberships":
+		return ec.fieldContext_ErasureReceipt_memberships(ctx, field)
+	case "consentRecords":
+		return ec.fieldContext_ErasureReceipt_consentRecords(ctx, field)
+	case "suppressedIdentifiers":
+		return ec.fieldContext_ErasureReceipt_suppressedIdentifiers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ErasureReceipt", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportedMember(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profileId":
+		return ec.fieldContext_ExportedMember_profileId(ctx, field)
+	case "identifiers":
+		return ec.fieldContext_ExportedMember_identifiers(ctx, field)
+	case "traits":
+		return ec.fieldContext_ExportedMember_traits(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportedMember", field.Name)
+}
+
 func (ec *executionContext) childFields_Identifier(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "type":
@@ -2275,6 +3202,16 @@ func (ec *executionContext) childFields_MergeRecord(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type MergeRecord", field.Name)
 }
 
+func (ec *executionContext) childFields_PIISettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "traitKeys":
+		return ec.fieldContext_PIISettings_traitKeys(ctx, field)
+	case "identifierTypes":
+		return ec.fieldContext_PIISettings_identifierTypes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PIISettings", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -2311,6 +3248,12 @@ func (ec *executionContext) childFields_Profile(ctx context.Context, field graph
 		return ec.fieldContext_Profile_mergedFrom(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Profile_timeline(ctx, field)
+	case "consent":
+		return ec.fieldContext_Profile_consent(ctx, field)
+	case "consentHistory":
+		return ec.fieldContext_Profile_consentHistory(ctx, field)
+	case "canContact":
+		return ec.fieldContext_Profile_canContact(ctx, field)
 	case "merges":
 		return ec.fieldContext_Profile_merges(ctx, field)
 	case "segments":
@@ -2391,6 +3334,28 @@ func (ec *executionContext) childFields_SegmentEdge(ctx context.Context, field g
 		return ec.fieldContext_SegmentEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SegmentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentExportConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SegmentExportConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_SegmentExportConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SegmentExportConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentExportConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentExportEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SegmentExportEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_SegmentExportEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentExportEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_SegmentMemberConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2743,6 +3708,42 @@ func (ec *executionContext) field_Mutation_createSegment_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_definePurpose_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DefinePurposeInput, error) {
+			return ec.unmarshalNDefinePurposeInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDefinePurposeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_eraseProfile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_identify_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2754,6 +3755,20 @@ func (ec *executionContext) field_Mutation_identify_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_liftSuppression_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "identifier",
+		func(ctx context.Context, v any) (model.IdentifierInput, error) {
+			return ec.unmarshalNIdentifierInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["identifier"] = arg0
 	return args, nil
 }
 
@@ -2831,6 +3846,34 @@ func (ec *executionContext) field_Mutation_removeFromStaticSegment_args(ctx cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setConsent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetConsentInput, error) {
+			return ec.unmarshalNSetConsentInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSetConsentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setConsents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetConsentsInput, error) {
+			return ec.unmarshalNSetConsentsInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSetConsentsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setIdentifierType_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2842,6 +3885,28 @@ func (ec *executionContext) field_Mutation_setIdentifierType_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setPIISettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "traitKeys",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["traitKeys"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "identifierTypes",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["identifierTypes"] = arg1
 	return args, nil
 }
 
@@ -2906,6 +3971,50 @@ func (ec *executionContext) field_Mutation_updateSegment_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Profile_canContact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (model.ConsentChannel, error) {
+			return ec.unmarshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Profile_consentHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -2974,6 +4083,82 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_exportProfileData_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_exportSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "segmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (model.ConsentChannel, error) {
+			return ec.unmarshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "identifierTypes",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["identifierTypes"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "traits",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["traits"] = arg6
 	return args, nil
 }
 
@@ -3131,6 +4316,20 @@ func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_consentChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_profileUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3270,6 +4469,971 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _ConsentPurpose_key(ctx context.Context, field graphql.CollectedField, obj *model.ConsentPurpose) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentPurpose_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentPurpose_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentPurpose", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentPurpose_description(ctx context.Context, field graphql.CollectedField, obj *model.ConsentPurpose) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentPurpose_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentPurpose_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentPurpose", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentPurpose_lawfulBasis(ctx context.Context, field graphql.CollectedField, obj *model.ConsentPurpose) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentPurpose_lawfulBasis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LawfulBasis, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.LawfulBasis) graphql.Marshaler {
+			return ec.marshalNLawfulBasis2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLawfulBasis(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentPurpose_lawfulBasis(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentPurpose", field, false, false, "LawfulBasis")
+}
+
+func (ec *executionContext) _ConsentPurpose_builtIn(ctx context.Context, field graphql.CollectedField, obj *model.ConsentPurpose) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentPurpose_builtIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BuiltIn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentPurpose_builtIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentPurpose", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConsentRecord_id(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ConsentRecord_purpose(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Purpose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentRecord_channel(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ConsentChannel) graphql.Marshaler {
+			return ec.marshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "ConsentChannel")
+}
+
+func (ec *executionContext) _ConsentRecord_status(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ConsentStatus) graphql.Marshaler {
+			return ec.marshalNConsentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "ConsentStatus")
+}
+
+func (ec *executionContext) _ConsentRecord_source(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentRecord_capturedAt(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_capturedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CapturedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_capturedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentRecord_recordedAt(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_recordedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_recordedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentRecord_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentRecord_proof(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecord_proof(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Proof, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecord_proof(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ConsentRecordConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecordConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentRecordEdge) graphql.Marshaler {
+			return ec.marshalNConsentRecordEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecordConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConsentRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentRecordEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConsentRecordConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecordConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentRecord) graphql.Marshaler {
+			return ec.marshalNConsentRecord2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecordConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConsentRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConsentRecordConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecordConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecordConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConsentRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConsentRecordEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecordEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecordEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecordEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecordEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentRecordEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecordEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecordEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentRecord) graphql.Marshaler {
+			return ec.marshalNConsentRecord2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecordEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConsentRecordEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConsentState_profileId(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ConsentState_purpose(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Purpose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentState_channel(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ConsentChannel) graphql.Marshaler {
+			return ec.marshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "ConsentChannel")
+}
+
+func (ec *executionContext) _ConsentState_status(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ConsentStatus) graphql.Marshaler {
+			return ec.marshalNConsentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "ConsentStatus")
+}
+
+func (ec *executionContext) _ConsentState_lawfulBasis(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_lawfulBasis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LawfulBasis, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.LawfulBasis) graphql.Marshaler {
+			return ec.marshalNLawfulBasis2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLawfulBasis(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_lawfulBasis(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "LawfulBasis")
+}
+
+func (ec *executionContext) _ConsentState_grantedAt(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_grantedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GrantedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_grantedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentState_capturedAt(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_capturedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CapturedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_capturedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentState_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentState_source(ctx context.Context, field graphql.CollectedField, obj *model.ConsentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentState_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentState_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentState", field, false, false, "String")
+}
+
+func (ec *executionContext) _ErasureReceipt_id(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ErasureReceipt_profileId(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ErasureReceipt_erasedProfileIds(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_erasedProfileIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErasedProfileIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_erasedProfileIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ErasureReceipt_reason(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "String")
+}
+
+func (ec *executionContext) _ErasureReceipt_erasedAt(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_erasedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErasedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_erasedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ErasureReceipt_timelineItems(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_timelineItems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimelineItems, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_timelineItems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ErasureReceipt_identifiers(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_identifiers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identifiers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_identifiers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ErasureReceipt_memberships(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_memberships(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Memberships, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_memberships(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ErasureReceipt_consentRecords(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_consentRecords(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConsentRecords, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_consentRecords(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ErasureReceipt_suppressedIdentifiers(ctx context.Context, field graphql.CollectedField, obj *model.ErasureReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureReceipt_suppressedIdentifiers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SuppressedIdentifiers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureReceipt_suppressedIdentifiers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExportedMember_profileId(ctx context.Context, field graphql.CollectedField, obj *model.ExportedMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportedMember_profileId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportedMember_profileId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportedMember", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ExportedMember_identifiers(ctx context.Context, field graphql.CollectedField, obj *model.ExportedMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportedMember_identifiers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ExportedMember().Identifiers(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Identifier) graphql.Marshaler {
+			return ec.marshalNIdentifier2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportedMember_identifiers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExportedMember",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Identifier(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExportedMember_traits(ctx context.Context, field graphql.CollectedField, obj *model.ExportedMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportedMember_traits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ExportedMember().Traits(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalNJSON2interface(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportedMember_traits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportedMember", field, true, true, "JSON")
+}
 
 func (ec *executionContext) _Identifier_type(ctx context.Context, field graphql.CollectedField, obj *model.Identifier) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -4489,6 +6653,138 @@ func (ec *executionContext) fieldContext_Mutation_logInteraction(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_definePurpose(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_definePurpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DefinePurpose(ctx, fc.Args["input"].(model.DefinePurposeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentPurpose) graphql.Marshaler {
+			return ec.marshalNConsentPurpose2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurpose(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_definePurpose(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentPurpose(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_definePurpose_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setConsent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setConsent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetConsent(ctx, fc.Args["input"].(model.SetConsentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentState) graphql.Marshaler {
+			return ec.marshalNConsentState2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setConsent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentState(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setConsent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setConsents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setConsents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetConsents(ctx, fc.Args["input"].(model.SetConsentsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentState) graphql.Marshaler {
+			return ec.marshalNConsentState2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setConsents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentState(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setConsents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setIdentifierType(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4615,6 +6911,138 @@ func (ec *executionContext) fieldContext_Mutation_unmergeProfile(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_unmergeProfile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_eraseProfile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_eraseProfile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EraseProfile(ctx, fc.Args["profileId"].(string), fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ErasureReceipt) graphql.Marshaler {
+			return ec.marshalNErasureReceipt2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐErasureReceipt(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_eraseProfile(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ErasureReceipt(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_eraseProfile_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_liftSuppression(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_liftSuppression(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LiftSuppression(ctx, fc.Args["identifier"].(model.IdentifierInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_liftSuppression(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_liftSuppression_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPIISettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPIISettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPIISettings(ctx, fc.Args["traitKeys"].([]string), fc.Args["identifierTypes"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PIISettings) graphql.Marshaler {
+			return ec.marshalNPIISettings2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPIISettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPIISettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PIISettings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPIISettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4841,6 +7269,52 @@ func (ec *executionContext) fieldContext_Mutation_removeFromStaticSegment(ctx co
 	return fc, nil
 }
 
+func (ec *executionContext) _PIISettings_traitKeys(ctx context.Context, field graphql.CollectedField, obj *model.PIISettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PIISettings_traitKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TraitKeys, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PIISettings_traitKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PIISettings", field, false, false, "String")
+}
+
+func (ec *executionContext) _PIISettings_identifierTypes(ctx context.Context, field graphql.CollectedField, obj *model.PIISettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PIISettings_identifierTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentifierTypes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PIISettings_identifierTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PIISettings", field, false, false, "String")
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4997,7 +7471,7 @@ func (ec *executionContext) _Profile_traits(ctx context.Context, field graphql.C
 			return ec.fieldContext_Profile_traits(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Traits, nil
+			return ec.Resolvers.Profile().Traits(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
@@ -5008,7 +7482,7 @@ func (ec *executionContext) _Profile_traits(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_Profile_traits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Profile", field, false, false, "JSON")
+	return graphql.NewScalarFieldContext("Profile", field, true, true, "JSON")
 }
 
 func (ec *executionContext) _Profile_eventCount(ctx context.Context, field graphql.CollectedField, obj *model.Profile) (ret graphql.Marshaler) {
@@ -5187,6 +7661,126 @@ func (ec *executionContext) fieldContext_Profile_timeline(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Profile_timeline_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Profile_consent(ctx context.Context, field graphql.CollectedField, obj *model.Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_consent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Profile().Consent(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentState) graphql.Marshaler {
+			return ec.marshalNConsentState2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_consent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Profile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentState(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Profile_consentHistory(ctx context.Context, field graphql.CollectedField, obj *model.Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_consentHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Profile().ConsentHistory(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentRecordConnection) graphql.Marshaler {
+			return ec.marshalNConsentRecordConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_consentHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Profile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentRecordConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Profile_consentHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Profile_canContact(ctx context.Context, field graphql.CollectedField, obj *model.Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_canContact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Profile().CanContact(ctx, obj, fc.Args["purpose"].(string), fc.Args["channel"].(model.ConsentChannel))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_canContact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Profile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Profile_canContact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5528,6 +8122,82 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_consentPurposes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_consentPurposes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ConsentPurposes(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentPurpose) graphql.Marshaler {
+			return ec.marshalNConsentPurpose2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurposeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_consentPurposes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentPurpose(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_exportSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exportSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExportSegment(ctx, fc.Args["segmentId"].(string), fc.Args["purpose"].(string), fc.Args["channel"].(model.ConsentChannel), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["identifierTypes"].([]string), fc.Args["traits"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentExportConnection) graphql.Marshaler {
+			return ec.marshalNSegmentExportConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exportSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentExportConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_exportSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_identifierTypes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5555,6 +8225,82 @@ func (ec *executionContext) fieldContext_Query_identifierTypes(_ context.Context
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_IdentifierType(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_exportProfileData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exportProfileData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExportProfileData(ctx, fc.Args["profileId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalNJSON2interface(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exportProfileData(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type JSON does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_exportProfileData_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_piiSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_piiSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().PiiSettings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PIISettings) graphql.Marshaler {
+			return ec.marshalNPIISettings2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPIISettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_piiSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PIISettings(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6237,6 +8983,157 @@ func (ec *executionContext) fieldContext_SegmentEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _SegmentExportConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExportConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.SegmentExportEdge) graphql.Marshaler {
+			return ec.marshalNSegmentExportEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExportConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentExportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentExportEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentExportConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExportConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ExportedMember) graphql.Marshaler {
+			return ec.marshalNExportedMember2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐExportedMemberᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExportConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentExportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportedMember(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentExportConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExportConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExportConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentExportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentExportEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExportEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExportEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExportEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentExportEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExportEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ExportedMember) graphql.Marshaler {
+			return ec.marshalNExportedMember2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐExportedMember(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExportEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentExportEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportedMember(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SegmentMemberConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMemberConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6603,6 +9500,50 @@ func (ec *executionContext) fieldContext_Subscription_timelineAppended(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_timelineAppended_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_consentChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_consentChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ConsentChanged(ctx, fc.Args["profileId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentState) graphql.Marshaler {
+			return ec.marshalNConsentState2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_consentChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentState(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_consentChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8762,6 +11703,157 @@ func UnmarshalBetweenWindowInput(ctx context.Context, raw any) (model.BetweenWin
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputConsentChoiceInput(ctx context.Context, obj any) (model.ConsentChoiceInput, error) {
+	var it model.ConsentChoiceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["channel"]; !present {
+		asMap["channel"] = "ANY"
+	}
+
+	fieldsInOrder := [...]string{"purpose", "channel", "status", "source", "capturedAt", "expiresAt", "proof"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "purpose":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("purpose"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Purpose = data
+		case "channel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
+			data, err := ec.unmarshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channel = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNConsentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "source":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("source"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Source = data
+		case "capturedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capturedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapturedAt = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "proof":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proof"))
+			data, err := ec.unmarshalOJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Proof = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalConsentChoiceInput unmarshals raw into the ConsentChoiceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalConsentChoiceInput(ctx context.Context, raw any) (model.ConsentChoiceInput, error) {
+	var out model.ConsentChoiceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConsentChoiceInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputConsentConditionInput(ctx context.Context, obj any) (model.ConsentConditionInput, error) {
+	var it model.ConsentConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["channel"]; !present {
+		asMap["channel"] = "ANY"
+	}
+	if _, present := asMap["status"]; !present {
+		asMap["status"] = "GRANTED"
+	}
+
+	fieldsInOrder := [...]string{"purpose", "channel", "status"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "purpose":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("purpose"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Purpose = data
+		case "channel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
+			data, err := ec.unmarshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channel = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNConsentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalConsentConditionInput unmarshals raw into the ConsentConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalConsentConditionInput(ctx context.Context, raw any) (model.ConsentConditionInput, error) {
+	var out model.ConsentConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConsentConditionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCountConditionInput(ctx context.Context, obj any) (model.CountConditionInput, error) {
 	var it model.CountConditionInput
 	if obj == nil {
@@ -8875,6 +11967,66 @@ func (ec *executionContext) unmarshalInputCreateSegmentInput(ctx context.Context
 func UnmarshalCreateSegmentInput(ctx context.Context, raw any) (model.CreateSegmentInput, error) {
 	var out model.CreateSegmentInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSegmentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDefinePurposeInput(ctx context.Context, obj any) (model.DefinePurposeInput, error) {
+	var it model.DefinePurposeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["lawfulBasis"]; !present {
+		asMap["lawfulBasis"] = "CONSENT"
+	}
+
+	fieldsInOrder := [...]string{"key", "description", "lawfulBasis"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "lawfulBasis":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lawfulBasis"))
+			data, err := ec.unmarshalNLawfulBasis2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLawfulBasis(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LawfulBasis = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDefinePurposeInput unmarshals raw into the DefinePurposeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDefinePurposeInput(ctx context.Context, raw any) (model.DefinePurposeInput, error) {
+	var out model.DefinePurposeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DefinePurposeInput", raw, &out)
 	return out, err
 }
 
@@ -9085,7 +12237,7 @@ func (ec *executionContext) unmarshalInputIdentifyInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"identifiers", "traits"}
+	fieldsInOrder := [...]string{"identifiers", "traits", "consent"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9106,6 +12258,13 @@ func (ec *executionContext) unmarshalInputIdentifyInput(ctx context.Context, obj
 				return it, err
 			}
 			it.Traits = data
+		case "consent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consent"))
+			data, err := ec.unmarshalOConsentChoiceInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Consent = data
 		}
 	}
 	return it, nil
@@ -9386,7 +12545,7 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment"}
+	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9449,6 +12608,13 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 				return it, err
 			}
 			it.InSegment = data
+		case "consent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consent"))
+			data, err := ec.unmarshalOConsentConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Consent = data
 		}
 	}
 	return it, nil
@@ -9466,6 +12632,164 @@ func UnmarshalSegmentRuleInput(ctx context.Context, raw any) (model.SegmentRuleI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSetConsentInput(ctx context.Context, obj any) (model.SetConsentInput, error) {
+	var it model.SetConsentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["channel"]; !present {
+		asMap["channel"] = "ANY"
+	}
+
+	fieldsInOrder := [...]string{"profileId", "identifier", "purpose", "channel", "status", "source", "capturedAt", "expiresAt", "proof"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "profileId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("profileId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProfileID = data
+		case "identifier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identifier"))
+			data, err := ec.unmarshalOIdentifierInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Identifier = data
+		case "purpose":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("purpose"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Purpose = data
+		case "channel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
+			data, err := ec.unmarshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channel = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalNConsentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "source":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("source"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Source = data
+		case "capturedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("capturedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CapturedAt = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "proof":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proof"))
+			data, err := ec.unmarshalOJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Proof = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetConsentInput unmarshals raw into the SetConsentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetConsentInput(ctx context.Context, raw any) (model.SetConsentInput, error) {
+	var out model.SetConsentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetConsentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSetConsentsInput(ctx context.Context, obj any) (model.SetConsentsInput, error) {
+	var it model.SetConsentsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"profileId", "identifier", "choices"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "profileId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("profileId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProfileID = data
+		case "identifier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identifier"))
+			data, err := ec.unmarshalOIdentifierInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Identifier = data
+		case "choices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("choices"))
+			data, err := ec.unmarshalNConsentChoiceInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Choices = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetConsentsInput unmarshals raw into the SetConsentsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetConsentsInput(ctx context.Context, raw any) (model.SetConsentsInput, error) {
+	var out model.SetConsentsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetConsentsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTrackInput(ctx context.Context, obj any) (model.TrackInput, error) {
 	var it model.TrackInput
 	if obj == nil {
@@ -9477,7 +12801,7 @@ func (ec *executionContext) unmarshalInputTrackInput(ctx context.Context, obj an
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"messageId", "identifiers", "name", "properties", "occurredAt", "channel", "traits"}
+	fieldsInOrder := [...]string{"messageId", "identifiers", "name", "properties", "occurredAt", "channel", "traits", "consent"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9533,6 +12857,13 @@ func (ec *executionContext) unmarshalInputTrackInput(ctx context.Context, obj an
 				return it, err
 			}
 			it.Traits = data
+		case "consent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consent"))
+			data, err := ec.unmarshalOConsentChoiceInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Consent = data
 		}
 	}
 	return it, nil
@@ -9725,6 +13056,404 @@ func UnmarshalWindowInput(ctx context.Context, raw any) (model.WindowInput, erro
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var consentPurposeImplementors = []string{"ConsentPurpose"}
+
+func (ec *executionContext) _ConsentPurpose(ctx context.Context, sel ast.SelectionSet, obj *model.ConsentPurpose) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentPurposeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentPurpose")
+		case "key":
+			out.Values[i] = ec._ConsentPurpose_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ConsentPurpose_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lawfulBasis":
+			out.Values[i] = ec._ConsentPurpose_lawfulBasis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "builtIn":
+			out.Values[i] = ec._ConsentPurpose_builtIn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var consentRecordImplementors = []string{"ConsentRecord"}
+
+func (ec *executionContext) _ConsentRecord(ctx context.Context, sel ast.SelectionSet, obj *model.ConsentRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentRecord")
+		case "id":
+			out.Values[i] = ec._ConsentRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purpose":
+			out.Values[i] = ec._ConsentRecord_purpose(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channel":
+			out.Values[i] = ec._ConsentRecord_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ConsentRecord_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._ConsentRecord_source(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "capturedAt":
+			out.Values[i] = ec._ConsentRecord_capturedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordedAt":
+			out.Values[i] = ec._ConsentRecord_recordedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ConsentRecord_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "proof":
+			out.Values[i] = ec._ConsentRecord_proof(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var consentRecordConnectionImplementors = []string{"ConsentRecordConnection"}
+
+func (ec *executionContext) _ConsentRecordConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ConsentRecordConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentRecordConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentRecordConnection")
+		case "edges":
+			out.Values[i] = ec._ConsentRecordConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._ConsentRecordConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ConsentRecordConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var consentRecordEdgeImplementors = []string{"ConsentRecordEdge"}
+
+func (ec *executionContext) _ConsentRecordEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ConsentRecordEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentRecordEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentRecordEdge")
+		case "cursor":
+			out.Values[i] = ec._ConsentRecordEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ConsentRecordEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var consentStateImplementors = []string{"ConsentState"}
+
+func (ec *executionContext) _ConsentState(ctx context.Context, sel ast.SelectionSet, obj *model.ConsentState) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentStateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentState")
+		case "profileId":
+			out.Values[i] = ec._ConsentState_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purpose":
+			out.Values[i] = ec._ConsentState_purpose(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channel":
+			out.Values[i] = ec._ConsentState_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ConsentState_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lawfulBasis":
+			out.Values[i] = ec._ConsentState_lawfulBasis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "grantedAt":
+			out.Values[i] = ec._ConsentState_grantedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "capturedAt":
+			out.Values[i] = ec._ConsentState_capturedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ConsentState_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._ConsentState_source(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var erasureReceiptImplementors = []string{"ErasureReceipt"}
+
+func (ec *executionContext) _ErasureReceipt(ctx context.Context, sel ast.SelectionSet, obj *model.ErasureReceipt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, erasureReceiptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ErasureReceipt")
+		case "id":
+			out.Values[i] = ec._ErasureReceipt_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profileId":
+			out.Values[i] = ec._ErasureReceipt_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "erasedProfileIds":
+			out.Values[i] = ec._ErasureReceipt_erasedProfileIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._ErasureReceipt_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "erasedAt":
+			out.Values[i] = ec._ErasureReceipt_erasedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timelineItems":
+			out.Values[i] = ec._ErasureReceipt_timelineItems(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identifiers":
+			out.Values[i] = ec._ErasureReceipt_identifiers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "memberships":
+			out.Values[i] = ec._ErasureReceipt_memberships(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "consentRecords":
+			out.Values[i] = ec._ErasureReceipt_consentRecords(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "suppressedIdentifiers":
+			out.Values[i] = ec._ErasureReceipt_suppressedIdentifiers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportedMemberImplementors = []string{"ExportedMember"}
+
+func (ec *executionContext) _ExportedMember(ctx context.Context, sel ast.SelectionSet, obj *model.ExportedMember) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportedMemberImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportedMember")
+		case "profileId":
+			out.Values[i] = ec._ExportedMember_profileId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "identifiers":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ExportedMember_identifiers(ctx, field, obj)
+				})
+		case "traits":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ExportedMember_traits(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var identifierImplementors = []string{"Identifier"}
 
@@ -10204,6 +13933,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "definePurpose":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_definePurpose(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setConsent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setConsent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setConsents":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setConsents(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setIdentifierType":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setIdentifierType(ctx, field)
@@ -10221,6 +13971,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "unmergeProfile":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_unmergeProfile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eraseProfile":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_eraseProfile(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "liftSuppression":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_liftSuppression(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPIISettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPIISettings(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -10257,6 +14028,44 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_removeFromStaticSegment(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pIISettingsImplementors = []string{"PIISettings"}
+
+func (ec *executionContext) _PIISettings(ctx context.Context, sel ast.SelectionSet, obj *model.PIISettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pIISettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PIISettings")
+		case "traitKeys":
+			out.Values[i] = ec._PIISettings_traitKeys(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identifierTypes":
+			out.Values[i] = ec._PIISettings_identifierTypes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10348,10 +14157,11 @@ func (ec *executionContext) _Profile(ctx context.Context, sel ast.SelectionSet, 
 					return ec._Profile_identifiers(ctx, field, obj)
 				})
 		case "traits":
-			out.Values[i] = ec._Profile_traits(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_traits(ctx, field, obj)
+				})
 		case "eventCount":
 			out.Values[i] = ec._Profile_eventCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -10387,6 +14197,24 @@ func (ec *executionContext) _Profile(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Profile_timeline(ctx, field, obj)
+				})
+		case "consent":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_consent(ctx, field, obj)
+				})
+		case "consentHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_consentHistory(ctx, field, obj)
+				})
+		case "canContact":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_canContact(ctx, field, obj)
 				})
 		case "merges":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -10535,11 +14363,35 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
 				})
+		case "consentPurposes":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_consentPurposes(ctx, field)
+				})
+		case "exportSegment":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exportSegment(ctx, field)
+				})
 		case "identifierTypes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_identifierTypes(ctx, field)
+				})
+		case "exportProfileData":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exportProfileData(ctx, field)
+				})
+		case "piiSettings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_piiSettings(ctx, field)
 				})
 		case "segment":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -10762,6 +14614,87 @@ func (ec *executionContext) _SegmentEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var segmentExportConnectionImplementors = []string{"SegmentExportConnection"}
+
+func (ec *executionContext) _SegmentExportConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentExportConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentExportConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentExportConnection")
+		case "edges":
+			out.Values[i] = ec._SegmentExportConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._SegmentExportConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SegmentExportConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentExportEdgeImplementors = []string{"SegmentExportEdge"}
+
+func (ec *executionContext) _SegmentExportEdge(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentExportEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentExportEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentExportEdge")
+		case "cursor":
+			out.Values[i] = ec._SegmentExportEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SegmentExportEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var segmentMemberConnectionImplementors = []string{"SegmentMemberConnection"}
 
 func (ec *executionContext) _SegmentMemberConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentMemberConnection) graphql.Marshaler {
@@ -10942,6 +14875,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_profileUpdated(ctx, fields[0])
 	case "timelineAppended":
 		return ec._Subscription_timelineAppended(ctx, fields[0])
+	case "consentChanged":
+		return ec._Subscription_consentChanged(ctx, fields[0])
 	case "segmentMembershipChanged":
 		return ec._Subscription_segmentMembershipChanged(ctx, fields[0])
 	default:
@@ -11772,9 +15707,201 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx context.Context, v any) (model.ConsentChannel, error) {
+	var res model.ConsentChannel
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx context.Context, sel ast.SelectionSet, v model.ConsentChannel) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNConsentChoiceInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInput(ctx context.Context, v any) (model.ConsentChoiceInput, error) {
+	res, err := ec.unmarshalInputConsentChoiceInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNConsentChoiceInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInputᚄ(ctx context.Context, v any) ([]model.ConsentChoiceInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.ConsentChoiceInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNConsentChoiceInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNConsentPurpose2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurpose(ctx context.Context, sel ast.SelectionSet, v model.ConsentPurpose) graphql.Marshaler {
+	return ec._ConsentPurpose(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConsentPurpose2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurposeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentPurpose) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentPurpose2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurpose(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConsentPurpose2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurpose(ctx context.Context, sel ast.SelectionSet, v *model.ConsentPurpose) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConsentPurpose!")
+		return graphql.Null
+	}
+	return ec._ConsentPurpose(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConsentRecord2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecord(ctx context.Context, sel ast.SelectionSet, v model.ConsentRecord) graphql.Marshaler {
+	return ec._ConsentRecord(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConsentRecord2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentRecord) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentRecord2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecord(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConsentRecord2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecord(ctx context.Context, sel ast.SelectionSet, v *model.ConsentRecord) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConsentRecord!")
+		return graphql.Null
+	}
+	return ec._ConsentRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConsentRecordConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordConnection(ctx context.Context, sel ast.SelectionSet, v *model.ConsentRecordConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConsentRecordConnection!")
+		return graphql.Null
+	}
+	return ec._ConsentRecordConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConsentRecordEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordEdge(ctx context.Context, sel ast.SelectionSet, v model.ConsentRecordEdge) graphql.Marshaler {
+	return ec._ConsentRecordEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConsentRecordEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentRecordEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentRecordEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConsentState2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentState(ctx context.Context, sel ast.SelectionSet, v model.ConsentState) graphql.Marshaler {
+	return ec._ConsentState(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConsentState2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStateᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentState) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentState2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentState(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNConsentState2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentState(ctx context.Context, sel ast.SelectionSet, v *model.ConsentState) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConsentState!")
+		return graphql.Null
+	}
+	return ec._ConsentState(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNConsentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStatus(ctx context.Context, v any) (model.ConsentStatus, error) {
+	var res model.ConsentStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConsentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStatus(ctx context.Context, sel ast.SelectionSet, v model.ConsentStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNCreateSegmentInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐCreateSegmentInput(ctx context.Context, v any) (model.CreateSegmentInput, error) {
 	res, err := ec.unmarshalInputCreateSegmentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDefinePurposeInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDefinePurposeInput(ctx context.Context, v any) (model.DefinePurposeInput, error) {
+	res, err := ec.unmarshalInputDefinePurposeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNErasureReceipt2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐErasureReceipt(ctx context.Context, sel ast.SelectionSet, v *model.ErasureReceipt) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ErasureReceipt!")
+		return graphql.Null
+	}
+	return ec._ErasureReceipt(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExportedMember2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐExportedMember(ctx context.Context, sel ast.SelectionSet, v model.ExportedMember) graphql.Marshaler {
+	return ec._ExportedMember(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExportedMember2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐExportedMemberᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ExportedMember) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExportedMember2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐExportedMember(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExportedMember2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐExportedMember(ctx context.Context, sel ast.SelectionSet, v *model.ExportedMember) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExportedMember!")
+		return graphql.Null
+	}
+	return ec._ExportedMember(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -11967,6 +16094,16 @@ func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.
 	return res
 }
 
+func (ec *executionContext) unmarshalNLawfulBasis2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLawfulBasis(ctx context.Context, v any) (model.LawfulBasis, error) {
+	var res model.LawfulBasis
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLawfulBasis2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLawfulBasis(ctx context.Context, sel ast.SelectionSet, v model.LawfulBasis) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNLogInteractionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLogInteractionInput(ctx context.Context, v any) (model.LogInteractionInput, error) {
 	res, err := ec.unmarshalInputLogInteractionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12084,6 +16221,14 @@ func (ec *executionContext) unmarshalNNormalization2githubᚗcomᚋhaloᚑcdpᚋ
 
 func (ec *executionContext) marshalNNormalization2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx context.Context, sel ast.SelectionSet, v model.Normalization) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNPIISettings2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPIISettings(ctx context.Context, sel ast.SelectionSet, v *model.PIISettings) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PIISettings!")
+		return graphql.Null
+	}
+	return ec._PIISettings(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -12231,6 +16376,34 @@ func (ec *executionContext) marshalNSegmentEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋh
 	return ret
 }
 
+func (ec *executionContext) marshalNSegmentExportConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportConnection(ctx context.Context, sel ast.SelectionSet, v *model.SegmentExportConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentExportConnection!")
+		return graphql.Null
+	}
+	return ec._SegmentExportConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentExportEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportEdge(ctx context.Context, sel ast.SelectionSet, v model.SegmentExportEdge) graphql.Marshaler {
+	return ec._SegmentExportEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSegmentExportEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SegmentExportEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentExportEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNSegmentKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentKind(ctx context.Context, v any) (model.SegmentKind, error) {
 	var res model.SegmentKind
 	err := res.UnmarshalGQL(v)
@@ -12310,6 +16483,16 @@ func (ec *executionContext) unmarshalNSegmentStatus2githubᚗcomᚋhaloᚑcdpᚋ
 
 func (ec *executionContext) marshalNSegmentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentStatus(ctx context.Context, sel ast.SelectionSet, v model.SegmentStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNSetConsentInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSetConsentInput(ctx context.Context, v any) (model.SetConsentInput, error) {
+	res, err := ec.unmarshalInputSetConsentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSetConsentsInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSetConsentsInput(ctx context.Context, v any) (model.SetConsentsInput, error) {
+	res, err := ec.unmarshalInputSetConsentsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -12724,6 +16907,31 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOConsentChoiceInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInputᚄ(ctx context.Context, v any) ([]model.ConsentChoiceInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.ConsentChoiceInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNConsentChoiceInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOConsentConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentConditionInput(ctx context.Context, v any) (*model.ConsentConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputConsentConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOCountConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐCountConditionInput(ctx context.Context, v any) (*model.CountConditionInput, error) {

@@ -8,9 +8,11 @@ import (
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/consent"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/membership"
+	"github.com/halo-cdp/halo/privacy"
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
@@ -24,6 +26,8 @@ type Resolver struct {
 	timeline *timeline.Service
 	hub      *realtime.Hub
 	segments *membership.Engine
+	consent  *consent.Service
+	privacy  *privacy.Service
 }
 
 // Option adjusts the wiring.
@@ -49,7 +53,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 	if o.hub != nil {
 		svc.Publish(o.hub)
 	}
-	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments}
+	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema.

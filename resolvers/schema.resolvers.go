@@ -114,6 +114,10 @@ func (r *profileResolver) Identifiers(ctx context.Context, obj *model.Profile) (
 	return out, nil
 }
 
+func (r *profileResolver) Traits(ctx context.Context, obj *model.Profile) (any, error) {
+	return obj.Traits, nil
+}
+
 func (r *profileResolver) Timeline(ctx context.Context, obj *model.Profile, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) (*model.TimelineConnection, error) {
 	tn, n, key, err := r.pageRequest(ctx, "t", first, after)
 	if err != nil {

@@ -5,8 +5,10 @@ package services
 import (
 	"time"
 
+	"github.com/halo-cdp/halo/consent"
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/membership"
+	"github.com/halo-cdp/halo/privacy"
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/timeline"
 )
@@ -18,6 +20,8 @@ type Services struct {
 	// Segments is the segment engine: identity and timeline call it after
 	// every write that can change memberships.
 	Segments *membership.Engine
+	Consent  *consent.Service
+	Privacy  *privacy.Service
 }
 
 // New wires the services with a clock (time.Now in production).
@@ -35,6 +39,8 @@ func New(now func() time.Time) *Services {
 		Identity: id,
 		Timeline: &timeline.Service{Identity: id, Now: now, Segments: seg},
 		Segments: seg,
+		Consent:  &consent.Service{Now: now, Identity: id, Segments: seg},
+		Privacy:  &privacy.Service{Now: now, Identity: id, Segments: seg},
 	}
 }
 
@@ -45,4 +51,6 @@ func (s *Services) Publish(p realtime.Publisher) {
 	s.Identity.Changes = p
 	s.Timeline.Changes = p
 	s.Segments.Publisher = p
+	s.Consent.Changes = p
+	s.Privacy.Changes = p
 }

@@ -70,6 +70,27 @@ const (
 	WorkspacesByID    = "by_workspace" // (ws)
 )
 
+// Consent (package consent): the append-only log and custom purposes.
+// A profile's current state lives on its document.
+const (
+	ConsentLog         = "consent_log"
+	ConsentByProfile   = "by_profile_recorded" // (profileId, recordedAt)
+	ConsentPurposes    = "consent_purposes"
+	ConsentPurposesKey = "by_key" // unique (key)
+)
+
+// Privacy (package privacy): suppressed identifiers (salted hashes, never
+// values), erasure receipts, and per-workspace settings (PII fields, the
+// suppression salt), one document per setting.
+const (
+	Suppressions       = "suppressions"
+	SuppressionsByHash = "by_type_hash" // unique (type, hash)
+	Erasures           = "erasures"
+	ErasuresByAt       = "by_erased_at" // (erasedAt)
+	Settings           = "settings"
+	SettingsByKey      = "by_key" // unique (key)
+)
+
 // Collections is Halo's schema.
 var Collections = []CollectionSpec{
 	{Name: Profiles, Indexes: []Index{
@@ -121,5 +142,20 @@ var Collections = []CollectionSpec{
 	{Name: Changes, Indexes: []Index{
 		{Name: ChangesBySeq, Fields: []string{"seq"}},
 		{Name: ChangesByProfile, Fields: []string{"profileId", "seq"}},
+	}},
+	{Name: ConsentLog, Indexes: []Index{
+		{Name: ConsentByProfile, Fields: []string{"profileId", "recordedAt"}},
+	}},
+	{Name: ConsentPurposes, Indexes: []Index{
+		{Name: ConsentPurposesKey, Fields: []string{"key"}, Unique: true},
+	}},
+	{Name: Suppressions, Indexes: []Index{
+		{Name: SuppressionsByHash, Fields: []string{"type", "hash"}, Unique: true},
+	}},
+	{Name: Erasures, Indexes: []Index{
+		{Name: ErasuresByAt, Fields: []string{"erasedAt"}},
+	}},
+	{Name: Settings, Indexes: []Index{
+		{Name: SettingsByKey, Fields: []string{"key"}, Unique: true},
 	}},
 }

@@ -15,6 +15,71 @@ type BetweenWindowInput struct {
 	To   time.Time `json:"to"`
 }
 
+// A consent decision without the person: identify, track and setConsents carry the person.
+type ConsentChoiceInput struct {
+	Purpose    string         `json:"purpose"`
+	Channel    ConsentChannel `json:"channel"`
+	Status     ConsentStatus  `json:"status"`
+	Source     *string        `json:"source,omitempty"`
+	CapturedAt *time.Time     `json:"capturedAt,omitempty"`
+	ExpiresAt  *time.Time     `json:"expiresAt,omitempty"`
+	Proof      any            `json:"proof,omitempty"`
+}
+
+// A segment rule node: the profile's consent for purpose on channel is status now (GRANTED: contact allowed, as canContact).
+type ConsentConditionInput struct {
+	Purpose string         `json:"purpose"`
+	Channel ConsentChannel `json:"channel"`
+	Status  ConsentStatus  `json:"status"`
+}
+
+// A processing purpose: built in (analytics, personalization, marketing, advertising, profiling) or defined by the workspace.
+type ConsentPurpose struct {
+	// Lower-case key, e.g. marketing or loyalty_program.
+	Key         string      `json:"key"`
+	Description *string     `json:"description,omitempty"`
+	LawfulBasis LawfulBasis `json:"lawfulBasis"`
+	BuiltIn     bool        `json:"builtIn"`
+}
+
+// One entry of the append-only consent log.
+type ConsentRecord struct {
+	ID         string         `json:"id"`
+	Purpose    string         `json:"purpose"`
+	Channel    ConsentChannel `json:"channel"`
+	Status     ConsentStatus  `json:"status"`
+	Source     *string        `json:"source,omitempty"`
+	CapturedAt time.Time      `json:"capturedAt"`
+	RecordedAt time.Time      `json:"recordedAt"`
+	ExpiresAt  *time.Time     `json:"expiresAt,omitempty"`
+	Proof      any            `json:"proof,omitempty"`
+}
+
+type ConsentRecordConnection struct {
+	Edges    []ConsentRecordEdge `json:"edges"`
+	Nodes    []ConsentRecord     `json:"nodes"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type ConsentRecordEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *ConsentRecord `json:"node"`
+}
+
+// The current consent of a profile for one purpose and channel.
+type ConsentState struct {
+	ProfileID   string         `json:"profileId"`
+	Purpose     string         `json:"purpose"`
+	Channel     ConsentChannel `json:"channel"`
+	Status      ConsentStatus  `json:"status"`
+	LawfulBasis LawfulBasis    `json:"lawfulBasis"`
+	// When the current record was captured, if it is GRANTED.
+	GrantedAt  *time.Time `json:"grantedAt,omitempty"`
+	CapturedAt time.Time  `json:"capturedAt"`
+	ExpiresAt  *time.Time `json:"expiresAt,omitempty"`
+	Source     *string    `json:"source,omitempty"`
+}
+
 type CountConditionInput struct {
 	Op    RuleOp `json:"op"`
 	Value int    `json:"value"`
@@ -28,12 +93,47 @@ type CreateSegmentInput struct {
 	Rule *SegmentRuleInput `json:"rule,omitempty"`
 }
 
+type DefinePurposeInput struct {
+	// Lower-case letters, digits, _ and -, starting with a letter; at most 64 bytes.
+	Key         string      `json:"key"`
+	Description *string     `json:"description,omitempty"`
+	LawfulBasis LawfulBasis `json:"lawfulBasis"`
+}
+
+// What an erasure did; kept (without personal data) as the proof it happened.
+type ErasureReceipt struct {
+	ID string `json:"id"`
+	// The profile erased; profiles merged into it earlier are erased with it.
+	ProfileID        string    `json:"profileId"`
+	ErasedProfileIds []string  `json:"erasedProfileIds"`
+	Reason           *string   `json:"reason,omitempty"`
+	ErasedAt         time.Time `json:"erasedAt"`
+	// Events and interactions deleted.
+	TimelineItems int `json:"timelineItems"`
+	Identifiers   int `json:"identifiers"`
+	// Segments the person exited.
+	Memberships int `json:"memberships"`
+	// Consent log entries kept in anonymised form.
+	ConsentRecords int `json:"consentRecords"`
+	// Identifiers now refused on ingest (stored as salted hashes).
+	SuppressedIdentifiers int `json:"suppressedIdentifiers"`
+}
+
 // Events of name whose properties match every where filter, counted within window, the count compared (default: at least one).
 type EventConditionInput struct {
 	Name   string                `json:"name"`
 	Where  []TraitConditionInput `json:"where,omitempty"`
 	Count  *CountConditionInput  `json:"count,omitempty"`
 	Window *WindowInput          `json:"window,omitempty"`
+}
+
+// One member of a segment export: only what was asked for.
+type ExportedMember struct {
+	ProfileID string `json:"profileId"`
+	// The identifiers of the requested types (all when none requested).
+	Identifiers []Identifier `json:"identifiers"`
+	// The requested trait keys (all when none requested).
+	Traits any `json:"traits"`
 }
 
 type Identifier struct {
@@ -84,6 +184,8 @@ type IdentifyInput struct {
 	Identifiers []IdentifierInput `json:"identifiers"`
 	// Traits to merge into the profile: a JSON object; null values remove keys.
 	Traits any `json:"traits,omitempty"`
+	// Consent decisions recorded on the resolved profile.
+	Consent []ConsentChoiceInput `json:"consent,omitempty"`
 }
 
 type IdentifyPayload struct {
@@ -174,6 +276,12 @@ type MergeRecord struct {
 type Mutation struct {
 }
 
+// Which traits and identifier types are personal data, masked without scope pii:read.
+type PIISettings struct {
+	TraitKeys       []string `json:"traitKeys"`
+	IdentifierTypes []string `json:"identifierTypes"`
+}
+
 type PageInfo struct {
 	HasNextPage     bool    `json:"hasNextPage"`
 	HasPreviousPage bool    `json:"hasPreviousPage"`
@@ -197,6 +305,14 @@ type Profile struct {
 	MergedFrom []string `json:"mergedFrom"`
 	// The timeline, newest first.
 	Timeline *TimelineConnection `json:"timeline"`
+	// Current state for every purpose and channel with a record that has not expired.
+	Consent []ConsentState `json:"consent"`
+	// The consent log, newest first.
+	ConsentHistory *ConsentRecordConnection `json:"consentHistory"`
+	// Whether the profile may be contacted (or its data processed) for purpose on
+	// channel now: the channel's own record, else the ANY record, else the
+	// purpose's lawful basis (CONSENT: no; others: yes).
+	CanContact bool `json:"canContact"`
 	// Merge, unmerge and conflict records involving this profile, newest first.
 	Merges []MergeRecord `json:"merges"`
 	// The segments this profile belongs to.
@@ -259,6 +375,17 @@ type SegmentEdge struct {
 	Node   *Segment `json:"node"`
 }
 
+type SegmentExportConnection struct {
+	Edges    []SegmentExportEdge `json:"edges"`
+	Nodes    []ExportedMember    `json:"nodes"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type SegmentExportEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *ExportedMember `json:"node"`
+}
+
 type SegmentMemberConnection struct {
 	Edges    []SegmentMemberEdge `json:"edges"`
 	Nodes    []Profile           `json:"nodes"`
@@ -291,7 +418,34 @@ type SegmentRuleInput struct {
 	LastEvent *InactivityConditionInput   `json:"lastEvent,omitempty"`
 	Profile   *ProfileFieldConditionInput `json:"profile,omitempty"`
 	// The id of another segment the profile must belong to.
-	InSegment *string `json:"inSegment,omitempty"`
+	InSegment *string                `json:"inSegment,omitempty"`
+	Consent   *ConsentConditionInput `json:"consent,omitempty"`
+}
+
+// One consent decision. Set exactly one of profileId and identifier (an
+// identifier that matches no profile creates one). capturedAt defaults to now
+// and is when the person decided; a record captured before the current one
+// goes into the history without changing the state.
+type SetConsentInput struct {
+	ProfileID  *string          `json:"profileId,omitempty"`
+	Identifier *IdentifierInput `json:"identifier,omitempty"`
+	Purpose    string           `json:"purpose"`
+	Channel    ConsentChannel   `json:"channel"`
+	Status     ConsentStatus    `json:"status"`
+	// Where it was captured, e.g. cookie-banner, crm, import.
+	Source     *string    `json:"source,omitempty"`
+	CapturedAt *time.Time `json:"capturedAt,omitempty"`
+	// After this instant the record no longer counts.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Evidence kept with the record (form version, IP, text shown...), a JSON object.
+	Proof any `json:"proof,omitempty"`
+}
+
+// Several decisions at once (a consent-banner submission): all are validated before any is stored.
+type SetConsentsInput struct {
+	ProfileID  *string              `json:"profileId,omitempty"`
+	Identifier *IdentifierInput     `json:"identifier,omitempty"`
+	Choices    []ConsentChoiceInput `json:"choices"`
 }
 
 // Live updates, over graphql-transport-ws (websocket; the token goes in the
@@ -352,6 +506,8 @@ type TrackInput struct {
 	Channel *string `json:"channel,omitempty"`
 	// Traits to merge into the profile along with the event.
 	Traits any `json:"traits,omitempty"`
+	// Consent decisions recorded on the resolved profile.
+	Consent []ConsentChoiceInput `json:"consent,omitempty"`
 }
 
 type TrackPayload struct {
@@ -409,6 +565,129 @@ type Viewer struct {
 type WindowInput struct {
 	Last    *RelativeWindowInput `json:"last,omitempty"`
 	Between *BetweenWindowInput  `json:"between,omitempty"`
+}
+
+// A channel; ANY stands for every channel without a record of its own.
+type ConsentChannel string
+
+const (
+	ConsentChannelAny    ConsentChannel = "ANY"
+	ConsentChannelEmail  ConsentChannel = "EMAIL"
+	ConsentChannelSms    ConsentChannel = "SMS"
+	ConsentChannelPhone  ConsentChannel = "PHONE"
+	ConsentChannelPush   ConsentChannel = "PUSH"
+	ConsentChannelWeb    ConsentChannel = "WEB"
+	ConsentChannelPostal ConsentChannel = "POSTAL"
+)
+
+var AllConsentChannel = []ConsentChannel{
+	ConsentChannelAny,
+	ConsentChannelEmail,
+	ConsentChannelSms,
+	ConsentChannelPhone,
+	ConsentChannelPush,
+	ConsentChannelWeb,
+	ConsentChannelPostal,
+}
+
+func (e ConsentChannel) IsValid() bool {
+	switch e {
+	case ConsentChannelAny, ConsentChannelEmail, ConsentChannelSms, ConsentChannelPhone, ConsentChannelPush, ConsentChannelWeb, ConsentChannelPostal:
+		return true
+	}
+	return false
+}
+
+func (e ConsentChannel) String() string {
+	return string(e)
+}
+
+func (e *ConsentChannel) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ConsentChannel(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ConsentChannel", str)
+	}
+	return nil
+}
+
+func (e ConsentChannel) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ConsentChannel) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ConsentChannel) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ConsentStatus string
+
+const (
+	ConsentStatusGranted   ConsentStatus = "GRANTED"
+	ConsentStatusDenied    ConsentStatus = "DENIED"
+	ConsentStatusWithdrawn ConsentStatus = "WITHDRAWN"
+)
+
+var AllConsentStatus = []ConsentStatus{
+	ConsentStatusGranted,
+	ConsentStatusDenied,
+	ConsentStatusWithdrawn,
+}
+
+func (e ConsentStatus) IsValid() bool {
+	switch e {
+	case ConsentStatusGranted, ConsentStatusDenied, ConsentStatusWithdrawn:
+		return true
+	}
+	return false
+}
+
+func (e ConsentStatus) String() string {
+	return string(e)
+}
+
+func (e *ConsentStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ConsentStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ConsentStatus", str)
+	}
+	return nil
+}
+
+func (e ConsentStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ConsentStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ConsentStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type Direction string
@@ -524,6 +803,70 @@ func (e *InteractionKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e InteractionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Why processing for a purpose is lawful (GDPR Art. 6).
+type LawfulBasis string
+
+const (
+	// Needs a GRANTED record: no record means not allowed.
+	LawfulBasisConsent LawfulBasis = "CONSENT"
+	// Allowed without a record, unless the person objected (DENIED or WITHDRAWN).
+	LawfulBasisContract LawfulBasis = "CONTRACT"
+	// Allowed without a record, unless the person objected (DENIED or WITHDRAWN).
+	LawfulBasisLegitimateInterest LawfulBasis = "LEGITIMATE_INTEREST"
+	// Allowed without a record, unless the person objected (DENIED or WITHDRAWN).
+	LawfulBasisLegalObligation LawfulBasis = "LEGAL_OBLIGATION"
+)
+
+var AllLawfulBasis = []LawfulBasis{
+	LawfulBasisConsent,
+	LawfulBasisContract,
+	LawfulBasisLegitimateInterest,
+	LawfulBasisLegalObligation,
+}
+
+func (e LawfulBasis) IsValid() bool {
+	switch e {
+	case LawfulBasisConsent, LawfulBasisContract, LawfulBasisLegitimateInterest, LawfulBasisLegalObligation:
+		return true
+	}
+	return false
+}
+
+func (e LawfulBasis) String() string {
+	return string(e)
+}
+
+func (e *LawfulBasis) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LawfulBasis(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LawfulBasis", str)
+	}
+	return nil
+}
+
+func (e LawfulBasis) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LawfulBasis) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LawfulBasis) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
