@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -176,6 +177,8 @@ func SetPIISettings(ctx context.Context, tn store.Tenant, in PIISettings, actor 
 		}
 		if err == nil {
 			piiForget(tn)
+			slog.InfoContext(ctx, "PII settings changed", "workspace", tn.Workspace(), "actor", actor,
+				"traitKeys", s.TraitKeys, "identifierTypes", s.IdentifierTypes)
 			return s, nil
 		}
 		// Another call wrote the settings meanwhile: start over from theirs.
