@@ -251,6 +251,23 @@ func (m *PIIMasker) Traits(traits any) any {
 	return m.traits.apply(traits)
 }
 
+// Trait returns the value of trait key (a top-level key, or a dot path
+// as in segment rules) as the caller may see it: masked when the key, or
+// anything inside it, is PII. For values shown apart from their profile,
+// such as a merge's trait decisions.
+func (m *PIIMasker) Trait(key string, v any) any {
+	n := m.traits
+	for _, seg := range strings.Split(strings.ToLower(key), ".") {
+		if n.whole {
+			break
+		}
+		if n = n.children[seg]; n == nil {
+			return v
+		}
+	}
+	return n.apply(v)
+}
+
 func (n *maskNode) apply(v any) any {
 	if n.whole {
 		return MaskValue(v)

@@ -134,6 +134,23 @@ func TestMaskerTraits(t *testing.T) {
 		t.Error("MasksIdentifierType")
 	}
 
+	for _, tt := range []struct {
+		key      string
+		in, want any
+	}{
+		{"Email", "ana@example.com", "a***@example.com"},
+		{"email.work", "ana@example.com", "a***@example.com"}, // inside a PII key
+		{"address", map[string]any{"street": "1 Main St", "city": "Lisbon"}, map[string]any{"street": "1***", "city": "Lisbon"}},
+		{"address.street", "1 Main St", "1***"},
+		{"address.city", "Lisbon", "Lisbon"},
+		{"plan", "pro", "pro"},
+		{"a.b", map[string]any{"c": "x1", "d": "y1"}, map[string]any{"c": "x***", "d": "y1"}},
+	} {
+		if got := m.Trait(tt.key, tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Trait(%q, %v) = %v, want %v", tt.key, tt.in, got, tt.want)
+		}
+	}
+
 	// No settings: nothing masked.
 	none := privacy.NewPIIMasker(privacy.PIISettings{})
 	if got := none.Traits(in); !reflect.DeepEqual(got, in) {

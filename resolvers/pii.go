@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"slices"
 
 	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph/model"
@@ -53,4 +54,49 @@ func (r *Resolver) maskIdentifiers(ctx context.Context, ids []model.Identifier) 
 
 func toPIISettings(s privacy.PIISettings) *model.PIISettings {
 	return &model.PIISettings{TraitKeys: nonNil(s.TraitKeys), IdentifierTypes: nonNil(s.IdentifierTypes)}
+}
+
+// maskConflicts masks the identifier values of conflicts (a conflict's
+// type is an identifier type, or mergeLimit, whose value is the limit and
+// stays). Not yet called: IdentifyPayload.conflicts and
+// MergeRecord.conflicts are plain fields, built in resolvers outside the
+// PII change; they should pass their conflicts through here.
+func (r *Resolver) maskConflicts(ctx context.Context, cs []model.IdentityConflict) ([]model.IdentityConflict, error) {
+	m, err := r.piiMasker(ctx)
+	if err != nil || m == nil || len(cs) == 0 {
+		return cs, err
+	}
+	out := make([]model.IdentityConflict, len(cs))
+	for i, c := range cs {
+		c.Values = slices.Clone(c.Values)
+		for j, v := range c.Values {
+			c.Values[j] = m.Identifier(c.Type, v)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// maskMergeRecord masks what a merge record shows of a person: the
+// identifiers that moved, the contested trait values, the conflicts. Not
+// yet called, for the same reason as maskConflicts: Profile.merges and
+// unmergeProfile should pass their records through here.
+func (r *Resolver) maskMergeRecord(ctx context.Context, rec *model.MergeRecord) (*model.MergeRecord, error) {
+	m, err := r.piiMasker(ctx)
+	if err != nil || m == nil || rec == nil {
+		return rec, err
+	}
+	out := *rec
+	if out.Identifiers, err = r.maskIdentifiers(ctx, rec.Identifiers); err != nil {
+		return nil, err
+	}
+	out.Traits = make([]model.TraitDecision, len(rec.Traits))
+	for i, d := range rec.Traits {
+		d.Won, d.Lost = m.Trait(d.Key, d.Won), m.Trait(d.Key, d.Lost)
+		out.Traits[i] = d
+	}
+	if out.Conflicts, err = r.maskConflicts(ctx, rec.Conflicts); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
