@@ -147,6 +147,10 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 			seenUnique[id.Type] = id.Value
 		}
 	}
+	// An erased person's identifiers are refused before anything is written.
+	if err := checkSuppressed(ctx, tn, ordered); err != nil {
+		return Result{}, err
+	}
 	for attempt := 0; attempt < maxResolveAttempts; attempt++ {
 		res, err := r.resolveOnce(ctx, tn, types, ordered, req)
 		if errors.Is(err, errRetry) {
