@@ -257,3 +257,42 @@ func TestPIIMaskingSubscription(t *testing.T) {
 		t.Fatalf("profileUpdated identifiers %v", got)
 	}
 }
+
+// TestPIIMaskingSegmentExport: exportSegment's members are masked like
+// profiles.
+func TestPIIMaskingSegmentExport(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	admin := s.token(t, "acme")
+	masked := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopeSegmentsRead)
+	r := s.gql(t, admin, `mutation($in: IdentifyInput!) { identify(input: $in) { profile { id } } }`, map[string]any{"in": map[string]any{
+		"identifiers": ids("email", "ana@example.com", "phone", "+447700900123", "userId", "u-1"),
+		"traits":      map[string]any{"firstName": "Ana", "plan": "pro"},
+		"consent":     []map[string]any{{"purpose": "marketing", "channel": "EMAIL", "status": "GRANTED"}},
+	}})
+	r.requireOK(t)
+	seg := createSegment(t, s, admin, map[string]any{"name": "pros", "rule": map[string]any{"trait": map[string]any{"key": "plan", "op": "EQ", "value": "pro"}}})
+
+	export := func(tok string) (traits map[string]any, identifiers map[string]string) {
+		t.Helper()
+		r := s.gql(t, tok, `query($id: ID!) { exportSegment(segmentId: $id, purpose: "marketing", channel: EMAIL) { nodes { profileId traits identifiers { type value } } } }`, map[string]any{"id": seg.ID})
+		r.requireOK(t)
+		var out struct {
+			ExportSegment struct{ Nodes []gqlProfile }
+		}
+		r.decode(t, &out)
+		if len(out.ExportSegment.Nodes) != 1 {
+			t.Fatalf("export: %s", r.Body)
+		}
+		n := out.ExportSegment.Nodes[0]
+		return n.Traits, identifierMap(n)
+	}
+	traits, got := export(masked)
+	if !reflect.DeepEqual(traits, map[string]any{"firstName": "A***", "plan": "pro"}) ||
+		!reflect.DeepEqual(got, map[string]string{"email": "a***@example.com", "phone": "+44********23", "userId": "u-1"}) {
+		t.Fatalf("export without pii:read: %v %v", traits, got)
+	}
+	traits, got = export(admin)
+	if traits["firstName"] != "Ana" || got["email"] != "ana@example.com" || got["phone"] != "+447700900123" {
+		t.Fatalf("export with pii:read: %v %v", traits, got)
+	}
+}
