@@ -10,14 +10,27 @@ import (
 	"fmt"
 
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/identity"
 )
 
 func (r *mutationResolver) EraseProfile(ctx context.Context, profileID string, reason *string) (*model.ErasureReceipt, error) {
-	panic(fmt.Errorf("not implemented: EraseProfile - eraseProfile"))
+	tn, p, err := r.privacyAdmin(ctx, "eraseProfile")
+	if err != nil {
+		return nil, err
+	}
+	rc, err := r.privacy.Erase(ctx, tn, profileID, deref(reason), p.Subject)
+	if err != nil {
+		return nil, err
+	}
+	return toErasureReceipt(rc), nil
 }
 
 func (r *mutationResolver) LiftSuppression(ctx context.Context, identifier model.IdentifierInput) (bool, error) {
-	panic(fmt.Errorf("not implemented: LiftSuppression - liftSuppression"))
+	tn, _, err := r.privacyAdmin(ctx, "liftSuppression")
+	if err != nil {
+		return false, err
+	}
+	return r.privacy.LiftSuppression(ctx, tn, identity.Identifier{Type: identifier.Type, Value: identifier.Value})
 }
 
 func (r *mutationResolver) SetPIISettings(ctx context.Context, traitKeys []string, identifierTypes []string) (*model.PIISettings, error) {
@@ -25,7 +38,11 @@ func (r *mutationResolver) SetPIISettings(ctx context.Context, traitKeys []strin
 }
 
 func (r *queryResolver) ExportProfileData(ctx context.Context, profileID string) (any, error) {
-	panic(fmt.Errorf("not implemented: ExportProfileData - exportProfileData"))
+	tn, _, err := r.privacyAdmin(ctx, "exportProfileData")
+	if err != nil {
+		return nil, err
+	}
+	return r.privacy.Export(ctx, tn, profileID)
 }
 
 func (r *queryResolver) PiiSettings(ctx context.Context) (*model.PIISettings, error) {
