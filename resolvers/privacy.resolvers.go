@@ -7,10 +7,10 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/privacy"
 )
 
 func (r *mutationResolver) EraseProfile(ctx context.Context, profileID string, reason *string) (*model.ErasureReceipt, error) {
@@ -34,7 +34,15 @@ func (r *mutationResolver) LiftSuppression(ctx context.Context, identifier model
 }
 
 func (r *mutationResolver) SetPIISettings(ctx context.Context, traitKeys []string, identifierTypes []string) (*model.PIISettings, error) {
-	panic(fmt.Errorf("not implemented: SetPIISettings - setPIISettings"))
+	tn, p, err := r.privacyAdmin(ctx, "setPIISettings")
+	if err != nil {
+		return nil, err
+	}
+	s, err := privacy.SetPIISettings(ctx, tn, privacy.PIISettings{TraitKeys: traitKeys, IdentifierTypes: identifierTypes}, p.Subject, r.privacy.Now())
+	if err != nil {
+		return nil, err
+	}
+	return toPIISettings(s), nil
 }
 
 func (r *queryResolver) ExportProfileData(ctx context.Context, profileID string) (any, error) {
@@ -46,5 +54,13 @@ func (r *queryResolver) ExportProfileData(ctx context.Context, profileID string)
 }
 
 func (r *queryResolver) PiiSettings(ctx context.Context) (*model.PIISettings, error) {
-	panic(fmt.Errorf("not implemented: PiiSettings - piiSettings"))
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := privacy.LoadPIISettings(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	return toPIISettings(s), nil
 }
