@@ -47,6 +47,41 @@ func (e *Engine) resolver(ctx context.Context, tn store.Tenant) func(id string) 
 	}
 }
 
+// lookups are the references a rule is validated against: segments and
+// consent purposes.
+func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (segment.Lookups, error) {
+	l := segment.Lookups{Segment: e.resolver(ctx, tn)}
+	if e.ConsentPurposes != nil {
+		purposes, err := e.ConsentPurposes(ctx, tn)
+		if err != nil {
+			return l, fmt.Errorf("load consent purposes: %w", err)
+		}
+		l.Purpose = func(key string) bool { _, ok := purposes[key]; return ok }
+	}
+	return l, nil
+}
+
+// consentDefaults returns the purposes allowed without a record when one
+// of segs reads consent (nil otherwise: no need to load them).
+func (e *Engine) consentDefaults(ctx context.Context, tn store.Tenant, segs []*Segment) (map[string]bool, error) {
+	if e.ConsentPurposes == nil {
+		return nil, nil
+	}
+	for _, s := range segs {
+		if s.Kind == Dynamic && len(s.Deps.Purposes) > 0 {
+			return e.ConsentPurposes(ctx, tn)
+		}
+	}
+	return nil, nil
+}
+
+// Rebuild re-evaluates every profile against every active segment (cause
+// names why): for a change that can move any membership, such as a
+// consent purpose's new lawful basis.
+func (e *Engine) Rebuild(ctx context.Context, tn store.Tenant, cause string) error {
+	return e.rebuild(ctx, tn, nil, cause)
+}
+
 func checkName(field, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
@@ -79,7 +114,11 @@ func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*
 		if in.Rule == nil {
 			return nil, apperr.Invalid("input.rule", "a dynamic segment needs a rule")
 		}
-		if err := segment.ValidateFor(s.ID, *in.Rule, e.resolver(ctx, tn)); err != nil {
+		l, err := e.lookups(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		if err := segment.ValidateWith(s.ID, *in.Rule, l); err != nil {
 			return nil, fieldErr(err, "input.rule")
 		}
 		s.Rule = *in.Rule
@@ -155,7 +194,11 @@ func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in Upda
 		if s.Kind == Static {
 			return nil, apperr.Invalid("input.rule", "a static segment has no rule")
 		}
-		if err := segment.ValidateFor(s.ID, *in.Rule, e.resolver(ctx, tn)); err != nil {
+		l, err := e.lookups(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		if err := segment.ValidateWith(s.ID, *in.Rule, l); err != nil {
 			return nil, fieldErr(err, "input.rule")
 		}
 		s.Rule = *in.Rule
@@ -442,10 +485,10 @@ func countInto(out map[string]segment.Counter, feats []segment.Feature, ev *time
 
 // input is the evaluator's view of a profile; statics are its stored
 // memberships of static segments.
-func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool) segment.Input {
+func input(p *profile.Profile, byID map[string]*Segment, member, consentDefaults map[string]bool) segment.Input {
 	return segment.Input{
 		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
-		EventCount: p.EventCount, Features: p.Features,
+		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: consentDefaults,
 		Segment: func(id string) (segment.SegmentRef, bool) {
 			s, ok := byID[id]
 			if !ok {
@@ -461,9 +504,10 @@ func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool)
 
 // evaluate runs the dynamic segments of segs on p and returns the matches
 // and the earliest nextEvalAt (profile.NoEval if none). byID holds every
-// active segment (inSegment references).
-func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, now time.Time) (map[string]bool, time.Time) {
-	in := input(p, byID, member)
+// active segment (inSegment references); consentDefaults the purposes
+// allowed without a record.
+func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member, consentDefaults map[string]bool, now time.Time) (map[string]bool, time.Time) {
+	in := input(p, byID, member, consentDefaults)
 	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {
@@ -541,6 +585,10 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 	if err != nil || len(segs) == 0 {
 		return err
 	}
+	defaults, err := e.consentDefaults(ctx, tn, segs)
+	if err != nil {
+		return err
+	}
 	now := e.now()
 	var (
 		moves  []move
@@ -553,7 +601,7 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 		if i < len(profiles) {
 			p = profiles[i]
 		}
-		ms, next, err := e.plan(ctx, tn, segs, byID, id, p, t, now)
+		ms, next, err := e.plan(ctx, tn, segs, byID, defaults, id, p, t, now)
 		if err != nil {
 			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", id, "cause", cause, "err", err)
 			failed = cmp.Or(failed, err)
@@ -582,7 +630,7 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 // time-driven changes are the sweeper's (nextEvalAt). A profile that is
 // due (nextEvalAt <= now) is evaluated against every segment; one that no
 // longer exists (merged away) exits every active segment.
-func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byID map[string]*Segment, profileID string, p *profile.Profile, t segment.Touched, now time.Time) ([]move, func() error, error) {
+func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byID map[string]*Segment, defaults map[string]bool, profileID string, p *profile.Profile, t segment.Touched, now time.Time) ([]move, func() error, error) {
 	var err error
 	if p == nil {
 		p, err = profile.Get(ctx, tn, profileID)
@@ -616,7 +664,7 @@ func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byI
 	for _, m := range current {
 		member[m.SegmentID] = true
 	}
-	match, next := evaluate(p, todo, byID, member, now)
+	match, next := evaluate(p, todo, byID, member, defaults, now)
 	e.evaluations.Add(int64(len(todo)))
 	var moves []move
 	for _, s := range todo {
@@ -632,7 +680,7 @@ func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byI
 	}
 	write := func() error {
 		_, err := profile.UpdateAny(ctx, tn, profileID, now, func(q *profile.Profile) error {
-			_, n := evaluate(q, todo, byID, member, now)
+			_, n := evaluate(q, todo, byID, member, defaults, now)
 			if !full && q.NextEvalAt.Before(n) {
 				n = q.NextEvalAt
 			}

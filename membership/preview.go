@@ -27,7 +27,11 @@ const PreviewSample = 20
 // what the rule reads (profile.DecodeFields): at 100,000 profiles a full
 // decode was two thirds of the time.
 func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule, now time.Time) (int64, []*profile.Profile, error) {
-	if err := segment.Validate(rule, e.resolver(ctx, tn)); err != nil {
+	l, err := e.lookups(ctx, tn)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := segment.ValidateWith("", rule, l); err != nil {
 		return 0, nil, err
 	}
 	segs, maintained, err := e.active(ctx, tn)
@@ -46,6 +50,12 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 		byID[s.ID] = s
 	}
 	fields, staticIDs := fieldsOf(rule, byID)
+	var defaults map[string]bool
+	if fields.Consent && e.ConsentPurposes != nil {
+		if defaults, err = e.ConsentPurposes(ctx, tn); err != nil {
+			return 0, nil, err
+		}
+	}
 	statics := map[string]map[string]bool{}
 	for _, id := range staticIDs {
 		if statics[id], err = staticMembers(ctx, tn, id); err != nil {
@@ -74,7 +84,7 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 					p.Features[f.Key] = c
 				}
 			}
-			in := input(p, byID, nil)
+			in := input(p, byID, nil, defaults)
 			in.Segment = func(id string) (segment.SegmentRef, bool) {
 				s, ok := byID[id]
 				switch {
@@ -130,6 +140,7 @@ func fieldsOf(rule segment.Rule, byID map[string]*Segment) (profile.Fields, []st
 		d := segment.DependsOn(r)
 		f.Traits = append(f.Traits, d.TraitKeys...)
 		f.Features = append(f.Features, d.Features...)
+		f.Consent = f.Consent || len(d.Purposes) > 0
 		for _, id := range d.Segments {
 			s, ok := byID[id]
 			if !ok || seen[id] {

@@ -109,6 +109,12 @@ type Engine struct {
 	Publisher realtime.Publisher
 	// Redirect follows merged-away profile ids (identity.Resolver.Redirect).
 	Redirect profile.Redirector
+	// ConsentPurposes, when set, returns the workspace's consent purposes,
+	// each true when processing for it is allowed without a record (its
+	// lawful basis is not CONSENT). Consent nodes are validated and
+	// evaluated with it (package consent provides it; membership must not
+	// import consent). Without it, no consent node validates.
+	ConsentPurposes func(ctx context.Context, tn store.Tenant) (map[string]bool, error)
 
 	mu    sync.Mutex
 	cache map[string]cached

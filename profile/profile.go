@@ -55,7 +55,12 @@ type Profile struct {
 	// profile can change with time alone; NoEval when none. Always set
 	// (indexed: the segment sweeper reads nextEvalAt <= now).
 	NextEvalAt time.Time `bson:"nextEvalAt"`
-	Version    int64     `bson:"version"`
+	// Consent is the current consent state, by segment.ConsentKey
+	// ("purpose:CHANNEL"): the entries that are or can still become
+	// current, oldest first (package consent; the full records are in the
+	// consent log).
+	Consent map[string][]segment.ConsentEntry `bson:"consent,omitempty"`
+	Version int64                             `bson:"version"`
 }
 
 // NoEval is NextEvalAt when no time-based re-evaluation is due.
@@ -99,6 +104,13 @@ func (p *Profile) normalise() {
 	}
 	if p.Features == nil {
 		p.Features = map[string]segment.Counter{}
+	}
+	for k, list := range p.Consent {
+		for i := range list {
+			e := &list[i]
+			e.CapturedAt, e.RecordedAt, e.ExpiresAt = e.CapturedAt.UTC(), e.RecordedAt.UTC(), e.ExpiresAt.UTC()
+		}
+		p.Consent[k] = list
 	}
 	if p.NextEvalAt.IsZero() {
 		p.NextEvalAt = NoEval // written before segments existed

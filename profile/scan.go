@@ -21,6 +21,8 @@ import (
 type Fields struct {
 	Traits   []string
 	Features []string
+	// Consent: decode the consent state too.
+	Consent bool
 }
 
 // Decode decodes a whole stored profile document.
@@ -68,6 +70,13 @@ func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
 				if tv, err := doc.LookupErr(k); err == nil {
 					p.Traits[k] = userjson.PlainRaw(tv)
 				}
+			}
+		case "consent":
+			if !f.Consent {
+				return nil
+			}
+			if err := v.Unmarshal(&p.Consent); err != nil {
+				return fmt.Errorf("consent: %w", err)
 			}
 		case "features":
 			doc, ok := v.DocumentOK()

@@ -115,9 +115,13 @@ func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
 			return r, apperr.Invalid(path+".inSegment", "must not be empty")
 		}
 	}
+	if in.Consent != nil {
+		set = append(set, "consent")
+		r.Consent = &segment.ConsentCond{Purpose: in.Consent.Purpose, Channel: string(in.Consent.Channel), Status: string(in.Consent.Status)}
+	}
 	switch len(set) {
 	case 0:
-		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment")
+		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent")
 	case 1:
 		return r, nil
 	}

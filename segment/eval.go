@@ -22,6 +22,13 @@ type Input struct {
 	// segment return a nil Rule and the stored membership. When Segment is
 	// nil or the id is unknown, the node is false.
 	Segment func(id string) (SegmentRef, bool)
+	// Consent is the profile's consent entries by ConsentKey, oldest first
+	// (profile.Profile.Consent).
+	Consent map[string][]ConsentEntry
+	// ConsentDefaults holds the purposes allowed without a record (lawful
+	// basis other than CONSENT); a purpose missing here needs a GRANTED
+	// record.
+	ConsentDefaults map[string]bool
 }
 
 // SegmentRef is a referenced segment: its rule (dynamic) or, when Rule is
@@ -33,10 +40,10 @@ type SegmentRef struct {
 
 // Evaluate tells whether the profile in matches r at now, and nextEvalAt:
 // the earliest moment after now at which the answer could change without
-// any new write (a relative window edge), zero if it cannot. Re-evaluating
-// at nextEvalAt yields the next one. Only last-windows (event, lastEvent)
-// depend on time; between windows, traits and profile fields (absolute
-// values) do not. It never panics on unexpected value types.
+// any new write (a relative window edge, a consent record's expiry), zero
+// if it cannot. Re-evaluating at nextEvalAt yields the next one. Only
+// last-windows (event, lastEvent) and consent expiries depend on time;
+// between windows, traits and profile fields (absolute values) do not. It never panics on unexpected value types.
 func Evaluate(r Rule, in Input, now time.Time) (match bool, nextEvalAt time.Time) {
 	e := evaluator{in: &in, now: now.UTC()}
 	return e.node(&r, 0)
@@ -83,8 +90,10 @@ func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
 			return ref.Member, time.Time{}
 		}
 		return e.node(ref.Rule, nesting+1)
+	case r.Consent != nil:
+		return e.consent(r.Consent)
 	}
-	return false, time.Time{} // computed, consent (not supported yet), empty
+	return false, time.Time{} // computed (not supported yet), empty
 }
 
 // combine evaluates and (all) or or (!all). For and: when true, it can
@@ -236,14 +245,16 @@ type Deps struct {
 	// their own Deps (transitively) or re-evaluates dependents when a
 	// referenced segment's membership changes.
 	Segments []string
-	// Timed: the rule has a last-window, so its answer can change with time
-	// alone (Evaluate reports when, as nextEvalAt).
+	// Purposes are the purposes of consent nodes.
+	Purposes []string
+	// Timed: the rule has a last-window or a consent node, so its answer
+	// can change with time alone (Evaluate reports when, as nextEvalAt).
 	Timed bool
 }
 
 // DependsOn lists what r reads (not following inSegment).
 func DependsOn(r Rule) Deps {
-	traits, names, fields, segs := set{}, set{}, set{}, set{}
+	traits, names, fields, segs, purposes := set{}, set{}, set{}, set{}, set{}
 	var d Deps
 	walk(&r, "", func(n *Rule, _ string) bool {
 		switch {
@@ -261,10 +272,13 @@ func DependsOn(r Rule) Deps {
 			fields.add(string(n.Profile.Field))
 		case n.InSegment != "":
 			segs.add(n.InSegment)
+		case n.Consent != nil:
+			purposes.add(n.Consent.Purpose)
+			d.Timed = true
 		}
 		return true
 	})
-	d.TraitKeys, d.EventNames, d.Segments = traits.sorted(), names.sorted(), segs.sorted()
+	d.TraitKeys, d.EventNames, d.Segments, d.Purposes = traits.sorted(), names.sorted(), segs.sorted(), purposes.sorted()
 	for _, f := range fields.sorted() {
 		d.ProfileFields = append(d.ProfileFields, ProfileField(f))
 	}
@@ -312,6 +326,8 @@ type Touched struct {
 	// them (lastSeenAt, firstSeenAt and eventCount changed).
 	EventNames []string
 	Seen       bool
+	// Purposes are the purposes whose consent changed.
+	Purposes []string
 }
 
 // Affected tells whether a write that changed t can change the answer of
@@ -336,6 +352,13 @@ func (d Deps) Affected(t Touched) bool {
 	for _, n := range t.EventNames {
 		for _, m := range d.EventNames {
 			if n == m {
+				return true
+			}
+		}
+	}
+	for _, p := range t.Purposes {
+		for _, q := range d.Purposes {
+			if p == q {
 				return true
 			}
 		}

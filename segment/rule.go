@@ -44,11 +44,14 @@ type Rule struct {
 	// InSegment is the id of another segment the profile must belong to.
 	InSegment string `bson:"inSegment,omitempty" json:"inSegment,omitempty"`
 
-	// Computed and Consent are slots RESERVED for later issues (computed
-	// traits, consent). Their shape is not defined yet: Validate rejects
-	// them ("not supported yet") and Evaluate treats them as false.
+	// Consent holds when the profile's consent for a purpose and channel
+	// has a status now (see ConsentCond).
+	Consent *ConsentCond `bson:"consent,omitempty" json:"consent,omitempty"`
+
+	// Computed is a slot RESERVED for a later issue (computed traits). Its
+	// shape is not defined yet: Validate rejects it ("not supported yet")
+	// and Evaluate treats it as false.
 	Computed Reserved `bson:"computed,omitempty" json:"computed,omitempty"`
-	Consent  Reserved `bson:"consent,omitempty" json:"consent,omitempty"`
 }
 
 // Reserved is the placeholder type of node kinds not built yet.

@@ -3,6 +3,7 @@ package segment
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,21 +23,37 @@ const RootPath = "rule"
 // returns the new rule for that segment's id). Errors are *apperr.Error (BAD_USER_INPUT) whose Field is a
 // path such as "rule.and[1].event.window".
 func Validate(r Rule, resolveSegment func(id string) (*Rule, bool)) error {
-	return validate(r, resolveSegment, nil)
+	return validate(r, Lookups{Segment: resolveSegment}, nil)
+}
+
+// Lookups are what validation checks a rule's references against.
+type Lookups struct {
+	// Segment returns the rule of a segment by id (nil rule and true for a
+	// static segment), false if there is no such segment.
+	Segment func(id string) (*Rule, bool)
+	// Purpose tells whether a consent purpose exists. When nil, every
+	// consent node is refused (no purposes to check against).
+	Purpose func(key string) bool
+}
+
+// ValidateWith is ValidateFor (selfID may be empty) with every lookup.
+func ValidateWith(selfID string, r Rule, l Lookups) error {
+	var chain []string
+	if selfID != "" {
+		chain = []string{selfID}
+	}
+	return validate(r, l, chain)
 }
 
 // ValidateFor is Validate for the rule of segment selfID (an update, or a
 // create with the id already chosen): a reference back to selfID, direct or
 // through other segments, is a cycle, reported from selfID.
 func ValidateFor(selfID string, r Rule, resolveSegment func(id string) (*Rule, bool)) error {
-	if selfID == "" {
-		return Validate(r, resolveSegment)
-	}
-	return validate(r, resolveSegment, []string{selfID})
+	return ValidateWith(selfID, r, Lookups{Segment: resolveSegment})
 }
 
-func validate(r Rule, resolveSegment func(id string) (*Rule, bool), chain []string) error {
-	v := validator{resolve: resolveSegment}
+func validate(r Rule, l Lookups, chain []string) error {
+	v := validator{resolve: l.Segment, purpose: l.Purpose}
 	if err := v.node(&r, RootPath, 1); err != nil {
 		return err
 	}
@@ -45,6 +62,7 @@ func validate(r Rule, resolveSegment func(id string) (*Rule, bool), chain []stri
 
 type validator struct {
 	resolve func(string) (*Rule, bool)
+	purpose func(string) bool
 	nodes   int
 }
 
@@ -83,7 +101,7 @@ func kinds(r *Rule) []string {
 	return k
 }
 
-const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment"
+const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent"
 
 func (v *validator) node(r *Rule, path string, depth int) error {
 	v.nodes++
@@ -135,7 +153,25 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 	case r.Computed != nil:
 		return apperr.Invalid(path+".computed", "computed conditions are not supported yet")
 	case r.Consent != nil:
-		return apperr.Invalid(path+".consent", "consent conditions are not supported yet")
+		return v.consent(r.Consent, path+".consent")
+	}
+	return nil
+}
+
+func (v *validator) consent(c *ConsentCond, path string) error {
+	switch {
+	case c.Purpose == "":
+		return apperr.Invalid(path+".purpose", "must not be empty")
+	case len(c.Purpose) > MaxKeyLen:
+		return apperr.Invalid(path+".purpose", "is longer than %d bytes", MaxKeyLen)
+	case v.purpose == nil || !v.purpose(c.Purpose):
+		return apperr.Invalid(path+".purpose", "unknown purpose %q", c.Purpose)
+	}
+	if c.Channel != "" && !slices.Contains(ConsentChannels, c.Channel) {
+		return apperr.Invalid(path+".channel", "must be one of %s", strings.Join(ConsentChannels, ", "))
+	}
+	if c.Status != "" && !slices.Contains(ConsentStatuses, c.Status) {
+		return apperr.Invalid(path+".status", "must be one of %s", strings.Join(ConsentStatuses, ", "))
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func TestValidateErrors(t *testing.T) {
 		{"profile count value", Rule{Profile: &ProfileCond{Field: EventCount, Op: GT, Value: 1.5}}, "rule.profile.value", "integer"},
 		{"lastEvent window", Rule{LastEvent: &InactivityCond{Name: "Login"}}, "rule.lastEvent.notWithin.unit", ""},
 		{"computed", Rule{Or: []Rule{ok, {Computed: Reserved{"key": "score"}}}}, "rule.or[1].computed", "not supported yet"},
-		{"consent", Rule{Not: &Rule{Consent: Reserved{}}}, "rule.not.consent", "not supported yet"},
+		{"consent without purposes", Rule{Not: &Rule{Consent: &ConsentCond{Purpose: "marketing"}}}, "rule.not.consent.purpose", "unknown purpose"},
 		{"too deep", deep, "rule" + strings.Repeat(".not", MaxDepth), "levels"},
 		{"too many nodes", wide, "rule.or[99]", "nodes"},
 		{"unknown segment", Rule{And: []Rule{ok, {InSegment: "nope"}}}, "rule.and[1].inSegment", "does not exist"},

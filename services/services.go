@@ -35,11 +35,15 @@ func New(now func() time.Time) *Services {
 	}
 	seg := &membership.Engine{Now: now, Redirect: id.Redirect}
 	id.AfterWrite = seg.AfterWrite
+	cs := &consent.Service{Now: now, Identity: id, Segments: seg}
+	seg.ConsentPurposes = cs.Allowances
+	id.Movers = append(id.Movers, cs.MoveConsent)
+	id.Unmovers = append(id.Unmovers, cs.UnmoveConsent)
 	return &Services{
 		Identity: id,
 		Timeline: &timeline.Service{Identity: id, Now: now, Segments: seg},
 		Segments: seg,
-		Consent:  &consent.Service{Now: now, Identity: id, Segments: seg},
+		Consent:  cs,
 		Privacy:  &privacy.Service{Now: now, Identity: id, Segments: seg},
 	}
 }

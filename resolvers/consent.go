@@ -1,0 +1,185 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/consent"
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/timeline"
+)
+
+// Cursor lists of consent.
+const (
+	consentHistoryList = "consent"
+	exportList         = "export"
+)
+
+// consentWriter is the tenant of a caller holding consent:write.
+func (r *Resolver) consentWriter(ctx context.Context, op string) (store.Tenant, auth.Principal, error) {
+	tn, p, err := r.tenant(ctx)
+	if err != nil {
+		return tn, p, err
+	}
+	if !p.Has(auth.ScopeConsentWrite) {
+		return tn, p, apperr.New(apperr.Forbidden, "%s needs scope %s", op, auth.ScopeConsentWrite)
+	}
+	return tn, p, nil
+}
+
+func toChoice(c model.ConsentChoiceInput) consent.Choice {
+	return consent.Choice{
+		Purpose: c.Purpose, Channel: string(c.Channel), Status: string(c.Status), Source: deref(c.Source),
+		CapturedAt: c.CapturedAt, ExpiresAt: c.ExpiresAt, Proof: c.Proof,
+	}
+}
+
+func toChoices(in []model.ConsentChoiceInput) []consent.Choice {
+	out := make([]consent.Choice, len(in))
+	for i, c := range in {
+		out[i] = toChoice(c)
+	}
+	return out
+}
+
+func toSubject(profileID *string, id *model.IdentifierInput) consent.Subject {
+	s := consent.Subject{ProfileID: profileID}
+	if id != nil {
+		s.Identifier = &identity.Identifier{Type: id.Type, Value: id.Value}
+	}
+	return s
+}
+
+func toPurpose(p consent.Purpose) model.ConsentPurpose {
+	return model.ConsentPurpose{Key: p.Key, Description: optional(p.Description), LawfulBasis: model.LawfulBasis(p.LawfulBasis), BuiltIn: p.BuiltIn}
+}
+
+func toConsentState(s consent.State) model.ConsentState {
+	out := model.ConsentState{
+		ProfileID: s.ProfileID, Purpose: s.Purpose, Channel: model.ConsentChannel(s.Channel), Status: model.ConsentStatus(s.Status),
+		LawfulBasis: model.LawfulBasis(s.LawfulBasis), CapturedAt: s.CapturedAt, Source: optional(s.Source),
+	}
+	if s.Status == "GRANTED" {
+		t := s.CapturedAt
+		out.GrantedAt = &t
+	}
+	if !s.ExpiresAt.IsZero() {
+		t := s.ExpiresAt
+		out.ExpiresAt = &t
+	}
+	return out
+}
+
+func toConsentStates(in []consent.State) []model.ConsentState {
+	out := make([]model.ConsentState, len(in))
+	for i, s := range in {
+		out[i] = toConsentState(s)
+	}
+	return out
+}
+
+func toConsentRecord(r consent.Record) model.ConsentRecord {
+	out := model.ConsentRecord{
+		ID: r.ID, Purpose: r.Purpose, Channel: model.ConsentChannel(r.Channel), Status: model.ConsentStatus(r.Status),
+		Source: optional(r.Source), CapturedAt: r.CapturedAt, RecordedAt: r.RecordedAt, ExpiresAt: r.ExpiresAt,
+	}
+	if r.Proof != nil {
+		out.Proof = r.Proof
+	}
+	return out
+}
+
+// consentProfile loads the live profile behind a GraphQL Profile.
+func (r *Resolver) consentProfile(ctx context.Context, obj *model.Profile) (store.Tenant, *profile.Profile, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return tn, nil, err
+	}
+	p, err := profile.Resolve(ctx, tn, obj.ID, r.identity.Redirect)
+	return tn, p, err
+}
+
+// prepareConsent checks the consent choices an identify or track carries
+// (before anything is written).
+func (r *Resolver) prepareConsent(ctx context.Context, tn store.Tenant, field string, in []model.ConsentChoiceInput) (consent.Batch, error) {
+	if len(in) == 0 {
+		return consent.Batch{}, nil
+	}
+	if p, _ := auth.FromContext(ctx); !p.Has(auth.ScopeConsentWrite) {
+		return consent.Batch{}, apperr.New(apperr.Forbidden, "%s needs scope %s", field, auth.ScopeConsentWrite)
+	}
+	return r.consent.Prepare(ctx, tn, field, toChoices(in))
+}
+
+// prepareTrackConsent checks the consent of every track input.
+func (r *Resolver) prepareTrackConsent(ctx context.Context, field string, inputs []model.TrackInput) ([]consent.Batch, error) {
+	var out []consent.Batch
+	for i, t := range inputs {
+		if len(t.Consent) == 0 {
+			continue
+		}
+		tn, _, err := r.tenant(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = make([]consent.Batch, len(inputs))
+		}
+		f := field + ".consent"
+		if len(inputs) > 1 || field == "inputs" {
+			f = fmt.Sprintf("%s[%d].consent", field, i)
+		}
+		if out[i], err = r.prepareConsent(ctx, tn, f, t.Consent); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// applyTrackConsent records each track's consent on its profile; a
+// duplicate (a repeated messageId) recorded it the first time.
+func (r *Resolver) applyTrackConsent(ctx context.Context, batches []consent.Batch, results []timeline.TrackResult) error {
+	if batches == nil {
+		return nil
+	}
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	for i, b := range batches {
+		if b.Len() == 0 || i >= len(results) || results[i].Duplicate {
+			continue
+		}
+		if _, err := r.consent.Apply(ctx, tn, results[i].Profile.ID, b); err != nil {
+			return fmt.Errorf("record consent of event %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// consentStates streams the profile's state of each consent.changed.
+func (r *Resolver) consentStates(ctx context.Context, tn store.Tenant, p *profile.Profile) <-chan *model.ConsentState {
+	changes, cancel := r.hub.Subscribe(tn.Workspace(), follow(p.ID, realtime.ConsentChanged), "")
+	return pump(ctx, changes, cancel, nil, false, func(c realtime.Change) []*model.ConsentState {
+		cur, err := profile.Resolve(ctx, tn, c.ProfileID, r.identity.Redirect)
+		if err != nil {
+			if ctx.Err() == nil && apperr.CodeOf(err) != apperr.NotFound {
+				slog.WarnContext(ctx, "consentChanged: read profile", "profile", c.ProfileID, "err", err)
+			}
+			return nil
+		}
+		st, ok, err := r.consent.State(ctx, tn, cur, c.String(realtime.PayloadPurpose), c.String(realtime.PayloadChannel))
+		if err != nil || !ok {
+			return nil
+		}
+		m := toConsentState(st)
+		return []*model.ConsentState{&m}
+	})
+}
