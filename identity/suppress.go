@@ -154,6 +154,13 @@ func IsSuppressed(ctx context.Context, tn store.Tenant, id Identifier) (bool, er
 	return false, err
 }
 
+// CheckSuppressed refuses ids (normalised) with SUPPRESSED if any is
+// suppressed: for callers that must refuse a whole batch before writing
+// any of it (trackBatch). Resolve checks its own identifiers.
+func CheckSuppressed(ctx context.Context, tn store.Tenant, ids []Identifier) error {
+	return checkSuppressed(ctx, tn, ids)
+}
+
 // checkSuppressed refuses ids if any is suppressed (SUPPRESSED). It costs
 // one indexed read while the workspace has never suppressed anything, and
 // one Get per identifier after that.

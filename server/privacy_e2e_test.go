@@ -220,11 +220,14 @@ func TestE2EPrivacyExportEraseSuppress(t *testing.T) {
 		// Later ingest with an identifier is refused and stores nothing.
 		events, _ := tn.C(store.Events).Count(ctx, store.Query{Index: store.EventsByProfileTime})
 		profiles, _ := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
+		identities, _ := tn.C(store.Identities).Count(ctx, store.Query{Index: store.IdentitiesByValueAny})
 		refused := []gqlResponse{
 			s.gql(t, tok, `mutation($in: TrackInput!) { track(input: $in) { event { id } } }`, map[string]any{"in": map[string]any{
 				"messageId": "after-1", "identifiers": ids("email", "ERIN.ERASED@example.com"), "name": "page_viewed"}}),
 			s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { duplicates } }`, map[string]any{"in": []any{
-				map[string]any{"messageId": "after-2", "identifiers": ids("email", "by@example.com"), "name": "page_viewed"},
+				// A fresh person first: the whole batch is refused before any
+				// of it is written, so no profile or identity appears for them.
+				map[string]any{"messageId": "after-2", "identifiers": ids("email", "fresh-in-batch@example.com"), "name": "page_viewed"},
 				map[string]any{"messageId": "after-3", "identifiers": ids("anonymousId", "erase-anon-1"), "name": "page_viewed"},
 			}}),
 			s.gql(t, tok, `mutation($in: IdentifyInput!) { identify(input: $in) { profile { id } } }`, map[string]any{"in": map[string]any{
@@ -241,6 +244,9 @@ func TestE2EPrivacyExportEraseSuppress(t *testing.T) {
 		}
 		if n, _ := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated}); n != profiles {
 			t.Fatalf("profiles %d after refused calls, want %d", n, profiles)
+		}
+		if n, _ := tn.C(store.Identities).Count(ctx, store.Query{Index: store.IdentitiesByValueAny}); n != identities {
+			t.Fatalf("identities %d after refused calls, want %d", n, identities)
 		}
 
 		// Repeating the erasure returns the same receipt.

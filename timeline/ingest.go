@@ -108,6 +108,24 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		}
 		reqs[i] = req
 	}
+	// A suppressed identifier (an erased person) refuses the whole call
+	// before anything of it is written, profiles and identities included.
+	checked := map[string]bool{}
+	for i := range reqs {
+		key := identitiesKey(reqs[i].ids)
+		if checked[key] {
+			continue
+		}
+		checked[key] = true
+		if err := identity.CheckSuppressed(ctx, tn, reqs[i].ids); err != nil {
+			if e, ok := apperr.As(err); ok && len(inputs) > 1 {
+				c := *e
+				c.Field = fmt.Sprintf("%s[%d].identifiers", field, i)
+				return nil, &c
+			}
+			return nil, err
+		}
+	}
 
 	results := make([]TrackResult, len(reqs))
 	pending := make([]int, 0, len(reqs)) // inputs not yet known to be duplicates
