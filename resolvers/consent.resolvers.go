@@ -7,54 +7,170 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/consent"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
 )
 
 func (r *exportedMemberResolver) Identifiers(ctx context.Context, obj *model.ExportedMember) ([]model.Identifier, error) {
-	panic(fmt.Errorf("not implemented: Identifiers - identifiers"))
+	return r.maskIdentifiers(ctx, obj.Identifiers)
 }
 
 func (r *exportedMemberResolver) Traits(ctx context.Context, obj *model.ExportedMember) (any, error) {
-	panic(fmt.Errorf("not implemented: Traits - traits"))
+	return r.maskTraits(ctx, obj.Traits)
 }
 
 func (r *mutationResolver) DefinePurpose(ctx context.Context, input model.DefinePurposeInput) (*model.ConsentPurpose, error) {
-	panic(fmt.Errorf("not implemented: DefinePurpose - definePurpose"))
+	tn, _, err := r.consentWriter(ctx, "definePurpose")
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.consent.DefinePurpose(ctx, tn, consent.PurposeInput{Key: input.Key, Description: input.Description, LawfulBasis: string(input.LawfulBasis)})
+	if err != nil {
+		return nil, err
+	}
+	out := toPurpose(*p)
+	return &out, nil
 }
 
 func (r *mutationResolver) SetConsent(ctx context.Context, input model.SetConsentInput) (*model.ConsentState, error) {
-	panic(fmt.Errorf("not implemented: SetConsent - setConsent"))
+	tn, p, err := r.consentWriter(ctx, "setConsent")
+	if err != nil {
+		return nil, err
+	}
+	choice := toChoice(model.ConsentChoiceInput{
+		Purpose: input.Purpose, Channel: input.Channel, Status: input.Status, Source: input.Source,
+		CapturedAt: input.CapturedAt, ExpiresAt: input.ExpiresAt, Proof: input.Proof,
+	})
+	states, err := r.consent.Set(ctx, tn, "input", toSubject(input.ProfileID, input.Identifier), "", []consent.Choice{choice}, p.Subject)
+	if err != nil {
+		return nil, err
+	}
+	out := toConsentState(states[0])
+	return &out, nil
 }
 
 func (r *mutationResolver) SetConsents(ctx context.Context, input model.SetConsentsInput) ([]model.ConsentState, error) {
-	panic(fmt.Errorf("not implemented: SetConsents - setConsents"))
+	tn, p, err := r.consentWriter(ctx, "setConsents")
+	if err != nil {
+		return nil, err
+	}
+	states, err := r.consent.Set(ctx, tn, "input", toSubject(input.ProfileID, input.Identifier), "input.choices", toChoices(input.Choices), p.Subject)
+	if err != nil {
+		return nil, err
+	}
+	return toConsentStates(states), nil
 }
 
 func (r *profileResolver) Consent(ctx context.Context, obj *model.Profile) ([]model.ConsentState, error) {
-	panic(fmt.Errorf("not implemented: Consent - consent"))
+	tn, p, err := r.consentProfile(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	states, err := r.consent.States(ctx, tn, p)
+	if err != nil {
+		return nil, err
+	}
+	return toConsentStates(states), nil
 }
 
 func (r *profileResolver) ConsentHistory(ctx context.Context, obj *model.Profile, first *int, after *string) (*model.ConsentRecordConnection, error) {
-	panic(fmt.Errorf("not implemented: ConsentHistory - consentHistory"))
+	tn, n, key, err := r.pageRequest(ctx, consentHistoryList, first, after)
+	if err != nil {
+		return nil, err
+	}
+	recs, cursors, more, err := r.consent.History(ctx, tn, obj.ID, n, key)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.ConsentRecordConnection{Edges: make([]model.ConsentRecordEdge, len(recs)), Nodes: make([]model.ConsentRecord, len(recs))}
+	for i, rec := range recs {
+		out.Nodes[i] = toConsentRecord(rec)
+		cursors[i] = wrapCursor(consentHistoryList, cursors[i])
+		out.Edges[i] = model.ConsentRecordEdge{Cursor: cursors[i], Node: &out.Nodes[i]}
+	}
+	out.PageInfo = pageInfo(cursors, more, key != "")
+	return out, nil
 }
 
 func (r *profileResolver) CanContact(ctx context.Context, obj *model.Profile, purpose string, channel model.ConsentChannel) (bool, error) {
-	panic(fmt.Errorf("not implemented: CanContact - canContact"))
+	tn, p, err := r.consentProfile(ctx, obj)
+	if err != nil {
+		return false, err
+	}
+	return r.consent.CanContact(ctx, tn, p, purpose, string(channel))
 }
 
 func (r *queryResolver) ConsentPurposes(ctx context.Context) ([]model.ConsentPurpose, error) {
-	panic(fmt.Errorf("not implemented: ConsentPurposes - consentPurposes"))
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := r.consent.Purposes(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.ConsentPurpose, len(list))
+	for i, p := range list {
+		out[i] = toPurpose(p)
+	}
+	return out, nil
 }
 
 func (r *queryResolver) ExportSegment(ctx context.Context, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) (*model.SegmentExportConnection, error) {
-	panic(fmt.Errorf("not implemented: ExportSegment - exportSegment"))
+	tn, p, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// An export hands people's data out of Halo: it needs segments:read.
+	if !p.Has(auth.ScopeSegmentsRead) {
+		return nil, apperr.New(apperr.Forbidden, "exportSegment needs scope %s", auth.ScopeSegmentsRead)
+	}
+	n := consent.DefaultExportSize
+	if first != nil {
+		n = *first
+	}
+	key, err := unwrapCursor(exportList, after)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.consent.Export(ctx, tn, consent.ExportInput{
+		SegmentID: segmentID, Purpose: purpose, Channel: string(channel), First: n, After: key,
+		IdentifierTypes: identifierTypes, Traits: traits,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &model.SegmentExportConnection{Edges: make([]model.SegmentExportEdge, len(page.Members)), Nodes: make([]model.ExportedMember, len(page.Members))}
+	cursors := make([]string, len(page.Members))
+	for i, m := range page.Members {
+		ids := make([]model.Identifier, len(m.Identifiers))
+		for j, id := range m.Identifiers {
+			ids[j] = model.Identifier{Type: id.Type, Value: id.Value, FirstSeenAt: id.FirstSeenAt}
+		}
+		out.Nodes[i] = model.ExportedMember{ProfileID: m.ProfileID, Identifiers: ids, Traits: m.Traits}
+		cursors[i] = wrapCursor(exportList, m.Cursor)
+		out.Edges[i] = model.SegmentExportEdge{Cursor: cursors[i], Node: &out.Nodes[i]}
+	}
+	out.PageInfo = pageInfo(cursors, page.HasNext, key != "")
+	if page.EndCursor != "" {
+		// Members without consent after the last one returned are skipped:
+		// the next page starts after them.
+		end := wrapCursor(exportList, page.EndCursor)
+		out.PageInfo.EndCursor = &end
+	}
+	return out, nil
 }
 
 func (r *subscriptionResolver) ConsentChanged(ctx context.Context, profileID string) (<-chan *model.ConsentState, error) {
-	panic(fmt.Errorf("not implemented: ConsentChanged - consentChanged"))
+	tn, p, err := r.subscribeStart(ctx, profileID, "profileId")
+	if err != nil {
+		return nil, err
+	}
+	return r.consentStates(ctx, tn, p), nil
 }
 
 func (r *Resolver) ExportedMember() graph.ExportedMemberResolver { return &exportedMemberResolver{r} }

@@ -38,10 +38,17 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 	if err != nil {
 		return nil, apperr.Invalid("input.traits", "%s", err.Error())
 	}
+	choices, err := r.prepareConsent(ctx, tn, "input.consent", input.Consent)
+	if err != nil {
+		return nil, err
+	}
 	res, err := r.identity.Resolve(ctx, tn, identity.Request{
 		Identifiers: ids, Traits: traits, SeenAt: r.identity.Now(), Actor: p.Subject, Types: types,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if _, err := r.consent.Apply(ctx, tn, res.Profile.ID, choices); err != nil {
 		return nil, err
 	}
 	merged := res.Merged
@@ -52,8 +59,15 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 }
 
 func (r *mutationResolver) Track(ctx context.Context, input model.TrackInput) (*model.TrackPayload, error) {
+	choices, err := r.prepareTrackConsent(ctx, "input", []model.TrackInput{input})
+	if err != nil {
+		return nil, err
+	}
 	results, err := r.track(ctx, "input", []model.TrackInput{input})
 	if err != nil {
+		return nil, err
+	}
+	if err := r.applyTrackConsent(ctx, choices, results); err != nil {
 		return nil, err
 	}
 	res := results[0]
@@ -61,8 +75,15 @@ func (r *mutationResolver) Track(ctx context.Context, input model.TrackInput) (*
 }
 
 func (r *mutationResolver) TrackBatch(ctx context.Context, inputs []model.TrackInput) (*model.TrackBatchPayload, error) {
+	choices, err := r.prepareTrackConsent(ctx, "inputs", inputs)
+	if err != nil {
+		return nil, err
+	}
 	results, err := r.track(ctx, "inputs", inputs)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.applyTrackConsent(ctx, choices, results); err != nil {
 		return nil, err
 	}
 	out := &model.TrackBatchPayload{Results: make([]model.TrackResult, len(results))}
@@ -111,11 +132,11 @@ func (r *profileResolver) Identifiers(ctx context.Context, obj *model.Profile) (
 	for i, h := range held {
 		out[i] = model.Identifier{Type: h.Type, Value: h.Value, FirstSeenAt: h.FirstSeenAt}
 	}
-	return out, nil
+	return r.maskIdentifiers(ctx, out)
 }
 
 func (r *profileResolver) Traits(ctx context.Context, obj *model.Profile) (any, error) {
-	return obj.Traits, nil
+	return r.maskTraits(ctx, obj.Traits)
 }
 
 func (r *profileResolver) Timeline(ctx context.Context, obj *model.Profile, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) (*model.TimelineConnection, error) {
