@@ -37,6 +37,7 @@ type ResolverRoot interface {
 	Segment() SegmentResolver
 	SegmentMembership() SegmentMembershipResolver
 	Subscription() SubscriptionResolver
+	TimelineItem() TimelineItemResolver
 }
 
 type DirectiveRoot struct {
@@ -447,6 +448,9 @@ type SubscriptionResolver interface {
 	TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error)
 	ConsentChanged(ctx context.Context, profileID string) (<-chan *model.ConsentState, error)
 	SegmentMembershipChanged(ctx context.Context, segmentID *string, profileID *string, after *string) (<-chan *model.MembershipChange, error)
+}
+type TimelineItemResolver interface {
+	Properties(ctx context.Context, obj *model.TimelineItem) (any, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -9938,7 +9942,7 @@ func (ec *executionContext) _TimelineItem_properties(ctx context.Context, field 
 			return ec.fieldContext_TimelineItem_properties(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Properties, nil
+			return ec.Resolvers.TimelineItem().Properties(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
@@ -9949,7 +9953,7 @@ func (ec *executionContext) _TimelineItem_properties(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_TimelineItem_properties(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("TimelineItem", field, false, false, "JSON")
+	return graphql.NewScalarFieldContext("TimelineItem", field, true, true, "JSON")
 }
 
 func (ec *executionContext) _TimelineItem_channel(ctx context.Context, field graphql.CollectedField, obj *model.TimelineItem) (ret graphql.Marshaler) {
@@ -14979,72 +14983,73 @@ func (ec *executionContext) _TimelineItem(ctx context.Context, sel ast.Selection
 		case "id":
 			out.Values[i] = ec._TimelineItem_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "kind":
 			out.Values[i] = ec._TimelineItem_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._TimelineItem_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "interactionKind":
 			out.Values[i] = ec._TimelineItem_interactionKind(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "subject":
 			out.Values[i] = ec._TimelineItem_subject(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "body":
 			out.Values[i] = ec._TimelineItem_body(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "direction":
 			out.Values[i] = ec._TimelineItem_direction(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "actor":
 			out.Values[i] = ec._TimelineItem_actor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "properties":
-			out.Values[i] = ec._TimelineItem_properties(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TimelineItem_properties(ctx, field, obj)
+				})
 		case "channel":
 			out.Values[i] = ec._TimelineItem_channel(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "messageId":
 			out.Values[i] = ec._TimelineItem_messageId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "occurredAt":
 			out.Values[i] = ec._TimelineItem_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "receivedAt":
 			out.Values[i] = ec._TimelineItem_receivedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "profileId":
 			out.Values[i] = ec._TimelineItem_profileId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

@@ -56,7 +56,11 @@ func (r *mutationResolver) UnmergeProfile(ctx context.Context, mergeID string) (
 	if err != nil {
 		return nil, err
 	}
-	return &model.UnmergePayload{Restored: toProfile(restored), Survivor: toProfile(survivor), Record: toMergeRecord(rec)}, nil
+	record, err := r.maskMergeRecord(ctx, toMergeRecord(rec))
+	if err != nil {
+		return nil, err
+	}
+	return &model.UnmergePayload{Restored: toProfile(restored), Survivor: toProfile(survivor), Record: record}, nil
 }
 
 func (r *profileResolver) Merges(ctx context.Context, obj *model.Profile) ([]model.MergeRecord, error) {
@@ -70,7 +74,11 @@ func (r *profileResolver) Merges(ctx context.Context, obj *model.Profile) ([]mod
 	}
 	out := make([]model.MergeRecord, len(recs))
 	for i, rec := range recs {
-		out[i] = *toMergeRecord(rec)
+		m, err := r.maskMergeRecord(ctx, toMergeRecord(rec))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = *m
 	}
 	return out, nil
 }

@@ -58,9 +58,7 @@ func toPIISettings(s privacy.PIISettings) *model.PIISettings {
 
 // maskConflicts masks the identifier values of conflicts (a conflict's
 // type is an identifier type, or mergeLimit, whose value is the limit and
-// stays). Not yet called: IdentifyPayload.conflicts and
-// MergeRecord.conflicts are plain fields, built in resolvers outside the
-// PII change; they should pass their conflicts through here.
+// stays): IdentifyPayload.conflicts and MergeRecord.conflicts.
 func (r *Resolver) maskConflicts(ctx context.Context, cs []model.IdentityConflict) ([]model.IdentityConflict, error) {
 	m, err := r.piiMasker(ctx)
 	if err != nil || m == nil || len(cs) == 0 {
@@ -78,9 +76,8 @@ func (r *Resolver) maskConflicts(ctx context.Context, cs []model.IdentityConflic
 }
 
 // maskMergeRecord masks what a merge record shows of a person: the
-// identifiers that moved, the contested trait values, the conflicts. Not
-// yet called, for the same reason as maskConflicts: Profile.merges and
-// unmergeProfile should pass their records through here.
+// identifiers that moved, the contested trait values, the conflicts
+// (Profile.merges, unmergeProfile).
 func (r *Resolver) maskMergeRecord(ctx context.Context, rec *model.MergeRecord) (*model.MergeRecord, error) {
 	m, err := r.piiMasker(ctx)
 	if err != nil || m == nil || rec == nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/identity"
@@ -55,7 +56,11 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 	if merged == nil {
 		merged = []string{}
 	}
-	return &model.IdentifyPayload{Profile: toProfile(res.Profile), Created: res.Created, MergedProfileIds: merged, Conflicts: toConflicts(res.Conflicts)}, nil
+	conflicts, err := r.maskConflicts(ctx, toConflicts(res.Conflicts))
+	if err != nil {
+		return nil, err
+	}
+	return &model.IdentifyPayload{Profile: toProfile(res.Profile), Created: res.Created, MergedProfileIds: merged, Conflicts: conflicts}, nil
 }
 
 func (r *mutationResolver) Track(ctx context.Context, input model.TrackInput) (*model.TrackPayload, error) {
@@ -204,7 +209,7 @@ func (r *queryResolver) Profile(ctx context.Context, id *string, identifier *mod
 }
 
 func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder) (*model.ProfileConnection, error) {
-	tn, _, err := r.tenant(ctx)
+	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -214,6 +219,12 @@ func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string,
 	}
 	var page profile.Page
 	list := "s"
+	if search != nil && !p.Has(auth.ScopePIIRead) {
+		// Search matches identifier values and names: a prefix search
+		// would tell a masked caller, letter by letter, which emails exist,
+		// and its cursors carry the matched term.
+		return nil, apperr.New(apperr.Forbidden, "profiles(search) needs scope %s: it matches personal data", auth.ScopePIIRead)
+	}
 	if search != nil {
 		key, err := unwrapCursor(list, after)
 		if err != nil {
@@ -260,14 +271,23 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	return &model.Viewer{Workspace: p.Workspace, Subject: optional(p.Subject), Scopes: scopes}, nil
 }
 
+func (r *timelineItemResolver) Properties(ctx context.Context, obj *model.TimelineItem) (any, error) {
+	// Event properties often repeat traits (an email on a sign-up): the
+	// workspace's PII trait keys are masked in them too.
+	return r.maskTraits(ctx, obj.Properties)
+}
+
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Profile() graph.ProfileResolver { return &profileResolver{r} }
 
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+func (r *Resolver) TimelineItem() graph.TimelineItemResolver { return &timelineItemResolver{r} }
+
 type (
-	mutationResolver struct{ *Resolver }
-	profileResolver  struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	profileResolver      struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	timelineItemResolver struct{ *Resolver }
 )

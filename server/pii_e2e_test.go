@@ -115,13 +115,23 @@ func TestPIIMaskingE2E(t *testing.T) {
 			check("profile with pii:read", *getProfile(t, s, inClear, v), wantClear, wantClearIDs)
 		}
 
-		// profiles, listed and searched (by an identifier prefix and by a name).
+		// Search matches personal data: without pii:read it is refused
+		// (a prefix search would be an oracle, and cursors carry the term).
+		for _, q := range []string{"ana.co", "costa", "b"} {
+			s.gql(t, masked, `query($q: String) { profiles(first: 5, search: $q) { nodes { id } pageInfo { endCursor } } }`, map[string]any{"q": q}).
+				requireError(t, 200, "FORBIDDEN")
+		}
+		// profiles, listed (both tokens) and searched (by an identifier
+		// prefix and by a name, with pii:read).
 		for _, q := range []string{"", "ana.co", "costa"} {
 			for _, c := range []struct {
 				tok    string
 				traits map[string]any
 				ids    map[string]string
 			}{{masked, wantMasked, wantMaskedIDs}, {inClear, wantClear, wantClearIDs}} {
+				if q != "" && c.tok == masked {
+					continue // refused above
+				}
 				found := false
 				for _, n := range profilesPage(t, s, c.tok, q) {
 					if n.ID == p.ID {
@@ -199,8 +209,10 @@ func TestPIIMaskingE2E(t *testing.T) {
 		wantMaskedIDs2 := map[string]string{"email": "a***@example.com", "phone": "+15550100000", "userId": "u-1"}
 		// Seen at once (the cache is dropped by the change), on every path.
 		check("profile after the change", *getProfile(t, s, masked, byID), wantMasked2, wantMaskedIDs2)
-		for _, n := range profilesPage(t, s, masked, "ana") {
-			check("search after the change", n, wantMasked2, wantMaskedIDs2)
+		for _, n := range profilesPage(t, s, masked, "") {
+			if n.ID == p.ID {
+				check("list after the change", n, wantMasked2, wantMaskedIDs2)
+			}
 		}
 		p, _ = identify(t, s, masked, ids("userId", "u-1"), nil)
 		check("identify after the change", p, wantMasked2, wantMaskedIDs2)
@@ -294,5 +306,122 @@ func TestPIIMaskingSegmentExport(t *testing.T) {
 	traits, got = export(admin)
 	if traits["firstName"] != "Ana" || got["email"] != "ana@example.com" || got["phone"] != "+447700900123" {
 		t.Fatalf("export with pii:read: %v %v", traits, got)
+	}
+}
+
+// Merge records and identify conflicts show identifier values and trait
+// values too: masked the same way without pii:read.
+func TestPIIMaskingMergeRecordsAndConflicts(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	masked := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopeProfilesWrite, auth.ScopeEventsWrite)
+	inClear := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopePIIRead, auth.ScopeProfilesWrite, auth.ScopeEventsWrite)
+	// The older profile has the email; the younger one a phone and a
+	// contested first name. Identifying both merges the younger into it.
+	a, _ := identify(t, s, inClear, ids("email", "zoe@example.com"), map[string]any{"firstName": "Zoe"})
+	identify(t, s, inClear, ids("anonymousId", "dev-9", "phone", "+1 555 010 9999"), map[string]any{"firstName": "Zoey"})
+	identify(t, s, inClear, ids("email", "zoe@example.com", "anonymousId", "dev-9"), nil)
+
+	const q = `query($id: ID!) { profile(id: $id) { merges { identifiers { type value } traits { key won lost } } } }`
+	type merges struct {
+		Profile struct {
+			Merges []struct {
+				Identifiers []gqlIdentifier
+				Traits      []struct {
+					Key       string
+					Won, Lost any
+				}
+			}
+		}
+	}
+	read := func(tok string) merges {
+		r := s.gql(t, tok, q, map[string]any{"id": a.ID})
+		r.requireOK(t)
+		var out merges
+		r.decode(t, &out)
+		if len(out.Profile.Merges) != 1 {
+			t.Fatalf("merges: %s", r.Data)
+		}
+		return out
+	}
+	values := func(m merges) string {
+		var b strings.Builder
+		for _, id := range m.Profile.Merges[0].Identifiers {
+			b.WriteString(id.Type + "=" + id.Value + " ")
+		}
+		for _, d := range m.Profile.Merges[0].Traits {
+			b.WriteString(d.Key + ":" + fmtAny(d.Won) + "/" + fmtAny(d.Lost) + " ")
+		}
+		return b.String()
+	}
+	if got := values(read(inClear)); !strings.Contains(got, "phone=+15550109999") || !strings.Contains(got, "firstName:") || !strings.Contains(got, "Zoe") {
+		t.Fatalf("with pii:read: %s", got)
+	}
+	got := values(read(masked))
+	if strings.Contains(got, "5550109999") || strings.Contains(got, "Zoe") || !strings.Contains(got, "phone=+1********99") || !strings.Contains(got, "Z***") {
+		t.Fatalf("without pii:read: %s", got)
+	}
+
+	// A unique-type conflict reports the other value: masked too when the
+	// type is PII (email by default).
+	if r := setPIISettings(t, s, s.token(t, "acme"), []string{"firstName"}, []string{"email", "phone", "userId"}); r.Errors != nil {
+		t.Fatalf("settings: %s", r.Body)
+	}
+	identify(t, s, inClear, ids("userId", "u-zoe", "email", "zoe@example.com"), nil)
+	const idq = `mutation($in: IdentifyInput!) { identify(input: $in) { conflicts { type values } } }`
+	in := map[string]any{"in": map[string]any{"identifiers": ids("email", "zoe@example.com", "userId", "u-other")}}
+	for tok, want := range map[string]string{inClear: "u-other", masked: "u***"} {
+		r := s.gql(t, tok, idq, in)
+		r.requireOK(t)
+		if !strings.Contains(string(r.Data), want) || (tok == masked && strings.Contains(string(r.Data), "u-zoe")) {
+			t.Fatalf("conflicts: %s, want %s", r.Data, want)
+		}
+	}
+}
+
+func fmtAny(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// Event properties under a PII trait key are masked in timelines too;
+// other properties are not.
+func TestPIIMaskingEventProperties(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	masked := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopeEventsWrite)
+	inClear := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopePIIRead)
+	r := s.gql(t, masked, `mutation($in: TrackInput!) { track(input: $in) { profile { id } event { properties } } }`, map[string]any{"in": map[string]any{
+		"messageId": "signup-1", "identifiers": ids("anonymousId", "dev-p"), "name": "signed_up",
+		"properties": map[string]any{"email": "pat@example.com", "plan": "pro", "address": map[string]any{"city": "Porto"}},
+	}})
+	r.requireOK(t)
+	var out struct {
+		Track struct {
+			Profile struct{ ID string }
+			Event   struct{ Properties map[string]any }
+		}
+	}
+	r.decode(t, &out)
+	want := map[string]any{"email": "p***@example.com", "plan": "pro", "address": map[string]any{"city": "P***"}}
+	if !reflect.DeepEqual(out.Track.Event.Properties, want) {
+		t.Fatalf("track payload properties %v, want %v", out.Track.Event.Properties, want)
+	}
+	const q = `query($id: ID!) { profile(id: $id) { timeline(first: 5) { nodes { properties } } } }`
+	for tok, want := range map[string]map[string]any{
+		masked:  want,
+		inClear: {"email": "pat@example.com", "plan": "pro", "address": map[string]any{"city": "Porto"}},
+	} {
+		r := s.gql(t, tok, q, map[string]any{"id": out.Track.Profile.ID})
+		r.requireOK(t)
+		var tl struct {
+			Profile struct {
+				Timeline struct {
+					Nodes []struct{ Properties map[string]any }
+				}
+			}
+		}
+		r.decode(t, &tl)
+		if n := tl.Profile.Timeline.Nodes; len(n) != 1 || !reflect.DeepEqual(n[0].Properties, want) {
+			t.Fatalf("timeline properties %+v, want %v", n, want)
+		}
 	}
 }
