@@ -12,10 +12,11 @@ import (
 // AnonymiseLog keeps a profile's consent_log entries as proof that consent
 // existed (purpose, channel, status, source, capturedAt, recordedAt,
 // expiresAt) while removing the person (GDPR erasure): profileId becomes
-// pseudonym and proof (which may hold an IP address or free text) is
-// dropped. Works on the stored documents as they are, so fields this
-// package adds later are kept. Idempotent; returns how many entries
-// pseudonym holds in all.
+// pseudonym and everything else is dropped — proof (an IP address, free
+// text), the profile the entry was first stored on (originProfileId), and
+// any field added later: an allow-list, so a new field cannot leak the
+// person by default. Idempotent; returns how many entries pseudonym holds
+// in all.
 func AnonymiseLog(ctx context.Context, tn store.Tenant, profileIDs []string, pseudonym string) (int, error) {
 	c := tn.C(store.ConsentLog)
 	for _, pid := range profileIDs {
@@ -36,10 +37,11 @@ func AnonymiseLog(ctx context.Context, tn store.Tenant, profileIDs []string, pse
 				out := make(bson.D, 0, len(doc))
 				for _, e := range doc {
 					switch e.Key {
-					case "proof":
-						continue
 					case "profileId":
 						e.Value = pseudonym
+					case "_id", "workspaceId", "purpose", "channel", "status", "source", "capturedAt", "recordedAt", "expiresAt":
+					default:
+						continue
 					}
 					out = append(out, e)
 				}

@@ -116,15 +116,13 @@ func TestE2EPrivacyExportEraseSuppress(t *testing.T) {
 				map[string]any{"id": y.ID, "s": subj}).requireOK(t) // the merged-away id follows the merge
 		}
 		s.gql(t, tok, `mutation($s: ID!, $p: [ID!]) { addToStaticSegment(segmentId: $s, profileIds: $p) { id } }`, map[string]any{"s": vip.ID, "p": []string{x.ID}}).requireOK(t)
-		// Consent entries as package consent stores them (proof may hold an IP).
-		for _, purpose := range []string{"marketing", "analytics"} {
-			doc := map[string]any{
-				"_id": store.NewID(), "profileId": x.ID, "purpose": purpose, "channel": "EMAIL", "status": "GRANTED", "source": "web-form",
-				"capturedAt": now, "recordedAt": now, "proof": map[string]any{"ip": "203.0.113.77"},
-			}
-			if err := tn.C(store.ConsentLog).Insert(ctx, doc); err != nil {
-				t.Fatal(err)
-			}
+		// Consent through the API, by profile id and by identifier (the
+		// proof holds an IP, personal data that erasure must not keep).
+		for _, in := range []map[string]any{
+			{"profileId": x.ID, "purpose": "marketing", "channel": "EMAIL", "status": "GRANTED", "source": "web-form", "proof": map[string]any{"ip": "203.0.113.77"}},
+			{"identifier": map[string]any{"type": "email", "value": "erin.erased@example.com"}, "purpose": "analytics", "channel": "EMAIL", "status": "GRANTED", "source": "web-form", "proof": map[string]any{"ip": "203.0.113.77"}},
+		} {
+			s.gql(t, tok, `mutation($in: SetConsentInput!) { setConsent(input: $in) { status } }`, map[string]any{"in": in}).requireOK(t)
 		}
 
 		// Scope and bad input.
