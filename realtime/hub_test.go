@@ -172,7 +172,10 @@ func TestNoGapsOrDuplicatesAcrossOverlap(t *testing.T) {
 	st := openStore(t)
 	h1 := newHub(t, st, Options{})
 	h3 := newHub(t, st, Options{})
-	h2 := newHub(t, st, Options{Sweep: 100 * time.Millisecond})
+	// The subscriber's buffer holds the whole burst: on a loaded machine
+	// one poll can deliver all 400 changes before this goroutine runs, and
+	// dropping a slow subscriber is another test's subject.
+	h2 := newHub(t, st, Options{Sweep: 100 * time.Millisecond, Buffer: 1000})
 	tn := st.Tenant("ws1")
 	ch, cancel := h2.Subscribe("ws1", nil, "")
 	defer cancel()
