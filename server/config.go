@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,38 @@ type Config struct {
 	// accident.
 	DemoData bool
 
+	// JWKSURL (HALO_JWKS_URL) turns on RS256/ES256 tokens verified with
+	// the keys published there (fetched, cached and refreshed). It can be
+	// set together with HALO_JWT_SECRET (both kinds accepted, each with its
+	// own pinned algorithms) or alone (production: no shared secret).
+	JWKSURL string
+	// JWTIssuer (HALO_JWT_ISSUER) and JWTAudience (HALO_JWT_AUDIENCE), when
+	// set, must match a token's iss and aud.
+	JWTIssuer   string
+	JWTAudience string
+
+	// CORSOrigins (HALO_CORS_ORIGINS, comma-separated) are the exact
+	// browser origins allowed to call the API, e.g.
+	// https://crm.example.com. Empty: no cross-origin browser access. "*"
+	// is refused: the API takes credentials.
+	CORSOrigins []string
+
+	// Dev (HALO_DEV, true/false/1/0) turns on introspection and the
+	// GraphiQL playground. Default: true in dev mode (no HALO_JWT_SECRET
+	// and no HALO_JWKS_URL, the fresh-clone case), false otherwise.
+	Dev bool
+
+	// RateLimit (HALO_RATE_LIMIT, requests per second per token subject,
+	// default 50; 0 turns it off) and WorkspaceRateLimit
+	// (HALO_WORKSPACE_RATE_LIMIT, per workspace, default 500; 0 off):
+	// token buckets whose burst is twice the rate.
+	RateLimit          float64
+	WorkspaceRateLimit float64
+
+	// MaxSubscriptions (HALO_MAX_SUBSCRIPTIONS, default 20) caps the
+	// subscriptions one websocket connection may hold at once.
+	MaxSubscriptions int
+
 	// LogLevel (HALO_LOG_LEVEL: debug, info, warn, error; default info).
 	LogLevel slog.Level
 
@@ -67,10 +100,13 @@ const minSecretLen = 32
 // them in one go.
 func loadConfig(getenv func(string) string) (Config, error) {
 	cfg := Config{
-		Addr:      ":8080",
-		DataDir:   "./data",
-		LogLevel:  slog.LevelInfo,
-		LogFormat: "json",
+		Addr:               ":8080",
+		DataDir:            "./data",
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "json",
+		RateLimit:          50,
+		WorkspaceRateLimit: 500,
+		MaxSubscriptions:   20,
 	}
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -99,6 +135,56 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("HALO_JWT_SECRET", "must be at least %d bytes, got %d", minSecretLen, len(v))
 		}
 		cfg.JWTSecret = []byte(v)
+	}
+	if v := getenv("HALO_JWKS_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			bad("HALO_JWKS_URL", "must be an http(s) URL")
+		}
+		cfg.JWKSURL = v
+	}
+	cfg.JWTIssuer = strings.TrimSpace(getenv("HALO_JWT_ISSUER"))
+	cfg.JWTAudience = strings.TrimSpace(getenv("HALO_JWT_AUDIENCE"))
+	if v := getenv("HALO_CORS_ORIGINS"); v != "" {
+		for _, o := range strings.Split(v, ",") {
+			o = strings.TrimRight(strings.TrimSpace(o), "/")
+			if o == "" {
+				continue
+			}
+			u, err := url.Parse(o)
+			if o == "*" || err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Path != "" {
+				bad("HALO_CORS_ORIGINS", "%q is not an exact origin such as https://crm.example.com (no wildcard: the API takes credentials)", o)
+				continue
+			}
+			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+		}
+	}
+	cfg.Dev = len(cfg.JWTSecret) == 0 && cfg.JWKSURL == ""
+	if v := getenv("HALO_DEV"); v != "" {
+		b, err := parseBool(v)
+		if err != nil {
+			bad("HALO_DEV", "%v", err)
+		}
+		cfg.Dev = b
+	}
+	for _, lim := range []struct {
+		name string
+		dst  *float64
+	}{{"HALO_RATE_LIMIT", &cfg.RateLimit}, {"HALO_WORKSPACE_RATE_LIMIT", &cfg.WorkspaceRateLimit}} {
+		if v := getenv(lim.name); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1e6 {
+				bad(lim.name, "%q is not a rate between 0 (off) and 1000000 requests per second", v)
+			}
+			*lim.dst = f
+		}
+	}
+	if v := getenv("HALO_MAX_SUBSCRIPTIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			bad("HALO_MAX_SUBSCRIPTIONS", "%q is not a number between 1 and 1000", v)
+		}
+		cfg.MaxSubscriptions = n
 	}
 	cfg.DemoData = cfg.MongoURI == ""
 	if v := getenv("HALO_DEMO_DATA"); v != "" {

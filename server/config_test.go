@@ -57,6 +57,15 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"mongo scheme", "MONGODB_URI", "postgres://x", "MONGODB_URI"},
 		{"log level", "HALO_LOG_LEVEL", "verbose", "HALO_LOG_LEVEL"},
 		{"log format", "HALO_LOG_FORMAT", "xml", "HALO_LOG_FORMAT"},
+		{"jwks not a url", "HALO_JWKS_URL", "keys.example.com/jwks", "HALO_JWKS_URL"},
+		{"jwks scheme", "HALO_JWKS_URL", "ftp://keys.example.com/jwks", "HALO_JWKS_URL"},
+		{"cors wildcard", "HALO_CORS_ORIGINS", "*", "no wildcard"},
+		{"cors path", "HALO_CORS_ORIGINS", "https://crm.example.com/app", "HALO_CORS_ORIGINS"},
+		{"cors no scheme", "HALO_CORS_ORIGINS", "crm.example.com", "HALO_CORS_ORIGINS"},
+		{"dev typo", "HALO_DEV", "on", "HALO_DEV"},
+		{"rate negative", "HALO_RATE_LIMIT", "-1", "HALO_RATE_LIMIT"},
+		{"rate text", "HALO_WORKSPACE_RATE_LIMIT", "fast", "HALO_WORKSPACE_RATE_LIMIT"},
+		{"subscriptions zero", "HALO_MAX_SUBSCRIPTIONS", "0", "HALO_MAX_SUBSCRIPTIONS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(env(map[string]string{tc.key: tc.value}))
@@ -87,3 +96,40 @@ func TestBrowsableHost(t *testing.T) {
 }
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfigSecurity(t *testing.T) {
+	cfg, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh clone is dev mode: playground and introspection on.
+	if !cfg.Dev || cfg.RateLimit != 50 || cfg.WorkspaceRateLimit != 500 || cfg.MaxSubscriptions != 20 || len(cfg.CORSOrigins) != 0 {
+		t.Fatalf("defaults %+v", cfg)
+	}
+	cfg, err = loadConfig(env(map[string]string{
+		"HALO_JWKS_URL":             "https://idp.example.com/.well-known/jwks.json",
+		"HALO_JWT_ISSUER":           "https://idp.example.com/",
+		"HALO_JWT_AUDIENCE":         "halo",
+		"HALO_CORS_ORIGINS":         "https://crm.example.com, https://dash.example.com/ ,",
+		"HALO_RATE_LIMIT":           "0",
+		"HALO_WORKSPACE_RATE_LIMIT": "12.5",
+		"HALO_MAX_SUBSCRIPTIONS":    "5",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dev || cfg.JWKSURL == "" || cfg.JWTIssuer != "https://idp.example.com/" || cfg.JWTAudience != "halo" ||
+		strings.Join(cfg.CORSOrigins, " ") != "https://crm.example.com https://dash.example.com" ||
+		cfg.RateLimit != 0 || cfg.WorkspaceRateLimit != 12.5 || cfg.MaxSubscriptions != 5 {
+		t.Fatalf("got %+v", cfg)
+	}
+	// A configured secret is production unless HALO_DEV says otherwise.
+	cfg, _ = loadConfig(env(map[string]string{"HALO_JWT_SECRET": strings.Repeat("s", 32)}))
+	if cfg.Dev {
+		t.Fatal("dev with a configured secret")
+	}
+	cfg, _ = loadConfig(env(map[string]string{"HALO_JWT_SECRET": strings.Repeat("s", 32), "HALO_DEV": "1"}))
+	if !cfg.Dev {
+		t.Fatal("HALO_DEV=1 ignored")
+	}
+}
