@@ -40,6 +40,9 @@ type handlerDeps struct {
 	logger   *slog.Logger
 	// now is the domain services' clock (time.Now; tests: a manual clock).
 	now func() time.Time
+	// cfg is the whole configuration (security settings: CORS, rate
+	// limits, dev mode, subscriptions per connection).
+	cfg Config
 }
 
 // newHandler builds the routes:
@@ -53,7 +56,7 @@ type handlerDeps struct {
 //	GET      /healthz   process is up
 //	GET      /readyz    store is reachable
 func newHandler(d handlerDeps) http.Handler {
-	gql := newGraphQLServer(d.store, d.hub, d.verifier, d.now)
+	gql := newGraphQLServer(d)
 	authn := auth.Middleware(d.verifier)
 
 	mux := http.NewServeMux()
@@ -90,15 +93,15 @@ func newHandler(d handlerDeps) http.Handler {
 // responses, chosen from Accept), the subscription transports (websocket,
 // SSE), Halo's error presenter and panic recovery, a parsed-query cache and
 // a complexity limit.
-func newGraphQLServer(st *store.Store, hub *realtime.Hub, v *auth.Verifier, now func() time.Time) *handler.Server {
-	opts := []resolvers.Option{resolvers.WithHub(hub)}
-	if now != nil {
-		opts = append(opts, resolvers.WithClock(now))
+func newGraphQLServer(d handlerDeps) *handler.Server {
+	opts := []resolvers.Option{resolvers.WithHub(d.hub)}
+	if d.now != nil {
+		opts = append(opts, resolvers.WithClock(d.now))
 	}
-	r := resolvers.New(st, opts...)
+	r := resolvers.New(d.store, opts...)
 	srv := handler.New(graph.NewExecutableSchema(r.Config()))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(websocketTransport(v))
+	srv.AddTransport(websocketTransport(d.verifier))
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive}) // before POST: both take POST application/json
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
