@@ -61,8 +61,8 @@ func FuzzValidateRule(f *testing.F) {
 		}
 		Prepare(&r)
 		in := Input{
-			Traits:     map[string]any{"plan": "pro", "address": map[string]any{"country": "FR"}, "n": 3.5},
-			CreatedAt:  now.Add(-48 * time.Hour), FirstSeenAt: now.Add(-48 * time.Hour), LastSeenAt: now,
+			Traits:    map[string]any{"plan": "pro", "address": map[string]any{"country": "FR"}, "n": 3.5},
+			CreatedAt: now.Add(-48 * time.Hour), FirstSeenAt: now.Add(-48 * time.Hour), LastSeenAt: now,
 			EventCount: 4, Features: map[string]Counter{},
 			Segment: func(id string) (SegmentRef, bool) {
 				rule, ok := lookups.Segment(id)
