@@ -41,6 +41,7 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
+	HasScope func(ctx context.Context, obj any, next graphql.Resolver, scope string) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -2199,15 +2200,15 @@ type ConsentRecordEdge {
 
 extend type Profile {
   "Current state for every purpose and channel with a record that has not expired."
-  consent: [ConsentState!]!
+  consent: [ConsentState!]! @hasScope(scope: "profiles:read")
   "The consent log, newest first."
-  consentHistory(first: Int = 20, after: String): ConsentRecordConnection!
+  consentHistory(first: Int = 20, after: String): ConsentRecordConnection! @hasScope(scope: "profiles:read")
   """
   Whether the profile may be contacted (or its data processed) for purpose on
   channel now: the channel's own record, else the ANY record, else the
   purpose's lawful basis (CONSENT: no; others: yes).
   """
-  canContact(purpose: String!, channel: ConsentChannel!): Boolean!
+  canContact(purpose: String!, channel: ConsentChannel!): Boolean! @hasScope(scope: "profiles:read")
 }
 
 "A segment rule node: the profile's consent for purpose on channel is status now (GRANTED: contact allowed, as canContact)."
@@ -2253,27 +2254,27 @@ type SegmentExportEdge {
 
 extend type Query {
   "The workspace's purposes, built-in ones first."
-  consentPurposes: [ConsentPurpose!]!
+  consentPurposes: [ConsentPurpose!]! @hasScope(scope: "profiles:read")
   """
   The members of a segment whose consent allows purpose on channel now (as
   canContact), with the requested identifier types and trait keys; members
   without it are left out. Pages follow the segment's members.
   """
-  exportSegment(segmentId: ID!, purpose: String!, channel: ConsentChannel!, first: Int = 100, after: String, identifierTypes: [String!], traits: [String!]): SegmentExportConnection!
+  exportSegment(segmentId: ID!, purpose: String!, channel: ConsentChannel!, first: Int = 100, after: String, identifierTypes: [String!], traits: [String!]): SegmentExportConnection! @hasScope(scope: "segments:read")
 }
 
 extend type Mutation {
   "Define (or redefine the description and basis of) a custom purpose. Needs consent:write."
-  definePurpose(input: DefinePurposeInput!): ConsentPurpose!
+  definePurpose(input: DefinePurposeInput!): ConsentPurpose! @hasScope(scope: "consent:write")
   "Record one consent decision. Needs consent:write."
-  setConsent(input: SetConsentInput!): ConsentState!
+  setConsent(input: SetConsentInput!): ConsentState! @hasScope(scope: "consent:write")
   "Record several decisions for one person. Needs consent:write."
-  setConsents(input: SetConsentsInput!): [ConsentState!]!
+  setConsents(input: SetConsentsInput!): [ConsentState!]! @hasScope(scope: "consent:write")
 }
 
 extend type Subscription {
   "The profile's consent state after each change to it."
-  consentChanged(profileId: ID!): ConsentState!
+  consentChanged(profileId: ID!): ConsentState! @hasScope(scope: "profiles:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/identifier_types.graphqls", Input: `extend type Query {
@@ -2281,7 +2282,7 @@ extend type Subscription {
   The workspace's identifier types: the six built-ins (anonymousId, userId,
   email, phone, deviceId, crmId) as configured, then custom types by name.
   """
-  identifierTypes: [IdentifierType!]!
+  identifierTypes: [IdentifierType!]! @hasScope(scope: "profiles:read")
 }
 
 extend type Mutation {
@@ -2292,7 +2293,7 @@ extend type Mutation {
   unique, and the default blocked values. Changes apply to calls made from
   then on; stored identifiers are not rewritten.
   """
-  setIdentifierType(input: IdentifierTypeInput!): IdentifierType!
+  setIdentifierType(input: IdentifierTypeInput!): IdentifierType! @hasScope(scope: "profiles:write")
 }
 
 "How identifier values of a type are normalised before matching."
@@ -2366,10 +2367,10 @@ type MergeRecord {
   "The surviving profile."
   targetId: ID!
   "Identifiers that moved."
-  identifiers: [Identifier!]!
+  identifiers: [Identifier!]! @hasScope(scope: "profiles:read")
   "How contested traits were decided (MERGE): per key, last write wins."
-  traits: [TraitDecision!]!
-  conflicts: [IdentityConflict!]!
+  traits: [TraitDecision!]! @hasScope(scope: "profiles:read")
+  conflicts: [IdentityConflict!]! @hasScope(scope: "profiles:read")
   "For UNMERGE: the merge it reversed."
   mergeId: ID
   "For MERGE: when it was undone."
@@ -2394,19 +2395,19 @@ type UnmergePayload {
 
 extend type IdentifyPayload {
   "Identifiers not attached and profiles not merged, and why."
-  conflicts: [IdentityConflict!]!
+  conflicts: [IdentityConflict!]! @hasScope(scope: "profiles:read")
 }
 
 extend type Profile {
   "Merge, unmerge and conflict records involving this profile, newest first."
-  merges: [MergeRecord!]!
+  merges: [MergeRecord!]! @hasScope(scope: "profiles:read")
 }
 
 extend type Mutation {
   "Merge two profiles by hand; the older survives. CONFLICT if they hold different values of a unique type, or the survivor reached 100 merges."
-  mergeProfiles(sourceId: ID!, targetId: ID!, reason: String): Profile!
+  mergeProfiles(sourceId: ID!, targetId: ID!, reason: String): Profile! @hasScope(scope: "profiles:write")
   "Reverse a merge: the merged-away profile returns with the identifiers, events and traits it brought."
-  unmergeProfile(mergeId: ID!): UnmergePayload!
+  unmergeProfile(mergeId: ID!): UnmergePayload! @hasScope(scope: "profiles:write")
 }
 `, BuiltIn: false},
 	{Name: "../schema/privacy.graphqls", Input: `# Data-subject requests (GDPR Art. 15, 17, 20) and PII masking. Data-subject
@@ -2443,9 +2444,9 @@ extend type Query {
   profile, identifiers, traits, events, interactions, consent log,
   memberships and merge history. Needs privacy:admin.
   """
-  exportProfileData(profileId: ID!): JSON!
+  exportProfileData(profileId: ID!): JSON! @hasScope(scope: "privacy:admin")
   "The workspace's PII settings."
-  piiSettings: PIISettings!
+  piiSettings: PIISettings! @hasScope(scope: "profiles:read")
 }
 
 extend type Mutation {
@@ -2455,11 +2456,11 @@ extend type Mutation {
   anonymised form, and the identifiers are suppressed: later ingest with any
   of them is refused (SUPPRESSED). Needs privacy:admin.
   """
-  eraseProfile(profileId: ID!, reason: String): ErasureReceipt!
+  eraseProfile(profileId: ID!, reason: String): ErasureReceipt! @hasScope(scope: "privacy:admin")
   "Let a suppressed identifier be ingested again (the person asked to be known again). False when it was not suppressed. Needs privacy:admin."
-  liftSuppression(identifier: IdentifierInput!): Boolean!
+  liftSuppression(identifier: IdentifierInput!): Boolean! @hasScope(scope: "privacy:admin")
   "Set which trait keys and identifier types are masked without pii:read. Needs privacy:admin."
-  setPIISettings(traitKeys: [String!]!, identifierTypes: [String!]!): PIISettings!
+  setPIISettings(traitKeys: [String!]!, identifierTypes: [String!]!): PIISettings! @hasScope(scope: "privacy:admin")
 }
 `, BuiltIn: false},
 	{Name: "../schema/realtime.graphqls", Input: `"""
@@ -2475,14 +2476,14 @@ type Subscription {
   unmerges. An id merged away resolves to the survivor, and a subscription
   whose profile is merged away carries on with the survivor.
   """
-  profileUpdated(id: ID!): Profile!
+  profileUpdated(id: ID!): Profile! @hasScope(scope: "profiles:read")
   """
   Items appended to the profile's timeline (track, trackBatch,
   logInteraction), including items arriving on profiles merged into it
   later. ` + "`" + `after` + "`" + `: the id of the last item received, to resume after a
   reconnect without gaps (within the outbox retention, 24 h).
   """
-  timelineAppended(profileId: ID!, after: String): TimelineItem!
+  timelineAppended(profileId: ID!, after: String): TimelineItem! @hasScope(scope: "profiles:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/schema.graphqls", Input: `"""
@@ -2495,6 +2496,17 @@ schema {
   subscription: Subscription
 }
 
+"""
+The field needs this scope in the caller's token (FORBIDDEN otherwise).
+Every Query, Mutation and Subscription field carries one (viewer excepted:
+any token may ask who it is); fields of returned types that hold personal
+data or lists carry profiles:read or segments:read, so a write-only key
+(events:write, consent:write, ...) reads back ids and the outcome of its
+own call but nothing more. A mutation whose selection asks for a field its
+token may not read is refused as a whole, before anything is written.
+"""
+directive @hasScope(scope: String!) on FIELD_DEFINITION | OBJECT
+
 "Any JSON value (objects for traits and event properties)."
 scalar JSON
 
@@ -2506,12 +2518,12 @@ type Query {
   One profile, by its id or by any of its identifiers. An id that was merged
   away resolves to the surviving profile. Null when nothing matches.
   """
-  profile(id: ID, identifier: IdentifierInput): Profile
+  profile(id: ID, identifier: IdentifierInput): Profile @hasScope(scope: "profiles:read")
   """
   Profiles, newest first by default. ` + "`" + `search` + "`" + ` matches the start of identifier
   values (emails, phones, ids) and of name traits, case-insensitively.
   """
-  profiles(first: Int = 20, after: String, search: String, orderBy: ProfileOrder = CREATED_AT_DESC): ProfileConnection!
+  profiles(first: Int = 20, after: String, search: String, orderBy: ProfileOrder = CREATED_AT_DESC): ProfileConnection! @hasScope(scope: "profiles:read")
   "Who the caller is."
   viewer: Viewer!
 }
@@ -2522,13 +2534,13 @@ type Mutation {
   merge traits (a null value removes a trait). Identifiers that point at
   several profiles merge them into the oldest one.
   """
-  identify(input: IdentifyInput!): IdentifyPayload!
+  identify(input: IdentifyInput!): IdentifyPayload! @hasScope(scope: "events:write")
   "Append one behavioural event; idempotent on messageId."
-  track(input: TrackInput!): TrackPayload!
+  track(input: TrackInput!): TrackPayload! @hasScope(scope: "events:write")
   "Append up to 500 events; each is idempotent on its messageId."
-  trackBatch(inputs: [TrackInput!]!): TrackBatchPayload!
+  trackBatch(inputs: [TrackInput!]!): TrackBatchPayload! @hasScope(scope: "events:write")
   "Record a CRM interaction on a profile's timeline."
-  logInteraction(input: LogInteractionInput!): TimelineItem!
+  logInteraction(input: LogInteractionInput!): TimelineItem! @hasScope(scope: "events:write")
 }
 
 type Viewer {
@@ -2632,19 +2644,19 @@ enum ProfileOrder {
 "A unified customer profile."
 type Profile {
   id: ID!
-  identifiers: [Identifier!]!
+  identifiers: [Identifier!]! @hasScope(scope: "profiles:read")
   "Traits as one JSON object."
-  traits: JSON!
+  traits: JSON! @hasScope(scope: "profiles:read")
   "Number of behavioural events and interactions on the timeline."
-  eventCount: Int!
-  firstSeenAt: Time
-  lastSeenAt: Time
-  createdAt: Time!
-  updatedAt: Time!
+  eventCount: Int! @hasScope(scope: "profiles:read")
+  firstSeenAt: Time @hasScope(scope: "profiles:read")
+  lastSeenAt: Time @hasScope(scope: "profiles:read")
+  createdAt: Time! @hasScope(scope: "profiles:read")
+  updatedAt: Time! @hasScope(scope: "profiles:read")
   "Ids of profiles that were merged into this one."
-  mergedFrom: [ID!]!
+  mergedFrom: [ID!]! @hasScope(scope: "profiles:read")
   "The timeline, newest first."
-  timeline(first: Int = 20, after: String, kinds: [TimelineKind!], names: [String!], since: Time, until: Time): TimelineConnection!
+  timeline(first: Int = 20, after: String, kinds: [TimelineKind!], names: [String!], since: Time, until: Time): TimelineConnection! @hasScope(scope: "profiles:read")
 }
 
 type Identifier {
@@ -2663,19 +2675,19 @@ enum TimelineKind {
 "One entry of a timeline: a tracked event or a CRM interaction."
 type TimelineItem {
   id: ID!
-  kind: TimelineKind!
+  kind: TimelineKind! @hasScope(scope: "profiles:read")
   "Event name, or the interaction kind in lower case (call, email, ...)."
-  name: String!
-  interactionKind: InteractionKind
-  subject: String
-  body: String
-  direction: Direction
-  actor: String
-  properties: JSON!
-  channel: String
+  name: String! @hasScope(scope: "profiles:read")
+  interactionKind: InteractionKind @hasScope(scope: "profiles:read")
+  subject: String @hasScope(scope: "profiles:read")
+  body: String @hasScope(scope: "profiles:read")
+  direction: Direction @hasScope(scope: "profiles:read")
+  actor: String @hasScope(scope: "profiles:read")
+  properties: JSON! @hasScope(scope: "profiles:read")
+  channel: String @hasScope(scope: "profiles:read")
   messageId: String!
-  occurredAt: Time!
-  receivedAt: Time!
+  occurredAt: Time! @hasScope(scope: "profiles:read")
+  receivedAt: Time! @hasScope(scope: "profiles:read")
   profileId: ID!
 }
 
@@ -2714,29 +2726,29 @@ type TimelineEdge {
 # Writes need the segments:write scope.
 extend type Query {
   "One segment; null when there is none with this id."
-  segment(id: ID!): Segment
+  segment(id: ID!): Segment @hasScope(scope: "segments:read")
   "Segments by name."
-  segments(first: Int = 20, after: String): SegmentConnection!
+  segments(first: Int = 20, after: String): SegmentConnection! @hasScope(scope: "segments:read")
   "How many profiles a rule matches now, and the first 20 of them (oldest first), without saving anything."
-  segmentPreview(rule: SegmentRuleInput!): SegmentPreview!
+  segmentPreview(rule: SegmentRuleInput!): SegmentPreview! @hasScope(scope: "segments:read")
 }
 
 extend type Mutation {
   "Create a segment; a dynamic one is built from every profile before this returns."
-  createSegment(input: CreateSegmentInput!): Segment!
+  createSegment(input: CreateSegmentInput!): Segment! @hasScope(scope: "segments:write")
   "Rename, describe or change the rule (a new version; every profile is re-evaluated)."
-  updateSegment(id: ID!, input: UpdateSegmentInput!): Segment!
+  updateSegment(id: ID!, input: UpdateSegmentInput!): Segment! @hasScope(scope: "segments:write")
   "Stop a segment: members stay as they are, no membership changes any more."
-  archiveSegment(id: ID!): Segment!
+  archiveSegment(id: ID!): Segment! @hasScope(scope: "segments:write")
   "Add up to 10,000 profiles to a static segment, by id and/or by identifier. Identifiers that match no profile make the call fail (NOT_FOUND) and add nothing."
-  addToStaticSegment(segmentId: ID!, profileIds: [ID!], identifiers: [IdentifierInput!]): Segment!
+  addToStaticSegment(segmentId: ID!, profileIds: [ID!], identifiers: [IdentifierInput!]): Segment! @hasScope(scope: "segments:write")
   "Remove up to 10,000 profiles from a static segment, by id and/or by identifier (unknown identifiers are ignored)."
-  removeFromStaticSegment(segmentId: ID!, profileIds: [ID!], identifiers: [IdentifierInput!]): Segment!
+  removeFromStaticSegment(segmentId: ID!, profileIds: [ID!], identifiers: [IdentifierInput!]): Segment! @hasScope(scope: "segments:write")
 }
 
 extend type Profile {
   "The segments this profile belongs to."
-  segments: [SegmentMembership!]!
+  segments: [SegmentMembership!]! @hasScope(scope: "segments:read")
 }
 
 enum SegmentKind {
@@ -2870,9 +2882,9 @@ type Segment {
   "Number of members."
   size: Int!
   "Members, latest entry first."
-  members(first: Int = 20, after: String): SegmentMemberConnection!
+  members(first: Int = 20, after: String): SegmentMemberConnection! @hasScope(scope: "segments:read")
   "ENTERED / EXITED records, newest first."
-  history(first: Int = 20, after: String): MembershipChangeConnection!
+  history(first: Int = 20, after: String): MembershipChangeConnection! @hasScope(scope: "segments:read")
   version: Int!
   createdAt: Time!
   updatedAt: Time!
@@ -2944,7 +2956,7 @@ type MembershipChangeEdge {
   of the last MembershipChange received, to resume after a reconnect
   without gaps or repeats (within the outbox retention, 24 h).
   """
-  segmentMembershipChanged(segmentId: ID, profileId: ID, after: String): MembershipChange!
+  segmentMembershipChanged(segmentId: ID, profileId: ID, after: String): MembershipChange! @hasScope(scope: "segments:read")
 }
 `, BuiltIn: false},
 }
@@ -3653,6 +3665,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) dir_hasScope_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "scope",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["scope"] = arg0
+	return args, nil
+}
 
 func (ec *executionContext) field_Mutation_addToStaticSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -5758,7 +5784,25 @@ func (ec *executionContext) _IdentifyPayload_conflicts(ctx context.Context, fiel
 		func(ctx context.Context) (any, error) {
 			return obj.Conflicts, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.IdentityConflict
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.IdentityConflict
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.IdentityConflict) graphql.Marshaler {
 			return ec.marshalNIdentityConflict2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflictᚄ(ctx, selections, v)
 		},
@@ -6350,7 +6394,25 @@ func (ec *executionContext) _MergeRecord_identifiers(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return obj.Identifiers, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.Identifier
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.Identifier
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Identifier) graphql.Marshaler {
 			return ec.marshalNIdentifier2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierᚄ(ctx, selections, v)
 		},
@@ -6382,7 +6444,25 @@ func (ec *executionContext) _MergeRecord_traits(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return obj.Traits, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.TraitDecision
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.TraitDecision
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.TraitDecision) graphql.Marshaler {
 			return ec.marshalNTraitDecision2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitDecisionᚄ(ctx, selections, v)
 		},
@@ -6414,7 +6494,25 @@ func (ec *executionContext) _MergeRecord_conflicts(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return obj.Conflicts, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.IdentityConflict
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.IdentityConflict
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.IdentityConflict) graphql.Marshaler {
 			return ec.marshalNIdentityConflict2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflictᚄ(ctx, selections, v)
 		},
@@ -6493,7 +6591,25 @@ func (ec *executionContext) _Mutation_identify(ctx context.Context, field graphq
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().Identify(ctx, fc.Args["input"].(model.IdentifyInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "events:write")
+				if err != nil {
+					var zeroVal *model.IdentifyPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.IdentifyPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentifyPayload) graphql.Marshaler {
 			return ec.marshalNIdentifyPayload2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifyPayload(ctx, selections, v)
 		},
@@ -6537,7 +6653,25 @@ func (ec *executionContext) _Mutation_track(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().Track(ctx, fc.Args["input"].(model.TrackInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "events:write")
+				if err != nil {
+					var zeroVal *model.TrackPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.TrackPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.TrackPayload) graphql.Marshaler {
 			return ec.marshalNTrackPayload2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTrackPayload(ctx, selections, v)
 		},
@@ -6581,7 +6715,25 @@ func (ec *executionContext) _Mutation_trackBatch(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().TrackBatch(ctx, fc.Args["inputs"].([]model.TrackInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "events:write")
+				if err != nil {
+					var zeroVal *model.TrackBatchPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.TrackBatchPayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.TrackBatchPayload) graphql.Marshaler {
 			return ec.marshalNTrackBatchPayload2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTrackBatchPayload(ctx, selections, v)
 		},
@@ -6625,7 +6777,25 @@ func (ec *executionContext) _Mutation_logInteraction(ctx context.Context, field 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().LogInteraction(ctx, fc.Args["input"].(model.LogInteractionInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "events:write")
+				if err != nil {
+					var zeroVal *model.TimelineItem
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.TimelineItem
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.TimelineItem) graphql.Marshaler {
 			return ec.marshalNTimelineItem2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineItem(ctx, selections, v)
 		},
@@ -6669,7 +6839,25 @@ func (ec *executionContext) _Mutation_definePurpose(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().DefinePurpose(ctx, fc.Args["input"].(model.DefinePurposeInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "consent:write")
+				if err != nil {
+					var zeroVal *model.ConsentPurpose
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ConsentPurpose
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentPurpose) graphql.Marshaler {
 			return ec.marshalNConsentPurpose2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurpose(ctx, selections, v)
 		},
@@ -6713,7 +6901,25 @@ func (ec *executionContext) _Mutation_setConsent(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SetConsent(ctx, fc.Args["input"].(model.SetConsentInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "consent:write")
+				if err != nil {
+					var zeroVal *model.ConsentState
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ConsentState
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentState) graphql.Marshaler {
 			return ec.marshalNConsentState2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentState(ctx, selections, v)
 		},
@@ -6757,7 +6963,25 @@ func (ec *executionContext) _Mutation_setConsents(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SetConsents(ctx, fc.Args["input"].(model.SetConsentsInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "consent:write")
+				if err != nil {
+					var zeroVal []model.ConsentState
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.ConsentState
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentState) graphql.Marshaler {
 			return ec.marshalNConsentState2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStateᚄ(ctx, selections, v)
 		},
@@ -6801,7 +7025,25 @@ func (ec *executionContext) _Mutation_setIdentifierType(ctx context.Context, fie
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SetIdentifierType(ctx, fc.Args["input"].(model.IdentifierTypeInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:write")
+				if err != nil {
+					var zeroVal *model.IdentifierType
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.IdentifierType
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentifierType) graphql.Marshaler {
 			return ec.marshalNIdentifierType2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierType(ctx, selections, v)
 		},
@@ -6845,7 +7087,25 @@ func (ec *executionContext) _Mutation_mergeProfiles(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().MergeProfiles(ctx, fc.Args["sourceId"].(string), fc.Args["targetId"].(string), fc.Args["reason"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:write")
+				if err != nil {
+					var zeroVal *model.Profile
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Profile
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Profile) graphql.Marshaler {
 			return ec.marshalNProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx, selections, v)
 		},
@@ -6889,7 +7149,25 @@ func (ec *executionContext) _Mutation_unmergeProfile(ctx context.Context, field 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UnmergeProfile(ctx, fc.Args["mergeId"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:write")
+				if err != nil {
+					var zeroVal *model.UnmergePayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.UnmergePayload
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.UnmergePayload) graphql.Marshaler {
 			return ec.marshalNUnmergePayload2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐUnmergePayload(ctx, selections, v)
 		},
@@ -6933,7 +7211,25 @@ func (ec *executionContext) _Mutation_eraseProfile(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().EraseProfile(ctx, fc.Args["profileId"].(string), fc.Args["reason"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "privacy:admin")
+				if err != nil {
+					var zeroVal *model.ErasureReceipt
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ErasureReceipt
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ErasureReceipt) graphql.Marshaler {
 			return ec.marshalNErasureReceipt2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐErasureReceipt(ctx, selections, v)
 		},
@@ -6977,7 +7273,25 @@ func (ec *executionContext) _Mutation_liftSuppression(ctx context.Context, field
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().LiftSuppression(ctx, fc.Args["identifier"].(model.IdentifierInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "privacy:admin")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -7021,7 +7335,25 @@ func (ec *executionContext) _Mutation_setPIISettings(ctx context.Context, field 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().SetPIISettings(ctx, fc.Args["traitKeys"].([]string), fc.Args["identifierTypes"].([]string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "privacy:admin")
+				if err != nil {
+					var zeroVal *model.PIISettings
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.PIISettings
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PIISettings) graphql.Marshaler {
 			return ec.marshalNPIISettings2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPIISettings(ctx, selections, v)
 		},
@@ -7065,7 +7397,25 @@ func (ec *executionContext) _Mutation_createSegment(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().CreateSegment(ctx, fc.Args["input"].(model.CreateSegmentInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:write")
+				if err != nil {
+					var zeroVal *model.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Segment
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Segment) graphql.Marshaler {
 			return ec.marshalNSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegment(ctx, selections, v)
 		},
@@ -7109,7 +7459,25 @@ func (ec *executionContext) _Mutation_updateSegment(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().UpdateSegment(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateSegmentInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:write")
+				if err != nil {
+					var zeroVal *model.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Segment
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Segment) graphql.Marshaler {
 			return ec.marshalNSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegment(ctx, selections, v)
 		},
@@ -7153,7 +7521,25 @@ func (ec *executionContext) _Mutation_archiveSegment(ctx context.Context, field 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().ArchiveSegment(ctx, fc.Args["id"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:write")
+				if err != nil {
+					var zeroVal *model.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Segment
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Segment) graphql.Marshaler {
 			return ec.marshalNSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegment(ctx, selections, v)
 		},
@@ -7197,7 +7583,25 @@ func (ec *executionContext) _Mutation_addToStaticSegment(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().AddToStaticSegment(ctx, fc.Args["segmentId"].(string), fc.Args["profileIds"].([]string), fc.Args["identifiers"].([]model.IdentifierInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:write")
+				if err != nil {
+					var zeroVal *model.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Segment
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Segment) graphql.Marshaler {
 			return ec.marshalNSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegment(ctx, selections, v)
 		},
@@ -7241,7 +7645,25 @@ func (ec *executionContext) _Mutation_removeFromStaticSegment(ctx context.Contex
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Mutation().RemoveFromStaticSegment(ctx, fc.Args["segmentId"].(string), fc.Args["profileIds"].([]string), fc.Args["identifiers"].([]model.IdentifierInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:write")
+				if err != nil {
+					var zeroVal *model.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Segment
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Segment) graphql.Marshaler {
 			return ec.marshalNSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegment(ctx, selections, v)
 		},
@@ -7445,7 +7867,25 @@ func (ec *executionContext) _Profile_identifiers(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Profile().Identifiers(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.Identifier
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.Identifier
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Identifier) graphql.Marshaler {
 			return ec.marshalNIdentifier2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierᚄ(ctx, selections, v)
 		},
@@ -7477,7 +7917,25 @@ func (ec *executionContext) _Profile_traits(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Profile().Traits(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal any
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal any
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
 			return ec.marshalNJSON2interface(ctx, selections, v)
 		},
@@ -7500,7 +7958,25 @@ func (ec *executionContext) _Profile_eventCount(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return obj.EventCount, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal int
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
 			return ec.marshalNInt2int(ctx, selections, v)
 		},
@@ -7523,7 +7999,25 @@ func (ec *executionContext) _Profile_firstSeenAt(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return obj.FirstSeenAt, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *time.Time
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *time.Time
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
 			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
@@ -7546,7 +8040,25 @@ func (ec *executionContext) _Profile_lastSeenAt(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return obj.LastSeenAt, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *time.Time
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *time.Time
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
 			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
@@ -7569,7 +8081,25 @@ func (ec *executionContext) _Profile_createdAt(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return obj.CreatedAt, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal time.Time
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal time.Time
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
 			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
 		},
@@ -7592,7 +8122,25 @@ func (ec *executionContext) _Profile_updatedAt(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return obj.UpdatedAt, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal time.Time
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal time.Time
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
 			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
 		},
@@ -7615,7 +8163,25 @@ func (ec *executionContext) _Profile_mergedFrom(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return obj.MergedFrom, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []string
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []string
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
 			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
 		},
@@ -7639,7 +8205,25 @@ func (ec *executionContext) _Profile_timeline(ctx context.Context, field graphql
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Profile().Timeline(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["kinds"].([]model.TimelineKind), fc.Args["names"].([]string), fc.Args["since"].(*time.Time), fc.Args["until"].(*time.Time))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.TimelineConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.TimelineConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.TimelineConnection) graphql.Marshaler {
 			return ec.marshalNTimelineConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineConnection(ctx, selections, v)
 		},
@@ -7682,7 +8266,25 @@ func (ec *executionContext) _Profile_consent(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Profile().Consent(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.ConsentState
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.ConsentState
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentState) graphql.Marshaler {
 			return ec.marshalNConsentState2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStateᚄ(ctx, selections, v)
 		},
@@ -7715,7 +8317,25 @@ func (ec *executionContext) _Profile_consentHistory(ctx context.Context, field g
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Profile().ConsentHistory(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.ConsentRecordConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ConsentRecordConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentRecordConnection) graphql.Marshaler {
 			return ec.marshalNConsentRecordConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordConnection(ctx, selections, v)
 		},
@@ -7759,7 +8379,25 @@ func (ec *executionContext) _Profile_canContact(ctx context.Context, field graph
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Profile().CanContact(ctx, obj, fc.Args["purpose"].(string), fc.Args["channel"].(model.ConsentChannel))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
 			return ec.marshalNBoolean2bool(ctx, selections, v)
 		},
@@ -7802,7 +8440,25 @@ func (ec *executionContext) _Profile_merges(ctx context.Context, field graphql.C
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Profile().Merges(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.MergeRecord
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.MergeRecord
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.MergeRecord) graphql.Marshaler {
 			return ec.marshalNMergeRecord2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecordᚄ(ctx, selections, v)
 		},
@@ -7834,7 +8490,25 @@ func (ec *executionContext) _Profile_segments(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Profile().Segments(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal []model.SegmentMembership
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.SegmentMembership
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.SegmentMembership) graphql.Marshaler {
 			return ec.marshalNSegmentMembership2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentMembershipᚄ(ctx, selections, v)
 		},
@@ -8018,7 +8692,25 @@ func (ec *executionContext) _Query_profile(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Profile(ctx, fc.Args["id"].(*string), fc.Args["identifier"].(*model.IdentifierInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.Profile
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Profile
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Profile) graphql.Marshaler {
 			return ec.marshalOProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx, selections, v)
 		},
@@ -8062,7 +8754,25 @@ func (ec *executionContext) _Query_profiles(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Profiles(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["search"].(*string), fc.Args["orderBy"].(*model.ProfileOrder))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.ProfileConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ProfileConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ProfileConnection) graphql.Marshaler {
 			return ec.marshalNProfileConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileConnection(ctx, selections, v)
 		},
@@ -8137,7 +8847,25 @@ func (ec *executionContext) _Query_consentPurposes(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().ConsentPurposes(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.ConsentPurpose
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.ConsentPurpose
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentPurpose) graphql.Marshaler {
 			return ec.marshalNConsentPurpose2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurposeᚄ(ctx, selections, v)
 		},
@@ -8170,7 +8898,25 @@ func (ec *executionContext) _Query_exportSegment(ctx context.Context, field grap
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().ExportSegment(ctx, fc.Args["segmentId"].(string), fc.Args["purpose"].(string), fc.Args["channel"].(model.ConsentChannel), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["identifierTypes"].([]string), fc.Args["traits"].([]string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal *model.SegmentExportConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.SegmentExportConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentExportConnection) graphql.Marshaler {
 			return ec.marshalNSegmentExportConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportConnection(ctx, selections, v)
 		},
@@ -8213,7 +8959,25 @@ func (ec *executionContext) _Query_identifierTypes(ctx context.Context, field gr
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().IdentifierTypes(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.IdentifierType
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.IdentifierType
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.IdentifierType) graphql.Marshaler {
 			return ec.marshalNIdentifierType2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierTypeᚄ(ctx, selections, v)
 		},
@@ -8246,7 +9010,25 @@ func (ec *executionContext) _Query_exportProfileData(ctx context.Context, field 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().ExportProfileData(ctx, fc.Args["profileId"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "privacy:admin")
+				if err != nil {
+					var zeroVal any
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal any
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
 			return ec.marshalNJSON2interface(ctx, selections, v)
 		},
@@ -8289,7 +9071,25 @@ func (ec *executionContext) _Query_piiSettings(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Query().PiiSettings(ctx)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.PIISettings
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.PIISettings
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PIISettings) graphql.Marshaler {
 			return ec.marshalNPIISettings2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPIISettings(ctx, selections, v)
 		},
@@ -8322,7 +9122,25 @@ func (ec *executionContext) _Query_segment(ctx context.Context, field graphql.Co
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Segment(ctx, fc.Args["id"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal *model.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Segment
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Segment) graphql.Marshaler {
 			return ec.marshalOSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegment(ctx, selections, v)
 		},
@@ -8366,7 +9184,25 @@ func (ec *executionContext) _Query_segments(ctx context.Context, field graphql.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().Segments(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal *model.SegmentConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.SegmentConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentConnection) graphql.Marshaler {
 			return ec.marshalNSegmentConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentConnection(ctx, selections, v)
 		},
@@ -8410,7 +9246,25 @@ func (ec *executionContext) _Query_segmentPreview(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Query().SegmentPreview(ctx, fc.Args["rule"].(model.SegmentRuleInput))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal *model.SegmentPreview
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.SegmentPreview
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentPreview) graphql.Marshaler {
 			return ec.marshalNSegmentPreview2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentPreview(ctx, selections, v)
 		},
@@ -8691,7 +9545,25 @@ func (ec *executionContext) _Segment_members(ctx context.Context, field graphql.
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Segment().Members(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal *model.SegmentMemberConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.SegmentMemberConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentMemberConnection) graphql.Marshaler {
 			return ec.marshalNSegmentMemberConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentMemberConnection(ctx, selections, v)
 		},
@@ -8735,7 +9607,25 @@ func (ec *executionContext) _Segment_history(ctx context.Context, field graphql.
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Segment().History(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal *model.MembershipChangeConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.MembershipChangeConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.MembershipChangeConnection) graphql.Marshaler {
 			return ec.marshalNMembershipChangeConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMembershipChangeConnection(ctx, selections, v)
 		},
@@ -9434,7 +10324,25 @@ func (ec *executionContext) _Subscription_profileUpdated(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Subscription().ProfileUpdated(ctx, fc.Args["id"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.Profile
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Profile
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Profile) graphql.Marshaler {
 			return ec.marshalNProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx, selections, v)
 		},
@@ -9478,7 +10386,25 @@ func (ec *executionContext) _Subscription_timelineAppended(ctx context.Context, 
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Subscription().TimelineAppended(ctx, fc.Args["profileId"].(string), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.TimelineItem
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.TimelineItem
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.TimelineItem) graphql.Marshaler {
 			return ec.marshalNTimelineItem2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineItem(ctx, selections, v)
 		},
@@ -9522,7 +10448,25 @@ func (ec *executionContext) _Subscription_consentChanged(ctx context.Context, fi
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Subscription().ConsentChanged(ctx, fc.Args["profileId"].(string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.ConsentState
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ConsentState
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentState) graphql.Marshaler {
 			return ec.marshalNConsentState2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentState(ctx, selections, v)
 		},
@@ -9566,7 +10510,25 @@ func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.C
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segmentId"].(*string), fc.Args["profileId"].(*string), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal *model.MembershipChange
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.MembershipChange
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.MembershipChange) graphql.Marshaler {
 			return ec.marshalNMembershipChange2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMembershipChange(ctx, selections, v)
 		},
@@ -9783,7 +10745,25 @@ func (ec *executionContext) _TimelineItem_kind(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return obj.Kind, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal model.TimelineKind
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal model.TimelineKind
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v model.TimelineKind) graphql.Marshaler {
 			return ec.marshalNTimelineKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineKind(ctx, selections, v)
 		},
@@ -9806,7 +10786,25 @@ func (ec *executionContext) _TimelineItem_name(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return obj.Name, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNString2string(ctx, selections, v)
 		},
@@ -9829,7 +10827,25 @@ func (ec *executionContext) _TimelineItem_interactionKind(ctx context.Context, f
 		func(ctx context.Context) (any, error) {
 			return obj.InteractionKind, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.InteractionKind
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.InteractionKind
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.InteractionKind) graphql.Marshaler {
 			return ec.marshalOInteractionKind2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInteractionKind(ctx, selections, v)
 		},
@@ -9852,7 +10868,25 @@ func (ec *executionContext) _TimelineItem_subject(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return obj.Subject, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -9875,7 +10909,25 @@ func (ec *executionContext) _TimelineItem_body(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return obj.Body, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -9898,7 +10950,25 @@ func (ec *executionContext) _TimelineItem_direction(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return obj.Direction, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.Direction
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Direction
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Direction) graphql.Marshaler {
 			return ec.marshalODirection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDirection(ctx, selections, v)
 		},
@@ -9921,7 +10991,25 @@ func (ec *executionContext) _TimelineItem_actor(ctx context.Context, field graph
 		func(ctx context.Context) (any, error) {
 			return obj.Actor, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -9944,7 +11032,25 @@ func (ec *executionContext) _TimelineItem_properties(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.TimelineItem().Properties(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal any
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal any
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
 			return ec.marshalNJSON2interface(ctx, selections, v)
 		},
@@ -9967,7 +11073,25 @@ func (ec *executionContext) _TimelineItem_channel(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return obj.Channel, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -10013,7 +11137,25 @@ func (ec *executionContext) _TimelineItem_occurredAt(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return obj.OccurredAt, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal time.Time
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal time.Time
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
 			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
 		},
@@ -10036,7 +11178,25 @@ func (ec *executionContext) _TimelineItem_receivedAt(ctx context.Context, field 
 		func(ctx context.Context) (any, error) {
 			return obj.ReceivedAt, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal time.Time
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal time.Time
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
 			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
 		},

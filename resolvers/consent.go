@@ -22,18 +22,6 @@ const (
 	exportList         = "export"
 )
 
-// consentWriter is the tenant of a caller holding consent:write.
-func (r *Resolver) consentWriter(ctx context.Context, op string) (store.Tenant, auth.Principal, error) {
-	tn, p, err := r.tenant(ctx)
-	if err != nil {
-		return tn, p, err
-	}
-	if !p.Has(auth.ScopeConsentWrite) {
-		return tn, p, apperr.New(apperr.Forbidden, "%s needs scope %s", op, auth.ScopeConsentWrite)
-	}
-	return tn, p, nil
-}
-
 func toChoice(c model.ConsentChoiceInput) consent.Choice {
 	return consent.Choice{
 		Purpose: c.Purpose, Channel: string(c.Channel), Status: string(c.Status), Source: deref(c.Source),
@@ -112,6 +100,8 @@ func (r *Resolver) prepareConsent(ctx context.Context, tn store.Tenant, field st
 	if len(in) == 0 {
 		return consent.Batch{}, nil
 	}
+	// Consent carried by identify or track is a consent write: the
+	// argument, not the field, needs the scope, so @hasScope cannot say it.
 	if p, _ := auth.FromContext(ctx); !p.Has(auth.ScopeConsentWrite) {
 		return consent.Batch{}, apperr.New(apperr.Forbidden, "%s needs scope %s", field, auth.ScopeConsentWrite)
 	}

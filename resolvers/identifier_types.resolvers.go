@@ -8,19 +8,14 @@ package resolvers
 import (
 	"context"
 
-	"github.com/halo-cdp/halo/apperr"
-	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/identity"
 )
 
 func (r *mutationResolver) SetIdentifierType(ctx context.Context, input model.IdentifierTypeInput) (*model.IdentifierType, error) {
-	tn, p, err := r.tenant(ctx)
+	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if !p.Has(auth.ScopeProfilesWrite) {
-		return nil, apperr.New(apperr.Forbidden, "setIdentifierType needs scope %s", auth.ScopeProfilesWrite)
 	}
 	types, err := identity.LoadTypes(ctx, tn)
 	if err != nil {

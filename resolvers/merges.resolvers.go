@@ -8,8 +8,6 @@ package resolvers
 import (
 	"context"
 
-	"github.com/halo-cdp/halo/apperr"
-	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/profile"
@@ -19,9 +17,6 @@ func (r *mutationResolver) MergeProfiles(ctx context.Context, sourceID string, t
 	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if !p.Has(auth.ScopeProfilesWrite) {
-		return nil, apperr.New(apperr.Forbidden, "mergeProfiles needs scope %s", auth.ScopeProfilesWrite)
 	}
 	why := "manual"
 	if reason != nil {
@@ -40,9 +35,6 @@ func (r *mutationResolver) UnmergeProfile(ctx context.Context, mergeID string) (
 	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
-	}
-	if !p.Has(auth.ScopeProfilesWrite) {
-		return nil, apperr.New(apperr.Forbidden, "unmergeProfile needs scope %s", auth.ScopeProfilesWrite)
 	}
 	rec, err := r.identity.Unmerge(ctx, tn, mergeID, p.Subject)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 func (r *mutationResolver) EraseProfile(ctx context.Context, profileID string, reason *string) (*model.ErasureReceipt, error) {
-	tn, p, err := r.privacyAdmin(ctx, "eraseProfile")
+	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +26,7 @@ func (r *mutationResolver) EraseProfile(ctx context.Context, profileID string, r
 }
 
 func (r *mutationResolver) LiftSuppression(ctx context.Context, identifier model.IdentifierInput) (bool, error) {
-	tn, _, err := r.privacyAdmin(ctx, "liftSuppression")
+	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -34,7 +34,7 @@ func (r *mutationResolver) LiftSuppression(ctx context.Context, identifier model
 }
 
 func (r *mutationResolver) SetPIISettings(ctx context.Context, traitKeys []string, identifierTypes []string) (*model.PIISettings, error) {
-	tn, p, err := r.privacyAdmin(ctx, "setPIISettings")
+	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (r *mutationResolver) SetPIISettings(ctx context.Context, traitKeys []strin
 }
 
 func (r *queryResolver) ExportProfileData(ctx context.Context, profileID string) (any, error) {
-	tn, _, err := r.privacyAdmin(ctx, "exportProfileData")
+	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -56,9 +56,14 @@ func New(st *store.Store, opts ...Option) *Resolver {
 	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy}
 }
 
-// Config is the gqlgen configuration for graph.NewExecutableSchema.
+// Config is the gqlgen configuration for graph.NewExecutableSchema: the
+// resolvers, @hasScope and the cost model.
 func (r *Resolver) Config() graph.Config {
-	return graph.Config{Resolvers: r}
+	return graph.Config{
+		Resolvers:  r,
+		Directives: graph.DirectiveRoot{HasScope: HasScope},
+		Complexity: Complexity(),
+	}
 }
 
 // tenant returns the caller's workspace view of the store. The workspace

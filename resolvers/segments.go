@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/halo-cdp/halo/apperr"
-	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/membership"
@@ -23,18 +22,6 @@ const (
 	membersList  = "members"
 	historyList  = "history"
 )
-
-// segmentsWriter is the tenant of a caller holding segments:write.
-func (r *Resolver) segmentsWriter(ctx context.Context, op string) (store.Tenant, error) {
-	tn, p, err := r.tenant(ctx)
-	if err != nil {
-		return tn, err
-	}
-	if !p.Has(auth.ScopeSegmentsWrite) {
-		return tn, apperr.New(apperr.Forbidden, "%s needs scope %s", op, auth.ScopeSegmentsWrite)
-	}
-	return tn, nil
-}
 
 // toRule converts the typed GraphQL rule tree, checking that each node
 // sets exactly one field; everything else is checked by segment.Validate.

@@ -27,7 +27,7 @@ func (r *membershipChangeResolver) Profile(ctx context.Context, obj *model.Membe
 }
 
 func (r *mutationResolver) CreateSegment(ctx context.Context, input model.CreateSegmentInput) (*model.Segment, error) {
-	tn, err := r.segmentsWriter(ctx, "createSegment")
+	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func (r *mutationResolver) CreateSegment(ctx context.Context, input model.Create
 }
 
 func (r *mutationResolver) UpdateSegment(ctx context.Context, id string, input model.UpdateSegmentInput) (*model.Segment, error) {
-	tn, err := r.segmentsWriter(ctx, "updateSegment")
+	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func (r *mutationResolver) UpdateSegment(ctx context.Context, id string, input m
 }
 
 func (r *mutationResolver) ArchiveSegment(ctx context.Context, id string) (*model.Segment, error) {
-	tn, err := r.segmentsWriter(ctx, "archiveSegment")
+	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (r *mutationResolver) ArchiveSegment(ctx context.Context, id string) (*mode
 }
 
 func (r *mutationResolver) AddToStaticSegment(ctx context.Context, segmentID string, profileIds []string, identifiers []model.IdentifierInput) (*model.Segment, error) {
-	tn, err := r.segmentsWriter(ctx, "addToStaticSegment")
+	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (r *mutationResolver) AddToStaticSegment(ctx context.Context, segmentID str
 }
 
 func (r *mutationResolver) RemoveFromStaticSegment(ctx context.Context, segmentID string, profileIds []string, identifiers []model.IdentifierInput) (*model.Segment, error) {
-	tn, err := r.segmentsWriter(ctx, "removeFromStaticSegment")
+	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}

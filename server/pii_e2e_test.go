@@ -70,9 +70,9 @@ func TestPIIMaskingE2E(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		s := startServer(t, serverOptions{Env: e.env(t)})
 		admin := s.token(t, "acme") // every scope: pii:read and privacy:admin
-		// May read and write profiles, but not see personal data.
-		masked := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopeProfilesWrite, auth.ScopeEventsWrite)
-		inClear := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopePIIRead)
+		// May read and write profiles and read segments, but not see personal data.
+		masked := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopeProfilesWrite, auth.ScopeEventsWrite, auth.ScopeSegmentsRead)
+		inClear := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopePIIRead, auth.ScopeSegmentsRead)
 
 		traits := map[string]any{
 			"firstName": "Ana", "lastName": "Costa", "email": "ana.costa@example.com", "plan": "pro",

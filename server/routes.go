@@ -24,9 +24,22 @@ const (
 	// maxBodyBytes caps a GraphQL request body (issue 4: bodies over 1 MiB
 	// are refused). trackBatch's 500 events fit comfortably.
 	maxBodyBytes = 1 << 20
-	// complexityLimit is deliberately generous until per-field costs are
-	// declared; it only stops pathological queries for now.
-	complexityLimit = 5000
+	// Operation limits (resolvers.Limits), checked before any resolver
+	// runs. The largest operation of the README and the e2e tests nests 7
+	// levels, selects under 100 fields, uses 6 aliases and costs under
+	// 2,500 (a segment with 100 members and their traits, the 360 view of
+	// one profile with 100 timeline items); the limits leave room for
+	// screens that combine a few of those, and refuse what multiplies
+	// lists (profiles(first: 100) each with timeline(first: 100) costs
+	// over 20,000) or repeats fields by the thousand.
+	maxDepth      = 10
+	maxAliases    = 50
+	maxFields     = 1000
+	maxComplexity = 5000
+	// apqCacheSize bounds the persisted queries kept (per process; a
+	// client whose hash was evicted is told PersistedQueryNotFound and
+	// sends the query again).
+	apqCacheSize = 1000
 	// readyTimeout bounds /readyz so a hung store reads as "not ready"
 	// before the orchestrator's probe gives up.
 	readyTimeout = 2 * time.Second
@@ -91,12 +104,18 @@ func newHandler(d handlerDeps) http.Handler {
 // newGraphQLServer assembles gqlgen's handler: the HTTP transports (GET,
 // POST with application/json or application/graphql-response+json
 // responses, chosen from Accept), the subscription transports (websocket,
-// SSE), Halo's error presenter and panic recovery, a parsed-query cache and
-// a complexity limit.
+// SSE), Halo's error presenter (INTERNAL errors carry the request id) and
+// panic recovery, a parsed-query cache, automatic persisted queries, the
+// scope check of mutations and subscriptions, and the operation limits.
+// Introspection is allowed in dev mode only.
 func newGraphQLServer(d handlerDeps) *handler.Server {
 	opts := []resolvers.Option{resolvers.WithHub(d.hub)}
 	if d.now != nil {
 		opts = append(opts, resolvers.WithClock(d.now))
+	}
+	logger := d.logger
+	if logger == nil {
+		logger = slog.Default()
 	}
 	r := resolvers.New(d.store, opts...)
 	srv := handler.New(graph.NewExecutableSchema(r.Config()))
@@ -105,11 +124,17 @@ func newGraphQLServer(d handlerDeps) *handler.Server {
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive}) // before POST: both take POST application/json
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetErrorPresenter(resolvers.ErrorPresenter)
-	srv.SetRecoverFunc(resolvers.Recover)
+	srv.SetErrorPresenter(resolvers.NewErrorPresenter(logger, requestID))
+	srv.SetRecoverFunc(resolvers.NewRecover(logger))
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
-	srv.Use(extension.FixedComplexityLimit(complexityLimit))
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheSize)})
+	// Limits before the scope check: the check walks the operation, and
+	// the limits bound the walk.
+	srv.Use(&resolvers.Limits{
+		MaxDepth: maxDepth, MaxAliases: maxAliases, MaxFields: maxFields,
+		MaxComplexity: maxComplexity, Introspection: d.cfg.Dev,
+	})
+	srv.Use(resolvers.ScopeCheck{})
 	return srv
 }
 

@@ -201,8 +201,8 @@ func TestE2ESegmentBadInput(t *testing.T) {
 	if f := field(r); f != "rule" {
 		t.Errorf("preview field %q", f)
 	}
-	// Writes need segments:write; reads do not.
-	ro := s.token(t, "acme", auth.ScopeProfilesRead)
+	// Writes need segments:write; reads need segments:read.
+	ro := s.token(t, "acme", auth.ScopeProfilesRead, auth.ScopeSegmentsRead)
 	r = s.gql(t, ro, `mutation { createSegment(input: {name: "x", kind: STATIC}) { id } }`, nil)
 	r.requireError(t, 0, "FORBIDDEN")
 	r = s.gql(t, ro, `query { segments { nodes { id } } }`, nil)
