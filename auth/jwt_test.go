@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -43,7 +44,7 @@ func TestVerifyValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := v.Verify(tok)
+	p, err := v.Verify(context.Background(), tok)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -51,7 +52,7 @@ func TestVerifyValid(t *testing.T) {
 		t.Fatalf("got %+v", p)
 	}
 
-	p, err = v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, validClaims()))
+	p, err = v.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, testSecret, validClaims()))
 	if err != nil {
 		t.Fatalf("Verify map claims: %v", err)
 	}
@@ -113,7 +114,7 @@ func TestVerifyRejects(t *testing.T) {
 	v := NewHS256Verifier(testSecret)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := v.Verify(tc.token)
+			p, err := v.Verify(context.Background(), tc.token)
 			if err == nil {
 				t.Fatalf("accepted: %+v", p)
 			}
@@ -132,7 +133,7 @@ func TestVerifyLeeway(t *testing.T) {
 	v := NewHS256Verifier(testSecret)
 	c := validClaims()
 	c["exp"] = time.Now().Add(-Leeway / 2).Unix()
-	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, c)); err != nil {
+	if _, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodHS256, testSecret, c)); err != nil {
 		t.Fatalf("token just past exp within leeway rejected: %v", err)
 	}
 }

@@ -20,7 +20,7 @@ func Middleware(v *Verifier) func(http.Handler) http.Handler {
 				Unauthorized(w, reason, false)
 				return
 			}
-			p, err := v.Verify(token)
+			p, err := v.Verify(r.Context(), token)
 			if err != nil {
 				safe := ReasonInvalid
 				var ae *Error

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +13,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/cors"
 
 	"github.com/halo-cdp/halo/apperr"
 )
@@ -149,8 +158,39 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			writeGraphQLError(w, http.StatusBadRequest, apperr.BadUserInput, "could not read request body")
 			return
 		}
+		// encoding/json would quietly turn invalid bytes into U+FFFD, and
+		// the replacement would be stored as if the client had sent it.
+		if !utf8.Valid(body) {
+			writeGraphQLError(w, http.StatusBadRequest, apperr.BadUserInput, "request body is not valid UTF-8")
+			return
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireUTF8Query is limitBody's UTF-8 check for GET /graphql, whose
+// operation and variables come in the query string.
+func requireUTF8Query(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			writeGraphQLError(w, http.StatusBadRequest, apperr.BadUserInput, "malformed query string")
+			return
+		}
+		for k, vs := range q {
+			if !utf8.ValidString(k) {
+				writeGraphQLError(w, http.StatusBadRequest, apperr.BadUserInput, "query string is not valid UTF-8")
+				return
+			}
+			for _, v := range vs {
+				if !utf8.ValidString(v) {
+					writeGraphQLError(w, http.StatusBadRequest, apperr.BadUserInput, "query string is not valid UTF-8")
+					return
+				}
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -175,12 +215,22 @@ func requireJSON(next http.Handler) http.Handler {
 // writeGraphQLError answers with a GraphQL error response carrying code,
 // for failures that happen before GraphQL execution.
 func writeGraphQLError(w http.ResponseWriter, status int, code apperr.Code, message string) {
+	writeGraphQLErrorExt(w, status, code, message, nil)
+}
+
+// writeGraphQLErrorExt is writeGraphQLError with more extensions (e.g.
+// retryAfter) besides the code.
+func writeGraphQLErrorExt(w http.ResponseWriter, status int, code apperr.Code, message string, ext map[string]any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
+	all := map[string]any{"code": string(code)}
+	for k, v := range ext {
+		all[k] = v
+	}
 	_ = json.NewEncoder(w).Encode(errorResponse{Errors: []responseError{{
-		Message: message, Extensions: map[string]any{"code": string(code)},
+		Message: message, Extensions: all,
 	}}})
 }
 
@@ -282,3 +332,155 @@ func (c *codeFiller) finish() {
 	c.ResponseWriter.WriteHeader(c.status)
 	_, _ = c.ResponseWriter.Write(body)
 }
+
+// ---- browser-facing security: headers, CORS, playground ----
+
+// apiCSP is the Content-Security-Policy of everything but the playground:
+// JSON and plain text never need to load, run or frame anything.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// securityHeaders sets the headers every response gets: no MIME sniffing,
+// no Referer leaking to other sites, no framing (clickjacking), nothing
+// cached (responses carry customer data), and apiCSP, which the playground
+// handler replaces with its own. A handler may still override any of them.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", apiCSP)
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// corsHeaders are the request headers a browser client may send: the
+// token, the body type and response negotiation (application/json,
+// application/graphql-response+json, text/event-stream for graphql-sse).
+var corsHeaders = []string{"Authorization", "Content-Type", "Accept"}
+
+// corsPreflightMaxAge lets a browser reuse a preflight answer for 10
+// minutes instead of sending one before every request.
+const corsPreflightMaxAge = 600
+
+// withCORS lets browsers on the configured origins (exact matches of
+// scheme, host and port; no wildcards, since the API takes credentials)
+// call the API, through github.com/rs/cors. A preflight from any other
+// origin is answered 403 FORBIDDEN rather than rs/cors's silent 204, so
+// the developer of a misconfigured front end sees why in the network tab.
+// Requests that are not preflights go on: a browser will not let a page of
+// another origin read the answer, and non-browser clients send no Origin.
+func withCORS(origins []string, next http.Handler) http.Handler {
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		allowed[strings.ToLower(o)] = true
+	}
+	c := cors.New(cors.Options{
+		// A function, not AllowedOrigins: rs/cors reads an empty list as
+		// "all origins" and a "*" inside an entry as a wildcard.
+		AllowOriginFunc:  func(origin string) bool { return allowed[strings.ToLower(origin)] },
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:   corsHeaders,
+		ExposedHeaders:   []string{"Retry-After", "X-Request-Id"},
+		AllowCredentials: true,
+		MaxAge:           corsPreflightMaxAge,
+	})
+	h := c.Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" &&
+			origin != "" && !allowed[strings.ToLower(origin)] {
+			w.Header().Add("Vary", "Origin")
+			writeGraphQLError(w, http.StatusForbidden, apperr.Forbidden,
+				"cross-origin requests from this origin are not allowed (HALO_CORS_ORIGINS)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// originAllowed reports whether a browser page at origin may open a
+// websocket to a server reached as host: the same origin, a configured
+// one, or (dev only) a page on localhost.
+func originAllowed(origin, host string, origins []string, dev bool) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, host) {
+		return true
+	}
+	for _, o := range origins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	if dev {
+		switch u.Hostname() {
+		case "localhost", "127.0.0.1", "::1":
+			return true
+		}
+	}
+	return false
+}
+
+// playgroundHandler serves GraphiQL with a Content-Security-Policy that
+// lets exactly it run: its scripts and styles from jsDelivr (pinned by
+// gqlgen with subresource integrity), its one inline script by hash,
+// inline styles (GraphiQL sets them from JavaScript), fonts and images
+// from the CDN or data: URLs, and requests to this server only
+// ('self', plus ws:/wss: to the same host for subscriptions).
+func playgroundHandler() http.Handler {
+	page := playground.Handler("Halo", "/graphql",
+		// A placeholder, not the dev token: the playground page is public,
+		// and a real token in it would hand every visitor all scopes.
+		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste the token printed at start>"}),
+	)
+	// The page is the same for every request: render it once to hash its
+	// inline script. A gqlgen upgrade that changes the page changes the
+	// hash with it.
+	rec := &bufferWriter{header: http.Header{}}
+	page.ServeHTTP(rec, httptestRequest())
+	var hashes []string
+	for _, m := range inlineScriptRE.FindAllSubmatch(rec.body.Bytes(), -1) {
+		sum := sha256.Sum256(m[1])
+		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+	}
+	const cdn = "https://cdn.jsdelivr.net"
+	base := "default-src 'none'; script-src " + cdn + " " + strings.Join(hashes, " ") +
+		"; style-src " + cdn + " 'unsafe-inline'; font-src " + cdn + " data:; img-src 'self' " + cdn +
+		" data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; connect-src 'self'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		csp := base
+		// 'self' does not cover websockets in every browser.
+		if validHost(r.Host) {
+			csp += " ws://" + r.Host + " wss://" + r.Host
+		}
+		w.Header().Set("Content-Security-Policy", csp)
+		page.ServeHTTP(w, r)
+	})
+}
+
+// inlineScriptRE finds the bodies of <script> elements without attributes
+// (the inline ones; the CDN ones carry src).
+var inlineScriptRE = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
+
+// validHost accepts a Host header fit to put in a CSP source: host or
+// host:port, no spaces, semicolons or quotes.
+var validHost = regexp.MustCompile(`^[A-Za-z0-9.\-\[\]:]{1,255}$`).MatchString
+
+func httptestRequest() *http.Request {
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	return r
+}
+
+// bufferWriter is an http.ResponseWriter that keeps the body.
+type bufferWriter struct {
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (b *bufferWriter) Header() http.Header         { return b.header }
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferWriter) WriteHeader(int)             {}

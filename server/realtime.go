@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	coderws "github.com/coder/websocket"
 
+	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/auth"
 )
 
@@ -30,9 +31,9 @@ const (
 // websocketTransport is graphql-transport-ws (and the legacy graphql-ws)
 // over github.com/coder/websocket. The token comes in connection_init's
 // payload, as {"Authorization": "Bearer <jwt>"} or {"token": "<jwt>"}: a
-// bad one closes the connection with 4403. Browsers may connect from the
-// same origin or from localhost (dev); clients that send no Origin (servers,
-// tests) are not restricted, since they carry a token anyway.
+// bad one closes the connection with 4403. Which browser pages may connect
+// is decided before the upgrade (upgradeOr); the patterns below are a
+// second line for any route that skips it.
 func websocketTransport(v *auth.Verifier) transport.Websocket {
 	return transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
@@ -52,7 +53,7 @@ func websocketTransport(v *auth.Verifier) transport.Websocket {
 			if token == "" {
 				return refuse(ctx, auth.ReasonMissing)
 			}
-			principal, err := v.Verify(token)
+			principal, err := v.Verify(ctx, token)
 			if err != nil {
 				reason := "invalid token"
 				var ae *auth.Error
@@ -73,13 +74,30 @@ func refuse(ctx context.Context, reason string) (context.Context, *transport.Ini
 }
 
 // upgradeOr sends websocket upgrades to ws, which authenticates in
-// connection_init, and everything else to next.
-func upgradeOr(ws, next http.Handler) http.Handler {
+// connection_init, and everything else to next. Browsers do not apply
+// CORS to websockets, so the page's Origin is checked here, against the
+// same list as CORS (plus the server's own origin, and localhost in dev):
+// a page elsewhere gets 403 FORBIDDEN before the upgrade. Clients that
+// send no Origin (servers, scripts) are not restricted: they must present
+// a token anyway. An accepted Origin is removed before the transport sees
+// it, because the transport's own check knows only same-origin and
+// localhost. Each upgrade gets its per-connection state (wsConn: the
+// subscription count wsLimits caps).
+func upgradeOr(cfg Config, ws, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			ws.ServeHTTP(w, r)
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		if origin := r.Header.Get("Origin"); origin != "" {
+			if !originAllowed(origin, r.Host, cfg.CORSOrigins, cfg.Dev) {
+				writeGraphQLError(w, http.StatusForbidden, apperr.Forbidden,
+					"websocket connections from this origin are not allowed (HALO_CORS_ORIGINS)")
+				return
+			}
+			r = r.Clone(r.Context())
+			r.Header.Del("Origin")
+		}
+		ws.ServeHTTP(w, r.WithContext(withWSConn(r.Context())))
 	})
 }

@@ -40,7 +40,25 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	secret, devMode, err := jwtSecret(cfg, logger)
+	// A JWKS URL alone is production without a shared secret: no secret
+	// is generated and HS256 tokens are refused.
+	var secret []byte
+	devMode := false
+	if len(cfg.JWTSecret) > 0 || cfg.JWKSURL == "" {
+		if secret, devMode, err = jwtSecret(cfg, logger); err != nil {
+			return err
+		}
+	}
+	// The key-set refresh goroutine lives until run returns.
+	keysCtx, stopKeys := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopKeys()
+	verifier, err := auth.NewVerifier(keysCtx, auth.Options{
+		Secret:   secret,
+		JWKSURL:  cfg.JWKSURL,
+		Issuer:   cfg.JWTIssuer,
+		Audience: cfg.JWTAudience,
+		Logger:   logger,
+	})
 	if err != nil {
 		return err
 	}
@@ -100,7 +118,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 		Handler: newHandler(handlerDeps{
 			store:    st,
 			hub:      hub,
-			verifier: auth.NewHS256Verifier(secret),
+			verifier: verifier,
 			logger:   logger,
 			now:      cfg.clock(),
 			cfg:      cfg,
