@@ -75,10 +75,10 @@ func (l *Limits) MutateOperationContext(ctx context.Context, oc *graphql.Operati
 		return limitError("introspection", "introspection is disabled")
 	case s.depth > l.MaxDepth:
 		return limitError("depth", "the operation is nested %d levels deep; the limit is %d", s.depth, l.MaxDepth)
-	case s.fields > int64(l.MaxFields):
-		return limitError("fields", "the operation selects %d fields (fragments expanded); the limit is %d", s.fields, l.MaxFields)
 	case s.aliases > int64(l.MaxAliases):
 		return limitError("aliases", "the operation has %d aliased fields; the limit is %d", s.aliases, l.MaxAliases)
+	case s.fields > int64(l.MaxFields):
+		return limitError("fields", "the operation selects %d fields (fragments expanded); the limit is %d", s.fields, l.MaxFields)
 	}
 	// The field count above bounds this walk: gqlgen's calculator expands
 	// fragments without memoising.

@@ -45,7 +45,8 @@ const secEmail = "ana@acme.test"
 
 func seedSecurity(t *testing.T) *secWorld {
 	t.Helper()
-	s := startServer(t, serverOptions{})
+	// No rate limits: the suite sends a few hundred requests in a second.
+	s := startServer(t, serverOptions{Env: map[string]string{"HALO_RATE_LIMIT": "0", "HALO_WORKSPACE_RATE_LIMIT": "0"}})
 	w := &secWorld{s: s, st: secondStore(t, s), gEmail: "gina@globex.test"}
 	acme, globex := s.token(t, "acme"), s.token(t, "globex")
 

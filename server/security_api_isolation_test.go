@@ -1,0 +1,113 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// isolationCases aims acme's all-scope token at globex's ids: every answer
+// is the one a nonexistent id gets (NOT_FOUND, or null where the schema
+// says "null when nothing matches"), never globex's data, and nothing
+// changes in either workspace.
+func (w *secWorld) isolationCases(t *testing.T) {
+	s := w.s
+	acme := s.token(t, "acme")
+	const missing = "0196f000-0000-7000-8000-000000000000" // well-formed, never issued
+	cases := []struct {
+		name, query string
+		vars        func(id string) map[string]any
+		foreign     string
+		// code is what a nonexistent id gets: NOT_FOUND for the id an
+		// operation is about, BAD_USER_INPUT (naming the field) for an id
+		// given as input to one; "" when the field is null, without error.
+		code string
+	}{
+		{"profile by id", `query($x: ID) { profile(id: $x) { id traits } }`, one("x"), w.gProfile, ""},
+		{"segment by id", `query($x: ID!) { segment(id: $x) { id name members { nodes { id } } } }`, one("x"), w.gSegment, ""},
+		{"export a segment", `query($x: ID!) { exportSegment(segmentId: $x, purpose: "marketing", channel: EMAIL) { nodes { profileId traits } } }`, one("x"), w.gSegment, "NOT_FOUND"},
+		{"export a person's data", `query($x: ID!) { exportProfileData(profileId: $x) }`, one("x"), w.gProfile, "NOT_FOUND"},
+		{"preview a rule nesting a segment", `query($x: ID!) { segmentPreview(rule: {inSegment: $x}) { count sample { id } } }`, one("x"), w.gSegment, "BAD_USER_INPUT"},
+		{"log an interaction", `mutation($x: ID!) { logInteraction(input: {profileId: $x, kind: NOTE, subject: "x"}) { id } }`, one("x"), w.gProfile, "NOT_FOUND"},
+		{"merge into own profile", `mutation($x: ID!, $p: ID!) { mergeProfiles(sourceId: $x, targetId: $p) { id } }`, with("x", "p", w.profile), w.gProfile, "NOT_FOUND"},
+		{"merge own profile into it", `mutation($x: ID!, $p: ID!) { mergeProfiles(sourceId: $p, targetId: $x) { id } }`, with("x", "p", w.profile), w.gProfile, "NOT_FOUND"},
+		{"unmerge", `mutation($x: ID!) { unmergeProfile(mergeId: $x) { record { id } } }`, one("x"), w.gMerge, "NOT_FOUND"},
+		{"erase", `mutation($x: ID!) { eraseProfile(profileId: $x) { id } }`, one("x"), w.gProfile, "NOT_FOUND"},
+		{"set consent", `mutation($x: ID!) { setConsent(input: {profileId: $x, purpose: "marketing", status: WITHDRAWN}) { status } }`, one("x"), w.gProfile, "NOT_FOUND"},
+		{"set consents", `mutation($x: ID!) { setConsents(input: {profileId: $x, choices: [{purpose: "marketing", status: WITHDRAWN}]}) { status } }`, one("x"), w.gProfile, "NOT_FOUND"},
+		{"update a segment", `mutation($x: ID!) { updateSegment(id: $x, input: {name: "pwned"}) { id } }`, one("x"), w.gSegment, "NOT_FOUND"},
+		{"archive a segment", `mutation($x: ID!) { archiveSegment(id: $x) { id } }`, one("x"), w.gSegment, "NOT_FOUND"},
+		{"add own profile to its segment", `mutation($x: ID!, $p: ID!) { addToStaticSegment(segmentId: $x, profileIds: [$p]) { id } }`, with("x", "p", w.profile), w.gSegment, "NOT_FOUND"},
+		{"add its profile to own segment", `mutation($x: ID!, $s: ID!) { addToStaticSegment(segmentId: $s, profileIds: [$x]) { id } }`, with("x", "s", w.static), w.gProfile, "BAD_USER_INPUT"},
+		{"remove from its segment", `mutation($x: ID!, $p: ID!) { removeFromStaticSegment(segmentId: $x, profileIds: [$p]) { id } }`, with("x", "p", w.profile), w.gSegment, "NOT_FOUND"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.code == "" {
+				for _, id := range []string{missing, c.foreign} {
+					r := s.gql(t, acme, c.query, c.vars(id))
+					r.requireOK(t)
+					if strings.Contains(string(r.Data), `":{`) {
+						t.Fatalf("%s: data for another workspace's id: %s", c.name, r.Data)
+					}
+				}
+				return
+			}
+			want := w.hostile(t, acme, c.query, c.vars(missing), c.code)
+			got := w.hostile(t, acme, c.query, c.vars(c.foreign), c.code)
+			noData(t, got, firstField(c.query))
+			if a, b := strings.ReplaceAll(string(want.Body), missing, "ID"), strings.ReplaceAll(string(got.Body), c.foreign, "ID"); a != b {
+				t.Errorf("another workspace's id is answered differently from a missing one:\n missing: %s\n foreign: %s", a, b)
+			}
+			if strings.Contains(string(got.Body), "Gina") || strings.Contains(string(got.Body), w.gEmail) {
+				t.Fatalf("globex data leaked: %s", got.Body)
+			}
+		})
+	}
+
+	t.Run("profile by identifier", func(t *testing.T) {
+		r := s.gql(t, acme, `query($e: String!) { profile(identifier: {type: "email", value: $e}) { id } }`, map[string]any{"e": w.gEmail})
+		r.requireOK(t)
+		if string(r.Data) != `{"profile":null}` {
+			t.Fatalf("globex's identifier resolved in acme: %s", r.Data)
+		}
+	})
+	t.Run("search", func(t *testing.T) {
+		r := s.gql(t, acme, `{ profiles(search: "gina", first: 100) { nodes { id } } }`, nil)
+		r.requireOK(t)
+		if strings.Contains(string(r.Data), w.gProfile) {
+			t.Fatalf("globex's profile found from acme: %s", r.Data)
+		}
+	})
+
+	subs := []struct {
+		name, query string
+		vars        map[string]any
+	}{
+		{"profileUpdated", `subscription($x: ID!) { profileUpdated(id: $x) { id traits } }`, map[string]any{"x": w.gProfile}},
+		{"timelineAppended", `subscription($x: ID!) { timelineAppended(profileId: $x) { id } }`, map[string]any{"x": w.gProfile}},
+		{"consentChanged", `subscription($x: ID!) { consentChanged(profileId: $x) { status } }`, map[string]any{"x": w.gProfile}},
+		{"segmentMembershipChanged by segment", `subscription($x: ID!) { segmentMembershipChanged(segmentId: $x) { id } }`, map[string]any{"x": w.gSegment}},
+		{"segmentMembershipChanged by profile", `subscription($x: ID!) { segmentMembershipChanged(profileId: $x) { id } }`, map[string]any{"x": w.gProfile}},
+	}
+	for _, c := range subs {
+		t.Run("subscribe "+c.name, func(t *testing.T) {
+			w.hostileSubscribe(t, acme, secCall{c.query, c.vars}, "NOT_FOUND")
+		})
+	}
+}
+
+func one(name string) func(string) map[string]any {
+	return func(id string) map[string]any { return map[string]any{name: id} }
+}
+
+func with(name, other, value string) func(string) map[string]any {
+	return func(id string) map[string]any { return map[string]any{name: id, other: value} }
+}
+
+// firstField is the first root field an operation selects.
+func firstField(query string) string {
+	i := strings.Index(query, "{")
+	rest := strings.TrimSpace(query[i+1:])
+	end := strings.IndexAny(rest, "({ ")
+	return rest[:end]
+}
