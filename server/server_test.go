@@ -87,6 +87,10 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 	env := map[string]string{
 		"HALO_DATA_DIR":  dataDir,
 		"HALO_DEMO_DATA": "false",
+		// Tests fire requests far faster than any client should; the rate
+		// limit tests set their own limits in Env.
+		"HALO_RATE_LIMIT":           "0",
+		"HALO_WORKSPACE_RATE_LIMIT": "0",
 	}
 	if !opts.DevMode {
 		env["HALO_JWT_SECRET"] = randomSecret(t)
@@ -357,7 +361,7 @@ type viewerData struct {
 
 func TestHealthAndReady(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverOptions{})
+	s := startServer(t, serverOptions{Env: map[string]string{"HALO_DEV": "true"}}) // the playground exists only in dev
 	if code, body := s.get(t, "/healthz"); code != http.StatusOK || strings.TrimSpace(body) != "ok" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
