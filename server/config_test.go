@@ -133,3 +133,36 @@ func TestLoadConfigSecurity(t *testing.T) {
 		t.Fatal("HALO_DEV=1 ignored")
 	}
 }
+
+// The banner names the playground only when it is served, and tells which
+// tokens the server takes.
+func TestBannerVariants(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	for _, tc := range []struct {
+		name        string
+		secret      []byte
+		devMode     bool
+		cfg         Config
+		want, avoid []string
+	}{
+		{"dev", secret, true, Config{Dev: true}, []string{"Playground: http://localhost:8080/", "Dev token", "curl"}, nil},
+		{"secret", secret, false, Config{}, []string{"HS256 signed with HALO_JWT_SECRET"}, []string{"Playground", "Dev token", "JWKS"}},
+		{"jwks", nil, false, Config{JWKSURL: "https://idp.example.com/jwks"}, []string{"RS256/ES256", "HALO_JWKS_URL"}, []string{"HS256", "Playground"}},
+		{"both, dev on", secret, false, Config{JWKSURL: "https://idp.example.com/jwks", Dev: true}, []string{"Playground", "HS256", "RS256/ES256"}, []string{"Dev token"}},
+	} {
+		var b strings.Builder
+		if err := printBanner(&b, ":8080", tc.secret, tc.devMode, tc.cfg); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: banner lacks %q:\n%s", tc.name, w, b.String())
+			}
+		}
+		for _, a := range tc.avoid {
+			if strings.Contains(b.String(), a) {
+				t.Errorf("%s: banner has %q:\n%s", tc.name, a, b.String())
+			}
+		}
+	}
+}

@@ -94,11 +94,16 @@ func loadOrCreateSecret(path string) (secret []byte, created bool, err error) {
 // printBanner tells a human where Halo is and, in dev mode, hands them a
 // token. It goes to stdout as plain text because a token buried in a JSON
 // log line is easy to miss and awkward to copy.
-func printBanner(w io.Writer, addr string, secret []byte, devMode bool) error {
+func printBanner(w io.Writer, addr string, secret []byte, devMode bool, cfg Config) error {
 	base := "http://" + browsableHost(addr) + "/"
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "\nHalo is running.\n  Playground: %s\n  GraphQL:    %sgraphql\n", base, base)
-	if devMode {
+	fmt.Fprintf(&b, "\nHalo is running.\n")
+	if cfg.Dev {
+		fmt.Fprintf(&b, "  Playground: %s\n", base)
+	}
+	fmt.Fprintf(&b, "  GraphQL:    %sgraphql\n", base)
+	switch {
+	case devMode:
 		p := auth.Principal{Workspace: devWorkspace, Subject: "dev", Scopes: auth.AllScopes}
 		tok, err := auth.IssueHS256(secret, p, devTokenTTL)
 		if err != nil {
@@ -109,8 +114,12 @@ func printBanner(w io.Writer, addr string, secret []byte, devMode bool) error {
 		fmt.Fprintf(&b, "In the playground, add the header {\"Authorization\": \"Bearer <token>\"}. Or:\n\n")
 		fmt.Fprintf(&b, "  curl -s %sgraphql -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { workspace scopes } }\"}'\n\n",
 			base, tok)
-	} else {
-		fmt.Fprintf(&b, "  Send a token signed with HALO_JWT_SECRET as: Authorization: Bearer <token>\n\n")
+	case len(secret) > 0 && cfg.JWKSURL != "":
+		fmt.Fprintf(&b, "  Send Authorization: Bearer <token>: HS256 signed with HALO_JWT_SECRET, or RS256/ES256 signed with a key from HALO_JWKS_URL\n\n")
+	case cfg.JWKSURL != "":
+		fmt.Fprintf(&b, "  Send Authorization: Bearer <token>: RS256/ES256 signed with a key from HALO_JWKS_URL\n\n")
+	default:
+		fmt.Fprintf(&b, "  Send Authorization: Bearer <token>: HS256 signed with HALO_JWT_SECRET\n\n")
 	}
 	_, err := w.Write(b.Bytes())
 	return err

@@ -137,7 +137,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	addr := ln.Addr().String()
 	logger.Info("halo started", "addr", addr, "store", engineName(cfg), "dev_mode", devMode,
 		"startup_ms", time.Since(started).Milliseconds())
-	if err := printBanner(stdout, addr, secret, devMode); err != nil {
+	if err := printBanner(stdout, addr, secret, devMode, cfg); err != nil {
 		logger.Warn("print banner", "err", err)
 	}
 	if ready != nil {
