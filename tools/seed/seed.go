@@ -1,7 +1,7 @@
 // Package seed generates Halo's deterministic demo data — profiles with
-// anonymous and known identifiers, web events over 180 days and CRM
-// interactions — and loads it through the domain services, exactly as API
-// calls would. The same seed and anchor time give the same data; message
+// anonymous and known identifiers, web events over 180 days, CRM
+// interactions and consent decisions — and loads it through the domain
+// services, exactly as API calls would. The same seed and anchor time give the same data; message
 // ids are derived from the seed, so loading twice stores everything once.
 package seed
 
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/halo-cdp/halo/consent"
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
@@ -30,7 +31,7 @@ type Options struct {
 
 // Stats says what Load wrote.
 type Stats struct {
-	Profiles, Events, Interactions, Merges int
+	Profiles, Events, Interactions, Merges, Consents int
 }
 
 // Load writes demo data into workspace.
@@ -85,6 +86,12 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 					return stats, fmt.Errorf("seed interaction of %s: %w", p.Key, err)
 				}
 				stats.Interactions++
+			case len(op.Consent) > 0:
+				n, err := seedConsent(ctx, svc, tn, p.ProfileID, op.Consent)
+				if err != nil {
+					return stats, fmt.Errorf("seed consent of %s: %w", p.Key, err)
+				}
+				stats.Consents += n
 			}
 		}
 	}
@@ -103,12 +110,14 @@ type Person struct {
 	ProfileID string
 }
 
-// Op is one call: an identify, a batch of tracked events, or an interaction.
+// Op is one call: an identify, a batch of tracked events, an interaction,
+// or consent decisions.
 type Op struct {
 	At          time.Time
 	Identify    *IdentifyOp
 	Track       []timeline.TrackInput
 	Interaction *timeline.InteractionInput
+	Consent     []consent.Choice
 }
 
 // IdentifyOp is an identify call.
@@ -179,6 +188,7 @@ func Generate(opts Options) []*Person {
 				ids = append(ids, identity.Identifier{Type: identity.CRMID, Value: fmt.Sprintf("crm-%05d", i)})
 			}
 			p.Ops = append(p.Ops, Op{At: identifyAt, Identify: &IdentifyOp{Identifiers: ids, Traits: traits}})
+			p.Ops = append(p.Ops, consentOps(opts, i, identifyAt, traits["newsletter"] == true)...)
 			// Some people also browse on a second device, which is stitched
 			// (merged) when they log in there.
 			if r.Float64() < 0.05 {
@@ -199,6 +209,54 @@ func Generate(opts Options) []*Person {
 		people = append(people, p)
 	}
 	return people
+}
+
+// consentOps are person i's consent decisions, from the moment they
+// identified: a cookie banner (analytics, personalization for a year), the
+// newsletter opt-in (marketing by email), and for some a later withdrawal.
+// They draw from their own random source, so adding them changed none of
+// the other demo data.
+func consentOps(opts Options, i int, at time.Time, newsletter bool) []Op {
+	r := rand.New(rand.NewPCG(opts.Seed^0xc0, uint64(i)))
+	var ops []Op
+	if r.Float64() < 0.8 {
+		year := at.AddDate(1, 0, 0)
+		banner := []consent.Choice{{Purpose: "analytics", Status: "GRANTED", Source: "cookie-banner", Proof: map[string]any{"banner": "v3"}}}
+		if r.Float64() < 0.6 {
+			banner = append(banner, consent.Choice{Purpose: "personalization", Status: "GRANTED", Source: "cookie-banner", ExpiresAt: &year})
+		} else {
+			banner = append(banner, consent.Choice{Purpose: "personalization", Status: "DENIED", Source: "cookie-banner"})
+		}
+		ops = append(ops, Op{At: at, Consent: banner})
+	}
+	if newsletter {
+		ops = append(ops, Op{At: at.Add(time.Minute), Consent: []consent.Choice{
+			{Purpose: "marketing", Channel: "EMAIL", Status: "GRANTED", Source: "newsletter-form", Proof: map[string]any{"form": "footer"}},
+		}})
+		if later := at.Add(time.Duration(1+r.IntN(90)) * 24 * time.Hour); r.Float64() < 0.15 && later.Before(opts.Now) {
+			ops = append(ops, Op{At: later, Consent: []consent.Choice{
+				{Purpose: "marketing", Channel: "EMAIL", Status: "WITHDRAWN", Source: "unsubscribe-link"},
+			}})
+		}
+	}
+	return ops
+}
+
+// seedConsent records choices on a profile that has no consent log yet
+// from that source, so loading twice records them once (the log is
+// append-only and takes no idempotency key).
+func seedConsent(ctx context.Context, svc *services.Services, tn store.Tenant, profileID string, choices []consent.Choice) (int, error) {
+	log, err := consent.Log(ctx, tn, profileID)
+	if err != nil {
+		return 0, err
+	}
+	for _, rec := range log {
+		if rec.Source == choices[0].Source && rec.Status == choices[0].Status && rec.Purpose == choices[0].Purpose {
+			return 0, nil
+		}
+	}
+	states, err := svc.Consent.Set(ctx, tn, "consent", consent.Subject{ProfileID: &profileID}, "choices", choices, "seed")
+	return len(states), err
 }
 
 // trackOps splits events into batches the API accepts.

@@ -43,7 +43,7 @@ func TestLoadIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Profiles < 50 || first.Profiles > 60 || first.Events < 600 || first.Interactions == 0 {
+	if first.Profiles < 50 || first.Profiles > 60 || first.Events < 600 || first.Interactions == 0 || first.Consents == 0 {
 		t.Fatalf("unexpected stats %+v", first)
 	}
 	events, err := st.Tenant("demo").C(store.Events).Count(ctx, store.Query{Index: store.EventsByMessage})
@@ -57,7 +57,7 @@ func TestLoadIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Events != 0 || again.Profiles != first.Profiles {
+	if again.Events != 0 || again.Consents != 0 || again.Profiles != first.Profiles {
 		t.Fatalf("second load wrote again: %+v (first %+v)", again, first)
 	}
 }
