@@ -1,0 +1,272 @@
+// Package load drives a running Halo over HTTP with a mix of operations —
+// track (single or batched), identify, and profile reads with a timeline
+// page — from concurrent workers, and reports throughput, latency
+// percentiles and errors by code. The command is tools/loadgen.
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Mix weights the operations (relative; zero leaves one out).
+type Mix struct {
+	Track, Identify, Read int
+}
+
+// Config is one load run.
+type Config struct {
+	URL      string        // the GraphQL endpoint, e.g. http://localhost:8080/graphql
+	Token    string        // a bearer token with events:write and profiles:read
+	Workers  int           // concurrent clients (default 4)
+	Duration time.Duration // how long to run (default 10s)
+	Batch    int           // events per track call: 1 is track, more is trackBatch (default 1, at most 500)
+	People   int           // distinct people the workload touches (default 1000)
+	Mix      Mix           // default 80/5/15
+	Seed     uint64        // same seed, same sequence of calls per worker
+	Client   *http.Client  // default: a client with a 10 s timeout
+	// RunID prefixes message ids and identifiers so runs do not collide
+	// (default: the start time).
+	RunID string
+}
+
+// Report is what a run measured.
+type Report struct {
+	Elapsed time.Duration
+	Ops     map[string]*OpStats // by operation: track, identify, read
+	Events  int                 // events accepted (tracked, not duplicate)
+	Errors  map[string]int      // by extensions.code (or HTTP status)
+}
+
+// OpStats is one operation's figures.
+type OpStats struct {
+	Count     int
+	latencies []time.Duration
+}
+
+// Percentile returns the p-th percentile latency (0 < p <= 100).
+func (s *OpStats) Percentile(p float64) time.Duration {
+	if len(s.latencies) == 0 {
+		return 0
+	}
+	l := slices.Clone(s.latencies)
+	slices.Sort(l)
+	i := int(float64(len(l))*p/100+0.5) - 1
+	return l[min(max(i, 0), len(l)-1)]
+}
+
+// String is a human summary.
+func (r Report) String() string {
+	var b strings.Builder
+	secs := r.Elapsed.Seconds()
+	fmt.Fprintf(&b, "elapsed %.1fs, events accepted %d (%.0f events/s)\n", secs, r.Events, float64(r.Events)/secs)
+	names := make([]string, 0, len(r.Ops))
+	for n := range r.Ops {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := r.Ops[n]
+		fmt.Fprintf(&b, "%-8s %7d calls %8.1f/s  p50 %7.2f ms  p95 %7.2f ms  p99 %7.2f ms\n", n, s.Count, float64(s.Count)/secs,
+			ms(s.Percentile(50)), ms(s.Percentile(95)), ms(s.Percentile(99)))
+	}
+	if len(r.Errors) > 0 {
+		fmt.Fprintf(&b, "errors: %v\n", r.Errors)
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (c *Config) defaults() error {
+	if c.URL == "" || c.Token == "" {
+		return errors.New("load: URL and Token are required")
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Batch <= 0 {
+		c.Batch = 1
+	}
+	if c.Batch > 500 {
+		return errors.New("load: Batch is at most 500 (trackBatch's limit)")
+	}
+	if c.People <= 0 {
+		c.People = 1000
+	}
+	if c.Mix == (Mix{}) {
+		c.Mix = Mix{Track: 80, Identify: 5, Read: 15}
+	}
+	if c.Mix.Track < 0 || c.Mix.Identify < 0 || c.Mix.Read < 0 {
+		return errors.New("load: Mix weights must not be negative")
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if c.RunID == "" {
+		c.RunID = fmt.Sprintf("load%d", time.Now().UnixNano())
+	}
+	return nil
+}
+
+// Run drives the load until cfg.Duration has passed or ctx ends, and
+// reports. Failed calls are counted by code, not returned: a run under
+// rate limits or errors still reports what it saw.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return Report{}, err
+	}
+	// Calls started before the end finish (under the caller's ctx): the
+	// report then counts exactly what the server did.
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		rep = Report{Ops: map[string]*OpStats{}, Errors: map[string]int{}}
+		wg  sync.WaitGroup
+	)
+	record := func(op string, d time.Duration, events int, code string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if code != "" {
+			rep.Errors[code]++
+			return
+		}
+		s := rep.Ops[op]
+		if s == nil {
+			s = &OpStats{}
+			rep.Ops[op] = s
+		}
+		s.Count++
+		s.latencies = append(s.latencies, d)
+		rep.Events += events
+	}
+	start := time.Now()
+	for w := range cfg.Workers {
+		wg.Go(func() {
+			wk := worker{cfg: &cfg, id: w, r: rand.New(rand.NewPCG(cfg.Seed, uint64(w)))}
+			for ctx.Err() == nil {
+				op, body := wk.next()
+				t0 := time.Now()
+				events, code := wk.call(parent, body)
+				if parent.Err() != nil && code != "" {
+					return // interrupted, not a failure
+				}
+				record(op, time.Since(t0), events, code)
+			}
+		})
+	}
+	wg.Wait()
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+type worker struct {
+	cfg *Config
+	id  int
+	r   *rand.Rand
+	n   int
+}
+
+var eventNames = []string{"page_viewed", "page_viewed", "page_viewed", "product_viewed", "product_viewed", "added_to_cart", "order_completed"}
+
+func (w *worker) person() map[string]any {
+	return map[string]any{"type": "anonymousId", "value": fmt.Sprintf("%s-p%d", w.cfg.RunID, w.r.IntN(w.cfg.People))}
+}
+
+// next picks an operation and builds its request body.
+func (w *worker) next() (string, map[string]any) {
+	m := w.cfg.Mix
+	x := w.r.IntN(m.Track + m.Identify + m.Read)
+	switch {
+	case x < m.Track:
+		in := make([]map[string]any, w.cfg.Batch)
+		for i := range in {
+			w.n++
+			in[i] = map[string]any{
+				"messageId":   fmt.Sprintf("%s-w%d-%d", w.cfg.RunID, w.id, w.n),
+				"identifiers": []any{w.person()},
+				"name":        eventNames[w.r.IntN(len(eventNames))],
+				"properties":  map[string]any{"amount": w.r.IntN(200), "sku": fmt.Sprintf("sku-%d", w.r.IntN(50))},
+			}
+		}
+		if w.cfg.Batch == 1 {
+			return "track", map[string]any{"query": `mutation($in: TrackInput!) { track(input: $in) { duplicate } }`, "variables": map[string]any{"in": in[0]}}
+		}
+		return "track", map[string]any{"query": `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { accepted } }`, "variables": map[string]any{"in": in}}
+	case x < m.Track+m.Identify:
+		return "identify", map[string]any{
+			"query":     `mutation($in: IdentifyInput!) { identify(input: $in) { created profile { id } } }`,
+			"variables": map[string]any{"in": map[string]any{"identifiers": []any{w.person()}, "traits": map[string]any{"plan": []string{"free", "pro", "team"}[w.r.IntN(3)]}}},
+		}
+	default:
+		return "read", map[string]any{
+			"query":     `query($id: IdentifierInput!) { profile(identifier: $id) { id traits eventCount timeline(first: 20) { nodes { name occurredAt } } } }`,
+			"variables": map[string]any{"id": w.person()},
+		}
+	}
+}
+
+// call sends body and returns the events it stored (track) or the error
+// code ("" when it succeeded).
+func (w *worker) call(ctx context.Context, body map[string]any) (int, string) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, "ENCODE"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(b))
+	if err != nil {
+		return 0, "REQUEST"
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+w.cfg.Token)
+	resp, err := w.cfg.Client.Do(req)
+	if err != nil {
+		return 0, "TRANSPORT"
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return 0, "TRANSPORT"
+	}
+	var out struct {
+		Data struct {
+			Track      *struct{ Duplicate bool }
+			TrackBatch *struct{ Accepted int }
+		}
+		Errors []struct {
+			Extensions struct{ Code string }
+		}
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return 0, fmt.Sprintf("HTTP_%d", resp.StatusCode)
+	}
+	if len(out.Errors) > 0 {
+		if c := out.Errors[0].Extensions.Code; c != "" {
+			return 0, c
+		}
+		return 0, fmt.Sprintf("HTTP_%d", resp.StatusCode)
+	}
+	switch {
+	case out.Data.Track != nil && !out.Data.Track.Duplicate:
+		return 1, ""
+	case out.Data.TrackBatch != nil:
+		return out.Data.TrackBatch.Accepted, ""
+	}
+	return 0, ""
+}

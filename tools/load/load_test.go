@@ -1,0 +1,115 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A fake endpoint checks what the workers send: the token, one operation
+// per body, batches of the configured size, message ids never repeated;
+// it answers like Halo, with a RATE_LIMITED error now and then.
+func TestRunSendsTheMix(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		seen     = map[string]bool{}
+		kinds    = map[string]int{}
+		repeated int
+		calls    int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tok" || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("headers %v", r.Header)
+		}
+		var body struct {
+			Query     string
+			Variables map[string]json.RawMessage
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		w.Header().Set("Content-Type", "application/json")
+		if calls%50 == 0 {
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"errors":[{"message":"slow down","extensions":{"code":"RATE_LIMITED","retryAfter":1}}]}`))
+			return
+		}
+		switch {
+		case strings.Contains(body.Query, "trackBatch"):
+			var in []struct{ MessageID string }
+			_ = json.Unmarshal(body.Variables["in"], &in)
+			if len(in) != 5 {
+				t.Errorf("batch of %d", len(in))
+			}
+			for _, e := range in {
+				if seen[e.MessageID] {
+					repeated++
+				}
+				seen[e.MessageID] = true
+			}
+			kinds["track"]++
+			_, _ = w.Write([]byte(`{"data":{"trackBatch":{"accepted":5}}}`))
+		case strings.Contains(body.Query, "identify"):
+			kinds["identify"]++
+			_, _ = w.Write([]byte(`{"data":{"identify":{"created":false,"profile":{"id":"p"}}}}`))
+		case strings.Contains(body.Query, "profile(identifier"):
+			kinds["read"]++
+			_, _ = w.Write([]byte(`{"data":{"profile":null}}`))
+		default:
+			t.Errorf("unexpected query %q", body.Query)
+		}
+	}))
+	defer srv.Close()
+	rep, err := Run(context.Background(), Config{URL: srv.URL, Token: "tok", Workers: 3, Duration: 300 * time.Millisecond, Batch: 5, People: 20, Mix: Mix{Track: 6, Identify: 2, Read: 2}, RunID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if repeated > 0 || kinds["track"] == 0 || kinds["identify"] == 0 || kinds["read"] == 0 {
+		t.Fatalf("kinds %v, repeated message ids %d", kinds, repeated)
+	}
+	if rep.Events != 5*kinds["track"] || rep.Ops["track"].Count != kinds["track"] || rep.Ops["read"].Count != kinds["read"] {
+		t.Fatalf("report %+v vs server %v", rep, kinds)
+	}
+	if rep.Errors["RATE_LIMITED"] == 0 || rep.Ops["track"].Percentile(99) <= 0 {
+		t.Fatalf("errors %v", rep.Errors)
+	}
+	if s := rep.String(); !strings.Contains(s, "events/s") || !strings.Contains(s, "RATE_LIMITED") {
+		t.Fatalf("summary %q", s)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no url":       {Token: "t"},
+		"no token":     {URL: "http://x"},
+		"batch of 501": {URL: "http://x", Token: "t", Batch: 501},
+		"negative mix": {URL: "http://x", Token: "t", Mix: Mix{Track: -1, Read: 2}},
+	} {
+		if _, err := Run(context.Background(), cfg); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	s := &OpStats{}
+	for i := 1; i <= 100; i++ {
+		s.latencies = append(s.latencies, time.Duration(i)*time.Millisecond)
+	}
+	if s.Percentile(50) != 50*time.Millisecond || s.Percentile(99) != 99*time.Millisecond || s.Percentile(100) != 100*time.Millisecond {
+		t.Fatalf("p50 %s p99 %s p100 %s", s.Percentile(50), s.Percentile(99), s.Percentile(100))
+	}
+	if (&OpStats{}).Percentile(50) != 0 {
+		t.Fatal("empty")
+	}
+}
