@@ -1,0 +1,219 @@
+package agg_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/traits/agg"
+	"github.com/halo-cdp/halo/traits/agg/aggtest"
+)
+
+var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+func windows() map[string]*segment.Window {
+	return map[string]*segment.Window{
+		"none":    nil,
+		"7d":      {Last: &segment.Last{Amount: 7, Unit: segment.Days}},
+		"30d":     {Last: &segment.Last{Amount: 30, Unit: segment.Days}},
+		"3h":      {Last: &segment.Last{Amount: 3, Unit: segment.Hours}},
+		"90min":   {Last: &segment.Last{Amount: 90, Unit: segment.Minutes}},
+		"between": {Between: &segment.Between{From: t0.Truncate(24*time.Hour).AddDate(0, 0, -20), To: t0.Truncate(24*time.Hour).AddDate(0, 0, -5)}},
+	}
+}
+
+func defs() []agg.Def {
+	var out []agg.Def
+	where := []segment.PropertyCond{{Key: "currency", Op: segment.EQ, Value: "USD"}}
+	for wname, w := range windows() {
+		for _, k := range agg.Kinds {
+			prop := ""
+			switch {
+			case k.Numeric():
+				prop = "revenue"
+			case k == agg.First || k == agg.Last:
+				prop = "item.sku"
+			case k != agg.Count:
+				prop = "color"
+			}
+			out = append(out, agg.Def{Key: fmt.Sprintf("%s_%s", k, wname), Kind: k, Event: "order", Property: prop, Window: w, Rev: 7})
+			out = append(out, agg.Def{Key: fmt.Sprintf("%s_%s_usd", k, wname), Kind: k, Event: "order", Property: prop, Where: where, Window: w, Rev: 7})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// events makes a deterministic random event set over 40 days before t0
+// (and up to 24 h after it), with some ties and odd property types.
+func events(r *rand.Rand, n int) []aggtest.Event {
+	colors := []any{"red", "green", "blue", int64(5), 5.0, true, "teal", map[string]any{"x": 1}}
+	var out []aggtest.Event
+	for i := range n {
+		name := "order"
+		if r.IntN(5) == 0 {
+			name = "page"
+		}
+		props := map[string]any{"currency": []string{"USD", "EUR"}[r.IntN(2)]}
+		switch r.IntN(6) {
+		case 0: // no revenue
+		case 1:
+			props["revenue"] = "12.5" // not a number
+		case 2:
+			props["revenue"] = int64(r.IntN(100))
+		default:
+			props["revenue"] = float64(r.IntN(10000)) / 100
+		}
+		if r.IntN(4) > 0 {
+			props["color"] = colors[r.IntN(len(colors))]
+		}
+		if r.IntN(3) > 0 {
+			props["item"] = map[string]any{"sku": "sku-" + strconv.Itoa(r.IntN(30))}
+		}
+		at := t0.Add(-time.Duration(r.Int64N(int64(40*24*time.Hour)))).Add(time.Duration(r.IntN(20)) * time.Hour)
+		if r.IntN(4) == 0 {
+			at = t0.Add(-time.Duration(r.IntN(300)) * time.Minute) // dense recent minutes
+		}
+		at = at.Truncate(time.Millisecond)
+		if i > 0 && r.IntN(10) == 0 {
+			at = out[r.IntN(i)].At // tie
+		}
+		out = append(out, aggtest.Event{ID: fmt.Sprintf("e%05d", r.IntN(100000)), Name: name, Props: props, At: at})
+	}
+	return out
+}
+
+func near(a, b any) bool {
+	fa, ok1 := a.(float64)
+	fb, ok2 := b.(float64)
+	if ok1 && ok2 {
+		return math.Abs(fa-fb) <= 1e-9*math.Max(1, math.Abs(fb))
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// TestAgainstReference adds random events in shuffled order and compares
+// every kind, with and without windows, to a from-scratch computation over
+// the raw events, at several evaluation times; and checks the reported
+// next change time against the reference just before and at it.
+func TestAgainstReference(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 1))
+	for round := range 30 {
+		evs := events(r, 1+r.IntN(200))
+		newest := evs[0].At
+		for _, e := range evs {
+			if e.At.After(newest) {
+				newest = e.At
+			}
+		}
+		r.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+		for _, d := range defs() {
+			var s agg.State
+			for _, e := range evs {
+				if d.Matches(e.Name, e.Props) {
+					d.Add(&s, agg.Occurrence{ID: e.ID, At: e.At, Props: e.Props})
+				}
+			}
+			// now is never more than MaxAhead before the newest event.
+			for _, now := range []time.Time{newest.Add(-agg.MaxAhead + time.Minute), newest, newest.Add(3 * time.Hour), newest.Add(8 * 24 * time.Hour), newest.Add(45 * 24 * time.Hour)} {
+				got, next := d.Value(&s, now)
+				want := aggtest.Reference(d, evs, now)
+				if !near(got, want) {
+					t.Fatalf("round %d %s at %s: got %#v, want %#v", round, d.Key, now, got, want)
+				}
+				if next.IsZero() {
+					if d.Windowed() {
+						if w := aggtest.Reference(d, evs, now.AddDate(2, 0, 0)); !near(w, want) {
+							t.Fatalf("round %d %s at %s: no next change reported, but the value becomes %#v", round, d.Key, now, w)
+						}
+					}
+					continue
+				}
+				if !next.After(now) {
+					t.Fatalf("%s: next %s not after now %s", d.Key, next, now)
+				}
+				if w := aggtest.Reference(d, evs, next.Add(-time.Millisecond)); !near(w, want) {
+					t.Fatalf("round %d %s: value changes before next %s", round, d.Key, next)
+				}
+				if w := aggtest.Reference(d, evs, next); near(w, want) && (d.Kind == agg.Count || d.Kind == agg.UniqueList) {
+					// (other kinds may keep their value when an occurrence
+					// leaves: a zero, a tie)
+					t.Fatalf("round %d %s: value unchanged at next %s", round, d.Key, next)
+				}
+			}
+		}
+	}
+}
+
+// TestMergeOfStatesByRecompute: the state after adding a set of events in
+// any order is the same value (the engine recomputes after merges from
+// the union of events).
+func TestOrderIndependence(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	evs := events(r, 150)
+	for _, d := range defs() {
+		var a, b agg.State
+		for _, e := range evs {
+			if d.Matches(e.Name, e.Props) {
+				d.Add(&a, agg.Occurrence{ID: e.ID, At: e.At, Props: e.Props})
+			}
+		}
+		for i := len(evs) - 1; i >= 0; i-- {
+			e := evs[i]
+			if d.Matches(e.Name, e.Props) {
+				d.Add(&b, agg.Occurrence{ID: e.ID, At: e.At, Props: e.Props})
+			}
+		}
+		for _, now := range []time.Time{t0, t0.AddDate(0, 0, 10)} {
+			va, _ := d.Value(&a, now)
+			vb, _ := d.Value(&b, now)
+			if !near(va, vb) {
+				t.Fatalf("%s: forward %#v, backward %#v", d.Key, va, vb)
+			}
+		}
+	}
+}
+
+func TestEmptyValues(t *testing.T) {
+	want := map[agg.Kind]any{agg.Count: int64(0), agg.Sum: 0.0, agg.Avg: nil, agg.Min: nil, agg.Max: nil, agg.First: nil, agg.Last: nil, agg.MostFrequent: nil, agg.UniqueList: []any{}}
+	for _, d := range defs() {
+		got, next := d.Value(nil, t0)
+		if !reflect.DeepEqual(got, want[d.Kind]) || !next.IsZero() {
+			t.Errorf("%s of nothing: %#v, %s", d.Key, got, next)
+		}
+	}
+	// State of another revision counts as nothing.
+	d := agg.Def{Key: "n", Kind: agg.Count, Event: "x", Rev: 2}
+	s := agg.State{Rev: 1, N: 5}
+	if v, _ := d.Value(&s, t0); v != int64(0) {
+		t.Fatalf("stale revision read: %v", v)
+	}
+}
+
+func TestBoundedState(t *testing.T) {
+	d := agg.Def{Key: "u", Kind: agg.UniqueList, Event: "e", Property: "v", Rev: 1}
+	m := agg.Def{Key: "m", Kind: agg.MostFrequent, Event: "e", Property: "v", Rev: 1}
+	w := agg.Def{Key: "c", Kind: agg.Count, Event: "e", Window: &segment.Window{Last: &segment.Last{Amount: 7, Unit: segment.Days}}, Rev: 1}
+	var su, sm, sw agg.State
+	for i := range 5000 {
+		o := agg.Occurrence{ID: strconv.Itoa(i), At: t0.Add(time.Duration(i) * time.Hour), Props: map[string]any{"v": strconv.Itoa(i)}}
+		d.Add(&su, o)
+		m.Add(&sm, o)
+		w.Add(&sw, o)
+	}
+	if len(su.Values) != agg.MaxUnique || len(sm.Values) != agg.MaxTracked || len(sw.Buckets) > 7+2 {
+		t.Fatalf("state not bounded: %d unique, %d tracked, %d buckets", len(su.Values), len(sm.Values), len(sw.Buckets))
+	}
+	v, _ := d.Value(&su, t0)
+	if l := v.([]any); len(l) != agg.MaxUnique || l[0] != "4999" || l[99] != "4900" {
+		t.Fatalf("unique list should hold the 100 latest, newest first: %v…", l[:3])
+	}
+}
