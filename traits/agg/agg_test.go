@@ -76,7 +76,7 @@ func events(r *rand.Rand, n int) []aggtest.Event {
 		if r.IntN(3) > 0 {
 			props["item"] = map[string]any{"sku": "sku-" + strconv.Itoa(r.IntN(30))}
 		}
-		at := t0.Add(-time.Duration(r.Int64N(int64(40*24*time.Hour)))).Add(time.Duration(r.IntN(20)) * time.Hour)
+		at := t0.Add(-time.Duration(r.Int64N(int64(40 * 24 * time.Hour)))).Add(time.Duration(r.IntN(20)) * time.Hour)
 		if r.IntN(4) == 0 {
 			at = t0.Add(-time.Duration(r.IntN(300)) * time.Minute) // dense recent minutes
 		}
