@@ -16,6 +16,7 @@ import (
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
+	"github.com/halo-cdp/halo/traits/agg"
 )
 
 // CreateInput is a new segment.
@@ -58,6 +59,13 @@ func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (segment.Lookups,
 		}
 		l.Purpose = func(key string) bool { _, ok := purposes[key]; return ok }
 	}
+	if e.Computed != nil {
+		defs, err := e.Computed(ctx, tn)
+		if err != nil {
+			return l, fmt.Errorf("load computed traits: %w", err)
+		}
+		l.Computed = func(key string) bool { return defs.Get(key) != nil }
+	}
 	return l, nil
 }
 
@@ -70,6 +78,28 @@ func (e *Engine) consentDefaults(ctx context.Context, tn store.Tenant, segs []*S
 	for _, s := range segs {
 		if s.Kind == Dynamic && len(s.Deps.Purposes) > 0 {
 			return e.ConsentPurposes(ctx, tn)
+		}
+	}
+	return nil, nil
+}
+
+// evalEnv is what evaluation needs besides the profile and the segments:
+// the consent purposes allowed without a record and the computed trait
+// definitions (each nil when no segment reads them).
+type evalEnv struct {
+	consent  map[string]bool
+	computed *agg.Set
+}
+
+// computedDefs returns the computed trait definitions when one of segs
+// reads a computed trait (nil otherwise).
+func (e *Engine) computedDefs(ctx context.Context, tn store.Tenant, segs []*Segment) (*agg.Set, error) {
+	if e.Computed == nil {
+		return nil, nil
+	}
+	for _, s := range segs {
+		if s.Kind == Dynamic && len(s.Deps.Computed) > 0 {
+			return e.Computed(ctx, tn)
 		}
 	}
 	return nil, nil
@@ -485,10 +515,23 @@ func countInto(out map[string]segment.Counter, feats []segment.Feature, ev *time
 
 // input is the evaluator's view of a profile; statics are its stored
 // memberships of static segments.
-func input(p *profile.Profile, byID map[string]*Segment, member, consentDefaults map[string]bool) segment.Input {
+func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool, env evalEnv) segment.Input {
+	var computed func(string, time.Time) (any, time.Time)
+	if env.computed.Len() > 0 {
+		computed = func(key string, at time.Time) (any, time.Time) {
+			d := env.computed.Get(key)
+			if d == nil {
+				return nil, time.Time{}
+			}
+			if st, ok := p.Computed[key]; ok {
+				return d.Value(&st, at)
+			}
+			return d.Value(nil, at)
+		}
+	}
 	return segment.Input{
 		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
-		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: consentDefaults,
+		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: env.consent, Computed: computed,
 		Segment: func(id string) (segment.SegmentRef, bool) {
 			s, ok := byID[id]
 			if !ok {
@@ -506,8 +549,8 @@ func input(p *profile.Profile, byID map[string]*Segment, member, consentDefaults
 // and the earliest nextEvalAt (profile.NoEval if none). byID holds every
 // active segment (inSegment references); consentDefaults the purposes
 // allowed without a record.
-func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member, consentDefaults map[string]bool, now time.Time) (map[string]bool, time.Time) {
-	in := input(p, byID, member, consentDefaults)
+func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) (map[string]bool, time.Time) {
+	in := input(p, byID, member, env)
 	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {
@@ -589,6 +632,10 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 	if err != nil {
 		return err
 	}
+	env := evalEnv{consent: defaults}
+	if env.computed, err = e.computedDefs(ctx, tn, segs); err != nil {
+		return err
+	}
 	now := e.now()
 	var (
 		moves  []move
@@ -601,7 +648,7 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 		if i < len(profiles) {
 			p = profiles[i]
 		}
-		ms, next, err := e.plan(ctx, tn, segs, byID, defaults, id, p, t, now)
+		ms, next, err := e.plan(ctx, tn, segs, byID, env, id, p, t, now)
 		if err != nil {
 			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", id, "cause", cause, "err", err)
 			failed = cmp.Or(failed, err)
@@ -630,7 +677,7 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 // time-driven changes are the sweeper's (nextEvalAt). A profile that is
 // due (nextEvalAt <= now) is evaluated against every segment; one that no
 // longer exists (merged away) exits every active segment.
-func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byID map[string]*Segment, defaults map[string]bool, profileID string, p *profile.Profile, t segment.Touched, now time.Time) ([]move, func() error, error) {
+func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byID map[string]*Segment, env evalEnv, profileID string, p *profile.Profile, t segment.Touched, now time.Time) ([]move, func() error, error) {
 	var err error
 	if p == nil {
 		p, err = profile.Get(ctx, tn, profileID)
@@ -664,7 +711,7 @@ func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byI
 	for _, m := range current {
 		member[m.SegmentID] = true
 	}
-	match, next := evaluate(p, todo, byID, member, defaults, now)
+	match, next := evaluate(p, todo, byID, member, env, now)
 	e.evaluations.Add(int64(len(todo)))
 	var moves []move
 	for _, s := range todo {
@@ -680,7 +727,7 @@ func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byI
 	}
 	write := func() error {
 		_, err := profile.UpdateAny(ctx, tn, profileID, now, func(q *profile.Profile) error {
-			_, n := evaluate(q, todo, byID, member, defaults, now)
+			_, n := evaluate(q, todo, byID, member, env, now)
 			if !full && q.NextEvalAt.Before(n) {
 				n = q.NextEvalAt
 			}

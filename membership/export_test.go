@@ -27,7 +27,7 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 			return err
 		}
 		p.Features = counters
-		match, _ := evaluate(p, segs, byID, nil, nil, now)
+		match, _ := evaluate(p, segs, byID, nil, evalEnv{}, now)
 		for id, ok := range match {
 			if ok {
 				out[id][p.ID] = true

@@ -56,6 +56,12 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 			return 0, nil, err
 		}
 	}
+	env := evalEnv{consent: defaults}
+	if len(fields.Computed) > 0 && e.Computed != nil {
+		if env.computed, err = e.Computed(ctx, tn); err != nil {
+			return 0, nil, err
+		}
+	}
 	statics := map[string]map[string]bool{}
 	for _, id := range staticIDs {
 		if statics[id], err = staticMembers(ctx, tn, id); err != nil {
@@ -84,7 +90,7 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 					p.Features[f.Key] = c
 				}
 			}
-			in := input(p, byID, nil, defaults)
+			in := input(p, byID, nil, env)
 			in.Segment = func(id string) (segment.SegmentRef, bool) {
 				s, ok := byID[id]
 				switch {
@@ -141,6 +147,7 @@ func fieldsOf(rule segment.Rule, byID map[string]*Segment) (profile.Fields, []st
 		f.Traits = append(f.Traits, d.TraitKeys...)
 		f.Features = append(f.Features, d.Features...)
 		f.Consent = f.Consent || len(d.Purposes) > 0
+		f.Computed = append(f.Computed, d.Computed...)
 		for _, id := range d.Segments {
 			s, ok := byID[id]
 			if !ok || seen[id] {

@@ -42,6 +42,7 @@ import (
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/traits/agg"
 )
 
 // Kinds and statuses of segments, kinds of membership changes.
@@ -115,6 +116,10 @@ type Engine struct {
 	// evaluated with it (package consent provides it; membership must not
 	// import consent). Without it, no consent node validates.
 	ConsentPurposes func(ctx context.Context, tn store.Tenant) (map[string]bool, error)
+	// Computed, when set, returns the workspace's computed trait
+	// definitions: computed nodes are validated and evaluated with them
+	// (package traits provides it). Without it, no computed node validates.
+	Computed func(ctx context.Context, tn store.Tenant) (*agg.Set, error)
 
 	mu    sync.Mutex
 	cache map[string]cached

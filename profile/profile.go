@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/traits/agg"
 	"github.com/halo-cdp/halo/userjson"
 )
 
@@ -60,7 +61,15 @@ type Profile struct {
 	// current, oldest first (package consent; the full records are in the
 	// consent log).
 	Consent map[string][]segment.ConsentEntry `bson:"consent,omitempty"`
-	Version int64                             `bson:"version"`
+	// Computed holds the computed traits' state by definition key
+	// (package traits; values are read with the definition, agg.Def.Value).
+	Computed map[string]agg.State `bson:"computed,omitempty"`
+	// ComputedEpoch counts the writes that set computed state from the
+	// stored events (backfill, recompute): ingest compares it with the
+	// copy it read before storing its events to know whether such a write
+	// may already have counted them (package traits).
+	ComputedEpoch int64 `bson:"computedEpoch,omitempty"`
+	Version       int64 `bson:"version"`
 }
 
 // NoEval is NextEvalAt when no time-based re-evaluation is due.
@@ -111,6 +120,10 @@ func (p *Profile) normalise() {
 			e.CapturedAt, e.RecordedAt, e.ExpiresAt = e.CapturedAt.UTC(), e.RecordedAt.UTC(), e.ExpiresAt.UTC()
 		}
 		p.Consent[k] = list
+	}
+	for k, st := range p.Computed {
+		st.Normalise()
+		p.Computed[k] = st
 	}
 	if p.NextEvalAt.IsZero() {
 		p.NextEvalAt = NoEval // written before segments existed

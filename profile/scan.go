@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/rawbson"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/traits/agg"
 	"github.com/halo-cdp/halo/userjson"
 )
 
@@ -23,6 +24,8 @@ type Fields struct {
 	Features []string
 	// Consent: decode the consent state too.
 	Consent bool
+	// Computed are the computed trait keys to decode.
+	Computed []string
 }
 
 // Decode decodes a whole stored profile document.
@@ -77,6 +80,26 @@ func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
 			}
 			if err := v.Unmarshal(&p.Consent); err != nil {
 				return fmt.Errorf("consent: %w", err)
+			}
+		case "computed":
+			doc, ok := v.DocumentOK()
+			if !ok || len(f.Computed) == 0 {
+				return nil
+			}
+			for _, k := range f.Computed {
+				cv, err := doc.LookupErr(k)
+				if err != nil {
+					continue
+				}
+				var st agg.State
+				if err := cv.Unmarshal(&st); err != nil {
+					return fmt.Errorf("computed %s: %w", k, err)
+				}
+				st.Normalise()
+				if p.Computed == nil {
+					p.Computed = map[string]agg.State{}
+				}
+				p.Computed[k] = st
 			}
 		case "features":
 			doc, ok := v.DocumentOK()

@@ -29,6 +29,10 @@ type Input struct {
 	// basis other than CONSENT); a purpose missing here needs a GRANTED
 	// record.
 	ConsentDefaults map[string]bool
+	// Computed returns the value of a computed trait at a time (nil when
+	// it has none) and the next moment after it that the value changes
+	// with time alone (zero: never). Nil: every computed node is false.
+	Computed func(key string, at time.Time) (any, time.Time)
 }
 
 // SegmentRef is a referenced segment: its rule (dynamic) or, when Rule is
@@ -92,8 +96,10 @@ func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
 		return e.node(ref.Rule, nesting+1)
 	case r.Consent != nil:
 		return e.consent(r.Consent)
+	case r.Computed != nil:
+		return e.computed(r.Computed)
 	}
-	return false, time.Time{} // computed (not supported yet), empty
+	return false, time.Time{} // empty
 }
 
 // combine evaluates and (all) or or (!all). For and: when true, it can
@@ -209,6 +215,34 @@ func lastWindow(c Counter, l Last, cc CountCond, now time.Time) (bool, time.Time
 	return cur, time.Time{}
 }
 
+// maxComputedSteps bounds how many of a computed value's future changes
+// are tried for the one that flips the comparison; past it, the next
+// change itself is reported (early is safe: re-evaluation finds nothing).
+const maxComputedSteps = 64
+
+// computed compares a computed value now and walks its future changes
+// (window edges) to the first that flips the comparison.
+func (e *evaluator) computed(c *ComputedCond) (bool, time.Time) {
+	if e.in.Computed == nil {
+		return false, time.Time{}
+	}
+	holds := func(v any) bool { return matchCond(c, map[string]any{c.Key: v}) }
+	v, next := e.in.Computed(c.Key, e.now)
+	cur := holds(v)
+	for i := 0; !next.IsZero(); i++ {
+		if i == maxComputedSteps {
+			return cur, next
+		}
+		var nv any
+		at := next
+		nv, next = e.in.Computed(c.Key, at)
+		if holds(nv) != cur {
+			return cur, at
+		}
+	}
+	return cur, time.Time{}
+}
+
 func (e *evaluator) profile(p *ProfileCond) bool {
 	var t time.Time
 	switch p.Field {
@@ -247,6 +281,8 @@ type Deps struct {
 	Segments []string
 	// Purposes are the purposes of consent nodes.
 	Purposes []string
+	// Computed are the keys of computed nodes.
+	Computed []string
 	// Timed: the rule has a last-window or a consent node, so its answer
 	// can change with time alone (Evaluate reports when, as nextEvalAt).
 	Timed bool
@@ -254,7 +290,7 @@ type Deps struct {
 
 // DependsOn lists what r reads (not following inSegment).
 func DependsOn(r Rule) Deps {
-	traits, names, fields, segs, purposes := set{}, set{}, set{}, set{}, set{}
+	traits, names, fields, segs, purposes, computed := set{}, set{}, set{}, set{}, set{}, set{}
 	var d Deps
 	walk(&r, "", func(n *Rule, _ string) bool {
 		switch {
@@ -275,10 +311,13 @@ func DependsOn(r Rule) Deps {
 		case n.Consent != nil:
 			purposes.add(n.Consent.Purpose)
 			d.Timed = true
+		case n.Computed != nil:
+			computed.add(n.Computed.Key)
+			d.Timed = true // a windowed value moves with time
 		}
 		return true
 	})
-	d.TraitKeys, d.EventNames, d.Segments, d.Purposes = traits.sorted(), names.sorted(), segs.sorted(), purposes.sorted()
+	d.TraitKeys, d.EventNames, d.Segments, d.Purposes, d.Computed = traits.sorted(), names.sorted(), segs.sorted(), purposes.sorted(), computed.sorted()
 	for _, f := range fields.sorted() {
 		d.ProfileFields = append(d.ProfileFields, ProfileField(f))
 	}
@@ -328,6 +367,8 @@ type Touched struct {
 	Seen       bool
 	// Purposes are the purposes whose consent changed.
 	Purposes []string
+	// Computed are the computed traits whose state the write changed.
+	Computed []string
 }
 
 // Affected tells whether a write that changed t can change the answer of
@@ -359,6 +400,13 @@ func (d Deps) Affected(t Touched) bool {
 	for _, p := range t.Purposes {
 		for _, q := range d.Purposes {
 			if p == q {
+				return true
+			}
+		}
+	}
+	for _, k := range t.Computed {
+		for _, q := range d.Computed {
+			if k == q {
 				return true
 			}
 		}

@@ -242,7 +242,7 @@ func TestBooleanNodesAndNext(t *testing.T) {
 		{"not", Rule{Not: &soon}, false, tomorrow},
 		{"and false: last false child change", Rule{And: []Rule{{Not: &soon}, {Not: &later}}}, false, in30},
 		{"empty node", Rule{}, false, time.Time{}},
-		{"reserved", Rule{Computed: Reserved{}}, false, time.Time{}},
+		{"computed without values", Rule{Computed: &ComputedCond{Key: "n", Op: Exists}}, false, time.Time{}},
 	}
 	for _, c := range cases {
 		v, next := Evaluate(c.r, in, t0)

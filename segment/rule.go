@@ -48,14 +48,16 @@ type Rule struct {
 	// has a status now (see ConsentCond).
 	Consent *ConsentCond `bson:"consent,omitempty" json:"consent,omitempty"`
 
-	// Computed is a slot RESERVED for a later issue (computed traits). Its
-	// shape is not defined yet: Validate rejects it ("not supported yet")
-	// and Evaluate treats it as false.
-	Computed Reserved `bson:"computed,omitempty" json:"computed,omitempty"`
+	// Computed compares a computed trait's value now (see ComputedCond).
+	Computed *ComputedCond `bson:"computed,omitempty" json:"computed,omitempty"`
 }
 
-// Reserved is the placeholder type of node kinds not built yet.
-type Reserved map[string]any
+// ComputedCond compares the value of the computed trait Key (package
+// traits) with the trait operators and semantics of TraitCond: a null
+// value (AVG of nothing, say) is missing; a list value (UNIQUE_LIST)
+// matches element-wise. A windowed computed value changes with time alone;
+// Evaluate reports when that flips the comparison, as nextEvalAt.
+type ComputedCond = TraitCond
 
 // Op is a comparison operator.
 type Op string

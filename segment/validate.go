@@ -34,6 +34,9 @@ type Lookups struct {
 	// Purpose tells whether a consent purpose exists. When nil, every
 	// consent node is refused (no purposes to check against).
 	Purpose func(key string) bool
+	// Computed tells whether a computed trait is defined. When nil, every
+	// computed node is refused.
+	Computed func(key string) bool
 }
 
 // ValidateWith is ValidateFor (selfID may be empty) with every lookup.
@@ -53,7 +56,7 @@ func ValidateFor(selfID string, r Rule, resolveSegment func(id string) (*Rule, b
 }
 
 func validate(r Rule, l Lookups, chain []string) error {
-	v := validator{resolve: l.Segment, purpose: l.Purpose}
+	v := validator{resolve: l.Segment, purpose: l.Purpose, computed: l.Computed}
 	if err := v.node(&r, RootPath, 1); err != nil {
 		return err
 	}
@@ -62,8 +65,9 @@ func validate(r Rule, l Lookups, chain []string) error {
 
 type validator struct {
 	resolve func(string) (*Rule, bool)
-	purpose func(string) bool
-	nodes   int
+	purpose  func(string) bool
+	computed func(string) bool
+	nodes    int
 }
 
 func kinds(r *Rule) []string {
@@ -101,7 +105,7 @@ func kinds(r *Rule) []string {
 	return k
 }
 
-const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent"
+const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed"
 
 func (v *validator) node(r *Rule, path string, depth int) error {
 	v.nodes++
@@ -151,7 +155,13 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 			return apperr.Invalid(path+".inSegment", "is too long")
 		}
 	case r.Computed != nil:
-		return apperr.Invalid(path+".computed", "computed conditions are not supported yet")
+		p := path + ".computed"
+		if err := validCond(r.Computed, p); err != nil {
+			return err
+		}
+		if v.computed == nil || !v.computed(r.Computed.Key) {
+			return apperr.Invalid(p+".key", "unknown computed trait %q", r.Computed.Key)
+		}
 	case r.Consent != nil:
 		return v.consent(r.Consent, path+".consent")
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/auth"
-	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
@@ -113,7 +112,15 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	// every workspace that has segments (membership.Workspaces), each second.
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
-	go (&membership.Engine{Now: cfg.clock(), Publisher: hub}).RunSweeper(sweepCtx, st, time.Second)
+	bg := services.New(cfg.clock())
+	bg.Publish(hub)
+	go bg.Segments.RunSweeper(sweepCtx, st, time.Second)
+	// Computed trait backfills a previous process left unfinished.
+	if n, err := bg.Traits.Resume(ctx, st); err != nil {
+		logger.Error("resume computed trait backfills", "err", err)
+	} else if n > 0 {
+		logger.Info("resumed computed trait backfills", "count", n)
+	}
 	srv := &http.Server{
 		Handler: newHandler(handlerDeps{
 			store:    st,

@@ -3,6 +3,8 @@
 package services
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/halo-cdp/halo/consent"
@@ -10,7 +12,10 @@ import (
 	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/privacy"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
+	"github.com/halo-cdp/halo/traits"
 )
 
 // Services are the domain services of one process.
@@ -22,6 +27,9 @@ type Services struct {
 	Segments *membership.Engine
 	Consent  *consent.Service
 	Privacy  *privacy.Service
+	// Traits maintains computed traits: ingest counts them, merges
+	// recompute them, segment rules read them.
+	Traits *traits.Engine
 }
 
 // New wires the services with a clock (time.Now in production).
@@ -34,17 +42,29 @@ func New(now func() time.Time) *Services {
 		Count:    timeline.CountEvents,
 	}
 	seg := &membership.Engine{Now: now, Redirect: id.Redirect}
-	id.AfterWrite = seg.AfterWrite
+	tr := &traits.Engine{Now: now, Settle: traits.CacheTTL, AfterWrite: seg.AfterWrite}
+	seg.Computed = tr.Definitions
+	// After a merge or unmerge moved events, computed traits are
+	// recomputed from them before segments re-evaluate the profiles.
+	id.AfterWrite = func(ctx context.Context, tn store.Tenant, ids []string, cause string, touched segment.Touched) {
+		if cause == "merge" || cause == "unmerge" {
+			if err := tr.Recompute(ctx, tn, ids); err != nil {
+				slog.ErrorContext(ctx, "computed traits: recompute", "profiles", ids, "cause", cause, "err", err)
+			}
+		}
+		seg.AfterWrite(ctx, tn, ids, cause, touched)
+	}
 	cs := &consent.Service{Now: now, Identity: id, Segments: seg}
 	seg.ConsentPurposes = cs.Allowances
 	id.Movers = append(id.Movers, cs.MoveConsent)
 	id.Unmovers = append(id.Unmovers, cs.UnmoveConsent)
 	return &Services{
 		Identity: id,
-		Timeline: &timeline.Service{Identity: id, Now: now, Segments: seg},
+		Timeline: &timeline.Service{Identity: id, Now: now, Segments: seg, Computed: tr},
 		Segments: seg,
 		Consent:  cs,
 		Privacy:  &privacy.Service{Now: now, Identity: id, Segments: seg},
+		Traits:   tr,
 	}
 }
 

@@ -70,6 +70,16 @@ const (
 	WorkspacesByID    = "by_workspace" // (ws)
 )
 
+// Computed traits (package traits): one definition per key, and (in the
+// SystemWorkspace) the workspaces that have definitions, so a restart
+// resumes their backfills.
+const (
+	ComputedTraits      = "computed_traits"
+	ComputedTraitsByKey = "by_key" // unique (key)
+	TraitWorkspaces     = "trait_workspaces"
+	TraitWorkspacesByWS = "by_workspace" // (ws)
+)
+
 // Consent (package consent): the append-only log and custom purposes.
 // A profile's current state lives on its document.
 const (
@@ -142,6 +152,12 @@ var Collections = []CollectionSpec{
 	{Name: Changes, Indexes: []Index{
 		{Name: ChangesBySeq, Fields: []string{"seq"}},
 		{Name: ChangesByProfile, Fields: []string{"profileId", "seq"}},
+	}},
+	{Name: ComputedTraits, Indexes: []Index{
+		{Name: ComputedTraitsByKey, Fields: []string{"key"}, Unique: true},
+	}},
+	{Name: TraitWorkspaces, Indexes: []Index{
+		{Name: TraitWorkspacesByWS, Fields: []string{"ws"}},
 	}},
 	{Name: ConsentLog, Indexes: []Index{
 		{Name: ConsentByProfile, Fields: []string{"profileId", "recordedAt"}},

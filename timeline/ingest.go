@@ -15,6 +15,7 @@ import (
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/traits/agg"
 	"github.com/halo-cdp/halo/userjson"
 )
 
@@ -28,6 +29,21 @@ type Service struct {
 	// Segments, when set, maintains segment features on ingest and
 	// re-evaluates memberships after each write (package membership).
 	Segments SegmentHook
+	// Computed, when set, maintains computed traits on ingest, in the
+	// same compare-and-swap as the segment features (package traits).
+	Computed ComputedHook
+}
+
+// ComputedHook is what ingest needs from the computed traits engine
+// (traits.Engine).
+type ComputedHook interface {
+	// Definitions are the workspace's computed trait definitions.
+	Definitions(ctx context.Context, tn store.Tenant) (*agg.Set, error)
+	// Count updates p's computed state for evs, just stored for it, inside
+	// p's compare-and-swap; seenEpoch is p.ComputedEpoch as read before
+	// the events were stored (-1 if unknown). It returns the keys whose
+	// value changed.
+	Count(ctx context.Context, tn store.Tenant, p *profile.Profile, set *agg.Set, evs []*Event, seenEpoch int64, now time.Time) ([]string, error)
 }
 
 // SegmentHook is what ingest needs from the segment engine
@@ -196,10 +212,11 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		stored = append(stored, &ev)
 	}
 
-	profiles, err := s.count(ctx, tn, stored, seeds)
+	profiles, computed, err := s.count(ctx, tn, stored, seeds)
 	if err != nil {
 		return nil, err
 	}
+	touched.Computed = computed.keys()
 	names := map[string]bool{}
 	for _, ev := range stored {
 		if !names[ev.Name] {
@@ -229,7 +246,59 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	}
 	s.afterWrite(ctx, tn, "track", profiles, order, touched)
 	s.appended(ctx, tn, results)
+	s.computedChanged(ctx, tn, computed)
 	return results, nil
+}
+
+// computedChanges are the computed trait keys whose value an ingest call
+// changed, by profile (in order).
+type computedChanges struct {
+	order []string
+	by    map[string][]string
+}
+
+func (c *computedChanges) add(profileID string, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	if c.by == nil {
+		c.by = map[string][]string{}
+	}
+	if _, ok := c.by[profileID]; !ok {
+		c.order = append(c.order, profileID)
+	}
+	for _, k := range keys {
+		if !slices.Contains(c.by[profileID], k) {
+			c.by[profileID] = append(c.by[profileID], k)
+		}
+	}
+}
+
+// keys is the union of the changed keys, sorted.
+func (c *computedChanges) keys() []string {
+	var out []string
+	for _, ks := range c.by {
+		for _, k := range ks {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// computedChanged publishes profile.updated (payload computed: the keys)
+// once per profile whose computed values the call changed.
+func (s *Service) computedChanged(ctx context.Context, tn store.Tenant, c computedChanges) {
+	if s.Changes == nil || len(c.order) == 0 {
+		return
+	}
+	cs := make([]realtime.Change, 0, len(c.order))
+	for _, pid := range c.order {
+		cs = append(cs, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: pid, Payload: map[string]any{"computed": c.by[pid]}})
+	}
+	realtime.Notify(ctx, s.Changes, tn, cs...)
 }
 
 // appended publishes timeline.appended for the new (not duplicate) items
@@ -308,10 +377,12 @@ func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID strin
 	return &ev, nil
 }
 
-// count adds newly stored events to their profiles' counters, one
-// compare-and-swap per profile. If a profile was merged away between
-// resolution and now, its events follow it to the survivor.
-func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, seeds map[string]*profile.Profile) (map[string]*profile.Profile, error) {
+// count adds newly stored events to their profiles' counters and
+// computed traits, one compare-and-swap per profile. If a profile was
+// merged away between resolution and now, its events follow it to the
+// survivor. seeds are the profiles as read before the events were stored.
+func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, seeds map[string]*profile.Profile) (map[string]*profile.Profile, computedChanges, error) {
+	var changes computedChanges
 	byProfile := map[string][]*Event{}
 	var order []string
 	for _, ev := range events {
@@ -322,24 +393,43 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, s
 	}
 	out := map[string]*profile.Profile{}
 	if len(events) == 0 {
-		return out, nil
+		return out, changes, nil
 	}
 	var features []segment.Feature
 	if s.Segments != nil {
 		var err error
 		if features, err = s.Segments.Features(ctx, tn); err != nil {
-			return nil, err
+			return nil, changes, err
 		}
 	}
+	var defs *agg.Set
+	if s.Computed != nil {
+		var err error
+		if defs, err = s.Computed.Definitions(ctx, tn); err != nil {
+			return nil, changes, err
+		}
+	}
+	now := s.Now()
 	for _, pid := range order {
 		evs := byProfile[pid]
 		target := pid
+		seenEpoch := int64(-1)
+		if seed := seeds[pid]; seed != nil {
+			seenEpoch = seed.ComputedEpoch
+		}
+		var changed []string
 		apply := func(p *profile.Profile) error {
 			p.EventCount += int64(len(evs))
 			for _, ev := range evs {
 				p.Seen(ev.OccurredAt)
 				if len(features) > 0 {
 					p.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
+				}
+			}
+			if defs.Len() > 0 {
+				var err error
+				if changed, err = s.Computed.Count(ctx, tn, p, defs, evs, seenEpoch, now); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -357,35 +447,37 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, s
 			}
 			if err == nil {
 				out[pid] = p
+				changes.add(p.ID, changed)
 				break
 			}
 			// Merged away (or being merged) between resolution and now:
 			// the events follow the profile to the survivor.
 			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
-				return nil, err
+				return nil, changes, err
 			}
+			seenEpoch = -1 // another profile: nothing read of it beforehand
 			if errors.Is(err, profile.ErrMerging) {
 				// Being merged away: see the merge through (it may yet be
 				// refused), then count where the events end up.
 				if err := s.Identity.Settle(ctx, tn, target); err != nil {
-					return nil, err
+					return nil, changes, err
 				}
 				continue
 			}
 			next, rerr := s.Identity.Redirect(ctx, tn, target)
 			if rerr != nil {
-				return nil, fmt.Errorf("profile %s vanished: %w", target, err)
+				return nil, changes, fmt.Errorf("profile %s vanished: %w", target, err)
 			}
 			target = next
 			for _, ev := range evs {
 				ev.ProfileID = target
 				if err := tn.C(store.Events).Put(ctx, *ev); err != nil {
-					return nil, fmt.Errorf("move event %s to %s: %w", ev.ID, target, err)
+					return nil, changes, fmt.Errorf("move event %s to %s: %w", ev.ID, target, err)
 				}
 			}
 		}
 	}
-	return out, nil
+	return out, changes, nil
 }
 
 // UnmoveEvents is the identity.Unmover for timelines: items of the

@@ -91,11 +91,12 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 		return nil, fmt.Errorf("store interaction on %s: %w", p.ID, err)
 	}
 	orig := ev.ProfileID
-	counted, err := s.count(ctx, tn, []*Event{&ev}, nil)
+	counted, computed, err := s.count(ctx, tn, []*Event{&ev}, nil)
 	if err != nil {
 		return nil, err
 	}
 	s.afterWrite(ctx, tn, "logInteraction", counted, []string{orig}, segment.Touched{All: true})
 	s.appended(ctx, tn, []TrackResult{{Event: &ev}})
+	s.computedChanged(ctx, tn, computed)
 	return &ev, nil
 }

@@ -622,3 +622,44 @@ func cutDot(s string) (string, string, bool) {
 	}
 	return s, "", false
 }
+
+// Set is a workspace's definitions, indexed for ingest.
+type Set struct {
+	Defs    []*Def
+	byKey   map[string]*Def
+	byEvent map[string][]*Def
+}
+
+// NewSet indexes defs.
+func NewSet(defs []*Def) *Set {
+	s := &Set{Defs: defs, byKey: map[string]*Def{}, byEvent: map[string][]*Def{}}
+	for _, d := range defs {
+		s.byKey[d.Key] = d
+		s.byEvent[d.Event] = append(s.byEvent[d.Event], d)
+	}
+	return s
+}
+
+// Get returns the definition of key, nil if none (s may be nil).
+func (s *Set) Get(key string) *Def {
+	if s == nil {
+		return nil
+	}
+	return s.byKey[key]
+}
+
+// ForEvent returns the definitions counting events named name.
+func (s *Set) ForEvent(name string) []*Def {
+	if s == nil {
+		return nil
+	}
+	return s.byEvent[name]
+}
+
+// Len is the number of definitions.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.Defs)
+}
