@@ -64,7 +64,7 @@ func validate(r Rule, l Lookups, chain []string) error {
 }
 
 type validator struct {
-	resolve func(string) (*Rule, bool)
+	resolve  func(string) (*Rule, bool)
 	purpose  func(string) bool
 	computed func(string) bool
 	nodes    int
