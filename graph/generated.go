@@ -45,6 +45,29 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	ComputedTrait struct {
+		Backfill    func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Description func(childComplexity int) int
+		Event       func(childComplexity int) int
+		Key         func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Property    func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Version     func(childComplexity int) int
+		Where       func(childComplexity int) int
+		Window      func(childComplexity int) int
+	}
+
+	ComputedTraitBackfill struct {
+		Error      func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		Processed  func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
 	ConsentPurpose struct {
 		BuiltIn     func(childComplexity int) int
 		Description func(childComplexity int) int
@@ -175,7 +198,9 @@ type ComplexityRoot struct {
 		AddToStaticSegment      func(childComplexity int, segmentID string, profileIds []string, identifiers []model.IdentifierInput) int
 		ArchiveSegment          func(childComplexity int, id string) int
 		CreateSegment           func(childComplexity int, input model.CreateSegmentInput) int
+		DefineComputedTrait     func(childComplexity int, input model.DefineComputedTraitInput) int
 		DefinePurpose           func(childComplexity int, input model.DefinePurposeInput) int
+		DeleteComputedTrait     func(childComplexity int, key string) int
 		EraseProfile            func(childComplexity int, profileID string, reason *string) int
 		Identify                func(childComplexity int, input model.IdentifyInput) int
 		LiftSuppression         func(childComplexity int, identifier model.IdentifierInput) int
@@ -206,6 +231,7 @@ type ComplexityRoot struct {
 
 	Profile struct {
 		CanContact     func(childComplexity int, purpose string, channel model.ConsentChannel) int
+		Computed       func(childComplexity int, keys []string) int
 		Consent        func(childComplexity int) int
 		ConsentHistory func(childComplexity int, first *int, after *string) int
 		CreatedAt      func(childComplexity int) int
@@ -234,6 +260,8 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		ComputedTrait     func(childComplexity int, key string) int
+		ComputedTraits    func(childComplexity int) int
 		ConsentPurposes   func(childComplexity int) int
 		ExportProfileData func(childComplexity int, profileID string) int
 		ExportSegment     func(childComplexity int, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) int
@@ -411,6 +439,8 @@ type MutationResolver interface {
 	ArchiveSegment(ctx context.Context, id string) (*model.Segment, error)
 	AddToStaticSegment(ctx context.Context, segmentID string, profileIds []string, identifiers []model.IdentifierInput) (*model.Segment, error)
 	RemoveFromStaticSegment(ctx context.Context, segmentID string, profileIds []string, identifiers []model.IdentifierInput) (*model.Segment, error)
+	DefineComputedTrait(ctx context.Context, input model.DefineComputedTraitInput) (*model.ComputedTrait, error)
+	DeleteComputedTrait(ctx context.Context, key string) (bool, error)
 }
 type ProfileResolver interface {
 	Identifiers(ctx context.Context, obj *model.Profile) ([]model.Identifier, error)
@@ -422,6 +452,7 @@ type ProfileResolver interface {
 	CanContact(ctx context.Context, obj *model.Profile, purpose string, channel model.ConsentChannel) (bool, error)
 	Merges(ctx context.Context, obj *model.Profile) ([]model.MergeRecord, error)
 	Segments(ctx context.Context, obj *model.Profile) ([]model.SegmentMembership, error)
+	Computed(ctx context.Context, obj *model.Profile, keys []string) (any, error)
 }
 type QueryResolver interface {
 	Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error)
@@ -435,6 +466,8 @@ type QueryResolver interface {
 	Segment(ctx context.Context, id string) (*model.Segment, error)
 	Segments(ctx context.Context, first *int, after *string) (*model.SegmentConnection, error)
 	SegmentPreview(ctx context.Context, rule model.SegmentRuleInput) (*model.SegmentPreview, error)
+	ComputedTraits(ctx context.Context) ([]model.ComputedTrait, error)
+	ComputedTrait(ctx context.Context, key string) (*model.ComputedTrait, error)
 }
 type SegmentResolver interface {
 	Size(ctx context.Context, obj *model.Segment) (int, error)
@@ -471,6 +504,110 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "ComputedTrait.backfill":
+		if e.ComplexityRoot.ComputedTrait.Backfill == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Backfill(childComplexity), true
+	case "ComputedTrait.createdAt":
+		if e.ComplexityRoot.ComputedTrait.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.CreatedAt(childComplexity), true
+	case "ComputedTrait.description":
+		if e.ComplexityRoot.ComputedTrait.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Description(childComplexity), true
+	case "ComputedTrait.event":
+		if e.ComplexityRoot.ComputedTrait.Event == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Event(childComplexity), true
+	case "ComputedTrait.key":
+		if e.ComplexityRoot.ComputedTrait.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Key(childComplexity), true
+	case "ComputedTrait.kind":
+		if e.ComplexityRoot.ComputedTrait.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Kind(childComplexity), true
+	case "ComputedTrait.property":
+		if e.ComplexityRoot.ComputedTrait.Property == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Property(childComplexity), true
+	case "ComputedTrait.updatedAt":
+		if e.ComplexityRoot.ComputedTrait.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.UpdatedAt(childComplexity), true
+	case "ComputedTrait.version":
+		if e.ComplexityRoot.ComputedTrait.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Version(childComplexity), true
+	case "ComputedTrait.where":
+		if e.ComplexityRoot.ComputedTrait.Where == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Where(childComplexity), true
+	case "ComputedTrait.window":
+		if e.ComplexityRoot.ComputedTrait.Window == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTrait.Window(childComplexity), true
+
+	case "ComputedTraitBackfill.error":
+		if e.ComplexityRoot.ComputedTraitBackfill.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitBackfill.Error(childComplexity), true
+	case "ComputedTraitBackfill.finishedAt":
+		if e.ComplexityRoot.ComputedTraitBackfill.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitBackfill.FinishedAt(childComplexity), true
+	case "ComputedTraitBackfill.processed":
+		if e.ComplexityRoot.ComputedTraitBackfill.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitBackfill.Processed(childComplexity), true
+	case "ComputedTraitBackfill.startedAt":
+		if e.ComplexityRoot.ComputedTraitBackfill.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitBackfill.StartedAt(childComplexity), true
+	case "ComputedTraitBackfill.status":
+		if e.ComplexityRoot.ComputedTraitBackfill.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitBackfill.Status(childComplexity), true
+	case "ComputedTraitBackfill.total":
+		if e.ComplexityRoot.ComputedTraitBackfill.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ComputedTraitBackfill.Total(childComplexity), true
 
 	case "ConsentPurpose.builtIn":
 		if e.ComplexityRoot.ConsentPurpose.BuiltIn == nil {
@@ -1006,6 +1143,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateSegment(childComplexity, args["input"].(model.CreateSegmentInput)), true
+	case "Mutation.defineComputedTrait":
+		if e.ComplexityRoot.Mutation.DefineComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_defineComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DefineComputedTrait(childComplexity, args["input"].(model.DefineComputedTraitInput)), true
 	case "Mutation.definePurpose":
 		if e.ComplexityRoot.Mutation.DefinePurpose == nil {
 			break
@@ -1017,6 +1165,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DefinePurpose(childComplexity, args["input"].(model.DefinePurposeInput)), true
+	case "Mutation.deleteComputedTrait":
+		if e.ComplexityRoot.Mutation.DeleteComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteComputedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteComputedTrait(childComplexity, args["key"].(string)), true
 	case "Mutation.eraseProfile":
 		if e.ComplexityRoot.Mutation.EraseProfile == nil {
 			break
@@ -1221,6 +1380,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Profile.CanContact(childComplexity, args["purpose"].(string), args["channel"].(model.ConsentChannel)), true
+	case "Profile.computed":
+		if e.ComplexityRoot.Profile.Computed == nil {
+			break
+		}
+
+		args, err := ec.field_Profile_computed_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Profile.Computed(childComplexity, args["keys"].([]string)), true
 	case "Profile.consent":
 		if e.ComplexityRoot.Profile.Consent == nil {
 			break
@@ -1348,6 +1518,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProfileEdge.Node(childComplexity), true
 
+	case "Query.computedTrait":
+		if e.ComplexityRoot.Query.ComputedTrait == nil {
+			break
+		}
+
+		args, err := ec.field_Query_computedTrait_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ComputedTrait(childComplexity, args["key"].(string)), true
+	case "Query.computedTraits":
+		if e.ComplexityRoot.Query.ComputedTraits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ComputedTraits(childComplexity), true
 	case "Query.consentPurposes":
 		if e.ComplexityRoot.Query.ConsentPurposes == nil {
 			break
@@ -1960,10 +2147,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("BetweenWindowInput", ec.unmarshalInputBetweenWindowInput),
+			graphql.NewInputUnmarshaler("ComputedConditionInput", ec.unmarshalInputComputedConditionInput),
 			graphql.NewInputUnmarshaler("ConsentChoiceInput", ec.unmarshalInputConsentChoiceInput),
 			graphql.NewInputUnmarshaler("ConsentConditionInput", ec.unmarshalInputConsentConditionInput),
 			graphql.NewInputUnmarshaler("CountConditionInput", ec.unmarshalInputCountConditionInput),
 			graphql.NewInputUnmarshaler("CreateSegmentInput", ec.unmarshalInputCreateSegmentInput),
+			graphql.NewInputUnmarshaler("DefineComputedTraitInput", ec.unmarshalInputDefineComputedTraitInput),
 			graphql.NewInputUnmarshaler("DefinePurposeInput", ec.unmarshalInputDefinePurposeInput),
 			graphql.NewInputUnmarshaler("EventConditionInput", ec.unmarshalInputEventConditionInput),
 			graphql.NewInputUnmarshaler("IdentifierInput", ec.unmarshalInputIdentifierInput),
@@ -1972,6 +2161,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("InactivityConditionInput", ec.unmarshalInputInactivityConditionInput),
 			graphql.NewInputUnmarshaler("LogInteractionInput", ec.unmarshalInputLogInteractionInput),
 			graphql.NewInputUnmarshaler("ProfileFieldConditionInput", ec.unmarshalInputProfileFieldConditionInput),
+			graphql.NewInputUnmarshaler("PropertyConditionInput", ec.unmarshalInputPropertyConditionInput),
 			graphql.NewInputUnmarshaler("RelativeWindowInput", ec.unmarshalInputRelativeWindowInput),
 			graphql.NewInputUnmarshaler("SegmentRuleInput", ec.unmarshalInputSegmentRuleInput),
 			graphql.NewInputUnmarshaler("SetConsentInput", ec.unmarshalInputSetConsentInput),
@@ -2959,12 +3149,164 @@ type MembershipChangeEdge {
   segmentMembershipChanged(segmentId: ID, profileId: ID, after: String): MembershipChange! @hasScope(scope: "segments:read")
 }
 `, BuiltIn: false},
+	{Name: "../schema/traits.graphqls", Input: `# Computed traits: per-profile aggregates of events (counts, sums, first /
+# last values, ...), optionally over a relative window, maintained on
+# ingest and backfilled in the background when defined. Usable in segment
+# rules (SegmentRuleInput.computed). Definitions need segments:write.
+extend type Query {
+  "Every computed trait definition of the workspace, by key."
+  computedTraits: [ComputedTrait!]! @hasScope(scope: "profiles:read")
+  "One definition; null when there is none with this key."
+  computedTrait(key: String!): ComputedTrait @hasScope(scope: "profiles:read")
+}
+
+extend type Mutation {
+  "Define a computed trait, or redefine the one with this key (a new version). Its values are backfilled from stored events in the background: see backfill."
+  defineComputedTrait(input: DefineComputedTraitInput!): ComputedTrait! @hasScope(scope: "segments:write")
+  "Delete a computed trait (false if there was none); its values leave the profiles in the background."
+  deleteComputedTrait(key: String!): Boolean! @hasScope(scope: "segments:write")
+}
+
+extend type Profile {
+  "Computed trait values now, by key (every definition when keys is null). AVG, MIN, MAX, FIRST, LAST and MOST_FREQUENT of nothing are null."
+  computed(keys: [String!]): JSON! @hasScope(scope: "profiles:read")
+}
+
+extend input SegmentRuleInput {
+  "A computed trait's value compared like a trait."
+  computed: ComputedConditionInput
+}
+
+enum ComputedTraitKind {
+  COUNT
+  SUM
+  AVG
+  MIN
+  MAX
+  FIRST
+  LAST
+  MOST_FREQUENT
+  UNIQUE_LIST
+}
+
+enum BackfillStatus {
+  PENDING
+  RUNNING
+  DONE
+  FAILED
+}
+
+"A property filter of a computed trait: the same fields and semantics as TraitConditionInput (key is a dot path into the event's properties)."
+input PropertyConditionInput {
+  key: String!
+  op: RuleOp!
+  value: JSON
+  values: [JSON!]
+}
+
+"""
+Events named event whose properties match every where filter, within
+window (last: from the start of the window on; between: whole UTC days).
+COUNT takes no property; the other kinds read property (a dot path).
+"""
+input DefineComputedTraitInput {
+  "Lower-case identifier (a-z, 0-9, _), at most 64 bytes, unique in the workspace."
+  key: String!
+  kind: ComputedTraitKind!
+  event: String!
+  property: String
+  where: [PropertyConditionInput!]
+  window: WindowInput
+  description: String
+}
+
+"A computed trait's value (key) compared with value, or values for IN / NOT_IN."
+input ComputedConditionInput {
+  key: String!
+  op: RuleOp!
+  value: JSON
+  values: [JSON!]
+}
+
+type ComputedTrait {
+  key: String!
+  kind: ComputedTraitKind!
+  event: String!
+  property: String
+  "The property filters, as stored."
+  where: JSON
+  "The window, as stored (null: every event ever)."
+  window: JSON
+  description: String
+  "1 for the first definition of this key, then one more per redefinition."
+  version: Int!
+  createdAt: Time!
+  updatedAt: Time!
+  backfill: ComputedTraitBackfill!
+}
+
+type ComputedTraitBackfill {
+  status: BackfillStatus!
+  "Profiles recomputed so far, of total."
+  processed: Int!
+  total: Int!
+  startedAt: Time
+  finishedAt: Time
+  error: String
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_ComputedTrait(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_ComputedTrait_key(ctx, field)
+	case "kind":
+		return ec.fieldContext_ComputedTrait_kind(ctx, field)
+	case "event":
+		return ec.fieldContext_ComputedTrait_event(ctx, field)
+	case "property":
+		return ec.fieldContext_ComputedTrait_property(ctx, field)
+	case "where":
+		return ec.fieldContext_ComputedTrait_where(ctx, field)
+	case "window":
+		return ec.fieldContext_ComputedTrait_window(ctx, field)
+	case "description":
+		return ec.fieldContext_ComputedTrait_description(ctx, field)
+	case "version":
+		return ec.fieldContext_ComputedTrait_version(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ComputedTrait_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ComputedTrait_updatedAt(ctx, field)
+	case "backfill":
+		return ec.fieldContext_ComputedTrait_backfill(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTrait", field.Name)
+}
+
+func (ec *executionContext) childFields_ComputedTraitBackfill(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_ComputedTraitBackfill_status(ctx, field)
+	case "processed":
+		return ec.fieldContext_ComputedTraitBackfill_processed(ctx, field)
+	case "total":
+		return ec.fieldContext_ComputedTraitBackfill_total(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ComputedTraitBackfill_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_ComputedTraitBackfill_finishedAt(ctx, field)
+	case "error":
+		return ec.fieldContext_ComputedTraitBackfill_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ComputedTraitBackfill", field.Name)
+}
 
 func (ec *executionContext) childFields_ConsentPurpose(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -3274,6 +3616,8 @@ func (ec *executionContext) childFields_Profile(ctx context.Context, field graph
 		return ec.fieldContext_Profile_merges(ctx, field)
 	case "segments":
 		return ec.fieldContext_Profile_segments(ctx, field)
+	case "computed":
+		return ec.fieldContext_Profile_computed(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Profile", field.Name)
 }
@@ -3738,6 +4082,20 @@ func (ec *executionContext) field_Mutation_createSegment_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_defineComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DefineComputedTraitInput, error) {
+			return ec.unmarshalNDefineComputedTraitInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDefineComputedTraitInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_definePurpose_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3749,6 +4107,20 @@ func (ec *executionContext) field_Mutation_definePurpose_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteComputedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
 	return args, nil
 }
 
@@ -4026,6 +4398,20 @@ func (ec *executionContext) field_Profile_canContact_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Profile_computed_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "keys",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["keys"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Profile_consentHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4113,6 +4499,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_computedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "key",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["key"] = arg0
 	return args, nil
 }
 
@@ -4499,6 +4899,406 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _ComputedTrait_key(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTrait_kind(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ComputedTraitKind) graphql.Marshaler {
+			return ec.marshalNComputedTraitKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "ComputedTraitKind")
+}
+
+func (ec *executionContext) _ComputedTrait_event(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_event(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Event, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_event(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTrait_property(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_property(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Property, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_property(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTrait_where(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_where(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Where, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_where(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTrait_window(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_window(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Window, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_window(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ComputedTrait_description(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "String")
+}
+
+func (ec *executionContext) _ComputedTrait_version(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ComputedTrait_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTrait_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTrait", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTrait_backfill(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTrait_backfill(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Backfill, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ComputedTraitBackfill) graphql.Marshaler {
+			return ec.marshalNComputedTraitBackfill2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitBackfill(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTrait_backfill(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ComputedTrait",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTraitBackfill(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ComputedTraitBackfill_status(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTraitBackfill) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitBackfill_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.BackfillStatus) graphql.Marshaler {
+			return ec.marshalNBackfillStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐBackfillStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitBackfill_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitBackfill", field, false, false, "BackfillStatus")
+}
+
+func (ec *executionContext) _ComputedTraitBackfill_processed(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTraitBackfill) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitBackfill_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitBackfill_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitBackfill", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ComputedTraitBackfill_total(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTraitBackfill) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitBackfill_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitBackfill_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitBackfill", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ComputedTraitBackfill_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTraitBackfill) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitBackfill_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitBackfill_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitBackfill", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitBackfill_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTraitBackfill) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitBackfill_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitBackfill_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitBackfill", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ComputedTraitBackfill_error(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTraitBackfill) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ComputedTraitBackfill_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ComputedTraitBackfill_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ComputedTraitBackfill", field, false, false, "String")
+}
 
 func (ec *executionContext) _ConsentPurpose_key(ctx context.Context, field graphql.CollectedField, obj *model.ConsentPurpose) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -7695,6 +8495,130 @@ func (ec *executionContext) fieldContext_Mutation_removeFromStaticSegment(ctx co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_defineComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_defineComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DefineComputedTrait(ctx, fc.Args["input"].(model.DefineComputedTraitInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:write")
+				if err != nil {
+					var zeroVal *model.ComputedTrait
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ComputedTrait
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ComputedTrait) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTrait(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_defineComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_defineComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteComputedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteComputedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteComputedTrait(ctx, fc.Args["key"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:write")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteComputedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteComputedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PIISettings_traitKeys(ctx context.Context, field graphql.CollectedField, obj *model.PIISettings) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8529,6 +9453,68 @@ func (ec *executionContext) fieldContext_Profile_segments(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Profile_computed(ctx context.Context, field graphql.CollectedField, obj *model.Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_computed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Profile().Computed(ctx, obj, fc.Args["keys"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal any
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal any
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalNJSON2interface(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_computed(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Profile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type JSON does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Profile_computed_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProfileConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProfileConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9290,6 +10276,118 @@ func (ec *executionContext) fieldContext_Query_segmentPreview(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_segmentPreview_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_computedTraits(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_computedTraits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ComputedTraits(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal []model.ComputedTrait
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.ComputedTrait
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ComputedTrait) graphql.Marshaler {
+			return ec.marshalNComputedTrait2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_computedTraits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_computedTrait(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_computedTrait(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ComputedTrait(ctx, fc.Args["key"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.ComputedTrait
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ComputedTrait
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ComputedTrait) graphql.Marshaler {
+			return ec.marshalOComputedTrait2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTrait(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_computedTrait(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ComputedTrait(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_computedTrait_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12867,6 +13965,69 @@ func UnmarshalBetweenWindowInput(ctx context.Context, raw any) (model.BetweenWin
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputComputedConditionInput(ctx context.Context, obj any) (model.ComputedConditionInput, error) {
+	var it model.ComputedConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "op", "value", "values"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "op":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("op"))
+			data, err := ec.unmarshalNRuleOp2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRuleOp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Op = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOJSON2ᚕinterfaceᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalComputedConditionInput unmarshals raw into the ComputedConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalComputedConditionInput(ctx context.Context, raw any) (model.ComputedConditionInput, error) {
+	var out model.ComputedConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ComputedConditionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputConsentChoiceInput(ctx context.Context, obj any) (model.ConsentChoiceInput, error) {
 	var it model.ConsentChoiceInput
 	if obj == nil {
@@ -13131,6 +14292,90 @@ func (ec *executionContext) unmarshalInputCreateSegmentInput(ctx context.Context
 func UnmarshalCreateSegmentInput(ctx context.Context, raw any) (model.CreateSegmentInput, error) {
 	var out model.CreateSegmentInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSegmentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDefineComputedTraitInput(ctx context.Context, obj any) (model.DefineComputedTraitInput, error) {
+	var it model.DefineComputedTraitInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "kind", "event", "property", "where", "window", "description"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNComputedTraitKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "event":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("event"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Event = data
+		case "property":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("property"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Property = data
+		case "where":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("where"))
+			data, err := ec.unmarshalOPropertyConditionInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPropertyConditionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Where = data
+		case "window":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("window"))
+			data, err := ec.unmarshalOWindowInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐWindowInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Window = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDefineComputedTraitInput unmarshals raw into the DefineComputedTraitInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDefineComputedTraitInput(ctx context.Context, raw any) (model.DefineComputedTraitInput, error) {
+	var out model.DefineComputedTraitInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DefineComputedTraitInput", raw, &out)
 	return out, err
 }
 
@@ -13649,6 +14894,69 @@ func UnmarshalProfileFieldConditionInput(ctx context.Context, raw any) (model.Pr
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPropertyConditionInput(ctx context.Context, obj any) (model.PropertyConditionInput, error) {
+	var it model.PropertyConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"key", "op", "value", "values"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "key":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("key"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Key = data
+		case "op":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("op"))
+			data, err := ec.unmarshalNRuleOp2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRuleOp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Op = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "values":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("values"))
+			data, err := ec.unmarshalOJSON2ᚕinterfaceᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Values = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPropertyConditionInput unmarshals raw into the PropertyConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPropertyConditionInput(ctx context.Context, raw any) (model.PropertyConditionInput, error) {
+	var out model.PropertyConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PropertyConditionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRelativeWindowInput(ctx context.Context, obj any) (model.RelativeWindowInput, error) {
 	var it model.RelativeWindowInput
 	if obj == nil {
@@ -13709,7 +15017,7 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent"}
+	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "computed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13779,6 +15087,13 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 				return it, err
 			}
 			it.Consent = data
+		case "computed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("computed"))
+			data, err := ec.unmarshalOComputedConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Computed = data
 		}
 	}
 	return it, nil
@@ -14220,6 +15535,147 @@ func UnmarshalWindowInput(ctx context.Context, raw any) (model.WindowInput, erro
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var computedTraitImplementors = []string{"ComputedTrait"}
+
+func (ec *executionContext) _ComputedTrait(ctx context.Context, sel ast.SelectionSet, obj *model.ComputedTrait) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTrait")
+		case "key":
+			out.Values[i] = ec._ComputedTrait_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._ComputedTrait_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "event":
+			out.Values[i] = ec._ComputedTrait_event(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "property":
+			out.Values[i] = ec._ComputedTrait_property(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "where":
+			out.Values[i] = ec._ComputedTrait_where(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "window":
+			out.Values[i] = ec._ComputedTrait_window(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._ComputedTrait_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._ComputedTrait_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ComputedTrait_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ComputedTrait_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "backfill":
+			out.Values[i] = ec._ComputedTrait_backfill(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var computedTraitBackfillImplementors = []string{"ComputedTraitBackfill"}
+
+func (ec *executionContext) _ComputedTraitBackfill(ctx context.Context, sel ast.SelectionSet, obj *model.ComputedTraitBackfill) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, computedTraitBackfillImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ComputedTraitBackfill")
+		case "status":
+			out.Values[i] = ec._ComputedTraitBackfill_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processed":
+			out.Values[i] = ec._ComputedTraitBackfill_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ComputedTraitBackfill_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._ComputedTraitBackfill_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._ComputedTraitBackfill_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ComputedTraitBackfill_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var consentPurposeImplementors = []string{"ConsentPurpose"}
 
@@ -15195,6 +16651,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "defineComputedTrait":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_defineComputedTrait(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteComputedTrait":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteComputedTrait(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15392,6 +16862,12 @@ func (ec *executionContext) _Profile(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Profile_segments(ctx, field, obj)
 				})
+		case "computed":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_computed(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15574,6 +17050,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_segmentPreview(ctx, field)
+				})
+		case "computedTraits":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_computedTraits(ctx, field)
+				})
+		case "computedTrait":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_computedTrait(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -16858,6 +18346,16 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNBackfillStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐBackfillStatus(ctx context.Context, v any) (model.BackfillStatus, error) {
+	var res model.BackfillStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBackfillStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐBackfillStatus(ctx context.Context, sel ast.SelectionSet, v model.BackfillStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16870,6 +18368,52 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNComputedTrait2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTrait(ctx context.Context, sel ast.SelectionSet, v model.ComputedTrait) graphql.Marshaler {
+	return ec._ComputedTrait(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNComputedTrait2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ComputedTrait) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNComputedTrait2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTrait(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNComputedTrait2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTrait(ctx context.Context, sel ast.SelectionSet, v *model.ComputedTrait) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTrait!")
+		return graphql.Null
+	}
+	return ec._ComputedTrait(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNComputedTraitBackfill2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitBackfill(ctx context.Context, sel ast.SelectionSet, v *model.ComputedTraitBackfill) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ComputedTraitBackfill!")
+		return graphql.Null
+	}
+	return ec._ComputedTraitBackfill(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNComputedTraitKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitKind(ctx context.Context, v any) (model.ComputedTraitKind, error) {
+	var res model.ComputedTraitKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNComputedTraitKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitKind(ctx context.Context, sel ast.SelectionSet, v model.ComputedTraitKind) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx context.Context, v any) (model.ConsentChannel, error) {
@@ -17025,6 +18569,11 @@ func (ec *executionContext) marshalNConsentStatus2githubᚗcomᚋhaloᚑcdpᚋha
 
 func (ec *executionContext) unmarshalNCreateSegmentInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐCreateSegmentInput(ctx context.Context, v any) (model.CreateSegmentInput, error) {
 	res, err := ec.unmarshalInputCreateSegmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDefineComputedTraitInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDefineComputedTraitInput(ctx context.Context, v any) (model.DefineComputedTraitInput, error) {
+	res, err := ec.unmarshalInputDefineComputedTraitInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -17468,6 +19017,11 @@ func (ec *executionContext) unmarshalNProfileFieldName2githubᚗcomᚋhaloᚑcdp
 
 func (ec *executionContext) marshalNProfileFieldName2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileFieldName(ctx context.Context, sel ast.SelectionSet, v model.ProfileFieldName) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNPropertyConditionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPropertyConditionInput(ctx context.Context, v any) (model.PropertyConditionInput, error) {
+	res, err := ec.unmarshalInputPropertyConditionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRelativeWindowInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRelativeWindowInput(ctx context.Context, v any) (*model.RelativeWindowInput, error) {
@@ -18074,6 +19628,21 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalOComputedConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedConditionInput(ctx context.Context, v any) (*model.ComputedConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputComputedConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOComputedTrait2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTrait(ctx context.Context, sel ast.SelectionSet, v *model.ComputedTrait) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ComputedTrait(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOConsentChoiceInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInputᚄ(ctx context.Context, v any) ([]model.ConsentChoiceInput, error) {
 	if v == nil {
 		return nil, nil
@@ -18349,6 +19918,23 @@ func (ec *executionContext) marshalOProfileOrder2ᚖgithubᚗcomᚋhaloᚑcdpᚋ
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOPropertyConditionInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPropertyConditionInputᚄ(ctx context.Context, v any) ([]model.PropertyConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.PropertyConditionInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPropertyConditionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPropertyConditionInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalORelativeWindowInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRelativeWindowInput(ctx context.Context, v any) (*model.RelativeWindowInput, error) {

@@ -1,6 +1,8 @@
 package resolvers
 
 import (
+	"github.com/halo-cdp/halo/traits"
+
 	"context"
 	"fmt"
 	"time"
@@ -217,5 +219,6 @@ func Complexity() graph.ComplexityRoot {
 	c.SegmentPreview.Sample = func(child int) int { return 1 + 20*child }
 	c.Query.IdentifierTypes = func(child int) int { return 1 + 10*child }
 	c.Query.ConsentPurposes = func(child int) int { return 1 + 10*child }
+	c.Query.ComputedTraits = func(child int) int { return 1 + traits.MaxDefinitions*child }
 	return c
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
+	"github.com/halo-cdp/halo/traits"
 )
 
 // Resolver is the root resolver: the domain services, wired once.
@@ -28,6 +29,7 @@ type Resolver struct {
 	segments *membership.Engine
 	consent  *consent.Service
 	privacy  *privacy.Service
+	traits   *traits.Engine
 }
 
 // Option adjusts the wiring.
@@ -53,7 +55,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 	if o.hub != nil {
 		svc.Publish(o.hub)
 	}
-	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy}
+	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema: the

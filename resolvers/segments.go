@@ -106,9 +106,13 @@ func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
 		set = append(set, "consent")
 		r.Consent = &segment.ConsentCond{Purpose: in.Consent.Purpose, Channel: string(in.Consent.Channel), Status: string(in.Consent.Status)}
 	}
+	if in.Computed != nil {
+		set = append(set, "computed")
+		r.Computed = &segment.ComputedCond{Key: in.Computed.Key, Op: segment.Op(in.Computed.Op), Value: in.Computed.Value, Values: in.Computed.Values}
+	}
 	switch len(set) {
 	case 0:
-		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent")
+		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed")
 	case 1:
 		return r, nil
 	}

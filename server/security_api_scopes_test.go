@@ -43,6 +43,8 @@ func (w *secWorld) mutationCalls() map[string]secCall {
 		"archiveSegment":    {`mutation($s: ID!) { archiveSegment(id: $s) { id } }`, map[string]any{"s": w.static}},
 		"addToStaticSegment": {`mutation($s: ID!, $p: ID!) { addToStaticSegment(segmentId: $s, profileIds: [$p]) { id size } }`,
 			map[string]any{"s": w.static, "p": w.other}},
+		"defineComputedTrait": {`mutation { defineComputedTrait(input: {key: "sec_orders", kind: COUNT, event: "order"}) { key version backfill { status } } }`, nil},
+		"deleteComputedTrait": {`mutation { deleteComputedTrait(key: "sec_none") }`, nil},
 		"removeFromStaticSegment": {`mutation($s: ID!, $p: ID!) { removeFromStaticSegment(segmentId: $s, profileIds: [$p]) { id } }`,
 			map[string]any{"s": w.static, "p": w.profile}},
 	}
@@ -61,6 +63,8 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"segment":           {`query($s: ID!) { segment(id: $s) { id name } }`, map[string]any{"s": w.static}},
 		"segments":          {`{ segments { nodes { id } } }`, nil},
 		"segmentPreview":    {`{ segmentPreview(rule: {trait: {key: "plan", op: EQ, value: "pro"}}) { count } }`, nil},
+		"computedTraits":    {`{ computedTraits { key backfill { status processed total } } }`, nil},
+		"computedTrait":     {`{ computedTrait(key: "sec_none") { key } }`, nil},
 	}
 }
 

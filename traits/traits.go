@@ -427,8 +427,12 @@ func (e *Engine) Definitions(ctx context.Context, tn store.Tenant) (*agg.Set, er
 }
 
 // Values returns the values of keys (every definition when keys is nil)
-// on p at now; an unknown key is BAD_USER_INPUT at keys[i].
+// on p at now (the engine's clock when zero); an unknown key is
+// BAD_USER_INPUT at keys[i].
 func (e *Engine) Values(ctx context.Context, tn store.Tenant, p *profile.Profile, keys []string, now time.Time) (map[string]any, error) {
+	if now.IsZero() {
+		now = e.now()
+	}
 	set, err := e.Definitions(ctx, tn)
 	if err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ type env struct {
 	tr *traits.Engine
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	e := servicestest.New(t, start)
 	e.Services.Traits.Settle = 0 // one process: its cache is invalidated at once
 	t.Cleanup(e.Services.Traits.Wait)
@@ -64,7 +64,7 @@ func inputs() []traits.Input {
 	}
 }
 
-func (e *env) defineAll(t *testing.T, ins []traits.Input) {
+func (e *env) defineAll(t testing.TB, ins []traits.Input) {
 	t.Helper()
 	for _, in := range ins {
 		if _, err := e.tr.Define(e.Ctx, e.Tenant, in); err != nil {

@@ -15,6 +15,41 @@ type BetweenWindowInput struct {
 	To   time.Time `json:"to"`
 }
 
+// A computed trait's value (key) compared with value, or values for IN / NOT_IN.
+type ComputedConditionInput struct {
+	Key    string `json:"key"`
+	Op     RuleOp `json:"op"`
+	Value  any    `json:"value,omitempty"`
+	Values []any  `json:"values,omitempty"`
+}
+
+type ComputedTrait struct {
+	Key      string            `json:"key"`
+	Kind     ComputedTraitKind `json:"kind"`
+	Event    string            `json:"event"`
+	Property *string           `json:"property,omitempty"`
+	// The property filters, as stored.
+	Where any `json:"where,omitempty"`
+	// The window, as stored (null: every event ever).
+	Window      any     `json:"window,omitempty"`
+	Description *string `json:"description,omitempty"`
+	// 1 for the first definition of this key, then one more per redefinition.
+	Version   int                    `json:"version"`
+	CreatedAt time.Time              `json:"createdAt"`
+	UpdatedAt time.Time              `json:"updatedAt"`
+	Backfill  *ComputedTraitBackfill `json:"backfill"`
+}
+
+type ComputedTraitBackfill struct {
+	Status BackfillStatus `json:"status"`
+	// Profiles recomputed so far, of total.
+	Processed  int        `json:"processed"`
+	Total      int        `json:"total"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Error      *string    `json:"error,omitempty"`
+}
+
 // A consent decision without the person: identify, track and setConsents carry the person.
 type ConsentChoiceInput struct {
 	Purpose    string         `json:"purpose"`
@@ -91,6 +126,20 @@ type CreateSegmentInput struct {
 	Kind        *SegmentKind `json:"kind,omitempty"`
 	// Required for DYNAMIC, absent for STATIC.
 	Rule *SegmentRuleInput `json:"rule,omitempty"`
+}
+
+// Events named event whose properties match every where filter, within
+// window (last: from the start of the window on; between: whole UTC days).
+// COUNT takes no property; the other kinds read property (a dot path).
+type DefineComputedTraitInput struct {
+	// Lower-case identifier (a-z, 0-9, _), at most 64 bytes, unique in the workspace.
+	Key         string                   `json:"key"`
+	Kind        ComputedTraitKind        `json:"kind"`
+	Event       string                   `json:"event"`
+	Property    *string                  `json:"property,omitempty"`
+	Where       []PropertyConditionInput `json:"where,omitempty"`
+	Window      *WindowInput             `json:"window,omitempty"`
+	Description *string                  `json:"description,omitempty"`
 }
 
 type DefinePurposeInput struct {
@@ -317,6 +366,8 @@ type Profile struct {
 	Merges []MergeRecord `json:"merges"`
 	// The segments this profile belongs to.
 	Segments []SegmentMembership `json:"segments"`
+	// Computed trait values now, by key (every definition when keys is null). AVG, MIN, MAX, FIRST, LAST and MOST_FREQUENT of nothing are null.
+	Computed any `json:"computed"`
 }
 
 type ProfileConnection struct {
@@ -335,6 +386,14 @@ type ProfileFieldConditionInput struct {
 	Field ProfileFieldName `json:"field"`
 	Op    RuleOp           `json:"op"`
 	Value any              `json:"value"`
+}
+
+// A property filter of a computed trait: the same fields and semantics as TraitConditionInput (key is a dot path into the event's properties).
+type PropertyConditionInput struct {
+	Key    string `json:"key"`
+	Op     RuleOp `json:"op"`
+	Value  any    `json:"value,omitempty"`
+	Values []any  `json:"values,omitempty"`
 }
 
 type Query struct {
@@ -420,6 +479,8 @@ type SegmentRuleInput struct {
 	// The id of another segment the profile must belong to.
 	InSegment *string                `json:"inSegment,omitempty"`
 	Consent   *ConsentConditionInput `json:"consent,omitempty"`
+	// A computed trait's value compared like a trait.
+	Computed *ComputedConditionInput `json:"computed,omitempty"`
 }
 
 // One consent decision. Set exactly one of profileId and identifier (an
@@ -565,6 +626,134 @@ type Viewer struct {
 type WindowInput struct {
 	Last    *RelativeWindowInput `json:"last,omitempty"`
 	Between *BetweenWindowInput  `json:"between,omitempty"`
+}
+
+type BackfillStatus string
+
+const (
+	BackfillStatusPending BackfillStatus = "PENDING"
+	BackfillStatusRunning BackfillStatus = "RUNNING"
+	BackfillStatusDone    BackfillStatus = "DONE"
+	BackfillStatusFailed  BackfillStatus = "FAILED"
+)
+
+var AllBackfillStatus = []BackfillStatus{
+	BackfillStatusPending,
+	BackfillStatusRunning,
+	BackfillStatusDone,
+	BackfillStatusFailed,
+}
+
+func (e BackfillStatus) IsValid() bool {
+	switch e {
+	case BackfillStatusPending, BackfillStatusRunning, BackfillStatusDone, BackfillStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e BackfillStatus) String() string {
+	return string(e)
+}
+
+func (e *BackfillStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BackfillStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BackfillStatus", str)
+	}
+	return nil
+}
+
+func (e BackfillStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BackfillStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BackfillStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ComputedTraitKind string
+
+const (
+	ComputedTraitKindCount        ComputedTraitKind = "COUNT"
+	ComputedTraitKindSum          ComputedTraitKind = "SUM"
+	ComputedTraitKindAvg          ComputedTraitKind = "AVG"
+	ComputedTraitKindMin          ComputedTraitKind = "MIN"
+	ComputedTraitKindMax          ComputedTraitKind = "MAX"
+	ComputedTraitKindFirst        ComputedTraitKind = "FIRST"
+	ComputedTraitKindLast         ComputedTraitKind = "LAST"
+	ComputedTraitKindMostFrequent ComputedTraitKind = "MOST_FREQUENT"
+	ComputedTraitKindUniqueList   ComputedTraitKind = "UNIQUE_LIST"
+)
+
+var AllComputedTraitKind = []ComputedTraitKind{
+	ComputedTraitKindCount,
+	ComputedTraitKindSum,
+	ComputedTraitKindAvg,
+	ComputedTraitKindMin,
+	ComputedTraitKindMax,
+	ComputedTraitKindFirst,
+	ComputedTraitKindLast,
+	ComputedTraitKindMostFrequent,
+	ComputedTraitKindUniqueList,
+}
+
+func (e ComputedTraitKind) IsValid() bool {
+	switch e {
+	case ComputedTraitKindCount, ComputedTraitKindSum, ComputedTraitKindAvg, ComputedTraitKindMin, ComputedTraitKindMax, ComputedTraitKindFirst, ComputedTraitKindLast, ComputedTraitKindMostFrequent, ComputedTraitKindUniqueList:
+		return true
+	}
+	return false
+}
+
+func (e ComputedTraitKind) String() string {
+	return string(e)
+}
+
+func (e *ComputedTraitKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ComputedTraitKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ComputedTraitKind", str)
+	}
+	return nil
+}
+
+func (e ComputedTraitKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ComputedTraitKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ComputedTraitKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // A channel; ANY stands for every channel without a record of its own.

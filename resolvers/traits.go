@@ -1,0 +1,68 @@
+package resolvers
+
+import (
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/traits"
+)
+
+func toComputedTrait(d *traits.Definition) *model.ComputedTrait {
+	out := &model.ComputedTrait{
+		Key: d.Key, Kind: model.ComputedTraitKind(d.Kind), Event: d.Event, Version: int(d.DefVersion),
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		Backfill: &model.ComputedTraitBackfill{
+			Status: model.BackfillStatus(d.Backfill.Status), Processed: int(d.Backfill.Processed), Total: int(d.Backfill.Total),
+		},
+	}
+	if d.Property != "" {
+		p := d.Property
+		out.Property = &p
+	}
+	if d.Description != "" {
+		s := d.Description
+		out.Description = &s
+	}
+	if len(d.Where) > 0 {
+		out.Where = d.Where
+	}
+	if d.Window != nil {
+		out.Window = d.Window
+	}
+	b := d.Backfill
+	if !b.StartedAt.IsZero() {
+		t := b.StartedAt
+		out.Backfill.StartedAt = &t
+	}
+	if !b.FinishedAt.IsZero() {
+		t := b.FinishedAt
+		out.Backfill.FinishedAt = &t
+	}
+	if b.Error != "" {
+		e := b.Error
+		out.Backfill.Error = &e
+	}
+	return out
+}
+
+func toTraitsInput(in model.DefineComputedTraitInput) traits.Input {
+	out := traits.Input{Key: in.Key, Kind: string(in.Kind), Event: in.Event}
+	if in.Property != nil {
+		out.Property = *in.Property
+	}
+	if in.Description != nil {
+		out.Description = *in.Description
+	}
+	for _, c := range in.Where {
+		out.Where = append(out.Where, segment.PropertyCond{Key: c.Key, Op: segment.Op(c.Op), Value: c.Value, Values: c.Values})
+	}
+	if w := in.Window; w != nil {
+		out.Window = &segment.Window{}
+		if w.Last != nil {
+			out.Window.Last = &segment.Last{Amount: w.Last.Amount, Unit: segment.Unit(w.Last.Unit)}
+		}
+		if w.Between != nil {
+			out.Window.Between = &segment.Between{From: w.Between.From.UTC(), To: w.Between.To.UTC()}
+		}
+	}
+	return out
+}
