@@ -35,11 +35,13 @@
 // profile after it: adding it again would count it twice. Ingest therefore
 // compares the profile's computedEpoch with the copy it read before
 // storing its events (identity resolution's read): if a from-events write
-// happened in between, or the state is missing or of another revision,
-// ingest recomputes those definitions from the events inside its own
-// compare-and-swap instead of adding (exact, since its events are stored
-// by then); otherwise no from-events write can have seen its events, and
-// adding is exact. A from-events write racing an ingest write fails its
+// happened in between, ingest recomputes those definitions from the
+// events inside its own compare-and-swap instead of adding (exact, since
+// its events are stored by then); otherwise no from-events write can have
+// seen its events, and adding is exact. A missing state (or one of an
+// older revision) is counted from empty: either the profile was created
+// after the backfill passed (so every one of its events comes through
+// ingest) or the backfill has not reached it yet and will overwrite it. A from-events write racing an ingest write fails its
 // compare-and-swap and re-reads the events. An ingest that does not know
 // a definition yet (another instance's cache, up to CacheTTL) cannot lose
 // events either: backfill starts Settle after the definition is saved, so
@@ -498,21 +500,28 @@ func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile,
 		p.Computed = map[string]agg.State{}
 	}
 	before := make([]any, len(hits))
-	var stale []*agg.Def
 	fresh := seenEpoch >= 0 && p.ComputedEpoch == seenEpoch
 	for i, h := range hits {
 		before[i], _ = Value(h.d, p, now)
-		if st, ok := p.Computed[h.d.Key]; !fresh || !ok || st.Rev != h.d.Rev {
-			stale = append(stale, h.d)
-		}
 	}
-	if len(stale) > 0 {
-		if err := recomputeFromEvents(ctx, tn, p, stale); err != nil {
+	if !fresh {
+		// A from-events write may have counted these events already.
+		defs := make([]*agg.Def, len(hits))
+		for i, h := range hits {
+			defs[i] = h.d
+		}
+		if err := recomputeFromEvents(ctx, tn, p, defs); err != nil {
 			return nil, err
 		}
-	}
-	for _, h := range hits {
-		if st, ok := p.Computed[h.d.Key]; ok && fresh && !containsDef(stale, h.d) {
+	} else {
+		for _, h := range hits {
+			st, ok := p.Computed[h.d.Key]
+			if !ok || st.Rev != h.d.Rev {
+				// Not backfilled yet (the backfill will overwrite it) or a
+				// profile created since: every event of it comes through
+				// here, so counting from empty is exact.
+				st = agg.State{Rev: h.d.Rev}
+			}
 			for _, ev := range h.evs {
 				h.d.Add(&st, agg.Occurrence{ID: ev.ID, At: ev.OccurredAt, Props: ev.Properties})
 			}
@@ -526,15 +535,6 @@ func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile,
 		}
 	}
 	return changed, nil
-}
-
-func containsDef(list []*agg.Def, d *agg.Def) bool {
-	for _, x := range list {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 // recomputeFromEvents sets p's state of defs from p's stored events and
