@@ -46,6 +46,10 @@ type Request struct {
 	// Quiet skips the AfterWrite hook for the resolved profile (track calls
 	// it itself once its events are counted).
 	Quiet bool
+	// SuppressionChecked: the caller has already refused suppressed
+	// identifiers (trackBatch checks the whole batch before writing any of
+	// it), so Resolve need not read them again.
+	SuppressionChecked bool
 }
 
 // Result says which profile the identifiers resolved to.
@@ -148,8 +152,10 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 		}
 	}
 	// An erased person's identifiers are refused before anything is written.
-	if err := checkSuppressed(ctx, tn, ordered); err != nil {
-		return Result{}, err
+	if !req.SuppressionChecked {
+		if err := checkSuppressed(ctx, tn, ordered); err != nil {
+			return Result{}, err
+		}
 	}
 	for attempt := 0; attempt < maxResolveAttempts; attempt++ {
 		res, err := r.resolveOnce(ctx, tn, types, ordered, req)

@@ -170,7 +170,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 			req.event.ProfileID = pid
 			continue
 		}
-		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: req.ids, Traits: req.traits, Actor: actor, Types: types, Quiet: true})
+		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: req.ids, Traits: req.traits, Actor: actor, Types: types, Quiet: true, SuppressionChecked: true})
 		if err != nil {
 			return nil, err
 		}
