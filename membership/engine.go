@@ -754,7 +754,7 @@ func (e *Engine) rebuild(ctx context.Context, tn store.Tenant, feats []segment.F
 			return err
 		}
 	}
-	return eachProfilePage(ctx, tn, func(page []*profile.Profile) error {
+	return profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
 		ids := make([]string, 0, len(page))
 		for _, p := range page {
 			ids = append(ids, p.ID)
@@ -815,43 +815,4 @@ func scanEvents(ctx context.Context, tn store.Tenant, feats []segment.Feature) (
 			return out, nil
 		}
 	}
-}
-
-// eachProfilePage streams the workspace's live profiles (oldest first),
-// a page at a time.
-func eachProfilePage(ctx context.Context, tn store.Tenant, fn func([]*profile.Profile) error) error {
-	after := ""
-	for {
-		page, err := profile.List(ctx, tn, profile.CreatedAsc, 100, after)
-		if err != nil {
-			return err
-		}
-		live := make([]*profile.Profile, 0, len(page.Profiles))
-		for i, p := range page.Profiles {
-			after = page.Cursors[i]
-			if p.MergingInto == "" {
-				live = append(live, p)
-			}
-		}
-		if len(live) > 0 {
-			if err := fn(live); err != nil {
-				return err
-			}
-		}
-		if !page.HasNext {
-			return nil
-		}
-	}
-}
-
-// eachProfile streams the workspace's live profiles (oldest first).
-func eachProfile(ctx context.Context, tn store.Tenant, fn func(*profile.Profile) error) error {
-	return eachProfilePage(ctx, tn, func(page []*profile.Profile) error {
-		for _, p := range page {
-			if err := fn(p); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }

@@ -21,7 +21,7 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 	for _, s := range segs {
 		out[s.ID] = map[string]bool{}
 	}
-	err = eachProfile(ctx, tn, func(p *profile.Profile) error {
+	err = profile.EachLive(ctx, tn, func(p *profile.Profile) error {
 		counters, err := countEvents(ctx, tn, p.ID, feats)
 		if err != nil {
 			return err

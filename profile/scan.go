@@ -199,3 +199,43 @@ func Scan(ctx context.Context, tn store.Tenant, workers int, fn func(page int, d
 	}
 	return ctx.Err()
 }
+
+// EachLivePage streams the workspace's live profiles (merged-away ones
+// skipped), oldest first, a page of up to 100 decoded documents at a time.
+// fn's error ends it.
+func EachLivePage(ctx context.Context, tn store.Tenant, fn func([]*Profile) error) error {
+	after := ""
+	for {
+		page, err := List(ctx, tn, CreatedAsc, 100, after)
+		if err != nil {
+			return err
+		}
+		live := make([]*Profile, 0, len(page.Profiles))
+		for i, p := range page.Profiles {
+			after = page.Cursors[i]
+			if p.MergingInto == "" {
+				live = append(live, p)
+			}
+		}
+		if len(live) > 0 {
+			if err := fn(live); err != nil {
+				return err
+			}
+		}
+		if !page.HasNext {
+			return nil
+		}
+	}
+}
+
+// EachLive is EachLivePage one profile at a time.
+func EachLive(ctx context.Context, tn store.Tenant, fn func(*Profile) error) error {
+	return EachLivePage(ctx, tn, func(page []*Profile) error {
+		for _, p := range page {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

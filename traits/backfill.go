@@ -121,7 +121,7 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, key string, rev 
 		return ignoreSuperseded(err)
 	}
 	var processed int64
-	err = eachProfilePage(ctx, tn, func(page []*profile.Profile) error {
+	err = profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
 		ids := make([]string, 0, len(page))
 		for _, p := range page {
 			_, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {

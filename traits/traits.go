@@ -359,7 +359,7 @@ func (e *Engine) Delete(ctx context.Context, tn store.Tenant, key string) (bool,
 	go func() {
 		defer e.runs.Done()
 		ctx := context.Background()
-		err := eachProfile(ctx, tn, func(p *profile.Profile) error {
+		err := profile.EachLive(ctx, tn, func(p *profile.Profile) error {
 			if st, ok := p.Computed[key]; !ok || st.Rev != d.Rev {
 				return nil
 			}
@@ -603,41 +603,4 @@ func (e *Engine) Recompute(ctx context.Context, tn store.Tenant, profileIDs []st
 		}
 	}
 	return nil
-}
-
-// eachProfile streams the workspace's live profiles (oldest first).
-func eachProfile(ctx context.Context, tn store.Tenant, fn func(*profile.Profile) error) error {
-	return eachProfilePage(ctx, tn, func(page []*profile.Profile) error {
-		for _, p := range page {
-			if err := fn(p); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-func eachProfilePage(ctx context.Context, tn store.Tenant, fn func([]*profile.Profile) error) error {
-	after := ""
-	for {
-		page, err := profile.List(ctx, tn, profile.CreatedAsc, 100, after)
-		if err != nil {
-			return err
-		}
-		live := make([]*profile.Profile, 0, len(page.Profiles))
-		for i, p := range page.Profiles {
-			after = page.Cursors[i]
-			if p.MergingInto == "" {
-				live = append(live, p)
-			}
-		}
-		if len(live) > 0 {
-			if err := fn(live); err != nil {
-				return err
-			}
-		}
-		if !page.HasNext {
-			return nil
-		}
-	}
 }
