@@ -149,8 +149,13 @@ func NewVerifier(ctx context.Context, o Options) (*Verifier, error) {
 			// Burst 1: the first unknown kid refreshes at once.
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(unknownKID), 1),
 			// Never queue a request behind the limiter: a kid still
-			// unknown after the last allowed refresh is simply refused.
-			RateLimitWaitMax: time.Millisecond,
+			// unknown after the last allowed refresh is refused at once
+			// (the limiter answers without sleeping when the next token
+			// is further away than this). Not tighter: the limiter measures
+			// the deadline after the context is made, and a busy machine
+			// can spend a millisecond in between, refusing a token that is
+			// there.
+			RateLimitWaitMax: 200 * time.Millisecond,
 			RefreshInterval:  refresh,
 			RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 				return func(ctx context.Context, err error) {
