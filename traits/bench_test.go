@@ -8,6 +8,7 @@ import (
 
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
 	"github.com/halo-cdp/halo/traits"
 	"github.com/halo-cdp/halo/traits/agg"
@@ -73,6 +74,17 @@ func benchTrack(b *testing.B, defs, batch, warmup int) {
 		events += batch
 	}
 	b.ReportMetric(float64(events)/time.Since(t0).Seconds(), "events/s")
+	if docs, err := env.Tenant.C(store.Profiles).Find(env.Ctx, store.Query{Index: store.ProfilesByCreated}); err == nil {
+		total, comp := 0, 0
+		for _, d := range docs {
+			total += len(d.Raw)
+			if v, err := d.Raw.LookupErr("computed"); err == nil {
+				comp += len(v.Value)
+			}
+		}
+		b.ReportMetric(float64(total)/float64(len(docs)), "B/profile")
+		b.ReportMetric(float64(comp)/float64(len(docs)), "Bcomputed/profile")
+	}
 }
 
 // go test ./traits -run '^$' -bench TrackComputed -benchtime 60x
