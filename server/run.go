@@ -17,6 +17,7 @@ import (
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/mongostore"
 	"github.com/halo-cdp/halo/store/sqlitestore"
+	"github.com/halo-cdp/halo/traits"
 )
 
 const (
@@ -115,12 +116,29 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	bg := services.New(cfg.clock())
 	bg.Publish(hub)
 	go bg.Segments.RunSweeper(sweepCtx, st, time.Second)
-	// Computed trait backfills a previous process left unfinished.
-	if n, err := bg.Traits.Resume(ctx, st); err != nil {
-		logger.Error("resume computed trait backfills", "err", err)
-	} else if n > 0 {
-		logger.Info("resumed computed trait backfills", "count", n)
+	// Computed trait backfills a previous process left unfinished, and,
+	// every half lease, those whose runner (here or on another instance)
+	// died: a backfill's lease lapses LeaseTTL after its last page.
+	resume := func() {
+		if n, err := bg.Traits.Resume(sweepCtx, st); err != nil && sweepCtx.Err() == nil {
+			logger.Error("resume computed trait backfills", "err", err)
+		} else if n > 0 {
+			logger.Info("resumed computed trait backfills", "count", n)
+		}
 	}
+	resume()
+	go func() {
+		t := time.NewTicker(traits.LeaseTTL / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-sweepCtx.Done():
+				return
+			case <-t.C:
+				resume()
+			}
+		}
+	}()
 	srv := &http.Server{
 		Handler: newHandler(handlerDeps{
 			store:    st,

@@ -27,9 +27,14 @@ func register(ctx context.Context, tn store.Tenant) error {
 	return nil
 }
 
-// Resume restarts, in the background, every backfill a previous process
-// left PENDING or RUNNING (from the start: backfill is idempotent). It
-// returns how many it restarted.
+// LeaseTTL is how long a backfill's owner holds it without a sign of life
+// (each page extends it); after that another instance may take it over.
+const LeaseTTL = 30 * time.Second
+
+// Resume starts, in the background, every backfill left PENDING, or
+// RUNNING with a lapsed lease (its runner died), from the start (backfill
+// is idempotent). Safe to call periodically: a backfill running anywhere
+// keeps its lease. It returns how many it started.
 func (e *Engine) Resume(ctx context.Context, st *store.Store) (int, error) {
 	docs, err := st.Tenant(store.SystemWorkspace).C(store.TraitWorkspaces).Find(ctx, store.Query{Index: store.TraitWorkspacesByWS})
 	if err != nil {
@@ -47,7 +52,8 @@ func (e *Engine) Resume(ctx context.Context, st *store.Store) (int, error) {
 			return n, err
 		}
 		for _, d := range defs {
-			if d.Backfill.Status == Pending || d.Backfill.Status == Running {
+			b := d.Backfill
+			if b.Status == Pending || (b.Status == Running && !time.Now().Before(b.LeaseUntil)) {
 				e.startBackfill(tn, d.Key, d.Rev)
 				n++
 			}
@@ -70,7 +76,8 @@ func (e *Engine) startBackfill(tn store.Tenant, key string, rev int64) {
 	}()
 }
 
-// errSuperseded ends a backfill whose definition changed or went away.
+// errSuperseded ends a backfill whose definition changed or went away, or
+// whose lease another engine holds.
 var errSuperseded = errors.New("superseded")
 
 // progress updates the backfill record of revision rev of key
@@ -87,7 +94,17 @@ func (e *Engine) progress(ctx context.Context, tn store.Tenant, key string, rev 
 		if d.Rev != rev {
 			return errSuperseded
 		}
-		fn(&d.Backfill)
+		me, now := e.owner(), time.Now()
+		b := &d.Backfill
+		if b.Status == Running && b.Owner != "" && b.Owner != me && now.Before(b.LeaseUntil) {
+			return errSuperseded // another live engine runs it
+		}
+		fn(b)
+		if b.Status == Running {
+			b.Owner, b.LeaseUntil = me, now.Add(LeaseTTL).Truncate(time.Millisecond)
+		} else {
+			b.Owner, b.LeaseUntil = "", time.Time{}
+		}
 		prev := d.Version
 		d.Version++
 		err := tn.C(store.ComputedTraits).Replace(ctx, &d, prev)

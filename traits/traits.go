@@ -125,6 +125,12 @@ type Backfill struct {
 	StartedAt  time.Time `bson:"startedAt,omitempty"`
 	FinishedAt time.Time `bson:"finishedAt,omitempty"`
 	Error      string    `bson:"error,omitempty"`
+	// Owner is the engine running the backfill, which holds it until
+	// LeaseUntil (wall clock) and extends that with every page: another
+	// instance takes a RUNNING backfill over only once the lease lapsed
+	// (its runner died).
+	Owner      string    `bson:"owner,omitempty"`
+	LeaseUntil time.Time `bson:"leaseUntil,omitempty"`
 }
 
 // Def is the definition as the aggregation needs it.
@@ -161,6 +167,17 @@ type Engine struct {
 	cache map[string]cachedSet
 	gen   map[string]int64
 	runs  sync.WaitGroup
+	id    string // this engine, as a backfill owner
+}
+
+// owner is the engine's id as a backfill lease holder.
+func (e *Engine) owner() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.id == "" {
+		e.id = store.NewID()
+	}
+	return e.id
 }
 
 type cachedSet struct {
