@@ -34,6 +34,8 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 	if err := segment.ValidateWith("", rule, l); err != nil {
 		return 0, nil, err
 	}
+	// Feature keys are hashed once, not per profile evaluated.
+	segment.Prepare(&rule)
 	segs, maintained, err := e.active(ctx, tn)
 	if err != nil {
 		return 0, nil, err
