@@ -155,25 +155,8 @@ func (s *State) UnmarshalBSON(data []byte) error {
 		switch string(k) {
 		case "r":
 			s.Rev, err = int64Of(v, "r")
-		case "n":
-			s.N, err = int64Of(v, "n")
-		case "s", "lo", "hi":
-			f, ok := v.AsFloat64OK()
-			if !ok {
-				return fmt.Errorf("decode computed state: %s is %s", k, v.Type)
-			}
-			switch string(k) {
-			case "s":
-				s.Sum = f
-			case "lo":
-				s.Lo = f
-			default:
-				s.Hi = f
-			}
-		case "f":
-			s.First, err = pointOf(v)
-		case "l":
-			s.Last, err = pointOf(v)
+		case "n", "s", "lo", "hi", "f", "l":
+			err = aggregate{&s.N, &s.Sum, &s.Lo, &s.Hi, &s.First, &s.Last}.decode(string(k), v)
 		case "v":
 			err = eachItem(v, func(item bson.RawValue) error {
 				val, err := valueOf(item)
@@ -191,6 +174,39 @@ func (s *State) UnmarshalBSON(data []byte) error {
 		}
 		return err
 	})
+}
+
+// aggregate points at the fields a State and a Bucket share (n, s, lo,
+// hi, f, l), so one decoder reads them for both.
+type aggregate struct {
+	n           *int64
+	sum, lo, hi *float64
+	first, last **Point
+}
+
+func (a aggregate) decode(key string, v bson.RawValue) (err error) {
+	switch key {
+	case "n":
+		*a.n, err = int64Of(v, "n")
+	case "s", "lo", "hi":
+		f, ok := v.AsFloat64OK()
+		if !ok {
+			return fmt.Errorf("decode computed state: %s is %s", key, v.Type)
+		}
+		switch key {
+		case "s":
+			*a.sum = f
+		case "lo":
+			*a.lo = f
+		default:
+			*a.hi = f
+		}
+	case "f":
+		*a.first, err = pointOf(v)
+	case "l":
+		*a.last, err = pointOf(v)
+	}
+	return err
 }
 
 func int64Of(v bson.RawValue, name string) (int64, error) {
@@ -286,25 +302,8 @@ func bucketOf(v bson.RawValue) (Bucket, error) {
 		switch string(k) {
 		case "at":
 			b.At, err = int64Of(v, "at")
-		case "n":
-			b.N, err = int64Of(v, "n")
-		case "s", "lo", "hi":
-			f, ok := v.AsFloat64OK()
-			if !ok {
-				return fmt.Errorf("decode computed state: %s is %s", k, v.Type)
-			}
-			switch string(k) {
-			case "s":
-				b.Sum = f
-			case "lo":
-				b.Lo = f
-			default:
-				b.Hi = f
-			}
-		case "f":
-			b.First, err = pointOf(v)
-		case "l":
-			b.Last, err = pointOf(v)
+		case "n", "s", "lo", "hi", "f", "l":
+			err = aggregate{&b.N, &b.Sum, &b.Lo, &b.Hi, &b.First, &b.Last}.decode(string(k), v)
 		}
 		return err
 	})
