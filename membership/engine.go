@@ -144,16 +144,9 @@ func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*
 		if in.Rule == nil {
 			return nil, apperr.Invalid("input.rule", "a dynamic segment needs a rule")
 		}
-		l, err := e.lookups(ctx, tn)
-		if err != nil {
+		if err := e.setRule(ctx, tn, s, *in.Rule); err != nil {
 			return nil, err
 		}
-		if err := segment.ValidateWith(s.ID, *in.Rule, l); err != nil {
-			return nil, fieldErr(err, "input.rule")
-		}
-		s.Rule = *in.Rule
-		s.Features = segment.Features(s.Rule)
-		s.Deps = segment.DependsOn(s.Rule)
 	case Static:
 		if in.Rule != nil {
 			return nil, apperr.Invalid("input.rule", "a static segment has no rule")
@@ -181,6 +174,22 @@ func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*
 		}
 	}
 	return s, nil
+}
+
+// setRule validates rule for segment s (field paths under input.rule) and
+// sets it with the features it counts and what it depends on.
+func (e *Engine) setRule(ctx context.Context, tn store.Tenant, s *Segment, rule segment.Rule) error {
+	l, err := e.lookups(ctx, tn)
+	if err != nil {
+		return err
+	}
+	if err := segment.ValidateWith(s.ID, rule, l); err != nil {
+		return fieldErr(err, "input.rule")
+	}
+	s.Rule = rule
+	s.Features = segment.Features(rule)
+	s.Deps = segment.DependsOn(rule)
+	return nil
 }
 
 // newFeatures lists the features of fs that are not in maintained.
@@ -224,16 +233,9 @@ func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in Upda
 		if s.Kind == Static {
 			return nil, apperr.Invalid("input.rule", "a static segment has no rule")
 		}
-		l, err := e.lookups(ctx, tn)
-		if err != nil {
+		if err := e.setRule(ctx, tn, s, *in.Rule); err != nil {
 			return nil, err
 		}
-		if err := segment.ValidateWith(s.ID, *in.Rule, l); err != nil {
-			return nil, fieldErr(err, "input.rule")
-		}
-		s.Rule = *in.Rule
-		s.Features = segment.Features(s.Rule)
-		s.Deps = segment.DependsOn(s.Rule)
 	}
 	_, before, err := e.active(ctx, tn)
 	if err != nil {
