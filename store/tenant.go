@@ -366,8 +366,11 @@ func Canonical(v any) (any, error) {
 	}
 }
 
-// canonicalRaw converts a BSON value from a stored document to canonical form.
-func canonicalRaw(v bson.RawValue) (any, error) {
+// CanonicalRaw converts a BSON value from a stored document to the
+// canonical form queries and cursors use (string, int64, float64, bool or
+// bson.DateTime); other types, and NaN, are ErrBadQuery. Engines that
+// extract indexed values (sqlitestore) start from it.
+func CanonicalRaw(v bson.RawValue) (any, error) {
 	switch v.Type {
 	case bson.TypeString:
 		return v.StringValue(), nil
@@ -430,7 +433,7 @@ func encodeKey(rq ResolvedQuery, raw bson.Raw) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(doc), nil
 }
 
-// appendCanonical appends v in canonical form (see canonicalRaw) as the
+// appendCanonical appends v in canonical form (see CanonicalRaw) as the
 // element key of a BSON document or array.
 func appendCanonical(dst []byte, key string, v bson.RawValue) ([]byte, error) {
 	switch v.Type {
@@ -473,7 +476,7 @@ func decodeKey(key string, n int) ([]any, error) {
 	}
 	out := make([]any, n)
 	for i, e := range elems {
-		cv, err := canonicalRaw(e)
+		cv, err := CanonicalRaw(e)
 		if err != nil {
 			return nil, ErrBadCursor
 		}

@@ -19,7 +19,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -213,38 +212,19 @@ func prepareRow(info *collInfo, doc bson.Raw, wantID string) (row, error) {
 	return r, nil
 }
 
-// extract returns the SQL value of an indexed field, following the same
-// canonical rules as the store's cursors. A missing or null field is NULL.
+// extract returns the SQL value of an indexed field: the store's
+// canonical form (store.CanonicalRaw, as cursors use it) in SQL terms
+// (sqlValue). A missing or null field is NULL.
 func extract(doc bson.Raw, c column) (any, error) {
 	v, err := doc.LookupErr(c.parts...)
+	if err != nil || v.Type == bson.TypeNull || v.Type == bson.TypeUndefined {
+		return nil, nil
+	}
+	cv, err := store.CanonicalRaw(v)
 	if err != nil {
-		return nil, nil
+		return nil, fmt.Errorf("indexed field %s: %w", c.path, err)
 	}
-	switch v.Type {
-	case bson.TypeNull, bson.TypeUndefined:
-		return nil, nil
-	case bson.TypeString:
-		return v.StringValue(), nil
-	case bson.TypeInt32:
-		return int64(v.Int32()), nil
-	case bson.TypeInt64:
-		return v.Int64(), nil
-	case bson.TypeDouble:
-		f := v.Double()
-		if math.IsNaN(f) {
-			return nil, fmt.Errorf("NaN in indexed field %s: %w", c.path, store.ErrBadQuery)
-		}
-		return f, nil
-	case bson.TypeBoolean:
-		if v.Boolean() {
-			return int64(1), nil
-		}
-		return int64(0), nil
-	case bson.TypeDateTime:
-		return v.DateTime(), nil
-	default:
-		return nil, fmt.Errorf("unsupported type %s in indexed field %s: %w", v.Type, c.path, store.ErrBadQuery)
-	}
+	return sqlValue(cv)
 }
 
 // sqlValue converts a canonical query value to the SQL value extract
