@@ -69,20 +69,6 @@ func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (segment.Lookups,
 	return l, nil
 }
 
-// consentDefaults returns the purposes allowed without a record when one
-// of segs reads consent (nil otherwise: no need to load them).
-func (e *Engine) consentDefaults(ctx context.Context, tn store.Tenant, segs []*Segment) (map[string]bool, error) {
-	if e.ConsentPurposes == nil {
-		return nil, nil
-	}
-	for _, s := range segs {
-		if s.Kind == Dynamic && len(s.Deps.Purposes) > 0 {
-			return e.ConsentPurposes(ctx, tn)
-		}
-	}
-	return nil, nil
-}
-
 // evalEnv is what evaluation needs besides the profile and the segments:
 // the consent purposes allowed without a record and the computed trait
 // definitions (each nil when no segment reads them).
@@ -91,18 +77,37 @@ type evalEnv struct {
 	computed *agg.Set
 }
 
-// computedDefs returns the computed trait definitions when one of segs
-// reads a computed trait (nil otherwise).
-func (e *Engine) computedDefs(ctx context.Context, tn store.Tenant, segs []*Segment) (*agg.Set, error) {
-	if e.Computed == nil {
-		return nil, nil
-	}
-	for _, s := range segs {
-		if s.Kind == Dynamic && len(s.Deps.Computed) > 0 {
-			return e.Computed(ctx, tn)
+// newEvalEnv loads what evaluation needs beyond the profile: the consent
+// purposes allowed without a record when consent is read, the computed
+// trait definitions when computed is (each left nil otherwise: no read).
+func (e *Engine) newEvalEnv(ctx context.Context, tn store.Tenant, consent, computed bool) (evalEnv, error) {
+	var (
+		env evalEnv
+		err error
+	)
+	if consent && e.ConsentPurposes != nil {
+		if env.consent, err = e.ConsentPurposes(ctx, tn); err != nil {
+			return env, err
 		}
 	}
-	return nil, nil
+	if computed && e.Computed != nil {
+		if env.computed, err = e.Computed(ctx, tn); err != nil {
+			return env, err
+		}
+	}
+	return env, nil
+}
+
+// segmentsEnv is newEvalEnv for what the dynamic segments of segs read.
+func (e *Engine) segmentsEnv(ctx context.Context, tn store.Tenant, segs []*Segment) (evalEnv, error) {
+	var consent, computed bool
+	for _, s := range segs {
+		if s.Kind == Dynamic {
+			consent = consent || len(s.Deps.Purposes) > 0
+			computed = computed || len(s.Deps.Computed) > 0
+		}
+	}
+	return e.newEvalEnv(ctx, tn, consent, computed)
 }
 
 // Rebuild re-evaluates every profile against every active segment (cause
@@ -549,8 +554,8 @@ func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool,
 
 // evaluate runs the dynamic segments of segs on p and returns the matches
 // and the earliest nextEvalAt (profile.NoEval if none). byID holds every
-// active segment (inSegment references); consentDefaults the purposes
-// allowed without a record.
+// active segment (inSegment references); env what the rules read besides
+// the profile (newEvalEnv).
 func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) (map[string]bool, time.Time) {
 	in := input(p, byID, member, env)
 	match := make(map[string]bool, len(segs))
@@ -630,12 +635,8 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 	if err != nil || len(segs) == 0 {
 		return err
 	}
-	defaults, err := e.consentDefaults(ctx, tn, segs)
+	env, err := e.segmentsEnv(ctx, tn, segs)
 	if err != nil {
-		return err
-	}
-	env := evalEnv{consent: defaults}
-	if env.computed, err = e.computedDefs(ctx, tn, segs); err != nil {
 		return err
 	}
 	now := e.now()

@@ -52,17 +52,9 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 		byID[s.ID] = s
 	}
 	fields, staticIDs := fieldsOf(rule, byID)
-	var defaults map[string]bool
-	if fields.Consent && e.ConsentPurposes != nil {
-		if defaults, err = e.ConsentPurposes(ctx, tn); err != nil {
-			return 0, nil, err
-		}
-	}
-	env := evalEnv{consent: defaults}
-	if len(fields.Computed) > 0 && e.Computed != nil {
-		if env.computed, err = e.Computed(ctx, tn); err != nil {
-			return 0, nil, err
-		}
+	env, err := e.newEvalEnv(ctx, tn, fields.Consent, len(fields.Computed) > 0)
+	if err != nil {
+		return 0, nil, err
 	}
 	statics := map[string]map[string]bool{}
 	for _, id := range staticIDs {
