@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
@@ -64,17 +65,19 @@ func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (segment.Lookups,
 		if err != nil {
 			return l, fmt.Errorf("load computed traits: %w", err)
 		}
-		l.Computed = func(key string) bool { return defs.Get(key) != nil }
+		l.Computed = func(key string) bool { return defs.Get(key) != nil || e.Scores != nil && scores.IsKey(key) }
 	}
 	return l, nil
 }
 
 // evalEnv is what evaluation needs besides the profile and the segments:
-// the consent purposes allowed without a record and the computed trait
-// definitions (each nil when no segment reads them).
+// the consent purposes allowed without a record, the computed trait
+// definitions and the workspace's score summary (each nil when no segment
+// reads them).
 type evalEnv struct {
 	consent  map[string]bool
 	computed *agg.Set
+	scores   *scores.Workspace
 }
 
 // newEvalEnv loads what evaluation needs beyond the profile: the consent
@@ -92,6 +95,11 @@ func (e *Engine) newEvalEnv(ctx context.Context, tn store.Tenant, consent, compu
 	}
 	if computed && e.Computed != nil {
 		if env.computed, err = e.Computed(ctx, tn); err != nil {
+			return env, err
+		}
+	}
+	if computed && e.Scores != nil {
+		if env.scores, err = e.Scores(ctx, tn); err != nil {
 			return env, err
 		}
 	}
@@ -115,6 +123,30 @@ func (e *Engine) segmentsEnv(ctx context.Context, tn store.Tenant, segs []*Segme
 // consent purpose's new lawful basis.
 func (e *Engine) Rebuild(ctx context.Context, tn store.Tenant, cause string) error {
 	return e.rebuild(ctx, tn, nil, cause)
+}
+
+// RebuildTouched re-evaluates every live profile for the active segments
+// a workspace-wide change described by t can affect (new RFM boundaries,
+// say); without such segments it reads nothing.
+func (e *Engine) RebuildTouched(ctx context.Context, tn store.Tenant, cause string, t segment.Touched) error {
+	segs, _, err := e.active(ctx, tn)
+	if err != nil {
+		return err
+	}
+	affected := false
+	for _, s := range segs {
+		affected = affected || s.Kind == Dynamic && s.Deps.Affected(t)
+	}
+	if !affected {
+		return nil
+	}
+	return profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
+		ids := make([]string, len(page))
+		for i, p := range page {
+			ids[i] = p.ID
+		}
+		return e.reevaluateAll(ctx, tn, ids, page, cause, t)
+	})
 }
 
 func checkName(field, name string) (string, error) {
@@ -522,7 +554,13 @@ func countInto(out map[string]segment.Counter, feats []segment.Feature, ev *time
 
 // input is the evaluator's view of a profile; statics are its stored
 // memberships of static segments.
-func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool, env evalEnv) segment.Input {
+func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) segment.Input {
+	var score func(string, []float64) (any, time.Time)
+	if env.scores != nil {
+		score = func(key string, thresholds []float64) (any, time.Time) {
+			return scores.Get(key, p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, env.scores), thresholds)
+		}
+	}
 	var computed func(string, time.Time) (any, time.Time)
 	if env.computed.Len() > 0 {
 		computed = func(key string, at time.Time) (any, time.Time) {
@@ -538,7 +576,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool,
 	}
 	return segment.Input{
 		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
-		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: env.consent, Computed: computed,
+		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: env.consent, Computed: computed, Score: score,
 		Segment: func(id string) (segment.SegmentRef, bool) {
 			s, ok := byID[id]
 			if !ok {
@@ -557,7 +595,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool,
 // active segment (inSegment references); env what the rules read besides
 // the profile (newEvalEnv).
 func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) (map[string]bool, time.Time) {
-	in := input(p, byID, member, env)
+	in := input(p, byID, member, env, now)
 	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {

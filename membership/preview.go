@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +53,7 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 		byID[s.ID] = s
 	}
 	fields, staticIDs := fieldsOf(rule, byID)
-	env, err := e.newEvalEnv(ctx, tn, fields.Consent, len(fields.Computed) > 0)
+	env, err := e.newEvalEnv(ctx, tn, fields.Consent, len(fields.Computed) > 0 || fields.Tally)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -84,7 +85,7 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 					p.Features[f.Key] = c
 				}
 			}
-			in := input(p, byID, nil, env)
+			in := input(p, byID, nil, env, now)
 			in.Segment = func(id string) (segment.SegmentRef, bool) {
 				s, ok := byID[id]
 				switch {
@@ -141,7 +142,13 @@ func fieldsOf(rule segment.Rule, byID map[string]*Segment) (profile.Fields, []st
 		f.Traits = append(f.Traits, d.TraitKeys...)
 		f.Features = append(f.Features, d.Features...)
 		f.Consent = f.Consent || len(d.Purposes) > 0
-		f.Computed = append(f.Computed, d.Computed...)
+		for _, k := range d.Computed {
+			if strings.HasPrefix(k, segment.ScoresPrefix) {
+				f.Tally = true
+			} else {
+				f.Computed = append(f.Computed, k)
+			}
+		}
 		for _, id := range d.Segments {
 			s, ok := byID[id]
 			if !ok || seen[id] {

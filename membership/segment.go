@@ -40,6 +40,7 @@ import (
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/traits/agg"
@@ -120,6 +121,11 @@ type Engine struct {
 	// definitions: computed nodes are validated and evaluated with them
 	// (package traits provides it). Without it, no computed node validates.
 	Computed func(ctx context.Context, tn store.Tenant) (*agg.Set, error)
+	// Scores, when set, returns the workspace's RFM boundaries and typical
+	// gap between orders: score nodes (computed keys under
+	// segment.ScoresPrefix) are validated and evaluated with them
+	// (package traits provides it). Without it, no score node validates.
+	Scores func(ctx context.Context, tn store.Tenant) (*scores.Workspace, error)
 
 	mu    sync.Mutex
 	cache map[string]cached

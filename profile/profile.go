@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/traits/agg"
@@ -69,6 +70,9 @@ type Profile struct {
 	// copy it read before storing its events to know whether such a write
 	// may already have counted them (package traits).
 	ComputedEpoch int64 `bson:"computedEpoch,omitempty"`
+	// Tally is what the built-in scores read (orders, revenue, activity
+	// per day), maintained with the computed state (package traits).
+	Tally *scores.Tally `bson:"tally,omitempty"`
 	Version       int64 `bson:"version"`
 }
 

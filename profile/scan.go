@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/rawbson"
+	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/traits/agg"
@@ -26,6 +27,8 @@ type Fields struct {
 	Consent bool
 	// Computed are the computed trait keys to decode.
 	Computed []string
+	// Tally: decode the scores' tally too.
+	Tally bool
 }
 
 // Decode decodes a whole stored profile document.
@@ -100,6 +103,14 @@ func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
 					p.Computed = map[string]agg.State{}
 				}
 				p.Computed[k] = st
+			}
+		case "tally":
+			if !f.Tally {
+				return nil
+			}
+			p.Tally = new(scores.Tally)
+			if err := p.Tally.UnmarshalBSON(v.Value); err != nil {
+				return fmt.Errorf("tally: %w", err)
 			}
 		case "features":
 			doc, ok := v.DocumentOK()

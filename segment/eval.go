@@ -33,7 +33,18 @@ type Input struct {
 	// it has none) and the next moment after it that the value changes
 	// with time alone (zero: never). Nil: every computed node is false.
 	Computed func(key string, at time.Time) (any, time.Time)
+	// Score returns the value of a built-in score (a computed key under
+	// ScoresPrefix) now, and the earliest moment its comparison with any
+	// of thresholds can change with time alone (zero: never). Scores such
+	// as churn risk change continuously, so unlike Computed they report
+	// threshold crossings rather than every change. Nil: score nodes are
+	// false.
+	Score func(key string, thresholds []float64) (any, time.Time)
 }
+
+// ScoresPrefix starts the computed keys that name built-in scores
+// (package scores) rather than computed traits.
+const ScoresPrefix = "scores."
 
 // SegmentRef is a referenced segment: its rule (dynamic) or, when Rule is
 // nil, the profile's stored membership (static).
@@ -223,10 +234,20 @@ const maxComputedSteps = 64
 // computed compares a computed value now and walks its future changes
 // (window edges) to the first that flips the comparison.
 func (e *evaluator) computed(c *ComputedCond) (bool, time.Time) {
-	if e.in.Computed == nil {
+	if e.in.Computed == nil && !strings.HasPrefix(c.Key, ScoresPrefix) {
 		return false, time.Time{}
 	}
 	holds := func(v any) bool { return matchCond(c, map[string]any{c.Key: v}) }
+	if strings.HasPrefix(c.Key, ScoresPrefix) {
+		if e.in.Score == nil {
+			return false, time.Time{}
+		}
+		// Score keys have dots, which matchCond would read as a path.
+		v, next := e.in.Score(c.Key, thresholds(c))
+		cc := *c
+		cc.Key = "score"
+		return matchCond(&cc, map[string]any{"score": v}), next
+	}
 	v, next := e.in.Computed(c.Key, e.now)
 	cur := holds(v)
 	for i := 0; !next.IsZero(); i++ {
@@ -241,6 +262,22 @@ func (e *evaluator) computed(c *ComputedCond) (bool, time.Time) {
 		}
 	}
 	return cur, time.Time{}
+}
+
+// thresholds are the numbers a condition compares with: where a
+// continuous score's comparison can flip.
+func thresholds(c *ComputedCond) []float64 {
+	var out []float64
+	for _, v := range append([]any{c.Value}, c.Values...) {
+		if n, ok := toNumber(v); ok {
+			if n.isInt {
+				out = append(out, float64(n.i))
+			} else {
+				out = append(out, n.f)
+			}
+		}
+	}
+	return out
 }
 
 func (e *evaluator) profile(p *ProfileCond) bool {

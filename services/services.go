@@ -27,8 +27,8 @@ type Services struct {
 	Segments *membership.Engine
 	Consent  *consent.Service
 	Privacy  *privacy.Service
-	// Traits maintains computed traits: ingest counts them, merges
-	// recompute them, segment rules read them.
+	// Traits maintains computed traits and the built-in scores: ingest
+	// counts them, merges recompute them, segment rules read them.
 	Traits *traits.Engine
 }
 
@@ -44,6 +44,14 @@ func New(now func() time.Time) *Services {
 	seg := &membership.Engine{Now: now, Redirect: id.Redirect}
 	tr := &traits.Engine{Now: now, Settle: traits.CacheTTL, AfterWrite: seg.AfterWrite}
 	seg.Computed = tr.Definitions
+	seg.Scores = tr.Summary
+	// New RFM boundaries (or typical gap) move many profiles' scores at
+	// once: the segments that read them re-evaluate every profile.
+	tr.AfterSummary = func(ctx context.Context, tn store.Tenant, touched segment.Touched) {
+		if err := seg.RebuildTouched(ctx, tn, "scores", touched); err != nil {
+			slog.ErrorContext(ctx, "segments: re-evaluate after new score summary", "workspace", tn.Workspace(), "err", err)
+		}
+	}
 	// After a merge or unmerge moved events, computed traits are
 	// recomputed from them before segments re-evaluate the profiles.
 	id.AfterWrite = func(ctx context.Context, tn store.Tenant, ids []string, cause string, touched segment.Touched) {

@@ -245,8 +245,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		r.Event.ProfileID = p.ID
 	}
 	s.afterWrite(ctx, tn, "track", profiles, order, touched)
-	s.appended(ctx, tn, results)
-	s.computedChanged(ctx, tn, computed)
+	s.notify(ctx, tn, results, computed)
 	return results, nil
 }
 
@@ -288,25 +287,23 @@ func (c *computedChanges) keys() []string {
 	return out
 }
 
-// computedChanged publishes profile.updated (payload computed: the keys)
-// once per profile whose computed values the call changed.
-func (s *Service) computedChanged(ctx context.Context, tn store.Tenant, c computedChanges) {
-	if s.Changes == nil || len(c.order) == 0 {
+// notify publishes, in one call (one outbox write), timeline.appended for
+// the new (not duplicate) items of a call, one change per profile in
+// input order, and profile.updated (payload computed: the keys) once per
+// profile whose computed values or scores the call changed.
+func (s *Service) notify(ctx context.Context, tn store.Tenant, results []TrackResult, c computedChanges) {
+	if s.Changes == nil {
 		return
 	}
-	cs := make([]realtime.Change, 0, len(c.order))
+	cs := s.appended(results)
 	for _, pid := range c.order {
 		cs = append(cs, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: pid, Payload: map[string]any{"computed": c.by[pid]}})
 	}
 	realtime.Notify(ctx, s.Changes, tn, cs...)
 }
 
-// appended publishes timeline.appended for the new (not duplicate) items
-// of a call, one change per profile, in input order.
-func (s *Service) appended(ctx context.Context, tn store.Tenant, results []TrackResult) {
-	if s.Changes == nil {
-		return
-	}
+// appended is the timeline.appended changes of a call.
+func (s *Service) appended(results []TrackResult) []realtime.Change {
 	var order []string
 	items := map[string][]string{}
 	for _, r := range results {
@@ -325,7 +322,7 @@ func (s *Service) appended(ctx context.Context, tn store.Tenant, results []Track
 			Kind: realtime.TimelineAppended, ProfileID: pid, Payload: map[string]any{realtime.PayloadItemIDs: items[pid]},
 		})
 	}
-	realtime.Notify(ctx, s.Changes, tn, cs...)
+	return cs
 }
 
 func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, now time.Time) (trackReq, error) {
@@ -426,7 +423,7 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, s
 					p.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
 				}
 			}
-			if defs.Len() > 0 {
+			if s.Computed != nil {
 				var err error
 				if changed, err = s.Computed.Count(ctx, tn, p, defs, evs, seenEpoch, now); err != nil {
 					return err

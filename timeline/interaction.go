@@ -96,7 +96,6 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 		return nil, err
 	}
 	s.afterWrite(ctx, tn, "logInteraction", counted, []string{orig}, segment.Touched{All: true})
-	s.appended(ctx, tn, []TrackResult{{Event: &ev}})
-	s.computedChanged(ctx, tn, computed)
+	s.notify(ctx, tn, []TrackResult{{Event: &ev}}, computed)
 	return &ev, nil
 }

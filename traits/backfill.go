@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/traits/agg"
@@ -52,24 +53,64 @@ func (e *Engine) Resume(ctx context.Context, st *store.Store) (int, error) {
 			return n, err
 		}
 		for _, d := range defs {
-			b := d.Backfill
-			if b.Status == Pending || (b.Status == Running && !time.Now().Before(b.LeaseUntil)) {
-				e.startBackfill(tn, d.Key, d.Rev)
+			if d.Backfill.due() {
+				e.startBackfill(tn, traitSubject(d.Key), d.Rev)
 				n++
 			}
+		}
+		if s, err := loadScoreDoc(ctx, tn); err != nil {
+			return n, err
+		} else if s != nil && s.Backfill.due() {
+			e.startBackfill(tn, scoresSubject, s.Rev)
+			n++
 		}
 	}
 	return n, nil
 }
 
-func (e *Engine) startBackfill(tn store.Tenant, key string, rev int64) {
+// due tells whether a backfill should be started: never started, or its
+// runner's lease lapsed.
+func (b *Backfill) due() bool {
+	return b.Status == Pending || (b.Status == Running && !time.Now().Before(b.LeaseUntil))
+}
+
+// subject is what a backfill recomputes on every profile: one computed
+// trait's revision, or the scores' tally after their settings changed.
+// Its progress is kept on its document (a Definition, or the score
+// settings).
+type subject struct {
+	coll string
+	id   string
+	// doc returns an empty document of the subject's type to decode into.
+	doc func() tracked
+}
+
+// tracked is a document that carries a backfill.
+type tracked interface {
+	revision() int64
+	backfillOf() *Backfill
+	// bump increments the compare-and-swap version and returns the old.
+	bump() int64
+}
+
+func (d *Definition) revision() int64       { return d.Rev }
+func (d *Definition) backfillOf() *Backfill { return &d.Backfill }
+func (d *Definition) bump() int64           { d.Version++; return d.Version - 1 }
+
+func traitSubject(key string) subject {
+	return subject{coll: store.ComputedTraits, id: key, doc: func() tracked { return new(Definition) }}
+}
+
+var scoresSubject = subject{coll: store.Settings, id: scoreSettingsID, doc: func() tracked { return new(scoreDoc) }}
+
+func (e *Engine) startBackfill(tn store.Tenant, sub subject, rev int64) {
 	e.runs.Add(1)
 	go func() {
 		defer e.runs.Done()
 		ctx := context.Background()
-		if err := e.backfill(ctx, tn, key, rev); err != nil {
-			slog.Error("computed traits: backfill", "workspace", tn.Workspace(), "key", key, "err", err)
-			_ = e.progress(ctx, tn, key, rev, func(b *Backfill) {
+		if err := e.backfill(ctx, tn, sub, rev); err != nil {
+			slog.Error("computed traits: backfill", "workspace", tn.Workspace(), "subject", sub.id, "err", err)
+			_ = e.progress(ctx, tn, sub, rev, func(b *Backfill) {
 				b.Status, b.Error, b.FinishedAt = Failed, err.Error(), e.now().Truncate(time.Millisecond)
 			})
 		}
@@ -80,22 +121,22 @@ func (e *Engine) startBackfill(tn store.Tenant, key string, rev int64) {
 // whose lease another engine holds.
 var errSuperseded = errors.New("superseded")
 
-// progress updates the backfill record of revision rev of key
-// (errSuperseded when that revision is no longer the definition).
-func (e *Engine) progress(ctx context.Context, tn store.Tenant, key string, rev int64, fn func(*Backfill)) error {
+// progress updates the backfill record of revision rev of sub
+// (errSuperseded when that revision is no longer current).
+func (e *Engine) progress(ctx context.Context, tn store.Tenant, sub subject, rev int64, fn func(*Backfill)) error {
 	for attempt := 0; attempt < 20; attempt++ {
-		var d Definition
-		if err := tn.C(store.ComputedTraits).Get(ctx, key, &d); err != nil {
+		d := sub.doc()
+		if err := tn.C(sub.coll).Get(ctx, sub.id, d); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return errSuperseded
 			}
 			return err
 		}
-		if d.Rev != rev {
+		if d.revision() != rev {
 			return errSuperseded
 		}
 		me, now := e.owner(), time.Now()
-		b := &d.Backfill
+		b := d.backfillOf()
 		if b.Status == Running && b.Owner != "" && b.Owner != me && now.Before(b.LeaseUntil) {
 			return errSuperseded // another live engine runs it
 		}
@@ -105,33 +146,42 @@ func (e *Engine) progress(ctx context.Context, tn store.Tenant, key string, rev 
 		} else {
 			b.Owner, b.LeaseUntil = "", time.Time{}
 		}
-		prev := d.Version
-		d.Version++
-		err := tn.C(store.ComputedTraits).Replace(ctx, &d, prev)
+		prev := d.bump()
+		err := tn.C(sub.coll).Replace(ctx, d, prev)
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
 		return err
 	}
-	return fmt.Errorf("backfill progress of %s: %w", key, store.ErrConflict)
+	return fmt.Errorf("backfill progress of %s: %w", sub.id, store.ErrConflict)
 }
 
-// backfill recomputes revision rev of key on every live profile from its
+// backfill recomputes revision rev of sub on every live profile from its
 // stored events, a page at a time, recording progress.
-func (e *Engine) backfill(ctx context.Context, tn store.Tenant, key string, rev int64) error {
+func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev int64) error {
 	if e.Settle > 0 {
 		time.Sleep(e.Settle)
 	}
-	var d Definition
-	if err := tn.C(store.ComputedTraits).Get(ctx, key, &d); err != nil || d.Rev != rev {
+	d := sub.doc()
+	if err := tn.C(sub.coll).Get(ctx, sub.id, d); err != nil || d.revision() != rev {
 		return nil // deleted or redefined meanwhile: the newer one runs
 	}
-	def := d.Def()
+	var (
+		defs    []*agg.Def
+		tally   *orderConfig
+		touched segment.Touched
+	)
+	switch d := d.(type) {
+	case *Definition:
+		defs, touched = []*agg.Def{d.Def()}, segment.Touched{Computed: []string{d.Key}}
+	case *scoreDoc:
+		tally, touched = d.orders(), segment.Touched{Computed: scores.Keys}
+	}
 	total, err := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
 	if err != nil {
 		return fmt.Errorf("count profiles: %w", err)
 	}
-	err = e.progress(ctx, tn, key, rev, func(b *Backfill) {
+	err = e.progress(ctx, tn, sub, rev, func(b *Backfill) {
 		*b = Backfill{Status: Running, Total: total, StartedAt: e.now().Truncate(time.Millisecond)}
 	})
 	if err != nil {
@@ -142,7 +192,7 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, key string, rev 
 		ids := make([]string, 0, len(page))
 		for _, p := range page {
 			_, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
-				return recomputeFromEvents(ctx, tn, q, []*agg.Def{def})
+				return recomputeFromEvents(ctx, tn, q, defs, tally, e.now())
 			})
 			switch {
 			case errors.Is(err, store.ErrNotFound):
@@ -154,9 +204,9 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, key string, rev 
 			processed++
 		}
 		if e.AfterWrite != nil && len(ids) > 0 {
-			e.AfterWrite(ctx, tn, ids, "computed", segment.Touched{Computed: []string{key}})
+			e.AfterWrite(ctx, tn, ids, "computed", touched)
 		}
-		return e.progress(ctx, tn, key, rev, func(b *Backfill) {
+		return e.progress(ctx, tn, sub, rev, func(b *Backfill) {
 			b.Processed = processed
 			b.Total = max(b.Total, processed)
 		})
@@ -164,7 +214,7 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, key string, rev 
 	if err != nil {
 		return ignoreSuperseded(err)
 	}
-	return ignoreSuperseded(e.progress(ctx, tn, key, rev, func(b *Backfill) {
+	return ignoreSuperseded(e.progress(ctx, tn, sub, rev, func(b *Backfill) {
 		b.Status, b.Processed, b.Total = Done, processed, processed
 		b.FinishedAt = e.now().Truncate(time.Millisecond)
 	}))

@@ -70,6 +70,7 @@ import (
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/timeline"
@@ -162,12 +163,16 @@ type Engine struct {
 	// AfterWrite, when set, is told of the profiles whose computed state
 	// a backfill or recompute rewrote (segments re-evaluate them).
 	AfterWrite Hook
+	// AfterSummary, when set, is told when a new workspace summary moved
+	// the scores of many profiles at once (segments re-evaluate them all).
+	AfterSummary func(ctx context.Context, tn store.Tenant, touched segment.Touched)
 
-	mu    sync.Mutex
-	cache map[string]cachedSet
-	gen   map[string]int64
-	runs  sync.WaitGroup
-	id    string // this engine, as a backfill owner
+	mu         sync.Mutex
+	cache      map[string]cachedSet
+	gen        map[string]int64
+	refreshing map[string]bool
+	runs       sync.WaitGroup
+	id         string // this engine, as a backfill owner
 }
 
 // owner is the engine's id as a backfill lease holder.
@@ -180,9 +185,13 @@ func (e *Engine) owner() string {
 	return e.id
 }
 
+// cachedSet is a workspace's configuration as ingest and rules read it:
+// computed trait definitions, order settings and the score summary.
 type cachedSet struct {
-	at  time.Time
-	set *agg.Set
+	at      time.Time
+	set     *agg.Set
+	orders  *orderConfig
+	summary *scores.Workspace
 }
 
 func (e *Engine) now() time.Time {
@@ -240,7 +249,7 @@ func (e *Engine) Define(ctx context.Context, tn store.Tenant, in Input) (*Defini
 			}
 		}
 		e.invalidate(tn.Workspace())
-		e.startBackfill(tn, d.Key, d.Rev)
+		e.startBackfill(tn, traitSubject(d.Key), d.Rev)
 		return d, nil
 	}
 	return nil, apperr.New(apperr.Conflict, "computed trait %q is being changed concurrently; retry", in.Key)
@@ -415,13 +424,22 @@ func (e *Engine) invalidate(ws string) {
 // Definitions returns the workspace's definitions for ingest and rules,
 // cached for CacheTTL (a change through this engine is seen at once).
 func (e *Engine) Definitions(ctx context.Context, tn store.Tenant) (*agg.Set, error) {
+	c, err := e.config(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	return c.set, nil
+}
+
+// config loads the workspace's configuration, cached for CacheTTL.
+func (e *Engine) config(ctx context.Context, tn store.Tenant) (*cachedSet, error) {
 	ws := tn.Workspace()
 	e.mu.Lock()
 	c, ok := e.cache[ws]
 	gen := e.gen[ws]
 	e.mu.Unlock()
 	if ok && time.Since(c.at) < CacheTTL {
-		return c.set, nil
+		return &c, nil
 	}
 	list, err := e.List(ctx, tn)
 	if err != nil {
@@ -431,7 +449,16 @@ func (e *Engine) Definitions(ctx context.Context, tn store.Tenant) (*agg.Set, er
 	for i, d := range list {
 		defs[i] = d.Def()
 	}
-	set := agg.NewSet(defs)
+	sd, err := loadScoreDoc(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := loadSummary(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	e.maybeRefresh(tn, sum)
+	c = cachedSet{at: time.Now(), set: agg.NewSet(defs), orders: sd.orders(), summary: sum.workspace()}
 	e.mu.Lock()
 	// A load that raced an invalidation must not be cached: it may have
 	// read the definitions from before the change.
@@ -439,10 +466,10 @@ func (e *Engine) Definitions(ctx context.Context, tn store.Tenant) (*agg.Set, er
 		if e.cache == nil {
 			e.cache = map[string]cachedSet{}
 		}
-		e.cache[ws] = cachedSet{at: time.Now(), set: set}
+		e.cache[ws] = c
 	}
 	e.mu.Unlock()
-	return set, nil
+	return &c, nil
 }
 
 // Values returns the values of keys (every definition when keys is nil)
@@ -487,6 +514,11 @@ func Value(d *agg.Def, p *profile.Profile, now time.Time) (any, time.Time) {
 // computedEpoch as read before the events were stored (-1: unknown). It
 // returns the keys whose value at now changed.
 func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile, set *agg.Set, evs []*timeline.Event, seenEpoch int64, now time.Time) ([]string, error) {
+	cfg, err := e.config(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	fresh := seenEpoch >= 0 && p.ComputedEpoch == seenEpoch
 	type hit struct {
 		d   *agg.Def
 		evs []*timeline.Event
@@ -510,27 +542,34 @@ func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile,
 			h.evs = append(h.evs, ev)
 		}
 	}
-	if len(hits) == 0 {
-		return nil, nil
-	}
 	if p.Computed == nil {
 		p.Computed = map[string]agg.State{}
 	}
 	before := make([]any, len(hits))
-	fresh := seenEpoch >= 0 && p.ComputedEpoch == seenEpoch
 	for i, h := range hits {
 		before[i], _ = Value(h.d, p, now)
 	}
+	var changed []string
 	if !fresh {
 		// A from-events write may have counted these events already.
 		defs := make([]*agg.Def, len(hits))
 		for i, h := range hits {
 			defs[i] = h.d
 		}
-		if err := recomputeFromEvents(ctx, tn, p, defs); err != nil {
+		var orders, days int64
+		if p.Tally != nil && p.Tally.Rev == cfg.orders.rev {
+			orders, days = p.Tally.Orders, activitySum(p.Tally)
+		}
+		if err := recomputeFromEvents(ctx, tn, p, defs, cfg.orders, now); err != nil {
 			return nil, err
 		}
+		changed = tallyChanges(orders, days, p.Tally)
 	} else {
+		refs := make([]eventRef, len(evs))
+		for i, ev := range evs {
+			refs[i] = eventRef{name: ev.Name, at: ev.OccurredAt, props: ev.Properties}
+		}
+		changed = countTally(p, cfg.orders, refs, now)
 		for _, h := range hits {
 			st, ok := p.Computed[h.d.Key]
 			if !ok || st.Rev != h.d.Rev {
@@ -545,7 +584,6 @@ func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile,
 			p.Computed[h.d.Key] = st
 		}
 	}
-	var changed []string
 	for i, h := range hits {
 		if after, _ := Value(h.d, p, now); !reflect.DeepEqual(after, before[i]) {
 			changed = append(changed, h.d.Key)
@@ -554,12 +592,17 @@ func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile,
 	return changed, nil
 }
 
-// recomputeFromEvents sets p's state of defs from p's stored events and
-// bumps its computedEpoch. Call it inside a compare-and-swap of p.
-func recomputeFromEvents(ctx context.Context, tn store.Tenant, p *profile.Profile, defs []*agg.Def) error {
+// recomputeFromEvents sets p's state of defs, and its tally when orders
+// is set, from p's stored events and bumps its computedEpoch. Call it
+// inside a compare-and-swap of p.
+func recomputeFromEvents(ctx context.Context, tn store.Tenant, p *profile.Profile, defs []*agg.Def, orders *orderConfig, now time.Time) error {
 	states := make([]agg.State, len(defs))
 	for i, d := range defs {
 		states[i].Rev = d.Rev
+	}
+	var tally *scores.Tally
+	if orders != nil {
+		tally = &scores.Tally{Rev: orders.rev}
 	}
 	err := eachEvent(ctx, tn, p.ID, func(name, id string, at time.Time, props map[string]any) {
 		for i, d := range defs {
@@ -567,9 +610,15 @@ func recomputeFromEvents(ctx context.Context, tn store.Tenant, p *profile.Profil
 				d.Add(&states[i], agg.Occurrence{ID: id, At: at, Props: props})
 			}
 		}
+		if tally != nil {
+			orders.add(tally, name, at, props, now)
+		}
 	})
 	if err != nil {
 		return err
+	}
+	if tally != nil {
+		p.Tally = tally
 	}
 	if p.Computed == nil {
 		p.Computed = map[string]agg.State{}
@@ -607,13 +656,13 @@ func eachEvent(ctx context.Context, tn store.Tenant, profileID string, fn func(n
 // from their stored events (after a merge or an unmerge moved events).
 // Missing profiles are skipped.
 func (e *Engine) Recompute(ctx context.Context, tn store.Tenant, profileIDs []string) error {
-	set, err := e.Definitions(ctx, tn)
-	if err != nil || set.Len() == 0 {
+	cfg, err := e.config(ctx, tn)
+	if err != nil {
 		return err
 	}
 	for _, id := range profileIDs {
 		_, err := profile.UpdateAny(ctx, tn, id, e.now(), func(p *profile.Profile) error {
-			return recomputeFromEvents(ctx, tn, p, set.Defs)
+			return recomputeFromEvents(ctx, tn, p, cfg.set.Defs, cfg.orders, e.now())
 		})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("recompute computed traits of %s: %w", id, err)

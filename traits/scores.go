@@ -1,0 +1,465 @@
+package traits
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/scores"
+	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Built-in scores (package scores holds the formulas). Every profile
+// keeps a scores.Tally (orders, revenue, first and last order, events per
+// UTC day for 90 days), updated with the computed state in ingest's
+// compare-and-swap and recomputed from events after merges, like a
+// computed trait. Which event is an order and which of its properties is
+// the order's value are workspace settings (ScoreSettings); changing them
+// recounts every profile in the background (a backfill with progress).
+//
+// RFM needs the workspace's quintile boundaries, and churn risk and
+// lifetime value its typical gap between orders: a summary computed from
+// a uniform sample of at most scores.SampleSize buyers, in one pass over
+// the profiles (SummaryEvery apart at most, refreshed when the workspace
+// is in use and the stored one is older; one instance at a time by a
+// lease). A new summary re-evaluates the segments that read the scores it
+// moves.
+
+// Defaults of the score settings.
+const (
+	DefaultOrderEvent      = "order_completed"
+	DefaultRevenueProperty = "revenue"
+)
+
+// SummaryEvery is how old the workspace summary may grow before a reader
+// refreshes it in the background; SummaryBootstrapEvery is that age while
+// the summary has too few buyers for RFM (a new workspace filling up).
+var (
+	SummaryEvery          = time.Hour
+	SummaryBootstrapEvery = time.Minute
+)
+
+const (
+	scoreSettingsID = "scores"
+	scoreSummaryID  = "scores-summary"
+)
+
+// ScoreSettings are the workspace's order settings.
+type ScoreSettings struct {
+	OrderEvent      string
+	RevenueProperty string
+}
+
+// scoreDoc is the stored score settings (settings collection, key
+// "scores"); Rev stamps tallies counted under them.
+type scoreDoc struct {
+	ID              string    `bson:"_id"`
+	WorkspaceID     string    `bson:"workspaceId"`
+	Key             string    `bson:"key"`
+	OrderEvent      string    `bson:"orderEvent"`
+	RevenueProperty string    `bson:"revenueProperty"`
+	Rev             int64     `bson:"rev"`
+	UpdatedAt       time.Time `bson:"updatedAt"`
+	UpdatedBy       string    `bson:"updatedBy,omitempty"`
+	Backfill        Backfill  `bson:"backfill"`
+	Version         int64     `bson:"version"`
+}
+
+func (d *scoreDoc) revision() int64       { return d.Rev }
+func (d *scoreDoc) backfillOf() *Backfill { return &d.Backfill }
+func (d *scoreDoc) bump() int64           { d.Version++; return d.Version - 1 }
+
+// ScoreSettingsState is the settings with their recount's progress.
+type ScoreSettingsState struct {
+	ScoreSettings
+	UpdatedAt time.Time
+	Backfill  Backfill
+}
+
+func (d *scoreDoc) state() *ScoreSettingsState {
+	if d == nil {
+		return &ScoreSettingsState{ScoreSettings: ScoreSettings{OrderEvent: DefaultOrderEvent, RevenueProperty: DefaultRevenueProperty},
+			Backfill: Backfill{Status: Done}}
+	}
+	return &ScoreSettingsState{ScoreSettings: ScoreSettings{OrderEvent: d.OrderEvent, RevenueProperty: d.RevenueProperty},
+		UpdatedAt: d.UpdatedAt.UTC(), Backfill: d.Backfill}
+}
+
+// orderConfig is what counting needs of the settings.
+type orderConfig struct {
+	event string
+	path  []string
+	rev   int64
+}
+
+func (d *scoreDoc) orders() *orderConfig {
+	if d == nil {
+		return &orderConfig{event: DefaultOrderEvent, path: []string{DefaultRevenueProperty}}
+	}
+	return &orderConfig{event: d.OrderEvent, path: strings.Split(d.RevenueProperty, "."), rev: d.Rev}
+}
+
+// add counts one event into t.
+func (c *orderConfig) add(t *scores.Tally, name string, at time.Time, props map[string]any, now time.Time) {
+	order := name == c.event
+	var value float64
+	if order {
+		value, _ = numberAt(props, c.path)
+	}
+	t.Add(at, order, value, now)
+}
+
+// numberAt is the number at a property path (0, false when absent or not
+// a number).
+func numberAt(props map[string]any, path []string) (float64, bool) {
+	var cur any = props
+	for _, seg := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return 0, false
+		}
+		if cur, ok = m[seg]; !ok {
+			return 0, false
+		}
+	}
+	switch v := cur.(type) {
+	case float64:
+		return v, true
+	case int64:
+		return float64(v), true
+	case int32:
+		return float64(v), true
+	case int:
+		return float64(v), true
+	}
+	return 0, false
+}
+
+func loadScoreDoc(ctx context.Context, tn store.Tenant) (*scoreDoc, error) {
+	var d scoreDoc
+	err := tn.C(store.Settings).Get(ctx, scoreSettingsID, &d)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load score settings: %w", err)
+	}
+	return &d, nil
+}
+
+// ScoreSettings returns the workspace's order settings and their recount.
+func (e *Engine) ScoreSettings(ctx context.Context, tn store.Tenant) (*ScoreSettingsState, error) {
+	d, err := loadScoreDoc(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	return d.state(), nil
+}
+
+// SetScoreSettings stores new order settings and recounts every profile's
+// tally in the background (also when they are unchanged: a way to recount
+// data written before scores existed).
+func (e *Engine) SetScoreSettings(ctx context.Context, tn store.Tenant, in ScoreSettings, actor string) (*ScoreSettingsState, error) {
+	in.OrderEvent, in.RevenueProperty = strings.TrimSpace(in.OrderEvent), strings.TrimSpace(in.RevenueProperty)
+	r := segment.Rule{Event: &segment.EventCond{Name: in.OrderEvent}}
+	if err := segment.Validate(r, nil); err != nil {
+		if ae, ok := apperr.As(err); ok {
+			return nil, apperr.Invalid("input.orderEvent", "%s", ae.Message)
+		}
+		return nil, err
+	}
+	if in.RevenueProperty == "" || len(in.RevenueProperty) > segment.MaxKeyLen {
+		return nil, apperr.Invalid("input.revenueProperty", "must be a property path of 1 to %d bytes", segment.MaxKeyLen)
+	}
+	for _, seg := range strings.Split(in.RevenueProperty, ".") {
+		if seg == "" || strings.HasPrefix(seg, "$") {
+			return nil, apperr.Invalid("input.revenueProperty", "must be a dot path of non-empty names not starting with '$'")
+		}
+	}
+	if err := register(ctx, tn); err != nil {
+		return nil, err
+	}
+	now := e.now().Truncate(time.Millisecond)
+	c := tn.C(store.Settings)
+	for attempt := 0; attempt < 20; attempt++ {
+		old, err := loadScoreDoc(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		d := &scoreDoc{ID: scoreSettingsID, Key: scoreSettingsID, OrderEvent: in.OrderEvent, RevenueProperty: in.RevenueProperty,
+			UpdatedAt: now, UpdatedBy: actor, Backfill: Backfill{Status: Pending}, Version: 1}
+		if old == nil {
+			d.Rev = newRev(nil)
+			err = c.Insert(ctx, d)
+		} else {
+			d.Rev = max(newRev(nil), old.Rev+1)
+			d.Version = old.Version + 1
+			err = c.Replace(ctx, d, old.Version)
+		}
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicateKey) || errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store score settings: %w", err)
+		}
+		e.invalidate(tn.Workspace())
+		slog.InfoContext(ctx, "score settings changed", "workspace", tn.Workspace(), "actor", actor,
+			"orderEvent", in.OrderEvent, "revenueProperty", in.RevenueProperty)
+		e.startBackfill(tn, scoresSubject, d.Rev)
+		return d.state(), nil
+	}
+	return nil, apperr.New(apperr.Conflict, "score settings are being changed concurrently; retry")
+}
+
+// countTally adds evs to p's tally as of now and tells which score keys
+// may have changed. A tally of other settings is counted from empty, as a
+// missing computed state is (the recount overwrites it).
+func countTally(p *profile.Profile, cfg *orderConfig, evs []eventRef, now time.Time) []string {
+	if p.Tally == nil || p.Tally.Rev != cfg.rev {
+		p.Tally = &scores.Tally{Rev: cfg.rev}
+	}
+	orders, days := p.Tally.Orders, activitySum(p.Tally)
+	for _, ev := range evs {
+		cfg.add(p.Tally, ev.name, ev.at, ev.props, now)
+	}
+	return tallyChanges(orders, days, p.Tally)
+}
+
+// tallyChanges are the score keys a tally change can move.
+func tallyChanges(orders, days int64, t *scores.Tally) []string {
+	var out []string
+	if activitySum(t) != days {
+		out = append(out, scores.KeyEngagement)
+	}
+	if t.Orders != orders {
+		out = append(out, scores.OrderKeys...)
+	}
+	return out
+}
+
+func activitySum(t *scores.Tally) int64 {
+	var n int64
+	for _, d := range t.Activity {
+		n += d.N
+	}
+	return n
+}
+
+// eventRef is an event as counting reads it.
+type eventRef struct {
+	name  string
+	at    time.Time
+	props map[string]any
+}
+
+// Scores returns p's scores at now (the engine's clock when zero).
+func (e *Engine) Scores(ctx context.Context, tn store.Tenant, p *profile.Profile, now time.Time) (scores.Scores, error) {
+	if now.IsZero() {
+		now = e.now()
+	}
+	w, err := e.Summary(ctx, tn)
+	if err != nil {
+		return scores.Scores{}, err
+	}
+	return scores.Compute(p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, w)), nil
+}
+
+// ScoreValue is the score key's value on p at now for sorting and rules.
+func ScoreValue(key string, p *profile.Profile, w *scores.Workspace, now time.Time) any {
+	v, _ := scores.Get(key, p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, w), nil)
+	return v
+}
+
+// summaryDoc is the stored workspace summary (settings collection).
+type summaryDoc struct {
+	ID          string    `bson:"_id"`
+	WorkspaceID string    `bson:"workspaceId"`
+	Key         string    `bson:"key"`
+	Recency     []float64 `bson:"recency"`
+	Frequency   []float64 `bson:"frequency"`
+	Monetary    []float64 `bson:"monetary"`
+	TypicalGap  int64     `bson:"typicalGapMs"`
+	Buyers      int       `bson:"buyers"`
+	// Seen is how many buyers the sample was drawn from.
+	Seen int64     `bson:"seen"`
+	At   time.Time `bson:"at"`
+	// Owner and LeaseUntil: the instance refreshing it (one at a time).
+	Owner      string    `bson:"owner,omitempty"`
+	LeaseUntil time.Time `bson:"leaseUntil,omitempty"`
+	Version    int64     `bson:"version"`
+}
+
+// stale tells whether the summary is due for a refresh at now.
+func (d *summaryDoc) stale(now time.Time) bool {
+	if d == nil || d.At.IsZero() {
+		return true
+	}
+	every := SummaryEvery
+	if d.Buyers < scores.MinSample {
+		every = SummaryBootstrapEvery
+	}
+	return now.Sub(d.At) >= every
+}
+
+func cuts(x []float64) scores.Cuts {
+	var c scores.Cuts
+	copy(c[:], x)
+	return c
+}
+
+func (d *summaryDoc) workspace() *scores.Workspace {
+	if d == nil || d.At.IsZero() {
+		return nil
+	}
+	return &scores.Workspace{Recency: cuts(d.Recency), Frequency: cuts(d.Frequency), Monetary: cuts(d.Monetary),
+		TypicalGap: time.Duration(d.TypicalGap) * time.Millisecond, Buyers: d.Buyers, At: d.At.UTC()}
+}
+
+// SummaryInfo describes the workspace summary the scores use.
+type SummaryInfo struct {
+	At     time.Time
+	Buyers int
+	Seen   int64
+	// TypicalGap is the median gap between orders of the sampled buyers
+	// (0: none yet).
+	TypicalGap time.Duration
+}
+
+func loadSummary(ctx context.Context, tn store.Tenant) (*summaryDoc, error) {
+	var d summaryDoc
+	err := tn.C(store.Settings).Get(ctx, scoreSummaryID, &d)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load score summary: %w", err)
+	}
+	return &d, nil
+}
+
+// Summary returns the workspace's RFM boundaries and typical gap (nil
+// before the first summary), cached like the definitions. A summary
+// older than SummaryEvery (or none) starts a background refresh.
+func (e *Engine) Summary(ctx context.Context, tn store.Tenant) (*scores.Workspace, error) {
+	c, err := e.config(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	return c.summary, nil
+}
+
+// SummaryInfo returns when and from how many buyers the summary was made
+// (nil before the first).
+func (e *Engine) SummaryInfo(ctx context.Context, tn store.Tenant) (*SummaryInfo, error) {
+	d, err := loadSummary(ctx, tn)
+	if err != nil || d == nil || d.At.IsZero() {
+		return nil, err
+	}
+	return &SummaryInfo{At: d.At.UTC(), Buyers: d.Buyers, Seen: d.Seen, TypicalGap: time.Duration(d.TypicalGap) * time.Millisecond}, nil
+}
+
+// maybeRefresh starts a background refresh of a stale summary, once per
+// process and workspace at a time.
+func (e *Engine) maybeRefresh(tn store.Tenant, d *summaryDoc) {
+	if !d.stale(e.now()) {
+		return
+	}
+	ws := tn.Workspace()
+	e.mu.Lock()
+	if e.refreshing == nil {
+		e.refreshing = map[string]bool{}
+	}
+	if e.refreshing[ws] {
+		e.mu.Unlock()
+		return
+	}
+	e.refreshing[ws] = true
+	e.mu.Unlock()
+	e.runs.Add(1)
+	go func() {
+		defer e.runs.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.refreshing, ws)
+			e.mu.Unlock()
+		}()
+		if _, err := e.RefreshSummary(context.Background(), tn, false); err != nil {
+			slog.Error("scores: refresh workspace summary", "workspace", ws, "err", err)
+		}
+	}()
+}
+
+// RefreshSummary recomputes the workspace summary from a uniform sample
+// of at most scores.SampleSize buyers (one pass over the profiles) unless
+// another instance holds the lease or, without force, it is still fresh;
+// it reports whether it did. Segments reading the RFM scores, churn risk
+// or lifetime value are then re-evaluated (AfterSummary).
+func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool) (bool, error) {
+	c := tn.C(store.Settings)
+	me := e.owner()
+	// Take the lease.
+	var claimed *summaryDoc
+	for attempt := 0; claimed == nil; attempt++ {
+		if attempt == 20 {
+			return false, fmt.Errorf("claim score summary: %w", store.ErrConflict)
+		}
+		d, err := loadSummary(ctx, tn)
+		if err != nil {
+			return false, err
+		}
+		wall := time.Now()
+		switch {
+		case d != nil && d.Owner != "" && d.Owner != me && wall.Before(d.LeaseUntil):
+			return false, nil // another instance is at it
+		case !force && !d.stale(e.now()):
+			return false, nil
+		}
+		next := summaryDoc{ID: scoreSummaryID, Key: scoreSummaryID, Owner: me, LeaseUntil: wall.Add(LeaseTTL).Truncate(time.Millisecond), Version: 1}
+		if d == nil {
+			err = c.Insert(ctx, next)
+		} else {
+			next = *d
+			next.Owner, next.LeaseUntil, next.Version = me, wall.Add(LeaseTTL).Truncate(time.Millisecond), d.Version+1
+			err = c.Replace(ctx, next, d.Version)
+		}
+		switch {
+		case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicateKey) || errors.Is(err, store.ErrNotFound):
+			continue
+		case err != nil:
+			return false, fmt.Errorf("claim score summary: %w", err)
+		}
+		claimed = &next
+	}
+	now := e.now()
+	res := scores.NewReservoir(scores.SampleSize, uint64(now.UnixNano()))
+	err := profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
+		for _, p := range page {
+			if row, ok := scores.RowOf(p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, nil)); ok {
+				res.Offer(row)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sample buyers: %w", err)
+	}
+	w := scores.Summarize(res.Rows(), now.Truncate(time.Millisecond))
+	out := *claimed
+	out.Recency, out.Frequency, out.Monetary = w.Recency[:], w.Frequency[:], w.Monetary[:]
+	out.TypicalGap, out.Buyers, out.Seen, out.At = w.TypicalGap.Milliseconds(), w.Buyers, res.Seen(), w.At
+	out.Owner, out.LeaseUntil, out.Version = "", time.Time{}, claimed.Version+1
+	if err := c.Replace(ctx, out, claimed.Version); err != nil {
+		return false, fmt.Errorf("store score summary: %w", err)
+	}
+	e.invalidate(tn.Workspace())
+	if e.AfterSummary != nil {
+		e.AfterSummary(ctx, tn, segment.Touched{Computed: scores.SummaryKeys})
+	}
+	return true, nil
+}
