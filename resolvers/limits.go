@@ -188,7 +188,7 @@ func Complexity() graph.ComplexityRoot {
 		}
 		return 1 + max(n, 1)*child
 	}
-	c.Query.Profiles = func(child int, first *int, _ *string, _ *string, _ *model.ProfileOrder) int {
+	c.Query.Profiles = func(child int, first *int, _ *string, _ *string, _ *model.ProfileOrder, _ *model.ProfileScoreOrder, _ []model.ScoreRangeInput) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}
 	c.Query.Segments = func(child int, first *int, _ *string) int {

@@ -208,7 +208,7 @@ func (r *queryResolver) Profile(ctx context.Context, id *string, identifier *mod
 	return toProfile(p), nil
 }
 
-func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder) (*model.ProfileConnection, error) {
+func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error) {
 	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
@@ -225,7 +225,21 @@ func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string,
 		// and its cursors carry the matched term.
 		return nil, apperr.New(apperr.Forbidden, "profiles(search) needs scope %s: it matches personal data", auth.ScopePIIRead)
 	}
-	if search != nil {
+	if rq, ok := toRankQuery(byScore, scoreFilter, n, ""); ok {
+		if search != nil {
+			return nil, apperr.Invalid("search", "cannot be combined with byScore or scoreFilter")
+		}
+		list = "r" + rq.Key
+		if rq.Asc {
+			list += "+"
+		}
+		if rq.After, err = unwrapCursor(list, after); err != nil {
+			return nil, err
+		}
+		if page, err = r.traits.Rank(ctx, tn, rq); err != nil {
+			return nil, err
+		}
+	} else if search != nil {
 		key, err := unwrapCursor(list, after)
 		if err != nil {
 			return nil, err

@@ -9,10 +9,7 @@ import (
 func toComputedTrait(d *traits.Definition) *model.ComputedTrait {
 	out := &model.ComputedTrait{
 		Key: d.Key, Kind: model.ComputedTraitKind(d.Kind), Event: d.Event, Version: int(d.DefVersion),
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
-		Backfill: &model.ComputedTraitBackfill{
-			Status: model.BackfillStatus(d.Backfill.Status), Processed: int(d.Backfill.Processed), Total: int(d.Backfill.Total),
-		},
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Backfill: toBackfill(d.Backfill),
 	}
 	if d.Property != "" {
 		p := d.Property
@@ -28,18 +25,22 @@ func toComputedTrait(d *traits.Definition) *model.ComputedTrait {
 	if d.Window != nil {
 		out.Window = d.Window
 	}
-	b := d.Backfill
+	return out
+}
+
+func toBackfill(b traits.Backfill) *model.ComputedTraitBackfill {
+	out := &model.ComputedTraitBackfill{Status: model.BackfillStatus(b.Status), Processed: int(b.Processed), Total: int(b.Total)}
 	if !b.StartedAt.IsZero() {
 		t := b.StartedAt
-		out.Backfill.StartedAt = &t
+		out.StartedAt = &t
 	}
 	if !b.FinishedAt.IsZero() {
 		t := b.FinishedAt
-		out.Backfill.FinishedAt = &t
+		out.FinishedAt = &t
 	}
 	if b.Error != "" {
 		e := b.Error
-		out.Backfill.Error = &e
+		out.Error = &e
 	}
 	return out
 }

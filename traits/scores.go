@@ -258,16 +258,18 @@ type eventRef struct {
 	props map[string]any
 }
 
-// Scores returns p's scores at now (the engine's clock when zero).
-func (e *Engine) Scores(ctx context.Context, tn store.Tenant, p *profile.Profile, now time.Time) (scores.Scores, error) {
+// Scores returns p's scores at now (the engine's clock when zero) and the
+// input they were computed from.
+func (e *Engine) Scores(ctx context.Context, tn store.Tenant, p *profile.Profile, now time.Time) (scores.Scores, scores.Input, error) {
 	if now.IsZero() {
 		now = e.now()
 	}
 	w, err := e.Summary(ctx, tn)
 	if err != nil {
-		return scores.Scores{}, err
+		return scores.Scores{}, scores.Input{}, err
 	}
-	return scores.Compute(p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, w)), nil
+	in := p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, w)
+	return scores.Compute(in), in, nil
 }
 
 // ScoreValue is the score key's value on p at now for sorting and rules.
@@ -329,6 +331,8 @@ type SummaryInfo struct {
 	// TypicalGap is the median gap between orders of the sampled buyers
 	// (0: none yet).
 	TypicalGap time.Duration
+	// The quintile boundaries.
+	Recency, Frequency, Monetary scores.Cuts
 }
 
 func loadSummary(ctx context.Context, tn store.Tenant) (*summaryDoc, error) {
@@ -361,7 +365,9 @@ func (e *Engine) SummaryInfo(ctx context.Context, tn store.Tenant) (*SummaryInfo
 	if err != nil || d == nil || d.At.IsZero() {
 		return nil, err
 	}
-	return &SummaryInfo{At: d.At.UTC(), Buyers: d.Buyers, Seen: d.Seen, TypicalGap: time.Duration(d.TypicalGap) * time.Millisecond}, nil
+	w := d.workspace()
+	return &SummaryInfo{At: w.At, Buyers: w.Buyers, Seen: d.Seen, TypicalGap: w.TypicalGap,
+		Recency: w.Recency, Frequency: w.Frequency, Monetary: w.Monetary}, nil
 }
 
 // maybeRefresh starts a background refresh of a stale summary, once per

@@ -364,6 +364,8 @@ type Profile struct {
 	CanContact bool `json:"canContact"`
 	// Merge, unmerge and conflict records involving this profile, newest first.
 	Merges []MergeRecord `json:"merges"`
+	// The built-in scores now.
+	Scores *Scores `json:"scores"`
 	// The segments this profile belongs to.
 	Segments []SegmentMembership `json:"segments"`
 	// Computed trait values now, by key (every definition when keys is null). AVG, MIN, MAX, FIRST, LAST and MOST_FREQUENT of nothing are null.
@@ -388,6 +390,12 @@ type ProfileFieldConditionInput struct {
 	Value any              `json:"value"`
 }
 
+// Sort profiles by a score now (ties by id).
+type ProfileScoreOrder struct {
+	Score     ScoreField     `json:"score"`
+	Direction *SortDirection `json:"direction,omitempty"`
+}
+
 // A property filter of a computed trait: the same fields and semantics as TraitConditionInput (key is a dot path into the event's properties).
 type PropertyConditionInput struct {
 	Key    string `json:"key"`
@@ -399,9 +407,77 @@ type PropertyConditionInput struct {
 type Query struct {
 }
 
+// Recency, frequency and monetary quintile scores (5 is the best fifth of the workspace's buyers; 0 when unknown: no orders, or fewer than 5 buyers) and the resulting RFM segment.
+type Rfm struct {
+	Recency   int `json:"recency"`
+	Frequency int `json:"frequency"`
+	Monetary  int `json:"monetary"`
+	// Champions, Loyal, Potential loyalist, New, Promising, Need attention, About to sleep, At risk, Can't lose them, Hibernating or Lost; null when unknown.
+	Label *string `json:"label,omitempty"`
+}
+
 type RelativeWindowInput struct {
 	Amount int        `json:"amount"`
 	Unit   WindowUnit `json:"unit"`
+}
+
+// Keep the profiles whose score now is within [min, max] (either bound optional).
+type ScoreRangeInput struct {
+	Score ScoreField `json:"score"`
+	Min   *float64   `json:"min,omitempty"`
+	Max   *float64   `json:"max,omitempty"`
+}
+
+type ScoreSettings struct {
+	OrderEvent      string `json:"orderEvent"`
+	RevenueProperty string `json:"revenueProperty"`
+	// When they were last changed; null while they are the defaults.
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+	// The recount of every profile after the last change.
+	Recount *ComputedTraitBackfill `json:"recount"`
+}
+
+type ScoreSettingsInput struct {
+	// The event name that counts as an order (default order_completed).
+	OrderEvent string `json:"orderEvent"`
+	// Dot path of the order's value in its properties (default revenue); a missing or non-numeric value counts as an order worth 0.
+	RevenueProperty string `json:"revenueProperty"`
+}
+
+// The workspace-wide numbers the scores compare with, computed from a uniform sample of at most 10,000 buyers.
+type ScoreSummary struct {
+	At time.Time `json:"at"`
+	// Buyers in the sample.
+	Buyers int `json:"buyers"`
+	// Buyers the sample was drawn from.
+	SampledFrom int `json:"sampledFrom"`
+	// Median of the sampled buyers' own average gaps between orders; null when none has two orders (30 days is used).
+	TypicalGapDays *float64 `json:"typicalGapDays,omitempty"`
+	// Quintile boundaries (the values at 20, 40, 60 and 80%): days since the last order.
+	Recency []float64 `json:"recency"`
+	// Quintile boundaries: orders.
+	Frequency []float64 `json:"frequency"`
+	// Quintile boundaries: revenue.
+	Monetary []float64 `json:"monetary"`
+}
+
+// A profile's built-in scores at the moment of the read.
+type Scores struct {
+	Rfm *Rfm `json:"rfm"`
+	// 0–100: recency-weighted activity over the last 90 days; one event a day scores about 70.
+	Engagement float64 `json:"engagement"`
+	// 0–1: how far past their usual gap between orders the person is; 0 on the day of an order and for people who never ordered.
+	ChurnRisk float64 `json:"churnRisk"`
+	// Revenue so far plus the orders expected in the next 365 days at the average order value, reduced by the churn risk.
+	LifetimeValue float64 `json:"lifetimeValue"`
+	// One plain-English sentence per score (RFM, engagement, churn risk, lifetime value) with the numbers behind it.
+	Explain []string `json:"explain"`
+	// Orders counted (events named like ScoreSettings.orderEvent).
+	Orders int `json:"orders"`
+	// Sum of the orders' values.
+	Revenue      float64    `json:"revenue"`
+	FirstOrderAt *time.Time `json:"firstOrderAt,omitempty"`
+	LastOrderAt  *time.Time `json:"lastOrderAt,omitempty"`
 }
 
 type Segment struct {
@@ -479,7 +555,7 @@ type SegmentRuleInput struct {
 	// The id of another segment the profile must belong to.
 	InSegment *string                `json:"inSegment,omitempty"`
 	Consent   *ConsentConditionInput `json:"consent,omitempty"`
-	// A computed trait's value compared like a trait.
+	// A computed trait's value, or a built-in score's (key scores.churnRisk, scores.engagement, scores.lifetimeValue, scores.rfm.recency, scores.rfm.frequency, scores.rfm.monetary, scores.rfm.label, scores.orders or scores.revenue), compared like a trait. Scores are read as they are at each moment: a person enters or exits when a score crosses the value with time alone.
 	Computed *ComputedConditionInput `json:"computed,omitempty"`
 }
 
@@ -1426,6 +1502,73 @@ func (e RuleOp) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type ScoreField string
+
+const (
+	ScoreFieldEngagement    ScoreField = "ENGAGEMENT"
+	ScoreFieldChurnRisk     ScoreField = "CHURN_RISK"
+	ScoreFieldLifetimeValue ScoreField = "LIFETIME_VALUE"
+	ScoreFieldRfmRecency    ScoreField = "RFM_RECENCY"
+	ScoreFieldRfmFrequency  ScoreField = "RFM_FREQUENCY"
+	ScoreFieldRfmMonetary   ScoreField = "RFM_MONETARY"
+	ScoreFieldOrders        ScoreField = "ORDERS"
+	ScoreFieldRevenue       ScoreField = "REVENUE"
+)
+
+var AllScoreField = []ScoreField{
+	ScoreFieldEngagement,
+	ScoreFieldChurnRisk,
+	ScoreFieldLifetimeValue,
+	ScoreFieldRfmRecency,
+	ScoreFieldRfmFrequency,
+	ScoreFieldRfmMonetary,
+	ScoreFieldOrders,
+	ScoreFieldRevenue,
+}
+
+func (e ScoreField) IsValid() bool {
+	switch e {
+	case ScoreFieldEngagement, ScoreFieldChurnRisk, ScoreFieldLifetimeValue, ScoreFieldRfmRecency, ScoreFieldRfmFrequency, ScoreFieldRfmMonetary, ScoreFieldOrders, ScoreFieldRevenue:
+		return true
+	}
+	return false
+}
+
+func (e ScoreField) String() string {
+	return string(e)
+}
+
+func (e *ScoreField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScoreField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScoreField", str)
+	}
+	return nil
+}
+
+func (e ScoreField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScoreField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScoreField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type SegmentKind string
 
 const (
@@ -1531,6 +1674,61 @@ func (e *SegmentStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e SegmentStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type SortDirection string
+
+const (
+	SortDirectionAsc  SortDirection = "ASC"
+	SortDirectionDesc SortDirection = "DESC"
+)
+
+var AllSortDirection = []SortDirection{
+	SortDirectionAsc,
+	SortDirectionDesc,
+}
+
+func (e SortDirection) IsValid() bool {
+	switch e {
+	case SortDirectionAsc, SortDirectionDesc:
+		return true
+	}
+	return false
+}
+
+func (e SortDirection) String() string {
+	return string(e)
+}
+
+func (e *SortDirection) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SortDirection(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SortDirection", str)
+	}
+	return nil
+}
+
+func (e SortDirection) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SortDirection) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SortDirection) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -95,6 +95,14 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 			}
 		}
 	}
+	// The RFM boundaries of the loaded history, so that scores are known
+	// at once (a summary refreshed during the replay saw only part of it).
+	svc.Traits.Wait()
+	clk.Set(opts.Now)
+	if _, err := svc.Traits.RefreshSummary(ctx, tn, true); err != nil {
+		return stats, fmt.Errorf("seed score summary: %w", err)
+	}
+	svc.Traits.Wait()
 	n, err := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
 	if err != nil {
 		return stats, fmt.Errorf("count seeded profiles: %w", err)

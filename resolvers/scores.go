@@ -1,0 +1,80 @@
+package resolvers
+
+import (
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/scores"
+	"github.com/halo-cdp/halo/traits"
+)
+
+var scoreKeys = map[model.ScoreField]string{
+	model.ScoreFieldEngagement:    scores.KeyEngagement,
+	model.ScoreFieldChurnRisk:     scores.KeyChurnRisk,
+	model.ScoreFieldLifetimeValue: scores.KeyLifetimeValue,
+	model.ScoreFieldRfmRecency:    scores.KeyRecency,
+	model.ScoreFieldRfmFrequency:  scores.KeyFrequency,
+	model.ScoreFieldRfmMonetary:   scores.KeyMonetary,
+	model.ScoreFieldOrders:        scores.KeyOrders,
+	model.ScoreFieldRevenue:       scores.KeyRevenue,
+}
+
+// toRankQuery is profiles(byScore, scoreFilter) as a ranking; ok false
+// when neither is given.
+func toRankQuery(by *model.ProfileScoreOrder, filter []model.ScoreRangeInput, first int, after string) (traits.RankQuery, bool) {
+	q := traits.RankQuery{First: first, After: after}
+	switch {
+	case by != nil:
+		q.Key = scoreKeys[by.Score]
+		q.Asc = by.Direction != nil && *by.Direction == model.SortDirectionAsc
+	case len(filter) > 0:
+		q.Key = scoreKeys[filter[0].Score]
+	default:
+		return q, false
+	}
+	for _, f := range filter {
+		q.Ranges = append(q.Ranges, traits.Range{Key: scoreKeys[f.Score], Min: f.Min, Max: f.Max})
+	}
+	return q, true
+}
+
+func toScores(s scores.Scores, in scores.Input) *model.Scores {
+	out := &model.Scores{
+		Rfm:        &model.Rfm{Recency: s.RFM.Recency, Frequency: s.RFM.Frequency, Monetary: s.RFM.Monetary},
+		Engagement: s.Engagement, ChurnRisk: s.ChurnRisk, LifetimeValue: s.LifetimeValue, Explain: s.Explain,
+		Orders: int(in.Orders), Revenue: in.Revenue,
+	}
+	if s.RFM.Label != "" {
+		l := s.RFM.Label
+		out.Rfm.Label = &l
+	}
+	if !in.FirstOrder.IsZero() {
+		t := in.FirstOrder
+		out.FirstOrderAt = &t
+	}
+	if !in.LastOrder.IsZero() {
+		t := in.LastOrder
+		out.LastOrderAt = &t
+	}
+	return out
+}
+
+func toScoreSettings(s *traits.ScoreSettingsState) *model.ScoreSettings {
+	out := &model.ScoreSettings{OrderEvent: s.OrderEvent, RevenueProperty: s.RevenueProperty, Recount: toBackfill(s.Backfill)}
+	if !s.UpdatedAt.IsZero() {
+		t := s.UpdatedAt
+		out.UpdatedAt = &t
+	}
+	return out
+}
+
+func toScoreSummary(s *traits.SummaryInfo) *model.ScoreSummary {
+	if s == nil {
+		return nil
+	}
+	out := &model.ScoreSummary{At: s.At, Buyers: s.Buyers, SampledFrom: int(s.Seen),
+		Recency: s.Recency[:], Frequency: s.Frequency[:], Monetary: s.Monetary[:]}
+	if s.TypicalGap > 0 {
+		d := s.TypicalGap.Hours() / 24
+		out.TypicalGapDays = &d
+	}
+	return out
+}
