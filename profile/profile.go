@@ -72,8 +72,8 @@ type Profile struct {
 	ComputedEpoch int64 `bson:"computedEpoch,omitempty"`
 	// Tally is what the built-in scores read (orders, revenue, activity
 	// per day), maintained with the computed state (package traits).
-	Tally *scores.Tally `bson:"tally,omitempty"`
-	Version       int64 `bson:"version"`
+	Tally   *scores.Tally `bson:"tally,omitempty"`
+	Version int64         `bson:"version"`
 }
 
 // NoEval is NextEvalAt when no time-based re-evaluation is due.
