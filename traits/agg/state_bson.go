@@ -13,42 +13,54 @@ import (
 )
 
 // States are stored on every profile document and decoded and re-encoded
-// by every ingest write: MarshalBSON and UnmarshalBSON do it by hand, in
-// exactly the layout the struct tags describe (so documents written by
-// the reflection codec before read the same), and UnmarshalBSON also does
-// what Normalise does (plain values, UTC times).
+// by every ingest write, so their size is paid on every write (SQLite
+// pages, BSON walks): MarshalBSON packs what grows with the window —
+// buckets, values, points — into binary blobs (see pack.go) and keeps
+// only the few fixed-size fields as BSON elements. UnmarshalBSON also
+// reads the older layout (buckets, values and points as sub-documents,
+// as the struct tags describe), which documents written before hold
+// until their next write, and does what Normalise does (plain values,
+// UTC times).
 
-// MarshalBSON writes the state as its struct tags say.
+// MarshalBSON writes the state: r, n, s, lo, hi and t as BSON elements,
+// f and l (points), v (values) and b (buckets) as packed binaries.
 func (s State) MarshalBSON() ([]byte, error) {
-	idx, doc := bsoncore.AppendDocumentStart(make([]byte, 0, 64+48*len(s.Buckets)+40*len(s.Values)))
+	idx, doc := bsoncore.AppendDocumentStart(make([]byte, 0, 64+4*len(s.Buckets)+16*len(s.Values)))
 	doc = bsoncore.AppendInt64Element(doc, "r", s.Rev)
 	if s.N != 0 {
 		doc = bsoncore.AppendInt64Element(doc, "n", s.N)
 	}
 	doc = appendFloats(doc, s.Sum, s.Lo, s.Hi)
-	var err error
-	if doc, err = appendPoints(doc, s.First, s.Last); err != nil {
-		return nil, err
+	var (
+		p   packer
+		err error
+	)
+	for _, f := range []struct {
+		key string
+		pt  *Point
+	}{{"f", s.First}, {"l", s.Last}} {
+		if f.pt == nil {
+			continue
+		}
+		p.reset()
+		if err = p.point(f.pt); err != nil {
+			return nil, err
+		}
+		doc = p.appendTo(doc, f.key)
 	}
 	if len(s.Values) > 0 {
-		aidx, d := bsoncore.AppendArrayElementStart(doc, "v")
-		doc = d
-		for i := range s.Values {
-			if doc, err = appendValue(doc, itoa(i), &s.Values[i]); err != nil {
-				return nil, err
-			}
+		p.reset()
+		if err = p.values(s.Values); err != nil {
+			return nil, err
 		}
-		doc, _ = bsoncore.AppendArrayEnd(doc, aidx)
+		doc = p.appendTo(doc, "v")
 	}
 	if len(s.Buckets) > 0 {
-		aidx, d := bsoncore.AppendArrayElementStart(doc, "b")
-		doc = d
-		for i := range s.Buckets {
-			if doc, err = appendBucket(doc, itoa(i), &s.Buckets[i]); err != nil {
-				return nil, err
-			}
+		p.reset()
+		if err = p.buckets(s.Buckets); err != nil {
+			return nil, err
 		}
-		doc, _ = bsoncore.AppendArrayEnd(doc, aidx)
+		doc = p.appendTo(doc, "b")
 	}
 	if !s.Newest.IsZero() {
 		doc = bsoncore.AppendDateTimeElement(doc, "t", s.Newest.UnixMilli())
@@ -69,86 +81,9 @@ func appendFloats(doc []byte, sum, lo, hi float64) []byte {
 	return doc
 }
 
-func appendPoints(doc []byte, first, last *Point) ([]byte, error) {
-	var err error
-	for _, p := range []struct {
-		key string
-		pt  *Point
-	}{{"f", first}, {"l", last}} {
-		if p.pt == nil {
-			continue
-		}
-		idx, d := bsoncore.AppendDocumentElementStart(doc, p.key)
-		if d, err = appendAny(d, "v", p.pt.V); err != nil {
-			return nil, err
-		}
-		d = bsoncore.AppendDateTimeElement(d, "at", p.pt.At.UnixMilli())
-		d = bsoncore.AppendStringElement(d, "id", p.pt.ID)
-		if doc, err = bsoncore.AppendDocumentEnd(d, idx); err != nil {
-			return nil, err
-		}
-	}
-	return doc, nil
-}
-
-func appendValue(doc []byte, key string, v *Value) ([]byte, error) {
-	idx, d := bsoncore.AppendDocumentElementStart(doc, key)
-	d, err := appendAny(d, "v", v.V)
-	if err != nil {
-		return nil, err
-	}
-	if v.N != 0 {
-		d = bsoncore.AppendInt64Element(d, "n", v.N)
-	}
-	d = bsoncore.AppendDateTimeElement(d, "at", v.Last.UnixMilli())
-	if len(v.Per) > 0 {
-		aidx, dd := bsoncore.AppendArrayElementStart(d, "b")
-		for i, b := range v.Per {
-			bidx, e := bsoncore.AppendDocumentElementStart(dd, itoa(i))
-			e = bsoncore.AppendInt64Element(e, "at", b.At)
-			e = bsoncore.AppendInt64Element(e, "n", b.N)
-			dd, _ = bsoncore.AppendDocumentEnd(e, bidx)
-		}
-		d, _ = bsoncore.AppendArrayEnd(dd, aidx)
-	}
-	return bsoncore.AppendDocumentEnd(d, idx)
-}
-
-func appendBucket(doc []byte, key string, b *Bucket) ([]byte, error) {
-	idx, d := bsoncore.AppendDocumentElementStart(doc, key)
-	d = bsoncore.AppendInt64Element(d, "at", b.At)
-	d = bsoncore.AppendInt64Element(d, "n", b.N)
-	d = appendFloats(d, b.Sum, b.Lo, b.Hi)
-	d, err := appendPoints(d, b.First, b.Last)
-	if err != nil {
-		return nil, err
-	}
-	return bsoncore.AppendDocumentEnd(d, idx)
-}
-
-// appendAny writes a property value (a scalar almost always) with the
-// driver's own encoding of it.
-func appendAny(doc []byte, key string, v any) ([]byte, error) {
-	if v == nil {
-		return bsoncore.AppendNullElement(doc, key), nil
-	}
-	t, data, err := bson.MarshalValue(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode computed value: %w", err)
-	}
-	doc = bsoncore.AppendHeader(doc, bsoncore.Type(t), key)
-	return append(doc, data...), nil
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return fmt.Sprint(i)
-}
-
-// UnmarshalBSON reads what MarshalBSON (or the reflection codec) wrote,
-// normalised as Normalise leaves it.
+// UnmarshalBSON reads what MarshalBSON wrote, or the older layout (f, l,
+// v and b as sub-documents and arrays of them, told apart by their BSON
+// type), normalised as Normalise leaves it.
 func (s *State) UnmarshalBSON(data []byte) error {
 	*s = State{}
 	return rawbson.Each(data, func(k []byte, v bson.RawValue) (err error) {
@@ -158,12 +93,20 @@ func (s *State) UnmarshalBSON(data []byte) error {
 		case "n", "s", "lo", "hi", "f", "l":
 			err = aggregate{&s.N, &s.Sum, &s.Lo, &s.Hi, &s.First, &s.Last}.decode(string(k), v)
 		case "v":
+			if v.Type == bson.TypeBinary {
+				s.Values, err = unpackValues(v)
+				break
+			}
 			err = eachItem(v, func(item bson.RawValue) error {
 				val, err := valueOf(item)
 				s.Values = append(s.Values, val)
 				return err
 			})
 		case "b":
+			if v.Type == bson.TypeBinary {
+				s.Buckets, err = unpackBuckets(v)
+				break
+			}
 			err = eachItem(v, func(item bson.RawValue) error {
 				b, err := bucketOf(item)
 				s.Buckets = append(s.Buckets, b)
@@ -234,6 +177,9 @@ func eachItem(v bson.RawValue, fn func(bson.RawValue) error) error {
 }
 
 func pointOf(v bson.RawValue) (*Point, error) {
+	if v.Type == bson.TypeBinary {
+		return unpackPoint(v)
+	}
 	doc, ok := v.DocumentOK()
 	if !ok {
 		return nil, fmt.Errorf("decode computed state: point is %s", v.Type)
