@@ -64,7 +64,7 @@ type Profile struct {
 	Consent map[string][]segment.ConsentEntry `bson:"consent,omitempty"`
 	// Computed holds the computed traits' state by definition key
 	// (package traits; values are read with the definition, agg.Def.Value).
-	Computed map[string]agg.State `bson:"computed,omitempty"`
+	Computed agg.States `bson:"computed,omitempty"`
 	// ComputedEpoch counts the writes that set computed state from the
 	// stored events (backfill, recompute): ingest compares it with the
 	// copy it read before storing its events to know whether such a write
@@ -124,10 +124,6 @@ func (p *Profile) normalise() {
 			e.CapturedAt, e.RecordedAt, e.ExpiresAt = e.CapturedAt.UTC(), e.RecordedAt.UTC(), e.ExpiresAt.UTC()
 		}
 		p.Consent[k] = list
-	}
-	for k, st := range p.Computed {
-		st.Normalise()
-		p.Computed[k] = st
 	}
 	if p.NextEvalAt.IsZero() {
 		p.NextEvalAt = NoEval // written before segments existed

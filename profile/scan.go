@@ -85,24 +85,15 @@ func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
 				return fmt.Errorf("consent: %w", err)
 			}
 		case "computed":
-			doc, ok := v.DocumentOK()
-			if !ok || len(f.Computed) == 0 {
+			if len(f.Computed) == 0 {
 				return nil
 			}
-			for _, k := range f.Computed {
-				cv, err := doc.LookupErr(k)
-				if err != nil {
-					continue
-				}
-				var st agg.State
-				if err := cv.Unmarshal(&st); err != nil {
-					return fmt.Errorf("computed %s: %w", k, err)
-				}
-				st.Normalise()
-				if p.Computed == nil {
-					p.Computed = map[string]agg.State{}
-				}
-				p.Computed[k] = st
+			states, err := agg.DecodeStates(v, f.Computed)
+			if err != nil {
+				return err
+			}
+			if len(states) > 0 {
+				p.Computed = states
 			}
 		case "tally":
 			if !f.Tally {

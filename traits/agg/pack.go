@@ -1,6 +1,7 @@
 package agg
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -352,7 +353,9 @@ func (u *unpacker) value() any {
 			return nil
 		}
 		u.b = rem
-		return userjson.PlainRaw(bson.RawValue{Type: bson.Type(t), Value: v.Data})
+		// Cloned: PlainRaw may keep slices of it (binary values), and
+		// the caller's buffer is not ours to keep.
+		return userjson.PlainRaw(bson.RawValue{Type: bson.Type(t), Value: bytes.Clone(v.Data)})
 	}
 	u.fail()
 	return nil
@@ -379,10 +382,18 @@ func unpackPoint(v bson.RawValue) (*Point, error) {
 
 func unpackBuckets(v bson.RawValue) ([]Bucket, error) {
 	u := unpack(v)
+	if u.err != nil {
+		return nil, u.err
+	}
+	out := u.buckets()
+	return out, u.done()
+}
+
+func (u *unpacker) buckets() []Bucket {
 	cols := u.byte()
 	n := u.count(2)
 	if u.err != nil {
-		return nil, u.err
+		return nil
 	}
 	out := make([]Bucket, n)
 	for i := range out {
@@ -408,17 +419,25 @@ func unpackBuckets(v bson.RawValue) ([]Bucket, error) {
 			}
 		}
 		if u.err != nil {
-			return nil, u.err
+			return nil
 		}
 	}
-	return out, u.done()
+	return out
 }
 
 func unpackValues(v bson.RawValue) ([]Value, error) {
 	u := unpack(v)
-	n := u.count(4)
 	if u.err != nil {
 		return nil, u.err
+	}
+	out := u.values()
+	return out, u.done()
+}
+
+func (u *unpacker) values() []Value {
+	n := u.count(4)
+	if u.err != nil {
+		return nil
 	}
 	out := make([]Value, n)
 	for i := range out {
@@ -434,8 +453,8 @@ func unpackValues(v bson.RawValue) ([]Value, error) {
 			}
 		}
 		if u.err != nil {
-			return nil, u.err
+			return nil
 		}
 	}
-	return out, u.done()
+	return out
 }
