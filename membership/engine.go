@@ -77,7 +77,11 @@ func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (segment.Lookups,
 type evalEnv struct {
 	consent  map[string]bool
 	computed *agg.Set
-	scores   *scores.Workspace
+	// scores is the workspace summary, nil before the first one (the
+	// scores are still known then: RFM is unknown, the typical gap the
+	// default); withScores tells whether score nodes can be evaluated.
+	scores     *scores.Workspace
+	withScores bool
 }
 
 // newEvalEnv loads what evaluation needs beyond the profile: the consent
@@ -102,6 +106,7 @@ func (e *Engine) newEvalEnv(ctx context.Context, tn store.Tenant, consent, compu
 		if env.scores, err = e.Scores(ctx, tn); err != nil {
 			return env, err
 		}
+		env.withScores = true
 	}
 	return env, nil
 }
@@ -556,7 +561,7 @@ func countInto(out map[string]segment.Counter, feats []segment.Feature, ev *time
 // memberships of static segments.
 func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) segment.Input {
 	var score func(string, []float64) (any, time.Time)
-	if env.scores != nil {
+	if env.withScores {
 		score = func(key string, thresholds []float64) (any, time.Time) {
 			return scores.Get(key, p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, env.scores), thresholds)
 		}

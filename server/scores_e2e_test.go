@@ -288,7 +288,7 @@ func TestScoresAPI(t *testing.T) {
 			}
 			// dan: R 5 (5 days is above no cut), F 2 (3 orders above the cut 2),
 			// M 5 (600 above every cut); FM ⌈7/2⌉ = 4.
-			if d := scoresOf(t, s, admin, pids["dan@example.com"]); d.RFM.Recency != 5 || d.RFM.Frequency != 2 || d.RFM.Monetary != 5 || *d.RFM.Label != "Champions" {
+			if d := scoresOf(t, s, admin, pids["dan@example.com"]); d.RFM.Recency != 5 || d.RFM.Frequency != 2 || d.RFM.Monetary != 5 || d.RFM.Label == nil || *d.RFM.Label != "Champions" {
 				t.Errorf("dan's RFM %+v", d.RFM)
 			}
 

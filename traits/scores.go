@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/traits/agg"
 )
 
 // Built-in scores (package scores holds the formulas). Every profile
@@ -94,15 +95,15 @@ func (d *scoreDoc) state() *ScoreSettingsState {
 // orderConfig is what counting needs of the settings.
 type orderConfig struct {
 	event string
-	path  []string
+	path  string
 	rev   int64
 }
 
 func (d *scoreDoc) orders() *orderConfig {
 	if d == nil {
-		return &orderConfig{event: DefaultOrderEvent, path: []string{DefaultRevenueProperty}}
+		return &orderConfig{event: DefaultOrderEvent, path: DefaultRevenueProperty}
 	}
-	return &orderConfig{event: d.OrderEvent, path: strings.Split(d.RevenueProperty, "."), rev: d.Rev}
+	return &orderConfig{event: d.OrderEvent, path: d.RevenueProperty, rev: d.Rev}
 }
 
 // add counts one event into t.
@@ -110,35 +111,9 @@ func (c *orderConfig) add(t *scores.Tally, name string, at time.Time, props map[
 	order := name == c.event
 	var value float64
 	if order {
-		value, _ = numberAt(props, c.path)
+		value, _ = agg.NumberAt(props, c.path)
 	}
 	t.Add(at, order, value, now)
-}
-
-// numberAt is the number at a property path (0, false when absent or not
-// a number).
-func numberAt(props map[string]any, path []string) (float64, bool) {
-	var cur any = props
-	for _, seg := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return 0, false
-		}
-		if cur, ok = m[seg]; !ok {
-			return 0, false
-		}
-	}
-	switch v := cur.(type) {
-	case float64:
-		return v, true
-	case int64:
-		return float64(v), true
-	case int32:
-		return float64(v), true
-	case int:
-		return float64(v), true
-	}
-	return 0, false
 }
 
 func loadScoreDoc(ctx context.Context, tn store.Tenant) (*scoreDoc, error) {

@@ -43,6 +43,7 @@
 package agg
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"sort"
@@ -584,8 +585,22 @@ func number(v any) (float64, bool) {
 		return x, true
 	case float32:
 		return float64(x), true
+	case json.Number:
+		// Go callers may pass decoded JSON as is; stored, it is a double,
+		// so ingest and a recount from the stored event must agree.
+		f, err := x.Float64()
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, false
+		}
+		return f, true
 	}
 	return 0, false
+}
+
+// NumberAt is the number at a dot path of props (false when it is
+// missing or not a finite number), read as numeric aggregates read it.
+func NumberAt(props map[string]any, path string) (float64, bool) {
+	return number(lookup(props, path))
 }
 
 // lookup follows a dot path through nested objects; nil when missing.
