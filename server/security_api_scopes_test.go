@@ -45,6 +45,8 @@ func (w *secWorld) mutationCalls() map[string]secCall {
 			map[string]any{"s": w.static, "p": w.other}},
 		"defineComputedTrait": {`mutation { defineComputedTrait(input: {key: "sec_orders", kind: COUNT, event: "order"}) { key version backfill { status } } }`, nil},
 		"deleteComputedTrait": {`mutation { deleteComputedTrait(key: "sec_none") }`, nil},
+		"setScoreSettings":    {`mutation { setScoreSettings(input: {orderEvent: "order_completed", revenueProperty: "revenue"}) { orderEvent recount { status } } }`, nil},
+		"refreshScoreSummary": {`mutation { refreshScoreSummary { at buyers } }`, nil},
 		"removeFromStaticSegment": {`mutation($s: ID!, $p: ID!) { removeFromStaticSegment(segmentId: $s, profileIds: [$p]) { id } }`,
 			map[string]any{"s": w.static, "p": w.profile}},
 	}
@@ -65,6 +67,8 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"segmentPreview":    {`{ segmentPreview(rule: {trait: {key: "plan", op: EQ, value: "pro"}}) { count } }`, nil},
 		"computedTraits":    {`{ computedTraits { key backfill { status processed total } } }`, nil},
 		"computedTrait":     {`{ computedTrait(key: "sec_none") { key } }`, nil},
+		"scoreSettings":     {`{ scoreSettings { orderEvent revenueProperty recount { status } } }`, nil},
+		"scoreSummary":      {`{ scoreSummary { at buyers recency } }`, nil},
 	}
 }
 
