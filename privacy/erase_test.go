@@ -144,6 +144,18 @@ func TestEraseLeavesNothingAndSuppresses(t *testing.T) {
 	if out["profileId"] != p || out["traits"].(map[string]any)["firstName"] != "Erinyes" {
 		t.Fatalf("export of %s: profileId %v traits %v", merged, out["profileId"], out["traits"])
 	}
+	// Scores and computed values come readable, not as the stored packed
+	// binaries.
+	sc, _ := out["scores"].(map[string]any)
+	if act, _ := sc["activity"].([]any); len(act) == 0 || len(sc["explain"].([]string)) != 4 {
+		t.Fatalf("export scores %v", out["scores"])
+	}
+	if _, ok := out["computed"].(map[string]any); !ok {
+		t.Fatalf("export computed %v", out["computed"])
+	}
+	if _, ok := out["profile"].(map[string]any)["tally"]; ok {
+		t.Fatal("export shows the stored tally")
+	}
 
 	rc, err := e.svc().Erase(e.Ctx, e.Tenant, p, "customer request", "tester")
 	if err != nil {

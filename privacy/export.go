@@ -47,6 +47,18 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 	if err := eachDoc(ctx, tn.C(store.Profiles), nil, func(raw bson.Raw) error { prof = plainDoc(raw); return nil }, p.ID); err != nil {
 		return nil, err
 	}
+	if s.Derived != nil {
+		derived, err := s.Derived(ctx, tn, p)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range derived {
+			out[k] = v
+		}
+		// Their stored forms are packed binaries, unreadable in an export.
+		delete(prof, "computed")
+		delete(prof, "tally")
+	}
 	out["profile"] = prof
 	out["traits"] = userjson.PlainObject(p.Traits)
 

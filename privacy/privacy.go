@@ -5,11 +5,14 @@
 package privacy
 
 import (
+	"context"
 	"time"
 
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/membership"
+	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/store"
 )
 
 // Service runs data-subject requests.
@@ -20,4 +23,8 @@ type Service struct {
 	Segments *membership.Engine
 	// Changes, when set, is told of the changes an erasure makes.
 	Changes realtime.Publisher
+	// Derived, when set, returns what is derived from the person's data
+	// in readable form (computed trait values, scores): the profile
+	// document keeps them in packed binary forms an export cannot show.
+	Derived func(ctx context.Context, tn store.Tenant, p *profile.Profile) (map[string]any, error)
 }

@@ -71,7 +71,7 @@ func New(now func() time.Time) *Services {
 		Timeline: &timeline.Service{Identity: id, Now: now, Segments: seg, Computed: tr},
 		Segments: seg,
 		Consent:  cs,
-		Privacy:  &privacy.Service{Now: now, Identity: id, Segments: seg},
+		Privacy:  &privacy.Service{Now: now, Identity: id, Segments: seg, Derived: tr.Derived},
 		Traits:   tr,
 	}
 }

@@ -444,3 +444,37 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 	}
 	return true, nil
 }
+
+// Derived is what an export shows of the computed traits and scores of p
+// (their stored forms are packed): "computed" (values by key now) and
+// "scores" (the scores now, with their explanations and the tally they
+// were computed from).
+func (e *Engine) Derived(ctx context.Context, tn store.Tenant, p *profile.Profile) (map[string]any, error) {
+	values, err := e.Values(ctx, tn, p, nil, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	s, in, err := e.Scores(ctx, tn, p, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	activity := make([]any, 0, len(in.Activity))
+	for _, d := range in.Activity {
+		activity = append(activity, map[string]any{"day": time.Unix(d.Day*86400, 0).UTC().Format(time.DateOnly), "events": d.N})
+	}
+	sc := map[string]any{
+		"rfm":           map[string]any{"recency": s.RFM.Recency, "frequency": s.RFM.Frequency, "monetary": s.RFM.Monetary, "label": s.RFM.Label},
+		"engagement":    s.Engagement,
+		"churnRisk":     s.ChurnRisk,
+		"lifetimeValue": s.LifetimeValue,
+		"explain":       s.Explain,
+		"orders":        in.Orders,
+		"revenue":       in.Revenue,
+		"activity":      activity,
+	}
+	if !in.FirstOrder.IsZero() {
+		sc["firstOrderAt"] = in.FirstOrder.Format(time.RFC3339Nano)
+		sc["lastOrderAt"] = in.LastOrder.Format(time.RFC3339Nano)
+	}
+	return map[string]any{"computed": values, "scores": sc}, nil
+}
