@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
@@ -419,12 +423,28 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 	}
 	now := e.now()
 	res := scores.NewReservoir(scores.SampleSize, uint64(now.UnixNano()))
-	err := profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
-		for _, p := range page {
+	var mu sync.Mutex
+	// The preview's scan: raw pages, only the tally decoded, workers in
+	// parallel; the sample stays uniform whatever order rows arrive in.
+	err := profile.Scan(ctx, tn, runtime.GOMAXPROCS(0), func(_ int, docs []bson.Raw) error {
+		var rows []scores.Row
+		for _, d := range docs {
+			p, err := profile.DecodeFields(d, profile.Fields{Tally: true})
+			if err != nil {
+				return err
+			}
+			if p.MergingInto != "" {
+				continue
+			}
 			if row, ok := scores.RowOf(p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, nil)); ok {
-				res.Offer(row)
+				rows = append(rows, row)
 			}
 		}
+		mu.Lock()
+		for _, r := range rows {
+			res.Offer(r)
+		}
+		mu.Unlock()
 		return nil
 	})
 	if err != nil {
