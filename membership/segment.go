@@ -129,6 +129,7 @@ type Engine struct {
 
 	mu    sync.Mutex
 	cache map[string]cached
+	gen   map[string]int64 // invalidations per workspace
 
 	evaluations atomic.Int64
 }
@@ -172,6 +173,10 @@ func (e *Engine) now() time.Time {
 func (e *Engine) invalidate(ws string) {
 	e.mu.Lock()
 	delete(e.cache, ws)
+	if e.gen == nil {
+		e.gen = map[string]int64{}
+	}
+	e.gen[ws]++
 	e.mu.Unlock()
 }
 
@@ -180,6 +185,7 @@ func (e *Engine) invalidate(ws string) {
 func (e *Engine) active(ctx context.Context, tn store.Tenant) ([]*Segment, []segment.Feature, error) {
 	e.mu.Lock()
 	c, ok := e.cache[tn.Workspace()]
+	gen := e.gen[tn.Workspace()]
 	e.mu.Unlock()
 	if ok && time.Since(c.at) < CacheTTL {
 		return c.segs, c.features, nil
@@ -209,10 +215,15 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) ([]*Segment, []seg
 		}
 	}
 	e.mu.Lock()
-	if e.cache == nil {
-		e.cache = map[string]cached{}
+	// A load that raced an invalidation may have read the segments from
+	// before the change (a segment just created would be missed by every
+	// re-evaluation for CacheTTL): use it, but do not cache it.
+	if e.gen[tn.Workspace()] == gen {
+		if e.cache == nil {
+			e.cache = map[string]cached{}
+		}
+		e.cache[tn.Workspace()] = c
 	}
-	e.cache[tn.Workspace()] = c
 	e.mu.Unlock()
 	return c.segs, c.features, nil
 }
