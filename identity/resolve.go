@@ -535,8 +535,26 @@ func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string
 		}
 	}
 	err := tn.C(store.Profiles).Insert(ctx, p)
-	if err != nil && !errors.Is(err, store.ErrDuplicateKey) {
+	if errors.Is(err, store.ErrDuplicateKey) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("create profile %s: %w", id, err)
+	}
+	// A slow creator can insert after its profile already lived and was
+	// merged away: another call found the claimed identifier, created the
+	// profile itself, and a merge moved the identifier on and retired the
+	// document. Inserted now, the document would hold nothing and never be
+	// retired again: take it back.
+	held, err := Identifiers(ctx, tn, id)
+	if err != nil {
+		return err
+	}
+	if len(held) == 0 {
+		if err := tn.C(store.Profiles).Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("retire resurrected profile %s: %w", id, err)
+		}
+		return errRetry
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package scores
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -54,7 +55,7 @@ func (t *Tally) Add(at time.Time, order bool, value float64, now time.Time) {
 	if d <= DayOf(now)-ActivityDays {
 		return // too old to count for engagement
 	}
-	i, found := slices.BinarySearchFunc(t.Activity, d, func(x Day, d int64) int { return cmpInt(x.Day, d) })
+	i, found := slices.BinarySearchFunc(t.Activity, d, func(x Day, d int64) int { return cmp.Compare(x.Day, d) })
 	if found {
 		t.Activity[i].N++
 		return
@@ -63,16 +64,6 @@ func (t *Tally) Add(at time.Time, order bool, value float64, now time.Time) {
 	if len(t.Activity) > MaxActivityEntries {
 		t.Activity = slices.Delete(t.Activity, 0, len(t.Activity)-MaxActivityEntries)
 	}
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // prune drops the activity days the window no longer sees at now.
