@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 )
@@ -411,6 +412,11 @@ func foldInto(t, src *profile.Profile) []TraitOutcome {
 		t.TraitsAt[k] = sAt
 	}
 	t.EventCount += src.EventCount
+	t.Tally = scores.MergeTallies(t.Tally, src.Tally)
+	// A from-events write on the source may have counted events whose
+	// ingest now lands on the target: the target's epoch must move too,
+	// so that such an ingest recounts instead of adding (package traits).
+	t.ComputedEpoch += src.ComputedEpoch
 	t.Seen(src.FirstSeenAt)
 	t.Seen(src.LastSeenAt)
 	for typ, v := range src.Uniques {

@@ -213,3 +213,46 @@ func (t *Tally) UnmarshalBSON(data []byte) error {
 		return nil
 	})
 }
+
+// MergeTallies is the tally of one person made of two (a profile merge):
+// orders and revenue add, the order span widens, activity adds per day
+// (the oldest days beyond MaxActivityEntries dropped). Like the event
+// count it is exact because each event was counted on exactly one side.
+// Tallies counted under different order settings cannot be added: the
+// result is nil, to be recounted from the events.
+func MergeTallies(a, b *Tally) *Tally {
+	switch {
+	case a == nil && b == nil:
+		return nil
+	case a == nil:
+		a, b = b, a
+	}
+	out := *a
+	out.Activity = slices.Clone(a.Activity)
+	if b == nil {
+		return &out
+	}
+	if a.Rev != b.Rev {
+		return nil
+	}
+	out.Orders += b.Orders
+	out.Revenue = sanitizeMoney(a.Revenue + b.Revenue)
+	if !b.FirstOrder.IsZero() && (out.FirstOrder.IsZero() || b.FirstOrder.Before(out.FirstOrder)) {
+		out.FirstOrder = b.FirstOrder
+	}
+	if b.LastOrder.After(out.LastOrder) {
+		out.LastOrder = b.LastOrder
+	}
+	for _, d := range b.Activity {
+		i, found := slices.BinarySearchFunc(out.Activity, d.Day, func(x Day, d int64) int { return cmp.Compare(x.Day, d) })
+		if found {
+			out.Activity[i].N += d.N
+		} else {
+			out.Activity = slices.Insert(out.Activity, i, d)
+		}
+	}
+	if len(out.Activity) > MaxActivityEntries {
+		out.Activity = slices.Delete(out.Activity, 0, len(out.Activity)-MaxActivityEntries)
+	}
+	return &out
+}

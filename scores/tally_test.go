@@ -2,6 +2,7 @@ package scores
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -140,5 +141,39 @@ func TestTallyCorruptActivityIsAnError(t *testing.T) {
 	var tl Tally
 	if err := bson.Unmarshal(raw, &tl); err == nil {
 		t.Error("a string order count decoded")
+	}
+}
+
+// TestMergeTallies: the tally of a merged person is the tally of all
+// their events, whichever side counted each.
+func TestMergeTallies(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for round := range 300 {
+		var a, b, all Tally
+		for range rng.IntN(120) {
+			at := now.Add(-time.Duration(rng.IntN(100*24)) * time.Hour)
+			order, v := rng.IntN(3) == 0, float64(rng.IntN(5000))/100
+			all.Add(at, order, v, now)
+			if rng.IntN(2) == 0 {
+				a.Add(at, order, v, now)
+			} else {
+				b.Add(at, order, v, now)
+			}
+		}
+		got := MergeTallies(&a, &b)
+		if got.Orders != all.Orders || abs(got.Revenue-all.Revenue) > 1e-6 || !got.FirstOrder.Equal(all.FirstOrder) ||
+			!got.LastOrder.Equal(all.LastOrder) || !slices.Equal(got.Activity, all.Activity) {
+			t.Fatalf("round %d: merged %+v, want %+v", round, got, all)
+		}
+		if a2 := MergeTallies(&a, nil); !a2.Equal(&a) {
+			t.Fatalf("round %d: merge with nothing %+v", round, a2)
+		}
+	}
+	if MergeTallies(nil, nil) != nil {
+		t.Fatal("two empty tallies merge to a tally")
+	}
+	if got := MergeTallies(&Tally{Rev: 1, Orders: 1}, &Tally{Rev: 2, Orders: 1}); got != nil {
+		t.Fatalf("tallies of different settings merged: %+v", got)
 	}
 }

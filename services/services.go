@@ -55,10 +55,15 @@ func New(now func() time.Time) *Services {
 	// After a merge or unmerge moved events, computed traits are
 	// recomputed from them before segments re-evaluate the profiles.
 	id.AfterWrite = func(ctx context.Context, tn store.Tenant, ids []string, cause string, touched segment.Touched) {
-		if cause == "merge" || cause == "unmerge" {
-			if err := tr.Recompute(ctx, tn, ids); err != nil {
-				slog.ErrorContext(ctx, "computed traits: recompute", "profiles", ids, "cause", cause, "err", err)
-			}
+		var err error
+		switch cause {
+		case "merge":
+			err = tr.AfterMerge(ctx, tn, ids)
+		case "unmerge":
+			err = tr.Recompute(ctx, tn, ids)
+		}
+		if err != nil {
+			slog.ErrorContext(ctx, "computed traits: recompute", "profiles", ids, "cause", cause, "err", err)
 		}
 		seg.AfterWrite(ctx, tn, ids, cause, touched)
 	}

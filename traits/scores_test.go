@@ -922,3 +922,64 @@ func TestScorePreviewMatchesScores(t *testing.T) {
 		}
 	}
 }
+
+// TestTallyUnderConcurrentMerges: tracks (orders and page views) race
+// identify calls that stitch anonymous visitors to a few people, merging
+// their profiles, with no computed trait defined. Merges fold the
+// tallies (no recount from events), so every survivor's tally must still
+// equal a recount of its stored events, and no from-events write
+// happened.
+func TestTallyUnderConcurrentMerges(t *testing.T) {
+	e := newEnv(t)
+	noAutoRefresh(t)
+	const workers, calls = 6, 60
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			for c := range calls {
+				a := rng.IntN(12)
+				anon := identity.Identifier{Type: identity.AnonymousID, Value: fmt.Sprint("anon-", a)}
+				if rng.IntN(4) == 0 {
+					// Visitor a is person a%3: three survivors in the end.
+					email := identity.Identifier{Type: "email", Value: fmt.Sprintf("p%d@example.com", a%3)}
+					if _, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: []identity.Identifier{anon, email}, SeenAt: start}); err != nil {
+						errs <- err
+						return
+					}
+					continue
+				}
+				at := start.Add(-time.Duration(rng.IntN(60*24)) * time.Hour)
+				in := timeline.TrackInput{MessageID: fmt.Sprintf("m-%d-%d", w, c), Name: "page_viewed", OccurredAt: &at,
+					Identifiers: []identity.Identifier{anon}}
+				if rng.IntN(3) == 0 {
+					in.Name, in.Properties = traits.DefaultOrderEvent, map[string]any{"revenue": float64(rng.IntN(100))}
+				}
+				if _, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "inputs", []timeline.TrackInput{in}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ids := allIDs(t, e)
+	merged := 0
+	for _, id := range ids {
+		p := e.Profile(t, id)
+		merged += len(p.MergedFrom)
+		if p.ComputedEpoch != 0 {
+			t.Errorf("profile %s: computedEpoch %d, want no from-events write", id, p.ComputedEpoch)
+		}
+	}
+	if merged == 0 {
+		t.Fatal("no merge happened")
+	}
+	e.checkTallies(t, "after concurrent merges", ids, traits.DefaultOrderEvent, "revenue", start)
+	t.Logf("%d profiles, %d merged away", len(ids), merged)
+}

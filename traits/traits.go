@@ -518,7 +518,9 @@ func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile,
 	if err != nil {
 		return nil, err
 	}
-	fresh := seenEpoch >= 0 && p.ComputedEpoch == seenEpoch
+	// Epoch 0: no from-events write ever wrote p (nor a profile merged
+	// into it, see identity's fold), so only ingest adds counted anything.
+	fresh := p.ComputedEpoch == 0 || seenEpoch >= 0 && p.ComputedEpoch == seenEpoch
 	type hit struct {
 		d   *agg.Def
 		evs []*timeline.Event
@@ -650,6 +652,39 @@ func eachEvent(ctx context.Context, tn store.Tenant, profileID string, fn func(n
 			return nil
 		}
 	}
+}
+
+// AfterMerge brings the survivor of a merge up to date. Its tally was
+// folded with the source's in the merge itself (additive, like the event
+// count), so with no computed trait definitions there is nothing to
+// recount from events, and no from-events write to make concurrent
+// ingest recount too; otherwise (or when the fold could not add the
+// tallies) it is Recompute.
+func (e *Engine) AfterMerge(ctx context.Context, tn store.Tenant, profileIDs []string) error {
+	cfg, err := e.config(ctx, tn)
+	if err != nil {
+		return err
+	}
+	var stale []string
+	for _, id := range profileIDs {
+		p, err := profile.Get(ctx, tn, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load merged profile %s: %w", id, err)
+		}
+		current := p.Tally != nil && p.Tally.Rev == cfg.orders.rev || p.Tally == nil && p.EventCount == 0
+		// After a from-events write an ingest may have recounted the
+		// survivor mid-merge, before the source's events reached it.
+		if cfg.set.Len() > 0 || !current || p.ComputedEpoch > 0 {
+			stale = append(stale, id)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	return e.Recompute(ctx, tn, stale)
 }
 
 // Recompute sets the computed state of every definition on the profiles
