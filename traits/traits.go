@@ -38,7 +38,10 @@
 // happened in between, ingest recomputes those definitions from the
 // events inside its own compare-and-swap instead of adding (exact, since
 // its events are stored by then); otherwise no from-events write can have
-// seen its events, and adding is exact. A missing state (or one of an
+// seen its events, and adding is exact. A profile whose epoch is 0 was
+// never written from events (a merge adds the source's epoch to the
+// survivor's), so adding is exact there too, even when ingest read
+// nothing beforehand (it followed a merge). A missing state (or one of an
 // older revision) is counted from empty: either the profile was created
 // after the backfill passed (so every one of its events comes through
 // ingest) or the backfill has not reached it yet and will overwrite it. A from-events write racing an ingest write fails its
