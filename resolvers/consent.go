@@ -90,7 +90,7 @@ func (r *Resolver) consentProfile(ctx context.Context, obj *model.Profile) (stor
 	if err != nil {
 		return tn, nil, err
 	}
-	p, err := profile.Resolve(ctx, tn, obj.ID, r.identity.Redirect)
+	p, err := r.profileDoc(ctx, tn, obj.ID)
 	return tn, p, err
 }
 

@@ -205,7 +205,7 @@ func (r *queryResolver) Profile(ctx context.Context, id *string, identifier *mod
 	if err != nil {
 		return nil, err
 	}
-	return toProfile(p), nil
+	return remember(ctx, p), nil
 }
 
 func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error) {
@@ -264,7 +264,7 @@ func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string,
 	conn := &model.ProfileConnection{Edges: []model.ProfileEdge{}, Nodes: []model.Profile{}}
 	cursors := make([]string, len(page.Profiles))
 	for i, p := range page.Profiles {
-		mp := toProfile(p)
+		mp := remember(ctx, p)
 		cursors[i] = wrapCursor(list, page.Cursors[i])
 		conn.Edges = append(conn.Edges, model.ProfileEdge{Cursor: cursors[i], Node: mp})
 		conn.Nodes = append(conn.Nodes, *mp)

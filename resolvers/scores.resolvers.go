@@ -7,12 +7,11 @@ package resolvers
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/profile"
-	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/traits"
 )
 
@@ -49,9 +48,9 @@ func (r *profileResolver) Scores(ctx context.Context, obj *model.Profile) (*mode
 	if err != nil {
 		return nil, err
 	}
-	p, err := profile.Get(ctx, tn, obj.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		p = profile.New(obj.ID, obj.CreatedAt) // merged away meanwhile: no tally
+	p, err := r.profileDoc(ctx, tn, obj.ID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		p = profile.New(obj.ID, obj.CreatedAt) // erased meanwhile: no tally
 	} else if err != nil {
 		return nil, err
 	}

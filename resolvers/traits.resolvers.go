@@ -7,13 +7,10 @@ package resolvers
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/profile"
-	"github.com/halo-cdp/halo/store"
 )
 
 func (r *mutationResolver) DefineComputedTrait(ctx context.Context, input model.DefineComputedTraitInput) (*model.ComputedTrait, error) {
@@ -41,9 +38,9 @@ func (r *profileResolver) Computed(ctx context.Context, obj *model.Profile, keys
 	if err != nil {
 		return nil, err
 	}
-	p, err := profile.Get(ctx, tn, obj.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return map[string]any{}, nil // merged away meanwhile
+	p, err := r.profileDoc(ctx, tn, obj.ID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return map[string]any{}, nil // erased meanwhile
 	}
 	if err != nil {
 		return nil, err

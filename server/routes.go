@@ -141,6 +141,7 @@ func newGraphQLServer(d handlerDeps) *handler.Server {
 		MaxComplexity: maxComplexity, Introspection: d.cfg.Dev,
 	})
 	srv.Use(resolvers.ScopeCheck{})
+	srv.Use(resolvers.ProfileMemo{})
 	return srv
 }
 
