@@ -138,6 +138,15 @@ func dateTime(v bson.RawValue) time.Time {
 // ScanPage is how many documents Scan reads per store call.
 const ScanPage = 1000
 
+// MaxScans is how many Scans run at once in a process; more wait their
+// turn (or give up with their context). Each scan already keeps every
+// core busy: running more at once only multiplies their memory and makes
+// all of them slower, and a burst of previews or score rankings, which
+// each read the whole workspace, must not starve ingest.
+const MaxScans = 2
+
+var scanSlots = make(chan struct{}, MaxScans)
+
 // Scan streams the workspace's stored profile documents, oldest first,
 // skipping none (merged-away ones included: callers decide), to fn, one
 // page at a time: page is the page's position (0, 1, ...). One goroutine
@@ -145,6 +154,12 @@ const ScanPage = 1000
 // decoding and evaluating overlap. fn's error, or a read error, ends the
 // scan.
 func Scan(ctx context.Context, tn store.Tenant, workers int, fn func(page int, docs []bson.Raw) error) error {
+	select {
+	case scanSlots <- struct{}{}:
+		defer func() { <-scanSlots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type job struct {

@@ -152,3 +152,54 @@ func TestScanStops(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+// At most MaxScans scans run at once; the others wait their turn, and a
+// waiting scan gives up with its context.
+func TestScanSlots(t *testing.T) {
+	ctx, tn := openTenant(t)
+	if err := tn.C(store.Profiles).Insert(ctx, fixture(1)); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu            sync.Mutex
+		running, peak int
+		release       = make(chan struct{})
+		started       = make(chan struct{}, 10)
+		wg            sync.WaitGroup
+	)
+	const scans = profile.MaxScans + 3
+	for range scans {
+		wg.Go(func() {
+			err := profile.Scan(ctx, tn, 1, func(int, []bson.Raw) error {
+				mu.Lock()
+				running++
+				peak = max(peak, running)
+				mu.Unlock()
+				started <- struct{}{}
+				<-release
+				mu.Lock()
+				running--
+				mu.Unlock()
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range profile.MaxScans {
+		<-started
+	}
+	// The rest wait: a scan with a short deadline gives up meanwhile.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err := profile.Scan(short, tn, 1, func(int, []bson.Raw) error { return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a scan past the bound: %v, want to wait and give up", err)
+	}
+	close(release)
+	wg.Wait()
+	if peak != profile.MaxScans {
+		t.Fatalf("%d scans ran at once, want %d", peak, profile.MaxScans)
+	}
+}
