@@ -276,6 +276,20 @@ type summaryDoc struct {
 	Version    int64     `bson:"version"`
 }
 
+func (e *Engine) summaryLock(ws string) *sync.Mutex {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.summaryLocks == nil {
+		e.summaryLocks = map[string]*sync.Mutex{}
+	}
+	m, ok := e.summaryLocks[ws]
+	if !ok {
+		m = new(sync.Mutex)
+		e.summaryLocks[ws] = m
+	}
+	return m
+}
+
 // stale tells whether the summary is due for a refresh at now.
 func (d *summaryDoc) stale(now time.Time) bool {
 	if d == nil || d.At.IsZero() {
@@ -386,6 +400,12 @@ func (e *Engine) maybeRefresh(tn store.Tenant, d *summaryDoc) {
 // it reports whether it did. Segments reading the RFM scores, churn risk
 // or lifetime value are then re-evaluated (AfterSummary).
 func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool) (bool, error) {
+	// The lease keeps other instances out; within this one (a forced
+	// refresh racing the background one) callers take turns, else they
+	// would take the lease from each other, since it is the same owner.
+	turn := e.summaryLock(tn.Workspace())
+	turn.Lock()
+	defer turn.Unlock()
 	c := tn.C(store.Settings)
 	me := e.owner()
 	// Take the lease.

@@ -983,3 +983,26 @@ func TestTallyUnderConcurrentMerges(t *testing.T) {
 	e.checkTallies(t, "after concurrent merges", ids, traits.DefaultOrderEvent, "revenue", start)
 	t.Logf("%d profiles, %d merged away", len(ids), merged)
 }
+
+// TestConcurrentSummaryRefreshes: forced refreshes racing each other and
+// the background one in one process all succeed, one after the other.
+func TestConcurrentSummaryRefreshes(t *testing.T) {
+	e := newEnv(t)
+	msg := 0
+	for i := range 6 {
+		e.orders(t, fmt.Sprint("c", i), 1+i%3, 50, start.Add(-time.Duration(i)*day), 7*day, &msg)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if ok, err := e.tr.RefreshSummary(e.Ctx, e.Tenant, true); err != nil || !ok {
+				t.Errorf("refresh: %v %v", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	e.tr.Wait()
+	if w, err := e.tr.Summary(e.Ctx, e.Tenant); err != nil || w == nil || w.Buyers != 6 {
+		t.Fatalf("summary %+v %v", w, err)
+	}
+}

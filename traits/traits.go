@@ -174,8 +174,11 @@ type Engine struct {
 	cache      map[string]cachedSet
 	gen        map[string]int64
 	refreshing map[string]bool
-	runs       sync.WaitGroup
-	id         string // this engine, as a backfill owner
+	// summaryLocks serialise this engine's summary refreshes per
+	// workspace.
+	summaryLocks map[string]*sync.Mutex
+	runs         sync.WaitGroup
+	id           string // this engine, as a backfill owner
 }
 
 // owner is the engine's id as a backfill lease holder.
