@@ -559,11 +559,11 @@ func countInto(out map[string]segment.Counter, feats []segment.Feature, ev *time
 
 // input is the evaluator's view of a profile; statics are its stored
 // memberships of static segments.
-func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) segment.Input {
-	var score func(string, []float64) (any, time.Time)
+func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool, env evalEnv) segment.Input {
+	var score func(string, time.Time, []float64) (any, time.Time)
 	if env.withScores {
-		score = func(key string, thresholds []float64) (any, time.Time) {
-			return scores.Get(key, p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, env.scores), thresholds)
+		score = func(key string, at time.Time, thresholds []float64) (any, time.Time) {
+			return scores.Get(key, p.Tally.Input(at, p.FirstSeenAt, p.LastSeenAt, env.scores), thresholds)
 		}
 	}
 	var computed func(string, time.Time) (any, time.Time)
@@ -600,7 +600,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool,
 // active segment (inSegment references); env what the rules read besides
 // the profile (newEvalEnv).
 func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) (map[string]bool, time.Time) {
-	in := input(p, byID, member, env, now)
+	in := input(p, byID, member, env)
 	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {

@@ -85,7 +85,7 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 					p.Features[f.Key] = c
 				}
 			}
-			in := input(p, byID, nil, env, now)
+			in := input(p, byID, nil, env)
 			in.Segment = func(id string) (segment.SegmentRef, bool) {
 				s, ok := byID[id]
 				switch {

@@ -34,12 +34,12 @@ type Input struct {
 	// with time alone (zero: never). Nil: every computed node is false.
 	Computed func(key string, at time.Time) (any, time.Time)
 	// Score returns the value of a built-in score (a computed key under
-	// ScoresPrefix) now, and the earliest moment its comparison with any
-	// of thresholds can change with time alone (zero: never). Scores such
-	// as churn risk change continuously, so unlike Computed they report
-	// threshold crossings rather than every change. Nil: score nodes are
-	// false.
-	Score func(key string, thresholds []float64) (any, time.Time)
+	// ScoresPrefix) at a time, and the earliest moment after it that its
+	// comparison with any of thresholds can change with time alone (zero:
+	// never). Scores such as churn risk change continuously, so unlike
+	// Computed they report threshold crossings rather than every change.
+	// Nil: score nodes are false.
+	Score func(key string, at time.Time, thresholds []float64) (any, time.Time)
 }
 
 // ScoresPrefix starts the computed keys that name built-in scores
@@ -243,7 +243,7 @@ func (e *evaluator) computed(c *ComputedCond) (bool, time.Time) {
 			return false, time.Time{}
 		}
 		// Score keys have dots, which matchCond would read as a path.
-		v, next := e.in.Score(c.Key, thresholds(c))
+		v, next := e.in.Score(c.Key, e.now, thresholds(c))
 		cc := *c
 		cc.Key = "score"
 		return matchCond(&cc, map[string]any{"score": v}), next

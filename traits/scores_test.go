@@ -911,8 +911,8 @@ func TestScorePreviewMatchesScores(t *testing.T) {
 		var want int64
 		for _, id := range allIDs(t, e) {
 			p := e.Profile(t, id)
-			if ok, _ := segment.Evaluate(r, segment.Input{Score: func(key string, th []float64) (any, time.Time) {
-				return scores.Get(key, p.Tally.Input(start, p.FirstSeenAt, p.LastSeenAt, w), th)
+			if ok, _ := segment.Evaluate(r, segment.Input{Score: func(key string, at time.Time, th []float64) (any, time.Time) {
+				return scores.Get(key, p.Tally.Input(at, p.FirstSeenAt, p.LastSeenAt, w), th)
 			}}, start); ok {
 				want++
 			}
