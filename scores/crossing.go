@@ -114,7 +114,8 @@ func horizon(in *Input, b *buyer, m Measure) (lo, hi int64, days bool) {
 // measure m with threshold — by any of >, >=, <, <=, = — can answer
 // differently than at in.Now, with no new events (in.Workspace fixed);
 // the zero time when it never does. Churn risk and lifetime value are
-// continuous: the instant is rounded up to the whole second. Engagement
+// continuous: the instant is the first millisecond of the change (never
+// late, at most a millisecond early). Engagement
 // changes only at midnight UTC, the R score when the days since the last
 // order pass a recency cut. Use it as a segment's nextEvalAt: at that
 // instant re-evaluate and call Crossing again. Cost: O(log) evaluations
@@ -145,9 +146,26 @@ func Crossing(in Input, m Measure, threshold float64) time.Time {
 		return time.Time{}
 	}
 	if days {
-		x *= 86400
+		return time.Unix(x*86400, 0).UTC() // engagement moves at midnight exactly
 	}
-	return time.Unix(x, 0).UTC()
+	return refine(x, in.Now, ref, func(t time.Time) int { return class(valueAtTime(&in, &b, buys, m, t), threshold) })
+}
+
+// refine narrows a change found at whole second x (the answer at x−1 s
+// is still ref) to the millisecond: the first millisecond after now at
+// which key differs from ref. A nextEvalAt must never be late, and a
+// continuous score crosses its threshold anywhere within that second.
+func refine(x int64, now time.Time, ref int, key func(time.Time) int) time.Time {
+	lo, hi := max((x-1)*1000+1, now.UnixMilli()+1), x*1000
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if key(time.UnixMilli(mid)) != ref {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return time.UnixMilli(lo).UTC()
 }
 
 // valueAtTime is valueAt at an instant with sub-second precision.
@@ -176,9 +194,10 @@ func NextRFMChange(in Input) time.Time {
 	}
 	ref := recencyScore(in.Workspace, &b, in.Now)
 	lo, hi, _ := horizon(&in, &b, Recency)
-	x, ok := firstChange(lo, hi, ref, func(s int64) int { return recencyScore(in.Workspace, &b, time.Unix(s, 0)) })
+	key := func(t time.Time) int { return recencyScore(in.Workspace, &b, t) }
+	x, ok := firstChange(lo, hi, ref, func(s int64) int { return key(time.Unix(s, 0)) })
 	if !ok {
 		return time.Time{}
 	}
-	return time.Unix(x, 0).UTC()
+	return refine(x, in.Now, ref, key)
 }

@@ -478,8 +478,9 @@ func classOf(v, th float64) cls {
 }
 
 // Crossing agrees with stepping through time: for the continuous scores
-// (churn, LTV, R) every 12 hours then to the second around the answer; for
-// engagement every UTC midnight exactly.
+// (churn, LTV, R) every 12 hours, then to the millisecond around the
+// answer (the first millisecond that has changed); for engagement every
+// UTC midnight exactly.
 func TestCrossingMatchesBruteForce(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -529,11 +530,11 @@ func TestCrossingMatchesBruteForce(t *testing.T) {
 			t.Fatalf("%s %v: Crossing %v, stepping in (%v, %v] (%+v)", m, th, got, want.Add(-step), want, in)
 		case classOf(value(in, m, got), th) == ref:
 			t.Fatalf("%s %v: no change at %v", m, th, got)
-		case got.Add(-time.Second).After(in.Now) && classOf(value(in, m, got.Add(-time.Second)), th) != ref:
-			t.Fatalf("%s %v: already changed a second before %v", m, th, got)
+		case got.Add(-time.Millisecond).After(in.Now) && classOf(value(in, m, got.Add(-time.Millisecond)), th) != ref:
+			t.Fatalf("%s %v: already changed a millisecond before %v: a late nextEvalAt", m, th, got)
 		}
-		if !got.IsZero() && got.Nanosecond() != 0 {
-			t.Fatalf("not a whole second: %v", got)
+		if !got.IsZero() && got.Nanosecond()%int(time.Millisecond) != 0 {
+			t.Fatalf("not a whole millisecond: %v", got)
 		}
 	}
 }
@@ -550,7 +551,7 @@ func TestNextRFMChange(t *testing.T) {
 		got = append(got, next.Sub(in.LastOrder).Hours()/24)
 		in.Now = next
 	}
-	// A value equal to a cut stays below it: R drops a second after
+	// A value equal to a cut stays below it: R drops a millisecond after
 	// 10, 30, 60, 120 days.
 	want := []float64{10, 30, 60, 120}
 	if len(got) != len(want) {

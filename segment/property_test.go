@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/halo-cdp/halo/scores"
 )
 
 // The property the issue asks for: membership computed incrementally
@@ -172,7 +174,9 @@ func (g *gen) rule(depth int) Rule {
 			return Rule{Or: kids}
 		}
 	}
-	switch g.pick(8) {
+	switch g.pick(9) {
+	case 3:
+		return Rule{Computed: ptr(g.scoreCond())}
 	case 0:
 		return Rule{Trait: ptr(g.cond())}
 	case 1:
@@ -205,6 +209,63 @@ func (g *gen) rule(depth int) Rule {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Built-in scores: events named orderName are orders worth their amount.
+// The workspace summary is fixed (its refresh is not what is tested).
+const orderName = "a"
+
+var propWorkspace = &scores.Workspace{
+	Recency: scores.Cuts{3, 10, 25, 50}, Frequency: scores.Cuts{1, 2, 4, 7}, Monetary: scores.Cuts{40, 120, 300, 600},
+	TypicalGap: 6 * 24 * time.Hour, Buyers: 100,
+}
+
+func orderValue(props map[string]any) float64 {
+	switch v := props["amount"].(type) {
+	case int64:
+		return float64(v)
+	case float64:
+		return v
+	}
+	return 0
+}
+
+// scoreCond compares a built-in score with a value around its range.
+func (g *gen) scoreCond() ComputedCond {
+	keys := []string{scores.KeyChurnRisk, scores.KeyEngagement, scores.KeyLifetimeValue, scores.KeyRecency,
+		scores.KeyFrequency, scores.KeyOrders, scores.KeyRevenue, scores.KeyLabel}
+	c := ComputedCond{Key: keys[g.pick(len(keys))], Op: []Op{EQ, NE, GT, GTE, LT, LTE, In}[g.pick(7)]}
+	var value func() any
+	switch c.Key {
+	case scores.KeyChurnRisk:
+		value = func() any { return g.rng.Float64() }
+	case scores.KeyEngagement:
+		value = func() any { return float64(g.pick(60)) }
+	case scores.KeyLifetimeValue, scores.KeyRevenue:
+		value = func() any { return float64(g.pick(1500)) }
+	case scores.KeyLabel:
+		c.Op = []Op{EQ, NE, In}[g.pick(3)]
+		value = func() any { return scores.Labels[g.pick(len(scores.Labels))] }
+	default: // scores 1–5, orders
+		value = func() any { return int64(g.pick(7)) }
+	}
+	if c.Op == In {
+		c.Values = []any{value(), value()}
+	} else {
+		c.Value = value()
+	}
+	return c
+}
+
+// refScore is a score at now from scratch: the tally recounted over the
+// events seen.
+func refScore(key string, created time.Time, evs []rawEvent, now time.Time) any {
+	var t scores.Tally
+	for _, e := range evs {
+		t.Add(e.at, e.name == orderName, orderValue(e.props), now)
+	}
+	v, _ := scores.Get(key, t.Input(now, created, created, propWorkspace), nil)
+	return v
+}
 
 // stream returns events in arrival order with their arrival times: mostly
 // on time, some late (backdated up to 20 days), some ahead (up to 24 h),
@@ -240,7 +301,7 @@ func (g *gen) stream() (evs []rawEvent, arrivals []time.Time) {
 
 func (g *gen) runCase(st *propStats) string {
 	r := g.rule(1)
-	if err := Validate(r, nil); err != nil {
+	if err := ValidateWith("", r, Lookups{Computed: scores.IsKey}); err != nil {
 		return fmt.Sprintf("generated an invalid rule: %v", err)
 	}
 	traits := g.doc()
@@ -251,6 +312,10 @@ func (g *gen) runCase(st *propStats) string {
 	// Incremental state: what the profile document holds.
 	feats := Features(r)
 	in := Input{Traits: traits, CreatedAt: created, FirstSeenAt: created, LastSeenAt: created, Features: map[string]Counter{}}
+	var tally scores.Tally
+	in.Score = func(key string, at time.Time, th []float64) (any, time.Time) {
+		return scores.Get(key, tally.Input(at, created, created, propWorkspace), th)
+	}
 
 	check := func(seen []rawEvent, now time.Time) string {
 		got, next := Evaluate(r, in, now)
@@ -295,6 +360,7 @@ func (g *gen) runCase(st *propStats) string {
 				in.Features[f.Key] = c
 			}
 		}
+		tally.Add(e.at, e.name == orderName, orderValue(e.props), arrivals[i])
 		in.EventCount++
 		if e.at.Before(in.FirstSeenAt) {
 			in.FirstSeenAt = e.at
@@ -339,6 +405,10 @@ func refEval(r Rule, traits map[string]any, created time.Time, evs []rawEvent, n
 		return !refEval(*r.Not, traits, created, evs, now)
 	case r.Trait != nil:
 		return matchCond(r.Trait, traits)
+	case r.Computed != nil:
+		c := *r.Computed
+		c.Key = "score"
+		return matchCond(&c, map[string]any{"score": refScore(r.Computed.Key, created, evs, now)})
 	case r.LastEvent != nil:
 		return refCount(evs, r.LastEvent.Name, nil, &Window{Last: &r.LastEvent.NotWithin}, now) == 0
 	case r.Event != nil:
