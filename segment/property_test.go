@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"testing"
@@ -174,9 +175,12 @@ func (g *gen) rule(depth int) Rule {
 			return Rule{Or: kids}
 		}
 	}
-	switch g.pick(9) {
+	switch g.pick(10) {
 	case 3:
 		return Rule{Computed: ptr(g.scoreCond())}
+	case 4:
+		return Rule{Consent: &ConsentCond{Purpose: purposes[g.pick(2)], Channel: []string{"", AnyChannel, "EMAIL"}[g.pick(3)],
+			Status: []string{"", Granted, Denied, Withdrawn}[g.pick(4)]}}
 	case 0:
 		return Rule{Trait: ptr(g.cond())}
 	case 1:
@@ -209,6 +213,72 @@ func (g *gen) rule(depth int) Rule {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Consent: records for two purposes on ANY and EMAIL arrive with the
+// events, some backdated, some expiring; the profile keeps them as
+// ingest does (InsertConsent, pruned at arrival); the reference reads
+// the whole log.
+var purposes = []string{"marketing", "analytics"}
+
+type consentRec struct {
+	key string
+	e   ConsentEntry
+}
+
+type refProfile struct {
+	traits  map[string]any
+	created time.Time
+	allowed map[string]bool
+}
+
+func (g *gen) consentRec(arrival time.Time, n int) consentRec {
+	e := ConsentEntry{ID: fmt.Sprintf("c%04d", n), Status: ConsentStatuses[g.pick(3)], RecordedAt: arrival,
+		CapturedAt: arrival.Add(-time.Duration(g.rng.Int64N(int64(10 * 24 * time.Hour)))).Truncate(time.Millisecond)}
+	if g.chance(0.6) {
+		e.ExpiresAt = e.CapturedAt.Add(time.Hour + time.Duration(g.rng.Int64N(int64(30*24*time.Hour)))).Truncate(time.Millisecond)
+	}
+	return consentRec{key: ConsentKey(purposes[g.pick(2)], []string{AnyChannel, "EMAIL"}[g.pick(2)]), e: e}
+}
+
+// refConsent decides a consent node from the whole log: per key, the
+// newest record (capturedAt, then recordedAt, then id) still live at now;
+// the channel's own, else ANY's; else the lawful basis.
+func refConsent(c *ConsentCond, allowed bool, log []consentRec, now time.Time) bool {
+	current := func(key string) (ConsentEntry, bool) {
+		var best ConsentEntry
+		found := false
+		for _, r := range log {
+			e := r.e
+			if r.key != key || !(e.ExpiresAt.IsZero() || now.Before(e.ExpiresAt)) {
+				continue
+			}
+			newer := !found || e.CapturedAt.After(best.CapturedAt) ||
+				e.CapturedAt.Equal(best.CapturedAt) && (e.RecordedAt.After(best.RecordedAt) || e.RecordedAt.Equal(best.RecordedAt) && e.ID > best.ID)
+			if newer {
+				best, found = e, true
+			}
+		}
+		return best, found
+	}
+	channel, status := c.Channel, c.Status
+	if channel == "" {
+		channel = AnyChannel
+	}
+	if status == "" {
+		status = Granted
+	}
+	e, ok := current(ConsentKey(c.Purpose, channel))
+	if !ok && channel != AnyChannel {
+		e, ok = current(ConsentKey(c.Purpose, AnyChannel))
+	}
+	if status == Granted {
+		if ok {
+			return e.Status == Granted
+		}
+		return allowed
+	}
+	return ok && e.Status == status
+}
 
 // Built-in scores: events named orderName are orders worth their amount.
 // The workspace summary is fixed (its refresh is not what is tested).
@@ -301,7 +371,7 @@ func (g *gen) stream() (evs []rawEvent, arrivals []time.Time) {
 
 func (g *gen) runCase(st *propStats) string {
 	r := g.rule(1)
-	if err := ValidateWith("", r, Lookups{Computed: scores.IsKey}); err != nil {
+	if err := ValidateWith("", r, Lookups{Computed: scores.IsKey, Purpose: func(p string) bool { return slices.Contains(purposes, p) }}); err != nil {
 		return fmt.Sprintf("generated an invalid rule: %v", err)
 	}
 	traits := g.doc()
@@ -311,7 +381,14 @@ func (g *gen) runCase(st *propStats) string {
 
 	// Incremental state: what the profile document holds.
 	feats := Features(r)
-	in := Input{Traits: traits, CreatedAt: created, FirstSeenAt: created, LastSeenAt: created, Features: map[string]Counter{}}
+	in := Input{Traits: traits, CreatedAt: created, FirstSeenAt: created, LastSeenAt: created, Features: map[string]Counter{},
+		Consent: map[string][]ConsentEntry{}, ConsentDefaults: map[string]bool{}}
+	rp := &refProfile{traits: traits, created: created, allowed: in.ConsentDefaults}
+	for _, p := range purposes {
+		in.ConsentDefaults[p] = g.chance(0.5)
+	}
+	var log []consentRec
+	seenConsent := func() []consentRec { return log }
 	var tally scores.Tally
 	in.Score = func(key string, at time.Time, th []float64) (any, time.Time) {
 		return scores.Get(key, tally.Input(at, created, created, propWorkspace), th)
@@ -319,7 +396,7 @@ func (g *gen) runCase(st *propStats) string {
 
 	check := func(seen []rawEvent, now time.Time) string {
 		got, next := Evaluate(r, in, now)
-		want := refEval(r, traits, created, seen, now)
+		want := refEval(r, rp, seenConsent(), seen, now)
 		st.evals++
 		if want {
 			st.trues++
@@ -329,7 +406,7 @@ func (g *gen) runCase(st *propStats) string {
 		}
 		if next.IsZero() {
 			for _, d := range []time.Duration{time.Millisecond, 90 * time.Minute, 3 * 24 * time.Hour, 100 * 24 * time.Hour} {
-				if refEval(r, traits, created, seen, now.Add(d)) != got {
+				if refEval(r, rp, seenConsent(), seen, now.Add(d)) != got {
 					return fmt.Sprintf("at %s: nextEvalAt zero, but the answer changes by now+%s\nrule %s", now, d, show(r))
 				}
 			}
@@ -341,12 +418,12 @@ func (g *gen) runCase(st *propStats) string {
 		}
 		probes := []time.Time{next.Add(-time.Millisecond), now.Add(time.Duration(g.rng.Int64N(int64(next.Sub(now)))))}
 		for _, p := range probes {
-			if refEval(r, traits, created, seen, p) != got {
+			if refEval(r, rp, seenConsent(), seen, p) != got {
 				return fmt.Sprintf("at %s: answer %v changes at %s, before nextEvalAt %s\nrule %s", now, got, p, next, show(r))
 			}
 		}
 		// Re-evaluating at nextEvalAt (what the sweeper does) agrees too.
-		if g, _ := Evaluate(r, in, next); g != refEval(r, traits, created, seen, next) {
+		if g, _ := Evaluate(r, in, next); g != refEval(r, rp, seenConsent(), seen, next) {
 			return fmt.Sprintf("at nextEvalAt %s: incremental and from scratch differ\nrule %s", next, show(r))
 		}
 		return ""
@@ -361,6 +438,11 @@ func (g *gen) runCase(st *propStats) string {
 			}
 		}
 		tally.Add(e.at, e.name == orderName, orderValue(e.props), arrivals[i])
+		for g.chance(0.15) {
+			rec := g.consentRec(arrivals[i], len(log))
+			log = append(log, rec)
+			in.Consent[rec.key] = InsertConsent(in.Consent[rec.key], rec.e, arrivals[i])
+		}
 		in.EventCount++
 		if e.at.Before(in.FirstSeenAt) {
 			in.FirstSeenAt = e.at
@@ -385,26 +467,29 @@ func (g *gen) runCase(st *propStats) string {
 }
 
 // refEval evaluates r from scratch over the raw events.
-func refEval(r Rule, traits map[string]any, created time.Time, evs []rawEvent, now time.Time) bool {
+func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.Time) bool {
+	traits, created := rp.traits, rp.created
 	switch {
 	case r.And != nil:
 		for _, k := range r.And {
-			if !refEval(k, traits, created, evs, now) {
+			if !refEval(k, rp, log, evs, now) {
 				return false
 			}
 		}
 		return true
 	case r.Or != nil:
 		for _, k := range r.Or {
-			if refEval(k, traits, created, evs, now) {
+			if refEval(k, rp, log, evs, now) {
 				return true
 			}
 		}
 		return false
 	case r.Not != nil:
-		return !refEval(*r.Not, traits, created, evs, now)
+		return !refEval(*r.Not, rp, log, evs, now)
 	case r.Trait != nil:
 		return matchCond(r.Trait, traits)
+	case r.Consent != nil:
+		return refConsent(r.Consent, rp.allowed[r.Consent.Purpose], log, now)
 	case r.Computed != nil:
 		c := *r.Computed
 		c.Key = "score"
