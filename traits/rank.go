@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,28 +114,20 @@ func (e *Engine) Rank(ctx context.Context, tn store.Tenant, q RankQuery) (profil
 		mu   sync.Mutex
 		best []*ranked
 	)
-	err = profile.Scan(ctx, tn, runtime.GOMAXPROCS(0), func(_ int, docs []bson.Raw) error {
+	err = scanScores(ctx, tn, now, w, func(page []scored) error {
 		var mine []*ranked
-		for _, d := range docs {
-			p, err := profile.DecodeFields(d, profile.Fields{Tally: true})
-			if err != nil {
-				return err
-			}
-			if p.MergingInto != "" {
+		for _, x := range page {
+			if !within(q.Ranges, x.in) {
 				continue
 			}
-			in := p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, w)
-			if !within(q.Ranges, in) {
-				continue
-			}
-			r := &ranked{v: scoreNumber(q.Key, in), id: p.ID}
+			r := &ranked{v: scoreNumber(q.Key, x.in), id: x.id}
 			if after != nil && !q.before(after, r) {
 				continue
 			}
 			// Only a profile that makes the list keeps its document
 			// (a copy: it outlives the page).
 			if i := q.pos(mine, r); i < keep {
-				r.raw = slices.Clone(d)
+				r.raw = slices.Clone(x.raw)
 				mine = insertAt(mine, i, r, keep)
 			}
 		}

@@ -121,13 +121,18 @@ func (c *orderConfig) add(t *scores.Tally, name string, at time.Time, props map[
 }
 
 func loadScoreDoc(ctx context.Context, tn store.Tenant) (*scoreDoc, error) {
-	var d scoreDoc
-	err := tn.C(store.Settings).Get(ctx, scoreSettingsID, &d)
+	return loadSetting[scoreDoc](ctx, tn, scoreSettingsID)
+}
+
+// loadSetting reads the settings document id (nil when there is none).
+func loadSetting[T any](ctx context.Context, tn store.Tenant, id string) (*T, error) {
+	var d T
+	err := tn.C(store.Settings).Get(ctx, id, &d)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load score settings: %w", err)
+		return nil, fmt.Errorf("load settings %s: %w", id, err)
 	}
 	return &d, nil
 }
@@ -329,15 +334,7 @@ type SummaryInfo struct {
 }
 
 func loadSummary(ctx context.Context, tn store.Tenant) (*summaryDoc, error) {
-	var d summaryDoc
-	err := tn.C(store.Settings).Get(ctx, scoreSummaryID, &d)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load score summary: %w", err)
-	}
-	return &d, nil
+	return loadSetting[summaryDoc](ctx, tn, scoreSummaryID)
 }
 
 // Summary returns the workspace's RFM boundaries and typical gap (nil
@@ -444,19 +441,12 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 	now := e.now()
 	res := scores.NewReservoir(scores.SampleSize, uint64(now.UnixNano()))
 	var mu sync.Mutex
-	// The preview's scan: raw pages, only the tally decoded, workers in
-	// parallel; the sample stays uniform whatever order rows arrive in.
-	err := profile.Scan(ctx, tn, runtime.GOMAXPROCS(0), func(_ int, docs []bson.Raw) error {
+	// Pages come concurrently; the sample stays uniform whatever order
+	// rows arrive in.
+	err := scanScores(ctx, tn, now, nil, func(page []scored) error {
 		var rows []scores.Row
-		for _, d := range docs {
-			p, err := profile.DecodeFields(d, profile.Fields{Tally: true})
-			if err != nil {
-				return err
-			}
-			if p.MergingInto != "" {
-				continue
-			}
-			if row, ok := scores.RowOf(p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, nil)); ok {
+		for _, x := range page {
+			if row, ok := scores.RowOf(x.in); ok {
 				rows = append(rows, row)
 			}
 		}
@@ -517,4 +507,30 @@ func (e *Engine) Derived(ctx context.Context, tn store.Tenant, p *profile.Profil
 		sc["lastOrderAt"] = in.LastOrder.Format(time.RFC3339Nano)
 	}
 	return map[string]any{"computed": values, "scores": sc}, nil
+}
+
+// scored is one live profile of a scan with its scores' input.
+type scored struct {
+	id  string
+	raw bson.Raw // valid during the page's call only
+	in  scores.Input
+}
+
+// scanScores reads every live profile of the workspace with the preview's
+// scan (raw pages, only the tally decoded, GOMAXPROCS workers) and calls
+// fn, concurrently, with each page's score inputs at now.
+func scanScores(ctx context.Context, tn store.Tenant, now time.Time, w *scores.Workspace, fn func(page []scored) error) error {
+	return profile.Scan(ctx, tn, runtime.GOMAXPROCS(0), func(_ int, docs []bson.Raw) error {
+		page := make([]scored, 0, len(docs))
+		for _, d := range docs {
+			p, err := profile.DecodeFields(d, profile.Fields{Tally: true})
+			if err != nil {
+				return err
+			}
+			if p.MergingInto == "" {
+				page = append(page, scored{id: p.ID, raw: d, in: p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, w)})
+			}
+		}
+		return fn(page)
+	})
 }
