@@ -58,10 +58,7 @@ func toConsentState(s consent.State) model.ConsentState {
 		t := s.CapturedAt
 		out.GrantedAt = &t
 	}
-	if !s.ExpiresAt.IsZero() {
-		t := s.ExpiresAt
-		out.ExpiresAt = &t
-	}
+	out.ExpiresAt = optionalTime(s.ExpiresAt)
 	return out
 }
 

@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
@@ -98,6 +99,14 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// optionalTime is nil for the zero time.
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func deref(s *string) string {

@@ -37,33 +37,17 @@ func toRankQuery(by *model.ProfileScoreOrder, filter []model.ScoreRangeInput, fi
 }
 
 func toScores(s scores.Scores, in scores.Input) *model.Scores {
-	out := &model.Scores{
-		Rfm:        &model.Rfm{Recency: s.RFM.Recency, Frequency: s.RFM.Frequency, Monetary: s.RFM.Monetary},
+	return &model.Scores{
+		Rfm:        &model.Rfm{Recency: s.RFM.Recency, Frequency: s.RFM.Frequency, Monetary: s.RFM.Monetary, Label: optional(s.RFM.Label)},
 		Engagement: s.Engagement, ChurnRisk: s.ChurnRisk, LifetimeValue: s.LifetimeValue, Explain: s.Explain,
 		Orders: int(in.Orders), Revenue: in.Revenue,
+		FirstOrderAt: optionalTime(in.FirstOrder), LastOrderAt: optionalTime(in.LastOrder),
 	}
-	if s.RFM.Label != "" {
-		l := s.RFM.Label
-		out.Rfm.Label = &l
-	}
-	if !in.FirstOrder.IsZero() {
-		t := in.FirstOrder
-		out.FirstOrderAt = &t
-	}
-	if !in.LastOrder.IsZero() {
-		t := in.LastOrder
-		out.LastOrderAt = &t
-	}
-	return out
 }
 
 func toScoreSettings(s *traits.ScoreSettingsState) *model.ScoreSettings {
-	out := &model.ScoreSettings{OrderEvent: s.OrderEvent, RevenueProperty: s.RevenueProperty, Recount: toBackfill(s.Backfill)}
-	if !s.UpdatedAt.IsZero() {
-		t := s.UpdatedAt
-		out.UpdatedAt = &t
-	}
-	return out
+	return &model.ScoreSettings{OrderEvent: s.OrderEvent, RevenueProperty: s.RevenueProperty, Recount: toBackfill(s.Backfill),
+		UpdatedAt: optionalTime(s.UpdatedAt)}
 }
 
 func toScoreSummary(s *traits.SummaryInfo) *model.ScoreSummary {

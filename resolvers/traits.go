@@ -29,20 +29,10 @@ func toComputedTrait(d *traits.Definition) *model.ComputedTrait {
 }
 
 func toBackfill(b traits.Backfill) *model.ComputedTraitBackfill {
-	out := &model.ComputedTraitBackfill{Status: model.BackfillStatus(b.Status), Processed: int(b.Processed), Total: int(b.Total)}
-	if !b.StartedAt.IsZero() {
-		t := b.StartedAt
-		out.StartedAt = &t
+	return &model.ComputedTraitBackfill{
+		Status: model.BackfillStatus(b.Status), Processed: int(b.Processed), Total: int(b.Total),
+		StartedAt: optionalTime(b.StartedAt), FinishedAt: optionalTime(b.FinishedAt), Error: optional(b.Error),
 	}
-	if !b.FinishedAt.IsZero() {
-		t := b.FinishedAt
-		out.FinishedAt = &t
-	}
-	if b.Error != "" {
-		e := b.Error
-		out.Error = &e
-	}
-	return out
 }
 
 func toTraitsInput(in model.DefineComputedTraitInput) traits.Input {
