@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/identity"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/traits/agg"
@@ -290,14 +291,18 @@ func (c *computedChanges) keys() []string {
 // notify publishes, in one call (one outbox write), timeline.appended for
 // the new (not duplicate) items of a call, one change per profile in
 // input order, and profile.updated (payload computed: the keys) once per
-// profile whose computed values or scores the call changed.
+// profile whose computed values or scores the call changed. Engagement
+// alone does not count: it moves with every event, which
+// timeline.appended already announces (and, like churn risk, with time).
 func (s *Service) notify(ctx context.Context, tn store.Tenant, results []TrackResult, c computedChanges) {
 	if s.Changes == nil {
 		return
 	}
 	cs := s.appended(results)
 	for _, pid := range c.order {
-		cs = append(cs, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: pid, Payload: map[string]any{"computed": c.by[pid]}})
+		if keys := c.by[pid]; !slices.Equal(keys, []string{scores.KeyEngagement}) {
+			cs = append(cs, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: pid, Payload: map[string]any{"computed": keys}})
+		}
 	}
 	realtime.Notify(ctx, s.Changes, tn, cs...)
 }
