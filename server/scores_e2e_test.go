@@ -733,8 +733,9 @@ func TestScoresChurnSegmentWebsocket(t *testing.T) {
 	s, clock, tok, now, seg, pid, recv := w.s, w.clock, w.tok, w.now, w.seg, w.pid, w.recv
 	const email = churnEmail
 
-	// profileUpdated for the person, live once a page view (engagement
-	// changes) is delivered.
+	// profileUpdated for the person, live once a trait change made by
+	// identify is delivered (a page view moves only engagement, which does
+	// not publish profile.updated).
 	wsProf := connectWS(t, s, tok)
 	profOp := wsProf.subscribe(t, `subscription($p: ID!) { profileUpdated(id: $p) { id `+scoresSelection+` } }`, map[string]any{"p": pid})
 	nextProfile := func(d time.Duration) (gqlScores, bool) {
@@ -765,7 +766,8 @@ func TestScoresChurnSegmentWebsocket(t *testing.T) {
 	}
 	live := false
 	for i := 0; i < 30 && !live; i++ {
-		scoreTrack(t, s, tok, email, "page_viewed", time.Time{}, nil)
+		s.gql(t, tok, `mutation($e: String!, $i: Int!) { identify(input: {identifiers: [{type: "email", value: $e}], traits: {ping: $i}}) { profile { id } } }`,
+			map[string]any{"e": email, "i": i}).requireOK(t)
 		_, live = nextProfile(300 * time.Millisecond)
 	}
 	if !live {
@@ -775,6 +777,11 @@ func TestScoresChurnSegmentWebsocket(t *testing.T) {
 		if _, ok := nextProfile(200 * time.Millisecond); !ok {
 			break
 		}
+	}
+	// A page view moves engagement only: no profile.updated.
+	scoreTrack(t, s, tok, email, "page_viewed", time.Time{}, nil)
+	if sc, ok := nextProfile(300 * time.Millisecond); ok {
+		t.Fatalf("a page view published profile.updated: %+v", sc)
 	}
 
 	segmentsOf := func() []string {
