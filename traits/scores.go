@@ -23,10 +23,11 @@ import (
 // Built-in scores (package scores holds the formulas). Every profile
 // keeps a scores.Tally (orders, revenue, first and last order, events per
 // UTC day for 90 days), updated with the computed state in ingest's
-// compare-and-swap and recomputed from events after merges, like a
-// computed trait. Which event is an order and which of its properties is
-// the order's value are workspace settings (ScoreSettings); changing them
-// recounts every profile in the background (a backfill with progress).
+// compare-and-swap. A merge adds the two tallies (identity's fold); an
+// unmerge recounts them from events, like computed traits. Which event
+// is an order and which of its properties is the order's value are
+// workspace settings (ScoreSettings); changing them recounts every
+// profile in the background (a backfill with progress).
 //
 // RFM needs the workspace's quintile boundaries, and churn risk and
 // lifetime value its typical gap between orders: a summary computed from
