@@ -2894,9 +2894,12 @@ server instance are delivered (they pass through the ` + "`" + `changes` + "`" +
 """
 type Subscription {
   """
-  The profile, after each change to it: identify, traits, merges and
-  unmerges. An id merged away resolves to the survivor, and a subscription
-  whose profile is merged away carries on with the survivor.
+  The profile, after each change to it: identify, traits, consent, merges
+  and unmerges, an order (new scores) or a changed computed trait value.
+  Events that move only the engagement score are announced by
+  timelineAppended instead. An id merged away resolves to the survivor,
+  and a subscription whose profile is merged away carries on with the
+  survivor.
   """
   profileUpdated(id: ID!): Profile! @hasScope(scope: "profiles:read")
   """
