@@ -2894,7 +2894,7 @@ server instance are delivered (they pass through the ` + "`" + `changes` + "`" +
 """
 type Subscription {
   """
-  The profile, after each change to it: identify, traits, consent, merges
+  The profile, after each change to it: identify, traits, merges
   and unmerges, an order (new scores) or a changed computed trait value.
   Events that move only the engagement score are announced by
   timelineAppended instead. An id merged away resolves to the survivor,
