@@ -257,12 +257,6 @@ func (e *Engine) Scores(ctx context.Context, tn store.Tenant, p *profile.Profile
 	return scores.Compute(in), in, nil
 }
 
-// ScoreValue is the score key's value on p at now for sorting and rules.
-func ScoreValue(key string, p *profile.Profile, w *scores.Workspace, now time.Time) any {
-	v, _ := scores.Get(key, p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, w), nil)
-	return v
-}
-
 // summaryDoc is the stored workspace summary (settings collection).
 type summaryDoc struct {
 	ID          string    `bson:"_id"`

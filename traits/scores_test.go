@@ -231,8 +231,8 @@ func (e *env) checkTallies(t *testing.T, what string, ids []string, orderEvent, 
 			// The value rules and sorting read is the same.
 			for k, x := range map[string]float64{scores.KeyEngagement: want.Engagement, scores.KeyChurnRisk: want.ChurnRisk,
 				scores.KeyLifetimeValue: want.LifetimeValue} {
-				if v, ok := traits.ScoreValue(k, p, w, now).(float64); !ok || !close9(v, x) {
-					t.Fatalf("%s: profile %s at %s: ScoreValue(%s) = %#v, want %v", what, id, now, k, traits.ScoreValue(k, p, w, now), x)
+				if v, ok := scoreValue(k, p, w, now).(float64); !ok || !close9(v, x) {
+					t.Fatalf("%s: profile %s at %s: ScoreValue(%s) = %#v, want %v", what, id, now, k, scoreValue(k, p, w, now), x)
 				}
 			}
 		}
@@ -531,7 +531,7 @@ func TestScoreSummaryRFM(t *testing.T) {
 		if err != nil || s.RFM != (scores.RFM{}) {
 			t.Fatalf("RFM with %d buyers: %+v %v", w.Buyers, s.RFM, err)
 		}
-		if v := traits.ScoreValue(scores.KeyLabel, e.Profile(t, id), w, start); v != nil {
+		if v := scoreValue(scores.KeyLabel, e.Profile(t, id), w, start); v != nil {
 			t.Fatalf("label with %d buyers: %#v", w.Buyers, v)
 		}
 	}
@@ -577,10 +577,10 @@ func TestScoreSummaryRFM(t *testing.T) {
 		if x != want || x.Label == "" || x.Recency < 1 || x.Frequency > 5 {
 			t.Fatalf("%s: RFM %+v, want %+v", b.v, x, want)
 		}
-		if v := traits.ScoreValue(scores.KeyLabel, p, w, start); v != x.Label {
+		if v := scoreValue(scores.KeyLabel, p, w, start); v != x.Label {
 			t.Fatalf("%s: label value %#v, want %q", b.v, v, x.Label)
 		}
-		if v := traits.ScoreValue(scores.KeyRecency, p, w, start); v != int64(x.Recency) {
+		if v := scoreValue(scores.KeyRecency, p, w, start); v != int64(x.Recency) {
 			t.Fatalf("%s: recency value %#v, want %d", b.v, v, x.Recency)
 		}
 	}
@@ -1005,4 +1005,11 @@ func TestConcurrentSummaryRefreshes(t *testing.T) {
 	if w, err := e.tr.Summary(e.Ctx, e.Tenant); err != nil || w == nil || w.Buyers != 6 {
 		t.Fatalf("summary %+v %v", w, err)
 	}
+}
+
+// scoreValue is the score key's value on p at now, as segment rules and
+// sorting read it (scores.Get over the profile's tally).
+func scoreValue(key string, p *profile.Profile, w *scores.Workspace, now time.Time) any {
+	v, _ := scores.Get(key, p.Tally.Input(now, p.FirstSeenAt, p.LastSeenAt, w), nil)
+	return v
 }
