@@ -356,16 +356,13 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 	if err != nil {
 		return "", nil, err
 	}
-	if err := tn.C(store.Profiles).Delete(ctx, rec.SourceID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return "", nil, fmt.Errorf("retire merged profile %s: %w", rec.SourceID, err)
+	if err := profile.Erase(ctx, tn, rec.SourceID); err != nil {
+		return "", nil, fmt.Errorf("retire merged profile: %w", err)
 	}
 	// Anything attached to the source between the first move and its
 	// retirement follows too; later writers find it gone and redirect.
 	late, err := r.moveAll(ctx, tn, rec.SourceID, target)
 	if err != nil {
-		return "", nil, err
-	}
-	if err := profile.DropTerms(ctx, tn, rec.SourceID); err != nil {
 		return "", nil, err
 	}
 	if t, err := profile.Get(ctx, tn, target); err == nil {

@@ -141,10 +141,10 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 		}
 	}
 	ordered := slices.Clone(req.Identifiers)
-	slices.SortStableFunc(ordered, func(a, b Identifier) int { return types.Base(a.Type).Priority - types.Base(b.Type).Priority })
+	slices.SortStableFunc(ordered, func(a, b Identifier) int { return types.config(a.Type).Priority - types.config(b.Type).Priority })
 	seenUnique := map[string]string{}
 	for _, id := range ordered {
-		if types.Base(id.Type).Unique {
+		if types.config(id.Type).Unique {
 			if v, ok := seenUnique[id.Type]; ok && v != id.Value {
 				return Result{}, apperr.Invalid("identifiers", "two %s values in one call (%q, %q): a profile holds only one", id.Type, truncate(v), truncate(id.Value))
 			}
@@ -153,7 +153,7 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 	}
 	// An erased person's identifiers are refused before anything is written.
 	if !req.SuppressionChecked {
-		if err := checkSuppressed(ctx, tn, ordered); err != nil {
+		if err := CheckSuppressed(ctx, tn, ordered); err != nil {
 			return Result{}, err
 		}
 	}
@@ -197,13 +197,13 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			if cur, err = live(owner); err != nil {
 				return Result{}, err
 			}
-			anchor = types.Base(id.Type).Priority
+			anchor = types.config(id.Type).Priority
 			break
 		}
 	}
 	changed := false
 	for _, id := range ordered {
-		prio := types.Base(id.Type).Priority
+		prio := types.config(id.Type).Priority
 		if owner, ok := owners[id]; ok {
 			owner, err := live(owner)
 			if err != nil {
@@ -281,7 +281,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		return res, nil
 	}
 	now := r.Now()
-	p, err := profile.Update(ctx, tn, cur, now, func(p *profile.Profile) error {
+	apply := func(p *profile.Profile) error {
 		if err := p.ApplyTraits(req.Traits, now); err != nil {
 			return err
 		}
@@ -289,7 +289,15 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			p.Seen(req.SeenAt)
 		}
 		return nil
-	})
+	}
+	var p *profile.Profile
+	if seed := loaded[cur]; seed != nil && !changed {
+		// Read in this attempt and not written since: no second read (a
+		// stale copy costs one failed compare-and-swap).
+		p, err = profile.UpdateFrom(ctx, tn, seed, now, apply)
+	} else {
+		p, err = profile.Update(ctx, tn, cur, now, apply)
+	}
 	if errors.Is(err, profile.ErrMerging) || errors.Is(err, store.ErrNotFound) {
 		return Result{}, errRetry // merged away under us: resolve again
 	}
@@ -332,7 +340,7 @@ func other(survivor, a, b string) string {
 // calls can never give one profile two values; the identity insert then
 // decides who owns the value.
 func (r *Resolver) attach(ctx context.Context, tn store.Tenant, types Types, cur string, id Identifier) (*Conflict, error) {
-	cfg := types.Base(id.Type)
+	cfg := types.config(id.Type)
 	reserved := false
 	if cfg.Unique {
 		var conflict *Conflict
@@ -399,10 +407,8 @@ func (r *Resolver) unreserve(ctx context.Context, tn store.Tenant, profileID str
 			return nil
 		case errors.Is(err, profile.ErrMerging):
 			// Being merged: let the merge finish, then follow it.
-			if p, gerr := profile.Get(ctx, tn, profileID); gerr == nil && p.MergeID != "" {
-				if err := r.finishByID(ctx, tn, p.MergeID); err != nil {
-					return err
-				}
+			if err := r.Settle(ctx, tn, profileID); err != nil {
+				return err
 			}
 		case !errors.Is(err, store.ErrNotFound):
 			return err
@@ -463,36 +469,33 @@ func (r *Resolver) lookup(ctx context.Context, tn store.Tenant, ids []Identifier
 // never created because of a crash — a profile created now. The profile
 // document comes too when it was read (nil when created here).
 func (r *Resolver) live(ctx context.Context, tn store.Tenant, types Types, owner string) (string, *profile.Profile, error) {
-	for hops := 0; hops < 16; hops++ {
-		p, err := profile.Get(ctx, tn, owner)
-		if err == nil && p.MergingInto == "" {
-			return owner, p, nil
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", nil, fmt.Errorf("load profile %s: %w", owner, err)
-		}
-		if err == nil {
-			// Being merged away: help the merge finish, then look again.
-			if err := r.finishByID(ctx, tn, p.MergeID); err != nil {
-				return "", nil, err
-			}
-			return "", nil, errRetry
-		}
-		next, err := r.Redirect(ctx, tn, owner)
-		if errors.Is(err, store.ErrNotFound) {
-			if err := r.ensureProfile(ctx, tn, owner, types, Identifier{}); err != nil {
-				return "", nil, err
-			}
-			return owner, nil, nil
-		}
-		if err != nil {
-			return "", nil, err
-		}
-		// Identities still on a merged-away profile: move them on.
-		if _, err := r.moveAll(ctx, tn, owner, next); err != nil {
+	p, err := profile.Get(ctx, tn, owner)
+	if err == nil && p.MergingInto == "" {
+		return owner, p, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", nil, fmt.Errorf("load profile %s: %w", owner, err)
+	}
+	if err == nil {
+		// Being merged away: help the merge finish, then look again.
+		if err := r.finishByID(ctx, tn, p.MergeID); err != nil {
 			return "", nil, err
 		}
 		return "", nil, errRetry
+	}
+	next, err := r.Redirect(ctx, tn, owner)
+	if errors.Is(err, store.ErrNotFound) {
+		if err := r.ensureProfile(ctx, tn, owner, types, Identifier{}); err != nil {
+			return "", nil, err
+		}
+		return owner, nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	// Identities still on a merged-away profile: move them on.
+	if _, err := r.moveAll(ctx, tn, owner, next); err != nil {
+		return "", nil, err
 	}
 	return "", nil, errRetry
 }
@@ -520,7 +523,7 @@ func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, pr
 // the profile must not start without the guard its identities need.
 func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string, types Types, first Identifier) error {
 	p := profile.New(id, r.Now())
-	if types != nil && first.Type != "" && types.Base(first.Type).Unique {
+	if types != nil && first.Type != "" && types.config(first.Type).Unique {
 		p.Uniques[first.Type] = first.Value
 	}
 	if first.Type == "" {
@@ -529,7 +532,7 @@ func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string
 			return err
 		}
 		for _, h := range held {
-			if types.Base(h.Type).Unique {
+			if types.config(h.Type).Unique {
 				p.Uniques[h.Type] = h.Value
 			}
 		}

@@ -147,7 +147,7 @@ func LiftSuppression(ctx context.Context, tn store.Tenant, id Identifier) (bool,
 
 // IsSuppressed reports whether id (normalised) is suppressed.
 func IsSuppressed(ctx context.Context, tn store.Tenant, id Identifier) (bool, error) {
-	err := checkSuppressed(ctx, tn, []Identifier{id})
+	err := CheckSuppressed(ctx, tn, []Identifier{id})
 	if apperr.CodeOf(err) == apperr.Suppressed {
 		return true, nil
 	}
@@ -155,16 +155,11 @@ func IsSuppressed(ctx context.Context, tn store.Tenant, id Identifier) (bool, er
 }
 
 // CheckSuppressed refuses ids (normalised) with SUPPRESSED if any is
-// suppressed: for callers that must refuse a whole batch before writing
-// any of it (trackBatch). Resolve checks its own identifiers.
+// suppressed. Resolve checks its own identifiers; callers that must refuse
+// a whole batch before writing any of it (trackBatch) call it first. It
+// costs one indexed read while the workspace has never suppressed
+// anything, and one Get per identifier after that.
 func CheckSuppressed(ctx context.Context, tn store.Tenant, ids []Identifier) error {
-	return checkSuppressed(ctx, tn, ids)
-}
-
-// checkSuppressed refuses ids if any is suppressed (SUPPRESSED). It costs
-// one indexed read while the workspace has never suppressed anything, and
-// one Get per identifier after that.
-func checkSuppressed(ctx context.Context, tn store.Tenant, ids []Identifier) error {
 	if len(ids) == 0 {
 		return nil
 	}

@@ -63,7 +63,7 @@ func DefaultTypes() []TypeConfig {
 // NewCustomType is the configuration a new custom type starts from before
 // the caller's settings are applied.
 func NewCustomType(name string) TypeConfig {
-	return TypeConfig{Name: name, Normalization: NormNone, MaxPerProfile: 10, Priority: 100, Blocked: slices.Clone(DefaultBlocked)}
+	return Types(nil).Base(name)
 }
 
 // IsBuiltin reports whether name is one of the six built-in types.
@@ -110,13 +110,22 @@ func (ts Types) List() []TypeConfig {
 }
 
 // Base is the configuration a change to type name starts from: the current
-// one, or NewCustomType for a type the workspace does not have yet.
+// one, or NewCustomType for a type the workspace does not have yet. Its
+// blocked list is the caller's own to change.
 func (ts Types) Base(name string) TypeConfig {
+	c := ts.config(name)
+	c.Blocked = slices.Clone(c.Blocked)
+	return c
+}
+
+// config is type name's configuration to read (its blocked list shared):
+// the current one, or a new custom type's. Resolution reads it for every
+// identifier, so it does not copy.
+func (ts Types) config(name string) TypeConfig {
 	if c, ok := ts[name]; ok {
-		c.Blocked = slices.Clone(c.Blocked)
 		return c
 	}
-	return NewCustomType(name)
+	return TypeConfig{Name: name, Normalization: NormNone, MaxPerProfile: 10, Priority: 100, Blocked: DefaultBlocked}
 }
 
 // Normalise validates and normalises a call's identifiers with the
@@ -139,11 +148,8 @@ func (ts Types) Normalise(field string, in []Identifier) ([]Identifier, error) {
 			return nil, apperr.Invalid(f+".type", "unknown identifier type %q (known: %s)", truncate(id.Type), strings.Join(ts.Names(), ", "))
 		}
 		v := strings.TrimSpace(id.Value)
-		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-			return nil, apperr.Invalid(f+".value", "not valid text")
-		}
-		if len(v) > maxValueLen {
-			return nil, apperr.Invalid(f+".value", "longer than %d bytes", maxValueLen)
+		if err := checkValueText(f+".value", v); err != nil {
+			return nil, err
 		}
 		if allZero.MatchString(v) || cfg.blocks(v) {
 			return nil, apperr.Invalid(f+".value", "%q is a placeholder, not an identifier", truncate(v))
@@ -264,11 +270,8 @@ func ValidateType(cfg TypeConfig) (TypeConfig, error) {
 	for i, b := range cfg.Blocked {
 		f := fmt.Sprintf("input.blockedValues[%d]", i)
 		b = strings.TrimSpace(b)
-		if !utf8.ValidString(b) || strings.ContainsRune(b, 0) {
-			return cfg, apperr.Invalid(f, "not valid text")
-		}
-		if len(b) > maxValueLen {
-			return cfg, apperr.Invalid(f, "longer than %d bytes", maxValueLen)
+		if err := checkValueText(f, b); err != nil {
+			return cfg, err
 		}
 		b = strings.ToLower(b)
 		if !slices.Contains(blocked, b) {
@@ -277,6 +280,18 @@ func ValidateType(cfg TypeConfig) (TypeConfig, error) {
 	}
 	cfg.Blocked = blocked
 	return cfg, nil
+}
+
+// checkValueText refuses what cannot be an identifier value (or a blocked
+// one): invalid text, NUL bytes, more than maxValueLen bytes.
+func checkValueText(field, v string) error {
+	if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return apperr.Invalid(field, "not valid text")
+	}
+	if len(v) > maxValueLen {
+		return apperr.Invalid(field, "longer than %d bytes", maxValueLen)
+	}
+	return nil
 }
 
 // SetType validates cfg and stores it as the workspace's configuration of
