@@ -91,7 +91,9 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 		return nil, fmt.Errorf("store interaction on %s: %w", p.ID, err)
 	}
 	orig := ev.ProfileID
-	counted, computed, err := s.count(ctx, tn, []*Event{&ev}, nil)
+	// p was read before the event was stored: it seeds the counters'
+	// compare-and-swap as resolution's read does for track.
+	counted, computed, err := s.count(ctx, tn, []*Event{&ev}, map[string]*profile.Profile{p.ID: p})
 	if err != nil {
 		return nil, err
 	}
