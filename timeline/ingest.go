@@ -16,7 +16,6 @@ import (
 	"github.com/halo-cdp/halo/scores"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/traits/agg"
 	"github.com/halo-cdp/halo/userjson"
 )
 
@@ -38,13 +37,18 @@ type Service struct {
 // ComputedHook is what ingest needs from the computed traits engine
 // (traits.Engine).
 type ComputedHook interface {
-	// Definitions are the workspace's computed trait definitions.
-	Definitions(ctx context.Context, tn store.Tenant) (*agg.Set, error)
+	// Counter counts one call's events with the workspace's computed
+	// traits and order settings as they are now.
+	Counter(ctx context.Context, tn store.Tenant) (ComputedCounter, error)
+}
+
+// ComputedCounter counts stored events into profiles' computed state.
+type ComputedCounter interface {
 	// Count updates p's computed state for evs, just stored for it, inside
 	// p's compare-and-swap; seenEpoch is p.ComputedEpoch as read before
 	// the events were stored (-1 if unknown). It returns the keys whose
 	// value changed.
-	Count(ctx context.Context, tn store.Tenant, p *profile.Profile, set *agg.Set, evs []*Event, seenEpoch int64, now time.Time) ([]string, error)
+	Count(ctx context.Context, tn store.Tenant, p *profile.Profile, evs []*Event, seenEpoch int64, now time.Time) ([]string, error)
 }
 
 // SegmentHook is what ingest needs from the segment engine
@@ -404,10 +408,10 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, s
 			return nil, changes, err
 		}
 	}
-	var defs *agg.Set
+	var computed ComputedCounter
 	if s.Computed != nil {
 		var err error
-		if defs, err = s.Computed.Definitions(ctx, tn); err != nil {
+		if computed, err = s.Computed.Counter(ctx, tn); err != nil {
 			return nil, changes, err
 		}
 	}
@@ -428,9 +432,9 @@ func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, s
 					p.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
 				}
 			}
-			if s.Computed != nil {
+			if computed != nil {
 				var err error
-				if changed, err = s.Computed.Count(ctx, tn, p, defs, evs, seenEpoch, now); err != nil {
+				if changed, err = computed.Count(ctx, tn, p, evs, seenEpoch, now); err != nil {
 					return err
 				}
 			}

@@ -202,20 +202,6 @@ func (e *Engine) SetScoreSettings(ctx context.Context, tn store.Tenant, in Score
 	return nil, apperr.New(apperr.Conflict, "score settings are being changed concurrently; retry")
 }
 
-// countTally adds evs to p's tally as of now and tells which score keys
-// may have changed. A tally of other settings is counted from empty, as a
-// missing computed state is (the recount overwrites it).
-func countTally(p *profile.Profile, cfg *orderConfig, evs []eventRef, now time.Time) []string {
-	if p.Tally == nil || p.Tally.Rev != cfg.rev {
-		p.Tally = &scores.Tally{Rev: cfg.rev}
-	}
-	orders, days := p.Tally.Orders, activitySum(p.Tally)
-	for _, ev := range evs {
-		cfg.add(p.Tally, ev.name, ev.at, ev.props, now)
-	}
-	return tallyChanges(orders, days, p.Tally)
-}
-
 // tallyChanges are the score keys a tally change can move.
 func tallyChanges(orders, days int64, t *scores.Tally) []string {
 	var out []string
@@ -234,13 +220,6 @@ func activitySum(t *scores.Tally) int64 {
 		n += d.N
 	}
 	return n
-}
-
-// eventRef is an event as counting reads it.
-type eventRef struct {
-	name  string
-	at    time.Time
-	props map[string]any
 }
 
 // Scores returns p's scores at now (the engine's clock when zero) and the

@@ -515,15 +515,25 @@ func Value(d *agg.Def, p *profile.Profile, now time.Time) (any, time.Time) {
 	return d.Value(nil, now)
 }
 
-// Count updates p's computed state for events just stored for it (ingest
-// calls it inside the profile's compare-and-swap). seenEpoch is p's
-// computedEpoch as read before the events were stored (-1: unknown). It
-// returns the keys whose value at now changed.
-func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile, set *agg.Set, evs []*timeline.Event, seenEpoch int64, now time.Time) ([]string, error) {
+// Counter returns the workspace's computed traits and order settings as
+// they are now, for counting one ingest call's events (timeline's
+// ComputedHook): one configuration for every profile of the call.
+func (e *Engine) Counter(ctx context.Context, tn store.Tenant) (timeline.ComputedCounter, error) {
 	cfg, err := e.config(ctx, tn)
 	if err != nil {
 		return nil, err
 	}
+	return counter{cfg}, nil
+}
+
+type counter struct{ cfg *cachedSet }
+
+// Count updates p's computed state and score tally for events just
+// stored for it (ingest calls it inside the profile's compare-and-swap).
+// seenEpoch is p's computedEpoch as read before the events were stored
+// (-1: unknown). It returns the keys whose value at now changed.
+func (c counter) Count(ctx context.Context, tn store.Tenant, p *profile.Profile, evs []*timeline.Event, seenEpoch int64, now time.Time) ([]string, error) {
+	cfg, set := c.cfg, c.cfg.set
 	// Epoch 0: no from-events write ever wrote p (nor a profile merged
 	// into it, see identity's fold), so only ingest adds counted anything.
 	fresh := p.ComputedEpoch == 0 || seenEpoch >= 0 && p.ComputedEpoch == seenEpoch
@@ -557,27 +567,25 @@ func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile,
 	for i, h := range hits {
 		before[i], _ = Value(h.d, p, now)
 	}
-	var changed []string
+	// A tally of other order settings counts as empty (the recount
+	// overwrites it), as a missing computed state does.
+	if p.Tally == nil || p.Tally.Rev != cfg.orders.rev {
+		p.Tally = &scores.Tally{Rev: cfg.orders.rev}
+	}
+	orders, days := p.Tally.Orders, activitySum(p.Tally)
 	if !fresh {
 		// A from-events write may have counted these events already.
 		defs := make([]*agg.Def, len(hits))
 		for i, h := range hits {
 			defs[i] = h.d
 		}
-		var orders, days int64
-		if p.Tally != nil && p.Tally.Rev == cfg.orders.rev {
-			orders, days = p.Tally.Orders, activitySum(p.Tally)
-		}
 		if err := recomputeFromEvents(ctx, tn, p, defs, cfg.orders, now); err != nil {
 			return nil, err
 		}
-		changed = tallyChanges(orders, days, p.Tally)
 	} else {
-		refs := make([]eventRef, len(evs))
-		for i, ev := range evs {
-			refs[i] = eventRef{name: ev.Name, at: ev.OccurredAt, props: ev.Properties}
+		for _, ev := range evs {
+			cfg.orders.add(p.Tally, ev.Name, ev.OccurredAt, ev.Properties, now)
 		}
-		changed = countTally(p, cfg.orders, refs, now)
 		for _, h := range hits {
 			st, ok := p.Computed[h.d.Key]
 			if !ok || st.Rev != h.d.Rev {
@@ -592,6 +600,7 @@ func (e *Engine) Count(ctx context.Context, tn store.Tenant, p *profile.Profile,
 			p.Computed[h.d.Key] = st
 		}
 	}
+	changed := tallyChanges(orders, days, p.Tally)
 	for i, h := range hits {
 		if after, _ := Value(h.d, p, now); !reflect.DeepEqual(after, before[i]) {
 			changed = append(changed, h.d.Key)
