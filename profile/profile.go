@@ -237,6 +237,12 @@ func UpdateAny(ctx context.Context, tn store.Tenant, id string, now time.Time, f
 	return update(ctx, tn, id, nil, now, true, fn)
 }
 
+// UpdateAnyFrom is UpdateAny starting from seed, as UpdateFrom is Update:
+// for walks that have just read the profiles they rewrite.
+func UpdateAnyFrom(ctx context.Context, tn store.Tenant, seed *Profile, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	return update(ctx, tn, seed.ID, seed, now, true, fn)
+}
+
 func update(ctx context.Context, tn store.Tenant, id string, seed *Profile, now time.Time, anyState bool, fn func(*Profile) error) (*Profile, error) {
 	const maxAttempts = 50
 	for attempt := 0; attempt < maxAttempts; attempt++ {

@@ -191,7 +191,7 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev
 	err = profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
 		ids := make([]string, 0, len(page))
 		for _, p := range page {
-			_, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
+			_, err := profile.UpdateAnyFrom(ctx, tn, p, e.now(), func(q *profile.Profile) error {
 				return recomputeFromEvents(ctx, tn, q, defs, tally, e.now())
 			})
 			switch {

@@ -395,7 +395,7 @@ func (e *Engine) Delete(ctx context.Context, tn store.Tenant, key string) (bool,
 			if st, ok := p.Computed[key]; !ok || st.Rev != d.Rev {
 				return nil
 			}
-			_, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
+			_, err := profile.UpdateAnyFrom(ctx, tn, p, e.now(), func(q *profile.Profile) error {
 				if st, ok := q.Computed[key]; ok && st.Rev == d.Rev {
 					delete(q.Computed, key)
 				}
