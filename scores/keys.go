@@ -51,13 +51,66 @@ func IsKey(k string) bool {
 // Numeric tells whether key's values are numbers (all but the label).
 func Numeric(key string) bool { return key != KeyLabel }
 
-// Get returns the score key's value at in.Now (nil when unknown: the RFM
-// scores and label without orders or enough buyers) and the earliest
+// Get returns the score key's value at in.Now (Value) and the earliest
 // instant after in.Now at which its comparison with any of thresholds can
 // change with time alone (zero: never). Orders, revenue, frequency and
 // monetary change only with orders.
 func Get(key string, in Input, thresholds []float64) (any, time.Time) {
+	return Value(key, in), nextChange(key, in, thresholds)
+}
+
+// Value is the score key's value at in.Now: nil when unknown (the RFM
+// scores and label without orders or enough buyers).
+func Value(key string, in Input) any {
 	b, buys := orders(&in)
+	switch key {
+	case KeyEngagement:
+		a, _ := weighted(in.Activity, in.Now)
+		return engagementOf(a)
+	case KeyOrders:
+		if !buys {
+			return int64(0)
+		}
+		return b.n
+	case KeyRevenue:
+		if !buys {
+			return 0.0
+		}
+		return b.revenue
+	case KeyChurnRisk:
+		if !buys {
+			return 0.0
+		}
+		c, _, _ := b.churn(in.Now)
+		return c
+	case KeyLifetimeValue:
+		if !buys {
+			return 0.0
+		}
+		c, _, _ := b.churn(in.Now)
+		v, _ := b.ltv(c)
+		return v
+	}
+	x := rfmOf(&in, b, buys)
+	if x.Recency == 0 {
+		return nil
+	}
+	switch key {
+	case KeyRecency:
+		return int64(x.Recency)
+	case KeyFrequency:
+		return int64(x.Frequency)
+	case KeyMonetary:
+		return int64(x.Monetary)
+	case KeyLabel:
+		return x.Label
+	}
+	return nil
+}
+
+// nextChange is Get's second result. Crossing and NextRFMChange are zero
+// where the score is constant or unknown (no orders, too few buyers).
+func nextChange(key string, in Input, thresholds []float64) time.Time {
 	earliest := func(m Measure) time.Time {
 		var next time.Time
 		for _, th := range thresholds {
@@ -69,45 +122,13 @@ func Get(key string, in Input, thresholds []float64) (any, time.Time) {
 	}
 	switch key {
 	case KeyEngagement:
-		a, _ := weighted(in.Activity, in.Now)
-		return engagementOf(a), earliest(Engagement)
-	case KeyOrders:
-		if !buys {
-			return int64(0), time.Time{}
-		}
-		return b.n, time.Time{}
-	case KeyRevenue:
-		if !buys {
-			return 0.0, time.Time{}
-		}
-		return b.revenue, time.Time{}
+		return earliest(Engagement)
 	case KeyChurnRisk:
-		if !buys {
-			return 0.0, time.Time{}
-		}
-		c, _, _ := b.churn(in.Now)
-		return c, earliest(ChurnRisk)
+		return earliest(ChurnRisk)
 	case KeyLifetimeValue:
-		if !buys {
-			return 0.0, time.Time{}
-		}
-		c, _, _ := b.churn(in.Now)
-		v, _ := b.ltv(c)
-		return v, earliest(LifetimeValue)
+		return earliest(LifetimeValue)
+	case KeyRecency, KeyLabel:
+		return NextRFMChange(in)
 	}
-	x := rfmOf(&in, b, buys)
-	if x.Recency == 0 {
-		return nil, time.Time{}
-	}
-	switch key {
-	case KeyRecency:
-		return int64(x.Recency), NextRFMChange(in)
-	case KeyFrequency:
-		return int64(x.Frequency), time.Time{}
-	case KeyMonetary:
-		return int64(x.Monetary), time.Time{}
-	case KeyLabel:
-		return x.Label, NextRFMChange(in)
-	}
-	return nil, time.Time{}
+	return time.Time{}
 }

@@ -70,8 +70,7 @@ func parseRankCursor(s string) (*ranked, error) {
 
 // scoreNumber is a score's value as a number (unknown RFM scores are 0).
 func scoreNumber(key string, in scores.Input) float64 {
-	v, _ := scores.Get(key, in, nil)
-	switch x := v.(type) {
+	switch x := scores.Value(key, in).(type) {
 	case float64:
 		return x
 	case int64:
