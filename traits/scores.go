@@ -162,10 +162,8 @@ func (e *Engine) SetScoreSettings(ctx context.Context, tn store.Tenant, in Score
 	if in.RevenueProperty == "" || len(in.RevenueProperty) > segment.MaxKeyLen {
 		return nil, apperr.Invalid("input.revenueProperty", "must be a property path of 1 to %d bytes", segment.MaxKeyLen)
 	}
-	for _, seg := range strings.Split(in.RevenueProperty, ".") {
-		if seg == "" || strings.HasPrefix(seg, "$") {
-			return nil, apperr.Invalid("input.revenueProperty", "must be a dot path of non-empty names not starting with '$'")
-		}
+	if err := checkPath("input.revenueProperty", in.RevenueProperty); err != nil {
+		return nil, err
 	}
 	if err := register(ctx, tn); err != nil {
 		return nil, err

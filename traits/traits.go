@@ -313,14 +313,23 @@ func validate(in Input) error {
 		return apperr.Invalid("input.property", "is longer than %d bytes", segment.MaxKeyLen)
 	}
 	if in.Property != "" {
-		for _, seg := range strings.Split(in.Property, ".") {
-			if seg == "" || strings.HasPrefix(seg, "$") {
-				return apperr.Invalid("input.property", "must be a dot path of non-empty names not starting with '$'")
-			}
+		if err := checkPath("input.property", in.Property); err != nil {
+			return err
 		}
 	}
 	if len(in.Description) > MaxDescription {
 		return apperr.Invalid("input.description", "at most %d bytes", MaxDescription)
+	}
+	return nil
+}
+
+// checkPath refuses a property path with an empty name or a name starting
+// with '$' (which a query operator would take for its own).
+func checkPath(field, path string) error {
+	for _, seg := range strings.Split(path, ".") {
+		if seg == "" || strings.HasPrefix(seg, "$") {
+			return apperr.Invalid(field, "must be a dot path of non-empty names not starting with '$'")
+		}
 	}
 	return nil
 }
