@@ -88,14 +88,6 @@ func (t *Tally) Input(now, firstSeen, lastSeen time.Time, w *Workspace) Input {
 	return in
 }
 
-// Equal tells whether two tallies hold the same counts.
-func (t *Tally) Equal(o *Tally) bool {
-	if t == nil || o == nil {
-		return t == o
-	}
-	return t.Rev == o.Rev && t.Orders == o.Orders && t.Revenue == o.Revenue && t.FirstOrder.Equal(o.FirstOrder) &&
-		t.LastOrder.Equal(o.LastOrder) && slices.Equal(t.Activity, o.Activity)
-}
 
 // The stored layout is compact because every ingest write decodes and
 // re-encodes it: {r: rev, o: orders, rv: revenue, fo, lo: order times,

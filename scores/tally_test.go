@@ -177,3 +177,12 @@ func TestMergeTallies(t *testing.T) {
 		t.Fatalf("tallies of different settings merged: %+v", got)
 	}
 }
+
+// Equal tells whether two tallies hold the same counts.
+func (t *Tally) Equal(o *Tally) bool {
+	if t == nil || o == nil {
+		return t == o
+	}
+	return t.Rev == o.Rev && t.Orders == o.Orders && t.Revenue == o.Revenue && t.FirstOrder.Equal(o.FirstOrder) &&
+		t.LastOrder.Equal(o.LastOrder) && slices.Equal(t.Activity, o.Activity)
+}
