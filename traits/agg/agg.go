@@ -525,27 +525,6 @@ func (v *Value) canon() string {
 	return v.key
 }
 
-// Normalise fixes up a decoded state: values as plain Go values, times
-// in UTC.
-func (s *State) Normalise() {
-	s.Newest = s.Newest.UTC()
-	for _, p := range []*Point{s.First, s.Last} {
-		if p != nil {
-			p.V, p.At = userjson.Plain(p.V), p.At.UTC()
-		}
-	}
-	for i := range s.Values {
-		s.Values[i].V, s.Values[i].Last = userjson.Plain(s.Values[i].V), s.Values[i].Last.UTC()
-	}
-	for i := range s.Buckets {
-		for _, p := range []*Point{s.Buckets[i].First, s.Buckets[i].Last} {
-			if p != nil {
-				p.V, p.At = userjson.Plain(p.V), p.At.UTC()
-			}
-		}
-	}
-}
-
 // canon writes a scalar so that equal values (5, int32(5), 5.0) write the
 // same, and values of different types never do.
 func canon(v any) string {

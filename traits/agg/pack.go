@@ -73,10 +73,6 @@ func (p *packer) reset() {
 	p.prevAt, p.prevMs = 0, 0
 }
 
-func (p *packer) appendTo(doc []byte, key string) []byte {
-	return bsoncore.AppendBinaryElement(doc, key, binSubtype, p.buf)
-}
-
 func (p *packer) uint(n int64) { p.buf = binary.AppendUvarint(p.buf, uint64(n)) }
 func (p *packer) int(n int64)  { p.buf = binary.AppendVarint(p.buf, n) }
 

@@ -5,85 +5,22 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/halo-cdp/halo/rawbson"
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/userjson"
 )
 
-// States are stored on every profile document and decoded and re-encoded
-// by every ingest write, so their size is paid on every write (SQLite
-// pages, BSON walks): MarshalBSON packs what grows with the window —
-// buckets, values, points — into binary blobs (see pack.go) and keeps
-// only the few fixed-size fields as BSON elements. UnmarshalBSON also
-// reads the older layout (buckets, values and points as sub-documents,
-// as the struct tags describe), which documents written before hold
-// until their next write, and does what Normalise does (plain values,
-// UTC times).
+// A profile's states are written together as one packed binary (States,
+// states.go). Documents written before that hold each state as a document
+// of its own, until their next write: UnmarshalBSON reads those, and
+// leaves values plain and times in UTC.
 
-// MarshalBSON writes the state: r, n, s, lo, hi and t as BSON elements,
-// f and l (points), v (values) and b (buckets) as packed binaries.
-func (s State) MarshalBSON() ([]byte, error) {
-	idx, doc := bsoncore.AppendDocumentStart(make([]byte, 0, 64+4*len(s.Buckets)+16*len(s.Values)))
-	doc = bsoncore.AppendInt64Element(doc, "r", s.Rev)
-	if s.N != 0 {
-		doc = bsoncore.AppendInt64Element(doc, "n", s.N)
-	}
-	doc = appendFloats(doc, s.Sum, s.Lo, s.Hi)
-	var (
-		p   packer
-		err error
-	)
-	for _, f := range []struct {
-		key string
-		pt  *Point
-	}{{"f", s.First}, {"l", s.Last}} {
-		if f.pt == nil {
-			continue
-		}
-		p.reset()
-		if err = p.point(f.pt); err != nil {
-			return nil, err
-		}
-		doc = p.appendTo(doc, f.key)
-	}
-	if len(s.Values) > 0 {
-		p.reset()
-		if err = p.values(s.Values); err != nil {
-			return nil, err
-		}
-		doc = p.appendTo(doc, "v")
-	}
-	if len(s.Buckets) > 0 {
-		p.reset()
-		if err = p.buckets(s.Buckets); err != nil {
-			return nil, err
-		}
-		doc = p.appendTo(doc, "b")
-	}
-	if !s.Newest.IsZero() {
-		doc = bsoncore.AppendDateTimeElement(doc, "t", s.Newest.UnixMilli())
-	}
-	return bsoncore.AppendDocumentEnd(doc, idx)
-}
-
-func appendFloats(doc []byte, sum, lo, hi float64) []byte {
-	if sum != 0 {
-		doc = bsoncore.AppendDoubleElement(doc, "s", sum)
-	}
-	if lo != 0 {
-		doc = bsoncore.AppendDoubleElement(doc, "lo", lo)
-	}
-	if hi != 0 {
-		doc = bsoncore.AppendDoubleElement(doc, "hi", hi)
-	}
-	return doc
-}
-
-// UnmarshalBSON reads what MarshalBSON wrote, or the older layout (f, l,
-// v and b as sub-documents and arrays of them, told apart by their BSON
-// type), normalised as Normalise leaves it.
+// UnmarshalBSON reads a state stored as a document of its own: the
+// layout before agg.States (r, n, s, lo, hi, t as elements; f, l, v and b
+// as packed binaries, or, older still, as sub-documents and arrays of
+// them, told apart by their BSON type), with values plain and times in
+// UTC.
 func (s *State) UnmarshalBSON(data []byte) error {
 	*s = State{}
 	return rawbson.Each(data, func(k []byte, v bson.RawValue) (err error) {

@@ -136,7 +136,7 @@ func (m *States) UnmarshalBSONValue(typ byte, data []byte) error {
 }
 
 // DecodeStates decodes the states of keys (all when keys is nil) from a
-// stored computed field, normalised as Normalise leaves them.
+// stored computed field, values plain and times in UTC.
 func DecodeStates(v bson.RawValue, keys []string) (States, error) {
 	switch v.Type {
 	case bson.TypeNull:
