@@ -209,21 +209,18 @@ func (s *Service) Set(ctx context.Context, tn store.Tenant, field string, who Su
 	if err != nil {
 		return nil, err
 	}
-	var id string
 	if who.ProfileID != nil {
 		p, err := profile.Resolve(ctx, tn, *who.ProfileID, s.redirect())
 		if err != nil {
 			return nil, err
 		}
-		id = p.ID
-	} else {
-		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: ids, Actor: actor, Types: types})
-		if err != nil {
-			return nil, err
-		}
-		id = res.Profile.ID
+		return s.apply(ctx, tn, p, b)
 	}
-	return s.Apply(ctx, tn, id, b)
+	res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: ids, Actor: actor, Types: types})
+	if err != nil {
+		return nil, err
+	}
+	return s.apply(ctx, tn, res.Profile, b)
 }
 
 func (s *Service) redirect() profile.Redirector {
@@ -240,12 +237,22 @@ func (s *Service) Apply(ctx context.Context, tn store.Tenant, profileID string, 
 	if len(b.records) == 0 {
 		return nil, nil
 	}
-	recs := slices.Clone(b.records)
 	p, err := profile.Resolve(ctx, tn, profileID, s.redirect())
 	if err != nil {
 		return nil, err
 	}
-	id := p.ID
+	return s.apply(ctx, tn, p, b)
+}
+
+// apply is Apply on p, the live profile as just read: it seeds the first
+// compare-and-swap, so the profile is not read again.
+func (s *Service) apply(ctx context.Context, tn store.Tenant, p *profile.Profile, b Batch) ([]State, error) {
+	if len(b.records) == 0 {
+		return nil, nil
+	}
+	recs := slices.Clone(b.records)
+	id, seed := p.ID, p
+	var err error
 	for hops := 0; ; hops++ {
 		docs := make([]any, len(recs))
 		for i := range recs {
@@ -272,12 +279,18 @@ func (s *Service) Apply(ctx context.Context, tn store.Tenant, profileID string, 
 			}
 		}
 		now := s.now()
-		p, err = profile.Update(ctx, tn, id, now, func(p *profile.Profile) error {
+		add := func(p *profile.Profile) error {
 			for i := range recs {
 				addEntry(p, &recs[i], now)
 			}
 			return nil
-		})
+		}
+		if seed != nil {
+			p, err = profile.UpdateFrom(ctx, tn, seed, now, add)
+			seed = nil
+		} else {
+			p, err = profile.Update(ctx, tn, id, now, add)
+		}
 		if err == nil {
 			break
 		}
