@@ -338,11 +338,11 @@ const maskStars = "***"
 // a phone number as MaskPhone, anything else as its first character and
 // "***" (a one-character string as "***"; "" stays "").
 func MaskString(s string) string {
-	if looksLikeEmail(s) {
-		return MaskEmail(s)
-	}
-	if looksLikePhone(s) {
-		return MaskPhone(s)
+	switch {
+	case looksLikeEmail(s):
+		return maskEmail(s)
+	case looksLikePhone(s):
+		return maskPhone(s)
 	}
 	return maskPlain(s)
 }
@@ -365,6 +365,11 @@ func MaskEmail(s string) string {
 	if !looksLikeEmail(s) {
 		return maskPlain(s)
 	}
+	return maskEmail(s)
+}
+
+// maskEmail masks s, shaped like an address.
+func maskEmail(s string) string {
 	at := strings.LastIndexByte(s, '@')
 	r, _ := utf8.DecodeRuneInString(s)
 	return string(r) + maskStars + s[at:]
@@ -392,6 +397,11 @@ func MaskPhone(s string) string {
 	if !looksLikePhone(s) {
 		return maskPlain(s)
 	}
+	return maskPhone(s)
+}
+
+// maskPhone masks s, shaped like an international phone number.
+func maskPhone(s string) string {
 	digits := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] >= '0' && s[i] <= '9' {
