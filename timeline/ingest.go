@@ -98,6 +98,7 @@ type TrackResult struct {
 
 type trackReq struct {
 	ids    []identity.Identifier
+	key    string // identitiesKey(ids)
 	traits map[string]any
 	event  Event
 }
@@ -127,25 +128,13 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		if err != nil {
 			return nil, err
 		}
+		req.key = identitiesKey(req.ids)
 		reqs[i] = req
 	}
 	// A suppressed identifier (an erased person) refuses the whole call
 	// before anything of it is written, profiles and identities included.
-	checked := map[string]bool{}
-	for i := range reqs {
-		key := identitiesKey(reqs[i].ids)
-		if checked[key] {
-			continue
-		}
-		checked[key] = true
-		if err := identity.CheckSuppressed(ctx, tn, reqs[i].ids); err != nil {
-			if e, ok := apperr.As(err); ok && len(inputs) > 1 {
-				c := *e
-				c.Field = fmt.Sprintf("%s[%d].identifiers", field, i)
-				return nil, &c
-			}
-			return nil, err
-		}
+	if err := checkSuppressed(ctx, tn, field, reqs, len(inputs) > 1); err != nil {
+		return nil, err
 	}
 
 	results := make([]TrackResult, len(reqs))
@@ -170,7 +159,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	var touched segment.Touched            // what the write changes, for segments
 	for _, i := range pending {
 		req := &reqs[i]
-		key := identitiesKey(req.ids)
+		key := req.key
 		if pid, ok := resolved[key]; ok && len(req.traits) == 0 {
 			req.event.ProfileID = pid
 			continue
@@ -381,6 +370,43 @@ func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID strin
 	}
 	ev.normalise()
 	return &ev, nil
+}
+
+// checkSuppressed refuses the call if any identifier of reqs is
+// suppressed: one check of all the call's distinct identifiers (the
+// suppression salt read once), then, only to name the first input at
+// fault (indexed when batch), one check per identifier set.
+func checkSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []trackReq, batch bool) error {
+	seen := map[identity.Identifier]bool{}
+	var all []identity.Identifier
+	for i := range reqs {
+		for _, id := range reqs[i].ids {
+			if !seen[id] {
+				seen[id] = true
+				all = append(all, id)
+			}
+		}
+	}
+	err := identity.CheckSuppressed(ctx, tn, all)
+	if err == nil {
+		return nil
+	}
+	checked := map[string]bool{}
+	for i := range reqs {
+		if checked[reqs[i].key] {
+			continue
+		}
+		checked[reqs[i].key] = true
+		if err := identity.CheckSuppressed(ctx, tn, reqs[i].ids); err != nil {
+			if e, ok := apperr.As(err); ok && batch {
+				c := *e
+				c.Field = fmt.Sprintf("%s[%d].identifiers", field, i)
+				return &c
+			}
+			return err
+		}
+	}
+	return err
 }
 
 // count adds newly stored events to their profiles' counters and
