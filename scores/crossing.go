@@ -19,30 +19,21 @@ const (
 // maxAheadSeconds bounds how far ahead a crossing is looked for.
 const maxAheadSeconds = 500 * 365 * 86400
 
-// valueAt is measure m at Unix second sec.
-func valueAt(in *Input, b *buyer, buys bool, m Measure, sec int64) float64 {
-	t := time.Unix(sec, 0)
+// measureAt is measure m at t. Churn risk, lifetime value and the R score
+// need orders (b); Crossing never asks for them without.
+func measureAt(in *Input, b *buyer, m Measure, t time.Time) float64 {
 	switch m {
 	case Engagement:
 		a, _ := weighted(in.Activity, t)
 		return engagementOf(a)
 	case ChurnRisk:
-		if !buys {
-			return 0
-		}
 		c, _, _ := b.churn(t)
 		return c
 	case LifetimeValue:
-		if !buys {
-			return 0
-		}
 		c, _, _ := b.churn(t)
 		v, _ := b.ltv(c)
 		return v
 	case Recency:
-		if !buys {
-			return 0
-		}
 		return float64(recencyScore(in.Workspace, b, t))
 	}
 	return 0
@@ -133,13 +124,13 @@ func Crossing(in Input, m Measure, threshold float64) time.Time {
 	default:
 		return time.Time{}
 	}
-	ref := class(valueAtTime(&in, &b, buys, m, in.Now), threshold)
+	ref := class(measureAt(&in, &b, m, in.Now), threshold)
 	lo, hi, days := horizon(&in, &b, m)
 	key := func(x int64) int {
 		if days {
 			x *= 86400
 		}
-		return class(valueAt(&in, &b, buys, m, x), threshold)
+		return class(measureAt(&in, &b, m, time.Unix(x, 0)), threshold)
 	}
 	x, ok := firstChange(lo, hi, ref, key)
 	if !ok {
@@ -148,7 +139,7 @@ func Crossing(in Input, m Measure, threshold float64) time.Time {
 	if days {
 		return time.Unix(x*86400, 0).UTC() // engagement moves at midnight exactly
 	}
-	return refine(x, in.Now, ref, func(t time.Time) int { return class(valueAtTime(&in, &b, buys, m, t), threshold) })
+	return refine(x, in.Now, ref, func(t time.Time) int { return class(measureAt(&in, &b, m, t), threshold) })
 }
 
 // refine narrows a change found at whole second x (the answer at x−1 s
@@ -166,22 +157,6 @@ func refine(x int64, now time.Time, ref int, key func(time.Time) int) time.Time 
 		}
 	}
 	return time.UnixMilli(lo).UTC()
-}
-
-// valueAtTime is valueAt at an instant with sub-second precision.
-func valueAtTime(in *Input, b *buyer, buys bool, m Measure, t time.Time) float64 {
-	switch m {
-	case ChurnRisk:
-		c, _, _ := b.churn(t)
-		return c
-	case LifetimeValue:
-		c, _, _ := b.churn(t)
-		v, _ := b.ltv(c)
-		return v
-	case Recency:
-		return float64(recencyScore(in.Workspace, b, t))
-	}
-	return valueAt(in, b, buys, m, t.Unix())
 }
 
 // NextRFMChange returns the earliest instant after in.Now at which the R
