@@ -88,7 +88,6 @@ func (t *Tally) Input(now, firstSeen, lastSeen time.Time, w *Workspace) Input {
 	return in
 }
 
-
 // The stored layout is compact because every ingest write decodes and
 // re-encodes it: {r: rev, o: orders, rv: revenue, fo, lo: order times,
 // a: activity}, zero fields left out, and activity as one binary value
