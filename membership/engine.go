@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
@@ -138,20 +140,53 @@ func (e *Engine) RebuildTouched(ctx context.Context, tn store.Tenant, cause stri
 	if err != nil {
 		return err
 	}
-	affected := false
-	for _, s := range segs {
-		affected = affected || s.Kind == Dynamic && s.Deps.Affected(t)
-	}
-	if !affected {
+	if len(affected(segs, t, false)) == 0 {
 		return nil
 	}
 	return profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
-		ids := make([]string, len(page))
-		for i, p := range page {
-			ids[i] = p.ID
-		}
-		return e.reevaluateAll(ctx, tn, ids, page, cause, t)
+		return e.reevaluatePage(ctx, tn, page, nil, nil, cause, t)
 	})
+}
+
+// reevaluatePage re-evaluates a page of live profiles for what t can
+// affect (their moves written together), first setting their counters of
+// feats to counters (by profile; none when feats is empty). Each profile is
+// evaluated as read, or as the counters' write left it; one that is gone
+// by then is left nil for plan to load (it exits every segment).
+func (e *Engine) reevaluatePage(ctx context.Context, tn store.Tenant, page []*profile.Profile, feats []segment.Feature, counters map[string]map[string]segment.Counter, cause string, t segment.Touched) error {
+	ids := make([]string, len(page))
+	for i, p := range page {
+		ids[i] = p.ID
+		if len(feats) == 0 {
+			continue
+		}
+		own := counters[p.ID]
+		q, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
+			setCounters(q, feats, own)
+			return nil
+		})
+		switch {
+		case err == nil:
+			page[i] = q
+		case errors.Is(err, store.ErrNotFound):
+			page[i] = nil
+		default:
+			return err
+		}
+	}
+	return e.reevaluateAll(ctx, tn, ids, page, cause, t)
+}
+
+// setCounters sets p's counters of feats to those in counters, removing
+// the ones counters lacks.
+func setCounters(p *profile.Profile, feats []segment.Feature, counters map[string]segment.Counter) {
+	for _, f := range feats {
+		if c, ok := counters[f.Key]; ok {
+			p.Features[f.Key] = c
+		} else {
+			delete(p.Features, f.Key)
+		}
+	}
 }
 
 func checkName(field, name string) (string, error) {
@@ -350,6 +385,7 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 		return nil, apperr.New(apperr.Conflict, "segment %s is archived", segmentID)
 	}
 	ids := make([]string, 0, len(profileIDs))
+	profiles := make([]*profile.Profile, 0, len(profileIDs))
 	seen := map[string]bool{}
 	for i, id := range profileIDs {
 		p, err := profile.Resolve(ctx, tn, id, e.Redirect)
@@ -362,6 +398,7 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 		if !seen[p.ID] {
 			seen[p.ID] = true
 			ids = append(ids, p.ID)
+			profiles = append(profiles, p)
 		}
 	}
 	moves := make([]move, len(ids))
@@ -378,7 +415,7 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 	}
 	for _, o := range segs {
 		if len(o.Deps.Segments) > 0 {
-			if err := e.reevaluateAll(ctx, tn, ids, nil, "segment", segment.Touched{All: true}); err != nil {
+			if err := e.reevaluateAll(ctx, tn, ids, profiles, "segment", segment.Touched{All: true}); err != nil {
 				return nil, err
 			}
 			break
@@ -512,13 +549,7 @@ func (e *Engine) recompute(ctx context.Context, tn store.Tenant, profileID strin
 		if err != nil {
 			return err
 		}
-		for _, f := range feats {
-			if c, ok := counters[f.Key]; ok {
-				p.Features[f.Key] = c
-			} else {
-				delete(p.Features, f.Key)
-			}
-		}
+		setCounters(p, feats, counters)
 		return nil
 	})
 	return err
@@ -529,14 +560,13 @@ func countEvents(ctx context.Context, tn store.Tenant, profileID string, feats [
 	out := map[string]segment.Counter{}
 	after := ""
 	for {
-		docs, err := tn.C(store.Events).Find(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
+		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
 		if err != nil {
 			return nil, fmt.Errorf("events of %s: %w", profileID, err)
 		}
-		for _, d := range docs {
-			after = d.Key
+		for _, raw := range docs {
 			var ev timeline.Event
-			if err := d.Decode(&ev); err != nil {
+			if err := bson.Unmarshal(raw, &ev); err != nil {
 				return nil, err
 			}
 			countInto(out, feats, &ev)
@@ -544,6 +574,7 @@ func countEvents(ctx context.Context, tn store.Tenant, profileID string, feats [
 		if len(docs) < 1000 {
 			return out, nil
 		}
+		after = last
 	}
 }
 
@@ -557,9 +588,9 @@ func countInto(out map[string]segment.Counter, feats []segment.Feature, ev *time
 	}
 }
 
-// input is the evaluator's view of a profile; statics are its stored
-// memberships of static segments.
-func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool, env evalEnv) segment.Input {
+// input is the evaluator's view of a profile; member tells whether it is
+// a member of a static segment (its stored membership).
+func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID string) bool, env evalEnv) segment.Input {
 	var score func(string, time.Time, []float64) (any, time.Time)
 	if env.withScores {
 		score = func(key string, at time.Time, thresholds []float64) (any, time.Time) {
@@ -588,7 +619,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool,
 				return segment.SegmentRef{}, false
 			}
 			if s.Kind == Static {
-				return segment.SegmentRef{Member: member[id]}, true
+				return segment.SegmentRef{Member: member(id)}, true
 			}
 			return segment.SegmentRef{Rule: &s.Rule}, true
 		},
@@ -600,7 +631,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member map[string]bool,
 // active segment (inSegment references); env what the rules read besides
 // the profile (newEvalEnv).
 func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) (map[string]bool, time.Time) {
-	in := input(p, byID, member, env)
+	in := input(p, byID, func(id string) bool { return member[id] }, env)
 	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {
@@ -801,28 +832,7 @@ func (e *Engine) rebuild(ctx context.Context, tn store.Tenant, feats []segment.F
 		}
 	}
 	return profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
-		ids := make([]string, 0, len(page))
-		for _, p := range page {
-			ids = append(ids, p.ID)
-			if len(feats) == 0 {
-				continue
-			}
-			own := counters[p.ID]
-			_, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
-				for _, f := range feats {
-					if c, ok := own[f.Key]; ok {
-						q.Features[f.Key] = c
-					} else {
-						delete(q.Features, f.Key)
-					}
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		return e.reevaluateAll(ctx, tn, ids, nil, cause, segment.Touched{All: true})
+		return e.reevaluatePage(ctx, tn, page, feats, counters, cause, segment.Touched{All: true})
 	})
 }
 
@@ -836,18 +846,17 @@ func scanEvents(ctx context.Context, tn store.Tenant, feats []segment.Feature) (
 	out := map[string]map[string]segment.Counter{}
 	after := ""
 	for {
-		docs, err := tn.C(store.Events).Find(ctx, store.Query{Index: store.EventsByProfileTime, After: after, Limit: 5000})
+		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, After: after, Limit: 5000})
 		if err != nil {
 			return nil, fmt.Errorf("scan events: %w", err)
 		}
-		for _, d := range docs {
-			after = d.Key
-			name, _ := d.Raw.Lookup("name").StringValueOK()
+		for _, raw := range docs {
+			name, _ := raw.Lookup("name").StringValueOK()
 			if !names[name] {
 				continue
 			}
 			var ev timeline.Event
-			if err := d.Decode(&ev); err != nil {
+			if err := bson.Unmarshal(raw, &ev); err != nil {
 				return nil, err
 			}
 			m := out[ev.ProfileID]
@@ -860,5 +869,6 @@ func scanEvents(ctx context.Context, tn store.Tenant, feats []segment.Feature) (
 		if len(docs) < 5000 {
 			return out, nil
 		}
+		after = last
 	}
 }

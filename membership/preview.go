@@ -85,17 +85,7 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 					p.Features[f.Key] = c
 				}
 			}
-			in := input(p, byID, nil, env)
-			in.Segment = func(id string) (segment.SegmentRef, bool) {
-				s, ok := byID[id]
-				switch {
-				case !ok:
-					return segment.SegmentRef{}, false
-				case s.Kind != Static:
-					return segment.SegmentRef{Rule: &s.Rule}, true
-				}
-				return segment.SegmentRef{Member: statics[id][p.ID]}, true
-			}
+			in := input(p, byID, func(id string) bool { return statics[id][p.ID] }, env)
 			if ok, _ := segment.Evaluate(rule, in, now); ok {
 				count.Add(1)
 				if len(first) < PreviewSample {

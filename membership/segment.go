@@ -37,6 +37,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/realtime"
@@ -235,12 +237,6 @@ func (e *Engine) Features(ctx context.Context, tn store.Tenant) ([]segment.Featu
 	return f, err
 }
 
-// ApplyEvent counts an event on the profile's feature counters (ingest
-// calls it inside its compare-and-swap).
-func ApplyEvent(p *profile.Profile, features []segment.Feature, name string, props map[string]any, at time.Time) {
-	p.CountEvent(features, name, props, at)
-}
-
 // Get loads a segment by id (NOT_FOUND if none), with its size.
 func (e *Engine) Get(ctx context.Context, tn store.Tenant, id string) (*Segment, error) {
 	var s Segment
@@ -339,14 +335,14 @@ func (e *Engine) History(ctx context.Context, tn store.Tenant, segmentID string,
 
 // ProfileSegments returns the memberships of a profile.
 func (e *Engine) ProfileSegments(ctx context.Context, tn store.Tenant, profileID string) ([]Member, error) {
-	docs, err := tn.C(store.Memberships).Find(ctx, store.Query{Index: store.MembersByProfile, Eq: []any{profileID}})
+	docs, _, err := tn.C(store.Memberships).Scan(ctx, store.Query{Index: store.MembersByProfile, Eq: []any{profileID}})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Member, 0, len(docs))
-	for _, d := range docs {
+	for _, raw := range docs {
 		var m Member
-		if err := d.Decode(&m); err != nil {
+		if err := bson.Unmarshal(raw, &m); err != nil {
 			return nil, err
 		}
 		out = append(out, m)

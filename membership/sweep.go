@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -60,7 +62,12 @@ func (e *Engine) Sweep(ctx context.Context, tn store.Tenant, now time.Time) (int
 			seen[id] = true
 			progress = true
 			n++
-			if err := e.Reevaluate(ctx, tn, id, "time"); err != nil {
+			// The document read is the profile: plan need not load it again.
+			p, err := profile.Decode(d.Raw)
+			if err != nil {
+				return n, err
+			}
+			if err := e.reevaluateAll(ctx, tn, []string{id}, []*profile.Profile{p}, "time", segment.Touched{All: true}); err != nil {
 				return n, err
 			}
 		}
