@@ -454,6 +454,10 @@ func (e *Engine) config(ctx context.Context, tn store.Tenant) (*cachedSet, error
 	gen := e.gen[ws]
 	e.mu.Unlock()
 	if ok && time.Since(c.at) < CacheTTL {
+		if c.summary != nil {
+			// The summary ages with the engine's clock, not the cache's.
+			e.maybeRefresh(tn, &summaryDoc{At: c.summary.At, Buyers: c.summary.Buyers})
+		}
 		return &c, nil
 	}
 	list, err := e.List(ctx, tn)
