@@ -47,6 +47,16 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.err }
 
+// Reason is the client-safe reason of a verification failure err: its
+// *Error's Reason, else ReasonInvalid.
+func Reason(err error) string {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Reason
+	}
+	return ReasonInvalid
+}
+
 // Reasons clients see. Deliberately coarse: telling an attacker which check
 // failed (signature vs. algorithm vs. claim) helps nobody else.
 const (

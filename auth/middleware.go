@@ -2,7 +2,6 @@ package auth
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -22,11 +21,7 @@ func Middleware(v *Verifier) func(http.Handler) http.Handler {
 			}
 			p, err := v.Verify(r.Context(), token)
 			if err != nil {
-				safe := ReasonInvalid
-				var ae *Error
-				if errors.As(err, &ae) {
-					safe = ae.Reason
-				}
+				safe := Reason(err)
 				// The library's detail helps an operator debug a client; it
 				// stays in the log at debug level, never in the response.
 				slog.DebugContext(r.Context(), "token rejected", "reason", safe, "err", err)

@@ -63,6 +63,11 @@ const (
 	PayloadMergedFrom = "mergedFrom"
 	// PayloadCause: what made the change (identify, track, merge, ...).
 	PayloadCause = "cause"
+	// PayloadKind (membership.changed): ENTERED or EXITED.
+	PayloadKind = "kind"
+	// PayloadChangeID (membership.changed): the membership_changes
+	// record's id.
+	PayloadChangeID = "changeId"
 )
 
 // Change is one outbox entry.

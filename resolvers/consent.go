@@ -105,24 +105,22 @@ func (r *Resolver) prepareConsent(ctx context.Context, tn store.Tenant, field st
 	return r.consent.Prepare(ctx, tn, field, toChoices(in))
 }
 
-// prepareTrackConsent checks the consent of every track input.
-func (r *Resolver) prepareTrackConsent(ctx context.Context, field string, inputs []model.TrackInput) ([]consent.Batch, error) {
+// prepareTrackConsent checks the consent of every track input (field
+// "inputs", trackBatch: errors name inputs[i].consent).
+func (r *Resolver) prepareTrackConsent(ctx context.Context, tn store.Tenant, field string, inputs []model.TrackInput) ([]consent.Batch, error) {
 	var out []consent.Batch
 	for i, t := range inputs {
 		if len(t.Consent) == 0 {
 			continue
 		}
-		tn, _, err := r.tenant(ctx)
-		if err != nil {
-			return nil, err
-		}
 		if out == nil {
 			out = make([]consent.Batch, len(inputs))
 		}
 		f := field + ".consent"
-		if len(inputs) > 1 || field == "inputs" {
+		if field == "inputs" {
 			f = fmt.Sprintf("%s[%d].consent", field, i)
 		}
+		var err error
 		if out[i], err = r.prepareConsent(ctx, tn, f, t.Consent); err != nil {
 			return nil, err
 		}
@@ -132,14 +130,7 @@ func (r *Resolver) prepareTrackConsent(ctx context.Context, field string, inputs
 
 // applyTrackConsent records each track's consent on its profile; a
 // duplicate (a repeated messageId) recorded it the first time.
-func (r *Resolver) applyTrackConsent(ctx context.Context, batches []consent.Batch, results []timeline.TrackResult) error {
-	if batches == nil {
-		return nil
-	}
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return err
-	}
+func (r *Resolver) applyTrackConsent(ctx context.Context, tn store.Tenant, batches []consent.Batch, results []timeline.TrackResult) error {
 	for i, b := range batches {
 		if b.Len() == 0 || i >= len(results) || results[i].Duplicate {
 			continue

@@ -9,14 +9,10 @@ import (
 
 // toIdentifierType maps a type configuration to the API.
 func toIdentifierType(c identity.TypeConfig) model.IdentifierType {
-	blocked := c.Blocked
-	if blocked == nil {
-		blocked = []string{}
-	}
 	return model.IdentifierType{
 		Name: c.Name, Normalization: model.Normalization(strings.ToUpper(c.Normalization)),
 		DefaultRegion: optional(c.DefaultRegion), MaxPerProfile: c.MaxPerProfile, Priority: c.Priority,
-		Unique: c.Unique, BlockedValues: blocked,
+		Unique: c.Unique, BlockedValues: nonNil(c.Blocked),
 	}
 }
 

@@ -41,15 +41,24 @@ func (r *Resolver) maskTraits(ctx context.Context, traits any) (any, error) {
 // never ids itself changed (the object may be shared).
 func (r *Resolver) maskIdentifiers(ctx context.Context, ids []model.Identifier) ([]model.Identifier, error) {
 	m, err := r.piiMasker(ctx)
-	if err != nil || m == nil {
+	if err != nil {
 		return ids, err
+	}
+	return maskIdentifiersWith(m, ids), nil
+}
+
+// maskIdentifiersWith is maskIdentifiers with the caller's masker m (nil:
+// ids in clear).
+func maskIdentifiersWith(m *privacy.PIIMasker, ids []model.Identifier) []model.Identifier {
+	if m == nil {
+		return ids
 	}
 	out := make([]model.Identifier, len(ids))
 	for i, id := range ids {
 		id.Value = m.Identifier(id.Type, id.Value)
 		out[i] = id
 	}
-	return out, nil
+	return out
 }
 
 func toPIISettings(s privacy.PIISettings) *model.PIISettings {
@@ -61,8 +70,17 @@ func toPIISettings(s privacy.PIISettings) *model.PIISettings {
 // stays): IdentifyPayload.conflicts and MergeRecord.conflicts.
 func (r *Resolver) maskConflicts(ctx context.Context, cs []model.IdentityConflict) ([]model.IdentityConflict, error) {
 	m, err := r.piiMasker(ctx)
-	if err != nil || m == nil || len(cs) == 0 {
+	if err != nil {
 		return cs, err
+	}
+	return maskConflictsWith(m, cs), nil
+}
+
+// maskConflictsWith is maskConflicts with the caller's masker m (nil: cs
+// in clear).
+func maskConflictsWith(m *privacy.PIIMasker, cs []model.IdentityConflict) []model.IdentityConflict {
+	if m == nil || len(cs) == 0 {
+		return cs
 	}
 	out := make([]model.IdentityConflict, len(cs))
 	for i, c := range cs {
@@ -72,7 +90,7 @@ func (r *Resolver) maskConflicts(ctx context.Context, cs []model.IdentityConflic
 		}
 		out[i] = c
 	}
-	return out, nil
+	return out
 }
 
 // maskMergeRecord masks what a merge record shows of a person: the
@@ -84,16 +102,12 @@ func (r *Resolver) maskMergeRecord(ctx context.Context, rec *model.MergeRecord) 
 		return rec, err
 	}
 	out := *rec
-	if out.Identifiers, err = r.maskIdentifiers(ctx, rec.Identifiers); err != nil {
-		return nil, err
-	}
+	out.Identifiers = maskIdentifiersWith(m, rec.Identifiers)
 	out.Traits = make([]model.TraitDecision, len(rec.Traits))
 	for i, d := range rec.Traits {
 		d.Won, d.Lost = m.Trait(d.Key, d.Won), m.Trait(d.Key, d.Lost)
 		out.Traits[i] = d
 	}
-	if out.Conflicts, err = r.maskConflicts(ctx, rec.Conflicts); err != nil {
-		return nil, err
-	}
+	out.Conflicts = maskConflictsWith(m, rec.Conflicts)
 	return &out, nil
 }

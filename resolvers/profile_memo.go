@@ -2,13 +2,11 @@ package resolvers
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/profile"
 	"github.com/halo-cdp/halo/store"
@@ -81,9 +79,6 @@ func (r *Resolver) profileDoc(ctx context.Context, tn store.Tenant, id string) (
 		}
 	}
 	p, err := profile.Resolve(ctx, tn, id, r.identity.Redirect)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, apperr.New(apperr.NotFound, "profile %s not found", id)
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -38,22 +38,36 @@ type Option func(*options)
 type options struct {
 	now func() time.Time
 	hub *realtime.Hub
+	svc *services.Services
 }
 
-// WithClock makes every domain service read time from now (tests).
+// WithClock makes every domain service read time from now (tests). It
+// applies only to the services New builds itself (not WithServices).
 func WithClock(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
 }
 
-// New wires the domain services over st.
+// WithServices makes the resolvers use svc, the process's domain services
+// (one set per process: their caches are shared with the background
+// work), instead of building their own. svc is used as the caller wired
+// it: its clock, and its publisher (the caller calls svc.Publish(hub)
+// before serving; New does not, the background work may already run).
+func WithServices(svc *services.Services) Option {
+	return func(o *options) { o.svc = svc }
+}
+
+// New wires the domain services over st (or uses WithServices').
 func New(st *store.Store, opts ...Option) *Resolver {
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	svc := services.New(o.now)
-	if o.hub != nil {
-		svc.Publish(o.hub)
+	svc := o.svc
+	if svc == nil {
+		svc = services.New(o.now)
+		if o.hub != nil {
+			svc.Publish(o.hub)
+		}
 	}
 	return &Resolver{st: st, identity: svc.Identity, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits}
 }

@@ -64,15 +64,8 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 }
 
 func (r *mutationResolver) Track(ctx context.Context, input model.TrackInput) (*model.TrackPayload, error) {
-	choices, err := r.prepareTrackConsent(ctx, "input", []model.TrackInput{input})
-	if err != nil {
-		return nil, err
-	}
 	results, err := r.track(ctx, "input", []model.TrackInput{input})
 	if err != nil {
-		return nil, err
-	}
-	if err := r.applyTrackConsent(ctx, choices, results); err != nil {
 		return nil, err
 	}
 	res := results[0]
@@ -80,15 +73,8 @@ func (r *mutationResolver) Track(ctx context.Context, input model.TrackInput) (*
 }
 
 func (r *mutationResolver) TrackBatch(ctx context.Context, inputs []model.TrackInput) (*model.TrackBatchPayload, error) {
-	choices, err := r.prepareTrackConsent(ctx, "inputs", inputs)
-	if err != nil {
-		return nil, err
-	}
 	results, err := r.track(ctx, "inputs", inputs)
 	if err != nil {
-		return nil, err
-	}
-	if err := r.applyTrackConsent(ctx, choices, results); err != nil {
 		return nil, err
 	}
 	out := &model.TrackBatchPayload{Results: make([]model.TrackResult, len(results))}

@@ -73,15 +73,7 @@ func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
 		if c := in.Event.Count; c != nil {
 			ev.Count = &segment.CountCond{Op: segment.Op(c.Op), Value: c.Value}
 		}
-		if w := in.Event.Window; w != nil {
-			ev.Window = &segment.Window{}
-			if w.Last != nil {
-				ev.Window.Last = &segment.Last{Amount: w.Last.Amount, Unit: segment.Unit(w.Last.Unit)}
-			}
-			if w.Between != nil {
-				ev.Window.Between = &segment.Between{From: w.Between.From.UTC(), To: w.Between.To.UTC()}
-			}
-		}
+		ev.Window = toWindow(in.Event.Window)
 		r.Event = ev
 	}
 	if in.LastEvent != nil {
@@ -119,6 +111,21 @@ func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
 	return r, apperr.Invalid(path, "set exactly one field, not %s", strings.Join(set, " and "))
 }
 
+// toWindow converts a time window (nil stays nil).
+func toWindow(w *model.WindowInput) *segment.Window {
+	if w == nil {
+		return nil
+	}
+	out := &segment.Window{}
+	if w.Last != nil {
+		out.Last = &segment.Last{Amount: w.Last.Amount, Unit: segment.Unit(w.Last.Unit)}
+	}
+	if w.Between != nil {
+		out.Between = &segment.Between{From: w.Between.From.UTC(), To: w.Between.To.UTC()}
+	}
+	return out
+}
+
 func toCond(in *model.TraitConditionInput) *segment.TraitCond {
 	return &segment.TraitCond{Key: in.Key, Op: segment.Op(in.Op), Value: in.Value, Values: in.Values}
 }
@@ -127,10 +134,7 @@ func toSegment(s *membership.Segment) *model.Segment {
 	out := &model.Segment{
 		ID: s.ID, Name: s.Name, Kind: model.SegmentKind(s.Kind), Status: model.SegmentStatus(s.Status),
 		Version: int(s.Version), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-	}
-	if s.Description != "" {
-		d := s.Description
-		out.Description = &d
+		Description: optional(s.Description),
 	}
 	if s.Kind == membership.Dynamic {
 		out.Rule = s.Rule
@@ -145,7 +149,8 @@ func toChange(c membership.Change) model.MembershipChange {
 	}
 }
 
-// loadProfile returns the live profile for id (following merges), or nil.
+// loadProfile returns the live profile for id (following merges), or nil;
+// its document stays in the query's memo for the profile's fields.
 func (r *Resolver) loadProfile(ctx context.Context, tn store.Tenant, id string) (*model.Profile, error) {
 	p, err := profile.Resolve(ctx, tn, id, r.identity.Redirect)
 	if apperr.CodeOf(err) == apperr.NotFound {
@@ -154,7 +159,7 @@ func (r *Resolver) loadProfile(ctx context.Context, tn store.Tenant, id string) 
 	if err != nil {
 		return nil, err
 	}
-	return toProfile(p), nil
+	return remember(ctx, p), nil
 }
 
 // segmentByID loads a segment of the caller's workspace (NOT_FOUND if none).

@@ -177,7 +177,7 @@ func (r *queryResolver) SegmentPreview(ctx context.Context, rule model.SegmentRu
 	}
 	out := &model.SegmentPreview{Count: int(n), Sample: []model.Profile{}}
 	for _, p := range sample {
-		out.Sample = append(out.Sample, *toProfile(p))
+		out.Sample = append(out.Sample, *remember(ctx, p))
 	}
 	return out, nil
 }

@@ -14,12 +14,6 @@ import (
 	"github.com/halo-cdp/halo/store"
 )
 
-// Payload keys of membership.changed (written by membership.Engine).
-const (
-	payloadChangeID = "changeId" // the membership_changes record's id
-	payloadKind     = "kind"     // ENTERED / EXITED
-)
-
 // membershipChanges streams the membership changes of segmentID and/or
 // profileID (at least one set), after the membership change `after` when
 // set. The outbox carries only ids; each change is read from
@@ -67,7 +61,7 @@ func (r *Resolver) membershipChanges(ctx context.Context, segmentID, profileID, 
 	filter := func(c realtime.Change) bool {
 		return onProfile(c) && c.Kind == realtime.MembershipChanged &&
 			(segmentID == "" || c.SegmentID == segmentID) &&
-			c.String(payloadChangeID) != after
+			c.String(realtime.PayloadChangeID) != after
 	}
 	changes, cancel := r.hub.Subscribe(tn.Workspace(), filter, from)
 	return pump(ctx, changes, cancel, nil, false, func(c realtime.Change) []*model.MembershipChange {
@@ -86,11 +80,11 @@ func (r *Resolver) membershipChanges(ctx context.Context, segmentID, profileID, 
 // if the record is gone, it is rebuilt from the outbox change (its time is
 // then the publish time).
 func membershipChangeOf(ctx context.Context, tn store.Tenant, c realtime.Change) (*model.MembershipChange, error) {
-	id := c.String(payloadChangeID)
+	id := c.String(realtime.PayloadChangeID)
 	var mc membership.Change
 	err := tn.C(store.MembershipChanges).Get(ctx, id, &mc)
 	if errors.Is(err, store.ErrNotFound) || id == "" {
-		mc = membership.Change{ID: id, SegmentID: c.SegmentID, ProfileID: c.ProfileID, Kind: c.String(payloadKind), At: c.At, Cause: c.String(realtime.PayloadCause)}
+		mc = membership.Change{ID: id, SegmentID: c.SegmentID, ProfileID: c.ProfileID, Kind: c.String(realtime.PayloadKind), At: c.At, Cause: c.String(realtime.PayloadCause)}
 		if mc.ID == "" {
 			mc.ID = c.ID
 		}
@@ -112,7 +106,7 @@ func membershipResumePoint(ctx context.Context, tn store.Tenant, after string) (
 		return "", apperr.Invalid("after", "must be the id of a membership change")
 	}
 	c, found, err := findCarrier(ctx, tn, at, func(c realtime.Change) bool {
-		return c.Kind == realtime.MembershipChanged && c.String(payloadChangeID) == after
+		return c.Kind == realtime.MembershipChanged && c.String(realtime.PayloadChangeID) == after
 	})
 	if err != nil || !found {
 		return realtime.Floor(at.Add(-time.Millisecond)), err

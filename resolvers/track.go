@@ -7,8 +7,15 @@ import (
 	"github.com/halo-cdp/halo/timeline"
 )
 
+// track records inputs (track: field "input", one input; trackBatch:
+// field "inputs") and the consent they carry. The consent is checked
+// before anything is written and recorded after the events.
 func (r *Resolver) track(ctx context.Context, field string, inputs []model.TrackInput) ([]timeline.TrackResult, error) {
 	tn, p, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	choices, err := r.prepareTrackConsent(ctx, tn, field, inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -19,5 +26,12 @@ func (r *Resolver) track(ctx context.Context, field string, inputs []model.Track
 			Properties: t.Properties, OccurredAt: t.OccurredAt, Channel: deref(t.Channel), Traits: t.Traits,
 		}
 	}
-	return r.timeline.Track(ctx, tn, p.Subject, field, in)
+	results, err := r.timeline.Track(ctx, tn, p.Subject, field, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.applyTrackConsent(ctx, tn, choices, results); err != nil {
+		return nil, err
+	}
+	return results, nil
 }

@@ -10,14 +10,7 @@ func toComputedTrait(d *traits.Definition) *model.ComputedTrait {
 	out := &model.ComputedTrait{
 		Key: d.Key, Kind: model.ComputedTraitKind(d.Kind), Event: d.Event, Version: int(d.DefVersion),
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Backfill: toBackfill(d.Backfill),
-	}
-	if d.Property != "" {
-		p := d.Property
-		out.Property = &p
-	}
-	if d.Description != "" {
-		s := d.Description
-		out.Description = &s
+		Property: optional(d.Property), Description: optional(d.Description),
 	}
 	if len(d.Where) > 0 {
 		out.Where = d.Where
@@ -46,14 +39,6 @@ func toTraitsInput(in model.DefineComputedTraitInput) traits.Input {
 	for _, c := range in.Where {
 		out.Where = append(out.Where, segment.PropertyCond{Key: c.Key, Op: segment.Op(c.Op), Value: c.Value, Values: c.Values})
 	}
-	if w := in.Window; w != nil {
-		out.Window = &segment.Window{}
-		if w.Last != nil {
-			out.Window.Last = &segment.Last{Amount: w.Last.Amount, Unit: segment.Unit(w.Last.Unit)}
-		}
-		if w.Between != nil {
-			out.Window.Between = &segment.Between{From: w.Between.From.UTC(), To: w.Between.To.UTC()}
-		}
-	}
+	out.Window = toWindow(in.Window)
 	return out
 }

@@ -55,12 +55,7 @@ func websocketTransport(v *auth.Verifier) transport.Websocket {
 			}
 			principal, err := v.Verify(ctx, token)
 			if err != nil {
-				reason := "invalid token"
-				var ae *auth.Error
-				if errors.As(err, &ae) {
-					reason = ae.Reason
-				}
-				return refuse(ctx, reason)
+				return refuse(ctx, auth.Reason(err))
 			}
 			return auth.WithPrincipal(ctx, principal), nil, nil
 		},

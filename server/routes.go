@@ -16,6 +16,7 @@ import (
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/resolvers"
+	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -50,9 +51,10 @@ type handlerDeps struct {
 	store    *store.Store
 	hub      *realtime.Hub
 	verifier *auth.Verifier
+	// services are the process's domain services, wired with cfg's clock
+	// and publishing to hub; nil: the resolvers build their own (tests).
+	services *services.Services
 	logger   *slog.Logger
-	// now is the domain services' clock (time.Now; tests: a manual clock).
-	now func() time.Time
 	// cfg is the whole configuration (security settings: CORS, rate
 	// limits, dev mode, subscriptions per connection).
 	cfg Config
@@ -115,13 +117,9 @@ func newHandler(d handlerDeps) http.Handler {
 // scope check of mutations and subscriptions, and the operation limits.
 // Introspection is allowed in dev mode only.
 func newGraphQLServer(d handlerDeps) *handler.Server {
-	opts := []resolvers.Option{resolvers.WithHub(d.hub)}
-	if d.now != nil {
-		opts = append(opts, resolvers.WithClock(d.now))
-	}
-	logger := d.logger
-	if logger == nil {
-		logger = slog.Default()
+	opts := []resolvers.Option{resolvers.WithHub(d.hub), resolvers.WithClock(d.cfg.clock())}
+	if d.services != nil {
+		opts = append(opts, resolvers.WithServices(d.services))
 	}
 	r := resolvers.New(d.store, opts...)
 	srv := handler.New(graph.NewExecutableSchema(r.Config()))
@@ -130,8 +128,8 @@ func newGraphQLServer(d handlerDeps) *handler.Server {
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive}) // before POST: both take POST application/json
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetErrorPresenter(resolvers.NewErrorPresenter(logger, requestID))
-	srv.SetRecoverFunc(resolvers.NewRecover(logger))
+	srv.SetErrorPresenter(resolvers.NewErrorPresenter(d.logger, requestID))
+	srv.SetRecoverFunc(resolvers.NewRecover(d.logger))
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](apqCacheSize)})
 	// Limits before the scope check: the check walks the operation, and

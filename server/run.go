@@ -77,9 +77,14 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 		}
 	}()
 
+	// One set of domain services for recovery, the background work and
+	// the API: their caches (segments, computed traits, purposes) and the
+	// score summary's once-per-process refresh are per set.
+	svc := services.New(cfg.clock())
+
 	// Merges and unmerges a crash interrupted are finished before anything
 	// reads the profiles they touch.
-	if n, err := services.New(cfg.clock()).Identity.Recover(ctx, st); err != nil {
+	if n, err := svc.Identity.Recover(ctx, st); err != nil {
 		return fmt.Errorf("recover interrupted merges: %w", err)
 	} else if n > 0 {
 		logger.Info("finished interrupted merges", "count", n)
@@ -113,14 +118,13 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	// every workspace that has segments (membership.Workspaces), each second.
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
-	bg := services.New(cfg.clock())
-	bg.Publish(hub)
-	go bg.Segments.RunSweeper(sweepCtx, st, time.Second)
+	svc.Publish(hub)
+	go svc.Segments.RunSweeper(sweepCtx, st, time.Second)
 	// Computed trait backfills a previous process left unfinished, and,
 	// every half lease, those whose runner (here or on another instance)
 	// died: a backfill's lease lapses LeaseTTL after its last page.
 	resume := func() {
-		if n, err := bg.Traits.Resume(sweepCtx, st); err != nil && sweepCtx.Err() == nil {
+		if n, err := svc.Traits.Resume(sweepCtx, st); err != nil && sweepCtx.Err() == nil {
 			logger.Error("resume computed trait backfills", "err", err)
 		} else if n > 0 {
 			logger.Info("resumed computed trait backfills", "count", n)
@@ -145,8 +149,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 			hub:      hub,
 			verifier: verifier,
 			logger:   logger,
-			now:      cfg.clock(),
 			cfg:      cfg,
+			services: svc,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
