@@ -48,7 +48,7 @@ func (e *Engine) Erase(ctx context.Context, tn store.Tenant, profileIDs []string
 			records = append(records, c)
 			notes = append(notes, realtime.Change{
 				Kind: realtime.MembershipChanged, ProfileID: pseudonym, SegmentID: m.SegmentID,
-				Payload: map[string]any{"kind": Exited, realtime.PayloadCause: CauseErasure, "changeId": c.ID},
+				Payload: map[string]any{realtime.PayloadKind: Exited, realtime.PayloadCause: CauseErasure, realtime.PayloadChangeID: c.ID},
 			})
 		}
 		// The record goes first: a crash before the membership is deleted
