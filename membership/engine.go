@@ -490,7 +490,7 @@ func (e *Engine) apply(ctx context.Context, tn store.Tenant, moves []move, at ti
 		records = append(records, c)
 		notes = append(notes, realtime.Change{
 			Kind: realtime.MembershipChanged, ProfileID: m.profileID, SegmentID: m.segmentID,
-			Payload: map[string]any{"kind": kind, realtime.PayloadCause: cause, "changeId": c.ID},
+			Payload: map[string]any{realtime.PayloadKind: kind, realtime.PayloadCause: cause, realtime.PayloadChangeID: c.ID},
 		})
 	}
 	if len(records) == 0 {
@@ -604,10 +604,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID s
 			if d == nil {
 				return nil, time.Time{}
 			}
-			if st, ok := p.Computed[key]; ok {
-				return d.Value(&st, at)
-			}
-			return d.Value(nil, at)
+			return d.ValueIn(p.Computed, at)
 		}
 	}
 	return segment.Input{

@@ -522,10 +522,7 @@ func (e *Engine) Values(ctx context.Context, tn store.Tenant, p *profile.Profile
 // Value is d's value on p at now and when it next changes with time
 // alone: the one reading used by the API, segment rules and tests.
 func Value(d *agg.Def, p *profile.Profile, now time.Time) (any, time.Time) {
-	if st, ok := p.Computed[d.Key]; ok {
-		return d.Value(&st, now)
-	}
-	return d.Value(nil, now)
+	return d.ValueIn(p.Computed, now)
 }
 
 // Counter returns the workspace's computed traits and order settings as

@@ -380,6 +380,15 @@ func (s *State) prune(k Kind, floor, unit int64) {
 	}
 }
 
+// ValueIn is d's value at now from a profile's states (its own, when
+// there is one), as Value.
+func (d *Def) ValueIn(states States, now time.Time) (any, time.Time) {
+	if st, ok := states[d.Key]; ok {
+		return d.Value(&st, now)
+	}
+	return d.Value(nil, now)
+}
+
 // Value returns d's value on s at now (s may be nil: nothing counted) and
 // the next moment it changes with time alone (zero: never, absent new
 // events).
