@@ -270,11 +270,7 @@ func thresholds(c *ComputedCond) []float64 {
 	var out []float64
 	for _, v := range append([]any{c.Value}, c.Values...) {
 		if n, ok := toNumber(v); ok {
-			if n.isInt {
-				out = append(out, float64(n.i))
-			} else {
-				out = append(out, n.f)
-			}
+			out = append(out, n.float())
 		}
 	}
 	return out

@@ -9,8 +9,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// lookup follows a dot path through nested objects.
-func lookup(doc map[string]any, path string) (any, bool) {
+// Lookup follows a dot path through nested objects (maps and BSON
+// documents); false when a name on the way is missing.
+func Lookup(doc map[string]any, path string) (any, bool) {
 	var cur any = doc
 	for {
 		seg, rest, more := strings.Cut(path, ".")
@@ -251,7 +252,7 @@ func asArray(v any) ([]any, bool) {
 // matchCond tells whether doc (traits or event properties) satisfies c.
 // It never panics, whatever the types.
 func matchCond(c *TraitCond, doc map[string]any) bool {
-	v, found := lookup(doc, c.Key)
+	v, found := Lookup(doc, c.Key)
 	if found && v == nil {
 		found = false
 	}

@@ -50,7 +50,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/userjson"
@@ -591,39 +590,11 @@ func NumberAt(props map[string]any, path string) (float64, bool) {
 	return number(lookup(props, path))
 }
 
-// lookup follows a dot path through nested objects; nil when missing.
-func lookup(doc map[string]any, path string) any {
-	var cur any = doc
-	for path != "" {
-		seg, rest, _ := cutDot(path)
-		switch m := cur.(type) {
-		case map[string]any:
-			cur = m[seg]
-		case bson.M:
-			cur = m[seg]
-		case bson.D:
-			cur = nil
-			for _, e := range m {
-				if e.Key == seg {
-					cur = e.Value
-					break
-				}
-			}
-		default:
-			return nil
-		}
-		path = rest
-	}
-	return cur
-}
-
-func cutDot(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '.' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
+// lookup is the value at a dot path of props, as segment rules read it;
+// nil when missing.
+func lookup(props map[string]any, path string) any {
+	v, _ := segment.Lookup(props, path)
+	return v
 }
 
 // Set is a workspace's definitions, indexed for ingest.
