@@ -50,7 +50,6 @@ import (
 	"strconv"
 	"time"
 
-
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/userjson"
 )
