@@ -64,7 +64,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/halo-cdp/halo/apperr"
@@ -72,6 +71,7 @@ import (
 	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/realtime"
 	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/wscache"
 )
 
 // Service records consent and answers questions about it.
@@ -83,13 +83,7 @@ type Service struct {
 	// Changes, when set, is told of every consent change (consent.changed).
 	Changes realtime.Publisher
 
-	mu    sync.Mutex
-	cache map[string]cachedPurposes
-}
-
-type cachedPurposes struct {
-	at   time.Time
-	list []Purpose
+	cache wscache.Cache[[]Purpose]
 }
 
 // CacheTTL is how long a process trusts its copy of a workspace's purposes
@@ -155,32 +149,23 @@ func (s *Service) now() time.Time {
 // Purposes lists the workspace's purposes: the built-in ones first, then
 // the custom ones by key.
 func (s *Service) Purposes(ctx context.Context, tn store.Tenant) ([]Purpose, error) {
-	s.mu.Lock()
-	c, ok := s.cache[tn.Workspace()]
-	s.mu.Unlock()
-	if ok && time.Since(c.at) < CacheTTL {
-		return c.list, nil
-	}
-	docs, err := tn.C(store.ConsentPurposes).Find(ctx, store.Query{Index: store.ConsentPurposesKey, Limit: MaxPurposes + 1})
-	if err != nil {
-		return nil, fmt.Errorf("load consent purposes: %w", err)
-	}
-	list := slices.Clone(BuiltIn)
-	for _, d := range docs {
-		var p Purpose
-		if err := d.Decode(&p); err != nil {
-			return nil, fmt.Errorf("decode consent purpose: %w", err)
+	list, _, err := s.cache.Get(tn.Workspace(), CacheTTL, func() ([]Purpose, error) {
+		docs, err := tn.C(store.ConsentPurposes).Find(ctx, store.Query{Index: store.ConsentPurposesKey, Limit: MaxPurposes + 1})
+		if err != nil {
+			return nil, fmt.Errorf("load consent purposes: %w", err)
 		}
-		p.UpdatedAt = p.UpdatedAt.UTC()
-		list = append(list, p)
-	}
-	s.mu.Lock()
-	if s.cache == nil {
-		s.cache = map[string]cachedPurposes{}
-	}
-	s.cache[tn.Workspace()] = cachedPurposes{at: time.Now(), list: list}
-	s.mu.Unlock()
-	return list, nil
+		list := slices.Clone(BuiltIn)
+		for _, d := range docs {
+			var p Purpose
+			if err := d.Decode(&p); err != nil {
+				return nil, fmt.Errorf("decode consent purpose: %w", err)
+			}
+			p.UpdatedAt = p.UpdatedAt.UTC()
+			list = append(list, p)
+		}
+		return list, nil
+	})
+	return list, err
 }
 
 // Purpose returns one purpose, or BAD_USER_INPUT naming field.
@@ -293,9 +278,7 @@ func (s *Service) DefinePurpose(ctx context.Context, tn store.Tenant, in Purpose
 	if err != nil {
 		return nil, fmt.Errorf("save purpose %s: %w", in.Key, err)
 	}
-	s.mu.Lock()
-	delete(s.cache, tn.Workspace())
-	s.mu.Unlock()
+	s.cache.Invalidate(tn.Workspace())
 	if cur.LawfulBasis != "" && cur.LawfulBasis != basis && s.Segments != nil {
 		if err := s.Segments.Rebuild(ctx, tn, "consent.purpose"); err != nil {
 			return nil, fmt.Errorf("re-evaluate segments after purpose %s: %w", in.Key, err)

@@ -136,11 +136,11 @@ func (e *Engine) Rebuild(ctx context.Context, tn store.Tenant, cause string) err
 // a workspace-wide change described by t can affect (new RFM boundaries,
 // say); without such segments it reads nothing.
 func (e *Engine) RebuildTouched(ctx context.Context, tn store.Tenant, cause string, t segment.Touched) error {
-	segs, _, err := e.active(ctx, tn)
+	a, err := e.active(ctx, tn)
 	if err != nil {
 		return err
 	}
-	if len(affected(segs, t, false)) == 0 {
+	if len(affected(a.segs, t, false)) == 0 {
 		return nil
 	}
 	return profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
@@ -231,10 +231,11 @@ func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*
 	default:
 		return nil, apperr.Invalid("input.kind", "unknown kind %q", kind)
 	}
-	_, before, err := e.active(ctx, tn)
+	a, err := e.active(ctx, tn)
 	if err != nil {
 		return nil, err
 	}
+	before := a.features
 	if err := e.register(ctx, tn); err != nil {
 		return nil, err
 	}
@@ -314,10 +315,11 @@ func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in Upda
 			return nil, err
 		}
 	}
-	_, before, err := e.active(ctx, tn)
+	a, err := e.active(ctx, tn)
 	if err != nil {
 		return nil, err
 	}
+	before := a.features
 	prev := s.Version
 	s.Version++
 	s.UpdatedAt = e.now().Truncate(time.Millisecond)
@@ -409,11 +411,11 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 		return nil, err
 	}
 	// Dynamic segments may nest this one.
-	segs, _, err := e.active(ctx, tn)
+	a, err := e.active(ctx, tn)
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range segs {
+	for _, o := range a.segs {
 		if len(o.Deps.Segments) > 0 {
 			if err := e.reevaluateAll(ctx, tn, ids, profiles, "segment", segment.Touched{All: true}); err != nil {
 				return nil, err
@@ -522,11 +524,12 @@ func errAt(errs []error, i int) error {
 // unmerge, the profiles' feature counters are recomputed from their
 // events first.
 func (e *Engine) AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched segment.Touched) {
-	segs, feats, err := e.active(ctx, tn)
+	a, err := e.active(ctx, tn)
 	if err != nil {
 		slog.ErrorContext(ctx, "segments: load", "err", err)
 		return
 	}
+	segs, feats := a.segs, a.features
 	if len(segs) == 0 {
 		return
 	}
@@ -702,10 +705,11 @@ func affected(segs []*Segment, t segment.Touched, full bool) []*Segment {
 // failure in between leaves an earlier nextEvalAt, which is safe. A
 // profile's failure is logged and the others go on; the first is returned.
 func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []string, profiles []*profile.Profile, cause string, t segment.Touched) error {
-	segs, _, err := e.active(ctx, tn)
-	if err != nil || len(segs) == 0 {
+	a, err := e.active(ctx, tn)
+	if err != nil || len(a.segs) == 0 {
 		return err
 	}
+	segs := a.segs
 	env, err := e.segmentsEnv(ctx, tn, segs)
 	if err != nil {
 		return err
@@ -715,7 +719,7 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 		moves  []move
 		nexts  []func() error
 		failed error
-		byID   = e.byID(tn, segs)
+		byID   = a.byID
 	)
 	for i, id := range ids {
 		var p *profile.Profile

@@ -12,11 +12,11 @@ import (
 // with feature counters recounted from the stored events (nothing read
 // from maintained counters or memberships): segment id → members.
 func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time) (map[string]map[string]bool, error) {
-	segs, feats, err := e.active(ctx, tn)
+	a, err := e.active(ctx, tn)
 	if err != nil {
 		return nil, err
 	}
-	byID := e.byID(tn, segs)
+	segs, feats, byID := a.segs, a.features, a.byID
 	out := map[string]map[string]bool{}
 	for _, s := range segs {
 		out[s.ID] = map[string]bool{}

@@ -37,21 +37,18 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 	}
 	// Feature keys are hashed once, not per profile evaluated.
 	segment.Prepare(&rule)
-	segs, maintained, err := e.active(ctx, tn)
+	a, err := e.active(ctx, tn)
 	if err != nil {
 		return 0, nil, err
 	}
-	missing := newFeatures(segment.Features(rule), maintained)
+	missing := newFeatures(segment.Features(rule), a.features)
 	var counters map[string]map[string]segment.Counter
 	if len(missing) > 0 {
 		if counters, err = scanEvents(ctx, tn, missing); err != nil {
 			return 0, nil, err
 		}
 	}
-	byID := make(map[string]*Segment, len(segs))
-	for _, s := range segs {
-		byID[s.ID] = s
-	}
+	byID := a.byID
 	fields, staticIDs := fieldsOf(rule, byID)
 	env, err := e.newEvalEnv(ctx, tn, fields.Consent, len(fields.Computed) > 0 || fields.Tally)
 	if err != nil {

@@ -33,7 +33,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +45,7 @@ import (
 	"github.com/halo-cdp/halo/segment"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/traits/agg"
+	"github.com/halo-cdp/halo/wscache"
 )
 
 // Kinds and statuses of segments, kinds of membership changes.
@@ -129,9 +129,7 @@ type Engine struct {
 	// (package traits provides it). Without it, no score node validates.
 	Scores func(ctx context.Context, tn store.Tenant) (*scores.Workspace, error)
 
-	mu    sync.Mutex
-	cache map[string]cached
-	gen   map[string]int64 // invalidations per workspace
+	cache wscache.Cache[*activeSet]
 
 	evaluations atomic.Int64
 }
@@ -141,27 +139,12 @@ type Engine struct {
 // re-evaluation is, as a figure.
 func (e *Engine) Evaluations() int64 { return e.evaluations.Load() }
 
-type cached struct {
-	at       time.Time
+// activeSet is a workspace's active segments, by id too, and the union
+// of the features of the dynamic ones.
+type activeSet struct {
 	segs     []*Segment
 	features []segment.Feature
-	byID     map[string]*Segment // segs by id
-}
-
-// byID returns segs (an active() result) by id, from the cache when segs
-// is its current list.
-func (e *Engine) byID(tn store.Tenant, segs []*Segment) map[string]*Segment {
-	e.mu.Lock()
-	c, ok := e.cache[tn.Workspace()]
-	e.mu.Unlock()
-	if ok && len(c.segs) == len(segs) && len(segs) > 0 && c.segs[0] == segs[0] {
-		return c.byID
-	}
-	m := make(map[string]*Segment, len(segs))
-	for _, s := range segs {
-		m[s.ID] = s
-	}
-	return m
+	byID     map[string]*Segment
 }
 
 func (e *Engine) now() time.Time {
@@ -172,69 +155,49 @@ func (e *Engine) now() time.Time {
 }
 
 // invalidate drops the workspace's cached segments.
-func (e *Engine) invalidate(ws string) {
-	e.mu.Lock()
-	delete(e.cache, ws)
-	if e.gen == nil {
-		e.gen = map[string]int64{}
-	}
-	e.gen[ws]++
-	e.mu.Unlock()
-}
+func (e *Engine) invalidate(ws string) { e.cache.Invalidate(ws) }
 
 // active returns the workspace's active segments (cached for CacheTTL of
-// wall time) and the union of the features of the dynamic ones.
-func (e *Engine) active(ctx context.Context, tn store.Tenant) ([]*Segment, []segment.Feature, error) {
-	e.mu.Lock()
-	c, ok := e.cache[tn.Workspace()]
-	gen := e.gen[tn.Workspace()]
-	e.mu.Unlock()
-	if ok && time.Since(c.at) < CacheTTL {
-		return c.segs, c.features, nil
-	}
-	docs, err := tn.C(store.Segments).Find(ctx, store.Query{Index: store.SegmentsByStatus, Eq: []any{Active}})
-	if err != nil {
-		return nil, nil, fmt.Errorf("load segments: %w", err)
-	}
-	c = cached{at: time.Now(), byID: map[string]*Segment{}}
-	seen := map[string]bool{}
-	for _, d := range docs {
-		var s Segment
-		if err := d.Decode(&s); err != nil {
-			return nil, nil, fmt.Errorf("decode segment: %w", err)
+// wall time; a change through this engine is seen at once).
+func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error) {
+	a, _, err := e.cache.Get(tn.Workspace(), CacheTTL, func() (*activeSet, error) {
+		docs, err := tn.C(store.Segments).Find(ctx, store.Query{Index: store.SegmentsByStatus, Eq: []any{Active}})
+		if err != nil {
+			return nil, fmt.Errorf("load segments: %w", err)
 		}
-		c.segs = append(c.segs, &s)
-		c.byID[s.ID] = &s
-		if s.Kind != Dynamic {
-			continue
-		}
-		segment.Prepare(&s.Rule)
-		for _, f := range s.Features {
-			if !seen[f.Key] {
-				seen[f.Key] = true
-				c.features = append(c.features, f)
+		a := &activeSet{byID: map[string]*Segment{}}
+		seen := map[string]bool{}
+		for _, d := range docs {
+			var s Segment
+			if err := d.Decode(&s); err != nil {
+				return nil, fmt.Errorf("decode segment: %w", err)
+			}
+			a.segs = append(a.segs, &s)
+			a.byID[s.ID] = &s
+			if s.Kind != Dynamic {
+				continue
+			}
+			segment.Prepare(&s.Rule)
+			for _, f := range s.Features {
+				if !seen[f.Key] {
+					seen[f.Key] = true
+					a.features = append(a.features, f)
+				}
 			}
 		}
-	}
-	e.mu.Lock()
-	// A load that raced an invalidation may have read the segments from
-	// before the change (a segment just created would be missed by every
-	// re-evaluation for CacheTTL): use it, but do not cache it.
-	if e.gen[tn.Workspace()] == gen {
-		if e.cache == nil {
-			e.cache = map[string]cached{}
-		}
-		e.cache[tn.Workspace()] = c
-	}
-	e.mu.Unlock()
-	return c.segs, c.features, nil
+		return a, nil
+	})
+	return a, err
 }
 
 // Features is the union of the features of the workspace's active dynamic
 // segments: what ingest counts on profiles.
 func (e *Engine) Features(ctx context.Context, tn store.Tenant) ([]segment.Feature, error) {
-	_, f, err := e.active(ctx, tn)
-	return f, err
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	return a.features, nil
 }
 
 // Get loads a segment by id (NOT_FOUND if none), with its size.

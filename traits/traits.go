@@ -79,6 +79,7 @@ import (
 	"github.com/halo-cdp/halo/timeline"
 	"github.com/halo-cdp/halo/traits/agg"
 	"github.com/halo-cdp/halo/userjson"
+	"github.com/halo-cdp/halo/wscache"
 )
 
 // Backfill statuses.
@@ -170,9 +171,8 @@ type Engine struct {
 	// the scores of many profiles at once (segments re-evaluate them all).
 	AfterSummary func(ctx context.Context, tn store.Tenant, touched segment.Touched)
 
+	cache      wscache.Cache[*cachedSet]
 	mu         sync.Mutex
-	cache      map[string]cachedSet
-	gen        map[string]int64
 	refreshing map[string]bool
 	// summaryLocks serialise this engine's summary refreshes per
 	// workspace.
@@ -194,7 +194,6 @@ func (e *Engine) owner() string {
 // cachedSet is a workspace's configuration as ingest and rules read it:
 // computed trait definitions, order settings and the score summary.
 type cachedSet struct {
-	at      time.Time
 	set     *agg.Set
 	orders  *orderConfig
 	summary *scores.Workspace
@@ -426,15 +425,7 @@ func (e *Engine) Delete(ctx context.Context, tn store.Tenant, key string) (bool,
 // clean-ups) has finished (tests).
 func (e *Engine) Wait() { e.runs.Wait() }
 
-func (e *Engine) invalidate(ws string) {
-	e.mu.Lock()
-	delete(e.cache, ws)
-	if e.gen == nil {
-		e.gen = map[string]int64{}
-	}
-	e.gen[ws]++
-	e.mu.Unlock()
-}
+func (e *Engine) invalidate(ws string) { e.cache.Invalidate(ws) }
 
 // Definitions returns the workspace's definitions for ingest and rules,
 // cached for CacheTTL (a change through this engine is seen at once).
@@ -448,47 +439,37 @@ func (e *Engine) Definitions(ctx context.Context, tn store.Tenant) (*agg.Set, er
 
 // config loads the workspace's configuration, cached for CacheTTL.
 func (e *Engine) config(ctx context.Context, tn store.Tenant) (*cachedSet, error) {
-	ws := tn.Workspace()
-	e.mu.Lock()
-	c, ok := e.cache[ws]
-	gen := e.gen[ws]
-	e.mu.Unlock()
-	if ok && time.Since(c.at) < CacheTTL {
-		if c.summary != nil {
-			// The summary ages with the engine's clock, not the cache's.
-			e.maybeRefresh(tn, &summaryDoc{At: c.summary.At, Buyers: c.summary.Buyers})
+	c, cached, err := e.cache.Get(tn.Workspace(), CacheTTL, func() (*cachedSet, error) {
+		list, err := e.List(ctx, tn)
+		if err != nil {
+			return nil, err
 		}
-		return &c, nil
-	}
-	list, err := e.List(ctx, tn)
-	if err != nil {
-		return nil, err
-	}
-	defs := make([]*agg.Def, len(list))
-	for i, d := range list {
-		defs[i] = d.Def()
-	}
-	sd, err := loadScoreDoc(ctx, tn)
-	if err != nil {
-		return nil, err
-	}
-	sum, err := loadSummary(ctx, tn)
-	if err != nil {
-		return nil, err
-	}
-	e.maybeRefresh(tn, sum)
-	c = cachedSet{at: time.Now(), set: agg.NewSet(defs), orders: sd.orders(), summary: sum.workspace()}
-	e.mu.Lock()
-	// A load that raced an invalidation must not be cached: it may have
-	// read the definitions from before the change.
-	if e.gen[ws] == gen {
-		if e.cache == nil {
-			e.cache = map[string]cachedSet{}
+		defs := make([]*agg.Def, len(list))
+		for i, d := range list {
+			defs[i] = d.Def()
 		}
-		e.cache[ws] = c
+		sd, err := loadScoreDoc(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		sum, err := loadSummary(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		return &cachedSet{set: agg.NewSet(defs), orders: sd.orders(), summary: sum.workspace()}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	e.mu.Unlock()
-	return &c, nil
+	// The summary ages with the engine's clock, not the cache's. Without
+	// one (none yet, or one still being made), a refresh is tried on each
+	// load only.
+	if w := c.summary; w != nil {
+		e.maybeRefresh(tn, &summaryDoc{At: w.At, Buyers: w.Buyers})
+	} else if !cached {
+		e.maybeRefresh(tn, nil)
+	}
+	return c, nil
 }
 
 // Values returns the values of keys (every definition when keys is nil)
