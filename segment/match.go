@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"strings"
@@ -107,7 +108,7 @@ func (n number) float() float64 {
 func cmpNumbers(a, b number) int {
 	switch {
 	case a.isInt && b.isInt:
-		return cmpInt(a.i, b.i)
+		return cmp.Compare(a.i, b.i)
 	case !a.isInt && !b.isInt:
 		return cmpFloat(a.f, b.f)
 	case a.isInt:
@@ -115,16 +116,6 @@ func cmpNumbers(a, b number) int {
 	default:
 		return cmpFloatInt(a.f, b.i)
 	}
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func cmpFloat(a, b float64) int {
@@ -146,7 +137,7 @@ func cmpFloatInt(f float64, i int64) int {
 		return 1
 	}
 	t := math.Trunc(f)
-	if c := cmpInt(int64(t), i); c != 0 {
+	if c := cmp.Compare(int64(t), i); c != 0 {
 		return c
 	}
 	return cmpFloat(f, t) // same integer part: the fraction decides
@@ -346,5 +337,5 @@ func cmpHolds(op Op, r int) bool {
 }
 
 func countHolds(c CountCond, n int64) bool {
-	return cmpHolds(c.Op, cmpInt(n, int64(c.Value)))
+	return cmpHolds(c.Op, cmp.Compare(n, int64(c.Value)))
 }

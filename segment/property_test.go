@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -530,7 +531,7 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 		var c int
 		switch r.Profile.Field {
 		case EventCount:
-			c = cmpInt(int64(len(evs)), r.Profile.Value.(int64))
+			c = cmp.Compare(int64(len(evs)), r.Profile.Value.(int64))
 		default:
 			v, _ := time.Parse(time.RFC3339Nano, r.Profile.Value.(string))
 			c = map[ProfileField]time.Time{CreatedAt: created, FirstSeenAt: first, LastSeenAt: last}[r.Profile.Field].Compare(v)
