@@ -202,6 +202,8 @@ func checkName(field, name string) (string, error) {
 
 // Create saves a new segment, backfills the features its rule counts and
 // builds its membership (dynamic). Field paths of errors start at input.
+// Over the workspace's Limits nothing is saved (BAD_USER_INPUT), as for
+// an Update adding features over them.
 func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*Segment, error) {
 	name, err := checkName("input.name", in.Name)
 	if err != nil {
@@ -236,16 +238,21 @@ func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*
 		return nil, err
 	}
 	before := a.features
-	if err := e.register(ctx, tn); err != nil {
+	if err := e.withinLimits(ctx, tn, s, in.Rule, func() error {
+		if err := e.register(ctx, tn); err != nil {
+			return err
+		}
+		if err := tn.C(store.Segments).Insert(ctx, s); err != nil {
+			if errors.Is(err, store.ErrDuplicateKey) {
+				return apperr.New(apperr.Conflict, "a segment named %q exists already", name)
+			}
+			return fmt.Errorf("save segment: %w", err)
+		}
+		e.invalidate(tn.Workspace())
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	if err := tn.C(store.Segments).Insert(ctx, s); err != nil {
-		if errors.Is(err, store.ErrDuplicateKey) {
-			return nil, apperr.New(apperr.Conflict, "a segment named %q exists already", name)
-		}
-		return nil, fmt.Errorf("save segment: %w", err)
-	}
-	e.invalidate(tn.Workspace())
 	if kind == Dynamic {
 		if err := e.rebuild(ctx, tn, newFeatures(s.Features, before), "segment.created"); err != nil {
 			return nil, err
@@ -323,16 +330,21 @@ func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in Upda
 	prev := s.Version
 	s.Version++
 	s.UpdatedAt = e.now().Truncate(time.Millisecond)
-	if err := tn.C(store.Segments).Replace(ctx, s, prev); err != nil {
-		switch {
-		case errors.Is(err, store.ErrDuplicateKey):
-			return nil, apperr.New(apperr.Conflict, "a segment named %q exists already", s.Name)
-		case errors.Is(err, store.ErrConflict):
-			return nil, apperr.New(apperr.Conflict, "segment %s was changed concurrently; retry", id)
+	if err := e.withinLimits(ctx, tn, s, in.Rule, func() error {
+		if err := tn.C(store.Segments).Replace(ctx, s, prev); err != nil {
+			switch {
+			case errors.Is(err, store.ErrDuplicateKey):
+				return apperr.New(apperr.Conflict, "a segment named %q exists already", s.Name)
+			case errors.Is(err, store.ErrConflict):
+				return apperr.New(apperr.Conflict, "segment %s was changed concurrently; retry", id)
+			}
+			return fmt.Errorf("save segment: %w", err)
 		}
-		return nil, fmt.Errorf("save segment: %w", err)
+		e.invalidate(tn.Workspace())
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	e.invalidate(tn.Workspace())
 	if in.Rule != nil {
 		if err := e.rebuild(ctx, tn, newFeatures(s.Features, before), "segment.updated"); err != nil {
 			return nil, err

@@ -35,6 +35,9 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rule segment.Rule
 	if err := segment.ValidateWith("", rule, l); err != nil {
 		return 0, nil, err
 	}
+	if err := e.Limits.checkRuleSize(rule); err != nil {
+		return 0, nil, err
+	}
 	// Feature keys are hashed once, not per profile evaluated.
 	segment.Prepare(&rule)
 	a, err := e.active(ctx, tn)

@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -128,8 +129,13 @@ type Engine struct {
 	// segment.ScoresPrefix) are validated and evaluated with them
 	// (package traits provides it). Without it, no score node validates.
 	Scores func(ctx context.Context, tn store.Tenant) (*scores.Workspace, error)
+	// Limits caps the segments, event features and rule sizes of each
+	// workspace (zero fields: DefaultLimits).
+	Limits Limits
 
 	cache wscache.Cache[*activeSet]
+	// slots serializes the limit checks of segment saves with the saves.
+	slots sync.Mutex
 
 	evaluations atomic.Int64
 }
