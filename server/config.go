@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/halo-cdp/halo/membership"
+	"github.com/halo-cdp/halo/segment"
 )
 
 // Config is everything the server reads from its environment.
@@ -76,6 +79,13 @@ type Config struct {
 	// LogFormat (HALO_LOG_FORMAT: json or text; default json) of the
 	// structured log on stderr.
 	LogFormat string
+
+	// SegmentLimits caps the segments of each workspace (see
+	// membership.Limits for the defaults and why): active segments
+	// (HALO_MAX_SEGMENTS, default 500), distinct event features their rules
+	// count together (HALO_MAX_EVENT_FEATURES, default 200) and event and
+	// lastEvent nodes per rule (HALO_MAX_RULE_EVENTS, default 20).
+	SegmentLimits membership.Limits
 
 	// now, when set, is the clock of the domain services (createdAt,
 	// occurredAt checks, segment windows) and of the segment sweeper. Not
@@ -205,6 +215,24 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			cfg.LogFormat = v
 		default:
 			bad("HALO_LOG_FORMAT", "%q is not json or text", v)
+		}
+	}
+	cfg.SegmentLimits = membership.DefaultLimits
+	for _, lim := range []struct {
+		name string
+		dst  *int
+		max  int
+	}{
+		{"HALO_MAX_SEGMENTS", &cfg.SegmentLimits.Segments, 100_000},
+		{"HALO_MAX_EVENT_FEATURES", &cfg.SegmentLimits.EventFeatures, 10_000},
+		{"HALO_MAX_RULE_EVENTS", &cfg.SegmentLimits.RuleEvents, segment.MaxNodes},
+	} {
+		if v := getenv(lim.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > lim.max {
+				bad(lim.name, "%q is not a number between 1 and %d", v, lim.max)
+			}
+			*lim.dst = n
 		}
 	}
 	if len(errs) > 0 {

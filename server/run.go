@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	// One set of domain services for recovery, the background work and
 	// the API: their caches (segments, computed traits, purposes) and the
 	// score summary's once-per-process refresh are per set.
-	svc := services.New(cfg.clock())
+	svc := services.New(cfg.clock(), services.WithSegmentLimits(cfg.SegmentLimits))
 
 	// Merges and unmerges a crash interrupted are finished before anything
 	// reads the profiles they touch.

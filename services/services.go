@@ -32,8 +32,26 @@ type Services struct {
 	Traits *traits.Engine
 }
 
+// Option adjusts the services New wires.
+type Option func(*options)
+
+type options struct {
+	segmentLimits membership.Limits
+}
+
+// WithSegmentLimits sets the per-workspace caps of the segment engine
+// (HALO_MAX_SEGMENTS, HALO_MAX_EVENT_FEATURES, HALO_MAX_RULE_EVENTS);
+// zero fields, and no option, mean membership.DefaultLimits.
+func WithSegmentLimits(l membership.Limits) Option {
+	return func(o *options) { o.segmentLimits = l }
+}
+
 // New wires the services with a clock (time.Now in production).
-func New(now func() time.Time) *Services {
+func New(now func() time.Time, opts ...Option) *Services {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	id := &identity.Resolver{
 		Now: now,
 		// Everything kept per profile must follow a merge.
@@ -41,7 +59,7 @@ func New(now func() time.Time) *Services {
 		Unmovers: []identity.Unmover{timeline.UnmoveEvents},
 		Count:    timeline.CountEvents,
 	}
-	seg := &membership.Engine{Now: now, Redirect: id.Redirect}
+	seg := &membership.Engine{Now: now, Redirect: id.Redirect, Limits: o.segmentLimits}
 	tr := &traits.Engine{Now: now, Settle: traits.CacheTTL, AfterWrite: seg.AfterWrite}
 	seg.Computed = tr.Definitions
 	seg.Scores = tr.Summary
