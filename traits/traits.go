@@ -476,6 +476,16 @@ func (e *Engine) config(ctx context.Context, tn store.Tenant) (*cachedSet, error
 // on p at now (the engine's clock when zero); an unknown key is
 // BAD_USER_INPUT at keys[i].
 func (e *Engine) Values(ctx context.Context, tn store.Tenant, p *profile.Profile, keys []string, now time.Time) (map[string]any, error) {
+	return e.ValuesMasked(ctx, tn, p, keys, now, nil)
+}
+
+// ValuesMasked is Values with each value passed through mask (nil: none)
+// with the definition it was read by, so that a value is masked by the
+// very definition that produced it, even while the key is redefined.
+func (e *Engine) ValuesMasked(ctx context.Context, tn store.Tenant, p *profile.Profile, keys []string, now time.Time, mask func(d *agg.Def, v any) any) (map[string]any, error) {
+	if mask == nil {
+		mask = func(_ *agg.Def, v any) any { return v }
+	}
 	if now.IsZero() {
 		now = e.now()
 	}
@@ -486,7 +496,8 @@ func (e *Engine) Values(ctx context.Context, tn store.Tenant, p *profile.Profile
 	out := map[string]any{}
 	if keys == nil {
 		for _, d := range set.Defs {
-			out[d.Key], _ = Value(d, p, now)
+			v, _ := Value(d, p, now)
+			out[d.Key] = mask(d, v)
 		}
 		return out, nil
 	}
@@ -495,7 +506,8 @@ func (e *Engine) Values(ctx context.Context, tn store.Tenant, p *profile.Profile
 		if d == nil {
 			return nil, apperr.Invalid(fmt.Sprintf("keys[%d]", i), "unknown computed trait %q", k)
 		}
-		out[k], _ = Value(d, p, now)
+		v, _ := Value(d, p, now)
+		out[k] = mask(d, v)
 	}
 	return out, nil
 }
