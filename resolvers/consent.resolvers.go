@@ -84,9 +84,14 @@ func (r *profileResolver) ConsentHistory(ctx context.Context, obj *model.Profile
 	if err != nil {
 		return nil, err
 	}
+	m, err := r.piiMasker(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := &model.ConsentRecordConnection{Edges: make([]model.ConsentRecordEdge, len(recs)), Nodes: make([]model.ConsentRecord, len(recs))}
 	for i, rec := range recs {
 		out.Nodes[i] = toConsentRecord(rec)
+		out.Nodes[i].Proof = maskProofWith(m, out.Nodes[i].Proof)
 		cursors[i] = wrapCursor(consentHistoryList, cursors[i])
 		out.Edges[i] = model.ConsentRecordEdge{Cursor: cursors[i], Node: &out.Nodes[i]}
 	}

@@ -6,7 +6,11 @@ import (
 
 	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/privacy"
+	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/traits/agg"
 )
 
 // PII masking happens in the field resolvers of Profile and ExportedMember
@@ -110,4 +114,66 @@ func (r *Resolver) maskMergeRecord(ctx context.Context, rec *model.MergeRecord) 
 	}
 	out.Conflicts = maskConflictsWith(m, rec.Conflicts)
 	return &out, nil
+}
+
+// maskProofWith returns a consent proof as the caller may see it
+// (ConsentRecord.proof; privacy.PIIMasker.Proof says what is masked).
+func maskProofWith(m *privacy.PIIMasker, proof any) any {
+	if m == nil || proof == nil {
+		return proof
+	}
+	return m.Proof(proof)
+}
+
+// computedMask returns how the caller sees computed trait values: nil in
+// clear, else masked by the definition they come from (Profile.computed,
+// which every query, preview, member list and subscription goes through).
+func (r *Resolver) computedMask(ctx context.Context) (func(*agg.Def, any) any, error) {
+	m, err := r.piiMasker(ctx)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	return m.ComputedValue, nil
+}
+
+// checkRulePII refuses a rule that reads personal data unless the caller
+// holds pii:read (segmentPreview, createSegment, updateSegment): see
+// privacy.PIIMasker.CheckRule.
+func (r *Resolver) checkRulePII(ctx context.Context, tn store.Tenant, rule segment.Rule, path string) error {
+	m, err := r.piiMasker(ctx)
+	if err != nil || m == nil {
+		return err
+	}
+	defs, err := r.traits.Definitions(ctx, tn)
+	if err != nil {
+		return err
+	}
+	return m.CheckRule(rule, path, defs.Get)
+}
+
+// checkComputedPII refuses, for a caller without pii:read, a computed
+// trait definition over personal data whose key a saved, active segment
+// rule compares (privacy.PIIMasker.CheckDefine).
+func (r *Resolver) checkComputedPII(ctx context.Context, tn store.Tenant, d *agg.Def) error {
+	m, err := r.piiMasker(ctx)
+	if err != nil || m == nil || !m.ComputedFromPII(d) {
+		return err
+	}
+	compared := false
+	for after := ""; !compared; {
+		segs, cursors, more, err := r.segments.List(ctx, tn, 100, after)
+		if err != nil {
+			return err
+		}
+		for _, s := range segs {
+			if s.Status == membership.Active && slices.Contains(s.Deps.Computed, d.Key) {
+				compared = true
+			}
+		}
+		if !more || len(cursors) == 0 {
+			break
+		}
+		after = cursors[len(cursors)-1]
+	}
+	return m.CheckDefine(d, compared)
 }

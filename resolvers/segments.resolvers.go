@@ -43,6 +43,9 @@ func (r *mutationResolver) CreateSegment(ctx context.Context, input model.Create
 		if err != nil {
 			return nil, err
 		}
+		if err := r.checkRulePII(ctx, tn, rule, "input.rule"); err != nil {
+			return nil, err
+		}
 		in.Rule = &rule
 	}
 	s, err := r.segments.Create(ctx, tn, in)
@@ -61,6 +64,9 @@ func (r *mutationResolver) UpdateSegment(ctx context.Context, id string, input m
 	if input.Rule != nil {
 		rule, err := toRule(input.Rule, "input.rule")
 		if err != nil {
+			return nil, err
+		}
+		if err := r.checkRulePII(ctx, tn, rule, "input.rule"); err != nil {
 			return nil, err
 		}
 		in.Rule = &rule
@@ -169,6 +175,9 @@ func (r *queryResolver) SegmentPreview(ctx context.Context, rule model.SegmentRu
 	}
 	rl, err := toRule(&rule, "rule")
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkRulePII(ctx, tn, rl, "rule"); err != nil {
 		return nil, err
 	}
 	n, sample, err := r.segments.Preview(ctx, tn, rl, r.segments.Now())

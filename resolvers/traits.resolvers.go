@@ -11,6 +11,7 @@ import (
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/traits/agg"
 )
 
 func (r *mutationResolver) DefineComputedTrait(ctx context.Context, input model.DefineComputedTraitInput) (*model.ComputedTrait, error) {
@@ -18,7 +19,11 @@ func (r *mutationResolver) DefineComputedTrait(ctx context.Context, input model.
 	if err != nil {
 		return nil, err
 	}
-	d, err := r.traits.Define(ctx, tn, toTraitsInput(input))
+	in := toTraitsInput(input)
+	if err := r.checkComputedPII(ctx, tn, &agg.Def{Key: in.Key, Property: in.Property, Where: in.Where}); err != nil {
+		return nil, err
+	}
+	d, err := r.traits.Define(ctx, tn, in)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +50,11 @@ func (r *profileResolver) Computed(ctx context.Context, obj *model.Profile, keys
 	if err != nil {
 		return nil, err
 	}
-	return r.traits.Values(ctx, tn, p, keys, time.Time{})
+	mask, err := r.computedMask(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.traits.ValuesMasked(ctx, tn, p, keys, time.Time{}, mask)
 }
 
 func (r *queryResolver) ComputedTraits(ctx context.Context) ([]model.ComputedTrait, error) {
