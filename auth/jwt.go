@@ -235,6 +235,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) 
 		Workspace: c.Workspace,
 		Subject:   c.Subject,
 		Scopes:    parseScopes(c.Scope),
+		ExpiresAt: c.ExpiresAt.Time, // WithExpirationRequired: never nil here
 	}, nil
 }
 

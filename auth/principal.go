@@ -5,6 +5,7 @@ package auth
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // Scopes Halo knows. Per-field enforcement comes with the schema directive.
@@ -30,6 +31,10 @@ type Principal struct {
 	Workspace string
 	Subject   string
 	Scopes    []string
+	// ExpiresAt is the token's exp (zero: never, for principals made in
+	// code). A single request is checked once with the verifier's leeway;
+	// a long-lived connection or stream ends here.
+	ExpiresAt time.Time
 }
 
 // Has reports whether the principal holds scope.
