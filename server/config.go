@@ -73,6 +73,20 @@ type Config struct {
 	// subscriptions one websocket connection may hold at once.
 	MaxSubscriptions int
 
+	// Caps on long-lived connections (websockets and SSE streams), so one
+	// token cannot exhaust the process's file descriptors:
+	// MaxConnsPerSubject (HALO_MAX_CONNECTIONS_PER_SUBJECT, default 100)
+	// per token subject, MaxConnsPerWorkspace
+	// (HALO_MAX_CONNECTIONS_PER_WORKSPACE, default 2000) per workspace,
+	// MaxConns (HALO_MAX_CONNECTIONS, default half the open-file limit, at
+	// most 10000) per process. WSInitTimeout (HALO_WS_INIT_TIMEOUT,
+	// default 3s) is how long a websocket may stay without a valid
+	// connection_init.
+	MaxConnsPerSubject   int
+	MaxConnsPerWorkspace int
+	MaxConns             int
+	WSInitTimeout        time.Duration
+
 	// LogLevel (HALO_LOG_LEVEL: debug, info, warn, error; default info).
 	LogLevel slog.Level
 
@@ -92,6 +106,17 @@ type Config struct {
 	// configurable from the environment: e2e tests set it to a
 	// services.ManualClock to move segment windows. Nil means time.Now.
 	now func() time.Time
+
+	// bodyReadTimeout, when set, replaces bodyReadTimeout (tests).
+	bodyReadTimeout time.Duration
+}
+
+// bodyTimeout is how long an admitted request's body may take to arrive.
+func (cfg Config) bodyTimeout() time.Duration {
+	if cfg.bodyReadTimeout > 0 {
+		return cfg.bodyReadTimeout
+	}
+	return bodyReadTimeout
 }
 
 // clock is cfg.now, or time.Now.
@@ -110,13 +135,17 @@ const minSecretLen = 32
 // them in one go.
 func loadConfig(getenv func(string) string) (Config, error) {
 	cfg := Config{
-		Addr:               ":8080",
-		DataDir:            "./data",
-		LogLevel:           slog.LevelInfo,
-		LogFormat:          "json",
-		RateLimit:          50,
-		WorkspaceRateLimit: 500,
-		MaxSubscriptions:   20,
+		Addr:                 ":8080",
+		DataDir:              "./data",
+		LogLevel:             slog.LevelInfo,
+		LogFormat:            "json",
+		RateLimit:            50,
+		WorkspaceRateLimit:   500,
+		MaxSubscriptions:     20,
+		MaxConnsPerSubject:   defaultMaxConnsPerSubject,
+		MaxConnsPerWorkspace: defaultMaxConnsPerWorkspace,
+		MaxConns:             defaultMaxConnections(),
+		WSInitTimeout:        defaultWSInitTimeout,
 	}
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -195,6 +224,29 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("HALO_MAX_SUBSCRIPTIONS", "%q is not a number between 1 and 1000", v)
 		}
 		cfg.MaxSubscriptions = n
+	}
+	for _, lim := range []struct {
+		name string
+		dst  *int
+	}{
+		{"HALO_MAX_CONNECTIONS_PER_SUBJECT", &cfg.MaxConnsPerSubject},
+		{"HALO_MAX_CONNECTIONS_PER_WORKSPACE", &cfg.MaxConnsPerWorkspace},
+		{"HALO_MAX_CONNECTIONS", &cfg.MaxConns},
+	} {
+		if v := getenv(lim.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1_000_000 {
+				bad(lim.name, "%q is not a number between 1 and 1000000", v)
+			}
+			*lim.dst = n
+		}
+	}
+	if v := getenv("HALO_WS_INIT_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond || d > time.Minute {
+			bad("HALO_WS_INIT_TIMEOUT", "%q is not a duration between 100ms and 1m, e.g. 3s", v)
+		}
+		cfg.WSInitTimeout = d
 	}
 	cfg.DemoData = cfg.MongoURI == ""
 	if v := getenv("HALO_DEMO_DATA"); v != "" {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -66,6 +67,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"rate negative", "HALO_RATE_LIMIT", "-1", "HALO_RATE_LIMIT"},
 		{"rate text", "HALO_WORKSPACE_RATE_LIMIT", "fast", "HALO_WORKSPACE_RATE_LIMIT"},
 		{"subscriptions zero", "HALO_MAX_SUBSCRIPTIONS", "0", "HALO_MAX_SUBSCRIPTIONS"},
+		{"connections zero", "HALO_MAX_CONNECTIONS", "0", "HALO_MAX_CONNECTIONS"},
+		{"connections per subject text", "HALO_MAX_CONNECTIONS_PER_SUBJECT", "many", "HALO_MAX_CONNECTIONS_PER_SUBJECT"},
+		{"connections per workspace negative", "HALO_MAX_CONNECTIONS_PER_WORKSPACE", "-5", "HALO_MAX_CONNECTIONS_PER_WORKSPACE"},
+		{"init timeout unitless", "HALO_WS_INIT_TIMEOUT", "3", "HALO_WS_INIT_TIMEOUT"},
+		{"init timeout too long", "HALO_WS_INIT_TIMEOUT", "2m", "between 100ms and 1m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(env(map[string]string{tc.key: tc.value}))
@@ -103,7 +109,9 @@ func TestLoadConfigSecurity(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A fresh clone is dev mode: playground and introspection on.
-	if !cfg.Dev || cfg.RateLimit != 50 || cfg.WorkspaceRateLimit != 500 || cfg.MaxSubscriptions != 20 || len(cfg.CORSOrigins) != 0 {
+	if !cfg.Dev || cfg.RateLimit != 50 || cfg.WorkspaceRateLimit != 500 || cfg.MaxSubscriptions != 20 || len(cfg.CORSOrigins) != 0 ||
+		cfg.MaxConnsPerSubject != 100 || cfg.MaxConnsPerWorkspace != 2000 || cfg.WSInitTimeout != 3*time.Second ||
+		cfg.MaxConns < 16 || cfg.MaxConns > 10000 {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	cfg, err = loadConfig(env(map[string]string{
@@ -114,13 +122,16 @@ func TestLoadConfigSecurity(t *testing.T) {
 		"HALO_RATE_LIMIT":           "0",
 		"HALO_WORKSPACE_RATE_LIMIT": "12.5",
 		"HALO_MAX_SUBSCRIPTIONS":    "5",
+		"HALO_MAX_CONNECTIONS":      "300",
+		"HALO_WS_INIT_TIMEOUT":      "1500ms",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Dev || cfg.JWKSURL == "" || cfg.JWTIssuer != "https://idp.example.com/" || cfg.JWTAudience != "halo" ||
 		strings.Join(cfg.CORSOrigins, " ") != "https://crm.example.com https://dash.example.com" ||
-		cfg.RateLimit != 0 || cfg.WorkspaceRateLimit != 12.5 || cfg.MaxSubscriptions != 5 {
+		cfg.RateLimit != 0 || cfg.WorkspaceRateLimit != 12.5 || cfg.MaxSubscriptions != 5 ||
+		cfg.MaxConns != 300 || cfg.WSInitTimeout != 1500*time.Millisecond {
 		t.Fatalf("got %+v", cfg)
 	}
 	// A configured secret is production unless HALO_DEV says otherwise.

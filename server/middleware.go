@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -138,7 +139,7 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 // answered properly: 413 and a GraphQL error with code BAD_USER_INPUT.
 // gqlgen reads the whole body into memory anyway, so buffering costs
 // nothing extra.
-func limitBody(limit int64, next http.Handler) http.Handler {
+func limitBody(limit int64, readTimeout time.Duration, next http.Handler) http.Handler {
 	tooLarge := fmt.Sprintf("request body too large: the limit is %d bytes", limit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
@@ -146,6 +147,9 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			writeGraphQLError(w, http.StatusRequestEntityTooLarge, apperr.BadUserInput, tooLarge)
 			return
 		}
+		// Bounded read time; net/http clears the deadline itself once the
+		// body is read (it then watches the connection for a hang-up).
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -153,8 +157,8 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 				writeGraphQLError(w, http.StatusRequestEntityTooLarge, apperr.BadUserInput, tooLarge)
 				return
 			}
-			// A client that hangs up or stalls past ReadTimeout; nobody
-			// may be listening, but answer for the ones that are.
+			// A client that hangs up or stalls past bodyReadTimeout;
+			// nobody may be listening, but answer for the ones that are.
 			writeGraphQLError(w, http.StatusBadRequest, apperr.BadUserInput, "could not read request body")
 			return
 		}
@@ -169,6 +173,82 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// bodyReadTimeout bounds reading a request body (limitBody) once the
+// request is admitted (1 MiB in 10 s is 100 KiB/s): a client that declares a body
+// and trickles it cannot hold a handler for the whole ReadTimeout.
+const bodyReadTimeout = 10 * time.Second
+
+// closeUnreadOnAnswer makes a response that starts before the request
+// body was read to its end close the connection ("Connection: close").
+// Without it, net/http would first read and discard up to 256 KiB of the
+// unread body to keep the connection, so a refusal of a client that
+// declares a body and never sends it (no token, rate limit, content type)
+// would wait for the body until ReadTimeout. With it the refusal goes out
+// at once and nothing of the body is read.
+func closeUnreadOnAnswer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body := &eofBody{ReadCloser: r.Body}
+		r.Body = body
+		next.ServeHTTP(&closeUnreadWriter{ResponseWriter: w, body: body}, r)
+	})
+}
+
+// eofBody remembers whether its reader reached the end.
+type eofBody struct {
+	io.ReadCloser
+	eof atomic.Bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+type closeUnreadWriter struct {
+	http.ResponseWriter
+	body    *eofBody
+	started bool
+}
+
+func (w *closeUnreadWriter) WriteHeader(code int) {
+	if !w.started {
+		w.started = true
+		if !w.body.eof.Load() {
+			w.Header().Set("Connection", "close")
+			// net/http drains up to 256 KiB of an unread body when the
+			// handler returns, even on a closing connection: a read
+			// deadline now makes that drain end at once instead of
+			// waiting for the client's bytes.
+			_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *closeUnreadWriter) Write(b []byte) (int, error) {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush and Unwrap keep streaming (SSE) and http.ResponseController
+// working through the wrapper.
+func (w *closeUnreadWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *closeUnreadWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // requireUTF8Query is limitBody's UTF-8 check for GET /graphql, whose
 // operation and variables come in the query string.

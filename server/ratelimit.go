@@ -167,14 +167,24 @@ func (k *keyedLimiter) size() int {
 // context (upgradeOr); the connection and every operation on it inherit
 // that context.
 type wsConn struct {
-	subs atomic.Int64 // subscriptions running
+	subs  atomic.Int64 // subscriptions running
+	lease *connLease   // its slot under the connection caps
+	// expiresAt is its token's exp (Unix ns; 0: none yet): a close from
+	// then on is for expiry, 4403.
+	expiresAt atomic.Int64
+	// stop releases the deadline set at connection_init (set and called
+	// on the connection's own goroutine).
+	stop func()
+}
+
+// end releases what the connection holds once it has closed.
+func (c *wsConn) end() {
+	if c.stop != nil {
+		c.stop()
+	}
 }
 
 type wsConnKey struct{}
-
-func withWSConn(ctx context.Context) context.Context {
-	return context.WithValue(ctx, wsConnKey{}, &wsConn{})
-}
 
 func wsConnFrom(ctx context.Context) *wsConn {
 	c, _ := ctx.Value(wsConnKey{}).(*wsConn)

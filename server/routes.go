@@ -58,6 +58,12 @@ type handlerDeps struct {
 	// cfg is the whole configuration (security settings: CORS, rate
 	// limits, dev mode, subscriptions per connection).
 	cfg Config
+	// limiter and conns are the request rate limiter and the caps on
+	// long-lived connections, shared by the HTTP routes and the websocket
+	// transport; nil: newGraphQLServer makes them from cfg (tests that
+	// build the GraphQL server alone).
+	limiter *rateLimiter
+	conns   *connLimits
 }
 
 // newHandler builds the routes:
@@ -77,17 +83,22 @@ type handlerDeps struct {
 // gqlgen sees them; operations sent over a websocket are rate limited and
 // capped per connection by the wsLimits extension.
 func newHandler(d handlerDeps) http.Handler {
+	d.limiter, d.conns = limitsOf(d)
 	gql := newGraphQLServer(d)
-	limiter := newRateLimiter(d.cfg.RateLimit, d.cfg.WorkspaceRateLimit, time.Now)
-	gql.Use(wsLimits{limiter: limiter, maxSubs: d.cfg.MaxSubscriptions})
 	authn := auth.Middleware(d.verifier)
-	guarded := func(h http.Handler) http.Handler { return authn(limiter.middleware(h)) }
+	// A request refused before its body is read (no token, rate limit,
+	// content type, declared size) is answered at once and its connection
+	// closed, instead of the server reading the rest of a body nobody
+	// wants (a slow client could hold it until ReadTimeout).
+	guarded := func(h http.Handler) http.Handler {
+		return closeUnreadOnAnswer(authn(d.limiter.middleware(d.conns.streams(h))))
+	}
 
 	mux := http.NewServeMux()
-	mux.Handle("POST /graphql", guarded(requireJSON(limitBody(maxBodyBytes, codedErrors(gql)))))
+	mux.Handle("POST /graphql", guarded(requireJSON(limitBody(maxBodyBytes, d.cfg.bodyTimeout(), codedErrors(gql)))))
 	// A websocket upgrade carries its token in connection_init, not in a
 	// header: the websocket transport authenticates it (InitFunc).
-	mux.Handle("GET /graphql", upgradeOr(d.cfg, gql, guarded(requireUTF8Query(codedErrors(gql)))))
+	mux.Handle("GET /graphql", upgradeOr(d.cfg, d.conns, gql, guarded(requireUTF8Query(codedErrors(gql)))))
 	mux.Handle("OPTIONS /graphql", gql)
 	if d.cfg.Dev {
 		mux.Handle("GET /{$}", playgroundHandler())
@@ -117,6 +128,9 @@ func newHandler(d handlerDeps) http.Handler {
 // scope check of mutations and subscriptions, and the operation limits.
 // Introspection is allowed in dev mode only.
 func newGraphQLServer(d handlerDeps) *handler.Server {
+	if d.limiter == nil || d.conns == nil {
+		d.limiter, d.conns = limitsOf(d)
+	}
 	opts := []resolvers.Option{resolvers.WithHub(d.hub), resolvers.WithClock(d.cfg.clock())}
 	if d.services != nil {
 		opts = append(opts, resolvers.WithServices(d.services))
@@ -124,7 +138,7 @@ func newGraphQLServer(d handlerDeps) *handler.Server {
 	r := resolvers.New(d.store, opts...)
 	srv := handler.New(graph.NewExecutableSchema(r.Config()))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(websocketTransport(d.verifier))
+	srv.AddTransport(websocketTransport(d.verifier, d.limiter, d.cfg.WSInitTimeout))
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive}) // before POST: both take POST application/json
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -139,8 +153,28 @@ func newGraphQLServer(d handlerDeps) *handler.Server {
 		MaxComplexity: maxComplexity, Introspection: d.cfg.Dev,
 	})
 	srv.Use(resolvers.ScopeCheck{})
+	srv.Use(tokenExpiry{})
+	srv.Use(wsLimits{limiter: d.limiter, maxSubs: d.cfg.MaxSubscriptions})
 	srv.Use(resolvers.ProfileMemo{})
 	return srv
+}
+
+// limitsOf builds the rate limiter and the connection caps of d.cfg
+// (a zero cap takes its default).
+func limitsOf(d handlerDeps) (*rateLimiter, *connLimits) {
+	c := d.cfg
+	perSubject, perWorkspace, perProcess := c.MaxConnsPerSubject, c.MaxConnsPerWorkspace, c.MaxConns
+	if perSubject <= 0 {
+		perSubject = defaultMaxConnsPerSubject
+	}
+	if perWorkspace <= 0 {
+		perWorkspace = defaultMaxConnsPerWorkspace
+	}
+	if perProcess <= 0 {
+		perProcess = defaultMaxConnections()
+	}
+	return newRateLimiter(c.RateLimit, c.WorkspaceRateLimit, time.Now),
+		newConnLimits(perSubject, perWorkspace, perProcess)
 }
 
 func plain(w http.ResponseWriter, status int, body string) {

@@ -58,6 +58,9 @@ type serverOptions struct {
 	// Clock, when set, is the server's domain clock (services, segment
 	// sweeper); tests move segment windows with it. Default time.Now.
 	Clock *services.ManualClock
+	// Tune, when set, adjusts the loaded configuration (settings that
+	// have no environment variable, e.g. bodyReadTimeout).
+	Tune func(*Config)
 }
 
 // testServer is a running server.
@@ -112,6 +115,9 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 	}
 	if opts.Clock != nil {
 		cfg.now = opts.Clock.Now
+	}
+	if opts.Tune != nil {
+		opts.Tune(&cfg)
 	}
 
 	logger := slog.New(requestIDHandler{slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})})
