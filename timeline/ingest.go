@@ -97,6 +97,7 @@ type TrackResult struct {
 }
 
 type trackReq struct {
+	field  string // the input's field: "input", or "inputs[3]" in a batch
 	ids    []identity.Identifier
 	key    string // identitiesKey(ids)
 	traits map[string]any
@@ -105,7 +106,10 @@ type trackReq struct {
 
 // Track ingests events. All inputs are validated before anything is
 // written, so a rejected call stores nothing. Each event is idempotent on
-// its messageId: a repeat returns the stored event with Duplicate set.
+// its messageId: a replay of the stored event by the same person (one of
+// its identifiers held by the event's profile) returns it with Duplicate
+// set; a messageId held by anything else refuses the call (CONFLICT,
+// naming no profile; see replay.go).
 func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, field string, inputs []TrackInput) ([]TrackResult, error) {
 	if len(inputs) == 0 {
 		return nil, apperr.Invalid(field, "at least one event is required")
@@ -128,6 +132,7 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		if err != nil {
 			return nil, err
 		}
+		req.field = f
 		req.key = identitiesKey(req.ids)
 		reqs[i] = req
 	}
@@ -137,14 +142,43 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		return nil, err
 	}
 
+	// Duplicates, before identity resolution writes anything: the one
+	// messageId read per event tells new from stored; only a stored one
+	// costs more (is it the same person's? see replay.go).
 	results := make([]TrackResult, len(reqs))
 	pending := make([]int, 0, len(reqs)) // inputs not yet known to be duplicates
+	first := map[string]int{}            // messageId → its first input in this call
+	found := map[string]*Event{}         // messageId → the event stored before this call
+	repeats := map[int]int{}             // input → the earlier input of this call it repeats
+	checks := replayChecks{}
 	for i := range reqs {
-		dup, err := s.existing(ctx, tn, reqs[i].event.MessageID)
-		if err != nil {
-			return nil, err
+		req := &reqs[i]
+		msg := req.event.MessageID
+		var dup *Event
+		if j, again := first[msg]; again {
+			if dup = found[msg]; dup == nil {
+				// A messageId new to the store, twice in this call: the
+				// later one replays the earlier only with its identifiers.
+				if reqs[j].key != req.key {
+					return nil, messageIDTaken(req.field+".messageId", msg)
+				}
+				repeats[i] = j
+				continue
+			}
+			cp := *dup
+			dup = &cp
+		} else {
+			first[msg] = i
+			var err error
+			if dup, err = s.existing(ctx, tn, msg); err != nil {
+				return nil, err
+			}
+			found[msg] = dup
 		}
 		if dup != nil {
+			if err := s.trackReplay(ctx, tn, req, dup, checks); err != nil {
+				return nil, err
+			}
 			results[i] = TrackResult{Event: dup, Duplicate: true}
 			continue
 		}
@@ -188,15 +222,22 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		return nil, fmt.Errorf("store events: %w", err)
 	}
 	stored := make([]*Event, 0, len(pending))
+	var raced error // another person's event took a messageId of this call meanwhile
 	for j, i := range pending {
 		if j < len(errs) && errs[j] != nil {
 			if !errors.Is(errs[j], store.ErrDuplicateKey) {
 				return nil, fmt.Errorf("store event %s: %w", reqs[i].event.MessageID, errs[j])
 			}
-			// Same messageId raced in (or repeats within this call).
+			// Same messageId raced in from a concurrent call.
 			dup, err := s.existing(ctx, tn, reqs[i].event.MessageID)
 			if err != nil || dup == nil {
 				return nil, fmt.Errorf("read duplicate event %s: %w", reqs[i].event.MessageID, err)
+			}
+			if err := s.trackReplay(ctx, tn, &reqs[i], dup, checks); err != nil && raced == nil {
+				// Resolution has run and the call's other events are
+				// stored: they are counted below, then the call is
+				// refused, revealing nothing of the winner.
+				raced = err
 			}
 			results[i] = TrackResult{Event: dup, Duplicate: true}
 			continue
@@ -219,6 +260,10 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		}
 	}
 	touched.Seen = len(stored) > 0
+	for i, j := range repeats {
+		ev := *results[j].Event
+		results[i] = TrackResult{Event: &ev, Duplicate: true}
+	}
 	var order []string
 	for i := range results {
 		r := &results[i]
@@ -240,6 +285,9 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 	}
 	s.afterWrite(ctx, tn, "track", profiles, order, touched)
 	s.notify(ctx, tn, results, computed)
+	if raced != nil {
+		return nil, raced
+	}
 	return results, nil
 }
 

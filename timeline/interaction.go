@@ -29,7 +29,9 @@ type InteractionInput struct {
 }
 
 // LogInteraction records an interaction on the profile's timeline. With a
-// messageId it is idempotent: a repeat returns the stored interaction.
+// messageId it is idempotent: a repeat on the same profile (or one merged
+// into it) returns the stored interaction; a messageId any other item
+// holds is refused (CONFLICT, naming no profile; see replay.go).
 func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in InteractionInput) (*Event, error) {
 	now := s.Now().UTC()
 	const f = "input"
@@ -71,8 +73,12 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 		return nil, err
 	}
 	if msgID != "" {
-		if dup, err := s.existing(ctx, tn, msgID); err != nil || dup != nil {
-			return dup, err
+		dup, err := s.existing(ctx, tn, msgID)
+		if err != nil {
+			return nil, err
+		}
+		if dup != nil {
+			return s.interactionReplay(ctx, tn, dup, p.ID, f+".messageId")
 		}
 	}
 	ev := Event{
@@ -86,7 +92,12 @@ func (s *Service) LogInteraction(ctx context.Context, tn store.Tenant, in Intera
 	}
 	if err := tn.C(store.Events).Insert(ctx, ev); err != nil {
 		if errors.Is(err, store.ErrDuplicateKey) {
-			return s.existing(ctx, tn, ev.MessageID)
+			// Raced in from a concurrent call: nothing of this one is stored.
+			dup, err := s.existing(ctx, tn, ev.MessageID)
+			if err != nil || dup == nil {
+				return nil, fmt.Errorf("read duplicate interaction %s: %w", ev.MessageID, err)
+			}
+			return s.interactionReplay(ctx, tn, dup, p.ID, f+".messageId")
 		}
 		return nil, fmt.Errorf("store interaction on %s: %w", p.ID, err)
 	}
