@@ -198,13 +198,14 @@ func closeUnreadOnAnswer(next http.Handler) http.Handler {
 	})
 }
 
-// eofBody remembers whether its reader reached the end.
+// eofBody remembers whether anyone read it, and whether to the end.
 type eofBody struct {
 	io.ReadCloser
-	eof atomic.Bool
+	touched, eof atomic.Bool
 }
 
 func (b *eofBody) Read(p []byte) (int, error) {
+	b.touched.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
 		b.eof.Store(true)
@@ -223,10 +224,14 @@ func (w *closeUnreadWriter) WriteHeader(code int) {
 		w.started = true
 		if !w.body.eof.Load() {
 			w.Header().Set("Connection", "close")
+		}
+		if !w.body.touched.Load() {
 			// net/http drains up to 256 KiB of an unread body when the
 			// handler returns, even on a closing connection: a read
 			// deadline now makes that drain end at once instead of
-			// waiting for the client's bytes.
+			// waiting for the client's bytes. (A body cut short by the
+			// size limit is left to net/http, which closes the
+			// connection gently enough for the client to read the 413.)
 			_ = http.NewResponseController(w.ResponseWriter).SetReadDeadline(time.Now())
 		}
 	}
