@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -443,36 +441,14 @@ func TestRealtimeResumeAfter(t *testing.T) {
 // returns the data of its "next" events.
 func sseSubscribe(t testing.TB, s *testServer, token, query string, vars map[string]any) <-chan json.RawMessage {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("SSE status %d", res.StatusCode)
-	}
+	st := sseOpen(t, s, token, query, vars)
 	out := make(chan json.RawMessage, 64)
 	go func() {
-		defer res.Body.Close()
 		defer close(out)
-		sc := bufio.NewScanner(res.Body)
-		event := ""
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "event: "):
-				event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: ") && event == "next":
+		for e := range st.events {
+			if e.event == "next" {
 				var p struct{ Data json.RawMessage }
-				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &p)
+				_ = json.Unmarshal([]byte(e.data), &p)
 				out <- p.Data
 			}
 		}
