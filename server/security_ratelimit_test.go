@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,5 +57,73 @@ func TestSecurityRateLimiterUnit(t *testing.T) {
 		if ok, _ := off.allow(ana); !ok {
 			t.Fatal("limit 0 refused a request")
 		}
+	}
+}
+
+// A request the workspace limit refuses costs its subject nothing (issue
+// 15.1a): with the workspace drained by others, ana's refused requests must
+// leave her own bucket full, so the moment the workspace has tokens again
+// she gets her whole burst, before her own bucket could have refilled.
+func TestSecurityRateLimiterWorkspaceRefusalKeepsSubjectToken(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	// Subject: 1/s, burst 2. Workspace: 10/s, burst 20.
+	l := newRateLimiter(1, 10, func() time.Time { return now })
+	for i := range 10 { // 10 others × 2 drain the workspace
+		p := auth.Principal{Workspace: "acme", Subject: fmt.Sprintf("other%d", i)}
+		for range 2 {
+			if ok, _ := l.allow(p); !ok {
+				t.Fatalf("%s refused within the bursts", p.Subject)
+			}
+		}
+	}
+	ana := auth.Principal{Workspace: "acme", Subject: "ana"}
+	for i := range 3 {
+		if ok, _ := l.allow(ana); ok {
+			t.Fatalf("ana's request %d passed a drained workspace", i)
+		}
+	}
+	// 0.25 s: the workspace has 2.5 tokens again; ana's bucket, had the
+	// refusals spent it, would hold 0.25.
+	now = now.Add(250 * time.Millisecond)
+	for i := range 2 {
+		if ok, retry := l.allow(ana); !ok {
+			t.Fatalf("ana's request %d refused (retry %v) after the workspace refilled: the workspace's refusals spent her own tokens", i, retry)
+		}
+	}
+	if ok, _ := l.allow(ana); ok {
+		t.Fatal("ana passed beyond her burst")
+	}
+}
+
+// The subject bucket is per workspace and subject (issue 15.1b): the same
+// subject in another workspace (subjects are unique only per issuer; tokens
+// without sub share "") and a workspace/subject pair that concatenates to
+// the same string have their own buckets.
+func TestSecurityRateLimiterSubjectKeyedByWorkspace(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newRateLimiter(1, 0, func() time.Time { return now }) // burst 2, no workspace limit
+	pairs := [][2]auth.Principal{
+		{{Workspace: "acme", Subject: "ana"}, {Workspace: "globex", Subject: "ana"}},
+		{{Workspace: "acme", Subject: ""}, {Workspace: "globex", Subject: ""}},
+		{{Workspace: "ab", Subject: "c"}, {Workspace: "a", Subject: "bc"}},
+	}
+	for _, pair := range pairs {
+		a, b := pair[0], pair[1]
+		for range 2 {
+			if ok, _ := l.allow(a); !ok {
+				t.Fatalf("%q/%q refused within its burst", a.Workspace, a.Subject)
+			}
+		}
+		if ok, _ := l.allow(a); ok {
+			t.Fatalf("%q/%q passed beyond its burst", a.Workspace, a.Subject)
+		}
+		for i := range 2 {
+			if ok, _ := l.allow(b); !ok {
+				t.Fatalf("%q/%q request %d refused: it shares the bucket of %q/%q", b.Workspace, b.Subject, i, a.Workspace, a.Subject)
+			}
+		}
+	}
+	if n := l.subject.size(); n != 6 {
+		t.Fatalf("%d subject buckets, want 6", n)
 	}
 }
