@@ -12,43 +12,48 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/scores"
+	"github.com/halo-cdp/halo/segment/segtest"
 )
 
 // The property the issue asks for: membership computed incrementally
 // (events fed one by one into feature counters, then Evaluate) equals a
 // from-scratch evaluation over the raw events, for random rules and random
 // event streams, at many evaluation times. The reference evaluator below
-// never touches a Counter; it shares only the value comparison (matchCond)
-// with the package. nextEvalAt is checked against the reference too: the
-// answer must not change before it, and must not change at all when it is
-// zero.
+// never touches a Counter and shares no code with the package's
+// evaluator: trait and property conditions go through segtest.Match, an
+// operator evaluator written independently from the documented semantics
+// (so that a wrong operator in matchCond fails here), and count and
+// profile comparisons are spelled out. nextEvalAt is checked against the
+// reference too: the answer must not change before it, and must not change
+// at all when it is zero.
 //
-// HALO_PROP_SEED=<n> replays a run; HALO_PROP_CASES=<n> changes the count.
+// Every run covers the fixed seeds segtest.FixedSeeds and one random seed,
+// casesPerSeed cases each (each seed is logged). HALO_PROP_SEED=<n> replays
+// one seed; HALO_PROP_CASES=<n> changes the count per seed.
 func TestPropertyIncrementalEqualsFromScratch(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("HALO_PROP_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cases := 2000
+	cases := 500 // per seed; 4 seeds a run
 	if s := os.Getenv("HALO_PROP_CASES"); s != "" {
 		cases, _ = strconv.Atoi(s)
 	}
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x5e6))
-	stats := propStats{}
-	for i := 0; i < cases; i++ {
-		g := gen{rng: rng, base: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(400*24)) * time.Hour)}
-		if msg := g.runCase(&stats); msg != "" {
-			t.Fatalf("case %d: %s\nreplay with HALO_PROP_SEED=%d", i, msg, seed)
-		}
+	for _, seed := range segtest.Seeds(t, "HALO_PROP_SEED") {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 0x5e6))
+			stats := propStats{}
+			for i := 0; i < cases; i++ {
+				g := gen{rng: rng, base: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(400*24)) * time.Hour)}
+				if msg := g.runCase(&stats); msg != "" {
+					t.Fatalf("case %d: %s\n%s", i, msg, segtest.Replay("HALO_PROP_SEED", seed))
+				}
+			}
+			if stats.evals == 0 || stats.trues == 0 || stats.trues == stats.evals || stats.timed == 0 {
+				t.Fatalf("degenerate generator: %+v (seed %d)", stats, seed)
+			}
+			t.Logf("seed %d: %d cases, %d events, %d evaluations (%d true), %d with a nextEvalAt", seed, cases, stats.events, stats.evals, stats.trues, stats.timed)
+		})
 	}
-	if stats.evals == 0 || stats.trues == 0 || stats.trues == stats.evals || stats.timed == 0 {
-		t.Fatalf("degenerate generator: %+v (seed %d)", stats, seed)
-	}
-	t.Logf("seed %d: %d cases, %d events, %d evaluations (%d true), %d with a nextEvalAt", seed, cases, stats.events, stats.evals, stats.trues, stats.timed)
 }
 
 type propStats struct{ events, evals, trues, timed int }
@@ -72,8 +77,25 @@ func (g *gen) chance(p float64) bool { return g.rng.Float64() < p }
 
 var names = []string{"a", "b", "c"}
 
+// stamps are RFC 3339 timestamps, some the same instant in another
+// offset, some equal as instants but not as strings.
+var stamps = []string{"2025-06-01T10:00:00Z", "2025-06-01T12:00:00+02:00", "2025-06-01T10:00:00.5Z", "2025-05-31T23:00:00-01:00"}
+
+// elems are array elements, overlapping the condition values.
+var elems = []any{"x", "y", "pro", "p", int64(1), 1.0, 1.5, true, nil, []any{"x"}}
+
 func (g *gen) value() any {
-	switch g.pick(7) {
+	switch g.pick(10) {
+	case 7:
+		if e := elems[g.pick(len(elems))]; isScalarGen(e) {
+			return e
+		}
+		return "x"
+	case 8:
+		return stamps[g.pick(len(stamps))]
+	case 9:
+		t, _ := time.Parse(time.RFC3339Nano, stamps[g.pick(len(stamps))])
+		return t
 	case 0:
 		return []string{"free", "pro", "team"}[g.pick(3)]
 	case 1:
@@ -90,11 +112,21 @@ func (g *gen) value() any {
 	return []string{"x", "y"}[g.pick(2)]
 }
 
+func isScalarGen(v any) bool {
+	switch v.(type) {
+	case string, int64, float64, bool:
+		return true
+	}
+	return false
+}
+
 // doc is a random traits or properties document.
 func (g *gen) doc() map[string]any {
 	d := map[string]any{}
 	if g.chance(0.8) {
 		d["plan"] = []string{"free", "pro", "team"}[g.pick(3)]
+	} else if g.chance(0.3) {
+		d["plan"] = nil // null is missing
 	}
 	if g.chance(0.8) {
 		if g.chance(0.5) {
@@ -103,14 +135,22 @@ func (g *gen) doc() map[string]any {
 			d["amount"] = float64(g.pick(201)) / 2
 		}
 	}
-	if g.chance(0.5) {
+	if g.chance(0.5) { // an array, maybe empty, of mixed elements
 		var tags []any
-		for _, x := range []any{"x", "y", int64(1)} {
-			if g.chance(0.5) {
-				tags = append(tags, x)
-			}
+		for n := g.pick(4); n > 0; n-- {
+			tags = append(tags, elems[g.pick(len(elems))])
 		}
 		d["tags"] = tags
+		if g.chance(0.3) {
+			d["tags"] = bson.A(tags)
+		}
+	}
+	if g.chance(0.4) {
+		if g.chance(0.5) {
+			d["since"] = stamps[g.pick(len(stamps))]
+		} else {
+			d["since"] = []any{stamps[g.pick(len(stamps))], stamps[g.pick(len(stamps))]}
+		}
 	}
 	if g.chance(0.6) {
 		d["geo"] = map[string]any{"country": []string{"PT", "ES"}[g.pick(2)]}
@@ -119,7 +159,7 @@ func (g *gen) doc() map[string]any {
 }
 
 func (g *gen) cond() TraitCond {
-	c := TraitCond{Key: []string{"plan", "amount", "tags", "geo.country", "geo", "missing"}[g.pick(6)]}
+	c := TraitCond{Key: []string{"plan", "amount", "tags", "tags", "since", "geo.country", "geo", "missing"}[g.pick(8)]}
 	ops := []Op{EQ, NE, In, NotIn, GT, GTE, LT, LTE, Exists, Contains, StartsWith}
 	c.Op = ops[g.pick(len(ops))]
 	switch c.Op {
@@ -139,7 +179,7 @@ func (g *gen) cond() TraitCond {
 			c.Value = g.chance(0.5)
 		}
 	case StartsWith:
-		c.Value = []string{"p", "t", "P", "fr"}[g.pick(4)]
+		c.Value = []string{"p", "t", "P", "fr", "x", "2025-06"}[g.pick(6)]
 	default:
 		c.Value = g.value()
 	}
@@ -488,13 +528,13 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 	case r.Not != nil:
 		return !refEval(*r.Not, rp, log, evs, now)
 	case r.Trait != nil:
-		return matchCond(r.Trait, traits)
+		return refMatch(r.Trait, traits)
 	case r.Consent != nil:
 		return refConsent(r.Consent, rp.allowed[r.Consent.Purpose], log, now)
 	case r.Computed != nil:
 		c := *r.Computed
 		c.Key = "score"
-		return matchCond(&c, map[string]any{"score": refScore(r.Computed.Key, created, evs, now)})
+		return refMatch(&c, map[string]any{"score": refScore(r.Computed.Key, created, evs, now)})
 	case r.LastEvent != nil:
 		return refCount(evs, r.LastEvent.Name, nil, &Window{Last: &r.LastEvent.NotWithin}, now) == 0
 	case r.Event != nil:
@@ -503,21 +543,7 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 			cc = *r.Event.Count
 		}
 		n := refCount(evs, r.Event.Name, r.Event.Where, r.Event.Window, now)
-		switch cc.Op {
-		case EQ:
-			return n == cc.Value
-		case NE:
-			return n != cc.Value
-		case GT:
-			return n > cc.Value
-		case GTE:
-			return n >= cc.Value
-		case LT:
-			return n < cc.Value
-		case LTE:
-			return n <= cc.Value
-		}
-		return false
+		return refHolds(cc.Op, cmp.Compare(n, cc.Value))
 	case r.Profile != nil:
 		first, last := created, created
 		for _, e := range evs {
@@ -536,7 +562,7 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 			v, _ := time.Parse(time.RFC3339Nano, r.Profile.Value.(string))
 			c = map[ProfileField]time.Time{CreatedAt: created, FirstSeenAt: first, LastSeenAt: last}[r.Profile.Field].Compare(v)
 		}
-		return cmpHolds(r.Profile.Op, c)
+		return refHolds(r.Profile.Op, c)
 	}
 	panic("unexpected node")
 }
@@ -566,13 +592,38 @@ next:
 			continue
 		}
 		for i := range where {
-			if !matchCond(&where[i], e.props) {
+			if !refMatch(&where[i], e.props) {
 				continue next
 			}
 		}
 		n++
 	}
 	return n
+}
+
+// refMatch is the independent operator evaluator (not matchCond).
+func refMatch(c *TraitCond, doc map[string]any) bool {
+	return segtest.Match(c.Key, string(c.Op), c.Value, c.Values, doc)
+}
+
+// refHolds tells whether a comparison result r (-1, 0, 1) satisfies op,
+// spelled out here rather than calling cmpHolds.
+func refHolds(op Op, r int) bool {
+	switch op {
+	case EQ:
+		return r == 0
+	case NE:
+		return r == -1 || r == 1
+	case GT:
+		return r == 1
+	case GTE:
+		return r == 1 || r == 0
+	case LT:
+		return r == -1
+	case LTE:
+		return r == -1 || r == 0
+	}
+	panic("unexpected comparison " + op)
 }
 
 func show(r Rule) string {
