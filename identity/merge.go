@@ -388,7 +388,10 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 }
 
 // foldInto merges src into t and says how each contested trait was
-// decided: per key, the value written last wins.
+// decided: per key, the value written last wins. On a tie (both keys
+// stamped at the same instant, millisecond precision) the target — the
+// survivor, the older profile — keeps its value: a merge only changes the
+// survivor's trait for a write that is strictly newer.
 func foldInto(t, src *profile.Profile) []TraitOutcome {
 	var outcomes []TraitOutcome
 	if t.TraitsAt == nil {
@@ -400,6 +403,8 @@ func foldInto(t, src *profile.Profile) []TraitOutcome {
 		if tHas && reflect.DeepEqual(sv, tv) {
 			continue
 		}
+		// Tie rule: the source wins only if strictly newer; equal stamps
+		// keep the target's value (TestMergeTraitTieKeepsTarget).
 		if tHas && !sAt.After(tAt) {
 			outcomes = append(outcomes, TraitOutcome{Key: k, Winner: "target", Won: tv, Lost: sv, LostPresent: true, LostAt: sAt})
 			continue
