@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/segment/segtest"
 	"github.com/halo-cdp/halo/traits/agg"
 	"github.com/halo-cdp/halo/traits/agg/aggtest"
 )
@@ -28,11 +29,39 @@ func windows() map[string]*segment.Window {
 	}
 }
 
+// filters are the event filters of the third definition of each kind and
+// window, in turn: every operator, on scalar and array properties (tags
+// is an array, maybe empty), hits and misses, so that the reference's
+// independent filter code checks agg's (segment's) matching.
+var filters = [][]segment.PropertyCond{
+	{{Key: "currency", Op: segment.NotIn, Values: []any{"EUR"}}},
+	{{Key: "tags", Op: segment.NotIn, Values: []any{"vip"}}},
+	{{Key: "tags", Op: segment.In, Values: []any{"vip", "new"}}},
+	{{Key: "tags", Op: segment.NE, Value: "vip"}},
+	{{Key: "revenue", Op: segment.GTE, Value: int64(50)}},
+	{{Key: "tags", Op: segment.Contains, Value: "new"}},
+	{{Key: "revenue", Op: segment.LT, Value: 20.0}},
+	{{Key: "item.sku", Op: segment.StartsWith, Value: "sku-1"}},
+	{{Key: "tags", Op: segment.EQ, Value: "vip"}, {Key: "currency", Op: segment.NE, Value: "EUR"}},
+	{{Key: "revenue", Op: segment.GT, Value: 49.5}},
+	{{Key: "color", Op: segment.Exists, Value: false}},
+	{{Key: "revenue", Op: segment.LTE, Value: int64(50)}, {Key: "tags", Op: segment.NotIn, Values: []any{"old", int64(7)}}},
+	{{Key: "tags", Op: segment.GT, Value: int64(5)}},
+	{{Key: "tags", Op: segment.StartsWith, Value: "ne"}},
+}
+
 func defs() []agg.Def {
 	var out []agg.Def
 	where := []segment.PropertyCond{{Key: "currency", Op: segment.EQ, Value: "USD"}}
-	for wname, w := range windows() {
-		for _, k := range agg.Kinds {
+	ws := windows()
+	wnames := make([]string, 0, len(ws))
+	for wname := range ws {
+		wnames = append(wnames, wname)
+	}
+	sort.Strings(wnames)
+	for wi, wname := range wnames {
+		w := ws[wname]
+		for ki, k := range agg.Kinds {
 			prop := ""
 			switch {
 			case k.Numeric():
@@ -44,6 +73,8 @@ func defs() []agg.Def {
 			}
 			out = append(out, agg.Def{Key: fmt.Sprintf("%s_%s", k, wname), Kind: k, Event: "order", Property: prop, Window: w, Rev: 7})
 			out = append(out, agg.Def{Key: fmt.Sprintf("%s_%s_usd", k, wname), Kind: k, Event: "order", Property: prop, Where: where, Window: w, Rev: 7})
+			fi := (ki + wi*len(agg.Kinds)) % len(filters)
+			out = append(out, agg.Def{Key: fmt.Sprintf("%s_%s_f%d", k, wname, fi), Kind: k, Event: "order", Property: prop, Where: filters[fi], Window: w, Rev: 7})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
@@ -73,6 +104,19 @@ func events(r *rand.Rand, n int) []aggtest.Event {
 		if r.IntN(4) > 0 {
 			props["color"] = colors[r.IntN(len(colors))]
 		}
+		switch r.IntN(4) {
+		case 0: // no tags
+		case 1:
+			props["tags"] = []any{}
+		default:
+			var tags []any
+			for _, x := range []any{"vip", "new", "old", int64(7)} {
+				if r.IntN(2) == 0 {
+					tags = append(tags, x)
+				}
+			}
+			props["tags"] = tags
+		}
 		if r.IntN(3) > 0 {
 			props["item"] = map[string]any{"sku": "sku-" + strconv.Itoa(r.IntN(30))}
 		}
@@ -101,12 +145,28 @@ func near(a, b any) bool {
 // TestAgainstReference adds random events in shuffled order and compares
 // every kind, with and without windows, to a from-scratch computation over
 // the raw events, at several evaluation times; and checks the reported
-// next change time against the reference just before and at it.
+// next change time against the reference just before and at it. The
+// reference filters events with its own code (not segment's), over
+// filters using every operator on scalar and array properties.
+//
+// It runs the fixed seeds segtest.FixedSeeds and one random seed, 5 rounds
+// each; HALO_PROP_SEED=<n> replays one seed.
 func TestAgainstReference(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	for _, seed := range segtest.Seeds(t, "HALO_PROP_SEED") {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			defer func() {
+				if t.Failed() {
+					t.Log(segtest.Replay("HALO_PROP_SEED", seed))
+				}
+			}()
+			againstReference(t, seed, 5)
+		})
+	}
+}
+
+func againstReference(t *testing.T, seed uint64, rounds int) {
 	r := rand.New(rand.NewPCG(seed, 1))
-	for round := range 30 {
+	for round := range rounds {
 		evs := events(r, 1+r.IntN(200))
 		newest := evs[0].At
 		for _, e := range evs {
@@ -215,5 +275,18 @@ func TestBoundedState(t *testing.T) {
 	v, _ := d.Value(&su, t0)
 	if l := v.([]any); len(l) != agg.MaxUnique || l[0] != "4999" || l[99] != "4900" {
 		t.Fatalf("unique list should hold the 100 latest, newest first: %v…", l[:3])
+	}
+}
+
+// TestFiltersSplitEvents: each filter of defs keeps some orders and drops
+// others, so that a wrong operator changes values.
+func TestFiltersSplitEvents(t *testing.T) {
+	evs := events(rand.New(rand.NewPCG(3, 3)), 400)
+	all := aggtest.Reference(agg.Def{Kind: agg.Count, Event: "order"}, evs, t0).(int64)
+	for i, f := range filters {
+		n := aggtest.Reference(agg.Def{Kind: agg.Count, Event: "order", Where: f}, evs, t0).(int64)
+		if n == 0 || n == all {
+			t.Errorf("filter %d %+v keeps %d of %d orders", i, f, n, all)
+		}
 	}
 }

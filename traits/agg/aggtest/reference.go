@@ -1,6 +1,9 @@
 // Package aggtest is a from-scratch computation of computed trait values
 // over raw events, written plainly and independently of package agg's
-// incremental state, for tests to check the engine against.
+// incremental state, for tests to check the engine against. Event filters
+// (Def.Where) are decided by segtest.Match, an operator evaluator written
+// independently of package segment's matching (Feature.Matches), so that a
+// wrong operator there fails the comparison.
 package aggtest
 
 import (
@@ -9,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/segment/segtest"
 	"github.com/halo-cdp/halo/traits/agg"
 )
 
@@ -24,7 +28,7 @@ type Event struct {
 func Reference(d agg.Def, evs []Event, now time.Time) any {
 	var in []Event
 	for _, e := range evs {
-		if e.Name != d.Event || !(segment.Feature{Name: d.Event, Where: d.Where}).Matches(e.Name, e.Props) {
+		if e.Name != d.Event || !matches(d.Where, e.Props) {
 			continue
 		}
 		if !inWindow(d.Window, e.At, now) {
@@ -151,6 +155,16 @@ func Reference(d agg.Def, evs []Event, now time.Time) any {
 		return by[best].v
 	}
 	return nil
+}
+
+// matches tells whether props pass every filter.
+func matches(where []segment.PropertyCond, props map[string]any) bool {
+	for _, c := range where {
+		if !segtest.Match(c.Key, string(c.Op), c.Value, c.Values, props) {
+			return false
+		}
+	}
+	return true
 }
 
 func inWindow(w *segment.Window, at, now time.Time) bool {
