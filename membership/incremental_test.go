@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-cdp/halo/membership"
 	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/segment/segtest"
 )
 
 // randRule is a small random rule over events a/b/c, trait plan, event
@@ -63,22 +64,35 @@ func randRule(r *rand.Rand, depth int, earlier []string) segment.Rule {
 // TestIncrementalEqualsFromScratch: after random identifies, tracks,
 // segment creations and clock moves (each followed by the sweep the
 // server runs), the stored memberships of every segment equal a
-// from-scratch evaluation over the raw events. HALO_SEGMENT_SEED replays
-// one seed; -short runs fewer cases.
+// from-scratch evaluation over the raw events.
+//
+// It runs the fixed seeds segtest.FixedSeeds and one random seed (each
+// logged), 50 cases each (10 with -short); each case has its own seed,
+// drawn from the run's seed and shown in the subtest name.
+// HALO_PROP_SEED=<n> replays one run seed's cases; HALO_SEGMENT_SEED=<n>
+// replays one case.
 func TestIncrementalEqualsFromScratch(t *testing.T) {
-	cases, seed := 200, uint64(time.Now().UnixNano())
-	if testing.Short() {
-		cases = 40
-	}
 	if s := os.Getenv("HALO_SEGMENT_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-		cases = 1
+		cs, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("HALO_SEGMENT_SEED=%q: %v", s, err)
+		}
+		t.Logf("case seed %d (from HALO_SEGMENT_SEED)", cs)
+		incrementalCase(t, cs)
+		return
 	}
-	t.Logf("seed %d (HALO_SEGMENT_SEED=%d replays the first case)", seed, seed)
-	for c := 0; c < cases; c++ {
-		cs := seed + uint64(c)
-		if !t.Run(fmt.Sprint("seed", cs), func(t *testing.T) { incrementalCase(t, cs) }) {
-			t.Fatalf("failed with seed %d: HALO_SEGMENT_SEED=%d go test ./membership -run IncrementalEqualsFromScratch", cs, cs)
+	cases := 50 // per seed; 4 seeds a run
+	if testing.Short() {
+		cases = 10
+	}
+	for _, seed := range segtest.Seeds(t, "HALO_PROP_SEED") {
+		r := rand.New(rand.NewPCG(seed, 0x5e9))
+		for c := 0; c < cases; c++ {
+			cs := r.Uint64()
+			if !t.Run(fmt.Sprint("seed", cs), func(t *testing.T) { incrementalCase(t, cs) }) {
+				t.Fatalf("failed with case seed %d (run seed %d): HALO_SEGMENT_SEED=%d go test ./membership -run IncrementalEqualsFromScratch replays the case, %s the run",
+					cs, seed, cs, segtest.Replay("HALO_PROP_SEED", seed))
+			}
 		}
 	}
 }
