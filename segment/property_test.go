@@ -56,6 +56,43 @@ func TestPropertyIncrementalEqualsFromScratch(t *testing.T) {
 	}
 }
 
+// TestPropertyConditionsMatchReference: a single trait or property
+// condition, random over every operator, on random documents (scalars,
+// arrays of mixed elements, bson.A, null, timestamps, nested objects),
+// decides as the independent reference segtest.Match does, through
+// matchCond and through Feature.Matches. It pins the operator semantics
+// directly, where the rule-level property test above only sees an
+// operator through a whole rule. Seeds as above.
+func TestPropertyConditionsMatchReference(t *testing.T) {
+	const pairs = 20000 // per seed
+	for _, seed := range segtest.Seeds(t, "HALO_PROP_SEED") {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			g := gen{rng: rand.New(rand.NewPCG(seed, 0x0b5))}
+			trues := map[Op]int{}
+			for i := 0; i < pairs; i++ {
+				c, doc := g.cond(), g.doc()
+				want := refMatch(&c, doc)
+				if got := matchCond(&c, doc); got != want {
+					t.Fatalf("pair %d: %s %s %#v %#v on %#v: matchCond %v, reference %v\n%s",
+						i, c.Key, c.Op, c.Value, c.Values, doc, got, want, segtest.Replay("HALO_PROP_SEED", seed))
+				}
+				if got := FeatureOf("e", []PropertyCond{c}).Matches("e", doc); got != want {
+					t.Fatalf("pair %d: property %s %s %#v %#v on %#v: Feature.Matches %v, reference %v\n%s",
+						i, c.Key, c.Op, c.Value, c.Values, doc, got, want, segtest.Replay("HALO_PROP_SEED", seed))
+				}
+				if want {
+					trues[c.Op]++
+				}
+			}
+			for _, op := range []Op{EQ, NE, In, NotIn, GT, GTE, LT, LTE, Exists, Contains, StartsWith} {
+				if trues[op] == 0 {
+					t.Errorf("degenerate generator: %s never holds (seed %d)", op, seed)
+				}
+			}
+		})
+	}
+}
+
 type propStats struct{ events, evals, trues, timed int }
 
 type rawEvent struct {
