@@ -110,7 +110,7 @@ func events(r *rand.Rand, n int) []aggtest.Event {
 			props["tags"] = []any{}
 		default:
 			var tags []any
-			for _, x := range []any{"vip", "new", "old", int64(7)} {
+			for _, x := range []any{"vip", "new", "New", "old", int64(7)} {
 				if r.IntN(2) == 0 {
 					tags = append(tags, x)
 				}
