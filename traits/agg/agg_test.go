@@ -84,7 +84,7 @@ func defs() []agg.Def {
 // events makes a deterministic random event set over 40 days before t0
 // (and up to 24 h after it), with some ties and odd property types.
 func events(r *rand.Rand, n int) []aggtest.Event {
-	colors := []any{"red", "green", "blue", int64(5), 5.0, true, "teal", map[string]any{"x": 1}}
+	colors := []any{"red", "green", "blue", int64(5), 5.0, true, "teal", map[string]any{"x": 1}, nil}
 	var out []aggtest.Event
 	for i := range n {
 		name := "order"
