@@ -80,9 +80,20 @@ func (b *Backfill) due() bool {
 // settings).
 type subject struct {
 	coll string
-	id   string
+	id   string // the definition's key, or the settings document's key
 	// doc returns an empty document of the subject's type to decode into.
 	doc func() tracked
+	// setting: the document is the workspace's settings document with
+	// key id (found by key; its _id is not id).
+	setting bool
+}
+
+// load decodes the subject's current document into d.
+func (s subject) load(ctx context.Context, tn store.Tenant, d tracked) error {
+	if s.setting {
+		return findSetting(ctx, tn, s.id, d)
+	}
+	return tn.C(s.coll).Get(ctx, s.id, d)
 }
 
 // tracked is a document that carries a backfill.
@@ -101,7 +112,7 @@ func traitSubject(key string) subject {
 	return subject{coll: store.ComputedTraits, id: key, doc: func() tracked { return new(Definition) }}
 }
 
-var scoresSubject = subject{coll: store.Settings, id: scoreSettingsID, doc: func() tracked { return new(scoreDoc) }}
+var scoresSubject = subject{coll: store.Settings, id: scoreSettingsKey, doc: func() tracked { return new(scoreDoc) }, setting: true}
 
 func (e *Engine) startBackfill(tn store.Tenant, sub subject, rev int64) {
 	e.runs.Add(1)
@@ -126,7 +137,7 @@ var errSuperseded = errors.New("superseded")
 func (e *Engine) progress(ctx context.Context, tn store.Tenant, sub subject, rev int64, fn func(*Backfill)) error {
 	for attempt := 0; attempt < 20; attempt++ {
 		d := sub.doc()
-		if err := tn.C(sub.coll).Get(ctx, sub.id, d); err != nil {
+		if err := sub.load(ctx, tn, d); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return errSuperseded
 			}
@@ -163,7 +174,7 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev
 		time.Sleep(e.Settle)
 	}
 	d := sub.doc()
-	if err := tn.C(sub.coll).Get(ctx, sub.id, d); err != nil || d.revision() != rev {
+	if err := sub.load(ctx, tn, d); err != nil || d.revision() != rev {
 		return nil // deleted or redefined meanwhile: the newer one runs
 	}
 	var (

@@ -51,9 +51,16 @@ var (
 	SummaryBootstrapEvery = time.Minute
 )
 
+// The settings documents' keys. Each workspace has one document of each,
+// found by key (the settings collection's by_key index is unique per
+// workspace). Their _id is a NewID: ids are unique across workspaces, so
+// a fixed _id ("scores-summary", as before issue 15) belonged to the first
+// workspace that wrote it, and every other workspace's insert was refused
+// as a duplicate forever. Documents stored under those fixed ids are
+// still found by their key.
 const (
-	scoreSettingsID = "scores"
-	scoreSummaryID  = "scores-summary"
+	scoreSettingsKey = "scores"
+	scoreSummaryKey  = "scores-summary"
 )
 
 // ScoreSettings are the workspace's order settings.
@@ -122,20 +129,27 @@ func (c *orderConfig) add(t *scores.Tally, name string, at time.Time, props map[
 }
 
 func loadScoreDoc(ctx context.Context, tn store.Tenant) (*scoreDoc, error) {
-	return loadSetting[scoreDoc](ctx, tn, scoreSettingsID)
+	return loadSetting[scoreDoc](ctx, tn, scoreSettingsKey)
 }
 
-// loadSetting reads the settings document id (nil when there is none).
-func loadSetting[T any](ctx context.Context, tn store.Tenant, id string) (*T, error) {
+// loadSetting reads the workspace's settings document with key (nil when
+// there is none).
+func loadSetting[T any](ctx context.Context, tn store.Tenant, key string) (*T, error) {
 	var d T
-	err := tn.C(store.Settings).Get(ctx, id, &d)
+	err := findSetting(ctx, tn, key, &d)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load settings %s: %w", id, err)
+		return nil, fmt.Errorf("load settings %s: %w", key, err)
 	}
 	return &d, nil
+}
+
+// findSetting decodes the workspace's settings document with key into out
+// (store.ErrNotFound when there is none).
+func findSetting(ctx context.Context, tn store.Tenant, key string, out any) error {
+	return tn.C(store.Settings).FindOne(ctx, store.Query{Index: store.SettingsByKey, Eq: []any{key}}, out)
 }
 
 // ScoreSettings returns the workspace's order settings and their recount.
@@ -175,13 +189,13 @@ func (e *Engine) SetScoreSettings(ctx context.Context, tn store.Tenant, in Score
 		if err != nil {
 			return nil, err
 		}
-		d := &scoreDoc{ID: scoreSettingsID, Key: scoreSettingsID, OrderEvent: in.OrderEvent, RevenueProperty: in.RevenueProperty,
+		d := &scoreDoc{Key: scoreSettingsKey, OrderEvent: in.OrderEvent, RevenueProperty: in.RevenueProperty,
 			UpdatedAt: now, UpdatedBy: actor, Backfill: Backfill{Status: Pending}, Version: 1}
 		if old == nil {
-			d.Rev = newRev(nil)
+			d.ID, d.Rev = store.NewID(), newRev(nil)
 			err = c.Insert(ctx, d)
 		} else {
-			d.Rev = max(newRev(nil), old.Rev+1)
+			d.ID, d.Rev = old.ID, max(newRev(nil), old.Rev+1)
 			d.Version = old.Version + 1
 			err = c.Replace(ctx, d, old.Version)
 		}
@@ -306,7 +320,7 @@ type SummaryInfo struct {
 }
 
 func loadSummary(ctx context.Context, tn store.Tenant) (*summaryDoc, error) {
-	return loadSetting[summaryDoc](ctx, tn, scoreSummaryID)
+	return loadSetting[summaryDoc](ctx, tn, scoreSummaryKey)
 }
 
 // Summary returns the workspace's RFM boundaries and typical gap (nil
@@ -333,7 +347,9 @@ func (e *Engine) SummaryInfo(ctx context.Context, tn store.Tenant) (*SummaryInfo
 }
 
 // maybeRefresh starts a background refresh of a stale summary, once per
-// process and workspace at a time.
+// process and workspace at a time. After a failed one it waits (doubling
+// from RefreshRetryMin up to RefreshRetryMax) before the next, so a
+// failure that persists is logged now and then, not on every load.
 func (e *Engine) maybeRefresh(tn store.Tenant, d *summaryDoc) {
 	if !d.stale(e.now()) {
 		return
@@ -343,7 +359,7 @@ func (e *Engine) maybeRefresh(tn store.Tenant, d *summaryDoc) {
 	if e.refreshing == nil {
 		e.refreshing = map[string]bool{}
 	}
-	if e.refreshing[ws] {
+	if e.refreshing[ws] || time.Now().Before(e.refreshRetry[ws].at) {
 		e.mu.Unlock()
 		return
 	}
@@ -352,22 +368,52 @@ func (e *Engine) maybeRefresh(tn store.Tenant, d *summaryDoc) {
 	e.runs.Add(1)
 	go func() {
 		defer e.runs.Done()
-		defer func() {
-			e.mu.Lock()
-			delete(e.refreshing, ws)
-			e.mu.Unlock()
-		}()
-		if _, err := e.RefreshSummary(context.Background(), tn, false); err != nil {
-			slog.Error("scores: refresh workspace summary", "workspace", ws, "err", err)
+		_, err := e.RefreshSummary(context.Background(), tn, false)
+		e.mu.Lock()
+		delete(e.refreshing, ws)
+		var wait time.Duration
+		if err != nil {
+			if e.refreshRetry == nil {
+				e.refreshRetry = map[string]retryAt{}
+			}
+			wait = min(max(2*e.refreshRetry[ws].wait, RefreshRetryMin), RefreshRetryMax)
+			e.refreshRetry[ws] = retryAt{at: time.Now().Add(wait), wait: wait}
+		} else {
+			delete(e.refreshRetry, ws)
+		}
+		e.mu.Unlock()
+		if err != nil {
+			slog.Error("scores: refresh workspace summary", "workspace", ws, "err", err, "retryIn", wait.String())
 		}
 	}()
 }
+
+// RefreshRetryMin and RefreshRetryMax bound the wait before a background
+// summary refresh is tried again after one failed.
+var (
+	RefreshRetryMin = 5 * time.Second
+	RefreshRetryMax = 5 * time.Minute
+)
+
+// retryAt is when a workspace's background refresh may run again after a
+// failure, and the wait that led there.
+type retryAt struct {
+	at   time.Time
+	wait time.Duration
+}
+
+// claimAttempts bounds the claims of one refresh that lose a race.
+const claimAttempts = 20
 
 // RefreshSummary recomputes the workspace summary from a uniform sample
 // of at most scores.SampleSize buyers (one pass over the profiles) unless
 // another instance holds the lease or, without force, it is still fresh;
 // it reports whether it did. Segments reading the RFM scores, churn risk
 // or lifetime value are then re-evaluated (AfterSummary).
+//
+// Another instance winning the lease (a claim's write losing a race, or
+// the lease taken over during a long pass) is not an error: the refresh
+// reports false and the winner's summary stands.
 func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool) (bool, error) {
 	// The lease keeps other instances out; within this one (a forced
 	// refresh racing the background one) callers take turns, else they
@@ -375,47 +421,16 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 	turn := e.summaryLock(tn.Workspace())
 	turn.Lock()
 	defer turn.Unlock()
-	c := tn.C(store.Settings)
-	me := e.owner()
-	// Take the lease.
-	var claimed *summaryDoc
-	for attempt := 0; claimed == nil; attempt++ {
-		if attempt == 20 {
-			return false, fmt.Errorf("claim score summary: %w", store.ErrConflict)
-		}
-		d, err := loadSummary(ctx, tn)
-		if err != nil {
-			return false, err
-		}
-		wall := time.Now()
-		switch {
-		case d != nil && d.Owner != "" && d.Owner != me && wall.Before(d.LeaseUntil):
-			return false, nil // another instance is at it
-		case !force && !d.stale(e.now()):
-			return false, nil
-		}
-		next := summaryDoc{ID: scoreSummaryID, Key: scoreSummaryID, Owner: me, LeaseUntil: wall.Add(LeaseTTL).Truncate(time.Millisecond), Version: 1}
-		if d == nil {
-			err = c.Insert(ctx, next)
-		} else {
-			next = *d
-			next.Owner, next.LeaseUntil, next.Version = me, wall.Add(LeaseTTL).Truncate(time.Millisecond), d.Version+1
-			err = c.Replace(ctx, next, d.Version)
-		}
-		switch {
-		case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicateKey) || errors.Is(err, store.ErrNotFound):
-			continue
-		case err != nil:
-			return false, fmt.Errorf("claim score summary: %w", err)
-		}
-		claimed = &next
+	claimed, err := e.claimSummary(ctx, tn, force)
+	if err != nil || claimed == nil {
+		return false, err
 	}
 	now := e.now()
 	res := scores.NewReservoir(scores.SampleSize, uint64(now.UnixNano()))
 	var mu sync.Mutex
 	// Pages come concurrently; the sample stays uniform whatever order
 	// rows arrive in.
-	err := scanScores(ctx, tn, now, nil, func(page []scored) error {
+	err = scanScores(ctx, tn, now, nil, func(page []scored) error {
 		var rows []scores.Row
 		for _, x := range page {
 			if row, ok := scores.RowOf(x.in); ok {
@@ -430,6 +445,7 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 		return nil
 	})
 	if err != nil {
+		e.releaseSummary(ctx, tn, claimed)
 		return false, fmt.Errorf("sample buyers: %w", err)
 	}
 	w := scores.Summarize(res.Rows(), now.Truncate(time.Millisecond))
@@ -437,7 +453,14 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 	out.Recency, out.Frequency, out.Monetary = w.Recency[:], w.Frequency[:], w.Monetary[:]
 	out.TypicalGap, out.Buyers, out.Seen, out.At = w.TypicalGap.Milliseconds(), w.Buyers, res.Seen(), w.At
 	out.Owner, out.LeaseUntil, out.Version = "", time.Time{}, claimed.Version+1
-	if err := c.Replace(ctx, out, claimed.Version); err != nil {
+	switch err := tn.C(store.Settings).Replace(ctx, out, claimed.Version); {
+	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound):
+		// The lease lapsed during the pass and another instance took it
+		// over (or the document was removed): its summary wins.
+		slog.WarnContext(ctx, "scores: workspace summary lease lost during the refresh; another instance makes it",
+			"workspace", tn.Workspace(), "leaseUntil", claimed.LeaseUntil)
+		return false, nil
+	case err != nil:
 		return false, fmt.Errorf("store score summary: %w", err)
 	}
 	e.invalidate(tn.Workspace())
@@ -445,6 +468,77 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 		e.AfterSummary(ctx, tn, segment.Touched{Computed: scores.SummaryKeys})
 	}
 	return true, nil
+}
+
+// claimSummary takes the workspace summary's lease for this engine: when
+// it is free, lapsed or already this engine's, and (without force) the
+// summary is due. It returns the document as claimed, or nil when another
+// instance holds the lease or the summary is fresh.
+//
+// The claim is a compare-and-swap on the document's version (an insert
+// when there is none). A write refused by a version conflict or, for an
+// insert, by the unique key means another instance wrote first: the claim
+// re-reads and decides again (after a short, growing pause), so it ends
+// finding the winner's lease or fresh summary, or taking a free lease.
+func (e *Engine) claimSummary(ctx context.Context, tn store.Tenant, force bool) (*summaryDoc, error) {
+	c := tn.C(store.Settings)
+	me := e.owner()
+	insertRefused := false
+	for attempt := 0; ; attempt++ {
+		d, err := loadSummary(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		if d == nil && insertRefused {
+			// An insert refused as a duplicate although this workspace has
+			// no summary: no retry can change that.
+			return nil, fmt.Errorf("claim score summary: insert refused, yet the workspace has no summary document: %w", store.ErrDuplicateKey)
+		}
+		wall := time.Now()
+		switch {
+		case d != nil && d.Owner != "" && d.Owner != me && wall.Before(d.LeaseUntil):
+			return nil, nil // another instance is at it
+		case !force && !d.stale(e.now()):
+			return nil, nil
+		}
+		until := wall.Add(LeaseTTL).Truncate(time.Millisecond)
+		var next summaryDoc
+		if d == nil {
+			next = summaryDoc{ID: store.NewID(), Key: scoreSummaryKey, Owner: me, LeaseUntil: until, Version: 1}
+			err = c.Insert(ctx, next)
+			insertRefused = errors.Is(err, store.ErrDuplicateKey)
+		} else {
+			next = *d
+			next.Owner, next.LeaseUntil, next.Version = me, until, d.Version+1
+			err = c.Replace(ctx, next, d.Version)
+		}
+		switch {
+		case err == nil:
+			return &next, nil
+		case !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrDuplicateKey) && !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("claim score summary: %w", err)
+		case attempt+1 == claimAttempts:
+			return nil, fmt.Errorf("claim score summary: lost %d races in a row: %w", claimAttempts, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
+		}
+	}
+}
+
+// releaseSummary gives up a lease claimed for a refresh that failed, so
+// that another instance need not wait for it to lapse (best effort: a
+// lease left behind lapses after LeaseTTL).
+func (e *Engine) releaseSummary(ctx context.Context, tn store.Tenant, claimed *summaryDoc) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	out := *claimed
+	out.Owner, out.LeaseUntil, out.Version = "", time.Time{}, claimed.Version+1
+	if err := tn.C(store.Settings).Replace(ctx, out, claimed.Version); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		slog.WarnContext(ctx, "scores: release the workspace summary lease", "workspace", tn.Workspace(), "err", err)
+	}
 }
 
 // Derived is what an export shows of the computed traits and scores of p

@@ -174,6 +174,9 @@ type Engine struct {
 	cache      wscache.Cache[*cachedSet]
 	mu         sync.Mutex
 	refreshing map[string]bool
+	// refreshRetry holds back a workspace's background summary refresh
+	// after one failed.
+	refreshRetry map[string]retryAt
 	// summaryLocks serialise this engine's summary refreshes per
 	// workspace.
 	summaryLocks map[string]*sync.Mutex
