@@ -1,10 +1,16 @@
 package privacy_test
 
 import (
+	"fmt"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/identity"
@@ -280,15 +286,105 @@ func TestPIISettingsStored(t *testing.T) {
 	}
 }
 
-// FuzzMaskString checks masking never panics and always hides something.
+// FuzzMaskString checks what masking guarantees for any input, by the
+// shape of what comes out: valid UTF-8; "" only for ""; and of the input
+// only what the documented form shows: plain text its first character and
+// "***" ("***" alone for one character or a first byte that is not
+// UTF-8); an email address its first character, "***" and "@domain"; an
+// international phone number "+", the country code (a known code, else one
+// digit), one "*" per hidden digit (at least two) and the last two digits.
+// MaskEmail and MaskPhone give their own form or the plain one.
 func FuzzMaskString(f *testing.F) {
-	for _, s := range []string{"", "a", "ab", "ana@example.com", "+14155550123", "@@", "+", "++1", "\xff", "a@\xff"} {
+	for _, s := range []string{
+		"", "a", "ab", "ana@example.com", "+14155550123", "@@", "+", "++1", "\xff", "a@\xff",
+		"+1 (415) 555-0123", "+351912345678", "+9991234567", "+1234567", "+123456", "+123", "é@x", "a***",
+		"+1-2.3(4)5 6 7", "\xff\xfe", "\xffabc@example.com",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		got := privacy.MaskString(s)
-		if s != "" && !strings.Contains(got, "***") && !strings.HasPrefix(got, "+") {
-			t.Fatalf("MaskString(%q) = %q has no stars", s, got)
+		kind := checkMasked(t, "MaskString", s, got)
+		if got := privacy.MaskEmail(s); checkMasked(t, "MaskEmail", s, got) == "phone" {
+			t.Fatalf("MaskEmail(%q) = %q: a phone mask", s, got)
+		}
+		if got := privacy.MaskPhone(s); checkMasked(t, "MaskPhone", s, got) == "email" {
+			t.Fatalf("MaskPhone(%q) = %q: an email mask", s, got)
+		}
+		if kind == "phone" && privacy.MaskPhone(s) != got {
+			t.Fatalf("MaskString(%q) = %q, MaskPhone = %q", s, got, privacy.MaskPhone(s))
 		}
 	})
+}
+
+var phoneMask = regexp.MustCompile(`^\+([0-9]{1,3})(\*{2,})([0-9]{2})$`)
+
+// checkMasked fails t unless got is a mask of s in one of the documented
+// forms, and says which: "", "plain", "email" or "phone".
+func checkMasked(t *testing.T, fn, s, got string) string {
+	t.Helper()
+	fail := func(why string) { t.Helper(); t.Fatalf("%s(%q) = %q: %s", fn, s, got, why) }
+	if !utf8.ValidString(got) {
+		fail("not valid UTF-8")
+	}
+	if (s == "") != (got == "") {
+		fail("empty in or out, not both")
+	}
+	if s == "" {
+		return ""
+	}
+	first, size := utf8.DecodeRuneInString(s)
+	if m := phoneMask.FindStringSubmatch(got); m != nil {
+		// "+" then only digits and separators, at least 7 digits.
+		rest, ok := strings.CutPrefix(s, "+")
+		var digits []byte
+		for i := 0; ok && i < len(rest); i++ {
+			switch c := rest[i]; {
+			case c >= '0' && c <= '9':
+				digits = append(digits, c)
+			case strings.IndexByte(" -().", c) < 0:
+				ok = false
+			}
+		}
+		if !ok || len(digits) < 7 {
+			fail("a phone mask of something not an international number")
+		}
+		cc, stars, last := m[1], m[2], m[3]
+		switch {
+		case len(cc)+len(stars)+len(last) != len(digits):
+			fail(fmt.Sprintf("not one * per hidden digit (%d digits in)", len(digits)))
+		case !strings.HasPrefix(string(digits), cc) || !strings.HasSuffix(string(digits), last):
+			fail("shows digits other than its first and last")
+		}
+		// The kept prefix is the country code: the known code the digits
+		// start with (codes are prefix-free), else one digit.
+		want := digits[:1]
+		for n := 1; n <= 3; n++ {
+			if code, _ := strconv.Atoi(string(digits[:n])); phonenumbers.GetRegionCodeForCountryCode(code) != phonenumbers.UNKNOWN_REGION {
+				want = digits[:n]
+				break
+			}
+		}
+		if cc != string(want) {
+			fail(fmt.Sprintf("keeps %q, not the country code %q", cc, want))
+		}
+		return "phone"
+	}
+	if rest, ok := strings.CutPrefix(got, string(first)+"***@"); ok && first != utf8.RuneError {
+		at := strings.LastIndexByte(s, '@')
+		if at <= 0 || first == '@' || "@"+rest != s[at:] {
+			fail("not first character, *** and the address's own domain")
+		}
+		return "email"
+	}
+	switch {
+	case got == "***":
+		if size < len(s) && first != utf8.RuneError {
+			fail("hides the first character of longer text")
+		}
+	case got == string(first)+"***" && first != utf8.RuneError && size < len(s):
+	default:
+		fail("not a documented mask form")
+	}
+	return "plain"
 }
