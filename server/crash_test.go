@@ -22,9 +22,11 @@ import (
 // while a manual merge moves 10,000 events, restarts it on the same data
 // dir, and checks the merge is either complete or fully undone, with every
 // event present exactly once (issue 5). It runs the scenario with several
-// kill delays so that at least one lands while events are moving; each run
-// logs where its kill landed (read from the dead server's store before the
-// restart) and whether recovery finished a merge at start.
+// kill delays; each run logs where its kill landed (read from the dead
+// server's store before the restart) and whether recovery finished a merge
+// at start. At least one kill must land while events are moving, the case
+// the test is for: while none has, it tries again (a bounded number of
+// times) with the delay moved toward the window, and fails if none does.
 func TestCrashMidMerge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server binary")
@@ -34,24 +36,63 @@ func TestCrashMidMerge(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// The fixed delays first (on a loaded machine they all land mid-move,
+	// on a fast one the later ones find the merge done); then, while no
+	// kill has landed mid-move, the delay between the longest that was too
+	// early and the shortest that was too late (halved or doubled while
+	// one side is unknown).
+	delays := []time.Duration{10 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond}
+	const maxAttempts = 8
+	var early, late time.Duration // 0: none yet
+	var tried []string
 	midMove := 0
-	for _, delay := range []time.Duration{10 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond} {
-		t.Run(delay.String(), func(t *testing.T) {
-			if crashMidMerge(t, bin, delay) {
-				midMove++
+	for i := 0; i < maxAttempts && (i < len(delays) || midMove == 0 && !t.Failed()); i++ {
+		var delay time.Duration
+		switch {
+		case i < len(delays):
+			delay = delays[i]
+		case early > 0 && late > 0:
+			delay = (early + late) / 2
+		case late > 0:
+			delay = late / 2
+		default:
+			delay = min(max(2*early, 10*time.Millisecond), 10*time.Second)
+		}
+		var got landing
+		if !t.Run(delay.String(), func(t *testing.T) { got = crashMidMerge(t, bin, delay) }) {
+			continue // failed: reported; the fixed delays still run
+		}
+		tried = append(tried, fmt.Sprintf("%v: %s", delay, got))
+		switch got {
+		case landedMidMove:
+			midMove++
+		case landedEarly:
+			early = max(early, delay)
+		case landedLate:
+			if late == 0 || delay < late {
+				late = delay
 			}
-		})
+		}
 	}
-	if midMove == 0 {
-		t.Logf("no kill landed while events were moving (machine too fast or too slow for the delays)")
+	if midMove == 0 && !t.Failed() {
+		t.Fatalf("no kill landed while events were moving, so the test did not test a crash mid-move; kills: %s", strings.Join(tried, "; "))
 	}
 }
 
+// landing is when, in the merge, a kill landed.
+type landing string
+
+const (
+	landedEarly   landing = "early"    // before any event moved
+	landedMidMove landing = "mid-move" // some events moved, some not
+	landedLate    landing = "late"     // every event had moved
+)
+
 const crashEvents = 10_000
 
-// crashMidMerge runs one scenario and reports whether the kill landed
-// while events were moving.
-func crashMidMerge(t *testing.T, bin string, delay time.Duration) bool {
+// crashMidMerge runs one scenario and reports when in the merge the kill
+// landed.
+func crashMidMerge(t *testing.T, bin string, delay time.Duration) landing {
 	dataDir := t.TempDir()
 	secret := randomSecret(t)
 	srv := startProcess(t, bin, dataDir, secret)
@@ -117,18 +158,16 @@ func crashMidMerge(t *testing.T, bin string, delay time.Duration) bool {
 
 	// Where did the kill land? Read the dead server's store.
 	onA, onB, queued := crashState(t, dataDir, pa.ID, pb.ID)
-	landed := "before the merge started"
-	midMove := false
+	landed, when := "before the merge started", landedEarly
 	switch {
 	case queued == 0 && onB == 0:
-		landed = "after the merge finished"
+		landed, when = "after the merge finished", landedLate
 	case queued > 0 && onB == crashEvents:
 		landed = "after the merge was queued, before any event moved"
 	case queued > 0 && onB > 0:
-		landed = fmt.Sprintf("mid-move: %d of %d events moved", crashEvents-onB, crashEvents)
-		midMove = true
+		landed, when = fmt.Sprintf("mid-move: %d of %d events moved", crashEvents-onB, crashEvents), landedMidMove
 	case queued > 0:
-		landed = "after every event moved, before the merge was marked done"
+		landed, when = "after every event moved, before the merge was marked done", landedLate
 	}
 	t.Logf("kill landed %s (events on A %d, on B %d, merge queue %d)", landed, onA, onB, queued)
 
@@ -177,7 +216,7 @@ func crashMidMerge(t *testing.T, bin string, delay time.Duration) bool {
 		checkTimeline(t, srv.testServer, tok, pb.ID, want[5:])
 		t.Logf("outcome: merge undone")
 	}
-	return midMove
+	return when
 }
 
 // crashState counts, in a stopped server's embedded store, the events on
