@@ -321,23 +321,33 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 				}
 				break
 			}
-			if !errors.Is(err, profile.ErrMerging) && !errors.Is(err, store.ErrNotFound) || hops > 16 {
+			if !errors.Is(err, profile.ErrMerging) && !errors.Is(err, store.ErrNotFound) || hops > 64 {
 				return "", nil, fmt.Errorf("fold %s into %s: %w", src.ID, target, err)
 			}
 			if t, gerr := profile.Get(ctx, tn, target); gerr == nil {
 				folded = folded || slices.Contains(t.MergedFrom, src.ID)
 				refusedUp = refusedUp || slices.Contains(t.RefusedMerges, rec.ID)
-				if !folded && !refusedUp && t.MergeID != "" {
+				if t.MergeID != "" {
 					// The target's own merge is under way and may yet be
-					// refused: finish it before deciding where to fold,
-					// never fold into where a pending claim points.
+					// refused: finish it before going past it. Never fold
+					// into, nor move the source's items to, where a pending
+					// claim points: were that claim refused, the others
+					// finishing this merge would find the target live
+					// again and fold the source a second time (counters
+					// and traits twice, items on only one of the two:
+					// TestFoldDoesNotPassAPendingClaim). Folded already
+					// into the target, too: its items must go where its
+					// counters are, here if the claim is refused.
 					if err := r.finishByID(ctx, tn, t.MergeID); err != nil {
 						return "", nil, err
 					}
 					continue
 				}
 			}
-			next, rerr := r.Redirect(ctx, tn, target)
+			// One hop at a time, not Redirect (which follows a whole chain,
+			// pending claims included): every profile on the way gets the
+			// check above.
+			next, rerr := r.redirectOnce(ctx, tn, target)
 			if errors.Is(rerr, store.ErrNotFound) && errors.Is(err, profile.ErrMerging) {
 				continue // the target's own merge was refused: it is live again
 			}
