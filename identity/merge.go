@@ -375,6 +375,9 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 	if err != nil {
 		return "", nil, err
 	}
+	if err := r.sweepOn(ctx, tn, target); err != nil {
+		return "", nil, err
+	}
 	if t, err := profile.Get(ctx, tn, target); err == nil {
 		if err := r.syncTerms(ctx, tn, t); err != nil {
 			return "", nil, err
@@ -514,6 +517,39 @@ func (r *Resolver) moveAll(ctx context.Context, tn store.Tenant, sourceID, targe
 		}
 	}
 	return moved, nil
+}
+
+// sweepOn carries on what a slow move left on id after id itself was
+// merged away and swept: a move reads an item, then writes it to its
+// target, and the target's own merge may have made its last sweep in
+// between, stranding the item on a retired profile while its counters
+// went on with the merge. Once the caller's moves have returned, it
+// follows id's merges hop by hop (as its counters went) and moves what is
+// left on each retired profile to the next. A profile still claimed is
+// left alone: its merge sweeps it again after retiring it, and if the
+// claim is refused, id is live and keeps its items and counters.
+func (r *Resolver) sweepOn(ctx context.Context, tn store.Tenant, id string) error {
+	for hops := 0; hops < 64; hops++ {
+		_, err := profile.Get(ctx, tn, id)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("load profile %s: %w", id, err)
+		}
+		next, err := r.redirectOnce(ctx, tn, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // never merged: nothing to follow
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := r.moveAll(ctx, tn, id, next); err != nil {
+			return err
+		}
+		id = next
+	}
+	return fmt.Errorf("sweep after merge: more than 64 merges in a chain")
 }
 
 // moveIdentities re-points identities of source at target (only those in

@@ -128,3 +128,66 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepOnFollowsRetiredTargets: a move that landed on a profile after
+// that profile's own merge made its last sweep is carried on, hop by hop
+// as the merges went, to the live survivor; a profile still claimed by a
+// merge, or live, is left alone (issue 15).
+func TestSweepOnFollowsRetiredTargets(t *testing.T) {
+	ctx := t.Context()
+	bk, err := sqlitestore.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, bk, store.Collections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	tn := st.Tenant("ws1")
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var moves []string
+	r := &Resolver{Now: func() time.Time { return now }, Movers: []Mover{func(_ context.Context, _ store.Tenant, from, to string) error {
+		moves = append(moves, from+"→"+to)
+		return nil
+	}}}
+
+	// x was merged into y, y into a (both done, both retired); c is claimed
+	// by a merge into a that is still under way.
+	a := profile.New("a", now.Add(-time.Hour))
+	c := profile.New("c", now)
+	c.MergingInto, c.MergeID = "a", "mc"
+	for _, p := range []*profile.Profile{a, c} {
+		if err := tn.C(store.Profiles).Insert(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, rec := range []Record{
+		{ID: "mx", Kind: KindMerge, Status: statusDone, SourceID: "x", TargetID: "y", At: now.Add(-2 * time.Minute)},
+		{ID: "my", Kind: KindMerge, Status: statusDone, SourceID: "y", TargetID: "a", At: now.Add(-time.Minute)},
+		{ID: "mc", Kind: KindMerge, Status: statusRunning, SourceID: "c", TargetID: "a", At: now, Source: c},
+	} {
+		rec.Moved, rec.Traits, rec.Conflicts, rec.Origins = []Identifier{}, []TraitOutcome{}, []Conflict{}, []string{}
+		if err := tn.C(store.Merges).Insert(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		id   string
+		want []string
+	}{
+		{"x", []string{"x→y", "y→a"}},
+		{"y", []string{"y→a"}},
+		{"a", nil},      // live
+		{"c", nil},      // claimed: its merge sweeps it after retiring it
+		{"nobody", nil}, // unknown
+	} {
+		moves = nil
+		if err := r.sweepOn(ctx, tn, tc.id); err != nil {
+			t.Fatalf("sweepOn(%s): %v", tc.id, err)
+		}
+		if !slices.Equal(moves, tc.want) {
+			t.Errorf("sweepOn(%s) moved %v, want %v", tc.id, moves, tc.want)
+		}
+	}
+}

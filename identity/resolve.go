@@ -483,7 +483,9 @@ func (r *Resolver) live(ctx context.Context, tn store.Tenant, types Types, owner
 		}
 		return "", nil, errRetry
 	}
-	next, err := r.Redirect(ctx, tn, owner)
+	// One hop (not Redirect, which would go past a pending claim that may
+	// yet be refused): the retry looks at the next profile the same way.
+	next, err := r.redirectOnce(ctx, tn, owner)
 	if errors.Is(err, store.ErrNotFound) {
 		if err := r.ensureProfile(ctx, tn, owner, types, Identifier{}); err != nil {
 			return "", nil, err
@@ -495,6 +497,9 @@ func (r *Resolver) live(ctx context.Context, tn store.Tenant, types Types, owner
 	}
 	// Identities still on a merged-away profile: move them on.
 	if _, err := r.moveAll(ctx, tn, owner, next); err != nil {
+		return "", nil, err
+	}
+	if err := r.sweepOn(ctx, tn, next); err != nil {
 		return "", nil, err
 	}
 	return "", nil, errRetry
