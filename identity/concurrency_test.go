@@ -3,7 +3,6 @@ package identity_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -304,15 +303,11 @@ func TestConcurrencyMixedIdentifyTrack(t *testing.T) {
 		t.Errorf("%d events stored, want %d (distinct accepted messageIds)", len(docs), len(accepted))
 	}
 
-	// Counters: each profile's eventCount is its events. Known gap: in
-	// about one run in thirty a concurrent chain of merges still leaves a
-	// counter off by one or two (events themselves are never lost or
-	// doubled); it is reported here, not failed, until that is fixed.
-	// HALO_STRICT_COUNTERS=1 makes it fail.
-	countErrorf := t.Logf
-	if os.Getenv("HALO_STRICT_COUNTERS") != "" {
-		countErrorf = t.Errorf
-	}
+	// Counters: each profile's eventCount is its events, and they add up
+	// to the events stored. (Issue 15: a merge whose fold went past a
+	// pending claim that was then refused folded its source twice, and
+	// slow moves into a profile merged away meanwhile stranded events on
+	// it; see TestFoldDoesNotPassAPendingClaim and sweepOn.)
 	var ids []string
 	for pid := range profiles {
 		ids = append(ids, pid)
@@ -322,11 +317,11 @@ func TestConcurrencyMixedIdentifyTrack(t *testing.T) {
 	for _, pid := range ids {
 		total += profiles[pid].EventCount
 		if got, want := profiles[pid].EventCount, perProfile[pid]; got != want {
-			countErrorf("COUNTER DRIFT: profile %s: eventCount %d, but %d events on its timeline", pid, got, want)
+			t.Errorf("COUNTER DRIFT: profile %s: eventCount %d, but %d events on its timeline", pid, got, want)
 		}
 	}
 	if total != int64(len(docs)) {
-		countErrorf("COUNTER DRIFT: eventCounts add up to %d, but %d events are stored", total, len(docs))
+		t.Errorf("COUNTER DRIFT: eventCounts add up to %d, but %d events are stored", total, len(docs))
 	}
 
 	// No merge left half-done.
