@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/halo-cdp/halo/apperr"
-	"github.com/halo-cdp/halo/auth"
-	"github.com/halo-cdp/halo/consent"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/profile"
-	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/timeline"
 )
 
 // Cursor lists of consent.

@@ -8,9 +8,9 @@ package resolvers
 import (
 	"context"
 
-	"github.com/halo-cdp/halo/consent"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/internal/consent"
 )
 
 func (r *exportedMemberResolver) Identifiers(ctx context.Context, obj *model.ExportedMember) ([]model.Identifier, error) {

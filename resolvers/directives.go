@@ -7,8 +7,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/halo-cdp/halo/apperr"
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 // hasScopeDirective is the schema directive that names the scope a field

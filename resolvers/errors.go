@@ -9,7 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 )
 
 // internalMessage is all a client learns of an unexpected failure.

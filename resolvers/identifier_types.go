@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/internal/identity"
 )
 
 // toIdentifierType maps a type configuration to the API.

@@ -9,7 +9,7 @@ import (
 	"context"
 
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/internal/identity"
 )
 
 func (r *mutationResolver) SetIdentifierType(ctx context.Context, input model.IdentifierTypeInput) (*model.IdentifierType, error) {

@@ -1,7 +1,7 @@
 package resolvers
 
 import (
-	"github.com/halo-cdp/halo/traits"
+	"github.com/halo-cdp/halo/internal/traits"
 
 	"context"
 	"fmt"
@@ -13,9 +13,9 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/halo-cdp/halo/consent"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/internal/consent"
 )
 
 // Limits bounds what one operation may ask for, before any resolver runs.

@@ -5,12 +5,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/timeline"
 )
 
 // Page sizes: default and the most one request may ask for.

@@ -3,9 +3,9 @@ package resolvers
 import (
 	"strings"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/identity"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 )
 
 func toConflicts(cs []identity.Conflict) []model.IdentityConflict {

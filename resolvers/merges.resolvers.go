@@ -9,8 +9,8 @@ import (
 	"context"
 
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/profile"
 )
 
 func (r *mutationResolver) MergeProfiles(ctx context.Context, sourceID string, targetID string, reason *string) (*model.Profile, error) {

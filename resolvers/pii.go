@@ -4,13 +4,13 @@ import (
 	"context"
 	"slices"
 
-	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/membership"
-	"github.com/halo-cdp/halo/privacy"
-	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/privacy"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/traits/agg"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/traits/agg"
 )
 
 // PII masking happens in the field resolvers of Profile and ExportedMember
@@ -139,7 +139,7 @@ func (r *Resolver) computedMask(ctx context.Context) (func(*agg.Def, any) any, e
 // checkRulePII refuses a rule that reads personal data unless the caller
 // holds pii:read (segmentPreview, createSegment, updateSegment): see
 // privacy.PIIMasker.CheckRule.
-func (r *Resolver) checkRulePII(ctx context.Context, tn store.Tenant, rule segment.Rule, path string) error {
+func (r *Resolver) checkRulePII(ctx context.Context, tn store.Tenant, rl rule.Rule, path string) error {
 	m, err := r.piiMasker(ctx)
 	if err != nil || m == nil {
 		return err
@@ -148,7 +148,7 @@ func (r *Resolver) checkRulePII(ctx context.Context, tn store.Tenant, rule segme
 	if err != nil {
 		return err
 	}
-	return m.CheckRule(rule, path, defs.Get)
+	return m.CheckRule(rl, path, defs.Get)
 }
 
 // checkComputedPII refuses, for a caller without pii:read, a computed
@@ -166,7 +166,7 @@ func (r *Resolver) checkComputedPII(ctx context.Context, tn store.Tenant, d *agg
 			return err
 		}
 		for _, s := range segs {
-			if s.Status == membership.Active && slices.Contains(s.Deps.Computed, d.Key) {
+			if s.Status == segment.Active && slices.Contains(s.Deps.Computed, d.Key) {
 				compared = true
 			}
 		}

@@ -2,7 +2,7 @@ package resolvers
 
 import (
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/privacy"
+	"github.com/halo-cdp/halo/internal/privacy"
 )
 
 func toErasureReceipt(rc *privacy.Receipt) *model.ErasureReceipt {

@@ -9,8 +9,8 @@ import (
 	"context"
 
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/privacy"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/privacy"
 )
 
 func (r *mutationResolver) EraseProfile(ctx context.Context, profileID string, reason *string) (*model.ErasureReceipt, error) {

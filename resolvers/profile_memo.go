@@ -8,7 +8,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/profile"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/store"
 )
 

@@ -8,9 +8,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/halo-cdp/halo/apperr"
-	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/services/servicestest"
+	"github.com/halo-cdp/halo/internal/app/apptest"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -18,7 +18,7 @@ import (
 // memo still answers after the document is gone), while a mutation or a
 // subscription reads the store every time.
 func TestProfileMemo(t *testing.T) {
-	env := servicestest.New(t, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	env := apptest.New(t, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	r := New(env.Store)
 	res, err := env.Services.Identity.Resolve(env.Ctx, env.Tenant, identity.Request{
 		Identifiers: []identity.Identifier{{Type: identity.AnonymousID, Value: "memo"}}, SeenAt: env.Clock.Now()})

@@ -8,12 +8,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/profile"
-	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/timeline"
 )
 
 // WithHub turns on real time: the services publish their changes to hub,

@@ -6,18 +6,18 @@ import (
 	"context"
 	"time"
 
-	"github.com/halo-cdp/halo/apperr"
-	"github.com/halo-cdp/halo/auth"
-	"github.com/halo-cdp/halo/consent"
 	"github.com/halo-cdp/halo/graph"
-	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/membership"
-	"github.com/halo-cdp/halo/privacy"
-	"github.com/halo-cdp/halo/realtime"
-	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/privacy"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/timeline"
-	"github.com/halo-cdp/halo/traits"
 )
 
 // Resolver is the root resolver: the domain services, wired once.
@@ -26,7 +26,7 @@ type Resolver struct {
 	identity *identity.Resolver
 	timeline *timeline.Service
 	hub      *realtime.Hub
-	segments *membership.Engine
+	segments *segment.Engine
 	consent  *consent.Service
 	privacy  *privacy.Service
 	traits   *traits.Engine
@@ -38,7 +38,7 @@ type Option func(*options)
 type options struct {
 	now func() time.Time
 	hub *realtime.Hub
-	svc *services.Services
+	svc *app.Services
 }
 
 // WithClock makes every domain service read time from now (tests). It
@@ -52,7 +52,7 @@ func WithClock(now func() time.Time) Option {
 // work), instead of building their own. svc is used as the caller wired
 // it: its clock, and its publisher (the caller calls svc.Publish(hub)
 // before serving; New does not, the background work may already run).
-func WithServices(svc *services.Services) Option {
+func WithServices(svc *app.Services) Option {
 	return func(o *options) { o.svc = svc }
 }
 
@@ -64,7 +64,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 	}
 	svc := o.svc
 	if svc == nil {
-		svc = services.New(o.now)
+		svc = app.New(o.now)
 		if o.hub != nil {
 			svc.Publish(o.hub)
 		}

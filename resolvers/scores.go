@@ -2,8 +2,8 @@ package resolvers
 
 import (
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/scores"
-	"github.com/halo-cdp/halo/traits"
+	"github.com/halo-cdp/halo/internal/traits"
+	"github.com/halo-cdp/halo/internal/traits/scores"
 )
 
 var scoreKeys = map[model.ScoreField]string{

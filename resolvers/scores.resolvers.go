@@ -9,10 +9,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/profile"
-	"github.com/halo-cdp/halo/traits"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/traits"
 )
 
 func (r *mutationResolver) SetScoreSettings(ctx context.Context, input model.ScoreSettingsInput) (*model.ScoreSettings, error) {

@@ -7,12 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/membership"
-	"github.com/halo-cdp/halo/profile"
-	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -24,15 +24,15 @@ const (
 )
 
 // toRule converts the typed GraphQL rule tree, checking that each node
-// sets exactly one field; everything else is checked by segment.Validate.
-func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
+// sets exactly one field; everything else is checked by rule.Validate.
+func toRule(in *model.SegmentRuleInput, path string) (rule.Rule, error) {
 	var (
-		r   segment.Rule
+		r   rule.Rule
 		set []string
 	)
 	if in.And != nil {
 		set = append(set, "and")
-		r.And = make([]segment.Rule, len(in.And))
+		r.And = make([]rule.Rule, len(in.And))
 		for i := range in.And {
 			c, err := toRule(&in.And[i], fmt.Sprintf("%s.and[%d]", path, i))
 			if err != nil {
@@ -43,7 +43,7 @@ func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
 	}
 	if in.Or != nil {
 		set = append(set, "or")
-		r.Or = make([]segment.Rule, len(in.Or))
+		r.Or = make([]rule.Rule, len(in.Or))
 		for i := range in.Or {
 			c, err := toRule(&in.Or[i], fmt.Sprintf("%s.or[%d]", path, i))
 			if err != nil {
@@ -66,26 +66,26 @@ func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
 	}
 	if in.Event != nil {
 		set = append(set, "event")
-		ev := &segment.EventCond{Name: in.Event.Name}
+		ev := &rule.EventCond{Name: in.Event.Name}
 		for i := range in.Event.Where {
 			ev.Where = append(ev.Where, *toCond(&in.Event.Where[i]))
 		}
 		if c := in.Event.Count; c != nil {
-			ev.Count = &segment.CountCond{Op: segment.Op(c.Op), Value: c.Value}
+			ev.Count = &rule.CountCond{Op: rule.Op(c.Op), Value: c.Value}
 		}
 		ev.Window = toWindow(in.Event.Window)
 		r.Event = ev
 	}
 	if in.LastEvent != nil {
 		set = append(set, "lastEvent")
-		r.LastEvent = &segment.InactivityCond{Name: in.LastEvent.Name}
+		r.LastEvent = &rule.InactivityCond{Name: in.LastEvent.Name}
 		if l := in.LastEvent.NotWithin; l != nil {
-			r.LastEvent.NotWithin = segment.Last{Amount: l.Amount, Unit: segment.Unit(l.Unit)}
+			r.LastEvent.NotWithin = rule.Last{Amount: l.Amount, Unit: rule.Unit(l.Unit)}
 		}
 	}
 	if in.Profile != nil {
 		set = append(set, "profile")
-		r.Profile = &segment.ProfileCond{Field: segment.ProfileField(in.Profile.Field), Op: segment.Op(in.Profile.Op), Value: in.Profile.Value}
+		r.Profile = &rule.ProfileCond{Field: rule.ProfileField(in.Profile.Field), Op: rule.Op(in.Profile.Op), Value: in.Profile.Value}
 	}
 	if in.InSegment != nil {
 		set = append(set, "inSegment")
@@ -96,11 +96,11 @@ func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
 	}
 	if in.Consent != nil {
 		set = append(set, "consent")
-		r.Consent = &segment.ConsentCond{Purpose: in.Consent.Purpose, Channel: string(in.Consent.Channel), Status: string(in.Consent.Status)}
+		r.Consent = &rule.ConsentCond{Purpose: in.Consent.Purpose, Channel: string(in.Consent.Channel), Status: string(in.Consent.Status)}
 	}
 	if in.Computed != nil {
 		set = append(set, "computed")
-		r.Computed = &segment.ComputedCond{Key: in.Computed.Key, Op: segment.Op(in.Computed.Op), Value: in.Computed.Value, Values: in.Computed.Values}
+		r.Computed = &rule.ComputedCond{Key: in.Computed.Key, Op: rule.Op(in.Computed.Op), Value: in.Computed.Value, Values: in.Computed.Values}
 	}
 	switch len(set) {
 	case 0:
@@ -112,37 +112,37 @@ func toRule(in *model.SegmentRuleInput, path string) (segment.Rule, error) {
 }
 
 // toWindow converts a time window (nil stays nil).
-func toWindow(w *model.WindowInput) *segment.Window {
+func toWindow(w *model.WindowInput) *rule.Window {
 	if w == nil {
 		return nil
 	}
-	out := &segment.Window{}
+	out := &rule.Window{}
 	if w.Last != nil {
-		out.Last = &segment.Last{Amount: w.Last.Amount, Unit: segment.Unit(w.Last.Unit)}
+		out.Last = &rule.Last{Amount: w.Last.Amount, Unit: rule.Unit(w.Last.Unit)}
 	}
 	if w.Between != nil {
-		out.Between = &segment.Between{From: w.Between.From.UTC(), To: w.Between.To.UTC()}
+		out.Between = &rule.Between{From: w.Between.From.UTC(), To: w.Between.To.UTC()}
 	}
 	return out
 }
 
-func toCond(in *model.TraitConditionInput) *segment.TraitCond {
-	return &segment.TraitCond{Key: in.Key, Op: segment.Op(in.Op), Value: in.Value, Values: in.Values}
+func toCond(in *model.TraitConditionInput) *rule.TraitCond {
+	return &rule.TraitCond{Key: in.Key, Op: rule.Op(in.Op), Value: in.Value, Values: in.Values}
 }
 
-func toSegment(s *membership.Segment) *model.Segment {
+func toSegment(s *segment.Segment) *model.Segment {
 	out := &model.Segment{
 		ID: s.ID, Name: s.Name, Kind: model.SegmentKind(s.Kind), Status: model.SegmentStatus(s.Status),
 		Version: int(s.Version), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
 		Description: optional(s.Description),
 	}
-	if s.Kind == membership.Dynamic {
+	if s.Kind == segment.Dynamic {
 		out.Rule = s.Rule
 	}
 	return out
 }
 
-func toChange(c membership.Change) model.MembershipChange {
+func toChange(c segment.Change) model.MembershipChange {
 	return model.MembershipChange{
 		ID: c.ID, Kind: model.MembershipChangeKind(c.Kind), At: c.At, Cause: c.Cause,
 		Segment: &model.Segment{ID: c.SegmentID}, Profile: &model.Profile{ID: c.ProfileID},
@@ -182,8 +182,8 @@ func (r *Resolver) segmentByID(ctx context.Context, id string) (*model.Segment, 
 func (r *Resolver) staticTargets(ctx context.Context, tn store.Tenant, profileIDs []string, identifiers []model.IdentifierInput, strict bool) ([]string, error) {
 	if n := len(profileIDs) + len(identifiers); n == 0 {
 		return nil, apperr.Invalid("profileIds", "give profileIds and/or identifiers")
-	} else if n > membership.MaxStaticBatch {
-		return nil, apperr.Invalid("profileIds", "at most %d profiles per call, got %d", membership.MaxStaticBatch, n)
+	} else if n > segment.MaxStaticBatch {
+		return nil, apperr.Invalid("profileIds", "at most %d profiles per call, got %d", segment.MaxStaticBatch, n)
 	}
 	if len(identifiers) == 0 {
 		return profileIDs, nil

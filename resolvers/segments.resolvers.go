@@ -8,10 +8,10 @@ package resolvers
 import (
 	"context"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/membership"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/segment"
 )
 
 func (r *membershipChangeResolver) Segment(ctx context.Context, obj *model.MembershipChange) (*model.Segment, error) {
@@ -31,7 +31,7 @@ func (r *mutationResolver) CreateSegment(ctx context.Context, input model.Create
 	if err != nil {
 		return nil, err
 	}
-	in := membership.CreateInput{Name: input.Name, Kind: membership.Dynamic}
+	in := segment.CreateInput{Name: input.Name, Kind: segment.Dynamic}
 	if input.Description != nil {
 		in.Description = *input.Description
 	}
@@ -60,7 +60,7 @@ func (r *mutationResolver) UpdateSegment(ctx context.Context, id string, input m
 	if err != nil {
 		return nil, err
 	}
-	in := membership.UpdateInput{Name: input.Name, Description: input.Description}
+	in := segment.UpdateInput{Name: input.Name, Description: input.Description}
 	if input.Rule != nil {
 		rule, err := toRule(input.Rule, "input.rule")
 		if err != nil {
@@ -196,7 +196,7 @@ func (r *segmentResolver) Size(ctx context.Context, obj *model.Segment) (int, er
 	if err != nil {
 		return 0, err
 	}
-	n, err := membership.Size(ctx, tn, obj.ID)
+	n, err := segment.Size(ctx, tn, obj.ID)
 	return int(n), err
 }
 

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/membership"
-	"github.com/halo-cdp/halo/profile"
-	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -81,10 +81,10 @@ func (r *Resolver) membershipChanges(ctx context.Context, segmentID, profileID, 
 // then the publish time).
 func membershipChangeOf(ctx context.Context, tn store.Tenant, c realtime.Change) (*model.MembershipChange, error) {
 	id := c.String(realtime.PayloadChangeID)
-	var mc membership.Change
+	var mc segment.Change
 	err := tn.C(store.MembershipChanges).Get(ctx, id, &mc)
 	if errors.Is(err, store.ErrNotFound) || id == "" {
-		mc = membership.Change{ID: id, SegmentID: c.SegmentID, ProfileID: c.ProfileID, Kind: c.String(realtime.PayloadKind), At: c.At, Cause: c.String(realtime.PayloadCause)}
+		mc = segment.Change{ID: id, SegmentID: c.SegmentID, ProfileID: c.ProfileID, Kind: c.String(realtime.PayloadKind), At: c.At, Cause: c.String(realtime.PayloadCause)}
 		if mc.ID == "" {
 			mc.ID = c.ID
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/timeline"
+	"github.com/halo-cdp/halo/internal/timeline"
 )
 
 // track records inputs (track: field "input", one input; trackBatch:

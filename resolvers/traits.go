@@ -2,8 +2,8 @@ package resolvers
 
 import (
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/segment"
-	"github.com/halo-cdp/halo/traits"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/traits"
 )
 
 func toComputedTrait(d *traits.Definition) *model.ComputedTrait {
@@ -37,7 +37,7 @@ func toTraitsInput(in model.DefineComputedTraitInput) traits.Input {
 		out.Description = *in.Description
 	}
 	for _, c := range in.Where {
-		out.Where = append(out.Where, segment.PropertyCond{Key: c.Key, Op: segment.Op(c.Op), Value: c.Value, Values: c.Values})
+		out.Where = append(out.Where, rule.PropertyCond{Key: c.Key, Op: rule.Op(c.Op), Value: c.Value, Values: c.Values})
 	}
 	out.Window = toWindow(in.Window)
 	return out

@@ -9,9 +9,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/halo-cdp/halo/apperr"
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/traits/agg"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/traits/agg"
 )
 
 func (r *mutationResolver) DefineComputedTrait(ctx context.Context, input model.DefineComputedTraitInput) (*model.ComputedTrait, error) {

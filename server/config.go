@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/halo-cdp/halo/membership"
-	"github.com/halo-cdp/halo/segment"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 )
 
 // Config is everything the server reads from its environment.
@@ -95,16 +95,16 @@ type Config struct {
 	LogFormat string
 
 	// SegmentLimits caps the segments of each workspace (see
-	// membership.Limits for the defaults and why): active segments
+	// segment.Limits for the defaults and why): active segments
 	// (HALO_MAX_SEGMENTS, default 500), distinct event features their rules
 	// count together (HALO_MAX_EVENT_FEATURES, default 200) and event and
 	// lastEvent nodes per rule (HALO_MAX_RULE_EVENTS, default 20).
-	SegmentLimits membership.Limits
+	SegmentLimits segment.Limits
 
 	// now, when set, is the clock of the domain services (createdAt,
 	// occurredAt checks, segment windows) and of the segment sweeper. Not
 	// configurable from the environment: e2e tests set it to a
-	// services.ManualClock to move segment windows. Nil means time.Now.
+	// app.ManualClock to move segment windows. Nil means time.Now.
 	now func() time.Time
 
 	// bodyReadTimeout, when set, replaces bodyReadTimeout (tests).
@@ -269,7 +269,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("HALO_LOG_FORMAT", "%q is not json or text", v)
 		}
 	}
-	cfg.SegmentLimits = membership.DefaultLimits
+	cfg.SegmentLimits = segment.DefaultLimits
 	for _, lim := range []struct {
 		name string
 		dst  *int
@@ -277,7 +277,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}{
 		{"HALO_MAX_SEGMENTS", &cfg.SegmentLimits.Segments, 100_000},
 		{"HALO_MAX_EVENT_FEATURES", &cfg.SegmentLimits.EventFeatures, 10_000},
-		{"HALO_MAX_RULE_EVENTS", &cfg.SegmentLimits.RuleEvents, segment.MaxNodes},
+		{"HALO_MAX_RULE_EVENTS", &cfg.SegmentLimits.RuleEvents, rule.MaxNodes},
 	} {
 		if v := getenv(lim.name); v != "" {
 			n, err := strconv.Atoi(v)

@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/halo-cdp/halo/apperr"
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 // Long-lived connections (websockets and SSE streams) hold a file

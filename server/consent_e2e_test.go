@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
-	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 const consentStateFields = `profileId purpose channel status lawfulBasis grantedAt capturedAt expiresAt source`
@@ -209,7 +209,7 @@ func history(t testing.TB, s *testServer, tok, segID string) []gqlMemberChange {
 }
 
 func TestConsentExpiryExitsSegment(t *testing.T) {
-	clock := services.NewManualClock(time.Now().UTC())
+	clock := app.NewManualClock(time.Now().UTC())
 	s := startServer(t, serverOptions{Clock: clock})
 	tok := s.token(t, "acme")
 	seg := createSegment(t, s, tok, map[string]any{"name": "newsletter", "rule": consentRule("marketing", "EMAIL", "GRANTED")})
@@ -335,7 +335,7 @@ func TestConsentWithdrawalExitsAtOnceWebsocket(t *testing.T) {
 // them; exportSegment(marketing, EMAIL) must return exactly the people
 // allowed (the channel's live record, else ANY's, else no), page by page.
 func TestConsentExportNeverLeaks(t *testing.T) {
-	clock := services.NewManualClock(time.Now().UTC().Truncate(time.Millisecond))
+	clock := app.NewManualClock(time.Now().UTC().Truncate(time.Millisecond))
 	s := startServer(t, serverOptions{Clock: clock})
 	tok := s.token(t, "acme")
 	seed := time.Now().UnixNano()

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 // secretFile is where dev mode keeps its generated JWT secret, so tokens

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 const identifierTypeFields = `name normalization defaultRegion maxPerProfile priority unique blockedValues`

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/tools/load"
 )

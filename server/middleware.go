@@ -23,7 +23,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
 
-	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 )
 
 // ---- request id and access log ----

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 const piiSettingsQuery = `query { piiSettings { traitKeys identifierTypes } }`

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
-	"github.com/halo-cdp/halo/privacy/privacytest"
+	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/privacy/privacytest"
 	"github.com/halo-cdp/halo/store"
 )
 

@@ -12,11 +12,11 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/halo-cdp/halo/auth"
 	"github.com/halo-cdp/halo/graph"
-	"github.com/halo-cdp/halo/realtime"
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/resolvers"
-	"github.com/halo-cdp/halo/services"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -53,7 +53,7 @@ type handlerDeps struct {
 	verifier *auth.Verifier
 	// services are the process's domain services, wired with cfg's clock
 	// and publishing to hub; nil: the resolvers build their own (tests).
-	services *services.Services
+	services *app.Services
 	logger   *slog.Logger
 	// cfg is the whole configuration (security settings: CORS, rate
 	// limits, dev mode, subscriptions per connection).

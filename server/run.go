@@ -11,13 +11,13 @@ import (
 	"os"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
-	"github.com/halo-cdp/halo/realtime"
-	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/mongostore"
 	"github.com/halo-cdp/halo/store/sqlitestore"
-	"github.com/halo-cdp/halo/traits"
 )
 
 const (
@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	// One set of domain services for recovery, the background work and
 	// the API: their caches (segments, computed traits, purposes) and the
 	// score summary's once-per-process refresh are per set.
-	svc := services.New(cfg.clock(), services.WithSegmentLimits(cfg.SegmentLimits))
+	svc := app.New(cfg.clock(), app.WithSegmentLimits(cfg.SegmentLimits))
 
 	// Merges and unmerges a crash interrupted are finished before anything
 	// reads the profiles they touch.
@@ -115,7 +115,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	hub := realtime.NewHub(st, realtime.Options{Logger: logger})
 	defer hub.Close()
 	// Segment windows: re-evaluate profiles whose nextEvalAt has come, in
-	// every workspace that has segments (membership.Workspaces), each second.
+	// every workspace that has segments (segment.Workspaces), each second.
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
 	svc.Publish(hub)

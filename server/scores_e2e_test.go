@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
-	"github.com/halo-cdp/halo/services"
-	"github.com/halo-cdp/halo/traits"
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/traits"
 )
 
 const scoreDay = 24 * time.Hour
@@ -190,7 +190,7 @@ func scoreNow() time.Time { return time.Now().UTC().Truncate(scoreDay).Add(12 * 
 func TestScoresAPI(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		now := scoreNow()
-		clock := services.NewManualClock(now)
+		clock := app.NewManualClock(now)
 		s := startServer(t, serverOptions{Env: e.env(t), Clock: clock})
 		admin := s.token(t, "acme")
 
@@ -554,7 +554,7 @@ func scoreSettingsOf(t testing.TB, s *testServer, tok string) gqlScoreSettings {
 // settings, bad input changes nothing.
 func TestScoreSettings(t *testing.T) {
 	now := scoreNow()
-	clock := services.NewManualClock(now)
+	clock := app.NewManualClock(now)
 	s := startServer(t, serverOptions{Clock: clock})
 	admin := s.token(t, "acme")
 
@@ -644,7 +644,7 @@ const churnEmail = "pat@example.com"
 
 type churnWorld struct {
 	s     *testServer
-	clock *services.ManualClock
+	clock *app.ManualClock
 	tok   string
 	now   time.Time
 	seg   gqlSegment
@@ -659,7 +659,7 @@ type churnWorld struct {
 func setupChurn(t *testing.T) *churnWorld {
 	t.Helper()
 	now := scoreNow()
-	clock := services.NewManualClock(now)
+	clock := app.NewManualClock(now)
 	s := startServer(t, serverOptions{Clock: clock})
 	tok := s.token(t, "acme")
 
@@ -887,7 +887,7 @@ func TestScoresChurnSegmentWebsocket(t *testing.T) {
 // events of both profiles, and the ranking no longer lists the merged one.
 func TestScoresAfterMerge(t *testing.T) {
 	now := scoreNow()
-	clock := services.NewManualClock(now)
+	clock := app.NewManualClock(now)
 	s := startServer(t, serverOptions{Clock: clock})
 	tok := s.token(t, "acme")
 	track := func(idents []map[string]any, ago int, value float64) string {

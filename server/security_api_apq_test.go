@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 // postRaw sends body (any JSON value) to /graphql.

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
 )

@@ -8,7 +8,7 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/resolvers"
 )
 

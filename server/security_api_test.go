@@ -21,7 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/resolvers"
 	"github.com/halo-cdp/halo/store"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/membership"
+	"github.com/halo-cdp/halo/internal/segment"
 )
 
 // capsEnv are the caps of the test server: 3 active segments, 4 distinct
@@ -172,14 +172,14 @@ func TestSegmentCapsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SegmentLimits != membership.DefaultLimits {
-		t.Fatalf("defaults %+v, want %+v", cfg.SegmentLimits, membership.DefaultLimits)
+	if cfg.SegmentLimits != segment.DefaultLimits {
+		t.Fatalf("defaults %+v, want %+v", cfg.SegmentLimits, segment.DefaultLimits)
 	}
 	cfg, err = loadConfig(func(k string) string { return capsEnv[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (membership.Limits{Segments: 3, EventFeatures: 4, RuleEvents: 3}); cfg.SegmentLimits != want {
+	if want := (segment.Limits{Segments: 3, EventFeatures: 4, RuleEvents: 3}); cfg.SegmentLimits != want {
 		t.Fatalf("got %+v, want %+v", cfg.SegmentLimits, want)
 	}
 	for name, v := range map[string]string{

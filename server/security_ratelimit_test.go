@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 // The limiter on a manual clock: burst, refill, the retry hint, a refusal

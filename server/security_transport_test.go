@@ -21,7 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 // options sends a CORS preflight for POST /graphql from origin.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 const segmentFields = `id name kind status rule size version`

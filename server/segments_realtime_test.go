@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/internal/app"
 )
 
 // E2E tests of segmentMembershipChanged: ENTERED while the order that
@@ -135,7 +135,7 @@ func untilSegmentLive(t testing.TB, writer *testServer, tok string, orders int, 
 // enterThenExit: two orders for ana → ENTERED (cause track) on recv; the
 // clock moves 8 days → the sweeper's EXITED (cause time). Other profiles'
 // changes (the warm-ups exit too) are skipped when skipOthers.
-func enterThenExit(t *testing.T, writer *testServer, clock *services.ManualClock, tok, segID, pid string, recvs ...memRecv) {
+func enterThenExit(t *testing.T, writer *testServer, clock *app.ManualClock, tok, segID, pid string, recvs ...memRecv) {
 	t.Helper()
 	start := clock.Now()
 	trackEvent(t, writer, tok, "ana@example.com", "order_completed")
@@ -177,7 +177,7 @@ func enterThenExit(t *testing.T, writer *testServer, clock *services.ManualClock
 }
 
 func TestSegmentMembershipWebsocket(t *testing.T) {
-	clock := services.NewManualClock(time.Now().UTC())
+	clock := app.NewManualClock(time.Now().UTC())
 	s := startServer(t, serverOptions{Clock: clock})
 	tok := s.token(t, "acme")
 	seg := createSegment(t, s, tok, map[string]any{"name": "repeat buyers", "rule": ordersRule(2)})
@@ -251,7 +251,7 @@ func TestSegmentMembershipBadInput(t *testing.T) {
 }
 
 func TestSegmentMembershipSSE(t *testing.T) {
-	clock := services.NewManualClock(time.Now().UTC())
+	clock := app.NewManualClock(time.Now().UTC())
 	s := startServer(t, serverOptions{Clock: clock})
 	tok := s.token(t, "acme")
 	seg := createSegment(t, s, tok, map[string]any{"name": "repeat buyers", "rule": ordersRule(2)})
@@ -278,7 +278,7 @@ func TestSegmentMembershipSecondInstanceMongo(t *testing.T) {
 }
 
 func secondInstance(t *testing.T, mongo bool) {
-	clock := services.NewManualClock(time.Now().UTC())
+	clock := app.NewManualClock(time.Now().UTC())
 	s1 := startServer(t, serverOptions{Clock: clock, Mongo: mongo})
 	s2 := startServer(t, serverOptions{Clock: clock, DataDir: s1.DataDir, Mongo: mongo, MongoURI: s1.MongoURI, Env: map[string]string{"HALO_JWT_SECRET": string(s1.Secret)}})
 	tok := s1.token(t, "acme")

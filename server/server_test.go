@@ -33,8 +33,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/auth"
-	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/store/ferrettest"
 	"github.com/halo-cdp/halo/store/sqlitestore"
 )
@@ -57,7 +57,7 @@ type serverOptions struct {
 	Env map[string]string
 	// Clock, when set, is the server's domain clock (services, segment
 	// sweeper); tests move segment windows with it. Default time.Now.
-	Clock *services.ManualClock
+	Clock *app.ManualClock
 	// Tune, when set, adjusts the loaded configuration (settings that
 	// have no environment variable, e.g. bodyReadTimeout).
 	Tune func(*Config)

@@ -13,7 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
-	"github.com/halo-cdp/halo/rawbson"
+	"github.com/halo-cdp/halo/internal/platform/rawbson"
 )
 
 // Store holds a Backend and the declared collections.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
-	"github.com/halo-cdp/halo/apperr"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 )
 
 // MarshalJSONValue writes any JSON-encodable value (traits, properties).

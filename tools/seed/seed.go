@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/halo-cdp/halo/consent"
-	"github.com/halo-cdp/halo/identity"
-	"github.com/halo-cdp/halo/services"
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/timeline"
 )
 
 // Options sizes the demo data.
@@ -51,8 +51,8 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 	people := Generate(opts)
 	// The clock is set to each replayed call's time, so createdAt and
 	// receivedAt look like the history being replayed.
-	clk := services.NewManualClock(opts.Now)
-	svc := services.New(clk.Now)
+	clk := app.NewManualClock(opts.Now)
+	svc := app.New(clk.Now)
 	tn := st.Tenant(workspace)
 	var stats Stats
 	for _, p := range people {
@@ -253,7 +253,7 @@ func consentOps(opts Options, i int, at time.Time, newsletter bool) []Op {
 // seedConsent records choices on a profile that has no consent log yet
 // from that source, so loading twice records them once (the log is
 // append-only and takes no idempotency key).
-func seedConsent(ctx context.Context, svc *services.Services, tn store.Tenant, profileID string, choices []consent.Choice) (int, error) {
+func seedConsent(ctx context.Context, svc *app.Services, tn store.Tenant, profileID string, choices []consent.Choice) (int, error) {
 	log, err := consent.Log(ctx, tn, profileID)
 	if err != nil {
 		return 0, err

@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/services/servicestest"
+	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/store"
 )
 
 var anchor = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
 func openStore(t testing.TB) *store.Store {
-	return servicestest.New(t, anchor).Store
+	return apptest.New(t, anchor).Store
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {

@@ -1,0 +1,62 @@
+// Package apptest gives domain tests the real wiring over a fresh
+// embedded store and a manual clock.
+package apptest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/store/sqlitestore"
+)
+
+// Env is one test's store, workspace "ws1", services and clock.
+type Env struct {
+	Ctx      context.Context
+	Store    *store.Store
+	Tenant   store.Tenant
+	Services *app.Services
+	Clock    *app.ManualClock
+}
+
+// New opens an embedded store in a temp dir (closed at cleanup) and wires
+// the services with a manual clock reading start.
+func New(t testing.TB, start time.Time) *Env {
+	t.Helper()
+	ctx := t.Context()
+	b, err := sqlitestore.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	st, err := store.Open(ctx, b, store.Collections)
+	if err != nil {
+		b.Close(context.Background())
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	c := app.NewManualClock(start)
+	return &Env{Ctx: ctx, Store: st, Tenant: st.Tenant("ws1"), Services: app.New(c.Now), Clock: c}
+}
+
+// Count counts the documents of coll in the workspace (over index).
+func (e *Env) Count(t testing.TB, coll, index string) int64 {
+	t.Helper()
+	n, err := e.Tenant.C(coll).Count(e.Ctx, store.Query{Index: index})
+	if err != nil {
+		t.Fatalf("count %s: %v", coll, err)
+	}
+	return n
+}
+
+// Profile loads a live profile or fails the test.
+func (e *Env) Profile(t testing.TB, id string) *profile.Profile {
+	t.Helper()
+	p, err := profile.Get(e.Ctx, e.Tenant, id)
+	if err != nil {
+		t.Fatalf("profile %s: %v", id, err)
+	}
+	return p
+}

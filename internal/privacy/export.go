@@ -1,0 +1,211 @@
+package privacy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/userjson"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+// exportPage is how many documents one store read of an export returns.
+const exportPage = 1000
+
+// Export returns everything stored about a person (GDPR Art. 15/20) as one
+// JSON-ready document (maps, slices, strings, numbers; times as RFC 3339
+// strings). profileID may be a merged-away id: it stands for its survivor,
+// and the documents of every profile merged into it are included.
+//
+// Keys: exportedAt, profileId, requestedId, mergedProfileIds, profile (the
+// stored profile document), traits, identifiers, events, interactions,
+// consentLog, memberships (each with its segment's name), membershipHistory
+// (ENTERED/EXITED records), merges (merge, unmerge and conflict records,
+// with their snapshots), and counts of each list. Stored documents appear
+// whole, minus workspaceId and the internal version counter, so nothing
+// stored about the person is left out. Timeline items are read a page at a
+// time; the whole document is built in memory (10,000 events are a few MB).
+func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string) (map[string]any, error) {
+	p, err := s.live(ctx, tn, profileID)
+	if err != nil {
+		return nil, err
+	}
+	ids := append([]string{p.ID}, p.MergedFrom...)
+	out := map[string]any{
+		"exportedAt":       s.now().Format(time.RFC3339Nano),
+		"profileId":        p.ID,
+		"requestedId":      profileID,
+		"mergedProfileIds": slices.Clone(p.MergedFrom),
+	}
+
+	var prof map[string]any
+	if err := eachDoc(ctx, tn.C(store.Profiles), nil, func(raw bson.Raw) error { prof = plainDoc(raw); return nil }, p.ID); err != nil {
+		return nil, err
+	}
+	if s.Derived != nil {
+		derived, err := s.Derived(ctx, tn, p)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range derived {
+			out[k] = v
+		}
+		// Their stored forms are packed binaries, unreadable in an export.
+		delete(prof, "computed")
+		delete(prof, "tally")
+	}
+	out["profile"] = prof
+	out["traits"] = userjson.PlainObject(p.Traits)
+
+	identifiers := []any{}
+	for _, id := range ids {
+		held, err := identity.Identifiers(ctx, tn, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range held {
+			identifiers = append(identifiers, map[string]any{"type": h.Type, "value": h.Value, "firstSeenAt": h.FirstSeenAt.UTC().Format(time.RFC3339Nano)})
+		}
+	}
+	out["identifiers"] = identifiers
+
+	events, interactions := []any{}, []any{}
+	for _, id := range ids {
+		q := store.Query{Index: store.EventsByProfileTime, Eq: []any{id}}
+		err := eachDoc(ctx, tn.C(store.Events), &q, func(raw bson.Raw) error {
+			doc := plainDoc(raw)
+			if kind, _ := doc["kind"].(string); kind == timeline.KindInteraction {
+				interactions = append(interactions, doc)
+			} else {
+				events = append(events, doc)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out["events"], out["interactions"] = events, interactions
+
+	lists := []struct {
+		key, coll, index string
+	}{
+		{"consentLog", store.ConsentLog, store.ConsentByProfile},
+		{"memberships", store.Memberships, store.MembersByProfile},
+		{"membershipHistory", store.MembershipChanges, store.ChangesOfProfile},
+	}
+	counts := map[string]any{"identifiers": len(identifiers), "events": len(events), "interactions": len(interactions)}
+	for _, l := range lists {
+		docs := []any{}
+		for _, id := range ids {
+			q := store.Query{Index: l.index, Eq: []any{id}}
+			if err := eachDoc(ctx, tn.C(l.coll), &q, func(raw bson.Raw) error { docs = append(docs, plainDoc(raw)); return nil }); err != nil {
+				return nil, err
+			}
+		}
+		out[l.key], counts[l.key] = docs, len(docs)
+	}
+	s.nameSegments(ctx, tn, out["memberships"].([]any))
+
+	merges, seen := []any{}, map[string]bool{}
+	for _, id := range ids {
+		for _, index := range []string{store.MergesByTarget, store.MergesBySource} {
+			q := store.Query{Index: index, Eq: []any{id}}
+			err := eachDoc(ctx, tn.C(store.Merges), &q, func(raw bson.Raw) error {
+				doc := plainDoc(raw)
+				if rid, _ := doc["_id"].(string); !seen[rid] {
+					seen[rid] = true
+					merges = append(merges, doc)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	out["merges"], counts["merges"] = merges, len(merges)
+	out["counts"] = counts
+	return out, nil
+}
+
+// nameSegments adds each membership's segment name (best effort: a
+// segment that cannot be read is left unnamed).
+func (s *Service) nameSegments(ctx context.Context, tn store.Tenant, memberships []any) {
+	names := map[string]string{}
+	for _, m := range memberships {
+		doc, _ := m.(map[string]any)
+		sid, _ := doc["segmentId"].(string)
+		if sid == "" {
+			continue
+		}
+		name, ok := names[sid]
+		if !ok {
+			var seg struct {
+				Name string `bson:"name"`
+			}
+			if err := tn.C(store.Segments).Get(ctx, sid, &seg); err == nil {
+				name = seg.Name
+			}
+			names[sid] = name
+		}
+		if name != "" {
+			doc["segmentName"] = name
+		}
+	}
+}
+
+// eachDoc calls fn for each document of q, a page at a time, or for the
+// documents with the given ids when q is nil (absent ones skipped).
+func eachDoc(ctx context.Context, c store.Collection, q *store.Query, fn func(bson.Raw) error, ids ...string) error {
+	if q == nil {
+		for _, id := range ids {
+			var raw bson.Raw
+			err := c.Get(ctx, id, &raw)
+			if store.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("export %s: %w", id, err)
+			}
+			if err := fn(raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	page := *q
+	page.Limit = exportPage
+	for {
+		docs, last, err := c.Scan(ctx, page)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		for _, raw := range docs {
+			if err := fn(raw); err != nil {
+				return err
+			}
+		}
+		if len(docs) < exportPage {
+			return nil
+		}
+		page.After = last
+	}
+}
+
+// plainDoc is a stored document as plain JSON values, without the
+// workspace stamp and the internal version counter.
+func plainDoc(raw bson.Raw) map[string]any {
+	doc, _ := userjson.PlainRaw(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: raw}).(map[string]any)
+	if doc == nil {
+		doc = map[string]any{}
+	}
+	delete(doc, "workspaceId")
+	delete(doc, "version")
+	return doc
+}

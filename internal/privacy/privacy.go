@@ -1,0 +1,30 @@
+// Package privacy answers data-subject requests: export everything stored
+// about a person (GDPR Art. 15/20), erase a person (Art. 17) with
+// suppression of their identifiers, and the PII settings that decide what
+// is masked without scope pii:read.
+package privacy
+
+import (
+	"context"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Service runs data-subject requests.
+type Service struct {
+	Now      func() time.Time
+	Identity *identity.Resolver
+	// Segments makes an erased person exit their segments.
+	Segments *segment.Engine
+	// Changes, when set, is told of the changes an erasure makes.
+	Changes realtime.Publisher
+	// Derived, when set, returns what is derived from the person's data
+	// in readable form (computed trait values, scores): the profile
+	// document keeps them in packed binary forms an export cannot show.
+	Derived func(ctx context.Context, tn store.Tenant, p *profile.Profile) (map[string]any, error)
+}

@@ -1,0 +1,376 @@
+// Package profile holds the unified profile document and its reads: by id
+// (following merges), listing, search, and compare-and-swap updates.
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/userjson"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/traits/agg"
+	"github.com/halo-cdp/halo/internal/traits/scores"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Profile is the stored document of one person.
+type Profile struct {
+	ID          string         `bson:"_id"`
+	WorkspaceID string         `bson:"workspaceId"`
+	Traits      map[string]any `bson:"traits"`
+	EventCount  int64          `bson:"eventCount"`
+	// FirstSeenAt and LastSeenAt span the person's activity (events,
+	// interactions, identify calls). Always set so they can be indexed.
+	FirstSeenAt time.Time `bson:"firstSeenAt"`
+	LastSeenAt  time.Time `bson:"lastSeenAt"`
+	CreatedAt   time.Time `bson:"createdAt"`
+	UpdatedAt   time.Time `bson:"updatedAt"`
+	// MergedFrom lists profiles merged into this one (transitively).
+	MergedFrom []string `bson:"mergedFrom"`
+	// MergeCount counts merges into this profile (capped, see identity).
+	MergeCount int `bson:"mergeCount"`
+	// TraitsAt is when each trait key was last written: merges resolve
+	// trait conflicts last-write-wins per key.
+	TraitsAt map[string]time.Time `bson:"traitsAt"`
+	// Uniques holds the value of each unique identifier type (e.g. userId)
+	// the profile has: the compare-and-swap on this document is what keeps
+	// a profile from ever holding two userIds, even under races.
+	Uniques map[string]string `bson:"uniques"`
+	// MergingInto is set (with MergeID) once a merge has claimed this
+	// profile: from then on writers go to the target instead, so nothing
+	// written here is lost when the profile is retired.
+	MergingInto string `bson:"mergingInto,omitempty"`
+	MergeID     string `bson:"mergeId,omitempty"`
+	// RefusedMerges lists merges into this profile that were refused when
+	// they came to fold (a unique-type conflict): the decision is taken
+	// once, in the same compare-and-swap that would have folded, so
+	// concurrent finishers of one merge cannot decide differently.
+	RefusedMerges []string `bson:"refusedMerges,omitempty"`
+	// Features are the segment feature counters (rule.Features), by
+	// feature key, maintained on ingest (package membership).
+	Features map[string]rule.Counter `bson:"features"`
+	// NextEvalAt is the earliest moment a segment membership of this
+	// profile can change with time alone; NoEval when none. Always set
+	// (indexed: the segment sweeper reads nextEvalAt <= now).
+	NextEvalAt time.Time `bson:"nextEvalAt"`
+	// Consent is the current consent state, by rule.ConsentKey
+	// ("purpose:CHANNEL"): the entries that are or can still become
+	// current, oldest first (package consent; the full records are in the
+	// consent log).
+	Consent map[string][]rule.ConsentEntry `bson:"consent,omitempty"`
+	// Computed holds the computed traits' state by definition key
+	// (package traits; values are read with the definition, agg.Def.Value).
+	Computed agg.States `bson:"computed,omitempty"`
+	// ComputedEpoch counts the writes that set computed state from the
+	// stored events (backfill, recompute): ingest compares it with the
+	// copy it read before storing its events to know whether such a write
+	// may already have counted them (package traits).
+	ComputedEpoch int64 `bson:"computedEpoch,omitempty"`
+	// Tally is what the built-in scores read (orders, revenue, activity
+	// per day), maintained with the computed state (package traits).
+	Tally   *scores.Tally `bson:"tally,omitempty"`
+	Version int64         `bson:"version"`
+}
+
+// NoEval is NextEvalAt when no time-based re-evaluation is due.
+var NoEval = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// ErrMerging is returned by Update when the profile is being merged away:
+// the caller should redirect the write to the merge target.
+var ErrMerging = errors.New("profile: being merged away")
+
+// Trait limits: what one call may send, and what a profile may hold.
+var (
+	TraitLimits       = userjson.Limits{MaxDepth: 5, MaxBytes: 16 << 10}
+	MaxProfileTraitsB = 64 << 10
+)
+
+// New returns a fresh profile document created at now.
+func New(id string, now time.Time) *Profile {
+	now = now.UTC().Truncate(time.Millisecond)
+	return &Profile{
+		ID: id, Traits: map[string]any{}, MergedFrom: []string{}, TraitsAt: map[string]time.Time{},
+		Uniques: map[string]string{}, Features: map[string]rule.Counter{}, NextEvalAt: NoEval,
+		FirstSeenAt: now, LastSeenAt: now, CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+// Normalise fixes up a decoded document: nested traits arrive as BSON
+// types, times in UTC.
+func (p *Profile) normalise() {
+	p.Traits = userjson.PlainObject(p.Traits)
+	if p.MergedFrom == nil {
+		p.MergedFrom = []string{}
+	}
+	if p.TraitsAt == nil {
+		p.TraitsAt = map[string]time.Time{}
+	}
+	for k, t := range p.TraitsAt {
+		p.TraitsAt[k] = t.UTC()
+	}
+	if p.Uniques == nil {
+		p.Uniques = map[string]string{}
+	}
+	if p.Features == nil {
+		p.Features = map[string]rule.Counter{}
+	}
+	for k, list := range p.Consent {
+		for i := range list {
+			e := &list[i]
+			e.CapturedAt, e.RecordedAt, e.ExpiresAt = e.CapturedAt.UTC(), e.RecordedAt.UTC(), e.ExpiresAt.UTC()
+		}
+		p.Consent[k] = list
+	}
+	if p.NextEvalAt.IsZero() {
+		p.NextEvalAt = NoEval // written before segments existed
+	}
+	p.NextEvalAt = p.NextEvalAt.UTC()
+	p.FirstSeenAt = p.FirstSeenAt.UTC()
+	p.LastSeenAt = p.LastSeenAt.UTC()
+	p.CreatedAt = p.CreatedAt.UTC()
+	p.UpdatedAt = p.UpdatedAt.UTC()
+}
+
+// Seen widens the activity span to include t.
+func (p *Profile) Seen(t time.Time) {
+	t = t.UTC().Truncate(time.Millisecond)
+	if t.Before(p.FirstSeenAt) {
+		p.FirstSeenAt = t
+	}
+	if t.After(p.LastSeenAt) {
+		p.LastSeenAt = t
+	}
+}
+
+// ApplyTraits patches the traits (null removes a key), stamps each key
+// written with at, and checks the total size.
+func (p *Profile) ApplyTraits(patch map[string]any, at time.Time) error {
+	if len(patch) == 0 {
+		return nil
+	}
+	next := userjson.Patch(p.Traits, patch)
+	if n := userjson.Size(next); n > MaxProfileTraitsB {
+		return apperr.Invalid("traits", "profile traits would be %d bytes, more than the %d allowed", n, MaxProfileTraitsB)
+	}
+	p.Traits = next
+	if p.TraitsAt == nil {
+		p.TraitsAt = map[string]time.Time{}
+	}
+	at = at.UTC().Truncate(time.Millisecond)
+	for k, v := range patch {
+		if v == nil {
+			delete(p.TraitsAt, k)
+			continue
+		}
+		p.TraitsAt[k] = at
+	}
+	return nil
+}
+
+// Get loads a live profile by id (no merge redirect).
+func Get(ctx context.Context, tn store.Tenant, id string) (*Profile, error) {
+	var p Profile
+	if err := tn.C(store.Profiles).Get(ctx, id, &p); err != nil {
+		return nil, err
+	}
+	p.normalise()
+	return &p, nil
+}
+
+// Redirector follows an id that was merged away to the profile it was
+// merged into. The identity package provides it (it owns merge records).
+type Redirector func(ctx context.Context, tn store.Tenant, id string) (string, error)
+
+// Resolve loads the live profile for id, following merges via redirect.
+// Returns an apperr NOT_FOUND when there is none.
+func Resolve(ctx context.Context, tn store.Tenant, id string, redirect Redirector) (*Profile, error) {
+	for hops := 0; hops < 16; hops++ {
+		p, err := Get(ctx, tn, id)
+		if err == nil && p.MergingInto != "" {
+			id = p.MergingInto // being merged away: show the survivor
+			continue
+		}
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("load profile %s: %w", id, err)
+		}
+		if redirect == nil {
+			break
+		}
+		next, err := redirect(ctx, tn, id)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("follow merge of profile %s: %w", id, err)
+		}
+		id = next
+	}
+	return nil, apperr.New(apperr.NotFound, "profile not found")
+}
+
+// Update applies fn to the profile with id and writes it with
+// compare-and-swap, retrying on concurrent writes. fn may be called more
+// than once and must be deterministic over its input. A profile claimed by
+// a merge is not written: ErrMerging (use UpdateAny to write it anyway).
+func Update(ctx context.Context, tn store.Tenant, id string, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	return update(ctx, tn, id, nil, now, false, fn)
+}
+
+// UpdateFrom is Update starting from seed, a copy of the document the
+// caller has just read (saving the read when nobody wrote in between; a
+// stale seed costs one failed compare-and-swap, then Update's loop).
+// UpdateFrom takes seed over: it may be modified.
+func UpdateFrom(ctx context.Context, tn store.Tenant, seed *Profile, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	return update(ctx, tn, seed.ID, seed, now, false, fn)
+}
+
+// UpdateAny is Update that also writes a profile claimed by a merge (the
+// merge itself claims and releases it).
+func UpdateAny(ctx context.Context, tn store.Tenant, id string, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	return update(ctx, tn, id, nil, now, true, fn)
+}
+
+// UpdateAnyFrom is UpdateAny starting from seed, as UpdateFrom is Update:
+// for walks that have just read the profiles they rewrite.
+func UpdateAnyFrom(ctx context.Context, tn store.Tenant, seed *Profile, now time.Time, fn func(*Profile) error) (*Profile, error) {
+	return update(ctx, tn, seed.ID, seed, now, true, fn)
+}
+
+func update(ctx context.Context, tn store.Tenant, id string, seed *Profile, now time.Time, anyState bool, fn func(*Profile) error) (*Profile, error) {
+	const maxAttempts = 50
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		p, err := seed, error(nil)
+		if seed == nil {
+			p, err = Get(ctx, tn, id)
+		}
+		seed = nil
+		if err != nil {
+			return nil, fmt.Errorf("load profile %s: %w", id, err)
+		}
+		if p.MergingInto != "" && !anyState {
+			return nil, fmt.Errorf("write profile %s: %w", id, ErrMerging)
+		}
+		if err := fn(p); err != nil {
+			return nil, err
+		}
+		prev := p.Version
+		p.Version++
+		if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {
+			p.UpdatedAt = t
+		}
+		err = tn.C(store.Profiles).Replace(ctx, p, prev)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("write profile %s: %w", id, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("write profile %s: too much contention: %w", id, store.ErrConflict)
+}
+
+// Order is a listing order.
+type Order int
+
+// Listing orders.
+const (
+	CreatedDesc Order = iota
+	CreatedAsc
+	UpdatedDesc
+	LastSeenDesc
+)
+
+func (o Order) query() (index string, desc bool) {
+	switch o {
+	case CreatedAsc:
+		return store.ProfilesByCreated, false
+	case UpdatedDesc:
+		return store.ProfilesByUpdated, true
+	case LastSeenDesc:
+		return store.ProfilesByLastSeen, true
+	default:
+		return store.ProfilesByCreated, true
+	}
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Profiles []*Profile
+	Cursors  []string
+	HasNext  bool
+}
+
+// List returns up to first profiles in order, after the cursor.
+func List(ctx context.Context, tn store.Tenant, order Order, first int, after string) (Page, error) {
+	index, desc := order.query()
+	docs, err := tn.C(store.Profiles).Find(ctx, store.Query{Index: index, Desc: desc, After: after, Limit: first + 1})
+	if err != nil {
+		return Page{}, cursorErr(err, "list profiles")
+	}
+	var page Page
+	for i, d := range docs {
+		if i == first {
+			page.HasNext = true
+			break
+		}
+		var p Profile
+		if err := d.Decode(&p); err != nil {
+			return Page{}, fmt.Errorf("decode profile: %w", err)
+		}
+		p.normalise()
+		page.Profiles = append(page.Profiles, &p)
+		page.Cursors = append(page.Cursors, d.Key)
+	}
+	return page, nil
+}
+
+func cursorErr(err error, what string) error {
+	if errors.Is(err, store.ErrBadCursor) {
+		return apperr.Invalid("after", "malformed cursor")
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// NameTerms returns the lower-cased name tokens of traits that search
+// matches: firstName, lastName, name.
+func NameTerms(traits map[string]any) []string {
+	var out []string
+	for _, k := range []string{"firstName", "lastName", "name"} {
+		s, ok := traits[k].(string)
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Fields(strings.ToLower(s)) {
+			if len(f) <= 64 {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// CountEvent adds one occurrence at at to every feature counter the event
+// (name, props) matches. Ingest calls it inside its compare-and-swap.
+func (p *Profile) CountEvent(features []rule.Feature, name string, props map[string]any, at time.Time) {
+	for _, f := range features {
+		if !f.Matches(name, props) {
+			continue
+		}
+		if p.Features == nil {
+			p.Features = map[string]rule.Counter{}
+		}
+		c := p.Features[f.Key]
+		c.Add(at)
+		p.Features[f.Key] = c
+	}
+}

@@ -1,0 +1,113 @@
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/store"
+)
+
+// term is one searchable token of a profile (an identifier value or a name
+// word), kept in its own collection so search is an indexed prefix read on
+// both engines instead of a scan.
+type term struct {
+	ID          string `bson:"_id"` // profileId|term: one document per pair
+	WorkspaceID string `bson:"workspaceId"`
+	ProfileID   string `bson:"profileId"`
+	Term        string `bson:"term"`
+}
+
+// SyncTerms makes the profile's search terms exactly terms (lower-cased).
+// Idempotent: safe to repeat after a crash.
+func SyncTerms(ctx context.Context, tn store.Tenant, profileID string, terms []string) error {
+	want := map[string]bool{}
+	for _, t := range terms {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t != "" && len(t) <= 256 {
+			want[t] = true
+		}
+	}
+	c := tn.C(store.SearchTerms)
+	docs, err := c.Find(ctx, store.Query{Index: store.TermsByProfile, Eq: []any{profileID}})
+	if err != nil {
+		return fmt.Errorf("read search terms of %s: %w", profileID, err)
+	}
+	for _, d := range docs {
+		var t term
+		if err := d.Decode(&t); err != nil {
+			return fmt.Errorf("decode search term: %w", err)
+		}
+		if want[t.Term] {
+			delete(want, t.Term)
+			continue
+		}
+		if err := c.Delete(ctx, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("drop search term of %s: %w", profileID, err)
+		}
+	}
+	for t := range want {
+		doc := term{ID: profileID + "|" + t, ProfileID: profileID, Term: t}
+		if err := c.Put(ctx, doc); err != nil {
+			return fmt.Errorf("add search term of %s: %w", profileID, err)
+		}
+	}
+	return nil
+}
+
+// DropTerms removes all of a profile's search terms.
+func DropTerms(ctx context.Context, tn store.Tenant, profileID string) error {
+	return SyncTerms(ctx, tn, profileID, nil)
+}
+
+// Search returns profiles with a term starting with q (case-insensitive),
+// ordered by the matching term. A profile appears once per page; one with
+// several matching terms may appear again on a later page.
+func Search(ctx context.Context, tn store.Tenant, q string, first int, after string) (Page, error) {
+	q = strings.ToLower(strings.TrimSpace(q))
+	if q == "" {
+		return Page{}, apperr.Invalid("search", "must not be blank")
+	}
+	if len(q) > 256 {
+		return Page{}, apperr.Invalid("search", "longer than 256 bytes")
+	}
+	var page Page
+	seen := map[string]bool{}
+	for {
+		docs, err := tn.C(store.SearchTerms).Find(ctx, store.Query{
+			Index: store.TermsByTerm, Range: &store.Bound{Prefix: &q}, After: after, Limit: first + 1,
+		})
+		if err != nil {
+			return Page{}, cursorErr(err, "search profiles")
+		}
+		for _, d := range docs {
+			var t term
+			if err := d.Decode(&t); err != nil {
+				return Page{}, fmt.Errorf("decode search term: %w", err)
+			}
+			after = d.Key
+			if seen[t.ProfileID] {
+				continue
+			}
+			if len(page.Profiles) == first {
+				page.HasNext = true
+				return page, nil
+			}
+			p, err := Get(ctx, tn, t.ProfileID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // a term left behind by an interrupted merge
+			}
+			if err != nil {
+				return Page{}, fmt.Errorf("load profile %s: %w", t.ProfileID, err)
+			}
+			seen[t.ProfileID] = true
+			page.Profiles = append(page.Profiles, p)
+			page.Cursors = append(page.Cursors, d.Key)
+		}
+		if len(docs) < first+1 {
+			return page, nil
+		}
+	}
+}

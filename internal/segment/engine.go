@@ -1,0 +1,887 @@
+package segment
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/internal/traits/agg"
+	"github.com/halo-cdp/halo/internal/traits/scores"
+	"github.com/halo-cdp/halo/store"
+)
+
+// CreateInput is a new segment.
+type CreateInput struct {
+	Name        string
+	Description string
+	Kind        string // Dynamic (default) or Static
+	Rule        *rule.Rule
+}
+
+// UpdateInput changes a segment; nil fields are kept.
+type UpdateInput struct {
+	Name        *string
+	Description *string
+	Rule        *rule.Rule
+}
+
+func (e *Engine) resolver(ctx context.Context, tn store.Tenant) func(id string) (*rule.Rule, bool) {
+	return func(id string) (*rule.Rule, bool) {
+		var s Segment
+		if err := tn.C(store.Segments).Get(ctx, id, &s); err != nil || s.Status != Active {
+			return nil, false
+		}
+		if s.Kind == Static {
+			return nil, true
+		}
+		r := s.Rule
+		return &r, true
+	}
+}
+
+// lookups are the references a rule is validated against: segments and
+// consent purposes.
+func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (rule.Lookups, error) {
+	l := rule.Lookups{Segment: e.resolver(ctx, tn)}
+	if e.ConsentPurposes != nil {
+		purposes, err := e.ConsentPurposes(ctx, tn)
+		if err != nil {
+			return l, fmt.Errorf("load consent purposes: %w", err)
+		}
+		l.Purpose = func(key string) bool { _, ok := purposes[key]; return ok }
+	}
+	if e.Computed != nil {
+		defs, err := e.Computed(ctx, tn)
+		if err != nil {
+			return l, fmt.Errorf("load computed traits: %w", err)
+		}
+		l.Computed = func(key string) bool { return defs.Get(key) != nil || e.Scores != nil && scores.IsKey(key) }
+	}
+	return l, nil
+}
+
+// evalEnv is what evaluation needs besides the profile and the segments:
+// the consent purposes allowed without a record, the computed trait
+// definitions and the workspace's score summary (each nil when no segment
+// reads them).
+type evalEnv struct {
+	consent  map[string]bool
+	computed *agg.Set
+	// scores is the workspace summary, nil before the first one (the
+	// scores are still known then: RFM is unknown, the typical gap the
+	// default); withScores tells whether score nodes can be evaluated.
+	scores     *scores.Workspace
+	withScores bool
+}
+
+// newEvalEnv loads what evaluation needs beyond the profile: the consent
+// purposes allowed without a record when consent is read, the computed
+// trait definitions when computed is (each left nil otherwise: no read).
+func (e *Engine) newEvalEnv(ctx context.Context, tn store.Tenant, consent, computed bool) (evalEnv, error) {
+	var (
+		env evalEnv
+		err error
+	)
+	if consent && e.ConsentPurposes != nil {
+		if env.consent, err = e.ConsentPurposes(ctx, tn); err != nil {
+			return env, err
+		}
+	}
+	if computed && e.Computed != nil {
+		if env.computed, err = e.Computed(ctx, tn); err != nil {
+			return env, err
+		}
+	}
+	if computed && e.Scores != nil {
+		if env.scores, err = e.Scores(ctx, tn); err != nil {
+			return env, err
+		}
+		env.withScores = true
+	}
+	return env, nil
+}
+
+// segmentsEnv is newEvalEnv for what the dynamic segments of segs read.
+func (e *Engine) segmentsEnv(ctx context.Context, tn store.Tenant, segs []*Segment) (evalEnv, error) {
+	var consent, computed bool
+	for _, s := range segs {
+		if s.Kind == Dynamic {
+			consent = consent || len(s.Deps.Purposes) > 0
+			computed = computed || len(s.Deps.Computed) > 0
+		}
+	}
+	return e.newEvalEnv(ctx, tn, consent, computed)
+}
+
+// Rebuild re-evaluates every profile against every active segment (cause
+// names why): for a change that can move any membership, such as a
+// consent purpose's new lawful basis.
+func (e *Engine) Rebuild(ctx context.Context, tn store.Tenant, cause string) error {
+	return e.rebuild(ctx, tn, nil, cause)
+}
+
+// RebuildTouched re-evaluates every live profile for the active segments
+// a workspace-wide change described by t can affect (new RFM boundaries,
+// say); without such segments it reads nothing.
+func (e *Engine) RebuildTouched(ctx context.Context, tn store.Tenant, cause string, t rule.Touched) error {
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return err
+	}
+	if len(affected(a.segs, t, false)) == 0 {
+		return nil
+	}
+	return profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
+		return e.reevaluatePage(ctx, tn, page, nil, nil, cause, t)
+	})
+}
+
+// reevaluatePage re-evaluates a page of live profiles for what t can
+// affect (their moves written together), first setting their counters of
+// feats to counters (by profile; none when feats is empty). Each profile is
+// evaluated as read, or as the counters' write left it; one that is gone
+// by then is left nil for plan to load (it exits every segment).
+func (e *Engine) reevaluatePage(ctx context.Context, tn store.Tenant, page []*profile.Profile, feats []rule.Feature, counters map[string]map[string]rule.Counter, cause string, t rule.Touched) error {
+	ids := make([]string, len(page))
+	for i, p := range page {
+		ids[i] = p.ID
+		if len(feats) == 0 {
+			continue
+		}
+		own := counters[p.ID]
+		q, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
+			setCounters(q, feats, own)
+			return nil
+		})
+		switch {
+		case err == nil:
+			page[i] = q
+		case errors.Is(err, store.ErrNotFound):
+			page[i] = nil
+		default:
+			return err
+		}
+	}
+	return e.reevaluateAll(ctx, tn, ids, page, cause, t)
+}
+
+// setCounters sets p's counters of feats to those in counters, removing
+// the ones counters lacks.
+func setCounters(p *profile.Profile, feats []rule.Feature, counters map[string]rule.Counter) {
+	for _, f := range feats {
+		if c, ok := counters[f.Key]; ok {
+			p.Features[f.Key] = c
+		} else {
+			delete(p.Features, f.Key)
+		}
+	}
+}
+
+func checkName(field, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", apperr.Invalid(field, "must not be blank")
+	case len(name) > rule.MaxNameLen || !utf8.ValidString(name):
+		return "", apperr.Invalid(field, "must be valid text of at most %d bytes", rule.MaxNameLen)
+	}
+	return name, nil
+}
+
+// Create saves a new segment, backfills the features its rule counts and
+// builds its membership (dynamic). Field paths of errors start at input.
+// Over the workspace's Limits nothing is saved (BAD_USER_INPUT), as for
+// an Update adding features over them.
+func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*Segment, error) {
+	name, err := checkName("input.name", in.Name)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Description) > MaxDescription {
+		return nil, apperr.Invalid("input.description", "at most %d bytes", MaxDescription)
+	}
+	kind := in.Kind
+	if kind == "" {
+		kind = Dynamic
+	}
+	now := e.now().Truncate(time.Millisecond)
+	s := &Segment{ID: store.NewID(), Name: name, Description: in.Description, Kind: kind, Status: Active, Version: 1, CreatedAt: now, UpdatedAt: now, Features: []rule.Feature{}}
+	switch kind {
+	case Dynamic:
+		if in.Rule == nil {
+			return nil, apperr.Invalid("input.rule", "a dynamic segment needs a rule")
+		}
+		if err := e.setRule(ctx, tn, s, *in.Rule); err != nil {
+			return nil, err
+		}
+	case Static:
+		if in.Rule != nil {
+			return nil, apperr.Invalid("input.rule", "a static segment has no rule")
+		}
+	default:
+		return nil, apperr.Invalid("input.kind", "unknown kind %q", kind)
+	}
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	before := a.features
+	if err := e.withinLimits(ctx, tn, s, in.Rule, func() error {
+		if err := e.register(ctx, tn); err != nil {
+			return err
+		}
+		if err := tn.C(store.Segments).Insert(ctx, s); err != nil {
+			if errors.Is(err, store.ErrDuplicateKey) {
+				return apperr.New(apperr.Conflict, "a segment named %q exists already", name)
+			}
+			return fmt.Errorf("save segment: %w", err)
+		}
+		e.invalidate(tn.Workspace())
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if kind == Dynamic {
+		if err := e.rebuild(ctx, tn, newFeatures(s.Features, before), "segment.created"); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// setRule validates rule for segment s (field paths under input.rule) and
+// sets it with the features it counts and what it depends on.
+func (e *Engine) setRule(ctx context.Context, tn store.Tenant, s *Segment, rl rule.Rule) error {
+	l, err := e.lookups(ctx, tn)
+	if err != nil {
+		return err
+	}
+	if err := rule.ValidateWith(s.ID, rl, l); err != nil {
+		return fieldErr(err, "input.rule")
+	}
+	s.Rule = rl
+	s.Features = rule.Features(rl)
+	s.Deps = rule.DependsOn(rl)
+	return nil
+}
+
+// newFeatures lists the features of fs that are not in maintained.
+func newFeatures(fs, maintained []rule.Feature) []rule.Feature {
+	have := map[string]bool{}
+	for _, f := range maintained {
+		have[f.Key] = true
+	}
+	var out []rule.Feature
+	for _, f := range fs {
+		if !have[f.Key] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Update changes a segment's name, description or rule. A new rule bumps
+// the version, backfills new features and re-evaluates every profile.
+// An archived segment cannot be updated (CONFLICT).
+func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in UpdateInput) (*Segment, error) {
+	s, err := e.Get(ctx, tn, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status == Archived {
+		return nil, apperr.New(apperr.Conflict, "segment %s is archived", id)
+	}
+	if in.Name != nil {
+		if s.Name, err = checkName("input.name", *in.Name); err != nil {
+			return nil, err
+		}
+	}
+	if in.Description != nil {
+		if len(*in.Description) > MaxDescription {
+			return nil, apperr.Invalid("input.description", "at most %d bytes", MaxDescription)
+		}
+		s.Description = *in.Description
+	}
+	if in.Rule != nil {
+		if s.Kind == Static {
+			return nil, apperr.Invalid("input.rule", "a static segment has no rule")
+		}
+		if err := e.setRule(ctx, tn, s, *in.Rule); err != nil {
+			return nil, err
+		}
+	}
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	before := a.features
+	prev := s.Version
+	s.Version++
+	s.UpdatedAt = e.now().Truncate(time.Millisecond)
+	if err := e.withinLimits(ctx, tn, s, in.Rule, func() error {
+		if err := tn.C(store.Segments).Replace(ctx, s, prev); err != nil {
+			switch {
+			case errors.Is(err, store.ErrDuplicateKey):
+				return apperr.New(apperr.Conflict, "a segment named %q exists already", s.Name)
+			case errors.Is(err, store.ErrConflict):
+				return apperr.New(apperr.Conflict, "segment %s was changed concurrently; retry", id)
+			}
+			return fmt.Errorf("save segment: %w", err)
+		}
+		e.invalidate(tn.Workspace())
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if in.Rule != nil {
+		if err := e.rebuild(ctx, tn, newFeatures(s.Features, before), "segment.updated"); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Archive stops a segment: its members stay as they are (no one exits)
+// and no membership of it changes any more. Repeating it is harmless.
+func (e *Engine) Archive(ctx context.Context, tn store.Tenant, id string) (*Segment, error) {
+	s, err := e.Get(ctx, tn, id)
+	if err != nil || s.Status == Archived {
+		return s, err
+	}
+	prev := s.Version
+	s.Status, s.Version, s.UpdatedAt = Archived, s.Version+1, e.now().Truncate(time.Millisecond)
+	if err := tn.C(store.Segments).Replace(ctx, s, prev); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, apperr.New(apperr.Conflict, "segment %s was changed concurrently; retry", id)
+		}
+		return nil, fmt.Errorf("archive segment: %w", err)
+	}
+	e.invalidate(tn.Workspace())
+	return s, nil
+}
+
+// AddStatic adds profiles to a static segment (at most MaxStaticBatch;
+// every id must name a live profile, else nothing is written). Merged-away
+// ids follow the merge.
+func (e *Engine) AddStatic(ctx context.Context, tn store.Tenant, segmentID string, profileIDs []string) (*Segment, error) {
+	return e.static(ctx, tn, segmentID, profileIDs, true)
+}
+
+// RemoveStatic removes profiles from a static segment.
+func (e *Engine) RemoveStatic(ctx context.Context, tn store.Tenant, segmentID string, profileIDs []string) (*Segment, error) {
+	return e.static(ctx, tn, segmentID, profileIDs, false)
+}
+
+func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, profileIDs []string, add bool) (*Segment, error) {
+	if len(profileIDs) > MaxStaticBatch {
+		return nil, apperr.Invalid("profileIds", "at most %d profiles per call, got %d", MaxStaticBatch, len(profileIDs))
+	}
+	s, err := e.Get(ctx, tn, segmentID)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind != Static {
+		return nil, apperr.Invalid("segmentId", "segment %s is not static", segmentID)
+	}
+	if s.Status == Archived {
+		return nil, apperr.New(apperr.Conflict, "segment %s is archived", segmentID)
+	}
+	ids := make([]string, 0, len(profileIDs))
+	profiles := make([]*profile.Profile, 0, len(profileIDs))
+	seen := map[string]bool{}
+	for i, id := range profileIDs {
+		p, err := profile.Resolve(ctx, tn, id, e.Redirect)
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.NotFound {
+				return nil, apperr.Invalid(fmt.Sprintf("profileIds[%d]", i), "profile %s not found", id)
+			}
+			return nil, err
+		}
+		if !seen[p.ID] {
+			seen[p.ID] = true
+			ids = append(ids, p.ID)
+			profiles = append(profiles, p)
+		}
+	}
+	moves := make([]move, len(ids))
+	for i, pid := range ids {
+		moves[i] = move{segmentID: s.ID, profileID: pid, enter: add}
+	}
+	if err := e.apply(ctx, tn, moves, e.now().Truncate(time.Millisecond), "manual"); err != nil {
+		return nil, err
+	}
+	// Dynamic segments may nest this one.
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range a.segs {
+		if len(o.Deps.Segments) > 0 {
+			if err := e.reevaluateAll(ctx, tn, ids, profiles, "segment", rule.Touched{All: true}); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	return s, nil
+}
+
+// move is one membership transition to write.
+type move struct {
+	segmentID, profileID string
+	enter                bool
+}
+
+// apply writes moves made at `at` for cause: the memberships first (an
+// enter that finds the membership there already, or an exit that finds it
+// gone — a repeat or a concurrent twin got there first — records nothing),
+// then the ENTERED/EXITED records and their notifications, each set in one
+// store call. A failed membership write keeps its record out but does not
+// stop the others from being recorded; the first failure is returned.
+func (e *Engine) apply(ctx context.Context, tn store.Tenant, moves []move, at time.Time, cause string) error {
+	if len(moves) == 0 {
+		return nil
+	}
+	var (
+		failed   error
+		enters   []any
+		enterIdx []int
+	)
+	done := make([]bool, len(moves))
+	for i, m := range moves {
+		if m.enter {
+			enters = append(enters, Member{ID: memberID(m.segmentID, m.profileID), SegmentID: m.segmentID, ProfileID: m.profileID, EnteredAt: at})
+			enterIdx = append(enterIdx, i)
+			continue
+		}
+		err := tn.C(store.Memberships).Delete(ctx, memberID(m.segmentID, m.profileID))
+		switch {
+		case err == nil:
+			done[i] = true
+		case !errors.Is(err, store.ErrNotFound) && failed == nil:
+			failed = fmt.Errorf("exit segment %s: %w", m.segmentID, err)
+		}
+	}
+	if len(enters) > 0 {
+		errs, err := tn.C(store.Memberships).InsertMany(ctx, enters)
+		if err != nil {
+			return errors.Join(failed, fmt.Errorf("enter segments: %w", err))
+		}
+		for j, i := range enterIdx {
+			switch err := errAt(errs, j); {
+			case err == nil:
+				done[i] = true
+			case !errors.Is(err, store.ErrDuplicateKey) && failed == nil:
+				failed = fmt.Errorf("enter segment %s: %w", moves[i].segmentID, err)
+			}
+		}
+	}
+	var (
+		records []any
+		notes   []realtime.Change
+	)
+	for i, m := range moves {
+		if !done[i] {
+			continue
+		}
+		kind := Exited
+		if m.enter {
+			kind = Entered
+		}
+		c := Change{ID: store.NewID(), SegmentID: m.segmentID, ProfileID: m.profileID, Kind: kind, At: at, Cause: cause}
+		records = append(records, c)
+		notes = append(notes, realtime.Change{
+			Kind: realtime.MembershipChanged, ProfileID: m.profileID, SegmentID: m.segmentID,
+			Payload: map[string]any{realtime.PayloadKind: kind, realtime.PayloadCause: cause, realtime.PayloadChangeID: c.ID},
+		})
+	}
+	if len(records) == 0 {
+		return failed
+	}
+	errs, err := tn.C(store.MembershipChanges).InsertMany(ctx, records)
+	if err != nil {
+		return errors.Join(failed, fmt.Errorf("record membership changes: %w", err))
+	}
+	for j := range records {
+		if err := errAt(errs, j); err != nil {
+			return errors.Join(failed, fmt.Errorf("record membership change: %w", err))
+		}
+	}
+	realtime.Notify(ctx, e.Publisher, tn, notes...)
+	return failed
+}
+
+func errAt(errs []error, i int) error {
+	if i < len(errs) {
+		return errs[i]
+	}
+	return nil
+}
+
+// AfterWrite re-evaluates the profiles a write touched (the hook identity
+// calls), for the segments what it touched can affect. A failure is
+// logged, never returned: the write itself succeeded. After a merge or
+// unmerge, the profiles' feature counters are recomputed from their
+// events first.
+func (e *Engine) AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched) {
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		slog.ErrorContext(ctx, "segments: load", "err", err)
+		return
+	}
+	segs, feats := a.segs, a.features
+	if len(segs) == 0 {
+		return
+	}
+	if (cause == "merge" || cause == "unmerge") && len(feats) > 0 {
+		for _, pid := range profileIDs {
+			if err := e.recompute(ctx, tn, pid, feats); err != nil && !errors.Is(err, store.ErrNotFound) {
+				slog.ErrorContext(ctx, "segments: recompute features", "profile", pid, "err", err)
+			}
+		}
+	}
+	if err := e.reevaluateAll(ctx, tn, profileIDs, nil, cause, touched); err != nil {
+		slog.ErrorContext(ctx, "segments: re-evaluate", "profiles", profileIDs, "cause", cause, "err", err)
+	}
+}
+
+// recompute sets the profile's counters of feats from its stored events.
+func (e *Engine) recompute(ctx context.Context, tn store.Tenant, profileID string, feats []rule.Feature) error {
+	_, err := profile.UpdateAny(ctx, tn, profileID, e.now(), func(p *profile.Profile) error {
+		counters, err := countEvents(ctx, tn, profileID, feats)
+		if err != nil {
+			return err
+		}
+		setCounters(p, feats, counters)
+		return nil
+	})
+	return err
+}
+
+// countEvents counts a profile's stored events for feats.
+func countEvents(ctx context.Context, tn store.Tenant, profileID string, feats []rule.Feature) (map[string]rule.Counter, error) {
+	out := map[string]rule.Counter{}
+	after := ""
+	for {
+		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
+		if err != nil {
+			return nil, fmt.Errorf("events of %s: %w", profileID, err)
+		}
+		for _, raw := range docs {
+			var ev timeline.Event
+			if err := bson.Unmarshal(raw, &ev); err != nil {
+				return nil, err
+			}
+			countInto(out, feats, &ev)
+		}
+		if len(docs) < 1000 {
+			return out, nil
+		}
+		after = last
+	}
+}
+
+func countInto(out map[string]rule.Counter, feats []rule.Feature, ev *timeline.Event) {
+	for _, f := range feats {
+		if f.Matches(ev.Name, ev.Properties) {
+			c := out[f.Key]
+			c.Add(ev.OccurredAt)
+			out[f.Key] = c
+		}
+	}
+}
+
+// input is the evaluator's view of a profile; member tells whether it is
+// a member of a static segment (its stored membership).
+func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID string) bool, env evalEnv) rule.Input {
+	var score func(string, time.Time, []float64) (any, time.Time)
+	if env.withScores {
+		score = func(key string, at time.Time, thresholds []float64) (any, time.Time) {
+			return scores.Get(key, p.Tally.Input(at, p.FirstSeenAt, p.LastSeenAt, env.scores), thresholds)
+		}
+	}
+	var computed func(string, time.Time) (any, time.Time)
+	if env.computed.Len() > 0 {
+		computed = func(key string, at time.Time) (any, time.Time) {
+			d := env.computed.Get(key)
+			if d == nil {
+				return nil, time.Time{}
+			}
+			return d.ValueIn(p.Computed, at)
+		}
+	}
+	return rule.Input{
+		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
+		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: env.consent, Computed: computed, Score: score,
+		Segment: func(id string) (rule.SegmentRef, bool) {
+			s, ok := byID[id]
+			if !ok {
+				return rule.SegmentRef{}, false
+			}
+			if s.Kind == Static {
+				return rule.SegmentRef{Member: member(id)}, true
+			}
+			return rule.SegmentRef{Rule: &s.Rule}, true
+		},
+	}
+}
+
+// evaluate runs the dynamic segments of segs on p and returns the matches
+// and the earliest nextEvalAt (profile.NoEval if none). byID holds every
+// active segment (inSegment references); env what the rules read besides
+// the profile (newEvalEnv).
+func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, env evalEnv, now time.Time) (map[string]bool, time.Time) {
+	in := input(p, byID, func(id string) bool { return member[id] }, env)
+	match := make(map[string]bool, len(segs))
+	next := profile.NoEval
+	for _, s := range segs {
+		if s.Kind != Dynamic {
+			continue
+		}
+		ok, n := rule.Evaluate(s.Rule, in, now)
+		match[s.ID] = ok
+		if !n.IsZero() && n.Before(next) {
+			next = n
+		}
+	}
+	return match, next
+}
+
+// Reevaluate brings a profile's memberships of the active dynamic
+// segments up to date: ENTERED/EXITED records, membership.changed, and
+// the profile's nextEvalAt. A profile that no longer exists (merged away)
+// exits every active segment.
+func (e *Engine) Reevaluate(ctx context.Context, tn store.Tenant, profileID, cause string) error {
+	return e.reevaluateAll(ctx, tn, []string{profileID}, nil, cause, rule.Touched{All: true})
+}
+
+// AfterProfiles re-evaluates profiles as a write just left them (ingest
+// calls it with the documents its compare-and-swap wrote), only for the
+// segments that what the write touched can affect. A failure is logged.
+func (e *Engine) AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched rule.Touched) {
+	ids := make([]string, len(profiles))
+	for i, p := range profiles {
+		ids[i] = p.ID
+	}
+	if err := e.reevaluateAll(ctx, tn, ids, profiles, cause, touched); err != nil {
+		slog.ErrorContext(ctx, "segments: re-evaluate", "profiles", len(ids), "cause", cause, "err", err)
+	}
+}
+
+// affected lists the active dynamic segments a write that touched t can
+// change the answer of: those whose deps t affects, and transitively the
+// segments nesting one of them (inSegment evaluates the nested rule on the
+// same profile, so its answer moves with it). All of them if full.
+func affected(segs []*Segment, t rule.Touched, full bool) []*Segment {
+	hit := map[string]bool{}
+	var out []*Segment
+	for _, s := range segs {
+		if s.Kind == Dynamic && (full || s.Deps.Affected(t)) {
+			hit[s.ID] = true
+			out = append(out, s)
+		}
+	}
+	for grew := len(out) > 0 && len(out) < len(segs); grew; {
+		grew = false
+		for _, s := range segs {
+			if s.Kind != Dynamic || hit[s.ID] {
+				continue
+			}
+			for _, ref := range s.Deps.Segments {
+				if hit[ref] {
+					hit[s.ID], grew = true, true
+					out = append(out, s)
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// reevaluateAll re-evaluates the segments t can affect on the profiles
+// ids (profiles[i], when given, is ids[i] as just written). The moves of
+// all of them are written together (apply), then each nextEvalAt: a
+// failure in between leaves an earlier nextEvalAt, which is safe. A
+// profile's failure is logged and the others go on; the first is returned.
+func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []string, profiles []*profile.Profile, cause string, t rule.Touched) error {
+	a, err := e.active(ctx, tn)
+	if err != nil || len(a.segs) == 0 {
+		return err
+	}
+	segs := a.segs
+	env, err := e.segmentsEnv(ctx, tn, segs)
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	var (
+		moves  []move
+		nexts  []func() error
+		failed error
+		byID   = a.byID
+	)
+	for i, id := range ids {
+		var p *profile.Profile
+		if i < len(profiles) {
+			p = profiles[i]
+		}
+		ms, next, err := e.plan(ctx, tn, segs, byID, env, id, p, t, now)
+		if err != nil {
+			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", id, "cause", cause, "err", err)
+			failed = cmp.Or(failed, err)
+			continue
+		}
+		moves = append(moves, ms...)
+		if next != nil {
+			nexts = append(nexts, next)
+		}
+	}
+	if err := e.apply(ctx, tn, moves, now.Truncate(time.Millisecond), cause); err != nil {
+		return errors.Join(failed, err)
+	}
+	for _, next := range nexts {
+		if err := next(); err != nil {
+			failed = cmp.Or(failed, err)
+		}
+	}
+	return failed
+}
+
+// plan works out the moves of one profile (p, or loaded when nil) among
+// the segments t can affect, and returns the write of its new nextEvalAt
+// (nil when unchanged), to run after the moves are written. Unaffected
+// segments keep their membership: their inputs did not change, and
+// time-driven changes are the sweeper's (nextEvalAt). A profile that is
+// due (nextEvalAt <= now) is evaluated against every segment; one that no
+// longer exists (merged away) exits every active segment.
+func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byID map[string]*Segment, env evalEnv, profileID string, p *profile.Profile, t rule.Touched, now time.Time) ([]move, func() error, error) {
+	var err error
+	if p == nil {
+		p, err = profile.Get(ctx, tn, profileID)
+	}
+	if errors.Is(err, store.ErrNotFound) || (err == nil && p.MergingInto != "") {
+		current, err := e.ProfileSegments(ctx, tn, profileID)
+		if err != nil {
+			return nil, nil, err
+		}
+		var moves []move
+		for _, m := range current {
+			if s, ok := byID[m.SegmentID]; ok && s.Status == Active {
+				moves = append(moves, move{segmentID: s.ID, profileID: profileID})
+			}
+		}
+		return moves, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	full := t.All || !p.NextEvalAt.After(now)
+	todo := affected(segs, t, full)
+	if len(todo) == 0 {
+		return nil, nil, nil
+	}
+	current, err := e.ProfileSegments(ctx, tn, profileID)
+	if err != nil {
+		return nil, nil, err
+	}
+	member := make(map[string]bool, len(current))
+	for _, m := range current {
+		member[m.SegmentID] = true
+	}
+	match, next := evaluate(p, todo, byID, member, env, now)
+	e.evaluations.Add(int64(len(todo)))
+	var moves []move
+	for _, s := range todo {
+		if match[s.ID] != member[s.ID] {
+			moves = append(moves, move{segmentID: s.ID, profileID: profileID, enter: match[s.ID]})
+		}
+	}
+	if !full && p.NextEvalAt.Before(next) {
+		next = p.NextEvalAt // an unaffected segment's edge (safe if early)
+	}
+	if next.Equal(p.NextEvalAt) {
+		return moves, nil, nil
+	}
+	write := func() error {
+		_, err := profile.UpdateAny(ctx, tn, profileID, now, func(q *profile.Profile) error {
+			_, n := evaluate(q, todo, byID, member, env, now)
+			if !full && q.NextEvalAt.Before(n) {
+				n = q.NextEvalAt
+			}
+			q.NextEvalAt = n
+			return nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	return moves, write, nil
+}
+
+// rebuild backfills feats (new features) on every profile from stored
+// events, then re-evaluates every profile, a page of profiles at a time
+// (their moves written together). Profiles are visited by creation;
+// events are read once, in one pass over the events index.
+func (e *Engine) rebuild(ctx context.Context, tn store.Tenant, feats []rule.Feature, cause string) error {
+	var counters map[string]map[string]rule.Counter
+	if len(feats) > 0 {
+		var err error
+		if counters, err = scanEvents(ctx, tn, feats); err != nil {
+			return err
+		}
+	}
+	return profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
+		return e.reevaluatePage(ctx, tn, page, feats, counters, cause, rule.Touched{All: true})
+	})
+}
+
+// scanEvents counts every stored event of the workspace for feats, by
+// profile.
+func scanEvents(ctx context.Context, tn store.Tenant, feats []rule.Feature) (map[string]map[string]rule.Counter, error) {
+	names := map[string]bool{}
+	for _, f := range feats {
+		names[f.Name] = true
+	}
+	out := map[string]map[string]rule.Counter{}
+	after := ""
+	for {
+		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, After: after, Limit: 5000})
+		if err != nil {
+			return nil, fmt.Errorf("scan events: %w", err)
+		}
+		for _, raw := range docs {
+			name, _ := raw.Lookup("name").StringValueOK()
+			if !names[name] {
+				continue
+			}
+			var ev timeline.Event
+			if err := bson.Unmarshal(raw, &ev); err != nil {
+				return nil, err
+			}
+			m := out[ev.ProfileID]
+			if m == nil {
+				m = map[string]rule.Counter{}
+				out[ev.ProfileID] = m
+			}
+			countInto(m, feats, &ev)
+		}
+		if len(docs) < 5000 {
+			return out, nil
+		}
+		after = last
+	}
+}

@@ -1,0 +1,39 @@
+package segment
+
+import (
+	"context"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/store"
+)
+
+// FromScratch evaluates every active dynamic segment over every profile,
+// with feature counters recounted from the stored events (nothing read
+// from maintained counters or memberships): segment id → members.
+func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time) (map[string]map[string]bool, error) {
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	segs, feats, byID := a.segs, a.features, a.byID
+	out := map[string]map[string]bool{}
+	for _, s := range segs {
+		out[s.ID] = map[string]bool{}
+	}
+	err = profile.EachLive(ctx, tn, func(p *profile.Profile) error {
+		counters, err := countEvents(ctx, tn, p.ID, feats)
+		if err != nil {
+			return err
+		}
+		p.Features = counters
+		match, _ := evaluate(p, segs, byID, nil, evalEnv{}, now)
+		for id, ok := range match {
+			if ok {
+				out[id][p.ID] = true
+			}
+		}
+		return nil
+	})
+	return out, err
+}

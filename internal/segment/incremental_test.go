@@ -1,0 +1,140 @@
+package segment_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/segment/rule/ruletest"
+)
+
+// randRule is a small random rule over events a/b/c, trait plan, event
+// count, and earlier segments.
+func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
+	names := []string{"a", "b", "c"}
+	k := r.IntN(8)
+	if depth >= 2 && k < 2 {
+		k = 2 + r.IntN(6)
+	}
+	switch k {
+	case 0, 1:
+		n := 2 + r.IntN(2)
+		var list []rule.Rule
+		for i := 0; i < n; i++ {
+			list = append(list, randRule(r, depth+1, earlier))
+		}
+		if k == 0 {
+			return rule.Rule{And: list}
+		}
+		return rule.Rule{Or: list}
+	case 2:
+		x := randRule(r, depth+1, earlier)
+		return rule.Rule{Not: &x}
+	case 3:
+		return rule.Rule{Trait: &rule.TraitCond{Key: "plan", Op: rule.EQ, Value: []string{"free", "pro"}[r.IntN(2)]}}
+	case 4:
+		return rule.Rule{LastEvent: &rule.InactivityCond{Name: names[r.IntN(3)], NotWithin: rule.Last{Amount: 1 + r.IntN(3), Unit: rule.Days}}}
+	case 5:
+		return rule.Rule{Profile: &rule.ProfileCond{Field: rule.EventCount, Op: rule.GTE, Value: int64(1 + r.IntN(6))}}
+	case 6:
+		if len(earlier) > 0 {
+			return rule.Rule{InSegment: earlier[r.IntN(len(earlier))]}
+		}
+		fallthrough
+	default:
+		ev := &rule.EventCond{Name: names[r.IntN(3)], Count: &rule.CountCond{Op: []rule.Op{rule.GTE, rule.LT}[r.IntN(2)], Value: 1 + r.IntN(3)}}
+		if r.IntN(2) == 0 {
+			ev.Where = []rule.PropertyCond{{Key: "amount", Op: rule.GT, Value: float64(r.IntN(10))}}
+		}
+		switch r.IntN(3) {
+		case 0:
+			ev.Window = &rule.Window{Last: &rule.Last{Amount: 1 + r.IntN(3), Unit: rule.Days}}
+		case 1:
+			ev.Window = &rule.Window{Last: &rule.Last{Amount: 1 + r.IntN(12), Unit: rule.Hours}}
+		}
+		return rule.Rule{Event: ev}
+	}
+}
+
+// TestIncrementalEqualsFromScratch: after random identifies, tracks,
+// segment creations and clock moves (each followed by the sweep the
+// server runs), the stored memberships of every segment equal a
+// from-scratch evaluation over the raw events.
+//
+// It runs the fixed seeds ruletest.FixedSeeds and one random seed (each
+// logged), 50 cases each (10 with -short); each case has its own seed,
+// drawn from the run's seed and shown in the subtest name.
+// HALO_PROP_SEED=<n> replays one run seed's cases; HALO_SEGMENT_SEED=<n>
+// replays one case.
+func TestIncrementalEqualsFromScratch(t *testing.T) {
+	if s := os.Getenv("HALO_SEGMENT_SEED"); s != "" {
+		cs, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("HALO_SEGMENT_SEED=%q: %v", s, err)
+		}
+		t.Logf("case seed %d (from HALO_SEGMENT_SEED)", cs)
+		incrementalCase(t, cs)
+		return
+	}
+	cases := 50 // per seed; 4 seeds a run
+	if testing.Short() {
+		cases = 10
+	}
+	for _, seed := range ruletest.Seeds(t, "HALO_PROP_SEED") {
+		r := rand.New(rand.NewPCG(seed, 0x5e9))
+		for c := 0; c < cases; c++ {
+			cs := r.Uint64()
+			if !t.Run(fmt.Sprint("seed", cs), func(t *testing.T) { incrementalCase(t, cs) }) {
+				t.Fatalf("failed with case seed %d (run seed %d): HALO_SEGMENT_SEED=%d go test ./membership -run IncrementalEqualsFromScratch replays the case, %s the run",
+					cs, seed, cs, ruletest.Replay("HALO_PROP_SEED", seed))
+			}
+		}
+	}
+}
+
+func incrementalCase(t *testing.T, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 7))
+	e := newEnv(t)
+	now := start
+	var segIDs []string
+	who := func() string { return fmt.Sprint("u", r.IntN(5)) }
+	for op := 0; op < 25; op++ {
+		switch k := r.IntN(10); {
+		case k < 5:
+			n := 1 + r.IntN(3)
+			for i := 0; i < n; i++ {
+				e.track(t, who(), []string{"a", "b", "c", "d"}[r.IntN(4)], map[string]any{"amount": float64(r.IntN(10))})
+			}
+		case k < 6:
+			e.identify(t, who(), map[string]any{"plan": []string{"free", "pro", "team"}[r.IntN(3)]})
+		case k < 8 && len(segIDs) < 5:
+			s, err := e.seg.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: fmt.Sprint("s", len(segIDs)), Rule: ptr(randRule(r, 0, segIDs))})
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			segIDs = append(segIDs, s.ID)
+		default:
+			now = now.Add(time.Duration(1+r.IntN(36*60)) * time.Minute)
+			e.Clock.Set(now)
+			if _, err := e.seg.Sweep(e.Ctx, e.Tenant, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want, err := e.seg.FromScratch(e.Ctx, e.Tenant, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range segIDs {
+		got := e.members(t, id)
+		if fmt.Sprint(got) != fmt.Sprint(want[id]) {
+			s, _ := e.seg.Get(e.Ctx, e.Tenant, id)
+			t.Errorf("segment %s (%+v): stored %v, from scratch %v", id, s.Rule, got, want[id])
+		}
+	}
+}

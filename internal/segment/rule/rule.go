@@ -1,0 +1,199 @@
+// Package rule holds the segment rule tree, its validation, the
+// per-profile event features the rules are evaluated from, and the one
+// evaluator used both in real time (after each write) and in bulk
+// (preview, counts, rebuilds). It is pure: no store, no GraphQL.
+//
+// # Window semantics
+//
+// Time windows are counted in whole units, so that per-profile counters in
+// buckets answer them exactly:
+//
+//   - last {n, DAYS} covers the current UTC day and the n−1 UTC days before
+//     it, whole days (an occurrence later today, up to the 24 h ingest allows
+//     in the future, is already inside). 1 ≤ n ≤ MaxLastDays.
+//   - last {n, HOURS} is last {60·n, MINUTES}; 1 ≤ n ≤ MaxLastHours.
+//   - last {n, MINUTES} covers the current UTC minute and the n−1 minutes
+//     before it, whole minutes. 1 ≤ n ≤ MaxLastMinutes.
+//   - between {from, to} covers from ≤ occurredAt < to; from and to must be
+//     UTC midnights (whole days), from < to, at most MaxBetweenDays apart.
+//     It does not depend on the evaluation time.
+//   - no window: every occurrence ever counted.
+//
+// lastEvent {name, notWithin} holds when no event of that name (any
+// properties) occurred in the window last notWithin; a profile that never
+// did it matches. Combine with an event node for "did it, but not lately".
+//
+// A window edge moves only at a UTC minute or midnight, which is what
+// Evaluate's nextEvalAt reports.
+package rule
+
+import (
+	"time"
+)
+
+// Rule is one node of a segment rule tree. Exactly one field is set. It is
+// stored as is in segment documents (bson) and shown to API clients (json).
+type Rule struct {
+	And       []Rule          `bson:"and,omitempty" json:"and,omitempty"`
+	Or        []Rule          `bson:"or,omitempty" json:"or,omitempty"`
+	Not       *Rule           `bson:"not,omitempty" json:"not,omitempty"`
+	Trait     *TraitCond      `bson:"trait,omitempty" json:"trait,omitempty"`
+	Event     *EventCond      `bson:"event,omitempty" json:"event,omitempty"`
+	LastEvent *InactivityCond `bson:"lastEvent,omitempty" json:"lastEvent,omitempty"`
+	Profile   *ProfileCond    `bson:"profile,omitempty" json:"profile,omitempty"`
+	// InSegment is the id of another segment the profile must belong to.
+	InSegment string `bson:"inSegment,omitempty" json:"inSegment,omitempty"`
+
+	// Consent holds when the profile's consent for a purpose and channel
+	// has a status now (see ConsentCond).
+	Consent *ConsentCond `bson:"consent,omitempty" json:"consent,omitempty"`
+
+	// Computed compares a computed trait's value now (see ComputedCond).
+	Computed *ComputedCond `bson:"computed,omitempty" json:"computed,omitempty"`
+}
+
+// ComputedCond compares the value of the computed trait Key (package
+// traits) with the trait operators and semantics of TraitCond: a null
+// value (AVG of nothing, say) is missing; a list value (UNIQUE_LIST)
+// matches element-wise. A windowed computed value changes with time alone;
+// Evaluate reports when that flips the comparison, as nextEvalAt.
+type ComputedCond = TraitCond
+
+// Op is a comparison operator.
+type Op string
+
+// Operators. Traits and event properties take all of them; event counts
+// and profile fields take EQ, NE, GT, GTE, LT and LTE.
+const (
+	EQ         Op = "EQ"
+	NE         Op = "NE"
+	In         Op = "IN"
+	NotIn      Op = "NOT_IN"
+	GT         Op = "GT"
+	GTE        Op = "GTE"
+	LT         Op = "LT"
+	LTE        Op = "LTE"
+	Exists     Op = "EXISTS"
+	Contains   Op = "CONTAINS"
+	StartsWith Op = "STARTS_WITH"
+)
+
+// TraitCond compares a trait with a value.
+//
+// Key is a dot path into nested traits ("address.city"); paths go through
+// objects only. Value semantics (see also match.go):
+//   - numbers compare numerically whatever their Go type (int64 vs float64);
+//     strings compare exactly (EQ) or byte-wise (GT…); two strings that are
+//     both RFC 3339 timestamps, or a string and a time value, compare as
+//     instants; values of different kinds are never equal nor ordered;
+//   - when the trait is an array, EQ, IN, GT, GTE, LT, LTE, STARTS_WITH and
+//     CONTAINS match if any element matches (MongoDB style);
+//   - NE is exactly "not EQ" and NOT_IN "not IN": a missing trait matches
+//     them; every other operator is false on a missing trait;
+//   - EXISTS: the key is present and not null (Value false inverts it);
+//   - CONTAINS: substring of a string trait (case-sensitive), or an element
+//     equal to Value in an array trait; STARTS_WITH: string prefix.
+type TraitCond struct {
+	Key string `bson:"key" json:"key"`
+	Op  Op     `bson:"op" json:"op"`
+	// Value is the operand of every operator but IN and NOT_IN.
+	Value any `bson:"value,omitempty" json:"value,omitempty"`
+	// Values is the list IN and NOT_IN look in.
+	Values []any `bson:"values,omitempty" json:"values,omitempty"`
+}
+
+// PropertyCond filters events on a property, with the same operators and
+// semantics as a trait condition (Key is a dot path into properties).
+type PropertyCond = TraitCond
+
+// EventCond counts the events of a name whose properties match every Where
+// filter, within Window, and compares the count (default: at least one).
+type EventCond struct {
+	Name   string         `bson:"name" json:"name"`
+	Where  []PropertyCond `bson:"where,omitempty" json:"where,omitempty"`
+	Count  *CountCond     `bson:"count,omitempty" json:"count,omitempty"`
+	Window *Window        `bson:"window,omitempty" json:"window,omitempty"`
+
+	key string // FeatureKey(Name, Where), set by Prepare
+}
+
+// CountCond compares a count: Op is EQ, NE, GT, GTE, LT or LTE.
+type CountCond struct {
+	Op    Op  `bson:"op" json:"op"`
+	Value int `bson:"value" json:"value"`
+}
+
+// DefaultCount is the count condition of an event node that sets none.
+var DefaultCount = CountCond{Op: GTE, Value: 1}
+
+// Window limits which occurrences count: exactly one of Last or Between.
+type Window struct {
+	Last    *Last    `bson:"last,omitempty" json:"last,omitempty"`
+	Between *Between `bson:"between,omitempty" json:"between,omitempty"`
+}
+
+// Unit is the unit of a relative window.
+type Unit string
+
+// Units.
+const (
+	Minutes Unit = "MINUTES"
+	Hours   Unit = "HOURS"
+	Days    Unit = "DAYS"
+)
+
+// Last is a relative window: the current unit and the Amount−1 before it.
+type Last struct {
+	Amount int  `bson:"amount" json:"amount"`
+	Unit   Unit `bson:"unit" json:"unit"`
+}
+
+// Between is an absolute window [From, To), whole UTC days.
+type Between struct {
+	From time.Time `bson:"from" json:"from"`
+	To   time.Time `bson:"to" json:"to"`
+}
+
+// InactivityCond holds when no event Name occurred within NotWithin.
+type InactivityCond struct {
+	Name      string `bson:"name" json:"name"`
+	NotWithin Last   `bson:"notWithin" json:"notWithin"`
+
+	key string // FeatureKey(Name, nil), set by Prepare
+}
+
+// ProfileField is a profile attribute a rule can compare.
+type ProfileField string
+
+// Profile fields.
+const (
+	CreatedAt   ProfileField = "CREATED_AT"
+	FirstSeenAt ProfileField = "FIRST_SEEN_AT"
+	LastSeenAt  ProfileField = "LAST_SEEN_AT"
+	EventCount  ProfileField = "EVENT_COUNT"
+)
+
+// ProfileCond compares a profile field with an absolute value: an instant
+// (time.Time or RFC 3339 string) for the time fields, an integer for
+// EVENT_COUNT. Op is EQ, NE, GT, GTE, LT or LTE.
+type ProfileCond struct {
+	Field ProfileField `bson:"field" json:"field"`
+	Op    Op           `bson:"op" json:"op"`
+	Value any          `bson:"value" json:"value"`
+}
+
+// Limits of a rule tree and its windows.
+const (
+	MaxDepth       = 10   // levels of one rule tree (the root is level 1)
+	MaxNodes       = 100  // nodes of one rule tree
+	MaxNesting     = 10   // segments in an inSegment chain
+	MaxWhere       = 20   // property filters per event node
+	MaxValues      = 1000 // values of IN / NOT_IN
+	MaxCount       = 1_000_000
+	MaxKeyLen      = 256
+	MaxNameLen     = 256
+	MaxLastDays    = 365
+	MaxLastHours   = 24
+	MaxLastMinutes = 24 * 60
+	MaxBetweenDays = 366
+)

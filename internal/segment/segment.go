@@ -1,0 +1,331 @@
+// Package segment is the segment engine: segment documents, their
+// members and membership history, feature counters on profiles (backfill
+// and ingest), real-time re-evaluation after writes, the time sweeper and
+// preview. The rules themselves (tree, validation, evaluator) live in the
+// pure package segment.
+//
+// # Documents
+//
+//   - segments: one per segment (Segment). Archived segments keep their
+//     members frozen: archive stops changes and exits no one.
+//   - memberships: one per (segment, profile) member, _id segmentId/profileId;
+//     inserted on ENTERED, deleted on EXITED. The unique index makes every
+//     transition happen once under races, so membership_changes never holds
+//     two ENTERED in a row for one pair.
+//   - membership_changes: the history (ENTERED/EXITED, at, cause), written
+//     before the write that caused it is acknowledged, and published as
+//     realtime membership.changed.
+//   - segment_workspaces (system workspace): workspaces that have segments,
+//     which the sweeper visits.
+//
+// # Consistency
+//
+// The active segments of a workspace are cached per process for CacheTTL
+// (1 s); a change made through this process drops the cache at once, one
+// made through another instance is seen within CacheTTL. Feature backfill
+// recomputes counters from stored events; an event ingested while a
+// segment with a new feature is being saved may be missed or counted twice
+// for that feature (the window is the backfill itself).
+package segment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/wscache"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/traits/agg"
+	"github.com/halo-cdp/halo/internal/traits/scores"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Kinds and statuses of segments, kinds of membership changes.
+const (
+	Dynamic  = "DYNAMIC"
+	Static   = "STATIC"
+	Active   = "ACTIVE"
+	Archived = "ARCHIVED"
+	Entered  = "ENTERED"
+	Exited   = "EXITED"
+)
+
+// Limits.
+const (
+	MaxStaticBatch = 10_000
+	MaxDescription = 2000
+	CacheTTL       = time.Second
+)
+
+// Segment is the stored document of one segment.
+type Segment struct {
+	ID          string         `bson:"_id"`
+	WorkspaceID string         `bson:"workspaceId"`
+	Name        string         `bson:"name"`
+	Description string         `bson:"description"`
+	Kind        string         `bson:"kind"`
+	Status      string         `bson:"status"`
+	Rule        rule.Rule      `bson:"rule"`
+	Features    []rule.Feature `bson:"features"`
+	Deps        rule.Deps      `bson:"deps"`
+	Version     int64          `bson:"version"`
+	CreatedAt   time.Time      `bson:"createdAt"`
+	UpdatedAt   time.Time      `bson:"updatedAt"`
+	// Size is filled on read (a count of memberships), not stored
+	// maintained: a counter document would be one contended write per change.
+	Size int64 `bson:"-"`
+}
+
+// Member is one membership document.
+type Member struct {
+	ID          string    `bson:"_id"`
+	WorkspaceID string    `bson:"workspaceId"`
+	SegmentID   string    `bson:"segmentId"`
+	ProfileID   string    `bson:"profileId"`
+	EnteredAt   time.Time `bson:"enteredAt"`
+}
+
+// Change is one membership_changes document.
+type Change struct {
+	ID          string    `bson:"_id"`
+	WorkspaceID string    `bson:"workspaceId"`
+	SegmentID   string    `bson:"segmentId"`
+	ProfileID   string    `bson:"profileId"`
+	Kind        string    `bson:"kind"`
+	At          time.Time `bson:"at"`
+	Cause       string    `bson:"cause"`
+}
+
+func memberID(segmentID, profileID string) string { return segmentID + "/" + profileID }
+
+// Engine is the segment engine of one process.
+type Engine struct {
+	Now func() time.Time
+	// Publisher, when set, is told of every membership change.
+	Publisher realtime.Publisher
+	// Redirect follows merged-away profile ids (identity.Resolver.Redirect).
+	Redirect profile.Redirector
+	// ConsentPurposes, when set, returns the workspace's consent purposes,
+	// each true when processing for it is allowed without a record (its
+	// lawful basis is not CONSENT). Consent nodes are validated and
+	// evaluated with it (package consent provides it; membership must not
+	// import consent). Without it, no consent node validates.
+	ConsentPurposes func(ctx context.Context, tn store.Tenant) (map[string]bool, error)
+	// Computed, when set, returns the workspace's computed trait
+	// definitions: computed nodes are validated and evaluated with them
+	// (package traits provides it). Without it, no computed node validates.
+	Computed func(ctx context.Context, tn store.Tenant) (*agg.Set, error)
+	// Scores, when set, returns the workspace's RFM boundaries and typical
+	// gap between orders: score nodes (computed keys under
+	// rule.ScoresPrefix) are validated and evaluated with them
+	// (package traits provides it). Without it, no score node validates.
+	Scores func(ctx context.Context, tn store.Tenant) (*scores.Workspace, error)
+	// Limits caps the segments, event features and rule sizes of each
+	// workspace (zero fields: DefaultLimits).
+	Limits Limits
+
+	cache wscache.Cache[*activeSet]
+	// slots serializes the limit checks of segment saves with the saves.
+	slots sync.Mutex
+
+	evaluations atomic.Int64
+}
+
+// Evaluations counts the segment rules this engine has evaluated on a
+// profile after writes and sweeps (not previews): how selective
+// re-evaluation is, as a figure.
+func (e *Engine) Evaluations() int64 { return e.evaluations.Load() }
+
+// activeSet is a workspace's active segments, by id too, and the union
+// of the features of the dynamic ones.
+type activeSet struct {
+	segs     []*Segment
+	features []rule.Feature
+	byID     map[string]*Segment
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now == nil {
+		return time.Now().UTC()
+	}
+	return e.Now().UTC()
+}
+
+// invalidate drops the workspace's cached segments.
+func (e *Engine) invalidate(ws string) { e.cache.Invalidate(ws) }
+
+// active returns the workspace's active segments (cached for CacheTTL of
+// wall time; a change through this engine is seen at once).
+func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error) {
+	a, _, err := e.cache.Get(tn.Workspace(), CacheTTL, func() (*activeSet, error) {
+		docs, err := tn.C(store.Segments).Find(ctx, store.Query{Index: store.SegmentsByStatus, Eq: []any{Active}})
+		if err != nil {
+			return nil, fmt.Errorf("load segments: %w", err)
+		}
+		a := &activeSet{byID: map[string]*Segment{}}
+		seen := map[string]bool{}
+		for _, d := range docs {
+			var s Segment
+			if err := d.Decode(&s); err != nil {
+				return nil, fmt.Errorf("decode segment: %w", err)
+			}
+			a.segs = append(a.segs, &s)
+			a.byID[s.ID] = &s
+			if s.Kind != Dynamic {
+				continue
+			}
+			rule.Prepare(&s.Rule)
+			for _, f := range s.Features {
+				if !seen[f.Key] {
+					seen[f.Key] = true
+					a.features = append(a.features, f)
+				}
+			}
+		}
+		return a, nil
+	})
+	return a, err
+}
+
+// Features is the union of the features of the workspace's active dynamic
+// segments: what ingest counts on profiles.
+func (e *Engine) Features(ctx context.Context, tn store.Tenant) ([]rule.Feature, error) {
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	return a.features, nil
+}
+
+// Get loads a segment by id (NOT_FOUND if none), with its size.
+func (e *Engine) Get(ctx context.Context, tn store.Tenant, id string) (*Segment, error) {
+	var s Segment
+	if err := tn.C(store.Segments).Get(ctx, id, &s); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apperr.New(apperr.NotFound, "segment %s not found", id)
+		}
+		return nil, fmt.Errorf("load segment %s: %w", id, err)
+	}
+	return &s, nil
+}
+
+// Size counts a segment's members.
+func Size(ctx context.Context, tn store.Tenant, segmentID string) (int64, error) {
+	return tn.C(store.Memberships).Count(ctx, store.Query{Index: store.MembersBySegment, Eq: []any{segmentID}})
+}
+
+// List returns segments by name, after the cursor.
+func (e *Engine) List(ctx context.Context, tn store.Tenant, first int, after string) ([]*Segment, []string, bool, error) {
+	docs, err := tn.C(store.Segments).Find(ctx, store.Query{Index: store.SegmentsByName, After: after, Limit: first + 1})
+	if err != nil {
+		return nil, nil, false, cursorErr(err)
+	}
+	var (
+		out     []*Segment
+		cursors []string
+	)
+	for i, d := range docs {
+		if i == first {
+			return out, cursors, true, nil
+		}
+		var s Segment
+		if err := d.Decode(&s); err != nil {
+			return nil, nil, false, err
+		}
+		out = append(out, &s)
+		cursors = append(cursors, d.Key)
+	}
+	return out, cursors, false, nil
+}
+
+func cursorErr(err error) error {
+	if errors.Is(err, store.ErrBadCursor) {
+		return apperr.Invalid("after", "malformed cursor")
+	}
+	return err
+}
+
+// Members returns a page of a segment's members, newest entry first.
+func (e *Engine) Members(ctx context.Context, tn store.Tenant, segmentID string, first int, after string) ([]Member, []string, bool, error) {
+	docs, err := tn.C(store.Memberships).Find(ctx, store.Query{Index: store.MembersByEntered, Eq: []any{segmentID}, Desc: true, After: after, Limit: first + 1})
+	if err != nil {
+		return nil, nil, false, cursorErr(err)
+	}
+	var (
+		out     []Member
+		cursors []string
+	)
+	for i, d := range docs {
+		if i == first {
+			return out, cursors, true, nil
+		}
+		var m Member
+		if err := d.Decode(&m); err != nil {
+			return nil, nil, false, err
+		}
+		out = append(out, m)
+		cursors = append(cursors, d.Key)
+	}
+	return out, cursors, false, nil
+}
+
+// History returns a page of a segment's membership changes, newest first.
+func (e *Engine) History(ctx context.Context, tn store.Tenant, segmentID string, first int, after string) ([]Change, []string, bool, error) {
+	docs, err := tn.C(store.MembershipChanges).Find(ctx, store.Query{Index: store.ChangesBySegment, Eq: []any{segmentID}, Desc: true, After: after, Limit: first + 1})
+	if err != nil {
+		return nil, nil, false, cursorErr(err)
+	}
+	var (
+		out     []Change
+		cursors []string
+	)
+	for i, d := range docs {
+		if i == first {
+			return out, cursors, true, nil
+		}
+		var c Change
+		if err := d.Decode(&c); err != nil {
+			return nil, nil, false, err
+		}
+		out = append(out, c)
+		cursors = append(cursors, d.Key)
+	}
+	return out, cursors, false, nil
+}
+
+// ProfileSegments returns the memberships of a profile.
+func (e *Engine) ProfileSegments(ctx context.Context, tn store.Tenant, profileID string) ([]Member, error) {
+	docs, _, err := tn.C(store.Memberships).Scan(ctx, store.Query{Index: store.MembersByProfile, Eq: []any{profileID}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Member, 0, len(docs))
+	for _, raw := range docs {
+		var m Member
+		if err := bson.Unmarshal(raw, &m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// fieldErr rewrites a segment validation error's field path to start at
+// prefix instead of rule.RootPath.
+func fieldErr(err error, prefix string) error {
+	if e, ok := apperr.As(err); ok && e.Field != "" {
+		c := *e
+		c.Field = prefix + strings.TrimPrefix(e.Field, rule.RootPath)
+		return &c
+	}
+	return err
+}

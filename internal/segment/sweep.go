@@ -1,0 +1,106 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/store"
+)
+
+type workspaceDoc struct {
+	ID string `bson:"_id"`
+	WS string `bson:"ws"`
+}
+
+// register records, in the system workspace, that tn has segments, so
+// the sweeper of every instance visits it.
+func (e *Engine) register(ctx context.Context, tn store.Tenant) error {
+	sys := tn.Store().Tenant(store.SystemWorkspace)
+	if err := sys.C(store.SegmentWorkspaces).Put(ctx, workspaceDoc{ID: "segments:" + tn.Workspace(), WS: tn.Workspace()}); err != nil {
+		return fmt.Errorf("register segment workspace: %w", err)
+	}
+	return nil
+}
+
+// Workspaces lists the workspaces that have (or had) segments.
+func Workspaces(ctx context.Context, st *store.Store) ([]string, error) {
+	docs, err := st.Tenant(store.SystemWorkspace).C(store.SegmentWorkspaces).Find(ctx, store.Query{Index: store.WorkspacesByID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(docs))
+	for _, d := range docs {
+		var w workspaceDoc
+		if err := d.Decode(&w); err != nil {
+			return nil, err
+		}
+		out = append(out, w.WS)
+	}
+	return out, nil
+}
+
+// Sweep re-evaluates the profiles whose nextEvalAt has come (cause
+// "time"). It returns how many it visited.
+func (e *Engine) Sweep(ctx context.Context, tn store.Tenant, now time.Time) (int, error) {
+	n := 0
+	seen := map[string]bool{}
+	for round := 0; round < 1000; round++ {
+		docs, err := tn.C(store.Profiles).Find(ctx, store.Query{Index: store.ProfilesByNextEval, Range: &store.Bound{Lte: store.DateTime(now)}, Limit: 200})
+		if err != nil {
+			return n, fmt.Errorf("due profiles: %w", err)
+		}
+		progress := false
+		for _, d := range docs {
+			id, _ := d.Raw.Lookup("_id").StringValueOK()
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			progress = true
+			n++
+			// The document read is the profile: plan need not load it again.
+			p, err := profile.Decode(d.Raw)
+			if err != nil {
+				return n, err
+			}
+			if err := e.reevaluateAll(ctx, tn, []string{id}, []*profile.Profile{p}, "time", rule.Touched{All: true}); err != nil {
+				return n, err
+			}
+		}
+		if len(docs) < 200 || !progress {
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// RunSweeper sweeps every registered workspace every interval until ctx
+// ends. Each instance runs one; two instances sweeping the same profile
+// record each transition once (memberships are unique per pair).
+func (e *Engine) RunSweeper(ctx context.Context, st *store.Store, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		wss, err := Workspaces(ctx, st)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Error("segments sweeper: workspaces", "err", err)
+			}
+			continue
+		}
+		for _, ws := range wss {
+			if _, err := e.Sweep(ctx, st.Tenant(ws), e.now()); err != nil && ctx.Err() == nil {
+				slog.Error("segments sweeper", "workspace", ws, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package timeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Filter narrows a timeline read.
+type Filter struct {
+	Kinds        []string // KindEvent, KindInteraction
+	Names        []string
+	Since, Until *time.Time // occurredAt >= Since, < Until
+}
+
+// Page is one page of a timeline, newest first.
+type Page struct {
+	Items   []*Event
+	Cursors []string
+	HasNext bool
+}
+
+// maxScan bounds how many stored items one read may skip over when
+// filters are selective, so a page costs at most this many index rows.
+const maxScan = 5000
+
+// Read returns up to first items of the profile's timeline, newest first,
+// after the cursor. Cursors are keyset positions (occurredAt, id), stable
+// under concurrent inserts.
+func Read(ctx context.Context, tn store.Tenant, profileID string, first int, after string, f Filter) (Page, error) {
+	q := store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, Desc: true, After: after}
+	if f.Since != nil || f.Until != nil {
+		q.Range = &store.Bound{}
+		if f.Since != nil {
+			q.Range.Gte = *f.Since
+		}
+		if f.Until != nil {
+			q.Range.Lt = *f.Until
+		}
+	}
+	filtered := len(f.Kinds) > 0 || len(f.Names) > 0
+	batch := first + 1
+	if filtered {
+		batch = max(2*(first+1), 100)
+	}
+	var page Page
+	scanned := 0
+	for {
+		q.Limit = batch
+		docs, err := tn.C(store.Events).Find(ctx, q)
+		if err != nil {
+			if errors.Is(err, store.ErrBadCursor) {
+				return Page{}, apperr.Invalid("after", "malformed cursor")
+			}
+			return Page{}, fmt.Errorf("read timeline of %s: %w", profileID, err)
+		}
+		for _, d := range docs {
+			scanned++
+			var ev Event
+			if err := d.Decode(&ev); err != nil {
+				return Page{}, fmt.Errorf("decode event: %w", err)
+			}
+			q.After = d.Key
+			if (len(f.Kinds) > 0 && !slices.Contains(f.Kinds, ev.Kind)) || (len(f.Names) > 0 && !slices.Contains(f.Names, ev.Name)) {
+				continue
+			}
+			if len(page.Items) == first {
+				page.HasNext = true
+				return page, nil
+			}
+			ev.normalise()
+			page.Items = append(page.Items, &ev)
+			page.Cursors = append(page.Cursors, d.Key)
+		}
+		if len(docs) < batch {
+			return page, nil
+		}
+		if scanned >= maxScan {
+			// Say there may be more; the client continues from the last
+			// item it got.
+			page.HasNext = true
+			return page, nil
+		}
+	}
+}
+
+// Get returns one timeline item by id (store.ErrNotFound if absent).
+func Get(ctx context.Context, tn store.Tenant, id string) (*Event, error) {
+	var ev Event
+	if err := tn.C(store.Events).Get(ctx, id, &ev); err != nil {
+		return nil, err
+	}
+	ev.normalise()
+	return &ev, nil
+}

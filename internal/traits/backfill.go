@@ -1,0 +1,239 @@
+package traits
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/traits/agg"
+	"github.com/halo-cdp/halo/internal/traits/scores"
+	"github.com/halo-cdp/halo/store"
+)
+
+type workspaceDoc struct {
+	ID string `bson:"_id"`
+	WS string `bson:"ws"`
+}
+
+// register records, in the system workspace, that tn has definitions.
+func register(ctx context.Context, tn store.Tenant) error {
+	sys := tn.Store().Tenant(store.SystemWorkspace)
+	if err := sys.C(store.TraitWorkspaces).Put(ctx, workspaceDoc{ID: tn.Workspace(), WS: tn.Workspace()}); err != nil {
+		return fmt.Errorf("register computed traits workspace: %w", err)
+	}
+	return nil
+}
+
+// LeaseTTL is how long a backfill's owner holds it without a sign of life
+// (each page extends it); after that another instance may take it over.
+const LeaseTTL = 30 * time.Second
+
+// Resume starts, in the background, every backfill left PENDING, or
+// RUNNING with a lapsed lease (its runner died), from the start (backfill
+// is idempotent). Safe to call periodically: a backfill running anywhere
+// keeps its lease. It returns how many it started.
+func (e *Engine) Resume(ctx context.Context, st *store.Store) (int, error) {
+	docs, err := st.Tenant(store.SystemWorkspace).C(store.TraitWorkspaces).Find(ctx, store.Query{Index: store.TraitWorkspacesByWS})
+	if err != nil {
+		return 0, fmt.Errorf("computed traits workspaces: %w", err)
+	}
+	n := 0
+	for _, doc := range docs {
+		var w workspaceDoc
+		if err := doc.Decode(&w); err != nil {
+			return n, err
+		}
+		tn := st.Tenant(w.WS)
+		defs, err := e.List(ctx, tn)
+		if err != nil {
+			return n, err
+		}
+		for _, d := range defs {
+			if d.Backfill.due() {
+				e.startBackfill(tn, traitSubject(d.Key), d.Rev)
+				n++
+			}
+		}
+		if s, err := loadScoreDoc(ctx, tn); err != nil {
+			return n, err
+		} else if s != nil && s.Backfill.due() {
+			e.startBackfill(tn, scoresSubject, s.Rev)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// due tells whether a backfill should be started: never started, or its
+// runner's lease lapsed.
+func (b *Backfill) due() bool {
+	return b.Status == Pending || (b.Status == Running && !time.Now().Before(b.LeaseUntil))
+}
+
+// subject is what a backfill recomputes on every profile: one computed
+// trait's revision, or the scores' tally after their settings changed.
+// Its progress is kept on its document (a Definition, or the score
+// settings).
+type subject struct {
+	coll string
+	id   string // the definition's key, or the settings document's key
+	// doc returns an empty document of the subject's type to decode into.
+	doc func() tracked
+	// setting: the document is the workspace's settings document with
+	// key id (found by key; its _id is not id).
+	setting bool
+}
+
+// load decodes the subject's current document into d.
+func (s subject) load(ctx context.Context, tn store.Tenant, d tracked) error {
+	if s.setting {
+		return findSetting(ctx, tn, s.id, d)
+	}
+	return tn.C(s.coll).Get(ctx, s.id, d)
+}
+
+// tracked is a document that carries a backfill.
+type tracked interface {
+	revision() int64
+	backfillOf() *Backfill
+	// bump increments the compare-and-swap version and returns the old.
+	bump() int64
+}
+
+func (d *Definition) revision() int64       { return d.Rev }
+func (d *Definition) backfillOf() *Backfill { return &d.Backfill }
+func (d *Definition) bump() int64           { d.Version++; return d.Version - 1 }
+
+func traitSubject(key string) subject {
+	return subject{coll: store.ComputedTraits, id: key, doc: func() tracked { return new(Definition) }}
+}
+
+var scoresSubject = subject{coll: store.Settings, id: scoreSettingsKey, doc: func() tracked { return new(scoreDoc) }, setting: true}
+
+func (e *Engine) startBackfill(tn store.Tenant, sub subject, rev int64) {
+	e.runs.Add(1)
+	go func() {
+		defer e.runs.Done()
+		ctx := context.Background()
+		if err := e.backfill(ctx, tn, sub, rev); err != nil {
+			slog.Error("computed traits: backfill", "workspace", tn.Workspace(), "subject", sub.id, "err", err)
+			_ = e.progress(ctx, tn, sub, rev, func(b *Backfill) {
+				b.Status, b.Error, b.FinishedAt = Failed, err.Error(), e.now().Truncate(time.Millisecond)
+			})
+		}
+	}()
+}
+
+// errSuperseded ends a backfill whose definition changed or went away, or
+// whose lease another engine holds.
+var errSuperseded = errors.New("superseded")
+
+// progress updates the backfill record of revision rev of sub
+// (errSuperseded when that revision is no longer current).
+func (e *Engine) progress(ctx context.Context, tn store.Tenant, sub subject, rev int64, fn func(*Backfill)) error {
+	for attempt := 0; attempt < 20; attempt++ {
+		d := sub.doc()
+		if err := sub.load(ctx, tn, d); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return errSuperseded
+			}
+			return err
+		}
+		if d.revision() != rev {
+			return errSuperseded
+		}
+		me, now := e.owner(), time.Now()
+		b := d.backfillOf()
+		if b.Status == Running && b.Owner != "" && b.Owner != me && now.Before(b.LeaseUntil) {
+			return errSuperseded // another live engine runs it
+		}
+		fn(b)
+		if b.Status == Running {
+			b.Owner, b.LeaseUntil = me, now.Add(LeaseTTL).Truncate(time.Millisecond)
+		} else {
+			b.Owner, b.LeaseUntil = "", time.Time{}
+		}
+		prev := d.bump()
+		err := tn.C(sub.coll).Replace(ctx, d, prev)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("backfill progress of %s: %w", sub.id, store.ErrConflict)
+}
+
+// backfill recomputes revision rev of sub on every live profile from its
+// stored events, a page at a time, recording progress.
+func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev int64) error {
+	if e.Settle > 0 {
+		time.Sleep(e.Settle)
+	}
+	d := sub.doc()
+	if err := sub.load(ctx, tn, d); err != nil || d.revision() != rev {
+		return nil // deleted or redefined meanwhile: the newer one runs
+	}
+	var (
+		defs    []*agg.Def
+		tally   *orderConfig
+		touched rule.Touched
+	)
+	switch d := d.(type) {
+	case *Definition:
+		defs, touched = []*agg.Def{d.Def()}, rule.Touched{Computed: []string{d.Key}}
+	case *scoreDoc:
+		tally, touched = d.orders(), rule.Touched{Computed: scores.Keys}
+	}
+	total, err := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
+	if err != nil {
+		return fmt.Errorf("count profiles: %w", err)
+	}
+	err = e.progress(ctx, tn, sub, rev, func(b *Backfill) {
+		*b = Backfill{Status: Running, Total: total, StartedAt: e.now().Truncate(time.Millisecond)}
+	})
+	if err != nil {
+		return ignoreSuperseded(err)
+	}
+	var processed int64
+	err = profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
+		ids := make([]string, 0, len(page))
+		for _, p := range page {
+			_, err := profile.UpdateAnyFrom(ctx, tn, p, e.now(), func(q *profile.Profile) error {
+				return recomputeFromEvents(ctx, tn, q, defs, tally, e.now())
+			})
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				ids = append(ids, p.ID)
+			}
+			processed++
+		}
+		if e.AfterWrite != nil && len(ids) > 0 {
+			e.AfterWrite(ctx, tn, ids, "computed", touched)
+		}
+		return e.progress(ctx, tn, sub, rev, func(b *Backfill) {
+			b.Processed = processed
+			b.Total = max(b.Total, processed)
+		})
+	})
+	if err != nil {
+		return ignoreSuperseded(err)
+	}
+	return ignoreSuperseded(e.progress(ctx, tn, sub, rev, func(b *Backfill) {
+		b.Status, b.Processed, b.Total = Done, processed, processed
+		b.FinishedAt = e.now().Truncate(time.Millisecond)
+	}))
+}
+
+func ignoreSuperseded(err error) error {
+	if errors.Is(err, errSuperseded) {
+		return nil
+	}
+	return err
+}
