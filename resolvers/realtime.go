@@ -3,10 +3,8 @@ package resolvers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -171,13 +169,6 @@ func (r *Resolver) timelineItems(ctx context.Context, tn store.Tenant, p *profil
 	}), nil
 }
 
-// resumeScan bounds the search for the change that carried an item: it is
-// published right after the item is stored, so within seconds of its id.
-const (
-	resumeWindow   = 10 * time.Second
-	resumeMaxPages = 20
-)
-
 // resumePoint finds the outbox change that carried timeline item `after`:
 // resume after that change, first sending the items it carried after
 // `after` (a trackBatch change carries several). An item whose change is
@@ -189,7 +180,7 @@ func (r *Resolver) resumePoint(ctx context.Context, tn store.Tenant, after strin
 		return "", nil, apperr.Invalid("after", "must be the id of a timeline item")
 	}
 	var i int
-	c, found, err := findCarrier(ctx, tn, at, func(c realtime.Change) bool {
+	c, found, err := realtime.FindCarrier(ctx, tn, at, func(c realtime.Change) bool {
 		i = slices.Index(c.Strings(realtime.PayloadItemIDs), after)
 		return c.Kind == realtime.TimelineAppended && i >= 0
 	})
@@ -197,34 +188,4 @@ func (r *Resolver) resumePoint(ctx context.Context, tn store.Tenant, after strin
 		return realtime.Floor(at), nil, err
 	}
 	return c.ID, c.Strings(realtime.PayloadItemIDs)[i+1:], nil
-}
-
-// findCarrier scans the outbox from at (an id's time) for resumeWindow and
-// returns the first change carries accepts: the one that published the id
-// a subscriber resumes after.
-func findCarrier(ctx context.Context, tn store.Tenant, at time.Time, carries func(realtime.Change) bool) (realtime.Change, bool, error) {
-	until := realtime.Floor(at.Add(resumeWindow))
-	cursor := ""
-	for range resumeMaxPages {
-		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
-			Index: store.ChangesBySeq, Range: &store.Bound{Gte: realtime.Floor(at), Lt: until}, After: cursor, Limit: 500,
-		})
-		if err != nil {
-			return realtime.Change{}, false, fmt.Errorf("find resume point: %w", err)
-		}
-		for _, d := range docs {
-			var c realtime.Change
-			if err := d.Decode(&c); err != nil {
-				return realtime.Change{}, false, fmt.Errorf("decode change: %w", err)
-			}
-			if carries(c) {
-				return c, true, nil
-			}
-		}
-		if len(docs) < 500 {
-			break
-		}
-		cursor = docs[len(docs)-1].Key
-	}
-	return realtime.Change{}, false, nil
 }

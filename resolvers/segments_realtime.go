@@ -76,19 +76,11 @@ func (r *Resolver) membershipChanges(ctx context.Context, segmentID, profileID, 
 	}), nil
 }
 
-// membershipChangeOf reads the membership change an outbox change carries;
-// if the record is gone, it is rebuilt from the outbox change (its time is
-// then the publish time).
+// membershipChangeOf reads the membership change an outbox change carries
+// (segment.ChangeCarried).
 func membershipChangeOf(ctx context.Context, tn store.Tenant, c realtime.Change) (*model.MembershipChange, error) {
-	id := c.String(realtime.PayloadChangeID)
-	var mc segment.Change
-	err := tn.C(store.MembershipChanges).Get(ctx, id, &mc)
-	if errors.Is(err, store.ErrNotFound) || id == "" {
-		mc = segment.Change{ID: id, SegmentID: c.SegmentID, ProfileID: c.ProfileID, Kind: c.String(realtime.PayloadKind), At: c.At, Cause: c.String(realtime.PayloadCause)}
-		if mc.ID == "" {
-			mc.ID = c.ID
-		}
-	} else if err != nil {
+	mc, err := segment.ChangeCarried(ctx, tn, c)
+	if err != nil {
 		return nil, err
 	}
 	m := toChange(mc)
@@ -105,7 +97,7 @@ func membershipResumePoint(ctx context.Context, tn store.Tenant, after string) (
 	if !ok || len(after) > 64 {
 		return "", apperr.Invalid("after", "must be the id of a membership change")
 	}
-	c, found, err := findCarrier(ctx, tn, at, func(c realtime.Change) bool {
+	c, found, err := realtime.FindCarrier(ctx, tn, at, func(c realtime.Change) bool {
 		return c.Kind == realtime.MembershipChanged && c.String(realtime.PayloadChangeID) == after
 	})
 	if err != nil || !found {

@@ -278,6 +278,26 @@ func (e *Engine) Members(ctx context.Context, tn store.Tenant, segmentID string,
 	return out, cursors, false, nil
 }
 
+// ChangeCarried reads the membership change an outbox change carries; if
+// the record is gone, it is rebuilt from the outbox change (its time is
+// then the publish time).
+func ChangeCarried(ctx context.Context, tn store.Tenant, c realtime.Change) (Change, error) {
+	id := c.String(realtime.PayloadChangeID)
+	var mc Change
+	err := tn.C(store.MembershipChanges).Get(ctx, id, &mc)
+	if errors.Is(err, store.ErrNotFound) || id == "" {
+		mc = Change{ID: id, SegmentID: c.SegmentID, ProfileID: c.ProfileID, Kind: c.String(realtime.PayloadKind), At: c.At, Cause: c.String(realtime.PayloadCause)}
+		if mc.ID == "" {
+			mc.ID = c.ID
+		}
+		return mc, nil
+	}
+	if err != nil {
+		return Change{}, fmt.Errorf("read membership change: %w", err)
+	}
+	return mc, nil
+}
+
 // History returns a page of a segment's membership changes, newest first.
 func (e *Engine) History(ctx context.Context, tn store.Tenant, segmentID string, first int, after string) ([]Change, []string, bool, error) {
 	docs, err := tn.C(store.MembershipChanges).Find(ctx, store.Query{Index: store.ChangesBySegment, Eq: []any{segmentID}, Desc: true, After: after, Limit: first + 1})

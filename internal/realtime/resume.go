@@ -1,0 +1,46 @@
+package realtime
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// resumeScan bounds the search for the change that carried an item: it is
+// published right after the item is stored, so within seconds of its id.
+const (
+	resumeWindow   = 10 * time.Second
+	resumeMaxPages = 20
+)
+
+// FindCarrier scans the outbox from at (an id's time) for resumeWindow and
+// returns the first change carries accepts: the one that published the id
+// a subscriber resumes after.
+func FindCarrier(ctx context.Context, tn store.Tenant, at time.Time, carries func(Change) bool) (Change, bool, error) {
+	until := Floor(at.Add(resumeWindow))
+	cursor := ""
+	for range resumeMaxPages {
+		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
+			Index: store.ChangesBySeq, Range: &store.Bound{Gte: Floor(at), Lt: until}, After: cursor, Limit: 500,
+		})
+		if err != nil {
+			return Change{}, false, fmt.Errorf("find resume point: %w", err)
+		}
+		for _, d := range docs {
+			var c Change
+			if err := d.Decode(&c); err != nil {
+				return Change{}, false, fmt.Errorf("decode change: %w", err)
+			}
+			if carries(c) {
+				return c, true, nil
+			}
+		}
+		if len(docs) < 500 {
+			break
+		}
+		cursor = docs[len(docs)-1].Key
+	}
+	return Change{}, false, nil
+}
