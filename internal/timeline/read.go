@@ -23,6 +23,25 @@ type Page struct {
 	Items   []*Event
 	Cursors []string
 	HasNext bool
+	// Resume is set when the scan cap (maxScan) cut the page short: the
+	// key of the last item scanned, which may be a filtered-out item past
+	// the last one returned. The next page must start after it, not after
+	// the last item; the page may even have no items at all. Empty
+	// otherwise (continue from the last cursor).
+	Resume string
+}
+
+// Next is the position the following page starts after: Resume if the
+// scan cap cut the page short, else the last item's cursor ("" for an
+// empty page that reached the end).
+func (p Page) Next() string {
+	if p.Resume != "" {
+		return p.Resume
+	}
+	if len(p.Cursors) == 0 {
+		return ""
+	}
+	return p.Cursors[len(p.Cursors)-1]
 }
 
 // maxScan bounds how many stored items one read may skip over when
@@ -32,6 +51,11 @@ const maxScan = 5000
 // Read returns up to first items of the profile's timeline, newest first,
 // after the cursor. Cursors are keyset positions (occurredAt, id), stable
 // under concurrent inserts.
+//
+// With kind or name filters a page scans at most maxScan stored items. A
+// page cut short by that cap has HasNext and Resume set, even when it has
+// no items (a run of more than maxScan filtered-out items), so following
+// Next() page by page reaches every matching item.
 func Read(ctx context.Context, tn store.Tenant, profileID string, first int, after string, f Filter) (Page, error) {
 	q := store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, Desc: true, After: after}
 	if f.Since != nil || f.Until != nil {
@@ -81,9 +105,11 @@ func Read(ctx context.Context, tn store.Tenant, profileID string, first int, aft
 			return page, nil
 		}
 		if scanned >= maxScan {
-			// Say there may be more; the client continues from the last
-			// item it got.
+			// Say there may be more, and where the scan stopped: the
+			// client continues from there, past the items already
+			// rejected, not from its last item (which may be none).
 			page.HasNext = true
+			page.Resume = q.After
 			return page, nil
 		}
 	}
