@@ -542,12 +542,12 @@ func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string
 			}
 		}
 	}
-	err := tn.C(store.Profiles).Insert(ctx, p)
+	err := profile.Create(ctx, tn, p)
 	if errors.Is(err, store.ErrDuplicateKey) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("create profile %s: %w", id, err)
+		return err
 	}
 	// A slow creator can insert after its profile already lived and was
 	// merged away: another call found the claimed identifier, created the
@@ -559,7 +559,7 @@ func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string
 		return err
 	}
 	if len(held) == 0 {
-		if err := tn.C(store.Profiles).Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := profile.Erase(ctx, tn, id); err != nil {
 			return fmt.Errorf("retire resurrected profile %s: %w", id, err)
 		}
 		return errRetry

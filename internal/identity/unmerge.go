@@ -89,7 +89,7 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 	restored := *m.Source
 	restored.MergingInto, restored.MergeID, restored.Version = "", "", 0
 	restored.UpdatedAt = now
-	if err := tn.C(store.Profiles).Insert(ctx, &restored); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
+	if err := profile.Create(ctx, tn, &restored); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
 		return fmt.Errorf("restore profile %s: %w", restored.ID, err)
 	}
 	// 2. Its identifiers, then what the other domains keep.

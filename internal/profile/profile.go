@@ -374,3 +374,40 @@ func (p *Profile) CountEvent(features []rule.Feature, name string, props map[str
 		p.Features[f.Key] = c
 	}
 }
+
+// Create stores a new profile document. A profile of that id already
+// stored is store.ErrDuplicateKey (callers that create idempotently test
+// for it with errors.Is).
+func Create(ctx context.Context, tn store.Tenant, p *Profile) error {
+	if err := tn.C(store.Profiles).Insert(ctx, p); err != nil {
+		return fmt.Errorf("create profile %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// Count is the number of live profiles of the workspace (an index count).
+func Count(ctx context.Context, tn store.Tenant) (int64, error) {
+	n, err := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
+	if err != nil {
+		return 0, fmt.Errorf("count profiles: %w", err)
+	}
+	return n, nil
+}
+
+// Due returns up to limit profiles whose nextEvalAt is at or before now
+// (the segment sweeper's work), decoded.
+func Due(ctx context.Context, tn store.Tenant, now time.Time, limit int) ([]*Profile, error) {
+	docs, err := tn.C(store.Profiles).Find(ctx, store.Query{Index: store.ProfilesByNextEval, Range: &store.Bound{Lte: store.DateTime(now)}, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("due profiles: %w", err)
+	}
+	out := make([]*Profile, 0, len(docs))
+	for _, d := range docs {
+		p, err := Decode(d.Raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
@@ -573,24 +571,14 @@ func (e *Engine) recompute(ctx context.Context, tn store.Tenant, profileID strin
 // countEvents counts a profile's stored events for feats.
 func countEvents(ctx context.Context, tn store.Tenant, profileID string, feats []rule.Feature) (map[string]rule.Counter, error) {
 	out := map[string]rule.Counter{}
-	after := ""
-	for {
-		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
-		if err != nil {
-			return nil, fmt.Errorf("events of %s: %w", profileID, err)
-		}
-		for _, raw := range docs {
-			var ev timeline.Event
-			if err := bson.Unmarshal(raw, &ev); err != nil {
-				return nil, err
-			}
-			countInto(out, feats, &ev)
-		}
-		if len(docs) < 1000 {
-			return out, nil
-		}
-		after = last
+	err := timeline.EventsOf(ctx, tn, profileID, func(ev *timeline.Event) error {
+		countInto(out, feats, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func countInto(out map[string]rule.Counter, feats []rule.Feature, ev *timeline.Event) {
@@ -857,31 +845,17 @@ func scanEvents(ctx context.Context, tn store.Tenant, feats []rule.Feature) (map
 		names[f.Name] = true
 	}
 	out := map[string]map[string]rule.Counter{}
-	after := ""
-	for {
-		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, After: after, Limit: 5000})
-		if err != nil {
-			return nil, fmt.Errorf("scan events: %w", err)
+	err := timeline.ScanEvents(ctx, tn, func(name string) bool { return names[name] }, func(ev *timeline.Event) error {
+		m := out[ev.ProfileID]
+		if m == nil {
+			m = map[string]rule.Counter{}
+			out[ev.ProfileID] = m
 		}
-		for _, raw := range docs {
-			name, _ := raw.Lookup("name").StringValueOK()
-			if !names[name] {
-				continue
-			}
-			var ev timeline.Event
-			if err := bson.Unmarshal(raw, &ev); err != nil {
-				return nil, err
-			}
-			m := out[ev.ProfileID]
-			if m == nil {
-				m = map[string]rule.Counter{}
-				out[ev.ProfileID] = m
-			}
-			countInto(m, feats, &ev)
-		}
-		if len(docs) < 5000 {
-			return out, nil
-		}
-		after = last
+		countInto(m, feats, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }

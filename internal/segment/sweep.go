@@ -49,29 +49,24 @@ func (e *Engine) Sweep(ctx context.Context, tn store.Tenant, now time.Time) (int
 	n := 0
 	seen := map[string]bool{}
 	for round := 0; round < 1000; round++ {
-		docs, err := tn.C(store.Profiles).Find(ctx, store.Query{Index: store.ProfilesByNextEval, Range: &store.Bound{Lte: store.DateTime(now)}, Limit: 200})
+		due, err := profile.Due(ctx, tn, now, 200)
 		if err != nil {
-			return n, fmt.Errorf("due profiles: %w", err)
+			return n, err
 		}
 		progress := false
-		for _, d := range docs {
-			id, _ := d.Raw.Lookup("_id").StringValueOK()
-			if seen[id] {
+		for _, p := range due {
+			if seen[p.ID] {
 				continue
 			}
-			seen[id] = true
+			seen[p.ID] = true
 			progress = true
 			n++
 			// The document read is the profile: plan need not load it again.
-			p, err := profile.Decode(d.Raw)
-			if err != nil {
-				return n, err
-			}
-			if err := e.reevaluateAll(ctx, tn, []string{id}, []*profile.Profile{p}, "time", rule.Touched{All: true}); err != nil {
+			if err := e.reevaluateAll(ctx, tn, []string{p.ID}, []*profile.Profile{p}, "time", rule.Touched{All: true}); err != nil {
 				return n, err
 			}
 		}
-		if len(docs) < 200 || !progress {
+		if len(due) < 200 || !progress {
 			return n, nil
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -103,9 +104,9 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 		return stats, fmt.Errorf("seed score summary: %w", err)
 	}
 	svc.Traits.Wait()
-	n, err := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
+	n, err := profile.Count(ctx, tn)
 	if err != nil {
-		return stats, fmt.Errorf("count seeded profiles: %w", err)
+		return stats, err
 	}
 	stats.Profiles = int(n)
 	return stats, nil

@@ -1,0 +1,69 @@
+package timeline
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// Reads of the stored items for other domains (segment backfills and
+// recounts, computed traits, privacy): the events collection is
+// timeline's, and these are the only ways in.
+
+// EventsOf calls fn with each stored item of a profile, oldest first.
+func EventsOf(ctx context.Context, tn store.Tenant, profileID string, fn func(*Event) error) error {
+	after := ""
+	for {
+		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("events of %s: %w", profileID, err)
+		}
+		for _, raw := range docs {
+			var ev Event
+			if err := bson.Unmarshal(raw, &ev); err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			if err := fn(&ev); err != nil {
+				return err
+			}
+		}
+		if len(docs) < 1000 {
+			return nil
+		}
+		after = last
+	}
+}
+
+// ScanEvents calls fn with every stored item of the workspace whose name
+// keep accepts (nil: every item), by profile, then time. The name is read
+// from the raw document, so the items skipped are never decoded.
+func ScanEvents(ctx context.Context, tn store.Tenant, keep func(name string) bool, fn func(*Event) error) error {
+	after := ""
+	for {
+		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, After: after, Limit: 5000})
+		if err != nil {
+			return fmt.Errorf("scan events: %w", err)
+		}
+		for _, raw := range docs {
+			if keep != nil {
+				if name, _ := raw.Lookup("name").StringValueOK(); !keep(name) {
+					continue
+				}
+			}
+			var ev Event
+			if err := bson.Unmarshal(raw, &ev); err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			if err := fn(&ev); err != nil {
+				return err
+			}
+		}
+		if len(docs) < 5000 {
+			return nil
+		}
+		after = last
+	}
+}
