@@ -18,6 +18,24 @@ import (
 // developer who deleted the demo profiles) does not get them again.
 const demoMarker = "demo-loaded"
 
+// errStoppedSeeding ends start-up when the server was stopped (Ctrl-C)
+// while loading the demo data: a normal stop, not a failure.
+var errStoppedSeeding = errors.New("stopped while loading demo data")
+
+// demoData is the demo data load as start-up work (app.WithStartup): it
+// runs after merge recovery, before the background work starts.
+func demoData(st *store.Store, dataDir string, logger *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := loadDemoData(ctx, st, dataDir, logger)
+		if err != nil && ctx.Err() != nil {
+			// The marker is not written, so the next start seeds again.
+			logger.Info("stopped while loading demo data")
+			return errStoppedSeeding
+		}
+		return err
+	}
+}
+
 // loadDemoData seeds the demo workspace once per data dir. The marker is
 // written only after a complete load, so an interrupted seed is retried on
 // the next start (seed.Load derives message ids from its seed, so a re-run

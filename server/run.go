@@ -13,8 +13,6 @@ import (
 
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/platform/auth"
-	"github.com/halo-cdp/halo/internal/realtime"
-	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/mongostore"
 	"github.com/halo-cdp/halo/store/sqlitestore"
@@ -77,76 +75,35 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 		}
 	}()
 
-	// One set of domain services for recovery, the background work and
-	// the API: their caches (segments, computed traits, purposes) and the
-	// score summary's once-per-process refresh are per set.
-	svc := app.New(cfg.clock(), app.WithSegmentLimits(cfg.SegmentLimits))
-
-	// Merges and unmerges a crash interrupted are finished before anything
-	// reads the profiles they touch.
-	if n, err := svc.Identity.Recover(ctx, st); err != nil {
-		return fmt.Errorf("recover interrupted merges: %w", err)
-	} else if n > 0 {
-		logger.Info("finished interrupted merges", "count", n)
-	}
-
-	// Bind before loading demo data so a busy port fails in milliseconds,
-	// not after the seed; connections wait in the backlog meanwhile.
+	// Bind first so a busy port fails in milliseconds, not after recovery
+	// or the demo seed; connections wait in the backlog meanwhile.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
 
+	// One set of domain services for recovery, the background work and
+	// the API: their caches (segments, computed traits, purposes) and the
+	// score summary's once-per-process refresh are per set. Start finishes
+	// interrupted merges, loads the demo data, then starts the background
+	// work (realtime hub, segment sweeper, backfill resume); Close stops it.
+	opts := []app.Option{app.WithSegmentLimits(cfg.SegmentLimits), app.WithStore(st), app.WithLogger(logger)}
 	if cfg.DemoData {
-		if err := loadDemoData(ctx, st, cfg.DataDir, logger); err != nil {
-			if ctx.Err() != nil {
-				// Ctrl-C during the seed is a normal stop; the marker is
-				// not written, so the next start seeds again.
-				logger.Info("stopped while loading demo data")
-				return nil
-			}
-			return err
-		}
+		opts = append(opts, app.WithStartup(demoData(st, cfg.DataDir, logger)))
+	}
+	svc := app.New(cfg.clock(), opts...)
+	defer svc.Close()
+	if err := svc.Start(ctx); errors.Is(err, errStoppedSeeding) {
+		return nil
+	} else if err != nil {
+		return err
 	}
 
-	// One hub per process: local changes reach local subscribers at once,
-	// the tailer brings other instances' changes from the outbox.
-	hub := realtime.NewHub(st, realtime.Options{Logger: logger})
-	defer hub.Close()
-	// Segment windows: re-evaluate profiles whose nextEvalAt has come, in
-	// every workspace that has segments (segment.Workspaces), each second.
-	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSweep()
-	svc.Publish(hub)
-	go svc.Segments.RunSweeper(sweepCtx, st, time.Second)
-	// Computed trait backfills a previous process left unfinished, and,
-	// every half lease, those whose runner (here or on another instance)
-	// died: a backfill's lease lapses LeaseTTL after its last page.
-	resume := func() {
-		if n, err := svc.Traits.Resume(sweepCtx, st); err != nil && sweepCtx.Err() == nil {
-			logger.Error("resume computed trait backfills", "err", err)
-		} else if n > 0 {
-			logger.Info("resumed computed trait backfills", "count", n)
-		}
-	}
-	resume()
-	go func() {
-		t := time.NewTicker(traits.LeaseTTL / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-sweepCtx.Done():
-				return
-			case <-t.C:
-				resume()
-			}
-		}
-	}()
 	srv := &http.Server{
 		Handler: newHandler(handlerDeps{
 			store:    st,
-			hub:      hub,
+			hub:      svc.Hub(),
 			verifier: verifier,
 			logger:   logger,
 			cfg:      cfg,
@@ -180,7 +137,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	}
 	logger.Info("shutting down", "timeout", shutdownTimeout.String())
 	// Ends every subscription (SSE streams would hold Shutdown otherwise).
-	hub.Close()
+	svc.StopRealtime()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

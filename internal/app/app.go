@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/consent"
@@ -30,6 +31,20 @@ type Services struct {
 	// Traits maintains computed traits and the built-in scores: ingest
 	// counts them, merges recompute them, segment rules read them.
 	Traits *traits.Engine
+
+	// The life cycle (lifecycle.go): what Start needs, and what it
+	// started for Close to stop.
+	st      *store.Store
+	logger  *slog.Logger
+	startup []func(context.Context) error
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	hub      *realtime.Hub
+	closeHub func() // hub.Close, once; every caller waits for it
+	stop     context.CancelFunc
+	loops    sync.WaitGroup
 }
 
 // Option adjusts the services New wires.
@@ -37,6 +52,9 @@ type Option func(*options)
 
 type options struct {
 	segmentLimits segment.Limits
+	store         *store.Store
+	logger        *slog.Logger
+	startup       []func(context.Context) error
 }
 
 // WithSegmentLimits sets the per-workspace caps of the segment engine
@@ -46,7 +64,29 @@ func WithSegmentLimits(l segment.Limits) Option {
 	return func(o *options) { o.segmentLimits = l }
 }
 
-// New wires the services with a clock (time.Now in production).
+// WithStore gives the services the store Start recovers merges in and
+// the background work runs over. Start needs it; tools and tests that only
+// call the services do without.
+func WithStore(st *store.Store) Option {
+	return func(o *options) { o.store = st }
+}
+
+// WithLogger sets the logger of the start-up and background work and of
+// the realtime hub (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// WithStartup adds work Start runs after merge recovery and before it
+// starts the background work (the server's demo data load): it may read
+// profiles, and nothing in the background competes with it (for the
+// score summary's lease, for one). Its error ends Start.
+func WithStartup(fn func(ctx context.Context) error) Option {
+	return func(o *options) { o.startup = append(o.startup, fn) }
+}
+
+// New wires the services with a clock (time.Now in production). They
+// are usable at once; the background work waits for Start (WithStore).
 func New(now func() time.Time, opts ...Option) *Services {
 	var o options
 	for _, opt := range opts {
@@ -89,6 +129,10 @@ func New(now func() time.Time, opts ...Option) *Services {
 	seg.ConsentPurposes = cs.Allowances
 	id.Movers = append(id.Movers, cs.MoveConsent)
 	id.Unmovers = append(id.Unmovers, cs.UnmoveConsent)
+	logger := o.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	return &Services{
 		Identity: id,
 		Timeline: &timeline.Service{Identity: id, Now: now, Segments: seg, Computed: tr},
@@ -96,6 +140,9 @@ func New(now func() time.Time, opts ...Option) *Services {
 		Consent:  cs,
 		Privacy:  &privacy.Service{Now: now, Identity: id, Segments: seg, Derived: tr.Derived},
 		Traits:   tr,
+		st:       o.store,
+		logger:   logger,
+		startup:  o.startup,
 	}
 }
 

@@ -1,0 +1,154 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/traits"
+)
+
+const (
+	// sweepEvery is how often the segment sweeper re-evaluates the
+	// profiles whose nextEvalAt has come, in every workspace that has
+	// segments (segment.Workspaces).
+	sweepEvery = time.Second
+	// resumeEvery is how often computed trait backfills whose runner (here
+	// or on another instance) died are taken over: a backfill's lease
+	// lapses traits.LeaseTTL after its last page.
+	resumeEvery = traits.LeaseTTL / 2
+)
+
+// Start runs the start-up work, in order, then starts the background
+// work, and returns. Start-up work:
+//   - merges and unmerges a crash interrupted are finished (before
+//     anything reads the profiles they touch);
+//   - the WithStartup work (the demo data load), in the order given.
+//
+// Background work, until Close:
+//   - the realtime hub (Hub): its outbox tailer and pruner; every service
+//     publishes its changes to it from here on;
+//   - the segment sweeper, each second;
+//   - computed trait backfills a previous process left unfinished (at
+//     once, before Start returns), then every half lease those whose
+//     runner died.
+//
+// The score summary needs no loop: reading a stale one refreshes it in
+// the background (traits.Engine.Summary).
+//
+// ctx bounds the start-up work only; the background work runs until
+// Close. A failed start-up leaves nothing running. Start runs once: a
+// second call, or one after Close, returns an error and starts nothing.
+func (s *Services) Start(ctx context.Context) error {
+	s.mu.Lock()
+	switch {
+	case s.st == nil:
+		s.mu.Unlock()
+		return errors.New("app: Start needs a store (WithStore)")
+	case s.closed:
+		s.mu.Unlock()
+		return errors.New("app: Start after Close")
+	case s.started:
+		s.mu.Unlock()
+		return errors.New("app: started already")
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	if n, err := s.Identity.Recover(ctx, s.st); err != nil {
+		return fmt.Errorf("recover interrupted merges: %w", err)
+	} else if n > 0 {
+		s.logger.Info("finished interrupted merges", "count", n)
+	}
+	for _, fn := range s.startup {
+		if err := fn(ctx); err != nil {
+			return err
+		}
+	}
+
+	// Held until the loops run, so a concurrent Close waits for them to
+	// be launched, then stops them.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("app: closed during Start")
+	}
+	// One hub per process: local changes reach local subscribers at once,
+	// the tailer brings other instances' changes from the outbox.
+	hub := realtime.NewHub(s.st, realtime.Options{Logger: s.logger})
+	s.hub, s.closeHub = hub, sync.OnceFunc(hub.Close)
+	s.Publish(hub)
+	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	s.loops.Add(2)
+	go func() {
+		defer s.loops.Done()
+		s.Segments.RunSweeper(loops, s.st, sweepEvery)
+	}()
+	s.resume(loops)
+	go func() {
+		defer s.loops.Done()
+		t := time.NewTicker(resumeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-loops.Done():
+				return
+			case <-t.C:
+				s.resume(loops)
+			}
+		}
+	}()
+	return nil
+}
+
+// resume starts the computed trait backfills that are due (traits.Resume).
+func (s *Services) resume(ctx context.Context) {
+	if n, err := s.Traits.Resume(ctx, s.st); err != nil && ctx.Err() == nil {
+		s.logger.Error("resume computed trait backfills", "err", err)
+	} else if n > 0 {
+		s.logger.Info("resumed computed trait backfills", "count", n)
+	}
+}
+
+// Hub is the realtime hub Start created (nil before): subscriptions are
+// made on it.
+func (s *Services) Hub() *realtime.Hub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hub
+}
+
+// StopRealtime closes the hub, if Start made one: every subscription
+// ends (its channel is closed) and the tailer and pruner stop. A server
+// calls it as its HTTP shutdown begins, since open subscription streams
+// would hold the shutdown; Close calls it too. Idempotent; every call
+// returns once the hub is closed.
+func (s *Services) StopRealtime() {
+	s.mu.Lock()
+	closeHub := s.closeHub
+	s.mu.Unlock()
+	if closeHub != nil {
+		closeHub()
+	}
+}
+
+// Close stops the background work Start started and waits for it: the
+// sweeper and the backfill resumer, then the hub. Backfills and summary
+// refreshes already under way are not waited for: they hold leases that
+// lapse, and the next start (or another instance) takes them over.
+// Idempotent, and safe without Start (it then only makes Start refuse).
+func (s *Services) Close() {
+	s.mu.Lock()
+	s.closed = true
+	stop := s.stop
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	s.loops.Wait()
+	s.StopRealtime()
+}
