@@ -84,7 +84,8 @@ type subject struct {
 	// doc returns an empty document of the subject's type to decode into.
 	doc func() tracked
 	// setting: the document is the workspace's settings document with
-	// key id (found by key; its _id is not id).
+	// key id, else the computed trait definition of key id (either is
+	// found by key; its _id is not id).
 	setting bool
 }
 
@@ -93,7 +94,7 @@ func (s subject) load(ctx context.Context, tn store.Tenant, d tracked) error {
 	if s.setting {
 		return findSetting(ctx, tn, s.id, d)
 	}
-	return tn.C(s.coll).Get(ctx, s.id, d)
+	return findDefinition(ctx, tn, s.id, d)
 }
 
 // tracked is a document that carries a backfill.

@@ -25,7 +25,7 @@ func TestBackfillLease(t *testing.T) {
 	setBackfill := func(b traits.Backfill) {
 		t.Helper()
 		var d traits.Definition
-		if err := e.Tenant.C(store.ComputedTraits).Get(e.Ctx, "orders", &d); err != nil {
+		if err := e.Tenant.C(store.ComputedTraits).FindOne(e.Ctx, store.Query{Index: store.ComputedTraitsByKey, Eq: []any{"orders"}}, &d); err != nil {
 			t.Fatal(err)
 		}
 		d.Backfill = b

@@ -100,7 +100,11 @@ const (
 
 // Definition is the stored document of one computed trait.
 type Definition struct {
-	ID          string              `bson:"_id"` // the key
+	// ID is a NewID, and the definition is found by Key (the collection's
+	// by_key index, unique per workspace): ids are unique across
+	// workspaces, so a key as _id (as before issue 15, and still found)
+	// belonged to the first workspace that defined the key.
+	ID          string              `bson:"_id"`
 	WorkspaceID string              `bson:"workspaceId"`
 	Key         string              `bson:"key"`
 	Kind        agg.Kind            `bson:"kind"`
@@ -227,7 +231,7 @@ func (e *Engine) Define(ctx context.Context, tn store.Tenant, in Input) (*Defini
 			return nil, err
 		}
 		d := &Definition{
-			ID: in.Key, Key: in.Key, Kind: agg.Kind(in.Kind), Event: in.Event, Property: in.Property, Where: in.Where,
+			Key: in.Key, Kind: agg.Kind(in.Kind), Event: in.Event, Property: in.Property, Where: in.Where,
 			Window: in.Window, Description: in.Description, Rev: newRev(old), DefVersion: 1, CreatedAt: now, UpdatedAt: now,
 			Backfill: Backfill{Status: Pending},
 		}
@@ -239,6 +243,7 @@ func (e *Engine) Define(ctx context.Context, tn store.Tenant, in Input) (*Defini
 			if n >= MaxDefinitions {
 				return nil, apperr.Invalid("input.key", "a workspace has at most %d computed traits", MaxDefinitions)
 			}
+			d.ID = store.NewID()
 			err = tn.C(store.ComputedTraits).Insert(ctx, d)
 			if errors.Is(err, store.ErrDuplicateKey) {
 				continue // defined concurrently: replace it
@@ -247,7 +252,7 @@ func (e *Engine) Define(ctx context.Context, tn store.Tenant, in Input) (*Defini
 				return nil, fmt.Errorf("save computed trait: %w", err)
 			}
 		} else {
-			d.DefVersion, d.CreatedAt, d.Version = old.DefVersion+1, old.CreatedAt, old.Version+1
+			d.ID, d.DefVersion, d.CreatedAt, d.Version = old.ID, old.DefVersion+1, old.CreatedAt, old.Version+1
 			err := tn.C(store.ComputedTraits).Replace(ctx, d, old.Version)
 			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 				continue
@@ -339,7 +344,7 @@ func checkPath(field, path string) error {
 // Get loads a definition (NOT_FOUND when there is none).
 func (e *Engine) Get(ctx context.Context, tn store.Tenant, key string) (*Definition, error) {
 	var d Definition
-	if err := tn.C(store.ComputedTraits).Get(ctx, key, &d); err != nil {
+	if err := findDefinition(ctx, tn, key, &d); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, apperr.New(apperr.NotFound, "computed trait %q not found", key)
 		}
@@ -347,6 +352,12 @@ func (e *Engine) Get(ctx context.Context, tn store.Tenant, key string) (*Definit
 	}
 	d.normalise()
 	return &d, nil
+}
+
+// findDefinition decodes the workspace's definition of key into out
+// (store.ErrNotFound when there is none), whatever its _id.
+func findDefinition(ctx context.Context, tn store.Tenant, key string, out any) error {
+	return tn.C(store.ComputedTraits).FindOne(ctx, store.Query{Index: store.ComputedTraitsByKey, Eq: []any{key}}, out)
 }
 
 func (d *Definition) normalise() {
@@ -391,7 +402,7 @@ func (e *Engine) Delete(ctx context.Context, tn store.Tenant, key string) (bool,
 	if err != nil {
 		return false, err
 	}
-	if err := tn.C(store.ComputedTraits).Delete(ctx, key); err != nil {
+	if err := tn.C(store.ComputedTraits).Delete(ctx, d.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil
 		}
