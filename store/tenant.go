@@ -188,6 +188,29 @@ func (c Collection) Scan(ctx context.Context, q Query) (docs []bson.Raw, last st
 	return raws, last, nil
 }
 
+// Each calls fn with every raw document of q, reading pages of q.Limit
+// (1,000 when unset). For whole-range walks such as a data-subject export.
+func (c Collection) Each(ctx context.Context, q Query, fn func(bson.Raw) error) error {
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	for {
+		docs, last, err := c.Scan(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, raw := range docs {
+			if err := fn(raw); err != nil {
+				return err
+			}
+		}
+		if len(docs) < q.Limit {
+			return nil
+		}
+		q.After = last
+	}
+}
+
 // FindOne returns the first document of q into out, or ErrNotFound.
 func (c Collection) FindOne(ctx context.Context, q Query, out any) error {
 	q.Limit = 1

@@ -179,9 +179,9 @@ func (s *Service) plan(ctx context.Context, tn store.Tenant, profileID, reason, 
 			return nil, err
 		}
 		rec.Identifiers += len(held)
-		n, err := tn.C(store.Events).Count(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{id}})
+		n, err := timeline.CountOf(ctx, tn, id)
 		if err != nil {
-			return nil, fmt.Errorf("count events of %s: %w", id, err)
+			return nil, err
 		}
 		rec.TimelineItems += int(n)
 	}

@@ -8,14 +8,14 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
-
-// exportPage is how many documents one store read of an export returns.
-const exportPage = 1000
 
 // Export returns everything stored about a person (GDPR Art. 15/20) as one
 // JSON-ready document (maps, slices, strings, numbers; times as RFC 3339
@@ -44,8 +44,11 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 	}
 
 	var prof map[string]any
-	if err := eachDoc(ctx, tn.C(store.Profiles), nil, func(raw bson.Raw) error { prof = plainDoc(raw); return nil }, p.ID); err != nil {
-		return nil, err
+	switch raw, err := profile.Raw(ctx, tn, p.ID); {
+	case err == nil:
+		prof = plainDoc(raw)
+	case !store.IsNotFound(err):
+		return nil, fmt.Errorf("export %s: %w", p.ID, err)
 	}
 	if s.Derived != nil {
 		derived, err := s.Derived(ctx, tn, p)
@@ -76,8 +79,7 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 
 	events, interactions := []any{}, []any{}
 	for _, id := range ids {
-		q := store.Query{Index: store.EventsByProfileTime, Eq: []any{id}}
-		err := eachDoc(ctx, tn.C(store.Events), &q, func(raw bson.Raw) error {
+		err := timeline.RawOf(ctx, tn, id, func(raw bson.Raw) error {
 			doc := plainDoc(raw)
 			if kind, _ := doc["kind"].(string); kind == timeline.KindInteraction {
 				interactions = append(interactions, doc)
@@ -93,18 +95,18 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 	out["events"], out["interactions"] = events, interactions
 
 	lists := []struct {
-		key, coll, index string
+		key  string
+		read func(context.Context, store.Tenant, string, func(bson.Raw) error) error
 	}{
-		{"consentLog", store.ConsentLog, store.ConsentByProfile},
-		{"memberships", store.Memberships, store.MembersByProfile},
-		{"membershipHistory", store.MembershipChanges, store.ChangesOfProfile},
+		{"consentLog", consent.RecordsOf},
+		{"memberships", segment.MembershipsOf},
+		{"membershipHistory", segment.HistoryOf},
 	}
 	counts := map[string]any{"identifiers": len(identifiers), "events": len(events), "interactions": len(interactions)}
 	for _, l := range lists {
 		docs := []any{}
 		for _, id := range ids {
-			q := store.Query{Index: l.index, Eq: []any{id}}
-			if err := eachDoc(ctx, tn.C(l.coll), &q, func(raw bson.Raw) error { docs = append(docs, plainDoc(raw)); return nil }); err != nil {
+			if err := l.read(ctx, tn, id, func(raw bson.Raw) error { docs = append(docs, plainDoc(raw)); return nil }); err != nil {
 				return nil, err
 			}
 		}
@@ -114,19 +116,16 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 
 	merges, seen := []any{}, map[string]bool{}
 	for _, id := range ids {
-		for _, index := range []string{store.MergesByTarget, store.MergesBySource} {
-			q := store.Query{Index: index, Eq: []any{id}}
-			err := eachDoc(ctx, tn.C(store.Merges), &q, func(raw bson.Raw) error {
-				doc := plainDoc(raw)
-				if rid, _ := doc["_id"].(string); !seen[rid] {
-					seen[rid] = true
-					merges = append(merges, doc)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, err
+		err := identity.MergesOf(ctx, tn, id, func(raw bson.Raw) error {
+			doc := plainDoc(raw)
+			if rid, _ := doc["_id"].(string); !seen[rid] {
+				seen[rid] = true
+				merges = append(merges, doc)
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	out["merges"], counts["merges"] = merges, len(merges)
@@ -146,55 +145,12 @@ func (s *Service) nameSegments(ctx context.Context, tn store.Tenant, memberships
 		}
 		name, ok := names[sid]
 		if !ok {
-			var seg struct {
-				Name string `bson:"name"`
-			}
-			if err := tn.C(store.Segments).Get(ctx, sid, &seg); err == nil {
-				name = seg.Name
-			}
+			name, _ = segment.NameOf(ctx, tn, sid)
 			names[sid] = name
 		}
 		if name != "" {
 			doc["segmentName"] = name
 		}
-	}
-}
-
-// eachDoc calls fn for each document of q, a page at a time, or for the
-// documents with the given ids when q is nil (absent ones skipped).
-func eachDoc(ctx context.Context, c store.Collection, q *store.Query, fn func(bson.Raw) error, ids ...string) error {
-	if q == nil {
-		for _, id := range ids {
-			var raw bson.Raw
-			err := c.Get(ctx, id, &raw)
-			if store.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("export %s: %w", id, err)
-			}
-			if err := fn(raw); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	page := *q
-	page.Limit = exportPage
-	for {
-		docs, last, err := c.Scan(ctx, page)
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		for _, raw := range docs {
-			if err := fn(raw); err != nil {
-				return err
-			}
-		}
-		if len(docs) < exportPage {
-			return nil
-		}
-		page.After = last
 	}
 }
 

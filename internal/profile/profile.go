@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -410,4 +412,14 @@ func Due(ctx context.Context, tn store.Tenant, now time.Time, limit int) ([]*Pro
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// Raw returns a profile document as stored (a data-subject export), or
+// store.ErrNotFound.
+func Raw(ctx context.Context, tn store.Tenant, id string) (bson.Raw, error) {
+	var raw bson.Raw
+	if err := tn.C(store.Profiles).Get(ctx, id, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
 }

@@ -67,3 +67,21 @@ func ScanEvents(ctx context.Context, tn store.Tenant, keep func(name string) boo
 		after = last
 	}
 }
+
+// RawOf calls fn with each stored item of a profile as stored (a
+// data-subject export).
+func RawOf(ctx context.Context, tn store.Tenant, profileID string, fn func(bson.Raw) error) error {
+	if err := tn.C(store.Events).Each(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}}, fn); err != nil {
+		return fmt.Errorf("items of %s: %w", profileID, err)
+	}
+	return nil
+}
+
+// CountOf is how many items a profile holds (an index count).
+func CountOf(ctx context.Context, tn store.Tenant, profileID string) (int64, error) {
+	n, err := tn.C(store.Events).Count(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}})
+	if err != nil {
+		return 0, fmt.Errorf("count items of %s: %w", profileID, err)
+	}
+	return n, nil
+}
