@@ -70,9 +70,10 @@ const (
 	WorkspacesByID    = "by_workspace" // (ws)
 )
 
-// Computed traits (package traits): one definition per key, and (in the
-// SystemWorkspace) the workspaces that have definitions, so a restart
-// resumes their backfills.
+// Computed traits (package traits): one definition per key, found by key
+// (its _id is a NewID; definitions written before issue 15 have the key as
+// _id), and (in the SystemWorkspace) the workspaces that have definitions,
+// so a restart resumes their backfills.
 const (
 	ComputedTraits      = "computed_traits"
 	ComputedTraitsByKey = "by_key" // unique (key)
