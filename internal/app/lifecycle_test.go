@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,20 @@ var loopFrames = []string{
 	"app.(*Services).Start.func",
 	"realtime.(*Hub).tailLoop",
 	"realtime.(*Hub).pruneLoop",
+}
+
+// waitRunning waits (up to 5 s) until exactly the loop frames want are
+// running (a goroutine just launched shows its wrapper until it is first
+// scheduled; one that just returned lingers a moment), and returns them.
+func waitRunning(want int) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := running()
+		if len(r) == want || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // running lists the loop frames some goroutine is in.
@@ -98,6 +113,8 @@ func TestStartRecoversFirst(t *testing.T) {
 		return nil
 	}))
 	defer svc.Close()
+	// Summary refreshes the reads started end before the store closes.
+	defer svc.Traits.Wait()
 	if err := svc.Start(e.Ctx); err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -114,7 +131,7 @@ func TestStartRecoversFirst(t *testing.T) {
 	if byA, err := svc.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon("a")}); err != nil || byA.Profile.ID != res.Profile.ID {
 		t.Fatalf("a and b resolve to different profiles after recovery: %v (%v)", byA.Profile, err)
 	}
-	if r := running(); len(r) != len(loopFrames) {
+	if r := waitRunning(len(loopFrames)); len(r) != len(loopFrames) {
 		t.Fatalf("running after Start: %v, want %v", r, loopFrames)
 	}
 	if svc.Hub() == nil || svc.Segments.Publisher == nil {
@@ -131,7 +148,7 @@ func TestStartupErrorStartsNothing(t *testing.T) {
 	if err := svc.Start(e.Ctx); !errors.Is(err, boom) {
 		t.Fatalf("start: %v, want %v", err, boom)
 	}
-	if r := running(); len(r) > 0 || svc.Hub() != nil {
+	if r := waitRunning(0); len(r) > 0 || svc.Hub() != nil {
 		t.Fatalf("running after a failed start: %v (hub %v)", r, svc.Hub())
 	}
 	svc.Close()
@@ -176,6 +193,7 @@ func TestSweeperRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
+	defer svc.Traits.Wait()
 	deadline := time.Now().Add(10 * time.Second)
 	for member() {
 		if time.Now().After(deadline) {
@@ -193,20 +211,26 @@ func TestCloseStopsEverything(t *testing.T) {
 	before := runtime.NumGoroutine()
 
 	svc := app.New(e.Clock.Now, app.WithStore(e.Store))
+	t.Cleanup(svc.Close)
 	if err := svc.Start(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Start(e.Ctx); err == nil {
 		t.Fatal("second Start succeeded")
 	}
-	if r := running(); len(r) != len(loopFrames) {
+	if r := waitRunning(len(loopFrames)); len(r) != len(loopFrames) {
 		t.Fatalf("running after Start: %v, want %v", r, loopFrames)
 	}
 	// A subscription ends at Close.
 	ch, cancel := svc.Hub().Subscribe("ws1", nil, "")
 	defer cancel()
 	svc.Close()
-	if r := running(); len(r) > 0 {
+	// The sweeper has returned before its goroutine says it is done; only
+	// the goroutines' last instructions may still be on their way out.
+	if slices.Contains(running(), "segment.(*Engine).RunSweeper") {
+		t.Fatal("Close returned before the sweeper stopped")
+	}
+	if r := waitRunning(0); len(r) > 0 {
 		t.Fatalf("still running after Close: %v", r)
 	}
 	select {
