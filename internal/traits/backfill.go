@@ -79,8 +79,7 @@ func (b *Backfill) due() bool {
 // Its progress is kept on its document (a Definition, or the score
 // settings).
 type subject struct {
-	coll string
-	id   string // the definition's key, or the settings document's key
+	id string // the definition's key, or the settings document's key
 	// doc returns an empty document of the subject's type to decode into.
 	doc func() tracked
 	// setting: the document is the workspace's settings document with
@@ -97,6 +96,14 @@ func (s subject) load(ctx context.Context, tn store.Tenant, d tracked) error {
 	return findDefinition(ctx, tn, s.id, d)
 }
 
+// save replaces the subject's document d, read at version prev.
+func (s subject) save(ctx context.Context, tn store.Tenant, d tracked, prev int64) error {
+	if s.setting {
+		return tn.C(store.Settings).Replace(ctx, d, prev)
+	}
+	return tn.C(store.ComputedTraits).Replace(ctx, d, prev)
+}
+
 // tracked is a document that carries a backfill.
 type tracked interface {
 	revision() int64
@@ -110,10 +117,10 @@ func (d *Definition) backfillOf() *Backfill { return &d.Backfill }
 func (d *Definition) bump() int64           { d.Version++; return d.Version - 1 }
 
 func traitSubject(key string) subject {
-	return subject{coll: store.ComputedTraits, id: key, doc: func() tracked { return new(Definition) }}
+	return subject{id: key, doc: func() tracked { return new(Definition) }}
 }
 
-var scoresSubject = subject{coll: store.Settings, id: scoreSettingsKey, doc: func() tracked { return new(scoreDoc) }, setting: true}
+var scoresSubject = subject{id: scoreSettingsKey, doc: func() tracked { return new(scoreDoc) }, setting: true}
 
 func (e *Engine) startBackfill(tn store.Tenant, sub subject, rev int64) {
 	e.runs.Add(1)
@@ -159,7 +166,7 @@ func (e *Engine) progress(ctx context.Context, tn store.Tenant, sub subject, rev
 			b.Owner, b.LeaseUntil = "", time.Time{}
 		}
 		prev := d.bump()
-		err := tn.C(sub.coll).Replace(ctx, d, prev)
+		err := sub.save(ctx, tn, d, prev)
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
@@ -189,9 +196,9 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev
 	case *scoreDoc:
 		tally, touched = d.orders(), rule.Touched{Computed: scores.Keys}
 	}
-	total, err := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
+	total, err := profile.Count(ctx, tn)
 	if err != nil {
-		return fmt.Errorf("count profiles: %w", err)
+		return err
 	}
 	err = e.progress(ctx, tn, sub, rev, func(b *Backfill) {
 		*b = Backfill{Status: Running, Total: total, StartedAt: e.now().Truncate(time.Millisecond)}

@@ -666,24 +666,10 @@ func recomputeFromEvents(ctx context.Context, tn store.Tenant, p *profile.Profil
 
 // eachEvent reads a profile's stored events.
 func eachEvent(ctx context.Context, tn store.Tenant, profileID string, fn func(name, id string, at time.Time, props map[string]any)) error {
-	after := ""
-	for {
-		docs, err := tn.C(store.Events).Find(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
-		if err != nil {
-			return fmt.Errorf("events of %s: %w", profileID, err)
-		}
-		for _, d := range docs {
-			after = d.Key
-			var ev timeline.Event
-			if err := d.Decode(&ev); err != nil {
-				return fmt.Errorf("decode event: %w", err)
-			}
-			fn(ev.Name, ev.ID, ev.OccurredAt.UTC(), userjson.PlainObject(ev.Properties))
-		}
-		if len(docs) < 1000 {
-			return nil
-		}
-	}
+	return timeline.EventsOf(ctx, tn, profileID, func(ev *timeline.Event) error {
+		fn(ev.Name, ev.ID, ev.OccurredAt.UTC(), userjson.PlainObject(ev.Properties))
+		return nil
+	})
 }
 
 // AfterMerge brings the survivor of a merge up to date. Its tally was
