@@ -125,6 +125,21 @@ func pageInfo(cursors []string, hasNext, hasPrev bool) *model.PageInfo {
 	return pi
 }
 
+// timelineEndCursor is a timeline page's endCursor when the read's scan cap
+// cut the page short: the position of the last item the read scanned,
+// which may be a filtered-out item past the last edge, and the page may
+// have no edges at all. This departs from the strict Relay reading that
+// endCursor is the last edge's cursor, on purpose: cursors are opaque, and
+// a page shorter than first (even empty) with hasNextPage true means "keep
+// going from endCursor". Handing out the last edge's cursor instead would
+// make the next page rescan the same filtered-out items and, after more
+// than the cap of them, leave the client with no cursor at all. It is an
+// ordinary timeline cursor: after accepts it and other lists refuse it.
+func timelineEndCursor(key string) *string {
+	c := wrapCursor("t", key)
+	return &c
+}
+
 var profileOrders = map[model.ProfileOrder]profile.Order{
 	model.ProfileOrderCreatedAtDesc:  profile.CreatedDesc,
 	model.ProfileOrderCreatedAtAsc:   profile.CreatedAsc,

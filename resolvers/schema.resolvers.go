@@ -152,6 +152,11 @@ func (r *profileResolver) Timeline(ctx context.Context, obj *model.Profile, firs
 		conn.Nodes = append(conn.Nodes, *item)
 	}
 	conn.PageInfo = pageInfo(cursors, page.HasNext, key != "")
+	if page.Resume != "" {
+		// Cut short by the scan cap: endCursor is where the scan stopped.
+		// See timelineEndCursor.
+		conn.PageInfo.EndCursor = timelineEndCursor(page.Resume)
+	}
 	return conn, nil
 }
 
