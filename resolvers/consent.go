@@ -2,17 +2,14 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
-	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
-	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -89,57 +86,6 @@ func (r *Resolver) consentProfile(ctx context.Context, obj *model.Profile) (stor
 	}
 	p, err := r.profileDoc(ctx, tn, obj.ID)
 	return tn, p, err
-}
-
-// prepareConsent checks the consent choices an identify or track carries
-// (before anything is written).
-func (r *Resolver) prepareConsent(ctx context.Context, tn store.Tenant, field string, in []model.ConsentChoiceInput) (consent.Batch, error) {
-	if len(in) == 0 {
-		return consent.Batch{}, nil
-	}
-	// Consent carried by identify or track is a consent write: the
-	// argument, not the field, needs the scope, so @hasScope cannot say it.
-	if p, _ := auth.FromContext(ctx); !p.Has(auth.ScopeConsentWrite) {
-		return consent.Batch{}, apperr.New(apperr.Forbidden, "%s needs scope %s", field, auth.ScopeConsentWrite)
-	}
-	return r.consent.Prepare(ctx, tn, field, toChoices(in))
-}
-
-// prepareTrackConsent checks the consent of every track input (field
-// "inputs", trackBatch: errors name inputs[i].consent).
-func (r *Resolver) prepareTrackConsent(ctx context.Context, tn store.Tenant, field string, inputs []model.TrackInput) ([]consent.Batch, error) {
-	var out []consent.Batch
-	for i, t := range inputs {
-		if len(t.Consent) == 0 {
-			continue
-		}
-		if out == nil {
-			out = make([]consent.Batch, len(inputs))
-		}
-		f := field + ".consent"
-		if field == "inputs" {
-			f = fmt.Sprintf("%s[%d].consent", field, i)
-		}
-		var err error
-		if out[i], err = r.prepareConsent(ctx, tn, f, t.Consent); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// applyTrackConsent records each track's consent on its profile; a
-// duplicate (a repeated messageId) recorded it the first time.
-func (r *Resolver) applyTrackConsent(ctx context.Context, tn store.Tenant, batches []consent.Batch, results []timeline.TrackResult) error {
-	for i, b := range batches {
-		if b.Len() == 0 || i >= len(results) || results[i].Duplicate {
-			continue
-		}
-		if _, err := r.consent.Apply(ctx, tn, results[i].Profile.ID, b); err != nil {
-			return fmt.Errorf("record consent of event %d: %w", i, err)
-		}
-	}
-	return nil
 }
 
 // consentStates streams the profile's state of each consent.changed.

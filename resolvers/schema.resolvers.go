@@ -14,9 +14,9 @@ import (
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/platform/auth"
-	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
@@ -27,29 +27,10 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 	if err != nil {
 		return nil, err
 	}
-	types, err := identity.LoadTypes(ctx, tn)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := types.Normalise("input.identifiers", toIdentifiers(input.Identifiers))
-	if err != nil {
-		return nil, err
-	}
-	traits, err := userjson.Object(input.Traits, profile.TraitLimits)
-	if err != nil {
-		return nil, apperr.Invalid("input.traits", "%s", err.Error())
-	}
-	choices, err := r.prepareConsent(ctx, tn, "input.consent", input.Consent)
-	if err != nil {
-		return nil, err
-	}
-	res, err := r.identity.Resolve(ctx, tn, identity.Request{
-		Identifiers: ids, Traits: traits, SeenAt: r.identity.Now(), Actor: p.Subject, Types: types,
+	res, err := r.ingest.Identify(ctx, tn, caller(p), ingest.IdentifyInput{
+		Identifiers: toIdentifiers(input.Identifiers), Traits: input.Traits, Consent: toChoices(input.Consent),
 	})
 	if err != nil {
-		return nil, err
-	}
-	if _, err := r.consent.Apply(ctx, tn, res.Profile.ID, choices); err != nil {
 		return nil, err
 	}
 	merged := res.Merged
@@ -103,7 +84,7 @@ func (r *mutationResolver) LogInteraction(ctx context.Context, input model.LogIn
 	if input.Direction != nil {
 		in.Direction = string(*input.Direction)
 	}
-	ev, err := r.timeline.LogInteraction(ctx, tn, in)
+	ev, err := r.ingest.LogInteraction(ctx, tn, in)
 	if err != nil {
 		return nil, err
 	}

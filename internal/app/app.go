@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/privacy"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
@@ -22,6 +23,9 @@ import (
 // Services are the domain services of one process.
 type Services struct {
 	Identity *identity.Resolver
+	// Ingest is the write path (identify, track, trackBatch,
+	// logInteraction), step by step over the other services.
+	Ingest   *ingest.Pipeline
 	Timeline *timeline.Service
 	// Segments is the segment engine: identity and timeline call it after
 	// every write that can change memberships.
@@ -133,9 +137,11 @@ func New(now func() time.Time, opts ...Option) *Services {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	tl := &timeline.Service{Identity: id, Now: now}
 	return &Services{
 		Identity: id,
-		Timeline: &timeline.Service{Identity: id, Now: now, Segments: seg, Computed: tr},
+		Ingest:   ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now}),
+		Timeline: tl,
 		Segments: seg,
 		Consent:  cs,
 		Privacy:  &privacy.Service{Now: now, Identity: id, Segments: seg, Derived: tr.Derived},
@@ -151,7 +157,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 // published (tools, the seed).
 func (s *Services) Publish(p realtime.Publisher) {
 	s.Identity.Changes = p
-	s.Timeline.Changes = p
+	s.Ingest.Changes = p
 	s.Segments.Publisher = p
 	s.Consent.Changes = p
 	s.Privacy.Changes = p

@@ -166,7 +166,7 @@ func TestSweeperRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := svc.Timeline.Track(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{{
+	res, err := svc.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{{
 		MessageID: "m1", Identifiers: anon("a"), Name: "order",
 	}})
 	if err != nil {

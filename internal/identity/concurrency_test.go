@@ -117,7 +117,7 @@ func TestConcurrencyMixedIdentifyTrack(t *testing.T) {
 						in.Traits = traits
 					}
 					var res []timeline.TrackResult
-					res, c.err = e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{in})
+					res, c.err = e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{in})
 					if c.err == nil {
 						c.dup = res[0].Duplicate
 					} else if !bad && apperr.CodeOf(c.err) == apperr.Conflict && strings.HasPrefix(c.messageID, "shared-") {

@@ -106,10 +106,10 @@ func (r *Resolver) updated(ctx context.Context, tn store.Tenant, profileID strin
 	realtime.Notify(ctx, r.Changes, tn, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: profileID, Payload: payload})
 }
 
-// identifyTouched is what an identify call can have changed for segment
+// IdentifyTouched is what an identify call can have changed for segment
 // rules: the trait keys it wrote and the activity span; a new or merged
 // profile changed everything. Identifiers themselves are not rule inputs.
-func identifyTouched(req Request, res Result) rule.Touched {
+func IdentifyTouched(req Request, res Result) rule.Touched {
 	t := rule.Touched{All: res.Created || len(res.Merged) > 0, Seen: !req.SeenAt.IsZero()}
 	for k := range req.Traits {
 		t.TraitKeys = append(t.TraitKeys, k)
@@ -163,7 +163,7 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 			continue
 		}
 		if err == nil && !req.Quiet {
-			r.afterWrite(ctx, tn, "identify", identifyTouched(req, res), res.Profile.ID)
+			r.afterWrite(ctx, tn, "identify", IdentifyTouched(req, res), res.Profile.ID)
 		}
 		return res, err
 	}

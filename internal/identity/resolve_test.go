@@ -90,7 +90,7 @@ func (e *env) track(t *testing.T, messageID string, at time.Time, traits map[str
 	if traits != nil {
 		in.Traits = traits
 	}
-	res, err := e.svc.Timeline.Track(e.ctx, e.tn, "tester", "input", []timeline.TrackInput{in})
+	res, err := e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "input", []timeline.TrackInput{in})
 	if err != nil {
 		t.Fatalf("Track %s: %v", messageID, err)
 	}

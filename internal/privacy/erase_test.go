@@ -36,7 +36,7 @@ func (e *env) track(t *testing.T, ids []identity.Identifier, name string) (strin
 	if name == "order_completed" {
 		props = map[string]any{"sku": "sku-erase-42"}
 	}
-	res, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{{
+	res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{{
 		MessageID: fmt.Sprintf("m-%d", e.n), Identifiers: ids, Name: name, Properties: props,
 	}})
 	if err != nil {
@@ -100,7 +100,7 @@ func (e *env) person(t *testing.T) (survivor, merged string) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.Services.Timeline.LogInteraction(e.Ctx, e.Tenant, timeline.InteractionInput{ProfileID: survivor, Kind: "CALL", Subject: "Erinyes called"}); err != nil {
+	if _, err := e.Services.Ingest.LogInteraction(e.Ctx, e.Tenant, timeline.InteractionInput{ProfileID: survivor, Kind: "CALL", Subject: "Erinyes called"}); err != nil {
 		t.Fatal(err)
 	}
 	e.consentEntry(t, survivor, "marketing")
@@ -203,7 +203,7 @@ func TestEraseLeavesNothingAndSuppresses(t *testing.T) {
 	wantCode(t, err, apperr.Suppressed)
 	// A batch with one suppressed event stores none of its events.
 	e.n++
-	_, err = e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "inputs", []timeline.TrackInput{
+	_, err = e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", []timeline.TrackInput{
 		{MessageID: "batch-ok", Identifiers: ids("email", "by@example.com"), Name: "page_viewed"},
 		{MessageID: "batch-bad", Identifiers: ids("email", "erin.erased@example.com"), Name: "page_viewed"},
 	})
@@ -274,7 +274,7 @@ func TestExportLargeTimeline(t *testing.T) {
 		for i := range in {
 			in[i] = timeline.TrackInput{MessageID: fmt.Sprintf("big-%d-%d", b, i), Identifiers: ids("anonymousId", "big"), Name: "page_viewed"}
 		}
-		if _, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "inputs", in); err != nil {
+		if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", in); err != nil {
 			t.Fatal(err)
 		}
 	}

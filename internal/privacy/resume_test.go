@@ -24,7 +24,7 @@ func TestEraseResumesAfterCrash(t *testing.T) {
 	}
 	p := res.Profile.ID
 	for _, msg := range []string{"c1", "c2"} {
-		if _, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "t", "input", []timeline.TrackInput{{MessageID: msg, Identifiers: []identity.Identifier{{Type: "email", Value: "crash@example.com"}}, Name: "x"}}); err != nil {
+		if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "t", "input", []timeline.TrackInput{{MessageID: msg, Identifiers: []identity.Identifier{{Type: "email", Value: "crash@example.com"}}, Name: "x"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

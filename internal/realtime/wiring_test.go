@@ -38,7 +38,7 @@ func TestServicesPublish(t *testing.T) {
 		t.Fatalf("identify published %+v", c)
 	}
 
-	out, err := env.Services.Timeline.Track(env.Ctx, env.Tenant, "test", "inputs", []timeline.TrackInput{
+	out, err := env.Services.Ingest.TrackEvents(env.Ctx, env.Tenant, "test", "inputs", []timeline.TrackInput{
 		{MessageID: "m1", Identifiers: []identity.Identifier{ana}, Name: "a"},
 		{MessageID: "m2", Identifiers: []identity.Identifier{ana}, Name: "b"},
 		{MessageID: "m1", Identifiers: []identity.Identifier{ana}, Name: "a"}, // duplicate
@@ -52,7 +52,7 @@ func TestServicesPublish(t *testing.T) {
 		t.Fatalf("track published %+v", c)
 	}
 
-	ev, err := env.Services.Timeline.LogInteraction(env.Ctx, env.Tenant, timeline.InteractionInput{ProfileID: res.Profile.ID, Kind: "CALL"})
+	ev, err := env.Services.Ingest.LogInteraction(env.Ctx, env.Tenant, timeline.InteractionInput{ProfileID: res.Profile.ID, Kind: "CALL"})
 	if err != nil {
 		t.Fatal(err)
 	}

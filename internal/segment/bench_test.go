@@ -76,7 +76,7 @@ func benchTrack(b *testing.B, segments, batch, warmup int) {
 			in = append(in, timeline.TrackInput{MessageID: fmt.Sprint("m", n), Identifiers: anon(fmt.Sprint("p", rng.IntN(profiles))),
 				Name: fmt.Sprint("ev", rng.IntN(12)), Properties: map[string]any{"amount": float64(rng.IntN(100))}})
 		}
-		if _, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "bench", "inputs", in); err != nil {
+		if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "bench", "inputs", in); err != nil {
 			b.Fatal(err)
 		}
 	}

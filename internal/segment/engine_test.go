@@ -39,7 +39,7 @@ func (e *env) track(t *testing.T, who, name string, props map[string]any) string
 	if props != nil {
 		p = props
 	}
-	res, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{{
+	res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{{
 		MessageID: fmt.Sprintf("m-%d", e.n), Identifiers: anon(who), Name: name, Properties: p,
 	}})
 	if err != nil {

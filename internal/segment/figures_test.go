@@ -62,7 +62,7 @@ func TestFigures(t *testing.T) {
 			in = append(in, timeline.TrackInput{MessageID: fmt.Sprintf("%s-%d", label, i), Identifiers: anon(fmt.Sprintf("bench-%d", i%50)),
 				Name: "order_completed", Properties: map[string]any{"revenue": float64(i % 100)}})
 			if len(in) == cap(in) {
-				if _, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "bench", "inputs", in); err != nil {
+				if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "bench", "inputs", in); err != nil {
 					t.Fatal(err)
 				}
 				in = in[:0]
@@ -80,7 +80,7 @@ func TestFigures(t *testing.T) {
 	throughput("50 segments")
 	t0 = time.Now()
 	for i := 0; i < 200; i++ {
-		if _, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "bench", "input", []timeline.TrackInput{{MessageID: fmt.Sprint("single-", i),
+		if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "bench", "input", []timeline.TrackInput{{MessageID: fmt.Sprint("single-", i),
 			Identifiers: anon(fmt.Sprintf("bench-%d", i%50)), Name: "order_completed", Properties: map[string]any{"revenue": 10.0}}}); err != nil {
 			t.Fatal(err)
 		}

@@ -14,68 +14,15 @@ import (
 	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
-	"github.com/halo-cdp/halo/internal/segment/rule"
-	"github.com/halo-cdp/halo/internal/traits/scores"
 	"github.com/halo-cdp/halo/store"
 )
 
-// Service ingests and reads timelines.
+// Service holds the timeline's steps of the write path (validate, look
+// up duplicates, append, move items after merges) and its reads. The
+// write path itself, in order, is package ingest.
 type Service struct {
 	Identity *identity.Resolver
 	Now      func() time.Time
-	// Changes, when set, is told of every append (timeline.appended, one
-	// change per profile per call, with the new item ids).
-	Changes realtime.Publisher
-	// Segments, when set, maintains segment features on ingest and
-	// re-evaluates memberships after each write (package membership).
-	Segments SegmentHook
-	// Computed, when set, maintains computed traits on ingest, in the
-	// same compare-and-swap as the segment features (package traits).
-	Computed ComputedHook
-}
-
-// ComputedHook is what ingest needs from the computed traits engine
-// (traits.Engine).
-type ComputedHook interface {
-	// Counter counts one call's events with the workspace's computed
-	// traits and order settings as they are now.
-	Counter(ctx context.Context, tn store.Tenant) (ComputedCounter, error)
-}
-
-// ComputedCounter counts stored events into profiles' computed state.
-type ComputedCounter interface {
-	// Count updates p's computed state for evs, just stored for it, inside
-	// p's compare-and-swap; seenEpoch is p.ComputedEpoch as read before
-	// the events were stored (-1 if unknown). It returns the keys whose
-	// value changed.
-	Count(ctx context.Context, tn store.Tenant, p *profile.Profile, evs []*Event, seenEpoch int64, now time.Time) ([]string, error)
-}
-
-// SegmentHook is what ingest needs from the segment engine
-// (segment.Engine).
-type SegmentHook interface {
-	// Features are the event features to count on profiles.
-	Features(ctx context.Context, tn store.Tenant) ([]rule.Feature, error)
-	// AfterProfiles re-evaluates the memberships of profiles as the write
-	// just left them, for the segments what it touched can affect.
-	AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched rule.Touched)
-}
-
-func (s *Service) afterWrite(ctx context.Context, tn store.Tenant, cause string, profiles map[string]*profile.Profile, order []string, touched rule.Touched) {
-	if s.Segments == nil {
-		return
-	}
-	var ps []*profile.Profile
-	seen := map[string]bool{}
-	for _, k := range order {
-		if p, ok := profiles[k]; ok && !seen[p.ID] {
-			seen[p.ID] = true
-			ps = append(ps, p)
-		}
-	}
-	if len(ps) > 0 {
-		s.Segments.AfterProfiles(context.WithoutCancel(ctx), tn, ps, cause, touched)
-	}
 }
 
 // TrackInput is one behavioural event as a client sends it.
@@ -96,33 +43,31 @@ type TrackResult struct {
 	Duplicate bool
 }
 
-type trackReq struct {
-	field  string // the input's field: "input", or "inputs[3]" in a batch
-	ids    []identity.Identifier
-	key    string // identitiesKey(ids)
-	traits map[string]any
-	event  Event
+// Request is one validated track input.
+type Request struct {
+	Field  string // the input's field: "input", or "inputs[3]" in a batch
+	IDs    []identity.Identifier
+	Key    string // identitiesKey(IDs): inputs of one identifier set share it
+	Traits map[string]any
+	Event  Event
 }
 
-// Track ingests events. All inputs are validated before anything is
-// written, so a rejected call stores nothing. Each event is idempotent on
-// its messageId: a replay of the stored event by the same person (one of
-// its identifiers held by the event's profile) returns it with Duplicate
-// set; a messageId held by anything else refuses the call (CONFLICT,
-// naming no profile; see replay.go).
-func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, field string, inputs []TrackInput) ([]TrackResult, error) {
+// ValidateTrack checks every input of a track call (at most MaxBatch)
+// before anything is written, with the workspace's identifier types
+// (returned for identity resolution).
+func (s *Service) ValidateTrack(ctx context.Context, tn store.Tenant, field string, inputs []TrackInput) (identity.Types, []Request, error) {
 	if len(inputs) == 0 {
-		return nil, apperr.Invalid(field, "at least one event is required")
+		return identity.Types{}, nil, apperr.Invalid(field, "at least one event is required")
 	}
 	if len(inputs) > MaxBatch {
-		return nil, apperr.Invalid(field, "at most %d events per call, got %d", MaxBatch, len(inputs))
+		return identity.Types{}, nil, apperr.Invalid(field, "at most %d events per call, got %d", MaxBatch, len(inputs))
 	}
 	types, err := identity.LoadTypes(ctx, tn)
 	if err != nil {
-		return nil, err
+		return identity.Types{}, nil, err
 	}
 	now := s.Now().UTC()
-	reqs := make([]trackReq, len(inputs))
+	reqs := make([]Request, len(inputs))
 	for i, in := range inputs {
 		f := field
 		if len(inputs) > 1 || strings.HasSuffix(field, "s") {
@@ -130,39 +75,48 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 		}
 		req, err := s.validateTrack(types, f, in, now)
 		if err != nil {
-			return nil, err
+			return identity.Types{}, nil, err
 		}
-		req.field = f
-		req.key = identitiesKey(req.ids)
+		req.Field = f
+		req.Key = identitiesKey(req.IDs)
 		reqs[i] = req
 	}
-	// A suppressed identifier (an erased person) refuses the whole call
-	// before anything of it is written, profiles and identities included.
-	if err := checkSuppressed(ctx, tn, field, reqs, len(inputs) > 1); err != nil {
-		return nil, err
-	}
+	return types, reqs, nil
+}
 
-	// Duplicates, before identity resolution writes anything: the one
-	// messageId read per event tells new from stored; only a stored one
-	// costs more (is it the same person's? see replay.go).
-	results := make([]TrackResult, len(reqs))
-	pending := make([]int, 0, len(reqs)) // inputs not yet known to be duplicates
-	first := map[string]int{}            // messageId → its first input in this call
-	found := map[string]*Event{}         // messageId → the event stored before this call
-	repeats := map[int]int{}             // input → the earlier input of this call it repeats
-	checks := replayChecks{}
+// Batch is a track call between its duplicate check and its results.
+type Batch struct {
+	Reqs []Request
+	// Results has one entry per input; duplicates are filled by Dedupe,
+	// new events by Append.
+	Results []TrackResult
+	// Pending are the inputs not known to be duplicates, to resolve and
+	// append.
+	Pending []int
+	repeats map[int]int // input → the earlier input of this call it repeats
+	checks  replayChecks
+}
+
+// Dedupe looks up each input's messageId before identity resolution
+// writes anything: the one read per event tells new from stored; only a
+// stored one costs more (is it the same person's? see replay.go).
+func (s *Service) Dedupe(ctx context.Context, tn store.Tenant, reqs []Request) (*Batch, error) {
+	b := &Batch{Reqs: reqs, Results: make([]TrackResult, len(reqs)), Pending: make([]int, 0, len(reqs)),
+		repeats: map[int]int{}, checks: replayChecks{}}
+	first := map[string]int{}    // messageId → its first input in this call
+	found := map[string]*Event{} // messageId → the event stored before this call
 	for i := range reqs {
 		req := &reqs[i]
-		msg := req.event.MessageID
+		msg := req.Event.MessageID
 		var dup *Event
 		if j, again := first[msg]; again {
 			if dup = found[msg]; dup == nil {
 				// A messageId new to the store, twice in this call: the
 				// later one replays the earlier only with its identifiers.
-				if reqs[j].key != req.key {
-					return nil, messageIDTaken(req.field+".messageId", msg)
+				if reqs[j].Key != req.Key {
+					return nil, messageIDTaken(req.Field+".messageId", msg)
 				}
-				repeats[i] = j
+				b.repeats[i] = j
 				continue
 			}
 			cp := *dup
@@ -176,180 +130,88 @@ func (s *Service) Track(ctx context.Context, tn store.Tenant, actor string, fiel
 			found[msg] = dup
 		}
 		if dup != nil {
-			if err := s.trackReplay(ctx, tn, req, dup, checks); err != nil {
+			if err := s.trackReplay(ctx, tn, req, dup, b.checks); err != nil {
 				return nil, err
 			}
-			results[i] = TrackResult{Event: dup, Duplicate: true}
+			b.Results[i] = TrackResult{Event: dup, Duplicate: true}
 			continue
 		}
-		pending = append(pending, i)
+		b.Pending = append(b.Pending, i)
 	}
+	return b, nil
+}
 
-	// Resolve each distinct identifier set once per call (the common case
-	// is many events of one visitor); events carrying traits resolve alone
-	// so their trait patches apply in order.
-	resolved := map[string]string{}
-	seeds := map[string]*profile.Profile{} // as resolution read them
-	var touched rule.Touched               // what the write changes, for segments
-	for _, i := range pending {
-		req := &reqs[i]
-		key := req.key
-		if pid, ok := resolved[key]; ok && len(req.traits) == 0 {
-			req.event.ProfileID = pid
-			continue
-		}
-		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: req.ids, Traits: req.traits, Actor: actor, Types: types, Quiet: true, SuppressionChecked: true})
-		if err != nil {
-			return nil, err
-		}
-		resolved[key] = res.Profile.ID
-		seeds[res.Profile.ID] = res.Profile
-		req.event.ProfileID = res.Profile.ID
-		if res.Created || len(req.traits) > 0 {
-			touched.All = true
-		}
-	}
-
-	docs := make([]any, len(pending))
-	for j, i := range pending {
-		reqs[i].event.ID = store.NewID()
-		reqs[i].event.OriginProfileID = reqs[i].event.ProfileID
-		reqs[i].event.Identifiers = reqs[i].ids
-		docs[j] = reqs[i].event
+// Append stores the pending events (their ProfileID set by resolution) in
+// one InsertMany and returns them. A messageId that a concurrent call
+// stored first is answered by the replay rule: a duplicate, or raced, the
+// CONFLICT to refuse the call with once the stored events are counted
+// (resolution has run and the call's other events are stored; the refusal
+// reveals nothing of the winner).
+func (s *Service) Append(ctx context.Context, tn store.Tenant, b *Batch) (stored []*Event, raced error, err error) {
+	reqs := b.Reqs
+	docs := make([]any, len(b.Pending))
+	for j, i := range b.Pending {
+		reqs[i].Event.ID = store.NewID()
+		reqs[i].Event.OriginProfileID = reqs[i].Event.ProfileID
+		reqs[i].Event.Identifiers = reqs[i].IDs
+		docs[j] = reqs[i].Event
 	}
 	errs, err := tn.C(store.Events).InsertMany(ctx, docs)
 	if err != nil {
-		return nil, fmt.Errorf("store events: %w", err)
+		return nil, nil, fmt.Errorf("store events: %w", err)
 	}
-	stored := make([]*Event, 0, len(pending))
-	var raced error // another person's event took a messageId of this call meanwhile
-	for j, i := range pending {
+	stored = make([]*Event, 0, len(b.Pending))
+	for j, i := range b.Pending {
 		if j < len(errs) && errs[j] != nil {
 			if !errors.Is(errs[j], store.ErrDuplicateKey) {
-				return nil, fmt.Errorf("store event %s: %w", reqs[i].event.MessageID, errs[j])
+				return nil, nil, fmt.Errorf("store event %s: %w", reqs[i].Event.MessageID, errs[j])
 			}
 			// Same messageId raced in from a concurrent call.
-			dup, err := s.existing(ctx, tn, reqs[i].event.MessageID)
+			dup, err := s.existing(ctx, tn, reqs[i].Event.MessageID)
 			if err != nil || dup == nil {
-				return nil, fmt.Errorf("read duplicate event %s: %w", reqs[i].event.MessageID, err)
+				return nil, nil, fmt.Errorf("read duplicate event %s: %w", reqs[i].Event.MessageID, err)
 			}
-			if err := s.trackReplay(ctx, tn, &reqs[i], dup, checks); err != nil && raced == nil {
-				// Resolution has run and the call's other events are
-				// stored: they are counted below, then the call is
-				// refused, revealing nothing of the winner.
+			if err := s.trackReplay(ctx, tn, &reqs[i], dup, b.checks); err != nil && raced == nil {
 				raced = err
 			}
-			results[i] = TrackResult{Event: dup, Duplicate: true}
+			b.Results[i] = TrackResult{Event: dup, Duplicate: true}
 			continue
 		}
-		ev := reqs[i].event
-		results[i] = TrackResult{Event: &ev}
+		ev := reqs[i].Event
+		b.Results[i] = TrackResult{Event: &ev}
 		stored = append(stored, &ev)
 	}
-
-	profiles, computed, err := s.count(ctx, tn, stored, seeds)
-	if err != nil {
-		return nil, err
+	for i, j := range b.repeats {
+		ev := *b.Results[j].Event
+		b.Results[i] = TrackResult{Event: &ev, Duplicate: true}
 	}
-	touched.Computed = computed.keys()
-	names := map[string]bool{}
-	for _, ev := range stored {
-		if !names[ev.Name] {
-			names[ev.Name] = true
-			touched.EventNames = append(touched.EventNames, ev.Name)
-		}
-	}
-	touched.Seen = len(stored) > 0
-	for i, j := range repeats {
-		ev := *results[j].Event
-		results[i] = TrackResult{Event: &ev, Duplicate: true}
-	}
-	var order []string
-	for i := range results {
-		r := &results[i]
-		if !r.Duplicate {
-			order = append(order, r.Event.ProfileID)
-		}
-		if p, ok := profiles[r.Event.ProfileID]; ok {
-			r.Profile = p
-			r.Event.ProfileID = p.ID
-			continue
-		}
-		p, err := profile.Resolve(ctx, tn, r.Event.ProfileID, s.Identity.Redirect)
-		if err != nil {
-			return nil, err
-		}
-		profiles[r.Event.ProfileID] = p
-		r.Profile = p
-		r.Event.ProfileID = p.ID
-	}
-	s.afterWrite(ctx, tn, "track", profiles, order, touched)
-	s.notify(ctx, tn, results, computed)
-	if raced != nil {
-		return nil, raced
-	}
-	return results, nil
+	return stored, raced, nil
 }
 
-// computedChanges are the computed trait keys whose value an ingest call
-// changed, by profile (in order).
-type computedChanges struct {
-	order []string
-	by    map[string][]string
-}
-
-func (c *computedChanges) add(profileID string, keys []string) {
-	if len(keys) == 0 {
-		return
-	}
-	if c.by == nil {
-		c.by = map[string][]string{}
-	}
-	if _, ok := c.by[profileID]; !ok {
-		c.order = append(c.order, profileID)
-	}
-	for _, k := range keys {
-		if !slices.Contains(c.by[profileID], k) {
-			c.by[profileID] = append(c.by[profileID], k)
-		}
+// Counted adds newly stored events to a profile's own counters (inside
+// its compare-and-swap): the item count and when it was last seen.
+func Counted(p *profile.Profile, evs []*Event) {
+	p.EventCount += int64(len(evs))
+	for _, ev := range evs {
+		p.Seen(ev.OccurredAt)
 	}
 }
 
-// keys is the union of the changed keys, sorted.
-func (c *computedChanges) keys() []string {
-	var out []string
-	for _, ks := range c.by {
-		for _, k := range ks {
-			if !slices.Contains(out, k) {
-				out = append(out, k)
-			}
+// Reassign moves events just stored for a profile that was merged away
+// before they were counted to the survivor, target.
+func Reassign(ctx context.Context, tn store.Tenant, evs []*Event, target string) error {
+	for _, ev := range evs {
+		ev.ProfileID = target
+		if err := tn.C(store.Events).Put(ctx, *ev); err != nil {
+			return fmt.Errorf("move event %s to %s: %w", ev.ID, target, err)
 		}
 	}
-	slices.Sort(out)
-	return out
+	return nil
 }
 
-// notify publishes, in one call (one outbox write), timeline.appended for
-// the new (not duplicate) items of a call, one change per profile in
-// input order, and profile.updated (payload computed: the keys) once per
-// profile whose computed values or scores the call changed. Engagement
-// alone does not count: it moves with every event, which
-// timeline.appended already announces (and, like churn risk, with time).
-func (s *Service) notify(ctx context.Context, tn store.Tenant, results []TrackResult, c computedChanges) {
-	if s.Changes == nil {
-		return
-	}
-	cs := s.appended(results)
-	for _, pid := range c.order {
-		if keys := c.by[pid]; !slices.Equal(keys, []string{scores.KeyEngagement}) {
-			cs = append(cs, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: pid, Payload: map[string]any{"computed": keys}})
-		}
-	}
-	realtime.Notify(ctx, s.Changes, tn, cs...)
-}
-
-// appended is the timeline.appended changes of a call.
-func (s *Service) appended(results []TrackResult) []realtime.Change {
+// Appended is the timeline.appended changes of a call: one per profile
+// with new (not duplicate) items, in input order, carrying their ids.
+func Appended(results []TrackResult) []realtime.Change {
 	var order []string
 	items := map[string][]string{}
 	for _, r := range results {
@@ -371,36 +233,36 @@ func (s *Service) appended(results []TrackResult) []realtime.Change {
 	return cs
 }
 
-func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, now time.Time) (trackReq, error) {
+func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, now time.Time) (Request, error) {
 	ids, err := types.Normalise(f+".identifiers", in.Identifiers)
 	if err != nil {
-		return trackReq{}, err
+		return Request{}, err
 	}
 	msgID, err := requiredText(f+".messageId", in.MessageID, 256)
 	if err != nil {
-		return trackReq{}, err
+		return Request{}, err
 	}
 	name, err := requiredText(f+".name", in.Name, 200)
 	if err != nil {
-		return trackReq{}, err
+		return Request{}, err
 	}
 	channel, err := optionalText(f+".channel", in.Channel, 64)
 	if err != nil {
-		return trackReq{}, err
+		return Request{}, err
 	}
 	props, err := userjson.Object(in.Properties, PropertyLimits)
 	if err != nil {
-		return trackReq{}, apperr.Invalid(f+".properties", "%s", err.Error())
+		return Request{}, apperr.Invalid(f+".properties", "%s", err.Error())
 	}
 	traits, err := userjson.Object(in.Traits, profile.TraitLimits)
 	if err != nil {
-		return trackReq{}, apperr.Invalid(f+".traits", "%s", err.Error())
+		return Request{}, apperr.Invalid(f+".traits", "%s", err.Error())
 	}
 	at, err := occurredAt(f+".occurredAt", in.OccurredAt, now)
 	if err != nil {
-		return trackReq{}, err
+		return Request{}, err
 	}
-	return trackReq{ids: ids, traits: traits, event: Event{
+	return Request{IDs: ids, Traits: traits, Event: Event{
 		Kind: KindEvent, Name: name, MessageID: msgID, Properties: userjson.WithoutNulls(props),
 		Channel: channel, OccurredAt: at, ReceivedAt: now.Truncate(time.Millisecond),
 	}}, nil
@@ -420,15 +282,15 @@ func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID strin
 	return &ev, nil
 }
 
-// checkSuppressed refuses the call if any identifier of reqs is
+// CheckSuppressed refuses the call if any identifier of reqs is
 // suppressed: one check of all the call's distinct identifiers (the
 // suppression salt read once), then, only to name the first input at
 // fault (indexed when batch), one check per identifier set.
-func checkSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []trackReq, batch bool) error {
+func CheckSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []Request, batch bool) error {
 	seen := map[identity.Identifier]bool{}
 	var all []identity.Identifier
 	for i := range reqs {
-		for _, id := range reqs[i].ids {
+		for _, id := range reqs[i].IDs {
 			if !seen[id] {
 				seen[id] = true
 				all = append(all, id)
@@ -441,11 +303,11 @@ func checkSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []
 	}
 	checked := map[string]bool{}
 	for i := range reqs {
-		if checked[reqs[i].key] {
+		if checked[reqs[i].Key] {
 			continue
 		}
-		checked[reqs[i].key] = true
-		if err := identity.CheckSuppressed(ctx, tn, reqs[i].ids); err != nil {
+		checked[reqs[i].Key] = true
+		if err := identity.CheckSuppressed(ctx, tn, reqs[i].IDs); err != nil {
 			if e, ok := apperr.As(err); ok && batch {
 				c := *e
 				c.Field = fmt.Sprintf("%s[%d].identifiers", field, i)
@@ -455,109 +317,6 @@ func checkSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []
 		}
 	}
 	return err
-}
-
-// count adds newly stored events to their profiles' counters and
-// computed traits, one compare-and-swap per profile. If a profile was
-// merged away between resolution and now, its events follow it to the
-// survivor. seeds are the profiles as read before the events were stored.
-func (s *Service) count(ctx context.Context, tn store.Tenant, events []*Event, seeds map[string]*profile.Profile) (map[string]*profile.Profile, computedChanges, error) {
-	var changes computedChanges
-	byProfile := map[string][]*Event{}
-	var order []string
-	for _, ev := range events {
-		if _, ok := byProfile[ev.ProfileID]; !ok {
-			order = append(order, ev.ProfileID)
-		}
-		byProfile[ev.ProfileID] = append(byProfile[ev.ProfileID], ev)
-	}
-	out := map[string]*profile.Profile{}
-	if len(events) == 0 {
-		return out, changes, nil
-	}
-	var features []rule.Feature
-	if s.Segments != nil {
-		var err error
-		if features, err = s.Segments.Features(ctx, tn); err != nil {
-			return nil, changes, err
-		}
-	}
-	var computed ComputedCounter
-	if s.Computed != nil {
-		var err error
-		if computed, err = s.Computed.Counter(ctx, tn); err != nil {
-			return nil, changes, err
-		}
-	}
-	now := s.Now()
-	for _, pid := range order {
-		evs := byProfile[pid]
-		target := pid
-		seenEpoch := int64(-1)
-		if seed := seeds[pid]; seed != nil {
-			seenEpoch = seed.ComputedEpoch
-		}
-		var changed []string
-		apply := func(p *profile.Profile) error {
-			p.EventCount += int64(len(evs))
-			for _, ev := range evs {
-				p.Seen(ev.OccurredAt)
-				if len(features) > 0 {
-					p.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
-				}
-			}
-			if computed != nil {
-				var err error
-				if changed, err = computed.Count(ctx, tn, p, evs, seenEpoch, now); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		for hops := 0; ; hops++ {
-			var (
-				p   *profile.Profile
-				err error
-			)
-			if seed := seeds[target]; seed != nil {
-				delete(seeds, target) // a seed serves once
-				p, err = profile.UpdateFrom(ctx, tn, seed, s.Now(), apply)
-			} else {
-				p, err = profile.Update(ctx, tn, target, s.Now(), apply)
-			}
-			if err == nil {
-				out[pid] = p
-				changes.add(p.ID, changed)
-				break
-			}
-			// Merged away (or being merged) between resolution and now:
-			// the events follow the profile to the survivor.
-			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
-				return nil, changes, err
-			}
-			seenEpoch = -1 // another profile: nothing read of it beforehand
-			if errors.Is(err, profile.ErrMerging) {
-				// Being merged away: see the merge through (it may yet be
-				// refused), then count where the events end up.
-				if err := s.Identity.Settle(ctx, tn, target); err != nil {
-					return nil, changes, err
-				}
-				continue
-			}
-			next, rerr := s.Identity.Redirect(ctx, tn, target)
-			if rerr != nil {
-				return nil, changes, fmt.Errorf("profile %s vanished: %w", target, err)
-			}
-			target = next
-			for _, ev := range evs {
-				ev.ProfileID = target
-				if err := tn.C(store.Events).Put(ctx, *ev); err != nil {
-					return nil, changes, fmt.Errorf("move event %s to %s: %w", ev.ID, target, err)
-				}
-			}
-		}
-	}
-	return out, changes, nil
 }
 
 // UnmoveEvents is the identity.Unmover for timelines: items of the

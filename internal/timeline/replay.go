@@ -38,21 +38,21 @@ type replayChecks map[string]bool
 
 // trackReplay returns nil when req replays the stored event dup (same
 // person), else the CONFLICT for req's messageId. Only reads.
-func (s *Service) trackReplay(ctx context.Context, tn store.Tenant, req *trackReq, dup *Event, seen replayChecks) error {
+func (s *Service) trackReplay(ctx context.Context, tn store.Tenant, req *Request, dup *Event, seen replayChecks) error {
 	if dup.Kind != KindEvent {
-		return messageIDTaken(req.field+".messageId", dup.MessageID)
+		return messageIDTaken(req.Field+".messageId", dup.MessageID)
 	}
-	k := req.key + "\x02" + dup.ProfileID
+	k := req.Key + "\x02" + dup.ProfileID
 	same, ok := seen[k]
 	if !ok {
 		var err error
-		if same, err = s.Identity.HoldsAny(ctx, tn, dup.ProfileID, req.ids); err != nil {
+		if same, err = s.Identity.HoldsAny(ctx, tn, dup.ProfileID, req.IDs); err != nil {
 			return err
 		}
 		seen[k] = same
 	}
 	if !same {
-		return messageIDTaken(req.field+".messageId", dup.MessageID)
+		return messageIDTaken(req.Field+".messageId", dup.MessageID)
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func TestTrackReplayOfAnotherPersonsMessageIDIsRefused(t *testing.T) {
 	al := ident(identity.Email, "al@example.com")
 	b := e.track(t, "input", trackAs("m1-B", bea, beaAnon))[0]
 	a := e.track(t, "input", trackAs("m1-A", al))[0]
-	if _, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: b.Profile.ID, Kind: "CALL", MessageID: "call-B"}); err != nil {
+	if _, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: b.Profile.ID, Kind: "CALL", MessageID: "call-B"}); err != nil {
 		t.Fatal(err)
 	}
 	before := e.counts(t)
@@ -70,7 +70,7 @@ func TestTrackReplayOfAnotherPersonsMessageIDIsRefused(t *testing.T) {
 		{"a new messageId twice in a batch, other identifiers of one person", "events", []timeline.TrackInput{trackAs("twice", al), trackAs("twice", al, ident(identity.DeviceID, "dev-al"))}, "events[1].messageId"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res, err := e.svc.Timeline.Track(e.ctx, e.tn, "tester", c.field, c.in)
+			res, err := e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", c.field, c.in)
 			if res != nil {
 				t.Errorf("results returned with the refusal: %+v", res)
 			}
@@ -137,7 +137,7 @@ func TestReplayAfterMerge(t *testing.T) {
 	nina := ident(identity.Email, "nina@example.com")
 	old := e.track(t, "input", trackAs("m-O", olga))[0].Profile.ID
 	n := e.track(t, "input", trackAs("m-N", nina))[0]
-	note, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: n.Profile.ID, Kind: "NOTE", MessageID: "note-N"})
+	note, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: n.Profile.ID, Kind: "NOTE", MessageID: "note-N"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestReplayAfterMerge(t *testing.T) {
 		t.Fatalf("track replay after merge with the survivor's identifier: %+v", r)
 	}
 	for _, pid := range []string{n.Profile.ID, old} {
-		got, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: pid, Kind: "NOTE", MessageID: "note-N"})
+		got, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: pid, Kind: "NOTE", MessageID: "note-N"})
 		if err != nil || got.ID != note.ID || got.ProfileID != old {
 			t.Fatalf("logInteraction replay on %s after merge: %+v, %v; want %s on %s", pid, got, err, note.ID, old)
 		}
@@ -163,7 +163,7 @@ func TestReplayAfterMerge(t *testing.T) {
 	if after := e.counts(t); after != before {
 		t.Fatalf("replays wrote: %v → %v", before, after)
 	}
-	_, err = e.svc.Timeline.Track(e.ctx, e.tn, "tester", "input", []timeline.TrackInput{trackAs("m-N", ident(identity.Email, "x@example.com"))})
+	_, err = e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "input", []timeline.TrackInput{trackAs("m-N", ident(identity.Email, "x@example.com"))})
 	wantTaken(t, err, "input.messageId", "m-N")
 }
 
@@ -171,7 +171,7 @@ func TestLogInteractionReplayOfAnotherItemIsRefused(t *testing.T) {
 	e := newEnv(t)
 	b := e.track(t, "input", trackAs("m1-B", ident(identity.Email, "bea@example.com")))[0].Profile.ID
 	a2 := e.track(t, "input", trackAs("m1-A", ident(identity.Email, "al@example.com")))[0].Profile.ID
-	if _, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: b, Kind: "CALL", MessageID: "call-B"}); err != nil {
+	if _, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: b, Kind: "CALL", MessageID: "call-B"}); err != nil {
 		t.Fatal(err)
 	}
 	before := e.counts(t)
@@ -183,7 +183,7 @@ func TestLogInteractionReplayOfAnotherItemIsRefused(t *testing.T) {
 		{"the same profile's event", b, "m1-B"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: c.pid, Kind: "CALL", MessageID: c.msg})
+			got, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: c.pid, Kind: "CALL", MessageID: c.msg})
 			if got != nil {
 				t.Errorf("item returned with the refusal: %+v", got)
 			}

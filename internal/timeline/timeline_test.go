@@ -44,7 +44,7 @@ func at(d time.Duration) *time.Time {
 
 func (e *env) track(t *testing.T, field string, in ...timeline.TrackInput) []timeline.TrackResult {
 	t.Helper()
-	res, err := e.svc.Timeline.Track(e.ctx, e.tn, "tester", field, in)
+	res, err := e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", field, in)
 	if err != nil {
 		t.Fatalf("Track: %v", err)
 	}
@@ -108,7 +108,7 @@ func TestTrackValidation(t *testing.T) {
 			e := newEnv(t)
 			in := good("m1")
 			tt.edit(&in)
-			_, err := e.svc.Timeline.Track(e.ctx, e.tn, "tester", "input", []timeline.TrackInput{in})
+			_, err := e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "input", []timeline.TrackInput{in})
 			wantInvalid(t, err, tt.field)
 			if n := e.Count(t, store.Events, store.EventsByMessage); n != 0 {
 				t.Fatalf("%d events stored after a refused call", n)
@@ -149,13 +149,13 @@ func TestTrackAcceptsEdges(t *testing.T) {
 
 func TestTrackBatchLimits(t *testing.T) {
 	e := newEnv(t)
-	_, err := e.svc.Timeline.Track(e.ctx, e.tn, "tester", "events", nil)
+	_, err := e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "events", nil)
 	wantInvalid(t, err, "events")
 	big := make([]timeline.TrackInput, timeline.MaxBatch+1)
 	for i := range big {
 		big[i] = good(fmt.Sprintf("b%d", i))
 	}
-	_, err = e.svc.Timeline.Track(e.ctx, e.tn, "tester", "events", big)
+	_, err = e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "events", big)
 	wantInvalid(t, err, "events")
 }
 
@@ -163,7 +163,7 @@ func TestTrackBatchWithOneBadItemStoresNothing(t *testing.T) {
 	e := newEnv(t)
 	batch := []timeline.TrackInput{good("a"), good("b"), good("c")}
 	batch[2].Name = " "
-	_, err := e.svc.Timeline.Track(e.ctx, e.tn, "tester", "events", batch)
+	_, err := e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "events", batch)
 	wantInvalid(t, err, "events[2].name")
 	if n := e.Count(t, store.Events, store.EventsByMessage); n != 0 {
 		t.Fatalf("%d events stored, want 0", n)
@@ -175,7 +175,7 @@ func TestTrackBatchWithOneBadItemStoresNothing(t *testing.T) {
 	// A one-item list under a plural field still names the index.
 	one := good("d")
 	one.MessageID = ""
-	_, err = e.svc.Timeline.Track(e.ctx, e.tn, "tester", "events", []timeline.TrackInput{one})
+	_, err = e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "events", []timeline.TrackInput{one})
 	wantInvalid(t, err, "events[0].messageId")
 }
 
@@ -262,7 +262,7 @@ func TestLogInteraction(t *testing.T) {
 	pid := e.track(t, "input", good("seed"))[0].Profile.ID
 
 	for i, kind := range timeline.InteractionKinds {
-		ev, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{
+		ev, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{
 			ProfileID: pid, Kind: kind, Subject: " Subj ", Body: "body", Direction: []string{"", "INBOUND", "OUTBOUND"}[i%3],
 			Actor: "agent", OccurredAt: at(time.Duration(-i) * time.Minute), Properties: map[string]any{"n": int64(i), "x": nil},
 		})
@@ -285,12 +285,12 @@ func TestLogInteraction(t *testing.T) {
 
 	// Idempotent on messageId.
 	in := timeline.InteractionInput{ProfileID: pid, Kind: "CALL", MessageID: "call-1", Subject: "first"}
-	a, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, in)
+	a, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	in.Subject = "second"
-	b, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, in)
+	b, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,12 +320,12 @@ func TestLogInteraction(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, tt.in)
+			_, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, tt.in)
 			wantInvalid(t, err, tt.field)
 		})
 	}
 	before := e.Count(t, store.Events, store.EventsByMessage)
-	_, err = e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: "no-such-profile", Kind: "NOTE"})
+	_, err = e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: "no-such-profile", Kind: "NOTE"})
 	if apperr.CodeOf(err) != apperr.NotFound {
 		t.Fatalf("unknown profile: err = %v, want NOT_FOUND", err)
 	}
@@ -521,7 +521,7 @@ func TestReadFiltersAcrossPages(t *testing.T) {
 	// Interactions every 25 seconds, between the events.
 	var wantInter []string
 	for i := 0; i < 300; i += 25 {
-		ev, err := e.svc.Timeline.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{
+		ev, err := e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{
 			ProfileID: pid, Kind: "NOTE", MessageID: fmt.Sprintf("note%03d", i), OccurredAt: at(-time.Duration(i)*time.Second - time.Millisecond),
 		})
 		if err != nil {

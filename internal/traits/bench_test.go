@@ -59,7 +59,7 @@ func benchTrack(b *testing.B, defs, batch, warmup int) {
 				Identifiers: []identity.Identifier{{Type: identity.AnonymousID, Value: fmt.Sprint("p", rng.IntN(profiles))}},
 				Name:        fmt.Sprint("ev", rng.IntN(12)), Properties: map[string]any{"amount": float64(rng.IntN(100)), "color": colors[rng.IntN(len(colors))]}})
 		}
-		if _, err := env.Services.Timeline.Track(env.Ctx, env.Tenant, "bench", "inputs", in); err != nil {
+		if _, err := env.Services.Ingest.TrackEvents(env.Ctx, env.Tenant, "bench", "inputs", in); err != nil {
 			b.Fatal(err)
 		}
 	}

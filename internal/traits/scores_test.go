@@ -372,7 +372,7 @@ func TestScoreSettingsRecount(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for _, b := range batches {
-			if _, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "inputs", b); err != nil {
+			if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", b); err != nil {
 				t.Error(err)
 				return
 			}
@@ -956,7 +956,7 @@ func TestTallyUnderConcurrentMerges(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					in.Name, in.Properties = traits.DefaultOrderEvent, map[string]any{"revenue": float64(rng.IntN(100))}
 				}
-				if _, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "inputs", []timeline.TrackInput{in}); err != nil {
+				if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", []timeline.TrackInput{in}); err != nil {
 					errs <- err
 					return
 				}

@@ -533,23 +533,25 @@ func Value(d *agg.Def, p *profile.Profile, now time.Time) (any, time.Time) {
 }
 
 // Counter returns the workspace's computed traits and order settings as
-// they are now, for counting one ingest call's events (timeline's
-// ComputedHook): one configuration for every profile of the call.
-func (e *Engine) Counter(ctx context.Context, tn store.Tenant) (timeline.ComputedCounter, error) {
+// they are now, for counting one ingest call's events: one configuration
+// for every profile of the call.
+func (e *Engine) Counter(ctx context.Context, tn store.Tenant) (Counter, error) {
 	cfg, err := e.config(ctx, tn)
 	if err != nil {
-		return nil, err
+		return Counter{}, err
 	}
-	return counter{cfg}, nil
+	return Counter{cfg}, nil
 }
 
-type counter struct{ cfg *cachedSet }
+// Counter counts stored events into profiles' computed state and score
+// tally with one configuration.
+type Counter struct{ cfg *cachedSet }
 
 // Count updates p's computed state and score tally for events just
 // stored for it (ingest calls it inside the profile's compare-and-swap).
 // seenEpoch is p's computedEpoch as read before the events were stored
 // (-1: unknown). It returns the keys whose value at now changed.
-func (c counter) Count(ctx context.Context, tn store.Tenant, p *profile.Profile, evs []*timeline.Event, seenEpoch int64, now time.Time) ([]string, error) {
+func (c Counter) Count(ctx context.Context, tn store.Tenant, p *profile.Profile, evs []*timeline.Event, seenEpoch int64, now time.Time) ([]string, error) {
 	cfg, set := c.cfg, c.cfg.set
 	// Epoch 0: no from-events write ever wrote p (nor a profile merged
 	// into it, see identity's fold), so only ingest adds counted anything.

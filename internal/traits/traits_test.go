@@ -157,7 +157,7 @@ func (e *env) check(t *testing.T, what string, ids []string, now time.Time) {
 
 func (e *env) track(t *testing.T, ins []timeline.TrackInput) string {
 	t.Helper()
-	res, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "tester", "inputs", ins)
+	res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", ins)
 	if err != nil {
 		t.Fatalf("track: %v", err)
 	}
@@ -248,7 +248,7 @@ func TestBackfillOverDemo(t *testing.T) {
 	wg.Go(func() {
 		for i := range 30 {
 			at := now.Add(-time.Duration(r.IntN(1000)) * time.Minute)
-			res, err := e.Services.Timeline.Track(e.Ctx, e.Tenant, "t", "inputs", []timeline.TrackInput{{
+			res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "t", "inputs", []timeline.TrackInput{{
 				MessageID: fmt.Sprintf("live-%d", i), Name: "order_completed", OccurredAt: &at,
 				Identifiers: []identity.Identifier{{Type: identity.AnonymousID, Value: fmt.Sprintf("live-%d", i%3)}},
 				Properties:  map[string]any{"revenue": float64(i), "sku": fmt.Sprintf("s%d", i%4)},

@@ -15,7 +15,7 @@ import (
 func (e *env) trackIn(t *testing.T, tn store.Tenant, msg, v, name string) string {
 	t.Helper()
 	at := start.Add(-time.Hour)
-	res, err := e.Services.Timeline.Track(e.Ctx, tn, "tester", "inputs", []timeline.TrackInput{{MessageID: msg, Name: name, OccurredAt: &at,
+	res, err := e.Services.Ingest.TrackEvents(e.Ctx, tn, "tester", "inputs", []timeline.TrackInput{{MessageID: msg, Name: name, OccurredAt: &at,
 		Identifiers: []identity.Identifier{{Type: identity.AnonymousID, Value: v}}}})
 	if err != nil {
 		t.Fatalf("track: %v", err)

@@ -70,7 +70,7 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 				stats.Merges += len(res.Merged)
 				p.ProfileID = res.Profile.ID
 			case op.Track != nil:
-				res, err := svc.Timeline.Track(ctx, tn, "seed", "inputs", op.Track)
+				res, err := svc.Ingest.TrackEvents(ctx, tn, "seed", "inputs", op.Track)
 				if err != nil {
 					return stats, fmt.Errorf("seed events of %s: %w", p.Key, err)
 				}
@@ -83,7 +83,7 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 			case op.Interaction != nil:
 				in := *op.Interaction
 				in.ProfileID = p.ProfileID
-				if _, err := svc.Timeline.LogInteraction(ctx, tn, in); err != nil {
+				if _, err := svc.Ingest.LogInteraction(ctx, tn, in); err != nil {
 					return stats, fmt.Errorf("seed interaction of %s: %w", p.Key, err)
 				}
 				stats.Interactions++

@@ -1,0 +1,67 @@
+// Package ingest is Halo's write path: what happens to an identify, a
+// track, a trackBatch and a logInteraction, step by step, in order. Each
+// step is a call into the domain that owns it; nothing here stores a
+// document itself, and no domain calls back up into this package.
+//
+// track and trackBatch (track.go), the whole story:
+//
+//  1. consent carried on the call is checked (consent), with its scope;
+//  2. every input is validated (timeline), then suppression is checked
+//     for all identifiers at once (identity): a refused call stores
+//     nothing;
+//  3. each messageId is looked up (timeline): a replay by the same person
+//     is a duplicate, anything else CONFLICT;
+//  4. identity is resolved once per identifier set (identity: normalise,
+//     look up, stitch or merge, apply traits);
+//  5. the events are appended in one InsertMany (timeline);
+//  6. each touched profile is updated in one compare-and-swap
+//     (profiles.go): its counters (timeline), the segment features
+//     (segment) and computed traits and score tally (traits);
+//  7. segments that read what changed are evaluated on the profiles as
+//     just written, and membership changes recorded and published
+//     (segment);
+//  8. timeline.appended and profile.updated go to the outbox (realtime);
+//  9. the consent carried on the call is recorded (consent).
+//
+// identify (identify.go) is steps 1, 4, 7 and 9 for one person;
+// logInteraction (interaction.go) is steps 3, 5, 6, 7 and 8 for one item.
+package ingest
+
+import (
+	"time"
+
+	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/internal/traits"
+)
+
+// Pipeline runs the write path over the domain services.
+type Pipeline struct {
+	identity *identity.Resolver
+	timeline *timeline.Service
+	segments *segment.Engine
+	traits   *traits.Engine
+	consent  *consent.Service
+	now      func() time.Time
+	// Changes, when set, is told of every append and profile change the
+	// path makes (timeline.appended, profile.updated).
+	Changes realtime.Publisher
+}
+
+// Deps are the services the write path calls.
+type Deps struct {
+	Identity *identity.Resolver
+	Timeline *timeline.Service
+	Segments *segment.Engine
+	Traits   *traits.Engine
+	Consent  *consent.Service
+	Now      func() time.Time
+}
+
+// New builds the write path.
+func New(d Deps) *Pipeline {
+	return &Pipeline{identity: d.Identity, timeline: d.Timeline, segments: d.Segments, traits: d.Traits, consent: d.Consent, now: d.Now}
+}

@@ -1,0 +1,183 @@
+package ingest_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/app/apptest"
+	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/ingest"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+var start = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+
+// recorder is a realtime.Publisher that keeps what it was told.
+type recorder struct {
+	mu sync.Mutex
+	cs []realtime.Change
+}
+
+func (r *recorder) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cs = append(r.cs, cs...)
+	return nil
+}
+
+func (r *recorder) kinds() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.cs {
+		out = append(out, c.Kind)
+	}
+	return out
+}
+
+func email(v string) []identity.Identifier { return []identity.Identifier{{Type: identity.Email, Value: v}} }
+
+func granted(purpose string) []consent.Choice {
+	return []consent.Choice{{Purpose: purpose, Channel: "EMAIL", Status: "GRANTED", Source: "form"}}
+}
+
+func event(msg, who, name string) ingest.TrackInput {
+	return ingest.TrackInput{TrackInput: timeline.TrackInput{MessageID: msg, Identifiers: email(who), Name: name}}
+}
+
+// A track runs every step: the profile is counted, the segment that
+// reads the event is entered, the outbox is told (timeline.appended and
+// the membership change), and the consent the event carries is recorded
+// once, not again on a replay.
+func TestTrackRunsEveryStep(t *testing.T) {
+	e := apptest.New(t, start)
+	out := &recorder{}
+	e.Services.Publish(out)
+	seg, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "buyers", Rule: &rule.Rule{
+		Event: &rule.EventCond{Name: "order_completed"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := ingest.Caller{Subject: "t", ConsentWrite: true}
+	in := event("m1", "ana@example.com", "order_completed")
+	in.Consent = granted("marketing")
+	res, err := e.Services.Ingest.Track(e.Ctx, e.Tenant, who, "input", []ingest.TrackInput{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res[0].Profile
+	if res[0].Duplicate || p.EventCount != 1 || !p.LastSeenAt.Equal(start) {
+		t.Fatalf("result %+v, profile count %d seen %s", res[0], p.EventCount, p.LastSeenAt)
+	}
+	members, err := e.Services.Segments.ProfileSegments(e.Ctx, e.Tenant, p.ID)
+	if err != nil || len(members) != 1 || members[0].SegmentID != seg.ID {
+		t.Fatalf("memberships %+v, %v", members, err)
+	}
+	kinds := strings.Join(out.kinds(), ",")
+	if !strings.Contains(kinds, realtime.TimelineAppended) || !strings.Contains(kinds, realtime.MembershipChanged) {
+		t.Fatalf("published %s", kinds)
+	}
+	recs, _, _, err := e.Services.Consent.History(e.Ctx, e.Tenant, p.ID, 10, "")
+	if err != nil || len(recs) != 1 || recs[0].Purpose != "marketing" {
+		t.Fatalf("consent history %+v, %v", recs, err)
+	}
+
+	// A replay is a duplicate: nothing counted, no consent recorded again.
+	res, err = e.Services.Ingest.Track(e.Ctx, e.Tenant, who, "input", []ingest.TrackInput{in})
+	if err != nil || !res[0].Duplicate || res[0].Profile.EventCount != 1 {
+		t.Fatalf("replay %+v, %v", res, err)
+	}
+	if recs, _, _, _ := e.Services.Consent.History(e.Ctx, e.Tenant, p.ID, 10, ""); len(recs) != 1 {
+		t.Fatalf("consent recorded again on a replay: %d records", len(recs))
+	}
+}
+
+// Consent on a call is checked before anything is written: without the
+// scope, or with an unknown purpose, the call is refused and no profile,
+// identity or event exists afterwards.
+func TestRefusedConsentStoresNothing(t *testing.T) {
+	e := apptest.New(t, start)
+	bad := event("m2", "bo@example.com", "page_viewed")
+	bad.Consent = granted("marketing")
+	_, err := e.Services.Ingest.Track(e.Ctx, e.Tenant, ingest.Caller{Subject: "t"}, "inputs",
+		[]ingest.TrackInput{event("m1", "al@example.com", "page_viewed"), bad})
+	if ae, ok := apperr.As(err); !ok || ae.Code != apperr.Forbidden || !strings.Contains(ae.Message, "inputs[1].consent needs scope consent:write") {
+		t.Fatalf("err %v", err)
+	}
+	unknown := event("m3", "cy@example.com", "page_viewed")
+	unknown.Consent = granted("no_such_purpose")
+	_, err = e.Services.Ingest.Track(e.Ctx, e.Tenant, ingest.Caller{Subject: "t", ConsentWrite: true}, "input", []ingest.TrackInput{unknown})
+	if apperr.CodeOf(err) != apperr.BadUserInput {
+		t.Fatalf("unknown purpose: %v", err)
+	}
+	_, err = e.Services.Ingest.Identify(e.Ctx, e.Tenant, ingest.Caller{Subject: "t"}, ingest.IdentifyInput{
+		Identifiers: email("di@example.com"), Consent: granted("marketing")})
+	if apperr.CodeOf(err) != apperr.Forbidden {
+		t.Fatalf("identify without the scope: %v", err)
+	}
+	for _, c := range []struct{ coll, index string }{
+		{store.Profiles, store.ProfilesByCreated}, {store.Identities, store.IdentitiesByValue},
+		{store.Events, store.EventsByMessage}, {store.ConsentLog, store.ConsentByProfile},
+	} {
+		if n := e.Count(t, c.coll, c.index); n != 0 {
+			t.Fatalf("%s holds %d documents after refused calls", c.coll, n)
+		}
+	}
+}
+
+// identify evaluates the segments its traits touch and records its
+// consent; logInteraction counts the item and publishes it.
+func TestIdentifyAndInteraction(t *testing.T) {
+	e := apptest.New(t, start)
+	out := &recorder{}
+	e.Services.Publish(out)
+	seg, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "pro", Rule: &rule.Rule{
+		Trait: &rule.TraitCond{Key: "plan", Op: rule.EQ, Value: "pro"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Services.Ingest.Identify(e.Ctx, e.Tenant, ingest.Caller{Subject: "t", ConsentWrite: true}, ingest.IdentifyInput{
+		Identifiers: email("Eve@Example.com"), Traits: map[string]any{"plan": "pro"}, Consent: granted("marketing")})
+	if err != nil || !res.Created {
+		t.Fatalf("identify %+v, %v", res, err)
+	}
+	members, err := e.Services.Segments.ProfileSegments(e.Ctx, e.Tenant, res.Profile.ID)
+	if err != nil || len(members) != 1 || members[0].SegmentID != seg.ID {
+		t.Fatalf("memberships %+v, %v", members, err)
+	}
+	if recs, _, _, _ := e.Services.Consent.History(e.Ctx, e.Tenant, res.Profile.ID, 10, ""); len(recs) != 1 {
+		t.Fatalf("consent records %d", len(recs))
+	}
+	ev, err := e.Services.Ingest.LogInteraction(e.Ctx, e.Tenant, timeline.InteractionInput{ProfileID: res.Profile.ID, Kind: "CALL", MessageID: "call-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := e.Profile(t, res.Profile.ID); p.EventCount != 1 || ev.ProfileID != p.ID {
+		t.Fatalf("interaction on %s, profile count %d", ev.ProfileID, p.EventCount)
+	}
+	again, err := e.Services.Ingest.LogInteraction(e.Ctx, e.Tenant, timeline.InteractionInput{ProfileID: res.Profile.ID, Kind: "CALL", MessageID: "call-1"})
+	if err != nil || again.ID != ev.ID {
+		t.Fatalf("replay %+v, %v", again, err)
+	}
+	if p := e.Profile(t, res.Profile.ID); p.EventCount != 1 {
+		t.Fatalf("a replayed interaction was counted: %d", p.EventCount)
+	}
+	appended := 0
+	for _, k := range out.kinds() {
+		if k == realtime.TimelineAppended {
+			appended++
+		}
+	}
+	if appended != 1 {
+		t.Fatalf("timeline.appended published %d times, want 1: %v", appended, out.kinds())
+	}
+}

@@ -1,0 +1,36 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+// LogInteraction records a CRM interaction on a profile's timeline: the
+// track steps for one item on a known profile.
+func (p *Pipeline) LogInteraction(ctx context.Context, tn store.Tenant, in timeline.InteractionInput) (*timeline.Event, error) {
+	// Validated and, with a messageId, looked up (step 3): a replay by the
+	// same profile is answered with the stored item.
+	ev, pr, replay, err := p.timeline.NewInteraction(ctx, tn, in)
+	if err != nil || replay != nil {
+		return replay, err
+	}
+	// Step 5.
+	if replay, err := p.timeline.InsertInteraction(ctx, tn, ev, pr.ID); err != nil || replay != nil {
+		return replay, err
+	}
+	orig := ev.ProfileID
+	// Step 6: pr was read before the item was stored, so it seeds the
+	// compare-and-swap as resolution's read does for track.
+	counted, computed, err := p.updateProfiles(ctx, tn, []*timeline.Event{ev}, map[string]*profile.Profile{pr.ID: pr})
+	if err != nil {
+		return nil, err
+	}
+	// Steps 7 and 8.
+	p.evaluate(ctx, tn, "logInteraction", counted, []string{orig}, rule.Touched{All: true})
+	p.publish(ctx, tn, []timeline.TrackResult{{Event: ev}}, computed)
+	return ev, nil
+}

@@ -1,0 +1,50 @@
+package ingest
+
+import (
+	"context"
+	"slices"
+
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/internal/traits/scores"
+	"github.com/halo-cdp/halo/store"
+)
+
+// evaluate is step 7: the segments that read what the write touched are
+// re-evaluated on the profiles as it left them (each once, in order), and
+// their membership changes recorded and published. It does not fail the
+// write, and runs even if the caller has gone.
+func (p *Pipeline) evaluate(ctx context.Context, tn store.Tenant, cause string, profiles map[string]*profile.Profile, order []string, touched rule.Touched) {
+	var ps []*profile.Profile
+	seen := map[string]bool{}
+	for _, k := range order {
+		if pr, ok := profiles[k]; ok && !seen[pr.ID] {
+			seen[pr.ID] = true
+			ps = append(ps, pr)
+		}
+	}
+	if len(ps) > 0 {
+		p.segments.AfterProfiles(context.WithoutCancel(ctx), tn, ps, cause, touched)
+	}
+}
+
+// publish is step 8: in one call (one outbox write), timeline.appended
+// for the new (not duplicate) items, one change per profile in input
+// order, and profile.updated (payload computed: the keys) once per profile
+// whose computed values or scores the call changed. Engagement alone does
+// not count: it moves with every event, which timeline.appended already
+// announces (and, like churn risk, with time).
+func (p *Pipeline) publish(ctx context.Context, tn store.Tenant, results []timeline.TrackResult, c computedChanges) {
+	if p.Changes == nil {
+		return
+	}
+	cs := timeline.Appended(results)
+	for _, pid := range c.order {
+		if keys := c.by[pid]; !slices.Equal(keys, []string{scores.KeyEngagement}) {
+			cs = append(cs, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: pid, Payload: map[string]any{"computed": keys}})
+		}
+	}
+	realtime.Notify(ctx, p.Changes, tn, cs...)
+}

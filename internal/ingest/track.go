@@ -1,0 +1,198 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+// TrackInput is one event of a track or trackBatch call, with the consent
+// it carries (recorded on its profile once the event is stored).
+type TrackInput struct {
+	timeline.TrackInput
+	Consent []consent.Choice
+}
+
+// Caller is who makes a write call.
+type Caller struct {
+	// Subject is the token subject, recorded on merges.
+	Subject string
+	// ConsentWrite: the token holds consent:write, which consent carried
+	// on identify or track needs.
+	ConsentWrite bool
+}
+
+// Track ingests events: field is "input" for track (one input) and
+// "inputs" for trackBatch (errors then name inputs[i]). The steps are
+// the package doc's, in order.
+func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field string, inputs []TrackInput) ([]timeline.TrackResult, error) {
+	// 1. Consent carried on the call: checked before anything is written.
+	choices, err := p.prepareTrackConsent(ctx, tn, who, field, inputs)
+	if err != nil {
+		return nil, err
+	}
+
+	// 2. Every input validated, then suppression: a refused call stores
+	// nothing, profiles and identities included.
+	plain := make([]timeline.TrackInput, len(inputs))
+	for i := range inputs {
+		plain[i] = inputs[i].TrackInput
+	}
+	types, reqs, err := p.timeline.ValidateTrack(ctx, tn, field, plain)
+	if err != nil {
+		return nil, err
+	}
+	if err := timeline.CheckSuppressed(ctx, tn, field, reqs, len(inputs) > 1); err != nil {
+		return nil, err
+	}
+
+	// 3. Duplicates, before identity resolution writes anything.
+	batch, err := p.timeline.Dedupe(ctx, tn, reqs)
+	if err != nil {
+		return nil, err
+	}
+
+	// 4. Identity, once per identifier set.
+	seeds, touched, err := p.resolve(ctx, tn, who.Subject, types, batch)
+	if err != nil {
+		return nil, err
+	}
+
+	// 5. Append the events.
+	stored, raced, err := p.timeline.Append(ctx, tn, batch)
+	if err != nil {
+		return nil, err
+	}
+
+	// 6. Each touched profile's state in one compare-and-swap.
+	profiles, computed, err := p.updateProfiles(ctx, tn, stored, seeds)
+	if err != nil {
+		return nil, err
+	}
+	touched.Computed = computed.keys()
+	names := map[string]bool{}
+	for _, ev := range stored {
+		if !names[ev.Name] {
+			names[ev.Name] = true
+			touched.EventNames = append(touched.EventNames, ev.Name)
+		}
+	}
+	touched.Seen = len(stored) > 0
+	results := batch.Results
+	var order []string
+	for i := range results {
+		r := &results[i]
+		if !r.Duplicate {
+			order = append(order, r.Event.ProfileID)
+		}
+		if pr, ok := profiles[r.Event.ProfileID]; ok {
+			r.Profile = pr
+			r.Event.ProfileID = pr.ID
+			continue
+		}
+		pr, err := profile.Resolve(ctx, tn, r.Event.ProfileID, p.identity.Redirect)
+		if err != nil {
+			return nil, err
+		}
+		profiles[r.Event.ProfileID] = pr
+		r.Profile = pr
+		r.Event.ProfileID = pr.ID
+	}
+
+	// 7. Segments, on the profiles as just written.
+	p.evaluate(ctx, tn, "track", profiles, order, touched)
+
+	// 8. The outbox.
+	p.publish(ctx, tn, results, computed)
+	if raced != nil {
+		return nil, raced
+	}
+
+	// 9. The consent the events carried.
+	if err := p.applyTrackConsent(ctx, tn, choices, results); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// resolve runs identity resolution for the pending inputs of b, once per
+// distinct identifier set (the common case is many events of one
+// visitor); events carrying traits resolve alone so their trait patches
+// apply in order. It returns the profiles as resolution read them (they
+// seed step 6) and what the resolution touched for segments.
+func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, types identity.Types, b *timeline.Batch) (map[string]*profile.Profile, rule.Touched, error) {
+	resolved := map[string]string{}
+	seeds := map[string]*profile.Profile{}
+	var touched rule.Touched
+	for _, i := range b.Pending {
+		req := &b.Reqs[i]
+		if pid, ok := resolved[req.Key]; ok && len(req.Traits) == 0 {
+			req.Event.ProfileID = pid
+			continue
+		}
+		res, err := p.identity.Resolve(ctx, tn, identity.Request{Identifiers: req.IDs, Traits: req.Traits, Actor: actor, Types: types, Quiet: true, SuppressionChecked: true})
+		if err != nil {
+			return nil, rule.Touched{}, err
+		}
+		resolved[req.Key] = res.Profile.ID
+		seeds[res.Profile.ID] = res.Profile
+		req.Event.ProfileID = res.Profile.ID
+		if res.Created || len(req.Traits) > 0 {
+			touched.All = true
+		}
+	}
+	return seeds, touched, nil
+}
+
+// prepareTrackConsent checks the consent of every input (trackBatch:
+// errors name inputs[i].consent).
+func (p *Pipeline) prepareTrackConsent(ctx context.Context, tn store.Tenant, who Caller, field string, inputs []TrackInput) ([]consent.Batch, error) {
+	var out []consent.Batch
+	for i, t := range inputs {
+		if len(t.Consent) == 0 {
+			continue
+		}
+		if out == nil {
+			out = make([]consent.Batch, len(inputs))
+		}
+		f := field + ".consent"
+		if field == "inputs" {
+			f = fmt.Sprintf("%s[%d].consent", field, i)
+		}
+		var err error
+		if out[i], err = p.prepareConsent(ctx, tn, who, f, t.Consent); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// applyTrackConsent records each event's consent on its profile; a
+// duplicate (a repeated messageId) recorded it the first time.
+func (p *Pipeline) applyTrackConsent(ctx context.Context, tn store.Tenant, batches []consent.Batch, results []timeline.TrackResult) error {
+	for i, b := range batches {
+		if b.Len() == 0 || i >= len(results) || results[i].Duplicate {
+			continue
+		}
+		if _, err := p.consent.Apply(ctx, tn, results[i].Profile.ID, b); err != nil {
+			return fmt.Errorf("record consent of event %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// TrackEvents is Track for events that carry no consent (the demo seed,
+// tools): the caller's subject is recorded on merges.
+func (p *Pipeline) TrackEvents(ctx context.Context, tn store.Tenant, subject, field string, inputs []timeline.TrackInput) ([]timeline.TrackResult, error) {
+	in := make([]TrackInput, len(inputs))
+	for i := range inputs {
+		in[i].TrackInput = inputs[i]
+	}
+	return p.Track(ctx, tn, Caller{Subject: subject}, field, in)
+}
