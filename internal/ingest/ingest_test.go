@@ -44,7 +44,9 @@ func (r *recorder) kinds() []string {
 	return out
 }
 
-func email(v string) []identity.Identifier { return []identity.Identifier{{Type: identity.Email, Value: v}} }
+func email(v string) []identity.Identifier {
+	return []identity.Identifier{{Type: identity.Email, Value: v}}
+}
 
 func granted(purpose string) []consent.Choice {
 	return []consent.Choice{{Purpose: purpose, Channel: "EMAIL", Status: "GRANTED", Source: "form"}}
