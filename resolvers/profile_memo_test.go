@@ -11,7 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
-	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/internal/profile"
 )
 
 // TestProfileMemo: within a query a profile document is read once (the
@@ -39,7 +39,7 @@ func TestProfileMemo(t *testing.T) {
 		}
 		// Gone from the store (as if erased): only a query's memo still has it.
 		doc := *p
-		if err := env.Tenant.C(store.Profiles).Delete(env.Ctx, id); err != nil {
+		if err := env.Tenant.C(profile.Profiles).Delete(env.Ctx, id); err != nil {
 			t.Fatal(err)
 		}
 		_, err = r.profileDoc(ctx, env.Tenant, id)
@@ -50,7 +50,7 @@ func TestProfileMemo(t *testing.T) {
 			t.Fatalf("%s: second read %v, want NOT_FOUND from the store", kind, err)
 		}
 		doc.Version = 0
-		if err := env.Tenant.C(store.Profiles).Insert(env.Ctx, doc); err != nil {
+		if err := env.Tenant.C(profile.Profiles).Insert(env.Ctx, doc); err != nil {
 			t.Fatal(err)
 		}
 	}

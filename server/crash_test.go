@@ -14,19 +14,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
+
+	// TestCrashMidMerge kills the server process (SIGKILL, no graceful stop)
+	// while a manual merge moves 10,000 events, restarts it on the same data
+	// dir, and checks the merge is either complete or fully undone, with every
+	// event present exactly once (issue 5). It runs the scenario with several
+	// kill delays; each run logs where its kill landed (read from the dead
+	// server's store before the restart) and whether recovery finished a merge
+	// at start. At least one kill must land while events are moving, the case
+	// the test is for: while none has, it tries again (a bounded number of
+	// times) with the delay moved toward the window, and fails if none does.
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/timeline"
 )
 
-// TestCrashMidMerge kills the server process (SIGKILL, no graceful stop)
-// while a manual merge moves 10,000 events, restarts it on the same data
-// dir, and checks the merge is either complete or fully undone, with every
-// event present exactly once (issue 5). It runs the scenario with several
-// kill delays; each run logs where its kill landed (read from the dead
-// server's store before the restart) and whether recovery finished a merge
-// at start. At least one kill must land while events are moving, the case
-// the test is for: while none has, it tries again (a bounded number of
-// times) with the delay moved toward the window, and fails if none does.
 func TestCrashMidMerge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a server binary")
@@ -228,7 +232,7 @@ func crashState(t *testing.T, dataDir, a, b string) (onA, onB, queued int64) {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	st, err := store.Open(ctx, be, store.Collections)
+	st, err := store.Open(ctx, be, app.Collections)
 	if err != nil {
 		be.Close(ctx)
 		t.Fatalf("open store: %v", err)
@@ -242,9 +246,9 @@ func crashState(t *testing.T, dataDir, a, b string) (onA, onB, queued int64) {
 		return n
 	}
 	tn := st.Tenant("crash")
-	onA = count(tn, store.Events, store.Query{Index: store.EventsByProfileTime, Eq: []any{a}})
-	onB = count(tn, store.Events, store.Query{Index: store.EventsByProfileTime, Eq: []any{b}})
-	queued = count(st.Tenant(store.SystemWorkspace), store.MergeQueue, store.Query{Index: store.QueueByAt})
+	onA = count(tn, timeline.Events, store.Query{Index: timeline.EventsByProfileTime, Eq: []any{a}})
+	onB = count(tn, timeline.Events, store.Query{Index: timeline.EventsByProfileTime, Eq: []any{b}})
+	queued = count(st.Tenant(store.SystemWorkspace), identity.MergeQueue, store.Query{Index: identity.QueueByAt})
 	return onA, onB, queued
 }
 

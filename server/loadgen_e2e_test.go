@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/tools/load"
 )
@@ -30,7 +31,7 @@ func TestLoadGenerator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close(context.Background())
-	n, err := st.Tenant("acme").C(store.Events).Count(t.Context(), store.Query{Index: store.EventsByMessage})
+	n, err := st.Tenant("acme").C(timeline.Events).Count(t.Context(), store.Query{Index: timeline.EventsByMessage})
 	if err != nil || n != int64(rep.Events) {
 		t.Fatalf("store holds %d events, the report says %d (%v)", n, rep.Events, err)
 	}

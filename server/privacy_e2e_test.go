@@ -8,16 +8,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/privacy/privacytest"
 	"github.com/halo-cdp/halo/store"
-)
 
-// E2E tests of the data-subject requests (exportProfileData, eraseProfile,
-// liftSuppression): the export round-trips what is stored; after erasure no
-// document of any declared collection holds the person's profile ids or
-// identifier values; segment subscribers see EXITED; later ingest with an
-// identifier is refused (SUPPRESSED) and stores nothing until lifted.
+	// E2E tests of the data-subject requests (exportProfileData, eraseProfile,
+	// liftSuppression): the export round-trips what is stored; after erasure no
+	// document of any declared collection holds the person's profile ids or
+	// identifier values; segment subscribers see EXITED; later ingest with an
+	// identifier is refused (SUPPRESSED) and stores nothing until lifted.
+	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/timeline"
+)
 
 const receiptFields = `id profileId erasedProfileIds reason erasedAt timelineItems identifiers memberships consentRecords suppressedIdentifiers`
 
@@ -206,9 +211,9 @@ func TestE2EPrivacyExportEraseSuppress(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(hits) > 0 || read < 20 {
-			t.Fatalf("after erasure (%d documents of %d collections read):\n%s", read, len(store.Collections), strings.Join(hits, "\n"))
+			t.Fatalf("after erasure (%d documents of %d collections read):\n%s", read, len(app.Collections), strings.Join(hits, "\n"))
 		}
-		if n, _ := tn.C(store.ConsentLog).Count(ctx, store.Query{Index: store.ConsentByProfile}); n != 2 {
+		if n, _ := tn.C(consent.ConsentLog).Count(ctx, store.Query{Index: consent.ConsentByProfile}); n != 2 {
 			t.Fatalf("anonymised consent entries kept: %d", n)
 		}
 		if p := getProfile(t, s, tok, map[string]any{"id": by.ID}); p == nil || p.EventCount != 1 {
@@ -216,9 +221,9 @@ func TestE2EPrivacyExportEraseSuppress(t *testing.T) {
 		}
 
 		// Later ingest with an identifier is refused and stores nothing.
-		events, _ := tn.C(store.Events).Count(ctx, store.Query{Index: store.EventsByProfileTime})
-		profiles, _ := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
-		identities, _ := tn.C(store.Identities).Count(ctx, store.Query{Index: store.IdentitiesByValueAny})
+		events, _ := tn.C(timeline.Events).Count(ctx, store.Query{Index: timeline.EventsByProfileTime})
+		profiles, _ := tn.C(profile.Profiles).Count(ctx, store.Query{Index: profile.ProfilesByCreated})
+		identities, _ := tn.C(identity.Identities).Count(ctx, store.Query{Index: identity.IdentitiesByValueAny})
 		refused := []gqlResponse{
 			s.gql(t, tok, `mutation($in: TrackInput!) { track(input: $in) { event { id } } }`, map[string]any{"in": map[string]any{
 				"messageId": "after-1", "identifiers": ids("email", "ERIN.ERASED@example.com"), "name": "page_viewed"}}),
@@ -237,13 +242,13 @@ func TestE2EPrivacyExportEraseSuppress(t *testing.T) {
 				t.Fatalf("refusal %d echoes the identifier: %s", i, r.Body)
 			}
 		}
-		if n, _ := tn.C(store.Events).Count(ctx, store.Query{Index: store.EventsByProfileTime}); n != events {
+		if n, _ := tn.C(timeline.Events).Count(ctx, store.Query{Index: timeline.EventsByProfileTime}); n != events {
 			t.Fatalf("events %d after refused calls, want %d", n, events)
 		}
-		if n, _ := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated}); n != profiles {
+		if n, _ := tn.C(profile.Profiles).Count(ctx, store.Query{Index: profile.ProfilesByCreated}); n != profiles {
 			t.Fatalf("profiles %d after refused calls, want %d", n, profiles)
 		}
-		if n, _ := tn.C(store.Identities).Count(ctx, store.Query{Index: store.IdentitiesByValueAny}); n != identities {
+		if n, _ := tn.C(identity.Identities).Count(ctx, store.Query{Index: identity.IdentitiesByValueAny}); n != identities {
 			t.Fatalf("identities %d after refused calls, want %d", n, identities)
 		}
 

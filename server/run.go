@@ -169,7 +169,7 @@ func openStore(ctx context.Context, cfg Config) (*store.Store, error) {
 		}
 		backend = b
 	}
-	st, err := store.Open(octx, backend, store.Collections)
+	st, err := store.Open(octx, backend, app.Collections)
 	if err != nil {
 		_ = backend.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("open store (%s): %w", engineName(cfg), err)

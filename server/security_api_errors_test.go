@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
@@ -93,7 +94,7 @@ func TestSecurityInternalErrorIsMasked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), backend, store.Collections)
+	st, err := store.Open(context.Background(), backend, app.Collections)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/resolvers"
 	"github.com/halo-cdp/halo/store"
@@ -109,7 +110,7 @@ func (w *secWorld) snapshot(t *testing.T) map[string]string {
 	ctx := context.Background()
 	for _, ws := range []string{"acme", "globex", store.SystemWorkspace} {
 		tn := w.st.Tenant(ws)
-		for _, spec := range store.Collections {
+		for _, spec := range app.Collections {
 			for _, idx := range spec.Indexes {
 				docs, err := tn.C(spec.Name).Find(ctx, store.Query{Index: idx.Name})
 				if err != nil {

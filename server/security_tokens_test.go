@@ -21,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/platform/auth/authtest"
 	"github.com/halo-cdp/halo/store"
@@ -54,7 +55,7 @@ func takeStoreDigest(t *testing.T, st *store.Store, ws string) storeDigest {
 	n := 0
 	for _, w := range []string{ws, store.SystemWorkspace} {
 		tn := st.Tenant(w)
-		for _, spec := range store.Collections {
+		for _, spec := range app.Collections {
 			c := tn.C(spec.Name)
 			q := store.Query{Index: spec.Indexes[0].Name, Limit: 1000}
 			for {

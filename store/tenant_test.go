@@ -61,7 +61,7 @@ func TestQueryValidation(t *testing.T) {
 		q    store.Query
 	}{
 		{"unknown index", store.Query{Index: "by_nothing"}},
-		{"index of another collection", store.Query{Index: store.EventsByProfileTime}},
+		{"index of another collection", store.Query{Index: "by_profile_time"}},
 		{"too many Eq", store.Query{Index: "by_name", Eq: []any{"a", "b"}}},
 		{"too many Eq on two fields", store.Query{Index: "by_group_at", Eq: []any{"g", at, "extra"}}},
 		{"range without a free field", store.Query{Index: "by_group_at", Eq: []any{"g", at}, Range: &store.Bound{Gte: at}}},

@@ -68,7 +68,7 @@ func anon(v string) []identity.Identifier {
 
 func queued(t *testing.T, e *apptest.Env) int64 {
 	t.Helper()
-	n, err := e.Store.Tenant(store.SystemWorkspace).C(store.MergeQueue).Count(e.Ctx, store.Query{Index: store.QueueByAt})
+	n, err := e.Store.Tenant(store.SystemWorkspace).C(identity.MergeQueue).Count(e.Ctx, store.Query{Index: identity.QueueByAt})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,45 +11,24 @@ import (
 	"testing"
 )
 
-// owners says which package owns each collection: only it may read or
-// write the collection; others call its functions. Settings is one
-// key-value collection shared by three domains, each reading and writing
-// only its own keys (the suppression salt, the PII settings, the score
-// settings and summary).
-var owners = map[string][]string{
-	"Profiles":          {"internal/profile"},
-	"SearchTerms":       {"internal/profile"},
-	"Identities":        {"internal/identity"},
-	"Merges":            {"internal/identity"},
-	"MergeQueue":        {"internal/identity"},
-	"IdentifierTypes":   {"internal/identity"},
-	"Suppressions":      {"internal/identity"},
-	"Events":            {"internal/timeline"},
-	"Segments":          {"internal/segment"},
-	"Memberships":       {"internal/segment"},
-	"MembershipChanges": {"internal/segment"},
-	"SegmentWorkspaces": {"internal/segment"},
-	"ConsentLog":        {"internal/consent"},
-	"ConsentPurposes":   {"internal/consent"},
-	"ComputedTraits":    {"internal/traits"},
-	"TraitWorkspaces":   {"internal/traits"},
-	"Changes":           {"internal/realtime"},
-	"Erasures":          {"internal/privacy"},
-	"Settings":          {"internal/identity", "internal/privacy", "internal/traits"},
-}
+// Each domain package declares the collections it owns: constants of its
+// own for the names, and a Collections list of store.CollectionSpec that
+// internal/app gathers. Only the owner may read or write a collection;
+// the others call its functions. These tests check that from the code.
 
-// access is one Tenant.C(...) call in non-test code.
+// access is one Tenant.C(...) call in non-test code: collection is the
+// argument's name when it is a bare identifier (a constant of the calling
+// package), "" for anything else (another package's constant, a string, a
+// field).
 type access struct {
 	pkg, collection, at string
 }
 
-// accesses finds every `x.C(arg)` call in the non-test Go files under
-// root (generated code aside). arg is store.<Name> for a declared
-// collection; anything else (a variable, a string) is reported with the
-// collection "?", so it cannot hide an access.
-func accesses(t *testing.T, root string) []access {
+// goFiles calls fn with each non-test Go file under root (generated code,
+// test data and the git directory aside) and its package directory,
+// relative to root.
+func goFiles(t *testing.T, root string, fn func(rel string, fset *token.FileSet, f *ast.File)) {
 	t.Helper()
-	var out []access
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -70,7 +49,19 @@ func accesses(t *testing.T, root string) []access {
 			return err
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(p))
-		rel = filepath.ToSlash(rel)
+		fn(filepath.ToSlash(rel), fset, f)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// accesses finds every `x.C(arg)` call.
+func accesses(t *testing.T, root string) []access {
+	t.Helper()
+	var out []access
+	goFiles(t, root, func(rel string, fset *token.FileSet, f *ast.File) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
 			if !ok || len(call.Args) != 1 {
@@ -79,21 +70,72 @@ func accesses(t *testing.T, root string) []access {
 			if sel, ok := call.Fun.(*ast.SelectorExpr); !ok || sel.Sel.Name != "C" {
 				return true
 			}
-			name := "?"
-			if s, ok := call.Args[0].(*ast.SelectorExpr); ok {
-				if x, ok := s.X.(*ast.Ident); ok && x.Name == "store" {
-					name = s.Sel.Name
-				}
+			name := ""
+			if id, ok := call.Args[0].(*ast.Ident); ok {
+				name = id.Name
 			}
 			out = append(out, access{pkg: rel, collection: name, at: fset.Position(call.Pos()).String()})
 			return true
 		})
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
+}
+
+// declared returns, for each package, the collection constants its
+// []store.CollectionSpec lists name.
+func declared(t *testing.T, root string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	goFiles(t, root, func(rel string, _ *token.FileSet, f *ast.File) {
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			arr, ok := lit.Type.(*ast.ArrayType)
+			if !ok {
+				return true
+			}
+			if sel, ok := arr.Elt.(*ast.SelectorExpr); !ok || sel.Sel.Name != "CollectionSpec" {
+				return true
+			}
+			for _, el := range lit.Elts {
+				spec, ok := el.(*ast.CompositeLit)
+				if !ok {
+					continue
+				}
+				for _, field := range spec.Elts {
+					kv, ok := field.(*ast.KeyValueExpr)
+					if !ok {
+						continue
+					}
+					if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Name" {
+						if v, ok := kv.Value.(*ast.Ident); ok {
+							out[rel] = append(out[rel], v.Name)
+						}
+					}
+				}
+			}
+			return true
+		})
+	})
+	return out
+}
+
+// owners maps each declared collection constant to its package, failing
+// the test on a collection declared twice.
+func owners(t *testing.T, root string) map[string]string {
+	t.Helper()
+	owner := map[string]string{}
+	for pkg, names := range declared(t, root) {
+		for _, n := range names {
+			if other, dup := owner[n]; dup {
+				t.Errorf("collection %s is declared by both %s and %s", n, other, pkg)
+			}
+			owner[n] = pkg
+		}
+	}
+	return owner
 }
 
 // repoRoot is the module's root, two levels above this package.
@@ -114,54 +156,60 @@ func repoRoot(t *testing.T) string {
 // (privacy's leftover scan, the test wiring).
 var exempt = []string{"store", "store/storetest", "internal/privacy/privacytest", "internal/app/apptest"}
 
-// TestCollectionOwnership fails when a package reads or writes a
-// collection another domain owns. Fix a failure by calling the owner's
-// function (adding one if needed), not by adding an owner here.
-func TestCollectionOwnership(t *testing.T) {
-	root := repoRoot(t)
-	found := accesses(t, root)
-	if len(found) < 50 {
-		t.Fatalf("found only %d collection accesses: the scan is broken", len(found))
-	}
+// violations are the accesses of found that break ownership.
+func violations(found []access, owner map[string]string) []string {
+	var out []string
 	for _, a := range found {
 		if slices.Contains(exempt, a.pkg) {
 			continue
 		}
-		own, ok := owners[a.collection]
-		switch {
-		case a.collection == "?":
-			t.Errorf("%s: %s reaches a collection through something other than store.<Name>; name the collection so ownership can be checked", a.at, a.pkg)
-		case !ok:
-			t.Errorf("%s: collection store.%s has no owner in this test; add it to owners", a.at, a.collection)
-		case !slices.Contains(own, a.pkg):
-			t.Errorf("%s: %s touches store.%s, which %s owns: call the owner's function instead", a.at, a.pkg, a.collection, strings.Join(own, ", "))
+		switch own, ok := owner[a.collection]; {
+		case a.collection == "":
+			out = append(out, a.at+": "+a.pkg+" names a collection through something other than a constant of its own; call the owning package's function")
+		case !ok || own != a.pkg:
+			out = append(out, a.at+": "+a.pkg+" touches "+a.collection+", which it does not declare (owner: "+own+"); call the owner's function instead")
 		}
+	}
+	return out
+}
+
+// TestCollectionOwnership fails when non-test code reads or writes a
+// collection its package does not declare. Fix a failure by calling the
+// owner's function (adding one if needed).
+func TestCollectionOwnership(t *testing.T) {
+	root := repoRoot(t)
+	owner := owners(t, root)
+	if len(owner) < 15 {
+		t.Fatalf("found only %d collection declarations (%v): the scan is broken", len(owner), owner)
+	}
+	found := accesses(t, root)
+	if len(found) < 50 {
+		t.Fatalf("found only %d collection accesses: the scan is broken", len(found))
+	}
+	for _, v := range violations(found, owner) {
+		t.Error(v)
 	}
 }
 
-// The scan sees a violation: a file that reaches another domain's
-// collection is reported.
+// The check sees violations: a package that reaches another domain's
+// collection through its constant, through a string, or through a name it
+// does not declare is reported, once each.
 func TestCollectionOwnershipCatchesViolation(t *testing.T) {
 	dir := t.TempDir()
 	pkg := filepath.Join(dir, "internal", "segment")
 	if err := os.MkdirAll(pkg, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src := "package segment\n\nfunc f(tn tenant) { tn.C(store.Events).Get(nil, \"x\", nil); tn.C(\"events\") }\n"
+	src := "package segment\n\nfunc f(tn tenant) { tn.C(timeline.Events).Get(nil, \"x\", nil); tn.C(\"events\"); tn.C(Events) }\n"
 	if err := os.WriteFile(filepath.Join(pkg, "bad.go"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := accesses(t, dir)
-	want := []access{{pkg: "internal/segment", collection: "Events"}, {pkg: "internal/segment", collection: "?"}}
-	if len(got) != len(want) {
-		t.Fatalf("found %+v", got)
+	owner := owners(t, repoRoot(t))
+	if owner["Events"] != "internal/timeline" {
+		t.Fatalf("Events declared by %q", owner["Events"])
 	}
-	for i := range want {
-		if got[i].pkg != want[i].pkg || got[i].collection != want[i].collection {
-			t.Fatalf("found %+v, want %+v", got, want)
-		}
-		if own := owners[got[i].collection]; slices.Contains(own, got[i].pkg) {
-			t.Fatalf("%+v would pass", got[i])
-		}
+	got := violations(accesses(t, dir), owner)
+	if len(got) != 3 {
+		t.Fatalf("violations %q, want 3", got)
 	}
 }

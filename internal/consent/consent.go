@@ -150,7 +150,7 @@ func (s *Service) now() time.Time {
 // the custom ones by key.
 func (s *Service) Purposes(ctx context.Context, tn store.Tenant) ([]Purpose, error) {
 	list, _, err := s.cache.Get(tn.Workspace(), CacheTTL, func() ([]Purpose, error) {
-		docs, err := tn.C(store.ConsentPurposes).Find(ctx, store.Query{Index: store.ConsentPurposesKey, Limit: MaxPurposes + 1})
+		docs, err := tn.C(ConsentPurposes).Find(ctx, store.Query{Index: ConsentPurposesKey, Limit: MaxPurposes + 1})
 		if err != nil {
 			return nil, fmt.Errorf("load consent purposes: %w", err)
 		}
@@ -241,9 +241,9 @@ func (s *Service) DefinePurpose(ctx context.Context, tn store.Tenant, in Purpose
 	if in.Description != nil && (len(*in.Description) > MaxDescription || !validText(*in.Description)) {
 		return nil, apperr.Invalid("input.description", "must be text of at most %d bytes", MaxDescription)
 	}
-	c := tn.C(store.ConsentPurposes)
+	c := tn.C(ConsentPurposes)
 	var cur Purpose
-	err := c.FindOne(ctx, store.Query{Index: store.ConsentPurposesKey, Eq: []any{in.Key}}, &cur)
+	err := c.FindOne(ctx, store.Query{Index: ConsentPurposesKey, Eq: []any{in.Key}}, &cur)
 	p := Purpose{Key: in.Key, LawfulBasis: basis, UpdatedAt: s.now()}
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -18,11 +18,11 @@ import (
 // person by default. Idempotent; returns how many entries pseudonym holds
 // in all.
 func AnonymiseLog(ctx context.Context, tn store.Tenant, profileIDs []string, pseudonym string) (int, error) {
-	c := tn.C(store.ConsentLog)
+	c := tn.C(ConsentLog)
 	for _, pid := range profileIDs {
 		for {
 			// Rewritten entries leave the range: each pass reads from the start.
-			docs, _, err := c.Scan(ctx, store.Query{Index: store.ConsentByProfile, Eq: []any{pid}, Limit: 500})
+			docs, _, err := c.Scan(ctx, store.Query{Index: ConsentByProfile, Eq: []any{pid}, Limit: 500})
 			if err != nil {
 				return 0, fmt.Errorf("consent log of %s: %w", pid, err)
 			}
@@ -51,7 +51,7 @@ func AnonymiseLog(ctx context.Context, tn store.Tenant, profileIDs []string, pse
 			}
 		}
 	}
-	n, err := c.Count(ctx, store.Query{Index: store.ConsentByProfile, Eq: []any{pseudonym}})
+	n, err := c.Count(ctx, store.Query{Index: ConsentByProfile, Eq: []any{pseudonym}})
 	if err != nil {
 		return 0, fmt.Errorf("count anonymised consent entries: %w", err)
 	}

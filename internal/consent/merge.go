@@ -60,7 +60,7 @@ func repoint(ctx context.Context, tn store.Tenant, recs []Record, to string) err
 			r.OriginProfileID = r.ProfileID
 		}
 		r.ProfileID = to
-		if err := tn.C(store.ConsentLog).Put(ctx, r); err != nil {
+		if err := tn.C(ConsentLog).Put(ctx, r); err != nil {
 			return fmt.Errorf("move consent record %s: %w", r.ID, err)
 		}
 	}

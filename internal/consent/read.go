@@ -101,7 +101,7 @@ func (s *Service) CanContact(ctx context.Context, tn store.Tenant, p *profile.Pr
 // History returns a page of a profile's consent log, newest first
 // (recordedAt), with each record's cursor, and whether more follow.
 func (s *Service) History(ctx context.Context, tn store.Tenant, profileID string, first int, after string) ([]Record, []string, bool, error) {
-	docs, err := tn.C(store.ConsentLog).Find(ctx, store.Query{Index: store.ConsentByProfile, Eq: []any{profileID}, Desc: true, After: after, Limit: first + 1})
+	docs, err := tn.C(ConsentLog).Find(ctx, store.Query{Index: ConsentByProfile, Eq: []any{profileID}, Desc: true, After: after, Limit: first + 1})
 	if err != nil {
 		if errors.Is(err, store.ErrBadCursor) {
 			return nil, nil, false, apperr.Invalid("after", "malformed cursor")
@@ -135,7 +135,7 @@ func Log(ctx context.Context, tn store.Tenant, profileID string) ([]Record, erro
 		after string
 	)
 	for {
-		docs, err := tn.C(store.ConsentLog).Find(ctx, store.Query{Index: store.ConsentByProfile, Eq: []any{profileID}, After: after, Limit: 1000})
+		docs, err := tn.C(ConsentLog).Find(ctx, store.Query{Index: ConsentByProfile, Eq: []any{profileID}, After: after, Limit: 1000})
 		if err != nil {
 			return nil, fmt.Errorf("consent log of %s: %w", profileID, err)
 		}

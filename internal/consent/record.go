@@ -262,7 +262,7 @@ func (s *Service) apply(ctx context.Context, tn store.Tenant, p *profile.Profile
 		// The log first: a state is never ahead of its log. A retry after a
 		// merge re-points the same records (Put, same ids).
 		if hops == 0 {
-			errs, err := tn.C(store.ConsentLog).InsertMany(ctx, docs)
+			errs, err := tn.C(ConsentLog).InsertMany(ctx, docs)
 			if err != nil {
 				return nil, fmt.Errorf("append consent log: %w", err)
 			}
@@ -273,7 +273,7 @@ func (s *Service) apply(ctx context.Context, tn store.Tenant, p *profile.Profile
 			}
 		} else {
 			for _, d := range docs {
-				if err := tn.C(store.ConsentLog).Put(ctx, d); err != nil {
+				if err := tn.C(ConsentLog).Put(ctx, d); err != nil {
 					return nil, fmt.Errorf("re-point consent log: %w", err)
 				}
 			}

@@ -182,7 +182,7 @@ func TestConcurrencyMixedIdentifyTrack(t *testing.T) {
 
 	// Profiles: all live, none left claimed by a merge.
 	profiles := map[string]*profile.Profile{}
-	docs, err := e.Tenant.C(store.Profiles).Find(e.Ctx, store.Query{Index: store.ProfilesByCreated})
+	docs, err := e.Tenant.C(profile.Profiles).Find(e.Ctx, store.Query{Index: profile.ProfilesByCreated})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestConcurrencyMixedIdentifyTrack(t *testing.T) {
 
 	// Identities: each identifier once, on a live profile; every
 	// identifier a call used is still held.
-	docs, err = e.Tenant.C(store.Identities).Find(e.Ctx, store.Query{Index: store.IdentitiesByValue})
+	docs, err = e.Tenant.C(identity.Identities).Find(e.Ctx, store.Query{Index: identity.IdentitiesByValue})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestConcurrencyMixedIdentifyTrack(t *testing.T) {
 
 	// Events: every accepted messageId stored exactly once, on a live
 	// profile, and nothing else stored.
-	docs, err = e.Tenant.C(store.Events).Find(e.Ctx, store.Query{Index: store.EventsByMessage})
+	docs, err = e.Tenant.C(timeline.Events).Find(e.Ctx, store.Query{Index: timeline.EventsByMessage})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,13 +325,13 @@ func TestConcurrencyMixedIdentifyTrack(t *testing.T) {
 	}
 
 	// No merge left half-done.
-	if n, err := e.Store.Tenant(store.SystemWorkspace).C(store.MergeQueue).Count(e.Ctx, store.Query{Index: store.QueueByAt}); err != nil || n != 0 {
+	if n, err := e.Store.Tenant(store.SystemWorkspace).C(identity.MergeQueue).Count(e.Ctx, store.Query{Index: identity.QueueByAt}); err != nil || n != 0 {
 		t.Errorf("merge queue holds %d entries (err %v), want 0", n, err)
 	}
-	if n, err := e.Tenant.C(store.Merges).Count(e.Ctx, store.Query{Index: store.MergesByStatus, Eq: []any{"running"}}); err != nil || n != 0 {
+	if n, err := e.Tenant.C(identity.Merges).Count(e.Ctx, store.Query{Index: identity.MergesByStatus, Eq: []any{"running"}}); err != nil || n != 0 {
 		t.Errorf("%d merge records still running (err %v), want 0", n, err)
 	}
-	merges, err := e.Tenant.C(store.Merges).Count(e.Ctx, store.Query{Index: store.MergesByStatus, Eq: []any{"done"}})
+	merges, err := e.Tenant.C(identity.Merges).Count(e.Ctx, store.Query{Index: identity.MergesByStatus, Eq: []any{"done"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,11 +17,11 @@ func EraseIdentities(ctx context.Context, tn store.Tenant, profileID string) ([]
 	if err != nil {
 		return nil, err
 	}
-	c := tn.C(store.Identities)
+	c := tn.C(Identities)
 	out := make([]Identifier, 0, len(held))
 	for _, h := range held {
 		var doc identity
-		err := c.FindOne(ctx, store.Query{Index: store.IdentitiesByValue, Eq: []any{h.Type, h.Value}}, &doc)
+		err := c.FindOne(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{h.Type, h.Value}}, &doc)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -47,11 +47,11 @@ func EraseIdentities(ctx context.Context, tn store.Tenant, profileID string) ([]
 // record loses that entry of its history; that is what erasure asks for.
 // Queue entries of those records go too. Returns how many were deleted.
 func EraseHistory(ctx context.Context, tn store.Tenant, profileIDs []string) (int, error) {
-	c := tn.C(store.Merges)
-	sys := tn.Store().Tenant(store.SystemWorkspace).C(store.MergeQueue)
+	c := tn.C(Merges)
+	sys := tn.Store().Tenant(store.SystemWorkspace).C(MergeQueue)
 	n := 0
 	for _, pid := range profileIDs {
-		for _, index := range []string{store.MergesByTarget, store.MergesBySource} {
+		for _, index := range []string{MergesByTarget, MergesBySource} {
 			for {
 				docs, err := c.Find(ctx, store.Query{Index: index, Eq: []any{pid}, Limit: 500})
 				if err != nil {
@@ -79,7 +79,7 @@ func EraseHistory(ctx context.Context, tn store.Tenant, profileIDs []string) (in
 // SettleMergesInto finishes every merge still running into profileID, so
 // an erasure sees everything the profile absorbed.
 func (r *Resolver) SettleMergesInto(ctx context.Context, tn store.Tenant, profileID string) error {
-	docs, err := tn.C(store.Merges).Find(ctx, store.Query{Index: store.MergesByTarget, Eq: []any{profileID}})
+	docs, err := tn.C(Merges).Find(ctx, store.Query{Index: MergesByTarget, Eq: []any{profileID}})
 	if err != nil {
 		return fmt.Errorf("merges into %s: %w", profileID, err)
 	}

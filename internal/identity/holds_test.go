@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -33,7 +34,7 @@ func TestHoldsAny(t *testing.T) {
 		return ok
 	}
 	digest := func() [3]int64 {
-		return [3]int64{e.Count(t, store.Profiles, store.ProfilesByCreated), e.Count(t, store.Identities, store.IdentitiesByValue), e.Count(t, store.Merges, store.MergesByStatus)}
+		return [3]int64{e.Count(t, profile.Profiles, profile.ProfilesByCreated), e.Count(t, identity.Identities, identity.IdentitiesByValue), e.Count(t, identity.Merges, identity.MergesByStatus)}
 	}
 	before := digest()
 	for _, c := range []struct {
@@ -93,7 +94,7 @@ func TestHoldsAny(t *testing.T) {
 		FirstSeenAt time.Time `bson:"firstSeenAt"`
 		Version     int64     `bson:"version"`
 	}{store.NewID(), identity.DeviceID, "dev-late", p2, t0, 0}
-	if err := e.tn.C(store.Identities).Insert(e.ctx, late); err != nil {
+	if err := e.tn.C(identity.Identities).Insert(e.ctx, late); err != nil {
 		t.Fatal(err)
 	}
 	dev := identity.Identifier{Type: identity.DeviceID, Value: "dev-late"}

@@ -169,7 +169,7 @@ func (r *Resolver) merge(ctx context.Context, tn store.Tenant, a, b, reason, act
 	if err := r.enqueue(ctx, tn, rec.ID, now); err != nil {
 		return "", nil, err
 	}
-	if err := tn.C(store.Merges).Insert(ctx, rec); err != nil {
+	if err := tn.C(Merges).Insert(ctx, rec); err != nil {
 		return "", nil, fmt.Errorf("record merge of %s into %s: %w", source.ID, target.ID, err)
 	}
 	// Claim the source: from here on every writer goes to the target.
@@ -500,7 +500,7 @@ func (r *Resolver) recordConflicts(ctx context.Context, tn store.Tenant, cs []Co
 		}
 		// History is best effort here: the caller reports the conflict in
 		// its payload whether or not this write lands.
-		_ = tn.C(store.Merges).Put(ctx, rec)
+		_ = tn.C(Merges).Put(ctx, rec)
 	}
 }
 
@@ -555,8 +555,8 @@ func (r *Resolver) sweepOn(ctx context.Context, tn store.Tenant, id string) erro
 // moveIdentities re-points identities of source at target (only those in
 // only, when given).
 func moveIdentities(ctx context.Context, tn store.Tenant, sourceID, targetID string, only []Identifier) ([]Identifier, error) {
-	c := tn.C(store.Identities)
-	docs, err := c.Find(ctx, store.Query{Index: store.IdentitiesByProfile, Eq: []any{sourceID}})
+	c := tn.C(Identities)
+	docs, err := c.Find(ctx, store.Query{Index: IdentitiesByProfile, Eq: []any{sourceID}})
 	if err != nil {
 		return nil, fmt.Errorf("identities of %s: %w", sourceID, err)
 	}
@@ -612,7 +612,7 @@ func (r *Resolver) redirectOnce(ctx context.Context, tn store.Tenant, id string)
 	if !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
-	docs, err := tn.C(store.Merges).Find(ctx, store.Query{Index: store.MergesBySource, Eq: []any{id}, Desc: true, Limit: 20})
+	docs, err := tn.C(Merges).Find(ctx, store.Query{Index: MergesBySource, Eq: []any{id}, Desc: true, Limit: 20})
 	if err != nil {
 		return "", fmt.Errorf("merges of %s: %w", id, err)
 	}
@@ -635,7 +635,7 @@ func (r *Resolver) redirectOnce(ctx context.Context, tn store.Tenant, id string)
 // undone) is never overwritten by a stale copy — rec becomes the stored
 // record instead. Only done → undone moves on from an outcome.
 func (r *Resolver) saveRecord(ctx context.Context, tn store.Tenant, rec *Record) error {
-	c := tn.C(store.Merges)
+	c := tn.C(Merges)
 	for attempt := 0; attempt < 50; attempt++ {
 		prev := rec.Version
 		rec.Version = prev + 1
@@ -669,7 +669,7 @@ func (r *Resolver) abandon(ctx context.Context, tn store.Tenant, rec Record) {
 
 func (r *Resolver) enqueue(ctx context.Context, tn store.Tenant, id string, at time.Time) error {
 	q := queued{ID: id, Workspace: tn.Workspace(), At: at}
-	if err := r.system(tn).C(store.MergeQueue).Put(ctx, q); err != nil {
+	if err := r.system(tn).C(MergeQueue).Put(ctx, q); err != nil {
 		return fmt.Errorf("queue merge %s: %w", id, err)
 	}
 	return nil
@@ -678,7 +678,7 @@ func (r *Resolver) enqueue(ctx context.Context, tn store.Tenant, id string, at t
 // dequeue is best effort: a leftover entry only makes the next start check
 // a finished record again.
 func (r *Resolver) dequeue(ctx context.Context, tn store.Tenant, id string) {
-	_ = r.system(tn).C(store.MergeQueue).Delete(ctx, id)
+	_ = r.system(tn).C(MergeQueue).Delete(ctx, id)
 }
 
 func (r *Resolver) system(tn store.Tenant) store.Tenant {
@@ -699,7 +699,7 @@ func (r *Resolver) Settle(ctx context.Context, tn store.Tenant, profileID string
 // finishByID finishes the merge or unmerge recorded under id, if running.
 func (r *Resolver) finishByID(ctx context.Context, tn store.Tenant, id string) error {
 	var rec Record
-	if err := tn.C(store.Merges).Get(ctx, id, &rec); err != nil {
+	if err := tn.C(Merges).Get(ctx, id, &rec); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
@@ -722,7 +722,7 @@ func (r *Resolver) finishByID(ctx context.Context, tn store.Tenant, id string) e
 // workspace. The server runs it at start, before serving.
 func (r *Resolver) Recover(ctx context.Context, st *store.Store) (int, error) {
 	sys := st.Tenant(store.SystemWorkspace)
-	docs, err := sys.C(store.MergeQueue).Find(ctx, store.Query{Index: store.QueueByAt})
+	docs, err := sys.C(MergeQueue).Find(ctx, store.Query{Index: QueueByAt})
 	if err != nil {
 		return 0, fmt.Errorf("read merge queue: %w", err)
 	}
@@ -746,8 +746,8 @@ func (r *Resolver) Recover(ctx context.Context, st *store.Store) (int, error) {
 func History(ctx context.Context, tn store.Tenant, profileID string) ([]Record, error) {
 	seen := map[string]bool{}
 	var out []Record
-	for _, index := range []string{store.MergesByTarget, store.MergesBySource} {
-		docs, err := tn.C(store.Merges).Find(ctx, store.Query{Index: index, Eq: []any{profileID}, Desc: true, Limit: 500})
+	for _, index := range []string{MergesByTarget, MergesBySource} {
+		docs, err := tn.C(Merges).Find(ctx, store.Query{Index: index, Eq: []any{profileID}, Desc: true, Limit: 500})
 		if err != nil {
 			return nil, fmt.Errorf("history of %s: %w", profileID, err)
 		}

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"github.com/halo-cdp/halo/internal/platform/settings"
 	"slices"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, bk, store.Collections)
+	st, err := store.Open(ctx, bk, slices.Concat(Collections, profile.Collections, settings.Collections))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 	b.MergingInto, b.MergeID = "a", "m2"
 	s.MergingInto, s.MergeID = "y", "m"
 	for _, p := range []*profile.Profile{a, b, s} {
-		if err := tn.C(store.Profiles).Insert(ctx, p); err != nil {
+		if err := tn.C(profile.Profiles).Insert(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,7 +69,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 		rec("m2", statusRunning, "b", "a", b, 2*time.Minute),
 		m,
 	} {
-		if err := tn.C(store.Merges).Insert(ctx, x); err != nil {
+		if err := tn.C(Merges).Insert(ctx, x); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +96,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 	}
 
 	var m2 Record
-	if err := tn.C(store.Merges).Get(ctx, "m2", &m2); err != nil {
+	if err := tn.C(Merges).Get(ctx, "m2", &m2); err != nil {
 		t.Fatal(err)
 	}
 	if m2.Status != statusRefused {
@@ -139,7 +140,7 @@ func TestSweepOnFollowsRetiredTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, bk, store.Collections)
+	st, err := store.Open(ctx, bk, slices.Concat(Collections, profile.Collections, settings.Collections))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestSweepOnFollowsRetiredTargets(t *testing.T) {
 	c := profile.New("c", now)
 	c.MergingInto, c.MergeID = "a", "mc"
 	for _, p := range []*profile.Profile{a, c} {
-		if err := tn.C(store.Profiles).Insert(ctx, p); err != nil {
+		if err := tn.C(profile.Profiles).Insert(ctx, p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +169,7 @@ func TestSweepOnFollowsRetiredTargets(t *testing.T) {
 		{ID: "mc", Kind: KindMerge, Status: statusRunning, SourceID: "c", TargetID: "a", At: now, Source: c},
 	} {
 		rec.Moved, rec.Traits, rec.Conflicts, rec.Origins = []Identifier{}, []TraitOutcome{}, []Conflict{}, []string{}
-		if err := tn.C(store.Merges).Insert(ctx, rec); err != nil {
+		if err := tn.C(Merges).Insert(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -431,8 +431,8 @@ func (r *Resolver) trim(ctx context.Context, tn store.Tenant, profileID, typ str
 	if max <= 0 {
 		return nil
 	}
-	c := tn.C(store.Identities)
-	docs, err := c.Find(ctx, store.Query{Index: store.IdentitiesByProfile, Eq: []any{profileID, typ}})
+	c := tn.C(Identities)
+	docs, err := c.Find(ctx, store.Query{Index: IdentitiesByProfile, Eq: []any{profileID, typ}})
 	if err != nil {
 		return fmt.Errorf("identities of %s: %w", profileID, err)
 	}
@@ -511,7 +511,7 @@ func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, pr
 		ID: store.NewID(), Type: id.Type, Value: id.Value, ProfileID: profileID,
 		FirstSeenAt: r.Now().UTC().Truncate(time.Millisecond),
 	}
-	if err := tn.C(store.Identities).Insert(ctx, doc); err != nil {
+	if err := tn.C(Identities).Insert(ctx, doc); err != nil {
 		if errors.Is(err, store.ErrDuplicateKey) {
 			return err
 		}
@@ -569,7 +569,7 @@ func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string
 
 // Identifiers lists the identifiers a profile holds, oldest first.
 func Identifiers(ctx context.Context, tn store.Tenant, profileID string) ([]Held, error) {
-	docs, err := tn.C(store.Identities).Find(ctx, store.Query{Index: store.IdentitiesByProfile, Eq: []any{profileID}})
+	docs, err := tn.C(Identities).Find(ctx, store.Query{Index: IdentitiesByProfile, Eq: []any{profileID}})
 	if err != nil {
 		return nil, fmt.Errorf("identifiers of profile %s: %w", profileID, err)
 	}
@@ -588,7 +588,7 @@ func Identifiers(ctx context.Context, tn store.Tenant, profileID string) ([]Held
 // Lookup returns the id of the profile holding id, or store.ErrNotFound.
 func Lookup(ctx context.Context, tn store.Tenant, id Identifier) (string, error) {
 	var doc identity
-	err := tn.C(store.Identities).FindOne(ctx, store.Query{Index: store.IdentitiesByValue, Eq: []any{id.Type, id.Value}}, &doc)
+	err := tn.C(Identities).FindOne(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{id.Type, id.Value}}, &doc)
 	if err != nil {
 		return "", err
 	}

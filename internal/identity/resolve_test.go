@@ -138,10 +138,10 @@ func TestResolveCreatesFindsAndAttaches(t *testing.T) {
 	if _, err := identity.Lookup(e.ctx, e.tn, identity.Identifier{Type: identity.UserID, Value: "nobody"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Lookup(unknown) err = %v, want ErrNotFound", err)
 	}
-	if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
+	if n := e.Count(t, profile.Profiles, profile.ProfilesByCreated); n != 1 {
 		t.Fatalf("%d profiles, want 1", n)
 	}
-	if n := e.Count(t, store.Identities, store.IdentitiesByValue); n != 3 {
+	if n := e.Count(t, identity.Identities, identity.IdentitiesByValue); n != 3 {
 		t.Fatalf("%d identities, want 3", n)
 	}
 }
@@ -267,7 +267,7 @@ func TestMergeTwoProfiles(t *testing.T) {
 			if _, err := e.svc.Identity.Redirect(e.ctx, e.tn, old.ID); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Redirect(survivor) err = %v, want ErrNotFound", err)
 			}
-			if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
+			if n := e.Count(t, profile.Profiles, profile.ProfilesByCreated); n != 1 {
 				t.Errorf("%d profiles, want 1", n)
 			}
 			// profile.Resolve follows the merge.
@@ -347,10 +347,10 @@ func TestThreeWayMergeAtOnce(t *testing.T) {
 			t.Errorf("Redirect(%s) = %q, %v", src, got, err)
 		}
 	}
-	if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
+	if n := e.Count(t, profile.Profiles, profile.ProfilesByCreated); n != 1 {
 		t.Fatalf("%d profiles, want 1", n)
 	}
-	if n := e.Count(t, store.Events, store.EventsByMessage); n != 3 {
+	if n := e.Count(t, timeline.Events, timeline.EventsByMessage); n != 3 {
 		t.Fatalf("%d events, want 3", n)
 	}
 	page, err := timeline.Read(e.ctx, e.tn, pids[0], 10, "", timeline.Filter{})
@@ -457,10 +457,10 @@ func TestConcurrentResolveConverges(t *testing.T) {
 		}
 	}
 
-	if c := e.Count(t, store.Profiles, store.ProfilesByCreated); c != 1 {
+	if c := e.Count(t, profile.Profiles, profile.ProfilesByCreated); c != 1 {
 		t.Fatalf("%d profiles left, want exactly 1", c)
 	}
-	docs, err := e.tn.C(store.Identities).Find(e.ctx, store.Query{Index: store.IdentitiesByValue})
+	docs, err := e.tn.C(identity.Identities).Find(e.ctx, store.Query{Index: identity.IdentitiesByValue})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,7 +533,7 @@ func TestStrayIdentityOfMergedProfileHeals(t *testing.T) {
 		FirstSeenAt time.Time `bson:"firstSeenAt"`
 		Version     int64     `bson:"version"`
 	}{store.NewID(), identity.DeviceID, "dev-late", p2, t0, 0}
-	if err := e.tn.C(store.Identities).Insert(e.ctx, late); err != nil {
+	if err := e.tn.C(identity.Identities).Insert(e.ctx, late); err != nil {
 		t.Fatal(err)
 	}
 
@@ -550,7 +550,7 @@ func TestStrayIdentityOfMergedProfileHeals(t *testing.T) {
 	if got, err := identity.Lookup(e.ctx, e.tn, dev); err != nil || got != p1 {
 		t.Fatalf("Lookup(dev-late) = %q, %v; want it moved to %s", got, err, p1)
 	}
-	if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 1 {
+	if n := e.Count(t, profile.Profiles, profile.ProfilesByCreated); n != 1 {
 		t.Fatalf("%d profiles, want 1", n)
 	}
 }

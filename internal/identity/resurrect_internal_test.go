@@ -3,6 +3,8 @@ package identity
 import (
 	"context"
 	"errors"
+	"github.com/halo-cdp/halo/internal/platform/settings"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ func TestSlowCreatorDoesNotResurrect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, b, store.Collections)
+	st, err := store.Open(ctx, b, slices.Concat(Collections, profile.Collections, settings.Collections))
 	if err != nil {
 		t.Fatal(err)
 	}

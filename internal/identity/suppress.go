@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/settings"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -60,10 +61,9 @@ func loadSalt(ctx context.Context, tn store.Tenant, create bool) ([]byte, error)
 	if s, ok := salts.Load(ck); ok {
 		return s.([]byte), nil
 	}
-	c := tn.C(store.Settings)
 	for attempt := 0; attempt < 3; attempt++ {
 		var doc saltDoc
-		err := c.FindOne(ctx, store.Query{Index: store.SettingsByKey, Eq: []any{saltKey}}, &doc)
+		err := settings.Find(ctx, tn, saltKey, &doc)
 		if err == nil {
 			salt, err := hex.DecodeString(doc.Salt)
 			if err != nil || len(salt) < 16 {
@@ -85,7 +85,7 @@ func loadSalt(ctx context.Context, tn store.Tenant, create bool) ([]byte, error)
 		doc = saltDoc{ID: store.NewID(), Key: saltKey, Salt: hex.EncodeToString(b), CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 		// The unique key index decides between racing creators; the loser
 		// reads the winner's salt on the next pass.
-		if err := c.Insert(ctx, doc); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
+		if err := settings.Insert(ctx, tn, doc); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
 			return nil, fmt.Errorf("create suppression salt: %w", err)
 		}
 	}
@@ -120,7 +120,7 @@ func Suppress(ctx context.Context, tn store.Tenant, ids []Identifier, erasureID 
 		}
 		seen[h] = true
 		doc := Suppression{ID: suppressionID(h), Type: id.Type, Hash: h, ErasureID: erasureID, At: at.UTC().Truncate(time.Millisecond)}
-		if err := tn.C(store.Suppressions).Put(ctx, doc); err != nil {
+		if err := tn.C(Suppressions).Put(ctx, doc); err != nil {
 			return 0, fmt.Errorf("suppress a %s identifier: %w", id.Type, err)
 		}
 	}
@@ -134,7 +134,7 @@ func LiftSuppression(ctx context.Context, tn store.Tenant, id Identifier) (bool,
 	if err != nil || salt == nil {
 		return false, err
 	}
-	err = tn.C(store.Suppressions).Delete(ctx, suppressionID(suppressionHash(salt, id)))
+	err = tn.C(Suppressions).Delete(ctx, suppressionID(suppressionHash(salt, id)))
 	switch {
 	case err == nil:
 		return true, nil
@@ -169,7 +169,7 @@ func CheckSuppressed(ctx context.Context, tn store.Tenant, ids []Identifier) err
 	}
 	for _, id := range ids {
 		var doc Suppression
-		err := tn.C(store.Suppressions).Get(ctx, suppressionID(suppressionHash(salt, id)), &doc)
+		err := tn.C(Suppressions).Get(ctx, suppressionID(suppressionHash(salt, id)), &doc)
 		if err == nil {
 			return apperr.New(apperr.Suppressed, "the %s identifier belongs to an erased person and is suppressed: nothing was stored (liftSuppression lets it back in)", id.Type)
 		}

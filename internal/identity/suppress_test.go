@@ -22,7 +22,7 @@ func TestSuppressionIsPerWorkspaceAndHashed(t *testing.T) {
 	if apperr.CodeOf(err) != apperr.Suppressed {
 		t.Fatalf("resolve: %v", err)
 	}
-	if n := e.Count(t, store.Identities, store.IdentitiesByValue); n != 0 {
+	if n := e.Count(t, identity.Identities, identity.IdentitiesByValue); n != 0 {
 		t.Fatalf("%d identities stored by a refused call", n)
 	}
 	// Another workspace is not affected, and its salt differs.
@@ -35,7 +35,7 @@ func TestSuppressionIsPerWorkspaceAndHashed(t *testing.T) {
 		t.Fatalf("hashes %q %q", h1, h2)
 	}
 	// The stored suppression holds a hash, never the value.
-	docs, err := e.tn.C(store.Suppressions).Find(e.ctx, store.Query{Index: store.SuppressionsByHash})
+	docs, err := e.tn.C(identity.Suppressions).Find(e.ctx, store.Query{Index: identity.SuppressionsByHash})
 	if err != nil || len(docs) != 1 || bytes.Contains(docs[0].Raw, []byte("gone@example.com")) {
 		t.Fatalf("suppressions %v %v", docs, err)
 	}

@@ -217,7 +217,7 @@ func (d typeDoc) config() TypeConfig {
 // custom types are added).
 func LoadTypes(ctx context.Context, tn store.Tenant) (Types, error) {
 	ts := newTypes(DefaultTypes())
-	docs, err := tn.C(store.IdentifierTypes).Find(ctx, store.Query{Index: store.IdentifierTypesByName})
+	docs, err := tn.C(IdentifierTypes).Find(ctx, store.Query{Index: IdentifierTypesByName})
 	if err != nil {
 		return nil, fmt.Errorf("load identifier types: %w", err)
 	}
@@ -327,7 +327,7 @@ func SetType(ctx context.Context, tn store.Tenant, cfg TypeConfig) (TypeConfig, 
 			if IsBuiltin(cfg.Name) {
 				return cfg, apperr.Invalid("input.normalization", "the built-in type %s always uses %s normalization", cfg.Name, cur.Normalization)
 			}
-			n, err := tn.C(store.Identities).Count(ctx, store.Query{Index: store.IdentitiesByValue, Eq: []any{cfg.Name}})
+			n, err := tn.C(Identities).Count(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{cfg.Name}})
 			if err != nil {
 				return cfg, fmt.Errorf("count identities of type %s: %w", cfg.Name, err)
 			}
@@ -350,9 +350,9 @@ func SetType(ctx context.Context, tn store.Tenant, cfg TypeConfig) (TypeConfig, 
 
 // putType inserts or replaces (compare-and-swap) the document of cfg.Name.
 func putType(ctx context.Context, tn store.Tenant, cfg TypeConfig) error {
-	c := tn.C(store.IdentifierTypes)
+	c := tn.C(IdentifierTypes)
 	var cur typeDoc
-	err := c.FindOne(ctx, store.Query{Index: store.IdentifierTypesByName, Eq: []any{cfg.Name}}, &cur)
+	err := c.FindOne(ctx, store.Query{Index: IdentifierTypesByName, Eq: []any{cfg.Name}}, &cur)
 	doc := typeDoc{
 		Name: cfg.Name, Normalization: cfg.Normalization, DefaultRegion: cfg.DefaultRegion,
 		MaxPerProfile: cfg.MaxPerProfile, Priority: cfg.Priority, Unique: cfg.Unique, Blocked: cfg.Blocked,

@@ -241,11 +241,11 @@ func TestSetTypeAndLoadTypes(t *testing.T) {
 	if _, err := identity.SetType(ctx, tn, email); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.Count(t, store.IdentifierTypes, store.IdentifierTypesByName); n != 2 {
+	if n := e.Count(t, identity.IdentifierTypes, identity.IdentifierTypesByName); n != 2 {
 		t.Fatalf("%d identifier_types documents, want 2", n)
 	}
 	var doc bson.M
-	if err := tn.C(store.IdentifierTypes).FindOne(ctx, store.Query{Index: store.IdentifierTypesByName, Eq: []any{"email"}}, &doc); err != nil {
+	if err := tn.C(identity.IdentifierTypes).FindOne(ctx, store.Query{Index: identity.IdentifierTypesByName, Eq: []any{"email"}}, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc["version"] != int64(2) || doc["maxPerProfile"] != int32(3) && doc["maxPerProfile"] != int64(3) {
@@ -303,7 +303,7 @@ func TestSetTypeRefuses(t *testing.T) {
 	if _, err := identity.SetType(ctx, tn, c); err != nil {
 		t.Fatalf("change normalization of an unused type: %v", err)
 	}
-	if err := tn.C(store.Identities).Insert(ctx, bson.M{"_id": store.NewID(), "type": "memberNo", "value": "m@example.com", "profileId": "p1"}); err != nil {
+	if err := tn.C(identity.Identities).Insert(ctx, bson.M{"_id": store.NewID(), "type": "memberNo", "value": "m@example.com", "profileId": "p1"}); err != nil {
 		t.Fatal(err)
 	}
 	c.Normalization = "none"
@@ -343,7 +343,7 @@ func TestSetTypeConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := e.Count(t, store.IdentifierTypes, store.IdentifierTypesByName); n != 1 {
+	if n := e.Count(t, identity.IdentifierTypes, identity.IdentifierTypesByName); n != 1 {
 		t.Fatalf("%d documents for one type, want 1", n)
 	}
 }

@@ -22,7 +22,7 @@ import (
 // the same unmerge record.
 func (r *Resolver) Unmerge(ctx context.Context, tn store.Tenant, mergeID, actor string) (Record, error) {
 	var m Record
-	if err := tn.C(store.Merges).Get(ctx, mergeID, &m); err != nil {
+	if err := tn.C(Merges).Get(ctx, mergeID, &m); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return Record{}, apperr.New(apperr.NotFound, "merge %s not found", mergeID)
 		}
@@ -42,8 +42,8 @@ func (r *Resolver) Unmerge(ctx context.Context, tn store.Tenant, mergeID, actor 
 	if err := r.enqueue(ctx, tn, u.ID, u.At); err != nil {
 		return Record{}, err
 	}
-	if err := tn.C(store.Merges).Insert(ctx, u); errors.Is(err, store.ErrDuplicateKey) {
-		if err := tn.C(store.Merges).Get(ctx, u.ID, &u); err != nil {
+	if err := tn.C(Merges).Insert(ctx, u); errors.Is(err, store.ErrDuplicateKey) {
+		if err := tn.C(Merges).Get(ctx, u.ID, &u); err != nil {
 			return Record{}, fmt.Errorf("load unmerge %s: %w", u.ID, err)
 		}
 	} else if err != nil {
@@ -53,7 +53,7 @@ func (r *Resolver) Unmerge(ctx context.Context, tn store.Tenant, mergeID, actor 
 		if err := r.finishUnmerge(ctx, tn, u); err != nil {
 			return Record{}, err
 		}
-		if err := tn.C(store.Merges).Get(ctx, u.ID, &u); err != nil {
+		if err := tn.C(Merges).Get(ctx, u.ID, &u); err != nil {
 			return Record{}, fmt.Errorf("load unmerge %s: %w", u.ID, err)
 		}
 	} else {
@@ -64,7 +64,7 @@ func (r *Resolver) Unmerge(ctx context.Context, tn store.Tenant, mergeID, actor 
 
 func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record) error {
 	var m Record
-	if err := tn.C(store.Merges).Get(ctx, u.MergeOf, &m); err != nil {
+	if err := tn.C(Merges).Get(ctx, u.MergeOf, &m); err != nil {
 		return fmt.Errorf("load merge %s: %w", u.MergeOf, err)
 	}
 	if m.Source == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -127,8 +128,8 @@ func TestRefusedConsentStoresNothing(t *testing.T) {
 		t.Fatalf("identify without the scope: %v", err)
 	}
 	for _, c := range []struct{ coll, index string }{
-		{store.Profiles, store.ProfilesByCreated}, {store.Identities, store.IdentitiesByValue},
-		{store.Events, store.EventsByMessage}, {store.ConsentLog, store.ConsentByProfile},
+		{profile.Profiles, profile.ProfilesByCreated}, {identity.Identities, identity.IdentitiesByValue},
+		{timeline.Events, timeline.EventsByMessage}, {consent.ConsentLog, consent.ConsentByProfile},
 	} {
 		if n := e.Count(t, c.coll, c.index); n != 0 {
 			t.Fatalf("%s holds %d documents after refused calls", c.coll, n)

@@ -142,7 +142,7 @@ func (s *Service) findErasure(ctx context.Context, tn store.Tenant, profileID st
 		return nil, err
 	}
 	var rec erasure
-	err = tn.C(store.Erasures).Get(ctx, erasureID(h), &rec)
+	err = tn.C(Erasures).Get(ctx, erasureID(h), &rec)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -185,12 +185,12 @@ func (s *Service) plan(ctx context.Context, tn store.Tenant, profileID, reason, 
 		}
 		rec.TimelineItems += int(n)
 	}
-	if err := tn.C(store.Erasures).Insert(ctx, rec); err != nil {
+	if err := tn.C(Erasures).Insert(ctx, rec); err != nil {
 		if !errors.Is(err, store.ErrDuplicateKey) {
 			return nil, fmt.Errorf("record erasure: %w", err)
 		}
 		var won erasure
-		if err := tn.C(store.Erasures).Get(ctx, rec.ID, &won); err != nil {
+		if err := tn.C(Erasures).Get(ctx, rec.ID, &won); err != nil {
 			return nil, fmt.Errorf("load erasure: %w", err)
 		}
 		return &won, nil
@@ -308,7 +308,7 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 // finish marks the record done without the ids (compare-and-swap; a
 // concurrent finisher that got there first is as good).
 func (s *Service) finish(ctx context.Context, tn store.Tenant, rec *erasure) error {
-	c := tn.C(store.Erasures)
+	c := tn.C(Erasures)
 	for attempt := 0; attempt < 10; attempt++ {
 		done := *rec
 		done.Status, done.ProfileIDs, done.Version = erasureDone, nil, rec.Version+1

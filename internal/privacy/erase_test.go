@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app/apptest"
+	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/privacy"
@@ -80,7 +81,7 @@ func (e *env) consentEntry(t *testing.T, profileID, purpose string) {
 		"_id": store.NewID(), "profileId": profileID, "purpose": purpose, "channel": "EMAIL", "status": "GRANTED",
 		"source": "web-form", "capturedAt": start, "recordedAt": start, "proof": map[string]any{"ip": "203.0.113.77", "text": "Erinyes agreed"},
 	}
-	if err := e.Tenant.C(store.ConsentLog).Insert(e.Ctx, doc); err != nil {
+	if err := e.Tenant.C(consent.ConsentLog).Insert(e.Ctx, doc); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -174,7 +175,7 @@ func TestEraseLeavesNothingAndSuppresses(t *testing.T) {
 		t.Fatalf("after erasure (%d documents read):\n%s", read, strings.Join(hits, "\n"))
 	}
 	// Kept: the anonymised consent entries, and the segment history under the pseudonym.
-	if n := e.Count(t, store.ConsentLog, store.ConsentByProfile); n != 2 {
+	if n := e.Count(t, consent.ConsentLog, consent.ConsentByProfile); n != 2 {
 		t.Fatalf("consent entries kept: %d", n)
 	}
 	hist, _, _, err := e.Services.Segments.History(e.Ctx, e.Tenant, seg.ID, 10, "")
@@ -193,8 +194,8 @@ func TestEraseLeavesNothingAndSuppresses(t *testing.T) {
 	}
 
 	// Later ingest with any of the identifiers is refused and stores nothing.
-	events := e.Count(t, store.Events, store.EventsByProfileTime)
-	profiles := e.Count(t, store.Profiles, store.ProfilesByCreated)
+	events := e.Count(t, timeline.Events, timeline.EventsByProfileTime)
+	profiles := e.Count(t, profile.Profiles, profile.ProfilesByCreated)
 	for _, who := range [][]identity.Identifier{ids("email", "erin.erased@example.com"), ids("anonymousId", "erase-anon-1", "deviceId", "new-device")} {
 		_, err := e.track(t, who, "page_viewed")
 		wantCode(t, err, apperr.Suppressed)
@@ -208,10 +209,10 @@ func TestEraseLeavesNothingAndSuppresses(t *testing.T) {
 		{MessageID: "batch-bad", Identifiers: ids("email", "erin.erased@example.com"), Name: "page_viewed"},
 	})
 	wantCode(t, err, apperr.Suppressed)
-	if got := e.Count(t, store.Events, store.EventsByProfileTime); got != events {
+	if got := e.Count(t, timeline.Events, timeline.EventsByProfileTime); got != events {
 		t.Fatalf("events %d after refused calls, want %d", got, events)
 	}
-	if got := e.Count(t, store.Profiles, store.ProfilesByCreated); got != profiles {
+	if got := e.Count(t, profile.Profiles, profile.ProfilesByCreated); got != profiles {
 		t.Fatalf("profiles %d after refused calls, want %d", got, profiles)
 	}
 
@@ -260,7 +261,7 @@ func TestEraseBadInput(t *testing.T) {
 	if _, err := profile.Get(e.Ctx, e.Tenant, p); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.Count(t, store.Suppressions, store.SuppressionsByHash); n != 0 {
+	if n := e.Count(t, identity.Suppressions, identity.SuppressionsByHash); n != 0 {
 		t.Fatalf("%d suppressions", n)
 	}
 }
@@ -289,7 +290,7 @@ func TestExportLargeTimeline(t *testing.T) {
 	if err != nil || rc.TimelineItems != n {
 		t.Fatalf("erase: %+v %v", rc, err)
 	}
-	if got := e.Count(t, store.Events, store.EventsByProfileTime); got != 0 {
+	if got := e.Count(t, timeline.Events, timeline.EventsByProfileTime); got != 0 {
 		t.Fatalf("%d events left", got)
 	}
 }

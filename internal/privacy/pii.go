@@ -16,6 +16,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/settings"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -78,7 +79,7 @@ type piiDoc struct {
 // defaults when it never set any). Readers on a hot path use PIIMaskerFor.
 func LoadPIISettings(ctx context.Context, tn store.Tenant) (PIISettings, error) {
 	var d piiDoc
-	err := tn.C(store.Settings).FindOne(ctx, store.Query{Index: store.SettingsByKey, Eq: []any{piiSettingsKey}}, &d)
+	err := settings.Find(ctx, tn, piiSettingsKey, &d)
 	if errors.Is(err, store.ErrNotFound) {
 		return DefaultPIISettings(), nil
 	}
@@ -160,20 +161,19 @@ func SetPIISettings(ctx context.Context, tn store.Tenant, in PIISettings, actor 
 	if err != nil {
 		return in, err
 	}
-	c := tn.C(store.Settings)
 	for attempt := 0; ; attempt++ {
 		var cur piiDoc
-		err := c.FindOne(ctx, store.Query{Index: store.SettingsByKey, Eq: []any{piiSettingsKey}}, &cur)
+		err := settings.Find(ctx, tn, piiSettingsKey, &cur)
 		doc := piiDoc{Key: piiSettingsKey, TraitKeys: s.TraitKeys, IdentifierTypes: s.IdentifierTypes, UpdatedAt: now.UTC(), UpdatedBy: actor}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			doc.ID, doc.Version = store.NewID(), 1
-			err = c.Insert(ctx, doc)
+			err = settings.Insert(ctx, tn, doc)
 		case err != nil:
 			return in, fmt.Errorf("load PII settings: %w", err)
 		default:
 			doc.ID, doc.Version = cur.ID, cur.Version+1
-			err = c.Replace(ctx, doc, cur.Version)
+			err = settings.Replace(ctx, tn, doc, cur.Version)
 		}
 		if err == nil {
 			piiForget(tn)

@@ -11,7 +11,7 @@ import (
 // Erase deletes a profile document and its search terms (GDPR erasure).
 // Idempotent: an absent profile is no error.
 func Erase(ctx context.Context, tn store.Tenant, id string) error {
-	if err := tn.C(store.Profiles).Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := tn.C(Profiles).Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("erase profile %s: %w", id, err)
 	}
 	return DropTerms(ctx, tn, id)

@@ -176,7 +176,7 @@ func (p *Profile) ApplyTraits(patch map[string]any, at time.Time) error {
 // Get loads a live profile by id (no merge redirect).
 func Get(ctx context.Context, tn store.Tenant, id string) (*Profile, error) {
 	var p Profile
-	if err := tn.C(store.Profiles).Get(ctx, id, &p); err != nil {
+	if err := tn.C(Profiles).Get(ctx, id, &p); err != nil {
 		return nil, err
 	}
 	p.normalise()
@@ -267,7 +267,7 @@ func update(ctx context.Context, tn store.Tenant, id string, seed *Profile, now 
 		if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {
 			p.UpdatedAt = t
 		}
-		err = tn.C(store.Profiles).Replace(ctx, p, prev)
+		err = tn.C(Profiles).Replace(ctx, p, prev)
 		if err == nil {
 			return p, nil
 		}
@@ -295,13 +295,13 @@ const (
 func (o Order) query() (index string, desc bool) {
 	switch o {
 	case CreatedAsc:
-		return store.ProfilesByCreated, false
+		return ProfilesByCreated, false
 	case UpdatedDesc:
-		return store.ProfilesByUpdated, true
+		return ProfilesByUpdated, true
 	case LastSeenDesc:
-		return store.ProfilesByLastSeen, true
+		return ProfilesByLastSeen, true
 	default:
-		return store.ProfilesByCreated, true
+		return ProfilesByCreated, true
 	}
 }
 
@@ -315,7 +315,7 @@ type Page struct {
 // List returns up to first profiles in order, after the cursor.
 func List(ctx context.Context, tn store.Tenant, order Order, first int, after string) (Page, error) {
 	index, desc := order.query()
-	docs, err := tn.C(store.Profiles).Find(ctx, store.Query{Index: index, Desc: desc, After: after, Limit: first + 1})
+	docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: index, Desc: desc, After: after, Limit: first + 1})
 	if err != nil {
 		return Page{}, cursorErr(err, "list profiles")
 	}
@@ -381,7 +381,7 @@ func (p *Profile) CountEvent(features []rule.Feature, name string, props map[str
 // stored is store.ErrDuplicateKey (callers that create idempotently test
 // for it with errors.Is).
 func Create(ctx context.Context, tn store.Tenant, p *Profile) error {
-	if err := tn.C(store.Profiles).Insert(ctx, p); err != nil {
+	if err := tn.C(Profiles).Insert(ctx, p); err != nil {
 		return fmt.Errorf("create profile %s: %w", p.ID, err)
 	}
 	return nil
@@ -389,7 +389,7 @@ func Create(ctx context.Context, tn store.Tenant, p *Profile) error {
 
 // Count is the number of live profiles of the workspace (an index count).
 func Count(ctx context.Context, tn store.Tenant) (int64, error) {
-	n, err := tn.C(store.Profiles).Count(ctx, store.Query{Index: store.ProfilesByCreated})
+	n, err := tn.C(Profiles).Count(ctx, store.Query{Index: ProfilesByCreated})
 	if err != nil {
 		return 0, fmt.Errorf("count profiles: %w", err)
 	}
@@ -399,7 +399,7 @@ func Count(ctx context.Context, tn store.Tenant) (int64, error) {
 // Due returns up to limit profiles whose nextEvalAt is at or before now
 // (the segment sweeper's work), decoded.
 func Due(ctx context.Context, tn store.Tenant, now time.Time, limit int) ([]*Profile, error) {
-	docs, err := tn.C(store.Profiles).Find(ctx, store.Query{Index: store.ProfilesByNextEval, Range: &store.Bound{Lte: store.DateTime(now)}, Limit: limit})
+	docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: ProfilesByNextEval, Range: &store.Bound{Lte: store.DateTime(now)}, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("due profiles: %w", err)
 	}
@@ -418,7 +418,7 @@ func Due(ctx context.Context, tn store.Tenant, now time.Time, limit int) ([]*Pro
 // store.ErrNotFound.
 func Raw(ctx context.Context, tn store.Tenant, id string) (bson.Raw, error) {
 	var raw bson.Raw
-	if err := tn.C(store.Profiles).Get(ctx, id, &raw); err != nil {
+	if err := tn.C(Profiles).Get(ctx, id, &raw); err != nil {
 		return nil, err
 	}
 	return raw, nil

@@ -172,7 +172,7 @@ func Scan(ctx context.Context, tn store.Tenant, workers int, fn func(page int, d
 		defer close(jobs)
 		after := ""
 		for n := 0; ; n++ {
-			docs, last, err := tn.C(store.Profiles).Scan(ctx, store.Query{Index: store.ProfilesByCreated, After: after, Limit: ScanPage})
+			docs, last, err := tn.C(Profiles).Scan(ctx, store.Query{Index: ProfilesByCreated, After: after, Limit: ScanPage})
 			if err != nil {
 				readErr = fmt.Errorf("scan profiles: %w", err)
 				return

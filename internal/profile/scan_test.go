@@ -12,6 +12,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
@@ -25,7 +26,7 @@ func openTenant(t *testing.T) (context.Context, store.Tenant) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, b, store.Collections)
+	st, err := store.Open(ctx, b, app.Collections)
 	if err != nil {
 		b.Close(context.Background())
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func TestScanPagesInOrder(t *testing.T) {
 	for i := range docs {
 		docs[i] = fixture(i)
 	}
-	if _, err := tn.C(store.Profiles).InsertMany(ctx, docs); err != nil {
+	if _, err := tn.C(profile.Profiles).InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
 	for _, workers := range []int{1, 3} {
@@ -137,7 +138,7 @@ func TestScanStops(t *testing.T) {
 	for i := range docs {
 		docs[i] = fixture(i)
 	}
-	if _, err := tn.C(store.Profiles).InsertMany(ctx, docs); err != nil {
+	if _, err := tn.C(profile.Profiles).InsertMany(ctx, docs); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
@@ -157,7 +158,7 @@ func TestScanStops(t *testing.T) {
 // waiting scan gives up with its context.
 func TestScanSlots(t *testing.T) {
 	ctx, tn := openTenant(t)
-	if err := tn.C(store.Profiles).Insert(ctx, fixture(1)); err != nil {
+	if err := tn.C(profile.Profiles).Insert(ctx, fixture(1)); err != nil {
 		t.Fatal(err)
 	}
 	var (

@@ -30,8 +30,8 @@ func SyncTerms(ctx context.Context, tn store.Tenant, profileID string, terms []s
 			want[t] = true
 		}
 	}
-	c := tn.C(store.SearchTerms)
-	docs, err := c.Find(ctx, store.Query{Index: store.TermsByProfile, Eq: []any{profileID}})
+	c := tn.C(SearchTerms)
+	docs, err := c.Find(ctx, store.Query{Index: TermsByProfile, Eq: []any{profileID}})
 	if err != nil {
 		return fmt.Errorf("read search terms of %s: %w", profileID, err)
 	}
@@ -76,8 +76,8 @@ func Search(ctx context.Context, tn store.Tenant, q string, first int, after str
 	var page Page
 	seen := map[string]bool{}
 	for {
-		docs, err := tn.C(store.SearchTerms).Find(ctx, store.Query{
-			Index: store.TermsByTerm, Range: &store.Bound{Prefix: &q}, After: after, Limit: first + 1,
+		docs, err := tn.C(SearchTerms).Find(ctx, store.Query{
+			Index: TermsByTerm, Range: &store.Bound{Prefix: &q}, After: after, Limit: first + 1,
 		})
 		if err != nil {
 			return Page{}, cursorErr(err, "search profiles")

@@ -166,8 +166,8 @@ func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (i
 		if limit > 0 && limit-n < page {
 			page = limit - n
 		}
-		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
-			Index: store.ChangesBySeq, Range: &store.Bound{Lt: floorID(before.UnixMilli())}, Limit: page,
+		docs, err := tn.C(Changes).Find(ctx, store.Query{
+			Index: ChangesBySeq, Range: &store.Bound{Lt: floorID(before.UnixMilli())}, Limit: page,
 		})
 		if err != nil {
 			return n, err
@@ -177,7 +177,7 @@ func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (i
 			if err != nil {
 				continue
 			}
-			if err := tn.C(store.Changes).Delete(ctx, id.StringValue()); err != nil && err != store.ErrNotFound {
+			if err := tn.C(Changes).Delete(ctx, id.StringValue()); err != nil && err != store.ErrNotFound {
 				return n, err
 			}
 			n++

@@ -20,14 +20,14 @@ func EraseProfiles(ctx context.Context, tn store.Tenant, profileIDs []string) (i
 	if len(profileIDs) == 0 {
 		return 0, nil
 	}
-	c := tn.C(store.Changes)
+	c := tn.C(Changes)
 	needles := make([][]byte, len(profileIDs))
 	for i, id := range profileIDs {
 		needles[i] = []byte(id)
 	}
 	n, after := 0, ""
 	for {
-		docs, last, err := c.Scan(ctx, store.Query{Index: store.ChangesBySeq, After: after, Limit: 1000})
+		docs, last, err := c.Scan(ctx, store.Query{Index: ChangesBySeq, After: after, Limit: 1000})
 		if err != nil {
 			return n, fmt.Errorf("scan changes: %w", err)
 		}

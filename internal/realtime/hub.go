@@ -156,7 +156,7 @@ func (h *Hub) Publish(ctx context.Context, tn store.Tenant, cs ...Change) error 
 		}
 		docs[i] = *c
 	}
-	errs, err := tn.C(store.Changes).InsertMany(ctx, docs)
+	errs, err := tn.C(Changes).InsertMany(ctx, docs)
 	if err != nil {
 		return err
 	}
@@ -305,8 +305,8 @@ func (h *Hub) replay(s *sub) {
 	last := s.after
 	cursor := ""
 	for {
-		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
-			Index: store.ChangesBySeq, Range: &store.Bound{Gt: s.after}, After: cursor, Limit: pageSize,
+		docs, err := tn.C(Changes).Find(ctx, store.Query{
+			Index: ChangesBySeq, Range: &store.Bound{Gt: s.after}, After: cursor, Limit: pageSize,
 		})
 		if err != nil {
 			if ctx.Err() == nil {
@@ -433,7 +433,7 @@ func (h *Hub) poll(ws string) error {
 	var changes []Change
 	cursor := ""
 	for {
-		docs, err := tn.C(store.Changes).Find(ctx, store.Query{Index: store.ChangesBySeq, Range: bound, After: cursor, Limit: pageSize})
+		docs, err := tn.C(Changes).Find(ctx, store.Query{Index: ChangesBySeq, Range: bound, After: cursor, Limit: pageSize})
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ func openStore(t testing.TB) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(t.Context(), b, store.Collections)
+	st, err := store.Open(t.Context(), b, Collections)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestLocalPublishIsDeliveredAtOnce(t *testing.T) {
 	}
 	quiet(t, ch, 50*time.Millisecond)
 	// It is in the outbox too.
-	n, err := tn.C(store.Changes).Count(t.Context(), store.Query{Index: store.ChangesBySeq})
+	n, err := tn.C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq})
 	if err != nil || n != 2 {
 		t.Fatalf("outbox has %d (%v), want 2", n, err)
 	}
@@ -154,7 +154,7 @@ func TestResumeAfter(t *testing.T) {
 }
 
 func lastID(t *testing.T, tn store.Tenant) string {
-	docs, err := tn.C(store.Changes).Find(t.Context(), store.Query{Index: store.ChangesBySeq, Desc: true, Limit: 1})
+	docs, err := tn.C(Changes).Find(t.Context(), store.Query{Index: ChangesBySeq, Desc: true, Limit: 1})
 	if err != nil || len(docs) != 1 {
 		t.Fatalf("last change: %v", err)
 	}
@@ -189,7 +189,7 @@ func TestNoGapsOrDuplicatesAcrossOverlap(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // the tailer's cursor is past lateID now
 	late := Change{ID: lateID, Seq: lateID, Kind: ProfileUpdated, ProfileID: "late", Origin: "elsewhere", At: time.Now()}
-	if err := tn.C(store.Changes).Insert(t.Context(), late); err != nil {
+	if err := tn.C(Changes).Insert(t.Context(), late); err != nil {
 		t.Fatal(err)
 	}
 	if c := recv(t, ch, time.Second); c.ProfileID != "late" {
@@ -295,7 +295,7 @@ func TestPrune(t *testing.T) {
 	tn := st.Tenant("ws1")
 	old := Change{ID: floorID(time.Now().Add(-48*time.Hour).UnixMilli()) + "-7000-8000-000000000000", Kind: ProfileUpdated, ProfileID: "old"}
 	old.Seq = old.ID
-	if err := tn.C(store.Changes).Insert(t.Context(), old); err != nil {
+	if err := tn.C(Changes).Insert(t.Context(), old); err != nil {
 		t.Fatal(err)
 	}
 	publish(t, h, tn, ProfileUpdated, "new")

@@ -22,8 +22,8 @@ func FindCarrier(ctx context.Context, tn store.Tenant, at time.Time, carries fun
 	until := Floor(at.Add(resumeWindow))
 	cursor := ""
 	for range resumeMaxPages {
-		docs, err := tn.C(store.Changes).Find(ctx, store.Query{
-			Index: store.ChangesBySeq, Range: &store.Bound{Gte: Floor(at), Lt: until}, After: cursor, Limit: 500,
+		docs, err := tn.C(Changes).Find(ctx, store.Query{
+			Index: ChangesBySeq, Range: &store.Bound{Gte: Floor(at), Lt: until}, After: cursor, Limit: 500,
 		})
 		if err != nil {
 			return Change{}, false, fmt.Errorf("find resume point: %w", err)

@@ -38,7 +38,7 @@ type UpdateInput struct {
 func (e *Engine) resolver(ctx context.Context, tn store.Tenant) func(id string) (*rule.Rule, bool) {
 	return func(id string) (*rule.Rule, bool) {
 		var s Segment
-		if err := tn.C(store.Segments).Get(ctx, id, &s); err != nil || s.Status != Active {
+		if err := tn.C(Segments).Get(ctx, id, &s); err != nil || s.Status != Active {
 			return nil, false
 		}
 		if s.Kind == Static {
@@ -240,7 +240,7 @@ func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*
 		if err := e.register(ctx, tn); err != nil {
 			return err
 		}
-		if err := tn.C(store.Segments).Insert(ctx, s); err != nil {
+		if err := tn.C(Segments).Insert(ctx, s); err != nil {
 			if errors.Is(err, store.ErrDuplicateKey) {
 				return apperr.New(apperr.Conflict, "a segment named %q exists already", name)
 			}
@@ -329,7 +329,7 @@ func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in Upda
 	s.Version++
 	s.UpdatedAt = e.now().Truncate(time.Millisecond)
 	if err := e.withinLimits(ctx, tn, s, in.Rule, func() error {
-		if err := tn.C(store.Segments).Replace(ctx, s, prev); err != nil {
+		if err := tn.C(Segments).Replace(ctx, s, prev); err != nil {
 			switch {
 			case errors.Is(err, store.ErrDuplicateKey):
 				return apperr.New(apperr.Conflict, "a segment named %q exists already", s.Name)
@@ -360,7 +360,7 @@ func (e *Engine) Archive(ctx context.Context, tn store.Tenant, id string) (*Segm
 	}
 	prev := s.Version
 	s.Status, s.Version, s.UpdatedAt = Archived, s.Version+1, e.now().Truncate(time.Millisecond)
-	if err := tn.C(store.Segments).Replace(ctx, s, prev); err != nil {
+	if err := tn.C(Segments).Replace(ctx, s, prev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, apperr.New(apperr.Conflict, "segment %s was changed concurrently; retry", id)
 		}
@@ -464,7 +464,7 @@ func (e *Engine) apply(ctx context.Context, tn store.Tenant, moves []move, at ti
 			enterIdx = append(enterIdx, i)
 			continue
 		}
-		err := tn.C(store.Memberships).Delete(ctx, memberID(m.segmentID, m.profileID))
+		err := tn.C(Memberships).Delete(ctx, memberID(m.segmentID, m.profileID))
 		switch {
 		case err == nil:
 			done[i] = true
@@ -473,7 +473,7 @@ func (e *Engine) apply(ctx context.Context, tn store.Tenant, moves []move, at ti
 		}
 	}
 	if len(enters) > 0 {
-		errs, err := tn.C(store.Memberships).InsertMany(ctx, enters)
+		errs, err := tn.C(Memberships).InsertMany(ctx, enters)
 		if err != nil {
 			return errors.Join(failed, fmt.Errorf("enter segments: %w", err))
 		}
@@ -508,7 +508,7 @@ func (e *Engine) apply(ctx context.Context, tn store.Tenant, moves []move, at ti
 	if len(records) == 0 {
 		return failed
 	}
-	errs, err := tn.C(store.MembershipChanges).InsertMany(ctx, records)
+	errs, err := tn.C(MembershipChanges).InsertMany(ctx, records)
 	if err != nil {
 		return errors.Join(failed, fmt.Errorf("record membership changes: %w", err))
 	}

@@ -293,7 +293,7 @@ func TestPreview(t *testing.T) {
 	if err != nil || n != 3 || len(sample) != 3 {
 		t.Fatalf("preview %d %d %v", n, len(sample), err)
 	}
-	if c, _ := e.Tenant.C(store.Segments).Count(e.Ctx, store.Query{Index: store.SegmentsByName}); c != 0 {
+	if c, _ := e.Tenant.C(segment.Segments).Count(e.Ctx, store.Query{Index: segment.SegmentsByName}); c != 0 {
 		t.Fatal("preview saved something")
 	}
 }

@@ -54,7 +54,7 @@ func (e *Engine) Erase(ctx context.Context, tn store.Tenant, profileIDs []string
 		// The record goes first: a crash before the membership is deleted
 		// leaves a record that the next run sees (exited) and does not repeat.
 		if len(records) > 0 {
-			errs, err := tn.C(store.MembershipChanges).InsertMany(ctx, records)
+			errs, err := tn.C(MembershipChanges).InsertMany(ctx, records)
 			if err != nil {
 				return 0, fmt.Errorf("record erasure exits: %w", err)
 			}
@@ -65,7 +65,7 @@ func (e *Engine) Erase(ctx context.Context, tn store.Tenant, profileIDs []string
 			}
 		}
 		for _, m := range current {
-			if err := tn.C(store.Memberships).Delete(ctx, m.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := tn.C(Memberships).Delete(ctx, m.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return 0, fmt.Errorf("exit segment %s: %w", m.SegmentID, err)
 			}
 		}
@@ -80,7 +80,7 @@ func (e *Engine) Erase(ctx context.Context, tn store.Tenant, profileIDs []string
 // erasureExits lists the segments pseudonym already has an erasure EXITED in.
 func (e *Engine) erasureExits(ctx context.Context, tn store.Tenant, pseudonym string) (map[string]bool, error) {
 	out := map[string]bool{}
-	docs, err := tn.C(store.MembershipChanges).Find(ctx, store.Query{Index: store.ChangesOfProfile, Eq: []any{pseudonym}})
+	docs, err := tn.C(MembershipChanges).Find(ctx, store.Query{Index: ChangesOfProfile, Eq: []any{pseudonym}})
 	if err != nil {
 		return nil, fmt.Errorf("membership changes of %s: %w", pseudonym, err)
 	}
@@ -98,10 +98,10 @@ func (e *Engine) erasureExits(ctx context.Context, tn store.Tenant, pseudonym st
 
 // rewriteHistory moves a profile's membership_changes to pseudonym.
 func rewriteHistory(ctx context.Context, tn store.Tenant, profileID, pseudonym string) error {
-	c := tn.C(store.MembershipChanges)
+	c := tn.C(MembershipChanges)
 	for {
 		// Rewritten records leave the range: each pass reads from the start.
-		docs, err := c.Find(ctx, store.Query{Index: store.ChangesOfProfile, Eq: []any{profileID}, Limit: 500})
+		docs, err := c.Find(ctx, store.Query{Index: ChangesOfProfile, Eq: []any{profileID}, Limit: 500})
 		if err != nil {
 			return fmt.Errorf("membership history of %s: %w", profileID, err)
 		}

@@ -151,7 +151,7 @@ func (e *Engine) withinLimits(ctx context.Context, tn store.Tenant, s *Segment, 
 
 // loadActive reads the workspace's active segments from the store.
 func loadActive(ctx context.Context, tn store.Tenant) ([]*Segment, error) {
-	docs, err := tn.C(store.Segments).Find(ctx, store.Query{Index: store.SegmentsByStatus, Eq: []any{Active}})
+	docs, err := tn.C(Segments).Find(ctx, store.Query{Index: SegmentsByStatus, Eq: []any{Active}})
 	if err != nil {
 		return nil, fmt.Errorf("load segments: %w", err)
 	}

@@ -43,7 +43,7 @@ func BenchmarkPreview100k(b *testing.B) {
 		}
 		docs = append(docs, p)
 		if len(docs) == cap(docs) || i == n-1 {
-			if _, err := e.Tenant.C(store.Profiles).InsertMany(e.Ctx, docs); err != nil {
+			if _, err := e.Tenant.C(profile.Profiles).InsertMany(e.Ctx, docs); err != nil {
 				b.Fatal(err)
 			}
 			docs = docs[:0]

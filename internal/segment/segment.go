@@ -167,7 +167,7 @@ func (e *Engine) invalidate(ws string) { e.cache.Invalidate(ws) }
 // wall time; a change through this engine is seen at once).
 func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error) {
 	a, _, err := e.cache.Get(tn.Workspace(), CacheTTL, func() (*activeSet, error) {
-		docs, err := tn.C(store.Segments).Find(ctx, store.Query{Index: store.SegmentsByStatus, Eq: []any{Active}})
+		docs, err := tn.C(Segments).Find(ctx, store.Query{Index: SegmentsByStatus, Eq: []any{Active}})
 		if err != nil {
 			return nil, fmt.Errorf("load segments: %w", err)
 		}
@@ -209,7 +209,7 @@ func (e *Engine) Features(ctx context.Context, tn store.Tenant) ([]rule.Feature,
 // Get loads a segment by id (NOT_FOUND if none), with its size.
 func (e *Engine) Get(ctx context.Context, tn store.Tenant, id string) (*Segment, error) {
 	var s Segment
-	if err := tn.C(store.Segments).Get(ctx, id, &s); err != nil {
+	if err := tn.C(Segments).Get(ctx, id, &s); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, apperr.New(apperr.NotFound, "segment %s not found", id)
 		}
@@ -220,12 +220,12 @@ func (e *Engine) Get(ctx context.Context, tn store.Tenant, id string) (*Segment,
 
 // Size counts a segment's members.
 func Size(ctx context.Context, tn store.Tenant, segmentID string) (int64, error) {
-	return tn.C(store.Memberships).Count(ctx, store.Query{Index: store.MembersBySegment, Eq: []any{segmentID}})
+	return tn.C(Memberships).Count(ctx, store.Query{Index: MembersBySegment, Eq: []any{segmentID}})
 }
 
 // List returns segments by name, after the cursor.
 func (e *Engine) List(ctx context.Context, tn store.Tenant, first int, after string) ([]*Segment, []string, bool, error) {
-	docs, err := tn.C(store.Segments).Find(ctx, store.Query{Index: store.SegmentsByName, After: after, Limit: first + 1})
+	docs, err := tn.C(Segments).Find(ctx, store.Query{Index: SegmentsByName, After: after, Limit: first + 1})
 	if err != nil {
 		return nil, nil, false, cursorErr(err)
 	}
@@ -256,7 +256,7 @@ func cursorErr(err error) error {
 
 // Members returns a page of a segment's members, newest entry first.
 func (e *Engine) Members(ctx context.Context, tn store.Tenant, segmentID string, first int, after string) ([]Member, []string, bool, error) {
-	docs, err := tn.C(store.Memberships).Find(ctx, store.Query{Index: store.MembersByEntered, Eq: []any{segmentID}, Desc: true, After: after, Limit: first + 1})
+	docs, err := tn.C(Memberships).Find(ctx, store.Query{Index: MembersByEntered, Eq: []any{segmentID}, Desc: true, After: after, Limit: first + 1})
 	if err != nil {
 		return nil, nil, false, cursorErr(err)
 	}
@@ -284,7 +284,7 @@ func (e *Engine) Members(ctx context.Context, tn store.Tenant, segmentID string,
 func ChangeCarried(ctx context.Context, tn store.Tenant, c realtime.Change) (Change, error) {
 	id := c.String(realtime.PayloadChangeID)
 	var mc Change
-	err := tn.C(store.MembershipChanges).Get(ctx, id, &mc)
+	err := tn.C(MembershipChanges).Get(ctx, id, &mc)
 	if errors.Is(err, store.ErrNotFound) || id == "" {
 		mc = Change{ID: id, SegmentID: c.SegmentID, ProfileID: c.ProfileID, Kind: c.String(realtime.PayloadKind), At: c.At, Cause: c.String(realtime.PayloadCause)}
 		if mc.ID == "" {
@@ -300,7 +300,7 @@ func ChangeCarried(ctx context.Context, tn store.Tenant, c realtime.Change) (Cha
 
 // History returns a page of a segment's membership changes, newest first.
 func (e *Engine) History(ctx context.Context, tn store.Tenant, segmentID string, first int, after string) ([]Change, []string, bool, error) {
-	docs, err := tn.C(store.MembershipChanges).Find(ctx, store.Query{Index: store.ChangesBySegment, Eq: []any{segmentID}, Desc: true, After: after, Limit: first + 1})
+	docs, err := tn.C(MembershipChanges).Find(ctx, store.Query{Index: ChangesBySegment, Eq: []any{segmentID}, Desc: true, After: after, Limit: first + 1})
 	if err != nil {
 		return nil, nil, false, cursorErr(err)
 	}
@@ -324,7 +324,7 @@ func (e *Engine) History(ctx context.Context, tn store.Tenant, segmentID string,
 
 // ProfileSegments returns the memberships of a profile.
 func (e *Engine) ProfileSegments(ctx context.Context, tn store.Tenant, profileID string) ([]Member, error) {
-	docs, _, err := tn.C(store.Memberships).Scan(ctx, store.Query{Index: store.MembersByProfile, Eq: []any{profileID}})
+	docs, _, err := tn.C(Memberships).Scan(ctx, store.Query{Index: MembersByProfile, Eq: []any{profileID}})
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 
 // MembershipsOf calls fn with each membership of a profile.
 func MembershipsOf(ctx context.Context, tn store.Tenant, profileID string, fn func(bson.Raw) error) error {
-	if err := tn.C(store.Memberships).Each(ctx, store.Query{Index: store.MembersByProfile, Eq: []any{profileID}}, fn); err != nil {
+	if err := tn.C(Memberships).Each(ctx, store.Query{Index: MembersByProfile, Eq: []any{profileID}}, fn); err != nil {
 		return fmt.Errorf("memberships of %s: %w", profileID, err)
 	}
 	return nil
@@ -22,7 +22,7 @@ func MembershipsOf(ctx context.Context, tn store.Tenant, profileID string, fn fu
 
 // HistoryOf calls fn with each membership change of a profile.
 func HistoryOf(ctx context.Context, tn store.Tenant, profileID string, fn func(bson.Raw) error) error {
-	if err := tn.C(store.MembershipChanges).Each(ctx, store.Query{Index: store.ChangesOfProfile, Eq: []any{profileID}}, fn); err != nil {
+	if err := tn.C(MembershipChanges).Each(ctx, store.Query{Index: ChangesOfProfile, Eq: []any{profileID}}, fn); err != nil {
 		return fmt.Errorf("membership history of %s: %w", profileID, err)
 	}
 	return nil
@@ -33,7 +33,7 @@ func NameOf(ctx context.Context, tn store.Tenant, id string) (string, error) {
 	var seg struct {
 		Name string `bson:"name"`
 	}
-	if err := tn.C(store.Segments).Get(ctx, id, &seg); err != nil {
+	if err := tn.C(Segments).Get(ctx, id, &seg); err != nil {
 		return "", err
 	}
 	return seg.Name, nil

@@ -20,7 +20,7 @@ type workspaceDoc struct {
 // the sweeper of every instance visits it.
 func (e *Engine) register(ctx context.Context, tn store.Tenant) error {
 	sys := tn.Store().Tenant(store.SystemWorkspace)
-	if err := sys.C(store.SegmentWorkspaces).Put(ctx, workspaceDoc{ID: "segments:" + tn.Workspace(), WS: tn.Workspace()}); err != nil {
+	if err := sys.C(SegmentWorkspaces).Put(ctx, workspaceDoc{ID: "segments:" + tn.Workspace(), WS: tn.Workspace()}); err != nil {
 		return fmt.Errorf("register segment workspace: %w", err)
 	}
 	return nil
@@ -28,7 +28,7 @@ func (e *Engine) register(ctx context.Context, tn store.Tenant) error {
 
 // Workspaces lists the workspaces that have (or had) segments.
 func Workspaces(ctx context.Context, st *store.Store) ([]string, error) {
-	docs, err := st.Tenant(store.SystemWorkspace).C(store.SegmentWorkspaces).Find(ctx, store.Query{Index: store.WorkspacesByID})
+	docs, err := st.Tenant(store.SystemWorkspace).C(SegmentWorkspaces).Find(ctx, store.Query{Index: WorkspacesByID})
 	if err != nil {
 		return nil, err
 	}

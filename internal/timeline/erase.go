@@ -11,11 +11,11 @@ import (
 // EraseEvents deletes every timeline item (events and interactions) of a
 // profile (GDPR erasure) and returns how many it deleted. Idempotent.
 func EraseEvents(ctx context.Context, tn store.Tenant, profileID string) (int, error) {
-	c := tn.C(store.Events)
+	c := tn.C(Events)
 	n := 0
 	for {
 		// Deleted items leave the range: each pass reads from the start.
-		docs, _, err := c.Scan(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, Limit: 1000})
+		docs, _, err := c.Scan(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Limit: 1000})
 		if err != nil {
 			return n, fmt.Errorf("events of %s: %w", profileID, err)
 		}

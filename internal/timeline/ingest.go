@@ -156,7 +156,7 @@ func (s *Service) Append(ctx context.Context, tn store.Tenant, b *Batch) (stored
 		reqs[i].Event.Identifiers = reqs[i].IDs
 		docs[j] = reqs[i].Event
 	}
-	errs, err := tn.C(store.Events).InsertMany(ctx, docs)
+	errs, err := tn.C(Events).InsertMany(ctx, docs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store events: %w", err)
 	}
@@ -202,7 +202,7 @@ func Counted(p *profile.Profile, evs []*Event) {
 func Reassign(ctx context.Context, tn store.Tenant, evs []*Event, target string) error {
 	for _, ev := range evs {
 		ev.ProfileID = target
-		if err := tn.C(store.Events).Put(ctx, *ev); err != nil {
+		if err := tn.C(Events).Put(ctx, *ev); err != nil {
 			return fmt.Errorf("move event %s to %s: %w", ev.ID, target, err)
 		}
 	}
@@ -271,7 +271,7 @@ func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, n
 // existing returns the stored event with messageID, or nil.
 func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID string) (*Event, error) {
 	var ev Event
-	err := tn.C(store.Events).FindOne(ctx, store.Query{Index: store.EventsByMessage, Eq: []any{messageID}}, &ev)
+	err := tn.C(Events).FindOne(ctx, store.Query{Index: EventsByMessage, Eq: []any{messageID}}, &ev)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -323,10 +323,10 @@ func CheckSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []
 // restored profile (by origin) and items that arrived after the merge
 // with one of its identifiers go back.
 func UnmoveEvents(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []identity.Identifier) error {
-	c := tn.C(store.Events)
+	c := tn.C(Events)
 	after := ""
 	for {
-		docs, err := c.Find(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{fromID}, After: after, Limit: 1000})
+		docs, err := c.Find(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{fromID}, After: after, Limit: 1000})
 		if err != nil {
 			return fmt.Errorf("events of %s: %w", fromID, err)
 		}
@@ -362,8 +362,8 @@ func UnmoveEvents(ctx context.Context, tn store.Tenant, fromID, toID string, ori
 // CountEvents is the identity.Counter for timelines: how many items a
 // profile has and the span they cover.
 func CountEvents(ctx context.Context, tn store.Tenant, profileID string) (int64, time.Time, time.Time, error) {
-	c := tn.C(store.Events)
-	q := store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}}
+	c := tn.C(Events)
+	q := store.Query{Index: EventsByProfileTime, Eq: []any{profileID}}
 	n, err := c.Count(ctx, q)
 	if err != nil || n == 0 {
 		return n, time.Time{}, time.Time{}, err
@@ -381,11 +381,11 @@ func CountEvents(ctx context.Context, tn store.Tenant, profileID string) (int64,
 
 // MoveEvents is the identity.Mover for timelines.
 func MoveEvents(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	c := tn.C(store.Events)
+	c := tn.C(Events)
 	for {
 		// Moved events leave the (profileId = source) range, so each pass
 		// reads from the start until nothing is left.
-		docs, err := c.Find(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{sourceID}, Limit: 500})
+		docs, err := c.Find(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{sourceID}, Limit: 500})
 		if err != nil {
 			return fmt.Errorf("events of %s: %w", sourceID, err)
 		}

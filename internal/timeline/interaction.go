@@ -100,7 +100,7 @@ func (s *Service) NewInteraction(ctx context.Context, tn store.Tenant, in Intera
 // answered by the replay rule: replay, or CONFLICT; nothing of this call
 // is stored then.
 func (s *Service) InsertInteraction(ctx context.Context, tn store.Tenant, ev *Event, profileID string) (replay *Event, err error) {
-	if err := tn.C(store.Events).Insert(ctx, *ev); err != nil {
+	if err := tn.C(Events).Insert(ctx, *ev); err != nil {
 		if errors.Is(err, store.ErrDuplicateKey) {
 			dup, err := s.existing(ctx, tn, ev.MessageID)
 			if err != nil || dup == nil {

@@ -57,7 +57,7 @@ const maxScan = 5000
 // no items (a run of more than maxScan filtered-out items), so following
 // Next() page by page reaches every matching item.
 func Read(ctx context.Context, tn store.Tenant, profileID string, first int, after string, f Filter) (Page, error) {
-	q := store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, Desc: true, After: after}
+	q := store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Desc: true, After: after}
 	if f.Since != nil || f.Until != nil {
 		q.Range = &store.Bound{}
 		if f.Since != nil {
@@ -76,7 +76,7 @@ func Read(ctx context.Context, tn store.Tenant, profileID string, first int, aft
 	scanned := 0
 	for {
 		q.Limit = batch
-		docs, err := tn.C(store.Events).Find(ctx, q)
+		docs, err := tn.C(Events).Find(ctx, q)
 		if err != nil {
 			if errors.Is(err, store.ErrBadCursor) {
 				return Page{}, apperr.Invalid("after", "malformed cursor")
@@ -118,7 +118,7 @@ func Read(ctx context.Context, tn store.Tenant, profileID string, first int, aft
 // Get returns one timeline item by id (store.ErrNotFound if absent).
 func Get(ctx context.Context, tn store.Tenant, id string) (*Event, error) {
 	var ev Event
-	if err := tn.C(store.Events).Get(ctx, id, &ev); err != nil {
+	if err := tn.C(Events).Get(ctx, id, &ev); err != nil {
 		return nil, err
 	}
 	ev.normalise()

@@ -6,8 +6,8 @@ import (
 
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
-	"github.com/halo-cdp/halo/store"
 )
 
 // wantTaken asserts err is the CONFLICT of a messageId another item holds.
@@ -26,8 +26,8 @@ func wantTaken(t *testing.T, err error, field, messageID string) {
 func (e *env) counts(t *testing.T) [4]int64 {
 	t.Helper()
 	return [4]int64{
-		e.Count(t, store.Profiles, store.ProfilesByCreated), e.Count(t, store.Identities, store.IdentitiesByValue),
-		e.Count(t, store.Events, store.EventsByMessage), e.Count(t, store.Merges, store.MergesByStatus),
+		e.Count(t, profile.Profiles, profile.ProfilesByCreated), e.Count(t, identity.Identities, identity.IdentitiesByValue),
+		e.Count(t, timeline.Events, timeline.EventsByMessage), e.Count(t, identity.Merges, identity.MergesByStatus),
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 func EventsOf(ctx context.Context, tn store.Tenant, profileID string, fn func(*Event) error) error {
 	after := ""
 	for {
-		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
+		docs, last, err := tn.C(Events).Scan(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
 		if err != nil {
 			return fmt.Errorf("events of %s: %w", profileID, err)
 		}
@@ -43,7 +43,7 @@ func EventsOf(ctx context.Context, tn store.Tenant, profileID string, fn func(*E
 func ScanEvents(ctx context.Context, tn store.Tenant, keep func(name string) bool, fn func(*Event) error) error {
 	after := ""
 	for {
-		docs, last, err := tn.C(store.Events).Scan(ctx, store.Query{Index: store.EventsByProfileTime, After: after, Limit: 5000})
+		docs, last, err := tn.C(Events).Scan(ctx, store.Query{Index: EventsByProfileTime, After: after, Limit: 5000})
 		if err != nil {
 			return fmt.Errorf("scan events: %w", err)
 		}
@@ -71,7 +71,7 @@ func ScanEvents(ctx context.Context, tn store.Tenant, keep func(name string) boo
 // RawOf calls fn with each stored item of a profile as stored (a
 // data-subject export).
 func RawOf(ctx context.Context, tn store.Tenant, profileID string, fn func(bson.Raw) error) error {
-	if err := tn.C(store.Events).Each(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}}, fn); err != nil {
+	if err := tn.C(Events).Each(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}}, fn); err != nil {
 		return fmt.Errorf("items of %s: %w", profileID, err)
 	}
 	return nil
@@ -79,7 +79,7 @@ func RawOf(ctx context.Context, tn store.Tenant, profileID string, fn func(bson.
 
 // CountOf is how many items a profile holds (an index count).
 func CountOf(ctx context.Context, tn store.Tenant, profileID string) (int64, error) {
-	n, err := tn.C(store.Events).Count(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{profileID}})
+	n, err := tn.C(Events).Count(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}})
 	if err != nil {
 		return 0, fmt.Errorf("count items of %s: %w", profileID, err)
 	}

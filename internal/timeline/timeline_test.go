@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -110,10 +111,10 @@ func TestTrackValidation(t *testing.T) {
 			tt.edit(&in)
 			_, err := e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "input", []timeline.TrackInput{in})
 			wantInvalid(t, err, tt.field)
-			if n := e.Count(t, store.Events, store.EventsByMessage); n != 0 {
+			if n := e.Count(t, timeline.Events, timeline.EventsByMessage); n != 0 {
 				t.Fatalf("%d events stored after a refused call", n)
 			}
-			if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 0 {
+			if n := e.Count(t, profile.Profiles, profile.ProfilesByCreated); n != 0 {
 				t.Fatalf("%d profiles created by a refused call", n)
 			}
 		})
@@ -165,10 +166,10 @@ func TestTrackBatchWithOneBadItemStoresNothing(t *testing.T) {
 	batch[2].Name = " "
 	_, err := e.svc.Ingest.TrackEvents(e.ctx, e.tn, "tester", "events", batch)
 	wantInvalid(t, err, "events[2].name")
-	if n := e.Count(t, store.Events, store.EventsByMessage); n != 0 {
+	if n := e.Count(t, timeline.Events, timeline.EventsByMessage); n != 0 {
 		t.Fatalf("%d events stored, want 0", n)
 	}
-	if n := e.Count(t, store.Profiles, store.ProfilesByCreated); n != 0 {
+	if n := e.Count(t, profile.Profiles, profile.ProfilesByCreated); n != 0 {
 		t.Fatalf("%d profiles created, want 0", n)
 	}
 
@@ -209,7 +210,7 @@ func TestTrackIdempotentOnMessageID(t *testing.T) {
 	if res[0].Event.ID != res[1].Event.ID {
 		t.Fatalf("in-batch repeat returned another event: %s vs %s", res[0].Event.ID, res[1].Event.ID)
 	}
-	if n := e.Count(t, store.Events, store.EventsByMessage); n != 3 {
+	if n := e.Count(t, timeline.Events, timeline.EventsByMessage); n != 3 {
 		t.Fatalf("%d events stored, want 3", n)
 	}
 	if p := e.Profile(t, first.Profile.ID); p.EventCount != 3 {
@@ -324,12 +325,12 @@ func TestLogInteraction(t *testing.T) {
 			wantInvalid(t, err, tt.field)
 		})
 	}
-	before := e.Count(t, store.Events, store.EventsByMessage)
+	before := e.Count(t, timeline.Events, timeline.EventsByMessage)
 	_, err = e.svc.Ingest.LogInteraction(e.ctx, e.tn, timeline.InteractionInput{ProfileID: "no-such-profile", Kind: "NOTE"})
 	if apperr.CodeOf(err) != apperr.NotFound {
 		t.Fatalf("unknown profile: err = %v, want NOT_FOUND", err)
 	}
-	if after := e.Count(t, store.Events, store.EventsByMessage); after != before {
+	if after := e.Count(t, timeline.Events, timeline.EventsByMessage); after != before {
 		t.Fatalf("events went from %d to %d after refused calls", before, after)
 	}
 }

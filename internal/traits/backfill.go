@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/platform/settings"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/traits/agg"
@@ -22,7 +23,7 @@ type workspaceDoc struct {
 // register records, in the system workspace, that tn has definitions.
 func register(ctx context.Context, tn store.Tenant) error {
 	sys := tn.Store().Tenant(store.SystemWorkspace)
-	if err := sys.C(store.TraitWorkspaces).Put(ctx, workspaceDoc{ID: tn.Workspace(), WS: tn.Workspace()}); err != nil {
+	if err := sys.C(TraitWorkspaces).Put(ctx, workspaceDoc{ID: tn.Workspace(), WS: tn.Workspace()}); err != nil {
 		return fmt.Errorf("register computed traits workspace: %w", err)
 	}
 	return nil
@@ -37,7 +38,7 @@ const LeaseTTL = 30 * time.Second
 // is idempotent). Safe to call periodically: a backfill running anywhere
 // keeps its lease. It returns how many it started.
 func (e *Engine) Resume(ctx context.Context, st *store.Store) (int, error) {
-	docs, err := st.Tenant(store.SystemWorkspace).C(store.TraitWorkspaces).Find(ctx, store.Query{Index: store.TraitWorkspacesByWS})
+	docs, err := st.Tenant(store.SystemWorkspace).C(TraitWorkspaces).Find(ctx, store.Query{Index: TraitWorkspacesByWS})
 	if err != nil {
 		return 0, fmt.Errorf("computed traits workspaces: %w", err)
 	}
@@ -99,9 +100,9 @@ func (s subject) load(ctx context.Context, tn store.Tenant, d tracked) error {
 // save replaces the subject's document d, read at version prev.
 func (s subject) save(ctx context.Context, tn store.Tenant, d tracked, prev int64) error {
 	if s.setting {
-		return tn.C(store.Settings).Replace(ctx, d, prev)
+		return settings.Replace(ctx, tn, d, prev)
 	}
-	return tn.C(store.ComputedTraits).Replace(ctx, d, prev)
+	return tn.C(ComputedTraits).Replace(ctx, d, prev)
 }
 
 // tracked is a document that carries a backfill.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/internal/traits"
@@ -74,7 +75,7 @@ func benchTrack(b *testing.B, defs, batch, warmup int) {
 		events += batch
 	}
 	b.ReportMetric(float64(events)/time.Since(t0).Seconds(), "events/s")
-	if docs, err := env.Tenant.C(store.Profiles).Find(env.Ctx, store.Query{Index: store.ProfilesByCreated}); err == nil {
+	if docs, err := env.Tenant.C(profile.Profiles).Find(env.Ctx, store.Query{Index: profile.ProfilesByCreated}); err == nil {
 		total, comp := 0, 0
 		for _, d := range docs {
 			total += len(d.Raw)

@@ -25,11 +25,11 @@ func TestBackfillLease(t *testing.T) {
 	setBackfill := func(b traits.Backfill) {
 		t.Helper()
 		var d traits.Definition
-		if err := e.Tenant.C(store.ComputedTraits).FindOne(e.Ctx, store.Query{Index: store.ComputedTraitsByKey, Eq: []any{"orders"}}, &d); err != nil {
+		if err := e.Tenant.C(traits.ComputedTraits).FindOne(e.Ctx, store.Query{Index: traits.ComputedTraitsByKey, Eq: []any{"orders"}}, &d); err != nil {
 			t.Fatal(err)
 		}
 		d.Backfill = b
-		if err := e.Tenant.C(store.ComputedTraits).Put(e.Ctx, d); err != nil {
+		if err := e.Tenant.C(traits.ComputedTraits).Put(e.Ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,7 +28,7 @@ func scored100k(b *testing.B) *env {
 		}
 		docs = append(docs, p)
 		if len(docs) == cap(docs) || i == n-1 {
-			if _, err := env.Tenant.C(store.Profiles).InsertMany(env.Ctx, docs); err != nil {
+			if _, err := env.Tenant.C(profile.Profiles).InsertMany(env.Ctx, docs); err != nil {
 				b.Fatal(err)
 			}
 			docs = docs[:0]

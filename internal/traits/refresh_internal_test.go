@@ -2,8 +2,13 @@ package traits
 
 import (
 	"context"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/settings"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/timeline"
 	"log"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,7 +65,7 @@ func TestBackgroundRefreshBacksOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, b, store.Collections)
+	st, err := store.Open(ctx, b, slices.Concat(Collections, profile.Collections, settings.Collections, timeline.Collections, identity.Collections))
 	if err != nil {
 		t.Fatal(err)
 	}

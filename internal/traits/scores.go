@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/settings"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/traits/agg"
@@ -149,7 +150,7 @@ func loadSetting[T any](ctx context.Context, tn store.Tenant, key string) (*T, e
 // findSetting decodes the workspace's settings document with key into out
 // (store.ErrNotFound when there is none).
 func findSetting(ctx context.Context, tn store.Tenant, key string, out any) error {
-	return tn.C(store.Settings).FindOne(ctx, store.Query{Index: store.SettingsByKey, Eq: []any{key}}, out)
+	return settings.Find(ctx, tn, key, out)
 }
 
 // ScoreSettings returns the workspace's order settings and their recount.
@@ -183,7 +184,6 @@ func (e *Engine) SetScoreSettings(ctx context.Context, tn store.Tenant, in Score
 		return nil, err
 	}
 	now := e.now().Truncate(time.Millisecond)
-	c := tn.C(store.Settings)
 	for attempt := 0; attempt < 20; attempt++ {
 		old, err := loadScoreDoc(ctx, tn)
 		if err != nil {
@@ -193,11 +193,11 @@ func (e *Engine) SetScoreSettings(ctx context.Context, tn store.Tenant, in Score
 			UpdatedAt: now, UpdatedBy: actor, Backfill: Backfill{Status: Pending}, Version: 1}
 		if old == nil {
 			d.ID, d.Rev = store.NewID(), newRev(nil)
-			err = c.Insert(ctx, d)
+			err = settings.Insert(ctx, tn, d)
 		} else {
 			d.ID, d.Rev = old.ID, max(newRev(nil), old.Rev+1)
 			d.Version = old.Version + 1
-			err = c.Replace(ctx, d, old.Version)
+			err = settings.Replace(ctx, tn, d, old.Version)
 		}
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicateKey) || errors.Is(err, store.ErrNotFound) {
 			continue
@@ -453,7 +453,7 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 	out.Recency, out.Frequency, out.Monetary = w.Recency[:], w.Frequency[:], w.Monetary[:]
 	out.TypicalGap, out.Buyers, out.Seen, out.At = w.TypicalGap.Milliseconds(), w.Buyers, res.Seen(), w.At
 	out.Owner, out.LeaseUntil, out.Version = "", time.Time{}, claimed.Version+1
-	switch err := tn.C(store.Settings).Replace(ctx, out, claimed.Version); {
+	switch err := settings.Replace(ctx, tn, out, claimed.Version); {
 	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound):
 		// The lease lapsed during the pass and another instance took it
 		// over (or the document was removed): its summary wins.
@@ -481,7 +481,6 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 // re-reads and decides again (after a short, growing pause), so it ends
 // finding the winner's lease or fresh summary, or taking a free lease.
 func (e *Engine) claimSummary(ctx context.Context, tn store.Tenant, force bool) (*summaryDoc, error) {
-	c := tn.C(store.Settings)
 	me := e.owner()
 	insertRefused := false
 	for attempt := 0; ; attempt++ {
@@ -505,12 +504,12 @@ func (e *Engine) claimSummary(ctx context.Context, tn store.Tenant, force bool) 
 		var next summaryDoc
 		if d == nil {
 			next = summaryDoc{ID: store.NewID(), Key: scoreSummaryKey, Owner: me, LeaseUntil: until, Version: 1}
-			err = c.Insert(ctx, next)
+			err = settings.Insert(ctx, tn, next)
 			insertRefused = errors.Is(err, store.ErrDuplicateKey)
 		} else {
 			next = *d
 			next.Owner, next.LeaseUntil, next.Version = me, until, d.Version+1
-			err = c.Replace(ctx, next, d.Version)
+			err = settings.Replace(ctx, tn, next, d.Version)
 		}
 		switch {
 		case err == nil:
@@ -536,7 +535,7 @@ func (e *Engine) releaseSummary(ctx context.Context, tn store.Tenant, claimed *s
 	defer cancel()
 	out := *claimed
 	out.Owner, out.LeaseUntil, out.Version = "", time.Time{}, claimed.Version+1
-	if err := tn.C(store.Settings).Replace(ctx, out, claimed.Version); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+	if err := settings.Replace(ctx, tn, out, claimed.Version); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 		slog.WarnContext(ctx, "scores: release the workspace summary lease", "workspace", tn.Workspace(), "err", err)
 	}
 }

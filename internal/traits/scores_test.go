@@ -13,6 +13,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/settings"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -241,7 +242,7 @@ func (e *env) checkTallies(t *testing.T, what string, ids []string, orderEvent, 
 
 func (e *env) mergeRecord(t *testing.T, target string) identity.Record {
 	t.Helper()
-	docs, err := e.Tenant.C(store.Merges).Find(e.Ctx, store.Query{Index: store.MergesByTarget, Eq: []any{target}})
+	docs, err := e.Tenant.C(identity.Merges).Find(e.Ctx, store.Query{Index: identity.MergesByTarget, Eq: []any{target}})
 	if err != nil || len(docs) == 0 {
 		t.Fatalf("merge record: %v", err)
 	}
@@ -789,7 +790,7 @@ func TestScoreSegmentBeforeFirstSummary(t *testing.T) {
 	noAutoRefresh(t)
 	e := newEnv(t)
 	held := leasedSummary{ID: "scores-summary", Key: "scores-summary", Owner: "another-instance", LeaseUntil: time.Now().Add(time.Hour).Truncate(time.Millisecond), Version: 1}
-	if err := e.Tenant.C(store.Settings).Insert(e.Ctx, held); err != nil {
+	if err := settings.Insert(e.Ctx, e.Tenant, held); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := e.tr.RefreshSummary(e.Ctx, e.Tenant, true); ok || err != nil {
@@ -833,7 +834,7 @@ func TestScoreSegmentBeforeFirstSummary(t *testing.T) {
 	// The first summary arrives (the other instance gave up; this one
 	// computes it): every score segment is right again, without another
 	// event of the profile.
-	if err := e.Tenant.C(store.Settings).Delete(e.Ctx, held.ID); err != nil {
+	if err := settings.Delete(e.Ctx, e.Tenant, held.ID); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := e.tr.RefreshSummary(e.Ctx, e.Tenant, true); !ok || err != nil {

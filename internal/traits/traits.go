@@ -236,7 +236,7 @@ func (e *Engine) Define(ctx context.Context, tn store.Tenant, in Input) (*Defini
 			Backfill: Backfill{Status: Pending},
 		}
 		if old == nil {
-			n, err := tn.C(store.ComputedTraits).Count(ctx, store.Query{Index: store.ComputedTraitsByKey})
+			n, err := tn.C(ComputedTraits).Count(ctx, store.Query{Index: ComputedTraitsByKey})
 			if err != nil {
 				return nil, fmt.Errorf("count computed traits: %w", err)
 			}
@@ -244,7 +244,7 @@ func (e *Engine) Define(ctx context.Context, tn store.Tenant, in Input) (*Defini
 				return nil, apperr.Invalid("input.key", "a workspace has at most %d computed traits", MaxDefinitions)
 			}
 			d.ID = store.NewID()
-			err = tn.C(store.ComputedTraits).Insert(ctx, d)
+			err = tn.C(ComputedTraits).Insert(ctx, d)
 			if errors.Is(err, store.ErrDuplicateKey) {
 				continue // defined concurrently: replace it
 			}
@@ -253,7 +253,7 @@ func (e *Engine) Define(ctx context.Context, tn store.Tenant, in Input) (*Defini
 			}
 		} else {
 			d.ID, d.DefVersion, d.CreatedAt, d.Version = old.ID, old.DefVersion+1, old.CreatedAt, old.Version+1
-			err := tn.C(store.ComputedTraits).Replace(ctx, d, old.Version)
+			err := tn.C(ComputedTraits).Replace(ctx, d, old.Version)
 			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 				continue
 			}
@@ -357,7 +357,7 @@ func (e *Engine) Get(ctx context.Context, tn store.Tenant, key string) (*Definit
 // findDefinition decodes the workspace's definition of key into out
 // (store.ErrNotFound when there is none), whatever its _id.
 func findDefinition(ctx context.Context, tn store.Tenant, key string, out any) error {
-	return tn.C(store.ComputedTraits).FindOne(ctx, store.Query{Index: store.ComputedTraitsByKey, Eq: []any{key}}, out)
+	return tn.C(ComputedTraits).FindOne(ctx, store.Query{Index: ComputedTraitsByKey, Eq: []any{key}}, out)
 }
 
 func (d *Definition) normalise() {
@@ -376,7 +376,7 @@ func (d *Definition) normalise() {
 
 // List returns the workspace's definitions by key.
 func (e *Engine) List(ctx context.Context, tn store.Tenant) ([]*Definition, error) {
-	docs, err := tn.C(store.ComputedTraits).Find(ctx, store.Query{Index: store.ComputedTraitsByKey})
+	docs, err := tn.C(ComputedTraits).Find(ctx, store.Query{Index: ComputedTraitsByKey})
 	if err != nil {
 		return nil, fmt.Errorf("list computed traits: %w", err)
 	}
@@ -402,7 +402,7 @@ func (e *Engine) Delete(ctx context.Context, tn store.Tenant, key string) (bool,
 	if err != nil {
 		return false, err
 	}
-	if err := tn.C(store.ComputedTraits).Delete(ctx, d.ID); err != nil {
+	if err := tn.C(ComputedTraits).Delete(ctx, d.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil
 		}

@@ -104,7 +104,7 @@ func randomEvents(r *rand.Rand, v string, n int, now time.Time, msg *int) []time
 // storedEvents reads a profile's raw events.
 func (e *env) storedEvents(t *testing.T, pid string) []aggtest.Event {
 	t.Helper()
-	docs, err := e.Tenant.C(store.Events).Find(e.Ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{pid}})
+	docs, err := e.Tenant.C(timeline.Events).Find(e.Ctx, store.Query{Index: timeline.EventsByProfileTime, Eq: []any{pid}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestIngestMergeUnmergeErase(t *testing.T) {
 	}
 	e.track(t, randomEvents(r, "a", 10, start, &msg))
 	e.check(t, "after merge", ids[:1], start)
-	docs, err := e.Tenant.C(store.Merges).Find(e.Ctx, store.Query{Index: store.MergesByTarget, Eq: []any{ids[0]}})
+	docs, err := e.Tenant.C(identity.Merges).Find(e.Ctx, store.Query{Index: identity.MergesByTarget, Eq: []any{ids[0]}})
 	if err != nil || len(docs) == 0 {
 		t.Fatalf("merge record: %v", err)
 	}

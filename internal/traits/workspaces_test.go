@@ -115,11 +115,11 @@ func TestLegacyDefinitionID(t *testing.T) {
 	now := start.Truncate(time.Millisecond)
 	old := traits.Definition{ID: "orders", Key: "orders", Kind: "COUNT", Event: "order", Rev: 1, DefVersion: 1,
 		CreatedAt: now, UpdatedAt: now, Backfill: traits.Backfill{Status: traits.Pending}, Version: 1}
-	if err := e.Tenant.C(store.ComputedTraits).Insert(e.Ctx, old); err != nil {
+	if err := e.Tenant.C(traits.ComputedTraits).Insert(e.Ctx, old); err != nil {
 		t.Fatal(err)
 	}
 	// Resume finds it (as after a restart) and backfills it.
-	if err := e.Store.Tenant(store.SystemWorkspace).C(store.TraitWorkspaces).Put(e.Ctx, map[string]any{"_id": "ws1", "ws": "ws1"}); err != nil {
+	if err := e.Store.Tenant(store.SystemWorkspace).C(traits.TraitWorkspaces).Put(e.Ctx, map[string]any{"_id": "ws1", "ws": "ws1"}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.tr.Resume(e.Ctx, e.Store); err != nil || n != 1 {
@@ -149,7 +149,7 @@ func TestLegacyDefinitionID(t *testing.T) {
 		t.Fatalf("redefine legacy: %+v %v", r, err)
 	}
 	e.tr.Wait()
-	if n := e.Count(t, store.ComputedTraits, store.ComputedTraitsByKey); n != 1 {
+	if n := e.Count(t, traits.ComputedTraits, traits.ComputedTraitsByKey); n != 1 {
 		t.Fatalf("%d definitions after redefining the legacy one", n)
 	}
 	if d, err := e.tr.Get(e.Ctx, e.Tenant, "orders"); err != nil || d.Backfill.Status != traits.Done || d.DefVersion != 2 {
@@ -161,7 +161,7 @@ func TestLegacyDefinitionID(t *testing.T) {
 		t.Fatalf("delete legacy: %v %v", ok, err)
 	}
 	e.tr.Wait()
-	if n := e.Count(t, store.ComputedTraits, store.ComputedTraitsByKey); n != 0 {
+	if n := e.Count(t, traits.ComputedTraits, traits.ComputedTraitsByKey); n != 0 {
 		t.Fatalf("%d definitions after deleting the legacy one", n)
 	}
 	if d, err := e.tr.Get(e.Ctx, ws2, "orders"); err != nil || d.Event != "purchase" {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/ferrettest"
 	"github.com/halo-cdp/halo/store/mongostore"
@@ -262,7 +263,7 @@ func TestHaloSchema(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, newBackend func(*testing.T) store.Backend) {
 		b := newBackend(t)
 		for range 2 {
-			if _, err := store.Open(context.Background(), b, store.Collections); err != nil {
+			if _, err := store.Open(context.Background(), b, app.Collections); err != nil {
 				t.Fatalf("store.Open: %v", err)
 			}
 		}

@@ -14,6 +14,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/storetest"
 )
@@ -51,11 +53,11 @@ func TestSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(ctx, b, store.Collections)
+	s, err := store.Open(ctx, b, app.Collections)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := s.Tenant("ws").C(store.Events)
+	c := s.Tenant("ws").C(timeline.Events)
 	at := time.Date(2024, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 	if err := c.Insert(ctx, event{ID: "e1", Version: 1, MessageID: "m1", ProfileID: "p1", OccurredAt: at}); err != nil {
 		t.Fatal(err)
@@ -65,11 +67,11 @@ func TestSurvivesReopen(t *testing.T) {
 	}
 
 	b2 := newBackend(t, dir)
-	s2, err := store.Open(ctx, b2, store.Collections)
+	s2, err := store.Open(ctx, b2, app.Collections)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2 := s2.Tenant("ws").C(store.Events)
+	c2 := s2.Tenant("ws").C(timeline.Events)
 	var got event
 	if err := c2.Get(ctx, "e1", &got); err != nil {
 		t.Fatalf("get after reopen: %v", err)
@@ -77,13 +79,13 @@ func TestSurvivesReopen(t *testing.T) {
 	if !got.OccurredAt.Equal(at) || got.MessageID != "m1" {
 		t.Fatalf("after reopen: %+v", got)
 	}
-	docs, err := c2.Find(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{"p1"}, Range: &store.Bound{Gte: at}})
+	docs, err := c2.Find(ctx, store.Query{Index: timeline.EventsByProfileTime, Eq: []any{"p1"}, Range: &store.Bound{Gte: at}})
 	if err != nil || len(docs) != 1 {
 		t.Fatalf("find after reopen: %d docs, %v", len(docs), err)
 	}
 	err = c2.Insert(ctx, event{ID: "e2", MessageID: "m1", ProfileID: "p1", OccurredAt: at})
 	var dk *store.DuplicateKeyError
-	if !errors.As(err, &dk) || dk.Index != store.EventsByMessage {
+	if !errors.As(err, &dk) || dk.Index != timeline.EventsByMessage {
 		t.Fatalf("unique after reopen: %v", err)
 	}
 }
@@ -138,11 +140,11 @@ func TestNewIndexBackfills(t *testing.T) {
 func TestConcurrentWriters(t *testing.T) {
 	ctx := t.Context()
 	b := newBackend(t, t.TempDir())
-	s, err := store.Open(ctx, b, store.Collections)
+	s, err := store.Open(ctx, b, app.Collections)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := s.Tenant("ws").C(store.Events)
+	c := s.Tenant("ws").C(timeline.Events)
 	if err := c.Insert(ctx, event{ID: "hot", MessageID: "hot", ProfileID: "p"}); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestConcurrentWriters(t *testing.T) {
 	if hot.Counter != workers || hot.Version != workers {
 		t.Fatalf("hot doc: counter %d version %d, want %d", hot.Counter, hot.Version, workers)
 	}
-	n, err := c.Count(ctx, store.Query{Index: store.EventsByProfileTime, Eq: []any{"p"}})
+	n, err := c.Count(ctx, store.Query{Index: timeline.EventsByProfileTime, Eq: []any{"p"}})
 	if err != nil || n != workers+1 {
 		t.Fatalf("count: %d, %v", n, err)
 	}
@@ -203,17 +205,17 @@ func TestConcurrentWriters(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	ctx := t.Context()
 	b := newBackend(t, t.TempDir())
-	if _, err := store.Open(ctx, b, store.Collections); err != nil {
+	if _, err := store.Open(ctx, b, app.Collections); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Insert(ctx, store.Events, "ws", bson.Raw{1, 2, 3}); !errors.Is(err, store.ErrBadQuery) {
+	if err := b.Insert(ctx, timeline.Events, "ws", bson.Raw{1, 2, 3}); !errors.Is(err, store.ErrBadQuery) {
 		t.Fatalf("garbage bytes: %v", err)
 	}
 	if _, err := b.Get(ctx, "undeclared", "ws", "x"); !errors.Is(err, store.ErrBadQuery) {
 		t.Fatalf("undeclared collection: %v", err)
 	}
 	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: "x"}, {Key: "messageId", Value: bson.D{{Key: "a", Value: 1}}}})
-	if err := b.Insert(ctx, store.Events, "ws", doc); !errors.Is(err, store.ErrBadQuery) {
+	if err := b.Insert(ctx, timeline.Events, "ws", doc); !errors.Is(err, store.ErrBadQuery) {
 		t.Fatalf("document as indexed value: %v", err)
 	}
 }
@@ -222,11 +224,11 @@ func TestBadInput(t *testing.T) {
 func benchEvents(b *testing.B, n int) (store.Collection, time.Time) {
 	ctx := context.Background()
 	be := newBackend(b, b.TempDir())
-	s, err := store.Open(ctx, be, store.Collections)
+	s, err := store.Open(ctx, be, app.Collections)
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := s.Tenant("ws").C(store.Events)
+	c := s.Tenant("ws").C(timeline.Events)
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	const batch = 5000
 	for i := 0; i < n; i += batch {
@@ -267,11 +269,11 @@ func benchEvent(j int, start time.Time) bson.D {
 func BenchmarkInsertMany(b *testing.B) {
 	ctx := context.Background()
 	be := newBackend(b, b.TempDir())
-	s, err := store.Open(ctx, be, store.Collections)
+	s, err := store.Open(ctx, be, app.Collections)
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := s.Tenant("ws").C(store.Events)
+	c := s.Tenant("ws").C(timeline.Events)
 	start := time.Now()
 	const batch = 1000
 	docs := make([]any, batch)
@@ -300,7 +302,7 @@ func BenchmarkFindPage(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		// Each profile has 1000 events; read a page from the middle.
 		q := store.Query{
-			Index: store.EventsByProfileTime,
+			Index: timeline.EventsByProfileTime,
 			Eq:    []any{fmt.Sprintf("profile-%03d", i%100)},
 			Range: &store.Bound{Gte: start.Add(time.Duration(i%50_000) * time.Second)},
 			Limit: 50,

@@ -23,7 +23,7 @@ import (
 )
 
 // Collections and indexes of the suite. They are independent of
-// store.Collections so the suite keeps covering shapes (dotted paths,
+// Halo's own collections so the suite keeps covering shapes (dotted paths,
 // compound unique indexes) whatever Halo's schema becomes.
 const (
 	Things = "things"

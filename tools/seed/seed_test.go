@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app/apptest"
+	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -46,7 +47,7 @@ func TestLoadIsIdempotent(t *testing.T) {
 	if first.Profiles < 50 || first.Profiles > 60 || first.Events < 600 || first.Interactions == 0 || first.Consents == 0 {
 		t.Fatalf("unexpected stats %+v", first)
 	}
-	events, err := st.Tenant("demo").C(store.Events).Count(ctx, store.Query{Index: store.EventsByMessage})
+	events, err := st.Tenant("demo").C(timeline.Events).Count(ctx, store.Query{Index: timeline.EventsByMessage})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func New(t testing.TB, start time.Time) *Env {
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}
-	st, err := store.Open(ctx, b, store.Collections)
+	st, err := store.Open(ctx, b, app.Collections)
 	if err != nil {
 		b.Close(context.Background())
 		t.Fatalf("open store: %v", err)

@@ -8,10 +8,11 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/store"
 )
 
-// Leftovers reads every document of every collection in store.Collections,
+// Leftovers reads every document of every collection in app.Collections,
 // in workspace ws and in the system workspace, and returns one line
 // ("collection/_id contains needle") per document whose raw BSON bytes
 // contain one of needles. It also returns how many documents it read.
@@ -20,7 +21,7 @@ func Leftovers(ctx context.Context, st *store.Store, ws string, needles []string
 	read := 0
 	for _, w := range []string{ws, store.SystemWorkspace} {
 		tn := st.Tenant(w)
-		for _, spec := range store.Collections {
+		for _, spec := range app.Collections {
 			if len(spec.Indexes) == 0 {
 				return nil, read, fmt.Errorf("collection %s has no index to read it through", spec.Name)
 			}
