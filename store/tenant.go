@@ -62,8 +62,13 @@ type Tenant struct {
 // Workspace is the tenant's id.
 func (t Tenant) Workspace() string { return t.ws }
 
-// Store is the store the tenant belongs to (for bookkeeping that spans
-// workspaces, kept in SystemWorkspace).
+// System is the system workspace of the tenant's store, where bookkeeping
+// that spans workspaces lives (the merge queue, the workspaces with
+// segments or computed traits to resume).
+func (t Tenant) System() Tenant { return t.s.Tenant(SystemWorkspace) }
+
+// Store is the store the tenant belongs to. Only per-store caches use it,
+// as part of their key.
 func (t Tenant) Store() *Store { return t.s }
 
 // C returns a handle on a declared collection. It panics on an undeclared

@@ -48,7 +48,7 @@ func EraseIdentities(ctx context.Context, tn store.Tenant, profileID string) ([]
 // Queue entries of those records go too. Returns how many were deleted.
 func EraseHistory(ctx context.Context, tn store.Tenant, profileIDs []string) (int, error) {
 	c := tn.C(Merges)
-	sys := tn.Store().Tenant(store.SystemWorkspace).C(MergeQueue)
+	sys := tn.System().C(MergeQueue)
 	n := 0
 	for _, pid := range profileIDs {
 		for _, index := range []string{MergesByTarget, MergesBySource} {

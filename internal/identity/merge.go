@@ -682,7 +682,7 @@ func (r *Resolver) dequeue(ctx context.Context, tn store.Tenant, id string) {
 }
 
 func (r *Resolver) system(tn store.Tenant) store.Tenant {
-	return tn.Store().Tenant(store.SystemWorkspace)
+	return tn.System()
 }
 
 // Settle finishes the merge that has claimed profileID, if any, so the

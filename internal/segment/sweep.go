@@ -19,7 +19,7 @@ type workspaceDoc struct {
 // register records, in the system workspace, that tn has segments, so
 // the sweeper of every instance visits it.
 func (e *Engine) register(ctx context.Context, tn store.Tenant) error {
-	sys := tn.Store().Tenant(store.SystemWorkspace)
+	sys := tn.System()
 	if err := sys.C(SegmentWorkspaces).Put(ctx, workspaceDoc{ID: "segments:" + tn.Workspace(), WS: tn.Workspace()}); err != nil {
 		return fmt.Errorf("register segment workspace: %w", err)
 	}

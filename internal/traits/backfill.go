@@ -22,7 +22,7 @@ type workspaceDoc struct {
 
 // register records, in the system workspace, that tn has definitions.
 func register(ctx context.Context, tn store.Tenant) error {
-	sys := tn.Store().Tenant(store.SystemWorkspace)
+	sys := tn.System()
 	if err := sys.C(TraitWorkspaces).Put(ctx, workspaceDoc{ID: tn.Workspace(), WS: tn.Workspace()}); err != nil {
 		return fmt.Errorf("register computed traits workspace: %w", err)
 	}
