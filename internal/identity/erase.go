@@ -101,8 +101,8 @@ func (r *Resolver) SettleMergesInto(ctx context.Context, tn store.Tenant, profil
 // suppression salt): an erasure is filed under it, so repeating an erasure
 // finds it without the record holding the id. With create unset and no
 // salt yet, it returns "" (nothing was ever erased).
-func ProfileHash(ctx context.Context, tn store.Tenant, profileID string, create bool) (string, error) {
-	salt, err := loadSalt(ctx, tn, create)
+func (r *Resolver) ProfileHash(ctx context.Context, tn store.Tenant, profileID string, create bool) (string, error) {
+	salt, err := r.loadSalt(ctx, tn, create)
 	if err != nil || salt == nil {
 		return "", err
 	}

@@ -44,22 +44,40 @@ type Suppression struct {
 	At          time.Time `bson:"at"`
 }
 
-// salts caches each workspace's salt once read: a salt never changes, and
-// this keeps the check on every identify and track at one Get per
-// identifier. Absence is not cached (another process may create it).
-var salts sync.Map // saltCacheKey → []byte
+// saltCache holds the suppression salts a Resolver has read, by
+// workspace, so the check on every identify and track stays at one Get per
+// identifier. It is a plain map, not a wscache.Cache: a salt never changes
+// once created, so there is nothing to expire or invalidate; and absence
+// must not be kept (another process may create the salt at any moment),
+// where wscache would keep a nil for its TTL. It belongs to the Resolver,
+// so two Resolvers (two processes, or tests over several stores) read
+// their own.
+type saltCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
 
-type saltCacheKey struct {
-	st *store.Store
-	ws string
+func (c *saltCache) get(ws string) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[ws]
+}
+
+func (c *saltCache) put(ws string, salt []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string][]byte{}
+	}
+	c.m[ws] = salt
 }
 
 // loadSalt returns the workspace's salt, creating it if create is set
-// (nil, nil when there is none and create is not set).
-func loadSalt(ctx context.Context, tn store.Tenant, create bool) ([]byte, error) {
-	ck := saltCacheKey{tn.Store(), tn.Workspace()}
-	if s, ok := salts.Load(ck); ok {
-		return s.([]byte), nil
+// (nil, nil when there is none and create is not set). It reads the store
+// once per workspace per Resolver.
+func (r *Resolver) loadSalt(ctx context.Context, tn store.Tenant, create bool) ([]byte, error) {
+	if s := r.salts.get(tn.Workspace()); s != nil {
+		return s, nil
 	}
 	for attempt := 0; attempt < 3; attempt++ {
 		var doc saltDoc
@@ -69,7 +87,7 @@ func loadSalt(ctx context.Context, tn store.Tenant, create bool) ([]byte, error)
 			if err != nil || len(salt) < 16 {
 				return nil, fmt.Errorf("suppression salt of %s is malformed", tn.Workspace())
 			}
-			salts.Store(ck, salt)
+			r.salts.put(tn.Workspace(), salt)
 			return salt, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -104,11 +122,11 @@ func suppressionID(hash string) string { return "supp-" + hash }
 
 // Suppress records ids (normalised) as suppressed by erasure erasureID.
 // Idempotent; returns how many distinct identifiers are suppressed.
-func Suppress(ctx context.Context, tn store.Tenant, ids []Identifier, erasureID string, at time.Time) (int, error) {
+func (r *Resolver) Suppress(ctx context.Context, tn store.Tenant, ids []Identifier, erasureID string, at time.Time) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	salt, err := loadSalt(ctx, tn, true)
+	salt, err := r.loadSalt(ctx, tn, true)
 	if err != nil {
 		return 0, err
 	}
@@ -129,8 +147,8 @@ func Suppress(ctx context.Context, tn store.Tenant, ids []Identifier, erasureID 
 
 // LiftSuppression lets a suppressed identifier (normalised) be ingested
 // again; false when it was not suppressed.
-func LiftSuppression(ctx context.Context, tn store.Tenant, id Identifier) (bool, error) {
-	salt, err := loadSalt(ctx, tn, false)
+func (r *Resolver) LiftSuppression(ctx context.Context, tn store.Tenant, id Identifier) (bool, error) {
+	salt, err := r.loadSalt(ctx, tn, false)
 	if err != nil || salt == nil {
 		return false, err
 	}
@@ -146,8 +164,8 @@ func LiftSuppression(ctx context.Context, tn store.Tenant, id Identifier) (bool,
 }
 
 // IsSuppressed reports whether id (normalised) is suppressed.
-func IsSuppressed(ctx context.Context, tn store.Tenant, id Identifier) (bool, error) {
-	err := CheckSuppressed(ctx, tn, []Identifier{id})
+func (r *Resolver) IsSuppressed(ctx context.Context, tn store.Tenant, id Identifier) (bool, error) {
+	err := r.CheckSuppressed(ctx, tn, []Identifier{id})
 	if apperr.CodeOf(err) == apperr.Suppressed {
 		return true, nil
 	}
@@ -159,11 +177,11 @@ func IsSuppressed(ctx context.Context, tn store.Tenant, id Identifier) (bool, er
 // a whole batch before writing any of it (trackBatch) call it first. It
 // costs one indexed read while the workspace has never suppressed
 // anything, and one Get per identifier after that.
-func CheckSuppressed(ctx context.Context, tn store.Tenant, ids []Identifier) error {
+func (r *Resolver) CheckSuppressed(ctx context.Context, tn store.Tenant, ids []Identifier) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	salt, err := loadSalt(ctx, tn, false)
+	salt, err := r.loadSalt(ctx, tn, false)
 	if err != nil || salt == nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	if err != nil {
 		return nil, err
 	}
-	if err := timeline.CheckSuppressed(ctx, tn, field, reqs, len(inputs) > 1); err != nil {
+	if err := p.timeline.CheckSuppressed(ctx, tn, field, reqs, len(inputs) > 1); err != nil {
 		return nil, err
 	}
 

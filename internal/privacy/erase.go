@@ -31,7 +31,7 @@ const (
 
 // erasure is the stored receipt of an erasure, and while it runs the plan
 // a repeated call finishes it from. It is filed under a salted hash of the
-// erased profile id (identity.ProfileHash), so a repeat finds it; once
+// erased profile id (identity.Resolver.ProfileHash), so a repeat finds it; once
 // done it holds no id of the person, only the pseudonym that stands for
 // them in what is kept (membership history, anonymised consent entries).
 type erasure struct {
@@ -137,7 +137,7 @@ func (s *Service) Erase(ctx context.Context, tn store.Tenant, profileID, reason,
 
 // findErasure returns the erasure filed for profileID, or nil.
 func (s *Service) findErasure(ctx context.Context, tn store.Tenant, profileID string) (*erasure, error) {
-	h, err := identity.ProfileHash(ctx, tn, profileID, false)
+	h, err := s.Identity.ProfileHash(ctx, tn, profileID, false)
 	if err != nil || h == "" {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (s *Service) plan(ctx context.Context, tn store.Tenant, profileID, reason, 
 	}
 	// Filed under the live profile's id: a merged-away id stands for its
 	// survivor, like everywhere in the API.
-	h, err := identity.ProfileHash(ctx, tn, p.ID, true)
+	h, err := s.Identity.ProfileHash(ctx, tn, p.ID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +247,7 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 			for i, h := range held {
 				values[i] = h.Identifier
 			}
-			if _, err := identity.Suppress(ctx, tn, values, rec.ID, rec.ErasedAt); err != nil {
+			if _, err := s.Identity.Suppress(ctx, tn, values, rec.ID, rec.ErasedAt); err != nil {
 				return err
 			}
 		}
@@ -350,7 +350,7 @@ func (s *Service) LiftSuppression(ctx context.Context, tn store.Tenant, in ident
 		}
 		return false, err
 	}
-	lifted, err := identity.LiftSuppression(ctx, tn, ids[0])
+	lifted, err := s.Identity.LiftSuppression(ctx, tn, ids[0])
 	if err != nil {
 		return false, err
 	}

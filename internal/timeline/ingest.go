@@ -286,7 +286,7 @@ func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID strin
 // suppressed: one check of all the call's distinct identifiers (the
 // suppression salt read once), then, only to name the first input at
 // fault (indexed when batch), one check per identifier set.
-func CheckSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []Request, batch bool) error {
+func (s *Service) CheckSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []Request, batch bool) error {
 	seen := map[identity.Identifier]bool{}
 	var all []identity.Identifier
 	for i := range reqs {
@@ -297,7 +297,7 @@ func CheckSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []
 			}
 		}
 	}
-	err := identity.CheckSuppressed(ctx, tn, all)
+	err := s.Identity.CheckSuppressed(ctx, tn, all)
 	if err == nil {
 		return nil
 	}
@@ -307,7 +307,7 @@ func CheckSuppressed(ctx context.Context, tn store.Tenant, field string, reqs []
 			continue
 		}
 		checked[reqs[i].Key] = true
-		if err := identity.CheckSuppressed(ctx, tn, reqs[i].IDs); err != nil {
+		if err := s.Identity.CheckSuppressed(ctx, tn, reqs[i].IDs); err != nil {
 			if e, ok := apperr.As(err); ok && batch {
 				c := *e
 				c.Field = fmt.Sprintf("%s[%d].identifiers", field, i)
