@@ -93,6 +93,8 @@ type Resolver struct {
 	// write is acknowledged. It must not fail the write (package
 	// membership).
 	AfterWrite func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
+
+	salts saltCache // suppression salts read (suppress.go)
 }
 
 func (r *Resolver) afterWrite(ctx context.Context, tn store.Tenant, cause string, touched rule.Touched, profileIDs ...string) {
@@ -153,7 +155,7 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 	}
 	// An erased person's identifiers are refused before anything is written.
 	if !req.SuppressionChecked {
-		if err := CheckSuppressed(ctx, tn, ordered); err != nil {
+		if err := r.CheckSuppressed(ctx, tn, ordered); err != nil {
 			return Result{}, err
 		}
 	}
