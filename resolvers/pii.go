@@ -29,7 +29,7 @@ func (r *Resolver) piiMasker(ctx context.Context) (*privacy.PIIMasker, error) {
 	if p.Has(auth.ScopePIIRead) {
 		return nil, nil
 	}
-	return privacy.PIIMaskerFor(ctx, tn)
+	return r.privacy.PIIMaskerFor(ctx, tn)
 }
 
 // maskTraits returns traits as the caller may see them.

@@ -38,7 +38,7 @@ func (r *mutationResolver) SetPIISettings(ctx context.Context, traitKeys []strin
 	if err != nil {
 		return nil, err
 	}
-	s, err := privacy.SetPIISettings(ctx, tn, privacy.PIISettings{TraitKeys: traitKeys, IdentifierTypes: identifierTypes}, p.Subject, r.privacy.Now())
+	s, err := r.privacy.SetPIISettings(ctx, tn, privacy.PIISettings{TraitKeys: traitKeys, IdentifierTypes: identifierTypes}, p.Subject)
 	if err != nil {
 		return nil, err
 	}

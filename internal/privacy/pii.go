@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -76,7 +75,8 @@ type piiDoc struct {
 }
 
 // LoadPIISettings reads the workspace's PII settings from the store (the
-// defaults when it never set any). Readers on a hot path use PIIMaskerFor.
+// defaults when it never set any). Readers on a hot path use
+// Service.PIIMaskerFor.
 func LoadPIISettings(ctx context.Context, tn store.Tenant) (PIISettings, error) {
 	var d piiDoc
 	err := settings.Find(ctx, tn, piiSettingsKey, &d)
@@ -151,20 +151,22 @@ func checkPIIKey(k string) error {
 }
 
 // SetPIISettings validates in, stores it as the workspace's PII settings
-// and returns what was stored. Callers check scope privacy:admin.
-func SetPIISettings(ctx context.Context, tn store.Tenant, in PIISettings, actor string, now time.Time) (PIISettings, error) {
+// and returns what was stored; s's maskers see it at once. Callers check
+// scope privacy:admin.
+func (s *Service) SetPIISettings(ctx context.Context, tn store.Tenant, in PIISettings, actor string) (PIISettings, error) {
 	types, err := identity.LoadTypes(ctx, tn)
 	if err != nil {
 		return in, err
 	}
-	s, err := ValidatePIISettings(in, types)
+	set, err := ValidatePIISettings(in, types)
 	if err != nil {
 		return in, err
 	}
+	now := s.Now().UTC()
 	for attempt := 0; ; attempt++ {
 		var cur piiDoc
 		err := settings.Find(ctx, tn, piiSettingsKey, &cur)
-		doc := piiDoc{Key: piiSettingsKey, TraitKeys: s.TraitKeys, IdentifierTypes: s.IdentifierTypes, UpdatedAt: now.UTC(), UpdatedBy: actor}
+		doc := piiDoc{Key: piiSettingsKey, TraitKeys: set.TraitKeys, IdentifierTypes: set.IdentifierTypes, UpdatedAt: now, UpdatedBy: actor}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			doc.ID, doc.Version = store.NewID(), 1
@@ -176,10 +178,10 @@ func SetPIISettings(ctx context.Context, tn store.Tenant, in PIISettings, actor 
 			err = settings.Replace(ctx, tn, doc, cur.Version)
 		}
 		if err == nil {
-			piiForget(tn)
+			s.pii.Invalidate(tn.Workspace())
 			slog.InfoContext(ctx, "PII settings changed", "workspace", tn.Workspace(), "actor", actor,
-				"traitKeys", s.TraitKeys, "identifierTypes", s.IdentifierTypes)
-			return s, nil
+				"traitKeys", set.TraitKeys, "identifierTypes", set.IdentifierTypes)
+			return set, nil
 		}
 		// Another call wrote the settings meanwhile: start over from theirs.
 		if (errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicateKey) || errors.Is(err, store.ErrNotFound)) && attempt < 50 {
@@ -451,64 +453,21 @@ func looksLikePhone(s string) bool {
 	return n >= minPhoneDigits
 }
 
-// piiCache holds each workspace's compiled settings for PIICacheTTL, so a
-// page of 100 profiles reads the settings once, not 200 times. Keyed by
-// store too: tests run several stores with the same workspace names.
-var piiCache = struct {
-	sync.Mutex
-	m map[piiCacheKey]piiCached
-}{m: map[piiCacheKey]piiCached{}}
-
-type piiCacheKey struct {
-	st *store.Store
-	ws string
-}
-
-type piiCached struct {
-	at     time.Time
-	masker *PIIMasker // nil: settings changed at at, nothing cached
-}
-
-// piiCacheMax bounds the cache; past it, it starts over (a rare full reload
-// beats tracking recency).
-const piiCacheMax = 10_000
-
-// PIIMaskerFor returns the masker of tn's workspace, read from the store at
-// most once per PIICacheTTL.
-func PIIMaskerFor(ctx context.Context, tn store.Tenant) (*PIIMasker, error) {
-	key := piiCacheKey{tn.Store(), tn.Workspace()}
-	piiCache.Lock()
-	c, ok := piiCache.m[key]
-	piiCache.Unlock()
-	if ok && c.masker != nil && time.Since(c.at) < PIICacheTTL {
-		return c.masker, nil
-	}
-	at := time.Now()
-	s, err := LoadPIISettings(ctx, tn)
-	if err != nil {
-		return nil, err
-	}
-	m := NewPIIMasker(s)
-	piiCache.Lock()
-	if len(piiCache.m) >= piiCacheMax {
-		clear(piiCache.m)
-	}
-	// A change made after our read started left a newer entry (see
-	// piiForget): what we read may predate it, so keep that one.
-	if cur, ok := piiCache.m[key]; !ok || cur.at.Before(at) {
-		piiCache.m[key] = piiCached{at: at, masker: m}
-	}
-	piiCache.Unlock()
-	return m, nil
-}
-
-// piiForget drops tn's workspace from the cache after a change. It leaves
-// a marker with the time of the change, so a read that started before the
-// change cannot put the old settings back when it ends.
-func piiForget(tn store.Tenant) {
-	piiCache.Lock()
-	piiCache.m[piiCacheKey{tn.Store(), tn.Workspace()}] = piiCached{at: time.Now()}
-	piiCache.Unlock()
+// PIIMaskerFor returns the masker of tn's workspace. The compiled settings
+// are kept per workspace for PIICacheTTL, so a page of 100 profiles reads
+// them once, not 200 times; a change made through this Service
+// (SetPIISettings) shows at once, one made through another instance within
+// PIICacheTTL. The cache is the Service's own (wscache): a read that raced
+// a change is not kept.
+func (s *Service) PIIMaskerFor(ctx context.Context, tn store.Tenant) (*PIIMasker, error) {
+	m, _, err := s.pii.Get(tn.Workspace(), PIICacheTTL, func() (*PIIMasker, error) {
+		st, err := LoadPIISettings(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		return NewPIIMasker(st), nil
+	})
+	return m, err
 }
 
 func nonNilStrings(s []string) []string {

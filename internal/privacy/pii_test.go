@@ -242,14 +242,14 @@ func TestPIISettingsStored(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, privacy.DefaultPIISettings()) {
 		t.Fatalf("never set: %+v, %v; want the defaults", got, err)
 	}
-	m, err := privacy.PIIMaskerFor(ctx, tn)
+	m, err := env.Services.Privacy.PIIMaskerFor(ctx, tn)
 	if err != nil || !m.MasksIdentifierType("phone") {
 		t.Fatalf("masker before any change: %v", err)
 	}
 
 	set := privacy.PIISettings{TraitKeys: []string{"ssn", "email"}, IdentifierTypes: []string{"email"}}
 	for range 2 { // insert, then replace
-		if _, err := privacy.SetPIISettings(ctx, tn, set, "admin", env.Clock.Now()); err != nil {
+		if _, err := env.Services.Privacy.SetPIISettings(ctx, tn, set, "admin"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -257,13 +257,13 @@ func TestPIISettingsStored(t *testing.T) {
 		t.Fatalf("stored %+v, %v; want %+v", got, err, set)
 	}
 	// The cached masker sees the change at once.
-	m, err = privacy.PIIMaskerFor(ctx, tn)
+	m, err = env.Services.Privacy.PIIMaskerFor(ctx, tn)
 	if err != nil || m.MasksIdentifierType("phone") || !reflect.DeepEqual(m.Settings(), set) {
 		t.Fatalf("masker after the change: %+v, %v", m.Settings(), err)
 	}
 
 	// Refused input changes nothing.
-	_, err = privacy.SetPIISettings(ctx, tn, privacy.PIISettings{IdentifierTypes: []string{"nope"}}, "admin", env.Clock.Now())
+	_, err = env.Services.Privacy.SetPIISettings(ctx, tn, privacy.PIISettings{IdentifierTypes: []string{"nope"}}, "admin")
 	if apperr.CodeOf(err) != apperr.BadUserInput {
 		t.Fatalf("unknown type: %v", err)
 	}
@@ -281,7 +281,7 @@ func TestPIISettingsStored(t *testing.T) {
 	if _, err := identity.SetType(ctx, tn, identity.NewCustomType("passport")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := privacy.SetPIISettings(ctx, tn, privacy.PIISettings{IdentifierTypes: []string{"passport"}}, "admin", env.Clock.Now()); err != nil {
+	if _, err := env.Services.Privacy.SetPIISettings(ctx, tn, privacy.PIISettings{IdentifierTypes: []string{"passport"}}, "admin"); err != nil {
 		t.Fatalf("custom type: %v", err)
 	}
 }

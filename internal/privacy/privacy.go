@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/wscache"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
@@ -27,4 +28,8 @@ type Service struct {
 	// in readable form (computed trait values, scores): the profile
 	// document keeps them in packed binary forms an export cannot show.
 	Derived func(ctx context.Context, tn store.Tenant, p *profile.Profile) (map[string]any, error)
+
+	// pii holds each workspace's compiled PII settings for PIICacheTTL
+	// (PIIMaskerFor); SetPIISettings invalidates it.
+	pii wscache.Cache[*PIIMasker]
 }
