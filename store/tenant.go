@@ -67,10 +67,6 @@ func (t Tenant) Workspace() string { return t.ws }
 // segments or computed traits to resume).
 func (t Tenant) System() Tenant { return t.s.Tenant(SystemWorkspace) }
 
-// Store is the store the tenant belongs to. Only per-store caches use it,
-// as part of their key.
-func (t Tenant) Store() *Store { return t.s }
-
 // C returns a handle on a declared collection. It panics on an undeclared
 // name: collection names are constants in code.
 func (t Tenant) C(name string) Collection {
