@@ -36,6 +36,9 @@ type Services struct {
 	// counts them, merges recompute them, segment rules read them.
 	Traits *traits.Engine
 
+	// relay is the publisher every service was built with (Publish).
+	relay *realtime.Relay
+
 	// The life cycle (lifecycle.go): what Start needs, and what it
 	// started for Close to stop.
 	st      *store.Store
@@ -56,6 +59,7 @@ type Option func(*options)
 
 type options struct {
 	segmentLimits segment.Limits
+	traitsSettle  *time.Duration
 	store         *store.Store
 	logger        *slog.Logger
 	startup       []func(context.Context) error
@@ -66,6 +70,13 @@ type options struct {
 // zero fields, and no option, mean segment.DefaultLimits.
 func WithSegmentLimits(l segment.Limits) Option {
 	return func(o *options) { o.segmentLimits = l }
+}
+
+// WithTraitsSettle sets how long a computed trait backfill waits after
+// its definition is saved (default traits.CacheTTL, so every instance's
+// definition cache knows it first); tests of one process use 0.
+func WithTraitsSettle(d time.Duration) Option {
+	return func(o *options) { o.traitsSettle = &d }
 }
 
 // WithStore gives the services the store Start recovers merges in and
@@ -91,61 +102,76 @@ func WithStartup(fn func(ctx context.Context) error) Option {
 
 // New wires the services with a clock (time.Now in production). They
 // are usable at once; the background work waits for Start (WithStore).
+//
+// Each service is built once, by its constructor, from what it needs (as
+// interfaces its own package defines), in dependency order; nothing is
+// changed after. Two pairs need each other at run time, and are built so:
+//   - segments read computed trait definitions and score summaries, and
+//     traits, after a backfill or a new summary, make segments
+//     re-evaluate: traits.New passes the traits engine in to the
+//     function that builds the segment engine over it (traits.Deps);
+//   - segments evaluate consent nodes with the consent purposes, and the
+//     consent service re-evaluates segments after a consent change: the
+//     purposes catalog is built first, the segment engine reads it, and
+//     the consent service (built after) defines purposes in it.
+//
+// The realtime hub is made by Start; the services publish to a relay
+// (realtime.Relay) built here, which Start (or Publish) points at it.
 func New(now func() time.Time, opts ...Option) *Services {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	id := &identity.Resolver{
-		Now: now,
+	settle := traits.CacheTTL
+	if o.traitsSettle != nil {
+		settle = *o.traitsSettle
+	}
+	relay := realtime.NewRelay()
+	purposes := consent.NewCatalog()
+	var seg *segment.Engine
+	tr := traits.New(traits.Deps{Now: now, Settle: settle, Segments: func(tr *traits.Engine) traits.Segments {
+		seg = segment.New(segment.Deps{Now: now, Publisher: relay, Redirect: identity.Redirect, Purposes: purposes, Traits: tr, Limits: o.segmentLimits})
+		return seg
+	}})
+	consentMoves := consent.NewMover(now)
+	id := identity.New(identity.Deps{
+		Now:     now,
+		Changes: relay,
 		// Everything kept per profile must follow a merge.
-		Movers:   []identity.Mover{timeline.MoveEvents},
-		Unmovers: []identity.Unmover{timeline.UnmoveEvents},
+		Movers:   []identity.Mover{timeline.MoveEvents, consentMoves.MoveConsent},
+		Unmovers: []identity.Unmover{timeline.UnmoveEvents, consentMoves.UnmoveConsent},
 		Count:    timeline.CountEvents,
-	}
-	seg := &segment.Engine{Now: now, Redirect: id.Redirect, Limits: o.segmentLimits}
-	tr := &traits.Engine{Now: now, Settle: traits.CacheTTL, AfterWrite: seg.AfterWrite}
-	seg.Computed = tr.Definitions
-	seg.Scores = tr.Summary
-	// New RFM boundaries (or typical gap) move many profiles' scores at
-	// once: the segments that read them re-evaluate every profile.
-	tr.AfterSummary = func(ctx context.Context, tn store.Tenant, touched rule.Touched) {
-		if err := seg.RebuildTouched(ctx, tn, "scores", touched); err != nil {
-			slog.ErrorContext(ctx, "segments: re-evaluate after new score summary", "workspace", tn.Workspace(), "err", err)
-		}
-	}
-	// After a merge or unmerge moved events, computed traits are
-	// recomputed from them before segments re-evaluate the profiles.
-	id.AfterWrite = func(ctx context.Context, tn store.Tenant, ids []string, cause string, touched rule.Touched) {
-		var err error
-		switch cause {
-		case "merge":
-			err = tr.AfterMerge(ctx, tn, ids)
-		case "unmerge":
-			err = tr.Recompute(ctx, tn, ids)
-		}
-		if err != nil {
-			slog.ErrorContext(ctx, "computed traits: recompute", "profiles", ids, "cause", cause, "err", err)
-		}
-		seg.AfterWrite(ctx, tn, ids, cause, touched)
-	}
-	cs := &consent.Service{Now: now, Identity: id, Segments: seg}
-	seg.ConsentPurposes = cs.Allowances
-	id.Movers = append(id.Movers, cs.MoveConsent)
-	id.Unmovers = append(id.Unmovers, cs.UnmoveConsent)
+		// After a merge or unmerge moved events, computed traits are
+		// recomputed from them before segments re-evaluate the profiles.
+		AfterWrite: func(ctx context.Context, tn store.Tenant, ids []string, cause string, touched rule.Touched) {
+			var err error
+			switch cause {
+			case "merge":
+				err = tr.AfterMerge(ctx, tn, ids)
+			case "unmerge":
+				err = tr.Recompute(ctx, tn, ids)
+			}
+			if err != nil {
+				slog.ErrorContext(ctx, "computed traits: recompute", "profiles", ids, "cause", cause, "err", err)
+			}
+			seg.AfterWrite(ctx, tn, ids, cause, touched)
+		},
+	})
+	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
+	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
 	logger := o.logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	tl := &timeline.Service{Identity: id, Now: now}
 	return &Services{
 		Identity: id,
-		Ingest:   ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now}),
+		Ingest:   ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now, Changes: relay}),
 		Timeline: tl,
 		Segments: seg,
 		Consent:  cs,
-		Privacy:  &privacy.Service{Now: now, Identity: id, Segments: seg, Derived: tr.Derived},
+		Privacy:  privacy.New(privacy.Deps{Now: now, Identity: id, Segments: seg, Derived: tr.Derived}),
 		Traits:   tr,
+		relay:    relay,
 		st:       o.store,
 		logger:   logger,
 		startup:  o.startup,
@@ -153,12 +179,10 @@ func New(now func() time.Time, opts ...Option) *Services {
 }
 
 // Publish makes every service tell p about the changes it writes
-// (realtime: profile.updated, timeline.appended, membership.changed). Without it nothing is
-// published (tools, the seed).
+// (realtime: profile.updated, timeline.appended, membership.changed,
+// consent.changed), replacing the publisher before: it points the relay
+// the services were built with at p. Start points it at its hub; without
+// either, nothing is published (tools, the seed).
 func (s *Services) Publish(p realtime.Publisher) {
-	s.Identity.Changes = p
-	s.Ingest.Changes = p
-	s.Segments.Publisher = p
-	s.Consent.Changes = p
-	s.Privacy.Changes = p
+	s.relay.To(p)
 }

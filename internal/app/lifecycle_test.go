@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -82,19 +83,18 @@ func TestStartRecoversFirst(t *testing.T) {
 	e := apptest.New(t, start)
 	// A "crash" in the middle of a merge: a mover fails, leaving the merge
 	// running and queued.
-	crashed := app.New(e.Clock.Now)
-	crashed.Identity.Movers = append(crashed.Identity.Movers, func(context.Context, store.Tenant, string, string) error {
+	crashed := identity.New(identity.Deps{Now: e.Clock.Now, Movers: []identity.Mover{timeline.MoveEvents, func(context.Context, store.Tenant, string, string) error {
 		return errors.New("crash")
-	})
+	}}})
 	var ids []string
 	for _, who := range []string{"a", "b"} {
-		res, err := crashed.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who)})
+		res, err := crashed.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, res.Profile.ID)
 	}
-	if _, err := crashed.Identity.Merge(e.Ctx, e.Tenant, ids[0], ids[1], "test", "tester"); err == nil {
+	if _, err := crashed.Merge(e.Ctx, e.Tenant, ids[0], ids[1], "test", "tester"); err == nil {
 		t.Fatal("merge with a failing mover succeeded")
 	}
 	if n := queued(t, e); n != 1 {
@@ -134,8 +134,23 @@ func TestStartRecoversFirst(t *testing.T) {
 	if r := waitRunning(len(loopFrames)); len(r) != len(loopFrames) {
 		t.Fatalf("running after Start: %v, want %v", r, loopFrames)
 	}
-	if svc.Hub() == nil || svc.Segments.Publisher == nil {
-		t.Fatal("no hub, or the services do not publish to it")
+	if svc.Hub() == nil {
+		t.Fatal("no hub")
+	}
+	// The services publish to it (the relay they were built with points
+	// at it): a new profile is announced.
+	ch, cancel := svc.Hub().Subscribe("ws1", nil, "")
+	defer cancel()
+	if _, err := svc.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon("c")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-ch:
+		if c.Kind != realtime.ProfileUpdated {
+			t.Fatalf("published %+v", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the services do not publish to the hub")
 	}
 }
 

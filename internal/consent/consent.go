@@ -52,10 +52,10 @@
 //
 // # Merges
 //
-// MoveConsent (an identity.Mover) re-points the source's log records to
+// Mover.MoveConsent (a step of every merge, internal/merge) re-points the source's log records to
 // the survivor (keeping originProfileId) and rebuilds the survivor's state
 // from its whole log: the union, each key resolved by the rules above.
-// UnmoveConsent gives the records of the restored profile's origins back
+// Mover.UnmoveConsent gives the records of the restored profile's origins back
 // and rebuilds both states.
 package consent
 
@@ -69,22 +69,83 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/platform/wscache"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
 )
 
-// Service records consent and answers questions about it.
-type Service struct {
-	Now      func() time.Time
-	Identity *identity.Resolver
-	// Segments re-evaluates memberships after a consent change.
-	Segments *segment.Engine
-	// Changes, when set, is told of every consent change (consent.changed).
-	Changes realtime.Publisher
+// Identity is what consent needs of identity resolution (package
+// identity's Resolver provides it): the person a choice names by
+// identifier, and where a merged-away profile went.
+type Identity interface {
+	Resolve(ctx context.Context, tn store.Tenant, req identity.Request) (identity.Result, error)
+	Redirect(ctx context.Context, tn store.Tenant, id string) (string, error)
+}
 
+// Segments is what consent needs of the segment engine: memberships are
+// re-evaluated after a consent change or a purpose's new lawful basis,
+// and exports read a segment's members.
+type Segments interface {
+	Rebuild(ctx context.Context, tn store.Tenant, cause string) error
+	AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched rule.Touched)
+	Get(ctx context.Context, tn store.Tenant, id string) (*segment.Segment, error)
+	Members(ctx context.Context, tn store.Tenant, segmentID string, first int, after string) ([]segment.Member, []string, bool, error)
+}
+
+// Deps are what the service needs from outside the package; every field
+// may be left out (tests, tools).
+type Deps struct {
+	Now      func() time.Time
+	Identity Identity
+	Segments Segments
+	// Catalog is the workspace purposes cache, shared with the segment
+	// engine (which is built before the service: it evaluates consent
+	// nodes with Catalog.Allowances). Nil: a catalog of its own.
+	Catalog *Catalog
+	// Changes is told of every consent change (consent.changed).
+	Changes realtime.Publisher
+}
+
+// New builds the consent service.
+func New(d Deps) *Service {
+	c := d.Catalog
+	if c == nil {
+		c = NewCatalog()
+	}
+	return &Service{clock: d.Now, identity: d.Identity, segments: d.Segments, catalog: c, changes: d.Changes}
+}
+
+// Service records consent and answers questions about it (New; the zero
+// Service works without identity, segments or notifications).
+type Service struct {
+	clock    func() time.Time
+	identity Identity
+	segments Segments
+	catalog  *Catalog
+	changes  realtime.Publisher
+}
+
+// Catalog is a process's cached copy of each workspace's purposes
+// (CacheTTL). The segment engine reads it (segment.Purposes) and the
+// consent service, which defines purposes, invalidates it.
+type Catalog struct {
 	cache wscache.Cache[[]Purpose]
 }
+
+// NewCatalog returns an empty catalog.
+func NewCatalog() *Catalog { return &Catalog{} }
+
+func (s *Service) purposes() *Catalog {
+	if s.catalog == nil {
+		return &zeroCatalog
+	}
+	return s.catalog
+}
+
+// zeroCatalog serves a zero Service.
+var zeroCatalog Catalog
 
 // CacheTTL is how long a process trusts its copy of a workspace's purposes
 // (a definition made through another instance is seen this late).
@@ -139,17 +200,26 @@ var BuiltIn = []Purpose{
 	{Key: "profiling", Description: "Automated profiling and scoring.", LawfulBasis: BasisConsent, BuiltIn: true},
 }
 
-func (s *Service) now() time.Time {
-	if s.Now == nil {
+func (s *Service) now() time.Time { return stamp(s.clock) }
+
+// stamp reads now (time.Now if nil) at millisecond precision, in UTC.
+func stamp(now func() time.Time) time.Time {
+	if now == nil {
 		return time.Now().UTC().Truncate(time.Millisecond)
 	}
-	return s.Now().UTC().Truncate(time.Millisecond)
+	return now().UTC().Truncate(time.Millisecond)
 }
 
 // Purposes lists the workspace's purposes: the built-in ones first, then
 // the custom ones by key.
 func (s *Service) Purposes(ctx context.Context, tn store.Tenant) ([]Purpose, error) {
-	list, _, err := s.cache.Get(tn.Workspace(), CacheTTL, func() ([]Purpose, error) {
+	return s.purposes().List(ctx, tn)
+}
+
+// List lists the workspace's purposes: the built-in ones first, then the
+// custom ones by key.
+func (c *Catalog) List(ctx context.Context, tn store.Tenant) ([]Purpose, error) {
+	list, _, err := c.cache.Get(tn.Workspace(), CacheTTL, func() ([]Purpose, error) {
 		docs, err := tn.C(ConsentPurposes).Find(ctx, store.Query{Index: ConsentPurposesKey, Limit: MaxPurposes + 1})
 		if err != nil {
 			return nil, fmt.Errorf("load consent purposes: %w", err)
@@ -183,9 +253,16 @@ func (s *Service) Purpose(ctx context.Context, tn store.Tenant, field, key strin
 }
 
 // Allowances returns every purpose of the workspace, true when it is
-// allowed without a record: the membership engine's ConsentPurposes hook.
+// allowed without a record (segment.Purposes).
 func (s *Service) Allowances(ctx context.Context, tn store.Tenant) (map[string]bool, error) {
-	list, err := s.Purposes(ctx, tn)
+	return s.purposes().Allowances(ctx, tn)
+}
+
+// Allowances returns every purpose of the workspace, true when it is
+// allowed without a record: what the segment engine evaluates consent
+// nodes with (segment.Purposes).
+func (c *Catalog) Allowances(ctx context.Context, tn store.Tenant) (map[string]bool, error) {
+	list, err := c.List(ctx, tn)
 	if err != nil {
 		return nil, err
 	}
@@ -278,9 +355,9 @@ func (s *Service) DefinePurpose(ctx context.Context, tn store.Tenant, in Purpose
 	if err != nil {
 		return nil, fmt.Errorf("save purpose %s: %w", in.Key, err)
 	}
-	s.cache.Invalidate(tn.Workspace())
-	if cur.LawfulBasis != "" && cur.LawfulBasis != basis && s.Segments != nil {
-		if err := s.Segments.Rebuild(ctx, tn, "consent.purpose"); err != nil {
+	s.purposes().cache.Invalidate(tn.Workspace())
+	if cur.LawfulBasis != "" && cur.LawfulBasis != basis && s.segments != nil {
+		if err := s.segments.Rebuild(ctx, tn, "consent.purpose"); err != nil {
 			return nil, fmt.Errorf("re-evaluate segments after purpose %s: %w", in.Key, err)
 		}
 	}

@@ -78,7 +78,7 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, in ExportInput) (
 	if in.SegmentID == "" || len(in.SegmentID) > 128 {
 		return ExportPage{}, apperr.New(apperr.NotFound, "segment %s not found", truncate(in.SegmentID))
 	}
-	if _, err := s.Segments.Get(ctx, tn, in.SegmentID); err != nil {
+	if _, err := s.segments.Get(ctx, tn, in.SegmentID); err != nil {
 		return ExportPage{}, err
 	}
 	var (
@@ -88,7 +88,7 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, in ExportInput) (
 		batch   = min(max(in.First, 100), MaxExportFirst)
 	)
 	for {
-		members, cursors, more, err := s.Segments.Members(ctx, tn, in.SegmentID, batch, after)
+		members, cursors, more, err := s.segments.Members(ctx, tn, in.SegmentID, batch, after)
 		if err != nil {
 			return ExportPage{}, err
 		}

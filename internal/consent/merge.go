@@ -13,10 +13,20 @@ import (
 	"github.com/halo-cdp/halo/store"
 )
 
-// MoveConsent is an identity.Mover: the source's consent records move to
+// Mover moves consent records with profiles on merge and unmerge (steps
+// of the merge coordinator, internal/merge). It needs only a clock, so it
+// exists before the Service, which needs identity.
+type Mover struct {
+	now func() time.Time
+}
+
+// NewMover returns a Mover stamping rebuilt states with now.
+func NewMover(now func() time.Time) Mover { return Mover{now: now} }
+
+// MoveConsent is a merge step: the source's consent records move to
 // the target, whose state is rebuilt from its whole log (so the survivor
 // holds the union, each key resolved by the latest record). Idempotent.
-func (s *Service) MoveConsent(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+func (m Mover) MoveConsent(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
 	recs, err := Log(ctx, tn, sourceID)
 	if err != nil {
 		return err
@@ -31,13 +41,13 @@ func (s *Service) MoveConsent(ctx context.Context, tn store.Tenant, sourceID, ta
 			return nil
 		}
 	}
-	return s.rebuild(ctx, tn, targetID)
+	return rebuild(ctx, tn, stamp(m.now), targetID)
 }
 
-// UnmoveConsent is an identity.Unmover: records first stored on one of
+// UnmoveConsent is an unmerge step: records first stored on one of
 // origins go back from fromID to toID (the restored profile); both states
 // are rebuilt. Records stored on the survivor after the merge stay there.
-func (s *Service) UnmoveConsent(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, _ time.Time, _ []identity.Identifier) error {
+func (m Mover) UnmoveConsent(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, _ time.Time, _ []identity.Identifier) error {
 	recs, err := Log(ctx, tn, fromID)
 	if err != nil {
 		return err
@@ -47,7 +57,7 @@ func (s *Service) UnmoveConsent(ctx context.Context, tn store.Tenant, fromID, to
 		return err
 	}
 	for _, id := range []string{fromID, toID} {
-		if err := s.rebuild(ctx, tn, id); err != nil {
+		if err := rebuild(ctx, tn, stamp(m.now), id); err != nil {
 			return err
 		}
 	}
@@ -68,12 +78,11 @@ func repoint(ctx context.Context, tn store.Tenant, recs []Record, to string) err
 }
 
 // rebuild sets a profile's consent state from its log.
-func (s *Service) rebuild(ctx context.Context, tn store.Tenant, profileID string) error {
+func rebuild(ctx context.Context, tn store.Tenant, now time.Time, profileID string) error {
 	recs, err := Log(ctx, tn, profileID)
 	if err != nil {
 		return err
 	}
-	now := s.now()
 	_, err = profile.UpdateAny(ctx, tn, profileID, now, func(p *profile.Profile) error {
 		p.Consent = map[string][]rule.ConsentEntry{}
 		for i := range recs {

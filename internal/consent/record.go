@@ -216,7 +216,7 @@ func (s *Service) Set(ctx context.Context, tn store.Tenant, field string, who Su
 		}
 		return s.apply(ctx, tn, p, b)
 	}
-	res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: ids, Actor: actor, Types: types})
+	res, err := s.identity.Resolve(ctx, tn, identity.Request{Identifiers: ids, Actor: actor, Types: types})
 	if err != nil {
 		return nil, err
 	}
@@ -224,10 +224,10 @@ func (s *Service) Set(ctx context.Context, tn store.Tenant, field string, who Su
 }
 
 func (s *Service) redirect() profile.Redirector {
-	if s.Identity == nil {
+	if s.identity == nil {
 		return nil
 	}
-	return s.Identity.Redirect
+	return s.identity.Redirect
 }
 
 // Apply records a prepared batch on a profile (following a merge to the
@@ -310,8 +310,8 @@ func (s *Service) apply(ctx context.Context, tn store.Tenant, p *profile.Profile
 			touched.Purposes = append(touched.Purposes, r.Purpose)
 		}
 	}
-	if s.Segments != nil {
-		s.Segments.AfterProfiles(context.WithoutCancel(ctx), tn, []*profile.Profile{p}, "consent", touched)
+	if s.segments != nil {
+		s.segments.AfterProfiles(context.WithoutCancel(ctx), tn, []*profile.Profile{p}, "consent", touched)
 	}
 	notes := make([]realtime.Change, len(recs))
 	for i, r := range recs {
@@ -319,7 +319,7 @@ func (s *Service) apply(ctx context.Context, tn store.Tenant, p *profile.Profile
 			realtime.PayloadPurpose: r.Purpose, realtime.PayloadChannel: r.Channel, "recordId": r.ID, realtime.PayloadCause: "consent",
 		}}
 	}
-	realtime.Notify(ctx, s.Changes, tn, notes...)
+	realtime.Notify(ctx, s.changes, tn, notes...)
 	return s.statesOf(ctx, tn, p, recs)
 }
 

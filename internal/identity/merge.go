@@ -161,7 +161,7 @@ func (r *Resolver) merge(ctx context.Context, tn store.Tenant, a, b, reason, act
 	if target.MergeCount >= MaxMergesInto {
 		return target.ID, nil, errMergeCap
 	}
-	now := r.Now().UTC().Truncate(time.Millisecond)
+	now := r.clock().UTC().Truncate(time.Millisecond)
 	rec := Record{
 		ID: store.NewID(), Kind: KindMerge, Status: statusRunning, SourceID: source.ID, TargetID: target.ID,
 		At: now, Reason: reason, Actor: actor, Moved: []Identifier{}, Traits: []TraitOutcome{}, Conflicts: []Conflict{}, Origins: []string{},
@@ -266,7 +266,7 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 			var outcomes []TraitOutcome
 			var conflicts []Conflict
 			refused := false
-			_, err := profile.Update(ctx, tn, target, r.Now(), func(t *profile.Profile) error {
+			_, err := profile.Update(ctx, tn, target, r.clock(), func(t *profile.Profile) error {
 				outcomes, conflicts, refused = nil, nil, false
 				if folded || slices.Contains(t.MergedFrom, src.ID) {
 					return nil
@@ -291,7 +291,7 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 				// A unique value reached the target after the first check:
 				// nothing has moved yet, so release the source (unless it
 				// is gone: released already and merged elsewhere since).
-				if _, err := profile.UpdateAny(ctx, tn, src.ID, r.Now(), func(p *profile.Profile) error {
+				if _, err := profile.UpdateAny(ctx, tn, src.ID, r.clock(), func(p *profile.Profile) error {
 					if p.MergeID == rec.ID {
 						p.MergingInto, p.MergeID = "", ""
 					}
@@ -494,7 +494,7 @@ func (r *Resolver) recordConflicts(ctx context.Context, tn store.Tenant, cs []Co
 		slices.Sort(ids)
 		rec := Record{
 			ID: "conflict-" + ids[0] + "-" + ids[1] + "-" + c.Type, Kind: KindConflict, Status: statusDone,
-			SourceID: c.ProfileIDs[1], TargetID: c.ProfileIDs[0], At: r.Now().UTC().Truncate(time.Millisecond),
+			SourceID: c.ProfileIDs[1], TargetID: c.ProfileIDs[0], At: r.clock().UTC().Truncate(time.Millisecond),
 			Reason: "unique identifier conflict", Actor: actor, Conflicts: []Conflict{c},
 			Moved: []Identifier{}, Traits: []TraitOutcome{}, Origins: []string{},
 		}
@@ -511,7 +511,7 @@ func (r *Resolver) moveAll(ctx context.Context, tn store.Tenant, sourceID, targe
 	if err != nil {
 		return nil, err
 	}
-	for _, mv := range r.Movers {
+	for _, mv := range r.movers {
 		if err := mv(ctx, tn, sourceID, targetID); err != nil {
 			return nil, fmt.Errorf("merge %s into %s: %w", sourceID, targetID, err)
 		}
@@ -584,12 +584,18 @@ func moveIdentities(ctx context.Context, tn store.Tenant, sourceID, targetID str
 // Redirect returns the live profile that id was merged into (following a
 // chain of merges), or store.ErrNotFound if id is live or unknown.
 func (r *Resolver) Redirect(ctx context.Context, tn store.Tenant, id string) (string, error) {
-	next, err := r.redirectOnce(ctx, tn, id)
+	return Redirect(ctx, tn, id)
+}
+
+// Redirect is Resolver.Redirect, for those built before the resolver (the
+// segment engine): it reads only the store.
+func Redirect(ctx context.Context, tn store.Tenant, id string) (string, error) {
+	next, err := redirectOnce(ctx, tn, id)
 	if err != nil {
 		return "", err
 	}
 	for hops := 0; hops < 16; hops++ {
-		after, err := r.redirectOnce(ctx, tn, next)
+		after, err := redirectOnce(ctx, tn, next)
 		if errors.Is(err, store.ErrNotFound) {
 			return next, nil
 		}
@@ -602,6 +608,10 @@ func (r *Resolver) Redirect(ctx context.Context, tn store.Tenant, id string) (st
 }
 
 func (r *Resolver) redirectOnce(ctx context.Context, tn store.Tenant, id string) (string, error) {
+	return redirectOnce(ctx, tn, id)
+}
+
+func redirectOnce(ctx context.Context, tn store.Tenant, id string) (string, error) {
 	p, err := profile.Get(ctx, tn, id)
 	if err == nil {
 		if p.MergingInto != "" {

@@ -34,7 +34,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 	t.Cleanup(func() { st.Close(context.Background()) })
 	tn := st.Tenant("ws1")
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	r := &Resolver{Now: func() time.Time { return now }}
+	var r *Resolver // New below: its Mover finishes merges with it
 
 	mk := func(id string, age time.Duration, count int64, uniques map[string]string) *profile.Profile {
 		p := profile.New(id, now.Add(-age))
@@ -79,7 +79,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 	// which read s while it was still there, runs.
 	var moves []string
 	nested := false
-	r.Movers = []Mover{func(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+	r = New(Deps{Now: func() time.Time { return now }, Movers: []Mover{func(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
 		moves = append(moves, sourceID+"→"+targetID)
 		if nested {
 			return nil
@@ -90,7 +90,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 		}
 		_, _, err := r.finishMerge(ctx, tn, m)
 		return err
-	}}
+	}}})
 	if _, _, err := r.finishMerge(ctx, tn, m); err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +148,10 @@ func TestSweepOnFollowsRetiredTargets(t *testing.T) {
 	tn := st.Tenant("ws1")
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	var moves []string
-	r := &Resolver{Now: func() time.Time { return now }, Movers: []Mover{func(_ context.Context, _ store.Tenant, from, to string) error {
+	r := New(Deps{Now: func() time.Time { return now }, Movers: []Mover{func(_ context.Context, _ store.Tenant, from, to string) error {
 		moves = append(moves, from+"→"+to)
 		return nil
-	}}}
+	}}})
 
 	// x was merged into y, y into a (both done, both retired); c is claimed
 	// by a merge into a that is still under way.

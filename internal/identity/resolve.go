@@ -74,9 +74,13 @@ func (res *Result) addConflicts(cs ...Conflict) {
 	}
 }
 
-// Resolver resolves identifiers to profiles.
-type Resolver struct {
+// Deps are what a Resolver needs from outside the package; every field
+// may be left out (tests).
+type Deps struct {
 	Now func() time.Time
+	// Changes is told when a profile changes (profile.updated): created,
+	// identifiers or traits changed, merged, unmerged.
+	Changes realtime.Publisher
 	// Movers run during a merge, after identifiers move and before the
 	// source profile is retired (events, memberships, consent...).
 	Movers []Mover
@@ -84,28 +88,39 @@ type Resolver struct {
 	Unmovers []Unmover
 	// Count recounts a profile's items after an unmerge.
 	Count Counter
-	// Changes, when set, is told when a profile changes (profile.updated):
-	// created, identifiers or traits changed, merged, unmerged.
-	Changes realtime.Publisher
-	// AfterWrite, when set, is called after every successful write that can
-	// change segment memberships (identify, merge, unmerge), with the
-	// profiles written, the cause and what the write touched, before the
-	// write is acknowledged. It must not fail the write (package
-	// membership).
+	// AfterWrite is called after every successful write that can change
+	// segment memberships (identify, merge, unmerge), with the profiles
+	// written, the cause and what the write touched, before the write is
+	// acknowledged. It must not fail the write.
 	AfterWrite func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
+}
+
+// New builds a resolver.
+func New(d Deps) *Resolver {
+	return &Resolver{clock: d.Now, changes: d.Changes, movers: d.Movers, unmovers: d.Unmovers, count: d.Count, afterWriteHook: d.AfterWrite}
+}
+
+// Resolver resolves identifiers to profiles (New).
+type Resolver struct {
+	clock          func() time.Time
+	changes        realtime.Publisher
+	movers         []Mover
+	unmovers       []Unmover
+	count          Counter
+	afterWriteHook func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
 
 	salts saltCache // suppression salts read (suppress.go)
 }
 
 func (r *Resolver) afterWrite(ctx context.Context, tn store.Tenant, cause string, touched rule.Touched, profileIDs ...string) {
-	if r.AfterWrite != nil {
-		r.AfterWrite(context.WithoutCancel(ctx), tn, profileIDs, cause, touched)
+	if r.afterWriteHook != nil {
+		r.afterWriteHook(context.WithoutCancel(ctx), tn, profileIDs, cause, touched)
 	}
 }
 
 // updated publishes profile.updated for profileID (best effort).
 func (r *Resolver) updated(ctx context.Context, tn store.Tenant, profileID string, payload map[string]any) {
-	realtime.Notify(ctx, r.Changes, tn, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: profileID, Payload: payload})
+	realtime.Notify(ctx, r.changes, tn, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: profileID, Payload: payload})
 }
 
 // IdentifyTouched is what an identify call can have changed for segment
@@ -282,7 +297,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		res.Profile = p
 		return res, nil
 	}
-	now := r.Now()
+	now := r.clock()
 	apply := func(p *profile.Profile) error {
 		if err := p.ApplyTraits(req.Traits, now); err != nil {
 			return err
@@ -346,7 +361,7 @@ func (r *Resolver) attach(ctx context.Context, tn store.Tenant, types Types, cur
 	reserved := false
 	if cfg.Unique {
 		var conflict *Conflict
-		_, err := profile.Update(ctx, tn, cur, r.Now(), func(p *profile.Profile) error {
+		_, err := profile.Update(ctx, tn, cur, r.clock(), func(p *profile.Profile) error {
 			conflict, reserved = nil, false
 			if v, ok := p.Uniques[id.Type]; ok {
 				if v != id.Value {
@@ -398,7 +413,7 @@ func (r *Resolver) unreserve(ctx context.Context, tn store.Tenant, profileID str
 		return fmt.Errorf("look up identifier %s: %w", id.Type, err)
 	}
 	for hops := 0; hops < 16; hops++ {
-		_, err := profile.Update(ctx, tn, profileID, r.Now(), func(p *profile.Profile) error {
+		_, err := profile.Update(ctx, tn, profileID, r.clock(), func(p *profile.Profile) error {
 			if p.Uniques[id.Type] == id.Value && owner != p.ID && !slices.Contains(p.MergedFrom, owner) {
 				delete(p.Uniques, id.Type)
 			}
@@ -511,7 +526,7 @@ func (r *Resolver) live(ctx context.Context, tn store.Tenant, types Types, owner
 func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, profileID string) error {
 	doc := identity{
 		ID: store.NewID(), Type: id.Type, Value: id.Value, ProfileID: profileID,
-		FirstSeenAt: r.Now().UTC().Truncate(time.Millisecond),
+		FirstSeenAt: r.clock().UTC().Truncate(time.Millisecond),
 	}
 	if err := tn.C(Identities).Insert(ctx, doc); err != nil {
 		if errors.Is(err, store.ErrDuplicateKey) {
@@ -529,7 +544,7 @@ func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, pr
 // values the id already holds: its creator may only be slow, not dead, and
 // the profile must not start without the guard its identities need.
 func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string, types Types, first Identifier) error {
-	p := profile.New(id, r.Now())
+	p := profile.New(id, r.clock())
 	if types != nil && first.Type != "" && types.config(first.Type).Unique {
 		p.Uniques[first.Type] = first.Value
 	}

@@ -32,7 +32,7 @@ func TestSlowCreatorDoesNotResurrect(t *testing.T) {
 	t.Cleanup(func() { st.Close(context.Background()) })
 	tn := st.Tenant("ws1")
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	r := &Resolver{Now: func() time.Time { return now }}
+	r := New(Deps{Now: func() time.Time { return now }})
 
 	older, err := r.Resolve(ctx, tn, Request{Identifiers: []Identifier{{Type: AnonymousID, Value: "a1"}}, SeenAt: now})
 	if err != nil {

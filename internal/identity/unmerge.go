@@ -36,7 +36,7 @@ func (r *Resolver) Unmerge(ctx context.Context, tn store.Tenant, mergeID, actor 
 	}
 	u := Record{
 		ID: "unmerge-" + mergeID, Kind: KindUnmerge, Status: statusRunning, MergeOf: mergeID,
-		SourceID: m.SourceID, TargetID: m.TargetID, At: r.Now().UTC().Truncate(time.Millisecond),
+		SourceID: m.SourceID, TargetID: m.TargetID, At: r.clock().UTC().Truncate(time.Millisecond),
 		Reason: "unmerge", Actor: actor, Moved: []Identifier{}, Traits: []TraitOutcome{}, Conflicts: []Conflict{}, Origins: []string{},
 	}
 	if err := r.enqueue(ctx, tn, u.ID, u.At); err != nil {
@@ -83,7 +83,7 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 		}
 		holder = next
 	}
-	now := r.Now().UTC().Truncate(time.Millisecond)
+	now := r.clock().UTC().Truncate(time.Millisecond)
 
 	// 1. The restored profile, as it was when merged.
 	restored := *m.Source
@@ -96,7 +96,7 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 	if _, err := moveIdentities(ctx, tn, holder, m.SourceID, m.Moved); err != nil {
 		return err
 	}
-	for _, um := range r.Unmovers {
+	for _, um := range r.unmovers {
 		if err := um(ctx, tn, holder, m.SourceID, m.Origins, m.At, m.Moved); err != nil {
 			return fmt.Errorf("unmerge %s: %w", m.ID, err)
 		}
@@ -162,14 +162,14 @@ type Counter func(ctx context.Context, tn store.Tenant, profileID string) (count
 
 // Recount recomputes a profile's item counters from its items.
 func (r *Resolver) Recount(ctx context.Context, tn store.Tenant, profileID string) error {
-	if r.Count == nil {
+	if r.count == nil {
 		return nil
 	}
-	n, first, last, err := r.Count(ctx, tn, profileID)
+	n, first, last, err := r.count(ctx, tn, profileID)
 	if err != nil {
 		return fmt.Errorf("recount %s: %w", profileID, err)
 	}
-	_, err = profile.UpdateAny(ctx, tn, profileID, r.Now(), func(p *profile.Profile) error {
+	_, err = profile.UpdateAny(ctx, tn, profileID, r.clock(), func(p *profile.Profile) error {
 		p.EventCount = n
 		if n > 0 {
 			p.FirstSeenAt, p.LastSeenAt = first.UTC(), last.UTC()

@@ -41,7 +41,7 @@ func (p *Pipeline) Identify(ctx context.Context, tn store.Tenant, who Caller, in
 		return identity.Result{}, err
 	}
 	// Step 4.
-	req := identity.Request{Identifiers: ids, Traits: traits, SeenAt: p.identity.Now(), Actor: who.Subject, Types: types, Quiet: true}
+	req := identity.Request{Identifiers: ids, Traits: traits, SeenAt: p.now(), Actor: who.Subject, Types: types, Quiet: true}
 	res, err := p.identity.Resolve(ctx, tn, req)
 	if err != nil {
 		return identity.Result{}, err

@@ -46,9 +46,7 @@ type Pipeline struct {
 	traits   *traits.Engine
 	consent  *consent.Service
 	now      func() time.Time
-	// Changes, when set, is told of every append and profile change the
-	// path makes (timeline.appended, profile.updated).
-	Changes realtime.Publisher
+	changes  realtime.Publisher
 }
 
 // Deps are the services the write path calls.
@@ -59,9 +57,12 @@ type Deps struct {
 	Traits   *traits.Engine
 	Consent  *consent.Service
 	Now      func() time.Time
+	// Changes is told of every append and profile change the path makes
+	// (timeline.appended, profile.updated).
+	Changes realtime.Publisher
 }
 
 // New builds the write path.
 func New(d Deps) *Pipeline {
-	return &Pipeline{identity: d.Identity, timeline: d.Timeline, segments: d.Segments, traits: d.Traits, consent: d.Consent, now: d.Now}
+	return &Pipeline{identity: d.Identity, timeline: d.Timeline, segments: d.Segments, traits: d.Traits, consent: d.Consent, now: d.Now, changes: d.Changes}
 }

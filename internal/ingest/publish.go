@@ -37,7 +37,7 @@ func (p *Pipeline) evaluate(ctx context.Context, tn store.Tenant, cause string, 
 // not count: it moves with every event, which timeline.appended already
 // announces (and, like churn risk, with time).
 func (p *Pipeline) publish(ctx context.Context, tn store.Tenant, results []timeline.TrackResult, c computedChanges) {
-	if p.Changes == nil {
+	if p.changes == nil {
 		return
 	}
 	cs := timeline.Appended(results)
@@ -46,5 +46,5 @@ func (p *Pipeline) publish(ctx context.Context, tn store.Tenant, results []timel
 			cs = append(cs, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: pid, Payload: map[string]any{"computed": keys}})
 		}
 	}
-	realtime.Notify(ctx, p.Changes, tn, cs...)
+	realtime.Notify(ctx, p.changes, tn, cs...)
 }

@@ -53,19 +53,19 @@ func (e *Engine) resolver(ctx context.Context, tn store.Tenant) func(id string) 
 // consent purposes.
 func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (rule.Lookups, error) {
 	l := rule.Lookups{Segment: e.resolver(ctx, tn)}
-	if e.ConsentPurposes != nil {
-		purposes, err := e.ConsentPurposes(ctx, tn)
+	if e.purposes != nil {
+		purposes, err := e.purposes.Allowances(ctx, tn)
 		if err != nil {
 			return l, fmt.Errorf("load consent purposes: %w", err)
 		}
 		l.Purpose = func(key string) bool { _, ok := purposes[key]; return ok }
 	}
-	if e.Computed != nil {
-		defs, err := e.Computed(ctx, tn)
+	if e.traits != nil {
+		defs, err := e.traits.Definitions(ctx, tn)
 		if err != nil {
 			return l, fmt.Errorf("load computed traits: %w", err)
 		}
-		l.Computed = func(key string) bool { return defs.Get(key) != nil || e.Scores != nil && scores.IsKey(key) }
+		l.Computed = func(key string) bool { return defs.Get(key) != nil || e.traits != nil && scores.IsKey(key) }
 	}
 	return l, nil
 }
@@ -92,18 +92,18 @@ func (e *Engine) newEvalEnv(ctx context.Context, tn store.Tenant, consent, compu
 		env evalEnv
 		err error
 	)
-	if consent && e.ConsentPurposes != nil {
-		if env.consent, err = e.ConsentPurposes(ctx, tn); err != nil {
+	if consent && e.purposes != nil {
+		if env.consent, err = e.purposes.Allowances(ctx, tn); err != nil {
 			return env, err
 		}
 	}
-	if computed && e.Computed != nil {
-		if env.computed, err = e.Computed(ctx, tn); err != nil {
+	if computed && e.traits != nil {
+		if env.computed, err = e.traits.Definitions(ctx, tn); err != nil {
 			return env, err
 		}
 	}
-	if computed && e.Scores != nil {
-		if env.scores, err = e.Scores(ctx, tn); err != nil {
+	if computed && e.traits != nil {
+		if env.scores, err = e.traits.Summary(ctx, tn); err != nil {
 			return env, err
 		}
 		env.withScores = true
@@ -400,7 +400,7 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 	profiles := make([]*profile.Profile, 0, len(profileIDs))
 	seen := map[string]bool{}
 	for i, id := range profileIDs {
-		p, err := profile.Resolve(ctx, tn, id, e.Redirect)
+		p, err := profile.Resolve(ctx, tn, id, e.redirect)
 		if err != nil {
 			if apperr.CodeOf(err) == apperr.NotFound {
 				return nil, apperr.Invalid(fmt.Sprintf("profileIds[%d]", i), "profile %s not found", id)
@@ -517,7 +517,7 @@ func (e *Engine) apply(ctx context.Context, tn store.Tenant, moves []move, at ti
 			return errors.Join(failed, fmt.Errorf("record membership change: %w", err))
 		}
 	}
-	realtime.Notify(ctx, e.Publisher, tn, notes...)
+	realtime.Notify(ctx, e.publisher, tn, notes...)
 	return failed
 }
 

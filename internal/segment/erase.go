@@ -69,7 +69,7 @@ func (e *Engine) Erase(ctx context.Context, tn store.Tenant, profileIDs []string
 				return 0, fmt.Errorf("exit segment %s: %w", m.SegmentID, err)
 			}
 		}
-		realtime.Notify(ctx, e.Publisher, tn, notes...)
+		realtime.Notify(ctx, e.publisher, tn, notes...)
 		if err := rewriteHistory(ctx, tn, pid, pseudonym); err != nil {
 			return 0, err
 		}

@@ -133,7 +133,7 @@ func (l Limits) check(active []*Segment, s *Segment) error {
 // instances at the same moment, each may add one.
 func (e *Engine) withinLimits(ctx context.Context, tn store.Tenant, s *Segment, rl *rule.Rule, save func() error) error {
 	if rl != nil {
-		if err := e.Limits.checkRuleSize(*rl); err != nil {
+		if err := e.limits.checkRuleSize(*rl); err != nil {
 			return fieldErr(err, "input.rule")
 		}
 	}
@@ -143,7 +143,7 @@ func (e *Engine) withinLimits(ctx context.Context, tn store.Tenant, s *Segment, 
 	if err != nil {
 		return err
 	}
-	if err := e.Limits.check(active, s); err != nil {
+	if err := e.limits.check(active, s); err != nil {
 		return err
 	}
 	return save()

@@ -35,7 +35,7 @@ func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rl rule.Rule, now
 	if err := rule.ValidateWith("", rl, l); err != nil {
 		return 0, nil, err
 	}
-	if err := e.Limits.checkRuleSize(rl); err != nil {
+	if err := e.limits.checkRuleSize(rl); err != nil {
 		return 0, nil, err
 	}
 	// Feature keys are hashed once, not per profile evaluated.

@@ -107,31 +107,55 @@ type Change struct {
 
 func memberID(segmentID, profileID string) string { return segmentID + "/" + profileID }
 
-// Engine is the segment engine of one process.
-type Engine struct {
+// Traits is what the engine reads from computed traits (package traits
+// provides it; segment must not import traits): the workspace's computed
+// trait definitions, which computed nodes are validated and evaluated
+// with, and its RFM boundaries and typical gap between orders, which score
+// nodes (computed keys under rule.ScoresPrefix) are. Without it, no
+// computed or score node validates.
+type Traits interface {
+	Definitions(ctx context.Context, tn store.Tenant) (*agg.Set, error)
+	Summary(ctx context.Context, tn store.Tenant) (*scores.Workspace, error)
+}
+
+// Purposes gives the workspace's consent purposes, each true when
+// processing for it is allowed without a record (its lawful basis is not
+// CONSENT). Consent nodes are validated and evaluated with it (package
+// consent provides it; segment must not import consent). Without it, no
+// consent node validates.
+type Purposes interface {
+	Allowances(ctx context.Context, tn store.Tenant) (map[string]bool, error)
+}
+
+// Deps are what the engine needs from outside the package; every field
+// may be left out (tests, tools).
+type Deps struct {
 	Now func() time.Time
-	// Publisher, when set, is told of every membership change.
+	// Publisher is told of every membership change.
 	Publisher realtime.Publisher
-	// Redirect follows merged-away profile ids (identity.Resolver.Redirect).
+	// Redirect follows merged-away profile ids (identity.Redirect).
 	Redirect profile.Redirector
-	// ConsentPurposes, when set, returns the workspace's consent purposes,
-	// each true when processing for it is allowed without a record (its
-	// lawful basis is not CONSENT). Consent nodes are validated and
-	// evaluated with it (package consent provides it; membership must not
-	// import consent). Without it, no consent node validates.
-	ConsentPurposes func(ctx context.Context, tn store.Tenant) (map[string]bool, error)
-	// Computed, when set, returns the workspace's computed trait
-	// definitions: computed nodes are validated and evaluated with them
-	// (package traits provides it). Without it, no computed node validates.
-	Computed func(ctx context.Context, tn store.Tenant) (*agg.Set, error)
-	// Scores, when set, returns the workspace's RFM boundaries and typical
-	// gap between orders: score nodes (computed keys under
-	// rule.ScoresPrefix) are validated and evaluated with them
-	// (package traits provides it). Without it, no score node validates.
-	Scores func(ctx context.Context, tn store.Tenant) (*scores.Workspace, error)
+	Purposes Purposes
+	Traits   Traits
 	// Limits caps the segments, event features and rule sizes of each
 	// workspace (zero fields: DefaultLimits).
 	Limits Limits
+}
+
+// New builds the segment engine.
+func New(d Deps) *Engine {
+	return &Engine{clock: d.Now, publisher: d.Publisher, redirect: d.Redirect, purposes: d.Purposes, traits: d.Traits, limits: d.Limits}
+}
+
+// Engine is the segment engine of one process (New; the zero Engine
+// works without publisher, redirects, consent purposes or traits).
+type Engine struct {
+	clock     func() time.Time
+	publisher realtime.Publisher
+	redirect  profile.Redirector
+	purposes  Purposes
+	traits    Traits
+	limits    Limits
 
 	cache wscache.Cache[*activeSet]
 	// slots serializes the limit checks of segment saves with the saves.
@@ -153,11 +177,14 @@ type activeSet struct {
 	byID     map[string]*Segment
 }
 
+// Now reads the engine's clock (UTC): what previews evaluate windows at.
+func (e *Engine) Now() time.Time { return e.now() }
+
 func (e *Engine) now() time.Time {
-	if e.Now == nil {
+	if e.clock == nil {
 		return time.Now().UTC()
 	}
-	return e.Now().UTC()
+	return e.clock().UTC()
 }
 
 // invalidate drops the workspace's cached segments.

@@ -21,9 +21,27 @@ import (
 // up duplicates, append, move items after merges) and its reads. The
 // write path itself, in order, is package ingest.
 type Service struct {
-	Identity *identity.Resolver
+	identity Identity
+	clock    func() time.Time
+}
+
+// Identity is what the timeline needs of identity resolution (package
+// identity's Resolver provides it).
+type Identity interface {
+	Redirect(ctx context.Context, tn store.Tenant, id string) (string, error)
+	HoldsAny(ctx context.Context, tn store.Tenant, profileID string, ids []identity.Identifier) (bool, error)
+	LiveID(ctx context.Context, tn store.Tenant, id string) (string, error)
+	CheckSuppressed(ctx context.Context, tn store.Tenant, ids []identity.Identifier) error
+}
+
+// Deps are what the service needs from outside the package.
+type Deps struct {
+	Identity Identity
 	Now      func() time.Time
 }
+
+// New builds the timeline service.
+func New(d Deps) *Service { return &Service{identity: d.Identity, clock: d.Now} }
 
 // TrackInput is one behavioural event as a client sends it.
 type TrackInput struct {
@@ -66,7 +84,7 @@ func (s *Service) ValidateTrack(ctx context.Context, tn store.Tenant, field stri
 	if err != nil {
 		return identity.Types{}, nil, err
 	}
-	now := s.Now().UTC()
+	now := s.clock().UTC()
 	reqs := make([]Request, len(inputs))
 	for i, in := range inputs {
 		f := field
@@ -297,7 +315,7 @@ func (s *Service) CheckSuppressed(ctx context.Context, tn store.Tenant, field st
 			}
 		}
 	}
-	err := s.Identity.CheckSuppressed(ctx, tn, all)
+	err := s.identity.CheckSuppressed(ctx, tn, all)
 	if err == nil {
 		return nil
 	}
@@ -307,7 +325,7 @@ func (s *Service) CheckSuppressed(ctx context.Context, tn store.Tenant, field st
 			continue
 		}
 		checked[reqs[i].Key] = true
-		if err := s.Identity.CheckSuppressed(ctx, tn, reqs[i].IDs); err != nil {
+		if err := s.identity.CheckSuppressed(ctx, tn, reqs[i].IDs); err != nil {
 			if e, ok := apperr.As(err); ok && batch {
 				c := *e
 				c.Field = fmt.Sprintf("%s[%d].identifiers", field, i)

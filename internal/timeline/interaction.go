@@ -34,7 +34,7 @@ type InteractionInput struct {
 // no profile; see replay.go). Otherwise it returns the item to store and
 // the profile as read.
 func (s *Service) NewInteraction(ctx context.Context, tn store.Tenant, in InteractionInput) (ev *Event, p *profile.Profile, replay *Event, err error) {
-	now := s.Now().UTC()
+	now := s.clock().UTC()
 	const f = "input"
 	if !slices.Contains(InteractionKinds, in.Kind) {
 		return nil, nil, nil, apperr.Invalid(f+".kind", "unknown interaction kind %q", in.Kind)
@@ -69,7 +69,7 @@ func (s *Service) NewInteraction(ctx context.Context, tn store.Tenant, in Intera
 	if in.ProfileID == "" {
 		return nil, nil, nil, apperr.Invalid(f+".profileId", "must not be blank")
 	}
-	p, err = profile.Resolve(ctx, tn, in.ProfileID, s.Identity.Redirect)
+	p, err = profile.Resolve(ctx, tn, in.ProfileID, s.identity.Redirect)
 	if err != nil {
 		return nil, nil, nil, err
 	}

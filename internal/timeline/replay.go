@@ -46,7 +46,7 @@ func (s *Service) trackReplay(ctx context.Context, tn store.Tenant, req *Request
 	same, ok := seen[k]
 	if !ok {
 		var err error
-		if same, err = s.Identity.HoldsAny(ctx, tn, dup.ProfileID, req.IDs); err != nil {
+		if same, err = s.identity.HoldsAny(ctx, tn, dup.ProfileID, req.IDs); err != nil {
 			return err
 		}
 		seen[k] = same
@@ -65,7 +65,7 @@ func (s *Service) interactionReplay(ctx context.Context, tn store.Tenant, dup *E
 		holder := dup.ProfileID
 		if holder != profileID {
 			var err error
-			if holder, err = s.Identity.LiveID(ctx, tn, holder); err != nil {
+			if holder, err = s.identity.LiveID(ctx, tn, holder); err != nil {
 				return nil, err
 			}
 		}

@@ -179,8 +179,8 @@ func (e *Engine) progress(ctx context.Context, tn store.Tenant, sub subject, rev
 // backfill recomputes revision rev of sub on every live profile from its
 // stored events, a page at a time, recording progress.
 func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev int64) error {
-	if e.Settle > 0 {
-		time.Sleep(e.Settle)
+	if e.settle > 0 {
+		time.Sleep(e.settle)
 	}
 	d := sub.doc()
 	if err := sub.load(ctx, tn, d); err != nil || d.revision() != rev {
@@ -223,8 +223,8 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev
 			}
 			processed++
 		}
-		if e.AfterWrite != nil && len(ids) > 0 {
-			e.AfterWrite(ctx, tn, ids, "computed", touched)
+		if e.segments != nil && len(ids) > 0 {
+			e.segments.AfterWrite(ctx, tn, ids, "computed", touched)
 		}
 		return e.progress(ctx, tn, sub, rev, func(b *Backfill) {
 			b.Processed = processed

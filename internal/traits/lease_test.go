@@ -44,7 +44,7 @@ func TestBackfillLease(t *testing.T) {
 	// Another instance is running it: nothing starts here.
 	other := traits.Backfill{Status: traits.Running, Total: 1, Owner: "other-instance", LeaseUntil: time.Now().Add(time.Minute)}
 	setBackfill(other)
-	second := &traits.Engine{Now: e.Clock.Now}
+	second := traits.New(traits.Deps{Now: e.Clock.Now})
 	if n, err := second.Resume(e.Ctx, e.Store); err != nil || n != 0 {
 		t.Fatalf("resumed %d (%v) under a live lease", n, err)
 	}

@@ -409,7 +409,7 @@ const claimAttempts = 20
 // of at most scores.SampleSize buyers (one pass over the profiles) unless
 // another instance holds the lease or, without force, it is still fresh;
 // it reports whether it did. Segments reading the RFM scores, churn risk
-// or lifetime value are then re-evaluated (AfterSummary).
+// or lifetime value are then re-evaluated (Segments.RebuildTouched).
 //
 // Another instance winning the lease (a claim's write losing a race, or
 // the lease taken over during a long pass) is not an error: the refresh
@@ -464,8 +464,12 @@ func (e *Engine) RefreshSummary(ctx context.Context, tn store.Tenant, force bool
 		return false, fmt.Errorf("store score summary: %w", err)
 	}
 	e.invalidate(tn.Workspace())
-	if e.AfterSummary != nil {
-		e.AfterSummary(ctx, tn, rule.Touched{Computed: scores.SummaryKeys})
+	// New RFM boundaries (or typical gap) move many profiles' scores at
+	// once: the segments that read them re-evaluate every profile.
+	if e.segments != nil {
+		if err := e.segments.RebuildTouched(ctx, tn, "scores", rule.Touched{Computed: scores.SummaryKeys}); err != nil {
+			slog.ErrorContext(ctx, "segments: re-evaluate after new score summary", "workspace", tn.Workspace(), "err", err)
+		}
 	}
 	return true, nil
 }

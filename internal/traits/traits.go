@@ -158,22 +158,49 @@ type Input struct {
 	Description string
 }
 
-// Hook is told which profiles a write changed computed state of (the
-// membership engine's AfterWrite: segments with computed nodes).
-type Hook func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
+// Segments is what traits tells the segment engine (package segment
+// provides it; traits must not import segment): the profiles whose
+// computed state a backfill or recompute rewrote, and that a new
+// workspace summary moved the scores of many profiles at once (the
+// segments that read them re-evaluate every profile).
+type Segments interface {
+	AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
+	RebuildTouched(ctx context.Context, tn store.Tenant, cause string, touched rule.Touched) error
+}
 
-// Engine is the computed traits service of one process.
-type Engine struct {
+// Deps are what the engine needs from outside the package; every field
+// may be left out (tests, tools).
+type Deps struct {
 	Now func() time.Time
 	// Settle is how long a backfill waits after its definition is saved,
 	// so every instance's definition cache (CacheTTL) knows it first.
 	Settle time.Duration
-	// AfterWrite, when set, is told of the profiles whose computed state
-	// a backfill or recompute rewrote (segments re-evaluate them).
-	AfterWrite Hook
-	// AfterSummary, when set, is told when a new workspace summary moved
-	// the scores of many profiles at once (segments re-evaluate them all).
-	AfterSummary func(ctx context.Context, tn store.Tenant, touched rule.Touched)
+	// Segments builds the segment engine this one tells of its writes.
+	// The two need each other at run time: the segment engine reads
+	// computed trait definitions and score summaries (segment.Traits)
+	// while traits, after a backfill or a new summary, makes segments
+	// re-evaluate. So New builds the traits engine first and passes it
+	// in here, where the caller builds the segment engine over it: both
+	// are complete when New returns, and neither is changed after.
+	Segments func(*Engine) Segments
+}
+
+// New builds the computed traits engine (and, through d.Segments, the
+// segment engine over it).
+func New(d Deps) *Engine {
+	e := &Engine{clock: d.Now, settle: d.Settle}
+	if d.Segments != nil {
+		e.segments = d.Segments(e)
+	}
+	return e
+}
+
+// Engine is the computed traits service of one process (New; the zero
+// Engine works, telling no segments).
+type Engine struct {
+	clock    func() time.Time
+	settle   time.Duration
+	segments Segments
 
 	cache      wscache.Cache[*cachedSet]
 	mu         sync.Mutex
@@ -207,10 +234,10 @@ type cachedSet struct {
 }
 
 func (e *Engine) now() time.Time {
-	if e.Now == nil {
+	if e.clock == nil {
 		return time.Now().UTC()
 	}
-	return e.Now().UTC()
+	return e.clock().UTC()
 }
 
 var keyRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -31,8 +32,8 @@ type env struct {
 }
 
 func newEnv(t testing.TB) *env {
-	e := apptest.New(t, start)
-	e.Services.Traits.Settle = 0 // one process: its cache is invalidated at once
+	// One process: its cache is invalidated at once.
+	e := apptest.New(t, start, app.WithTraitsSettle(0))
 	t.Cleanup(e.Services.Traits.Wait)
 	return &env{Env: e, tr: e.Services.Traits}
 }

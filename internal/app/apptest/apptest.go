@@ -23,8 +23,8 @@ type Env struct {
 }
 
 // New opens an embedded store in a temp dir (closed at cleanup) and wires
-// the services with a manual clock reading start.
-func New(t testing.TB, start time.Time) *Env {
+// the services with a manual clock reading start (and opts).
+func New(t testing.TB, start time.Time, opts ...app.Option) *Env {
 	t.Helper()
 	ctx := t.Context()
 	b, err := sqlitestore.Open(ctx, t.TempDir())
@@ -38,7 +38,7 @@ func New(t testing.TB, start time.Time) *Env {
 	}
 	t.Cleanup(func() { st.Close(context.Background()) })
 	c := app.NewManualClock(start)
-	return &Env{Ctx: ctx, Store: st, Tenant: st.Tenant("ws1"), Services: app.New(c.Now), Clock: c}
+	return &Env{Ctx: ctx, Store: st, Tenant: st.Tenant("ws1"), Services: app.New(c.Now, opts...), Clock: c}
 }
 
 // Count counts the documents of coll in the workspace (over index).

@@ -1,0 +1,27 @@
+package privacy
+
+import (
+	"context"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Deps are what the service needs from outside the package.
+type Deps struct {
+	Now      func() time.Time
+	Identity *identity.Resolver
+	// Segments makes an erased person exit their segments.
+	Segments *segment.Engine
+	// Derived returns what is derived from the person's data in readable
+	// form (computed trait values, scores) for exports.
+	Derived func(ctx context.Context, tn store.Tenant, p *profile.Profile) (map[string]any, error)
+}
+
+// New builds the privacy service.
+func New(d Deps) *Service {
+	return &Service{Now: d.Now, Identity: d.Identity, Segments: d.Segments, Derived: d.Derived}
+}
