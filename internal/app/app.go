@@ -11,10 +11,10 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
+	"github.com/halo-cdp/halo/internal/merge"
 	"github.com/halo-cdp/halo/internal/privacy"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
-	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/store"
@@ -133,30 +133,10 @@ func New(now func() time.Time, opts ...Option) *Services {
 		seg = segment.New(segment.Deps{Now: now, Publisher: relay, Redirect: identity.Redirect, Purposes: purposes, Traits: tr, Limits: o.segmentLimits})
 		return seg
 	}})
-	consentMoves := consent.NewMover(now)
-	id := identity.New(identity.Deps{
-		Now:     now,
-		Changes: relay,
-		// Everything kept per profile must follow a merge.
-		Movers:   []identity.Mover{timeline.MoveEvents, consentMoves.MoveConsent},
-		Unmovers: []identity.Unmover{timeline.UnmoveEvents, consentMoves.UnmoveConsent},
-		Count:    timeline.CountEvents,
-		// After a merge or unmerge moved events, computed traits are
-		// recomputed from them before segments re-evaluate the profiles.
-		AfterWrite: func(ctx context.Context, tn store.Tenant, ids []string, cause string, touched rule.Touched) {
-			var err error
-			switch cause {
-			case "merge":
-				err = tr.AfterMerge(ctx, tn, ids)
-			case "unmerge":
-				err = tr.Recompute(ctx, tn, ids)
-			}
-			if err != nil {
-				slog.ErrorContext(ctx, "computed traits: recompute", "profiles", ids, "cause", cause, "err", err)
-			}
-			seg.AfterWrite(ctx, tn, ids, cause, touched)
-		},
-	})
+	// Merges and unmerges: identity runs the crash-safe process and calls
+	// the other domains' steps, in order, through the coordinator.
+	merges := merge.New(merge.Deps{Consent: consent.NewMover(now), Traits: tr, Segments: seg})
+	id := identity.New(identity.Deps{Now: now, Changes: relay, Followers: merges})
 	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
 	logger := o.logger

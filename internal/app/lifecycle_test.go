@@ -83,9 +83,7 @@ func TestStartRecoversFirst(t *testing.T) {
 	e := apptest.New(t, start)
 	// A "crash" in the middle of a merge: a mover fails, leaving the merge
 	// running and queued.
-	crashed := identity.New(identity.Deps{Now: e.Clock.Now, Movers: []identity.Mover{timeline.MoveEvents, func(context.Context, store.Tenant, string, string) error {
-		return errors.New("crash")
-	}}})
+	crashed := identity.New(identity.Deps{Now: e.Clock.Now, Followers: crashing{}})
 	var ids []string
 	for _, who := range []string{"a", "b"} {
 		res, err := crashed.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who)})
@@ -281,3 +279,21 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Fatal("Start without a store succeeded")
 	}
 }
+
+// crashing is merge followers whose merge step fails, as a crash after
+// the source was claimed and folded would leave it.
+type crashing struct{}
+
+func (crashing) MoveProfileData(context.Context, store.Tenant, string, string) error {
+	return errors.New("crash")
+}
+
+func (crashing) RestoreProfileData(context.Context, store.Tenant, string, string, []string, time.Time, []identity.Identifier) error {
+	return nil
+}
+
+func (crashing) CountItems(context.Context, store.Tenant, string) (int64, time.Time, time.Time, error) {
+	return 0, time.Time{}, time.Time{}, nil
+}
+
+func (crashing) AfterWrite(context.Context, store.Tenant, []string, string, rule.Touched) {}

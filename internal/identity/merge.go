@@ -17,16 +17,6 @@ import (
 	"github.com/halo-cdp/halo/store"
 )
 
-// Mover moves what another domain keeps per profile (events, memberships,
-// consent...) from source to target during a merge. It must be idempotent:
-// a resumed merge calls it again.
-type Mover func(ctx context.Context, tn store.Tenant, sourceID, targetID string) error
-
-// Unmover moves back, on unmerge, what a merge brought from the restored
-// profile: items whose origin is in origins, or that arrived after since
-// carrying one of the restored identifiers.
-type Unmover func(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []Identifier) error
-
 // MaxMergesInto caps how many merges one profile may absorb: a profile
 // that keeps absorbing others is almost always a shared identifier
 // (a family tablet, a test account) gluing strangers together.
@@ -504,15 +494,16 @@ func (r *Resolver) recordConflicts(ctx context.Context, tn store.Tenant, cs []Co
 	}
 }
 
-// moveAll moves identities and everything the Movers handle from source
-// to target. Every step is idempotent.
+// moveAll moves identities, then everything the other domains keep per
+// profile (Followers.MoveProfileData), from source to target. Every step
+// is idempotent.
 func (r *Resolver) moveAll(ctx context.Context, tn store.Tenant, sourceID, targetID string) ([]Identifier, error) {
 	moved, err := moveIdentities(ctx, tn, sourceID, targetID, nil)
 	if err != nil {
 		return nil, err
 	}
-	for _, mv := range r.movers {
-		if err := mv(ctx, tn, sourceID, targetID); err != nil {
+	if r.followers != nil {
+		if err := r.followers.MoveProfileData(ctx, tn, sourceID, targetID); err != nil {
 			return nil, fmt.Errorf("merge %s into %s: %w", sourceID, targetID, err)
 		}
 	}

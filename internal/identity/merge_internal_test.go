@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
 )
@@ -79,7 +80,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 	// which read s while it was still there, runs.
 	var moves []string
 	nested := false
-	r = New(Deps{Now: func() time.Time { return now }, Movers: []Mover{func(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+	r = New(Deps{Now: func() time.Time { return now }, Followers: movesOnly(func(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
 		moves = append(moves, sourceID+"→"+targetID)
 		if nested {
 			return nil
@@ -90,7 +91,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 		}
 		_, _, err := r.finishMerge(ctx, tn, m)
 		return err
-	}}})
+	})})
 	if _, _, err := r.finishMerge(ctx, tn, m); err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +149,10 @@ func TestSweepOnFollowsRetiredTargets(t *testing.T) {
 	tn := st.Tenant("ws1")
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	var moves []string
-	r := New(Deps{Now: func() time.Time { return now }, Movers: []Mover{func(_ context.Context, _ store.Tenant, from, to string) error {
+	r := New(Deps{Now: func() time.Time { return now }, Followers: movesOnly(func(_ context.Context, _ store.Tenant, from, to string) error {
 		moves = append(moves, from+"→"+to)
 		return nil
-	}}})
+	})})
 
 	// x was merged into y, y into a (both done, both retired); c is claimed
 	// by a merge into a that is still under way.
@@ -192,3 +193,20 @@ func TestSweepOnFollowsRetiredTargets(t *testing.T) {
 		}
 	}
 }
+
+// movesOnly is Followers whose merge step is fn, and nothing else.
+type movesOnly func(ctx context.Context, tn store.Tenant, sourceID, targetID string) error
+
+func (m movesOnly) MoveProfileData(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+	return m(ctx, tn, sourceID, targetID)
+}
+
+func (movesOnly) RestoreProfileData(context.Context, store.Tenant, string, string, []string, time.Time, []Identifier) error {
+	return nil
+}
+
+func (movesOnly) CountItems(context.Context, store.Tenant, string) (int64, time.Time, time.Time, error) {
+	return 0, time.Time{}, time.Time{}, nil
+}
+
+func (movesOnly) AfterWrite(context.Context, store.Tenant, []string, string, rule.Touched) {}

@@ -81,40 +81,57 @@ type Deps struct {
 	// Changes is told when a profile changes (profile.updated): created,
 	// identifiers or traits changed, merged, unmerged.
 	Changes realtime.Publisher
-	// Movers run during a merge, after identifiers move and before the
-	// source profile is retired (events, memberships, consent...).
-	Movers []Mover
-	// Unmovers give back, on unmerge, what Movers moved.
-	Unmovers []Unmover
-	// Count recounts a profile's items after an unmerge.
-	Count Counter
-	// AfterWrite is called after every successful write that can change
-	// segment memberships (identify, merge, unmerge), with the profiles
-	// written, the cause and what the write touched, before the write is
-	// acknowledged. It must not fail the write.
-	AfterWrite func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
+	// Followers are the other domains' steps of merges and unmerges,
+	// and what follows every write (package merge's Coordinator).
+	Followers Followers
+}
+
+// Followers are what the other domains do when identity writes. A merge
+// (finishMerge) calls MoveProfileData after the source's identities moved
+// and before the source is retired, and again after; an unmerge calls
+// RestoreProfileData after the restored profile's identities came back,
+// then CountItems for both profiles' counters; AfterWrite follows every
+// successful write that can change segment memberships (identify,
+// merge, unmerge) before it is acknowledged, and must not fail it.
+//
+// It is one interface owned here, not a coordinator above identity,
+// because merges start inside Resolve (mid read-decide-retry loop) and a
+// claimed merge is finished by whoever meets it next, Recover included:
+// identity keeps that crash-safe process and calls out at these points.
+// The order of the steps is package merge's doc.
+type Followers interface {
+	// MoveProfileData moves what other domains keep per profile (events,
+	// consent) from source to target. Idempotent: a resumed merge calls
+	// it again.
+	MoveProfileData(ctx context.Context, tn store.Tenant, sourceID, targetID string) error
+	// RestoreProfileData moves back, on unmerge, what a merge brought
+	// from the restored profile: items whose origin is in origins, or
+	// that arrived after since carrying one of the restored identifiers.
+	RestoreProfileData(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []Identifier) error
+	// CountItems counts a profile's items and the span they cover.
+	CountItems(ctx context.Context, tn store.Tenant, profileID string) (count int64, first, last time.Time, err error)
+	// AfterWrite is told of the profiles a write changed, its cause
+	// ("identify", "merge", "unmerge") and what it touched.
+	AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
 }
 
 // New builds a resolver.
 func New(d Deps) *Resolver {
-	return &Resolver{clock: d.Now, changes: d.Changes, movers: d.Movers, unmovers: d.Unmovers, count: d.Count, afterWriteHook: d.AfterWrite}
+	return &Resolver{clock: d.Now, changes: d.Changes, followers: d.Followers}
 }
 
 // Resolver resolves identifiers to profiles (New).
 type Resolver struct {
-	clock          func() time.Time
-	changes        realtime.Publisher
-	movers         []Mover
-	unmovers       []Unmover
-	count          Counter
-	afterWriteHook func(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
+	clock     func() time.Time
+	changes   realtime.Publisher
+	followers Followers
 
 	salts saltCache // suppression salts read (suppress.go)
 }
 
 func (r *Resolver) afterWrite(ctx context.Context, tn store.Tenant, cause string, touched rule.Touched, profileIDs ...string) {
-	if r.afterWriteHook != nil {
-		r.afterWriteHook(context.WithoutCancel(ctx), tn, profileIDs, cause, touched)
+	if r.followers != nil {
+		r.followers.AfterWrite(context.WithoutCancel(ctx), tn, profileIDs, cause, touched)
 	}
 }
 

@@ -96,8 +96,8 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 	if _, err := moveIdentities(ctx, tn, holder, m.SourceID, m.Moved); err != nil {
 		return err
 	}
-	for _, um := range r.unmovers {
-		if err := um(ctx, tn, holder, m.SourceID, m.Origins, m.At, m.Moved); err != nil {
+	if r.followers != nil {
+		if err := r.followers.RestoreProfileData(ctx, tn, holder, m.SourceID, m.Origins, m.At, m.Moved); err != nil {
 			return fmt.Errorf("unmerge %s: %w", m.ID, err)
 		}
 	}
@@ -157,15 +157,12 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 	return nil
 }
 
-// Counter keeps per-profile counters honest after items move in bulk.
-type Counter func(ctx context.Context, tn store.Tenant, profileID string) (count int64, first, last time.Time, err error)
-
 // Recount recomputes a profile's item counters from its items.
 func (r *Resolver) Recount(ctx context.Context, tn store.Tenant, profileID string) error {
-	if r.count == nil {
+	if r.followers == nil {
 		return nil
 	}
-	n, first, last, err := r.count(ctx, tn, profileID)
+	n, first, last, err := r.followers.CountItems(ctx, tn, profileID)
 	if err != nil {
 		return fmt.Errorf("recount %s: %w", profileID, err)
 	}

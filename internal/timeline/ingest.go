@@ -337,7 +337,7 @@ func (s *Service) CheckSuppressed(ctx context.Context, tn store.Tenant, field st
 	return err
 }
 
-// UnmoveEvents is the identity.Unmover for timelines: items of the
+// UnmoveEvents is the timeline's step of an unmerge (internal/merge): items of the
 // restored profile (by origin) and items that arrived after the merge
 // with one of its identifiers go back.
 func UnmoveEvents(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []identity.Identifier) error {
@@ -377,7 +377,7 @@ func UnmoveEvents(ctx context.Context, tn store.Tenant, fromID, toID string, ori
 	}
 }
 
-// CountEvents is the identity.Counter for timelines: how many items a
+// CountEvents is the timeline's count after an unmerge (internal/merge): how many items a
 // profile has and the span they cover.
 func CountEvents(ctx context.Context, tn store.Tenant, profileID string) (int64, time.Time, time.Time, error) {
 	c := tn.C(Events)
@@ -397,7 +397,7 @@ func CountEvents(ctx context.Context, tn store.Tenant, profileID string) (int64,
 	return n, first.OccurredAt, last.OccurredAt, nil
 }
 
-// MoveEvents is the identity.Mover for timelines.
+// MoveEvents is the timeline's step of a merge (internal/merge).
 func MoveEvents(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
 	c := tn.C(Events)
 	for {
