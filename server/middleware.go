@@ -248,6 +248,9 @@ func (w *closeUnreadWriter) Write(b []byte) (int, error) {
 // Flush and Unwrap keep streaming (SSE) and http.ResponseController
 // working through the wrapper.
 func (w *closeUnreadWriter) Flush() {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"golang.org/x/time/rate"
@@ -175,6 +176,9 @@ type wsConn struct {
 	// stop releases the deadline set at connection_init (set and called
 	// on the connection's own goroutine).
 	stop func()
+	// socket is the accepted websocket (set on the connection's own
+	// goroutine), closed when the transport returns.
+	socket transport.WebsocketConn
 }
 
 // end releases what the connection holds once it has closed.

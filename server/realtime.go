@@ -45,6 +45,9 @@ const (
 // connect is decided before the upgrade (upgradeOr); the patterns below
 // are a second line for any route that skips it.
 func websocketTransport(v *auth.Verifier, limiter *rateLimiter, initTimeout time.Duration) transport.Websocket {
+	if initTimeout <= 0 {
+		initTimeout = defaultWSInitTimeout // zero would mean no timeout at all
+	}
 	return transport.Websocket{
 		Implementation: expiringSockets{transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			OriginPatterns: []string{"localhost:*", "127.0.0.1:*", "[::1]:*"},
@@ -126,6 +129,7 @@ func (e expiringSockets) Accept(w http.ResponseWriter, r *http.Request, o transp
 	if state == nil {
 		return c, nil
 	}
+	state.socket = c // on the connection's goroutine, as upgradeOr reads it
 	return &expiringConn{WebsocketConn: c, state: state}, nil
 }
 
@@ -170,7 +174,10 @@ func (c *expiringConn) SetReadDeadline(t time.Time) error {
 // subscription count wsLimits caps, whether its token expired).
 func upgradeOr(cfg Config, conns *connLimits, ws, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		// Any Upgrade header is an upgrade attempt: the transport and the
+		// websocket library accept "Upgrade: foo, websocket" too, and such
+		// a request must not reach them around the caps and the checks.
+		if len(r.Header.Values("Upgrade")) == 0 {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -193,5 +200,11 @@ func upgradeOr(cfg Config, conns *connLimits, ws, next http.Handler) http.Handle
 		conn := &wsConn{lease: lease}
 		defer conn.end()
 		ws.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsConnKey{}, conn)))
+		// The transport can return with the socket still open (a
+		// connection_init whose payload is not an object): its slot is
+		// released, so the socket goes too.
+		if conn.socket != nil {
+			_ = conn.socket.Close()
+		}
 	})
 }

@@ -458,16 +458,28 @@ func TestSecurityConnectionCaps(t *testing.T) {
 	s.gql(t, other, viewerQuery, nil).requireOK(t)
 
 	// Closing a connection frees its slot (subject, workspace, process).
+	// The server frees it once its side has closed too: until then a
+	// new connection may be refused by the process cap (429) or the
+	// subject cap (4429), so retry briefly.
 	first[0].conn.Close(websocket.StatusNormalClosure, "")
+	tok := mustToken(t, s, "acme", "s1")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, ce := connectAs(t, s, "acme", "s1")
-		if ce == nil {
-			c.conn.Close(websocket.StatusNormalClosure, "")
-			break
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, _, err := websocket.Dial(ctx, wsURL(s), &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		if err == nil {
+			b, _ := json.Marshal(wsMsg{Type: "connection_init", Payload: json.RawMessage(`{"token":"` + tok + `"}`)})
+			_ = c.Write(ctx, websocket.MessageText, b)
+			_, data, rerr := c.Read(ctx)
+			c.Close(websocket.StatusNormalClosure, "")
+			if rerr == nil && strings.Contains(string(data), `"connection_ack"`) {
+				cancel()
+				break
+			}
 		}
+		cancel()
 		if time.Now().After(deadline) {
-			t.Fatalf("slot not freed: %d %q", ce.Code, ce.Reason)
+			t.Fatalf("slot not freed within 5 s (last: %v)", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -704,4 +716,72 @@ func TestSecuritySlowBodyAuthenticated(t *testing.T) {
 		t.Fatalf("answered after %v, body read timeout 1s", took)
 	}
 	requireStoreDigest(t, st, "acme", before)
+}
+
+// rawUpgrade sends a websocket upgrade request by hand, with upgrade as
+// its Upgrade header, and returns the status line of the answer.
+func rawUpgrade(t *testing.T, s *testServer, upgrade, token string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "GET /graphql HTTP/1.1\r\nHost: " + strings.TrimPrefix(s.URL, "http://") + "\r\n" +
+		"Upgrade: " + upgrade + "\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n" +
+		"Authorization: Bearer " + token + "\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no answer to the upgrade: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// An Upgrade header that only contains "websocket" (or names it among
+// others) is an upgrade too: it is counted under the caps like any other,
+// not served around them.
+func TestSecurityUpgradeHeaderVariants(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{Env: map[string]string{"HALO_MAX_CONNECTIONS": "4"}}) // 1 unauthenticated
+	tok := mustToken(t, s, "acme", "variant")
+	if _, _, err := rawWS(t, s); err != nil { // takes the one unauthenticated slot
+		t.Fatal(err)
+	}
+	for _, up := range []string{"foo, websocket", "WebSocket", "websocket, h2c"} {
+		if got := rawUpgrade(t, s, up, tok); !strings.HasPrefix(got, "HTTP/1.1 429") {
+			t.Fatalf("Upgrade: %s answered %q, want 429 (the unauthenticated share is full)", up, got)
+		}
+	}
+}
+
+// A connection_init whose payload is not an object makes the transport
+// give up on the socket: the server closes it, it does not linger outside
+// the caps.
+func TestSecurityBadInitPayloadClosesSocket(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, serverOptions{Env: map[string]string{"HALO_MAX_CONNECTIONS": "4", "HALO_WS_INIT_TIMEOUT": "1s"}})
+	for _, payload := range []string{`[1]`, `"x"`, `7`} {
+		c, _, err := rawWS(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":`+payload+`}`)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				if ctx.Err() != nil {
+					t.Fatalf("payload %s: the socket is still open 3 s later", payload)
+				}
+				break
+			}
+		}
+		cancel()
+	}
 }
