@@ -52,8 +52,7 @@ func WithClock(now func() time.Time) Option {
 // WithServices makes the resolvers use svc, the process's domain services
 // (one set per process: their caches are shared with the background
 // work), instead of building their own. svc is used as the caller wired
-// it: its clock, and its publisher (the caller calls svc.Publish(hub)
-// before serving; New does not, the background work may already run).
+// it: its clock, and its publisher (svc.Start points it at the hub).
 func WithServices(svc *app.Services) Option {
 	return func(o *options) { o.svc = svc }
 }

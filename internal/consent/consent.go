@@ -253,12 +253,6 @@ func (s *Service) Purpose(ctx context.Context, tn store.Tenant, field, key strin
 }
 
 // Allowances returns every purpose of the workspace, true when it is
-// allowed without a record (segment.Purposes).
-func (s *Service) Allowances(ctx context.Context, tn store.Tenant) (map[string]bool, error) {
-	return s.purposes().Allowances(ctx, tn)
-}
-
-// Allowances returns every purpose of the workspace, true when it is
 // allowed without a record: what the segment engine evaluates consent
 // nodes with (segment.Purposes).
 func (c *Catalog) Allowances(ctx context.Context, tn store.Tenant) (map[string]bool, error) {

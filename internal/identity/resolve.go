@@ -43,8 +43,9 @@ type Request struct {
 	// Types are the workspace's identifier types, when the caller already
 	// loaded them (to normalise); nil loads them.
 	Types Types
-	// Quiet skips the AfterWrite hook for the resolved profile (track calls
-	// it itself once its events are counted).
+	// Quiet skips the followers' AfterWrite for the resolved profile: the
+	// write path (internal/ingest) evaluates segments itself, for track
+	// once its events are counted, for identify right after.
 	Quiet bool
 	// SuppressionChecked: the caller has already refused suppressed
 	// identifiers (trackBatch checks the whole batch before writing any of

@@ -11,7 +11,6 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/wscache"
 	"github.com/halo-cdp/halo/internal/profile"
-	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/store"
 )
@@ -22,8 +21,6 @@ type Service struct {
 	Identity *identity.Resolver
 	// Segments makes an erased person exit their segments.
 	Segments *segment.Engine
-	// Changes, when set, is told of the changes an erasure makes.
-	Changes realtime.Publisher
 	// Derived, when set, returns what is derived from the person's data
 	// in readable form (computed trait values, scores): the profile
 	// document keeps them in packed binary forms an export cannot show.
