@@ -7,7 +7,6 @@ import (
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/privacy"
-	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/traits/agg"
 	"github.com/halo-cdp/halo/store"
@@ -138,42 +137,22 @@ func (r *Resolver) computedMask(ctx context.Context) (func(*agg.Def, any) any, e
 
 // checkRulePII refuses a rule that reads personal data unless the caller
 // holds pii:read (segmentPreview, createSegment, updateSegment): see
-// privacy.PIIMasker.CheckRule.
+// privacy.CheckRuleFor.
 func (r *Resolver) checkRulePII(ctx context.Context, tn store.Tenant, rl rule.Rule, path string) error {
 	m, err := r.piiMasker(ctx)
-	if err != nil || m == nil {
-		return err
-	}
-	defs, err := r.traits.Definitions(ctx, tn)
 	if err != nil {
 		return err
 	}
-	return m.CheckRule(rl, path, defs.Get)
+	return privacy.CheckRuleFor(ctx, tn, m, r.traits, rl, path)
 }
 
 // checkComputedPII refuses, for a caller without pii:read, a computed
 // trait definition over personal data whose key a saved, active segment
-// rule compares (privacy.PIIMasker.CheckDefine).
+// rule compares (privacy.CheckDefineFor).
 func (r *Resolver) checkComputedPII(ctx context.Context, tn store.Tenant, d *agg.Def) error {
 	m, err := r.piiMasker(ctx)
-	if err != nil || m == nil || !m.ComputedFromPII(d) {
+	if err != nil {
 		return err
 	}
-	compared := false
-	for after := ""; !compared; {
-		segs, cursors, more, err := r.segments.List(ctx, tn, 100, after)
-		if err != nil {
-			return err
-		}
-		for _, s := range segs {
-			if s.Status == segment.Active && slices.Contains(s.Deps.Computed, d.Key) {
-				compared = true
-			}
-		}
-		if !more || len(cursors) == 0 {
-			break
-		}
-		after = cursors[len(cursors)-1]
-	}
-	return m.CheckDefine(d, compared)
+	return privacy.CheckDefineFor(ctx, tn, m, r.segments, d)
 }

@@ -32,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -272,6 +273,27 @@ func (e *Engine) List(ctx context.Context, tn store.Tenant, first int, after str
 		cursors = append(cursors, d.Key)
 	}
 	return out, cursors, false, nil
+}
+
+// ComparesComputed reports whether a saved, active segment's rule
+// compares computed trait key (its Deps.Computed holds key), paging
+// through the workspace's segments (privacy.CheckDefineFor asks it).
+func (e *Engine) ComparesComputed(ctx context.Context, tn store.Tenant, key string) (bool, error) {
+	for after := ""; ; {
+		segs, cursors, more, err := e.List(ctx, tn, 100, after)
+		if err != nil {
+			return false, err
+		}
+		for _, s := range segs {
+			if s.Status == Active && slices.Contains(s.Deps.Computed, key) {
+				return true, nil
+			}
+		}
+		if !more || len(cursors) == 0 {
+			return false, nil
+		}
+		after = cursors[len(cursors)-1]
+	}
 }
 
 func cursorErr(err error) error {
