@@ -7,8 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/halo-cdp/halo/graph"
@@ -19,7 +17,6 @@ import (
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
-	"github.com/halo-cdp/halo/store"
 )
 
 func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInput) (*model.IdentifyPayload, error) {
@@ -151,21 +148,11 @@ func (r *queryResolver) Profile(ctx context.Context, id *string, identifier *mod
 	}
 	pid := deref(id)
 	if identifier != nil {
-		types, err := identity.LoadTypes(ctx, tn)
+		pids, err := identity.FindEach(ctx, tn, toIdentifiers([]model.IdentifierInput{*identifier}), func(int) string { return "identifier" })
 		if err != nil {
 			return nil, err
 		}
-		ids, err := types.Normalise("identifier", toIdentifiers([]model.IdentifierInput{*identifier}))
-		if err != nil {
-			return nil, err
-		}
-		pid, err = identity.Lookup(ctx, tn, ids[0])
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("look up profile by identifier: %w", err)
-		}
+		pid = pids[0]
 	}
 	if pid == "" || len(pid) > 128 {
 		return nil, nil

@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -188,24 +187,16 @@ func (r *Resolver) staticTargets(ctx context.Context, tn store.Tenant, profileID
 	if len(identifiers) == 0 {
 		return profileIDs, nil
 	}
-	types, err := identity.LoadTypes(ctx, tn)
+	pids, err := identity.FindEach(ctx, tn, toIdentifiers(identifiers), func(i int) string { return fmt.Sprintf("identifiers[%d]", i) })
 	if err != nil {
 		return nil, err
 	}
 	out := slices.Clone(profileIDs)
 	missing := 0
-	for i, in := range identifiers {
-		norm, err := types.Normalise(fmt.Sprintf("identifiers[%d]", i), toIdentifiers([]model.IdentifierInput{in}))
-		if err != nil {
-			return nil, err
-		}
-		pid, err := identity.Lookup(ctx, tn, norm[0])
-		if errors.Is(err, store.ErrNotFound) {
+	for _, pid := range pids {
+		if pid == "" {
 			missing++
 			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("look up identifier %d: %w", i, err)
 		}
 		out = append(out, pid)
 	}

@@ -620,6 +620,35 @@ func Identifiers(ctx context.Context, tn store.Tenant, profileID string) ([]Held
 	return out, nil
 }
 
+// FindEach returns, for each of ids as a caller gave them, the id of the
+// profile holding it, or "" when no profile does. Each is normalised
+// with the workspace's identifier types (read once) before its look-up;
+// an invalid one is refused (apperr.Invalid) at field(i), as
+// Types.Normalise names it (query profile(identifier:), the static
+// segment mutations).
+func FindEach(ctx context.Context, tn store.Tenant, ids []Identifier, field func(i int) string) ([]string, error) {
+	types, err := LoadTypes(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		norm, err := types.Normalise(field(i), []Identifier{id})
+		if err != nil {
+			return nil, err
+		}
+		pid, err := Lookup(ctx, tn, norm[0])
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up identifier %d: %w", i, err)
+		}
+		out[i] = pid
+	}
+	return out, nil
+}
+
 // Lookup returns the id of the profile holding id, or store.ErrNotFound.
 func Lookup(ctx context.Context, tn store.Tenant, id Identifier) (string, error) {
 	var doc identity
