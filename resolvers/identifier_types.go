@@ -16,33 +16,12 @@ func toIdentifierType(c identity.TypeConfig) model.IdentifierType {
 	}
 }
 
-// applyIdentifierTypeInput applies the fields the caller set to base (the
-// type's current configuration, or a new custom type's defaults).
-func applyIdentifierTypeInput(base identity.TypeConfig, in model.IdentifierTypeInput) identity.TypeConfig {
-	c := base
+// toTypePatch maps setIdentifierType's input to the change it asks for.
+func toTypePatch(in model.IdentifierTypeInput) identity.TypePatch {
+	p := identity.TypePatch{DefaultRegion: in.DefaultRegion, MaxPerProfile: in.MaxPerProfile, Priority: in.Priority, Unique: in.Unique, Blocked: in.BlockedValues}
 	if in.Normalization != nil {
-		c.Normalization = strings.ToLower(string(*in.Normalization))
-		if c.Normalization != identity.NormPhone && in.DefaultRegion == nil {
-			c.DefaultRegion = ""
-		}
+		n := strings.ToLower(string(*in.Normalization))
+		p.Normalization = &n
 	}
-	if in.DefaultRegion != nil {
-		c.DefaultRegion = *in.DefaultRegion
-	}
-	if in.Unique != nil {
-		c.Unique = *in.Unique
-		if c.Unique && in.MaxPerProfile == nil {
-			c.MaxPerProfile = 1
-		}
-	}
-	if in.MaxPerProfile != nil {
-		c.MaxPerProfile = *in.MaxPerProfile
-	}
-	if in.Priority != nil {
-		c.Priority = *in.Priority
-	}
-	if in.BlockedValues != nil {
-		c.Blocked = in.BlockedValues
-	}
-	return c
+	return p
 }

@@ -17,11 +17,7 @@ func (r *mutationResolver) SetIdentifierType(ctx context.Context, input model.Id
 	if err != nil {
 		return nil, err
 	}
-	types, err := identity.LoadTypes(ctx, tn)
-	if err != nil {
-		return nil, err
-	}
-	stored, err := identity.SetType(ctx, tn, applyIdentifierTypeInput(types.Base(input.Name), input))
+	stored, err := identity.PatchType(ctx, tn, input.Name, toTypePatch(input))
 	if err != nil {
 		return nil, err
 	}
