@@ -32,11 +32,7 @@ func (r *mutationResolver) RefreshScoreSummary(ctx context.Context) (*model.Scor
 	if err != nil {
 		return nil, err
 	}
-	done, err := r.traits.RefreshSummary(ctx, tn, true)
-	if err != nil || !done {
-		return nil, err
-	}
-	s, err := r.traits.SummaryInfo(ctx, tn)
+	s, err := r.traits.RefreshSummaryInfo(ctx, tn)
 	if err != nil {
 		return nil, err
 	}

@@ -346,6 +346,18 @@ func (e *Engine) SummaryInfo(ctx context.Context, tn store.Tenant) (*SummaryInfo
 		Recency: w.Recency, Frequency: w.Frequency, Monetary: w.Monetary}, nil
 }
 
+// RefreshSummaryInfo refreshes the summary now (RefreshSummary, forced)
+// and returns the new one's SummaryInfo, or nil when another instance
+// held the lease, whose summary then stands (mutation
+// refreshScoreSummary).
+func (e *Engine) RefreshSummaryInfo(ctx context.Context, tn store.Tenant) (*SummaryInfo, error) {
+	done, err := e.RefreshSummary(ctx, tn, true)
+	if err != nil || !done {
+		return nil, err
+	}
+	return e.SummaryInfo(ctx, tn)
+}
+
 // maybeRefresh starts a background refresh of a stale summary, once per
 // process and workspace at a time. After a failed one it waits (doubling
 // from RefreshRetryMin up to RefreshRetryMax) before the next, so a
