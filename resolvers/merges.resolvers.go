@@ -10,7 +10,6 @@ import (
 
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/identity"
-	"github.com/halo-cdp/halo/internal/profile"
 )
 
 func (r *mutationResolver) MergeProfiles(ctx context.Context, sourceID string, targetID string, reason *string) (*model.Profile, error) {
@@ -36,23 +35,15 @@ func (r *mutationResolver) UnmergeProfile(ctx context.Context, mergeID string) (
 	if err != nil {
 		return nil, err
 	}
-	rec, err := r.identity.Unmerge(ctx, tn, mergeID, p.Subject)
+	u, err := r.identity.UnmergeProfiles(ctx, tn, mergeID, p.Subject)
 	if err != nil {
 		return nil, err
 	}
-	restored, err := profile.Resolve(ctx, tn, rec.SourceID, r.identity.Redirect)
+	record, err := r.maskMergeRecord(ctx, toMergeRecord(u.Record))
 	if err != nil {
 		return nil, err
 	}
-	survivor, err := profile.Resolve(ctx, tn, rec.TargetID, r.identity.Redirect)
-	if err != nil {
-		return nil, err
-	}
-	record, err := r.maskMergeRecord(ctx, toMergeRecord(rec))
-	if err != nil {
-		return nil, err
-	}
-	return &model.UnmergePayload{Restored: toProfile(restored), Survivor: toProfile(survivor), Record: record}, nil
+	return &model.UnmergePayload{Restored: toProfile(u.Restored), Survivor: toProfile(u.Survivor), Record: record}, nil
 }
 
 func (r *profileResolver) Merges(ctx context.Context, obj *model.Profile) ([]model.MergeRecord, error) {

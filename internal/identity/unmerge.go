@@ -15,6 +15,33 @@ import (
 	"github.com/halo-cdp/halo/store"
 )
 
+// Unmerged is an unmerge as callers show it: its record, and the
+// restored and surviving profiles as they are live now (following any
+// later merge).
+type Unmerged struct {
+	Record   Record
+	Restored *profile.Profile
+	Survivor *profile.Profile
+}
+
+// UnmergeProfiles is Unmerge, then loads the live restored and surviving
+// profiles (mutation unmergeProfile).
+func (r *Resolver) UnmergeProfiles(ctx context.Context, tn store.Tenant, mergeID, actor string) (Unmerged, error) {
+	rec, err := r.Unmerge(ctx, tn, mergeID, actor)
+	if err != nil {
+		return Unmerged{}, err
+	}
+	restored, err := profile.Resolve(ctx, tn, rec.SourceID, r.Redirect)
+	if err != nil {
+		return Unmerged{}, err
+	}
+	survivor, err := profile.Resolve(ctx, tn, rec.TargetID, r.Redirect)
+	if err != nil {
+		return Unmerged{}, err
+	}
+	return Unmerged{Record: rec, Restored: restored, Survivor: survivor}, nil
+}
+
 // Unmerge reverses a recorded merge: the merged-away profile comes back
 // with the identifiers, items and traits it brought; what reached the
 // survivor after the merge stays there unless it carries one of the
