@@ -92,12 +92,20 @@ type limitError struct{ msg string }
 
 func (e *limitError) Error() string { return e.msg }
 
+// processFullLocked refuses a connection when the process cap is reached.
+func (l *connLimits) processFullLocked() error {
+	if l.total >= l.perProcess {
+		return &limitError{fmt.Sprintf("the server is at its connection limit (%d): retry later", l.perProcess)}
+	}
+	return nil
+}
+
 // openPending counts a new, not yet authenticated websocket.
 func (l *connLimits) openPending() (*connLease, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total >= l.perProcess {
-		return nil, &limitError{fmt.Sprintf("the server is at its connection limit (%d): retry later", l.perProcess)}
+	if err := l.processFullLocked(); err != nil {
+		return nil, err
 	}
 	if l.pending >= l.maxPending {
 		return nil, &limitError{fmt.Sprintf("too many connections waiting to authenticate (%d): retry later", l.maxPending)}
@@ -111,8 +119,8 @@ func (l *connLimits) openPending() (*connLease, error) {
 func (l *connLimits) openStream(p auth.Principal) (*connLease, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total >= l.perProcess {
-		return nil, &limitError{fmt.Sprintf("the server is at its connection limit (%d): retry later", l.perProcess)}
+	if err := l.processFullLocked(); err != nil {
+		return nil, err
 	}
 	c := &connLease{l: l}
 	if err := l.admitLocked(c, p); err != nil {

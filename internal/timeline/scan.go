@@ -15,57 +15,40 @@ import (
 
 // EventsOf calls fn with each stored item of a profile, oldest first.
 func EventsOf(ctx context.Context, tn store.Tenant, profileID string, fn func(*Event) error) error {
-	after := ""
-	for {
-		docs, last, err := tn.C(Events).Scan(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, After: after, Limit: 1000})
-		if err != nil {
-			return fmt.Errorf("events of %s: %w", profileID, err)
-		}
-		for _, raw := range docs {
-			var ev Event
-			if err := bson.Unmarshal(raw, &ev); err != nil {
-				return fmt.Errorf("decode event: %w", err)
-			}
-			if err := fn(&ev); err != nil {
-				return err
-			}
-		}
-		if len(docs) < 1000 {
-			return nil
-		}
-		after = last
+	err := tn.C(Events).Each(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Limit: 1000}, func(raw bson.Raw) error {
+		return decodeInto(raw, fn)
+	})
+	if err != nil {
+		return fmt.Errorf("events of %s: %w", profileID, err)
 	}
+	return nil
 }
 
 // ScanEvents calls fn with every stored item of the workspace whose name
 // keep accepts (nil: every item), by profile, then time. The name is read
 // from the raw document, so the items skipped are never decoded.
 func ScanEvents(ctx context.Context, tn store.Tenant, keep func(name string) bool, fn func(*Event) error) error {
-	after := ""
-	for {
-		docs, last, err := tn.C(Events).Scan(ctx, store.Query{Index: EventsByProfileTime, After: after, Limit: 5000})
-		if err != nil {
-			return fmt.Errorf("scan events: %w", err)
-		}
-		for _, raw := range docs {
-			if keep != nil {
-				if name, _ := raw.Lookup("name").StringValueOK(); !keep(name) {
-					continue
-				}
-			}
-			var ev Event
-			if err := bson.Unmarshal(raw, &ev); err != nil {
-				return fmt.Errorf("decode event: %w", err)
-			}
-			if err := fn(&ev); err != nil {
-				return err
+	err := tn.C(Events).Each(ctx, store.Query{Index: EventsByProfileTime, Limit: 5000}, func(raw bson.Raw) error {
+		if keep != nil {
+			if name, _ := raw.Lookup("name").StringValueOK(); !keep(name) {
+				return nil
 			}
 		}
-		if len(docs) < 5000 {
-			return nil
-		}
-		after = last
+		return decodeInto(raw, fn)
+	})
+	if err != nil {
+		return fmt.Errorf("scan events: %w", err)
 	}
+	return nil
+}
+
+// decodeInto decodes one stored item and hands it to fn.
+func decodeInto(raw bson.Raw, fn func(*Event) error) error {
+	var ev Event
+	if err := bson.Unmarshal(raw, &ev); err != nil {
+		return fmt.Errorf("decode event: %w", err)
+	}
+	return fn(&ev)
 }
 
 // RawOf calls fn with each stored item of a profile as stored (a
