@@ -36,10 +36,36 @@ type Config struct {
 	Mix      Mix           // default 80/5/15
 	Seed     uint64        // same seed, same sequence of calls per worker
 	Client   *http.Client  // default: a client with a 10 s timeout
-	// RunID prefixes message ids and identifiers so runs do not collide
-	// (default: the start time).
+	// RunID names the people of a run: known person n is "<RunID>-p<n>"
+	// (n < People), and message ids start with it. Runs with the same
+	// RunID read and write the same people, so a read-only run after a
+	// seeding run reads people who exist (default: the start time, a new
+	// set of people each run).
 	RunID string
+	// NewShare is the share (0..1) of tracked events and identifies that
+	// come from people never seen before ("<RunID>-n..."), the rest from
+	// the People known ones (default 0).
+	NewShare float64
+	// Read is the query of a read call, given $id (IdentifierInput!)
+	// (default ReadTimeline).
+	Read string
 }
+
+// Reads a run can make.
+const (
+	// ReadTimeline is a profile with 20 timeline items.
+	ReadTimeline = `query($id: IdentifierInput!) { profile(identifier: $id) { id traits eventCount timeline(first: 20) { nodes { name occurredAt } } } }`
+	// Read360 is the profile 360 a CRM screen opens: profile, identifiers,
+	// traits, 50 timeline items, segments, consent, scores and computed
+	// traits.
+	Read360 = `query($id: IdentifierInput!) { profile(identifier: $id) { id traits eventCount lastSeenAt
+  identifiers { type value }
+  timeline(first: 50) { nodes { id kind name occurredAt properties } }
+  segments { segment { id name } enteredAt }
+  consent { purpose channel status }
+  scores { engagement churnRisk lifetimeValue rfm { label } }
+  computed } }`
+)
 
 // Report is what a run measured.
 type Report struct {
@@ -120,6 +146,12 @@ func (c *Config) defaults() error {
 	if c.RunID == "" {
 		c.RunID = fmt.Sprintf("load%d", time.Now().UnixNano())
 	}
+	if c.NewShare < 0 || c.NewShare > 1 {
+		return errors.New("load: NewShare is a share between 0 and 1")
+	}
+	if c.Read == "" {
+		c.Read = ReadTimeline
+	}
 	return nil
 }
 
@@ -181,13 +213,24 @@ type worker struct {
 	id  int
 	r   *rand.Rand
 	n   int
+	// fresh counts the new people this worker made up.
+	fresh int
 }
 
 var eventNames = []string{"page_viewed", "page_viewed", "page_viewed", "product_viewed", "product_viewed", "added_to_cart", "order_completed"}
 
-func (w *worker) person() map[string]any {
-	return map[string]any{"type": "anonymousId", "value": fmt.Sprintf("%s-p%d", w.cfg.RunID, w.r.IntN(w.cfg.People))}
+// person is a known person (People of them), or with NewShare a person
+// never seen before, as an identifier.
+func (w *worker) person(allowNew bool) map[string]any {
+	if allowNew && w.cfg.NewShare > 0 && w.r.Float64() < w.cfg.NewShare {
+		w.fresh++
+		return map[string]any{"type": "anonymousId", "value": fmt.Sprintf("%s-n%d-%d", w.cfg.RunID, w.id, w.fresh)}
+	}
+	return map[string]any{"type": "anonymousId", "value": KnownPerson(w.cfg.RunID, w.r.IntN(w.cfg.People))}
 }
+
+// KnownPerson is the anonymousId of known person n of a run.
+func KnownPerson(runID string, n int) string { return fmt.Sprintf("%s-p%d", runID, n) }
 
 // next picks an operation and builds its request body.
 func (w *worker) next() (string, map[string]any) {
@@ -200,7 +243,7 @@ func (w *worker) next() (string, map[string]any) {
 			w.n++
 			in[i] = map[string]any{
 				"messageId":   fmt.Sprintf("%s-w%d-%d", w.cfg.RunID, w.id, w.n),
-				"identifiers": []any{w.person()},
+				"identifiers": []any{w.person(true)},
 				"name":        eventNames[w.r.IntN(len(eventNames))],
 				"properties":  map[string]any{"amount": w.r.IntN(200), "sku": fmt.Sprintf("sku-%d", w.r.IntN(50))},
 			}
@@ -212,12 +255,12 @@ func (w *worker) next() (string, map[string]any) {
 	case x < m.Track+m.Identify:
 		return "identify", map[string]any{
 			"query":     `mutation($in: IdentifyInput!) { identify(input: $in) { created profile { id } } }`,
-			"variables": map[string]any{"in": map[string]any{"identifiers": []any{w.person()}, "traits": map[string]any{"plan": []string{"free", "pro", "team"}[w.r.IntN(3)]}}},
+			"variables": map[string]any{"in": map[string]any{"identifiers": []any{w.person(true)}, "traits": map[string]any{"plan": []string{"free", "pro", "team"}[w.r.IntN(3)]}}},
 		}
 	default:
 		return "read", map[string]any{
-			"query":     `query($id: IdentifierInput!) { profile(identifier: $id) { id traits eventCount timeline(first: 20) { nodes { name occurredAt } } } }`,
-			"variables": map[string]any{"id": w.person()},
+			"query":     w.cfg.Read,
+			"variables": map[string]any{"id": w.person(false)},
 		}
 	}
 }

@@ -113,3 +113,81 @@ func TestPercentile(t *testing.T) {
 		t.Fatal("empty")
 	}
 }
+
+// The people a run touches: with the same RunID two runs read and write
+// the same known people (what makes a read-only run after a seeding run
+// measure something); NewShare sends about that share of tracked events
+// from people never seen, each new id used once per worker.
+func TestRunIDAndNewShare(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		people = map[string]int{}
+		reads  = map[string]int{}
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Query     string
+			Variables struct {
+				In []struct{ Identifiers []struct{ Value string } }
+				ID struct{ Value string }
+			}
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(body.Query, "trackBatch") {
+			for _, e := range body.Variables.In {
+				people[e.Identifiers[0].Value]++
+			}
+			_, _ = w.Write([]byte(`{"data":{"trackBatch":{"accepted":4}}}`))
+			return
+		}
+		reads[body.Variables.ID.Value]++
+		if !strings.Contains(body.Query, "timeline(first: 50)") {
+			t.Errorf("read query %q is not the 360", body.Query)
+		}
+		_, _ = w.Write([]byte(`{"data":{"profile":null}}`))
+	}))
+	defer srv.Close()
+	cfg := Config{URL: srv.URL, Token: "tok", Workers: 2, Duration: 300 * time.Millisecond, Batch: 4, People: 10,
+		Mix: Mix{Track: 3, Read: 1}, RunID: "seeded", NewShare: 0.5, Read: Read360}
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	known, fresh := 0, 0
+	for id, n := range people {
+		switch {
+		case strings.HasPrefix(id, "seeded-p"):
+			known += n
+		case strings.HasPrefix(id, "seeded-n"):
+			fresh += n
+			if n != 1 {
+				t.Errorf("new person %s used %d times", id, n)
+			}
+		default:
+			t.Errorf("identifier %q outside the run", id)
+		}
+	}
+	if share := float64(fresh) / float64(known+fresh); known+fresh < 40 || share < 0.35 || share > 0.65 {
+		t.Fatalf("%d known and %d new events: share %.2f, want about 0.5", known, fresh, share)
+	}
+	for id := range reads {
+		if !strings.HasPrefix(id, "seeded-p") {
+			t.Errorf("read of %q: reads must hit known people", id)
+		}
+	}
+	if len(reads) == 0 {
+		t.Fatal("no reads")
+	}
+	if KnownPerson("seeded", 3) != "seeded-p3" {
+		t.Fatal(KnownPerson("seeded", 3))
+	}
+	if _, err := Run(context.Background(), Config{URL: "http://x", Token: "t", NewShare: 1.5}); err == nil {
+		t.Fatal("NewShare 1.5 accepted")
+	}
+}

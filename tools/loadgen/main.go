@@ -28,7 +28,13 @@ func main() {
 	flag.IntVar(&cfg.Mix.Identify, "identify", 5, "weight of identify calls")
 	flag.IntVar(&cfg.Mix.Read, "read", 15, "weight of profile reads (profile + 20 timeline items)")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
+	flag.StringVar(&cfg.RunID, "run-id", "", "names the run's people (<run-id>-p<n>): reuse a seeding run's id to read and write the people it made (default: new people each run)")
+	flag.Float64Var(&cfg.NewShare, "new-share", 0, "share (0..1) of tracks and identifies from people never seen before")
+	read360 := flag.Bool("read-360", false, "reads fetch the profile 360 (50 timeline items, segments, consent, scores, computed) instead of 20 timeline items")
 	flag.Parse()
+	if *read360 {
+		cfg.Read = load.Read360
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := load.Run(ctx, cfg)
