@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Mix weights the operations (relative; zero leaves one out).
@@ -43,9 +45,14 @@ type Config struct {
 	// set of people each run).
 	RunID string
 	// NewShare is the share (0..1) of tracked events and identifies that
-	// come from people never seen before ("<RunID>-n..."), the rest from
-	// the People known ones (default 0).
+	// come from people never seen before ("<RunID>-n<Seed>..."), the rest
+	// from the People known ones (default 0). Message ids and new people
+	// include Seed: two runs with one RunID need different Seeds to send
+	// different events.
 	NewShare float64
+	// Rate caps the calls per second of all workers together (0: as fast
+	// as the workers go): a steady background load beside a measurement.
+	Rate float64
 	// Read is the query of a read call, given $id (IdentifierInput!)
 	// (default ReadTimeline).
 	Read string
@@ -149,6 +156,9 @@ func (c *Config) defaults() error {
 	if c.NewShare < 0 || c.NewShare > 1 {
 		return errors.New("load: NewShare is a share between 0 and 1")
 	}
+	if c.Rate < 0 {
+		return errors.New("load: Rate must not be negative")
+	}
 	if c.Read == "" {
 		c.Read = ReadTimeline
 	}
@@ -188,11 +198,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		s.latencies = append(s.latencies, d)
 		rep.Events += events
 	}
+	var limit *rate.Limiter
+	if cfg.Rate > 0 {
+		limit = rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate/50)))
+	}
 	start := time.Now()
 	for w := range cfg.Workers {
 		wg.Go(func() {
 			wk := worker{cfg: &cfg, id: w, r: rand.New(rand.NewPCG(cfg.Seed, uint64(w)))}
 			for ctx.Err() == nil {
+				if limit != nil && limit.Wait(ctx) != nil {
+					return
+				}
 				op, body := wk.next()
 				t0 := time.Now()
 				events, code := wk.call(parent, body)
@@ -224,7 +241,7 @@ var eventNames = []string{"page_viewed", "page_viewed", "page_viewed", "product_
 func (w *worker) person(allowNew bool) map[string]any {
 	if allowNew && w.cfg.NewShare > 0 && w.r.Float64() < w.cfg.NewShare {
 		w.fresh++
-		return map[string]any{"type": "anonymousId", "value": fmt.Sprintf("%s-n%d-%d", w.cfg.RunID, w.id, w.fresh)}
+		return map[string]any{"type": "anonymousId", "value": fmt.Sprintf("%s-n%d.%d-%d", w.cfg.RunID, w.cfg.Seed, w.id, w.fresh)}
 	}
 	return map[string]any{"type": "anonymousId", "value": KnownPerson(w.cfg.RunID, w.r.IntN(w.cfg.People))}
 }
@@ -242,7 +259,7 @@ func (w *worker) next() (string, map[string]any) {
 		for i := range in {
 			w.n++
 			in[i] = map[string]any{
-				"messageId":   fmt.Sprintf("%s-w%d-%d", w.cfg.RunID, w.id, w.n),
+				"messageId":   fmt.Sprintf("%s-s%d-w%d-%d", w.cfg.RunID, w.cfg.Seed, w.id, w.n),
 				"identifiers": []any{w.person(true)},
 				"name":        eventNames[w.r.IntN(len(eventNames))],
 				"properties":  map[string]any{"amount": w.r.IntN(200), "sku": fmt.Sprintf("sku-%d", w.r.IntN(50))},

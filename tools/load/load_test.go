@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -189,5 +190,25 @@ func TestRunIDAndNewShare(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), Config{URL: "http://x", Token: "t", NewShare: 1.5}); err == nil {
 		t.Fatal("NewShare 1.5 accepted")
+	}
+}
+
+// Rate paces all workers together: a background load of a known size.
+func TestRate(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"data":{"track":{"duplicate":false}}}`))
+	}))
+	defer srv.Close()
+	rep, err := Run(context.Background(), Config{URL: srv.URL, Token: "t", Workers: 4, Duration: time.Second, Rate: 100, Mix: Mix{Track: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100/s for 1 s plus the burst of 2: about 102, never the thousands
+	// four unpaced workers send to a local server.
+	if n := calls.Load(); n < 80 || n > 110 || rep.Events != int(n) {
+		t.Fatalf("%d calls (report %d events) at Rate 100 for 1 s", n, rep.Events)
 	}
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/halo-cdp/halo/tools/load"
+)
+
+// loadCfg is a load run against srv over the dataset's people.
+func (h *harness) loadCfg(srv *server, workers, batch int, mix load.Mix, d time.Duration) load.Config {
+	return load.Config{URL: srv.URL + "/graphql", Token: h.token, Workers: workers, Batch: batch, Mix: mix, Duration: d,
+		People: h.opts.data.Profiles, RunID: h.opts.data.runID(), NewShare: 0.5, Seed: uint64(h.runs), Read: load.Read360}
+}
+
+// runIngest measures trackBatch, single track and identify, half from
+// new people and half from the dataset's, with its 50 segments and 20
+// computed traits live; then the bytes on disk per stored event.
+func runIngest(ctx context.Context, h *harness) error {
+	dir, err := h.fresh()
+	if err != nil {
+		return err
+	}
+	srv, err := h.start(ctx, dir, "ingest")
+	if err != nil {
+		return err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			srv.stop()
+		}
+	}()
+	d := h.opts.duration
+	events := 0
+	rep, err := load.Run(ctx, h.loadCfg(srv, 4, 100, load.Mix{Track: 1}, d))
+	if err != nil {
+		return err
+	}
+	rate := float64(rep.Events) / rep.Elapsed.Seconds()
+	events += rep.Events
+	h.ingestRate = rate
+	h.add(result{area: "ingest", what: fmt.Sprintf("trackBatch 4 clients × 100, half new people, %s: events/s (p99 per batch)", d), target: "≥ 5,000/s",
+		figure: fmt.Sprintf("%.0f (%s)%s", rate, ms(rep.Ops["track"].Percentile(99)), errs(rep)), ok: verdict(rate >= 5000 && len(rep.Errors) == 0)})
+	if h.rawRate > 0 {
+		r := rate / h.rawRate
+		h.add(result{area: "ingest", what: "trackBatch rate ÷ the engine's raw insert rate", target: "≥ 0.15 (aim)",
+			figure: fmt.Sprintf("%.3f", r), ok: verdict(r >= 0.15)})
+	}
+	rep, err = load.Run(ctx, h.loadCfg(srv, 8, 1, load.Mix{Track: 1}, d/2))
+	if err != nil {
+		return err
+	}
+	rate = float64(rep.Events) / rep.Elapsed.Seconds()
+	events += rep.Events
+	p99 := rep.Ops["track"].Percentile(99)
+	h.add(result{area: "ingest", what: fmt.Sprintf("track 8 clients, %s: events/s, p99", d/2), target: "≥ 2,000/s, p99 < 25 ms",
+		figure: fmt.Sprintf("%.0f, %s%s", rate, ms(p99), errs(rep)), ok: verdict(rate >= 2000 && p99 < 25*time.Millisecond && len(rep.Errors) == 0)})
+	rep, err = load.Run(ctx, h.loadCfg(srv, 8, 1, load.Mix{Identify: 1}, d/2))
+	if err != nil {
+		return err
+	}
+	n := 0
+	if s := rep.Ops["identify"]; s != nil {
+		n = s.Count
+	}
+	rate = float64(n) / rep.Elapsed.Seconds()
+	h.add(result{area: "ingest", what: fmt.Sprintf("identify 8 clients, %s: calls/s, p99", d/2), target: "≥ 2,000/s",
+		figure: fmt.Sprintf("%.0f, %s%s", rate, ms(rep.Ops["identify"].Percentile(99)), errs(rep)), ok: verdict(rate >= 2000 && len(rep.Errors) == 0)})
+	h.add(result{area: "ingest", what: "server peak RSS", target: "< 300 MiB", figure: mib(srv.peak()), ok: verdict(srv.peak() < 300<<20)})
+	stopped = true
+	if err := srv.stop(); err != nil {
+		return err
+	}
+	size, err := dirSize(dir)
+	if err != nil {
+		return err
+	}
+	stored := h.opts.data.Events + events
+	per := float64(size) / float64(stored)
+	fig := fmt.Sprintf("%.0f B per event (%d MiB for %d events and everything else)", per, size>>20, stored)
+	ok := "info"
+	if h.eventDocSize > 0 {
+		fig += fmt.Sprintf("; %.1f× the %0.f B event document", per/h.eventDocSize, h.eventDocSize)
+		ok = verdict(per <= 1.5*h.eventDocSize)
+	}
+	h.add(result{area: "ingest", what: "bytes on disk per stored event", target: "≤ 1.5× the document", figure: fig, ok: ok})
+	return nil
+}
+
+func errs(rep load.Report) string {
+	if len(rep.Errors) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" errors %v", rep.Errors)
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/store/sqlitestore"
+)
+
+// runRaw measures the engine alone: the dataset's events as stored event
+// documents (same fields, same indexes), inserted into a fresh embedded
+// store in batches of 100 from 4 goroutines. Halo's ingest rate divided by
+// this is the share of the engine's speed the write path keeps.
+func runRaw(ctx context.Context, h *harness) error {
+	dir, err := os.MkdirTemp(h.dir, "raw")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b, err := sqlitestore.Open(ctx, dir)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, b, timeline.Collections)
+	if err != nil {
+		b.Close(ctx)
+		return err
+	}
+	defer st.Close(context.Background())
+	events := st.Tenant("bench").C(timeline.Events)
+	d := h.opts.data
+	n := min(d.Events, 200_000)
+	docs := make([]any, n)
+	var size int64
+	now := time.Now().UTC()
+	for k := range n {
+		in := d.genEvent(k)
+		ids := in["identifiers"].([]any)[0].(map[string]any)
+		at, _ := time.Parse(time.RFC3339Nano, in["occurredAt"].(string))
+		ev := timeline.Event{
+			ID: store.NewID(), WorkspaceID: "bench", ProfileID: store.NewID(), Kind: "EVENT", Name: in["name"].(string),
+			MessageID:   in["messageId"].(string),
+			Identifiers: []identity.Identifier{{Type: ids["type"].(string), Value: ids["value"].(string)}},
+			Properties:  in["properties"].(map[string]any), Channel: in["channel"].(string), OccurredAt: at, ReceivedAt: now,
+		}
+		ev.OriginProfileID = ev.ProfileID
+		raw, err := bson.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		size += int64(len(raw))
+		docs[k] = ev
+	}
+	h.eventDocSize = float64(size) / float64(n)
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		fail atomic.Value
+	)
+	t0 := time.Now()
+	for range 4 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(100) - 100)
+				if i >= n {
+					return
+				}
+				errs, err := events.InsertMany(ctx, docs[i:min(i+100, n)])
+				if err == nil {
+					for _, e := range errs {
+						if e != nil {
+							err = e
+							break
+						}
+					}
+				}
+				if err != nil {
+					fail.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := fail.Load().(error); err != nil {
+		return fmt.Errorf("raw insert: %w", err)
+	}
+	h.rawRate = float64(n) / time.Since(t0).Seconds()
+	h.add(result{area: "raw", what: fmt.Sprintf("engine alone: %d event documents (%.0f B each), batches of 100, 4 goroutines", n, h.eventDocSize),
+		figure: fmt.Sprintf("%.0f events/s", h.rawRate)})
+	return nil
+}
