@@ -45,6 +45,7 @@ type options struct {
 	duration time.Duration
 	only     []string
 	data     dataset
+	probes   int // event → ENTERED probes (realtime)
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.IntVar(&o.data.Events, "events", 1_000_000, "events in the dataset")
 	flag.Uint64Var(&o.data.Seed, "seed", 1, "dataset seed")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long each sustained-load scenario runs")
+	flag.IntVar(&o.probes, "probes", 200, "event → ENTERED probes of the realtime scenario")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default all): "+strings.Join(scenarioNames(), ","))
 	flag.StringVar(&out, "markdown", "", "also write the table as Markdown to this file")
 	flag.Parse()

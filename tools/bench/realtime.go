@@ -157,7 +157,7 @@ func runRealtime(ctx context.Context, h *harness) error {
 	go func() { r, _ := load.Run(bgCtx, bg); bgDone <- r }()
 	time.Sleep(2 * time.Second)
 	var same, second []time.Duration
-	probes := 200
+	probes := max(h.opts.probes, 1)
 	t0 := time.Now()
 	for i := range probes {
 		var out struct {

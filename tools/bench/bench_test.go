@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/store/sqlitestore"
+)
+
+// The harness end to end at a small size: it builds the dataset through a
+// real server process (every event stored once, every person a profile,
+// 50 segments), reuses it on a second run, and every scenario yields its
+// rows without failing. The figures themselves are the full-size run's
+// business (BENCHMARKS.md); here only that each was measured.
+func TestHarnessSmall(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	o := options{duration: 2 * time.Second, probes: 10,
+		data: dataset{Profiles: 300, Events: 1500, Seed: 7, Anchor: time.Now().UTC().Truncate(24 * time.Hour)}}
+	h, err := newHarness(ctx, dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.run(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, h.table())
+	}
+	table := h.table()
+	for _, r := range h.results {
+		if r.ok == "FAILED" {
+			t.Errorf("scenario %s failed: %s", r.area, r.figure)
+		}
+	}
+	for _, want := range []string{"dataset", "createSegment", "segmentPreview", "engine alone", "trackBatch", "track 8 clients", "identify",
+		"bytes on disk", "profile 360", "CPU per request", "ENTERED on the same instance", "second server process"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("no %q row in\n%s", want, table)
+		}
+	}
+
+	// The dataset as built: what the seed says, stored once.
+	b, err := sqlitestore.Open(ctx, filepath.Join(dir, "dataset"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, b, app.Collections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := st.Tenant("bench")
+	events, err := tn.C(timeline.Events).Count(ctx, store.Query{Index: timeline.EventsByMessage})
+	if err != nil || events != 1500 {
+		t.Errorf("dataset holds %d events, want 1500 (%v)", events, err)
+	}
+	people, err := profile.Count(ctx, tn)
+	if err != nil || people != 300 {
+		t.Errorf("dataset holds %d profiles, want 300 (%v)", people, err)
+	}
+	segs, _, _, err := segmentList(ctx, tn)
+	if err != nil || segs != 50 {
+		t.Errorf("dataset holds %d segments, want 50 (%v)", segs, err)
+	}
+	st.Close(context.Background())
+
+	// A second harness over the same dir reuses the dataset: no rebuild.
+	meta, err := os.Stat(filepath.Join(dir, "dataset.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.only = []string{"raw"}
+	h2, err := newHarness(ctx, dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := os.Stat(filepath.Join(dir, "dataset.json"))
+	if err != nil || !again.ModTime().Equal(meta.ModTime()) {
+		t.Errorf("the dataset was rebuilt (%v)", err)
+	}
+	if h2.opts.data.BuildSeconds != h.opts.data.BuildSeconds {
+		t.Errorf("reused dataset reports build %v s, the first run %v s", h2.opts.data.BuildSeconds, h.opts.data.BuildSeconds)
+	}
+}
+
+// segmentList counts the workspace's segments.
+func segmentList(ctx context.Context, tn store.Tenant) (int, []string, bool, error) {
+	segs, _, more, err := app.New(time.Now).Segments.List(ctx, tn, 500, "")
+	ids := make([]string, len(segs))
+	for i, s := range segs {
+		ids[i] = s.ID
+	}
+	return len(segs), ids, more, err
+}
+
+// A dataset is the same one only with the same size, seed and anchor; its
+// events are a function of the seed and their index.
+func TestDatasetDeterministic(t *testing.T) {
+	anchor := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	d := dataset{Profiles: 100, Events: 1000, Seed: 3, Anchor: anchor}
+	if !d.same(dataset{Profiles: 100, Events: 1000, Seed: 3, Anchor: anchor, BuildSeconds: 9}) {
+		t.Fatal("same dataset not recognised")
+	}
+	for _, o := range []dataset{{Profiles: 101, Events: 1000, Seed: 3, Anchor: anchor}, {Profiles: 100, Events: 1000, Seed: 4, Anchor: anchor},
+		{Profiles: 100, Events: 1000, Seed: 3, Anchor: anchor.Add(24 * time.Hour)}} {
+		if d.same(o) {
+			t.Errorf("%+v taken for %+v", o, d)
+		}
+	}
+	seen := map[string]bool{}
+	for k := range 1000 {
+		a, b := d.genEvent(k), d.genEvent(k)
+		if a["messageId"] != b["messageId"] || a["occurredAt"] != b["occurredAt"] || a["name"] != b["name"] {
+			t.Fatalf("event %d differs between calls", k)
+		}
+		if seen[a["messageId"].(string)] {
+			t.Fatalf("message id %s repeated", a["messageId"])
+		}
+		seen[a["messageId"].(string)] = true
+		at, err := time.Parse(time.RFC3339Nano, a["occurredAt"].(string))
+		if err != nil || at.After(anchor) || at.Before(anchor.Add(-180*24*time.Hour)) {
+			t.Fatalf("event %d at %v, outside the 180 days before the anchor", k, at)
+		}
+		person := a["identifiers"].([]any)[0].(map[string]any)["value"].(string)
+		if k < d.Profiles && !strings.HasSuffix(person, "-p"+strconv.Itoa(k)) {
+			t.Fatalf("event %d is %s's: the first events give each person theirs in order", k, person)
+		}
+	}
+}
+
+func TestPercentileAndFormat(t *testing.T) {
+	var l []time.Duration
+	for i := 100; i >= 1; i-- {
+		l = append(l, time.Duration(i)*time.Millisecond)
+	}
+	if pct(l, 50) != 50*time.Millisecond || pct(l, 99) != 99*time.Millisecond || pct(nil, 50) != 0 {
+		t.Fatalf("p50 %v p99 %v", pct(l, 50), pct(l, 99))
+	}
+	if l[0] != 100*time.Millisecond {
+		t.Fatal("pct sorted its argument")
+	}
+	if ms(1500*time.Microsecond) != "1.5 ms" || ms(12*time.Second) != "12.0 s" || mib(3<<20) != "3 MiB" {
+		t.Fatal(ms(1500*time.Microsecond), ms(12*time.Second), mib(3<<20))
+	}
+}
