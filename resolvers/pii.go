@@ -7,7 +7,7 @@ import (
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/privacy"
-	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/traits/agg"
 	"github.com/halo-cdp/halo/store"
 )
@@ -135,15 +135,11 @@ func (r *Resolver) computedMask(ctx context.Context) (func(*agg.Def, any) any, e
 	return m.ComputedValue, nil
 }
 
-// checkRulePII refuses a rule that reads personal data unless the caller
-// holds pii:read (segmentPreview, createSegment, updateSegment): see
-// privacy.CheckRuleFor.
-func (r *Resolver) checkRulePII(ctx context.Context, tn store.Tenant, rl rule.Rule, path string) error {
-	m, err := r.piiMasker(ctx)
-	if err != nil {
-		return err
-	}
-	return privacy.CheckRuleFor(ctx, tn, m, r.traits, rl, path)
+// ruleGuard is the PII check of the segment rules p saves or previews
+// (segmentPreview, createSegment, updateSegment): see
+// privacy.Service.RuleGuard.
+func (r *Resolver) ruleGuard(p auth.Principal) segment.RuleGuard {
+	return r.privacy.RuleGuard(p.Has(auth.ScopePIIRead), r.traits)
 }
 
 // checkComputedPII refuses, for a caller without pii:read, a computed

@@ -3,11 +3,9 @@ package resolvers
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment"
@@ -174,34 +172,7 @@ func (r *Resolver) segmentByID(ctx context.Context, id string) (*model.Segment, 
 	return toSegment(s), nil
 }
 
-// staticTargets turns the profile ids and identifiers of a static-segment
-// call into profile ids. strict (adding) refuses identifiers that match no
-// profile, so a typo never silently shrinks the audience; removing ignores
-// them.
-func (r *Resolver) staticTargets(ctx context.Context, tn store.Tenant, profileIDs []string, identifiers []model.IdentifierInput, strict bool) ([]string, error) {
-	if n := len(profileIDs) + len(identifiers); n == 0 {
-		return nil, apperr.Invalid("profileIds", "give profileIds and/or identifiers")
-	} else if n > segment.MaxStaticBatch {
-		return nil, apperr.Invalid("profileIds", "at most %d profiles per call, got %d", segment.MaxStaticBatch, n)
-	}
-	if len(identifiers) == 0 {
-		return profileIDs, nil
-	}
-	pids, err := identity.FindEach(ctx, tn, toIdentifiers(identifiers), func(i int) string { return fmt.Sprintf("identifiers[%d]", i) })
-	if err != nil {
-		return nil, err
-	}
-	out := slices.Clone(profileIDs)
-	missing := 0
-	for _, pid := range pids {
-		if pid == "" {
-			missing++
-			continue
-		}
-		out = append(out, pid)
-	}
-	if strict && missing > 0 {
-		return nil, apperr.New(apperr.NotFound, "%d of %d identifiers match no profile; nothing was added", missing, len(identifiers))
-	}
-	return out, nil
+// toTargets maps a static-segment call's profile ids and identifiers.
+func toTargets(profileIDs []string, identifiers []model.IdentifierInput) segment.Targets {
+	return segment.Targets{ProfileIDs: profileIDs, Identifiers: toIdentifiers(identifiers)}
 }

@@ -27,11 +27,11 @@ func (r *membershipChangeResolver) Profile(ctx context.Context, obj *model.Membe
 }
 
 func (r *mutationResolver) CreateSegment(ctx context.Context, input model.CreateSegmentInput) (*model.Segment, error) {
-	tn, _, err := r.tenant(ctx)
+	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
-	in := segment.CreateInput{Name: input.Name, Kind: segment.Dynamic}
+	in := segment.CreateInput{Name: input.Name, Kind: segment.Dynamic, Guard: r.ruleGuard(p)}
 	if input.Description != nil {
 		in.Description = *input.Description
 	}
@@ -41,9 +41,6 @@ func (r *mutationResolver) CreateSegment(ctx context.Context, input model.Create
 	if input.Rule != nil {
 		rule, err := toRule(input.Rule, "input.rule")
 		if err != nil {
-			return nil, err
-		}
-		if err := r.checkRulePII(ctx, tn, rule, "input.rule"); err != nil {
 			return nil, err
 		}
 		in.Rule = &rule
@@ -56,17 +53,14 @@ func (r *mutationResolver) CreateSegment(ctx context.Context, input model.Create
 }
 
 func (r *mutationResolver) UpdateSegment(ctx context.Context, id string, input model.UpdateSegmentInput) (*model.Segment, error) {
-	tn, _, err := r.tenant(ctx)
+	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
-	in := segment.UpdateInput{Name: input.Name, Description: input.Description}
+	in := segment.UpdateInput{Name: input.Name, Description: input.Description, Guard: r.ruleGuard(p)}
 	if input.Rule != nil {
 		rule, err := toRule(input.Rule, "input.rule")
 		if err != nil {
-			return nil, err
-		}
-		if err := r.checkRulePII(ctx, tn, rule, "input.rule"); err != nil {
 			return nil, err
 		}
 		in.Rule = &rule
@@ -95,11 +89,7 @@ func (r *mutationResolver) AddToStaticSegment(ctx context.Context, segmentID str
 	if err != nil {
 		return nil, err
 	}
-	ids, err := r.staticTargets(ctx, tn, profileIds, identifiers, true)
-	if err != nil {
-		return nil, err
-	}
-	s, err := r.segments.AddStatic(ctx, tn, segmentID, ids)
+	s, err := r.segments.AddToStatic(ctx, tn, segmentID, toTargets(profileIds, identifiers))
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +101,7 @@ func (r *mutationResolver) RemoveFromStaticSegment(ctx context.Context, segmentI
 	if err != nil {
 		return nil, err
 	}
-	ids, err := r.staticTargets(ctx, tn, profileIds, identifiers, false)
-	if err != nil {
-		return nil, err
-	}
-	s, err := r.segments.RemoveStatic(ctx, tn, segmentID, ids)
+	s, err := r.segments.RemoveFromStatic(ctx, tn, segmentID, toTargets(profileIds, identifiers))
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +155,7 @@ func (r *queryResolver) Segments(ctx context.Context, first *int, after *string)
 }
 
 func (r *queryResolver) SegmentPreview(ctx context.Context, rule model.SegmentRuleInput) (*model.SegmentPreview, error) {
-	tn, _, err := r.tenant(ctx)
+	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -177,10 +163,7 @@ func (r *queryResolver) SegmentPreview(ctx context.Context, rule model.SegmentRu
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkRulePII(ctx, tn, rl, "rule"); err != nil {
-		return nil, err
-	}
-	n, sample, err := r.segments.Preview(ctx, tn, rl, r.segments.Now())
+	n, sample, err := r.segments.PreviewFor(ctx, tn, rl, r.ruleGuard(p))
 	if err != nil {
 		return nil, err
 	}

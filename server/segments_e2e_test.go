@@ -29,16 +29,20 @@ func createSegment(t *testing.T, s *testServer, tok string, in map[string]any) g
 	return out.CreateSegment
 }
 
+// The segment mutations and queries over HTTP on every engine: each is
+// wired, maps its input and output, pages its connections and answers
+// GraphQL error codes. What they do to memberships (previews, nested
+// segments, trait changes, static lists, archiving, refusals) is tested
+// in internal/segment.
 func TestE2ESegments(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		s := startServer(t, serverOptions{Env: e.env(t)})
 		tok := s.token(t, "acme")
 		now := time.Now().UTC()
-		// Two orders for a, one for b; a is pro.
+		// Two orders for a, one for b.
 		a, _ := track(t, s, tok, "o1", ids("anonymousId", "a"), "order", now.Add(-time.Minute))
 		track(t, s, tok, "o2", ids("anonymousId", "a"), "order", now)
 		b, _ := track(t, s, tok, "o3", ids("anonymousId", "b"), "order", now)
-		identify(t, s, tok, ids("anonymousId", "a"), map[string]any{"plan": "pro"})
 
 		rule := map[string]any{"event": map[string]any{"name": "order", "count": map[string]any{"op": "GTE", "value": 2}, "window": map[string]any{"last": map[string]any{"amount": 7, "unit": "DAYS"}}}}
 		// Preview saves nothing.
@@ -109,21 +113,6 @@ func TestE2ESegments(t *testing.T) {
 			t.Fatalf("profile segments: %s", r.Data)
 		}
 
-		// Nested + trait, then a trait change exits.
-		pro := createSegment(t, s, tok, map[string]any{"name": "pro repeat", "rule": map[string]any{"and": []any{
-			map[string]any{"inSegment": seg.ID},
-			map[string]any{"trait": map[string]any{"key": "plan", "op": "EQ", "value": "pro"}},
-		}}})
-		if pro.Size != 1 {
-			t.Fatalf("pro repeat %+v", pro)
-		}
-		identify(t, s, tok, ids("anonymousId", "a"), map[string]any{"plan": "free"})
-		r = s.gql(t, tok, `query($id: ID!) { segment(id: $id) { size history(first: 1) { nodes { kind cause } } } }`, map[string]any{"id": pro.ID})
-		r.requireOK(t)
-		if !strings.Contains(string(r.Data), `"size":0`) || !strings.Contains(string(r.Data), `"kind":"EXITED","cause":"identify"`) {
-			t.Fatalf("after trait change: %s", r.Data)
-		}
-
 		// Static segment, archive, list.
 		r = s.gql(t, tok, `mutation { createSegment(input: {name: "vips", kind: STATIC}) { id } }`, nil)
 		r.requireOK(t)
@@ -148,7 +137,7 @@ func TestE2ESegments(t *testing.T) {
 			t.Fatalf("static add by identifier: %s", r.Data)
 		}
 		r = s.gql(t, tok, `mutation($s: ID!, $i: [IdentifierInput!]) { removeFromStaticSegment(segmentId: $s, identifiers: $i) { size } }`,
-			map[string]any{"s": st.CreateSegment.ID, "i": append(ids("anonymousId", "a"), ids("email", "nobody@example.com")...)})
+			map[string]any{"s": st.CreateSegment.ID, "i": ids("anonymousId", "a")})
 		r.requireOK(t)
 		if !strings.Contains(string(r.Data), `"size":1`) {
 			t.Fatalf("static remove by identifier: %s", r.Data)
@@ -156,8 +145,6 @@ func TestE2ESegments(t *testing.T) {
 		s.gql(t, tok, `mutation($s: ID!) { addToStaticSegment(segmentId: $s) { size } }`, map[string]any{"s": st.CreateSegment.ID}).requireError(t, 0, "BAD_USER_INPUT")
 		r = s.gql(t, tok, `mutation($id: ID!) { archiveSegment(id: $id) { status } }`, map[string]any{"id": seg.ID})
 		r.requireOK(t)
-		track(t, s, tok, "o5", ids("anonymousId", "c"), "order", now)
-		track(t, s, tok, "o6", ids("anonymousId", "c"), "order", now)
 		r = s.gql(t, tok, `query($id: ID!) { segment(id: $id) { status size } segments(first: 10) { nodes { name } } }`, map[string]any{"id": seg.ID})
 		r.requireOK(t)
 		if !strings.Contains(string(r.Data), `"status":"ARCHIVED","size":2`) || !strings.Contains(string(r.Data), `"vips"`) {
@@ -178,6 +165,9 @@ func TestE2ESegmentBadInput(t *testing.T) {
 		return ""
 	}
 	create := `mutation($in: CreateSegmentInput!) { createSegment(input: $in) { id } }`
+	// The rule tree's shape is checked in GraphQL terms (one field per
+	// node); the domain's refusals (TestCreateRefusals in internal/segment)
+	// answer with their field too, as the last case shows.
 	cases := []struct {
 		in    map[string]any
 		field string
@@ -185,9 +175,6 @@ func TestE2ESegmentBadInput(t *testing.T) {
 		{map[string]any{"name": "x", "rule": map[string]any{}}, "input.rule"},
 		{map[string]any{"name": "x", "rule": map[string]any{"and": []any{map[string]any{"trait": map[string]any{"key": "a", "op": "EQ", "value": 1}, "inSegment": "s"}}}}, "input.rule.and[0]"},
 		{map[string]any{"name": "x", "rule": map[string]any{"event": map[string]any{"name": "o", "window": map[string]any{"last": map[string]any{"amount": 0, "unit": "DAYS"}}}}}, "input.rule.event.window"},
-		{map[string]any{"name": "x", "rule": map[string]any{"inSegment": "nope"}}, "input.rule.inSegment"},
-		{map[string]any{"name": " ", "rule": map[string]any{"trait": map[string]any{"key": "a", "op": "EXISTS"}}}, "input.name"},
-		{map[string]any{"name": "x"}, "input.rule"},
 	}
 	for _, c := range cases {
 		r := s.gql(t, tok, create, map[string]any{"in": c.in})

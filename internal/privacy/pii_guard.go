@@ -2,7 +2,9 @@ package privacy
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/traits/agg"
 	"github.com/halo-cdp/halo/store"
@@ -48,4 +50,30 @@ func CheckDefineFor(ctx context.Context, tn store.Tenant, m *PIIMasker, segs Com
 		return err
 	}
 	return m.CheckDefine(d, compared)
+}
+
+// RuleGuard is the PII check of segment rules (CheckRuleFor) for a caller:
+// nil when mayReadPII (the caller holds pii:read: every rule is allowed),
+// else a guard that reads the workspace's PII settings and its computed
+// definitions from defs only when it checks a rule, so the segment engine
+// checks and acts in one call (createSegment, updateSegment,
+// segmentPreview).
+func (s *Service) RuleGuard(mayReadPII bool, defs ComputedDefinitions) segment.RuleGuard {
+	if mayReadPII {
+		return nil
+	}
+	return ruleGuard{s: s, defs: defs}
+}
+
+type ruleGuard struct {
+	s    *Service
+	defs ComputedDefinitions
+}
+
+func (g ruleGuard) CheckRule(ctx context.Context, tn store.Tenant, r rule.Rule, path string) error {
+	m, err := g.s.PIIMaskerFor(ctx, tn)
+	if err != nil {
+		return fmt.Errorf("pii settings for a segment rule: %w", err)
+	}
+	return CheckRuleFor(ctx, tn, m, g.defs, r, path)
 }

@@ -26,6 +26,8 @@ type CreateInput struct {
 	Description string
 	Kind        string // Dynamic (default) or Static
 	Rule        *rule.Rule
+	// Guard checks Rule for the caller first (nil: not checked).
+	Guard RuleGuard
 }
 
 // UpdateInput changes a segment; nil fields are kept.
@@ -33,6 +35,8 @@ type UpdateInput struct {
 	Name        *string
 	Description *string
 	Rule        *rule.Rule
+	// Guard checks Rule for the caller first (nil: not checked).
+	Guard RuleGuard
 }
 
 func (e *Engine) resolver(ctx context.Context, tn store.Tenant) func(id string) (*rule.Rule, bool) {
@@ -203,6 +207,9 @@ func checkName(field, name string) (string, error) {
 // Over the workspace's Limits nothing is saved (BAD_USER_INPUT), as for
 // an Update adding features over them.
 func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*Segment, error) {
+	if err := guard(ctx, tn, in.Guard, in.Rule, "input.rule"); err != nil {
+		return nil, err
+	}
 	name, err := checkName("input.name", in.Name)
 	if err != nil {
 		return nil, err
@@ -294,6 +301,9 @@ func newFeatures(fs, maintained []rule.Feature) []rule.Feature {
 // the version, backfills new features and re-evaluates every profile.
 // An archived segment cannot be updated (CONFLICT).
 func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in UpdateInput) (*Segment, error) {
+	if err := guard(ctx, tn, in.Guard, in.Rule, "input.rule"); err != nil {
+		return nil, err
+	}
 	s, err := e.Get(ctx, tn, id)
 	if err != nil {
 		return nil, err
