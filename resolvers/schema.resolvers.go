@@ -176,55 +176,18 @@ func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string,
 	if err != nil {
 		return nil, err
 	}
-	var page profile.Page
-	list := "s"
-	if search != nil && !p.Has(auth.ScopePIIRead) {
-		// Search matches identifier values and names: a prefix search
-		// would tell a masked caller, letter by letter, which emails exist,
-		// and its cursors carry the matched term.
-		return nil, apperr.New(apperr.Forbidden, "profiles(search) needs scope %s: it matches personal data", auth.ScopePIIRead)
-	}
-	if rq, ok := toRankQuery(byScore, scoreFilter, n, ""); ok {
-		if search != nil {
-			return nil, apperr.Invalid("search", "cannot be combined with byScore or scoreFilter")
-		}
-		list = "r" + rq.Key
-		if rq.Asc {
-			list += "+"
-		}
-		if rq.After, err = unwrapCursor(list, after); err != nil {
-			return nil, err
-		}
-		if page, err = r.traits.Rank(ctx, tn, rq); err != nil {
-			return nil, err
-		}
-	} else if search != nil {
-		key, err := unwrapCursor(list, after)
-		if err != nil {
-			return nil, err
-		}
-		if page, err = profile.Search(ctx, tn, *search, n, key); err != nil {
-			return nil, err
-		}
-	} else {
-		order := model.ProfileOrderCreatedAtDesc
-		if orderBy != nil {
-			order = *orderBy
-		}
-		list = "p" + string(order)
-		key, err := unwrapCursor(list, after)
-		if err != nil {
-			return nil, err
-		}
-		if page, err = profile.List(ctx, tn, profileOrders[order], n, key); err != nil {
-			return nil, err
-		}
+	q := toProfileQuery(n, search, orderBy, byScore, scoreFilter)
+	q.MayReadPII = p.Has(auth.ScopePIIRead)
+	q.After = func(list string) (string, error) { return unwrapCursor(list, after) }
+	page, err := r.traits.Profiles(ctx, tn, q)
+	if err != nil {
+		return nil, err
 	}
 	conn := &model.ProfileConnection{Edges: []model.ProfileEdge{}, Nodes: []model.Profile{}}
 	cursors := make([]string, len(page.Profiles))
 	for i, p := range page.Profiles {
 		mp := remember(ctx, p)
-		cursors[i] = wrapCursor(list, page.Cursors[i])
+		cursors[i] = wrapCursor(page.List, page.Cursors[i])
 		conn.Edges = append(conn.Edges, model.ProfileEdge{Cursor: cursors[i], Node: mp})
 		conn.Nodes = append(conn.Nodes, *mp)
 	}

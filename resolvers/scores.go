@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/internal/traits/scores"
 )
@@ -17,23 +18,20 @@ var scoreKeys = map[model.ScoreField]string{
 	model.ScoreFieldRevenue:       scores.KeyRevenue,
 }
 
-// toRankQuery is profiles(byScore, scoreFilter) as a ranking; ok false
-// when neither is given.
-func toRankQuery(by *model.ProfileScoreOrder, filter []model.ScoreRangeInput, first int, after string) (traits.RankQuery, bool) {
-	q := traits.RankQuery{First: first, After: after}
-	switch {
-	case by != nil:
-		q.Key = scoreKeys[by.Score]
-		q.Asc = by.Direction != nil && *by.Direction == model.SortDirectionAsc
-	case len(filter) > 0:
-		q.Key = scoreKeys[filter[0].Score]
-	default:
-		return q, false
+// toProfileQuery maps profiles' arguments to the domain's query (the
+// caller's scope and cursor are set by the resolver).
+func toProfileQuery(first int, search *string, orderBy *model.ProfileOrder, by *model.ProfileScoreOrder, filter []model.ScoreRangeInput) traits.ProfileQuery {
+	q := traits.ProfileQuery{First: first, Search: search, Order: profile.CreatedDesc}
+	if orderBy != nil {
+		q.Order = profileOrders[*orderBy]
+	}
+	if by != nil {
+		q.ByScore = &traits.ScoreOrder{Key: scoreKeys[by.Score], Asc: by.Direction != nil && *by.Direction == model.SortDirectionAsc}
 	}
 	for _, f := range filter {
-		q.Ranges = append(q.Ranges, traits.Range{Key: scoreKeys[f.Score], Min: f.Min, Max: f.Max})
+		q.ScoreFilter = append(q.ScoreFilter, traits.Range{Key: scoreKeys[f.Score], Min: f.Min, Max: f.Max})
 	}
-	return q, true
+	return q
 }
 
 func toScores(s scores.Scores, in scores.Input) *model.Scores {

@@ -7,11 +7,8 @@ package resolvers
 
 import (
 	"context"
-	"time"
 
 	"github.com/halo-cdp/halo/graph/model"
-	"github.com/halo-cdp/halo/internal/platform/apperr"
-	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/traits"
 )
 
@@ -44,13 +41,7 @@ func (r *profileResolver) Scores(ctx context.Context, obj *model.Profile) (*mode
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.profileDoc(ctx, tn, obj.ID)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		p = profile.New(obj.ID, obj.CreatedAt) // erased meanwhile: no tally
-	} else if err != nil {
-		return nil, err
-	}
-	s, in, err := r.traits.Scores(ctx, tn, p, time.Time{})
+	s, in, err := r.traits.ScoresOf(ctx, tn, obj.ID, obj.CreatedAt, r.profileDoc)
 	if err != nil {
 		return nil, err
 	}
