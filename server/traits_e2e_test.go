@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// TestComputedTraitsAPI drives computed traits through the real server:
-// scopes, bad input with field paths, define → backfill DONE (visible
-// through GraphQL), values on Profile.computed after track, a segment on
-// a computed trait, profile.updated to a subscriber, redefinition and
-// delete.
+// TestComputedTraitsAPI proves the computed traits' GraphQL wiring
+// through the real server: scopes, bad input with its field path, define
+// → backfill DONE (visible through computedTraits), values on
+// Profile.computed, profileUpdated over SSE when a track changes a value,
+// and delete. The rules (backfill, values, windows, segments on traits,
+// versions, workspaces) are tested in internal/traits.
 func TestComputedTraitsAPI(t *testing.T) {
 	s := startServer(t, serverOptions{})
 	admin := s.token(t, "acme")
@@ -38,9 +39,11 @@ func TestComputedTraitsAPI(t *testing.T) {
 	if f, _ := bad.Errors[0].Extensions["field"].(string); f != "input.property" {
 		t.Fatalf("bad input field %q: %s", f, bad.Body)
 	}
-	s.gql(t, admin, define, map[string]any{"in": orders}).requireOK(t)
-	s.gql(t, admin, define, map[string]any{"in": map[string]any{"key": "revenue_30d", "kind": "SUM", "event": "order_completed", "property": "revenue",
-		"window": map[string]any{"last": map[string]any{"amount": 30, "unit": "DAYS"}}}}).requireOK(t)
+	r := s.gql(t, admin, define, map[string]any{"in": orders})
+	r.requireOK(t)
+	if !strings.Contains(string(r.Data), `"key":"orders","kind":"COUNT","version":1`) {
+		t.Fatalf("defineComputedTrait: %s", r.Data)
+	}
 
 	// Backfill progress, through GraphQL, until DONE.
 	deadline := time.Now().Add(10 * time.Second)
@@ -57,7 +60,7 @@ func TestComputedTraitsAPI(t *testing.T) {
 			}
 		}
 		r.decode(t, &out)
-		done := len(out.ComputedTraits) == 2
+		done := len(out.ComputedTraits) == 1
 		for _, c := range out.ComputedTraits {
 			done = done && c.Backfill.Status == "DONE" && c.Backfill.Processed == c.Backfill.Total && c.Backfill.Total == 1
 		}
@@ -79,18 +82,10 @@ func TestComputedTraitsAPI(t *testing.T) {
 		r.decode(t, &out)
 		return out.Profile.Computed
 	}
-	if v := values(); v["orders"] != 1.0 || v["revenue_30d"] != 10.0 {
+	if v := values(); v["orders"] != 1.0 {
 		t.Fatalf("after backfill: %v", v)
 	}
 	s.gql(t, reader, `query($p: ID) { profile(id: $p) { computed(keys: ["nope"]) } }`, map[string]any{"p": pid}).requireError(t, 200, "BAD_USER_INPUT")
-
-	// A segment on a computed trait; an unknown key is refused.
-	seg := `mutation($r: SegmentRuleInput!) { createSegment(input: {name: "repeat", rule: $r}) { id size } }`
-	s.gql(t, admin, seg, map[string]any{"r": map[string]any{"computed": map[string]any{"key": "nope", "op": "GTE", "value": 2}}}).requireError(t, 200, "BAD_USER_INPUT")
-	r := s.gql(t, admin, seg, map[string]any{"r": map[string]any{"computed": map[string]any{"key": "orders", "op": "GTE", "value": 2}}})
-	r.requireOK(t)
-	var created struct{ CreateSegment struct{ ID string } }
-	r.decode(t, &created)
 
 	// profile.updated reaches a subscriber when a track changes a value.
 	sub := sseSubscribe(t, s, reader, `subscription($p: ID!) { profileUpdated(id: $p) { id computed } }`, map[string]any{"p": pid})
@@ -104,27 +99,14 @@ func TestComputedTraitsAPI(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no profileUpdated after a computed value changed")
 	}
-	if v := values(); v["orders"] != 2.0 || v["revenue_30d"] != 15.5 {
+	if v := values(); v["orders"] != 2.0 {
 		t.Fatalf("after track: %v", v)
 	}
-	r = s.gql(t, reader, `query($s: ID!) { segment(id: $s) { size } }`, map[string]any{"s": created.CreateSegment.ID})
-	r.requireOK(t)
-	if !strings.Contains(string(r.Data), `"size":1`) {
-		t.Fatalf("segment on orders >= 2: %s", r.Data)
-	}
 
-	// Redefinition is a new version; delete removes it.
-	r = s.gql(t, admin, define, map[string]any{"in": orders})
-	r.requireOK(t)
-	var again struct{ DefineComputedTrait struct{ Version int } }
-	r.decode(t, &again)
-	if again.DefineComputedTrait.Version != 2 {
-		t.Fatalf("redefine: %s", r.Body)
-	}
-	del := s.gql(t, admin, `mutation { deleteComputedTrait(key: "revenue_30d") }`, nil)
+	del := s.gql(t, admin, `mutation { deleteComputedTrait(key: "orders") }`, nil)
 	del.requireOK(t)
 	var gone map[string]any
-	_ = json.Unmarshal(s.gql(t, reader, `{ computedTrait(key: "revenue_30d") { key } }`, nil).Data, &gone)
+	_ = json.Unmarshal(s.gql(t, reader, `{ computedTrait(key: "orders") { key } }`, nil).Data, &gone)
 	if gone["computedTrait"] != nil {
 		t.Fatalf("deleted definition still there: %v", gone)
 	}

@@ -93,7 +93,7 @@ func TestDefineSameKeyTwoWorkspaces(t *testing.T) {
 	if _, err := e.tr.Get(e.Ctx, ws1, "orders"); err == nil {
 		t.Fatal("ws1's definition is still there after its delete")
 	}
-	if d, err := e.tr.Get(e.Ctx, ws2, "orders"); err != nil || d.DefVersion != 2 || d.Backfill.Status != traits.Done {
+	if d, err := e.tr.Get(e.Ctx, ws2, "orders"); err != nil || d.DefVersion != 2 || d.Event != "purchase" || d.Backfill.Status != traits.Done {
 		t.Fatalf("ws2 after deleting in ws1: %+v %v", d, err)
 	}
 	if v := e.value(t, ws2, p2, "orders"); v != int64(2) {
