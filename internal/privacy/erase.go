@@ -85,10 +85,10 @@ func (e *erasure) receipt(profileID string) *Receipt {
 }
 
 func (s *Service) now() time.Time {
-	if s.Now == nil {
+	if s.clock == nil {
 		return time.Now().UTC()
 	}
-	return s.Now().UTC()
+	return s.clock().UTC()
 }
 
 // Erase erases a person (GDPR Art. 17): the profile and every profile
@@ -137,7 +137,7 @@ func (s *Service) Erase(ctx context.Context, tn store.Tenant, profileID, reason,
 
 // findErasure returns the erasure filed for profileID, or nil.
 func (s *Service) findErasure(ctx context.Context, tn store.Tenant, profileID string) (*erasure, error) {
-	h, err := s.Identity.ProfileHash(ctx, tn, profileID, false)
+	h, err := s.identity.ProfileHash(ctx, tn, profileID, false)
 	if err != nil || h == "" {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (s *Service) plan(ctx context.Context, tn store.Tenant, profileID, reason, 
 	}
 	// Filed under the live profile's id: a merged-away id stands for its
 	// survivor, like everywhere in the API.
-	h, err := s.Identity.ProfileHash(ctx, tn, p.ID, true)
+	h, err := s.identity.ProfileHash(ctx, tn, p.ID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -202,18 +202,18 @@ func (s *Service) plan(ctx context.Context, tn store.Tenant, profileID, reason, 
 // finished (so the erasure sees all it absorbed). NOT_FOUND if none.
 func (s *Service) live(ctx context.Context, tn store.Tenant, id string) (*profile.Profile, error) {
 	var redirect profile.Redirector
-	if s.Identity != nil {
-		redirect = s.Identity.Redirect
+	if s.identity != nil {
+		redirect = s.identity.Redirect
 	}
 	for attempt := 0; attempt < 5; attempt++ {
 		p, err := profile.Resolve(ctx, tn, id, redirect)
 		if err != nil {
 			return nil, err
 		}
-		if s.Identity == nil {
+		if s.identity == nil {
 			return p, nil
 		}
-		if err := s.Identity.SettleMergesInto(ctx, tn, p.ID); err != nil {
+		if err := s.identity.SettleMergesInto(ctx, tn, p.ID); err != nil {
 			return nil, err
 		}
 		again, err := profile.Get(ctx, tn, p.ID)
@@ -224,7 +224,7 @@ func (s *Service) live(ctx context.Context, tn store.Tenant, id string) (*profil
 			return nil, fmt.Errorf("load profile %s: %w", p.ID, err)
 		}
 		if err == nil && again.MergingInto != "" {
-			if err := s.Identity.Settle(ctx, tn, p.ID); err != nil {
+			if err := s.identity.Settle(ctx, tn, p.ID); err != nil {
 				return nil, err
 			}
 		}
@@ -247,13 +247,13 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 			for i, h := range held {
 				values[i] = h.Identifier
 			}
-			if _, err := s.Identity.Suppress(ctx, tn, values, rec.ID, rec.ErasedAt); err != nil {
+			if _, err := s.identity.Suppress(ctx, tn, values, rec.ID, rec.ErasedAt); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	seg := s.Segments
+	seg := s.segments
 	if seg == nil {
 		seg = &segment.Engine{}
 	}
@@ -350,7 +350,7 @@ func (s *Service) LiftSuppression(ctx context.Context, tn store.Tenant, in ident
 		}
 		return false, err
 	}
-	lifted, err := s.Identity.LiftSuppression(ctx, tn, ids[0])
+	lifted, err := s.identity.LiftSuppression(ctx, tn, ids[0])
 	if err != nil {
 		return false, err
 	}

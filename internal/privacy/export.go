@@ -50,8 +50,8 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 	case !store.IsNotFound(err):
 		return nil, fmt.Errorf("export %s: %w", p.ID, err)
 	}
-	if s.Derived != nil {
-		derived, err := s.Derived(ctx, tn, p)
+	if s.derived != nil {
+		derived, err := s.derived(ctx, tn, p)
 		if err != nil {
 			return nil, err
 		}

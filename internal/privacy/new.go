@@ -23,5 +23,5 @@ type Deps struct {
 
 // New builds the privacy service.
 func New(d Deps) *Service {
-	return &Service{Now: d.Now, Identity: d.Identity, Segments: d.Segments, Derived: d.Derived}
+	return &Service{clock: d.Now, identity: d.Identity, segments: d.Segments, derived: d.Derived}
 }

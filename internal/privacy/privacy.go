@@ -15,16 +15,16 @@ import (
 	"github.com/halo-cdp/halo/store"
 )
 
-// Service runs data-subject requests.
+// Service runs data-subject requests (New).
 type Service struct {
-	Now      func() time.Time
-	Identity *identity.Resolver
-	// Segments makes an erased person exit their segments.
-	Segments *segment.Engine
-	// Derived, when set, returns what is derived from the person's data
+	clock    func() time.Time
+	identity *identity.Resolver
+	// segments makes an erased person exit their segments.
+	segments *segment.Engine
+	// derived, when set, returns what is derived from the person's data
 	// in readable form (computed trait values, scores): the profile
 	// document keeps them in packed binary forms an export cannot show.
-	Derived func(ctx context.Context, tn store.Tenant, p *profile.Profile) (map[string]any, error)
+	derived func(ctx context.Context, tn store.Tenant, p *profile.Profile) (map[string]any, error)
 
 	// pii holds each workspace's compiled PII settings for PIICacheTTL
 	// (PIIMaskerFor); SetPIISettings invalidates it.
