@@ -1,16 +1,19 @@
 package main
 
+// GraphQL and websocket tests of consent: what the mutations, fields and
+// subscriptions map to and from the consent service. The consent rules
+// (channel override, lawful basis, expiry, history, export filtering,
+// input checks) are tested beside the code, in internal/consent.
+
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
@@ -56,60 +59,35 @@ func consentRule(purpose, channel, status string) map[string]any {
 	return map[string]any{"consent": map[string]any{"purpose": purpose, "channel": channel, "status": status}}
 }
 
-func TestConsentChannelOverrideAndReads(t *testing.T) {
+// TestConsentGraphQLRoundTrip: every consent mutation and field once,
+// on every engine: inputs reach the service (default channel, proof,
+// expiresAt, the choices of setConsents and identify), states come back
+// with grantedAt only when GRANTED, consentHistory pages by its cursors,
+// canContact and consent segment rules read what was set.
+func TestConsentGraphQLRoundTrip(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		s := startServer(t, serverOptions{Env: e.env(t)})
 		tok := s.token(t, "acme")
 		s.gql(t, tok, `mutation { definePurpose(input: {key: "service_updates", description: "Service notices", lawfulBasis: LEGITIMATE_INTEREST}) { key } }`, nil).requireOK(t)
-
-		// Gated segments: marketing by email, and people who denied it.
 		byEmail := createSegment(t, s, tok, map[string]any{"name": "marketing email", "rule": consentRule("marketing", "EMAIL", "GRANTED")})
-		denied := createSegment(t, s, tok, map[string]any{"name": "marketing email denied", "rule": consentRule("marketing", "EMAIL", "DENIED")})
 
 		anyState := setConsent(t, s, tok, "ana@example.com", map[string]any{"purpose": "marketing", "status": "GRANTED", "source": "cookie-banner", "proof": map[string]any{"form": "v3"}})
 		pid := anyState.ProfileID
 		if anyState.Channel != "ANY" || anyState.Status != "GRANTED" || anyState.LawfulBasis != "CONSENT" || anyState.GrantedAt == nil || anyState.Source == nil || *anyState.Source != "cookie-banner" {
 			t.Fatalf("ANY state %+v", anyState)
 		}
-		for _, ch := range []string{"EMAIL", "SMS", "ANY"} {
-			if !canContact(t, s, tok, pid, "marketing", ch) {
-				t.Fatalf("ANY GRANTED: canContact(marketing, %s) false", ch)
-			}
+		if !canContact(t, s, tok, pid, "marketing", "EMAIL") || members(t, s, tok, byEmail.ID) != 1 {
+			t.Fatal("ANY GRANTED: not allowed on EMAIL, or not in the email segment")
 		}
-		if members(t, s, tok, byEmail.ID) != 1 {
-			t.Fatal("ANY GRANTED: not in the email segment")
-		}
-
-		// The channel's own record overrides ANY, for that channel only.
-		st := setConsent(t, s, tok, "ana@example.com", map[string]any{"purpose": "marketing", "channel": "EMAIL", "status": "DENIED"})
-		if st.Channel != "EMAIL" || st.Status != "DENIED" || st.GrantedAt != nil {
+		exp := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+		st := setConsent(t, s, tok, "ana@example.com", map[string]any{"purpose": "marketing", "channel": "EMAIL", "status": "DENIED", "expiresAt": exp.Format(time.RFC3339)})
+		if st.Channel != "EMAIL" || st.Status != "DENIED" || st.GrantedAt != nil || st.ExpiresAt == nil || !st.ExpiresAt.Equal(exp) {
 			t.Fatalf("EMAIL state %+v", st)
 		}
-		if canContact(t, s, tok, pid, "marketing", "EMAIL") {
-			t.Fatal("EMAIL DENIED overrides ANY GRANTED, but canContact(marketing, EMAIL) is true")
-		}
-		if !canContact(t, s, tok, pid, "marketing", "SMS") || !canContact(t, s, tok, pid, "marketing", "ANY") {
-			t.Fatal("EMAIL DENIED must not change SMS / ANY")
-		}
-		if members(t, s, tok, byEmail.ID) != 0 || members(t, s, tok, denied.ID) != 1 {
-			t.Fatal("EMAIL DENIED: segments did not follow")
-		}
-		// A record captured before the current one is history only.
-		old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-		st = setConsent(t, s, tok, "ana@example.com", map[string]any{"purpose": "marketing", "channel": "EMAIL", "status": "GRANTED", "capturedAt": old})
-		if st.Status != "DENIED" || canContact(t, s, tok, pid, "marketing", "EMAIL") {
-			t.Fatalf("an older record changed the state: %+v", st)
+		if canContact(t, s, tok, pid, "marketing", "EMAIL") || members(t, s, tok, byEmail.ID) != 0 {
+			t.Fatal("EMAIL DENIED: canContact or the segment did not follow")
 		}
 
-		// Lawful basis without a record: CONSENT no, others yes, unless objected.
-		if canContact(t, s, tok, pid, "analytics", "WEB") {
-			t.Fatal("analytics (CONSENT) without a record is allowed")
-		}
-		if !canContact(t, s, tok, pid, "service_updates", "EMAIL") {
-			t.Fatal("service_updates (LEGITIMATE_INTEREST) without a record is refused")
-		}
-
-		// A banner submission sets several at once; identify carries consent too.
 		r := s.gql(t, tok, `mutation($in: SetConsentsInput!) { setConsents(input: $in) { purpose channel status } }`, map[string]any{"in": map[string]any{
 			"profileId": pid, "choices": []map[string]any{
 				{"purpose": "analytics", "status": "GRANTED", "source": "banner"},
@@ -117,15 +95,17 @@ func TestConsentChannelOverrideAndReads(t *testing.T) {
 			},
 		}})
 		r.requireOK(t)
-		if canContact(t, s, tok, pid, "service_updates", "SMS") || !canContact(t, s, tok, pid, "analytics", "WEB") {
-			t.Fatal("setConsents not applied")
+		var batch struct {
+			SetConsents []struct{ Purpose, Channel, Status string }
 		}
-		r = s.gql(t, tok, `mutation($in: IdentifyInput!) { identify(input: $in) { profile { id consent { purpose channel status } } } }`, map[string]any{"in": map[string]any{
+		r.decode(t, &batch)
+		if len(batch.SetConsents) != 2 || batch.SetConsents[1].Purpose+":"+batch.SetConsents[1].Channel+":"+batch.SetConsents[1].Status != "service_updates:SMS:WITHDRAWN" {
+			t.Fatalf("setConsents %+v", batch.SetConsents)
+		}
+		s.gql(t, tok, `mutation($in: IdentifyInput!) { identify(input: $in) { profile { id } } }`, map[string]any{"in": map[string]any{
 			"identifiers": ids("email", "ana@example.com"), "consent": []map[string]any{{"purpose": "profiling", "status": "DENIED"}},
-		}})
-		r.requireOK(t)
+		}}).requireOK(t)
 
-		// Reads: the current states, and the log newest first.
 		r = s.gql(t, tok, `query($id: ID!) { profile(id: $id) { consent { purpose channel status } consentHistory(first: 3) { nodes { purpose channel status source proof } pageInfo { hasNextPage endCursor } } } }`, map[string]any{"id": pid})
 		r.requireOK(t)
 		var out struct {
@@ -162,7 +142,7 @@ func TestConsentChannelOverrideAndReads(t *testing.T) {
 		r.decode(t, &out)
 		h = out.Profile.ConsentHistory
 		last := h.Nodes[len(h.Nodes)-1]
-		if len(h.Nodes) != 3 || h.PageInfo.HasNextPage || last.Purpose != "marketing" || last.Channel != "ANY" || last.Proof["form"] != "v3" {
+		if len(h.Nodes) != 2 || h.PageInfo.HasNextPage || last.Purpose != "marketing" || last.Channel != "ANY" || last.Source == nil || *last.Source != "cookie-banner" || last.Proof["form"] != "v3" {
 			t.Fatalf("history page 2 %+v", h)
 		}
 
@@ -175,7 +155,7 @@ func TestConsentChannelOverrideAndReads(t *testing.T) {
 			}
 		}
 		r.decode(t, &ps)
-		if len(ps.ConsentPurposes) != 6 || ps.ConsentPurposes[0].Key != "analytics" || ps.ConsentPurposes[5].Key != "service_updates" || ps.ConsentPurposes[5].BuiltIn {
+		if n := len(ps.ConsentPurposes); n != 6 || !ps.ConsentPurposes[0].BuiltIn || ps.ConsentPurposes[5].Key != "service_updates" || ps.ConsentPurposes[5].LawfulBasis != "LEGITIMATE_INTEREST" || ps.ConsentPurposes[5].BuiltIn {
 			t.Fatalf("purposes %+v", ps.ConsentPurposes)
 		}
 	})
@@ -206,61 +186,6 @@ func history(t testing.TB, s *testServer, tok, segID string) []gqlMemberChange {
 	}
 	r.decode(t, &out)
 	return out.Segment.History.Nodes
-}
-
-func TestConsentExpiryExitsSegment(t *testing.T) {
-	clock := app.NewManualClock(time.Now().UTC())
-	s := startServer(t, serverOptions{Clock: clock})
-	tok := s.token(t, "acme")
-	seg := createSegment(t, s, tok, map[string]any{"name": "newsletter", "rule": consentRule("marketing", "EMAIL", "GRANTED")})
-
-	start := clock.Now()
-	exp := start.Add(48 * time.Hour).Format(time.RFC3339Nano)
-	st := setConsent(t, s, tok, "ana@example.com", map[string]any{"purpose": "marketing", "channel": "EMAIL", "status": "GRANTED", "expiresAt": exp})
-	pid := st.ProfileID
-	if st.ExpiresAt == nil || !canContact(t, s, tok, pid, "marketing", "EMAIL") {
-		t.Fatalf("granted state %+v", st)
-	}
-	if h := history(t, s, tok, seg.ID); len(h) != 1 || h[0].Kind != "ENTERED" || h[0].Cause != "consent" {
-		t.Fatalf("history %+v", h)
-	}
-
-	// One day on: still granted, still a member.
-	clock.Set(start.Add(24 * time.Hour))
-	if !canContact(t, s, tok, pid, "marketing", "EMAIL") {
-		t.Fatal("granted before expiry")
-	}
-	// Past expiresAt: not granted, and the sweeper takes ana out (cause time).
-	clock.Set(start.Add(49 * time.Hour))
-	if canContact(t, s, tok, pid, "marketing", "EMAIL") {
-		t.Fatal("still granted after expiry")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		h := history(t, s, tok, seg.ID)
-		if len(h) == 2 {
-			if h[0].Kind != "EXITED" || h[0].Cause != "time" || h[0].Profile.ID != pid {
-				t.Fatalf("history %+v", h)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no EXITED after expiry: %+v", h)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	r := s.gql(t, tok, `query($id: ID!) { profile(id: $id) { consent { purpose } consentHistory { nodes { status expiresAt } } } }`, map[string]any{"id": pid})
-	r.requireOK(t)
-	var out struct {
-		Profile struct {
-			Consent        []struct{ Purpose string }
-			ConsentHistory struct{ Nodes []struct{ Status string } }
-		}
-	}
-	r.decode(t, &out)
-	if len(out.Profile.Consent) != 0 || len(out.Profile.ConsentHistory.Nodes) != 1 {
-		t.Fatalf("after expiry: %+v", out.Profile)
-	}
 }
 
 var consentWarm atomic.Int64
@@ -308,11 +233,8 @@ func TestConsentWithdrawalExitsAtOnceWebsocket(t *testing.T) {
 	if st.Status != "WITHDRAWN" {
 		t.Fatalf("state %+v", st)
 	}
-	// At once: recorded before setConsent returned...
-	if h := history(t, s, tok, seg.ID); h[0].Kind != "EXITED" || h[0].Cause != "consent" || h[0].Profile.ID != p.ID {
-		t.Fatalf("history right after the withdrawal: %+v", h[0])
-	}
-	// ...and pushed to the subscriber.
+	// That the exit is recorded before setConsent returns is
+	// internal/consent's TestConsentWithdrawalExitsAtOnce; here, the push.
 	if m, ok := recv(5 * time.Second); !ok || m.Kind != "EXITED" || m.Cause != "consent" || m.profileID() != p.ID {
 		t.Fatalf("withdrawal: %+v %v", m, ok)
 	}
@@ -330,90 +252,50 @@ func TestConsentWithdrawalExitsAtOnceWebsocket(t *testing.T) {
 	}
 }
 
-// TestConsentExportNeverLeaks: 1,000 profiles with random consent for
-// marketing on ANY and EMAIL (some expiring), one segment holding all of
-// them; exportSegment(marketing, EMAIL) must return exactly the people
-// allowed (the channel's live record, else ANY's, else no), page by page.
-func TestConsentExportNeverLeaks(t *testing.T) {
-	clock := app.NewManualClock(time.Now().UTC().Truncate(time.Millisecond))
-	s := startServer(t, serverOptions{Clock: clock})
+// TestConsentExportPagesOverGraphQL: exportSegment's arguments reach the
+// export (purpose, channel, first, identifierTypes, traits) and its
+// cursors page through it: endCursor skips the members without consent
+// after the last one returned, so pages of one return each allowed person
+// once. Which people are allowed is internal/consent's
+// TestConsentExportNeverLeaks.
+func TestConsentExportPagesOverGraphQL(t *testing.T) {
+	s := startServer(t, serverOptions{})
 	tok := s.token(t, "acme")
-	seed := time.Now().UnixNano()
-	rng := rand.New(rand.NewPCG(uint64(seed), 7))
-	t.Logf("seed %d", seed)
-
-	start := clock.Now()
-	statuses := []string{"GRANTED", "DENIED", "WITHDRAWN"}
-	type rec struct {
-		status  string
-		expires time.Time // zero: never
+	choices := [][]map[string]any{
+		{{"purpose": "marketing", "channel": "EMAIL", "status": "GRANTED"}},
+		{{"purpose": "marketing", "status": "GRANTED"}},
+		{{"purpose": "marketing", "status": "GRANTED"}, {"purpose": "marketing", "channel": "EMAIL", "status": "DENIED"}},
+		nil,
+		{{"purpose": "marketing", "status": "DENIED"}},
+		{{"purpose": "marketing", "channel": "EMAIL", "status": "GRANTED"}},
+		nil,
 	}
-	type person struct {
-		email     string
-		any, mail *rec
-	}
-	people := make([]person, 1000)
+	want := map[string]bool{"p0@example.com": true, "p1@example.com": true, "p5@example.com": true}
 	var inputs []map[string]any
-	for i := range people {
-		p := person{email: fmt.Sprintf("p%04d@example.com", i)}
-		var choices []map[string]any
-		for _, ch := range []string{"ANY", "EMAIL"} {
-			if rng.IntN(3) == 0 {
-				continue // no record
-			}
-			r := &rec{status: statuses[rng.IntN(3)]}
-			c := map[string]any{"purpose": "marketing", "channel": ch, "status": r.status, "source": "import"}
-			if rng.IntN(3) == 0 {
-				r.expires = start.Add(time.Duration(1+rng.IntN(4)) * time.Hour) // half expire before the export
-				c["expiresAt"] = r.expires.Format(time.RFC3339Nano)
-			}
-			choices = append(choices, c)
-			if ch == "ANY" {
-				p.any = r
-			} else {
-				p.mail = r
-			}
-		}
-		people[i] = p
+	for i, c := range choices {
 		inputs = append(inputs, map[string]any{
-			"messageId": fmt.Sprintf("signup-%d", i), "identifiers": ids("email", p.email, "anonymousId", fmt.Sprintf("anon-%d", i)),
-			"name": "signup", "traits": map[string]any{"firstName": fmt.Sprintf("P%d", i), "plan": "free"}, "consent": choices,
+			"messageId": fmt.Sprintf("signup-%d", i), "identifiers": ids("email", fmt.Sprintf("p%d@example.com", i), "anonymousId", fmt.Sprintf("anon-%d", i)),
+			"name": "signup", "traits": map[string]any{"firstName": fmt.Sprintf("P%d", i), "plan": "free"}, "consent": c,
 		})
 	}
-	for i := 0; i < len(inputs); i += 500 {
-		r := s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { accepted } }`, map[string]any{"in": inputs[i : i+500]})
-		r.requireOK(t)
-	}
+	s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { accepted } }`, map[string]any{"in": inputs}).requireOK(t)
 	seg := createSegment(t, s, tok, map[string]any{"name": "signed up", "rule": map[string]any{"event": map[string]any{"name": "signup"}}})
-	if n := members(t, s, tok, seg.ID); n != 1000 {
+	if n := members(t, s, tok, seg.ID); n != len(choices) {
 		t.Fatalf("segment has %d members", n)
-	}
-
-	clock.Set(start.Add(150 * time.Minute))
-	now := clock.Now()
-	live := func(r *rec) bool { return r != nil && (r.expires.IsZero() || now.Before(r.expires)) }
-	want := map[string]bool{}
-	for _, p := range people {
-		switch {
-		case live(p.mail):
-			want[p.email] = p.mail.status == "GRANTED"
-		case live(p.any):
-			want[p.email] = p.any.status == "GRANTED"
-		}
 	}
 
 	got := map[string]bool{}
 	after := ""
 	for pages := 0; ; pages++ {
-		if pages > 100 {
+		if pages > len(choices) {
 			t.Fatal("export does not end")
 		}
-		vars := map[string]any{"s": seg.ID, "first": 1 + rng.IntN(150), "types": []string{"email"}, "traits": []string{"plan"}}
+		vars := map[string]any{"s": seg.ID, "types": []string{"email"}, "traits": []string{"plan"}}
 		if after != "" {
 			vars["after"] = after
 		}
-		r := s.gql(t, tok, `query($s: ID!, $first: Int, $after: String, $types: [String!], $traits: [String!]) {
-  exportSegment(segmentId: $s, purpose: "marketing", channel: EMAIL, first: $first, after: $after, identifierTypes: $types, traits: $traits) {
+		r := s.gql(t, tok, `query($s: ID!, $after: String, $types: [String!], $traits: [String!]) {
+  exportSegment(segmentId: $s, purpose: "marketing", channel: EMAIL, first: 1, after: $after, identifierTypes: $types, traits: $traits) {
     nodes { profileId identifiers { type value } traits } pageInfo { hasNextPage endCursor } } }`, vars)
 		r.requireOK(t)
 		var out struct {
@@ -430,19 +312,16 @@ func TestConsentExportNeverLeaks(t *testing.T) {
 			}
 		}
 		r.decode(t, &out)
-		if len(out.ExportSegment.Nodes) > vars["first"].(int) {
-			t.Fatalf("page of %d for first %d", len(out.ExportSegment.Nodes), vars["first"])
+		if len(out.ExportSegment.Nodes) > 1 {
+			t.Fatalf("page of %d for first 1", len(out.ExportSegment.Nodes))
 		}
 		for _, n := range out.ExportSegment.Nodes {
 			if len(n.Identifiers) != 1 || n.Identifiers[0].Type != "email" || len(n.Traits) != 1 || n.Traits["plan"] != "free" {
 				t.Fatalf("exported %+v", n)
 			}
 			email := n.Identifiers[0].Value
-			if !want[email] {
-				t.Fatalf("exported %s without consent for marketing on EMAIL (seed %d)", email, seed)
-			}
-			if got[email] {
-				t.Fatalf("exported %s twice", email)
+			if !want[email] || got[email] {
+				t.Fatalf("exported %s (allowed: %v, already exported: %v)", email, want[email], got[email])
 			}
 			got[email] = true
 		}
@@ -451,21 +330,15 @@ func TestConsentExportNeverLeaks(t *testing.T) {
 		}
 		after = *out.ExportSegment.PageInfo.EndCursor
 	}
-	allowed := 0
-	for email, ok := range want {
-		if ok {
-			allowed++
-			if !got[email] {
-				t.Fatalf("%s has consent but was not exported (seed %d)", email, seed)
-			}
-		}
+	if len(got) != len(want) {
+		t.Fatalf("exported %v, want %v", got, want)
 	}
-	if allowed < 100 || allowed > 900 {
-		t.Fatalf("degenerate: %d allowed", allowed)
-	}
-	t.Logf("%d of 1000 exported", allowed)
 }
 
+// TestConsentBadInput: what only the API decides (scopes, the token's
+// workspace, cursors, the field paths the resolvers give) and that the
+// service's refusals reach extensions.code and extensions.field; the
+// service's own checks are internal/consent's TestConsentBadInput.
 func TestConsentBadInput(t *testing.T) {
 	s := startServer(t, serverOptions{})
 	tok := s.token(t, "acme")
@@ -473,8 +346,6 @@ func TestConsentBadInput(t *testing.T) {
 	st := setConsent(t, s, tok, "ana@example.com", map[string]any{"purpose": "marketing", "status": "GRANTED"})
 	seg := createSegment(t, s, tok, map[string]any{"name": "all", "rule": map[string]any{"profile": map[string]any{"field": "EVENT_COUNT", "op": "GTE", "value": 0}}})
 	email := map[string]any{"type": "email", "value": "bob@example.com"}
-	future := time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339)
-	past := time.Now().Add(-72 * time.Hour).UTC().Format(time.RFC3339)
 
 	const set = `mutation($in: SetConsentInput!) { setConsent(input: $in) { status } }`
 	for _, c := range []struct {
@@ -484,33 +355,16 @@ func TestConsentBadInput(t *testing.T) {
 		field       string
 	}{
 		{"no person", set, map[string]any{"in": map[string]any{"purpose": "marketing", "status": "GRANTED"}}, tok, "BAD_USER_INPUT", "input"},
-		{"both persons", set, map[string]any{"in": map[string]any{"profileId": st.ProfileID, "identifier": email, "purpose": "marketing", "status": "GRANTED"}}, tok, "BAD_USER_INPUT", "input"},
 		{"unknown purpose", set, map[string]any{"in": map[string]any{"identifier": email, "purpose": "spam", "status": "GRANTED"}}, tok, "BAD_USER_INPUT", "input.purpose"},
-		{"expires before captured", set, map[string]any{"in": map[string]any{"identifier": email, "purpose": "marketing", "status": "GRANTED", "capturedAt": past, "expiresAt": past}}, tok, "BAD_USER_INPUT", "input.expiresAt"},
-		{"already expired", set, map[string]any{"in": map[string]any{"identifier": email, "purpose": "marketing", "status": "GRANTED", "capturedAt": past, "expiresAt": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}}, tok, "BAD_USER_INPUT", "input.expiresAt"},
-		{"captured in the future", set, map[string]any{"in": map[string]any{"identifier": email, "purpose": "marketing", "status": "GRANTED", "capturedAt": future}}, tok, "BAD_USER_INPUT", "input.capturedAt"},
-		{"long source", set, map[string]any{"in": map[string]any{"identifier": email, "purpose": "marketing", "status": "GRANTED", "source": strings.Repeat("x", 201)}}, tok, "BAD_USER_INPUT", "input.source"},
-		{"proof not an object", set, map[string]any{"in": map[string]any{"identifier": email, "purpose": "marketing", "status": "GRANTED", "proof": []any{1}}}, tok, "BAD_USER_INPUT", "input.proof"},
-		{"proof injection", set, map[string]any{"in": map[string]any{"identifier": email, "purpose": "marketing", "status": "GRANTED", "proof": map[string]any{"$where": 1}}}, tok, "BAD_USER_INPUT", "input.proof"},
-		{"unknown profile", set, map[string]any{"in": map[string]any{"profileId": "nope", "purpose": "marketing", "status": "GRANTED"}}, tok, "NOT_FOUND", ""},
 		{"other workspace's profile", set, map[string]any{"in": map[string]any{"profileId": st.ProfileID, "purpose": "marketing", "status": "GRANTED"}}, other, "NOT_FOUND", ""},
 		{"no scope", set, map[string]any{"in": map[string]any{"identifier": email, "purpose": "marketing", "status": "GRANTED"}}, s.token(t, "acme", auth.ScopeProfilesWrite), "FORBIDDEN", ""},
 		{"batch: second choice bad", `mutation($in: SetConsentsInput!) { setConsents(input: $in) { status } }`, map[string]any{"in": map[string]any{"identifier": email, "choices": []any{
 			map[string]any{"purpose": "marketing", "status": "GRANTED"}, map[string]any{"purpose": "nope", "status": "GRANTED"}}}}, tok, "BAD_USER_INPUT", "input.choices[1].purpose"},
-		{"batch: empty", `mutation($in: SetConsentsInput!) { setConsents(input: $in) { status } }`, map[string]any{"in": map[string]any{"identifier": email, "choices": []any{}}}, tok, "BAD_USER_INPUT", "input.choices"},
-		{"identify: bad consent", `mutation($in: IdentifyInput!) { identify(input: $in) { created } }`, map[string]any{"in": map[string]any{"identifiers": []any{email}, "consent": []any{map[string]any{"purpose": "nope", "status": "GRANTED"}}}}, tok, "BAD_USER_INPUT", "input.consent[0].purpose"},
 		{"track: bad consent", `mutation($in: TrackInput!) { track(input: $in) { duplicate } }`, map[string]any{"in": map[string]any{"messageId": "m-bad", "identifiers": []any{email}, "name": "x", "consent": []any{map[string]any{"purpose": "marketing", "status": "GRANTED", "source": strings.Repeat("x", 300)}}}}, tok, "BAD_USER_INPUT", "input.consent[0].source"},
-		{"define: bad key", `mutation { definePurpose(input: {key: "Bad Key"}) { key } }`, nil, tok, "BAD_USER_INPUT", "input.key"},
-		{"define: built-in", `mutation { definePurpose(input: {key: "marketing", lawfulBasis: CONTRACT}) { key } }`, nil, tok, "BAD_USER_INPUT", "input.key"},
 		{"define: no scope", `mutation { definePurpose(input: {key: "loyalty"}) { key } }`, nil, s.token(t, "acme", auth.ScopeSegmentsWrite), "FORBIDDEN", ""},
-		{"canContact: unknown purpose", `query($id: ID!) { profile(id: $id) { canContact(purpose: "nope", channel: EMAIL) } }`, map[string]any{"id": st.ProfileID}, tok, "BAD_USER_INPUT", "purpose"},
 		{"history: bad cursor", `query($id: ID!) { profile(id: $id) { consentHistory(after: "x") { nodes { id } } } }`, map[string]any{"id": st.ProfileID}, tok, "BAD_USER_INPUT", "after"},
 		{"rule: unknown purpose", `mutation { createSegment(input: {name: "x", rule: {not: {consent: {purpose: "nope"}}}}) { id } }`, nil, tok, "BAD_USER_INPUT", "input.rule.not.consent.purpose"},
 		{"preview: unknown purpose", `{ segmentPreview(rule: {consent: {purpose: "nope"}}) { count } }`, nil, tok, "BAD_USER_INPUT", "rule.consent.purpose"},
-		{"export: unknown segment", `{ exportSegment(segmentId: "nope", purpose: "marketing", channel: EMAIL) { nodes { profileId } } }`, nil, tok, "NOT_FOUND", ""},
-		{"export: unknown purpose", `query($s: ID!) { exportSegment(segmentId: $s, purpose: "nope", channel: EMAIL) { nodes { profileId } } }`, map[string]any{"s": seg.ID}, tok, "BAD_USER_INPUT", "purpose"},
-		{"export: first 0", `query($s: ID!) { exportSegment(segmentId: $s, purpose: "marketing", channel: EMAIL, first: 0) { nodes { profileId } } }`, map[string]any{"s": seg.ID}, tok, "BAD_USER_INPUT", "first"},
-		{"export: first 1001", `query($s: ID!) { exportSegment(segmentId: $s, purpose: "marketing", channel: EMAIL, first: 1001) { nodes { profileId } } }`, map[string]any{"s": seg.ID}, tok, "BAD_USER_INPUT", "first"},
 		{"export: bad cursor", `query($s: ID!) { exportSegment(segmentId: $s, purpose: "marketing", channel: EMAIL, after: "export.x") { nodes { profileId } } }`, map[string]any{"s": seg.ID}, tok, "BAD_USER_INPUT", "after"},
 		{"export: other workspace", `query($s: ID!) { exportSegment(segmentId: $s, purpose: "marketing", channel: EMAIL) { nodes { profileId } } }`, map[string]any{"s": seg.ID}, other, "NOT_FOUND", ""},
 		{"export: no scope", `query($s: ID!) { exportSegment(segmentId: $s, purpose: "marketing", channel: EMAIL) { nodes { profileId } } }`, map[string]any{"s": seg.ID}, s.token(t, "acme", auth.ScopeProfilesRead), "FORBIDDEN", ""},
@@ -529,16 +383,11 @@ func TestConsentBadInput(t *testing.T) {
 			}
 		})
 	}
-	// Nothing of the refused calls was stored: bob does not exist, ana's log holds one record.
+	// The refused calls named bob: none created him.
 	r := s.gql(t, tok, `{ profile(identifier: {type: "email", value: "bob@example.com"}) { id } }`, nil)
 	var out struct{ Profile *struct{ ID string } }
 	r.decode(t, &out)
 	if out.Profile != nil {
 		t.Fatalf("a refused call created bob: %s", r.Body)
-	}
-	r = s.gql(t, tok, `query($id: ID!) { profile(id: $id) { consentHistory { nodes { id } } } }`, map[string]any{"id": st.ProfileID})
-	r.requireOK(t)
-	if n := strings.Count(string(r.Data), `"id"`); n != 1 {
-		t.Fatalf("ana's log: %s", r.Data)
 	}
 }

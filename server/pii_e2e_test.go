@@ -1,5 +1,11 @@
 package main
 
+// GraphQL and websocket tests of PII masking: every way personal data
+// reaches a client (payloads, queries, lists, previews, subscriptions,
+// exports, merge records, timelines) is masked without pii:read and in
+// clear with it. What the settings mask, and their checks, are
+// internal/privacy's tests.
+
 import (
 	"encoding/json"
 	"reflect"
@@ -66,6 +72,11 @@ func profilesPage(t *testing.T, s *testServer, tok, search string) []gqlProfile 
 	return out.Profiles.Nodes
 }
 
+// TestPIIMaskingE2E: on every engine, the identify payload, profile (by
+// id and by identifier), profiles (listed and searched) and a segment
+// preview's sample are masked without pii:read and in clear with it;
+// searching needs pii:read; the settings need privacy:admin to change and
+// a change shows at once.
 func TestPIIMaskingE2E(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		s := startServer(t, serverOptions{Env: e.env(t)})
@@ -160,36 +171,18 @@ func TestPIIMaskingE2E(t *testing.T) {
 		}
 		check("segment preview", pv.SegmentPreview.Sample[0], wantMasked, wantMaskedIDs)
 
-		// The defaults, readable by anyone in the workspace.
+		// The settings are readable by anyone in the workspace; changing
+		// them needs privacy:admin (pii:read is not enough).
 		if got := piiSettings(t, s, masked); !reflect.DeepEqual(got.IdentifierTypes, []string{"email", "phone"}) || len(got.TraitKeys) == 0 {
 			t.Fatalf("default settings %+v", got)
 		}
-		defaults := piiSettings(t, s, admin)
-
-		// Changing them needs privacy:admin; pii:read is not enough.
 		for _, tok := range []string{masked, inClear} {
 			wantError(t, setPIISettings(t, s, tok, []string{"ssn"}, nil), "FORBIDDEN", "")
 		}
-		// Bad input is refused and changes nothing.
-		for _, c := range []struct {
-			keys, types []string
-			field       string
-		}{
-			{[]string{"ssn"}, []string{"email", "loyaltyCard"}, "identifierTypes[1]"},
-			{[]string{"ssn", ""}, nil, "traitKeys[1]"},
-			{[]string{strings.Repeat("k", 300)}, nil, "traitKeys[0]"},
-			{[]string{"ssn", "$where"}, nil, "traitKeys[1]"},
-			{[]string{"address.$gt"}, nil, "traitKeys[0]"},
-			{[]string{"address..street"}, nil, "traitKeys[0]"},
-		} {
-			wantError(t, setPIISettings(t, s, admin, c.keys, c.types), "BAD_USER_INPUT", c.field)
-		}
-		if got := piiSettings(t, s, admin); !reflect.DeepEqual(got, defaults) {
-			t.Fatalf("refused calls changed the settings: %+v", got)
-		}
+		wantError(t, setPIISettings(t, s, admin, []string{"ssn"}, []string{"email", "loyaltyCard"}), "BAD_USER_INPUT", "identifierTypes[1]")
 
-		// A custom key (ssn), a nested one (address.street: the city is no
-		// longer masked), names no longer masked, phone no longer masked.
+		// A change is returned as stored and masks by the new settings at
+		// once (which values: internal/privacy's TestPIIMaskingStoredProfile).
 		r = setPIISettings(t, s, admin, []string{"ssn", "address.street", "email", "email"}, []string{"email"})
 		r.requireOK(t)
 		var set struct{ SetPIISettings gqlPIISettings }
@@ -207,25 +200,8 @@ func TestPIIMaskingE2E(t *testing.T) {
 			"ssn":     "1***", "visits": 3.0,
 		}
 		wantMaskedIDs2 := map[string]string{"email": "a***@example.com", "phone": "+15550100000", "userId": "u-1"}
-		// Seen at once (the cache is dropped by the change), on every path.
 		check("profile after the change", *getProfile(t, s, masked, byID), wantMasked2, wantMaskedIDs2)
-		for _, n := range profilesPage(t, s, masked, "") {
-			if n.ID == p.ID {
-				check("list after the change", n, wantMasked2, wantMaskedIDs2)
-			}
-		}
-		p, _ = identify(t, s, masked, ids("userId", "u-1"), nil)
-		check("identify after the change", p, wantMasked2, wantMaskedIDs2)
 		check("profile with pii:read after the change", *getProfile(t, s, inClear, byID), wantClear, wantClearIDs)
-
-		// Empty lists turn masking off.
-		setPIISettings(t, s, admin, []string{}, []string{}).requireOK(t)
-		check("nothing is PII", *getProfile(t, s, masked, byID), wantClear, wantClearIDs)
-
-		// Settings are per workspace.
-		if got := piiSettings(t, s, s.token(t, "other")); !reflect.DeepEqual(got, defaults) {
-			t.Fatalf("another workspace sees %+v", got)
-		}
 	})
 }
 

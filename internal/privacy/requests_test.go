@@ -1,0 +1,268 @@
+package privacy_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/ingest"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/privacy/privacytest"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+// recorder is a realtime.Publisher that keeps what it was told.
+type recorder struct {
+	mu sync.Mutex
+	cs []realtime.Change
+}
+
+func (r *recorder) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cs = append(r.cs, cs...)
+	return nil
+}
+
+func (r *recorder) changes() []realtime.Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.cs)
+}
+
+// The person is written the way the API writes (identify, track,
+// trackBatch, logInteraction, setConsent): the export by a merged-away id
+// holds every item; the erasure's receipt counts them, its subscribers
+// are told the person left (under the pseudonym), nothing of the person
+// is left in any collection but the anonymised consent entries, a
+// bystander is untouched, later ingest with any identifier is refused
+// without echoing it and stores nothing, a repeat returns the same
+// receipt, and a lifted identifier comes back as a new person.
+func TestPrivacyExportEraseSuppress(t *testing.T) {
+	e := newEnv(t)
+	ctx, tn := e.Ctx, e.Tenant
+	out := &recorder{}
+	e.Services.Publish(out)
+	caller := ingest.Caller{Subject: "tester", ConsentWrite: true}
+	identify := func(ids []identity.Identifier, traits map[string]any) (identity.Result, error) {
+		return e.Services.Ingest.Identify(ctx, tn, caller, ingest.IdentifyInput{Identifiers: ids, Traits: traits})
+	}
+	mustIdentify := func(ids []identity.Identifier, traits map[string]any) identity.Result {
+		t.Helper()
+		res, err := identify(ids, traits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	track := func(field string, in ...timeline.TrackInput) ([]timeline.TrackResult, error) {
+		return e.Services.Ingest.TrackEvents(ctx, tn, "tester", field, in)
+	}
+
+	pros, err := e.Services.Segments.Create(ctx, tn, segment.CreateInput{Name: "pros", Rule: &rule.Rule{Trait: &rule.TraitCond{Key: "plan", Op: rule.EQ, Value: "pro"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip, err := e.Services.Segments.Create(ctx, tn, segment.CreateInput{Name: "vip", Kind: segment.Static})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	by := mustIdentify(ids("email", "by@example.com"), map[string]any{"plan": "pro"}).Profile.ID
+	if _, err := track("input", timeline.TrackInput{MessageID: "by-1", Identifiers: ids("email", "by@example.com"), Name: "page_viewed"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The person: two profiles merged, events, interactions, consent,
+	// two memberships.
+	x := mustIdentify(ids("anonymousId", "erase-anon-1"), map[string]any{"firstName": "Erinyes", "plan": "pro"}).Profile.ID
+	e.Clock.Set(e.Clock.Now().Add(time.Second))
+	y := mustIdentify(ids("email", "Erin.Erased@Example.com"), nil).Profile.ID
+	if res := mustIdentify(ids("anonymousId", "erase-anon-1", "email", "erin.erased@example.com"), nil); res.Profile.ID != x || !slices.Equal(res.Merged, []string{y}) {
+		t.Fatalf("merge: %s %v", res.Profile.ID, res.Merged)
+	}
+	now := e.Clock.Now()
+	var messageIDs []string
+	for i := range 3 {
+		at := now.Add(-time.Duration(i) * time.Minute)
+		id := fmt.Sprintf("erase-ev-%d", i)
+		messageIDs = append(messageIDs, id)
+		if _, err := track("input", timeline.TrackInput{MessageID: id, Identifiers: ids("email", "erin.erased@example.com"), Name: "order_completed",
+			OccurredAt: &at, Properties: map[string]any{"sku": "sku-erase-42"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := track("inputs",
+		timeline.TrackInput{MessageID: "erase-ev-3", Identifiers: ids("anonymousId", "erase-anon-1"), Name: "page_viewed"},
+		timeline.TrackInput{MessageID: "erase-ev-4", Identifiers: ids("anonymousId", "erase-anon-1"), Name: "page_viewed"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	messageIDs = append(messageIDs, "erase-ev-3", "erase-ev-4")
+	for _, subj := range []string{"Erinyes called", "Renewal for Erinyes"} {
+		// The merged-away id follows the merge.
+		if _, err := e.Services.Ingest.LogInteraction(ctx, tn, timeline.InteractionInput{ProfileID: y, Kind: "CALL", Subject: subj}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Services.Segments.AddStatic(ctx, tn, vip.ID, []string{x}); err != nil {
+		t.Fatal(err)
+	}
+	// By profile id and by identifier; the proof holds an IP, personal
+	// data that erasure must not keep.
+	proof := map[string]any{"ip": "203.0.113.77"}
+	for _, c := range []struct {
+		who     consent.Subject
+		purpose string
+	}{
+		{consent.Subject{ProfileID: &x}, "marketing"},
+		{consent.Subject{Identifier: &identity.Identifier{Type: "email", Value: "erin.erased@example.com"}}, "analytics"},
+	} {
+		if _, err := e.Services.Consent.Set(ctx, tn, "input", c.who, "", []consent.Choice{{Purpose: c.purpose, Channel: "EMAIL", Status: "GRANTED", Source: "web-form", Proof: proof}}, "tester"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ex, err := e.svc().Export(ctx, tn, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exportedAt, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(ex["exportedAt"]))
+	if ex["profileId"] != x || !slices.Equal(ex["mergedProfileIds"].([]string), []string{y}) || ex["traits"].(map[string]any)["firstName"] != "Erinyes" || exportedAt.IsZero() {
+		t.Fatalf("export header: profileId %v mergedProfileIds %v traits %v exportedAt %v", ex["profileId"], ex["mergedProfileIds"], ex["traits"], ex["exportedAt"])
+	}
+	list := func(key string) []any { return ex[key].([]any) }
+	var gotMsgs []string
+	for _, ev := range list("events") {
+		doc := ev.(map[string]any)
+		gotMsgs = append(gotMsgs, doc["messageId"].(string))
+		if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(doc["occurredAt"])); err != nil {
+			t.Fatalf("occurredAt %v: %v", doc["occurredAt"], err)
+		}
+	}
+	for _, m := range messageIDs {
+		if !slices.Contains(gotMsgs, m) {
+			t.Fatalf("export events %v lack %s", gotMsgs, m)
+		}
+	}
+	if len(list("events")) != 5 || len(list("interactions")) != 2 || len(list("consentLog")) != 2 || len(list("identifiers")) != 2 || len(list("memberships")) != 2 || len(list("merges")) == 0 {
+		t.Fatalf("export: %d events, %d interactions, %d consent, %d identifiers, %d memberships, %d merges",
+			len(list("events")), len(list("interactions")), len(list("consentLog")), len(list("identifiers")), len(list("memberships")), len(list("merges")))
+	}
+	if counts := ex["counts"].(map[string]any); counts["events"] != 5 || counts["interactions"] != 2 || counts["consentLog"] != 2 {
+		t.Fatalf("export counts %v", counts)
+	}
+	if list("consentLog")[0].(map[string]any)["proof"] == nil {
+		t.Fatalf("export consent entry without its proof: %v", list("consentLog")[0])
+	}
+
+	rc, err := e.svc().Erase(ctx, tn, x, "customer request", "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.ProfileID != x || len(rc.ErasedProfileIDs) != 2 || rc.TimelineItems != 7 || rc.Identifiers != 2 || rc.SuppressedIdentifiers != 2 ||
+		rc.Memberships != 2 || rc.ConsentRecords != 2 || rc.Reason != "customer request" || rc.ErasedAt.IsZero() {
+		t.Fatalf("receipt %+v", rc)
+	}
+
+	// Subscribers see the person leave, under the pseudonym.
+	var exits []realtime.Change
+	for _, c := range out.changes() {
+		if c.Kind == realtime.MembershipChanged && c.SegmentID == pros.ID && c.Payload[realtime.PayloadKind] == segment.Exited {
+			exits = append(exits, c)
+		}
+	}
+	if len(exits) != 1 || exits[0].Payload[realtime.PayloadCause] != segment.CauseErasure || !strings.HasPrefix(exits[0].ProfileID, "erased-") {
+		t.Fatalf("EXITED: %+v", exits)
+	}
+
+	hits, read, err := privacytest.Leftovers(ctx, e.Store, tn.Workspace(), append([]string{x, y}, needles...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) > 0 || read < 20 {
+		t.Fatalf("after erasure (%d documents of %d collections read):\n%s", read, len(app.Collections), strings.Join(hits, "\n"))
+	}
+	if n := e.Count(t, consent.ConsentLog, consent.ConsentByProfile); n != 2 {
+		t.Fatalf("anonymised consent entries kept: %d", n)
+	}
+	if bp := e.Profile(t, by); bp.EventCount != 1 {
+		t.Fatalf("bystander: %+v", bp)
+	}
+
+	// Later ingest with an identifier is refused and stores nothing.
+	events := e.Count(t, timeline.Events, timeline.EventsByProfileTime)
+	profiles := e.Count(t, profile.Profiles, profile.ProfilesByCreated)
+	identities := e.Count(t, identity.Identities, identity.IdentitiesByValueAny)
+	refused := []func() error{
+		func() error {
+			_, err := track("input", timeline.TrackInput{MessageID: "after-1", Identifiers: ids("email", "ERIN.ERASED@example.com"), Name: "page_viewed"})
+			return err
+		},
+		func() error {
+			// A fresh person first: the whole batch is refused before any
+			// of it is written, so no profile or identity appears for them.
+			_, err := track("inputs",
+				timeline.TrackInput{MessageID: "after-2", Identifiers: ids("email", "fresh-in-batch@example.com"), Name: "page_viewed"},
+				timeline.TrackInput{MessageID: "after-3", Identifiers: ids("anonymousId", "erase-anon-1"), Name: "page_viewed"},
+			)
+			return err
+		},
+		func() error {
+			_, err := identify(ids("anonymousId", "fresh-device", "email", "erin.erased@example.com"), nil)
+			return err
+		},
+	}
+	for i, call := range refused {
+		err := call()
+		wantCode(t, err, apperr.Suppressed)
+		if strings.Contains(err.Error(), "erin.erased") || strings.Contains(err.Error(), "erase-anon-1") {
+			t.Fatalf("refusal %d echoes the identifier: %v", i, err)
+		}
+	}
+	if n := e.Count(t, timeline.Events, timeline.EventsByProfileTime); n != events {
+		t.Fatalf("events %d after refused calls, want %d", n, events)
+	}
+	if n := e.Count(t, profile.Profiles, profile.ProfilesByCreated); n != profiles {
+		t.Fatalf("profiles %d after refused calls, want %d", n, profiles)
+	}
+	if n := e.Count(t, identity.Identities, identity.IdentitiesByValueAny); n != identities {
+		t.Fatalf("identities %d after refused calls, want %d", n, identities)
+	}
+
+	again, err := e.svc().Erase(ctx, tn, x, "", "tester")
+	if err != nil || again.ID != rc.ID || again.TimelineItems != 7 {
+		t.Fatalf("repeat: %+v %v", again, err)
+	}
+
+	// The person comes back and asks to be known again, by email.
+	lift := func(value string) bool {
+		t.Helper()
+		ok, err := e.svc().LiftSuppression(ctx, tn, identity.Identifier{Type: "email", Value: value})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !lift(" Erin.Erased@EXAMPLE.com") || lift("erin.erased@example.com") {
+		t.Fatal("lift: want true, then false")
+	}
+	res, err := track("input", timeline.TrackInput{MessageID: "after-4", Identifiers: ids("email", "erin.erased@example.com"), Name: "page_viewed"})
+	if err != nil || res[0].Profile.ID == x || res[0].Profile.ID == y {
+		t.Fatalf("back: %v", err)
+	}
+	_, err = track("input", timeline.TrackInput{MessageID: "after-5", Identifiers: ids("anonymousId", "erase-anon-1"), Name: "page_viewed"})
+	wantCode(t, err, apperr.Suppressed)
+}
