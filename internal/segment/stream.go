@@ -1,0 +1,95 @@
+package segment
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/store"
+)
+
+// StreamChanges streams from hub the membership changes of segmentID
+// and/or profileID (at least one set; the profile is followed through
+// merges), after the membership change after when it is set. The outbox
+// carries only ids: each change is read from membership_changes, written
+// before it was published (ChangeCarried). Bad input is BAD_USER_INPUT on
+// field "segmentId", "profileId" or "after", an unknown segment or profile
+// NOT_FOUND; the stream ends with ctx.
+func (e *Engine) StreamChanges(ctx context.Context, hub *realtime.Hub, tn store.Tenant, segmentID, profileID, after string) (<-chan Change, error) {
+	if segmentID == "" && profileID == "" {
+		return nil, apperr.Invalid("segmentId", "set segmentId, profileId or both")
+	}
+	if len(segmentID) > 128 {
+		return nil, apperr.Invalid("segmentId", "must be a segment id")
+	}
+	if len(profileID) > 128 {
+		return nil, apperr.Invalid("profileId", "must be a profile id")
+	}
+	if segmentID != "" {
+		if _, err := e.Get(ctx, tn, segmentID); err != nil {
+			return nil, err
+		}
+	}
+	cur := ""
+	if profileID != "" {
+		p, err := profile.Resolve(ctx, tn, profileID, e.redirect)
+		if err != nil {
+			return nil, fmt.Errorf("profile to stream: %w", err)
+		}
+		cur = p.ID
+	}
+	from := ""
+	if after != "" {
+		var err error
+		if from, err = changeResumePoint(ctx, tn, after); err != nil {
+			return nil, err
+		}
+	}
+	onProfile := func(realtime.Change) bool { return true }
+	if cur != "" {
+		onProfile = realtime.Follow(cur, realtime.MembershipChanged)
+	}
+	// The change `after` itself is filtered out: when its carrier is gone,
+	// the replay starts just before it (changeResumePoint).
+	filter := func(c realtime.Change) bool {
+		return onProfile(c) && c.Kind == realtime.MembershipChanged &&
+			(segmentID == "" || c.SegmentID == segmentID) &&
+			c.String(realtime.PayloadChangeID) != after
+	}
+	changes, cancel := hub.Subscribe(tn.Workspace(), filter, from)
+	return realtime.Pump(ctx, changes, cancel, nil, false, func(c realtime.Change) []Change {
+		mc, err := ChangeCarried(ctx, tn, c)
+		if err != nil {
+			// One unreadable change costs the reader that change, not
+			// the stream.
+			if ctx.Err() == nil {
+				slog.WarnContext(ctx, "segmentMembershipChanged: read change", "change", c.ID, "err", err)
+			}
+			return nil
+		}
+		return []Change{mc}
+	}), nil
+}
+
+// changeResumePoint finds the outbox change that carried membership
+// change after and returns its id (the replay resumes after it). A change
+// older than the outbox retention resumes from the membership change's
+// time; the change itself is filtered out, others recorded within the same
+// millisecond before it may come again.
+func changeResumePoint(ctx context.Context, tn store.Tenant, after string) (string, error) {
+	at, ok := realtime.IDTime(after)
+	if !ok || len(after) > 64 {
+		return "", apperr.Invalid("after", "must be the id of a membership change")
+	}
+	c, found, err := realtime.FindCarrier(ctx, tn, at, func(c realtime.Change) bool {
+		return c.Kind == realtime.MembershipChanged && c.String(realtime.PayloadChangeID) == after
+	})
+	if err != nil || !found {
+		return realtime.Floor(at.Add(-time.Millisecond)), err
+	}
+	return c.ID, nil
+}
