@@ -2,14 +2,11 @@ package resolvers
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
-	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
-	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -86,24 +83,4 @@ func (r *Resolver) consentProfile(ctx context.Context, obj *model.Profile) (stor
 	}
 	p, err := r.profileDoc(ctx, tn, obj.ID)
 	return tn, p, err
-}
-
-// consentStates streams the profile's state of each consent.changed.
-func (r *Resolver) consentStates(ctx context.Context, tn store.Tenant, p *profile.Profile) <-chan *model.ConsentState {
-	changes, cancel := r.hub.Subscribe(tn.Workspace(), follow(p.ID, realtime.ConsentChanged), "")
-	return pump(ctx, changes, cancel, nil, false, func(c realtime.Change) []*model.ConsentState {
-		cur, err := profile.Resolve(ctx, tn, c.ProfileID, r.identity.Redirect)
-		if err != nil {
-			if ctx.Err() == nil && apperr.CodeOf(err) != apperr.NotFound {
-				slog.WarnContext(ctx, "consentChanged: read profile", "profile", c.ProfileID, "err", err)
-			}
-			return nil
-		}
-		st, ok, err := r.consent.State(ctx, tn, cur, c.String(realtime.PayloadPurpose), c.String(realtime.PayloadChannel))
-		if err != nil || !ok {
-			return nil
-		}
-		m := toConsentState(st)
-		return []*model.ConsentState{&m}
-	})
 }

@@ -165,11 +165,15 @@ func (r *queryResolver) ExportSegment(ctx context.Context, segmentID string, pur
 }
 
 func (r *subscriptionResolver) ConsentChanged(ctx context.Context, profileID string) (<-chan *model.ConsentState, error) {
-	tn, p, err := r.subscribeStart(ctx, profileID, "profileId")
+	tn, err := r.subscribeStart(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.consentStates(ctx, tn, p), nil
+	states, err := r.consent.StreamStates(ctx, r.hub, tn, profileID)
+	return subscribed(ctx, states, err, func(s consent.State) *model.ConsentState {
+		m := toConsentState(s)
+		return &m
+	})
 }
 
 func (r *Resolver) ExportedMember() graph.ExportedMemberResolver { return &exportedMemberResolver{r} }

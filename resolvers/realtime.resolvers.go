@@ -13,19 +13,21 @@ import (
 )
 
 func (r *subscriptionResolver) ProfileUpdated(ctx context.Context, id string) (<-chan *model.Profile, error) {
-	tn, p, err := r.subscribeStart(ctx, id, "id")
+	tn, err := r.subscribeStart(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.profileUpdates(ctx, tn, p), nil
+	updates, err := r.identity.StreamProfile(ctx, r.hub, tn, id)
+	return subscribed(ctx, updates, err, toProfile)
 }
 
 func (r *subscriptionResolver) TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error) {
-	tn, p, err := r.subscribeStart(ctx, profileID, "profileId")
+	tn, err := r.subscribeStart(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.timelineItems(ctx, tn, p, deref(after))
+	items, err := r.timeline.StreamAppended(ctx, r.hub, tn, profileID, deref(after))
+	return subscribed(ctx, items, err, toTimelineItem)
 }
 
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }

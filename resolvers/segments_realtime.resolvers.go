@@ -9,8 +9,17 @@ import (
 	"context"
 
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/internal/segment"
 )
 
 func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segmentID *string, profileID *string, after *string) (<-chan *model.MembershipChange, error) {
-	return r.membershipChanges(ctx, deref(segmentID), deref(profileID), deref(after))
+	tn, err := r.subscribeStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := r.segments.StreamChanges(ctx, r.hub, tn, deref(segmentID), deref(profileID), deref(after))
+	return subscribed(ctx, changes, err, func(c segment.Change) *model.MembershipChange {
+		m := toChange(c)
+		return &m
+	})
 }
