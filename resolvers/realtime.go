@@ -47,3 +47,44 @@ func subscribed[D, G any](ctx context.Context, in <-chan D, err error, to func(D
 	}()
 	return out, nil
 }
+
+// snapshots is subscribed for a stream of snapshots (profileUpdated),
+// where only the latest state matters: while the client is not reading,
+// a newer value replaces the one waiting, so this stage never delivers a
+// snapshot the domain stream has already superseded.
+func snapshots[D, G any](ctx context.Context, in <-chan D, err error, to func(D) G) (<-chan G, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan G)
+	go func() {
+		defer close(out)
+		for {
+			var waiting D
+			select {
+			case v, ok := <-in:
+				if !ok {
+					return
+				}
+				waiting = v
+			case <-ctx.Done():
+				return
+			}
+		send:
+			for {
+				select {
+				case out <- to(waiting):
+					break send
+				case newer, ok := <-in:
+					if !ok {
+						return
+					}
+					waiting = newer
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}

@@ -18,7 +18,7 @@ func (r *subscriptionResolver) ProfileUpdated(ctx context.Context, id string) (<
 		return nil, err
 	}
 	updates, err := r.identity.StreamProfile(ctx, r.hub, tn, id)
-	return subscribed(ctx, updates, err, toProfile)
+	return snapshots(ctx, updates, err, toProfile)
 }
 
 func (r *subscriptionResolver) TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error) {
