@@ -113,6 +113,32 @@ func TestPercentile(t *testing.T) {
 	if (&OpStats{}).Percentile(50) != 0 {
 		t.Fatal("empty")
 	}
+	// A report has no OpStats for an operation that never succeeded.
+	var none *OpStats
+	if none.Percentile(99) != 0 || (Report{}).Ops["track"].Percentile(99) != 0 {
+		t.Fatal("nil OpStats")
+	}
+	// Nearest rank: index ceil(p/100·n)-1 of the sorted values, whatever
+	// the order given, which Percentile leaves as it is.
+	l := []time.Duration{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 5}, {94, 10}, {90, 9}, {91, 10}, {99, 10}, {100, 10}, {1, 1}, {10, 1}, {11, 2}, {99.9, 10}} {
+		if got := Percentile(l, c.p); got != c.want {
+			t.Errorf("p%v of 1..10 = %d, want %d", c.p, got, c.want)
+		}
+	}
+	if l[0] != 10 || Percentile(nil, 50) != 0 {
+		t.Fatal("Percentile sorted its argument, or took nil for a value")
+	}
+	thousand := make([]time.Duration, 1000)
+	for i := range thousand {
+		thousand[i] = time.Duration(i + 1)
+	}
+	if got := Percentile(thousand, 99.9); got != 999 {
+		t.Fatalf("p99.9 of 1..1000 = %d, want 999", got)
+	}
 }
 
 // The people a run touches: with the same RunID two runs read and write
@@ -206,9 +232,15 @@ func TestRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 100/s for 1 s plus the burst of 2: about 102, never the thousands
-	// four unpaced workers send to a local server.
-	if n := calls.Load(); n < 80 || n > 110 || rep.Events != int(n) {
-		t.Fatalf("%d calls (report %d events) at Rate 100 for 1 s", n, rep.Events)
+	// The rate over the run's measured elapsed time, not a count over the
+	// nominal second: on a loaded machine the run may take longer, or its
+	// workers start late, and an absolute bound on the count flakes. The
+	// band is wide (the burst of 2 alone adds 2/s); what it rules out is
+	// the thousands per second four unpaced workers send to a local
+	// server, and a limiter that throttles far below its Rate.
+	n := calls.Load()
+	r := float64(n) / rep.Elapsed.Seconds()
+	if r < 50 || r > 120 || rep.Events != int(n) {
+		t.Fatalf("%d calls in %s (%.0f/s, report %d events) at Rate 100", n, rep.Elapsed, r, rep.Events)
 	}
 }

@@ -2,7 +2,8 @@
 // throughput and latency percentiles (package tools/load).
 //
 //	go run ./server &                      # prints a dev token
-//	go run ./tools/loadgen -token <token> -workers 8 -batch 100 -duration 30s
+//	go run ./tools/loadgen -token <token> -workers 8 -batch 100 -duration 30s -run-id seed1
+//	go run ./tools/loadgen -token <token> -track 0 -identify 0 -run-id seed1   # read-only: the people seed1 made
 package main
 
 import (
@@ -26,7 +27,7 @@ func main() {
 	flag.IntVar(&cfg.People, "people", 1000, "distinct people")
 	flag.IntVar(&cfg.Mix.Track, "track", 80, "weight of track calls")
 	flag.IntVar(&cfg.Mix.Identify, "identify", 5, "weight of identify calls")
-	flag.IntVar(&cfg.Mix.Read, "read", 15, "weight of profile reads (profile + 20 timeline items)")
+	flag.IntVar(&cfg.Mix.Read, "read", 15, "weight of profile reads: each reads a known person <run-id>-p<n> (n < -people) by anonymousId, the profile with 20 timeline items (the 360 with -read-360); -track 0 -identify 0 makes a read-only run, which with a seeding run's -run-id and -people reads the people that run wrote")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
 	flag.StringVar(&cfg.RunID, "run-id", "", "names the run's people (<run-id>-p<n>): reuse a seeding run's id to read and write the people it made (default: new people each run)")
 	flag.Float64Var(&cfg.NewShare, "new-share", 0, "share (0..1) of tracks and identifies from people never seen before")
