@@ -14,6 +14,7 @@ import (
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
+	"github.com/halo-cdp/halo/tools/load"
 )
 
 // The harness end to end at a small size: it builds the dataset through a
@@ -65,7 +66,7 @@ func TestHarnessSmall(t *testing.T) {
 	if err != nil || people != 300 {
 		t.Errorf("dataset holds %d profiles, want 300 (%v)", people, err)
 	}
-	segs, _, _, err := segmentList(ctx, tn)
+	segs, err := segmentList(ctx, tn)
 	if err != nil || segs != 50 {
 		t.Errorf("dataset holds %d segments, want 50 (%v)", segs, err)
 	}
@@ -93,14 +94,11 @@ func TestHarnessSmall(t *testing.T) {
 	}
 }
 
-// segmentList counts the workspace's segments.
-func segmentList(ctx context.Context, tn store.Tenant) (int, []string, bool, error) {
-	segs, _, more, err := app.New(time.Now).Segments.List(ctx, tn, 500, "")
-	ids := make([]string, len(segs))
-	for i, s := range segs {
-		ids[i] = s.ID
-	}
-	return len(segs), ids, more, err
+// segmentList counts the workspace's segments: one page of up to 500,
+// ten times the 50 a dataset holds.
+func segmentList(ctx context.Context, tn store.Tenant) (int, error) {
+	segs, _, _, err := app.New(time.Now).Segments.List(ctx, tn, 500, "")
+	return len(segs), err
 }
 
 // A dataset is the same one only with the same size, seed and anchor; its
@@ -133,23 +131,65 @@ func TestDatasetDeterministic(t *testing.T) {
 		}
 		person := a["identifiers"].([]any)[0].(map[string]any)["value"].(string)
 		if k < d.Profiles && !strings.HasSuffix(person, "-p"+strconv.Itoa(k)) {
-			t.Fatalf("event %d is %s's: the first events give each person theirs in order", k, person)
+			t.Fatalf("event %d is %s's: event k < Profiles must be person k's", k, person)
 		}
 	}
 }
 
 func TestPercentileAndFormat(t *testing.T) {
+	// The harness's percentiles are load.Percentile's (nearest rank,
+	// tested there); what the rows rely on here: it leaves a slice of
+	// measurements as it is, and an operation without a successful call
+	// (no OpStats in the report) reads as 0 rather than panicking.
 	var l []time.Duration
 	for i := 100; i >= 1; i-- {
 		l = append(l, time.Duration(i)*time.Millisecond)
 	}
-	if pct(l, 50) != 50*time.Millisecond || pct(l, 99) != 99*time.Millisecond || pct(nil, 50) != 0 {
-		t.Fatalf("p50 %v p99 %v", pct(l, 50), pct(l, 99))
+	if load.Percentile(l, 50) != 50*time.Millisecond || load.Percentile(l, 99) != 99*time.Millisecond || load.Percentile(nil, 50) != 0 {
+		t.Fatalf("p50 %v p99 %v", load.Percentile(l, 50), load.Percentile(l, 99))
 	}
 	if l[0] != 100*time.Millisecond {
-		t.Fatal("pct sorted its argument")
+		t.Fatal("Percentile sorted its argument")
+	}
+	if p := (load.Report{}).Ops["identify"].Percentile(99); p != 0 {
+		t.Fatalf("p99 of no calls: %v", p)
 	}
 	if ms(1500*time.Microsecond) != "1.5 ms" || ms(12*time.Second) != "12.0 s" || mib(3<<20) != "3 MiB" {
 		t.Fatal(ms(1500*time.Microsecond), ms(12*time.Second), mib(3<<20))
+	}
+}
+
+// Each load run of a harness gets its own seed (message ids and new
+// people are named by it), reproducibly from the dataset seed.
+func TestLoadSeeds(t *testing.T) {
+	seeds := func() []uint64 {
+		h := &harness{opts: options{data: dataset{Seed: 7, Profiles: 10}}}
+		srv := &server{URL: "http://x"}
+		var out []uint64
+		for range 5 {
+			out = append(out, h.loadCfg(srv, 1, 1, load.Mix{Track: 1}, time.Second).Seed)
+		}
+		return out
+	}
+	a, b := seeds(), seeds()
+	seen := map[uint64]bool{}
+	for i, s := range a {
+		if seen[s] || s != b[i] {
+			t.Fatalf("seeds %v then %v: want distinct and the same each time", a, b)
+		}
+		seen[s] = true
+	}
+}
+
+// bgLoad takes the background's rate over the time it ran and marks a
+// figure not taken under the stated load.
+func TestBackgroundLoad(t *testing.T) {
+	rate, ok, note := bgLoad(load.Report{Elapsed: 2 * time.Second, Events: 3900})
+	if rate != 1950 || !ok || note != "" {
+		t.Fatalf("1950/s: %v %v %q", rate, ok, note)
+	}
+	rate, ok, note = bgLoad(load.Report{Elapsed: 4 * time.Second, Events: 3900, Errors: map[string]int{"TRANSPORT": 2}})
+	if rate != 975 || ok || !strings.Contains(note, "not under the stated load") || !strings.Contains(note, "TRANSPORT") {
+		t.Fatalf("975/s: %v %v %q", rate, ok, note)
 	}
 }

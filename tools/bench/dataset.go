@@ -40,7 +40,7 @@ func (d dataset) same(o dataset) bool {
 	return d.Profiles == o.Profiles && d.Events == o.Events && d.Seed == o.Seed && d.Anchor.Equal(o.Anchor)
 }
 
-// eventNames and their weights (out of 100).
+// eventMix is the dataset's event names with their weights (out of 100).
 var eventMix = []struct {
 	name   string
 	weight int
@@ -54,9 +54,11 @@ var (
 	country  = []string{"FR", "DE", "US", "JP", "BR", "GB"}
 )
 
-// genEvent is event k of the dataset (deterministic in seed and k). The
-// first Profiles events give each person their first event, in order; the
-// rest fall on random people.
+// genEvent is event k of the dataset (deterministic in seed and k).
+// Event k < Profiles is person k's, so every person has at least one
+// event; the rest fall on random people. That event is not the person's
+// earliest (occurredAt is random in the window) nor stored first (build
+// sends batches from concurrent workers): only the mapping is fixed.
 func (d dataset) genEvent(k int) map[string]any {
 	r := rand.New(rand.NewPCG(d.Seed, uint64(k)))
 	person := k
@@ -208,8 +210,12 @@ func (d *dataset) build(ctx context.Context, c *client, workers int, logf func(s
 	return nil
 }
 
-// datasetDir holds the built data dir and its description; prepare
-// builds it unless a matching one is there.
+// prepareDataset returns the dataset want describes, built into
+// <dir>/dataset and described (with what its build measured) by
+// <dir>/dataset.json. When dataset.json matches want's size, seed and
+// anchor the data there is reused as it is; otherwise both are removed
+// and the dataset is built afresh through a server process, and
+// dataset.json is written only once the build has succeeded.
 func prepareDataset(ctx context.Context, h *harness, want dataset) (dataset, error) {
 	dir := filepath.Join(h.dir, "dataset")
 	meta := filepath.Join(h.dir, "dataset.json")

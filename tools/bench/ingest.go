@@ -8,10 +8,86 @@ import (
 	"github.com/halo-cdp/halo/tools/load"
 )
 
-// loadCfg is a load run against srv over the dataset's people.
+// loadCfg is a load run against srv over the dataset's people, with a
+// seed of its own (loadSeed).
 func (h *harness) loadCfg(srv *server, workers, batch int, mix load.Mix, d time.Duration) load.Config {
 	return load.Config{URL: srv.URL + "/graphql", Token: h.token, Workers: workers, Batch: batch, Mix: mix, Duration: d,
-		People: h.opts.data.Profiles, RunID: h.opts.data.runID(), NewShare: 0.5, Seed: uint64(h.runs), Read: load.Read360}
+		People: h.opts.data.Profiles, RunID: h.opts.data.runID(), NewShare: 0.5, Seed: h.loadSeed(), Read: load.Read360}
+}
+
+// loadSeed is the Seed of the harness's next load run. Every run shares
+// the dataset's RunID, and message ids and new people are named by RunID
+// and Seed: two runs on one server with one seed would send the same
+// message ids again (stored as duplicates, not as events) and the same
+// "new" people. So each run gets a distinct seed, seed×1000 + a counter:
+// distinct within the harness whatever the seed, and reproducible from
+// -seed (and -only), readable in the server's logs.
+func (h *harness) loadSeed() uint64 {
+	h.loads++
+	return h.opts.data.Seed*1000 + uint64(h.loads)
+}
+
+// background is a load run going on beside a measurement.
+type background struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	rep    load.Report
+	err    error
+}
+
+// startBackground starts cfg in a goroutine; it runs until cfg.Duration
+// has passed or stop is called.
+func startBackground(ctx context.Context, cfg load.Config) *background {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &background{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.rep, b.err = load.Run(ctx, cfg)
+	}()
+	return b
+}
+
+// wait returns the run's report once it has ended by itself.
+func (b *background) wait() (load.Report, error) {
+	<-b.done
+	b.cancel()
+	if b.err != nil {
+		return b.rep, fmt.Errorf("background load: %w", b.err)
+	}
+	return b.rep, nil
+}
+
+// stop ends the run now and returns its report: the figures up to the
+// stop, with Elapsed the time it actually ran.
+func (b *background) stop() (load.Report, error) {
+	b.cancel()
+	return b.wait()
+}
+
+// bgTarget is the rate of the background ingest some scenarios measure
+// beside, and bgFloor the least it must reach for a figure to count as
+// measured under that load (the limiter's pacing and start-up cost a
+// little).
+const (
+	bgTarget = 2000
+	bgFloor  = 1900
+)
+
+// bgLoad describes a background run for a row: its rate over the time it
+// actually ran, whether it reached bgFloor, and a note for the figure
+// when it did not or when calls failed.
+func bgLoad(rep load.Report) (rate float64, ok bool, note string) {
+	if s := rep.Elapsed.Seconds(); s > 0 {
+		rate = float64(rep.Events) / s
+	}
+	ok = rate >= bgFloor
+	if !ok {
+		note = fmt.Sprintf(" [not under the stated load: background ingest reached %.0f events/s of %d]", rate, bgTarget)
+	}
+	if len(rep.Errors) > 0 {
+		note += fmt.Sprintf(" [background errors %v]", rep.Errors)
+	}
+	return rate, ok, note
 }
 
 // runIngest measures trackBatch, single track and identify, half from

@@ -35,7 +35,7 @@ type harness struct {
 	token    string
 	opts     options
 	results  []result
-	runs     int
+	loads    int // load runs so far (loadSeed)
 	// Figures one scenario leaves for another's row: the engine's raw
 	// insert rate and event document size (raw), and trackBatch's rate.
 	rawRate, eventDocSize, ingestRate float64
@@ -125,9 +125,10 @@ func (h *harness) start(ctx context.Context, dataDir, name string, extra ...stri
 	return startServer(ctx, h.bin, dataDir, string(h.secret), filepath.Join(h.dir, name+".log"), extra...)
 }
 
-// fresh copies the dataset to a new run dir.
+// fresh replaces <dir>/run with a fresh copy of the dataset and returns
+// it: each scenario starts from the data as built, whatever the previous
+// one wrote.
 func (h *harness) fresh() (string, error) {
-	h.runs++
 	dst := filepath.Join(h.dir, "run")
 	if err := copyDir(filepath.Join(h.dir, "dataset"), dst); err != nil {
 		return "", fmt.Errorf("copy the dataset: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -67,30 +68,48 @@ func startServer(ctx context.Context, bin, dataDir, secret, logPath string, extr
 	}
 	s := &server{cmd: cmd, URL: "http://" + addr, log: logf, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("server exited during start-up (see %s)", logPath)
-		case <-ctx.Done():
-			s.kill()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		resp, err := http.Get(s.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			s.kill()
-			return nil, errors.New("server not ready after 5 minutes")
-		}
+	if err := s.waitReady(ctx, 5*time.Minute); err != nil {
+		// Whichever way start-up failed (the server exited, ctx ended, it
+		// never got ready), kill reaps the process if it still runs and
+		// closes the log file, which the caller, given no server, cannot.
+		s.kill()
+		return nil, fmt.Errorf("%w (see %s)", err, logPath)
 	}
 	s.sampleRSS()
 	return s, nil
+}
+
+// waitReady polls /readyz every 50 ms until it answers 200, the server
+// exits, ctx ends or patience runs out.
+func (s *server) waitReady(ctx context.Context, patience time.Duration) error {
+	// A per-request timeout: a server that accepts the connection but
+	// does not answer (busy opening a large store) must not hang the poll
+	// past the deadline or past ctx; the next poll tries again.
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(patience)
+	for {
+		select {
+		case <-s.done:
+			return errors.New("server exited during start-up")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := hc.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body) // drained, the connection is reused
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("server not ready after %s", patience)
+		}
+	}
 }
 
 func freeAddr() (string, error) {
@@ -115,7 +134,9 @@ func (s *server) stop() error {
 	return s.log.Close()
 }
 
-// kill ends the server with SIGKILL: no shutdown work runs.
+// kill ends the server with SIGKILL (no shutdown work runs), waits for it
+// and closes its log file; on a server that already exited it only does
+// the closing.
 func (s *server) kill() {
 	if s.stopRSS != nil {
 		s.stopRSS()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,38 +66,49 @@ func runRaw(ctx context.Context, h *harness) error {
 		docs[k] = ev
 	}
 	h.eventDocSize = float64(size) / float64(n)
+	// The first failure is the one to report, and it stops the other
+	// workers (through ctx) rather than letting them insert the rest.
+	// sync.Once records it: an atomic.Value panics when a second Store
+	// holds an error of another concrete type, and keeps the last error,
+	// not the first.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-		fail atomic.Value
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		failOnce sync.Once
+		firstErr error
 	)
+	fail := func(err error) { failOnce.Do(func() { firstErr = err; cancel() }) }
 	t0 := time.Now()
 	for range 4 {
 		wg.Go(func() {
-			for {
+			for ctx.Err() == nil {
 				i := int(next.Add(100) - 100)
 				if i >= n {
 					return
 				}
 				errs, err := events.InsertMany(ctx, docs[i:min(i+100, n)])
 				if err == nil {
-					for _, e := range errs {
-						if e != nil {
-							err = e
-							break
-						}
+					// The batch's first failed document is enough to
+					// report (a join of up to 100 would swamp the table).
+					if k := slices.IndexFunc(errs, func(e error) bool { return e != nil }); k >= 0 {
+						err = errs[k]
 					}
 				}
 				if err != nil {
-					fail.Store(err)
+					fail(err)
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err, _ := fail.Load().(error); err != nil {
-		return fmt.Errorf("raw insert: %w", err)
+	if firstErr != nil {
+		return fmt.Errorf("raw insert: %w", firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: not all n were inserted, no rate to report
 	}
 	h.rawRate = float64(n) / time.Since(t0).Seconds()
 	h.add(result{area: "raw", what: fmt.Sprintf("engine alone: %d event documents (%.0f B each), batches of 100, 4 goroutines", n, h.eventDocSize),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,26 +48,27 @@ func runReads(ctx context.Context, h *harness) error {
 	h.add(result{area: "reads", what: "profile 360: server CPU per request", target: "≤ 0.6 ms",
 		figure: fmt.Sprintf("%.2f ms", float64(perReq)/1e6), ok: verdict(perReq <= 600*time.Microsecond)})
 
-	// The same reads beside ingest at 2,000 single-event tracks per second.
-	bg := h.loadCfg(srv, 8, 1, load.Mix{Track: 1}, d+2*time.Second)
-	bg.Rate, bg.Seed = 2000, bg.Seed+100
-	bgDone := make(chan load.Report, 1)
-	go func() { r, _ := load.Run(ctx, bg); bgDone <- r }()
+	// The same reads beside ingest at 2,000 single-event tracks per second;
+	// the background starts a second early and runs a second past the
+	// reads, so they happen under its full rate.
+	bgCfg := h.loadCfg(srv, 8, 1, load.Mix{Track: 1}, d+2*time.Second)
+	bgCfg.Rate = bgTarget
+	bg := startBackground(ctx, bgCfg)
 	time.Sleep(time.Second)
-	cfg.Seed += 7
+	cfg.Seed = h.loadSeed()
 	rep, err = load.Run(ctx, cfg)
-	bgRep := <-bgDone
-	if err != nil {
+	bgRep, bgErr := bg.wait()
+	if err := errors.Join(err, bgErr); err != nil {
 		return err
 	}
 	s = rep.Ops["read"]
 	if s == nil || s.Count == 0 {
 		return fmt.Errorf("no successful read under ingest%s", errs(rep))
 	}
-	ingest := float64(bgRep.Events) / bgRep.Elapsed.Seconds()
+	ingest, underLoad, note := bgLoad(bgRep)
 	p99 := s.Percentile(99)
-	h.add(result{area: "reads", what: fmt.Sprintf("profile 360 p99 beside ingest (%.0f events/s reached of 2,000)", ingest), target: "< 10 ms",
-		figure: fmt.Sprintf("%s (p50 %s)%s%s", ms(p99), ms(s.Percentile(50)), errs(rep), errs(bgRep)), ok: verdict(p99 < 10*time.Millisecond && ingest >= 1900)})
+	h.add(result{area: "reads", what: fmt.Sprintf("profile 360 p99 beside ingest (%.0f events/s reached of %d)", ingest, bgTarget), target: "< 10 ms",
+		figure: fmt.Sprintf("%s (p50 %s)%s%s", ms(p99), ms(s.Percentile(50)), errs(rep), note), ok: verdict(p99 < 10*time.Millisecond && underLoad)})
 	h.add(result{area: "reads", what: "server peak RSS", target: "< 300 MiB", figure: mib(srv.peak()), ok: verdict(srv.peak() < 300<<20)})
 	return nil
 }

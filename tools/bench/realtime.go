@@ -31,20 +31,32 @@ type wsMsg struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-func subscribe(ctx context.Context, baseURL, token, segmentID string) (*subscriber, error) {
+// subscribe opens a websocket to baseURL, authenticates and subscribes to
+// segmentID's membership changes; the caller closes s.conn.
+func subscribe(ctx context.Context, baseURL, token, segmentID string) (_ *subscriber, err error) {
 	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+"/graphql",
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err != nil {
 		return nil, err
 	}
+	// Until the subscriber owns it, the connection is ours to close: a
+	// failed handshake must not leave it (and the server's side) open.
+	defer func() {
+		if err != nil {
+			conn.CloseNow()
+		}
+	}()
 	conn.SetReadLimit(1 << 20)
 	init, _ := json.Marshal(map[string]any{"Authorization": "Bearer " + token})
 	if err := wsjson.Write(ctx, conn, wsMsg{Type: "connection_init", Payload: init}); err != nil {
 		return nil, err
 	}
 	var ack wsMsg
-	if err := wsjson.Read(ctx, conn, &ack); err != nil || ack.Type != "connection_ack" {
-		return nil, fmt.Errorf("no connection_ack: %v %s", err, ack.Payload)
+	if err := wsjson.Read(ctx, conn, &ack); err != nil {
+		return nil, fmt.Errorf("no connection_ack: %w", err)
+	}
+	if ack.Type != "connection_ack" {
+		return nil, fmt.Errorf("no connection_ack: %s %s", ack.Type, ack.Payload)
 	}
 	sub, _ := json.Marshal(map[string]any{
 		"query":     `subscription($s: ID) { segmentMembershipChanged(segmentId: $s) { kind profile { id } } }`,
@@ -150,15 +162,14 @@ func runRealtime(ctx context.Context, h *harness) error {
 	defer subB.conn.CloseNow()
 	time.Sleep(500 * time.Millisecond) // both subscriptions registered
 
-	bg := h.loadCfg(a, 8, 1, load.Mix{Track: 1}, time.Hour)
-	bg.Rate, bg.Seed = 2000, bg.Seed+200
-	bgCtx, stopBG := context.WithCancel(ctx)
-	bgDone := make(chan load.Report, 1)
-	go func() { r, _ := load.Run(bgCtx, bg); bgDone <- r }()
+	// Ingest at 2,000 events/s until the probes are done (time.Hour is only
+	// a bound: stop ends it), started 2 s ahead so the probes run under it.
+	bgCfg := h.loadCfg(a, 8, 1, load.Mix{Track: 1}, time.Hour)
+	bgCfg.Rate = bgTarget
+	bg := startBackground(ctx, bgCfg)
 	time.Sleep(2 * time.Second)
 	var same, second []time.Duration
 	probes := max(h.opts.probes, 1)
-	t0 := time.Now()
 	for i := range probes {
 		var out struct {
 			Track struct{ Profile struct{ ID string } }
@@ -170,28 +181,32 @@ func runRealtime(ctx context.Context, h *harness) error {
 			"name":        "bench_probe",
 		}}, &out)
 		if err != nil {
-			stopBG()
-			<-bgDone
-			return fmt.Errorf("probe: %w", err)
+			_, bgErr := bg.stop()
+			return errors.Join(fmt.Errorf("probe: %w", err), bgErr)
 		}
 		atA, errA := subA.waitFor(out.Track.Profile.ID, 5*time.Second)
 		atB, errB := subB.waitFor(out.Track.Profile.ID, 5*time.Second)
 		if err := errors.Join(errA, errB); err != nil {
-			stopBG()
-			<-bgDone
-			return fmt.Errorf("probe %d: %w", i, err)
+			_, bgErr := bg.stop()
+			return errors.Join(fmt.Errorf("probe %d: %w", i, err), bgErr)
 		}
 		same = append(same, atA.Sub(sent))
 		second = append(second, atB.Sub(sent))
 		time.Sleep(20 * time.Millisecond)
 	}
-	elapsed := time.Since(t0)
-	stopBG()
-	bgRep := <-bgDone
-	ingest := float64(bgRep.Events) / (elapsed + 2*time.Second).Seconds()
-	h.add(result{area: "realtime", what: fmt.Sprintf("event → ENTERED on the same instance, %d probes beside ingest (~%.0f events/s): p50 / p99", probes, ingest),
-		target: "p99 < 25 ms", figure: fmt.Sprintf("%s / %s", ms(pct(same, 50)), ms(pct(same, 99))), ok: verdict(pct(same, 99) < 25*time.Millisecond)})
+	bgRep, err := bg.stop()
+	if err != nil {
+		return err
+	}
+	// The rate over the time the background actually ran (its Elapsed),
+	// and the latencies count as measured beside ingest only if it kept
+	// up: otherwise the verdict is NOT MET and the figure says why.
+	ingest, underLoad, note := bgLoad(bgRep)
+	p99 := load.Percentile(same, 99)
+	h.add(result{area: "realtime", what: fmt.Sprintf("event → ENTERED on the same instance, %d probes beside ingest (%.0f events/s reached of %d): p50 / p99", probes, ingest, bgTarget),
+		target: "p99 < 25 ms", figure: fmt.Sprintf("%s / %s%s", ms(load.Percentile(same, 50)), ms(p99), note), ok: verdict(p99 < 25*time.Millisecond && underLoad)})
+	p99 = load.Percentile(second, 99)
 	h.add(result{area: "realtime", what: "event → ENTERED on a second server process: p50 / p99", target: "p99 < 75 ms",
-		figure: fmt.Sprintf("%s / %s", ms(pct(second, 50)), ms(pct(second, 99))), ok: verdict(pct(second, 99) < 75*time.Millisecond)})
+		figure: fmt.Sprintf("%s / %s%s", ms(load.Percentile(second, 50)), ms(p99), note), ok: verdict(p99 < 75*time.Millisecond && underLoad)})
 	return nil
 }
