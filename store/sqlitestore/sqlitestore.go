@@ -7,11 +7,12 @@
 // (ws, columns..., id). Reads
 // therefore never decode BSON to filter or order, only to return documents.
 //
-// Writes go through a pool of one connection: SQLite has a single writer
-// anyway, and queueing in Go instead of in SQLite's busy handler means
-// concurrent writers wait their turn rather than fail with "database is
-// locked". Reads use a separate pool and, thanks to WAL, run concurrently
-// with the writer.
+// Writes go through one goroutine holding the only writer connection:
+// SQLite has a single writer anyway, and queueing in Go instead of in
+// SQLite's busy handler means concurrent writers wait their turn rather
+// than fail with "database is locked". Writes waiting together share one
+// transaction (group commit, writer.go). Reads use a separate pool and,
+// thanks to WAL, run concurrently with the writer.
 package sqlitestore
 
 import (
@@ -25,6 +26,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"modernc.org/sqlite"
@@ -46,6 +48,18 @@ type Backend struct {
 	mu       sync.RWMutex
 	colls    map[string]*collInfo
 	stmts    map[stmtKey]*sql.Stmt
+
+	// The group-commit writer (writer.go).
+	ops        chan *writeOp
+	quit       chan struct{}
+	writerDone chan struct{}
+
+	// ck checkpoints the log (checkpoint.go).
+	ck              *sql.DB
+	checkpointDone  chan struct{}
+	closeOnce       sync.Once
+	groups, grouped atomic.Int64
+	waiting         atomic.Int64
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -79,7 +93,7 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 	// Page caches are per connection: the writer gets a larger one for
 	// index maintenance, readers share the OS page cache beyond theirs.
 	common := "_busy_timeout=10000"
-	w, err := sql.Open("sqlite", dsn(common+"&_pragma=cache_size(-32000)&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"))
+	w, err := sql.Open("sqlite", dsn(common+"&_pragma=cache_size(-32000)&_pragma=wal_autocheckpoint("+fmt.Sprint(walBackstopPages)+")&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
 	}
@@ -106,7 +120,18 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
 	}
-	return &Backend{w: w, r: r, colls: map[string]*collInfo{}, stmts: map[stmtKey]*sql.Stmt{}}, nil
+	ck, err := sql.Open("sqlite", dsn(common))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	b := &Backend{w: w, r: r, ck: ck, colls: map[string]*collInfo{}, stmts: map[stmtKey]*sql.Stmt{},
+		ops: make(chan *writeOp), quit: make(chan struct{}), writerDone: make(chan struct{}), checkpointDone: make(chan struct{})}
+	go b.writer()
+	go b.checkpointer(ck)
+	return b, nil
 }
 
 // Ping reports whether both pools can reach the database.
@@ -123,6 +148,9 @@ func (b *Backend) Ping(ctx context.Context) error {
 // Close closes prepared statements and both pools. The writer closes last
 // so that, as the last connection, it checkpoints the WAL into the file.
 func (b *Backend) Close(ctx context.Context) error {
+	b.closeOnce.Do(func() { close(b.quit) })
+	<-b.writerDone
+	<-b.checkpointDone
 	b.mu.Lock()
 	var errs []error
 	for k, s := range b.stmts {
@@ -130,7 +158,7 @@ func (b *Backend) Close(ctx context.Context) error {
 		delete(b.stmts, k)
 	}
 	b.mu.Unlock()
-	errs = append(errs, b.r.Close(), b.w.Close())
+	errs = append(errs, b.r.Close(), b.ck.Close(), b.w.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite close: %w", err)
 	}
@@ -339,14 +367,17 @@ func (b *Backend) Insert(ctx context.Context, coll, ws string, doc bson.Raw) err
 	if err != nil {
 		return fmt.Errorf("sqlite insert %s: %w", coll, err)
 	}
-	if _, err := s.ExecContext(ctx, insertArgs(ws, r)...); err != nil {
-		err = dupError(info, err)
-		if isSecondaryDup(err) {
-			err = b.preferIDDup(ctx, b.w, info, r.id, err)
+	return b.write(ctx, func(tx *sql.Tx) error {
+		wctx := context.Background()
+		if _, err := tx.StmtContext(wctx, s).ExecContext(wctx, insertArgs(ws, r)...); err != nil {
+			err = dupError(info, err)
+			if isSecondaryDup(err) {
+				err = b.preferIDDup(wctx, tx, info, r.id, err)
+			}
+			return wrapWrite("insert", coll, r.id, err)
 		}
-		return wrapWrite("insert", coll, r.id, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 func isSecondaryDup(err error) bool {
@@ -384,7 +415,8 @@ func wrapWrite(op, coll, id string, err error) error {
 }
 
 // InsertMany inserts docs in one transaction, each independently: a
-// constraint failure aborts only that statement, not the transaction.
+// constraint failure aborts only that statement, not the transaction. A
+// failure of the engine fails the call as a whole and inserts nothing.
 func (b *Backend) InsertMany(ctx context.Context, coll, ws string, docs []bson.Raw) ([]error, error) {
 	info, err := b.coll(coll)
 	if err != nil {
@@ -394,39 +426,41 @@ func (b *Backend) InsertMany(ctx context.Context, coll, ws string, docs []bson.R
 	if err != nil {
 		return nil, fmt.Errorf("sqlite insert many %s: %w", coll, err)
 	}
+	rows := make([]row, len(docs))
 	errs := make([]error, len(docs))
-	tx, err := b.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite insert many %s: begin: %w", coll, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	ts := tx.StmtContext(ctx, s)
-	defer ts.Close()
-	args := make([]any, 0, 4+len(info.cols))
 	for i, doc := range docs {
-		r, err := prepareRow(info, doc, "")
-		if err != nil {
+		if rows[i], err = prepareRow(info, doc, ""); err != nil {
 			errs[i] = fmt.Errorf("sqlite insert %s: %w", coll, err)
-			continue
 		}
-		args = append(args[:0], ws, r.id, r.version, []byte(r.doc))
-		args = append(args, r.vals...)
-		if _, err := ts.ExecContext(ctx, args...); err != nil {
-			err = dupError(info, err)
-			if isSecondaryDup(err) {
-				err = b.preferIDDup(ctx, tx, info, r.id, err)
-			}
-			var dk *store.DuplicateKeyError
-			if errors.As(err, &dk) {
-				errs[i] = dk
+	}
+	err = b.write(ctx, func(tx *sql.Tx) error {
+		wctx := context.Background()
+		ts := tx.StmtContext(wctx, s)
+		args := make([]any, 0, 4+len(info.cols))
+		for i, r := range rows {
+			if errs[i] != nil {
 				continue
 			}
-			// Anything else (I/O, cancellation) is not about this document.
-			return nil, fmt.Errorf("sqlite insert many %s: document %d: %w", coll, i, err)
+			args = append(args[:0], ws, r.id, r.version, []byte(r.doc))
+			args = append(args, r.vals...)
+			if _, err := ts.ExecContext(wctx, args...); err != nil {
+				err = dupError(info, err)
+				if isSecondaryDup(err) {
+					err = b.preferIDDup(wctx, tx, info, r.id, err)
+				}
+				var dk *store.DuplicateKeyError
+				if errors.As(err, &dk) {
+					errs[i] = dk
+					continue
+				}
+				// Anything else (I/O) is not about this document.
+				return fmt.Errorf("sqlite insert many %s: document %d: %w", coll, i, err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("sqlite insert many %s: commit: %w", coll, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return errs, nil
 }
@@ -454,36 +488,37 @@ func (b *Backend) Replace(ctx context.Context, coll, ws, id string, expectedVers
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
-	args := make([]any, 0, 5+len(r.vals))
-	args = append(args, r.version, []byte(r.doc))
-	args = append(args, r.vals...)
-	args = append(args, ws, id, expectedVersion)
-	res, err := s.ExecContext(ctx, args...)
-	if err != nil {
-		return wrapWrite("replace", coll, id, dupError(info, err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
-	}
-	if n == 1 {
-		return nil
-	}
-	// Not updated: tell a stale version from a missing document. Another
-	// writer may slip in between, which is indistinguishable from it having
-	// run just before this call.
 	exists, err := b.stmt(ctx, b.w, info, `SELECT 1 FROM `+info.table+` WHERE ws = ? AND id = ?`)
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
-	var one int
-	switch err := exists.QueryRowContext(ctx, ws, id).Scan(&one); {
-	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, store.ErrNotFound)
-	case err != nil:
-		return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
-	}
-	return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
+	args := make([]any, 0, 5+len(r.vals))
+	args = append(args, r.version, []byte(r.doc))
+	args = append(args, r.vals...)
+	args = append(args, ws, id, expectedVersion)
+	return b.write(ctx, func(tx *sql.Tx) error {
+		wctx := context.Background()
+		res, err := tx.StmtContext(wctx, s).ExecContext(wctx, args...)
+		if err != nil {
+			return wrapWrite("replace", coll, id, dupError(info, err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
+		}
+		if n == 1 {
+			return nil
+		}
+		// Not updated: tell a stale version from a missing document.
+		var one int
+		switch err := tx.StmtContext(wctx, exists).QueryRowContext(wctx, ws, id).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, store.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
+		}
+		return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
+	})
 }
 
 // Put upserts on the primary key; other unique indexes still apply. An id
@@ -508,18 +543,21 @@ func (b *Backend) Put(ctx context.Context, coll, ws, id string, doc bson.Raw) er
 	if err != nil {
 		return fmt.Errorf("sqlite put %s: %w", coll, err)
 	}
-	res, err := s.ExecContext(ctx, insertArgs(ws, r)...)
-	if err != nil {
-		return wrapWrite("put", coll, id, dupError(info, err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlite put %s/%s: %w", coll, id, err)
-	}
-	if n == 0 {
-		return &store.DuplicateKeyError{Collection: info.name, Index: "_id"}
-	}
-	return nil
+	return b.write(ctx, func(tx *sql.Tx) error {
+		wctx := context.Background()
+		res, err := tx.StmtContext(wctx, s).ExecContext(wctx, insertArgs(ws, r)...)
+		if err != nil {
+			return wrapWrite("put", coll, id, dupError(info, err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite put %s/%s: %w", coll, id, err)
+		}
+		if n == 0 {
+			return &store.DuplicateKeyError{Collection: info.name, Index: "_id"}
+		}
+		return nil
+	})
 }
 
 // Delete removes one document.
@@ -532,16 +570,19 @@ func (b *Backend) Delete(ctx context.Context, coll, ws, id string) error {
 	if err != nil {
 		return fmt.Errorf("sqlite delete %s: %w", coll, err)
 	}
-	res, err := s.ExecContext(ctx, ws, id)
-	if err != nil {
-		return fmt.Errorf("sqlite delete %s/%s: %w", coll, id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlite delete %s/%s: %w", coll, id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("sqlite delete %s/%s: %w", coll, id, store.ErrNotFound)
-	}
-	return nil
+	return b.write(ctx, func(tx *sql.Tx) error {
+		wctx := context.Background()
+		res, err := tx.StmtContext(wctx, s).ExecContext(wctx, ws, id)
+		if err != nil {
+			return fmt.Errorf("sqlite delete %s/%s: %w", coll, id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite delete %s/%s: %w", coll, id, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlite delete %s/%s: %w", coll, id, store.ErrNotFound)
+		}
+		return nil
+	})
 }

@@ -398,7 +398,7 @@ func TestOpenSettings(t *testing.T) {
 		t.Fatalf("database file: %v", err)
 	}
 	for db, want := range map[*sql.DB]map[string]string{
-		b.w: {"journal_mode": "wal", "busy_timeout": "10000", "synchronous": "1", "query_only": "0"},
+		b.w: {"journal_mode": "wal", "busy_timeout": "10000", "synchronous": "1", "query_only": "0", "wal_autocheckpoint": fmt.Sprint(walBackstopPages)},
 		b.r: {"journal_mode": "wal", "busy_timeout": "10000", "query_only": "1"},
 	} {
 		for pragma, v := range want {

@@ -1,0 +1,196 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// groupEnv is a backend with one collection "docs" and a way to hold the
+// writer busy, so that the writes queued meanwhile form one group.
+type groupEnv struct {
+	t  *testing.T
+	b  *Backend
+	st *store.Store
+	c  store.Collection
+}
+
+func newGroupEnv(t *testing.T) *groupEnv {
+	b := newBackend(t, t.TempDir())
+	st, err := store.Open(t.Context(), b, []store.CollectionSpec{{Name: "docs", Indexes: []store.Index{{Name: "by_name", Fields: []string{"name"}, Unique: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &groupEnv{t: t, b: b, st: st, c: st.Tenant("ws").C("docs")}
+}
+
+type doc struct {
+	ID      string `bson:"_id"`
+	Version int64  `bson:"version"`
+	Name    string `bson:"name"`
+}
+
+// hold occupies the writer until the returned func is called.
+func (e *groupEnv) hold() (release func()) {
+	started, stop := make(chan struct{}), make(chan struct{})
+	go e.b.write(context.Background(), func(*sql.Tx) error { //nolint:errcheck // a no-op write
+		close(started)
+		<-stop
+		return nil
+	})
+	<-started
+	var once sync.Once
+	release = func() { once.Do(func() { close(stop) }) }
+	e.t.Cleanup(release) // a failed test must not leave Close waiting
+	return release
+}
+
+// run makes the writes side by side and returns their answers.
+func (e *groupEnv) run(writes ...func() error) []error {
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Go(func() { errs[i] = w() })
+	}
+	wg.Wait()
+	return errs
+}
+
+func (e *groupEnv) insert(id, name string) func() error {
+	return func() error { return e.c.Insert(context.Background(), doc{ID: id, Version: 1, Name: name}) }
+}
+
+func (e *groupEnv) has(id string) bool {
+	var d doc
+	err := e.c.Get(context.Background(), id, &d)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		e.t.Fatal(err)
+	}
+	return err == nil
+}
+
+// waitParked waits until n writes wait on the writer's queue.
+func waitParked(t *testing.T, b *Backend, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Waiting() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes waiting, want %d", b.Waiting(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Writes queued together commit in one transaction, and each gets its
+// own answer: a duplicate key refuses one write only.
+func TestGroupCommitAnswersEachWrite(t *testing.T) {
+	e := newGroupEnv(t)
+	if err := e.insert("a", "taken")(); err != nil {
+		t.Fatal(err)
+	}
+	g0, w0 := e.b.GroupStats()
+	release := e.hold()
+	done := make(chan []error)
+	go func() {
+		done <- e.run(e.insert("b", "b"), e.insert("c", "taken"), e.insert("d", "d"), e.insert("a", "a2"))
+	}()
+	waitParked(t, e.b, 4)
+	release()
+	errs := <-done
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("good inserts failed: %v", errs)
+	}
+	var dk *store.DuplicateKeyError
+	if !errors.As(errs[1], &dk) || dk.Index != "by_name" {
+		t.Errorf("insert of a taken name: %v, want duplicate by_name", errs[1])
+	}
+	if !errors.As(errs[3], &dk) || dk.Index != "_id" {
+		t.Errorf("insert of a taken id: %v, want duplicate _id", errs[3])
+	}
+	for id, want := range map[string]bool{"b": true, "c": false, "d": true} {
+		if e.has(id) != want {
+			t.Errorf("doc %s stored = %v, want %v", id, !want, want)
+		}
+	}
+	g1, w1 := e.b.GroupStats()
+	if g1-g0 != 2 || w1-w0 != 5 {
+		t.Errorf("groups %d for %d writes, want the held write alone then one group of 4", g1-g0, w1-w0)
+	}
+}
+
+// A write failing in the engine rolls its group back; the other writes
+// run again alone and land, the failed one leaves nothing.
+func TestGroupCommitEngineFailureIsolated(t *testing.T) {
+	e := newGroupEnv(t)
+	// Statements are prepared on the writer's connection before a write
+	// queues: prepare the insert first, while the writer is free.
+	if err := e.insert("warm", "warm")(); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("disk on fire")
+	release := e.hold()
+	// Queued one after the other, so the group runs them in this order:
+	// a write before the failing one and one after it.
+	writes := []func() error{e.insert("a", "a"), func() error {
+		return e.b.write(context.Background(), func(tx *sql.Tx) error {
+			if _, err := tx.Exec(`INSERT INTO "docs" (ws, id, version, doc, "f_name") VALUES ('ws', 'x', 1, x'00', 'x')`); err != nil {
+				return err
+			}
+			return boom
+		})
+	}, e.insert("b", "b")}
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Go(func() { errs[i] = w() })
+		waitParked(t, e.b, int64(i+1))
+	}
+	release()
+	wg.Wait()
+	if errs[0] != nil || errs[2] != nil {
+		t.Fatalf("writes beside the failing one: %v", errs)
+	}
+	if !errors.Is(errs[1], boom) {
+		t.Fatalf("failing write answered %v, want its own error", errs[1])
+	}
+	if !e.has("a") || !e.has("b") {
+		t.Error("a write beside the failing one was lost")
+	}
+	var n int
+	if err := e.b.r.QueryRow(`SELECT count(*) FROM "docs" WHERE id = 'x'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the failed write left %d rows (%v)", n, err)
+	}
+}
+
+// A caller whose context ended before its write started gets its error
+// and nothing is written; writes after Close are refused.
+func TestGroupCommitCancelAndClose(t *testing.T) {
+	e := newGroupEnv(t)
+	if err := e.insert("warm", "warm")(); err != nil {
+		t.Fatal(err)
+	}
+	release := e.hold()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.c.Insert(ctx, doc{ID: "late", Version: 1, Name: "late"}) }()
+	waitParked(t, e.b, 1)
+	cancel()
+	release()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled write: %v", err)
+	}
+	if e.has("late") {
+		t.Error("a write cancelled before it started was stored")
+	}
+	if err := e.b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.b.write(context.Background(), func(*sql.Tx) error { return nil }); !errors.Is(err, errClosed) {
+		t.Errorf("write after close: %v", err)
+	}
+}
