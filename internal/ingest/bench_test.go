@@ -1,16 +1,25 @@
-package segment_test
+package ingest_test
 
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 )
+
+func anon(v string) []identity.Identifier {
+	return []identity.Identifier{{Type: identity.AnonymousID, Value: v}}
+}
+
+func ptr(r rule.Rule) *rule.Rule { return &r }
 
 // benchRule is segment i of a mixed set: trait + event count, filtered
 // event, inactivity, profile field or trait list, nesting. Event names are
@@ -44,12 +53,19 @@ func benchRule(i int, prev string) rule.Rule {
 	}
 }
 
-// benchTrack sets up profiles and segments and tracks events in batches
-// of batch (trackBatch-equivalent Track calls).
-func benchTrack(b *testing.B, segments, batch, warmup int) {
-	e := newEnv(b)
-	const profiles = 500
-	rng := rand.New(rand.NewPCG(1, 2))
+// benchEnv is a store with segments benchRule(0..segments-1) and known
+// people p0..p{profiles-1} (traits plan and address.country). The
+// segments come first, so that setting up costs no segment builds.
+func benchEnv(b *testing.B, segments, profiles int) *apptest.Env {
+	e := apptest.New(b, start)
+	prev := ""
+	for i := 0; i < segments; i++ {
+		s, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: fmt.Sprint("s", i), Rule: ptr(benchRule(i, prev))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		prev = s.ID
+	}
 	plans := []string{"free", "pro", "team"}
 	countries := []string{"FR", "DE", "US", "JP"}
 	for i := 0; i < profiles; i++ {
@@ -59,14 +75,15 @@ func benchTrack(b *testing.B, segments, batch, warmup int) {
 			b.Fatal(err)
 		}
 	}
-	prev := ""
-	for i := 0; i < segments; i++ {
-		s, err := e.seg.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: fmt.Sprint("s", i), Rule: ptr(benchRule(i, prev))})
-		if err != nil {
-			b.Fatal(err)
-		}
-		prev = s.ID
-	}
+	return e
+}
+
+// benchTrack tracks events of 500 known people in batches of batch
+// (trackBatch-equivalent Track calls), after warmup events.
+func benchTrack(b *testing.B, segments, batch, warmup int) {
+	const profiles = 500
+	e := benchEnv(b, segments, profiles)
+	rng := rand.New(rand.NewPCG(1, 2))
 	n := 0
 	in := make([]timeline.TrackInput, 0, batch)
 	send := func(k int) {
@@ -95,10 +112,52 @@ func benchTrack(b *testing.B, segments, batch, warmup int) {
 	b.ReportMetric(float64(events)/time.Since(t0).Seconds(), "events/s")
 }
 
-// go test ./membership -run '^$' -bench Track -benchtime 20x
+// benchTrackMixed is the ingest shape in process: clients
+// concurrent callers, each sending batches of 100 events of which half
+// are by new people (each new person sends a few events) and half by
+// 2,000 known ones. One b.Loop iteration is one batch per client.
+func benchTrackMixed(b *testing.B, segments, clients int) {
+	const known = 2000
+	e := benchEnv(b, segments, known)
+	var (
+		seq    atomic.Int64
+		events atomic.Int64
+	)
+	batch := func(rng *rand.Rand, client int) {
+		in := make([]timeline.TrackInput, 100)
+		for j := range in {
+			k := seq.Add(1)
+			who := fmt.Sprint("p", rng.IntN(known))
+			if j%2 == 0 {
+				who = fmt.Sprintf("new-%d-%d", client, k/4) // about 4 events per new person
+			}
+			in[j] = timeline.TrackInput{MessageID: fmt.Sprint("m", k), Identifiers: anon(who),
+				Name: fmt.Sprint("ev", rng.IntN(12)), Properties: map[string]any{"amount": float64(rng.IntN(100))}}
+		}
+		if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "bench", "inputs", in); err != nil {
+			b.Error(err)
+			return
+		}
+		events.Add(100)
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for c := 0; c < clients; c++ {
+			wg.Go(func() { batch(rand.New(rand.NewPCG(uint64(c), uint64(seq.Load()))), c) })
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(float64(events.Load())/time.Since(t0).Seconds(), "events/s")
+}
+
+// go test ./internal/ingest -run '^$' -bench Track -benchtime 20x
 func BenchmarkTrack(b *testing.B) {
 	b.Run("50segs/batch100", func(b *testing.B) { benchTrack(b, 50, 100, 0) })
 	b.Run("50segs/single", func(b *testing.B) { benchTrack(b, 50, 1, 0) })
 	b.Run("50segs/batch100/warm", func(b *testing.B) { benchTrack(b, 50, 100, 5000) })
 	b.Run("50segs/single/warm", func(b *testing.B) { benchTrack(b, 50, 1, 5000) })
+	b.Run("50segs/4x100/halfnew", func(b *testing.B) { benchTrackMixed(b, 50, 4) })
+	b.Run("0segs/4x100/halfnew", func(b *testing.B) { benchTrackMixed(b, 0, 4) })
 }

@@ -5,9 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -41,66 +47,99 @@ func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, events [
 		return nil, changes, err
 	}
 	now := p.now()
-	for _, pid := range order {
-		evs := byProfile[pid]
-		target := pid
-		seenEpoch := int64(-1)
-		if seed := seeds[pid]; seed != nil {
-			seenEpoch = seed.ComputedEpoch
-		}
-		var changed []string
-		apply := func(pr *profile.Profile) error {
-			timeline.Counted(pr, evs)
-			if len(features) > 0 {
-				for _, ev := range evs {
-					pr.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
-				}
-			}
-			var err error
-			changed, err = computed.Count(ctx, tn, pr, evs, seenEpoch, now)
+	// Profiles are independent: their compare-and-swaps run side by side,
+	// so that the store commits them together (and, on MongoDB, their
+	// round trips overlap).
+	var seedMu sync.Mutex
+	takeSeed := func(id string) *profile.Profile {
+		seedMu.Lock()
+		defer seedMu.Unlock()
+		seed := seeds[id]
+		delete(seeds, id) // a seed serves once
+		return seed
+	}
+	written := make([]*profile.Profile, len(order))
+	changed := make([][]string, len(order))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallelWrites)
+	for i, pid := range order {
+		g.Go(func() (err error) {
+			written[i], changed[i], err = p.updateProfile(gctx, tn, pid, byProfile[pid], takeSeed, features, computed, now)
 			return err
-		}
-		for hops := 0; ; hops++ {
-			var (
-				pr  *profile.Profile
-				err error
-			)
-			if seed := seeds[target]; seed != nil {
-				delete(seeds, target) // a seed serves once
-				pr, err = profile.UpdateFrom(ctx, tn, seed, p.now(), apply)
-			} else {
-				pr, err = profile.Update(ctx, tn, target, p.now(), apply)
-			}
-			if err == nil {
-				out[pid] = pr
-				changes.add(pr.ID, changed)
-				break
-			}
-			// Merged away (or being merged) between resolution and now:
-			// the events follow the profile to the survivor.
-			if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
-				return nil, changes, err
-			}
-			seenEpoch = -1 // another profile: nothing read of it beforehand
-			if errors.Is(err, profile.ErrMerging) {
-				// Being merged away: see the merge through (it may yet be
-				// refused), then count where the events end up.
-				if err := p.identity.Settle(ctx, tn, target); err != nil {
-					return nil, changes, err
-				}
-				continue
-			}
-			next, rerr := p.identity.Redirect(ctx, tn, target)
-			if rerr != nil {
-				return nil, changes, fmt.Errorf("profile %s vanished: %w", target, err)
-			}
-			target = next
-			if err := timeline.Reassign(ctx, tn, evs, target); err != nil {
-				return nil, changes, err
-			}
-		}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, changes, err
+	}
+	for i, pid := range order {
+		out[pid] = written[i]
+		changes.add(written[i].ID, changed[i])
 	}
 	return out, changes, nil
+}
+
+// parallelWrites bounds the profiles a call writes at once.
+const parallelWrites = 32
+
+// updateProfile is step 6 for the events evs of one profile (see
+// updateProfiles); takeSeed hands out the profiles read beforehand.
+func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid string, evs []*timeline.Event, takeSeed func(string) *profile.Profile, features []rule.Feature, computed traits.Counter, now time.Time) (*profile.Profile, []string, error) {
+	target := pid
+	seenEpoch := int64(-1)
+	seed := takeSeed(pid)
+	if seed != nil {
+		seenEpoch = seed.ComputedEpoch
+	}
+	var changed []string
+	apply := func(pr *profile.Profile) error {
+		timeline.Counted(pr, evs)
+		if len(features) > 0 {
+			for _, ev := range evs {
+				pr.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
+			}
+		}
+		var err error
+		changed, err = computed.Count(ctx, tn, pr, evs, seenEpoch, now)
+		return err
+	}
+	for hops := 0; ; hops++ {
+		var (
+			pr  *profile.Profile
+			err error
+		)
+		if seed != nil {
+			pr, err = profile.UpdateFrom(ctx, tn, seed, p.now(), apply)
+		} else {
+			pr, err = profile.Update(ctx, tn, target, p.now(), apply)
+		}
+		seed = nil
+		if err == nil {
+			return pr, changed, nil
+		}
+		// Merged away (or being merged) between resolution and now: the
+		// events follow the profile to the survivor.
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
+			return nil, nil, err
+		}
+		seenEpoch = -1 // another profile: nothing read of it beforehand
+		if errors.Is(err, profile.ErrMerging) {
+			// Being merged away: see the merge through (it may yet be
+			// refused), then count where the events end up.
+			if err := p.identity.Settle(ctx, tn, target); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		next, rerr := p.identity.Redirect(ctx, tn, target)
+		if rerr != nil {
+			return nil, nil, fmt.Errorf("profile %s vanished: %w", target, err)
+		}
+		target = next
+		seed = takeSeed(target)
+		if err := timeline.Reassign(ctx, tn, evs, target); err != nil {
+			return nil, nil, err
+		}
+	}
 }
 
 // computedChanges are the computed trait keys whose value a call changed,

@@ -3,6 +3,9 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -124,30 +127,88 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 // resolve runs identity resolution for the pending inputs of b, once per
 // distinct identifier set (the common case is many events of one
 // visitor); events carrying traits resolve alone so their trait patches
-// apply in order. It returns the profiles as resolution read them (they
-// seed step 6) and what the resolution touched for segments.
+// apply in order. Inputs that share no identifier, even through others,
+// belong to different people as far as this call can tell: those groups
+// resolve side by side, so that the store commits their writes together;
+// within a group, inputs resolve in call order. It returns the profiles
+// as resolution read them (they seed step 6) and what the resolution
+// touched for segments.
 func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, types identity.Types, b *timeline.Batch) (map[string]*profile.Profile, rule.Touched, error) {
-	resolved := map[string]string{}
-	seeds := map[string]*profile.Profile{}
-	var touched rule.Touched
-	for _, i := range b.Pending {
-		req := &b.Reqs[i]
-		if pid, ok := resolved[req.Key]; ok && len(req.Traits) == 0 {
-			req.Event.ProfileID = pid
-			continue
-		}
-		res, err := p.identity.Resolve(ctx, tn, identity.Request{Identifiers: req.IDs, Traits: req.Traits, Actor: actor, Types: types, Quiet: true, SuppressionChecked: true})
-		if err != nil {
-			return nil, rule.Touched{}, err
-		}
-		resolved[req.Key] = res.Profile.ID
-		seeds[res.Profile.ID] = res.Profile
-		req.Event.ProfileID = res.Profile.ID
-		if res.Created || len(req.Traits) > 0 {
-			touched.All = true
-		}
+	var (
+		mu      sync.Mutex
+		seeds   = map[string]*profile.Profile{}
+		touched rule.Touched
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallelWrites)
+	for _, group := range connected(b) {
+		g.Go(func() error {
+			resolved := map[string]string{}
+			for _, i := range group {
+				req := &b.Reqs[i]
+				if pid, ok := resolved[req.Key]; ok && len(req.Traits) == 0 {
+					req.Event.ProfileID = pid
+					continue
+				}
+				res, err := p.identity.Resolve(gctx, tn, identity.Request{Identifiers: req.IDs, Traits: req.Traits, Actor: actor, Types: types, Quiet: true, SuppressionChecked: true})
+				if err != nil {
+					return err
+				}
+				resolved[req.Key] = res.Profile.ID
+				req.Event.ProfileID = res.Profile.ID
+				mu.Lock()
+				seeds[res.Profile.ID] = res.Profile
+				if res.Created || len(req.Traits) > 0 {
+					touched.All = true
+				}
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, rule.Touched{}, err
 	}
 	return seeds, touched, nil
+}
+
+// connected splits b's pending inputs into groups that share no
+// identifier with one another (union-find over identifier values), each
+// in call order.
+func connected(b *timeline.Batch) [][]int {
+	parent := make([]int, len(b.Pending))
+	var find func(int) int
+	find = func(x int) int {
+		for parent[x] != x {
+			parent[x] = parent[parent[x]]
+			x = parent[x]
+		}
+		return x
+	}
+	owner := map[identity.Identifier]int{}
+	for k, i := range b.Pending {
+		parent[k] = k
+		for _, id := range b.Reqs[i].IDs {
+			if o, ok := owner[id]; ok {
+				parent[find(k)] = find(o)
+			} else {
+				owner[id] = k
+			}
+		}
+	}
+	var groups [][]int
+	at := map[int]int{}
+	for k, i := range b.Pending {
+		r := find(k)
+		g, ok := at[r]
+		if !ok {
+			g = len(groups)
+			at[r] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
 }
 
 // prepareTrackConsent checks the consent of every input (trackBatch:

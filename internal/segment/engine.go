@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -750,13 +751,26 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 	if err := e.apply(ctx, tn, moves, now.Truncate(time.Millisecond), cause); err != nil {
 		return errors.Join(failed, err)
 	}
-	for _, next := range nexts {
-		if err := next(); err != nil {
-			failed = cmp.Or(failed, err)
-		}
+	// Side by side, so that the store commits them together.
+	errs := make([]error, len(nexts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallelWrites)
+	for i, next := range nexts {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = next()
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		failed = cmp.Or(failed, err)
 	}
 	return failed
 }
+
+// parallelWrites bounds the profile writes a re-evaluation runs at once.
+const parallelWrites = 32
 
 // plan works out the moves of one profile (p, or loaded when nil) among
 // the segments t can affect, and returns the write of its new nextEvalAt
