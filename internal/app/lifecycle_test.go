@@ -196,7 +196,7 @@ func TestSweeperRuns(t *testing.T) {
 	if !member() {
 		t.Fatal("not a member after an order")
 	}
-	due := e.Profile(t, pid).NextEvalAt
+	due := e.Profile(t, pid).EvalAt()
 	if due.IsZero() {
 		t.Fatal("no nextEvalAt")
 	}

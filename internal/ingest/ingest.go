@@ -16,10 +16,11 @@
 //  5. the events are appended in one InsertMany (timeline);
 //  6. each touched profile is updated in one compare-and-swap
 //     (profiles.go): its counters (timeline), the segment features
-//     (segment) and computed traits and score tally (traits);
-//  7. segments that read what changed are evaluated on the profiles as
-//     just written, and membership changes recorded and published
-//     (segment);
+//     (segment), computed traits and score tally (traits) and, from all
+//     of that, its segment memberships: the segments that read what
+//     changed are evaluated on the document being written (segment);
+//  7. the membership moves those writes decided are handed off: history
+//     records, the members index, notifications (segment);
 //  8. timeline.appended and profile.updated go to the outbox (realtime);
 //  9. the consent carried on the call is recorded (consent).
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/halo-cdp/halo/internal/profile"
-	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -22,15 +21,13 @@ func (p *Pipeline) LogInteraction(ctx context.Context, tn store.Tenant, in timel
 	if replay, err := p.timeline.InsertInteraction(ctx, tn, ev, pr.ID); err != nil || replay != nil {
 		return replay, err
 	}
-	orig := ev.ProfileID
-	// Step 6: pr was read before the item was stored, so it seeds the
+	// Steps 6 and 7: pr was read before the item was stored, so it seeds the
 	// compare-and-swap as resolution's read does for track.
-	counted, computed, err := p.updateProfiles(ctx, tn, []*timeline.Event{ev}, map[string]*profile.Profile{pr.ID: pr})
+	_, computed, err := p.updateProfiles(ctx, tn, "logInteraction", []*timeline.Event{ev}, map[string]*profile.Profile{pr.ID: pr}, map[string]bool{pr.ID: true})
 	if err != nil {
 		return nil, err
 	}
-	// Steps 7 and 8.
-	p.evaluate(ctx, tn, "logInteraction", counted, []string{orig}, rule.Touched{All: true})
+	// Step 8.
 	p.publish(ctx, tn, []timeline.TrackResult{{Event: ev}}, computed)
 	return ev, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -11,19 +12,24 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/store"
 )
 
-// updateProfiles is step 6: it adds newly stored events to their
+// updateProfiles is steps 6 and 7: it adds newly stored events to their
 // profiles, one compare-and-swap per profile that updates, together, the
-// item counters (timeline), the segment features (segment) and the
-// computed traits and score tally (traits). If a profile was merged away
-// between resolution and now, its events follow it to the survivor.
-// seeds are the profiles as read before the events were stored.
-func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, events []*timeline.Event, seeds map[string]*profile.Profile) (map[string]*profile.Profile, computedChanges, error) {
+// item counters (timeline), the segment features, the computed traits and
+// score tally (traits) and, from all of that, the profile's segment
+// memberships (segment); then it hands the membership moves off (segment:
+// history, members, notifications). If a profile was merged away between
+// resolution and now, its events follow it to the survivor. seeds are the
+// profiles as read before the events were stored; broad, those whose
+// every segment may have changed besides the events (created, traits
+// written). cause names the call in membership history.
+func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, cause string, events []*timeline.Event, seeds map[string]*profile.Profile, broad map[string]bool) (map[string]*profile.Profile, computedChanges, error) {
 	var changes computedChanges
 	byProfile := map[string][]*timeline.Event{}
 	var order []string
@@ -46,6 +52,10 @@ func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, events [
 	if err != nil {
 		return nil, changes, err
 	}
+	decider, err := p.segments.Decider(ctx, tn, cause)
+	if err != nil {
+		return nil, changes, err
+	}
 	now := p.now()
 	// Profiles are independent: their compare-and-swaps run side by side,
 	// so that the store commits them together (and, on MongoDB, their
@@ -64,7 +74,7 @@ func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, events [
 	g.SetLimit(parallelWrites)
 	for i, pid := range order {
 		g.Go(func() (err error) {
-			written[i], changed[i], err = p.updateProfile(gctx, tn, pid, byProfile[pid], takeSeed, features, computed, now)
+			written[i], changed[i], err = p.updateProfile(gctx, tn, pid, byProfile[pid], takeSeed, features, computed, decider, broad, now)
 			return err
 		})
 	}
@@ -75,6 +85,11 @@ func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, events [
 		out[pid] = written[i]
 		changes.add(written[i].ID, changed[i])
 	}
+	// The events are stored and counted whatever happens here: a failed
+	// hand-off stays pending on the profiles, for the sweeper to finish.
+	if err := p.segments.HandOff(context.WithoutCancel(ctx), tn, written); err != nil {
+		slog.ErrorContext(ctx, "segments: hand off memberships", "profiles", len(written), "cause", cause, "err", err)
+	}
 	return out, changes, nil
 }
 
@@ -83,14 +98,22 @@ const parallelWrites = 32
 
 // updateProfile is step 6 for the events evs of one profile (see
 // updateProfiles); takeSeed hands out the profiles read beforehand.
-func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid string, evs []*timeline.Event, takeSeed func(string) *profile.Profile, features []rule.Feature, computed traits.Counter, now time.Time) (*profile.Profile, []string, error) {
+func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid string, evs []*timeline.Event, takeSeed func(string) *profile.Profile, features []rule.Feature, computed traits.Counter, decider *segment.Decider, broad map[string]bool, now time.Time) (*profile.Profile, []string, error) {
 	target := pid
 	seenEpoch := int64(-1)
 	seed := takeSeed(pid)
 	if seed != nil {
 		seenEpoch = seed.ComputedEpoch
 	}
-	var changed []string
+	var (
+		changed []string
+		names   []string
+	)
+	for _, ev := range evs {
+		if !slices.Contains(names, ev.Name) {
+			names = append(names, ev.Name)
+		}
+	}
 	apply := func(pr *profile.Profile) error {
 		timeline.Counted(pr, evs)
 		if len(features) > 0 {
@@ -99,7 +122,11 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 			}
 		}
 		var err error
-		changed, err = computed.Count(ctx, tn, pr, evs, seenEpoch, now)
+		if changed, err = computed.Count(ctx, tn, pr, evs, seenEpoch, now); err != nil {
+			return err
+		}
+		t := rule.Touched{All: broad[pid] || broad[pr.ID], EventNames: names, Seen: true, Computed: changed}
+		_, err = decider.Decide(ctx, tn, pr, t)
 		return err
 	}
 	for hops := 0; ; hops++ {
@@ -164,18 +191,4 @@ func (c *computedChanges) add(profileID string, keys []string) {
 			c.by[profileID] = append(c.by[profileID], k)
 		}
 	}
-}
-
-// keys is the union of the changed keys, sorted.
-func (c *computedChanges) keys() []string {
-	var out []string
-	for _, ks := range c.by {
-		for _, k := range ks {
-			if !slices.Contains(out, k) {
-				out = append(out, k)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }

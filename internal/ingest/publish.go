@@ -4,31 +4,11 @@ import (
 	"context"
 	"slices"
 
-	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
-	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/internal/traits/scores"
 	"github.com/halo-cdp/halo/store"
 )
-
-// evaluate is step 7: the segments that read what the write touched are
-// re-evaluated on the profiles as it left them (each once, in order), and
-// their membership changes recorded and published. It does not fail the
-// write, and runs even if the caller has gone.
-func (p *Pipeline) evaluate(ctx context.Context, tn store.Tenant, cause string, profiles map[string]*profile.Profile, order []string, touched rule.Touched) {
-	var ps []*profile.Profile
-	seen := map[string]bool{}
-	for _, k := range order {
-		if pr, ok := profiles[k]; ok && !seen[pr.ID] {
-			seen[pr.ID] = true
-			ps = append(ps, pr)
-		}
-	}
-	if len(ps) > 0 {
-		p.segments.AfterProfiles(context.WithoutCancel(ctx), tn, ps, cause, touched)
-	}
-}
 
 // publish is step 8: in one call (one outbox write), timeline.appended
 // for the new (not duplicate) items, one change per profile in input

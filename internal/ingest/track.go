@@ -10,7 +10,6 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
-	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -62,7 +61,7 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	}
 
 	// 4. Identity, once per identifier set.
-	seeds, touched, err := p.resolve(ctx, tn, who.Subject, types, batch)
+	seeds, broad, err := p.resolve(ctx, tn, who.Subject, types, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -73,27 +72,15 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 		return nil, err
 	}
 
-	// 6. Each touched profile's state in one compare-and-swap.
-	profiles, computed, err := p.updateProfiles(ctx, tn, stored, seeds)
+	// 6 and 7. Each touched profile's state, memberships included, in one
+	// compare-and-swap; then the membership moves are handed off.
+	profiles, computed, err := p.updateProfiles(ctx, tn, "track", stored, seeds, broad)
 	if err != nil {
 		return nil, err
 	}
-	touched.Computed = computed.keys()
-	names := map[string]bool{}
-	for _, ev := range stored {
-		if !names[ev.Name] {
-			names[ev.Name] = true
-			touched.EventNames = append(touched.EventNames, ev.Name)
-		}
-	}
-	touched.Seen = len(stored) > 0
 	results := batch.Results
-	var order []string
 	for i := range results {
 		r := &results[i]
-		if !r.Duplicate {
-			order = append(order, r.Event.ProfileID)
-		}
 		if pr, ok := profiles[r.Event.ProfileID]; ok {
 			r.Profile = pr
 			r.Event.ProfileID = pr.ID
@@ -107,9 +94,6 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 		r.Profile = pr
 		r.Event.ProfileID = pr.ID
 	}
-
-	// 7. Segments, on the profiles as just written.
-	p.evaluate(ctx, tn, "track", profiles, order, touched)
 
 	// 8. The outbox.
 	p.publish(ctx, tn, results, computed)
@@ -131,13 +115,13 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 // belong to different people as far as this call can tell: those groups
 // resolve side by side, so that the store commits their writes together;
 // within a group, inputs resolve in call order. It returns the profiles
-// as resolution read them (they seed step 6) and what the resolution
-// touched for segments.
-func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, types identity.Types, b *timeline.Batch) (map[string]*profile.Profile, rule.Touched, error) {
+// as resolution read them (they seed step 6) and those it created or
+// wrote traits to (every segment may have changed for them).
+func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, types identity.Types, b *timeline.Batch) (map[string]*profile.Profile, map[string]bool, error) {
 	var (
-		mu      sync.Mutex
-		seeds   = map[string]*profile.Profile{}
-		touched rule.Touched
+		mu    sync.Mutex
+		seeds = map[string]*profile.Profile{}
+		broad = map[string]bool{}
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallelWrites)
@@ -159,7 +143,7 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 				mu.Lock()
 				seeds[res.Profile.ID] = res.Profile
 				if res.Created || len(req.Traits) > 0 {
-					touched.All = true
+					broad[res.Profile.ID] = true
 				}
 				mu.Unlock()
 			}
@@ -167,9 +151,9 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, rule.Touched{}, err
+		return nil, nil, err
 	}
-	return seeds, touched, nil
+	return seeds, broad, nil
 }
 
 // connected splits b's pending inputs into groups that share no

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -59,6 +60,18 @@ type Profile struct {
 	// profile can change with time alone; NoEval when none. Always set
 	// (indexed: the segment sweeper reads nextEvalAt <= now).
 	NextEvalAt time.Time `bson:"nextEvalAt"`
+	// Segments lists the segments (dynamic and static) the profile is a
+	// member of, sorted, as decided in this document's own compare-and-swap
+	// (package segment): deciding and recording a membership is one write.
+	// Nil on a document written before memberships were kept here.
+	Segments []string `bson:"segments"`
+	// Moves are membership changes decided here and not yet handed off to
+	// the segment engine's collections (members, history, notifications);
+	// MovesNext is the NextEvalAt to restore once they are. Meanwhile
+	// NextEvalAt is held early, so that the segment sweeper finishes a
+	// hand-off a crash interrupted.
+	Moves     []SegmentMove `bson:"moves,omitempty"`
+	MovesNext time.Time     `bson:"movesNext,omitempty"`
 	// Consent is the current consent state, by rule.ConsentKey
 	// ("purpose:CHANNEL"): the entries that are or can still become
 	// current, oldest first (package consent; the full records are in the
@@ -76,6 +89,18 @@ type Profile struct {
 	// per day), maintained with the computed state (package traits).
 	Tally   *scores.Tally `bson:"tally,omitempty"`
 	Version int64         `bson:"version"`
+}
+
+// SegmentMove is one membership change decided in a profile's
+// compare-and-swap (see Profile.Moves). ID, the id of its history record,
+// is chosen in that write and stored with the move, so that handing it
+// off twice records it once.
+type SegmentMove struct {
+	ID        string    `bson:"id"`
+	SegmentID string    `bson:"segmentId"`
+	Enter     bool      `bson:"enter"`
+	At        time.Time `bson:"at"`
+	Cause     string    `bson:"cause"`
 }
 
 // NoEval is NextEvalAt when no time-based re-evaluation is due.
@@ -96,7 +121,7 @@ func New(id string, now time.Time) *Profile {
 	now = now.UTC().Truncate(time.Millisecond)
 	return &Profile{
 		ID: id, Traits: map[string]any{}, MergedFrom: []string{}, TraitsAt: map[string]time.Time{},
-		Uniques: map[string]string{}, Features: map[string]rule.Counter{}, NextEvalAt: NoEval,
+		Uniques: map[string]string{}, Features: map[string]rule.Counter{}, NextEvalAt: NoEval, Segments: []string{},
 		FirstSeenAt: now, LastSeenAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 }
@@ -131,10 +156,23 @@ func (p *Profile) normalise() {
 		p.NextEvalAt = NoEval // written before segments existed
 	}
 	p.NextEvalAt = p.NextEvalAt.UTC()
+	p.MovesNext = p.MovesNext.UTC()
+	for i := range p.Moves {
+		p.Moves[i].At = p.Moves[i].At.UTC()
+	}
 	p.FirstSeenAt = p.FirstSeenAt.UTC()
 	p.LastSeenAt = p.LastSeenAt.UTC()
 	p.CreatedAt = p.CreatedAt.UTC()
 	p.UpdatedAt = p.UpdatedAt.UTC()
+}
+
+// EvalAt is the earliest moment a segment membership of p can change
+// with time alone: NextEvalAt without the hold pending moves put on it.
+func (p *Profile) EvalAt() time.Time {
+	if len(p.Moves) > 0 {
+		return p.MovesNext
+	}
+	return p.NextEvalAt
 }
 
 // Seen widens the activity span to include t.
@@ -248,37 +286,89 @@ func UpdateAnyFrom(ctx context.Context, tn store.Tenant, seed *Profile, now time
 func update(ctx context.Context, tn store.Tenant, id string, seed *Profile, now time.Time, anyState bool, fn func(*Profile) error) (*Profile, error) {
 	const maxAttempts = 50
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		p, err := seed, error(nil)
-		if seed == nil {
-			p, err = Get(ctx, tn, id)
-		}
+		p, err := tryUpdate(ctx, tn, id, seed, now, anyState, fn)
 		seed = nil
-		if err != nil {
-			return nil, fmt.Errorf("load profile %s: %w", id, err)
-		}
-		if p.MergingInto != "" && !anyState {
-			return nil, fmt.Errorf("write profile %s: %w", id, ErrMerging)
-		}
-		if err := fn(p); err != nil {
+		var ferr fnError
+		switch {
+		case err == nil:
+			return p, nil
+		case errors.As(err, &ferr):
+			return nil, ferr.error // fn's own answer: not retried
+		case !errors.Is(err, store.ErrConflict):
 			return nil, err
 		}
-		prev := p.Version
-		p.Version++
-		if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {
-			p.UpdatedAt = t
-		}
-		err = tn.C(Profiles).Replace(ctx, p, prev)
-		if err == nil {
-			return p, nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("write profile %s: %w", id, err)
-		}
-		if err := ctx.Err(); err != nil {
+		if err := backoff(ctx, attempt); err != nil {
 			return nil, err
 		}
 	}
 	return nil, fmt.Errorf("write profile %s: too much contention: %w", id, store.ErrConflict)
+}
+
+// tryUpdate is one read-decide-write attempt of update, in the profile's
+// turn (lock.go): store.ErrConflict if another process wrote it between.
+func tryUpdate(ctx context.Context, tn store.Tenant, id string, seed *Profile, now time.Time, anyState bool, fn func(*Profile) error) (*Profile, error) {
+	defer writeLocks.lock(id)()
+	p, err := seed, error(nil)
+	if seed == nil {
+		p, err = Get(ctx, tn, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load profile %s: %w", id, err)
+	}
+	if p.MergingInto != "" && !anyState {
+		return nil, fmt.Errorf("write profile %s: %w", id, ErrMerging)
+	}
+	if err := fn(p); err != nil {
+		return nil, fnError{err}
+	}
+	prev := p.Version
+	p.Version++
+	if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {
+		p.UpdatedAt = t
+	}
+	if err := tn.C(Profiles).Replace(ctx, p, prev); err != nil {
+		return nil, fmt.Errorf("write profile %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// fnError carries an error of update's fn through tryUpdate.
+type fnError struct{ error }
+
+// Swap writes p, read at version p.Version, once: store.ErrConflict if
+// someone wrote it since (no retry: the caller re-reads and decides
+// again). On success p holds the new version.
+func Swap(ctx context.Context, tn store.Tenant, p *Profile, now time.Time) error {
+	prev := p.Version
+	p.Version++
+	if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {
+		p.UpdatedAt = t
+	}
+	if err := tn.C(Profiles).Replace(ctx, p, prev); err != nil {
+		p.Version = prev
+		return fmt.Errorf("write profile %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// backoff waits before attempt+1 of a compare-and-swap that lost a race.
+// Writers of a hot profile read the same version and, their writes
+// committed together by the store, all but one lose at once: without a
+// pause they read and lose together again. A random wait, growing with
+// the attempts (up to 20 ms), spreads them out.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return ctx.Err()
+	}
+	limit := min(time.Duration(attempt)*250*time.Microsecond, 20*time.Millisecond)
+	t := time.NewTimer(rand.N(limit))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Order is a listing order.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -152,32 +153,21 @@ func (e *Engine) RebuildTouched(ctx context.Context, tn store.Tenant, cause stri
 }
 
 // reevaluatePage re-evaluates a page of live profiles for what t can
-// affect (their moves written together), first setting their counters of
-// feats to counters (by profile; none when feats is empty). Each profile is
-// evaluated as read, or as the counters' write left it; one that is gone
-// by then is left nil for plan to load (it exits every segment).
+// affect, in the same write first setting their counters of feats to
+// counters (by profile; none when feats is empty).
 func (e *Engine) reevaluatePage(ctx context.Context, tn store.Tenant, page []*profile.Profile, feats []rule.Feature, counters map[string]map[string]rule.Counter, cause string, t rule.Touched) error {
 	ids := make([]string, len(page))
 	for i, p := range page {
 		ids[i] = p.ID
-		if len(feats) == 0 {
-			continue
-		}
-		own := counters[p.ID]
-		q, err := profile.UpdateAny(ctx, tn, p.ID, e.now(), func(q *profile.Profile) error {
-			setCounters(q, feats, own)
-			return nil
-		})
-		switch {
-		case err == nil:
-			page[i] = q
-		case errors.Is(err, store.ErrNotFound):
-			page[i] = nil
-		default:
-			return err
+	}
+	var prep func(*Decider, *profile.Profile) bool
+	if len(feats) > 0 {
+		prep = func(_ *Decider, p *profile.Profile) bool {
+			setCounters(p, feats, counters[p.ID])
+			return true
 		}
 	}
-	return e.reevaluateAll(ctx, tn, ids, page, cause, t)
+	return e.settle(ctx, tn, ids, page, cause, t, prep)
 }
 
 // setCounters sets p's counters of feats to those in counters, removing
@@ -424,25 +414,18 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 			profiles = append(profiles, p)
 		}
 	}
-	moves := make([]move, len(ids))
-	for i, pid := range ids {
-		moves[i] = move{segmentID: s.ID, profileID: pid, enter: add}
-	}
-	if err := e.apply(ctx, tn, moves, e.now().Truncate(time.Millisecond), "manual"); err != nil {
+	// Each profile's membership changes in a write of its own, which also
+	// re-evaluates the dynamic segments that may nest this one.
+	var t rule.Touched
+	if a, err := e.active(ctx, tn); err != nil {
 		return nil, err
+	} else if slices.ContainsFunc(a.segs, func(o *Segment) bool { return len(o.Deps.Segments) > 0 }) {
+		t.All = true
 	}
-	// Dynamic segments may nest this one.
-	a, err := e.active(ctx, tn)
-	if err != nil {
+	if err := e.settle(ctx, tn, ids, profiles, "manual", t, func(d *Decider, p *profile.Profile) bool {
+		return d.move(p, s.ID, add)
+	}); err != nil {
 		return nil, err
-	}
-	for _, o := range a.segs {
-		if len(o.Deps.Segments) > 0 {
-			if err := e.reevaluateAll(ctx, tn, ids, profiles, "segment", rule.Touched{All: true}); err != nil {
-				return nil, err
-			}
-			break
-		}
 	}
 	return s, nil
 }
@@ -711,138 +694,136 @@ func affected(segs []*Segment, t rule.Touched, full bool) []*Segment {
 }
 
 // reevaluateAll re-evaluates the segments t can affect on the profiles
-// ids (profiles[i], when given, is ids[i] as just written). The moves of
-// all of them are written together (apply), then each nextEvalAt: a
-// failure in between leaves an earlier nextEvalAt, which is safe. A
-// profile's failure is logged and the others go on; the first is returned.
+// ids (profiles[i], when given, is ids[i] as just written).
 func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []string, profiles []*profile.Profile, cause string, t rule.Touched) error {
-	a, err := e.active(ctx, tn)
-	if err != nil || len(a.segs) == 0 {
-		return err
-	}
-	segs := a.segs
-	env, err := e.segmentsEnv(ctx, tn, segs)
+	return e.settle(ctx, tn, ids, profiles, cause, t, nil)
+}
+
+// settle decides the memberships of the profiles ids (seeds[i], when
+// given, is ids[i] as just read or written) for what t can affect, each
+// in a compare-and-swap of its own (decide.go), side by side, then hands
+// their moves off together. prep, when set, changes each profile first in
+// the same write and tells whether it did. A profile that no longer
+// exists (merged away) exits every active segment. A profile's failure is
+// logged and the others go on; the first is returned.
+func (e *Engine) settle(ctx context.Context, tn store.Tenant, ids []string, seeds []*profile.Profile, cause string, t rule.Touched, prep func(*Decider, *profile.Profile) bool) error {
+	d, err := e.Decider(ctx, tn, cause)
 	if err != nil {
 		return err
 	}
-	now := e.now()
+	written := make([]*profile.Profile, len(ids))
+	errs := make([]error, len(ids))
+	parallel(len(ids), func(i int) {
+		var seed *profile.Profile
+		if i < len(seeds) {
+			seed = seeds[i]
+		}
+		written[i], errs[i] = d.settle(ctx, tn, ids[i], seed, t, prep)
+	})
 	var (
-		moves  []move
-		nexts  []func() error
 		failed error
-		byID   = a.byID
+		gone   []move
 	)
-	for i, id := range ids {
-		var p *profile.Profile
-		if i < len(profiles) {
-			p = profiles[i]
-		}
-		ms, next, err := e.plan(ctx, tn, segs, byID, env, id, p, t, now)
-		if err != nil {
-			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", id, "cause", cause, "err", err)
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrNotFound):
+			ms, err := e.goneExits(ctx, tn, d.a, ids[i])
 			failed = cmp.Or(failed, err)
-			continue
+			gone = append(gone, ms...)
+		default:
+			slog.ErrorContext(ctx, "segments: re-evaluate", "profile", ids[i], "cause", cause, "err", err)
+			failed = cmp.Or(failed, err)
 		}
-		moves = append(moves, ms...)
-		if next != nil {
-			nexts = append(nexts, next)
-		}
 	}
-	if err := e.apply(ctx, tn, moves, now.Truncate(time.Millisecond), cause); err != nil {
-		return errors.Join(failed, err)
+	if err := e.HandOff(ctx, tn, written); err != nil {
+		failed = cmp.Or(failed, err)
 	}
-	// Side by side, so that the store commits them together.
-	errs := make([]error, len(nexts))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, parallelWrites)
-	for i, next := range nexts {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = next()
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
+	if err := e.apply(ctx, tn, gone, d.now.Truncate(time.Millisecond), cause); err != nil {
 		failed = cmp.Or(failed, err)
 	}
 	return failed
 }
 
-// parallelWrites bounds the profile writes a re-evaluation runs at once.
-const parallelWrites = 32
+// errUnchanged stops a compare-and-swap that would write nothing new.
+var errUnchanged = errors.New("segment: nothing to write")
 
-// plan works out the moves of one profile (p, or loaded when nil) among
-// the segments t can affect, and returns the write of its new nextEvalAt
-// (nil when unchanged), to run after the moves are written. Unaffected
-// segments keep their membership: their inputs did not change, and
-// time-driven changes are the sweeper's (nextEvalAt). A profile that is
-// due (nextEvalAt <= now) is evaluated against every segment; one that no
-// longer exists (merged away) exits every active segment.
-func (e *Engine) plan(ctx context.Context, tn store.Tenant, segs []*Segment, byID map[string]*Segment, env evalEnv, profileID string, p *profile.Profile, t rule.Touched, now time.Time) ([]move, func() error, error) {
-	var err error
-	if p == nil {
-		p, err = profile.Get(ctx, tn, profileID)
-	}
-	if errors.Is(err, store.ErrNotFound) || (err == nil && p.MergingInto != "") {
-		current, err := e.ProfileSegments(ctx, tn, profileID)
+// settle is Engine.settle for one profile: it returns the document as
+// written (or as read, when nothing changed).
+func (d *Decider) settle(ctx context.Context, tn store.Tenant, id string, seed *profile.Profile, t rule.Touched, prep func(*Decider, *profile.Profile) bool) (*profile.Profile, error) {
+	var same *profile.Profile
+	fn := func(p *profile.Profile) error {
+		changed, err := d.load(ctx, tn, p)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		var moves []move
-		for _, m := range current {
-			if s, ok := byID[m.SegmentID]; ok && s.Status == Active {
-				moves = append(moves, move{segmentID: s.ID, profileID: profileID})
-			}
+		if prep != nil && prep(d, p) {
+			changed = true
 		}
-		return moves, nil, nil
+		decided, err := d.Decide(ctx, tn, p, t)
+		if err != nil {
+			return err
+		}
+		if !changed && !decided {
+			same = p
+			return errUnchanged
+		}
+		return nil
 	}
-	if err != nil {
-		return nil, nil, err
+	var (
+		p   *profile.Profile
+		err error
+	)
+	if seed != nil {
+		p, err = profile.UpdateAnyFrom(ctx, tn, seed, d.now, fn)
+	} else {
+		p, err = profile.UpdateAny(ctx, tn, id, d.now, fn)
 	}
-	full := t.All || !p.NextEvalAt.After(now)
-	todo := affected(segs, t, full)
-	if len(todo) == 0 {
-		return nil, nil, nil
+	if errors.Is(err, errUnchanged) {
+		return same, nil
 	}
+	return p, err
+}
+
+// goneExits are the moves of a profile that no longer exists (merged
+// away): out of every active segment the collection says it is in.
+func (e *Engine) goneExits(ctx context.Context, tn store.Tenant, a *activeSet, profileID string) ([]move, error) {
 	current, err := e.ProfileSegments(ctx, tn, profileID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	member := make(map[string]bool, len(current))
-	for _, m := range current {
-		member[m.SegmentID] = true
-	}
-	match, next := evaluate(p, todo, byID, member, env, now)
-	e.evaluations.Add(int64(len(todo)))
 	var moves []move
-	for _, s := range todo {
-		if match[s.ID] != member[s.ID] {
-			moves = append(moves, move{segmentID: s.ID, profileID: profileID, enter: match[s.ID]})
+	for _, m := range current {
+		if s, ok := a.byID[m.SegmentID]; ok && s.Status == Active {
+			moves = append(moves, move{segmentID: s.ID, profileID: profileID})
 		}
 	}
-	if !full && p.NextEvalAt.Before(next) {
-		next = p.NextEvalAt // an unaffected segment's edge (safe if early)
-	}
-	if next.Equal(p.NextEvalAt) {
-		return moves, nil, nil
-	}
-	write := func() error {
-		_, err := profile.UpdateAny(ctx, tn, profileID, now, func(q *profile.Profile) error {
-			_, n := evaluate(q, todo, byID, member, env, now)
-			if !full && q.NextEvalAt.Before(n) {
-				n = q.NextEvalAt
-			}
-			q.NextEvalAt = n
-			return nil
-		})
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	}
-	return moves, write, nil
+	return moves, nil
 }
+
+// parallel runs fn(0..n-1), at most parallelWrites at once, and waits:
+// the profiles of one call are written side by side so that the store
+// commits their writes together (and, on MongoDB, their round trips
+// overlap).
+func parallel(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	sem := make(chan struct{}, parallelWrites)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
+
+// parallelWrites bounds the profile writes a call runs at once.
+const parallelWrites = 32
 
 // rebuild backfills feats (new features) on every profile from stored
 // events, then re-evaluates every profile, a page of profiles at a time

@@ -8,13 +8,14 @@
 //
 //   - segments: one per segment (Segment). Archived segments keep their
 //     members frozen: archive stops changes and exits no one.
-//   - memberships: one per (segment, profile) member, _id segmentId/profileId;
-//     inserted on ENTERED, deleted on EXITED. The unique index makes every
-//     transition happen once under races, so membership_changes never holds
-//     two ENTERED in a row for one pair.
-//   - membership_changes: the history (ENTERED/EXITED, at, cause), written
-//     before the write that caused it is acknowledged, and published as
-//     realtime membership.changed.
+//   - memberships: one per (segment, profile) member, _id segmentId/profileId:
+//     the index of members by segment. A profile's memberships are decided
+//     on the profile document itself (Profile.Segments, decide.go), in the
+//     compare-and-swap that writes it; this collection follows the
+//     document through the hand-off.
+//   - membership_changes: the history (ENTERED/EXITED, at, cause), each
+//     record written once under the id its decision chose, and published
+//     as realtime membership.changed.
 //   - segment_workspaces (system workspace): workspaces that have segments,
 //     which the sweeper visits.
 //
@@ -163,6 +164,8 @@ type Engine struct {
 	slots sync.Mutex
 
 	evaluations atomic.Int64
+	// handedOff: the membership moves this process has handed off.
+	handedOff handedOffSet
 }
 
 // Evaluations counts the segment rules this engine has evaluated on a

@@ -311,8 +311,8 @@ func TestWindowExpiryExitsSegment(t *testing.T) {
 	}
 	p := e.Profile(t, pid)
 	edge := time.Date(2026, 4, 24, 0, 0, 0, 0, time.UTC) // the older order leaves the window
-	if !p.NextEvalAt.Equal(edge) {
-		t.Fatalf("nextEvalAt %s, want %s", p.NextEvalAt, edge)
+	if !p.EvalAt().Equal(edge) {
+		t.Fatalf("next evaluation %s, want %s", p.EvalAt(), edge)
 	}
 	e.Clock.Set(edge.Add(time.Second))
 	if n, err := e.Services.Segments.Sweep(e.Ctx, e.Tenant, edge.Add(time.Second)); err != nil || n != 1 {

@@ -1,0 +1,388 @@
+package segment
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Memberships are decided on the profile document.
+//
+// A profile's memberships (Profile.Segments) are decided inside the
+// compare-and-swap that writes the profile, from the document being
+// written: ingest decides them in the same write that counts the events
+// (Decider), every other write path in a write of its own (settle). Two
+// writers of one profile are thereby ordered by the profile's version,
+// and a membership is never decided from a stale read.
+//
+// What a decision changes is kept on the document as moves
+// (Profile.Moves), each with the id of its history record, chosen in the
+// write that decides it (time-ordered like every id, so history reads in
+// decision order) and stored with it. The hand-off (HandOff) then brings
+// the segment's collections in line: the history records (inserted under
+// the move's id, so a repeat records nothing twice), their notifications,
+// and the memberships collection (the index of members by segment), set
+// from the document's Segments. It ends by reading the profile's version:
+// if someone wrote the profile meanwhile, the memberships it set may have
+// landed after that writer's own hand-off, so it sets them again from the
+// newer document, until the version it set them from is still the
+// current one. The last hand-off to finish thus leaves the collection as
+// the latest document says.
+//
+// Moves handed off are not cleared by a write of their own (a hot profile
+// would pay twice for each change): the next write of the profile drops
+// the ones this process knows are handed off (handedOff) and hands the
+// others off again, which records nothing twice. While moves are on the
+// document, NextEvalAt is held at most handOffGrace away, so that the
+// sweeper writes the profile (and finishes a hand-off a crash
+// interrupted) if nothing else does.
+
+// handOffGrace is how long a pending move waits before the sweeper takes
+// it for interrupted.
+const handOffGrace = time.Minute
+
+// Decider decides the memberships of the profiles of one write call,
+// inside their compare-and-swap: one load of the active segments and what
+// they read for every profile of the call.
+type Decider struct {
+	e     *Engine
+	a     *activeSet
+	env   evalEnv
+	now   time.Time
+	cause string
+}
+
+// Decider prepares the decisions of one write call (cause names it).
+func (e *Engine) Decider(ctx context.Context, tn store.Tenant, cause string) (*Decider, error) {
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	env, err := e.segmentsEnv(ctx, tn, a.segs)
+	if err != nil {
+		return nil, err
+	}
+	return &Decider{e: e, a: a, env: env, now: e.now(), cause: cause}, nil
+}
+
+// Decide updates p, about to be written, for what the write touched (t):
+// its memberships among the segments t can affect (all of them when p is
+// due, nextEvalAt <= now), the moves that makes, and its nextEvalAt. A
+// profile being merged away leaves every segment. It returns whether p
+// changed. Called again on a retried compare-and-swap, it decides again
+// from the document read then.
+func (d *Decider) Decide(ctx context.Context, tn store.Tenant, p *profile.Profile, t rule.Touched) (bool, error) {
+	changed, err := d.load(ctx, tn, p)
+	if err != nil {
+		return false, err
+	}
+	if d.e.dropHandedOff(p) {
+		changed = true
+	}
+	at := d.now.Truncate(time.Millisecond)
+	if p.MergingInto != "" {
+		for _, id := range slices.Clone(p.Segments) {
+			if s, ok := d.a.byID[id]; ok && d.record(p, s.ID, false, at) {
+				changed = true
+			}
+		}
+		return changed, nil
+	}
+	base := p.EvalAt()
+	full := t.All || !p.NextEvalAt.After(d.now)
+	todo := affected(d.a.segs, t, full)
+	next := base
+	if len(todo) > 0 {
+		member := make(map[string]bool, len(p.Segments))
+		for _, id := range p.Segments {
+			member[id] = true
+		}
+		match, n := evaluate(p, todo, d.a.byID, member, d.env, d.now)
+		d.e.evaluations.Add(int64(len(todo)))
+		for _, s := range todo {
+			if match[s.ID] != member[s.ID] && d.record(p, s.ID, match[s.ID], at) {
+				changed = true
+			}
+		}
+		next = n
+		if !full && base.Before(next) {
+			next = base // an unaffected segment's edge (safe if early)
+		}
+	}
+	return d.setNext(p, next) || changed, nil
+}
+
+// load fills in the memberships of a document written before they were
+// kept on it, from the collection. It returns whether it did.
+func (d *Decider) load(ctx context.Context, tn store.Tenant, p *profile.Profile) (bool, error) {
+	if p.Segments != nil {
+		return false, nil
+	}
+	ms, err := d.e.ProfileSegments(ctx, tn, p.ID)
+	if err != nil {
+		return false, fmt.Errorf("memberships of %s: %w", p.ID, err)
+	}
+	p.Segments = make([]string, 0, len(ms))
+	for _, m := range ms {
+		p.Segments = append(p.Segments, m.SegmentID)
+	}
+	slices.Sort(p.Segments)
+	return true, nil
+}
+
+// record moves p into (enter) or out of segment id: Segments and a move.
+// It returns false when p already was where the move leads.
+func (d *Decider) record(p *profile.Profile, id string, enter bool, at time.Time) bool {
+	i, in := slices.BinarySearch(p.Segments, id)
+	switch {
+	case enter && !in:
+		p.Segments = slices.Insert(p.Segments, i, id)
+	case !enter && in:
+		p.Segments = slices.Delete(p.Segments, i, i+1)
+	default:
+		return false
+	}
+	p.Moves = append(p.Moves, profile.SegmentMove{ID: store.NewID(), SegmentID: id, Enter: enter, At: at, Cause: d.cause})
+	return true
+}
+
+// move is record for a write that is not an evaluation (a static list's
+// add or remove), in the write about to be made of p.
+func (d *Decider) move(p *profile.Profile, id string, enter bool) bool {
+	return d.record(p, id, enter, d.now.Truncate(time.Millisecond))
+}
+
+// setNext sets p's nextEvalAt to next, held early while moves are
+// pending. It returns whether it changed anything.
+func (d *Decider) setNext(p *profile.Profile, next time.Time) bool {
+	before, beforeMoves := p.NextEvalAt, p.MovesNext
+	if len(p.Moves) == 0 {
+		p.NextEvalAt, p.MovesNext = next, time.Time{}
+	} else {
+		p.MovesNext = next
+		p.NextEvalAt = next
+		if due := d.now.Add(handOffGrace).Truncate(time.Millisecond); due.Before(next) {
+			p.NextEvalAt = due
+		}
+	}
+	return !p.NextEvalAt.Equal(before) || !p.MovesNext.Equal(beforeMoves)
+}
+
+// HandOff records the moves pending on profiles (as just written) in the
+// segment collections (see the top of this file). Profiles without
+// pending moves cost nothing.
+func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profile.Profile) error {
+	var pending []*profile.Profile
+	for _, p := range profiles {
+		if p != nil && len(p.Moves) > 0 {
+			pending = append(pending, p)
+		}
+	}
+	for round := 0; len(pending) > 0; round++ {
+		if round == 10 {
+			return fmt.Errorf("hand off memberships of %d profiles: too much contention: %w", len(pending), store.ErrConflict)
+		}
+		if err := e.recordMoves(ctx, tn, pending); err != nil {
+			return err
+		}
+		again := make([]*profile.Profile, len(pending))
+		errs := make([]error, len(pending))
+		parallel(len(pending), func(i int) {
+			again[i], errs[i] = e.confirm(ctx, tn, pending[i])
+		})
+		pending = pending[:0]
+		var failed error
+		for i, q := range again {
+			failed = cmp.Or(failed, errs[i])
+			if q != nil {
+				pending = append(pending, q)
+			}
+		}
+		if failed != nil {
+			return failed
+		}
+	}
+	return nil
+}
+
+// confirm ends the hand-off of p's moves: if p is still the stored
+// version, they are done (and remembered as handed off); if it was
+// written meanwhile, it returns the newer document to hand off, carrying
+// p's moves too so that their segments are set again from it (their
+// records exist: they are not written again).
+func (e *Engine) confirm(ctx context.Context, tn store.Tenant, p *profile.Profile) (*profile.Profile, error) {
+	fresh, err := profile.Get(ctx, tn, p.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // gone (merged away, erased): that write recorded its exits
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fresh.Version == p.Version {
+		e.handedOff.add(p.Moves)
+		return nil, nil
+	}
+	for _, m := range p.Moves {
+		if !slices.ContainsFunc(fresh.Moves, func(x profile.SegmentMove) bool { return x.ID == m.ID }) {
+			fresh.Moves = append(fresh.Moves, m)
+		}
+	}
+	return fresh, nil
+}
+
+// dropHandedOff removes from p the moves this process handed off, and
+// restores its nextEvalAt when none is left. It returns whether it
+// removed any.
+func (e *Engine) dropHandedOff(p *profile.Profile) bool {
+	if len(p.Moves) == 0 {
+		return false
+	}
+	kept := p.Moves[:0:0]
+	for _, m := range p.Moves {
+		if !e.handedOff.has(m.ID) {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) == len(p.Moves) {
+		return false
+	}
+	p.Moves = kept
+	if len(kept) == 0 {
+		p.Moves = nil
+		p.NextEvalAt, p.MovesNext = cmp.Or(p.MovesNext, p.NextEvalAt), time.Time{}
+	}
+	return true
+}
+
+// handedOffSet remembers the ids of the last moves handed off by this
+// process (a bounded window: an id forgotten is handed off once more,
+// which records nothing twice).
+type handedOffSet struct {
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+const handedOffWindow = 1 << 17
+
+func (h *handedOffSet) add(moves []profile.SegmentMove) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ids == nil {
+		h.ids = make(map[string]struct{}, 1024)
+		h.ring = make([]string, handedOffWindow)
+	}
+	for _, m := range moves {
+		if _, ok := h.ids[m.ID]; ok {
+			continue
+		}
+		if old := h.ring[h.next]; old != "" {
+			delete(h.ids, old)
+		}
+		h.ring[h.next] = m.ID
+		h.ids[m.ID] = struct{}{}
+		h.next = (h.next + 1) % len(h.ring)
+	}
+}
+
+func (h *handedOffSet) has(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.ids[id]
+	return ok
+}
+
+// recordMoves writes the history records of the profiles' moves (each
+// once: a repeat finds its id taken), notifies the new ones, and sets
+// the memberships of the segments moved to what each document says.
+func (e *Engine) recordMoves(ctx context.Context, tn store.Tenant, profiles []*profile.Profile) error {
+	var (
+		records []any
+		moves   []profile.SegmentMove
+		owners  []string
+	)
+	for _, p := range profiles {
+		for _, m := range p.Moves {
+			kind := Exited
+			if m.Enter {
+				kind = Entered
+			}
+			records = append(records, Change{ID: m.ID, SegmentID: m.SegmentID, ProfileID: p.ID, Kind: kind, At: m.At, Cause: m.Cause})
+			moves = append(moves, m)
+			owners = append(owners, p.ID)
+		}
+	}
+	errs, err := tn.C(MembershipChanges).InsertMany(ctx, records)
+	if err != nil {
+		return fmt.Errorf("record membership changes: %w", err)
+	}
+	var notes []realtime.Change
+	for j, m := range moves {
+		switch err := errAt(errs, j); {
+		case err == nil:
+			c := records[j].(Change)
+			notes = append(notes, realtime.Change{
+				Kind: realtime.MembershipChanged, ProfileID: owners[j], SegmentID: m.SegmentID,
+				Payload: map[string]any{realtime.PayloadKind: c.Kind, realtime.PayloadCause: c.Cause, realtime.PayloadChangeID: c.ID},
+			})
+		case !errors.Is(err, store.ErrDuplicateKey):
+			return fmt.Errorf("record membership change: %w", err)
+		}
+	}
+	// Memberships as the documents say, for each segment moved.
+	var (
+		enters []any
+		exits  []string
+	)
+	for _, p := range profiles {
+		seen := map[string]bool{}
+		for i := len(p.Moves) - 1; i >= 0; i-- {
+			m := p.Moves[i]
+			if seen[m.SegmentID] {
+				continue
+			}
+			seen[m.SegmentID] = true
+			if _, in := slices.BinarySearch(p.Segments, m.SegmentID); in {
+				at := m.At
+				if !m.Enter {
+					at = e.now().Truncate(time.Millisecond) // a member again through a later move
+				}
+				enters = append(enters, Member{ID: memberID(m.SegmentID, p.ID), SegmentID: m.SegmentID, ProfileID: p.ID, EnteredAt: at})
+			} else {
+				exits = append(exits, memberID(m.SegmentID, p.ID))
+			}
+		}
+	}
+	if len(enters) > 0 {
+		errs, err := tn.C(Memberships).InsertMany(ctx, enters)
+		if err != nil {
+			return fmt.Errorf("enter segments: %w", err)
+		}
+		for j := range enters {
+			if err := errAt(errs, j); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
+				return fmt.Errorf("enter segment: %w", err)
+			}
+		}
+	}
+	exitErrs := make([]error, len(exits))
+	parallel(len(exits), func(i int) {
+		if err := tn.C(Memberships).Delete(ctx, exits[i]); err != nil && !errors.Is(err, store.ErrNotFound) {
+			exitErrs[i] = fmt.Errorf("exit segment: %w", err)
+		}
+	})
+	if err := errors.Join(exitErrs...); err != nil {
+		return err
+	}
+	realtime.Notify(ctx, e.publisher, tn, notes...)
+	return nil
+}
