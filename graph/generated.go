@@ -317,6 +317,7 @@ type ComplexityRoot struct {
 	}
 
 	Segment struct {
+		Build       func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		Description func(childComplexity int) int
 		History     func(childComplexity int, first *int, after *string) int
@@ -329,6 +330,15 @@ type ComplexityRoot struct {
 		Status      func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 		Version     func(childComplexity int) int
+	}
+
+	SegmentBuild struct {
+		Error      func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		Processed  func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Total      func(childComplexity int) int
 	}
 
 	SegmentConnection struct {
@@ -517,6 +527,7 @@ type QueryResolver interface {
 }
 type SegmentResolver interface {
 	Size(ctx context.Context, obj *model.Segment) (int, error)
+	Build(ctx context.Context, obj *model.Segment) (*model.SegmentBuild, error)
 	Members(ctx context.Context, obj *model.Segment, first *int, after *string) (*model.SegmentMemberConnection, error)
 	History(ctx context.Context, obj *model.Segment, first *int, after *string) (*model.MembershipChangeConnection, error)
 }
@@ -1867,6 +1878,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Scores.Rfm(childComplexity), true
 
+	case "Segment.build":
+		if e.ComplexityRoot.Segment.Build == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Build(childComplexity), true
 	case "Segment.createdAt":
 		if e.ComplexityRoot.Segment.CreatedAt == nil {
 			break
@@ -1949,6 +1966,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Segment.Version(childComplexity), true
+
+	case "SegmentBuild.error":
+		if e.ComplexityRoot.SegmentBuild.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentBuild.Error(childComplexity), true
+	case "SegmentBuild.finishedAt":
+		if e.ComplexityRoot.SegmentBuild.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentBuild.FinishedAt(childComplexity), true
+	case "SegmentBuild.processed":
+		if e.ComplexityRoot.SegmentBuild.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentBuild.Processed(childComplexity), true
+	case "SegmentBuild.startedAt":
+		if e.ComplexityRoot.SegmentBuild.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentBuild.StartedAt(childComplexity), true
+	case "SegmentBuild.status":
+		if e.ComplexityRoot.SegmentBuild.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentBuild.Status(childComplexity), true
+	case "SegmentBuild.total":
+		if e.ComplexityRoot.SegmentBuild.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentBuild.Total(childComplexity), true
 
 	case "SegmentConnection.edges":
 		if e.ComplexityRoot.SegmentConnection.Edges == nil {
@@ -3306,6 +3360,33 @@ enum SegmentStatus {
   ARCHIVED
 }
 
+"Where the build of a dynamic segment's rule stands."
+enum SegmentBuildStatus {
+  "Profiles are being evaluated in the background; members grow as it goes."
+  BUILDING
+  "Every profile was evaluated: from now on membership follows each write."
+  READY
+  "The build stopped on an error (see error); updating the rule starts a new one."
+  FAILED
+}
+
+"""
+The pass over every profile that a new or changed rule needs. It runs in
+the background: createSegment and updateSegment answer within a moment,
+BUILDING on a large workspace. A profile written during the build is
+decided once, by the build or by that write, never both.
+"""
+type SegmentBuild {
+  status: SegmentBuildStatus!
+  "Profiles evaluated so far."
+  processed: Int!
+  "Profiles to evaluate (those created during the build included)."
+  total: Int!
+  startedAt: Time!
+  finishedAt: Time
+  error: String
+}
+
 enum MembershipChangeKind {
   ENTERED
   EXITED
@@ -3426,6 +3507,8 @@ type Segment {
   rule: JSON
   "Number of members."
   size: Int!
+  "The build of the current rule; null for a static segment or one built before builds were recorded (ready)."
+  build: SegmentBuild
   "Members, latest entry first."
   members(first: Int = 20, after: String): SegmentMemberConnection! @hasScope(scope: "segments:read")
   "ENTERED / EXITED records, newest first."
@@ -4089,6 +4172,8 @@ func (ec *executionContext) childFields_Segment(ctx context.Context, field graph
 		return ec.fieldContext_Segment_rule(ctx, field)
 	case "size":
 		return ec.fieldContext_Segment_size(ctx, field)
+	case "build":
+		return ec.fieldContext_Segment_build(ctx, field)
 	case "members":
 		return ec.fieldContext_Segment_members(ctx, field)
 	case "history":
@@ -4101,6 +4186,24 @@ func (ec *executionContext) childFields_Segment(ctx context.Context, field graph
 		return ec.fieldContext_Segment_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentBuild(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_SegmentBuild_status(ctx, field)
+	case "processed":
+		return ec.fieldContext_SegmentBuild_processed(ctx, field)
+	case "total":
+		return ec.fieldContext_SegmentBuild_total(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_SegmentBuild_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_SegmentBuild_finishedAt(ctx, field)
+	case "error":
+		return ec.fieldContext_SegmentBuild_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentBuild", field.Name)
 }
 
 func (ec *executionContext) childFields_SegmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11922,6 +12025,38 @@ func (ec *executionContext) fieldContext_Segment_size(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Segment", field, true, true, "Int")
 }
 
+func (ec *executionContext) _Segment_build(ctx context.Context, field graphql.CollectedField, obj *model.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_build(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().Build(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentBuild) graphql.Marshaler {
+			return ec.marshalOSegmentBuild2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentBuild(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_build(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentBuild(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Segment_members(ctx context.Context, field graphql.CollectedField, obj *model.Segment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12113,6 +12248,144 @@ func (ec *executionContext) _Segment_updatedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Segment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Segment", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentBuild_status(ctx context.Context, field graphql.CollectedField, obj *model.SegmentBuild) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentBuild_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SegmentBuildStatus) graphql.Marshaler {
+			return ec.marshalNSegmentBuildStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentBuildStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentBuild_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentBuild", field, false, false, "SegmentBuildStatus")
+}
+
+func (ec *executionContext) _SegmentBuild_processed(ctx context.Context, field graphql.CollectedField, obj *model.SegmentBuild) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentBuild_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentBuild_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentBuild", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentBuild_total(ctx context.Context, field graphql.CollectedField, obj *model.SegmentBuild) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentBuild_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentBuild_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentBuild", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentBuild_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.SegmentBuild) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentBuild_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentBuild_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentBuild", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentBuild_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.SegmentBuild) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentBuild_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentBuild_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentBuild", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentBuild_error(ctx context.Context, field graphql.CollectedField, obj *model.SegmentBuild) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentBuild_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentBuild_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentBuild", field, false, false, "String")
 }
 
 func (ec *executionContext) _SegmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SegmentConnection) (ret graphql.Marshaler) {
@@ -18854,6 +19127,12 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Segment_size(ctx, field, obj)
 				})
+		case "build":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Segment_build(ctx, field, obj)
+				})
 		case "members":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -18880,6 +19159,64 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 			out.Values[i] = ec._Segment_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentBuildImplementors = []string{"SegmentBuild"}
+
+func (ec *executionContext) _SegmentBuild(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentBuild) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentBuildImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentBuild")
+		case "status":
+			out.Values[i] = ec._SegmentBuild_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processed":
+			out.Values[i] = ec._SegmentBuild_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._SegmentBuild_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._SegmentBuild_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._SegmentBuild_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._SegmentBuild_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20867,6 +21204,16 @@ func (ec *executionContext) marshalNSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhalo�
 	return ec._Segment(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNSegmentBuildStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentBuildStatus(ctx context.Context, v any) (model.SegmentBuildStatus, error) {
+	var res model.SegmentBuildStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegmentBuildStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentBuildStatus(ctx context.Context, sel ast.SelectionSet, v model.SegmentBuildStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNSegmentConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentConnection(ctx context.Context, sel ast.SelectionSet, v *model.SegmentConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SegmentConnection!")
@@ -21799,6 +22146,13 @@ func (ec *executionContext) marshalOSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhalo�
 		return graphql.Null
 	}
 	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSegmentBuild2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentBuild(ctx context.Context, sel ast.SelectionSet, v *model.SegmentBuild) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SegmentBuild(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOSegmentKind2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentKind(ctx context.Context, v any) (*model.SegmentKind, error) {

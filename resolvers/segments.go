@@ -139,6 +139,15 @@ func toSegment(s *segment.Segment) *model.Segment {
 	return out
 }
 
+func toBuild(b *segment.Build) *model.SegmentBuild {
+	out := &model.SegmentBuild{Status: model.SegmentBuildStatus(b.Status), Processed: int(b.Processed), Total: int(b.Total), StartedAt: b.StartedAt}
+	if !b.FinishedAt.IsZero() {
+		out.FinishedAt = &b.FinishedAt
+	}
+	out.Error = optional(b.Error)
+	return out
+}
+
 func toChange(c segment.Change) model.MembershipChange {
 	return model.MembershipChange{
 		ID: c.ID, Kind: model.MembershipChangeKind(c.Kind), At: c.At, Cause: c.Cause,

@@ -183,6 +183,22 @@ func (r *segmentResolver) Size(ctx context.Context, obj *model.Segment) (int, er
 	return int(n), err
 }
 
+func (r *segmentResolver) Build(ctx context.Context, obj *model.Segment) (*model.SegmentBuild, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.segments.Get(ctx, tn, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.segments.BuildOf(ctx, tn, s)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	return toBuild(b), nil
+}
+
 func (r *segmentResolver) Members(ctx context.Context, obj *model.Segment, first *int, after *string) (*model.SegmentMemberConnection, error) {
 	tn, n, key, err := r.pageRequest(ctx, membersList, first, after)
 	if err != nil {

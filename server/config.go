@@ -101,6 +101,11 @@ type Config struct {
 	// lastEvent nodes per rule (HALO_MAX_RULE_EVENTS, default 20).
 	SegmentLimits segment.Limits
 
+	// SegmentBuildWait (HALO_SEGMENT_BUILD_WAIT, default 150ms, at most
+	// 1m) is how long createSegment and updateSegment wait for the
+	// segment's build before answering with it still BUILDING.
+	SegmentBuildWait time.Duration
+
 	// now, when set, is the clock of the domain services (createdAt,
 	// occurredAt checks, segment windows) and of the segment sweeper. Not
 	// configurable from the environment: e2e tests set it to a
@@ -247,6 +252,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("HALO_WS_INIT_TIMEOUT", "%q is not a duration between 100ms and 1m, e.g. 3s", v)
 		}
 		cfg.WSInitTimeout = d
+	}
+	cfg.SegmentBuildWait = segment.DefaultBuildWait
+	if v := getenv("HALO_SEGMENT_BUILD_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > time.Minute {
+			bad("HALO_SEGMENT_BUILD_WAIT", "%q is not a duration between 0s and 1m, e.g. 150ms", v)
+		}
+		cfg.SegmentBuildWait = d
 	}
 	cfg.DemoData = cfg.MongoURI == ""
 	if v := getenv("HALO_DEMO_DATA"); v != "" {

@@ -72,6 +72,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"connections per workspace negative", "HALO_MAX_CONNECTIONS_PER_WORKSPACE", "-5", "HALO_MAX_CONNECTIONS_PER_WORKSPACE"},
 		{"init timeout unitless", "HALO_WS_INIT_TIMEOUT", "3", "HALO_WS_INIT_TIMEOUT"},
 		{"init timeout too long", "HALO_WS_INIT_TIMEOUT", "2m", "between 100ms and 1m"},
+		{"build wait unitless", "HALO_SEGMENT_BUILD_WAIT", "150", "HALO_SEGMENT_BUILD_WAIT"},
+		{"build wait too long", "HALO_SEGMENT_BUILD_WAIT", "5m", "between 0s and 1m"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(env(map[string]string{tc.key: tc.value}))

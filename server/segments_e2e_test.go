@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +199,61 @@ func TestE2ESegmentBadInput(t *testing.T) {
 	createSegment(t, s, tok, map[string]any{"name": "dup", "kind": "STATIC"})
 	r = s.gql(t, tok, `mutation { createSegment(input: {name: "dup", kind: STATIC}) { id } }`, nil)
 	r.requireError(t, 0, "CONFLICT")
+}
+
+// createSegment answers without waiting for the whole build
+// (HALO_SEGMENT_BUILD_WAIT=0s here); segment.build reports its progress
+// until READY, with every profile processed and the members complete.
+func TestE2ESegmentBuildsInTheBackground(t *testing.T) {
+	s := startServer(t, serverOptions{Env: map[string]string{"HALO_SEGMENT_BUILD_WAIT": "0s"}})
+	tok := s.token(t, "acme")
+	const people = 300
+	inputs := make([]map[string]any, 0, people)
+	for i := 0; i < people; i++ {
+		inputs = append(inputs, map[string]any{"messageId": "m" + strconv.Itoa(i), "identifiers": ids("anonymousId", "p"+strconv.Itoa(i)), "name": "order"})
+	}
+	s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { duplicates } }`, map[string]any{"in": inputs[:100]}).requireOK(t)
+	s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { duplicates } }`, map[string]any{"in": inputs[100:200]}).requireOK(t)
+	s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { duplicates } }`, map[string]any{"in": inputs[200:]}).requireOK(t)
+
+	type build struct {
+		Status           string
+		Processed, Total int
+		FinishedAt       *time.Time
+	}
+	r := s.gql(t, tok, `mutation($in: CreateSegmentInput!) { createSegment(input: $in) { id build { status processed total finishedAt } } }`,
+		map[string]any{"in": map[string]any{"name": "buyers", "rule": map[string]any{"event": map[string]any{"name": "order"}}}})
+	r.requireOK(t)
+	var created struct {
+		CreateSegment struct {
+			ID    string
+			Build build
+		}
+	}
+	r.decode(t, &created)
+	if b := created.CreateSegment.Build; b.Status != "BUILDING" && b.Status != "READY" || b.Processed > b.Total || b.Total != people {
+		t.Fatalf("createSegment answered build %+v, want BUILDING or READY over %d profiles", b, people)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := s.gql(t, tok, `query($id: ID!) { segment(id: $id) { size build { status processed total finishedAt } } }`, map[string]any{"id": created.CreateSegment.ID})
+		r.requireOK(t)
+		var got struct {
+			Segment struct {
+				Size  int
+				Build build
+			}
+		}
+		r.decode(t, &got)
+		if b := got.Segment.Build; b.Status == "READY" {
+			if b.Processed != people || b.Total != people || b.FinishedAt == nil || got.Segment.Size != people {
+				t.Fatalf("ready build %+v, size %d, want %d of each", b, got.Segment.Size, people)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("build still %+v after 30 s", got.Segment.Build)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

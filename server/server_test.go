@@ -94,6 +94,9 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 		// limit tests set their own limits in Env.
 		"HALO_RATE_LIMIT":           "0",
 		"HALO_WORKSPACE_RATE_LIMIT": "0",
+		// Tests read members right after saving a segment: its save waits
+		// for the build (a moment here), however loaded the machine.
+		"HALO_SEGMENT_BUILD_WAIT": "1m",
 	}
 	if !opts.DevMode {
 		env["HALO_JWT_SECRET"] = randomSecret(t)

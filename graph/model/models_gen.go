@@ -490,6 +490,8 @@ type Segment struct {
 	Rule any `json:"rule,omitempty"`
 	// Number of members.
 	Size int `json:"size"`
+	// The build of the current rule; null for a static segment or one built before builds were recorded (ready).
+	Build *SegmentBuild `json:"build,omitempty"`
 	// Members, latest entry first.
 	Members *SegmentMemberConnection `json:"members"`
 	// ENTERED / EXITED records, newest first.
@@ -497,6 +499,21 @@ type Segment struct {
 	Version   int                         `json:"version"`
 	CreatedAt time.Time                   `json:"createdAt"`
 	UpdatedAt time.Time                   `json:"updatedAt"`
+}
+
+// The pass over every profile that a new or changed rule needs. It runs in
+// the background: createSegment and updateSegment answer within a moment,
+// BUILDING on a large workspace. A profile written during the build is
+// decided once, by the build or by that write, never both.
+type SegmentBuild struct {
+	Status SegmentBuildStatus `json:"status"`
+	// Profiles evaluated so far.
+	Processed int `json:"processed"`
+	// Profiles to evaluate (those created during the build included).
+	Total      int        `json:"total"`
+	StartedAt  time.Time  `json:"startedAt"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Error      *string    `json:"error,omitempty"`
 }
 
 type SegmentConnection struct {
@@ -1564,6 +1581,67 @@ func (e *ScoreField) UnmarshalJSON(b []byte) error {
 }
 
 func (e ScoreField) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where the build of a dynamic segment's rule stands.
+type SegmentBuildStatus string
+
+const (
+	// Profiles are being evaluated in the background; members grow as it goes.
+	SegmentBuildStatusBuilding SegmentBuildStatus = "BUILDING"
+	// Every profile was evaluated: from now on membership follows each write.
+	SegmentBuildStatusReady SegmentBuildStatus = "READY"
+	// The build stopped on an error (see error); updating the rule starts a new one.
+	SegmentBuildStatusFailed SegmentBuildStatus = "FAILED"
+)
+
+var AllSegmentBuildStatus = []SegmentBuildStatus{
+	SegmentBuildStatusBuilding,
+	SegmentBuildStatusReady,
+	SegmentBuildStatusFailed,
+}
+
+func (e SegmentBuildStatus) IsValid() bool {
+	switch e {
+	case SegmentBuildStatusBuilding, SegmentBuildStatusReady, SegmentBuildStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e SegmentBuildStatus) String() string {
+	return string(e)
+}
+
+func (e *SegmentBuildStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SegmentBuildStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SegmentBuildStatus", str)
+	}
+	return nil
+}
+
+func (e SegmentBuildStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SegmentBuildStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SegmentBuildStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

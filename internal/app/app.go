@@ -58,11 +58,19 @@ type Services struct {
 type Option func(*options)
 
 type options struct {
-	segmentLimits segment.Limits
-	traitsSettle  *time.Duration
-	store         *store.Store
-	logger        *slog.Logger
-	startup       []func(context.Context) error
+	segmentLimits    segment.Limits
+	segmentBuildWait time.Duration
+	traitsSettle     *time.Duration
+	store            *store.Store
+	logger           *slog.Logger
+	startup          []func(context.Context) error
+}
+
+// WithSegmentBuildWait sets how long a segment save waits for the
+// segment's build before answering with it still BUILDING (default
+// segment.DefaultBuildWait).
+func WithSegmentBuildWait(d time.Duration) Option {
+	return func(o *options) { o.segmentBuildWait = d }
 }
 
 // WithSegmentLimits sets the per-workspace caps of the segment engine
@@ -130,7 +138,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	purposes := consent.NewCatalog()
 	var seg *segment.Engine
 	tr := traits.New(traits.Deps{Now: now, Settle: settle, Segments: func(tr *traits.Engine) traits.Segments {
-		seg = segment.New(segment.Deps{Now: now, Publisher: relay, Redirect: identity.Redirect, Purposes: purposes, Traits: tr, Limits: o.segmentLimits})
+		seg = segment.New(segment.Deps{Now: now, Publisher: relay, Redirect: identity.Redirect, Purposes: purposes, Traits: tr, Limits: o.segmentLimits, BuildWait: o.segmentBuildWait})
 		return seg
 	}})
 	// Merges and unmerges: identity runs the crash-safe process and calls

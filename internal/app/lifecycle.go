@@ -105,12 +105,18 @@ func (s *Services) Start(ctx context.Context) error {
 	return nil
 }
 
-// resume starts the computed trait backfills that are due (traits.Resume).
+// resume starts the computed trait backfills and the segment builds that
+// are due (traits.Resume, segment.ResumeBuilds).
 func (s *Services) resume(ctx context.Context) {
 	if n, err := s.Traits.Resume(ctx, s.st); err != nil && ctx.Err() == nil {
 		s.logger.Error("resume computed trait backfills", "err", err)
 	} else if n > 0 {
 		s.logger.Info("resumed computed trait backfills", "count", n)
+	}
+	if n, err := s.Segments.ResumeBuilds(ctx, s.st); err != nil && ctx.Err() == nil {
+		s.logger.Error("resume segment builds", "err", err)
+	} else if n > 0 {
+		s.logger.Info("resumed segment builds", "count", n)
 	}
 }
 

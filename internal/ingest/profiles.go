@@ -116,9 +116,19 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 	}
 	apply := func(pr *profile.Profile) error {
 		timeline.Counted(pr, evs)
-		if len(features) > 0 {
+		// A write that counted from the stored events (a segment build, a
+		// backfill) since the profile was read may have counted these
+		// events already: then the counters are recounted, not added to.
+		fresh := pr.ComputedEpoch == 0 || seenEpoch >= 0 && pr.ComputedEpoch == seenEpoch
+		switch {
+		case len(features) == 0:
+		case fresh:
 			for _, ev := range evs {
 				pr.CountEvent(features, ev.Name, ev.Properties, ev.OccurredAt)
+			}
+		default:
+			if err := segment.Recount(ctx, tn, pr, features); err != nil {
+				return err
 			}
 		}
 		var err error

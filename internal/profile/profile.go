@@ -72,6 +72,10 @@ type Profile struct {
 	// hand-off a crash interrupted.
 	Moves     []SegmentMove `bson:"moves,omitempty"`
 	MovesNext time.Time     `bson:"movesNext,omitempty"`
+	// Built lists the segment builds under way that have visited this
+	// profile: until then no write decides the building segment here
+	// (package segment, build.go).
+	Built []string `bson:"built,omitempty"`
 	// Consent is the current consent state, by rule.ConsentKey
 	// ("purpose:CHANNEL"): the entries that are or can still become
 	// current, oldest first (package consent; the full records are in the
@@ -339,6 +343,7 @@ type fnError struct{ error }
 // someone wrote it since (no retry: the caller re-reads and decides
 // again). On success p holds the new version.
 func Swap(ctx context.Context, tn store.Tenant, p *Profile, now time.Time) error {
+	defer writeLocks.lock(p.ID)()
 	prev := p.Version
 	p.Version++
 	if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {

@@ -2,8 +2,9 @@ package segment
 
 import "github.com/halo-cdp/halo/store"
 
-// The collections package segment owns: segments, their members, the
-// membership history and the workspaces with segments (system workspace).
+// The collections package segment owns: segments, their builds, their
+// members, the membership history and the workspaces with segments
+// (system workspace).
 // Only this package reads or writes them (internal/app/ownership_test.go
 // checks it); the others call its functions.
 const (
@@ -17,6 +18,8 @@ const (
 	MembershipChanges = "membership_changes"
 	ChangesBySegment  = "by_segment" // (segmentId, at)
 	ChangesOfProfile  = "by_profile" // (profileId, at)
+	SegmentBuilds     = "segment_builds"
+	BuildsByStatus    = "by_status" // (status)
 	SegmentWorkspaces = "segment_workspaces"
 	WorkspacesByID    = "by_workspace" // (ws)
 )
@@ -36,6 +39,9 @@ var Collections = []store.CollectionSpec{
 	{Name: MembershipChanges, Indexes: []store.Index{
 		{Name: ChangesBySegment, Fields: []string{"segmentId", "at"}},
 		{Name: ChangesOfProfile, Fields: []string{"profileId", "at"}},
+	}},
+	{Name: SegmentBuilds, Indexes: []store.Index{
+		{Name: BuildsByStatus, Fields: []string{"status"}},
 	}},
 	{Name: SegmentWorkspaces, Indexes: []store.Index{
 		{Name: WorkspacesByID, Fields: []string{"ws"}},

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/profile"
@@ -31,20 +30,16 @@ import (
 // the segment's collections in line: the history records (inserted under
 // the move's id, so a repeat records nothing twice), their notifications,
 // and the memberships collection (the index of members by segment), set
-// from the document's Segments. It ends by reading the profile's version:
-// if someone wrote the profile meanwhile, the memberships it set may have
-// landed after that writer's own hand-off, so it sets them again from the
-// newer document, until the version it set them from is still the
-// current one. The last hand-off to finish thus leaves the collection as
-// the latest document says.
+// from the document's Segments. It ends with a compare-and-swap that
+// removes the moves handed off. If someone wrote the profile meanwhile,
+// the memberships it set may have landed after that writer's own
+// hand-off: it reads the newer document and sets them again from it, so
+// the last hand-off to finish leaves the collection as the latest
+// document says.
 //
-// Moves handed off are not cleared by a write of their own (a hot profile
-// would pay twice for each change): the next write of the profile drops
-// the ones this process knows are handed off (handedOff) and hands the
-// others off again, which records nothing twice. While moves are on the
-// document, NextEvalAt is held at most handOffGrace away, so that the
-// sweeper writes the profile (and finishes a hand-off a crash
-// interrupted) if nothing else does.
+// While moves are on the document, NextEvalAt is held at most
+// handOffGrace away: if a crash interrupts the hand-off, the sweeper
+// visits the profile and finishes it (as would any later write).
 
 // handOffGrace is how long a pending move waits before the sweeper takes
 // it for interrupted.
@@ -85,9 +80,6 @@ func (d *Decider) Decide(ctx context.Context, tn store.Tenant, p *profile.Profil
 	if err != nil {
 		return false, err
 	}
-	if d.e.dropHandedOff(p) {
-		changed = true
-	}
 	at := d.now.Truncate(time.Millisecond)
 	if p.MergingInto != "" {
 		for _, id := range slices.Clone(p.Segments) {
@@ -100,6 +92,11 @@ func (d *Decider) Decide(ctx context.Context, tn store.Tenant, p *profile.Profil
 	base := p.EvalAt()
 	full := t.All || !p.NextEvalAt.After(d.now)
 	todo := affected(d.a.segs, t, full)
+	if len(d.a.building) > 0 || len(p.Built) > 0 {
+		var pruned bool
+		todo, pruned = d.skipUnbuilt(p, todo)
+		changed = changed || pruned
+	}
 	next := base
 	if len(todo) > 0 {
 		member := make(map[string]bool, len(p.Segments))
@@ -119,6 +116,28 @@ func (d *Decider) Decide(ctx context.Context, tn store.Tenant, p *profile.Profil
 		}
 	}
 	return d.setNext(p, next) || changed, nil
+}
+
+// skipUnbuilt drops from todo the segments whose build has not visited p
+// yet (build.go), and drops from p the marks of builds no longer under
+// way. It returns todo and whether p changed.
+func (d *Decider) skipUnbuilt(p *profile.Profile, todo []*Segment) ([]*Segment, bool) {
+	current := map[string]bool{}
+	for id := range d.a.building {
+		current[d.a.byID[id].BuildID] = true
+	}
+	n := len(p.Built)
+	p.Built = slices.DeleteFunc(p.Built, func(b string) bool { return !current[b] })
+	if len(p.Built) == 0 {
+		p.Built = nil
+	}
+	out := todo[:0:0]
+	for _, s := range todo {
+		if !d.a.building[s.ID] || slices.Contains(p.Built, s.BuildID) {
+			out = append(out, s)
+		}
+	}
+	return out, len(p.Built) != n
 }
 
 // load fills in the memberships of a document written before they were
@@ -197,7 +216,7 @@ func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profi
 		again := make([]*profile.Profile, len(pending))
 		errs := make([]error, len(pending))
 		parallel(len(pending), func(i int) {
-			again[i], errs[i] = e.confirm(ctx, tn, pending[i])
+			again[i], errs[i] = e.clearMoves(ctx, tn, pending[i])
 		})
 		pending = pending[:0]
 		var failed error
@@ -214,22 +233,29 @@ func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profi
 	return nil
 }
 
-// confirm ends the hand-off of p's moves: if p is still the stored
-// version, they are done (and remembered as handed off); if it was
-// written meanwhile, it returns the newer document to hand off, carrying
-// p's moves too so that their segments are set again from it (their
-// records exist: they are not written again).
-func (e *Engine) confirm(ctx context.Context, tn store.Tenant, p *profile.Profile) (*profile.Profile, error) {
+// clearMoves ends the hand-off of p's moves: it removes them from the
+// stored document in one compare-and-swap. If p was written meanwhile, it
+// returns the newer document to hand off, carrying p's moves too so that
+// their segments are set again from it (their records exist: they are
+// not written again).
+func (e *Engine) clearMoves(ctx context.Context, tn store.Tenant, p *profile.Profile) (*profile.Profile, error) {
+	q := *p
+	q.Moves, q.NextEvalAt, q.MovesNext = nil, p.EvalAt(), time.Time{}
+	err := profile.Swap(ctx, tn, &q, e.now())
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil // gone (merged away, erased): that write recorded its exits
+	case !errors.Is(err, store.ErrConflict):
+		return nil, err
+	}
 	fresh, err := profile.Get(ctx, tn, p.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil // gone (merged away, erased): that write recorded its exits
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err
-	}
-	if fresh.Version == p.Version {
-		e.handedOff.add(p.Moves)
-		return nil, nil
 	}
 	for _, m := range p.Moves {
 		if !slices.ContainsFunc(fresh.Moves, func(x profile.SegmentMove) bool { return x.ID == m.ID }) {
@@ -237,69 +263,6 @@ func (e *Engine) confirm(ctx context.Context, tn store.Tenant, p *profile.Profil
 		}
 	}
 	return fresh, nil
-}
-
-// dropHandedOff removes from p the moves this process handed off, and
-// restores its nextEvalAt when none is left. It returns whether it
-// removed any.
-func (e *Engine) dropHandedOff(p *profile.Profile) bool {
-	if len(p.Moves) == 0 {
-		return false
-	}
-	kept := p.Moves[:0:0]
-	for _, m := range p.Moves {
-		if !e.handedOff.has(m.ID) {
-			kept = append(kept, m)
-		}
-	}
-	if len(kept) == len(p.Moves) {
-		return false
-	}
-	p.Moves = kept
-	if len(kept) == 0 {
-		p.Moves = nil
-		p.NextEvalAt, p.MovesNext = cmp.Or(p.MovesNext, p.NextEvalAt), time.Time{}
-	}
-	return true
-}
-
-// handedOffSet remembers the ids of the last moves handed off by this
-// process (a bounded window: an id forgotten is handed off once more,
-// which records nothing twice).
-type handedOffSet struct {
-	mu   sync.Mutex
-	ids  map[string]struct{}
-	ring []string
-	next int
-}
-
-const handedOffWindow = 1 << 17
-
-func (h *handedOffSet) add(moves []profile.SegmentMove) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ids == nil {
-		h.ids = make(map[string]struct{}, 1024)
-		h.ring = make([]string, handedOffWindow)
-	}
-	for _, m := range moves {
-		if _, ok := h.ids[m.ID]; ok {
-			continue
-		}
-		if old := h.ring[h.next]; old != "" {
-			delete(h.ids, old)
-		}
-		h.ring[h.next] = m.ID
-		h.ids[m.ID] = struct{}{}
-		h.next = (h.next + 1) % len(h.ring)
-	}
-}
-
-func (h *handedOffSet) has(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.ids[id]
-	return ok
 }
 
 // recordMoves writes the history records of the profiles' moves (each

@@ -160,11 +160,11 @@ func (e *Engine) reevaluatePage(ctx context.Context, tn store.Tenant, page []*pr
 	for i, p := range page {
 		ids[i] = p.ID
 	}
-	var prep func(*Decider, *profile.Profile) bool
+	var prep func(*Decider, *profile.Profile) (bool, error)
 	if len(feats) > 0 {
-		prep = func(_ *Decider, p *profile.Profile) bool {
+		prep = func(_ *Decider, p *profile.Profile) (bool, error) {
 			setCounters(p, feats, counters[p.ID])
-			return true
+			return true, nil
 		}
 	}
 	return e.settle(ctx, tn, ids, page, cause, t, prep)
@@ -233,10 +233,14 @@ func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*
 	if err != nil {
 		return nil, err
 	}
-	before := a.features
 	if err := e.withinLimits(ctx, tn, s, in.Rule, func() error {
 		if err := e.register(ctx, tn); err != nil {
 			return err
+		}
+		if kind == Dynamic {
+			if err := e.saveBuild(ctx, tn, s, toCount(a, s), "segment.created"); err != nil {
+				return err
+			}
 		}
 		if err := tn.C(Segments).Insert(ctx, s); err != nil {
 			if errors.Is(err, store.ErrDuplicateKey) {
@@ -250,9 +254,7 @@ func (e *Engine) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*
 		return nil, err
 	}
 	if kind == Dynamic {
-		if err := e.rebuild(ctx, tn, newFeatures(s.Features, before), "segment.created"); err != nil {
-			return nil, err
-		}
+		return e.awaitBuild(ctx, tn, s)
 	}
 	return s, nil
 }
@@ -271,6 +273,19 @@ func (e *Engine) setRule(ctx context.Context, tn store.Tenant, s *Segment, rl ru
 	s.Features = rule.Features(rl)
 	s.Deps = rule.DependsOn(rl)
 	return nil
+}
+
+// toCount lists the features of s's rule its build must count from the
+// events: all but those another active segment, built already, has kept
+// counted on every profile.
+func toCount(a *activeSet, s *Segment) []rule.Feature {
+	var kept []rule.Feature
+	for _, o := range a.segs {
+		if o.ID != s.ID && o.Kind == Dynamic && !a.building[o.ID] {
+			kept = append(kept, o.Features...)
+		}
+	}
+	return newFeatures(s.Features, kept)
 }
 
 // newFeatures lists the features of fs that are not in maintained.
@@ -325,11 +340,15 @@ func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in Upda
 	if err != nil {
 		return nil, err
 	}
-	before := a.features
 	prev := s.Version
 	s.Version++
 	s.UpdatedAt = e.now().Truncate(time.Millisecond)
 	if err := e.withinLimits(ctx, tn, s, in.Rule, func() error {
+		if in.Rule != nil {
+			if err := e.saveBuild(ctx, tn, s, toCount(a, s), "segment.updated"); err != nil {
+				return err
+			}
+		}
 		if err := tn.C(Segments).Replace(ctx, s, prev); err != nil {
 			switch {
 			case errors.Is(err, store.ErrDuplicateKey):
@@ -345,9 +364,7 @@ func (e *Engine) Update(ctx context.Context, tn store.Tenant, id string, in Upda
 		return nil, err
 	}
 	if in.Rule != nil {
-		if err := e.rebuild(ctx, tn, newFeatures(s.Features, before), "segment.updated"); err != nil {
-			return nil, err
-		}
+		return e.awaitBuild(ctx, tn, s)
 	}
 	return s, nil
 }
@@ -422,8 +439,8 @@ func (e *Engine) static(ctx context.Context, tn store.Tenant, segmentID string, 
 	} else if slices.ContainsFunc(a.segs, func(o *Segment) bool { return len(o.Deps.Segments) > 0 }) {
 		t.All = true
 	}
-	if err := e.settle(ctx, tn, ids, profiles, "manual", t, func(d *Decider, p *profile.Profile) bool {
-		return d.move(p, s.ID, add)
+	if err := e.settle(ctx, tn, ids, profiles, "manual", t, func(d *Decider, p *profile.Profile) (bool, error) {
+		return d.move(p, s.ID, add), nil
 	}); err != nil {
 		return nil, err
 	}
@@ -560,6 +577,17 @@ func (e *Engine) recompute(ctx context.Context, tn store.Tenant, profileID strin
 		return nil
 	})
 	return err
+}
+
+// Recount sets p's counters of feats from its stored events (ingest,
+// when a from-events write may have counted its new events already).
+func Recount(ctx context.Context, tn store.Tenant, p *profile.Profile, feats []rule.Feature) error {
+	counters, err := countEvents(ctx, tn, p.ID, feats)
+	if err != nil {
+		return err
+	}
+	setCounters(p, feats, counters)
+	return nil
 }
 
 // countEvents counts a profile's stored events for feats.
@@ -706,7 +734,7 @@ func (e *Engine) reevaluateAll(ctx context.Context, tn store.Tenant, ids []strin
 // the same write and tells whether it did. A profile that no longer
 // exists (merged away) exits every active segment. A profile's failure is
 // logged and the others go on; the first is returned.
-func (e *Engine) settle(ctx context.Context, tn store.Tenant, ids []string, seeds []*profile.Profile, cause string, t rule.Touched, prep func(*Decider, *profile.Profile) bool) error {
+func (e *Engine) settle(ctx context.Context, tn store.Tenant, ids []string, seeds []*profile.Profile, cause string, t rule.Touched, prep func(*Decider, *profile.Profile) (bool, error)) error {
 	d, err := e.Decider(ctx, tn, cause)
 	if err != nil {
 		return err
@@ -750,15 +778,19 @@ var errUnchanged = errors.New("segment: nothing to write")
 
 // settle is Engine.settle for one profile: it returns the document as
 // written (or as read, when nothing changed).
-func (d *Decider) settle(ctx context.Context, tn store.Tenant, id string, seed *profile.Profile, t rule.Touched, prep func(*Decider, *profile.Profile) bool) (*profile.Profile, error) {
+func (d *Decider) settle(ctx context.Context, tn store.Tenant, id string, seed *profile.Profile, t rule.Touched, prep func(*Decider, *profile.Profile) (bool, error)) (*profile.Profile, error) {
 	var same *profile.Profile
 	fn := func(p *profile.Profile) error {
 		changed, err := d.load(ctx, tn, p)
 		if err != nil {
 			return err
 		}
-		if prep != nil && prep(d, p) {
-			changed = true
+		if prep != nil {
+			c, err := prep(d, p)
+			if err != nil {
+				return err
+			}
+			changed = changed || c
 		}
 		decided, err := d.Decide(ctx, tn, p, t)
 		if err != nil {

@@ -112,19 +112,9 @@ func TestEnterOnTrackAndExitWithTime(t *testing.T) {
 	}
 	p := e.Profile(t, pid)
 	want := time.Date(2026, 3, 17, 0, 0, 0, 0, time.UTC) // both orders leave the 7-day window
-	// The ENTERED move stays on the document until its next write, which
-	// the sweeper makes within a minute if nothing else does.
-	if len(p.Moves) != 1 || !p.Moves[0].Enter || !p.MovesNext.Equal(want) || !p.NextEvalAt.Equal(start.Add(time.Minute)) {
-		t.Fatalf("moves %+v, movesNext %v, nextEvalAt %v: want the enter pending, %v then", p.Moves, p.MovesNext, p.NextEvalAt, want)
-	}
-	if n, err := e.seg.Sweep(e.Ctx, e.Tenant, start.Add(time.Hour)); err != nil || n != 1 {
-		t.Fatalf("sweep after the hand-off grace visited %d (%v)", n, err)
-	}
-	if p := e.Profile(t, pid); len(p.Moves) != 0 || !p.NextEvalAt.Equal(want) || !e.members(t, s.ID)[pid] {
-		t.Fatalf("after the sweep: moves %+v nextEvalAt %v member %v", p.Moves, p.NextEvalAt, e.members(t, s.ID)[pid])
-	}
-	if got := e.history(t, s.ID); fmt.Sprint(got) != "[ENTERED:track]" {
-		t.Fatalf("history %v after the sweep", got)
+	// The ENTERED move is handed off and cleared from the document.
+	if len(p.Moves) != 0 || !p.NextEvalAt.Equal(want) {
+		t.Fatalf("moves %+v, nextEvalAt %v, want none and %v", p.Moves, p.NextEvalAt, want)
 	}
 	// Nothing due yet.
 	if n, err := e.seg.Sweep(e.Ctx, e.Tenant, start.Add(24*time.Hour)); err != nil || n != 0 {
@@ -140,10 +130,8 @@ func TestEnterOnTrackAndExitWithTime(t *testing.T) {
 	if got := e.history(t, s.ID); fmt.Sprint(got) != "[ENTERED:track EXITED:time]" {
 		t.Fatalf("history %v", got)
 	}
-	// The EXITED move is pending on the document: the real next
-	// evaluation is none.
-	if p := e.Profile(t, pid); len(p.Moves) != 1 || !p.MovesNext.Equal(profileNoEval()) {
-		t.Fatalf("after exit: moves %+v movesNext %v", p.Moves, p.MovesNext)
+	if p := e.Profile(t, pid); len(p.Moves) != 0 || !p.NextEvalAt.Equal(profileNoEval()) {
+		t.Fatalf("after exit: moves %+v nextEvalAt %v", p.Moves, p.NextEvalAt)
 	}
 }
 

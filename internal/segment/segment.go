@@ -80,8 +80,11 @@ type Segment struct {
 	Features    []rule.Feature `bson:"features"`
 	Deps        rule.Deps      `bson:"deps"`
 	Version     int64          `bson:"version"`
-	CreatedAt   time.Time      `bson:"createdAt"`
-	UpdatedAt   time.Time      `bson:"updatedAt"`
+	// BuildID is the current build of the rule (build.go); empty on a
+	// segment saved before builds existed, which is ready.
+	BuildID   string    `bson:"buildId,omitempty"`
+	CreatedAt time.Time `bson:"createdAt"`
+	UpdatedAt time.Time `bson:"updatedAt"`
 	// Size is filled on read (a count of memberships), not stored
 	// maintained: a counter document would be one contended write per change.
 	Size int64 `bson:"-"`
@@ -142,11 +145,19 @@ type Deps struct {
 	// Limits caps the segments, event features and rule sizes of each
 	// workspace (zero fields: DefaultLimits).
 	Limits Limits
+	// BuildWait is how long a save waits for its segment's build before
+	// answering with it still BUILDING (0: DefaultBuildWait).
+	BuildWait time.Duration
 }
 
 // New builds the segment engine.
 func New(d Deps) *Engine {
-	return &Engine{clock: d.Now, publisher: d.Publisher, redirect: d.Redirect, purposes: d.Purposes, traits: d.Traits, limits: d.Limits}
+	wait := d.BuildWait
+	if wait <= 0 {
+		wait = DefaultBuildWait
+	}
+	return &Engine{clock: d.Now, publisher: d.Publisher, redirect: d.Redirect, purposes: d.Purposes, traits: d.Traits, limits: d.Limits,
+		buildWait: wait, owner: store.NewID()}
 }
 
 // Engine is the segment engine of one process (New; the zero Engine
@@ -164,8 +175,14 @@ type Engine struct {
 	slots sync.Mutex
 
 	evaluations atomic.Int64
-	// handedOff: the membership moves this process has handed off.
-	handedOff handedOffSet
+
+	// Builds this engine runs (build.go), by build; owner names this
+	// engine in build leases.
+	buildWait time.Duration
+	owner     string
+	buildsMu  sync.Mutex
+	builds    map[string]chan struct{}
+	runs      sync.WaitGroup
 }
 
 // Evaluations counts the segment rules this engine has evaluated on a
@@ -179,6 +196,8 @@ type activeSet struct {
 	segs     []*Segment
 	features []rule.Feature
 	byID     map[string]*Segment
+	// building: the segments whose build is under way.
+	building map[string]bool
 }
 
 // Now reads the engine's clock (UTC): what previews evaluate windows at.
@@ -221,6 +240,9 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error
 					a.features = append(a.features, f)
 				}
 			}
+		}
+		if a.building, err = buildingSet(ctx, tn, a.byID); err != nil {
+			return nil, err
 		}
 		return a, nil
 	})

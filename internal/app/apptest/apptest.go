@@ -38,6 +38,9 @@ func New(t testing.TB, start time.Time, opts ...app.Option) *Env {
 	}
 	t.Cleanup(func() { st.Close(context.Background()) })
 	c := app.NewManualClock(start)
+	// A segment save answers once its build is done, however slow the
+	// machine: tests read members right after.
+	opts = append([]app.Option{app.WithSegmentBuildWait(time.Minute)}, opts...)
 	return &Env{Ctx: ctx, Store: st, Tenant: st.Tenant("ws1"), Services: app.New(c.Now, opts...), Clock: c}
 }
 

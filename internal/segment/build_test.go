@@ -1,0 +1,158 @@
+package segment_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/app/apptest"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/timeline"
+)
+
+// buildEnv is env whose segment saves do not wait for their builds.
+func buildEnv(t *testing.T) *env {
+	e := apptest.New(t, start, app.WithSegmentBuildWait(time.Nanosecond))
+	t.Cleanup(e.Services.Segments.WaitBuilds) // before the store closes
+	return &env{Env: e, seg: e.Services.Segments}
+}
+
+// orderBatch tracks an order by each of who, message ids batch-i.
+func (e *env) orderBatch(t *testing.T, batch string, who []string) {
+	t.Helper()
+	in := make([]timeline.TrackInput, len(who))
+	for i, w := range who {
+		in[i] = timeline.TrackInput{MessageID: fmt.Sprint(batch, "-", i), Identifiers: anon(w), Name: "order"}
+	}
+	if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A segment built while ingest runs beside it: the build ends READY with
+// every profile processed, members are exactly those the rule selects
+// from the stored events, and each of them entered once.
+func TestBuildBesideIngestIsExact(t *testing.T) {
+	e := buildEnv(t)
+	const people = 400
+	who := func(i int) string { return fmt.Sprint("p", i) }
+	for i := 0; i < people; i += 100 {
+		batch := make([]string, 0, 100)
+		for j := i; j < i+100; j++ {
+			batch = append(batch, who(j))
+		}
+		e.orderBatch(t, fmt.Sprint("first", i), batch) // one order each: nobody qualifies yet
+	}
+	r := rule.Rule{Event: &rule.EventCond{Name: "order", Count: &rule.CountCond{Op: rule.GTE, Value: 2}}}
+	s, err := e.seg.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "repeat", Rule: &r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Second orders arrive while the build runs.
+	rng := rand.New(rand.NewPCG(7, 8))
+	var wg sync.WaitGroup
+	for c := 0; c < 3; c++ {
+		batch := make([]string, 50)
+		for j := range batch {
+			batch[j] = who(rng.IntN(people))
+		}
+		wg.Go(func() { e.orderBatch(t, fmt.Sprint("during", c), batch) })
+	}
+	wg.Wait()
+	e.seg.WaitBuilds()
+
+	b, err := e.seg.BuildOf(e.Ctx, e.Tenant, s)
+	if err != nil || b == nil || b.Status != segment.Ready || b.Processed != b.Total || b.Total != people {
+		t.Fatalf("build %+v (%v), want READY with %d processed", b, err, people)
+	}
+	ms, _, _, err := e.seg.Members(e.Ctx, e.Tenant, s.ID, 1000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := map[string]bool{}
+	for _, m := range ms {
+		members[m.ProfileID] = true
+	}
+	entered := map[string]int{}
+	cs, _, _, err := e.seg.History(e.Ctx, e.Tenant, s.ID, 1000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Kind != segment.Entered {
+			t.Fatalf("unexpected %s of %s", c.Kind, c.ProfileID)
+		}
+		entered[c.ProfileID]++
+	}
+	want := 0
+	for i := 0; i < people; i++ {
+		pid := e.identify(t, who(i), nil)
+		var orders int
+		if err := timeline.EventsOf(e.Ctx, e.Tenant, pid, func(ev *timeline.Event) error { orders++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		qualifies := orders >= 2
+		if qualifies {
+			want++
+		}
+		if members[pid] != qualifies || (qualifies && entered[pid] != 1) || (!qualifies && entered[pid] != 0) {
+			t.Fatalf("%s: %d orders, member %v, entered %d times", who(i), orders, members[pid], entered[pid])
+		}
+		if c := e.Profile(t, pid).Features[rule.FeatureKey("order", nil)]; c.CountWithin(time.Time{}, profile.NoEval) != int64(orders) {
+			t.Fatalf("%s: counter %+v, %d orders stored", who(i), c, orders)
+		}
+	}
+	if want == 0 {
+		t.Fatal("no one qualified: the test measured nothing")
+	}
+}
+
+// A build left BUILDING by a process that died is resumed from where it
+// stood, and the profiles it had visited are not decided twice.
+func TestBuildResumesAfterARestart(t *testing.T) {
+	e := buildEnv(t)
+	for i := 0; i < 5; i++ {
+		e.orderBatch(t, fmt.Sprint("o", i), []string{"a", "b", fmt.Sprint("c", i)})
+	}
+	r := rule.Rule{Event: &rule.EventCond{Name: "order", Count: &rule.CountCond{Op: rule.GTE, Value: 3}}}
+	s, err := e.seg.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "loyal", Rule: &r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.seg.WaitBuilds()
+	first := fmt.Sprint(e.history(t, s.ID))
+	if first != "[ENTERED:segment.created ENTERED:segment.created]" {
+		t.Fatalf("history after the build %s", first)
+	}
+	// The build as a dead runner would have left it, half way.
+	b, err := e.seg.BuildOf(e.Ctx, e.Tenant, s)
+	if err != nil || b == nil {
+		t.Fatal(b, err)
+	}
+	prev := b.Version
+	b.Status, b.Processed, b.Owner, b.LeaseUntil, b.FinishedAt, b.Version = segment.Building, 3, "dead", start, time.Time{}, b.Version+1
+	if err := e.Tenant.C(segment.SegmentBuilds).Replace(e.Ctx, b, prev); err != nil {
+		t.Fatal(err)
+	}
+	// A new process over the same store resumes it.
+	svc := app.New(e.Clock.Now, app.WithStore(e.Store))
+	if n, err := svc.Segments.ResumeBuilds(e.Ctx, e.Store); err != nil || n != 1 {
+		t.Fatalf("resumed %d (%v)", n, err)
+	}
+	svc.Segments.WaitBuilds()
+	b, err = e.seg.BuildOf(e.Ctx, e.Tenant, s)
+	if err != nil || b.Status != segment.Ready || b.Owner != "" {
+		t.Fatalf("after the resume: %+v (%v)", b, err)
+	}
+	if got := fmt.Sprint(e.history(t, s.ID)); got != first {
+		t.Fatalf("history after the resume %s, want %s", got, first)
+	}
+	if n, err := svc.Segments.ResumeBuilds(e.Ctx, e.Store); err != nil || n != 0 {
+		t.Fatalf("a ready build resumed again: %d (%v)", n, err)
+	}
+}
