@@ -162,7 +162,7 @@ func (s *Service) SetPIISettings(ctx context.Context, tn store.Tenant, in PIISet
 	if err != nil {
 		return in, err
 	}
-	now := s.clock().UTC()
+	now := s.now()
 	for attempt := 0; ; attempt++ {
 		var cur piiDoc
 		err := settings.Find(ctx, tn, piiSettingsKey, &cur)

@@ -221,7 +221,12 @@ func Scan(ctx context.Context, tn store.Tenant, workers int, fn func(page int, d
 // skipped), oldest first, a page of up to 100 decoded documents at a time.
 // fn's error ends it.
 func EachLivePage(ctx context.Context, tn store.Tenant, fn func([]*Profile) error) error {
-	after := ""
+	return EachLivePageAfter(ctx, tn, "", func(page []*Profile, _ string) error { return fn(page) })
+}
+
+// EachLivePageAfter is EachLivePage resuming after cursor after (""
+// from the start); fn also gets the cursor to resume after its page.
+func EachLivePageAfter(ctx context.Context, tn store.Tenant, after string, fn func(page []*Profile, cursor string) error) error {
 	for {
 		page, err := List(ctx, tn, CreatedAsc, 100, after)
 		if err != nil {
@@ -235,7 +240,7 @@ func EachLivePage(ctx context.Context, tn store.Tenant, fn func([]*Profile) erro
 			}
 		}
 		if len(live) > 0 {
-			if err := fn(live); err != nil {
+			if err := fn(live, after); err != nil {
 				return err
 			}
 		}

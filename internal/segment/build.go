@@ -120,21 +120,27 @@ func (e *Engine) BuildOf(ctx context.Context, tn store.Tenant, s *Segment) (*Bui
 	return loadBuild(ctx, tn, s)
 }
 
+// bornBuilt is when profiles created during build b need no visit: every
+// engine knew the segment by then (its cache lifetime, twice over, after
+// the build was recorded), so ingest counted all their events into the
+// segment's features and may decide it for them at once.
+func bornBuilt(b *Build) time.Time { return b.StartedAt.Add(2 * CacheTTL) }
+
 // buildingSet lists the segments of the workspace whose current build is
-// under way.
-func buildingSet(ctx context.Context, tn store.Tenant, segs map[string]*Segment) (map[string]bool, error) {
+// under way, with bornBuilt.
+func buildingSet(ctx context.Context, tn store.Tenant, segs map[string]*Segment) (map[string]time.Time, error) {
 	docs, err := tn.C(SegmentBuilds).Find(ctx, store.Query{Index: BuildsByStatus, Eq: []any{Building}})
 	if err != nil {
 		return nil, fmt.Errorf("load segment builds: %w", err)
 	}
-	out := map[string]bool{}
+	out := map[string]time.Time{}
 	for _, d := range docs {
 		var b Build
 		if err := d.Decode(&b); err != nil {
 			return nil, fmt.Errorf("decode segment build: %w", err)
 		}
 		if s, ok := segs[b.SegmentID]; ok && s.BuildID == b.ID {
-			out[b.SegmentID] = true
+			out[b.SegmentID] = bornBuilt(&b)
 		}
 	}
 	return out, nil
@@ -266,10 +272,18 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 	e.invalidate(tn.Workspace())
 	touched := rule.Touched{All: true}
 	after := b.After
+	bound := bornBuilt(&b)
 	for {
 		page, err := profile.List(ctx, tn, profile.CreatedAsc, buildPage, after)
 		if err != nil {
 			return err
+		}
+		// Profiles born built end the pass (ingest decides them).
+		for i, p := range page.Profiles {
+			if p.CreatedAt.After(bound) {
+				page.Profiles, page.Cursors, page.HasNext = page.Profiles[:i], page.Cursors[:i], false
+				break
+			}
 		}
 		ids := make([]string, len(page.Profiles))
 		for i, p := range page.Profiles {

@@ -133,7 +133,8 @@ func (d *Decider) skipUnbuilt(p *profile.Profile, todo []*Segment) ([]*Segment, 
 	}
 	out := todo[:0:0]
 	for _, s := range todo {
-		if !d.a.building[s.ID] || slices.Contains(p.Built, s.BuildID) {
+		born, building := d.a.building[s.ID]
+		if !building || p.CreatedAt.After(born) || slices.Contains(p.Built, s.BuildID) {
 			out = append(out, s)
 		}
 	}

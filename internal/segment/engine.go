@@ -281,7 +281,7 @@ func (e *Engine) setRule(ctx context.Context, tn store.Tenant, s *Segment, rl ru
 func toCount(a *activeSet, s *Segment) []rule.Feature {
 	var kept []rule.Feature
 	for _, o := range a.segs {
-		if o.ID != s.ID && o.Kind == Dynamic && !a.building[o.ID] {
+		if _, building := a.building[o.ID]; o.ID != s.ID && o.Kind == Dynamic && !building {
 			kept = append(kept, o.Features...)
 		}
 	}

@@ -16,6 +16,8 @@
 //   - membership_changes: the history (ENTERED/EXITED, at, cause), each
 //     record written once under the id its decision chose, and published
 //     as realtime membership.changed.
+//   - segment_builds: one per build of a rule (Build): status, progress,
+//     lease; the segment's BuildID names its current one.
 //   - segment_workspaces (system workspace): workspaces that have segments,
 //     which the sweeper visits.
 //
@@ -23,10 +25,9 @@
 //
 // The active segments of a workspace are cached per process for CacheTTL
 // (1 s); a change made through this process drops the cache at once, one
-// made through another instance is seen within CacheTTL. Feature backfill
-// recomputes counters from stored events; an event ingested while a
-// segment with a new feature is being saved may be missed or counted twice
-// for that feature (the window is the backfill itself).
+// made through another instance is seen within CacheTTL. A new rule is
+// built in the background (build.go); beside live ingest its members
+// enter exactly once and its feature counters are exact.
 package segment
 
 import (
@@ -196,12 +197,10 @@ type activeSet struct {
 	segs     []*Segment
 	features []rule.Feature
 	byID     map[string]*Segment
-	// building: the segments whose build is under way.
-	building map[string]bool
+	// building: the segments whose build is under way, with the moment
+	// from which new profiles need no visit (bornBuilt).
+	building map[string]time.Time
 }
-
-// Now reads the engine's clock (UTC): what previews evaluate windows at.
-func (e *Engine) Now() time.Time { return e.now() }
 
 func (e *Engine) now() time.Time {
 	if e.clock == nil {

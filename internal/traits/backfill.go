@@ -201,16 +201,31 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev
 	if err != nil {
 		return err
 	}
+	// A resumed backfill goes on from its last page, with its bound.
+	var from Backfill
 	err = e.progress(ctx, tn, sub, rev, func(b *Backfill) {
+		if b.Status == Running && b.After != "" {
+			from = *b
+			return
+		}
 		*b = Backfill{Status: Running, Total: total, StartedAt: e.now().Truncate(time.Millisecond)}
+		from = *b
 	})
 	if err != nil {
 		return ignoreSuperseded(err)
 	}
-	var processed int64
-	err = profile.EachLivePage(ctx, tn, func(page []*profile.Profile) error {
+	// Profiles created after the backfill started were created by
+	// engines that knew the definition (it starts a cache lifetime after
+	// the save): ingest counted every event of theirs from empty, so the
+	// pass ends where they begin, instead of chasing a growing workspace.
+	processed := from.Processed
+	errBound := errors.New("bound reached")
+	err = profile.EachLivePageAfter(ctx, tn, from.After, func(page []*profile.Profile, cursor string) error {
 		ids := make([]string, 0, len(page))
 		for _, p := range page {
+			if p.CreatedAt.After(from.StartedAt) {
+				return errBound
+			}
 			_, err := profile.UpdateAnyFrom(ctx, tn, p, e.now(), func(q *profile.Profile) error {
 				return recomputeFromEvents(ctx, tn, q, defs, tally, e.now())
 			})
@@ -227,15 +242,15 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev
 			e.segments.AfterWrite(ctx, tn, ids, "computed", touched)
 		}
 		return e.progress(ctx, tn, sub, rev, func(b *Backfill) {
-			b.Processed = processed
+			b.Processed, b.After = processed, cursor
 			b.Total = max(b.Total, processed)
 		})
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errBound) {
 		return ignoreSuperseded(err)
 	}
 	return ignoreSuperseded(e.progress(ctx, tn, sub, rev, func(b *Backfill) {
-		b.Status, b.Processed, b.Total = Done, processed, processed
+		b.Status, b.Processed, b.Total, b.After = Done, processed, processed, ""
 		b.FinishedAt = e.now().Truncate(time.Millisecond)
 	}))
 }

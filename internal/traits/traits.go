@@ -140,6 +140,8 @@ type Backfill struct {
 	// (its runner died).
 	Owner      string    `bson:"owner,omitempty"`
 	LeaseUntil time.Time `bson:"leaseUntil,omitempty"`
+	// After is where a resumed backfill goes on (profiles by creation).
+	After string `bson:"after,omitempty"`
 }
 
 // Def is the definition as the aggregation needs it.
