@@ -106,6 +106,10 @@ type Config struct {
 	// segment's build before answering with it still BUILDING.
 	SegmentBuildWait time.Duration
 
+	// segmentBuildSettle, when set, replaces the segment builds' settle
+	// (tests: one engine, no wait).
+	segmentBuildSettle *time.Duration
+
 	// now, when set, is the clock of the domain services (createdAt,
 	// occurredAt checks, segment windows) and of the segment sweeper. Not
 	// configurable from the environment: e2e tests set it to a

@@ -89,6 +89,9 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	// interrupted merges, loads the demo data, then starts the background
 	// work (realtime hub, segment sweeper, backfill resume); Close stops it.
 	opts := []app.Option{app.WithSegmentLimits(cfg.SegmentLimits), app.WithSegmentBuildWait(cfg.SegmentBuildWait), app.WithStore(st), app.WithLogger(logger)}
+	if cfg.segmentBuildSettle != nil {
+		opts = append(opts, app.WithSegmentBuildSettle(*cfg.segmentBuildSettle))
+	}
 	if cfg.DemoData {
 		opts = append(opts, app.WithStartup(demoData(st, cfg.DataDir, logger)))
 	}

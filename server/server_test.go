@@ -119,6 +119,11 @@ func startServer(t testing.TB, opts serverOptions) *testServer {
 	if opts.Clock != nil {
 		cfg.now = opts.Clock.Now
 	}
+	// One engine per data dir in most tests: no cache of another one to
+	// wait for (the two-server tests share a process and its caches' TTL
+	// is what the settle covers; they set no segment rule during ingest).
+	noSettle := time.Duration(0)
+	cfg.segmentBuildSettle = &noSettle
 	if opts.Tune != nil {
 		opts.Tune(&cfg)
 	}

@@ -60,6 +60,7 @@ type Option func(*options)
 type options struct {
 	segmentLimits    segment.Limits
 	segmentBuildWait time.Duration
+	segmentSettle    *time.Duration
 	traitsSettle     *time.Duration
 	store            *store.Store
 	logger           *slog.Logger
@@ -71,6 +72,13 @@ type options struct {
 // segment.DefaultBuildWait).
 func WithSegmentBuildWait(d time.Duration) Option {
 	return func(o *options) { o.segmentBuildWait = d }
+}
+
+// WithSegmentBuildSettle sets how long a segment build that counts new
+// features waits before counting (segment.Deps.BuildSettle; tests with
+// one engine use zero).
+func WithSegmentBuildSettle(d time.Duration) Option {
+	return func(o *options) { o.segmentSettle = &d }
 }
 
 // WithSegmentLimits sets the per-workspace caps of the segment engine
@@ -138,7 +146,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	purposes := consent.NewCatalog()
 	var seg *segment.Engine
 	tr := traits.New(traits.Deps{Now: now, Settle: settle, Segments: func(tr *traits.Engine) traits.Segments {
-		seg = segment.New(segment.Deps{Now: now, Publisher: relay, Redirect: identity.Redirect, Purposes: purposes, Traits: tr, Limits: o.segmentLimits, BuildWait: o.segmentBuildWait})
+		seg = segment.New(segment.Deps{Now: now, Publisher: relay, Redirect: identity.Redirect, Purposes: purposes, Traits: tr, Limits: o.segmentLimits, BuildWait: o.segmentBuildWait, BuildSettle: o.segmentSettle})
 		return seg
 	}})
 	// Merges and unmerges: identity runs the crash-safe process and calls

@@ -267,6 +267,17 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 	if err := e.progress(ctx, tn, id, buildID, func(cur *Build) { b = *cur }); err != nil {
 		return err
 	}
+	// Count nothing before every engine counts the new features on ingest
+	// (they learn of the segment within their cache lifetime): a profile
+	// counted from its events earlier could then miss an event that an
+	// engine not knowing the feature yet stored and counted.
+	if wait := time.Until(b.StartedAt.Add(e.buildSettle)); wait > 0 && b.Processed == 0 && len(b.Features) > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	// Decide from a fresh view of the builds under way (this one
 	// included), whoever started it.
 	e.invalidate(tn.Workspace())

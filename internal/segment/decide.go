@@ -87,6 +87,9 @@ func (d *Decider) Decide(ctx context.Context, tn store.Tenant, p *profile.Profil
 				changed = true
 			}
 		}
+		if changed {
+			d.setNext(p, p.EvalAt())
+		}
 		return changed, nil
 	}
 	base := p.EvalAt()
@@ -201,6 +204,9 @@ func (d *Decider) setNext(p *profile.Profile, next time.Time) bool {
 // segment collections (see the top of this file). Profiles without
 // pending moves cost nothing.
 func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profile.Profile) error {
+	// Once started it runs to the end: a hand-off stopped half way may
+	// leave a members entry that only its own last step corrects.
+	ctx = context.WithoutCancel(ctx)
 	var pending []*profile.Profile
 	for _, p := range profiles {
 		if p != nil && len(p.Moves) > 0 {
@@ -257,6 +263,9 @@ func (e *Engine) clearMoves(ctx context.Context, tn store.Tenant, p *profile.Pro
 	}
 	if err != nil {
 		return nil, err
+	}
+	if len(fresh.Moves) == 0 {
+		fresh.MovesNext = fresh.NextEvalAt // restored as it is by the clear
 	}
 	for _, m := range p.Moves {
 		if !slices.ContainsFunc(fresh.Moves, func(x profile.SegmentMove) bool { return x.ID == m.ID }) {

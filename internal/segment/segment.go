@@ -149,6 +149,11 @@ type Deps struct {
 	// BuildWait is how long a save waits for its segment's build before
 	// answering with it still BUILDING (0: DefaultBuildWait).
 	BuildWait time.Duration
+	// BuildSettle, when set, replaces how long a build that counts new
+	// features waits before it counts (default twice CacheTTL: until
+	// every engine counts them on ingest). Tests with one engine set it
+	// to zero.
+	BuildSettle *time.Duration
 }
 
 // New builds the segment engine.
@@ -157,8 +162,12 @@ func New(d Deps) *Engine {
 	if wait <= 0 {
 		wait = DefaultBuildWait
 	}
+	settle := 2 * CacheTTL
+	if d.BuildSettle != nil {
+		settle = *d.BuildSettle
+	}
 	return &Engine{clock: d.Now, publisher: d.Publisher, redirect: d.Redirect, purposes: d.Purposes, traits: d.Traits, limits: d.Limits,
-		buildWait: wait, owner: store.NewID()}
+		buildWait: wait, buildSettle: settle, owner: store.NewID()}
 }
 
 // Engine is the segment engine of one process (New; the zero Engine
@@ -179,11 +188,12 @@ type Engine struct {
 
 	// Builds this engine runs (build.go), by build; owner names this
 	// engine in build leases.
-	buildWait time.Duration
-	owner     string
-	buildsMu  sync.Mutex
-	builds    map[string]chan struct{}
-	runs      sync.WaitGroup
+	buildWait   time.Duration
+	buildSettle time.Duration
+	owner       string
+	buildsMu    sync.Mutex
+	builds      map[string]chan struct{}
+	runs        sync.WaitGroup
 }
 
 // Evaluations counts the segment rules this engine has evaluated on a

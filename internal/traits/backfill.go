@@ -222,9 +222,11 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev
 	errBound := errors.New("bound reached")
 	err = profile.EachLivePageAfter(ctx, tn, from.After, func(page []*profile.Profile, cursor string) error {
 		ids := make([]string, 0, len(page))
+		var stop error
 		for _, p := range page {
 			if p.CreatedAt.After(from.StartedAt) {
-				return errBound
+				stop = errBound // after this page's earlier profiles are reported
+				break
 			}
 			_, err := profile.UpdateAnyFrom(ctx, tn, p, e.now(), func(q *profile.Profile) error {
 				return recomputeFromEvents(ctx, tn, q, defs, tally, e.now())
@@ -241,10 +243,13 @@ func (e *Engine) backfill(ctx context.Context, tn store.Tenant, sub subject, rev
 		if e.segments != nil && len(ids) > 0 {
 			e.segments.AfterWrite(ctx, tn, ids, "computed", touched)
 		}
-		return e.progress(ctx, tn, sub, rev, func(b *Backfill) {
+		if err := e.progress(ctx, tn, sub, rev, func(b *Backfill) {
 			b.Processed, b.After = processed, cursor
 			b.Total = max(b.Total, processed)
-		})
+		}); err != nil {
+			return err
+		}
+		return stop
 	})
 	if err != nil && !errors.Is(err, errBound) {
 		return ignoreSuperseded(err)

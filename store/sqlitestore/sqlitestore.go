@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -427,13 +428,16 @@ func (b *Backend) InsertMany(ctx context.Context, coll, ws string, docs []bson.R
 		return nil, fmt.Errorf("sqlite insert many %s: %w", coll, err)
 	}
 	rows := make([]row, len(docs))
-	errs := make([]error, len(docs))
+	invalid := make([]error, len(docs))
 	for i, doc := range docs {
 		if rows[i], err = prepareRow(info, doc, ""); err != nil {
-			errs[i] = fmt.Errorf("sqlite insert %s: %w", coll, err)
+			invalid[i] = fmt.Errorf("sqlite insert %s: %w", coll, err)
 		}
 	}
+	var errs []error
 	err = b.write(ctx, func(tx *sql.Tx) error {
+		// A group rolled back runs this again: each attempt starts over.
+		errs = slices.Clone(invalid)
 		wctx := context.Background()
 		ts := tx.StmtContext(wctx, s)
 		args := make([]any, 0, 4+len(info.cols))
