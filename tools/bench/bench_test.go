@@ -26,7 +26,7 @@ func TestHarnessSmall(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	o := options{duration: 2 * time.Second, probes: 10,
-		data: dataset{Profiles: 300, Events: 1500, Seed: 7, Anchor: time.Now().UTC().Truncate(24 * time.Hour)}}
+		data: dataset{Profiles: 300, Events: 1500, Seed: 7, Anchor: time.Now().UTC().Truncate(24 * time.Hour), Format: datasetFormat}}
 	h, err := newHarness(ctx, dir, o)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestDatasetDeterministic(t *testing.T) {
 		t.Fatal("same dataset not recognised")
 	}
 	for _, o := range []dataset{{Profiles: 101, Events: 1000, Seed: 3, Anchor: anchor}, {Profiles: 100, Events: 1000, Seed: 4, Anchor: anchor},
-		{Profiles: 100, Events: 1000, Seed: 3, Anchor: anchor.Add(24 * time.Hour)}} {
+		{Profiles: 100, Events: 1000, Seed: 3, Anchor: anchor.Add(24 * time.Hour)}, {Profiles: 100, Events: 1000, Seed: 3, Anchor: anchor, Format: datasetFormat + 1}} {
 		if d.same(o) {
 			t.Errorf("%+v taken for %+v", o, d)
 		}

@@ -31,13 +31,19 @@ type dataset struct {
 	// What the build measured.
 	BuildSeconds float64 `json:"buildSeconds"`
 	Identified   int     `json:"identified"`
+	// Format is datasetFormat when built: a dataset from an older harness
+	// (before it settled backfills and builds) is built again.
+	Format int `json:"format"`
 }
+
+// datasetFormat is the current dataset format (see dataset.Format).
+const datasetFormat = 2
 
 func (d dataset) runID() string { return fmt.Sprintf("bench%d", d.Seed) }
 
 // same reports whether o is the dataset d describes (what was built).
 func (d dataset) same(o dataset) bool {
-	return d.Profiles == o.Profiles && d.Events == o.Events && d.Seed == o.Seed && d.Anchor.Equal(o.Anchor)
+	return d.Profiles == o.Profiles && d.Events == o.Events && d.Seed == o.Seed && d.Anchor.Equal(o.Anchor) && d.Format == o.Format
 }
 
 // eventMix is the dataset's event names with their weights (out of 100).
@@ -236,6 +242,11 @@ func prepareDataset(ctx context.Context, h *harness, want dataset) (dataset, err
 	}
 	h.logf("dataset: building %d profiles and %d events (seed %d)", want.Profiles, want.Events, want.Seed)
 	err = want.build(ctx, h.client(srv), 4, h.logf)
+	if err == nil {
+		var waited time.Duration
+		waited, err = settle(ctx, h.client(srv), nil, 60*time.Minute, h.logf)
+		h.logf("dataset: backfills and builds settled in %s", waited.Round(time.Second))
+	}
 	if stopErr := srv.stop(); err == nil {
 		err = stopErr
 	}

@@ -76,6 +76,7 @@ func main() {
 	// The anchor is the day the dataset is built for, so "last 7 days"
 	// rules match the same share of it on any day it is used.
 	o.data.Anchor = time.Now().UTC().Truncate(24 * time.Hour)
+	o.data.Format = datasetFormat
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	h, err := newHarness(ctx, dir, o)
