@@ -1,6 +1,9 @@
 package profile
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // Writers of one profile in this process take turns (writeLocks): a
 // compare-and-swap that loses a race costs a read, a decision and a
@@ -23,6 +26,27 @@ type keyLock struct {
 }
 
 var writeLocks keyLocks
+
+// Turns takes the turns of the profiles ids (in id order, so that two
+// callers taking overlapping sets cannot wait for each other) and returns
+// their release: for a sequence of reads and writes of those profiles
+// that no other writer in this process may interleave (the segment
+// engine's membership hand-off). The holder must not call Update on
+// them; Swap is the write to use.
+func Turns(ids []string) (release func()) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	unlocks := make([]func(), len(ids))
+	for i, id := range ids {
+		unlocks[i] = writeLocks.lock(id)
+	}
+	return func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+}
 
 // lock takes the turn of key and returns its release.
 func (l *keyLocks) lock(key string) (unlock func()) {

@@ -342,8 +342,8 @@ type fnError struct{ error }
 // Swap writes p, read at version p.Version, once: store.ErrConflict if
 // someone wrote it since (no retry: the caller re-reads and decides
 // again). On success p holds the new version.
+// The caller holds the profile's turn (Turns).
 func Swap(ctx context.Context, tn store.Tenant, p *Profile, now time.Time) error {
-	defer writeLocks.lock(p.ID)()
 	prev := p.Version
 	p.Version++
 	if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {

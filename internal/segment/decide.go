@@ -213,6 +213,13 @@ func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profi
 			pending = append(pending, p)
 		}
 	}
+	// No writer of this process interleaves: a conflict below comes from
+	// another process (or from a write made before the turns were taken).
+	ids := make([]string, len(pending))
+	for i, p := range pending {
+		ids[i] = p.ID
+	}
+	defer profile.Turns(ids)()
 	for round := 0; len(pending) > 0; round++ {
 		if round == 10 {
 			return fmt.Errorf("hand off memberships of %d profiles: too much contention: %w", len(pending), store.ErrConflict)
