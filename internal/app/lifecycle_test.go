@@ -136,10 +136,10 @@ func TestStartRecoversFirst(t *testing.T) {
 		t.Fatal("no hub")
 	}
 	// The services publish to it (the relay they were built with points
-	// at it): a new profile is announced.
+	// at it): a trait change is announced.
 	ch, cancel := svc.Hub().Subscribe("ws1", nil, "")
 	defer cancel()
-	if _, err := svc.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon("c")}); err != nil {
+	if _, err := svc.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon("c"), Traits: map[string]any{"plan": "pro"}}); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -237,6 +237,9 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		}
 	}
 	changed := false
+	// fresh is the profile this attempt created, while creating it is all
+	// the attempt did: its document and identifiers are known, not read.
+	var fresh *created
 	for _, id := range ordered {
 		prio := types.config(id.Type).Priority
 		if owner, ok := owners[id]; ok {
@@ -247,6 +250,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			if owner == cur {
 				continue
 			}
+			fresh = nil
 			survivor, conflicts, err := r.merge(ctx, tn, cur, owner, "identify", req.Actor)
 			if errors.Is(err, errMergeCap) {
 				res.addConflicts(Conflict{Type: "mergeLimit", Values: []string{fmt.Sprint(MaxMergesInto)}, ProfileIDs: []string{survivor, other(survivor, cur, owner)}})
@@ -264,13 +268,15 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			continue
 		}
 		if cur == "" {
-			created, err := r.create(ctx, tn, types, id)
+			pid, made, err := r.create(ctx, tn, types, id)
 			if err != nil {
 				return Result{}, err
 			}
-			cur, anchor, res.Created, changed = created, prio, true, true
+			cur, anchor, res.Created, changed = pid, prio, true, true
+			fresh = made
 			continue
 		}
+		fresh = nil // more than the creation to write
 		conflict, err := r.attach(ctx, tn, types, cur, id)
 		if err != nil {
 			return Result{}, err
@@ -283,14 +289,14 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		// of belongs to someone else: it gets a profile of its own, and
 		// becomes the call's profile if it outranks the current anchor
 		// (a shared device seen with userId A, then userId B, is B's now).
-		created, err := r.create(ctx, tn, types, id)
+		split, _, err := r.create(ctx, tn, types, id)
 		if err != nil {
 			return Result{}, err
 		}
-		conflict.ProfileIDs = []string{cur, created}
+		conflict.ProfileIDs = []string{cur, split}
 		res.addConflicts(*conflict)
 		if prio < anchor {
-			cur, anchor, res.Created, changed = created, prio, true, true
+			cur, anchor, res.Created, changed = split, prio, true, true
 		}
 	}
 	if len(res.Conflicts) > 0 {
@@ -313,6 +319,17 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			return Result{}, errRetry
 		}
 		res.Profile = p
+		return res, nil
+	}
+	if fresh != nil && fresh.doc.ID == cur && len(req.Traits) == 0 && req.SeenAt.IsZero() {
+		// A new person with nothing more to apply (a track by a new
+		// visitor): the document just inserted is the profile as stored.
+		// No profile.updated: profileUpdated takes a profile id, and no
+		// one can hold this one yet.
+		if err := r.syncTermsOf(ctx, tn, fresh.doc, fresh.held); err != nil {
+			return Result{}, err
+		}
+		res.Profile = fresh.doc
 		return res, nil
 	}
 	now := r.clock()
@@ -347,20 +364,30 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 	return res, nil
 }
 
-// create claims id for a new profile and creates it. Losing the race
-// means someone else created it: errRetry.
-func (r *Resolver) create(ctx context.Context, tn store.Tenant, types Types, id Identifier) (string, error) {
+// created is a profile create made: the document it inserted and the
+// identifiers the profile held right after.
+type created struct {
+	doc  *profile.Profile
+	held []Held
+}
+
+// create claims id for a new profile and creates it: the profile's id,
+// and what it inserted (nil if another caller, finding the identifier
+// claimed, created the document first). Losing the race for the
+// identifier means someone else created it: errRetry.
+func (r *Resolver) create(ctx context.Context, tn store.Tenant, types Types, id Identifier) (string, *created, error) {
 	candidate := store.NewID()
 	if err := r.claim(ctx, tn, id, candidate); err != nil {
 		if errors.Is(err, store.ErrDuplicateKey) {
-			return "", errRetry
+			return "", nil, errRetry
 		}
-		return "", err
+		return "", nil, err
 	}
-	if err := r.ensureProfile(ctx, tn, candidate, types, id); err != nil {
-		return "", err
+	c, err := r.ensureProfile(ctx, tn, candidate, types, id)
+	if err != nil {
+		return "", nil, err
 	}
-	return candidate, nil
+	return candidate, c, nil
 }
 
 func other(survivor, a, b string) string {
@@ -522,7 +549,7 @@ func (r *Resolver) live(ctx context.Context, tn store.Tenant, types Types, owner
 	// yet be refused): the retry looks at the next profile the same way.
 	next, err := r.redirectOnce(ctx, tn, owner)
 	if errors.Is(err, store.ErrNotFound) {
-		if err := r.ensureProfile(ctx, tn, owner, types, Identifier{}); err != nil {
+		if _, err := r.ensureProfile(ctx, tn, owner, types, Identifier{}); err != nil {
 			return "", nil, err
 		}
 		return owner, nil, nil
@@ -561,7 +588,8 @@ func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, pr
 // profile heals on the next call. Healing (no first) records the unique
 // values the id already holds: its creator may only be slow, not dead, and
 // the profile must not start without the guard its identities need.
-func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string, types Types, first Identifier) error {
+// It returns what it inserted, nil if the document existed already.
+func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string, types Types, first Identifier) (*created, error) {
 	p := profile.New(id, r.clock())
 	if types != nil && first.Type != "" && types.config(first.Type).Unique {
 		p.Uniques[first.Type] = first.Value
@@ -569,7 +597,7 @@ func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string
 	if first.Type == "" {
 		held, err := Identifiers(ctx, tn, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, h := range held {
 			if types.config(h.Type).Unique {
@@ -579,10 +607,10 @@ func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string
 	}
 	err := profile.Create(ctx, tn, p)
 	if errors.Is(err, store.ErrDuplicateKey) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A slow creator can insert after its profile already lived and was
 	// merged away: another call found the claimed identifier, created the
@@ -591,15 +619,16 @@ func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string
 	// retired again: take it back.
 	held, err := Identifiers(ctx, tn, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(held) == 0 {
 		if err := profile.Erase(ctx, tn, id); err != nil {
-			return fmt.Errorf("retire resurrected profile %s: %w", id, err)
+			return nil, fmt.Errorf("retire resurrected profile %s: %w", id, err)
 		}
-		return errRetry
+		return nil, errRetry
 	}
-	return nil
+	p.WorkspaceID = tn.Workspace() // as the store wrote it
+	return &created{doc: p, held: held}, nil
 }
 
 // Identifiers lists the identifiers a profile holds, oldest first.
@@ -665,6 +694,11 @@ func (r *Resolver) syncTerms(ctx context.Context, tn store.Tenant, p *profile.Pr
 	if err != nil {
 		return err
 	}
+	return r.syncTermsOf(ctx, tn, p, held)
+}
+
+// syncTermsOf is syncTerms with the identifiers p holds already read.
+func (r *Resolver) syncTermsOf(ctx context.Context, tn store.Tenant, p *profile.Profile, held []Held) error {
 	terms := profile.NameTerms(p.Traits)
 	for _, h := range held {
 		terms = append(terms, h.Value)

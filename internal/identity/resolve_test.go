@@ -17,6 +17,7 @@ import (
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/store/sqlitestore"
 )
 
 var t0 = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -552,5 +553,53 @@ func TestStrayIdentityOfMergedProfileHeals(t *testing.T) {
 	}
 	if n := e.Count(t, profile.Profiles, profile.ProfilesByCreated); n != 1 {
 		t.Fatalf("%d profiles, want 1", n)
+	}
+}
+
+// A new visitor with nothing but an identifier (a track's common case)
+// costs one identity, one profile and one search term written, and the
+// profile Resolve returns is the stored one: the ingest write that
+// follows starts from it.
+func TestResolveNewVisitorWritesOnce(t *testing.T) {
+	ctx := t.Context()
+	sb, err := sqlitestore.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := apptest.NewCounting(sb)
+	x := apptest.NewOver(t, counter, t0)
+	types, err := identity.LoadTypes(x.Ctx, x.Tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter.Reset()
+	res, err := x.Services.Identity.Resolve(x.Ctx, x.Tenant, identity.Request{Identifiers: ids("anonymousId", "visitor-1"), Types: types, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created {
+		t.Fatal("a new visitor was not created")
+	}
+	if w := counter.Writes(); w != 3 {
+		t.Errorf("documents written = %d, want 3 (identity, profile, search term):\n%s", w, counter.Summary(1))
+	}
+	stored := x.Profile(t, res.Profile.ID)
+	if !reflect.DeepEqual(res.Profile, stored) {
+		t.Errorf("returned profile differs from the stored one:\n got %+v\nwant %+v", res.Profile, stored)
+	}
+	page, err := profile.Search(x.Ctx, x.Tenant, "visitor-1", 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Profiles) != 1 || page.Profiles[0].ID != res.Profile.ID {
+		t.Errorf("search by the identifier found %+v, want the new profile", page.Profiles)
+	}
+	// Traits on the first call still go through the profile write.
+	res2, err := x.Services.Identity.Resolve(x.Ctx, x.Tenant, identity.Request{Identifiers: ids("anonymousId", "visitor-2"), Traits: map[string]any{"plan": "pro"}, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := x.Profile(t, res2.Profile.ID).Traits["plan"]; got != "pro" {
+		t.Errorf("trait on a new visitor's first call = %v, want pro", got)
 	}
 }

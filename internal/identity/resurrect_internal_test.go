@@ -62,7 +62,7 @@ func TestSlowCreatorDoesNotResurrect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.ensureProfile(ctx, tn, x, types, slow); !errors.Is(err, errRetry) {
+	if _, err := r.ensureProfile(ctx, tn, x, types, slow); !errors.Is(err, errRetry) {
 		t.Fatalf("late insert: %v, want a retry", err)
 	}
 	if _, err := profile.Get(ctx, tn, x); !errors.Is(err, store.ErrNotFound) {

@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store/sqlitestore"
 )
 
 func anon(v string) []identity.Identifier {
@@ -57,7 +58,23 @@ func benchRule(i int, prev string) rule.Rule {
 // people p0..p{profiles-1} (traits plan and address.country). The
 // segments come first, so that setting up costs no segment builds.
 func benchEnv(b *testing.B, segments, profiles int) *apptest.Env {
-	e := apptest.New(b, start)
+	return benchEnvOver(b, nil, segments, profiles)
+}
+
+// benchEnvOver is benchEnv over a Counting around the embedded store, if
+// counter is set.
+func benchEnvOver(b *testing.B, counter **apptest.Counting, segments, profiles int) *apptest.Env {
+	var e *apptest.Env
+	if counter != nil {
+		sb, err := sqlitestore.Open(b.Context(), b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		*counter = apptest.NewCounting(sb)
+		e = apptest.NewOver(b, *counter, start)
+	} else {
+		e = apptest.New(b, start)
+	}
 	prev := ""
 	for i := 0; i < segments; i++ {
 		s, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: fmt.Sprint("s", i), Rule: ptr(benchRule(i, prev))})
@@ -118,7 +135,8 @@ func benchTrack(b *testing.B, segments, batch, warmup int) {
 // 2,000 known ones. One b.Loop iteration is one batch per client.
 func benchTrackMixed(b *testing.B, segments, clients int) {
 	const known = 2000
-	e := benchEnv(b, segments, known)
+	var counter *apptest.Counting
+	e := benchEnvOver(b, &counter, segments, known)
 	var (
 		seq    atomic.Int64
 		events atomic.Int64
@@ -140,6 +158,7 @@ func benchTrackMixed(b *testing.B, segments, clients int) {
 		}
 		events.Add(100)
 	}
+	counter.Reset()
 	b.ResetTimer()
 	t0 := time.Now()
 	for b.Loop() {
@@ -150,6 +169,11 @@ func benchTrackMixed(b *testing.B, segments, clients int) {
 		wg.Wait()
 	}
 	b.ReportMetric(float64(events.Load())/time.Since(t0).Seconds(), "events/s")
+	// What one event costs the engine: calls and documents written.
+	n := float64(events.Load())
+	b.ReportMetric(float64(counter.Calls())/n, "calls/event")
+	b.ReportMetric(float64(counter.Writes())/n, "writes/event")
+	b.Log("per event:\n" + counter.Summary(n))
 }
 
 // go test ./internal/ingest -run '^$' -bench Track -benchtime 20x

@@ -31,6 +31,14 @@ func New(t testing.TB, start time.Time, opts ...app.Option) *Env {
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}
+	return NewOver(t, b, start, opts...)
+}
+
+// NewOver is New over the engine b (for example a Counting around an
+// embedded store); it closes b at cleanup.
+func NewOver(t testing.TB, b store.Backend, start time.Time, opts ...app.Option) *Env {
+	t.Helper()
+	ctx := t.Context()
 	st, err := store.Open(ctx, b, app.Collections)
 	if err != nil {
 		b.Close(context.Background())
