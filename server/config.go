@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 )
@@ -105,6 +106,11 @@ type Config struct {
 	// 1m) is how long createSegment and updateSegment wait for the
 	// segment's build before answering with it still BUILDING.
 	SegmentBuildWait time.Duration
+
+	// OutboxRetention (HALO_OUTBOX_RETENTION, default 15m, 1m to 168h)
+	// is how long the changes outbox keeps a change: how long after a
+	// disconnect a subscription can resume with `after`.
+	OutboxRetention time.Duration
 
 	// segmentBuildSettle, when set, replaces the segment builds' settle
 	// (tests: one engine, no wait).
@@ -264,6 +270,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("HALO_SEGMENT_BUILD_WAIT", "%q is not a duration between 0s and 1m, e.g. 150ms", v)
 		}
 		cfg.SegmentBuildWait = d
+	}
+	cfg.OutboxRetention = realtime.DefaultRetention
+	if v := getenv("HALO_OUTBOX_RETENTION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 168*time.Hour {
+			bad("HALO_OUTBOX_RETENTION", "%q is not a duration between 1m and 168h, e.g. 15m", v)
+		}
+		cfg.OutboxRetention = d
 	}
 	cfg.DemoData = cfg.MongoURI == ""
 	if v := getenv("HALO_DEMO_DATA"); v != "" {

@@ -13,7 +13,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Addr != ":8080" || cfg.DataDir != "./data" || !cfg.Embedded() || !cfg.DemoData ||
-		cfg.JWTSecret != nil || cfg.LogLevel != slog.LevelInfo || cfg.LogFormat != "json" {
+		cfg.JWTSecret != nil || cfg.LogLevel != slog.LevelInfo || cfg.LogFormat != "json" ||
+		cfg.OutboxRetention != 15*time.Minute {
 		t.Fatalf("defaults %+v", cfg)
 	}
 
@@ -34,9 +35,14 @@ func TestLoadConfigValues(t *testing.T) {
 		"HALO_DEMO_DATA":  "FALSE",
 		"HALO_LOG_LEVEL":  "debug",
 		"HALO_LOG_FORMAT": "text",
+
+		"HALO_OUTBOX_RETENTION": "2h",
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.OutboxRetention != 2*time.Hour {
+		t.Errorf("outbox retention %s, want 2h", cfg.OutboxRetention)
 	}
 	if cfg.Addr != "127.0.0.1:0" || cfg.DataDir != "/var/lib/halo" || string(cfg.JWTSecret) != strings.Repeat("s", 32) ||
 		cfg.DemoData || cfg.LogLevel != slog.LevelDebug || cfg.LogFormat != "text" {
@@ -74,6 +80,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"init timeout too long", "HALO_WS_INIT_TIMEOUT", "2m", "between 100ms and 1m"},
 		{"build wait unitless", "HALO_SEGMENT_BUILD_WAIT", "150", "HALO_SEGMENT_BUILD_WAIT"},
 		{"build wait too long", "HALO_SEGMENT_BUILD_WAIT", "5m", "between 0s and 1m"},
+		{"retention unitless", "HALO_OUTBOX_RETENTION", "15", "HALO_OUTBOX_RETENTION"},
+		{"retention too short", "HALO_OUTBOX_RETENTION", "10s", "between 1m and 168h"},
+		{"retention too long", "HALO_OUTBOX_RETENTION", "30d", "HALO_OUTBOX_RETENTION"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(env(map[string]string{tc.key: tc.value}))

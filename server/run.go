@@ -88,7 +88,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 	// score summary's once-per-process refresh are per set. Start finishes
 	// interrupted merges, loads the demo data, then starts the background
 	// work (realtime hub, segment sweeper, backfill resume); Close stops it.
-	opts := []app.Option{app.WithSegmentLimits(cfg.SegmentLimits), app.WithSegmentBuildWait(cfg.SegmentBuildWait), app.WithStore(st), app.WithLogger(logger)}
+	opts := []app.Option{app.WithSegmentLimits(cfg.SegmentLimits), app.WithSegmentBuildWait(cfg.SegmentBuildWait), app.WithOutboxRetention(cfg.OutboxRetention), app.WithStore(st), app.WithLogger(logger)}
 	if cfg.segmentBuildSettle != nil {
 		opts = append(opts, app.WithSegmentBuildSettle(*cfg.segmentBuildSettle))
 	}

@@ -148,6 +148,10 @@ type Backend interface {
 	Put(ctx context.Context, coll, ws, id string, doc bson.Raw) error
 	// Delete removes one document; ErrNotFound if absent.
 	Delete(ctx context.Context, coll, ws, id string) error
+	// DeleteMany removes the documents Find(q) would return (in its
+	// order, after q.After, at most q.Limit) and returns how many it
+	// removed. It is not atomic: a failure can leave part of them.
+	DeleteMany(ctx context.Context, coll, ws string, q ResolvedQuery) (int64, error)
 	Find(ctx context.Context, coll, ws string, q ResolvedQuery) ([]bson.Raw, error)
 	Count(ctx context.Context, coll, ws string, q ResolvedQuery) (int64, error)
 	Ping(ctx context.Context) error

@@ -150,6 +150,17 @@ func (c Collection) Delete(ctx context.Context, id string) error {
 	return c.t.s.backend.Delete(ctx, c.spec.Name, c.t.ws, id)
 }
 
+// DeleteMany removes the documents Find(q) would return (q.Limit caps
+// them: prefer bounded batches, each is one engine write) and returns how
+// many it removed.
+func (c Collection) DeleteMany(ctx context.Context, q Query) (int64, error) {
+	rq, err := c.resolve(q)
+	if err != nil {
+		return 0, err
+	}
+	return c.t.s.backend.DeleteMany(ctx, c.spec.Name, c.t.ws, rq)
+}
+
 // Find runs a range read and returns documents in index order.
 func (c Collection) Find(ctx context.Context, q Query) ([]Doc, error) {
 	rq, err := c.resolve(q)

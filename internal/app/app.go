@@ -43,6 +43,7 @@ type Services struct {
 	// started for Close to stop.
 	st      *store.Store
 	logger  *slog.Logger
+	retain  time.Duration // outbox retention (0: the hub's default)
 	startup []func(context.Context) error
 
 	mu       sync.Mutex
@@ -62,6 +63,7 @@ type options struct {
 	segmentBuildWait time.Duration
 	segmentSettle    *time.Duration
 	traitsSettle     *time.Duration
+	outboxRetention  time.Duration
 	store            *store.Store
 	logger           *slog.Logger
 	startup          []func(context.Context) error
@@ -72,6 +74,12 @@ type options struct {
 // segment.DefaultBuildWait).
 func WithSegmentBuildWait(d time.Duration) Option {
 	return func(o *options) { o.segmentBuildWait = d }
+}
+
+// WithOutboxRetention sets how long the outbox keeps changes (default
+// realtime.DefaultRetention).
+func WithOutboxRetention(d time.Duration) Option {
+	return func(o *options) { o.outboxRetention = d }
 }
 
 // WithSegmentBuildSettle sets how long a segment build that counts new
@@ -170,6 +178,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 		relay:    relay,
 		st:       o.store,
 		logger:   logger,
+		retain:   o.outboxRetention,
 		startup:  o.startup,
 	}
 }

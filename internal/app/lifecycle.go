@@ -78,7 +78,7 @@ func (s *Services) Start(ctx context.Context) error {
 	}
 	// One hub per process: local changes reach local subscribers at once,
 	// the tailer brings other instances' changes from the outbox.
-	hub := realtime.NewHub(s.st, realtime.Options{Logger: s.logger})
+	hub := realtime.NewHub(s.st, realtime.Options{Logger: s.logger, Retention: s.retain})
 	s.hub, s.closeHub = hub, sync.OnceFunc(hub.Close)
 	s.Publish(hub)
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))

@@ -157,32 +157,28 @@ func floorID(ms int64) string {
 	return fmt.Sprintf("%08x-%04x", uint64(ms)>>16, uint64(ms)&0xffff)
 }
 
+// pruneBatch bounds one prune write: the outbox shares the writer with
+// ingest, and a long delete would hold everyone's commits behind it.
+const pruneBatch = 2000
+
 // Prune deletes the workspace's changes older than before, at most limit
-// of them (0: no limit); it returns how many it deleted.
+// of them (0: no limit), in batches of pruneBatch; it returns how many it
+// deleted.
 func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (int, error) {
 	n := 0
 	for limit == 0 || n < limit {
-		page := 500
+		page := pruneBatch
 		if limit > 0 && limit-n < page {
 			page = limit - n
 		}
-		docs, err := tn.C(Changes).Find(ctx, store.Query{
+		k, err := tn.C(Changes).DeleteMany(ctx, store.Query{
 			Index: ChangesBySeq, Range: &store.Bound{Lt: floorID(before.UnixMilli())}, Limit: page,
 		})
+		n += int(k)
 		if err != nil {
-			return n, err
+			return n, fmt.Errorf("prune changes: %w", err)
 		}
-		for _, d := range docs {
-			id, err := d.Raw.LookupErr("_id")
-			if err != nil {
-				continue
-			}
-			if err := tn.C(Changes).Delete(ctx, id.StringValue()); err != nil && err != store.ErrNotFound {
-				return n, err
-			}
-			n++
-		}
-		if len(docs) < page {
+		if int(k) < page {
 			break
 		}
 	}

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -289,22 +290,66 @@ func TestSlowSubscriberIsDropped(t *testing.T) {
 	}
 }
 
-func TestPrune(t *testing.T) {
-	st := openStore(t)
-	h := newHub(t, st, Options{})
-	tn := st.Tenant("ws1")
-	old := Change{ID: floorID(time.Now().Add(-48*time.Hour).UnixMilli()) + "-7000-8000-000000000000", Kind: ProfileUpdated, ProfileID: "old"}
-	old.Seq = old.ID
-	if err := tn.C(Changes).Insert(t.Context(), old); err != nil {
+// oldChanges inserts n changes minted age ago into tn's outbox.
+func oldChanges(t *testing.T, tn store.Tenant, n int, age time.Duration) {
+	t.Helper()
+	docs := make([]any, n)
+	for i := range docs {
+		c := Change{ID: fmt.Sprintf("%s-7000-8000-%012d", floorID(time.Now().Add(-age).UnixMilli()), i), Kind: ProfileUpdated, ProfileID: "old"}
+		c.Seq = c.ID
+		docs[i] = c
+	}
+	errs, err := tn.C(Changes).InsertMany(t.Context(), docs)
+	if err = errors.Join(append(errs, err)...); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Prune deletes in bounded batches until everything older is gone, and
+// keeps what is newer and other workspaces' changes.
+func TestPrune(t *testing.T) {
+	st := openStore(t)
+	h := newHub(t, st, Options{PruneEvery: -1})
+	tn := st.Tenant("ws1")
+	oldChanges(t, tn, 2*pruneBatch+5, 48*time.Hour)
+	oldChanges(t, st.Tenant("ws2"), 3, 48*time.Hour)
 	publish(t, h, tn, ProfileUpdated, "new")
-	n, err := Prune(t.Context(), tn, time.Now().Add(-24*time.Hour), 0)
-	if err != nil || n != 1 {
-		t.Fatalf("pruned %d (%v), want 1", n, err)
+	if n, err := Prune(t.Context(), tn, time.Now().Add(-24*time.Hour), 7); err != nil || n != 7 {
+		t.Fatalf("pruned %d (%v) with limit 7", n, err)
 	}
-	if id := lastID(t, tn); id == old.ID {
-		t.Fatal("old change kept")
+	n, err := Prune(t.Context(), tn, time.Now().Add(-24*time.Hour), 0)
+	if err != nil || n != 2*pruneBatch-2 {
+		t.Fatalf("pruned %d (%v), want %d", n, err, 2*pruneBatch-2)
+	}
+	if left, err := tn.C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq}); err != nil || left != 1 {
+		t.Fatalf("%d changes left (%v), want the new one", left, err)
+	}
+	if left, err := st.Tenant("ws2").C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq}); err != nil || left != 3 {
+		t.Fatalf("other workspace: %d changes left (%v), want 3", left, err)
+	}
+}
+
+// The hub prunes the workspaces it writes to, every PruneEvery, to its
+// Retention.
+func TestHubPrunesToRetention(t *testing.T) {
+	st := openStore(t)
+	h := newHub(t, st, Options{Retention: time.Minute, PruneEvery: 20 * time.Millisecond})
+	tn := st.Tenant("ws1")
+	oldChanges(t, tn, 50, 2*time.Minute)
+	publish(t, h, tn, ProfileUpdated, "new")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left, err := tn.C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d changes left after 5 s, want the new one only", left)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

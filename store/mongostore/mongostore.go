@@ -394,6 +394,53 @@ func (b *Backend) Find(ctx context.Context, coll, ws string, q store.ResolvedQue
 	return out, nil
 }
 
+// DeleteMany implements store.Backend: without After or Limit one
+// deleteMany of the filter; otherwise the ids Find would return (one
+// read), then one deleteMany of those ids.
+func (b *Backend) DeleteMany(ctx context.Context, coll, ws string, q store.ResolvedQuery) (int64, error) {
+	c := b.db.Collection(coll)
+	if q.After == nil && q.Limit == 0 {
+		filter, err := queryFilter(ws, q, false)
+		if err != nil {
+			return 0, err
+		}
+		res, err := c.DeleteMany(ctx, filter)
+		if err != nil {
+			return 0, fmt.Errorf("mongostore: delete many in %s by %s: %w", coll, q.Index.Name, err)
+		}
+		return res.DeletedCount, nil
+	}
+	filter, err := queryFilter(ws, q, true)
+	if err != nil {
+		return 0, err
+	}
+	opts := options.Find().SetSort(querySort(q)).SetHint(q.Index.Name).SetProjection(bson.D{{Key: "_id", Value: 1}})
+	if q.Limit > 0 {
+		opts.SetLimit(int64(q.Limit))
+	}
+	cur, err := c.Find(ctx, filter, opts)
+	if err != nil {
+		return 0, fmt.Errorf("mongostore: delete many in %s by %s: %w", coll, q.Index.Name, err)
+	}
+	var ids bson.A
+	for cur.Next(ctx) {
+		ids = append(ids, cur.Current.Lookup("_id").StringValue())
+	}
+	err = cur.Err()
+	cur.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return 0, fmt.Errorf("mongostore: delete many in %s by %s: %w", coll, q.Index.Name, err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	res, err := c.DeleteMany(ctx, bson.D{{Key: "workspaceId", Value: ws}, {Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return 0, fmt.Errorf("mongostore: delete many in %s: %w", coll, err)
+	}
+	return res.DeletedCount, nil
+}
+
 // Count implements store.Backend. Like Collection.Count it ignores After
 // and Limit.
 func (b *Backend) Count(ctx context.Context, coll, ws string, q store.ResolvedQuery) (int64, error) {

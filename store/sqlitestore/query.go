@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -10,10 +11,20 @@ import (
 	"github.com/halo-cdp/halo/store"
 )
 
+// selectWhat is what a built query selects.
+type selectWhat int
+
+const (
+	selectDocs  selectWhat = iota // doc, in index order
+	selectCount                   // COUNT(*) (After and Limit ignored)
+	selectIDs                     // id, in index order
+)
+
 // buildQuery translates a resolved query to SQL. The text depends only on
 // the shape of the query (which bounds are present, direction), never on
 // values, so statements can be cached and reused.
-func buildQuery(info *collInfo, q store.ResolvedQuery, count bool) (string, []any, error) {
+func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string, []any, error) {
+	count := what == selectCount
 	fields := q.Index.Fields
 	if len(q.Eq) > len(fields) {
 		return "", nil, fmt.Errorf("index %s: %d equalities for %d fields: %w", q.Index.Name, len(q.Eq), len(fields), store.ErrBadQuery)
@@ -27,9 +38,12 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, count bool) (string, []an
 	}
 
 	var sb strings.Builder
-	if count {
+	switch what {
+	case selectCount:
 		sb.WriteString("SELECT COUNT(*) FROM ")
-	} else {
+	case selectIDs:
+		sb.WriteString("SELECT id FROM ")
+	default:
 		sb.WriteString("SELECT doc FROM ")
 	}
 	sb.WriteString(info.table)
@@ -173,7 +187,7 @@ func (b *Backend) Find(ctx context.Context, coll, ws string, q store.ResolvedQue
 	if err != nil {
 		return nil, fmt.Errorf("sqlite find: %w", err)
 	}
-	query, args, err := buildQuery(info, q, false)
+	query, args, err := buildQuery(info, q, selectDocs)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite find %s: %w", coll, err)
 	}
@@ -209,7 +223,7 @@ func (b *Backend) Count(ctx context.Context, coll, ws string, q store.ResolvedQu
 	if err != nil {
 		return 0, fmt.Errorf("sqlite count: %w", err)
 	}
-	query, args, err := buildQuery(info, q, true)
+	query, args, err := buildQuery(info, q, selectCount)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite count %s: %w", coll, err)
 	}
@@ -222,4 +236,34 @@ func (b *Backend) Count(ctx context.Context, coll, ws string, q store.ResolvedQu
 		return 0, fmt.Errorf("sqlite count %s: %w", coll, err)
 	}
 	return n, nil
+}
+
+// DeleteMany deletes what Find(q) would return, in one statement (one
+// write of the group commit).
+func (b *Backend) DeleteMany(ctx context.Context, coll, ws string, q store.ResolvedQuery) (int64, error) {
+	info, err := b.coll(coll)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite delete many: %w", err)
+	}
+	sel, args, err := buildQuery(info, q, selectIDs)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite delete many %s: %w", coll, err)
+	}
+	s, err := b.stmt(ctx, b.w, info, `DELETE FROM `+info.table+` WHERE id IN (`+sel+`)`)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite delete many %s: %w", coll, err)
+	}
+	var n int64
+	err = b.write(ctx, func(tx *sql.Tx) error {
+		wctx := context.Background()
+		res, err := tx.StmtContext(wctx, s).ExecContext(wctx, append([]any{ws}, args...)...)
+		if err != nil {
+			return fmt.Errorf("sqlite delete many %s: %w", coll, err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite delete many %s: %w", coll, err)
+		}
+		return nil
+	})
+	return n, err
 }

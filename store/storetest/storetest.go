@@ -108,6 +108,7 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"Replace", testReplace},
 		{"Put", testPut},
 		{"Delete", testDelete},
+		{"DeleteMany", testDeleteMany},
 		{"FindOrder", testFindOrder},
 		{"FindRangeInts", testFindRangeInts},
 		{"FindRangeTimes", testFindRangeTimes},
@@ -606,6 +607,50 @@ func testDelete(t *testing.T, b store.Backend) {
 	wantIDs(t, "remaining", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"b"})
 	// The id can be used again.
 	mustInsert(t, c, thing("a", "o", 3))
+}
+
+func testDeleteMany(t *testing.T, b store.Backend) {
+	s := open(t, b)
+	c := s.Tenant("ws-a").C(Things)
+	other := s.Tenant("ws-b").C(Things)
+	for i := range 6 {
+		mustInsert(t, c, thing(fmt.Sprint("a", i), "o", int64(i)))
+	}
+	mustInsert(t, c, thing("p0", "p", 1))
+	mustInsert(t, other, thing("b0", "o", 1))
+	del := func(what string, q store.Query, want int64) {
+		t.Helper()
+		n, err := c.DeleteMany(t.Context(), q)
+		if err != nil || n != want {
+			t.Fatalf("%s: deleted %d (%v), want %d", what, n, err, want)
+		}
+	}
+	// A range, capped, in index order: the lowest n first.
+	del("n < 4, limit 2", store.Query{Index: ByOwnerN, Eq: []any{"o"}, Range: &store.Bound{Lt: int64(4)}, Limit: 2}, 2)
+	wantIDs(t, "after the capped delete", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"a2", "a3", "a4", "a5"})
+	// Descending with a limit takes from the top.
+	del("desc, limit 1", store.Query{Index: ByOwnerN, Eq: []any{"o"}, Desc: true, Limit: 1}, 1)
+	wantIDs(t, "after the descending delete", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"a2", "a3", "a4"})
+	// After a cursor.
+	docs, err := c.Find(t.Context(), store.Query{Index: ByOwnerN, Eq: []any{"o"}, Limit: 1})
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("find first: %v %v", docs, err)
+	}
+	del("after the first", store.Query{Index: ByOwnerN, Eq: []any{"o"}, After: docs[0].Key, Limit: 1}, 1)
+	wantIDs(t, "after the cursor delete", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"a2", "a4"})
+	// Nothing matching: zero, no error.
+	del("nothing", store.Query{Index: ByOwnerN, Eq: []any{"nobody"}}, 0)
+	// Unbounded: all of owner o in this workspace, nothing of another
+	// owner or another workspace.
+	del("all of o", store.Query{Index: ByOwnerN, Eq: []any{"o"}}, 2)
+	wantIDs(t, "owner p kept", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"p"}}), []string{"p0"})
+	wantIDs(t, "other workspace kept", find(t, other, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"b0"})
+	// A bad query is refused as Find refuses it.
+	if _, err := c.DeleteMany(t.Context(), store.Query{Index: "no_such_index"}); !errors.Is(err, store.ErrBadQuery) {
+		t.Fatalf("delete by an unknown index: %v, want ErrBadQuery", err)
+	}
+	// The ids can be used again.
+	mustInsert(t, c, thing("a0", "o", 9))
 }
 
 // seed inserts owner "o" documents with repeated n values, in an order that

@@ -150,6 +150,12 @@ func runRealtime(ctx context.Context, h *harness) error {
 	if err != nil {
 		return err
 	}
+	// This scenario measures delivery, not the build (the segments
+	// scenario does): until the build is READY, a probe person created in
+	// its first seconds waits for the build to reach it.
+	if _, err := settle(ctx, c, []string{segID}, 10*time.Minute, h.logf); err != nil {
+		return fmt.Errorf("probe segment build: %w", err)
+	}
 	subA, err := subscribe(ctx, a.URL, h.token, segID)
 	if err != nil {
 		return fmt.Errorf("subscribe on the same instance: %w", err)

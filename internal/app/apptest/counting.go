@@ -116,6 +116,12 @@ func (c *Counting) Delete(ctx context.Context, coll, ws, id string) error {
 	return c.Backend.Delete(ctx, coll, ws, id)
 }
 
+func (c *Counting) DeleteMany(ctx context.Context, coll, ws string, q store.ResolvedQuery) (int64, error) {
+	n, err := c.Backend.DeleteMany(ctx, coll, ws, q)
+	c.count("deleteMany", coll, int(n))
+	return n, err
+}
+
 func (c *Counting) Find(ctx context.Context, coll, ws string, q store.ResolvedQuery) ([]bson.Raw, error) {
 	c.count("find", coll, 0)
 	return c.Backend.Find(ctx, coll, ws, q)
