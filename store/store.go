@@ -80,6 +80,10 @@ type Query struct {
 	Eq []any
 	// Range bounds the index field right after the Eq prefix.
 	Range *Bound
+	// In, when not empty, matches any of its values (at most MaxIn) in
+	// the index field right after the Eq prefix: many look-ups in one
+	// read. Not with Range or After.
+	In []any
 	// Desc orders by the remaining fields (and _id) descending.
 	Desc bool
 	// After resumes after the document whose Key this is (keyset pagination).
@@ -99,6 +103,9 @@ type Doc struct {
 // Decode unmarshals the document into out (a pointer to a struct or map).
 func (d Doc) Decode(out any) error { return bson.Unmarshal(d.Raw, out) }
 
+// MaxIn caps Query.In.
+const MaxIn = 1000
+
 // ResolvedQuery is a Query after Store has checked it against the index
 // declaration and decoded its cursor. Values are canonical: string, int64,
 // float64, bool or bson.DateTime.
@@ -107,6 +114,7 @@ type ResolvedQuery struct {
 	Eq        []any
 	RangeFrom *RangeEdge // lower bound on Index.Fields[len(Eq)]
 	RangeTo   *RangeEdge // upper bound on Index.Fields[len(Eq)]
+	In        []any      // any of these values in Index.Fields[len(Eq)]
 	Desc      bool
 	// After, when set, holds the values of Index.Fields[len(Eq):] followed by
 	// the _id of the last document already seen.

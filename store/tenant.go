@@ -329,6 +329,24 @@ func (c Collection) resolve(q Query) (ResolvedQuery, error) {
 			return ResolvedQuery{}, err
 		}
 	}
+	if len(q.In) > 0 {
+		switch {
+		case len(q.Eq) == len(idx.Fields):
+			return ResolvedQuery{}, fmt.Errorf("index %s: In needs a field after the equality prefix: %w", idx.Name, ErrBadQuery)
+		case q.Range != nil || q.After != "":
+			return ResolvedQuery{}, fmt.Errorf("index %s: In with a range or a cursor: %w", idx.Name, ErrBadQuery)
+		case len(q.In) > MaxIn:
+			return ResolvedQuery{}, fmt.Errorf("index %s: %d In values, at most %d: %w", idx.Name, len(q.In), MaxIn, ErrBadQuery)
+		}
+		rq.In = make([]any, len(q.In))
+		for i, v := range q.In {
+			cv, err := Canonical(v)
+			if err != nil {
+				return ResolvedQuery{}, err
+			}
+			rq.In[i] = cv
+		}
+	}
 	if q.After != "" {
 		after, err := decodeKey(q.After, len(rq.OrderFields()))
 		if err != nil {

@@ -51,6 +51,11 @@ type Request struct {
 	// identifiers (trackBatch checks the whole batch before writing any of
 	// it), so Resolve need not read them again.
 	SuppressionChecked bool
+	// Owners, when set, are the owners of the identifiers as the caller
+	// just read them (LookupMany: a batch's look-ups in one read), ""
+	// for none. The first attempt starts from them; a retry, like an
+	// identifier they leave out, reads afresh.
+	Owners map[Identifier]string
 }
 
 // Result says which profile the identifiers resolved to.
@@ -195,6 +200,7 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 	for attempt := 0; attempt < maxResolveAttempts; attempt++ {
 		res, err := r.resolveOnce(ctx, tn, types, ordered, req)
 		if errors.Is(err, errRetry) {
+			req.Owners = nil // stale: read them again
 			continue
 		}
 		if err == nil && !req.Quiet {
@@ -207,7 +213,7 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 
 func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types, ordered []Identifier, req Request) (Result, error) {
 	var res Result
-	owners, err := r.lookup(ctx, tn, ordered)
+	owners, err := r.lookup(ctx, tn, ordered, req.Owners)
 	if err != nil {
 		return Result{}, err
 	}
@@ -510,10 +516,17 @@ func (r *Resolver) trim(ctx context.Context, tn store.Tenant, profileID, typ str
 	return nil
 }
 
-// lookup returns, for each identifier held by some profile, its owner.
-func (r *Resolver) lookup(ctx context.Context, tn store.Tenant, ids []Identifier) (map[Identifier]string, error) {
+// lookup returns, for each identifier held by some profile, its owner;
+// known (Request.Owners) answers for the identifiers it holds.
+func (r *Resolver) lookup(ctx context.Context, tn store.Tenant, ids []Identifier, known map[Identifier]string) (map[Identifier]string, error) {
 	owners := map[Identifier]string{}
 	for _, id := range ids {
+		if pid, ok := known[id]; ok {
+			if pid != "" {
+				owners[id] = pid
+			}
+			continue
+		}
 		pid, err := Lookup(ctx, tn, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -674,6 +687,35 @@ func FindEach(ctx context.Context, tn store.Tenant, ids []Identifier, field func
 			return nil, fmt.Errorf("look up identifier %d: %w", i, err)
 		}
 		out[i] = pid
+	}
+	return out, nil
+}
+
+// LookupMany returns the owner of each of ids ("" when no profile holds
+// it), reading each type's values at once (store.Query.In).
+func LookupMany(ctx context.Context, tn store.Tenant, ids []Identifier) (map[Identifier]string, error) {
+	byType := map[string][]any{}
+	out := make(map[Identifier]string, len(ids))
+	for _, id := range ids {
+		if _, dup := out[id]; !dup {
+			out[id] = ""
+			byType[id.Type] = append(byType[id.Type], id.Value)
+		}
+	}
+	for typ, values := range byType {
+		for chunk := range slices.Chunk(values, store.MaxIn) {
+			docs, err := tn.C(Identities).Find(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{typ}, In: chunk})
+			if err != nil {
+				return nil, fmt.Errorf("look up %d %s identifiers: %w", len(chunk), typ, err)
+			}
+			for _, d := range docs {
+				var doc identity
+				if err := d.Decode(&doc); err != nil {
+					return nil, fmt.Errorf("decode identity: %w", err)
+				}
+				out[Identifier{Type: doc.Type, Value: doc.Value}] = doc.ProfileID
+			}
+		}
 	}
 	return out, nil
 }

@@ -603,3 +603,35 @@ func TestResolveNewVisitorWritesOnce(t *testing.T) {
 		t.Errorf("trait on a new visitor's first call = %v, want pro", got)
 	}
 }
+
+// Owners read by the caller before are a starting point, not the truth:
+// stale ones (an identifier claimed since, an owner merged away since)
+// still resolve to the profile that holds the identifiers now.
+func TestResolveWithStaleOwners(t *testing.T) {
+	e := newEnv(t)
+	a := e.resolve(t, identity.Request{Identifiers: ids("anonymousId", "a")}).Profile
+	b := e.resolve(t, identity.Request{Identifiers: ids("anonymousId", "b")}).Profile
+	got, err := identity.LookupMany(e.ctx, e.tn, ids("anonymousId", "a", "anonymousId", "a", "anonymousId", "nobody", "email", "x@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[identity.Identifier]string{{Type: "anonymousId", Value: "a"}: a.ID, {Type: "anonymousId", Value: "nobody"}: "", {Type: "email", Value: "x@example.com"}: ""}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("LookupMany = %v, want %v", got, want)
+	}
+	// "a" said to be free: the claim finds it taken and resolution reads
+	// again.
+	res := e.resolve(t, identity.Request{Identifiers: ids("anonymousId", "a"), Owners: map[identity.Identifier]string{{Type: "anonymousId", Value: "a"}: ""}})
+	if res.Profile.ID != a.ID || res.Created {
+		t.Fatalf("stale free owner: resolved to %s (created %v), want %s", res.Profile.ID, res.Created, a.ID)
+	}
+	// b merged into a (an email joins them): b's identifier, said to be
+	// b's, resolves to the survivor.
+	e.resolve(t, identity.Request{Identifiers: ids("anonymousId", "a", "email", "ab@example.com")})
+	merged := e.resolve(t, identity.Request{Identifiers: ids("anonymousId", "b", "email", "ab@example.com")})
+	survivor := merged.Profile.ID
+	res = e.resolve(t, identity.Request{Identifiers: ids("anonymousId", "b"), Owners: map[identity.Identifier]string{{Type: "anonymousId", Value: "b"}: b.ID}})
+	if res.Profile.ID != survivor {
+		t.Fatalf("stale merged owner: resolved to %s, want the survivor %s", res.Profile.ID, survivor)
+	}
+}

@@ -159,6 +159,8 @@ func benchTrackMixed(b *testing.B, segments, clients int) {
 		events.Add(100)
 	}
 	counter.Reset()
+	engine := counter.Backend.(*sqlitestore.Backend)
+	groups0, writes0 := engine.GroupStats()
 	b.ResetTimer()
 	t0 := time.Now()
 	for b.Loop() {
@@ -173,6 +175,8 @@ func benchTrackMixed(b *testing.B, segments, clients int) {
 	n := float64(events.Load())
 	b.ReportMetric(float64(counter.Calls())/n, "calls/event")
 	b.ReportMetric(float64(counter.Writes())/n, "writes/event")
+	groups, writes := engine.GroupStats()
+	b.ReportMetric(float64(writes-writes0)/float64(max(groups-groups0, 1)), "calls/commit")
 	b.Log("per event:\n" + counter.Summary(n))
 }
 

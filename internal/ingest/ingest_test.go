@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/store/sqlitestore"
 )
 
 var start = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
@@ -182,5 +184,75 @@ func TestIdentifyAndInteraction(t *testing.T) {
 	}
 	if appended != 1 {
 		t.Fatalf("timeline.appended published %d times, want 1: %v", appended, out.kinds())
+	}
+}
+
+// A batch reads its messageIds in one read and its identifiers in one
+// read per type, and still stitches in call order: inputs sharing an
+// identifier with an earlier one (which created its profile) land on
+// that profile, and a replayed messageId is a duplicate.
+func TestBatchLooksUpOnceAndStitchesInOrder(t *testing.T) {
+	sb, err := sqlitestore.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := apptest.NewCounting(sb)
+	e := apptest.NewOver(t, counter, start)
+	anonAndEmail := func(msg, anon, mail string) timeline.TrackInput {
+		var ids []identity.Identifier
+		if anon != "" {
+			ids = append(ids, identity.Identifier{Type: identity.AnonymousID, Value: anon})
+		}
+		if mail != "" {
+			ids = append(ids, identity.Identifier{Type: identity.Email, Value: mail})
+		}
+		return timeline.TrackInput{MessageID: msg, Identifiers: ids, Name: "page_viewed"}
+	}
+	if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "t", "inputs", []timeline.TrackInput{anonAndEmail("old", "known", "")}); err != nil {
+		t.Fatal(err)
+	}
+	var in []timeline.TrackInput
+	for i := range 94 {
+		in = append(in, anonAndEmail(fmt.Sprint("m", i), fmt.Sprint("v", i%40), ""))
+	}
+	in = append(in,
+		anonAndEmail("s1", "shared", ""),              // creates the profile
+		anonAndEmail("s2", "shared", "s@example.com"), // attaches the email to it
+		anonAndEmail("s3", "", "s@example.com"),       // finds it by the email
+		anonAndEmail("k1", "known", ""),               // a person from before the call
+		anonAndEmail("old", "known", ""),              // a replay: duplicate
+		anonAndEmail("k2", "known", "k@example.com"),
+	)
+	counter.Reset()
+	res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "t", "inputs", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.CallsOf("find", "events"); n != 1 {
+		t.Errorf("messageId look-ups: %d reads, want 1", n)
+	}
+	// One read per identifier type; each of the 41 new profiles checks
+	// its identifiers once; the three inputs that share an identifier
+	// with an earlier one (s2, s3, k2) read theirs again, attach and
+	// index their terms: at most four reads each. Looked up one by one,
+	// the 47 identifiers alone would be 47 reads more.
+	if n, most := counter.CallsOf("find", "identities"), int64(2+41+3*4); n > most {
+		t.Errorf("identifier look-ups: %d reads, want at most %d:\n%s", n, most, counter.Summary(1))
+	}
+	byMsg := map[string]timeline.TrackResult{}
+	for _, r := range res {
+		byMsg[r.Event.MessageID] = r
+	}
+	if a, b, c := byMsg["s1"].Profile.ID, byMsg["s2"].Profile.ID, byMsg["s3"].Profile.ID; a != b || b != c {
+		t.Errorf("shared identifiers on different profiles: %s %s %s", a, b, c)
+	}
+	if !byMsg["old"].Duplicate || byMsg["k1"].Duplicate || byMsg["k1"].Profile.ID != byMsg["k2"].Profile.ID || byMsg["k1"].Profile.ID != byMsg["old"].Event.ProfileID {
+		t.Errorf("known person: old %+v, k1 %+v, k2 %+v", byMsg["old"], byMsg["k1"], byMsg["k2"])
+	}
+	if got := e.Count(t, timeline.Events, timeline.EventsByMessage); got != 1+int64(len(in))-1 {
+		t.Errorf("%d events stored, want %d", got, len(in))
+	}
+	if got := e.Count(t, profile.Profiles, profile.ProfilesByCreated); got != 1+40+1 {
+		t.Errorf("%d profiles, want 42 (known, 40 visitors, shared)", got)
 	}
 }

@@ -123,18 +123,38 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 		seeds = map[string]*profile.Profile{}
 		broad = map[string]bool{}
 	)
+	// Every identifier's owner, in one read per type: the first
+	// resolution of each identifier starts from it. A later input that
+	// shares one with an earlier (resolved in order in its group) reads
+	// afresh what the earlier wrote.
+	var all []identity.Identifier
+	for _, i := range b.Pending {
+		all = append(all, b.Reqs[i].IDs...)
+	}
+	owners, err := identity.LookupMany(ctx, tn, all)
+	if err != nil {
+		return nil, nil, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallelWrites)
 	for _, group := range connected(b) {
 		g.Go(func() error {
 			resolved := map[string]string{}
+			touched := map[identity.Identifier]bool{}
 			for _, i := range group {
 				req := &b.Reqs[i]
 				if pid, ok := resolved[req.Key]; ok && len(req.Traits) == 0 {
 					req.Event.ProfileID = pid
 					continue
 				}
-				res, err := p.identity.Resolve(gctx, tn, identity.Request{Identifiers: req.IDs, Traits: req.Traits, Actor: actor, Types: types, Quiet: true, SuppressionChecked: true})
+				known := owners
+				for _, id := range req.IDs {
+					if touched[id] {
+						known = nil
+					}
+					touched[id] = true
+				}
+				res, err := p.identity.Resolve(gctx, tn, identity.Request{Identifiers: req.IDs, Traits: req.Traits, Actor: actor, Types: types, Quiet: true, SuppressionChecked: true, Owners: known})
 				if err != nil {
 					return err
 				}

@@ -116,13 +116,21 @@ type Batch struct {
 }
 
 // Dedupe looks up each input's messageId before identity resolution
-// writes anything: the one read per event tells new from stored; only a
-// stored one costs more (is it the same person's? see replay.go).
+// writes anything: one read for the call's messageIds (store.Query.In)
+// tells new from stored; only a stored one costs more (is it the same
+// person's? see replay.go).
 func (s *Service) Dedupe(ctx context.Context, tn store.Tenant, reqs []Request) (*Batch, error) {
 	b := &Batch{Reqs: reqs, Results: make([]TrackResult, len(reqs)), Pending: make([]int, 0, len(reqs)),
 		repeats: map[int]int{}, checks: replayChecks{}}
-	first := map[string]int{}    // messageId → its first input in this call
-	found := map[string]*Event{} // messageId → the event stored before this call
+	first := map[string]int{} // messageId → its first input in this call
+	msgs := make([]string, 0, len(reqs))
+	for i := range reqs {
+		msgs = append(msgs, reqs[i].Event.MessageID)
+	}
+	found, err := s.existingMany(ctx, tn, msgs) // messageId → the event stored before this call
+	if err != nil {
+		return nil, err
+	}
 	for i := range reqs {
 		req := &reqs[i]
 		msg := req.Event.MessageID
@@ -141,11 +149,7 @@ func (s *Service) Dedupe(ctx context.Context, tn store.Tenant, reqs []Request) (
 			dup = &cp
 		} else {
 			first[msg] = i
-			var err error
-			if dup, err = s.existing(ctx, tn, msg); err != nil {
-				return nil, err
-			}
-			found[msg] = dup
+			dup = found[msg]
 		}
 		if dup != nil {
 			if err := s.trackReplay(ctx, tn, req, dup, b.checks); err != nil {
@@ -287,6 +291,31 @@ func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, n
 }
 
 // existing returns the stored event with messageID, or nil.
+// existingMany looks up the events stored with messageIDs, in reads of
+// up to store.MaxIn: messageId → event, absent when none.
+func (s *Service) existingMany(ctx context.Context, tn store.Tenant, messageIDs []string) (map[string]*Event, error) {
+	out := make(map[string]*Event, len(messageIDs))
+	for chunk := range slices.Chunk(messageIDs, store.MaxIn) {
+		in := make([]any, len(chunk))
+		for i, m := range chunk {
+			in[i] = m
+		}
+		docs, err := tn.C(Events).Find(ctx, store.Query{Index: EventsByMessage, In: in})
+		if err != nil {
+			return nil, fmt.Errorf("look up %d messages: %w", len(chunk), err)
+		}
+		for _, d := range docs {
+			ev := new(Event)
+			if err := d.Decode(ev); err != nil {
+				return nil, fmt.Errorf("decode event: %w", err)
+			}
+			ev.normalise()
+			out[ev.MessageID] = ev
+		}
+	}
+	return out, nil
+}
+
 func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID string) (*Event, error) {
 	var ev Event
 	err := tn.C(Events).FindOne(ctx, store.Query{Index: EventsByMessage, Eq: []any{messageID}}, &ev)

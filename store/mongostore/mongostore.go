@@ -493,6 +493,12 @@ func queryFilter(ws string, q store.ResolvedQuery, withAfter bool) (bson.D, erro
 	for i, v := range q.Eq {
 		filter = append(filter, bson.E{Key: fields[i], Value: v})
 	}
+	if len(q.In) > 0 {
+		if len(q.Eq) == len(fields) {
+			return nil, fmt.Errorf("mongostore: index %s: In with no field after the equalities: %w", q.Index.Name, store.ErrBadQuery)
+		}
+		filter = append(filter, bson.E{Key: fields[len(q.Eq)], Value: bson.D{{Key: "$in", Value: bson.A(q.In)}}})
+	}
 	// Conditions that may repeat a field name go under $and: a BSON
 	// document with duplicate keys is not portable.
 	var and bson.A

@@ -69,6 +69,29 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string,
 	}
 
 	rest := fields[len(q.Eq):]
+	if len(q.In) > 0 {
+		if len(rest) == 0 {
+			return "", nil, fmt.Errorf("index %s: In with no field after the equalities: %w", q.Index.Name, store.ErrBadQuery)
+		}
+		col, err := colOf(rest[0])
+		if err != nil {
+			return "", nil, err
+		}
+		// The list is padded (with its last value) to a power of two:
+		// the statement text, cached, depends only on the padded length.
+		n := 1
+		for n < len(q.In) {
+			n *= 2
+		}
+		sb.WriteString(" AND " + col + " IN (" + strings.Repeat("?, ", n-1) + "?)")
+		for i := range n {
+			sv, err := sqlValue(q.In[min(i, len(q.In)-1)])
+			if err != nil {
+				return "", nil, err
+			}
+			args = append(args, sv)
+		}
+	}
 	if q.RangeFrom != nil || q.RangeTo != nil {
 		if len(rest) == 0 {
 			return "", nil, fmt.Errorf("index %s: range with no field after the equalities: %w", q.Index.Name, store.ErrBadQuery)

@@ -119,6 +119,7 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"FindOne", testFindOne},
 		{"BadQueries", testBadQueries},
 		{"Count", testCount},
+		{"FindIn", testFindIn},
 		{"TenantIsolation", testTenantIsolation},
 		{"Reopen", testReopen},
 		{"AddIndex", testAddIndex},
@@ -966,6 +967,49 @@ func testBadQueries(t *testing.T, b store.Backend) {
 	} {
 		_, err := c.Find(t.Context(), store.Query{Index: ByOwnerN, After: after})
 		wantErr(t, "cursor "+name, err, store.ErrBadCursor)
+	}
+}
+
+// In matches any of its values in the field after the Eq prefix, in
+// index order, on a first field, a second one and a unique index; it
+// counts, caps with Limit, and is refused with a range, a cursor or too
+// many values.
+func testFindIn(t *testing.T, b store.Backend) {
+	s := open(t, b)
+	c := s.Tenant("ws-a").C(Things)
+	docs := seed(t, c)
+	mustInsert(t, s.Tenant("ws-b").C(Things), thing("b-1", "o", 3))
+	in := func(vals ...any) []any { return vals }
+	byN := func(ns ...int64) []string {
+		return expect(docs, func(d Thing) bool { return slices.Contains(ns, d.N) }, false)
+	}
+	byNDesc := func(ns ...int64) []string {
+		return expect(docs, func(d Thing) bool { return slices.Contains(ns, d.N) }, true)
+	}
+	wantIDs(t, "owner o, n in 3, 8, 99", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: in(8, 3, 99)}), byN(3, 8))
+	wantIDs(t, "descending", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: in(8, 3), Desc: true}), byNDesc(3, 8))
+	wantIDs(t, "limit", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: in(8, 3), Limit: 2}), byN(3, 8)[:2])
+	wantIDs(t, "repeated values", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: in(5, 5, 5)}), byN(5))
+	wantIDs(t, "first field", find(t, c, store.Query{Index: ByName, In: in("name-id-04", "name-n-2", "name-none")}), []string{"id-04", "n-2"})
+	wantIDs(t, "unique index", find(t, c, store.Query{Index: ByKindKey, Eq: []any{"k"}, In: in("id-09", "id-01", "nope")}), []string{"id-01", "id-09"})
+	// 33 values: past a power of two, the longest list an engine pads.
+	many := []any{"name-id-10"}
+	for i := range 32 {
+		many = append(many, fmt.Sprint("absent-", i))
+	}
+	wantIDs(t, "33 values", find(t, c, store.Query{Index: ByName, In: many}), []string{"id-10"})
+	if n, err := c.Count(t.Context(), store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: in(3, 5)}); err != nil || n != int64(len(byN(3, 5))) {
+		t.Errorf("count: %d (%v), want %d", n, err, len(byN(3, 5)))
+	}
+	for name, q := range map[string]store.Query{
+		"with a range":  {Index: ByOwnerN, Eq: []any{"o"}, In: in(3), Range: &store.Bound{Gt: 1}},
+		"with a cursor": {Index: ByOwnerN, Eq: []any{"o"}, In: in(3), After: "x"},
+		"no field left": {Index: ByOwnerN, Eq: []any{"o", 3}, In: in(3)},
+		"too many":      {Index: ByName, In: make([]any, store.MaxIn+1)},
+	} {
+		if _, err := c.Find(t.Context(), q); !errors.Is(err, store.ErrBadQuery) {
+			t.Errorf("In %s: %v, want ErrBadQuery", name, err)
+		}
 	}
 }
 

@@ -67,6 +67,13 @@ func (c *Counting) Calls() int64 {
 	return n
 }
 
+// CallsOf is the calls of op ("find", "insertMany", ...) on coll so far.
+func (c *Counting) CallsOf(op, coll string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[op+" "+coll]
+}
+
 // Summary lists the calls and written documents per collection, each
 // divided by per (for example the events stored), largest first.
 func (c *Counting) Summary(per float64) string {
