@@ -31,6 +31,7 @@ import (
 // token secret, and the results so far.
 type harness struct {
 	bin, dir string
+	commit   string // what the server binary was built from
 	secret   []byte
 	token    string
 	opts     options
@@ -102,6 +103,7 @@ func newHarness(ctx context.Context, dir string, o options) (*harness, error) {
 	}
 	h.bin = filepath.Join(dir, "halo-server")
 	h.logf("building the server binary")
+	h.commit = sourceCommit()
 	build := exec.CommandContext(ctx, "go", "build", "-o", h.bin, "github.com/halo-cdp/halo/server")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

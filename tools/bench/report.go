@@ -30,10 +30,20 @@ func verdict(ok bool) string {
 	return "NOT MET"
 }
 
-func (h *harness) header() string {
+// sourceCommit names the commit the working tree is at, "-dirty" when it
+// holds changes: the server binary is built from the tree, not the commit.
+func sourceCommit() string {
 	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	c := strings.TrimSpace(string(commit))
+	if st, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); len(st) > 0 {
+		c += "-dirty"
+	}
+	return c
+}
+
+func (h *harness) header() string {
 	return fmt.Sprintf("%s, %d CPUs, %s, commit %s, dataset %d profiles / %d events (seed %d)",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), strings.TrimSpace(string(commit)),
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), h.commit,
 		h.opts.data.Profiles, h.opts.data.Events, h.opts.data.Seed)
 }
 
