@@ -65,6 +65,12 @@ func (o *Options) defaults() {
 // events/s).
 const DefaultRetention = 15 * time.Minute
 
+// pruneRound caps the changes one prune round deletes per workspace: more
+// than a minute of changes at 5,000 events/s (three per event), so a round
+// keeps up with full ingest, and a backlog (a longer retention shortened)
+// is worked off over rounds.
+const pruneRound = 1_000_000
+
 // pageSize bounds one outbox read.
 const pageSize = 1000
 
@@ -511,7 +517,7 @@ func (h *Hub) pruneLoop() {
 		h.mu.Unlock()
 		for _, ws := range wss {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			n, err := Prune(ctx, h.st.Tenant(ws), time.Now().Add(-h.opt.Retention), 100000)
+			n, err := Prune(ctx, h.st.Tenant(ws), time.Now().Add(-h.opt.Retention), pruneRound)
 			cancel()
 			if err != nil {
 				h.opt.Logger.Warn("realtime prune", "workspace", ws, "err", err)
