@@ -2960,7 +2960,8 @@ type Subscription {
   Items appended to the profile's timeline (track, trackBatch,
   logInteraction), including items arriving on profiles merged into it
   later. ` + "`" + `after` + "`" + `: the id of the last item received, to resume after a
-  reconnect without gaps (within the outbox retention, 24 h).
+  reconnect without gaps, within the outbox retention (default 15 min);
+  an older one is refused (BAD_USER_INPUT on after): read the timeline.
   """
   timelineAppended(profileId: ID!, after: String): TimelineItem! @hasScope(scope: "profiles:read")
 }
@@ -3582,7 +3583,8 @@ type MembershipChangeEdge {
   profile's changes in that segment. A profileId merged away resolves to
   the survivor, and the subscription follows later merges. ` + "`" + `after` + "`" + `: the id
   of the last MembershipChange received, to resume after a reconnect
-  without gaps or repeats (within the outbox retention, 24 h).
+  without gaps or repeats, within the outbox retention (default 15 min);
+  an older one is refused (BAD_USER_INPUT on after): read Segment.history.
   """
   segmentMembershipChanged(segmentId: ID, profileId: ID, after: String): MembershipChange! @hasScope(scope: "segments:read")
 }

@@ -82,7 +82,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"build wait too long", "HALO_SEGMENT_BUILD_WAIT", "5m", "between 0s and 1m"},
 		{"retention unitless", "HALO_OUTBOX_RETENTION", "15", "HALO_OUTBOX_RETENTION"},
 		{"retention too short", "HALO_OUTBOX_RETENTION", "10s", "between 1m and 168h"},
-		{"retention too long", "HALO_OUTBOX_RETENTION", "30d", "HALO_OUTBOX_RETENTION"},
+		{"retention not a duration", "HALO_OUTBOX_RETENTION", "30d", "HALO_OUTBOX_RETENTION"},
+		{"retention too long", "HALO_OUTBOX_RETENTION", "169h", "between 1m and 168h"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadConfig(env(map[string]string{tc.key: tc.value}))

@@ -80,9 +80,9 @@ type Query struct {
 	Eq []any
 	// Range bounds the index field right after the Eq prefix.
 	Range *Bound
-	// In, when not empty, matches any of its values (at most MaxIn) in
-	// the index field right after the Eq prefix: many look-ups in one
-	// read. Not with Range or After.
+	// In, when set, matches any of its values (at most MaxIn) in the index
+	// field right after the Eq prefix: many look-ups in one read. An empty
+	// non-nil list matches nothing. Not with Range or After.
 	In []any
 	// Desc orders by the remaining fields (and _id) descending.
 	Desc bool
@@ -120,6 +120,7 @@ type ResolvedQuery struct {
 	// the _id of the last document already seen.
 	After []any
 	Limit int
+	none  bool // an empty In: Store answers without asking the engine
 }
 
 // RangeEdge is one side of a range.

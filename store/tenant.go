@@ -158,6 +158,9 @@ func (c Collection) DeleteMany(ctx context.Context, q Query) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if rq.none {
+		return 0, nil
+	}
 	return c.t.s.backend.DeleteMany(ctx, c.spec.Name, c.t.ws, rq)
 }
 
@@ -166,6 +169,9 @@ func (c Collection) Find(ctx context.Context, q Query) ([]Doc, error) {
 	rq, err := c.resolve(q)
 	if err != nil {
 		return nil, err
+	}
+	if rq.none {
+		return nil, nil
 	}
 	raws, err := c.t.s.backend.Find(ctx, c.spec.Name, c.t.ws, rq)
 	if err != nil {
@@ -189,6 +195,9 @@ func (c Collection) Scan(ctx context.Context, q Query) (docs []bson.Raw, last st
 	rq, err := c.resolve(q)
 	if err != nil {
 		return nil, "", err
+	}
+	if rq.none {
+		return nil, "", nil
 	}
 	raws, err := c.t.s.backend.Find(ctx, c.spec.Name, c.t.ws, rq)
 	if err != nil || len(raws) == 0 {
@@ -243,6 +252,9 @@ func (c Collection) Count(ctx context.Context, q Query) (int64, error) {
 	rq, err := c.resolve(q)
 	if err != nil {
 		return 0, err
+	}
+	if rq.none {
+		return 0, nil
 	}
 	return c.t.s.backend.Count(ctx, c.spec.Name, c.t.ws, rq)
 }
@@ -328,6 +340,11 @@ func (c Collection) resolve(q Query) (ResolvedQuery, error) {
 		if err := rq.setRange(*q.Range); err != nil {
 			return ResolvedQuery{}, err
 		}
+	}
+	if q.In != nil && len(q.In) == 0 {
+		// An empty list (as opposed to none) matches nothing: a caller
+		// whose list came out empty must not read, or delete, it all.
+		rq.none = true
 	}
 	if len(q.In) > 0 {
 		switch {

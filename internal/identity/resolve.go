@@ -54,7 +54,11 @@ type Request struct {
 	// Owners, when set, are the owners of the identifiers as the caller
 	// just read them (LookupMany: a batch's look-ups in one read), ""
 	// for none. The first attempt starts from them; a retry, like an
-	// identifier they leave out, reads afresh.
+	// identifier they leave out, reads afresh. A stale "" fails the claim
+	// and retries; an owner merged away since is followed. An owner still
+	// live that an unmerge moved the identifier away from since is used
+	// as read, like any look-up racing an unmerge, only with the window
+	// of one call instead of one resolution.
 	Owners map[Identifier]string
 }
 

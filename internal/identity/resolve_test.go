@@ -15,6 +15,7 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
@@ -568,6 +569,8 @@ func TestResolveNewVisitorWritesOnce(t *testing.T) {
 	}
 	counter := apptest.NewCounting(sb)
 	x := apptest.NewOver(t, counter, t0)
+	published := &changeLog{}
+	x.Services.Publish(published)
 	types, err := identity.LoadTypes(x.Ctx, x.Tenant)
 	if err != nil {
 		t.Fatal(err)
@@ -594,7 +597,12 @@ func TestResolveNewVisitorWritesOnce(t *testing.T) {
 	if len(page.Profiles) != 1 || page.Profiles[0].ID != res.Profile.ID {
 		t.Errorf("search by the identifier found %+v, want the new profile", page.Profiles)
 	}
-	// Traits on the first call still go through the profile write.
+	// No profile.updated: profileUpdated takes an id no one holds yet.
+	if got := published.profiles(); len(got) != 0 {
+		t.Errorf("profile.updated published for %v, want none", got)
+	}
+	// Traits on the first call still go through the profile write, and
+	// are announced.
 	res2, err := x.Services.Identity.Resolve(x.Ctx, x.Tenant, identity.Request{Identifiers: ids("anonymousId", "visitor-2"), Traits: map[string]any{"plan": "pro"}, Quiet: true})
 	if err != nil {
 		t.Fatal(err)
@@ -602,6 +610,35 @@ func TestResolveNewVisitorWritesOnce(t *testing.T) {
 	if got := x.Profile(t, res2.Profile.ID).Traits["plan"]; got != "pro" {
 		t.Errorf("trait on a new visitor's first call = %v, want pro", got)
 	}
+	if got := published.profiles(); !slices.Equal(got, []string{res2.Profile.ID}) {
+		t.Errorf("profile.updated published for %v, want %s", got, res2.Profile.ID)
+	}
+}
+
+// changeLog is a realtime.Publisher that keeps what it was told.
+type changeLog struct {
+	mu sync.Mutex
+	cs []realtime.Change
+}
+
+func (l *changeLog) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cs = append(l.cs, cs...)
+	return nil
+}
+
+// profiles are the profiles profile.updated was published for.
+func (l *changeLog) profiles() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, c := range l.cs {
+		if c.Kind == realtime.ProfileUpdated {
+			out = append(out, c.ProfileID)
+		}
+	}
+	return out
 }
 
 // Owners read by the caller before are a starting point, not the truth:

@@ -29,8 +29,9 @@
 // # Retention
 //
 // The outbox is pruned by Prune (the Hub prunes workspaces it wrote to every
-// PruneEvery, entries older than Retention, default 24 h). Resuming with
-// `after` works within the retention.
+// PruneEvery, entries older than Retention, default DefaultRetention).
+// Resuming with `after` works within the retention; an older resume point
+// is refused (Hub.CheckResume), since what followed it may be gone.
 package realtime
 
 import (

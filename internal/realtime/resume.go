@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -43,4 +44,15 @@ func FindCarrier(ctx context.Context, tn store.Tenant, at time.Time, carries fun
 		cursor = docs[len(docs)-1].Key
 	}
 	return Change{}, false, nil
+}
+
+// CheckResume refuses (BAD_USER_INPUT on field) a resume point minted at
+// at that is older than the outbox retention: the changes after it may be
+// pruned already, and a replay that silently skipped them would look
+// complete. What, the thing to read instead, goes in the message.
+func (h *Hub) CheckResume(field string, at time.Time, what string) error {
+	if at.Before(time.Now().Add(-h.opt.Retention)) {
+		return apperr.Invalid(field, "older than the outbox retention (%s): read %s for what came since, then subscribe without %s", h.opt.Retention, what, field)
+	}
+	return nil
 }

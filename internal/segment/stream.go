@@ -45,7 +45,7 @@ func (e *Engine) StreamChanges(ctx context.Context, hub *realtime.Hub, tn store.
 	from := ""
 	if after != "" {
 		var err error
-		if from, err = changeResumePoint(ctx, tn, after); err != nil {
+		if from, err = changeResumePoint(ctx, hub, tn, after); err != nil {
 			return nil, err
 		}
 	}
@@ -77,13 +77,17 @@ func (e *Engine) StreamChanges(ctx context.Context, hub *realtime.Hub, tn store.
 
 // changeResumePoint finds the outbox change that carried membership
 // change after and returns its id (the replay resumes after it). A change
-// older than the outbox retention resumes from the membership change's
-// time; the change itself is filtered out, others recorded within the same
+// older than the outbox retention is refused (Hub.CheckResume); one whose
+// carrier is gone nonetheless resumes from the membership change's time;
+// the change itself is filtered out, others recorded within the same
 // millisecond before it may come again.
-func changeResumePoint(ctx context.Context, tn store.Tenant, after string) (string, error) {
+func changeResumePoint(ctx context.Context, hub *realtime.Hub, tn store.Tenant, after string) (string, error) {
 	at, ok := realtime.IDTime(after)
 	if !ok || len(after) > 64 {
 		return "", apperr.Invalid("after", "must be the id of a membership change")
+	}
+	if err := hub.CheckResume("after", at, "Segment.history"); err != nil {
+		return "", err
 	}
 	c, found, err := realtime.FindCarrier(ctx, tn, at, func(c realtime.Change) bool {
 		return c.Kind == realtime.MembershipChanged && c.String(realtime.PayloadChangeID) == after

@@ -9,6 +9,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -112,6 +113,8 @@ func TestStreamChangesBadInput(t *testing.T) {
 		{"unknown profile", s.ID, "nobody", "", apperr.NotFound, ""},
 		{"after not a change id", s.ID, "", "not-an-id", apperr.BadUserInput, "after"},
 		{"after too long", s.ID, "", uuidV7 + strings.Repeat("0", 64), apperr.BadUserInput, "after"},
+		// Changes after it may be pruned: no replay that looks complete.
+		{"after older than the retention", s.ID, "", realtime.Floor(time.Now().Add(-time.Hour)) + "-7000-8000-000000000000", apperr.BadUserInput, "after"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			changes, err := x.Services.Segments.StreamChanges(t.Context(), hub, x.Tenant, tc.segmentID, tc.profileID, tc.after)

@@ -290,7 +290,6 @@ func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, n
 	}}, nil
 }
 
-// existing returns the stored event with messageID, or nil.
 // existingMany looks up the events stored with messageIDs, in reads of
 // up to store.MaxIn: messageId → event, absent when none.
 func (s *Service) existingMany(ctx context.Context, tn store.Tenant, messageIDs []string) (map[string]*Event, error) {
@@ -316,6 +315,7 @@ func (s *Service) existingMany(ctx context.Context, tn store.Tenant, messageIDs 
 	return out, nil
 }
 
+// existing returns the stored event with messageID, or nil.
 func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID string) (*Event, error) {
 	var ev Event
 	err := tn.C(Events).FindOne(ctx, store.Query{Index: EventsByMessage, Eq: []any{messageID}}, &ev)

@@ -32,7 +32,7 @@ func (s *Service) StreamAppended(ctx context.Context, hub *realtime.Hub, tn stor
 	)
 	if after != "" {
 		var rest []string
-		if from, rest, err = resumePoint(ctx, tn, after); err != nil {
+		if from, rest, err = resumePoint(ctx, hub, tn, after); err != nil {
 			return nil, err
 		}
 		// The rest of the change that carried `after` comes first.
@@ -60,12 +60,16 @@ func (s *Service) StreamAppended(ctx context.Context, hub *realtime.Hub, tn stor
 // resumePoint finds the outbox change that carried timeline item after:
 // the stream resumes after that change, first sending the items it
 // carried after `after` (a trackBatch change carries several). An item
-// whose change is gone (older than the retention) resumes from the item's
-// time: items stored within a few milliseconds before it may come again.
-func resumePoint(ctx context.Context, tn store.Tenant, after string) (from string, rest []string, err error) {
+// older than the outbox retention is refused (Hub.CheckResume); one whose
+// change is gone nonetheless resumes from the item's time: items stored
+// within a few milliseconds before it may come again.
+func resumePoint(ctx context.Context, hub *realtime.Hub, tn store.Tenant, after string) (from string, rest []string, err error) {
 	at, ok := realtime.IDTime(after)
 	if !ok {
 		return "", nil, apperr.Invalid("after", "must be the id of a timeline item")
+	}
+	if err := hub.CheckResume("after", at, "the profile's timeline"); err != nil {
+		return "", nil, err
 	}
 	var i int
 	c, found, err := realtime.FindCarrier(ctx, tn, at, func(c realtime.Change) bool {

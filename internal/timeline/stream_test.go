@@ -9,6 +9,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/timeline"
 )
 
@@ -99,6 +100,8 @@ func TestStreamAppendedBadInput(t *testing.T) {
 		{"long profile id", strings.Repeat("p", 129), "", apperr.BadUserInput, "profileId"},
 		{"unknown profile", "nobody", "", apperr.NotFound, ""},
 		{"after not an item id", pid, "not-an-id", apperr.BadUserInput, "after"},
+		// Changes after it may be pruned: no replay that looks complete.
+		{"after older than the retention", pid, realtime.Floor(time.Now().Add(-time.Hour)) + "-7000-8000-000000000000", apperr.BadUserInput, "after"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			items, err := x.Services.Timeline.StreamAppended(t.Context(), hub, x.Tenant, tc.profileID, tc.after)

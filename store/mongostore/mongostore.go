@@ -394,13 +394,13 @@ func (b *Backend) Find(ctx context.Context, coll, ws string, q store.ResolvedQue
 	return out, nil
 }
 
-// DeleteMany implements store.Backend: without After or Limit one
-// deleteMany of the filter; otherwise the ids Find would return (one
-// read), then one deleteMany of those ids.
+// DeleteMany implements store.Backend: without a Limit one deleteMany of
+// the filter (cursor included); otherwise the ids Find would return (one
+// read), then one deleteMany of those ids that still match.
 func (b *Backend) DeleteMany(ctx context.Context, coll, ws string, q store.ResolvedQuery) (int64, error) {
 	c := b.db.Collection(coll)
-	if q.After == nil && q.Limit == 0 {
-		filter, err := queryFilter(ws, q, false)
+	if q.Limit == 0 {
+		filter, err := queryFilter(ws, q, true)
 		if err != nil {
 			return 0, err
 		}
@@ -434,7 +434,9 @@ func (b *Backend) DeleteMany(ctx context.Context, coll, ws string, q store.Resol
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	res, err := c.DeleteMany(ctx, bson.D{{Key: "workspaceId", Value: ws}, {Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	// The query's filter again: a document that stopped matching since
+	// the read stays, as on SQLite (one statement).
+	res, err := c.DeleteMany(ctx, append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}))
 	if err != nil {
 		return 0, fmt.Errorf("mongostore: delete many in %s: %w", coll, err)
 	}

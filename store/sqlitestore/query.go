@@ -288,5 +288,8 @@ func (b *Backend) DeleteMany(ctx context.Context, coll, ws string, q store.Resol
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return 0, err // the group rolled back: nothing was deleted
+	}
+	return n, nil
 }

@@ -639,6 +639,10 @@ func testDeleteMany(t *testing.T, b store.Backend) {
 	}
 	del("after the first", store.Query{Index: ByOwnerN, Eq: []any{"o"}, After: docs[0].Key, Limit: 1}, 1)
 	wantIDs(t, "after the cursor delete", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"a2", "a4"})
+	mustInsert(t, c, thing("a5", "o", 5), thing("a6", "o", 6))
+	del("after the first, no limit", store.Query{Index: ByOwnerN, Eq: []any{"o"}, After: docs[0].Key}, 3)
+	wantIDs(t, "after the unbounded cursor delete", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"a2"})
+	mustInsert(t, c, thing("a4", "o", 4))
 	// Nothing matching: zero, no error.
 	del("nothing", store.Query{Index: ByOwnerN, Eq: []any{"nobody"}}, 0)
 	// Unbounded: all of owner o in this workspace, nothing of another
@@ -998,9 +1002,25 @@ func testFindIn(t *testing.T, b store.Backend) {
 		many = append(many, fmt.Sprint("absent-", i))
 	}
 	wantIDs(t, "33 values", find(t, c, store.Query{Index: ByName, In: many}), []string{"id-10"})
+	for len(many) < store.MaxIn {
+		many = append(many, fmt.Sprint("absent-", len(many)))
+	}
+	wantIDs(t, "MaxIn values", find(t, c, store.Query{Index: ByName, In: many}), []string{"id-10"})
+	// An empty list matches nothing (not everything).
+	wantIDs(t, "empty list", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: []any{}}), nil)
+	if n, err := c.Count(t.Context(), store.Query{Index: ByOwnerN, In: []any{}}); err != nil || n != 0 {
+		t.Errorf("count of an empty list: %d (%v), want 0", n, err)
+	}
+	if n, err := c.DeleteMany(t.Context(), store.Query{Index: ByOwnerN, In: []any{}}); err != nil || n != 0 {
+		t.Errorf("delete by an empty list: %d (%v), want 0", n, err)
+	}
 	if n, err := c.Count(t.Context(), store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: in(3, 5)}); err != nil || n != int64(len(byN(3, 5))) {
 		t.Errorf("count: %d (%v), want %d", n, err, len(byN(3, 5)))
 	}
+	if n, err := c.DeleteMany(t.Context(), store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: in(3, 99)}); err != nil || n != int64(len(byN(3))) {
+		t.Errorf("delete by a list: %d (%v), want %d", n, err, len(byN(3)))
+	}
+	wantIDs(t, "after deleting n = 3", find(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}, In: in(3, 5)}), byN(5))
 	for name, q := range map[string]store.Query{
 		"with a range":  {Index: ByOwnerN, Eq: []any{"o"}, In: in(3), Range: &store.Bound{Gt: 1}},
 		"with a cursor": {Index: ByOwnerN, Eq: []any{"o"}, In: in(3), After: "x"},

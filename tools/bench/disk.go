@@ -23,8 +23,8 @@ type diskUse struct {
 }
 
 type collUse struct {
-	name         string
-	rows, tables int64 // bytes: the collection's table, its indexes
+	name          string
+	rows, indexes int64 // bytes: the collection's table, its indexes
 }
 
 func measureDisk(ctx context.Context, dir string) (diskUse, error) {
@@ -62,7 +62,7 @@ func measureDisk(ctx context.Context, dir string) (diskUse, error) {
 			by[table] = c
 		}
 		if kind.String == "index" || strings.HasPrefix(name, "sqlite_autoindex") {
-			c.tables += bytes
+			c.indexes += bytes
 		} else {
 			c.rows += bytes
 		}
@@ -73,16 +73,16 @@ func measureDisk(ctx context.Context, dir string) (diskUse, error) {
 	for _, c := range by {
 		u.colls = append(u.colls, *c)
 	}
-	slices.SortFunc(u.colls, func(a, b collUse) int { return int((b.rows + b.tables) - (a.rows + a.tables)) })
+	slices.SortFunc(u.colls, func(a, b collUse) int { return int((b.rows + b.indexes) - (a.rows + a.indexes)) })
 	return u, nil
 }
 
-// top lists the n largest collections: "events 410 MiB (+ 230 MiB of
-// indexes)".
+// top lists the n largest collections, rows + indexes: "events 586 + 172
+// MiB".
 func (u diskUse) top(n int) string {
 	var parts []string
 	for _, c := range u.colls[:min(n, len(u.colls))] {
-		parts = append(parts, fmt.Sprintf("%s %d + %d MiB", c.name, c.rows>>20, c.tables>>20))
+		parts = append(parts, fmt.Sprintf("%s %d + %d MiB", c.name, c.rows>>20, c.indexes>>20))
 	}
 	return strings.Join(parts, ", ")
 }

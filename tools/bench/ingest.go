@@ -167,7 +167,7 @@ func runIngest(ctx context.Context, h *harness) error {
 		fig += fmt.Sprintf("; %.1f× the %0.f B event document", per/h.eventDocSize, h.eventDocSize)
 		ok = verdict(per <= 1.5*h.eventDocSize)
 	}
-	h.add(result{area: "ingest", what: "bytes on disk per stored event", target: "≤ 1.5× the document", figure: fig, ok: ok})
+	h.add(result{area: "ingest", what: "bytes on disk per stored event (pages in use)", target: "≤ 1.5× the document", figure: fig, ok: ok})
 	h.add(result{area: "ingest", what: "largest collections: rows + indexes", figure: use.top(6)})
 	return nil
 }
