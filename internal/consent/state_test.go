@@ -1,9 +1,7 @@
 package consent_test
 
 import (
-	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
-	"github.com/halo-cdp/halo/store"
 )
 
 // segmentOn creates a dynamic segment with rule r.
@@ -222,37 +219,12 @@ func TestConsentExpiryExitsSegment(t *testing.T) {
 	}
 }
 
-// recorder is a realtime.Publisher that keeps what it was told.
-type recorder struct {
-	mu sync.Mutex
-	cs []realtime.Change
-}
-
-func (r *recorder) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cs = append(r.cs, cs...)
-	return nil
-}
-
-func (r *recorder) of(kind, profileID string) []realtime.Change {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []realtime.Change
-	for _, c := range r.cs {
-		if c.Kind == kind && c.ProfileID == profileID {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // A withdrawal takes the person out of the segments that need the
 // consent before Set returns (not at the next sweep), and each record is
 // published as consent.changed, in order.
 func TestConsentWithdrawalExitsAtOnce(t *testing.T) {
 	env := apptest.New(t, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	out := &recorder{}
+	out := &apptest.Recorder{}
 	env.Services.Publish(out)
 	seg := segmentOn(t, env, "sms marketing", rule.Rule{And: []rule.Rule{
 		consentRule("marketing", "SMS", "GRANTED"),
@@ -284,7 +256,7 @@ func TestConsentWithdrawalExitsAtOnce(t *testing.T) {
 	}
 
 	var got []string
-	for _, c := range out.of(realtime.ConsentChanged, pid) {
+	for _, c := range out.Of(0, realtime.ConsentChanged, pid) {
 		if c.Payload[realtime.PayloadPurpose] != "marketing" {
 			t.Fatalf("consent.changed %+v", c)
 		}
@@ -294,7 +266,7 @@ func TestConsentWithdrawalExitsAtOnce(t *testing.T) {
 		t.Fatalf("consent.changed channels %v, want ANY then SMS", got)
 	}
 	var kinds []any
-	for _, c := range out.of(realtime.MembershipChanged, pid) {
+	for _, c := range out.Of(0, realtime.MembershipChanged, pid) {
 		kinds = append(kinds, c.Payload[realtime.PayloadKind])
 	}
 	if !slices.Equal(kinds, []any{segment.Entered, segment.Exited}) {

@@ -569,7 +569,7 @@ func TestResolveNewVisitorWritesOnce(t *testing.T) {
 	}
 	counter := apptest.NewCounting(sb)
 	x := apptest.NewOver(t, counter, t0)
-	published := &changeLog{}
+	published := &apptest.Recorder{}
 	x.Services.Publish(published)
 	types, err := identity.LoadTypes(x.Ctx, x.Tenant)
 	if err != nil {
@@ -598,7 +598,7 @@ func TestResolveNewVisitorWritesOnce(t *testing.T) {
 		t.Errorf("search by the identifier found %+v, want the new profile", page.Profiles)
 	}
 	// No profile.updated: profileUpdated takes an id no one holds yet.
-	if got := published.profiles(); len(got) != 0 {
+	if got := updatedProfiles(published); len(got) != 0 {
 		t.Errorf("profile.updated published for %v, want none", got)
 	}
 	// Traits on the first call still go through the profile write, and
@@ -610,33 +610,16 @@ func TestResolveNewVisitorWritesOnce(t *testing.T) {
 	if got := x.Profile(t, res2.Profile.ID).Traits["plan"]; got != "pro" {
 		t.Errorf("trait on a new visitor's first call = %v, want pro", got)
 	}
-	if got := published.profiles(); !slices.Equal(got, []string{res2.Profile.ID}) {
+	if got := updatedProfiles(published); !slices.Equal(got, []string{res2.Profile.ID}) {
 		t.Errorf("profile.updated published for %v, want %s", got, res2.Profile.ID)
 	}
 }
 
-// changeLog is a realtime.Publisher that keeps what it was told.
-type changeLog struct {
-	mu sync.Mutex
-	cs []realtime.Change
-}
-
-func (l *changeLog) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cs = append(l.cs, cs...)
-	return nil
-}
-
-// profiles are the profiles profile.updated was published for.
-func (l *changeLog) profiles() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// updatedProfiles are the profiles profile.updated was published for.
+func updatedProfiles(r *apptest.Recorder) []string {
 	var out []string
-	for _, c := range l.cs {
-		if c.Kind == realtime.ProfileUpdated {
-			out = append(out, c.ProfileID)
-		}
+	for _, c := range r.Of(0, realtime.ProfileUpdated, "") {
+		out = append(out, c.ProfileID)
 	}
 	return out
 }

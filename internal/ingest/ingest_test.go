@@ -1,10 +1,8 @@
 package ingest_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +16,15 @@ import (
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
-	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
 )
 
 var start = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 
-// recorder is a realtime.Publisher that keeps what it was told.
-type recorder struct {
-	mu sync.Mutex
-	cs []realtime.Change
-}
-
-func (r *recorder) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cs = append(r.cs, cs...)
-	return nil
-}
-
-func (r *recorder) kinds() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// kinds are the kinds of cs, in order.
+func kinds(cs []realtime.Change) []string {
 	var out []string
-	for _, c := range r.cs {
+	for _, c := range cs {
 		out = append(out, c.Kind)
 	}
 	return out
@@ -65,7 +48,7 @@ func event(msg, who, name string) ingest.TrackInput {
 // once, not again on a replay.
 func TestTrackRunsEveryStep(t *testing.T) {
 	e := apptest.New(t, start)
-	out := &recorder{}
+	out := &apptest.Recorder{}
 	e.Services.Publish(out)
 	seg, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "buyers", Rule: &rule.Rule{
 		Event: &rule.EventCond{Name: "order_completed"}}})
@@ -87,7 +70,7 @@ func TestTrackRunsEveryStep(t *testing.T) {
 	if err != nil || len(members) != 1 || members[0].SegmentID != seg.ID {
 		t.Fatalf("memberships %+v, %v", members, err)
 	}
-	kinds := strings.Join(out.kinds(), ",")
+	kinds := strings.Join(kinds(out.Changes()), ",")
 	if !strings.Contains(kinds, realtime.TimelineAppended) || !strings.Contains(kinds, realtime.MembershipChanged) {
 		t.Fatalf("published %s", kinds)
 	}
@@ -143,7 +126,7 @@ func TestRefusedConsentStoresNothing(t *testing.T) {
 // consent; logInteraction counts the item and publishes it.
 func TestIdentifyAndInteraction(t *testing.T) {
 	e := apptest.New(t, start)
-	out := &recorder{}
+	out := &apptest.Recorder{}
 	e.Services.Publish(out)
 	seg, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "pro", Rule: &rule.Rule{
 		Trait: &rule.TraitCond{Key: "plan", Op: rule.EQ, Value: "pro"}}})
@@ -177,13 +160,13 @@ func TestIdentifyAndInteraction(t *testing.T) {
 		t.Fatalf("a replayed interaction was counted: %d", p.EventCount)
 	}
 	appended := 0
-	for _, k := range out.kinds() {
+	for _, k := range kinds(out.Changes()) {
 		if k == realtime.TimelineAppended {
 			appended++
 		}
 	}
 	if appended != 1 {
-		t.Fatalf("timeline.appended published %d times, want 1: %v", appended, out.kinds())
+		t.Fatalf("timeline.appended published %d times, want 1: %v", appended, kinds(out.Changes()))
 	}
 }
 

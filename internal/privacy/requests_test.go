@@ -1,15 +1,14 @@
 package privacy_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
@@ -20,27 +19,7 @@ import (
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
-	"github.com/halo-cdp/halo/store"
 )
-
-// recorder is a realtime.Publisher that keeps what it was told.
-type recorder struct {
-	mu sync.Mutex
-	cs []realtime.Change
-}
-
-func (r *recorder) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cs = append(r.cs, cs...)
-	return nil
-}
-
-func (r *recorder) changes() []realtime.Change {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.cs)
-}
 
 // The person is written the way the API writes (identify, track,
 // trackBatch, logInteraction, setConsent): the export by a merged-away id
@@ -53,7 +32,7 @@ func (r *recorder) changes() []realtime.Change {
 func TestPrivacyExportEraseSuppress(t *testing.T) {
 	e := newEnv(t)
 	ctx, tn := e.Ctx, e.Tenant
-	out := &recorder{}
+	out := &apptest.Recorder{}
 	e.Services.Publish(out)
 	caller := ingest.Caller{Subject: "tester", ConsentWrite: true}
 	identify := func(ids []identity.Identifier, traits map[string]any) (identity.Result, error) {
@@ -179,7 +158,7 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 
 	// Subscribers see the person leave, under the pseudonym.
 	var exits []realtime.Change
-	for _, c := range out.changes() {
+	for _, c := range out.Changes() {
 		if c.Kind == realtime.MembershipChanged && c.SegmentID == pros.ID && c.Payload[realtime.PayloadKind] == segment.Exited {
 			exits = append(exits, c)
 		}

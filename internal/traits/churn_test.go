@@ -1,53 +1,17 @@
 package traits_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/traits/scores"
-	"github.com/halo-cdp/halo/store"
 )
-
-// changeLog is a realtime.Publisher that keeps what the services
-// publish, so that a test sees what subscribers would be sent.
-type changeLog struct {
-	mu sync.Mutex
-	cs []realtime.Change
-}
-
-func (l *changeLog) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cs = append(l.cs, cs...)
-	return nil
-}
-
-// mark is where the changes published from now on start.
-func (l *changeLog) mark() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.cs)
-}
-
-// since returns the changes of kind about profile pid published after m.
-func (l *changeLog) since(m int, kind, pid string) []realtime.Change {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []realtime.Change
-	for _, c := range l.cs[m:] {
-		if c.Kind == kind && c.ProfileID == pid {
-			out = append(out, c)
-		}
-	}
-	return out
-}
 
 func payload(c realtime.Change, key string) string { return fmt.Sprint(c.Payload[key]) }
 
@@ -56,7 +20,7 @@ const churnEmail = "pat@example.com"
 
 type churnWorld struct {
 	*env
-	log *changeLog
+	log *apptest.Recorder
 	now time.Time
 	seg *segment.Segment
 	pid string
@@ -68,7 +32,7 @@ type churnWorld struct {
 func setupChurn(t *testing.T) *churnWorld {
 	t.Helper()
 	e := newEnv(t)
-	log := &changeLog{}
+	log := &apptest.Recorder{}
 	e.Services.Publish(log)
 	now := start
 	// Small orders: never LTV > 500 once their churn risk is high.
@@ -103,7 +67,7 @@ func setupChurn(t *testing.T) *churnWorld {
 // published after m.
 func (w *churnWorld) memberships(m int) []realtime.Change {
 	var out []realtime.Change
-	for _, c := range w.log.since(m, realtime.MembershipChanged, w.pid) {
+	for _, c := range w.log.Of(m, realtime.MembershipChanged, w.pid) {
 		if c.SegmentID == w.seg.ID {
 			out = append(out, c)
 		}
@@ -142,14 +106,14 @@ func TestChurnSegmentByTimeAlone(t *testing.T) {
 	w := setupChurn(t)
 	now, pid := w.now, w.pid
 
-	m := w.log.mark()
+	m := w.log.Len()
 	w.event(t, churnEmail, "page_viewed", time.Time{}, nil)
-	if cs := w.log.since(m, realtime.ProfileUpdated, pid); len(cs) != 0 {
+	if cs := w.log.Of(m, realtime.ProfileUpdated, pid); len(cs) != 0 {
 		t.Fatalf("a page view published profile.updated: %+v", cs)
 	}
 
 	// The 8th order, now: churn risk 0, not a member.
-	m = w.log.mark()
+	m = w.log.Len()
 	w.event(t, churnEmail, "order_completed", time.Time{}, map[string]any{"revenue": 120})
 	sc, in := w.scoresOf(t, pid)
 	if in.Orders != 8 || in.Revenue != 960 || sc.ChurnRisk != 0 || !approx(sc.LifetimeValue, 960+120*36.5, 1e-6) {
@@ -200,7 +164,7 @@ func TestChurnSegmentByTimeAlone(t *testing.T) {
 
 	// A new order: churn risk 0 again, out of the segment when the write
 	// returns.
-	m = w.log.mark()
+	m = w.log.Len()
 	w.event(t, churnEmail, "order_completed", time.Time{}, map[string]any{"revenue": 120})
 	if isMember(t, w.env, w.seg.ID, pid) {
 		t.Fatal("still a member when the order's write returned")
@@ -213,7 +177,7 @@ func TestChurnSegmentByTimeAlone(t *testing.T) {
 	if len(cs) != 1 || payload(cs[0], realtime.PayloadKind) != segment.Exited || payload(cs[0], realtime.PayloadCause) != "track" {
 		t.Fatalf("after the new order: %+v, want one EXITED (track)", cs)
 	}
-	if ups := w.log.since(m, realtime.ProfileUpdated, pid); len(ups) == 0 {
+	if ups := w.log.Of(m, realtime.ProfileUpdated, pid); len(ups) == 0 {
 		t.Fatal("no profile.updated after the 9th order")
 	}
 	sc, in = w.scoresOf(t, pid)
@@ -229,7 +193,7 @@ func TestChurnSegmentByTimeAlone(t *testing.T) {
 // ENTERED results.
 func TestChurnSegmentSummaryRefresh(t *testing.T) {
 	w := setupChurn(t)
-	m := w.log.mark()
+	m := w.log.Len()
 	w.event(t, churnEmail, "order_completed", time.Time{}, map[string]any{"revenue": 120})
 	if cs := w.memberships(m); len(cs) != 0 {
 		t.Fatalf("right after an order: %+v", cs)
@@ -259,7 +223,7 @@ func TestChurnSegmentSummaryRefresh(t *testing.T) {
 	if hist := w.history(t); len(hist) != 1 {
 		t.Fatalf("the person's membership history: %+v", hist)
 	}
-	m = w.log.mark()
+	m = w.log.Len()
 	w.event(t, churnEmail, "order_completed", time.Time{}, map[string]any{"revenue": 120})
 	if cs := w.memberships(m); len(cs) != 1 || payload(cs[0], realtime.PayloadKind) != segment.Exited || payload(cs[0], realtime.PayloadCause) != "track" {
 		t.Fatalf("after the new order: %+v, want one EXITED (track)", cs)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/realtime"
@@ -20,7 +21,7 @@ import (
 // the trait; redefinition is a new version; delete removes it.
 func TestComputedTraitLifecycle(t *testing.T) {
 	e := newEnv(t)
-	log := &changeLog{}
+	log := &apptest.Recorder{}
 	e.Services.Publish(log)
 	order := func(msg string, revenue float64) string {
 		return e.track(t, []timeline.TrackInput{{MessageID: msg, Name: "order_completed", Properties: map[string]any{"revenue": revenue, "sku": "A-1"},
@@ -75,9 +76,9 @@ func TestComputedTraitLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m := log.mark()
+	m := log.Len()
 	order("o2", 5.5)
-	ups := log.since(m, realtime.ProfileUpdated, pid)
+	ups := log.Of(m, realtime.ProfileUpdated, pid)
 	if len(ups) != 1 {
 		t.Fatalf("profile.updated after a computed value changed: %+v", ups)
 	}

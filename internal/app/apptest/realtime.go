@@ -1,10 +1,14 @@
 package apptest
 
 import (
+	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/store"
 )
 
 // Hub starts a realtime hub over the env's store (closed at cleanup) and
@@ -45,4 +49,47 @@ func Quiet[T any](t testing.TB, stream <-chan T, d time.Duration) {
 		}
 	case <-time.After(d):
 	}
+}
+
+// Recorder is a realtime.Publisher that keeps what the services publish
+// (Services.Publish), so that a test sees what subscribers would be sent.
+type Recorder struct {
+	mu sync.Mutex
+	cs []realtime.Change
+}
+
+// Publish keeps cs.
+func (r *Recorder) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cs = append(r.cs, cs...)
+	return nil
+}
+
+// Len is how many changes were published so far: a mark for Of.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.cs)
+}
+
+// Changes returns every change published so far.
+func (r *Recorder) Changes() []realtime.Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.cs)
+}
+
+// Of returns the changes published after mark from, of kind about
+// profileID ("" matches any kind, any profile).
+func (r *Recorder) Of(from int, kind, profileID string) []realtime.Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []realtime.Change
+	for _, c := range r.cs[from:] {
+		if (kind == "" || c.Kind == kind) && (profileID == "" || c.ProfileID == profileID) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
