@@ -46,22 +46,16 @@ func (c *Counting) Reset() {
 }
 
 // Writes is the documents written so far, in all collections.
-func (c *Counting) Writes() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var n int64
-	for _, v := range c.writes {
-		n += v
-	}
-	return n
-}
+func (c *Counting) Writes() int64 { return c.sum(c.writes) }
 
 // Calls is the engine calls so far.
-func (c *Counting) Calls() int64 {
+func (c *Counting) Calls() int64 { return c.sum(c.calls) }
+
+func (c *Counting) sum(m map[string]int64) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var n int64
-	for _, v := range c.calls {
+	for _, v := range m {
 		n += v
 	}
 	return n
