@@ -86,7 +86,7 @@ func Read(ctx context.Context, tn store.Tenant, profileID string, first int, aft
 		for _, d := range docs {
 			scanned++
 			var ev Event
-			if err := d.Decode(&ev); err != nil {
+			if err := decodeEvent(d.Raw, &ev); err != nil {
 				return Page{}, fmt.Errorf("decode event: %w", err)
 			}
 			q.After = d.Key

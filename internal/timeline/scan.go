@@ -45,7 +45,7 @@ func ScanEvents(ctx context.Context, tn store.Tenant, keep func(name string) boo
 // decodeInto decodes one stored item and hands it to fn.
 func decodeInto(raw bson.Raw, fn func(*Event) error) error {
 	var ev Event
-	if err := bson.Unmarshal(raw, &ev); err != nil {
+	if err := decodeEvent(raw, &ev); err != nil {
 		return fmt.Errorf("decode event: %w", err)
 	}
 	return fn(&ev)
