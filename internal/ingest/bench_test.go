@@ -57,13 +57,13 @@ func benchRule(i int, prev string) rule.Rule {
 // benchEnv is a store with segments benchRule(0..segments-1) and known
 // people p0..p{profiles-1} (traits plan and address.country). The
 // segments come first, so that setting up costs no segment builds.
-func benchEnv(b *testing.B, segments, profiles int) *apptest.Env {
+func benchEnv(b testing.TB, segments, profiles int) *apptest.Env {
 	return benchEnvOver(b, nil, segments, profiles)
 }
 
 // benchEnvOver is benchEnv over a Counting around the embedded store, if
 // counter is set.
-func benchEnvOver(b *testing.B, counter **apptest.Counting, segments, profiles int) *apptest.Env {
+func benchEnvOver(b testing.TB, counter **apptest.Counting, segments, profiles int) *apptest.Env {
 	var e *apptest.Env
 	if counter != nil {
 		sb, err := sqlitestore.Open(b.Context(), b.TempDir())

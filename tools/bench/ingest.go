@@ -169,6 +169,17 @@ func runIngest(ctx context.Context, h *harness) error {
 	}
 	h.add(result{area: "ingest", what: "bytes on disk per stored event (pages in use)", target: "≤ 1.5× the document", figure: fig, ok: ok})
 	h.add(result{area: "ingest", what: "largest collections: rows + indexes", figure: use.top(6)})
+	// Exactness after the load: what ingest maintained equals what the
+	// stored events give, for random profiles.
+	checked, diffs, err := checkExact(ctx, dir, h.opts.data.Seed)
+	if err != nil {
+		return err
+	}
+	for _, d := range diffs[:min(len(diffs), 5)] {
+		h.logf("exactness: %s", d)
+	}
+	h.add(result{area: "ingest", what: fmt.Sprintf("exactness: %d random profiles recomputed from their stored events (count, features, memberships, members index)", checked),
+		target: "no difference", figure: fmt.Sprintf("%d differences", len(diffs)), ok: verdict(len(diffs) == 0 && checked > 0)})
 	return nil
 }
 

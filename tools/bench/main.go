@@ -27,6 +27,9 @@ import (
 	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
+// benchWorkspace is the workspace the dataset and every scenario use.
+const benchWorkspace = "bench"
+
 // harness is one invocation: the server binary, the working dir, the
 // token secret, and the results so far.
 type harness struct {
@@ -109,7 +112,7 @@ func newHarness(ctx context.Context, dir string, o options) (*harness, error) {
 	if err := build.Run(); err != nil {
 		return h, fmt.Errorf("go build the server (run inside the repository): %w", err)
 	}
-	tok, err := auth.IssueHS256(h.secret, auth.Principal{Workspace: "bench", Subject: "bench", Scopes: auth.AllScopes}, 48*time.Hour)
+	tok, err := auth.IssueHS256(h.secret, auth.Principal{Workspace: benchWorkspace, Subject: "bench", Scopes: auth.AllScopes}, 48*time.Hour)
 	if err != nil {
 		return h, err
 	}

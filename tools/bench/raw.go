@@ -41,7 +41,7 @@ func runRaw(ctx context.Context, h *harness) error {
 		return err
 	}
 	defer st.Close(context.Background())
-	events := st.Tenant("bench").C(rawEvents)
+	events := st.Tenant(benchWorkspace).C(rawEvents)
 	d := h.opts.data
 	n := min(d.Events, 200_000)
 	docs := make([]any, n)
@@ -52,7 +52,7 @@ func runRaw(ctx context.Context, h *harness) error {
 		ids := in["identifiers"].([]any)[0].(map[string]any)
 		at, _ := time.Parse(time.RFC3339Nano, in["occurredAt"].(string))
 		ev := timeline.Event{
-			ID: store.NewID(), WorkspaceID: "bench", ProfileID: store.NewID(), Kind: "EVENT", Name: in["name"].(string),
+			ID: store.NewID(), WorkspaceID: benchWorkspace, ProfileID: store.NewID(), Kind: "EVENT", Name: in["name"].(string),
 			MessageID:   in["messageId"].(string),
 			Identifiers: []identity.Identifier{{Type: ids["type"].(string), Value: ids["value"].(string)}},
 			Properties:  in["properties"].(map[string]any), Channel: in["channel"].(string), OccurredAt: at, ReceivedAt: now,

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/store/sqlitestore"
+)
+
+// exactSample is how many random profiles the exactness check recomputes.
+const exactSample = 1000
+
+// checkExact opens a stopped server's store in dir and recomputes, for
+// about exactSample random live profiles of the bench workspace, what
+// ingest maintains (segment.Verify: event count, feature counters,
+// memberships, members index) from their stored events. It returns the
+// profiles checked and the differences found.
+func checkExact(ctx context.Context, dir string, seed uint64) (checked int, mismatches []string, err error) {
+	b, err := sqlitestore.Open(ctx, dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	st, err := store.Open(ctx, b, app.Collections)
+	if err != nil {
+		b.Close(context.Background())
+		return 0, nil, err
+	}
+	defer st.Close(context.Background())
+	svc := app.New(time.Now, app.WithStore(st))
+	tn := st.Tenant(benchWorkspace)
+	total, err := profile.Count(ctx, tn)
+	if err != nil {
+		return 0, nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 16))
+	keep := float64(exactSample) / float64(max(total, 1))
+	now := time.Now()
+	err = profile.EachLive(ctx, tn, func(p *profile.Profile) error {
+		if rng.Float64() >= keep {
+			return nil
+		}
+		checked++
+		ms, err := svc.Segments.Verify(ctx, tn, p, now)
+		for _, m := range ms {
+			mismatches = append(mismatches, m.String())
+		}
+		return err
+	})
+	if err != nil {
+		return checked, mismatches, fmt.Errorf("exactness: %w", err)
+	}
+	return checked, mismatches, nil
+}
