@@ -164,7 +164,9 @@ const pruneBatch = 2000
 
 // Prune deletes the workspace's changes older than before, at most limit
 // of them (0: no limit), in batches of pruneBatch; it returns how many it
-// deleted.
+// deleted. Between batches it rests as long as the last one took, so that
+// a backlog (a retention shortened, a first start after an upgrade) takes
+// at most half of the writer's time from ingest while it is worked off.
 func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (int, error) {
 	n := 0
 	for limit == 0 || n < limit {
@@ -172,6 +174,7 @@ func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (i
 		if limit > 0 && limit-n < page {
 			page = limit - n
 		}
+		t0 := time.Now()
 		k, err := tn.C(Changes).DeleteMany(ctx, store.Query{
 			Index: ChangesBySeq, Range: &store.Bound{Lt: floorID(before.UnixMilli())}, Limit: page,
 		})
@@ -181,6 +184,11 @@ func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (i
 		}
 		if int(k) < page {
 			break
+		}
+		select {
+		case <-time.After(time.Since(t0)):
+		case <-ctx.Done():
+			return n, ctx.Err()
 		}
 	}
 	return n, nil

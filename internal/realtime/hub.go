@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -66,8 +67,8 @@ func (o *Options) defaults() {
 const DefaultRetention = 15 * time.Minute
 
 // pruneRound caps the changes one prune round deletes per workspace: more
-// than a minute of changes at 5,000 events/s (three per event), so a round
-// keeps up with full ingest, and a backlog (a longer retention shortened)
+// than a minute of changes at 5,000 events/s (three per event), so rounds
+// keep up with full ingest, and a backlog (a longer retention shortened)
 // is worked off over rounds.
 const pruneRound = 1_000_000
 
@@ -516,9 +517,21 @@ func (h *Hub) pruneLoop() {
 		}
 		h.mu.Unlock()
 		for _, ws := range wss {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			// No deadline: a paced round over a backlog can outlast a
+			// minute; Close ends it.
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-h.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
 			n, err := Prune(ctx, h.st.Tenant(ws), time.Now().Add(-h.opt.Retention), pruneRound)
 			cancel()
+			if errors.Is(err, context.Canceled) {
+				return // closing
+			}
 			if err != nil {
 				h.opt.Logger.Warn("realtime prune", "workspace", ws, "err", err)
 			} else if n > 0 {
