@@ -9,6 +9,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 )
@@ -17,8 +18,9 @@ import (
 // batches and single events by new and known visitors, with traits, while
 // identify calls merge visitors by a shared email; afterwards every live
 // profile's event count, feature counters, memberships and members index
-// equal what its stored events give (segment.Verify). The seed is
-// printed; set it in seeds to replay a failure.
+// equal what its stored events give (segment.Verify), and every
+// acknowledged event is counted once. The seed is printed: it replays the
+// random draws, not the interleaving of the writers.
 func TestWritePathIsExact(t *testing.T) {
 	for _, seed := range []uint64{1, uint64(time.Now().UnixNano())} {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) { writePathIsExact(t, seed) })
@@ -29,12 +31,25 @@ func writePathIsExact(t *testing.T, seed uint64) {
 	t.Logf("seed %d", seed)
 	e := benchEnv(t, 20, 40) // 20 mixed segments, known people p0..p39
 	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex
-		msg int
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		msg     int
+		whoOf   = map[string]string{} // messageId → the visitor it was sent for
+		stored  int64                 // events acknowledged as new
+		refused int                   // calls refused with CONFLICT
 	)
 	next := func() int { mu.Lock(); defer mu.Unlock(); msg++; return msg }
-	sent := func() int { mu.Lock(); defer mu.Unlock(); return msg }
+	// replay picks a messageId sent before and the visitor it was sent
+	// for, so that most replays are duplicates; "" before any was sent.
+	replay := func(rng *rand.Rand) (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if msg == 0 {
+			return "", ""
+		}
+		id := fmt.Sprint("m", 1+rng.IntN(msg))
+		return id, whoOf[id]
+	}
 	plans := []string{"free", "pro"}
 	for w := range 4 {
 		wg.Go(func() {
@@ -61,22 +76,49 @@ func writePathIsExact(t *testing.T, seed uint64) {
 						who = fmt.Sprint("v", rng.IntN(30))
 					}
 					at := start.Add(-time.Duration(rng.IntN(40*24)) * time.Hour)
-					in[j] = timeline.TrackInput{MessageID: fmt.Sprint("m", next()), Identifiers: anon(who),
+					id := fmt.Sprint("m", next())
+					switch r := rng.IntN(20); {
+					case r < 2: // a replay by the same visitor: a duplicate
+						if old, by := replay(rng); by != "" {
+							id, who = old, by
+						}
+					case r == 2: // someone else's messageId: CONFLICT
+						if old, _ := replay(rng); old != "" {
+							id = old
+						}
+					}
+					in[j] = timeline.TrackInput{MessageID: id, Identifiers: anon(who),
 						Name: fmt.Sprint("ev", rng.IntN(12)), Properties: map[string]any{"amount": float64(rng.IntN(100))}, OccurredAt: &at}
-					if rng.IntN(10) == 0 {
-						in[j].MessageID = fmt.Sprint("m", 1+rng.IntN(sent())) // a replay (or a CONFLICT)
+				}
+				res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "t", "inputs", in)
+				if err != nil {
+					// Only a messageId taken by someone else may refuse
+					// a call; it then stores nothing.
+					if apperr.CodeOf(err) != apperr.Conflict {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					refused++
+					mu.Unlock()
+					continue
+				}
+				mu.Lock()
+				for _, r := range res {
+					if !r.Duplicate {
+						stored++
+						whoOf[r.Event.MessageID] = r.Event.Identifiers[0].Value
 					}
 				}
-				// A refused call (a replayed messageId by someone else)
-				// stores nothing; the exactness holds either way.
-				e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "t", "inputs", in) //nolint:errcheck
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	checked := 0
+	checked, counted := 0, int64(0)
 	if err := profile.EachLive(e.Ctx, e.Tenant, func(p *profile.Profile) error {
 		checked++
+		counted += p.EventCount
 		ms, err := e.Services.Segments.Verify(e.Ctx, e.Tenant, p, e.Clock.Now())
 		for _, m := range ms {
 			t.Error(m)
@@ -85,8 +127,15 @@ func writePathIsExact(t *testing.T, seed uint64) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if checked < 40 {
-		t.Fatalf("%d profiles checked", checked)
+	if checked < 40 || stored < 200 {
+		t.Fatalf("%d profiles checked, %d events stored: the run tested too little", checked, stored)
 	}
-	t.Logf("%d profiles exact", checked)
+	// Every stored event is counted on a live profile (none left on a
+	// merged-away one), and every acknowledged one is stored. (A call
+	// refused for a messageId raced by another keeps its other events:
+	// more may be stored than were acknowledged.)
+	if all := e.Count(t, timeline.Events, timeline.EventsByMessage); counted != all || all < stored {
+		t.Errorf("profiles count %d events; %d are stored, %d were acknowledged", counted, all, stored)
+	}
+	t.Logf("%d profiles exact, %d events stored, %d calls refused", checked, stored, refused)
 }

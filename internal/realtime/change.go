@@ -182,7 +182,7 @@ func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (i
 		if err != nil {
 			return n, fmt.Errorf("prune changes: %w", err)
 		}
-		if int(k) < page {
+		if int(k) < page || limit > 0 && n >= limit {
 			break
 		}
 		select {

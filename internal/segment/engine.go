@@ -566,7 +566,12 @@ func (e *Engine) AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []s
 	}
 }
 
-// recompute sets the profile's counters of feats from its stored events.
+// recompute sets the profile's counters of feats from its stored events
+// (after a merge or an unmerge moved events). It bumps ComputedEpoch, as
+// a build does: an ingest write whose events were stored before this
+// count and are counted after it (on this profile, or redirected here
+// from a profile merged into it) then recounts instead of adding them a
+// second time (TestWritePathIsExact found that double count).
 func (e *Engine) recompute(ctx context.Context, tn store.Tenant, profileID string, feats []rule.Feature) error {
 	_, err := profile.UpdateAny(ctx, tn, profileID, e.now(), func(p *profile.Profile) error {
 		counters, err := countEvents(ctx, tn, profileID, feats)
@@ -574,6 +579,7 @@ func (e *Engine) recompute(ctx context.Context, tn store.Tenant, profileID strin
 			return err
 		}
 		setCounters(p, feats, counters)
+		p.ComputedEpoch++
 		return nil
 	})
 	return err

@@ -37,7 +37,7 @@ func checkExact(ctx context.Context, dir string, seed uint64) (checked int, mism
 	if err != nil {
 		return 0, nil, err
 	}
-	rng := rand.New(rand.NewPCG(seed, 16))
+	rng := rand.New(rand.NewPCG(seed, 16)) // the caller varies seed per run
 	keep := float64(exactSample) / float64(max(total, 1))
 	now := time.Now()
 	err = profile.EachLive(ctx, tn, func(p *profile.Profile) error {
