@@ -608,6 +608,10 @@ func (r *Resolver) claim(ctx context.Context, tn store.Tenant, id Identifier, pr
 // It returns what it inserted, nil if the document existed already.
 func (r *Resolver) ensureProfile(ctx context.Context, tn store.Tenant, id string, types Types, first Identifier) (*created, error) {
 	p := profile.New(id, r.clock())
+	// Born due: the write that follows (ingest's, identify's) decides its
+	// memberships and sets when it is next due. If a crash comes first,
+	// the sweeper decides them instead of no one ever.
+	p.NextEvalAt = p.CreatedAt
 	if types != nil && first.Type != "" && types.config(first.Type).Unique {
 		p.Uniques[first.Type] = first.Value
 	}

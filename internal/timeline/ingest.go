@@ -315,6 +315,25 @@ func (s *Service) existingMany(ctx context.Context, tn store.Tenant, messageIDs 
 	return out, nil
 }
 
+// StoredCount counts the messageIDs that have a stored item (once each:
+// a messageId is unique per workspace), in reads of up to store.MaxIn:
+// what a crash check expects of the acknowledged ones.
+func StoredCount(ctx context.Context, tn store.Tenant, messageIDs []string) (int, error) {
+	n := 0
+	for chunk := range slices.Chunk(messageIDs, store.MaxIn) {
+		in := make([]any, len(chunk))
+		for i, m := range chunk {
+			in[i] = m
+		}
+		k, err := tn.C(Events).Count(ctx, store.Query{Index: EventsByMessage, In: in})
+		if err != nil {
+			return n, fmt.Errorf("count %d messages: %w", len(chunk), err)
+		}
+		n += int(k)
+	}
+	return n, nil
+}
+
 // existing returns the stored event with messageID, or nil.
 func (s *Service) existing(ctx context.Context, tn store.Tenant, messageID string) (*Event, error) {
 	var ev Event

@@ -16,6 +16,7 @@ var scenarios = []scenario{
 	{"ingest", runIngest},
 	{"reads", runReads},
 	{"realtime", runRealtime},
+	{"crash", runCrash},
 }
 
 func scenarioNames() []string {

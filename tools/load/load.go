@@ -57,6 +57,10 @@ type Config struct {
 	// Read is the query of a read call, given $id (IdentifierInput!)
 	// (default ReadTimeline).
 	Read string
+	// Acked, when set, is told the messageIds of every track call the
+	// server acknowledged (duplicates included): what a crash test then
+	// expects to find stored. Workers call it concurrently.
+	Acked func(messageIDs []string)
 }
 
 // Reads a run can make.
@@ -229,13 +233,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				if limit != nil && limit.Wait(ctx) != nil {
 					return
 				}
-				op, body := wk.next()
+				op, body, ids := wk.next()
 				t0 := time.Now()
 				events, code := wk.call(parent, body)
 				if parent.Err() != nil && code != "" {
 					return // interrupted, not a failure
 				}
 				record(op, time.Since(t0), events, code)
+				if code == "" && len(ids) > 0 && cfg.Acked != nil {
+					cfg.Acked(ids)
+				}
 			}
 		})
 	}
@@ -272,35 +279,37 @@ func (w *worker) person(allowNew bool) map[string]any {
 func KnownPerson(runID string, n int) string { return fmt.Sprintf("%s-p%d", runID, n) }
 
 // next picks an operation and builds its request body.
-func (w *worker) next() (string, map[string]any) {
+func (w *worker) next() (op string, body map[string]any, messageIDs []string) {
 	m := w.cfg.Mix
 	x := w.r.IntN(m.Track + m.Identify + m.Read)
 	switch {
 	case x < m.Track:
 		in := make([]map[string]any, w.cfg.Batch)
+		ids := make([]string, len(in))
 		for i := range in {
 			w.n++
+			ids[i] = fmt.Sprintf("%s-s%d-w%d-%d", w.cfg.RunID, w.cfg.Seed, w.id, w.n)
 			in[i] = map[string]any{
-				"messageId":   fmt.Sprintf("%s-s%d-w%d-%d", w.cfg.RunID, w.cfg.Seed, w.id, w.n),
+				"messageId":   ids[i],
 				"identifiers": []any{w.person(true)},
 				"name":        eventNames[w.r.IntN(len(eventNames))],
 				"properties":  map[string]any{"amount": w.r.IntN(200), "sku": fmt.Sprintf("sku-%d", w.r.IntN(50))},
 			}
 		}
 		if w.cfg.Batch == 1 {
-			return "track", map[string]any{"query": `mutation($in: TrackInput!) { track(input: $in) { duplicate } }`, "variables": map[string]any{"in": in[0]}}
+			return "track", map[string]any{"query": `mutation($in: TrackInput!) { track(input: $in) { duplicate } }`, "variables": map[string]any{"in": in[0]}}, ids
 		}
-		return "track", map[string]any{"query": `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { accepted } }`, "variables": map[string]any{"in": in}}
+		return "track", map[string]any{"query": `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { accepted } }`, "variables": map[string]any{"in": in}}, ids
 	case x < m.Track+m.Identify:
 		return "identify", map[string]any{
 			"query":     `mutation($in: IdentifyInput!) { identify(input: $in) { created profile { id } } }`,
 			"variables": map[string]any{"in": map[string]any{"identifiers": []any{w.person(true)}, "traits": map[string]any{"plan": []string{"free", "pro", "team"}[w.r.IntN(3)]}}},
-		}
+		}, nil
 	default:
 		return "read", map[string]any{
 			"query":     w.cfg.Read,
 			"variables": map[string]any{"id": w.person(false)},
-		}
+		}, nil
 	}
 }
 

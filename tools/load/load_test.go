@@ -69,12 +69,36 @@ func TestRunSendsTheMix(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	rep, err := Run(context.Background(), Config{URL: srv.URL, Token: "tok", Workers: 3, Duration: 300 * time.Millisecond, Batch: 5, People: 20, Mix: Mix{Track: 6, Identify: 2, Read: 2}, RunID: "t"})
+	var (
+		ackMu sync.Mutex
+		acked = map[string]bool{}
+	)
+	rep, err := Run(context.Background(), Config{URL: srv.URL, Token: "tok", Workers: 3, Duration: 300 * time.Millisecond, Batch: 5, People: 20, Mix: Mix{Track: 6, Identify: 2, Read: 2}, RunID: "t",
+		Acked: func(ids []string) {
+			ackMu.Lock()
+			defer ackMu.Unlock()
+			for _, id := range ids {
+				acked[id] = true
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	// Acked hears exactly the message ids of the track calls answered
+	// without an error (the rate-limited ones are not).
+	ackMu.Lock()
+	if len(acked) != len(seen) || len(acked) == 0 {
+		t.Errorf("acked %d message ids, the server accepted %d", len(acked), len(seen))
+	}
+	for id := range seen {
+		if !acked[id] {
+			t.Errorf("accepted %s not acked", id)
+			break
+		}
+	}
+	ackMu.Unlock()
 	if repeated > 0 || kinds["track"] == 0 || kinds["identify"] == 0 || kinds["read"] == 0 {
 		t.Fatalf("kinds %v, repeated message ids %d", kinds, repeated)
 	}
