@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 )
 
@@ -138,4 +141,36 @@ func writePathIsExact(t *testing.T, seed uint64) {
 		t.Errorf("profiles count %d events; %d are stored, %d were acknowledged", counted, all, stored)
 	}
 	t.Logf("%d profiles exact, %d events stored, %d calls refused", checked, stored, refused)
+}
+
+// A crash between creating a person and the write that decides their
+// memberships (here: resolution alone, as a trackBatch killed before it
+// stored its events) leaves a profile born due: the sweeper decides it.
+func TestUndecidedNewProfileIsSwept(t *testing.T) {
+	e := benchEnv(t, 5, 0)
+	// Inactive for 14 days: true of a person with no events yet.
+	quiet, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "quiet", Rule: &rule.Rule{
+		LastEvent: &rule.InactivityCond{Name: "ev0", NotWithin: rule.Last{Amount: 14, Unit: rule.Days}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon("crashed"), Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := res.Profile
+	if p.NextEvalAt.After(e.Clock.Now()) || len(p.Segments) != 0 {
+		t.Fatalf("new profile due at %s with segments %v; want due now, undecided", p.NextEvalAt, p.Segments)
+	}
+	if _, err := e.Services.Segments.Sweep(e.Ctx, e.Tenant, e.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p = e.Profile(t, p.ID)
+	if !slices.Contains(p.Segments, quiet.ID) || !p.NextEvalAt.After(e.Clock.Now()) {
+		t.Fatalf("after the sweep: segments %v, next %s", p.Segments, p.NextEvalAt)
+	}
+	ms, err := e.Services.Segments.Verify(e.Ctx, e.Tenant, p, e.Clock.Now())
+	if err != nil || len(ms) != 0 {
+		t.Fatalf("verify after the sweep: %v %v", ms, err)
+	}
 }
