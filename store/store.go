@@ -23,6 +23,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -105,6 +107,22 @@ func (d Doc) Decode(out any) error { return bson.Unmarshal(d.Raw, out) }
 
 // MaxIn caps Query.In.
 const MaxIn = 1000
+
+// InLists splits values into Query.In lists of at most MaxIn: a look-up
+// of any number of values, one read per list.
+func InLists[T any](values []T) iter.Seq[[]any] {
+	return func(yield func([]any) bool) {
+		for chunk := range slices.Chunk(values, MaxIn) {
+			in := make([]any, len(chunk))
+			for i, v := range chunk {
+				in[i] = v
+			}
+			if !yield(in) {
+				return
+			}
+		}
+	}
+}
 
 // ResolvedQuery is a Query after Store has checked it against the index
 // declaration and decoded its cursor. Values are canonical: string, int64,

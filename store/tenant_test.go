@@ -516,3 +516,24 @@ func TestScanPagesLikeFind(t *testing.T) {
 		t.Fatalf("bad cursor: %v", err)
 	}
 }
+
+// InLists splits any number of values into In lists of at most MaxIn,
+// in order, and nothing into none.
+func TestInLists(t *testing.T) {
+	values := make([]string, 2*store.MaxIn+500)
+	for i := range values {
+		values[i] = fmt.Sprint(i)
+	}
+	var sizes []int
+	var all []any
+	for in := range store.InLists(values) {
+		sizes = append(sizes, len(in))
+		all = append(all, in...)
+	}
+	if !slices.Equal(sizes, []int{store.MaxIn, store.MaxIn, 500}) || len(all) != len(values) || all[store.MaxIn] != values[store.MaxIn] {
+		t.Fatalf("lists of %v", sizes)
+	}
+	for range store.InLists([]string(nil)) {
+		t.Fatal("a list of nothing")
+	}
+}

@@ -702,7 +702,7 @@ func FindEach(ctx context.Context, tn store.Tenant, ids []Identifier, field func
 // LookupMany returns the owner of each of ids ("" when no profile holds
 // it), reading each type's values at once (store.Query.In).
 func LookupMany(ctx context.Context, tn store.Tenant, ids []Identifier) (map[Identifier]string, error) {
-	byType := map[string][]any{}
+	byType := map[string][]string{}
 	out := make(map[Identifier]string, len(ids))
 	for _, id := range ids {
 		if _, dup := out[id]; !dup {
@@ -711,10 +711,10 @@ func LookupMany(ctx context.Context, tn store.Tenant, ids []Identifier) (map[Ide
 		}
 	}
 	for typ, values := range byType {
-		for chunk := range slices.Chunk(values, store.MaxIn) {
-			docs, err := tn.C(Identities).Find(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{typ}, In: chunk})
+		for in := range store.InLists(values) {
+			docs, err := tn.C(Identities).Find(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{typ}, In: in})
 			if err != nil {
-				return nil, fmt.Errorf("look up %d %s identifiers: %w", len(chunk), typ, err)
+				return nil, fmt.Errorf("look up %d %s identifiers: %w", len(in), typ, err)
 			}
 			for _, d := range docs {
 				var doc identity

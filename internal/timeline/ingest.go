@@ -294,14 +294,10 @@ func (s *Service) validateTrack(types identity.Types, f string, in TrackInput, n
 // up to store.MaxIn: messageId → event, absent when none.
 func (s *Service) existingMany(ctx context.Context, tn store.Tenant, messageIDs []string) (map[string]*Event, error) {
 	out := make(map[string]*Event, len(messageIDs))
-	for chunk := range slices.Chunk(messageIDs, store.MaxIn) {
-		in := make([]any, len(chunk))
-		for i, m := range chunk {
-			in[i] = m
-		}
+	for in := range store.InLists(messageIDs) {
 		docs, err := tn.C(Events).Find(ctx, store.Query{Index: EventsByMessage, In: in})
 		if err != nil {
-			return nil, fmt.Errorf("look up %d messages: %w", len(chunk), err)
+			return nil, fmt.Errorf("look up %d messages: %w", len(in), err)
 		}
 		for _, d := range docs {
 			ev := new(Event)
@@ -320,14 +316,10 @@ func (s *Service) existingMany(ctx context.Context, tn store.Tenant, messageIDs 
 // what a crash check expects of the acknowledged ones.
 func StoredCount(ctx context.Context, tn store.Tenant, messageIDs []string) (int, error) {
 	n := 0
-	for chunk := range slices.Chunk(messageIDs, store.MaxIn) {
-		in := make([]any, len(chunk))
-		for i, m := range chunk {
-			in[i] = m
-		}
+	for in := range store.InLists(messageIDs) {
 		k, err := tn.C(Events).Count(ctx, store.Query{Index: EventsByMessage, In: in})
 		if err != nil {
-			return n, fmt.Errorf("count %d messages: %w", len(chunk), err)
+			return n, fmt.Errorf("count %d messages: %w", len(in), err)
 		}
 		n += int(k)
 	}
