@@ -13,7 +13,6 @@ import (
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/store/sqlitestore"
 	"github.com/halo-cdp/halo/tools/load"
 )
 
@@ -48,11 +47,7 @@ func TestHarnessSmall(t *testing.T) {
 	}
 
 	// The dataset as built: what the seed says, stored once.
-	b, err := sqlitestore.Open(ctx, filepath.Join(dir, "dataset"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, b, app.Collections)
+	st, err := openStore(ctx, filepath.Join(dir, "dataset"), app.Collections)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/timeline"
-	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/store/sqlitestore"
 	"github.com/halo-cdp/halo/tools/load"
 )
 
@@ -72,28 +70,14 @@ func runCrash(ctx context.Context, h *harness) error {
 	}
 	h.add(result{area: "crash", what: fmt.Sprintf("kill -9 at %.0f%% of a trackBatch load, restart: acknowledged events stored", 100*at.Seconds()/h.opts.duration.Seconds()),
 		target: "all, once", figure: fmt.Sprintf("%d acknowledged, %d missing", len(ids), missing), ok: verdict(missing == 0 && len(ids) > 0)})
-	checked, diffs, err := checkExact(ctx, dir, seed)
-	if err != nil {
-		return err
-	}
-	for _, d := range diffs[:min(len(diffs), 400)] {
-		h.logf("crash exactness: %s", d)
-	}
-	h.add(result{area: "crash", what: fmt.Sprintf("exactness after the restart: %d random profiles recomputed from their stored events", checked),
-		target: "no difference", figure: fmt.Sprintf("%d differences", len(diffs)), ok: verdict(len(diffs) == 0 && checked > 0)})
-	return nil
+	return h.addExactness(ctx, dir, "crash", "exactness after the restart: %d random profiles recomputed from their stored events")
 }
 
 // missingEvents counts the messageIds of ids with no stored event (a
 // messageId is unique per workspace: a stored one is stored once).
 func missingEvents(ctx context.Context, dir string, ids []string) (int, error) {
-	b, err := sqlitestore.Open(ctx, dir)
+	st, err := openStore(ctx, dir, app.Collections)
 	if err != nil {
-		return 0, err
-	}
-	st, err := store.Open(ctx, b, app.Collections)
-	if err != nil {
-		b.Close(context.Background())
 		return 0, err
 	}
 	defer st.Close(context.Background())

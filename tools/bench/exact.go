@@ -21,13 +21,8 @@ const exactSample = 1000
 // memberships, members index) from their stored events. It returns the
 // profiles checked and the differences found.
 func checkExact(ctx context.Context, dir string, seed uint64) (checked int, mismatches []string, err error) {
-	b, err := sqlitestore.Open(ctx, dir)
+	st, err := openStore(ctx, dir, app.Collections)
 	if err != nil {
-		return 0, nil, err
-	}
-	st, err := store.Open(ctx, b, app.Collections)
-	if err != nil {
-		b.Close(context.Background())
 		return 0, nil, err
 	}
 	defer st.Close(context.Background())
@@ -55,4 +50,35 @@ func checkExact(ctx context.Context, dir string, seed uint64) (checked int, mism
 		return checked, mismatches, fmt.Errorf("exactness: %w", err)
 	}
 	return checked, mismatches, nil
+}
+
+// addExactness runs checkExact on dir (a stopped server's data) with a
+// sample seed of its own, logs the first differences and adds the row.
+func (h *harness) addExactness(ctx context.Context, dir, area, what string) error {
+	seed := uint64(time.Now().UnixNano())
+	h.logf("%s exactness: sample seed %d", area, seed)
+	checked, diffs, err := checkExact(ctx, dir, seed)
+	if err != nil {
+		return err
+	}
+	for _, d := range diffs[:min(len(diffs), 5)] {
+		h.logf("%s exactness: %s", area, d)
+	}
+	h.add(result{area: area, what: fmt.Sprintf(what, checked), target: "no difference",
+		figure: fmt.Sprintf("%d differences", len(diffs)), ok: verdict(len(diffs) == 0 && checked > 0)})
+	return nil
+}
+
+// openStore opens the embedded store in dir with specs declared.
+func openStore(ctx context.Context, dir string, specs []store.CollectionSpec) (*store.Store, error) {
+	b, err := sqlitestore.Open(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, b, specs)
+	if err != nil {
+		b.Close(context.Background())
+		return nil, err
+	}
+	return st, nil
 }

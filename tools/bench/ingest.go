@@ -171,18 +171,7 @@ func runIngest(ctx context.Context, h *harness) error {
 	h.add(result{area: "ingest", what: "largest collections: rows + indexes", figure: use.top(6)})
 	// Exactness after the load: what ingest maintained equals what the
 	// stored events give, for random profiles.
-	sample := uint64(time.Now().UnixNano())
-	h.logf("exactness: sample seed %d", sample)
-	checked, diffs, err := checkExact(ctx, dir, sample)
-	if err != nil {
-		return err
-	}
-	for _, d := range diffs[:min(len(diffs), 5)] {
-		h.logf("exactness: %s", d)
-	}
-	h.add(result{area: "ingest", what: fmt.Sprintf("exactness: %d random profiles recomputed from their stored events (count, features, memberships, members index)", checked),
-		target: "no difference", figure: fmt.Sprintf("%d differences", len(diffs)), ok: verdict(len(diffs) == 0 && checked > 0)})
-	return nil
+	return h.addExactness(ctx, dir, "ingest", "exactness: %d random profiles recomputed from their stored events (count, features, memberships, members index)")
 }
 
 func errs(rep load.Report) string {

@@ -14,7 +14,6 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/store/sqlitestore"
 )
 
 // rawEvents is the harness's own copy of the events collection: the same
@@ -31,13 +30,8 @@ func runRaw(ctx context.Context, h *harness) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b, err := sqlitestore.Open(ctx, dir)
+	st, err := openStore(ctx, dir, []store.CollectionSpec{{Name: rawEvents, Indexes: timeline.Collections[0].Indexes}})
 	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, b, []store.CollectionSpec{{Name: rawEvents, Indexes: timeline.Collections[0].Indexes}})
-	if err != nil {
-		b.Close(ctx)
 		return err
 	}
 	defer st.Close(context.Background())
