@@ -74,6 +74,20 @@ func (e *groupEnv) has(id string) bool {
 	return err == nil
 }
 
+// runQueued queues the writes in order behind a held writer, releases
+// it and returns their answers: one group, in that order.
+func (e *groupEnv) runQueued(release func(), writes ...func() error) []error {
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Go(func() { errs[i] = w() })
+		waitParked(e.t, e.b, int64(i+1))
+	}
+	release()
+	wg.Wait()
+	return errs
+}
+
 // waitParked waits until n writes wait on the writer's queue.
 func waitParked(t *testing.T, b *Backend, n int64) {
 	t.Helper()
@@ -144,14 +158,7 @@ func TestGroupCommitEngineFailureIsolated(t *testing.T) {
 			return boom
 		})
 	}, e.insert("b", "b")}
-	errs := make([]error, len(writes))
-	var wg sync.WaitGroup
-	for i, w := range writes {
-		wg.Go(func() { errs[i] = w() })
-		waitParked(t, e.b, int64(i+1))
-	}
-	release()
-	wg.Wait()
+	errs := e.runQueued(release, writes...)
 	if errs[0] != nil || errs[2] != nil {
 		t.Fatalf("writes beside the failing one: %v", errs)
 	}
@@ -224,14 +231,7 @@ func TestGroupCommitRerunStartsOver(t *testing.T) {
 			})
 		},
 	}
-	errs := make([]error, len(writes))
-	var wg sync.WaitGroup
-	for i, w := range writes {
-		wg.Go(func() { errs[i] = w() })
-		waitParked(t, e.b, int64(i+1))
-	}
-	release()
-	wg.Wait()
+	errs := e.runQueued(release, writes...)
 	if !errors.Is(errs[0], context.Canceled) || e.has("z") {
 		t.Fatalf("z: %v, stored %v; want cancelled before its rerun", errs[0], e.has("z"))
 	}
