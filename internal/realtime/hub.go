@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -502,12 +501,17 @@ func (h *Hub) poll(ws string) error {
 
 func (h *Hub) pruneLoop() {
 	defer h.done.Done()
+	// No deadline per round: a paced round over a backlog can outlast a
+	// minute; Close ends it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-h.stop; cancel() }()
 	t := time.NewTicker(h.opt.PruneEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-		case <-h.stop:
+		case <-ctx.Done():
 			return
 		}
 		h.mu.Lock()
@@ -517,19 +521,8 @@ func (h *Hub) pruneLoop() {
 		}
 		h.mu.Unlock()
 		for _, ws := range wss {
-			// No deadline: a paced round over a backlog can outlast a
-			// minute; Close ends it.
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-h.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
 			n, err := Prune(ctx, h.st.Tenant(ws), time.Now().Add(-h.opt.Retention), pruneRound)
-			cancel()
-			if errors.Is(err, context.Canceled) {
+			if ctx.Err() != nil {
 				return // closing
 			}
 			if err != nil {
