@@ -221,8 +221,23 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		if rec.Source == nil {
-			r.abandon(ctx, tn, rec) // never claimed: crashed right after the record
-			return rec.TargetID, nil, nil
+			// This copy may predate the claim: read before the claimer
+			// saved Source, with the source folded and retired since by
+			// another finisher. The stored record says which; abandoning
+			// a stale copy would overwrite a merge that happened
+			// (TestStaleFinisherDoesNotAbandonAClaimedMerge). A source
+			// is never retired before Source is saved, so a record still
+			// without it never claimed: crashed right after the record.
+			if err := tn.C(Merges).Get(ctx, rec.ID, &rec); err != nil {
+				return "", nil, fmt.Errorf("reload merge record %s: %w", rec.ID, err)
+			}
+			if rec.Status != statusRunning {
+				return rec.TargetID, rec.Conflicts, nil
+			}
+			if rec.Source == nil {
+				r.abandon(ctx, tn, rec)
+				return rec.TargetID, nil, nil
+			}
 		}
 		// Retired already: only the tail of the merge is left — unless it
 		// was refused, released, and retired by a later merge.

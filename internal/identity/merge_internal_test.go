@@ -210,3 +210,85 @@ func (movesOnly) CountItems(context.Context, store.Tenant, string) (int64, time.
 }
 
 func (movesOnly) AfterWrite(context.Context, store.Tenant, []string, string, rule.Touched) {}
+
+// TestStaleFinisherDoesNotAbandonAClaimedMerge replays the interleaving
+// behind "merged profile … has no redirect", seen once in CI in
+// TestConcurrentResolveConverges. A finisher read merge m's record right
+// after the claim, before Source was saved on it; by the time it looked
+// for the source, another finisher had folded and retired it. Taking its
+// stale copy for "never claimed", it abandoned m over the running record,
+// and the done that followed lost to the abandoned: the source was folded
+// into t, yet no record led there.
+func TestStaleFinisherDoesNotAbandonAClaimedMerge(t *testing.T) {
+	ctx := t.Context()
+	bk, err := sqlitestore.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, bk, slices.Concat(Collections, profile.Collections, settings.Collections))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	tn := st.Tenant("ws1")
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+
+	tg := profile.New("t", now.Add(-time.Hour))
+	s := profile.New("s", now)
+	s.EventCount = 3
+	s.MergingInto, s.MergeID = "t", "m"
+	for _, p := range []*profile.Profile{tg, s} {
+		if err := tn.C(profile.Profiles).Insert(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As merge() leaves it between the claim and saving the snapshot.
+	m := Record{
+		ID: "m", Kind: KindMerge, Status: statusRunning, SourceID: "s", TargetID: "t", At: now,
+		Moved: []Identifier{}, Traits: []TraitOutcome{}, Conflicts: []Conflict{}, Origins: []string{},
+	}
+	if err := tn.C(Merges).Insert(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	stale := m
+
+	// The stale finisher runs once s is retired: in the first finisher's
+	// second move, before it saves done.
+	var r *Resolver
+	calls := 0
+	r = New(Deps{Now: func() time.Time { return now }, Followers: movesOnly(func(ctx context.Context, tn store.Tenant, _, _ string) error {
+		if calls++; calls != 2 {
+			return nil
+		}
+		if _, err := profile.Get(ctx, tn, "s"); err == nil {
+			t.Fatal("s is not retired at the second move")
+		}
+		_, _, err := r.finishMerge(ctx, tn, stale)
+		return err
+	})})
+	var fresh Record
+	if err := tn.C(Merges).Get(ctx, "m", &fresh); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.finishMerge(ctx, tn, fresh); err != nil {
+		t.Fatal(err)
+	}
+
+	var got Record
+	if err := tn.C(Merges).Get(ctx, "m", &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != statusDone {
+		t.Errorf("merge m is %s, want done (s was folded into t)", got.Status)
+	}
+	if to, err := Redirect(ctx, tn, "s"); err != nil || to != "t" {
+		t.Errorf("Redirect(s) = %q, %v; want t", to, err)
+	}
+	p, err := profile.Get(ctx, tn, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.EventCount != 3 || !slices.Equal(p.MergedFrom, []string{"s"}) {
+		t.Errorf("t: eventCount %d, mergedFrom %v; want 3 and [s], folded once", p.EventCount, p.MergedFrom)
+	}
+}

@@ -506,6 +506,13 @@ func TestConcurrentResolveConverges(t *testing.T) {
 	for _, id := range p.MergedFrom {
 		if to, err := e.svc.Identity.Redirect(e.ctx, e.tn, id); err != nil {
 			t.Errorf("merged profile %s has no redirect: %v", id, err)
+			// The records that name it, to tell which finisher lost it.
+			docs, _ := e.tn.C(identity.Merges).Find(e.ctx, store.Query{Index: identity.MergesBySource, Eq: []any{id}})
+			for _, d := range docs {
+				var rec identity.Record
+				_ = d.Decode(&rec)
+				t.Logf("  record %s %s %s→%s at %s claimed=%v", rec.ID, rec.Status, rec.SourceID, rec.TargetID, rec.At.Format("15:04:05.000"), rec.Source != nil)
+			}
 		} else if got, err := profile.Resolve(e.ctx, e.tn, to, e.svc.Identity.Redirect); err != nil || got.ID != survivor {
 			t.Errorf("redirect chain of %s ends at %v (err %v)", id, got, err)
 		}
