@@ -60,6 +60,18 @@ type Request struct {
 	// as read, like any look-up racing an unmerge, only with the window
 	// of one call instead of one resolution.
 	Owners map[Identifier]string
+	// Decide, when set, decides the profile's segment memberships inside
+	// the write that applies Traits and SeenAt (ingest's identify), so
+	// that the profile is written once: a new one, born due, would
+	// otherwise take a second write to be decided. Result.Decided says
+	// whether that write ran; the caller then hands its moves off.
+	Decide Decider
+}
+
+// Decider decides a profile's memberships inside its compare-and-swap
+// (segment.Decider; package segment reads identity, so not the reverse).
+type Decider interface {
+	Decide(ctx context.Context, tn store.Tenant, p *profile.Profile, t rule.Touched) (bool, error)
 }
 
 // Result says which profile the identifiers resolved to.
@@ -68,6 +80,9 @@ type Result struct {
 	Created   bool
 	Merged    []string   // profile ids merged into Profile by this call
 	Conflicts []Conflict // merges refused, identifiers not attached
+	// Decided: Request.Decide decided Profile's memberships in the write
+	// that returned it.
+	Decided bool
 }
 
 // addConflicts adds conflicts not reported yet (one pair of profiles can
@@ -350,6 +365,11 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		if !req.SeenAt.IsZero() {
 			p.Seen(req.SeenAt)
 		}
+		if req.Decide != nil {
+			if _, err := req.Decide.Decide(ctx, tn, p, IdentifyTouched(req, res)); err != nil {
+				return fmt.Errorf("decide memberships of %s: %w", p.ID, err)
+			}
+		}
 		return nil
 	}
 	var p *profile.Profile
@@ -369,7 +389,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 	if err := r.syncTerms(ctx, tn, p); err != nil {
 		return Result{}, err
 	}
-	res.Profile = p
+	res.Profile, res.Decided = p, req.Decide != nil
 	r.updated(ctx, tn, p.ID, nil)
 	return res, nil
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -40,14 +41,26 @@ func (p *Pipeline) Identify(ctx context.Context, tn store.Tenant, who Caller, in
 	if err != nil {
 		return identity.Result{}, err
 	}
-	// Step 4.
-	req := identity.Request{Identifiers: ids, Traits: traits, SeenAt: p.now(), Actor: who.Subject, Types: types, Quiet: true}
+	// Steps 4 and 7: memberships are decided in the write that applies
+	// the traits, then handed off.
+	decider, err := p.segments.Decider(ctx, tn, "identify")
+	if err != nil {
+		return identity.Result{}, err
+	}
+	req := identity.Request{Identifiers: ids, Traits: traits, SeenAt: p.now(), Actor: who.Subject, Types: types, Quiet: true, Decide: decider}
 	res, err := p.identity.Resolve(ctx, tn, req)
 	if err != nil {
 		return identity.Result{}, err
 	}
-	// Step 7.
-	p.segments.AfterWrite(context.WithoutCancel(ctx), tn, []string{res.Profile.ID}, "identify", identity.IdentifyTouched(req, res))
+	if res.Decided {
+		// Decided and stored: a failed hand-off stays pending on the
+		// profile, for the sweeper to finish.
+		if err := p.segments.HandOff(context.WithoutCancel(ctx), tn, []*profile.Profile{res.Profile}); err != nil {
+			slog.ErrorContext(ctx, "segments: hand off memberships", "profile", res.Profile.ID, "cause", "identify", "err", err)
+		}
+	} else {
+		p.segments.AfterWrite(context.WithoutCancel(ctx), tn, []string{res.Profile.ID}, "identify", identity.IdentifyTouched(req, res))
+	}
 	// Step 9.
 	if _, err := p.consent.Apply(ctx, tn, res.Profile.ID, choices); err != nil {
 		return identity.Result{}, err

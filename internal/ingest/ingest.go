@@ -24,7 +24,8 @@
 //  8. timeline.appended and profile.updated go to the outbox (realtime);
 //  9. the consent carried on the call is recorded (consent).
 //
-// identify (identify.go) is steps 1, 4, 7 and 9 for one person;
+// identify (identify.go) is steps 1, 4, 7 and 9 for one person, its
+// memberships decided in step 4's write (the one applying its traits);
 // logInteraction (interaction.go) is steps 3, 5, 6, 7 and 8 for one item.
 package ingest
 

@@ -170,6 +170,55 @@ func TestIdentifyAndInteraction(t *testing.T) {
 	}
 }
 
+// An identify decides the memberships in the write that applies its
+// traits: a new person (born due, so that a crash before the decision
+// leaves the sweeper to make it) is inserted and written once, comes out
+// decided, and enters the segment its traits match; one who matches none
+// is not written a third time just to clear the due mark.
+func TestIdentifyDecidesInTheTraitsWrite(t *testing.T) {
+	ctx := t.Context()
+	sb, err := sqlitestore.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := apptest.NewCounting(sb)
+	e := apptest.NewOver(t, counter, start)
+	seg, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "pro", Rule: &rule.Rule{
+		Trait: &rule.TraitCond{Key: "plan", Op: rule.EQ, Value: "pro"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		who, plan string
+		member    bool
+		writes    int64 // profile documents written
+	}{
+		{"free@example.com", "free", false, 2}, // insert, traits + decision
+		{"pro@example.com", "pro", true, 3},    // and the hand-off clearing the move
+	} {
+		counter.Reset()
+		res, err := e.Services.Ingest.Identify(e.Ctx, e.Tenant, ingest.Caller{Subject: "t"}, ingest.IdentifyInput{
+			Identifiers: email(tc.who), Traits: map[string]any{"plan": tc.plan}})
+		if err != nil || !res.Created {
+			t.Fatalf("identify %s: %+v, %v", tc.who, res, err)
+		}
+		if w := counter.CallsOf("insert", profile.Profiles) + counter.CallsOf("replace", profile.Profiles); w != tc.writes {
+			t.Errorf("%s: profile written %d times, want %d:\n%s", tc.who, w, tc.writes, counter.Summary(1))
+		}
+		p := e.Profile(t, res.Profile.ID)
+		if !p.NextEvalAt.After(start) || len(p.Moves) != 0 {
+			t.Errorf("%s: nextEvalAt %s, %d moves pending: not decided and handed off", tc.who, p.NextEvalAt, len(p.Moves))
+		}
+		members, err := e.Services.Segments.ProfileSegments(e.Ctx, e.Tenant, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(members) == 1 && members[0].SegmentID == seg.ID; got != tc.member {
+			t.Errorf("%s: memberships %+v, member of pro = %v, want %v", tc.who, members, got, tc.member)
+		}
+	}
+}
+
 // A batch reads its messageIds in one read and its identifiers in one
 // read per type, and still stitches in call order: inputs sharing an
 // identifier with an earlier one (which created its profile) land on
