@@ -75,7 +75,13 @@ type Bound struct {
 	Prefix           *string
 }
 
-// Query is a range read over a declared index.
+// ByID is the index every collection has without declaring it: the
+// primary key, _id alone. Ids are time-ordered (NewID), so a Range over it
+// reads the documents created in a span of time, with no index of their
+// own (crash recovery's "what was stored since then").
+const ByID = "_id"
+
+// Query is a range read over a declared index (or ByID).
 type Query struct {
 	Index string // name of a declared index of the collection
 	// Eq holds values for the first len(Eq) index fields.
@@ -151,6 +157,9 @@ type RangeEdge struct {
 // the equality prefix, then _id.
 func (q ResolvedQuery) OrderFields() []string {
 	out := append([]string{}, q.Index.Fields[len(q.Eq):]...)
+	if len(out) > 0 && out[len(out)-1] == "_id" {
+		return out // ByID
+	}
 	return append(out, "_id")
 }
 

@@ -316,6 +316,9 @@ func (c Collection) resolve(q Query) (ResolvedQuery, error) {
 			idx = &c.spec.Indexes[i]
 		}
 	}
+	if q.Index == ByID {
+		idx = &Index{Name: ByID, Fields: []string{"_id"}, Unique: true}
+	}
 	if idx == nil {
 		return ResolvedQuery{}, fmt.Errorf("%s has no index %q: %w", c.spec.Name, q.Index, ErrBadQuery)
 	}

@@ -374,7 +374,7 @@ func (b *Backend) Find(ctx context.Context, coll, ws string, q store.ResolvedQue
 	}
 	// The hint pins the declared index: the planner could otherwise pick
 	// another one that matches the equality prefix and sort in memory.
-	opts := options.Find().SetSort(querySort(q)).SetHint(q.Index.Name)
+	opts := options.Find().SetSort(querySort(q)).SetHint(hint(q))
 	if q.Limit > 0 {
 		opts.SetLimit(int64(q.Limit))
 	}
@@ -414,7 +414,7 @@ func (b *Backend) DeleteMany(ctx context.Context, coll, ws string, q store.Resol
 	if err != nil {
 		return 0, err
 	}
-	opts := options.Find().SetSort(querySort(q)).SetHint(q.Index.Name).SetProjection(bson.D{{Key: "_id", Value: 1}})
+	opts := options.Find().SetSort(querySort(q)).SetHint(hint(q)).SetProjection(bson.D{{Key: "_id", Value: 1}})
 	if q.Limit > 0 {
 		opts.SetLimit(int64(q.Limit))
 	}
@@ -452,11 +452,20 @@ func (b *Backend) Count(ctx context.Context, coll, ws string, q store.ResolvedQu
 	}
 	// CountDocuments (an aggregation) rather than the count command: the
 	// latter can count orphaned documents on a sharded cluster.
-	n, err := b.db.Collection(coll).CountDocuments(ctx, filter, options.Count().SetHint(q.Index.Name))
+	n, err := b.db.Collection(coll).CountDocuments(ctx, filter, options.Count().SetHint(hint(q)))
 	if err != nil {
 		return 0, fmt.Errorf("mongostore: count in %s by %s: %w", coll, q.Index.Name, err)
 	}
 	return n, nil
+}
+
+// hint is the index a query walks: store.ByID is the shard key index
+// (workspaceId, _id).
+func hint(q store.ResolvedQuery) string {
+	if q.Index.Name == store.ByID {
+		return shardKeyIndex
+	}
+	return q.Index.Name
 }
 
 // orderFields are the fields results are sorted by. A unique index has no

@@ -30,6 +30,9 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string,
 		return "", nil, fmt.Errorf("index %s: %d equalities for %d fields: %w", q.Index.Name, len(q.Eq), len(fields), store.ErrBadQuery)
 	}
 	colOf := func(path string) (string, error) {
+		if path == "_id" {
+			return "id", nil // store.ByID: the primary key
+		}
 		i, ok := info.colByPath[path]
 		if !ok {
 			return "", fmt.Errorf("field %s is not indexed: %w", path, store.ErrBadQuery)
@@ -143,7 +146,9 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string,
 		}
 		order = append(order, col)
 	}
-	order = append(order, "id")
+	if len(order) == 0 || order[len(order)-1] != "id" {
+		order = append(order, "id")
+	}
 
 	if q.After != nil {
 		if len(q.After) != len(order) {

@@ -120,6 +120,7 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"BadQueries", testBadQueries},
 		{"Count", testCount},
 		{"FindIn", testFindIn},
+		{"FindByID", testFindByID},
 		{"TenantIsolation", testTenantIsolation},
 		{"Reopen", testReopen},
 		{"AddIndex", testAddIndex},
@@ -1030,6 +1031,38 @@ func testFindIn(t *testing.T, b store.Backend) {
 		if _, err := c.Find(t.Context(), q); !errors.Is(err, store.ErrBadQuery) {
 			t.Errorf("In %s: %v, want ErrBadQuery", name, err)
 		}
+	}
+}
+
+// testFindByID reads the primary key, undeclared (store.ByID): ranges of
+// ids in order, pages, counts, only the workspace's own.
+func testFindByID(t *testing.T, b store.Backend) {
+	s := open(t, b)
+	c := s.Tenant("ws-a").C(Things)
+	docs := seed(t, c)
+	mustInsert(t, s.Tenant("ws-b").C(Things), thing("id-055", "o", 3))
+	all := []string{}
+	for _, d := range docs {
+		all = append(all, d.ID)
+	}
+	all = append(all, "n-1", "n-2", "n-3")
+	slices.Sort(all)
+	wantIDs(t, "all", find(t, c, store.Query{Index: store.ByID}), all)
+	wantIDs(t, "id-03 <= id < id-06", find(t, c, store.Query{Index: store.ByID, Range: &store.Bound{Gte: "id-03", Lt: "id-06"}}),
+		[]string{"id-03", "id-04", "id-05"})
+	wantIDs(t, "descending, after id-08", find(t, c, store.Query{Index: store.ByID, Range: &store.Bound{Gt: "id-08"}, Desc: true}),
+		[]string{"n-3", "n-2", "n-1", "id-10", "id-09"})
+	prefix := "n-"
+	wantIDs(t, "prefix n-", find(t, c, store.Query{Index: store.ByID, Range: &store.Bound{Prefix: &prefix}}), []string{"n-1", "n-2", "n-3"})
+	walkPages(t, c, store.Query{Index: store.ByID, Range: &store.Bound{Gte: "id-02"}}, 3, all[1:])
+	desc := slices.Clone(all)
+	slices.Reverse(desc)
+	walkPages(t, c, store.Query{Index: store.ByID, Desc: true}, 4, desc)
+	if n, err := c.Count(t.Context(), store.Query{Index: store.ByID, Range: &store.Bound{Lt: "id-05"}}); err != nil || n != 4 {
+		t.Errorf("count of ids below id-05: %d (%v), want 4", n, err)
+	}
+	if _, err := c.Find(t.Context(), store.Query{Index: store.ByID, Eq: []any{"id-01", "x"}}); !errors.Is(err, store.ErrBadQuery) {
+		t.Errorf("two equalities on the primary key: %v, want ErrBadQuery", err)
 	}
 }
 
