@@ -80,6 +80,14 @@ func (t Tenant) C(name string) Collection {
 // NewID returns a new globally unique, time-ordered document id.
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// IDAt is the smallest id NewID draws at t (to the millisecond): ids drawn
+// from t on sort at or after it, those drawn before it below. A ByID range
+// from IDAt(a) to IDAt(b) reads the documents created in [a, b).
+func IDAt(t time.Time) string {
+	ms := uint64(t.UnixMilli())
+	return fmt.Sprintf("%08x-%04x-0000-0000-000000000000", ms>>16, ms&0xffff)
+}
+
 // Collection is a workspace-scoped collection handle.
 type Collection struct {
 	t    Tenant

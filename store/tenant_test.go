@@ -537,3 +537,19 @@ func TestInLists(t *testing.T) {
 		t.Fatal("a list of nothing")
 	}
 }
+
+// IDAt bounds the ids NewID draws: below it before its instant, at or
+// above it from then on.
+func TestIDAtBoundsNewIDs(t *testing.T) {
+	before := store.NewID()
+	time.Sleep(2 * time.Millisecond)
+	at := time.Now()
+	from := store.IDAt(at)
+	after := store.NewID()
+	if !(before < from && from <= after) {
+		t.Errorf("IDAt(%s) = %s; want between %s (drawn before) and %s (drawn after)", at.Format(time.RFC3339Nano), from, before, after)
+	}
+	if got := store.IDAt(at.Add(time.Millisecond)); got <= from {
+		t.Errorf("IDAt one millisecond later = %s, not above %s", got, from)
+	}
+}

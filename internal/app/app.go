@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
+	"github.com/halo-cdp/halo/internal/ingest/journal"
 	"github.com/halo-cdp/halo/internal/merge"
 	"github.com/halo-cdp/halo/internal/privacy"
 	"github.com/halo-cdp/halo/internal/realtime"
@@ -38,6 +39,9 @@ type Services struct {
 
 	// relay is the publisher every service was built with (Publish).
 	relay *realtime.Relay
+	// journal is the write path's journal of this instance: Start beats
+	// it and recovers what crashes left uncounted (ingest.Recover).
+	journal *journal.Journal
 
 	// The life cycle (lifecycle.go): what Start needs, and what it
 	// started for Close to stop.
@@ -64,6 +68,7 @@ type options struct {
 	segmentSettle    *time.Duration
 	traitsSettle     *time.Duration
 	outboxRetention  time.Duration
+	journalEvery     time.Duration
 	store            *store.Store
 	logger           *slog.Logger
 	startup          []func(context.Context) error
@@ -80,6 +85,13 @@ func WithSegmentBuildWait(d time.Duration) Option {
 // realtime.DefaultRetention).
 func WithOutboxRetention(d time.Duration) Option {
 	return func(o *options) { o.outboxRetention = d }
+}
+
+// WithJournalEvery sets how often the write path's journal is written
+// (default journal.DefaultEvery); an instance silent for three intervals
+// is taken for dead and its interrupted calls recounted.
+func WithJournalEvery(d time.Duration) Option {
+	return func(o *options) { o.journalEvery = d }
 }
 
 // WithSegmentBuildSettle sets how long a segment build that counts new
@@ -167,15 +179,17 @@ func New(now func() time.Time, opts ...Option) *Services {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	jn := journal.New(o.journalEvery)
 	return &Services{
 		Identity: id,
-		Ingest:   ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now, Changes: relay}),
+		Ingest:   ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now, Changes: relay, Journal: jn}),
 		Timeline: tl,
 		Segments: seg,
 		Consent:  cs,
 		Privacy:  privacy.New(privacy.Deps{Now: now, Identity: id, Segments: seg, Derived: tr.Derived}),
 		Traits:   tr,
 		relay:    relay,
+		journal:  jn,
 		st:       o.store,
 		logger:   logger,
 		retain:   o.outboxRetention,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/ingest/journal"
 	"github.com/halo-cdp/halo/internal/platform/settings"
 	"github.com/halo-cdp/halo/internal/privacy"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -21,6 +22,7 @@ var Collections = slices.Concat(
 	profile.Collections, identity.Collections, timeline.Collections,
 	segment.Collections, traits.Collections, consent.Collections,
 	privacy.Collections, realtime.Collections, settings.Collections,
+	journal.Collections,
 )
 
 var _ []store.CollectionSpec = Collections

@@ -9,6 +9,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/traits"
+	"github.com/halo-cdp/halo/store"
 )
 
 const (
@@ -26,11 +27,16 @@ const (
 // work, and returns. Start-up work:
 //   - merges and unmerges a crash interrupted are finished (before
 //     anything reads the profiles they touch);
+//   - the write path's journal starts (this instance's entry is written),
+//     and the profiles of calls that instances dead for three journal
+//     intervals left uncounted are recounted (ingest.Recover);
 //   - the WithStartup work (the demo data load), in the order given.
 //
 // Background work, until Close:
 //   - the realtime hub (Hub): its outbox tailer and pruner; every service
 //     publishes its changes to it from here on;
+//   - the journal, written every interval, and the recount of calls
+//     interrupted since (an instance that died lately, a failed call);
 //   - the segment sweeper, each second;
 //   - computed trait backfills a previous process left unfinished (at
 //     once, before Start returns), then every half lease those whose
@@ -63,6 +69,11 @@ func (s *Services) Start(ctx context.Context) error {
 	} else if n > 0 {
 		s.logger.Info("finished interrupted merges", "count", n)
 	}
+	sys := s.st.Tenant(store.SystemWorkspace)
+	if err := s.journal.Beat(ctx, sys); err != nil {
+		return err
+	}
+	s.recount(ctx)
 	for _, fn := range s.startup {
 		if err := fn(ctx); err != nil {
 			return err
@@ -83,10 +94,26 @@ func (s *Services) Start(ctx context.Context) error {
 	s.Publish(hub)
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
-	s.loops.Add(2)
+	s.loops.Add(3)
 	go func() {
 		defer s.loops.Done()
 		s.Segments.RunSweeper(loops, s.st, sweepEvery)
+	}()
+	go func() {
+		defer s.loops.Done()
+		t := time.NewTicker(s.journal.Every())
+		defer t.Stop()
+		for {
+			select {
+			case <-loops.Done():
+				return
+			case <-t.C:
+				if err := s.journal.Beat(loops, sys); err != nil && loops.Err() == nil {
+					s.logger.Error("write the ingest journal", "err", err)
+				}
+				s.recount(loops)
+			}
+		}
 	}()
 	s.resume(loops)
 	go func() {
@@ -103,6 +130,16 @@ func (s *Services) Start(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// recount recounts the profiles of interrupted write calls
+// (ingest.Recover). A failure is logged: the journal keeps the windows,
+// and the next beat tries again.
+func (s *Services) recount(ctx context.Context) {
+	// Each window recounted is logged by ingest.
+	if _, err := s.Ingest.Recover(ctx, s.st); err != nil && ctx.Err() == nil {
+		s.logger.Error("recount the profiles of interrupted calls", "err", err)
+	}
 }
 
 // resume starts the computed trait backfills and the segment builds that
@@ -157,4 +194,10 @@ func (s *Services) Close() {
 	}
 	s.loops.Wait()
 	s.StopRealtime()
+	if s.st != nil {
+		// A clean stop: nothing of this instance's is left to recount.
+		if err := s.journal.Close(context.Background(), s.st.Tenant(store.SystemWorkspace)); err != nil {
+			s.logger.Error("close the ingest journal", "err", err)
+		}
+	}
 }

@@ -5,6 +5,10 @@
 //
 // track and trackBatch (track.go), the whole story:
 //
+//  0. the call is journaled (journal) before its event ids are drawn,
+//     and ended once its events are counted: a call cut between storing
+//     and counting (a crash, a failed write) is recounted by Recover
+//     (recover.go), here or on another instance;
 //  1. consent carried on the call is checked (consent), with its scope;
 //  2. every input is validated (timeline), then suppression is checked
 //     for all identifiers at once (identity): a refused call stores
@@ -26,7 +30,8 @@
 //
 // identify (identify.go) is steps 1, 4, 7 and 9 for one person, its
 // memberships decided in step 4's write (the one applying its traits);
-// logInteraction (interaction.go) is steps 3, 5, 6, 7 and 8 for one item.
+// logInteraction (interaction.go) is steps 0, 3, 5, 6, 7 and 8 for one
+// item.
 package ingest
 
 import (
@@ -34,6 +39,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/ingest/journal"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -49,6 +55,7 @@ type Pipeline struct {
 	consent  *consent.Service
 	now      func() time.Time
 	changes  realtime.Publisher
+	journal  *journal.Journal
 }
 
 // Deps are the services the write path calls.
@@ -62,9 +69,12 @@ type Deps struct {
 	// Changes is told of every append and profile change the path makes
 	// (timeline.appended, profile.updated).
 	Changes realtime.Publisher
+	// Journal journals the calls that store events, so that what a crash
+	// left uncounted is recounted (Recover); nil journals nothing.
+	Journal *journal.Journal
 }
 
 // New builds the write path.
 func New(d Deps) *Pipeline {
-	return &Pipeline{identity: d.Identity, timeline: d.Timeline, segments: d.Segments, traits: d.Traits, consent: d.Consent, now: d.Now, changes: d.Changes}
+	return &Pipeline{identity: d.Identity, timeline: d.Timeline, segments: d.Segments, traits: d.Traits, consent: d.Consent, now: d.Now, changes: d.Changes, journal: d.Journal}
 }

@@ -11,6 +11,13 @@ import (
 // LogInteraction records a CRM interaction on a profile's timeline: the
 // track steps for one item on a known profile.
 func (p *Pipeline) LogInteraction(ctx context.Context, tn store.Tenant, in timeline.InteractionInput) (*timeline.Event, error) {
+	// Journaled as a track is (step 0).
+	call, err := p.journal.Begin(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	counted := true
+	defer func() { call.End(counted) }()
 	// Validated and, with a messageId, looked up (step 3): a replay by the
 	// same profile is answered with the stored item.
 	ev, pr, replay, err := p.timeline.NewInteraction(ctx, tn, in)
@@ -18,7 +25,9 @@ func (p *Pipeline) LogInteraction(ctx context.Context, tn store.Tenant, in timel
 		return replay, err
 	}
 	// Step 5.
+	counted = false
 	if replay, err := p.timeline.InsertInteraction(ctx, tn, ev, pr.ID); err != nil || replay != nil {
+		counted = replay != nil // a replay stored nothing
 		return replay, err
 	}
 	// Steps 6 and 7: pr was read before the item was stored, so it seeds the
@@ -27,6 +36,7 @@ func (p *Pipeline) LogInteraction(ctx context.Context, tn store.Tenant, in timel
 	if err != nil {
 		return nil, err
 	}
+	counted = true
 	// Step 8.
 	p.publish(ctx, tn, []timeline.TrackResult{{Event: ev}}, computed)
 	return ev, nil

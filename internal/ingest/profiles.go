@@ -115,11 +115,16 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 		}
 	}
 	apply := func(pr *profile.Profile) error {
-		timeline.Counted(pr, evs)
 		// A write that counted from the stored events (a segment build, a
-		// backfill) since the profile was read may have counted these
-		// events already: then the counters are recounted, not added to.
+		// backfill, a recount after a crash) since the profile was read
+		// may have counted these events already: then the counters are
+		// recounted, not added to.
 		fresh := pr.ComputedEpoch == 0 || seenEpoch >= 0 && pr.ComputedEpoch == seenEpoch
+		if fresh {
+			timeline.Counted(pr, evs)
+		} else if err := timeline.Recounted(ctx, tn, pr); err != nil {
+			return err
+		}
 		switch {
 		case len(features) == 0:
 		case fresh:

@@ -34,6 +34,16 @@ type Caller struct {
 // "inputs" for trackBatch (errors then name inputs[i]). The steps are
 // the package doc's, in order.
 func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field string, inputs []TrackInput) ([]timeline.TrackResult, error) {
+	// 0. The call is journaled before its event ids are drawn, and ended
+	// once every event it stored is counted: if it dies or fails in
+	// between, Recover recounts (recover.go).
+	call, err := p.journal.Begin(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	counted := true
+	defer func() { call.End(counted) }()
+
 	// 1. Consent carried on the call: checked before anything is written.
 	choices, err := p.prepareTrackConsent(ctx, tn, who, field, inputs)
 	if err != nil {
@@ -67,6 +77,7 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	}
 
 	// 5. Append the events.
+	counted = false
 	stored, raced, err := p.timeline.Append(ctx, tn, batch)
 	if err != nil {
 		return nil, err
@@ -78,6 +89,7 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	if err != nil {
 		return nil, err
 	}
+	counted = true
 	results := batch.Results
 	for i := range results {
 		r := &results[i]

@@ -219,6 +219,23 @@ func Counted(p *profile.Profile, evs []*Event) {
 	}
 }
 
+// Recounted sets p's item count from its stored items and widens its
+// activity span to theirs, for a write that may find some of the items
+// counted already and others not (ingest, after a from-events write or a
+// crash).
+func Recounted(ctx context.Context, tn store.Tenant, p *profile.Profile) error {
+	n, first, last, err := CountEvents(ctx, tn, p.ID)
+	if err != nil {
+		return fmt.Errorf("recount items of %s: %w", p.ID, err)
+	}
+	p.EventCount = n
+	if n > 0 {
+		p.Seen(first)
+		p.Seen(last)
+	}
+	return nil
+}
+
 // Reassign moves events just stored for a profile that was merged away
 // before they were counted to the survivor, target.
 func Reassign(ctx context.Context, tn store.Tenant, evs []*Event, target string) error {
@@ -324,6 +341,29 @@ func StoredCount(ctx context.Context, tn store.Tenant, messageIDs []string) (int
 		n += int(k)
 	}
 	return n, nil
+}
+
+// ProfilesOfMessages lists the profiles (distinct, as stored) of the
+// stored items among messageIDs, and how many of those there are: where
+// a crash check looks for events stored by calls never answered.
+func ProfilesOfMessages(ctx context.Context, tn store.Tenant, messageIDs []string) ([]string, int, error) {
+	seen := map[string]bool{}
+	var out []string
+	n := 0
+	for in := range store.InLists(messageIDs) {
+		docs, err := tn.C(Events).Find(ctx, store.Query{Index: EventsByMessage, In: in})
+		if err != nil {
+			return nil, n, fmt.Errorf("look up %d messages: %w", len(in), err)
+		}
+		n += len(docs)
+		for _, d := range docs {
+			if pid, ok := d.Raw.Lookup("profileId").StringValueOK(); ok && !seen[pid] {
+				seen[pid] = true
+				out = append(out, pid)
+			}
+		}
+	}
+	return out, n, nil
 }
 
 // existing returns the stored event with messageID, or nil.

@@ -3,6 +3,7 @@ package timeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -67,4 +68,25 @@ func CountOf(ctx context.Context, tn store.Tenant, profileID string) (int64, err
 		return 0, fmt.Errorf("count items of %s: %w", profileID, err)
 	}
 	return n, nil
+}
+
+// ProfilesStored lists the profiles (distinct, as the items name them:
+// some may have been merged away since) of the items stored in [from,
+// to): ids are time-ordered, so this is a range of the primary key
+// (crash recovery, internal/ingest/journal).
+func ProfilesStored(ctx context.Context, tn store.Tenant, from, to time.Time) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	q := store.Query{Index: store.ByID, Range: &store.Bound{Gte: store.IDAt(from), Lt: store.IDAt(to)}, Limit: 1000}
+	err := tn.C(Events).Each(ctx, q, func(raw bson.Raw) error {
+		if pid, ok := raw.Lookup("profileId").StringValueOK(); ok && !seen[pid] {
+			seen[pid] = true
+			out = append(out, pid)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("items stored from %s: %w", from.Format(time.RFC3339Nano), err)
+	}
+	return out, nil
 }

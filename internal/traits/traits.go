@@ -576,6 +576,15 @@ func (e *Engine) Counter(ctx context.Context, tn store.Tenant) (Counter, error) 
 // tally with one configuration.
 type Counter struct{ cfg *cachedSet }
 
+// Recount sets p's computed state of every definition and its score
+// tally from its stored events, and moves its computedEpoch (so that a
+// write counting events stored before this recount recounts too): ingest
+// calls it inside the profile's compare-and-swap to repair what a crash
+// left uncounted.
+func (c Counter) Recount(ctx context.Context, tn store.Tenant, p *profile.Profile, now time.Time) error {
+	return recomputeFromEvents(ctx, tn, p, c.cfg.set.Defs, c.cfg.orders, now)
+}
+
 // Count updates p's computed state and score tally for events just
 // stored for it (ingest calls it inside the profile's compare-and-swap).
 // seenEpoch is p's computedEpoch as read before the events were stored

@@ -1,0 +1,283 @@
+// Package journal keeps, per server instance, which write calls may have
+// stored events without counting them, so that what a crash (or a failed
+// call) left uncounted is found and recounted.
+//
+// A track stores its events (one InsertMany), then counts them on their
+// profiles (one compare-and-swap each). A call that dies in between
+// leaves events stored and uncounted, and its retry is answered as a
+// duplicate: nothing else would ever count them. Writing a record per
+// call would close that gap at the price of two writes per call; the
+// journal closes it with one small write per instance every few seconds
+// instead, because event ids are time-ordered (store.NewID):
+//
+//   - every write call is begun here before its event ids are drawn, and
+//     ended once its events are counted;
+//   - each instance keeps an entry in the system workspace, rewritten
+//     every Every (Beat): the workspaces it has calls under way in, and
+//     SafeBefore, the start of its oldest call under way. A call in a
+//     workspace the entry does not list yet writes the entry before it
+//     goes on, so the entry always covers every call under way;
+//   - an entry not rewritten for three intervals belongs to an instance
+//     that died: the events stored in its workspaces from SafeBefore on
+//     (a range of ids, store.ByID) are where uncounted events can be
+//     (Interrupted). Package ingest recounts their profiles from their
+//     stored events, then Releases the entry;
+//   - a call that fails after storing events (a store error while
+//     counting) stays under way, failed, until the same recount has run
+//     over its span.
+//
+// Recounting a profile whose events are all counted changes nothing, so
+// a window wider than needed costs reads only; an instance stalled for
+// three intervals (not dead) is recounted under, which is as harmless.
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// The collection package journal owns, in the system workspace.
+const (
+	Entries            = "ingest_journal"
+	EntriesByHeartbeat = "by_heartbeat" // (heartbeat)
+)
+
+// Collections declares it.
+var Collections = []store.CollectionSpec{
+	{Name: Entries, Indexes: []store.Index{{Name: EntriesByHeartbeat, Fields: []string{"heartbeat"}}}},
+}
+
+// DefaultEvery is how often an instance rewrites its entry.
+const DefaultEvery = 5 * time.Second
+
+// staleAfter is how many intervals an entry may go unwritten before its
+// instance is taken for dead.
+const staleAfter = 3
+
+// entry is an instance's stored journal.
+type entry struct {
+	ID         string    `bson:"_id"`
+	Workspaces []string  `bson:"workspaces"`
+	SafeBefore time.Time `bson:"safeBefore"`
+	Heartbeat  time.Time `bson:"heartbeat"`
+	Every      int64     `bson:"everyMs"` // the instance's interval, to judge its staleness
+}
+
+// Journal is one instance's journal (New). A nil *Journal journals
+// nothing.
+//
+// Its times are the wall clock's (time.Now), whatever clock the services
+// run on (the seed replays history with a manual one): event ids are
+// drawn with the wall clock, and windows are ranges of ids.
+type Journal struct {
+	id    string
+	every time.Duration
+	now   func() time.Time
+
+	mu     sync.Mutex
+	active bool            // Beat ran: calls are journaled from here on
+	calls  map[*Call]bool  // under way, or failed and not recounted yet
+	listed map[string]bool // workspaces the stored entry lists
+}
+
+// New makes an instance's journal (every 0: DefaultEvery). It journals
+// nothing until its first Beat, so tools that run the write path without
+// the background work (the seed, the harness's dataset) leave no entry.
+func New(every time.Duration) *Journal {
+	if every <= 0 {
+		every = DefaultEvery
+	}
+	return &Journal{id: store.NewID(), every: every, now: time.Now, calls: map[*Call]bool{}, listed: map[string]bool{}}
+}
+
+// Every is how often Beat should run.
+func (j *Journal) Every() time.Duration { return j.every }
+
+// Call is a write call under way (Begin).
+type Call struct {
+	j      *Journal
+	ws     string
+	start  time.Time
+	failed bool
+	end    time.Time
+}
+
+// Begin journals a write call in tn's workspace, before it draws its
+// event ids. If the stored entry does not list the workspace yet, it is
+// rewritten first: an error then means the call must not go on.
+func (j *Journal) Begin(ctx context.Context, tn store.Tenant) (*Call, error) {
+	if j == nil {
+		return nil, nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.active {
+		return nil, nil
+	}
+	c := &Call{j: j, ws: tn.Workspace(), start: j.now()}
+	j.calls[c] = true
+	if !j.listed[c.ws] {
+		j.listed[c.ws] = true
+		if err := j.write(ctx, tn.System(), c.start); err != nil {
+			delete(j.calls, c)
+			delete(j.listed, c.ws)
+			return nil, fmt.Errorf("journal the call: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// End ends the call. counted says that every event it stored (if any) is
+// counted on its profile; if not, the call stays journaled, failed, for
+// Interrupted to hand out.
+func (c *Call) End(counted bool) {
+	if c == nil {
+		return
+	}
+	j := c.j
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if counted {
+		delete(j.calls, c)
+		return
+	}
+	c.failed, c.end = true, j.now()
+}
+
+// Beat rewrites the instance's entry (sys is the system workspace): the
+// workspaces of its calls under way and the start of the oldest. The
+// first Beat starts the journaling.
+func (j *Journal) Beat(ctx context.Context, sys store.Tenant) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.active = true
+	clear(j.listed)
+	for c := range j.calls {
+		j.listed[c.ws] = true
+	}
+	return j.write(ctx, sys, j.now())
+}
+
+// write stores the entry as the calls stand (j.mu held), now being the
+// latest moment a call under way may have started.
+func (j *Journal) write(ctx context.Context, sys store.Tenant, now time.Time) error {
+	e := entry{ID: j.id, SafeBefore: now, Heartbeat: j.now(), Every: j.every.Milliseconds()}
+	for c := range j.calls {
+		if c.start.Before(e.SafeBefore) {
+			e.SafeBefore = c.start
+		}
+	}
+	for ws := range j.listed {
+		e.Workspaces = append(e.Workspaces, ws)
+	}
+	slices.Sort(e.Workspaces)
+	e.SafeBefore, e.Heartbeat = e.SafeBefore.UTC().Truncate(time.Millisecond), e.Heartbeat.UTC().Truncate(time.Millisecond)
+	if err := sys.C(Entries).Put(ctx, e); err != nil {
+		return fmt.Errorf("write the ingest journal: %w", err)
+	}
+	return nil
+}
+
+// Window is a span of stored events that may hold uncounted ones: those
+// stored in Workspace with ids drawn in [From, To).
+type Window struct {
+	Workspace string
+	From, To  time.Time
+
+	entry string // the dead instance's entry, "" for a call of this one
+	call  *Call
+}
+
+// Interrupted lists the windows to recount: those of instances whose
+// entry went stale (dead), then this instance's failed calls. Release
+// each once recounted.
+func (j *Journal) Interrupted(ctx context.Context, sys store.Tenant) ([]Window, error) {
+	now := j.now()
+	// One entry per instance: few. Each is judged by its own interval.
+	docs, err := sys.C(Entries).Find(ctx, store.Query{Index: EntriesByHeartbeat})
+	if err != nil {
+		return nil, fmt.Errorf("read the ingest journal: %w", err)
+	}
+	var out []Window
+	for _, d := range docs {
+		var e entry
+		if err := d.Decode(&e); err != nil {
+			return nil, fmt.Errorf("decode ingest journal entry: %w", err)
+		}
+		every := time.Duration(e.Every) * time.Millisecond
+		if e.ID == j.id || !e.Heartbeat.Before(now.Add(-staleAfter*every)) {
+			continue
+		}
+		to := e.Heartbeat.Add(staleAfter * every)
+		for _, ws := range e.Workspaces {
+			out = append(out, Window{Workspace: ws, From: e.SafeBefore, To: to, entry: e.ID})
+		}
+		if len(e.Workspaces) == 0 {
+			out = append(out, Window{entry: e.ID}) // nothing to recount: only to release
+		}
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for c := range j.calls {
+		if c.failed {
+			out = append(out, Window{Workspace: c.ws, From: c.start, To: c.end.Add(time.Millisecond), call: c})
+		}
+	}
+	return out, nil
+}
+
+// Release forgets a window recounted: a failed call of this instance
+// ends; a dead instance's entry goes once the last of its windows is
+// released (releasing one twice is harmless).
+func (j *Journal) Release(ctx context.Context, sys store.Tenant, w Window) error {
+	if w.call != nil {
+		j.mu.Lock()
+		delete(j.calls, w.call)
+		j.mu.Unlock()
+		return nil
+	}
+	if w.entry == "" {
+		return nil
+	}
+	var e entry
+	err := sys.C(Entries).Get(ctx, w.entry, &e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read ingest journal entry %s: %w", w.entry, err)
+	}
+	e.Workspaces = slices.DeleteFunc(e.Workspaces, func(ws string) bool { return ws == w.Workspace })
+	if len(e.Workspaces) > 0 {
+		return sys.C(Entries).Put(ctx, e)
+	}
+	if err := sys.C(Entries).Delete(ctx, e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("release ingest journal entry %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Close removes the instance's entry at a clean shutdown, when no call
+// is under way (a failed call not recounted keeps it, for the next start
+// or another instance to recount).
+func (j *Journal) Close(ctx context.Context, sys store.Tenant) error {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.active || len(j.calls) > 0 {
+		return nil
+	}
+	j.active = false
+	if err := sys.C(Entries).Delete(ctx, j.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("remove the ingest journal entry: %w", err)
+	}
+	return nil
+}

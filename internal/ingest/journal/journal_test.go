@@ -1,0 +1,180 @@
+package journal_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/ingest/journal"
+	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/store/sqlitestore"
+)
+
+func open(t *testing.T) *store.Store {
+	t.Helper()
+	b, err := sqlitestore.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), b, journal.Collections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	return st
+}
+
+type stored struct {
+	ID         string    `bson:"_id"`
+	Workspaces []string  `bson:"workspaces"`
+	SafeBefore time.Time `bson:"safeBefore"`
+	Heartbeat  time.Time `bson:"heartbeat"`
+}
+
+func entries(t *testing.T, sys store.Tenant) []stored {
+	t.Helper()
+	docs, err := sys.C(journal.Entries).Find(t.Context(), store.Query{Index: journal.EntriesByHeartbeat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]stored, len(docs))
+	for i, d := range docs {
+		if err := d.Decode(&out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// The stored entry covers every call under way: a call in a workspace it
+// does not list yet rewrites it before going on; SafeBefore is the start
+// of the oldest call under way; a beat after the calls ended lists
+// nothing. Before its first beat a journal journals nothing, and a clean
+// close removes its entry.
+func TestEntryCoversCallsUnderWay(t *testing.T) {
+	ctx := t.Context()
+	st := open(t)
+	sys := st.Tenant(store.SystemWorkspace)
+	j := journal.New(time.Hour)
+
+	if c, err := j.Begin(ctx, st.Tenant("ws1")); c != nil || err != nil {
+		t.Fatalf("Begin before the first beat = %v, %v; want nothing journaled", c, err)
+	}
+	if n := len(entries(t, sys)); n != 0 {
+		t.Fatalf("%d entries before the first beat", n)
+	}
+	if err := j.Beat(ctx, sys); err != nil {
+		t.Fatal(err)
+	}
+	es := entries(t, sys)
+	if len(es) != 1 || len(es[0].Workspaces) != 0 {
+		t.Fatalf("after the first beat: %+v, want one entry listing nothing", es)
+	}
+	start := time.Now().Add(-time.Millisecond)
+	c1, err := j.Begin(ctx, st.Tenant("ws1"))
+	if err != nil || c1 == nil {
+		t.Fatalf("Begin: %v, %v", c1, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	c2, err := j.Begin(ctx, st.Tenant("ws2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	es = entries(t, sys)
+	if !slices.Equal(es[0].Workspaces, []string{"ws1", "ws2"}) {
+		t.Errorf("entry lists %v, want ws1 and ws2 (written by the calls, not a beat)", es[0].Workspaces)
+	}
+	if es[0].SafeBefore.Before(start.Truncate(time.Millisecond)) || es[0].SafeBefore.After(start.Add(3*time.Millisecond)) {
+		t.Errorf("safeBefore %s, want the first call's start (about %s)", es[0].SafeBefore, start)
+	}
+	c1.End(true)
+	if err := j.Beat(ctx, sys); err != nil {
+		t.Fatal(err)
+	}
+	if es = entries(t, sys); !slices.Equal(es[0].Workspaces, []string{"ws2"}) {
+		t.Errorf("after ws1's call ended, the beat lists %v, want ws2", es[0].Workspaces)
+	}
+	c2.End(true)
+	if err := j.Beat(ctx, sys); err != nil {
+		t.Fatal(err)
+	}
+	if es = entries(t, sys); len(es[0].Workspaces) != 0 {
+		t.Errorf("with no call under way the beat lists %v", es[0].Workspaces)
+	}
+	if err := j.Close(ctx, sys); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(entries(t, sys)); n != 0 {
+		t.Errorf("%d entries after a clean close, want 0", n)
+	}
+}
+
+// An instance silent for three intervals is dead: its workspaces are
+// windows from its SafeBefore, released one by one (the entry goes with
+// the last). A live instance's entry is left alone, and a failed call of
+// this instance is a window of its own until released.
+func TestInterruptedWindows(t *testing.T) {
+	ctx := t.Context()
+	st := open(t)
+	sys := st.Tenant(store.SystemWorkspace)
+	const every = 20 * time.Millisecond
+	dead, alive, me := journal.New(every), journal.New(time.Hour), journal.New(time.Hour)
+	for _, j := range []*journal.Journal{dead, alive, me} {
+		if err := j.Beat(ctx, sys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := time.Now().Add(-time.Millisecond)
+	for _, ws := range []string{"ws1", "ws2"} {
+		if _, err := dead.Begin(ctx, st.Tenant(ws)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := alive.Begin(ctx, st.Tenant("ws3")); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := me.Interrupted(ctx, sys)
+	if err != nil || len(ws) != 0 {
+		t.Fatalf("before the dead instance goes stale: %+v, %v; want none", ws, err)
+	}
+	time.Sleep(4 * every) // dead never beats again
+
+	failed, err := me.Begin(ctx, st.Tenant("ws4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed.End(false)
+	ws, err = me.Interrupted(ctx, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range ws {
+		got = append(got, w.Workspace)
+		if w.From.Before(before.Truncate(time.Millisecond)) || !w.To.After(w.From) {
+			t.Errorf("window %+v: want from the calls' start (%s) on", w, before)
+		}
+	}
+	if !slices.Equal(got, []string{"ws1", "ws2", "ws4"}) {
+		t.Fatalf("windows in %v, want ws1 and ws2 (dead instance) then ws4 (failed call)", got)
+	}
+	for i, w := range ws {
+		if err := me.Release(ctx, sys, w); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && len(entries(t, sys)) != 3 {
+			t.Errorf("the dead entry went with its first window released")
+		}
+	}
+	if es := entries(t, sys); len(es) != 2 {
+		t.Errorf("%d entries after releasing, want 2 (alive, me)", len(es))
+	}
+	if ws, err := me.Interrupted(ctx, sys); err != nil || len(ws) != 0 {
+		t.Errorf("after releasing: %+v, %v; want none", ws, err)
+	}
+	// Released twice: harmless.
+	if err := me.Release(ctx, sys, journal.Window{Workspace: "ws1"}); err != nil {
+		t.Errorf("a second release: %v", err)
+	}
+}
