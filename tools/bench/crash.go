@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/tools/load"
 )
 
@@ -26,13 +32,18 @@ func runCrash(ctx context.Context, h *harness) error {
 		return err
 	}
 	var (
-		mu    sync.Mutex
-		acked []string
+		mu             sync.Mutex
+		acked, unacked []string
 	)
 	cfg := h.loadCfg(srv, 4, 100, load.Mix{Track: 1}, h.opts.duration)
 	cfg.Acked = func(ids []string) {
 		mu.Lock()
 		acked = append(acked, ids...)
+		mu.Unlock()
+	}
+	cfg.Unacked = func(ids []string) {
+		mu.Lock()
+		unacked = append(unacked, ids...)
 		mu.Unlock()
 	}
 	done := make(chan error, 1)
@@ -53,16 +64,27 @@ func runCrash(ctx context.Context, h *harness) error {
 	if err := <-done; err != nil {
 		return err
 	}
-	// The restart finishes what the crash interrupted (hand-offs, merges).
+	// The restart finishes what the crash interrupted: merges and
+	// hand-offs at once, and the recount of the calls the kill cut between
+	// storing and counting their events once the dead process's journal
+	// entry has gone unwritten for three intervals (internal/ingest/journal).
+	t0 := time.Now()
+	logPath := filepath.Join(h.dir, "crash-restart.log")
+	var from int64 // the log is appended to run after run
+	if fi, err := os.Stat(logPath); err == nil {
+		from = fi.Size()
+	}
 	srv, err = h.start(ctx, dir, "crash-restart")
 	if err != nil {
 		return fmt.Errorf("restart after kill -9: %w", err)
 	}
+	recounted := waitForLog(ctx, logPath, from, "recounted the profiles of interrupted calls", time.Minute)
+	h.logf("crash: interrupted calls recounted %s after the restart (%v)", time.Since(t0).Round(time.Second), recounted)
 	if err := srv.stop(); err != nil {
 		return err
 	}
 	mu.Lock()
-	ids := acked
+	ids, lost := acked, unacked
 	mu.Unlock()
 	missing, err := missingEvents(ctx, dir, ids)
 	if err != nil {
@@ -70,7 +92,66 @@ func runCrash(ctx context.Context, h *harness) error {
 	}
 	h.add(result{area: "crash", what: fmt.Sprintf("kill -9 at %.0f%% of a trackBatch load, restart: acknowledged events stored", 100*at.Seconds()/h.opts.duration.Seconds()),
 		target: "all, once", figure: fmt.Sprintf("%d acknowledged, %d missing", len(ids), missing), ok: verdict(missing == 0 && len(ids) > 0)})
+	if err := h.addInterrupted(ctx, dir, lost); err != nil {
+		return err
+	}
 	return h.addExactness(ctx, dir, "crash", "exactness after the restart: %d random profiles recomputed from their stored events")
+}
+
+// addInterrupted checks the profiles of the events that calls never
+// answered (cut by the kill) stored anyway: each must equal a count of
+// its stored events (segment.Verify), the events the kill left uncounted
+// included.
+func (h *harness) addInterrupted(ctx context.Context, dir string, unacked []string) error {
+	st, err := openStore(ctx, dir, app.Collections)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	tn := st.Tenant(benchWorkspace)
+	ids, stored, err := timeline.ProfilesOfMessages(ctx, tn, unacked)
+	if err != nil {
+		return err
+	}
+	svc := app.New(time.Now, app.WithStore(st))
+	var diffs []string
+	checked := 0
+	for _, id := range ids {
+		p, err := profile.Resolve(ctx, tn, id, svc.Identity.Redirect)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		checked++
+		ms, err := svc.Segments.Verify(ctx, tn, p, time.Now())
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			diffs = append(diffs, m.String())
+		}
+	}
+	for _, d := range diffs[:min(len(diffs), 5)] {
+		h.logf("crash interrupted: %s", d)
+	}
+	h.add(result{area: "crash", what: fmt.Sprintf("events of unanswered calls stored anyway (%d of %d): their %d profiles recomputed from their stored events", stored, len(unacked), checked),
+		target: "no difference", figure: fmt.Sprintf("%d differences", len(diffs)), ok: verdict(len(diffs) == 0)})
+	return nil
+}
+
+// waitForLog polls the log file at path until it holds substr past
+// offset from, or patience runs out; it says whether it found it.
+func waitForLog(ctx context.Context, path string, from int64, substr string, patience time.Duration) bool {
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if b, err := os.ReadFile(path); err == nil && int64(len(b)) > from && strings.Contains(string(b[from:]), substr) {
+			return true
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return false
 }
 
 // missingEvents counts the messageIds of ids with no stored event (a

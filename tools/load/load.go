@@ -61,6 +61,10 @@ type Config struct {
 	// server acknowledged (duplicates included): what a crash test then
 	// expects to find stored. Workers call it concurrently.
 	Acked func(messageIDs []string)
+	// Unacked, when set, is told the messageIds of every track call that
+	// failed or got no answer: a crash test checks that those the server
+	// stored anyway are counted. Workers call it concurrently.
+	Unacked func(messageIDs []string)
 }
 
 // Reads a run can make.
@@ -240,8 +244,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 					return // interrupted, not a failure
 				}
 				record(op, time.Since(t0), events, code)
-				if code == "" && len(ids) > 0 && cfg.Acked != nil {
+				switch {
+				case len(ids) == 0:
+				case code == "" && cfg.Acked != nil:
 					cfg.Acked(ids)
+				case code != "" && cfg.Unacked != nil:
+					cfg.Unacked(ids)
 				}
 			}
 		})

@@ -19,6 +19,7 @@ func TestRunSendsTheMix(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		seen     = map[string]bool{}
+		refused  = map[string]bool{} // messageIds of track calls answered 429
 		kinds    = map[string]int{}
 		repeated int
 		calls    int
@@ -39,6 +40,13 @@ func TestRunSendsTheMix(t *testing.T) {
 		calls++
 		w.Header().Set("Content-Type", "application/json")
 		if calls%50 == 0 {
+			if strings.Contains(body.Query, "trackBatch") {
+				var in []struct{ MessageID string }
+				_ = json.Unmarshal(body.Variables["in"], &in)
+				for _, e := range in {
+					refused[e.MessageID] = true
+				}
+			}
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write([]byte(`{"errors":[{"message":"slow down","extensions":{"code":"RATE_LIMITED","retryAfter":1}}]}`))
 			return
@@ -70,8 +78,9 @@ func TestRunSendsTheMix(t *testing.T) {
 	}))
 	defer srv.Close()
 	var (
-		ackMu sync.Mutex
-		acked = map[string]bool{}
+		ackMu   sync.Mutex
+		acked   = map[string]bool{}
+		unacked = map[string]bool{}
 	)
 	rep, err := Run(context.Background(), Config{URL: srv.URL, Token: "tok", Workers: 3, Duration: 300 * time.Millisecond, Batch: 5, People: 20, Mix: Mix{Track: 6, Identify: 2, Read: 2}, RunID: "t",
 		Acked: func(ids []string) {
@@ -79,6 +88,13 @@ func TestRunSendsTheMix(t *testing.T) {
 			defer ackMu.Unlock()
 			for _, id := range ids {
 				acked[id] = true
+			}
+		},
+		Unacked: func(ids []string) {
+			ackMu.Lock()
+			defer ackMu.Unlock()
+			for _, id := range ids {
+				unacked[id] = true
 			}
 		}})
 	if err != nil {
@@ -95,6 +111,16 @@ func TestRunSendsTheMix(t *testing.T) {
 	for id := range seen {
 		if !acked[id] {
 			t.Errorf("accepted %s not acked", id)
+			break
+		}
+	}
+	// Unacked hears exactly those of the refused ones.
+	if len(unacked) != len(refused) {
+		t.Errorf("unacked %d message ids, the server refused %d", len(unacked), len(refused))
+	}
+	for id := range refused {
+		if !unacked[id] {
+			t.Errorf("refused %s not told as unacked", id)
 			break
 		}
 	}
