@@ -437,6 +437,7 @@ func foldInto(t, src *profile.Profile) []TraitOutcome {
 	// ingest now lands on the target: the target's epoch must move too,
 	// so that such an ingest recounts instead of adding (package traits).
 	t.ComputedEpoch += src.ComputedEpoch
+	t.RecountEpoch += src.RecountEpoch
 	t.Seen(src.FirstSeenAt)
 	t.Seen(src.LastSeenAt)
 	for typ, v := range src.Uniques {

@@ -198,6 +198,9 @@ func (r *Resolver) Recount(ctx context.Context, tn store.Tenant, profileID strin
 		if n > 0 {
 			p.FirstSeenAt, p.LastSeenAt = first.UTC(), last.UTC()
 		}
+		// An ingest write whose events this count included, counting
+		// them after it, recounts instead of adding (package ingest).
+		p.RecountEpoch++
 		return nil
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/internal/traits"
 )
 
 // The write path is exact under concurrency: four writers send random
@@ -33,6 +34,21 @@ func TestWritePathIsExact(t *testing.T) {
 func writePathIsExact(t *testing.T, seed uint64) {
 	t.Logf("seed %d", seed)
 	e := benchEnv(t, 20, 40) // 20 mixed segments, known people p0..p39
+	// Computed traits of several kinds and the score tally, checked with
+	// the rest (traits.Verify).
+	for _, in := range []traits.Input{
+		{Key: "ev3s", Kind: "COUNT", Event: "ev3"},
+		{Key: "spent", Kind: "SUM", Event: "ev5", Property: "amount"},
+		{Key: "last_amount", Kind: "LAST", Event: "ev7", Property: "amount"},
+		{Key: "favourite", Kind: "MOST_FREQUENT", Event: "ev2", Property: "amount"},
+	} {
+		if _, err := e.Services.Traits.Define(e.Ctx, e.Tenant, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Services.Traits.SetScoreSettings(e.Ctx, e.Tenant, traits.ScoreSettings{OrderEvent: "ev1", RevenueProperty: "amount"}, "t"); err != nil {
+		t.Fatal(err)
+	}
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -122,7 +138,7 @@ func writePathIsExact(t *testing.T, seed uint64) {
 	if err := profile.EachLive(e.Ctx, e.Tenant, func(p *profile.Profile) error {
 		checked++
 		counted += p.EventCount
-		ms, err := e.Services.Segments.Verify(e.Ctx, e.Tenant, p, e.Clock.Now())
+		ms, err := e.Services.Ingest.Verify(e.Ctx, e.Tenant, p, e.Clock.Now())
 		for _, m := range ms {
 			t.Error(m)
 		}
@@ -169,7 +185,7 @@ func TestUndecidedNewProfileIsSwept(t *testing.T) {
 	if !slices.Contains(p.Segments, quiet.ID) || !p.NextEvalAt.After(e.Clock.Now()) {
 		t.Fatalf("after the sweep: segments %v, next %s", p.Segments, p.NextEvalAt)
 	}
-	ms, err := e.Services.Segments.Verify(e.Ctx, e.Tenant, p, e.Clock.Now())
+	ms, err := e.Services.Ingest.Verify(e.Ctx, e.Tenant, p, e.Clock.Now())
 	if err != nil || len(ms) != 0 {
 		t.Fatalf("verify after the sweep: %v %v", ms, err)
 	}

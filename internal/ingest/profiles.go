@@ -100,10 +100,10 @@ const parallelWrites = 32
 // updateProfiles); takeSeed hands out the profiles read beforehand.
 func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid string, evs []*timeline.Event, takeSeed func(string) *profile.Profile, features []rule.Feature, computed traits.Counter, decider *segment.Decider, broad map[string]bool, now time.Time) (*profile.Profile, []string, error) {
 	target := pid
-	seenEpoch := int64(-1)
+	seenEpoch, seenRecount := int64(-1), int64(-1)
 	seed := takeSeed(pid)
 	if seed != nil {
-		seenEpoch = seed.ComputedEpoch
+		seenEpoch, seenRecount = seed.ComputedEpoch, seed.RecountEpoch
 	}
 	var (
 		changed []string
@@ -115,16 +115,18 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 		}
 	}
 	apply := func(pr *profile.Profile) error {
-		// A write that counted from the stored events (a segment build, a
-		// backfill, a recount after a crash) since the profile was read
-		// may have counted these events already: then the counters are
-		// recounted, not added to.
-		fresh := pr.ComputedEpoch == 0 || seenEpoch >= 0 && pr.ComputedEpoch == seenEpoch
-		if fresh {
+		// A recount of the items since the profile was read (after a
+		// crash, an unmerge) may have counted these already: then the
+		// count is recounted, not added to. Only then: other writes
+		// (merges' folds) keep items and their count apart for a while.
+		if pr.RecountEpoch == 0 || seenRecount >= 0 && pr.RecountEpoch == seenRecount {
 			timeline.Counted(pr, evs)
 		} else if err := timeline.Recounted(ctx, tn, pr); err != nil {
 			return err
 		}
+		// Likewise a write that counted features or computed state from
+		// the stored events (a segment build, a backfill, a recount).
+		fresh := pr.ComputedEpoch == 0 || seenEpoch >= 0 && pr.ComputedEpoch == seenEpoch
 		switch {
 		case len(features) == 0:
 		case fresh:
@@ -163,7 +165,7 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
 			return nil, nil, err
 		}
-		seenEpoch = -1 // another profile: nothing read of it beforehand
+		seenEpoch, seenRecount = -1, -1 // another profile: nothing read of it beforehand
 		if errors.Is(err, profile.ErrMerging) {
 			// Being merged away: see the merge through (it may yet be
 			// refused), then count where the events end up.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -59,10 +60,10 @@ func (p *Pipeline) Recover(ctx context.Context, st *store.Store) (int, error) {
 // compare-and-swap per profile: the item count and activity span
 // (timeline), the segment features (segment), the computed traits and
 // score tally (traits), then its memberships, handed off after. The
-// write moves the profile's computedEpoch, so that a call whose items
-// were stored before it and are counted after recounts too instead of
-// adding them twice. Profiles erased since are skipped. It returns how
-// many profiles it wrote.
+// write moves the profile's recountEpoch and computedEpoch, so that a
+// call whose items were stored before it and are counted after recounts
+// too instead of adding them twice. Profiles erased since are skipped.
+// It returns how many profiles it wrote.
 func (p *Pipeline) Recount(ctx context.Context, tn store.Tenant, ids []string, cause string) (int, error) {
 	live := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -97,6 +98,7 @@ func (p *Pipeline) Recount(ctx context.Context, tn store.Tenant, ids []string, c
 		if err := timeline.Recounted(ctx, tn, pr); err != nil {
 			return err
 		}
+		pr.RecountEpoch++
 		if len(features) > 0 {
 			if err := segment.Recount(ctx, tn, pr, features); err != nil {
 				return err
@@ -152,4 +154,21 @@ func (p *Pipeline) recountOne(ctx context.Context, tn store.Tenant, id string, a
 		}
 		id = next
 	}
+}
+
+// Verify recomputes from p's stored items everything the write path
+// maintains on p, and reports each difference (segment.Verify: item
+// count, features, memberships, members index; traits.Verify: computed
+// traits, score tally). It is the exactness check of the write-path
+// tests and the scale harness; it reads, never writes.
+func (p *Pipeline) Verify(ctx context.Context, tn store.Tenant, pr *profile.Profile, now time.Time) ([]profile.Mismatch, error) {
+	out, err := p.segments.Verify(ctx, tn, pr, now)
+	if err != nil {
+		return nil, err
+	}
+	more, err := p.traits.Verify(ctx, tn, pr, now)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, more...), nil
 }

@@ -96,7 +96,7 @@ func (u *uncountedEnv) differences(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	err := profile.EachLive(u.Ctx, u.Tenant, func(p *profile.Profile) error {
-		ms, err := u.Services.Segments.Verify(u.Ctx, u.Tenant, p, u.Clock.Now())
+		ms, err := u.Services.Ingest.Verify(u.Ctx, u.Tenant, p, u.Clock.Now())
 		for _, m := range ms {
 			out = append(out, m.String())
 		}

@@ -89,6 +89,11 @@ type Profile struct {
 	// copy it read before storing its events to know whether such a write
 	// may already have counted them (package traits).
 	ComputedEpoch int64 `bson:"computedEpoch,omitempty"`
+	// RecountEpoch counts the writes that set EventCount from the stored
+	// items (the recount after a crash, an unmerge): an ingest write whose
+	// copy, read before it stored its items, has another one recounts its
+	// count instead of adding to it (package ingest).
+	RecountEpoch int64 `bson:"recountEpoch,omitempty"`
 	// Tally is what the built-in scores read (orders, revenue, activity
 	// per day), maintained with the computed state (package traits).
 	Tally   *scores.Tally `bson:"tally,omitempty"`
@@ -223,6 +228,25 @@ func Get(ctx context.Context, tn store.Tenant, id string) (*Profile, error) {
 	}
 	p.normalise()
 	return &p, nil
+}
+
+// Unretired returns those of ids whose profile document still exists
+// (one read per store.MaxIn ids, over the primary key): among a profile's
+// mergedFrom, the sources of merges still moving their items.
+func Unretired(ctx context.Context, tn store.Tenant, ids []string) ([]string, error) {
+	var out []string
+	for in := range store.InLists(ids) {
+		docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: store.ByID, In: in})
+		if err != nil {
+			return nil, fmt.Errorf("look up %d profiles: %w", len(in), err)
+		}
+		for _, d := range docs {
+			if id, ok := d.Raw.Lookup("_id").StringValueOK(); ok {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Redirector follows an id that was merged away to the profile it was
@@ -517,4 +541,16 @@ func Raw(ctx context.Context, tn store.Tenant, id string) (bson.Raw, error) {
 		return nil, err
 	}
 	return raw, nil
+}
+
+// Mismatch is a difference an exactness check found between a profile as
+// stored and as recomputed from its stored events (segment.Verify,
+// traits.Verify; ingest.Verify runs both).
+type Mismatch struct {
+	ProfileID, What  string
+	Stored, Computed string
+}
+
+func (m Mismatch) String() string {
+	return fmt.Sprintf("%s %s: stored %s, from the events %s", m.ProfileID, m.What, m.Stored, m.Computed)
 }

@@ -12,17 +12,6 @@ import (
 	"github.com/halo-cdp/halo/store"
 )
 
-// Mismatch is a difference Verify found between a profile as stored and
-// as recomputed from its stored events.
-type Mismatch struct {
-	ProfileID, What  string
-	Stored, Computed string
-}
-
-func (m Mismatch) String() string {
-	return fmt.Sprintf("%s %s: stored %s, from the events %s", m.ProfileID, m.What, m.Stored, m.Computed)
-}
-
 // Verify recomputes from p's stored items what ingest maintains
 // incrementally on p's document, and reports each difference: the item
 // count, the counter of every feature the active segments read, the
@@ -37,7 +26,7 @@ func (m Mismatch) String() string {
 // for their hand-off (the sweeper finishes one a crash interrupted). Run it
 // on a store at rest: a hand-off under way shows as a members index
 // difference.
-func (e *Engine) Verify(ctx context.Context, tn store.Tenant, p *profile.Profile, now time.Time) ([]Mismatch, error) {
+func (e *Engine) Verify(ctx context.Context, tn store.Tenant, p *profile.Profile, now time.Time) ([]profile.Mismatch, error) {
 	a, err := e.active(ctx, tn)
 	if err != nil {
 		return nil, err
@@ -58,9 +47,9 @@ func (e *Engine) Verify(ctx context.Context, tn store.Tenant, p *profile.Profile
 			}
 		}
 	}
-	var out []Mismatch
+	var out []profile.Mismatch
 	differ := func(what string, stored, computed any) {
-		out = append(out, Mismatch{ProfileID: p.ID, What: what, Stored: fmt.Sprint(stored), Computed: fmt.Sprint(computed)})
+		out = append(out, profile.Mismatch{ProfileID: p.ID, What: what, Stored: fmt.Sprint(stored), Computed: fmt.Sprint(computed)})
 	}
 	var items int64
 	counters := map[string]rule.Counter{}

@@ -222,16 +222,25 @@ func Counted(p *profile.Profile, evs []*Event) {
 // Recounted sets p's item count from its stored items and widens its
 // activity span to theirs, for a write that may find some of the items
 // counted already and others not (ingest, after a from-events write or a
-// crash).
+// crash). A merge folds its source's count into p before moving the
+// source's items: the items still on such a source (a profile of
+// p.MergedFrom not retired yet) are p's too.
 func Recounted(ctx context.Context, tn store.Tenant, p *profile.Profile) error {
-	n, first, last, err := CountEvents(ctx, tn, p.ID)
+	moving, err := profile.Unretired(ctx, tn, p.MergedFrom)
 	if err != nil {
 		return fmt.Errorf("recount items of %s: %w", p.ID, err)
 	}
-	p.EventCount = n
-	if n > 0 {
-		p.Seen(first)
-		p.Seen(last)
+	p.EventCount = 0
+	for _, id := range append([]string{p.ID}, moving...) {
+		n, first, last, err := CountEvents(ctx, tn, id)
+		if err != nil {
+			return fmt.Errorf("recount items of %s: %w", p.ID, err)
+		}
+		p.EventCount += n
+		if n > 0 {
+			p.Seen(first)
+			p.Seen(last)
+		}
 	}
 	return nil
 }

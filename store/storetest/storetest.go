@@ -1058,6 +1058,8 @@ func testFindByID(t *testing.T, b store.Backend) {
 	desc := slices.Clone(all)
 	slices.Reverse(desc)
 	walkPages(t, c, store.Query{Index: store.ByID, Desc: true}, 4, desc)
+	wantIDs(t, "in id-09, id-03, n-2, b's id-055, absent", find(t, c, store.Query{Index: store.ByID, In: []any{"id-09", "id-03", "n-2", "id-055", "nope"}}),
+		[]string{"id-03", "id-09", "n-2"})
 	if n, err := c.Count(t.Context(), store.Query{Index: store.ByID, Range: &store.Bound{Lt: "id-05"}}); err != nil || n != 4 {
 		t.Errorf("count of ids below id-05: %d (%v), want 4", n, err)
 	}

@@ -125,7 +125,7 @@ func (h *harness) addInterrupted(ctx context.Context, dir string, unacked []stri
 			return err
 		}
 		checked++
-		ms, err := svc.Segments.Verify(ctx, tn, p, time.Now())
+		ms, err := svc.Ingest.Verify(ctx, tn, p, time.Now())
 		if err != nil {
 			return err
 		}

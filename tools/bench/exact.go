@@ -40,7 +40,7 @@ func checkExact(ctx context.Context, dir string, seed uint64) (checked int, mism
 			return nil
 		}
 		checked++
-		ms, err := svc.Segments.Verify(ctx, tn, p, now)
+		ms, err := svc.Ingest.Verify(ctx, tn, p, now)
 		for _, m := range ms {
 			mismatches = append(mismatches, m.String())
 		}
