@@ -94,42 +94,45 @@ func (s *Services) Start(ctx context.Context) error {
 	s.Publish(hub)
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
-	s.loops.Add(3)
+	s.loops.Add(4)
 	go func() {
 		defer s.loops.Done()
 		s.Segments.RunSweeper(loops, s.st, sweepEvery)
 	}()
+	// The beat has a loop of its own: a long recount must not make this
+	// instance look dead to the others.
 	go func() {
 		defer s.loops.Done()
-		t := time.NewTicker(s.journal.Every())
-		defer t.Stop()
-		for {
-			select {
-			case <-loops.Done():
-				return
-			case <-t.C:
-				if err := s.journal.Beat(loops, sys); err != nil && loops.Err() == nil {
-					s.logger.Error("write the ingest journal", "err", err)
-				}
-				s.recount(loops)
+		every(loops, s.journal.Every(), func() {
+			if err := s.journal.Beat(loops, sys); err != nil && loops.Err() == nil {
+				s.logger.Error("write the ingest journal", "err", err)
 			}
-		}
+		})
+	}()
+	go func() {
+		defer s.loops.Done()
+		every(loops, s.journal.Every(), func() { s.recount(loops) })
 	}()
 	s.resume(loops)
 	go func() {
 		defer s.loops.Done()
-		t := time.NewTicker(resumeEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-loops.Done():
-				return
-			case <-t.C:
-				s.resume(loops)
-			}
-		}
+		every(loops, resumeEvery, func() { s.resume(loops) })
 	}()
 	return nil
+}
+
+// every runs fn each interval d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // recount recounts the profiles of interrupted write calls

@@ -189,11 +189,13 @@ func (r *Resolver) Recount(ctx context.Context, tn store.Tenant, profileID strin
 	if r.followers == nil {
 		return nil
 	}
-	n, first, last, err := r.followers.CountItems(ctx, tn, profileID)
-	if err != nil {
-		return fmt.Errorf("recount %s: %w", profileID, err)
-	}
-	_, err = profile.UpdateAny(ctx, tn, profileID, r.clock(), func(p *profile.Profile) error {
+	_, err := profile.UpdateAny(ctx, tn, profileID, r.clock(), func(p *profile.Profile) error {
+		// Counted inside the compare-and-swap: an ingest write landing
+		// between a count and this write would be overwritten.
+		n, first, last, err := r.followers.CountItems(ctx, tn, profileID)
+		if err != nil {
+			return err
+		}
 		p.EventCount = n
 		if n > 0 {
 			p.FirstSeenAt, p.LastSeenAt = first.UTC(), last.UTC()

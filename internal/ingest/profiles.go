@@ -101,6 +101,7 @@ const parallelWrites = 32
 func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid string, evs []*timeline.Event, takeSeed func(string) *profile.Profile, features []rule.Feature, computed traits.Counter, decider *segment.Decider, broad map[string]bool, now time.Time) (*profile.Profile, []string, error) {
 	target := pid
 	seenEpoch, seenRecount := int64(-1), int64(-1)
+	settles := 0
 	seed := takeSeed(pid)
 	if seed != nil {
 		seenEpoch, seenRecount = seed.ComputedEpoch, seed.RecountEpoch
@@ -121,7 +122,7 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 		// (merges' folds) keep items and their count apart for a while.
 		if pr.RecountEpoch == 0 || seenRecount >= 0 && pr.RecountEpoch == seenRecount {
 			timeline.Counted(pr, evs)
-		} else if err := timeline.Recounted(ctx, tn, pr); err != nil {
+		} else if err := countItems(ctx, tn, pr, settles >= maxSettles); err != nil {
 			return err
 		}
 		// Likewise a write that counted features or computed state from
@@ -159,6 +160,13 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 		seed = nil
 		if err == nil {
 			return pr, changed, nil
+		}
+		if moving, serr := p.settleMoving(ctx, tn, err); moving {
+			if serr != nil {
+				return nil, nil, serr
+			}
+			settles++
+			continue
 		}
 		// Merged away (or being merged) between resolution and now: the
 		// events follow the profile to the survivor.
@@ -208,4 +216,47 @@ func (c *computedChanges) add(profileID string, keys []string) {
 			c.by[profileID] = append(c.by[profileID], k)
 		}
 	}
+}
+
+// maxSettles bounds how many times a recount waits for merges still
+// moving items into the profile before it counts them as they lie.
+const maxSettles = 3
+
+// countItems recounts pr's items (timeline.Recounted) and moves its
+// recountEpoch, so that a call whose items it counted and that counts
+// them after it recounts in turn. While a merge into pr still moves its
+// source's items it fails with a *movingError, for the caller to see the
+// merges through (settleMoving) and try again; settled counts anyway.
+func countItems(ctx context.Context, tn store.Tenant, pr *profile.Profile, settled bool) error {
+	moving, err := timeline.Recounted(ctx, tn, pr, settled)
+	if err != nil {
+		return err
+	}
+	if len(moving) > 0 {
+		return &movingError{sources: moving}
+	}
+	pr.RecountEpoch++
+	return nil
+}
+
+// movingError names the merge sources whose items are still moving.
+type movingError struct{ sources []string }
+
+func (e *movingError) Error() string {
+	return fmt.Sprintf("ingest: %d merges into the profile still move its items", len(e.sources))
+}
+
+// settleMoving sees through the merges a *movingError names; moving
+// says whether err was one.
+func (p *Pipeline) settleMoving(ctx context.Context, tn store.Tenant, err error) (moving bool, _ error) {
+	var me *movingError
+	if !errors.As(err, &me) {
+		return false, nil
+	}
+	for _, id := range me.sources {
+		if err := p.identity.Settle(ctx, tn, id); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -32,27 +33,29 @@ func (p *Pipeline) Recover(ctx context.Context, st *store.Store) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A window that fails stays for the next round; the others go on.
 	total := 0
+	var errs []error
 	for _, w := range windows {
-		if w.Workspace != "" {
-			tn := st.Tenant(w.Workspace)
-			ids, err := timeline.ProfilesStored(ctx, tn, w.From, w.To)
-			if err != nil {
-				return total, err
-			}
-			n, err := p.Recount(ctx, tn, ids, "recovery")
-			total += n
-			if err != nil {
-				return total, err
-			}
-			slog.InfoContext(ctx, "ingest: recounted the profiles of interrupted calls",
-				"workspace", w.Workspace, "from", w.From, "to", w.To, "profiles", n)
+		tn := st.Tenant(w.Workspace)
+		ids, err := timeline.ProfilesStored(ctx, tn, w.From, w.To)
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
+		n, err := p.Recount(ctx, tn, ids, "recovery")
+		total += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("workspace %s: %w", w.Workspace, err))
+			continue
+		}
+		slog.InfoContext(ctx, "ingest: recounted the profiles of interrupted calls",
+			"workspace", w.Workspace, "from", w.From, "to", w.To, "profiles", n)
 		if err := p.journal.Release(ctx, sys, w); err != nil {
-			return total, err
+			errs = append(errs, err)
 		}
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 // Recount sets what ingest maintains on each of the profiles (those
@@ -66,15 +69,17 @@ func (p *Pipeline) Recover(ctx context.Context, st *store.Store) (int, error) {
 // It returns how many profiles it wrote.
 func (p *Pipeline) Recount(ctx context.Context, tn store.Tenant, ids []string, cause string) (int, error) {
 	live := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		pr, err := profile.Resolve(ctx, tn, id, p.identity.Redirect)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
+		if apperr.CodeOf(err) == apperr.NotFound {
+			continue // erased since
 		}
 		if err != nil {
 			return 0, fmt.Errorf("recount %s: %w", id, err)
 		}
-		if !slices.Contains(live, pr.ID) {
+		if !seen[pr.ID] {
+			seen[pr.ID] = true
 			live = append(live, pr.ID)
 		}
 	}
@@ -94,11 +99,10 @@ func (p *Pipeline) Recount(ctx context.Context, tn store.Tenant, ids []string, c
 		return 0, err
 	}
 	now := p.now()
-	apply := func(pr *profile.Profile) error {
-		if err := timeline.Recounted(ctx, tn, pr); err != nil {
+	apply := func(pr *profile.Profile, settled bool) error {
+		if err := countItems(ctx, tn, pr, settled); err != nil {
 			return err
 		}
-		pr.RecountEpoch++
 		if len(features) > 0 {
 			if err := segment.Recount(ctx, tn, pr, features); err != nil {
 				return err
@@ -130,11 +134,19 @@ func (p *Pipeline) Recount(ctx context.Context, tn store.Tenant, ids []string, c
 
 // recountOne writes apply on profile id, following it if it is merged
 // away meanwhile (nil, nil: erased since).
-func (p *Pipeline) recountOne(ctx context.Context, tn store.Tenant, id string, apply func(*profile.Profile) error) (*profile.Profile, error) {
+func (p *Pipeline) recountOne(ctx context.Context, tn store.Tenant, id string, apply func(*profile.Profile, bool) error) (*profile.Profile, error) {
+	settles := 0
 	for hops := 0; ; hops++ {
-		pr, err := profile.Update(ctx, tn, id, p.now(), apply)
+		pr, err := profile.Update(ctx, tn, id, p.now(), func(pr *profile.Profile) error { return apply(pr, settles >= maxSettles) })
 		if err == nil {
 			return pr, nil
+		}
+		if moving, serr := p.settleMoving(ctx, tn, err); moving {
+			if serr != nil {
+				return nil, serr
+			}
+			settles++
+			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
 			return nil, fmt.Errorf("recount %s: %w", id, err)

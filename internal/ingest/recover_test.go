@@ -179,8 +179,20 @@ func TestNextInstanceRecountsADeadOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.wantCounted(t)
+	// The dead instance's entry is released: it lists no workspace.
 	docs, err := u.Store.Tenant(store.SystemWorkspace).C(journal.Entries).Find(u.Ctx, store.Query{Index: journal.EntriesByHeartbeat})
-	if err != nil || len(docs) != 1 {
-		t.Errorf("%d journal entries (%v), want 1: the next instance's own", len(docs), err)
+	if err != nil || len(docs) != 2 {
+		t.Fatalf("%d journal entries (%v), want 2: the dead one's and the next instance's", len(docs), err)
+	}
+	listed := 0
+	for _, d := range docs {
+		var e struct{ Workspaces []string }
+		if err := d.Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		listed += len(e.Workspaces)
+	}
+	if listed != 0 {
+		t.Errorf("%d workspaces still listed, want none (the dead one's released, the next one idle)", listed)
 	}
 }

@@ -221,28 +221,35 @@ func Counted(p *profile.Profile, evs []*Event) {
 
 // Recounted sets p's item count from its stored items and widens its
 // activity span to theirs, for a write that may find some of the items
-// counted already and others not (ingest, after a from-events write or a
-// crash). A merge folds its source's count into p before moving the
-// source's items: the items still on such a source (a profile of
-// p.MergedFrom not retired yet) are p's too.
-func Recounted(ctx context.Context, tn store.Tenant, p *profile.Profile) error {
+// counted already and others not (ingest, after a recount). A merge folds
+// its source's count into p before it moves the source's items, one by
+// one: while a source of p.MergedFrom is not retired, p's items are not
+// all on p, and no count of them is exact. Recounted then changes nothing
+// and returns those sources, for the caller to see their merges through
+// (identity's Settle) and try again; with settled set, it counts their
+// items as p's (a best effort, for a merge that will not finish).
+func Recounted(ctx context.Context, tn store.Tenant, p *profile.Profile, settled bool) ([]string, error) {
 	moving, err := profile.Unretired(ctx, tn, p.MergedFrom)
 	if err != nil {
-		return fmt.Errorf("recount items of %s: %w", p.ID, err)
+		return nil, fmt.Errorf("recount items of %s: %w", p.ID, err)
 	}
-	p.EventCount = 0
+	if len(moving) > 0 && !settled {
+		return moving, nil
+	}
+	var total int64
 	for _, id := range append([]string{p.ID}, moving...) {
 		n, first, last, err := CountEvents(ctx, tn, id)
 		if err != nil {
-			return fmt.Errorf("recount items of %s: %w", p.ID, err)
+			return nil, fmt.Errorf("recount items of %s: %w", p.ID, err)
 		}
-		p.EventCount += n
+		total += n
 		if n > 0 {
 			p.Seen(first)
 			p.Seen(last)
 		}
 	}
-	return nil
+	p.EventCount = total
+	return nil, nil
 }
 
 // Reassign moves events just stored for a profile that was merged away

@@ -11,9 +11,10 @@ import (
 
 // A merge folds its source's count into the survivor before it moves the
 // source's items. A recount in between (an ingest write that finds the
-// survivor's computedEpoch moved) counts the items still on the source:
-// counting the survivor's own items alone would lose them for good.
-func TestRecountedCountsItemsOfASourceStillMoving(t *testing.T) {
+// survivor's recountEpoch moved) would lose the items still on the
+// source: it names the source instead, for the caller to see the merge
+// through, and counts them only when told to.
+func TestRecountedWaitsForASourceStillMoving(t *testing.T) {
 	x := apptest.New(t, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	target, _ := streamTrack(t, x, "t", "t1", "t2", "t3")
 	source, _ := streamTrack(t, x, "s", "s1", "s2")
@@ -30,10 +31,28 @@ func TestRecountedCountsItemsOfASourceStillMoving(t *testing.T) {
 	p := x.Profile(t, target)
 	p.MergedFrom = []string{gone, source}
 	p.EventCount = 0
-	if err := timeline.Recounted(x.Ctx, x.Tenant, p); err != nil {
+	moving, err := timeline.Recounted(x.Ctx, x.Tenant, p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(moving) != 1 || moving[0] != source || p.EventCount != 0 {
+		t.Fatalf("Recounted: moving %v, eventCount %d; want the source named and nothing counted", moving, p.EventCount)
+	}
+	if _, err := timeline.Recounted(x.Ctx, x.Tenant, p, true); err != nil {
 		t.Fatal(err)
 	}
 	if p.EventCount != 6 {
-		t.Errorf("eventCount %d, want 6 (3 own, 1 moved from the retired profile, 2 still on the source)", p.EventCount)
+		t.Errorf("settled: eventCount %d, want 6 (3 own, 1 moved from the retired profile, 2 still on the source)", p.EventCount)
+	}
+	// Once the merge is through, the count is the target's own.
+	if err := timeline.MoveEvents(x.Ctx, x.Tenant, source, target); err != nil {
+		t.Fatal(err)
+	}
+	if err := profile.Erase(x.Ctx, x.Tenant, source); err != nil {
+		t.Fatal(err)
+	}
+	p.EventCount = 0
+	if moving, err := timeline.Recounted(x.Ctx, x.Tenant, p, false); err != nil || len(moving) != 0 || p.EventCount != 6 {
+		t.Errorf("after the merge: moving %v, eventCount %d (%v); want none and 6", moving, p.EventCount, err)
 	}
 }

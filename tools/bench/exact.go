@@ -17,8 +17,9 @@ const exactSample = 1000
 
 // checkExact opens a stopped server's store in dir and recomputes, for
 // about exactSample random live profiles of the bench workspace, what
-// ingest maintains (segment.Verify: event count, feature counters,
-// memberships, members index) from their stored events. It returns the
+// ingest maintains (ingest.Verify: event count, feature counters,
+// memberships, members index, computed traits, score tally) from their
+// stored events. It returns the
 // profiles checked and the differences found.
 func checkExact(ctx context.Context, dir string, seed uint64) (checked int, mismatches []string, err error) {
 	st, err := openStore(ctx, dir, app.Collections)

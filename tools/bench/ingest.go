@@ -171,7 +171,7 @@ func runIngest(ctx context.Context, h *harness) error {
 	h.add(result{area: "ingest", what: "largest collections: rows + indexes", figure: use.top(6)})
 	// Exactness after the load: what ingest maintained equals what the
 	// stored events give, for random profiles.
-	return h.addExactness(ctx, dir, "ingest", "exactness: %d random profiles recomputed from their stored events (count, features, memberships, members index)")
+	return h.addExactness(ctx, dir, "ingest", "exactness: %d random profiles recomputed from their stored events (count, features, memberships, members index, computed traits, score tally)")
 }
 
 func errs(rep load.Report) string {

@@ -13,7 +13,7 @@
 //   - every write call is begun here before its event ids are drawn, and
 //     ended once its events are counted;
 //   - each instance keeps an entry in the system workspace, rewritten
-//     every Every (Beat): the workspaces it has calls under way in, and
+//     every Every (Beat): the workspaces it had calls in lately, and
 //     SafeBefore, the start of its oldest call under way. A call in a
 //     workspace the entry does not list yet writes the entry before it
 //     goes on, so the entry always covers every call under way;
@@ -21,14 +21,19 @@
 //     that died: the events stored in its workspaces from SafeBefore on
 //     (a range of ids, store.ByID) are where uncounted events can be
 //     (Interrupted). Package ingest recounts their profiles from their
-//     stored events, then Releases the entry;
+//     stored events, then Releases each workspace of the entry, unless
+//     its owner wrote it meanwhile;
 //   - a call that fails after storing events (a store error while
 //     counting) stays under way, failed, until the same recount has run
 //     over its span.
 //
 // Recounting a profile whose events are all counted changes nothing, so
-// a window wider than needed costs reads only; an instance stalled for
-// three intervals (not dead) is recounted under, which is as harmless.
+// a window wider than needed costs reads only. An instance stalled for
+// three intervals (a frozen process, not a slow recount: beats run on
+// their own) is recounted under, which is as harmless; if a peer released
+// its entry just before it beat again and it then died before its next
+// beat, calls in the workspaces its entry listed would go uncovered: a
+// stall, a race and a crash together.
 package journal
 
 import (
@@ -56,9 +61,17 @@ var Collections = []store.CollectionSpec{
 // DefaultEvery is how often an instance rewrites its entry.
 const DefaultEvery = 5 * time.Second
 
-// staleAfter is how many intervals an entry may go unwritten before its
-// instance is taken for dead.
-const staleAfter = 3
+const (
+	// staleAfter is how many intervals an entry may go unwritten before
+	// its instance is taken for dead.
+	staleAfter = 3
+	// forgetAfter is how many intervals a dead instance's entry, every
+	// workspace of it released, is kept before it is removed.
+	forgetAfter = 20
+	// writeTimeout bounds a write of the entry: a call waiting for it
+	// fails rather than hangs.
+	writeTimeout = 10 * time.Second
+)
 
 // entry is an instance's stored journal.
 type entry struct {
@@ -67,10 +80,11 @@ type entry struct {
 	SafeBefore time.Time `bson:"safeBefore"`
 	Heartbeat  time.Time `bson:"heartbeat"`
 	Every      int64     `bson:"everyMs"` // the instance's interval, to judge its staleness
+	Version    int64     `bson:"version"`
 }
 
-// Journal is one instance's journal (New). A nil *Journal journals
-// nothing.
+// Journal is one instance's journal (New). Begin, End and Close on a
+// nil *Journal journal nothing.
 //
 // Its times are the wall clock's (time.Now), whatever clock the services
 // run on (the seed replays history with a manual one): event ids are
@@ -80,10 +94,16 @@ type Journal struct {
 	every time.Duration
 	now   func() time.Time
 
-	mu     sync.Mutex
-	active bool            // Beat ran: calls are journaled from here on
-	calls  map[*Call]bool  // under way, or failed and not recounted yet
-	listed map[string]bool // workspaces the stored entry lists
+	// wmu orders the writes of the entry, so that an older snapshot never
+	// lands after a newer one; mu guards the state below, and is never
+	// held across a write (End never waits for the store).
+	wmu     sync.Mutex
+	mu      sync.Mutex
+	active  bool                 // Beat ran: calls are journaled from here on
+	calls   map[*Call]bool       // under way, or failed and not recounted yet
+	lately  map[string]time.Time // workspace → when its last call began
+	durable map[string]bool      // workspaces the stored entry lists
+	version int64
 }
 
 // New makes an instance's journal (every 0: DefaultEvery). It journals
@@ -93,7 +113,8 @@ func New(every time.Duration) *Journal {
 	if every <= 0 {
 		every = DefaultEvery
 	}
-	return &Journal{id: store.NewID(), every: every, now: time.Now, calls: map[*Call]bool{}, listed: map[string]bool{}}
+	return &Journal{id: store.NewID(), every: every, now: time.Now,
+		calls: map[*Call]bool{}, lately: map[string]time.Time{}, durable: map[string]bool{}}
 }
 
 // Every is how often Beat should run.
@@ -110,25 +131,27 @@ type Call struct {
 
 // Begin journals a write call in tn's workspace, before it draws its
 // event ids. If the stored entry does not list the workspace yet, it is
-// rewritten first: an error then means the call must not go on.
+// written first: an error then means the call must not go on.
 func (j *Journal) Begin(ctx context.Context, tn store.Tenant) (*Call, error) {
 	if j == nil {
 		return nil, nil
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if !j.active {
+		j.mu.Unlock()
 		return nil, nil
 	}
 	c := &Call{j: j, ws: tn.Workspace(), start: j.now()}
 	j.calls[c] = true
-	if !j.listed[c.ws] {
-		j.listed[c.ws] = true
-		if err := j.write(ctx, tn.System(), c.start); err != nil {
-			delete(j.calls, c)
-			delete(j.listed, c.ws)
-			return nil, fmt.Errorf("journal the call: %w", err)
-		}
+	j.lately[c.ws] = c.start
+	durable := j.durable[c.ws]
+	j.mu.Unlock()
+	if durable {
+		return c, nil
+	}
+	if err := j.write(ctx, tn.System(), false); err != nil {
+		c.End(true)
+		return nil, fmt.Errorf("journal the call: %w", err)
 	}
 	return c, nil
 }
@@ -151,36 +174,57 @@ func (c *Call) End(counted bool) {
 }
 
 // Beat rewrites the instance's entry (sys is the system workspace): the
-// workspaces of its calls under way and the start of the oldest. The
-// first Beat starts the journaling.
+// workspaces of its calls under way or begun within the last interval,
+// and the start of the oldest call under way. The first Beat starts the
+// journaling.
 func (j *Journal) Beat(ctx context.Context, sys store.Tenant) error {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	j.active = true
-	clear(j.listed)
-	for c := range j.calls {
-		j.listed[c.ws] = true
-	}
-	return j.write(ctx, sys, j.now())
+	j.mu.Unlock()
+	return j.write(ctx, sys, true)
 }
 
-// write stores the entry as the calls stand (j.mu held), now being the
-// latest moment a call under way may have started.
-func (j *Journal) write(ctx context.Context, sys store.Tenant, now time.Time) error {
-	e := entry{ID: j.id, SafeBefore: now, Heartbeat: j.now(), Every: j.every.Milliseconds()}
+// write stores the entry as the calls stand. A beat also forgets the
+// workspaces idle for an interval; a call's write only adds its own.
+func (j *Journal) write(ctx context.Context, sys store.Tenant, beat bool) error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	j.mu.Lock()
+	now := j.now()
+	e := entry{ID: j.id, SafeBefore: now, Heartbeat: now, Every: j.every.Milliseconds()}
+	inFlight := map[string]bool{}
 	for c := range j.calls {
+		inFlight[c.ws] = true
 		if c.start.Before(e.SafeBefore) {
 			e.SafeBefore = c.start
 		}
 	}
-	for ws := range j.listed {
+	for ws, at := range j.lately {
+		if beat && !inFlight[ws] && now.Sub(at) > j.every {
+			// Dropped from the entry: from here on a call in it writes
+			// the entry again before going on.
+			delete(j.lately, ws)
+			delete(j.durable, ws)
+			continue
+		}
 		e.Workspaces = append(e.Workspaces, ws)
 	}
+	j.version++
+	e.Version = j.version
+	j.mu.Unlock()
 	slices.Sort(e.Workspaces)
 	e.SafeBefore, e.Heartbeat = e.SafeBefore.UTC().Truncate(time.Millisecond), e.Heartbeat.UTC().Truncate(time.Millisecond)
-	if err := sys.C(Entries).Put(ctx, e); err != nil {
+
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if err := sys.C(Entries).Put(wctx, e); err != nil {
 		return fmt.Errorf("write the ingest journal: %w", err)
 	}
+	j.mu.Lock()
+	for _, ws := range e.Workspaces {
+		j.durable[ws] = true
+	}
+	j.mu.Unlock()
 	return nil
 }
 
@@ -190,7 +234,7 @@ type Window struct {
 	Workspace string
 	From, To  time.Time
 
-	entry string // the dead instance's entry, "" for a call of this one
+	entry *entry // the dead instance's entry as read; nil for a call of this one
 	call  *Call
 }
 
@@ -206,20 +250,25 @@ func (j *Journal) Interrupted(ctx context.Context, sys store.Tenant) ([]Window, 
 	}
 	var out []Window
 	for _, d := range docs {
-		var e entry
-		if err := d.Decode(&e); err != nil {
+		e := new(entry)
+		if err := d.Decode(e); err != nil {
 			return nil, fmt.Errorf("decode ingest journal entry: %w", err)
 		}
 		every := time.Duration(e.Every) * time.Millisecond
 		if e.ID == j.id || !e.Heartbeat.Before(now.Add(-staleAfter*every)) {
 			continue
 		}
-		to := e.Heartbeat.Add(staleAfter * every)
-		for _, ws := range e.Workspaces {
-			out = append(out, Window{Workspace: ws, From: e.SafeBefore, To: to, entry: e.ID})
-		}
 		if len(e.Workspaces) == 0 {
-			out = append(out, Window{entry: e.ID}) // nothing to recount: only to release
+			if e.Heartbeat.Before(now.Add(-forgetAfter * every)) {
+				if err := sys.C(Entries).Delete(ctx, e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return nil, fmt.Errorf("remove ingest journal entry %s: %w", e.ID, err)
+				}
+			}
+			continue
+		}
+		// Its calls drew their ids before it died, so before now.
+		for _, ws := range e.Workspaces {
+			out = append(out, Window{Workspace: ws, From: e.SafeBefore, To: now, entry: e})
 		}
 	}
 	j.mu.Lock()
@@ -233,8 +282,10 @@ func (j *Journal) Interrupted(ctx context.Context, sys store.Tenant) ([]Window, 
 }
 
 // Release forgets a window recounted: a failed call of this instance
-// ends; a dead instance's entry goes once the last of its windows is
-// released (releasing one twice is harmless).
+// ends; a dead instance's entry loses the workspace, unless its owner
+// wrote it since it was read (alive after all: its entry stays as it
+// wrote it). An entry left with no workspace is removed later
+// (Interrupted). Releasing a window twice is harmless.
 func (j *Journal) Release(ctx context.Context, sys store.Tenant, w Window) error {
 	if w.call != nil {
 		j.mu.Lock()
@@ -242,25 +293,35 @@ func (j *Journal) Release(ctx context.Context, sys store.Tenant, w Window) error
 		j.mu.Unlock()
 		return nil
 	}
-	if w.entry == "" {
+	if w.entry == nil {
 		return nil
 	}
-	var e entry
-	err := sys.C(Entries).Get(ctx, w.entry, &e)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
+	c := sys.C(Entries)
+	for attempt := 0; attempt < 10; attempt++ {
+		var e entry
+		err := c.Get(ctx, w.entry.ID, &e)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read ingest journal entry %s: %w", w.entry.ID, err)
+		}
+		if !e.Heartbeat.Equal(w.entry.Heartbeat) || !slices.Contains(e.Workspaces, w.Workspace) {
+			return nil // written by its owner since, or released already
+		}
+		prev := e.Version
+		e.Workspaces = slices.DeleteFunc(e.Workspaces, func(ws string) bool { return ws == w.Workspace })
+		e.Version++
+		err = c.Replace(ctx, e, prev)
+		if !errors.Is(err, store.ErrConflict) {
+			if err != nil {
+				return fmt.Errorf("release ingest journal entry %s: %w", e.ID, err)
+			}
+			return nil
+		}
+		// Another workspace released meanwhile, or the owner wrote: read again.
 	}
-	if err != nil {
-		return fmt.Errorf("read ingest journal entry %s: %w", w.entry, err)
-	}
-	e.Workspaces = slices.DeleteFunc(e.Workspaces, func(ws string) bool { return ws == w.Workspace })
-	if len(e.Workspaces) > 0 {
-		return sys.C(Entries).Put(ctx, e)
-	}
-	if err := sys.C(Entries).Delete(ctx, e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("release ingest journal entry %s: %w", e.ID, err)
-	}
-	return nil
+	return fmt.Errorf("release ingest journal entry %s: too much contention", w.entry.ID)
 }
 
 // Close removes the instance's entry at a clean shutdown, when no call
@@ -270,6 +331,8 @@ func (j *Journal) Close(ctx context.Context, sys store.Tenant) error {
 	if j == nil {
 		return nil
 	}
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if !j.active || len(j.calls) > 0 {
