@@ -102,7 +102,7 @@ type Config struct {
 	// lastEvent nodes per rule (HALO_MAX_RULE_EVENTS, default 20).
 	SegmentLimits segment.Limits
 
-	// SegmentBuildWait (HALO_SEGMENT_BUILD_WAIT, default 150ms, at most
+	// SegmentBuildWait (HALO_SEGMENT_BUILD_WAIT, default 100ms, at most
 	// 1m) is how long createSegment and updateSegment wait for the
 	// segment's build before answering with it still BUILDING.
 	SegmentBuildWait time.Duration
@@ -267,7 +267,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if v := getenv("HALO_SEGMENT_BUILD_WAIT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > time.Minute {
-			bad("HALO_SEGMENT_BUILD_WAIT", "%q is not a duration between 0s and 1m, e.g. 150ms", v)
+			bad("HALO_SEGMENT_BUILD_WAIT", "%q is not a duration between 0s and 1m, e.g. 100ms", v)
 		}
 		cfg.SegmentBuildWait = d
 	}

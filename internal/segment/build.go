@@ -52,8 +52,11 @@ const buildPage = 200
 // after that another instance (or the next start) takes it over.
 const BuildLeaseTTL = 30 * time.Second
 
-// DefaultBuildWait is how long a save waits for its build (Deps.BuildWait).
-const DefaultBuildWait = 150 * time.Millisecond
+// DefaultBuildWait is how long a save waits for its build (Deps.BuildWait):
+// long enough for a small workspace's build to finish (the answer is
+// then READY), short enough that a save answers in under 200 ms at any
+// scale, BUILDING with its progress.
+const DefaultBuildWait = 100 * time.Millisecond
 
 // Build is the state of one build of a segment's rule (segment_builds).
 // It is the segment's current build while the segment's BuildID names
