@@ -2,10 +2,11 @@ package identity
 
 import (
 	"context"
-	"github.com/halo-cdp/halo/internal/platform/settings"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/halo-cdp/halo/internal/platform/settings"
 
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -24,16 +25,7 @@ import (
 // counted on both a and b, its events on only one of them.
 func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 	ctx := t.Context()
-	bk, err := sqlitestore.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, bk, slices.Concat(Collections, profile.Collections, settings.Collections))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(context.Background()) })
-	tn := st.Tenant("ws1")
+	tn := internalTenant(t)
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	var r *Resolver // New below: its Mover finishes merges with it
 
@@ -137,16 +129,7 @@ func TestFoldDoesNotPassAPendingClaim(t *testing.T) {
 // merge, or live, is left alone (issue 15).
 func TestSweepOnFollowsRetiredTargets(t *testing.T) {
 	ctx := t.Context()
-	bk, err := sqlitestore.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, bk, slices.Concat(Collections, profile.Collections, settings.Collections))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(context.Background()) })
-	tn := st.Tenant("ws1")
+	tn := internalTenant(t)
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	var moves []string
 	r := New(Deps{Now: func() time.Time { return now }, Followers: movesOnly(func(_ context.Context, _ store.Tenant, from, to string) error {
@@ -221,16 +204,7 @@ func (movesOnly) AfterWrite(context.Context, store.Tenant, []string, string, rul
 // into t, yet no record led there.
 func TestStaleFinisherDoesNotAbandonAClaimedMerge(t *testing.T) {
 	ctx := t.Context()
-	bk, err := sqlitestore.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, bk, slices.Concat(Collections, profile.Collections, settings.Collections))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(context.Background()) })
-	tn := st.Tenant("ws1")
+	tn := internalTenant(t)
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 
 	tg := profile.New("t", now.Add(-time.Hour))
@@ -291,4 +265,20 @@ func TestStaleFinisherDoesNotAbandonAClaimedMerge(t *testing.T) {
 	if p.EventCount != 3 || !slices.Equal(p.MergedFrom, []string{"s"}) {
 		t.Errorf("t: eventCount %d, mergedFrom %v; want 3 and [s], folded once", p.EventCount, p.MergedFrom)
 	}
+}
+
+// internalTenant is workspace ws1 of a fresh embedded store holding the
+// collections identity's internal tests touch.
+func internalTenant(t *testing.T) store.Tenant {
+	t.Helper()
+	b, err := sqlitestore.Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(t.Context(), b, slices.Concat(Collections, profile.Collections, settings.Collections))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	return st.Tenant("ws1")
 }

@@ -1,16 +1,12 @@
 package identity
 
 import (
-	"context"
 	"errors"
-	"github.com/halo-cdp/halo/internal/platform/settings"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/store"
-	"github.com/halo-cdp/halo/store/sqlitestore"
 )
 
 // TestSlowCreatorDoesNotResurrect replays, step by step, the race the
@@ -21,16 +17,7 @@ import (
 // slow insert must not bring back a live profile that holds nothing.
 func TestSlowCreatorDoesNotResurrect(t *testing.T) {
 	ctx := t.Context()
-	b, err := sqlitestore.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, b, slices.Concat(Collections, profile.Collections, settings.Collections))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close(context.Background()) })
-	tn := st.Tenant("ws1")
+	tn := internalTenant(t)
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	r := New(Deps{Now: func() time.Time { return now }})
 
