@@ -66,6 +66,11 @@ type Index struct {
 type CollectionSpec struct {
 	Name    string
 	Indexes []Index
+	// Retired names indexes the collection once declared and no longer
+	// uses: opening the store drops them where they exist, so writes stop
+	// maintaining them. (An index merely left out of a spec stays: another
+	// Store on the database may declare it.)
+	Retired []string
 }
 
 // Bound is a range condition on one index field. Nil members are unbounded.

@@ -84,7 +84,7 @@ func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 // from t on sort at or after it, those drawn before it below. A ByID range
 // from IDAt(a) to IDAt(b) reads the documents created in [a, b).
 func IDAt(t time.Time) string {
-	ms := uint64(t.UnixMilli())
+	ms := uint64(max(t.UnixMilli(), 0))
 	return fmt.Sprintf("%08x-%04x-0000-0000-000000000000", ms>>16, ms&0xffff)
 }
 

@@ -7,16 +7,20 @@ import "github.com/halo-cdp/halo/store"
 // this package reads or writes them (internal/app/ownership_test.go checks
 // it); the others call its functions.
 const (
-	Changes          = "changes"
-	ChangesBySeq     = "by_seq"         // (seq)
-	ChangesByProfile = "by_profile_seq" // (profileId, seq)
+	Changes      = "changes"
+	ChangesBySeq = "by_seq" // (seq)
 )
 
 // Collections declares them and their indexes; the store creates them
 // idempotently at start (internal/app.Collections gathers every domain's).
+//
+// by_profile_seq (profileId, seq) is retired: nothing read it, and every
+// change paid an index entry for it (about a third of the outbox's
+// index pages). by_seq stays although seq is the _id: the embedded
+// engine's primary key is the id alone, so only by_seq reads one
+// workspace's changes without passing over the others'.
 var Collections = []store.CollectionSpec{
 	{Name: Changes, Indexes: []store.Index{
 		{Name: ChangesBySeq, Fields: []string{"seq"}},
-		{Name: ChangesByProfile, Fields: []string{"profileId", "seq"}},
-	}},
+	}, Retired: []string{"by_profile_seq"}},
 }

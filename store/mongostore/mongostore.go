@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -133,6 +134,17 @@ func (b *Backend) EnsureCollections(ctx context.Context, specs []store.Collectio
 		if len(missing) > 0 {
 			if _, err := c.Indexes().CreateMany(ctx, missing); err != nil {
 				return fmt.Errorf("mongostore: create indexes of %s: %w", spec.Name, err)
+			}
+		}
+		for _, name := range spec.Retired {
+			if slices.ContainsFunc(spec.Indexes, func(ix store.Index) bool { return ix.Name == name }) {
+				return fmt.Errorf("mongostore: index %s of %s is both declared and retired: %w", name, spec.Name, store.ErrBadQuery)
+			}
+			if _, ok := existing[name]; !ok {
+				continue
+			}
+			if err := c.Indexes().DropOne(ctx, name); err != nil {
+				return fmt.Errorf("mongostore: drop retired index %s of %s: %w", name, spec.Name, err)
 			}
 		}
 		b.mu.Lock()

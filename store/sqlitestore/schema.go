@@ -197,6 +197,18 @@ func ensureCollection(ctx context.Context, tx *sql.Tx, spec store.CollectionSpec
 	if err != nil {
 		return nil, err
 	}
+	for _, name := range spec.Retired {
+		if slices.ContainsFunc(spec.Indexes, func(ix store.Index) bool { return ix.Name == name }) {
+			return nil, fmt.Errorf("index %s is both declared and retired: %w", name, store.ErrBadQuery)
+		}
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+quoteIdent(sqlIndexName(spec.Name, name))); err != nil {
+			return nil, fmt.Errorf("drop retired index %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM halo_meta_indexes WHERE coll = ? AND name = ?`, spec.Name, name); err != nil {
+			return nil, fmt.Errorf("forget retired index %s: %w", name, err)
+		}
+		delete(known, name)
+	}
 	for _, ix := range spec.Indexes {
 		def := strings.Join(ix.Fields, ",")
 		sqlName := quoteIdent(sqlIndexName(spec.Name, ix.Name))

@@ -125,6 +125,7 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"Reopen", testReopen},
 		{"AddIndex", testAddIndex},
 		{"RedefineIndex", testRedefineIndex},
+		{"RetireIndex", testRetireIndex},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1216,6 +1217,48 @@ func testAddIndex(t *testing.T, b store.Backend) {
 	wantIDs(t, "new index sees writes of the old Store", find(t, c2, store.Query{Index: ByTag, Range: &store.Bound{Gte: "t-c"}}), []string{"c", "d"})
 	_, err = c1.Find(t.Context(), store.Query{Index: ByTag})
 	wantErr(t, "old Store, new index", err, store.ErrBadQuery)
+}
+
+// testRetireIndex: a retired index is dropped from the engine (a unique
+// one stops refusing duplicates; the name can be declared again with
+// another definition) and can no longer be queried.
+func testRetireIndex(t *testing.T, b store.Backend) {
+	byTag := store.Index{Name: "by_tag_unique", Fields: []string{"tag"}, Unique: true}
+	s := open(t, b)
+	if _, err := store.Open(t.Context(), b, withIndexes(byTag)); err != nil {
+		t.Fatal(err)
+	}
+	c := s.Tenant("ws-a").C(Things)
+	mustInsert(t, c, thing("a", "o", 1))
+	sameTag := thing("b", "o", 2)
+	sameTag.Tag = "t-a"
+
+	retired := withIndexes()
+	retired[0].Retired = []string{byTag.Name}
+	s2, err := store.Open(t.Context(), b, retired)
+	if err != nil {
+		t.Fatalf("open retiring %s: %v", byTag.Name, err)
+	}
+	c2 := s2.Tenant("ws-a").C(Things)
+	if err := c2.Insert(t.Context(), sameTag); err != nil {
+		t.Errorf("a tag the retired unique index refused: %v, want stored", err)
+	}
+	if _, err := c2.Find(t.Context(), store.Query{Index: byTag.Name}); !errors.Is(err, store.ErrBadQuery) {
+		t.Errorf("query by a retired index: %v, want ErrBadQuery", err)
+	}
+	// Retiring again (every open does) is a no-op.
+	if _, err := store.Open(t.Context(), b, retired); err != nil {
+		t.Errorf("open retiring it again: %v", err)
+	}
+	redefined := withIndexes(store.Index{Name: byTag.Name, Fields: []string{"owner", "tag"}})
+	if _, err := store.Open(t.Context(), b, redefined); err != nil {
+		t.Errorf("the retired name declared again, another definition: %v", err)
+	}
+	both := withIndexes(byTag)
+	both[0].Retired = []string{byTag.Name}
+	if _, err := store.Open(t.Context(), b, both); err == nil {
+		t.Error("an index both declared and retired was accepted")
+	}
 }
 
 func testRedefineIndex(t *testing.T, b store.Backend) {
