@@ -137,7 +137,7 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 
 // recount recounts the profiles of interrupted write calls
 // (ingest.Recover). A failure is logged: the journal keeps the windows,
-// and the next beat tries again.
+// and the next round tries again.
 func (s *Services) recount(ctx context.Context) {
 	// Each window recounted is logged by ingest.
 	if _, err := s.Ingest.Recover(ctx, s.st); err != nil && ctx.Err() == nil {

@@ -230,10 +230,12 @@ func Get(ctx context.Context, tn store.Tenant, id string) (*Profile, error) {
 	return &p, nil
 }
 
-// Unretired returns those of ids whose profile document still exists
-// (one read per store.MaxIn ids, over the primary key): among a profile's
-// mergedFrom, the sources of merges still moving their items.
-func Unretired(ctx context.Context, tn store.Tenant, ids []string) ([]string, error) {
+// Merging returns those of ids whose profile document still exists,
+// claimed by a merge (one read per store.MaxIn ids, over the primary
+// key): among a profile's mergedFrom, the sources of merges still moving
+// their items. (A source an unmerge has just restored exists too, but is
+// claimed by nothing.)
+func Merging(ctx context.Context, tn store.Tenant, ids []string) ([]string, error) {
 	var out []string
 	for in := range store.InLists(ids) {
 		docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: store.ByID, In: in})
@@ -241,7 +243,8 @@ func Unretired(ctx context.Context, tn store.Tenant, ids []string) ([]string, er
 			return nil, fmt.Errorf("look up %d profiles: %w", len(in), err)
 		}
 		for _, d := range docs {
-			if id, ok := d.Raw.Lookup("_id").StringValueOK(); ok {
+			id, _ := d.Raw.Lookup("_id").StringValueOK()
+			if into, _ := d.Raw.Lookup("mergingInto").StringValueOK(); id != "" && into != "" {
 				out = append(out, id)
 			}
 		}

@@ -223,13 +223,14 @@ func Counted(p *profile.Profile, evs []*Event) {
 // activity span to theirs, for a write that may find some of the items
 // counted already and others not (ingest, after a recount). A merge folds
 // its source's count into p before it moves the source's items, one by
-// one: while a source of p.MergedFrom is not retired, p's items are not
+// one: while a source of p.MergedFrom is still claimed, p's items are not
 // all on p, and no count of them is exact. Recounted then changes nothing
 // and returns those sources, for the caller to see their merges through
 // (identity's Settle) and try again; with settled set, it counts their
-// items as p's (a best effort, for a merge that will not finish).
+// items as p's (a best effort, after a few rounds that did not finish
+// them).
 func Recounted(ctx context.Context, tn store.Tenant, p *profile.Profile, settled bool) ([]string, error) {
-	moving, err := profile.Unretired(ctx, tn, p.MergedFrom)
+	moving, err := profile.Merging(ctx, tn, p.MergedFrom)
 	if err != nil {
 		return nil, fmt.Errorf("recount items of %s: %w", p.ID, err)
 	}

@@ -28,6 +28,20 @@ func TestRecountedWaitsForASourceStillMoving(t *testing.T) {
 	if err := profile.Erase(x.Ctx, x.Tenant, gone); err != nil {
 		t.Fatal(err)
 	}
+	// A profile of mergedFrom that exists unclaimed (as one an unmerge has
+	// just restored) is not moving: its items are its own.
+	restored := x.Profile(t, target)
+	restored.MergedFrom = []string{gone, source}
+	if moving, err := timeline.Recounted(x.Ctx, x.Tenant, restored, false); err != nil || len(moving) != 0 || restored.EventCount != 4 {
+		t.Errorf("with the source unclaimed: moving %v, eventCount %d (%v); want none and 4", moving, restored.EventCount, err)
+	}
+	// Claimed by its merge, the source is moving.
+	if _, err := profile.UpdateAny(x.Ctx, x.Tenant, source, time.Now(), func(s *profile.Profile) error {
+		s.MergingInto, s.MergeID = target, "m1"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	p := x.Profile(t, target)
 	p.MergedFrom = []string{gone, source}
 	p.EventCount = 0

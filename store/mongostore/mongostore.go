@@ -143,7 +143,9 @@ func (b *Backend) EnsureCollections(ctx context.Context, specs []store.Collectio
 			if _, ok := existing[name]; !ok {
 				continue
 			}
-			if err := c.Indexes().DropOne(ctx, name); err != nil {
+			// Another instance starting at the same time may drop it first.
+			var ce mongo.CommandError
+			if err := c.Indexes().DropOne(ctx, name); err != nil && !(errors.As(err, &ce) && (ce.Code == 27 || ce.Name == "IndexNotFound")) {
 				return fmt.Errorf("mongostore: drop retired index %s of %s: %w", name, spec.Name, err)
 			}
 		}

@@ -95,8 +95,8 @@ type Journal struct {
 	now   func() time.Time
 
 	// wmu orders the writes of the entry, so that an older snapshot never
-	// lands after a newer one; mu guards the state below, and is never
-	// held across a write (End never waits for the store).
+	// lands after a newer one; mu guards the state below, and is held
+	// across no store call but Close's (End never waits for the store).
 	wmu     sync.Mutex
 	mu      sync.Mutex
 	active  bool                 // Beat ran: calls are journaled from here on
@@ -149,7 +149,7 @@ func (j *Journal) Begin(ctx context.Context, tn store.Tenant) (*Call, error) {
 	if durable {
 		return c, nil
 	}
-	if err := j.write(ctx, tn.System(), false); err != nil {
+	if err := j.write(ctx, tn.System(), c.ws); err != nil {
 		c.End(true)
 		return nil, fmt.Errorf("journal the call: %w", err)
 	}
@@ -181,15 +181,23 @@ func (j *Journal) Beat(ctx context.Context, sys store.Tenant) error {
 	j.mu.Lock()
 	j.active = true
 	j.mu.Unlock()
-	return j.write(ctx, sys, true)
+	return j.write(ctx, sys, "")
 }
 
-// write stores the entry as the calls stand. A beat also forgets the
-// workspaces idle for an interval; a call's write only adds its own.
-func (j *Journal) write(ctx context.Context, sys store.Tenant, beat bool) error {
+// write stores the entry as the calls stand: for a call that needs
+// workspace ws listed (nothing to do if a write just before did it), or
+// for a beat (ws ""), which also forgets the workspaces idle for an
+// interval. The owner's versions are positive and only grow, so a peer's
+// release (which writes negative ones) never matches one it did not read.
+func (j *Journal) write(ctx context.Context, sys store.Tenant, ws string) error {
+	beat := ws == ""
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	j.mu.Lock()
+	if !beat && j.durable[ws] {
+		j.mu.Unlock()
+		return nil
+	}
 	now := j.now()
 	e := entry{ID: j.id, SafeBefore: now, Heartbeat: now, Every: j.every.Milliseconds()}
 	inFlight := map[string]bool{}
@@ -260,8 +268,8 @@ func (j *Journal) Interrupted(ctx context.Context, sys store.Tenant) ([]Window, 
 		}
 		if len(e.Workspaces) == 0 {
 			if e.Heartbeat.Before(now.Add(-forgetAfter * every)) {
-				if err := sys.C(Entries).Delete(ctx, e.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return nil, fmt.Errorf("remove ingest journal entry %s: %w", e.ID, err)
+				if err := forget(ctx, sys, e); err != nil {
+					return nil, err
 				}
 			}
 			continue
@@ -279,6 +287,23 @@ func (j *Journal) Interrupted(ctx context.Context, sys store.Tenant) ([]Window, 
 		}
 	}
 	return out, nil
+}
+
+// forget removes a dead instance's emptied entry, unless it was written
+// since it was read (its owner was only stalled).
+func forget(ctx context.Context, sys store.Tenant, read *entry) error {
+	var e entry
+	err := sys.C(Entries).Get(ctx, read.ID, &e)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (e.Version != read.Version || len(e.Workspaces) > 0) {
+		return nil
+	}
+	if err == nil {
+		err = sys.C(Entries).Delete(ctx, e.ID)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("remove ingest journal entry %s: %w", read.ID, err)
+	}
+	return nil
 }
 
 // Release forgets a window recounted: a failed call of this instance
@@ -311,7 +336,8 @@ func (j *Journal) Release(ctx context.Context, sys store.Tenant, w Window) error
 		}
 		prev := e.Version
 		e.Workspaces = slices.DeleteFunc(e.Workspaces, func(ws string) bool { return ws == w.Workspace })
-		e.Version++
+		// Negative: never a version the owner writes (write).
+		e.Version = -(max(prev, -prev) + 1)
 		err = c.Replace(ctx, e, prev)
 		if !errors.Is(err, store.ErrConflict) {
 			if err != nil {
