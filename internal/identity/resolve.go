@@ -351,7 +351,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		// visitor): the document just inserted is the profile as stored.
 		// No profile.updated: profileUpdated takes a profile id, and no
 		// one can hold this one yet.
-		if err := r.syncTermsOf(ctx, tn, fresh.doc, fresh.held); err != nil {
+		if err := profile.NewTerms(ctx, tn, fresh.doc.ID, r.termsOf(fresh.doc, fresh.held)); err != nil {
 			return Result{}, err
 		}
 		res.Profile = fresh.doc
@@ -764,14 +764,15 @@ func (r *Resolver) syncTerms(ctx context.Context, tn store.Tenant, p *profile.Pr
 	if err != nil {
 		return err
 	}
-	return r.syncTermsOf(ctx, tn, p, held)
+	return profile.SyncTerms(ctx, tn, p.ID, r.termsOf(p, held))
 }
 
-// syncTermsOf is syncTerms with the identifiers p holds already read.
-func (r *Resolver) syncTermsOf(ctx context.Context, tn store.Tenant, p *profile.Profile, held []Held) error {
+// termsOf are the search terms of p holding held: its identifier values
+// and its names.
+func (r *Resolver) termsOf(p *profile.Profile, held []Held) []string {
 	terms := profile.NameTerms(p.Traits)
 	for _, h := range held {
 		terms = append(terms, h.Value)
 	}
-	return profile.SyncTerms(ctx, tn, p.ID, terms)
+	return terms
 }

@@ -593,6 +593,9 @@ func TestResolveNewVisitorWritesOnce(t *testing.T) {
 	if w := counter.Writes(); w != 3 {
 		t.Errorf("documents written = %d, want 3 (identity, profile, search term):\n%s", w, counter.Summary(1))
 	}
+	if n := counter.CallsOf("find", profile.SearchTerms); n != 0 {
+		t.Errorf("a new profile's search terms read %d times, want none (it has none yet)", n)
+	}
 	stored := x.Profile(t, res.Profile.ID)
 	if !reflect.DeepEqual(res.Profile, stored) {
 		t.Errorf("returned profile differs from the stored one:\n got %+v\nwant %+v", res.Profile, stored)

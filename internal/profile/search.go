@@ -23,6 +23,16 @@ type term struct {
 // SyncTerms makes the profile's search terms exactly terms (lower-cased).
 // Idempotent: safe to repeat after a crash.
 func SyncTerms(ctx context.Context, tn store.Tenant, profileID string, terms []string) error {
+	return syncTerms(ctx, tn, profileID, terms, false)
+}
+
+// NewTerms is SyncTerms for a profile just created, which has none yet:
+// it only adds them, without reading (a new visitor's track).
+func NewTerms(ctx context.Context, tn store.Tenant, profileID string, terms []string) error {
+	return syncTerms(ctx, tn, profileID, terms, true)
+}
+
+func syncTerms(ctx context.Context, tn store.Tenant, profileID string, terms []string, fresh bool) error {
 	want := map[string]bool{}
 	for _, t := range terms {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -31,7 +41,11 @@ func SyncTerms(ctx context.Context, tn store.Tenant, profileID string, terms []s
 		}
 	}
 	c := tn.C(SearchTerms)
-	docs, err := c.Find(ctx, store.Query{Index: TermsByProfile, Eq: []any{profileID}})
+	var docs []store.Doc
+	var err error
+	if !fresh {
+		docs, err = c.Find(ctx, store.Query{Index: TermsByProfile, Eq: []any{profileID}})
+	}
 	if err != nil {
 		return fmt.Errorf("read search terms of %s: %w", profileID, err)
 	}
