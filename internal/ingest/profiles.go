@@ -101,7 +101,6 @@ const parallelWrites = 32
 func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid string, evs []*timeline.Event, takeSeed func(string) *profile.Profile, features []rule.Feature, computed traits.Counter, decider *segment.Decider, broad map[string]bool, now time.Time) (*profile.Profile, []string, error) {
 	target := pid
 	seenEpoch, seenRecount := int64(-1), int64(-1)
-	settles := 0
 	seed := takeSeed(pid)
 	if seed != nil {
 		seenEpoch, seenRecount = seed.ComputedEpoch, seed.RecountEpoch
@@ -115,14 +114,14 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 			names = append(names, ev.Name)
 		}
 	}
-	apply := func(pr *profile.Profile) error {
+	apply := func(pr *profile.Profile, settled bool) error {
 		// A recount of the items since the profile was read (after a
 		// crash, an unmerge) may have counted these already: then the
 		// count is recounted, not added to. Only then: other writes
 		// (merges' folds) keep items and their count apart for a while.
 		if pr.RecountEpoch == 0 || seenRecount >= 0 && pr.RecountEpoch == seenRecount {
 			timeline.Counted(pr, evs)
-		} else if err := countItems(ctx, tn, pr, settles >= maxSettles); err != nil {
+		} else if err := countItems(ctx, tn, pr, settled); err != nil {
 			return err
 		}
 		// Likewise a write that counted features or computed state from
@@ -147,49 +146,80 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 		_, err = decider.Decide(ctx, tn, pr, t)
 		return err
 	}
+	// Merged away (or being merged) between resolution and now: the
+	// events follow the profile to the survivor, where nothing was read
+	// of it beforehand.
+	pr, err := p.writeFollowing(ctx, tn, target, seed, apply, func(next string) (*profile.Profile, error) {
+		seenEpoch, seenRecount = -1, -1
+		if next == target {
+			return nil, nil // its merge was seen through (and may have been refused)
+		}
+		target = next
+		return takeSeed(target), timeline.Reassign(ctx, tn, evs, target)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pr, changed, nil
+}
+
+// writeFollowing writes apply on profile id (starting from seed, when
+// given), following it wherever merges take it: a merge still moving
+// items into it is seen through first (settleMoving; apply's settled says
+// the rounds of that are spent), a merge claiming it is finished
+// (identity's Settle), and a retired profile is followed to its survivor.
+// moved is told after each of the last two, with the profile to write
+// next (id again after a Settle), and returns the seed to write from
+// there. A profile erased (no survivor) ends in an error wrapping
+// store.ErrNotFound.
+func (p *Pipeline) writeFollowing(ctx context.Context, tn store.Tenant, id string, seed *profile.Profile, apply func(pr *profile.Profile, settled bool) error, moved func(next string) (*profile.Profile, error)) (*profile.Profile, error) {
+	settles := 0
+	fn := func(pr *profile.Profile) error { return apply(pr, settles >= maxSettles) }
 	for hops := 0; ; hops++ {
 		var (
 			pr  *profile.Profile
 			err error
 		)
 		if seed != nil {
-			pr, err = profile.UpdateFrom(ctx, tn, seed, p.now(), apply)
+			pr, err = profile.UpdateFrom(ctx, tn, seed, p.now(), fn)
 		} else {
-			pr, err = profile.Update(ctx, tn, target, p.now(), apply)
+			pr, err = profile.Update(ctx, tn, id, p.now(), fn)
 		}
 		seed = nil
 		if err == nil {
-			return pr, changed, nil
+			return pr, nil
 		}
 		if moving, serr := p.settleMoving(ctx, tn, err); moving {
 			if serr != nil {
-				return nil, nil, serr
+				return nil, serr
 			}
 			settles++
 			continue
 		}
-		// Merged away (or being merged) between resolution and now: the
-		// events follow the profile to the survivor.
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
-			return nil, nil, err
+			return nil, err
 		}
-		seenEpoch, seenRecount = -1, -1 // another profile: nothing read of it beforehand
+		next := id
 		if errors.Is(err, profile.ErrMerging) {
 			// Being merged away: see the merge through (it may yet be
-			// refused), then count where the events end up.
-			if err := p.identity.Settle(ctx, tn, target); err != nil {
-				return nil, nil, err
+			// refused), then write where the profile ends up.
+			if err := p.identity.Settle(ctx, tn, id); err != nil {
+				return nil, err
 			}
-			continue
+		} else {
+			var rerr error
+			next, rerr = p.identity.Redirect(ctx, tn, id)
+			if errors.Is(rerr, store.ErrNotFound) {
+				return nil, fmt.Errorf("profile %s vanished: %w", id, err)
+			}
+			if rerr != nil {
+				return nil, fmt.Errorf("follow the merge of profile %s: %w", id, rerr)
+			}
 		}
-		next, rerr := p.identity.Redirect(ctx, tn, target)
-		if rerr != nil {
-			return nil, nil, fmt.Errorf("profile %s vanished: %w", target, err)
-		}
-		target = next
-		seed = takeSeed(target)
-		if err := timeline.Reassign(ctx, tn, evs, target); err != nil {
-			return nil, nil, err
+		id = next
+		var merr error
+		if seed, merr = moved(next); merr != nil {
+			return nil, merr
 		}
 	}
 }

@@ -135,37 +135,14 @@ func (p *Pipeline) Recount(ctx context.Context, tn store.Tenant, ids []string, c
 // recountOne writes apply on profile id, following it if it is merged
 // away meanwhile (nil, nil: erased since).
 func (p *Pipeline) recountOne(ctx context.Context, tn store.Tenant, id string, apply func(*profile.Profile, bool) error) (*profile.Profile, error) {
-	settles := 0
-	for hops := 0; ; hops++ {
-		pr, err := profile.Update(ctx, tn, id, p.now(), func(pr *profile.Profile) error { return apply(pr, settles >= maxSettles) })
-		if err == nil {
-			return pr, nil
-		}
-		if moving, serr := p.settleMoving(ctx, tn, err); moving {
-			if serr != nil {
-				return nil, serr
-			}
-			settles++
-			continue
-		}
-		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, profile.ErrMerging) || hops > 8 {
-			return nil, fmt.Errorf("recount %s: %w", id, err)
-		}
-		if errors.Is(err, profile.ErrMerging) {
-			if err := p.identity.Settle(ctx, tn, id); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		next, rerr := p.identity.Redirect(ctx, tn, id)
-		if errors.Is(rerr, store.ErrNotFound) {
-			return nil, nil // erased
-		}
-		if rerr != nil {
-			return nil, fmt.Errorf("recount %s: %w", id, rerr)
-		}
-		id = next
+	pr, err := p.writeFollowing(ctx, tn, id, nil, apply, func(string) (*profile.Profile, error) { return nil, nil })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // erased
 	}
+	if err != nil {
+		return nil, fmt.Errorf("recount %s: %w", id, err)
+	}
+	return pr, nil
 }
 
 // Verify recomputes from p's stored items everything the write path
