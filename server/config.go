@@ -112,6 +112,12 @@ type Config struct {
 	// disconnect a subscription can resume with `after`.
 	OutboxRetention time.Duration
 
+	// DebugAddr (HALO_DEBUG_ADDR, host:port, default off) serves Go's
+	// profiler (/debug/pprof/) on a listener of its own, never on the
+	// API's: it has no authentication, so bind it to loopback or a
+	// private network.
+	DebugAddr string
+
 	// segmentBuildSettle, when set, replaces the segment builds' settle
 	// (tests: one engine, no wait).
 	segmentBuildSettle *time.Duration
@@ -172,6 +178,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			bad("HALO_ADDR", "%v (want host:port, e.g. :8080 or 127.0.0.1:8080)", err)
 		}
 		cfg.Addr = v
+	}
+	if v := getenv("HALO_DEBUG_ADDR"); v != "" {
+		if err := checkAddr(v); err != nil {
+			bad("HALO_DEBUG_ADDR", "%v (want host:port, e.g. 127.0.0.1:6060)", err)
+		}
+		cfg.DebugAddr = v
 	}
 	if v := getenv("HALO_DATA_DIR"); v != "" {
 		cfg.DataDir = v

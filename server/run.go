@@ -82,6 +82,13 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
+	if cfg.DebugAddr != "" {
+		_, stopDebug, err := startDebug(cfg.DebugAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	// One set of domain services for recovery, the background work and
 	// the API: their caches (segments, computed traits, purposes) and the

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/halo-cdp/halo/tools/load"
@@ -110,7 +112,9 @@ func runIngest(ctx context.Context, h *harness) error {
 	}()
 	d := h.opts.duration
 	events := 0
-	rep, err := load.Run(ctx, h.loadCfg(srv, 4, 100, load.Mix{Track: 1}, d))
+	rep, err := h.profiled(srv, "trackBatch", d, func() (load.Report, error) {
+		return load.Run(ctx, h.loadCfg(srv, 4, 100, load.Mix{Track: 1}, d))
+	})
 	if err != nil {
 		return err
 	}
@@ -124,7 +128,9 @@ func runIngest(ctx context.Context, h *harness) error {
 		h.add(result{area: "ingest", what: "trackBatch rate ÷ the engine's raw insert rate", target: "≥ 0.15 (aim)",
 			figure: fmt.Sprintf("%.3f", r), ok: verdict(r >= 0.15)})
 	}
-	rep, err = load.Run(ctx, h.loadCfg(srv, 8, 1, load.Mix{Track: 1}, d/2))
+	rep, err = h.profiled(srv, "track", d/2, func() (load.Report, error) {
+		return load.Run(ctx, h.loadCfg(srv, 8, 1, load.Mix{Track: 1}, d/2))
+	})
 	if err != nil {
 		return err
 	}
@@ -133,7 +139,9 @@ func runIngest(ctx context.Context, h *harness) error {
 	p99 := rep.Ops["track"].Percentile(99)
 	h.add(result{area: "ingest", what: fmt.Sprintf("track 8 clients, %s: events/s, p99", d/2), target: "≥ 2,000/s, p99 < 25 ms",
 		figure: fmt.Sprintf("%.0f, %s%s", rate, ms(p99), errs(rep)), ok: verdict(rate >= 2000 && p99 < 25*time.Millisecond && len(rep.Errors) == 0)})
-	rep, err = load.Run(ctx, h.loadCfg(srv, 8, 1, load.Mix{Identify: 1}, d/2))
+	rep, err = h.profiled(srv, "identify", d/2, func() (load.Report, error) {
+		return load.Run(ctx, h.loadCfg(srv, 8, 1, load.Mix{Identify: 1}, d/2))
+	})
 	if err != nil {
 		return err
 	}
@@ -172,6 +180,26 @@ func runIngest(ctx context.Context, h *harness) error {
 	// Exactness after the load: what ingest maintained equals what the
 	// stored events give, for random profiles.
 	return h.addExactness(ctx, dir, "ingest", "exactness: %d random profiles recomputed from their stored events (count, features, memberships, members index, computed traits, score tally)")
+}
+
+// profiled runs a load of about d on srv, taking a CPU profile of the
+// server over it into <cpuprofile>/<name>.pprof when -cpuprofile is set.
+func (h *harness) profiled(srv *server, name string, d time.Duration, run func() (load.Report, error)) (load.Report, error) {
+	if h.opts.cpuprofile == "" {
+		return run()
+	}
+	if err := os.MkdirAll(h.opts.cpuprofile, 0o755); err != nil {
+		return load.Report{}, err
+	}
+	path := filepath.Join(h.opts.cpuprofile, name+".pprof")
+	wait := srv.profileCPU(d-time.Second, path)
+	rep, err := run()
+	if perr := wait(); perr != nil {
+		h.logf("cpu profile %s: %v", name, perr)
+	} else {
+		h.logf("cpu profile of the server: %s", path)
+	}
+	return rep, err
 }
 
 func errs(rep load.Report) string {

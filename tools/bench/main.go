@@ -7,6 +7,7 @@
 //	go run ./tools/bench                        # full size, all scenarios
 //	go run ./tools/bench -profiles 2000 -events 20000 -duration 5s   # a quick look
 //	go run ./tools/bench -only ingest,reads     # some scenarios
+//	go run ./tools/bench -only ingest -cpuprofile prof   # where the server's time goes
 //
 // The dataset is built once into -dir and reused while its size, seed and
 // anchor day match; each run starts from a fresh copy of it.
@@ -50,6 +51,9 @@ type options struct {
 	only     []string
 	data     dataset
 	probes   int // event → ENTERED probes (realtime)
+	// cpuprofile, when set, is a directory that receives a CPU profile of
+	// the server during each ingest load (trackBatch.pprof, ...).
+	cpuprofile string
 }
 
 func main() {
@@ -66,6 +70,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "how long each sustained-load scenario runs")
 	flag.IntVar(&o.probes, "probes", 200, "event → ENTERED probes of the realtime scenario")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default all): "+strings.Join(scenarioNames(), ","))
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the server during each ingest load into this directory (go tool pprof <dir>/trackBatch.pprof)")
 	flag.StringVar(&out, "markdown", "", "also write the table as Markdown to this file")
 	flag.Parse()
 	if only != "" {
@@ -128,6 +133,13 @@ func (h *harness) client(s *server) *client { return newClient(s.URL, h.token) }
 
 // start runs a server over dataDir, logging to <dir>/<name>.log.
 func (h *harness) start(ctx context.Context, dataDir, name string, extra ...string) (*server, error) {
+	if h.opts.cpuprofile != "" {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, "HALO_DEBUG_ADDR="+addr)
+	}
 	return startServer(ctx, h.bin, dataDir, string(h.secret), filepath.Join(h.dir, name+".log"), extra...)
 }
 

@@ -20,10 +20,12 @@ import (
 
 // server is one Halo server process the harness started.
 type server struct {
-	cmd  *exec.Cmd
-	URL  string // http://127.0.0.1:port
-	log  *os.File
-	done chan struct{}
+	cmd *exec.Cmd
+	URL string // http://127.0.0.1:port
+	// debugURL is the profiler's listener (HALO_DEBUG_ADDR), if it has one.
+	debugURL string
+	log      *os.File
+	done     chan struct{}
 
 	mu      sync.Mutex
 	peakRSS int64 // bytes, sampled every 200 ms
@@ -67,6 +69,11 @@ func startServer(ctx context.Context, bin, dataDir, secret, logPath string, extr
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	s := &server{cmd: cmd, URL: "http://" + addr, log: logf, done: make(chan struct{})}
+	for _, kv := range extra {
+		if v, ok := strings.CutPrefix(kv, "HALO_DEBUG_ADDR="); ok {
+			s.debugURL = "http://" + v
+		}
+	}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(ctx, 5*time.Minute); err != nil {
 		// Whichever way start-up failed (the server exited, ctx ended, it
@@ -225,4 +232,36 @@ func dirSize(dir string) (int64, error) {
 		return nil
 	})
 	return n, err
+}
+
+// profileCPU starts taking a CPU profile of the server for d and returns
+// a function that waits for it and writes it to path. A server without a
+// profiler listener, or a failed fetch, writes nothing: profiles are an
+// aid to reading the figures, not a figure.
+func (s *server) profileCPU(d time.Duration, path string) (wait func() error) {
+	if s.debugURL == "" {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		secs := max(1, int(d.Seconds()))
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.debugURL, secs))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("profile: %s", resp.Status)
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		done <- errors.Join(err, f.Close())
+	}()
+	return func() error { return <-done }
 }
