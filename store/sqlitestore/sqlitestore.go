@@ -16,6 +16,7 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -60,7 +61,10 @@ type Backend struct {
 	checkpointDone  chan struct{}
 	closeOnce       sync.Once
 	groups, grouped atomic.Int64
-	waiting         atomic.Int64
+	// restartLog asks the writer to restart the log between two groups
+	// (checkpoint.go).
+	restartLog atomic.Bool
+	waiting    atomic.Int64
 }
 
 var _ store.Backend = (*Backend)(nil)
@@ -93,7 +97,7 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 	// transactions on power loss, never consistency.
 	// Page caches are per connection: the writer gets a larger one for
 	// index maintenance, readers share the OS page cache beyond theirs.
-	common := "_busy_timeout=10000"
+	common := "_busy_timeout=" + fmt.Sprint(busyTimeout.Milliseconds())
 	w, err := sql.Open("sqlite", dsn(common+"&_pragma=cache_size(-32000)&_pragma=wal_autocheckpoint("+fmt.Sprint(walBackstopPages)+")&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
@@ -469,16 +473,27 @@ func (b *Backend) InsertMany(ctx context.Context, coll, ws string, docs []bson.R
 	return errs, nil
 }
 
-func setClause(info *collInfo) string {
+// updateSQL is the compare-and-swap's UPDATE that sets the version, the
+// document and the indexed columns in set (by position in info.cols).
+func updateSQL(info *collInfo, set []bool) string {
 	var sb strings.Builder
-	sb.WriteString("version = ?, doc = ?")
-	for _, c := range info.cols {
-		sb.WriteString(", " + quoteIdent(c.name) + " = ?")
+	sb.WriteString(`UPDATE ` + info.table + ` SET version = ?, doc = ?`)
+	for i, c := range info.cols {
+		if set[i] {
+			sb.WriteString(", " + quoteIdent(c.name) + " = ?")
+		}
 	}
+	sb.WriteString(` WHERE ws = ? AND id = ?`)
 	return sb.String()
 }
 
-// Replace is a compare-and-swap on the version column.
+// Replace is a compare-and-swap on the version column. In the write's
+// transaction it reads the row's version and indexed columns, then sets
+// only the columns whose values change: SQLite rewrites the index entry
+// of every column a SET names, equal or not, and each rewritten entry
+// dirties a page (a random one, for a key such as createdAt) that the
+// commit writes to the log. A profile write names four such columns and
+// changes one or two.
 func (b *Backend) Replace(ctx context.Context, coll, ws, id string, expectedVersion int64, doc bson.Raw) error {
 	info, err := b.coll(coll)
 	if err != nil {
@@ -488,41 +503,105 @@ func (b *Backend) Replace(ctx context.Context, coll, ws, id string, expectedVers
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
-	s, err := b.stmt(ctx, b.w, info, `UPDATE `+info.table+` SET `+setClause(info)+` WHERE ws = ? AND id = ? AND version = ?`)
+	var cols strings.Builder
+	for _, c := range info.cols {
+		cols.WriteString(", " + quoteIdent(c.name))
+	}
+	read, err := b.stmt(ctx, b.w, info, `SELECT version`+cols.String()+` FROM `+info.table+` WHERE ws = ? AND id = ?`)
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
-	exists, err := b.stmt(ctx, b.w, info, `SELECT 1 FROM `+info.table+` WHERE ws = ? AND id = ?`)
+	all := make([]bool, len(info.cols))
+	for i := range all {
+		all[i] = true
+	}
+	full, err := b.stmt(ctx, b.w, info, updateSQL(info, all))
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
-	args := make([]any, 0, 5+len(r.vals))
-	args = append(args, r.version, []byte(r.doc))
-	args = append(args, r.vals...)
-	args = append(args, ws, id, expectedVersion)
-	return b.write(ctx, func(tx *sql.Tx) error {
+	// A statement for a new set of changed columns is prepared after the
+	// write (the writer's one connection is busy inside it); this time the
+	// full SET serves.
+	unprepared := ""
+	err = b.write(ctx, func(tx *sql.Tx) error {
 		wctx := context.Background()
-		res, err := tx.StmtContext(wctx, s).ExecContext(wctx, args...)
-		if err != nil {
-			return wrapWrite("replace", coll, id, dupError(info, err))
+		old := make([]any, 1+len(info.cols))
+		ptrs := make([]any, len(old))
+		for i := range old {
+			ptrs[i] = &old[i]
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
-		}
-		if n == 1 {
-			return nil
-		}
-		// Not updated: tell a stale version from a missing document.
-		var one int
-		switch err := tx.StmtContext(wctx, exists).QueryRowContext(wctx, ws, id).Scan(&one); {
+		switch err := tx.StmtContext(wctx, read).QueryRowContext(wctx, ws, id).Scan(ptrs...); {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, store.ErrNotFound)
 		case err != nil:
 			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
 		}
-		return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
+		if v, ok := old[0].(int64); !ok || v != expectedVersion {
+			return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
+		}
+		set := make([]bool, len(info.cols))
+		for i := range set {
+			set[i] = !sameValue(old[1+i], r.vals[i])
+		}
+		s, q := full, updateSQL(info, set)
+		if q != updateSQL(info, all) {
+			if cached := b.cachedStmt(info, q); cached != nil {
+				s = cached
+			} else {
+				unprepared, set = q, all
+			}
+		}
+		args := make([]any, 0, 4+len(r.vals))
+		args = append(args, r.version, []byte(r.doc))
+		for i, v := range r.vals {
+			if set[i] {
+				args = append(args, v)
+			}
+		}
+		args = append(args, ws, id)
+		if _, err := tx.StmtContext(wctx, s).ExecContext(wctx, args...); err != nil {
+			return wrapWrite("replace", coll, id, dupError(info, err))
+		}
+		return nil
 	})
+	if err == nil && unprepared != "" {
+		_, _ = b.stmt(ctx, b.w, info, unprepared) // for the next write that changes these columns
+	}
+	return err
+}
+
+// cachedStmt is the prepared statement for query, if there is one.
+func (b *Backend) cachedStmt(info *collInfo, query string) *sql.Stmt {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.stmts[stmtKey{info: info, sql: query}]
+}
+
+// sameValue reports whether two SQL values of an indexed column are
+// equal: the stored one as the driver reads it, the new one as extract
+// makes it. Anything it cannot tell apart counts as changed.
+func sameValue(old, new any) bool {
+	switch n := new.(type) {
+	case nil:
+		return old == nil
+	case int64:
+		o, ok := old.(int64)
+		return ok && o == n
+	case float64:
+		o, ok := old.(float64)
+		return ok && o == n
+	case string:
+		switch o := old.(type) {
+		case string:
+			return o == n
+		case []byte:
+			return string(o) == n
+		}
+	case []byte:
+		o, ok := old.([]byte)
+		return ok && bytes.Equal(o, n)
+	}
+	return false
 }
 
 // Put upserts on the primary key; other unique indexes still apply. An id

@@ -90,6 +90,9 @@ func (b *Backend) writer() {
 		}
 		b.runGroup(group)
 		clear(group)
+		if b.restartLog.CompareAndSwap(true, false) {
+			b.restart()
+		}
 	}
 }
 
