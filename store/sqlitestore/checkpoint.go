@@ -22,27 +22,36 @@ import (
 // A PASSIVE checkpoint copies the log but never rewinds it: SQLite starts
 // the log over only when a write begins after every frame was copied and
 // no reader still reads from the log, which under steady reads and writes
-// almost never happens. The log then grows past the backstop, and from
-// there every commit checkpoints on the writer, two fsyncs each: at
-// 100,000 profiles that took a sixth of the writer's time. So once the
-// log is long, the checkpointer asks the writer to restart it between
-// two groups (a RESTART checkpoint needs the write lock, which a writer
-// with a queue takes back at once after each commit: another connection
-// would hardly ever get it). The restart copies what the PASSIVE left
-// (frames a reader still needed), waits for the readers still in the log,
-// at most restartWait (reads are pages of a query, short; a longer one
-// makes it give up until the next request), and the next commit writes
-// from the start of the log again.
+// almost never happens. The log then grew past the backstop, and from
+// there every commit checkpointed on the writer, two fsyncs each. So the
+// writer restarts the log itself, between two groups (a RESTART
+// checkpoint needs the write lock, which a writer with a queue takes back
+// at once after each commit: another connection would hardly ever get
+// it). A restart copies what the PASSIVE left (frames a reader still
+// needed), fsyncs, waits for the readers still in the log (at most
+// restartWait; reads are pages of a query, short), and the next commit
+// writes from the start of the log again. Its fsyncs wait behind the
+// checkpointer's copying, so at 100,000 profiles under a full queue a
+// restart took 100 to 300 ms whatever the log's length: restarting at
+// every 16 MB cost a quarter of the writer's time. So the writer restarts
+// a long log (walRestartPages) when its queue is empty, and under a queue
+// that never empties only once the log is very long (walForcePages):
+// readers never search frames already copied, so a long log costs disk
+// space, not reads.
 
 const (
 	// checkpointEvery is how often the checkpointer looks for new commits.
 	checkpointEvery = 50 * time.Millisecond
 	// walBackstopPages is the writer's own automatic checkpoint threshold
-	// (pages of the default 4 KiB: about 80 MB of log).
-	walBackstopPages = 20000
-	// walRestartPages is the log length (frames) from which the
-	// checkpointer restarts the log: about 16 MB.
+	// (pages of the default 4 KiB: about 512 MB of log), past the forced
+	// restart: it acts only if restarts keep failing.
+	walBackstopPages = 131072
+	// walRestartPages is the log length (frames) from which the writer
+	// restarts the log when it has nothing queued: about 16 MB.
 	walRestartPages = 4000
+	// walForcePages is the log length from which it restarts the log
+	// between any two groups: about 256 MB.
+	walForcePages = 65536
 	// restartWait bounds how long a restart holds writes back waiting
 	// for readers.
 	restartWait = 50 * time.Millisecond
@@ -76,22 +85,31 @@ func (b *Backend) checkpointer(db *sql.DB) {
 	}
 }
 
-// checkpoint copies the log into the database file (PASSIVE) and, when
-// the log is long, asks the writer to restart it.
+// checkpoint copies the log into the database file (PASSIVE) and tells
+// the writer how long the log is.
 func (b *Backend) checkpoint(ctx context.Context, db *sql.DB) error {
 	var busy, frames, copied int
 	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
 		return err
 	}
-	if frames >= walRestartPages {
-		b.restartLog.Store(true)
-	}
+	b.logFrames.Store(int64(frames))
 	return nil
 }
 
-// restart runs a RESTART checkpoint on the writer's connection, between
-// groups (see the file comment). A busy answer (a reader stayed) is not a
-// failure: the checkpointer asks again.
+// maybeRestart restarts the log, between two groups, when it is long
+// (see the file comment).
+func (b *Backend) maybeRestart() {
+	n := b.logFrames.Load()
+	if n < b.restartFrames || n < b.forceFrames && b.waiting.Load() > 0 {
+		return
+	}
+	b.logFrames.Store(0) // until the checkpointer looks again
+	b.restart()
+}
+
+// restart runs a RESTART checkpoint on the writer's connection. A busy
+// answer (a reader stayed) is not a failure: the next long log tries
+// again.
 func (b *Backend) restart() {
 	ctx := context.Background()
 	conn, err := b.w.Conn(ctx)

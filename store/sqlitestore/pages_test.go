@@ -151,3 +151,45 @@ func TestLogRestartsUnderSteadyReads(t *testing.T) {
 		t.Fatalf("the log grew to %d frames (restart from %d): it was not restarted", peak, walRestartPages)
 	}
 }
+
+// Under a queue that never empties the writer still restarts the log,
+// once it is very long.
+func TestLogRestartsUnderAFullQueue(t *testing.T) {
+	b := newBackend(t, t.TempDir())
+	b.restartFrames, b.forceFrames = 500, 3000
+	st, err := store.Open(t.Context(), b, []store.CollectionSpec{{Name: "docs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.Tenant("ws").C("docs")
+	body := string(make([]byte, 2000))
+	var (
+		mu    sync.Mutex
+		peak  int
+		write sync.WaitGroup
+	)
+	for w := range 8 {
+		write.Go(func() {
+			for batch := range 40 {
+				docs := make([]any, 50)
+				for i := range docs {
+					docs[i] = paged{ID: fmt.Sprintf("w%d-%03d-%02d", w, batch, i), Body: body}
+				}
+				if _, err := c.InsertMany(t.Context(), docs); err != nil {
+					t.Error(err)
+					return
+				}
+				if w == 0 && batch%4 == 0 {
+					mu.Lock()
+					peak = max(peak, logFrames(t, b))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	write.Wait()
+	t.Logf("longest log seen: %d frames", peak)
+	if peak >= 2*int(b.forceFrames) {
+		t.Fatalf("the log grew to %d frames (forced restart from %d)", peak, b.forceFrames)
+	}
+}

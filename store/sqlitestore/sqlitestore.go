@@ -61,9 +61,12 @@ type Backend struct {
 	checkpointDone  chan struct{}
 	closeOnce       sync.Once
 	groups, grouped atomic.Int64
-	// restartLog asks the writer to restart the log between two groups
+	// logFrames is the log's length as the checkpointer last saw it
 	// (checkpoint.go).
-	restartLog atomic.Bool
+	logFrames atomic.Int64
+	// restartFrames and forceFrames are walRestartPages and walForcePages
+	// (tests lower them).
+	restartFrames, forceFrames int64
 	waiting    atomic.Int64
 }
 
@@ -132,7 +135,7 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	b := &Backend{w: w, r: r, ck: ck, colls: map[string]*collInfo{}, stmts: map[stmtKey]*sql.Stmt{},
+	b := &Backend{w: w, r: r, ck: ck, restartFrames: walRestartPages, forceFrames: walForcePages, colls: map[string]*collInfo{}, stmts: map[stmtKey]*sql.Stmt{},
 		ops: make(chan *writeOp), quit: make(chan struct{}), writerDone: make(chan struct{}), checkpointDone: make(chan struct{})}
 	go b.writer()
 	go b.checkpointer(ck)

@@ -90,9 +90,7 @@ func (b *Backend) writer() {
 		}
 		b.runGroup(group)
 		clear(group)
-		if b.restartLog.CompareAndSwap(true, false) {
-			b.restart()
-		}
+		b.maybeRestart()
 	}
 }
 
