@@ -12,8 +12,6 @@ const (
 	SegmentsByName    = "by_name"   // unique (name)
 	SegmentsByStatus  = "by_status" // (status, name)
 	Memberships       = "memberships"
-	MembersBySegment  = "by_segment_profile" // unique (segmentId, profileId)
-	MembersByProfile  = "by_profile"         // (profileId, segmentId)
 	MembersByEntered  = "by_segment_entered" // (segmentId, enteredAt)
 	MembershipChanges = "membership_changes"
 	ChangesBySegment  = "by_segment" // (segmentId, at)
@@ -31,11 +29,15 @@ var Collections = []store.CollectionSpec{
 		{Name: SegmentsByName, Fields: []string{"name"}, Unique: true},
 		{Name: SegmentsByStatus, Fields: []string{"status", "name"}},
 	}},
+	// A membership's _id is segmentId/profileId, so the primary key is
+	// the index of members by segment (store.ByID with a prefix), and a
+	// profile's memberships are read by id, one per segment of the
+	// workspace. by_segment_profile and by_profile are retired: they
+	// repeated that at two index entries per membership, and memberships
+	// are the most written documents of ingest.
 	{Name: Memberships, Indexes: []store.Index{
-		{Name: MembersBySegment, Fields: []string{"segmentId", "profileId"}, Unique: true},
-		{Name: MembersByProfile, Fields: []string{"profileId", "segmentId"}},
 		{Name: MembersByEntered, Fields: []string{"segmentId", "enteredAt"}},
-	}},
+	}, Retired: []string{"by_segment_profile", "by_profile"}},
 	{Name: MembershipChanges, Indexes: []store.Index{
 		{Name: ChangesBySegment, Fields: []string{"segmentId", "at"}},
 		{Name: ChangesOfProfile, Fields: []string{"profileId", "at"}},

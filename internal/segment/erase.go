@@ -31,7 +31,7 @@ func (e *Engine) Erase(ctx context.Context, tn store.Tenant, profileIDs []string
 		return 0, err
 	}
 	for _, pid := range profileIDs {
-		current, err := e.ProfileSegments(ctx, tn, pid)
+		current, err := allMemberships(ctx, tn, pid)
 		if err != nil {
 			return 0, fmt.Errorf("memberships of %s: %w", pid, err)
 		}

@@ -158,7 +158,7 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string)
 
 // staticMembers reads the members of a static segment.
 func staticMembers(ctx context.Context, tn store.Tenant, segmentID string) (map[string]bool, error) {
-	docs, err := tn.C(Memberships).Find(ctx, store.Query{Index: MembersBySegment, Eq: []any{segmentID}})
+	docs, err := tn.C(Memberships).Find(ctx, membersOf(segmentID))
 	if err != nil {
 		return nil, fmt.Errorf("members of static segment %s: %w", segmentID, err)
 	}

@@ -9,7 +9,7 @@
 //   - segments: one per segment (Segment). Archived segments keep their
 //     members frozen: archive stops changes and exits no one.
 //   - memberships: one per (segment, profile) member, _id segmentId/profileId:
-//     the index of members by segment. A profile's memberships are decided
+//     the primary key is the index of members by segment (membersOf). A profile's memberships are decided
 //     on the profile document itself (Profile.Segments, decide.go), in the
 //     compare-and-swap that writes it; this collection follows the
 //     document through the hand-off.
@@ -113,6 +113,55 @@ type Change struct {
 
 func memberID(segmentID, profileID string) string { return segmentID + "/" + profileID }
 
+// membersOf is the query of a segment's memberships in id order: the
+// primary key's range of the ids memberID gives it.
+func membersOf(segmentID string) store.Query {
+	prefix := segmentID + "/"
+	return store.Query{Index: store.ByID, Range: &store.Bound{Prefix: &prefix}}
+}
+
+// memberships reads the memberships profileID has among segmentIDs, by id.
+func memberships(ctx context.Context, tn store.Tenant, profileID string, segmentIDs []string) ([]Member, error) {
+	ids := make([]string, len(segmentIDs))
+	for i, s := range segmentIDs {
+		ids[i] = memberID(s, profileID)
+	}
+	var out []Member
+	for in := range store.InLists(ids) {
+		docs, err := tn.C(Memberships).Find(ctx, store.Query{Index: store.ByID, In: in})
+		if err != nil {
+			return nil, fmt.Errorf("memberships of %s: %w", profileID, err)
+		}
+		for _, d := range docs {
+			var m Member
+			if err := d.Decode(&m); err != nil {
+				return nil, fmt.Errorf("decode membership: %w", err)
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// allSegmentIDs reads the ids of every segment of the workspace, archived
+// ones included (their members stay), bypassing the cache: for reads that
+// must miss no membership (erasure, export).
+func allSegmentIDs(ctx context.Context, tn store.Tenant) ([]string, error) {
+	var ids []string
+	err := tn.C(Segments).Each(ctx, store.Query{Index: store.ByID}, func(raw bson.Raw) error {
+		id, ok := raw.Lookup("_id").StringValueOK()
+		if !ok {
+			return errors.New("segment without a string _id")
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list segments: %w", err)
+	}
+	return ids, nil
+}
+
 // Traits is what the engine reads from computed traits (package traits
 // provides it; segment must not import traits): the workspace's computed
 // trait definitions, which computed nodes are validated and evaluated
@@ -210,6 +259,8 @@ type activeSet struct {
 	// building: the segments whose build is under way, with the moment
 	// from which new profiles need no visit (bornBuilt).
 	building map[string]time.Time
+	// archived: the ids of the archived segments, whose members stay.
+	archived []string
 }
 
 func (e *Engine) now() time.Time {
@@ -253,6 +304,15 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error
 		if a.building, err = buildingSet(ctx, tn, a.byID); err != nil {
 			return nil, err
 		}
+		archived, err := tn.C(Segments).Find(ctx, store.Query{Index: SegmentsByStatus, Eq: []any{Archived}})
+		if err != nil {
+			return nil, fmt.Errorf("load archived segments: %w", err)
+		}
+		for _, d := range archived {
+			if id, ok := d.Raw.Lookup("_id").StringValueOK(); ok {
+				a.archived = append(a.archived, id)
+			}
+		}
 		return a, nil
 	})
 	return a, err
@@ -282,7 +342,7 @@ func (e *Engine) Get(ctx context.Context, tn store.Tenant, id string) (*Segment,
 
 // Size counts a segment's members.
 func Size(ctx context.Context, tn store.Tenant, segmentID string) (int64, error) {
-	return tn.C(Memberships).Count(ctx, store.Query{Index: MembersBySegment, Eq: []any{segmentID}})
+	return tn.C(Memberships).Count(ctx, membersOf(segmentID))
 }
 
 // List returns segments by name, after the cursor.
@@ -405,21 +465,28 @@ func (e *Engine) History(ctx context.Context, tn store.Tenant, segmentID string,
 	return out, cursors, false, nil
 }
 
-// ProfileSegments returns the memberships of a profile.
+// ProfileSegments returns the memberships of a profile, in the segments
+// the workspace had CacheTTL ago or later (active and archived).
 func (e *Engine) ProfileSegments(ctx context.Context, tn store.Tenant, profileID string) ([]Member, error) {
-	docs, _, err := tn.C(Memberships).Scan(ctx, store.Query{Index: MembersByProfile, Eq: []any{profileID}})
+	a, err := e.active(ctx, tn)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Member, 0, len(docs))
-	for _, raw := range docs {
-		var m Member
-		if err := bson.Unmarshal(raw, &m); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
+	ids := make([]string, 0, len(a.segs)+len(a.archived))
+	for _, s := range a.segs {
+		ids = append(ids, s.ID)
 	}
-	return out, nil
+	return memberships(ctx, tn, profileID, append(ids, a.archived...))
+}
+
+// allMemberships returns every membership of a profile, whatever the
+// cache holds (erasure).
+func allMemberships(ctx context.Context, tn store.Tenant, profileID string) ([]Member, error) {
+	ids, err := allSegmentIDs(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	return memberships(ctx, tn, profileID, ids)
 }
 
 // fieldErr rewrites a segment validation error's field path to start at

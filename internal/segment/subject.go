@@ -14,8 +14,24 @@ import (
 
 // MembershipsOf calls fn with each membership of a profile.
 func MembershipsOf(ctx context.Context, tn store.Tenant, profileID string, fn func(bson.Raw) error) error {
-	if err := tn.C(Memberships).Each(ctx, store.Query{Index: MembersByProfile, Eq: []any{profileID}}, fn); err != nil {
+	segs, err := allSegmentIDs(ctx, tn)
+	if err != nil {
 		return fmt.Errorf("memberships of %s: %w", profileID, err)
+	}
+	ids := make([]string, len(segs))
+	for i, s := range segs {
+		ids[i] = memberID(s, profileID)
+	}
+	for in := range store.InLists(ids) {
+		docs, err := tn.C(Memberships).Find(ctx, store.Query{Index: store.ByID, In: in})
+		if err != nil {
+			return fmt.Errorf("memberships of %s: %w", profileID, err)
+		}
+		for _, d := range docs {
+			if err := fn(d.Raw); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
