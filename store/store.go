@@ -199,6 +199,16 @@ type Backend interface {
 	Close(ctx context.Context) error
 }
 
+// OverReplacer is a Backend whose compare-and-swap can use the document
+// it replaces, as the caller read it (stored, at expectedVersion), to
+// rewrite only the index entries whose values change, without reading the
+// row first (the embedded engine: SQLite rewrites the entry of every
+// column an UPDATE names). A stored that does not carry expectedVersion
+// is ignored.
+type OverReplacer interface {
+	ReplaceOver(ctx context.Context, coll, ws, id string, expectedVersion int64, doc, stored bson.Raw) error
+}
+
 // DateTime converts t to the BSON datetime (millisecond precision) that
 // documents and query values use for times.
 func DateTime(t time.Time) bson.DateTime { return bson.NewDateTimeFromTime(t) }

@@ -109,11 +109,23 @@ func (c Collection) Get(ctx context.Context, id string, out any) error {
 // Insert stores a new document. doc must marshal to a BSON document with a
 // non-empty string _id; workspaceId is stamped.
 func (c Collection) Insert(ctx context.Context, doc any) error {
+	_, err := c.InsertStored(ctx, doc)
+	return err
+}
+
+// InsertStored is Insert that returns the document as stored, for a
+// later ReplaceOver.
+func (c Collection) InsertStored(ctx context.Context, doc any) (bson.Raw, error) {
 	raw, _, _, err := c.encode(doc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.t.s.backend.Insert(ctx, c.spec.Name, c.t.ws, raw)
+	return raw, c.t.s.backend.Insert(ctx, c.spec.Name, c.t.ws, raw)
+}
+
+// GetRaw returns the stored bytes of the document with id.
+func (c Collection) GetRaw(ctx context.Context, id string) (bson.Raw, error) {
+	return c.t.s.backend.Get(ctx, c.spec.Name, c.t.ws, id)
 }
 
 // InsertMany inserts documents independently; errs[i] is nil or the
@@ -137,11 +149,23 @@ func (c Collection) InsertMany(ctx context.Context, docs []any) (errs []error, e
 // stored version equals expectedVersion. The caller sets doc's own version
 // (normally expectedVersion+1). Returns ErrConflict or ErrNotFound.
 func (c Collection) Replace(ctx context.Context, doc any, expectedVersion int64) error {
+	_, err := c.ReplaceOver(ctx, doc, expectedVersion, nil)
+	return err
+}
+
+// ReplaceOver is Replace told the document it replaces, as read at
+// expectedVersion (stored: bytes from GetRaw, InsertStored or a previous
+// ReplaceOver; nil if unknown), which spares the embedded engine a read
+// (OverReplacer). It returns doc as stored, for the next ReplaceOver.
+func (c Collection) ReplaceOver(ctx context.Context, doc any, expectedVersion int64, stored bson.Raw) (bson.Raw, error) {
 	raw, id, _, err := c.encode(doc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return c.t.s.backend.Replace(ctx, c.spec.Name, c.t.ws, id, expectedVersion, raw)
+	if o, ok := c.t.s.backend.(OverReplacer); ok && stored != nil {
+		return raw, o.ReplaceOver(ctx, c.spec.Name, c.t.ws, id, expectedVersion, raw, stored)
+	}
+	return raw, c.t.s.backend.Replace(ctx, c.spec.Name, c.t.ws, id, expectedVersion, raw)
 }
 
 // Put inserts or replaces doc unconditionally.

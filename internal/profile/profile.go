@@ -98,6 +98,12 @@ type Profile struct {
 	// per day), maintained with the computed state (package traits).
 	Tally   *scores.Tally `bson:"tally,omitempty"`
 	Version int64         `bson:"version"`
+
+	// stored is the document as the store holds it at Version, when this
+	// value was read or written whole (Get, Create, a write): told to the
+	// store with the next write, it spares the embedded engine a read
+	// (store.Collection.ReplaceOver).
+	stored bson.Raw
 }
 
 // SegmentMove is one membership change decided in a profile's
@@ -222,12 +228,11 @@ func (p *Profile) ApplyTraits(patch map[string]any, at time.Time) error {
 
 // Get loads a live profile by id (no merge redirect).
 func Get(ctx context.Context, tn store.Tenant, id string) (*Profile, error) {
-	var p Profile
-	if err := tn.C(Profiles).Get(ctx, id, &p); err != nil {
+	raw, err := tn.C(Profiles).GetRaw(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	p.normalise()
-	return &p, nil
+	return Decode(raw)
 }
 
 // Merging returns those of ids whose profile document still exists,
@@ -357,9 +362,11 @@ func tryUpdate(ctx context.Context, tn store.Tenant, id string, seed *Profile, n
 	if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {
 		p.UpdatedAt = t
 	}
-	if err := tn.C(Profiles).Replace(ctx, p, prev); err != nil {
+	raw, err := tn.C(Profiles).ReplaceOver(ctx, p, prev, p.stored)
+	if err != nil {
 		return nil, fmt.Errorf("write profile %s: %w", id, err)
 	}
+	p.stored = raw
 	return p, nil
 }
 
@@ -376,10 +383,12 @@ func Swap(ctx context.Context, tn store.Tenant, p *Profile, now time.Time) error
 	if t := now.UTC().Truncate(time.Millisecond); t.After(p.UpdatedAt) {
 		p.UpdatedAt = t
 	}
-	if err := tn.C(Profiles).Replace(ctx, p, prev); err != nil {
+	raw, err := tn.C(Profiles).ReplaceOver(ctx, p, prev, p.stored)
+	if err != nil {
 		p.Version = prev
 		return fmt.Errorf("write profile %s: %w", p.ID, err)
 	}
+	p.stored = raw
 	return nil
 }
 
@@ -503,9 +512,11 @@ func (p *Profile) CountEvent(features []rule.Feature, name string, props map[str
 // stored is store.ErrDuplicateKey (callers that create idempotently test
 // for it with errors.Is).
 func Create(ctx context.Context, tn store.Tenant, p *Profile) error {
-	if err := tn.C(Profiles).Insert(ctx, p); err != nil {
+	raw, err := tn.C(Profiles).InsertStored(ctx, p)
+	if err != nil {
 		return fmt.Errorf("create profile %s: %w", p.ID, err)
 	}
+	p.stored = raw
 	return nil
 }
 

@@ -38,6 +38,7 @@ func Decode(raw bson.Raw) (*Profile, error) {
 		return nil, fmt.Errorf("decode profile: %w", err)
 	}
 	p.normalise()
+	p.stored = raw
 	return &p, nil
 }
 

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -156,7 +157,7 @@ func TestLogRestartsUnderSteadyReads(t *testing.T) {
 // once it is very long.
 func TestLogRestartsUnderAFullQueue(t *testing.T) {
 	b := newBackend(t, t.TempDir())
-	b.restartFrames, b.forceFrames = 500, 3000
+	b.restartFrames, b.forceFrames = 500, 2000
 	st, err := store.Open(t.Context(), b, []store.CollectionSpec{{Name: "docs"}})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +190,70 @@ func TestLogRestartsUnderAFullQueue(t *testing.T) {
 	}
 	write.Wait()
 	t.Logf("longest log seen: %d frames", peak)
-	if peak >= 2*int(b.forceFrames) {
+	// Unrestarted, the log ends at about 20,700 frames; restarted, it may
+	// still overshoot forceFrames by what the writers add between two
+	// looks of the checkpointer.
+	if peak >= 10000 {
 		t.Fatalf("the log grew to %d frames (forced restart from %d)", peak, b.forceFrames)
+	}
+}
+
+// ReplaceOver trusts the document it is told only at the expected version:
+// the indexes follow every change, a stale stored document changes
+// nothing, and the compare-and-swap still refuses a stale version.
+func TestReplaceOver(t *testing.T) {
+	b := newBackend(t, t.TempDir())
+	st, err := store.Open(t.Context(), b, []store.CollectionSpec{{Name: "docs", Indexes: []store.Index{
+		{Name: "by_seen", Fields: []string{"seen"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.Tenant("ws").C("docs")
+	ctx := t.Context()
+	v1, err := c.InsertStored(ctx, paged{ID: "a", Version: 1, Seen: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := func(v int64) []string {
+		t.Helper()
+		docs, err := c.Find(ctx, store.Query{Index: "by_seen", Eq: []any{v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, d := range docs {
+			var p paged
+			if err := d.Decode(&p); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, fmt.Sprintf("%s@%d", p.ID, p.Version))
+		}
+		return ids
+	}
+	v2, err := c.ReplaceOver(ctx, paged{ID: "a", Version: 2, Seen: 20}, 1, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seen(20); len(got) != 1 || got[0] != "a@2" || len(seen(10)) != 0 {
+		t.Fatalf("after a change of seen: 20 → %v, 10 → %v", got, seen(10))
+	}
+	// Told version 1's document while replacing version 2: it is not
+	// believed (seen would look unchanged at 10), the row is read instead.
+	if _, err := c.ReplaceOver(ctx, paged{ID: "a", Version: 3, Seen: 10}, 2, v1); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen(10); len(got) != 1 || got[0] != "a@3" || len(seen(20)) != 0 {
+		t.Fatalf("after a stale stored document: 10 → %v, 20 → %v", got, seen(20))
+	}
+	// A stale expected version is a conflict, whatever it is told.
+	if _, err := c.ReplaceOver(ctx, paged{ID: "a", Version: 3, Seen: 30}, 2, v2); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale version: %v", err)
+	}
+	if _, err := c.ReplaceOver(ctx, paged{ID: "b", Version: 2}, 1, v1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing document: %v", err)
+	}
+	if got := seen(10); len(got) != 1 || got[0] != "a@3" {
+		t.Fatalf("refused writes changed the index: %v", got)
 	}
 }

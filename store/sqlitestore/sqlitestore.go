@@ -67,10 +67,13 @@ type Backend struct {
 	// restartFrames and forceFrames are walRestartPages and walForcePages
 	// (tests lower them).
 	restartFrames, forceFrames int64
-	waiting    atomic.Int64
+	waiting                    atomic.Int64
 }
 
-var _ store.Backend = (*Backend)(nil)
+var (
+	_ store.Backend      = (*Backend)(nil)
+	_ store.OverReplacer = (*Backend)(nil)
+)
 
 // stmtKey identifies a cached prepared statement. info is part of the key
 // so statements prepared for an older column set are never reused after
@@ -477,8 +480,9 @@ func (b *Backend) InsertMany(ctx context.Context, coll, ws string, docs []bson.R
 }
 
 // updateSQL is the compare-and-swap's UPDATE that sets the version, the
-// document and the indexed columns in set (by position in info.cols).
-func updateSQL(info *collInfo, set []bool) string {
+// document and the indexed columns in set (by position in info.cols);
+// with cas, only if the stored version is the expected one.
+func updateSQL(info *collInfo, set []bool, cas bool) string {
 	var sb strings.Builder
 	sb.WriteString(`UPDATE ` + info.table + ` SET version = ?, doc = ?`)
 	for i, c := range info.cols {
@@ -487,17 +491,46 @@ func updateSQL(info *collInfo, set []bool) string {
 		}
 	}
 	sb.WriteString(` WHERE ws = ? AND id = ?`)
+	if cas {
+		sb.WriteString(` AND version = ?`)
+	}
 	return sb.String()
 }
 
-// Replace is a compare-and-swap on the version column. In the write's
-// transaction it reads the row's version and indexed columns, then sets
-// only the columns whose values change: SQLite rewrites the index entry
-// of every column a SET names, equal or not, and each rewritten entry
-// dirties a page (a random one, for a key such as createdAt) that the
-// commit writes to the log. A profile write names four such columns and
-// changes one or two.
+// updateArgs are updateSQL's arguments for r.
+func updateArgs(r row, set []bool, ws, id string, expectedVersion int64, cas bool) []any {
+	args := make([]any, 0, 5+len(r.vals))
+	args = append(args, r.version, []byte(r.doc))
+	for i, v := range r.vals {
+		if set[i] {
+			args = append(args, v)
+		}
+	}
+	args = append(args, ws, id)
+	if cas {
+		args = append(args, expectedVersion)
+	}
+	return args
+}
+
+// Compare-and-swap. SQLite rewrites the index entry of every column an
+// UPDATE sets, equal or not, and each rewritten entry dirties a page (a
+// random one, for a key such as createdAt) that the commit writes to the
+// log: a profile write names four such columns and changes one or two.
+// So a replace sets only the indexed columns whose values change. It
+// learns the old values from the document the caller read (ReplaceOver:
+// no read), or else by reading the row in the write's transaction
+// (Replace: a read that walks the document's overflow pages, which come
+// before the indexed columns in the row).
+
+// Replace is a compare-and-swap on the version column.
 func (b *Backend) Replace(ctx context.Context, coll, ws, id string, expectedVersion int64, doc bson.Raw) error {
+	return b.ReplaceOver(ctx, coll, ws, id, expectedVersion, doc, nil)
+}
+
+// ReplaceOver is Replace told the document stored at expectedVersion
+// (store.OverReplacer); a stored of another version or id is ignored.
+func (b *Backend) ReplaceOver(ctx context.Context, coll, ws, id string, expectedVersion int64, doc, stored bson.Raw) error {
 	info, err := b.coll(coll)
 	if err != nil {
 		return fmt.Errorf("sqlite replace: %w", err)
@@ -506,6 +539,74 @@ func (b *Backend) Replace(ctx context.Context, coll, ws, id string, expectedVers
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
+	if old, ok := storedValues(info, stored, id, expectedVersion); ok {
+		return b.replaceKnown(ctx, info, coll, ws, id, expectedVersion, r, old)
+	}
+	return b.replaceRead(ctx, info, coll, ws, id, expectedVersion, r)
+}
+
+// storedValues extracts the indexed columns of stored, if it is the
+// document id at version.
+func storedValues(info *collInfo, stored bson.Raw, id string, version int64) ([]any, bool) {
+	if stored == nil {
+		return nil, false
+	}
+	old, err := prepareRow(info, stored, id)
+	if err != nil || old.version != version {
+		return nil, false
+	}
+	return old.vals, true
+}
+
+// changedColumns marks the indexed columns whose value differs.
+func changedColumns(old, new []any) []bool {
+	set := make([]bool, len(new))
+	for i := range set {
+		set[i] = !sameValue(old[i], new[i])
+	}
+	return set
+}
+
+// replaceKnown is the compare-and-swap with the old values known.
+func (b *Backend) replaceKnown(ctx context.Context, info *collInfo, coll, ws, id string, expectedVersion int64, r row, old []any) error {
+	set := changedColumns(old, r.vals)
+	s, err := b.stmt(ctx, b.w, info, updateSQL(info, set, true))
+	if err != nil {
+		return fmt.Errorf("sqlite replace %s: %w", coll, err)
+	}
+	exists, err := b.stmt(ctx, b.w, info, `SELECT 1 FROM `+info.table+` WHERE ws = ? AND id = ?`)
+	if err != nil {
+		return fmt.Errorf("sqlite replace %s: %w", coll, err)
+	}
+	args := updateArgs(r, set, ws, id, expectedVersion, true)
+	return b.write(ctx, func(tx *sql.Tx) error {
+		wctx := context.Background()
+		res, err := tx.StmtContext(wctx, s).ExecContext(wctx, args...)
+		if err != nil {
+			return wrapWrite("replace", coll, id, dupError(info, err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
+		}
+		if n == 1 {
+			return nil
+		}
+		// Not updated: tell a stale version from a missing document.
+		var one int
+		switch err := tx.StmtContext(wctx, exists).QueryRowContext(wctx, ws, id).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, store.ErrNotFound)
+		case err != nil:
+			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
+		}
+		return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
+	})
+}
+
+// replaceRead is the compare-and-swap that reads the row's version and
+// indexed columns first, in the write's transaction.
+func (b *Backend) replaceRead(ctx context.Context, info *collInfo, coll, ws, id string, expectedVersion int64, r row) error {
 	var cols strings.Builder
 	for _, c := range info.cols {
 		cols.WriteString(", " + quoteIdent(c.name))
@@ -518,7 +619,7 @@ func (b *Backend) Replace(ctx context.Context, coll, ws, id string, expectedVers
 	for i := range all {
 		all[i] = true
 	}
-	full, err := b.stmt(ctx, b.w, info, updateSQL(info, all))
+	full, err := b.stmt(ctx, b.w, info, updateSQL(info, all, false))
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
@@ -542,27 +643,16 @@ func (b *Backend) Replace(ctx context.Context, coll, ws, id string, expectedVers
 		if v, ok := old[0].(int64); !ok || v != expectedVersion {
 			return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
 		}
-		set := make([]bool, len(info.cols))
-		for i := range set {
-			set[i] = !sameValue(old[1+i], r.vals[i])
-		}
-		s, q := full, updateSQL(info, set)
-		if q != updateSQL(info, all) {
+		set := changedColumns(old[1:], r.vals)
+		s := full
+		if q := updateSQL(info, set, false); !slices.Equal(set, all) {
 			if cached := b.cachedStmt(info, q); cached != nil {
 				s = cached
 			} else {
 				unprepared, set = q, all
 			}
 		}
-		args := make([]any, 0, 4+len(r.vals))
-		args = append(args, r.version, []byte(r.doc))
-		for i, v := range r.vals {
-			if set[i] {
-				args = append(args, v)
-			}
-		}
-		args = append(args, ws, id)
-		if _, err := tx.StmtContext(wctx, s).ExecContext(wctx, args...); err != nil {
+		if _, err := tx.StmtContext(wctx, s).ExecContext(wctx, updateArgs(r, set, ws, id, 0, false)...); err != nil {
 			return wrapWrite("replace", coll, id, dupError(info, err))
 		}
 		return nil
