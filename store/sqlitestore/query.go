@@ -55,7 +55,16 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string,
 	if ix, ok := info.indexes[q.Index.Name]; ok && equalFields(ix.Fields, fields) {
 		sb.WriteString(" INDEXED BY " + quoteIdent(sqlIndexName(info.name, q.Index.Name)))
 	}
-	sb.WriteString(" WHERE ws = ?")
+	if q.Index.Name == store.ByID {
+		// The primary key is id alone, and the planner, without
+		// statistics, prefers any declared index (all start with ws) for
+		// `ws = ?` to id look-ups: for a few ids in a table of a million
+		// rows it scanned the workspace's whole index. The unary + keeps
+		// ws from choosing an index; the ws test stays.
+		sb.WriteString(" WHERE +ws = ?")
+	} else {
+		sb.WriteString(" WHERE ws = ?")
+	}
 	var args []any
 
 	for i, v := range q.Eq {
