@@ -33,11 +33,13 @@ import (
 // writes from the start of the log again. Its fsyncs wait behind the
 // checkpointer's copying, so at 100,000 profiles under a full queue a
 // restart took 100 to 300 ms whatever the log's length: restarting at
-// every 16 MB cost a quarter of the writer's time. So the writer restarts
-// a long log (walRestartPages) when its queue is empty, and under a queue
-// that never empties only once the log is very long (walForcePages):
-// readers never search frames already copied, so a long log costs disk
-// space, not reads.
+// every 16 MB cost a quarter of the writer's time, and taking one whenever
+// the queue was empty for an instant slowed segment builds (which write
+// in bursts) by a third. So the writer restarts a long log
+// (walRestartPages) once it has been idle for idleRestart, and under
+// writes that never pause for that long only once the log is very long
+// (walForcePages): readers never search frames already copied, so a long
+// log costs disk space, not reads.
 
 const (
 	// checkpointEvery is how often the checkpointer looks for new commits.
@@ -47,8 +49,11 @@ const (
 	// restart: it acts only if restarts keep failing.
 	walBackstopPages = 131072
 	// walRestartPages is the log length (frames) from which the writer
-	// restarts the log when it has nothing queued: about 16 MB.
+	// restarts the log when idle: about 16 MB.
 	walRestartPages = 4000
+	// idleRestart is how long the writer must have had nothing to do
+	// before it restarts a long log.
+	idleRestart = 20 * time.Millisecond
 	// walForcePages is the log length from which it restarts the log
 	// between any two groups: about 256 MB.
 	walForcePages = 65536
@@ -96,21 +101,11 @@ func (b *Backend) checkpoint(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// maybeRestart restarts the log, between two groups, when it is long
-// (see the file comment).
-func (b *Backend) maybeRestart() {
-	n := b.logFrames.Load()
-	if n < b.restartFrames || n < b.forceFrames && b.waiting.Load() > 0 {
-		return
-	}
-	b.logFrames.Store(0) // until the checkpointer looks again
-	b.restart()
-}
-
-// restart runs a RESTART checkpoint on the writer's connection. A busy
-// answer (a reader stayed) is not a failure: the next long log tries
-// again.
+// restart runs a RESTART checkpoint on the writer's connection, between
+// groups. A busy answer (a reader stayed) is not a failure: the log stays
+// long, and the writer tries again.
 func (b *Backend) restart() {
+	b.logFrames.Store(0) // until the checkpointer looks again
 	ctx := context.Background()
 	conn, err := b.w.Conn(ctx)
 	if err == nil {

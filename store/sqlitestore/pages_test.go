@@ -109,9 +109,9 @@ func TestReplaceRewritesOnlyChangedIndexEntries(t *testing.T) {
 	}
 }
 
-// Under steady reads and writes the log is restarted once long, instead
-// of growing to the writer's backstop, from where every commit would
-// checkpoint on the writer.
+// Under steady reads, and writes with pauses, the log is restarted once
+// long, instead of growing to the writer's backstop, from where every
+// commit would checkpoint on the writer.
 func TestLogRestartsUnderSteadyReads(t *testing.T) {
 	b := newBackend(t, t.TempDir())
 	st, err := store.Open(t.Context(), b, []store.CollectionSpec{{Name: "docs"}})
@@ -144,6 +144,9 @@ func TestLogRestartsUnderSteadyReads(t *testing.T) {
 		}
 		if batch%10 == 0 {
 			peak = max(peak, logFrames(t, b))
+		}
+		if batch%25 == 0 {
+			time.Sleep(3 * idleRestart) // a pause, as a server has between bursts
 		}
 	}
 	stop()

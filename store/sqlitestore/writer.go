@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/halo-cdp/halo/store"
 )
@@ -72,10 +73,21 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (b *Backend) writer() {
 	defer close(b.writerDone)
 	group := make([]*writeOp, 0, maxGroup)
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
 	for {
+		// A long log is restarted once the writer has been idle a moment
+		// (checkpoint.go); a write arriving meanwhile waits for it.
+		if b.logFrames.Load() >= b.restartFrames {
+			idle.Reset(idleRestart)
+		}
 		select {
 		case op := <-b.ops:
+			idle.Stop()
 			group = append(group[:0], op)
+		case <-idle.C:
+			b.restart()
+			continue
 		case <-b.quit:
 			return
 		}
@@ -90,7 +102,9 @@ func (b *Backend) writer() {
 		}
 		b.runGroup(group)
 		clear(group)
-		b.maybeRestart()
+		if b.logFrames.Load() >= b.forceFrames {
+			b.restart()
+		}
 	}
 }
 
