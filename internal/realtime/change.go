@@ -6,17 +6,22 @@
 //
 // # Cursor design
 //
-// A change's id (and its seq) is store.NewID(), a UUIDv7: its first 48 bits
-// are the writer's clock in milliseconds, and ids from one process increase
-// strictly. Ids from several instances interleave by time but are not
-// committed in id order: a writer takes its id, then waits for the store
-// (SQLite's single writer, another process's lock, network), so a change with
-// a smaller id can become visible after one with a larger id was read.
+// The outbox holds one document per Publish call (a batch of changes, in
+// order): a trackBatch of 100 events publishes some 500 changes in two
+// documents, where one document per change cost the single writer a sixth
+// of its time. A batch's id (and its seq) is store.NewID(), a UUIDv7: its
+// first 48 bits are the writer's clock in milliseconds, and ids from one
+// process increase strictly. Its changes get ids of their own, minted right
+// after it (within mintSlack), which subscribers resume from. Ids from
+// several instances interleave by time but are not committed in id order:
+// a writer takes its id, then waits for the store (SQLite's single writer,
+// another process's lock, network), so a batch with a smaller id can become
+// visible after one with a larger id was read.
 //
 // Tailers therefore never trust "seq > last seen" alone. Every Poll they read
-// seq > highest seen (cheap: only new changes), and every Sweep they re-read
-// seq >= (highest seen − Overlap), de-duplicating by id against the ids seen
-// in that window. A change is delivered as long as it becomes visible within
+// seq > highest seen (cheap: only new batches), and every Sweep they re-read
+// seq >= (highest seen − Overlap), de-duplicating by batch id against the
+// ids seen in that window. A change is delivered as long as it becomes visible within
 // Overlap (default 2 s) of the newest change the tailer has seen, counted in
 // id time (which includes clock skew between instances). A late change found
 // by a sweep arrives up to Sweep (default 500 ms) after it became visible.
@@ -71,7 +76,8 @@ const (
 	PayloadChangeID = "changeId"
 )
 
-// Change is one outbox entry.
+// Change is one change delivered to subscribers. The outbox stores them
+// in batches, one document per Publish call (batch).
 type Change struct {
 	ID          string    `bson:"_id"`
 	WorkspaceID string    `bson:"workspaceId"`
@@ -84,6 +90,43 @@ type Change struct {
 	// tailer skips it, it was delivered locally already.
 	Origin  string         `bson:"origin"`
 	Payload map[string]any `bson:"payload,omitempty"`
+}
+
+// batch is one outbox document: the changes of one Publish call, in
+// order. Its id (and seq) is minted before theirs, so it sorts at or
+// before each of them; the changes of one batch are minted together,
+// within mintSlack of the batch id.
+type batch struct {
+	ID          string    `bson:"_id"`
+	WorkspaceID string    `bson:"workspaceId"`
+	Seq         string    `bson:"seq"`
+	At          time.Time `bson:"at"`
+	Origin      string    `bson:"origin"`
+	Changes     []Change  `bson:"changes"`
+}
+
+// mintSlack bounds the time between a batch's id and its last change's:
+// they are minted in one loop. A reader looking for the changes after an
+// id reads the batches from mintSlack before it.
+const mintSlack = time.Second
+
+// decodeBatch reads one outbox document: a batch, or a single change as
+// documents were written before batches (read while the retention still
+// holds them).
+func decodeBatch(raw bson.Raw) (batch, error) {
+	var b batch
+	if err := bson.Unmarshal(raw, &b); err != nil {
+		return b, fmt.Errorf("decode outbox document: %w", err)
+	}
+	if _, err := raw.LookupErr("changes"); err == nil {
+		return b, nil
+	}
+	var c Change
+	if err := bson.Unmarshal(raw, &c); err != nil {
+		return b, fmt.Errorf("decode outbox change: %w", err)
+	}
+	b.Changes = []Change{c}
+	return b, nil
 }
 
 // String returns the payload value at key as a string ("" if absent).
@@ -162,9 +205,9 @@ func floorID(ms int64) string {
 // ingest, and a long delete would hold everyone's commits behind it.
 const pruneBatch = 2000
 
-// Prune deletes the workspace's changes older than before, at most limit
-// of them (0: no limit), in batches of pruneBatch; it returns how many it
-// deleted. Between batches it rests as long as the last one took, so that
+// Prune deletes the workspace's outbox documents older than before, at
+// most limit of them (0: no limit), in batches of pruneBatch; it returns
+// how many it deleted. Between batches it rests as long as the last one took, so that
 // a backlog (a retention shortened, a first start after an upgrade) takes
 // at most half of the writer's time from ingest while it is worked off.
 func Prune(ctx context.Context, tn store.Tenant, before time.Time, limit int) (int, error) {

@@ -3,7 +3,8 @@ package realtime
 import "github.com/halo-cdp/halo/store"
 
 // The collections package realtime owns: the outbox: one document per
-// change, its seq its own UUIDv7 _id, so index order is time order. Only
+// Publish call (a batch of changes), its seq its own UUIDv7 _id, so index
+// order is time order. Only
 // this package reads or writes them (internal/app/ownership_test.go checks
 // it); the others call its functions.
 const (

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -32,25 +34,52 @@ func EraseProfiles(ctx context.Context, tn store.Tenant, profileIDs []string) (i
 			return n, fmt.Errorf("scan changes: %w", err)
 		}
 		for _, raw := range docs {
-			hit := false
-			for _, nd := range needles {
-				if bytes.Contains(raw, nd) {
-					hit = true
-					break
-				}
-			}
-			if !hit {
+			if !mentions(raw, needles) {
 				continue
 			}
-			id, _ := raw.Lookup("_id").StringValueOK()
-			if err := c.Delete(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return n, fmt.Errorf("erase change %s: %w", id, err)
+			b, err := decodeBatch(raw)
+			if err != nil {
+				return n, err
 			}
-			n++
+			kept := b.Changes[:0:0]
+			for _, ch := range b.Changes {
+				one, err := bson.Marshal(ch)
+				if err != nil {
+					return n, fmt.Errorf("encode change: %w", err)
+				}
+				if mentions(one, needles) {
+					n++
+				} else {
+					kept = append(kept, ch)
+				}
+			}
+			switch {
+			case len(kept) == len(b.Changes):
+				// Named outside its changes: nothing to erase.
+			case len(kept) == 0:
+				if err := c.Delete(ctx, b.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return n, fmt.Errorf("erase changes %s: %w", b.ID, err)
+				}
+			default:
+				b.Changes = kept
+				if err := c.Put(ctx, b); err != nil {
+					return n, fmt.Errorf("erase changes of %s: %w", b.ID, err)
+				}
+			}
 		}
 		if len(docs) < 1000 {
 			return n, nil
 		}
 		after = last
 	}
+}
+
+// mentions reports whether raw holds any of needles.
+func mentions(raw []byte, needles [][]byte) bool {
+	for _, nd := range needles {
+		if bytes.Contains(raw, nd) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,8 +1,10 @@
 package realtime
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,12 +63,12 @@ func (o *Options) defaults() {
 // DefaultRetention is how long the outbox keeps a change by default: long
 // enough for a subscriber to reconnect and resume with `after`, short
 // enough that the outbox stays a small fraction of the data at full
-// ingest (about three entries per event: some 2.7 million at 1,000
-// events/s).
+// ingest (a document per write call, about five changes per event: some
+// 4.5 million changes at 1,000 events/s, in far fewer documents).
 const DefaultRetention = 15 * time.Minute
 
-// pruneRound caps the changes one prune round deletes per workspace: more
-// than a minute of changes at 5,000 events/s (three per event), so rounds
+// pruneRound caps the documents one prune round deletes per workspace:
+// more than a minute of them at 5,000 events/s (at most one per change), so rounds
 // keep up with full ingest, and a backlog (a longer retention shortened)
 // is worked off over rounds.
 const pruneRound = 1_000_000
@@ -95,8 +97,8 @@ type Hub struct {
 type tail struct {
 	subs      map[*sub]struct{}
 	since     string           // never read below (the tail's start − Overlap)
-	hi        string           // highest id read
-	seen      map[string]int64 // ids read within Overlap of hi → their time
+	hi        string           // highest outbox document (batch) id read
+	seen      map[string]int64 // batch ids read within Overlap of hi → their time
 	lastSweep time.Time
 }
 
@@ -150,27 +152,32 @@ func (h *Hub) Close() {
 	h.done.Wait()
 }
 
-// Publish appends cs to the workspace's outbox (one store call) and
-// delivers them, in order, to this process's subscribers at once. It sets
-// each change's id, seq, workspace, origin and (if zero) time. It never
-// blocks on a subscriber. A change the store refused is not delivered; the
-// first refusal is returned.
+// Publish appends cs to the workspace's outbox as one document (a batch;
+// maxBatch changes at most, more make more documents, all in one store
+// call) and delivers them, in order, to this process's subscribers at
+// once. It sets each change's id, seq, workspace, origin and (if zero)
+// time. It never blocks on a subscriber. Changes the store refused are
+// not delivered; the first refusal is returned.
 func (h *Hub) Publish(ctx context.Context, tn store.Tenant, cs ...Change) error {
 	if len(cs) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
-	docs := make([]any, len(cs))
-	for i := range cs {
-		c := &cs[i]
-		c.ID = store.NewID()
-		c.Seq = c.ID
-		c.WorkspaceID = tn.Workspace()
-		c.Origin = h.origin
-		if c.At.IsZero() {
-			c.At = now
+	var docs []any
+	for chunk := range slices.Chunk(cs, maxBatch) {
+		b := batch{ID: store.NewID(), WorkspaceID: tn.Workspace(), At: now, Origin: h.origin, Changes: chunk}
+		b.Seq = b.ID
+		for i := range chunk {
+			c := &chunk[i]
+			c.ID = store.NewID()
+			c.Seq = c.ID
+			c.WorkspaceID = tn.Workspace()
+			c.Origin = h.origin
+			if c.At.IsZero() {
+				c.At = now
+			}
 		}
-		docs[i] = *c
+		docs = append(docs, b)
 	}
 	errs, err := tn.C(Changes).InsertMany(ctx, docs)
 	if err != nil {
@@ -181,19 +188,23 @@ func (h *Hub) Publish(ctx context.Context, tn store.Tenant, cs ...Change) error 
 	defer h.mu.Unlock()
 	h.written[tn.Workspace()] = struct{}{}
 	tl := h.tails[tn.Workspace()]
-	for i, c := range cs {
+	for i, d := range docs {
 		if i < len(errs) && errs[i] != nil {
-			if first == nil {
-				first = errs[i]
-			}
+			first = cmp.Or(first, errs[i])
 			continue
 		}
 		if tl != nil {
-			h.deliverLocked(tl, c)
+			for _, c := range d.(batch).Changes {
+				h.deliverLocked(tl, c)
+			}
 		}
 	}
 	return first
 }
+
+// maxBatch bounds the changes of one outbox document (a MongoDB document
+// holds at most 16 MB; a change takes a few hundred bytes).
+const maxBatch = 1000
 
 // Subscribe returns a channel of the workspace's changes that filter
 // accepts (nil accepts all), and a cancel function that ends the
@@ -320,9 +331,15 @@ func (h *Hub) replay(s *sub) {
 	tn := h.st.Tenant(s.ws)
 	last := s.after
 	cursor := ""
+	// The batch holding the changes right after s.after may have an id
+	// up to mintSlack before it.
+	from := &store.Bound{Gt: s.after}
+	if ms, ok := idTime(s.after); ok {
+		from = &store.Bound{Gte: floorID(ms - mintSlack.Milliseconds())}
+	}
 	for {
 		docs, err := tn.C(Changes).Find(ctx, store.Query{
-			Index: ChangesBySeq, Range: &store.Bound{Gt: s.after}, After: cursor, Limit: pageSize,
+			Index: ChangesBySeq, Range: from, After: cursor, Limit: pageSize,
 		})
 		if err != nil {
 			if ctx.Err() == nil {
@@ -332,23 +349,28 @@ func (h *Hub) replay(s *sub) {
 			return
 		}
 		for _, d := range docs {
-			var c Change
-			if err := d.Decode(&c); err != nil {
-				h.opt.Logger.Error("realtime replay: decode change", "err", err)
+			b, err := decodeBatch(d.Raw)
+			if err != nil {
+				h.opt.Logger.Error("realtime replay", "err", err)
 				continue
 			}
-			s.skip[c.ID] = struct{}{}
-			if c.ID > last {
-				last = c.ID
-			}
-			if s.filter != nil && !s.filter(c) {
-				continue
-			}
-			select {
-			case s.out <- c:
-			case <-s.done:
-				h.endReplay(s, true)
-				return
+			for _, c := range b.Changes {
+				if c.ID <= s.after {
+					continue
+				}
+				s.skip[c.ID] = struct{}{}
+				if c.ID > last {
+					last = c.ID
+				}
+				if s.filter != nil && !s.filter(c) {
+					continue
+				}
+				select {
+				case s.out <- c:
+				case <-s.done:
+					h.endReplay(s, true)
+					return
+				}
 			}
 		}
 		if len(docs) < pageSize {
@@ -446,7 +468,7 @@ func (h *Hub) poll(ws string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	tn := h.st.Tenant(ws)
-	var changes []Change
+	var batches []batch
 	cursor := ""
 	for {
 		docs, err := tn.C(Changes).Find(ctx, store.Query{Index: ChangesBySeq, Range: bound, After: cursor, Limit: pageSize})
@@ -454,11 +476,11 @@ func (h *Hub) poll(ws string) error {
 			return err
 		}
 		for _, d := range docs {
-			var c Change
-			if err := d.Decode(&c); err != nil {
+			b, err := decodeBatch(d.Raw)
+			if err != nil {
 				return err
 			}
-			changes = append(changes, c)
+			batches = append(batches, b)
 		}
 		if len(docs) < pageSize {
 			break
@@ -474,19 +496,21 @@ func (h *Hub) poll(ws string) error {
 	if sweep {
 		tl.lastSweep = now
 	}
-	for _, c := range changes {
-		if _, ok := tl.seen[c.ID]; ok {
+	for _, b := range batches {
+		if _, ok := tl.seen[b.ID]; ok {
 			continue
 		}
-		ms, _ := idTime(c.ID)
-		tl.seen[c.ID] = ms
-		if c.ID > tl.hi {
-			tl.hi = c.ID
+		ms, _ := idTime(b.ID)
+		tl.seen[b.ID] = ms
+		if b.ID > tl.hi {
+			tl.hi = b.ID
 		}
-		if c.Origin == h.origin {
+		if b.Origin == h.origin {
 			continue // delivered by Publish already
 		}
-		h.deliverLocked(tl, c)
+		for _, c := range b.Changes {
+			h.deliverLocked(tl, c)
+		}
 	}
 	if ms, ok := idTime(tl.hi); ok {
 		cutoff := ms - h.opt.Overlap.Milliseconds()

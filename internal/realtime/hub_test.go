@@ -159,11 +159,11 @@ func lastID(t *testing.T, tn store.Tenant) string {
 	if err != nil || len(docs) != 1 {
 		t.Fatalf("last change: %v", err)
 	}
-	var c Change
-	if err := docs[0].Decode(&c); err != nil {
-		t.Fatal(err)
+	b, err := decodeBatch(docs[0].Raw)
+	if err != nil || len(b.Changes) == 0 {
+		t.Fatalf("last change: %v", err)
 	}
-	return c.ID
+	return b.Changes[len(b.Changes)-1].ID
 }
 
 // A change committed late (its id minted before changes already read)

@@ -21,6 +21,7 @@ const (
 // a subscriber resumes after.
 func FindCarrier(ctx context.Context, tn store.Tenant, at time.Time, carries func(Change) bool) (Change, bool, error) {
 	until := Floor(at.Add(resumeWindow))
+	at = at.Add(-mintSlack) // a batch's id comes before its changes'
 	cursor := ""
 	for range resumeMaxPages {
 		docs, err := tn.C(Changes).Find(ctx, store.Query{
@@ -30,12 +31,14 @@ func FindCarrier(ctx context.Context, tn store.Tenant, at time.Time, carries fun
 			return Change{}, false, fmt.Errorf("find resume point: %w", err)
 		}
 		for _, d := range docs {
-			var c Change
-			if err := d.Decode(&c); err != nil {
-				return Change{}, false, fmt.Errorf("decode change: %w", err)
+			b, err := decodeBatch(d.Raw)
+			if err != nil {
+				return Change{}, false, err
 			}
-			if carries(c) {
-				return c, true, nil
+			for _, c := range b.Changes {
+				if carries(c) {
+					return c, true, nil
+				}
 			}
 		}
 		if len(docs) < 500 {
