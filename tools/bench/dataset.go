@@ -15,7 +15,6 @@ import (
 
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/realtime"
-	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/tools/load"
 )
 
@@ -284,19 +283,12 @@ func clearOutbox(ctx context.Context, h *harness, dir, meta string, d *dataset) 
 		return err
 	}
 	defer st.Close(context.Background())
-	changes := st.Tenant(benchWorkspace).C(realtime.Changes)
-	total := int64(0)
-	for {
-		n, err := changes.DeleteMany(ctx, store.Query{Index: realtime.ChangesBySeq, Limit: 20000})
-		if err != nil {
-			return fmt.Errorf("clear the dataset's outbox: %w", err)
-		}
-		total += n
-		if n == 0 {
-			break
-		}
+	// Everything older than an hour from now: the whole outbox.
+	total, err := realtime.Prune(ctx, st.Tenant(benchWorkspace), time.Now().Add(time.Hour), 0)
+	if err != nil {
+		return fmt.Errorf("clear the dataset's outbox: %w", err)
 	}
-	h.logf("dataset: cleared the build's outbox (%d changes)", total)
+	h.logf("dataset: cleared the build's outbox (%d documents)", total)
 	d.OutboxCleared = true
 	raw, _ := json.MarshalIndent(d, "", "  ")
 	return os.WriteFile(meta, raw, 0o644)
