@@ -122,25 +122,37 @@ func membersOf(segmentID string) store.Query {
 
 // memberships reads the memberships profileID has among segmentIDs, by id.
 func memberships(ctx context.Context, tn store.Tenant, profileID string, segmentIDs []string) ([]Member, error) {
+	var out []Member
+	err := eachMembership(ctx, tn, profileID, segmentIDs, func(raw bson.Raw) error {
+		var m Member
+		if err := bson.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("decode membership: %w", err)
+		}
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+// eachMembership calls fn with each stored membership profileID has
+// among segmentIDs, read by id, in id order.
+func eachMembership(ctx context.Context, tn store.Tenant, profileID string, segmentIDs []string, fn func(bson.Raw) error) error {
 	ids := make([]string, len(segmentIDs))
 	for i, s := range segmentIDs {
 		ids[i] = memberID(s, profileID)
 	}
-	var out []Member
 	for in := range store.InLists(ids) {
 		docs, err := tn.C(Memberships).Find(ctx, store.Query{Index: store.ByID, In: in})
 		if err != nil {
-			return nil, fmt.Errorf("memberships of %s: %w", profileID, err)
+			return fmt.Errorf("memberships of %s: %w", profileID, err)
 		}
 		for _, d := range docs {
-			var m Member
-			if err := d.Decode(&m); err != nil {
-				return nil, fmt.Errorf("decode membership: %w", err)
+			if err := fn(d.Raw); err != nil {
+				return err
 			}
-			out = append(out, m)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // allSegmentIDs reads the ids of every segment of the workspace, archived

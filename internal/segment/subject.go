@@ -18,22 +18,7 @@ func MembershipsOf(ctx context.Context, tn store.Tenant, profileID string, fn fu
 	if err != nil {
 		return fmt.Errorf("memberships of %s: %w", profileID, err)
 	}
-	ids := make([]string, len(segs))
-	for i, s := range segs {
-		ids[i] = memberID(s, profileID)
-	}
-	for in := range store.InLists(ids) {
-		docs, err := tn.C(Memberships).Find(ctx, store.Query{Index: store.ByID, In: in})
-		if err != nil {
-			return fmt.Errorf("memberships of %s: %w", profileID, err)
-		}
-		for _, d := range docs {
-			if err := fn(d.Raw); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return eachMembership(ctx, tn, profileID, segs, fn)
 }
 
 // HistoryOf calls fn with each membership change of a profile.
