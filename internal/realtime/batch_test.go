@@ -109,3 +109,16 @@ func TestPublishSplitsLargeBatches(t *testing.T) {
 		}
 	}
 }
+
+// Change ids sort as their batches do, and in order within one: a batch
+// minted later sorts after every change of an earlier one, however long
+// that one is.
+func TestChangeIDsSortAsBatches(t *testing.T) {
+	a, b := store.NewID(), store.NewID()
+	ids := []string{a, changeID(a, 0), changeID(a, 9), changeID(a, 10), changeID(a, maxBatch-1), b, changeID(b, 0)}
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1] >= ids[i] {
+			t.Fatalf("%s does not sort before %s", ids[i-1], ids[i])
+		}
+	}
+}

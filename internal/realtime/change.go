@@ -11,8 +11,10 @@
 // documents, where one document per change cost the single writer a sixth
 // of its time. A batch's id (and its seq) is store.NewID(), a UUIDv7: its
 // first 48 bits are the writer's clock in milliseconds, and ids from one
-// process increase strictly. Its changes get ids of their own, minted right
-// after it (within mintSlack), which subscribers resume from. Ids from
+// process increase strictly. Its changes' ids are the batch's with their
+// position (changeID), so they sort as the batches do: a subscriber
+// resumes after one, with no gap and no repeat, however batches minted
+// side by side were committed. Ids from
 // several instances interleave by time but are not committed in id order:
 // a writer takes its id, then waits for the store (SQLite's single writer,
 // another process's lock, network), so a batch with a smaller id can become
@@ -77,7 +79,8 @@ const (
 )
 
 // Change is one change delivered to subscribers. The outbox stores them
-// in batches, one document per Publish call (batch).
+// in batches, one document per Publish call (batch); ID and Seq are the
+// change's own (changeID), not its document's.
 type Change struct {
 	ID          string    `bson:"_id"`
 	WorkspaceID string    `bson:"workspaceId"`
@@ -93,22 +96,17 @@ type Change struct {
 }
 
 // batch is one outbox document: the changes of one Publish call, in
-// order. Its id (and seq) is minted before theirs, so it sorts at or
-// before each of them; the changes of one batch are minted together,
-// within mintSlack of the batch id.
+// order, their ids the batch's id with their position (changeID).
 type batch struct {
 	ID          string    `bson:"_id"`
 	WorkspaceID string    `bson:"workspaceId"`
 	Seq         string    `bson:"seq"`
 	At          time.Time `bson:"at"`
 	Origin      string    `bson:"origin"`
-	Changes     []Change  `bson:"changes"`
+	// Version counts rewrites (erasure removing changes): 1 when written.
+	Version int64    `bson:"version"`
+	Changes []Change `bson:"changes"`
 }
-
-// mintSlack bounds the time between a batch's id and its last change's:
-// they are minted in one loop. A reader looking for the changes after an
-// id reads the batches from mintSlack before it.
-const mintSlack = time.Second
 
 // decodeBatch reads one outbox document: a batch, or a single change as
 // documents were written before batches (read while the retention still
@@ -201,9 +199,10 @@ func floorID(ms int64) string {
 	return fmt.Sprintf("%08x-%04x", uint64(ms)>>16, uint64(ms)&0xffff)
 }
 
-// pruneBatch bounds one prune write: the outbox shares the writer with
-// ingest, and a long delete would hold everyone's commits behind it.
-const pruneBatch = 2000
+// pruneBatch bounds one prune write, in documents (each up to maxBatch
+// changes, a few hundred kB): the outbox shares the writer with ingest,
+// and a long delete would hold everyone's commits behind it.
+const pruneBatch = 50
 
 // Prune deletes the workspace's outbox documents older than before, at
 // most limit of them (0: no limit), in batches of pruneBatch; it returns

@@ -37,34 +37,10 @@ func EraseProfiles(ctx context.Context, tn store.Tenant, profileIDs []string) (i
 			if !mentions(raw, needles) {
 				continue
 			}
-			b, err := decodeBatch(raw)
+			k, err := eraseIn(ctx, c, raw, needles)
+			n += k
 			if err != nil {
 				return n, err
-			}
-			kept := b.Changes[:0:0]
-			for _, ch := range b.Changes {
-				one, err := bson.Marshal(ch)
-				if err != nil {
-					return n, fmt.Errorf("encode change: %w", err)
-				}
-				if mentions(one, needles) {
-					n++
-				} else {
-					kept = append(kept, ch)
-				}
-			}
-			switch {
-			case len(kept) == len(b.Changes):
-				// Named outside its changes: nothing to erase.
-			case len(kept) == 0:
-				if err := c.Delete(ctx, b.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return n, fmt.Errorf("erase changes %s: %w", b.ID, err)
-				}
-			default:
-				b.Changes = kept
-				if err := c.Put(ctx, b); err != nil {
-					return n, fmt.Errorf("erase changes of %s: %w", b.ID, err)
-				}
 			}
 		}
 		if len(docs) < 1000 {
@@ -82,4 +58,54 @@ func mentions(raw []byte, needles [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// eraseIn removes the changes of one outbox document that mention any of
+// needles: the document goes when none is left, else it is rewritten by
+// compare-and-swap (another erasure, or the pruner, may touch it at the
+// same time; a plain write could bring back what they removed). It
+// returns how many changes it removed.
+func eraseIn(ctx context.Context, c store.Collection, raw bson.Raw, needles [][]byte) (int, error) {
+	for range 10 {
+		b, err := decodeBatch(raw)
+		if err != nil {
+			return 0, err
+		}
+		kept := b.Changes[:0:0]
+		for _, ch := range b.Changes {
+			one, err := bson.Marshal(ch)
+			if err != nil {
+				return 0, fmt.Errorf("encode change: %w", err)
+			}
+			if !mentions(one, needles) {
+				kept = append(kept, ch)
+			}
+		}
+		erased := len(b.Changes) - len(kept)
+		switch {
+		case erased == 0:
+			return 0, nil // named outside its changes
+		case len(kept) == 0:
+			if err := c.Delete(ctx, b.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return 0, fmt.Errorf("erase changes %s: %w", b.ID, err)
+			}
+			return erased, nil
+		}
+		prev := b.Version
+		b.Changes, b.Version = kept, prev+1
+		switch err := c.Replace(ctx, b, prev); {
+		case err == nil:
+			return erased, nil
+		case errors.Is(err, store.ErrNotFound):
+			return 0, nil // pruned meanwhile
+		case !errors.Is(err, store.ErrConflict):
+			return 0, fmt.Errorf("erase changes of %s: %w", b.ID, err)
+		}
+		if raw, err = c.GetRaw(ctx, b.ID); errors.Is(err, store.ErrNotFound) {
+			return 0, nil
+		} else if err != nil {
+			return 0, fmt.Errorf("erase changes of %s: %w", b.ID, err)
+		}
+	}
+	return 0, fmt.Errorf("erase changes: outbox document rewritten concurrently too often: %w", store.ErrConflict)
 }

@@ -3,8 +3,10 @@ package realtime
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -165,11 +167,11 @@ func (h *Hub) Publish(ctx context.Context, tn store.Tenant, cs ...Change) error 
 	now := time.Now().UTC()
 	var docs []any
 	for chunk := range slices.Chunk(cs, maxBatch) {
-		b := batch{ID: store.NewID(), WorkspaceID: tn.Workspace(), At: now, Origin: h.origin, Changes: chunk}
+		b := batch{ID: store.NewID(), WorkspaceID: tn.Workspace(), At: now, Origin: h.origin, Version: 1, Changes: chunk}
 		b.Seq = b.ID
 		for i := range chunk {
 			c := &chunk[i]
-			c.ID = store.NewID()
+			c.ID = changeID(b.ID, i)
 			c.Seq = c.ID
 			c.WorkspaceID = tn.Workspace()
 			c.Origin = h.origin
@@ -205,6 +207,12 @@ func (h *Hub) Publish(ctx context.Context, tn store.Tenant, cs ...Change) error 
 // maxBatch bounds the changes of one outbox document (a MongoDB document
 // holds at most 16 MB; a change takes a few hundred bytes).
 const maxBatch = 1000
+
+// changeID is the id of the i-th change of batch: the batch's id, a slash
+// and i in four digits, so that change ids sort as their batches do and,
+// within one, in order (a subscriber resumes after one), whichever
+// batches were minted side by side.
+func changeID(batch string, i int) string { return fmt.Sprintf("%s/%04d", batch, i) }
 
 // Subscribe returns a channel of the workspace's changes that filter
 // accepts (nil accepts all), and a cancel function that ends the
@@ -331,11 +339,11 @@ func (h *Hub) replay(s *sub) {
 	tn := h.st.Tenant(s.ws)
 	last := s.after
 	cursor := ""
-	// The batch holding the changes right after s.after may have an id
-	// up to mintSlack before it.
+	// From the batch holding s.after (a change of a document written
+	// before batches is a document of its own).
 	from := &store.Bound{Gt: s.after}
-	if ms, ok := idTime(s.after); ok {
-		from = &store.Bound{Gte: floorID(ms - mintSlack.Milliseconds())}
+	if b, _, ok := strings.Cut(s.after, "/"); ok {
+		from = &store.Bound{Gte: b}
 	}
 	for {
 		docs, err := tn.C(Changes).Find(ctx, store.Query{

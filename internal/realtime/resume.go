@@ -21,7 +21,6 @@ const (
 // a subscriber resumes after.
 func FindCarrier(ctx context.Context, tn store.Tenant, at time.Time, carries func(Change) bool) (Change, bool, error) {
 	until := Floor(at.Add(resumeWindow))
-	at = at.Add(-mintSlack) // a batch's id comes before its changes'
 	cursor := ""
 	for range resumeMaxPages {
 		docs, err := tn.C(Changes).Find(ctx, store.Query{
