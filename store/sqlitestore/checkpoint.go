@@ -30,9 +30,9 @@ import (
 // it). A restart copies what the PASSIVE left (frames a reader still
 // needed), fsyncs, waits for the readers still in the log (at most
 // restartWait; reads are pages of a query, short), and the next commit
-// writes from the start of the log again. Its fsyncs wait behind the
-// checkpointer's copying, so at 100,000 profiles under a full queue a
-// restart took 100 to 300 ms whatever the log's length: restarting at
+// writes from the start of the log again. On a disk busy with the
+// checkpointer's copying its fsyncs are slow: at 100,000 profiles under a
+// full queue a restart took 100 to 300 ms whatever the log's length: restarting at
 // every 16 MB cost a quarter of the writer's time, and taking one whenever
 // the queue was empty for an instant slowed segment builds (which write
 // in bursts) by a third. So the writer restarts a long log
@@ -54,6 +54,10 @@ const (
 	// idleRestart is how long the writer must have had nothing to do
 	// before it restarts a long log.
 	idleRestart = 20 * time.Millisecond
+	// restartBackoff is how long the writer waits after a restart a
+	// reader held off before it tries again (each try holds writes back
+	// up to restartWait).
+	restartBackoff = time.Second
 	// walForcePages is the log length from which it restarts the log
 	// between any two groups: about 256 MB.
 	walForcePages = 65536
@@ -93,19 +97,30 @@ func (b *Backend) checkpointer(db *sql.DB) {
 // checkpoint copies the log into the database file (PASSIVE) and tells
 // the writer how long the log is.
 func (b *Backend) checkpoint(ctx context.Context, db *sql.DB) error {
+	b.ckMu.Lock()
+	defer b.ckMu.Unlock()
 	var busy, frames, copied int
 	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
 		return err
 	}
 	b.logFrames.Store(int64(frames))
+	if int64(frames) >= b.restartFrames {
+		select {
+		case b.longLog <- struct{}{}: // an idle writer arms its restart
+		default:
+		}
+	}
 	return nil
 }
 
 // restart runs a RESTART checkpoint on the writer's connection, between
-// groups. A busy answer (a reader stayed) is not a failure: the log stays
-// long, and the writer tries again.
+// groups, never beside the checkpointer's (SQLite would answer busy at
+// once). A busy answer (a reader stayed past restartWait) is not a
+// failure: the log stays long, and the writer tries again after
+// restartBackoff.
 func (b *Backend) restart() {
-	b.logFrames.Store(0) // until the checkpointer looks again
+	b.ckMu.Lock()
+	defer b.ckMu.Unlock()
 	ctx := context.Background()
 	conn, err := b.w.Conn(ctx)
 	if err == nil {
@@ -117,6 +132,11 @@ func (b *Backend) restart() {
 		start := time.Now()
 		err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied)
 		slog.Debug("sqlite: restart the log", "busy", busy, "frames", frames, "copied", copied, "ms", time.Since(start).Milliseconds())
+		if err == nil && busy == 0 {
+			b.logFrames.Store(0) // until the checkpointer looks again
+		} else {
+			b.restartAfter = time.Now().Add(restartBackoff)
+		}
 		if _, rerr := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeout.Milliseconds())); err == nil {
 			err = rerr
 		}

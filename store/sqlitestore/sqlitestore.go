@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"modernc.org/sqlite"
@@ -67,7 +68,13 @@ type Backend struct {
 	// restartFrames and forceFrames are walRestartPages and walForcePages
 	// (tests lower them).
 	restartFrames, forceFrames int64
-	waiting                    atomic.Int64
+	// longLog tells an idle writer that the log grew long; ckMu keeps the
+	// writer's restarts and the checkpointer's copies apart; restartAfter
+	// (the writer's own) delays a retry after a restart a reader held off.
+	longLog      chan struct{}
+	ckMu         sync.Mutex
+	restartAfter time.Time
+	waiting      atomic.Int64
 }
 
 var (
@@ -138,7 +145,7 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 		return nil, fmt.Errorf("sqlite open %s: %w", path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	b := &Backend{w: w, r: r, ck: ck, restartFrames: walRestartPages, forceFrames: walForcePages, colls: map[string]*collInfo{}, stmts: map[stmtKey]*sql.Stmt{},
+	b := &Backend{w: w, r: r, ck: ck, restartFrames: walRestartPages, forceFrames: walForcePages, longLog: make(chan struct{}, 1), colls: map[string]*collInfo{}, stmts: map[stmtKey]*sql.Stmt{},
 		ops: make(chan *writeOp), quit: make(chan struct{}), writerDone: make(chan struct{}), checkpointDone: make(chan struct{})}
 	go b.writer()
 	go b.checkpointer(ck)
@@ -567,40 +574,68 @@ func changedColumns(old, new []any) []bool {
 	return set
 }
 
-// replaceKnown is the compare-and-swap with the old values known.
+// replaceKnown is the compare-and-swap with the old values known. The
+// columns it leaves out of the SET are checked in the WHERE (the stored
+// document may be wrong though its id and version match: a profile
+// deleted and created again); a row that fails only that check is
+// written with every column set.
 func (b *Backend) replaceKnown(ctx context.Context, info *collInfo, coll, ws, id string, expectedVersion int64, r row, old []any) error {
 	set := changedColumns(old, r.vals)
-	s, err := b.stmt(ctx, b.w, info, updateSQL(info, set, true))
-	if err != nil {
-		return fmt.Errorf("sqlite replace %s: %w", coll, err)
-	}
-	exists, err := b.stmt(ctx, b.w, info, `SELECT 1 FROM `+info.table+` WHERE ws = ? AND id = ?`)
-	if err != nil {
-		return fmt.Errorf("sqlite replace %s: %w", coll, err)
-	}
+	q := updateSQL(info, set, true)
 	args := updateArgs(r, set, ws, id, expectedVersion, true)
+	for i, c := range info.cols {
+		if !set[i] {
+			q += " AND " + quoteIdent(c.name) + " IS ?"
+			args = append(args, old[i])
+		}
+	}
+	s, err := b.stmt(ctx, b.w, info, q)
+	if err != nil {
+		return fmt.Errorf("sqlite replace %s: %w", coll, err)
+	}
+	all := make([]bool, len(info.cols))
+	for i := range all {
+		all[i] = true
+	}
+	full, err := b.stmt(ctx, b.w, info, updateSQL(info, all, true))
+	if err != nil {
+		return fmt.Errorf("sqlite replace %s: %w", coll, err)
+	}
+	version, err := b.stmt(ctx, b.w, info, `SELECT version FROM `+info.table+` WHERE ws = ? AND id = ?`)
+	if err != nil {
+		return fmt.Errorf("sqlite replace %s: %w", coll, err)
+	}
 	return b.write(ctx, func(tx *sql.Tx) error {
 		wctx := context.Background()
-		res, err := tx.StmtContext(wctx, s).ExecContext(wctx, args...)
-		if err != nil {
-			return wrapWrite("replace", coll, id, dupError(info, err))
+		exec := func(s *sql.Stmt, args []any) (int64, error) {
+			res, err := tx.StmtContext(wctx, s).ExecContext(wctx, args...)
+			if err != nil {
+				return 0, wrapWrite("replace", coll, id, dupError(info, err))
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return 0, fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
+			}
+			return n, nil
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
+		if n, err := exec(s, args); err != nil || n == 1 {
+			return err
 		}
-		if n == 1 {
-			return nil
-		}
-		// Not updated: tell a stale version from a missing document.
-		var one int
-		switch err := tx.StmtContext(wctx, exists).QueryRowContext(wctx, ws, id).Scan(&one); {
+		// Not updated: a missing document, a stale version, or indexed
+		// columns other than the caller said.
+		var v int64
+		switch err := tx.StmtContext(wctx, version).QueryRowContext(wctx, ws, id).Scan(&v); {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, store.ErrNotFound)
 		case err != nil:
 			return fmt.Errorf("sqlite replace %s/%s: %w", coll, id, err)
+		case v != expectedVersion:
+			return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
 		}
-		return fmt.Errorf("sqlite replace %s/%s: expected version %d: %w", coll, id, expectedVersion, store.ErrConflict)
+		if n, err := exec(full, updateArgs(r, all, ws, id, expectedVersion, true)); err != nil || n == 1 {
+			return err
+		}
+		return fmt.Errorf("sqlite replace %s/%s: row changed under the writer", coll, id)
 	})
 }
 

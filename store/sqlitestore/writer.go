@@ -78,13 +78,15 @@ func (b *Backend) writer() {
 	for {
 		// A long log is restarted once the writer has been idle a moment
 		// (checkpoint.go); a write arriving meanwhile waits for it.
-		if b.logFrames.Load() >= b.restartFrames {
+		if b.logFrames.Load() >= b.restartFrames && time.Now().After(b.restartAfter) {
 			idle.Reset(idleRestart)
 		}
 		select {
 		case op := <-b.ops:
 			idle.Stop()
 			group = append(group[:0], op)
+		case <-b.longLog:
+			continue // the log grew long while the writer waited: arm the restart
 		case <-idle.C:
 			b.restart()
 			continue
@@ -102,7 +104,7 @@ func (b *Backend) writer() {
 		}
 		b.runGroup(group)
 		clear(group)
-		if b.logFrames.Load() >= b.forceFrames {
+		if b.logFrames.Load() >= b.forceFrames && time.Now().After(b.restartAfter) {
 			b.restart()
 		}
 	}
