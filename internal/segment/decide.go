@@ -150,7 +150,9 @@ func (d *Decider) load(ctx context.Context, tn store.Tenant, p *profile.Profile)
 	if p.Segments != nil {
 		return false, nil
 	}
-	ms, err := d.e.ProfileSegments(ctx, tn, p.ID)
+	// Every segment's, uncached: a membership missed here would never be
+	// exited.
+	ms, err := allMemberships(ctx, tn, p.ID)
 	if err != nil {
 		return false, fmt.Errorf("memberships of %s: %w", p.ID, err)
 	}

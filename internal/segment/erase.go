@@ -30,8 +30,12 @@ func (e *Engine) Erase(ctx context.Context, tn store.Tenant, profileIDs []string
 	if err != nil {
 		return 0, err
 	}
+	segs, err := allSegmentIDs(ctx, tn) // every segment's, archived ones too
+	if err != nil {
+		return 0, err
+	}
 	for _, pid := range profileIDs {
-		current, err := allMemberships(ctx, tn, pid)
+		current, err := memberships(ctx, tn, pid, segs)
 		if err != nil {
 			return 0, fmt.Errorf("memberships of %s: %w", pid, err)
 		}

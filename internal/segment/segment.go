@@ -160,7 +160,7 @@ func eachMembership(ctx context.Context, tn store.Tenant, profileID string, segm
 // must miss no membership (erasure, export).
 func allSegmentIDs(ctx context.Context, tn store.Tenant) ([]string, error) {
 	var ids []string
-	err := tn.C(Segments).Each(ctx, store.Query{Index: store.ByID}, func(raw bson.Raw) error {
+	err := tn.C(Segments).Each(ctx, store.Query{Index: SegmentsByName}, func(raw bson.Raw) error {
 		id, ok := raw.Lookup("_id").StringValueOK()
 		if !ok {
 			return errors.New("segment without a string _id")
@@ -492,7 +492,7 @@ func (e *Engine) ProfileSegments(ctx context.Context, tn store.Tenant, profileID
 }
 
 // allMemberships returns every membership of a profile, whatever the
-// cache holds (erasure).
+// cache holds (a profile document from before memberships were kept on it).
 func allMemberships(ctx context.Context, tn store.Tenant, profileID string) ([]Member, error) {
 	ids, err := allSegmentIDs(ctx, tn)
 	if err != nil {

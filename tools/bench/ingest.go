@@ -196,7 +196,7 @@ func (h *harness) profiled(srv *server, name string, d time.Duration, run func()
 	rep, err := run()
 	if perr := wait(); perr != nil {
 		h.logf("cpu profile %s: %v", name, perr)
-	} else {
+	} else if srv.debugURL != "" {
 		h.logf("cpu profile of the server: %s", path)
 	}
 	return rep, err
