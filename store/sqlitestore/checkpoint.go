@@ -113,6 +113,12 @@ func (b *Backend) checkpoint(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// restartDue reports whether the log is at least frames long and no
+// restart readers held off is being backed off from.
+func (b *Backend) restartDue(frames int64) bool {
+	return b.logFrames.Load() >= frames && time.Now().After(b.restartAfter)
+}
+
 // restart runs a RESTART checkpoint on the writer's connection, between
 // groups, never beside the checkpointer's (SQLite would answer busy at
 // once). A busy answer (a reader stayed past restartWait) is not a

@@ -565,6 +565,15 @@ func storedValues(info *collInfo, stored bson.Raw, id string, version int64) ([]
 	return old.vals, true
 }
 
+// everyColumn marks every indexed column: the full SET.
+func everyColumn(info *collInfo) []bool {
+	all := make([]bool, len(info.cols))
+	for i := range all {
+		all[i] = true
+	}
+	return all
+}
+
 // changedColumns marks the indexed columns whose value differs.
 func changedColumns(old, new []any) []bool {
 	set := make([]bool, len(new))
@@ -593,10 +602,7 @@ func (b *Backend) replaceKnown(ctx context.Context, info *collInfo, coll, ws, id
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
-	all := make([]bool, len(info.cols))
-	for i := range all {
-		all[i] = true
-	}
+	all := everyColumn(info)
 	full, err := b.stmt(ctx, b.w, info, updateSQL(info, all, true))
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
@@ -650,10 +656,7 @@ func (b *Backend) replaceRead(ctx context.Context, info *collInfo, coll, ws, id 
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)
 	}
-	all := make([]bool, len(info.cols))
-	for i := range all {
-		all[i] = true
-	}
+	all := everyColumn(info)
 	full, err := b.stmt(ctx, b.w, info, updateSQL(info, all, false))
 	if err != nil {
 		return fmt.Errorf("sqlite replace %s: %w", coll, err)

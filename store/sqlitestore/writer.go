@@ -78,7 +78,7 @@ func (b *Backend) writer() {
 	for {
 		// A long log is restarted once the writer has been idle a moment
 		// (checkpoint.go); a write arriving meanwhile waits for it.
-		if b.logFrames.Load() >= b.restartFrames && time.Now().After(b.restartAfter) {
+		if b.restartDue(b.restartFrames) {
 			idle.Reset(idleRestart)
 		}
 		select {
@@ -104,7 +104,7 @@ func (b *Backend) writer() {
 		}
 		b.runGroup(group)
 		clear(group)
-		if b.logFrames.Load() >= b.forceFrames && time.Now().After(b.restartAfter) {
+		if b.restartDue(b.forceFrames) {
 			b.restart()
 		}
 	}
