@@ -8,9 +8,10 @@
 //
 //   - segments: one per segment (Segment). Archived segments keep their
 //     members frozen: archive stops changes and exits no one.
-//   - memberships: one per (segment, profile) member, _id segmentId/profileId:
-//     the primary key is the index of members by segment (membersOf). A profile's memberships are decided
-//     on the profile document itself (Profile.Segments, decide.go), in the
+//   - memberships: one per (segment, profile) member, _id
+//     segmentId/profileId: the primary key is the index of members by
+//     segment (membersOf). A profile's memberships are decided on the
+//     profile document itself (Profile.Segments, decide.go), in the
 //     compare-and-swap that writes it; this collection follows the
 //     document through the hand-off.
 //   - membership_changes: the history (ENTERED/EXITED, at, cause), each
@@ -157,10 +158,16 @@ func eachMembership(ctx context.Context, tn store.Tenant, profileID string, segm
 
 // allSegmentIDs reads the ids of every segment of the workspace, archived
 // ones included (their members stay), bypassing the cache: for reads that
-// must miss no membership (erasure, export).
+// must miss no membership (erasure, export, documents from before
+// memberships were kept on them).
 func allSegmentIDs(ctx context.Context, tn store.Tenant) ([]string, error) {
+	return segmentIDs(ctx, tn, store.Query{Index: SegmentsByName})
+}
+
+// segmentIDs reads the ids of the segments q finds.
+func segmentIDs(ctx context.Context, tn store.Tenant, q store.Query) ([]string, error) {
 	var ids []string
-	err := tn.C(Segments).Each(ctx, store.Query{Index: SegmentsByName}, func(raw bson.Raw) error {
+	err := tn.C(Segments).Each(ctx, q, func(raw bson.Raw) error {
 		id, ok := raw.Lookup("_id").StringValueOK()
 		if !ok {
 			return errors.New("segment without a string _id")
@@ -316,14 +323,8 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error
 		if a.building, err = buildingSet(ctx, tn, a.byID); err != nil {
 			return nil, err
 		}
-		archived, err := tn.C(Segments).Find(ctx, store.Query{Index: SegmentsByStatus, Eq: []any{Archived}})
-		if err != nil {
-			return nil, fmt.Errorf("load archived segments: %w", err)
-		}
-		for _, d := range archived {
-			if id, ok := d.Raw.Lookup("_id").StringValueOK(); ok {
-				a.archived = append(a.archived, id)
-			}
+		if a.archived, err = segmentIDs(ctx, tn, store.Query{Index: SegmentsByStatus, Eq: []any{Archived}}); err != nil {
+			return nil, err
 		}
 		return a, nil
 	})
