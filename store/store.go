@@ -71,6 +71,12 @@ type CollectionSpec struct {
 	// maintaining them. (An index merely left out of a spec stays: another
 	// Store on the database may declare it.)
 	Retired []string
+	// LargeDocuments says the collection's documents commonly exceed
+	// about 1 KB (profiles). Engines may store them differently: the
+	// embedded one keeps them in a rowid table, so that a rewrite does not
+	// spill onto an overflow page, and moves an existing collection there
+	// when the store is opened. MongoDB ignores it.
+	LargeDocuments bool
 }
 
 // Bound is a range condition on one index field. Nil members are unbounded.

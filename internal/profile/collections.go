@@ -20,7 +20,7 @@ const (
 // Collections declares them and their indexes; the store creates them
 // idempotently at start (internal/app.Collections gathers every domain's).
 var Collections = []store.CollectionSpec{
-	{Name: Profiles, Indexes: []store.Index{
+	{Name: Profiles, LargeDocuments: true, Indexes: []store.Index{
 		{Name: ProfilesByCreated, Fields: []string{"createdAt"}},
 		{Name: ProfilesByUpdated, Fields: []string{"updatedAt"}},
 		{Name: ProfilesByLastSeen, Fields: []string{"lastSeenAt"}},

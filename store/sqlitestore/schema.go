@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -143,20 +145,18 @@ func ensureCollection(ctx context.Context, tx *sql.Tx, spec store.CollectionSpec
 	// index is not per workspace, so an id taken in one workspace must be
 	// refused in another on both engines. Every statement still filters on
 	// ws, which is what keeps tenants apart.
-	ddl := `CREATE TABLE IF NOT EXISTS ` + table + ` (
-		ws      TEXT NOT NULL,
-		id      TEXT NOT NULL,
-		version INTEGER NOT NULL,
-		doc     BLOB NOT NULL,
-		PRIMARY KEY (id)
-	) WITHOUT ROWID`
-	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+tableDef(spec.LargeDocuments, nil)); err != nil {
 		return nil, fmt.Errorf("create table: %w", err)
 	}
 
 	cols, err := loadColumns(ctx, tx, spec.Name)
 	if err != nil {
 		return nil, err
+	}
+	if spec.LargeDocuments {
+		if err := relayout(ctx, tx, spec.Name, cols); err != nil {
+			return nil, err
+		}
 	}
 	var added []column
 	for _, ix := range spec.Indexes {
@@ -258,6 +258,97 @@ func ensureCollection(ctx context.Context, tx *sql.Tx, spec store.CollectionSpec
 		}
 	}
 	return info, nil
+}
+
+// tableDef is the column list of a collection's table (after CREATE TABLE
+// name), with cols extracted.
+//
+// Documents are stored whole in doc. A table keyed by id alone (WITHOUT
+// ROWID) keeps its rows in the primary key's B-tree, which holds at most
+// about 1,000 bytes of a row on a 4 KiB page: a larger document spills
+// onto an overflow page, and every rewrite of it writes both pages and
+// returns the old overflow page to the free list. That doubled the cost of
+// a profile's write (2 KB). A rowid table keeps rows up to about 4 KB on
+// their page, at the price of a second B-tree (the unique index on id) that
+// every read by id goes through: worth it only for large documents.
+func tableDef(large bool, cols []column) string {
+	var extra string
+	for _, c := range cols {
+		extra += ",\n\t\t" + quoteIdent(c.name)
+	}
+	if large {
+		return ` (
+		ws      TEXT NOT NULL,
+		id      TEXT NOT NULL UNIQUE,
+		version INTEGER NOT NULL,
+		doc     BLOB NOT NULL` + extra + `
+	)`
+	}
+	return ` (
+		ws      TEXT NOT NULL,
+		id      TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		doc     BLOB NOT NULL` + extra + `,
+		PRIMARY KEY (id)
+	) WITHOUT ROWID`
+}
+
+// relayout moves a collection declared with large documents, whose table
+// was created keyed by id alone, to a rowid table (see tableDef): it copies
+// the rows and recreates the table's indexes, in the declaration's
+// transaction. It runs once, when a database made before the declaration
+// is first opened (about 5 s per 100,000 profiles).
+func relayout(ctx context.Context, tx *sql.Tx, coll string, cols []column) error {
+	var ddl string
+	if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?`, coll).Scan(&ddl); err != nil {
+		return fmt.Errorf("relayout %s: read schema: %w", coll, err)
+	}
+	if !strings.Contains(strings.ToUpper(ddl), "WITHOUT ROWID") {
+		return nil
+	}
+	start := time.Now()
+	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, coll)
+	if err != nil {
+		return fmt.Errorf("relayout %s: read indexes: %w", coll, err)
+	}
+	var indexes []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return fmt.Errorf("relayout %s: read indexes: %w", coll, err)
+		}
+		indexes = append(indexes, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("relayout %s: read indexes: %w", coll, err)
+	}
+	names := []string{"ws", "id", "version", "doc"}
+	for _, c := range cols {
+		names = append(names, quoteIdent(c.name))
+	}
+	list := strings.Join(names, ", ")
+	// halo_meta_ names no collection, nor any collection's index.
+	table, tmp := quoteIdent(coll), quoteIdent("halo_meta_relayout")
+	steps := []string{
+		`DROP TABLE IF EXISTS ` + tmp,
+		`CREATE TABLE ` + tmp + tableDef(true, cols),
+		`INSERT INTO ` + tmp + ` (` + list + `) SELECT ` + list + ` FROM ` + table + ` ORDER BY id`,
+		`DROP TABLE ` + table,
+		`ALTER TABLE ` + tmp + ` RENAME TO ` + table,
+	}
+	for _, s := range append(steps, indexes...) {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("relayout %s: %w", coll, err)
+		}
+	}
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		return fmt.Errorf("relayout %s: count: %w", coll, err)
+	}
+	slog.InfoContext(ctx, "sqlite: collection moved to a rowid table (large documents)", "collection", coll, "documents", n, "ms", time.Since(start).Milliseconds())
+	return nil
 }
 
 func newColumn(path, name string) column {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,6 +135,89 @@ func TestNewIndexBackfills(t *testing.T) {
 	}
 	if err := s2.Tenant("ws").C("evs").Insert(ctx, event{ID: "e9", MessageID: "m0"}); err != nil {
 		t.Fatalf("insert after refused index: %v", err)
+	}
+}
+
+// A collection declared with large documents, whose table was made keyed
+// by id alone, moves to a rowid table when opened: every document, column
+// and index (uniqueness included) comes along, and a second open leaves it.
+func TestLargeDocumentsRelayout(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	spec := store.CollectionSpec{Name: "evs", Indexes: []store.Index{
+		{Name: "by_profile", Fields: []string{"profileId", "occurredAt"}},
+		{Name: "by_msg", Fields: []string{"messageId"}, Unique: true},
+	}}
+	b := newBackend(t, dir)
+	s, err := store.Open(ctx, b, []store.CollectionSpec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	var want []string
+	for i := range 300 {
+		e := event{ID: fmt.Sprintf("e%03d", i), Version: 1, MessageID: fmt.Sprintf("m%d", i), ProfileID: fmt.Sprintf("p%d", i%3), OccurredAt: at.Add(time.Duration(i) * time.Second), Name: strings.Repeat("x", 1500)}
+		if err := s.Tenant("ws").C("evs").Insert(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 1 {
+			want = append(want, e.ID)
+		}
+	}
+	layout := func(b *Backend) string {
+		var ddl string
+		if err := b.r.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'evs'`).Scan(&ddl); err != nil {
+			t.Fatal(err)
+		}
+		return ddl
+	}
+	if !strings.Contains(layout(b), "WITHOUT ROWID") {
+		t.Fatalf("made without large documents: %s", layout(b))
+	}
+
+	spec.LargeDocuments = true
+	for round := range 2 {
+		s, err := store.Open(ctx, b, []store.CollectionSpec{spec})
+		if err != nil {
+			t.Fatalf("open %d: %v", round, err)
+		}
+		if strings.Contains(layout(b), "WITHOUT ROWID") {
+			t.Fatalf("open %d: still %s", round, layout(b))
+		}
+		c := s.Tenant("ws").C("evs")
+		docs, err := c.Find(ctx, store.Query{Index: "by_profile", Eq: []any{"p1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range docs {
+			var e event
+			if err := bson.Unmarshal(d.Raw, &e); err != nil {
+				t.Fatal(err)
+			}
+			if len(e.Name) != 1500 || !e.OccurredAt.Equal(at.Add(time.Duration(len(got)*3+1)*time.Second)) {
+				t.Fatalf("open %d: document %s came back as %+v", round, e.ID, e)
+			}
+			got = append(got, e.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("open %d: by_profile p1 = %v, want %v", round, got, want)
+		}
+		var dk *store.DuplicateKeyError
+		err = c.Insert(ctx, event{ID: fmt.Sprintf("new%d", round), MessageID: "m7"})
+		if !errors.As(err, &dk) || dk.Index != "by_msg" {
+			t.Fatalf("open %d: unique index after relayout: %v", round, err)
+		}
+		err = c.Insert(ctx, event{ID: "e007", MessageID: "fresh"})
+		if !errors.As(err, &dk) || dk.Index != "_id" {
+			t.Fatalf("open %d: taken id after relayout: %v", round, err)
+		}
+		if err := c.Insert(ctx, event{ID: fmt.Sprintf("new%d", round), MessageID: fmt.Sprintf("fresh%d", round), ProfileID: "p9"}); err != nil {
+			t.Fatalf("open %d: insert after relayout: %v", round, err)
+		}
+		if n, err := c.Count(ctx, store.Query{Index: store.ByID}); err != nil || n != int64(301+round) {
+			t.Fatalf("open %d: %d documents (%v)", round, n, err)
+		}
 	}
 }
 

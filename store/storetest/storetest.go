@@ -39,7 +39,9 @@ const (
 
 // Specs declares the suite's collections.
 var Specs = []store.CollectionSpec{
-	{Name: Things, Indexes: []store.Index{
+	// Things are declared large so that the suite covers both of the
+	// embedded engine's table layouts.
+	{Name: Things, LargeDocuments: true, Indexes: []store.Index{
 		{Name: ByOwnerN, Fields: []string{"owner", "n"}},
 		{Name: ByOwnerAt, Fields: []string{"owner", "at"}},
 		{Name: ByName, Fields: []string{"name"}},
