@@ -20,6 +20,7 @@ func main() {
 	}
 	logger := newLogger(cfg, os.Stderr)
 	slog.SetDefault(logger)
+	tuneGC(os.Getenv, logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
