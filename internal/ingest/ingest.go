@@ -25,7 +25,8 @@
 //     changed are evaluated on the document being written (segment);
 //  7. the membership moves those writes decided are handed off: history
 //     records, the members index, notifications (segment);
-//  8. timeline.appended and profile.updated go to the outbox (realtime);
+//  8. timeline.appended and profile.updated go to the outbox (realtime),
+//     in step 7's outbox write, after the membership changes;
 //  9. the consent carried on the call is recorded (consent).
 //
 // identify (identify.go) is steps 1, 4, 7 and 9 for one person, its

@@ -43,9 +43,9 @@ func event(msg, who, name string) ingest.TrackInput {
 }
 
 // A track runs every step: the profile is counted, the segment that
-// reads the event is entered, the outbox is told (timeline.appended and
-// the membership change), and the consent the event carries is recorded
-// once, not again on a replay.
+// reads the event is entered, the outbox is told (the membership change,
+// then timeline.appended and profile.updated, in one write), and the
+// consent the event carries is recorded once, not again on a replay.
 func TestTrackRunsEveryStep(t *testing.T) {
 	e := apptest.New(t, start)
 	out := &apptest.Recorder{}
@@ -70,9 +70,15 @@ func TestTrackRunsEveryStep(t *testing.T) {
 	if err != nil || len(members) != 1 || members[0].SegmentID != seg.ID {
 		t.Fatalf("memberships %+v, %v", members, err)
 	}
-	kinds := strings.Join(kinds(out.Changes()), ",")
-	if !strings.Contains(kinds, realtime.TimelineAppended) || !strings.Contains(kinds, realtime.MembershipChanged) {
-		t.Fatalf("published %s", kinds)
+	calls := out.Calls()
+	// The order changed the profile's scores too: profile.updated.
+	want := strings.Join([]string{realtime.MembershipChanged, realtime.TimelineAppended, realtime.ProfileUpdated}, ",")
+	if len(calls) == 0 || strings.Join(kinds(calls[0]), ",") != want {
+		var got []string
+		for _, c := range calls {
+			got = append(got, strings.Join(kinds(c), ","))
+		}
+		t.Fatalf("outbox writes %q, want %s in the first", got, want)
 	}
 	recs, _, _, err := e.Services.Consent.History(e.Ctx, e.Tenant, p.ID, 10, "")
 	if err != nil || len(recs) != 1 || recs[0].Purpose != "marketing" {

@@ -30,14 +30,14 @@ func (p *Pipeline) LogInteraction(ctx context.Context, tn store.Tenant, in timel
 		counted = replay != nil // a replay stored nothing
 		return replay, err
 	}
-	// Steps 6 and 7: pr was read before the item was stored, so it seeds the
+	// Step 6: pr was read before the item was stored, so it seeds the
 	// compare-and-swap as resolution's read does for track.
-	_, computed, err := p.updateProfiles(ctx, tn, "logInteraction", []*timeline.Event{ev}, map[string]*profile.Profile{pr.ID: pr}, map[string]bool{pr.ID: true})
+	_, written, computed, err := p.updateProfiles(ctx, tn, "logInteraction", []*timeline.Event{ev}, map[string]*profile.Profile{pr.ID: pr}, map[string]bool{pr.ID: true})
 	if err != nil {
 		return nil, err
 	}
 	counted = true
-	// Step 8.
-	p.publish(ctx, tn, []timeline.TrackResult{{Event: ev}}, computed)
+	// Steps 7 and 8.
+	p.publish(ctx, tn, "logInteraction", written, []timeline.TrackResult{{Event: ev}}, computed)
 	return ev, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -19,17 +18,18 @@ import (
 	"github.com/halo-cdp/halo/store"
 )
 
-// updateProfiles is steps 6 and 7: it adds newly stored events to their
+// updateProfiles is step 6: it adds newly stored events to their
 // profiles, one compare-and-swap per profile that updates, together, the
 // item counters (timeline), the segment features, the computed traits and
 // score tally (traits) and, from all of that, the profile's segment
-// memberships (segment); then it hands the membership moves off (segment:
-// history, members, notifications). If a profile was merged away between
-// resolution and now, its events follow it to the survivor. seeds are the
-// profiles as read before the events were stored; broad, those whose
-// every segment may have changed besides the events (created, traits
-// written). cause names the call in membership history.
-func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, cause string, events []*timeline.Event, seeds map[string]*profile.Profile, broad map[string]bool) (map[string]*profile.Profile, computedChanges, error) {
+// memberships (segment). It returns the profiles written, by the id they
+// were asked for and in order (their membership moves for step 7 to hand
+// off), and the computed values changed. If a profile was merged away
+// between resolution and now, its events follow it to the survivor.
+// seeds are the profiles as read before the events were stored; broad,
+// those whose every segment may have changed besides the events (created,
+// traits written). cause names the call in membership history.
+func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, cause string, events []*timeline.Event, seeds map[string]*profile.Profile, broad map[string]bool) (map[string]*profile.Profile, []*profile.Profile, computedChanges, error) {
 	var changes computedChanges
 	byProfile := map[string][]*timeline.Event{}
 	var order []string
@@ -41,25 +41,26 @@ func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, cause st
 	}
 	out := map[string]*profile.Profile{}
 	if len(events) == 0 {
-		return out, changes, nil
+		return out, nil, changes, nil
 	}
 	// One configuration for every profile of the call.
 	features, err := p.segments.Features(ctx, tn)
 	if err != nil {
-		return nil, changes, err
+		return nil, nil, changes, err
 	}
 	computed, err := p.traits.Counter(ctx, tn)
 	if err != nil {
-		return nil, changes, err
+		return nil, nil, changes, err
 	}
 	decider, err := p.segments.Decider(ctx, tn, cause)
 	if err != nil {
-		return nil, changes, err
+		return nil, nil, changes, err
 	}
 	now := p.now()
 	// Profiles are independent: their compare-and-swaps run side by side,
 	// so that the store commits them together (and, on MongoDB, their
-	// round trips overlap).
+	// round trips overlap). Not through store.Together: each holds its
+	// profile's write lock (profile.Update) until its write lands.
 	var seedMu sync.Mutex
 	takeSeed := func(id string) *profile.Profile {
 		seedMu.Lock()
@@ -79,18 +80,13 @@ func (p *Pipeline) updateProfiles(ctx context.Context, tn store.Tenant, cause st
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, changes, err
+		return nil, nil, changes, err
 	}
 	for i, pid := range order {
 		out[pid] = written[i]
 		changes.add(written[i].ID, changed[i])
 	}
-	// The events are stored and counted whatever happens here: a failed
-	// hand-off stays pending on the profiles, for the sweeper to finish.
-	if err := p.segments.HandOff(context.WithoutCancel(ctx), tn, written); err != nil {
-		slog.ErrorContext(ctx, "segments: hand off memberships", "profiles", len(written), "cause", cause, "err", err)
-	}
-	return out, changes, nil
+	return out, written, changes, nil
 }
 
 // parallelWrites bounds the profiles a call writes at once.

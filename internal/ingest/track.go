@@ -83,9 +83,9 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 		return nil, err
 	}
 
-	// 6 and 7. Each touched profile's state, memberships included, in one
-	// compare-and-swap; then the membership moves are handed off.
-	profiles, computed, err := p.updateProfiles(ctx, tn, "track", stored, seeds, broad)
+	// 6. Each touched profile's state, memberships included, in one
+	// compare-and-swap.
+	profiles, written, computed, err := p.updateProfiles(ctx, tn, "track", stored, seeds, broad)
 	if err != nil {
 		return nil, err
 	}
@@ -107,8 +107,8 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 		r.Event.ProfileID = pr.ID
 	}
 
-	// 8. The outbox.
-	p.publish(ctx, tn, results, computed)
+	// 7 and 8. The membership moves handed off; the outbox.
+	p.publish(ctx, tn, "track", written, results, computed)
 	if raced != nil {
 		return nil, raced
 	}

@@ -204,11 +204,20 @@ func (d *Decider) setNext(p *profile.Profile, next time.Time) bool {
 
 // HandOff records the moves pending on profiles (as just written) in the
 // segment collections (see the top of this file). Profiles without
-// pending moves cost nothing.
-func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profile.Profile) error {
+// pending moves cost nothing. also are the caller's own changes: they go
+// to the outbox in the write of the membership changes, after them (one
+// outbox write for the call instead of two), and are published whatever
+// becomes of the hand-off.
+func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, also ...realtime.Change) error {
 	// Once started it runs to the end: a hand-off stopped half way may
 	// leave a members entry that only its own last step corrects.
 	ctx = context.WithoutCancel(ctx)
+	sent := false
+	defer func() {
+		if !sent {
+			realtime.Notify(ctx, e.publisher, tn, also...)
+		}
+	}()
 	var pending []*profile.Profile
 	for _, p := range profiles {
 		if p != nil && len(p.Moves) > 0 {
@@ -226,12 +235,24 @@ func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profi
 		if round == 10 {
 			return fmt.Errorf("hand off memberships of %d profiles: too much contention: %w", len(pending), store.ErrConflict)
 		}
-		if err := e.recordMoves(ctx, tn, pending); err != nil {
+		notes, err := e.recordMoves(ctx, tn, pending)
+		if err != nil {
 			return err
 		}
+		if !sent {
+			notes, sent = append(notes, also...), true
+		}
+		// The notifications and the clears together, in one commit of
+		// the store where it can: a clear that lands first leaves nothing
+		// to hand off again, as after a notification lost to a crash
+		// between its record and its outbox write.
 		again := make([]*profile.Profile, len(pending))
 		errs := make([]error, len(pending))
-		parallel(len(pending), func(i int) {
+		together(ctx, len(pending)+1, func(ctx context.Context, i int) {
+			if i == len(pending) {
+				realtime.Notify(ctx, e.publisher, tn, notes...)
+				return
+			}
 			again[i], errs[i] = e.clearMoves(ctx, tn, pending[i])
 		})
 		pending = pending[:0]
@@ -285,9 +306,12 @@ func (e *Engine) clearMoves(ctx context.Context, tn store.Tenant, p *profile.Pro
 }
 
 // recordMoves writes the history records of the profiles' moves (each
-// once: a repeat finds its id taken), notifies the new ones, and sets
-// the memberships of the segments moved to what each document says.
-func (e *Engine) recordMoves(ctx context.Context, tn store.Tenant, profiles []*profile.Profile) error {
+// once: a repeat finds its id taken) and sets the memberships of the
+// segments moved to what each document says. The writes are independent
+// (a hand-off interrupted between them is done again from the document),
+// so they go together, in one commit of the store where it can. It
+// returns the notifications of the records written now.
+func (e *Engine) recordMoves(ctx context.Context, tn store.Tenant, profiles []*profile.Profile) ([]realtime.Change, error) {
 	var (
 		records []any
 		moves   []profile.SegmentMove
@@ -302,23 +326,6 @@ func (e *Engine) recordMoves(ctx context.Context, tn store.Tenant, profiles []*p
 			records = append(records, Change{ID: m.ID, SegmentID: m.SegmentID, ProfileID: p.ID, Kind: kind, At: m.At, Cause: m.Cause})
 			moves = append(moves, m)
 			owners = append(owners, p.ID)
-		}
-	}
-	errs, err := tn.C(MembershipChanges).InsertMany(ctx, records)
-	if err != nil {
-		return fmt.Errorf("record membership changes: %w", err)
-	}
-	var notes []realtime.Change
-	for j, m := range moves {
-		switch err := errAt(errs, j); {
-		case err == nil:
-			c := records[j].(Change)
-			notes = append(notes, realtime.Change{
-				Kind: realtime.MembershipChanged, ProfileID: owners[j], SegmentID: m.SegmentID,
-				Payload: map[string]any{realtime.PayloadKind: c.Kind, realtime.PayloadCause: c.Cause, realtime.PayloadChangeID: c.ID},
-			})
-		case !errors.Is(err, store.ErrDuplicateKey):
-			return fmt.Errorf("record membership change: %w", err)
 		}
 	}
 	// Memberships as the documents say, for each segment moved.
@@ -345,26 +352,77 @@ func (e *Engine) recordMoves(ctx context.Context, tn store.Tenant, profiles []*p
 			}
 		}
 	}
-	if len(enters) > 0 {
-		errs, err := tn.C(Memberships).InsertMany(ctx, enters)
-		if err != nil {
-			return fmt.Errorf("enter segments: %w", err)
-		}
-		for j := range enters {
-			if err := errAt(errs, j); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
-				return fmt.Errorf("enter segment: %w", err)
+
+	// Task 0 writes the records, task 1 the entries, the others one exit
+	// each.
+	var notes []realtime.Change
+	errs := make([]error, 2+len(exits))
+	together(ctx, len(errs), func(ctx context.Context, i int) {
+		switch i {
+		case 0:
+			notes, errs[0] = recordHistory(ctx, tn, records, moves, owners)
+		case 1:
+			errs[1] = enterMembers(ctx, tn, enters)
+		default:
+			if err := tn.C(Memberships).Delete(ctx, exits[i-2]); err != nil && !errors.Is(err, store.ErrNotFound) {
+				errs[i] = fmt.Errorf("exit segment: %w", err)
 			}
 		}
-	}
-	exitErrs := make([]error, len(exits))
-	parallel(len(exits), func(i int) {
-		if err := tn.C(Memberships).Delete(ctx, exits[i]); err != nil && !errors.Is(err, store.ErrNotFound) {
-			exitErrs[i] = fmt.Errorf("exit segment: %w", err)
-		}
 	})
-	if err := errors.Join(exitErrs...); err != nil {
-		return err
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
-	realtime.Notify(ctx, e.publisher, tn, notes...)
+	return notes, nil
+}
+
+// recordHistory inserts the history records of moves (owners[i] made
+// moves[i], recorded as records[i]) and returns the notifications of
+// those not recorded before.
+func recordHistory(ctx context.Context, tn store.Tenant, records []any, moves []profile.SegmentMove, owners []string) ([]realtime.Change, error) {
+	errs, err := tn.C(MembershipChanges).InsertMany(ctx, records)
+	if err != nil {
+		return nil, fmt.Errorf("record membership changes: %w", err)
+	}
+	var notes []realtime.Change
+	for j, m := range moves {
+		switch err := errAt(errs, j); {
+		case err == nil:
+			c := records[j].(Change)
+			notes = append(notes, realtime.Change{
+				Kind: realtime.MembershipChanged, ProfileID: owners[j], SegmentID: m.SegmentID,
+				Payload: map[string]any{realtime.PayloadKind: c.Kind, realtime.PayloadCause: c.Cause, realtime.PayloadChangeID: c.ID},
+			})
+		case !errors.Is(err, store.ErrDuplicateKey):
+			return nil, fmt.Errorf("record membership change: %w", err)
+		}
+	}
+	return notes, nil
+}
+
+// enterMembers inserts the memberships entries (an entry already there
+// stays).
+func enterMembers(ctx context.Context, tn store.Tenant, enters []any) error {
+	if len(enters) == 0 {
+		return nil
+	}
+	errs, err := tn.C(Memberships).InsertMany(ctx, enters)
+	if err != nil {
+		return fmt.Errorf("enter segments: %w", err)
+	}
+	for j := range enters {
+		if err := errAt(errs, j); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
+			return fmt.Errorf("enter segment: %w", err)
+		}
+	}
 	return nil
+}
+
+// together runs fn(ctx, 0..n-1) through store.Together: their first
+// writes share one commit where the store can.
+func together(ctx context.Context, n int, fn func(ctx context.Context, i int)) {
+	fns := make([]func(context.Context), n)
+	for i := range fns {
+		fns[i] = func(ctx context.Context) { fn(ctx, i) }
+	}
+	store.Together(ctx, fns...)
 }

@@ -53,7 +53,7 @@ type Backend struct {
 	stmts    map[stmtKey]*sql.Stmt
 
 	// The group-commit writer (writer.go).
-	ops        chan *writeOp
+	ops        chan []*writeOp // one caller's write, or those a store.Together held
 	quit       chan struct{}
 	writerDone chan struct{}
 
@@ -146,7 +146,7 @@ func Open(ctx context.Context, dir string) (*Backend, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	b := &Backend{w: w, r: r, ck: ck, restartFrames: walRestartPages, forceFrames: walForcePages, longLog: make(chan struct{}, 1), colls: map[string]*collInfo{}, stmts: map[stmtKey]*sql.Stmt{},
-		ops: make(chan *writeOp), quit: make(chan struct{}), writerDone: make(chan struct{}), checkpointDone: make(chan struct{})}
+		ops: make(chan []*writeOp), quit: make(chan struct{}), writerDone: make(chan struct{}), checkpointDone: make(chan struct{})}
 	go b.writer()
 	go b.checkpointer(ck)
 	return b, nil

@@ -51,22 +51,46 @@ type writeOp struct {
 // write runs fn in the writer's next transaction and returns its outcome
 // once that transaction committed (or failed). fn must not touch b.w
 // other than through tx: the writer holds its only connection.
+//
+// The first write of each fn of a store.Together is held, and the held
+// writes are queued as one: they run in the same group.
 func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	b.waiting.Add(1)
-	select {
-	case b.ops <- op:
-		b.waiting.Add(-1)
-	case <-ctx.Done():
-		b.waiting.Add(-1)
-		return ctx.Err()
-	case <-b.quit:
-		b.waiting.Add(-1)
-		return errClosed
+	if !store.Held(ctx, op, b.submitHeld) {
+		b.waiting.Add(1)
+		select {
+		case b.ops <- []*writeOp{op}:
+			b.waiting.Add(-1)
+		case <-ctx.Done():
+			b.waiting.Add(-1)
+			return ctx.Err()
+		case <-b.quit:
+			b.waiting.Add(-1)
+			return errClosed
+		}
 	}
 	// Once queued, wait for the answer even if ctx ends: the write may be
 	// running, and its caller must learn whether it landed.
 	return <-op.done
+}
+
+// submitHeld queues the writes a store.Together held, as one entry of the
+// queue. A write whose caller's context ends meanwhile is answered by the
+// writer, which checks it before running it.
+func (b *Backend) submitHeld(held []any) {
+	ops := make([]*writeOp, len(held))
+	for i, w := range held {
+		ops[i] = w.(*writeOp)
+	}
+	b.waiting.Add(int64(len(ops)))
+	defer b.waiting.Add(-int64(len(ops)))
+	select {
+	case b.ops <- ops:
+	case <-b.quit:
+		for _, op := range ops {
+			op.done <- errClosed
+		}
+	}
 }
 
 // writer runs queued writes in groups until Close.
@@ -82,9 +106,9 @@ func (b *Backend) writer() {
 			idle.Reset(idleRestart)
 		}
 		select {
-		case op := <-b.ops:
+		case ops := <-b.ops:
 			idle.Stop()
-			group = append(group[:0], op)
+			group = append(group[:0], ops...)
 		case <-b.longLog:
 			continue // the log grew long while the writer waited: arm the restart
 		case <-idle.C:
@@ -96,8 +120,8 @@ func (b *Backend) writer() {
 	fill:
 		for len(group) < maxGroup {
 			select {
-			case op := <-b.ops:
-				group = append(group, op)
+			case ops := <-b.ops:
+				group = append(group, ops...)
 			default:
 				break fill
 			}

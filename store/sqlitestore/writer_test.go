@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -237,5 +238,60 @@ func TestGroupCommitRerunStartsOver(t *testing.T) {
 	}
 	if errs[1] != nil || len(manyErrs) != 1 || manyErrs[0] != nil || !e.has("m") {
 		t.Fatalf("insert many: %v %v, stored %v; want m stored on its rerun", errs[1], manyErrs, e.has("m"))
+	}
+}
+
+// The first writes of a store.Together's fns run in one group, even on an
+// idle writer: the call waits for one commit. A fn's later write is not
+// held. A write is held 5 ms at most, so a scheduler that starts a fn
+// later than that splits the group: the test tries a few times.
+func TestTogetherSharesOneGroup(t *testing.T) {
+	e := newGroupEnv(t)
+	ctx := t.Context()
+	for try := range 5 {
+		groups, writes := e.b.GroupStats()
+		var errs [4]error
+		a, c := fmt.Sprint("a", try), fmt.Sprint("c", try)
+		store.Together(ctx,
+			func(ctx context.Context) { errs[0] = e.c.Insert(ctx, doc{ID: a, Version: 1, Name: a}) },
+			func(ctx context.Context) { errs[1] = e.c.Insert(ctx, doc{ID: "b", Version: 1, Name: a}) }, // name taken by a
+			func(ctx context.Context) {
+				if errs[2] = e.c.Insert(ctx, doc{ID: c, Version: 1, Name: c}); errs[2] == nil {
+					errs[3] = e.c.Put(ctx, doc{ID: c, Version: 2, Name: c + "'"})
+				}
+			},
+			func(ctx context.Context) {},
+		)
+		g, w := e.b.GroupStats()
+		if errs[0] != nil || !errors.Is(errs[1], store.ErrDuplicateKey) || errs[2] != nil || errs[3] != nil {
+			t.Fatalf("answers %v", errs)
+		}
+		if !e.has(a) || e.has("b") || !e.has(c) {
+			t.Fatal("stored documents differ from the answers")
+		}
+		if w-writes != 4 {
+			t.Fatalf("%d writes, want 4", w-writes)
+		}
+		if g-groups == 2 {
+			return
+		}
+		t.Logf("try %d: 4 writes in %d groups", try, g-groups)
+	}
+	t.Fatal("the 3 first writes never shared a group")
+}
+
+// A Together over a closed store answers each write (and returns).
+func TestTogetherAfterClose(t *testing.T) {
+	e := newGroupEnv(t)
+	if err := e.b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var errs [2]error
+	store.Together(t.Context(),
+		func(ctx context.Context) { errs[0] = e.c.Insert(ctx, doc{ID: "a", Version: 1, Name: "a"}) },
+		func(ctx context.Context) { errs[1] = e.c.Insert(ctx, doc{ID: "b", Version: 1, Name: "b"}) },
+	)
+	if errs[0] == nil || errs[1] == nil {
+		t.Fatalf("answers %v", errs)
 	}
 }

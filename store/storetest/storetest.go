@@ -8,6 +8,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -128,6 +129,7 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"AddIndex", testAddIndex},
 		{"RedefineIndex", testRedefineIndex},
 		{"RetireIndex", testRetireIndex},
+		{"Together", testTogether},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1300,4 +1302,74 @@ func testRedefineIndex(t *testing.T, b store.Backend) {
 	wantDup(t, "unique after refused redefinition", c2.Insert(t.Context(), withKey(thing("c", "o", 3), "a")), Things, ByKindKey)
 	mustInsert(t, c2, thing("c", "o", 3))
 	wantIDs(t, "index after refused redefinition", find(t, c2, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"a", "b", "c"})
+}
+
+// Writes made through store.Together keep each its own outcome, as if
+// made alone, whether they are a fn's first (held, on an engine that
+// commits in groups) or a later one, and a fn that writes nothing, or
+// waits for another, holds nobody up for long.
+func testTogether(t *testing.T, b store.Backend) {
+	s := open(t, b)
+	things, others := s.Tenant("ws-a").C(Things), s.Tenant("ws-a").C(Others)
+	mustInsert(t, things, thing("taken", "o", 0))
+	var (
+		inserted, dup, replaced, second, deleted error
+		many                                     []error
+	)
+	store.Together(t.Context(),
+		func(ctx context.Context) { inserted = things.Insert(ctx, thing("t1", "o", 1)) },
+		func(ctx context.Context) { dup = things.Insert(ctx, withKey(thing("taken", "o", 2), "other")) },
+		func(ctx context.Context) {
+			many, _ = others.InsertMany(ctx, []any{
+				bson.D{{Key: "_id", Value: "x1"}, {Key: "score", Value: 1.5}},
+				bson.D{{Key: "_id", Value: "x2"}, {Key: "score", Value: 2.5}},
+			})
+		},
+		func(ctx context.Context) {}, // writes nothing
+		func(ctx context.Context) {
+			got := mustGet(t, things, "taken") // a read first
+			got.N, got.Version = 10, got.Version+1
+			if replaced = things.Replace(ctx, got, got.Version-1); replaced != nil {
+				return
+			}
+			second = things.Replace(ctx, got, got.Version-1) // stale now: the first moved it
+		},
+		func(ctx context.Context) { deleted = others.Delete(ctx, "missing") },
+	)
+	if inserted != nil || replaced != nil || len(many) != 2 || many[0] != nil || many[1] != nil {
+		t.Fatalf("insert %v, replace %v, insert many %v", inserted, replaced, many)
+	}
+	var dk *store.DuplicateKeyError
+	if !errors.As(dup, &dk) || dk.Index != "_id" {
+		t.Fatalf("held duplicate: %v", dup)
+	}
+	if !errors.Is(second, store.ErrConflict) || !errors.Is(deleted, store.ErrNotFound) {
+		t.Fatalf("second replace %v, delete of a missing document %v", second, deleted)
+	}
+	if got := mustGet(t, things, "taken"); got.N != 10 {
+		t.Fatalf("replaced document: %+v", got)
+	}
+	if n, err := others.Count(t.Context(), store.Query{Index: ByScore}); err != nil || n != 2 {
+		t.Fatalf("others: %d, %v", n, err)
+	}
+	wantIDs(t, "things", find(t, things, store.Query{Index: ByOwnerN, Eq: []any{"o"}}), []string{"t1", "taken"})
+
+	// A fn that waits, before its first write, for another's write to
+	// land delays it a moment only.
+	landed := make(chan struct{})
+	var first, after error
+	store.Together(t.Context(),
+		func(ctx context.Context) {
+			first = things.Insert(ctx, thing("w1", "w", 1))
+			close(landed)
+		},
+		func(ctx context.Context) {
+			<-landed
+			after = things.Insert(ctx, thing("w2", "w", 2))
+		},
+	)
+	if first != nil || after != nil {
+		t.Fatalf("waiting fns: %v, %v", first, after)
+	}
+	wantIDs(t, "waited", find(t, things, store.Query{Index: ByOwnerN, Eq: []any{"w"}}), []string{"w1", "w2"})
 }

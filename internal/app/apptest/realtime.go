@@ -54,16 +54,34 @@ func Quiet[T any](t testing.TB, stream <-chan T, d time.Duration) {
 // Recorder is a realtime.Publisher that keeps what the services publish
 // (Services.Publish), so that a test sees what subscribers would be sent.
 type Recorder struct {
-	mu sync.Mutex
-	cs []realtime.Change
+	mu    sync.Mutex
+	cs    []realtime.Change
+	calls []int // where each Publish call's changes start in cs
 }
 
 // Publish keeps cs.
 func (r *Recorder) Publish(_ context.Context, _ store.Tenant, cs ...realtime.Change) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.calls = append(r.calls, len(r.cs))
 	r.cs = append(r.cs, cs...)
 	return nil
+}
+
+// Calls returns the changes of each Publish call so far (each an outbox
+// write), in order.
+func (r *Recorder) Calls() [][]realtime.Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([][]realtime.Change, len(r.calls))
+	for i, from := range r.calls {
+		to := len(r.cs)
+		if i+1 < len(r.calls) {
+			to = r.calls[i+1]
+		}
+		out[i] = slices.Clone(r.cs[from:to])
+	}
+	return out
 }
 
 // Len is how many changes were published so far: a mark for Of.
