@@ -42,18 +42,19 @@ func Together(ctx context.Context, fns ...func(ctx context.Context)) {
 
 // Held is how an engine that commits in groups takes part in Together:
 // it offers w, a write ready to go, and submit, which hands writes to the
-// engine together. If ctx is a Together fn's and this is its first write,
+// engine together; engine names it (writes to another engine in the same
+// Together are not held). If ctx is a Together fn's and this is its first write,
 // Held keeps w (and returns true) until every fn has offered one or
 // returned, then calls submit once with the writes kept, in the order
 // offered, or until the first kept has waited maxHold, whichever comes
 // first. Otherwise the write is not held (false): the engine submits it as
 // usual. submit must not block on the writes' outcomes.
-func Held(ctx context.Context, w any, submit func(ws []any)) bool {
+func Held(ctx context.Context, engine, w any, submit func(ws []any)) bool {
 	m, ok := ctx.Value(memberKey{}).(*member)
 	if !ok {
 		return false
 	}
-	return m.offer(w, submit)
+	return m.offer(engine, w, submit)
 }
 
 // maxHold bounds how long Together holds a write: far longer than fns
@@ -68,6 +69,7 @@ type gathering struct {
 	mu     sync.Mutex
 	open   int // fns that have neither offered a write nor returned
 	held   []any
+	engine any // the engine of the writes held
 	submit func([]any)
 	timer  *time.Timer // from the first write held
 	closed bool        // submitted: later writes are not held
@@ -79,21 +81,17 @@ type member struct {
 	once bool // offered a write or returned
 }
 
-func (m *member) offer(w any, submit func([]any)) bool {
+func (m *member) offer(engine, w any, submit func([]any)) bool {
 	g := m.g
 	g.mu.Lock()
-	if m.once {
+	if m.once || g.closed || g.engine != nil && g.engine != engine {
 		g.mu.Unlock()
-		return false
+		return false // this fn's next write, too late, or another engine's
 	}
 	m.once = true
-	if g.closed {
-		g.mu.Unlock()
-		return false
-	}
 	g.held = append(g.held, w)
-	if g.submit == nil {
-		g.submit = submit
+	if g.engine == nil {
+		g.engine, g.submit = engine, submit
 		g.timer = time.AfterFunc(maxHold, g.expire)
 	}
 	g.open--

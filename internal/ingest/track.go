@@ -91,6 +91,7 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	}
 	counted = true
 	results := batch.Results
+	var lost error // a profile not read back: the moves are handed off all the same
 	for i := range results {
 		r := &results[i]
 		if pr, ok := profiles[r.Event.ProfileID]; ok {
@@ -100,7 +101,8 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 		}
 		pr, err := profile.Resolve(ctx, tn, r.Event.ProfileID, p.identity.Redirect)
 		if err != nil {
-			return nil, err
+			lost, results = err, nil
+			break
 		}
 		profiles[r.Event.ProfileID] = pr
 		r.Profile = pr
@@ -109,6 +111,9 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 
 	// 7 and 8. The membership moves handed off; the outbox.
 	p.publish(ctx, tn, "track", written, results, computed)
+	if lost != nil {
+		return nil, lost
+	}
 	if raced != nil {
 		return nil, raced
 	}

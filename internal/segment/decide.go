@@ -236,11 +236,12 @@ func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profi
 			return fmt.Errorf("hand off memberships of %d profiles: too much contention: %w", len(pending), store.ErrConflict)
 		}
 		notes, err := e.recordMoves(ctx, tn, pending)
-		if err != nil {
-			return err
-		}
 		if !sent {
 			notes, sent = append(notes, also...), true
+		}
+		if err != nil {
+			realtime.Notify(ctx, e.publisher, tn, notes...)
+			return err
 		}
 		// The notifications and the clears together, in one commit of
 		// the store where it can: a clear that lands first leaves nothing
@@ -310,7 +311,8 @@ func (e *Engine) clearMoves(ctx context.Context, tn store.Tenant, p *profile.Pro
 // segments moved to what each document says. The writes are independent
 // (a hand-off interrupted between them is done again from the document),
 // so they go together, in one commit of the store where it can. It
-// returns the notifications of the records written now.
+// returns the notifications of the records written now, also when another
+// write failed.
 func (e *Engine) recordMoves(ctx context.Context, tn store.Tenant, profiles []*profile.Profile) ([]realtime.Change, error) {
 	var (
 		records []any
@@ -353,10 +355,15 @@ func (e *Engine) recordMoves(ctx context.Context, tn store.Tenant, profiles []*p
 		}
 	}
 
-	// Task 0 writes the records, task 1 the entries, the others one exit
-	// each.
+	// One write per fn of the gathering, so that each is held for the
+	// common commit: the records, the entries, the exits (one delete per
+	// store.MaxIn of them).
+	var gone [][]any
+	for in := range store.InLists(exits) {
+		gone = append(gone, in)
+	}
 	var notes []realtime.Change
-	errs := make([]error, 2+len(exits))
+	errs := make([]error, 2+len(gone))
 	together(ctx, len(errs), func(ctx context.Context, i int) {
 		switch i {
 		case 0:
@@ -364,15 +371,14 @@ func (e *Engine) recordMoves(ctx context.Context, tn store.Tenant, profiles []*p
 		case 1:
 			errs[1] = enterMembers(ctx, tn, enters)
 		default:
-			if err := tn.C(Memberships).Delete(ctx, exits[i-2]); err != nil && !errors.Is(err, store.ErrNotFound) {
-				errs[i] = fmt.Errorf("exit segment: %w", err)
+			if _, err := tn.C(Memberships).DeleteMany(ctx, store.Query{Index: store.ByID, In: gone[i-2]}); err != nil {
+				errs[i] = fmt.Errorf("exit segments: %w", err)
 			}
 		}
 	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return notes, nil
+	// The records written are notified even if another write failed: a
+	// hand-off done again finds them written and notifies nothing.
+	return notes, errors.Join(errs...)
 }
 
 // recordHistory inserts the history records of moves (owners[i] made

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/halo-cdp/halo/store"
@@ -56,7 +57,7 @@ type writeOp struct {
 // writes are queued as one: they run in the same group.
 func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	if !store.Held(ctx, op, b.submitHeld) {
+	if !store.Held(ctx, b, op, b.submitHeld) {
 		b.waiting.Add(1)
 		select {
 		case b.ops <- []*writeOp{op}:
@@ -74,9 +75,9 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return <-op.done
 }
 
-// submitHeld queues the writes a store.Together held, as one entry of the
-// queue. A write whose caller's context ends meanwhile is answered by the
-// writer, which checks it before running it.
+// submitHeld queues the writes a store.Together held as one entry of the
+// queue (one per maxGroup of them). A write whose caller's context ends
+// meanwhile is answered by the writer, which checks it before running it.
 func (b *Backend) submitHeld(held []any) {
 	ops := make([]*writeOp, len(held))
 	for i, w := range held {
@@ -84,11 +85,13 @@ func (b *Backend) submitHeld(held []any) {
 	}
 	b.waiting.Add(int64(len(ops)))
 	defer b.waiting.Add(-int64(len(ops)))
-	select {
-	case b.ops <- ops:
-	case <-b.quit:
-		for _, op := range ops {
-			op.done <- errClosed
+	for chunk := range slices.Chunk(ops, maxGroup) {
+		select {
+		case b.ops <- chunk:
+		case <-b.quit:
+			for _, op := range chunk {
+				op.done <- errClosed
+			}
 		}
 	}
 }

@@ -248,13 +248,16 @@ func TestGroupCommitRerunStartsOver(t *testing.T) {
 func TestTogetherSharesOneGroup(t *testing.T) {
 	e := newGroupEnv(t)
 	ctx := t.Context()
+	if err := e.c.Insert(ctx, doc{ID: "pre", Version: 1, Name: "taken"}); err != nil {
+		t.Fatal(err)
+	}
 	for try := range 5 {
 		groups, writes := e.b.GroupStats()
 		var errs [4]error
 		a, c := fmt.Sprint("a", try), fmt.Sprint("c", try)
 		store.Together(ctx,
 			func(ctx context.Context) { errs[0] = e.c.Insert(ctx, doc{ID: a, Version: 1, Name: a}) },
-			func(ctx context.Context) { errs[1] = e.c.Insert(ctx, doc{ID: "b", Version: 1, Name: a}) }, // name taken by a
+			func(ctx context.Context) { errs[1] = e.c.Insert(ctx, doc{ID: "b", Version: 1, Name: "taken"}) },
 			func(ctx context.Context) {
 				if errs[2] = e.c.Insert(ctx, doc{ID: c, Version: 1, Name: c}); errs[2] == nil {
 					errs[3] = e.c.Put(ctx, doc{ID: c, Version: 2, Name: c + "'"})
