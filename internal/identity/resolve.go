@@ -45,7 +45,9 @@ type Request struct {
 	Types Types
 	// Quiet skips the followers' AfterWrite for the resolved profile: the
 	// write path (internal/ingest) evaluates segments itself, for track
-	// once its events are counted, for identify right after.
+	// once its events are counted, for identify right after. It also
+	// leaves the resolved profile's profile.updated to the caller
+	// (Result.Changes), who publishes it in its own outbox write.
 	Quiet bool
 	// SuppressionChecked: the caller has already refused suppressed
 	// identifiers (trackBatch checks the whole batch before writing any of
@@ -83,6 +85,9 @@ type Result struct {
 	// Decided: Request.Decide decided Profile's memberships in the write
 	// that returned it.
 	Decided bool
+	// Changes are the changes a Quiet request leaves its caller to
+	// publish.
+	Changes []realtime.Change
 }
 
 // addConflicts adds conflicts not reported yet (one pair of profiles can
@@ -390,7 +395,12 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		return Result{}, err
 	}
 	res.Profile, res.Decided = p, req.Decide != nil
-	r.updated(ctx, tn, p.ID, nil)
+	change := realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: p.ID}
+	if req.Quiet {
+		res.Changes = append(res.Changes, change)
+	} else {
+		realtime.Notify(ctx, r.changes, tn, change)
+	}
 	return res, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -54,11 +55,13 @@ func (p *Pipeline) Identify(ctx context.Context, tn store.Tenant, who Caller, in
 	}
 	if res.Decided {
 		// Decided and stored: a failed hand-off stays pending on the
-		// profile, for the sweeper to finish.
-		if err := p.segments.HandOff(context.WithoutCancel(ctx), tn, []*profile.Profile{res.Profile}); err != nil {
+		// profile, for the sweeper to finish. The profile's own change
+		// rides in the hand-off's outbox write.
+		if err := p.segments.HandOff(context.WithoutCancel(ctx), tn, []*profile.Profile{res.Profile}, res.Changes...); err != nil {
 			slog.ErrorContext(ctx, "segments: hand off memberships", "profile", res.Profile.ID, "cause", "identify", "err", err)
 		}
 	} else {
+		realtime.Notify(ctx, p.changes, tn, res.Changes...)
 		p.segments.AfterWrite(context.WithoutCancel(ctx), tn, []string{res.Profile.ID}, "identify", identity.IdentifyTouched(req, res))
 	}
 	// Step 9.

@@ -128,8 +128,9 @@ func TestRefusedConsentStoresNothing(t *testing.T) {
 	}
 }
 
-// identify evaluates the segments its traits touch and records its
-// consent; logInteraction counts the item and publishes it.
+// identify evaluates the segments its traits touch, announces the
+// membership change and the profile's update in one outbox write, and
+// records its consent; logInteraction counts the item and publishes it.
 func TestIdentifyAndInteraction(t *testing.T) {
 	e := apptest.New(t, start)
 	out := &apptest.Recorder{}
@@ -147,6 +148,9 @@ func TestIdentifyAndInteraction(t *testing.T) {
 	members, err := e.Services.Segments.ProfileSegments(e.Ctx, e.Tenant, res.Profile.ID)
 	if err != nil || len(members) != 1 || members[0].SegmentID != seg.ID {
 		t.Fatalf("memberships %+v, %v", members, err)
+	}
+	if calls := out.Calls(); len(calls) == 0 || strings.Join(kinds(calls[0]), ",") != realtime.MembershipChanged+","+realtime.ProfileUpdated || calls[0][1].ProfileID != res.Profile.ID {
+		t.Fatalf("first outbox write %+v, want the membership change and the profile's update", calls)
 	}
 	if recs, _, _, _ := e.Services.Consent.History(e.Ctx, e.Tenant, res.Profile.ID, 10, ""); len(recs) != 1 {
 		t.Fatalf("consent records %d", len(recs))

@@ -38,6 +38,6 @@ func (p *Pipeline) LogInteraction(ctx context.Context, tn store.Tenant, in timel
 	}
 	counted = true
 	// Steps 7 and 8.
-	p.publish(ctx, tn, "logInteraction", written, []timeline.TrackResult{{Event: ev}}, computed)
+	p.publish(ctx, tn, "logInteraction", written, nil, []timeline.TrackResult{{Event: ev}}, computed)
 	return ev, nil
 }

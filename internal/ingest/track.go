@@ -10,6 +10,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -71,7 +72,7 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	}
 
 	// 4. Identity, once per identifier set.
-	seeds, broad, err := p.resolve(ctx, tn, who.Subject, types, batch)
+	seeds, broad, resolved, err := p.resolve(ctx, tn, who.Subject, types, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +111,7 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	}
 
 	// 7 and 8. The membership moves handed off; the outbox.
-	p.publish(ctx, tn, "track", written, results, computed)
+	p.publish(ctx, tn, "track", written, resolved, results, computed)
 	if lost != nil {
 		return nil, lost
 	}
@@ -132,13 +133,15 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 // belong to different people as far as this call can tell: those groups
 // resolve side by side, so that the store commits their writes together;
 // within a group, inputs resolve in call order. It returns the profiles
-// as resolution read them (they seed step 6) and those it created or
-// wrote traits to (every segment may have changed for them).
-func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, types identity.Types, b *timeline.Batch) (map[string]*profile.Profile, map[string]bool, error) {
+// as resolution read them (they seed step 6), those it created or wrote
+// traits to (every segment may have changed for them), and the changes
+// resolution left to the call to publish (step 8).
+func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, types identity.Types, b *timeline.Batch) (map[string]*profile.Profile, map[string]bool, []realtime.Change, error) {
 	var (
-		mu    sync.Mutex
-		seeds = map[string]*profile.Profile{}
-		broad = map[string]bool{}
+		mu      sync.Mutex
+		seeds   = map[string]*profile.Profile{}
+		broad   = map[string]bool{}
+		changes []realtime.Change
 	)
 	// Every identifier's owner, in one read per type: the first
 	// resolution of each identifier starts from it. A later input that
@@ -150,7 +153,7 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 	}
 	owners, err := identity.LookupMany(ctx, tn, all)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallelWrites)
@@ -178,6 +181,7 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 				resolved[req.Key] = res.Profile.ID
 				req.Event.ProfileID = res.Profile.ID
 				mu.Lock()
+				changes = append(changes, res.Changes...)
 				seeds[res.Profile.ID] = res.Profile
 				if res.Created || len(req.Traits) > 0 {
 					broad[res.Profile.ID] = true
@@ -188,9 +192,9 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return seeds, broad, nil
+	return seeds, broad, changes, nil
 }
 
 // connected splits b's pending inputs into groups that share no
