@@ -76,6 +76,14 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	if err != nil {
 		return nil, err
 	}
+	// What resolution wrote is announced in step 8's outbox write, or
+	// here if the call fails before it.
+	announced := false
+	defer func() {
+		if !announced {
+			realtime.Notify(ctx, p.changes, tn, resolved...)
+		}
+	}()
 
 	// 5. Append the events.
 	counted = false
@@ -111,6 +119,7 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 	}
 
 	// 7 and 8. The membership moves handed off; the outbox.
+	announced = true
 	p.publish(ctx, tn, "track", written, resolved, results, computed)
 	if lost != nil {
 		return nil, lost
