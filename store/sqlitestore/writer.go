@@ -150,11 +150,12 @@ func (b *Backend) runGroup(ops []*writeOp) {
 			}
 		}
 	}
+	// Counted before answering, so that a caller sees its write counted.
+	b.groups.Add(1)
+	b.grouped.Add(int64(len(ops)))
 	for i, op := range ops {
 		op.done <- results[i]
 	}
-	b.groups.Add(1)
-	b.grouped.Add(int64(len(ops)))
 }
 
 // tryGroup runs ops in one transaction and commits it. It returns -1 when
