@@ -43,12 +43,12 @@ func Together(ctx context.Context, fns ...func(ctx context.Context)) {
 // Held is how an engine that commits in groups takes part in Together:
 // it offers w, a write ready to go, and submit, which hands writes to the
 // engine together; engine names it (writes to another engine in the same
-// Together are not held). If ctx is a Together fn's and this is its first write,
-// Held keeps w (and returns true) until every fn has offered one or
-// returned, then calls submit once with the writes kept, in the order
-// offered, or until the first kept has waited maxHold, whichever comes
-// first. Otherwise the write is not held (false): the engine submits it as
-// usual. submit must not block on the writes' outcomes.
+// Together are not held). If ctx is a Together fn's and this is its first
+// write, Held keeps w (and returns true) until every fn has offered one
+// or returned, or until the first kept has waited maxHold, whichever
+// comes first, then calls submit once with the writes kept, in the order
+// offered. Otherwise the write is not held (false): the engine submits it
+// as usual. submit must not block on the writes' outcomes.
 func Held(ctx context.Context, engine, w any, submit func(ws []any)) bool {
 	m, ok := ctx.Value(memberKey{}).(*member)
 	if !ok {
@@ -88,44 +88,42 @@ func (m *member) offer(engine, w any, submit func([]any)) bool {
 		g.mu.Unlock()
 		return false // this fn's next write, too late, or another engine's
 	}
-	m.once = true
 	g.held = append(g.held, w)
 	if g.engine == nil {
 		g.engine, g.submit = engine, submit
 		g.timer = time.AfterFunc(maxHold, g.expire)
 	}
-	g.open--
-	ws, flush := g.flushLocked()
-	g.mu.Unlock()
-	if flush != nil {
-		flush(ws)
-	}
+	m.leave()
 	return true
 }
 
 func (m *member) done() {
-	g := m.g
-	g.mu.Lock()
+	m.g.mu.Lock()
 	if m.once {
-		g.mu.Unlock()
+		m.g.mu.Unlock()
 		return
 	}
-	m.once = true
-	g.open--
-	ws, flush := g.flushLocked()
-	g.mu.Unlock()
-	if flush != nil {
-		flush(ws)
-	}
+	m.leave()
 }
 
-// flushLocked returns the writes to submit once no fn is still to offer
-// one, and the function to submit them with (nil if not yet, or none).
-func (g *gathering) flushLocked() ([]any, func([]any)) {
-	if g.open > 0 || len(g.held) == 0 || g.closed {
-		return nil, nil
+// leave counts m out of the fns still to offer a write and, if it was the
+// last, submits the writes held. It is called with g.mu held and releases
+// it, so that submit runs unlocked.
+func (m *member) leave() {
+	g := m.g
+	m.once = true
+	g.open--
+	var (
+		ws     []any
+		submit func([]any)
+	)
+	if g.open == 0 && len(g.held) > 0 && !g.closed {
+		ws, submit = g.closeLocked()
 	}
-	return g.closeLocked()
+	g.mu.Unlock()
+	if submit != nil {
+		submit(ws)
+	}
 }
 
 // expire submits the writes held once the first has waited maxHold.
