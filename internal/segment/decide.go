@@ -212,17 +212,15 @@ func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profi
 	// Once started it runs to the end: a hand-off stopped half way may
 	// leave a members entry that only its own last step corrects.
 	ctx = context.WithoutCancel(ctx)
-	sent := false
-	defer func() {
-		if !sent {
-			realtime.Notify(ctx, e.publisher, tn, also...)
-		}
-	}()
 	var pending []*profile.Profile
 	for _, p := range profiles {
 		if p != nil && len(p.Moves) > 0 {
 			pending = append(pending, p)
 		}
+	}
+	if len(pending) == 0 {
+		realtime.Notify(ctx, e.publisher, tn, also...)
+		return nil
 	}
 	// No writer of this process interleaves: a conflict below comes from
 	// another process (or from a write made before the turns were taken).
@@ -236,8 +234,8 @@ func (e *Engine) HandOff(ctx context.Context, tn store.Tenant, profiles []*profi
 			return fmt.Errorf("hand off memberships of %d profiles: too much contention: %w", len(pending), store.ErrConflict)
 		}
 		notes, err := e.recordMoves(ctx, tn, pending)
-		if !sent {
-			notes, sent = append(notes, also...), true
+		if round == 0 {
+			notes = append(notes, also...)
 		}
 		if err != nil {
 			realtime.Notify(ctx, e.publisher, tn, notes...)
