@@ -395,11 +395,10 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 		return Result{}, err
 	}
 	res.Profile, res.Decided = p, req.Decide != nil
-	change := realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: p.ID}
 	if req.Quiet {
-		res.Changes = append(res.Changes, change)
+		res.Changes = append(res.Changes, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: p.ID})
 	} else {
-		realtime.Notify(ctx, r.changes, tn, change)
+		r.updated(ctx, tn, p.ID, nil)
 	}
 	return res, nil
 }

@@ -19,13 +19,13 @@ import (
 // of the profiles whose traits or identifiers it wrote), timeline.appended
 // for the new (not duplicate) items, one change per profile in input
 // order, and profile.updated (payload computed: the keys) once per profile
-// whose computed values or scores the call changed. Engagement alone does not count: it moves with every event,
-// which timeline.appended already announces (and, like churn risk, with
-// time).
+// whose computed values or scores the call changed. Engagement alone does
+// not count: it moves with every event, which timeline.appended already
+// announces (and, like churn risk, with time).
 func (p *Pipeline) publish(ctx context.Context, tn store.Tenant, cause string, written []*profile.Profile, resolved []realtime.Change, results []timeline.TrackResult, c computedChanges) {
 	var cs []realtime.Change
 	if p.changes != nil {
-		cs = append(resolved, timeline.Appended(results)...)
+		cs = slices.Concat(resolved, timeline.Appended(results))
 		for _, pid := range c.order {
 			if keys := c.by[pid]; !slices.Equal(keys, []string{scores.KeyEngagement}) {
 				cs = append(cs, realtime.Change{Kind: realtime.ProfileUpdated, ProfileID: pid, Payload: map[string]any{"computed": keys}})

@@ -7,15 +7,15 @@
 // # Cursor design
 //
 // The outbox holds one document per Publish call (a batch of changes, in
-// order): a trackBatch of 100 events publishes some 500 changes in two
-// documents, where one document per change cost the single writer a sixth
+// order): a trackBatch of 100 events publishes some 500 changes in one
+// document, where one document per change cost the single writer a sixth
 // of its time. A batch's id (and its seq) is store.NewID(), a UUIDv7: its
 // first 48 bits are the writer's clock in milliseconds, and ids from one
 // process increase strictly. Its changes' ids are the batch's with their
 // position (changeID), so they sort as the batches do: a subscriber
 // resumes after one, with no gap and no repeat, however batches minted
-// side by side were committed. Ids from
-// several instances interleave by time but are not committed in id order:
+// side by side were committed. Ids from several instances interleave by
+// time but are not committed in id order:
 // a writer takes its id, then waits for the store (SQLite's single writer,
 // another process's lock, network), so a batch with a smaller id can become
 // visible after one with a larger id was read.
