@@ -44,6 +44,16 @@ func publish(t testing.TB, h *Hub, tn store.Tenant, kind, profileID string) {
 }
 
 // recv waits for the next change, failing after d.
+// outboxDocs counts tn's outbox documents.
+func outboxDocs(t testing.TB, tn store.Tenant) int64 {
+	t.Helper()
+	n, err := tn.C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func recv(t testing.TB, ch <-chan Change, d time.Duration) Change {
 	t.Helper()
 	select {
@@ -93,9 +103,8 @@ func TestLocalPublishIsDeliveredAtOnce(t *testing.T) {
 	}
 	quiet(t, ch, 50*time.Millisecond)
 	// It is in the outbox too.
-	n, err := tn.C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq})
-	if err != nil || n != 2 {
-		t.Fatalf("outbox has %d (%v), want 2", n, err)
+	if n := outboxDocs(t, tn); n != 2 {
+		t.Fatalf("outbox has %d, want 2", n)
 	}
 }
 
@@ -321,11 +330,11 @@ func TestPrune(t *testing.T) {
 	if err != nil || n != 2*pruneBatch-2 {
 		t.Fatalf("pruned %d (%v), want %d", n, err, 2*pruneBatch-2)
 	}
-	if left, err := tn.C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq}); err != nil || left != 1 {
-		t.Fatalf("%d changes left (%v), want the new one", left, err)
+	if left := outboxDocs(t, tn); left != 1 {
+		t.Fatalf("%d changes left, want the new one", left)
 	}
-	if left, err := st.Tenant("ws2").C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq}); err != nil || left != 3 {
-		t.Fatalf("other workspace: %d changes left (%v), want 3", left, err)
+	if left := outboxDocs(t, st.Tenant("ws2")); left != 3 {
+		t.Fatalf("other workspace: %d changes left, want 3", left)
 	}
 }
 
@@ -339,10 +348,7 @@ func TestHubPrunesToRetention(t *testing.T) {
 	publish(t, h, tn, ProfileUpdated, "new")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		left, err := tn.C(Changes).Count(t.Context(), store.Query{Index: ChangesBySeq})
-		if err != nil {
-			t.Fatal(err)
-		}
+		left := outboxDocs(t, tn)
 		if left == 1 {
 			break
 		}
