@@ -2,4 +2,4 @@
 // holds the GraphQL models. Both are generated from schema/*.graphqls.
 package graph
 
-//go:generate go -C .. tool gqlgen generate
+//go:generate go -C .. run ./tools/gqlgen

@@ -2987,6 +2987,12 @@ token may not read is refused as a whole, before anything is written.
 """
 directive @hasScope(scope: String!) on FIELD_DEFINITION | OBJECT
 
+"""
+Code generation only: the type's field resolvers do no I/O, so a list of it
+is resolved element by element rather than with a goroutine per element.
+"""
+directive @goSerialList on OBJECT
+
 "Any JSON value (objects for traits and event properties)."
 scalar JSON
 
@@ -3158,7 +3164,7 @@ enum TimelineKind {
 }
 
 "One entry of a timeline: a tracked event or a CRM interaction."
-type TimelineItem {
+type TimelineItem @goSerialList {
   id: ID!
   kind: TimelineKind! @hasScope(scope: "profiles:read")
   "Event name, or the interaction kind in lower case (call, email, ...)."
@@ -20427,7 +20433,7 @@ func (ec *executionContext) marshalNComputedTrait2githubᚗcomᚋhaloᚑcdpᚋha
 }
 
 func (ec *executionContext) marshalNComputedTrait2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTraitᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ComputedTrait) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNComputedTrait2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedTrait(ctx, sel, v[i])
@@ -20502,7 +20508,7 @@ func (ec *executionContext) marshalNConsentPurpose2githubᚗcomᚋhaloᚑcdpᚋh
 }
 
 func (ec *executionContext) marshalNConsentPurpose2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurposeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentPurpose) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNConsentPurpose2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentPurpose(ctx, sel, v[i])
@@ -20530,7 +20536,7 @@ func (ec *executionContext) marshalNConsentRecord2githubᚗcomᚋhaloᚑcdpᚋha
 }
 
 func (ec *executionContext) marshalNConsentRecord2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentRecord) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNConsentRecord2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecord(ctx, sel, v[i])
@@ -20566,7 +20572,7 @@ func (ec *executionContext) marshalNConsentRecordEdge2githubᚗcomᚋhaloᚑcdp�
 }
 
 func (ec *executionContext) marshalNConsentRecordEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentRecordEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNConsentRecordEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecordEdge(ctx, sel, v[i])
@@ -20586,7 +20592,7 @@ func (ec *executionContext) marshalNConsentState2githubᚗcomᚋhaloᚑcdpᚋhal
 }
 
 func (ec *executionContext) marshalNConsentState2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentStateᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentState) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNConsentState2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentState(ctx, sel, v[i])
@@ -20761,7 +20767,7 @@ func (ec *executionContext) marshalNIdentifier2githubᚗcomᚋhaloᚑcdpᚋhalo�
 }
 
 func (ec *executionContext) marshalNIdentifier2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Identifier) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNIdentifier2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifier(ctx, sel, v[i])
@@ -20800,7 +20806,7 @@ func (ec *executionContext) marshalNIdentifierType2githubᚗcomᚋhaloᚑcdpᚋh
 }
 
 func (ec *executionContext) marshalNIdentifierType2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.IdentifierType) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNIdentifierType2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierType(ctx, sel, v[i])
@@ -20846,7 +20852,7 @@ func (ec *executionContext) marshalNIdentityConflict2githubᚗcomᚋhaloᚑcdp�
 }
 
 func (ec *executionContext) marshalNIdentityConflict2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflictᚄ(ctx context.Context, sel ast.SelectionSet, v []model.IdentityConflict) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNIdentityConflict2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentityConflict(ctx, sel, v[i])
@@ -20959,7 +20965,7 @@ func (ec *executionContext) marshalNMembershipChangeEdge2githubᚗcomᚋhaloᚑc
 }
 
 func (ec *executionContext) marshalNMembershipChangeEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMembershipChangeEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MembershipChangeEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMembershipChangeEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMembershipChangeEdge(ctx, sel, v[i])
@@ -20989,7 +20995,7 @@ func (ec *executionContext) marshalNMergeRecord2githubᚗcomᚋhaloᚑcdpᚋhalo
 }
 
 func (ec *executionContext) marshalNMergeRecord2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecordᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MergeRecord) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMergeRecord2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecord(ctx, sel, v[i])
@@ -21089,7 +21095,7 @@ func (ec *executionContext) marshalNProfileEdge2githubᚗcomᚋhaloᚑcdpᚋhalo
 }
 
 func (ec *executionContext) marshalNProfileEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ProfileEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProfileEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileEdge(ctx, sel, v[i])
@@ -21229,7 +21235,7 @@ func (ec *executionContext) marshalNSegmentEdge2githubᚗcomᚋhaloᚑcdpᚋhalo
 }
 
 func (ec *executionContext) marshalNSegmentEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SegmentEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSegmentEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentEdge(ctx, sel, v[i])
@@ -21257,7 +21263,7 @@ func (ec *executionContext) marshalNSegmentExportEdge2githubᚗcomᚋhaloᚑcdp�
 }
 
 func (ec *executionContext) marshalNSegmentExportEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SegmentExportEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSegmentExportEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportEdge(ctx, sel, v[i])
@@ -21295,7 +21301,7 @@ func (ec *executionContext) marshalNSegmentMemberEdge2githubᚗcomᚋhaloᚑcdp�
 }
 
 func (ec *executionContext) marshalNSegmentMemberEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentMemberEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SegmentMemberEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSegmentMemberEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentMemberEdge(ctx, sel, v[i])
@@ -21433,7 +21439,7 @@ func (ec *executionContext) marshalNTimelineEdge2githubᚗcomᚋhaloᚑcdpᚋhal
 }
 
 func (ec *executionContext) marshalNTimelineEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TimelineEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTimelineEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineEdge(ctx, sel, v[i])
@@ -21453,7 +21459,7 @@ func (ec *executionContext) marshalNTimelineItem2githubᚗcomᚋhaloᚑcdpᚋhal
 }
 
 func (ec *executionContext) marshalNTimelineItem2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineItemᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TimelineItem) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTimelineItem2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineItem(ctx, sel, v[i])
@@ -21526,7 +21532,7 @@ func (ec *executionContext) marshalNTrackResult2githubᚗcomᚋhaloᚑcdpᚋhalo
 }
 
 func (ec *executionContext) marshalNTrackResult2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTrackResultᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TrackResult) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTrackResult2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTrackResult(ctx, sel, v[i])
@@ -21551,7 +21557,7 @@ func (ec *executionContext) marshalNTraitDecision2githubᚗcomᚋhaloᚑcdpᚋha
 }
 
 func (ec *executionContext) marshalNTraitDecision2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitDecisionᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TraitDecision) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTraitDecision2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitDecision(ctx, sel, v[i])
@@ -21602,7 +21608,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -21646,7 +21652,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -21674,7 +21680,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -21702,7 +21708,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -22313,7 +22319,7 @@ func (ec *executionContext) marshalOTimelineKind2ᚕgithubᚗcomᚋhaloᚑcdpᚋ
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTimelineKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineKind(ctx, sel, v[i])
@@ -22365,7 +22371,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -22384,7 +22390,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -22403,7 +22409,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -22422,7 +22428,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

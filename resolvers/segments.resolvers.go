@@ -250,7 +250,15 @@ func (r *segmentResolver) History(ctx context.Context, obj *model.Segment, first
 }
 
 func (r *segmentMembershipResolver) Segment(ctx context.Context, obj *model.SegmentMembership) (*model.Segment, error) {
-	return r.segmentByID(ctx, obj.Segment.ID)
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.segments.Cached(ctx, tn, obj.Segment.ID)
+	if err != nil {
+		return nil, err
+	}
+	return toSegment(s), nil
 }
 
 func (r *Resolver) MembershipChange() graph.MembershipChangeResolver {

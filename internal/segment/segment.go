@@ -353,6 +353,24 @@ func (e *Engine) Get(ctx context.Context, tn store.Tenant, id string) (*Segment,
 	return &s, nil
 }
 
+// Cached returns segment id as this engine's cache of the workspace's
+// active segments holds it (at most CacheTTL old; this engine's own saves
+// refresh it at once), reading it only when the cache does not hold it
+// (an archived segment). For showing a segment beside something else,
+// such as a profile's memberships, where one cached read per request
+// beats one read per membership; the segment's own queries use Get. The
+// result is shared: never change it.
+func (e *Engine) Cached(ctx context.Context, tn store.Tenant, id string) (*Segment, error) {
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := a.byID[id]; ok {
+		return s, nil
+	}
+	return e.Get(ctx, tn, id)
+}
+
 // Size counts a segment's members.
 func Size(ctx context.Context, tn store.Tenant, segmentID string) (int64, error) {
 	return tn.C(Memberships).Count(ctx, membersOf(segmentID))
