@@ -72,9 +72,9 @@ type Profile struct {
 	// hand-off a crash interrupted.
 	Moves     []SegmentMove `bson:"moves,omitempty"`
 	MovesNext time.Time     `bson:"movesNext,omitempty"`
-	// Built lists the segment builds under way that have visited this
-	// profile: until then no write decides the building segment here
-	// (package segment, build.go).
+	// Built lists the gated segment builds under way that have visited
+	// this profile: until then no write decides the building segment
+	// here (package segment, build.go).
 	Built []string `bson:"built,omitempty"`
 	// Consent is the current consent state, by rule.ConsentKey
 	// ("purpose:CHANNEL"): the entries that are or can still become

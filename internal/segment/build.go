@@ -35,6 +35,16 @@ import (
 // later write's. The counting bumps ComputedEpoch, which tells an ingest
 // write in flight (events stored before the build counted them, counted
 // after) to recount instead of adding them twice.
+//
+// That gate is needed only when the build counts features (a profile's
+// counters are partial until its visit) or the rule reads other segments,
+// which may be building too (gated). Any other rule reads only what every
+// write keeps current, so from the save on every write decides it, and
+// the build's visit writes only a profile whose memberships (or next
+// evaluation) it changes: a trait rule's build at 100,000 profiles writes
+// its members, not every profile. A write beside the visit decides the
+// same profile from the document it read; the compare-and-swap lets one
+// of them move it, once.
 
 // Build statuses.
 const (
@@ -142,11 +152,21 @@ func buildingSet(ctx context.Context, tn store.Tenant, segs map[string]*Segment)
 		if err := d.Decode(&b); err != nil {
 			return nil, fmt.Errorf("decode segment build: %w", err)
 		}
-		if s, ok := segs[b.SegmentID]; ok && s.BuildID == b.ID {
+		if s, ok := segs[b.SegmentID]; ok && s.BuildID == b.ID && gated(&b, s) {
 			out[b.SegmentID] = bornBuilt(&b)
 		}
 	}
 	return out, nil
+}
+
+// gated reports whether writes must leave segment s to its build b until
+// b has visited the profile: when b counts features from the events (a
+// profile's counters are partial until then) or s reads other segments
+// (which may be building too). Any other rule reads only what every
+// write keeps current, so from the save on every write decides it, and
+// the build writes only the profiles whose memberships it changes.
+func gated(b *Build, s *Segment) bool {
+	return len(b.Features) > 0 || len(s.Deps.Segments) > 0
 }
 
 // startBuild runs build buildID of segment id in the background unless
@@ -281,10 +301,19 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 			return ctx.Err()
 		}
 	}
+	// A build's rule never changes (a new rule is a new build), so the
+	// segment read now says whether writes wait for this build.
+	s, err := e.Get(ctx, tn, id)
+	if err != nil {
+		return err
+	}
+	mark := gated(&b, s)
 	// Decide from a fresh view of the builds under way (this one
 	// included), whoever started it.
 	e.invalidate(tn.Workspace())
-	touched := rule.Touched{All: true}
+	// Only this segment's rule is new to the profiles visited (and to
+	// the segments reading it); a profile due anyway is decided in full.
+	touched := rule.Touched{Segments: []string{id}}
 	after := b.After
 	bound := bornBuilt(&b)
 	for {
@@ -304,7 +333,7 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 			ids[i] = p.ID
 		}
 		if err := e.settle(ctx, tn, ids, page.Profiles, b.Cause, touched, func(d *Decider, p *profile.Profile) (bool, error) {
-			return d.buildStep(ctx, tn, p, buildID, b.Features)
+			return d.buildStep(ctx, tn, p, buildID, b.Features, mark)
 		}); err != nil {
 			return err
 		}
@@ -332,12 +361,12 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 }
 
 // buildStep is a build's change to profile p, in the write that then
-// decides p's memberships: count the build's features from p's stored
-// events, and mark p built by build buildID. It returns whether it
-// changed p.
-func (d *Decider) buildStep(ctx context.Context, tn store.Tenant, p *profile.Profile, buildID string, feats []rule.Feature) (bool, error) {
-	if slices.Contains(p.Built, buildID) {
-		return false, nil // visited before a restart
+// decides p's memberships: for a gated build (mark), count the build's
+// features from p's stored events and mark p built by build buildID. It
+// returns whether it changed p.
+func (d *Decider) buildStep(ctx context.Context, tn store.Tenant, p *profile.Profile, buildID string, feats []rule.Feature, mark bool) (bool, error) {
+	if !mark || slices.Contains(p.Built, buildID) {
+		return false, nil // not gated (see gated), or visited before a restart
 	}
 	if len(feats) > 0 {
 		counters, err := countEvents(ctx, tn, p.ID, feats)

@@ -112,6 +112,110 @@ func TestBuildBesideIngestIsExact(t *testing.T) {
 	}
 }
 
+// A build that counts nothing from the events (a trait rule) holds no
+// write back: from the save on, every write decides the segment, and the
+// build writes only the profiles whose memberships it changes. Members
+// still end exact, each entered once, while identify calls change the
+// trait beside the build.
+func TestUngatedBuildBesideWritesIsExact(t *testing.T) {
+	e := buildEnv(t)
+	const people = 400
+	who := func(i int) string { return fmt.Sprint("p", i) }
+	tier := func(i int) string {
+		if i%4 == 0 {
+			return "gold"
+		}
+		return "silver"
+	}
+	ids := make([]string, people)
+	for i := range people {
+		ids[i] = e.identify(t, who(i), map[string]any{"tier": tier(i)})
+	}
+	// Profiles are born due: in a workspace with segments the sweeper
+	// decides them soon after. Here a first segment's build does.
+	other := rule.Rule{Trait: &rule.TraitCond{Key: "tier", Op: rule.EQ, Value: "platinum"}}
+	if _, err := e.seg.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "platinum", Rule: &other}); err != nil {
+		t.Fatal(err)
+	}
+	e.seg.WaitBuilds()
+	if _, err := e.seg.Sweep(e.Ctx, e.Tenant, e.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]int64{}
+	for _, id := range ids {
+		before[id] = e.Profile(t, id).Version
+	}
+	r := rule.Rule{Trait: &rule.TraitCond{Key: "tier", Op: rule.EQ, Value: "gold"}}
+	s, err := e.seg.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "gold", Rule: &r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Silver people turn gold while the build runs.
+	rng := rand.New(rand.NewPCG(9, 10))
+	promoted := map[int]bool{}
+	var lists [3][]int
+	for c := range lists {
+		for range 40 {
+			i := rng.IntN(people)
+			if tier(i) == "silver" && !promoted[i] {
+				promoted[i] = true
+				lists[c] = append(lists[c], i)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, l := range lists {
+		wg.Go(func() {
+			for _, i := range l {
+				e.identify(t, who(i), map[string]any{"tier": "gold"})
+			}
+		})
+	}
+	wg.Wait()
+	e.seg.WaitBuilds()
+
+	b, err := e.seg.BuildOf(e.Ctx, e.Tenant, s)
+	if err != nil || b == nil || b.Status != segment.Ready || b.Processed != b.Total || b.Total != people {
+		t.Fatalf("build %+v (%v), want READY with %d processed", b, err, people)
+	}
+	ms, _, _, err := e.seg.Members(e.Ctx, e.Tenant, s.ID, 1000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := map[string]bool{}
+	for _, m := range ms {
+		members[m.ProfileID] = true
+	}
+	cs, _, _, err := e.seg.History(e.Ctx, e.Tenant, s.ID, 1000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := map[string]int{}
+	for _, c := range cs {
+		if c.Kind != segment.Entered {
+			t.Fatalf("unexpected %s of %s", c.Kind, c.ProfileID)
+		}
+		entered[c.ProfileID]++
+	}
+	untouched := 0
+	for i, id := range ids {
+		gold := tier(i) == "gold" || promoted[i]
+		if members[id] != gold || (gold && entered[id] != 1) || (!gold && entered[id] != 0) {
+			t.Fatalf("%s: gold %v, member %v, entered %d times", who(i), gold, members[id], entered[id])
+		}
+		if !gold {
+			// Neither the build nor a write moved it: never rewritten.
+			if v := e.Profile(t, id).Version; v != before[id] {
+				t.Fatalf("%s: version %d -> %d: a non-member was rewritten by the build", who(i), before[id], v)
+			}
+			untouched++
+		}
+	}
+	if len(promoted) == 0 || untouched == 0 {
+		t.Fatalf("promoted %d, untouched %d: the test measured nothing", len(promoted), untouched)
+	}
+}
+
 // A build left BUILDING by a process that died is resumed from where it
 // stood, and the profiles it had visited are not decided twice.
 func TestBuildResumesAfterARestart(t *testing.T) {

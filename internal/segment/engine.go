@@ -704,7 +704,7 @@ func affected(segs []*Segment, t rule.Touched, full bool) []*Segment {
 	hit := map[string]bool{}
 	var out []*Segment
 	for _, s := range segs {
-		if s.Kind == Dynamic && (full || s.Deps.Affected(t)) {
+		if s.Kind == Dynamic && (full || s.Deps.Affected(t) || slices.Contains(t.Segments, s.ID)) {
 			hit[s.ID] = true
 			out = append(out, s)
 		}

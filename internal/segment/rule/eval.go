@@ -402,6 +402,9 @@ type Touched struct {
 	Purposes []string
 	// Computed are the computed traits whose state the write changed.
 	Computed []string
+	// Segments are segments whose rule is new to the profile (a build's
+	// visit): they, and the segments that read them, are affected.
+	Segments []string
 }
 
 // Affected tells whether a write that changed t can change the answer of
