@@ -388,6 +388,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		ConsentChanged           func(childComplexity int, profileID string) int
 		ProfileUpdated           func(childComplexity int, id string) int
+		SegmentBuildProgress     func(childComplexity int, segmentID string) int
 		SegmentMembershipChanged func(childComplexity int, segmentID *string, profileID *string, after *string) int
 		TimelineAppended         func(childComplexity int, profileID string, after *string) int
 	}
@@ -539,6 +540,7 @@ type SubscriptionResolver interface {
 	TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error)
 	ConsentChanged(ctx context.Context, profileID string) (<-chan *model.ConsentState, error)
 	SegmentMembershipChanged(ctx context.Context, segmentID *string, profileID *string, after *string) (<-chan *model.MembershipChange, error)
+	SegmentBuildProgress(ctx context.Context, segmentID string) (<-chan *model.SegmentBuild, error)
 }
 type TimelineItemResolver interface {
 	Properties(ctx context.Context, obj *model.TimelineItem) (any, error)
@@ -2154,6 +2156,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ProfileUpdated(childComplexity, args["id"].(string)), true
+	case "Subscription.segmentBuildProgress":
+		if e.ComplexityRoot.Subscription.SegmentBuildProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_segmentBuildProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SegmentBuildProgress(childComplexity, args["segmentId"].(string)), true
 	case "Subscription.segmentMembershipChanged":
 		if e.ComplexityRoot.Subscription.SegmentMembershipChanged == nil {
 			break
@@ -3593,6 +3606,16 @@ type MembershipChangeEdge {
   an older one is refused (BAD_USER_INPUT on after): read Segment.history.
   """
   segmentMembershipChanged(segmentId: ID, profileId: ID, after: String): MembershipChange! @hasScope(scope: "segments:read")
+  """
+  The dynamic segment's current build: its state at once, then after each
+  step (a page of 200 profiles) until READY or FAILED. A new rule
+  (updateSegment) starts a new build, which follows on the same
+  subscription. A reader slower than the build gets the latest state, not
+  every step. A static list, or a segment saved before builds were
+  recorded, has no build: BAD_USER_INPUT on segmentId; an unknown segment
+  is NOT_FOUND.
+  """
+  segmentBuildProgress(segmentId: ID!): SegmentBuild! @hasScope(scope: "segments:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/traits.graphqls", Input: `# Computed traits: per-profile aggregates of events (counts, sums, first /
@@ -5341,6 +5364,20 @@ func (ec *executionContext) field_Subscription_profileUpdated_args(ctx context.C
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_segmentBuildProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "segmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segmentId"] = arg0
 	return args, nil
 }
 
@@ -13230,6 +13267,68 @@ func (ec *executionContext) fieldContext_Subscription_segmentMembershipChanged(c
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_segmentBuildProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_segmentBuildProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SegmentBuildProgress(ctx, fc.Args["segmentId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "segments:read")
+				if err != nil {
+					var zeroVal *model.SegmentBuild
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.SegmentBuild
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentBuild) graphql.Marshaler {
+			return ec.marshalNSegmentBuild2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentBuild(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_segmentBuildProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentBuild(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_segmentBuildProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TimelineConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.TimelineConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19589,6 +19688,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_consentChanged(ctx, fields[0])
 	case "segmentMembershipChanged":
 		return ec._Subscription_segmentMembershipChanged(ctx, fields[0])
+	case "segmentBuildProgress":
+		return ec._Subscription_segmentBuildProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -21210,6 +21311,14 @@ func (ec *executionContext) marshalNSegment2ᚖgithubᚗcomᚋhaloᚑcdpᚋhalo�
 		return graphql.Null
 	}
 	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentBuild2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentBuild(ctx context.Context, sel ast.SelectionSet, v *model.SegmentBuild) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentBuild!")
+		return graphql.Null
+	}
+	return ec._SegmentBuild(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSegmentBuildStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentBuildStatus(ctx context.Context, v any) (model.SegmentBuildStatus, error) {

@@ -23,3 +23,12 @@ func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, seg
 		return &m
 	})
 }
+
+func (r *subscriptionResolver) SegmentBuildProgress(ctx context.Context, segmentID string) (<-chan *model.SegmentBuild, error) {
+	tn, err := r.subscribeStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	builds, err := r.segments.StreamBuild(ctx, r.hub, tn, segmentID)
+	return snapshots(ctx, builds, err, toBuild)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -255,5 +256,91 @@ func TestE2ESegmentBuildsInTheBackground(t *testing.T) {
 			t.Fatalf("build still %+v after 30 s", got.Segment.Build)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// segmentBuildProgress pushes a build's state over the websocket: at once
+// (BUILDING), then its steps, then READY with every profile processed; an
+// updateSegment's new build follows on the same subscription. Static
+// lists and unknown or foreign segments are refused.
+func TestE2ESegmentBuildProgressSubscription(t *testing.T) {
+	// A build that counts a new feature first waits the settle (here 1 s,
+	// as a server with other instances does): the subscription starts
+	// while it is BUILDING.
+	settle := time.Second
+	s := startServer(t, serverOptions{Env: map[string]string{"HALO_SEGMENT_BUILD_WAIT": "0s"}, Tune: func(c *Config) { c.segmentBuildSettle = &settle }})
+	tok := s.token(t, "acme")
+	const people = 700 // four pages of 200
+	for i := 0; i < people; i += 100 {
+		inputs := make([]map[string]any, 0, 100)
+		for j := i; j < i+100; j++ {
+			inputs = append(inputs, map[string]any{"messageId": "m" + strconv.Itoa(j), "identifiers": ids("anonymousId", "p"+strconv.Itoa(j)), "name": "order"})
+		}
+		s.gql(t, tok, `mutation($in: [TrackInput!]!) { trackBatch(inputs: $in) { duplicates } }`, map[string]any{"in": inputs}).requireOK(t)
+	}
+	seg := createSegment(t, s, tok, map[string]any{"name": "buyers", "rule": map[string]any{"event": map[string]any{"name": "order"}}})
+	c := connectWS(t, s, tok)
+	const sub = `subscription($s: ID!) { segmentBuildProgress(segmentId: $s) { status processed total finishedAt } }`
+	op := c.subscribe(t, sub, map[string]any{"s": seg.ID})
+	type build struct {
+		Status           string
+		Processed, Total int
+		FinishedAt       *time.Time
+	}
+	next := func() build {
+		var got struct{ SegmentBuildProgress build }
+		if err := json.Unmarshal(c.next(t, op, 30*time.Second), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got.SegmentBuildProgress
+	}
+	untilReady := func(total int) (steps int) {
+		t.Helper()
+		last := -1
+		for {
+			b := next()
+			if b.Processed < last || b.Total < b.Processed {
+				t.Fatalf("build went from %d processed to %+v", last, b)
+			}
+			last = b.Processed
+			switch b.Status {
+			case "BUILDING":
+				steps++
+			case "READY":
+				if b.Processed != total || b.Total != total || b.FinishedAt == nil {
+					t.Fatalf("ready build %+v, want %d processed", b, total)
+				}
+				return steps
+			default:
+				t.Fatalf("build %+v", b)
+			}
+		}
+	}
+	if first := next(); first.Status != "BUILDING" || first.Total != people {
+		t.Fatalf("first state %+v, want BUILDING over %d profiles", first, people)
+	}
+	untilReady(people)
+
+	// A new rule: its build comes on the same subscription.
+	s.gql(t, tok, `mutation($id: ID!) { updateSegment(id: $id, input: {rule: {event: {name: "order", count: {op: GTE, value: 2}}}}) { id } }`,
+		map[string]any{"id": seg.ID}).requireOK(t)
+	untilReady(people)
+
+	static := createSegment(t, s, tok, map[string]any{"name": "vip", "kind": "STATIC"})
+	other := s.token(t, "globex")
+	for _, tc := range []struct {
+		name, tok, id, code string
+	}{
+		{"static list", tok, static.ID, "BAD_USER_INPUT"},
+		{"unknown segment", tok, "no-such-segment", "NOT_FOUND"},
+		{"other workspace's segment", other, seg.ID, "NOT_FOUND"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := connectWS(t, s, tc.tok)
+			c.subscribe(t, sub, map[string]any{"s": tc.id})
+			if m := c.read(t, 5*time.Second); !opFailed(m, tc.code) {
+				t.Fatalf("got %s %s, want %s", m.Type, m.Payload, tc.code)
+			}
+		})
 	}
 }

@@ -58,6 +58,9 @@ const (
 	ProfileUpdated    = "profile.updated"
 	TimelineAppended  = "timeline.appended"
 	MembershipChanged = "membership.changed"
+	// SegmentBuildProgressed: the build of segment SegmentID took a step
+	// (its state is read from segment_builds).
+	SegmentBuildProgressed = "segment.build"
 )
 
 // Payload keys used by Halo's writers.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
 )
@@ -255,8 +256,12 @@ func (e *Engine) progress(ctx context.Context, tn store.Tenant, id, buildID stri
 			}
 			prev := b.Version
 			b.Version++
-			if err := c.Replace(ctx, b, prev); err != nil && !errors.Is(err, store.ErrConflict) {
+			err := c.Replace(ctx, b, prev)
+			if err != nil && !errors.Is(err, store.ErrConflict) {
 				return err
+			}
+			if err == nil {
+				e.notifyBuild(ctx, tn, id)
 			}
 			return errSuperseded
 		}
@@ -276,12 +281,21 @@ func (e *Engine) progress(ctx context.Context, tn store.Tenant, id, buildID stri
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
-		if err == nil && b.Status != Building {
-			e.invalidate(tn.Workspace()) // no longer building: every write decides it
+		if err == nil {
+			if b.Status != Building {
+				e.invalidate(tn.Workspace()) // no longer building: every write decides it
+			}
+			e.notifyBuild(ctx, tn, id)
 		}
 		return err
 	}
 	return fmt.Errorf("build progress of segment %s: %w", id, store.ErrConflict)
+}
+
+// notifyBuild tells segmentBuildProgress subscribers that the build of
+// segment id took a step.
+func (e *Engine) notifyBuild(ctx context.Context, tn store.Tenant, id string) {
+	realtime.Notify(ctx, e.publisher, tn, realtime.Change{Kind: realtime.SegmentBuildProgressed, SegmentID: id})
 }
 
 // build runs build buildID of segment id from where it stands.

@@ -75,6 +75,43 @@ func (e *Engine) StreamChanges(ctx context.Context, hub *realtime.Hub, tn store.
 	}), nil
 }
 
+// StreamBuild streams the current build of dynamic segment segmentID
+// from hub: its state at once, then after each step of it or of a newer
+// rule's build, the latest only when the reader falls behind. A static
+// list, or a segment with no recorded build, is BAD_USER_INPUT on field
+// "segmentId", an unknown segment NOT_FOUND; the stream ends with ctx.
+func (e *Engine) StreamBuild(ctx context.Context, hub *realtime.Hub, tn store.Tenant, segmentID string) (<-chan *Build, error) {
+	if len(segmentID) > 128 {
+		return nil, apperr.Invalid("segmentId", "must be a segment id")
+	}
+	s, err := e.Get(ctx, tn, segmentID)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind != Dynamic || s.BuildID == "" {
+		return nil, apperr.Invalid("segmentId", "segment %s has no build: only a dynamic segment's rule is built", segmentID)
+	}
+	// Subscribed before the first read, so no step falls between them.
+	changes, cancel := hub.Subscribe(tn.Workspace(), func(c realtime.Change) bool {
+		return c.Kind == realtime.SegmentBuildProgressed && c.SegmentID == segmentID
+	}, "")
+	now := []realtime.Change{{Kind: realtime.SegmentBuildProgressed, SegmentID: segmentID}}
+	return realtime.Pump(ctx, changes, cancel, now, true, func(realtime.Change) []*Build {
+		s, err := e.Get(ctx, tn, segmentID)
+		var b *Build
+		if err == nil {
+			b, err = loadBuild(ctx, tn, s)
+		}
+		if err != nil || b == nil {
+			if err != nil && ctx.Err() == nil {
+				slog.WarnContext(ctx, "segmentBuildProgress: read build", "segment", segmentID, "err", err)
+			}
+			return nil
+		}
+		return []*Build{b}
+	}), nil
+}
+
 // changeResumePoint finds the outbox change that carried membership
 // change after and returns its id (the replay resumes after it). A change
 // older than the outbox retention is refused (Hub.CheckResume); one whose
