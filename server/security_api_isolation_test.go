@@ -88,6 +88,7 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		{"consentChanged", `subscription($x: ID!) { consentChanged(profileId: $x) { status } }`, map[string]any{"x": w.gProfile}},
 		{"segmentMembershipChanged by segment", `subscription($x: ID!) { segmentMembershipChanged(segmentId: $x) { id } }`, map[string]any{"x": w.gSegment}},
 		{"segmentMembershipChanged by profile", `subscription($x: ID!) { segmentMembershipChanged(profileId: $x) { id } }`, map[string]any{"x": w.gProfile}},
+		{"segmentBuildProgress", `subscription($x: ID!) { segmentBuildProgress(segmentId: $x) { status } }`, map[string]any{"x": w.gSegment}},
 	}
 	for _, c := range subs {
 		t.Run("subscribe "+c.name, func(t *testing.T) {
