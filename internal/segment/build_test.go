@@ -66,29 +66,7 @@ func TestBuildBesideIngestIsExact(t *testing.T) {
 	wg.Wait()
 	e.seg.WaitBuilds()
 
-	b, err := e.seg.BuildOf(e.Ctx, e.Tenant, s)
-	if err != nil || b == nil || b.Status != segment.Ready || b.Processed != b.Total || b.Total != people {
-		t.Fatalf("build %+v (%v), want READY with %d processed", b, err, people)
-	}
-	ms, _, _, err := e.seg.Members(e.Ctx, e.Tenant, s.ID, 1000, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	members := map[string]bool{}
-	for _, m := range ms {
-		members[m.ProfileID] = true
-	}
-	entered := map[string]int{}
-	cs, _, _, err := e.seg.History(e.Ctx, e.Tenant, s.ID, 1000, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cs {
-		if c.Kind != segment.Entered {
-			t.Fatalf("unexpected %s of %s", c.Kind, c.ProfileID)
-		}
-		entered[c.ProfileID]++
-	}
+	members, entered := builtMembers(t, e, s, people)
 	want := 0
 	for i := 0; i < people; i++ {
 		pid := e.identify(t, who(i), nil)
@@ -174,6 +152,31 @@ func TestUngatedBuildBesideWritesIsExact(t *testing.T) {
 	wg.Wait()
 	e.seg.WaitBuilds()
 
+	members, entered := builtMembers(t, e, s, people)
+	untouched := 0
+	for i, id := range ids {
+		gold := tier(i) == "gold" || promoted[i]
+		if members[id] != gold || (gold && entered[id] != 1) || (!gold && entered[id] != 0) {
+			t.Fatalf("%s: gold %v, member %v, entered %d times", who(i), gold, members[id], entered[id])
+		}
+		if !gold {
+			// Neither the build nor a write moved it: never rewritten.
+			if v := e.Profile(t, id).Version; v != before[id] {
+				t.Fatalf("%s: version %d -> %d: a non-member was rewritten by the build", who(i), before[id], v)
+			}
+			untouched++
+		}
+	}
+	if len(promoted) == 0 || untouched == 0 {
+		t.Fatalf("promoted %d, untouched %d: the test measured nothing", len(promoted), untouched)
+	}
+}
+
+// builtMembers checks that s's build ended READY with all people
+// processed and that its history holds only entries, and returns its
+// members and how many times each profile entered.
+func builtMembers(t *testing.T, e *env, s *segment.Segment, people int64) (map[string]bool, map[string]int) {
+	t.Helper()
 	b, err := e.seg.BuildOf(e.Ctx, e.Tenant, s)
 	if err != nil || b == nil || b.Status != segment.Ready || b.Processed != b.Total || b.Total != people {
 		t.Fatalf("build %+v (%v), want READY with %d processed", b, err, people)
@@ -197,23 +200,7 @@ func TestUngatedBuildBesideWritesIsExact(t *testing.T) {
 		}
 		entered[c.ProfileID]++
 	}
-	untouched := 0
-	for i, id := range ids {
-		gold := tier(i) == "gold" || promoted[i]
-		if members[id] != gold || (gold && entered[id] != 1) || (!gold && entered[id] != 0) {
-			t.Fatalf("%s: gold %v, member %v, entered %d times", who(i), gold, members[id], entered[id])
-		}
-		if !gold {
-			// Neither the build nor a write moved it: never rewritten.
-			if v := e.Profile(t, id).Version; v != before[id] {
-				t.Fatalf("%s: version %d -> %d: a non-member was rewritten by the build", who(i), before[id], v)
-			}
-			untouched++
-		}
-	}
-	if len(promoted) == 0 || untouched == 0 {
-		t.Fatalf("promoted %d, untouched %d: the test measured nothing", len(promoted), untouched)
-	}
+	return members, entered
 }
 
 // A build left BUILDING by a process that died is resumed from where it
