@@ -21066,7 +21066,7 @@ func (ec *executionContext) marshalNMembershipChangeEdge2githubᚗcomᚋhaloᚑc
 }
 
 func (ec *executionContext) marshalNMembershipChangeEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMembershipChangeEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MembershipChangeEdge) graphql.Marshaler {
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMembershipChangeEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMembershipChangeEdge(ctx, sel, v[i])
@@ -21196,7 +21196,7 @@ func (ec *executionContext) marshalNProfileEdge2githubᚗcomᚋhaloᚑcdpᚋhalo
 }
 
 func (ec *executionContext) marshalNProfileEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ProfileEdge) graphql.Marshaler {
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProfileEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileEdge(ctx, sel, v[i])
@@ -21344,7 +21344,7 @@ func (ec *executionContext) marshalNSegmentEdge2githubᚗcomᚋhaloᚑcdpᚋhalo
 }
 
 func (ec *executionContext) marshalNSegmentEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SegmentEdge) graphql.Marshaler {
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSegmentEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentEdge(ctx, sel, v[i])
@@ -21372,7 +21372,7 @@ func (ec *executionContext) marshalNSegmentExportEdge2githubᚗcomᚋhaloᚑcdp�
 }
 
 func (ec *executionContext) marshalNSegmentExportEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SegmentExportEdge) graphql.Marshaler {
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSegmentExportEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentExportEdge(ctx, sel, v[i])
@@ -21410,7 +21410,7 @@ func (ec *executionContext) marshalNSegmentMemberEdge2githubᚗcomᚋhaloᚑcdp�
 }
 
 func (ec *executionContext) marshalNSegmentMemberEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentMemberEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SegmentMemberEdge) graphql.Marshaler {
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSegmentMemberEdge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentMemberEdge(ctx, sel, v[i])
@@ -21717,7 +21717,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -21789,7 +21789,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -21817,7 +21817,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -22499,7 +22499,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -22518,7 +22518,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -22537,7 +22537,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

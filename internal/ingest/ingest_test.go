@@ -49,12 +49,15 @@ func event(msg, who, name string) ingest.TrackInput {
 func TestTrackRunsEveryStep(t *testing.T) {
 	e := apptest.New(t, start)
 	out := &apptest.Recorder{}
-	e.Services.Publish(out)
 	seg, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "buyers", Rule: &rule.Rule{
 		Event: &rule.EventCond{Name: "order_completed"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The outbox is recorded from here: the segment's build (and its
+	// segment.build notes) is over.
+	e.Services.Segments.WaitBuilds()
+	e.Services.Publish(out)
 	who := ingest.Caller{Subject: "t", ConsentWrite: true}
 	in := event("m1", "ana@example.com", "order_completed")
 	in.Consent = granted("marketing")
@@ -134,12 +137,15 @@ func TestRefusedConsentStoresNothing(t *testing.T) {
 func TestIdentifyAndInteraction(t *testing.T) {
 	e := apptest.New(t, start)
 	out := &apptest.Recorder{}
-	e.Services.Publish(out)
 	seg, err := e.Services.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "pro", Rule: &rule.Rule{
 		Trait: &rule.TraitCond{Key: "plan", Op: rule.EQ, Value: "pro"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The outbox is recorded from here: the segment's build (and its
+	// segment.build notes) is over.
+	e.Services.Segments.WaitBuilds()
+	e.Services.Publish(out)
 	res, err := e.Services.Ingest.Identify(e.Ctx, e.Tenant, ingest.Caller{Subject: "t", ConsentWrite: true}, ingest.IdentifyInput{
 		Identifiers: email("Eve@Example.com"), Traits: map[string]any{"plan": "pro"}, Consent: granted("marketing")})
 	if err != nil || !res.Created {

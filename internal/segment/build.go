@@ -40,8 +40,11 @@ import (
 // That gate is needed only when the build counts features (a profile's
 // counters are partial until its visit) or the rule reads other segments,
 // which may be building too (gated). Any other rule reads only what every
-// write keeps current, so from the save on every write decides it, and
-// the build's visit writes only a profile whose memberships (or next
+// write keeps current, so every write whose engine knows the segment
+// decides it (this engine's at once, another instance's within its cache
+// lifetime: a write there in that first second can leave a profile the
+// build visited before it undecided until its next write, as it could
+// before for a gated build without features), and the build's visit writes only a profile whose memberships (or next
 // evaluation) it changes: a trait rule's build at 100,000 profiles writes
 // its members, not every profile. A write beside the visit decides the
 // same profile from the document it read; the compare-and-swap lets one
@@ -320,6 +323,9 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 	s, err := e.Get(ctx, tn, id)
 	if err != nil {
 		return err
+	}
+	if s.BuildID != buildID {
+		return errSuperseded // a newer rule's build runs instead
 	}
 	mark := gated(&b, s)
 	// Decide from a fresh view of the builds under way (this one

@@ -19,8 +19,9 @@ import (
 // index. It is the exactness check of the scale harness and of the
 // write-path tests; it reads, never writes.
 //
-// Segments still building are left out (their build decides members and
-// counts features profile by profile), and so are memberships when p's
+// Segments whose gated build is under way are left out (their build
+// decides members and counts features profile by profile; an ungated
+// build's segment is checked, so run this after builds end), and so are memberships when p's
 // re-evaluation is due (nextEvalAt at or before now: a time window
 // flipped and the sweeper has not run) or when moves wait on the document
 // for their hand-off (the sweeper finishes one a crash interrupted). Run it

@@ -16,8 +16,8 @@
 // same per-element panic handling.
 //
 // A list is marshalled serially when its element type is an enum, or an
-// object with no resolver field (nothing in it can block), or when the
-// type carries
+// object with no resolver field whose object fields are serial too
+// (nothing in it can block), or when the type carries
 // @goSerialList: its resolvers do no I/O (a field read from the object, a
 // cached setting).
 //
@@ -92,19 +92,48 @@ func serialMarshallers(data *codegen.Data) map[string]bool {
 		if !ref.IsSlice() || ref.Definition == nil {
 			continue
 		}
-		if ref.Definition.Kind == ast.Enum || serialType(data.Objects.ByName(ref.Definition.Name)) {
+		if ref.Definition.Kind == ast.Enum || serialType(data.Objects, ref.Definition.Name, map[string]bool{}) {
 			out[ref.MarshalFunc()] = true
 		}
 	}
 	return out
 }
 
-// serialType reports whether lists of o need no goroutine per element.
-func serialType(o *codegen.Object) bool {
+// serialType reports whether lists of the named type need no goroutine
+// per element: it is marked @goSerialList, or it is an enum or scalar, or
+// an object with no resolver field whose object fields are all serial
+// too (a connection's edge holding a Profile is not: the profile's
+// resolvers read the store, and each edge would wait for them in turn).
+// seen breaks cycles (a type reached again is taken as not serial).
+func serialType(objects codegen.Objects, name string, seen map[string]bool) bool {
+	o := objects.ByName(name)
 	if o == nil {
-		return false // an interface or union: its objects decide, at run time
+		// A scalar or enum needs nothing; an interface or union is
+		// decided by its objects at run time, so it stays concurrent.
+		return false
 	}
-	return !o.IsConcurrent() || o.Definition.Directives.ForName(serialDirective) != nil
+	if o.Definition.Directives.ForName(serialDirective) != nil {
+		return true
+	}
+	if seen[name] || o.IsConcurrent() {
+		return false
+	}
+	seen[name] = true
+	for _, f := range o.Fields {
+		if f.TypeReference == nil || f.TypeReference.Definition == nil {
+			continue
+		}
+		switch f.TypeReference.Definition.Kind {
+		case ast.Scalar, ast.Enum:
+		case ast.Object:
+			if !serialType(objects, f.TypeReference.Definition.Name, seen) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // rewriteFile rewrites, in the functions of file named in funcs, each

@@ -47,7 +47,7 @@ func (ec *executionContext) marshalNB2ᚕB(ctx context.Context, v []B) graphql.M
 // TestGeneratedCodeIsThisGenerators checks graph/generated.go as committed:
 // the timeline's items (a @goSerialList type) and identifiers (no
 // resolver fields) are marshalled serially, profiles (whose resolvers
-// read the store) a goroutine per element. It fails when graph/ was
+// read the store) and the edges holding them a goroutine per element. It fails when graph/ was
 // generated with plain gqlgen.
 func TestGeneratedCodeIsThisGenerators(t *testing.T) {
 	src, err := os.ReadFile("../../graph/generated.go")
@@ -59,6 +59,9 @@ func TestGeneratedCodeIsThisGenerators(t *testing.T) {
 		"TimelineItem": serialFunc,
 		"Identifier":   serialFunc,
 		"Profile":      "graphql.MarshalSliceConcurrently",
+		// Edges hold objects whose resolvers read the store.
+		"ProfileEdge": "graphql.MarshalSliceConcurrently",
+		"SegmentEdge": "graphql.MarshalSliceConcurrently",
 	}
 	for typ, call := range want {
 		found := false
