@@ -280,11 +280,12 @@ func TestE2ESegmentBuildProgressSubscription(t *testing.T) {
 	}
 	seg := createSegment(t, s, tok, map[string]any{"name": "buyers", "rule": map[string]any{"event": map[string]any{"name": "order"}}})
 	c := connectWS(t, s, tok)
-	const sub = `subscription($s: ID!) { segmentBuildProgress(segmentId: $s) { status processed total finishedAt } }`
+	const sub = `subscription($s: ID!) { segmentBuildProgress(segmentId: $s) { status processed total startedAt finishedAt } }`
 	op := c.subscribe(t, sub, map[string]any{"s": seg.ID})
 	type build struct {
 		Status           string
 		Processed, Total int
+		StartedAt        time.Time
 		FinishedAt       *time.Time
 	}
 	next := func() build {
@@ -294,23 +295,27 @@ func TestE2ESegmentBuildProgressSubscription(t *testing.T) {
 		}
 		return got.SegmentBuildProgress
 	}
-	untilReady := func(total int) (steps int) {
+	// untilReady reads states until a READY one of a build started after
+	// after, and returns that build's start.
+	untilReady := func(total int, after time.Time) time.Time {
 		t.Helper()
 		last := -1
 		for {
 			b := next()
+			if !b.StartedAt.After(after) {
+				continue // the previous build's last state, sent again
+			}
 			if b.Processed < last || b.Total < b.Processed {
 				t.Fatalf("build went from %d processed to %+v", last, b)
 			}
 			last = b.Processed
 			switch b.Status {
 			case "BUILDING":
-				steps++
 			case "READY":
 				if b.Processed != total || b.Total != total || b.FinishedAt == nil {
 					t.Fatalf("ready build %+v, want %d processed", b, total)
 				}
-				return steps
+				return b.StartedAt
 			default:
 				t.Fatalf("build %+v", b)
 			}
@@ -319,12 +324,12 @@ func TestE2ESegmentBuildProgressSubscription(t *testing.T) {
 	if first := next(); first.Status != "BUILDING" || first.Total != people {
 		t.Fatalf("first state %+v, want BUILDING over %d profiles", first, people)
 	}
-	untilReady(people)
+	started := untilReady(people, time.Time{})
 
-	// A new rule: its build comes on the same subscription.
+	// A new rule: its build (started later) comes on the same subscription.
 	s.gql(t, tok, `mutation($id: ID!) { updateSegment(id: $id, input: {rule: {event: {name: "order", count: {op: GTE, value: 2}}}}) { id } }`,
 		map[string]any{"id": seg.ID}).requireOK(t)
-	untilReady(people)
+	untilReady(people, started)
 
 	static := createSegment(t, s, tok, map[string]any{"name": "vip", "kind": "STATIC"})
 	other := s.token(t, "globex")
