@@ -44,11 +44,12 @@ import (
 // decides it (this engine's at once, another instance's within its cache
 // lifetime: a write there in that first second can leave a profile the
 // build visited before it undecided until its next write, as it could
-// before for a gated build without features), and the build's visit writes only a profile whose memberships (or next
-// evaluation) it changes: a trait rule's build at 100,000 profiles writes
-// its members, not every profile. A write beside the visit decides the
-// same profile from the document it read; the compare-and-swap lets one
-// of them move it, once.
+// before for a gated build without features), and the build's visit
+// writes only a profile whose memberships (or next evaluation) it
+// changes: a trait rule's build at 100,000 profiles writes its members,
+// not every profile. A write beside the visit decides the same profile
+// from the document it read; the compare-and-swap lets one of them move
+// it, once.
 
 // Build statuses.
 const (
@@ -164,11 +165,8 @@ func buildingSet(ctx context.Context, tn store.Tenant, segs map[string]*Segment)
 }
 
 // gated reports whether writes must leave segment s to its build b until
-// b has visited the profile: when b counts features from the events (a
-// profile's counters are partial until then) or s reads other segments
-// (which may be building too). Any other rule reads only what every
-// write keeps current, so from the save on every write decides it, and
-// the build writes only the profiles whose memberships it changes.
+// b has visited (marked) the profile: when b counts features or s reads
+// other segments (see the top of this file).
 func gated(b *Build, s *Segment) bool {
 	return len(b.Features) > 0 || len(s.Deps.Segments) > 0
 }
@@ -327,7 +325,13 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 	if s.BuildID != buildID {
 		return errSuperseded // a newer rule's build runs instead
 	}
-	mark := gated(&b, s)
+	// An ungated build's visit only decides: it neither counts nor marks.
+	var prep func(*Decider, *profile.Profile) (bool, error)
+	if gated(&b, s) {
+		prep = func(d *Decider, p *profile.Profile) (bool, error) {
+			return d.buildStep(ctx, tn, p, buildID, b.Features)
+		}
+	}
 	// Decide from a fresh view of the builds under way (this one
 	// included), whoever started it.
 	e.invalidate(tn.Workspace())
@@ -352,9 +356,7 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 		for i, p := range page.Profiles {
 			ids[i] = p.ID
 		}
-		if err := e.settle(ctx, tn, ids, page.Profiles, b.Cause, touched, func(d *Decider, p *profile.Profile) (bool, error) {
-			return d.buildStep(ctx, tn, p, buildID, b.Features, mark)
-		}); err != nil {
+		if err := e.settle(ctx, tn, ids, page.Profiles, b.Cause, touched, prep); err != nil {
 			return err
 		}
 		if len(page.Cursors) > 0 {
@@ -381,12 +383,12 @@ func (e *Engine) build(ctx context.Context, tn store.Tenant, id, buildID string)
 }
 
 // buildStep is a build's change to profile p, in the write that then
-// decides p's memberships: for a gated build (mark), count the build's
-// features from p's stored events and mark p built by build buildID. It
-// returns whether it changed p.
-func (d *Decider) buildStep(ctx context.Context, tn store.Tenant, p *profile.Profile, buildID string, feats []rule.Feature, mark bool) (bool, error) {
-	if !mark || slices.Contains(p.Built, buildID) {
-		return false, nil // not gated (see gated), or visited before a restart
+// decides p's memberships: count a gated build's features from p's
+// stored events, and mark p built by build buildID. It returns whether it
+// changed p.
+func (d *Decider) buildStep(ctx context.Context, tn store.Tenant, p *profile.Profile, buildID string, feats []rule.Feature) (bool, error) {
+	if slices.Contains(p.Built, buildID) {
+		return false, nil // visited before a restart
 	}
 	if len(feats) > 0 {
 		counters, err := countEvents(ctx, tn, p.ID, feats)
