@@ -99,10 +99,10 @@ func serialMarshallers(data *codegen.Data) map[string]bool {
 	return out
 }
 
-// serialType reports whether lists of the named type need no goroutine
-// per element: it is marked @goSerialList, or it is an enum or scalar, or
-// an object with no resolver field whose object fields are all serial
-// too (a connection's edge holding a Profile is not: the profile's
+// serialType reports whether lists of the named object type need no
+// goroutine per element (enums are the caller's case): it is marked
+// @goSerialList, or it has no resolver field and its object fields are
+// all serial too (a connection's edge holding a Profile is not: the profile's
 // resolvers read the store, and each edge would wait for them in turn).
 // seen breaks cycles (a type reached again is taken as not serial).
 func serialType(objects codegen.Objects, name string, seen map[string]bool) bool {
