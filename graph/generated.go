@@ -29,14 +29,20 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	ConsentRecordConnection() ConsentRecordConnectionResolver
 	ExportedMember() ExportedMemberResolver
 	MembershipChange() MembershipChangeResolver
+	MembershipChangeConnection() MembershipChangeConnectionResolver
 	Mutation() MutationResolver
 	Profile() ProfileResolver
+	ProfileConnection() ProfileConnectionResolver
 	Query() QueryResolver
 	Segment() SegmentResolver
+	SegmentConnection() SegmentConnectionResolver
+	SegmentMemberConnection() SegmentMemberConnectionResolver
 	SegmentMembership() SegmentMembershipResolver
 	Subscription() SubscriptionResolver
+	TimelineConnection() TimelineConnectionResolver
 	TimelineItem() TimelineItemResolver
 }
 
@@ -88,9 +94,10 @@ type ComplexityRoot struct {
 	}
 
 	ConsentRecordConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	ConsentRecordEdge struct {
@@ -168,9 +175,10 @@ type ComplexityRoot struct {
 	}
 
 	MembershipChangeConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	MembershipChangeEdge struct {
@@ -252,9 +260,10 @@ type ComplexityRoot struct {
 	}
 
 	ProfileConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	ProfileEdge struct {
@@ -342,9 +351,10 @@ type ComplexityRoot struct {
 	}
 
 	SegmentConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	SegmentEdge struct {
@@ -364,9 +374,10 @@ type ComplexityRoot struct {
 	}
 
 	SegmentMemberConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	SegmentMemberEdge struct {
@@ -394,9 +405,10 @@ type ComplexityRoot struct {
 	}
 
 	TimelineConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	TimelineEdge struct {
@@ -464,6 +476,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type ConsentRecordConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.ConsentRecordConnection) (int, error)
+}
 type ExportedMemberResolver interface {
 	Identifiers(ctx context.Context, obj *model.ExportedMember) ([]model.Identifier, error)
 	Traits(ctx context.Context, obj *model.ExportedMember) (any, error)
@@ -471,6 +486,9 @@ type ExportedMemberResolver interface {
 type MembershipChangeResolver interface {
 	Segment(ctx context.Context, obj *model.MembershipChange) (*model.Segment, error)
 	Profile(ctx context.Context, obj *model.MembershipChange) (*model.Profile, error)
+}
+type MembershipChangeConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.MembershipChangeConnection) (int, error)
 }
 type MutationResolver interface {
 	Identify(ctx context.Context, input model.IdentifyInput) (*model.IdentifyPayload, error)
@@ -509,6 +527,9 @@ type ProfileResolver interface {
 	Segments(ctx context.Context, obj *model.Profile) ([]model.SegmentMembership, error)
 	Computed(ctx context.Context, obj *model.Profile, keys []string) (any, error)
 }
+type ProfileConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.ProfileConnection) (int, error)
+}
 type QueryResolver interface {
 	Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error)
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error)
@@ -532,6 +553,12 @@ type SegmentResolver interface {
 	Members(ctx context.Context, obj *model.Segment, first *int, after *string) (*model.SegmentMemberConnection, error)
 	History(ctx context.Context, obj *model.Segment, first *int, after *string) (*model.MembershipChangeConnection, error)
 }
+type SegmentConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.SegmentConnection) (int, error)
+}
+type SegmentMemberConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.SegmentMemberConnection) (int, error)
+}
 type SegmentMembershipResolver interface {
 	Segment(ctx context.Context, obj *model.SegmentMembership) (*model.Segment, error)
 }
@@ -541,6 +568,9 @@ type SubscriptionResolver interface {
 	ConsentChanged(ctx context.Context, profileID string) (<-chan *model.ConsentState, error)
 	SegmentMembershipChanged(ctx context.Context, segmentID *string, profileID *string, after *string) (<-chan *model.MembershipChange, error)
 	SegmentBuildProgress(ctx context.Context, segmentID string) (<-chan *model.SegmentBuild, error)
+}
+type TimelineConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.TimelineConnection) (int, error)
 }
 type TimelineItemResolver interface {
 	Properties(ctx context.Context, obj *model.TimelineItem) (any, error)
@@ -766,6 +796,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConsentRecordConnection.PageInfo(childComplexity), true
+	case "ConsentRecordConnection.totalCount":
+		if e.ComplexityRoot.ConsentRecordConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRecordConnection.TotalCount(childComplexity), true
 
 	case "ConsentRecordEdge.cursor":
 		if e.ComplexityRoot.ConsentRecordEdge.Cursor == nil {
@@ -1076,6 +1112,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MembershipChangeConnection.PageInfo(childComplexity), true
+	case "MembershipChangeConnection.totalCount":
+		if e.ComplexityRoot.MembershipChangeConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MembershipChangeConnection.TotalCount(childComplexity), true
 
 	case "MembershipChangeEdge.cursor":
 		if e.ComplexityRoot.MembershipChangeEdge.Cursor == nil {
@@ -1586,6 +1628,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProfileConnection.PageInfo(childComplexity), true
+	case "ProfileConnection.totalCount":
+		if e.ComplexityRoot.ProfileConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileConnection.TotalCount(childComplexity), true
 
 	case "ProfileEdge.cursor":
 		if e.ComplexityRoot.ProfileEdge.Cursor == nil {
@@ -2024,6 +2072,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SegmentConnection.PageInfo(childComplexity), true
+	case "SegmentConnection.totalCount":
+		if e.ComplexityRoot.SegmentConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentConnection.TotalCount(childComplexity), true
 
 	case "SegmentEdge.cursor":
 		if e.ComplexityRoot.SegmentEdge.Cursor == nil {
@@ -2088,6 +2142,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SegmentMemberConnection.PageInfo(childComplexity), true
+	case "SegmentMemberConnection.totalCount":
+		if e.ComplexityRoot.SegmentMemberConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMemberConnection.TotalCount(childComplexity), true
 
 	case "SegmentMemberEdge.cursor":
 		if e.ComplexityRoot.SegmentMemberEdge.Cursor == nil {
@@ -2208,6 +2268,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TimelineConnection.PageInfo(childComplexity), true
+	case "TimelineConnection.totalCount":
+		if e.ComplexityRoot.TimelineConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TimelineConnection.TotalCount(childComplexity), true
 
 	case "TimelineEdge.cursor":
 		if e.ComplexityRoot.TimelineEdge.Cursor == nil {
@@ -2677,6 +2743,8 @@ type ConsentRecord {
 }
 
 type ConsentRecordConnection {
+  "How many records the profile's consent log holds."
+  totalCount: Int!
   edges: [ConsentRecordEdge!]!
   nodes: [ConsentRecord!]!
   pageInfo: PageInfo!
@@ -3203,6 +3271,8 @@ type PageInfo {
 }
 
 type ProfileConnection {
+  "How many profiles the list holds under the same arguments (search, scoreFilter), all pages together. Exact: counted from an index for the plain lists; a search counts the distinct profiles its terms match, and scoreFilter reads every profile, as its pages do."
+  totalCount: Int!
   edges: [ProfileEdge!]!
   nodes: [Profile!]!
   pageInfo: PageInfo!
@@ -3214,6 +3284,8 @@ type ProfileEdge {
 }
 
 type TimelineConnection {
+  "How many items the timeline holds under the same filters, all pages together. Counted from the index without kinds or names; with them, the profile's items in the time range are read."
+  totalCount: Int!
   edges: [TimelineEdge!]!
   nodes: [TimelineItem!]!
   pageInfo: PageInfo!
@@ -3539,6 +3611,8 @@ type Segment {
 }
 
 type SegmentConnection {
+  "How many segments the workspace has (archived ones included, as in the list)."
+  totalCount: Int!
   edges: [SegmentEdge!]!
   nodes: [Segment!]!
   pageInfo: PageInfo!
@@ -3550,6 +3624,8 @@ type SegmentEdge {
 }
 
 type SegmentMemberConnection {
+  "How many members the segment has (its size)."
+  totalCount: Int!
   edges: [SegmentMemberEdge!]!
   nodes: [Profile!]!
   pageInfo: PageInfo!
@@ -3583,6 +3659,8 @@ type MembershipChange {
 }
 
 type MembershipChangeConnection {
+  "How many ENTERED / EXITED records the segment's history holds."
+  totalCount: Int!
   edges: [MembershipChangeEdge!]!
   nodes: [MembershipChange!]!
   pageInfo: PageInfo!
@@ -3817,6 +3895,8 @@ func (ec *executionContext) childFields_ConsentRecord(ctx context.Context, field
 
 func (ec *executionContext) childFields_ConsentRecordConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_ConsentRecordConnection_totalCount(ctx, field)
 	case "edges":
 		return ec.fieldContext_ConsentRecordConnection_edges(ctx, field)
 	case "nodes":
@@ -3977,6 +4057,8 @@ func (ec *executionContext) childFields_MembershipChange(ctx context.Context, fi
 
 func (ec *executionContext) childFields_MembershipChangeConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_MembershipChangeConnection_totalCount(ctx, field)
 	case "edges":
 		return ec.fieldContext_MembershipChangeConnection_edges(ctx, field)
 	case "nodes":
@@ -4095,6 +4177,8 @@ func (ec *executionContext) childFields_Profile(ctx context.Context, field graph
 
 func (ec *executionContext) childFields_ProfileConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_ProfileConnection_totalCount(ctx, field)
 	case "edges":
 		return ec.fieldContext_ProfileConnection_edges(ctx, field)
 	case "nodes":
@@ -4239,6 +4323,8 @@ func (ec *executionContext) childFields_SegmentBuild(ctx context.Context, field 
 
 func (ec *executionContext) childFields_SegmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_SegmentConnection_totalCount(ctx, field)
 	case "edges":
 		return ec.fieldContext_SegmentConnection_edges(ctx, field)
 	case "nodes":
@@ -4283,6 +4369,8 @@ func (ec *executionContext) childFields_SegmentExportEdge(ctx context.Context, f
 
 func (ec *executionContext) childFields_SegmentMemberConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_SegmentMemberConnection_totalCount(ctx, field)
 	case "edges":
 		return ec.fieldContext_SegmentMemberConnection_edges(ctx, field)
 	case "nodes":
@@ -4327,6 +4415,8 @@ func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, fiel
 
 func (ec *executionContext) childFields_TimelineConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "totalCount":
+		return ec.fieldContext_TimelineConnection_totalCount(ctx, field)
 	case "edges":
 		return ec.fieldContext_TimelineConnection_edges(ctx, field)
 	case "nodes":
@@ -6206,6 +6296,29 @@ func (ec *executionContext) fieldContext_ConsentRecord_proof(_ context.Context, 
 	return graphql.NewScalarFieldContext("ConsentRecord", field, false, false, "JSON")
 }
 
+func (ec *executionContext) _ConsentRecordConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRecordConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ConsentRecordConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRecordConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRecordConnection", field, true, true, "Int")
+}
+
 func (ec *executionContext) _ConsentRecordConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecordConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7453,6 +7566,29 @@ func (ec *executionContext) fieldContext_MembershipChange_profile(_ context.Cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MembershipChangeConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.MembershipChangeConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MembershipChangeConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MembershipChangeConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MembershipChangeConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MembershipChangeConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _MembershipChangeConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MembershipChangeConnection) (ret graphql.Marshaler) {
@@ -10284,6 +10420,29 @@ func (ec *executionContext) fieldContext_Profile_computed(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _ProfileConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ProfileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ProfileConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileConnection", field, true, true, "Int")
+}
+
 func (ec *executionContext) _ProfileConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ProfileConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12433,6 +12592,29 @@ func (ec *executionContext) fieldContext_SegmentBuild_error(_ context.Context, f
 	return graphql.NewScalarFieldContext("SegmentBuild", field, false, false, "String")
 }
 
+func (ec *executionContext) _SegmentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.SegmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SegmentConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentConnection", field, true, true, "Int")
+}
+
 func (ec *executionContext) _SegmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SegmentConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12733,6 +12915,29 @@ func (ec *executionContext) fieldContext_SegmentExportEdge_node(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMemberConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMemberConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMemberConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SegmentMemberConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMemberConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMemberConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _SegmentMemberConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMemberConnection) (ret graphql.Marshaler) {
@@ -13327,6 +13532,29 @@ func (ec *executionContext) fieldContext_Subscription_segmentBuildProgress(ctx c
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TimelineConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.TimelineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TimelineConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TimelineConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TimelineConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TimelineConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _TimelineConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.TimelineConnection) (ret graphql.Marshaler) {
@@ -17638,20 +17866,26 @@ func (ec *executionContext) _ConsentRecordConnection(ctx context.Context, sel as
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ConsentRecordConnection")
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ConsentRecordConnection_totalCount(ctx, field, obj)
+				})
 		case "edges":
 			out.Values[i] = ec._ConsentRecordConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._ConsentRecordConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ConsentRecordConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18172,20 +18406,26 @@ func (ec *executionContext) _MembershipChangeConnection(ctx context.Context, sel
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MembershipChangeConnection")
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MembershipChangeConnection_totalCount(ctx, field, obj)
+				})
 		case "edges":
 			out.Values[i] = ec._MembershipChangeConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._MembershipChangeConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._MembershipChangeConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18745,20 +18985,26 @@ func (ec *executionContext) _ProfileConnection(ctx context.Context, sel ast.Sele
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ProfileConnection")
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ProfileConnection_totalCount(ctx, field, obj)
+				})
 		case "edges":
 			out.Values[i] = ec._ProfileConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._ProfileConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ProfileConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19353,20 +19599,26 @@ func (ec *executionContext) _SegmentConnection(ctx context.Context, sel ast.Sele
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SegmentConnection")
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SegmentConnection_totalCount(ctx, field, obj)
+				})
 		case "edges":
 			out.Values[i] = ec._SegmentConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._SegmentConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._SegmentConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19515,20 +19767,26 @@ func (ec *executionContext) _SegmentMemberConnection(ctx context.Context, sel as
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SegmentMemberConnection")
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SegmentMemberConnection_totalCount(ctx, field, obj)
+				})
 		case "edges":
 			out.Values[i] = ec._SegmentMemberConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._SegmentMemberConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._SegmentMemberConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19706,20 +19964,26 @@ func (ec *executionContext) _TimelineConnection(ctx context.Context, sel ast.Sel
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("TimelineConnection")
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TimelineConnection_totalCount(ctx, field, obj)
+				})
 		case "edges":
 			out.Values[i] = ec._TimelineConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._TimelineConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._TimelineConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

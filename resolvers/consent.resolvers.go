@@ -13,6 +13,10 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 )
 
+func (r *consentRecordConnectionResolver) TotalCount(ctx context.Context, obj *model.ConsentRecordConnection) (int, error) {
+	return obj.Total.Of(ctx)
+}
+
 func (r *exportedMemberResolver) Identifiers(ctx context.Context, obj *model.ExportedMember) ([]model.Identifier, error) {
 	return r.maskIdentifiers(ctx, obj.Identifiers)
 }
@@ -89,6 +93,7 @@ func (r *profileResolver) ConsentHistory(ctx context.Context, obj *model.Profile
 		return nil, err
 	}
 	out := &model.ConsentRecordConnection{Edges: make([]model.ConsentRecordEdge, len(recs)), Nodes: make([]model.ConsentRecord, len(recs))}
+	out.Count = func(ctx context.Context) (int64, error) { return consent.HistorySize(ctx, tn, obj.ID) }
 	for i, rec := range recs {
 		out.Nodes[i] = toConsentRecord(rec)
 		out.Nodes[i].Proof = maskProofWith(m, out.Nodes[i].Proof)
@@ -176,6 +181,13 @@ func (r *subscriptionResolver) ConsentChanged(ctx context.Context, profileID str
 	})
 }
 
+func (r *Resolver) ConsentRecordConnection() graph.ConsentRecordConnectionResolver {
+	return &consentRecordConnectionResolver{r}
+}
+
 func (r *Resolver) ExportedMember() graph.ExportedMemberResolver { return &exportedMemberResolver{r} }
 
-type exportedMemberResolver struct{ *Resolver }
+type (
+	consentRecordConnectionResolver struct{ *Resolver }
+	exportedMemberResolver          struct{ *Resolver }
+)

@@ -122,6 +122,7 @@ func (r *profileResolver) Timeline(ctx context.Context, obj *model.Profile, firs
 		return nil, err
 	}
 	conn := &model.TimelineConnection{Edges: []model.TimelineEdge{}, Nodes: []model.TimelineItem{}}
+	conn.Count = func(ctx context.Context) (int64, error) { return timeline.Count(ctx, tn, obj.ID, f) }
 	cursors := make([]string, len(page.Items))
 	for i, ev := range page.Items {
 		item := toTimelineItem(ev)
@@ -136,6 +137,10 @@ func (r *profileResolver) Timeline(ctx context.Context, obj *model.Profile, firs
 		conn.PageInfo.EndCursor = timelineEndCursor(page.Resume)
 	}
 	return conn, nil
+}
+
+func (r *profileConnectionResolver) TotalCount(ctx context.Context, obj *model.ProfileConnection) (int, error) {
+	return obj.Total.Of(ctx)
 }
 
 func (r *queryResolver) Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error) {
@@ -184,6 +189,7 @@ func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string,
 		return nil, err
 	}
 	conn := &model.ProfileConnection{Edges: []model.ProfileEdge{}, Nodes: []model.Profile{}}
+	conn.Count = func(ctx context.Context) (int64, error) { return r.traits.CountProfiles(ctx, tn, q) }
 	cursors := make([]string, len(page.Profiles))
 	for i, p := range page.Profiles {
 		mp := remember(ctx, p)
@@ -207,6 +213,10 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	return &model.Viewer{Workspace: p.Workspace, Subject: optional(p.Subject), Scopes: scopes}, nil
 }
 
+func (r *timelineConnectionResolver) TotalCount(ctx context.Context, obj *model.TimelineConnection) (int, error) {
+	return obj.Total.Of(ctx)
+}
+
 func (r *timelineItemResolver) Properties(ctx context.Context, obj *model.TimelineItem) (any, error) {
 	// Event properties often repeat traits (an email on a sign-up): the
 	// workspace's PII trait keys are masked in them too.
@@ -217,13 +227,23 @@ func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{
 
 func (r *Resolver) Profile() graph.ProfileResolver { return &profileResolver{r} }
 
+func (r *Resolver) ProfileConnection() graph.ProfileConnectionResolver {
+	return &profileConnectionResolver{r}
+}
+
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
+
+func (r *Resolver) TimelineConnection() graph.TimelineConnectionResolver {
+	return &timelineConnectionResolver{r}
+}
 
 func (r *Resolver) TimelineItem() graph.TimelineItemResolver { return &timelineItemResolver{r} }
 
 type (
-	mutationResolver     struct{ *Resolver }
-	profileResolver      struct{ *Resolver }
-	queryResolver        struct{ *Resolver }
-	timelineItemResolver struct{ *Resolver }
+	mutationResolver           struct{ *Resolver }
+	profileResolver            struct{ *Resolver }
+	profileConnectionResolver  struct{ *Resolver }
+	queryResolver              struct{ *Resolver }
+	timelineConnectionResolver struct{ *Resolver }
+	timelineItemResolver       struct{ *Resolver }
 )

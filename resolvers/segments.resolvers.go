@@ -26,6 +26,10 @@ func (r *membershipChangeResolver) Profile(ctx context.Context, obj *model.Membe
 	return r.loadProfile(ctx, tn, obj.Profile.ID)
 }
 
+func (r *membershipChangeConnectionResolver) TotalCount(ctx context.Context, obj *model.MembershipChangeConnection) (int, error) {
+	return obj.Total.Of(ctx)
+}
+
 func (r *mutationResolver) CreateSegment(ctx context.Context, input model.CreateSegmentInput) (*model.Segment, error) {
 	tn, p, err := r.tenant(ctx)
 	if err != nil {
@@ -142,6 +146,7 @@ func (r *queryResolver) Segments(ctx context.Context, first *int, after *string)
 		return nil, err
 	}
 	out := &model.SegmentConnection{Edges: []model.SegmentEdge{}, Nodes: []model.Segment{}}
+	out.Count = func(ctx context.Context) (int64, error) { return segment.Count(ctx, tn) }
 	var cs []string
 	for i, s := range segs {
 		m := toSegment(s)
@@ -209,6 +214,7 @@ func (r *segmentResolver) Members(ctx context.Context, obj *model.Segment, first
 		return nil, err
 	}
 	out := &model.SegmentMemberConnection{Edges: []model.SegmentMemberEdge{}, Nodes: []model.Profile{}}
+	out.Count = func(ctx context.Context) (int64, error) { return segment.Size(ctx, tn, obj.ID) }
 	var cs []string
 	for i, m := range ms {
 		c := wrapCursor(membersList, cursors[i])
@@ -237,6 +243,7 @@ func (r *segmentResolver) History(ctx context.Context, obj *model.Segment, first
 		return nil, err
 	}
 	out := &model.MembershipChangeConnection{Edges: []model.MembershipChangeEdge{}, Nodes: []model.MembershipChange{}}
+	out.Count = func(ctx context.Context) (int64, error) { return segment.HistorySize(ctx, tn, obj.ID) }
 	var cs []string
 	for i, ch := range chs {
 		c := wrapCursor(historyList, cursors[i])
@@ -247,6 +254,14 @@ func (r *segmentResolver) History(ctx context.Context, obj *model.Segment, first
 	}
 	out.PageInfo = pageInfo(cs, more, key != "")
 	return out, nil
+}
+
+func (r *segmentConnectionResolver) TotalCount(ctx context.Context, obj *model.SegmentConnection) (int, error) {
+	return obj.Total.Of(ctx)
+}
+
+func (r *segmentMemberConnectionResolver) TotalCount(ctx context.Context, obj *model.SegmentMemberConnection) (int, error) {
+	return obj.Total.Of(ctx)
 }
 
 func (r *segmentMembershipResolver) Segment(ctx context.Context, obj *model.SegmentMembership) (*model.Segment, error) {
@@ -265,14 +280,29 @@ func (r *Resolver) MembershipChange() graph.MembershipChangeResolver {
 	return &membershipChangeResolver{r}
 }
 
+func (r *Resolver) MembershipChangeConnection() graph.MembershipChangeConnectionResolver {
+	return &membershipChangeConnectionResolver{r}
+}
+
 func (r *Resolver) Segment() graph.SegmentResolver { return &segmentResolver{r} }
+
+func (r *Resolver) SegmentConnection() graph.SegmentConnectionResolver {
+	return &segmentConnectionResolver{r}
+}
+
+func (r *Resolver) SegmentMemberConnection() graph.SegmentMemberConnectionResolver {
+	return &segmentMemberConnectionResolver{r}
+}
 
 func (r *Resolver) SegmentMembership() graph.SegmentMembershipResolver {
 	return &segmentMembershipResolver{r}
 }
 
 type (
-	membershipChangeResolver  struct{ *Resolver }
-	segmentResolver           struct{ *Resolver }
-	segmentMembershipResolver struct{ *Resolver }
+	membershipChangeResolver           struct{ *Resolver }
+	membershipChangeConnectionResolver struct{ *Resolver }
+	segmentResolver                    struct{ *Resolver }
+	segmentConnectionResolver          struct{ *Resolver }
+	segmentMemberConnectionResolver    struct{ *Resolver }
+	segmentMembershipResolver          struct{ *Resolver }
 )

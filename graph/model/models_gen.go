@@ -91,9 +91,12 @@ type ConsentRecord struct {
 }
 
 type ConsentRecordConnection struct {
-	Edges    []ConsentRecordEdge `json:"edges"`
-	Nodes    []ConsentRecord     `json:"nodes"`
-	PageInfo *PageInfo           `json:"pageInfo"`
+	// How many records the profile's consent log holds.
+	TotalCount int                 `json:"totalCount"`
+	Edges      []ConsentRecordEdge `json:"edges"`
+	Nodes      []ConsentRecord     `json:"nodes"`
+	PageInfo   *PageInfo           `json:"pageInfo"`
+	Total      `json:"-"`
 }
 
 type ConsentRecordEdge struct {
@@ -287,9 +290,12 @@ type MembershipChange struct {
 }
 
 type MembershipChangeConnection struct {
-	Edges    []MembershipChangeEdge `json:"edges"`
-	Nodes    []MembershipChange     `json:"nodes"`
-	PageInfo *PageInfo              `json:"pageInfo"`
+	// How many ENTERED / EXITED records the segment's history holds.
+	TotalCount int                    `json:"totalCount"`
+	Edges      []MembershipChangeEdge `json:"edges"`
+	Nodes      []MembershipChange     `json:"nodes"`
+	PageInfo   *PageInfo              `json:"pageInfo"`
+	Total      `json:"-"`
 }
 
 type MembershipChangeEdge struct {
@@ -373,9 +379,12 @@ type Profile struct {
 }
 
 type ProfileConnection struct {
-	Edges    []ProfileEdge `json:"edges"`
-	Nodes    []Profile     `json:"nodes"`
-	PageInfo *PageInfo     `json:"pageInfo"`
+	// How many profiles the list holds under the same arguments (search, scoreFilter), all pages together. Exact: counted from an index for the plain lists; a search counts the distinct profiles its terms match, and scoreFilter reads every profile, as its pages do.
+	TotalCount int           `json:"totalCount"`
+	Edges      []ProfileEdge `json:"edges"`
+	Nodes      []Profile     `json:"nodes"`
+	PageInfo   *PageInfo     `json:"pageInfo"`
+	Total      `json:"-"`
 }
 
 type ProfileEdge struct {
@@ -517,9 +526,12 @@ type SegmentBuild struct {
 }
 
 type SegmentConnection struct {
-	Edges    []SegmentEdge `json:"edges"`
-	Nodes    []Segment     `json:"nodes"`
-	PageInfo *PageInfo     `json:"pageInfo"`
+	// How many segments the workspace has (archived ones included, as in the list).
+	TotalCount int           `json:"totalCount"`
+	Edges      []SegmentEdge `json:"edges"`
+	Nodes      []Segment     `json:"nodes"`
+	PageInfo   *PageInfo     `json:"pageInfo"`
+	Total      `json:"-"`
 }
 
 type SegmentEdge struct {
@@ -539,9 +551,12 @@ type SegmentExportEdge struct {
 }
 
 type SegmentMemberConnection struct {
-	Edges    []SegmentMemberEdge `json:"edges"`
-	Nodes    []Profile           `json:"nodes"`
-	PageInfo *PageInfo           `json:"pageInfo"`
+	// How many members the segment has (its size).
+	TotalCount int                 `json:"totalCount"`
+	Edges      []SegmentMemberEdge `json:"edges"`
+	Nodes      []Profile           `json:"nodes"`
+	PageInfo   *PageInfo           `json:"pageInfo"`
+	Total      `json:"-"`
 }
 
 type SegmentMemberEdge struct {
@@ -611,9 +626,12 @@ type Subscription struct {
 }
 
 type TimelineConnection struct {
-	Edges    []TimelineEdge `json:"edges"`
-	Nodes    []TimelineItem `json:"nodes"`
-	PageInfo *PageInfo      `json:"pageInfo"`
+	// How many items the timeline holds under the same filters, all pages together. Counted from the index without kinds or names; with them, the profile's items in the time range are read.
+	TotalCount int            `json:"totalCount"`
+	Edges      []TimelineEdge `json:"edges"`
+	Nodes      []TimelineItem `json:"nodes"`
+	PageInfo   *PageInfo      `json:"pageInfo"`
+	Total      `json:"-"`
 }
 
 type TimelineEdge struct {

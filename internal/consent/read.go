@@ -98,6 +98,16 @@ func (s *Service) CanContact(ctx context.Context, tn store.Tenant, p *profile.Pr
 	return rule.ConsentAllows(p.Consent, purpose, channel, pur.AllowedWithoutRecord(), s.now()), nil
 }
 
+// HistorySize is how many records the profile's consent log holds
+// (History's pages put together).
+func HistorySize(ctx context.Context, tn store.Tenant, profileID string) (int64, error) {
+	n, err := tn.C(ConsentLog).Count(ctx, store.Query{Index: ConsentByProfile, Eq: []any{profileID}})
+	if err != nil {
+		return 0, fmt.Errorf("count consent log of %s: %w", profileID, err)
+	}
+	return n, nil
+}
+
 // History returns a page of a profile's consent log, newest first
 // (recordedAt), with each record's cursor, and whether more follow.
 func (s *Service) History(ctx context.Context, tn store.Tenant, profileID string, first int, after string) ([]Record, []string, bool, error) {

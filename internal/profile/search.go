@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -124,4 +126,40 @@ func Search(ctx context.Context, tn store.Tenant, q string, first int, after str
 			return page, nil
 		}
 	}
+}
+
+// CountSearch is how many distinct profiles Search(q) pages through: the
+// profiles of every term starting with q that still exist. It reads the
+// matching terms (an index range, a thousand per store call), then
+// counts the profiles they name over the primary key.
+func CountSearch(ctx context.Context, tn store.Tenant, q string) (int64, error) {
+	q = strings.ToLower(strings.TrimSpace(q))
+	ids := map[string]bool{}
+	query := store.Query{Index: TermsByTerm, Range: &store.Bound{Prefix: &q}, Limit: 1000}
+	for {
+		docs, err := tn.C(SearchTerms).Find(ctx, query)
+		if err != nil {
+			return 0, cursorErr(err, "count searched profiles")
+		}
+		for _, d := range docs {
+			if id, ok := d.Raw.Lookup("profileId").StringValueOK(); ok {
+				ids[id] = true
+			}
+			query.After = d.Key
+		}
+		if len(docs) < query.Limit {
+			break
+		}
+	}
+	var n int64
+	for in := range store.InLists(slices.Collect(maps.Keys(ids))) {
+		// Terms an interrupted merge left behind name profiles that are
+		// gone: Search skips them, and so does the count.
+		c, err := tn.C(Profiles).Count(ctx, store.Query{Index: store.ByID, In: in})
+		if err != nil {
+			return 0, fmt.Errorf("count searched profiles: %w", err)
+		}
+		n += c
+	}
+	return n, nil
 }

@@ -376,6 +376,26 @@ func Size(ctx context.Context, tn store.Tenant, segmentID string) (int64, error)
 	return tn.C(Memberships).Count(ctx, membersOf(segmentID))
 }
 
+// Count is how many segments the workspace has, archived ones included
+// (List's pages put together).
+func Count(ctx context.Context, tn store.Tenant) (int64, error) {
+	n, err := tn.C(Segments).Count(ctx, store.Query{Index: SegmentsByName})
+	if err != nil {
+		return 0, fmt.Errorf("count segments: %w", err)
+	}
+	return n, nil
+}
+
+// HistorySize is how many membership changes the segment's history
+// holds (History's pages put together).
+func HistorySize(ctx context.Context, tn store.Tenant, segmentID string) (int64, error) {
+	n, err := tn.C(MembershipChanges).Count(ctx, store.Query{Index: ChangesBySegment, Eq: []any{segmentID}})
+	if err != nil {
+		return 0, fmt.Errorf("count history of segment %s: %w", segmentID, err)
+	}
+	return n, nil
+}
+
 // List returns segments by name, after the cursor.
 func (e *Engine) List(ctx context.Context, tn store.Tenant, first int, after string) ([]*Segment, []string, bool, error) {
 	docs, err := tn.C(Segments).Find(ctx, store.Query{Index: SegmentsByName, After: after, Limit: first + 1})

@@ -57,17 +57,9 @@ const maxScan = 5000
 // no items (a run of more than maxScan filtered-out items), so following
 // Next() page by page reaches every matching item.
 func Read(ctx context.Context, tn store.Tenant, profileID string, first int, after string, f Filter) (Page, error) {
-	q := store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Desc: true, After: after}
-	if f.Since != nil || f.Until != nil {
-		q.Range = &store.Bound{}
-		if f.Since != nil {
-			q.Range.Gte = *f.Since
-		}
-		if f.Until != nil {
-			q.Range.Lt = *f.Until
-		}
-	}
-	filtered := len(f.Kinds) > 0 || len(f.Names) > 0
+	q := f.query(profileID)
+	q.Desc, q.After = true, after
+	filtered := f.filtered()
 	batch := first + 1
 	if filtered {
 		batch = max(2*(first+1), 100)
@@ -90,7 +82,7 @@ func Read(ctx context.Context, tn store.Tenant, profileID string, first int, aft
 				return Page{}, fmt.Errorf("decode event: %w", err)
 			}
 			q.After = d.Key
-			if (len(f.Kinds) > 0 && !slices.Contains(f.Kinds, ev.Kind)) || (len(f.Names) > 0 && !slices.Contains(f.Names, ev.Name)) {
+			if !f.matches(ev.Kind, ev.Name) {
 				continue
 			}
 			if len(page.Items) == first {
@@ -113,6 +105,63 @@ func Read(ctx context.Context, tn store.Tenant, profileID string, first int, aft
 			return page, nil
 		}
 	}
+}
+
+// Count is how many items of the profile's timeline f selects: Read's
+// pages put together. Without kinds or names it is an index count; with
+// them, the items in f's time range are read (the profile's, not the
+// workspace's), a thousand per store call.
+func Count(ctx context.Context, tn store.Tenant, profileID string, f Filter) (int64, error) {
+	q := f.query(profileID)
+	c := tn.C(Events)
+	if !f.filtered() {
+		n, err := c.Count(ctx, q)
+		if err != nil {
+			return 0, fmt.Errorf("count timeline of %s: %w", profileID, err)
+		}
+		return n, nil
+	}
+	var n int64
+	q.Limit = 1000
+	for {
+		docs, err := c.Find(ctx, q)
+		if err != nil {
+			return 0, fmt.Errorf("count timeline of %s: %w", profileID, err)
+		}
+		for _, d := range docs {
+			kind, _ := d.Raw.Lookup("kind").StringValueOK()
+			name, _ := d.Raw.Lookup("name").StringValueOK()
+			if f.matches(kind, name) {
+				n++
+			}
+			q.After = d.Key
+		}
+		if len(docs) < q.Limit {
+			return n, nil
+		}
+	}
+}
+
+// query is the index read of f's time range on the profile's timeline.
+func (f Filter) query(profileID string) store.Query {
+	q := store.Query{Index: EventsByProfileTime, Eq: []any{profileID}}
+	if f.Since != nil || f.Until != nil {
+		q.Range = &store.Bound{}
+		if f.Since != nil {
+			q.Range.Gte = *f.Since
+		}
+		if f.Until != nil {
+			q.Range.Lt = *f.Until
+		}
+	}
+	return q
+}
+
+// filtered says f selects by kind or name, which no index holds.
+func (f Filter) filtered() bool { return len(f.Kinds) > 0 || len(f.Names) > 0 }
+
+func (f Filter) matches(kind, name string) bool {
+	return (len(f.Kinds) == 0 || slices.Contains(f.Kinds, kind)) && (len(f.Names) == 0 || slices.Contains(f.Names, name))
 }
 
 // Get returns one timeline item by id (store.ErrNotFound if absent).

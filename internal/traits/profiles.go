@@ -109,6 +109,21 @@ func (e *Engine) Profiles(ctx context.Context, tn store.Tenant, q ProfileQuery) 
 	return out, nil
 }
 
+// CountProfiles is how many profiles the list q reads holds, all pages
+// together: the profiles within every ScoreFilter range (a read of every
+// profile, as each of the ranking's pages is), those Search matches, or
+// every profile of the workspace (an index count). It checks nothing
+// Profiles has not: call it for a query Profiles answered.
+func (e *Engine) CountProfiles(ctx context.Context, tn store.Tenant, q ProfileQuery) (int64, error) {
+	if rq, ranked := q.rank(); ranked {
+		return e.countRanked(ctx, tn, rq)
+	}
+	if q.Search != nil {
+		return profile.CountSearch(ctx, tn, *q.Search)
+	}
+	return profile.Count(ctx, tn)
+}
+
 // rank is q as a ranking; false when it sets neither ByScore nor
 // ScoreFilter.
 func (q ProfileQuery) rank() (RankQuery, bool) {

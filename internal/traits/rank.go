@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -154,6 +155,28 @@ func (e *Engine) Rank(ctx context.Context, tn store.Tenant, q RankQuery) (profil
 		page.Cursors = append(page.Cursors, rankCursor(r))
 	}
 	return page, nil
+}
+
+// countRanked is how many profiles Rank pages through for q: those
+// within every range, profiles being merged away left out.
+func (e *Engine) countRanked(ctx context.Context, tn store.Tenant, q RankQuery) (int64, error) {
+	w, err := e.Summary(ctx, tn)
+	if err != nil {
+		return 0, err
+	}
+	var n atomic.Int64
+	err = scanScores(ctx, tn, e.now(), w, func(page []scored) error {
+		for _, x := range page {
+			if within(q.Ranges, x.in) {
+				n.Add(1)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count profiles ranked by %s: %w", q.Key, err)
+	}
+	return n.Load(), nil
 }
 
 // pos is where r goes in the sorted list top.
