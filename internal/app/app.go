@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
@@ -36,6 +37,9 @@ type Services struct {
 	// Traits maintains computed traits and the built-in scores: ingest
 	// counts them, merges recompute them, segment rules read them.
 	Traits *traits.Engine
+	// Analytics answers dashboards from rollups of the stored events,
+	// which Start's roller keeps behind the write path.
+	Analytics *analytics.Service
 
 	// relay is the publisher every service was built with (Publish).
 	relay *realtime.Relay
@@ -188,12 +192,14 @@ func New(now func() time.Time, opts ...Option) *Services {
 		Consent:  cs,
 		Privacy:  privacy.New(privacy.Deps{Now: now, Identity: id, Segments: seg, Derived: tr.Derived}),
 		Traits:   tr,
-		relay:    relay,
-		journal:  jn,
-		st:       o.store,
-		logger:   logger,
-		retain:   o.outboxRetention,
-		startup:  o.startup,
+		// Leases between instances: the wall clock, like event ids.
+		Analytics: analytics.New(time.Now),
+		relay:     relay,
+		journal:   jn,
+		st:        o.store,
+		logger:    logger,
+		retain:    o.outboxRetention,
+		startup:   o.startup,
 	}
 }
 

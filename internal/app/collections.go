@@ -3,6 +3,7 @@ package app
 import (
 	"slices"
 
+	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest/journal"
@@ -22,7 +23,7 @@ var Collections = slices.Concat(
 	profile.Collections, identity.Collections, timeline.Collections,
 	segment.Collections, traits.Collections, consent.Collections,
 	privacy.Collections, realtime.Collections, settings.Collections,
-	journal.Collections,
+	journal.Collections, analytics.Collections,
 )
 
 var _ []store.CollectionSpec = Collections

@@ -40,7 +40,9 @@ const (
 //   - the segment sweeper, each second;
 //   - computed trait backfills a previous process left unfinished (at
 //     once, before Start returns), then every half lease those whose
-//     runner died.
+//     runner died;
+//   - the analytics roller, each second: the events stored behind the
+//     journal's horizon are folded into the rollups (analytics.Roll).
 //
 // The score summary needs no loop: reading a stale one refreshes it in
 // the background (traits.Engine.Summary).
@@ -94,7 +96,7 @@ func (s *Services) Start(ctx context.Context) error {
 	s.Publish(hub)
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
-	s.loops.Add(4)
+	s.loops.Add(5)
 	go func() {
 		defer s.loops.Done()
 		s.Segments.RunSweeper(loops, s.st, sweepEvery)
@@ -113,12 +115,42 @@ func (s *Services) Start(ctx context.Context) error {
 		defer s.loops.Done()
 		every(loops, s.journal.Every(), func() { s.recount(loops) })
 	}()
+	go func() {
+		defer s.loops.Done()
+		round := 0
+		every(loops, rollEvery, func() {
+			s.roll(loops, round%rollAllEvery == 0)
+			round++
+		})
+	}()
 	s.resume(loops)
 	go func() {
 		defer s.loops.Done()
 		every(loops, resumeEvery, func() { s.resume(loops) })
 	}()
 	return nil
+}
+
+// How often the analytics roller folds the busy workspaces, and every
+// how many rounds all of them.
+const (
+	rollEvery    = time.Second
+	rollAllEvery = 30
+)
+
+// roll folds what was stored behind the journal's horizon into the
+// analytics rollups: in the workspaces with calls lately, or in all
+// workspaces ever folded. A failure is logged; the next round goes on
+// from the last fold.
+func (s *Services) roll(ctx context.Context, all bool) {
+	sys := s.st.Tenant(store.SystemWorkspace)
+	horizon, busy, err := s.journal.Horizon(ctx, sys)
+	if err == nil {
+		err = s.Analytics.Roll(ctx, s.st, horizon, busy, all)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.logger.Error("roll up events", "err", err)
+	}
 }
 
 // every runs fn each interval d until ctx ends.

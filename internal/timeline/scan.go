@@ -90,3 +90,49 @@ func ProfilesStored(ctx context.Context, tn store.Tenant, from, to time.Time) ([
 	}
 	return out, nil
 }
+
+// Stored is what analytics reads of a stored item: no person in it.
+type Stored struct {
+	ID         string // time-ordered (store.NewID): the order items were stored in
+	Kind       string // KindEvent, KindInteraction
+	Name       string
+	Channel    string
+	OccurredAt time.Time
+}
+
+// StoredAfter returns up to limit items stored after the item with id
+// after ("": from the first) and drawn before before (store.IDAt), in id
+// order: a reader that follows it from where it stopped sees every item
+// once (rollups, behind the ingest journal's horizon). A zero before
+// bounds nothing.
+func StoredAfter(ctx context.Context, tn store.Tenant, after string, before time.Time, limit int) ([]Stored, error) {
+	q := store.Query{Index: store.ByID, Limit: limit}
+	if after != "" || !before.IsZero() {
+		q.Range = &store.Bound{}
+		if after != "" {
+			q.Range.Gt = after
+		}
+		if !before.IsZero() {
+			q.Range.Lt = store.IDAt(before)
+		}
+	}
+	docs, err := tn.C(Events).Find(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("items stored after %q: %w", after, err)
+	}
+	out := make([]Stored, 0, len(docs))
+	for _, d := range docs {
+		var s Stored
+		s.ID, _ = d.Raw.Lookup("_id").StringValueOK()
+		s.Kind, _ = d.Raw.Lookup("kind").StringValueOK()
+		s.Name, _ = d.Raw.Lookup("name").StringValueOK()
+		s.Channel, _ = d.Raw.Lookup("channel").StringValueOK()
+		at, ok := d.Raw.Lookup("occurredAt").DateTimeOK()
+		if !ok {
+			return nil, fmt.Errorf("item %s has no occurredAt", s.ID)
+		}
+		s.OccurredAt = time.UnixMilli(at).UTC()
+		out = append(out, s)
+	}
+	return out, nil
+}

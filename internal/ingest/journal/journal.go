@@ -40,6 +40,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -234,6 +235,63 @@ func (j *Journal) write(ctx context.Context, sys store.Tenant, ws string) error 
 	}
 	j.mu.Unlock()
 	return nil
+}
+
+// clockSkew is how far apart the clocks of two instances may be: ids
+// drawn on another instance are judged on this one's clock.
+const clockSkew = time.Second
+
+// Horizon is the time before which no write call under way, on this
+// instance or any other, can still store an event: every event whose id
+// was drawn before it (store.IDAt) is stored already, or never will be.
+// A consumer that reads events in id order (analytics' rollups) reads up
+// to it and misses none. It also returns the workspaces with calls
+// lately, on this instance and on the others (their entries), where new
+// events are.
+//
+// Each instance's calls began at or after the safeBefore of its entry as
+// last written (a call in a workspace its entry does not list writes the
+// entry before drawing ids); the horizon is the earliest of them and of
+// this instance's own calls under way, less clockSkew. An instance dead
+// with workspaces unreleased holds it back until its calls are recounted
+// (Release); one dead with none cannot store anything.
+func (j *Journal) Horizon(ctx context.Context, sys store.Tenant) (time.Time, []string, error) {
+	now := j.now()
+	h := now
+	j.mu.Lock()
+	for c := range j.calls {
+		if c.start.Before(h) {
+			h = c.start
+		}
+	}
+	seen := map[string]bool{}
+	for ws := range j.lately {
+		seen[ws] = true
+	}
+	j.mu.Unlock()
+	docs, err := sys.C(Entries).Find(ctx, store.Query{Index: EntriesByHeartbeat})
+	if err != nil {
+		return time.Time{}, nil, fmt.Errorf("read the ingest journal: %w", err)
+	}
+	for _, d := range docs {
+		e := new(entry)
+		if err := d.Decode(e); err != nil {
+			return time.Time{}, nil, fmt.Errorf("decode ingest journal entry: %w", err)
+		}
+		every := time.Duration(e.Every) * time.Millisecond
+		dead := e.Heartbeat.Before(now.Add(-staleAfter * every))
+		if e.ID == j.id || dead && len(e.Workspaces) == 0 {
+			continue
+		}
+		if e.SafeBefore.Before(h) {
+			h = e.SafeBefore
+		}
+		for _, ws := range e.Workspaces {
+			seen[ws] = true
+		}
+	}
+	out := slices.Sorted(maps.Keys(seen))
+	return h.Add(-clockSkew), out, nil
 }
 
 // Window is a span of stored events that may hold uncounted ones: those

@@ -233,3 +233,64 @@ func TestReleaseLeavesAnEntryItsOwnerWrote(t *testing.T) {
 	}
 	t.Errorf("the owner's entry lost ws1 to a peer's release: %+v", entries(t, sys))
 }
+
+// The horizon is the start of the oldest call under way on any instance
+// (its own calls, the others' entries as last written), less the clock
+// skew allowed; a dead instance holds it back until its workspaces are
+// released, then no longer. It names the workspaces with calls lately.
+func TestHorizon(t *testing.T) {
+	ctx := t.Context()
+	st := open(t)
+	sys := st.Tenant(store.SystemWorkspace)
+	const every = 20 * time.Millisecond
+	other, me := journal.New(every), journal.New(time.Hour)
+	for _, j := range []*journal.Journal{other, me} {
+		if err := j.Beat(ctx, sys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const skew = time.Second
+	t0 := time.Now()
+	h, ws, err := me.Horizon(ctx, sys)
+	if err != nil || h.After(t0.Add(-skew)) || h.Before(t0.Add(-skew-time.Minute)) || len(ws) != 0 {
+		t.Fatalf("no calls: horizon %s (now %s), workspaces %v, %v", h, t0, ws, err)
+	}
+
+	// A call of this instance under way holds it at its start.
+	mine, err := me.Begin(ctx, st.Tenant("ws1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	time.Sleep(30 * time.Millisecond)
+	if h, ws, _ = me.Horizon(ctx, sys); h.After(started.Add(-skew)) || !slices.Equal(ws, []string{"ws1"}) {
+		t.Fatalf("own call under way since %s: horizon %s, workspaces %v", started, h, ws)
+	}
+	mine.End(true)
+
+	// Another instance's call, begun before its entry's write: held at
+	// that entry's safeBefore; and once that instance is dead, until its
+	// workspace is released.
+	before := time.Now()
+	if _, err := other.Begin(ctx, st.Tenant("ws2")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * every) // other never beats again: dead
+	h, ws, _ = me.Horizon(ctx, sys)
+	if h.After(before.Add(-skew)) || !slices.Contains(ws, "ws2") {
+		t.Fatalf("dead instance's call since %s: horizon %s, workspaces %v", before, h, ws)
+	}
+	windows, err := me.Interrupted(ctx, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range windows {
+		if err := me.Release(ctx, sys, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := time.Now()
+	if h, _, _ = me.Horizon(ctx, sys); h.Before(after.Add(-skew)) {
+		t.Fatalf("dead instance released at %s: horizon %s still held back", after, h)
+	}
+}

@@ -1,0 +1,26 @@
+// Package analytics answers dashboards: totals and time series over the
+// workspace's stored events, exact, from rollups that never hold a
+// person (collections.go, rollup.go), kept by a roller behind the write
+// path rather than in it (roll.go), and read with the items stored since
+// the last fold (volume.go).
+package analytics
+
+import (
+	"time"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// Service is the analytics domain of one instance.
+type Service struct {
+	now      func() time.Time
+	instance string // holds rollup leases (roll.go)
+}
+
+// New makes the service; now is the clock of leases.
+func New(now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{now: now, instance: store.NewID()}
+}

@@ -1,0 +1,250 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Rolling. Rollups are not written by the write path: a roller on each
+// instance reads the items stored since the last fold, in id order, up
+// to the ingest journal's horizon (journal.Horizon: no call under way
+// anywhere can still store an item with an id below it), and folds them
+// into the day documents. So ingest pays nothing for them, and a fold
+// repeated after a crash adds nothing twice (day.Folded). A read adds
+// the items stored after the last fold (the tail, volume.go), so figures
+// are exact the moment a write is acknowledged.
+//
+// One instance at a time folds a workspace: the cursor document is a
+// lease, taken and renewed by compare-and-swap.
+
+const (
+	// foldBatch is how many items one store read of a fold takes.
+	foldBatch = 5000
+	// maxBatchesPerRoll bounds one Roll's work in a workspace, so that a
+	// long catch-up (a dataset loaded before rollups existed) does not
+	// starve the other workspaces.
+	maxBatchesPerRoll = 20
+	// leaseFor is how long a fold's lease on a workspace lasts unrenewed:
+	// an instance that dies holding it stops another for that long.
+	leaseFor = 30 * time.Second
+)
+
+// cursor is a workspace's fold position and lease (system workspace).
+type cursor struct {
+	ID          string    `bson:"_id"` // the workspace
+	WorkspaceID string    `bson:"workspaceId"`
+	Folded      string    `bson:"folded"` // id of the last item folded
+	Owner       string    `bson:"owner"`  // the instance holding the lease
+	LeaseUntil  time.Time `bson:"leaseUntil"`
+	Version     int64     `bson:"version"`
+}
+
+// Roll folds, in each workspace given and each one folded before, the
+// items stored up to horizon (journal.Horizon). all says to look at
+// every workspace ever folded, not only those given (the busy ones): the
+// roller does so now and then, for workspaces whose last calls ran on an
+// instance that has gone quiet.
+func (s *Service) Roll(ctx context.Context, st *store.Store, horizon time.Time, workspaces []string, all bool) error {
+	sys := st.Tenant(store.SystemWorkspace)
+	todo := slices.Clone(workspaces)
+	if all {
+		docs, err := sys.C(Cursors).Find(ctx, store.Query{Index: store.ByID})
+		if err != nil {
+			return fmt.Errorf("read rollup cursors: %w", err)
+		}
+		for _, d := range docs {
+			if id, ok := d.Raw.Lookup("_id").StringValueOK(); ok && !slices.Contains(todo, id) {
+				todo = append(todo, id)
+			}
+		}
+	}
+	var errs []error
+	for _, ws := range todo {
+		if ws == store.SystemWorkspace {
+			continue
+		}
+		if err := s.rollWorkspace(ctx, st.Tenant(ws), sys, horizon); err != nil {
+			errs = append(errs, fmt.Errorf("roll up workspace %s: %w", ws, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rollWorkspace folds tn's items up to horizon, if this instance holds
+// (or takes) the workspace's lease.
+func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horizon time.Time) error {
+	cur, err := s.lease(ctx, sys, tn.Workspace())
+	if err != nil || cur == nil {
+		return err
+	}
+	for range maxBatchesPerRoll {
+		items, err := timeline.StoredAfter(ctx, tn, cur.Folded, horizon, foldBatch)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		if err := fold(ctx, tn, items); err != nil {
+			return err
+		}
+		cur.Folded = items[len(items)-1].ID
+		cur.LeaseUntil = s.now().Add(leaseFor)
+		cur.Version++
+		if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return nil // the lease was taken over: the other instance goes on
+			}
+			return fmt.Errorf("advance rollup cursor: %w", err)
+		}
+		if len(items) < foldBatch {
+			return nil
+		}
+	}
+	return nil
+}
+
+// lease returns ws's cursor held by this instance, taking it if it is
+// free or expired; nil if another instance holds it.
+func (s *Service) lease(ctx context.Context, sys store.Tenant, ws string) (*cursor, error) {
+	now := s.now()
+	var cur cursor
+	err := sys.C(Cursors).Get(ctx, ws, &cur)
+	if errors.Is(err, store.ErrNotFound) {
+		cur = cursor{ID: ws, Owner: s.instance, LeaseUntil: now.Add(leaseFor), Version: 1}
+		if err := sys.C(Cursors).Insert(ctx, &cur); err != nil {
+			if errors.Is(err, store.ErrDuplicateKey) {
+				return nil, nil // another instance began it just now
+			}
+			return nil, fmt.Errorf("create rollup cursor: %w", err)
+		}
+		return &cur, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read rollup cursor: %w", err)
+	}
+	if cur.Owner != s.instance && now.Before(cur.LeaseUntil) {
+		return nil, nil
+	}
+	cur.Owner, cur.LeaseUntil = s.instance, now.Add(leaseFor)
+	cur.Version++
+	if err := sys.C(Cursors).Replace(ctx, &cur, cur.Version-1); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("take rollup lease: %w", err)
+	}
+	return &cur, nil
+}
+
+// fold adds the events among items (interactions are not events) to
+// their days' rollups, skipping those a day has folded already. items
+// are in id order.
+func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored) error {
+	type key struct{ name, channel string }
+	byDay := map[string]map[key]*[quarters]int64{}
+	last := map[string]string{} // day → last item id of the batch on it
+	var days []string
+	for _, it := range items {
+		if it.Kind != timeline.KindEvent {
+			continue
+		}
+		id := dayID(it.OccurredAt)
+		m, ok := byDay[id]
+		if !ok {
+			m = map[key]*[quarters]int64{}
+			byDay[id] = m
+			days = append(days, id)
+		}
+		k := key{it.Name, it.Channel}
+		c, ok := m[k]
+		if !ok {
+			c = new([quarters]int64)
+			m[k] = c
+		}
+		c[quarterOf(it.OccurredAt)]++
+		last[id] = it.ID
+	}
+	for _, id := range days {
+		var d day
+		err := tn.C(Rollups).Get(ctx, id, &d)
+		isNew := errors.Is(err, store.ErrNotFound)
+		if err != nil && !isNew {
+			return fmt.Errorf("read rollup of %s: %w", id, err)
+		}
+		if !isNew && d.Folded >= last[id] {
+			continue // folded before a crash cut the cursor's advance
+		}
+		// Only items after d.Folded count; a batch that straddles it (a
+		// crash between two days of one batch) is recounted item by
+		// item.
+		add := byDay[id]
+		if !isNew && d.Folded != "" {
+			add = map[key]*[quarters]int64{}
+			for _, it := range items {
+				if it.Kind != timeline.KindEvent || dayID(it.OccurredAt) != id || it.ID <= d.Folded {
+					continue
+				}
+				k := key{it.Name, it.Channel}
+				if add[k] == nil {
+					add[k] = new([quarters]int64)
+				}
+				add[k][quarterOf(it.OccurredAt)]++
+			}
+		}
+		if isNew {
+			at, err := time.Parse(time.DateOnly, id)
+			if err != nil {
+				return err
+			}
+			d = day{ID: id, Day: at}
+		}
+		for k, c := range add {
+			if err := d.merge(k.name, k.channel, c); err != nil {
+				return err
+			}
+		}
+		d.Folded = last[id]
+		d.Version++
+		if isNew {
+			err = tn.C(Rollups).Insert(ctx, &d)
+		} else {
+			err = tn.C(Rollups).Replace(ctx, &d, d.Version-1)
+		}
+		if err != nil {
+			// Another fold wrote the day (a lease that expired under a
+			// slow fold): the next round starts again from the cursor.
+			return fmt.Errorf("write rollup of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// merge adds c to the day's counts of name and channel.
+func (d *day) merge(name, channel string, c *[quarters]int64) error {
+	for i := range d.Series {
+		s := &d.Series[i]
+		if s.Name != name || s.Channel != channel {
+			continue
+		}
+		have, err := s.counts()
+		if err != nil {
+			return err
+		}
+		for q := range have {
+			have[q] += c[q]
+		}
+		s.set(have)
+		return nil
+	}
+	s := series{Name: name, Channel: channel}
+	s.set(*c)
+	d.Series = append(d.Series, s)
+	return nil
+}

@@ -1,0 +1,234 @@
+package analytics
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+// GroupBy splits a volume series.
+type GroupBy int
+
+const (
+	NoGroup GroupBy = iota
+	ByName
+	ByChannel
+)
+
+// MaxTop caps the groups a series names before "other".
+const MaxTop = 50
+
+// VolumeQuery asks how many events occurred per bucket.
+type VolumeQuery struct {
+	Since, Until time.Time
+	Interval     Interval
+	TimeZone     string
+	// Names and Channels keep only events of these names or channels
+	// (empty: all). The channel of events sent without one is "".
+	Names, Channels []string
+	GroupBy         GroupBy
+	// Top is how many groups are named, largest first; the rest are
+	// added up in one group marked Other.
+	Top int
+}
+
+// Volume is an event-volume series.
+type Volume struct {
+	Span   Span
+	Total  int64
+	Groups []Group // empty without GroupBy
+	// Buckets[i] is bucket i: its total and, per group in Groups' order,
+	// its count.
+	Buckets []Bucket
+}
+
+// Group is one group of a series, over the whole span.
+type Group struct {
+	Key   string
+	Total int64
+	Other bool // the groups past Top, added up
+}
+
+// Bucket is one bucket of a series.
+type Bucket struct {
+	Total  int64
+	Counts []int64
+}
+
+// EventVolume answers q from the day rollups and the items stored since
+// the last fold: exact as of the read.
+func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuery) (*Volume, error) {
+	if q.Top == 0 {
+		q.Top = 10
+	}
+	if q.Top < 1 || q.Top > MaxTop {
+		return nil, apperr.Invalid("top", "must be between 1 and %d", MaxTop)
+	}
+	sp, err := NewSpan(q.Since, q.Until, q.Interval, q.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	keep := func(name, channel string) bool {
+		return (len(q.Names) == 0 || slices.Contains(q.Names, name)) && (len(q.Channels) == 0 || slices.Contains(q.Channels, channel))
+	}
+	groupOf := func(name, channel string) string {
+		switch q.GroupBy {
+		case ByName:
+			return name
+		case ByChannel:
+			return channel
+		}
+		return ""
+	}
+	per := map[string][]int64{} // group → count per bucket
+	count := func(group string, b int, n int64) {
+		c, ok := per[group]
+		if !ok {
+			c = make([]int64, sp.Len())
+			per[group] = c
+		}
+		c[b] += n
+	}
+
+	// The cursor first, then the days, then the tail: an item folded
+	// meanwhile is either in a day read (and skipped in the tail by the
+	// day's Folded) or after the cursor read (and counted from the tail).
+	var cur cursor
+	if err := tn.System().C(Cursors).Get(ctx, tn.Workspace(), &cur); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read rollup cursor: %w", err)
+	}
+	days, err := readDays(ctx, tn, sp)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range days {
+		var at [quarters]int // bucket of each quarter hour of the day, -1 outside
+		for i := range at {
+			at[i] = sp.Index(d.Day.Add(time.Duration(i) * 15 * time.Minute))
+		}
+		for i := range d.Series {
+			sr := &d.Series[i]
+			if !keep(sr.Name, sr.Channel) {
+				continue
+			}
+			c, err := sr.counts()
+			if err != nil {
+				return nil, fmt.Errorf("rollup of %s: %w", d.ID, err)
+			}
+			g := groupOf(sr.Name, sr.Channel)
+			for qh, n := range c {
+				if n != 0 && at[qh] >= 0 {
+					count(g, at[qh], n)
+				}
+			}
+		}
+	}
+	folded := map[string]string{}
+	for _, d := range days {
+		folded[d.ID] = d.Folded
+	}
+	after := cur.Folded
+	for {
+		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			if it.Kind != timeline.KindEvent || !keep(it.Name, it.Channel) {
+				continue
+			}
+			b := sp.Index(it.OccurredAt)
+			if b < 0 || it.ID <= folded[dayID(it.OccurredAt)] {
+				continue
+			}
+			count(groupOf(it.Name, it.Channel), b, 1)
+		}
+		if len(items) < foldBatch {
+			break
+		}
+		after = items[len(items)-1].ID
+	}
+	return shape(sp, per, q.GroupBy != NoGroup, q.Top), nil
+}
+
+// readDays reads the day rollups that overlap the span.
+func readDays(ctx context.Context, tn store.Tenant, sp Span) ([]day, error) {
+	q := store.Query{Index: RollupsByDay, Range: &store.Bound{Gte: dayStart(sp.Start()), Lt: sp.End()}}
+	var out []day
+	err := tn.C(Rollups).Each(ctx, q, func(raw bson.Raw) error {
+		var d day
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return fmt.Errorf("decode rollup: %w", err)
+		}
+		out = append(out, d)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read rollups: %w", err)
+	}
+	return out, nil
+}
+
+// shape orders the groups by total (then key), keeps top of them and
+// adds the rest up as one Other group.
+func shape(sp Span, per map[string][]int64, grouped bool, top int) *Volume {
+	v := &Volume{Span: sp, Buckets: make([]Bucket, sp.Len())}
+	type g struct {
+		key    string
+		total  int64
+		counts []int64
+	}
+	var gs []g
+	for k, c := range per {
+		var t int64
+		for i, n := range c {
+			t += n
+			v.Buckets[i].Total += n
+		}
+		v.Total += t
+		gs = append(gs, g{k, t, c})
+	}
+	if !grouped {
+		return v
+	}
+	slices.SortFunc(gs, func(a, b g) int {
+		if c := cmp.Compare(b.total, a.total); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key, b.key)
+	})
+	var other *g
+	if len(gs) > top {
+		other = &g{counts: make([]int64, sp.Len())}
+		for _, x := range gs[top:] {
+			other.total += x.total
+			for i, n := range x.counts {
+				other.counts[i] += n
+			}
+		}
+		gs = gs[:top]
+	}
+	for _, x := range gs {
+		v.Groups = append(v.Groups, Group{Key: x.key, Total: x.total})
+	}
+	if other != nil {
+		v.Groups = append(v.Groups, Group{Total: other.total, Other: true})
+		gs = append(gs, *other)
+	}
+	for i := range v.Buckets {
+		v.Buckets[i].Counts = make([]int64, len(gs))
+		for j, x := range gs {
+			v.Buckets[i].Counts[j] = x.counts[i]
+		}
+	}
+	return v
+}
