@@ -130,6 +130,26 @@ type ComplexityRoot struct {
 		TimelineItems         func(childComplexity int) int
 	}
 
+	EventVolume struct {
+		Buckets  func(childComplexity int) int
+		Groups   func(childComplexity int) int
+		TimeZone func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
+	EventVolumeBucket struct {
+		Counts func(childComplexity int) int
+		End    func(childComplexity int) int
+		Start  func(childComplexity int) int
+		Total  func(childComplexity int) int
+	}
+
+	EventVolumeGroup struct {
+		Key   func(childComplexity int) int
+		Other func(childComplexity int) int
+		Total func(childComplexity int) int
+	}
+
 	ExportedMember struct {
 		Identifiers func(childComplexity int) int
 		ProfileID   func(childComplexity int) int
@@ -275,6 +295,7 @@ type ComplexityRoot struct {
 		ComputedTrait     func(childComplexity int, key string) int
 		ComputedTraits    func(childComplexity int) int
 		ConsentPurposes   func(childComplexity int) int
+		EventVolume       func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) int
 		ExportProfileData func(childComplexity int, profileID string) int
 		ExportSegment     func(childComplexity int, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) int
 		IdentifierTypes   func(childComplexity int) int
@@ -534,6 +555,7 @@ type QueryResolver interface {
 	Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error)
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (*model.EventVolume, error)
 	ConsentPurposes(ctx context.Context) ([]model.ConsentPurpose, error)
 	ExportSegment(ctx context.Context, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) (*model.SegmentExportConnection, error)
 	IdentifierTypes(ctx context.Context) ([]model.IdentifierType, error)
@@ -931,6 +953,75 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ErasureReceipt.TimelineItems(childComplexity), true
+
+	case "EventVolume.buckets":
+		if e.ComplexityRoot.EventVolume.Buckets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolume.Buckets(childComplexity), true
+	case "EventVolume.groups":
+		if e.ComplexityRoot.EventVolume.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolume.Groups(childComplexity), true
+	case "EventVolume.timeZone":
+		if e.ComplexityRoot.EventVolume.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolume.TimeZone(childComplexity), true
+	case "EventVolume.total":
+		if e.ComplexityRoot.EventVolume.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolume.Total(childComplexity), true
+
+	case "EventVolumeBucket.counts":
+		if e.ComplexityRoot.EventVolumeBucket.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeBucket.Counts(childComplexity), true
+	case "EventVolumeBucket.end":
+		if e.ComplexityRoot.EventVolumeBucket.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeBucket.End(childComplexity), true
+	case "EventVolumeBucket.start":
+		if e.ComplexityRoot.EventVolumeBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeBucket.Start(childComplexity), true
+	case "EventVolumeBucket.total":
+		if e.ComplexityRoot.EventVolumeBucket.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeBucket.Total(childComplexity), true
+
+	case "EventVolumeGroup.key":
+		if e.ComplexityRoot.EventVolumeGroup.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeGroup.Key(childComplexity), true
+	case "EventVolumeGroup.other":
+		if e.ComplexityRoot.EventVolumeGroup.Other == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeGroup.Other(childComplexity), true
+	case "EventVolumeGroup.total":
+		if e.ComplexityRoot.EventVolumeGroup.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeGroup.Total(childComplexity), true
 
 	case "ExportedMember.identifiers":
 		if e.ComplexityRoot.ExportedMember.Identifiers == nil {
@@ -1671,6 +1762,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ConsentPurposes(childComplexity), true
+	case "Query.eventVolume":
+		if e.ComplexityRoot.Query.EventVolume == nil {
+			break
+		}
+
+		args, err := ec.field_Query_eventVolume_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EventVolume(childComplexity, args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string), args["names"].([]string), args["channels"].([]string), args["groupBy"].(*model.EventVolumeGroupBy), args["top"].(*int)), true
 	case "Query.exportProfileData":
 		if e.ComplexityRoot.Query.ExportProfileData == nil {
 			break
@@ -2628,6 +2730,67 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/analytics.graphqls", Input: `# Dashboard analytics: figures over the workspace's stored events, exact
+# as of the read (docs/analytics.md). Every field needs analytics:read.
+
+"A series' bucket length, on the calendar of its time zone."
+enum Interval {
+  HOUR
+  DAY
+  "ISO weeks, from Monday."
+  WEEK
+  MONTH
+}
+
+"How an event-volume series is split."
+enum EventVolumeGroupBy {
+  "By event name."
+  NAME
+  "By channel; events sent without one are in the group with the empty key."
+  CHANNEL
+}
+
+type EventVolume {
+  "The buckets' time zone (IANA)."
+  timeZone: String!
+  "Events in every bucket together."
+  total: Int!
+  "With groupBy: the groups, largest first, at most top of them, then one ` + "`" + `other` + "`" + ` group adding up the rest. Empty without groupBy."
+  groups: [EventVolumeGroup!]!
+  "The buckets, oldest first."
+  buckets: [EventVolumeBucket!]!
+}
+
+type EventVolumeGroup {
+  "The event name or channel; null for the ` + "`" + `other` + "`" + ` group."
+  key: String
+  other: Boolean!
+  "Events of the group in every bucket together."
+  total: Int!
+}
+
+type EventVolumeBucket {
+  "Where the bucket begins (inclusive), on the zone's calendar."
+  start: Time!
+  "Where it ends (exclusive): a DST day is 23 or 25 hours long."
+  end: Time!
+  total: Int!
+  "With groupBy: the count of each of EventVolume.groups, in their order."
+  counts: [Int!]!
+}
+
+extend type Query {
+  """
+  Events that occurred per bucket, by their occurredAt, over whole buckets
+  of interval in timeZone (an IANA name, default UTC): the first bucket
+  begins where since's does and the last ends where until's does. At most
+  1,000 buckets. names and channels keep only those events; groupBy splits
+  each bucket, naming the top groups (1 to 50, default 10). Exact as of the
+  read: interactions are not events and are not counted.
+  """
+  eventVolume(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC", names: [String!], channels: [String!], groupBy: EventVolumeGroupBy, top: Int = 10): EventVolume! @hasScope(scope: "analytics:read")
+}
+`, BuiltIn: false},
 	{Name: "../schema/consent.graphqls", Input: `# Consent: per purpose and channel, with source, timestamps, expiry and the
 # full history; enforced by segment rules and segment exports.
 
@@ -3967,6 +4130,46 @@ func (ec *executionContext) childFields_ErasureReceipt(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ErasureReceipt", field.Name)
 }
 
+func (ec *executionContext) childFields_EventVolume(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timeZone":
+		return ec.fieldContext_EventVolume_timeZone(ctx, field)
+	case "total":
+		return ec.fieldContext_EventVolume_total(ctx, field)
+	case "groups":
+		return ec.fieldContext_EventVolume_groups(ctx, field)
+	case "buckets":
+		return ec.fieldContext_EventVolume_buckets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventVolume", field.Name)
+}
+
+func (ec *executionContext) childFields_EventVolumeBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_EventVolumeBucket_start(ctx, field)
+	case "end":
+		return ec.fieldContext_EventVolumeBucket_end(ctx, field)
+	case "total":
+		return ec.fieldContext_EventVolumeBucket_total(ctx, field)
+	case "counts":
+		return ec.fieldContext_EventVolumeBucket_counts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventVolumeBucket", field.Name)
+}
+
+func (ec *executionContext) childFields_EventVolumeGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_EventVolumeGroup_key(ctx, field)
+	case "other":
+		return ec.fieldContext_EventVolumeGroup_other(ctx, field)
+	case "total":
+		return ec.fieldContext_EventVolumeGroup_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventVolumeGroup", field.Name)
+}
+
 func (ec *executionContext) childFields_ExportedMember(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "profileId":
@@ -5180,6 +5383,76 @@ func (ec *executionContext) field_Query_computedTrait_args(ctx context.Context, 
 		return nil, err
 	}
 	args["key"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_eventVolume_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "names",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["names"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "channels",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channels"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "groupBy",
+		func(ctx context.Context, v any) (*model.EventVolumeGroupBy, error) {
+			return ec.unmarshalOEventVolumeGroupBy2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroupBy(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupBy"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "top",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["top"] = arg7
 	return args, nil
 }
 
@@ -6905,6 +7178,277 @@ func (ec *executionContext) _ErasureReceipt_suppressedIdentifiers(ctx context.Co
 }
 func (ec *executionContext) fieldContext_ErasureReceipt_suppressedIdentifiers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ErasureReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EventVolume_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.EventVolume) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolume_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolume_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolume", field, false, false, "String")
+}
+
+func (ec *executionContext) _EventVolume_total(ctx context.Context, field graphql.CollectedField, obj *model.EventVolume) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolume_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolume_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolume", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EventVolume_groups(ctx context.Context, field graphql.CollectedField, obj *model.EventVolume) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolume_groups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Groups, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.EventVolumeGroup) graphql.Marshaler {
+			return ec.marshalNEventVolumeGroup2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolume_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EventVolume",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventVolumeGroup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EventVolume_buckets(ctx context.Context, field graphql.CollectedField, obj *model.EventVolume) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolume_buckets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buckets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.EventVolumeBucket) graphql.Marshaler {
+			return ec.marshalNEventVolumeBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolume_buckets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EventVolume",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventVolumeBucket(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EventVolumeBucket_start(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EventVolumeBucket_end(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeBucket_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeBucket_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _EventVolumeBucket_total(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeBucket_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeBucket_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EventVolumeBucket_counts(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeBucket_counts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Counts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeBucket_counts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EventVolumeGroup_key(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeGroup_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeGroup_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _EventVolumeGroup_other(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeGroup_other(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Other, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeGroup_other(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeGroup", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EventVolumeGroup_total(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeGroup_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeGroup_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeGroup", field, false, false, "Int")
 }
 
 func (ec *executionContext) _ExportedMember_profileId(ctx context.Context, field graphql.CollectedField, obj *model.ExportedMember) (ret graphql.Marshaler) {
@@ -10746,6 +11290,68 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Viewer(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_eventVolume(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_eventVolume(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EventVolume(ctx, fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string), fc.Args["names"].([]string), fc.Args["channels"].([]string), fc.Args["groupBy"].(*model.EventVolumeGroupBy), fc.Args["top"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.EventVolume
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.EventVolume
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EventVolume) graphql.Marshaler {
+			return ec.marshalNEventVolume2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolume(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_eventVolume(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventVolume(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_eventVolume_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -18093,6 +18699,145 @@ func (ec *executionContext) _ErasureReceipt(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var eventVolumeImplementors = []string{"EventVolume"}
+
+func (ec *executionContext) _EventVolume(ctx context.Context, sel ast.SelectionSet, obj *model.EventVolume) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventVolumeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EventVolume")
+		case "timeZone":
+			out.Values[i] = ec._EventVolume_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._EventVolume_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groups":
+			out.Values[i] = ec._EventVolume_groups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buckets":
+			out.Values[i] = ec._EventVolume_buckets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var eventVolumeBucketImplementors = []string{"EventVolumeBucket"}
+
+func (ec *executionContext) _EventVolumeBucket(ctx context.Context, sel ast.SelectionSet, obj *model.EventVolumeBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventVolumeBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EventVolumeBucket")
+		case "start":
+			out.Values[i] = ec._EventVolumeBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._EventVolumeBucket_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._EventVolumeBucket_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "counts":
+			out.Values[i] = ec._EventVolumeBucket_counts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var eventVolumeGroupImplementors = []string{"EventVolumeGroup"}
+
+func (ec *executionContext) _EventVolumeGroup(ctx context.Context, sel ast.SelectionSet, obj *model.EventVolumeGroup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventVolumeGroupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EventVolumeGroup")
+		case "key":
+			out.Values[i] = ec._EventVolumeGroup_key(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "other":
+			out.Values[i] = ec._EventVolumeGroup_other(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._EventVolumeGroup_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var exportedMemberImplementors = []string{"ExportedMember"}
 
 func (ec *executionContext) _ExportedMember(ctx context.Context, sel ast.SelectionSet, obj *model.ExportedMember) graphql.Marshaler {
@@ -19097,6 +19842,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
+				})
+		case "eventVolume":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_eventVolume(ctx, field)
 				})
 		case "consentPurposes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -21013,6 +21764,54 @@ func (ec *executionContext) marshalNErasureReceipt2ᚖgithubᚗcomᚋhaloᚑcdp�
 	return ec._ErasureReceipt(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNEventVolume2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolume(ctx context.Context, sel ast.SelectionSet, v *model.EventVolume) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EventVolume!")
+		return graphql.Null
+	}
+	return ec._EventVolume(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEventVolumeBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeBucket(ctx context.Context, sel ast.SelectionSet, v model.EventVolumeBucket) graphql.Marshaler {
+	return ec._EventVolumeBucket(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEventVolumeBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []model.EventVolumeBucket) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEventVolumeBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEventVolumeGroup2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroup(ctx context.Context, sel ast.SelectionSet, v model.EventVolumeGroup) graphql.Marshaler {
+	return ec._EventVolumeGroup(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEventVolumeGroup2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []model.EventVolumeGroup) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEventVolumeGroup2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNExportedMember2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐExportedMember(ctx context.Context, sel ast.SelectionSet, v model.ExportedMember) graphql.Marshaler {
 	return ec._ExportedMember(ctx, sel, &v)
 }
@@ -21246,6 +22045,35 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNInteractionKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInteractionKind(ctx context.Context, v any) (model.InteractionKind, error) {
 	var res model.InteractionKind
 	err := res.UnmarshalGQL(v)
@@ -21253,6 +22081,16 @@ func (ec *executionContext) unmarshalNInteractionKind2githubᚗcomᚋhaloᚑcdp�
 }
 
 func (ec *executionContext) marshalNInteractionKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInteractionKind(ctx context.Context, sel ast.SelectionSet, v model.InteractionKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx context.Context, v any) (model.Interval, error) {
+	var res model.Interval
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx context.Context, sel ast.SelectionSet, v model.Interval) graphql.Marshaler {
 	return v
 }
 
@@ -22226,6 +23064,22 @@ func (ec *executionContext) unmarshalOEventConditionInput2ᚖgithubᚗcomᚋhalo
 	}
 	res, err := ec.unmarshalInputEventConditionInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOEventVolumeGroupBy2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroupBy(ctx context.Context, v any) (*model.EventVolumeGroupBy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.EventVolumeGroupBy)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOEventVolumeGroupBy2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroupBy(ctx context.Context, sel ast.SelectionSet, v *model.EventVolumeGroupBy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {

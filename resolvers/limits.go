@@ -171,6 +171,9 @@ func (c *counter) fragment(s *ast.FragmentSpread) shape {
 	return got
 }
 
+// seriesCost is what an analytics series costs besides its selection.
+const seriesCost = 20
+
 // Complexity is the cost model: every field costs 1 plus what it selects,
 // and a list costs what one element selects times how many elements it
 // can return. Connections multiply by first (their default page size when
@@ -211,6 +214,11 @@ func Complexity() graph.ComplexityRoot {
 	}
 	c.Segment.History = func(child int, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
+	}
+	// A series reads its rollups once, whatever it selects: a fixed
+	// price, like a page of 20, plus its selection once per bucket kind.
+	c.Query.EventVolume = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string, _ []string, _ []string, _ *model.EventVolumeGroupBy, _ *int) int {
+		return seriesCost + child
 	}
 	// Lists without first: their typical size, as a multiplier.
 	c.Profile.Segments = func(child int) int { return 1 + 10*child }

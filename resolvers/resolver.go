@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/graph"
+	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -23,15 +24,16 @@ import (
 
 // Resolver is the root resolver: the domain services, wired once.
 type Resolver struct {
-	st       *store.Store
-	identity *identity.Resolver
-	ingest   *ingest.Pipeline
-	timeline *timeline.Service
-	hub      *realtime.Hub
-	segments *segment.Engine
-	consent  *consent.Service
-	privacy  *privacy.Service
-	traits   *traits.Engine
+	st        *store.Store
+	identity  *identity.Resolver
+	ingest    *ingest.Pipeline
+	timeline  *timeline.Service
+	hub       *realtime.Hub
+	segments  *segment.Engine
+	consent   *consent.Service
+	privacy   *privacy.Service
+	traits    *traits.Engine
+	analytics *analytics.Service
 }
 
 // Option adjusts the wiring.
@@ -70,7 +72,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 			svc.Publish(o.hub)
 		}
 	}
-	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits}
+	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema: the

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // isolationCases aims acme's all-scope token at globex's ids: every answer
@@ -69,6 +70,34 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		r.requireOK(t)
 		if string(r.Data) != `{"profile":null}` {
 			t.Fatalf("globex's identifier resolved in acme: %s", r.Data)
+		}
+	})
+	t.Run("event volume", func(t *testing.T) {
+		// globex's own event name, and the name both track: acme counts
+		// only its own.
+		globex := s.token(t, "globex")
+		now := time.Now().UTC()
+		track(t, s, globex, "iso-g-only", ids("email", w.gEmail), "globex_only", now.Add(-time.Minute))
+		r := s.gql(t, acme, `query($s: Time!, $u: Time!) { eventVolume(since: $s, until: $u, interval: DAY, groupBy: NAME) { total groups { key total } } }`,
+			map[string]any{"s": now.Add(-48 * time.Hour).Format(time.RFC3339), "u": now.Add(time.Hour).Format(time.RFC3339)})
+		r.requireOK(t)
+		var got struct {
+			EventVolume struct {
+				Total  int
+				Groups []struct {
+					Key   string
+					Total int
+				}
+			}
+		}
+		r.decode(t, &got)
+		for _, g := range got.EventVolume.Groups {
+			if g.Key == "globex_only" || g.Key == "order_completed" && g.Total != 1 {
+				t.Fatalf("globex's events counted in acme: %s", r.Data)
+			}
+		}
+		if got.EventVolume.Total < 1 {
+			t.Fatalf("acme's own event not counted: %s", r.Data)
 		}
 	})
 	t.Run("search", func(t *testing.T) {

@@ -69,6 +69,7 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"computedTrait":     {`{ computedTrait(key: "sec_none") { key } }`, nil},
 		"scoreSettings":     {`{ scoreSettings { orderEvent revenueProperty recount { status } } }`, nil},
 		"scoreSummary":      {`{ scoreSummary { at buyers recency } }`, nil},
+		"eventVolume":       {`{ eventVolume(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR, groupBy: NAME) { total groups { key } buckets { start counts } } }`, nil},
 	}
 }
 

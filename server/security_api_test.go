@@ -21,6 +21,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/resolvers"
@@ -111,6 +112,11 @@ func (w *secWorld) snapshot(t *testing.T) map[string]string {
 	for _, ws := range []string{"acme", "globex", store.SystemWorkspace} {
 		tn := w.st.Tenant(ws)
 		for _, spec := range app.Collections {
+			if spec.Name == analytics.Rollups {
+				// Folded in the background from the stored events, which
+				// the snapshot holds: a fold may land between two reads.
+				continue
+			}
 			for _, idx := range spec.Indexes {
 				docs, err := tn.C(spec.Name).Find(ctx, store.Query{Index: idx.Name})
 				if err != nil {

@@ -69,11 +69,13 @@ func seedSideDoors(t *testing.T) *sdWorld {
 	// Someone else, so that a count of 1 says something.
 	identify(t, s, w.admin, ids("email", "bo@acme.test"), map[string]any{"plan": "free"})
 
-	// Wait until the computed values are there (ingest or backfill).
+	// Wait until the computed values are there (ingest or backfill) and
+	// every backfill is done: one finishing later would rewrite the
+	// documents the hostile cases expect unchanged.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		c := sdComputed(t, s, w.clear, w.person)
-		if c["order_count"] == float64(1) && c["last_phone"] == sdPhone && c["secret_orders"] == float64(1) {
+		if c["order_count"] == float64(1) && c["last_phone"] == sdPhone && c["secret_orders"] == float64(1) && sdBackfillsDone(t, s, w.clear) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -92,6 +94,23 @@ func sdTrack(t *testing.T, s *testServer, tok, messageID string, props map[strin
 	s.gql(t, tok, `mutation($in: TrackInput!) { track(input: $in) { profile { id } } }`, map[string]any{"in": map[string]any{
 		"messageId": messageID, "identifiers": ids("email", sdEmail), "name": "order_completed", "properties": props,
 	}}).requireOK(t)
+}
+
+// sdBackfillsDone says every computed trait's backfill is DONE.
+func sdBackfillsDone(t *testing.T, s *testServer, tok string) bool {
+	t.Helper()
+	r := s.gql(t, tok, `{ computedTraits { backfill { status } } }`, nil)
+	r.requireOK(t)
+	var out struct {
+		ComputedTraits []struct{ Backfill struct{ Status string } }
+	}
+	r.decode(t, &out)
+	for _, c := range out.ComputedTraits {
+		if c.Backfill.Status != "DONE" {
+			return false
+		}
+	}
+	return true
 }
 
 func sdComputed(t *testing.T, s *testServer, tok, id string) map[string]any {

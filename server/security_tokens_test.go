@@ -22,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/platform/auth/authtest"
 	"github.com/halo-cdp/halo/store"
@@ -56,6 +57,11 @@ func takeStoreDigest(t *testing.T, st *store.Store, ws string) storeDigest {
 	for _, w := range []string{ws, store.SystemWorkspace} {
 		tn := st.Tenant(w)
 		for _, spec := range app.Collections {
+			if spec.Name == analytics.Rollups || spec.Name == analytics.Cursors {
+				// Folded in the background from the stored events, which
+				// the digest holds: a fold may land between two digests.
+				continue
+			}
 			c := tn.C(spec.Name)
 			q := store.Query{Index: spec.Indexes[0].Name, Limit: 1000}
 			for {

@@ -179,6 +179,35 @@ type EventConditionInput struct {
 	Window *WindowInput          `json:"window,omitempty"`
 }
 
+type EventVolume struct {
+	// The buckets' time zone (IANA).
+	TimeZone string `json:"timeZone"`
+	// Events in every bucket together.
+	Total int `json:"total"`
+	// With groupBy: the groups, largest first, at most top of them, then one `other` group adding up the rest. Empty without groupBy.
+	Groups []EventVolumeGroup `json:"groups"`
+	// The buckets, oldest first.
+	Buckets []EventVolumeBucket `json:"buckets"`
+}
+
+type EventVolumeBucket struct {
+	// Where the bucket begins (inclusive), on the zone's calendar.
+	Start time.Time `json:"start"`
+	// Where it ends (exclusive): a DST day is 23 or 25 hours long.
+	End   time.Time `json:"end"`
+	Total int       `json:"total"`
+	// With groupBy: the count of each of EventVolume.groups, in their order.
+	Counts []int `json:"counts"`
+}
+
+type EventVolumeGroup struct {
+	// The event name or channel; null for the `other` group.
+	Key   *string `json:"key,omitempty"`
+	Other bool    `json:"other"`
+	// Events of the group in every bucket together.
+	Total int `json:"total"`
+}
+
 // One member of a segment export: only what was asked for.
 type ExportedMember struct {
 	ProfileID string `json:"profileId"`
@@ -1045,6 +1074,64 @@ func (e Direction) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// How an event-volume series is split.
+type EventVolumeGroupBy string
+
+const (
+	// By event name.
+	EventVolumeGroupByName EventVolumeGroupBy = "NAME"
+	// By channel; events sent without one are in the group with the empty key.
+	EventVolumeGroupByChannel EventVolumeGroupBy = "CHANNEL"
+)
+
+var AllEventVolumeGroupBy = []EventVolumeGroupBy{
+	EventVolumeGroupByName,
+	EventVolumeGroupByChannel,
+}
+
+func (e EventVolumeGroupBy) IsValid() bool {
+	switch e {
+	case EventVolumeGroupByName, EventVolumeGroupByChannel:
+		return true
+	}
+	return false
+}
+
+func (e EventVolumeGroupBy) String() string {
+	return string(e)
+}
+
+func (e *EventVolumeGroupBy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = EventVolumeGroupBy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid EventVolumeGroupBy", str)
+	}
+	return nil
+}
+
+func (e EventVolumeGroupBy) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EventVolumeGroupBy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e EventVolumeGroupBy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type InteractionKind string
 
 const (
@@ -1103,6 +1190,67 @@ func (e *InteractionKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e InteractionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A series' bucket length, on the calendar of its time zone.
+type Interval string
+
+const (
+	IntervalHour Interval = "HOUR"
+	IntervalDay  Interval = "DAY"
+	// ISO weeks, from Monday.
+	IntervalWeek  Interval = "WEEK"
+	IntervalMonth Interval = "MONTH"
+)
+
+var AllInterval = []Interval{
+	IntervalHour,
+	IntervalDay,
+	IntervalWeek,
+	IntervalMonth,
+}
+
+func (e Interval) IsValid() bool {
+	switch e {
+	case IntervalHour, IntervalDay, IntervalWeek, IntervalMonth:
+		return true
+	}
+	return false
+}
+
+func (e Interval) String() string {
+	return string(e)
+}
+
+func (e *Interval) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Interval(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Interval", str)
+	}
+	return nil
+}
+
+func (e Interval) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Interval) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Interval) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -6,6 +6,7 @@
 package analytics
 
 import (
+	"sync"
 	"time"
 
 	"github.com/halo-cdp/halo/store"
@@ -15,6 +16,11 @@ import (
 type Service struct {
 	now      func() time.Time
 	instance string // holds rollup leases (roll.go)
+
+	mu      sync.Mutex
+	current map[string]bool // workspaces this instance has seen folded up to the horizon
+	backlog map[string]int  // items folded in the others before that
+	wanted  map[string]bool // workspaces read before any fold (volume.go): the next Roll folds them
 }
 
 // New makes the service; now is the clock of leases.
@@ -22,5 +28,5 @@ func New(now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, instance: store.NewID()}
+	return &Service{now: now, instance: store.NewID(), current: map[string]bool{}, backlog: map[string]int{}, wanted: map[string]bool{}}
 }

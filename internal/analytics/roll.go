@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -53,6 +54,14 @@ type cursor struct {
 func (s *Service) Roll(ctx context.Context, st *store.Store, horizon time.Time, workspaces []string, all bool) error {
 	sys := st.Tenant(store.SystemWorkspace)
 	todo := slices.Clone(workspaces)
+	s.mu.Lock()
+	for ws := range s.wanted {
+		if !slices.Contains(todo, ws) {
+			todo = append(todo, ws)
+		}
+	}
+	clear(s.wanted)
+	s.mu.Unlock()
 	if all {
 		docs, err := sys.C(Cursors).Find(ctx, store.Query{Index: store.ByID})
 		if err != nil {
@@ -69,55 +78,95 @@ func (s *Service) Roll(ctx context.Context, st *store.Store, horizon time.Time, 
 		if ws == store.SystemWorkspace {
 			continue
 		}
-		if err := s.rollWorkspace(ctx, st.Tenant(ws), sys, horizon); err != nil {
+		folded, done, err := s.rollWorkspace(ctx, st.Tenant(ws), sys, horizon)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("roll up workspace %s: %w", ws, err))
+			continue
 		}
+		s.note(ctx, ws, folded, done)
 	}
 	return errors.Join(errs...)
 }
 
-// rollWorkspace folds tn's items up to horizon, if this instance holds
-// (or takes) the workspace's lease.
-func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horizon time.Time) error {
-	cur, err := s.lease(ctx, sys, tn.Workspace())
-	if err != nil || cur == nil {
-		return err
+// want has the next Roll fold ws, which no write call named to it: a
+// workspace whose events were all stored before it had rollups.
+func (s *Service) want(ws string) {
+	s.mu.Lock()
+	s.wanted[ws] = true
+	s.mu.Unlock()
+}
+
+// note logs, once per workspace and process, that its rollups reached
+// the horizon, with what this instance folded to get there (after a
+// start on a store whose events were never folded: the backlog).
+func (s *Service) note(ctx context.Context, ws string, folded int, done bool) {
+	s.mu.Lock()
+	if s.current[ws] {
+		s.mu.Unlock()
+		return
 	}
+	s.backlog[ws] += folded
+	total := s.backlog[ws]
+	if done {
+		s.current[ws] = true
+		delete(s.backlog, ws)
+	}
+	s.mu.Unlock()
+	if done {
+		slog.InfoContext(ctx, "analytics: rollups current", "workspace", ws, "folded", total)
+	}
+}
+
+// rollWorkspace folds tn's items up to horizon, if this instance holds
+// (or takes) the workspace's lease. It returns how many items it read
+// and whether it reached the horizon (false: more to fold, or the lease
+// is another instance's).
+func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horizon time.Time) (int, bool, error) {
+	cur, err := s.lease(ctx, sys, tn.Workspace(), leaseFor)
+	if err != nil || cur == nil {
+		return 0, false, err
+	}
+	// Free between rounds, so that an erasure (erase.go) on any instance
+	// takes it at once.
+	defer s.release(context.WithoutCancel(ctx), sys, cur)
+	read := 0
 	for range maxBatchesPerRoll {
 		items, err := timeline.StoredAfter(ctx, tn, cur.Folded, horizon, foldBatch)
 		if err != nil {
-			return err
+			return read, false, err
 		}
 		if len(items) == 0 {
-			return nil
+			return read, true, nil
 		}
 		if err := fold(ctx, tn, items); err != nil {
-			return err
+			return read, false, err
 		}
+		read += len(items)
 		cur.Folded = items[len(items)-1].ID
 		cur.LeaseUntil = s.now().Add(leaseFor)
 		cur.Version++
 		if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return nil // the lease was taken over: the other instance goes on
+				return read, false, nil // the lease was taken over: the other instance goes on
 			}
-			return fmt.Errorf("advance rollup cursor: %w", err)
+			return read, false, fmt.Errorf("advance rollup cursor: %w", err)
 		}
 		if len(items) < foldBatch {
-			return nil
+			return read, true, nil
 		}
 	}
-	return nil
+	return read, false, nil
 }
 
-// lease returns ws's cursor held by this instance, taking it if it is
-// free or expired; nil if another instance holds it.
-func (s *Service) lease(ctx context.Context, sys store.Tenant, ws string) (*cursor, error) {
+// lease returns ws's cursor held by this instance for d, taking it if it
+// is free or expired; nil if another instance holds it. A lease is taken
+// by compare-and-swap, so two takers never both hold it.
+func (s *Service) lease(ctx context.Context, sys store.Tenant, ws string, d time.Duration) (*cursor, error) {
 	now := s.now()
 	var cur cursor
 	err := sys.C(Cursors).Get(ctx, ws, &cur)
 	if errors.Is(err, store.ErrNotFound) {
-		cur = cursor{ID: ws, Owner: s.instance, LeaseUntil: now.Add(leaseFor), Version: 1}
+		cur = cursor{ID: ws, Owner: s.instance, LeaseUntil: now.Add(d), Version: 1}
 		if err := sys.C(Cursors).Insert(ctx, &cur); err != nil {
 			if errors.Is(err, store.ErrDuplicateKey) {
 				return nil, nil // another instance began it just now
@@ -129,10 +178,10 @@ func (s *Service) lease(ctx context.Context, sys store.Tenant, ws string) (*curs
 	if err != nil {
 		return nil, fmt.Errorf("read rollup cursor: %w", err)
 	}
-	if cur.Owner != s.instance && now.Before(cur.LeaseUntil) {
-		return nil, nil
+	if cur.Owner != "" && now.Before(cur.LeaseUntil) {
+		return nil, nil // held, by another instance or by other work here
 	}
-	cur.Owner, cur.LeaseUntil = s.instance, now.Add(leaseFor)
+	cur.Owner, cur.LeaseUntil = s.instance, now.Add(d)
 	cur.Version++
 	if err := sys.C(Cursors).Replace(ctx, &cur, cur.Version-1); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -143,11 +192,23 @@ func (s *Service) lease(ctx context.Context, sys store.Tenant, ws string) (*curs
 	return &cur, nil
 }
 
+// release frees a lease this instance holds (cur, as last written); one
+// taken over meanwhile is left alone.
+func (s *Service) release(ctx context.Context, sys store.Tenant, cur *cursor) {
+	cur.Owner, cur.LeaseUntil = "", time.Time{}
+	cur.Version++
+	if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil && !errors.Is(err, store.ErrConflict) {
+		slog.WarnContext(ctx, "analytics: release the rollup lease", "workspace", cur.ID, "err", err)
+	}
+}
+
+// key is a series of a day: an event name and channel.
+type key struct{ name, channel string }
+
 // fold adds the events among items (interactions are not events) to
 // their days' rollups, skipping those a day has folded already. items
 // are in id order.
 func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored) error {
-	type key struct{ name, channel string }
 	byDay := map[string]map[key]*[quarters]int64{}
 	last := map[string]string{} // day → last item id of the batch on it
 	var days []string
@@ -171,57 +232,70 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored) error {
 		c[quarterOf(it.OccurredAt)]++
 		last[id] = it.ID
 	}
-	for _, id := range days {
-		var d day
-		err := tn.C(Rollups).Get(ctx, id, &d)
-		isNew := errors.Is(err, store.ErrNotFound)
-		if err != nil && !isNew {
-			return fmt.Errorf("read rollup of %s: %w", id, err)
-		}
-		if !isNew && d.Folded >= last[id] {
-			continue // folded before a crash cut the cursor's advance
-		}
-		// Only items after d.Folded count; a batch that straddles it (a
-		// crash between two days of one batch) is recounted item by
-		// item.
-		add := byDay[id]
-		if !isNew && d.Folded != "" {
-			add = map[key]*[quarters]int64{}
-			for _, it := range items {
-				if it.Kind != timeline.KindEvent || dayID(it.OccurredAt) != id || it.ID <= d.Folded {
-					continue
-				}
-				k := key{it.Name, it.Channel}
-				if add[k] == nil {
-					add[k] = new([quarters]int64)
-				}
-				add[k][quarterOf(it.OccurredAt)]++
+	// The days are independent: their writes go to the store together
+	// (one commit on the embedded engine), a few dozen at a time.
+	errs := make([]error, len(days))
+	fns := make([]func(context.Context), len(days))
+	for i, id := range days {
+		fns[i] = func(ctx context.Context) { errs[i] = foldDay(ctx, tn, id, items, byDay[id], last[id]) }
+	}
+	for chunk := range slices.Chunk(fns, 64) {
+		store.Together(ctx, chunk...)
+	}
+	return errors.Join(errs...)
+}
+
+// foldDay adds to day id's rollup the batch's events of that day (add),
+// those after what it holds already; last is the batch's last item on
+// the day.
+func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add map[key]*[quarters]int64, last string) error {
+	var d day
+	err := tn.C(Rollups).Get(ctx, id, &d)
+	isNew := errors.Is(err, store.ErrNotFound)
+	if err != nil && !isNew {
+		return fmt.Errorf("read rollup of %s: %w", id, err)
+	}
+	if !isNew && d.Folded >= last {
+		return nil // folded before a crash cut the cursor's advance
+	}
+	// Only items after d.Folded count; a batch that straddles it (a
+	// crash between two days of one batch) is recounted item by item.
+	if !isNew && d.Folded != "" {
+		add = map[key]*[quarters]int64{}
+		for _, it := range items {
+			if it.Kind != timeline.KindEvent || dayID(it.OccurredAt) != id || it.ID <= d.Folded {
+				continue
 			}
-		}
-		if isNew {
-			at, err := time.Parse(time.DateOnly, id)
-			if err != nil {
-				return err
+			k := key{it.Name, it.Channel}
+			if add[k] == nil {
+				add[k] = new([quarters]int64)
 			}
-			d = day{ID: id, Day: at}
+			add[k][quarterOf(it.OccurredAt)]++
 		}
-		for k, c := range add {
-			if err := d.merge(k.name, k.channel, c); err != nil {
-				return err
-			}
-		}
-		d.Folded = last[id]
-		d.Version++
-		if isNew {
-			err = tn.C(Rollups).Insert(ctx, &d)
-		} else {
-			err = tn.C(Rollups).Replace(ctx, &d, d.Version-1)
-		}
+	}
+	if isNew {
+		at, err := time.Parse(time.DateOnly, id)
 		if err != nil {
-			// Another fold wrote the day (a lease that expired under a
-			// slow fold): the next round starts again from the cursor.
-			return fmt.Errorf("write rollup of %s: %w", id, err)
+			return err
 		}
+		d = day{ID: id, Day: at}
+	}
+	for k, c := range add {
+		if err := d.merge(k.name, k.channel, c); err != nil {
+			return err
+		}
+	}
+	d.Folded = last
+	d.Version++
+	if isNew {
+		err = tn.C(Rollups).Insert(ctx, &d)
+	} else {
+		err = tn.C(Rollups).Replace(ctx, &d, d.Version-1)
+	}
+	if err != nil {
+		// Another fold wrote the day (a lease that expired under a slow
+		// fold): the next round starts again from the cursor.
+		return fmt.Errorf("write rollup of %s: %w", id, err)
 	}
 	return nil
 }

@@ -24,7 +24,11 @@ type day struct {
 	Day         time.Time `bson:"day"` // UTC midnight
 	Folded      string    `bson:"folded"`
 	Series      []series  `bson:"series"`
-	Version     int64     `bson:"version"`
+	// Erased records, per erasure (its id), the Folded its last pass
+	// subtracted up to (erase.go): a pass repeated after a crash
+	// subtracts only what was folded since.
+	Erased  map[string]string `bson:"erased,omitempty"`
+	Version int64             `bson:"version"`
 }
 
 // series is one name and channel's counts of a day. Counts are packed

@@ -67,9 +67,6 @@ type Bucket struct {
 // EventVolume answers q from the day rollups and the items stored since
 // the last fold: exact as of the read.
 func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuery) (*Volume, error) {
-	if q.Top == 0 {
-		q.Top = 10
-	}
 	if q.Top < 1 || q.Top > MaxTop {
 		return nil, apperr.Invalid("top", "must be between 1 and %d", MaxTop)
 	}
@@ -103,7 +100,11 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 	// meanwhile is either in a day read (and skipped in the tail by the
 	// day's Folded) or after the cursor read (and counted from the tail).
 	var cur cursor
-	if err := tn.System().C(Cursors).Get(ctx, tn.Workspace(), &cur); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := tn.System().C(Cursors).Get(ctx, tn.Workspace(), &cur); errors.Is(err, store.ErrNotFound) {
+		// Events stored before this version folded anything, and no
+		// write since: the roller learns of the workspace from here.
+		s.want(tn.Workspace())
+	} else if err != nil {
 		return nil, fmt.Errorf("read rollup cursor: %w", err)
 	}
 	days, err := readDays(ctx, tn, sp)

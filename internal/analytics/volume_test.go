@@ -107,9 +107,10 @@ type cursorDoc struct {
 // Every series equals a count made from scratch over the stored events,
 // whatever was folded when: random batches of events at random past times
 // (out of order, late), repeated messageIds, people merged by a shared
-// userId, interactions (not events), folds at random moments and folds
-// repeated after a simulated crash; random queries over zones with DST
-// and half-hour offsets, every interval, grouped and filtered.
+// userId, people erased (their events folded or not yet), folds at random
+// moments and folds repeated after a simulated crash; random queries over
+// zones with DST and half-hour offsets, every interval, grouped and
+// filtered.
 func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -127,12 +128,22 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 		}
 	}
 	var sent []string
+	// People 0-24 may share a userId in pairs (their profiles merge);
+	// 25-34 never do, and each may be erased, after which nobody sends
+	// their identifiers again.
+	erased := map[int]bool{}
+	profileOf := map[int]string{}
 	for batch := range 40 {
 		var ins []timeline.TrackInput
+		var who []int
 		for range 1 + rng.IntN(30) {
-			p := rng.IntN(25)
+			p := rng.IntN(35)
+			for erased[p] {
+				p = rng.IntN(35)
+			}
+			who = append(who, p)
 			ids := []identity.Identifier{{Type: "anonymousId", Value: fmt.Sprintf("a%d", p)}}
-			if rng.IntN(8) == 0 {
+			if p < 25 && rng.IntN(8) == 0 {
 				// Two visitors with one userId: their profiles merge.
 				ids = append(ids, identity.Identifier{Type: "userId", Value: fmt.Sprintf("u%d", p/2)})
 			}
@@ -144,8 +155,50 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 			sent = append(sent, msg)
 			ins = append(ins, timeline.TrackInput{MessageID: msg, Identifiers: ids, Name: names[rng.IntN(len(names))], Channel: channels[rng.IntN(len(channels))], OccurredAt: &at})
 		}
-		if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", ins); err != nil && apperr.CodeOf(err) != apperr.Conflict {
+		res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", ins)
+		if err != nil && apperr.CodeOf(err) != apperr.Conflict {
 			t.Fatalf("batch %d: %v", batch, err)
+		}
+		for i, r := range res {
+			if r.Profile != nil {
+				profileOf[who[i]] = r.Profile.ID
+			}
+		}
+		if rng.IntN(3) == 0 {
+			// A CRM interaction: on the timeline, not an event.
+			p := who[rng.IntN(len(who))]
+			at := start.Add(-time.Duration(rng.Int64N(int64(40 * 24 * time.Hour))))
+			if pid, ok := profileOf[p]; ok {
+				if _, err := e.Services.Ingest.LogInteraction(e.Ctx, e.Tenant, timeline.InteractionInput{ProfileID: pid, Kind: "CALL", OccurredAt: &at}); err != nil {
+					t.Fatalf("interaction: %v", err)
+				}
+			}
+		}
+		if rng.IntN(4) == 0 {
+			// An erasure: the person's events go, folded or not; now and
+			// then one whose subtraction a crash cut before the events
+			// were deleted, run again.
+			p := 25 + rng.IntN(10)
+			if pid, ok := profileOf[p]; ok && !erased[p] {
+				if rng.IntN(2) == 0 {
+					// The timeline step cut after its subtraction, then
+					// resumed after a fold: the resumed pass takes only
+					// what was folded since. (The erasure's own pass after
+					// it finds no events left.)
+					id := "erasure-" + pid
+					if err := analytics.SubtractErased(e.Ctx, e.Tenant, id, pid); err != nil {
+						t.Fatalf("subtract %d: %v", p, err)
+					}
+					roll()
+					if _, err := an.EraseEvents(e.Ctx, e.Tenant, id, pid); err != nil {
+						t.Fatalf("resume erasing %d: %v", p, err)
+					}
+				}
+				if _, err := e.Services.Privacy.Erase(e.Ctx, e.Tenant, pid, "test", "tester"); err != nil {
+					t.Fatalf("erase %d: %v", p, err)
+				}
+				erased[p] = true
+			}
 		}
 		switch rng.IntN(4) {
 		case 0:

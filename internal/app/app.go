@@ -184,16 +184,17 @@ func New(now func() time.Time, opts ...Option) *Services {
 		logger = slog.Default()
 	}
 	jn := journal.New(o.journalEvery)
+	// Leases between instances: the wall clock, like event ids.
+	an := analytics.New(time.Now)
 	return &Services{
-		Identity: id,
-		Ingest:   ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now, Changes: relay, Journal: jn}),
-		Timeline: tl,
-		Segments: seg,
-		Consent:  cs,
-		Privacy:  privacy.New(privacy.Deps{Now: now, Identity: id, Segments: seg, Derived: tr.Derived}),
-		Traits:   tr,
-		// Leases between instances: the wall clock, like event ids.
-		Analytics: analytics.New(time.Now),
+		Identity:  id,
+		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now, Changes: relay, Journal: jn}),
+		Timeline:  tl,
+		Segments:  seg,
+		Consent:   cs,
+		Privacy:   privacy.New(privacy.Deps{Now: now, Identity: id, Segments: seg, Derived: tr.Derived, Events: an}),
+		Traits:    tr,
+		Analytics: an,
 		relay:     relay,
 		journal:   jn,
 		st:        o.store,

@@ -274,7 +274,7 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 		}
 		rec.Memberships = n
 		for _, id := range ids {
-			if _, err := timeline.EraseEvents(ctx, tn, id); err != nil {
+			if _, err := s.eraseEvents(ctx, tn, rec.ID, id); err != nil {
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 			if _, err := identity.EraseIdentities(ctx, tn, id); err != nil {
@@ -358,4 +358,13 @@ func (s *Service) LiftSuppression(ctx context.Context, tn store.Tenant, in ident
 		slog.InfoContext(ctx, "privacy: suppression lifted", "type", ids[0].Type)
 	}
 	return lifted, nil
+}
+
+// eraseEvents deletes a person's timeline items, through the service
+// that also subtracts them from the analytics rollups when there is one.
+func (s *Service) eraseEvents(ctx context.Context, tn store.Tenant, erasureID, profileID string) (int, error) {
+	if s.events == nil {
+		return timeline.EraseEvents(ctx, tn, profileID)
+	}
+	return s.events.EraseEvents(ctx, tn, erasureID, profileID)
 }

@@ -25,6 +25,8 @@ type Service struct {
 	// in readable form (computed trait values, scores): the profile
 	// document keeps them in packed binary forms an export cannot show.
 	derived func(ctx context.Context, tn store.Tenant, p *profile.Profile) (map[string]any, error)
+	// events, when set, is the timeline step of an erasure (rollups too).
+	events EventsEraser
 
 	// pii holds each workspace's compiled PII settings for PIICacheTTL
 	// (PIIMaskerFor); SetPIISettings invalidates it.

@@ -17,6 +17,7 @@ var scenarios = []scenario{
 	{"reads", runReads},
 	{"realtime", runRealtime},
 	{"crash", runCrash},
+	{"analytics", runAnalytics},
 }
 
 func scenarioNames() []string {

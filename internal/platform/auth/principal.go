@@ -18,12 +18,14 @@ const (
 	ScopeSegmentsWrite = "segments:write"
 	ScopeConsentWrite  = "consent:write"
 	ScopePrivacyAdmin  = "privacy:admin"
+	ScopeAnalyticsRead = "analytics:read"
 )
 
 // AllScopes is every scope, in a stable order (the dev token gets them all).
 var AllScopes = []string{
 	ScopeProfilesRead, ScopePIIRead, ScopeProfilesWrite, ScopeEventsWrite,
 	ScopeSegmentsRead, ScopeSegmentsWrite, ScopeConsentWrite, ScopePrivacyAdmin,
+	ScopeAnalyticsRead,
 }
 
 // Principal is the verified caller.

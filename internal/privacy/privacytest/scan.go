@@ -22,11 +22,14 @@ func Leftovers(ctx context.Context, st *store.Store, ws string, needles []string
 	for _, w := range []string{ws, store.SystemWorkspace} {
 		tn := st.Tenant(w)
 		for _, spec := range app.Collections {
-			if len(spec.Indexes) == 0 {
-				return nil, read, fmt.Errorf("collection %s has no index to read it through", spec.Name)
+			// Through an index, so a document missing an indexed field is
+			// seen too; the primary key for a collection with none.
+			index := store.ByID
+			if len(spec.Indexes) > 0 {
+				index = spec.Indexes[0].Name
 			}
 			c := tn.C(spec.Name)
-			q := store.Query{Index: spec.Indexes[0].Name, Limit: 1000}
+			q := store.Query{Index: index, Limit: 1000}
 			for {
 				docs, last, err := c.Scan(ctx, q)
 				if err != nil {

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// runAnalytics measures the dashboard figures on the dataset: how long a
+// server started on it takes to fold its events into rollups (they were
+// stored before, so all of them are a backlog), then a dashboard query
+// (a 90-day daily event volume by name in a zone with DST, the profile
+// total and a segment's member total) and the event volume alone, from
+// 4 clients.
+func runAnalytics(ctx context.Context, h *harness) error {
+	dir, err := h.fresh()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	srv, err := h.start(ctx, dir, "analytics")
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	// The dataset's events were stored by the harness's build, perhaps by
+	// a server without rollups: the first series read has the roller fold
+	// the workspace (the one way it learns of a workspace no write names).
+	c := h.client(srv)
+	if err := c.do(ctx, `{ eventVolume(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: DAY) { total } }`, nil, nil); err != nil {
+		return err
+	}
+	line, err := waitLog(ctx, srv.log.Name(), "analytics: rollups current", `"workspace":"`+benchWorkspace+`"`, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	h.add(result{area: "analytics", what: "rollups of the dataset's events, folded after the server starts (a backlog: stored before rollups)",
+		figure: fmt.Sprintf("%.0f s (%s)", time.Since(t0).Seconds(), folded(line))})
+
+	var segs struct {
+		Segments struct{ Nodes []struct{ ID string } }
+	}
+	if err := c.do(ctx, `{ segments(first: 1) { nodes { id } } }`, nil, &segs); err != nil {
+		return err
+	}
+	if len(segs.Segments.Nodes) == 0 {
+		return fmt.Errorf("the dataset has no segment")
+	}
+	until := h.opts.data.Anchor
+	vars := map[string]any{"s": until.Add(-90 * 24 * time.Hour).Format(time.RFC3339), "u": until.Format(time.RFC3339), "seg": segs.Segments.Nodes[0].ID}
+	const volume = `eventVolume(since: $s, until: $u, interval: DAY, timeZone: "Europe/Lisbon", groupBy: NAME) { total groups { key total } buckets { start total counts } }`
+	dashboard := `query($s: Time!, $u: Time!, $seg: ID!) { ` + volume + `
+	  profiles(first: 1) { totalCount }
+	  segment(id: $seg) { members(first: 1) { totalCount } } }`
+	var first struct {
+		EventVolume struct {
+			Total  int
+			Groups []struct{ Key string }
+		}
+		Profiles struct{ TotalCount int }
+	}
+	if err := c.do(ctx, dashboard, vars, &first); err != nil {
+		return err
+	}
+	d := h.opts.duration / 3
+	for _, q := range []struct{ what, query string }{
+		{fmt.Sprintf("dashboard query (90-day daily eventVolume by name in Europe/Lisbon, %d events in %d groups, + profiles and segment members totalCount), 4 clients, %s: p50 / p99, requests/s",
+			first.EventVolume.Total, len(first.EventVolume.Groups), d), dashboard},
+		{"eventVolume alone, the same series: p50 / p99, requests/s", `query($s: Time!, $u: Time!) { ` + volume + ` }`},
+	} {
+		v := vars
+		if !strings.Contains(q.query, "$seg)") {
+			v = map[string]any{"s": vars["s"], "u": vars["u"]}
+		}
+		lat, err := hammer(ctx, c, q.query, v, 4, d)
+		if err != nil {
+			return err
+		}
+		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+		h.add(result{area: "analytics", what: q.what, target: "p99 < 20 ms",
+			figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds()), ok: verdict(p99 < 20*time.Millisecond)})
+	}
+	h.add(result{area: "analytics", what: "server peak RSS", target: "< 300 MiB", figure: mib(srv.peak()), ok: verdict(srv.peak() < 300<<20)})
+	return nil
+}
+
+// folded is the "folded" attribute of the server's JSON log line.
+func folded(line string) string {
+	var l struct{ Folded int }
+	if err := json.Unmarshal([]byte(line), &l); err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%d items", l.Folded)
+}
+
+// hammer sends query from workers clients, each one after the other,
+// for d, and returns every latency, sorted; any error ends it.
+func hammer(ctx context.Context, c *client, query string, vars map[string]any, workers int, d time.Duration) ([]time.Duration, error) {
+	var (
+		mu    sync.Mutex
+		lat   []time.Duration
+		first error
+		wg    sync.WaitGroup
+	)
+	end := time.Now().Add(d)
+	for range workers {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				t := time.Now()
+				err := c.do(ctx, query, vars, nil)
+				took := time.Since(t)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				lat = append(lat, took)
+				stop := first != nil
+				mu.Unlock()
+				if stop {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// waitLog waits until the log file at path has a line holding msg and
+// attr, and returns it.
+func waitLog(ctx context.Context, path, msg, attr string, patience time.Duration) (string, error) {
+	deadline := time.Now().Add(patience)
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, msg) && strings.Contains(line, attr) {
+				return line, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no %q in %s after %s", msg, path, patience)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
