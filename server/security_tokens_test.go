@@ -21,8 +21,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/analytics"
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/platform/auth"
 	"github.com/halo-cdp/halo/internal/platform/auth/authtest"
 	"github.com/halo-cdp/halo/store"
