@@ -21,6 +21,22 @@ type Service struct {
 	current map[string]bool // workspaces this instance has seen folded up to the horizon
 	backlog map[string]int  // items folded in the others before that
 	wanted  map[string]bool // workspaces read before any fold (volume.go): the next Roll folds them
+
+	// zones holds the time zones series asked for: time.LoadLocation
+	// reads and parses the zone database on every call.
+	zones sync.Map // name → *time.Location
+}
+
+func (s *Service) location(name string) (*time.Location, error) {
+	if l, ok := s.zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	s.zones.Store(name, l)
+	return l, nil
 }
 
 // New makes the service; now is the clock of leases.

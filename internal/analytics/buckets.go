@@ -1,8 +1,12 @@
 package analytics
 
 import (
+	"fmt"
 	"slices"
 	"time"
+	// The zone database inside the binary: series in any zone work on a
+	// host without one (a minimal container image).
+	_ "time/tzdata"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 )
@@ -33,10 +37,15 @@ type Span struct {
 // UTC). Local midnights and DST changes are the zone's: a DST day has 23
 // or 25 hours.
 func NewSpan(since, until time.Time, iv Interval, zone string) (Span, error) {
+	return newSpan(since, until, iv, zone, time.LoadLocation)
+}
+
+// newSpan is NewSpan with the zone database read through load.
+func newSpan(since, until time.Time, iv Interval, zone string, load func(string) (*time.Location, error)) (Span, error) {
 	if zone == "" {
 		zone = "UTC"
 	}
-	loc, err := time.LoadLocation(zone)
+	loc, err := load(zone)
 	if err != nil || zone == "Local" {
 		return Span{}, apperr.Invalid("timeZone", "unknown time zone %q: give an IANA name such as Europe/Lisbon", zone)
 	}
@@ -51,7 +60,11 @@ func NewSpan(since, until time.Time, iv Interval, zone string) (Span, error) {
 		if len(sp.Bounds) > MaxBuckets {
 			return Span{}, apperr.Invalid("interval", "more than %d buckets from since to until: choose a longer interval or a shorter span", MaxBuckets)
 		}
-		b = next(b, iv, loc)
+		n := next(b, iv, loc)
+		if !n.After(b) {
+			return Span{}, fmt.Errorf("analytics: the %v bucket after %s in %s does not begin later", iv, b, zone)
+		}
+		b = n
 		sp.Bounds = append(sp.Bounds, b)
 	}
 	for _, b := range sp.Bounds {
@@ -83,6 +96,27 @@ func (s Span) Index(t time.Time) int {
 	return i - 1
 }
 
+// quarters sets at[i] to the bucket of the i-th quarter hour of the UTC
+// day beginning at day (-1 outside the span): one walk along the edges,
+// as quarter hours only go forward.
+func (s Span) quarters(day time.Time, at *[quarters]int) {
+	b := s.Index(day)
+	for i := range at {
+		t := day.Add(time.Duration(i) * 15 * time.Minute)
+		switch {
+		case t.Before(s.Start()) || !t.Before(s.End()):
+			b = -1
+		case b < 0:
+			b = s.Index(t)
+		default:
+			for !t.Before(s.Bounds[b+1]) {
+				b++
+			}
+		}
+		at[i] = b
+	}
+}
+
 // floor is the start of t's bucket.
 func floor(t time.Time, iv Interval, loc *time.Location) time.Time {
 	l := t.In(loc)
@@ -94,13 +128,12 @@ func floor(t time.Time, iv Interval, loc *time.Location) time.Time {
 		o := time.Duration(off) * time.Second
 		return t.Add(o).Truncate(time.Hour).Add(-o).In(loc)
 	case Day:
-		return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
+		return midnight(l.Year(), l.Month(), l.Day(), loc)
 	case Week:
-		d := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
-		back := (int(d.Weekday()) + 6) % 7 // days since Monday
-		return time.Date(d.Year(), d.Month(), d.Day()-back, 0, 0, 0, 0, loc)
+		back := (int(l.Weekday()) + 6) % 7 // days since Monday
+		return midnight(l.Year(), l.Month(), l.Day()-back, loc)
 	default:
-		return time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, loc)
+		return midnight(l.Year(), l.Month(), 1, loc)
 	}
 }
 
@@ -115,11 +148,26 @@ func next(b time.Time, iv Interval, loc *time.Location) time.Time {
 			n = floor(b.Add(90*time.Minute), Hour, loc)
 		}
 	case Day:
-		n = time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, loc)
+		n = midnight(l.Year(), l.Month(), l.Day()+1, loc)
 	case Week:
-		n = time.Date(l.Year(), l.Month(), l.Day()+7, 0, 0, 0, 0, loc)
+		n = midnight(l.Year(), l.Month(), l.Day()+7, loc)
 	default:
-		n = time.Date(l.Year(), l.Month()+1, 1, 0, 0, 0, 0, loc)
+		n = midnight(l.Year(), l.Month()+1, 1, loc)
 	}
 	return n
+}
+
+// midnight is where the local day y-m-d begins in loc (the day may be
+// given unnormalised, as time.Date takes it). Where summer time begins
+// at midnight (America/Santiago, America/Havana) that day has no 00:00:
+// time.Date answers an instant of the day before, and the day begins at
+// the change instead.
+func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	want := time.Date(y, m, d, 0, 0, 0, 0, time.UTC) // the date, normalised
+	if ty, tm, td := t.Date(); ty == want.Year() && tm == want.Month() && td == want.Day() {
+		return t
+	}
+	_, end := t.ZoneBounds()
+	return end
 }

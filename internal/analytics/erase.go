@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -11,13 +14,15 @@ import (
 )
 
 const (
-	// eraseLease is how long an erasure may hold a workspace's rollups:
-	// it releases them when done, so only a crashed one holds them that
-	// long (folding waits; reads stay exact, from the stored events).
-	eraseLease = 5 * time.Minute
-	// leaseWait is how long an erasure waits for the rollups' lease, held
-	// by a fold round (seconds) or another erasure.
-	leaseWait = 2 * time.Minute
+	// eraseLease is how long an erasure's lease on a workspace's rollups
+	// lasts unrenewed; it is renewed while the erasure runs and freed when
+	// it ends, so only a crashed one holds it that long (folding waits;
+	// reads stay exact, from the stored events). The same erasure,
+	// resumed, takes it back at once.
+	eraseLease = time.Minute
+	// leaseWait is how long an erasure waits for the lease, held by a
+	// fold round (seconds) or another erasure.
+	leaseWait = 2 * eraseLease
 )
 
 // EraseEvents is the timeline step of an erasure (privacy), rollups
@@ -26,45 +31,66 @@ const (
 // them that were folded, so that every figure still equals the stored
 // events. It returns how many items it deleted.
 //
-// It runs under the workspace's rollup lease, so no fold runs meanwhile:
-// an event is then counted if and only if its id is at or below its day's
+// It holds the workspace's rollup lease, so no fold writes meanwhile: an
+// event is then counted if and only if its id is at or below its day's
 // Folded (folds go in id order, up to a horizon below which every item
-// is stored, and the event was not deleted before). Each day records
-// what the erasure's last pass subtracted up to (day.Erased), so a pass
-// repeated after a crash, or the erasure's second sweep, subtracts only
-// events folded since.
+// is stored, and the event was not deleted before). Each day it
+// subtracts from records how far it subtracted (day.Erased), so a pass
+// cut by a crash and resumed subtracts only what was folded since; the
+// cursor lists those days (cursor.Erasing) until the events are deleted
+// and the records removed, so that nothing of the person's activity
+// outlives the erasure.
 func (s *Service) EraseEvents(ctx context.Context, tn store.Tenant, erasureID, profileID string) (int, error) {
-	sys := tn.System()
-	cur, err := s.waitLease(ctx, sys, tn.Workspace())
+	sys, ws := tn.System(), tn.Workspace()
+	token := "erasure:" + erasureID
+	if err := s.waitLease(ctx, sys, ws, token); err != nil {
+		return 0, err
+	}
+	defer s.release(context.WithoutCancel(ctx), sys, ws, token)
+	stop := s.keep(ctx, sys, ws, token)
+	defer stop()
+
+	mark := erasureID + "/" + profileID
+	byDay, err := eventsByDay(ctx, tn, profileID)
 	if err != nil {
 		return 0, err
 	}
-	defer s.release(context.WithoutCancel(ctx), sys, cur)
-	if err := subtractErased(ctx, tn, erasureID, profileID); err != nil {
+	if err := s.noteErasing(ctx, sys, ws, token, mark, slices.Collect(maps.Keys(byDay))); err != nil {
 		return 0, err
 	}
-	return timeline.EraseEvents(ctx, tn, profileID)
+	if err := subtract(ctx, tn, mark, byDay); err != nil {
+		return 0, err
+	}
+	n, err := timeline.EraseEvents(ctx, tn, profileID)
+	if err != nil {
+		return n, err
+	}
+	return n, s.forgetErasing(ctx, tn, sys, ws, token, mark)
 }
 
-// subtractErased is EraseEvents' subtraction, under the lease: a crash
-// after it and before the items are deleted leaves each day's Erased to
-// tell the next pass what it took already.
-func subtractErased(ctx context.Context, tn store.Tenant, erasureID, profileID string) error {
-	type ev struct {
-		id, name, channel string
-		q                 int
-	}
-	byDay := map[string][]ev{}
+// erased is one of a person's events, where a day rollup counts it.
+type erased struct {
+	id, name, channel string
+	q                 int
+}
+
+// eventsByDay reads the profile's events (interactions are not counted
+// anywhere) by UTC day.
+func eventsByDay(ctx context.Context, tn store.Tenant, profileID string) (map[string][]erased, error) {
+	byDay := map[string][]erased{}
 	err := timeline.EventsOf(ctx, tn, profileID, func(e *timeline.Event) error {
 		if e.Kind == timeline.KindEvent {
 			d := dayID(e.OccurredAt)
-			byDay[d] = append(byDay[d], ev{e.ID, e.Name, e.Channel, quarterOf(e.OccurredAt)})
+			byDay[d] = append(byDay[d], erased{e.ID, e.Name, e.Channel, quarterOf(e.OccurredAt)})
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
+	return byDay, err
+}
+
+// subtract takes off each day the events it had folded and this erasure
+// (mark) has not taken off yet, and records how far it went.
+func subtract(ctx context.Context, tn store.Tenant, mark string, byDay map[string][]erased) error {
 	for id, evs := range byDay {
 		var d day
 		err := tn.C(Rollups).Get(ctx, id, &d)
@@ -74,18 +100,16 @@ func subtractErased(ctx context.Context, tn store.Tenant, erasureID, profileID s
 		if err != nil {
 			return fmt.Errorf("read rollup of %s: %w", id, err)
 		}
-		from := d.Erased[erasureID]
+		from := d.Erased[mark]
 		for _, e := range evs {
 			if e.id > from && e.id <= d.Folded {
-				if err := d.subtract(e.name, e.channel, e.q); err != nil {
-					return err
-				}
+				d.takeOff(ctx, e)
 			}
 		}
 		if d.Erased == nil {
 			d.Erased = map[string]string{}
 		}
-		d.Erased[erasureID] = d.Folded
+		d.Erased[mark] = d.Folded
 		d.Version++
 		if err := tn.C(Rollups).Replace(ctx, &d, d.Version-1); err != nil {
 			return fmt.Errorf("subtract erased events from the rollup of %s: %w", id, err)
@@ -94,47 +118,129 @@ func subtractErased(ctx context.Context, tn store.Tenant, erasureID, profileID s
 	return nil
 }
 
-// waitLease takes ws's rollup lease for an erasure, waiting for a fold
-// round (or another erasure) to end.
-func (s *Service) waitLease(ctx context.Context, sys store.Tenant, ws string) (*cursor, error) {
+// takeOff takes one event off the day; a series left with none goes. A
+// count that is already zero (rollups that drifted from the events) is
+// left at zero and logged: an erasure must not fail on it.
+func (d *day) takeOff(ctx context.Context, e erased) {
+	for i := range d.Series {
+		s := &d.Series[i]
+		if s.Name != e.name || s.Channel != e.channel {
+			continue
+		}
+		c, err := s.counts()
+		if err == nil && c[e.q] > 0 {
+			c[e.q]--
+			s.set(c)
+			if s.Total == 0 {
+				d.Series = append(d.Series[:i], d.Series[i+1:]...)
+			}
+			return
+		}
+		break
+	}
+	slog.WarnContext(ctx, "analytics: an erased event was not in its day's rollup", "day", d.ID, "name", e.name)
+}
+
+// noteErasing adds days to those the erasure's mark is recorded on.
+func (s *Service) noteErasing(ctx context.Context, sys store.Tenant, ws, token, mark string, days []string) error {
+	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) {
+		if c.Erasing == nil {
+			c.Erasing = map[string][]string{}
+		}
+		for _, d := range days {
+			if !slices.Contains(c.Erasing[mark], d) {
+				c.Erasing[mark] = append(c.Erasing[mark], d)
+			}
+		}
+	})
+}
+
+// forgetErasing removes the erasure's mark from every day it was
+// recorded on, then from the cursor.
+func (s *Service) forgetErasing(ctx context.Context, tn, sys store.Tenant, ws, token, mark string) error {
+	var cur cursor
+	if err := sys.C(Cursors).Get(ctx, ws, &cur); err != nil {
+		return fmt.Errorf("read rollup cursor: %w", err)
+	}
+	for _, id := range cur.Erasing[mark] {
+		var d day
+		err := tn.C(Rollups).Get(ctx, id, &d)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read rollup of %s: %w", id, err)
+		}
+		if _, ok := d.Erased[mark]; !ok {
+			continue
+		}
+		delete(d.Erased, mark)
+		d.Version++
+		if err := tn.C(Rollups).Replace(ctx, &d, d.Version-1); err != nil {
+			return fmt.Errorf("clear the erasure's mark on the rollup of %s: %w", id, err)
+		}
+	}
+	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) { delete(c.Erasing, mark) })
+}
+
+// updateHeld applies change to ws's cursor, which token must hold.
+func (s *Service) updateHeld(ctx context.Context, sys store.Tenant, ws, token string, change func(*cursor)) error {
+	var cur cursor
+	if err := sys.C(Cursors).Get(ctx, ws, &cur); err != nil {
+		return fmt.Errorf("read rollup cursor: %w", err)
+	}
+	if cur.Owner != token {
+		return errLeaseLost
+	}
+	change(&cur)
+	cur.Version++
+	if err := sys.C(Cursors).Replace(ctx, &cur, cur.Version-1); err != nil {
+		return fmt.Errorf("write rollup cursor: %w", err)
+	}
+	return nil
+}
+
+// waitLease takes ws's rollup lease for an erasure's token, waiting for
+// a fold round (or another erasure) to end.
+func (s *Service) waitLease(ctx context.Context, sys store.Tenant, ws, token string) error {
 	deadline := time.Now().Add(leaseWait)
 	for {
-		cur, err := s.lease(ctx, sys, ws, eraseLease)
+		cur, err := s.lease(ctx, sys, ws, token, eraseLease)
 		if err != nil || cur != nil {
-			return cur, err
+			return err
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the rollups of workspace %s stayed busy for %s", ws, leaseWait)
+			return fmt.Errorf("the rollups of workspace %s stayed busy for %s", ws, leaseWait)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-// subtract takes one event of name and channel in quarter q off the day;
-// a series left with no event goes.
-func (d *day) subtract(name, channel string, q int) error {
-	for i := range d.Series {
-		s := &d.Series[i]
-		if s.Name != name || s.Channel != channel {
-			continue
+// keep renews token's lease every third of eraseLease until the
+// returned stop is called.
+func (s *Service) keep(ctx context.Context, sys store.Tenant, ws, token string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(eraseLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if ok, err := s.renew(context.WithoutCancel(ctx), sys, ws, token, eraseLease); err != nil || !ok {
+					slog.WarnContext(ctx, "analytics: renew the erasure's rollup lease", "workspace", ws, "held", ok, "err", err)
+				}
+			}
 		}
-		c, err := s.counts()
-		if err != nil {
-			return err
-		}
-		if c[q] <= 0 {
-			return fmt.Errorf("rollup of %s: no %q/%q event to subtract in quarter %d", d.ID, name, channel, q)
-		}
-		c[q]--
-		s.set(c)
-		if s.Total == 0 {
-			d.Series = append(d.Series[:i], d.Series[i+1:]...)
-		}
-		return nil
-	}
-	return fmt.Errorf("rollup of %s: no %q/%q series to subtract from", d.ID, name, channel)
+	}()
+	return func() { close(done); <-finished }
 }

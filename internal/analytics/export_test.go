@@ -1,5 +1,33 @@
 package analytics
 
+import (
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/halo-cdp/halo/store"
+)
+
 // SubtractErased is EraseEvents cut by a crash after its subtraction,
-// before the items are deleted (the lease aside).
-var SubtractErased = subtractErased
+// before the items are deleted (the lease taken and left to lapse).
+func (s *Service) SubtractErased(ctx context.Context, tn store.Tenant, erasureID, profileID string) error {
+	sys, ws := tn.System(), tn.Workspace()
+	token := "erasure:" + erasureID
+	if err := s.waitLease(ctx, sys, ws, token); err != nil {
+		return err
+	}
+	mark := erasureID + "/" + profileID
+	byDay, err := eventsByDay(ctx, tn, profileID)
+	if err != nil {
+		return err
+	}
+	if err := s.noteErasing(ctx, sys, ws, token, mark, slices.Collect(maps.Keys(byDay))); err != nil {
+		return err
+	}
+	if err := subtract(ctx, tn, mark, byDay); err != nil {
+		return err
+	}
+	// The crash: the lease lapses (a fold may run), the events stay.
+	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) { c.LeaseUntil = time.Time{} })
+}

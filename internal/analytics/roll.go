@@ -25,15 +25,19 @@ import (
 // lease, taken and renewed by compare-and-swap.
 
 const (
-	// foldBatch is how many items one store read of a fold takes.
-	foldBatch = 5000
+	// foldBatch is how many items one store read of a fold takes: a
+	// batch writes each day it touches once, and a backlog's batches
+	// touch every day of the workspace's history.
+	foldBatch = 20_000
 	// maxBatchesPerRoll bounds one Roll's work in a workspace, so that a
 	// long catch-up (a dataset loaded before rollups existed) does not
-	// starve the other workspaces.
-	maxBatchesPerRoll = 20
+	// starve the other workspaces; the next round goes on.
+	maxBatchesPerRoll = 10
 	// leaseFor is how long a fold's lease on a workspace lasts unrenewed:
 	// an instance that dies holding it stops another for that long.
 	leaseFor = 30 * time.Second
+	// leaseMargin is how long before its lease ends a fold stops writing.
+	leaseMargin = 5 * time.Second
 )
 
 // cursor is a workspace's fold position and lease (system workspace).
@@ -43,7 +47,10 @@ type cursor struct {
 	Folded      string    `bson:"folded"` // id of the last item folded
 	Owner       string    `bson:"owner"`  // the instance holding the lease
 	LeaseUntil  time.Time `bson:"leaseUntil"`
-	Version     int64     `bson:"version"`
+	// Erasing lists, per erasure under way (its mark), the days it has
+	// recorded how far it subtracted on (erase.go).
+	Erasing map[string][]string `bson:"erasing,omitempty"`
+	Version int64               `bson:"version"`
 }
 
 // Roll folds, in each workspace given and each one folded before, the
@@ -83,6 +90,9 @@ func (s *Service) Roll(ctx context.Context, st *store.Store, horizon time.Time, 
 			errs = append(errs, fmt.Errorf("roll up workspace %s: %w", ws, err))
 			continue
 		}
+		if folded == maxBatchesPerRoll*foldBatch {
+			s.want(ws) // a backlog: go on next round, whoever names it
+		}
 		s.note(ctx, ws, folded, done)
 	}
 	return errors.Join(errs...)
@@ -120,15 +130,34 @@ func (s *Service) note(ctx context.Context, ws string, folded int, done bool) {
 // rollWorkspace folds tn's items up to horizon, if this instance holds
 // (or takes) the workspace's lease. It returns how many items it read
 // and whether it reached the horizon (false: more to fold, or the lease
-// is another instance's).
+// is held elsewhere).
 func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horizon time.Time) (int, bool, error) {
-	cur, err := s.lease(ctx, sys, tn.Workspace(), leaseFor)
+	// Most rounds find nothing new: a read, not a lease (two writes).
+	var seen cursor
+	err := sys.C(Cursors).Get(ctx, tn.Workspace(), &seen)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, false, fmt.Errorf("read rollup cursor: %w", err)
+	}
+	if err == nil {
+		if seen.held(s.now()) {
+			return 0, false, nil
+		}
+		more, err := timeline.StoredAfter(ctx, tn, seen.Folded, horizon, 1)
+		if err != nil {
+			return 0, false, err
+		}
+		if len(more) == 0 {
+			return 0, true, nil
+		}
+	}
+	token := s.instance + ":" + store.NewID()
+	cur, err := s.lease(ctx, sys, tn.Workspace(), token, leaseFor)
 	if err != nil || cur == nil {
 		return 0, false, err
 	}
 	// Free between rounds, so that an erasure (erase.go) on any instance
 	// takes it at once.
-	defer s.release(context.WithoutCancel(ctx), sys, cur)
+	defer s.release(context.WithoutCancel(ctx), sys, tn.Workspace(), token)
 	read := 0
 	for range maxBatchesPerRoll {
 		items, err := timeline.StoredAfter(ctx, tn, cur.Folded, horizon, foldBatch)
@@ -138,7 +167,9 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		if len(items) == 0 {
 			return read, true, nil
 		}
-		if err := fold(ctx, tn, items); err != nil {
+		// A batch that outlives its lease writes nothing more: another
+		// holder (an erasure) may be counting on the days as they are.
+		if err := fold(ctx, tn, items, cur.LeaseUntil.Add(-leaseMargin)); err != nil {
 			return read, false, err
 		}
 		read += len(items)
@@ -147,7 +178,7 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		cur.Version++
 		if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return read, false, nil // the lease was taken over: the other instance goes on
+				return read, false, nil // the lease was taken over: the other holder goes on
 			}
 			return read, false, fmt.Errorf("advance rollup cursor: %w", err)
 		}
@@ -158,57 +189,13 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 	return read, false, nil
 }
 
-// lease returns ws's cursor held by this instance for d, taking it if it
-// is free or expired; nil if another instance holds it. A lease is taken
-// by compare-and-swap, so two takers never both hold it.
-func (s *Service) lease(ctx context.Context, sys store.Tenant, ws string, d time.Duration) (*cursor, error) {
-	now := s.now()
-	var cur cursor
-	err := sys.C(Cursors).Get(ctx, ws, &cur)
-	if errors.Is(err, store.ErrNotFound) {
-		cur = cursor{ID: ws, Owner: s.instance, LeaseUntil: now.Add(d), Version: 1}
-		if err := sys.C(Cursors).Insert(ctx, &cur); err != nil {
-			if errors.Is(err, store.ErrDuplicateKey) {
-				return nil, nil // another instance began it just now
-			}
-			return nil, fmt.Errorf("create rollup cursor: %w", err)
-		}
-		return &cur, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read rollup cursor: %w", err)
-	}
-	if cur.Owner != "" && now.Before(cur.LeaseUntil) {
-		return nil, nil // held, by another instance or by other work here
-	}
-	cur.Owner, cur.LeaseUntil = s.instance, now.Add(d)
-	cur.Version++
-	if err := sys.C(Cursors).Replace(ctx, &cur, cur.Version-1); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("take rollup lease: %w", err)
-	}
-	return &cur, nil
-}
-
-// release frees a lease this instance holds (cur, as last written); one
-// taken over meanwhile is left alone.
-func (s *Service) release(ctx context.Context, sys store.Tenant, cur *cursor) {
-	cur.Owner, cur.LeaseUntil = "", time.Time{}
-	cur.Version++
-	if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil && !errors.Is(err, store.ErrConflict) {
-		slog.WarnContext(ctx, "analytics: release the rollup lease", "workspace", cur.ID, "err", err)
-	}
-}
-
 // key is a series of a day: an event name and channel.
 type key struct{ name, channel string }
 
 // fold adds the events among items (interactions are not events) to
 // their days' rollups, skipping those a day has folded already. items
 // are in id order.
-func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored) error {
+func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadline time.Time) error {
 	byDay := map[string]map[key]*[quarters]int64{}
 	last := map[string]string{} // day → last item id of the batch on it
 	var days []string
@@ -237,7 +224,7 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored) error {
 	errs := make([]error, len(days))
 	fns := make([]func(context.Context), len(days))
 	for i, id := range days {
-		fns[i] = func(ctx context.Context) { errs[i] = foldDay(ctx, tn, id, items, byDay[id], last[id]) }
+		fns[i] = func(ctx context.Context) { errs[i] = foldDay(ctx, tn, id, items, byDay[id], last[id], deadline) }
 	}
 	for chunk := range slices.Chunk(fns, 64) {
 		store.Together(ctx, chunk...)
@@ -247,8 +234,8 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored) error {
 
 // foldDay adds to day id's rollup the batch's events of that day (add),
 // those after what it holds already; last is the batch's last item on
-// the day.
-func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add map[key]*[quarters]int64, last string) error {
+// the day. Past deadline (the fold's lease nearly out) it writes nothing.
+func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add map[key]*[quarters]int64, last string, deadline time.Time) error {
 	var d day
 	err := tn.C(Rollups).Get(ctx, id, &d)
 	isNew := errors.Is(err, store.ErrNotFound)
@@ -287,6 +274,9 @@ func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.S
 	}
 	d.Folded = last
 	d.Version++
+	if time.Now().After(deadline) {
+		return errLeaseLost
+	}
 	if isNew {
 		err = tn.C(Rollups).Insert(ctx, &d)
 	} else {
@@ -320,5 +310,20 @@ func (d *day) merge(name, channel string, c *[quarters]int64) error {
 	s := series{Name: name, Channel: channel}
 	s.set(*c)
 	d.Series = append(d.Series, s)
+	return nil
+}
+
+// Refold removes a workspace's rollups and its fold position, so that
+// the roller folds every stored event again (an operator's repair, and
+// the harness's backlog). Run it with no server on the store: a fold or
+// an erasure under way would write on.
+func Refold(ctx context.Context, st *store.Store, ws string) error {
+	if _, err := st.Tenant(ws).C(Rollups).DeleteMany(ctx, store.Query{Index: RollupsByDay}); err != nil {
+		return fmt.Errorf("drop the rollups of %s: %w", ws, err)
+	}
+	err := st.Tenant(store.SystemWorkspace).C(Cursors).Delete(ctx, ws)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("drop the rollup cursor of %s: %w", ws, err)
+	}
 	return nil
 }

@@ -24,9 +24,10 @@ type day struct {
 	Day         time.Time `bson:"day"` // UTC midnight
 	Folded      string    `bson:"folded"`
 	Series      []series  `bson:"series"`
-	// Erased records, per erasure (its id), the Folded its last pass
-	// subtracted up to (erase.go): a pass repeated after a crash
-	// subtracts only what was folded since.
+	// Erased records, per erasure under way (its mark), the Folded its
+	// last pass subtracted up to (erase.go): a pass repeated after a
+	// crash subtracts only what was folded since. Removed when the
+	// erasure's events are gone.
 	Erased  map[string]string `bson:"erased,omitempty"`
 	Version int64             `bson:"version"`
 }

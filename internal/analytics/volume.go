@@ -3,6 +3,7 @@ package analytics
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/rawbson"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -70,7 +72,7 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 	if q.Top < 1 || q.Top > MaxTop {
 		return nil, apperr.Invalid("top", "must be between 1 and %d", MaxTop)
 	}
-	sp, err := NewSpan(q.Since, q.Until, q.Interval, q.TimeZone)
+	sp, err := newSpan(q.Since, q.Until, q.Interval, q.TimeZone, s.location)
 	if err != nil {
 		return nil, err
 	}
@@ -87,13 +89,13 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 		return ""
 	}
 	per := map[string][]int64{} // group → count per bucket
-	count := func(group string, b int, n int64) {
-		c, ok := per[group]
+	group := func(key string) []int64 {
+		c, ok := per[key]
 		if !ok {
 			c = make([]int64, sp.Len())
-			per[group] = c
+			per[key] = c
 		}
-		c[b] += n
+		return c
 	}
 
 	// The cursor first, then the days, then the tail: an item folded
@@ -111,24 +113,24 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 	if err != nil {
 		return nil, err
 	}
+	var at [quarters]int // bucket of each quarter hour of a day, -1 outside
 	for _, d := range days {
-		var at [quarters]int // bucket of each quarter hour of the day, -1 outside
-		for i := range at {
-			at[i] = sp.Index(d.Day.Add(time.Duration(i) * 15 * time.Minute))
-		}
+		sp.quarters(d.Day, &at)
 		for i := range d.Series {
 			sr := &d.Series[i]
 			if !keep(sr.Name, sr.Channel) {
 				continue
 			}
-			c, err := sr.counts()
-			if err != nil {
-				return nil, fmt.Errorf("rollup of %s: %w", d.ID, err)
-			}
-			g := groupOf(sr.Name, sr.Channel)
-			for qh, n := range c {
+			g := group(groupOf(sr.Name, sr.Channel))
+			b := sr.Q
+			for qh := range quarters {
+				n, w := binary.Uvarint(b)
+				if w <= 0 {
+					return nil, fmt.Errorf("rollup of %s: series %q/%q unreadable", d.ID, sr.Name, sr.Channel)
+				}
+				b = b[w:]
 				if n != 0 && at[qh] >= 0 {
-					count(g, at[qh], n)
+					g[at[qh]] += int64(n)
 				}
 			}
 		}
@@ -151,7 +153,7 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 			if b < 0 || it.ID <= folded[dayID(it.OccurredAt)] {
 				continue
 			}
-			count(groupOf(it.Name, it.Channel), b, 1)
+			group(groupOf(it.Name, it.Channel))[b]++
 		}
 		if len(items) < foldBatch {
 			break
@@ -161,13 +163,27 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 	return shape(sp, per, q.GroupBy != NoGroup, q.Top), nil
 }
 
+// dayView is a day rollup as a series reads it (decoded without
+// reflection: a 90-day series reads some 90 of them per request).
+type dayView struct {
+	ID     string
+	Day    time.Time
+	Folded string
+	Series []seriesView
+}
+
+type seriesView struct {
+	Name, Channel string
+	Q             []byte
+}
+
 // readDays reads the day rollups that overlap the span.
-func readDays(ctx context.Context, tn store.Tenant, sp Span) ([]day, error) {
+func readDays(ctx context.Context, tn store.Tenant, sp Span) ([]dayView, error) {
 	q := store.Query{Index: RollupsByDay, Range: &store.Bound{Gte: dayStart(sp.Start()), Lt: sp.End()}}
-	var out []day
+	var out []dayView
 	err := tn.C(Rollups).Each(ctx, q, func(raw bson.Raw) error {
-		var d day
-		if err := bson.Unmarshal(raw, &d); err != nil {
+		d, err := viewDay(raw)
+		if err != nil {
 			return fmt.Errorf("decode rollup: %w", err)
 		}
 		out = append(out, d)
@@ -177,6 +193,51 @@ func readDays(ctx context.Context, tn store.Tenant, sp Span) ([]day, error) {
 		return nil, fmt.Errorf("read rollups: %w", err)
 	}
 	return out, nil
+}
+
+func viewDay(raw bson.Raw) (dayView, error) {
+	var d dayView
+	err := rawbson.Each(raw, func(key []byte, v bson.RawValue) error {
+		switch string(key) {
+		case "_id":
+			d.ID, _ = v.StringValueOK()
+		case "folded":
+			d.Folded, _ = v.StringValueOK()
+		case "day":
+			ms, ok := v.DateTimeOK()
+			if !ok {
+				return fmt.Errorf("day is %s", v.Type)
+			}
+			d.Day = time.UnixMilli(ms).UTC()
+		case "series":
+			arr, ok := v.ArrayOK()
+			if !ok {
+				return fmt.Errorf("series is %s", v.Type)
+			}
+			return rawbson.Each(arr, func(_ []byte, e bson.RawValue) error {
+				doc, ok := e.DocumentOK()
+				if !ok {
+					return fmt.Errorf("a series is %s", e.Type)
+				}
+				var sv seriesView
+				err := rawbson.Each(doc, func(k []byte, f bson.RawValue) error {
+					switch string(k) {
+					case "n":
+						sv.Name, _ = f.StringValueOK()
+					case "c":
+						sv.Channel, _ = f.StringValueOK()
+					case "q":
+						_, sv.Q, _ = f.BinaryOK()
+					}
+					return nil
+				})
+				d.Series = append(d.Series, sv)
+				return err
+			})
+		}
+		return nil
+	})
+	return d, err
 }
 
 // shape orders the groups by total (then key), keeps top of them and
@@ -196,7 +257,9 @@ func shape(sp Span, per map[string][]int64, grouped bool, top int) *Volume {
 			v.Buckets[i].Total += n
 		}
 		v.Total += t
-		gs = append(gs, g{k, t, c})
+		if t > 0 { // a series read whose events all fell outside the span
+			gs = append(gs, g{k, t, c})
+		}
 	}
 	if !grouped {
 		return v

@@ -24,7 +24,10 @@ func (p *Pipeline) LogInteraction(ctx context.Context, tn store.Tenant, in timel
 	if err != nil || replay != nil {
 		return replay, err
 	}
-	// Step 5.
+	// Step 5, unless this instance has stalled (journal.Call.Fresh).
+	if err := call.Fresh(); err != nil {
+		return nil, err
+	}
 	counted = false
 	if replay, err := p.timeline.InsertInteraction(ctx, tn, ev, pr.ID); err != nil || replay != nil {
 		counted = replay != nil // a replay stored nothing

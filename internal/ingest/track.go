@@ -85,7 +85,11 @@ func (p *Pipeline) Track(ctx context.Context, tn store.Tenant, who Caller, field
 		}
 	}()
 
-	// 5. Append the events.
+	// 5. Append the events, unless this instance has stalled so long
+	// that the others take it for dead (journal.Call.Fresh).
+	if err := call.Fresh(); err != nil {
+		return nil, err
+	}
 	counted = false
 	stored, raced, err := p.timeline.Append(ctx, tn, batch)
 	if err != nil {

@@ -5,15 +5,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/halo-cdp/halo/internal/analytics"
+	"github.com/halo-cdp/halo/internal/app"
 )
 
 // runAnalytics measures the dashboard figures on the dataset: how long a
-// server started on it takes to fold its events into rollups (they were
-// stored before, so all of them are a backlog), then a dashboard query
+// server started on it takes to fold all its events into rollups (the
+// copy's rollups are removed first, as if they were stored before rollups
+// existed: a backlog), then a dashboard query
 // (a 90-day daily event volume by name in a zone with DST, the profile
 // total and a segment's member total) and the event volume alone, from
 // 4 clients.
@@ -21,6 +26,15 @@ func runAnalytics(ctx context.Context, h *harness) error {
 	dir, err := h.fresh()
 	if err != nil {
 		return err
+	}
+	if err := dropRollups(ctx, dir); err != nil {
+		return err
+	}
+	// The log file is appended to from run to run: only what this server
+	// writes counts.
+	var from int64
+	if fi, err := os.Stat(filepath.Join(h.dir, "analytics.log")); err == nil {
+		from = fi.Size()
 	}
 	t0 := time.Now()
 	srv, err := h.start(ctx, dir, "analytics")
@@ -35,11 +49,11 @@ func runAnalytics(ctx context.Context, h *harness) error {
 	if err := c.do(ctx, `{ eventVolume(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: DAY) { total } }`, nil, nil); err != nil {
 		return err
 	}
-	line, err := waitLog(ctx, srv.log.Name(), "analytics: rollups current", `"workspace":"`+benchWorkspace+`"`, 15*time.Minute)
+	line, err := waitLog(ctx, srv.log.Name(), from, "analytics: rollups current", `"workspace":"`+benchWorkspace+`"`, 15*time.Minute)
 	if err != nil {
 		return err
 	}
-	h.add(result{area: "analytics", what: "rollups of the dataset's events, folded after the server starts (a backlog: stored before rollups)",
+	h.add(result{area: "analytics", what: "rollups of every event of the dataset (a backlog: the copy's rollups removed), folded after the server starts",
 		figure: fmt.Sprintf("%.0f s (%s)", time.Since(t0).Seconds(), folded(line))})
 
 	var segs struct {
@@ -89,6 +103,17 @@ func runAnalytics(ctx context.Context, h *harness) error {
 	return nil
 }
 
+// dropRollups removes the rollups and the fold position of the dataset
+// copy in dir: the server then folds every event again.
+func dropRollups(ctx context.Context, dir string) error {
+	st, err := openStore(ctx, dir, app.Collections)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	return analytics.Refold(ctx, st, benchWorkspace)
+}
+
 // folded is the "folded" attribute of the server's JSON log line.
 func folded(line string) string {
 	var l struct{ Folded int }
@@ -135,15 +160,16 @@ func hammer(ctx context.Context, c *client, query string, vars map[string]any, w
 	return lat, nil
 }
 
-// waitLog waits until the log file at path has a line holding msg and
-// attr, and returns it.
-func waitLog(ctx context.Context, path, msg, attr string, patience time.Duration) (string, error) {
+// waitLog waits until the log file at path has, after its first from
+// bytes, a line holding msg and attr, and returns it.
+func waitLog(ctx context.Context, path string, from int64, msg, attr string, patience time.Duration) (string, error) {
 	deadline := time.Now().Add(patience)
 	for {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return "", err
 		}
+		b = b[min(from, int64(len(b))):]
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.Contains(line, msg) && strings.Contains(line, attr) {
 				return line, nil

@@ -105,6 +105,7 @@ type Journal struct {
 	lately  map[string]time.Time // workspace → when its last call began
 	durable map[string]bool      // workspaces the stored entry lists
 	version int64
+	written time.Time // when the entry was last written (its heartbeat)
 }
 
 // New makes an instance's journal (every 0: DefaultEvery). It journals
@@ -233,7 +234,34 @@ func (j *Journal) write(ctx context.Context, sys store.Tenant, ws string) error 
 	for _, ws := range e.Workspaces {
 		j.durable[ws] = true
 	}
+	j.written = now
 	j.mu.Unlock()
+	return nil
+}
+
+// ErrStalled refuses to store events for a call of an instance whose
+// journal entry is about to look dead to the others (Call.Fresh).
+var ErrStalled = errors.New("journal: this instance's entry was not written lately (a stalled process): the call stops before storing its events; retry it")
+
+// Fresh says the call may store its events: this instance's entry was
+// written within staleAfter-1 intervals. An instance whose entry goes
+// stale is taken for dead; its workspaces are recounted and released,
+// and consumers that read events up to the horizon (Horizon) pass its
+// calls' ids. A call that stored events after that would leave them
+// behind those readers, so a call checks, just before it stores, that
+// its instance still looks alive, with an interval to spare for the
+// store write itself. (A process frozen between this check and the
+// write for that interval is the case left.)
+func (c *Call) Fresh() error {
+	if c == nil {
+		return nil
+	}
+	j := c.j
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.active && j.now().Sub(j.written) > (staleAfter-1)*j.every {
+		return ErrStalled
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package journal_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -252,7 +253,7 @@ func TestHorizon(t *testing.T) {
 	const skew = time.Second
 	t0 := time.Now()
 	h, ws, err := me.Horizon(ctx, sys)
-	if err != nil || h.After(t0.Add(-skew)) || h.Before(t0.Add(-skew-time.Minute)) || len(ws) != 0 {
+	if err != nil || h.After(t0.Add(-skew+time.Millisecond)) || h.Before(t0.Add(-skew-time.Minute)) || len(ws) != 0 {
 		t.Fatalf("no calls: horizon %s (now %s), workspaces %v, %v", h, t0, ws, err)
 	}
 
@@ -263,7 +264,8 @@ func TestHorizon(t *testing.T) {
 	}
 	started := time.Now()
 	time.Sleep(30 * time.Millisecond)
-	if h, ws, _ = me.Horizon(ctx, sys); h.After(started.Add(-skew)) || !slices.Equal(ws, []string{"ws1"}) {
+	// safeBefore and call starts are kept to the millisecond.
+	if h, ws, _ = me.Horizon(ctx, sys); h.After(started.Add(-skew+time.Millisecond)) || !slices.Equal(ws, []string{"ws1"}) {
 		t.Fatalf("own call under way since %s: horizon %s, workspaces %v", started, h, ws)
 	}
 	mine.End(true)
@@ -277,7 +279,7 @@ func TestHorizon(t *testing.T) {
 	}
 	time.Sleep(4 * every) // other never beats again: dead
 	h, ws, _ = me.Horizon(ctx, sys)
-	if h.After(before.Add(-skew)) || !slices.Contains(ws, "ws2") {
+	if h.After(before.Add(-skew+time.Millisecond)) || !slices.Contains(ws, "ws2") {
 		t.Fatalf("dead instance's call since %s: horizon %s, workspaces %v", before, h, ws)
 	}
 	windows, err := me.Interrupted(ctx, sys)
@@ -290,7 +292,39 @@ func TestHorizon(t *testing.T) {
 		}
 	}
 	after := time.Now()
-	if h, _, _ = me.Horizon(ctx, sys); h.Before(after.Add(-skew)) {
+	if h, _, _ = me.Horizon(ctx, sys); h.Before(after.Add(-skew - time.Millisecond)) {
 		t.Fatalf("dead instance released at %s: horizon %s still held back", after, h)
 	}
+}
+
+// A call may store its events while its instance's entry is fresh; once
+// the entry has gone unwritten for all but one of the intervals after
+// which the others take the instance for dead, it may not.
+func TestFreshRefusesAStalledInstance(t *testing.T) {
+	ctx := t.Context()
+	st := open(t)
+	sys := st.Tenant(store.SystemWorkspace)
+	const every = 30 * time.Millisecond
+	j := journal.New(every)
+	if err := j.Beat(ctx, sys); err != nil {
+		t.Fatal(err)
+	}
+	c, err := j.Begin(ctx, st.Tenant("ws1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Fresh(); err != nil {
+		t.Fatalf("just beaten: %v", err)
+	}
+	time.Sleep(3 * every) // no beat: a frozen process
+	if err := c.Fresh(); !errors.Is(err, journal.ErrStalled) {
+		t.Fatalf("after %s without a beat: %v, want ErrStalled", 3*every, err)
+	}
+	if err := j.Beat(ctx, sys); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Fresh(); err != nil {
+		t.Fatalf("beaten again: %v", err)
+	}
+	c.End(true)
 }
