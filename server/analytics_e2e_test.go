@@ -14,6 +14,21 @@ const eventVolumeQuery = `query($s: Time!, $u: Time!, $i: Interval!, $z: String,
   eventVolume(since: $s, until: $u, interval: $i, timeZone: $z, groupBy: $g, names: $n, channels: $c, top: $top) {
     timeZone total groups { key other total } buckets { start end total counts } } }`
 
+// dashboardQuery is the one in docs/analytics.md ("A dashboard in one
+// query").
+const dashboardQuery = `query Dashboard($since: Time!, $until: Time!, $vip: ID!) {
+  people: profiles(first: 0) { totalCount }
+  vip: segment(id: $vip) { name members(first: 0) { totalCount } }
+  orders: eventVolume(since: $since, until: $until, interval: DAY,
+                      timeZone: "Europe/Lisbon", names: ["order_completed"]) {
+    total buckets { start total }
+  }
+  traffic: eventVolume(since: $since, until: $until, interval: DAY,
+                       timeZone: "Europe/Lisbon", groupBy: CHANNEL, top: 3) {
+    groups { key other total } buckets { start counts }
+  }
+}`
+
 type gqlVolume struct {
 	TimeZone string
 	Total    int
@@ -128,6 +143,28 @@ func TestE2EEventVolumeAcrossDST(t *testing.T) {
 		v = eventVolume(t, s, tok, map[string]any{"s": "2026-10-23T00:00:00Z", "u": "2026-10-27T00:00:00Z", "i": "WEEK", "g": "CHANNEL", "top": 1, "n": []string{"page_viewed"}})
 		if v.Total != 3 || len(v.Groups) != 2 || !v.Groups[1].Other || v.Groups[1].Key != nil || v.Groups[1].Total != 2 {
 			t.Fatalf("page_viewed by channel, top 1: %+v", v)
+		}
+
+		// The dashboard query of docs/analytics.md, as written there.
+		seg := createSegment(t, s, tok, map[string]any{"name": "vip", "kind": "STATIC"})
+		r := s.gql(t, tok, dashboardQuery, map[string]any{"since": "2026-10-20T00:00:00Z", "until": "2026-10-27T00:00:00Z", "vip": seg.ID})
+		r.requireOK(t)
+		var d struct {
+			People struct{ TotalCount int }
+			Vip    struct {
+				Members struct{ TotalCount int }
+			}
+			Orders  struct{ Total int }
+			Traffic struct {
+				Groups []struct {
+					Key   *string
+					Other bool
+				}
+			}
+		}
+		r.decode(t, &d)
+		if d.People.TotalCount != 1 || d.Vip.Members.TotalCount != 0 || d.Orders.Total != 0 || len(d.Traffic.Groups) != 3 {
+			t.Fatalf("dashboard: %s", r.Data)
 		}
 	})
 }
