@@ -22,6 +22,8 @@ type Service struct {
 	backlog map[string]int  // items folded in the others before that
 	wanted  map[string]bool // workspaces read before any fold (volume.go): the next Roll folds them
 
+	// cache holds decoded day rollups (cache.go).
+	cache dayCache
 	// zones holds the time zones series asked for: time.LoadLocation
 	// reads and parses the zone database on every call.
 	zones sync.Map // name → *time.Location

@@ -58,7 +58,7 @@ func (s *Service) EraseEvents(ctx context.Context, tn store.Tenant, erasureID, p
 	if err := s.noteErasing(ctx, sys, ws, token, mark, slices.Collect(maps.Keys(byDay))); err != nil {
 		return 0, err
 	}
-	if err := subtract(ctx, tn, mark, byDay); err != nil {
+	if err := s.subtractNoted(ctx, tn, sys, ws, token, mark, byDay); err != nil {
 		return 0, err
 	}
 	n, err := timeline.EraseEvents(ctx, tn, profileID)
@@ -88,9 +88,33 @@ func eventsByDay(ctx context.Context, tn store.Tenant, profileID string) (map[st
 	return byDay, err
 }
 
+// subtractNoted is subtract, then the days' new versions on the cursor.
+func (s *Service) subtractNoted(ctx context.Context, tn, sys store.Tenant, ws, token, mark string, byDay map[string][]erased) error {
+	written, err := subtract(ctx, tn, mark, byDay)
+	if err != nil {
+		return err
+	}
+	return s.noteDays(ctx, sys, ws, token, written)
+}
+
+// noteDays records the versions of days just written on the cursor.
+func (s *Service) noteDays(ctx context.Context, sys store.Tenant, ws, token string, written map[string]int64) error {
+	if len(written) == 0 {
+		return nil
+	}
+	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) {
+		if c.Days == nil {
+			c.Days = map[string]int64{}
+		}
+		maps.Copy(c.Days, written)
+	})
+}
+
 // subtract takes off each day the events it had folded and this erasure
-// (mark) has not taken off yet, and records how far it went.
-func subtract(ctx context.Context, tn store.Tenant, mark string, byDay map[string][]erased) error {
+// (mark) has not taken off yet, and records how far it went. It returns
+// the days written, with their versions.
+func subtract(ctx context.Context, tn store.Tenant, mark string, byDay map[string][]erased) (map[string]int64, error) {
+	written := map[string]int64{}
 	for id, evs := range byDay {
 		var d day
 		err := tn.C(Rollups).Get(ctx, id, &d)
@@ -98,7 +122,7 @@ func subtract(ctx context.Context, tn store.Tenant, mark string, byDay map[strin
 			continue // nothing of that day folded yet
 		}
 		if err != nil {
-			return fmt.Errorf("read rollup of %s: %w", id, err)
+			return nil, fmt.Errorf("read rollup of %s: %w", id, err)
 		}
 		from := d.Erased[mark]
 		for _, e := range evs {
@@ -112,10 +136,11 @@ func subtract(ctx context.Context, tn store.Tenant, mark string, byDay map[strin
 		d.Erased[mark] = d.Folded
 		d.Version++
 		if err := tn.C(Rollups).Replace(ctx, &d, d.Version-1); err != nil {
-			return fmt.Errorf("subtract erased events from the rollup of %s: %w", id, err)
+			return nil, fmt.Errorf("subtract erased events from the rollup of %s: %w", id, err)
 		}
+		written[id] = d.Version
 	}
-	return nil
+	return written, nil
 }
 
 // takeOff takes one event off the day; a series left with none goes. A
@@ -162,6 +187,7 @@ func (s *Service) forgetErasing(ctx context.Context, tn, sys store.Tenant, ws, t
 	if err := sys.C(Cursors).Get(ctx, ws, &cur); err != nil {
 		return fmt.Errorf("read rollup cursor: %w", err)
 	}
+	written := map[string]int64{}
 	for _, id := range cur.Erasing[mark] {
 		var d day
 		err := tn.C(Rollups).Get(ctx, id, &d)
@@ -179,8 +205,15 @@ func (s *Service) forgetErasing(ctx context.Context, tn, sys store.Tenant, ws, t
 		if err := tn.C(Rollups).Replace(ctx, &d, d.Version-1); err != nil {
 			return fmt.Errorf("clear the erasure's mark on the rollup of %s: %w", id, err)
 		}
+		written[id] = d.Version
 	}
-	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) { delete(c.Erasing, mark) })
+	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) {
+		delete(c.Erasing, mark)
+		if c.Days == nil {
+			c.Days = map[string]int64{}
+		}
+		maps.Copy(c.Days, written)
+	})
 }
 
 // updateHeld applies change to ws's cursor, which token must hold.

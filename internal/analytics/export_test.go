@@ -25,7 +25,7 @@ func (s *Service) SubtractErased(ctx context.Context, tn store.Tenant, erasureID
 	if err := s.noteErasing(ctx, sys, ws, token, mark, slices.Collect(maps.Keys(byDay))); err != nil {
 		return err
 	}
-	if err := subtract(ctx, tn, mark, byDay); err != nil {
+	if err := s.subtractNoted(ctx, tn, sys, ws, token, mark, byDay); err != nil {
 		return err
 	}
 	// The crash: the lease lapses (a fold may run), the events stay.

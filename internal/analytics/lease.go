@@ -31,7 +31,8 @@ func (s *Service) lease(ctx context.Context, sys store.Tenant, ws, token string,
 	var cur cursor
 	err := sys.C(Cursors).Get(ctx, ws, &cur)
 	if errors.Is(err, store.ErrNotFound) {
-		cur = cursor{ID: ws, Owner: token, LeaseUntil: now.Add(d), Version: 1}
+		// A new cursor records every day it will fold.
+		cur = cursor{ID: ws, Owner: token, LeaseUntil: now.Add(d), Days: map[string]int64{}, Tracked: true, Version: 1}
 		if err := sys.C(Cursors).Insert(ctx, &cur); err != nil {
 			if errors.Is(err, store.ErrDuplicateKey) {
 				return nil, nil // another instance began it just now
@@ -47,6 +48,9 @@ func (s *Service) lease(ctx context.Context, sys store.Tenant, ws, token string,
 		return nil, nil
 	}
 	cur.Owner, cur.LeaseUntil = token, now.Add(d)
+	if cur.Days == nil {
+		cur.Days = map[string]int64{}
+	}
 	cur.Version++
 	if err := sys.C(Cursors).Replace(ctx, &cur, cur.Version-1); err != nil {
 		if errors.Is(err, store.ErrConflict) {

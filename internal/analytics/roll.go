@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -50,7 +52,14 @@ type cursor struct {
 	// Erasing lists, per erasure under way (its mark), the days it has
 	// recorded how far it subtracted on (erase.go).
 	Erasing map[string][]string `bson:"erasing,omitempty"`
-	Version int64               `bson:"version"`
+	// Days holds the version of every day rollup as of this write (each
+	// writer of a day records it here after): a series reads the days of
+	// this cursor, and an instance that has a day's version in memory
+	// need not read it again (volume.go). Tracked says Days is complete;
+	// a cursor written before it was kept is completed by the next fold.
+	Days    map[string]int64 `bson:"days,omitempty"`
+	Tracked bool             `bson:"tracked,omitempty"`
+	Version int64            `bson:"version"`
 }
 
 // Roll folds, in each workspace given and each one folded before, the
@@ -146,7 +155,7 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		if err != nil {
 			return 0, false, err
 		}
-		if len(more) == 0 {
+		if len(more) == 0 && seen.Tracked {
 			return 0, true, nil
 		}
 	}
@@ -158,19 +167,33 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 	// Free between rounds, so that an erasure (erase.go) on any instance
 	// takes it at once.
 	defer s.release(context.WithoutCancel(ctx), sys, tn.Workspace(), token)
-	read := 0
+	// A cursor written before the days were recorded on it: record them
+	// now, with the next write of the cursor.
+	dirty := false
+	if !cur.Tracked {
+		if err := trackDays(ctx, tn, cur); err != nil {
+			return 0, false, err
+		}
+		cur.Tracked, dirty = true, true
+	}
+	read, done := 0, false
 	for range maxBatchesPerRoll {
 		items, err := timeline.StoredAfter(ctx, tn, cur.Folded, horizon, foldBatch)
 		if err != nil {
 			return read, false, err
 		}
 		if len(items) == 0 {
-			return read, true, nil
+			done = true
+			break
 		}
 		// A batch that outlives its lease writes nothing more: another
 		// holder (an erasure) may be counting on the days as they are.
-		if err := fold(ctx, tn, items, cur.LeaseUntil.Add(-leaseMargin)); err != nil {
+		written, err := fold(ctx, tn, items, cur.LeaseUntil.Add(-leaseMargin))
+		if err != nil {
 			return read, false, err
+		}
+		for d, v := range written {
+			cur.Days[d] = v
 		}
 		read += len(items)
 		cur.Folded = items[len(items)-1].ID
@@ -182,11 +205,37 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 			}
 			return read, false, fmt.Errorf("advance rollup cursor: %w", err)
 		}
+		dirty = false
 		if len(items) < foldBatch {
-			return read, true, nil
+			done = true
+			break
 		}
 	}
-	return read, false, nil
+	if dirty {
+		cur.Version++
+		if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return read, false, nil
+			}
+			return read, false, fmt.Errorf("record the rollup days: %w", err)
+		}
+	}
+	return read, done, nil
+}
+
+// trackDays fills cur.Days from the day rollups as stored: a cursor
+// written before the days were recorded on it.
+func trackDays(ctx context.Context, tn store.Tenant, cur *cursor) error {
+	cur.Days = map[string]int64{}
+	return tn.C(Rollups).Each(ctx, store.Query{Index: RollupsByDay}, func(raw bson.Raw) error {
+		id, _ := raw.Lookup("_id").StringValueOK()
+		v, ok := raw.Lookup("version").AsInt64OK()
+		if id == "" || !ok {
+			return fmt.Errorf("rollup %q has no version", id)
+		}
+		cur.Days[id] = v
+		return nil
+	})
 }
 
 // key is a series of a day: an event name and channel.
@@ -195,7 +244,7 @@ type key struct{ name, channel string }
 // fold adds the events among items (interactions are not events) to
 // their days' rollups, skipping those a day has folded already. items
 // are in id order.
-func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadline time.Time) error {
+func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadline time.Time) (map[string]int64, error) {
 	byDay := map[string]map[key]*[quarters]int64{}
 	last := map[string]string{} // day → last item id of the batch on it
 	var days []string
@@ -222,28 +271,40 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadlin
 	// The days are independent: their writes go to the store together
 	// (one commit on the embedded engine), a few dozen at a time.
 	errs := make([]error, len(days))
+	versions := make([]int64, len(days))
 	fns := make([]func(context.Context), len(days))
 	for i, id := range days {
-		fns[i] = func(ctx context.Context) { errs[i] = foldDay(ctx, tn, id, items, byDay[id], last[id], deadline) }
+		fns[i] = func(ctx context.Context) {
+			versions[i], errs[i] = foldDay(ctx, tn, id, items, byDay[id], last[id], deadline)
+		}
 	}
 	for chunk := range slices.Chunk(fns, 64) {
 		store.Together(ctx, chunk...)
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(days))
+	for i, id := range days {
+		if versions[i] > 0 {
+			out[id] = versions[i]
+		}
+	}
+	return out, nil
 }
 
 // foldDay adds to day id's rollup the batch's events of that day (add),
 // those after what it holds already; last is the batch's last item on
 // the day. Past deadline (the fold's lease nearly out) it writes nothing.
-func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add map[key]*[quarters]int64, last string, deadline time.Time) error {
+func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add map[key]*[quarters]int64, last string, deadline time.Time) (int64, error) {
 	var d day
 	err := tn.C(Rollups).Get(ctx, id, &d)
 	isNew := errors.Is(err, store.ErrNotFound)
 	if err != nil && !isNew {
-		return fmt.Errorf("read rollup of %s: %w", id, err)
+		return 0, fmt.Errorf("read rollup of %s: %w", id, err)
 	}
 	if !isNew && d.Folded >= last {
-		return nil // folded before a crash cut the cursor's advance
+		return d.Version, nil // folded before a crash cut the cursor's advance
 	}
 	// Only items after d.Folded count; a batch that straddles it (a
 	// crash between two days of one batch) is recounted item by item.
@@ -263,19 +324,19 @@ func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.S
 	if isNew {
 		at, err := time.Parse(time.DateOnly, id)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		d = day{ID: id, Day: at}
 	}
 	for k, c := range add {
 		if err := d.merge(k.name, k.channel, c); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	d.Folded = last
 	d.Version++
 	if time.Now().After(deadline) {
-		return errLeaseLost
+		return 0, errLeaseLost
 	}
 	if isNew {
 		err = tn.C(Rollups).Insert(ctx, &d)
@@ -285,9 +346,9 @@ func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.S
 	if err != nil {
 		// Another fold wrote the day (a lease that expired under a slow
 		// fold): the next round starts again from the cursor.
-		return fmt.Errorf("write rollup of %s: %w", id, err)
+		return 0, fmt.Errorf("write rollup of %s: %w", id, err)
 	}
-	return nil
+	return d.Version, nil
 }
 
 // merge adds c to the day's counts of name and channel.

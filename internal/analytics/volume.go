@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -109,7 +110,7 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 	} else if err != nil {
 		return nil, fmt.Errorf("read rollup cursor: %w", err)
 	}
-	days, err := readDays(ctx, tn, sp)
+	days, err := s.days(ctx, tn, sp, &cur)
 	if err != nil {
 		return nil, err
 	}
@@ -122,13 +123,7 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 				continue
 			}
 			g := group(groupOf(sr.Name, sr.Channel))
-			b := sr.Q
-			for qh := range quarters {
-				n, w := binary.Uvarint(b)
-				if w <= 0 {
-					return nil, fmt.Errorf("rollup of %s: series %q/%q unreadable", d.ID, sr.Name, sr.Channel)
-				}
-				b = b[w:]
+			for qh, n := range sr.Counts {
 				if n != 0 && at[qh] >= 0 {
 					g[at[qh]] += int64(n)
 				}
@@ -166,15 +161,56 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 // dayView is a day rollup as a series reads it (decoded without
 // reflection: a 90-day series reads some 90 of them per request).
 type dayView struct {
-	ID     string
-	Day    time.Time
-	Folded string
-	Series []seriesView
+	ID      string
+	Day     time.Time
+	Folded  string
+	Version int64
+	Series  []seriesView
 }
 
 type seriesView struct {
 	Name, Channel string
-	Q             []byte
+	// Counts per quarter hour, unpacked once (views are kept: cache.go).
+	Counts [quarters]uint32
+}
+
+// days returns the day rollups that overlap the span as of cur: those
+// this instance holds at the version cur records from memory, the others
+// from the store (then kept, at the version read). A cursor that does
+// not record its days (written before it did) has every day read.
+//
+// As of cur is enough: a day written after cur was written holds only
+// items after cur's fold position, which the tail counts (EventVolume).
+func (s *Service) days(ctx context.Context, tn store.Tenant, sp Span, cur *cursor) ([]dayView, error) {
+	if !cur.Tracked {
+		return readDays(ctx, tn, sp)
+	}
+	var out []dayView
+	missing := false
+	for d := dayStart(sp.Start()); d.Before(sp.End()); d = d.AddDate(0, 0, 1) {
+		id := dayID(d)
+		v, ok := cur.Days[id]
+		if !ok {
+			continue // no rollup as of cur
+		}
+		if view, ok := s.cache.get(tn.Workspace(), id, v); ok {
+			out = append(out, view)
+			continue
+		}
+		missing = true
+		break
+	}
+	if !missing {
+		return out, nil
+	}
+	read, err := readDays(ctx, tn, sp)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range read {
+		s.cache.put(tn.Workspace(), d)
+	}
+	return read, nil
 }
 
 // readDays reads the day rollups that overlap the span.
@@ -203,6 +239,8 @@ func viewDay(raw bson.Raw) (dayView, error) {
 			d.ID, _ = v.StringValueOK()
 		case "folded":
 			d.Folded, _ = v.StringValueOK()
+		case "version":
+			d.Version, _ = v.AsInt64OK()
 		case "day":
 			ms, ok := v.DateTimeOK()
 			if !ok {
@@ -227,7 +265,14 @@ func viewDay(raw bson.Raw) (dayView, error) {
 					case "c":
 						sv.Channel, _ = f.StringValueOK()
 					case "q":
-						_, sv.Q, _ = f.BinaryOK()
+						_, q, _ := f.BinaryOK()
+						for i := range sv.Counts {
+							n, w := binary.Uvarint(q)
+							if w <= 0 || n > math.MaxUint32 {
+								return fmt.Errorf("series %q: quarter %d unreadable", sv.Name, i)
+							}
+							sv.Counts[i], q = uint32(n), q[w:]
+						}
 					}
 					return nil
 				})
