@@ -32,7 +32,7 @@ func (s *Service) lease(ctx context.Context, sys store.Tenant, ws, token string,
 	err := sys.C(Cursors).Get(ctx, ws, &cur)
 	if errors.Is(err, store.ErrNotFound) {
 		// A new cursor records every day it will fold.
-		cur = cursor{ID: ws, Owner: token, LeaseUntil: now.Add(d), Days: map[string]int64{}, Tracked: true, Version: 1}
+		cur = cursor{ID: ws, Owner: token, LeaseUntil: now.Add(d), Days: map[string]int64{}, Tracked: true, Epoch: store.NewID(), Version: 1}
 		if err := sys.C(Cursors).Insert(ctx, &cur); err != nil {
 			if errors.Is(err, store.ErrDuplicateKey) {
 				return nil, nil // another instance began it just now

@@ -59,7 +59,11 @@ type cursor struct {
 	// a cursor written before it was kept is completed by the next fold.
 	Days    map[string]int64 `bson:"days,omitempty"`
 	Tracked bool             `bson:"tracked,omitempty"`
-	Version int64            `bson:"version"`
+	// Epoch names this incarnation of the days: Refold starts them over
+	// at version 1, so versions alone do not tell a kept day from a new
+	// one (cache.go).
+	Epoch   string `bson:"epoch,omitempty"`
+	Version int64  `bson:"version"`
 }
 
 // Roll folds, in each workspace given and each one folded before, the
@@ -174,7 +178,17 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		if err := trackDays(ctx, tn, cur); err != nil {
 			return 0, false, err
 		}
-		cur.Tracked, dirty = true, true
+		// Recorded at once, with the lease renewed: a long record must
+		// not leave the first fold without time.
+		cur.Tracked, cur.Epoch = true, store.NewID()
+		cur.LeaseUntil = s.now().Add(leaseFor)
+		cur.Version++
+		if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return 0, false, nil
+			}
+			return 0, false, fmt.Errorf("record the rollup days: %w", err)
+		}
 	}
 	read, done := 0, false
 	for range maxBatchesPerRoll {

@@ -180,7 +180,9 @@ type seriesView struct {
 // not record its days (written before it did) has every day read.
 //
 // As of cur is enough: a day written after cur was written holds only
-// items after cur's fold position, which the tail counts (EventVolume).
+// items after cur's fold position, which the tail counts (EventVolume),
+// or has an erasure's events taken off that are still stored until the
+// erasure deletes them.
 func (s *Service) days(ctx context.Context, tn store.Tenant, sp Span, cur *cursor) ([]dayView, error) {
 	if !cur.Tracked {
 		return readDays(ctx, tn, sp)
@@ -193,7 +195,7 @@ func (s *Service) days(ctx context.Context, tn store.Tenant, sp Span, cur *curso
 		if !ok {
 			continue // no rollup as of cur
 		}
-		if view, ok := s.cache.get(tn.Workspace(), id, v); ok {
+		if view, ok := s.cache.get(tn.Workspace(), cur.Epoch, id, v); ok {
 			out = append(out, view)
 			continue
 		}
@@ -208,7 +210,7 @@ func (s *Service) days(ctx context.Context, tn store.Tenant, sp Span, cur *curso
 		return nil, err
 	}
 	for _, d := range read {
-		s.cache.put(tn.Workspace(), d)
+		s.cache.put(tn.Workspace(), cur.Epoch, d)
 	}
 	return read, nil
 }
