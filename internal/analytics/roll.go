@@ -172,8 +172,7 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 	// takes it at once.
 	defer s.release(context.WithoutCancel(ctx), sys, tn.Workspace(), token)
 	// A cursor written before the days were recorded on it: record them
-	// now, with the next write of the cursor.
-	dirty := false
+	// now.
 	if !cur.Tracked {
 		if err := trackDays(ctx, tn, cur); err != nil {
 			return 0, false, err
@@ -219,19 +218,9 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 			}
 			return read, false, fmt.Errorf("advance rollup cursor: %w", err)
 		}
-		dirty = false
 		if len(items) < foldBatch {
 			done = true
 			break
-		}
-	}
-	if dirty {
-		cur.Version++
-		if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return read, false, nil
-			}
-			return read, false, fmt.Errorf("record the rollup days: %w", err)
 		}
 	}
 	return read, done, nil
@@ -255,12 +244,26 @@ func trackDays(ctx context.Context, tn store.Tenant, cur *cursor) error {
 // key is a series of a day: an event name and channel.
 type key struct{ name, channel string }
 
+// tally is a day's counts of a batch, by series and quarter hour.
+type tally map[key]*[quarters]int64
+
+// count adds the event it.
+func (t tally) count(it timeline.Stored) {
+	k := key{it.Name, it.Channel}
+	c, ok := t[k]
+	if !ok {
+		c = new([quarters]int64)
+		t[k] = c
+	}
+	c[quarterOf(it.OccurredAt)]++
+}
+
 // fold adds the events among items (interactions are not events) to
 // their days' rollups, skipping those a day has folded already. items
 // are in id order.
 func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadline time.Time) (map[string]int64, error) {
-	byDay := map[string]map[key]*[quarters]int64{}
-	last := map[string]string{} // day → last item id of the batch on it
+	byDay := map[string]tally{}
+	first, last := map[string]string{}, map[string]string{} // day → the batch's first and last item on it
 	var days []string
 	for _, it := range items {
 		if it.Kind != timeline.KindEvent {
@@ -269,17 +272,12 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadlin
 		id := dayID(it.OccurredAt)
 		m, ok := byDay[id]
 		if !ok {
-			m = map[key]*[quarters]int64{}
+			m = tally{}
 			byDay[id] = m
 			days = append(days, id)
+			first[id] = it.ID
 		}
-		k := key{it.Name, it.Channel}
-		c, ok := m[k]
-		if !ok {
-			c = new([quarters]int64)
-			m[k] = c
-		}
-		c[quarterOf(it.OccurredAt)]++
+		m.count(it)
 		last[id] = it.ID
 	}
 	// The days are independent: their writes go to the store together
@@ -289,7 +287,7 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadlin
 	fns := make([]func(context.Context), len(days))
 	for i, id := range days {
 		fns[i] = func(ctx context.Context) {
-			versions[i], errs[i] = foldDay(ctx, tn, id, items, byDay[id], last[id], deadline)
+			versions[i], errs[i] = foldDay(ctx, tn, id, items, byDay[id], first[id], last[id], deadline)
 		}
 	}
 	for chunk := range slices.Chunk(fns, 64) {
@@ -308,9 +306,10 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadlin
 }
 
 // foldDay adds to day id's rollup the batch's events of that day (add),
-// those after what it holds already; last is the batch's last item on
-// the day. Past deadline (the fold's lease nearly out) it writes nothing.
-func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add map[key]*[quarters]int64, last string, deadline time.Time) (int64, error) {
+// those after what it holds already; first and last are the batch's
+// first and last item on the day. Past deadline (the fold's lease nearly
+// out) it writes nothing.
+func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add tally, first, last string, deadline time.Time) (int64, error) {
 	var d day
 	err := tn.C(Rollups).Get(ctx, id, &d)
 	isNew := errors.Is(err, store.ErrNotFound)
@@ -320,19 +319,15 @@ func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.S
 	if !isNew && d.Folded >= last {
 		return d.Version, nil // folded before a crash cut the cursor's advance
 	}
-	// Only items after d.Folded count; a batch that straddles it (a
-	// crash between two days of one batch) is recounted item by item.
-	if !isNew && d.Folded != "" {
-		add = map[key]*[quarters]int64{}
+	// Only items after d.Folded count: a batch that straddles it (a
+	// repeated fold that reads further than the one a crash cut) is
+	// recounted item by item.
+	if !isNew && d.Folded >= first {
+		add = tally{}
 		for _, it := range items {
-			if it.Kind != timeline.KindEvent || dayID(it.OccurredAt) != id || it.ID <= d.Folded {
-				continue
+			if it.Kind == timeline.KindEvent && it.ID > d.Folded && dayID(it.OccurredAt) == id {
+				add.count(it)
 			}
-			k := key{it.Name, it.Channel}
-			if add[k] == nil {
-				add[k] = new([quarters]int64)
-			}
-			add[k][quarterOf(it.OccurredAt)]++
 		}
 	}
 	if isNew {
