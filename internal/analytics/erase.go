@@ -216,23 +216,6 @@ func (s *Service) forgetErasing(ctx context.Context, tn, sys store.Tenant, ws, t
 	})
 }
 
-// updateHeld applies change to ws's cursor, which token must hold.
-func (s *Service) updateHeld(ctx context.Context, sys store.Tenant, ws, token string, change func(*cursor)) error {
-	var cur cursor
-	if err := sys.C(Cursors).Get(ctx, ws, &cur); err != nil {
-		return fmt.Errorf("read rollup cursor: %w", err)
-	}
-	if cur.Owner != token {
-		return errLeaseLost
-	}
-	change(&cur)
-	cur.Version++
-	if err := sys.C(Cursors).Replace(ctx, &cur, cur.Version-1); err != nil {
-		return fmt.Errorf("write rollup cursor: %w", err)
-	}
-	return nil
-}
-
 // waitLease takes ws's rollup lease for an erasure's token, waiting for
 // a fold round (or another erasure) to end.
 func (s *Service) waitLease(ctx context.Context, sys store.Tenant, ws, token string) error {

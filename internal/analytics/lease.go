@@ -61,38 +61,40 @@ func (s *Service) lease(ctx context.Context, sys store.Tenant, ws, token string,
 	return &cur, nil
 }
 
+// updateHeld applies change to ws's cursor as stored and writes it back,
+// if token holds the lease: errLeaseLost if it does not; an error that
+// matches store.ErrConflict if the cursor was written meanwhile.
+func (s *Service) updateHeld(ctx context.Context, sys store.Tenant, ws, token string, change func(*cursor)) error {
+	var cur cursor
+	if err := sys.C(Cursors).Get(ctx, ws, &cur); err != nil {
+		return fmt.Errorf("read rollup cursor: %w", err)
+	}
+	if cur.Owner != token {
+		return errLeaseLost
+	}
+	change(&cur)
+	cur.Version++
+	if err := sys.C(Cursors).Replace(ctx, &cur, cur.Version-1); err != nil {
+		return fmt.Errorf("write rollup cursor: %w", err)
+	}
+	return nil
+}
+
 // renew extends token's lease on ws by d from now; false if token no
 // longer holds it.
 func (s *Service) renew(ctx context.Context, sys store.Tenant, ws, token string, d time.Duration) (bool, error) {
-	var cur cursor
-	if err := sys.C(Cursors).Get(ctx, ws, &cur); err != nil {
-		return false, fmt.Errorf("read rollup cursor: %w", err)
-	}
-	if cur.Owner != token {
+	err := s.updateHeld(ctx, sys, ws, token, func(c *cursor) { c.LeaseUntil = s.now().Add(d) })
+	if errors.Is(err, errLeaseLost) || errors.Is(err, store.ErrConflict) {
 		return false, nil
 	}
-	cur.LeaseUntil = s.now().Add(d)
-	cur.Version++
-	if err := sys.C(Cursors).Replace(ctx, &cur, cur.Version-1); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return false, nil
-		}
-		return false, fmt.Errorf("renew rollup lease: %w", err)
-	}
-	return true, nil
+	return err == nil, err
 }
 
 // release frees token's lease on ws; a lease that is no longer token's
 // is left alone.
 func (s *Service) release(ctx context.Context, sys store.Tenant, ws, token string) {
-	var cur cursor
-	err := sys.C(Cursors).Get(ctx, ws, &cur)
-	if err == nil && cur.Owner == token {
-		cur.Owner, cur.LeaseUntil = "", time.Time{}
-		cur.Version++
-		err = sys.C(Cursors).Replace(ctx, &cur, cur.Version-1)
-	}
-	if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+	err := s.updateHeld(ctx, sys, ws, token, func(c *cursor) { c.Owner, c.LeaseUntil = "", time.Time{} })
+	if err != nil && !errors.Is(err, errLeaseLost) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 		slog.WarnContext(ctx, "analytics: free the rollup lease", "workspace", ws, "err", err)
 	}
 }
