@@ -297,18 +297,12 @@ func (j *Journal) Horizon(ctx context.Context, sys store.Tenant) (time.Time, []s
 		seen[ws] = true
 	}
 	j.mu.Unlock()
-	docs, err := sys.C(Entries).Find(ctx, store.Query{Index: EntriesByHeartbeat})
+	entries, err := readEntries(ctx, sys)
 	if err != nil {
-		return time.Time{}, nil, fmt.Errorf("read the ingest journal: %w", err)
+		return time.Time{}, nil, err
 	}
-	for _, d := range docs {
-		e := new(entry)
-		if err := d.Decode(e); err != nil {
-			return time.Time{}, nil, fmt.Errorf("decode ingest journal entry: %w", err)
-		}
-		every := time.Duration(e.Every) * time.Millisecond
-		dead := e.Heartbeat.Before(now.Add(-staleAfter * every))
-		if e.ID == j.id || dead && len(e.Workspaces) == 0 {
+	for _, e := range entries {
+		if e.ID == j.id || e.idle(now, staleAfter) && len(e.Workspaces) == 0 {
 			continue
 		}
 		if e.SafeBefore.Before(h) {
@@ -320,6 +314,29 @@ func (j *Journal) Horizon(ctx context.Context, sys store.Tenant) (time.Time, []s
 	}
 	out := slices.Sorted(maps.Keys(seen))
 	return h.Add(-clockSkew), out, nil
+}
+
+// readEntries reads every instance's entry: one per instance, few.
+func readEntries(ctx context.Context, sys store.Tenant) ([]*entry, error) {
+	docs, err := sys.C(Entries).Find(ctx, store.Query{Index: EntriesByHeartbeat})
+	if err != nil {
+		return nil, fmt.Errorf("read the ingest journal: %w", err)
+	}
+	out := make([]*entry, len(docs))
+	for i, d := range docs {
+		out[i] = new(entry)
+		if err := d.Decode(out[i]); err != nil {
+			return nil, fmt.Errorf("decode ingest journal entry: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// idle says the entry went unwritten for more than n of its owner's
+// intervals at now: staleAfter of them, its owner is taken for dead.
+func (e *entry) idle(now time.Time, n time.Duration) bool {
+	every := time.Duration(e.Every) * time.Millisecond
+	return e.Heartbeat.Before(now.Add(-n * every))
 }
 
 // Window is a span of stored events that may hold uncounted ones: those
@@ -337,23 +354,17 @@ type Window struct {
 // each once recounted.
 func (j *Journal) Interrupted(ctx context.Context, sys store.Tenant) ([]Window, error) {
 	now := j.now()
-	// One entry per instance: few. Each is judged by its own interval.
-	docs, err := sys.C(Entries).Find(ctx, store.Query{Index: EntriesByHeartbeat})
+	entries, err := readEntries(ctx, sys)
 	if err != nil {
-		return nil, fmt.Errorf("read the ingest journal: %w", err)
+		return nil, err
 	}
 	var out []Window
-	for _, d := range docs {
-		e := new(entry)
-		if err := d.Decode(e); err != nil {
-			return nil, fmt.Errorf("decode ingest journal entry: %w", err)
-		}
-		every := time.Duration(e.Every) * time.Millisecond
-		if e.ID == j.id || !e.Heartbeat.Before(now.Add(-staleAfter*every)) {
+	for _, e := range entries {
+		if e.ID == j.id || !e.idle(now, staleAfter) {
 			continue
 		}
 		if len(e.Workspaces) == 0 {
-			if e.Heartbeat.Before(now.Add(-forgetAfter * every)) {
+			if e.idle(now, forgetAfter) {
 				if err := forget(ctx, sys, e); err != nil {
 					return nil, err
 				}
