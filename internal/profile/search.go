@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/store"
 )
@@ -135,21 +137,14 @@ func Search(ctx context.Context, tn store.Tenant, q string, first int, after str
 func CountSearch(ctx context.Context, tn store.Tenant, q string) (int64, error) {
 	q = strings.ToLower(strings.TrimSpace(q))
 	ids := map[string]bool{}
-	query := store.Query{Index: TermsByTerm, Range: &store.Bound{Prefix: &q}, Limit: 1000}
-	for {
-		docs, err := tn.C(SearchTerms).Find(ctx, query)
-		if err != nil {
-			return 0, cursorErr(err, "count searched profiles")
+	err := tn.C(SearchTerms).Each(ctx, store.Query{Index: TermsByTerm, Range: &store.Bound{Prefix: &q}}, func(raw bson.Raw) error {
+		if id, ok := raw.Lookup("profileId").StringValueOK(); ok {
+			ids[id] = true
 		}
-		for _, d := range docs {
-			if id, ok := d.Raw.Lookup("profileId").StringValueOK(); ok {
-				ids[id] = true
-			}
-			query.After = d.Key
-		}
-		if len(docs) < query.Limit {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count searched profiles: %w", err)
 	}
 	var n int64
 	for in := range store.InLists(slices.Collect(maps.Keys(ids))) {

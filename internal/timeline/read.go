@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/store"
 )
@@ -122,24 +124,18 @@ func Count(ctx context.Context, tn store.Tenant, profileID string, f Filter) (in
 		return n, nil
 	}
 	var n int64
-	q.Limit = 1000
-	for {
-		docs, err := c.Find(ctx, q)
-		if err != nil {
-			return 0, fmt.Errorf("count timeline of %s: %w", profileID, err)
+	err := c.Each(ctx, q, func(raw bson.Raw) error {
+		kind, _ := raw.Lookup("kind").StringValueOK()
+		name, _ := raw.Lookup("name").StringValueOK()
+		if f.matches(kind, name) {
+			n++
 		}
-		for _, d := range docs {
-			kind, _ := d.Raw.Lookup("kind").StringValueOK()
-			name, _ := d.Raw.Lookup("name").StringValueOK()
-			if f.matches(kind, name) {
-				n++
-			}
-			q.After = d.Key
-		}
-		if len(docs) < q.Limit {
-			return n, nil
-		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count timeline of %s: %w", profileID, err)
 	}
+	return n, nil
 }
 
 // query is the index read of f's time range on the profile's timeline.
