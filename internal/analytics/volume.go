@@ -3,7 +3,6 @@ package analytics
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -114,8 +113,10 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 	if err != nil {
 		return nil, err
 	}
-	var at [quarters]int // bucket of each quarter hour of a day, -1 outside
+	var at [quarters]int          // bucket of each quarter hour of a day, -1 outside
+	folded := map[string]string{} // day → its last item folded
 	for _, d := range days {
+		folded[d.ID] = d.Folded
 		sp.quarters(d.Day, &at)
 		for i := range d.Series {
 			sr := &d.Series[i]
@@ -129,10 +130,6 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 				}
 			}
 		}
-	}
-	folded := map[string]string{}
-	for _, d := range days {
-		folded[d.ID] = d.Folded
 	}
 	after := cur.Folded
 	for {
@@ -268,12 +265,15 @@ func viewDay(raw bson.Raw) (dayView, error) {
 						sv.Channel, _ = f.StringValueOK()
 					case "q":
 						_, q, _ := f.BinaryOK()
-						for i := range sv.Counts {
-							n, w := binary.Uvarint(q)
-							if w <= 0 || n > math.MaxUint32 {
-								return fmt.Errorf("series %q: quarter %d unreadable", sv.Name, i)
+						c, err := (&series{Name: sv.Name, Channel: sv.Channel, Q: q}).counts()
+						if err != nil {
+							return err
+						}
+						for i, n := range c {
+							if n > math.MaxUint32 {
+								return fmt.Errorf("series %q: quarter %d holds %d", sv.Name, i, n)
 							}
-							sv.Counts[i], q = uint32(n), q[w:]
+							sv.Counts[i] = uint32(n)
 						}
 					}
 					return nil
