@@ -51,14 +51,7 @@ func (s *Service) EraseEvents(ctx context.Context, tn store.Tenant, erasureID, p
 	defer stop()
 
 	mark := erasureID + "/" + profileID
-	byDay, err := eventsByDay(ctx, tn, profileID)
-	if err != nil {
-		return 0, err
-	}
-	if err := s.noteErasing(ctx, sys, ws, token, mark, slices.Collect(maps.Keys(byDay))); err != nil {
-		return 0, err
-	}
-	if err := s.subtractNoted(ctx, tn, sys, ws, token, mark, byDay); err != nil {
+	if err := s.subtractErasure(ctx, tn, sys, token, mark, profileID); err != nil {
 		return 0, err
 	}
 	n, err := timeline.EraseEvents(ctx, tn, profileID)
@@ -88,26 +81,24 @@ func eventsByDay(ctx context.Context, tn store.Tenant, profileID string) (map[st
 	return byDay, err
 }
 
-// subtractNoted is subtract, then the days' new versions on the cursor.
-func (s *Service) subtractNoted(ctx context.Context, tn, sys store.Tenant, ws, token, mark string, byDay map[string][]erased) error {
-	written, err := subtract(ctx, tn, mark, byDay)
+// subtractErasure is EraseEvents' part before the deletion, the lease
+// held (token): the profile's events by day, the days listed on the
+// cursor under the erasure's mark, the subtraction, and the days' new
+// versions on the cursor.
+func (s *Service) subtractErasure(ctx context.Context, tn, sys store.Tenant, token, mark, profileID string) error {
+	ws := tn.Workspace()
+	byDay, err := eventsByDay(ctx, tn, profileID)
 	if err != nil {
 		return err
 	}
-	return s.noteDays(ctx, sys, ws, token, written)
-}
-
-// noteDays records the versions of days just written on the cursor.
-func (s *Service) noteDays(ctx context.Context, sys store.Tenant, ws, token string, written map[string]int64) error {
-	if len(written) == 0 {
-		return nil
+	if err := s.noteErasing(ctx, sys, ws, token, mark, slices.Collect(maps.Keys(byDay))); err != nil {
+		return err
 	}
-	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) {
-		if c.Days == nil {
-			c.Days = map[string]int64{}
-		}
-		maps.Copy(c.Days, written)
-	})
+	written, err := subtract(ctx, tn, mark, byDay)
+	if err != nil || len(written) == 0 {
+		return err
+	}
+	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) { c.record(written) })
 }
 
 // subtract takes off each day the events it had folded and this erasure
@@ -209,10 +200,7 @@ func (s *Service) forgetErasing(ctx context.Context, tn, sys store.Tenant, ws, t
 	}
 	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) {
 		delete(c.Erasing, mark)
-		if c.Days == nil {
-			c.Days = map[string]int64{}
-		}
-		maps.Copy(c.Days, written)
+		c.record(written)
 	})
 }
 

@@ -2,8 +2,6 @@ package analytics
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/halo-cdp/halo/store"
@@ -17,15 +15,7 @@ func (s *Service) SubtractErased(ctx context.Context, tn store.Tenant, erasureID
 	if err := s.waitLease(ctx, sys, ws, token); err != nil {
 		return err
 	}
-	mark := erasureID + "/" + profileID
-	byDay, err := eventsByDay(ctx, tn, profileID)
-	if err != nil {
-		return err
-	}
-	if err := s.noteErasing(ctx, sys, ws, token, mark, slices.Collect(maps.Keys(byDay))); err != nil {
-		return err
-	}
-	if err := s.subtractNoted(ctx, tn, sys, ws, token, mark, byDay); err != nil {
+	if err := s.subtractErasure(ctx, tn, sys, token, erasureID+"/"+profileID, profileID); err != nil {
 		return err
 	}
 	// The crash: the lease lapses (a fold may run), the events stay.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -64,6 +65,14 @@ type cursor struct {
 	// one (cache.go).
 	Epoch   string `bson:"epoch,omitempty"`
 	Version int64  `bson:"version"`
+}
+
+// record notes the versions of days just written.
+func (c *cursor) record(written map[string]int64) {
+	if c.Days == nil {
+		c.Days = map[string]int64{}
+	}
+	maps.Copy(c.Days, written)
 }
 
 // Roll folds, in each workspace given and each one folded before, the
@@ -205,9 +214,7 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		if err != nil {
 			return read, false, err
 		}
-		for d, v := range written {
-			cur.Days[d] = v
-		}
+		cur.record(written)
 		read += len(items)
 		cur.Folded = items[len(items)-1].ID
 		cur.LeaseUntil = s.now().Add(leaseFor)
