@@ -115,6 +115,10 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 	// 1. The restored profile, as it was when merged.
 	restored := *m.Source
 	restored.MergingInto, restored.MergeID, restored.Version = "", "", 0
+	// Its memberships ended with the merge (recorded as exits): it enters
+	// again through the evaluation after the unmerge, recorded as entries,
+	// so that every segment's history adds up to its members.
+	restored.Segments, restored.Moves, restored.MovesNext, restored.Built = []string{}, nil, time.Time{}, nil
 	restored.UpdatedAt = now
 	if err := profile.Create(ctx, tn, &restored); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
 		return fmt.Errorf("restore profile %s: %w", restored.ID, err)

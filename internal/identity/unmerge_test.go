@@ -8,6 +8,8 @@ import (
 
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 )
 
@@ -122,5 +124,60 @@ func TestUnmergeKeepsLaterItemsByIdentifier(t *testing.T) {
 	}
 	if got := e.snap(t, a); !reflect.DeepEqual(got.Messages, []string{"to-a"}) || got.EventCount != 1 {
 		t.Fatalf("survivor %+v, want only its own later event", got)
+	}
+}
+
+// A restored profile enters its segments again through the unmerge, with
+// an entry in each segment's history: the history (ENTERED less EXITED)
+// adds up to the members after a merge and an unmerge, as the
+// segmentSize series relies on.
+func TestUnmergeRecordsTheRestoredProfileEntries(t *testing.T) {
+	e := newWriteEnv(t)
+	s, err := e.svc.Segments.Create(e.ctx, e.tn, segment.CreateInput{Name: "pros", Rule: &rule.Rule{Trait: &rule.TraitCond{Key: "plan", Op: rule.EQ, Value: "pro"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.identify(t, map[string]any{"plan": "pro"}, "email", "ana@example.com").Profile.ID
+	b := e.identify(t, map[string]any{"plan": "pro"}, "email", "ben@example.com").Profile.ID
+	mp, err := e.svc.Identity.Merge(e.ctx, e.tn, a, b, "test", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := identity.History(e.ctx, e.tn, mp.ID)
+	if err != nil || len(hist) == 0 {
+		t.Fatalf("merge history %v %v", hist, err)
+	}
+	if _, err := e.svc.Identity.UnmergeProfiles(e.ctx, e.tn, hist[0].ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	size, err := segment.Size(e.ctx, e.tn, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var net int64
+	var causes []string
+	err = segment.EachChange(e.ctx, e.tn, s.ID, e.clock.Now().Add(time.Hour), func(entered bool, _ time.Time) error {
+		if entered {
+			net++
+		} else {
+			net--
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, _, _, err := e.svc.Segments.History(e.ctx, e.tn, s.ID, 20, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		causes = append(causes, c.ProfileID[len(c.ProfileID)-4:]+" "+c.Kind+" "+c.Cause)
+	}
+	if size != 2 || net != size {
+		t.Fatalf("%d members, the history adds up to %d: %v", size, net, causes)
+	}
+	if c := changes[0]; c.ProfileID != b || c.Kind != segment.Entered || c.Cause != "unmerge" {
+		t.Fatalf("the newest change is %+v, want %s ENTERED by the unmerge (%v)", c, b, causes)
 	}
 }
