@@ -81,6 +81,26 @@ type ComplexityRoot struct {
 		LawfulBasis func(childComplexity int) int
 	}
 
+	ConsentRates struct {
+		AllowedWithoutRecord func(childComplexity int) int
+		Buckets              func(childComplexity int) int
+		Channel              func(childComplexity int) int
+		Purpose              func(childComplexity int) int
+		TimeZone             func(childComplexity int) int
+	}
+
+	ConsentRatesBucket struct {
+		Contactable      func(childComplexity int) int
+		ContactableShare func(childComplexity int) int
+		Denied           func(childComplexity int) int
+		End              func(childComplexity int) int
+		Expired          func(childComplexity int) int
+		Granted          func(childComplexity int) int
+		Profiles         func(childComplexity int) int
+		Start            func(childComplexity int) int
+		Withdrawn        func(childComplexity int) int
+	}
+
 	ConsentRecord struct {
 		CapturedAt func(childComplexity int) int
 		Channel    func(childComplexity int) int
@@ -291,21 +311,47 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ProfileGrowth struct {
+		Buckets  func(childComplexity int) int
+		Profiles func(childComplexity int) int
+		TimeZone func(childComplexity int) int
+		Totals   func(childComplexity int) int
+	}
+
+	ProfileGrowthBucket struct {
+		End      func(childComplexity int) int
+		Figures  func(childComplexity int) int
+		Profiles func(childComplexity int) int
+		Start    func(childComplexity int) int
+	}
+
+	ProfileGrowthFigures struct {
+		ErasedProfiles func(childComplexity int) int
+		Erasures       func(childComplexity int) int
+		Merges         func(childComplexity int) int
+		NewProfiles    func(childComplexity int) int
+		NewlyKnown     func(childComplexity int) int
+		Unmerges       func(childComplexity int) int
+	}
+
 	Query struct {
 		ComputedTrait     func(childComplexity int, key string) int
 		ComputedTraits    func(childComplexity int) int
 		ConsentPurposes   func(childComplexity int) int
+		ConsentRates      func(childComplexity int, purpose string, channel *model.ConsentChannel, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		EventVolume       func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) int
 		ExportProfileData func(childComplexity int, profileID string) int
 		ExportSegment     func(childComplexity int, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) int
 		IdentifierTypes   func(childComplexity int) int
 		PiiSettings       func(childComplexity int) int
 		Profile           func(childComplexity int, id *string, identifier *model.IdentifierInput) int
+		ProfileGrowth     func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		Profiles          func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) int
 		ScoreSettings     func(childComplexity int) int
 		ScoreSummary      func(childComplexity int) int
 		Segment           func(childComplexity int, id string) int
 		SegmentPreview    func(childComplexity int, rule model.SegmentRuleInput) int
+		SegmentSize       func(childComplexity int, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		Segments          func(childComplexity int, first *int, after *string) int
 		Viewer            func(childComplexity int) int
 	}
@@ -415,6 +461,20 @@ type ComplexityRoot struct {
 	SegmentPreview struct {
 		Count  func(childComplexity int) int
 		Sample func(childComplexity int) int
+	}
+
+	SegmentSizeBucket struct {
+		End     func(childComplexity int) int
+		Entered func(childComplexity int) int
+		Exited  func(childComplexity int) int
+		Size    func(childComplexity int) int
+		Start   func(childComplexity int) int
+	}
+
+	SegmentSizeSeries struct {
+		Buckets   func(childComplexity int) int
+		SegmentID func(childComplexity int) int
+		TimeZone  func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -556,6 +616,9 @@ type QueryResolver interface {
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (*model.EventVolume, error)
+	SegmentSize(ctx context.Context, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.SegmentSizeSeries, error)
+	ProfileGrowth(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ProfileGrowth, error)
+	ConsentRates(ctx context.Context, purpose string, channel *model.ConsentChannel, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ConsentRates, error)
 	ConsentPurposes(ctx context.Context) ([]model.ConsentPurpose, error)
 	ExportSegment(ctx context.Context, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) (*model.SegmentExportConnection, error)
 	IdentifierTypes(ctx context.Context) ([]model.IdentifierType, error)
@@ -744,6 +807,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConsentPurpose.LawfulBasis(childComplexity), true
+
+	case "ConsentRates.allowedWithoutRecord":
+		if e.ComplexityRoot.ConsentRates.AllowedWithoutRecord == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRates.AllowedWithoutRecord(childComplexity), true
+	case "ConsentRates.buckets":
+		if e.ComplexityRoot.ConsentRates.Buckets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRates.Buckets(childComplexity), true
+	case "ConsentRates.channel":
+		if e.ComplexityRoot.ConsentRates.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRates.Channel(childComplexity), true
+	case "ConsentRates.purpose":
+		if e.ComplexityRoot.ConsentRates.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRates.Purpose(childComplexity), true
+	case "ConsentRates.timeZone":
+		if e.ComplexityRoot.ConsentRates.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRates.TimeZone(childComplexity), true
+
+	case "ConsentRatesBucket.contactable":
+		if e.ComplexityRoot.ConsentRatesBucket.Contactable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.Contactable(childComplexity), true
+	case "ConsentRatesBucket.contactableShare":
+		if e.ComplexityRoot.ConsentRatesBucket.ContactableShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.ContactableShare(childComplexity), true
+	case "ConsentRatesBucket.denied":
+		if e.ComplexityRoot.ConsentRatesBucket.Denied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.Denied(childComplexity), true
+	case "ConsentRatesBucket.end":
+		if e.ComplexityRoot.ConsentRatesBucket.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.End(childComplexity), true
+	case "ConsentRatesBucket.expired":
+		if e.ComplexityRoot.ConsentRatesBucket.Expired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.Expired(childComplexity), true
+	case "ConsentRatesBucket.granted":
+		if e.ComplexityRoot.ConsentRatesBucket.Granted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.Granted(childComplexity), true
+	case "ConsentRatesBucket.profiles":
+		if e.ComplexityRoot.ConsentRatesBucket.Profiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.Profiles(childComplexity), true
+	case "ConsentRatesBucket.start":
+		if e.ComplexityRoot.ConsentRatesBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.Start(childComplexity), true
+	case "ConsentRatesBucket.withdrawn":
+		if e.ComplexityRoot.ConsentRatesBucket.Withdrawn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConsentRatesBucket.Withdrawn(childComplexity), true
 
 	case "ConsentRecord.capturedAt":
 		if e.ComplexityRoot.ConsentRecord.CapturedAt == nil {
@@ -1739,6 +1888,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProfileEdge.Node(childComplexity), true
 
+	case "ProfileGrowth.buckets":
+		if e.ComplexityRoot.ProfileGrowth.Buckets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowth.Buckets(childComplexity), true
+	case "ProfileGrowth.profiles":
+		if e.ComplexityRoot.ProfileGrowth.Profiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowth.Profiles(childComplexity), true
+	case "ProfileGrowth.timeZone":
+		if e.ComplexityRoot.ProfileGrowth.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowth.TimeZone(childComplexity), true
+	case "ProfileGrowth.totals":
+		if e.ComplexityRoot.ProfileGrowth.Totals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowth.Totals(childComplexity), true
+
+	case "ProfileGrowthBucket.end":
+		if e.ComplexityRoot.ProfileGrowthBucket.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthBucket.End(childComplexity), true
+	case "ProfileGrowthBucket.figures":
+		if e.ComplexityRoot.ProfileGrowthBucket.Figures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthBucket.Figures(childComplexity), true
+	case "ProfileGrowthBucket.profiles":
+		if e.ComplexityRoot.ProfileGrowthBucket.Profiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthBucket.Profiles(childComplexity), true
+	case "ProfileGrowthBucket.start":
+		if e.ComplexityRoot.ProfileGrowthBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthBucket.Start(childComplexity), true
+
+	case "ProfileGrowthFigures.erasedProfiles":
+		if e.ComplexityRoot.ProfileGrowthFigures.ErasedProfiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthFigures.ErasedProfiles(childComplexity), true
+	case "ProfileGrowthFigures.erasures":
+		if e.ComplexityRoot.ProfileGrowthFigures.Erasures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthFigures.Erasures(childComplexity), true
+	case "ProfileGrowthFigures.merges":
+		if e.ComplexityRoot.ProfileGrowthFigures.Merges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthFigures.Merges(childComplexity), true
+	case "ProfileGrowthFigures.newProfiles":
+		if e.ComplexityRoot.ProfileGrowthFigures.NewProfiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthFigures.NewProfiles(childComplexity), true
+	case "ProfileGrowthFigures.newlyKnown":
+		if e.ComplexityRoot.ProfileGrowthFigures.NewlyKnown == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthFigures.NewlyKnown(childComplexity), true
+	case "ProfileGrowthFigures.unmerges":
+		if e.ComplexityRoot.ProfileGrowthFigures.Unmerges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProfileGrowthFigures.Unmerges(childComplexity), true
+
 	case "Query.computedTrait":
 		if e.ComplexityRoot.Query.ComputedTrait == nil {
 			break
@@ -1762,6 +1998,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ConsentPurposes(childComplexity), true
+	case "Query.consentRates":
+		if e.ComplexityRoot.Query.ConsentRates == nil {
+			break
+		}
+
+		args, err := ec.field_Query_consentRates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ConsentRates(childComplexity, args["purpose"].(string), args["channel"].(*model.ConsentChannel), args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string)), true
 	case "Query.eventVolume":
 		if e.ComplexityRoot.Query.EventVolume == nil {
 			break
@@ -1819,6 +2066,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Profile(childComplexity, args["id"].(*string), args["identifier"].(*model.IdentifierInput)), true
+	case "Query.profileGrowth":
+		if e.ComplexityRoot.Query.ProfileGrowth == nil {
+			break
+		}
+
+		args, err := ec.field_Query_profileGrowth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ProfileGrowth(childComplexity, args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string)), true
 	case "Query.profiles":
 		if e.ComplexityRoot.Query.Profiles == nil {
 			break
@@ -1864,6 +2122,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SegmentPreview(childComplexity, args["rule"].(model.SegmentRuleInput)), true
+	case "Query.segmentSize":
+		if e.ComplexityRoot.Query.SegmentSize == nil {
+			break
+		}
+
+		args, err := ec.field_Query_segmentSize_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SegmentSize(childComplexity, args["segmentId"].(string), args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string)), true
 	case "Query.segments":
 		if e.ComplexityRoot.Query.Segments == nil {
 			break
@@ -2295,6 +2564,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SegmentPreview.Sample(childComplexity), true
+
+	case "SegmentSizeBucket.end":
+		if e.ComplexityRoot.SegmentSizeBucket.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSizeBucket.End(childComplexity), true
+	case "SegmentSizeBucket.entered":
+		if e.ComplexityRoot.SegmentSizeBucket.Entered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSizeBucket.Entered(childComplexity), true
+	case "SegmentSizeBucket.exited":
+		if e.ComplexityRoot.SegmentSizeBucket.Exited == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSizeBucket.Exited(childComplexity), true
+	case "SegmentSizeBucket.size":
+		if e.ComplexityRoot.SegmentSizeBucket.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSizeBucket.Size(childComplexity), true
+	case "SegmentSizeBucket.start":
+		if e.ComplexityRoot.SegmentSizeBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSizeBucket.Start(childComplexity), true
+
+	case "SegmentSizeSeries.buckets":
+		if e.ComplexityRoot.SegmentSizeSeries.Buckets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSizeSeries.Buckets(childComplexity), true
+	case "SegmentSizeSeries.segmentId":
+		if e.ComplexityRoot.SegmentSizeSeries.SegmentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSizeSeries.SegmentID(childComplexity), true
+	case "SegmentSizeSeries.timeZone":
+		if e.ComplexityRoot.SegmentSizeSeries.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSizeSeries.TimeZone(childComplexity), true
 
 	case "Subscription.consentChanged":
 		if e.ComplexityRoot.Subscription.ConsentChanged == nil {
@@ -2789,6 +3108,110 @@ extend type Query {
   read: interactions are not events and are not counted.
   """
   eventVolume(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC", names: [String!], channels: [String!], groupBy: EventVolumeGroupBy, top: Int = 10): EventVolume! @hasScope(scope: "analytics:read")
+}
+
+"A segment's size over time, from its membership history."
+type SegmentSizeSeries {
+  segmentId: ID!
+  timeZone: String!
+  "The buckets, oldest first."
+  buckets: [SegmentSizeBucket!]!
+}
+
+type SegmentSizeBucket {
+  start: Time!
+  end: Time!
+  "Members at the bucket's end (now, for the bucket under way)."
+  size: Int!
+  "Entries in the bucket: someone who entered twice counts twice."
+  entered: Int!
+  "Exits in the bucket, erasures included."
+  exited: Int!
+}
+
+"""
+How the workspace's profiles grew. Every figure is of what is stored: a
+profile merged into another, or erased, is no longer a profile.
+"""
+type ProfileGrowth {
+  timeZone: String!
+  "Stored profiles created before the span's end."
+  profiles: Int!
+  "Each figure over the whole span."
+  totals: ProfileGrowthFigures!
+  "The buckets, oldest first."
+  buckets: [ProfileGrowthBucket!]!
+}
+
+type ProfileGrowthFigures {
+  "Stored profiles created then."
+  newProfiles: Int!
+  "Stored profiles that became known then: the first identifier of a person (anything but an anonymousId or deviceId) was seen."
+  newlyKnown: Int!
+  "Merges that took effect then (one undone later still counts)."
+  merges: Int!
+  unmerges: Int!
+  "Finished erasures begun then."
+  erasures: Int!
+  "The profiles those erasures erased (a person merged from several profiles is one erasure)."
+  erasedProfiles: Int!
+}
+
+type ProfileGrowthBucket {
+  start: Time!
+  end: Time!
+  "Stored profiles created before the bucket's end."
+  profiles: Int!
+  figures: ProfileGrowthFigures!
+}
+
+"One purpose's consent on one channel over time."
+type ConsentRates {
+  timeZone: String!
+  purpose: String!
+  channel: ConsentChannel!
+  "The purpose's lawful basis is not CONSENT: a profile without a record may be contacted."
+  allowedWithoutRecord: Boolean!
+  "The buckets, oldest first."
+  buckets: [ConsentRatesBucket!]!
+}
+
+type ConsentRatesBucket {
+  start: Time!
+  end: Time!
+  "The channel's own records received in the bucket (by recordedAt), by status."
+  granted: Int!
+  denied: Int!
+  withdrawn: Int!
+  "The channel's records that lapsed in the bucket while they were its current record."
+  expired: Int!
+  "Stored profiles created before the bucket's end."
+  profiles: Int!
+  "Those of them that could be contacted at the bucket's end, as the log stood then (what canContact answered)."
+  contactable: Int!
+  "contactable / profiles, 0 without profiles."
+  contactableShare: Float!
+}
+
+extend type Query {
+  """
+  A segment's size at the end of each bucket, with the entries and exits
+  in it, replayed from its membership history (whole buckets of interval
+  in timeZone, at most 1,000). NOT_FOUND for a segment the workspace does
+  not have.
+  """
+  segmentSize(segmentId: ID!, since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC"): SegmentSizeSeries! @hasScope(scope: "analytics:read")
+  """
+  New profiles, newly known profiles, merges, unmerges and erasures per
+  bucket (whole buckets of interval in timeZone, at most 1,000).
+  """
+  profileGrowth(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC"): ProfileGrowth! @hasScope(scope: "analytics:read")
+  """
+  Consent records of purpose on channel received and lapsed per bucket,
+  and the share of profiles that could be contacted at each bucket's end
+  (whole buckets of interval in timeZone, at most 1,000).
+  """
+  consentRates(purpose: String!, channel: ConsentChannel = ANY, since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC"): ConsentRates! @hasScope(scope: "analytics:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/consent.graphqls", Input: `# Consent: per purpose and channel, with source, timestamps, expiry and the
@@ -4032,6 +4455,46 @@ func (ec *executionContext) childFields_ConsentPurpose(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ConsentPurpose", field.Name)
 }
 
+func (ec *executionContext) childFields_ConsentRates(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timeZone":
+		return ec.fieldContext_ConsentRates_timeZone(ctx, field)
+	case "purpose":
+		return ec.fieldContext_ConsentRates_purpose(ctx, field)
+	case "channel":
+		return ec.fieldContext_ConsentRates_channel(ctx, field)
+	case "allowedWithoutRecord":
+		return ec.fieldContext_ConsentRates_allowedWithoutRecord(ctx, field)
+	case "buckets":
+		return ec.fieldContext_ConsentRates_buckets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentRates", field.Name)
+}
+
+func (ec *executionContext) childFields_ConsentRatesBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_ConsentRatesBucket_start(ctx, field)
+	case "end":
+		return ec.fieldContext_ConsentRatesBucket_end(ctx, field)
+	case "granted":
+		return ec.fieldContext_ConsentRatesBucket_granted(ctx, field)
+	case "denied":
+		return ec.fieldContext_ConsentRatesBucket_denied(ctx, field)
+	case "withdrawn":
+		return ec.fieldContext_ConsentRatesBucket_withdrawn(ctx, field)
+	case "expired":
+		return ec.fieldContext_ConsentRatesBucket_expired(ctx, field)
+	case "profiles":
+		return ec.fieldContext_ConsentRatesBucket_profiles(ctx, field)
+	case "contactable":
+		return ec.fieldContext_ConsentRatesBucket_contactable(ctx, field)
+	case "contactableShare":
+		return ec.fieldContext_ConsentRatesBucket_contactableShare(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConsentRatesBucket", field.Name)
+}
+
 func (ec *executionContext) childFields_ConsentRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4402,6 +4865,52 @@ func (ec *executionContext) childFields_ProfileEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type ProfileEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ProfileGrowth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timeZone":
+		return ec.fieldContext_ProfileGrowth_timeZone(ctx, field)
+	case "profiles":
+		return ec.fieldContext_ProfileGrowth_profiles(ctx, field)
+	case "totals":
+		return ec.fieldContext_ProfileGrowth_totals(ctx, field)
+	case "buckets":
+		return ec.fieldContext_ProfileGrowth_buckets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProfileGrowth", field.Name)
+}
+
+func (ec *executionContext) childFields_ProfileGrowthBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_ProfileGrowthBucket_start(ctx, field)
+	case "end":
+		return ec.fieldContext_ProfileGrowthBucket_end(ctx, field)
+	case "profiles":
+		return ec.fieldContext_ProfileGrowthBucket_profiles(ctx, field)
+	case "figures":
+		return ec.fieldContext_ProfileGrowthBucket_figures(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProfileGrowthBucket", field.Name)
+}
+
+func (ec *executionContext) childFields_ProfileGrowthFigures(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "newProfiles":
+		return ec.fieldContext_ProfileGrowthFigures_newProfiles(ctx, field)
+	case "newlyKnown":
+		return ec.fieldContext_ProfileGrowthFigures_newlyKnown(ctx, field)
+	case "merges":
+		return ec.fieldContext_ProfileGrowthFigures_merges(ctx, field)
+	case "unmerges":
+		return ec.fieldContext_ProfileGrowthFigures_unmerges(ctx, field)
+	case "erasures":
+		return ec.fieldContext_ProfileGrowthFigures_erasures(ctx, field)
+	case "erasedProfiles":
+		return ec.fieldContext_ProfileGrowthFigures_erasedProfiles(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProfileGrowthFigures", field.Name)
+}
+
 func (ec *executionContext) childFields_RFM(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "recency":
@@ -4614,6 +5123,34 @@ func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, fiel
 		return ec.fieldContext_SegmentPreview_sample(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SegmentPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentSizeBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_SegmentSizeBucket_start(ctx, field)
+	case "end":
+		return ec.fieldContext_SegmentSizeBucket_end(ctx, field)
+	case "size":
+		return ec.fieldContext_SegmentSizeBucket_size(ctx, field)
+	case "entered":
+		return ec.fieldContext_SegmentSizeBucket_entered(ctx, field)
+	case "exited":
+		return ec.fieldContext_SegmentSizeBucket_exited(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentSizeBucket", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentSizeSeries(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "segmentId":
+		return ec.fieldContext_SegmentSizeSeries_segmentId(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_SegmentSizeSeries_timeZone(ctx, field)
+	case "buckets":
+		return ec.fieldContext_SegmentSizeSeries_buckets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentSizeSeries", field.Name)
 }
 
 func (ec *executionContext) childFields_TimelineConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5386,6 +5923,60 @@ func (ec *executionContext) field_Query_computedTrait_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_consentRates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channel",
+		func(ctx context.Context, v any) (*model.ConsentChannel, error) {
+			return ec.unmarshalOConsentChannel2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channel"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_eventVolume_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5532,6 +6123,44 @@ func (ec *executionContext) field_Query_exportSegment_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_profileGrowth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_profile_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5619,6 +6248,52 @@ func (ec *executionContext) field_Query_segmentPreview_args(ctx context.Context,
 		return nil, err
 	}
 	args["rule"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_segmentSize_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "segmentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segmentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg4
 	return args, nil
 }
 
@@ -6360,6 +7035,337 @@ func (ec *executionContext) _ConsentPurpose_builtIn(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_ConsentPurpose_builtIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ConsentPurpose", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConsentRates_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRates) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRates_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRates_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRates", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentRates_purpose(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRates) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRates_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Purpose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRates_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRates", field, false, false, "String")
+}
+
+func (ec *executionContext) _ConsentRates_channel(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRates) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRates_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ConsentChannel) graphql.Marshaler {
+			return ec.marshalNConsentChannel2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRates_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRates", field, false, false, "ConsentChannel")
+}
+
+func (ec *executionContext) _ConsentRates_allowedWithoutRecord(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRates) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRates_allowedWithoutRecord(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowedWithoutRecord, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRates_allowedWithoutRecord(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRates", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConsentRates_buckets(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRates) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRates_buckets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buckets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ConsentRatesBucket) graphql.Marshaler {
+			return ec.marshalNConsentRatesBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRatesBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRates_buckets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ConsentRates",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentRatesBucket(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ConsentRatesBucket_start(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentRatesBucket_end(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ConsentRatesBucket_granted(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_granted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Granted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_granted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConsentRatesBucket_denied(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_denied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Denied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_denied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConsentRatesBucket_withdrawn(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_withdrawn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Withdrawn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_withdrawn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConsentRatesBucket_expired(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_expired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_expired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConsentRatesBucket_profiles(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_profiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_profiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConsentRatesBucket_contactable(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_contactable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contactable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_contactable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ConsentRatesBucket_contactableShare(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRatesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConsentRatesBucket_contactableShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactableShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConsentRatesBucket_contactableShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConsentRatesBucket", field, false, false, "Float")
 }
 
 func (ec *executionContext) _ConsentRecord_id(ctx context.Context, field graphql.CollectedField, obj *model.ConsentRecord) (ret graphql.Marshaler) {
@@ -11138,6 +12144,355 @@ func (ec *executionContext) fieldContext_ProfileEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _ProfileGrowth_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowth_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowth_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowth", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProfileGrowth_profiles(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowth_profiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowth_profiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProfileGrowth_totals(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowth_totals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Totals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProfileGrowthFigures) graphql.Marshaler {
+			return ec.marshalNProfileGrowthFigures2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowthFigures(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowth_totals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProfileGrowth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProfileGrowthFigures(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProfileGrowth_buckets(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowth_buckets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buckets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ProfileGrowthBucket) graphql.Marshaler {
+			return ec.marshalNProfileGrowthBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowthBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowth_buckets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProfileGrowth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProfileGrowthBucket(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProfileGrowthBucket_start(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ProfileGrowthBucket_end(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthBucket_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthBucket_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ProfileGrowthBucket_profiles(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthBucket_profiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthBucket_profiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProfileGrowthBucket_figures(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthBucket_figures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Figures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProfileGrowthFigures) graphql.Marshaler {
+			return ec.marshalNProfileGrowthFigures2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowthFigures(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthBucket_figures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProfileGrowthBucket",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProfileGrowthFigures(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProfileGrowthFigures_newProfiles(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthFigures_newProfiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NewProfiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthFigures_newProfiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProfileGrowthFigures_newlyKnown(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthFigures_newlyKnown(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NewlyKnown, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthFigures_newlyKnown(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProfileGrowthFigures_merges(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthFigures_merges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Merges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthFigures_merges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProfileGrowthFigures_unmerges(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthFigures_unmerges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unmerges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthFigures_unmerges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProfileGrowthFigures_erasures(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthFigures_erasures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Erasures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthFigures_erasures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthFigures", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProfileGrowthFigures_erasedProfiles(ctx context.Context, field graphql.CollectedField, obj *model.ProfileGrowthFigures) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProfileGrowthFigures_erasedProfiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErasedProfiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProfileGrowthFigures_erasedProfiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProfileGrowthFigures", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Query_profile(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11350,6 +12705,192 @@ func (ec *executionContext) fieldContext_Query_eventVolume(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_eventVolume_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_segmentSize(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_segmentSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SegmentSize(ctx, fc.Args["segmentId"].(string), fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.SegmentSizeSeries
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.SegmentSizeSeries
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentSizeSeries) graphql.Marshaler {
+			return ec.marshalNSegmentSizeSeries2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentSizeSeries(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_segmentSize(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentSizeSeries(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_segmentSize_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_profileGrowth(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_profileGrowth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ProfileGrowth(ctx, fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.ProfileGrowth
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ProfileGrowth
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProfileGrowth) graphql.Marshaler {
+			return ec.marshalNProfileGrowth2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_profileGrowth(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProfileGrowth(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_profileGrowth_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_consentRates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_consentRates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ConsentRates(ctx, fc.Args["purpose"].(string), fc.Args["channel"].(*model.ConsentChannel), fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.ConsentRates
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ConsentRates
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConsentRates) graphql.Marshaler {
+			return ec.marshalNConsentRates2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRates(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_consentRates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConsentRates(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_consentRates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13825,6 +15366,199 @@ func (ec *executionContext) fieldContext_SegmentPreview_sample(_ context.Context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentSizeBucket_start(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSizeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSizeBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSizeBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSizeBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentSizeBucket_end(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSizeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSizeBucket_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSizeBucket_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSizeBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SegmentSizeBucket_size(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSizeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSizeBucket_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSizeBucket_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSizeBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentSizeBucket_entered(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSizeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSizeBucket_entered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSizeBucket_entered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSizeBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentSizeBucket_exited(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSizeBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSizeBucket_exited(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exited, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSizeBucket_exited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSizeBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentSizeSeries_segmentId(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSizeSeries) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSizeSeries_segmentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SegmentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSizeSeries_segmentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSizeSeries", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SegmentSizeSeries_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSizeSeries) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSizeSeries_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSizeSeries_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSizeSeries", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentSizeSeries_buckets(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSizeSeries) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSizeSeries_buckets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buckets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.SegmentSizeBucket) graphql.Marshaler {
+			return ec.marshalNSegmentSizeBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentSizeBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSizeSeries_buckets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentSizeSeries",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentSizeBucket(ctx, field)
 		},
 	}
 	return fc, nil
@@ -18388,6 +20122,132 @@ func (ec *executionContext) _ConsentPurpose(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var consentRatesImplementors = []string{"ConsentRates"}
+
+func (ec *executionContext) _ConsentRates(ctx context.Context, sel ast.SelectionSet, obj *model.ConsentRates) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentRatesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentRates")
+		case "timeZone":
+			out.Values[i] = ec._ConsentRates_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purpose":
+			out.Values[i] = ec._ConsentRates_purpose(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "channel":
+			out.Values[i] = ec._ConsentRates_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allowedWithoutRecord":
+			out.Values[i] = ec._ConsentRates_allowedWithoutRecord(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buckets":
+			out.Values[i] = ec._ConsentRates_buckets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var consentRatesBucketImplementors = []string{"ConsentRatesBucket"}
+
+func (ec *executionContext) _ConsentRatesBucket(ctx context.Context, sel ast.SelectionSet, obj *model.ConsentRatesBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consentRatesBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConsentRatesBucket")
+		case "start":
+			out.Values[i] = ec._ConsentRatesBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._ConsentRatesBucket_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "granted":
+			out.Values[i] = ec._ConsentRatesBucket_granted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "denied":
+			out.Values[i] = ec._ConsentRatesBucket_denied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "withdrawn":
+			out.Values[i] = ec._ConsentRatesBucket_withdrawn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expired":
+			out.Values[i] = ec._ConsentRatesBucket_expired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profiles":
+			out.Values[i] = ec._ConsentRatesBucket_profiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contactable":
+			out.Values[i] = ec._ConsentRatesBucket_contactable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contactableShare":
+			out.Values[i] = ec._ConsentRatesBucket_contactableShare(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var consentRecordImplementors = []string{"ConsentRecord"}
 
 func (ec *executionContext) _ConsentRecord(ctx context.Context, sel ast.SelectionSet, obj *model.ConsentRecord) graphql.Marshaler {
@@ -19806,6 +21666,160 @@ func (ec *executionContext) _ProfileEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var profileGrowthImplementors = []string{"ProfileGrowth"}
+
+func (ec *executionContext) _ProfileGrowth(ctx context.Context, sel ast.SelectionSet, obj *model.ProfileGrowth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, profileGrowthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProfileGrowth")
+		case "timeZone":
+			out.Values[i] = ec._ProfileGrowth_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profiles":
+			out.Values[i] = ec._ProfileGrowth_profiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totals":
+			out.Values[i] = ec._ProfileGrowth_totals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buckets":
+			out.Values[i] = ec._ProfileGrowth_buckets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var profileGrowthBucketImplementors = []string{"ProfileGrowthBucket"}
+
+func (ec *executionContext) _ProfileGrowthBucket(ctx context.Context, sel ast.SelectionSet, obj *model.ProfileGrowthBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, profileGrowthBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProfileGrowthBucket")
+		case "start":
+			out.Values[i] = ec._ProfileGrowthBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._ProfileGrowthBucket_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profiles":
+			out.Values[i] = ec._ProfileGrowthBucket_profiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "figures":
+			out.Values[i] = ec._ProfileGrowthBucket_figures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var profileGrowthFiguresImplementors = []string{"ProfileGrowthFigures"}
+
+func (ec *executionContext) _ProfileGrowthFigures(ctx context.Context, sel ast.SelectionSet, obj *model.ProfileGrowthFigures) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, profileGrowthFiguresImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProfileGrowthFigures")
+		case "newProfiles":
+			out.Values[i] = ec._ProfileGrowthFigures_newProfiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "newlyKnown":
+			out.Values[i] = ec._ProfileGrowthFigures_newlyKnown(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "merges":
+			out.Values[i] = ec._ProfileGrowthFigures_merges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmerges":
+			out.Values[i] = ec._ProfileGrowthFigures_unmerges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "erasures":
+			out.Values[i] = ec._ProfileGrowthFigures_erasures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "erasedProfiles":
+			out.Values[i] = ec._ProfileGrowthFigures_erasedProfiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -19848,6 +21862,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_eventVolume(ctx, field)
+				})
+		case "segmentSize":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_segmentSize(ctx, field)
+				})
+		case "profileGrowth":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_profileGrowth(ctx, field)
+				})
+		case "consentRates":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_consentRates(ctx, field)
 				})
 		case "consentPurposes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -20656,6 +22688,102 @@ func (ec *executionContext) _SegmentPreview(ctx context.Context, sel ast.Selecti
 			}
 		case "sample":
 			out.Values[i] = ec._SegmentPreview_sample(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentSizeBucketImplementors = []string{"SegmentSizeBucket"}
+
+func (ec *executionContext) _SegmentSizeBucket(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentSizeBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentSizeBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentSizeBucket")
+		case "start":
+			out.Values[i] = ec._SegmentSizeBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._SegmentSizeBucket_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._SegmentSizeBucket_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entered":
+			out.Values[i] = ec._SegmentSizeBucket_entered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exited":
+			out.Values[i] = ec._SegmentSizeBucket_exited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentSizeSeriesImplementors = []string{"SegmentSizeSeries"}
+
+func (ec *executionContext) _SegmentSizeSeries(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentSizeSeries) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentSizeSeriesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentSizeSeries")
+		case "segmentId":
+			out.Values[i] = ec._SegmentSizeSeries_segmentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeZone":
+			out.Values[i] = ec._SegmentSizeSeries_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buckets":
+			out.Values[i] = ec._SegmentSizeSeries_buckets(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21647,6 +23775,34 @@ func (ec *executionContext) marshalNConsentPurpose2ᚖgithubᚗcomᚋhaloᚑcdp�
 	return ec._ConsentPurpose(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNConsentRates2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRates(ctx context.Context, sel ast.SelectionSet, v *model.ConsentRates) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConsentRates!")
+		return graphql.Null
+	}
+	return ec._ConsentRates(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNConsentRatesBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRatesBucket(ctx context.Context, sel ast.SelectionSet, v model.ConsentRatesBucket) graphql.Marshaler {
+	return ec._ConsentRatesBucket(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConsentRatesBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRatesBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ConsentRatesBucket) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConsentRatesBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRatesBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNConsentRecord2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentRecord(ctx context.Context, sel ast.SelectionSet, v model.ConsentRecord) graphql.Marshaler {
 	return ec._ConsentRecord(ctx, sel, &v)
 }
@@ -22323,6 +24479,42 @@ func (ec *executionContext) marshalNProfileFieldName2githubᚗcomᚋhaloᚑcdp�
 	return v
 }
 
+func (ec *executionContext) marshalNProfileGrowth2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowth(ctx context.Context, sel ast.SelectionSet, v *model.ProfileGrowth) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProfileGrowth!")
+		return graphql.Null
+	}
+	return ec._ProfileGrowth(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNProfileGrowthBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowthBucket(ctx context.Context, sel ast.SelectionSet, v model.ProfileGrowthBucket) graphql.Marshaler {
+	return ec._ProfileGrowthBucket(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNProfileGrowthBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowthBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ProfileGrowthBucket) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNProfileGrowthBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowthBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNProfileGrowthFigures2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileGrowthFigures(ctx context.Context, sel ast.SelectionSet, v *model.ProfileGrowthFigures) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProfileGrowthFigures!")
+		return graphql.Null
+	}
+	return ec._ProfileGrowthFigures(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNPropertyConditionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPropertyConditionInput(ctx context.Context, v any) (model.PropertyConditionInput, error) {
 	res, err := ec.unmarshalInputPropertyConditionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22558,6 +24750,34 @@ func (ec *executionContext) marshalNSegmentPreview2ᚖgithubᚗcomᚋhaloᚑcdp�
 func (ec *executionContext) unmarshalNSegmentRuleInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentRuleInput(ctx context.Context, v any) (model.SegmentRuleInput, error) {
 	res, err := ec.unmarshalInputSegmentRuleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegmentSizeBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentSizeBucket(ctx context.Context, sel ast.SelectionSet, v model.SegmentSizeBucket) graphql.Marshaler {
+	return ec._SegmentSizeBucket(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSegmentSizeBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentSizeBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SegmentSizeBucket) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentSizeBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentSizeBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentSizeSeries2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentSizeSeries(ctx context.Context, sel ast.SelectionSet, v *model.SegmentSizeSeries) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentSizeSeries!")
+		return graphql.Null
+	}
+	return ec._SegmentSizeSeries(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSegmentStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentStatus(ctx context.Context, v any) (model.SegmentStatus, error) {
@@ -23007,6 +25227,22 @@ func (ec *executionContext) marshalOComputedTrait2ᚖgithubᚗcomᚋhaloᚑcdp�
 		return graphql.Null
 	}
 	return ec._ComputedTrait(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOConsentChannel2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx context.Context, v any) (*model.ConsentChannel, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ConsentChannel)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOConsentChannel2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChannel(ctx context.Context, sel ast.SelectionSet, v *model.ConsentChannel) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOConsentChoiceInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentChoiceInputᚄ(ctx context.Context, v any) ([]model.ConsentChoiceInput, error) {

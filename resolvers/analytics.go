@@ -16,8 +16,12 @@ var volumeGroups = map[model.EventVolumeGroupBy]analytics.GroupBy{
 	model.EventVolumeGroupByName: analytics.ByName, model.EventVolumeGroupByChannel: analytics.ByChannel,
 }
 
+func toSeries(since, until time.Time, interval model.Interval, timeZone *string) analytics.SeriesQuery {
+	return analytics.SeriesQuery{Since: since, Until: until, Interval: intervals[interval], TimeZone: deref(timeZone)}
+}
+
 func toVolumeQuery(since, until time.Time, interval model.Interval, timeZone *string, names, channels []string, groupBy *model.EventVolumeGroupBy, top *int) analytics.VolumeQuery {
-	q := analytics.VolumeQuery{Since: since, Until: until, Interval: intervals[interval], TimeZone: deref(timeZone), Names: names, Channels: channels, Top: defaultTop}
+	q := analytics.VolumeQuery{SeriesQuery: toSeries(since, until, interval, timeZone), Names: names, Channels: channels, Top: defaultTop}
 	if top != nil {
 		q.Top = *top
 	}
@@ -44,7 +48,63 @@ func toEventVolume(v *analytics.Volume) *model.EventVolume {
 		for j, n := range b.Counts {
 			counts[j] = int(n)
 		}
-		out.Buckets[i] = model.EventVolumeBucket{Start: v.Span.Bounds[i].In(v.Span.Loc), End: v.Span.Bounds[i+1].In(v.Span.Loc), Total: int(b.Total), Counts: counts}
+		start, end := bucketEdges(v.Span, i)
+		out.Buckets[i] = model.EventVolumeBucket{Start: start, End: end, Total: int(b.Total), Counts: counts}
+	}
+	return out
+}
+
+// bucketEdges are bucket i's start and end, in the series' zone.
+func bucketEdges(sp analytics.Span, i int) (time.Time, time.Time) {
+	return sp.Bounds[i].In(sp.Loc), sp.Bounds[i+1].In(sp.Loc)
+}
+
+func toSegmentSize(segmentID string, v *analytics.SegmentSizes) *model.SegmentSizeSeries {
+	out := &model.SegmentSizeSeries{SegmentID: segmentID, TimeZone: v.Span.Loc.String(), Buckets: make([]model.SegmentSizeBucket, len(v.Buckets))}
+	for i, b := range v.Buckets {
+		start, end := bucketEdges(v.Span, i)
+		out.Buckets[i] = model.SegmentSizeBucket{Start: start, End: end, Size: int(b.Size), Entered: int(b.Entered), Exited: int(b.Exited)}
+	}
+	return out
+}
+
+func toProfileGrowth(v *analytics.Growth) *model.ProfileGrowth {
+	out := &model.ProfileGrowth{TimeZone: v.Span.Loc.String(), Totals: &model.ProfileGrowthFigures{}, Buckets: make([]model.ProfileGrowthBucket, len(v.Buckets))}
+	for i, b := range v.Buckets {
+		start, end := bucketEdges(v.Span, i)
+		f := &model.ProfileGrowthFigures{
+			NewProfiles: int(b.New), NewlyKnown: int(b.Known), Merges: int(b.Merges), Unmerges: int(b.Unmerges),
+			Erasures: int(b.Erasures), ErasedProfiles: int(b.ErasedProfiles),
+		}
+		out.Buckets[i] = model.ProfileGrowthBucket{Start: start, End: end, Profiles: int(b.Profiles), Figures: f}
+		out.Profiles = int(b.Profiles)
+		t := out.Totals
+		t.NewProfiles += f.NewProfiles
+		t.NewlyKnown += f.NewlyKnown
+		t.Merges += f.Merges
+		t.Unmerges += f.Unmerges
+		t.Erasures += f.Erasures
+		t.ErasedProfiles += f.ErasedProfiles
+	}
+	return out
+}
+
+func toConsentRates(q analytics.ConsentQuery, v *analytics.ConsentRates) *model.ConsentRates {
+	channel := model.ConsentChannelAny
+	if q.Channel != "" {
+		channel = model.ConsentChannel(q.Channel)
+	}
+	out := &model.ConsentRates{TimeZone: v.Span.Loc.String(), Purpose: q.Purpose, Channel: channel, AllowedWithoutRecord: v.AllowedWithoutRecord, Buckets: make([]model.ConsentRatesBucket, len(v.Buckets))}
+	for i, b := range v.Buckets {
+		start, end := bucketEdges(v.Span, i)
+		share := 0.0
+		if b.Profiles > 0 {
+			share = float64(b.Contactable) / float64(b.Profiles)
+		}
+		out.Buckets[i] = model.ConsentRatesBucket{
+			Start: start, End: end, Granted: int(b.Granted), Denied: int(b.Denied), Withdrawn: int(b.Withdrawn), Expired: int(b.Expired),
+			Profiles: int(b.Profiles), Contactable: int(b.Contactable), ContactableShare: share,
+		}
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/internal/analytics"
 )
 
 func (r *queryResolver) EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (*model.EventVolume, error) {
@@ -22,4 +23,44 @@ func (r *queryResolver) EventVolume(ctx context.Context, since time.Time, until 
 		return nil, err
 	}
 	return toEventVolume(v), nil
+}
+
+func (r *queryResolver) SegmentSize(ctx context.Context, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.SegmentSizeSeries, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.analytics.SegmentSize(ctx, tn, segmentID, toSeries(since, until, interval, timeZone))
+	if err != nil {
+		return nil, err
+	}
+	return toSegmentSize(segmentID, v), nil
+}
+
+func (r *queryResolver) ProfileGrowth(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ProfileGrowth, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.analytics.ProfileGrowth(ctx, tn, toSeries(since, until, interval, timeZone))
+	if err != nil {
+		return nil, err
+	}
+	return toProfileGrowth(v), nil
+}
+
+func (r *queryResolver) ConsentRates(ctx context.Context, purpose string, channel *model.ConsentChannel, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ConsentRates, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := analytics.ConsentQuery{SeriesQuery: toSeries(since, until, interval, timeZone), Purpose: purpose}
+	if channel != nil {
+		q.Channel = string(*channel)
+	}
+	v, err := r.analytics.ConsentRates(ctx, tn, q)
+	if err != nil {
+		return nil, err
+	}
+	return toConsentRates(q, v), nil
 }

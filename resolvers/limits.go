@@ -220,6 +220,15 @@ func Complexity() graph.ComplexityRoot {
 	c.Query.EventVolume = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string, _ []string, _ []string, _ *model.EventVolumeGroupBy, _ *int) int {
 		return seriesCost + child
 	}
+	c.Query.SegmentSize = func(child int, _ string, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
+		return seriesCost + child
+	}
+	c.Query.ProfileGrowth = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
+		return seriesCost + child
+	}
+	c.Query.ConsentRates = func(child int, _ string, _ *model.ConsentChannel, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
+		return seriesCost + child
+	}
 	// Lists without first: their typical size, as a multiplier.
 	c.Profile.Segments = func(child int) int { return 1 + 10*child }
 	c.Profile.Merges = func(child int) int { return 1 + 10*child }

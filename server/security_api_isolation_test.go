@@ -26,6 +26,7 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		{"profile by id", `query($x: ID) { profile(id: $x) { id traits } }`, one("x"), w.gProfile, ""},
 		{"segment by id", `query($x: ID!) { segment(id: $x) { id name members { nodes { id } } } }`, one("x"), w.gSegment, ""},
 		{"export a segment", `query($x: ID!) { exportSegment(segmentId: $x, purpose: "marketing", channel: EMAIL) { nodes { profileId traits } } }`, one("x"), w.gSegment, "NOT_FOUND"},
+		{"a segment's size", `query($x: ID!) { segmentSize(segmentId: $x, since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: DAY) { buckets { size entered } } }`, one("x"), w.gSegment, "NOT_FOUND"},
 		{"export a person's data", `query($x: ID!) { exportProfileData(profileId: $x) }`, one("x"), w.gProfile, "NOT_FOUND"},
 		{"preview a rule nesting a segment", `query($x: ID!) { segmentPreview(rule: {inSegment: $x}) { count sample { id } } }`, one("x"), w.gSegment, "BAD_USER_INPUT"},
 		{"log an interaction", `mutation($x: ID!) { logInteraction(input: {profileId: $x, kind: NOTE, subject: "x"}) { id } }`, one("x"), w.gProfile, "NOT_FOUND"},
@@ -98,6 +99,33 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		}
 		if got.EventVolume.Total < 1 {
 			t.Fatalf("acme's own event not counted: %s", r.Data)
+		}
+	})
+	t.Run("history series", func(t *testing.T) {
+		// globex's profiles, merges and consent never count in acme's
+		// growth and consent series: acme's figures equal its own counts.
+		now := time.Now().UTC()
+		vars := map[string]any{"s": now.Add(-48 * time.Hour).Format(time.RFC3339), "u": now.Add(time.Hour).Format(time.RFC3339)}
+		const q = `query($s: Time!, $u: Time!) {
+		  profiles(first: 0) { totalCount }
+		  profileGrowth(since: $s, until: $u, interval: DAY) { profiles totals { merges } }
+		  consentRates(purpose: "marketing", since: $s, until: $u, interval: DAY) { buckets { profiles } } }`
+		for _, tok := range []string{acme, s.token(t, "globex")} {
+			r := s.gql(t, tok, q, vars)
+			r.requireOK(t)
+			var got struct {
+				Profiles      struct{ TotalCount int }
+				ProfileGrowth struct {
+					Profiles int
+					Totals   struct{ Merges int }
+				}
+				ConsentRates struct{ Buckets []struct{ Profiles int } }
+			}
+			r.decode(t, &got)
+			last := got.ConsentRates.Buckets[len(got.ConsentRates.Buckets)-1]
+			if got.ProfileGrowth.Profiles != got.Profiles.TotalCount || last.Profiles != got.Profiles.TotalCount || got.ProfileGrowth.Totals.Merges > 1 {
+				t.Fatalf("a workspace's series count another's profiles or merges: %s", r.Data)
+			}
 		}
 	})
 	t.Run("search", func(t *testing.T) {

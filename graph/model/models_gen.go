@@ -77,6 +77,34 @@ type ConsentPurpose struct {
 	BuiltIn     bool        `json:"builtIn"`
 }
 
+// One purpose's consent on one channel over time.
+type ConsentRates struct {
+	TimeZone string         `json:"timeZone"`
+	Purpose  string         `json:"purpose"`
+	Channel  ConsentChannel `json:"channel"`
+	// The purpose's lawful basis is not CONSENT: a profile without a record may be contacted.
+	AllowedWithoutRecord bool `json:"allowedWithoutRecord"`
+	// The buckets, oldest first.
+	Buckets []ConsentRatesBucket `json:"buckets"`
+}
+
+type ConsentRatesBucket struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// The channel's own records received in the bucket (by recordedAt), by status.
+	Granted   int `json:"granted"`
+	Denied    int `json:"denied"`
+	Withdrawn int `json:"withdrawn"`
+	// The channel's records that lapsed in the bucket while they were its current record.
+	Expired int `json:"expired"`
+	// Stored profiles created before the bucket's end.
+	Profiles int `json:"profiles"`
+	// Those of them that could be contacted at the bucket's end, as the log stood then (what canContact answered).
+	Contactable int `json:"contactable"`
+	// contactable / profiles, 0 without profiles.
+	ContactableShare float64 `json:"contactableShare"`
+}
+
 // One entry of the append-only consent log.
 type ConsentRecord struct {
 	ID         string         `json:"id"`
@@ -428,6 +456,40 @@ type ProfileFieldConditionInput struct {
 	Value any              `json:"value"`
 }
 
+// How the workspace's profiles grew. Every figure is of what is stored: a
+// profile merged into another, or erased, is no longer a profile.
+type ProfileGrowth struct {
+	TimeZone string `json:"timeZone"`
+	// Stored profiles created before the span's end.
+	Profiles int `json:"profiles"`
+	// Each figure over the whole span.
+	Totals *ProfileGrowthFigures `json:"totals"`
+	// The buckets, oldest first.
+	Buckets []ProfileGrowthBucket `json:"buckets"`
+}
+
+type ProfileGrowthBucket struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Stored profiles created before the bucket's end.
+	Profiles int                   `json:"profiles"`
+	Figures  *ProfileGrowthFigures `json:"figures"`
+}
+
+type ProfileGrowthFigures struct {
+	// Stored profiles created then.
+	NewProfiles int `json:"newProfiles"`
+	// Stored profiles that became known then: the first identifier of a person (anything but an anonymousId or deviceId) was seen.
+	NewlyKnown int `json:"newlyKnown"`
+	// Merges that took effect then (one undone later still counts).
+	Merges   int `json:"merges"`
+	Unmerges int `json:"unmerges"`
+	// Finished erasures begun then.
+	Erasures int `json:"erasures"`
+	// The profiles those erasures erased (a person merged from several profiles is one erasure).
+	ErasedProfiles int `json:"erasedProfiles"`
+}
+
 // Sort profiles by a score now (ties by id).
 type ProfileScoreOrder struct {
 	Score     ScoreField     `json:"score"`
@@ -618,6 +680,25 @@ type SegmentRuleInput struct {
 	Consent   *ConsentConditionInput `json:"consent,omitempty"`
 	// A computed trait's value, or a built-in score's (key scores.churnRisk, scores.engagement, scores.lifetimeValue, scores.rfm.recency, scores.rfm.frequency, scores.rfm.monetary, scores.rfm.label, scores.orders or scores.revenue), compared like a trait. Scores are read as they are at each moment: a person enters or exits when a score crosses the value with time alone.
 	Computed *ComputedConditionInput `json:"computed,omitempty"`
+}
+
+type SegmentSizeBucket struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Members at the bucket's end (now, for the bucket under way).
+	Size int `json:"size"`
+	// Entries in the bucket: someone who entered twice counts twice.
+	Entered int `json:"entered"`
+	// Exits in the bucket, erasures included.
+	Exited int `json:"exited"`
+}
+
+// A segment's size over time, from its membership history.
+type SegmentSizeSeries struct {
+	SegmentID string `json:"segmentId"`
+	TimeZone  string `json:"timeZone"`
+	// The buckets, oldest first.
+	Buckets []SegmentSizeBucket `json:"buckets"`
 }
 
 // One consent decision. Set exactly one of profileId and identifier (an

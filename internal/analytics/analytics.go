@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -16,6 +17,8 @@ import (
 type Service struct {
 	now      func() time.Time
 	instance string // holds rollup leases (roll.go)
+	// purposes tells consent series each purpose's lawful basis.
+	purposes *consent.Catalog
 
 	mu      sync.Mutex
 	current map[string]bool // workspaces this instance has seen folded up to the horizon
@@ -41,10 +44,11 @@ func (s *Service) location(name string) (*time.Location, error) {
 	return l, nil
 }
 
-// New makes the service; now is the clock of leases.
-func New(now func() time.Time) *Service {
+// New makes the service; now is the clock of leases, purposes the
+// workspace's consent purposes.
+func New(now func() time.Time, purposes *consent.Catalog) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, instance: store.NewID(), current: map[string]bool{}, backlog: map[string]int{}, wanted: map[string]bool{}}
+	return &Service{now: now, purposes: purposes, instance: store.NewID(), current: map[string]bool{}, backlog: map[string]int{}, wanted: map[string]bool{}}
 }

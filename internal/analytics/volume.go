@@ -31,9 +31,7 @@ const MaxTop = 50
 
 // VolumeQuery asks how many events occurred per bucket.
 type VolumeQuery struct {
-	Since, Until time.Time
-	Interval     Interval
-	TimeZone     string
+	SeriesQuery
 	// Names and Channels keep only events of these names or channels
 	// (empty: all). The channel of events sent without one is "".
 	Names, Channels []string

@@ -295,11 +295,13 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 	zones := []string{"UTC", "Europe/Lisbon", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"}
 	for range 12 {
 		q := analytics.VolumeQuery{
-			Since:    start.Add(-time.Duration(rng.Int64N(int64(45 * 24 * time.Hour)))),
-			Interval: analytics.Interval(rng.IntN(4)),
-			TimeZone: zones[rng.IntN(len(zones))],
-			GroupBy:  analytics.GroupBy(rng.IntN(3)),
-			Top:      1 + rng.IntN(4),
+			SeriesQuery: analytics.SeriesQuery{
+				Since:    start.Add(-time.Duration(rng.Int64N(int64(45 * 24 * time.Hour)))),
+				Interval: analytics.Interval(rng.IntN(4)),
+				TimeZone: zones[rng.IntN(len(zones))],
+			},
+			GroupBy: analytics.GroupBy(rng.IntN(3)),
+			Top:     1 + rng.IntN(4),
 		}
 		q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(20*24*time.Hour))) + time.Hour)
 		if q.Interval == analytics.Hour {

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -170,7 +172,7 @@ func (s *Service) plan(ctx context.Context, tn store.Tenant, profileID, reason, 
 	}
 	ids := append([]string{p.ID}, p.MergedFrom...)
 	rec := &erasure{
-		ID: erasureID(h), Status: erasureRunning, Pseudonym: "erased-" + h[:32], Reason: reason, Actor: actor,
+		ID: erasureID(h), Status: erasureRunning, Pseudonym: pseudonymPrefix + h[:32], Reason: reason, Actor: actor,
 		ErasedAt: s.now().Truncate(time.Millisecond), ProfileIDs: ids, Profiles: len(ids),
 	}
 	for _, id := range ids {
@@ -368,3 +370,31 @@ func (s *Service) eraseEvents(ctx context.Context, tn store.Tenant, erasureID, p
 	}
 	return s.events.EraseEvents(ctx, tn, erasureID, profileID)
 }
+
+// EachErasure calls fn with the time of every finished erasure begun in
+// [from, to) and how many profiles it erased (a person merged from
+// several profiles is one erasure of several).
+func EachErasure(ctx context.Context, tn store.Tenant, from, to time.Time, fn func(at time.Time, profiles int) error) error {
+	q := store.Query{Index: ErasuresByAt, Range: &store.Bound{Gte: store.DateTime(from), Lt: store.DateTime(to)}}
+	err := tn.C(Erasures).Each(ctx, q, func(raw bson.Raw) error {
+		var rec erasure
+		if err := bson.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("decode erasure: %w", err)
+		}
+		if rec.Status != erasureDone {
+			return nil
+		}
+		return fn(rec.ErasedAt, rec.Profiles)
+	})
+	if err != nil {
+		return fmt.Errorf("erasures: %w", err)
+	}
+	return nil
+}
+
+// pseudonymPrefix begins every erasure's pseudonym.
+const pseudonymPrefix = "erased-"
+
+// IsPseudonym tells whether a profile id in kept records (membership
+// history, consent proof) stands for an erased person: no profile has it.
+func IsPseudonym(profileID string) bool { return strings.HasPrefix(profileID, pseudonymPrefix) }

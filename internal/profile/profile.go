@@ -568,3 +568,32 @@ type Mismatch struct {
 func (m Mismatch) String() string {
 	return fmt.Sprintf("%s %s: stored %s, from the events %s", m.ProfileID, m.What, m.Stored, m.Computed)
 }
+
+// CountCreated is how many of the stored profiles were created in [from,
+// to): an index count. Profiles merged away or erased are not stored.
+func CountCreated(ctx context.Context, tn store.Tenant, from, to time.Time) (int64, error) {
+	n, err := tn.C(Profiles).Count(ctx, store.Query{Index: ProfilesByCreated, Range: &store.Bound{Gte: store.DateTime(from), Lt: store.DateTime(to)}})
+	if err != nil {
+		return 0, fmt.Errorf("count profiles created from %s: %w", from.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// CreatedAt returns when each of ids that is a stored profile was
+// created (ids not stored are left out), one read per store.MaxIn ids.
+func CreatedAt(ctx context.Context, tn store.Tenant, ids []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(ids))
+	for in := range store.InLists(ids) {
+		docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: store.ByID, In: in})
+		if err != nil {
+			return nil, fmt.Errorf("read profiles: %w", err)
+		}
+		for _, d := range docs {
+			id, _ := d.Raw.Lookup("_id").StringValueOK()
+			if at, ok := d.Raw.Lookup("createdAt").TimeOK(); ok {
+				out[id] = at
+			}
+		}
+	}
+	return out, nil
+}

@@ -396,6 +396,33 @@ func HistorySize(ctx context.Context, tn store.Tenant, segmentID string) (int64,
 	return n, nil
 }
 
+// EachChange calls fn with every change in the segment's membership
+// history before until, oldest first: whether it entered (else exited)
+// and when. NOT_FOUND when the workspace has no such segment. The
+// history is the whole story from the first build on, so the size at t
+// is the entries before t less the exits before t.
+func EachChange(ctx context.Context, tn store.Tenant, segmentID string, until time.Time, fn func(entered bool, at time.Time) error) error {
+	if err := tn.C(Segments).Get(ctx, segmentID, &struct{}{}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.New(apperr.NotFound, "segment %s not found", segmentID)
+		}
+		return fmt.Errorf("load segment %s: %w", segmentID, err)
+	}
+	q := store.Query{Index: ChangesBySegment, Eq: []any{segmentID}, Range: &store.Bound{Lt: store.DateTime(until)}}
+	err := tn.C(MembershipChanges).Each(ctx, q, func(raw bson.Raw) error {
+		kind, ok := raw.Lookup("kind").StringValueOK()
+		at, okAt := raw.Lookup("at").TimeOK()
+		if !ok || !okAt {
+			return fmt.Errorf("membership change %s lacks its kind or time", raw.Lookup("_id"))
+		}
+		return fn(kind == Entered, at)
+	})
+	if err != nil {
+		return fmt.Errorf("history of segment %s: %w", segmentID, err)
+	}
+	return nil
+}
+
 // List returns segments by name, after the cursor.
 func (e *Engine) List(ctx context.Context, tn store.Tenant, first int, after string) ([]*Segment, []string, bool, error) {
 	docs, err := tn.C(Segments).Find(ctx, store.Query{Index: SegmentsByName, After: after, Limit: first + 1})

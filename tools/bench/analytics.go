@@ -99,7 +99,56 @@ func runAnalytics(ctx context.Context, h *harness) error {
 		h.add(result{area: "analytics", what: q.what, target: "p99 < 20 ms",
 			figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds()), ok: verdict(p99 < 20*time.Millisecond)})
 	}
+	if err := historySeries(ctx, h, c, vars, d); err != nil {
+		return err
+	}
 	h.add(result{area: "analytics", what: "server peak RSS", target: "< 300 MiB", figure: mib(srv.peak()), ok: verdict(srv.peak() < 300<<20)})
+	return nil
+}
+
+// historySeries measures the series replayed from histories, each a
+// 90-day daily series in Europe/Lisbon from 4 clients for d: the size of
+// the dataset's largest segment, the profile growth, and marketing's
+// consent rates (the dataset records no consent: that series reads the
+// profile counts and an empty log).
+func historySeries(ctx context.Context, h *harness, c *client, vars map[string]any, d time.Duration) error {
+	var segs struct {
+		Segments struct {
+			Nodes []struct {
+				ID      string
+				Name    string
+				Members struct{ TotalCount int }
+			}
+		}
+	}
+	if err := c.do(ctx, `{ segments(first: 100) { nodes { id name members(first: 0) { totalCount } } } }`, nil, &segs); err != nil {
+		return err
+	}
+	largest := segs.Segments.Nodes[0]
+	for _, n := range segs.Segments.Nodes {
+		if n.Members.TotalCount > largest.Members.TotalCount {
+			largest = n
+		}
+	}
+	span := `since: $s, until: $u, interval: DAY, timeZone: "Europe/Lisbon"`
+	for _, q := range []struct{ what, query string }{
+		{fmt.Sprintf("segmentSize, 90 days daily, of the largest segment (%q, %d members)", largest.Name, largest.Members.TotalCount),
+			`query($s: Time!, $u: Time!, $seg: ID!) { segmentSize(segmentId: $seg, ` + span + `) { buckets { start size entered exited } } }`},
+		{"profileGrowth, 90 days daily", `query($s: Time!, $u: Time!) { profileGrowth(` + span + `) { profiles totals { newProfiles newlyKnown merges erasures } buckets { start profiles figures { newProfiles newlyKnown merges erasures } } } }`},
+		{"consentRates (marketing, EMAIL), 90 days daily", `query($s: Time!, $u: Time!) { consentRates(purpose: "marketing", channel: EMAIL, ` + span + `) { buckets { start granted denied expired profiles contactable contactableShare } } }`},
+	} {
+		v := map[string]any{"s": vars["s"], "u": vars["u"]}
+		if strings.Contains(q.query, "$seg") {
+			v["seg"] = largest.ID
+		}
+		lat, err := hammer(ctx, c, q.query, v, 4, d)
+		if err != nil {
+			return err
+		}
+		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+		h.add(result{area: "analytics", what: q.what + ", 4 clients: p50 / p99, requests/s",
+			figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds())})
+	}
 	return nil
 }
 
