@@ -176,6 +176,26 @@ type ComplexityRoot struct {
 		Traits      func(childComplexity int) int
 	}
 
+	Funnel struct {
+		Breakdown func(childComplexity int) int
+		Steps     func(childComplexity int) int
+	}
+
+	FunnelGroup struct {
+		Other  func(childComplexity int) int
+		People func(childComplexity int) int
+		Value  func(childComplexity int) int
+	}
+
+	FunnelStep struct {
+		Conversion                func(childComplexity int) int
+		ConversionFromFirst       func(childComplexity int) int
+		MedianSecondsFromPrevious func(childComplexity int) int
+		Name                      func(childComplexity int) int
+		P90SecondsFromPrevious    func(childComplexity int) int
+		People                    func(childComplexity int) int
+	}
+
 	Identifier struct {
 		FirstSeenAt func(childComplexity int) int
 		Type        func(childComplexity int) int
@@ -342,17 +362,20 @@ type ComplexityRoot struct {
 		EventVolume       func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) int
 		ExportProfileData func(childComplexity int, profileID string) int
 		ExportSegment     func(childComplexity int, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) int
+		Funnel            func(childComplexity int, steps []model.EventFilter, within *model.RelativeWindowInput, since time.Time, until time.Time, segmentID *string, breakdownTrait *string) int
 		IdentifierTypes   func(childComplexity int) int
 		PiiSettings       func(childComplexity int) int
 		Profile           func(childComplexity int, id *string, identifier *model.IdentifierInput) int
 		ProfileGrowth     func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		Profiles          func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) int
+		Retention         func(childComplexity int, start model.EventFilter, returning model.EventFilter, since time.Time, until time.Time, interval model.Interval, timeZone *string, periods *int) int
 		ScoreSettings     func(childComplexity int) int
 		ScoreSummary      func(childComplexity int) int
 		Segment           func(childComplexity int, id string) int
 		SegmentPreview    func(childComplexity int, rule model.SegmentRuleInput) int
 		SegmentSize       func(childComplexity int, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		Segments          func(childComplexity int, first *int, after *string) int
+		TopValues         func(childComplexity int, event string, property string, limit *int, since time.Time, until time.Time) int
 		Viewer            func(childComplexity int) int
 	}
 
@@ -361,6 +384,20 @@ type ComplexityRoot struct {
 		Label     func(childComplexity int) int
 		Monetary  func(childComplexity int) int
 		Recency   func(childComplexity int) int
+	}
+
+	Retention struct {
+		Cohorts  func(childComplexity int) int
+		Periods  func(childComplexity int) int
+		TimeZone func(childComplexity int) int
+	}
+
+	RetentionCohort struct {
+		End      func(childComplexity int) int
+		People   func(childComplexity int) int
+		Rates    func(childComplexity int) int
+		Returned func(childComplexity int) int
+		Start    func(childComplexity int) int
 	}
 
 	ScoreSettings struct {
@@ -514,6 +551,19 @@ type ComplexityRoot struct {
 		Subject         func(childComplexity int) int
 	}
 
+	TopValue struct {
+		Count func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
+	TopValues struct {
+		Distinct func(childComplexity int) int
+		Events   func(childComplexity int) int
+		Missing  func(childComplexity int) int
+		Other    func(childComplexity int) int
+		Values   func(childComplexity int) int
+	}
+
 	TrackBatchPayload struct {
 		Accepted   func(childComplexity int) int
 		Duplicates func(childComplexity int) int
@@ -619,6 +669,9 @@ type QueryResolver interface {
 	SegmentSize(ctx context.Context, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.SegmentSizeSeries, error)
 	ProfileGrowth(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ProfileGrowth, error)
 	ConsentRates(ctx context.Context, purpose string, channel *model.ConsentChannel, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ConsentRates, error)
+	Funnel(ctx context.Context, steps []model.EventFilter, within *model.RelativeWindowInput, since time.Time, until time.Time, segmentID *string, breakdownTrait *string) (*model.Funnel, error)
+	Retention(ctx context.Context, start model.EventFilter, returning model.EventFilter, since time.Time, until time.Time, interval model.Interval, timeZone *string, periods *int) (*model.Retention, error)
+	TopValues(ctx context.Context, event string, property string, limit *int, since time.Time, until time.Time) (*model.TopValues, error)
 	ConsentPurposes(ctx context.Context) ([]model.ConsentPurpose, error)
 	ExportSegment(ctx context.Context, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) (*model.SegmentExportConnection, error)
 	IdentifierTypes(ctx context.Context) ([]model.IdentifierType, error)
@@ -1190,6 +1243,75 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ExportedMember.Traits(childComplexity), true
+
+	case "Funnel.breakdown":
+		if e.ComplexityRoot.Funnel.Breakdown == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Funnel.Breakdown(childComplexity), true
+	case "Funnel.steps":
+		if e.ComplexityRoot.Funnel.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Funnel.Steps(childComplexity), true
+
+	case "FunnelGroup.other":
+		if e.ComplexityRoot.FunnelGroup.Other == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelGroup.Other(childComplexity), true
+	case "FunnelGroup.people":
+		if e.ComplexityRoot.FunnelGroup.People == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelGroup.People(childComplexity), true
+	case "FunnelGroup.value":
+		if e.ComplexityRoot.FunnelGroup.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelGroup.Value(childComplexity), true
+
+	case "FunnelStep.conversion":
+		if e.ComplexityRoot.FunnelStep.Conversion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.Conversion(childComplexity), true
+	case "FunnelStep.conversionFromFirst":
+		if e.ComplexityRoot.FunnelStep.ConversionFromFirst == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.ConversionFromFirst(childComplexity), true
+	case "FunnelStep.medianSecondsFromPrevious":
+		if e.ComplexityRoot.FunnelStep.MedianSecondsFromPrevious == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.MedianSecondsFromPrevious(childComplexity), true
+	case "FunnelStep.name":
+		if e.ComplexityRoot.FunnelStep.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.Name(childComplexity), true
+	case "FunnelStep.p90SecondsFromPrevious":
+		if e.ComplexityRoot.FunnelStep.P90SecondsFromPrevious == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.P90SecondsFromPrevious(childComplexity), true
+	case "FunnelStep.people":
+		if e.ComplexityRoot.FunnelStep.People == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.People(childComplexity), true
 
 	case "Identifier.firstSeenAt":
 		if e.ComplexityRoot.Identifier.FirstSeenAt == nil {
@@ -2042,6 +2164,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ExportSegment(childComplexity, args["segmentId"].(string), args["purpose"].(string), args["channel"].(model.ConsentChannel), args["first"].(*int), args["after"].(*string), args["identifierTypes"].([]string), args["traits"].([]string)), true
+	case "Query.funnel":
+		if e.ComplexityRoot.Query.Funnel == nil {
+			break
+		}
+
+		args, err := ec.field_Query_funnel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Funnel(childComplexity, args["steps"].([]model.EventFilter), args["within"].(*model.RelativeWindowInput), args["since"].(time.Time), args["until"].(time.Time), args["segmentId"].(*string), args["breakdownTrait"].(*string)), true
 	case "Query.identifierTypes":
 		if e.ComplexityRoot.Query.IdentifierTypes == nil {
 			break
@@ -2088,6 +2221,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Profiles(childComplexity, args["first"].(*int), args["after"].(*string), args["search"].(*string), args["orderBy"].(*model.ProfileOrder), args["byScore"].(*model.ProfileScoreOrder), args["scoreFilter"].([]model.ScoreRangeInput)), true
+	case "Query.retention":
+		if e.ComplexityRoot.Query.Retention == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retention_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Retention(childComplexity, args["start"].(model.EventFilter), args["returning"].(model.EventFilter), args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string), args["periods"].(*int)), true
 	case "Query.scoreSettings":
 		if e.ComplexityRoot.Query.ScoreSettings == nil {
 			break
@@ -2144,6 +2288,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Segments(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.topValues":
+		if e.ComplexityRoot.Query.TopValues == nil {
+			break
+		}
+
+		args, err := ec.field_Query_topValues_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TopValues(childComplexity, args["event"].(string), args["property"].(string), args["limit"].(*int), args["since"].(time.Time), args["until"].(time.Time)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -2175,6 +2330,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RFM.Recency(childComplexity), true
+
+	case "Retention.cohorts":
+		if e.ComplexityRoot.Retention.Cohorts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Retention.Cohorts(childComplexity), true
+	case "Retention.periods":
+		if e.ComplexityRoot.Retention.Periods == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Retention.Periods(childComplexity), true
+	case "Retention.timeZone":
+		if e.ComplexityRoot.Retention.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Retention.TimeZone(childComplexity), true
+
+	case "RetentionCohort.end":
+		if e.ComplexityRoot.RetentionCohort.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionCohort.End(childComplexity), true
+	case "RetentionCohort.people":
+		if e.ComplexityRoot.RetentionCohort.People == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionCohort.People(childComplexity), true
+	case "RetentionCohort.rates":
+		if e.ComplexityRoot.RetentionCohort.Rates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionCohort.Rates(childComplexity), true
+	case "RetentionCohort.returned":
+		if e.ComplexityRoot.RetentionCohort.Returned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionCohort.Returned(childComplexity), true
+	case "RetentionCohort.start":
+		if e.ComplexityRoot.RetentionCohort.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionCohort.Start(childComplexity), true
 
 	case "ScoreSettings.orderEvent":
 		if e.ComplexityRoot.ScoreSettings.OrderEvent == nil {
@@ -2794,6 +2999,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TimelineItem.Subject(childComplexity), true
 
+	case "TopValue.count":
+		if e.ComplexityRoot.TopValue.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopValue.Count(childComplexity), true
+	case "TopValue.value":
+		if e.ComplexityRoot.TopValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopValue.Value(childComplexity), true
+
+	case "TopValues.distinct":
+		if e.ComplexityRoot.TopValues.Distinct == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopValues.Distinct(childComplexity), true
+	case "TopValues.events":
+		if e.ComplexityRoot.TopValues.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopValues.Events(childComplexity), true
+	case "TopValues.missing":
+		if e.ComplexityRoot.TopValues.Missing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopValues.Missing(childComplexity), true
+	case "TopValues.other":
+		if e.ComplexityRoot.TopValues.Other == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopValues.Other(childComplexity), true
+	case "TopValues.values":
+		if e.ComplexityRoot.TopValues.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopValues.Values(childComplexity), true
+
 	case "TrackBatchPayload.accepted":
 		if e.ComplexityRoot.TrackBatchPayload.Accepted == nil {
 			break
@@ -2938,6 +3187,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DefineComputedTraitInput", ec.unmarshalInputDefineComputedTraitInput),
 			graphql.NewInputUnmarshaler("DefinePurposeInput", ec.unmarshalInputDefinePurposeInput),
 			graphql.NewInputUnmarshaler("EventConditionInput", ec.unmarshalInputEventConditionInput),
+			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
 			graphql.NewInputUnmarshaler("IdentifierInput", ec.unmarshalInputIdentifierInput),
 			graphql.NewInputUnmarshaler("IdentifierTypeInput", ec.unmarshalInputIdentifierTypeInput),
 			graphql.NewInputUnmarshaler("IdentifyInput", ec.unmarshalInputIdentifyInput),
@@ -3212,6 +3462,108 @@ extend type Query {
   (whole buckets of interval in timeZone, at most 1,000).
   """
   consentRates(purpose: String!, channel: ConsentChannel = ANY, since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC"): ConsentRates! @hasScope(scope: "analytics:read")
+}
+
+"""
+Events of a name whose properties match every where filter: the event
+filter of the segment rule language (key is a dot path into properties).
+"""
+input EventFilter {
+  name: String!
+  where: [TraitConditionInput!]
+}
+
+type Funnel {
+  "The steps, in order."
+  steps: [FunnelStep!]!
+  "With breakdownTrait: the values with the most people at the first step (at most 20), then one group marked other. Empty without."
+  breakdown: [FunnelGroup!]!
+}
+
+type FunnelStep {
+  name: String!
+  "People who reached this step."
+  people: Int!
+  "people over the previous step's (1 at the first step; 0 after a step nobody reached)."
+  conversion: Float!
+  "people over the first step's."
+  conversionFromFirst: Float!
+  "Median seconds from the previous step, over the people who reached this one; null at the first step or when nobody did."
+  medianSecondsFromPrevious: Float
+  "90th percentile (nearest rank) of the same."
+  p90SecondsFromPrevious: Float
+}
+
+type FunnelGroup {
+  "The trait's value on the profile now; null for profiles without it and for the other group."
+  value: JSON
+  other: Boolean!
+  "People per step, in the steps' order."
+  people: [Int!]!
+}
+
+type Retention {
+  timeZone: String!
+  periods: Int!
+  "One row per bucket of the span, oldest first."
+  cohorts: [RetentionCohort!]!
+}
+
+type RetentionCohort {
+  start: Time!
+  end: Time!
+  "People whose first start event of the span fell in this bucket."
+  people: Int!
+  "returned[k]: those of them with a returning event k buckets later (0: in this bucket, from their start event on), k = 0 … periods."
+  returned: [Int!]!
+  "returned[k] / people (0 for an empty cohort)."
+  rates: [Float!]!
+}
+
+type TopValues {
+  "Events of the name in the range."
+  events: Int!
+  "Of them, those without the property (or with null)."
+  missing: Int!
+  "How many different values there were."
+  distinct: Int!
+  "The most frequent, most first (ties by value)."
+  values: [TopValue!]!
+  "Events holding a value not listed."
+  other: Int!
+}
+
+type TopValue {
+  "The value as stored (a list counts as one value)."
+  value: JSON!
+  count: Int!
+}
+
+extend type Query {
+  """
+  People who did steps in order: from any event of the first step in
+  [since, until), each next step the earliest matching event after the
+  previous one, all within the window of the first (default 14 days). A
+  person counts at the furthest step reached. 1 to 10 steps; segmentId
+  keeps that segment's members now (NOT_FOUND for one the workspace does
+  not have); breakdownTrait splits people by a trait's value now.
+  Filtering or splitting by personal data needs pii:read.
+  """
+  funnel(steps: [EventFilter!]!, within: RelativeWindowInput = {amount: 14, unit: DAYS}, since: Time!, until: Time!, segmentId: ID, breakdownTrait: String): Funnel! @hasScope(scope: "analytics:read")
+  """
+  The cohort grid: people by the bucket (interval in timeZone) of their
+  first start event in [since, until), and how many of them did a
+  returning event in each of the periods buckets after (1 to 100, default
+  8). At most 1,000 cohorts.
+  """
+  retention(start: EventFilter!, returning: EventFilter!, since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC", periods: Int = 8): Retention! @hasScope(scope: "analytics:read")
+  """
+  The most frequent values of an event property (a dot path) over the
+  events named event that occurred in [since, until): limit 1 to 100
+  (default 10). A property of personal data needs pii:read; more than
+  200,000 different values is BAD_USER_INPUT.
+  """
+  topValues(event: String!, property: String!, limit: Int = 10, since: Time!, until: Time!): TopValues! @hasScope(scope: "analytics:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/consent.graphqls", Input: `# Consent: per purpose and channel, with source, timestamps, expiry and the
@@ -4645,6 +4997,46 @@ func (ec *executionContext) childFields_ExportedMember(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ExportedMember", field.Name)
 }
 
+func (ec *executionContext) childFields_Funnel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "steps":
+		return ec.fieldContext_Funnel_steps(ctx, field)
+	case "breakdown":
+		return ec.fieldContext_Funnel_breakdown(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Funnel", field.Name)
+}
+
+func (ec *executionContext) childFields_FunnelGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_FunnelGroup_value(ctx, field)
+	case "other":
+		return ec.fieldContext_FunnelGroup_other(ctx, field)
+	case "people":
+		return ec.fieldContext_FunnelGroup_people(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FunnelGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_FunnelStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_FunnelStep_name(ctx, field)
+	case "people":
+		return ec.fieldContext_FunnelStep_people(ctx, field)
+	case "conversion":
+		return ec.fieldContext_FunnelStep_conversion(ctx, field)
+	case "conversionFromFirst":
+		return ec.fieldContext_FunnelStep_conversionFromFirst(ctx, field)
+	case "medianSecondsFromPrevious":
+		return ec.fieldContext_FunnelStep_medianSecondsFromPrevious(ctx, field)
+	case "p90SecondsFromPrevious":
+		return ec.fieldContext_FunnelStep_p90SecondsFromPrevious(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FunnelStep", field.Name)
+}
+
 func (ec *executionContext) childFields_Identifier(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "type":
@@ -4923,6 +5315,34 @@ func (ec *executionContext) childFields_RFM(ctx context.Context, field graphql.C
 		return ec.fieldContext_RFM_label(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RFM", field.Name)
+}
+
+func (ec *executionContext) childFields_Retention(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timeZone":
+		return ec.fieldContext_Retention_timeZone(ctx, field)
+	case "periods":
+		return ec.fieldContext_Retention_periods(ctx, field)
+	case "cohorts":
+		return ec.fieldContext_Retention_cohorts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Retention", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionCohort(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_RetentionCohort_start(ctx, field)
+	case "end":
+		return ec.fieldContext_RetentionCohort_end(ctx, field)
+	case "people":
+		return ec.fieldContext_RetentionCohort_people(ctx, field)
+	case "returned":
+		return ec.fieldContext_RetentionCohort_returned(ctx, field)
+	case "rates":
+		return ec.fieldContext_RetentionCohort_rates(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionCohort", field.Name)
 }
 
 func (ec *executionContext) childFields_ScoreSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5209,6 +5629,32 @@ func (ec *executionContext) childFields_TimelineItem(ctx context.Context, field 
 		return ec.fieldContext_TimelineItem_profileId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TimelineItem", field.Name)
+}
+
+func (ec *executionContext) childFields_TopValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_TopValue_value(ctx, field)
+	case "count":
+		return ec.fieldContext_TopValue_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TopValue", field.Name)
+}
+
+func (ec *executionContext) childFields_TopValues(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "events":
+		return ec.fieldContext_TopValues_events(ctx, field)
+	case "missing":
+		return ec.fieldContext_TopValues_missing(ctx, field)
+	case "distinct":
+		return ec.fieldContext_TopValues_distinct(ctx, field)
+	case "values":
+		return ec.fieldContext_TopValues_values(ctx, field)
+	case "other":
+		return ec.fieldContext_TopValues_other(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TopValues", field.Name)
 }
 
 func (ec *executionContext) childFields_TrackBatchPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6123,6 +6569,60 @@ func (ec *executionContext) field_Query_exportSegment_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_funnel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "steps",
+		func(ctx context.Context, v any) ([]model.EventFilter, error) {
+			return ec.unmarshalNEventFilter2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventFilterᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["steps"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "within",
+		func(ctx context.Context, v any) (*model.RelativeWindowInput, error) {
+			return ec.unmarshalORelativeWindowInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRelativeWindowInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["within"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "segmentId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segmentId"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "breakdownTrait",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["breakdownTrait"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_profileGrowth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6237,6 +6737,68 @@ func (ec *executionContext) field_Query_profiles_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_retention_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "start",
+		func(ctx context.Context, v any) (model.EventFilter, error) {
+			return ec.unmarshalNEventFilter2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["start"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "returning",
+		func(ctx context.Context, v any) (model.EventFilter, error) {
+			return ec.unmarshalNEventFilter2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["returning"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "periods",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["periods"] = arg6
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_segmentPreview_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6330,6 +6892,52 @@ func (ec *executionContext) field_Query_segments_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_topValues_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "event",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["event"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "property",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["property"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg4
 	return args, nil
 }
 
@@ -8533,6 +9141,277 @@ func (ec *executionContext) _ExportedMember_traits(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ExportedMember_traits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ExportedMember", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _Funnel_steps(ctx context.Context, field graphql.CollectedField, obj *model.Funnel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Funnel_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.FunnelStep) graphql.Marshaler {
+			return ec.marshalNFunnelStep2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnelStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Funnel_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Funnel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FunnelStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Funnel_breakdown(ctx context.Context, field graphql.CollectedField, obj *model.Funnel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Funnel_breakdown(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Breakdown, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.FunnelGroup) graphql.Marshaler {
+			return ec.marshalNFunnelGroup2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnelGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Funnel_breakdown(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Funnel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FunnelGroup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FunnelGroup_value(ctx context.Context, field graphql.CollectedField, obj *model.FunnelGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelGroup_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelGroup_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelGroup", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _FunnelGroup_other(ctx context.Context, field graphql.CollectedField, obj *model.FunnelGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelGroup_other(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Other, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelGroup_other(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelGroup", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _FunnelGroup_people(ctx context.Context, field graphql.CollectedField, obj *model.FunnelGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelGroup_people(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.People, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelGroup_people(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelGroup", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FunnelStep_name(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _FunnelStep_people(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_people(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.People, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_people(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _FunnelStep_conversion(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_conversion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conversion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_conversion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FunnelStep_conversionFromFirst(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_conversionFromFirst(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionFromFirst, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_conversionFromFirst(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FunnelStep_medianSecondsFromPrevious(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_medianSecondsFromPrevious(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MedianSecondsFromPrevious, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_medianSecondsFromPrevious(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FunnelStep_p90SecondsFromPrevious(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_p90SecondsFromPrevious(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.P90SecondsFromPrevious, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_p90SecondsFromPrevious(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Identifier_type(ctx context.Context, field graphql.CollectedField, obj *model.Identifier) (ret graphql.Marshaler) {
@@ -12897,6 +13776,192 @@ func (ec *executionContext) fieldContext_Query_consentRates(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_funnel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_funnel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Funnel(ctx, fc.Args["steps"].([]model.EventFilter), fc.Args["within"].(*model.RelativeWindowInput), fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["segmentId"].(*string), fc.Args["breakdownTrait"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.Funnel
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Funnel
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Funnel) graphql.Marshaler {
+			return ec.marshalNFunnel2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_funnel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Funnel(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_funnel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retention(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retention(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Retention(ctx, fc.Args["start"].(model.EventFilter), fc.Args["returning"].(model.EventFilter), fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string), fc.Args["periods"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.Retention
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Retention
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Retention) graphql.Marshaler {
+			return ec.marshalNRetention2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRetention(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retention(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Retention(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retention_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_topValues(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_topValues(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TopValues(ctx, fc.Args["event"].(string), fc.Args["property"].(string), fc.Args["limit"].(*int), fc.Args["since"].(time.Time), fc.Args["until"].(time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.TopValues
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.TopValues
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TopValues) graphql.Marshaler {
+			return ec.marshalNTopValues2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTopValues(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_topValues(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TopValues(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_topValues_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_consentPurposes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13735,6 +14800,199 @@ func (ec *executionContext) _RFM_label(ctx context.Context, field graphql.Collec
 }
 func (ec *executionContext) fieldContext_RFM_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RFM", field, false, false, "String")
+}
+
+func (ec *executionContext) _Retention_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.Retention) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Retention_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Retention_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Retention", field, false, false, "String")
+}
+
+func (ec *executionContext) _Retention_periods(ctx context.Context, field graphql.CollectedField, obj *model.Retention) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Retention_periods(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Periods, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Retention_periods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Retention", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Retention_cohorts(ctx context.Context, field graphql.CollectedField, obj *model.Retention) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Retention_cohorts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cohorts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.RetentionCohort) graphql.Marshaler {
+			return ec.marshalNRetentionCohort2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRetentionCohortᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Retention_cohorts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Retention",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionCohort(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionCohort_start(ctx context.Context, field graphql.CollectedField, obj *model.RetentionCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionCohort_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionCohort_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionCohort", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionCohort_end(ctx context.Context, field graphql.CollectedField, obj *model.RetentionCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionCohort_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionCohort_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionCohort", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionCohort_people(ctx context.Context, field graphql.CollectedField, obj *model.RetentionCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionCohort_people(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.People, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionCohort_people(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionCohort", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionCohort_returned(ctx context.Context, field graphql.CollectedField, obj *model.RetentionCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionCohort_returned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Returned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionCohort_returned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionCohort", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionCohort_rates(ctx context.Context, field graphql.CollectedField, obj *model.RetentionCohort) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionCohort_rates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []float64) graphql.Marshaler {
+			return ec.marshalNFloat2ᚕfloat64ᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionCohort_rates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionCohort", field, false, false, "Float")
 }
 
 func (ec *executionContext) _ScoreSettings_orderEvent(ctx context.Context, field graphql.CollectedField, obj *model.ScoreSettings) (ret graphql.Marshaler) {
@@ -16568,6 +17826,176 @@ func (ec *executionContext) fieldContext_TimelineItem_profileId(_ context.Contex
 	return graphql.NewScalarFieldContext("TimelineItem", field, false, false, "ID")
 }
 
+func (ec *executionContext) _TopValue_value(ctx context.Context, field graphql.CollectedField, obj *model.TopValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalNJSON2interface(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopValue", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _TopValue_count(ctx context.Context, field graphql.CollectedField, obj *model.TopValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopValue_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopValue_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopValue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TopValues_events(ctx context.Context, field graphql.CollectedField, obj *model.TopValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopValues_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopValues_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TopValues_missing(ctx context.Context, field graphql.CollectedField, obj *model.TopValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopValues_missing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Missing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopValues_missing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TopValues_distinct(ctx context.Context, field graphql.CollectedField, obj *model.TopValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopValues_distinct(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Distinct, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopValues_distinct(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopValues", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TopValues_values(ctx context.Context, field graphql.CollectedField, obj *model.TopValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopValues_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.TopValue) graphql.Marshaler {
+			return ec.marshalNTopValue2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTopValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopValues_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TopValues",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TopValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TopValues_other(ctx context.Context, field graphql.CollectedField, obj *model.TopValues) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TopValues_other(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Other, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TopValues_other(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TopValues", field, false, false, "Int")
+}
+
 func (ec *executionContext) _TrackBatchPayload_results(ctx context.Context, field graphql.CollectedField, obj *model.TrackBatchPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18741,6 +20169,55 @@ func UnmarshalEventConditionInput(ctx context.Context, raw any) (model.EventCond
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputEventFilter(ctx context.Context, obj any) (model.EventFilter, error) {
+	var it model.EventFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "where"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "where":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("where"))
+			data, err := ec.unmarshalOTraitConditionInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitConditionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Where = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEventFilter unmarshals raw into the EventFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEventFilter(ctx context.Context, raw any) (model.EventFilter, error) {
+	var out model.EventFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EventFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputIdentifierInput(ctx context.Context, obj any) (model.IdentifierInput, error) {
 	var it model.IdentifierInput
 	if obj == nil {
@@ -20743,6 +22220,145 @@ func (ec *executionContext) _ExportedMember(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var funnelImplementors = []string{"Funnel"}
+
+func (ec *executionContext) _Funnel(ctx context.Context, sel ast.SelectionSet, obj *model.Funnel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, funnelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Funnel")
+		case "steps":
+			out.Values[i] = ec._Funnel_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breakdown":
+			out.Values[i] = ec._Funnel_breakdown(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var funnelGroupImplementors = []string{"FunnelGroup"}
+
+func (ec *executionContext) _FunnelGroup(ctx context.Context, sel ast.SelectionSet, obj *model.FunnelGroup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, funnelGroupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FunnelGroup")
+		case "value":
+			out.Values[i] = ec._FunnelGroup_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "other":
+			out.Values[i] = ec._FunnelGroup_other(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "people":
+			out.Values[i] = ec._FunnelGroup_people(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var funnelStepImplementors = []string{"FunnelStep"}
+
+func (ec *executionContext) _FunnelStep(ctx context.Context, sel ast.SelectionSet, obj *model.FunnelStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, funnelStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FunnelStep")
+		case "name":
+			out.Values[i] = ec._FunnelStep_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "people":
+			out.Values[i] = ec._FunnelStep_people(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversion":
+			out.Values[i] = ec._FunnelStep_conversion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionFromFirst":
+			out.Values[i] = ec._FunnelStep_conversionFromFirst(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "medianSecondsFromPrevious":
+			out.Values[i] = ec._FunnelStep_medianSecondsFromPrevious(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "p90SecondsFromPrevious":
+			out.Values[i] = ec._FunnelStep_p90SecondsFromPrevious(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var identifierImplementors = []string{"Identifier"}
 
 func (ec *executionContext) _Identifier(ctx context.Context, sel ast.SelectionSet, obj *model.Identifier) graphql.Marshaler {
@@ -21881,6 +23497,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_consentRates(ctx, field)
 				})
+		case "funnel":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_funnel(ctx, field)
+				})
+		case "retention":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retention(ctx, field)
+				})
+		case "topValues":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_topValues(ctx, field)
+				})
 		case "consentPurposes":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -22013,6 +23647,102 @@ func (ec *executionContext) _RFM(ctx context.Context, sel ast.SelectionSet, obj 
 		case "label":
 			out.Values[i] = ec._RFM_label(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionImplementors = []string{"Retention"}
+
+func (ec *executionContext) _Retention(ctx context.Context, sel ast.SelectionSet, obj *model.Retention) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Retention")
+		case "timeZone":
+			out.Values[i] = ec._Retention_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "periods":
+			out.Values[i] = ec._Retention_periods(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cohorts":
+			out.Values[i] = ec._Retention_cohorts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionCohortImplementors = []string{"RetentionCohort"}
+
+func (ec *executionContext) _RetentionCohort(ctx context.Context, sel ast.SelectionSet, obj *model.RetentionCohort) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionCohortImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionCohort")
+		case "start":
+			out.Values[i] = ec._RetentionCohort_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._RetentionCohort_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "people":
+			out.Values[i] = ec._RetentionCohort_people(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "returned":
+			out.Values[i] = ec._RetentionCohort_returned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rates":
+			out.Values[i] = ec._RetentionCohort_rates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -23018,6 +24748,97 @@ func (ec *executionContext) _TimelineItem(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var topValueImplementors = []string{"TopValue"}
+
+func (ec *executionContext) _TopValue(ctx context.Context, sel ast.SelectionSet, obj *model.TopValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, topValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TopValue")
+		case "value":
+			out.Values[i] = ec._TopValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._TopValue_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var topValuesImplementors = []string{"TopValues"}
+
+func (ec *executionContext) _TopValues(ctx context.Context, sel ast.SelectionSet, obj *model.TopValues) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, topValuesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TopValues")
+		case "events":
+			out.Values[i] = ec._TopValues_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "missing":
+			out.Values[i] = ec._TopValues_missing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "distinct":
+			out.Values[i] = ec._TopValues_distinct(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._TopValues_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "other":
+			out.Values[i] = ec._TopValues_other(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var trackBatchPayloadImplementors = []string{"TrackBatchPayload"}
 
 func (ec *executionContext) _TrackBatchPayload(ctx context.Context, sel ast.SelectionSet, obj *model.TrackBatchPayload) graphql.Marshaler {
@@ -23920,6 +25741,25 @@ func (ec *executionContext) marshalNErasureReceipt2ᚖgithubᚗcomᚋhaloᚑcdp�
 	return ec._ErasureReceipt(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNEventFilter2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventFilter(ctx context.Context, v any) (model.EventFilter, error) {
+	res, err := ec.unmarshalInputEventFilter(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNEventFilter2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventFilterᚄ(ctx context.Context, v any) ([]model.EventFilter, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.EventFilter, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNEventFilter2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventFilter(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalNEventVolume2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolume(ctx context.Context, sel ast.SelectionSet, v *model.EventVolume) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "EventVolume!")
@@ -24029,6 +25869,54 @@ func (ec *executionContext) marshalNFloat2ᚕfloat64ᚄ(ctx context.Context, sel
 	for i := range v {
 		ret[i] = ec.marshalNFloat2float64(ctx, sel, v[i])
 	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFunnel2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnel(ctx context.Context, sel ast.SelectionSet, v *model.Funnel) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Funnel!")
+		return graphql.Null
+	}
+	return ec._Funnel(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFunnelGroup2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnelGroup(ctx context.Context, sel ast.SelectionSet, v model.FunnelGroup) graphql.Marshaler {
+	return ec._FunnelGroup(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFunnelGroup2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnelGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FunnelGroup) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFunnelGroup2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnelGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFunnelStep2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnelStep(ctx context.Context, sel ast.SelectionSet, v model.FunnelStep) graphql.Marshaler {
+	return ec._FunnelStep(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFunnelStep2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnelStepᚄ(ctx context.Context, sel ast.SelectionSet, v []model.FunnelStep) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFunnelStep2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐFunnelStep(ctx, sel, v[i])
+	})
 
 	for _, e := range ret {
 		if e == graphql.Null {
@@ -24533,6 +26421,34 @@ func (ec *executionContext) unmarshalNRelativeWindowInput2ᚖgithubᚗcomᚋhalo
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRetention2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRetention(ctx context.Context, sel ast.SelectionSet, v *model.Retention) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Retention!")
+		return graphql.Null
+	}
+	return ec._Retention(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionCohort2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRetentionCohort(ctx context.Context, sel ast.SelectionSet, v model.RetentionCohort) graphql.Marshaler {
+	return ec._RetentionCohort(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRetentionCohort2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRetentionCohortᚄ(ctx context.Context, sel ast.SelectionSet, v []model.RetentionCohort) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionCohort2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRetentionCohort(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNRuleOp2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRuleOp(ctx context.Context, v any) (model.RuleOp, error) {
 	var res model.RuleOp
 	err := res.UnmarshalGQL(v)
@@ -24921,6 +26837,34 @@ func (ec *executionContext) unmarshalNTimelineKind2githubᚗcomᚋhaloᚑcdpᚋh
 
 func (ec *executionContext) marshalNTimelineKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineKind(ctx context.Context, sel ast.SelectionSet, v model.TimelineKind) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNTopValue2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTopValue(ctx context.Context, sel ast.SelectionSet, v model.TopValue) graphql.Marshaler {
+	return ec._TopValue(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTopValue2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTopValueᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TopValue) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTopValue2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTopValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTopValues2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTopValues(ctx context.Context, sel ast.SelectionSet, v *model.TopValues) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TopValues!")
+		return graphql.Null
+	}
+	return ec._TopValues(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNTrackBatchPayload2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTrackBatchPayload(ctx context.Context, sel ast.SelectionSet, v *model.TrackBatchPayload) graphql.Marshaler {

@@ -1,10 +1,13 @@
 package resolvers
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/analytics"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 )
 
 var intervals = map[model.Interval]analytics.Interval{
@@ -105,6 +108,111 @@ func toConsentRates(q analytics.ConsentQuery, v *analytics.ConsentRates) *model.
 			Start: start, End: end, Granted: int(b.Granted), Denied: int(b.Denied), Withdrawn: int(b.Withdrawn), Expired: int(b.Expired),
 			Profiles: int(b.Profiles), Contactable: int(b.Contactable), ContactableShare: share,
 		}
+	}
+	return out
+}
+
+// defaultPeriods is the schema's default for retention's periods.
+const defaultPeriods = 8
+
+func toFilter(in model.EventFilter) analytics.EventFilter {
+	f := analytics.EventFilter{Name: in.Name}
+	for i := range in.Where {
+		f.Where = append(f.Where, *toCond(&in.Where[i]))
+	}
+	return f
+}
+
+// windowUnits are a window unit's length.
+var windowUnits = map[model.WindowUnit]time.Duration{model.WindowUnitMinutes: time.Minute, model.WindowUnitHours: time.Hour, model.WindowUnitDays: 24 * time.Hour}
+
+func toFunnelQuery(steps []model.EventFilter, within *model.RelativeWindowInput, since, until time.Time, segmentID, breakdownTrait *string) (analytics.FunnelQuery, error) {
+	q := analytics.FunnelQuery{Since: since, Until: until, Within: 14 * 24 * time.Hour, SegmentID: deref(segmentID), BreakdownTrait: deref(breakdownTrait)}
+	for _, st := range steps {
+		q.Steps = append(q.Steps, toFilter(st))
+	}
+	if within != nil {
+		if within.Amount < 1 || within.Amount > 366*24*60 {
+			return q, apperr.Invalid("within.amount", "must be between 1 and %d", 366*24*60)
+		}
+		q.Within = time.Duration(within.Amount) * windowUnits[within.Unit]
+	}
+	if breakdownTrait != nil && *breakdownTrait == "" {
+		return q, apperr.Invalid("breakdownTrait", "must not be empty")
+	}
+	return q, nil
+}
+
+// checkFiltersPII refuses filters (and a breakdown trait) on personal
+// data to a token without pii:read.
+func (r *Resolver) checkFiltersPII(ctx context.Context, field string, fs []analytics.EventFilter, breakdown string) error {
+	m, err := r.piiMasker(ctx)
+	if err != nil || m == nil {
+		return err
+	}
+	for i, f := range fs {
+		for j, c := range f.Where {
+			if err := m.CheckKeys(fmt.Sprintf("%s[%d].where[%d]", field, i, j), c.Key); err != nil {
+				return err
+			}
+		}
+	}
+	if breakdown != "" {
+		return m.CheckKeys("breakdownTrait", breakdown)
+	}
+	return nil
+}
+
+// ratio is a over b, 0 when b is.
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func toFunnel(q analytics.FunnelQuery, f *analytics.Funnel) *model.Funnel {
+	out := &model.Funnel{Steps: make([]model.FunnelStep, len(f.Steps)), Breakdown: []model.FunnelGroup{}}
+	for k, st := range f.Steps {
+		m := model.FunnelStep{Name: q.Steps[k].Name, People: int(st.People), Conversion: 1, ConversionFromFirst: ratio(st.People, f.Steps[0].People)}
+		if k > 0 {
+			m.Conversion = ratio(st.People, f.Steps[k-1].People)
+			if st.People > 0 {
+				med, p90 := st.Median.Seconds(), st.P90.Seconds()
+				m.MedianSecondsFromPrevious, m.P90SecondsFromPrevious = &med, &p90
+			}
+		} else if st.People == 0 {
+			m.Conversion = 0
+		}
+		out.Steps[k] = m
+	}
+	for _, g := range f.Groups {
+		people := make([]int, len(g.People))
+		for i, n := range g.People {
+			people[i] = int(n)
+		}
+		out.Breakdown = append(out.Breakdown, model.FunnelGroup{Value: g.Value, Other: g.Other, People: people})
+	}
+	return out
+}
+
+func toRetention(q analytics.RetentionQuery, v *analytics.Retention) *model.Retention {
+	out := &model.Retention{TimeZone: v.Span.Loc.String(), Periods: q.Periods, Cohorts: make([]model.RetentionCohort, len(v.Cohorts))}
+	for i, c := range v.Cohorts {
+		start, end := bucketEdges(v.Span, i)
+		m := model.RetentionCohort{Start: start, End: end, People: int(c.People), Returned: make([]int, len(c.Returned)), Rates: make([]float64, len(c.Returned))}
+		for k, n := range c.Returned {
+			m.Returned[k], m.Rates[k] = int(n), ratio(n, c.People)
+		}
+		out.Cohorts[i] = m
+	}
+	return out
+}
+
+func toTopValues(v *analytics.TopValues) *model.TopValues {
+	out := &model.TopValues{Events: int(v.Events), Missing: int(v.Missing), Distinct: v.Distinct, Other: int(v.Other), Values: make([]model.TopValue, len(v.Values))}
+	for i, x := range v.Values {
+		out.Values[i] = model.TopValue{Value: x.Value, Count: int(x.Count)}
 	}
 	return out
 }

@@ -64,3 +64,67 @@ func (r *queryResolver) ConsentRates(ctx context.Context, purpose string, channe
 	}
 	return toConsentRates(q, v), nil
 }
+
+func (r *queryResolver) Funnel(ctx context.Context, steps []model.EventFilter, within *model.RelativeWindowInput, since time.Time, until time.Time, segmentID *string, breakdownTrait *string) (*model.Funnel, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q, err := toFunnelQuery(steps, within, since, until, segmentID, breakdownTrait)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.checkFiltersPII(ctx, "steps", q.Steps, q.BreakdownTrait); err != nil {
+		return nil, err
+	}
+	f, err := r.analytics.Funnel(ctx, tn, q)
+	if err != nil {
+		return nil, err
+	}
+	return toFunnel(q, f), nil
+}
+
+func (r *queryResolver) Retention(ctx context.Context, start model.EventFilter, returning model.EventFilter, since time.Time, until time.Time, interval model.Interval, timeZone *string, periods *int) (*model.Retention, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := analytics.RetentionQuery{SeriesQuery: toSeries(since, until, interval, timeZone), Start: toFilter(start), Return: toFilter(returning), Periods: defaultPeriods}
+	if periods != nil {
+		q.Periods = *periods
+	}
+	if err := r.checkFiltersPII(ctx, "start", []analytics.EventFilter{q.Start}, ""); err != nil {
+		return nil, err
+	}
+	if err := r.checkFiltersPII(ctx, "returning", []analytics.EventFilter{q.Return}, ""); err != nil {
+		return nil, err
+	}
+	v, err := r.analytics.Retention(ctx, tn, q)
+	if err != nil {
+		return nil, err
+	}
+	return toRetention(q, v), nil
+}
+
+func (r *queryResolver) TopValues(ctx context.Context, event string, property string, limit *int, since time.Time, until time.Time) (*model.TopValues, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := analytics.TopValuesQuery{Event: event, Property: property, Limit: defaultTop, Since: since, Until: until}
+	if limit != nil {
+		q.Limit = *limit
+	}
+	m, err := r.piiMasker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.CheckKeys("property", property); err != nil {
+		return nil, err
+	}
+	v, err := r.analytics.TopValues(ctx, tn, q)
+	if err != nil {
+		return nil, err
+	}
+	return toTopValues(v), nil
+}

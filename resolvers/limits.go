@@ -174,6 +174,10 @@ func (c *counter) fragment(s *ast.FragmentSpread) shape {
 // seriesCost is what an analytics series costs besides its selection.
 const seriesCost = 20
 
+// scanCost is what a funnel, a retention grid or top values cost: they
+// read every event of the names they ask for.
+const scanCost = 100
+
 // Complexity is the cost model: every field costs 1 plus what it selects,
 // and a list costs what one element selects times how many elements it
 // can return. Connections multiply by first (their default page size when
@@ -225,6 +229,17 @@ func Complexity() graph.ComplexityRoot {
 	}
 	c.Query.ProfileGrowth = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
 		return seriesCost + child
+	}
+	// Funnels, retention and top values read the workspace's events
+	// once, whatever they select: a fixed price like a page of 100.
+	c.Query.Funnel = func(child int, _ []model.EventFilter, _ *model.RelativeWindowInput, _ time.Time, _ time.Time, _ *string, _ *string) int {
+		return scanCost + child
+	}
+	c.Query.Retention = func(child int, _ model.EventFilter, _ model.EventFilter, _ time.Time, _ time.Time, _ model.Interval, _ *string, _ *int) int {
+		return scanCost + child
+	}
+	c.Query.TopValues = func(child int, _ string, _ string, _ *int, _ time.Time, _ time.Time) int {
+		return scanCost + child
 	}
 	c.Query.ConsentRates = func(child int, _ string, _ *model.ConsentChannel, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
 		return seriesCost + child

@@ -27,6 +27,7 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		{"segment by id", `query($x: ID!) { segment(id: $x) { id name members { nodes { id } } } }`, one("x"), w.gSegment, ""},
 		{"export a segment", `query($x: ID!) { exportSegment(segmentId: $x, purpose: "marketing", channel: EMAIL) { nodes { profileId traits } } }`, one("x"), w.gSegment, "NOT_FOUND"},
 		{"a segment's size", `query($x: ID!) { segmentSize(segmentId: $x, since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: DAY) { buckets { size entered } } }`, one("x"), w.gSegment, "NOT_FOUND"},
+		{"a funnel of a segment", `query($x: ID!) { funnel(steps: [{name: "order_completed"}], since: "2026-01-01T00:00:00Z", until: "2099-01-01T00:00:00Z", segmentId: $x) { steps { people } } }`, one("x"), w.gSegment, "NOT_FOUND"},
 		{"export a person's data", `query($x: ID!) { exportProfileData(profileId: $x) }`, one("x"), w.gProfile, "NOT_FOUND"},
 		{"preview a rule nesting a segment", `query($x: ID!) { segmentPreview(rule: {inSegment: $x}) { count sample { id } } }`, one("x"), w.gSegment, "BAD_USER_INPUT"},
 		{"log an interaction", `mutation($x: ID!) { logInteraction(input: {profileId: $x, kind: NOTE, subject: "x"}) { id } }`, one("x"), w.gProfile, "NOT_FOUND"},
@@ -126,6 +127,35 @@ func (w *secWorld) isolationCases(t *testing.T) {
 			if got.ProfileGrowth.Profiles != got.Profiles.TotalCount || last.Profiles != got.Profiles.TotalCount || got.ProfileGrowth.Totals.Merges > 1 {
 				t.Fatalf("a workspace's series count another's profiles or merges: %s", r.Data)
 			}
+		}
+	})
+	t.Run("funnels and top values", func(t *testing.T) {
+		// globex's events never reach acme's funnels, grids or values:
+		// globex tracks its own name, and a value only it sends.
+		globex := s.token(t, "globex")
+		now := time.Now().UTC()
+		track(t, s, globex, "iso-g-funnel", ids("email", w.gEmail), "order_completed", now.Add(-time.Minute))
+		vars := map[string]any{"s": now.Add(-48 * time.Hour).Format(time.RFC3339), "u": now.Add(time.Hour).Format(time.RFC3339)}
+		const q = `query($s: Time!, $u: Time!) {
+		  only: funnel(steps: [{name: "globex_only"}], since: $s, until: $u) { steps { people } }
+		  orders: funnel(steps: [{name: "order_completed"}], since: $s, until: $u) { steps { people } }
+		  retention(start: {name: "globex_only"}, returning: {name: "globex_only"}, since: $s, until: $u, interval: DAY) { cohorts { people } }
+		  topValues(event: "order_completed", property: "n", since: $s, until: $u) { events } }`
+		r := s.gql(t, acme, q, vars)
+		r.requireOK(t)
+		var got struct {
+			Only, Orders struct{ Steps []struct{ People int } }
+			Retention    struct{ Cohorts []struct{ People int } }
+			TopValues    struct{ Events int }
+		}
+		r.decode(t, &got)
+		for _, c := range got.Retention.Cohorts {
+			if c.People != 0 {
+				t.Fatalf("globex's events in acme's retention: %s", r.Data)
+			}
+		}
+		if got.Only.Steps[0].People != 0 || got.Orders.Steps[0].People != 1 || got.TopValues.Events != 1 {
+			t.Fatalf("acme's funnels or values count globex's events: %s", r.Data)
 		}
 	})
 	t.Run("search", func(t *testing.T) {

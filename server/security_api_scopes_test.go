@@ -72,6 +72,9 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"eventVolume":       {`{ eventVolume(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR, groupBy: NAME) { total groups { key } buckets { start counts } } }`, nil},
 		"segmentSize":       {`query($s: ID!) { segmentSize(segmentId: $s, since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR) { buckets { size } } }`, map[string]any{"s": w.dynamic}},
 		"profileGrowth":     {`{ profileGrowth(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR) { profiles buckets { figures { newProfiles } } } }`, nil},
+		"funnel":            {`query($s: ID) { funnel(steps: [{name: "order_completed"}, {name: "signup"}], since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", segmentId: $s) { steps { people } } }`, map[string]any{"s": w.dynamic}},
+		"retention":         {`{ retention(start: {name: "signup"}, returning: {name: "order_completed"}, since: "2026-01-01T00:00:00Z", until: "2026-01-08T00:00:00Z", interval: DAY) { cohorts { people returned } } }`, nil},
+		"topValues":         {`{ topValues(event: "order_completed", property: "n", since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z") { values { value count } } }`, nil},
 		"consentRates":      {`{ consentRates(purpose: "marketing", since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR) { buckets { contactable } } }`, nil},
 	}
 }

@@ -207,6 +207,13 @@ type EventConditionInput struct {
 	Window *WindowInput          `json:"window,omitempty"`
 }
 
+// Events of a name whose properties match every where filter: the event
+// filter of the segment rule language (key is a dot path into properties).
+type EventFilter struct {
+	Name  string                `json:"name"`
+	Where []TraitConditionInput `json:"where,omitempty"`
+}
+
 type EventVolume struct {
 	// The buckets' time zone (IANA).
 	TimeZone string `json:"timeZone"`
@@ -243,6 +250,35 @@ type ExportedMember struct {
 	Identifiers []Identifier `json:"identifiers"`
 	// The requested trait keys (all when none requested).
 	Traits any `json:"traits"`
+}
+
+type Funnel struct {
+	// The steps, in order.
+	Steps []FunnelStep `json:"steps"`
+	// With breakdownTrait: the values with the most people at the first step (at most 20), then one group marked other. Empty without.
+	Breakdown []FunnelGroup `json:"breakdown"`
+}
+
+type FunnelGroup struct {
+	// The trait's value on the profile now; null for profiles without it and for the other group.
+	Value any  `json:"value,omitempty"`
+	Other bool `json:"other"`
+	// People per step, in the steps' order.
+	People []int `json:"people"`
+}
+
+type FunnelStep struct {
+	Name string `json:"name"`
+	// People who reached this step.
+	People int `json:"people"`
+	// people over the previous step's (1 at the first step; 0 after a step nobody reached).
+	Conversion float64 `json:"conversion"`
+	// people over the first step's.
+	ConversionFromFirst float64 `json:"conversionFromFirst"`
+	// Median seconds from the previous step, over the people who reached this one; null at the first step or when nobody did.
+	MedianSecondsFromPrevious *float64 `json:"medianSecondsFromPrevious,omitempty"`
+	// 90th percentile (nearest rank) of the same.
+	P90SecondsFromPrevious *float64 `json:"p90SecondsFromPrevious,omitempty"`
 }
 
 type Identifier struct {
@@ -521,6 +557,24 @@ type RelativeWindowInput struct {
 	Unit   WindowUnit `json:"unit"`
 }
 
+type Retention struct {
+	TimeZone string `json:"timeZone"`
+	Periods  int    `json:"periods"`
+	// One row per bucket of the span, oldest first.
+	Cohorts []RetentionCohort `json:"cohorts"`
+}
+
+type RetentionCohort struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// People whose first start event of the span fell in this bucket.
+	People int `json:"people"`
+	// returned[k]: those of them with a returning event k buckets later (0: in this bucket, from their start event on), k = 0 … periods.
+	Returned []int `json:"returned"`
+	// returned[k] / people (0 for an empty cohort).
+	Rates []float64 `json:"rates"`
+}
+
 // Keep the profiles whose score now is within [min, max] (either bound optional).
 type ScoreRangeInput struct {
 	Score ScoreField `json:"score"`
@@ -766,6 +820,25 @@ type TimelineItem struct {
 	OccurredAt      time.Time        `json:"occurredAt"`
 	ReceivedAt      time.Time        `json:"receivedAt"`
 	ProfileID       string           `json:"profileId"`
+}
+
+type TopValue struct {
+	// The value as stored (a list counts as one value).
+	Value any `json:"value"`
+	Count int `json:"count"`
+}
+
+type TopValues struct {
+	// Events of the name in the range.
+	Events int `json:"events"`
+	// Of them, those without the property (or with null).
+	Missing int `json:"missing"`
+	// How many different values there were.
+	Distinct int `json:"distinct"`
+	// The most frequent, most first (ties by value).
+	Values []TopValue `json:"values"`
+	// Events holding a value not listed.
+	Other int `json:"other"`
 }
 
 type TrackBatchPayload struct {

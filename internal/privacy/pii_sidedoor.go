@@ -199,3 +199,19 @@ func (m *PIIMasker) CheckDefine(d *agg.Def, compared bool) error {
 	}
 	return apperr.New(apperr.Forbidden, "defining computed trait %q over personal data needs scope %s: saved segment rules compare it", maskTruncate(d.Key), ScopePIIRead)
 }
+
+// CheckKeys refuses, for a caller without pii:read, a read that groups or
+// filters by personal data outside a rule (a funnel step's filter, a
+// breakdown trait, an event property's top values): field names each key
+// in the error. A nil masker (pii:read) allows everything.
+func (m *PIIMasker) CheckKeys(field string, keys ...string) error {
+	if m == nil {
+		return nil
+	}
+	for _, k := range keys {
+		if m.ReadsPII(k) {
+			return apperr.New(apperr.Forbidden, "%s needs scope %s: it reads personal data (%q)", field, ScopePIIRead, maskTruncate(k))
+		}
+	}
+	return nil
+}

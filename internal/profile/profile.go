@@ -597,3 +597,28 @@ func CreatedAt(ctx context.Context, tn store.Tenant, ids []string) (map[string]t
 	}
 	return out, nil
 }
+
+// TraitOf returns the value of trait key (a dot path) of each of ids that
+// is a stored profile and has it, one read per store.MaxIn ids.
+func TraitOf(ctx context.Context, tn store.Tenant, ids []string, key string) (map[string]any, error) {
+	out := make(map[string]any, len(ids))
+	for in := range store.InLists(ids) {
+		docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: store.ByID, In: in})
+		if err != nil {
+			return nil, fmt.Errorf("read profiles: %w", err)
+		}
+		for _, d := range docs {
+			var p struct {
+				ID     string         `bson:"_id"`
+				Traits map[string]any `bson:"traits"`
+			}
+			if err := d.Decode(&p); err != nil {
+				return nil, fmt.Errorf("decode profile traits: %w", err)
+			}
+			if v, ok := rule.Lookup(userjson.PlainObject(p.Traits), key); ok && v != nil {
+				out[p.ID] = v
+			}
+		}
+	}
+	return out, nil
+}

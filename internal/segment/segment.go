@@ -423,6 +423,27 @@ func EachChange(ctx context.Context, tn store.Tenant, segmentID string, until ti
 	return nil
 }
 
+// MemberSet returns the ids of a segment's members now. NOT_FOUND when
+// the workspace has no such segment.
+func MemberSet(ctx context.Context, tn store.Tenant, segmentID string) (map[string]bool, error) {
+	if err := tn.C(Segments).Get(ctx, segmentID, &struct{}{}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apperr.New(apperr.NotFound, "segment %s not found", segmentID)
+		}
+		return nil, fmt.Errorf("load segment %s: %w", segmentID, err)
+	}
+	out := map[string]bool{}
+	err := tn.C(Memberships).Each(ctx, membersOf(segmentID), func(raw bson.Raw) error {
+		pid, _ := raw.Lookup("profileId").StringValueOK()
+		out[pid] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("members of segment %s: %w", segmentID, err)
+	}
+	return out, nil
+}
+
 // List returns segments by name, after the cursor.
 func (e *Engine) List(ctx context.Context, tn store.Tenant, first int, after string) ([]*Segment, []string, bool, error) {
 	docs, err := tn.C(Segments).Find(ctx, store.Query{Index: SegmentsByName, After: after, Limit: first + 1})

@@ -256,20 +256,35 @@ func validName(name, path string) error {
 	return nil
 }
 
-func validCond(c *TraitCond, path string) error {
-	if c.Key == "" {
-		return apperr.Invalid(path+".key", "must not be empty")
+// ValidatePath checks a dot path into a document (a trait key, an event
+// property), naming field in errors.
+func ValidatePath(key, field string) error {
+	if key == "" {
+		return apperr.Invalid(field, "must not be empty")
 	}
-	if len(c.Key) > MaxKeyLen {
-		return apperr.Invalid(path+".key", "is longer than %d bytes", MaxKeyLen)
+	if len(key) > MaxKeyLen {
+		return apperr.Invalid(field, "is longer than %d bytes", MaxKeyLen)
 	}
-	for _, seg := range strings.Split(c.Key, ".") {
+	for _, seg := range strings.Split(key, ".") {
 		if seg == "" {
-			return apperr.Invalid(path+".key", "has an empty segment in dot path %q", c.Key)
+			return apperr.Invalid(field, "has an empty segment in dot path %q", key)
 		}
 		if strings.HasPrefix(seg, "$") {
-			return apperr.Invalid(path+".key", "segments must not start with '$'")
+			return apperr.Invalid(field, "segments must not start with '$'")
 		}
+	}
+	return nil
+}
+
+// ValidateFilter checks an event filter outside a rule (analytics): a
+// name and property filters, as an event node has them.
+func ValidateFilter(name string, where []PropertyCond, path string) error {
+	return validEvent(&EventCond{Name: name, Where: where}, path)
+}
+
+func validCond(c *TraitCond, path string) error {
+	if err := ValidatePath(c.Key, path+".key"); err != nil {
+		return err
 	}
 	vp := path + ".value"
 	switch c.Op {

@@ -1,0 +1,115 @@
+package analytics
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/segment/rule"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+// TopValuesQuery asks for the most frequent values of an event property.
+type TopValuesQuery struct {
+	Event, Property string
+	Limit           int
+	Since, Until    time.Time
+}
+
+// Limits of topValues: the values listed, and the distinct values one
+// request may count (its memory).
+const (
+	MaxTopValues   = 100
+	MaxDistinctTop = 200_000
+)
+
+// TopValues is a property's value counts over the events of one name.
+type TopValues struct {
+	// Events of the name in the range; Missing of them lack the property
+	// (or hold null).
+	Events, Missing int64
+	// Values are the most frequent, most first (ties by value); Other adds
+	// up the events of every value not listed.
+	Values []ValueCount
+	Other  int64
+	// Distinct is how many different values there were.
+	Distinct int
+}
+
+// ValueCount is one value and how many events hold it.
+type ValueCount struct {
+	Value any
+	Count int64
+}
+
+// TopValues counts the values of Property (a dot path) over the events
+// named Event that occurred in [Since, Until). A list value counts once as
+// a whole. More than MaxDistinctTop different values is refused rather
+// than answered inexactly.
+func (s *Service) TopValues(ctx context.Context, tn store.Tenant, q TopValuesQuery) (*TopValues, error) {
+	if err := rule.ValidateFilter(q.Event, nil, "event"); err != nil {
+		return nil, err
+	}
+	if err := rule.ValidatePath(q.Property, "property"); err != nil {
+		return nil, err
+	}
+	if q.Limit < 1 || q.Limit > MaxTopValues {
+		return nil, apperr.Invalid("limit", "must be between 1 and %d", MaxTopValues)
+	}
+	if err := checkRange(q.Since, q.Until); err != nil {
+		return nil, err
+	}
+	out := &TopValues{}
+	type tally struct {
+		value any
+		n     int64
+	}
+	counts := map[string]*tally{}
+	err := timeline.ScanEvents(ctx, tn, func(n string) bool { return n == q.Event }, func(e *timeline.Event) error {
+		if e.Kind != timeline.KindEvent || e.OccurredAt.Before(q.Since) || !e.OccurredAt.Before(q.Until) {
+			return nil
+		}
+		out.Events++
+		v, ok := rule.Lookup(e.Properties, q.Property)
+		if !ok || v == nil {
+			out.Missing++
+			return nil
+		}
+		k := valueKey(v)
+		t := counts[k]
+		if t == nil {
+			if len(counts) == MaxDistinctTop {
+				return apperr.Invalid("property", "has more than %d different values in the range: narrow since and until", MaxDistinctTop)
+			}
+			t = &tally{value: v}
+			counts[k] = t
+		}
+		t.n++
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(counts[b].n, counts[a].n); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	out.Distinct = len(keys)
+	for i, k := range keys {
+		if i < q.Limit {
+			out.Values = append(out.Values, ValueCount{Value: counts[k].value, Count: counts[k].n})
+		} else {
+			out.Other += counts[k].n
+		}
+	}
+	return out, nil
+}
