@@ -170,6 +170,12 @@ type ComplexityRoot struct {
 		Total func(childComplexity int) int
 	}
 
+	EventVolumeTile struct {
+		Bucket   func(childComplexity int) int
+		Groups   func(childComplexity int) int
+		TimeZone func(childComplexity int) int
+	}
+
 	ExportedMember struct {
 		Identifiers func(childComplexity int) int
 		ProfileID   func(childComplexity int) int
@@ -516,6 +522,7 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		ConsentChanged           func(childComplexity int, profileID string) int
+		EventVolumeLive          func(childComplexity int, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) int
 		ProfileUpdated           func(childComplexity int, id string) int
 		SegmentBuildProgress     func(childComplexity int, segmentID string) int
 		SegmentMembershipChanged func(childComplexity int, segmentID *string, profileID *string, after *string) int
@@ -703,6 +710,7 @@ type SegmentMembershipResolver interface {
 type SubscriptionResolver interface {
 	ProfileUpdated(ctx context.Context, id string) (<-chan *model.Profile, error)
 	TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error)
+	EventVolumeLive(ctx context.Context, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (<-chan *model.EventVolumeTile, error)
 	ConsentChanged(ctx context.Context, profileID string) (<-chan *model.ConsentState, error)
 	SegmentMembershipChanged(ctx context.Context, segmentID *string, profileID *string, after *string) (<-chan *model.MembershipChange, error)
 	SegmentBuildProgress(ctx context.Context, segmentID string) (<-chan *model.SegmentBuild, error)
@@ -1224,6 +1232,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EventVolumeGroup.Total(childComplexity), true
+
+	case "EventVolumeTile.bucket":
+		if e.ComplexityRoot.EventVolumeTile.Bucket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeTile.Bucket(childComplexity), true
+	case "EventVolumeTile.groups":
+		if e.ComplexityRoot.EventVolumeTile.Groups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeTile.Groups(childComplexity), true
+	case "EventVolumeTile.timeZone":
+		if e.ComplexityRoot.EventVolumeTile.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeTile.TimeZone(childComplexity), true
 
 	case "ExportedMember.identifiers":
 		if e.ComplexityRoot.ExportedMember.Identifiers == nil {
@@ -2831,6 +2858,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ConsentChanged(childComplexity, args["profileId"].(string)), true
+	case "Subscription.eventVolumeLive":
+		if e.ComplexityRoot.Subscription.EventVolumeLive == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_eventVolumeLive_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.EventVolumeLive(childComplexity, args["interval"].(model.Interval), args["timeZone"].(*string), args["names"].([]string), args["channels"].([]string), args["groupBy"].(*model.EventVolumeGroupBy), args["top"].(*int)), true
 	case "Subscription.profileUpdated":
 		if e.ComplexityRoot.Subscription.ProfileUpdated == nil {
 			break
@@ -3564,6 +3602,26 @@ extend type Query {
   200,000 different values is BAD_USER_INPUT.
   """
   topValues(event: String!, property: String!, limit: Int = 10, since: Time!, until: Time!): TopValues! @hasScope(scope: "analytics:read")
+}
+
+"The bucket under way of an event-volume series: a live dashboard tile."
+type EventVolumeTile {
+  timeZone: String!
+  "With groupBy: this bucket's groups, largest first, at most top of them, then other. Empty without groupBy."
+  groups: [EventVolumeGroup!]!
+  "The bucket that contains now, its counts in the order of groups."
+  bucket: EventVolumeBucket!
+}
+
+extend type Subscription {
+  """
+  The bucket under way of an eventVolume series (interval in timeZone,
+  names, channels, groupBy and top as there): its figures at once, then
+  again whenever they change, at most once a second, across server
+  instances; a new bucket is sent when it begins. A wall dashboard moves
+  without polling.
+  """
+  eventVolumeLive(interval: Interval!, timeZone: String = "UTC", names: [String!], channels: [String!], groupBy: EventVolumeGroupBy, top: Int = 10): EventVolumeTile! @hasScope(scope: "analytics:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/consent.graphqls", Input: `# Consent: per purpose and channel, with source, timestamps, expiry and the
@@ -4983,6 +5041,18 @@ func (ec *executionContext) childFields_EventVolumeGroup(ctx context.Context, fi
 		return ec.fieldContext_EventVolumeGroup_total(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EventVolumeGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_EventVolumeTile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timeZone":
+		return ec.fieldContext_EventVolumeTile_timeZone(ctx, field)
+	case "groups":
+		return ec.fieldContext_EventVolumeTile_groups(ctx, field)
+	case "bucket":
+		return ec.fieldContext_EventVolumeTile_bucket(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventVolumeTile", field.Name)
 }
 
 func (ec *executionContext) childFields_ExportedMember(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6996,6 +7066,60 @@ func (ec *executionContext) field_Subscription_consentChanged_args(ctx context.C
 		return nil, err
 	}
 	args["profileId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_eventVolumeLive_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "names",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["names"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "channels",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channels"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "groupBy",
+		func(ctx context.Context, v any) (*model.EventVolumeGroupBy, error) {
+			return ec.unmarshalOEventVolumeGroupBy2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroupBy(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["groupBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "top",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["top"] = arg5
 	return args, nil
 }
 
@@ -9063,6 +9187,93 @@ func (ec *executionContext) _EventVolumeGroup_total(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_EventVolumeGroup_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EventVolumeGroup", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EventVolumeTile_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeTile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeTile_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeTile_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeTile", field, false, false, "String")
+}
+
+func (ec *executionContext) _EventVolumeTile_groups(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeTile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeTile_groups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Groups, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.EventVolumeGroup) graphql.Marshaler {
+			return ec.marshalNEventVolumeGroup2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeTile_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EventVolumeTile",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventVolumeGroup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EventVolumeTile_bucket(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeTile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeTile_bucket(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bucket, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EventVolumeBucket) graphql.Marshaler {
+			return ec.marshalNEventVolumeBucket2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeBucket(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeTile_bucket(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EventVolumeTile",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventVolumeBucket(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ExportedMember_profileId(ctx context.Context, field graphql.CollectedField, obj *model.ExportedMember) (ret graphql.Marshaler) {
@@ -16946,6 +17157,68 @@ func (ec *executionContext) fieldContext_Subscription_timelineAppended(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_eventVolumeLive(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_eventVolumeLive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().EventVolumeLive(ctx, fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string), fc.Args["names"].([]string), fc.Args["channels"].([]string), fc.Args["groupBy"].(*model.EventVolumeGroupBy), fc.Args["top"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.EventVolumeTile
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.EventVolumeTile
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EventVolumeTile) graphql.Marshaler {
+			return ec.marshalNEventVolumeTile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeTile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_eventVolumeLive(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventVolumeTile(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_eventVolumeLive_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_consentChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -22175,6 +22448,49 @@ func (ec *executionContext) _EventVolumeGroup(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var eventVolumeTileImplementors = []string{"EventVolumeTile"}
+
+func (ec *executionContext) _EventVolumeTile(ctx context.Context, sel ast.SelectionSet, obj *model.EventVolumeTile) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventVolumeTileImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EventVolumeTile")
+		case "timeZone":
+			out.Values[i] = ec._EventVolumeTile_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groups":
+			out.Values[i] = ec._EventVolumeTile_groups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bucket":
+			out.Values[i] = ec._EventVolumeTile_bucket(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var exportedMemberImplementors = []string{"ExportedMember"}
 
 func (ec *executionContext) _ExportedMember(ctx context.Context, sel ast.SelectionSet, obj *model.ExportedMember) graphql.Marshaler {
@@ -24551,6 +24867,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_profileUpdated(ctx, fields[0])
 	case "timelineAppended":
 		return ec._Subscription_timelineAppended(ctx, fields[0])
+	case "eventVolumeLive":
+		return ec._Subscription_eventVolumeLive(ctx, fields[0])
 	case "consentChanged":
 		return ec._Subscription_consentChanged(ctx, fields[0])
 	case "segmentMembershipChanged":
@@ -25788,6 +26106,14 @@ func (ec *executionContext) marshalNEventVolumeBucket2ᚕgithubᚗcomᚋhaloᚑc
 	return ret
 }
 
+func (ec *executionContext) marshalNEventVolumeBucket2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeBucket(ctx context.Context, sel ast.SelectionSet, v *model.EventVolumeBucket) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EventVolumeBucket!")
+		return graphql.Null
+	}
+	return ec._EventVolumeBucket(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNEventVolumeGroup2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeGroup(ctx context.Context, sel ast.SelectionSet, v model.EventVolumeGroup) graphql.Marshaler {
 	return ec._EventVolumeGroup(ctx, sel, &v)
 }
@@ -25806,6 +26132,14 @@ func (ec *executionContext) marshalNEventVolumeGroup2ᚕgithubᚗcomᚋhaloᚑcd
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNEventVolumeTile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐEventVolumeTile(ctx context.Context, sel ast.SelectionSet, v *model.EventVolumeTile) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EventVolumeTile!")
+		return graphql.Null
+	}
+	return ec._EventVolumeTile(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNExportedMember2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐExportedMember(ctx context.Context, sel ast.SelectionSet, v model.ExportedMember) graphql.Marshaler {

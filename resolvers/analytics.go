@@ -216,3 +216,9 @@ func toTopValues(v *analytics.TopValues) *model.TopValues {
 	}
 	return out
 }
+
+// toTile is the bucket under way of a live series (it has one bucket).
+func toTile(v *analytics.Volume) *model.EventVolumeTile {
+	ev := toEventVolume(v)
+	return &model.EventVolumeTile{TimeZone: ev.TimeZone, Groups: ev.Groups, Bucket: &ev.Buckets[0]}
+}

@@ -128,3 +128,12 @@ func (r *queryResolver) TopValues(ctx context.Context, event string, property st
 	}
 	return toTopValues(v), nil
 }
+
+func (r *subscriptionResolver) EventVolumeLive(ctx context.Context, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (<-chan *model.EventVolumeTile, error) {
+	tn, err := r.subscribeStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tiles, err := r.analytics.LiveVolume(ctx, r.hub, tn, toVolumeQuery(time.Time{}, time.Time{}, interval, timeZone, names, channels, groupBy, top))
+	return snapshots(ctx, tiles, err, toTile)
+}

@@ -241,6 +241,9 @@ func Complexity() graph.ComplexityRoot {
 	c.Query.TopValues = func(child int, _ string, _ string, _ *int, _ time.Time, _ time.Time) int {
 		return scanCost + child
 	}
+	c.Subscription.EventVolumeLive = func(child int, _ model.Interval, _ *string, _ []string, _ []string, _ *model.EventVolumeGroupBy, _ *int) int {
+		return seriesCost + child
+	}
 	c.Query.ConsentRates = func(child int, _ string, _ *model.ConsentChannel, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
 		return seriesCost + child
 	}

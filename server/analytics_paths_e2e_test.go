@@ -50,7 +50,9 @@ func TestE2EFunnelRetentionTopValues(t *testing.T) {
 			in := map[string]any{"messageId": fmt.Sprintf("p-%d", n), "identifiers": ids("anonymousId", who), "name": name, "occurredAt": at, "properties": props}
 			r := s.gql(t, tok, `mutation($in: TrackInput!) { track(input: $in) { profile { id } } }`, map[string]any{"in": in})
 			r.requireOK(t)
-			var out struct{ Track struct{ Profile struct{ ID string } } }
+			var out struct {
+				Track struct{ Profile struct{ ID string } }
+			}
 			r.decode(t, &out)
 			return out.Track.Profile.ID
 		}

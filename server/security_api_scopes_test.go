@@ -86,6 +86,7 @@ func (w *secWorld) subscriptionCalls() map[string]secCall {
 		"timelineAppended":         {`subscription($p: ID!) { timelineAppended(profileId: $p) { id } }`, map[string]any{"p": w.profile}},
 		"consentChanged":           {`subscription($p: ID!) { consentChanged(profileId: $p) { status } }`, map[string]any{"p": w.profile}},
 		"segmentMembershipChanged": {`subscription($s: ID!) { segmentMembershipChanged(segmentId: $s) { id } }`, map[string]any{"s": w.static}},
+		"eventVolumeLive":          {`subscription { eventVolumeLive(interval: HOUR, groupBy: NAME) { bucket { total } } }`, nil},
 		"segmentBuildProgress":     {`subscription($s: ID!) { segmentBuildProgress(segmentId: $s) { status } }`, map[string]any{"s": w.dynamic}},
 	}
 }

@@ -243,6 +243,15 @@ type EventVolumeGroup struct {
 	Total int `json:"total"`
 }
 
+// The bucket under way of an event-volume series: a live dashboard tile.
+type EventVolumeTile struct {
+	TimeZone string `json:"timeZone"`
+	// With groupBy: this bucket's groups, largest first, at most top of them, then other. Empty without groupBy.
+	Groups []EventVolumeGroup `json:"groups"`
+	// The bucket that contains now, its counts in the order of groups.
+	Bucket *EventVolumeBucket `json:"bucket"`
+}
+
 // One member of a segment export: only what was asked for.
 type ExportedMember struct {
 	ProfileID string `json:"profileId"`

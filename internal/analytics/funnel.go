@@ -11,7 +11,6 @@ import (
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
-	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -93,11 +92,6 @@ func (s *Service) Funnel(ctx context.Context, tn store.Tenant, q FunnelQuery) (*
 		}
 	}
 	n := len(q.Steps)
-	feats := make([]rule.Feature, n)
-	names := map[string]bool{}
-	for i, st := range q.Steps {
-		feats[i], names[st.Name] = st.feature(), true
-	}
 	out := &Funnel{Steps: make([]FunnelStep, n)}
 	gaps := make([][]time.Duration, n) // gaps[k]: previous step → step k
 	type reached struct {
@@ -105,55 +99,46 @@ func (s *Service) Funnel(ctx context.Context, tn store.Tenant, q FunnelQuery) (*
 		steps int
 	}
 	var people []reached // with a breakdown
-	var masks []uint16
-	err := eachPerson(ctx, tn, names, func(pid string, evs []*timeline.Event) error {
+	since, until, within := q.Since.UnixNano(), q.Until.UnixNano(), q.Within.Nanoseconds()
+	times := make([]int64, 0, n)
+	best := make([]int64, 0, n)
+	err := eachPerson(ctx, tn, q.Steps, func(pid string, evs []mark) error {
 		if members != nil && !members[pid] {
 			return nil
 		}
-		masks = masks[:0]
-		for _, e := range evs {
-			var m uint16
-			for k := range feats {
-				if feats[k].Matches(e.Name, e.Properties) {
-					m |= 1 << k
-				}
-			}
-			masks = append(masks, m)
-		}
-		best, times := 0, make([]time.Time, 0, n)
-		var bestTimes []time.Time
+		best = best[:0]
 		for i, e := range evs {
-			if masks[i]&1 == 0 || e.OccurredAt.Before(q.Since) || !e.OccurredAt.Before(q.Until) {
+			if e.mask&1 == 0 || e.at < since || e.at >= until {
 				continue
 			}
-			deadline := e.OccurredAt.Add(q.Within)
-			times = append(times[:0], e.OccurredAt)
+			deadline := e.at + within
+			times = append(times[:0], e.at)
 			j := i + 1
 			for k := 1; k < n; k++ {
-				for j < len(evs) && !evs[j].OccurredAt.After(deadline) && masks[j]&(1<<k) == 0 {
+				for j < len(evs) && evs[j].at <= deadline && evs[j].mask&(1<<k) == 0 {
 					j++
 				}
-				if j == len(evs) || evs[j].OccurredAt.After(deadline) {
+				if j == len(evs) || evs[j].at > deadline {
 					break
 				}
-				times = append(times, evs[j].OccurredAt)
+				times = append(times, evs[j].at)
 				j++
 			}
-			if len(times) > best {
-				best, bestTimes = len(times), slices.Clone(times)
+			if len(times) > len(best) {
+				best = append(best[:0], times...)
 			}
-			if best == n {
+			if len(best) == n {
 				break
 			}
 		}
 		for k := range best {
 			out.Steps[k].People++
 			if k > 0 {
-				gaps[k] = append(gaps[k], bestTimes[k].Sub(bestTimes[k-1]))
+				gaps[k] = append(gaps[k], time.Duration(best[k]-best[k-1]))
 			}
 		}
-		if best > 0 && q.BreakdownTrait != "" {
-			people = append(people, reached{pid, best})
+		if len(best) > 0 && q.BreakdownTrait != "" {
+			people = append(people, reached{pid, len(best)})
 		}
 		return nil
 	})

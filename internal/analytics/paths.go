@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -33,31 +34,62 @@ const MaxSteps = 10
 // MaxWithin caps a funnel's conversion window.
 const MaxWithin = 366 * 24 * time.Hour
 
-// eachPerson calls fn with each profile's events (not interactions) of
-// names, oldest first. The slice is reused: fn must not keep it.
-func eachPerson(ctx context.Context, tn store.Tenant, names map[string]bool, fn func(profileID string, evs []*timeline.Event) error) error {
-	var (
-		cur string
-		evs []*timeline.Event
-	)
-	err := timeline.ScanEvents(ctx, tn, func(n string) bool { return names[n] }, func(e *timeline.Event) error {
-		if e.Kind != timeline.KindEvent {
+// mark is one event of a person as a funnel or a grid needs it: when
+// (Unix nanoseconds), and which filters it matches (bit i: filter i).
+type mark struct {
+	at   int64
+	mask uint32
+}
+
+func (m mark) time() time.Time { return time.Unix(0, m.at).UTC() }
+
+// eachPerson walks the stored events (not interactions) of the filters'
+// names once, in storage order (a sequential read: the events index by
+// profile would read the rows at random), keeping for each person the
+// events some filter matches, then calls fn with each person's, oldest
+// first (events at the same instant in the order stored, as the
+// timeline orders them). Memory: 16 bytes per matching event, and one
+// entry per person.
+func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn func(profileID string, marks []mark) error) error {
+	feats := make([]rule.Feature, len(filters))
+	names, props := map[string]bool{}, map[string]bool{}
+	for i, f := range filters {
+		feats[i], names[f.Name] = f.feature(), true
+		props[f.Name] = props[f.Name] || len(f.Where) > 0
+	}
+	people := map[string][]mark{}
+	err := timeline.EachStored(ctx, tn, func(n string) bool { return names[n] }, func(it *timeline.Item) error {
+		if it.Kind != timeline.KindEvent {
 			return nil
 		}
-		if e.ProfileID != cur && len(evs) > 0 {
-			if err := fn(cur, evs); err != nil {
+		var p map[string]any
+		if props[it.Name] {
+			var err error
+			if p, err = it.Properties(); err != nil {
 				return err
 			}
-			evs = evs[:0]
 		}
-		cur = e.ProfileID
-		evs = append(evs, e)
+		var m uint32
+		for i := range feats {
+			if feats[i].Matches(it.Name, p) {
+				m |= 1 << i
+			}
+		}
+		if m != 0 {
+			people[it.ProfileID] = append(people[it.ProfileID], mark{it.OccurredAt.UnixNano(), m})
+		}
 		return nil
 	})
-	if err == nil && len(evs) > 0 {
-		err = fn(cur, evs)
+	if err != nil {
+		return err
 	}
-	return err
+	for pid, marks := range people {
+		slices.SortStableFunc(marks, func(a, b mark) int { return cmp.Compare(a.at, b.at) })
+		if err := fn(pid, marks); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkFilters validates filters, naming field[i] in errors.

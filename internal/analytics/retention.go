@@ -6,7 +6,6 @@ import (
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/segment/rule"
-	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -64,15 +63,16 @@ func (s *Service) Retention(ctx context.Context, tn store.Tenant, q RetentionQue
 	for i := range out.Cohorts {
 		out.Cohorts[i].Returned = make([]int64, q.Periods+1)
 	}
-	start, ret := q.Start.feature(), q.Return.feature()
-	names := map[string]bool{q.Start.Name: true, q.Return.Name: true}
 	seen := make([]bool, q.Periods+1)
-	err = eachPerson(ctx, tn, names, func(_ string, evs []*timeline.Event) error {
-		c, first := -1, time.Time{}
+	// Filter 0 is Start, filter 1 Return.
+	err = eachPerson(ctx, tn, []EventFilter{q.Start, q.Return}, func(_ string, evs []mark) error {
+		c, first := -1, int64(0)
 		for _, e := range evs {
-			if i := sp.Index(e.OccurredAt); i >= 0 && start.Matches(e.Name, e.Properties) {
-				c, first = i, e.OccurredAt
-				break
+			if e.mask&1 != 0 {
+				if i := sp.Index(e.time()); i >= 0 {
+					c, first = i, e.at
+					break
+				}
 			}
 		}
 		if c < 0 {
@@ -83,10 +83,10 @@ func (s *Service) Retention(ctx context.Context, tn store.Tenant, q RetentionQue
 		for _, e := range evs {
 			// From the first Start's instant on: the Start event itself
 			// returns in period 0 when Return picks it.
-			if e.OccurredAt.Before(first) || !ret.Matches(e.Name, e.Properties) {
+			if e.at < first || e.mask&2 == 0 {
 				continue
 			}
-			k := edges.Index(e.OccurredAt) - c
+			k := edges.Index(e.time()) - c
 			if k < 0 || k > q.Periods || seen[k] {
 				continue
 			}

@@ -68,12 +68,16 @@ func (s *Service) TopValues(ctx context.Context, tn store.Tenant, q TopValuesQue
 		n     int64
 	}
 	counts := map[string]*tally{}
-	err := timeline.ScanEvents(ctx, tn, func(n string) bool { return n == q.Event }, func(e *timeline.Event) error {
-		if e.Kind != timeline.KindEvent || e.OccurredAt.Before(q.Since) || !e.OccurredAt.Before(q.Until) {
+	err := timeline.EachStored(ctx, tn, func(n string) bool { return n == q.Event }, func(it *timeline.Item) error {
+		if it.Kind != timeline.KindEvent || it.OccurredAt.Before(q.Since) || !it.OccurredAt.Before(q.Until) {
 			return nil
 		}
+		props, err := it.Properties()
+		if err != nil {
+			return err
+		}
 		out.Events++
-		v, ok := rule.Lookup(e.Properties, q.Property)
+		v, ok := rule.Lookup(props, q.Property)
 		if !ok || v == nil {
 			out.Missing++
 			return nil
