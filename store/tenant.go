@@ -88,6 +88,19 @@ func IDAt(t time.Time) string {
 	return fmt.Sprintf("%08x-%04x-0000-0000-000000000000", ms>>16, ms&0xffff)
 }
 
+// IDTime is when NewID drew id (to the millisecond); false for an id it
+// did not draw.
+func IDTime(id string) (time.Time, bool) {
+	if len(id) < 13 || id[8] != '-' {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseUint(id[:8]+id[9:13], 16, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(ms)).UTC(), true
+}
+
 // Collection is a workspace-scoped collection handle.
 type Collection struct {
 	t    Tenant

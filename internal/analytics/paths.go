@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"time"
 
@@ -45,7 +46,8 @@ func (m mark) time() time.Time { return time.Unix(0, m.at).UTC() }
 
 // eachPerson walks the stored events (not interactions) of the filters'
 // names once, in storage order (a sequential read: the events index by
-// profile would read the rows at random), keeping for each person the
+// profile would read the rows at random; walkParts spans side by side),
+// keeping for each person the
 // events some filter matches, then calls fn with each person's, oldest
 // first (events at the same instant in the order stored, as the
 // timeline orders them). Memory: 16 bytes per matching event, and one
@@ -57,8 +59,13 @@ func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn 
 		feats[i], names[f.Name] = f.feature(), true
 		props[f.Name] = props[f.Name] || len(f.Where) > 0
 	}
-	people := map[string][]mark{}
-	err := timeline.EachStored(ctx, tn, func(n string) bool { return names[n] }, func(it *timeline.Item) error {
+	parts := walkParts()
+	found := make([]map[string][]mark, parts) // each part's, apart
+	for i := range found {
+		found[i] = map[string][]mark{}
+	}
+	keep := func(n []byte) bool { return names[string(n)] }
+	err := timeline.EachStored(ctx, tn, parts, keep, func(part int, it *timeline.Item) error {
 		if it.Kind != timeline.KindEvent {
 			return nil
 		}
@@ -76,12 +83,19 @@ func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn 
 			}
 		}
 		if m != 0 {
-			people[it.ProfileID] = append(people[it.ProfileID], mark{it.OccurredAt.UnixNano(), m})
+			found[part][it.ProfileID] = append(found[part][it.ProfileID], mark{it.OccurredAt.UnixNano(), m})
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	// The parts in storage order, so that each person's marks are too.
+	people := found[0]
+	for _, more := range found[1:] {
+		for pid, marks := range more {
+			people[pid] = append(people[pid], marks...)
+		}
 	}
 	for pid, marks := range people {
 		slices.SortStableFunc(marks, func(a, b mark) int { return cmp.Compare(a.at, b.at) })
@@ -91,6 +105,10 @@ func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn 
 	}
 	return nil
 }
+
+// walkParts is how many spans of the events a walk reads side by side:
+// one per core, at most 4.
+func walkParts() int { return min(max(runtime.GOMAXPROCS(0), 1), 4) }
 
 // checkFilters validates filters, naming field[i] in errors.
 func checkFilters(field string, fs []EventFilter) error {

@@ -127,7 +127,9 @@ func TestPathsAreTheStoredEvents(t *testing.T) {
 		}
 		return f
 	}
-	matches := func(f analytics.EventFilter, x ev) bool { return rule.FeatureOf(f.Name, f.Where).Matches(x.name, x.props) }
+	matches := func(f analytics.EventFilter, x ev) bool {
+		return rule.FeatureOf(f.Name, f.Where).Matches(x.name, x.props)
+	}
 
 	var deep, returning int // rounds whose funnel's last step (of 2+) and grid's later periods have people
 	for round := range 20 {

@@ -31,33 +31,22 @@ type SizeBucket struct {
 	Entered, Exited int64
 }
 
-// SegmentSize replays the segment's membership history up to the span's
-// end: one read of the segment's changes, in the order the history index
-// keeps them, so the figures are the history's own (the size at the end
-// of the last bucket is the size now).
+// SegmentSize replays the segment's membership history by index counts
+// (segment.Moves): the figures are the history's own, and the size at
+// the end of the last bucket is the size now.
 func (s *Service) SegmentSize(ctx context.Context, tn store.Tenant, segmentID string, q SeriesQuery) (*SegmentSizes, error) {
 	sp, err := newSpan(q.Since, q.Until, q.Interval, q.TimeZone, s.location)
 	if err != nil {
 		return nil, err
 	}
 	out := &SegmentSizes{Span: sp, Buckets: make([]SizeBucket, sp.Len())}
-	var before int64 // members when the span begins
-	err = segment.EachChange(ctx, tn, segmentID, sp.End(), func(entered bool, at time.Time) error {
-		i := sp.Index(at)
-		switch {
-		case i < 0 && entered:
-			before++
-		case i < 0:
-			before--
-		case entered:
-			out.Buckets[i].Entered++
-		default:
-			out.Buckets[i].Exited++
-		}
-		return nil
-	})
+	b, in, err := segment.Moves(ctx, tn, segmentID, sp.Bounds)
 	if err != nil {
 		return nil, err
+	}
+	before := b[0] - b[1] // members when the span begins
+	for i, m := range in {
+		out.Buckets[i].Entered, out.Buckets[i].Exited = m[0], m[1]
 	}
 	size := before
 	for i := range out.Buckets {

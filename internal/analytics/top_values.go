@@ -67,35 +67,62 @@ func (s *Service) TopValues(ctx context.Context, tn store.Tenant, q TopValuesQue
 		value any
 		n     int64
 	}
-	counts := map[string]*tally{}
-	err := timeline.EachStored(ctx, tn, func(n string) bool { return n == q.Event }, func(it *timeline.Item) error {
+	type part struct {
+		counts          map[string]*tally
+		events, missing int64
+	}
+	parts := make([]part, walkParts())
+	for i := range parts {
+		parts[i].counts = map[string]*tally{}
+	}
+	keep := func(n []byte) bool { return string(n) == q.Event }
+	err := timeline.EachStored(ctx, tn, len(parts), keep, func(i int, it *timeline.Item) error {
 		if it.Kind != timeline.KindEvent || it.OccurredAt.Before(q.Since) || !it.OccurredAt.Before(q.Until) {
 			return nil
 		}
+		pt := &parts[i]
+		pt.events++
 		props, err := it.Properties()
 		if err != nil {
 			return err
 		}
-		out.Events++
 		v, ok := rule.Lookup(props, q.Property)
 		if !ok || v == nil {
-			out.Missing++
+			pt.missing++
 			return nil
 		}
 		k := valueKey(v)
-		t := counts[k]
+		t := pt.counts[k]
 		if t == nil {
-			if len(counts) == MaxDistinctTop {
-				return apperr.Invalid("property", "has more than %d different values in the range: narrow since and until", MaxDistinctTop)
+			if len(pt.counts) == MaxDistinctTop {
+				return tooMany()
 			}
 			t = &tally{value: v}
-			counts[k] = t
+			pt.counts[k] = t
 		}
 		t.n++
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	counts := parts[0].counts
+	for i, pt := range parts {
+		out.Events += pt.events
+		out.Missing += pt.missing
+		if i == 0 {
+			continue
+		}
+		for k, t := range pt.counts {
+			if c := counts[k]; c != nil {
+				c.n += t.n
+				continue
+			}
+			if len(counts) == MaxDistinctTop {
+				return nil, tooMany()
+			}
+			counts[k] = t
+		}
 	}
 	keys := make([]string, 0, len(counts))
 	for k := range counts {
@@ -116,4 +143,9 @@ func (s *Service) TopValues(ctx context.Context, tn store.Tenant, q TopValuesQue
 		}
 	}
 	return out, nil
+}
+
+// tooMany refuses a top-values count past MaxDistinctTop values.
+func tooMany() error {
+	return apperr.Invalid("property", "has more than %d different values in the range: narrow since and until", MaxDistinctTop)
 }

@@ -17,37 +17,34 @@ func Anonymous(idType string) bool { return idType == AnonymousID || idType == D
 
 // EachKnown calls fn once per profile that holds an identifier of a
 // person (not Anonymous), with the first time one of those was seen: when
-// the profile became known. One walk of the identifiers by profile.
+// the profile became known. One walk of the identifiers in storage order
+// (a sequential read), holding each known profile's time until the end.
 func EachKnown(ctx context.Context, tn store.Tenant, fn func(profileID string, at time.Time) error) error {
-	var (
-		cur   string
-		first time.Time
-	)
-	flush := func() error {
-		if cur == "" || first.IsZero() {
+	first := map[string]time.Time{}
+	err := tn.C(Identities).Each(ctx, store.Query{Index: store.ByID, Limit: 5000}, func(raw bson.Raw) error {
+		typ, _ := raw.Lookup("type").StringValueOK()
+		if Anonymous(typ) {
 			return nil
 		}
-		return fn(cur, first)
-	}
-	err := tn.C(Identities).Each(ctx, store.Query{Index: IdentitiesByProfile}, func(raw bson.Raw) error {
 		pid, _ := raw.Lookup("profileId").StringValueOK()
-		typ, _ := raw.Lookup("type").StringValueOK()
 		seen, ok := raw.Lookup("firstSeenAt").TimeOK()
-		if pid != cur {
-			if err := flush(); err != nil {
-				return err
-			}
-			cur, first = pid, time.Time{}
+		if !ok {
+			return nil
 		}
-		if ok && !Anonymous(typ) && (first.IsZero() || seen.Before(first)) {
-			first = seen
+		if t, had := first[pid]; !had || seen.Before(t) {
+			first[pid] = seen
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("identifiers by profile: %w", err)
+		return fmt.Errorf("identifiers: %w", err)
 	}
-	return flush()
+	for pid, at := range first {
+		if err := fn(pid, at); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EachMergeEvent calls fn with every merge and unmerge that took effect

@@ -154,19 +154,12 @@ func TestUnmergeRecordsTheRestoredProfileEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var net int64
-	var causes []string
-	err = segment.EachChange(e.ctx, e.tn, s.ID, e.clock.Now().Add(time.Hour), func(entered bool, _ time.Time) error {
-		if entered {
-			net++
-		} else {
-			net--
-		}
-		return nil
-	})
+	before, _, err := segment.Moves(e.ctx, e.tn, s.ID, []time.Time{e.clock.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	net := before[0] - before[1]
+	var causes []string
 	changes, _, _, err := e.svc.Segments.History(e.ctx, e.tn, s.ID, 20, "")
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,10 @@ const (
 	MembersByEntered  = "by_segment_entered" // (segmentId, enteredAt)
 	MembershipChanges = "membership_changes"
 	ChangesBySegment  = "by_segment" // (segmentId, at)
-	ChangesOfProfile  = "by_profile" // (profileId, at)
+	// ChangesByKind answers a segment's size at any time by index counts
+	// (Moves): entries less exits before it.
+	ChangesByKind     = "by_segment_kind" // (segmentId, kind, at)
+	ChangesOfProfile  = "by_profile"      // (profileId, at)
 	SegmentBuilds     = "segment_builds"
 	BuildsByStatus    = "by_status" // (status)
 	SegmentWorkspaces = "segment_workspaces"
@@ -40,6 +43,7 @@ var Collections = []store.CollectionSpec{
 	}, Retired: []string{"by_segment_profile", "by_profile"}},
 	{Name: MembershipChanges, Indexes: []store.Index{
 		{Name: ChangesBySegment, Fields: []string{"segmentId", "at"}},
+		{Name: ChangesByKind, Fields: []string{"segmentId", "kind", "at"}},
 		{Name: ChangesOfProfile, Fields: []string{"profileId", "at"}},
 	}},
 	{Name: SegmentBuilds, Indexes: []store.Index{

@@ -396,31 +396,37 @@ func HistorySize(ctx context.Context, tn store.Tenant, segmentID string) (int64,
 	return n, nil
 }
 
-// EachChange calls fn with every change in the segment's membership
-// history before until, oldest first: whether it entered (else exited)
-// and when. NOT_FOUND when the workspace has no such segment. The
-// history is the whole story from the first build on, so the size at t
-// is the entries before t less the exits before t.
-func EachChange(ctx context.Context, tn store.Tenant, segmentID string, until time.Time, fn func(entered bool, at time.Time) error) error {
+// Moves counts a segment's membership history with index counts: the
+// entries and exits before bounds[0], and in each [bounds[i],
+// bounds[i+1]). The history is the whole story from the first build on,
+// so the size at t is the entries before t less the exits before t.
+// NOT_FOUND when the workspace has no such segment.
+func Moves(ctx context.Context, tn store.Tenant, segmentID string, bounds []time.Time) (before [2]int64, in [][2]int64, err error) {
 	if err := tn.C(Segments).Get(ctx, segmentID, &struct{}{}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return apperr.New(apperr.NotFound, "segment %s not found", segmentID)
+			return before, nil, apperr.New(apperr.NotFound, "segment %s not found", segmentID)
 		}
-		return fmt.Errorf("load segment %s: %w", segmentID, err)
+		return before, nil, fmt.Errorf("load segment %s: %w", segmentID, err)
 	}
-	q := store.Query{Index: ChangesBySegment, Eq: []any{segmentID}, Range: &store.Bound{Lt: store.DateTime(until)}}
-	err := tn.C(MembershipChanges).Each(ctx, q, func(raw bson.Raw) error {
-		kind, ok := raw.Lookup("kind").StringValueOK()
-		at, okAt := raw.Lookup("at").TimeOK()
-		if !ok || !okAt {
-			return fmt.Errorf("membership change %s lacks its kind or time", raw.Lookup("_id"))
+	count := func(kind string, r *store.Bound) (int64, error) {
+		n, err := tn.C(MembershipChanges).Count(ctx, store.Query{Index: ChangesByKind, Eq: []any{segmentID, kind}, Range: r})
+		if err != nil {
+			return 0, fmt.Errorf("count history of segment %s: %w", segmentID, err)
 		}
-		return fn(kind == Entered, at)
-	})
-	if err != nil {
-		return fmt.Errorf("history of segment %s: %w", segmentID, err)
+		return n, nil
 	}
-	return nil
+	in = make([][2]int64, max(len(bounds)-1, 0))
+	for k, kind := range []string{Entered, Exited} {
+		if before[k], err = count(kind, &store.Bound{Lt: store.DateTime(bounds[0])}); err != nil {
+			return before, nil, err
+		}
+		for i := range in {
+			if in[i][k], err = count(kind, &store.Bound{Gte: store.DateTime(bounds[i]), Lt: store.DateTime(bounds[i+1])}); err != nil {
+				return before, nil, err
+			}
+		}
+	}
+	return before, in, nil
 }
 
 // MemberSet returns the ids of a segment's members now. NOT_FOUND when

@@ -2,7 +2,9 @@ package timeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -160,39 +162,123 @@ func (it *Item) Properties() (map[string]any, error) {
 }
 
 // EachStored calls fn with every stored item of the workspace whose name
-// keep accepts, in storage order: one sequential read of the collection,
-// the fastest whole walk, for readers that group items themselves
-// (analytics' funnels and grids). The item is reused: fn must not keep
+// keep accepts, walking the collection in storage order (a sequential
+// read, the fastest whole walk) in parts spans of it side by side, for
+// readers that group items themselves (analytics' funnels and grids).
+// Calls for one part come one at a time, in storage order; parts run
+// concurrently, so fn keeps each part's state apart. The name is checked
+// before anything else is decoded; the item is reused: fn must not keep
 // it.
-func EachStored(ctx context.Context, tn store.Tenant, keep func(name string) bool, fn func(*Item) error) error {
-	var it Item
-	err := tn.C(Events).Each(ctx, store.Query{Index: store.ByID, Limit: 5000}, func(raw bson.Raw) error {
-		it = Item{}
+func EachStored(ctx context.Context, tn store.Tenant, parts int, keep func(name []byte) bool, fn func(part int, it *Item) error) error {
+	spans, err := storedSpans(ctx, tn, parts)
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(spans))
+	var wg sync.WaitGroup
+	for p, r := range spans {
+		wg.Go(func() { errs[p] = eachStoredIn(ctx, tn, r, keep, func(it *Item) error { return fn(p, it) }) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("walk stored items: %w", err)
+	}
+	return nil
+}
+
+// storedSpans splits the items' ids into at most parts ranges of equal
+// storage time (ids are time-ordered): from the first item's to the
+// last's.
+func storedSpans(ctx context.Context, tn store.Tenant, parts int) ([]*store.Bound, error) {
+	if parts <= 1 {
+		return []*store.Bound{nil}, nil
+	}
+	edge := func(desc bool) (time.Time, bool, error) {
+		docs, err := tn.C(Events).Find(ctx, store.Query{Index: store.ByID, Desc: desc, Limit: 1})
+		if err != nil || len(docs) == 0 {
+			return time.Time{}, false, err
+		}
+		id, _ := docs[0].Raw.Lookup("_id").StringValueOK()
+		t, ok := store.IDTime(id)
+		return t, ok, nil
+	}
+	first, ok1, err := edge(false)
+	if err != nil {
+		return nil, fmt.Errorf("first stored item: %w", err)
+	}
+	last, ok2, err := edge(true)
+	if err != nil {
+		return nil, fmt.Errorf("last stored item: %w", err)
+	}
+	if !ok1 || !ok2 || !last.After(first) {
+		return []*store.Bound{nil}, nil
+	}
+	out := make([]*store.Bound, parts)
+	for p := range out {
+		out[p] = &store.Bound{}
+		if p > 0 {
+			out[p].Gte = store.IDAt(first.Add(last.Sub(first) * time.Duration(p) / time.Duration(parts)))
+		}
+		if p < parts-1 {
+			out[p].Lt = store.IDAt(first.Add(last.Sub(first) * time.Duration(p+1) / time.Duration(parts)))
+		}
+	}
+	return out, nil
+}
+
+// errSkipItem stops the walk of an item whose name is not kept.
+var errSkipItem = errors.New("skip item")
+
+// eachStoredIn walks the items of one id range (nil: all).
+func eachStoredIn(ctx context.Context, tn store.Tenant, r *store.Bound, keep func(name []byte) bool, fn func(*Item) error) error {
+	var (
+		it            Item
+		pid, kind, at bson.RawValue
+	)
+	return tn.C(Events).Each(ctx, store.Query{Index: store.ByID, Range: r, Limit: 5000}, func(raw bson.Raw) error {
+		it, pid, kind, at = Item{}, bson.RawValue{}, bson.RawValue{}, bson.RawValue{}
 		err := rawbson.Each(raw, func(key []byte, v bson.RawValue) error {
 			switch string(key) {
 			case "profileId":
-				return decodeString(v, &it.ProfileID)
+				pid = v
 			case "kind":
-				return decodeString(v, &it.Kind)
+				kind = v
 			case "name":
-				return decodeString(v, &it.Name)
+				name, ok := rawString(v)
+				if !ok || keep != nil && !keep(name) {
+					return errSkipItem
+				}
+				it.Name = string(name)
 			case "occurredAt":
-				return decodeTime(v, &it.OccurredAt)
+				at = v
 			case "properties":
 				it.props = v
 			}
 			return nil
 		})
+		if errors.Is(err, errSkipItem) {
+			return nil
+		}
+		if err == nil && pid.Type != 0 {
+			err = decodeString(pid, &it.ProfileID)
+		}
+		if err == nil && kind.Type != 0 {
+			err = decodeString(kind, &it.Kind)
+		}
+		if err == nil && at.Type != 0 {
+			err = decodeTime(at, &it.OccurredAt)
+		}
 		if err != nil {
 			return fmt.Errorf("decode item: %w", err)
 		}
-		if keep != nil && !keep(it.Name) {
-			return nil
-		}
 		return fn(&it)
 	})
-	if err != nil {
-		return fmt.Errorf("walk stored items: %w", err)
+}
+
+// rawString is a BSON string's bytes, without copying them.
+func rawString(v bson.RawValue) ([]byte, bool) {
+	if v.Type != bson.TypeString || len(v.Value) < 5 {
+		return nil, false
 	}
-	return nil
+	return v.Value[4 : len(v.Value)-1], true
 }
