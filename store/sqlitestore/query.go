@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -112,10 +113,24 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string,
 		if err != nil {
 			return "", nil, err
 		}
+		// A keyset position already past a bound implies it: the bound
+		// is left out, so that SQLite seeks to the position. With both,
+		// it seeks to the bound and filters its way to the position, on
+		// every page: a walk of a large range read its start again per
+		// page.
+		from, to := q.RangeFrom, q.RangeTo
+		if !count && len(q.After) > 0 {
+			if !q.Desc && past(q.After[0], from, 1) {
+				from = nil
+			}
+			if q.Desc && past(q.After[0], to, -1) {
+				to = nil
+			}
+		}
 		for _, e := range []struct {
 			edge       *store.RangeEdge
 			excl, incl string
-		}{{q.RangeFrom, " > ?", " >= ?"}, {q.RangeTo, " < ?", " <= ?"}} {
+		}{{from, " > ?", " >= ?"}, {to, " < ?", " <= ?"}} {
 			if e.edge == nil {
 				continue
 			}
@@ -135,11 +150,21 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string,
 		// keeps a one-sided bound from running into the other bracket.
 		// (Bools and datetimes are integers here, so they still share the
 		// number bracket: indexed fields are expected to hold one type.)
+		// A keyset position of the bracket's own type implies the closing
+		// edge too (and must be what SQLite seeks to, as above).
+		var after any
+		if !count && len(q.After) > 0 {
+			after, _ = sqlValue(q.After[0])
+		}
 		switch {
 		case q.RangeFrom == nil && isString(q.RangeTo.Value):
-			sb.WriteString(" AND " + col + " >= ''")
+			if q.Desc || !isString(after) {
+				sb.WriteString(" AND " + col + " >= ''")
+			}
 		case q.RangeTo == nil && !isString(q.RangeFrom.Value):
-			sb.WriteString(" AND " + col + " < ''")
+			if !q.Desc || !isNumber(after) {
+				sb.WriteString(" AND " + col + " < ''")
+			}
 		}
 	}
 
@@ -199,6 +224,54 @@ func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string,
 	}
 	args = append(args, limit)
 	return sb.String(), args, nil
+}
+
+// past tells whether a keyset position's first value a lies beyond edge
+// in direction dir (1: ascending, after a lower bound; -1: descending,
+// before an upper bound), so that every row after the position is
+// within the bound. Values of different types are never past.
+func past(a any, edge *store.RangeEdge, dir int) bool {
+	if edge == nil {
+		return false
+	}
+	av, err1 := sqlValue(a)
+	ev, err2 := sqlValue(edge.Value)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	var c int
+	switch x := av.(type) {
+	case string:
+		y, ok := ev.(string)
+		if !ok {
+			return false
+		}
+		c = strings.Compare(x, y)
+	case int64:
+		y, ok := ev.(int64)
+		if !ok {
+			return false
+		}
+		c = cmp.Compare(x, y)
+	case float64:
+		y, ok := ev.(float64)
+		if !ok {
+			return false
+		}
+		c = cmp.Compare(x, y)
+	default:
+		return false
+	}
+	c *= dir
+	return c > 0 || c == 0 && edge.Inclusive
+}
+
+func isNumber(v any) bool {
+	switch v.(type) {
+	case int64, float64:
+		return true
+	}
+	return false
 }
 
 func isString(v any) bool {

@@ -913,6 +913,32 @@ func testPagination(t *testing.T, b store.Backend) {
 	bound := store.Bound{Gte: base.Add(3 * time.Minute), Lt: base.Add(10 * time.Minute)}
 	walkPages(t, c, store.Query{Index: ByOwnerAt, Eq: []any{"o"}, Range: &bound}, 2, expect(docs, keep, false))
 	walkPages(t, c, store.Query{Index: ByOwnerAt, Eq: []any{"o"}, Range: &bound, Desc: true}, 2, expect(docs, keep, true))
+	// A cursor past a bound stands for it (the SQLite engine then seeks
+	// to the cursor): pages of one document through ties at an inclusive
+	// and an exclusive bound, either way, and through the primary key.
+	for _, c3 := range []struct {
+		name  string
+		bound store.Bound
+		keep  func(Thing) bool
+	}{
+		{"n >= 3", store.Bound{Gte: int64(3)}, func(d Thing) bool { return d.N >= 3 }},
+		{"n > 3", store.Bound{Gt: int64(3)}, func(d Thing) bool { return d.N > 3 }},
+		{"n <= 3", store.Bound{Lte: int64(3)}, func(d Thing) bool { return d.N <= 3 }},
+		{"n < 3", store.Bound{Lt: int64(3)}, func(d Thing) bool { return d.N < 3 }},
+	} {
+		bound := c3.bound
+		walkPages(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}, Range: &bound}, 1, expect(docs, c3.keep, false))
+		walkPages(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o"}, Range: &bound, Desc: true}, 1, expect(docs, c3.keep, true))
+	}
+	byID := find(t, c, store.Query{Index: store.ByID})
+	if len(byID) > 4 {
+		mid := store.Bound{Gte: byID[1], Lt: byID[len(byID)-1]}
+		walkPages(t, c, store.Query{Index: store.ByID, Range: &mid}, 2, byID[1:len(byID)-1])
+		walkPages(t, c, store.Query{Index: store.ByID, Range: &mid, Desc: true}, 2, reversed(byID[1:len(byID)-1]))
+		below := store.Bound{Lt: byID[len(byID)-1]} // one-sided: the engine closes the other side
+		walkPages(t, c, store.Query{Index: store.ByID, Range: &below}, 2, byID[:len(byID)-1])
+		walkPages(t, c, store.Query{Index: store.ByID, Range: &below, Desc: true}, 2, reversed(byID[:len(byID)-1]))
+	}
 	// Ties on the whole index are paged by _id.
 	walkPages(t, c, store.Query{Index: ByOwnerN, Eq: []any{"o", 3}}, 1, []string{"id-03", "id-07", "id-10"})
 	// A cursor over the whole index crosses the equality groups.
@@ -1375,4 +1401,10 @@ func testTogether(t *testing.T, b store.Backend) {
 		t.Fatalf("waiting fns: %v, %v", first, after)
 	}
 	wantIDs(t, "waited", find(t, things, store.Query{Index: ByOwnerN, Eq: []any{"w"}}), []string{"w1", "w2"})
+}
+
+func reversed(in []string) []string {
+	out := slices.Clone(in)
+	slices.Reverse(out)
+	return out
 }
