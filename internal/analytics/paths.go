@@ -36,22 +36,42 @@ const MaxSteps = 10
 const MaxWithin = 366 * 24 * time.Hour
 
 // mark is one event of a person as a funnel or a grid needs it: when
-// (Unix nanoseconds), and which filters it matches (bit i: filter i).
+// (Unix nanoseconds), which filters it matches (bit i: filter i), and
+// whose it is (an index into the walk's people).
 type mark struct {
-	at   int64
-	mask uint32
+	at     int64
+	mask   uint32
+	person int32
 }
 
 func (m mark) time() time.Time { return time.Unix(0, m.at).UTC() }
 
+// marks is what one part of a walk keeps: its people in the order met,
+// and their matching events in storage order.
+type marks struct {
+	ids    map[string]int32
+	people []string
+	marks  []mark
+}
+
+func (ms *marks) add(pid string, m mark) {
+	i, ok := ms.ids[pid]
+	if !ok {
+		i = int32(len(ms.people))
+		ms.ids[pid] = i
+		ms.people = append(ms.people, pid)
+	}
+	m.person = i
+	ms.marks = append(ms.marks, m)
+}
+
 // eachPerson walks the stored events (not interactions) of the filters'
 // names once, in storage order (a sequential read: the events index by
 // profile would read the rows at random; walkParts spans side by side),
-// keeping for each person the
-// events some filter matches, then calls fn with each person's, oldest
-// first (events at the same instant in the order stored, as the
-// timeline orders them). Memory: 16 bytes per matching event, and one
-// entry per person.
+// keeping the events some filter matches, then calls fn with each
+// person's, oldest first (events at the same instant in the order
+// stored, as the timeline orders them). Memory: 16 bytes per matching
+// event and one entry per person.
 func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn func(profileID string, marks []mark) error) error {
 	feats := make([]rule.Feature, len(filters))
 	names, props := map[string]bool{}, map[string]bool{}
@@ -59,13 +79,12 @@ func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn 
 		feats[i], names[f.Name] = f.feature(), true
 		props[f.Name] = props[f.Name] || len(f.Where) > 0
 	}
-	parts := walkParts()
-	found := make([]map[string][]mark, parts) // each part's, apart
-	for i := range found {
-		found[i] = map[string][]mark{}
+	parts := make([]marks, walkParts())
+	for i := range parts {
+		parts[i].ids = map[string]int32{}
 	}
 	keep := func(n []byte) bool { return names[string(n)] }
-	err := timeline.EachStored(ctx, tn, parts, keep, func(part int, it *timeline.Item) error {
+	err := timeline.EachStored(ctx, tn, len(parts), keep, func(part int, it *timeline.Item) error {
 		if it.Kind != timeline.KindEvent {
 			return nil
 		}
@@ -83,25 +102,56 @@ func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn 
 			}
 		}
 		if m != 0 {
-			found[part][it.ProfileID] = append(found[part][it.ProfileID], mark{it.OccurredAt.UnixNano(), m})
+			parts[part].add(it.ProfileID, mark{at: it.OccurredAt.UnixNano(), mask: m})
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	// The parts in storage order, so that each person's marks are too.
-	people := found[0]
-	for _, more := range found[1:] {
-		for pid, marks := range more {
-			people[pid] = append(people[pid], marks...)
-		}
+	// One list in storage order (the parts in theirs), people numbered
+	// across the parts, then each person's oldest first: a stable sort
+	// keeps events of one instant in storage order.
+	all := marks{ids: map[string]int32{}}
+	n := 0
+	for _, p := range parts {
+		n += len(p.marks)
 	}
-	for pid, marks := range people {
-		slices.SortStableFunc(marks, func(a, b mark) int { return cmp.Compare(a.at, b.at) })
-		if err := fn(pid, marks); err != nil {
+	all.marks = make([]mark, 0, n)
+	for i := range parts {
+		p := &parts[i]
+		remap := make([]int32, len(p.people))
+		for j, pid := range p.people {
+			g, ok := all.ids[pid]
+			if !ok {
+				g = int32(len(all.people))
+				all.ids[pid] = g
+				all.people = append(all.people, pid)
+			}
+			remap[j] = g
+		}
+		for _, m := range p.marks {
+			m.person = remap[m.person]
+			all.marks = append(all.marks, m)
+		}
+		*p = marks{} // the part's memory goes
+	}
+	all.ids = nil
+	slices.SortStableFunc(all.marks, func(a, b mark) int {
+		if c := cmp.Compare(a.person, b.person); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.at, b.at)
+	})
+	for i := 0; i < len(all.marks); {
+		j := i + 1
+		for j < len(all.marks) && all.marks[j].person == all.marks[i].person {
+			j++
+		}
+		if err := fn(all.people[all.marks[i].person], all.marks[i:j]); err != nil {
 			return err
 		}
+		i = j
 	}
 	return nil
 }

@@ -235,7 +235,7 @@ func eachStoredIn(ctx context.Context, tn store.Tenant, r *store.Bound, keep fun
 		it            Item
 		pid, kind, at bson.RawValue
 	)
-	return tn.C(Events).Each(ctx, store.Query{Index: store.ByID, Range: r, Limit: 5000}, func(raw bson.Raw) error {
+	return tn.C(Events).Each(ctx, store.Query{Index: store.ByID, Range: r, Limit: 1000}, func(raw bson.Raw) error {
 		it, pid, kind, at = Item{}, bson.RawValue{}, bson.RawValue{}, bson.RawValue{}
 		err := rawbson.Each(raw, func(key []byte, v bson.RawValue) error {
 			switch string(key) {
