@@ -3,11 +3,13 @@ package resolvers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/auth"
 )
 
 var intervals = map[model.Interval]analytics.Interval{
@@ -132,10 +134,14 @@ func toFunnelQuery(steps []model.EventFilter, within *model.RelativeWindowInput,
 		q.Steps = append(q.Steps, toFilter(st))
 	}
 	if within != nil {
-		if within.Amount < 1 || within.Amount > 366*24*60 {
-			return q, apperr.Invalid("within.amount", "must be between 1 and %d", 366*24*60)
+		// Checked per unit before multiplying: a huge amount must not wrap
+		// into a small window.
+		unit := windowUnits[within.Unit]
+		most := int(analytics.MaxWithin / unit)
+		if within.Amount < 1 || within.Amount > most {
+			return q, apperr.Invalid("within.amount", "must be between 1 and %d %s", most, strings.ToLower(string(within.Unit)))
 		}
-		q.Within = time.Duration(within.Amount) * windowUnits[within.Unit]
+		q.Within = time.Duration(within.Amount) * unit
 	}
 	if breakdownTrait != nil && *breakdownTrait == "" {
 		return q, apperr.Invalid("breakdownTrait", "must not be empty")
@@ -151,8 +157,12 @@ func (r *Resolver) checkFiltersPII(ctx context.Context, field string, fs []analy
 		return err
 	}
 	for i, f := range fs {
+		at := fmt.Sprintf("%s[%d]", field, i)
+		if len(fs) == 1 && field != "steps" {
+			at = field // start, returning: one filter
+		}
 		for j, c := range f.Where {
-			if err := m.CheckKeys(fmt.Sprintf("%s[%d].where[%d]", field, i, j), c.Key); err != nil {
+			if err := m.CheckKeys(fmt.Sprintf("%s.where[%d]", at, j), c.Key); err != nil {
 				return err
 			}
 		}
@@ -221,4 +231,18 @@ func toTopValues(v *analytics.TopValues) *model.TopValues {
 func toTile(v *analytics.Volume) *model.EventVolumeTile {
 	ev := toEventVolume(v)
 	return &model.EventVolumeTile{TimeZone: ev.TimeZone, Groups: ev.Groups, Bucket: &ev.Buckets[0]}
+}
+
+// requireValues refuses stored values (trait values of a breakdown, an
+// event property's values) to a token that cannot read profiles:
+// analytics:read alone gives counts, and a group can be one person.
+func (r *Resolver) requireValues(ctx context.Context, what string) error {
+	_, p, err := r.tenant(ctx)
+	if err != nil {
+		return err
+	}
+	if !p.Has(auth.ScopeProfilesRead) {
+		return apperr.New(apperr.Forbidden, "%s needs scope %s as well: it returns stored values, not only counts", what, auth.ScopeProfilesRead)
+	}
+	return nil
 }

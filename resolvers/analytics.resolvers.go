@@ -74,6 +74,11 @@ func (r *queryResolver) Funnel(ctx context.Context, steps []model.EventFilter, w
 	if err != nil {
 		return nil, err
 	}
+	if q.BreakdownTrait != "" {
+		if err := r.requireValues(ctx, "breakdownTrait"); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.checkFiltersPII(ctx, "steps", q.Steps, q.BreakdownTrait); err != nil {
 		return nil, err
 	}
@@ -114,6 +119,9 @@ func (r *queryResolver) TopValues(ctx context.Context, event string, property st
 	q := analytics.TopValuesQuery{Event: event, Property: property, Limit: defaultTop, Since: since, Until: until}
 	if limit != nil {
 		q.Limit = *limit
+	}
+	if err := r.requireValues(ctx, "topValues"); err != nil {
+		return nil, err
 	}
 	m, err := r.piiMasker(ctx)
 	if err != nil {

@@ -174,9 +174,13 @@ func (c *counter) fragment(s *ast.FragmentSpread) shape {
 // seriesCost is what an analytics series costs besides its selection.
 const seriesCost = 20
 
-// scanCost is what a funnel, a retention grid or top values cost: they
-// read every event of the names they ask for.
-const scanCost = 100
+// walkCost is what a funnel, a retention grid or top values cost: each
+// walks the workspace's events (at most a few fit in one operation).
+const walkCost = 1000
+
+// logCost is what a series that walks a whole log costs (profileGrowth
+// the identifiers, consentRates the consent log).
+const logCost = 200
 
 // Complexity is the cost model: every field costs 1 plus what it selects,
 // and a list costs what one element selects times how many elements it
@@ -228,24 +232,24 @@ func Complexity() graph.ComplexityRoot {
 		return seriesCost + child
 	}
 	c.Query.ProfileGrowth = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
-		return seriesCost + child
+		return logCost + child
 	}
-	// Funnels, retention and top values read the workspace's events
-	// once, whatever they select: a fixed price like a page of 100.
+	// Funnels, retention and top values walk the workspace's events
+	// once, whatever they select.
 	c.Query.Funnel = func(child int, _ []model.EventFilter, _ *model.RelativeWindowInput, _ time.Time, _ time.Time, _ *string, _ *string) int {
-		return scanCost + child
+		return walkCost + child
 	}
 	c.Query.Retention = func(child int, _ model.EventFilter, _ model.EventFilter, _ time.Time, _ time.Time, _ model.Interval, _ *string, _ *int) int {
-		return scanCost + child
+		return walkCost + child
 	}
 	c.Query.TopValues = func(child int, _ string, _ string, _ *int, _ time.Time, _ time.Time) int {
-		return scanCost + child
+		return walkCost + child
 	}
 	c.Subscription.EventVolumeLive = func(child int, _ model.Interval, _ *string, _ []string, _ []string, _ *model.EventVolumeGroupBy, _ *int) int {
 		return seriesCost + child
 	}
 	c.Query.ConsentRates = func(child int, _ string, _ *model.ConsentChannel, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
-		return seriesCost + child
+		return logCost + child
 	}
 	// Lists without first: their typical size, as a multiplier.
 	c.Profile.Segments = func(child int) int { return 1 + 10*child }

@@ -165,6 +165,29 @@ func TestE2EFunnelRetentionTopValues(t *testing.T) {
 		r = s.gql(t, noPII, funnelQuery, map[string]any{"steps": []map[string]any{{"name": "order", "where": []map[string]any{{"key": "email", "op": "EXISTS"}}}}})
 		r.requireError(t, 0, "FORBIDDEN")
 		s.gql(t, noPII, funnelQuery, map[string]any{"steps": steps, "by": "firstName"}).requireError(t, 0, "FORBIDDEN")
+
+		// analytics:read alone: counts yes, stored values no.
+		counts := s.token(t, "acme", auth.ScopeAnalyticsRead)
+		if f = func() gqlFunnel {
+			r := s.gql(t, counts, funnelQuery, map[string]any{"steps": steps})
+			r.requireOK(t)
+			var out struct{ Funnel gqlFunnel }
+			r.decode(t, &out)
+			return out.Funnel
+		}(); people(f) != "4 2 1" {
+			t.Fatalf("funnel with analytics:read alone: %+v", f)
+		}
+		s.gql(t, counts, funnelQuery, map[string]any{"steps": steps, "by": "plan"}).requireError(t, 0, "FORBIDDEN")
+		s.gql(t, counts, top, map[string]any{"e": "visit", "p": "page"}).requireError(t, 0, "FORBIDDEN")
+
+		// Until the year 9999: every event, not none.
+		r = s.gql(t, tok, `query($s: [EventFilter!]!) { funnel(steps: $s, since: "0001-01-01T00:00:00Z", until: "9999-12-31T00:00:00Z") { steps { people } } }`, map[string]any{"s": steps})
+		r.requireOK(t)
+		var all struct{ Funnel gqlFunnel }
+		r.decode(t, &all)
+		if people(all.Funnel) != "4 2 1" {
+			t.Fatalf("funnel over all time: %+v", all.Funnel)
+		}
 	})
 }
 
@@ -190,6 +213,9 @@ func TestE2EFunnelRetentionTopValuesBadInput(t *testing.T) {
 		{"more than 10 steps", funnelQuery, map[string]any{"steps": eleven}, "BAD_USER_INPUT", "steps"},
 		{"a step's property path", funnelQuery, map[string]any{"steps": []map[string]any{{"name": "visit", "where": []map[string]any{{"key": "a..b", "op": "EXISTS"}}}}}, "BAD_USER_INPUT", "steps[0].where[0].key"},
 		{"an empty step name", funnelQuery, map[string]any{"steps": []map[string]any{{"name": ""}}}, "BAD_USER_INPUT", "steps[0].name"},
+		{"a window too long to hold", funnelQuery, map[string]any{"steps": []map[string]any{step}, "w": map[string]any{"amount": 213504, "unit": "DAYS"}}, "BAD_USER_INPUT", "within.amount"},
+		{"a window of 367 days", funnelQuery, map[string]any{"steps": []map[string]any{step}, "w": map[string]any{"amount": 367, "unit": "DAYS"}}, "BAD_USER_INPUT", "within.amount"},
+		{"an empty top-values event", `query { topValues(event: "", property: "x", since: "2026-10-01T00:00:00Z", until: "2026-11-01T00:00:00Z") { events } }`, nil, "BAD_USER_INPUT", "event"},
 		{"a window of 0", funnelQuery, map[string]any{"steps": []map[string]any{step}, "w": map[string]any{"amount": 0, "unit": "DAYS"}}, "BAD_USER_INPUT", "within.amount"},
 		{"a breakdown path", funnelQuery, map[string]any{"steps": []map[string]any{step}, "by": "$where"}, "BAD_USER_INPUT", "breakdownTrait"},
 		{"a funnel of another workspace's segment", funnelQuery, map[string]any{"steps": []map[string]any{step}, "seg": other.ID}, "NOT_FOUND", ""},

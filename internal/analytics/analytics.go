@@ -15,10 +15,13 @@ import (
 
 // Service is the analytics domain of one instance.
 type Service struct {
-	now      func() time.Time
+	now      func() time.Time // leases: the wall clock, shared by instances
+	clock    func() time.Time // the domain's: "now" in figures
 	instance string // holds rollup leases (roll.go)
 	// purposes tells consent series each purpose's lawful basis.
 	purposes *consent.Catalog
+	// walks holds a token per walk of the events under way (MaxWalks).
+	walks chan struct{}
 
 	mu      sync.Mutex
 	current map[string]bool // workspaces this instance has seen folded up to the horizon
@@ -44,11 +47,25 @@ func (s *Service) location(name string) (*time.Location, error) {
 	return l, nil
 }
 
-// New makes the service; now is the clock of leases, purposes the
-// workspace's consent purposes.
-func New(now func() time.Time, purposes *consent.Catalog) *Service {
-	if now == nil {
-		now = time.Now
+// Deps are what the service needs.
+type Deps struct {
+	// Leases is the clock of rollup leases, shared by every instance
+	// (default time.Now).
+	Leases func() time.Time
+	// Now is the domain's clock: the instant "now" in figures (default
+	// time.Now).
+	Now func() time.Time
+	// Purposes are the workspaces' consent purposes.
+	Purposes *consent.Catalog
+}
+
+// New makes the service.
+func New(d Deps) *Service {
+	if d.Leases == nil {
+		d.Leases = time.Now
 	}
-	return &Service{now: now, purposes: purposes, instance: store.NewID(), current: map[string]bool{}, backlog: map[string]int{}, wanted: map[string]bool{}}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{now: d.Leases, clock: d.Now, purposes: d.Purposes, walks: make(chan struct{}, MaxWalks), instance: store.NewID(), current: map[string]bool{}, backlog: map[string]int{}, wanted: map[string]bool{}}
 }

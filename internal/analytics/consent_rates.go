@@ -72,6 +72,7 @@ func (s *Service) ConsentRates(ctx context.Context, tn store.Tenant, q ConsentQu
 		return nil, err
 	}
 	out := &ConsentRates{Span: sp, AllowedWithoutRecord: allowedWithout, Buckets: make([]ConsentBucket, sp.Len())}
+	now := s.clock()
 	if err := profilesAt(ctx, tn, sp, func(i int, created, total int64) { out.Buckets[i].Profiles = total }); err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func (s *Service) ConsentRates(ctx context.Context, tn store.Tenant, q ConsentQu
 		}
 		for _, h := range batch {
 			at, stored := created[h.id]
-			replayConsent(out, decided, q, h.entries, at, stored)
+			replayConsent(out, decided, q, h.entries, at, stored, now)
 		}
 		batch = batch[:0]
 		return nil
@@ -102,7 +103,7 @@ func (s *Service) ConsentRates(ctx context.Context, tn store.Tenant, q ConsentQu
 		if privacy.IsPseudonym(profileID) {
 			// An erased person's kept proof: counted as records, never
 			// as a profile.
-			replayConsent(out, decided, q, entries, time.Time{}, false)
+			replayConsent(out, decided, q, entries, time.Time{}, false, now)
 			return nil
 		}
 		batch = append(batch, held{profileID, slices.Clone(entries)})
@@ -126,16 +127,17 @@ func (s *Service) ConsentRates(ctx context.Context, tn store.Tenant, q ConsentQu
 }
 
 // replayConsent adds one profile's records (in the order received) to
-// the series: their counts, their lapses, and, for a stored profile
-// created at createdAt, whether a record decided each bucket's end and
-// allowed contact.
-func replayConsent(out *ConsentRates, decided []int64, q ConsentQuery, entries []consent.LogEntry, createdAt time.Time, stored bool) {
+// the series: their counts, their lapses up to now, and, for a stored
+// profile created at createdAt, whether a record decided each bucket's
+// end (now, for the bucket under way) and allowed contact.
+func replayConsent(out *ConsentRates, decided []int64, q ConsentQuery, entries []consent.LogEntry, createdAt time.Time, stored bool, now time.Time) {
 	sp := out.Span
-	state := map[string][]rule.ConsentEntry{}
+	var own, lapsing []consent.LogEntry // the channel's records; those lapsed in the span
 	for _, e := range entries {
 		if e.Channel != q.Channel {
 			continue
 		}
+		own = append(own, e)
 		if i := sp.Index(e.RecordedAt); i >= 0 {
 			switch e.Status {
 			case rule.Granted:
@@ -146,44 +148,50 @@ func replayConsent(out *ConsentRates, decided []int64, q ConsentQuery, entries [
 				out.Buckets[i].Withdrawn++
 			}
 		}
-		if i := sp.Index(e.ExpiresAt); !e.ExpiresAt.IsZero() && i >= 0 && lapsed(entries, e) {
-			out.Buckets[i].Expired++
+		if !e.ExpiresAt.IsZero() && !e.ExpiresAt.After(now) && sp.Index(e.ExpiresAt) >= 0 {
+			lapsing = append(lapsing, e)
+		}
+	}
+	// A record lapses if it was its key's current one just before it
+	// expired, as the log stood then: one sweep in expiry order, the
+	// records received before each expiry added as it comes.
+	slices.SortFunc(lapsing, func(a, b consent.LogEntry) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
+	var known []rule.ConsentEntry
+	p := 0
+	for _, e := range lapsing {
+		for ; p < len(own) && own[p].RecordedAt.Before(e.ExpiresAt); p++ {
+			known = rule.InsertConsent(known, own[p].ConsentEntry, own[p].RecordedAt)
+		}
+		if cur, ok := rule.CurrentConsent(known, e.ExpiresAt.Add(-time.Nanosecond)); ok && cur.ID == e.ID {
+			out.Buckets[sp.Index(e.ExpiresAt)].Expired++
 		}
 	}
 	if !stored {
 		return
 	}
+	state := map[string][]rule.ConsentEntry{}
 	next := 0 // entries[:next] were received before the bucket's end
 	for i := range out.Buckets {
 		end := sp.Bounds[i+1]
 		if !createdAt.Before(end) {
 			continue
 		}
-		for ; next < len(entries) && entries[next].RecordedAt.Before(end); next++ {
+		at := end
+		if now.Before(at) {
+			at = now // the bucket under way: what canContact answers now
+		}
+		for ; next < len(entries) && entries[next].RecordedAt.Before(at); next++ {
 			e := entries[next]
 			k := rule.ConsentKey(q.Purpose, e.Channel)
 			state[k] = rule.InsertConsent(state[k], e.ConsentEntry, e.RecordedAt)
 		}
-		if e, ok := rule.EffectiveConsent(state, q.Purpose, q.Channel, end); ok {
+		if e, ok := rule.EffectiveConsent(state, q.Purpose, q.Channel, at); ok {
 			decided[i]++
 			if e.Status == rule.Granted {
 				out.Buckets[i].Contactable++
 			}
 		}
 	}
-}
-
-// lapsed tells whether e was its key's current record when it expired,
-// as the log stood then.
-func lapsed(entries []consent.LogEntry, e consent.LogEntry) bool {
-	var known []rule.ConsentEntry
-	for _, x := range entries {
-		if x.Channel == e.Channel && x.RecordedAt.Before(e.ExpiresAt) {
-			known = rule.InsertConsent(known, x.ConsentEntry, x.RecordedAt)
-		}
-	}
-	cur, ok := rule.CurrentConsent(known, e.ExpiresAt.Add(-time.Nanosecond))
-	return ok && cur.ID == e.ID
 }
 
 // profilesAt calls fn for every bucket with the stored profiles created

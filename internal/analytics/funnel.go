@@ -99,12 +99,27 @@ func (s *Service) Funnel(ctx context.Context, tn store.Tenant, q FunnelQuery) (*
 		steps int
 	}
 	var people []reached // with a breakdown
-	since, until, within := q.Since.UnixNano(), q.Until.UnixNano(), q.Within.Nanoseconds()
+	since, until, within := nanos(q.Since), nanos(q.Until), q.Within.Nanoseconds()
 	times := make([]int64, 0, n)
 	best := make([]int64, 0, n)
-	err := eachPerson(ctx, tn, q.Steps, func(pid string, evs []mark) error {
+	var after []int32 // after[k*len(evs)+j]: the first event from j on matching step k
+	err := s.eachPerson(ctx, tn, q.Steps, q.Since, q.Until.Add(q.Within), func(pid string, evs []mark) error {
 		if members != nil && !members[pid] {
 			return nil
+		}
+		// One backward pass per step: each start then costs a look-up
+		// per step, however many events a person has.
+		m := len(evs)
+		after = slices.Grow(after[:0], n*(m+1))[:n*(m+1)]
+		for k := 1; k < n; k++ {
+			row := after[k*(m+1) : (k+1)*(m+1)]
+			row[m] = int32(m)
+			for j := m - 1; j >= 0; j-- {
+				row[j] = row[j+1]
+				if evs[j].mask&(1<<k) != 0 {
+					row[j] = int32(j)
+				}
+			}
 		}
 		best = best[:0]
 		for i, e := range evs {
@@ -115,10 +130,8 @@ func (s *Service) Funnel(ctx context.Context, tn store.Tenant, q FunnelQuery) (*
 			times = append(times[:0], e.at)
 			j := i + 1
 			for k := 1; k < n; k++ {
-				for j < len(evs) && evs[j].at <= deadline && evs[j].mask&(1<<k) == 0 {
-					j++
-				}
-				if j == len(evs) || evs[j].at > deadline {
+				j = int(after[k*(m+1)+j])
+				if j == m || evs[j].at > deadline {
 					break
 				}
 				times = append(times, evs[j].at)

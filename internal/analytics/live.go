@@ -19,10 +19,10 @@ const LiveEvery = time.Second
 // appended anywhere in the workspace (any instance: the hub follows the
 // changes outbox) and when a new bucket begins; figures equal to the last
 // ones sent are not sent again. The stream ends with ctx, or when the hub
-// drops the subscription.
+// closes.
 func (s *Service) LiveVolume(ctx context.Context, hub *realtime.Hub, tn store.Tenant, q VolumeQuery) (<-chan *Volume, error) {
 	current := func() (*Volume, error) {
-		now := s.now()
+		now := s.clock()
 		q.Since, q.Until = now, now.Add(time.Nanosecond)
 		return s.EventVolume(ctx, tn, q)
 	}
@@ -36,6 +36,20 @@ func (s *Service) LiveVolume(ctx context.Context, hub *realtime.Hub, tn store.Te
 		cancel()
 		return nil, err
 	}
+	// The hub drops a subscriber that falls its buffer behind (a
+	// trackBatch over hundreds of profiles is that many changes): a
+	// drain reads every change at once and leaves one pending signal.
+	stale := make(chan struct{}, 1)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for range changes {
+			select {
+			case stale <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	out := make(chan *Volume)
 	go func() {
 		defer close(out)
@@ -46,38 +60,25 @@ func (s *Service) LiveVolume(ctx context.Context, hub *realtime.Hub, tn store.Te
 		next, dirty := first, false
 		for {
 			if next != nil && !reflect.DeepEqual(next, last) {
-				// Sending waits for the reader; appended items meanwhile
-				// only mark the figures stale (the hub drops a subscriber
-				// that falls behind).
-			send:
-				for {
-					select {
-					case out <- next:
-						break send
-					case _, ok := <-changes:
-						if !ok {
-							return
-						}
-						dirty = true
-					case <-ctx.Done():
-						return
-					}
+				select {
+				case out <- next:
+				case <-ctx.Done():
+					return
 				}
 				last = next
 			}
 			next = nil
 			select {
-			case _, ok := <-changes:
-				if !ok {
-					return
-				}
+			case <-stale:
 				dirty = true
 				continue
+			case <-ended:
+				return // the hub closed
 			case <-tick.C:
 			case <-ctx.Done():
 				return
 			}
-			if !dirty && last != nil && s.now().Before(last.Span.End()) {
+			if !dirty && last != nil && s.clock().Before(last.Span.End()) {
 				continue
 			}
 			v, err := current()

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"time"
@@ -15,10 +16,9 @@ import (
 )
 
 // Funnels, retention and top values follow people through their events:
-// they read the stored events by profile, oldest first (one walk of the
-// events index, keeping one person's events at a time), so every figure
-// is of the events as stored now (merged people's events under the
-// survivor, erased people's gone).
+// one walk of the stored events in storage order (eachPerson), so every
+// figure is of the events as stored now (merged people's events under
+// the survivor, erased people's gone).
 
 // EventFilter picks events: a name and property filters, as an event node
 // of a segment rule has them.
@@ -68,11 +68,16 @@ func (ms *marks) add(pid string, m mark) {
 // eachPerson walks the stored events (not interactions) of the filters'
 // names once, in storage order (a sequential read: the events index by
 // profile would read the rows at random; walkParts spans side by side),
-// keeping the events some filter matches, then calls fn with each
-// person's, oldest first (events at the same instant in the order
-// stored, as the timeline orders them). Memory: 16 bytes per matching
-// event and one entry per person.
-func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn func(profileID string, marks []mark) error) error {
+// keeping the events in [from, to) some filter matches, then calls fn
+// with each person's, oldest first (events at the same instant in the
+// order stored, as the timeline orders them). Memory: 16 bytes per
+// matching event and one entry per person.
+func (s *Service) eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, from, to time.Time, fn func(profileID string, marks []mark) error) error {
+	release, err := s.walk(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	feats := make([]rule.Feature, len(filters))
 	names, props := map[string]bool{}, map[string]bool{}
 	for i, f := range filters {
@@ -84,8 +89,8 @@ func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn 
 		parts[i].ids = map[string]int32{}
 	}
 	keep := func(n []byte) bool { return names[string(n)] }
-	err := timeline.EachStored(ctx, tn, len(parts), keep, func(part int, it *timeline.Item) error {
-		if it.Kind != timeline.KindEvent {
+	err = timeline.EachStored(ctx, tn, len(parts), keep, func(part int, it *timeline.Item) error {
+		if it.Kind != timeline.KindEvent || it.OccurredAt.Before(from) || !it.OccurredAt.Before(to) {
 			return nil
 		}
 		var p map[string]any
@@ -155,6 +160,34 @@ func eachPerson(ctx context.Context, tn store.Tenant, filters []EventFilter, fn 
 	}
 	return nil
 }
+
+// MaxWalks is how many walks of the events (funnels, grids, top values)
+// one instance runs at once; the others wait their turn.
+const MaxWalks = 2
+
+// walk takes a turn to walk the events, and returns its release.
+func (s *Service) walk(ctx context.Context) (func(), error) {
+	select {
+	case s.walks <- struct{}{}:
+		return func() { <-s.walks }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// nanos is t in Unix nanoseconds, clamped to what they can hold (years
+// 1678 to 2262): "until the year 9999" means "until any event".
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanos):
+		return math.MinInt64
+	case t.After(maxNanos):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var minNanos, maxNanos = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 // walkParts is how many spans of the events a walk reads side by side:
 // one per core, at most 4.

@@ -65,7 +65,7 @@ func (s *Service) Retention(ctx context.Context, tn store.Tenant, q RetentionQue
 	}
 	seen := make([]bool, q.Periods+1)
 	// Filter 0 is Start, filter 1 Return.
-	err = eachPerson(ctx, tn, []EventFilter{q.Start, q.Return}, func(_ string, evs []mark) error {
+	err = s.eachPerson(ctx, tn, []EventFilter{q.Start, q.Return}, sp.Start(), edges.End(), func(_ string, evs []mark) error {
 		c, first := -1, int64(0)
 		for _, e := range evs {
 			if e.mask&1 != 0 {

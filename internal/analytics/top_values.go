@@ -51,6 +51,9 @@ type ValueCount struct {
 // than answered inexactly.
 func (s *Service) TopValues(ctx context.Context, tn store.Tenant, q TopValuesQuery) (*TopValues, error) {
 	if err := rule.ValidateFilter(q.Event, nil, "event"); err != nil {
+		if e, ok := apperr.As(err); ok && e.Field == "event.name" {
+			return nil, apperr.Invalid("event", "%s", e.Message)
+		}
 		return nil, err
 	}
 	if err := rule.ValidatePath(q.Property, "property"); err != nil {
@@ -62,6 +65,11 @@ func (s *Service) TopValues(ctx context.Context, tn store.Tenant, q TopValuesQue
 	if err := checkRange(q.Since, q.Until); err != nil {
 		return nil, err
 	}
+	release, err := s.walk(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	out := &TopValues{}
 	type tally struct {
 		value any
@@ -76,7 +84,7 @@ func (s *Service) TopValues(ctx context.Context, tn store.Tenant, q TopValuesQue
 		parts[i].counts = map[string]*tally{}
 	}
 	keep := func(n []byte) bool { return string(n) == q.Event }
-	err := timeline.EachStored(ctx, tn, len(parts), keep, func(i int, it *timeline.Item) error {
+	err = timeline.EachStored(ctx, tn, len(parts), keep, func(i int, it *timeline.Item) error {
 		if it.Kind != timeline.KindEvent || it.OccurredAt.Before(q.Since) || !it.OccurredAt.Before(q.Until) {
 			return nil
 		}

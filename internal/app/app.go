@@ -185,7 +185,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	}
 	jn := journal.New(o.journalEvery)
 	// Leases between instances: the wall clock, like event ids.
-	an := analytics.New(time.Now, purposes)
+	an := analytics.New(analytics.Deps{Leases: time.Now, Now: now, Purposes: purposes})
 	return &Services{
 		Identity:  id,
 		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now, Changes: relay, Journal: jn}),

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/halo-cdp/halo/internal/platform/rawbson"
 	"github.com/halo-cdp/halo/store"
@@ -174,13 +174,12 @@ func EachStored(ctx context.Context, tn store.Tenant, parts int, keep func(name 
 	if err != nil {
 		return err
 	}
-	errs := make([]error, len(spans))
-	var wg sync.WaitGroup
+	// The first error ends the other parts too.
+	g, ctx := errgroup.WithContext(ctx)
 	for p, r := range spans {
-		wg.Go(func() { errs[p] = eachStoredIn(ctx, tn, r, keep, func(it *Item) error { return fn(p, it) }) })
+		g.Go(func() error { return eachStoredIn(ctx, tn, r, keep, func(it *Item) error { return fn(p, it) }) })
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return fmt.Errorf("walk stored items: %w", err)
 	}
 	return nil

@@ -21,9 +21,10 @@ const (
 	selectIDs                     // id, in index order
 )
 
-// buildQuery translates a resolved query to SQL. The text depends only on
-// the shape of the query (which bounds are present, direction), never on
-// values, so statements can be cached and reused.
+// buildQuery translates a resolved query to SQL. The text depends on the
+// shape of the query (which bounds are present, direction) and, for a
+// page after a cursor, on whether the cursor is past a bound: a few
+// texts per shape, so statements can be cached and reused.
 func buildQuery(info *collInfo, q store.ResolvedQuery, what selectWhat) (string, []any, error) {
 	count := what == selectCount
 	fields := q.Index.Fields
