@@ -17,7 +17,7 @@ import (
 type Service struct {
 	now      func() time.Time // leases: the wall clock, shared by instances
 	clock    func() time.Time // the domain's: "now" in figures
-	instance string // holds rollup leases (roll.go)
+	instance string           // holds rollup leases (roll.go)
 	// purposes tells consent series each purpose's lawful basis.
 	purposes *consent.Catalog
 	// walks holds a token per walk of the events under way (MaxWalks).
