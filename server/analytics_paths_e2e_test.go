@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/halo-cdp/halo/internal/platform/auth"
 )
@@ -47,14 +48,11 @@ func TestE2EFunnelRetentionTopValues(t *testing.T) {
 		send := func(who, name, at string, props map[string]any) string {
 			t.Helper()
 			n++
-			in := map[string]any{"messageId": fmt.Sprintf("p-%d", n), "identifiers": ids("anonymousId", who), "name": name, "occurredAt": at, "properties": props}
-			r := s.gql(t, tok, `mutation($in: TrackInput!) { track(input: $in) { profile { id } } }`, map[string]any{"in": in})
-			r.requireOK(t)
-			var out struct {
-				Track struct{ Profile struct{ ID string } }
+			when, err := time.Parse(time.RFC3339, at)
+			if err != nil {
+				t.Fatal(err)
 			}
-			r.decode(t, &out)
-			return out.Track.Profile.ID
+			return trackEventAt(t, s, tok, fmt.Sprintf("p-%d", n), ids("anonymousId", who), name, when, props)
 		}
 		a := send("a", "visit", "2026-10-24T22:00:00Z", map[string]any{"page": "/home"})
 		send("a", "cart", "2026-10-24T23:30:00Z", nil)

@@ -63,10 +63,14 @@ var scoreMsgSeq atomic.Int64
 // clock) and returns the profile id.
 func scoreTrack(t testing.TB, s *testServer, tok, email, name string, at time.Time, props map[string]any) string {
 	t.Helper()
-	in := map[string]any{
-		"messageId":   fmt.Sprintf("sc-%d-%d", time.Now().UnixNano(), scoreMsgSeq.Add(1)),
-		"identifiers": ids("email", email), "name": name, "properties": props,
-	}
+	return trackEventAt(t, s, tok, fmt.Sprintf("sc-%d-%d", time.Now().UnixNano(), scoreMsgSeq.Add(1)), ids("email", email), name, at, props)
+}
+
+// trackEventAt tracks one event (at: occurredAt; zero: the server clock)
+// and returns its profile id.
+func trackEventAt(t testing.TB, s *testServer, tok, messageID string, identifiers []map[string]any, name string, at time.Time, props map[string]any) string {
+	t.Helper()
+	in := map[string]any{"messageId": messageID, "identifiers": identifiers, "name": name, "properties": props}
 	if !at.IsZero() {
 		in["occurredAt"] = at.Format(time.RFC3339Nano)
 	}

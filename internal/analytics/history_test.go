@@ -3,8 +3,6 @@ package analytics_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -50,12 +48,7 @@ var consentKeys = [][2]string{{"marketing", "ANY"}, {"marketing", "EMAIL"}, {"se
 // after them only the present is compared (the series describe what is
 // stored, and a merge or erasure changes the stored past).
 func TestHistorySeriesAreTheLiveAnswers(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("HISTORY_SEED"); s != "" {
-		seed, _ = strconv.ParseInt(s, 10, 64)
-	}
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 7))
+	rng := rand.New(rand.NewPCG(seedOf(t, "HISTORY_SEED"), 7))
 	lisbon, err := time.LoadLocation("Europe/Lisbon")
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -25,12 +23,7 @@ import (
 // sequence of events, not the greedy walk), retention grids and top values
 // compared with the same figures computed from timeline.ScanEvents.
 func TestPathsAreTheStoredEvents(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PATHS_SEED"); s != "" {
-		seed, _ = strconv.ParseInt(s, 10, 64)
-	}
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 11))
+	rng := rand.New(rand.NewPCG(seedOf(t, "PATHS_SEED"), 11))
 	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 	e := apptest.New(t, now)
 	an := e.Services.Analytics
