@@ -31,14 +31,10 @@ func (s *Service) LiveVolume(ctx context.Context, hub *realtime.Hub, tn store.Te
 	changes, cancel := hub.Subscribe(tn.Workspace(), func(c realtime.Change) bool {
 		return c.Kind == realtime.TimelineAppended
 	}, "")
-	first, err := current()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
 	// The hub drops a subscriber that falls its buffer behind (a
 	// trackBatch over hundreds of profiles is that many changes): a
-	// drain reads every change at once and leaves one pending signal.
+	// drain reads every change at once, from the start, and leaves one
+	// pending signal. It ends when the subscription does.
 	stale := make(chan struct{}, 1)
 	ended := make(chan struct{})
 	go func() {
@@ -50,6 +46,11 @@ func (s *Service) LiveVolume(ctx context.Context, hub *realtime.Hub, tn store.Te
 			}
 		}
 	}()
+	first, err := current()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	out := make(chan *Volume)
 	go func() {
 		defer close(out)
