@@ -49,8 +49,8 @@ func newSpan(since, until time.Time, iv Interval, zone string, load func(string)
 	if err != nil || zone == "Local" {
 		return Span{}, apperr.Invalid("timeZone", "unknown time zone %q: give an IANA name such as Europe/Lisbon", zone)
 	}
-	if !since.Before(until) {
-		return Span{}, apperr.Invalid("since", "must be before until")
+	if err := checkRange(since, until); err != nil {
+		return Span{}, err
 	}
 	if iv < Hour || iv > Month {
 		return Span{}, apperr.Invalid("interval", "unknown interval")

@@ -159,7 +159,8 @@ func (s *Service) Funnel(ctx context.Context, tn store.Tenant, q FunnelQuery) (*
 		return nil, err
 	}
 	for k := 1; k < n; k++ {
-		g := sortedCopy(gaps[k])
+		g := gaps[k]
+		slices.Sort(g)
 		out.Steps[k].Median, out.Steps[k].P90 = percentile(g, 50), percentile(g, 90)
 	}
 	if q.BreakdownTrait == "" {

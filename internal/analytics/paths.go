@@ -219,9 +219,3 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	i := (len(sorted)*p + 99) / 100
 	return sorted[max(i-1, 0)]
 }
-
-// sortedCopy sorts ds in place and returns it (percentiles need order).
-func sortedCopy(ds []time.Duration) []time.Duration {
-	slices.Sort(ds)
-	return ds
-}

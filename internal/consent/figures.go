@@ -3,7 +3,6 @@ package consent
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -33,21 +32,11 @@ func EachLog(ctx context.Context, tn store.Tenant, purpose string, fn func(profi
 		return fn(cur, entries)
 	}
 	err := tn.C(ConsentLog).Each(ctx, store.Query{Index: ConsentByProfile}, func(raw bson.Raw) error {
-		// The record without its proof, which the decoder skips.
-		var r struct {
-			ID         string     `bson:"_id"`
-			ProfileID  string     `bson:"profileId"`
-			Purpose    string     `bson:"purpose"`
-			Channel    string     `bson:"channel"`
-			Status     string     `bson:"status"`
-			Source     string     `bson:"source"`
-			CapturedAt time.Time  `bson:"capturedAt"`
-			RecordedAt time.Time  `bson:"recordedAt"`
-			ExpiresAt  *time.Time `bson:"expiresAt"`
-		}
+		var r Record
 		if err := bson.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("decode consent record: %w", err)
 		}
+		r.normalise()
 		if r.ProfileID != cur {
 			if err := flush(); err != nil {
 				return err
@@ -55,9 +44,7 @@ func EachLog(ctx context.Context, tn store.Tenant, purpose string, fn func(profi
 			cur, entries = r.ProfileID, entries[:0]
 		}
 		if r.Purpose == purpose {
-			rec := Record{ID: r.ID, Status: r.Status, Source: r.Source, CapturedAt: r.CapturedAt, RecordedAt: r.RecordedAt, ExpiresAt: r.ExpiresAt}
-			rec.normalise()
-			entries = append(entries, LogEntry{Channel: r.Channel, ConsentEntry: rec.entry()})
+			entries = append(entries, LogEntry{Channel: r.Channel, ConsentEntry: r.entry()})
 		}
 		return nil
 	})

@@ -242,19 +242,31 @@ func Get(ctx context.Context, tn store.Tenant, id string) (*Profile, error) {
 // claimed by nothing.)
 func Merging(ctx context.Context, tn store.Tenant, ids []string) ([]string, error) {
 	var out []string
+	err := eachOf(ctx, tn, ids, func(raw bson.Raw) error {
+		id, _ := raw.Lookup("_id").StringValueOK()
+		if into, _ := raw.Lookup("mergingInto").StringValueOK(); id != "" && into != "" {
+			out = append(out, id)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// eachOf calls fn with the document of each of ids that is stored, one
+// read per store.MaxIn ids over the primary key.
+func eachOf(ctx context.Context, tn store.Tenant, ids []string, fn func(bson.Raw) error) error {
 	for in := range store.InLists(ids) {
 		docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: store.ByID, In: in})
 		if err != nil {
-			return nil, fmt.Errorf("look up %d profiles: %w", len(in), err)
+			return fmt.Errorf("look up %d profiles: %w", len(in), err)
 		}
 		for _, d := range docs {
-			id, _ := d.Raw.Lookup("_id").StringValueOK()
-			if into, _ := d.Raw.Lookup("mergingInto").StringValueOK(); id != "" && into != "" {
-				out = append(out, id)
+			if err := fn(d.Raw); err != nil {
+				return err
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Redirector follows an id that was merged away to the profile it was
@@ -583,42 +595,32 @@ func CountCreated(ctx context.Context, tn store.Tenant, from, to time.Time) (int
 // created (ids not stored are left out), one read per store.MaxIn ids.
 func CreatedAt(ctx context.Context, tn store.Tenant, ids []string) (map[string]time.Time, error) {
 	out := make(map[string]time.Time, len(ids))
-	for in := range store.InLists(ids) {
-		docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: store.ByID, In: in})
-		if err != nil {
-			return nil, fmt.Errorf("read profiles: %w", err)
+	err := eachOf(ctx, tn, ids, func(raw bson.Raw) error {
+		id, _ := raw.Lookup("_id").StringValueOK()
+		if at, ok := raw.Lookup("createdAt").TimeOK(); ok {
+			out[id] = at
 		}
-		for _, d := range docs {
-			id, _ := d.Raw.Lookup("_id").StringValueOK()
-			if at, ok := d.Raw.Lookup("createdAt").TimeOK(); ok {
-				out[id] = at
-			}
-		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // TraitOf returns the value of trait key (a dot path) of each of ids that
 // is a stored profile and has it, one read per store.MaxIn ids.
 func TraitOf(ctx context.Context, tn store.Tenant, ids []string, key string) (map[string]any, error) {
 	out := make(map[string]any, len(ids))
-	for in := range store.InLists(ids) {
-		docs, err := tn.C(Profiles).Find(ctx, store.Query{Index: store.ByID, In: in})
-		if err != nil {
-			return nil, fmt.Errorf("read profiles: %w", err)
+	err := eachOf(ctx, tn, ids, func(raw bson.Raw) error {
+		var p struct {
+			ID     string         `bson:"_id"`
+			Traits map[string]any `bson:"traits"`
 		}
-		for _, d := range docs {
-			var p struct {
-				ID     string         `bson:"_id"`
-				Traits map[string]any `bson:"traits"`
-			}
-			if err := d.Decode(&p); err != nil {
-				return nil, fmt.Errorf("decode profile traits: %w", err)
-			}
-			if v, ok := rule.Lookup(userjson.PlainObject(p.Traits), key); ok && v != nil {
-				out[p.ID] = v
-			}
+		if err := bson.Unmarshal(raw, &p); err != nil {
+			return fmt.Errorf("decode profile traits: %w", err)
 		}
-	}
-	return out, nil
+		if v, ok := rule.Lookup(userjson.PlainObject(p.Traits), key); ok && v != nil {
+			out[p.ID] = v
+		}
+		return nil
+	})
+	return out, err
 }

@@ -156,16 +156,17 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string)
 	return f, statics
 }
 
-// staticMembers reads the members of a static segment.
+// staticMembers reads the members of a segment (a static one's, for a
+// preview; any one's, for MemberSet).
 func staticMembers(ctx context.Context, tn store.Tenant, segmentID string) (map[string]bool, error) {
-	docs, err := tn.C(Memberships).Find(ctx, membersOf(segmentID))
-	if err != nil {
-		return nil, fmt.Errorf("members of static segment %s: %w", segmentID, err)
-	}
-	m := make(map[string]bool, len(docs))
-	for _, d := range docs {
-		pid, _ := d.Raw.Lookup("profileId").StringValueOK()
+	m := map[string]bool{}
+	err := tn.C(Memberships).Each(ctx, membersOf(segmentID), func(raw bson.Raw) error {
+		pid, _ := raw.Lookup("profileId").StringValueOK()
 		m[pid] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("members of segment %s: %w", segmentID, err)
 	}
 	return m, nil
 }

@@ -402,11 +402,8 @@ func HistorySize(ctx context.Context, tn store.Tenant, segmentID string) (int64,
 // so the size at t is the entries before t less the exits before t.
 // NOT_FOUND when the workspace has no such segment.
 func Moves(ctx context.Context, tn store.Tenant, segmentID string, bounds []time.Time) (before [2]int64, in [][2]int64, err error) {
-	if err := tn.C(Segments).Get(ctx, segmentID, &struct{}{}); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return before, nil, apperr.New(apperr.NotFound, "segment %s not found", segmentID)
-		}
-		return before, nil, fmt.Errorf("load segment %s: %w", segmentID, err)
+	if err := exists(ctx, tn, segmentID); err != nil {
+		return before, nil, err
 	}
 	count := func(kind string, r *store.Bound) (int64, error) {
 		n, err := tn.C(MembershipChanges).Count(ctx, store.Query{Index: ChangesByKind, Eq: []any{segmentID, kind}, Range: r})
@@ -432,22 +429,21 @@ func Moves(ctx context.Context, tn store.Tenant, segmentID string, bounds []time
 // MemberSet returns the ids of a segment's members now. NOT_FOUND when
 // the workspace has no such segment.
 func MemberSet(ctx context.Context, tn store.Tenant, segmentID string) (map[string]bool, error) {
-	if err := tn.C(Segments).Get(ctx, segmentID, &struct{}{}); err != nil {
+	if err := exists(ctx, tn, segmentID); err != nil {
+		return nil, err
+	}
+	return staticMembers(ctx, tn, segmentID)
+}
+
+// exists is NOT_FOUND when the workspace has no segment id.
+func exists(ctx context.Context, tn store.Tenant, id string) error {
+	if err := tn.C(Segments).Get(ctx, id, &struct{}{}); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, apperr.New(apperr.NotFound, "segment %s not found", segmentID)
+			return apperr.New(apperr.NotFound, "segment %s not found", id)
 		}
-		return nil, fmt.Errorf("load segment %s: %w", segmentID, err)
+		return fmt.Errorf("load segment %s: %w", id, err)
 	}
-	out := map[string]bool{}
-	err := tn.C(Memberships).Each(ctx, membersOf(segmentID), func(raw bson.Raw) error {
-		pid, _ := raw.Lookup("profileId").StringValueOK()
-		out[pid] = true
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("members of segment %s: %w", segmentID, err)
-	}
-	return out, nil
+	return nil
 }
 
 // List returns segments by name, after the cursor.
