@@ -51,6 +51,18 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	ActiveProfiles struct {
+		Buckets  func(childComplexity int) int
+		TimeZone func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
+	ActiveProfilesBucket struct {
+		Active func(childComplexity int) int
+		End    func(childComplexity int) int
+		Start  func(childComplexity int) int
+	}
+
 	ComputedTrait struct {
 		Backfill    func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -361,6 +373,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		ActiveProfiles    func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		ComputedTrait     func(childComplexity int, key string) int
 		ComputedTraits    func(childComplexity int) int
 		ConsentPurposes   func(childComplexity int) int
@@ -673,6 +686,7 @@ type QueryResolver interface {
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (*model.EventVolume, error)
+	ActiveProfiles(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ActiveProfiles, error)
 	SegmentSize(ctx context.Context, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.SegmentSizeSeries, error)
 	ProfileGrowth(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ProfileGrowth, error)
 	ConsentRates(ctx context.Context, purpose string, channel *model.ConsentChannel, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ConsentRates, error)
@@ -739,6 +753,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "ActiveProfiles.buckets":
+		if e.ComplexityRoot.ActiveProfiles.Buckets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActiveProfiles.Buckets(childComplexity), true
+	case "ActiveProfiles.timeZone":
+		if e.ComplexityRoot.ActiveProfiles.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActiveProfiles.TimeZone(childComplexity), true
+	case "ActiveProfiles.total":
+		if e.ComplexityRoot.ActiveProfiles.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActiveProfiles.Total(childComplexity), true
+
+	case "ActiveProfilesBucket.active":
+		if e.ComplexityRoot.ActiveProfilesBucket.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActiveProfilesBucket.Active(childComplexity), true
+	case "ActiveProfilesBucket.end":
+		if e.ComplexityRoot.ActiveProfilesBucket.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActiveProfilesBucket.End(childComplexity), true
+	case "ActiveProfilesBucket.start":
+		if e.ComplexityRoot.ActiveProfilesBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActiveProfilesBucket.Start(childComplexity), true
 
 	case "ComputedTrait.backfill":
 		if e.ComplexityRoot.ComputedTrait.Backfill == nil {
@@ -2124,6 +2176,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProfileGrowthFigures.Unmerges(childComplexity), true
 
+	case "Query.activeProfiles":
+		if e.ComplexityRoot.Query.ActiveProfiles == nil {
+			break
+		}
+
+		args, err := ec.field_Query_activeProfiles_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ActiveProfiles(childComplexity, args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string)), true
 	case "Query.computedTrait":
 		if e.ComplexityRoot.Query.ComputedTrait == nil {
 			break
@@ -3396,6 +3459,33 @@ extend type Query {
   read: interactions are not events and are not counted.
   """
   eventVolume(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC", names: [String!], channels: [String!], groupBy: EventVolumeGroupBy, top: Int = 10): EventVolume! @hasScope(scope: "analytics:read")
+}
+
+"Distinct profiles active per bucket: DAU, WAU or MAU by interval."
+type ActiveProfiles {
+  timeZone: String!
+  "Profiles active at least once in the span: not the buckets' sum, as someone active on two days counts once."
+  total: Int!
+  "The buckets, oldest first."
+  buckets: [ActiveProfilesBucket!]!
+}
+
+type ActiveProfilesBucket {
+  start: Time!
+  end: Time!
+  "Profiles with at least one event that occurred in the bucket."
+  active: Int!
+}
+
+extend type Query {
+  """
+  Distinct profiles active per bucket (DAU, WAU, MAU with interval DAY,
+  WEEK, MONTH): those with a stored event whose occurredAt is in it, each
+  counted under the profile that holds the event now (a merged person is
+  one). Whole buckets of interval in timeZone, at most 1,000.
+  Interactions are not activity.
+  """
+  activeProfiles(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC"): ActiveProfiles! @hasScope(scope: "analytics:read")
 }
 
 "A segment's size over time, from its membership history."
@@ -4804,6 +4894,30 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_ActiveProfiles(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timeZone":
+		return ec.fieldContext_ActiveProfiles_timeZone(ctx, field)
+	case "total":
+		return ec.fieldContext_ActiveProfiles_total(ctx, field)
+	case "buckets":
+		return ec.fieldContext_ActiveProfiles_buckets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ActiveProfiles", field.Name)
+}
+
+func (ec *executionContext) childFields_ActiveProfilesBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_ActiveProfilesBucket_start(ctx, field)
+	case "end":
+		return ec.fieldContext_ActiveProfilesBucket_end(ctx, field)
+	case "active":
+		return ec.fieldContext_ActiveProfilesBucket_active(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ActiveProfilesBucket", field.Name)
+}
 
 func (ec *executionContext) childFields_ComputedTrait(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -6425,6 +6539,44 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_activeProfiles_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_computedTrait_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7276,6 +7428,153 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _ActiveProfiles_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.ActiveProfiles) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActiveProfiles_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActiveProfiles_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActiveProfiles", field, false, false, "String")
+}
+
+func (ec *executionContext) _ActiveProfiles_total(ctx context.Context, field graphql.CollectedField, obj *model.ActiveProfiles) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActiveProfiles_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActiveProfiles_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActiveProfiles", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ActiveProfiles_buckets(ctx context.Context, field graphql.CollectedField, obj *model.ActiveProfiles) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActiveProfiles_buckets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buckets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ActiveProfilesBucket) graphql.Marshaler {
+			return ec.marshalNActiveProfilesBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐActiveProfilesBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActiveProfiles_buckets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ActiveProfiles",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ActiveProfilesBucket(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ActiveProfilesBucket_start(ctx context.Context, field graphql.CollectedField, obj *model.ActiveProfilesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActiveProfilesBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActiveProfilesBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActiveProfilesBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ActiveProfilesBucket_end(ctx context.Context, field graphql.CollectedField, obj *model.ActiveProfilesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActiveProfilesBucket_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActiveProfilesBucket_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActiveProfilesBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ActiveProfilesBucket_active(ctx context.Context, field graphql.CollectedField, obj *model.ActiveProfilesBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActiveProfilesBucket_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActiveProfilesBucket_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActiveProfilesBucket", field, false, false, "Int")
+}
 
 func (ec *executionContext) _ComputedTrait_key(ctx context.Context, field graphql.CollectedField, obj *model.ComputedTrait) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -13795,6 +14094,68 @@ func (ec *executionContext) fieldContext_Query_eventVolume(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_eventVolume_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_activeProfiles(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_activeProfiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ActiveProfiles(ctx, fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.ActiveProfiles
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.ActiveProfiles
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ActiveProfiles) graphql.Marshaler {
+			return ec.marshalNActiveProfiles2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐActiveProfiles(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_activeProfiles(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ActiveProfiles(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_activeProfiles_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21683,6 +22044,92 @@ func UnmarshalWindowInput(ctx context.Context, raw any) (model.WindowInput, erro
 
 // region    **************************** object.gotpl ****************************
 
+var activeProfilesImplementors = []string{"ActiveProfiles"}
+
+func (ec *executionContext) _ActiveProfiles(ctx context.Context, sel ast.SelectionSet, obj *model.ActiveProfiles) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, activeProfilesImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ActiveProfiles")
+		case "timeZone":
+			out.Values[i] = ec._ActiveProfiles_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ActiveProfiles_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buckets":
+			out.Values[i] = ec._ActiveProfiles_buckets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var activeProfilesBucketImplementors = []string{"ActiveProfilesBucket"}
+
+func (ec *executionContext) _ActiveProfilesBucket(ctx context.Context, sel ast.SelectionSet, obj *model.ActiveProfilesBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, activeProfilesBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ActiveProfilesBucket")
+		case "start":
+			out.Values[i] = ec._ActiveProfilesBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._ActiveProfilesBucket_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._ActiveProfilesBucket_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var computedTraitImplementors = []string{"ComputedTrait"}
 
 func (ec *executionContext) _ComputedTrait(ctx context.Context, sel ast.SelectionSet, obj *model.ComputedTrait) graphql.Marshaler {
@@ -23795,6 +24242,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_eventVolume(ctx, field)
 				})
+		case "activeProfiles":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_activeProfiles(ctx, field)
+				})
 		case "segmentSize":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -25786,6 +26239,34 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
+
+func (ec *executionContext) marshalNActiveProfiles2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐActiveProfiles(ctx context.Context, sel ast.SelectionSet, v *model.ActiveProfiles) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ActiveProfiles!")
+		return graphql.Null
+	}
+	return ec._ActiveProfiles(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNActiveProfilesBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐActiveProfilesBucket(ctx context.Context, sel ast.SelectionSet, v model.ActiveProfilesBucket) graphql.Marshaler {
+	return ec._ActiveProfilesBucket(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNActiveProfilesBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐActiveProfilesBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ActiveProfilesBucket) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNActiveProfilesBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐActiveProfilesBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
 
 func (ec *executionContext) unmarshalNBackfillStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐBackfillStatus(ctx context.Context, v any) (model.BackfillStatus, error) {
 	var res model.BackfillStatus

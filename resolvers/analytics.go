@@ -64,6 +64,15 @@ func bucketEdges(sp analytics.Span, i int) (time.Time, time.Time) {
 	return sp.Bounds[i].In(sp.Loc), sp.Bounds[i+1].In(sp.Loc)
 }
 
+func toActiveProfiles(v *analytics.Actives) *model.ActiveProfiles {
+	out := &model.ActiveProfiles{TimeZone: v.Span.Loc.String(), Total: int(v.Total), Buckets: make([]model.ActiveProfilesBucket, len(v.Buckets))}
+	for i, n := range v.Buckets {
+		start, end := bucketEdges(v.Span, i)
+		out.Buckets[i] = model.ActiveProfilesBucket{Start: start, End: end, Active: int(n)}
+	}
+	return out
+}
+
 func toSegmentSize(segmentID string, v *analytics.SegmentSizes) *model.SegmentSizeSeries {
 	out := &model.SegmentSizeSeries{SegmentID: segmentID, TimeZone: v.Span.Loc.String(), Buckets: make([]model.SegmentSizeBucket, len(v.Buckets))}
 	for i, b := range v.Buckets {

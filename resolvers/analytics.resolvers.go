@@ -25,6 +25,18 @@ func (r *queryResolver) EventVolume(ctx context.Context, since time.Time, until 
 	return toEventVolume(v), nil
 }
 
+func (r *queryResolver) ActiveProfiles(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ActiveProfiles, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.analytics.ActiveProfiles(ctx, tn, toSeries(since, until, interval, timeZone))
+	if err != nil {
+		return nil, err
+	}
+	return toActiveProfiles(v), nil
+}
+
 func (r *queryResolver) SegmentSize(ctx context.Context, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.SegmentSizeSeries, error) {
 	tn, _, err := r.tenant(ctx)
 	if err != nil {

@@ -228,6 +228,9 @@ func Complexity() graph.ComplexityRoot {
 	c.Query.EventVolume = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string, _ []string, _ []string, _ *model.EventVolumeGroupBy, _ *int) int {
 		return seriesCost + child
 	}
+	c.Query.ActiveProfiles = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
+		return seriesCost + child
+	}
 	c.Query.SegmentSize = func(child int, _ string, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
 		return seriesCost + child
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,31 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		}
 		if got.EventVolume.Total < 1 {
 			t.Fatalf("acme's own event not counted: %s", r.Data)
+		}
+	})
+	t.Run("active profiles", func(t *testing.T) {
+		// Three people active in globex only: acme's figure stays.
+		globex := s.token(t, "globex")
+		now := time.Now().UTC()
+		vars := map[string]any{"s": now.Add(-48 * time.Hour).Format(time.RFC3339), "u": now.Add(time.Hour).Format(time.RFC3339)}
+		const q = `query($s: Time!, $u: Time!) { activeProfiles(since: $s, until: $u, interval: DAY) { total } }`
+		total := func(tok string) int {
+			t.Helper()
+			r := s.gql(t, tok, q, vars)
+			r.requireOK(t)
+			var got struct{ ActiveProfiles struct{ Total int } }
+			r.decode(t, &got)
+			return got.ActiveProfiles.Total
+		}
+		before, theirs := total(acme), total(globex)
+		for i := range 3 {
+			track(t, s, globex, fmt.Sprintf("iso-g-active-%d", i), ids("anonymousId", fmt.Sprintf("iso-g-visitor-%d", i)), "page_viewed", now.Add(-time.Minute))
+		}
+		if after := total(acme); after != before {
+			t.Fatalf("globex's active people counted in acme: %d, then %d", before, after)
+		}
+		if after := total(globex); after != theirs+3 {
+			t.Fatalf("globex's own active people: %d, then %d", theirs, after)
 		}
 	})
 	t.Run("history series", func(t *testing.T) {

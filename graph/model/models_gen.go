@@ -10,6 +10,22 @@ import (
 	"time"
 )
 
+// Distinct profiles active per bucket: DAU, WAU or MAU by interval.
+type ActiveProfiles struct {
+	TimeZone string `json:"timeZone"`
+	// Profiles active at least once in the span: not the buckets' sum, as someone active on two days counts once.
+	Total int `json:"total"`
+	// The buckets, oldest first.
+	Buckets []ActiveProfilesBucket `json:"buckets"`
+}
+
+type ActiveProfilesBucket struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Profiles with at least one event that occurred in the bucket.
+	Active int `json:"active"`
+}
+
 type BetweenWindowInput struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`

@@ -28,6 +28,10 @@ type Service struct {
 	backlog map[string]int  // items folded in the others before that
 	wanted  map[string]bool // workspaces read before any fold (volume.go): the next Roll folds them
 
+	// tidyAfter is how long settled marks of moves wait (moves.go).
+	tidyAfter time.Duration
+	// nums holds the profiles' activity numbers (numbers.go).
+	nums numberCache
 	// cache holds decoded day rollups (cache.go).
 	cache dayCache
 	// zones holds the time zones series asked for: time.LoadLocation
@@ -67,5 +71,5 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{now: d.Leases, clock: d.Now, purposes: d.Purposes, walks: make(chan struct{}, MaxWalks), instance: store.NewID(), current: map[string]bool{}, backlog: map[string]int{}, wanted: map[string]bool{}}
+	return &Service{now: d.Leases, clock: d.Now, purposes: d.Purposes, tidyAfter: tidyAfter, walks: make(chan struct{}, MaxWalks), instance: store.NewID(), current: map[string]bool{}, backlog: map[string]int{}, wanted: map[string]bool{}}
 }

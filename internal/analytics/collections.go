@@ -13,6 +13,17 @@ const (
 	// Cursors, in the system workspace, holds per workspace the last item
 	// folded into its rollups and which instance folds it (roll.go).
 	Cursors = "rollup_cursors"
+	// Activity holds, per workspace and UTC day, which profiles (by
+	// number) had an event in which quarter hours (activity.go).
+	Activity      = "activity_days"
+	ActivityByDay = "by_day" // (day)
+	// Numbers holds each profile's number in the activity days; the
+	// document's id is the profile's (numbers.go).
+	Numbers    = "activity_numbers"
+	NumbersByN = "by_n" // (n)
+	// Moves holds the marks on profiles whose events a merge or an
+	// unmerge is moving (moves.go).
+	Moves = "activity_moves"
 )
 
 // Collections declares them; the store creates them idempotently at
@@ -20,4 +31,7 @@ const (
 var Collections = []store.CollectionSpec{
 	{Name: Rollups, Indexes: []store.Index{{Name: RollupsByDay, Fields: []string{"day"}}}},
 	{Name: Cursors},
+	{Name: Activity, Indexes: []store.Index{{Name: ActivityByDay, Fields: []string{"day"}}}},
+	{Name: Numbers, Indexes: []store.Index{{Name: NumbersByN, Fields: []string{"n"}, Unique: true}}},
+	{Name: Moves},
 }

@@ -54,11 +54,58 @@ func (s *Service) EraseEvents(ctx context.Context, tn store.Tenant, erasureID, p
 	if err := s.subtractErasure(ctx, tn, sys, token, mark, profileID); err != nil {
 		return 0, err
 	}
+	if err := s.eraseActivity(ctx, tn, profileID); err != nil {
+		return 0, err
+	}
 	n, err := timeline.EraseEvents(ctx, tn, profileID)
 	if err != nil {
 		return n, err
 	}
+	// The number goes last: a pass cut before this finds it again.
+	if err := tn.C(Numbers).Delete(ctx, profileID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return n, fmt.Errorf("drop the profile's activity number: %w", err)
+	}
+	s.nums.forget(ws, profileID)
 	return n, s.forgetErasing(ctx, tn, sys, ws, token, mark)
+}
+
+// eraseActivity takes the profile's entries off every activity day and
+// its id off the marks of moves (its events are about to go; the marks'
+// other profiles are still tidied).
+func (s *Service) eraseActivity(ctx context.Context, tn store.Tenant, profileID string) error {
+	all, err := readMarks(ctx, tn)
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if !slices.Contains(m.Profiles, profileID) {
+			continue
+		}
+		m.Profiles = slices.DeleteFunc(m.Profiles, func(id string) bool { return id == profileID })
+		if len(m.Profiles) == 0 {
+			err = tn.C(Moves).Delete(ctx, m.ID)
+		} else {
+			m.Version++
+			err = tn.C(Moves).Replace(ctx, &m, m.Version-1)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("take an erased profile off the mark of a move: %w", err)
+		}
+	}
+	nums, err := s.numbers(ctx, tn, []string{profileID})
+	if err != nil {
+		return err
+	}
+	n, ok := nums[profileID]
+	if !ok {
+		return nil // never folded
+	}
+	drop, err := everyDay(ctx, tn, map[uint32]bool{n: true})
+	if err != nil {
+		return err
+	}
+	// The erasure's lease is renewed while it runs (keep): no deadline.
+	return writeActive(ctx, tn, nil, drop, time.Now().Add(leaseWait))
 }
 
 // erased is one of a person's events, where a day rollup counts it.

@@ -21,3 +21,12 @@ func (s *Service) SubtractErased(ctx context.Context, tn store.Tenant, erasureID
 	// The crash: the lease lapses (a fold may run), the events stay.
 	return s.updateHeld(ctx, sys, ws, token, func(c *cursor) { c.LeaseUntil = time.Time{} })
 }
+
+// TidyAfter sets how long settled marks of moves wait for the roller.
+func (s *Service) TidyAfter(d time.Duration) { s.tidyAfter = d }
+
+// Marks counts the marks of moves not tidied yet.
+func Marks(ctx context.Context, tn store.Tenant) (int, error) {
+	all, err := readMarks(ctx, tn)
+	return len(all), err
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -45,11 +46,14 @@ const (
 
 // cursor is a workspace's fold position and lease (system workspace).
 type cursor struct {
-	ID          string    `bson:"_id"` // the workspace
-	WorkspaceID string    `bson:"workspaceId"`
-	Folded      string    `bson:"folded"` // id of the last item folded
-	Owner       string    `bson:"owner"`  // the instance holding the lease
-	LeaseUntil  time.Time `bson:"leaseUntil"`
+	ID          string `bson:"_id"` // the workspace
+	WorkspaceID string `bson:"workspaceId"`
+	Folded      string `bson:"folded"` // id of the last item folded
+	// Active is the id of the last item folded into the activity days
+	// (activity.go).
+	Active     string    `bson:"active,omitempty"`
+	Owner      string    `bson:"owner"` // the instance holding the lease
+	LeaseUntil time.Time `bson:"leaseUntil"`
 	// Erasing lists, per erasure under way (its mark), the days it has
 	// recorded how far it subtracted on (erase.go).
 	Erasing map[string][]string `bson:"erasing,omitempty"`
@@ -164,12 +168,14 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		if seen.held(s.now()) {
 			return 0, false, nil
 		}
-		more, err := timeline.StoredAfter(ctx, tn, seen.Folded, horizon, 1)
+		more, err := timeline.StoredAfter(ctx, tn, min(seen.Folded, seen.Active), horizon, 1)
 		if err != nil {
 			return 0, false, err
 		}
 		if len(more) == 0 && seen.Tracked {
-			return 0, true, nil
+			if marked, err := tn.C(Moves).Find(ctx, store.Query{Index: store.ByID, Limit: 1}); err != nil || len(marked) == 0 {
+				return 0, err == nil, err
+			}
 		}
 	}
 	token := s.instance + ":" + store.NewID()
@@ -200,7 +206,9 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 	}
 	read, done := 0, false
 	for range maxBatchesPerRoll {
-		items, err := timeline.StoredAfter(ctx, tn, cur.Folded, horizon, foldBatch)
+		// Activity began after the rollups: on a store folded before it,
+		// its position starts behind theirs and catches up.
+		items, err := timeline.StoredAfter(ctx, tn, min(cur.Folded, cur.Active), horizon, foldBatch)
 		if err != nil {
 			return read, false, err
 		}
@@ -210,13 +218,22 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		}
 		// A batch that outlives its lease writes nothing more: another
 		// holder (an erasure) may be counting on the days as they are.
-		written, err := fold(ctx, tn, items, cur.LeaseUntil.Add(-leaseMargin))
-		if err != nil {
-			return read, false, err
+		deadline := cur.LeaseUntil.Add(-leaseMargin)
+		if rest := itemsAfter(items, cur.Folded); len(rest) > 0 {
+			written, err := fold(ctx, tn, rest, deadline)
+			if err != nil {
+				return read, false, err
+			}
+			cur.record(written)
 		}
-		cur.record(written)
+		if rest := itemsAfter(items, cur.Active); len(rest) > 0 {
+			if err := s.foldActive(ctx, tn, rest, deadline); err != nil {
+				return read, false, err
+			}
+		}
 		read += len(items)
-		cur.Folded = items[len(items)-1].ID
+		last := items[len(items)-1].ID
+		cur.Folded, cur.Active = max(cur.Folded, last), max(cur.Active, last)
 		cur.LeaseUntil = s.now().Add(leaseFor)
 		cur.Version++
 		if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
@@ -230,7 +247,22 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 			break
 		}
 	}
+	if done {
+		// Moves settled meanwhile: their profiles' entries, rewritten.
+		if _, err := s.tidy(ctx, tn, cur.LeaseUntil.Add(-leaseMargin)); err != nil {
+			return read, false, err
+		}
+	}
 	return read, done, nil
+}
+
+// itemsAfter is the items, in id order, after the one with id after.
+func itemsAfter(items []timeline.Stored, after string) []timeline.Stored {
+	i, _ := slices.BinarySearchFunc(items, after, func(it timeline.Stored, id string) int { return strings.Compare(it.ID, id) })
+	for i < len(items) && items[i].ID <= after {
+		i++
+	}
+	return items[i:]
 }
 
 // trackDays fills cur.Days from the day rollups as stored: a cursor
@@ -390,13 +422,22 @@ func (d *day) merge(name, channel string, c *[quarters]int64) error {
 	return nil
 }
 
-// Refold removes a workspace's rollups and its fold position, so that
-// the roller folds every stored event again (an operator's repair, and
+// Refold removes a workspace's rollups, activity and fold position, so
+// that the roller folds every stored event again (an operator's repair, and
 // the harness's backlog). Run it with no server on the store: a fold or
 // an erasure under way would write on.
 func Refold(ctx context.Context, st *store.Store, ws string) error {
-	if _, err := st.Tenant(ws).C(Rollups).DeleteMany(ctx, store.Query{Index: RollupsByDay}); err != nil {
+	tn := st.Tenant(ws)
+	if _, err := tn.C(Rollups).DeleteMany(ctx, store.Query{Index: RollupsByDay}); err != nil {
 		return fmt.Errorf("drop the rollups of %s: %w", ws, err)
+	}
+	// The activity too, folded again under the events' owners now: the
+	// marks of moves have nothing left to tidy. Numbers stay.
+	if _, err := tn.C(Activity).DeleteMany(ctx, store.Query{Index: ActivityByDay}); err != nil {
+		return fmt.Errorf("drop the activity of %s: %w", ws, err)
+	}
+	if _, err := tn.C(Moves).DeleteMany(ctx, store.Query{Index: store.ByID}); err != nil {
+		return fmt.Errorf("drop the marks of moves of %s: %w", ws, err)
 	}
 	err := st.Tenant(store.SystemWorkspace).C(Cursors).Delete(ctx, ws)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -1,6 +1,7 @@
 package analytics_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -135,6 +136,7 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 	// their identifiers again.
 	erased := map[int]bool{}
 	profileOf := map[int]string{}
+	unmerges := 0
 	for batch := range 40 {
 		var ins []timeline.TrackInput
 		var who []int
@@ -207,6 +209,33 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 				erased[p] = true
 			}
 		}
+		if rng.IntN(5) == 0 {
+			// An unmerge: events go back to the restored profile, after
+			// some were folded under the survivor.
+			var done []string
+			recs, err := e.Tenant.C(identity.Merges).Find(e.Ctx, store.Query{Index: store.ByID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range recs {
+				if d.Raw.Lookup("kind").StringValue() == identity.KindMerge && d.Raw.Lookup("status").StringValue() == "done" {
+					done = append(done, d.Raw.Lookup("_id").StringValue())
+				}
+			}
+			if len(done) > 0 {
+				if _, err := e.Services.Identity.UnmergeProfiles(e.Ctx, e.Tenant, done[rng.IntN(len(done))], "t"); err != nil && apperr.CodeOf(err) == "" {
+					t.Fatalf("unmerge: %v", err)
+				}
+				unmerges++
+			}
+		}
+		// Moves are tidied into the activity days at once, or left for
+		// reads to take from the marked profiles' events.
+		if rng.IntN(2) == 0 {
+			an.TidyAfter(0)
+		} else {
+			an.TidyAfter(time.Hour)
+		}
 		switch rng.IntN(4) {
 		case 0:
 			roll()
@@ -227,8 +256,21 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 			checkVolumes(t, e, an, rng, start, names, channels)
 		}
 	}
+	an.TidyAfter(0)
 	roll()
 	checkVolumes(t, e, an, rng, start, names, channels)
+	if n, err := analytics.Marks(e.Ctx, e.Tenant); err != nil || n != 0 {
+		t.Fatalf("%d marks of moves left after a roll (%v)", n, err)
+	}
+	t.Logf("%d unmerges, %d erasures", unmerges, len(erased))
+	// An erased profile's number, the one link from the activity days to
+	// it, is gone.
+	for p := range erased {
+		var doc struct{}
+		if err := e.Tenant.C(analytics.Numbers).Get(e.Ctx, profileOf[p], &doc); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("erased profile %s keeps its activity number (%v)", profileOf[p], err)
+		}
+	}
 
 	// Erasures leave no trace of the person's days behind.
 	docs, err := e.Tenant.C(analytics.Rollups).Find(e.Ctx, store.Query{Index: analytics.RollupsByDay})
@@ -272,18 +314,18 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 	checkVolumes(t, e, an, rng, start, names, channels)
 }
 
-// checkVolumes asks random series and compares each with a count from
-// scratch over the stored events.
+// checkVolumes asks random series (event volume and active profiles)
+// and compares each with a count from scratch over the stored events.
 func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand.Rand, start time.Time, names, channels []string) {
 	t.Helper()
 	type ev struct {
-		name, channel string
-		at            time.Time
+		name, channel, profile string
+		at                     time.Time
 	}
 	var all []ev
 	err := timeline.ScanEvents(e.Ctx, e.Tenant, nil, func(x *timeline.Event) error {
 		if x.Kind == timeline.KindEvent {
-			all = append(all, ev{x.Name, x.Channel, x.OccurredAt})
+			all = append(all, ev{x.Name, x.Channel, x.ProfileID, x.OccurredAt})
 		}
 		return nil
 	})
@@ -291,6 +333,48 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 		t.Fatal(err)
 	}
 	zones := []string{"UTC", "Europe/Lisbon", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"}
+	for range 12 {
+		q := analytics.SeriesQuery{
+			Since:    start.Add(-time.Duration(rng.Int64N(int64(45 * 24 * time.Hour)))),
+			Interval: analytics.Interval(rng.IntN(4)),
+			TimeZone: zones[rng.IntN(len(zones))],
+		}
+		q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(20*24*time.Hour))) + time.Hour)
+		if q.Interval == analytics.Hour {
+			q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(30*24*time.Hour)))%(900*time.Hour) + time.Minute)
+		}
+		v, err := an.ActiveProfiles(e.Ctx, e.Tenant, q)
+		if err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+		// From scratch: the distinct owners of the events in each bucket.
+		want := make([]map[string]bool, v.Span.Len())
+		total := map[string]bool{}
+		for _, x := range all {
+			b := -1
+			for i := 0; i+1 < len(v.Span.Bounds); i++ {
+				if !x.at.Before(v.Span.Bounds[i]) && x.at.Before(v.Span.Bounds[i+1]) {
+					b = i
+				}
+			}
+			if b < 0 {
+				continue
+			}
+			if want[b] == nil {
+				want[b] = map[string]bool{}
+			}
+			want[b][x.profile] = true
+			total[x.profile] = true
+		}
+		if v.Total != int64(len(total)) {
+			t.Fatalf("active %+v: total %d, from scratch %d", q, v.Total, len(total))
+		}
+		for i, n := range v.Buckets {
+			if n != int64(len(want[i])) {
+				t.Fatalf("active %+v: bucket %d: %d, from scratch %d", q, i, n, len(want[i]))
+			}
+		}
+	}
 	for range 12 {
 		q := analytics.VolumeQuery{
 			SeriesQuery: analytics.SeriesQuery{

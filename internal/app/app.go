@@ -175,7 +175,9 @@ func New(now func() time.Time, opts ...Option) *Services {
 	}})
 	// Merges and unmerges: identity runs the crash-safe process and calls
 	// the other domains' steps, in order, through the coordinator.
-	merges := merge.New(merge.Deps{Consent: consent.NewMover(now), Traits: tr, Segments: seg})
+	// Leases between instances: the wall clock, like event ids.
+	an := analytics.New(analytics.Deps{Leases: time.Now, Now: now, Purposes: purposes})
+	merges := merge.New(merge.Deps{Consent: consent.NewMover(now), Traits: tr, Segments: seg, Activity: an})
 	id := identity.New(identity.Deps{Now: now, Changes: relay, Followers: merges})
 	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
@@ -184,8 +186,6 @@ func New(now func() time.Time, opts ...Option) *Services {
 		logger = slog.Default()
 	}
 	jn := journal.New(o.journalEvery)
-	// Leases between instances: the wall clock, like event ids.
-	an := analytics.New(analytics.Deps{Leases: time.Now, Now: now, Purposes: purposes})
 	return &Services{
 		Identity:  id,
 		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now, Changes: relay, Journal: jn}),

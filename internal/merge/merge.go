@@ -14,7 +14,9 @@
 //  3. the source's identities move to the target (identity);
 //  4. its events and interactions move (timeline.MoveEvents), then its
 //     consent records, the target's consent state rebuilt from them
-//     (consent: Mover.MoveConsent) — Coordinator.MoveProfileData;
+//     (consent: Mover.MoveConsent), both inside a mark that keeps
+//     active-profile figures true meanwhile (analytics: Moving, Moved) —
+//     Coordinator.MoveProfileData;
 //  5. the source is retired (identity), and 3-4 run once more for what
 //     reached it meanwhile;
 //  6. the record is done and dequeued, profile.updated published
@@ -70,12 +72,21 @@ type Segments interface {
 	AfterWrite(ctx context.Context, tn store.Tenant, profileIDs []string, cause string, touched rule.Touched)
 }
 
+// Activity keeps active-profile figures true while events move
+// (analytics.Service): it marks the two profiles before, and settles the
+// mark after.
+type Activity interface {
+	Moving(ctx context.Context, tn store.Tenant, profileIDs ...string) (string, error)
+	Moved(ctx context.Context, tn store.Tenant, mark string) error
+}
+
 // Deps are the domains the coordinator calls; any may be left out
 // (timeline's steps are package functions, always called).
 type Deps struct {
 	Consent  Consent
 	Traits   Traits
 	Segments Segments
+	Activity Activity
 }
 
 // Coordinator calls each domain's step of a merge or unmerge in order
@@ -84,41 +95,59 @@ type Coordinator struct {
 	consent  Consent
 	traits   Traits
 	segments Segments
+	activity Activity
 }
 
 var _ identity.Followers = (*Coordinator)(nil)
 
 // New builds the coordinator.
 func New(d Deps) *Coordinator {
-	return &Coordinator{consent: d.Consent, traits: d.Traits, segments: d.Segments}
+	return &Coordinator{consent: d.Consent, traits: d.Traits, segments: d.Segments, activity: d.Activity}
 }
 
 // MoveProfileData is step 4 of a merge: events and interactions, then
 // consent, from source to target. Idempotent.
 func (c *Coordinator) MoveProfileData(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	if err := timeline.MoveEvents(ctx, tn, sourceID, targetID); err != nil {
-		return err
-	}
-	if c.consent != nil {
-		if err := c.consent.MoveConsent(ctx, tn, sourceID, targetID); err != nil {
+	return c.moving(ctx, tn, []string{sourceID, targetID}, func() error {
+		if err := timeline.MoveEvents(ctx, tn, sourceID, targetID); err != nil {
 			return err
 		}
+		if c.consent != nil {
+			return c.consent.MoveConsent(ctx, tn, sourceID, targetID)
+		}
+		return nil
+	})
+}
+
+// moving runs move between the activity's mark on the profiles and its
+// settling. A move that fails leaves the mark unsettled: the profiles'
+// figures keep coming from their events until the merge is resumed.
+func (c *Coordinator) moving(ctx context.Context, tn store.Tenant, profileIDs []string, move func() error) error {
+	if c.activity == nil {
+		return move()
 	}
-	return nil
+	mark, err := c.activity.Moving(ctx, tn, profileIDs...)
+	if err != nil {
+		return err
+	}
+	if err := move(); err != nil {
+		return err
+	}
+	return c.activity.Moved(ctx, tn, mark)
 }
 
 // RestoreProfileData is the unmerge's counterpart: the items and consent
 // records the merge brought from the restored profile go back to it.
 func (c *Coordinator) RestoreProfileData(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []identity.Identifier) error {
-	if err := timeline.UnmoveEvents(ctx, tn, fromID, toID, origins, since, restored); err != nil {
-		return err
-	}
-	if c.consent != nil {
-		if err := c.consent.UnmoveConsent(ctx, tn, fromID, toID, origins, since, restored); err != nil {
+	return c.moving(ctx, tn, []string{fromID, toID}, func() error {
+		if err := timeline.UnmoveEvents(ctx, tn, fromID, toID, origins, since, restored); err != nil {
 			return err
 		}
-	}
-	return nil
+		if c.consent != nil {
+			return c.consent.UnmoveConsent(ctx, tn, fromID, toID, origins, since, restored)
+		}
+		return nil
+	})
 }
 
 // CountItems counts a profile's timeline items, for its counters after an

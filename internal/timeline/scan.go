@@ -94,9 +94,11 @@ func ProfilesStored(ctx context.Context, tn store.Tenant, from, to time.Time) ([
 	return out, nil
 }
 
-// Stored is what analytics reads of a stored item: no person in it.
+// Stored is what analytics reads of a stored item: its owner only as
+// the profile id, which analytics turns into a number (activity).
 type Stored struct {
 	ID         string // time-ordered (store.NewID): the order items were stored in
+	ProfileID  string
 	Kind       string // KindEvent, KindInteraction
 	Name       string
 	Channel    string
@@ -125,19 +127,44 @@ func StoredAfter(ctx context.Context, tn store.Tenant, after string, before time
 	}
 	out := make([]Stored, 0, len(docs))
 	for _, d := range docs {
-		var s Stored
-		s.ID, _ = d.Raw.Lookup("_id").StringValueOK()
-		s.Kind, _ = d.Raw.Lookup("kind").StringValueOK()
-		s.Name, _ = d.Raw.Lookup("name").StringValueOK()
-		s.Channel, _ = d.Raw.Lookup("channel").StringValueOK()
-		at, ok := d.Raw.Lookup("occurredAt").DateTimeOK()
-		if !ok {
-			return nil, fmt.Errorf("item %s has no occurredAt", s.ID)
+		s, err := stored(d.Raw)
+		if err != nil {
+			return nil, err
 		}
-		s.OccurredAt = time.UnixMilli(at).UTC()
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// StoredOf calls fn with each stored item of a profile, oldest first, as
+// Stored: the fields read, nothing decoded.
+func StoredOf(ctx context.Context, tn store.Tenant, profileID string, fn func(Stored) error) error {
+	err := tn.C(Events).Each(ctx, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Limit: 1000}, func(raw bson.Raw) error {
+		s, err := stored(raw)
+		if err != nil {
+			return err
+		}
+		return fn(s)
+	})
+	if err != nil {
+		return fmt.Errorf("items of %s: %w", profileID, err)
+	}
+	return nil
+}
+
+func stored(raw bson.Raw) (Stored, error) {
+	var s Stored
+	s.ID, _ = raw.Lookup("_id").StringValueOK()
+	s.ProfileID, _ = raw.Lookup("profileId").StringValueOK()
+	s.Kind, _ = raw.Lookup("kind").StringValueOK()
+	s.Name, _ = raw.Lookup("name").StringValueOK()
+	s.Channel, _ = raw.Lookup("channel").StringValueOK()
+	at, ok := raw.Lookup("occurredAt").DateTimeOK()
+	if !ok {
+		return s, fmt.Errorf("item %s has no occurredAt", s.ID)
+	}
+	s.OccurredAt = time.UnixMilli(at).UTC()
+	return s, nil
 }
 
 // Item is a stored item as a storage-order walk reads it: the fields

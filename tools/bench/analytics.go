@@ -99,6 +99,9 @@ func runAnalytics(ctx context.Context, h *harness) error {
 		h.add(result{area: "analytics", what: q.what, target: "p99 < 20 ms",
 			figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds()), ok: verdict(p99 < 20*time.Millisecond)})
 	}
+	if err := activeSeries(ctx, h, c, d); err != nil {
+		return err
+	}
 	if err := historySeries(ctx, h, c, d); err != nil {
 		return err
 	}
@@ -106,6 +109,36 @@ func runAnalytics(ctx context.Context, h *harness) error {
 		return err
 	}
 	h.add(result{area: "analytics", what: "server peak RSS", target: "< 300 MiB", figure: mib(srv.peak()), ok: verdict(srv.peak() < 300<<20)})
+	return nil
+}
+
+// activeSeries measures active profiles over the dataset's last 30 days
+// (daily: DAU) and 90 days (weekly: WAU) in Europe/Lisbon, from 4 clients
+// for d each.
+func activeSeries(ctx context.Context, h *harness, c *client, d time.Duration) error {
+	until := h.opts.data.Anchor
+	for _, q := range []struct {
+		what     string
+		days     int
+		interval string
+	}{
+		{"activeProfiles, 30 days daily (DAU) in Europe/Lisbon", 30, "DAY"},
+		{"activeProfiles, 90 days weekly (WAU) in Europe/Lisbon", 90, "WEEK"},
+	} {
+		vars := map[string]any{"s": until.Add(-time.Duration(q.days) * 24 * time.Hour).Format(time.RFC3339), "u": until.Format(time.RFC3339), "i": q.interval}
+		const query = `query($s: Time!, $u: Time!, $i: Interval!) { activeProfiles(since: $s, until: $u, interval: $i, timeZone: "Europe/Lisbon") { total buckets { start active } } }`
+		var first struct{ ActiveProfiles struct{ Total int } }
+		if err := c.do(ctx, query, vars, &first); err != nil {
+			return err
+		}
+		lat, err := hammer(ctx, c, query, vars, 4, d)
+		if err != nil {
+			return err
+		}
+		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+		h.add(result{area: "analytics", what: fmt.Sprintf("%s, %d profiles active in all, 4 clients: p50 / p99, requests/s", q.what, first.ActiveProfiles.Total), target: "< 50 ms",
+			figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds()), ok: verdict(p99 < 50*time.Millisecond)})
+	}
 	return nil
 }
 
