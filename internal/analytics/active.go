@@ -2,8 +2,11 @@ package analytics
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -75,28 +78,7 @@ func (s *Service) ActiveProfiles(ctx context.Context, tn store.Tenant, q SeriesQ
 		n uint32
 	}
 	extra := map[pair]bool{}
-	var tail []timeline.Stored
-	after := cur.Active
-	for {
-		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			if it.Kind == timeline.KindEvent && sp.Index(it.OccurredAt) >= 0 {
-				tail = append(tail, it)
-			}
-		}
-		if len(items) < foldBatch {
-			break
-		}
-		after = items[len(items)-1].ID
-	}
-	owners := append([]string(nil), marked...)
-	for _, it := range tail {
-		owners = append(owners, it.ProfileID)
-	}
-	nums, err := s.numbers(ctx, tn, owners)
+	nums, err := s.numbers(ctx, tn, marked)
 	if err != nil {
 		return nil, err
 	}
@@ -117,10 +99,34 @@ func (s *Service) ActiveProfiles(ctx context.Context, tn store.Tenant, q SeriesQ
 			skip[n] = true
 		}
 	}
-	for _, it := range tail {
-		if !isMarked[it.ProfileID] {
-			extra[pair{sp.Index(it.OccurredAt), numberOf(it.ProfileID)}] = true
+	// The tail a batch at a time: right after an upgrade nothing is
+	// folded, and it is every event.
+	after := cur.Active
+	for {
+		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch)
+		if err != nil {
+			return nil, err
 		}
+		var owners []string
+		for _, it := range items {
+			if _, known := nums[it.ProfileID]; !known && it.Kind == timeline.KindEvent && !isMarked[it.ProfileID] && sp.Index(it.OccurredAt) >= 0 {
+				owners = append(owners, it.ProfileID)
+			}
+		}
+		found, err := s.numbers(ctx, tn, owners)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(nums, found)
+		for _, it := range items {
+			if b := sp.Index(it.OccurredAt); b >= 0 && it.Kind == timeline.KindEvent && !isMarked[it.ProfileID] {
+				extra[pair{b, numberOf(it.ProfileID)}] = true
+			}
+		}
+		if len(items) < foldBatch {
+			break
+		}
+		after = items[len(items)-1].ID
 	}
 	for id := range isMarked {
 		err := timeline.StoredOf(ctx, tn, id, func(it timeline.Stored) error {
@@ -135,38 +141,20 @@ func (s *Service) ActiveProfiles(ctx context.Context, tn store.Tenant, q SeriesQ
 	}
 
 	out := &Actives{Span: sp, Buckets: make([]int64, sp.Len())}
-	// stamp[n] is 1 + the last bucket profile n was counted in: the days
-	// go forward, so a profile's buckets only grow.
-	var stamp []int32
-	var at [quarters]int
+	w := walk{out: out}
+	if len(skip) > 0 {
+		w.skip = skip
+	}
+	if len(extra) > 0 {
+		w.seen = func(b int, n uint32) { delete(extra, pair{b, n}) }
+	}
 	for _, d := range days {
-		sp.quarters(d.Day, &at)
-		err := unpack(d.P, func(e entry) {
-			if skip[e.n] {
-				return
-			}
-			if int(e.n) >= len(stamp) {
-				stamp = append(stamp, make([]int32, int(e.n)+1-len(stamp)+len(stamp)/2)...)
-			}
-			for q, ok := e.m.first(); ok; q, ok = e.m.next(q + 1) {
-				b := at[q]
-				if b < 0 || stamp[e.n] > int32(b) {
-					continue
-				}
-				if stamp[e.n] == 0 {
-					out.Total++
-				}
-				stamp[e.n] = int32(b) + 1
-				out.Buckets[b]++
-				if len(extra) > 0 {
-					delete(extra, pair{b, e.n})
-				}
-			}
-		})
-		if err != nil {
+		sp.quarters(d.Day, &w.at)
+		if err := w.day(d.P); err != nil {
 			return nil, fmt.Errorf("activity of %s: %w", d.ID, err)
 		}
 	}
+	stamp := w.stamp
 	counted := map[uint32]bool{}
 	for p := range extra {
 		out.Buckets[p.b]++
@@ -177,4 +165,64 @@ func (s *Service) ActiveProfiles(ctx context.Context, tn store.Tenant, q SeriesQ
 		out.Total++
 	}
 	return out, nil
+}
+
+// walk counts the profiles of the activity days, day after day.
+type walk struct {
+	out  *Actives
+	at   [quarters]int   // the bucket of each quarter hour of the day walked, -1 outside
+	skip map[uint32]bool // numbers whose events are counted apart (nil: none)
+	seen func(b int, n uint32)
+	// stamp[n] is 1 + the last bucket profile n was counted in: the days
+	// go forward, so a profile's buckets only grow.
+	stamp []int32
+}
+
+// day counts the entries of one day's packed activity (activeDay.P),
+// read in place: a 90-day series walks a million entries.
+func (w *walk) day(p []byte) error {
+	var n uint32
+	for i := 0; i < len(p); {
+		if c := p[i]; c < 0x80 {
+			n += uint32(c)
+			i++
+		} else {
+			d, k := binary.Uvarint(p[i:])
+			if k <= 0 || d > 1<<31 {
+				return errors.New("a number is unreadable")
+			}
+			n += uint32(d)
+			i += k
+		}
+		if int(n) >= len(w.stamp) {
+			w.stamp = slices.Grow(w.stamp, int(n)+1-len(w.stamp)+len(w.stamp)/2)
+			w.stamp = w.stamp[:cap(w.stamp)]
+		}
+		skipped := w.skip != nil && w.skip[n]
+		for {
+			if i >= len(p) {
+				return errors.New("an entry ends early")
+			}
+			c := p[i]
+			i++
+			q := int(c & 0x7f)
+			if q >= quarters {
+				return fmt.Errorf("quarter %d", q)
+			}
+			if b := w.at[q]; b >= 0 && !skipped && w.stamp[n] <= int32(b) {
+				if w.stamp[n] == 0 {
+					w.out.Total++
+				}
+				w.stamp[n] = int32(b) + 1
+				w.out.Buckets[b]++
+				if w.seen != nil {
+					w.seen(b, n)
+				}
+			}
+			if c&0x80 == 0 {
+				break
+			}
+		}
+	}
+	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -40,13 +38,15 @@ func (c *numberCache) get(ws string, ids []string) (map[string]uint32, []string)
 	have := c.ws[ws]
 	out := make(map[string]uint32, len(ids))
 	var missing []string
+	asked := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		if _, done := out[id]; done {
+		if asked[id] {
 			continue
 		}
+		asked[id] = true
 		if n, ok := have[id]; ok {
 			out[id] = n
-		} else if !slices.Contains(missing, id) {
+		} else {
 			missing = append(missing, id)
 		}
 	}
@@ -84,17 +84,17 @@ func (s *Service) numbers(ctx context.Context, tn store.Tenant, ids []string) (m
 	}
 	found := map[string]uint32{}
 	for in := range store.InLists(missing) {
-		err := tn.C(Numbers).Each(ctx, store.Query{Index: store.ByID, In: in}, func(raw bson.Raw) error {
-			id, _ := raw.Lookup("_id").StringValueOK()
-			n, ok := raw.Lookup("n").AsInt64OK()
-			if !ok || n < 1 || n >= 1<<31 {
-				return fmt.Errorf("profile number of %s unreadable", id)
-			}
-			found[id] = uint32(n)
-			return nil
-		})
+		docs, err := tn.C(Numbers).Find(ctx, store.Query{Index: store.ByID, In: in})
 		if err != nil {
 			return nil, fmt.Errorf("read profile numbers: %w", err)
+		}
+		for _, d := range docs {
+			id, _ := d.Raw.Lookup("_id").StringValueOK()
+			n, ok := d.Raw.Lookup("n").AsInt64OK()
+			if !ok || n < 1 || n >= 1<<31 {
+				return nil, fmt.Errorf("profile number of %s unreadable", id)
+			}
+			found[id] = uint32(n)
 		}
 	}
 	s.nums.put(tn.Workspace(), found)
@@ -114,7 +114,8 @@ func (s *Service) number(ctx context.Context, tn store.Tenant, ids []string) (ma
 	}
 	var fresh []string
 	for _, id := range ids {
-		if _, ok := out[id]; !ok && !slices.Contains(fresh, id) {
+		if _, ok := out[id]; !ok {
+			out[id] = 0 // given below
 			fresh = append(fresh, id)
 		}
 	}
