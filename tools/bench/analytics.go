@@ -121,9 +121,10 @@ func activeSeries(ctx context.Context, h *harness, c *client, d time.Duration) e
 		what     string
 		days     int
 		interval string
+		target   bool // the issue's: 30 days
 	}{
-		{"activeProfiles, 30 days daily (DAU) in Europe/Lisbon", 30, "DAY"},
-		{"activeProfiles, 90 days weekly (WAU) in Europe/Lisbon", 90, "WEEK"},
+		{"activeProfiles, 30 days daily (DAU) in Europe/Lisbon", 30, "DAY", true},
+		{"activeProfiles, 90 days weekly (WAU) in Europe/Lisbon", 90, "WEEK", false},
 	} {
 		vars := map[string]any{"s": until.Add(-time.Duration(q.days) * 24 * time.Hour).Format(time.RFC3339), "u": until.Format(time.RFC3339), "i": q.interval}
 		const query = `query($s: Time!, $u: Time!, $i: Interval!) { activeProfiles(since: $s, until: $u, interval: $i, timeZone: "Europe/Lisbon") { total buckets { start active } } }`
@@ -136,8 +137,12 @@ func activeSeries(ctx context.Context, h *harness, c *client, d time.Duration) e
 			return err
 		}
 		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-		h.add(result{area: "analytics", what: fmt.Sprintf("%s, %d profiles active in all, 4 clients: p50 / p99, requests/s", q.what, first.ActiveProfiles.Total), target: "< 50 ms",
-			figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds()), ok: verdict(p99 < 50*time.Millisecond)})
+		r := result{area: "analytics", what: fmt.Sprintf("%s, %d profiles active in all, 4 clients: p50 / p99, requests/s", q.what, first.ActiveProfiles.Total),
+			figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds())}
+		if q.target {
+			r.target, r.ok = "p99 < 50 ms", verdict(p99 < 50*time.Millisecond)
+		}
+		h.add(r)
 	}
 	return nil
 }
