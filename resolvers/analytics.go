@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -71,6 +72,26 @@ func toActiveProfiles(v *analytics.Actives) *model.ActiveProfiles {
 		out.Buckets[i] = model.ActiveProfilesBucket{Start: start, End: end, Active: int(n)}
 	}
 	return out
+}
+
+func toRevenue(v *analytics.Revenues) *model.Revenue {
+	out := &model.Revenue{TimeZone: v.Span.Loc.String(), OrderEvent: v.OrderEvent, RevenueProperty: v.Property,
+		Orders: int(v.Orders), Revenue: money(v.Revenue), AverageOrderValue: average(v.Revenue, v.Orders), Buckets: make([]model.RevenueBucket, len(v.Buckets))}
+	for i, b := range v.Buckets {
+		start, end := bucketEdges(v.Span, i)
+		out.Buckets[i] = model.RevenueBucket{Start: start, End: end, Orders: int(b.Orders), Revenue: money(b.Revenue), AverageOrderValue: average(b.Revenue, b.Orders)}
+	}
+	return out
+}
+
+// money is an amount in millionths as a number.
+func money(micros int64) float64 { return float64(micros) / 1e6 }
+
+func average(micros, orders int64) float64 {
+	if orders == 0 {
+		return 0
+	}
+	return math.Round(float64(micros)/float64(orders)) / 1e6
 }
 
 func toSegmentSize(segmentID string, v *analytics.SegmentSizes) *model.SegmentSizeSeries {

@@ -231,6 +231,9 @@ func Complexity() graph.ComplexityRoot {
 	c.Query.ActiveProfiles = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
 		return seriesCost + child
 	}
+	c.Query.Revenue = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
+		return seriesCost + child
+	}
 	c.Query.SegmentSize = func(child int, _ string, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {
 		return seriesCost + child
 	}

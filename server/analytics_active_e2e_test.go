@@ -109,3 +109,78 @@ func TestE2EActiveProfilesAcrossDST(t *testing.T) {
 		check("Ben erased", "2: 0 2 0", "2: 1 1 0", "2: 2 0")
 	})
 }
+
+// revenue through GraphQL on every engine, across the end of summer time
+// in Lisbon: orders land on their local day, a value that is not a
+// number is an order worth 0, a page view with a revenue property is not
+// an order until the score settings say it is, and an erased buyer's
+// orders leave the figures.
+func TestE2ERevenueAcrossDST(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		at := func(v string) time.Time {
+			x, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		s := startServer(t, serverOptions{Env: e.env(t)})
+		tok := s.token(t, "acme")
+		// 00:30 on the 25th in Lisbon (23:30 UTC on the 24th): 19.99.
+		ana := trackEventAt(t, s, tok, "rev-1", ids("email", "ana@example.com"), "order_completed", at("2026-10-24T23:30:00Z"), map[string]any{"revenue": 19.99})
+		trackEventAt(t, s, tok, "rev-2", ids("email", "ben@example.com"), "order_completed", at("2026-10-25T12:00:00Z"), map[string]any{"revenue": 100})
+		trackEventAt(t, s, tok, "rev-3", ids("email", "ben@example.com"), "order_completed", at("2026-10-26T10:00:00Z"), map[string]any{"revenue": "n/a"})
+		trackEventAt(t, s, tok, "rev-4", ids("email", "ben@example.com"), "page_viewed", at("2026-10-25T09:00:00Z"), map[string]any{"revenue": 5})
+
+		type bucket struct {
+			Start             time.Time
+			Orders            int
+			Revenue           float64
+			AverageOrderValue float64
+		}
+		var got struct {
+			Revenue struct {
+				TimeZone, OrderEvent, RevenueProperty string
+				Orders                                int
+				Revenue, AverageOrderValue            float64
+				Buckets                               []bucket
+			}
+		}
+		ask := func(zone string) string {
+			t.Helper()
+			r := s.gql(t, tok, `query($z: String) { revenue(since: "2026-10-24T00:00:00Z", until: "2026-10-26T12:00:00Z", interval: DAY, timeZone: $z) {
+			  timeZone orderEvent revenueProperty orders revenue averageOrderValue buckets { start orders revenue averageOrderValue } } }`, map[string]any{"z": zone})
+			r.requireOK(t)
+			r.decode(t, &got)
+			v := got.Revenue
+			out := fmt.Sprint(v.OrderEvent, " ", v.Orders, " ", v.Revenue, " ", v.AverageOrderValue, ":")
+			for _, b := range v.Buckets {
+				out += fmt.Sprint(" ", b.Orders, "/", b.Revenue, "/", b.AverageOrderValue)
+			}
+			return out
+		}
+		for _, c := range []struct{ zone, want string }{
+			{"Europe/Lisbon", "order_completed 3 119.99 39.996667: 0/0/0 2/119.99/59.995 1/0/0"},
+			{"UTC", "order_completed 3 119.99 39.996667: 1/19.99/19.99 1/100/100 1/0/0"},
+		} {
+			if v := ask(c.zone); v != c.want {
+				t.Fatalf("%s: %s, want %s", c.zone, v, c.want)
+			}
+		}
+		if got.Revenue.TimeZone != "UTC" || got.Revenue.RevenueProperty != "revenue" || !got.Revenue.Buckets[1].Start.Equal(at("2026-10-25T00:00:00Z")) {
+			t.Fatalf("revenue: %+v", got.Revenue)
+		}
+
+		// Page views are the orders now: every stored one counts.
+		s.gql(t, tok, `mutation { setScoreSettings(input: {orderEvent: "page_viewed", revenueProperty: "revenue"}) { orderEvent } }`, nil).requireOK(t)
+		if v, want := ask("Europe/Lisbon"), "page_viewed 1 5 5: 0/0/0 1/5/5 0/0/0"; v != want {
+			t.Fatalf("page views as orders: %s, want %s", v, want)
+		}
+		s.gql(t, tok, `mutation { setScoreSettings(input: {orderEvent: "order_completed", revenueProperty: "revenue"}) { orderEvent } }`, nil).requireOK(t)
+		// Ana is erased: her 19.99 goes.
+		s.gql(t, tok, `mutation($id: ID!) { eraseProfile(profileId: $id, reason: "request") { id } }`, map[string]any{"id": ana}).requireOK(t)
+		if v, want := ask("Europe/Lisbon"), "order_completed 2 100 50: 0/0/0 1/100/100 1/0/0"; v != want {
+			t.Fatalf("after Ana's erasure: %s, want %s", v, want)
+		}
+	})
+}

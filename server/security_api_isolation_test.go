@@ -128,6 +128,35 @@ func (w *secWorld) isolationCases(t *testing.T) {
 			t.Fatalf("globex's own active people: %d, then %d", theirs, after)
 		}
 	})
+	t.Run("revenue", func(t *testing.T) {
+		// A globex order: acme's revenue stays, globex's moves.
+		globex := s.token(t, "globex")
+		now := time.Now().UTC()
+		vars := map[string]any{"s": now.Add(-48 * time.Hour).Format(time.RFC3339), "u": now.Add(time.Hour).Format(time.RFC3339)}
+		const q = `query($s: Time!, $u: Time!) { revenue(since: $s, until: $u, interval: DAY) { orders revenue } }`
+		figures := func(tok string) (int, float64) {
+			t.Helper()
+			r := s.gql(t, tok, q, vars)
+			r.requireOK(t)
+			var got struct {
+				Revenue struct {
+					Orders  int
+					Revenue float64
+				}
+			}
+			r.decode(t, &got)
+			return got.Revenue.Orders, got.Revenue.Revenue
+		}
+		orders, revenue := figures(acme)
+		theirs, _ := figures(globex)
+		trackEventAt(t, s, globex, "iso-g-order", ids("email", w.gEmail), "order_completed", now.Add(-time.Minute), map[string]any{"revenue": 1e6})
+		if o, r := figures(acme); o != orders || r != revenue {
+			t.Fatalf("globex's order counted in acme: %d/%v, then %d/%v", orders, revenue, o, r)
+		}
+		if o, _ := figures(globex); o != theirs+1 {
+			t.Fatalf("globex's own order: %d, then %d", theirs, o)
+		}
+	})
 	t.Run("history series", func(t *testing.T) {
 		// globex's profiles, merges and consent never count in acme's
 		// growth and consent series: acme's figures equal its own counts.

@@ -71,6 +71,7 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"scoreSummary":      {`{ scoreSummary { at buyers recency } }`, nil},
 		"eventVolume":       {`{ eventVolume(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR, groupBy: NAME) { total groups { key } buckets { start counts } } }`, nil},
 		"activeProfiles":    {`{ activeProfiles(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR) { total buckets { active } } }`, nil},
+		"revenue":           {`{ revenue(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR) { orders revenue buckets { averageOrderValue } } }`, nil},
 		"segmentSize":       {`query($s: ID!) { segmentSize(segmentId: $s, since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR) { buckets { size } } }`, map[string]any{"s": w.dynamic}},
 		"profileGrowth":     {`{ profileGrowth(since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR) { profiles buckets { figures { newProfiles } } } }`, nil},
 		"funnel":            {`query($s: ID) { funnel(steps: [{name: "order_completed"}, {name: "signup"}], since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", segmentId: $s) { steps { people } } }`, map[string]any{"s": w.dynamic}},

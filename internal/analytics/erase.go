@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/internal/traits/agg"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -112,6 +113,7 @@ func (s *Service) eraseActivity(ctx context.Context, tn store.Tenant, profileID 
 type erased struct {
 	id, name, channel string
 	q                 int
+	props             map[string]any // for its order value (revenue.go)
 }
 
 // eventsByDay reads the profile's events (interactions are not counted
@@ -121,7 +123,7 @@ func eventsByDay(ctx context.Context, tn store.Tenant, profileID string) (map[st
 	err := timeline.EventsOf(ctx, tn, profileID, func(e *timeline.Event) error {
 		if e.Kind == timeline.KindEvent {
 			d := dayID(e.OccurredAt)
-			byDay[d] = append(byDay[d], erased{e.ID, e.Name, e.Channel, quarterOf(e.OccurredAt)})
+			byDay[d] = append(byDay[d], erased{e.ID, e.Name, e.Channel, quarterOf(e.OccurredAt), e.Properties})
 		}
 		return nil
 	})
@@ -141,7 +143,11 @@ func (s *Service) subtractErasure(ctx context.Context, tn, sys store.Tenant, tok
 	if err := s.noteErasing(ctx, sys, ws, token, mark, slices.Collect(maps.Keys(byDay))); err != nil {
 		return err
 	}
-	written, err := subtract(ctx, tn, mark, byDay)
+	var cur cursor
+	if err := sys.C(Cursors).Get(ctx, ws, &cur); err != nil {
+		return fmt.Errorf("read rollup cursor: %w", err)
+	}
+	written, err := subtract(ctx, tn, mark, cur.RevenueKey, byDay)
 	if err != nil || len(written) == 0 {
 		return err
 	}
@@ -151,7 +157,7 @@ func (s *Service) subtractErasure(ctx context.Context, tn, sys store.Tenant, tok
 // subtract takes off each day the events it had folded and this erasure
 // (mark) has not taken off yet, and records how far it went. It returns
 // the days written, with their versions.
-func subtract(ctx context.Context, tn store.Tenant, mark string, byDay map[string][]erased) (map[string]int64, error) {
+func subtract(ctx context.Context, tn store.Tenant, mark, key string, byDay map[string][]erased) (map[string]int64, error) {
 	written := map[string]int64{}
 	for id, evs := range byDay {
 		var d day
@@ -162,11 +168,23 @@ func subtract(ctx context.Context, tn store.Tenant, mark string, byDay map[strin
 		if err != nil {
 			return nil, fmt.Errorf("read rollup of %s: %w", id, err)
 		}
+		if d.RevenueKey != key {
+			continue // left by a start over a crash cut: no read takes it
+		}
+		o := ordersOf(key)
+		var rev [quarters]int64
 		from := d.Erased[mark]
 		for _, e := range evs {
 			if e.id > from && e.id <= d.Folded {
 				d.takeOff(ctx, e)
+				if e.name == o.event {
+					v, _ := agg.NumberAt(e.props, o.path)
+					rev[e.q] += micros(v)
+				}
 			}
+		}
+		if err := d.addRevenue(&rev, -1); err != nil {
+			return nil, err
 		}
 		if d.Erased == nil {
 			d.Erased = map[string]string{}

@@ -67,8 +67,11 @@ type cursor struct {
 	// Epoch names this incarnation of the days: Refold starts them over
 	// at version 1, so versions alone do not tell a kept day from a new
 	// one (cache.go).
-	Epoch   string `bson:"epoch,omitempty"`
-	Version int64  `bson:"version"`
+	Epoch string `bson:"epoch,omitempty"`
+	// RevenueKey is the order settings the days' revenue is added up
+	// under (revenue.go).
+	RevenueKey string `bson:"revenueKey,omitempty"`
+	Version    int64  `bson:"version"`
 }
 
 // record notes the versions of days just written.
@@ -164,6 +167,10 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, false, fmt.Errorf("read rollup cursor: %w", err)
 	}
+	key, kerr := currentOrders(ctx, tn)
+	if kerr != nil {
+		return 0, false, kerr
+	}
 	if err == nil {
 		if seen.held(s.now()) {
 			return 0, false, nil
@@ -172,7 +179,7 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		if err != nil {
 			return 0, false, err
 		}
-		if len(more) == 0 && seen.Tracked {
+		if len(more) == 0 && seen.Tracked && seen.RevenueKey == key {
 			if marked, err := tn.C(Moves).Find(ctx, store.Query{Index: store.ByID, Limit: 1}); err != nil || len(marked) == 0 {
 				return 0, err == nil, err
 			}
@@ -204,6 +211,14 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 			return 0, false, fmt.Errorf("record the rollup days: %w", err)
 		}
 	}
+	if cur.RevenueKey != key {
+		if err := s.startOver(ctx, tn, sys, cur, key); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return 0, false, nil
+			}
+			return 0, false, err
+		}
+	}
 	read, done := 0, false
 	for range maxBatchesPerRoll {
 		// Activity began after the rollups: on a store folded before it,
@@ -220,7 +235,7 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		// holder (an erasure) may be counting on the days as they are.
 		deadline := cur.LeaseUntil.Add(-leaseMargin)
 		if rest := itemsAfter(items, cur.Folded); len(rest) > 0 {
-			written, err := fold(ctx, tn, rest, deadline)
+			written, err := fold(ctx, tn, rest, key, deadline)
 			if err != nil {
 				return read, false, err
 			}
@@ -254,6 +269,27 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		}
 	}
 	return read, done, nil
+}
+
+// startOver has the rollups folded again from the first stored item
+// under the order settings key (revenue.go): a workspace whose settings
+// changed, or whose rollups were made before they held revenue. The
+// cursor goes first, with no days and a new epoch, so that reads count
+// every stored event until the fold has made the days again; then the
+// old days go (a day a crash leaves behind is made anew by the fold, and
+// no read takes a day its cursor does not list).
+func (s *Service) startOver(ctx context.Context, tn, sys store.Tenant, cur *cursor, key string) error {
+	slog.InfoContext(ctx, "analytics: rollups folded again under new order settings", "workspace", tn.Workspace())
+	cur.Folded, cur.Days, cur.Epoch, cur.RevenueKey = "", map[string]int64{}, store.NewID(), key
+	cur.LeaseUntil = s.now().Add(leaseFor)
+	cur.Version++
+	if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
+		return fmt.Errorf("start the rollups over: %w", err)
+	}
+	if _, err := tn.C(Rollups).DeleteMany(ctx, store.Query{Index: RollupsByDay}); err != nil {
+		return fmt.Errorf("drop the rollups of other order settings: %w", err)
+	}
+	return nil
 }
 
 // itemsAfter is the items, in id order, after the one with id after.
@@ -300,11 +336,14 @@ func (t tally) count(it timeline.Stored) {
 // fold adds the events among items (interactions are not events) to
 // their days' rollups, skipping those a day has folded already. items
 // are in id order.
-func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadline time.Time) (map[string]int64, error) {
+func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, key string, deadline time.Time) (map[string]int64, error) {
+	o := ordersOf(key)
 	byDay := map[string]tally{}
+	revs := map[string]*[quarters]int64{}
 	first, last := map[string]string{}, map[string]string{} // day → the batch's first and last item on it
 	var days []string
-	for _, it := range items {
+	for i := range items {
+		it := &items[i]
 		if it.Kind != timeline.KindEvent {
 			continue
 		}
@@ -313,10 +352,14 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadlin
 		if !ok {
 			m = tally{}
 			byDay[id] = m
+			revs[id] = new([quarters]int64)
 			days = append(days, id)
 			first[id] = it.ID
 		}
-		m.count(it)
+		m.count(*it)
+		if v, ok := o.value(it); ok {
+			revs[id][quarterOf(it.OccurredAt)] += v
+		}
 		last[id] = it.ID
 	}
 	// The days are independent: their writes go to the store together
@@ -326,7 +369,7 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadlin
 	fns := make([]func(context.Context), len(days))
 	for i, id := range days {
 		fns[i] = func(ctx context.Context) {
-			versions[i], errs[i] = foldDay(ctx, tn, id, items, byDay[id], first[id], last[id], deadline)
+			versions[i], errs[i] = foldDay(ctx, tn, id, items, byDay[id], revs[id], first[id], last[id], key, deadline)
 		}
 	}
 	for chunk := range slices.Chunk(fns, 64) {
@@ -348,12 +391,16 @@ func fold(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadlin
 // those after what it holds already; first and last are the batch's
 // first and last item on the day. Past deadline (the fold's lease nearly
 // out) it writes nothing.
-func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add tally, first, last string, deadline time.Time) (int64, error) {
+func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.Stored, add tally, rev *[quarters]int64, first, last, key string, deadline time.Time) (int64, error) {
 	var d day
 	err := tn.C(Rollups).Get(ctx, id, &d)
 	isNew := errors.Is(err, store.ErrNotFound)
 	if err != nil && !isNew {
 		return 0, fmt.Errorf("read rollup of %s: %w", id, err)
+	}
+	if !isNew && d.RevenueKey != key {
+		// Left by a start over that a crash cut (startOver): made anew.
+		d = day{ID: d.ID, Day: d.Day, RevenueKey: key, Version: d.Version}
 	}
 	if !isNew && d.Folded >= last {
 		return d.Version, nil // folded before a crash cut the cursor's advance
@@ -362,10 +409,15 @@ func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.S
 	// repeated fold that reads further than the one a crash cut) is
 	// recounted item by item.
 	if !isNew && d.Folded >= first {
-		add = tally{}
-		for _, it := range items {
+		add, rev = tally{}, new([quarters]int64)
+		o := ordersOf(key)
+		for i := range items {
+			it := &items[i]
 			if it.Kind == timeline.KindEvent && it.ID > d.Folded && dayID(it.OccurredAt) == id {
-				add.count(it)
+				add.count(*it)
+				if v, ok := o.value(it); ok {
+					rev[quarterOf(it.OccurredAt)] += v
+				}
 			}
 		}
 	}
@@ -374,12 +426,15 @@ func foldDay(ctx context.Context, tn store.Tenant, id string, items []timeline.S
 		if err != nil {
 			return 0, err
 		}
-		d = day{ID: id, Day: at}
+		d = day{ID: id, Day: at, RevenueKey: key}
 	}
 	for k, c := range add {
 		if err := d.merge(k.name, k.channel, c); err != nil {
 			return 0, err
 		}
+	}
+	if err := d.addRevenue(rev, 1); err != nil {
+		return 0, err
 	}
 	d.Folded = last
 	d.Version++

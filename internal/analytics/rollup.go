@@ -28,8 +28,26 @@ type day struct {
 	// last pass subtracted up to (erase.go): a pass repeated after a
 	// crash subtracts only what was folded since. Removed when the
 	// erasure's events are gone.
-	Erased  map[string]string `bson:"erased,omitempty"`
-	Version int64             `bson:"version"`
+	Erased map[string]string `bson:"erased,omitempty"`
+	// RevenueKey is the order settings Revenue was added up under, and
+	// Revenue the order values per quarter hour in millionths, packed
+	// (revenue.go).
+	RevenueKey string `bson:"rk,omitempty"`
+	Revenue    []byte `bson:"rv,omitempty"`
+	Version    int64  `bson:"version"`
+}
+
+// addRevenue adds c to the day's revenue sums.
+func (d *day) addRevenue(c *[quarters]int64, sign int64) error {
+	have, err := revenueQuarters(d.Revenue)
+	if err != nil {
+		return fmt.Errorf("rollup %s: %w", d.ID, err)
+	}
+	for q := range have {
+		have[q] += sign * c[q]
+	}
+	d.Revenue = packRevenue(have)
+	return nil
 }
 
 // series is one name and channel's counts of a day. Counts are packed

@@ -156,11 +156,13 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 // dayView is a day rollup as a series reads it (decoded without
 // reflection: a 90-day series reads some 90 of them per request).
 type dayView struct {
-	ID      string
-	Day     time.Time
-	Folded  string
-	Version int64
-	Series  []seriesView
+	ID         string
+	Day        time.Time
+	Folded     string
+	Version    int64
+	Series     []seriesView
+	RevenueKey string
+	Revenue    [quarters]int64 // millionths
 }
 
 type seriesView struct {
@@ -204,6 +206,12 @@ func (s *Service) days(ctx context.Context, tn store.Tenant, sp Span, cur *curso
 	if err != nil {
 		return nil, err
 	}
+	// Only the days the cursor lists: one it does not is newer (its items
+	// are in the tail) or left by a start over (startOver).
+	read = slices.DeleteFunc(read, func(d dayView) bool {
+		_, listed := cur.Days[d.ID]
+		return !listed
+	})
 	for _, d := range read {
 		s.cache.put(tn.Workspace(), cur.Epoch, d)
 	}
@@ -238,6 +246,15 @@ func viewDay(raw bson.Raw) (dayView, error) {
 			d.Folded, _ = v.StringValueOK()
 		case "version":
 			d.Version, _ = v.AsInt64OK()
+		case "rk":
+			d.RevenueKey, _ = v.StringValueOK()
+		case "rv":
+			_, b, _ := v.BinaryOK()
+			r, err := revenueQuarters(b)
+			if err != nil {
+				return err
+			}
+			d.Revenue = r
 		case "day":
 			ms, ok := v.DateTimeOK()
 			if !ok {

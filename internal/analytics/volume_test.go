@@ -3,6 +3,7 @@ package analytics_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/internal/traits"
+	"github.com/halo-cdp/halo/internal/traits/agg"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -136,7 +139,12 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 	// their identifiers again.
 	erased := map[int]bool{}
 	profileOf := map[int]string{}
-	unmerges := 0
+	unmerges, settingsChanges := 0, 0
+	orderSettings := []traits.ScoreSettings{
+		{OrderEvent: "order_completed", RevenueProperty: "revenue"},
+		{OrderEvent: "order_completed", RevenueProperty: "amount"},
+		{OrderEvent: "signed_up", RevenueProperty: "amount.value"},
+	}
 	for batch := range 40 {
 		var ins []timeline.TrackInput
 		var who []int
@@ -162,7 +170,21 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 				msg = sent[rng.IntN(len(sent))] // a replay: stored once
 			}
 			sent = append(sent, msg)
-			ins = append(ins, timeline.TrackInput{MessageID: msg, Identifiers: ids, Name: names[rng.IntN(len(names))], Channel: channels[rng.IntN(len(channels))], OccurredAt: &at})
+			in := timeline.TrackInput{MessageID: msg, Identifiers: ids, Name: names[rng.IntN(len(names))], Channel: channels[rng.IntN(len(channels))], OccurredAt: &at}
+			// Order values as senders send them: decimals, whole
+			// numbers, nested, missing, not numbers, under either
+			// property the settings may name.
+			switch rng.IntN(6) {
+			case 0:
+				in.Properties = map[string]any{"revenue": float64(rng.IntN(100000)) / 100, "amount": rng.IntN(500)}
+			case 1:
+				in.Properties = map[string]any{"revenue": rng.IntN(1000), "amount": map[string]any{"value": 1.5}}
+			case 2:
+				in.Properties = map[string]any{"revenue": "12.50"}
+			case 3:
+				in.Properties = map[string]any{"amount": -3.25}
+			}
+			ins = append(ins, in)
 		}
 		res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "inputs", ins)
 		if err != nil && apperr.CodeOf(err) != apperr.Conflict {
@@ -229,6 +251,14 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 				unmerges++
 			}
 		}
+		if rng.IntN(12) == 0 {
+			// New order settings: the rollups are folded again under them.
+			o := orderSettings[rng.IntN(len(orderSettings))]
+			if _, err := e.Services.Traits.SetScoreSettings(e.Ctx, e.Tenant, o, "tester"); err != nil {
+				t.Fatalf("score settings %+v: %v", o, err)
+			}
+			settingsChanges++
+		}
 		// Moves are tidied into the activity days at once, or left for
 		// reads to take from the marked profiles' events.
 		if rng.IntN(2) == 0 {
@@ -262,7 +292,7 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 	if n, err := analytics.Marks(e.Ctx, e.Tenant); err != nil || n != 0 {
 		t.Fatalf("%d marks of moves left after a roll (%v)", n, err)
 	}
-	t.Logf("%d unmerges, %d erasures", unmerges, len(erased))
+	t.Logf("%d unmerges, %d erasures, %d order settings", unmerges, len(erased), settingsChanges)
 	// An erased profile's number, the one link from the activity days to
 	// it, is gone.
 	for p := range erased {
@@ -321,14 +351,19 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 	type ev struct {
 		name, channel, profile string
 		at                     time.Time
+		props                  map[string]any
 	}
 	var all []ev
 	err := timeline.ScanEvents(e.Ctx, e.Tenant, nil, func(x *timeline.Event) error {
 		if x.Kind == timeline.KindEvent {
-			all = append(all, ev{x.Name, x.Channel, x.ProfileID, x.OccurredAt})
+			all = append(all, ev{x.Name, x.Channel, x.ProfileID, x.OccurredAt, x.Properties})
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := traits.Orders(e.Ctx, e.Tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,6 +377,33 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 		q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(20*24*time.Hour))) + time.Hour)
 		if q.Interval == analytics.Hour {
 			q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(30*24*time.Hour)))%(900*time.Hour) + time.Minute)
+		}
+		r, err := an.Revenue(e.Ctx, e.Tenant, q)
+		if err != nil {
+			t.Fatalf("revenue %+v: %v", q, err)
+		}
+		// From scratch: the orders in each bucket and their values in
+		// millionths, as integers.
+		wantOrders, wantRevenue := make([]int64, r.Span.Len()), make([]int64, r.Span.Len())
+		for _, x := range all {
+			if x.name != settings.OrderEvent {
+				continue
+			}
+			for i := 0; i+1 < len(r.Span.Bounds); i++ {
+				if !x.at.Before(r.Span.Bounds[i]) && x.at.Before(r.Span.Bounds[i+1]) {
+					v, _ := agg.NumberAt(x.props, settings.RevenueProperty)
+					wantOrders[i]++
+					wantRevenue[i] += int64(math.Round(v * 1e6))
+				}
+			}
+		}
+		if r.OrderEvent != settings.OrderEvent || r.Property != settings.RevenueProperty {
+			t.Fatalf("revenue under %s/%s, settings %+v", r.OrderEvent, r.Property, settings)
+		}
+		for i, b := range r.Buckets {
+			if b.Orders != wantOrders[i] || b.Revenue != wantRevenue[i] {
+				t.Fatalf("revenue %+v under %+v: bucket %d: %d orders worth %d, from scratch %d worth %d", q, settings, i, b.Orders, b.Revenue, wantOrders[i], wantRevenue[i])
+			}
 		}
 		v, err := an.ActiveProfiles(e.Ctx, e.Tenant, q)
 		if err != nil {

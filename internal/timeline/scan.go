@@ -103,6 +103,19 @@ type Stored struct {
 	Name       string
 	Channel    string
 	OccurredAt time.Time
+	props      bson.RawValue
+}
+
+// Properties decodes the item's properties (nil when it has none).
+func (s *Stored) Properties() (map[string]any, error) {
+	if s.props.Type == 0 {
+		return nil, nil
+	}
+	var out map[string]any
+	if err := decodeProperties(s.props, &out); err != nil {
+		return nil, fmt.Errorf("decode properties of %s: %w", s.ID, err)
+	}
+	return out, nil
 }
 
 // StoredAfter returns up to limit items stored after the item with id
@@ -159,6 +172,7 @@ func stored(raw bson.Raw) (Stored, error) {
 	s.Kind, _ = raw.Lookup("kind").StringValueOK()
 	s.Name, _ = raw.Lookup("name").StringValueOK()
 	s.Channel, _ = raw.Lookup("channel").StringValueOK()
+	s.props, _ = raw.LookupErr("properties")
 	at, ok := raw.Lookup("occurredAt").DateTimeOK()
 	if !ok {
 		return s, fmt.Errorf("item %s has no occurredAt", s.ID)

@@ -153,6 +153,16 @@ func findSetting(ctx context.Context, tn store.Tenant, key string, out any) erro
 	return settings.Find(ctx, tn, key, out)
 }
 
+// Orders returns the workspace's order settings (the defaults when it
+// has set none): what analytics' revenue series adds up.
+func Orders(ctx context.Context, tn store.Tenant) (ScoreSettings, error) {
+	d, err := loadScoreDoc(ctx, tn)
+	if err != nil {
+		return ScoreSettings{}, err
+	}
+	return d.state().ScoreSettings, nil
+}
+
 // ScoreSettings returns the workspace's order settings and their recount.
 func (e *Engine) ScoreSettings(ctx context.Context, tn store.Tenant) (*ScoreSettingsState, error) {
 	d, err := loadScoreDoc(ctx, tn)

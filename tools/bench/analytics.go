@@ -99,6 +99,9 @@ func runAnalytics(ctx context.Context, h *harness) error {
 		h.add(result{area: "analytics", what: q.what, target: "p99 < 20 ms",
 			figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds()), ok: verdict(p99 < 20*time.Millisecond)})
 	}
+	if err := wholeDashboard(ctx, h, c, vars["seg"].(string), d); err != nil {
+		return err
+	}
 	if err := activeSeries(ctx, h, c, d); err != nil {
 		return err
 	}
@@ -109,6 +112,46 @@ func runAnalytics(ctx context.Context, h *harness) error {
 		return err
 	}
 	h.add(result{area: "analytics", what: "server peak RSS", target: "< 300 MiB", figure: mib(srv.peak()), ok: verdict(srv.peak() < 300<<20)})
+	return nil
+}
+
+// dashboardQuery is the dashboard of docs/analytics.md: tiles (people, a
+// segment's members, active people, orders and revenue) and series over
+// 30 days in Europe/Lisbon.
+const dashboardQuery = `query Dashboard($since: Time!, $until: Time!, $vip: ID!) {
+  people: profiles(first: 0) { totalCount }
+  vip: segment(id: $vip) { name members(first: 0) { totalCount } }
+  active: activeProfiles(since: $since, until: $until, interval: DAY, timeZone: "Europe/Lisbon") {
+    total buckets { start active }
+  }
+  sales: revenue(since: $since, until: $until, interval: DAY, timeZone: "Europe/Lisbon") {
+    orders revenue averageOrderValue buckets { start orders revenue }
+  }
+  traffic: eventVolume(since: $since, until: $until, interval: DAY, timeZone: "Europe/Lisbon",
+                       groupBy: NAME, top: 5) {
+    total groups { key other total } buckets { start counts }
+  }
+}`
+
+// wholeDashboard measures dashboardQuery over the dataset's last 30 days
+// from 4 clients for d.
+func wholeDashboard(ctx context.Context, h *harness, c *client, segment string, d time.Duration) error {
+	until := h.opts.data.Anchor
+	vars := map[string]any{"since": until.Add(-30 * 24 * time.Hour).Format(time.RFC3339), "until": until.Format(time.RFC3339), "vip": segment}
+	var first struct {
+		Sales  struct{ Orders int }
+		Active struct{ Total int }
+	}
+	if err := c.do(ctx, dashboardQuery, vars, &first); err != nil {
+		return err
+	}
+	lat, err := hammer(ctx, c, dashboardQuery, vars, 4, d)
+	if err != nil {
+		return err
+	}
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	h.add(result{area: "analytics", what: fmt.Sprintf("the dashboard of docs/analytics.md, 30 days (%d active, %d orders), 4 clients: p50 / p99, requests/s", first.Active.Total, first.Sales.Orders),
+		figure: fmt.Sprintf("%s / %s, %.0f/s", ms(p50), ms(p99), float64(len(lat))/d.Seconds())})
 	return nil
 }
 
