@@ -388,6 +388,7 @@ type ComplexityRoot struct {
 		ProfileGrowth     func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		Profiles          func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) int
 		Retention         func(childComplexity int, start model.EventFilter, returning model.EventFilter, since time.Time, until time.Time, interval model.Interval, timeZone *string, periods *int) int
+		Revenue           func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		ScoreSettings     func(childComplexity int) int
 		ScoreSummary      func(childComplexity int) int
 		Segment           func(childComplexity int, id string) int
@@ -417,6 +418,24 @@ type ComplexityRoot struct {
 		Rates    func(childComplexity int) int
 		Returned func(childComplexity int) int
 		Start    func(childComplexity int) int
+	}
+
+	Revenue struct {
+		AverageOrderValue func(childComplexity int) int
+		Buckets           func(childComplexity int) int
+		OrderEvent        func(childComplexity int) int
+		Orders            func(childComplexity int) int
+		Revenue           func(childComplexity int) int
+		RevenueProperty   func(childComplexity int) int
+		TimeZone          func(childComplexity int) int
+	}
+
+	RevenueBucket struct {
+		AverageOrderValue func(childComplexity int) int
+		End               func(childComplexity int) int
+		Orders            func(childComplexity int) int
+		Revenue           func(childComplexity int) int
+		Start             func(childComplexity int) int
 	}
 
 	ScoreSettings struct {
@@ -687,6 +706,7 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (*model.EventVolume, error)
 	ActiveProfiles(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ActiveProfiles, error)
+	Revenue(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.Revenue, error)
 	SegmentSize(ctx context.Context, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.SegmentSizeSeries, error)
 	ProfileGrowth(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ProfileGrowth, error)
 	ConsentRates(ctx context.Context, purpose string, channel *model.ConsentChannel, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ConsentRates, error)
@@ -2322,6 +2342,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Retention(childComplexity, args["start"].(model.EventFilter), args["returning"].(model.EventFilter), args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string), args["periods"].(*int)), true
+	case "Query.revenue":
+		if e.ComplexityRoot.Query.Revenue == nil {
+			break
+		}
+
+		args, err := ec.field_Query_revenue_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Revenue(childComplexity, args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string)), true
 	case "Query.scoreSettings":
 		if e.ComplexityRoot.Query.ScoreSettings == nil {
 			break
@@ -2470,6 +2501,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RetentionCohort.Start(childComplexity), true
+
+	case "Revenue.averageOrderValue":
+		if e.ComplexityRoot.Revenue.AverageOrderValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revenue.AverageOrderValue(childComplexity), true
+	case "Revenue.buckets":
+		if e.ComplexityRoot.Revenue.Buckets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revenue.Buckets(childComplexity), true
+	case "Revenue.orderEvent":
+		if e.ComplexityRoot.Revenue.OrderEvent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revenue.OrderEvent(childComplexity), true
+	case "Revenue.orders":
+		if e.ComplexityRoot.Revenue.Orders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revenue.Orders(childComplexity), true
+	case "Revenue.revenue":
+		if e.ComplexityRoot.Revenue.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revenue.Revenue(childComplexity), true
+	case "Revenue.revenueProperty":
+		if e.ComplexityRoot.Revenue.RevenueProperty == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revenue.RevenueProperty(childComplexity), true
+	case "Revenue.timeZone":
+		if e.ComplexityRoot.Revenue.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revenue.TimeZone(childComplexity), true
+
+	case "RevenueBucket.averageOrderValue":
+		if e.ComplexityRoot.RevenueBucket.AverageOrderValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueBucket.AverageOrderValue(childComplexity), true
+	case "RevenueBucket.end":
+		if e.ComplexityRoot.RevenueBucket.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueBucket.End(childComplexity), true
+	case "RevenueBucket.orders":
+		if e.ComplexityRoot.RevenueBucket.Orders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueBucket.Orders(childComplexity), true
+	case "RevenueBucket.revenue":
+		if e.ComplexityRoot.RevenueBucket.Revenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueBucket.Revenue(childComplexity), true
+	case "RevenueBucket.start":
+		if e.ComplexityRoot.RevenueBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevenueBucket.Start(childComplexity), true
 
 	case "ScoreSettings.orderEvent":
 		if e.ComplexityRoot.ScoreSettings.OrderEvent == nil {
@@ -3486,6 +3591,42 @@ extend type Query {
   Interactions are not activity.
   """
   activeProfiles(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC"): ActiveProfiles! @hasScope(scope: "analytics:read")
+}
+
+"Orders and revenue over time, from the score settings' order event and value property."
+type Revenue {
+  timeZone: String!
+  "The order event and the property holding an order's value (scoreSettings)."
+  orderEvent: String!
+  revenueProperty: String!
+  "Order events in the span."
+  orders: Int!
+  "Their values added up, to six decimals; an order without a finite numeric value is worth 0."
+  revenue: Float!
+  "revenue / orders; 0 without orders."
+  averageOrderValue: Float!
+  "The buckets, oldest first."
+  buckets: [RevenueBucket!]!
+}
+
+type RevenueBucket {
+  start: Time!
+  end: Time!
+  orders: Int!
+  revenue: Float!
+  "revenue / orders; 0 without orders."
+  averageOrderValue: Float!
+}
+
+extend type Query {
+  """
+  Orders, revenue and average order value per bucket, by the orders'
+  occurredAt: the events named by scoreSettings.orderEvent, each worth its
+  scoreSettings.revenueProperty (one currency is assumed). Whole buckets
+  of interval in timeZone, at most 1,000. After the settings change,
+  every stored order counts under the new ones.
+  """
+  revenue(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC"): Revenue! @hasScope(scope: "analytics:read")
 }
 
 "A segment's size over time, from its membership history."
@@ -5529,6 +5670,42 @@ func (ec *executionContext) childFields_RetentionCohort(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type RetentionCohort", field.Name)
 }
 
+func (ec *executionContext) childFields_Revenue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "timeZone":
+		return ec.fieldContext_Revenue_timeZone(ctx, field)
+	case "orderEvent":
+		return ec.fieldContext_Revenue_orderEvent(ctx, field)
+	case "revenueProperty":
+		return ec.fieldContext_Revenue_revenueProperty(ctx, field)
+	case "orders":
+		return ec.fieldContext_Revenue_orders(ctx, field)
+	case "revenue":
+		return ec.fieldContext_Revenue_revenue(ctx, field)
+	case "averageOrderValue":
+		return ec.fieldContext_Revenue_averageOrderValue(ctx, field)
+	case "buckets":
+		return ec.fieldContext_Revenue_buckets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Revenue", field.Name)
+}
+
+func (ec *executionContext) childFields_RevenueBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_RevenueBucket_start(ctx, field)
+	case "end":
+		return ec.fieldContext_RevenueBucket_end(ctx, field)
+	case "orders":
+		return ec.fieldContext_RevenueBucket_orders(ctx, field)
+	case "revenue":
+		return ec.fieldContext_RevenueBucket_revenue(ctx, field)
+	case "averageOrderValue":
+		return ec.fieldContext_RevenueBucket_averageOrderValue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevenueBucket", field.Name)
+}
+
 func (ec *executionContext) childFields_ScoreSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "orderEvent":
@@ -7018,6 +7195,44 @@ func (ec *executionContext) field_Query_retention_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["periods"] = arg6
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_revenue_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "timeZone",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["timeZone"] = arg3
 	return args, nil
 }
 
@@ -14162,6 +14377,68 @@ func (ec *executionContext) fieldContext_Query_activeProfiles(ctx context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_revenue(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Revenue(ctx, fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "analytics:read")
+				if err != nil {
+					var zeroVal *model.Revenue
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Revenue
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Revenue) graphql.Marshaler {
+			return ec.marshalNRevenue2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRevenue(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_revenue(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Revenue(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_revenue_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_segmentSize(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15565,6 +15842,291 @@ func (ec *executionContext) _RetentionCohort_rates(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_RetentionCohort_rates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RetentionCohort", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Revenue_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.Revenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revenue_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revenue_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revenue", field, false, false, "String")
+}
+
+func (ec *executionContext) _Revenue_orderEvent(ctx context.Context, field graphql.CollectedField, obj *model.Revenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revenue_orderEvent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderEvent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revenue_orderEvent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revenue", field, false, false, "String")
+}
+
+func (ec *executionContext) _Revenue_revenueProperty(ctx context.Context, field graphql.CollectedField, obj *model.Revenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revenue_revenueProperty(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevenueProperty, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revenue_revenueProperty(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revenue", field, false, false, "String")
+}
+
+func (ec *executionContext) _Revenue_orders(ctx context.Context, field graphql.CollectedField, obj *model.Revenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revenue_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Orders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revenue_orders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revenue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Revenue_revenue(ctx context.Context, field graphql.CollectedField, obj *model.Revenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revenue_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revenue_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revenue", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Revenue_averageOrderValue(ctx context.Context, field graphql.CollectedField, obj *model.Revenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revenue_averageOrderValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageOrderValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revenue_averageOrderValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revenue", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Revenue_buckets(ctx context.Context, field graphql.CollectedField, obj *model.Revenue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revenue_buckets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buckets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.RevenueBucket) graphql.Marshaler {
+			return ec.marshalNRevenueBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRevenueBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revenue_buckets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Revenue",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevenueBucket(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RevenueBucket_start(ctx context.Context, field graphql.CollectedField, obj *model.RevenueBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RevenueBucket_end(ctx context.Context, field graphql.CollectedField, obj *model.RevenueBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueBucket_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueBucket_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RevenueBucket_orders(ctx context.Context, field graphql.CollectedField, obj *model.RevenueBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueBucket_orders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Orders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueBucket_orders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RevenueBucket_revenue(ctx context.Context, field graphql.CollectedField, obj *model.RevenueBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueBucket_revenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Revenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueBucket_revenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueBucket", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RevenueBucket_averageOrderValue(ctx context.Context, field graphql.CollectedField, obj *model.RevenueBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevenueBucket_averageOrderValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageOrderValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevenueBucket_averageOrderValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevenueBucket", field, false, false, "Float")
 }
 
 func (ec *executionContext) _ScoreSettings_orderEvent(ctx context.Context, field graphql.CollectedField, obj *model.ScoreSettings) (ret graphql.Marshaler) {
@@ -24248,6 +24810,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_activeProfiles(ctx, field)
 				})
+		case "revenue":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_revenue(ctx, field)
+				})
 		case "segmentSize":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -24511,6 +25079,122 @@ func (ec *executionContext) _RetentionCohort(ctx context.Context, sel ast.Select
 			}
 		case "rates":
 			out.Values[i] = ec._RetentionCohort_rates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var revenueImplementors = []string{"Revenue"}
+
+func (ec *executionContext) _Revenue(ctx context.Context, sel ast.SelectionSet, obj *model.Revenue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revenueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Revenue")
+		case "timeZone":
+			out.Values[i] = ec._Revenue_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderEvent":
+			out.Values[i] = ec._Revenue_orderEvent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenueProperty":
+			out.Values[i] = ec._Revenue_revenueProperty(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orders":
+			out.Values[i] = ec._Revenue_orders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._Revenue_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "averageOrderValue":
+			out.Values[i] = ec._Revenue_averageOrderValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buckets":
+			out.Values[i] = ec._Revenue_buckets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var revenueBucketImplementors = []string{"RevenueBucket"}
+
+func (ec *executionContext) _RevenueBucket(ctx context.Context, sel ast.SelectionSet, obj *model.RevenueBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revenueBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevenueBucket")
+		case "start":
+			out.Values[i] = ec._RevenueBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._RevenueBucket_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orders":
+			out.Values[i] = ec._RevenueBucket_orders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revenue":
+			out.Values[i] = ec._RevenueBucket_revenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "averageOrderValue":
+			out.Values[i] = ec._RevenueBucket_averageOrderValue(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27253,6 +27937,34 @@ func (ec *executionContext) marshalNRetentionCohort2ᚕgithubᚗcomᚋhaloᚑcdp
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRetentionCohort2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRetentionCohort(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRevenue2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRevenue(ctx context.Context, sel ast.SelectionSet, v *model.Revenue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Revenue!")
+		return graphql.Null
+	}
+	return ec._Revenue(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRevenueBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRevenueBucket(ctx context.Context, sel ast.SelectionSet, v model.RevenueBucket) graphql.Marshaler {
+	return ec._RevenueBucket(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRevenueBucket2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRevenueBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []model.RevenueBucket) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRevenueBucket2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRevenueBucket(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {

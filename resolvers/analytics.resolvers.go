@@ -37,6 +37,18 @@ func (r *queryResolver) ActiveProfiles(ctx context.Context, since time.Time, unt
 	return toActiveProfiles(v), nil
 }
 
+func (r *queryResolver) Revenue(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.Revenue, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.analytics.Revenue(ctx, tn, toSeries(since, until, interval, timeZone))
+	if err != nil {
+		return nil, err
+	}
+	return toRevenue(v), nil
+}
+
 func (r *queryResolver) SegmentSize(ctx context.Context, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.SegmentSizeSeries, error) {
 	tn, _, err := r.tenant(ctx)
 	if err != nil {

@@ -600,6 +600,31 @@ type RetentionCohort struct {
 	Rates []float64 `json:"rates"`
 }
 
+// Orders and revenue over time, from the score settings' order event and value property.
+type Revenue struct {
+	TimeZone string `json:"timeZone"`
+	// The order event and the property holding an order's value (scoreSettings).
+	OrderEvent      string `json:"orderEvent"`
+	RevenueProperty string `json:"revenueProperty"`
+	// Order events in the span.
+	Orders int `json:"orders"`
+	// Their values added up, to six decimals; an order without a finite numeric value is worth 0.
+	Revenue float64 `json:"revenue"`
+	// revenue / orders; 0 without orders.
+	AverageOrderValue float64 `json:"averageOrderValue"`
+	// The buckets, oldest first.
+	Buckets []RevenueBucket `json:"buckets"`
+}
+
+type RevenueBucket struct {
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Orders  int       `json:"orders"`
+	Revenue float64   `json:"revenue"`
+	// revenue / orders; 0 without orders.
+	AverageOrderValue float64 `json:"averageOrderValue"`
+}
+
 // Keep the profiles whose score now is within [min, max] (either bound optional).
 type ScoreRangeInput struct {
 	Score ScoreField `json:"score"`

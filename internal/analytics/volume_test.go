@@ -109,6 +109,7 @@ type cursorDoc struct {
 	Folded     string    `bson:"folded"`
 	Owner      string    `bson:"owner"`
 	LeaseUntil time.Time `bson:"leaseUntil"`
+	RevenueKey string    `bson:"revenueKey,omitempty"`
 	Version    int64     `bson:"version"`
 }
 
