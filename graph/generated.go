@@ -3601,7 +3601,7 @@ type Revenue {
   revenueProperty: String!
   "Order events in the span."
   orders: Int!
-  "Their values added up, to six decimals; an order without a finite numeric value is worth 0."
+  "Their values added up, to six decimals; an order without a finite numeric value (or with one beyond ±4.6 trillion) is worth 0."
   revenue: Float!
   "revenue / orders; 0 without orders."
   averageOrderValue: Float!

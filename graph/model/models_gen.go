@@ -608,7 +608,7 @@ type Revenue struct {
 	RevenueProperty string `json:"revenueProperty"`
 	// Order events in the span.
 	Orders int `json:"orders"`
-	// Their values added up, to six decimals; an order without a finite numeric value is worth 0.
+	// Their values added up, to six decimals; an order without a finite numeric value (or with one beyond ±4.6 trillion) is worth 0.
 	Revenue float64 `json:"revenue"`
 	// revenue / orders; 0 without orders.
 	AverageOrderValue float64 `json:"averageOrderValue"`

@@ -38,12 +38,46 @@ func (s *Service) ActiveProfiles(ctx context.Context, tn store.Tenant, q SeriesQ
 	if err != nil {
 		return nil, err
 	}
-	// The marks first: a profile marked after this read has its entries
-	// rewritten only after its mark is read by a later one.
+	// The marks first (a mark is dropped only after its profiles' entries
+	// are rewritten), and again after: a move that began meanwhile may
+	// have shown its events both in their old owner's entries and under
+	// the new one in the tail, so the read is made again.
 	all, err := readMarks(ctx, tn)
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 0; ; attempt++ {
+		out, err := s.activeOnce(ctx, tn, sp, all)
+		if err != nil {
+			return nil, err
+		}
+		after, err := readMarks(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		if attempt == 2 || !newMarks(all, after) {
+			return out, nil
+		}
+		all = after
+	}
+}
+
+// newMarks says whether after holds a mark before does not.
+func newMarks(before, after []move) bool {
+	seen := make(map[string]bool, len(before))
+	for _, m := range before {
+		seen[m.ID] = true
+	}
+	for _, m := range after {
+		if !seen[m.ID] {
+			return true
+		}
+	}
+	return false
+}
+
+// activeOnce is one read of ActiveProfiles, the marks all read before.
+func (s *Service) activeOnce(ctx context.Context, tn store.Tenant, sp Span, all []move) (*Actives, error) {
 	var marked []string
 	for _, m := range all {
 		marked = append(marked, m.Profiles...)
@@ -55,7 +89,7 @@ func (s *Service) ActiveProfiles(ctx context.Context, tn store.Tenant, q SeriesQ
 		return nil, fmt.Errorf("read rollup cursor: %w", err)
 	}
 	var days []activeDay
-	err = tn.C(Activity).Each(ctx, store.Query{Index: ActivityByDay, Range: &store.Bound{Gte: dayStart(sp.Start()), Lt: sp.End()}}, func(raw bson.Raw) error {
+	err := tn.C(Activity).Each(ctx, store.Query{Index: ActivityByDay, Range: &store.Bound{Gte: dayStart(sp.Start()), Lt: sp.End()}}, func(raw bson.Raw) error {
 		var d activeDay
 		d.ID, _ = raw.Lookup("_id").StringValueOK()
 		ms, ok := raw.Lookup("day").DateTimeOK()
@@ -103,7 +137,7 @@ func (s *Service) ActiveProfiles(ctx context.Context, tn store.Tenant, q SeriesQ
 	// folded, and it is every event.
 	after := cur.Active
 	for {
-		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch)
+		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch, "")
 		if err != nil {
 			return nil, err
 		}

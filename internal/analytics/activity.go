@@ -178,8 +178,8 @@ func (de dayEntries) sorted(id string) []entry {
 
 // foldActive sets the bits of the events among items (interactions are
 // not activity) on their days, numbering the profiles new to the
-// workspace's activity. It runs under the rollup lease.
-func (s *Service) foldActive(ctx context.Context, tn store.Tenant, items []timeline.Stored, deadline time.Time) error {
+// workspace's activity. It runs under the rollup lease (cur, held).
+func (s *Service) foldActive(ctx context.Context, tn, sys store.Tenant, cur *cursor, items []timeline.Stored, deadline time.Time) error {
 	var owners []string
 	for _, it := range items {
 		if it.Kind == timeline.KindEvent {
@@ -189,7 +189,7 @@ func (s *Service) foldActive(ctx context.Context, tn store.Tenant, items []timel
 	if len(owners) == 0 {
 		return nil
 	}
-	nums, err := s.number(ctx, tn, owners)
+	nums, err := s.number(ctx, tn, sys, cur, owners)
 	if err != nil {
 		return err
 	}

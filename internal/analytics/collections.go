@@ -26,6 +26,11 @@ const (
 	Moves = "activity_moves"
 )
 
+// Background are those the roller writes on its own, from the stored
+// events, at any moment: a comparison of the store before and after a
+// call leaves them aside.
+var Background = []string{Rollups, Cursors, Activity, Numbers, Moves}
+
 // Collections declares them; the store creates them idempotently at
 // start (internal/app.Collections gathers every domain's).
 var Collections = []store.CollectionSpec{

@@ -105,7 +105,8 @@ func (s *Service) eraseActivity(ctx context.Context, tn store.Tenant, profileID 
 	if err != nil {
 		return err
 	}
-	// The erasure's lease is renewed while it runs (keep): no deadline.
+	// The erasure's lease is renewed while it runs (keep), so its bound
+	// is the erasure's own wait for it.
 	return writeActive(ctx, tn, nil, drop, time.Now().Add(leaseWait))
 }
 

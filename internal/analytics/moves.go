@@ -24,7 +24,10 @@ import (
 //
 // Every entry that is not its profile's events is on a marked profile:
 // a move marks both of its ends first, an erasure takes its own entries
-// out (erase.go), and nothing else changes an event's owner.
+// out (erase.go), and the one other change of owner, a write call that
+// finds its profile merged away meanwhile (timeline.Reassign), moves
+// only what it stores itself, above the journal's horizon: not folded
+// yet, and not tidied (tidy takes folded events only).
 
 const (
 	// tidyAfter is how long a settled mark waits for the roller to
@@ -97,7 +100,7 @@ func readMarks(ctx context.Context, tn store.Tenant) ([]move, error) {
 // the rollup lease, after a fold reached the horizon, when the oldest
 // settled mark has waited tidyAfter or tidyBacklog of them wait. It
 // returns whether it tidied.
-func (s *Service) tidy(ctx context.Context, tn store.Tenant, deadline time.Time) (bool, error) {
+func (s *Service) tidy(ctx context.Context, tn, sys store.Tenant, cur *cursor, deadline time.Time) (bool, error) {
 	all, err := readMarks(ctx, tn)
 	if err != nil || len(all) == 0 {
 		return false, err
@@ -138,7 +141,11 @@ func (s *Service) tidy(ctx context.Context, tn store.Tenant, deadline time.Time)
 	var active []string
 	for _, id := range ids {
 		err := timeline.StoredOf(ctx, tn, id, func(it timeline.Stored) error {
-			if it.Kind == timeline.KindEvent {
+			// Folded events only: a later one may still change owner in
+			// the write call storing it (timeline.Reassign); the fold
+			// takes it under its owner then, and reads take it from the
+			// tail.
+			if it.Kind == timeline.KindEvent && it.ID <= cur.Active {
 				times[id] = append(times[id], it.OccurredAt)
 			}
 			return nil
@@ -150,7 +157,7 @@ func (s *Service) tidy(ctx context.Context, tn store.Tenant, deadline time.Time)
 			active = append(active, id)
 		}
 	}
-	nums, err := s.number(ctx, tn, active)
+	nums, err := s.number(ctx, tn, sys, cur, active)
 	if err != nil {
 		return false, err
 	}

@@ -15,7 +15,7 @@ import (
 // bytes in a bitset rather than an id in a hash set, and the days carry
 // no identifier of a person. The one link from a number back to its
 // profile is the profile's number document, which an erasure deletes
-// with the entries (erase.go). Numbers are never given twice.
+// with the entries (erase.go). Numbers are never given twice (number).
 
 // numbered is a profile's number document; its id is the profile's.
 type numbered struct {
@@ -25,8 +25,8 @@ type numbered struct {
 }
 
 // numberCache holds, per workspace, the numbers this instance has read
-// or given: a number never changes, so an entry stays true until the
-// profile is erased (then no event of it is read again).
+// or given: a number never changes and is never given again, so an entry
+// stays true; once its profile is erased it names entries nobody has.
 type numberCache struct {
 	mu sync.Mutex
 	ws map[string]map[string]uint32
@@ -105,9 +105,12 @@ func (s *Service) numbers(ctx context.Context, tn store.Tenant, ids []string) (m
 }
 
 // number returns the profiles' numbers, giving the next ones to those
-// without. It runs under the rollup lease: one instance gives numbers at
-// a time, each above the highest stored.
-func (s *Service) number(ctx context.Context, tn store.Tenant, ids []string) (map[string]uint32, error) {
+// without. It runs under the rollup lease, cur being the held cursor: the
+// numbers given are recorded on it (Numbered, by compare-and-swap)
+// before any is stored, so a holder whose lease was taken over stores
+// none, and a number is never given twice, not even that of an erased
+// profile (its document gone, the cursor still counts it).
+func (s *Service) number(ctx context.Context, tn, sys store.Tenant, cur *cursor, ids []string) (map[string]uint32, error) {
 	out, err := s.numbers(ctx, tn, ids)
 	if err != nil {
 		return nil, err
@@ -122,16 +125,26 @@ func (s *Service) number(ctx context.Context, tn store.Tenant, ids []string) (ma
 	if len(fresh) == 0 {
 		return out, nil
 	}
+	// The highest stored too: a cursor written before it counted numbers.
 	docs, err := tn.C(Numbers).Find(ctx, store.Query{Index: NumbersByN, Desc: true, Limit: 1})
 	if err != nil {
 		return nil, fmt.Errorf("read the highest profile number: %w", err)
 	}
-	var top int64
+	top := cur.Numbered
 	if len(docs) > 0 {
-		top, _ = docs[0].Raw.Lookup("n").AsInt64OK()
+		n, _ := docs[0].Raw.Lookup("n").AsInt64OK()
+		top = max(top, n)
 	}
 	if top+int64(len(fresh)) >= 1<<31 {
 		return nil, errors.New("analytics: the workspace has used every profile number")
+	}
+	cur.Numbered = top + int64(len(fresh))
+	cur.Version++
+	if err := sys.C(Cursors).Replace(ctx, cur, cur.Version-1); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, errLeaseLost
+		}
+		return nil, fmt.Errorf("record the profile numbers given: %w", err)
 	}
 	given := make(map[string]uint32, len(fresh))
 	fns := make([]func(context.Context), len(fresh))

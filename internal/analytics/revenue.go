@@ -46,7 +46,8 @@ func currentOrders(ctx context.Context, tn store.Tenant) (string, error) {
 }
 
 // micros is an order value in millionths (a value that is missing or not
-// a finite number is an order worth 0, as scores count it).
+// a finite number is an order worth 0, as scores count it; so is one
+// beyond ±4.6 trillion, which millionths in an int64 cannot add up).
 func micros(v float64) int64 {
 	m := math.Round(v * 1e6)
 	if math.IsNaN(m) || m > math.MaxInt64/2 || m < math.MinInt64/2 {
@@ -125,50 +126,59 @@ func (s *Service) Revenue(ctx context.Context, tn store.Tenant, q SeriesQuery) (
 	if err != nil {
 		return nil, err
 	}
+	return again(ctx, tn, func() (*Revenues, string, error) { return s.revenueOnce(ctx, tn, sp, key) })
+}
+
+func (s *Service) revenueOnce(ctx context.Context, tn store.Tenant, sp Span, key string) (*Revenues, string, error) {
 	o := ordersOf(key)
 	out := &Revenues{Span: sp, OrderEvent: o.event, Property: o.path, Buckets: make([]RevenueBucket, sp.Len())}
 	var cur cursor
 	if err := tn.System().C(Cursors).Get(ctx, tn.Workspace(), &cur); errors.Is(err, store.ErrNotFound) {
 		s.want(tn.Workspace())
 	} else if err != nil {
-		return nil, fmt.Errorf("read rollup cursor: %w", err)
+		return nil, "", fmt.Errorf("read rollup cursor: %w", err)
 	}
-	folded := map[string]string{}
-	if cur.RevenueKey == key {
-		days, err := s.days(ctx, tn, sp, &cur)
-		if err != nil {
-			return nil, err
-		}
-		var at [quarters]int
-		for _, d := range days {
-			if d.RevenueKey != key {
-				return nil, fmt.Errorf("analytics: the rollup of %s was made under other order settings than its cursor", d.ID)
-			}
-			folded[d.ID] = d.Folded
-			sp.quarters(d.Day, &at)
-			for qh, b := range at {
-				if b < 0 {
-					continue
-				}
-				out.Buckets[b].Revenue += d.Revenue[qh]
-				for i := range d.Series {
-					if d.Series[i].Name == o.event {
-						out.Buckets[b].Orders += int64(d.Series[i].Counts[qh])
-					}
-				}
-			}
+	var days []dayView
+	current := cur.RevenueKey == key
+	if current {
+		var err error
+		if days, err = s.days(ctx, tn, sp, &cur); err != nil {
+			return nil, "", err
 		}
 	} else {
 		// Settings changed and not folded again yet: every stored event
 		// is the tail.
-		cur.Folded = ""
 		s.want(tn.Workspace())
+	}
+	for _, d := range days {
+		// A day of other settings: they changed since the cursor was read.
+		current = current && d.RevenueKey == key
+	}
+	if !current {
+		days, cur.Folded = nil, ""
+	}
+	folded := map[string]string{}
+	var at [quarters]int
+	for _, d := range days {
+		folded[d.ID] = d.Folded
+		sp.quarters(d.Day, &at)
+		for qh, b := range at {
+			if b < 0 {
+				continue
+			}
+			out.Buckets[b].Revenue += d.Revenue[qh]
+			for i := range d.Series {
+				if d.Series[i].Name == o.event {
+					out.Buckets[b].Orders += int64(d.Series[i].Counts[qh])
+				}
+			}
+		}
 	}
 	after := cur.Folded
 	for {
-		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch)
+		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch, o.event)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for i := range items {
 			it := &items[i]
@@ -190,5 +200,5 @@ func (s *Service) Revenue(ctx context.Context, tn store.Tenant, q SeriesQuery) (
 		out.Orders += b.Orders
 		out.Revenue += b.Revenue
 	}
-	return out, nil
+	return out, cur.Epoch, nil
 }

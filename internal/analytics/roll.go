@@ -71,7 +71,9 @@ type cursor struct {
 	// RevenueKey is the order settings the days' revenue is added up
 	// under (revenue.go).
 	RevenueKey string `bson:"revenueKey,omitempty"`
-	Version    int64  `bson:"version"`
+	// Numbered is the highest profile number given (numbers.go).
+	Numbered int64 `bson:"numbered,omitempty"`
+	Version  int64 `bson:"version"`
 }
 
 // record notes the versions of days just written.
@@ -175,7 +177,7 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 		if seen.held(s.now()) {
 			return 0, false, nil
 		}
-		more, err := timeline.StoredAfter(ctx, tn, min(seen.Folded, seen.Active), horizon, 1)
+		more, err := timeline.StoredAfter(ctx, tn, min(seen.Folded, seen.Active), horizon, 1, "")
 		if err != nil {
 			return 0, false, err
 		}
@@ -223,7 +225,7 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 	for range maxBatchesPerRoll {
 		// Activity began after the rollups: on a store folded before it,
 		// its position starts behind theirs and catches up.
-		items, err := timeline.StoredAfter(ctx, tn, min(cur.Folded, cur.Active), horizon, foldBatch)
+		items, err := timeline.StoredAfter(ctx, tn, min(cur.Folded, cur.Active), horizon, foldBatch, ordersOf(key).event)
 		if err != nil {
 			return read, false, err
 		}
@@ -242,7 +244,10 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 			cur.record(written)
 		}
 		if rest := itemsAfter(items, cur.Active); len(rest) > 0 {
-			if err := s.foldActive(ctx, tn, rest, deadline); err != nil {
+			if err := s.foldActive(ctx, tn, sys, cur, rest, deadline); err != nil {
+				if errors.Is(err, errLeaseLost) {
+					return read, false, nil // taken over: the other holder goes on
+				}
 				return read, false, err
 			}
 		}
@@ -264,7 +269,10 @@ func (s *Service) rollWorkspace(ctx context.Context, tn, sys store.Tenant, horiz
 	}
 	if done {
 		// Moves settled meanwhile: their profiles' entries, rewritten.
-		if _, err := s.tidy(ctx, tn, cur.LeaseUntil.Add(-leaseMargin)); err != nil {
+		if _, err := s.tidy(ctx, tn, sys, cur, cur.LeaseUntil.Add(-leaseMargin)); err != nil {
+			if errors.Is(err, errLeaseLost) {
+				return read, false, nil
+			}
 			return read, false, err
 		}
 	}

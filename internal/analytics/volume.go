@@ -67,12 +67,38 @@ type Bucket struct {
 // EventVolume answers q from the day rollups and the items stored since
 // the last fold: exact as of the read.
 func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuery) (*Volume, error) {
+	return again(ctx, tn, func() (*Volume, string, error) { return s.volumeOnce(ctx, tn, q) })
+}
+
+// again makes a read of the rollups (returning the epoch of the cursor it
+// read) once more when the rollups started over meanwhile (startOver):
+// days folded again from the first item, read against the older cursor,
+// would hide the items between their position and the cursor's. Twice
+// in a row is a settings change per read: the third read stands.
+func again[T any](ctx context.Context, tn store.Tenant, read func() (T, string, error)) (T, error) {
+	for attempt := 0; ; attempt++ {
+		out, epoch, err := read()
+		if err != nil || attempt == 2 {
+			return out, err
+		}
+		var now cursor
+		err = tn.System().C(Cursors).Get(ctx, tn.Workspace(), &now)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return out, fmt.Errorf("read rollup cursor: %w", err)
+		}
+		if now.Epoch == epoch {
+			return out, nil
+		}
+	}
+}
+
+func (s *Service) volumeOnce(ctx context.Context, tn store.Tenant, q VolumeQuery) (*Volume, string, error) {
 	if q.Top < 1 || q.Top > MaxTop {
-		return nil, apperr.Invalid("top", "must be between 1 and %d", MaxTop)
+		return nil, "", apperr.Invalid("top", "must be between 1 and %d", MaxTop)
 	}
 	sp, err := newSpan(q.Since, q.Until, q.Interval, q.TimeZone, s.location)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	keep := func(name, channel string) bool {
 		return (len(q.Names) == 0 || slices.Contains(q.Names, name)) && (len(q.Channels) == 0 || slices.Contains(q.Channels, channel))
@@ -105,11 +131,11 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 		// write since: the roller learns of the workspace from here.
 		s.want(tn.Workspace())
 	} else if err != nil {
-		return nil, fmt.Errorf("read rollup cursor: %w", err)
+		return nil, "", fmt.Errorf("read rollup cursor: %w", err)
 	}
 	days, err := s.days(ctx, tn, sp, &cur)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var at [quarters]int          // bucket of each quarter hour of a day, -1 outside
 	folded := map[string]string{} // day → its last item folded
@@ -131,9 +157,9 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 	}
 	after := cur.Folded
 	for {
-		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch)
+		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch, "")
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for _, it := range items {
 			if it.Kind != timeline.KindEvent || !keep(it.Name, it.Channel) {
@@ -150,7 +176,7 @@ func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuer
 		}
 		after = items[len(items)-1].ID
 	}
-	return shape(sp, per, q.GroupBy != NoGroup, q.Top), nil
+	return shape(sp, per, q.GroupBy != NoGroup, q.Top), cur.Epoch, nil
 }
 
 // dayView is a day rollup as a series reads it (decoded without

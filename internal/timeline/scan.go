@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -122,8 +123,9 @@ func (s *Stored) Properties() (map[string]any, error) {
 // after ("": from the first) and drawn before before (store.IDAt), in id
 // order: a reader that follows it from where it stopped sees every item
 // once (rollups, behind the ingest journal's horizon). A zero before
-// bounds nothing.
-func StoredAfter(ctx context.Context, tn store.Tenant, after string, before time.Time, limit int) ([]Stored, error) {
+// bounds nothing. Only items named propsOf keep their properties (a
+// copy: the batch's documents are not held for them).
+func StoredAfter(ctx context.Context, tn store.Tenant, after string, before time.Time, limit int, propsOf string) ([]Stored, error) {
 	q := store.Query{Index: store.ByID, Limit: limit}
 	if after != "" || !before.IsZero() {
 		q.Range = &store.Bound{}
@@ -143,6 +145,11 @@ func StoredAfter(ctx context.Context, tn store.Tenant, after string, before time
 		s, err := stored(d.Raw)
 		if err != nil {
 			return nil, err
+		}
+		if propsOf == "" || s.Name != propsOf {
+			s.props = bson.RawValue{}
+		} else {
+			s.props.Value = bytes.Clone(s.props.Value)
 		}
 		out = append(out, s)
 	}
