@@ -29,13 +29,7 @@ type gqlActive struct {
 // event at 00:30 in Lisbon is still the day before in UTC), weekly.
 func TestE2EActiveProfilesAcrossDST(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		at := func(v string) time.Time {
-			x, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return x
-		}
+		at := func(v string) time.Time { return instant(t, v) }
 		s := startServer(t, serverOptions{Env: e.env(t)})
 		tok := s.token(t, "acme")
 		// Ana's laptop at 00:30 on the 25th in Lisbon (23:30 UTC on the
@@ -117,13 +111,7 @@ func TestE2EActiveProfilesAcrossDST(t *testing.T) {
 // orders leave the figures.
 func TestE2ERevenueAcrossDST(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		at := func(v string) time.Time {
-			x, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return x
-		}
+		at := func(v string) time.Time { return instant(t, v) }
 		s := startServer(t, serverOptions{Env: e.env(t)})
 		tok := s.token(t, "acme")
 		// 00:30 on the 25th in Lisbon (23:30 UTC on the 24th): 19.99.

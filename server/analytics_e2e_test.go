@@ -63,13 +63,7 @@ func TestE2EEventVolumeAcrossDST(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		s := startServer(t, serverOptions{Env: e.env(t)})
 		tok := s.token(t, "acme")
-		at := func(v string) time.Time {
-			x, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return x
-		}
+		at := func(v string) time.Time { return instant(t, v) }
 		send := func(msg, name, channel, when string) {
 			t.Helper()
 			in := map[string]any{"messageId": msg, "identifiers": ids("anonymousId", "v1"), "name": name, "occurredAt": when}

@@ -65,13 +65,7 @@ type gqlHistorySeries struct {
 // Lisbon is still the day before.
 func TestE2EHistorySeriesAcrossDST(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		at := func(v string) time.Time {
-			x, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return x
-		}
+		at := func(v string) time.Time { return instant(t, v) }
 		clock := app.NewManualClock(at("2026-10-23T12:00:00Z"))
 		s := startServer(t, serverOptions{Env: e.env(t), Clock: clock})
 		tok := s.token(t, "acme")

@@ -387,3 +387,13 @@ func TestE2EConcurrentIdentifyConverges(t *testing.T) {
 		}
 	})
 }
+
+// instant parses an RFC 3339 time of a test's story.
+func instant(t testing.TB, v string) time.Time {
+	t.Helper()
+	x, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}

@@ -233,16 +233,7 @@ func TestHistorySeriesAreTheLiveAnswers(t *testing.T) {
 				}
 				return
 			}
-			var done []string
-			recs, err := e.Tenant.C(identity.Merges).Find(e.Ctx, store.Query{Index: store.ByID})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range recs {
-				if d.Raw.Lookup("kind").StringValue() == identity.KindMerge && d.Raw.Lookup("status").StringValue() == "done" {
-					done = append(done, d.Raw.Lookup("_id").StringValue())
-				}
-			}
+			done := doneMerges(t, e)
 			if len(done) == 0 {
 				return
 			}

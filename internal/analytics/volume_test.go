@@ -235,17 +235,7 @@ func TestEventVolumeMatchesStoredEvents(t *testing.T) {
 		if rng.IntN(5) == 0 {
 			// An unmerge: events go back to the restored profile, after
 			// some were folded under the survivor.
-			var done []string
-			recs, err := e.Tenant.C(identity.Merges).Find(e.Ctx, store.Query{Index: store.ByID})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range recs {
-				if d.Raw.Lookup("kind").StringValue() == identity.KindMerge && d.Raw.Lookup("status").StringValue() == "done" {
-					done = append(done, d.Raw.Lookup("_id").StringValue())
-				}
-			}
-			if len(done) > 0 {
+			if done := doneMerges(t, e); len(done) > 0 {
 				if _, err := e.Services.Identity.UnmergeProfiles(e.Ctx, e.Tenant, done[rng.IntN(len(done))], "t"); err != nil && apperr.CodeOf(err) == "" {
 					t.Fatalf("unmerge: %v", err)
 				}
@@ -390,12 +380,10 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 			if x.name != settings.OrderEvent {
 				continue
 			}
-			for i := 0; i+1 < len(r.Span.Bounds); i++ {
-				if !x.at.Before(r.Span.Bounds[i]) && x.at.Before(r.Span.Bounds[i+1]) {
-					v, _ := agg.NumberAt(x.props, settings.RevenueProperty)
-					wantOrders[i]++
-					wantRevenue[i] += int64(math.Round(v * 1e6))
-				}
+			if i := bucketOf(r.Span, x.at); i >= 0 {
+				v, _ := agg.NumberAt(x.props, settings.RevenueProperty)
+				wantOrders[i]++
+				wantRevenue[i] += int64(math.Round(v * 1e6))
 			}
 		}
 		if r.OrderEvent != settings.OrderEvent || r.Property != settings.RevenueProperty {
@@ -414,12 +402,7 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 		want := make([]map[string]bool, v.Span.Len())
 		total := map[string]bool{}
 		for _, x := range all {
-			b := -1
-			for i := 0; i+1 < len(v.Span.Bounds); i++ {
-				if !x.at.Before(v.Span.Bounds[i]) && x.at.Before(v.Span.Bounds[i+1]) {
-					b = i
-				}
-			}
+			b := bucketOf(v.Span, x.at)
 			if b < 0 {
 				continue
 			}
@@ -471,12 +454,7 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 			if len(q.Names) > 0 && !slices.Contains(q.Names, x.name) || len(q.Channels) > 0 && !slices.Contains(q.Channels, x.channel) {
 				continue
 			}
-			b := -1
-			for i := 0; i+1 < len(v.Span.Bounds); i++ {
-				if !x.at.Before(v.Span.Bounds[i]) && x.at.Before(v.Span.Bounds[i+1]) {
-					b = i
-				}
-			}
+			b := bucketOf(v.Span, x.at)
 			if b < 0 {
 				continue
 			}
@@ -530,4 +508,31 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 			t.Fatalf("%+v: %d groups named, want %d of %d", q, named, min(q.Top, len(want)), len(want))
 		}
 	}
+}
+
+// bucketOf is the bucket of sp at falls in, -1 outside, found edge by
+// edge (not as the package finds it).
+func bucketOf(sp analytics.Span, at time.Time) int {
+	for i := 0; i+1 < len(sp.Bounds); i++ {
+		if !at.Before(sp.Bounds[i]) && at.Before(sp.Bounds[i+1]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// doneMerges lists the ids of the workspace's merges that took effect.
+func doneMerges(t *testing.T, e *apptest.Env) []string {
+	t.Helper()
+	var done []string
+	recs, err := e.Tenant.C(identity.Merges).Find(e.Ctx, store.Query{Index: store.ByID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range recs {
+		if d.Raw.Lookup("kind").StringValue() == identity.KindMerge && d.Raw.Lookup("status").StringValue() == "done" {
+			done = append(done, d.Raw.Lookup("_id").StringValue())
+		}
+	}
+	return done
 }
