@@ -180,6 +180,7 @@ type ComplexityRoot struct {
 		Key   func(childComplexity int) int
 		Other func(childComplexity int) int
 		Total func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 
 	EventVolumeTile struct {
@@ -378,7 +379,7 @@ type ComplexityRoot struct {
 		ComputedTraits    func(childComplexity int) int
 		ConsentPurposes   func(childComplexity int) int
 		ConsentRates      func(childComplexity int, purpose string, channel *model.ConsentChannel, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
-		EventVolume       func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) int
+		EventVolume       func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, property *string, top *int) int
 		ExportProfileData func(childComplexity int, profileID string) int
 		ExportSegment     func(childComplexity int, segmentID string, purpose string, channel model.ConsentChannel, first *int, after *string, identifierTypes []string, traits []string) int
 		Funnel            func(childComplexity int, steps []model.EventFilter, within *model.RelativeWindowInput, since time.Time, until time.Time, segmentID *string, breakdownTrait *string) int
@@ -704,7 +705,7 @@ type QueryResolver interface {
 	Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error)
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
-	EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (*model.EventVolume, error)
+	EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, property *string, top *int) (*model.EventVolume, error)
 	ActiveProfiles(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ActiveProfiles, error)
 	Revenue(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.Revenue, error)
 	SegmentSize(ctx context.Context, segmentID string, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.SegmentSizeSeries, error)
@@ -1304,6 +1305,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EventVolumeGroup.Total(childComplexity), true
+	case "EventVolumeGroup.value":
+		if e.ComplexityRoot.EventVolumeGroup.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventVolumeGroup.Value(childComplexity), true
 
 	case "EventVolumeTile.bucket":
 		if e.ComplexityRoot.EventVolumeTile.Bucket == nil {
@@ -2251,7 +2258,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.EventVolume(childComplexity, args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string), args["names"].([]string), args["channels"].([]string), args["groupBy"].(*model.EventVolumeGroupBy), args["top"].(*int)), true
+		return e.ComplexityRoot.Query.EventVolume(childComplexity, args["since"].(time.Time), args["until"].(time.Time), args["interval"].(model.Interval), args["timeZone"].(*string), args["names"].([]string), args["channels"].([]string), args["groupBy"].(*model.EventVolumeGroupBy), args["property"].(*string), args["top"].(*int)), true
 	case "Query.exportProfileData":
 		if e.ComplexityRoot.Query.ExportProfileData == nil {
 			break
@@ -3523,6 +3530,8 @@ enum EventVolumeGroupBy {
   NAME
   "By channel; events sent without one are in the group with the empty key."
   CHANNEL
+  "By the value of the event property named by property (a dot path). It is read from the stored events, not the rollups (cost 1,000; needs profiles:read as well, and pii:read for personal data). Not live."
+  PROPERTY
 }
 
 type EventVolume {
@@ -3537,8 +3546,10 @@ type EventVolume {
 }
 
 type EventVolumeGroup {
-  "The event name or channel; null for the ` + "`" + `other` + "`" + ` group."
+  "The event name or channel; by PROPERTY, the value as text (a string as it is, any other value as JSON). Null for the ` + "`" + `other` + "`" + ` group and, by PROPERTY, for events without the property."
   key: String
+  "By PROPERTY: the value as stored (null for the other group and for events without the property)."
+  value: JSON
   other: Boolean!
   "Events of the group in every bucket together."
   total: Int!
@@ -3560,10 +3571,11 @@ extend type Query {
   of interval in timeZone (an IANA name, default UTC): the first bucket
   begins where since's does and the last ends where until's does. At most
   1,000 buckets. names and channels keep only those events; groupBy splits
-  each bucket, naming the top groups (1 to 50, default 10). Exact as of the
-  read: interactions are not events and are not counted.
+  each bucket, naming the top groups (1 to 50, default 10); PROPERTY
+  splits by the value at property. Exact as of the read: interactions are
+  not events and are not counted.
   """
-  eventVolume(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC", names: [String!], channels: [String!], groupBy: EventVolumeGroupBy, top: Int = 10): EventVolume! @hasScope(scope: "analytics:read")
+  eventVolume(since: Time!, until: Time!, interval: Interval!, timeZone: String = "UTC", names: [String!], channels: [String!], groupBy: EventVolumeGroupBy, property: String, top: Int = 10): EventVolume! @hasScope(scope: "analytics:read")
 }
 
 "Distinct profiles active per bucket: DAU, WAU or MAU by interval."
@@ -5290,6 +5302,8 @@ func (ec *executionContext) childFields_EventVolumeGroup(ctx context.Context, fi
 	switch field.Name {
 	case "key":
 		return ec.fieldContext_EventVolumeGroup_key(ctx, field)
+	case "value":
+		return ec.fieldContext_EventVolumeGroup_value(ctx, field)
 	case "other":
 		return ec.fieldContext_EventVolumeGroup_other(ctx, field)
 	case "total":
@@ -6881,14 +6895,22 @@ func (ec *executionContext) field_Query_eventVolume_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["groupBy"] = arg6
-	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "top",
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "property",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["property"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "top",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["top"] = arg7
+	args["top"] = arg8
 	return args, nil
 }
 
@@ -9655,6 +9677,29 @@ func (ec *executionContext) _EventVolumeGroup_key(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_EventVolumeGroup_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EventVolumeGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _EventVolumeGroup_value(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventVolumeGroup_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EventVolumeGroup_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventVolumeGroup", field, false, false, "JSON")
 }
 
 func (ec *executionContext) _EventVolumeGroup_other(ctx context.Context, field graphql.CollectedField, obj *model.EventVolumeGroup) (ret graphql.Marshaler) {
@@ -14263,7 +14308,7 @@ func (ec *executionContext) _Query_eventVolume(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().EventVolume(ctx, fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string), fc.Args["names"].([]string), fc.Args["channels"].([]string), fc.Args["groupBy"].(*model.EventVolumeGroupBy), fc.Args["top"].(*int))
+			return ec.Resolvers.Query().EventVolume(ctx, fc.Args["since"].(time.Time), fc.Args["until"].(time.Time), fc.Args["interval"].(model.Interval), fc.Args["timeZone"].(*string), fc.Args["names"].([]string), fc.Args["channels"].([]string), fc.Args["groupBy"].(*model.EventVolumeGroupBy), fc.Args["property"].(*string), fc.Args["top"].(*int))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -23427,6 +23472,11 @@ func (ec *executionContext) _EventVolumeGroup(ctx context.Context, sel ast.Selec
 			out.Values[i] = graphql.MarshalString("EventVolumeGroup")
 		case "key":
 			out.Values[i] = ec._EventVolumeGroup_key(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._EventVolumeGroup_value(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

@@ -20,6 +20,36 @@ var intervals = map[model.Interval]analytics.Interval{
 
 var volumeGroups = map[model.EventVolumeGroupBy]analytics.GroupBy{
 	model.EventVolumeGroupByName: analytics.ByName, model.EventVolumeGroupByChannel: analytics.ByChannel,
+	model.EventVolumeGroupByProperty: analytics.ByProperty,
+}
+
+// volumeProperty checks the property a series by PROPERTY groups by and
+// sets it on q: its values are stored data (profiles:read, as for
+// topValues), and a property of personal data needs pii:read.
+func (r *Resolver) volumeProperty(ctx context.Context, q *analytics.VolumeQuery, property *string) error {
+	if q.GroupBy != analytics.ByProperty {
+		if property != nil {
+			return apperr.Invalid("property", "is only for groupBy: PROPERTY")
+		}
+		return nil
+	}
+	if property == nil || *property == "" {
+		return apperr.Invalid("property", "groupBy: PROPERTY needs the property (a dot path) to group by")
+	}
+	if err := r.requireValues(ctx, "eventVolume by PROPERTY"); err != nil {
+		return err
+	}
+	m, err := r.piiMasker(ctx)
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		if err := m.CheckKeys("property", *property); err != nil {
+			return err
+		}
+	}
+	q.Property = *property
+	return nil
 }
 
 func toSeries(since, until time.Time, interval model.Interval, timeZone *string) analytics.SeriesQuery {
@@ -43,8 +73,8 @@ const defaultTop = 10
 func toEventVolume(v *analytics.Volume) *model.EventVolume {
 	out := &model.EventVolume{TimeZone: v.Span.Loc.String(), Total: int(v.Total), Groups: []model.EventVolumeGroup{}, Buckets: make([]model.EventVolumeBucket, len(v.Buckets))}
 	for _, g := range v.Groups {
-		mg := model.EventVolumeGroup{Other: g.Other, Total: int(g.Total)}
-		if !g.Other {
+		mg := model.EventVolumeGroup{Other: g.Other, Total: int(g.Total), Value: g.Value}
+		if !g.Other && !g.Null {
 			mg.Key = &g.Key // "": the channel of events sent without one
 		}
 		out.Groups = append(out.Groups, mg)

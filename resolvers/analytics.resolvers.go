@@ -13,12 +13,16 @@ import (
 	"github.com/halo-cdp/halo/internal/analytics"
 )
 
-func (r *queryResolver) EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (*model.EventVolume, error) {
+func (r *queryResolver) EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, property *string, top *int) (*model.EventVolume, error) {
 	tn, _, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.analytics.EventVolume(ctx, tn, toVolumeQuery(since, until, interval, timeZone, names, channels, groupBy, top))
+	q := toVolumeQuery(since, until, interval, timeZone, names, channels, groupBy, top)
+	if err := r.volumeProperty(ctx, &q, property); err != nil {
+		return nil, err
+	}
+	v, err := r.analytics.EventVolume(ctx, tn, q)
 	if err != nil {
 		return nil, err
 	}

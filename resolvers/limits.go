@@ -225,7 +225,10 @@ func Complexity() graph.ComplexityRoot {
 	}
 	// A series reads its rollups once, whatever it selects: a fixed
 	// price, like a page of 20, plus its selection once per bucket kind.
-	c.Query.EventVolume = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string, _ []string, _ []string, _ *model.EventVolumeGroupBy, _ *int) int {
+	c.Query.EventVolume = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string, _ []string, _ []string, groupBy *model.EventVolumeGroupBy, _ *string, _ *int) int {
+		if groupBy != nil && *groupBy == model.EventVolumeGroupByProperty {
+			return walkCost + child // the stored events, not the rollups
+		}
 		return seriesCost + child
 	}
 	c.Query.ActiveProfiles = func(child int, _ time.Time, _ time.Time, _ model.Interval, _ *string) int {

@@ -150,6 +150,35 @@ func TestE2EFunnelRetentionTopValues(t *testing.T) {
 			t.Fatalf("top amounts: %s, want %s", r.Data, want)
 		}
 
+		// Event volume by a property's value: read from the stored
+		// events; the visit without a page is the null group (ties by
+		// key: it sorts first).
+		const byProperty = `query($p: String, $g: EventVolumeGroupBy, $n: [String!]) { eventVolume(since: "2026-10-01T00:00:00Z", until: "2026-11-01T00:00:00Z", interval: MONTH, names: $n, groupBy: $g, property: $p) { total groups { key value other total } buckets { counts } } }`
+		r = s.gql(t, tok, byProperty, map[string]any{"p": "page", "g": "PROPERTY", "n": []string{"visit"}})
+		r.requireOK(t)
+		if want := `{"eventVolume":{"total":4,"groups":[{"key":"/home","value":"/home","other":false,"total":2},{"key":null,"value":null,"other":false,"total":1},{"key":"/pricing","value":"/pricing","other":false,"total":1}],"buckets":[{"counts":[2,1,1]}]}}`; string(r.Data) != want {
+			t.Fatalf("visits by page: %s, want %s", r.Data, want)
+		}
+		r = s.gql(t, tok, byProperty, map[string]any{"p": "amount", "g": "PROPERTY", "n": []string{"order"}})
+		r.requireOK(t)
+		if want := `{"eventVolume":{"total":3,"groups":[{"key":"30","value":30,"other":false,"total":2},`; !strings.HasPrefix(string(r.Data), want) {
+			t.Fatalf("orders by amount: %s, want it to begin %s", r.Data, want)
+		}
+		for _, c := range []struct {
+			name string
+			vars map[string]any
+		}{
+			{"PROPERTY without a property", map[string]any{"g": "PROPERTY"}},
+			{"a property without PROPERTY", map[string]any{"p": "page", "g": "NAME"}},
+			{"a property that is no path", map[string]any{"p": "a..b", "g": "PROPERTY"}},
+		} {
+			r := s.gql(t, tok, byProperty, c.vars)
+			r.requireError(t, 0, "BAD_USER_INPUT")
+			if !strings.Contains(string(r.Body), `"field":"property"`) {
+				t.Fatalf("%s: %s", c.name, r.Body)
+			}
+		}
+
 		// Personal data: refused without pii:read, answered with it.
 		var scopes []string
 		for _, sc := range auth.AllScopes {
@@ -163,6 +192,7 @@ func TestE2EFunnelRetentionTopValues(t *testing.T) {
 		r = s.gql(t, noPII, funnelQuery, map[string]any{"steps": []map[string]any{{"name": "order", "where": []map[string]any{{"key": "email", "op": "EXISTS"}}}}})
 		r.requireError(t, 0, "FORBIDDEN")
 		s.gql(t, noPII, funnelQuery, map[string]any{"steps": steps, "by": "firstName"}).requireError(t, 0, "FORBIDDEN")
+		s.gql(t, noPII, byProperty, map[string]any{"p": "email", "g": "PROPERTY"}).requireError(t, 0, "FORBIDDEN")
 
 		// analytics:read alone: counts yes, stored values no.
 		counts := s.token(t, "acme", auth.ScopeAnalyticsRead)
@@ -177,6 +207,7 @@ func TestE2EFunnelRetentionTopValues(t *testing.T) {
 		}
 		s.gql(t, counts, funnelQuery, map[string]any{"steps": steps, "by": "plan"}).requireError(t, 0, "FORBIDDEN")
 		s.gql(t, counts, top, map[string]any{"e": "visit", "p": "page"}).requireError(t, 0, "FORBIDDEN")
+		s.gql(t, counts, byProperty, map[string]any{"p": "page", "g": "PROPERTY"}).requireError(t, 0, "FORBIDDEN")
 
 		// Until the year 9999: every event, not none.
 		r = s.gql(t, tok, `query($s: [EventFilter!]!) { funnel(steps: $s, since: "0001-01-01T00:00:00Z", until: "9999-12-31T00:00:00Z") { steps { people } } }`, map[string]any{"s": steps})

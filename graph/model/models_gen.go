@@ -252,9 +252,11 @@ type EventVolumeBucket struct {
 }
 
 type EventVolumeGroup struct {
-	// The event name or channel; null for the `other` group.
-	Key   *string `json:"key,omitempty"`
-	Other bool    `json:"other"`
+	// The event name or channel; by PROPERTY, the value as text (a string as it is, any other value as JSON). Null for the `other` group and, by PROPERTY, for events without the property.
+	Key *string `json:"key,omitempty"`
+	// By PROPERTY: the value as stored (null for the other group and for events without the property).
+	Value any  `json:"value,omitempty"`
+	Other bool `json:"other"`
 	// Events of the group in every bucket together.
 	Total int `json:"total"`
 }
@@ -1286,16 +1288,19 @@ const (
 	EventVolumeGroupByName EventVolumeGroupBy = "NAME"
 	// By channel; events sent without one are in the group with the empty key.
 	EventVolumeGroupByChannel EventVolumeGroupBy = "CHANNEL"
+	// By the value of the event property named by property (a dot path). It is read from the stored events, not the rollups (cost 1,000; needs profiles:read as well, and pii:read for personal data). Not live.
+	EventVolumeGroupByProperty EventVolumeGroupBy = "PROPERTY"
 )
 
 var AllEventVolumeGroupBy = []EventVolumeGroupBy{
 	EventVolumeGroupByName,
 	EventVolumeGroupByChannel,
+	EventVolumeGroupByProperty,
 }
 
 func (e EventVolumeGroupBy) IsValid() bool {
 	switch e {
-	case EventVolumeGroupByName, EventVolumeGroupByChannel:
+	case EventVolumeGroupByName, EventVolumeGroupByChannel, EventVolumeGroupByProperty:
 		return true
 	}
 	return false

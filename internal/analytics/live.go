@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"context"
 	"log/slog"
 	"reflect"
@@ -21,6 +22,10 @@ const LiveEvery = time.Second
 // ones sent are not sent again. The stream ends with ctx, or when the hub
 // closes.
 func (s *Service) LiveVolume(ctx context.Context, hub *realtime.Hub, tn store.Tenant, q VolumeQuery) (<-chan *Volume, error) {
+	if q.GroupBy == ByProperty {
+		// A walk of every event each second is no tile.
+		return nil, apperr.Invalid("groupBy", "PROPERTY is not live: ask eventVolume for it")
+	}
 	current := func() (*Volume, error) {
 		now := s.clock()
 		q.Since, q.Until = now, now.Add(time.Nanosecond)

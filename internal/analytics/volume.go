@@ -24,6 +24,10 @@ const (
 	NoGroup GroupBy = iota
 	ByName
 	ByChannel
+	// ByProperty groups by the value of the event property
+	// VolumeQuery.Property: a walk of the stored events
+	// (volume_property.go), not the rollups.
+	ByProperty
 )
 
 // MaxTop caps the groups a series names before "other".
@@ -36,6 +40,8 @@ type VolumeQuery struct {
 	// (empty: all). The channel of events sent without one is "".
 	Names, Channels []string
 	GroupBy         GroupBy
+	// Property is the dot path ByProperty groups by.
+	Property string
 	// Top is how many groups are named, largest first; the rest are
 	// added up in one group marked Other.
 	Top int
@@ -56,6 +62,10 @@ type Group struct {
 	Key   string
 	Total int64
 	Other bool // the groups past Top, added up
+	// By property: the value as stored, and Null for the events without
+	// it (or holding null).
+	Value any
+	Null  bool
 }
 
 // Bucket is one bucket of a series.
@@ -67,6 +77,17 @@ type Bucket struct {
 // EventVolume answers q from the day rollups and the items stored since
 // the last fold: exact as of the read.
 func (s *Service) EventVolume(ctx context.Context, tn store.Tenant, q VolumeQuery) (*Volume, error) {
+	if q.GroupBy == ByProperty {
+		// From the stored events, not the rollups.
+		if q.Top < 1 || q.Top > MaxTop {
+			return nil, apperr.Invalid("top", "must be between 1 and %d", MaxTop)
+		}
+		sp, err := newSpan(q.Since, q.Until, q.Interval, q.TimeZone, s.location)
+		if err != nil {
+			return nil, err
+		}
+		return s.volumeByProperty(ctx, tn, q, sp)
+	}
 	return again(ctx, tn, func() (*Volume, string, error) { return s.volumeOnce(ctx, tn, q) })
 }
 
@@ -100,6 +121,7 @@ func (s *Service) volumeOnce(ctx context.Context, tn store.Tenant, q VolumeQuery
 	if err != nil {
 		return nil, "", err
 	}
+
 	keep := func(name, channel string) bool {
 		return (len(q.Names) == 0 || slices.Contains(q.Names, name)) && (len(q.Channels) == 0 || slices.Contains(q.Channels, channel))
 	}

@@ -1,6 +1,7 @@
 package analytics_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/internal/traits/agg"
@@ -428,8 +430,11 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 				Interval: analytics.Interval(rng.IntN(4)),
 				TimeZone: zones[rng.IntN(len(zones))],
 			},
-			GroupBy: analytics.GroupBy(rng.IntN(3)),
+			GroupBy: analytics.GroupBy(rng.IntN(4)),
 			Top:     1 + rng.IntN(4),
+		}
+		if q.GroupBy == analytics.ByProperty {
+			q.Property = []string{"revenue", "amount", "amount.value"}[rng.IntN(3)]
 		}
 		q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(20*24*time.Hour))) + time.Hour)
 		if q.Interval == analytics.Hour {
@@ -464,6 +469,8 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 				g = x.name
 			case analytics.ByChannel:
 				g = x.channel
+			case analytics.ByProperty:
+				g = propertyKey(rule.Lookup(x.props, q.Property))
 			}
 			if want[g] == nil {
 				want[g] = make([]int64, len(v.Span.Bounds)-1)
@@ -498,9 +505,13 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 				continue
 			}
 			named++
+			key := g.Key
+			if q.GroupBy == analytics.ByProperty {
+				key = propertyKey(g.Value, !g.Null)
+			}
 			for i, bk := range v.Buckets {
-				if bk.Counts[j] != want[g.Key][i] {
-					t.Fatalf("%+v: group %q bucket %d: %d, from scratch %d", q, g.Key, i, bk.Counts[j], want[g.Key][i])
+				if bk.Counts[j] != want[key][i] {
+					t.Fatalf("%+v: group %q bucket %d: %d, from scratch %d", q, key, i, bk.Counts[j], want[key][i])
 				}
 			}
 		}
@@ -535,4 +546,26 @@ func doneMerges(t *testing.T, e *apptest.Env) []string {
 		}
 	}
 	return done
+}
+
+// propertyKey names a property's value for a from-scratch count: the
+// events without it (or with null) together, the others by their JSON.
+func propertyKey(v any, ok bool) string {
+	if !ok || v == nil {
+		return "(none)"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// A series by property walks every stored event: no live tile of it.
+func TestLiveVolumeRefusesProperty(t *testing.T) {
+	e := apptest.New(t, time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC))
+	_, err := e.Services.Analytics.LiveVolume(e.Ctx, nil, e.Tenant, analytics.VolumeQuery{SeriesQuery: analytics.SeriesQuery{Interval: analytics.Day}, GroupBy: analytics.ByProperty, Property: "plan", Top: 10})
+	if ae, ok := apperr.As(err); !ok || ae.Code != apperr.BadUserInput || ae.Field != "groupBy" {
+		t.Fatalf("got %v, want BAD_USER_INPUT on groupBy", err)
+	}
 }

@@ -193,6 +193,7 @@ func stored(raw bson.Raw) (Stored, error) {
 // for.
 type Item struct {
 	ProfileID, Kind, Name string
+	Channel               string
 	OccurredAt            time.Time
 	props                 bson.RawValue
 }
@@ -298,6 +299,10 @@ func eachStoredIn(ctx context.Context, tn store.Tenant, r *store.Bound, keep fun
 				it.Name = string(name)
 			case "occurredAt":
 				at = v
+			case "channel":
+				if c, ok := rawString(v); ok {
+					it.Channel = string(c)
+				}
 			case "properties":
 				it.props = v
 			}

@@ -202,6 +202,8 @@ func pathReads(ctx context.Context, h *harness, c *client, vars map[string]any) 
 			`query($s: Time!, $u: Time!) { retention(start: {name: "page_viewed"}, returning: {name: "order_completed"}, ` + span + `, interval: WEEK, timeZone: "Europe/Lisbon", periods: 8) { cohorts { people returned } } }`},
 		{"topValues of order_completed's sku, 90 days",
 			`query($s: Time!, $u: Time!) { topValues(event: "order_completed", property: "sku", ` + span + `) { events values { value count } } }`},
+		{"eventVolume of order_completed by PROPERTY sku, 90 days daily in Europe/Lisbon, top 5",
+			`query($s: Time!, $u: Time!) { eventVolume(` + span + `, interval: DAY, timeZone: "Europe/Lisbon", names: ["order_completed"], groupBy: PROPERTY, property: "sku", top: 5) { total groups { key total } buckets { counts } } }`},
 	} {
 		v := map[string]any{"s": vars["s"], "u": vars["u"]}
 		var lat []time.Duration
