@@ -1,8 +1,8 @@
 package analytics
 
 import (
-	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"context"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"log/slog"
 	"reflect"
 	"time"
