@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/platform/auth"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 )
 
 var intervals = map[model.Interval]analytics.Interval{
@@ -35,6 +36,9 @@ func (r *Resolver) volumeProperty(ctx context.Context, q *analytics.VolumeQuery,
 	}
 	if property == nil || *property == "" {
 		return apperr.Invalid("property", "groupBy: PROPERTY needs the property (a dot path) to group by")
+	}
+	if err := rule.ValidatePath(*property, "property"); err != nil {
+		return err // bad input first, whatever the token
 	}
 	if err := r.requireValues(ctx, "eventVolume by PROPERTY"); err != nil {
 		return err

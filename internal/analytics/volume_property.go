@@ -3,7 +3,9 @@ package analytics
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -26,19 +28,31 @@ func (s *Service) volumeByProperty(ctx context.Context, tn store.Tenant, q Volum
 		return nil, err
 	}
 	defer release()
+	// Per part: each value once (its key, as stored, its total), and the
+	// counts of every value and bucket in one map: a value seen in one
+	// bucket costs one entry, not a map of its own.
 	type group struct {
-		value    any
-		null     bool
-		total    int64
-		byBucket map[int]int64
+		key   string
+		value any
+		null  bool
+		total int64
 	}
-	parts := make([]map[string]*group, walkParts())
+	type part struct {
+		index  map[string]int32
+		groups []group
+		counts map[uint64]int64 // group<<32 | bucket
+	}
+	parts := make([]part, walkParts())
 	for i := range parts {
-		parts[i] = map[string]*group{}
+		parts[i] = part{index: map[string]int32{}, counts: map[uint64]int64{}}
 	}
 	var keep func([]byte) bool
 	if len(q.Names) > 0 {
-		keep = func(n []byte) bool { return slices.Contains(q.Names, string(n)) }
+		names := make(map[string]bool, len(q.Names))
+		for _, n := range q.Names {
+			names[n] = true
+		}
+		keep = func(n []byte) bool { return names[string(n)] }
 	}
 	err = timeline.EachStored(ctx, tn, len(parts), keep, func(i int, it *timeline.Item) error {
 		b := sp.Index(it.OccurredAt)
@@ -51,82 +65,97 @@ func (s *Service) volumeByProperty(ctx context.Context, tn store.Tenant, q Volum
 		}
 		v, ok := rule.Lookup(props, q.Property)
 		null := !ok || v == nil
-		k := "\x00null" // apart from every JSON text
+		k := nullKey
 		if !null {
 			k = valueKey(v)
 		}
-		g := parts[i][k]
-		if g == nil {
-			if len(parts[i]) == MaxDistinctTop {
+		pt := &parts[i]
+		g, seen := pt.index[k]
+		if !seen {
+			if len(pt.groups) == MaxDistinctTop {
 				return tooManyGroups()
 			}
-			g = &group{value: v, null: null, byBucket: map[int]int64{}}
-			parts[i][k] = g
+			g = int32(len(pt.groups))
+			pt.index[k] = g
+			pt.groups = append(pt.groups, group{key: k, value: v, null: null})
 		}
-		g.total++
-		g.byBucket[b]++
+		pt.groups[g].total++
+		pt.counts[uint64(g)<<32|uint64(b)]++
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	all := parts[0]
-	for _, pt := range parts[1:] {
-		for k, g := range pt {
-			have := all[k]
-			if have == nil {
+	// The parts together, under one index.
+	index := map[string]int32{}
+	var all []group
+	counts := map[uint64]int64{}
+	for _, pt := range parts {
+		to := make([]int32, len(pt.groups))
+		for j, g := range pt.groups {
+			at, seen := index[g.key]
+			if !seen {
 				if len(all) == MaxDistinctTop {
 					return nil, tooManyGroups()
 				}
-				all[k] = g
-				continue
+				at = int32(len(all))
+				index[g.key] = at
+				all = append(all, group{key: g.key, value: g.value, null: g.null})
 			}
-			have.total += g.total
-			for b, n := range g.byBucket {
-				have.byBucket[b] += n
-			}
+			all[at].total += g.total
+			to[j] = at
+		}
+		for gb, n := range pt.counts {
+			counts[uint64(to[gb>>32])<<32|gb&0xffffffff] += n
 		}
 	}
-	keys := make([]string, 0, len(all))
-	for k := range all {
-		keys = append(keys, k)
+	order := make([]int32, len(all))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	slices.SortFunc(keys, func(a, b string) int {
+	// Largest first; ties by the value's JSON text (events without the
+	// value first).
+	slices.SortFunc(order, func(a, b int32) int {
 		if c := cmp.Compare(all[b].total, all[a].total); c != 0 {
 			return c
 		}
-		return cmp.Compare(a, b)
+		return cmp.Compare(all[a].key, all[b].key)
 	})
-	v := &Volume{Span: sp, Buckets: make([]Bucket, sp.Len())}
-	named := keys[:min(len(keys), q.Top)]
-	width := len(named)
-	if len(keys) > len(named) {
+	named := min(len(order), q.Top)
+	col := make([]int, len(all)) // each value's column: past the named, other
+	for rank, g := range order {
+		col[g] = min(rank, named)
+	}
+	width := named
+	if len(order) > named {
 		width++
 	}
+	v := &Volume{Span: sp, Buckets: make([]Bucket, sp.Len())}
 	for i := range v.Buckets {
 		v.Buckets[i].Counts = make([]int64, width)
 	}
-	for j, k := range keys {
-		g := all[k]
-		col := min(j, len(named)) // past the named groups: other
-		if j < len(named) {
-			v.Groups = append(v.Groups, Group{Key: propertyText(g.value), Value: g.value, Null: g.null, Total: g.total})
-		}
-		for b, n := range g.byBucket {
-			v.Buckets[b].Counts[col] += n
-			v.Buckets[b].Total += n
-		}
-		v.Total += g.total
+	for gb, n := range counts {
+		g, b := int32(gb>>32), int(gb&0xffffffff)
+		v.Buckets[b].Counts[col[g]] += n
+		v.Buckets[b].Total += n
+		v.Total += n
 	}
-	if width > len(named) {
+	for _, g := range order[:named] {
+		v.Groups = append(v.Groups, Group{Key: propertyText(all[g].value), Value: all[g].value, Null: all[g].null, Total: all[g].total})
+	}
+	if width > named {
 		other := Group{Other: true}
-		for _, k := range keys[len(named):] {
-			other.Total += all[k].total
+		for _, g := range order[named:] {
+			other.Total += all[g].total
 		}
 		v.Groups = append(v.Groups, other)
 	}
 	return v, nil
 }
+
+// nullKey groups the events without the value: apart from every JSON
+// text, and first among equals.
+const nullKey = "\x00null"
 
 // propertyText is a property value as a group's key: a string as it is,
 // any other value as JSON.
@@ -137,7 +166,13 @@ func propertyText(v any) string {
 	if v == nil {
 		return ""
 	}
-	return valueKey(v)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // shown, not embedded in a page
+	if err := enc.Encode(v); err != nil {
+		return valueKey(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func tooManyGroups() error {

@@ -518,6 +518,46 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 		if named != min(q.Top, len(want)) {
 			t.Fatalf("%+v: %d groups named, want %d of %d", q, named, min(q.Top, len(want)), len(want))
 		}
+		// The named groups are the largest, largest first, and other
+		// holds the rest.
+		totals := map[string]int64{}
+		for k, c := range want {
+			for _, n := range c {
+				totals[k] += n
+			}
+		}
+		var namedSum, largestLeft int64
+		listed := map[string]bool{}
+		for j, g := range v.Groups {
+			if g.Other {
+				continue
+			}
+			key := g.Key
+			if q.GroupBy == analytics.ByProperty {
+				key = propertyKey(g.Value, !g.Null)
+			}
+			listed[key] = true
+			namedSum += g.Total
+			if g.Total != totals[key] || j > 0 && g.Total > v.Groups[j-1].Total {
+				t.Fatalf("%+v: group %q total %d (from scratch %d) out of order: %+v", q, key, g.Total, totals[key], v.Groups)
+			}
+		}
+		for k, n := range totals {
+			if !listed[k] {
+				largestLeft = max(largestLeft, n)
+			}
+		}
+		if len(v.Groups) == 0 {
+			continue
+		}
+		if last := v.Groups[len(v.Groups)-1]; last.Other {
+			if last.Total != v.Total-namedSum {
+				t.Fatalf("%+v: other holds %d, the rest is %d", q, last.Total, v.Total-namedSum)
+			}
+			if named > 0 && v.Groups[named-1].Total < largestLeft {
+				t.Fatalf("%+v: a group of %d left out, the smallest named has %d", q, largestLeft, v.Groups[named-1].Total)
+			}
+		}
 	}
 }
 
