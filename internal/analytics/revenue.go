@@ -3,11 +3,9 @@ package analytics
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/internal/traits"
@@ -132,16 +130,13 @@ func (s *Service) Revenue(ctx context.Context, tn store.Tenant, q SeriesQuery) (
 func (s *Service) revenueOnce(ctx context.Context, tn store.Tenant, sp Span, key string) (*Revenues, string, error) {
 	o := ordersOf(key)
 	out := &Revenues{Span: sp, OrderEvent: o.event, Property: o.path, Buckets: make([]RevenueBucket, sp.Len())}
-	var cur cursor
-	if err := tn.System().C(Cursors).Get(ctx, tn.Workspace(), &cur); errors.Is(err, store.ErrNotFound) {
-		s.want(tn.Workspace())
-	} else if err != nil {
-		return nil, "", fmt.Errorf("read rollup cursor: %w", err)
+	cur, err := s.readCursor(ctx, tn)
+	if err != nil {
+		return nil, "", err
 	}
 	var days []dayView
 	current := cur.RevenueKey == key
 	if current {
-		var err error
 		if days, err = s.days(ctx, tn, sp, &cur); err != nil {
 			return nil, "", err
 		}
@@ -174,12 +169,7 @@ func (s *Service) revenueOnce(ctx context.Context, tn store.Tenant, sp Span, key
 			}
 		}
 	}
-	after := cur.Folded
-	for {
-		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch, o.event)
-		if err != nil {
-			return nil, "", err
-		}
+	err = eachTail(ctx, tn, cur.Folded, o.event, func(items []timeline.Stored) error {
 		for i := range items {
 			it := &items[i]
 			b := sp.Index(it.OccurredAt)
@@ -191,10 +181,10 @@ func (s *Service) revenueOnce(ctx context.Context, tn store.Tenant, sp Span, key
 				out.Buckets[b].Revenue += v
 			}
 		}
-		if len(items) < foldBatch {
-			break
-		}
-		after = items[len(items)-1].ID
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	for _, b := range out.Buckets {
 		out.Orders += b.Orders

@@ -147,13 +147,9 @@ func (s *Service) volumeOnce(ctx context.Context, tn store.Tenant, q VolumeQuery
 	// The cursor first, then the days, then the tail: an item folded
 	// meanwhile is either in a day read (and skipped in the tail by the
 	// day's Folded) or after the cursor read (and counted from the tail).
-	var cur cursor
-	if err := tn.System().C(Cursors).Get(ctx, tn.Workspace(), &cur); errors.Is(err, store.ErrNotFound) {
-		// Events stored before this version folded anything, and no
-		// write since: the roller learns of the workspace from here.
-		s.want(tn.Workspace())
-	} else if err != nil {
-		return nil, "", fmt.Errorf("read rollup cursor: %w", err)
+	cur, err := s.readCursor(ctx, tn)
+	if err != nil {
+		return nil, "", err
 	}
 	days, err := s.days(ctx, tn, sp, &cur)
 	if err != nil {
@@ -177,12 +173,7 @@ func (s *Service) volumeOnce(ctx context.Context, tn store.Tenant, q VolumeQuery
 			}
 		}
 	}
-	after := cur.Folded
-	for {
-		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch, "")
-		if err != nil {
-			return nil, "", err
-		}
+	err = eachTail(ctx, tn, cur.Folded, "", func(items []timeline.Stored) error {
 		for _, it := range items {
 			if it.Kind != timeline.KindEvent || !keep(it.Name, it.Channel) {
 				continue
@@ -193,12 +184,48 @@ func (s *Service) volumeOnce(ctx context.Context, tn store.Tenant, q VolumeQuery
 			}
 			group(groupOf(it.Name, it.Channel))[b]++
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return shape(sp, per, q.GroupBy != NoGroup, q.Top), cur.Epoch, nil
+}
+
+// readCursor reads the workspace's rollup cursor for a read. A workspace
+// with none (events stored before this version folded anything, and no
+// write since) reads as the zero cursor: nothing folded, and the roller
+// learns of the workspace from here.
+func (s *Service) readCursor(ctx context.Context, tn store.Tenant) (cursor, error) {
+	var cur cursor
+	err := tn.System().C(Cursors).Get(ctx, tn.Workspace(), &cur)
+	if errors.Is(err, store.ErrNotFound) {
+		s.want(tn.Workspace())
+		return cursor{}, nil
+	}
+	if err != nil {
+		return cursor{}, fmt.Errorf("read rollup cursor: %w", err)
+	}
+	return cur, nil
+}
+
+// eachTail calls fn with the items stored after the one with id after,
+// a batch at a time, in id order: what a read adds to what is folded.
+// Only items named propsOf keep their properties.
+func eachTail(ctx context.Context, tn store.Tenant, after, propsOf string, fn func([]timeline.Stored) error) error {
+	for {
+		items, err := timeline.StoredAfter(ctx, tn, after, time.Time{}, foldBatch, propsOf)
+		if err != nil {
+			return err
+		}
+		if err := fn(items); err != nil {
+			return err
+		}
 		if len(items) < foldBatch {
-			break
+			return nil
 		}
 		after = items[len(items)-1].ID
 	}
-	return shape(sp, per, q.GroupBy != NoGroup, q.Top), cur.Epoch, nil
 }
 
 // dayView is a day rollup as a series reads it (decoded without

@@ -360,17 +360,8 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 	if err != nil {
 		t.Fatal(err)
 	}
-	zones := []string{"UTC", "Europe/Lisbon", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"}
 	for range 12 {
-		q := analytics.SeriesQuery{
-			Since:    start.Add(-time.Duration(rng.Int64N(int64(45 * 24 * time.Hour)))),
-			Interval: analytics.Interval(rng.IntN(4)),
-			TimeZone: zones[rng.IntN(len(zones))],
-		}
-		q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(20*24*time.Hour))) + time.Hour)
-		if q.Interval == analytics.Hour {
-			q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(30*24*time.Hour)))%(900*time.Hour) + time.Minute)
-		}
+		q := randomSpan(rng, start)
 		r, err := an.Revenue(e.Ctx, e.Tenant, q)
 		if err != nil {
 			t.Fatalf("revenue %+v: %v", q, err)
@@ -425,21 +416,12 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 	}
 	for range 12 {
 		q := analytics.VolumeQuery{
-			SeriesQuery: analytics.SeriesQuery{
-				Since:    start.Add(-time.Duration(rng.Int64N(int64(45 * 24 * time.Hour)))),
-				Interval: analytics.Interval(rng.IntN(4)),
-				TimeZone: zones[rng.IntN(len(zones))],
-			},
-			GroupBy: analytics.GroupBy(rng.IntN(4)),
-			Top:     1 + rng.IntN(4),
+			SeriesQuery: randomSpan(rng, start),
+			GroupBy:     analytics.GroupBy(rng.IntN(4)),
+			Top:         1 + rng.IntN(4),
 		}
 		if q.GroupBy == analytics.ByProperty {
 			q.Property = []string{"revenue", "amount", "amount.value"}[rng.IntN(3)]
-		}
-		q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(20*24*time.Hour))) + time.Hour)
-		if q.Interval == analytics.Hour {
-			q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(30*24*time.Hour))) % (900 * time.Hour))
-			q.Until = q.Until.Add(time.Minute)
 		}
 		if rng.IntN(3) == 0 {
 			q.Names = []string{names[rng.IntN(len(names))], names[rng.IntN(len(names))]}
@@ -559,6 +541,22 @@ func checkVolumes(t *testing.T, e *apptest.Env, an *analytics.Service, rng *rand
 			}
 		}
 	}
+}
+
+// randomSpan is a series' span: any interval, in zones with DST and
+// half-hour offsets, within the stream's 40 days and a little around.
+func randomSpan(rng *rand.Rand, start time.Time) analytics.SeriesQuery {
+	zones := []string{"UTC", "Europe/Lisbon", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"}
+	q := analytics.SeriesQuery{
+		Since:    start.Add(-time.Duration(rng.Int64N(int64(45 * 24 * time.Hour)))),
+		Interval: analytics.Interval(rng.IntN(4)),
+		TimeZone: zones[rng.IntN(len(zones))],
+	}
+	q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(20*24*time.Hour))) + time.Hour)
+	if q.Interval == analytics.Hour {
+		q.Until = q.Since.Add(time.Duration(1+rng.Int64N(int64(30*24*time.Hour)))%(900*time.Hour) + time.Minute)
+	}
+	return q
 }
 
 // bucketOf is the bucket of sp at falls in, -1 outside, found edge by
