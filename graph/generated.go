@@ -387,7 +387,7 @@ type ComplexityRoot struct {
 		PiiSettings       func(childComplexity int) int
 		Profile           func(childComplexity int, id *string, identifier *model.IdentifierInput) int
 		ProfileGrowth     func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
-		Profiles          func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) int
+		Profiles          func(childComplexity int, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput, filter *model.SegmentRuleInput, sortBy *model.ProfileSortInput) int
 		Retention         func(childComplexity int, start model.EventFilter, returning model.EventFilter, since time.Time, until time.Time, interval model.Interval, timeZone *string, periods *int) int
 		Revenue           func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		ScoreSettings     func(childComplexity int) int
@@ -703,7 +703,7 @@ type ProfileConnectionResolver interface {
 }
 type QueryResolver interface {
 	Profile(ctx context.Context, id *string, identifier *model.IdentifierInput) (*model.Profile, error)
-	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error)
+	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput, filter *model.SegmentRuleInput, sortBy *model.ProfileSortInput) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, property *string, top *int) (*model.EventVolume, error)
 	ActiveProfiles(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ActiveProfiles, error)
@@ -2337,7 +2337,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Profiles(childComplexity, args["first"].(*int), args["after"].(*string), args["search"].(*string), args["orderBy"].(*model.ProfileOrder), args["byScore"].(*model.ProfileScoreOrder), args["scoreFilter"].([]model.ScoreRangeInput)), true
+		return e.ComplexityRoot.Query.Profiles(childComplexity, args["first"].(*int), args["after"].(*string), args["search"].(*string), args["orderBy"].(*model.ProfileOrder), args["byScore"].(*model.ProfileScoreOrder), args["scoreFilter"].([]model.ScoreRangeInput), args["filter"].(*model.SegmentRuleInput), args["sortBy"].(*model.ProfileSortInput)), true
 	case "Query.retention":
 		if e.ComplexityRoot.Query.Retention == nil {
 			break
@@ -3401,6 +3401,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DefinePurposeInput", ec.unmarshalInputDefinePurposeInput),
 			graphql.NewInputUnmarshaler("EventConditionInput", ec.unmarshalInputEventConditionInput),
 			graphql.NewInputUnmarshaler("EventFilter", ec.unmarshalInputEventFilter),
+			graphql.NewInputUnmarshaler("IdentifierConditionInput", ec.unmarshalInputIdentifierConditionInput),
 			graphql.NewInputUnmarshaler("IdentifierInput", ec.unmarshalInputIdentifierInput),
 			graphql.NewInputUnmarshaler("IdentifierTypeInput", ec.unmarshalInputIdentifierTypeInput),
 			graphql.NewInputUnmarshaler("IdentifyInput", ec.unmarshalInputIdentifyInput),
@@ -3408,6 +3409,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("LogInteractionInput", ec.unmarshalInputLogInteractionInput),
 			graphql.NewInputUnmarshaler("ProfileFieldConditionInput", ec.unmarshalInputProfileFieldConditionInput),
 			graphql.NewInputUnmarshaler("ProfileScoreOrder", ec.unmarshalInputProfileScoreOrder),
+			graphql.NewInputUnmarshaler("ProfileSortInput", ec.unmarshalInputProfileSortInput),
 			graphql.NewInputUnmarshaler("PropertyConditionInput", ec.unmarshalInputPropertyConditionInput),
 			graphql.NewInputUnmarshaler("RelativeWindowInput", ec.unmarshalInputRelativeWindowInput),
 			graphql.NewInputUnmarshaler("ScoreRangeInput", ec.unmarshalInputScoreRangeInput),
@@ -4133,6 +4135,21 @@ input IdentifierTypeInput {
   "Replaces the whole list: at most 100 values of at most 256 bytes each."
   blockedValues: [String!]
 }
+
+"""
+A segment rule node: the profile holds at least one identifier of type
+(exists true, the default), or none (exists false). "Known people with an
+email" is identifier { type: "email" }. It reads which types are held,
+never the values. type must be declared (identifierTypes).
+"""
+input IdentifierConditionInput {
+  type: String!
+  exists: Boolean = true
+}
+
+extend input SegmentRuleInput {
+  identifier: IdentifierConditionInput
+}
 `, BuiltIn: false},
 	{Name: "../schema/merges.graphqls", Input: `"Two profiles that were not merged because they hold different values of a unique identifier type (or a merge limit was hit)."
 type IdentityConflict {
@@ -4333,8 +4350,17 @@ type Query {
   highest first); both read every profile of the workspace per page (about
   a quarter of a second per 100,000 profiles) and cannot be combined with
   ` + "`" + `search` + "`" + `; ` + "`" + `orderBy` + "`" + ` is ignored with them.
+
+  ` + "`" + `filter` + "`" + ` and ` + "`" + `sortBy` + "`" + ` make an ad-hoc list (the CRM list view): the
+  profiles any segment rule matches now, without saving a segment, sorted
+  by a profile field, a trait or a score (` + "`" + `sortBy` + "`" + `; ` + "`" + `orderBy` + "`" + ` without
+  it). Each page, and ` + "`" + `totalCount` + "`" + `, reads every profile of the workspace
+  once. They cannot be combined with ` + "`" + `search` + "`" + `, ` + "`" + `byScore` + "`" + ` or
+  ` + "`" + `scoreFilter` + "`" + ` (a score node in the filter and ` + "`" + `sortBy: {by: SCORE}` + "`" + ` say
+  the same). A filter or sort that reads a PII trait needs ` + "`" + `pii:read` + "`" + `; an
+  ` + "`" + `inSegment` + "`" + ` node needs ` + "`" + `segments:read` + "`" + `.
   """
-  profiles(first: Int = 20, after: String, search: String, orderBy: ProfileOrder = CREATED_AT_DESC, byScore: ProfileScoreOrder, scoreFilter: [ScoreRangeInput!]): ProfileConnection! @hasScope(scope: "profiles:read")
+  profiles(first: Int = 20, after: String, search: String, orderBy: ProfileOrder = CREATED_AT_DESC, byScore: ProfileScoreOrder, scoreFilter: [ScoreRangeInput!], filter: SegmentRuleInput, sortBy: ProfileSortInput): ProfileConnection! @hasScope(scope: "profiles:read")
   "Who the caller is."
   viewer: Viewer!
 }
@@ -4452,6 +4478,32 @@ enum ProfileOrder {
   LAST_SEEN_AT_DESC
 }
 
+"""
+How an ad-hoc list is sorted: by a profile field, a trait or a score as
+it is now, then by id. Values of different kinds sort numbers, then
+strings, then booleans (reversed for DESC); strings compare byte-wise. A
+profile without a value (a missing trait, an object or array, an unknown
+RFM score) comes last in both directions.
+"""
+input ProfileSortInput {
+  by: ProfileSortField!
+  "The trait's dot path, for by: TRAIT."
+  trait: String
+  "The score, for by: SCORE."
+  score: ScoreField
+  direction: SortDirection = DESC
+}
+
+enum ProfileSortField {
+  CREATED_AT
+  UPDATED_AT
+  FIRST_SEEN_AT
+  LAST_SEEN_AT
+  EVENT_COUNT
+  TRAIT
+  SCORE
+}
+
 "A unified customer profile."
 type Profile {
   id: ID!
@@ -4510,7 +4562,7 @@ type PageInfo {
 }
 
 type ProfileConnection {
-  "How many profiles the list holds under the same arguments (search, scoreFilter), all pages together. Exact: counted from an index for the plain lists; a search counts the distinct profiles its terms match, and scoreFilter reads every profile, as its pages do."
+  "How many profiles the list holds under the same arguments (search, scoreFilter, filter), all pages together. Exact: counted from an index for the plain lists; a search counts the distinct profiles its terms match; scoreFilter and filter read every profile, as their pages do (filter in the same pass as its page)."
   totalCount: Int!
   edges: [ProfileEdge!]!
   nodes: [Profile!]!
@@ -7155,6 +7207,22 @@ func (ec *executionContext) field_Query_profiles_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["scoreFilter"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.SegmentRuleInput, error) {
+			return ec.unmarshalOSegmentRuleInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSegmentRuleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "sortBy",
+		func(ctx context.Context, v any) (*model.ProfileSortInput, error) {
+			return ec.unmarshalOProfileSortInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileSortInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sortBy"] = arg7
 	return args, nil
 }
 
@@ -14214,7 +14282,7 @@ func (ec *executionContext) _Query_profiles(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Profiles(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["search"].(*string), fc.Args["orderBy"].(*model.ProfileOrder), fc.Args["byScore"].(*model.ProfileScoreOrder), fc.Args["scoreFilter"].([]model.ScoreRangeInput))
+			return ec.Resolvers.Query().Profiles(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["search"].(*string), fc.Args["orderBy"].(*model.ProfileOrder), fc.Args["byScore"].(*model.ProfileScoreOrder), fc.Args["scoreFilter"].([]model.ScoreRangeInput), fc.Args["filter"].(*model.SegmentRuleInput), fc.Args["sortBy"].(*model.ProfileSortInput))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -21459,6 +21527,59 @@ func UnmarshalEventFilter(ctx context.Context, raw any) (model.EventFilter, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputIdentifierConditionInput(ctx context.Context, obj any) (model.IdentifierConditionInput, error) {
+	var it model.IdentifierConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["exists"]; !present {
+		asMap["exists"] = true
+	}
+
+	fieldsInOrder := [...]string{"type", "exists"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "exists":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("exists"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Exists = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalIdentifierConditionInput unmarshals raw into the IdentifierConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalIdentifierConditionInput(ctx context.Context, raw any) (model.IdentifierConditionInput, error) {
+	var out model.IdentifierConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "IdentifierConditionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputIdentifierInput(ctx context.Context, obj any) (model.IdentifierInput, error) {
 	var it model.IdentifierInput
 	if obj == nil {
@@ -21904,6 +22025,73 @@ func UnmarshalProfileScoreOrder(ctx context.Context, raw any) (model.ProfileScor
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputProfileSortInput(ctx context.Context, obj any) (model.ProfileSortInput, error) {
+	var it model.ProfileSortInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "DESC"
+	}
+
+	fieldsInOrder := [...]string{"by", "trait", "score", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "by":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("by"))
+			data, err := ec.unmarshalNProfileSortField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileSortField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.By = data
+		case "trait":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trait"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Trait = data
+		case "score":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("score"))
+			data, err := ec.unmarshalOScoreField2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐScoreField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Score = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalOSortDirection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSortDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProfileSortInput unmarshals raw into the ProfileSortInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProfileSortInput(ctx context.Context, raw any) (model.ProfileSortInput, error) {
+	var out model.ProfileSortInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProfileSortInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputPropertyConditionInput(ctx context.Context, obj any) (model.PropertyConditionInput, error) {
 	var it model.PropertyConditionInput
 	if obj == nil {
@@ -22132,7 +22320,7 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "computed"}
+	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "identifier", "computed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22202,6 +22390,13 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 				return it, err
 			}
 			it.Consent = data
+		case "identifier":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identifier"))
+			data, err := ec.unmarshalOIdentifierConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Identifier = data
 		case "computed":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("computed"))
 			data, err := ec.unmarshalOComputedConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedConditionInput(ctx, v)
@@ -27952,6 +28147,16 @@ func (ec *executionContext) marshalNProfileGrowthFigures2ᚖgithubᚗcomᚋhalo�
 	return ec._ProfileGrowthFigures(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNProfileSortField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileSortField(ctx context.Context, v any) (model.ProfileSortField, error) {
+	var res model.ProfileSortField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNProfileSortField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileSortField(ctx context.Context, sel ast.SelectionSet, v model.ProfileSortField) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNPropertyConditionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPropertyConditionInput(ctx context.Context, v any) (model.PropertyConditionInput, error) {
 	res, err := ec.unmarshalInputPropertyConditionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -28909,6 +29114,14 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalOIdentifierConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierConditionInput(ctx context.Context, v any) (*model.IdentifierConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputIdentifierConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOIdentifierInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierInputᚄ(ctx context.Context, v any) ([]model.IdentifierInput, error) {
 	if v == nil {
 		return nil, nil
@@ -29084,6 +29297,14 @@ func (ec *executionContext) unmarshalOProfileScoreOrder2ᚖgithubᚗcomᚋhalo�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOProfileSortInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfileSortInput(ctx context.Context, v any) (*model.ProfileSortInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputProfileSortInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOPropertyConditionInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPropertyConditionInputᚄ(ctx context.Context, v any) ([]model.PropertyConditionInput, error) {
 	if v == nil {
 		return nil, nil
@@ -29107,6 +29328,22 @@ func (ec *executionContext) unmarshalORelativeWindowInput2ᚖgithubᚗcomᚋhalo
 	}
 	res, err := ec.unmarshalInputRelativeWindowInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOScoreField2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐScoreField(ctx context.Context, v any) (*model.ScoreField, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ScoreField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOScoreField2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐScoreField(ctx context.Context, sel ast.SelectionSet, v *model.ScoreField) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOScoreRangeInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐScoreRangeInputᚄ(ctx context.Context, v any) ([]model.ScoreRangeInput, error) {

@@ -178,6 +178,10 @@ const seriesCost = 20
 // walks the workspace's events (at most a few fit in one operation).
 const walkCost = 1000
 
+// scanCost is what a profile list that reads every profile (a filter, a
+// sort by a trait or a score) costs besides its page.
+const scanCost = 200
+
 // logCost is what a series that walks a whole log costs (profileGrowth
 // the identifiers, consentRates the consent log).
 const logCost = 200
@@ -199,8 +203,12 @@ func Complexity() graph.ComplexityRoot {
 		}
 		return 1 + max(n, 1)*child
 	}
-	c.Query.Profiles = func(child int, first *int, _ *string, _ *string, _ *model.ProfileOrder, _ *model.ProfileScoreOrder, _ []model.ScoreRangeInput) int {
-		return page(child, first, defaultFirst, maxFirst)
+	c.Query.Profiles = func(child int, first *int, _ *string, _ *string, _ *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput, filter *model.SegmentRuleInput, sortBy *model.ProfileSortInput) int {
+		n := page(child, first, defaultFirst, maxFirst)
+		if byScore != nil || scoreFilter != nil || filter != nil || sortBy != nil {
+			n += scanCost // every profile read for the page
+		}
+		return n
 	}
 	c.Query.Segments = func(child int, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)

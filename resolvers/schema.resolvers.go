@@ -172,7 +172,7 @@ func (r *queryResolver) Profile(ctx context.Context, id *string, identifier *mod
 	return remember(ctx, p), nil
 }
 
-func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput) (*model.ProfileConnection, error) {
+func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput, filter *model.SegmentRuleInput, sortBy *model.ProfileSortInput) (*model.ProfileConnection, error) {
 	tn, p, err := r.tenant(ctx)
 	if err != nil {
 		return nil, err
@@ -180,6 +180,9 @@ func (r *queryResolver) Profiles(ctx context.Context, first *int, after *string,
 	n, err := pageSize(first)
 	if err != nil {
 		return nil, err
+	}
+	if filter != nil || sortBy != nil {
+		return r.adHocProfiles(ctx, tn, p, adHocArgs{first: n, after: after, search: search, orderBy: orderBy, byScore: byScore, scoreFilter: scoreFilter, filter: filter, sortBy: sortBy})
 	}
 	q := toProfileQuery(n, search, orderBy, byScore, scoreFilter)
 	q.MayReadPII = p.Has(auth.ScopePIIRead)

@@ -99,9 +99,13 @@ func toRule(in *model.SegmentRuleInput, path string) (rule.Rule, error) {
 		set = append(set, "computed")
 		r.Computed = &rule.ComputedCond{Key: in.Computed.Key, Op: rule.Op(in.Computed.Op), Value: in.Computed.Value, Values: in.Computed.Values}
 	}
+	if in.Identifier != nil {
+		set = append(set, "identifier")
+		r.Identifier = &rule.IdentifierCond{Type: in.Identifier.Type, Exists: in.Identifier.Exists}
+	}
 	switch len(set) {
 	case 0:
-		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed")
+		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier")
 	case 1:
 		return r, nil
 	}

@@ -31,6 +31,7 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		{"a funnel of a segment", `query($x: ID!) { funnel(steps: [{name: "order_completed"}], since: "2026-01-01T00:00:00Z", until: "2099-01-01T00:00:00Z", segmentId: $x) { steps { people } } }`, one("x"), w.gSegment, "NOT_FOUND"},
 		{"export a person's data", `query($x: ID!) { exportProfileData(profileId: $x) }`, one("x"), w.gProfile, "NOT_FOUND"},
 		{"preview a rule nesting a segment", `query($x: ID!) { segmentPreview(rule: {inSegment: $x}) { count sample { id } } }`, one("x"), w.gSegment, "BAD_USER_INPUT"},
+		{"a list filtered by a segment", `query($x: ID!) { profiles(filter: {inSegment: $x}) { totalCount nodes { id } } }`, one("x"), w.gSegment, "BAD_USER_INPUT"},
 		{"log an interaction", `mutation($x: ID!) { logInteraction(input: {profileId: $x, kind: NOTE, subject: "x"}) { id } }`, one("x"), w.gProfile, "NOT_FOUND"},
 		{"merge into own profile", `mutation($x: ID!, $p: ID!) { mergeProfiles(sourceId: $x, targetId: $p) { id } }`, with("x", "p", w.profile), w.gProfile, "NOT_FOUND"},
 		{"merge own profile into it", `mutation($x: ID!, $p: ID!) { mergeProfiles(sourceId: $p, targetId: $x) { id } }`, with("x", "p", w.profile), w.gProfile, "NOT_FOUND"},
@@ -211,6 +212,25 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		}
 		if got.Only.Steps[0].People != 0 || got.Orders.Steps[0].People != 1 || got.TopValues.Events != 1 {
 			t.Fatalf("acme's funnels or values count globex's events: %s", r.Data)
+		}
+	})
+	t.Run("ad-hoc lists", func(t *testing.T) {
+		// globex's people, with emails as acme's have, never appear in or
+		// count toward acme's lists.
+		r := s.gql(t, acme, `{ known: profiles(filter: {identifier: {type: "email"}}, first: 100) { totalCount nodes { id } }
+		  all: profiles(sortBy: {by: EVENT_COUNT}, first: 100) { totalCount nodes { id } }
+		  plain: profiles(first: 0) { totalCount } }`, nil)
+		r.requireOK(t)
+		var got struct {
+			Known, All struct {
+				TotalCount int
+				Nodes      []struct{ ID string }
+			}
+			Plain struct{ TotalCount int }
+		}
+		r.decode(t, &got)
+		if strings.Contains(string(r.Data), w.gProfile) || got.All.TotalCount != got.Plain.TotalCount || got.Known.TotalCount == 0 || got.Known.TotalCount > got.Plain.TotalCount {
+			t.Fatalf("acme's ad-hoc lists see globex: %s", r.Data)
 		}
 	})
 	t.Run("search", func(t *testing.T) {

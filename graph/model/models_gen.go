@@ -314,6 +314,15 @@ type Identifier struct {
 	FirstSeenAt time.Time `json:"firstSeenAt"`
 }
 
+// A segment rule node: the profile holds at least one identifier of type
+// (exists true, the default), or none (exists false). "Known people with an
+// email" is identifier { type: "email" }. It reads which types are held,
+// never the values. type must be declared (identifierTypes).
+type IdentifierConditionInput struct {
+	Type   string `json:"type"`
+	Exists *bool  `json:"exists,omitempty"`
+}
+
 // An identifier such as {type: "email", value: "ana@example.com"}. Types: anonymousId, userId, email, phone, deviceId, crmId.
 type IdentifierInput struct {
 	Type  string `json:"type"`
@@ -499,7 +508,7 @@ type Profile struct {
 }
 
 type ProfileConnection struct {
-	// How many profiles the list holds under the same arguments (search, scoreFilter), all pages together. Exact: counted from an index for the plain lists; a search counts the distinct profiles its terms match, and scoreFilter reads every profile, as its pages do.
+	// How many profiles the list holds under the same arguments (search, scoreFilter, filter), all pages together. Exact: counted from an index for the plain lists; a search counts the distinct profiles its terms match; scoreFilter and filter read every profile, as their pages do (filter in the same pass as its page).
 	TotalCount int           `json:"totalCount"`
 	Edges      []ProfileEdge `json:"edges"`
 	Nodes      []Profile     `json:"nodes"`
@@ -556,6 +565,20 @@ type ProfileGrowthFigures struct {
 // Sort profiles by a score now (ties by id).
 type ProfileScoreOrder struct {
 	Score     ScoreField     `json:"score"`
+	Direction *SortDirection `json:"direction,omitempty"`
+}
+
+// How an ad-hoc list is sorted: by a profile field, a trait or a score as
+// it is now, then by id. Values of different kinds sort numbers, then
+// strings, then booleans (reversed for DESC); strings compare byte-wise. A
+// profile without a value (a missing trait, an object or array, an unknown
+// RFM score) comes last in both directions.
+type ProfileSortInput struct {
+	By ProfileSortField `json:"by"`
+	// The trait's dot path, for by: TRAIT.
+	Trait *string `json:"trait,omitempty"`
+	// The score, for by: SCORE.
+	Score     *ScoreField    `json:"score,omitempty"`
 	Direction *SortDirection `json:"direction,omitempty"`
 }
 
@@ -782,8 +805,9 @@ type SegmentRuleInput struct {
 	LastEvent *InactivityConditionInput   `json:"lastEvent,omitempty"`
 	Profile   *ProfileFieldConditionInput `json:"profile,omitempty"`
 	// The id of another segment the profile must belong to.
-	InSegment *string                `json:"inSegment,omitempty"`
-	Consent   *ConsentConditionInput `json:"consent,omitempty"`
+	InSegment  *string                   `json:"inSegment,omitempty"`
+	Consent    *ConsentConditionInput    `json:"consent,omitempty"`
+	Identifier *IdentifierConditionInput `json:"identifier,omitempty"`
 	// A computed trait's value, or a built-in score's (key scores.churnRisk, scores.engagement, scores.lifetimeValue, scores.rfm.recency, scores.rfm.frequency, scores.rfm.monetary, scores.rfm.label, scores.orders or scores.revenue), compared like a trait. Scores are read as they are at each moment: a person enters or exits when a score crosses the value with time alone.
 	Computed *ComputedConditionInput `json:"computed,omitempty"`
 }
@@ -1815,6 +1839,71 @@ func (e *ProfileOrder) UnmarshalJSON(b []byte) error {
 }
 
 func (e ProfileOrder) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ProfileSortField string
+
+const (
+	ProfileSortFieldCreatedAt   ProfileSortField = "CREATED_AT"
+	ProfileSortFieldUpdatedAt   ProfileSortField = "UPDATED_AT"
+	ProfileSortFieldFirstSeenAt ProfileSortField = "FIRST_SEEN_AT"
+	ProfileSortFieldLastSeenAt  ProfileSortField = "LAST_SEEN_AT"
+	ProfileSortFieldEventCount  ProfileSortField = "EVENT_COUNT"
+	ProfileSortFieldTrait       ProfileSortField = "TRAIT"
+	ProfileSortFieldScore       ProfileSortField = "SCORE"
+)
+
+var AllProfileSortField = []ProfileSortField{
+	ProfileSortFieldCreatedAt,
+	ProfileSortFieldUpdatedAt,
+	ProfileSortFieldFirstSeenAt,
+	ProfileSortFieldLastSeenAt,
+	ProfileSortFieldEventCount,
+	ProfileSortFieldTrait,
+	ProfileSortFieldScore,
+}
+
+func (e ProfileSortField) IsValid() bool {
+	switch e {
+	case ProfileSortFieldCreatedAt, ProfileSortFieldUpdatedAt, ProfileSortFieldFirstSeenAt, ProfileSortFieldLastSeenAt, ProfileSortFieldEventCount, ProfileSortFieldTrait, ProfileSortFieldScore:
+		return true
+	}
+	return false
+}
+
+func (e ProfileSortField) String() string {
+	return string(e)
+}
+
+func (e *ProfileSortField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ProfileSortField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ProfileSortField", str)
+	}
+	return nil
+}
+
+func (e ProfileSortField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ProfileSortField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ProfileSortField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -82,6 +82,9 @@ type Result struct {
 	Created   bool
 	Merged    []string   // profile ids merged into Profile by this call
 	Conflicts []Conflict // merges refused, identifiers not attached
+	// Attached: the call gave Profile an identifier it did not hold
+	// (segment rules' identifier nodes read which types are held).
+	Attached bool
 	// Decided: Request.Decide decided Profile's memberships in the write
 	// that returned it.
 	Decided bool
@@ -171,10 +174,10 @@ func (r *Resolver) updated(ctx context.Context, tn store.Tenant, profileID strin
 }
 
 // IdentifyTouched is what an identify call can have changed for segment
-// rules: the trait keys it wrote and the activity span; a new or merged
-// profile changed everything. Identifiers themselves are not rule inputs.
+// rules: the trait keys it wrote, the activity span and whether it
+// attached an identifier; a new or merged profile changed everything.
 func IdentifyTouched(req Request, res Result) rule.Touched {
-	t := rule.Touched{All: res.Created || len(res.Merged) > 0, Seen: !req.SeenAt.IsZero()}
+	t := rule.Touched{All: res.Created || len(res.Merged) > 0, Seen: !req.SeenAt.IsZero(), Identifiers: res.Attached}
 	for k := range req.Traits {
 		t.TraitKeys = append(t.TraitKeys, k)
 	}
@@ -221,8 +224,11 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 			return Result{}, err
 		}
 	}
+	// An identifier attached by an attempt that then retried is held
+	// all the same: the attempt that writes decides with it.
+	attached := false
 	for attempt := 0; attempt < maxResolveAttempts; attempt++ {
-		res, err := r.resolveOnce(ctx, tn, types, ordered, req)
+		res, err := r.resolveOnce(ctx, tn, types, ordered, req, &attached)
 		if errors.Is(err, errRetry) {
 			req.Owners = nil // stale: read them again
 			continue
@@ -235,8 +241,8 @@ func (r *Resolver) Resolve(ctx context.Context, tn store.Tenant, req Request) (R
 	return Result{}, fmt.Errorf("resolve identifiers: gave up after %d attempts under contention", maxResolveAttempts)
 }
 
-func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types, ordered []Identifier, req Request) (Result, error) {
-	var res Result
+func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types, ordered []Identifier, req Request, attached *bool) (Result, error) {
+	res := Result{Attached: *attached}
 	owners, err := r.lookup(ctx, tn, ordered, req.Owners)
 	if err != nil {
 		return Result{}, err
@@ -266,7 +272,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			break
 		}
 	}
-	changed := false
+	changed := res.Attached
 	// fresh is the profile this attempt created, while creating it is all
 	// the attempt did: its document and identifiers are known, not read.
 	var fresh *created
@@ -312,7 +318,7 @@ func (r *Resolver) resolveOnce(ctx context.Context, tn store.Tenant, types Types
 			return Result{}, err
 		}
 		if conflict == nil {
-			changed = true
+			changed, res.Attached, *attached = true, true, true
 			continue
 		}
 		// A unique value the current profile already holds another value

@@ -196,7 +196,9 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 				mu.Lock()
 				changes = append(changes, res.Changes...)
 				seeds[res.Profile.ID] = res.Profile
-				if res.Created || len(req.Traits) > 0 {
+				// A new identifier (once per person and type, rarely
+				// more) is decided as broadly as new traits.
+				if res.Created || len(req.Traits) > 0 || res.Attached {
 					broad[res.Profile.ID] = true
 				}
 				mu.Unlock()

@@ -58,6 +58,8 @@ func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
 			p.EventCount, _ = v.AsInt64OK()
 		case "createdAt":
 			p.CreatedAt = dateTime(v)
+		case "updatedAt":
+			p.UpdatedAt = dateTime(v)
 		case "firstSeenAt":
 			p.FirstSeenAt = dateTime(v)
 		case "lastSeenAt":

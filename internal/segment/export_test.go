@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/store"
 )
@@ -27,7 +28,11 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 			return err
 		}
 		p.Features = counters
-		match, _ := evaluate(p, segs, byID, nil, evalEnv{}, now)
+		held, err := identity.TypesHeld(ctx, tn, p.ID)
+		if err != nil {
+			return err
+		}
+		match, _ := evaluate(p, segs, byID, nil, held, evalEnv{}, now)
 		for id, ok := range match {
 			if ok {
 				out[id][p.ID] = true

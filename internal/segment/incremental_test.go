@@ -8,18 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/segment/rule/ruletest"
+	"github.com/halo-cdp/halo/internal/timeline"
 )
 
 // randRule is a small random rule over events a/b/c, trait plan, event
 // count, and earlier segments.
 func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 	names := []string{"a", "b", "c"}
-	k := r.IntN(8)
+	k := r.IntN(9)
 	if depth >= 2 && k < 2 {
-		k = 2 + r.IntN(6)
+		k = 2 + r.IntN(7)
 	}
 	switch k {
 	case 0, 1:
@@ -41,6 +43,13 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 		return rule.Rule{LastEvent: &rule.InactivityCond{Name: names[r.IntN(3)], NotWithin: rule.Last{Amount: 1 + r.IntN(3), Unit: rule.Days}}}
 	case 5:
 		return rule.Rule{Profile: &rule.ProfileCond{Field: rule.EventCount, Op: rule.GTE, Value: int64(1 + r.IntN(6))}}
+	case 8:
+		c := &rule.IdentifierCond{Type: []string{"email", "phone"}[r.IntN(2)]}
+		if r.IntN(3) == 0 {
+			no := false
+			c.Exists = &no
+		}
+		return rule.Rule{Identifier: c}
 	case 6:
 		if len(earlier) > 0 {
 			return rule.Rule{InSegment: earlier[r.IntN(len(earlier))]}
@@ -62,7 +71,8 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 }
 
 // TestIncrementalEqualsFromScratch: after random identifies, tracks,
-// segment creations and clock moves (each followed by the sweep the
+// identifiers attached (by identify or track; a value already held by
+// another person merges the two), segment creations and clock moves (each followed by the sweep the
 // server runs), the stored memberships of every segment equal a
 // from-scratch evaluation over the raw events.
 //
@@ -104,7 +114,29 @@ func incrementalCase(t *testing.T, seed uint64) {
 	var segIDs []string
 	who := func() string { return fmt.Sprint("u", r.IntN(5)) }
 	for op := 0; op < 25; op++ {
-		switch k := r.IntN(10); {
+		switch k := r.IntN(11); {
+		case k == 10:
+			// Few values, so that two people sometimes share one.
+			typ := []string{"email", "phone"}[r.IntN(2)]
+			id := identity.Identifier{Type: typ, Value: fmt.Sprintf("%s%d", typ, r.IntN(4))}
+			if typ == "email" {
+				id.Value += "@example.com"
+			} else {
+				id.Value = fmt.Sprintf("+35191000000%d", r.IntN(4))
+			}
+			ids := append(anon(who()), id)
+			if r.IntN(2) == 0 {
+				if _, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: ids}); err != nil {
+					t.Fatalf("identify with %s: %v", typ, err)
+				}
+			} else {
+				e.n++
+				if _, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "tester", "input", []timeline.TrackInput{{
+					MessageID: fmt.Sprintf("m-%d", e.n), Identifiers: ids, Name: "a",
+				}}); err != nil {
+					t.Fatalf("track with %s: %v", typ, err)
+				}
+			}
 		case k < 5:
 			n := 1 + r.IntN(3)
 			for i := 0; i < n; i++ {

@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
@@ -21,109 +22,139 @@ const PreviewSample = 20
 
 // Preview counts the profiles matching rule at now, without saving, and
 // returns the first PreviewSample of them in creation order (oldest
-// first). Features the workspace already maintains are read from the
-// profiles; others are counted from stored events in one pass.
+// first): the list of rl sorted by CREATED_AT ascending.
+func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rl rule.Rule, now time.Time) (int64, []*profile.Profile, error) {
+	page, err := e.list(ctx, tn, ListQuery{Rule: &rl, Sort: Sort{Field: SortCreatedAt, Asc: true}, First: PreviewSample}, rule.RootPath, now)
+	if err != nil {
+		return 0, nil, err
+	}
+	return page.Total, page.Profiles, nil
+}
+
+// matcher evaluates one rule over every stored profile (a preview, an
+// ad-hoc list). Features the workspace already maintains are read from
+// the profiles; others are counted from stored events in one pass.
 //
 // It streams the raw profile documents (profile.Scan) and decodes only
 // what the rule reads (profile.DecodeFields): at 100,000 profiles a full
 // decode was two thirds of the time.
-func (e *Engine) Preview(ctx context.Context, tn store.Tenant, rl rule.Rule, now time.Time) (int64, []*profile.Profile, error) {
-	l, err := e.lookups(ctx, tn)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := rule.ValidateWith("", rl, l); err != nil {
-		return 0, nil, err
-	}
-	if err := e.limits.checkRuleSize(rl); err != nil {
-		return 0, nil, err
-	}
-	// Feature keys are hashed once, not per profile evaluated.
-	rule.Prepare(&rl)
-	a, err := e.active(ctx, tn)
-	if err != nil {
-		return 0, nil, err
-	}
-	missing := newFeatures(rule.Features(rl), a.features)
-	var counters map[string]map[string]rule.Counter
-	if len(missing) > 0 {
-		if counters, err = scanEvents(ctx, tn, missing); err != nil {
-			return 0, nil, err
+type matcher struct {
+	rl       *rule.Rule // nil: every live profile matches
+	now      time.Time
+	fields   profile.Fields
+	missing  []rule.Feature
+	counters map[string]map[string]rule.Counter
+	byID     map[string]*Segment
+	env      evalEnv
+	statics  map[string]map[string]bool // static segment → members
+	holders  map[string]map[string]bool // identifier type → profiles
+	matched  atomic.Int64
+}
+
+// matcherFor validates rl (nil: none; errors under root, the argument
+// that holds it) and loads what evaluating it over every profile reads
+// besides the profiles; extra names what the caller reads of each
+// profile itself, and withScores whether it reads scores.
+func (e *Engine) matcherFor(ctx context.Context, tn store.Tenant, rl *rule.Rule, root string, now time.Time, extra profile.Fields, withScores bool) (*matcher, error) {
+	m := &matcher{rl: rl, now: now, fields: extra, statics: map[string]map[string]bool{}, holders: map[string]map[string]bool{}}
+	var staticIDs, idTypes []string
+	if rl != nil {
+		l, err := e.lookups(ctx, tn)
+		if err != nil {
+			return nil, err
 		}
+		if err := rule.ValidateWith("", *rl, l); err != nil {
+			return nil, fieldErr(err, root)
+		}
+		if err := e.limits.checkRuleSize(*rl); err != nil {
+			return nil, fieldErr(err, root)
+		}
+		// Feature keys are hashed once, not per profile evaluated.
+		rule.Prepare(rl)
+		a, err := e.active(ctx, tn)
+		if err != nil {
+			return nil, err
+		}
+		if m.missing = newFeatures(rule.Features(*rl), a.features); len(m.missing) > 0 {
+			if m.counters, err = scanEvents(ctx, tn, m.missing); err != nil {
+				return nil, err
+			}
+		}
+		m.byID = a.byID
+		var f profile.Fields
+		f, staticIDs, idTypes = fieldsOf(*rl, a.byID)
+		m.fields.Traits = append(m.fields.Traits, f.Traits...)
+		m.fields.Features = append(m.fields.Features, f.Features...)
+		m.fields.Computed = append(m.fields.Computed, f.Computed...)
+		m.fields.Consent = m.fields.Consent || f.Consent
+		m.fields.Tally = m.fields.Tally || f.Tally
 	}
-	byID := a.byID
-	fields, staticIDs := fieldsOf(rl, byID)
-	env, err := e.newEvalEnv(ctx, tn, fields.Consent, len(fields.Computed) > 0 || fields.Tally)
-	if err != nil {
-		return 0, nil, err
+	var err error
+	if m.env, err = e.newEvalEnv(ctx, tn, m.fields.Consent, len(m.fields.Computed) > 0 || m.fields.Tally || withScores); err != nil {
+		return nil, err
 	}
-	statics := map[string]map[string]bool{}
 	for _, id := range staticIDs {
-		if statics[id], err = staticMembers(ctx, tn, id); err != nil {
-			return 0, nil, err
+		if m.statics[id], err = staticMembers(ctx, tn, id); err != nil {
+			return nil, err
 		}
 	}
-	// Pages are evaluated concurrently; the sample is the first matches in
-	// page order, so each page keeps its own first PreviewSample.
-	var (
-		count   atomic.Int64
-		mu      sync.Mutex
-		matches = map[int][]bson.Raw{}
-	)
-	err = profile.Scan(ctx, tn, runtime.GOMAXPROCS(0), func(page int, docs []bson.Raw) error {
-		var first []bson.Raw
+	for _, t := range idTypes {
+		if m.holders[t], err = identity.HoldersOf(ctx, tn, t); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// match is one profile that matched, decoded as far as the matcher's
+// fields, with its stored document.
+type match struct {
+	p   *profile.Profile
+	in  rule.Input
+	raw bson.Raw
+}
+
+// scan evaluates the rule over every live profile, pages side by side,
+// and calls fn with each page's matches (concurrently: fn synchronises
+// what it shares). The documents in a match are the page's: fn copies
+// what it keeps.
+func (m *matcher) scan(ctx context.Context, tn store.Tenant, fn func(page []match) error) error {
+	return profile.Scan(ctx, tn, runtime.GOMAXPROCS(0), func(_ int, docs []bson.Raw) error {
+		var out []match
 		for _, d := range docs {
-			p, err := profile.DecodeFields(d, fields)
+			p, err := profile.DecodeFields(d, m.fields)
 			if err != nil {
 				return err
 			}
 			if p.MergingInto != "" {
 				continue
 			}
-			for _, f := range missing {
-				if c, ok := counters[p.ID][f.Key]; ok {
+			for _, f := range m.missing {
+				if c, ok := m.counters[p.ID][f.Key]; ok {
 					p.Features[f.Key] = c
 				}
 			}
-			in := input(p, byID, func(id string) bool { return statics[id][p.ID] }, env)
-			if ok, _ := rule.Evaluate(rl, in, now); ok {
-				count.Add(1)
-				if len(first) < PreviewSample {
-					first = append(first, d)
+			in := input(p, m.byID, func(id string) bool { return m.statics[id][p.ID] }, func(t string) bool { return m.holders[t][p.ID] }, m.env)
+			if m.rl != nil {
+				if ok, _ := rule.Evaluate(*m.rl, in, m.now); !ok {
+					continue
 				}
 			}
+			m.matched.Add(1)
+			out = append(out, match{p: p, in: in, raw: d})
 		}
-		mu.Lock()
-		matches[page] = first
-		mu.Unlock()
-		return nil
+		return fn(out)
 	})
-	if err != nil {
-		return 0, nil, err
-	}
-	var sample []*profile.Profile
-	for page := 0; len(sample) < PreviewSample && page < len(matches); page++ {
-		for _, raw := range matches[page] {
-			if len(sample) == PreviewSample {
-				break
-			}
-			p, err := profile.Decode(raw)
-			if err != nil {
-				return 0, nil, err
-			}
-			sample = append(sample, p)
-		}
-	}
-	return count.Load(), sample, nil
 }
 
-// fieldsOf lists what rule reads from a profile, and the static segments
-// it reads the members of, following inSegment into the dynamic segments
-// it nests.
-func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string) {
+// fieldsOf lists what rule reads from a profile, the static segments it
+// reads the members of and the identifier types it asks about, following
+// inSegment into the dynamic segments it nests.
+func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string, []string) {
 	var (
 		f       profile.Fields
 		statics []string
+		idTypes []string
 	)
 	seen := map[string]bool{}
 	var visit func(r rule.Rule)
@@ -132,6 +163,11 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string)
 		f.Traits = append(f.Traits, d.TraitKeys...)
 		f.Features = append(f.Features, d.Features...)
 		f.Consent = f.Consent || len(d.Purposes) > 0
+		for _, t := range d.IdentifierTypes {
+			if !slices.Contains(idTypes, t) {
+				idTypes = append(idTypes, t)
+			}
+		}
 		for _, k := range d.Computed {
 			if strings.HasPrefix(k, rule.ScoresPrefix) {
 				f.Tally = true
@@ -153,7 +189,7 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string)
 		}
 	}
 	visit(rl)
-	return f, statics
+	return f, statics, idTypes
 }
 
 // staticMembers reads the members of a segment (a static one's, for a

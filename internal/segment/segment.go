@@ -280,6 +280,33 @@ type activeSet struct {
 	building map[string]time.Time
 	// archived: the ids of the archived segments, whose members stay.
 	archived []string
+	// idReaders: the dynamic segments whose rule reads which identifier
+	// types a profile holds, directly or through inSegment (heldReaders).
+	idReaders map[string]bool
+}
+
+// readsIdentifiers tells whether evaluating any of segs reads which
+// identifier types the profile holds: then the decision reads them.
+func (a *activeSet) readsIdentifiers(segs []*Segment) bool {
+	return slices.ContainsFunc(segs, func(s *Segment) bool { return a.idReaders[s.ID] })
+}
+
+// heldReaders lists the dynamic segments of byID whose evaluation reads
+// identifier types, following inSegment into dynamic segments.
+func heldReaders(byID map[string]*Segment) map[string]bool {
+	out := map[string]bool{}
+	for grew := true; grew; {
+		grew = false
+		for id, s := range byID {
+			if s.Kind != Dynamic || out[id] {
+				continue
+			}
+			if len(s.Deps.IdentifierTypes) > 0 || slices.ContainsFunc(s.Deps.Segments, func(ref string) bool { return out[ref] }) {
+				out[id], grew = true, true
+			}
+		}
+	}
+	return out
 }
 
 func (e *Engine) now() time.Time {
@@ -320,6 +347,7 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error
 				}
 			}
 		}
+		a.idReaders = heldReaders(a.byID)
 		if a.building, err = buildingSet(ctx, tn, a.byID); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -85,7 +86,11 @@ func (e *Engine) Verify(ctx context.Context, tn store.Tenant, p *profile.Profile
 	recounted := *p
 	recounted.Features = counters
 	recounted.EventCount = items
-	match, _ := evaluate(&recounted, a.segs, a.byID, stored, env, now)
+	held, err := identity.TypesHeld(ctx, tn, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	match, _ := evaluate(&recounted, a.segs, a.byID, stored, held, env, now)
 	members, err := e.ProfileSegments(ctx, tn, p.ID)
 	if err != nil {
 		return nil, err

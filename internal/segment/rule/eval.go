@@ -40,6 +40,9 @@ type Input struct {
 	// Computed they report threshold crossings rather than every change.
 	// Nil: score nodes are false.
 	Score func(key string, at time.Time, thresholds []float64) (any, time.Time)
+	// Holds tells whether the profile holds an identifier of a type. Nil:
+	// it holds none.
+	Holds func(typ string) bool
 }
 
 // ScoresPrefix starts the computed keys that name built-in scores
@@ -109,6 +112,9 @@ func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
 		return e.consent(r.Consent)
 	case r.Computed != nil:
 		return e.computed(r.Computed)
+	case r.Identifier != nil:
+		held := e.in.Holds != nil && e.in.Holds(r.Identifier.Type)
+		return held == r.Identifier.Want(), time.Time{}
 	}
 	return false, time.Time{} // empty
 }
@@ -316,6 +322,8 @@ type Deps struct {
 	Purposes []string
 	// Computed are the keys of computed nodes.
 	Computed []string
+	// IdentifierTypes are the types of identifier nodes.
+	IdentifierTypes []string
 	// Timed: the rule has a last-window or a consent node, so its answer
 	// can change with time alone (Evaluate reports when, as nextEvalAt).
 	Timed bool
@@ -323,7 +331,7 @@ type Deps struct {
 
 // DependsOn lists what r reads (not following inSegment).
 func DependsOn(r Rule) Deps {
-	traits, names, fields, segs, purposes, computed := set{}, set{}, set{}, set{}, set{}, set{}
+	traits, names, fields, segs, purposes, computed, idTypes := set{}, set{}, set{}, set{}, set{}, set{}, set{}
 	var d Deps
 	walk(&r, "", func(n *Rule, _ string) bool {
 		switch {
@@ -347,10 +355,13 @@ func DependsOn(r Rule) Deps {
 		case n.Computed != nil:
 			computed.add(n.Computed.Key)
 			d.Timed = true // a windowed value moves with time
+		case n.Identifier != nil:
+			idTypes.add(n.Identifier.Type)
 		}
 		return true
 	})
 	d.TraitKeys, d.EventNames, d.Segments, d.Purposes, d.Computed = traits.sorted(), names.sorted(), segs.sorted(), purposes.sorted(), computed.sorted()
+	d.IdentifierTypes = idTypes.sorted()
 	for _, f := range fields.sorted() {
 		d.ProfileFields = append(d.ProfileFields, ProfileField(f))
 	}
@@ -405,6 +416,10 @@ type Touched struct {
 	// Segments are segments whose rule is new to the profile (a build's
 	// visit): they, and the segments that read them, are affected.
 	Segments []string
+	// Identifiers: the profile was given an identifier of a type it may
+	// not have held (identifiers only move otherwise with merges and
+	// unmerges, which set All).
+	Identifiers bool
 }
 
 // Affected tells whether a write that changed t can change the answer of
@@ -447,7 +462,7 @@ func (d Deps) Affected(t Touched) bool {
 			}
 		}
 	}
-	return false
+	return t.Identifiers && len(d.IdentifierTypes) > 0
 }
 
 type set map[string]bool

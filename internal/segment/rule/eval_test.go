@@ -2,6 +2,7 @@ package rule
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -328,6 +329,46 @@ func TestDependsOn(t *testing.T) {
 	}
 	if DependsOn(Rule{Event: &EventCond{Name: "x", Window: &Window{Between: &Between{day(2025, 1, 1), day(2025, 1, 2)}}}}).Timed {
 		t.Error("between is not timed")
+	}
+}
+
+func TestIdentifierNode(t *testing.T) {
+	now := day(2026, 3, 1)
+	email := Rule{Identifier: &IdentifierCond{Type: "email"}}
+	noPhone := Rule{Identifier: &IdentifierCond{Type: "phone", Exists: ptr(false)}}
+	both := Rule{And: []Rule{email, noPhone}}
+	for _, c := range []struct {
+		held                 []string
+		email, noPhone, both bool
+	}{
+		{nil, false, true, false},
+		{[]string{"email"}, true, true, true},
+		{[]string{"email", "phone"}, true, false, false},
+		{[]string{"phone"}, false, false, false},
+	} {
+		in := Input{Holds: func(t string) bool { return slices.Contains(c.held, t) }}
+		if c.held == nil {
+			in.Holds = nil // no lookup: holds nothing
+		}
+		for _, x := range []struct {
+			r    Rule
+			want bool
+		}{{email, c.email}, {noPhone, c.noPhone}, {both, c.both}} {
+			got, next := Evaluate(x.r, in, now)
+			if got != x.want || !next.IsZero() {
+				t.Errorf("held %v, rule %s: %v (next %v), want %v, never changing with time", c.held, show(x.r), got, next, x.want)
+			}
+		}
+	}
+	d := DependsOn(Rule{Or: []Rule{noPhone, email, {Identifier: &IdentifierCond{Type: "email"}}}})
+	if !slices.Equal(d.IdentifierTypes, []string{"email", "phone"}) || d.Timed {
+		t.Fatalf("deps %+v", d)
+	}
+	if !d.Affected(Touched{Identifiers: true}) || DependsOn(Rule{Trait: &TraitCond{Key: "a", Op: Exists}}).Affected(Touched{Identifiers: true}) {
+		t.Fatal("a new identifier affects the rules with identifier nodes, and only them")
+	}
+	if d.Affected(Touched{TraitKeys: []string{"email"}, Seen: true, EventNames: []string{"x"}}) {
+		t.Fatal("traits and events do not affect identifier nodes")
 	}
 }
 

@@ -253,7 +253,13 @@ func (g *gen) rule(depth int) Rule {
 			return Rule{Or: kids}
 		}
 	}
-	switch g.pick(10) {
+	switch g.pick(11) {
+	case 10:
+		c := &IdentifierCond{Type: idTypes[g.pick(len(idTypes))]}
+		if g.chance(0.4) {
+			c.Exists = ptr(g.chance(0.5))
+		}
+		return Rule{Identifier: c}
 	case 3:
 		return Rule{Computed: ptr(g.scoreCond())}
 	case 4:
@@ -307,7 +313,13 @@ type refProfile struct {
 	traits  map[string]any
 	created time.Time
 	allowed map[string]bool
+	// attached lists the identifier types given to the profile, in
+	// order, repeats included.
+	attached []string
 }
+
+// idTypes are the identifier types the generated rules and streams use.
+var idTypes = []string{"email", "phone", "userId"}
 
 func (g *gen) consentRec(arrival time.Time, n int) consentRec {
 	e := ConsentEntry{ID: fmt.Sprintf("c%04d", n), Status: ConsentStatuses[g.pick(3)], RecordedAt: arrival,
@@ -449,7 +461,8 @@ func (g *gen) stream() (evs []rawEvent, arrivals []time.Time) {
 
 func (g *gen) runCase(st *propStats) string {
 	r := g.rule(1)
-	if err := ValidateWith("", r, Lookups{Computed: scores.IsKey, Purpose: func(p string) bool { return slices.Contains(purposes, p) }}); err != nil {
+	if err := ValidateWith("", r, Lookups{Computed: scores.IsKey, Purpose: func(p string) bool { return slices.Contains(purposes, p) },
+		IdentifierType: func(t string) bool { return slices.Contains(idTypes, t) }}); err != nil {
 		return fmt.Sprintf("generated an invalid rule: %v", err)
 	}
 	traits := g.doc()
@@ -462,6 +475,8 @@ func (g *gen) runCase(st *propStats) string {
 	in := Input{Traits: traits, CreatedAt: created, FirstSeenAt: created, LastSeenAt: created, Features: map[string]Counter{},
 		Consent: map[string][]ConsentEntry{}, ConsentDefaults: map[string]bool{}}
 	rp := &refProfile{traits: traits, created: created, allowed: in.ConsentDefaults}
+	held := map[string]bool{}
+	in.Holds = func(t string) bool { return held[t] }
 	for _, p := range purposes {
 		in.ConsentDefaults[p] = g.chance(0.5)
 	}
@@ -516,6 +531,11 @@ func (g *gen) runCase(st *propStats) string {
 			}
 		}
 		tally.Add(e.at, e.name == orderName, orderValue(e.props), arrivals[i])
+		if g.chance(0.1) {
+			t := idTypes[g.pick(len(idTypes))]
+			rp.attached = append(rp.attached, t)
+			held[t] = true
+		}
 		for g.chance(0.15) {
 			rec := g.consentRec(arrivals[i], len(log))
 			log = append(log, rec)
@@ -568,6 +588,9 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 		return refMatch(r.Trait, traits)
 	case r.Consent != nil:
 		return refConsent(r.Consent, rp.allowed[r.Consent.Purpose], log, now)
+	case r.Identifier != nil:
+		want := r.Identifier.Exists == nil || *r.Identifier.Exists
+		return slices.Contains(rp.attached, r.Identifier.Type) == want
 	case r.Computed != nil:
 		c := *r.Computed
 		c.Key = "score"

@@ -50,7 +50,24 @@ type Rule struct {
 
 	// Computed compares a computed trait's value now (see ComputedCond).
 	Computed *ComputedCond `bson:"computed,omitempty" json:"computed,omitempty"`
+
+	// Identifier holds when the profile holds (or, Exists false, holds
+	// no) identifier of a type (see IdentifierCond).
+	Identifier *IdentifierCond `bson:"identifier,omitempty" json:"identifier,omitempty"`
 }
+
+// IdentifierCond tests whether the profile holds at least one identifier
+// of Type (email, phone, userId, a custom type): "known people with an
+// email". Identifiers are not traits, so a trait node cannot ask it.
+// Exists false (nil means true) inverts it. It reads which types are
+// held, never the values, so it compares no personal data.
+type IdentifierCond struct {
+	Type   string `bson:"type" json:"type"`
+	Exists *bool  `bson:"exists,omitempty" json:"exists,omitempty"`
+}
+
+// Want is what the node asks for: holding the type (true) or not.
+func (c *IdentifierCond) Want() bool { return c.Exists == nil || *c.Exists }
 
 // ComputedCond compares the value of the computed trait Key (package
 // traits) with the trait operators and semantics of TraitCond: a null

@@ -37,6 +37,9 @@ type Lookups struct {
 	// Computed tells whether a computed trait is defined. When nil, every
 	// computed node is refused.
 	Computed func(key string) bool
+	// IdentifierType tells whether an identifier type is declared in the
+	// workspace. When nil, every identifier node is refused.
+	IdentifierType func(name string) bool
 }
 
 // ValidateWith is ValidateFor (selfID may be empty) with every lookup.
@@ -56,7 +59,7 @@ func ValidateFor(selfID string, r Rule, resolveSegment func(id string) (*Rule, b
 }
 
 func validate(r Rule, l Lookups, chain []string) error {
-	v := validator{resolve: l.Segment, purpose: l.Purpose, computed: l.Computed}
+	v := validator{resolve: l.Segment, purpose: l.Purpose, computed: l.Computed, idType: l.IdentifierType}
 	if err := v.node(&r, RootPath, 1); err != nil {
 		return err
 	}
@@ -67,6 +70,7 @@ type validator struct {
 	resolve  func(string) (*Rule, bool)
 	purpose  func(string) bool
 	computed func(string) bool
+	idType   func(string) bool
 	nodes    int
 }
 
@@ -102,10 +106,13 @@ func kinds(r *Rule) []string {
 	if r.Consent != nil {
 		k = append(k, "consent")
 	}
+	if r.Identifier != nil {
+		k = append(k, "identifier")
+	}
 	return k
 }
 
-const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed"
+const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier"
 
 func (v *validator) node(r *Rule, path string, depth int) error {
 	v.nodes++
@@ -164,6 +171,16 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 		}
 	case r.Consent != nil:
 		return v.consent(r.Consent, path+".consent")
+	case r.Identifier != nil:
+		p := path + ".identifier.type"
+		switch t := r.Identifier.Type; {
+		case t == "":
+			return apperr.Invalid(p, "must not be empty")
+		case len(t) > MaxKeyLen:
+			return apperr.Invalid(p, "is longer than %d bytes", MaxKeyLen)
+		case v.idType == nil || !v.idType(t):
+			return apperr.Invalid(p, "unknown identifier type %q", t)
+		}
 	}
 	return nil
 }

@@ -72,6 +72,9 @@ func TestValidateErrors(t *testing.T) {
 		{"too deep", deep, "rule" + strings.Repeat(".not", MaxDepth), "levels"},
 		{"too many nodes", wide, "rule.or[99]", "nodes"},
 		{"unknown segment", Rule{And: []Rule{ok, {InSegment: "nope"}}}, "rule.and[1].inSegment", "does not exist"},
+		{"identifier without types", Rule{Identifier: &IdentifierCond{Type: "email"}}, "rule.identifier.type", "unknown identifier type"},
+		{"identifier empty", Rule{Not: &Rule{Identifier: &IdentifierCond{}}}, "rule.not.identifier.type", "empty"},
+		{"identifier and trait", Rule{Identifier: &IdentifierCond{Type: "email"}, Trait: ok.Trait}, "rule", "got trait, identifier"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -84,6 +87,17 @@ func TestValidateErrors(t *testing.T) {
 				t.Fatalf("got %s %q: %q, want field %q containing %q", e.Code, e.Field, e.Message, c.field, c.msg)
 			}
 		})
+	}
+}
+
+func TestValidateIdentifierTypes(t *testing.T) {
+	l := Lookups{IdentifierType: func(n string) bool { return n == "email" || n == "crmId" }}
+	if err := ValidateWith("", Rule{Identifier: &IdentifierCond{Type: "crmId", Exists: ptr(false)}}, l); err != nil {
+		t.Fatalf("declared type refused: %v", err)
+	}
+	err := ValidateWith("", Rule{And: []Rule{{Identifier: &IdentifierCond{Type: "email"}}, {Identifier: &IdentifierCond{Type: "fax"}}}}, l)
+	if e, _ := apperr.As(err); e == nil || e.Field != "rule.and[1].identifier.type" || !strings.Contains(e.Message, `"fax"`) {
+		t.Fatalf("undeclared type: %v", err)
 	}
 }
 

@@ -1,0 +1,51 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// Segment rules ask which identifier types a profile holds ("known people
+// with an email"), never the values. The identities collection is the
+// one place that knows: a copy on the profile document would need
+// keeping in step with every attach, merge, unmerge and erasure, and
+// with the documents stored before it existed.
+
+// TypesHeld returns the identifier types profileID holds, sorted, each
+// once: one read of the profile's identities.
+func TypesHeld(ctx context.Context, tn store.Tenant, profileID string) ([]string, error) {
+	docs, err := tn.C(Identities).Find(ctx, store.Query{Index: IdentitiesByProfile, Eq: []any{profileID}})
+	if err != nil {
+		return nil, fmt.Errorf("identifier types of profile %s: %w", profileID, err)
+	}
+	var out []string
+	for _, d := range docs {
+		if typ, ok := d.Raw.Lookup("type").StringValueOK(); ok && !slices.Contains(out, typ) {
+			out = append(out, typ)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// HoldersOf returns the profiles holding at least one identifier of typ:
+// one read of that type's identities, for evaluating a rule over every
+// profile at once (a preview, a list).
+func HoldersOf(ctx context.Context, tn store.Tenant, typ string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := tn.C(Identities).Each(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{typ}, Limit: 5000}, func(raw bson.Raw) error {
+		if pid, ok := raw.Lookup("profileId").StringValueOK(); ok {
+			out[pid] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("holders of %s identifiers: %w", typ, err)
+	}
+	return out, nil
+}
