@@ -290,6 +290,10 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 					return nil
 				}
 				outcomes = foldInto(t, src)
+				// Everything the survivor's rules read may have changed
+				// (its identifiers above all): the merge re-decides it
+				// once done, and if a crash comes first, the sweeper.
+				t.MarkDue(r.clock())
 				return nil
 			})
 			if err == nil && refused {

@@ -446,13 +446,19 @@ func other(survivor, a, b string) string {
 // first reserved on the profile document (compare-and-swap), so two racing
 // calls can never give one profile two values; the identity insert then
 // decides who owns the value.
+//
+// The profile is first marked due (Profile.MarkDue), in the same
+// compare-and-swap as the reservation: segment rules read which
+// identifier types a profile holds, and the write that decides them in
+// this call may never come (an error, a crash, the call's profile turning
+// out to be another one), so the sweeper decides them then.
 func (r *Resolver) attach(ctx context.Context, tn store.Tenant, types Types, cur string, id Identifier) (*Conflict, error) {
 	cfg := types.config(id.Type)
 	reserved := false
-	if cfg.Unique {
-		var conflict *Conflict
-		_, err := profile.Update(ctx, tn, cur, r.clock(), func(p *profile.Profile) error {
-			conflict, reserved = nil, false
+	var conflict *Conflict
+	_, err := profile.Update(ctx, tn, cur, r.clock(), func(p *profile.Profile) error {
+		conflict, reserved = nil, false
+		if cfg.Unique {
 			if v, ok := p.Uniques[id.Type]; ok {
 				if v != id.Value {
 					conflict = &Conflict{Type: id.Type, Values: []string{v, id.Value}, ProfileIDs: []string{cur}}
@@ -463,17 +469,18 @@ func (r *Resolver) attach(ctx context.Context, tn store.Tenant, types Types, cur
 				p.Uniques = map[string]string{}
 			}
 			p.Uniques[id.Type], reserved = id.Value, true
-			return nil
-		})
-		if errors.Is(err, profile.ErrMerging) || errors.Is(err, store.ErrNotFound) {
-			return nil, errRetry
 		}
-		if err != nil {
-			return nil, err
-		}
-		if conflict != nil {
-			return conflict, nil
-		}
+		p.MarkDue(r.clock())
+		return nil
+	})
+	if errors.Is(err, profile.ErrMerging) || errors.Is(err, store.ErrNotFound) {
+		return nil, errRetry
+	}
+	if err != nil {
+		return nil, err
+	}
+	if conflict != nil {
+		return conflict, nil
 	}
 	if err := r.claim(ctx, tn, id, cur); err != nil {
 		if reserved {

@@ -120,6 +120,9 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 	// so that every segment's history adds up to its members.
 	restored.Segments, restored.Moves, restored.MovesNext, restored.Built = []string{}, nil, time.Time{}, nil
 	restored.UpdatedAt = now
+	// Both sides are re-decided after the unmerge; due, so that a crash
+	// before then leaves it to the sweeper.
+	restored.MarkDue(now)
 	if err := profile.Create(ctx, tn, &restored); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
 		return fmt.Errorf("restore profile %s: %w", restored.ID, err)
 	}
@@ -157,6 +160,7 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 				delete(p.Uniques, typ)
 			}
 		}
+		p.MarkDue(now)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("revert survivor %s: %w", holder, err)

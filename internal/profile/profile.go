@@ -190,6 +190,22 @@ func (p *Profile) EvalAt() time.Time {
 	return p.NextEvalAt
 }
 
+// MarkDue makes the profile due at now: the segment sweeper re-decides all
+// its memberships once now has come, unless a write decides them in full
+// first. A write whose own decision may not follow (an identifier
+// attached before the profile is written, a merge's fold) marks it so
+// that a failure or a crash in between delays the decision, never loses
+// it. Earlier is always safe.
+func (p *Profile) MarkDue(now time.Time) {
+	now = now.UTC().Truncate(time.Millisecond)
+	if p.NextEvalAt.After(now) {
+		p.NextEvalAt = now
+	}
+	if len(p.Moves) > 0 && p.MovesNext.After(now) {
+		p.MovesNext = now
+	}
+}
+
 // Seen widens the activity span to include t.
 func (p *Profile) Seen(t time.Time) {
 	t = t.UTC().Truncate(time.Millisecond)

@@ -194,11 +194,15 @@ func (e *Engine) list(ctx context.Context, tn store.Tenant, q ListQuery, root st
 	return out, nil
 }
 
-// sortKey is a profile's value in a list's order.
+// sortKey is a profile's value in a list's order. A number is num, or,
+// when it is an integer (int traits, counts, times), whole: float64 would
+// make integers past 2^53 equal.
 type sortKey struct {
-	kind keyKind
-	num  float64
-	str  string
+	kind    keyKind
+	num     float64
+	whole   int64
+	isWhole bool
+	str     string
 }
 
 type keyKind uint8
@@ -221,15 +225,15 @@ func sortKeyOf(s Sort, x match, now time.Time) sortKey {
 	p := x.p
 	switch s.Field {
 	case SortCreatedAt:
-		return numberKey(float64(p.CreatedAt.UnixMilli()))
+		return wholeKey(p.CreatedAt.UnixMilli())
 	case SortUpdatedAt:
-		return numberKey(float64(p.UpdatedAt.UnixMilli()))
+		return wholeKey(p.UpdatedAt.UnixMilli())
 	case SortFirstSeenAt:
-		return numberKey(float64(p.FirstSeenAt.UnixMilli()))
+		return wholeKey(p.FirstSeenAt.UnixMilli())
 	case SortLastSeenAt:
-		return numberKey(float64(p.LastSeenAt.UnixMilli()))
+		return wholeKey(p.LastSeenAt.UnixMilli())
 	case SortEventCount:
-		return numberKey(float64(p.EventCount))
+		return wholeKey(p.EventCount)
 	case SortScore:
 		if x.in.Score == nil {
 			return sortKey{kind: keyMissing}
@@ -246,6 +250,8 @@ func sortKeyOf(s Sort, x match, now time.Time) sortKey {
 
 func numberKey(f float64) sortKey { return sortKey{kind: keyNumber, num: f} }
 
+func wholeKey(i int64) sortKey { return sortKey{kind: keyNumber, whole: i, isWhole: true} }
+
 // valueKey is the key of a trait or score value (see Sort).
 func valueKey(v any) sortKey {
 	switch x := v.(type) {
@@ -257,11 +263,11 @@ func valueKey(v any) sortKey {
 	case float32:
 		return numberKey(float64(x))
 	case int:
-		return numberKey(float64(x))
+		return wholeKey(int64(x))
 	case int32:
-		return numberKey(float64(x))
+		return wholeKey(int64(x))
 	case int64:
-		return numberKey(float64(x))
+		return wholeKey(x)
 	case string:
 		return sortKey{kind: keyString, str: x}
 	case bool:
@@ -269,11 +275,8 @@ func valueKey(v any) sortKey {
 			return sortKey{kind: keyBool, num: 1}
 		}
 		return sortKey{kind: keyBool}
-	case time.Time:
-		return sortKey{kind: keyString, str: x.UTC().Format(time.RFC3339Nano)}
-	case bson.DateTime:
-		return sortKey{kind: keyString, str: x.Time().UTC().Format(time.RFC3339Nano)}
 	}
+	// Objects and arrays (stored dates are strings by now: userjson).
 	return sortKey{kind: keyMissing}
 }
 
@@ -282,10 +285,32 @@ func cmpKeys(a, b sortKey) int {
 	if c := cmp.Compare(a.kind, b.kind); c != 0 {
 		return c
 	}
-	if a.kind == keyString {
+	switch {
+	case a.kind == keyString:
 		return strings.Compare(a.str, b.str)
+	case a.isWhole && b.isWhole:
+		return cmp.Compare(a.whole, b.whole)
+	case a.isWhole:
+		return cmpWholeFloat(a.whole, b.num)
+	case b.isWhole:
+		return -cmpWholeFloat(b.whole, a.num)
 	}
 	return cmp.Compare(a.num, b.num)
+}
+
+// cmpWholeFloat compares an integer with a float exactly.
+func cmpWholeFloat(i int64, f float64) int {
+	switch {
+	case f >= 9.3e18: // beyond every int64
+		return -1
+	case f <= -9.3e18:
+		return 1
+	}
+	t := math.Trunc(f)
+	if c := cmp.Compare(i, int64(t)); c != 0 {
+		return c
+	}
+	return cmp.Compare(0, f-t) // i == trunc(f): the fraction decides
 }
 
 // before tells whether a comes ahead of b in s.
@@ -319,18 +344,25 @@ func (s Sort) pos(top []*listed, l *listed) int {
 	return i
 }
 
-// A cursor is the id, then the key: kind letter and value (a number's
-// bits in hex, a string in URL-safe base64), so that cursors stay
-// URL-safe whatever the trait holds.
+// A cursor is the id, then the key: kind letter and value (an integer in
+// decimal after wholeLetter, another number's bits in hex, a string in
+// URL-safe base64), so that cursors stay URL-safe whatever the trait
+// holds.
+
+const wholeLetter = 'w'
+
 func (l *listed) cursor() string {
+	letter := rune('a' + l.key.kind)
 	var v string
-	switch l.key.kind {
-	case keyNumber, keyBool:
+	switch {
+	case l.key.isWhole:
+		letter, v = wholeLetter, strconv.FormatInt(l.key.whole, 10)
+	case l.key.kind == keyNumber || l.key.kind == keyBool:
 		v = strconv.FormatUint(math.Float64bits(l.key.num), 16)
-	case keyString:
+	case l.key.kind == keyString:
 		v = base64.RawURLEncoding.EncodeToString([]byte(l.key.str))
 	}
-	return l.id + "~" + string(rune('a'+l.key.kind)) + v
+	return l.id + "~" + string(letter) + v
 }
 
 func parseListCursor(s string) (*listed, error) {
@@ -339,8 +371,15 @@ func parseListCursor(s string) (*listed, error) {
 	if !ok || id == "" || rest == "" {
 		return nil, bad
 	}
-	l := &listed{id: id, key: sortKey{kind: keyKind(rest[0] - 'a')}}
 	v := rest[1:]
+	if rest[0] == wholeLetter {
+		i, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, bad
+		}
+		return &listed{id: id, key: wholeKey(i)}, nil
+	}
+	l := &listed{id: id, key: sortKey{kind: keyKind(rest[0] - 'a')}}
 	switch l.key.kind {
 	case keyNumber, keyBool:
 		u, err := strconv.ParseUint(v, 16, 64)

@@ -7,9 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/traits"
@@ -31,7 +33,7 @@ type listPerson struct {
 func refLess(a, b listPerson, asc bool) int {
 	kind := func(v any) int {
 		switch v.(type) {
-		case float64:
+		case float64, int64:
 			return 0
 		case string:
 			return 1
@@ -47,9 +49,15 @@ func refLess(a, b listPerson, asc bool) int {
 	c := 0
 	if ka != 3 {
 		if c = cmp.Compare(ka, kb); c == 0 {
+			ai, aInt := a.rank.(int64)
+			bi, bInt := b.rank.(int64)
 			switch x := a.rank.(type) {
-			case float64:
-				c = cmp.Compare(x, b.rank.(float64))
+			case float64, int64:
+				if aInt && bInt {
+					c = cmp.Compare(ai, bi)
+				} else {
+					c = cmp.Compare(asFloat(x), asFloat(b.rank))
+				}
 			case string:
 				c = strings.Compare(x, b.rank.(string))
 			case bool:
@@ -66,11 +74,19 @@ func refLess(a, b listPerson, asc bool) int {
 	return strings.Compare(a.id, b.id)
 }
 
+func asFloat(v any) float64 {
+	if i, ok := v.(int64); ok {
+		return float64(i)
+	}
+	return v.(float64)
+}
+
 // TestListProfilesSortsFiltersAndPages: paging through an ad-hoc list
 // with its cursors returns every matching profile once, in the
 // documented order (mixed kinds, missing values last both ways, ties by
-// id), and totalCount counts them all, for trait, event count and score
-// orders, with and without a filter (an identifier node among them).
+// id, integers past 2^53 apart), and totalCount counts them all, for
+// trait, event count and score orders, with and without a filter (an
+// identifier node among them), within one scan page and across several.
 func TestListProfilesSortsFiltersAndPages(t *testing.T) {
 	e := newEnv(t)
 	r := rand.New(rand.NewPCG(41, 7))
@@ -78,11 +94,14 @@ func TestListProfilesSortsFiltersAndPages(t *testing.T) {
 	for i := 0; i < 37; i++ {
 		who := fmt.Sprint("l", i)
 		var rank any
-		switch r.IntN(6) {
+		switch r.IntN(7) {
 		case 0:
 			rank = float64(r.IntN(5)) // ties on purpose
 		case 1:
 			rank = float64(r.IntN(100)) / 4
+		case 5:
+			// Integers past 2^53, equal as float64s.
+			rank = int64(1<<60) + int64(r.IntN(3))
 		case 2:
 			rank = []string{"b", "a", "ab", "2026-01-01T00:00:00Z"}[r.IntN(4)]
 		case 3:
@@ -203,6 +222,25 @@ func TestListProfilesSortsFiltersAndPages(t *testing.T) {
 		})
 	}
 
+	// Past one scan page (profile.ScanPage), pages are evaluated side by
+	// side and their best merged: the order holds across them.
+	for i := 0; i < profile.ScanPage+30; i++ {
+		res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(fmt.Sprint("f", i)),
+			Traits: map[string]any{"rank": float64(i % 7)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		people = append(people, listPerson{id: res.Profile.ID, rank: float64(i % 7)})
+	}
+	want := slices.Clone(people)
+	slices.SortFunc(want, func(a, b listPerson) int { return refLess(a, b, false) })
+	for _, first := range []int{100, 333} {
+		got, total := collect(t, segment.ListQuery{First: first, Sort: segment.Sort{Field: segment.SortTrait, Trait: "rank"}})
+		if total != int64(len(want)) || !slices.Equal(got, ids(want)) {
+			t.Fatalf("across scan pages, first %d: %d of %d, order differs: %v", first, total, len(want), !slices.Equal(got, ids(want)))
+		}
+	}
+
 	// Bad input names its field.
 	for _, c := range []struct {
 		q     segment.ListQuery
@@ -251,5 +289,59 @@ func TestPreviewIdentifierNode(t *testing.T) {
 		if err != nil || n != c.want {
 			t.Errorf("%+v: %d, %v; want %d", c.r, n, err, c.want)
 		}
+	}
+}
+
+// TestIdentifierAttachedWithoutItsWriteIsDecided: an identifier attached
+// by a call whose own decision never comes (its trait write refused; the
+// call's profile turning out to be another one) is decided by the
+// sweeper, because the attach marked the profile due.
+func TestIdentifierAttachedWithoutItsWriteIsDecided(t *testing.T) {
+	e := newEnv(t)
+	known := e.create(t, "known", rule.Rule{Identifier: &rule.IdentifierCond{Type: identity.Email}})
+	withUser := e.create(t, "with a user id", rule.Rule{Identifier: &rule.IdentifierCond{Type: identity.UserID}})
+
+	// P's traits are near the profile cap: a call adding an email and
+	// more traits attaches the email, then fails.
+	big := strings.Repeat("x", 60<<10)
+	p := e.identify(t, "p", map[string]any{"notes": big})
+	_, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{
+		Identifiers: append(anon("p"), identity.Identifier{Type: identity.Email, Value: "p@example.com"}),
+		Traits:      map[string]any{"more": strings.Repeat("y", 8<<10)}})
+	if ae, ok := apperr.As(err); !ok || ae.Code != apperr.BadUserInput {
+		t.Fatalf("the oversized write: %v, want BAD_USER_INPUT", err)
+	}
+	if e.members(t, known.ID)[p] {
+		t.Fatal("decided without a write: the test no longer shows the gap")
+	}
+
+	// X holds crmId C-1; a call with {userId u-9, crmId C-2, X's device}
+	// gives X the userId, then splits C-2 off to a new profile, which
+	// becomes the call's profile (crmId outranks the device): the call
+	// decides only that one.
+	x := e.identify(t, "dev-1", nil)
+	if _, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{
+		Identifiers: append(anon("dev-1"), identity.Identifier{Type: identity.CRMID, Value: "C-1"})}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: append(anon("dev-1"),
+		identity.Identifier{Type: identity.UserID, Value: "u-9"}, identity.Identifier{Type: identity.CRMID, Value: "C-2"})})
+	if err != nil || res.Profile.ID == x {
+		t.Fatalf("the split: %v, profile %s (X is %s)", err, res.Profile.ID, x)
+	}
+	if held, _ := identity.TypesHeld(e.Ctx, e.Tenant, x); !slices.Contains(held, identity.UserID) {
+		t.Fatalf("X holds %v: the test no longer attaches the userId to X", held)
+	}
+
+	later := start.Add(2 * time.Second)
+	e.Clock.Set(later)
+	if _, err := e.seg.Sweep(e.Ctx, e.Tenant, later); err != nil {
+		t.Fatal(err)
+	}
+	if !e.members(t, known.ID)[p] {
+		t.Error("P holds an email and is not in the segment after the sweep")
+	}
+	if !e.members(t, withUser.ID)[x] {
+		t.Error("X holds a userId and is not in the segment after the sweep")
 	}
 }

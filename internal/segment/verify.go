@@ -86,9 +86,11 @@ func (e *Engine) Verify(ctx context.Context, tn store.Tenant, p *profile.Profile
 	recounted := *p
 	recounted.Features = counters
 	recounted.EventCount = items
-	held, err := identity.TypesHeld(ctx, tn, p.ID)
-	if err != nil {
-		return nil, err
+	var held []string
+	if a.readsIdentifiers(a.segs) {
+		if held, err = identity.TypesHeld(ctx, tn, p.ID); err != nil {
+			return nil, err
+		}
 	}
 	match, _ := evaluate(&recounted, a.segs, a.byID, stored, held, env, now)
 	members, err := e.ProfileSegments(ctx, tn, p.ID)
