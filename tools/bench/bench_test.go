@@ -39,7 +39,7 @@ func TestHarnessSmall(t *testing.T) {
 			t.Errorf("scenario %s failed: %s", r.area, r.figure)
 		}
 	}
-	for _, want := range []string{"dataset", "createSegment", "segmentPreview", "engine alone", "trackBatch", "track 8 clients", "identify",
+	for _, want := range []string{"dataset", "createSegment", "segmentPreview", "ad-hoc list", "engine alone", "trackBatch", "track 8 clients", "identify",
 		"bytes on disk", "largest collections: rows + indexes", "events ", "exactness", "0 differences", "profile 360", "CPU per request", "ENTERED on the same instance", "second server process", "kill -9", "exactness after the restart", "rollups of every event", "dashboard query", "eventVolume alone"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("no %q row in\n%s", want, table)

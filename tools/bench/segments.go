@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -189,7 +190,80 @@ func runSegments(ctx context.Context, h *harness) error {
 	worst = slices.Max(plat)
 	h.add(result{area: "segments", what: fmt.Sprintf("segmentPreview (%d rule kinds): p50 / max", len(plat)), target: "< 300 ms",
 		figure: fmt.Sprintf("%s / %s", ms(load.Percentile(plat, 50)), ms(worst)), ok: verdict(worst < 300*time.Millisecond)})
+	if err := runLists(ctx, h, c); err != nil {
+		return err
+	}
 	h.add(result{area: "segments", what: "server peak RSS", target: "< 300 MiB", figure: mib(srv.peak()), ok: verdict(srv.peak() < 300<<20)})
+	return nil
+}
+
+// adHocLists are the CRM list views measured: a page of 20 with
+// totalCount, each one pass over every profile.
+var adHocLists = []struct {
+	name string
+	vars map[string]any
+}{
+	{"known people with an email on a plan, by last seen", map[string]any{
+		"f": map[string]any{"and": []any{
+			map[string]any{"identifier": map[string]any{"type": "email"}},
+			map[string]any{"trait": map[string]any{"key": "plan", "op": "IN", "values": []any{"pro", "enterprise"}}}}},
+		"s": map[string]any{"by": "LAST_SEEN_AT"}}},
+	{"everyone by engagement now", map[string]any{"s": map[string]any{"by": "SCORE", "score": "ENGAGEMENT"}}},
+	{"3+ product views, by country", map[string]any{
+		"f": map[string]any{"event": map[string]any{"name": "product_viewed", "count": map[string]any{"op": "GTE", "value": 3}}},
+		"s": map[string]any{"by": "TRAIT", "trait": "address.country", "direction": "ASC"}}},
+}
+
+// runLists measures the ad-hoc lists (profiles with filter and sortBy),
+// first and second page, five times each.
+func runLists(ctx context.Context, h *harness, c *client) error {
+	const q = `query($f: SegmentRuleInput, $s: ProfileSortInput, $a: String) {
+	  profiles(filter: $f, sortBy: $s, first: 20, after: $a) { totalCount nodes { id } pageInfo { endCursor } } }`
+	for _, l := range adHocLists {
+		var (
+			lat   []time.Duration
+			total int
+		)
+		for i := 0; i < 5; i++ {
+			var after any
+			for page := 0; page < 2; page++ {
+				vars := maps.Clone(l.vars)
+				vars["a"] = after
+				var out struct {
+					Profiles struct {
+						TotalCount int
+						PageInfo   struct{ EndCursor *string }
+					}
+				}
+				t0 := time.Now()
+				if err := c.do(ctx, q, vars, &out); err != nil {
+					return fmt.Errorf("list %q: %w", l.name, err)
+				}
+				lat = append(lat, time.Since(t0))
+				total, after = out.Profiles.TotalCount, out.Profiles.PageInfo.EndCursor
+			}
+		}
+		worst := slices.Max(lat)
+		h.add(result{area: "segments", what: fmt.Sprintf("ad-hoc list, %s (%d people): p50 / max of 10 pages", l.name, total), target: "< 300 ms",
+			figure: fmt.Sprintf("%s / %s", ms(load.Percentile(lat, 50)), ms(worst)), ok: verdict(worst < 300*time.Millisecond)})
+	}
+	// The identifier node in a saved segment: its build reads each
+	// profile's identifiers once.
+	t0 := time.Now()
+	id, err := createSegment(ctx, c, map[string]any{"name": "known with email", "rule": map[string]any{"identifier": map[string]any{"type": "email"}}})
+	if err != nil {
+		return err
+	}
+	if _, err := settle(ctx, c, []string{id}, 10*time.Minute, h.logf); err != nil {
+		return err
+	}
+	built := time.Since(t0)
+	var size struct{ Segment struct{ Size int } }
+	if err := c.do(ctx, `query($id: ID!) { segment(id: $id) { size } }`, map[string]any{"id": id}, &size); err != nil {
+		return err
+	}
+	h.add(result{area: "segments", what: fmt.Sprintf("identifier-node segment (%d known with an email), save to READY", size.Segment.Size), target: "< 15 s",
+		figure: fmt.Sprintf("%.1f s", built.Seconds()), ok: verdict(built < 15*time.Second)})
 	return nil
 }
 
