@@ -10,6 +10,7 @@ import (
 	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -34,6 +35,7 @@ type Resolver struct {
 	privacy   *privacy.Service
 	traits    *traits.Engine
 	analytics *analytics.Service
+	accounts  *account.Service
 }
 
 // Option adjusts the wiring.
@@ -72,7 +74,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 			svc.Publish(o.hub)
 		}
 	}
-	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics}
+	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics, accounts: svc.Accounts}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema: the

@@ -44,6 +44,10 @@ func (w *secWorld) injectionCases(t *testing.T) {
 		{"object as a segment id", `mutation($s: ID!) { archiveSegment(id: $s) { id } }`, map[string]any{"s": map[string]any{"$gt": ""}}, "GRAPHQL_VALIDATION_FAILED"},
 		{"operator as a purpose key", `mutation { definePurpose(input: {key: "$where"}) { key } }`, nil, "BAD_USER_INPUT"},
 		{"operator as an identifier type", `mutation { setIdentifierType(input: {name: "$where"}) { name } }`, nil, "BAD_USER_INPUT"},
+		{"$where in account traits", `mutation($t: JSON) { createAccount(input: {name: "Inj", traits: $t}) { id } }`, map[string]any{"t": map[string]any{"$where": "1"}}, "BAD_USER_INPUT"},
+		{"operator as an account identifier type", `mutation { createAccount(input: {name: "Inj", identifiers: [{type: "$where", value: "1"}]}) { id } }`, nil, "BAD_USER_INPUT"},
+		{"object as an account domain", `mutation($d: [String!]) { createAccount(input: {name: "Inj", domains: $d}) { id } }`, map[string]any{"d": []any{map[string]any{"$gt": ""}}}, "GRAPHQL_VALIDATION_FAILED"},
+		{"operator as an ad-hoc sort trait", `{ profiles(sortBy: {by: TRAIT, trait: "$where"}) { totalCount } }`, nil, "BAD_USER_INPUT"},
 		{"dotted identifier type", `mutation { setIdentifierType(input: {name: "email.x"}) { name } }`, nil, "BAD_USER_INPUT"},
 	}
 	for _, c := range cases {
@@ -79,6 +83,16 @@ func (w *secWorld) injectionCases(t *testing.T) {
 			r.requireOK(t)
 			if strings.Contains(string(r.Data), `"id"`) {
 				t.Fatalf("search %q matched: %s", q, r.Data)
+			}
+		})
+	}
+	// So is an account search.
+	for _, q := range []string{".*", "^A", "[a-z]+", `{"$gt": ""}`} {
+		t.Run("account search "+q, func(t *testing.T) {
+			r := s.gql(t, tok, `query($q: String) { accounts(search: $q, first: 100) { totalCount nodes { id } } }`, map[string]any{"q": q})
+			r.requireOK(t)
+			if strings.Contains(string(r.Data), `"id"`) || !strings.Contains(string(r.Data), `"totalCount":0`) {
+				t.Fatalf("account search %q matched: %s", q, r.Data)
 			}
 		})
 	}

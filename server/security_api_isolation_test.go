@@ -25,6 +25,11 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		code string
 	}{
 		{"profile by id", `query($x: ID) { profile(id: $x) { id traits } }`, one("x"), w.gProfile, ""},
+		{"account by id", `query($x: ID) { account(id: $x) { id name contacts { nodes { id } } } }`, one("x"), w.gAccount, ""},
+		{"update an account", `mutation($x: ID!) { updateAccount(id: $x, input: {name: "mine", expectedVersion: 1}) { id } }`, one("x"), w.gAccount, "NOT_FOUND"},
+		{"link to an account", `mutation($x: ID!, $p: ID!) { linkProfileToAccount(profileId: $p, accountId: $x) { role } }`, with("x", "p", w.profile), w.gAccount, "NOT_FOUND"},
+		{"link a person", `mutation($x: ID!, $a: ID!) { linkProfileToAccount(profileId: $x, accountId: $a) { role } }`, with("x", "a", w.account), w.gProfile, "NOT_FOUND"},
+		{"unlink from an account", `mutation($x: ID!, $p: ID!) { unlinkProfileFromAccount(profileId: $p, accountId: $x) }`, with("x", "p", w.profile), w.gAccount, "NOT_FOUND"},
 		{"segment by id", `query($x: ID!) { segment(id: $x) { id name members { nodes { id } } } }`, one("x"), w.gSegment, ""},
 		{"export a segment", `query($x: ID!) { exportSegment(segmentId: $x, purpose: "marketing", channel: EMAIL) { nodes { profileId traits } } }`, one("x"), w.gSegment, "NOT_FOUND"},
 		{"a segment's size", `query($x: ID!) { segmentSize(segmentId: $x, since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: DAY) { buckets { size entered } } }`, one("x"), w.gSegment, "NOT_FOUND"},
@@ -212,6 +217,20 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		}
 		if got.Only.Steps[0].People != 0 || got.Orders.Steps[0].People != 1 || got.TopValues.Events != 1 {
 			t.Fatalf("acme's funnels or values count globex's events: %s", r.Data)
+		}
+	})
+	t.Run("accounts", func(t *testing.T) {
+		// globex's account, and globex's person at acme's domain, never
+		// reach acme's lists or links.
+		globex := s.token(t, "globex")
+		identify(t, s, globex, ids("email", "spy@acme.test"), nil)
+		r := s.gql(t, acme, `query($a: ID) { accounts(first: 100) { totalCount nodes { id name } }
+		  account(id: $a) { contacts(first: 100) { nodes { id } } }
+		  byDomain: account(identifier: {type: "domain", value: "globex.test"}) { id } }`, map[string]any{"a": w.account})
+		r.requireOK(t)
+		if strings.Contains(string(r.Data), w.gAccount) || strings.Contains(string(r.Data), "Globex") || strings.Contains(string(r.Data), w.gProfile) ||
+			!strings.Contains(string(r.Data), `"byDomain":null`) {
+			t.Fatalf("acme sees globex's accounts or people: %s", r.Data)
 		}
 	})
 	t.Run("ad-hoc lists", func(t *testing.T) {

@@ -49,6 +49,11 @@ func (w *secWorld) mutationCalls() map[string]secCall {
 		"refreshScoreSummary": {`mutation { refreshScoreSummary { at buyers } }`, nil},
 		"removeFromStaticSegment": {`mutation($s: ID!, $p: ID!) { removeFromStaticSegment(segmentId: $s, profileIds: [$p]) { id } }`,
 			map[string]any{"s": w.static, "p": w.profile}},
+		"createAccount":            {`mutation { createAccount(input: {name: "Sec Co", domains: ["sec-co.test"]}) { id name } }`, nil},
+		"updateAccount":            {`mutation($a: ID!) { updateAccount(id: $a, input: {traits: {x: 1}, expectedVersion: 1}) { id version } }`, map[string]any{"a": w.account}},
+		"linkProfileToAccount":     {`mutation($p: ID!, $a: ID!) { linkProfileToAccount(profileId: $p, accountId: $a, role: "buyer") { role account { name } } }`, map[string]any{"p": w.other, "a": w.account}},
+		"unlinkProfileFromAccount": {`mutation($p: ID!, $a: ID!) { unlinkProfileFromAccount(profileId: $p, accountId: $a) }`, map[string]any{"p": w.profile, "a": w.account}},
+		"setAccountSettings":       {`mutation { setAccountSettings(freeMailDomains: ["gmail.com"]) { freeMailDomains } }`, nil},
 	}
 }
 
@@ -78,6 +83,9 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"retention":         {`{ retention(start: {name: "signup"}, returning: {name: "order_completed"}, since: "2026-01-01T00:00:00Z", until: "2026-01-08T00:00:00Z", interval: DAY) { cohorts { people returned } } }`, nil},
 		"topValues":         {`{ topValues(event: "order_completed", property: "n", since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z") { values { value count } } }`, nil},
 		"consentRates":      {`{ consentRates(purpose: "marketing", since: "2026-01-01T00:00:00Z", until: "2026-01-02T00:00:00Z", interval: HOUR) { buckets { contactable } } }`, nil},
+		"account":           {`query($a: ID) { account(id: $a) { id name domains } }`, map[string]any{"a": w.account}},
+		"accounts":          {`{ accounts { totalCount nodes { id name } } }`, nil},
+		"accountSettings":   {`{ accountSettings { freeMailDomains } }`, nil},
 	}
 }
 

@@ -36,9 +36,10 @@ type secWorld struct {
 	// acme
 	profile, other, merged string // other: a second profile; merged: a merge record id
 	static, dynamic        string // segment ids
+	account                string // an account id
 	// globex
-	gProfile, gMerge, gSegment string
-	gEmail                     string
+	gProfile, gMerge, gSegment, gAccount string
+	gEmail                               string
 
 	cases atomic.Int64 // hostile cases run
 }
@@ -64,6 +65,7 @@ func seedSecurity(t *testing.T) *secWorld {
 	s.gql(t, acme, `mutation($s: ID!, $p: ID!) { addToStaticSegment(segmentId: $s, profileIds: [$p]) { id } }`,
 		map[string]any{"s": w.static, "p": w.profile}).requireOK(t)
 	w.dynamic = createSegment(t, s, acme, map[string]any{"name": "pro", "rule": map[string]any{"trait": map[string]any{"key": "plan", "op": "EQ", "value": "pro"}}}).ID
+	w.account = createAccount(t, s, acme, map[string]any{"name": "Acme", "domains": []any{"acme.test"}}).ID
 
 	g, _ := identify(t, s, globex, ids("email", w.gEmail), map[string]any{"firstName": "Gina", "plan": "pro"})
 	w.gProfile = g.ID
@@ -73,6 +75,7 @@ func seedSecurity(t *testing.T) *secWorld {
 	s.gql(t, globex, `mutation($p: ID!) { setConsent(input: {profileId: $p, purpose: "marketing", channel: EMAIL, status: GRANTED}) { status } }`,
 		map[string]any{"p": w.gProfile}).requireOK(t)
 	w.gSegment = createSegment(t, s, globex, map[string]any{"name": "globex-vip", "kind": "STATIC"}).ID
+	w.gAccount = createAccount(t, s, globex, map[string]any{"name": "Globex", "domains": []any{"globex.test"}}).ID
 	s.gql(t, globex, `mutation($s: ID!, $p: ID!) { addToStaticSegment(segmentId: $s, profileIds: [$p]) { id } }`,
 		map[string]any{"s": w.gSegment, "p": w.gProfile}).requireOK(t)
 	return w

@@ -10,6 +10,82 @@ import (
 	"time"
 )
 
+// A company (B2B account). People link to it by hand with a role, or by the
+// domain of their email (free-mail domains never link).
+type Account struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// The account's domains, normalised (lower-case, without www., punycode).
+	Domains []string `json:"domains"`
+	// Every identifier the account holds: its domains, CRM ids, custom ones.
+	Identifiers []AccountIdentifier `json:"identifiers"`
+	Traits      any                 `json:"traits"`
+	CreatedAt   time.Time           `json:"createdAt"`
+	UpdatedAt   time.Time           `json:"updatedAt"`
+	// Give it back as expectedVersion to updateAccount.
+	Version int `json:"version"`
+	// The people linked to the account, oldest link first.
+	Contacts *AccountContactConnection `json:"contacts"`
+}
+
+type AccountConnection struct {
+	// How many accounts the list holds under the same search (an index count).
+	TotalCount int           `json:"totalCount"`
+	Edges      []AccountEdge `json:"edges"`
+	Nodes      []Account     `json:"nodes"`
+	PageInfo   *PageInfo     `json:"pageInfo"`
+	Total      `json:"-"`
+}
+
+type AccountContactConnection struct {
+	// How many people are linked to the account (an index count).
+	TotalCount int                  `json:"totalCount"`
+	Edges      []AccountContactEdge `json:"edges"`
+	Nodes      []Profile            `json:"nodes"`
+	PageInfo   *PageInfo            `json:"pageInfo"`
+	Total      `json:"-"`
+}
+
+type AccountContactEdge struct {
+	Cursor   string            `json:"cursor"`
+	Role     *string           `json:"role,omitempty"`
+	Source   AccountLinkSource `json:"source"`
+	LinkedAt time.Time         `json:"linkedAt"`
+	Node     *Profile          `json:"node"`
+}
+
+type AccountEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   *Account `json:"node"`
+}
+
+// An identifier of an account: domain, crmAccountId or a custom type.
+type AccountIdentifier struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+type AccountIdentifierInput struct {
+	// domain, crmAccountId, or a custom type (a letter, then letters, digits or _; at most 40).
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// A person's link to an account.
+type AccountLink struct {
+	Account   *Account          `json:"account"`
+	Role      *string           `json:"role,omitempty"`
+	Source    AccountLinkSource `json:"source"`
+	LinkedAt  time.Time         `json:"linkedAt"`
+	AccountID string            `json:"-"`
+}
+
+// The accounts settings of the workspace.
+type AccountSettings struct {
+	// Email domains that never link a person to an account (gmail.com, outlook.com, ... by default).
+	FreeMailDomains []string `json:"freeMailDomains"`
+}
+
 // Distinct profiles active per bucket: DAU, WAU or MAU by interval.
 type ActiveProfiles struct {
 	TimeZone string `json:"timeZone"`
@@ -165,6 +241,14 @@ type ConsentState struct {
 type CountConditionInput struct {
 	Op    RuleOp `json:"op"`
 	Value int    `json:"value"`
+}
+
+type CreateAccountInput struct {
+	Name string `json:"name"`
+	// Each is normalised (lower-case, www. and any scheme, path or port dropped) and must be a domain, unique in the workspace.
+	Domains     []string                 `json:"domains,omitempty"`
+	Identifiers []AccountIdentifierInput `json:"identifiers,omitempty"`
+	Traits      any                      `json:"traits,omitempty"`
 }
 
 type CreateSegmentInput struct {
@@ -489,6 +573,8 @@ type Profile struct {
 	MergedFrom []string `json:"mergedFrom"`
 	// The timeline, newest first.
 	Timeline *TimelineConnection `json:"timeline"`
+	// The accounts the person is linked to, oldest link first (at most 100).
+	Accounts []AccountLink `json:"accounts"`
 	// Current state for every purpose and channel with a record that has not expired.
 	Consent []ConsentState `json:"consent"`
 	// The consent log, newest first.
@@ -980,6 +1066,16 @@ type UnmergePayload struct {
 	Record   *MergeRecord `json:"record"`
 }
 
+// Changes to an account. domains, when given, replaces the list; traits are
+// merged (a null value removes a trait). expectedVersion is the version
+// read: another is CONFLICT.
+type UpdateAccountInput struct {
+	Name            *string  `json:"name,omitempty"`
+	Domains         []string `json:"domains,omitempty"`
+	Traits          any      `json:"traits,omitempty"`
+	ExpectedVersion int      `json:"expectedVersion"`
+}
+
 type UpdateSegmentInput struct {
 	Name        *string           `json:"name,omitempty"`
 	Description *string           `json:"description,omitempty"`
@@ -996,6 +1092,63 @@ type Viewer struct {
 type WindowInput struct {
 	Last    *RelativeWindowInput `json:"last,omitempty"`
 	Between *BetweenWindowInput  `json:"between,omitempty"`
+}
+
+type AccountLinkSource string
+
+const (
+	// Linked with linkProfileToAccount.
+	AccountLinkSourceManual AccountLinkSource = "MANUAL"
+	// Linked by the domain of an email the person holds.
+	AccountLinkSourceDomain AccountLinkSource = "DOMAIN"
+)
+
+var AllAccountLinkSource = []AccountLinkSource{
+	AccountLinkSourceManual,
+	AccountLinkSourceDomain,
+}
+
+func (e AccountLinkSource) IsValid() bool {
+	switch e {
+	case AccountLinkSourceManual, AccountLinkSourceDomain:
+		return true
+	}
+	return false
+}
+
+func (e AccountLinkSource) String() string {
+	return string(e)
+}
+
+func (e *AccountLinkSource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AccountLinkSource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AccountLinkSource", str)
+	}
+	return nil
+}
+
+func (e AccountLinkSource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AccountLinkSource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AccountLinkSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type BackfillStatus string

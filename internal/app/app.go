@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/ingest/journal"
@@ -40,6 +41,8 @@ type Services struct {
 	// Analytics answers dashboards from rollups of the stored events,
 	// which Start's roller keeps behind the write path.
 	Analytics *analytics.Service
+	// Accounts are the CRM's companies and their people.
+	Accounts *account.Service
 
 	// relay is the publisher every service was built with (Publish).
 	relay *realtime.Relay
@@ -181,6 +184,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	id := identity.New(identity.Deps{Now: now, Changes: relay, Followers: merges})
 	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
+	accounts := account.New(account.Deps{Now: now})
 	logger := o.logger
 	if logger == nil {
 		logger = slog.Default()
@@ -188,7 +192,8 @@ func New(now func() time.Time, opts ...Option) *Services {
 	jn := journal.New(o.journalEvery)
 	return &Services{
 		Identity:  id,
-		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Now: now, Changes: relay, Journal: jn}),
+		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Accounts: accounts, Now: now, Changes: relay, Journal: jn}),
+		Accounts:  accounts,
 		Timeline:  tl,
 		Segments:  seg,
 		Consent:   cs,

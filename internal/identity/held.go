@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -48,4 +49,28 @@ func HoldersOf(ctx context.Context, tn store.Tenant, typ string) (map[string]boo
 		return nil, fmt.Errorf("holders of %s identifiers: %w", typ, err)
 	}
 	return out, nil
+}
+
+// EmailsAt calls fn with each profile holding an email at domain or at a
+// name under it (ann@acme.com and bob@eu.acme.com are at acme.com): one
+// read of the workspace's emails, for the accounts a domain links.
+func EmailsAt(ctx context.Context, tn store.Tenant, domain string, fn func(profileID string) error) error {
+	at, under := "@"+domain, "."+domain
+	seen := map[string]bool{}
+	err := tn.C(Identities).Each(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{Email}, Limit: 5000}, func(raw bson.Raw) error {
+		v, _ := raw.Lookup("value").StringValueOK()
+		if !strings.HasSuffix(v, at) && !(strings.HasSuffix(v, under) && strings.Contains(v, "@")) {
+			return nil
+		}
+		pid, ok := raw.Lookup("profileId").StringValueOK()
+		if !ok || seen[pid] {
+			return nil
+		}
+		seen[pid] = true
+		return fn(pid)
+	})
+	if err != nil {
+		return fmt.Errorf("emails at %s: %w", domain, err)
+	}
+	return nil
 }

@@ -16,7 +16,8 @@
 //  3. each messageId is looked up (timeline): a replay by the same person
 //     is a duplicate, anything else CONFLICT;
 //  4. identity is resolved once per identifier set (identity: normalise,
-//     look up, stitch or merge, apply traits);
+//     look up, stitch or merge, apply traits); a person who gained an
+//     email joins the account holding its domain (crm/account);
 //  5. the events are appended in one InsertMany (timeline);
 //  6. each touched profile is updated in one compare-and-swap
 //     (profiles.go): its counters (timeline), the segment features
@@ -30,21 +31,26 @@
 //  9. the consent carried on the call is recorded (consent).
 //
 // identify (identify.go) is steps 1, 4, 7 and 9 for one person, its
-// memberships decided in step 4's write (the one applying its traits);
+// memberships decided in step 4's write (the one applying its traits),
+// and its emails' accounts joined whether or not they are new (a link
+// removed by hand stays removed only until the person identifies again);
 // logInteraction (interaction.go) is steps 0, 3, 5, 6, 7 and 8 for one
 // item.
 package ingest
 
 import (
+	"context"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest/journal"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/internal/traits"
+	"github.com/halo-cdp/halo/store"
 )
 
 // Pipeline runs the write path over the domain services.
@@ -54,6 +60,7 @@ type Pipeline struct {
 	segments *segment.Engine
 	traits   *traits.Engine
 	consent  *consent.Service
+	accounts *account.Service
 	now      func() time.Time
 	changes  realtime.Publisher
 	journal  *journal.Journal
@@ -66,6 +73,9 @@ type Deps struct {
 	Segments *segment.Engine
 	Traits   *traits.Engine
 	Consent  *consent.Service
+	// Accounts links people to the accounts of their email domains; nil
+	// links nothing.
+	Accounts *account.Service
 	Now      func() time.Time
 	// Changes is told of every append and profile change the path makes
 	// (timeline.appended, profile.updated).
@@ -77,5 +87,20 @@ type Deps struct {
 
 // New builds the write path.
 func New(d Deps) *Pipeline {
-	return &Pipeline{identity: d.Identity, timeline: d.Timeline, segments: d.Segments, traits: d.Traits, consent: d.Consent, now: d.Now, changes: d.Changes, journal: d.Journal}
+	return &Pipeline{identity: d.Identity, timeline: d.Timeline, segments: d.Segments, traits: d.Traits, consent: d.Consent, accounts: d.Accounts, now: d.Now, changes: d.Changes, journal: d.Journal}
+}
+
+// joinAccounts links profileID to the accounts holding the domains of the
+// emails among ids (step 4).
+func (p *Pipeline) joinAccounts(ctx context.Context, tn store.Tenant, profileID string, ids []identity.Identifier) error {
+	if p.accounts == nil {
+		return nil
+	}
+	var emails []string
+	for _, id := range ids {
+		if id.Type == identity.Email {
+			emails = append(emails, id.Value)
+		}
+	}
+	return p.accounts.LinkEmails(ctx, tn, profileID, emails)
 }

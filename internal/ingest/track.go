@@ -191,6 +191,11 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 				if err != nil {
 					return err
 				}
+				if res.Created || res.Attached {
+					if err := p.joinAccounts(gctx, tn, res.Profile.ID, req.IDs); err != nil {
+						return err
+					}
+				}
 				resolved[req.Key] = res.Profile.ID
 				req.Event.ProfileID = res.Profile.ID
 				mu.Lock()

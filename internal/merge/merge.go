@@ -48,6 +48,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -105,11 +106,14 @@ func New(d Deps) *Coordinator {
 	return &Coordinator{consent: d.Consent, traits: d.Traits, segments: d.Segments, activity: d.Activity}
 }
 
-// MoveProfileData is step 4 of a merge: events and interactions, then
-// consent, from source to target. Idempotent.
+// MoveProfileData is step 4 of a merge: events and interactions, account
+// links, then consent, from source to target. Idempotent.
 func (c *Coordinator) MoveProfileData(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
 	return c.moving(ctx, tn, []string{sourceID, targetID}, func() error {
 		if err := timeline.MoveEvents(ctx, tn, sourceID, targetID); err != nil {
+			return err
+		}
+		if err := account.MoveLinks(ctx, tn, sourceID, targetID); err != nil {
 			return err
 		}
 		if c.consent != nil {
@@ -136,11 +140,15 @@ func (c *Coordinator) moving(ctx context.Context, tn store.Tenant, profileIDs []
 	return c.activity.Moved(ctx, tn, mark)
 }
 
-// RestoreProfileData is the unmerge's counterpart: the items and consent
-// records the merge brought from the restored profile go back to it.
+// RestoreProfileData is the unmerge's counterpart: the items, account
+// links and consent records the merge brought from the restored profile
+// go back to it.
 func (c *Coordinator) RestoreProfileData(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []identity.Identifier) error {
 	return c.moving(ctx, tn, []string{fromID, toID}, func() error {
 		if err := timeline.UnmoveEvents(ctx, tn, fromID, toID, origins, since, restored); err != nil {
+			return err
+		}
+		if err := account.RestoreLinks(ctx, tn, fromID, toID, origins); err != nil {
 			return err
 		}
 		if c.consent != nil {

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -280,6 +281,11 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 			if _, err := identity.EraseIdentities(ctx, tn, id); err != nil {
+				return fmt.Errorf("erasure %s: %w", rec.ID, err)
+			}
+			// The person's account links go; the accounts stay (they
+			// are the company's, not the person's).
+			if err := account.EraseProfile(ctx, tn, id); err != nil {
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -26,7 +27,8 @@ import (
 // stored profile document), traits, identifiers, events, interactions,
 // consentLog, memberships (each with its segment's name), membershipHistory
 // (ENTERED/EXITED records), merges (merge, unmerge and conflict records,
-// with their snapshots), and counts of each list. Stored documents appear
+// with their snapshots), accounts (the person's account links, with the
+// accounts' names), and counts of each list. Stored documents appear
 // whole, minus workspaceId and the internal version counter, so nothing
 // stored about the person is left out. Timeline items are read a page at a
 // time; the whole document is built in memory (10,000 events are a few MB).
@@ -129,6 +131,11 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 		}
 	}
 	out["merges"], counts["merges"] = merges, len(merges)
+	links, err := account.ExportProfile(ctx, tn, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	out["accounts"], counts["accounts"] = links, len(links)
 	out["counts"] = counts
 	return out, nil
 }

@@ -19,13 +19,15 @@ const (
 	ScopeConsentWrite  = "consent:write"
 	ScopePrivacyAdmin  = "privacy:admin"
 	ScopeAnalyticsRead = "analytics:read"
+	ScopeCRMRead       = "crm:read"
+	ScopeCRMWrite      = "crm:write"
 )
 
 // AllScopes is every scope, in a stable order (the dev token gets them all).
 var AllScopes = []string{
 	ScopeProfilesRead, ScopePIIRead, ScopeProfilesWrite, ScopeEventsWrite,
 	ScopeSegmentsRead, ScopeSegmentsWrite, ScopeConsentWrite, ScopePrivacyAdmin,
-	ScopeAnalyticsRead,
+	ScopeAnalyticsRead, ScopeCRMRead, ScopeCRMWrite,
 }
 
 // Principal is the verified caller.

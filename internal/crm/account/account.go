@@ -1,0 +1,320 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/userjson"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Account is the stored document of one company.
+type Account struct {
+	ID          string `bson:"_id"`
+	WorkspaceID string `bson:"workspaceId"`
+	Name        string `bson:"name"`
+	// NameKey is the name lower-cased: the index that searches and lists
+	// by name.
+	NameKey string `bson:"nameKey"`
+	// Domains are the account's domain identifiers, as held (the
+	// identities collection is the index that keeps them unique).
+	Domains   []string       `bson:"domains"`
+	Traits    map[string]any `bson:"traits"`
+	CreatedAt time.Time      `bson:"createdAt"`
+	UpdatedAt time.Time      `bson:"updatedAt"`
+	Version   int64          `bson:"version"`
+}
+
+// Trait limits: those of a profile's traits.
+var (
+	TraitLimits = userjson.Limits{MaxDepth: 5, MaxBytes: 16 << 10}
+	maxTraitsB  = 64 << 10
+)
+
+// Deps are what the service needs from outside the package.
+type Deps struct {
+	Now func() time.Time
+}
+
+// Service is the accounts domain (New).
+type Service struct {
+	now func() time.Time
+}
+
+// New builds the service.
+func New(d Deps) *Service {
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{now: now}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// CreateInput is a new account.
+type CreateInput struct {
+	Name        string
+	Domains     []string
+	Identifiers []Identifier
+	Traits      any
+}
+
+// Create stores a new account with its identifiers, each claimed for it
+// first: a domain or id another account holds is CONFLICT (naming the
+// holder), and nothing is stored. The people whose emails are at its
+// domains are then linked to it (source DOMAIN).
+func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*Account, error) {
+	name, err := checkName("input.name", in.Name)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := identifiersOf(in.Domains, in.Identifiers)
+	if err != nil {
+		return nil, err
+	}
+	traits, err := userjson.Object(in.Traits, TraitLimits)
+	if err != nil {
+		return nil, apperr.Invalid("input.traits", "%s", err.Error())
+	}
+	now := s.clock()
+	a := &Account{ID: store.NewID(), Name: name, NameKey: strings.ToLower(name), Traits: userjson.WithoutNulls(traits),
+		CreatedAt: now, UpdatedAt: now, Version: 1}
+	a.Domains = domainsOf(ids)
+	if err := s.claimAll(ctx, tn, a.ID, ids); err != nil {
+		return nil, err
+	}
+	if err := tn.C(Accounts).Insert(ctx, a); err != nil {
+		s.release(ctx, tn, a.ID, ids)
+		return nil, fmt.Errorf("store account: %w", err)
+	}
+	a.WorkspaceID = tn.Workspace()
+	if err := s.linkDomains(ctx, tn, a.ID, a.Domains); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// UpdateInput changes an account: Name and Domains when set (Domains
+// replaces the list), Traits merged (a null removes a trait).
+// ExpectedVersion is the version the caller read: another is CONFLICT.
+type UpdateInput struct {
+	Name            *string
+	Domains         []string
+	SetDomains      bool
+	Traits          any
+	ExpectedVersion int64
+}
+
+// Update changes account id as in says. New domains are claimed first and
+// their people linked after; removed ones are released. A stale version,
+// or a domain another account holds, is CONFLICT and changes nothing.
+func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in UpdateInput) (*Account, error) {
+	a, err := s.Get(ctx, tn, id)
+	if err != nil {
+		return nil, err
+	}
+	if a.Version != in.ExpectedVersion {
+		return nil, stale(id, a.Version, in.ExpectedVersion)
+	}
+	next := *a
+	if in.Name != nil {
+		if next.Name, err = checkName("input.name", *in.Name); err != nil {
+			return nil, err
+		}
+		next.NameKey = strings.ToLower(next.Name)
+	}
+	if in.Traits != nil {
+		patch, err := userjson.Object(in.Traits, TraitLimits)
+		if err != nil {
+			return nil, apperr.Invalid("input.traits", "%s", err.Error())
+		}
+		next.Traits = userjson.Patch(a.Traits, patch)
+		if n := userjson.Size(next.Traits); n > maxTraitsB {
+			return nil, apperr.Invalid("input.traits", "account traits would be %d bytes, more than the %d allowed", n, maxTraitsB)
+		}
+	}
+	var added, removed []Identifier
+	if in.SetDomains {
+		ids, err := identifiersOf(in.Domains, nil)
+		if err != nil {
+			return nil, err
+		}
+		next.Domains = domainsOf(ids)
+		for _, d := range next.Domains {
+			if !slices.Contains(a.Domains, d) {
+				added = append(added, Identifier{Type: Domain, Value: d})
+			}
+		}
+		for _, d := range a.Domains {
+			if !slices.Contains(next.Domains, d) {
+				removed = append(removed, Identifier{Type: Domain, Value: d})
+			}
+		}
+	}
+	if err := s.claimAll(ctx, tn, a.ID, added); err != nil {
+		return nil, err
+	}
+	next.UpdatedAt, next.Version = s.clock(), a.Version+1
+	if err := tn.C(Accounts).Replace(ctx, &next, a.Version); err != nil {
+		s.release(ctx, tn, a.ID, added)
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil, stale(id, -1, in.ExpectedVersion)
+		}
+		return nil, fmt.Errorf("store account %s: %w", id, err)
+	}
+	s.release(ctx, tn, a.ID, removed)
+	if err := s.linkDomains(ctx, tn, a.ID, domainsOf(added)); err != nil {
+		return nil, err
+	}
+	return &next, nil
+}
+
+func stale(id string, have, read int64) error {
+	if have < 0 {
+		return apperr.New(apperr.Conflict, "account %s changed since version %d was read: read it again", id, read)
+	}
+	return apperr.New(apperr.Conflict, "account %s is at version %d, not %d: read it again", id, have, read)
+}
+
+// Get reads account id (NOT_FOUND when there is none).
+func (s *Service) Get(ctx context.Context, tn store.Tenant, id string) (*Account, error) {
+	return get(ctx, tn, id)
+}
+
+func get(ctx context.Context, tn store.Tenant, id string) (*Account, error) {
+	var a Account
+	if err := tn.C(Accounts).Get(ctx, id, &a); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apperr.New(apperr.NotFound, "account %s not found", id)
+		}
+		return nil, fmt.Errorf("load account %s: %w", id, err)
+	}
+	a.Traits = userjson.PlainObject(a.Traits)
+	if a.Domains == nil {
+		a.Domains = []string{}
+	}
+	return &a, nil
+}
+
+// ByIdentifier reads the account holding id (NOT_FOUND when none does; a
+// malformed identifier is BAD_USER_INPUT on field).
+func (s *Service) ByIdentifier(ctx context.Context, tn store.Tenant, field string, id Identifier) (*Account, error) {
+	id, err := normalise(field, id)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := ownerOf(ctx, tn, id)
+	if err != nil {
+		return nil, err
+	}
+	if owner == "" {
+		return nil, apperr.New(apperr.NotFound, "no account holds that %s", id.Type)
+	}
+	return get(ctx, tn, owner)
+}
+
+// Page is a page of accounts.
+type Page struct {
+	Accounts []*Account
+	Cursors  []string
+	HasNext  bool
+}
+
+// List returns accounts by name (those whose name starts with search,
+// case-insensitively, when it is not empty), first at most, after a
+// cursor of this list.
+func (s *Service) List(ctx context.Context, tn store.Tenant, search string, first int, after string) (Page, error) {
+	var out Page
+	q := listQuery(search)
+	q.After, q.Limit = after, first+1
+	docs, err := tn.C(Accounts).Find(ctx, q)
+	if err != nil {
+		return out, fmt.Errorf("list accounts: %w", err)
+	}
+	if len(docs) > first {
+		docs, out.HasNext = docs[:first], true
+	}
+	for _, d := range docs {
+		var a Account
+		if err := d.Decode(&a); err != nil {
+			return out, fmt.Errorf("decode account: %w", err)
+		}
+		a.Traits = userjson.PlainObject(a.Traits)
+		out.Accounts = append(out.Accounts, &a)
+		out.Cursors = append(out.Cursors, d.Key)
+	}
+	return out, nil
+}
+
+// Count is how many accounts List pages through for search.
+func (s *Service) Count(ctx context.Context, tn store.Tenant, search string) (int64, error) {
+	n, err := tn.C(Accounts).Count(ctx, listQuery(search))
+	if err != nil {
+		return 0, fmt.Errorf("count accounts: %w", err)
+	}
+	return n, nil
+}
+
+func listQuery(search string) store.Query {
+	q := store.Query{Index: AccountsByName}
+	if p := strings.ToLower(strings.TrimSpace(search)); p != "" {
+		q.Range = &store.Bound{Prefix: &p}
+	}
+	return q
+}
+
+func checkName(field, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", apperr.Invalid(field, "must not be empty")
+	case len(name) > MaxNameLen:
+		return "", apperr.Invalid(field, "is longer than %d bytes", MaxNameLen)
+	}
+	return name, nil
+}
+
+// identifiersOf normalises an account's domains (as domain identifiers)
+// and other identifiers, without repeats.
+func identifiersOf(domains []string, others []Identifier) ([]Identifier, error) {
+	var out []Identifier
+	add := func(id Identifier) {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	for i, d := range domains {
+		v, err := NormaliseDomain(d)
+		if err != nil {
+			return nil, apperr.Invalid(fmt.Sprintf("input.domains[%d]", i), "%s", err.Error())
+		}
+		add(Identifier{Type: Domain, Value: v})
+	}
+	for i, o := range others {
+		id, err := normalise(fmt.Sprintf("input.identifiers[%d]", i), o)
+		if err != nil {
+			return nil, err
+		}
+		add(id)
+	}
+	if len(out) > MaxIdentifiers {
+		return nil, apperr.Invalid("input", "an account holds at most %d domains and identifiers", MaxIdentifiers)
+	}
+	return out, nil
+}
+
+func domainsOf(ids []Identifier) []string {
+	out := []string{}
+	for _, id := range ids {
+		if id.Type == Domain {
+			out = append(out, id.Value)
+		}
+	}
+	return out
+}

@@ -1,0 +1,368 @@
+package account_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/app/apptest"
+	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/ingest"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+type env struct {
+	*apptest.Env
+	acc *account.Service
+	n   int
+}
+
+func newEnv(t *testing.T) *env {
+	e := apptest.New(t, start)
+	return &env{Env: e, acc: e.Services.Accounts}
+}
+
+func email(v string) identity.Identifier { return identity.Identifier{Type: identity.Email, Value: v} }
+func anon(v string) identity.Identifier {
+	return identity.Identifier{Type: identity.AnonymousID, Value: v}
+}
+
+// identify goes through the write path, as the API's identify does.
+func (e *env) identify(t *testing.T, ids ...identity.Identifier) string {
+	t.Helper()
+	res, err := e.Services.Ingest.Identify(e.Ctx, e.Tenant, ingest.Caller{Subject: "t"}, ingest.IdentifyInput{Identifiers: ids})
+	if err != nil {
+		t.Fatalf("identify %v: %v", ids, err)
+	}
+	return res.Profile.ID
+}
+
+func (e *env) track(t *testing.T, ids ...identity.Identifier) string {
+	t.Helper()
+	e.n++
+	res, err := e.Services.Ingest.TrackEvents(e.Ctx, e.Tenant, "t", "input", []timeline.TrackInput{{MessageID: fmt.Sprint("m", e.n), Identifiers: ids, Name: "page_viewed"}})
+	if err != nil {
+		t.Fatalf("track: %v", err)
+	}
+	return res[0].Profile.ID
+}
+
+// links is profileID's links as account id → source/role.
+func (e *env) links(t *testing.T, profileID string) map[string]string {
+	t.Helper()
+	ls, err := e.acc.AccountsOf(e.Ctx, e.Tenant, profileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, l := range ls {
+		out[l.AccountID] = l.Source + "/" + l.Role
+	}
+	return out
+}
+
+func (e *env) create(t *testing.T, name string, domains ...string) *account.Account {
+	t.Helper()
+	a, err := e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: name, Domains: domains})
+	if err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	return a
+}
+
+func wantCode(t *testing.T, err error, code apperr.Code, field string) {
+	t.Helper()
+	ae, ok := apperr.As(err)
+	if !ok || ae.Code != code || (field != "" && ae.Field != field) {
+		t.Fatalf("got %v, want %s on %q", err, code, field)
+	}
+}
+
+func TestDomainsAreNormalisedAndValidated(t *testing.T) {
+	for in, want := range map[string]string{
+		"acme.com": "acme.com", "https://www.Acme.COM/about?x=1": "acme.com", "ACME.com.": "acme.com",
+		"eu.acme.co.uk": "eu.acme.co.uk", "www.acme.com:8443": "acme.com", "bücher.de": "xn--bcher-kva.de",
+	} {
+		if got, err := account.NormaliseDomain(in); err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "com", "co.uk", "localhost", "1.2.3.4", "not a domain", "a..b.com", "-acme.com", strings.Repeat("a", 64) + ".com", "@acme.com"} {
+		if got, err := account.NormaliseDomain(bad); err == nil {
+			t.Errorf("%q accepted as %q", bad, got)
+		}
+	}
+	if d := account.EmailDomain("Ann@Mail.Acme.com"); d != "mail.acme.com" {
+		t.Errorf("email domain %q", d)
+	}
+}
+
+func TestCreateClaimsIdentifiersOrStoresNothing(t *testing.T) {
+	e := newEnv(t)
+	acme := e.create(t, "Acme", "acme.com", "https://www.acme.io")
+	if !slices.Equal(acme.Domains, []string{"acme.com", "acme.io"}) || acme.Version != 1 {
+		t.Fatalf("created %+v", acme)
+	}
+	// A domain another account holds: CONFLICT, and nothing of the call
+	// is stored (its other domain stays free).
+	_, err := e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "Acme again", Domains: []string{"acme-eu.com", "ACME.com"}})
+	wantCode(t, err, apperr.Conflict, "")
+	if !strings.Contains(err.Error(), acme.ID) {
+		t.Errorf("the conflict does not name the holder: %v", err)
+	}
+	if n := e.Count(t, account.Accounts, account.AccountsByName); n != 1 {
+		t.Fatalf("%d accounts after a refused create", n)
+	}
+	e.create(t, "Acme Europe", "acme-eu.com") // free again
+	// Bad input names its field; nothing stored.
+	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "x", Domains: []string{"ok.com", "co.uk"}})
+	wantCode(t, err, apperr.BadUserInput, "input.domains[1]")
+	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "  "})
+	wantCode(t, err, apperr.BadUserInput, "input.name")
+	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "x", Identifiers: []account.Identifier{{Type: "bad type", Value: "1"}}})
+	wantCode(t, err, apperr.BadUserInput, "input.identifiers[0].type")
+	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "x", Traits: []any{1}})
+	wantCode(t, err, apperr.BadUserInput, "input.traits")
+	if n := e.Count(t, account.Accounts, account.AccountsByName); n != 2 {
+		t.Fatalf("%d accounts after refused creates", n)
+	}
+	// Found by any identifier, normalised the same way.
+	crm, err := e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "Initech", Identifiers: []account.Identifier{{Type: account.CRMAccountID, Value: " 0012 "}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []account.Identifier{{Type: account.Domain, Value: "WWW.ACME.COM"}, {Type: account.CRMAccountID, Value: "0012"}} {
+		a, err := e.acc.ByIdentifier(e.Ctx, e.Tenant, "identifier", id)
+		if err != nil || (a.ID != acme.ID && a.ID != crm.ID) {
+			t.Errorf("by %v: %v %v", id, a, err)
+		}
+	}
+	_, err = e.acc.ByIdentifier(e.Ctx, e.Tenant, "identifier", account.Identifier{Type: account.Domain, Value: "nobody.com"})
+	wantCode(t, err, apperr.NotFound, "")
+}
+
+func TestUpdateTakesTheVersionRead(t *testing.T) {
+	e := newEnv(t)
+	a := e.create(t, "Acme", "acme.com")
+	name := "Acme Corp"
+	up, err := e.acc.Update(e.Ctx, e.Tenant, a.ID, account.UpdateInput{Name: &name, SetDomains: true, Domains: []string{"acme.org"},
+		Traits: map[string]any{"tier": "gold"}, ExpectedVersion: 1})
+	if err != nil || up.Version != 2 || up.Name != name || !slices.Equal(up.Domains, []string{"acme.org"}) || up.Traits["tier"] != "gold" {
+		t.Fatalf("update: %+v %v", up, err)
+	}
+	// The version read before: CONFLICT, nothing changed.
+	other := "Other"
+	_, err = e.acc.Update(e.Ctx, e.Tenant, a.ID, account.UpdateInput{Name: &other, ExpectedVersion: 1})
+	wantCode(t, err, apperr.Conflict, "")
+	if got, _ := e.acc.Get(e.Ctx, e.Tenant, a.ID); got.Name != name || got.Version != 2 {
+		t.Fatalf("after a stale update: %+v", got)
+	}
+	// The dropped domain is free for another account.
+	e.create(t, "New Acme", "acme.com")
+	// A null trait removes it.
+	up, err = e.acc.Update(e.Ctx, e.Tenant, a.ID, account.UpdateInput{Traits: map[string]any{"tier": nil}, ExpectedVersion: 2})
+	if err != nil || len(up.Traits) != 0 {
+		t.Fatalf("remove a trait: %+v %v", up, err)
+	}
+	_, err = e.acc.Update(e.Ctx, e.Tenant, "nope", account.UpdateInput{ExpectedVersion: 1})
+	wantCode(t, err, apperr.NotFound, "")
+}
+
+// TestPeopleJoinTheirCompanies: people with emails at an account's
+// domain are linked to it when the account is made, when it gains the
+// domain, and when they give such an email (identify, or a track that
+// attaches it); free-mail domains never link; a link made by hand keeps
+// its role.
+func TestPeopleJoinTheirCompanies(t *testing.T) {
+	e := newEnv(t)
+	ann := e.identify(t, anon("a1"), email("ann@acme.com"))
+	eve := e.identify(t, email("eve@eu.acme.com"))
+	gus := e.identify(t, email("gus@gmail.com"))
+	acme := e.create(t, "Acme", "acme.com")
+	gmail := e.create(t, "Google", "gmail.com") // a free-mail domain
+	for pid, want := range map[string]bool{ann: true, eve: true, gus: false} {
+		if _, linked := e.links(t, pid)[acme.ID]; linked != want {
+			t.Errorf("profile %s linked to acme: %v, want %v", pid, linked, want)
+		}
+	}
+	if l := e.links(t, gus); len(l) != 0 {
+		t.Errorf("a gmail.com address linked %v", l)
+	}
+	_ = gmail
+
+	// A new person: identify, and a track attaching an email.
+	bob := e.identify(t, email("bob@ACME.com"))
+	cat := e.track(t, anon("c1"))
+	if e.track(t, anon("c1"), email("cat@acme.com")) != cat {
+		t.Fatal("the track went to another profile")
+	}
+	for _, pid := range []string{bob, cat} {
+		if e.links(t, pid)[acme.ID] != account.DomainMatch+"/" {
+			t.Errorf("profile %s: %v", pid, e.links(t, pid))
+		}
+	}
+	// By hand: a role, over the domain's link; linking again changes it.
+	if _, err := e.acc.Link(e.Ctx, e.Tenant, bob, acme.ID, "buyer"); err != nil {
+		t.Fatal(err)
+	}
+	if e.links(t, bob)[acme.ID] != account.Manual+"/buyer" {
+		t.Errorf("bob: %v", e.links(t, bob))
+	}
+	// The account gains a domain: its people join.
+	ini := e.identify(t, email("ian@initech.com"))
+	if _, err := e.acc.Update(e.Ctx, e.Tenant, acme.ID, account.UpdateInput{SetDomains: true, Domains: []string{"acme.com", "initech.com"}, ExpectedVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.links(t, ini)[acme.ID]; !ok {
+		t.Error("ian did not join when acme gained initech.com")
+	}
+	// A custom free-mail list: acme.com is now one, and links no more.
+	if _, err := e.acc.SetFreeMail(e.Ctx, e.Tenant, []string{"acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	dan := e.identify(t, email("dan@acme.com"))
+	if l := e.links(t, dan); len(l) != 0 {
+		t.Errorf("dan joined through a free-mail domain: %v", l)
+	}
+	_, err := e.acc.SetFreeMail(e.Ctx, e.Tenant, []string{"gmail.com", "nope"})
+	wantCode(t, err, apperr.BadUserInput, "freeMailDomains[1]")
+
+	// Contacts page through the links, oldest first, with their count.
+	var seen []string
+	after := ""
+	for {
+		page, err := e.acc.Contacts(e.Ctx, e.Tenant, acme.ID, 2, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range page.Links {
+			seen = append(seen, l.ProfileID)
+		}
+		if !page.HasNext {
+			break
+		}
+		after = page.Cursors[len(page.Cursors)-1]
+	}
+	n, _ := e.acc.CountContacts(e.Ctx, e.Tenant, acme.ID)
+	if len(seen) != 5 || n != 5 || seen[0] != ann {
+		t.Fatalf("contacts %v (count %d), want ann, eve, bob, cat, ian in link order", seen, n)
+	}
+	// Unlink; unknown ids are NOT_FOUND.
+	if ok, err := e.acc.Unlink(e.Ctx, e.Tenant, eve, acme.ID); !ok || err != nil {
+		t.Fatalf("unlink: %v %v", ok, err)
+	}
+	if ok, _ := e.acc.Unlink(e.Ctx, e.Tenant, eve, acme.ID); ok {
+		t.Error("unlinked twice")
+	}
+	_, err = e.acc.Link(e.Ctx, e.Tenant, "no-such-profile", acme.ID, "")
+	wantCode(t, err, apperr.NotFound, "")
+	_, err = e.acc.Link(e.Ctx, e.Tenant, ann, "no-such-account", "")
+	wantCode(t, err, apperr.NotFound, "")
+	_, err = e.acc.Link(e.Ctx, e.Tenant, ann, acme.ID, strings.Repeat("r", account.MaxRoleLen+1))
+	wantCode(t, err, apperr.BadUserInput, "role")
+}
+
+// TestLinksFollowMergesUnmergesAndErasure: a merge brings the source's
+// links to the survivor (a hand-made link wins over a domain's); the
+// unmerge gives them back; an erasure removes them and keeps the account.
+func TestLinksFollowMergesUnmergesAndErasure(t *testing.T) {
+	e := newEnv(t)
+	acme := e.create(t, "Acme", "acme.com")
+	globex := e.create(t, "Globex", "globex.com")
+	older := e.identify(t, anon("old"))
+	if _, err := e.acc.Link(e.Ctx, e.Tenant, older, acme.ID, "champion"); err != nil {
+		t.Fatal(err)
+	}
+	newer := e.identify(t, email("nia@acme.com"), email("nia@globex.com"))
+	if got := e.links(t, newer); len(got) != 2 {
+		t.Fatalf("newer: %v", got)
+	}
+	survivor, err := e.Services.Identity.Merge(e.Ctx, e.Tenant, older, newer, "same person", "t")
+	if err != nil || survivor.ID != older {
+		t.Fatalf("merge: %v %v", survivor, err)
+	}
+	got := e.links(t, older)
+	if got[acme.ID] != account.Manual+"/champion" || got[globex.ID] != account.DomainMatch+"/" || len(e.links(t, newer)) != 0 {
+		t.Fatalf("after the merge: survivor %v, source %v", got, e.links(t, newer))
+	}
+	recs, err := identity.History(e.Ctx, e.Tenant, older)
+	if err != nil || len(recs) == 0 {
+		t.Fatal(err)
+	}
+	if _, err := e.Services.Identity.Unmerge(e.Ctx, e.Tenant, recs[0].ID, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.links(t, older); len(got) != 1 || got[acme.ID] != account.Manual+"/champion" {
+		t.Errorf("survivor after the unmerge: %v", got)
+	}
+	if got := e.links(t, newer); len(got) != 2 || got[globex.ID] != account.DomainMatch+"/" {
+		t.Errorf("restored after the unmerge: %v", got)
+	}
+
+	// Export, then erasure.
+	doc, err := e.Services.Privacy.Export(e.Ctx, e.Tenant, newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _ := doc["accounts"].([]account.Exported)
+	if len(exp) != 2 || (exp[0].AccountName != "Acme" && exp[0].AccountName != "Globex") {
+		t.Fatalf("export accounts: %#v", doc["accounts"])
+	}
+	if _, err := e.Services.Privacy.Erase(e.Ctx, e.Tenant, newer, "asked", "t"); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := e.acc.CountContacts(e.Ctx, e.Tenant, globex.ID)
+	if n != 0 {
+		t.Errorf("globex keeps %d contacts after the erasure", n)
+	}
+	if a, err := e.acc.Get(e.Ctx, e.Tenant, globex.ID); err != nil || a.Name != "Globex" {
+		t.Errorf("the account went with the person: %v", err)
+	}
+	if ids := e.rawLinks(t); slices.ContainsFunc(ids, func(id string) bool { return strings.HasSuffix(id, "/"+newer) }) {
+		t.Errorf("a link of the erased person remains: %v", ids)
+	}
+}
+
+func (e *env) rawLinks(t *testing.T) []string {
+	t.Helper()
+	var ids []string
+	docs, err := e.Tenant.C(account.AccountLinks).Find(context.Background(), store.Query{Index: store.ByID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		id, _ := d.Raw.Lookup("_id").StringValueOK()
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func TestListAndSearch(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"Globex", "acme", "Acme Europe", "Initech"} {
+		e.create(t, n)
+	}
+	page, err := e.acc.List(e.Ctx, e.Tenant, "ACM", 10, "")
+	if err != nil || len(page.Accounts) != 2 || page.Accounts[0].Name != "acme" || page.Accounts[1].Name != "Acme Europe" {
+		t.Fatalf("search: %+v %v", page, err)
+	}
+	if n, _ := e.acc.Count(e.Ctx, e.Tenant, "acm"); n != 2 {
+		t.Errorf("count %d", n)
+	}
+	page, _ = e.acc.List(e.Ctx, e.Tenant, "", 3, "")
+	if len(page.Accounts) != 3 || !page.HasNext || page.Accounts[2].Name != "Globex" {
+		t.Fatalf("by name: %+v", page)
+	}
+	rest, _ := e.acc.List(e.Ctx, e.Tenant, "", 3, page.Cursors[2])
+	if len(rest.Accounts) != 1 || rest.Accounts[0].Name != "Initech" || rest.HasNext {
+		t.Fatalf("second page: %+v", rest)
+	}
+}

@@ -1,0 +1,95 @@
+package resolvers
+
+import (
+	"context"
+
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Cursor lists of accounts.
+const (
+	accountsList = "accounts"
+	contactsList = "contacts"
+)
+
+func toAccount(a *account.Account) *model.Account {
+	domains := a.Domains
+	if domains == nil {
+		domains = []string{}
+	}
+	traits := a.Traits
+	if traits == nil {
+		traits = map[string]any{}
+	}
+	return &model.Account{ID: a.ID, Name: a.Name, Domains: domains, Traits: traits, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, Version: int(a.Version)}
+}
+
+func toAccountLink(l *account.LinkDoc) model.AccountLink {
+	return model.AccountLink{AccountID: l.AccountID, Role: optional(l.Role), Source: model.AccountLinkSource(l.Source), LinkedAt: l.LinkedAt}
+}
+
+func toAccountIdentifiers(in []model.AccountIdentifierInput) []account.Identifier {
+	out := make([]account.Identifier, len(in))
+	for i, id := range in {
+		out[i] = account.Identifier{Type: id.Type, Value: id.Value}
+	}
+	return out
+}
+
+// accountByArgs is account(id | identifier): nil when nothing matches.
+func (r *Resolver) accountByArgs(ctx context.Context, tn store.Tenant, id *string, identifier *model.AccountIdentifierInput) (*model.Account, error) {
+	if (id == nil) == (identifier == nil) {
+		return nil, apperr.Invalid("", "give exactly one of id or identifier")
+	}
+	var (
+		a   *account.Account
+		err error
+	)
+	if id != nil {
+		a, err = r.accounts.Get(ctx, tn, *id)
+	} else {
+		a, err = r.accounts.ByIdentifier(ctx, tn, "identifier", account.Identifier{Type: identifier.Type, Value: identifier.Value})
+	}
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toAccount(a), nil
+}
+
+// contacts is Account.contacts: a page of the account's links, each with
+// its person (a link whose person is gone meanwhile is left out).
+func (r *Resolver) contacts(ctx context.Context, accountID string, first *int, after *string) (*model.AccountContactConnection, error) {
+	tn, n, key, err := r.pageRequest(ctx, contactsList, first, after)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.accounts.Contacts(ctx, tn, accountID, n, key)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.AccountContactConnection{Edges: []model.AccountContactEdge{}, Nodes: []model.Profile{}}
+	conn.Count = func(ctx context.Context) (int64, error) { return r.accounts.CountContacts(ctx, tn, accountID) }
+	var cursors []string
+	for i, l := range page.Links {
+		doc, err := r.profileDoc(ctx, tn, l.ProfileID)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		p := toProfile(doc)
+		c := wrapCursor(contactsList, page.Cursors[i])
+		cursors = append(cursors, c)
+		conn.Edges = append(conn.Edges, model.AccountContactEdge{Cursor: c, Role: optional(l.Role), Source: model.AccountLinkSource(l.Source), LinkedAt: l.LinkedAt, Node: p})
+		conn.Nodes = append(conn.Nodes, *p)
+	}
+	conn.PageInfo = pageInfo(cursors, page.HasNext, key != "")
+	return conn, nil
+}
