@@ -228,6 +228,18 @@ func Complexity() graph.ComplexityRoot {
 	c.Segment.Members = func(child int, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}
+	c.Query.Accounts = func(child int, first *int, _ *string, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
+	c.Account.Contacts = func(child int, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
+	c.Query.Deals = func(child int, _ *model.DealFilter, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
+	c.Deal.Contacts = func(child int) int { return 1 + 10*child }
+	// A summary reads the pipeline's deals once.
+	c.Query.PipelineSummary = func(child int, _ string) int { return logCost + child }
 	c.Segment.History = func(child int, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}
@@ -271,6 +283,7 @@ func Complexity() graph.ComplexityRoot {
 	// Lists without first: their typical size, as a multiplier.
 	c.Profile.Segments = func(child int) int { return 1 + 10*child }
 	c.Profile.Merges = func(child int) int { return 1 + 10*child }
+	c.Profile.Accounts = func(child int) int { return 1 + 10*child }
 	c.Profile.Consent = func(child int) int { return 1 + 10*child }
 	c.SegmentPreview.Sample = func(child int) int { return 1 + 20*child }
 	c.Query.IdentifierTypes = func(child int) int { return 1 + 10*child }

@@ -44,6 +44,9 @@ func TestLimits(t *testing.T) {
 		{"export of 1,000", `{ exportSegment(segmentId: "s", purpose: "marketing", channel: EMAIL, first: 1000) { nodes { profileId identifiers { type value } traits } pageInfo { endCursor } } }`, ""},
 		{"100 profiles with 100 events each", `{ profiles(first: 100) { nodes { timeline(first: 100) { nodes { id name } } } } }`, "complexity"},
 		{"100 profiles with their segments' members", `{ profiles(first: 100) { nodes { segments { segment { members(first: 10) { nodes { id } } } } } } }`, "complexity"},
+		{"an account page with its contacts", `{ accounts(first: 20) { totalCount nodes { name contacts(first: 20) { totalCount nodes { id traits } } } } }`, ""},
+		{"100 accounts with 100 contacts each", `{ accounts(first: 100) { nodes { contacts(first: 100) { nodes { id traits } } } } }`, "complexity"},
+		{"100 profiles with their accounts' contacts", `{ profiles(first: 100) { nodes { accounts { account { contacts(first: 10) { nodes { id } } } } } } }`, "complexity"},
 		{"depth 11", `{ segment(id: "s") { members { edges { node { segments { segment { members { edges { node { segments { segment { id } } } } } } } } } } } }`, "depth"},
 		{"fragment bomb", "query { ...f9 }\nfragment f0 on Query { viewer { workspace } }\n" + func() string {
 			var b strings.Builder

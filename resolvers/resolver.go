@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -36,6 +37,7 @@ type Resolver struct {
 	traits    *traits.Engine
 	analytics *analytics.Service
 	accounts  *account.Service
+	deals     *deal.Service
 }
 
 // Option adjusts the wiring.
@@ -74,7 +76,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 			svc.Publish(o.hub)
 		}
 	}
-	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics, accounts: svc.Accounts}
+	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics, accounts: svc.Accounts, deals: svc.Deals}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema: the

@@ -54,6 +54,11 @@ func (w *secWorld) mutationCalls() map[string]secCall {
 		"linkProfileToAccount":     {`mutation($p: ID!, $a: ID!) { linkProfileToAccount(profileId: $p, accountId: $a, role: "buyer") { role account { name } } }`, map[string]any{"p": w.other, "a": w.account}},
 		"unlinkProfileFromAccount": {`mutation($p: ID!, $a: ID!) { unlinkProfileFromAccount(profileId: $p, accountId: $a) }`, map[string]any{"p": w.profile, "a": w.account}},
 		"setAccountSettings":       {`mutation { setAccountSettings(freeMailDomains: ["gmail.com"]) { freeMailDomains } }`, nil},
+		"definePipeline":           {`mutation { definePipeline(key: "sec", name: "Sec", stages: [{key: "a", name: "A", probability: 0.5}]) { key } }`, nil},
+		"createDeal":               {`mutation { createDeal(input: {name: "Sec deal", currency: "EUR", amount: 1}) { id } }`, nil},
+		"updateDeal":               {`mutation($d: ID!) { updateDeal(id: $d, input: {amount: 2, expectedVersion: 1}) { id version } }`, map[string]any{"d": w.deal}},
+		"moveDealStage":            {`mutation($d: ID!) { moveDealStage(id: $d, stage: "proposal", expectedVersion: 1) { id stage } }`, map[string]any{"d": w.deal}},
+		"closeDeal":                {`mutation($d: ID!) { closeDeal(id: $d, outcome: WON, expectedVersion: 1) { id status } }`, map[string]any{"d": w.deal}},
 	}
 }
 
@@ -86,6 +91,10 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"account":           {`query($a: ID) { account(id: $a) { id name domains } }`, map[string]any{"a": w.account}},
 		"accounts":          {`{ accounts { totalCount nodes { id name } } }`, nil},
 		"accountSettings":   {`{ accountSettings { freeMailDomains } }`, nil},
+		"pipelines":         {`{ pipelines { key stages { key } } }`, nil},
+		"deal":              {`query($d: ID!) { deal(id: $d) { id name amount } }`, map[string]any{"d": w.deal}},
+		"deals":             {`{ deals { totalCount nodes { id } } }`, nil},
+		"pipelineSummary":   {`{ pipelineSummary { won stages { count } } }`, nil},
 	}
 }
 

@@ -251,12 +251,96 @@ type CreateAccountInput struct {
 	Traits      any                      `json:"traits,omitempty"`
 }
 
+type CreateDealInput struct {
+	Name string `json:"name"`
+	// Default: sales.
+	Pipeline *string `json:"pipeline,omitempty"`
+	// Default: the pipeline's first stage.
+	Stage           *string    `json:"stage,omitempty"`
+	Amount          float64    `json:"amount"`
+	Currency        string     `json:"currency"`
+	ExpectedCloseAt *time.Time `json:"expectedCloseAt,omitempty"`
+	OwnerID         *string    `json:"ownerId,omitempty"`
+	AccountID       *string    `json:"accountId,omitempty"`
+	ContactIds      []string   `json:"contactIds,omitempty"`
+}
+
 type CreateSegmentInput struct {
 	Name        string       `json:"name"`
 	Description *string      `json:"description,omitempty"`
 	Kind        *SegmentKind `json:"kind,omitempty"`
 	// Required for DYNAMIC, absent for STATIC.
 	Rule *SegmentRuleInput `json:"rule,omitempty"`
+}
+
+// An opportunity moving through a pipeline.
+type Deal struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	Pipeline string     `json:"pipeline"`
+	Stage    string     `json:"stage"`
+	Status   DealStatus `json:"status"`
+	// In units of currency (kept exactly in its minor units).
+	Amount float64 `json:"amount"`
+	// ISO 4217.
+	Currency        string     `json:"currency"`
+	ExpectedCloseAt *time.Time `json:"expectedCloseAt,omitempty"`
+	OwnerID         *string    `json:"ownerId,omitempty"`
+	Account         *Account   `json:"account,omitempty"`
+	Contacts        []Profile  `json:"contacts"`
+	CreatedAt       time.Time  `json:"createdAt"`
+	UpdatedAt       time.Time  `json:"updatedAt"`
+	ClosedAt        *time.Time `json:"closedAt,omitempty"`
+	CloseReason     *string    `json:"closeReason,omitempty"`
+	// Every stage the deal was in, oldest first.
+	History []DealStageVisit `json:"history"`
+	// Give it back as expectedVersion to updateDeal, moveDealStage and closeDeal.
+	Version    int      `json:"version"`
+	AccountID  string   `json:"-"`
+	ContactIDs []string `json:"-"`
+}
+
+type DealConnection struct {
+	// How many deals the filter picks (an index count when one index answers it; else the deals it reads).
+	TotalCount int        `json:"totalCount"`
+	Edges      []DealEdge `json:"edges"`
+	Nodes      []Deal     `json:"nodes"`
+	PageInfo   *PageInfo  `json:"pageInfo"`
+	Total      `json:"-"`
+}
+
+type DealEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Deal  `json:"node"`
+}
+
+// Deals to list; fields left out pick all. closingFrom <= expectedCloseAt < closingTo.
+type DealFilter struct {
+	Pipeline    *string     `json:"pipeline,omitempty"`
+	Stage       *string     `json:"stage,omitempty"`
+	Status      *DealStatus `json:"status,omitempty"`
+	OwnerID     *string     `json:"ownerId,omitempty"`
+	AccountID   *string     `json:"accountId,omitempty"`
+	ClosingFrom *time.Time  `json:"closingFrom,omitempty"`
+	ClosingTo   *time.Time  `json:"closingTo,omitempty"`
+}
+
+// A deal's time in one stage.
+type DealStageVisit struct {
+	Stage     string    `json:"stage"`
+	EnteredAt time.Time `json:"enteredAt"`
+	// Null for the current stage.
+	LeftAt *time.Time `json:"leftAt,omitempty"`
+	// How long the deal was (or has been so far) in the stage, in seconds.
+	Seconds float64 `json:"seconds"`
+	Reason  *string `json:"reason,omitempty"`
+}
+
+// A sum of deal amounts in one currency, and the same weighted by the stage's probability.
+type DealValue struct {
+	Currency string  `json:"currency"`
+	Amount   float64 `json:"amount"`
+	Weighted float64 `json:"weighted"`
 }
 
 // Events named event whose properties match every where filter, within
@@ -555,6 +639,49 @@ type PageInfo struct {
 	HasPreviousPage bool    `json:"hasPreviousPage"`
 	StartCursor     *string `json:"startCursor,omitempty"`
 	EndCursor       *string `json:"endCursor,omitempty"`
+}
+
+// A sequence of stages deals move through. Every workspace has "sales" until it defines its own.
+type Pipeline struct {
+	Key     string          `json:"key"`
+	Name    string          `json:"name"`
+	Stages  []PipelineStage `json:"stages"`
+	Version int             `json:"version"`
+}
+
+// One step of a pipeline: a deal in a WON or LOST stage is closed.
+type PipelineStage struct {
+	Key  string `json:"key"`
+	Name string `json:"name"`
+	// The chance a deal in this stage is won, from 0 to 1 (weighted forecasts).
+	Probability float64      `json:"probability"`
+	Outcome     StageOutcome `json:"outcome"`
+}
+
+type PipelineStageInput struct {
+	// A lower-case letter, then lower-case letters, digits, _ or - (at most 64).
+	Key         string       `json:"key"`
+	Name        string       `json:"name"`
+	Probability float64      `json:"probability"`
+	Outcome     StageOutcome `json:"outcome"`
+}
+
+type PipelineStageSummary struct {
+	Stage *PipelineStage `json:"stage"`
+	Count int            `json:"count"`
+	// By currency: amounts in different currencies are never added.
+	Values []DealValue `json:"values"`
+}
+
+type PipelineSummary struct {
+	Pipeline *Pipeline              `json:"pipeline"`
+	Stages   []PipelineStageSummary `json:"stages"`
+	Won      int                    `json:"won"`
+	Lost     int                    `json:"lost"`
+	// won / (won + lost); null before any deal closed.
+	WinRate *float64 `json:"winRate,omitempty"`
+	// Mean days from creation to a win; null before any win.
+	AverageCycleDays *float64 `json:"averageCycleDays,omitempty"`
 }
 
 // A unified customer profile.
@@ -1076,6 +1203,18 @@ type UpdateAccountInput struct {
 	ExpectedVersion int      `json:"expectedVersion"`
 }
 
+// Changes to a deal (left out: unchanged; contactIds replaces the list). expectedVersion is the version read: another is CONFLICT.
+type UpdateDealInput struct {
+	Name            *string    `json:"name,omitempty"`
+	Amount          *float64   `json:"amount,omitempty"`
+	Currency        *string    `json:"currency,omitempty"`
+	ExpectedCloseAt *time.Time `json:"expectedCloseAt,omitempty"`
+	OwnerID         *string    `json:"ownerId,omitempty"`
+	AccountID       *string    `json:"accountId,omitempty"`
+	ContactIds      []string   `json:"contactIds,omitempty"`
+	ExpectedVersion int        `json:"expectedVersion"`
+}
+
 type UpdateSegmentInput struct {
 	Name        *string           `json:"name,omitempty"`
 	Description *string           `json:"description,omitempty"`
@@ -1397,6 +1536,118 @@ func (e *ConsentStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ConsentStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DealOutcome string
+
+const (
+	DealOutcomeWon  DealOutcome = "WON"
+	DealOutcomeLost DealOutcome = "LOST"
+)
+
+var AllDealOutcome = []DealOutcome{
+	DealOutcomeWon,
+	DealOutcomeLost,
+}
+
+func (e DealOutcome) IsValid() bool {
+	switch e {
+	case DealOutcomeWon, DealOutcomeLost:
+		return true
+	}
+	return false
+}
+
+func (e DealOutcome) String() string {
+	return string(e)
+}
+
+func (e *DealOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DealOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DealOutcome", str)
+	}
+	return nil
+}
+
+func (e DealOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DealOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DealOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DealStatus string
+
+const (
+	DealStatusOpen DealStatus = "OPEN"
+	DealStatusWon  DealStatus = "WON"
+	DealStatusLost DealStatus = "LOST"
+)
+
+var AllDealStatus = []DealStatus{
+	DealStatusOpen,
+	DealStatusWon,
+	DealStatusLost,
+}
+
+func (e DealStatus) IsValid() bool {
+	switch e {
+	case DealStatusOpen, DealStatusWon, DealStatusLost:
+		return true
+	}
+	return false
+}
+
+func (e DealStatus) String() string {
+	return string(e)
+}
+
+func (e *DealStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DealStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DealStatus", str)
+	}
+	return nil
+}
+
+func (e DealStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DealStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DealStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -2424,6 +2675,63 @@ func (e *SortDirection) UnmarshalJSON(b []byte) error {
 }
 
 func (e SortDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type StageOutcome string
+
+const (
+	StageOutcomeOpen StageOutcome = "OPEN"
+	StageOutcomeWon  StageOutcome = "WON"
+	StageOutcomeLost StageOutcome = "LOST"
+)
+
+var AllStageOutcome = []StageOutcome{
+	StageOutcomeOpen,
+	StageOutcomeWon,
+	StageOutcomeLost,
+}
+
+func (e StageOutcome) IsValid() bool {
+	switch e {
+	case StageOutcomeOpen, StageOutcomeWon, StageOutcomeLost:
+		return true
+	}
+	return false
+}
+
+func (e StageOutcome) String() string {
+	return string(e)
+}
+
+func (e *StageOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = StageOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid StageOutcome", str)
+	}
+	return nil
+}
+
+func (e StageOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *StageOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e StageOutcome) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

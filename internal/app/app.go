@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/ingest/journal"
@@ -43,6 +44,8 @@ type Services struct {
 	Analytics *analytics.Service
 	// Accounts are the CRM's companies and their people.
 	Accounts *account.Service
+	// Deals are the CRM's pipelines and deals.
+	Deals *deal.Service
 
 	// relay is the publisher every service was built with (Publish).
 	relay *realtime.Relay
@@ -185,6 +188,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
 	accounts := account.New(account.Deps{Now: now})
+	deals := deal.New(deal.Deps{Now: now})
 	logger := o.logger
 	if logger == nil {
 		logger = slog.Default()
@@ -194,6 +198,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 		Identity:  id,
 		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Accounts: accounts, Now: now, Changes: relay, Journal: jn}),
 		Accounts:  accounts,
+		Deals:     deals,
 		Timeline:  tl,
 		Segments:  seg,
 		Consent:   cs,

@@ -318,3 +318,10 @@ func domainsOf(ids []Identifier) []string {
 	}
 	return out
 }
+
+// Exists reports NOT_FOUND when the workspace has no account id (other
+// domains' links to an account check it).
+func Exists(ctx context.Context, tn store.Tenant, id string) error {
+	_, err := get(ctx, tn, id)
+	return err
+}

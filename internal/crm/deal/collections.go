@@ -1,0 +1,34 @@
+// Package deal holds CRM pipelines and the deals moving through them:
+// stages with win probabilities, versioned deal updates, stage history
+// with the time spent in each stage, and the deals lists.
+package deal
+
+import "github.com/halo-cdp/halo/store"
+
+// The collections package deal owns (internal/app/ownership_test.go
+// checks that only this package reads or writes them).
+const (
+	Pipelines      = "pipelines"
+	PipelinesByKey = "by_key" // unique (key)
+
+	Deals           = "deals"
+	DealsByStage    = "by_stage"    // (pipeline, stage, createdAt): a stage's deals, a board column
+	DealsByStatus   = "by_status"   // (status, expectedCloseAt): open deals closing soonest
+	DealsByOwner    = "by_owner"    // (ownerId, createdAt)
+	DealsByAccount  = "by_account"  // (accountId, createdAt)
+	DealsByPipeline = "by_pipeline" // (pipeline, createdAt)
+)
+
+// Collections declares them and their indexes.
+var Collections = []store.CollectionSpec{
+	{Name: Pipelines, Indexes: []store.Index{
+		{Name: PipelinesByKey, Fields: []string{"key"}, Unique: true},
+	}},
+	{Name: Deals, Indexes: []store.Index{
+		{Name: DealsByStage, Fields: []string{"pipeline", "stage", "createdAt"}},
+		{Name: DealsByStatus, Fields: []string{"status", "expectedCloseAt"}},
+		{Name: DealsByOwner, Fields: []string{"ownerId", "createdAt"}},
+		{Name: DealsByAccount, Fields: []string{"accountId", "createdAt"}},
+		{Name: DealsByPipeline, Fields: []string{"pipeline", "createdAt"}},
+	}},
+}

@@ -1,0 +1,381 @@
+package deal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Deal is one opportunity in a pipeline.
+type Deal struct {
+	ID          string `bson:"_id"`
+	WorkspaceID string `bson:"workspaceId"`
+	Name        string `bson:"name"`
+	Pipeline    string `bson:"pipeline"`
+	Stage       string `bson:"stage"`
+	// Status follows the stage's outcome: OPEN, WON or LOST.
+	Status string `bson:"status"`
+	// Amount is in Currency's minor units.
+	Amount   int64  `bson:"amount"`
+	Currency string `bson:"currency"`
+	// ExpectedCloseAt is always set (indexed): NoClose when unknown.
+	ExpectedCloseAt time.Time `bson:"expectedCloseAt"`
+	OwnerID         string    `bson:"ownerId"`
+	AccountID       string    `bson:"accountId"`
+	ContactIDs      []string  `bson:"contactIds"`
+	CreatedAt       time.Time `bson:"createdAt"`
+	UpdatedAt       time.Time `bson:"updatedAt"`
+	ClosedAt        time.Time `bson:"closedAt,omitempty"`
+	CloseReason     string    `bson:"closeReason,omitempty"`
+	// History is every stage the deal was in, oldest first; the last is
+	// the current one (no LeftAt).
+	History []Visit `bson:"history"`
+	Version int64   `bson:"version"`
+}
+
+// Visit is a deal's time in one stage.
+type Visit struct {
+	Stage     string    `bson:"stage"`
+	EnteredAt time.Time `bson:"enteredAt"`
+	LeftAt    time.Time `bson:"leftAt,omitempty"`
+	Reason    string    `bson:"reason,omitempty"`
+}
+
+// NoClose is ExpectedCloseAt when none was given.
+var NoClose = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// Scale is the number of minor-unit digits of the deal's currency.
+func (d *Deal) Scale() int {
+	_, scale, err := parseCurrency("", d.Currency)
+	if err != nil {
+		return 2
+	}
+	return scale
+}
+
+// AmountUnits is the amount in units of its currency.
+func (d *Deal) AmountUnits() float64 { return fromMinor(d.Amount, d.Scale()) }
+
+// Deps are what the service needs from outside the package.
+type Deps struct {
+	Now func() time.Time
+}
+
+// Service is the deals domain (New).
+type Service struct {
+	now func() time.Time
+}
+
+// New builds the service.
+func New(d Deps) *Service {
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{now: now}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// Limits of a deal.
+const (
+	MaxContacts  = 100
+	MaxReasonLen = 1024
+)
+
+// CreateInput is a new deal. Pipeline defaults to DefaultKey and Stage to
+// its first stage; Currency is required with an amount.
+type CreateInput struct {
+	Name            string
+	Pipeline        string
+	Stage           string
+	Amount          float64
+	Currency        string
+	ExpectedCloseAt *time.Time
+	OwnerID         string
+	AccountID       string
+	ContactIDs      []string
+}
+
+// Create stores a new deal (errors name fields of createDeal's input).
+func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (*Deal, error) {
+	name, err := checkText("input.name", in.Name, MaxNameLen, true)
+	if err != nil {
+		return nil, err
+	}
+	if in.Pipeline == "" {
+		in.Pipeline = DefaultKey
+	}
+	p, err := s.Get(ctx, tn, "input.pipeline", in.Pipeline)
+	if err != nil {
+		return nil, err
+	}
+	st := p.Stages[0]
+	if in.Stage != "" {
+		var ok bool
+		if st, ok = p.Stage(in.Stage); !ok {
+			return nil, apperr.Invalid("input.stage", "pipeline %s has no stage %q", p.Key, in.Stage)
+		}
+	}
+	cur, scale, err := parseCurrency("input.currency", in.Currency)
+	if err != nil {
+		return nil, err
+	}
+	amount, err := toMinor("input.amount", in.Amount, scale)
+	if err != nil {
+		return nil, err
+	}
+	owner, err := checkText("input.ownerId", in.OwnerID, MaxNameLen, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAccount(ctx, tn, "input.accountId", in.AccountID); err != nil {
+		return nil, err
+	}
+	contacts, err := liveContacts(ctx, tn, "input.contactIds", in.ContactIDs)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	d := &Deal{ID: store.NewID(), Name: name, Pipeline: p.Key, Stage: st.Key, Status: st.Outcome, Amount: amount, Currency: cur,
+		ExpectedCloseAt: NoClose, OwnerID: owner, AccountID: in.AccountID, ContactIDs: contacts, CreatedAt: now, UpdatedAt: now,
+		History: []Visit{{Stage: st.Key, EnteredAt: now}}, Version: 1}
+	if in.ExpectedCloseAt != nil {
+		d.ExpectedCloseAt = in.ExpectedCloseAt.UTC().Truncate(time.Millisecond)
+	}
+	if st.Outcome != Open {
+		d.ClosedAt = now
+	}
+	if err := tn.C(Deals).Insert(ctx, d); err != nil {
+		return nil, fmt.Errorf("store deal: %w", err)
+	}
+	d.WorkspaceID = tn.Workspace()
+	return d, nil
+}
+
+// UpdateInput changes a deal's fields (nil: unchanged). ExpectedVersion
+// is the version read: another is CONFLICT.
+type UpdateInput struct {
+	Name            *string
+	Amount          *float64
+	Currency        *string
+	ExpectedCloseAt *time.Time
+	OwnerID         *string
+	AccountID       *string
+	ContactIDs      []string
+	SetContacts     bool
+	ExpectedVersion int64
+}
+
+// Update changes deal id's fields (not its stage: Move, Close).
+func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in UpdateInput) (*Deal, error) {
+	return s.change(ctx, tn, id, in.ExpectedVersion, func(d *Deal) error {
+		if in.Name != nil {
+			n, err := checkText("input.name", *in.Name, MaxNameLen, true)
+			if err != nil {
+				return err
+			}
+			d.Name = n
+		}
+		cur, scale, err := parseCurrency("input.currency", d.Currency)
+		if in.Currency != nil {
+			if cur, scale, err = parseCurrency("input.currency", *in.Currency); err != nil {
+				return err
+			}
+		}
+		units := d.AmountUnits()
+		if in.Amount != nil {
+			units = *in.Amount
+		}
+		if d.Amount, err = toMinor("input.amount", units, scale); err != nil {
+			return err
+		}
+		d.Currency = cur
+		if in.ExpectedCloseAt != nil {
+			d.ExpectedCloseAt = in.ExpectedCloseAt.UTC().Truncate(time.Millisecond)
+		}
+		if in.OwnerID != nil {
+			if d.OwnerID, err = checkText("input.ownerId", *in.OwnerID, MaxNameLen, false); err != nil {
+				return err
+			}
+		}
+		if in.AccountID != nil {
+			if err := checkAccount(ctx, tn, "input.accountId", *in.AccountID); err != nil {
+				return err
+			}
+			d.AccountID = *in.AccountID
+		}
+		if in.SetContacts {
+			if d.ContactIDs, err = liveContacts(ctx, tn, "input.contactIds", in.ContactIDs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Move moves deal id to stage, with a reason: the current visit ends and
+// a new one starts. A WON or LOST stage closes the deal; an OPEN stage
+// reopens a closed one.
+func (s *Service) Move(ctx context.Context, tn store.Tenant, id, stage, reason string, expectedVersion int64) (*Deal, error) {
+	reason, err := checkText("reason", reason, MaxReasonLen, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.change(ctx, tn, id, expectedVersion, func(d *Deal) error {
+		p, err := s.Get(ctx, tn, "stage", d.Pipeline)
+		if err != nil {
+			return err
+		}
+		st, ok := p.Stage(stage)
+		if !ok {
+			return apperr.Invalid("stage", "pipeline %s has no stage %q", p.Key, stage)
+		}
+		if st.Key == d.Stage {
+			return apperr.Invalid("stage", "the deal is in %q already", stage)
+		}
+		s.enter(d, st, reason)
+		return nil
+	})
+}
+
+// Close closes deal id as outcome (WON or LOST) in the pipeline's first
+// stage of that outcome. A closed deal is refused (reopen it with Move).
+func (s *Service) Close(ctx context.Context, tn store.Tenant, id, outcome, reason string, expectedVersion int64) (*Deal, error) {
+	if outcome != Won && outcome != Lost {
+		return nil, apperr.Invalid("outcome", "must be WON or LOST")
+	}
+	reason, err := checkText("reason", reason, MaxReasonLen, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.change(ctx, tn, id, expectedVersion, func(d *Deal) error {
+		if d.Status != Open {
+			return apperr.Invalid("id", "deal %s is closed already (%s): move it to an open stage to reopen it", d.ID, d.Status)
+		}
+		p, err := s.Get(ctx, tn, "id", d.Pipeline)
+		if err != nil {
+			return err
+		}
+		st, ok := p.closing(outcome)
+		if !ok {
+			return apperr.Invalid("outcome", "pipeline %s has no %s stage", p.Key, outcome)
+		}
+		s.enter(d, st, reason)
+		return nil
+	})
+}
+
+// enter ends d's current visit and starts one in st.
+func (s *Service) enter(d *Deal, st Stage, reason string) {
+	now := s.clock()
+	if n := len(d.History); n > 0 && d.History[n-1].LeftAt.IsZero() {
+		d.History[n-1].LeftAt = now
+	}
+	d.History = append(d.History, Visit{Stage: st.Key, EnteredAt: now, Reason: reason})
+	d.Stage, d.Status = st.Key, st.Outcome
+	if st.Outcome == Open {
+		d.ClosedAt, d.CloseReason = time.Time{}, ""
+	} else {
+		d.ClosedAt, d.CloseReason = now, reason
+	}
+}
+
+// change applies fn to deal id if it is at expectedVersion, in one
+// compare-and-swap: a stale version, or a write that lands first, is
+// CONFLICT, and nothing changes.
+func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expectedVersion int64, fn func(*Deal) error) (*Deal, error) {
+	d, err := s.Deal(ctx, tn, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.Version != expectedVersion {
+		return nil, apperr.New(apperr.Conflict, "deal %s is at version %d, not %d: read it again", id, d.Version, expectedVersion)
+	}
+	next := *d
+	next.History = slices.Clone(d.History)
+	next.ContactIDs = slices.Clone(d.ContactIDs)
+	if err := fn(&next); err != nil {
+		return nil, err
+	}
+	next.UpdatedAt, next.Version = s.clock(), d.Version+1
+	if err := tn.C(Deals).Replace(ctx, &next, d.Version); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil, apperr.New(apperr.Conflict, "deal %s changed since version %d was read: read it again", id, expectedVersion)
+		}
+		return nil, fmt.Errorf("store deal %s: %w", id, err)
+	}
+	return &next, nil
+}
+
+// Deal reads deal id (NOT_FOUND when there is none).
+func (s *Service) Deal(ctx context.Context, tn store.Tenant, id string) (*Deal, error) {
+	var d Deal
+	if err := tn.C(Deals).Get(ctx, id, &d); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apperr.New(apperr.NotFound, "deal %s not found", id)
+		}
+		return nil, fmt.Errorf("load deal %s: %w", id, err)
+	}
+	if d.ContactIDs == nil {
+		d.ContactIDs = []string{}
+	}
+	return &d, nil
+}
+
+func checkText(field, v string, max int, required bool) (string, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case required && v == "":
+		return "", apperr.Invalid(field, "must not be empty")
+	case len(v) > max:
+		return "", apperr.Invalid(field, "is longer than %d bytes", max)
+	}
+	return v, nil
+}
+
+// checkAccount: an account id given must be the workspace's.
+func checkAccount(ctx context.Context, tn store.Tenant, field, id string) error {
+	if id == "" {
+		return nil
+	}
+	err := account.Exists(ctx, tn, id)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return apperr.New(apperr.NotFound, "%s: account %s not found", field, id)
+	}
+	return err
+}
+
+// liveContacts resolves contact ids to live profiles (following merges),
+// without repeats: NOT_FOUND for one the workspace does not have.
+func liveContacts(ctx context.Context, tn store.Tenant, field string, ids []string) ([]string, error) {
+	if len(ids) > MaxContacts {
+		return nil, apperr.Invalid(field, "a deal has at most %d contacts", MaxContacts)
+	}
+	out := []string{}
+	for i, id := range ids {
+		p, err := profile.Resolve(ctx, tn, id, identity.Redirect)
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return nil, apperr.New(apperr.NotFound, "%s[%d]: profile %s not found", field, i, id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, p.ID) {
+			out = append(out, p.ID)
+		}
+	}
+	return out, nil
+}
+
+// Now is the service's clock: the end of a current stage visit as shown.
+func (s *Service) Now() time.Time { return s.clock() }

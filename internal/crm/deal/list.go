@@ -1,0 +1,234 @@
+package deal
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// Filter picks deals; empty fields pick all. ClosingFrom/ClosingTo bound
+// ExpectedCloseAt (from ≤ t < to).
+type Filter struct {
+	Pipeline, Stage, Status, Owner, Account string
+	ClosingFrom, ClosingTo                  time.Time
+}
+
+// query is the index read that serves f best, and what of f it leaves to
+// check on each deal.
+func (f Filter) query() (store.Query, func(*Deal) bool) {
+	q := store.Query{Index: store.ByID}
+	switch {
+	case f.Pipeline != "" && f.Stage != "":
+		q = store.Query{Index: DealsByStage, Eq: []any{f.Pipeline, f.Stage}}
+	case f.Account != "":
+		q = store.Query{Index: DealsByAccount, Eq: []any{f.Account}}
+	case f.Owner != "":
+		q = store.Query{Index: DealsByOwner, Eq: []any{f.Owner}}
+	case f.Status != "":
+		q = store.Query{Index: DealsByStatus, Eq: []any{f.Status}}
+		if !f.ClosingFrom.IsZero() || !f.ClosingTo.IsZero() {
+			b := &store.Bound{}
+			if !f.ClosingFrom.IsZero() {
+				b.Gte = store.DateTime(f.ClosingFrom)
+			}
+			if !f.ClosingTo.IsZero() {
+				b.Lt = store.DateTime(f.ClosingTo)
+			}
+			q.Range = b
+		}
+	case f.Pipeline != "":
+		q = store.Query{Index: DealsByPipeline, Eq: []any{f.Pipeline}}
+	}
+	return q, f.matches
+}
+
+// exact tells whether the index read alone answers f (an index count).
+func (f Filter) exact(q store.Query) bool {
+	n := 0
+	for _, v := range []string{f.Pipeline, f.Stage, f.Status, f.Owner, f.Account} {
+		if v != "" {
+			n++
+		}
+	}
+	closing := !f.ClosingFrom.IsZero() || !f.ClosingTo.IsZero()
+	switch q.Index {
+	case store.ByID:
+		return n == 0 && !closing
+	case DealsByStage:
+		return n == 2 && !closing
+	case DealsByStatus:
+		return n == 1
+	}
+	return n == 1 && !closing
+}
+
+func (f Filter) matches(d *Deal) bool {
+	switch {
+	case f.Pipeline != "" && d.Pipeline != f.Pipeline,
+		f.Stage != "" && d.Stage != f.Stage,
+		f.Status != "" && d.Status != f.Status,
+		f.Owner != "" && d.OwnerID != f.Owner,
+		f.Account != "" && d.AccountID != f.Account,
+		!f.ClosingFrom.IsZero() && d.ExpectedCloseAt.Before(f.ClosingFrom),
+		!f.ClosingTo.IsZero() && !d.ExpectedCloseAt.Before(f.ClosingTo):
+		return false
+	}
+	return true
+}
+
+// Page is a page of deals.
+type Page struct {
+	Deals   []*Deal
+	Cursors []string
+	HasNext bool
+}
+
+// List pages through the deals f picks, in the order of the index that
+// serves it (newest last), after a cursor of the same filter.
+func (s *Service) List(ctx context.Context, tn store.Tenant, f Filter, first int, after string) (Page, error) {
+	var out Page
+	q, keep := f.query()
+	q.After, q.Limit = after, 200
+	for {
+		docs, err := tn.C(Deals).Find(ctx, q)
+		if err != nil {
+			return out, fmt.Errorf("list deals: %w", err)
+		}
+		for _, doc := range docs {
+			var d Deal
+			if err := doc.Decode(&d); err != nil {
+				return out, fmt.Errorf("decode deal: %w", err)
+			}
+			if !keep(&d) {
+				continue
+			}
+			if len(out.Deals) == first {
+				out.HasNext = true
+				return out, nil
+			}
+			out.Deals = append(out.Deals, &d)
+			out.Cursors = append(out.Cursors, doc.Key)
+		}
+		if len(docs) < q.Limit {
+			return out, nil
+		}
+		q.After = docs[len(docs)-1].Key
+	}
+}
+
+// Count is how many deals f picks: an index count when the index serving
+// f answers it alone, else its deals read and checked.
+func (s *Service) Count(ctx context.Context, tn store.Tenant, f Filter) (int64, error) {
+	q, keep := f.query()
+	if f.exact(q) {
+		n, err := tn.C(Deals).Count(ctx, q)
+		if err != nil {
+			return 0, fmt.Errorf("count deals: %w", err)
+		}
+		return n, nil
+	}
+	var n int64
+	err := tn.C(Deals).Each(ctx, q, func(raw bson.Raw) error {
+		var d Deal
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return fmt.Errorf("decode deal: %w", err)
+		}
+		if keep(&d) {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count deals: %w", err)
+	}
+	return n, nil
+}
+
+// StageSummary is one stage's open deals (or, for a closing stage, its
+// closed ones) by currency.
+type StageSummary struct {
+	Stage  Stage
+	Count  int64
+	Values []Value
+}
+
+// Value is a sum of amounts in one currency, and the same weighted by the
+// stage's probability.
+type Value struct {
+	Currency string
+	Amount   float64
+	Weighted float64
+}
+
+// Summary is a pipeline's board in figures.
+type Summary struct {
+	Pipeline *Pipeline
+	Stages   []StageSummary
+	// WinRate is won / (won + lost) over the closed deals (nil: none).
+	WinRate *float64
+	// AverageCycle is the mean time from creation to a win (zero: none).
+	AverageCycle time.Duration
+	Won, Lost    int64
+}
+
+// Summarize reads pipeline key's deals once: count, value and weighted
+// forecast per stage and currency, win rate and average cycle.
+func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*Summary, error) {
+	p, err := s.Get(ctx, tn, "pipeline", key)
+	if err != nil {
+		return nil, err
+	}
+	out := &Summary{Pipeline: p}
+	idx := map[string]int{}
+	minor := make([]map[string]int64, len(p.Stages))
+	for i, st := range p.Stages {
+		idx[st.Key] = i
+		minor[i] = map[string]int64{}
+		out.Stages = append(out.Stages, StageSummary{Stage: st})
+	}
+	var cycle time.Duration
+	err = tn.C(Deals).Each(ctx, store.Query{Index: DealsByPipeline, Eq: []any{key}, Limit: 1000}, func(raw bson.Raw) error {
+		var d Deal
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return fmt.Errorf("decode deal: %w", err)
+		}
+		switch d.Status {
+		case Won:
+			out.Won++
+			cycle += d.ClosedAt.Sub(d.CreatedAt)
+		case Lost:
+			out.Lost++
+		}
+		i, ok := idx[d.Stage]
+		if !ok {
+			return nil
+		}
+		out.Stages[i].Count++
+		minor[i][d.Currency] += d.Amount
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("summarize pipeline %s: %w", key, err)
+	}
+	for i := range out.Stages {
+		for _, c := range slices.Sorted(maps.Keys(minor[i])) {
+			_, scale, _ := parseCurrency("", c)
+			amt := fromMinor(minor[i][c], scale)
+			out.Stages[i].Values = append(out.Stages[i].Values, Value{Currency: c, Amount: amt, Weighted: amt * out.Stages[i].Stage.Probability})
+		}
+	}
+	if closed := out.Won + out.Lost; closed > 0 {
+		r := float64(out.Won) / float64(closed)
+		out.WinRate = &r
+	}
+	if out.Won > 0 {
+		out.AverageCycle = cycle / time.Duration(out.Won)
+	}
+	return out, nil
+}

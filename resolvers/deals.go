@@ -1,0 +1,80 @@
+package resolvers
+
+import (
+	"time"
+
+	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/internal/crm/deal"
+)
+
+const dealsList = "deals"
+
+func toDeal(d *deal.Deal, now time.Time) *model.Deal {
+	out := &model.Deal{ID: d.ID, Name: d.Name, Pipeline: d.Pipeline, Stage: d.Stage, Status: model.DealStatus(d.Status),
+		Amount: d.AmountUnits(), Currency: d.Currency, OwnerID: optional(d.OwnerID), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		CloseReason: optional(d.CloseReason), Version: int(d.Version), AccountID: d.AccountID, ContactIDs: d.ContactIDs,
+		History: []model.DealStageVisit{}}
+	if !d.ExpectedCloseAt.Equal(deal.NoClose) {
+		out.ExpectedCloseAt = &d.ExpectedCloseAt
+	}
+	if !d.ClosedAt.IsZero() {
+		out.ClosedAt = &d.ClosedAt
+	}
+	for _, v := range d.History {
+		m := model.DealStageVisit{Stage: v.Stage, EnteredAt: v.EnteredAt, Reason: optional(v.Reason)}
+		end := now
+		if !v.LeftAt.IsZero() {
+			left := v.LeftAt
+			m.LeftAt, end = &left, left
+		}
+		m.Seconds = end.Sub(v.EnteredAt).Seconds()
+		out.History = append(out.History, m)
+	}
+	return out
+}
+
+func toPipeline(p *deal.Pipeline) *model.Pipeline {
+	out := &model.Pipeline{Key: p.Key, Name: p.Name, Version: int(p.Version), Stages: []model.PipelineStage{}}
+	for _, s := range p.Stages {
+		out.Stages = append(out.Stages, toStage(s))
+	}
+	return out
+}
+
+func toStage(s deal.Stage) model.PipelineStage {
+	return model.PipelineStage{Key: s.Key, Name: s.Name, Probability: s.Probability, Outcome: model.StageOutcome(s.Outcome)}
+}
+
+func toDealFilter(f *model.DealFilter) deal.Filter {
+	if f == nil {
+		return deal.Filter{}
+	}
+	out := deal.Filter{Pipeline: deref(f.Pipeline), Stage: deref(f.Stage), Owner: deref(f.OwnerID), Account: deref(f.AccountID)}
+	if f.Status != nil {
+		out.Status = string(*f.Status)
+	}
+	if f.ClosingFrom != nil {
+		out.ClosingFrom = f.ClosingFrom.UTC()
+	}
+	if f.ClosingTo != nil {
+		out.ClosingTo = f.ClosingTo.UTC()
+	}
+	return out
+}
+
+func toSummary(s *deal.Summary) *model.PipelineSummary {
+	out := &model.PipelineSummary{Pipeline: toPipeline(s.Pipeline), Stages: []model.PipelineStageSummary{}, Won: int(s.Won), Lost: int(s.Lost), WinRate: s.WinRate}
+	if s.AverageCycle > 0 {
+		d := s.AverageCycle.Hours() / 24
+		out.AverageCycleDays = &d
+	}
+	for _, st := range s.Stages {
+		stage := toStage(st.Stage)
+		m := model.PipelineStageSummary{Stage: &stage, Count: int(st.Count), Values: []model.DealValue{}}
+		for _, v := range st.Values {
+			m.Values = append(m.Values, model.DealValue{Currency: v.Currency, Amount: v.Amount, Weighted: v.Weighted})
+		}
+		out.Stages = append(out.Stages, m)
+	}
+	return out
+}
