@@ -78,7 +78,9 @@ func (r *Resolver) contacts(ctx context.Context, accountID string, first *int, a
 	var cursors []string
 	for i, l := range page.Links {
 		doc, err := r.profileDoc(ctx, tn, l.ProfileID)
-		if apperr.CodeOf(err) == apperr.NotFound {
+		// A person erased, or merged away (their link moves with the
+		// merge, and is shown there), since the link was read.
+		if apperr.CodeOf(err) == apperr.NotFound || (err == nil && doc.ID != l.ProfileID) {
 			continue
 		}
 		if err != nil {
@@ -91,5 +93,11 @@ func (r *Resolver) contacts(ctx context.Context, accountID string, first *int, a
 		conn.Nodes = append(conn.Nodes, *p)
 	}
 	conn.PageInfo = pageInfo(cursors, page.HasNext, key != "")
+	if n := len(page.Cursors); n > 0 {
+		// The page's last link, shown or not: paging goes on past
+		// links left out.
+		end := wrapCursor(contactsList, page.Cursors[n-1])
+		conn.PageInfo.EndCursor = &end
+	}
 	return conn, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -51,15 +50,15 @@ func HoldersOf(ctx context.Context, tn store.Tenant, typ string) (map[string]boo
 	return out, nil
 }
 
-// EmailsAt calls fn with each profile holding an email at domain or at a
-// name under it (ann@acme.com and bob@eu.acme.com are at acme.com): one
-// read of the workspace's emails, for the accounts a domain links.
-func EmailsAt(ctx context.Context, tn store.Tenant, domain string, fn func(profileID string) error) error {
-	at, under := "@"+domain, "."+domain
+// EmailsAt calls fn once with each profile holding an email that match
+// accepts (the accounts domain decides which domains are whose): one read
+// of the workspace's emails, for the people an account's new domain
+// links.
+func EmailsAt(ctx context.Context, tn store.Tenant, match func(email string) bool, fn func(profileID string) error) error {
 	seen := map[string]bool{}
 	err := tn.C(Identities).Each(ctx, store.Query{Index: IdentitiesByValue, Eq: []any{Email}, Limit: 5000}, func(raw bson.Raw) error {
 		v, _ := raw.Lookup("value").StringValueOK()
-		if !strings.HasSuffix(v, at) && !(strings.HasSuffix(v, under) && strings.Contains(v, "@")) {
+		if !match(v) {
 			return nil
 		}
 		pid, ok := raw.Lookup("profileId").StringValueOK()
@@ -70,7 +69,7 @@ func EmailsAt(ctx context.Context, tn store.Tenant, domain string, fn func(profi
 		return fn(pid)
 	})
 	if err != nil {
-		return fmt.Errorf("emails at %s: %w", domain, err)
+		return fmt.Errorf("emails: %w", err)
 	}
 	return nil
 }

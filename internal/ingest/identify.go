@@ -64,9 +64,7 @@ func (p *Pipeline) Identify(ctx context.Context, tn store.Tenant, who Caller, in
 		realtime.Notify(ctx, p.changes, tn, res.Changes...)
 		p.segments.AfterWrite(context.WithoutCancel(ctx), tn, []string{res.Profile.ID}, "identify", identity.IdentifyTouched(req, res))
 	}
-	if err := p.joinAccounts(ctx, tn, res.Profile.ID, ids); err != nil {
-		return identity.Result{}, err
-	}
+	p.joinAccounts(ctx, tn, res.Profile.ID, ids)
 	// Step 9.
 	if _, err := p.consent.Apply(ctx, tn, res.Profile.ID, choices); err != nil {
 		return identity.Result{}, err

@@ -40,6 +40,7 @@ package ingest
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/consent"
@@ -91,10 +92,12 @@ func New(d Deps) *Pipeline {
 }
 
 // joinAccounts links profileID to the accounts holding the domains of the
-// emails among ids (step 4).
-func (p *Pipeline) joinAccounts(ctx context.Context, tn store.Tenant, profileID string, ids []identity.Identifier) error {
+// emails among ids (step 4). The person is stored by then: a failure is
+// logged, not returned (the links are derived; the person's next
+// identify makes them).
+func (p *Pipeline) joinAccounts(ctx context.Context, tn store.Tenant, profileID string, ids []identity.Identifier) {
 	if p.accounts == nil {
-		return nil
+		return
 	}
 	var emails []string
 	for _, id := range ids {
@@ -102,5 +105,7 @@ func (p *Pipeline) joinAccounts(ctx context.Context, tn store.Tenant, profileID 
 			emails = append(emails, id.Value)
 		}
 	}
-	return p.accounts.LinkEmails(ctx, tn, profileID, emails)
+	if err := p.accounts.LinkEmails(context.WithoutCancel(ctx), tn, profileID, emails); err != nil {
+		slog.ErrorContext(ctx, "accounts: link a person by their email's domain", "profile", profileID, "err", err)
+	}
 }

@@ -192,9 +192,7 @@ func (p *Pipeline) resolve(ctx context.Context, tn store.Tenant, actor string, t
 					return err
 				}
 				if res.Created || res.Attached {
-					if err := p.joinAccounts(gctx, tn, res.Profile.ID, req.IDs); err != nil {
-						return err
-					}
+					p.joinAccounts(gctx, tn, res.Profile.ID, req.IDs)
 				}
 				resolved[req.Key] = res.Profile.ID
 				req.Event.ProfileID = res.Profile.ID

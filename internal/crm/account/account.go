@@ -23,7 +23,11 @@ type Account struct {
 	NameKey string `bson:"nameKey"`
 	// Domains are the account's domain identifiers, as held (the
 	// identities collection is the index that keeps them unique).
-	Domains   []string       `bson:"domains"`
+	Domains []string `bson:"domains"`
+	// Identifiers are every identifier the account holds, its domains
+	// among them: a claim whose account does not list it is a leftover
+	// (claims.go).
+	Identifiers []Identifier   `bson:"identifiers"`
 	Traits    map[string]any `bson:"traits"`
 	CreatedAt time.Time      `bson:"createdAt"`
 	UpdatedAt time.Time      `bson:"updatedAt"`
@@ -85,18 +89,20 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	now := s.clock()
 	a := &Account{ID: store.NewID(), Name: name, NameKey: strings.ToLower(name), Traits: userjson.WithoutNulls(traits),
 		CreatedAt: now, UpdatedAt: now, Version: 1}
-	a.Domains = domainsOf(ids)
-	if err := s.claimAll(ctx, tn, a.ID, ids); err != nil {
+	a.Domains, a.Identifiers = domainsOf(ids), ids
+	if a.Identifiers == nil {
+		a.Identifiers = []Identifier{}
+	}
+	claimed, err := s.claimAll(ctx, tn, a.ID, ids)
+	if err != nil {
 		return nil, err
 	}
 	if err := tn.C(Accounts).Insert(ctx, a); err != nil {
-		s.release(ctx, tn, a.ID, ids)
+		s.release(ctx, tn, a.ID, claimed)
 		return nil, fmt.Errorf("store account: %w", err)
 	}
 	a.WorkspaceID = tn.Workspace()
-	if err := s.linkDomains(ctx, tn, a.ID, a.Domains); err != nil {
-		return nil, err
-	}
+	s.linkDomains(ctx, tn, a.ID, a.Domains)
 	return a, nil
 }
 
@@ -157,21 +163,29 @@ func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in Upd
 			}
 		}
 	}
-	if err := s.claimAll(ctx, tn, a.ID, added); err != nil {
+	if in.SetDomains {
+		next.Identifiers = slices.DeleteFunc(slices.Clone(a.identifiers()), func(id Identifier) bool { return id.Type == Domain })
+		for _, d := range next.Domains {
+			next.Identifiers = append(next.Identifiers, Identifier{Type: Domain, Value: d})
+		}
+		if len(next.Identifiers) > MaxIdentifiers {
+			return nil, apperr.Invalid("input.domains", "an account holds at most %d domains and identifiers", MaxIdentifiers)
+		}
+	}
+	claimed, err := s.claimAll(ctx, tn, a.ID, added)
+	if err != nil {
 		return nil, err
 	}
 	next.UpdatedAt, next.Version = s.clock(), a.Version+1
 	if err := tn.C(Accounts).Replace(ctx, &next, a.Version); err != nil {
-		s.release(ctx, tn, a.ID, added)
+		s.release(ctx, tn, a.ID, claimed)
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return nil, stale(id, -1, in.ExpectedVersion)
 		}
 		return nil, fmt.Errorf("store account %s: %w", id, err)
 	}
-	s.release(ctx, tn, a.ID, removed)
-	if err := s.linkDomains(ctx, tn, a.ID, domainsOf(added)); err != nil {
-		return nil, err
-	}
+	s.releaseDropped(ctx, tn, a.ID, removed)
+	s.linkDomains(ctx, tn, a.ID, domainsOf(added))
 	return &next, nil
 }
 
@@ -199,6 +213,7 @@ func get(ctx context.Context, tn store.Tenant, id string) (*Account, error) {
 	if a.Domains == nil {
 		a.Domains = []string{}
 	}
+	a.Identifiers = a.identifiers()
 	return &a, nil
 }
 
@@ -318,6 +333,21 @@ func domainsOf(ids []Identifier) []string {
 	}
 	return out
 }
+
+// identifiers is what the account holds, its domains included.
+func (a *Account) identifiers() []Identifier {
+	if a.Identifiers != nil {
+		return a.Identifiers
+	}
+	out := []Identifier{}
+	for _, d := range a.Domains {
+		out = append(out, Identifier{Type: Domain, Value: d})
+	}
+	return out
+}
+
+// Holds tells whether the account lists id.
+func (a *Account) Holds(id Identifier) bool { return slices.Contains(a.identifiers(), id) }
 
 // Exists reports NOT_FOUND when the workspace has no account id (other
 // domains' links to an account check it).

@@ -366,3 +366,78 @@ func TestListAndSearch(t *testing.T) {
 		t.Fatalf("second page: %+v", rest)
 	}
 }
+
+// TestClaimsSurviveRacesAndLeftovers: a stale update gives back only what
+// it claimed itself (the account's claim stays); a claim nobody lists is
+// taken over once its grace has passed, and not before.
+func TestClaimsSurviveRacesAndLeftovers(t *testing.T) {
+	e := newEnv(t)
+	a := e.create(t, "Acme", "acme.com")
+	both := []string{"acme.com", "x.com"}
+	if _, err := e.acc.Update(e.Ctx, e.Tenant, a.ID, account.UpdateInput{SetDomains: true, Domains: both, ExpectedVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The same change from the version read before: CONFLICT, and x.com
+	// stays acme's.
+	_, err := e.acc.Update(e.Ctx, e.Tenant, a.ID, account.UpdateInput{SetDomains: true, Domains: both, ExpectedVersion: 1})
+	wantCode(t, err, apperr.Conflict, "")
+	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "Squatter", Domains: []string{"x.com"}})
+	wantCode(t, err, apperr.Conflict, "")
+	if got, err := e.acc.ByIdentifier(e.Ctx, e.Tenant, "identifier", account.Identifier{Type: account.Domain, Value: "x.com"}); err != nil || got.ID != a.ID {
+		t.Fatalf("x.com: %v %v", got, err)
+	}
+	// Leftover claims, as a crash leaves them: one fresh, one old.
+	for _, c := range []struct {
+		value string
+		at    time.Time
+	}{{"fresh.com", start}, {"old.com", start.Add(-2 * time.Minute)}} {
+		err := e.Tenant.C(account.AccountIdentities).Insert(e.Ctx, map[string]any{"_id": store.NewID(), "type": account.Domain, "value": c.value,
+			"accountId": "never-stored", "claimedAt": c.at, "version": int64(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "Fresh", Domains: []string{"fresh.com"}})
+	wantCode(t, err, apperr.Conflict, "")
+	old := e.create(t, "Old", "old.com")
+	if got, _ := e.acc.ByIdentifier(e.Ctx, e.Tenant, "identifier", account.Identifier{Type: account.Domain, Value: "old.com"}); got == nil || got.ID != old.ID {
+		t.Fatalf("old.com not taken over: %v", got)
+	}
+	// A leftover naming nobody links nobody.
+	if pid := e.identify(t, email("fay@fresh.com")); len(e.links(t, pid)) != 0 {
+		t.Fatalf("linked through a leftover claim: %v", e.links(t, pid))
+	}
+}
+
+// TestHandMadeLinkSurvivesUnmerge: a link a merge brought, then made by
+// hand on the survivor, stays the survivor's after the unmerge; the
+// restored profile gets its own back. Emails with Unicode domains join
+// the account of their punycode domain.
+func TestHandMadeLinkSurvivesUnmerge(t *testing.T) {
+	e := newEnv(t)
+	acme := e.create(t, "Acme", "acme.com")
+	older := e.identify(t, anon("o"))
+	newer := e.identify(t, email("nia@acme.com"))
+	if _, err := e.Services.Identity.Merge(e.Ctx, e.Tenant, older, newer, "same", "t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.acc.Link(e.Ctx, e.Tenant, older, acme.ID, "owner"); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := identity.History(e.Ctx, e.Tenant, older)
+	if _, err := e.Services.Identity.Unmerge(e.Ctx, e.Tenant, recs[0].ID, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.links(t, older)[acme.ID]; got != account.Manual+"/owner" {
+		t.Errorf("the survivor's hand-made link after the unmerge: %q", got)
+	}
+	if _, ok := e.links(t, newer)[acme.ID]; !ok {
+		t.Errorf("the restored profile lost its link: %v", e.links(t, newer))
+	}
+
+	buch := e.identify(t, email("ann@bücher.de"))
+	b := e.create(t, "Bücher", "bücher.de")
+	if _, ok := e.links(t, buch)[b.ID]; !ok || b.Domains[0] != "xn--bcher-kva.de" {
+		t.Errorf("an IDN email did not join %v: %v", b.Domains, e.links(t, buch))
+	}
+}

@@ -14,76 +14,92 @@ import (
 // An identifier belongs to one account: the identities collection's
 // unique (type, value) index decides who holds it. An account claims its
 // identifiers before its document is stored (or changed), so that a
-// refused claim stores nothing. A claim left by a crash before the
-// document was stored names an account that does not exist: once
-// claimGrace has passed, the next claimer takes it over.
+// refused claim stores nothing, and lists them on its document once
+// stored. A claim whose account is missing, or does not list it, was
+// left by a crash or a write that lost its race: once claimGrace has
+// passed since it was claimed, the next claimer takes it over.
 
-// claimGrace is how long a claim naming a missing account is taken for
-// a create still under way.
+// claimGrace is how long a claim its account does not list is taken for
+// a write still under way.
 const claimGrace = time.Minute
 
 type claimDoc struct {
-	ID        string `bson:"_id"`
-	Type      string `bson:"type"`
-	Value     string `bson:"value"`
-	AccountID string `bson:"accountId"`
-	Version   int64  `bson:"version"`
+	ID        string    `bson:"_id"`
+	Type      string    `bson:"type"`
+	Value     string    `bson:"value"`
+	AccountID string    `bson:"accountId"`
+	ClaimedAt time.Time `bson:"claimedAt"`
+	Version   int64     `bson:"version"`
 }
 
-// claimAll claims ids for accountID; if one is held by another account,
-// it gives back those it claimed and answers CONFLICT.
-func (s *Service) claimAll(ctx context.Context, tn store.Tenant, accountID string, ids []Identifier) error {
-	for i, id := range ids {
-		if err := claim(ctx, tn, accountID, id); err != nil {
-			s.release(ctx, tn, accountID, ids[:i])
-			return err
+// claimAll claims ids for accountID and returns those this call claimed
+// (not those the account held already). If one is held by another
+// account, it gives back what it claimed and answers CONFLICT.
+func (s *Service) claimAll(ctx context.Context, tn store.Tenant, accountID string, ids []Identifier) ([]Identifier, error) {
+	var claimed []Identifier
+	for _, id := range ids {
+		mine, err := s.claim(ctx, tn, accountID, id)
+		if err != nil {
+			s.release(ctx, tn, accountID, claimed)
+			return nil, err
+		}
+		if mine {
+			claimed = append(claimed, id)
 		}
 	}
-	return nil
+	return claimed, nil
 }
 
-func claim(ctx context.Context, tn store.Tenant, accountID string, id Identifier) error {
+// claim claims id for accountID: true when this call claimed it, false
+// when the account held it already.
+func (s *Service) claim(ctx context.Context, tn store.Tenant, accountID string, id Identifier) (bool, error) {
 	c := tn.C(AccountIdentities)
-	doc := claimDoc{ID: store.NewID(), Type: id.Type, Value: id.Value, AccountID: accountID, Version: 1}
-	err := c.Insert(ctx, doc)
-	if err == nil || !errors.Is(err, store.ErrDuplicateKey) {
+	for range 3 {
+		now := s.clock()
+		err := c.Insert(ctx, claimDoc{ID: store.NewID(), Type: id.Type, Value: id.Value, AccountID: accountID, ClaimedAt: now, Version: 1})
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrDuplicateKey) {
+			return false, fmt.Errorf("claim %s for account %s: %w", id.Type, accountID, err)
+		}
+		var held claimDoc
+		err = c.FindOne(ctx, store.Query{Index: AccountIdentitiesByValue, Eq: []any{id.Type, id.Value}}, &held)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // given back meanwhile: claim it again
+		}
 		if err != nil {
-			return fmt.Errorf("claim %s for account %s: %w", id.Type, accountID, err)
+			return false, fmt.Errorf("read the holder of %s: %w", id.Type, err)
 		}
-		return nil
-	}
-	var held claimDoc
-	if err := c.FindOne(ctx, store.Query{Index: AccountIdentitiesByValue, Eq: []any{id.Type, id.Value}}, &held); err != nil {
-		return fmt.Errorf("read the holder of %s: %w", id.Type, err)
-	}
-	if held.AccountID == accountID {
-		return nil
-	}
-	if _, err := get(ctx, tn, held.AccountID); apperr.CodeOf(err) != apperr.NotFound {
-		if err != nil {
-			return err
+		if held.AccountID == accountID {
+			return false, nil
 		}
-		return apperr.New(apperr.Conflict, "%s %q belongs to account %s", id.Type, id.Value, held.AccountID)
-	}
-	// A create stores its account right after its claims: a claim whose
-	// account is missing for longer than claimGrace was left by a crash.
-	if at, ok := store.IDTime(held.ID); !ok || time.Since(at) < claimGrace {
-		return apperr.New(apperr.Conflict, "%s %q is being claimed by another account: try again", id.Type, id.Value)
-	}
-	prev := held.Version
-	held.AccountID, held.Version = accountID, prev+1
-	if err := c.Replace(ctx, held, prev); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			return apperr.New(apperr.Conflict, "%s %q is being claimed by another account: try again", id.Type, id.Value)
+		holder, err := get(ctx, tn, held.AccountID)
+		if err != nil && apperr.CodeOf(err) != apperr.NotFound {
+			return false, err
 		}
-		return fmt.Errorf("take over %s: %w", id.Type, err)
+		if err == nil && holder.Holds(id) {
+			return false, apperr.New(apperr.Conflict, "%s %q belongs to account %s", id.Type, id.Value, held.AccountID)
+		}
+		if now.Sub(held.ClaimedAt) < claimGrace {
+			return false, apperr.New(apperr.Conflict, "%s %q is being claimed by another account: try again", id.Type, id.Value)
+		}
+		prev := held.Version
+		held.AccountID, held.ClaimedAt, held.Version = accountID, now, prev+1
+		if err := c.Replace(ctx, held, prev); err != nil {
+			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+				return false, apperr.New(apperr.Conflict, "%s %q is being claimed by another account: try again", id.Type, id.Value)
+			}
+			return false, fmt.Errorf("take over %s: %w", id.Type, err)
+		}
+		return true, nil
 	}
-	return nil
+	return false, apperr.New(apperr.Conflict, "%s %q is being claimed by another account: try again", id.Type, id.Value)
 }
 
-// release gives back ids accountID holds. Best effort: a claim left
-// behind names accountID, and is taken over by the next claimer if the
-// account does not hold it (see claim).
+// release gives back ids accountID claimed in a write that did not land.
+// Best effort: a claim left behind is taken over once claimGrace has
+// passed (see claim).
 func (s *Service) release(ctx context.Context, tn store.Tenant, accountID string, ids []Identifier) {
 	c := tn.C(AccountIdentities)
 	for _, id := range ids {
@@ -98,7 +114,27 @@ func (s *Service) release(ctx context.Context, tn store.Tenant, accountID string
 	}
 }
 
-// ownerOf is the account holding id, "" when none does.
+// releaseDropped gives back ids an update dropped, unless the account
+// lists them again by now (a later update re-adding one keeps it).
+func (s *Service) releaseDropped(ctx context.Context, tn store.Tenant, accountID string, ids []Identifier) {
+	if len(ids) == 0 {
+		return
+	}
+	a, err := get(ctx, tn, accountID)
+	if err != nil {
+		return // gone or unreadable: the claims are leftovers, taken over later
+	}
+	var drop []Identifier
+	for _, id := range ids {
+		if !a.Holds(id) {
+			drop = append(drop, id)
+		}
+	}
+	s.release(ctx, tn, accountID, drop)
+}
+
+// ownerOf is the account holding id, "" when none does (a claim whose
+// account does not exist or does not list it holds nothing).
 func ownerOf(ctx context.Context, tn store.Tenant, id Identifier) (string, error) {
 	var held claimDoc
 	err := tn.C(AccountIdentities).FindOne(ctx, store.Query{Index: AccountIdentitiesByValue, Eq: []any{id.Type, id.Value}}, &held)
@@ -108,22 +144,24 @@ func ownerOf(ctx context.Context, tn store.Tenant, id Identifier) (string, error
 	if err != nil {
 		return "", fmt.Errorf("look up account %s: %w", id.Type, err)
 	}
-	return held.AccountID, nil
+	a, err := get(ctx, tn, held.AccountID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if !a.Holds(id) {
+		return "", nil
+	}
+	return a.ID, nil
 }
 
 // Identifiers lists the identifiers account id holds.
 func (s *Service) Identifiers(ctx context.Context, tn store.Tenant, accountID string) ([]Identifier, error) {
-	docs, err := tn.C(AccountIdentities).Find(ctx, store.Query{Index: AccountIdentitiesByAccount, Eq: []any{accountID}})
+	a, err := get(ctx, tn, accountID)
 	if err != nil {
-		return nil, fmt.Errorf("identifiers of account %s: %w", accountID, err)
+		return nil, err
 	}
-	out := make([]Identifier, 0, len(docs))
-	for _, d := range docs {
-		var doc claimDoc
-		if err := d.Decode(&doc); err != nil {
-			return nil, fmt.Errorf("decode account identifier: %w", err)
-		}
-		out = append(out, Identifier{Type: doc.Type, Value: doc.Value})
-	}
-	return out, nil
+	return a.Identifiers, nil
 }

@@ -53,13 +53,17 @@ func NormaliseDomain(d string) (string, error) {
 	if i := strings.LastIndexByte(d, ':'); i >= 0 {
 		d = d[:i]
 	}
-	d = strings.TrimSuffix(d, ".")
-	d = strings.TrimPrefix(d, "www.")
-	if d == "" || len(d) > 253 {
+	if d == "" || len(d) > 254 {
 		return "", errors.New("is not a domain")
 	}
-	ascii, err := idnaProfile.ToASCII(d)
-	if err != nil || !strings.Contains(ascii, ".") {
+	// Mapped first (full-width letters, ideographic dots), then trimmed,
+	// so that every spelling of www.acme.com lands on acme.com.
+	ascii, err := idnaProfile.ToASCII(strings.TrimSuffix(d, "."))
+	if err != nil {
+		return "", errors.New("is not a domain")
+	}
+	ascii = strings.TrimPrefix(strings.TrimSuffix(ascii, "."), "www.")
+	if !strings.Contains(ascii, ".") {
 		return "", errors.New("is not a domain")
 	}
 	etld1, err := publicsuffix.EffectiveTLDPlusOne(ascii)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -77,8 +78,12 @@ func (s *Service) Link(ctx context.Context, tn store.Tenant, profileID, accountI
 	switch err := tn.C(AccountLinks).Get(ctx, l.ID, &cur); {
 	case err == nil:
 		// Linked already: the role and source change, the link's age
-		// and history stay.
-		l.LinkedAt, l.From, l.Version = cur.LinkedAt, cur.From, cur.Version+1
+		// stays, and the link is now this profile's own too (an
+		// unmerge leaves it here).
+		l.LinkedAt, l.Version = cur.LinkedAt, cur.Version+1
+		if len(cur.From) > 0 {
+			l.From = union(cur.From, []string{pid})
+		}
 		if err := tn.C(AccountLinks).Replace(ctx, l, cur.Version); err != nil {
 			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 				return nil, apperr.New(apperr.Conflict, "the link changed meanwhile: try again")
@@ -96,12 +101,34 @@ func (s *Service) Link(ctx context.Context, tn store.Tenant, profileID, accountI
 		return nil, fmt.Errorf("read link: %w", err)
 	}
 	l.WorkspaceID = tn.Workspace()
+	if err := settleOnLive(ctx, tn, l.ID, pid); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 
+// settleOnLive removes link linkID if profileID was merged away or erased
+// while it was being written (a merge's move or an erasure may have run
+// before the link landed): NOT_FOUND then, for the caller to try again
+// on the live profile.
+func settleOnLive(ctx context.Context, tn store.Tenant, linkID, profileID string) error {
+	p, err := profile.Get(ctx, tn, profileID)
+	if err == nil && p.MergingInto == "" {
+		return nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("load profile %s: %w", profileID, err)
+	}
+	if err := tn.C(AccountLinks).Delete(ctx, linkID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("remove a link to a retired profile: %w", err)
+	}
+	return apperr.New(apperr.NotFound, "profile %s was merged or erased meanwhile: try again", profileID)
+}
+
 // Unlink removes the link between profileID (following merges) and
-// accountID; false when there was none. A domain link removed stays
-// removed until the person's email or the account's domains change.
+// accountID; false when there was none. A domain link removed comes back
+// when the person identifies with such an email again, or the account
+// gains a domain.
 func (s *Service) Unlink(ctx context.Context, tn store.Tenant, profileID, accountID string) (bool, error) {
 	if _, err := get(ctx, tn, accountID); err != nil {
 		return false, err
@@ -121,34 +148,62 @@ func (s *Service) Unlink(ctx context.Context, tn store.Tenant, profileID, accoun
 }
 
 // linkAuto links profileID to accountID by a domain, unless they are
-// linked already (by hand or by a domain).
+// linked already (by hand or by a domain); a link a merge brought is
+// made this profile's own too. A profile retired meanwhile gets no link.
 func (s *Service) linkAuto(ctx context.Context, tn store.Tenant, profileID, accountID string) error {
+	c := tn.C(AccountLinks)
 	l := LinkDoc{ID: linkID(accountID, profileID), AccountID: accountID, ProfileID: profileID, Source: DomainMatch, LinkedAt: s.clock(), Version: 1}
-	if err := tn.C(AccountLinks).Insert(ctx, l); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
+	err := c.Insert(ctx, l)
+	if errors.Is(err, store.ErrDuplicateKey) {
+		var cur LinkDoc
+		if err := c.Get(ctx, l.ID, &cur); err != nil || len(cur.From) == 0 || slices.Contains(cur.From, profileID) {
+			return nil
+		}
+		next := cur
+		next.From, next.Version = union(cur.From, []string{profileID}), cur.Version+1
+		if err := c.Replace(ctx, next, cur.Version); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("link profile %s to account %s: %w", profileID, accountID, err)
+		}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("link profile %s to account %s: %w", profileID, accountID, err)
+	}
+	if err := settleOnLive(ctx, tn, l.ID, profileID); apperr.CodeOf(err) != apperr.NotFound {
+		return err
 	}
 	return nil
 }
 
 // linkDomains links to accountID the people with emails at domains (or at
-// names under them), skipping free-mail domains.
-func (s *Service) linkDomains(ctx context.Context, tn store.Tenant, accountID string, domains []string) error {
+// names under them), skipping free-mail domains. The account is stored
+// by then: a failure is logged, not returned (the call that made the
+// account must not be retried into a CONFLICT with itself), and the
+// people it missed join when they next identify.
+func (s *Service) linkDomains(ctx context.Context, tn store.Tenant, accountID string, domains []string) {
 	if len(domains) == 0 {
-		return nil
+		return
 	}
+	ctx = context.WithoutCancel(ctx)
 	free, err := s.FreeMail(ctx, tn)
 	if err != nil {
-		return err
+		slog.ErrorContext(ctx, "accounts: link the people at new domains", "account", accountID, "err", err)
+		return
 	}
 	for _, d := range domains {
 		if slices.Contains(free, d) {
 			continue
 		}
-		if err := identity.EmailsAt(ctx, tn, d, func(pid string) error { return s.linkAuto(ctx, tn, pid, accountID) }); err != nil {
-			return fmt.Errorf("link the people at %s: %w", d, err)
+		at, under := "@"+d, "."+d
+		match := func(email string) bool {
+			ed := EmailDomain(email)
+			return ed == d || strings.HasSuffix(ed, under) || strings.HasSuffix(email, at)
+		}
+		err := identity.EmailsAt(ctx, tn, match, func(pid string) error { return s.linkAuto(ctx, tn, pid, accountID) })
+		if err != nil {
+			slog.ErrorContext(ctx, "accounts: link the people at a new domain", "account", accountID, "domain", d, "err", err)
 		}
 	}
-	return nil
 }
 
 // LinkEmails links profileID to the accounts holding the domains of
@@ -230,8 +285,14 @@ func (s *Service) CountContacts(ctx context.Context, tn store.Tenant, accountID 
 const MaxAccountsPerProfile = 100
 
 // AccountsOf lists profileID's links, oldest first.
+// Links to an account that is gone (none are made, but one could have
+// been before its account was stored) are left out.
 func (s *Service) AccountsOf(ctx context.Context, tn store.Tenant, profileID string) ([]*LinkDoc, error) {
-	return linksOf(ctx, tn, profileID)
+	links, err := linksOf(ctx, tn, profileID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(links, func(l *LinkDoc) bool { return apperr.CodeOf(Exists(ctx, tn, l.AccountID)) == apperr.NotFound }), nil
 }
 
 func linksOf(ctx context.Context, tn store.Tenant, profileID string) ([]*LinkDoc, error) {

@@ -116,16 +116,42 @@ func RestoreLinks(ctx context.Context, tn store.Tenant, holderID, restoredID str
 			}
 			continue
 		}
+		if err := keepOnly(ctx, tn, l.ID, holderID, origins); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keepOnly takes origins off the holder's link linkID (an unmerge),
+// re-reading it when a concurrent write changed it.
+func keepOnly(ctx context.Context, tn store.Tenant, linkID, holderID string, origins []string) error {
+	c := tn.C(AccountLinks)
+	for range 10 {
+		var l LinkDoc
+		if err := c.Get(ctx, linkID, &l); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read the holder's link: %w", err)
+		}
+		stay := slices.DeleteFunc(slices.Clone(l.from()), func(p string) bool { return slices.Contains(origins, p) })
+		if len(stay) == 0 {
+			stay = []string{holderID} // linked by hand since: its own now
+		}
 		next := l
 		next.From, next.Version = stay, l.Version+1
 		if len(stay) == 1 && stay[0] == holderID {
 			next.From = nil
 		}
-		if err := c.Replace(ctx, next, l.Version); err != nil && !errors.Is(err, store.ErrConflict) {
+		err := c.Replace(ctx, next, l.Version)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("keep the holder's link: %w", err)
 		}
 	}
-	return nil
+	return fmt.Errorf("keep the holder's link %s: too much contention", linkID)
 }
 
 // EraseProfile removes profileID's links (an erasure).
