@@ -10,6 +10,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -65,7 +66,12 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	}
 
 	// The person: two profiles merged, events, interactions, consent,
-	// two memberships.
+	// two memberships, a link to their company's account (made by the
+	// email's domain on the profile merged away, then moved).
+	company, err := e.Services.Accounts.Create(ctx, tn, account.CreateInput{Name: "Example Co", Domains: []string{"example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	x := mustIdentify(ids("anonymousId", "erase-anon-1"), map[string]any{"firstName": "Erinyes", "plan": "pro"}).Profile.ID
 	e.Clock.Set(e.Clock.Now().Add(time.Second))
 	y := mustIdentify(ids("email", "Erin.Erased@Example.com"), nil).Profile.ID
@@ -140,6 +146,9 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 		t.Fatalf("export: %d events, %d interactions, %d consent, %d identifiers, %d memberships, %d merges",
 			len(list("events")), len(list("interactions")), len(list("consentLog")), len(list("identifiers")), len(list("memberships")), len(list("merges")))
 	}
+	if links, _ := ex["accounts"].([]account.Exported); len(links) != 1 || links[0].AccountName != "Example Co" {
+		t.Fatalf("export accounts: %#v", ex["accounts"])
+	}
 	if counts := ex["counts"].(map[string]any); counts["events"] != 5 || counts["interactions"] != 2 || counts["consentLog"] != 2 {
 		t.Fatalf("export counts %v", counts)
 	}
@@ -173,6 +182,10 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	}
 	if len(hits) > 0 || read < 20 {
 		t.Fatalf("after erasure (%d documents of %d collections read):\n%s", read, len(app.Collections), strings.Join(hits, "\n"))
+	}
+	// The account stays, with the other person at its domain.
+	if n, err := e.Services.Accounts.CountContacts(ctx, tn, company.ID); err != nil || n != 1 {
+		t.Fatalf("the account's contacts after the erasure: %d, %v", n, err)
 	}
 	if n := e.Count(t, consent.ConsentLog, consent.ConsentByProfile); n != 2 {
 		t.Fatalf("anonymised consent entries kept: %d", n)
