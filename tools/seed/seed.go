@@ -1,6 +1,6 @@
 // Package seed generates Halo's deterministic demo data — profiles with
 // anonymous and known identifiers, web events over 180 days, CRM
-// interactions and consent decisions — and loads it through the domain
+// interactions, consent decisions, accounts and deals — and loads it through the domain
 // services, exactly as API calls would. The same seed and anchor time give the same data; message
 // ids are derived from the seed, so loading twice stores everything once.
 package seed
@@ -33,6 +33,7 @@ type Options struct {
 // Stats says what Load wrote.
 type Stats struct {
 	Profiles, Events, Interactions, Merges, Consents int
+	Accounts, Deals                                  int
 }
 
 // Load writes demo data into workspace.
@@ -95,6 +96,11 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 				stats.Consents += n
 			}
 		}
+	}
+	clk.Set(opts.Now)
+	var err error
+	if stats.Accounts, stats.Deals, err = seedCRM(ctx, svc, tn, people, opts); err != nil {
+		return stats, err
 	}
 	// The RFM boundaries of the loaded history, so that scores are known
 	// at once (a summary refreshed during the replay saw only part of it).

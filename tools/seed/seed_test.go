@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app/apptest"
+	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -44,7 +45,7 @@ func TestLoadIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Profiles < 50 || first.Profiles > 60 || first.Events < 600 || first.Interactions == 0 || first.Consents == 0 {
+	if first.Profiles < 50 || first.Profiles > 60 || first.Events < 600 || first.Interactions == 0 || first.Consents == 0 || first.Accounts != 8 || first.Deals < 24 {
 		t.Fatalf("unexpected stats %+v", first)
 	}
 	events, err := st.Tenant("demo").C(timeline.Events).Count(ctx, store.Query{Index: timeline.EventsByMessage})
@@ -54,11 +55,35 @@ func TestLoadIsIdempotent(t *testing.T) {
 	if want := int64(first.Events + first.Interactions); events != want {
 		t.Fatalf("stored %d timeline items, stats say %d", events, want)
 	}
+	// The CRM screens have something: every stage of the default
+	// pipeline holds deals, and the accounts have their people.
+	svc := app.New(func() time.Time { return anchor })
+	sum, err := svc.Deals.Summarize(ctx, st.Tenant("demo"), "sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sum.Stages {
+		if s.Count == 0 {
+			t.Errorf("stage %s holds no demo deal", s.Stage.Key)
+		}
+	}
+	accounts, err := svc.Accounts.List(ctx, st.Tenant("demo"), "", 20, "")
+	if err != nil || len(accounts.Accounts) != 8 {
+		t.Fatalf("demo accounts: %v %v", accounts, err)
+	}
+	linked := 0
+	for _, a := range accounts.Accounts {
+		n, _ := svc.Accounts.CountContacts(ctx, st.Tenant("demo"), a.ID)
+		linked += int(n)
+	}
+	if linked == 0 {
+		t.Error("no demo person is linked to an account")
+	}
 	again, err := Load(ctx, st, "demo", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Events != 0 || again.Consents != 0 || again.Profiles != first.Profiles {
+	if again.Events != 0 || again.Consents != 0 || again.Profiles != first.Profiles || again.Accounts != 0 || again.Deals != 0 {
 		t.Fatalf("second load wrote again: %+v (first %+v)", again, first)
 	}
 }
