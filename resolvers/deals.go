@@ -7,8 +7,6 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/deal"
 )
 
-const dealsList = "deals"
-
 func toDeal(d *deal.Deal, now time.Time) *model.Deal {
 	out := &model.Deal{ID: d.ID, Name: d.Name, Pipeline: d.Pipeline, Stage: d.Stage, Status: model.DealStatus(d.Status),
 		Amount: d.AmountUnits(), Currency: d.Currency, OwnerID: optional(d.OwnerID), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,

@@ -38,6 +38,7 @@ func (r *dealResolver) Contacts(ctx context.Context, obj *model.Deal) ([]model.P
 		return nil, err
 	}
 	out := []model.Profile{}
+	seen := map[string]bool{}
 	for _, id := range obj.ContactIDs {
 		p, err := r.profileDoc(ctx, tn, id)
 		if apperr.CodeOf(err) == apperr.NotFound {
@@ -46,6 +47,10 @@ func (r *dealResolver) Contacts(ctx context.Context, obj *model.Deal) ([]model.P
 		if err != nil {
 			return nil, err
 		}
+		if seen[p.ID] {
+			continue // two contacts merged into one person since
+		}
+		seen[p.ID] = true
 		out = append(out, *toProfile(p))
 	}
 	return out, nil
@@ -155,11 +160,15 @@ func (r *queryResolver) Deal(ctx context.Context, id string) (*model.Deal, error
 }
 
 func (r *queryResolver) Deals(ctx context.Context, filter *model.DealFilter, first *int, after *string) (*model.DealConnection, error) {
-	tn, n, key, err := r.pageRequest(ctx, dealsList, first, after)
+	f := toDealFilter(filter)
+	if err := f.Check(); err != nil {
+		return nil, err
+	}
+	list := f.ListName()
+	tn, n, key, err := r.pageRequest(ctx, list, first, after)
 	if err != nil {
 		return nil, err
 	}
-	f := toDealFilter(filter)
 	page, err := r.deals.List(ctx, tn, f, n, key)
 	if err != nil {
 		return nil, err
@@ -170,7 +179,7 @@ func (r *queryResolver) Deals(ctx context.Context, filter *model.DealFilter, fir
 	cursors := make([]string, len(page.Deals))
 	for i, d := range page.Deals {
 		m := toDeal(d, now)
-		cursors[i] = wrapCursor(dealsList, page.Cursors[i])
+		cursors[i] = wrapCursor(list, page.Cursors[i])
 		conn.Edges = append(conn.Edges, model.DealEdge{Cursor: cursors[i], Node: m})
 		conn.Nodes = append(conn.Nodes, *m)
 	}

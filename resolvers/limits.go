@@ -16,6 +16,7 @@ import (
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/consent"
+	"github.com/halo-cdp/halo/internal/crm/deal"
 )
 
 // Limits bounds what one operation may ask for, before any resolver runs.
@@ -237,7 +238,7 @@ func Complexity() graph.ComplexityRoot {
 	c.Query.Deals = func(child int, _ *model.DealFilter, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}
-	c.Deal.Contacts = func(child int) int { return 1 + 10*child }
+	c.Deal.Contacts = func(child int) int { return 1 + deal.MaxContacts*child }
 	// A summary reads the pipeline's deals once.
 	c.Query.PipelineSummary = func(child int, _ string) int { return logCost + child }
 	c.Segment.History = func(child int, first *int, _ *string) int {

@@ -46,6 +46,8 @@ func TestLimits(t *testing.T) {
 		{"100 profiles with their segments' members", `{ profiles(first: 100) { nodes { segments { segment { members(first: 10) { nodes { id } } } } } } }`, "complexity"},
 		{"an account page with its contacts", `{ accounts(first: 20) { totalCount nodes { name contacts(first: 20) { totalCount nodes { id traits } } } } }`, ""},
 		{"100 accounts with 100 contacts each", `{ accounts(first: 100) { nodes { contacts(first: 100) { nodes { id traits } } } } }`, "complexity"},
+		{"a page of deals with their contacts", `{ deals(first: 20) { totalCount nodes { name amount contacts { id } } } }`, ""},
+		{"100 deals with all their contacts' traits", `{ deals(first: 100) { nodes { contacts { id traits } } } }`, "complexity"},
 		{"100 profiles with their accounts' contacts", `{ profiles(first: 100) { nodes { accounts { account { contacts(first: 10) { nodes { id } } } } } } }`, "complexity"},
 		{"depth 11", `{ segment(id: "s") { members { edges { node { segments { segment { members { edges { node { segments { segment { id } } } } } } } } } } } }`, "depth"},
 		{"fragment bomb", "query { ...f9 }\nfragment f0 on Query { viewer { workspace } }\n" + func() string {

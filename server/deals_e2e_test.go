@@ -159,6 +159,10 @@ func TestE2EDealRefusals(t *testing.T) {
 		{"a pipeline without an open stage", `mutation { definePipeline(key: "p", name: "P", stages: [{key: "w", name: "W", probability: 1, outcome: WON}]) { key } }`, "BAD_USER_INPUT", "stages"},
 		{"a probability over 1", `mutation { definePipeline(key: "p", name: "P", stages: [{key: "a", name: "A", probability: 2}]) { key } }`, "BAD_USER_INPUT", "stages[0].probability"},
 		{"a summary of nothing", `{ pipelineSummary(pipeline: "nope") { won } }`, "BAD_USER_INPUT", "pipeline"},
+		{"a stage without its pipeline", `{ deals(filter: {stage: "proposal"}) { totalCount } }`, "BAD_USER_INPUT", "filter.pipeline"},
+		{"a malformed cursor", `{ deals(after: "deals-_id.zzz") { totalCount } }`, "BAD_USER_INPUT", "after"},
+		{"a cursor of another order", `{ deals(filter: {status: OPEN}, after: "deals-_id.zzz") { totalCount } }`, "BAD_USER_INPUT", "after"},
+		{"a test currency", `mutation { createDeal(input: {name: "x", currency: "XXX"}) { id } }`, "BAD_USER_INPUT", "input.currency"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := s.gql(t, tok, c.query, nil)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -286,6 +287,11 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 			// The person's account links go; the accounts stay (they
 			// are the company's, not the person's).
 			if err := account.EraseProfile(ctx, tn, id); err != nil {
+				return fmt.Errorf("erasure %s: %w", rec.ID, err)
+			}
+			// Likewise off deals' contacts; the deals and their amounts
+			// stay, for the company's books.
+			if err := deal.EraseProfile(ctx, tn, id); err != nil {
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -136,6 +137,11 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 		return nil, err
 	}
 	out["accounts"], counts["accounts"] = links, len(links)
+	deals, err := deal.ExportProfile(ctx, tn, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	out["deals"], counts["deals"] = deals, len(deals)
 	out["counts"] = counts
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -102,6 +103,12 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A deal with the person (and another) as contacts.
+	contract, err := e.Services.Deals.Create(ctx, tn, deal.CreateInput{Name: "Example Co renewal", Currency: "EUR", Amount: 500,
+		AccountID: company.ID, ContactIDs: []string{x, by}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.Services.Segments.AddStatic(ctx, tn, vip.ID, []string{x}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,6 +156,9 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if links, _ := ex["accounts"].([]account.Exported); len(links) != 1 || links[0].AccountName != "Example Co" {
 		t.Fatalf("export accounts: %#v", ex["accounts"])
 	}
+	if deals, _ := ex["deals"].([]deal.ExportedDeal); len(deals) != 1 || deals[0].DealID != contract.ID {
+		t.Fatalf("export deals: %#v", ex["deals"])
+	}
 	if counts := ex["counts"].(map[string]any); counts["events"] != 5 || counts["interactions"] != 2 || counts["consentLog"] != 2 {
 		t.Fatalf("export counts %v", counts)
 	}
@@ -182,6 +192,10 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	}
 	if len(hits) > 0 || read < 20 {
 		t.Fatalf("after erasure (%d documents of %d collections read):\n%s", read, len(app.Collections), strings.Join(hits, "\n"))
+	}
+	// The deal stays, with its amount and its other contact.
+	if d, err := e.Services.Deals.Deal(ctx, tn, contract.ID); err != nil || d.Amount != 50000 || len(d.ContactIDs) != 1 || d.ContactIDs[0] != by {
+		t.Fatalf("the deal after the erasure: %+v %v", d, err)
 	}
 	// The account stays, with the other person at its domain.
 	if n, err := e.Services.Accounts.CountContacts(ctx, tn, company.ID); err != nil || n != 1 {

@@ -28,10 +28,10 @@ type Account struct {
 	// among them: a claim whose account does not list it is a leftover
 	// (claims.go).
 	Identifiers []Identifier   `bson:"identifiers"`
-	Traits    map[string]any `bson:"traits"`
-	CreatedAt time.Time      `bson:"createdAt"`
-	UpdatedAt time.Time      `bson:"updatedAt"`
-	Version   int64          `bson:"version"`
+	Traits      map[string]any `bson:"traits"`
+	CreatedAt   time.Time      `bson:"createdAt"`
+	UpdatedAt   time.Time      `bson:"updatedAt"`
+	Version     int64          `bson:"version"`
 }
 
 // Trait limits: those of a profile's traits.

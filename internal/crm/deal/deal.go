@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -24,9 +26,11 @@ type Deal struct {
 	Stage       string `bson:"stage"`
 	// Status follows the stage's outcome: OPEN, WON or LOST.
 	Status string `bson:"status"`
-	// Amount is in Currency's minor units.
+	// Amount is in Currency's minor units; Digits is how many the
+	// currency had when the deal was priced.
 	Amount   int64  `bson:"amount"`
 	Currency string `bson:"currency"`
+	Digits   int    `bson:"digits"`
 	// ExpectedCloseAt is always set (indexed): NoClose when unknown.
 	ExpectedCloseAt time.Time `bson:"expectedCloseAt"`
 	OwnerID         string    `bson:"ownerId"`
@@ -53,17 +57,8 @@ type Visit struct {
 // NoClose is ExpectedCloseAt when none was given.
 var NoClose = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// Scale is the number of minor-unit digits of the deal's currency.
-func (d *Deal) Scale() int {
-	_, scale, err := parseCurrency("", d.Currency)
-	if err != nil {
-		return 2
-	}
-	return scale
-}
-
 // AmountUnits is the amount in units of its currency.
-func (d *Deal) AmountUnits() float64 { return fromMinor(d.Amount, d.Scale()) }
+func (d *Deal) AmountUnits() float64 { return fromMinor(d.Amount, d.Digits) }
 
 // Deps are what the service needs from outside the package.
 type Deps struct {
@@ -119,7 +114,10 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	if err != nil {
 		return nil, err
 	}
-	st := p.Stages[0]
+	st, ok := p.firstOpen()
+	if !ok {
+		return nil, apperr.Invalid("input.pipeline", "pipeline %s has no open stage", p.Key)
+	}
 	if in.Stage != "" {
 		var ok bool
 		if st, ok = p.Stage(in.Stage); !ok {
@@ -146,7 +144,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		return nil, err
 	}
 	now := s.clock()
-	d := &Deal{ID: store.NewID(), Name: name, Pipeline: p.Key, Stage: st.Key, Status: st.Outcome, Amount: amount, Currency: cur,
+	d := &Deal{ID: store.NewID(), Name: name, Pipeline: p.Key, Stage: st.Key, Status: st.Outcome, Amount: amount, Currency: cur, Digits: scale,
 		ExpectedCloseAt: NoClose, OwnerID: owner, AccountID: in.AccountID, ContactIDs: contacts, CreatedAt: now, UpdatedAt: now,
 		History: []Visit{{Stage: st.Key, EnteredAt: now}}, Version: 1}
 	if in.ExpectedCloseAt != nil {
@@ -186,20 +184,25 @@ func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in Upd
 			}
 			d.Name = n
 		}
-		cur, scale, err := parseCurrency("input.currency", d.Currency)
-		if in.Currency != nil {
-			if cur, scale, err = parseCurrency("input.currency", *in.Currency); err != nil {
+		var err error
+		// The stored amount stays as it is unless the amount or the
+		// currency changes (no round trip through a float).
+		if in.Amount != nil || in.Currency != nil {
+			cur, scale := d.Currency, d.Digits
+			if in.Currency != nil {
+				if cur, scale, err = parseCurrency("input.currency", *in.Currency); err != nil {
+					return err
+				}
+			}
+			units := d.AmountUnits()
+			if in.Amount != nil {
+				units = *in.Amount
+			}
+			if d.Amount, err = toMinor("input.amount", units, scale); err != nil {
 				return err
 			}
+			d.Currency, d.Digits = cur, scale
 		}
-		units := d.AmountUnits()
-		if in.Amount != nil {
-			units = *in.Amount
-		}
-		if d.Amount, err = toMinor("input.amount", units, scale); err != nil {
-			return err
-		}
-		d.Currency = cur
 		if in.ExpectedCloseAt != nil {
 			d.ExpectedCloseAt = in.ExpectedCloseAt.UTC().Truncate(time.Millisecond)
 		}
@@ -379,3 +382,80 @@ func liveContacts(ctx context.Context, tn store.Tenant, field string, ids []stri
 
 // Now is the service's clock: the end of a current stage visit as shown.
 func (s *Service) Now() time.Time { return s.clock() }
+
+// EraseProfile takes profileID off every deal's contacts (an erasure);
+// the deals and their amounts stay, as the company's books.
+func EraseProfile(ctx context.Context, tn store.Tenant, profileID string) error {
+	var ids []string
+	err := tn.C(Deals).Each(ctx, store.Query{Index: store.ByID}, func(raw bson.Raw) error {
+		v, err := raw.LookupErr("contactIds")
+		if err != nil {
+			return nil
+		}
+		arr, ok := v.ArrayOK()
+		if !ok {
+			return nil
+		}
+		vals, _ := arr.Values()
+		for _, x := range vals {
+			if s, _ := x.StringValueOK(); s == profileID {
+				id, _ := raw.Lookup("_id").StringValueOK()
+				ids = append(ids, id)
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("deals of %s: %w", profileID, err)
+	}
+	for _, id := range ids {
+		for attempt := 0; ; attempt++ {
+			var d Deal
+			if err := tn.C(Deals).Get(ctx, id, &d); errors.Is(err, store.ErrNotFound) {
+				break
+			} else if err != nil {
+				return fmt.Errorf("load deal %s: %w", id, err)
+			}
+			next := d
+			next.ContactIDs = slices.DeleteFunc(slices.Clone(d.ContactIDs), func(c string) bool { return c == profileID })
+			next.Version = d.Version + 1
+			err := tn.C(Deals).Replace(ctx, &next, d.Version)
+			if err == nil || errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if !errors.Is(err, store.ErrConflict) || attempt >= 20 {
+				return fmt.Errorf("take %s off deal %s: %w", profileID, id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ExportedDeal is a deal a person is a contact of, as their data export
+// shows it.
+type ExportedDeal struct {
+	DealID string `json:"dealId"`
+	Name   string `json:"name"`
+	Stage  string `json:"stage"`
+	Status string `json:"status"`
+}
+
+// ExportProfile lists the deals profileID is a contact of.
+func ExportProfile(ctx context.Context, tn store.Tenant, profileID string) ([]ExportedDeal, error) {
+	out := []ExportedDeal{}
+	err := tn.C(Deals).Each(ctx, store.Query{Index: store.ByID}, func(raw bson.Raw) error {
+		var d Deal
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return fmt.Errorf("decode deal: %w", err)
+		}
+		if slices.Contains(d.ContactIDs, profileID) {
+			out = append(out, ExportedDeal{DealID: d.ID, Name: d.Name, Stage: d.Stage, Status: d.Status})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deals of %s: %w", profileID, err)
+	}
+	return out, nil
+}

@@ -61,6 +61,41 @@ func TestPipelines(t *testing.T) {
 	if err != nil || p.Version != 2 || p.Stages[0].Key != "signed" {
 		t.Fatalf("reorder: %+v %v", p, err)
 	}
+	// A new deal starts in the first open stage, wherever it is.
+	if d, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "next", Pipeline: "renewals", Currency: "EUR"}); err != nil || d.Stage != "new" || d.Status != deal.Open {
+		t.Fatalf("create after the reorder: %+v %v", d, err)
+	}
+	// Changing the outcome of a stage that holds deals is refused.
+	flipped := []deal.Stage{stages[1], {Key: "new", Name: "New", Probability: 1, Outcome: deal.Won}, {Key: "talks", Name: "Talks", Outcome: deal.Open}}
+	_, err = s.Define(e.Ctx, e.Tenant, "renewals", "Renewals", flipped)
+	wantCode(t, err, apperr.Conflict, "")
+	// The default pipeline, never stored, guards its stages as well.
+	if _, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "default", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Define(e.Ctx, e.Tenant, deal.DefaultKey, "Sales", []deal.Stage{{Key: "new", Name: "New", Outcome: deal.Open}})
+	wantCode(t, err, apperr.Conflict, "")
+}
+
+func TestAmountsAreDecimals(t *testing.T) {
+	e := apptest.New(t, start)
+	s := e.Services.Deals
+	for _, c := range []struct {
+		cur    string
+		amount float64
+		minor  int64
+	}{
+		{"EUR", 1.005, 101}, {"EUR", 10.075, 1008}, {"EUR", 2.675, 268}, {"usd", 0.1, 10}, {"JPY", 1000.5, 1001}, {"BHD", 1.0005, 1001},
+	} {
+		d, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "x", Currency: c.cur, Amount: c.amount})
+		if err != nil || d.Amount != c.minor {
+			t.Errorf("%v %s: %v %v, want %d minor units", c.amount, c.cur, d, err, c.minor)
+		}
+	}
+	for _, bad := range []string{"XXX", "XTS", "XAU", "EU", "EURO", ""} {
+		_, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "x", Currency: bad, Amount: 1})
+		wantCode(t, err, apperr.BadUserInput, "input.currency")
+	}
 }
 
 // TestDealLifecycle: create, update with the version read, stage moves
@@ -197,6 +232,15 @@ func TestListsAndSummary(t *testing.T) {
 		}
 		return d
 	}
+	if _, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "undated", Stage: "lost", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "undated open", Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := (deal.Filter{Stage: "proposal"}).Check(); apperr.CodeOf(err) != apperr.BadUserInput {
+		t.Errorf("a stage without its pipeline: %v", err)
+	}
 	mk("a", "proposal", "EUR", 100, "ann", 24*time.Hour)
 	mk("b", "proposal", "EUR", 50.25, "bob", 48*time.Hour)
 	mk("c", "proposal", "USD", 10, "ann", 72*time.Hour)
@@ -214,14 +258,17 @@ func TestListsAndSummary(t *testing.T) {
 		f    deal.Filter
 		want int
 	}{
-		{deal.Filter{}, 6},
+		{deal.Filter{}, 8},
 		{deal.Filter{Pipeline: "sales", Stage: "proposal"}, 3},
 		{deal.Filter{Pipeline: "sales", Stage: "proposal", Owner: "ann"}, 2},
 		{deal.Filter{Owner: "ann"}, 3},
-		{deal.Filter{Status: deal.Open}, 4},
+		{deal.Filter{Status: deal.Open}, 5},
 		{deal.Filter{Status: deal.Open, ClosingFrom: start.Add(24 * time.Hour), ClosingTo: start.Add(72 * time.Hour)}, 3},
 		{deal.Filter{ClosingTo: start.Add(30 * time.Hour), Owner: "ann"}, 2},
 		{deal.Filter{Status: deal.Won}, 1},
+		// Undated deals close at no time: no range holds them.
+		{deal.Filter{Status: deal.Open, ClosingFrom: start.Add(-time.Hour)}, 4},
+		{deal.Filter{ClosingFrom: start.Add(-time.Hour)}, 6},
 	} {
 		n, err := s.Count(e.Ctx, e.Tenant, c.f)
 		var got int
@@ -253,7 +300,7 @@ func TestListsAndSummary(t *testing.T) {
 	if prop.Count != 3 || len(prop.Values) != 2 || prop.Values[0].Currency != "EUR" || prop.Values[0].Amount != 150.25 || math.Abs(prop.Values[0].Weighted-75.125) > 1e-9 || prop.Values[1].Amount != 10 {
 		t.Errorf("proposal: %+v", prop)
 	}
-	if sum.Won != 1 || sum.Lost != 1 || sum.WinRate == nil || *sum.WinRate != 0.5 || sum.AverageCycle != 48*time.Hour || byStage["won"].Count != 1 {
+	if sum.Won != 1 || sum.Lost != 2 || sum.WinRate == nil || math.Abs(*sum.WinRate-1.0/3) > 1e-9 || sum.AverageCycle != 48*time.Hour || byStage["won"].Count != 1 {
 		t.Errorf("summary: won %d lost %d rate %v cycle %s", sum.Won, sum.Lost, sum.WinRate, sum.AverageCycle)
 	}
 	_, err = s.Summarize(e.Ctx, e.Tenant, "nope")

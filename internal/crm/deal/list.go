@@ -2,6 +2,7 @@ package deal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -33,11 +35,12 @@ func (f Filter) query() (store.Query, func(*Deal) bool) {
 	case f.Status != "":
 		q = store.Query{Index: DealsByStatus, Eq: []any{f.Status}}
 		if !f.ClosingFrom.IsZero() || !f.ClosingTo.IsZero() {
-			b := &store.Bound{}
+			// Deals without a date (NoClose) close at no time at all.
+			b := &store.Bound{Lt: store.DateTime(NoClose)}
 			if !f.ClosingFrom.IsZero() {
 				b.Gte = store.DateTime(f.ClosingFrom)
 			}
-			if !f.ClosingTo.IsZero() {
+			if !f.ClosingTo.IsZero() && f.ClosingTo.Before(NoClose) {
 				b.Lt = store.DateTime(f.ClosingTo)
 			}
 			q.Range = b
@@ -76,7 +79,8 @@ func (f Filter) matches(d *Deal) bool {
 		f.Owner != "" && d.OwnerID != f.Owner,
 		f.Account != "" && d.AccountID != f.Account,
 		!f.ClosingFrom.IsZero() && d.ExpectedCloseAt.Before(f.ClosingFrom),
-		!f.ClosingTo.IsZero() && !d.ExpectedCloseAt.Before(f.ClosingTo):
+		!f.ClosingTo.IsZero() && !d.ExpectedCloseAt.Before(f.ClosingTo),
+		(!f.ClosingFrom.IsZero() || !f.ClosingTo.IsZero()) && d.ExpectedCloseAt.Equal(NoClose):
 		return false
 	}
 	return true
@@ -89,6 +93,22 @@ type Page struct {
 	HasNext bool
 }
 
+// ListName names the order a filter's pages are read in (the index that
+// serves it), so that a cursor of one order is refused by another.
+func (f Filter) ListName() string {
+	q, _ := f.query()
+	return "deals-" + q.Index
+}
+
+// Check refuses a filter no index serves well: a stage without its
+// pipeline (stage keys are per pipeline).
+func (f Filter) Check() error {
+	if f.Stage != "" && f.Pipeline == "" {
+		return apperr.Invalid("filter.pipeline", "is required with a stage (stage keys belong to a pipeline)")
+	}
+	return nil
+}
+
 // List pages through the deals f picks, in the order of the index that
 // serves it (newest last), after a cursor of the same filter.
 func (s *Service) List(ctx context.Context, tn store.Tenant, f Filter, first int, after string) (Page, error) {
@@ -97,6 +117,9 @@ func (s *Service) List(ctx context.Context, tn store.Tenant, f Filter, first int
 	q.After, q.Limit = after, 200
 	for {
 		docs, err := tn.C(Deals).Find(ctx, q)
+		if errors.Is(err, store.ErrBadCursor) {
+			return out, apperr.Invalid("after", "malformed cursor")
+		}
 		if err != nil {
 			return out, fmt.Errorf("list deals: %w", err)
 		}
@@ -185,14 +208,15 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 		return nil, err
 	}
 	out := &Summary{Pipeline: p}
-	idx := map[string]int{}
+	idx, digits := map[string]int{}, map[string]int{}
 	minor := make([]map[string]int64, len(p.Stages))
 	for i, st := range p.Stages {
 		idx[st.Key] = i
 		minor[i] = map[string]int64{}
 		out.Stages = append(out.Stages, StageSummary{Stage: st})
 	}
-	var cycle time.Duration
+	// Summed in seconds: nanoseconds overflow past a few thousand wins.
+	var cycle float64
 	err = tn.C(Deals).Each(ctx, store.Query{Index: DealsByPipeline, Eq: []any{key}, Limit: 1000}, func(raw bson.Raw) error {
 		var d Deal
 		if err := bson.Unmarshal(raw, &d); err != nil {
@@ -201,7 +225,7 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 		switch d.Status {
 		case Won:
 			out.Won++
-			cycle += d.ClosedAt.Sub(d.CreatedAt)
+			cycle += d.ClosedAt.Sub(d.CreatedAt).Seconds()
 		case Lost:
 			out.Lost++
 		}
@@ -211,6 +235,7 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 		}
 		out.Stages[i].Count++
 		minor[i][d.Currency] += d.Amount
+		digits[d.Currency] = d.Digits
 		return nil
 	})
 	if err != nil {
@@ -218,8 +243,7 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 	}
 	for i := range out.Stages {
 		for _, c := range slices.Sorted(maps.Keys(minor[i])) {
-			_, scale, _ := parseCurrency("", c)
-			amt := fromMinor(minor[i][c], scale)
+			amt := fromMinor(minor[i][c], digits[c])
 			out.Stages[i].Values = append(out.Stages[i].Values, Value{Currency: c, Amount: amt, Weighted: amt * out.Stages[i].Stage.Probability})
 		}
 	}
@@ -228,7 +252,7 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 		out.WinRate = &r
 	}
 	if out.Won > 0 {
-		out.AverageCycle = cycle / time.Duration(out.Won)
+		out.AverageCycle = time.Duration(cycle / float64(out.Won) * float64(time.Second))
 	}
 	return out, nil
 }

@@ -62,6 +62,9 @@ func (p *Pipeline) closing(outcome string) (Stage, bool) {
 	return Stage{}, false
 }
 
+// firstOpen is the first OPEN stage: where a new deal starts.
+func (p *Pipeline) firstOpen() (Stage, bool) { return p.closing(Open) }
+
 // DefaultKey is the pipeline every workspace has until it defines its own
 // of that key.
 const DefaultKey = "sales"
@@ -101,6 +104,10 @@ func (s *Service) Define(ctx context.Context, tn store.Tenant, key, name string,
 	if len(stages) == 0 || len(stages) > MaxStages {
 		return nil, apperr.Invalid("stages", "a pipeline has 1 to %d stages", MaxStages)
 	}
+	stages = slices.Clone(stages)
+	for i := range stages {
+		stages[i].Name = strings.TrimSpace(stages[i].Name)
+	}
 	seen, open := map[string]bool{}, false
 	for i, st := range stages {
 		f := fmt.Sprintf("stages[%d]", i)
@@ -117,7 +124,6 @@ func (s *Service) Define(ctx context.Context, tn store.Tenant, key, name string,
 			return nil, apperr.Invalid(f+".outcome", "must be OPEN, WON or LOST")
 		}
 		seen[st.Key], open = true, open || st.Outcome == Open
-		stages[i].Name = strings.TrimSpace(st.Name)
 	}
 	if !open {
 		return nil, apperr.Invalid("stages", "a pipeline needs at least one OPEN stage")
@@ -126,6 +132,14 @@ func (s *Service) Define(ctx context.Context, tn store.Tenant, key, name string,
 	for range 5 {
 		cur, err := s.stored(ctx, tn, key)
 		if err != nil {
+			return nil, err
+		}
+		before := cur
+		if before == nil && key == DefaultKey {
+			d := defaultPipeline()
+			before = &d // deals may sit in the default's stages
+		}
+		if err := s.checkStages(ctx, tn, key, before, stages); err != nil {
 			return nil, err
 		}
 		if cur == nil {
@@ -139,18 +153,6 @@ func (s *Service) Define(ctx context.Context, tn store.Tenant, key, name string,
 			}
 			return p, nil
 		}
-		for _, old := range cur.Stages {
-			if seen[old.Key] {
-				continue
-			}
-			n, err := tn.C(Deals).Count(ctx, store.Query{Index: DealsByStage, Eq: []any{key, old.Key}})
-			if err != nil {
-				return nil, fmt.Errorf("count deals in %s: %w", old.Key, err)
-			}
-			if n > 0 {
-				return nil, apperr.New(apperr.Conflict, "stage %q holds %d deals: move them before removing it", old.Key, n)
-			}
-		}
 		next := *cur
 		next.Name, next.Stages, next.UpdatedAt, next.Version = name, stages, now, cur.Version+1
 		err = tn.C(Pipelines).Replace(ctx, &next, cur.Version)
@@ -163,6 +165,39 @@ func (s *Service) Define(ctx context.Context, tn store.Tenant, key, name string,
 		return &next, nil
 	}
 	return nil, apperr.New(apperr.Conflict, "pipeline %s changed meanwhile: try again", key)
+}
+
+// checkStages refuses a new definition of pipeline key that removes a
+// stage holding deals, or changes its outcome (its deals' status would
+// no longer say where they are). before is the definition in force (nil:
+// none).
+//
+// Known gap: a deal created or moved into a stage between this count and
+// the definition's write lands in a stage that is gone; the deal keeps
+// its status and can be moved out (a stage check inside the deals' own
+// writes, against the pipeline's version, is the fix).
+func (s *Service) checkStages(ctx context.Context, tn store.Tenant, key string, before *Pipeline, stages []Stage) error {
+	if before == nil {
+		return nil
+	}
+	for _, old := range before.Stages {
+		i := slices.IndexFunc(stages, func(st Stage) bool { return st.Key == old.Key })
+		if i >= 0 && stages[i].Outcome == old.Outcome {
+			continue
+		}
+		n, err := tn.C(Deals).Count(ctx, store.Query{Index: DealsByStage, Eq: []any{key, old.Key}})
+		if err != nil {
+			return fmt.Errorf("count deals in %s: %w", old.Key, err)
+		}
+		if n == 0 {
+			continue
+		}
+		if i < 0 {
+			return apperr.New(apperr.Conflict, "stage %q holds %d deals: move them before removing it", old.Key, n)
+		}
+		return apperr.New(apperr.Conflict, "stage %q holds %d deals: move them before changing its outcome", old.Key, n)
+	}
+	return nil
 }
 
 // stored reads pipeline key as stored (nil when none, the default
