@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/topk"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/traits/scores"
@@ -160,19 +161,12 @@ func (e *Engine) list(ctx context.Context, tn store.Tenant, q ListQuery, root st
 			}
 			// Only a profile that makes the list keeps its document
 			// (a copy: it outlives the page).
-			if i := q.Sort.pos(mine, l); i < keep {
-				l.raw = slices.Clone(x.raw)
-				mine = slices.Insert(mine, i, l)
-				mine = mine[:min(len(mine), keep)]
-			}
+			mine, _ = topk.Insert(mine, l, keep, q.Sort.before, func(l *listed) *listed { l.raw = slices.Clone(x.raw); return l })
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		for _, l := range mine {
-			if i := q.Sort.pos(best, l); i < keep {
-				best = slices.Insert(best, i, l)
-				best = best[:min(len(best), keep)]
-			}
+			best, _ = topk.Insert(best, l, keep, q.Sort.before, nil)
 		}
 		return nil
 	})
@@ -331,17 +325,6 @@ func (s Sort) before(a, b *listed) bool {
 		}
 	}
 	return a.id < b.id
-}
-
-// pos is where l goes in the sorted list top.
-func (s Sort) pos(top []*listed, l *listed) int {
-	i, _ := slices.BinarySearchFunc(top, l, func(a, b *listed) int {
-		if s.before(a, b) {
-			return -1
-		}
-		return 1
-	})
-	return i
 }
 
 // A cursor is the id, then the key: kind letter and value (an integer in

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/topk"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/traits/scores"
 	"github.com/halo-cdp/halo/store"
@@ -126,16 +127,11 @@ func (e *Engine) Rank(ctx context.Context, tn store.Tenant, q RankQuery) (profil
 			}
 			// Only a profile that makes the list keeps its document
 			// (a copy: it outlives the page).
-			if i := q.pos(mine, r); i < keep {
-				r.raw = slices.Clone(x.raw)
-				mine = insertAt(mine, i, r, keep)
-			}
+			mine, _ = topk.Insert(mine, r, keep, q.before, func(r *ranked) *ranked { r.raw = slices.Clone(x.raw); return r })
 		}
 		mu.Lock()
 		for _, r := range mine {
-			if i := q.pos(best, r); i < keep {
-				best = insertAt(best, i, r, keep)
-			}
+			best, _ = topk.Insert(best, r, keep, q.before, nil)
 		}
 		mu.Unlock()
 		return nil
@@ -177,26 +173,6 @@ func (e *Engine) countRanked(ctx context.Context, tn store.Tenant, q RankQuery) 
 		return 0, fmt.Errorf("count profiles ranked by %s: %w", q.Key, err)
 	}
 	return n.Load(), nil
-}
-
-// pos is where r goes in the sorted list top.
-func (q *RankQuery) pos(top []*ranked, r *ranked) int {
-	i, _ := slices.BinarySearchFunc(top, r, func(a, b *ranked) int {
-		if q.before(a, b) {
-			return -1
-		}
-		return 1
-	})
-	return i
-}
-
-// insertAt inserts r at i, keeping at most keep entries.
-func insertAt(top []*ranked, i int, r *ranked, keep int) []*ranked {
-	top = slices.Insert(top, i, r)
-	if len(top) > keep {
-		top = top[:keep]
-	}
-	return top
 }
 
 func rangeKeys(rs []Range) []string {
