@@ -239,6 +239,9 @@ func Complexity() graph.ComplexityRoot {
 		return page(child, first, defaultFirst, maxFirst)
 	}
 	c.Deal.Contacts = func(child int) int { return 1 + deal.MaxContacts*child }
+	c.Query.Tasks = func(child int, _ *string, _ *model.TaskStatus, _ *time.Time, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
 	// A summary reads the pipeline's deals once.
 	c.Query.PipelineSummary = func(child int, _ string) int { return logCost + child }
 	c.Segment.History = func(child int, first *int, _ *string) int {

@@ -59,6 +59,8 @@ func (w *secWorld) mutationCalls() map[string]secCall {
 		"updateDeal":               {`mutation($d: ID!) { updateDeal(id: $d, input: {amount: 2, expectedVersion: 1}) { id version } }`, map[string]any{"d": w.deal}},
 		"moveDealStage":            {`mutation($d: ID!) { moveDealStage(id: $d, stage: "proposal", expectedVersion: 1) { id stage } }`, map[string]any{"d": w.deal}},
 		"closeDeal":                {`mutation($d: ID!) { closeDeal(id: $d, outcome: WON, expectedVersion: 1) { id status } }`, map[string]any{"d": w.deal}},
+		"createTask":               {`mutation { createTask(input: {subject: "Sec task"}) { id subject } }`, nil},
+		"completeTask":             {`mutation($t: ID!) { completeTask(id: $t) { id status } }`, map[string]any{"t": w.task}},
 	}
 }
 
@@ -95,6 +97,7 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"deal":              {`query($d: ID!) { deal(id: $d) { id name amount } }`, map[string]any{"d": w.deal}},
 		"deals":             {`{ deals { totalCount nodes { id } } }`, nil},
 		"pipelineSummary":   {`{ pipelineSummary { won stages { count } } }`, nil},
+		"tasks":             {`{ tasks { totalCount nodes { subject } } }`, nil},
 	}
 }
 

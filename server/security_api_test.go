@@ -36,10 +36,10 @@ type secWorld struct {
 	// acme
 	profile, other, merged string // other: a second profile; merged: a merge record id
 	static, dynamic        string // segment ids
-	account, deal          string // an account id, a deal id
+	account, deal, task    string // an account, a deal, a task
 	// globex
-	gProfile, gMerge, gSegment, gAccount, gDeal string
-	gEmail                                      string
+	gProfile, gMerge, gSegment, gAccount, gDeal, gTask string
+	gEmail                                             string
 
 	cases atomic.Int64 // hostile cases run
 }
@@ -67,6 +67,7 @@ func seedSecurity(t *testing.T) *secWorld {
 	w.dynamic = createSegment(t, s, acme, map[string]any{"name": "pro", "rule": map[string]any{"trait": map[string]any{"key": "plan", "op": "EQ", "value": "pro"}}}).ID
 	w.account = createAccount(t, s, acme, map[string]any{"name": "Acme", "domains": []any{"acme.test"}}).ID
 	w.deal = createDeal(t, s, acme, map[string]any{"name": "Acme deal", "currency": "EUR", "amount": 10}).ID
+	w.task = createTask(t, s, acme, "Acme task")
 
 	g, _ := identify(t, s, globex, ids("email", w.gEmail), map[string]any{"firstName": "Gina", "plan": "pro"})
 	w.gProfile = g.ID
@@ -78,6 +79,7 @@ func seedSecurity(t *testing.T) *secWorld {
 	w.gSegment = createSegment(t, s, globex, map[string]any{"name": "globex-vip", "kind": "STATIC"}).ID
 	w.gAccount = createAccount(t, s, globex, map[string]any{"name": "Globex", "domains": []any{"globex.test"}}).ID
 	w.gDeal = createDeal(t, s, globex, map[string]any{"name": "Globex deal", "currency": "EUR", "amount": 10}).ID
+	w.gTask = createTask(t, s, globex, "Globex task")
 	s.gql(t, globex, `mutation($s: ID!, $p: ID!) { addToStaticSegment(segmentId: $s, profileIds: [$p]) { id } }`,
 		map[string]any{"s": w.gSegment, "p": w.gProfile}).requireOK(t)
 	return w

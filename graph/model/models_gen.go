@@ -273,6 +273,15 @@ type CreateSegmentInput struct {
 	Rule *SegmentRuleInput `json:"rule,omitempty"`
 }
 
+type CreateTaskInput struct {
+	Subject   string     `json:"subject"`
+	DueAt     *time.Time `json:"dueAt,omitempty"`
+	Assignee  *string    `json:"assignee,omitempty"`
+	ProfileID *string    `json:"profileId,omitempty"`
+	AccountID *string    `json:"accountId,omitempty"`
+	DealID    *string    `json:"dealId,omitempty"`
+}
+
 // An opportunity moving through a pipeline.
 type Deal struct {
 	ID       string     `json:"id"`
@@ -1076,6 +1085,39 @@ type SetConsentsInput struct {
 // A subscriber sees only its token's workspace. Changes made through any
 // server instance are delivered (they pass through the `changes` outbox).
 type Subscription struct {
+}
+
+// A next step, for someone, about a person, an account or a deal.
+type Task struct {
+	ID       string     `json:"id"`
+	Subject  string     `json:"subject"`
+	Assignee *string    `json:"assignee,omitempty"`
+	Status   TaskStatus `json:"status"`
+	DueAt    *time.Time `json:"dueAt,omitempty"`
+	// Open past its due date, now.
+	Overdue     bool       `json:"overdue"`
+	Profile     *Profile   `json:"profile,omitempty"`
+	Account     *Account   `json:"account,omitempty"`
+	Deal        *Deal      `json:"deal,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	AccountID   string     `json:"-"`
+	DealID      string     `json:"-"`
+	ProfileID   string     `json:"-"`
+}
+
+type TaskConnection struct {
+	// How many tasks the filter picks.
+	TotalCount int        `json:"totalCount"`
+	Edges      []TaskEdge `json:"edges"`
+	Nodes      []Task     `json:"nodes"`
+	PageInfo   *PageInfo  `json:"pageInfo"`
+	Total      `json:"-"`
+}
+
+type TaskEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Task  `json:"node"`
 }
 
 type TimelineConnection struct {
@@ -2732,6 +2774,61 @@ func (e *StageOutcome) UnmarshalJSON(b []byte) error {
 }
 
 func (e StageOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type TaskStatus string
+
+const (
+	TaskStatusOpen TaskStatus = "OPEN"
+	TaskStatusDone TaskStatus = "DONE"
+)
+
+var AllTaskStatus = []TaskStatus{
+	TaskStatusOpen,
+	TaskStatusDone,
+}
+
+func (e TaskStatus) IsValid() bool {
+	switch e {
+	case TaskStatusOpen, TaskStatusDone:
+		return true
+	}
+	return false
+}
+
+func (e TaskStatus) String() string {
+	return string(e)
+}
+
+func (e *TaskStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TaskStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TaskStatus", str)
+	}
+	return nil
+}
+
+func (e TaskStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TaskStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TaskStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/ingest/journal"
@@ -46,6 +47,8 @@ type Services struct {
 	Accounts *account.Service
 	// Deals are the CRM's pipelines and deals.
 	Deals *deal.Service
+	// Tasks are the CRM's next steps.
+	Tasks *task.Service
 
 	// relay is the publisher every service was built with (Publish).
 	relay *realtime.Relay
@@ -189,6 +192,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
 	accounts := account.New(account.Deps{Now: now})
 	deals := deal.New(deal.Deps{Now: now})
+	tasks := task.New(now)
 	logger := o.logger
 	if logger == nil {
 		logger = slog.Default()
@@ -199,6 +203,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Accounts: accounts, Now: now, Changes: relay, Journal: jn}),
 		Accounts:  accounts,
 		Deals:     deals,
+		Tasks:     tasks,
 		Timeline:  tl,
 		Segments:  seg,
 		Consent:   cs,

@@ -49,6 +49,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -107,13 +108,17 @@ func New(d Deps) *Coordinator {
 }
 
 // MoveProfileData is step 4 of a merge: events and interactions, account
-// links, then consent, from source to target. Idempotent.
+// links, tasks, then consent, from source to target. Idempotent. (An
+// unmerge leaves tasks on the survivor: a task names no origin.)
 func (c *Coordinator) MoveProfileData(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
 	return c.moving(ctx, tn, []string{sourceID, targetID}, func() error {
 		if err := timeline.MoveEvents(ctx, tn, sourceID, targetID); err != nil {
 			return err
 		}
 		if err := account.MoveLinks(ctx, tn, sourceID, targetID); err != nil {
+			return err
+		}
+		if err := task.MoveProfile(ctx, tn, sourceID, targetID); err != nil {
 			return err
 		}
 		if c.consent != nil {

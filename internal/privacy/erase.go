@@ -15,6 +15,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -292,6 +293,10 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 			// Likewise off deals' contacts; the deals and their amounts
 			// stay, for the company's books.
 			if err := deal.EraseProfile(ctx, tn, id); err != nil {
+				return fmt.Errorf("erasure %s: %w", rec.ID, err)
+			}
+			// Tasks about the person ("call Ann") are theirs: deleted.
+			if err := task.EraseProfile(ctx, tn, id); err != nil {
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -29,7 +30,8 @@ import (
 // consentLog, memberships (each with its segment's name), membershipHistory
 // (ENTERED/EXITED records), merges (merge, unmerge and conflict records,
 // with their snapshots), accounts (the person's account links, with the
-// accounts' names), and counts of each list. Stored documents appear
+// accounts' names), deals (those the person is a contact of), tasks
+// (those linked to the person), and counts of each list. Stored documents appear
 // whole, minus workspaceId and the internal version counter, so nothing
 // stored about the person is left out. Timeline items are read a page at a
 // time; the whole document is built in memory (10,000 events are a few MB).
@@ -142,6 +144,11 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 		return nil, err
 	}
 	out["deals"], counts["deals"] = deals, len(deals)
+	tasks, err := task.ExportProfile(ctx, tn, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	out["tasks"], counts["tasks"] = tasks, len(tasks)
 	out["counts"] = counts
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -109,6 +110,14 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A task about the person (theirs: erased with them) and one about
+	// the company (kept).
+	if _, err := e.Services.Tasks.Create(ctx, tn, task.CreateInput{Subject: "Call Erinyes about the renewal", ProfileID: x}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Services.Tasks.Create(ctx, tn, task.CreateInput{Subject: "Renewal terms", AccountID: company.ID}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.Services.Segments.AddStatic(ctx, tn, vip.ID, []string{x}); err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +167,9 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	}
 	if deals, _ := ex["deals"].([]deal.ExportedDeal); len(deals) != 1 || deals[0].DealID != contract.ID {
 		t.Fatalf("export deals: %#v", ex["deals"])
+	}
+	if tasks, _ := ex["tasks"].([]task.Exported); len(tasks) != 1 || !strings.Contains(tasks[0].Subject, "Erinyes") {
+		t.Fatalf("export tasks: %#v", ex["tasks"])
 	}
 	if counts := ex["counts"].(map[string]any); counts["events"] != 5 || counts["interactions"] != 2 || counts["consentLog"] != 2 {
 		t.Fatalf("export counts %v", counts)

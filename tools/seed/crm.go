@@ -10,15 +10,16 @@ import (
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/store"
 )
 
 // The demo's CRM: one account per company trait (its domain
 // <company>.example), each known person linked to their company's
-// account with a role, and deals for every account spread over every
-// stage of the default pipeline, so the CRM screens show something on the
-// first start. An account found already (a re-run of an interrupted load)
+// account with a role, deals for every account spread over every stage
+// of the default pipeline, and a task (due soon, or overdue) for each
+// open deal, so the CRM screens show something on the first start. An account found already (a re-run of an interrupted load)
 // gets nothing twice.
 
 var roles = []string{"buyer", "champion", "decision maker", "user", "finance"}
@@ -72,10 +73,22 @@ func seedCRM(ctx context.Context, svc *app.Services, tn store.Tenant, people []*
 			if len(contacts) > 0 {
 				in.ContactIDs = []string{contacts[r.IntN(len(contacts))]}
 			}
-			if _, err := svc.Deals.Create(ctx, tn, in); err != nil && apperr.CodeOf(err) != apperr.NotFound {
+			d, err := svc.Deals.Create(ctx, tn, in)
+			if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 				return accounts, deals, fmt.Errorf("seed deal of %s: %w", company, err)
 			}
 			deals++
+			// A next step for the open ones: some overdue already.
+			if err == nil && d.Status == deal.Open {
+				due := opts.Now.Add(time.Duration(r.IntN(14)-4) * 24 * time.Hour)
+				t := task.CreateInput{Subject: "Follow up: " + d.Name, DueAt: &due, Assignee: d.OwnerID, AccountID: a.ID, DealID: d.ID}
+				if len(d.ContactIDs) > 0 {
+					t.ProfileID = d.ContactIDs[0]
+				}
+				if _, err := svc.Tasks.Create(ctx, tn, t); err != nil && apperr.CodeOf(err) != apperr.NotFound {
+					return accounts, deals, fmt.Errorf("seed task of %s: %w", company, err)
+				}
+			}
 		}
 	}
 	return accounts, deals, nil
