@@ -46,7 +46,7 @@ func (r *queryResolver) Tasks(ctx context.Context, assignee *string, status *mod
 		f.Status = string(*status)
 	}
 	if dueBefore != nil {
-		f.DueBefore = dueBefore.UTC()
+		f.DueBefore = dueBefore.UTC().Truncate(time.Millisecond) // as stored
 	}
 	list := f.ListName()
 	tn, n, key, err := r.pageRequest(ctx, list, first, after)

@@ -139,12 +139,12 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 		return nil, err
 	}
 	out["accounts"], counts["accounts"] = links, len(links)
-	deals, err := deal.ExportProfile(ctx, tn, p.ID)
+	deals, err := deal.ExportProfile(ctx, tn, ids...)
 	if err != nil {
 		return nil, err
 	}
 	out["deals"], counts["deals"] = deals, len(deals)
-	tasks, err := task.ExportProfile(ctx, tn, p.ID)
+	tasks, err := task.ExportProfile(ctx, tn, ids...)
 	if err != nil {
 		return nil, err
 	}

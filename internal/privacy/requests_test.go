@@ -205,6 +205,10 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if len(hits) > 0 || read < 20 {
 		t.Fatalf("after erasure (%d documents of %d collections read):\n%s", read, len(app.Collections), strings.Join(hits, "\n"))
 	}
+	// The company's task stays.
+	if n, err := e.Services.Tasks.Count(ctx, tn, task.Filter{}); err != nil || n != 1 {
+		t.Fatalf("tasks after the erasure: %d, %v (the company's one stays)", n, err)
+	}
 	// The deal stays, with its amount and its other contact.
 	if d, err := e.Services.Deals.Deal(ctx, tn, contract.ID); err != nil || d.Amount != 50000 || len(d.ContactIDs) != 1 || d.ContactIDs[0] != by {
 		t.Fatalf("the deal after the erasure: %+v %v", d, err)

@@ -178,7 +178,9 @@ func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in Upd
 	}
 	next.UpdatedAt, next.Version = s.clock(), a.Version+1
 	if err := tn.C(Accounts).Replace(ctx, &next, a.Version); err != nil {
-		s.release(ctx, tn, a.ID, claimed)
+		// Another write of the account landed first: keep what it
+		// lists (a double submit claims nothing twice).
+		s.releaseDropped(ctx, tn, a.ID, claimed)
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return nil, stale(id, -1, in.ExpectedVersion)
 		}

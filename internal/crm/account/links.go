@@ -75,6 +75,7 @@ func (s *Service) Link(ctx context.Context, tn store.Tenant, profileID, accountI
 	}
 	l := &LinkDoc{ID: linkID(accountID, pid), AccountID: accountID, ProfileID: pid, Role: role, Source: Manual, LinkedAt: s.clock(), Version: 1}
 	var cur LinkDoc
+	inserted := false
 	switch err := tn.C(AccountLinks).Get(ctx, l.ID, &cur); {
 	case err == nil:
 		// Linked already: the role and source change, the link's age
@@ -97,12 +98,17 @@ func (s *Service) Link(ctx context.Context, tn store.Tenant, profileID, accountI
 			}
 			return nil, fmt.Errorf("store link: %w", err)
 		}
+		inserted = true
 	default:
 		return nil, fmt.Errorf("read link: %w", err)
 	}
 	l.WorkspaceID = tn.Workspace()
-	if err := settleOnLive(ctx, tn, l.ID, pid); err != nil {
-		return nil, err
+	if inserted {
+		// An existing link on a profile being merged is moved by the
+		// merge; only one this call made may be stranded.
+		if err := settleOnLive(ctx, tn, l.ID, pid); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }

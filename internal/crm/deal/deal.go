@@ -441,21 +441,22 @@ type ExportedDeal struct {
 	Status string `json:"status"`
 }
 
-// ExportProfile lists the deals profileID is a contact of.
-func ExportProfile(ctx context.Context, tn store.Tenant, profileID string) ([]ExportedDeal, error) {
+// ExportProfile lists the deals any of profileIDs (a person and the
+// profiles merged into them) is a contact of.
+func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) ([]ExportedDeal, error) {
 	out := []ExportedDeal{}
 	err := tn.C(Deals).Each(ctx, store.Query{Index: store.ByID}, func(raw bson.Raw) error {
 		var d Deal
 		if err := bson.Unmarshal(raw, &d); err != nil {
 			return fmt.Errorf("decode deal: %w", err)
 		}
-		if slices.Contains(d.ContactIDs, profileID) {
+		if slices.ContainsFunc(d.ContactIDs, func(c string) bool { return slices.Contains(profileIDs, c) }) {
 			out = append(out, ExportedDeal{DealID: d.ID, Name: d.Name, Stage: d.Stage, Status: d.Status})
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("deals of %s: %w", profileID, err)
+		return nil, fmt.Errorf("deals of %v: %w", profileIDs, err)
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -234,8 +235,11 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 			return nil
 		}
 		out.Stages[i].Count++
-		minor[i][d.Currency] += d.Amount
-		digits[d.Currency] = d.Digits
+		// Keyed by digits too: amounts priced with other digits are
+		// other units.
+		cur := fmt.Sprintf("%s/%d", d.Currency, d.Digits)
+		minor[i][cur] += d.Amount
+		digits[cur] = d.Digits
 		return nil
 	})
 	if err != nil {
@@ -244,7 +248,8 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 	for i := range out.Stages {
 		for _, c := range slices.Sorted(maps.Keys(minor[i])) {
 			amt := fromMinor(minor[i][c], digits[c])
-			out.Stages[i].Values = append(out.Stages[i].Values, Value{Currency: c, Amount: amt, Weighted: amt * out.Stages[i].Stage.Probability})
+			code, _, _ := strings.Cut(c, "/")
+			out.Stages[i].Values = append(out.Stages[i].Values, Value{Currency: code, Amount: amt, Weighted: amt * out.Stages[i].Stage.Probability})
 		}
 	}
 	if closed := out.Won + out.Lost; closed > 0 {

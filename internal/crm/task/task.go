@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -23,14 +21,16 @@ import (
 
 // The collection package task owns.
 const (
-	Tasks            = "tasks"
-	TasksByAssignee  = "by_assignee" // (assignee, status, dueAt): my tasks, soonest due first
-	TasksByStatus    = "by_status"   // (status, dueAt)
-	TasksByProfile   = "by_profile"  // (profileId)
-	TasksByAccountID = "by_account"  // (accountId)
-	TasksByDealID    = "by_deal"     // (dealId)
-	maxSubjectLen    = 512
-	maxAssigneeLen   = 256
+	Tasks              = "tasks"
+	TasksByAssignee    = "by_assignee"     // (assignee, status, dueAt): my open tasks, soonest due first
+	TasksByStatus      = "by_status"       // (status, dueAt)
+	TasksByAssigneeDue = "by_assignee_due" // (assignee, dueAt): all my tasks, soonest due first
+	TasksByDue         = "by_due"          // (dueAt)
+	TasksByProfile     = "by_profile"      // (profileId)
+	TasksByAccountID   = "by_account"      // (accountId)
+	TasksByDealID      = "by_deal"         // (dealId)
+	maxSubjectLen      = 512
+	maxAssigneeLen     = 256
 )
 
 // Collections declares it and its indexes.
@@ -38,6 +38,8 @@ var Collections = []store.CollectionSpec{
 	{Name: Tasks, Indexes: []store.Index{
 		{Name: TasksByAssignee, Fields: []string{"assignee", "status", "dueAt"}},
 		{Name: TasksByStatus, Fields: []string{"status", "dueAt"}},
+		{Name: TasksByAssigneeDue, Fields: []string{"assignee", "dueAt"}},
+		{Name: TasksByDue, Fields: []string{"dueAt"}},
 		{Name: TasksByProfile, Fields: []string{"profileId"}},
 		{Name: TasksByAccountID, Fields: []string{"accountId"}},
 		{Name: TasksByDealID, Fields: []string{"dealId"}},
@@ -118,6 +120,9 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		CreatedAt: now, UpdatedAt: now, Version: 1}
 	if in.DueAt != nil {
 		t.DueAt = in.DueAt.UTC().Truncate(time.Millisecond)
+		if !t.DueAt.Before(NoDue) {
+			return nil, apperr.Invalid("input.dueAt", "must be before 9999-12-31")
+		}
 	}
 	if in.ProfileID != "" {
 		p, err := profile.Resolve(ctx, tn, in.ProfileID, identity.Redirect)
@@ -138,6 +143,21 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	}
 	if err := tn.C(Tasks).Insert(ctx, t); err != nil {
 		return nil, fmt.Errorf("store task: %w", err)
+	}
+	if t.ProfileID != "" {
+		// A merge's move or an erasure may have run between the
+		// resolution and the insert: the task must not stay on a
+		// retired or erased profile.
+		p, err := profile.Get(ctx, tn, t.ProfileID)
+		if err != nil || p.MergingInto != "" {
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("load profile %s: %w", t.ProfileID, err)
+			}
+			if err := tn.C(Tasks).Delete(ctx, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("remove a task on a retired profile: %w", err)
+			}
+			return nil, apperr.New(apperr.NotFound, "input.profileId: profile %s was merged or erased meanwhile: try again", t.ProfileID)
+		}
 	}
 	t.WorkspaceID = tn.Workspace()
 	return t, nil
@@ -201,13 +221,15 @@ func (f Filter) query() store.Query {
 	case f.Assignee != nil && f.Status != "":
 		q = store.Query{Index: TasksByAssignee, Eq: []any{*f.Assignee, f.Status}}
 	case f.Assignee != nil:
-		q = store.Query{Index: TasksByAssignee, Eq: []any{*f.Assignee}}
+		q = store.Query{Index: TasksByAssigneeDue, Eq: []any{*f.Assignee}}
 	case f.Status != "":
 		q = store.Query{Index: TasksByStatus, Eq: []any{f.Status}}
 	default:
-		return store.Query{Index: TasksByStatus}
+		q = store.Query{Index: TasksByDue}
 	}
-	if !f.DueBefore.IsZero() && (f.Status != "" || f.Assignee == nil) {
+	// Every index ends with the due date: the range reads only what is
+	// due before.
+	if !f.DueBefore.IsZero() {
 		q.Range = &store.Bound{Lt: store.DateTime(f.DueBefore)}
 	}
 	return q
@@ -263,28 +285,10 @@ func (s *Service) List(ctx context.Context, tn store.Tenant, f Filter, first int
 	}
 }
 
-// Count is how many tasks f picks: an index count when its index answers
-// it alone (a due date needs the status), else the tasks it reads.
+// Count is how many tasks f picks: an index count (every filter has an
+// index that answers it alone).
 func (s *Service) Count(ctx context.Context, tn store.Tenant, f Filter) (int64, error) {
-	q := f.query()
-	if f.DueBefore.IsZero() || f.Status != "" {
-		n, err := tn.C(Tasks).Count(ctx, q)
-		if err != nil {
-			return 0, fmt.Errorf("count tasks: %w", err)
-		}
-		return n, nil
-	}
-	var n int64
-	err := tn.C(Tasks).Each(ctx, q, func(raw bson.Raw) error {
-		var t Task
-		if err := bson.Unmarshal(raw, &t); err != nil {
-			return fmt.Errorf("decode task: %w", err)
-		}
-		if f.matches(&t) {
-			n++
-		}
-		return nil
-	})
+	n, err := tn.C(Tasks).Count(ctx, f.query())
 	if err != nil {
 		return 0, fmt.Errorf("count tasks: %w", err)
 	}
@@ -312,13 +316,36 @@ func MoveProfile(ctx context.Context, tn store.Tenant, sourceID, targetID string
 		if err := d.Decode(&t); err != nil {
 			return fmt.Errorf("decode task: %w", err)
 		}
-		next := t
-		next.ProfileID, next.Version = targetID, t.Version+1
-		if err := tn.C(Tasks).Replace(ctx, &next, t.Version); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("move task %s: %w", t.ID, err)
+		if err := moveTask(ctx, tn, t, sourceID, targetID); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// moveTask re-links t from sourceID to targetID, re-reading it when a
+// concurrent write changed it.
+func moveTask(ctx context.Context, tn store.Tenant, t Task, sourceID, targetID string) error {
+	for range 20 {
+		if t.ProfileID != sourceID {
+			return nil
+		}
+		next := t
+		next.ProfileID, next.Version = targetID, t.Version+1
+		err := tn.C(Tasks).Replace(ctx, &next, t.Version)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("move task %s: %w", t.ID, err)
+		}
+		if err := tn.C(Tasks).Get(ctx, t.ID, &t); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("reload task %s: %w", t.ID, err)
+		}
+	}
+	return fmt.Errorf("move task %s: too much contention", t.ID)
 }
 
 // Exported is a task as a person's data export shows it.
@@ -329,11 +356,16 @@ type Exported struct {
 	DueAt   string `json:"dueAt,omitempty"`
 }
 
-// ExportProfile lists the tasks linked to profileID.
-func ExportProfile(ctx context.Context, tn store.Tenant, profileID string) ([]Exported, error) {
-	docs, err := tn.C(Tasks).Find(ctx, store.Query{Index: TasksByProfile, Eq: []any{profileID}})
-	if err != nil {
-		return nil, fmt.Errorf("tasks of %s: %w", profileID, err)
+// ExportProfile lists the tasks linked to any of profileIDs (a person and
+// the profiles merged into them).
+func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) ([]Exported, error) {
+	var docs []store.Doc
+	for _, id := range profileIDs {
+		ds, err := tn.C(Tasks).Find(ctx, store.Query{Index: TasksByProfile, Eq: []any{id}})
+		if err != nil {
+			return nil, fmt.Errorf("tasks of %s: %w", id, err)
+		}
+		docs = append(docs, ds...)
 	}
 	out := []Exported{}
 	for _, d := range docs {

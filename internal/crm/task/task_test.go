@@ -62,6 +62,13 @@ func TestTasks(t *testing.T) {
 		}
 	}
 	count(task.Filter{}, 3)
+	// Without a status, still soonest due first, undated last.
+	all, _ := s.List(e.Ctx, e.Tenant, task.Filter{}, 10, "")
+	if len(all.Tasks) != 3 || all.Tasks[0].Subject != "Send the quote" || all.Tasks[2].Subject != "Someday" {
+		t.Fatalf("all tasks: %v", all.Tasks)
+	}
+	_, err = s.Create(e.Ctx, e.Tenant, task.CreateInput{Subject: "x", DueAt: &task.NoDue})
+	wantCode(t, err, apperr.BadUserInput, "input.dueAt")
 	count(task.Filter{Assignee: &rep1}, 2)
 	count(task.Filter{Status: task.Open, DueBefore: start}, 1)
 	count(task.Filter{Assignee: &rep1, DueBefore: start}, 1)
@@ -79,6 +86,11 @@ func TestTasks(t *testing.T) {
 	_, err = s.Complete(e.Ctx, e.Tenant, "nope")
 	wantCode(t, err, apperr.NotFound, "")
 	count(task.Filter{Status: task.Done}, 1)
+	// rep-1's tasks, done ones among them: still by due date.
+	mine, _ := s.List(e.Ctx, e.Tenant, task.Filter{Assignee: &rep1}, 10, "")
+	if len(mine.Tasks) != 2 || mine.Tasks[0].Subject != "Send the quote" || mine.Tasks[1].Status != task.Done {
+		t.Fatalf("rep-1's tasks: %v", mine.Tasks)
+	}
 
 	// A merge re-links the person's tasks to the survivor; an erasure
 	// deletes them.
