@@ -219,9 +219,9 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 	// Summed in seconds: nanoseconds overflow past a few thousand wins.
 	var cycle float64
 	err = tn.C(Deals).Each(ctx, store.Query{Index: DealsByPipeline, Eq: []any{key}, Limit: 1000}, func(raw bson.Raw) error {
-		var d Deal
-		if err := bson.Unmarshal(raw, &d); err != nil {
-			return fmt.Errorf("decode deal: %w", err)
+		d, err := summaryFields(raw)
+		if err != nil {
+			return err
 		}
 		switch d.Status {
 		case Won:
@@ -260,4 +260,41 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 		out.AverageCycle = time.Duration(cycle / float64(out.Won) * float64(time.Second))
 	}
 	return out, nil
+}
+
+// summaryFields decodes what a summary reads of a stored deal: its
+// stage, status, amount and times, not its history or contacts (a whole
+// decode was four fifths of a summary's time).
+func summaryFields(raw bson.Raw) (Deal, error) {
+	var d Deal
+	elems, err := raw.Elements()
+	if err != nil {
+		return d, fmt.Errorf("decode deal: %w", err)
+	}
+	for _, el := range elems {
+		v := el.Value()
+		switch el.Key() {
+		case "stage":
+			d.Stage, _ = v.StringValueOK()
+		case "status":
+			d.Status, _ = v.StringValueOK()
+		case "currency":
+			d.Currency, _ = v.StringValueOK()
+		case "digits":
+			if n, ok := v.AsInt64OK(); ok {
+				d.Digits = int(n)
+			}
+		case "amount":
+			d.Amount, _ = v.AsInt64OK()
+		case "createdAt":
+			if t, ok := v.TimeOK(); ok {
+				d.CreatedAt = t
+			}
+		case "closedAt":
+			if t, ok := v.TimeOK(); ok {
+				d.ClosedAt = t
+			}
+		}
+	}
+	return d, nil
 }
