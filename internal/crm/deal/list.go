@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/rawbson"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -267,13 +268,8 @@ func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*
 // decode was four fifths of a summary's time).
 func summaryFields(raw bson.Raw) (Deal, error) {
 	var d Deal
-	elems, err := raw.Elements()
-	if err != nil {
-		return d, fmt.Errorf("decode deal: %w", err)
-	}
-	for _, el := range elems {
-		v := el.Value()
-		switch el.Key() {
+	err := rawbson.Each(raw, func(key []byte, v bson.RawValue) error {
+		switch string(key) {
 		case "stage":
 			d.Stage, _ = v.StringValueOK()
 		case "status":
@@ -295,6 +291,10 @@ func summaryFields(raw bson.Raw) (Deal, error) {
 				d.ClosedAt = t
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return d, fmt.Errorf("decode deal: %w", err)
 	}
 	return d, nil
 }
