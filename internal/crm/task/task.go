@@ -235,11 +235,6 @@ func (f Filter) query() store.Query {
 	return q
 }
 
-func (f Filter) matches(t *Task) bool {
-	return (f.Assignee == nil || t.Assignee == *f.Assignee) && (f.Status == "" || t.Status == f.Status) &&
-		(f.DueBefore.IsZero() || t.DueAt.Before(f.DueBefore))
-}
-
 // ListName names the order a filter reads, for its cursors.
 func (f Filter) ListName() string { return "tasks-" + f.query().Index }
 
@@ -250,39 +245,31 @@ type Page struct {
 	HasNext bool
 }
 
-// List pages through the tasks f picks, soonest due first.
+// List pages through the tasks f picks, soonest due first: one read of
+// the index that answers f alone.
 func (s *Service) List(ctx context.Context, tn store.Tenant, f Filter, first int, after string) (Page, error) {
 	var out Page
 	q := f.query()
-	q.After, q.Limit = after, 200
-	for {
-		docs, err := tn.C(Tasks).Find(ctx, q)
-		if errors.Is(err, store.ErrBadCursor) {
-			return out, apperr.Invalid("after", "malformed cursor")
-		}
-		if err != nil {
-			return out, fmt.Errorf("list tasks: %w", err)
-		}
-		for _, d := range docs {
-			var t Task
-			if err := d.Decode(&t); err != nil {
-				return out, fmt.Errorf("decode task: %w", err)
-			}
-			if !f.matches(&t) {
-				continue
-			}
-			if len(out.Tasks) == first {
-				out.HasNext = true
-				return out, nil
-			}
-			out.Tasks = append(out.Tasks, &t)
-			out.Cursors = append(out.Cursors, d.Key)
-		}
-		if len(docs) < q.Limit {
-			return out, nil
-		}
-		q.After = docs[len(docs)-1].Key
+	q.After, q.Limit = after, first+1
+	docs, err := tn.C(Tasks).Find(ctx, q)
+	if errors.Is(err, store.ErrBadCursor) {
+		return out, apperr.Invalid("after", "malformed cursor")
 	}
+	if err != nil {
+		return out, fmt.Errorf("list tasks: %w", err)
+	}
+	if len(docs) > first {
+		docs, out.HasNext = docs[:first], true
+	}
+	for _, d := range docs {
+		var t Task
+		if err := d.Decode(&t); err != nil {
+			return out, fmt.Errorf("decode task: %w", err)
+		}
+		out.Tasks = append(out.Tasks, &t)
+		out.Cursors = append(out.Cursors, d.Key)
+	}
+	return out, nil
 }
 
 // Count is how many tasks f picks: an index count (every filter has an
