@@ -833,8 +833,6 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type AccountResolver interface {
-	Identifiers(ctx context.Context, obj *model.Account) ([]model.AccountIdentifier, error)
-
 	Contacts(ctx context.Context, obj *model.Account, first *int, after *string) (*model.AccountContactConnection, error)
 }
 type AccountConnectionResolver interface {
@@ -10029,7 +10027,7 @@ func (ec *executionContext) _Account_identifiers(ctx context.Context, field grap
 			return ec.fieldContext_Account_identifiers(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Account().Identifiers(ctx, obj)
+			return obj.Identifiers, nil
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -10061,8 +10059,8 @@ func (ec *executionContext) fieldContext_Account_identifiers(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Account",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AccountIdentifier(ctx, field)
 		},
@@ -30018,11 +30016,10 @@ func (ec *executionContext) _Account(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "identifiers":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Account_identifiers(ctx, field, obj)
-				})
+			out.Values[i] = ec._Account_identifiers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "traits":
 			out.Values[i] = ec._Account_traits(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -24,7 +24,11 @@ func toAccount(a *account.Account) *model.Account {
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	return &model.Account{ID: a.ID, Name: a.Name, Domains: domains, Traits: traits, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, Version: int(a.Version)}
+	ids := make([]model.AccountIdentifier, len(a.Identifiers))
+	for i, id := range a.Identifiers {
+		ids[i] = model.AccountIdentifier{Type: id.Type, Value: id.Value}
+	}
+	return &model.Account{ID: a.ID, Name: a.Name, Domains: domains, Identifiers: ids, Traits: traits, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, Version: int(a.Version)}
 }
 
 func toAccountLink(l *account.LinkDoc) model.AccountLink {

@@ -13,22 +13,6 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 )
 
-func (r *accountResolver) Identifiers(ctx context.Context, obj *model.Account) ([]model.AccountIdentifier, error) {
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := r.accounts.Identifiers(ctx, tn, obj.ID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]model.AccountIdentifier, len(ids))
-	for i, id := range ids {
-		out[i] = model.AccountIdentifier{Type: id.Type, Value: id.Value}
-	}
-	return out, nil
-}
-
 func (r *accountResolver) Contacts(ctx context.Context, obj *model.Account, first *int, after *string) (*model.AccountContactConnection, error) {
 	return r.contacts(ctx, obj.ID, first, after)
 }

@@ -156,12 +156,3 @@ func ownerOf(ctx context.Context, tn store.Tenant, id Identifier) (string, error
 	}
 	return a.ID, nil
 }
-
-// Identifiers lists the identifiers account id holds.
-func (s *Service) Identifiers(ctx context.Context, tn store.Tenant, accountID string) ([]Identifier, error) {
-	a, err := get(ctx, tn, accountID)
-	if err != nil {
-		return nil, err
-	}
-	return a.Identifiers, nil
-}
