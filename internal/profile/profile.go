@@ -289,6 +289,21 @@ func eachOf(ctx context.Context, tn store.Tenant, ids []string, fn func(bson.Raw
 // merged into. The identity package provides it (it owns merge records).
 type Redirector func(ctx context.Context, tn store.Tenant, id string) (string, error)
 
+// Retired tells whether profile id is erased or merged away (or being
+// merged): a document written for it after the fact would be stranded.
+// Other domains writing a document that names a profile (an account
+// link, a task) check it once written, and take theirs back when true.
+func Retired(ctx context.Context, tn store.Tenant, id string) (bool, error) {
+	p, err := Get(ctx, tn, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load profile %s: %w", id, err)
+	}
+	return p.MergingInto != "", nil
+}
+
 // Resolve loads the live profile for id, following merges via redirect.
 // Returns an apperr NOT_FOUND when there is none.
 func Resolve(ctx context.Context, tn store.Tenant, id string, redirect Redirector) (*Profile, error) {

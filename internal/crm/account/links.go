@@ -118,12 +118,8 @@ func (s *Service) Link(ctx context.Context, tn store.Tenant, profileID, accountI
 // before the link landed): NOT_FOUND then, for the caller to try again
 // on the live profile.
 func settleOnLive(ctx context.Context, tn store.Tenant, linkID, profileID string) error {
-	p, err := profile.Get(ctx, tn, profileID)
-	if err == nil && p.MergingInto == "" {
-		return nil
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("load profile %s: %w", profileID, err)
+	if retired, err := profile.Retired(ctx, tn, profileID); err != nil || !retired {
+		return err
 	}
 	if err := tn.C(AccountLinks).Delete(ctx, linkID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("remove a link to a retired profile: %w", err)

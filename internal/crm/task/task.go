@@ -148,11 +148,11 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		// A merge's move or an erasure may have run between the
 		// resolution and the insert: the task must not stay on a
 		// retired or erased profile.
-		p, err := profile.Get(ctx, tn, t.ProfileID)
-		if err != nil || p.MergingInto != "" {
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, fmt.Errorf("load profile %s: %w", t.ProfileID, err)
-			}
+		retired, err := profile.Retired(ctx, tn, t.ProfileID)
+		if err != nil {
+			return nil, err
+		}
+		if retired {
 			if err := tn.C(Tasks).Delete(ctx, t.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, fmt.Errorf("remove a task on a retired profile: %w", err)
 			}
