@@ -322,6 +322,17 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 
 // Deal reads deal id (NOT_FOUND when there is none).
 func (s *Service) Deal(ctx context.Context, tn store.Tenant, id string) (*Deal, error) {
+	return get(ctx, tn, id)
+}
+
+// Exists reports NOT_FOUND when the workspace has no deal id (other
+// domains' links to a deal check it).
+func Exists(ctx context.Context, tn store.Tenant, id string) error {
+	_, err := get(ctx, tn, id)
+	return err
+}
+
+func get(ctx context.Context, tn store.Tenant, id string) (*Deal, error) {
 	var d Deal
 	if err := tn.C(Deals).Get(ctx, id, &d); err != nil {
 		if errors.Is(err, store.ErrNotFound) {

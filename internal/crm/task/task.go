@@ -137,7 +137,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		}
 	}
 	if in.DealID != "" {
-		if _, err := deal.New(deal.Deps{}).Deal(ctx, tn, in.DealID); err != nil {
+		if err := deal.Exists(ctx, tn, in.DealID); err != nil {
 			return nil, notFound("input.dealId", err)
 		}
 	}
