@@ -242,6 +242,18 @@ func Complexity() graph.ComplexityRoot {
 	c.Query.Tasks = func(child int, _ *string, _ *model.TaskStatus, _ *time.Time, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}
+	c.Query.Tickets = func(child int, _ *model.TicketFilter, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
+	c.Account.Tickets = func(child int, _ *model.TicketStatus, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
+	c.Profile.Tickets = func(child int, _ *model.TicketStatus, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
+	c.Ticket.Comments = func(child int, _ *bool, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
 	// A summary reads the pipeline's deals once.
 	c.Query.PipelineSummary = func(child int, _ string) int { return logCost + child }
 	c.Segment.History = func(child int, first *int, _ *string) int {

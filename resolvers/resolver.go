@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -40,6 +41,7 @@ type Resolver struct {
 	accounts  *account.Service
 	deals     *deal.Service
 	tasks     *task.Service
+	tickets   *ticket.Service
 }
 
 // Option adjusts the wiring.
@@ -78,7 +80,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 			svc.Publish(o.hub)
 		}
 	}
-	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics, accounts: svc.Accounts, deals: svc.Deals, tasks: svc.Tasks}
+	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics, accounts: svc.Accounts, deals: svc.Deals, tasks: svc.Tasks, tickets: svc.Tickets}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema: the

@@ -26,6 +26,8 @@ type Account struct {
 	Version int `json:"version"`
 	// The people linked to the account, oldest link first.
 	Contacts *AccountContactConnection `json:"contacts"`
+	// The account's tickets, oldest first.
+	Tickets *TicketConnection `json:"tickets"`
 }
 
 type AccountConnection struct {
@@ -100,6 +102,23 @@ type ActiveProfilesBucket struct {
 	End   time.Time `json:"end"`
 	// Profiles with at least one event that occurred in the bucket.
 	Active int `json:"active"`
+}
+
+// A comment. An agent's first public comment is the ticket's first response
+// (and opens a NEW ticket); a reply by the person (byCustomer) reopens a
+// PENDING or RESOLVED one. A CLOSED ticket takes no comments.
+type AddTicketCommentInput struct {
+	TicketID string `json:"ticketId"`
+	Body     string `json:"body"`
+	// The agent (default: the token subject). Ignored with byCustomer.
+	Author     *string `json:"author,omitempty"`
+	ByCustomer bool    `json:"byCustomer"`
+	Internal   bool    `json:"internal"`
+}
+
+type AddTicketCommentPayload struct {
+	Comment *TicketComment `json:"comment"`
+	Ticket  *Ticket        `json:"ticket"`
 }
 
 type BetweenWindowInput struct {
@@ -637,6 +656,20 @@ type MergeRecord struct {
 type Mutation struct {
 }
 
+// A new ticket. Set exactly one of profileId and identifier: an identifier
+// nobody holds makes a new person, as identify does. accountId defaults to
+// the person's account when they are linked to exactly one.
+type OpenTicketInput struct {
+	ProfileID  *string          `json:"profileId,omitempty"`
+	Identifier *IdentifierInput `json:"identifier,omitempty"`
+	Subject    string           `json:"subject"`
+	Body       *string          `json:"body,omitempty"`
+	Priority   TicketPriority   `json:"priority"`
+	Channel    TicketChannel    `json:"channel"`
+	Assignee   *string          `json:"assignee,omitempty"`
+	AccountID  *string          `json:"accountId,omitempty"`
+}
+
 // Which traits and identifier types are personal data, masked without scope pii:read.
 type PIISettings struct {
 	TraitKeys       []string `json:"traitKeys"`
@@ -725,6 +758,8 @@ type Profile struct {
 	Scores *Scores `json:"scores"`
 	// The segments this profile belongs to.
 	Segments []SegmentMembership `json:"segments"`
+	// The person's tickets, oldest first.
+	Tickets *TicketConnection `json:"tickets"`
 	// Computed trait values now, by key (every definition when keys is null). AVG, MIN, MAX, FIRST, LAST and MOST_FREQUENT of nothing are null.
 	Computed any `json:"computed"`
 }
@@ -1120,6 +1155,118 @@ type TaskEdge struct {
 	Node   *Task  `json:"node"`
 }
 
+// A person's request for service.
+type Ticket struct {
+	ID       string         `json:"id"`
+	Subject  string         `json:"subject"`
+	Body     string         `json:"body"`
+	Status   TicketStatus   `json:"status"`
+	Priority TicketPriority `json:"priority"`
+	Channel  TicketChannel  `json:"channel"`
+	Assignee *string        `json:"assignee,omitempty"`
+	// Null once the person is erased (the ticket stays for service reports, without its text).
+	Profile         *Profile   `json:"profile,omitempty"`
+	Account         *Account   `json:"account,omitempty"`
+	CreatedAt       time.Time  `json:"createdAt"`
+	UpdatedAt       time.Time  `json:"updatedAt"`
+	FirstResponseAt *time.Time `json:"firstResponseAt,omitempty"`
+	ResolvedAt      *time.Time `json:"resolvedAt,omitempty"`
+	ClosedAt        *time.Time `json:"closedAt,omitempty"`
+	SLA             *TicketSLA `json:"sla"`
+	// A target was missed: flagged by the write that missed it, or by the sweeper within a second of the deadline.
+	Breached bool `json:"breached"`
+	// Every status the ticket was in, oldest first.
+	History []TicketStatusChange `json:"history"`
+	// Oldest first; internal: false leaves the internal notes out.
+	Comments *TicketCommentConnection `json:"comments"`
+	// Give it back as expectedVersion to updateTicket.
+	Version   int    `json:"version"`
+	AccountID string `json:"-"`
+	ProfileID string `json:"-"`
+}
+
+// A note on a ticket: public (the person sees it) or internal (agents only).
+type TicketComment struct {
+	ID   string `json:"id"`
+	Body string `json:"body"`
+	// The agent; null for the ticket's person.
+	Author *string `json:"author,omitempty"`
+	// Written by the ticket's person (their reply).
+	ByCustomer bool      `json:"byCustomer"`
+	Internal   bool      `json:"internal"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+type TicketCommentConnection struct {
+	Edges    []TicketCommentEdge `json:"edges"`
+	Nodes    []TicketComment     `json:"nodes"`
+	PageInfo *PageInfo           `json:"pageInfo"`
+}
+
+type TicketCommentEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *TicketComment `json:"node"`
+}
+
+type TicketConnection struct {
+	// How many tickets the filter picks (an index count when one index answers it; else the tickets it reads).
+	TotalCount int          `json:"totalCount"`
+	Edges      []TicketEdge `json:"edges"`
+	Nodes      []Ticket     `json:"nodes"`
+	PageInfo   *PageInfo    `json:"pageInfo"`
+	Total      `json:"-"`
+}
+
+type TicketEdge struct {
+	Cursor string  `json:"cursor"`
+	Node   *Ticket `json:"node"`
+}
+
+// A queue: fields left out pick all; assignee "" picks the unassigned.
+type TicketFilter struct {
+	Status    *TicketStatus   `json:"status,omitempty"`
+	Priority  *TicketPriority `json:"priority,omitempty"`
+	Assignee  *string         `json:"assignee,omitempty"`
+	Breached  *bool           `json:"breached,omitempty"`
+	AccountID *string         `json:"accountId,omitempty"`
+}
+
+// A ticket's service-level state. Deadlines count from the opening with the
+// targets of its priority (calendar time); a missed one stays breached.
+type TicketSLA struct {
+	// Null when the priority has no first-response target.
+	FirstResponseDueAt *time.Time `json:"firstResponseDueAt,omitempty"`
+	// Null when the priority has no resolution target.
+	ResolutionDueAt *time.Time `json:"resolutionDueAt,omitempty"`
+	// Seconds from the opening to the first public answer by an agent; null before one.
+	FirstResponseSeconds *float64 `json:"firstResponseSeconds,omitempty"`
+	// Seconds from the opening to the resolution; null while unresolved.
+	ResolutionSeconds     *float64 `json:"resolutionSeconds,omitempty"`
+	FirstResponseBreached bool     `json:"firstResponseBreached"`
+	ResolutionBreached    bool     `json:"resolutionBreached"`
+}
+
+// A priority's service-level targets, in minutes from the opening; null is no target.
+type TicketSLATarget struct {
+	Priority             TicketPriority `json:"priority"`
+	FirstResponseMinutes *int           `json:"firstResponseMinutes,omitempty"`
+	ResolutionMinutes    *int           `json:"resolutionMinutes,omitempty"`
+}
+
+type TicketSLATargetInput struct {
+	Priority TicketPriority `json:"priority"`
+	// Null or 0: no target.
+	FirstResponseMinutes *int `json:"firstResponseMinutes,omitempty"`
+	ResolutionMinutes    *int `json:"resolutionMinutes,omitempty"`
+}
+
+type TicketStatusChange struct {
+	Status TicketStatus `json:"status"`
+	At     time.Time    `json:"at"`
+	// The token subject (or comment author) that moved it.
+	By *string `json:"by,omitempty"`
+}
+
 type TimelineConnection struct {
 	// How many items the timeline holds under the same filters, all pages together. Counted from the index without kinds or names; with them, the profile's items in the time range are read.
 	TotalCount int            `json:"totalCount"`
@@ -1261,6 +1408,18 @@ type UpdateSegmentInput struct {
 	Name        *string           `json:"name,omitempty"`
 	Description *string           `json:"description,omitempty"`
 	Rule        *SegmentRuleInput `json:"rule,omitempty"`
+}
+
+// Changes to a ticket (left out: unchanged). Nothing moves back to NEW, and a
+// CLOSED ticket only reopens, to OPEN. A new priority re-counts the deadlines
+// from the opening. expectedVersion, when given, is the version read: another
+// is CONFLICT.
+type UpdateTicketInput struct {
+	Status   *TicketStatus   `json:"status,omitempty"`
+	Priority *TicketPriority `json:"priority,omitempty"`
+	// "" unassigns.
+	Assignee        *string `json:"assignee,omitempty"`
+	ExpectedVersion *int    `json:"expectedVersion,omitempty"`
 }
 
 type Viewer struct {
@@ -2829,6 +2988,189 @@ func (e *TaskStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e TaskStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type TicketChannel string
+
+const (
+	TicketChannelEmail  TicketChannel = "EMAIL"
+	TicketChannelChat   TicketChannel = "CHAT"
+	TicketChannelPhone  TicketChannel = "PHONE"
+	TicketChannelWeb    TicketChannel = "WEB"
+	TicketChannelSocial TicketChannel = "SOCIAL"
+	TicketChannelOther  TicketChannel = "OTHER"
+)
+
+var AllTicketChannel = []TicketChannel{
+	TicketChannelEmail,
+	TicketChannelChat,
+	TicketChannelPhone,
+	TicketChannelWeb,
+	TicketChannelSocial,
+	TicketChannelOther,
+}
+
+func (e TicketChannel) IsValid() bool {
+	switch e {
+	case TicketChannelEmail, TicketChannelChat, TicketChannelPhone, TicketChannelWeb, TicketChannelSocial, TicketChannelOther:
+		return true
+	}
+	return false
+}
+
+func (e TicketChannel) String() string {
+	return string(e)
+}
+
+func (e *TicketChannel) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TicketChannel(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TicketChannel", str)
+	}
+	return nil
+}
+
+func (e TicketChannel) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TicketChannel) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TicketChannel) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type TicketPriority string
+
+const (
+	TicketPriorityUrgent TicketPriority = "URGENT"
+	TicketPriorityHigh   TicketPriority = "HIGH"
+	TicketPriorityNormal TicketPriority = "NORMAL"
+	TicketPriorityLow    TicketPriority = "LOW"
+)
+
+var AllTicketPriority = []TicketPriority{
+	TicketPriorityUrgent,
+	TicketPriorityHigh,
+	TicketPriorityNormal,
+	TicketPriorityLow,
+}
+
+func (e TicketPriority) IsValid() bool {
+	switch e {
+	case TicketPriorityUrgent, TicketPriorityHigh, TicketPriorityNormal, TicketPriorityLow:
+		return true
+	}
+	return false
+}
+
+func (e TicketPriority) String() string {
+	return string(e)
+}
+
+func (e *TicketPriority) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TicketPriority(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TicketPriority", str)
+	}
+	return nil
+}
+
+func (e TicketPriority) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TicketPriority) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TicketPriority) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type TicketStatus string
+
+const (
+	TicketStatusNew      TicketStatus = "NEW"
+	TicketStatusOpen     TicketStatus = "OPEN"
+	TicketStatusPending  TicketStatus = "PENDING"
+	TicketStatusResolved TicketStatus = "RESOLVED"
+	TicketStatusClosed   TicketStatus = "CLOSED"
+)
+
+var AllTicketStatus = []TicketStatus{
+	TicketStatusNew,
+	TicketStatusOpen,
+	TicketStatusPending,
+	TicketStatusResolved,
+	TicketStatusClosed,
+}
+
+func (e TicketStatus) IsValid() bool {
+	switch e {
+	case TicketStatusNew, TicketStatusOpen, TicketStatusPending, TicketStatusResolved, TicketStatusClosed:
+		return true
+	}
+	return false
+}
+
+func (e TicketStatus) String() string {
+	return string(e)
+}
+
+func (e *TicketStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TicketStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TicketStatus", str)
+	}
+	return nil
+}
+
+func (e TicketStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TicketStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TicketStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

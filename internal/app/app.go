@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/ingest/journal"
@@ -49,6 +50,9 @@ type Services struct {
 	Deals *deal.Service
 	// Tasks are the CRM's next steps.
 	Tasks *task.Service
+	// Tickets are the CRM's service requests; Start's sweeper flags
+	// their missed targets.
+	Tickets *ticket.Service
 
 	// relay is the publisher every service was built with (Publish).
 	relay *realtime.Relay
@@ -193,6 +197,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	accounts := account.New(account.Deps{Now: now})
 	deals := deal.New(deal.Deps{Now: now})
 	tasks := task.New(now)
+	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts})
 	logger := o.logger
 	if logger == nil {
 		logger = slog.Default()
@@ -204,6 +209,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 		Accounts:  accounts,
 		Deals:     deals,
 		Tasks:     tasks,
+		Tickets:   tickets,
 		Timeline:  tl,
 		Segments:  seg,
 		Consent:   cs,

@@ -8,6 +8,7 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest/journal"
 	"github.com/halo-cdp/halo/internal/platform/settings"
@@ -26,7 +27,7 @@ var Collections = slices.Concat(
 	profile.Collections, identity.Collections, timeline.Collections,
 	segment.Collections, traits.Collections, consent.Collections,
 	privacy.Collections, realtime.Collections, settings.Collections,
-	journal.Collections, analytics.Collections, account.Collections, deal.Collections, task.Collections,
+	journal.Collections, analytics.Collections, account.Collections, deal.Collections, task.Collections, ticket.Collections,
 )
 
 var _ []store.CollectionSpec = Collections

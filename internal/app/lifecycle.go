@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/traits"
 	"github.com/halo-cdp/halo/store"
@@ -38,6 +39,8 @@ const (
 //   - the journal, written every interval, and the recount of calls
 //     interrupted since (an instance that died lately, a failed call);
 //   - the segment sweeper, each second;
+//   - the ticket sweeper, each second: tickets past a service-level
+//     target are flagged breached (ticket.Sweep);
 //   - computed trait backfills a previous process left unfinished (at
 //     once, before Start returns), then every half lease those whose
 //     runner died;
@@ -96,10 +99,14 @@ func (s *Services) Start(ctx context.Context) error {
 	s.Publish(hub)
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
-	s.loops.Add(5)
+	s.loops.Add(6)
 	go func() {
 		defer s.loops.Done()
 		s.Segments.RunSweeper(loops, s.st, sweepEvery)
+	}()
+	go func() {
+		defer s.loops.Done()
+		every(loops, sweepEvery, func() { s.sweepTickets(loops) })
 	}()
 	// The beat has a loop of its own: a long recount must not make this
 	// instance look dead to the others.
@@ -150,6 +157,22 @@ func (s *Services) roll(ctx context.Context, all bool) {
 	}
 	if err != nil && ctx.Err() == nil {
 		s.logger.Error("roll up events", "err", err)
+	}
+}
+
+// sweepTickets flags the tickets whose targets passed, in every
+// workspace with tickets, at the services' clock. A failure is logged;
+// the next round finds the same tickets.
+func (s *Services) sweepTickets(ctx context.Context) {
+	wss, err := ticket.Workspaces(ctx, s.st)
+	for _, ws := range wss {
+		if err != nil {
+			break
+		}
+		_, err = s.Tickets.Sweep(ctx, s.st.Tenant(ws), s.Tickets.Now())
+	}
+	if err != nil && ctx.Err() == nil {
+		s.logger.Error("flag breached tickets", "err", err)
 	}
 }
 

@@ -50,6 +50,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/task"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -108,8 +109,9 @@ func New(d Deps) *Coordinator {
 }
 
 // MoveProfileData is step 4 of a merge: events and interactions, account
-// links, tasks, then consent, from source to target. Idempotent. (An
-// unmerge leaves tasks on the survivor: a task names no origin.)
+// links, tasks, tickets, then consent, from source to target. Idempotent.
+// (An unmerge leaves tasks and tickets on the survivor: they name no
+// origin.)
 func (c *Coordinator) MoveProfileData(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
 	return c.moving(ctx, tn, []string{sourceID, targetID}, func() error {
 		if err := timeline.MoveEvents(ctx, tn, sourceID, targetID); err != nil {
@@ -119,6 +121,9 @@ func (c *Coordinator) MoveProfileData(ctx context.Context, tn store.Tenant, sour
 			return err
 		}
 		if err := task.MoveProfile(ctx, tn, sourceID, targetID); err != nil {
+			return err
+		}
+		if err := ticket.MoveProfile(ctx, tn, sourceID, targetID); err != nil {
 			return err
 		}
 		if c.consent != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -297,6 +298,11 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 			}
 			// Tasks about the person ("call Ann") are theirs: deleted.
 			if err := task.EraseProfile(ctx, tn, id); err != nil {
+				return fmt.Errorf("erasure %s: %w", rec.ID, err)
+			}
+			// Tickets stay for service reports, without the person:
+			// their text and every comment on them go.
+			if err := ticket.EraseProfile(ctx, tn, id); err != nil {
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -149,6 +150,11 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 		return nil, err
 	}
 	out["tasks"], counts["tasks"] = tasks, len(tasks)
+	tickets, err := ticket.ExportProfile(ctx, tn, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out["tickets"], counts["tickets"] = tickets, len(tickets)
 	out["counts"] = counts
 	return out, nil
 }

@@ -1,0 +1,148 @@
+package ticket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Comment is a note on a ticket: public (the person sees it) or internal
+// (agents only). A comment by the ticket's person names them in
+// AuthorProfileID.
+type Comment struct {
+	ID              string    `bson:"_id"`
+	WorkspaceID     string    `bson:"workspaceId"`
+	TicketID        string    `bson:"ticketId"`
+	Body            string    `bson:"body"`
+	Author          string    `bson:"author"`
+	AuthorProfileID string    `bson:"authorProfileId"`
+	Internal        bool      `bson:"internal"`
+	CreatedAt       time.Time `bson:"createdAt"`
+}
+
+// CommentInput is a new comment. ByCustomer marks the ticket's person as
+// its author (their reply); otherwise Author is the agent.
+type CommentInput struct {
+	TicketID   string
+	Body       string
+	Author     string
+	ByCustomer bool
+	Internal   bool
+}
+
+// AddComment stores a comment and moves the ticket along: an agent's
+// first public comment is its first response (and opens a NEW ticket); a
+// reply by the person reopens a PENDING or RESOLVED one. A CLOSED ticket
+// takes no comments.
+func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInput) (*Comment, *Ticket, error) {
+	body, err := text("input.body", in.Body, MaxBodyLen, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	author, err := text("input.author", in.Author, MaxAssigneeLen, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if in.ByCustomer && in.Internal {
+		return nil, nil, apperr.Invalid("input.internal", "a comment by the ticket's person is public")
+	}
+	t, err := s.Get(ctx, tn, in.TicketID)
+	if err != nil {
+		return nil, nil, notFound("input.ticketId", err)
+	}
+	if err := commentable(t, in.ByCustomer); err != nil {
+		return nil, nil, err
+	}
+	c := &Comment{ID: store.NewID(), TicketID: t.ID, Body: body, Author: author, Internal: in.Internal, CreatedAt: s.Now()}
+	if in.ByCustomer {
+		c.AuthorProfileID = t.ProfileID
+	}
+	if err := tn.C(TicketComments).Insert(ctx, c); err != nil {
+		return nil, nil, fmt.Errorf("store ticket comment: %w", err)
+	}
+	t, err = s.change(ctx, tn, t.ID, nil, func(t *Ticket, now time.Time) error {
+		if err := commentable(t, in.ByCustomer); err != nil {
+			return err
+		}
+		switch {
+		case in.ByCustomer && (t.Status == StatusPending || t.Status == StatusResolved):
+			return t.move("input", StatusOpen, now, author)
+		case !in.ByCustomer && !in.Internal:
+			if t.FirstResponseAt.IsZero() {
+				t.FirstResponseAt = c.CreatedAt
+			}
+			if t.Status == StatusNew {
+				return t.move("input", StatusOpen, now, author)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The ticket was not moved along: the comment goes too.
+		if derr := tn.C(TicketComments).Delete(ctx, c.ID); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+			return nil, nil, errors.Join(err, fmt.Errorf("remove the comment: %w", derr))
+		}
+		return nil, nil, err
+	}
+	c.WorkspaceID = tn.Workspace()
+	return c, t, nil
+}
+
+func commentable(t *Ticket, byCustomer bool) error {
+	if t.Status == StatusClosed {
+		return apperr.Invalid("input.ticketId", "ticket %s is closed: reopen it first", t.ID)
+	}
+	if byCustomer && t.ProfileID == "" {
+		return apperr.Invalid("input.byCustomer", "ticket %s has no person (erased)", t.ID)
+	}
+	return nil
+}
+
+// CommentPage is a page of comments.
+type CommentPage struct {
+	Comments []*Comment
+	Cursors  []string
+	HasNext  bool
+}
+
+// CommentsList names the order Comments reads for internal, for its
+// cursors.
+func CommentsList(internal bool) string {
+	if internal {
+		return "ticket-comments"
+	}
+	return "ticket-comments-public"
+}
+
+// Comments pages through ticket id's comments, oldest first; internal
+// false leaves the internal ones out.
+func (s *Service) Comments(ctx context.Context, tn store.Tenant, id string, internal bool, first int, after string) (CommentPage, error) {
+	var out CommentPage
+	q := store.Query{Index: CommentsByTicket, Eq: []any{id}, After: after, Limit: first + 1}
+	if !internal {
+		q.Index, q.Eq = CommentsPublic, []any{id, false}
+	}
+	docs, err := tn.C(TicketComments).Find(ctx, q)
+	if errors.Is(err, store.ErrBadCursor) {
+		return out, apperr.Invalid("after", "malformed cursor")
+	}
+	if err != nil {
+		return out, fmt.Errorf("comments of ticket %s: %w", id, err)
+	}
+	if len(docs) > first {
+		docs, out.HasNext = docs[:first], true
+	}
+	for _, d := range docs {
+		var c Comment
+		if err := d.Decode(&c); err != nil {
+			return out, fmt.Errorf("decode ticket comment: %w", err)
+		}
+		out.Comments = append(out.Comments, &c)
+		out.Cursors = append(out.Cursors, d.Key)
+	}
+	return out, nil
+}

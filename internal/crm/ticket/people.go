@@ -1,0 +1,177 @@
+package ticket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/halo-cdp/halo/store"
+)
+
+// ticketsOf reads the tickets of profileID.
+func ticketsOf(ctx context.Context, tn store.Tenant, profileID string) ([]Ticket, error) {
+	docs, err := tn.C(Tickets).Find(ctx, store.Query{Index: TicketsByProfile, Eq: []any{profileID}})
+	if err != nil {
+		return nil, fmt.Errorf("tickets of %s: %w", profileID, err)
+	}
+	out := make([]Ticket, len(docs))
+	for i, d := range docs {
+		if err := d.Decode(&out[i]); err != nil {
+			return nil, fmt.Errorf("decode ticket: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// rewrite applies fn to ticket t and writes it, re-reading it when a
+// concurrent write changed it; fn returning false leaves it.
+func rewrite(ctx context.Context, tn store.Tenant, t Ticket, fn func(*Ticket) bool) error {
+	for range 20 {
+		prev := t.Version
+		if !fn(&t) {
+			return nil
+		}
+		t.Version = prev + 1
+		err := tn.C(Tickets).Replace(ctx, &t, prev)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("rewrite ticket %s: %w", t.ID, err)
+		}
+		id := t.ID
+		t = Ticket{}
+		if err := tn.C(Tickets).Get(ctx, id, &t); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("reload ticket %s: %w", id, err)
+		}
+	}
+	return fmt.Errorf("rewrite ticket %s: too much contention", t.ID)
+}
+
+// MoveProfile re-links sourceID's tickets and the comments they wrote to
+// targetID (a merge). An unmerge leaves them on the survivor.
+func MoveProfile(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+	ts, err := ticketsOf(ctx, tn, sourceID)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if err := rewrite(ctx, tn, t, func(t *Ticket) bool {
+			if t.ProfileID != sourceID {
+				return false
+			}
+			t.ProfileID = targetID
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	docs, err := tn.C(TicketComments).Find(ctx, store.Query{Index: CommentsByProfile, Eq: []any{sourceID}})
+	if err != nil {
+		return fmt.Errorf("comments of %s: %w", sourceID, err)
+	}
+	for _, d := range docs {
+		var c Comment
+		if err := d.Decode(&c); err != nil {
+			return fmt.Errorf("decode ticket comment: %w", err)
+		}
+		c.AuthorProfileID = targetID
+		if err := tn.C(TicketComments).Put(ctx, &c); err != nil {
+			return fmt.Errorf("move ticket comment %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// EraseProfile removes profileID from its tickets (an erasure): every
+// comment on them and every comment the person wrote is deleted, and
+// each ticket keeps only what service reports count (priority, channel,
+// status, times, breaches), its subject replaced by ErasedSubject and its
+// body emptied.
+func EraseProfile(ctx context.Context, tn store.Tenant, profileID string) error {
+	ts, err := ticketsOf(ctx, tn, profileID)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		// Agents' answers quote the person: they go with the ticket's
+		// text.
+		if _, err := tn.C(TicketComments).DeleteMany(ctx, store.Query{Index: CommentsByTicket, Eq: []any{t.ID}}); err != nil {
+			return fmt.Errorf("erase comments of ticket %s: %w", t.ID, err)
+		}
+		if err := rewrite(ctx, tn, t, func(t *Ticket) bool {
+			if t.ProfileID != profileID {
+				return false
+			}
+			t.ProfileID, t.Subject, t.Body = "", ErasedSubject, ""
+			for i := range t.History {
+				t.History[i].By = ""
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	if _, err := tn.C(TicketComments).DeleteMany(ctx, store.Query{Index: CommentsByProfile, Eq: []any{profileID}}); err != nil {
+		return fmt.Errorf("erase comments of %s: %w", profileID, err)
+	}
+	return nil
+}
+
+// Exported is a ticket as a person's data export shows it, with its
+// public comments.
+type Exported struct {
+	TicketID  string            `json:"ticketId"`
+	Subject   string            `json:"subject"`
+	Body      string            `json:"body,omitempty"`
+	Status    string            `json:"status"`
+	Priority  string            `json:"priority"`
+	Channel   string            `json:"channel"`
+	CreatedAt string            `json:"createdAt"`
+	Comments  []ExportedComment `json:"comments"`
+}
+
+// ExportedComment is a public comment in an export.
+type ExportedComment struct {
+	Body      string `json:"body"`
+	ByYou     bool   `json:"byYou"`
+	CreatedAt string `json:"createdAt"`
+}
+
+// ExportProfile lists the tickets of any of profileIDs (a person and the
+// profiles merged into them) with their public comments: internal notes
+// are the company's.
+func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) ([]Exported, error) {
+	out := []Exported{}
+	for _, id := range profileIDs {
+		ts, err := ticketsOf(ctx, tn, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			e := Exported{TicketID: t.ID, Subject: t.Subject, Body: t.Body, Status: t.Status, Priority: t.Priority, Channel: t.Channel,
+				CreatedAt: t.CreatedAt.Format(time.RFC3339), Comments: []ExportedComment{}}
+			docs, err := tn.C(TicketComments).Find(ctx, store.Query{Index: CommentsByTicket, Eq: []any{t.ID}})
+			if err != nil {
+				return nil, fmt.Errorf("comments of ticket %s: %w", t.ID, err)
+			}
+			for _, d := range docs {
+				var c Comment
+				if err := d.Decode(&c); err != nil {
+					return nil, fmt.Errorf("decode ticket comment: %w", err)
+				}
+				if !c.Internal {
+					e.Comments = append(e.Comments, ExportedComment{Body: c.Body, ByYou: c.AuthorProfileID != "", CreatedAt: c.CreatedAt.Format(time.RFC3339)})
+				}
+			}
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b Exported) int { return strings.Compare(a.TicketID, b.TicketID) })
+	return out, nil
+}
