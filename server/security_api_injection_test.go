@@ -49,6 +49,8 @@ func (w *secWorld) injectionCases(t *testing.T) {
 		{"object as an account domain", `mutation($d: [String!]) { createAccount(input: {name: "Inj", domains: $d}) { id } }`, map[string]any{"d": []any{map[string]any{"$gt": ""}}}, "GRAPHQL_VALIDATION_FAILED"},
 		{"operator as an ad-hoc sort trait", `{ profiles(sortBy: {by: TRAIT, trait: "$where"}) { totalCount } }`, nil, "BAD_USER_INPUT"},
 		{"dotted identifier type", `mutation { setIdentifierType(input: {name: "email.x"}) { name } }`, nil, "BAD_USER_INPUT"},
+		{"operator as a ticket's identifier type", `mutation { openTicket(input: {identifier: {type: "$where", value: "1"}, subject: "x"}) { id } }`, nil, "BAD_USER_INPUT"},
+		{"object as a ticket's subject", `mutation($s: String!, $p: ID!) { openTicket(input: {profileId: $p, subject: $s}) { id } }`, map[string]any{"p": w.profile, "s": map[string]any{"$gt": ""}}, "GRAPHQL_VALIDATION_FAILED"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { w.hostile(t, tok, c.query, c.vars, c.code) })
@@ -93,6 +95,16 @@ func (w *secWorld) injectionCases(t *testing.T) {
 			r.requireOK(t)
 			if strings.Contains(string(r.Data), `"id"`) || !strings.Contains(string(r.Data), `"totalCount":0`) {
 				t.Fatalf("account search %q matched: %s", q, r.Data)
+			}
+		})
+	}
+	// A queue's assignee is a value: operator text matches nobody.
+	for _, a := range []string{`{"$ne": null}`, ".*", "$where"} {
+		t.Run("ticket assignee "+a, func(t *testing.T) {
+			r := s.gql(t, tok, `query($a: String) { tickets(filter: {assignee: $a}) { totalCount nodes { id } } }`, map[string]any{"a": a})
+			r.requireOK(t)
+			if !strings.Contains(string(r.Data), `"totalCount":0`) {
+				t.Fatalf("assignee %q matched: %s", a, r.Data)
 			}
 		})
 	}

@@ -61,6 +61,10 @@ func (w *secWorld) mutationCalls() map[string]secCall {
 		"closeDeal":                {`mutation($d: ID!) { closeDeal(id: $d, outcome: WON, expectedVersion: 1) { id status } }`, map[string]any{"d": w.deal}},
 		"createTask":               {`mutation { createTask(input: {subject: "Sec task"}) { id subject } }`, nil},
 		"completeTask":             {`mutation($t: ID!) { completeTask(id: $t) { id status } }`, map[string]any{"t": w.task}},
+		"openTicket":               {`mutation($p: ID!) { openTicket(input: {profileId: $p, subject: "Sec ticket"}) { id status } }`, map[string]any{"p": w.profile}},
+		"updateTicket":             {`mutation($t: ID!) { updateTicket(id: $t, input: {status: PENDING}) { id status } }`, map[string]any{"t": w.ticket}},
+		"addTicketComment":         {`mutation($t: ID!) { addTicketComment(input: {ticketId: $t, body: "On it"}) { comment { id } ticket { status } } }`, map[string]any{"t": w.ticket}},
+		"setTicketSlaTargets":      {`mutation { setTicketSlaTargets(targets: [{priority: LOW, firstResponseMinutes: 600}]) { priority firstResponseMinutes } }`, nil},
 	}
 }
 
@@ -98,6 +102,9 @@ func (w *secWorld) queryCalls() map[string]secCall {
 		"deals":             {`{ deals { totalCount nodes { id } } }`, nil},
 		"pipelineSummary":   {`{ pipelineSummary { won stages { count } } }`, nil},
 		"tasks":             {`{ tasks { totalCount nodes { subject } } }`, nil},
+		"ticket":            {`query($t: ID!) { ticket(id: $t) { id subject comments { nodes { body } } } }`, map[string]any{"t": w.ticket}},
+		"tickets":           {`{ tickets(filter: {breached: false}) { totalCount nodes { id sla { firstResponseBreached } } } }`, nil},
+		"ticketSlaTargets":  {`{ ticketSlaTargets { priority resolutionMinutes } }`, nil},
 	}
 }
 

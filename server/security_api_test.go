@@ -38,8 +38,10 @@ type secWorld struct {
 	profile, other, merged string // other: a second profile; merged: a merge record id
 	static, dynamic        string // segment ids
 	account, deal, task    string // an account, a deal, a task
+	ticket                 string
 	// globex
 	gProfile, gMerge, gSegment, gAccount, gDeal, gTask string
+	gTicket                                            string
 	gEmail                                             string
 
 	cases atomic.Int64 // hostile cases run
@@ -69,6 +71,7 @@ func seedSecurity(t *testing.T) *secWorld {
 	w.account = createAccount(t, s, acme, map[string]any{"name": "Acme", "domains": []any{"acme.test"}}).ID
 	w.deal = createDeal(t, s, acme, map[string]any{"name": "Acme deal", "currency": "EUR", "amount": 10}).ID
 	w.task = createTask(t, s, acme, "Acme task")
+	w.ticket = openTicket(t, s, acme, w.profile, "Acme ticket")
 
 	g, _ := identify(t, s, globex, ids("email", w.gEmail), map[string]any{"firstName": "Gina", "plan": "pro"})
 	w.gProfile = g.ID
@@ -81,6 +84,7 @@ func seedSecurity(t *testing.T) *secWorld {
 	w.gAccount = createAccount(t, s, globex, map[string]any{"name": "Globex", "domains": []any{"globex.test"}}).ID
 	w.gDeal = createDeal(t, s, globex, map[string]any{"name": "Globex deal", "currency": "EUR", "amount": 10}).ID
 	w.gTask = createTask(t, s, globex, "Globex task")
+	w.gTicket = openTicket(t, s, globex, w.gProfile, "Globex ticket")
 	s.gql(t, globex, `mutation($s: ID!, $p: ID!) { addToStaticSegment(segmentId: $s, profileIds: [$p]) { id } }`,
 		map[string]any{"s": w.gSegment, "p": w.gProfile}).requireOK(t)
 	return w

@@ -69,3 +69,12 @@ func createTask(t *testing.T, s *testServer, tok, subject string) string {
 	r.decode(t, &out)
 	return out.CreateTask.ID
 }
+
+func openTicket(t *testing.T, s *testServer, tok, profileID, subject string) string {
+	t.Helper()
+	r := s.gql(t, tok, `mutation($p: ID!, $s: String!) { openTicket(input: {profileId: $p, subject: $s}) { id } }`, map[string]any{"p": profileID, "s": subject})
+	r.requireOK(t)
+	var out struct{ OpenTicket struct{ ID string } }
+	r.decode(t, &out)
+	return out.OpenTicket.ID
+}

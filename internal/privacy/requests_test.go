@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -118,6 +119,20 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if _, err := e.Services.Tasks.Create(ctx, tn, task.CreateInput{Subject: "Renewal terms", AccountID: company.ID}); err != nil {
 		t.Fatal(err)
 	}
+	// A ticket with the person's words and an agent's answer quoting them.
+	tk, err := e.Services.Tickets.Open(ctx, tn, ticket.OpenInput{ProfileID: y, Subject: "Erinyes cannot log in", Body: "Write to erin.erased@example.com", Priority: ticket.High})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []ticket.CommentInput{
+		{TicketID: tk.ID, Body: "Dear Erinyes, we reset it", Author: "agent"},
+		{TicketID: tk.ID, Body: "Erinyes' card is on file", Author: "agent", Internal: true},
+		{TicketID: tk.ID, Body: "Thanks! Erinyes", ByCustomer: true},
+	} {
+		if _, _, err := e.Services.Tickets.AddComment(ctx, tn, c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := e.Services.Segments.AddStatic(ctx, tn, vip.ID, []string{x}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +186,9 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if tasks, _ := ex["tasks"].([]task.Exported); len(tasks) != 1 || !strings.Contains(tasks[0].Subject, "Erinyes") {
 		t.Fatalf("export tasks: %#v", ex["tasks"])
 	}
+	if tickets, _ := ex["tickets"].([]ticket.Exported); len(tickets) != 1 || tickets[0].TicketID != tk.ID || len(tickets[0].Comments) != 2 {
+		t.Fatalf("export tickets (public comments only): %#v", ex["tickets"])
+	}
 	if counts := ex["counts"].(map[string]any); counts["events"] != 5 || counts["interactions"] != 2 || counts["consentLog"] != 2 {
 		t.Fatalf("export counts %v", counts)
 	}
@@ -204,6 +222,10 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	}
 	if len(hits) > 0 || read < 20 {
 		t.Fatalf("after erasure (%d documents of %d collections read):\n%s", read, len(app.Collections), strings.Join(hits, "\n"))
+	}
+	// The ticket stays for service reports, without the person.
+	if got, err := e.Services.Tickets.Get(ctx, tn, tk.ID); err != nil || got.ProfileID != "" || got.Subject != ticket.ErasedSubject || got.Priority != ticket.High || got.FirstResponseAt.IsZero() {
+		t.Fatalf("the ticket after the erasure: %+v %v", got, err)
 	}
 	// The company's task stays.
 	if n, err := e.Services.Tasks.Count(ctx, tn, task.Filter{}); err != nil || n != 1 {
