@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/store"
 )
@@ -19,14 +20,15 @@ import (
 // <company>.example), each known person linked to their company's
 // account with a role, deals for every account spread over every stage
 // of the default pipeline, and a task (due soon, or overdue) for each
-// open deal, so the CRM screens show something on the first start. An account found already (a re-run of an interrupted load)
+// open deal, and tickets (answered, resolved, and some past their
+// targets), so the CRM screens show something on the first start. An account found already (a re-run of an interrupted load)
 // gets nothing twice.
 
 var roles = []string{"buyer", "champion", "decision maker", "user", "finance"}
 
 // seedCRM writes the demo accounts and deals; it returns how many of each
 // it created.
-func seedCRM(ctx context.Context, svc *app.Services, tn store.Tenant, people []*Person, opts Options) (accounts, deals int, err error) {
+func seedCRM(ctx context.Context, svc *app.Services, clk *app.ManualClock, tn store.Tenant, people []*Person, opts Options) (accounts, deals, tickets int, err error) {
 	r := rand.New(rand.NewPCG(opts.Seed, 0xc12))
 	// Tasks draw from a stream of their own: adding them changed no
 	// deal's figures.
@@ -44,7 +46,7 @@ func seedCRM(ctx context.Context, svc *app.Services, tn store.Tenant, people []*
 	}
 	pipeline, err := svc.Deals.Get(ctx, tn, "pipeline", deal.DefaultKey)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	for ci, company := range companies {
 		domain := strings.ToLower(company) + ".example"
@@ -55,13 +57,18 @@ func seedCRM(ctx context.Context, svc *app.Services, tn store.Tenant, people []*
 			continue // loaded before
 		}
 		if err != nil {
-			return accounts, deals, fmt.Errorf("seed account %s: %w", company, err)
+			return accounts, deals, tickets, fmt.Errorf("seed account %s: %w", company, err)
 		}
 		accounts++
 		contacts := byCompany[company]
+		n, err := seedTickets(ctx, svc, clk, tn, rt, company, contacts, opts.Now)
+		if err != nil {
+			return accounts, deals, tickets, err
+		}
+		tickets += n
 		for _, pid := range contacts {
 			if _, err := svc.Accounts.Link(ctx, tn, pid, a.ID, roles[r.IntN(len(roles))]); err != nil && apperr.CodeOf(err) != apperr.NotFound {
-				return accounts, deals, fmt.Errorf("seed link to %s: %w", company, err)
+				return accounts, deals, tickets, fmt.Errorf("seed link to %s: %w", company, err)
 			}
 		}
 		// One deal per stage for the first accounts, fewer for the rest.
@@ -78,7 +85,7 @@ func seedCRM(ctx context.Context, svc *app.Services, tn store.Tenant, people []*
 			}
 			d, err := svc.Deals.Create(ctx, tn, in)
 			if err != nil && apperr.CodeOf(err) != apperr.NotFound {
-				return accounts, deals, fmt.Errorf("seed deal of %s: %w", company, err)
+				return accounts, deals, tickets, fmt.Errorf("seed deal of %s: %w", company, err)
 			}
 			deals++
 			// A next step for the open ones: some overdue already.
@@ -89,16 +96,67 @@ func seedCRM(ctx context.Context, svc *app.Services, tn store.Tenant, people []*
 					t.ProfileID = d.ContactIDs[0]
 				}
 				if _, err := svc.Tasks.Create(ctx, tn, t); err != nil && apperr.CodeOf(err) != apperr.NotFound {
-					return accounts, deals, fmt.Errorf("seed task of %s: %w", company, err)
+					return accounts, deals, tickets, fmt.Errorf("seed task of %s: %w", company, err)
 				}
 			}
 		}
 	}
-	return accounts, deals, nil
+	// Tickets past a target are flagged, as the sweeper would.
+	clk.Set(opts.Now)
+	if _, err := svc.Tickets.Sweep(ctx, tn, svc.Tickets.Now()); err != nil {
+		return accounts, deals, tickets, fmt.Errorf("seed ticket breaches: %w", err)
+	}
+	return accounts, deals, tickets, nil
+}
+
+// seedTickets opens two tickets for a company's people, hours or days
+// ago: some answered, some resolved, some left to miss their targets
+// (the sweep after the load flags those).
+func seedTickets(ctx context.Context, svc *app.Services, clk *app.ManualClock, tn store.Tenant, r *rand.Rand, company string, contacts []string, now time.Time) (int, error) {
+	if len(contacts) == 0 {
+		return 0, nil
+	}
+	defer clk.Set(now)
+	n := 0
+	for i := range 2 {
+		// The first is fresh (within its targets), the second older.
+		opened := now.Add(-time.Duration(1+r.IntN(45)) * time.Minute)
+		if i == 1 {
+			opened = now.Add(-time.Duration(1+r.IntN(96)) * time.Hour)
+		}
+		clk.Set(opened)
+		subject := ticketSubjects[r.IntN(len(ticketSubjects))]
+		t, err := svc.Tickets.Open(ctx, tn, ticket.OpenInput{ProfileID: contacts[r.IntN(len(contacts))], Subject: subject,
+			Body: "Reported by " + company + ".", Priority: ticket.Priorities[r.IntN(len(ticket.Priorities))],
+			Channel: ticket.Channels[r.IntN(4)], Assignee: agents[r.IntN(len(agents))]})
+		if apperr.CodeOf(err) == apperr.NotFound {
+			continue
+		}
+		if err != nil {
+			return n, fmt.Errorf("seed ticket of %s: %w", company, err)
+		}
+		n++
+		if i == 0 || r.IntN(4) == 0 {
+			continue // unanswered
+		}
+		clk.Set(opened.Add(time.Duration(5+r.IntN(300)) * time.Minute))
+		if _, _, err := svc.Tickets.AddComment(ctx, tn, ticket.CommentInput{TicketID: t.ID, Body: "Thanks for reporting this, we are looking into it.", Author: t.Assignee}); err != nil {
+			return n, fmt.Errorf("seed ticket comment of %s: %w", company, err)
+		}
+		if r.IntN(2) == 0 {
+			clk.Set(opened.Add(time.Duration(1+r.IntN(30)) * time.Hour))
+			st := ticket.StatusResolved
+			if _, err := svc.Tickets.Update(ctx, tn, t.ID, ticket.UpdateInput{Status: &st, Actor: t.Assignee}); err != nil {
+				return n, fmt.Errorf("seed ticket resolution of %s: %w", company, err)
+			}
+		}
+	}
+	return n, nil
 }
 
 var (
-	industries = []string{"manufacturing", "logistics", "software", "pharma", "media", "energy", "finance", "food"}
-	dealNames  = []string{"annual licence", "expansion", "pilot", "renewal", "support plan", "training"}
-	owners     = []string{"rep-ana", "rep-bruno", "rep-carla"}
+	industries     = []string{"manufacturing", "logistics", "software", "pharma", "media", "energy", "finance", "food"}
+	dealNames      = []string{"annual licence", "expansion", "pilot", "renewal", "support plan", "training"}
+	owners         = []string{"rep-ana", "rep-bruno", "rep-carla"}
+	ticketSubjects = []string{"Cannot log in", "Invoice is wrong", "Export times out", "Question about the renewal", "Feature request: SSO", "Data missing in report"}
 )

@@ -33,7 +33,7 @@ type Options struct {
 // Stats says what Load wrote.
 type Stats struct {
 	Profiles, Events, Interactions, Merges, Consents int
-	Accounts, Deals                                  int
+	Accounts, Deals, Tickets                         int
 }
 
 // Load writes demo data into workspace.
@@ -99,7 +99,7 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 	}
 	clk.Set(opts.Now)
 	var err error
-	if stats.Accounts, stats.Deals, err = seedCRM(ctx, svc, tn, people, opts); err != nil {
+	if stats.Accounts, stats.Deals, stats.Tickets, err = seedCRM(ctx, svc, clk, tn, people, opts); err != nil {
 		return stats, err
 	}
 	// The RFM boundaries of the loaded history, so that scores are known

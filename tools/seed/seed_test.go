@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
@@ -79,11 +80,23 @@ func TestLoadIsIdempotent(t *testing.T) {
 	if linked == 0 {
 		t.Error("no demo person is linked to an account")
 	}
+	// Open and breached tickets, and answered ones.
+	tickets := func(f ticket.Filter) int64 {
+		n, err := svc.Tickets.Count(ctx, st.Tenant("demo"), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	yes := true
+	if all, breached, open := tickets(ticket.Filter{}), tickets(ticket.Filter{Breached: &yes}), tickets(ticket.Filter{Status: ticket.StatusOpen}); all != int64(first.Tickets) || all < 8 || breached == 0 || open == 0 {
+		t.Errorf("demo tickets: %d (stats %d), %d breached, %d open", all, first.Tickets, breached, open)
+	}
 	again, err := Load(ctx, st, "demo", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Events != 0 || again.Consents != 0 || again.Profiles != first.Profiles || again.Accounts != 0 || again.Deals != 0 {
+	if again.Events != 0 || again.Consents != 0 || again.Profiles != first.Profiles || again.Accounts != 0 || again.Deals != 0 || again.Tickets != 0 {
 		t.Fatalf("second load wrote again: %+v (first %+v)", again, first)
 	}
 }
