@@ -361,6 +361,14 @@ type ComplexityRoot struct {
 		Values     func(childComplexity int) int
 	}
 
+	LifecycleChange struct {
+		Actor func(childComplexity int) int
+		At    func(childComplexity int) int
+		Cause func(childComplexity int) int
+		From  func(childComplexity int) int
+		To    func(childComplexity int) int
+	}
+
 	MembershipChange struct {
 		At      func(childComplexity int) int
 		Cause   func(childComplexity int) int
@@ -426,6 +434,7 @@ type ComplexityRoot struct {
 		SetConsent               func(childComplexity int, input model.SetConsentInput) int
 		SetConsents              func(childComplexity int, input model.SetConsentsInput) int
 		SetIdentifierType        func(childComplexity int, input model.IdentifierTypeInput) int
+		SetLifecycleStage        func(childComplexity int, profileID string, stage model.LifecycleStage) int
 		SetPIISettings           func(childComplexity int, traitKeys []string, identifierTypes []string) int
 		SetScoreSettings         func(childComplexity int, input model.ScoreSettingsInput) int
 		SetTicketSLATargets      func(childComplexity int, targets []model.TicketSLATargetInput) int
@@ -481,25 +490,27 @@ type ComplexityRoot struct {
 	}
 
 	Profile struct {
-		Accounts       func(childComplexity int) int
-		CanContact     func(childComplexity int, purpose string, channel model.ConsentChannel) int
-		Computed       func(childComplexity int, keys []string) int
-		Consent        func(childComplexity int) int
-		ConsentHistory func(childComplexity int, first *int, after *string) int
-		CreatedAt      func(childComplexity int) int
-		EventCount     func(childComplexity int) int
-		FirstSeenAt    func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Identifiers    func(childComplexity int) int
-		LastSeenAt     func(childComplexity int) int
-		MergedFrom     func(childComplexity int) int
-		Merges         func(childComplexity int) int
-		Scores         func(childComplexity int) int
-		Segments       func(childComplexity int) int
-		Tickets        func(childComplexity int, status *model.TicketStatus, first *int, after *string) int
-		Timeline       func(childComplexity int, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) int
-		Traits         func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
+		Accounts         func(childComplexity int) int
+		CanContact       func(childComplexity int, purpose string, channel model.ConsentChannel) int
+		Computed         func(childComplexity int, keys []string) int
+		Consent          func(childComplexity int) int
+		ConsentHistory   func(childComplexity int, first *int, after *string) int
+		CreatedAt        func(childComplexity int) int
+		EventCount       func(childComplexity int) int
+		FirstSeenAt      func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Identifiers      func(childComplexity int) int
+		LastSeenAt       func(childComplexity int) int
+		LifecycleHistory func(childComplexity int) int
+		LifecycleStage   func(childComplexity int) int
+		MergedFrom       func(childComplexity int) int
+		Merges           func(childComplexity int) int
+		Scores           func(childComplexity int) int
+		Segments         func(childComplexity int) int
+		Tickets          func(childComplexity int, status *model.TicketStatus, first *int, after *string) int
+		Timeline         func(childComplexity int, first *int, after *string, kinds []model.TimelineKind, names []string, since *time.Time, until *time.Time) int
+		Traits           func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
 	}
 
 	ProfileConnection struct {
@@ -976,6 +987,7 @@ type MutationResolver interface {
 	MoveDealStage(ctx context.Context, id string, stage string, reason *string, expectedVersion int) (*model.Deal, error)
 	CloseDeal(ctx context.Context, id string, outcome model.DealOutcome, reason *string, expectedVersion int) (*model.Deal, error)
 	SetIdentifierType(ctx context.Context, input model.IdentifierTypeInput) (*model.IdentifierType, error)
+	SetLifecycleStage(ctx context.Context, profileID string, stage model.LifecycleStage) (*model.Profile, error)
 	MergeProfiles(ctx context.Context, sourceID string, targetID string, reason *string) (*model.Profile, error)
 	UnmergeProfile(ctx context.Context, mergeID string) (*model.UnmergePayload, error)
 	EraseProfile(ctx context.Context, profileID string, reason *string) (*model.ErasureReceipt, error)
@@ -1006,6 +1018,8 @@ type ProfileResolver interface {
 	Consent(ctx context.Context, obj *model.Profile) ([]model.ConsentState, error)
 	ConsentHistory(ctx context.Context, obj *model.Profile, first *int, after *string) (*model.ConsentRecordConnection, error)
 	CanContact(ctx context.Context, obj *model.Profile, purpose string, channel model.ConsentChannel) (bool, error)
+	LifecycleStage(ctx context.Context, obj *model.Profile) (*model.LifecycleStage, error)
+	LifecycleHistory(ctx context.Context, obj *model.Profile) ([]model.LifecycleChange, error)
 	Merges(ctx context.Context, obj *model.Profile) ([]model.MergeRecord, error)
 	Scores(ctx context.Context, obj *model.Profile) (*model.Scores, error)
 	Segments(ctx context.Context, obj *model.Profile) ([]model.SegmentMembership, error)
@@ -2281,6 +2295,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IdentityConflict.Values(childComplexity), true
 
+	case "LifecycleChange.actor":
+		if e.ComplexityRoot.LifecycleChange.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleChange.Actor(childComplexity), true
+	case "LifecycleChange.at":
+		if e.ComplexityRoot.LifecycleChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleChange.At(childComplexity), true
+	case "LifecycleChange.cause":
+		if e.ComplexityRoot.LifecycleChange.Cause == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleChange.Cause(childComplexity), true
+	case "LifecycleChange.from":
+		if e.ComplexityRoot.LifecycleChange.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleChange.From(childComplexity), true
+	case "LifecycleChange.to":
+		if e.ComplexityRoot.LifecycleChange.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleChange.To(childComplexity), true
+
 	case "MembershipChange.at":
 		if e.ComplexityRoot.MembershipChange.At == nil {
 			break
@@ -2727,6 +2772,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetIdentifierType(childComplexity, args["input"].(model.IdentifierTypeInput)), true
+	case "Mutation.setLifecycleStage":
+		if e.ComplexityRoot.Mutation.SetLifecycleStage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setLifecycleStage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetLifecycleStage(childComplexity, args["profileId"].(string), args["stage"].(model.LifecycleStage)), true
 	case "Mutation.setPIISettings":
 		if e.ComplexityRoot.Mutation.SetPIISettings == nil {
 			break
@@ -3074,6 +3130,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Profile.LastSeenAt(childComplexity), true
+	case "Profile.lifecycleHistory":
+		if e.ComplexityRoot.Profile.LifecycleHistory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Profile.LifecycleHistory(childComplexity), true
+	case "Profile.lifecycleStage":
+		if e.ComplexityRoot.Profile.LifecycleStage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Profile.LifecycleStage(childComplexity), true
 	case "Profile.mergedFrom":
 		if e.ComplexityRoot.Profile.MergedFrom == nil {
 			break
@@ -4980,6 +5048,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("IdentifierTypeInput", ec.unmarshalInputIdentifierTypeInput),
 			graphql.NewInputUnmarshaler("IdentifyInput", ec.unmarshalInputIdentifyInput),
 			graphql.NewInputUnmarshaler("InactivityConditionInput", ec.unmarshalInputInactivityConditionInput),
+			graphql.NewInputUnmarshaler("LifecycleStageConditionInput", ec.unmarshalInputLifecycleStageConditionInput),
 			graphql.NewInputUnmarshaler("LogInteractionInput", ec.unmarshalInputLogInteractionInput),
 			graphql.NewInputUnmarshaler("OpenTicketInput", ec.unmarshalInputOpenTicketInput),
 			graphql.NewInputUnmarshaler("PipelineStageInput", ec.unmarshalInputPipelineStageInput),
@@ -6033,6 +6102,57 @@ input IdentifierConditionInput {
 
 extend input SegmentRuleInput {
   identifier: IdentifierConditionInput
+}
+`, BuiltIn: false},
+	{Name: "../schema/lifecycle.graphqls", Input: `"""
+Where a person stands with the business. SUBSCRIBER to EVANGELIST are in
+order: automatic moves go forward only (a deal opening makes its contacts
+OPPORTUNITY, a won deal or an order makes them CUSTOMER). CHURNED and OTHER
+stand outside the order, so an automatic move goes forward from them.
+"""
+enum LifecycleStage {
+  SUBSCRIBER
+  LEAD
+  MQL
+  SQL
+  OPPORTUNITY
+  CUSTOMER
+  EVANGELIST
+  CHURNED
+  OTHER
+}
+
+"One move of a person's lifecycle stage."
+type LifecycleChange {
+  "Null for the first stage."
+  from: LifecycleStage
+  to: LifecycleStage!
+  "manual, deal.opened, deal.won or order."
+  cause: String!
+  "The token subject, for a manual change."
+  actor: String
+  at: Time!
+}
+
+extend type Profile {
+  "Null until a stage is set or reached."
+  lifecycleStage: LifecycleStage @hasScope(scope: "crm:read")
+  "Every change, oldest first (the profiles merged into this one included; at most 200)."
+  lifecycleHistory: [LifecycleChange!]! @hasScope(scope: "crm:read")
+}
+
+"A segment rule node: the person's lifecycle stage is one of in (1 to 16 stages). A person without a stage matches none."
+input LifecycleStageConditionInput {
+  in: [LifecycleStage!]!
+}
+
+extend input SegmentRuleInput {
+  lifecycleStage: LifecycleStageConditionInput
+}
+
+extend type Mutation {
+  "Set a person's lifecycle stage by hand, forward or back (the history keeps it)."
+  setLifecycleStage(profileId: ID!, stage: LifecycleStage!): Profile! @hasScope(scope: "crm:write")
 }
 `, BuiltIn: false},
 	{Name: "../schema/merges.graphqls", Input: `"Two profiles that were not merged because they hold different values of a unique identifier type (or a merge limit was hit)."
@@ -7848,6 +7968,22 @@ func (ec *executionContext) childFields_IdentityConflict(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type IdentityConflict", field.Name)
 }
 
+func (ec *executionContext) childFields_LifecycleChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_LifecycleChange_from(ctx, field)
+	case "to":
+		return ec.fieldContext_LifecycleChange_to(ctx, field)
+	case "cause":
+		return ec.fieldContext_LifecycleChange_cause(ctx, field)
+	case "actor":
+		return ec.fieldContext_LifecycleChange_actor(ctx, field)
+	case "at":
+		return ec.fieldContext_LifecycleChange_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LifecycleChange", field.Name)
+}
+
 func (ec *executionContext) childFields_MembershipChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -8034,6 +8170,10 @@ func (ec *executionContext) childFields_Profile(ctx context.Context, field graph
 		return ec.fieldContext_Profile_consentHistory(ctx, field)
 	case "canContact":
 		return ec.fieldContext_Profile_canContact(ctx, field)
+	case "lifecycleStage":
+		return ec.fieldContext_Profile_lifecycleStage(ctx, field)
+	case "lifecycleHistory":
+		return ec.fieldContext_Profile_lifecycleHistory(ctx, field)
 	case "merges":
 		return ec.fieldContext_Profile_merges(ctx, field)
 	case "scores":
@@ -9465,6 +9605,28 @@ func (ec *executionContext) field_Mutation_setIdentifierType_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setLifecycleStage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "profileId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["profileId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "stage",
+		func(ctx context.Context, v any) (model.LifecycleStage, error) {
+			return ec.unmarshalNLifecycleStage2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["stage"] = arg1
 	return args, nil
 }
 
@@ -16111,6 +16273,121 @@ func (ec *executionContext) fieldContext_IdentityConflict_profileIds(_ context.C
 	return graphql.NewScalarFieldContext("IdentityConflict", field, false, false, "ID")
 }
 
+func (ec *executionContext) _LifecycleChange_from(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleChange_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LifecycleStage) graphql.Marshaler {
+			return ec.marshalOLifecycleStage2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleChange_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleChange", field, false, false, "LifecycleStage")
+}
+
+func (ec *executionContext) _LifecycleChange_to(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleChange_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.LifecycleStage) graphql.Marshaler {
+			return ec.marshalNLifecycleStage2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleChange_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleChange", field, false, false, "LifecycleStage")
+}
+
+func (ec *executionContext) _LifecycleChange_cause(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleChange_cause(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cause, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleChange_cause(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _LifecycleChange_actor(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleChange_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleChange_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _LifecycleChange_at(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleChange", field, false, false, "Time")
+}
+
 func (ec *executionContext) _MembershipChange_id(ctx context.Context, field graphql.CollectedField, obj *model.MembershipChange) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17931,6 +18208,68 @@ func (ec *executionContext) fieldContext_Mutation_setIdentifierType(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setIdentifierType_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setLifecycleStage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setLifecycleStage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetLifecycleStage(ctx, fc.Args["profileId"].(string), fc.Args["stage"].(model.LifecycleStage))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:write")
+				if err != nil {
+					var zeroVal *model.Profile
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Profile
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Profile) graphql.Marshaler {
+			return ec.marshalNProfile2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐProfile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setLifecycleStage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Profile(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setLifecycleStage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -20381,6 +20720,97 @@ func (ec *executionContext) fieldContext_Profile_canContact(ctx context.Context,
 	if fc.Args, err = ec.field_Profile_canContact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Profile_lifecycleStage(ctx context.Context, field graphql.CollectedField, obj *model.Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_lifecycleStage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Profile().LifecycleStage(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:read")
+				if err != nil {
+					var zeroVal *model.LifecycleStage
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.LifecycleStage
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LifecycleStage) graphql.Marshaler {
+			return ec.marshalOLifecycleStage2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_lifecycleStage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Profile", field, true, true, "LifecycleStage")
+}
+
+func (ec *executionContext) _Profile_lifecycleHistory(ctx context.Context, field graphql.CollectedField, obj *model.Profile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Profile_lifecycleHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Profile().LifecycleHistory(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:read")
+				if err != nil {
+					var zeroVal []model.LifecycleChange
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.LifecycleChange
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []model.LifecycleChange) graphql.Marshaler {
+			return ec.marshalNLifecycleChange2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Profile_lifecycleHistory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Profile",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleChange(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -32079,6 +32509,48 @@ func UnmarshalInactivityConditionInput(ctx context.Context, raw any) (model.Inac
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputLifecycleStageConditionInput(ctx context.Context, obj any) (model.LifecycleStageConditionInput, error) {
+	var it model.LifecycleStageConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"in"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "in":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("in"))
+			data, err := ec.unmarshalNLifecycleStage2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStageᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.In = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLifecycleStageConditionInput unmarshals raw into the LifecycleStageConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLifecycleStageConditionInput(ctx context.Context, raw any) (model.LifecycleStageConditionInput, error) {
+	var out model.LifecycleStageConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LifecycleStageConditionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLogInteractionInput(ctx context.Context, obj any) (model.LogInteractionInput, error) {
 	var it model.LogInteractionInput
 	if obj == nil {
@@ -32746,7 +33218,7 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "identifier", "computed"}
+	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "identifier", "lifecycleStage", "computed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -32823,6 +33295,13 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 				return it, err
 			}
 			it.Identifier = data
+		case "lifecycleStage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lifecycleStage"))
+			data, err := ec.unmarshalOLifecycleStageConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStageConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LifecycleStage = data
 		case "computed":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("computed"))
 			data, err := ec.unmarshalOComputedConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedConditionInput(ctx, v)
@@ -35620,6 +36099,59 @@ func (ec *executionContext) _IdentityConflict(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var lifecycleChangeImplementors = []string{"LifecycleChange"}
+
+func (ec *executionContext) _LifecycleChange(ctx context.Context, sel ast.SelectionSet, obj *model.LifecycleChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, lifecycleChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LifecycleChange")
+		case "from":
+			out.Values[i] = ec._LifecycleChange_from(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._LifecycleChange_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cause":
+			out.Values[i] = ec._LifecycleChange_cause(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._LifecycleChange_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._LifecycleChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var membershipChangeImplementors = []string{"MembershipChange"}
 
 func (ec *executionContext) _MembershipChange(ctx context.Context, sel ast.SelectionSet, obj *model.MembershipChange) graphql.Marshaler {
@@ -36001,6 +36533,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setIdentifierType":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setIdentifierType(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setLifecycleStage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setLifecycleStage(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -36532,6 +37071,18 @@ func (ec *executionContext) _Profile(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Profile_canContact(ctx, field, obj)
+				})
+		case "lifecycleStage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_lifecycleStage(ctx, field, obj)
+				})
+		case "lifecycleHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Profile_lifecycleHistory(ctx, field, obj)
 				})
 		case "merges":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -40759,6 +41310,66 @@ func (ec *executionContext) marshalNLawfulBasis2githubᚗcomᚋhaloᚑcdpᚋhalo
 	return v
 }
 
+func (ec *executionContext) marshalNLifecycleChange2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleChange(ctx context.Context, sel ast.SelectionSet, v model.LifecycleChange) graphql.Marshaler {
+	return ec._LifecycleChange(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNLifecycleChange2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.LifecycleChange) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLifecycleChange2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNLifecycleStage2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx context.Context, v any) (model.LifecycleStage, error) {
+	var res model.LifecycleStage
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLifecycleStage2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx context.Context, sel ast.SelectionSet, v model.LifecycleStage) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNLifecycleStage2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStageᚄ(ctx context.Context, v any) ([]model.LifecycleStage, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.LifecycleStage, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLifecycleStage2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNLifecycleStage2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStageᚄ(ctx context.Context, sel ast.SelectionSet, v []model.LifecycleStage) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLifecycleStage2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNLogInteractionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLogInteractionInput(ctx context.Context, v any) (model.LogInteractionInput, error) {
 	res, err := ec.unmarshalInputLogInteractionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -42560,6 +43171,30 @@ func (ec *executionContext) marshalOJSON2ᚕinterfaceᚄ(ctx context.Context, se
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOLifecycleStage2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx context.Context, v any) (*model.LifecycleStage, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.LifecycleStage)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOLifecycleStage2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStage(ctx context.Context, sel ast.SelectionSet, v *model.LifecycleStage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOLifecycleStageConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐLifecycleStageConditionInput(ctx context.Context, v any) (*model.LifecycleStageConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputLifecycleStageConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalONormalization2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx context.Context, v any) (*model.Normalization, error) {

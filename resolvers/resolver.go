@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -42,6 +43,7 @@ type Resolver struct {
 	deals     *deal.Service
 	tasks     *task.Service
 	tickets   *ticket.Service
+	lifecycle *lifecycle.Service
 }
 
 // Option adjusts the wiring.
@@ -80,7 +82,7 @@ func New(st *store.Store, opts ...Option) *Resolver {
 			svc.Publish(o.hub)
 		}
 	}
-	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics, accounts: svc.Accounts, deals: svc.Deals, tasks: svc.Tasks, tickets: svc.Tickets}
+	return &Resolver{st: st, identity: svc.Identity, ingest: svc.Ingest, timeline: svc.Timeline, hub: o.hub, segments: svc.Segments, consent: svc.Consent, privacy: svc.Privacy, traits: svc.Traits, analytics: svc.Analytics, accounts: svc.Accounts, deals: svc.Deals, tasks: svc.Tasks, tickets: svc.Tickets, lifecycle: svc.Lifecycle}
 }
 
 // Config is the gqlgen configuration for graph.NewExecutableSchema: the

@@ -103,9 +103,17 @@ func toRule(in *model.SegmentRuleInput, path string) (rule.Rule, error) {
 		set = append(set, "identifier")
 		r.Identifier = &rule.IdentifierCond{Type: in.Identifier.Type, Exists: in.Identifier.Exists}
 	}
+	if in.LifecycleStage != nil {
+		set = append(set, "lifecycleStage")
+		stages := make([]string, len(in.LifecycleStage.In))
+		for i, st := range in.LifecycleStage.In {
+			stages[i] = string(st)
+		}
+		r.Lifecycle = &rule.LifecycleCond{In: stages}
+	}
 	switch len(set) {
 	case 0:
-		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier")
+		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage")
 	case 1:
 		return r, nil
 	}

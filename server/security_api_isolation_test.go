@@ -34,6 +34,7 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		{"a task at an account", `mutation($x: ID!) { createTask(input: {subject: "x", accountId: $x}) { id } }`, one("x"), w.gAccount, "NOT_FOUND"},
 		{"a task on a deal", `mutation($x: ID!) { createTask(input: {subject: "x", dealId: $x}) { id } }`, one("x"), w.gDeal, "NOT_FOUND"},
 		{"deal by id", `query($x: ID!) { deal(id: $x) { id name } }`, one("x"), w.gDeal, ""},
+		{"set a lifecycle stage", `mutation($x: ID!) { setLifecycleStage(profileId: $x, stage: CUSTOMER) { id } }`, one("x"), w.gProfile, "NOT_FOUND"},
 		{"ticket by id", `query($x: ID!) { ticket(id: $x) { id subject comments { nodes { body } } } }`, one("x"), w.gTicket, ""},
 		{"update a ticket", `mutation($x: ID!) { updateTicket(id: $x, input: {status: CLOSED}) { id } }`, one("x"), w.gTicket, "NOT_FOUND"},
 		{"comment on a ticket", `mutation($x: ID!) { addTicketComment(input: {ticketId: $x, body: "x"}) { comment { id } } }`, one("x"), w.gTicket, "NOT_FOUND"},

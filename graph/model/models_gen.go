@@ -589,6 +589,23 @@ type InactivityConditionInput struct {
 	NotWithin *RelativeWindowInput `json:"notWithin"`
 }
 
+// One move of a person's lifecycle stage.
+type LifecycleChange struct {
+	// Null for the first stage.
+	From *LifecycleStage `json:"from,omitempty"`
+	To   LifecycleStage  `json:"to"`
+	// manual, deal.opened, deal.won or order.
+	Cause string `json:"cause"`
+	// The token subject, for a manual change.
+	Actor *string   `json:"actor,omitempty"`
+	At    time.Time `json:"at"`
+}
+
+// A segment rule node: the person's lifecycle stage is one of in (1 to 16 stages). A person without a stage matches none.
+type LifecycleStageConditionInput struct {
+	In []LifecycleStage `json:"in"`
+}
+
 type LogInteractionInput struct {
 	ProfileID  string          `json:"profileId"`
 	Kind       InteractionKind `json:"kind"`
@@ -752,6 +769,10 @@ type Profile struct {
 	// channel now: the channel's own record, else the ANY record, else the
 	// purpose's lawful basis (CONSENT: no; others: yes).
 	CanContact bool `json:"canContact"`
+	// Null until a stage is set or reached.
+	LifecycleStage *LifecycleStage `json:"lifecycleStage,omitempty"`
+	// Every change, oldest first (the profiles merged into this one included; at most 200).
+	LifecycleHistory []LifecycleChange `json:"lifecycleHistory"`
 	// Merge, unmerge and conflict records involving this profile, newest first.
 	Merges []MergeRecord `json:"merges"`
 	// The built-in scores now.
@@ -1062,9 +1083,10 @@ type SegmentRuleInput struct {
 	LastEvent *InactivityConditionInput   `json:"lastEvent,omitempty"`
 	Profile   *ProfileFieldConditionInput `json:"profile,omitempty"`
 	// The id of another segment the profile must belong to.
-	InSegment  *string                   `json:"inSegment,omitempty"`
-	Consent    *ConsentConditionInput    `json:"consent,omitempty"`
-	Identifier *IdentifierConditionInput `json:"identifier,omitempty"`
+	InSegment      *string                       `json:"inSegment,omitempty"`
+	Consent        *ConsentConditionInput        `json:"consent,omitempty"`
+	Identifier     *IdentifierConditionInput     `json:"identifier,omitempty"`
+	LifecycleStage *LifecycleStageConditionInput `json:"lifecycleStage,omitempty"`
 	// A computed trait's value, or a built-in score's (key scores.churnRisk, scores.engagement, scores.lifetimeValue, scores.rfm.recency, scores.rfm.frequency, scores.rfm.monetary, scores.rfm.label, scores.orders or scores.revenue), compared like a trait. Scores are read as they are at each moment: a person enters or exits when a score crosses the value with time alone.
 	Computed *ComputedConditionInput `json:"computed,omitempty"`
 }
@@ -2153,6 +2175,79 @@ func (e *LawfulBasis) UnmarshalJSON(b []byte) error {
 }
 
 func (e LawfulBasis) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a person stands with the business. SUBSCRIBER to EVANGELIST are in
+// order: automatic moves go forward only (a deal opening makes its contacts
+// OPPORTUNITY, a won deal or an order makes them CUSTOMER). CHURNED and OTHER
+// stand outside the order, so an automatic move goes forward from them.
+type LifecycleStage string
+
+const (
+	LifecycleStageSubscriber  LifecycleStage = "SUBSCRIBER"
+	LifecycleStageLead        LifecycleStage = "LEAD"
+	LifecycleStageMql         LifecycleStage = "MQL"
+	LifecycleStageSQL         LifecycleStage = "SQL"
+	LifecycleStageOpportunity LifecycleStage = "OPPORTUNITY"
+	LifecycleStageCustomer    LifecycleStage = "CUSTOMER"
+	LifecycleStageEvangelist  LifecycleStage = "EVANGELIST"
+	LifecycleStageChurned     LifecycleStage = "CHURNED"
+	LifecycleStageOther       LifecycleStage = "OTHER"
+)
+
+var AllLifecycleStage = []LifecycleStage{
+	LifecycleStageSubscriber,
+	LifecycleStageLead,
+	LifecycleStageMql,
+	LifecycleStageSQL,
+	LifecycleStageOpportunity,
+	LifecycleStageCustomer,
+	LifecycleStageEvangelist,
+	LifecycleStageChurned,
+	LifecycleStageOther,
+}
+
+func (e LifecycleStage) IsValid() bool {
+	switch e {
+	case LifecycleStageSubscriber, LifecycleStageLead, LifecycleStageMql, LifecycleStageSQL, LifecycleStageOpportunity, LifecycleStageCustomer, LifecycleStageEvangelist, LifecycleStageChurned, LifecycleStageOther:
+		return true
+	}
+	return false
+}
+
+func (e LifecycleStage) String() string {
+	return string(e)
+}
+
+func (e *LifecycleStage) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LifecycleStage(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LifecycleStage", str)
+	}
+	return nil
+}
+
+func (e LifecycleStage) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LifecycleStage) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LifecycleStage) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

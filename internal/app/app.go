@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -48,6 +49,9 @@ type Services struct {
 	Accounts *account.Service
 	// Deals are the CRM's pipelines and deals.
 	Deals *deal.Service
+	// Lifecycle moves people's lifecycle stages (by hand; forward with
+	// deals and orders).
+	Lifecycle *lifecycle.Service
 	// Tasks are the CRM's next steps.
 	Tasks *task.Service
 	// Tickets are the CRM's service requests; Start's sweeper flags
@@ -195,7 +199,8 @@ func New(now func() time.Time, opts ...Option) *Services {
 	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
 	accounts := account.New(account.Deps{Now: now})
-	deals := deal.New(deal.Deps{Now: now})
+	stages := lifecycle.New(lifecycle.Deps{Now: now, Segments: seg, Changes: relay})
+	deals := deal.New(deal.Deps{Now: now, Lifecycle: stages})
 	tasks := task.New(now)
 	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts})
 	logger := o.logger
@@ -208,6 +213,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Accounts: accounts, Now: now, Changes: relay, Journal: jn}),
 		Accounts:  accounts,
 		Deals:     deals,
+		Lifecycle: stages,
 		Tasks:     tasks,
 		Tickets:   tickets,
 		Timeline:  tl,

@@ -437,6 +437,8 @@ func foldInto(t, src *profile.Profile) []TraitOutcome {
 	}
 	t.EventCount += src.EventCount
 	t.Tally = scores.MergeTallies(t.Tally, src.Tally)
+	// The person is as far along as either profile was.
+	t.Lifecycle = profile.Further(t.Lifecycle, src.Lifecycle)
 	// A from-events write on the source may have counted events whose
 	// ingest now lands on the target: the target's epoch must move too,
 	// so that such an ingest recounts instead of adding (package traits).

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -104,6 +106,10 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 	var (
 		changed []string
 		names   []string
+		// staged: an order moved the person's lifecycle stage, from
+		// stagedFrom, in the attempt that was written.
+		staged     bool
+		stagedFrom string
 	)
 	for _, ev := range evs {
 		if !slices.Contains(names, ev.Name) {
@@ -138,7 +144,12 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 		if changed, err = computed.Count(ctx, tn, pr, evs, seenEpoch, now); err != nil {
 			return err
 		}
-		t := rule.Touched{All: broad[pid] || broad[pr.ID], EventNames: names, Seen: true, Computed: changed}
+		// An order makes the person a customer (forward only).
+		staged = slices.Contains(names, computed.OrderEvent()) && profile.Forward(pr.Lifecycle, profile.Customer)
+		if staged {
+			stagedFrom, pr.Lifecycle = pr.Lifecycle, profile.Customer
+		}
+		t := rule.Touched{All: broad[pid] || broad[pr.ID], EventNames: names, Seen: true, Computed: changed, Lifecycle: staged}
 		_, err = decider.Decide(ctx, tn, pr, t)
 		return err
 	}
@@ -155,6 +166,11 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if staged {
+		if err := lifecycle.Recorded(ctx, tn, pr.ID, stagedFrom, profile.Customer, lifecycle.CauseOrder, now); err != nil {
+			slog.ErrorContext(ctx, "ingest: record a lifecycle change", "profile", pr.ID, "err", err)
+		}
 	}
 	return pr, changed, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -303,6 +304,9 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 			// Tickets stay for service reports, without the person:
 			// their text and every comment on them go.
 			if err := ticket.EraseProfile(ctx, tn, id); err != nil {
+				return fmt.Errorf("erasure %s: %w", rec.ID, err)
+			}
+			if err := lifecycle.EraseProfile(ctx, tn, id); err != nil {
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 		}

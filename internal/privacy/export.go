@@ -11,6 +11,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -155,6 +156,15 @@ func (s *Service) Export(ctx context.Context, tn store.Tenant, profileID string)
 		return nil, err
 	}
 	out["tickets"], counts["tickets"] = tickets, len(tickets)
+	stages, err := lifecycle.History(ctx, tn, ids...)
+	if err != nil {
+		return nil, err
+	}
+	history := make([]map[string]any, len(stages))
+	for i, c := range stages {
+		history[i] = map[string]any{"from": c.From, "to": c.To, "cause": c.Cause, "at": c.At.Format(time.RFC3339Nano)}
+	}
+	out["lifecycleStage"], out["lifecycleHistory"], counts["lifecycleHistory"] = p.Lifecycle, history, len(history)
 	out["counts"] = counts
 	return out, nil
 }

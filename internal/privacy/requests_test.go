@@ -12,6 +12,7 @@ import (
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -119,6 +120,11 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if _, err := e.Services.Tasks.Create(ctx, tn, task.CreateInput{Subject: "Renewal terms", AccountID: company.ID}); err != nil {
 		t.Fatal(err)
 	}
+	// A lifecycle stage, by hand, on the merged-away profile (its history
+	// stays under it).
+	if _, err := e.Services.Lifecycle.Set(ctx, tn, x, profile.Lead, "tester"); err != nil {
+		t.Fatal(err)
+	}
 	// A ticket with the person's words and an agent's answer quoting them.
 	tk, err := e.Services.Tickets.Open(ctx, tn, ticket.OpenInput{ProfileID: y, Subject: "Erinyes cannot log in", Body: "Write to erin.erased@example.com", Priority: ticket.High})
 	if err != nil {
@@ -188,6 +194,10 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	}
 	if tickets, _ := ex["tickets"].([]ticket.Exported); len(tickets) != 1 || tickets[0].TicketID != tk.ID || len(tickets[0].Comments) != 2 {
 		t.Fatalf("export tickets (public comments only): %#v", ex["tickets"])
+	}
+	// The orders tracked above made a customer first.
+	if h, _ := ex["lifecycleHistory"].([]map[string]any); len(h) != 2 || h[0]["cause"] != lifecycle.CauseOrder || h[1]["to"] != profile.Lead || ex["lifecycleStage"] != profile.Lead {
+		t.Fatalf("export lifecycle: %v %#v", ex["lifecycleStage"], ex["lifecycleHistory"])
 	}
 	if counts := ex["counts"].(map[string]any); counts["events"] != 5 || counts["interactions"] != 2 || counts["consentLog"] != 2 {
 		t.Fatalf("export counts %v", counts)

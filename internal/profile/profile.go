@@ -96,8 +96,11 @@ type Profile struct {
 	RecountEpoch int64 `bson:"recountEpoch,omitempty"`
 	// Tally is what the built-in scores read (orders, revenue, activity
 	// per day), maintained with the computed state (package traits).
-	Tally   *scores.Tally `bson:"tally,omitempty"`
-	Version int64         `bson:"version"`
+	Tally *scores.Tally `bson:"tally,omitempty"`
+	// Lifecycle is the person's lifecycle stage ("" before any; package
+	// crm/lifecycle writes it and keeps its history).
+	Lifecycle string `bson:"lifecycleStage,omitempty"`
+	Version   int64  `bson:"version"`
 
 	// stored is the document as the store holds it at Version, when this
 	// value was read or written whole (Get, Create, a write): told to the

@@ -54,6 +54,8 @@ func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
 			p.ID, _ = v.StringValueOK()
 		case "mergingInto":
 			p.MergingInto, _ = v.StringValueOK()
+		case "lifecycleStage":
+			p.Lifecycle, _ = v.StringValueOK()
 		case "eventCount":
 			p.EventCount, _ = v.AsInt64OK()
 		case "createdAt":

@@ -80,6 +80,7 @@ func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (rule.Lookups, er
 	}
 	names := types.Names()
 	l.IdentifierType = func(name string) bool { return slices.Contains(names, name) }
+	l.LifecycleStage = profile.IsLifecycleStage
 	return l, nil
 }
 
@@ -648,7 +649,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID s
 	return rule.Input{
 		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
 		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: env.consent, Computed: computed, Score: score,
-		Holds: holds,
+		Holds: holds, Lifecycle: p.Lifecycle,
 		Segment: func(id string) (rule.SegmentRef, bool) {
 			s, ok := byID[id]
 			if !ok {

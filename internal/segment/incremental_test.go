@@ -19,9 +19,9 @@ import (
 // count, and earlier segments.
 func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 	names := []string{"a", "b", "c"}
-	k := r.IntN(9)
+	k := r.IntN(10)
 	if depth >= 2 && k < 2 {
-		k = 2 + r.IntN(7)
+		k = 2 + r.IntN(8)
 	}
 	switch k {
 	case 0, 1:
@@ -50,6 +50,8 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 			c.Exists = &no
 		}
 		return rule.Rule{Identifier: c}
+	case 9:
+		return rule.Rule{Lifecycle: &rule.LifecycleCond{In: [][]string{{"LEAD"}, {"OPPORTUNITY", "CUSTOMER"}, {"CUSTOMER"}}[r.IntN(3)]}}
 	case 6:
 		if len(earlier) > 0 {
 			return rule.Rule{InSegment: earlier[r.IntN(len(earlier))]}
@@ -72,7 +74,7 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 
 // TestIncrementalEqualsFromScratch: after random identifies, tracks,
 // identifiers attached (by identify or track; a value already held by
-// another person merges the two), segment creations and clock moves (each followed by the sweep the
+// another person merges the two), lifecycle stages set or moved forward, segment creations and clock moves (each followed by the sweep the
 // server runs), the stored memberships of every segment equal a
 // from-scratch evaluation over the raw events.
 //
@@ -114,7 +116,22 @@ func incrementalCase(t *testing.T, seed uint64) {
 	var segIDs []string
 	who := func() string { return fmt.Sprint("u", r.IntN(5)) }
 	for op := 0; op < 25; op++ {
-		switch k := r.IntN(11); {
+		switch k := r.IntN(12); {
+		case k == 11:
+			// A stage set by hand, or moved forward (as deals do).
+			res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stage := []string{"LEAD", "OPPORTUNITY", "CUSTOMER", "CHURNED"}[r.IntN(4)]
+			if r.IntN(2) == 0 {
+				_, err = e.Services.Lifecycle.Set(e.Ctx, e.Tenant, res.Profile.ID, stage, "tester")
+			} else {
+				_, err = e.Services.Lifecycle.Advance(e.Ctx, e.Tenant, []string{res.Profile.ID}, stage, "deal.opened", "")
+			}
+			if err != nil {
+				t.Fatalf("lifecycle %s: %v", stage, err)
+			}
 		case k == 10:
 			// Few values, so that two people sometimes share one.
 			typ := []string{"email", "phone"}[r.IntN(2)]

@@ -576,6 +576,14 @@ func (e *Engine) Counter(ctx context.Context, tn store.Tenant) (Counter, error) 
 // tally with one configuration.
 type Counter struct{ cfg *cachedSet }
 
+// OrderEvent is the name of the workspace's order events.
+func (c Counter) OrderEvent() string {
+	if c.cfg == nil {
+		return ""
+	}
+	return c.cfg.orders.event
+}
+
 // Recount sets p's computed state of every definition and its score
 // tally from its stored events, and moves its computedEpoch (so that a
 // write counting events stored before this recount recounts too): ingest

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -60,14 +61,22 @@ var NoClose = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // AmountUnits is the amount in units of its currency.
 func (d *Deal) AmountUnits() float64 { return fromMinor(d.Amount, d.Digits) }
 
+// Lifecycle moves the contacts' lifecycle stages forward: an open deal
+// makes them opportunities, a won one customers.
+type Lifecycle interface {
+	Advance(ctx context.Context, tn store.Tenant, profileIDs []string, stage, cause, actor string) ([]string, error)
+}
+
 // Deps are what the service needs from outside the package.
 type Deps struct {
-	Now func() time.Time
+	Now       func() time.Time
+	Lifecycle Lifecycle
 }
 
 // Service is the deals domain (New).
 type Service struct {
-	now func() time.Time
+	now       func() time.Time
+	lifecycle Lifecycle
 }
 
 // New builds the service.
@@ -76,7 +85,26 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now}
+	return &Service{now: now, lifecycle: d.Lifecycle}
+}
+
+// advance moves d's contacts forward: to OPPORTUNITY while it is open, to
+// CUSTOMER once won (never backwards; a contact there already stays). A
+// failure is logged: the deal is stored, and the stage is the contacts'.
+func (s *Service) advance(ctx context.Context, tn store.Tenant, d *Deal) {
+	if s.lifecycle == nil || len(d.ContactIDs) == 0 {
+		return
+	}
+	stage, cause := profile.Opportunity, "deal.opened"
+	switch d.Status {
+	case Won:
+		stage, cause = profile.Customer, "deal.won"
+	case Lost:
+		return
+	}
+	if _, err := s.lifecycle.Advance(context.WithoutCancel(ctx), tn, d.ContactIDs, stage, cause, ""); err != nil {
+		slog.ErrorContext(ctx, "deals: move the contacts' lifecycle stage", "deal", d.ID, "stage", stage, "err", err)
+	}
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
@@ -157,6 +185,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		return nil, fmt.Errorf("store deal: %w", err)
 	}
 	d.WorkspaceID = tn.Workspace()
+	s.advance(ctx, tn, d)
 	return d, nil
 }
 
@@ -316,6 +345,9 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 			return nil, apperr.New(apperr.Conflict, "deal %s changed since version %d was read: read it again", id, expectedVersion)
 		}
 		return nil, fmt.Errorf("store deal %s: %w", id, err)
+	}
+	if next.Status != d.Status || !slices.Equal(next.ContactIDs, d.ContactIDs) {
+		s.advance(ctx, tn, &next)
 	}
 	return &next, nil
 }

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -43,6 +44,8 @@ type Input struct {
 	// Holds tells whether the profile holds an identifier of a type. Nil:
 	// it holds none.
 	Holds func(typ string) bool
+	// Lifecycle is the person's lifecycle stage ("" for none).
+	Lifecycle string
 }
 
 // ScoresPrefix starts the computed keys that name built-in scores
@@ -115,6 +118,8 @@ func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
 	case r.Identifier != nil:
 		held := e.in.Holds != nil && e.in.Holds(r.Identifier.Type)
 		return held == r.Identifier.Want(), time.Time{}
+	case r.Lifecycle != nil:
+		return e.in.Lifecycle != "" && slices.Contains(r.Lifecycle.In, e.in.Lifecycle), time.Time{}
 	}
 	return false, time.Time{} // empty
 }
@@ -324,6 +329,8 @@ type Deps struct {
 	Computed []string
 	// IdentifierTypes are the types of identifier nodes.
 	IdentifierTypes []string
+	// Lifecycle: the rule reads the lifecycle stage.
+	Lifecycle bool
 	// Timed: the rule has a last-window or a consent node, so its answer
 	// can change with time alone (Evaluate reports when, as nextEvalAt).
 	Timed bool
@@ -357,6 +364,8 @@ func DependsOn(r Rule) Deps {
 			d.Timed = true // a windowed value moves with time
 		case n.Identifier != nil:
 			idTypes.add(n.Identifier.Type)
+		case n.Lifecycle != nil:
+			d.Lifecycle = true
 		}
 		return true
 	})
@@ -420,6 +429,8 @@ type Touched struct {
 	// not have held (identifiers only move otherwise with merges and
 	// unmerges, which set All).
 	Identifiers bool
+	// Lifecycle: the lifecycle stage changed.
+	Lifecycle bool
 }
 
 // Affected tells whether a write that changed t can change the answer of
@@ -462,7 +473,7 @@ func (d Deps) Affected(t Touched) bool {
 			}
 		}
 	}
-	return t.Identifiers && len(d.IdentifierTypes) > 0
+	return t.Identifiers && len(d.IdentifierTypes) > 0 || t.Lifecycle && d.Lifecycle
 }
 
 type set map[string]bool

@@ -253,7 +253,18 @@ func (g *gen) rule(depth int) Rule {
 			return Rule{Or: kids}
 		}
 	}
-	switch g.pick(11) {
+	switch g.pick(12) {
+	case 11:
+		var in []string
+		for _, st := range lifecycleStages {
+			if g.chance(0.4) {
+				in = append(in, st)
+			}
+		}
+		if len(in) == 0 {
+			in = []string{lifecycleStages[g.pick(len(lifecycleStages))]}
+		}
+		return Rule{Lifecycle: &LifecycleCond{In: in}}
 	case 10:
 		c := &IdentifierCond{Type: idTypes[g.pick(len(idTypes))]}
 		if g.chance(0.4) {
@@ -316,7 +327,12 @@ type refProfile struct {
 	// attached lists the identifier types given to the profile, in
 	// order, repeats included.
 	attached []string
+	// stage is the lifecycle stage last set ("" before any).
+	stage string
 }
+
+// lifecycleStages are the stages the generated rules and streams use.
+var lifecycleStages = []string{"LEAD", "SQL", "CUSTOMER", "CHURNED"}
 
 // idTypes are the identifier types the generated rules and streams use.
 var idTypes = []string{"email", "phone", "userId"}
@@ -462,7 +478,8 @@ func (g *gen) stream() (evs []rawEvent, arrivals []time.Time) {
 func (g *gen) runCase(st *propStats) string {
 	r := g.rule(1)
 	if err := ValidateWith("", r, Lookups{Computed: scores.IsKey, Purpose: func(p string) bool { return slices.Contains(purposes, p) },
-		IdentifierType: func(t string) bool { return slices.Contains(idTypes, t) }}); err != nil {
+		IdentifierType: func(t string) bool { return slices.Contains(idTypes, t) },
+		LifecycleStage: func(s string) bool { return slices.Contains(lifecycleStages, s) }}); err != nil {
 		return fmt.Sprintf("generated an invalid rule: %v", err)
 	}
 	traits := g.doc()
@@ -536,6 +553,10 @@ func (g *gen) runCase(st *propStats) string {
 			rp.attached = append(rp.attached, t)
 			held[t] = true
 		}
+		if g.chance(0.08) {
+			rp.stage = lifecycleStages[g.pick(len(lifecycleStages))]
+			in.Lifecycle = rp.stage
+		}
 		for g.chance(0.15) {
 			rec := g.consentRec(arrivals[i], len(log))
 			log = append(log, rec)
@@ -591,6 +612,13 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 	case r.Identifier != nil:
 		want := r.Identifier.Exists == nil || *r.Identifier.Exists
 		return slices.Contains(rp.attached, r.Identifier.Type) == want
+	case r.Lifecycle != nil:
+		for _, st := range r.Lifecycle.In {
+			if st == rp.stage {
+				return true
+			}
+		}
+		return false
 	case r.Computed != nil:
 		c := *r.Computed
 		c.Key = "score"

@@ -54,6 +54,17 @@ type Rule struct {
 	// Identifier holds when the profile holds (or, Exists false, holds
 	// no) identifier of a type (see IdentifierCond).
 	Identifier *IdentifierCond `bson:"identifier,omitempty" json:"identifier,omitempty"`
+
+	// Lifecycle holds when the person's lifecycle stage is one of a list
+	// (see LifecycleCond).
+	Lifecycle *LifecycleCond `bson:"lifecycleStage,omitempty" json:"lifecycleStage,omitempty"`
+}
+
+// LifecycleCond tests the person's lifecycle stage (profile.Lifecycle):
+// it holds when the stage is one of In. A person without a stage matches
+// no list.
+type LifecycleCond struct {
+	In []string `bson:"in" json:"in"`
 }
 
 // IdentifierCond tests whether the profile holds at least one identifier

@@ -40,6 +40,9 @@ type Lookups struct {
 	// IdentifierType tells whether an identifier type is declared in the
 	// workspace. When nil, every identifier node is refused.
 	IdentifierType func(name string) bool
+	// LifecycleStage tells whether a lifecycle stage exists. When nil,
+	// every lifecycleStage node is refused.
+	LifecycleStage func(name string) bool
 }
 
 // ValidateWith is ValidateFor (selfID may be empty) with every lookup.
@@ -59,7 +62,7 @@ func ValidateFor(selfID string, r Rule, resolveSegment func(id string) (*Rule, b
 }
 
 func validate(r Rule, l Lookups, chain []string) error {
-	v := validator{resolve: l.Segment, purpose: l.Purpose, computed: l.Computed, idType: l.IdentifierType}
+	v := validator{resolve: l.Segment, purpose: l.Purpose, computed: l.Computed, idType: l.IdentifierType, stage: l.LifecycleStage}
 	if err := v.node(&r, RootPath, 1); err != nil {
 		return err
 	}
@@ -71,6 +74,7 @@ type validator struct {
 	purpose  func(string) bool
 	computed func(string) bool
 	idType   func(string) bool
+	stage    func(string) bool
 	nodes    int
 }
 
@@ -109,10 +113,13 @@ func kinds(r *Rule) []string {
 	if r.Identifier != nil {
 		k = append(k, "identifier")
 	}
+	if r.Lifecycle != nil {
+		k = append(k, "lifecycleStage")
+	}
 	return k
 }
 
-const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier"
+const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage"
 
 func (v *validator) node(r *Rule, path string, depth int) error {
 	v.nodes++
@@ -180,6 +187,16 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 			return apperr.Invalid(p, "is longer than %d bytes", MaxKeyLen)
 		case v.idType == nil || !v.idType(t):
 			return apperr.Invalid(p, "unknown identifier type %q", t)
+		}
+	case r.Lifecycle != nil:
+		p := path + ".lifecycleStage.in"
+		if len(r.Lifecycle.In) == 0 || len(r.Lifecycle.In) > 16 {
+			return apperr.Invalid(p, "lists 1 to 16 stages")
+		}
+		for i, st := range r.Lifecycle.In {
+			if v.stage == nil || !v.stage(st) {
+				return apperr.Invalid(fmt.Sprintf("%s[%d]", p, i), "unknown lifecycle stage %q", st)
+			}
 		}
 	}
 	return nil

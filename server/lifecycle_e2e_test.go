@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestE2ELifecycleSegmentsLive: a segment of customers (a lifecycleStage
+// node) over a websocket. A deal opening makes its contact an
+// opportunity; winning it makes them a customer, and ENTERED arrives;
+// setting the stage back by hand sends EXITED. The preview agrees, the
+// history lists every change with its cause, and bad input is refused.
+func TestE2ELifecycleSegmentsLive(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	seg := createSegment(t, s, tok, map[string]any{"name": "customers", "rule": map[string]any{"lifecycleStage": map[string]any{"in": []any{"CUSTOMER", "EVANGELIST"}}}})
+	ws := connectWS(t, s, tok)
+	op := ws.subscribe(t, membershipSub, map[string]any{"s": seg.ID})
+	recv := wsMemRecv(t, ws, op)
+	set := `mutation($p: ID!, $s: LifecycleStage!) { setLifecycleStage(profileId: $p, stage: $s) { id lifecycleStage } }`
+
+	// The protocol does not acknowledge a subscribe: warm-up people enter
+	// until one's ENTERED arrives.
+	for i := 0; ; i++ {
+		if i == 50 {
+			t.Fatal("the subscription never went live")
+		}
+		w := identifyID(t, s, tok, fmt.Sprintf("warm%d@example.com", i))
+		s.gql(t, tok, set, map[string]any{"p": w, "s": "CUSTOMER"}).requireOK(t)
+		if m, ok := recv(300 * time.Millisecond); ok && m.profileID() == w {
+			break
+		}
+	}
+	for {
+		if _, ok := recv(200 * time.Millisecond); !ok {
+			break
+		}
+	}
+
+	ann := identifyID(t, s, tok, "ann@acme.com")
+	stage := func() string {
+		r := s.gql(t, tok, `query($p: ID) { profile(id: $p) { lifecycleStage } }`, map[string]any{"p": ann})
+		r.requireOK(t)
+		return string(r.Data)
+	}
+	d := createDeal(t, s, tok, map[string]any{"name": "Acme", "currency": "EUR", "amount": 100, "contactIds": []any{ann}})
+	if got := stage(); !strings.Contains(got, `"lifecycleStage":"OPPORTUNITY"`) {
+		t.Fatalf("after the deal opened: %s", got)
+	}
+	if m, ok := recv(300 * time.Millisecond); ok {
+		t.Fatalf("an opportunity is no customer: %+v", m)
+	}
+	s.gql(t, tok, `mutation($d: ID!, $v: Int!) { closeDeal(id: $d, outcome: WON, expectedVersion: $v) { status } }`, map[string]any{"d": d.ID, "v": d.Version}).requireOK(t)
+	if m, ok := recv(5 * time.Second); !ok || m.Kind != "ENTERED" || m.profileID() != ann || m.Cause != "lifecycle" {
+		t.Fatalf("won: got %+v %v, want ann ENTERED by lifecycle", m, ok)
+	}
+	r := s.gql(t, tok, `{ segmentPreview(rule: {lifecycleStage: {in: [CUSTOMER]}}) { count } }`, nil)
+	r.requireOK(t)
+	var pv struct{ SegmentPreview struct{ Count int } }
+	r.decode(t, &pv)
+	seg2 := s.gql(t, tok, `query($s: ID!) { segment(id: $s) { size } }`, map[string]any{"s": seg.ID})
+	seg2.requireOK(t)
+	if !strings.Contains(string(seg2.Data), fmt.Sprintf(`"size":%d`, pv.SegmentPreview.Count)) {
+		t.Fatalf("preview %d, segment %s", pv.SegmentPreview.Count, seg2.Data)
+	}
+
+	// By hand, back: EXITED.
+	s.gql(t, tok, set, map[string]any{"p": ann, "s": "CHURNED"}).requireOK(t)
+	if m, ok := recv(5 * time.Second); !ok || m.Kind != "EXITED" || m.profileID() != ann {
+		t.Fatalf("churned: got %+v %v, want ann EXITED", m, ok)
+	}
+	r = s.gql(t, tok, `query($p: ID) { profile(id: $p) { lifecycleStage lifecycleHistory { from to cause actor } } }`, map[string]any{"p": ann})
+	r.requireOK(t)
+	want := `"lifecycleStage":"CHURNED","lifecycleHistory":[{"from":null,"to":"OPPORTUNITY","cause":"deal.opened","actor":null},` +
+		`{"from":"OPPORTUNITY","to":"CUSTOMER","cause":"deal.won","actor":null},{"from":"CUSTOMER","to":"CHURNED","cause":"manual","actor":"test"}]`
+	if !strings.Contains(string(r.Data), want) {
+		t.Fatalf("history:\n got %s\nwant %s", r.Data, want)
+	}
+
+	for _, c := range []struct {
+		name, query string
+		vars        map[string]any
+		code, field string
+	}{
+		{"an unknown stage", set, map[string]any{"p": ann, "s": "PROSPECT"}, "GRAPHQL_VALIDATION_FAILED", ""},
+		{"an unknown person", set, map[string]any{"p": "nope", "s": "LEAD"}, "NOT_FOUND", ""},
+		{"an empty stage list", `{ segmentPreview(rule: {lifecycleStage: {in: []}}) { count } }`, nil, "BAD_USER_INPUT", "rule.lifecycleStage.in"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := s.gql(t, tok, c.query, c.vars)
+			if len(r.Errors) == 0 || r.Errors[0].Code() != c.code {
+				t.Fatalf("want %s: %s", c.code, r.Body)
+			}
+			if f, _ := r.Errors[0].Extensions["field"].(string); c.field != "" && f != c.field {
+				t.Fatalf("field %q, want %q: %s", f, c.field, r.Body)
+			}
+		})
+	}
+	if got := stage(); !strings.Contains(got, `"lifecycleStage":"CHURNED"`) {
+		t.Fatalf("refused calls changed the stage: %s", got)
+	}
+}
