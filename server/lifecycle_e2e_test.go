@@ -56,7 +56,13 @@ func TestE2ELifecycleSegmentsLive(t *testing.T) {
 	if m, ok := recv(5 * time.Second); !ok || m.Kind != "ENTERED" || m.profileID() != ann || m.Cause != "lifecycle" {
 		t.Fatalf("won: got %+v %v, want ann ENTERED by lifecycle", m, ok)
 	}
-	r := s.gql(t, tok, `{ segmentPreview(rule: {lifecycleStage: {in: [CUSTOMER]}}) { count } }`, nil)
+	// The deal's story is on its contact's timeline.
+	r := s.gql(t, tok, `query($p: ID) { profile(id: $p) { timeline(kinds: [INTERACTION]) { nodes { interactionKind subject } } } }`, map[string]any{"p": ann})
+	r.requireOK(t)
+	if want := `[{"interactionKind":"DEAL","subject":"Deal won: Acme (won)"},{"interactionKind":"DEAL","subject":"Deal created: Acme (qualification)"}]`; !strings.Contains(string(r.Data), want) {
+		t.Fatalf("the deal's items: %s, want %s", r.Data, want)
+	}
+	r = s.gql(t, tok, `{ segmentPreview(rule: {lifecycleStage: {in: [CUSTOMER]}}) { count } }`, nil)
 	r.requireOK(t)
 	var pv struct{ SegmentPreview struct{ Count int } }
 	r.decode(t, &pv)

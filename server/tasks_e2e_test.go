@@ -38,6 +38,12 @@ func TestE2ETasks(t *testing.T) {
 	if !strings.Contains(string(r.Data), `"status":"DONE","overdue":false`) {
 		t.Fatalf("complete: %s", r.Data)
 	}
+	// Both are on the person's timeline.
+	r = s.gql(t, tok, `query($p: ID) { profile(id: $p) { timeline(kinds: [INTERACTION]) { nodes { interactionKind subject } } } }`, map[string]any{"p": ann.ID})
+	r.requireOK(t)
+	if want := `{"interactionKind":"TASK","subject":"Task completed: Call Ann"},{"interactionKind":"TASK","subject":"Task created: Call Ann"}`; !strings.Contains(string(r.Data), want) {
+		t.Fatalf("the task's items: %s, want %s", r.Data, want)
+	}
 	for _, c := range []struct{ name, query, code, field string }{
 		{"done already", `mutation { completeTask(id: "` + made.CreateTask.ID + `") { id } }`, "BAD_USER_INPUT", "id"},
 		{"no subject", `mutation { createTask(input: {subject: " "}) { id } }`, "BAD_USER_INPUT", "input.subject"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,31 @@ func TestE2ETickets(t *testing.T) {
 	clock.Set(now.Add(4*time.Hour + time.Minute))
 	want = `"sla":{"firstResponseBreached":true,"resolutionBreached":true}`
 	waitUntil(t, 10*time.Second, "the sweeper flags the resolution breach", func() bool { return strings.Contains(breached(), want) })
+
+	// The ticket's story is on the person's timeline, newest first, with
+	// the ticket's id.
+	r = s.gql(t, tok, `query($p: ID) { profile(id: $p) { timeline(kinds: [INTERACTION], first: 50) { nodes { interactionKind subject properties } } } }`, map[string]any{"p": ann})
+	r.requireOK(t)
+	var tl struct {
+		Profile struct {
+			Timeline struct {
+				Nodes []struct {
+					InteractionKind, Subject string
+					Properties               map[string]any
+				}
+			}
+		}
+	}
+	r.decode(t, &tl)
+	var story []string
+	for _, n := range tl.Profile.Timeline.Nodes {
+		if n.InteractionKind == "TICKET" && n.Properties["ticketId"] == normal.ID {
+			story = append(story, fmt.Sprint(n.Properties["action"], ":", n.Properties["status"]))
+		}
+	}
+	if got, want := strings.Join(story, " "), "moved:OPEN moved:CLOSED commented:OPEN opened:NEW"; got != want {
+		t.Fatalf("the ticket's items on the timeline: %q, want %q", got, want)
+	}
 
 	// Another workspace sees none of it.
 	r = s.gql(t, s.token(t, "globex"), `{ tickets { totalCount } }`, nil)

@@ -199,18 +199,21 @@ func New(now func() time.Time, opts ...Option) *Services {
 	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
 	accounts := account.New(account.Deps{Now: now})
+	jn := journal.New(o.journalEvery)
+	pipe := ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Accounts: accounts, Now: now, Changes: relay, Journal: jn})
+	// The CRM objects tell their story on people's timelines through the
+	// write path, as any interaction.
 	stages := lifecycle.New(lifecycle.Deps{Now: now, Segments: seg, Changes: relay})
-	deals := deal.New(deal.Deps{Now: now, Lifecycle: stages})
-	tasks := task.New(now)
-	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts})
+	deals := deal.New(deal.Deps{Now: now, Lifecycle: stages, Timeline: pipe})
+	tasks := task.New(task.Deps{Now: now, Timeline: pipe})
+	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts, Timeline: pipe})
 	logger := o.logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	jn := journal.New(o.journalEvery)
 	return &Services{
 		Identity:  id,
-		Ingest:    ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Accounts: accounts, Now: now, Changes: relay, Journal: jn}),
+		Ingest:    pipe,
 		Accounts:  accounts,
 		Deals:     deals,
 		Lifecycle: stages,

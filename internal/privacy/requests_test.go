@@ -179,7 +179,10 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 			t.Fatalf("export events %v lack %s", gotMsgs, m)
 		}
 	}
-	if len(list("events")) != 5 || len(list("interactions")) != 2 || len(list("consentLog")) != 2 || len(list("identifiers")) != 2 || len(list("memberships")) != 2 || len(list("merges")) == 0 {
+	// Interactions: the two calls, and the CRM's items on the person's
+	// timeline (the deal created, the task created, the ticket opened and
+	// its three comments).
+	if len(list("events")) != 5 || len(list("interactions")) != 8 || len(list("consentLog")) != 2 || len(list("identifiers")) != 2 || len(list("memberships")) != 2 || len(list("merges")) == 0 {
 		t.Fatalf("export: %d events, %d interactions, %d consent, %d identifiers, %d memberships, %d merges",
 			len(list("events")), len(list("interactions")), len(list("consentLog")), len(list("identifiers")), len(list("memberships")), len(list("merges")))
 	}
@@ -199,7 +202,7 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if h, _ := ex["lifecycleHistory"].([]map[string]any); len(h) != 2 || h[0]["cause"] != lifecycle.CauseOrder || h[1]["to"] != profile.Lead || ex["lifecycleStage"] != profile.Lead {
 		t.Fatalf("export lifecycle: %v %#v", ex["lifecycleStage"], ex["lifecycleHistory"])
 	}
-	if counts := ex["counts"].(map[string]any); counts["events"] != 5 || counts["interactions"] != 2 || counts["consentLog"] != 2 {
+	if counts := ex["counts"].(map[string]any); counts["events"] != 5 || counts["interactions"] != 8 || counts["consentLog"] != 2 {
 		t.Fatalf("export counts %v", counts)
 	}
 	if list("consentLog")[0].(map[string]any)["proof"] == nil {
@@ -210,7 +213,7 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.ProfileID != x || len(rc.ErasedProfileIDs) != 2 || rc.TimelineItems != 7 || rc.Identifiers != 2 || rc.SuppressedIdentifiers != 2 ||
+	if rc.ProfileID != x || len(rc.ErasedProfileIDs) != 2 || rc.TimelineItems != 13 || rc.Identifiers != 2 || rc.SuppressedIdentifiers != 2 ||
 		rc.Memberships != 2 || rc.ConsentRecords != 2 || rc.Reason != "customer request" || rc.ErasedAt.IsZero() {
 		t.Fatalf("receipt %+v", rc)
 	}
@@ -252,7 +255,8 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	if n := e.Count(t, consent.ConsentLog, consent.ConsentByProfile); n != 2 {
 		t.Fatalf("anonymised consent entries kept: %d", n)
 	}
-	if bp := e.Profile(t, by); bp.EventCount != 1 {
+	// The bystander keeps their event and the deal's item.
+	if bp := e.Profile(t, by); bp.EventCount != 2 {
 		t.Fatalf("bystander: %+v", bp)
 	}
 
@@ -297,7 +301,7 @@ func TestPrivacyExportEraseSuppress(t *testing.T) {
 	}
 
 	again, err := e.svc().Erase(ctx, tn, x, "", "tester")
-	if err != nil || again.ID != rc.ID || again.TimelineItems != 7 {
+	if err != nil || again.ID != rc.ID || again.TimelineItems != 13 {
 		t.Fatalf("repeat: %+v %v", again, err)
 	}
 

@@ -19,7 +19,7 @@ const (
 )
 
 // Interaction kinds (CRM).
-var InteractionKinds = []string{"CALL", "EMAIL", "MEETING", "NOTE", "TICKET", "DEAL"}
+var InteractionKinds = []string{"CALL", "EMAIL", "MEETING", "NOTE", "TICKET", "DEAL", "TASK"}
 
 // Event is one stored timeline item.
 type Event struct {

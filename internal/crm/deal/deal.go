@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/story"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -71,12 +72,16 @@ type Lifecycle interface {
 type Deps struct {
 	Now       func() time.Time
 	Lifecycle Lifecycle
+	// Timeline gets a deal's creation, stage moves and closing on its
+	// contacts' timelines.
+	Timeline story.Timeline
 }
 
 // Service is the deals domain (New).
 type Service struct {
 	now       func() time.Time
 	lifecycle Lifecycle
+	timeline  story.Timeline
 }
 
 // New builds the service.
@@ -85,7 +90,36 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, lifecycle: d.Lifecycle}
+	return &Service{now: now, lifecycle: d.Lifecycle, timeline: d.Timeline}
+}
+
+// tell puts what happened to d on its contacts' timelines: action is
+// created, moved, won, lost or reopened.
+func (s *Service) tell(ctx context.Context, tn store.Tenant, d *Deal, action, from string) {
+	subject := map[string]string{
+		"created": "Deal created: %s (%s)", "moved": "Deal %s moved to %s", "won": "Deal won: %s (%s)",
+		"lost": "Deal lost: %s (%s)", "reopened": "Deal %s reopened in %s",
+	}[action]
+	props := map[string]any{"action": action, "dealId": d.ID, "pipeline": d.Pipeline, "stage": d.Stage, "status": d.Status,
+		"amount": d.AmountUnits(), "currency": d.Currency}
+	if from != "" {
+		props["fromStage"] = from
+	}
+	story.Post(ctx, tn, s.timeline, story.Item{Kind: "DEAL", Subject: fmt.Sprintf(subject, d.Name, d.Stage),
+		Key: fmt.Sprintf("deal:%s:v%d", d.ID, d.Version), Properties: props}, d.ContactIDs...)
+}
+
+// stageAction names a move from status was to d's.
+func stageAction(was string, d *Deal) string {
+	switch {
+	case d.Status == Won:
+		return "won"
+	case d.Status == Lost:
+		return "lost"
+	case was != Open:
+		return "reopened"
+	}
+	return "moved"
 }
 
 // advance moves d's contacts forward: to OPPORTUNITY while it is open, to
@@ -186,6 +220,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	}
 	d.WorkspaceID = tn.Workspace()
 	s.advance(ctx, tn, d)
+	s.tell(ctx, tn, d, "created", "")
 	return d, nil
 }
 
@@ -263,7 +298,9 @@ func (s *Service) Move(ctx context.Context, tn store.Tenant, id, stage, reason s
 	if err != nil {
 		return nil, err
 	}
-	return s.change(ctx, tn, id, expectedVersion, func(d *Deal) error {
+	var was, from string
+	d, err := s.change(ctx, tn, id, expectedVersion, func(d *Deal) error {
+		was, from = d.Status, d.Stage
 		p, err := s.Get(ctx, tn, "stage", d.Pipeline)
 		if err != nil {
 			return err
@@ -278,6 +315,11 @@ func (s *Service) Move(ctx context.Context, tn store.Tenant, id, stage, reason s
 		s.enter(d, st, reason)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.tell(ctx, tn, d, stageAction(was, d), from)
+	return d, nil
 }
 
 // Close closes deal id as outcome (WON or LOST) in the pipeline's first
@@ -290,7 +332,9 @@ func (s *Service) Close(ctx context.Context, tn store.Tenant, id, outcome, reaso
 	if err != nil {
 		return nil, err
 	}
-	return s.change(ctx, tn, id, expectedVersion, func(d *Deal) error {
+	var from string
+	d, err := s.change(ctx, tn, id, expectedVersion, func(d *Deal) error {
+		from = d.Stage
 		if d.Status != Open {
 			return apperr.Invalid("id", "deal %s is closed already (%s): move it to an open stage to reopen it", d.ID, d.Status)
 		}
@@ -305,6 +349,11 @@ func (s *Service) Close(ctx context.Context, tn store.Tenant, id, outcome, reaso
 		s.enter(d, st, reason)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	s.tell(ctx, tn, d, stageAction(Open, d), from)
+	return d, nil
 }
 
 // enter ends d's current visit and starts one in st.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/story"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -78,17 +79,45 @@ func (t *Task) Overdue(now time.Time) bool {
 	return t.Status == Open && !t.DueAt.Equal(NoDue) && t.DueAt.Before(now)
 }
 
-// Service is the tasks domain (New).
-type Service struct {
-	now func() time.Time
+// Deps are what the service needs from outside the package.
+type Deps struct {
+	Now func() time.Time
+	// Timeline gets a task's creation and completion on its person's
+	// timeline.
+	Timeline story.Timeline
 }
 
-// New builds the service (now: time.Now when nil).
-func New(now func() time.Time) *Service {
+// Service is the tasks domain (New).
+type Service struct {
+	now      func() time.Time
+	timeline story.Timeline
+}
+
+// New builds the service (Now: time.Now when nil).
+func New(d Deps) *Service {
+	now := d.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now}
+	return &Service{now: now, timeline: d.Timeline}
+}
+
+// tell puts what happened to t (created, completed) on its person's
+// timeline.
+func (s *Service) tell(ctx context.Context, tn store.Tenant, t *Task, action string) {
+	props := map[string]any{"action": action, "taskId": t.ID, "status": t.Status}
+	if t.DealID != "" {
+		props["dealId"] = t.DealID
+	}
+	if t.AccountID != "" {
+		props["accountId"] = t.AccountID
+	}
+	subject := "Task created: "
+	if action == "completed" {
+		subject = "Task completed: "
+	}
+	story.Post(ctx, tn, s.timeline, story.Item{Kind: "TASK", Subject: subject + t.Subject, Actor: t.Assignee,
+		Key: fmt.Sprintf("task:%s:v%d", t.ID, t.Version), Properties: props}, t.ProfileID)
 }
 
 // Now is the service's clock (what overdue is judged at).
@@ -160,6 +189,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		}
 	}
 	t.WorkspaceID = tn.Workspace()
+	s.tell(ctx, tn, t, "created")
 	return t, nil
 }
 
@@ -186,6 +216,7 @@ func (s *Service) Complete(ctx context.Context, tn store.Tenant, id string) (*Ta
 		next.Status, next.CompletedAt, next.UpdatedAt, next.Version = Done, now, now, t.Version+1
 		err = tn.C(Tasks).Replace(ctx, &next, t.Version)
 		if err == nil {
+			s.tell(ctx, tn, &next, "completed")
 			return &next, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {

@@ -89,6 +89,7 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 		return nil, nil, err
 	}
 	c.WorkspaceID = tn.Workspace()
+	s.tell(ctx, tn, t, "commented", c.ID)
 	return c, t, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/story"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -108,12 +109,16 @@ type Deps struct {
 	Now func() time.Time
 	// Accounts gives a ticket its person's account when they have one.
 	Accounts *account.Service
+	// Timeline gets a ticket's opening, status moves and comments on its
+	// person's timeline.
+	Timeline story.Timeline
 }
 
 // Service is the tickets domain (New).
 type Service struct {
 	now      func() time.Time
 	accounts *account.Service
+	timeline story.Timeline
 	// registered are the workspaces this process registered for the
 	// sweeper (one write per workspace and process).
 	registered sync.Map
@@ -125,7 +130,7 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, accounts: d.Accounts}
+	return &Service{now: now, accounts: d.Accounts, timeline: d.Timeline}
 }
 
 // Now is the service's clock (what the targets are judged at).
@@ -221,7 +226,26 @@ func (s *Service) Open(ctx context.Context, tn store.Tenant, in OpenInput) (*Tic
 		return nil, apperr.New(apperr.NotFound, "input.profileId: profile %s was merged or erased meanwhile: try again", t.ProfileID)
 	}
 	t.WorkspaceID = tn.Workspace()
+	s.tell(ctx, tn, t, "opened", "")
 	return t, nil
+}
+
+// tell puts what happened to t on its person's timeline: opened, moved
+// (a status change, from the status before) or commented (about).
+func (s *Service) tell(ctx context.Context, tn store.Tenant, t *Ticket, action, about string) {
+	props := map[string]any{"action": action, "ticketId": t.ID, "status": t.Status, "priority": t.Priority}
+	subject := "Ticket opened: " + t.Subject
+	key := fmt.Sprintf("ticket:%s:v%d", t.ID, t.Version)
+	switch action {
+	case "moved":
+		props["fromStatus"] = about
+		subject = fmt.Sprintf("Ticket %s: %s", strings.ToLower(t.Status), t.Subject)
+	case "commented":
+		props["commentId"] = about
+		subject = "Comment on ticket: " + t.Subject
+		key = "ticket-comment:" + about
+	}
+	story.Post(ctx, tn, s.timeline, story.Item{Kind: "TICKET", Subject: subject, Actor: t.Assignee, Key: key, Properties: props}, t.ProfileID)
 }
 
 func text(field, s string, limit int, required bool) (string, error) {
@@ -274,7 +298,9 @@ func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in Upd
 			return nil, err
 		}
 	}
-	return s.change(ctx, tn, id, in.ExpectedVersion, func(t *Ticket, now time.Time) error {
+	var was string
+	t, err := s.change(ctx, tn, id, in.ExpectedVersion, func(t *Ticket, now time.Time) error {
+		was = t.Status
 		if in.Status != nil && *in.Status != t.Status {
 			if err := t.move("input.status", *in.Status, now, in.Actor); err != nil {
 				return err
@@ -289,6 +315,13 @@ func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in Upd
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if t.Status != was {
+		s.tell(ctx, tn, t, "moved", was)
+	}
+	return t, nil
 }
 
 // move changes the status, if the current one may go there.

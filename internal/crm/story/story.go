@@ -1,0 +1,75 @@
+// Package story puts the CRM's events (a deal created, moved, closed; a
+// ticket opened, moved, commented; a task created, completed) on the
+// timelines of the people involved, as interactions, so a person's
+// timeline tells the CRM story beside their web events.
+package story
+
+import (
+	"context"
+	"log/slog"
+	"unicode/utf8"
+
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/timeline"
+	"github.com/halo-cdp/halo/store"
+)
+
+// Timeline is what posting needs of the write path (ingest's
+// LogInteraction: the item is counted, segments decided, subscribers
+// told, as for any interaction).
+type Timeline interface {
+	LogInteraction(ctx context.Context, tn store.Tenant, in timeline.InteractionInput) (*timeline.Event, error)
+}
+
+// Item is one CRM event. Kind is an interaction kind (DEAL, TICKET,
+// TASK); Key names the event uniquely in the workspace (e.g.
+// "deal:<id>:v3"): each person's item gets the messageId Key:<person>, so
+// posting the same event twice stores it once.
+type Item struct {
+	Kind       string
+	Subject    string
+	Actor      string
+	Key        string
+	Properties map[string]any
+}
+
+// Post puts it on the timeline of each of people (merged-away ids go to
+// their survivor; erased people are skipped). The CRM object is stored
+// already and is the record: a failure is logged, never returned.
+func Post(ctx context.Context, tn store.Tenant, tl Timeline, it Item, people ...string) {
+	if tl == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	seen := map[string]bool{}
+	for _, p := range people {
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		_, err := tl.LogInteraction(ctx, tn, timeline.InteractionInput{ProfileID: p, Kind: it.Kind, Subject: clip(it.Subject, maxSubject), Actor: clip(it.Actor, maxActor),
+			Properties: it.Properties, MessageID: it.Key + ":" + p})
+		if err != nil && apperr.CodeOf(err) != apperr.NotFound {
+			slog.ErrorContext(ctx, "crm: put an item on a timeline", "kind", it.Kind, "key", it.Key, "profile", p, "err", err)
+		}
+	}
+}
+
+// The interaction limits (timeline.NewInteraction): a CRM object's name
+// may be longer than an item's subject.
+const (
+	maxSubject = 500
+	maxActor   = 200
+)
+
+// clip cuts s to at most n bytes on a character boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
