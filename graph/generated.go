@@ -740,11 +740,14 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		AccountUpdated           func(childComplexity int, id string) int
 		ConsentChanged           func(childComplexity int, profileID string) int
+		DealChanged              func(childComplexity int, pipeline *string) int
 		EventVolumeLive          func(childComplexity int, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) int
 		ProfileUpdated           func(childComplexity int, id string) int
 		SegmentBuildProgress     func(childComplexity int, segmentID string) int
 		SegmentMembershipChanged func(childComplexity int, segmentID *string, profileID *string, after *string) int
+		TicketChanged            func(childComplexity int, filter *model.TicketFilter) int
 		TimelineAppended         func(childComplexity int, profileID string, after *string) int
 	}
 
@@ -1084,10 +1087,13 @@ type SegmentMembershipResolver interface {
 type SubscriptionResolver interface {
 	ProfileUpdated(ctx context.Context, id string) (<-chan *model.Profile, error)
 	TimelineAppended(ctx context.Context, profileID string, after *string) (<-chan *model.TimelineItem, error)
+	AccountUpdated(ctx context.Context, id string) (<-chan *model.Account, error)
 	EventVolumeLive(ctx context.Context, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, top *int) (<-chan *model.EventVolumeTile, error)
 	ConsentChanged(ctx context.Context, profileID string) (<-chan *model.ConsentState, error)
+	DealChanged(ctx context.Context, pipeline *string) (<-chan *model.Deal, error)
 	SegmentMembershipChanged(ctx context.Context, segmentID *string, profileID *string, after *string) (<-chan *model.MembershipChange, error)
 	SegmentBuildProgress(ctx context.Context, segmentID string) (<-chan *model.SegmentBuild, error)
+	TicketChanged(ctx context.Context, filter *model.TicketFilter) (<-chan *model.Ticket, error)
 }
 type TaskResolver interface {
 	Profile(ctx context.Context, obj *model.Task) (*model.Profile, error)
@@ -4251,6 +4257,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SegmentSizeSeries.TimeZone(childComplexity), true
 
+	case "Subscription.accountUpdated":
+		if e.ComplexityRoot.Subscription.AccountUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_accountUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.AccountUpdated(childComplexity, args["id"].(string)), true
 	case "Subscription.consentChanged":
 		if e.ComplexityRoot.Subscription.ConsentChanged == nil {
 			break
@@ -4262,6 +4279,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ConsentChanged(childComplexity, args["profileId"].(string)), true
+	case "Subscription.dealChanged":
+		if e.ComplexityRoot.Subscription.DealChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_dealChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.DealChanged(childComplexity, args["pipeline"].(*string)), true
 	case "Subscription.eventVolumeLive":
 		if e.ComplexityRoot.Subscription.EventVolumeLive == nil {
 			break
@@ -4306,6 +4334,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segmentId"].(*string), args["profileId"].(*string), args["after"].(*string)), true
+	case "Subscription.ticketChanged":
+		if e.ComplexityRoot.Subscription.TicketChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_ticketChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.TicketChanged(childComplexity, args["filter"].(*model.TicketFilter)), true
 	case "Subscription.timelineAppended":
 		if e.ComplexityRoot.Subscription.TimelineAppended == nil {
 			break
@@ -5294,6 +5333,11 @@ extend type Mutation {
   "Replace the free-mail domains (links made before stay)."
   setAccountSettings(freeMailDomains: [String!]!): AccountSettings! @hasScope(scope: "crm:write")
 }
+
+extend type Subscription {
+  "The account after each change to it or to its people's links, through any instance (NOT_FOUND for an unknown id)."
+  accountUpdated(id: ID!): Account! @hasScope(scope: "crm:read")
+}
 `, BuiltIn: false},
 	{Name: "../schema/analytics.graphqls", Input: `# Dashboard analytics: figures over the workspace's stored events, exact
 # as of the read (docs/analytics.md). Every field needs analytics:read.
@@ -6027,6 +6071,15 @@ extend type Mutation {
   "Close an open deal in the pipeline's first WON or LOST stage."
   closeDeal(id: ID!, outcome: DealOutcome!, reason: String, expectedVersion: Int!): Deal! @hasScope(scope: "crm:write")
 }
+
+extend type Subscription {
+  """
+  Each deal of pipeline (every pipeline when left out) as it is after each
+  write to it: created, edited, moved, closed, through any instance. An
+  unknown pipeline is BAD_USER_INPUT.
+  """
+  dealChanged(pipeline: String): Deal! @hasScope(scope: "crm:read")
+}
 `, BuiltIn: false},
 	{Name: "../schema/identifier_types.graphqls", Input: `extend type Query {
   """
@@ -6454,6 +6507,7 @@ enum InteractionKind {
   NOTE
   TICKET
   DEAL
+  TASK
 }
 
 enum Direction {
@@ -7253,6 +7307,16 @@ extend type Mutation {
   addTicketComment(input: AddTicketCommentInput!): AddTicketCommentPayload! @hasScope(scope: "crm:write")
   "Set the targets of the priorities given (the others keep theirs); they apply to tickets opened, or re-prioritised, afterwards."
   setTicketSlaTargets(targets: [TicketSlaTargetInput!]!): [TicketSlaTarget!]! @hasScope(scope: "crm:write")
+}
+
+extend type Subscription {
+  """
+  Each ticket the filter picks before or after a write to it (opened,
+  edited, commented on, flagged breached by the sweeper), as it is after
+  the write, through any instance: a queue hears of the tickets that join
+  it and of those that leave it (which no longer match).
+  """
+  ticketChanged(filter: TicketFilter): Ticket! @hasScope(scope: "crm:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/traits.graphqls", Input: `# Computed traits: per-profile aggregates of events (counts, sums, first /
@@ -10918,6 +10982,20 @@ func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_accountUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_consentChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10929,6 +11007,20 @@ func (ec *executionContext) field_Subscription_consentChanged_args(ctx context.C
 		return nil, err
 	}
 	args["profileId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_dealChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "pipeline",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pipeline"] = arg0
 	return args, nil
 }
 
@@ -11041,6 +11133,20 @@ func (ec *executionContext) field_Subscription_segmentMembershipChanged_args(ctx
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_ticketChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.TicketFilter, error) {
+			return ec.unmarshalOTicketFilter2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
 	return args, nil
 }
 
@@ -26241,6 +26347,68 @@ func (ec *executionContext) fieldContext_Subscription_timelineAppended(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_accountUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_accountUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().AccountUpdated(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:read")
+				if err != nil {
+					var zeroVal *model.Account
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Account
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_accountUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_accountUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_eventVolumeLive(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -26365,6 +26533,68 @@ func (ec *executionContext) fieldContext_Subscription_consentChanged(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_dealChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_dealChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().DealChanged(ctx, fc.Args["pipeline"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:read")
+				if err != nil {
+					var zeroVal *model.Deal
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Deal
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Deal) graphql.Marshaler {
+			return ec.marshalNDeal2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDeal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_dealChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_dealChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -26483,6 +26713,68 @@ func (ec *executionContext) fieldContext_Subscription_segmentBuildProgress(ctx c
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_segmentBuildProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_ticketChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_ticketChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().TicketChanged(ctx, fc.Args["filter"].(*model.TicketFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:read")
+				if err != nil {
+					var zeroVal *model.Ticket
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Ticket
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Ticket) graphql.Marshaler {
+			return ec.marshalNTicket2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicket(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_ticketChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Ticket(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_ticketChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -38681,14 +38973,20 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_profileUpdated(ctx, fields[0])
 	case "timelineAppended":
 		return ec._Subscription_timelineAppended(ctx, fields[0])
+	case "accountUpdated":
+		return ec._Subscription_accountUpdated(ctx, fields[0])
 	case "eventVolumeLive":
 		return ec._Subscription_eventVolumeLive(ctx, fields[0])
 	case "consentChanged":
 		return ec._Subscription_consentChanged(ctx, fields[0])
+	case "dealChanged":
+		return ec._Subscription_dealChanged(ctx, fields[0])
 	case "segmentMembershipChanged":
 		return ec._Subscription_segmentMembershipChanged(ctx, fields[0])
 	case "segmentBuildProgress":
 		return ec._Subscription_segmentBuildProgress(ctx, fields[0])
+	case "ticketChanged":
+		return ec._Subscription_ticketChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

@@ -153,6 +153,15 @@ func (r *queryResolver) AccountSettings(ctx context.Context) (*model.AccountSett
 	return &model.AccountSettings{FreeMailDomains: list}, nil
 }
 
+func (r *subscriptionResolver) AccountUpdated(ctx context.Context, id string) (<-chan *model.Account, error) {
+	tn, err := r.subscribeStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	as, err := r.accounts.Stream(ctx, r.hub, tn, id)
+	return subscribed(ctx, as, err, toAccount)
+}
+
 func (r *Resolver) Account() graph.AccountResolver { return &accountResolver{r} }
 
 func (r *Resolver) AccountConnection() graph.AccountConnectionResolver {

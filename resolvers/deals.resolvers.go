@@ -199,6 +199,15 @@ func (r *queryResolver) PipelineSummary(ctx context.Context, pipeline string) (*
 	return toSummary(s), nil
 }
 
+func (r *subscriptionResolver) DealChanged(ctx context.Context, pipeline *string) (<-chan *model.Deal, error) {
+	tn, err := r.subscribeStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := r.deals.Stream(ctx, r.hub, tn, deref(pipeline))
+	return subscribed(ctx, ds, err, func(d *deal.Deal) *model.Deal { return toDeal(d, r.deals.Now()) })
+}
+
 func (r *Resolver) Deal() graph.DealResolver { return &dealResolver{r} }
 
 func (r *Resolver) DealConnection() graph.DealConnectionResolver { return &dealConnectionResolver{r} }

@@ -116,3 +116,14 @@ func ticketStatus(s *model.TicketStatus) string {
 	}
 	return string(*s)
 }
+
+func toTicketFilter(in *model.TicketFilter) ticket.Filter {
+	if in == nil {
+		return ticket.Filter{}
+	}
+	f := ticket.Filter{Status: ticketStatus(in.Status), Assignee: in.Assignee, Breached: in.Breached, Account: deref(in.AccountID)}
+	if in.Priority != nil {
+		f.Priority = string(*in.Priority)
+	}
+	return f
+}

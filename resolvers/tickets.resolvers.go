@@ -124,14 +124,7 @@ func (r *queryResolver) Ticket(ctx context.Context, id string) (*model.Ticket, e
 }
 
 func (r *queryResolver) Tickets(ctx context.Context, filter *model.TicketFilter, first *int, after *string) (*model.TicketConnection, error) {
-	var f ticket.Filter
-	if filter != nil {
-		f = ticket.Filter{Status: ticketStatus(filter.Status), Assignee: filter.Assignee, Breached: filter.Breached, Account: deref(filter.AccountID)}
-		if filter.Priority != nil {
-			f.Priority = string(*filter.Priority)
-		}
-	}
-	return r.ticketPage(ctx, f, first, after)
+	return r.ticketPage(ctx, toTicketFilter(filter), first, after)
 }
 
 func (r *queryResolver) TicketSLATargets(ctx context.Context) ([]model.TicketSLATarget, error) {
@@ -144,6 +137,15 @@ func (r *queryResolver) TicketSLATargets(ctx context.Context) ([]model.TicketSLA
 		return nil, err
 	}
 	return toSLATargets(out), nil
+}
+
+func (r *subscriptionResolver) TicketChanged(ctx context.Context, filter *model.TicketFilter) (<-chan *model.Ticket, error) {
+	tn, err := r.subscribeStart(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := r.tickets.Stream(ctx, r.hub, tn, toTicketFilter(filter))
+	return subscribed(ctx, ts, err, toTicket)
 }
 
 func (r *ticketResolver) Profile(ctx context.Context, obj *model.Ticket) (*model.Profile, error) {

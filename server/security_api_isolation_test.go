@@ -286,6 +286,7 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		{"segmentMembershipChanged by segment", `subscription($x: ID!) { segmentMembershipChanged(segmentId: $x) { id } }`, map[string]any{"x": w.gSegment}},
 		{"segmentMembershipChanged by profile", `subscription($x: ID!) { segmentMembershipChanged(profileId: $x) { id } }`, map[string]any{"x": w.gProfile}},
 		{"segmentBuildProgress", `subscription($x: ID!) { segmentBuildProgress(segmentId: $x) { status } }`, map[string]any{"x": w.gSegment}},
+		{"accountUpdated", `subscription($x: ID!) { accountUpdated(id: $x) { id name } }`, map[string]any{"x": w.gAccount}},
 	}
 	for _, c := range subs {
 		t.Run("subscribe "+c.name, func(t *testing.T) {

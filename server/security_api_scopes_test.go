@@ -118,6 +118,9 @@ func (w *secWorld) subscriptionCalls() map[string]secCall {
 		"segmentMembershipChanged": {`subscription($s: ID!) { segmentMembershipChanged(segmentId: $s) { id } }`, map[string]any{"s": w.static}},
 		"eventVolumeLive":          {`subscription { eventVolumeLive(interval: HOUR, groupBy: NAME) { bucket { total } } }`, nil},
 		"segmentBuildProgress":     {`subscription($s: ID!) { segmentBuildProgress(segmentId: $s) { status } }`, map[string]any{"s": w.dynamic}},
+		"dealChanged":              {`subscription { dealChanged(pipeline: "sales") { id stage } }`, nil},
+		"ticketChanged":            {`subscription { ticketChanged(filter: {status: OPEN}) { id status } }`, nil},
+		"accountUpdated":           {`subscription($a: ID!) { accountUpdated(id: $a) { id name } }`, map[string]any{"a": w.account}},
 	}
 }
 

@@ -2001,6 +2001,7 @@ const (
 	InteractionKindNote    InteractionKind = "NOTE"
 	InteractionKindTicket  InteractionKind = "TICKET"
 	InteractionKindDeal    InteractionKind = "DEAL"
+	InteractionKindTask    InteractionKind = "TASK"
 )
 
 var AllInteractionKind = []InteractionKind{
@@ -2010,11 +2011,12 @@ var AllInteractionKind = []InteractionKind{
 	InteractionKindNote,
 	InteractionKindTicket,
 	InteractionKindDeal,
+	InteractionKindTask,
 }
 
 func (e InteractionKind) IsValid() bool {
 	switch e {
-	case InteractionKindCall, InteractionKindEmail, InteractionKindMeeting, InteractionKindNote, InteractionKindTicket, InteractionKindDeal:
+	case InteractionKindCall, InteractionKindEmail, InteractionKindMeeting, InteractionKindNote, InteractionKindTicket, InteractionKindDeal, InteractionKindTask:
 		return true
 	}
 	return false

@@ -198,15 +198,15 @@ func New(now func() time.Time, opts ...Option) *Services {
 	id := identity.New(identity.Deps{Now: now, Changes: relay, Followers: merges})
 	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
-	accounts := account.New(account.Deps{Now: now})
+	accounts := account.New(account.Deps{Now: now, Changes: relay})
 	jn := journal.New(o.journalEvery)
 	pipe := ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Accounts: accounts, Now: now, Changes: relay, Journal: jn})
 	// The CRM objects tell their story on people's timelines through the
 	// write path, as any interaction.
 	stages := lifecycle.New(lifecycle.Deps{Now: now, Segments: seg, Changes: relay})
-	deals := deal.New(deal.Deps{Now: now, Lifecycle: stages, Timeline: pipe})
+	deals := deal.New(deal.Deps{Now: now, Lifecycle: stages, Timeline: pipe, Changes: relay})
 	tasks := task.New(task.Deps{Now: now, Timeline: pipe})
-	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts, Timeline: pipe})
+	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts, Timeline: pipe, Changes: relay})
 	logger := o.logger
 	if logger == nil {
 		logger = slog.Default()

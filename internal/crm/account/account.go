@@ -10,6 +10,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -43,11 +44,15 @@ var (
 // Deps are what the service needs from outside the package.
 type Deps struct {
 	Now func() time.Time
+	// Changes is told of every account written and every link made or
+	// removed (crm.account: accountUpdated).
+	Changes realtime.Publisher
 }
 
 // Service is the accounts domain (New).
 type Service struct {
-	now func() time.Time
+	now     func() time.Time
+	changes realtime.Publisher
 }
 
 // New builds the service.
@@ -56,7 +61,12 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now}
+	return &Service{now: now, changes: d.Changes}
+}
+
+// notify tells subscribers that account id changed (itself or its people).
+func (s *Service) notify(ctx context.Context, tn store.Tenant, id string) {
+	realtime.Notify(ctx, s.changes, tn, realtime.Change{Kind: realtime.AccountUpdated, Payload: map[string]any{realtime.PayloadAccountID: id}})
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
@@ -103,6 +113,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	}
 	a.WorkspaceID = tn.Workspace()
 	s.linkDomains(ctx, tn, a.ID, a.Domains)
+	s.notify(ctx, tn, a.ID)
 	return a, nil
 }
 
@@ -188,6 +199,7 @@ func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in Upd
 	}
 	s.releaseDropped(ctx, tn, a.ID, removed)
 	s.linkDomains(ctx, tn, a.ID, domainsOf(added))
+	s.notify(ctx, tn, a.ID)
 	return &next, nil
 }
 

@@ -110,6 +110,7 @@ func (s *Service) Link(ctx context.Context, tn store.Tenant, profileID, accountI
 			return nil, err
 		}
 	}
+	s.notify(ctx, tn, accountID)
 	return l, nil
 }
 
@@ -146,6 +147,7 @@ func (s *Service) Unlink(ctx context.Context, tn store.Tenant, profileID, accoun
 	if err != nil {
 		return false, fmt.Errorf("remove link: %w", err)
 	}
+	s.notify(ctx, tn, accountID)
 	return true, nil
 }
 
@@ -171,9 +173,13 @@ func (s *Service) linkAuto(ctx context.Context, tn store.Tenant, profileID, acco
 	if err != nil {
 		return fmt.Errorf("link profile %s to account %s: %w", profileID, accountID, err)
 	}
-	if err := settleOnLive(ctx, tn, l.ID, profileID); apperr.CodeOf(err) != apperr.NotFound {
+	if err := settleOnLive(ctx, tn, l.ID, profileID); err != nil {
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return nil
+		}
 		return err
 	}
+	s.notify(ctx, tn, accountID)
 	return nil
 }
 

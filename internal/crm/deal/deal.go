@@ -16,6 +16,7 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -75,6 +76,8 @@ type Deps struct {
 	// Timeline gets a deal's creation, stage moves and closing on its
 	// contacts' timelines.
 	Timeline story.Timeline
+	// Changes is told of every deal written (crm.deal: dealChanged).
+	Changes realtime.Publisher
 }
 
 // Service is the deals domain (New).
@@ -82,6 +85,7 @@ type Service struct {
 	now       func() time.Time
 	lifecycle Lifecycle
 	timeline  story.Timeline
+	changes   realtime.Publisher
 }
 
 // New builds the service.
@@ -90,7 +94,13 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, lifecycle: d.Lifecycle, timeline: d.Timeline}
+	return &Service{now: now, lifecycle: d.Lifecycle, timeline: d.Timeline, changes: d.Changes}
+}
+
+// notify tells subscribers that d was written.
+func (s *Service) notify(ctx context.Context, tn store.Tenant, d *Deal) {
+	realtime.Notify(ctx, s.changes, tn, realtime.Change{Kind: realtime.DealChanged,
+		Payload: map[string]any{realtime.PayloadDealID: d.ID, realtime.PayloadPipeline: d.Pipeline}})
 }
 
 // tell puts what happened to d on its contacts' timelines: action is
@@ -219,6 +229,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		return nil, fmt.Errorf("store deal: %w", err)
 	}
 	d.WorkspaceID = tn.Workspace()
+	s.notify(ctx, tn, d)
 	s.advance(ctx, tn, d)
 	s.tell(ctx, tn, d, "created", "")
 	return d, nil
@@ -395,6 +406,7 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 		}
 		return nil, fmt.Errorf("store deal %s: %w", id, err)
 	}
+	s.notify(ctx, tn, &next)
 	if next.Status != d.Status || !slices.Equal(next.ContactIDs, d.ContactIDs) {
 		s.advance(ctx, tn, &next)
 	}

@@ -90,6 +90,7 @@ func (s *Service) settleOne(ctx context.Context, tn store.Tenant, t *Ticket, now
 		err := tn.C(Tickets).Replace(ctx, t, prev.Version)
 		if err == nil {
 			t.WorkspaceID = tn.Workspace()
+			s.notify(ctx, tn, t, &prev)
 			return t, nil
 		}
 		if errors.Is(err, store.ErrNotFound) {

@@ -14,6 +14,7 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
+	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -112,6 +113,9 @@ type Deps struct {
 	// Timeline gets a ticket's opening, status moves and comments on its
 	// person's timeline.
 	Timeline story.Timeline
+	// Changes is told of every ticket written (crm.ticket:
+	// ticketChanged).
+	Changes realtime.Publisher
 }
 
 // Service is the tickets domain (New).
@@ -119,6 +123,7 @@ type Service struct {
 	now      func() time.Time
 	accounts *account.Service
 	timeline story.Timeline
+	changes  realtime.Publisher
 	// registered are the workspaces this process registered for the
 	// sweeper (one write per workspace and process).
 	registered sync.Map
@@ -130,7 +135,7 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, accounts: d.Accounts, timeline: d.Timeline}
+	return &Service{now: now, accounts: d.Accounts, timeline: d.Timeline, changes: d.Changes}
 }
 
 // Now is the service's clock (what the targets are judged at).
@@ -226,8 +231,21 @@ func (s *Service) Open(ctx context.Context, tn store.Tenant, in OpenInput) (*Tic
 		return nil, apperr.New(apperr.NotFound, "input.profileId: profile %s was merged or erased meanwhile: try again", t.ProfileID)
 	}
 	t.WorkspaceID = tn.Workspace()
+	s.notify(ctx, tn, t, nil)
 	s.tell(ctx, tn, t, "opened", "")
 	return t, nil
+}
+
+// notify tells subscribers that t was written, and what it was before
+// (prev; nil for a new ticket), so that a queue it left hears of it.
+func (s *Service) notify(ctx context.Context, tn store.Tenant, t, prev *Ticket) {
+	payload := map[string]any{realtime.PayloadTicketID: t.ID}
+	if prev != nil {
+		payload[realtime.PayloadPrevStatus], payload[realtime.PayloadPrevPriority] = prev.Status, prev.Priority
+		payload[realtime.PayloadPrevAssignee], payload[realtime.PayloadPrevBreached] = prev.Assignee, prev.Breached
+		payload[realtime.PayloadPrevAccount] = prev.AccountID
+	}
+	realtime.Notify(ctx, s.changes, tn, realtime.Change{Kind: realtime.TicketChanged, Payload: payload})
 }
 
 // tell puts what happened to t on its person's timeline: opened, moved
@@ -366,7 +384,7 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 		if expected != nil && *expected != t.Version {
 			return nil, stale(id, t.Version, *expected)
 		}
-		prev := t.Version
+		prev, before := t.Version, *t
 		now := s.Now()
 		if err := fn(t, now); err != nil {
 			return nil, err
@@ -376,6 +394,7 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 		err = tn.C(Tickets).Replace(ctx, t, prev)
 		if err == nil {
 			t.WorkspaceID = tn.Workspace()
+			s.notify(ctx, tn, t, &before)
 			return t, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
