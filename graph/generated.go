@@ -64,10 +64,12 @@ type ComplexityRoot struct {
 	Account struct {
 		Contacts    func(childComplexity int, first *int, after *string) int
 		CreatedAt   func(childComplexity int) int
+		Deals       func(childComplexity int, status *model.DealStatus, first *int, after *string) int
 		Domains     func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Identifiers func(childComplexity int) int
 		Name        func(childComplexity int) int
+		Rollups     func(childComplexity int) int
 		Tickets     func(childComplexity int, status *model.TicketStatus, first *int, after *string) int
 		Traits      func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
@@ -101,6 +103,18 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AccountHealth struct {
+		Explanation func(childComplexity int) int
+		Grade       func(childComplexity int) int
+		Reasons     func(childComplexity int) int
+		Score       func(childComplexity int) int
+	}
+
+	AccountHealthReason struct {
+		Points func(childComplexity int) int
+		Text   func(childComplexity int) int
+	}
+
 	AccountIdentifier struct {
 		Type  func(childComplexity int) int
 		Value func(childComplexity int) int
@@ -111,6 +125,21 @@ type ComplexityRoot struct {
 		LinkedAt func(childComplexity int) int
 		Role     func(childComplexity int) int
 		Source   func(childComplexity int) int
+	}
+
+	AccountRollups struct {
+		AverageEngagement func(childComplexity int) int
+		BreachedTickets   func(childComplexity int) int
+		ContactCount      func(childComplexity int) int
+		Health            func(childComplexity int) int
+		LastActivityAt    func(childComplexity int) int
+		LostDeals         func(childComplexity int) int
+		MaxEngagement     func(childComplexity int) int
+		OpenDealValue     func(childComplexity int) int
+		OpenDeals         func(childComplexity int) int
+		OpenTickets       func(childComplexity int) int
+		WonDeals          func(childComplexity int) int
+		WonRevenue        func(childComplexity int) int
 	}
 
 	AccountSettings struct {
@@ -404,6 +433,11 @@ type ComplexityRoot struct {
 		TargetID    func(childComplexity int) int
 		Traits      func(childComplexity int) int
 		UndoneAt    func(childComplexity int) int
+	}
+
+	Money struct {
+		Amount   func(childComplexity int) int
+		Currency func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -939,6 +973,8 @@ type ComplexityRoot struct {
 
 type AccountResolver interface {
 	Contacts(ctx context.Context, obj *model.Account, first *int, after *string) (*model.AccountContactConnection, error)
+	Rollups(ctx context.Context, obj *model.Account) (*model.AccountRollups, error)
+	Deals(ctx context.Context, obj *model.Account, status *model.DealStatus, first *int, after *string) (*model.DealConnection, error)
 	Tickets(ctx context.Context, obj *model.Account, status *model.TicketStatus, first *int, after *string) (*model.TicketConnection, error)
 }
 type AccountConnectionResolver interface {
@@ -1154,6 +1190,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.CreatedAt(childComplexity), true
+	case "Account.deals":
+		if e.ComplexityRoot.Account.Deals == nil {
+			break
+		}
+
+		args, err := ec.field_Account_deals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Account.Deals(childComplexity, args["status"].(*model.DealStatus), args["first"].(*int), args["after"].(*string)), true
 	case "Account.domains":
 		if e.ComplexityRoot.Account.Domains == nil {
 			break
@@ -1178,6 +1225,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.Name(childComplexity), true
+	case "Account.rollups":
+		if e.ComplexityRoot.Account.Rollups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Rollups(childComplexity), true
 	case "Account.tickets":
 		if e.ComplexityRoot.Account.Tickets == nil {
 			break
@@ -1302,6 +1355,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AccountEdge.Node(childComplexity), true
 
+	case "AccountHealth.explanation":
+		if e.ComplexityRoot.AccountHealth.Explanation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountHealth.Explanation(childComplexity), true
+	case "AccountHealth.grade":
+		if e.ComplexityRoot.AccountHealth.Grade == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountHealth.Grade(childComplexity), true
+	case "AccountHealth.reasons":
+		if e.ComplexityRoot.AccountHealth.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountHealth.Reasons(childComplexity), true
+	case "AccountHealth.score":
+		if e.ComplexityRoot.AccountHealth.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountHealth.Score(childComplexity), true
+
+	case "AccountHealthReason.points":
+		if e.ComplexityRoot.AccountHealthReason.Points == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountHealthReason.Points(childComplexity), true
+	case "AccountHealthReason.text":
+		if e.ComplexityRoot.AccountHealthReason.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountHealthReason.Text(childComplexity), true
+
 	case "AccountIdentifier.type":
 		if e.ComplexityRoot.AccountIdentifier.Type == nil {
 			break
@@ -1339,6 +1430,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccountLink.Source(childComplexity), true
+
+	case "AccountRollups.averageEngagement":
+		if e.ComplexityRoot.AccountRollups.AverageEngagement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.AverageEngagement(childComplexity), true
+	case "AccountRollups.breachedTickets":
+		if e.ComplexityRoot.AccountRollups.BreachedTickets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.BreachedTickets(childComplexity), true
+	case "AccountRollups.contactCount":
+		if e.ComplexityRoot.AccountRollups.ContactCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.ContactCount(childComplexity), true
+	case "AccountRollups.health":
+		if e.ComplexityRoot.AccountRollups.Health == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.Health(childComplexity), true
+	case "AccountRollups.lastActivityAt":
+		if e.ComplexityRoot.AccountRollups.LastActivityAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.LastActivityAt(childComplexity), true
+	case "AccountRollups.lostDeals":
+		if e.ComplexityRoot.AccountRollups.LostDeals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.LostDeals(childComplexity), true
+	case "AccountRollups.maxEngagement":
+		if e.ComplexityRoot.AccountRollups.MaxEngagement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.MaxEngagement(childComplexity), true
+	case "AccountRollups.openDealValue":
+		if e.ComplexityRoot.AccountRollups.OpenDealValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.OpenDealValue(childComplexity), true
+	case "AccountRollups.openDeals":
+		if e.ComplexityRoot.AccountRollups.OpenDeals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.OpenDeals(childComplexity), true
+	case "AccountRollups.openTickets":
+		if e.ComplexityRoot.AccountRollups.OpenTickets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.OpenTickets(childComplexity), true
+	case "AccountRollups.wonDeals":
+		if e.ComplexityRoot.AccountRollups.WonDeals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.WonDeals(childComplexity), true
+	case "AccountRollups.wonRevenue":
+		if e.ComplexityRoot.AccountRollups.WonRevenue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountRollups.WonRevenue(childComplexity), true
 
 	case "AccountSettings.freeMailDomains":
 		if e.ComplexityRoot.AccountSettings.FreeMailDomains == nil {
@@ -2485,6 +2649,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MergeRecord.UndoneAt(childComplexity), true
+
+	case "Money.amount":
+		if e.ComplexityRoot.Money.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Money.Amount(childComplexity), true
+	case "Money.currency":
+		if e.ComplexityRoot.Money.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Money.Currency(childComplexity), true
 
 	case "Mutation.addTicketComment":
 		if e.ComplexityRoot.Mutation.AddTicketComment == nil {
@@ -5203,6 +5380,68 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/account_rollups.graphqls", Input: `"A sum in one currency: amounts in different currencies are never added."
+type Money {
+  currency: String!
+  amount: Float!
+}
+
+enum AccountHealthGrade {
+  "70 and over."
+  HEALTHY
+  "40 to 69."
+  NEEDS_ATTENTION
+  "Under 40."
+  AT_RISK
+}
+
+"One part of a health score: the points it gave (or took) and why."
+type AccountHealthReason {
+  points: Int!
+  text: String!
+}
+
+"How the account is doing, from 0 to 100, with its reasons."
+type AccountHealth {
+  score: Int!
+  grade: AccountHealthGrade!
+  "The reasons in one plain-English sentence."
+  explanation: String!
+  reasons: [AccountHealthReason!]!
+}
+
+"""
+An account's figures, read from its people, deals and tickets when asked
+for (so always current). Activity and engagement count the first 5,000
+contacts (oldest links first).
+"""
+type AccountRollups {
+  contactCount: Int!
+  openDeals: Int!
+  wonDeals: Int!
+  lostDeals: Int!
+  "By currency, most first."
+  openDealValue: [Money!]!
+  "By currency, most first."
+  wonRevenue: [Money!]!
+  "The latest activity of a contact; null without any."
+  lastActivityAt: Time
+  "The contacts' engagement scores (0 to 100); null without contacts."
+  averageEngagement: Float
+  maxEngagement: Float
+  "Tickets not RESOLVED or CLOSED."
+  openTickets: Int!
+  "Open tickets past a service-level target."
+  breachedTickets: Int!
+  health: AccountHealth!
+}
+
+extend type Account {
+  rollups: AccountRollups! @hasScope(scope: "crm:read")
+  "The account's deals, oldest first."
+  deals(status: DealStatus, first: Int = 20, after: String): DealConnection! @hasScope(scope: "crm:read")
+}
+`, BuiltIn: false},
 	{Name: "../schema/accounts.graphqls", Input: `"""
 A company (B2B account). People link to it by hand with a role, or by the
 domain of their email (free-mail domains never link).
@@ -7452,6 +7691,10 @@ func (ec *executionContext) childFields_Account(ctx context.Context, field graph
 		return ec.fieldContext_Account_version(ctx, field)
 	case "contacts":
 		return ec.fieldContext_Account_contacts(ctx, field)
+	case "rollups":
+		return ec.fieldContext_Account_rollups(ctx, field)
+	case "deals":
+		return ec.fieldContext_Account_deals(ctx, field)
 	case "tickets":
 		return ec.fieldContext_Account_tickets(ctx, field)
 	}
@@ -7512,6 +7755,30 @@ func (ec *executionContext) childFields_AccountEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type AccountEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_AccountHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "score":
+		return ec.fieldContext_AccountHealth_score(ctx, field)
+	case "grade":
+		return ec.fieldContext_AccountHealth_grade(ctx, field)
+	case "explanation":
+		return ec.fieldContext_AccountHealth_explanation(ctx, field)
+	case "reasons":
+		return ec.fieldContext_AccountHealth_reasons(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccountHealth", field.Name)
+}
+
+func (ec *executionContext) childFields_AccountHealthReason(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "points":
+		return ec.fieldContext_AccountHealthReason_points(ctx, field)
+	case "text":
+		return ec.fieldContext_AccountHealthReason_text(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccountHealthReason", field.Name)
+}
+
 func (ec *executionContext) childFields_AccountIdentifier(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "type":
@@ -7534,6 +7801,36 @@ func (ec *executionContext) childFields_AccountLink(ctx context.Context, field g
 		return ec.fieldContext_AccountLink_linkedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccountLink", field.Name)
+}
+
+func (ec *executionContext) childFields_AccountRollups(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "contactCount":
+		return ec.fieldContext_AccountRollups_contactCount(ctx, field)
+	case "openDeals":
+		return ec.fieldContext_AccountRollups_openDeals(ctx, field)
+	case "wonDeals":
+		return ec.fieldContext_AccountRollups_wonDeals(ctx, field)
+	case "lostDeals":
+		return ec.fieldContext_AccountRollups_lostDeals(ctx, field)
+	case "openDealValue":
+		return ec.fieldContext_AccountRollups_openDealValue(ctx, field)
+	case "wonRevenue":
+		return ec.fieldContext_AccountRollups_wonRevenue(ctx, field)
+	case "lastActivityAt":
+		return ec.fieldContext_AccountRollups_lastActivityAt(ctx, field)
+	case "averageEngagement":
+		return ec.fieldContext_AccountRollups_averageEngagement(ctx, field)
+	case "maxEngagement":
+		return ec.fieldContext_AccountRollups_maxEngagement(ctx, field)
+	case "openTickets":
+		return ec.fieldContext_AccountRollups_openTickets(ctx, field)
+	case "breachedTickets":
+		return ec.fieldContext_AccountRollups_breachedTickets(ctx, field)
+	case "health":
+		return ec.fieldContext_AccountRollups_health(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccountRollups", field.Name)
 }
 
 func (ec *executionContext) childFields_AccountSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8120,6 +8417,16 @@ func (ec *executionContext) childFields_MergeRecord(ctx context.Context, field g
 		return ec.fieldContext_MergeRecord_undoneAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MergeRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_Money(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "currency":
+		return ec.fieldContext_Money_currency(ctx, field)
+	case "amount":
+		return ec.fieldContext_Money_amount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Money", field.Name)
 }
 
 func (ec *executionContext) childFields_PIISettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9139,6 +9446,36 @@ func (ec *executionContext) field_Account_contacts_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Account_deals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.DealStatus, error) {
+			return ec.unmarshalODealStatus2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -11657,6 +11994,118 @@ func (ec *executionContext) fieldContext_Account_contacts(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Account_rollups(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_rollups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Account().Rollups(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:read")
+				if err != nil {
+					var zeroVal *model.AccountRollups
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.AccountRollups
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccountRollups) graphql.Marshaler {
+			return ec.marshalNAccountRollups2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollups(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_rollups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Account",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountRollups(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Account_deals(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_deals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Account().Deals(ctx, obj, fc.Args["status"].(*model.DealStatus), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:read")
+				if err != nil {
+					var zeroVal *model.DealConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.DealConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DealConnection) graphql.Marshaler {
+			return ec.marshalNDealConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_deals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Account",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DealConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Account_deals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Account_tickets(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12136,6 +12585,153 @@ func (ec *executionContext) fieldContext_AccountEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _AccountHealth_score(ctx context.Context, field graphql.CollectedField, obj *model.AccountHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountHealth_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountHealth_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountHealth", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountHealth_grade(ctx context.Context, field graphql.CollectedField, obj *model.AccountHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountHealth_grade(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Grade, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AccountHealthGrade) graphql.Marshaler {
+			return ec.marshalNAccountHealthGrade2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealthGrade(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountHealth_grade(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountHealth", field, false, false, "AccountHealthGrade")
+}
+
+func (ec *executionContext) _AccountHealth_explanation(ctx context.Context, field graphql.CollectedField, obj *model.AccountHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountHealth_explanation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Explanation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountHealth_explanation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountHealth", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccountHealth_reasons(ctx context.Context, field graphql.CollectedField, obj *model.AccountHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountHealth_reasons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AccountHealthReason) graphql.Marshaler {
+			return ec.marshalNAccountHealthReason2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealthReasonᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountHealth_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountHealth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountHealthReason(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountHealthReason_points(ctx context.Context, field graphql.CollectedField, obj *model.AccountHealthReason) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountHealthReason_points(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Points, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountHealthReason_points(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountHealthReason", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountHealthReason_text(ctx context.Context, field graphql.CollectedField, obj *model.AccountHealthReason) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountHealthReason_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountHealthReason_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountHealthReason", field, false, false, "String")
+}
+
 func (ec *executionContext) _AccountIdentifier_type(ctx context.Context, field graphql.CollectedField, obj *model.AccountIdentifier) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12281,6 +12877,309 @@ func (ec *executionContext) _AccountLink_linkedAt(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_AccountLink_linkedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccountLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccountRollups_contactCount(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_contactCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_contactCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountRollups_openDeals(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_openDeals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenDeals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_openDeals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountRollups_wonDeals(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_wonDeals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WonDeals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_wonDeals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountRollups_lostDeals(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_lostDeals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LostDeals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_lostDeals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountRollups_openDealValue(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_openDealValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenDealValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMoneyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_openDealValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountRollups",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountRollups_wonRevenue(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_wonRevenue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WonRevenue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Money) graphql.Marshaler {
+			return ec.marshalNMoney2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMoneyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_wonRevenue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountRollups",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Money(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountRollups_lastActivityAt(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_lastActivityAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastActivityAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_lastActivityAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccountRollups_averageEngagement(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_averageEngagement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AverageEngagement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_averageEngagement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AccountRollups_maxEngagement(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_maxEngagement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxEngagement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_maxEngagement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AccountRollups_openTickets(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_openTickets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenTickets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_openTickets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountRollups_breachedTickets(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_breachedTickets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreachedTickets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_breachedTickets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountRollups", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountRollups_health(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountRollups_health(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Health, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccountHealth) graphql.Marshaler {
+			return ec.marshalNAccountHealth2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountRollups_health(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountRollups",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountHealth(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _AccountSettings_freeMailDomains(ctx context.Context, field graphql.CollectedField, obj *model.AccountSettings) (ret graphql.Marshaler) {
@@ -17202,6 +18101,52 @@ func (ec *executionContext) _MergeRecord_undoneAt(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_MergeRecord_undoneAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MergeRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Money_currency(ctx context.Context, field graphql.CollectedField, obj *model.Money) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Money_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Money_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Money", field, false, false, "String")
+}
+
+func (ec *executionContext) _Money_amount(ctx context.Context, field graphql.CollectedField, obj *model.Money) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Money_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Money_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Money", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Mutation_identify(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -34443,6 +35388,18 @@ func (ec *executionContext) _Account(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Account_contacts(ctx, field, obj)
 				})
+		case "rollups":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Account_rollups(ctx, field, obj)
+				})
+		case "deals":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Account_deals(ctx, field, obj)
+				})
 		case "tickets":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -34655,6 +35612,92 @@ func (ec *executionContext) _AccountEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var accountHealthImplementors = []string{"AccountHealth"}
+
+func (ec *executionContext) _AccountHealth(ctx context.Context, sel ast.SelectionSet, obj *model.AccountHealth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountHealthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccountHealth")
+		case "score":
+			out.Values[i] = ec._AccountHealth_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "grade":
+			out.Values[i] = ec._AccountHealth_grade(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "explanation":
+			out.Values[i] = ec._AccountHealth_explanation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasons":
+			out.Values[i] = ec._AccountHealth_reasons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accountHealthReasonImplementors = []string{"AccountHealthReason"}
+
+func (ec *executionContext) _AccountHealthReason(ctx context.Context, sel ast.SelectionSet, obj *model.AccountHealthReason) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountHealthReasonImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccountHealthReason")
+		case "points":
+			out.Values[i] = ec._AccountHealthReason_points(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._AccountHealthReason_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var accountIdentifierImplementors = []string{"AccountIdentifier"}
 
 func (ec *executionContext) _AccountIdentifier(ctx context.Context, sel ast.SelectionSet, obj *model.AccountIdentifier) graphql.Marshaler {
@@ -34724,6 +35767,94 @@ func (ec *executionContext) _AccountLink(ctx context.Context, sel ast.SelectionS
 			out.Values[i] = ec._AccountLink_linkedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accountRollupsImplementors = []string{"AccountRollups"}
+
+func (ec *executionContext) _AccountRollups(ctx context.Context, sel ast.SelectionSet, obj *model.AccountRollups) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountRollupsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccountRollups")
+		case "contactCount":
+			out.Values[i] = ec._AccountRollups_contactCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openDeals":
+			out.Values[i] = ec._AccountRollups_openDeals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "wonDeals":
+			out.Values[i] = ec._AccountRollups_wonDeals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lostDeals":
+			out.Values[i] = ec._AccountRollups_lostDeals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openDealValue":
+			out.Values[i] = ec._AccountRollups_openDealValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "wonRevenue":
+			out.Values[i] = ec._AccountRollups_wonRevenue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastActivityAt":
+			out.Values[i] = ec._AccountRollups_lastActivityAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "averageEngagement":
+			out.Values[i] = ec._AccountRollups_averageEngagement(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "maxEngagement":
+			out.Values[i] = ec._AccountRollups_maxEngagement(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "openTickets":
+			out.Values[i] = ec._AccountRollups_openTickets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breachedTickets":
+			out.Values[i] = ec._AccountRollups_breachedTickets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "health":
+			out.Values[i] = ec._AccountRollups_health(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -36665,6 +37796,44 @@ func (ec *executionContext) _MergeRecord(ctx context.Context, sel ast.SelectionS
 		case "undoneAt":
 			out.Values[i] = ec._MergeRecord_undoneAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var moneyImplementors = []string{"Money"}
+
+func (ec *executionContext) _Money(ctx context.Context, sel ast.SelectionSet, obj *model.Money) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, moneyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Money")
+		case "currency":
+			out.Values[i] = ec._Money_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._Money_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -40652,6 +41821,44 @@ func (ec *executionContext) marshalNAccountEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋh
 	return ret
 }
 
+func (ec *executionContext) marshalNAccountHealth2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealth(ctx context.Context, sel ast.SelectionSet, v *model.AccountHealth) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccountHealth!")
+		return graphql.Null
+	}
+	return ec._AccountHealth(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAccountHealthGrade2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealthGrade(ctx context.Context, v any) (model.AccountHealthGrade, error) {
+	var res model.AccountHealthGrade
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAccountHealthGrade2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealthGrade(ctx context.Context, sel ast.SelectionSet, v model.AccountHealthGrade) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAccountHealthReason2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealthReason(ctx context.Context, sel ast.SelectionSet, v model.AccountHealthReason) graphql.Marshaler {
+	return ec._AccountHealthReason(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccountHealthReason2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealthReasonᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AccountHealthReason) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccountHealthReason2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountHealthReason(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNAccountIdentifier2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountIdentifier(ctx context.Context, sel ast.SelectionSet, v model.AccountIdentifier) graphql.Marshaler {
 	return ec._AccountIdentifier(ctx, sel, &v)
 }
@@ -40713,6 +41920,14 @@ func (ec *executionContext) unmarshalNAccountLinkSource2githubᚗcomᚋhaloᚑcd
 
 func (ec *executionContext) marshalNAccountLinkSource2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountLinkSource(ctx context.Context, sel ast.SelectionSet, v model.AccountLinkSource) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNAccountRollups2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollups(ctx context.Context, sel ast.SelectionSet, v *model.AccountRollups) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccountRollups!")
+		return graphql.Null
+	}
+	return ec._AccountRollups(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNAccountSettings2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountSettings(ctx context.Context, sel ast.SelectionSet, v *model.AccountSettings) graphql.Marshaler {
@@ -41775,6 +42990,26 @@ func (ec *executionContext) unmarshalNMergeRecordKind2githubᚗcomᚋhaloᚑcdp�
 
 func (ec *executionContext) marshalNMergeRecordKind2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMergeRecordKind(ctx context.Context, sel ast.SelectionSet, v model.MergeRecordKind) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNMoney2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMoney(ctx context.Context, sel ast.SelectionSet, v model.Money) graphql.Marshaler {
+	return ec._Money(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMoney2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMoneyᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Money) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMoney2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐMoney(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNNormalization2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐNormalization(ctx context.Context, v any) (model.Normalization, error) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/rollup"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/store"
 )
@@ -104,4 +105,23 @@ func (r *Resolver) contacts(ctx context.Context, accountID string, first *int, a
 		conn.PageInfo.EndCursor = &end
 	}
 	return conn, nil
+}
+
+func toRollups(r *rollup.Rollups) *model.AccountRollups {
+	money := func(ms []rollup.Money) []model.Money {
+		out := make([]model.Money, len(ms))
+		for i, m := range ms {
+			out[i] = model.Money{Currency: m.Currency, Amount: m.Amount}
+		}
+		return out
+	}
+	out := &model.AccountRollups{ContactCount: int(r.ContactCount), OpenDeals: int(r.OpenDeals), WonDeals: int(r.WonDeals), LostDeals: int(r.LostDeals),
+		OpenDealValue: money(r.OpenValue), WonRevenue: money(r.WonRevenue), LastActivityAt: optionalTime(r.LastActivityAt),
+		AverageEngagement: r.AverageEngagement, MaxEngagement: r.MaxEngagement, OpenTickets: int(r.OpenTickets), BreachedTickets: int(r.BreachedTickets),
+		Health: &model.AccountHealth{Score: r.Health.Score, Grade: model.AccountHealthGrade(r.Health.Grade), Explanation: r.Health.Explanation(),
+			Reasons: make([]model.AccountHealthReason, len(r.Health.Reasons))}}
+	for i, x := range r.Health.Reasons {
+		out.Health.Reasons[i] = model.AccountHealthReason{Points: x.Points, Text: x.Text}
+	}
+	return out
 }

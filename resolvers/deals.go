@@ -1,6 +1,7 @@
 package resolvers
 
 import (
+	"context"
 	"time"
 
 	"github.com/halo-cdp/halo/graph/model"
@@ -75,4 +76,29 @@ func toSummary(s *deal.Summary) *model.PipelineSummary {
 		out.Stages = append(out.Stages, m)
 	}
 	return out
+}
+
+// dealPage is a connection over the deals f picks.
+func (r *Resolver) dealPage(ctx context.Context, f deal.Filter, first *int, after *string) (*model.DealConnection, error) {
+	list := f.ListName()
+	tn, n, key, err := r.pageRequest(ctx, list, first, after)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.deals.List(ctx, tn, f, n, key)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.DealConnection{Edges: []model.DealEdge{}, Nodes: []model.Deal{}}
+	conn.Count = func(ctx context.Context) (int64, error) { return r.deals.Count(ctx, tn, f) }
+	now := r.deals.Now()
+	cursors := make([]string, len(page.Deals))
+	for i, d := range page.Deals {
+		m := toDeal(d, now)
+		cursors[i] = wrapCursor(list, page.Cursors[i])
+		conn.Edges = append(conn.Edges, model.DealEdge{Cursor: cursors[i], Node: m})
+		conn.Nodes = append(conn.Nodes, *m)
+	}
+	conn.PageInfo = pageInfo(cursors, page.HasNext, key != "")
+	return conn, nil
 }

@@ -164,27 +164,7 @@ func (r *queryResolver) Deals(ctx context.Context, filter *model.DealFilter, fir
 	if err := f.Check(); err != nil {
 		return nil, err
 	}
-	list := f.ListName()
-	tn, n, key, err := r.pageRequest(ctx, list, first, after)
-	if err != nil {
-		return nil, err
-	}
-	page, err := r.deals.List(ctx, tn, f, n, key)
-	if err != nil {
-		return nil, err
-	}
-	conn := &model.DealConnection{Edges: []model.DealEdge{}, Nodes: []model.Deal{}}
-	conn.Count = func(ctx context.Context) (int64, error) { return r.deals.Count(ctx, tn, f) }
-	now := r.deals.Now()
-	cursors := make([]string, len(page.Deals))
-	for i, d := range page.Deals {
-		m := toDeal(d, now)
-		cursors[i] = wrapCursor(list, page.Cursors[i])
-		conn.Edges = append(conn.Edges, model.DealEdge{Cursor: cursors[i], Node: m})
-		conn.Nodes = append(conn.Nodes, *m)
-	}
-	conn.PageInfo = pageInfo(cursors, page.HasNext, key != "")
-	return conn, nil
+	return r.dealPage(ctx, f, first, after)
 }
 
 func (r *queryResolver) PipelineSummary(ctx context.Context, pipeline string) (*model.PipelineSummary, error) {

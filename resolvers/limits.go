@@ -251,6 +251,12 @@ func Complexity() graph.ComplexityRoot {
 	c.Profile.Tickets = func(child int, _ *model.TicketStatus, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}
+	c.Account.Deals = func(child int, _ *model.DealStatus, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
+	// Roll-ups read the account's people (up to rollup.MaxContacts),
+	// deals and tickets: priced like a long page.
+	c.Account.Rollups = func(child int) int { return 500 + child }
 	c.Ticket.Comments = func(child int, _ *bool, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}

@@ -26,6 +26,9 @@ type Account struct {
 	Version int `json:"version"`
 	// The people linked to the account, oldest link first.
 	Contacts *AccountContactConnection `json:"contacts"`
+	Rollups  *AccountRollups           `json:"rollups"`
+	// The account's deals, oldest first.
+	Deals *DealConnection `json:"deals"`
 	// The account's tickets, oldest first.
 	Tickets *TicketConnection `json:"tickets"`
 }
@@ -61,6 +64,21 @@ type AccountEdge struct {
 	Node   *Account `json:"node"`
 }
 
+// How the account is doing, from 0 to 100, with its reasons.
+type AccountHealth struct {
+	Score int                `json:"score"`
+	Grade AccountHealthGrade `json:"grade"`
+	// The reasons in one plain-English sentence.
+	Explanation string                `json:"explanation"`
+	Reasons     []AccountHealthReason `json:"reasons"`
+}
+
+// One part of a health score: the points it gave (or took) and why.
+type AccountHealthReason struct {
+	Points int    `json:"points"`
+	Text   string `json:"text"`
+}
+
 // An identifier of an account: domain, crmAccountId or a custom type.
 type AccountIdentifier struct {
 	Type  string `json:"type"`
@@ -80,6 +98,30 @@ type AccountLink struct {
 	Source    AccountLinkSource `json:"source"`
 	LinkedAt  time.Time         `json:"linkedAt"`
 	AccountID string            `json:"-"`
+}
+
+// An account's figures, read from its people, deals and tickets when asked
+// for (so always current). Activity and engagement count the first 5,000
+// contacts (oldest links first).
+type AccountRollups struct {
+	ContactCount int `json:"contactCount"`
+	OpenDeals    int `json:"openDeals"`
+	WonDeals     int `json:"wonDeals"`
+	LostDeals    int `json:"lostDeals"`
+	// By currency, most first.
+	OpenDealValue []Money `json:"openDealValue"`
+	// By currency, most first.
+	WonRevenue []Money `json:"wonRevenue"`
+	// The latest activity of a contact; null without any.
+	LastActivityAt *time.Time `json:"lastActivityAt,omitempty"`
+	// The contacts' engagement scores (0 to 100); null without contacts.
+	AverageEngagement *float64 `json:"averageEngagement,omitempty"`
+	MaxEngagement     *float64 `json:"maxEngagement,omitempty"`
+	// Tickets not RESOLVED or CLOSED.
+	OpenTickets int `json:"openTickets"`
+	// Open tickets past a service-level target.
+	BreachedTickets int            `json:"breachedTickets"`
+	Health          *AccountHealth `json:"health"`
 }
 
 // The accounts settings of the workspace.
@@ -668,6 +710,12 @@ type MergeRecord struct {
 	MergeID *string `json:"mergeId,omitempty"`
 	// For MERGE: when it was undone.
 	UndoneAt *time.Time `json:"undoneAt,omitempty"`
+}
+
+// A sum in one currency: amounts in different currencies are never added.
+type Money struct {
+	Currency string  `json:"currency"`
+	Amount   float64 `json:"amount"`
 }
 
 type Mutation struct {
@@ -1454,6 +1502,66 @@ type Viewer struct {
 type WindowInput struct {
 	Last    *RelativeWindowInput `json:"last,omitempty"`
 	Between *BetweenWindowInput  `json:"between,omitempty"`
+}
+
+type AccountHealthGrade string
+
+const (
+	// 70 and over.
+	AccountHealthGradeHealthy AccountHealthGrade = "HEALTHY"
+	// 40 to 69.
+	AccountHealthGradeNeedsAttention AccountHealthGrade = "NEEDS_ATTENTION"
+	// Under 40.
+	AccountHealthGradeAtRisk AccountHealthGrade = "AT_RISK"
+)
+
+var AllAccountHealthGrade = []AccountHealthGrade{
+	AccountHealthGradeHealthy,
+	AccountHealthGradeNeedsAttention,
+	AccountHealthGradeAtRisk,
+}
+
+func (e AccountHealthGrade) IsValid() bool {
+	switch e {
+	case AccountHealthGradeHealthy, AccountHealthGradeNeedsAttention, AccountHealthGradeAtRisk:
+		return true
+	}
+	return false
+}
+
+func (e AccountHealthGrade) String() string {
+	return string(e)
+}
+
+func (e *AccountHealthGrade) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AccountHealthGrade(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AccountHealthGrade", str)
+	}
+	return nil
+}
+
+func (e AccountHealthGrade) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AccountHealthGrade) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AccountHealthGrade) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type AccountLinkSource string

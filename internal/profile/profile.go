@@ -271,6 +271,18 @@ func Merging(ctx context.Context, tn store.Tenant, ids []string) ([]string, erro
 	return out, err
 }
 
+// EachOf calls fn with each of ids that is stored, decoded as far as f
+// (DecodeFields): one read per store.MaxIn ids.
+func EachOf(ctx context.Context, tn store.Tenant, ids []string, f Fields, fn func(*Profile) error) error {
+	return eachOf(ctx, tn, ids, func(raw bson.Raw) error {
+		p, err := DecodeFields(raw, f)
+		if err != nil {
+			return err
+		}
+		return fn(p)
+	})
+}
+
 // eachOf calls fn with the document of each of ids that is stored, one
 // read per store.MaxIn ids over the primary key.
 func eachOf(ctx context.Context, tn store.Tenant, ids []string, fn func(bson.Raw) error) error {

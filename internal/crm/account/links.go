@@ -280,6 +280,31 @@ func (s *Service) Contacts(ctx context.Context, tn store.Tenant, accountID strin
 	return out, nil
 }
 
+// ContactIDs lists the profiles linked to account accountID, oldest link
+// first, at most limit.
+func (s *Service) ContactIDs(ctx context.Context, tn store.Tenant, accountID string, limit int) ([]string, error) {
+	var out []string
+	q := store.Query{Index: AccountLinksByAccount, Eq: []any{accountID}, Limit: min(limit, 1000)}
+	for len(out) < limit {
+		docs, err := tn.C(AccountLinks).Find(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("contacts of account %s: %w", accountID, err)
+		}
+		for _, d := range docs {
+			var l LinkDoc
+			if err := d.Decode(&l); err != nil {
+				return nil, fmt.Errorf("decode link: %w", err)
+			}
+			out = append(out, l.ProfileID)
+		}
+		if len(docs) < q.Limit {
+			break
+		}
+		q.After, q.Limit = docs[len(docs)-1].Key, min(limit-len(out), 1000)
+	}
+	return out, nil
+}
+
 // CountContacts counts account accountID's links (an index count).
 func (s *Service) CountContacts(ctx context.Context, tn store.Tenant, accountID string) (int64, error) {
 	n, err := tn.C(AccountLinks).Count(ctx, store.Query{Index: AccountLinksByAccount, Eq: []any{accountID}})

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestE2EAccountRollups: an account's roll-ups and health through
+// GraphQL, its deals and tickets, current after each write.
+func TestE2EAccountRollups(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	acme := createAccount(t, s, tok, map[string]any{"name": "Acme", "domains": []any{"acme.com"}})
+	ann := identifyID(t, s, tok, "ann@acme.com")
+	createDeal(t, s, tok, map[string]any{"name": "Renewal", "currency": "EUR", "amount": 1200.5, "accountId": acme.ID, "contactIds": []any{ann}})
+	createDeal(t, s, tok, map[string]any{"name": "Pilot", "currency": "EUR", "amount": 300, "accountId": acme.ID, "stage": "won"})
+	openTicket(t, s, tok, ann, "Cannot log in")
+	q := `query($a: ID) { account(id: $a) {
+		rollups { contactCount openDeals wonDeals openDealValue { currency amount } wonRevenue { currency amount } lastActivityAt
+			averageEngagement openTickets breachedTickets health { score grade explanation reasons { points text } } }
+		deals(status: OPEN) { totalCount nodes { name } }
+		tickets { totalCount nodes { subject } } } }`
+	r := s.gql(t, tok, q, map[string]any{"a": acme.ID})
+	r.requireOK(t)
+	for _, want := range []string{
+		`"contactCount":1,"openDeals":1,"wonDeals":1,"openDealValue":[{"currency":"EUR","amount":1200.5}],"wonRevenue":[{"currency":"EUR","amount":300}]`,
+		`"openTickets":1,"breachedTickets":0`,
+		`"grade":"HEALTHY"`, `a contact was active today`, `"deals":{"totalCount":1,"nodes":[{"name":"Renewal"}]}`,
+		`"tickets":{"totalCount":1,"nodes":[{"subject":"Cannot log in"}]}`,
+	} {
+		if !strings.Contains(string(r.Data), want) {
+			t.Fatalf("account:\n%s\nlacks %s", r.Data, want)
+		}
+	}
+	// A person unlinked: the count follows at once.
+	s.gql(t, tok, `mutation($p: ID!, $a: ID!) { unlinkProfileFromAccount(profileId: $p, accountId: $a) }`, map[string]any{"p": ann, "a": acme.ID}).requireOK(t)
+	r = s.gql(t, tok, `query($a: ID) { account(id: $a) { rollups { contactCount averageEngagement health { explanation } } } }`, map[string]any{"a": acme.ID})
+	r.requireOK(t)
+	if !strings.Contains(string(r.Data), `"contactCount":0,"averageEngagement":null`) || !strings.Contains(string(r.Data), "no contact is linked") {
+		t.Fatalf("after the unlink: %s", r.Data)
+	}
+}
