@@ -68,6 +68,7 @@ type ComplexityRoot struct {
 		Domains     func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Identifiers func(childComplexity int) int
+		Merges      func(childComplexity int) int
 		Name        func(childComplexity int) int
 		Rollups     func(childComplexity int) int
 		Tickets     func(childComplexity int, status *model.TicketStatus, first *int, after *string) int
@@ -125,6 +126,17 @@ type ComplexityRoot struct {
 		LinkedAt func(childComplexity int) int
 		Role     func(childComplexity int) int
 		Source   func(childComplexity int) int
+	}
+
+	AccountMerge struct {
+		Actor         func(childComplexity int) int
+		At            func(childComplexity int) int
+		ContactsAfter func(childComplexity int) int
+		Done          func(childComplexity int) int
+		Identifiers   func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		SourceID      func(childComplexity int) int
+		SourceName    func(childComplexity int) int
 	}
 
 	AccountRollups struct {
@@ -459,6 +471,7 @@ type ComplexityRoot struct {
 		LiftSuppression          func(childComplexity int, identifier model.IdentifierInput) int
 		LinkProfileToAccount     func(childComplexity int, profileID string, accountID string, role *string) int
 		LogInteraction           func(childComplexity int, input model.LogInteractionInput) int
+		MergeAccounts            func(childComplexity int, sourceID string, targetID string, reason *string) int
 		MergeProfiles            func(childComplexity int, sourceID string, targetID string, reason *string) int
 		MoveDealStage            func(childComplexity int, id string, stage string, reason *string, expectedVersion int) int
 		OpenTicket               func(childComplexity int, input model.OpenTicketInput) int
@@ -975,6 +988,7 @@ type AccountResolver interface {
 	Contacts(ctx context.Context, obj *model.Account, first *int, after *string) (*model.AccountContactConnection, error)
 	Rollups(ctx context.Context, obj *model.Account) (*model.AccountRollups, error)
 	Deals(ctx context.Context, obj *model.Account, status *model.DealStatus, first *int, after *string) (*model.DealConnection, error)
+	Merges(ctx context.Context, obj *model.Account) ([]model.AccountMerge, error)
 	Tickets(ctx context.Context, obj *model.Account, status *model.TicketStatus, first *int, after *string) (*model.TicketConnection, error)
 }
 type AccountConnectionResolver interface {
@@ -1017,6 +1031,7 @@ type MutationResolver interface {
 	LinkProfileToAccount(ctx context.Context, profileID string, accountID string, role *string) (*model.AccountLink, error)
 	UnlinkProfileFromAccount(ctx context.Context, profileID string, accountID string) (bool, error)
 	SetAccountSettings(ctx context.Context, freeMailDomains []string) (*model.AccountSettings, error)
+	MergeAccounts(ctx context.Context, sourceID string, targetID string, reason *string) (*model.Account, error)
 	DefinePurpose(ctx context.Context, input model.DefinePurposeInput) (*model.ConsentPurpose, error)
 	SetConsent(ctx context.Context, input model.SetConsentInput) (*model.ConsentState, error)
 	SetConsents(ctx context.Context, input model.SetConsentsInput) ([]model.ConsentState, error)
@@ -1219,6 +1234,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.Identifiers(childComplexity), true
+	case "Account.merges":
+		if e.ComplexityRoot.Account.Merges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Merges(childComplexity), true
 	case "Account.name":
 		if e.ComplexityRoot.Account.Name == nil {
 			break
@@ -1430,6 +1451,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccountLink.Source(childComplexity), true
+
+	case "AccountMerge.actor":
+		if e.ComplexityRoot.AccountMerge.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountMerge.Actor(childComplexity), true
+	case "AccountMerge.at":
+		if e.ComplexityRoot.AccountMerge.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountMerge.At(childComplexity), true
+	case "AccountMerge.contactsAfter":
+		if e.ComplexityRoot.AccountMerge.ContactsAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountMerge.ContactsAfter(childComplexity), true
+	case "AccountMerge.done":
+		if e.ComplexityRoot.AccountMerge.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountMerge.Done(childComplexity), true
+	case "AccountMerge.identifiers":
+		if e.ComplexityRoot.AccountMerge.Identifiers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountMerge.Identifiers(childComplexity), true
+	case "AccountMerge.reason":
+		if e.ComplexityRoot.AccountMerge.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountMerge.Reason(childComplexity), true
+	case "AccountMerge.sourceId":
+		if e.ComplexityRoot.AccountMerge.SourceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountMerge.SourceID(childComplexity), true
+	case "AccountMerge.sourceName":
+		if e.ComplexityRoot.AccountMerge.SourceName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountMerge.SourceName(childComplexity), true
 
 	case "AccountRollups.averageEngagement":
 		if e.ComplexityRoot.AccountRollups.AverageEngagement == nil {
@@ -2861,6 +2931,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogInteraction(childComplexity, args["input"].(model.LogInteractionInput)), true
+	case "Mutation.mergeAccounts":
+		if e.ComplexityRoot.Mutation.MergeAccounts == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_mergeAccounts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MergeAccounts(childComplexity, args["sourceId"].(string), args["targetId"].(string), args["reason"].(*string)), true
 	case "Mutation.mergeProfiles":
 		if e.ComplexityRoot.Mutation.MergeProfiles == nil {
 			break
@@ -5577,6 +5658,39 @@ extend type Subscription {
   "The account after each change to it or to its people's links, through any instance (NOT_FOUND for an unknown id)."
   accountUpdated(id: ID!): Account! @hasScope(scope: "crm:read")
 }
+
+"A duplicate account merged into this one."
+type AccountMerge {
+  "The merged account's id (account(id:) with it answers with this account)."
+  sourceId: ID!
+  sourceName: String!
+  "The identifiers it brought."
+  identifiers: [AccountIdentifier!]!
+  "The contacts of this account once the merge was done."
+  contactsAfter: Int!
+  reason: String
+  actor: String
+  at: Time!
+  "False while the merge is under way (or was cut short: merging again finishes it)."
+  done: Boolean!
+}
+
+extend type Account {
+  "Merges of duplicates into this account, newest first."
+  merges: [AccountMerge!]! @hasScope(scope: "crm:read")
+}
+
+extend type Mutation {
+  """
+  Merge a duplicate account (source) into another (target): its
+  identifiers, the traits the target lacks, its people (a person linked to
+  both keeps the target's link and role), deals, tickets and tasks move to
+  the target, and the source goes; the target keeps a record. account(id:)
+  with the source's id answers with the target. Merging again after a
+  failure finishes the merge.
+  """
+  mergeAccounts(sourceId: ID!, targetId: ID!, reason: String): Account! @hasScope(scope: "crm:write")
+}
 `, BuiltIn: false},
 	{Name: "../schema/analytics.graphqls", Input: `# Dashboard analytics: figures over the workspace's stored events, exact
 # as of the read (docs/analytics.md). Every field needs analytics:read.
@@ -7695,6 +7809,8 @@ func (ec *executionContext) childFields_Account(ctx context.Context, field graph
 		return ec.fieldContext_Account_rollups(ctx, field)
 	case "deals":
 		return ec.fieldContext_Account_deals(ctx, field)
+	case "merges":
+		return ec.fieldContext_Account_merges(ctx, field)
 	case "tickets":
 		return ec.fieldContext_Account_tickets(ctx, field)
 	}
@@ -7801,6 +7917,28 @@ func (ec *executionContext) childFields_AccountLink(ctx context.Context, field g
 		return ec.fieldContext_AccountLink_linkedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccountLink", field.Name)
+}
+
+func (ec *executionContext) childFields_AccountMerge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sourceId":
+		return ec.fieldContext_AccountMerge_sourceId(ctx, field)
+	case "sourceName":
+		return ec.fieldContext_AccountMerge_sourceName(ctx, field)
+	case "identifiers":
+		return ec.fieldContext_AccountMerge_identifiers(ctx, field)
+	case "contactsAfter":
+		return ec.fieldContext_AccountMerge_contactsAfter(ctx, field)
+	case "reason":
+		return ec.fieldContext_AccountMerge_reason(ctx, field)
+	case "actor":
+		return ec.fieldContext_AccountMerge_actor(ctx, field)
+	case "at":
+		return ec.fieldContext_AccountMerge_at(ctx, field)
+	case "done":
+		return ec.fieldContext_AccountMerge_done(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccountMerge", field.Name)
 }
 
 func (ec *executionContext) childFields_AccountRollups(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9838,6 +9976,36 @@ func (ec *executionContext) field_Mutation_logInteraction_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_mergeAccounts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sourceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sourceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "targetId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["targetId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
 	return args, nil
 }
 
@@ -12106,6 +12274,56 @@ func (ec *executionContext) fieldContext_Account_deals(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Account_merges(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_merges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Account().Merges(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:read")
+				if err != nil {
+					var zeroVal []model.AccountMerge
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal []model.AccountMerge
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AccountMerge) graphql.Marshaler {
+			return ec.marshalNAccountMerge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountMergeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_merges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Account",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountMerge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Account_tickets(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12877,6 +13095,199 @@ func (ec *executionContext) _AccountLink_linkedAt(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_AccountLink_linkedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccountLink", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccountMerge_sourceId(ctx context.Context, field graphql.CollectedField, obj *model.AccountMerge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountMerge_sourceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountMerge_sourceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountMerge", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AccountMerge_sourceName(ctx context.Context, field graphql.CollectedField, obj *model.AccountMerge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountMerge_sourceName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountMerge_sourceName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountMerge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccountMerge_identifiers(ctx context.Context, field graphql.CollectedField, obj *model.AccountMerge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountMerge_identifiers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identifiers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AccountIdentifier) graphql.Marshaler {
+			return ec.marshalNAccountIdentifier2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountIdentifierᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountMerge_identifiers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountMerge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountIdentifier(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountMerge_contactsAfter(ctx context.Context, field graphql.CollectedField, obj *model.AccountMerge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountMerge_contactsAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactsAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountMerge_contactsAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountMerge", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountMerge_reason(ctx context.Context, field graphql.CollectedField, obj *model.AccountMerge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountMerge_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccountMerge_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountMerge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccountMerge_actor(ctx context.Context, field graphql.CollectedField, obj *model.AccountMerge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountMerge_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccountMerge_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountMerge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccountMerge_at(ctx context.Context, field graphql.CollectedField, obj *model.AccountMerge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountMerge_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountMerge_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountMerge", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccountMerge_done(ctx context.Context, field graphql.CollectedField, obj *model.AccountMerge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountMerge_done(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Done, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountMerge_done(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountMerge", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _AccountRollups_contactCount(ctx context.Context, field graphql.CollectedField, obj *model.AccountRollups) (ret graphql.Marshaler) {
@@ -18701,6 +19112,68 @@ func (ec *executionContext) fieldContext_Mutation_setAccountSettings(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setAccountSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_mergeAccounts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_mergeAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MergeAccounts(ctx, fc.Args["sourceId"].(string), fc.Args["targetId"].(string), fc.Args["reason"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "crm:write")
+				if err != nil {
+					var zeroVal *model.Account
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.Account
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, nil, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_mergeAccounts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_mergeAccounts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -35400,6 +35873,12 @@ func (ec *executionContext) _Account(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Account_deals(ctx, field, obj)
 				})
+		case "merges":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Account_merges(ctx, field, obj)
+				})
 		case "tickets":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -35767,6 +36246,74 @@ func (ec *executionContext) _AccountLink(ctx context.Context, sel ast.SelectionS
 			out.Values[i] = ec._AccountLink_linkedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accountMergeImplementors = []string{"AccountMerge"}
+
+func (ec *executionContext) _AccountMerge(ctx context.Context, sel ast.SelectionSet, obj *model.AccountMerge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountMergeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccountMerge")
+		case "sourceId":
+			out.Values[i] = ec._AccountMerge_sourceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sourceName":
+			out.Values[i] = ec._AccountMerge_sourceName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identifiers":
+			out.Values[i] = ec._AccountMerge_identifiers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contactsAfter":
+			out.Values[i] = ec._AccountMerge_contactsAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._AccountMerge_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "actor":
+			out.Values[i] = ec._AccountMerge_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._AccountMerge_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "done":
+			out.Values[i] = ec._AccountMerge_done(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -37931,6 +38478,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setAccountSettings":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setAccountSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mergeAccounts":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_mergeAccounts(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -41920,6 +42474,26 @@ func (ec *executionContext) unmarshalNAccountLinkSource2githubᚗcomᚋhaloᚑcd
 
 func (ec *executionContext) marshalNAccountLinkSource2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountLinkSource(ctx context.Context, sel ast.SelectionSet, v model.AccountLinkSource) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNAccountMerge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountMerge(ctx context.Context, sel ast.SelectionSet, v model.AccountMerge) graphql.Marshaler {
+	return ec._AccountMerge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccountMerge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountMergeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AccountMerge) graphql.Marshaler {
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccountMerge2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountMerge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNAccountRollups2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollups(ctx context.Context, sel ast.SelectionSet, v *model.AccountRollups) graphql.Marshaler {

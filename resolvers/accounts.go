@@ -54,7 +54,7 @@ func (r *Resolver) accountByArgs(ctx context.Context, tn store.Tenant, id *strin
 		err error
 	)
 	if id != nil {
-		a, err = r.accounts.Get(ctx, tn, *id)
+		a, err = r.accounts.Live(ctx, tn, *id) // a merged id answers with its survivor
 	} else {
 		a, err = r.accounts.ByIdentifier(ctx, tn, "identifier", account.Identifier{Type: identifier.Type, Value: identifier.Value})
 	}

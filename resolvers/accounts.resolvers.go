@@ -11,10 +11,32 @@ import (
 	"github.com/halo-cdp/halo/graph"
 	"github.com/halo-cdp/halo/graph/model"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/accountmerge"
 )
 
 func (r *accountResolver) Contacts(ctx context.Context, obj *model.Account, first *int, after *string) (*model.AccountContactConnection, error) {
 	return r.contacts(ctx, obj.ID, first, after)
+}
+
+func (r *accountResolver) Merges(ctx context.Context, obj *model.Account) ([]model.AccountMerge, error) {
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := r.accounts.Merges(ctx, tn, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.AccountMerge, len(recs))
+	for i, m := range recs {
+		ids := make([]model.AccountIdentifier, len(m.Identifiers))
+		for j, id := range m.Identifiers {
+			ids[j] = model.AccountIdentifier{Type: id.Type, Value: id.Value}
+		}
+		out[i] = model.AccountMerge{SourceID: m.ID, SourceName: m.SourceName, Identifiers: ids, ContactsAfter: m.Links,
+			Reason: optional(m.Reason), Actor: optional(m.Actor), At: m.At, Done: m.Done}
+	}
+	return out, nil
 }
 
 func (r *accountConnectionResolver) TotalCount(ctx context.Context, obj *model.AccountConnection) (int, error) {
@@ -93,6 +115,18 @@ func (r *mutationResolver) SetAccountSettings(ctx context.Context, freeMailDomai
 		return nil, err
 	}
 	return &model.AccountSettings{FreeMailDomains: list}, nil
+}
+
+func (r *mutationResolver) MergeAccounts(ctx context.Context, sourceID string, targetID string, reason *string) (*model.Account, error) {
+	tn, p, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := accountmerge.Merge(ctx, tn, r.accounts, sourceID, targetID, deref(reason), p.Subject)
+	if err != nil {
+		return nil, err
+	}
+	return toAccount(a), nil
 }
 
 func (r *profileResolver) Accounts(ctx context.Context, obj *model.Profile) ([]model.AccountLink, error) {

@@ -40,3 +40,44 @@ func TestE2EAccountRollups(t *testing.T) {
 		t.Fatalf("after the unlink: %s", r.Data)
 	}
 }
+
+// TestE2EMergeAccounts: a duplicate merged through GraphQL brings its
+// domain, people and deals; its id answers with the survivor, which
+// records the merge; the refusals name their argument.
+func TestE2EMergeAccounts(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	acme := createAccount(t, s, tok, map[string]any{"name": "Acme", "domains": []any{"acme.com"}})
+	dup := createAccount(t, s, tok, map[string]any{"name": "Acme GmbH", "domains": []any{"acme.de"}})
+	identifyID(t, s, tok, "jan@acme.de") // joins the duplicate by domain
+	createDeal(t, s, tok, map[string]any{"name": "DE rollout", "currency": "EUR", "amount": 5, "accountId": dup.ID})
+	merge := `mutation($s: ID!, $t: ID!, $r: String) { mergeAccounts(sourceId: $s, targetId: $t, reason: $r) {
+		id domains contacts { totalCount } deals { totalCount } merges { sourceId sourceName contactsAfter reason actor done identifiers { type value } } } }`
+	for _, c := range []struct {
+		name, src, dst, code, field string
+	}{
+		{"itself", dup.ID, dup.ID, "BAD_USER_INPUT", "targetId"},
+		{"an unknown source", "nope", acme.ID, "NOT_FOUND", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wantError(t, s.gql(t, tok, merge, map[string]any{"s": c.src, "t": c.dst}), c.code, c.field)
+		})
+	}
+	r := s.gql(t, tok, merge, map[string]any{"s": dup.ID, "t": acme.ID, "r": "same company"})
+	r.requireOK(t)
+	want := `"domains":["acme.com","acme.de"],"contacts":{"totalCount":1},"deals":{"totalCount":1},"merges":[{"sourceId":"` + dup.ID +
+		`","sourceName":"Acme GmbH","contactsAfter":1,"reason":"same company","actor":"test","done":true,"identifiers":[{"type":"domain","value":"acme.de"}]}]`
+	if !strings.Contains(string(r.Data), want) {
+		t.Fatalf("merged:\n%s\nwant %s", r.Data, want)
+	}
+	r = s.gql(t, tok, `query($a: ID) { account(id: $a) { id name } }`, map[string]any{"a": dup.ID})
+	r.requireOK(t)
+	if !strings.Contains(string(r.Data), `"id":"`+acme.ID+`","name":"Acme"`) {
+		t.Fatalf("the merged id: %s", r.Data)
+	}
+	r = s.gql(t, tok, `{ accounts { totalCount } }`, nil)
+	r.requireOK(t)
+	if !strings.Contains(string(r.Data), `"totalCount":1`) {
+		t.Fatalf("the duplicate is still listed: %s", r.Data)
+	}
+}

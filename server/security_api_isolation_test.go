@@ -34,6 +34,8 @@ func (w *secWorld) isolationCases(t *testing.T) {
 		{"a task at an account", `mutation($x: ID!) { createTask(input: {subject: "x", accountId: $x}) { id } }`, one("x"), w.gAccount, "NOT_FOUND"},
 		{"a task on a deal", `mutation($x: ID!) { createTask(input: {subject: "x", dealId: $x}) { id } }`, one("x"), w.gDeal, "NOT_FOUND"},
 		{"deal by id", `query($x: ID!) { deal(id: $x) { id name } }`, one("x"), w.gDeal, ""},
+		{"merge its account into own", `mutation($x: ID!, $a: ID!) { mergeAccounts(sourceId: $x, targetId: $a) { id } }`, with("x", "a", w.account), w.gAccount, "NOT_FOUND"},
+		{"merge own account into its", `mutation($x: ID!, $a: ID!) { mergeAccounts(sourceId: $a, targetId: $x) { id } }`, with("x", "a", w.account), w.gAccount, "NOT_FOUND"},
 		{"set a lifecycle stage", `mutation($x: ID!) { setLifecycleStage(profileId: $x, stage: CUSTOMER) { id } }`, one("x"), w.gProfile, "NOT_FOUND"},
 		{"ticket by id", `query($x: ID!) { ticket(id: $x) { id subject comments { nodes { body } } } }`, one("x"), w.gTicket, ""},
 		{"update a ticket", `mutation($x: ID!) { updateTicket(id: $x, input: {status: CLOSED}) { id } }`, one("x"), w.gTicket, "NOT_FOUND"},

@@ -64,6 +64,7 @@ func (w *secWorld) mutationCalls() map[string]secCall {
 		"openTicket":               {`mutation($p: ID!) { openTicket(input: {profileId: $p, subject: "Sec ticket"}) { id status } }`, map[string]any{"p": w.profile}},
 		"updateTicket":             {`mutation($t: ID!) { updateTicket(id: $t, input: {status: PENDING}) { id status } }`, map[string]any{"t": w.ticket}},
 		"addTicketComment":         {`mutation($t: ID!) { addTicketComment(input: {ticketId: $t, body: "On it"}) { comment { id } ticket { status } } }`, map[string]any{"t": w.ticket}},
+		"mergeAccounts":            {`mutation($s: ID!, $a: ID!) { mergeAccounts(sourceId: $s, targetId: $a) { id merges { sourceName } } }`, map[string]any{"s": w.dupAccount, "a": w.account}},
 		"setLifecycleStage":        {`mutation($p: ID!) { setLifecycleStage(profileId: $p, stage: LEAD) { id lifecycleStage } }`, map[string]any{"p": w.profile}},
 		"setTicketSlaTargets":      {`mutation { setTicketSlaTargets(targets: [{priority: LOW, firstResponseMinutes: 600}]) { priority firstResponseMinutes } }`, nil},
 	}

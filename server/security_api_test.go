@@ -38,7 +38,7 @@ type secWorld struct {
 	profile, other, merged string // other: a second profile; merged: a merge record id
 	static, dynamic        string // segment ids
 	account, deal, task    string // an account, a deal, a task
-	ticket                 string
+	ticket, dupAccount     string // a ticket; an account to merge
 	// globex
 	gProfile, gMerge, gSegment, gAccount, gDeal, gTask string
 	gTicket                                            string
@@ -72,6 +72,7 @@ func seedSecurity(t *testing.T) *secWorld {
 	w.deal = createDeal(t, s, acme, map[string]any{"name": "Acme deal", "currency": "EUR", "amount": 10}).ID
 	w.task = createTask(t, s, acme, "Acme task")
 	w.ticket = openTicket(t, s, acme, w.profile, "Acme ticket")
+	w.dupAccount = createAccount(t, s, acme, map[string]any{"name": "Acme duplicate"}).ID
 
 	g, _ := identify(t, s, globex, ids("email", w.gEmail), map[string]any{"firstName": "Gina", "plan": "pro"})
 	w.gProfile = g.ID

@@ -29,6 +29,8 @@ type Account struct {
 	Rollups  *AccountRollups           `json:"rollups"`
 	// The account's deals, oldest first.
 	Deals *DealConnection `json:"deals"`
+	// Merges of duplicates into this account, newest first.
+	Merges []AccountMerge `json:"merges"`
 	// The account's tickets, oldest first.
 	Tickets *TicketConnection `json:"tickets"`
 }
@@ -98,6 +100,22 @@ type AccountLink struct {
 	Source    AccountLinkSource `json:"source"`
 	LinkedAt  time.Time         `json:"linkedAt"`
 	AccountID string            `json:"-"`
+}
+
+// A duplicate account merged into this one.
+type AccountMerge struct {
+	// The merged account's id (account(id:) with it answers with this account).
+	SourceID   string `json:"sourceId"`
+	SourceName string `json:"sourceName"`
+	// The identifiers it brought.
+	Identifiers []AccountIdentifier `json:"identifiers"`
+	// The contacts of this account once the merge was done.
+	ContactsAfter int       `json:"contactsAfter"`
+	Reason        *string   `json:"reason,omitempty"`
+	Actor         *string   `json:"actor,omitempty"`
+	At            time.Time `json:"at"`
+	// False while the merge is under way (or was cut short: merging again finishes it).
+	Done bool `json:"done"`
 }
 
 // An account's figures, read from its people, deals and tickets when asked

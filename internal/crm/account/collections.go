@@ -19,6 +19,11 @@ const (
 	AccountLinks          = "account_links" // _id: accountId/profileId
 	AccountLinksByAccount = "by_account"    // (accountId, linkedAt): an account's contacts, oldest first
 	AccountLinksByProfile = "by_profile"    // (profileId): a person's accounts
+
+	// AccountMerges records the merges of duplicate accounts (_id: the
+	// source's id: an account is merged away once).
+	AccountMerges         = "account_merges"
+	AccountMergesByTarget = "by_target" // (targetId, at)
 )
 
 // Collections declares them and their indexes (internal/app.Collections
@@ -34,5 +39,8 @@ var Collections = []store.CollectionSpec{
 	{Name: AccountLinks, Indexes: []store.Index{
 		{Name: AccountLinksByAccount, Fields: []string{"accountId", "linkedAt"}},
 		{Name: AccountLinksByProfile, Fields: []string{"profileId"}},
+	}},
+	{Name: AccountMerges, Indexes: []store.Index{
+		{Name: AccountMergesByTarget, Fields: []string{"targetId", "at"}},
 	}},
 }

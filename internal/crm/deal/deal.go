@@ -564,3 +564,51 @@ func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) (
 	}
 	return out, nil
 }
+
+// MoveAccount re-links sourceID's deals to targetID (a merge of
+// accounts), re-reading a deal a concurrent write changed.
+func MoveAccount(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+	for {
+		docs, err := tn.C(Deals).Find(ctx, store.Query{Index: DealsByAccount, Eq: []any{sourceID}, Limit: 200})
+		if err != nil {
+			return fmt.Errorf("deals of account %s: %w", sourceID, err)
+		}
+		for _, doc := range docs {
+			var d Deal
+			if err := doc.Decode(&d); err != nil {
+				return fmt.Errorf("decode deal: %w", err)
+			}
+			if err := relink(ctx, tn, d, sourceID, targetID); err != nil {
+				return err
+			}
+		}
+		if len(docs) < 200 {
+			return nil
+		}
+	}
+}
+
+func relink(ctx context.Context, tn store.Tenant, d Deal, sourceID, targetID string) error {
+	for range 20 {
+		if d.AccountID != sourceID {
+			return nil
+		}
+		prev := d.Version
+		d.AccountID, d.Version = targetID, prev+1
+		err := tn.C(Deals).Replace(ctx, &d, prev)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("move deal %s: %w", d.ID, err)
+		}
+		id := d.ID
+		d = Deal{}
+		if err := tn.C(Deals).Get(ctx, id, &d); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("reload deal %s: %w", id, err)
+		}
+	}
+	return fmt.Errorf("move deal %s: too much contention", d.ID)
+}

@@ -341,26 +341,39 @@ func MoveProfile(ctx context.Context, tn store.Tenant, sourceID, targetID string
 	return nil
 }
 
-// moveTask re-links t from sourceID to targetID, re-reading it when a
-// concurrent write changed it.
+// moveTask re-links t from sourceID to targetID.
 func moveTask(ctx context.Context, tn store.Tenant, t Task, sourceID, targetID string) error {
-	for range 20 {
+	return retarget(ctx, tn, t, func(t *Task) bool {
 		if t.ProfileID != sourceID {
+			return false
+		}
+		t.ProfileID = targetID
+		return true
+	})
+}
+
+// retarget applies fn to t and writes it, re-reading it when a
+// concurrent write changed it; fn returning false leaves it.
+func retarget(ctx context.Context, tn store.Tenant, t Task, fn func(*Task) bool) error {
+	for range 20 {
+		prev := t.Version
+		if !fn(&t) {
 			return nil
 		}
-		next := t
-		next.ProfileID, next.Version = targetID, t.Version+1
-		err := tn.C(Tasks).Replace(ctx, &next, t.Version)
+		t.Version = prev + 1
+		err := tn.C(Tasks).Replace(ctx, &t, prev)
 		if err == nil || errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("move task %s: %w", t.ID, err)
 		}
-		if err := tn.C(Tasks).Get(ctx, t.ID, &t); errors.Is(err, store.ErrNotFound) {
+		id := t.ID
+		t = Task{}
+		if err := tn.C(Tasks).Get(ctx, id, &t); errors.Is(err, store.ErrNotFound) {
 			return nil
 		} else if err != nil {
-			return fmt.Errorf("reload task %s: %w", t.ID, err)
+			return fmt.Errorf("reload task %s: %w", id, err)
 		}
 	}
 	return fmt.Errorf("move task %s: too much contention", t.ID)
@@ -399,4 +412,33 @@ func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) (
 	}
 	slices.SortFunc(out, func(a, b Exported) int { return strings.Compare(a.TaskID, b.TaskID) })
 	return out, nil
+}
+
+// MoveAccount re-links sourceID's tasks to targetID (a merge of
+// accounts), re-reading a task a concurrent write changed.
+func MoveAccount(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+	for {
+		docs, err := tn.C(Tasks).Find(ctx, store.Query{Index: TasksByAccountID, Eq: []any{sourceID}, Limit: 200})
+		if err != nil {
+			return fmt.Errorf("tasks of account %s: %w", sourceID, err)
+		}
+		for _, d := range docs {
+			var t Task
+			if err := d.Decode(&t); err != nil {
+				return fmt.Errorf("decode task: %w", err)
+			}
+			if err := retarget(ctx, tn, t, func(t *Task) bool {
+				if t.AccountID != sourceID {
+					return false
+				}
+				t.AccountID = targetID
+				return true
+			}); err != nil {
+				return err
+			}
+		}
+		if len(docs) < 200 {
+			return nil
+		}
+	}
 }
