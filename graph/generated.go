@@ -5359,6 +5359,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SegmentRuleInput", ec.unmarshalInputSegmentRuleInput),
 			graphql.NewInputUnmarshaler("SetConsentInput", ec.unmarshalInputSetConsentInput),
 			graphql.NewInputUnmarshaler("SetConsentsInput", ec.unmarshalInputSetConsentsInput),
+			graphql.NewInputUnmarshaler("TicketConditionInput", ec.unmarshalInputTicketConditionInput),
 			graphql.NewInputUnmarshaler("TicketFilter", ec.unmarshalInputTicketFilter),
 			graphql.NewInputUnmarshaler("TicketSlaTargetInput", ec.unmarshalInputTicketSlaTargetInput),
 			graphql.NewInputUnmarshaler("TrackInput", ec.unmarshalInputTrackInput),
@@ -7670,6 +7671,22 @@ extend type Subscription {
   it and of those that leave it (which no longer match).
   """
   ticketChanged(filter: TicketFilter): Ticket! @hasScope(scope: "crm:read")
+}
+
+"""
+A segment rule node: the person has a ticket matching every field set. "Has
+an open breached ticket" is {open: true, breached: true}; open true is NEW,
+OPEN or PENDING, false RESOLVED or CLOSED; nothing set: has a ticket.
+"""
+input TicketConditionInput {
+  open: Boolean
+  statuses: [TicketStatus!]
+  priorities: [TicketPriority!]
+  breached: Boolean
+}
+
+extend input SegmentRuleInput {
+  ticket: TicketConditionInput
 }
 `, BuiltIn: false},
 	{Name: "../schema/traits.graphqls", Input: `# Computed traits: per-profile aggregates of events (counts, sums, first /
@@ -34928,7 +34945,7 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "identifier", "lifecycleStage", "computed"}
+	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "identifier", "lifecycleStage", "ticket", "computed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -35012,6 +35029,13 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 				return it, err
 			}
 			it.LifecycleStage = data
+		case "ticket":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ticket"))
+			data, err := ec.unmarshalOTicketConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ticket = data
 		case "computed":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("computed"))
 			data, err := ec.unmarshalOComputedConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐComputedConditionInput(ctx, v)
@@ -35191,6 +35215,69 @@ func (ec *executionContext) unmarshalInputSetConsentsInput(ctx context.Context, 
 func UnmarshalSetConsentsInput(ctx context.Context, raw any) (model.SetConsentsInput, error) {
 	var out model.SetConsentsInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetConsentsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputTicketConditionInput(ctx context.Context, obj any) (model.TicketConditionInput, error) {
+	var it model.TicketConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"open", "statuses", "priorities", "breached"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "open":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("open"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Open = data
+		case "statuses":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statuses"))
+			data, err := ec.unmarshalOTicketStatus2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Statuses = data
+		case "priorities":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priorities"))
+			data, err := ec.unmarshalOTicketPriority2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketPriorityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priorities = data
+		case "breached":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breached"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Breached = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTicketConditionInput unmarshals raw into the TicketConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTicketConditionInput(ctx context.Context, raw any) (model.TicketConditionInput, error) {
+	var out model.TicketConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TicketConditionInput", raw, &out)
 	return out, err
 }
 
@@ -45579,12 +45666,56 @@ func (ec *executionContext) marshalOTicket2ᚖgithubᚗcomᚋhaloᚑcdpᚋhalo�
 	return ec._Ticket(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOTicketConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketConditionInput(ctx context.Context, v any) (*model.TicketConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputTicketConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOTicketFilter2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketFilter(ctx context.Context, v any) (*model.TicketFilter, error) {
 	if v == nil {
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputTicketFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOTicketPriority2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketPriorityᚄ(ctx context.Context, v any) ([]model.TicketPriority, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.TicketPriority, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNTicketPriority2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketPriority(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOTicketPriority2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketPriorityᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TicketPriority) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTicketPriority2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketPriority(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOTicketPriority2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketPriority(ctx context.Context, v any) (*model.TicketPriority, error) {
@@ -45601,6 +45732,42 @@ func (ec *executionContext) marshalOTicketPriority2ᚖgithubᚗcomᚋhaloᚑcdp�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOTicketStatus2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketStatusᚄ(ctx context.Context, v any) ([]model.TicketStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.TicketStatus, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNTicketStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOTicketStatus2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TicketStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTicketStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOTicketStatus2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTicketStatus(ctx context.Context, v any) (*model.TicketStatus, error) {

@@ -111,9 +111,20 @@ func toRule(in *model.SegmentRuleInput, path string) (rule.Rule, error) {
 		}
 		r.Lifecycle = &rule.LifecycleCond{In: stages}
 	}
+	if in.Ticket != nil {
+		set = append(set, "ticket")
+		c := &rule.TicketCond{Open: in.Ticket.Open, Breached: in.Ticket.Breached}
+		for _, st := range in.Ticket.Statuses {
+			c.Statuses = append(c.Statuses, string(st))
+		}
+		for _, pr := range in.Ticket.Priorities {
+			c.Priorities = append(c.Priorities, string(pr))
+		}
+		r.Ticket = c
+	}
 	switch len(set) {
 	case 0:
-		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage")
+		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket")
 	case 1:
 		return r, nil
 	}

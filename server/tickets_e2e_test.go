@@ -200,3 +200,50 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestE2ETicketSegmentLive: "has an open breached ticket" over a
+// websocket: the sweeper's breach (the clock moved past the target, no
+// write to the ticket) sends ENTERED; resolving it sends EXITED; the
+// preview agrees with the segment.
+func TestE2ETicketSegmentLive(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	clock := app.NewManualClock(now)
+	s := startServer(t, serverOptions{Clock: clock})
+	tok := s.token(t, "acme")
+	rl := map[string]any{"ticket": map[string]any{"open": true, "breached": true}}
+	seg := createSegment(t, s, tok, map[string]any{"name": "breached", "rule": rl})
+	recv := live(t, s, tok, membershipSub, map[string]any{"s": seg.ID}, func(i int) {
+		// A warm-up ticket opened a day ago, already past its targets:
+		// the opening write flags it.
+		clock.Set(now.Add(-24 * time.Hour))
+		id := openTicket(t, s, tok, identifyID(t, s, tok, fmt.Sprintf("warm%d@example.com", i)), "warm-up")
+		clock.Set(now)
+		s.gql(t, tok, `mutation($t: ID!) { updateTicket(id: $t, input: {assignee: "x"}) { id } }`, map[string]any{"t": id}).requireOK(t)
+	})
+	ann := identifyID(t, s, tok, "ann@example.com")
+	r := s.gql(t, tok, `mutation($p: ID!) { openTicket(input: {profileId: $p, subject: "Down", priority: URGENT}) { id } }`, map[string]any{"p": ann})
+	r.requireOK(t)
+	var tk struct{ OpenTicket struct{ ID string } }
+	r.decode(t, &tk)
+	if got, ok := recv(500 * time.Millisecond); ok {
+		t.Fatalf("a ticket within its target: %s", got)
+	}
+	clock.Set(now.Add(61 * time.Minute))
+	got, ok := recv(10 * time.Second)
+	if !ok || !strings.Contains(got, `"kind":"ENTERED"`) || !strings.Contains(got, ann) {
+		t.Fatalf("breached by the sweeper: %q %v", got, ok)
+	}
+	var pv struct{ SegmentPreview struct{ Count int } }
+	r = s.gql(t, tok, `query($r: SegmentRuleInput!) { segmentPreview(rule: $r) { count } }`, map[string]any{"r": rl})
+	r.requireOK(t)
+	r.decode(t, &pv)
+	size := s.gql(t, tok, `query($s: ID!) { segment(id: $s) { size } }`, map[string]any{"s": seg.ID})
+	size.requireOK(t)
+	if !strings.Contains(string(size.Data), fmt.Sprintf(`"size":%d`, pv.SegmentPreview.Count)) {
+		t.Fatalf("preview %d, segment %s", pv.SegmentPreview.Count, size.Data)
+	}
+	s.gql(t, tok, `mutation($t: ID!) { updateTicket(id: $t, input: {status: RESOLVED}) { id } }`, map[string]any{"t": tk.OpenTicket.ID}).requireOK(t)
+	if got, ok := recv(5 * time.Second); !ok || !strings.Contains(got, `"kind":"EXITED"`) || !strings.Contains(got, ann) {
+		t.Fatalf("resolved: %q %v", got, ok)
+	}
+}

@@ -1153,6 +1153,7 @@ type SegmentRuleInput struct {
 	Consent        *ConsentConditionInput        `json:"consent,omitempty"`
 	Identifier     *IdentifierConditionInput     `json:"identifier,omitempty"`
 	LifecycleStage *LifecycleStageConditionInput `json:"lifecycleStage,omitempty"`
+	Ticket         *TicketConditionInput         `json:"ticket,omitempty"`
 	// A computed trait's value, or a built-in score's (key scores.churnRisk, scores.engagement, scores.lifetimeValue, scores.rfm.recency, scores.rfm.frequency, scores.rfm.monetary, scores.rfm.label, scores.orders or scores.revenue), compared like a trait. Scores are read as they are at each moment: a person enters or exits when a score crosses the value with time alone.
 	Computed *ComputedConditionInput `json:"computed,omitempty"`
 }
@@ -1294,6 +1295,16 @@ type TicketCommentConnection struct {
 type TicketCommentEdge struct {
 	Cursor string         `json:"cursor"`
 	Node   *TicketComment `json:"node"`
+}
+
+// A segment rule node: the person has a ticket matching every field set. "Has
+// an open breached ticket" is {open: true, breached: true}; open true is NEW,
+// OPEN or PENDING, false RESOLVED or CLOSED; nothing set: has a ticket.
+type TicketConditionInput struct {
+	Open       *bool            `json:"open,omitempty"`
+	Statuses   []TicketStatus   `json:"statuses,omitempty"`
+	Priorities []TicketPriority `json:"priorities,omitempty"`
+	Breached   *bool            `json:"breached,omitempty"`
 }
 
 type TicketConnection struct {

@@ -206,7 +206,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	stages := lifecycle.New(lifecycle.Deps{Now: now, Segments: seg, Changes: relay})
 	deals := deal.New(deal.Deps{Now: now, Lifecycle: stages, Timeline: pipe, Changes: relay})
 	tasks := task.New(task.Deps{Now: now, Timeline: pipe})
-	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts, Timeline: pipe, Changes: relay})
+	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts, Timeline: pipe, Changes: relay, Segments: seg})
 	logger := o.logger
 	if logger == nil {
 		logger = slog.Default()

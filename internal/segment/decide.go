@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -107,13 +106,11 @@ func (d *Decider) Decide(ctx context.Context, tn store.Tenant, p *profile.Profil
 		for _, id := range p.Segments {
 			member[id] = true
 		}
-		var held []string
-		if d.a.readsIdentifiers(todo) {
-			if held, err = identity.TypesHeld(ctx, tn, p.ID); err != nil {
-				return false, err
-			}
+		f, err := factsOf(ctx, tn, d.a, todo, p)
+		if err != nil {
+			return false, err
 		}
-		match, n := evaluate(p, todo, d.a.byID, member, held, d.env, d.now)
+		match, n := evaluate(p, todo, d.a.byID, member, f, d.env, d.now)
 		d.e.evaluations.Add(int64(len(todo)))
 		for _, s := range todo {
 			if match[s.ID] != member[s.ID] && d.record(p, s.ID, match[s.ID], at) {

@@ -629,7 +629,7 @@ func countInto(out map[string]rule.Counter, feats []rule.Feature, ev *timeline.E
 
 // input is the evaluator's view of a profile; member tells whether it is
 // a member of a static segment (its stored membership).
-func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID string) bool, holds func(idType string) bool, env evalEnv) rule.Input {
+func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID string) bool, holds func(idType string) bool, tickets []rule.TicketFact, env evalEnv) rule.Input {
 	var score func(string, time.Time, []float64) (any, time.Time)
 	if env.withScores {
 		score = func(key string, at time.Time, thresholds []float64) (any, time.Time) {
@@ -649,7 +649,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID s
 	return rule.Input{
 		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
 		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: env.consent, Computed: computed, Score: score,
-		Holds: holds, Lifecycle: p.Lifecycle,
+		Holds: holds, Lifecycle: p.Lifecycle, Tickets: tickets,
 		Segment: func(id string) (rule.SegmentRef, bool) {
 			s, ok := byID[id]
 			if !ok {
@@ -665,11 +665,11 @@ func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID s
 
 // evaluate runs the dynamic segments of segs on p and returns the matches
 // and the earliest nextEvalAt (profile.NoEval if none). byID holds every
-// active segment (inSegment references); held the identifier types p
-// holds (needed only by segments that read them); env what the rules
-// read besides the profile (newEvalEnv).
-func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, held []string, env evalEnv, now time.Time) (map[string]bool, time.Time) {
-	in := input(p, byID, func(id string) bool { return member[id] }, func(t string) bool { return slices.Contains(held, t) }, env)
+// active segment (inSegment references); f what p's rules read besides
+// its document (factsOf: only what segments of segs need); env what the
+// rules read besides the profile (newEvalEnv).
+func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, f facts, env evalEnv, now time.Time) (map[string]bool, time.Time) {
+	in := input(p, byID, func(id string) bool { return member[id] }, func(t string) bool { return slices.Contains(f.held, t) }, f.tickets, env)
 	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/store"
@@ -32,7 +33,11 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 		if err != nil {
 			return err
 		}
-		match, _ := evaluate(p, segs, byID, nil, held, evalEnv{}, now)
+		tickets, err := ticket.Facts(ctx, tn, p.ID)
+		if err != nil {
+			return err
+		}
+		match, _ := evaluate(p, segs, byID, nil, facts{held: held, tickets: tickets}, evalEnv{}, now)
 		for id, ok := range match {
 			if ok {
 				out[id][p.ID] = true

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/segment/rule/ruletest"
@@ -19,9 +22,9 @@ import (
 // count, and earlier segments.
 func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 	names := []string{"a", "b", "c"}
-	k := r.IntN(10)
+	k := r.IntN(11)
 	if depth >= 2 && k < 2 {
-		k = 2 + r.IntN(8)
+		k = 2 + r.IntN(9)
 	}
 	switch k {
 	case 0, 1:
@@ -50,6 +53,18 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 			c.Exists = &no
 		}
 		return rule.Rule{Identifier: c}
+	case 10:
+		c := &rule.TicketCond{}
+		switch r.IntN(3) {
+		case 0:
+			open, breached := true, true
+			c.Open, c.Breached = &open, &breached
+		case 1:
+			c.Priorities = []string{"URGENT"}
+		default:
+			c.Statuses = []string{"NEW", "PENDING"}
+		}
+		return rule.Rule{Ticket: c}
 	case 9:
 		return rule.Rule{Lifecycle: &rule.LifecycleCond{In: [][]string{{"LEAD"}, {"OPPORTUNITY", "CUSTOMER"}, {"CUSTOMER"}}[r.IntN(3)]}}
 	case 6:
@@ -74,7 +89,8 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 
 // TestIncrementalEqualsFromScratch: after random identifies, tracks,
 // identifiers attached (by identify or track; a value already held by
-// another person merges the two), lifecycle stages set or moved forward, segment creations and clock moves (each followed by the sweep the
+// another person merges the two), lifecycle stages set or moved forward,
+// tickets opened, moved and flagged breached by their sweeper, segment creations and clock moves (each followed by the sweep the
 // server runs), the stored memberships of every segment equal a
 // from-scratch evaluation over the raw events.
 //
@@ -113,10 +129,37 @@ func incrementalCase(t *testing.T, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	e := newEnv(t)
 	now := start
-	var segIDs []string
+	var segIDs, tickets []string
 	who := func() string { return fmt.Sprint("u", r.IntN(5)) }
 	for op := 0; op < 25; op++ {
-		switch k := r.IntN(12); {
+		switch k := r.IntN(13); {
+		case k == 12:
+			// A ticket opened, moved, or flagged by the sweeper.
+			res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tickets = append(tickets, "")
+			i := r.IntN(len(tickets))
+			switch {
+			case tickets[i] == "":
+				tk, err := e.Services.Tickets.Open(e.Ctx, e.Tenant, ticket.OpenInput{ProfileID: res.Profile.ID, Subject: "t",
+					Priority: []string{ticket.Urgent, ticket.Low}[r.IntN(2)]})
+				if err != nil {
+					t.Fatalf("open a ticket: %v", err)
+				}
+				tickets[i] = tk.ID
+			case r.IntN(2) == 0:
+				st := []string{ticket.StatusPending, ticket.StatusResolved, ticket.StatusOpen}[r.IntN(3)]
+				if _, err := e.Services.Tickets.Update(e.Ctx, e.Tenant, tickets[i], ticket.UpdateInput{Status: &st}); err != nil && apperr.CodeOf(err) != apperr.BadUserInput {
+					t.Fatalf("move a ticket: %v", err)
+				}
+			default:
+				if _, err := e.Services.Tickets.Sweep(e.Ctx, e.Tenant, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tickets = slices.DeleteFunc(tickets, func(id string) bool { return id == "" })
 		case k == 11:
 			// A stage set by hand, or moved forward (as deals do).
 			res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who())})

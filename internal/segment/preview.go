@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -48,6 +49,7 @@ type matcher struct {
 	env      evalEnv
 	statics  map[string]map[string]bool // static segment → members
 	holders  map[string]map[string]bool // identifier type → profiles
+	tickets  map[string][]rule.TicketFact
 	matched  atomic.Int64
 }
 
@@ -82,7 +84,13 @@ func (e *Engine) matcherFor(ctx context.Context, tn store.Tenant, rl *rule.Rule,
 		}
 		m.byID = a.byID
 		var f profile.Fields
-		f, staticIDs, idTypes = fieldsOf(*rl, a.byID)
+		var readsTickets bool
+		f, staticIDs, idTypes, readsTickets = fieldsOf(*rl, a.byID)
+		if readsTickets {
+			if m.tickets, err = ticket.AllFacts(ctx, tn); err != nil {
+				return nil, err
+			}
+		}
 		m.fields.Traits = append(m.fields.Traits, f.Traits...)
 		m.fields.Features = append(m.fields.Features, f.Features...)
 		m.fields.Computed = append(m.fields.Computed, f.Computed...)
@@ -134,7 +142,7 @@ func (m *matcher) scan(ctx context.Context, tn store.Tenant, fn func(page []matc
 					p.Features[f.Key] = c
 				}
 			}
-			in := input(p, m.byID, func(id string) bool { return m.statics[id][p.ID] }, func(t string) bool { return m.holders[t][p.ID] }, m.env)
+			in := input(p, m.byID, func(id string) bool { return m.statics[id][p.ID] }, func(t string) bool { return m.holders[t][p.ID] }, m.tickets[p.ID], m.env)
 			if m.rl != nil {
 				if ok, _ := rule.Evaluate(*m.rl, in, m.now); !ok {
 					continue
@@ -148,13 +156,14 @@ func (m *matcher) scan(ctx context.Context, tn store.Tenant, fn func(page []matc
 }
 
 // fieldsOf lists what rule reads from a profile, the static segments it
-// reads the members of and the identifier types it asks about, following
-// inSegment into the dynamic segments it nests.
-func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string, []string) {
+// reads the members of, the identifier types it asks about and whether it
+// reads tickets, following inSegment into the dynamic segments it nests.
+func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string, []string, bool) {
 	var (
 		f       profile.Fields
 		statics []string
 		idTypes []string
+		tickets bool
 	)
 	seen := map[string]bool{}
 	var visit func(r rule.Rule)
@@ -163,6 +172,7 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string,
 		f.Traits = append(f.Traits, d.TraitKeys...)
 		f.Features = append(f.Features, d.Features...)
 		f.Consent = f.Consent || len(d.Purposes) > 0
+		tickets = tickets || d.Tickets
 		for _, t := range d.IdentifierTypes {
 			if !slices.Contains(idTypes, t) {
 				idTypes = append(idTypes, t)
@@ -189,7 +199,7 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string,
 		}
 	}
 	visit(rl)
-	return f, statics, idTypes
+	return f, statics, idTypes, tickets
 }
 
 // staticMembers reads the members of a segment (a static one's, for a

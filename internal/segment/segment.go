@@ -43,6 +43,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/crm/ticket"
+	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/platform/wscache"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -280,9 +282,10 @@ type activeSet struct {
 	building map[string]time.Time
 	// archived: the ids of the archived segments, whose members stay.
 	archived []string
-	// idReaders: the dynamic segments whose rule reads which identifier
-	// types a profile holds, directly or through inSegment (heldReaders).
-	idReaders map[string]bool
+	// idReaders and ticketReaders: the dynamic segments whose rule reads
+	// which identifier types a profile holds, or its tickets, directly or
+	// through inSegment (readers).
+	idReaders, ticketReaders map[string]bool
 }
 
 // readsIdentifiers tells whether evaluating any of segs reads which
@@ -291,9 +294,15 @@ func (a *activeSet) readsIdentifiers(segs []*Segment) bool {
 	return slices.ContainsFunc(segs, func(s *Segment) bool { return a.idReaders[s.ID] })
 }
 
-// heldReaders lists the dynamic segments of byID whose evaluation reads
-// identifier types, following inSegment into dynamic segments.
-func heldReaders(byID map[string]*Segment) map[string]bool {
+// readsTickets tells whether evaluating any of segs reads the profile's
+// tickets.
+func (a *activeSet) readsTickets(segs []*Segment) bool {
+	return slices.ContainsFunc(segs, func(s *Segment) bool { return a.ticketReaders[s.ID] })
+}
+
+// readers lists the dynamic segments of byID whose rule reads what
+// direct says, following inSegment into dynamic segments.
+func readers(byID map[string]*Segment, direct func(rule.Deps) bool) map[string]bool {
 	out := map[string]bool{}
 	for grew := true; grew; {
 		grew = false
@@ -301,12 +310,37 @@ func heldReaders(byID map[string]*Segment) map[string]bool {
 			if s.Kind != Dynamic || out[id] {
 				continue
 			}
-			if len(s.Deps.IdentifierTypes) > 0 || slices.ContainsFunc(s.Deps.Segments, func(ref string) bool { return out[ref] }) {
+			if direct(s.Deps) || slices.ContainsFunc(s.Deps.Segments, func(ref string) bool { return out[ref] }) {
 				out[id], grew = true, true
 			}
 		}
 	}
 	return out
+}
+
+// facts are what a decision reads besides the profile document, each
+// only when a segment being decided needs it: the identifier types the
+// profile holds, and its tickets.
+type facts struct {
+	held    []string
+	tickets []rule.TicketFact
+}
+
+// factsOf reads the facts of p that evaluating segs needs.
+func factsOf(ctx context.Context, tn store.Tenant, a *activeSet, segs []*Segment, p *profile.Profile) (facts, error) {
+	var f facts
+	var err error
+	if a.readsIdentifiers(segs) {
+		if f.held, err = identity.TypesHeld(ctx, tn, p.ID); err != nil {
+			return f, err
+		}
+	}
+	if a.readsTickets(segs) {
+		if f.tickets, err = ticket.Facts(ctx, tn, p.ID); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
 }
 
 func (e *Engine) now() time.Time {
@@ -347,7 +381,8 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error
 				}
 			}
 		}
-		a.idReaders = heldReaders(a.byID)
+		a.idReaders = readers(a.byID, func(d rule.Deps) bool { return len(d.IdentifierTypes) > 0 })
+		a.ticketReaders = readers(a.byID, func(d rule.Deps) bool { return d.Tickets })
 		if a.building, err = buildingSet(ctx, tn, a.byID); err != nil {
 			return nil, err
 		}

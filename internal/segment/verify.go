@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
@@ -86,13 +85,11 @@ func (e *Engine) Verify(ctx context.Context, tn store.Tenant, p *profile.Profile
 	recounted := *p
 	recounted.Features = counters
 	recounted.EventCount = items
-	var held []string
-	if a.readsIdentifiers(a.segs) {
-		if held, err = identity.TypesHeld(ctx, tn, p.ID); err != nil {
-			return nil, err
-		}
+	f, err := factsOf(ctx, tn, a, a.segs, p)
+	if err != nil {
+		return nil, err
 	}
-	match, _ := evaluate(&recounted, a.segs, a.byID, stored, held, env, now)
+	match, _ := evaluate(&recounted, a.segs, a.byID, stored, f, env, now)
 	members, err := e.ProfileSegments(ctx, tn, p.ID)
 	if err != nil {
 		return nil, err

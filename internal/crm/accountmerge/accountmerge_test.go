@@ -57,7 +57,7 @@ func TestMergeAccounts(t *testing.T) {
 	// Refusals first: they change nothing.
 	for _, c := range []struct {
 		src, dst, field string
-		code        apperr.Code
+		code            apperr.Code
 	}{
 		{dup.ID, dup.ID, "targetId", apperr.BadUserInput},
 		{"nope", acme.ID, "", apperr.NotFound},

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -203,4 +206,37 @@ func MoveAccount(ctx context.Context, tn store.Tenant, sourceID, targetID string
 			return nil
 		}
 	}
+}
+
+// Facts lists what segment rules read of profileID's tickets.
+func Facts(ctx context.Context, tn store.Tenant, profileID string) ([]rule.TicketFact, error) {
+	ts, err := ticketsOf(ctx, tn, profileID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rule.TicketFact, len(ts))
+	for i, t := range ts {
+		out[i] = rule.TicketFact{Status: t.Status, Priority: t.Priority, Breached: t.Breached}
+	}
+	return out, nil
+}
+
+// AllFacts lists what segment rules read of every ticket of the
+// workspace, by person (one pass: a preview, an ad-hoc list).
+func AllFacts(ctx context.Context, tn store.Tenant) (map[string][]rule.TicketFact, error) {
+	out := map[string][]rule.TicketFact{}
+	err := tn.C(Tickets).Each(ctx, store.Query{Index: TicketsByCreated}, func(raw bson.Raw) error {
+		var t Ticket
+		if err := bson.Unmarshal(raw, &t); err != nil {
+			return fmt.Errorf("decode ticket: %w", err)
+		}
+		if t.ProfileID != "" {
+			out[t.ProfileID] = append(out[t.ProfileID], rule.TicketFact{Status: t.Status, Priority: t.Priority, Breached: t.Breached})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read tickets: %w", err)
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -116,6 +118,14 @@ type Deps struct {
 	// Changes is told of every ticket written (crm.ticket:
 	// ticketChanged).
 	Changes realtime.Publisher
+	// Segments re-decides the person's segments that read tickets after
+	// each write to one of theirs.
+	Segments Segments
+}
+
+// Segments is what tickets need of the segment engine.
+type Segments interface {
+	AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched rule.Touched)
 }
 
 // Service is the tickets domain (New).
@@ -124,6 +134,7 @@ type Service struct {
 	accounts *account.Service
 	timeline story.Timeline
 	changes  realtime.Publisher
+	segments Segments
 	// registered are the workspaces this process registered for the
 	// sweeper (one write per workspace and process).
 	registered sync.Map
@@ -135,7 +146,7 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, accounts: d.Accounts, timeline: d.Timeline, changes: d.Changes}
+	return &Service{now: now, accounts: d.Accounts, timeline: d.Timeline, changes: d.Changes, segments: d.Segments}
 }
 
 // Now is the service's clock (what the targets are judged at).
@@ -237,8 +248,10 @@ func (s *Service) Open(ctx context.Context, tn store.Tenant, in OpenInput) (*Tic
 }
 
 // notify tells subscribers that t was written, and what it was before
-// (prev; nil for a new ticket), so that a queue it left hears of it.
+// (prev; nil for a new ticket), so that a queue it left hears of it; and
+// re-decides the person's segments that read tickets.
 func (s *Service) notify(ctx context.Context, tn store.Tenant, t, prev *Ticket) {
+	s.decide(ctx, tn, t)
 	payload := map[string]any{realtime.PayloadTicketID: t.ID}
 	if prev != nil {
 		payload[realtime.PayloadPrevStatus], payload[realtime.PayloadPrevPriority] = prev.Status, prev.Priority
@@ -264,6 +277,22 @@ func (s *Service) tell(ctx context.Context, tn store.Tenant, t *Ticket, action, 
 		key = "ticket-comment:" + about
 	}
 	story.Post(ctx, tn, s.timeline, story.Item{Kind: "TICKET", Subject: subject, Actor: t.Assignee, Key: key, Properties: props}, t.ProfileID)
+}
+
+// decide re-decides the segments of t's person that read tickets. A
+// failure is logged by the engine; the ticket is stored.
+func (s *Service) decide(ctx context.Context, tn store.Tenant, t *Ticket) {
+	if s.segments == nil || t.ProfileID == "" {
+		return
+	}
+	p, err := profile.Get(ctx, tn, t.ProfileID)
+	if err != nil {
+		if apperr.CodeOf(err) != apperr.NotFound && !errors.Is(err, store.ErrNotFound) {
+			slog.ErrorContext(ctx, "tickets: read the person to decide their segments", "ticket", t.ID, "err", err)
+		}
+		return
+	}
+	s.segments.AfterProfiles(context.WithoutCancel(ctx), tn, []*profile.Profile{p}, "ticket", rule.Touched{Tickets: true})
 }
 
 func text(field, s string, limit int, required bool) (string, error) {

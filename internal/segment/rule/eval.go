@@ -46,6 +46,8 @@ type Input struct {
 	Holds func(typ string) bool
 	// Lifecycle is the person's lifecycle stage ("" for none).
 	Lifecycle string
+	// Tickets are the person's tickets (nil: none).
+	Tickets []TicketFact
 }
 
 // ScoresPrefix starts the computed keys that name built-in scores
@@ -120,6 +122,8 @@ func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
 		return held == r.Identifier.Want(), time.Time{}
 	case r.Lifecycle != nil:
 		return e.in.Lifecycle != "" && slices.Contains(r.Lifecycle.In, e.in.Lifecycle), time.Time{}
+	case r.Ticket != nil:
+		return slices.ContainsFunc(e.in.Tickets, r.Ticket.matches), time.Time{}
 	}
 	return false, time.Time{} // empty
 }
@@ -331,6 +335,8 @@ type Deps struct {
 	IdentifierTypes []string
 	// Lifecycle: the rule reads the lifecycle stage.
 	Lifecycle bool
+	// Tickets: the rule reads the person's tickets.
+	Tickets bool
 	// Timed: the rule has a last-window or a consent node, so its answer
 	// can change with time alone (Evaluate reports when, as nextEvalAt).
 	Timed bool
@@ -366,6 +372,8 @@ func DependsOn(r Rule) Deps {
 			idTypes.add(n.Identifier.Type)
 		case n.Lifecycle != nil:
 			d.Lifecycle = true
+		case n.Ticket != nil:
+			d.Tickets = true
 		}
 		return true
 	})
@@ -431,6 +439,8 @@ type Touched struct {
 	Identifiers bool
 	// Lifecycle: the lifecycle stage changed.
 	Lifecycle bool
+	// Tickets: one of the person's tickets was opened or changed.
+	Tickets bool
 }
 
 // Affected tells whether a write that changed t can change the answer of
@@ -473,7 +483,7 @@ func (d Deps) Affected(t Touched) bool {
 			}
 		}
 	}
-	return t.Identifiers && len(d.IdentifierTypes) > 0 || t.Lifecycle && d.Lifecycle
+	return t.Identifiers && len(d.IdentifierTypes) > 0 || t.Lifecycle && d.Lifecycle || t.Tickets && d.Tickets
 }
 
 type set map[string]bool

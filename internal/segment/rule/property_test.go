@@ -253,7 +253,22 @@ func (g *gen) rule(depth int) Rule {
 			return Rule{Or: kids}
 		}
 	}
-	switch g.pick(12) {
+	switch g.pick(13) {
+	case 12:
+		c := &TicketCond{}
+		if g.chance(0.5) {
+			c.Open = ptr(g.chance(0.5))
+		}
+		if g.chance(0.3) {
+			c.Statuses = []string{TicketStatuses[g.pick(5)]}
+		}
+		if g.chance(0.3) {
+			c.Priorities = []string{TicketPriorities[g.pick(4)], TicketPriorities[g.pick(4)]}
+		}
+		if g.chance(0.5) {
+			c.Breached = ptr(g.chance(0.5))
+		}
+		return Rule{Ticket: c}
 	case 11:
 		var in []string
 		for _, st := range lifecycleStages {
@@ -329,6 +344,8 @@ type refProfile struct {
 	attached []string
 	// stage is the lifecycle stage last set ("" before any).
 	stage string
+	// tickets are the person's tickets now.
+	tickets []TicketFact
 }
 
 // lifecycleStages are the stages the generated rules and streams use.
@@ -557,6 +574,16 @@ func (g *gen) runCase(st *propStats) string {
 			rp.stage = lifecycleStages[g.pick(len(lifecycleStages))]
 			in.Lifecycle = rp.stage
 		}
+		// A ticket opened, or one changed.
+		if g.chance(0.1) {
+			f := TicketFact{Status: TicketStatuses[g.pick(5)], Priority: TicketPriorities[g.pick(4)], Breached: g.chance(0.3)}
+			if len(rp.tickets) > 0 && g.chance(0.5) {
+				rp.tickets[g.pick(len(rp.tickets))] = f
+			} else {
+				rp.tickets = append(rp.tickets, f)
+			}
+			in.Tickets = slices.Clone(rp.tickets)
+		}
 		for g.chance(0.15) {
 			rec := g.consentRec(arrivals[i], len(log))
 			log = append(log, rec)
@@ -612,6 +639,16 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 	case r.Identifier != nil:
 		want := r.Identifier.Exists == nil || *r.Identifier.Exists
 		return slices.Contains(rp.attached, r.Identifier.Type) == want
+	case r.Ticket != nil:
+		for _, f := range rp.tickets {
+			c := r.Ticket
+			open := f.Status != "RESOLVED" && f.Status != "CLOSED"
+			if (c.Open == nil || *c.Open == open) && (len(c.Statuses) == 0 || slices.Contains(c.Statuses, f.Status)) &&
+				(len(c.Priorities) == 0 || slices.Contains(c.Priorities, f.Priority)) && (c.Breached == nil || *c.Breached == f.Breached) {
+				return true
+			}
+		}
+		return false
 	case r.Lifecycle != nil:
 		for _, st := range r.Lifecycle.In {
 			if st == rp.stage {

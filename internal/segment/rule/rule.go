@@ -58,6 +58,56 @@ type Rule struct {
 	// Lifecycle holds when the person's lifecycle stage is one of a list
 	// (see LifecycleCond).
 	Lifecycle *LifecycleCond `bson:"lifecycleStage,omitempty" json:"lifecycleStage,omitempty"`
+
+	// Ticket holds when the person has a ticket matching every field set
+	// (see TicketCond).
+	Ticket *TicketCond `bson:"ticket,omitempty" json:"ticket,omitempty"`
+}
+
+// TicketCond tests the person's tickets: it holds when one of them
+// matches every field set ("has an open breached ticket" is {open: true,
+// breached: true}). Open true is a status NEW, OPEN or PENDING; false,
+// RESOLVED or CLOSED. No field set: the person has a ticket.
+type TicketCond struct {
+	Open       *bool    `bson:"open,omitempty" json:"open,omitempty"`
+	Statuses   []string `bson:"statuses,omitempty" json:"statuses,omitempty"`
+	Priorities []string `bson:"priorities,omitempty" json:"priorities,omitempty"`
+	Breached   *bool    `bson:"breached,omitempty" json:"breached,omitempty"`
+}
+
+// TicketFact is what a ticket node reads of one ticket.
+type TicketFact struct {
+	Status, Priority string
+	Breached         bool
+}
+
+// The ticket statuses and priorities (package crm/ticket's; its tests
+// check they agree).
+var (
+	TicketStatuses   = []string{"NEW", "OPEN", "PENDING", "RESOLVED", "CLOSED"}
+	TicketPriorities = []string{"URGENT", "HIGH", "NORMAL", "LOW"}
+)
+
+// matches tells whether ticket f satisfies c.
+func (c *TicketCond) matches(f TicketFact) bool {
+	open := f.Status != "RESOLVED" && f.Status != "CLOSED"
+	switch {
+	case c.Open != nil && *c.Open != open,
+		len(c.Statuses) > 0 && !contains(c.Statuses, f.Status),
+		len(c.Priorities) > 0 && !contains(c.Priorities, f.Priority),
+		c.Breached != nil && *c.Breached != f.Breached:
+		return false
+	}
+	return true
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // LifecycleCond tests the person's lifecycle stage (profile.Lifecycle):

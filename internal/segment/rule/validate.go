@@ -116,10 +116,13 @@ func kinds(r *Rule) []string {
 	if r.Lifecycle != nil {
 		k = append(k, "lifecycleStage")
 	}
+	if r.Ticket != nil {
+		k = append(k, "ticket")
+	}
 	return k
 }
 
-const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage"
+const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket"
 
 func (v *validator) node(r *Rule, path string, depth int) error {
 	v.nodes++
@@ -196,6 +199,21 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 		for i, st := range r.Lifecycle.In {
 			if v.stage == nil || !v.stage(st) {
 				return apperr.Invalid(fmt.Sprintf("%s[%d]", p, i), "unknown lifecycle stage %q", st)
+			}
+		}
+	case r.Ticket != nil:
+		p := path + ".ticket"
+		for _, l := range []struct {
+			field      string
+			got, known []string
+		}{{"statuses", r.Ticket.Statuses, TicketStatuses}, {"priorities", r.Ticket.Priorities, TicketPriorities}} {
+			if len(l.got) > len(l.known) {
+				return apperr.Invalid(p+"."+l.field, "lists at most %d values", len(l.known))
+			}
+			for i, x := range l.got {
+				if !slices.Contains(l.known, x) {
+					return apperr.Invalid(fmt.Sprintf("%s.%s[%d]", p, l.field, i), "unknown value %q", x)
+				}
 			}
 		}
 	}
