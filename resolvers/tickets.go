@@ -71,6 +71,15 @@ func (r *Resolver) ticketPerson(ctx context.Context, tn store.Tenant, p auth.Pri
 	if in.ProfileID != nil {
 		return *in.ProfileID, nil
 	}
+	// The identifier form writes a person, as identify does: it needs
+	// identify's scope, and the ticket's own fields are checked first, so
+	// a refused call makes nobody.
+	if !p.Has(auth.ScopeEventsWrite) {
+		return "", apperr.New(apperr.Forbidden, "openTicket with an identifier needs scope %s (it may make a person, as identify does)", auth.ScopeEventsWrite)
+	}
+	if err := ticket.Check(ctx, tn, ticketInput("", in, p)); err != nil {
+		return "", err
+	}
 	types, err := identity.LoadTypes(ctx, tn)
 	if err != nil {
 		return "", err
@@ -126,4 +135,10 @@ func toTicketFilter(in *model.TicketFilter) ticket.Filter {
 		f.Priority = string(*in.Priority)
 	}
 	return f
+}
+
+// ticketInput is openTicket's input for the domain, for profileID.
+func ticketInput(profileID string, in model.OpenTicketInput, p auth.Principal) ticket.OpenInput {
+	return ticket.OpenInput{ProfileID: profileID, Subject: in.Subject, Body: deref(in.Body), Priority: string(in.Priority),
+		Channel: string(in.Channel), Assignee: deref(in.Assignee), AccountID: deref(in.AccountID), Actor: p.Subject}
 }

@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/halo-cdp/halo/graph"
@@ -28,8 +29,7 @@ func (r *mutationResolver) OpenTicket(ctx context.Context, input model.OpenTicke
 	if err != nil {
 		return nil, err
 	}
-	t, err := r.tickets.Open(ctx, tn, ticket.OpenInput{ProfileID: pid, Subject: input.Subject, Body: deref(input.Body), Priority: string(input.Priority),
-		Channel: string(input.Channel), Assignee: deref(input.Assignee), AccountID: deref(input.AccountID), Actor: p.Subject})
+	t, err := r.tickets.Open(ctx, tn, ticketInput(pid, input, p))
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +90,19 @@ func (r *mutationResolver) SetTicketSLATargets(ctx context.Context, targets []mo
 	in := make([]ticket.Target, len(targets))
 	for i, t := range targets {
 		in[i] = ticket.Target{Priority: string(t.Priority)}
-		if t.FirstResponseMinutes != nil {
-			in[i].FirstResponse = time.Duration(*t.FirstResponseMinutes) * time.Minute
-		}
-		if t.ResolutionMinutes != nil {
-			in[i].Resolution = time.Duration(*t.ResolutionMinutes) * time.Minute
+		for _, m := range []struct {
+			field string
+			v     *int
+			out   *time.Duration
+		}{{"firstResponseMinutes", t.FirstResponseMinutes, &in[i].FirstResponse}, {"resolutionMinutes", t.ResolutionMinutes, &in[i].Resolution}} {
+			if m.v == nil {
+				continue
+			}
+			// Checked before the multiplication, which would wrap.
+			if *m.v < 0 || *m.v > int(ticket.MaxTarget/time.Minute) {
+				return nil, apperr.Invalid(fmt.Sprintf("targets[%d].%s", i, m.field), "must be 0 (no target) to %d minutes", int(ticket.MaxTarget/time.Minute))
+			}
+			*m.out = time.Duration(*m.v) * time.Minute
 		}
 	}
 	out, err := r.tickets.SetTargets(ctx, tn, in)

@@ -94,13 +94,17 @@ func TestE2ETickets(t *testing.T) {
 		{"neither", open, map[string]any{"in": map[string]any{"subject": "x"}}, "BAD_USER_INPUT", "input"},
 		{"a bad email", open, map[string]any{"in": map[string]any{"identifier": map[string]any{"type": "email", "value": "not an email"}, "subject": "x"}}, "BAD_USER_INPUT", ""},
 		{"no subject", open, map[string]any{"in": map[string]any{"profileId": ann, "subject": "  "}}, "BAD_USER_INPUT", "input.subject"},
+		{"no subject for a new person", open, map[string]any{"in": map[string]any{"identifier": map[string]any{"type": "email", "value": "new@example.com"}, "subject": " "}}, "BAD_USER_INPUT", "input.subject"},
+		{"an unknown account for a new person", open, map[string]any{"in": map[string]any{"identifier": map[string]any{"type": "email", "value": "new@example.com"}, "subject": "x", "accountId": "nope"}}, "NOT_FOUND", ""},
 		{"an unknown person", open, map[string]any{"in": map[string]any{"profileId": "nope", "subject": "x"}}, "NOT_FOUND", ""},
 		{"an unknown priority", open, map[string]any{"in": map[string]any{"profileId": ann, "subject": "x", "priority": "SOON"}}, "GRAPHQL_VALIDATION_FAILED", ""},
 		{"a customer's internal note", `mutation($t: ID!) { addTicketComment(input: {ticketId: $t, body: "x", byCustomer: true, internal: true}) { comment { id } } }`, map[string]any{"t": urgent.ID}, "BAD_USER_INPUT", "input.internal"},
 		{"a negative target", `mutation { setTicketSlaTargets(targets: [{priority: LOW, firstResponseMinutes: -5}]) { priority } }`, nil, "BAD_USER_INPUT", "targets[0].firstResponseMinutes"},
+		{"a target that would wrap", `mutation { setTicketSlaTargets(targets: [{priority: LOW, resolutionMinutes: 307445735}]) { priority } }`, nil, "BAD_USER_INPUT", "targets[0].resolutionMinutes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before := s.gql(t, tok, `{ tickets { totalCount nodes { id status version } } ticketSlaTargets { priority firstResponseMinutes } }`, nil)
+			const state = `{ tickets { totalCount nodes { id status version } } ticketSlaTargets { priority firstResponseMinutes } profiles { totalCount } }`
+			before := s.gql(t, tok, state, nil)
 			r := s.gql(t, tok, c.query, c.vars)
 			if len(r.Errors) == 0 || r.Errors[0].Code() != c.code {
 				t.Fatalf("want %s: %s", c.code, r.Body)
@@ -108,7 +112,7 @@ func TestE2ETickets(t *testing.T) {
 			if f, _ := r.Errors[0].Extensions["field"].(string); c.field != "" && f != c.field {
 				t.Fatalf("field %q, want %q: %s", f, c.field, r.Body)
 			}
-			if after := s.gql(t, tok, `{ tickets { totalCount nodes { id status version } } ticketSlaTargets { priority firstResponseMinutes } }`, nil); string(after.Data) != string(before.Data) {
+			if after := s.gql(t, tok, state, nil); string(after.Data) != string(before.Data) {
 				t.Fatalf("a refused call changed tickets:\n%s\n%s", before.Data, after.Data)
 			}
 		})
@@ -180,6 +184,13 @@ func TestE2ETickets(t *testing.T) {
 	if got, want := strings.Join(story, " "), "moved:OPEN moved:CLOSED commented:OPEN opened:NEW"; got != want {
 		t.Fatalf("the ticket's items on the timeline: %q, want %q", got, want)
 	}
+
+	// The identifier form makes a person, as identify does: it needs
+	// identify's scope.
+	crmOnly := s.token(t, "acme", "crm:read", "crm:write", "profiles:read")
+	r = s.gql(t, crmOnly, open, map[string]any{"in": map[string]any{"identifier": map[string]any{"type": "email", "value": "new@example.com"}, "subject": "x"}})
+	wantError(t, r, "FORBIDDEN", "")
+	ticketOf(t, s.gql(t, crmOnly, open, map[string]any{"in": map[string]any{"profileId": ann, "subject": "By id, with crm:write alone"}}), "openTicket")
 
 	// Another workspace sees none of it.
 	r = s.gql(t, s.token(t, "globex"), `{ tickets { totalCount } }`, nil)

@@ -165,14 +165,14 @@ func (s *Services) roll(ctx context.Context, all bool) {
 // the next round finds the same tickets.
 func (s *Services) sweepTickets(ctx context.Context) {
 	wss, err := ticket.Workspaces(ctx, s.st)
-	for _, ws := range wss {
-		if err != nil {
-			break
-		}
-		_, err = s.Tickets.Sweep(ctx, s.st.Tenant(ws), s.Tickets.Now())
-	}
 	if err != nil && ctx.Err() == nil {
-		s.logger.Error("flag breached tickets", "err", err)
+		s.logger.Error("list the workspaces with tickets", "err", err)
+	}
+	// One workspace's failure leaves the others swept.
+	for _, ws := range wss {
+		if _, err := s.Tickets.Sweep(ctx, s.st.Tenant(ws), s.Tickets.Now()); err != nil && ctx.Err() == nil {
+			s.logger.Error("flag breached tickets", "workspace", ws, "err", err)
+		}
 	}
 }
 

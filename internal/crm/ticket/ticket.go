@@ -167,33 +167,53 @@ type OpenInput struct {
 	Actor     string
 }
 
-// Open stores a NEW ticket with its targets' deadlines (errors name
-// fields of openTicket's input).
-func (s *Service) Open(ctx context.Context, tn store.Tenant, in OpenInput) (*Ticket, error) {
-	subject, err := text("input.subject", in.Subject, MaxSubjectLen, true)
-	if err != nil {
-		return nil, err
+// Check validates in's own fields (not the person nor the account), so a
+// caller that must first find or make the person refuses bad input
+// before writing anything.
+func Check(ctx context.Context, tn store.Tenant, in OpenInput) error {
+	_, err := checked(in)
+	if err == nil && in.AccountID != "" {
+		err = notFound("input.accountId", account.Exists(ctx, tn, in.AccountID))
 	}
-	body, err := text("input.body", in.Body, MaxBodyLen, false)
-	if err != nil {
-		return nil, err
+	return err
+}
+
+// checked is in with its fields trimmed and defaulted, or the first
+// field refused.
+func checked(in OpenInput) (OpenInput, error) {
+	var err error
+	if in.Subject, err = text("input.subject", in.Subject, MaxSubjectLen, true); err != nil {
+		return in, err
 	}
-	assignee, err := text("input.assignee", in.Assignee, MaxAssigneeLen, false)
-	if err != nil {
-		return nil, err
+	if in.Body, err = text("input.body", in.Body, MaxBodyLen, false); err != nil {
+		return in, err
+	}
+	if in.Assignee, err = text("input.assignee", in.Assignee, MaxAssigneeLen, false); err != nil {
+		return in, err
 	}
 	if in.Priority == "" {
 		in.Priority = Normal
 	}
 	if !slices.Contains(Priorities, in.Priority) {
-		return nil, apperr.Invalid("input.priority", "unknown priority %q", in.Priority)
+		return in, apperr.Invalid("input.priority", "unknown priority %q", in.Priority)
 	}
 	if in.Channel == "" {
 		in.Channel = "OTHER"
 	}
 	if !slices.Contains(Channels, in.Channel) {
-		return nil, apperr.Invalid("input.channel", "unknown channel %q", in.Channel)
+		return in, apperr.Invalid("input.channel", "unknown channel %q", in.Channel)
 	}
+	return in, nil
+}
+
+// Open stores a NEW ticket with its targets' deadlines (errors name
+// fields of openTicket's input).
+func (s *Service) Open(ctx context.Context, tn store.Tenant, in OpenInput) (*Ticket, error) {
+	in, err := checked(in)
+	if err != nil {
+		return nil, err
+	}
+	subject, body, assignee := in.Subject, in.Body, in.Assignee
 	p, err := profile.Resolve(ctx, tn, in.ProfileID, identity.Redirect)
 	if err != nil {
 		return nil, notFound("input.profileId", err)
@@ -307,7 +327,7 @@ func text(field, s string, limit int, required bool) (string, error) {
 }
 
 func notFound(field string, err error) error {
-	if apperr.CodeOf(err) == apperr.NotFound {
+	if err != nil && apperr.CodeOf(err) == apperr.NotFound {
 		return apperr.New(apperr.NotFound, "%s: %s", field, err.Error())
 	}
 	return err
