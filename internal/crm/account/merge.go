@@ -88,8 +88,33 @@ func (s *Service) Absorb(ctx context.Context, tn store.Tenant, sourceID, targetI
 	now := s.clock()
 	rec := &MergeRecord{ID: sourceID, TargetID: targetID, SourceName: source.Name, Identifiers: source.identifiers(), Traits: source.Traits,
 		Reason: reason, Actor: actor, At: now, Version: 1}
-	if err := tn.C(AccountMerges).Put(ctx, rec); err != nil {
+	// The record, keyed by the source, is also the merge's lock: one
+	// merge of an account at a time. A record for the same target is this
+	// merge cut short, carried on.
+	fresh := true
+	if err := tn.C(AccountMerges).Insert(ctx, rec); errors.Is(err, store.ErrDuplicateKey) {
+		cur, err := s.mergeOf(ctx, tn, sourceID)
+		if err != nil {
+			return nil, err
+		}
+		if cur == nil || cur.TargetID != targetID {
+			into := "another account"
+			if cur != nil {
+				into = cur.TargetID
+			}
+			return nil, apperr.New(apperr.Conflict, "sourceId: account %s is being merged into %s: merge it there again to finish", sourceID, into)
+		}
+		fresh = false
+	} else if err != nil {
 		return nil, fmt.Errorf("record the merge of account %s: %w", sourceID, err)
+	}
+	if err := s.unblocked(ctx, tn, sourceID, targetID); err != nil {
+		if fresh {
+			if derr := tn.C(AccountMerges).Delete(ctx, sourceID); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+				return nil, errors.Join(err, fmt.Errorf("withdraw the merge record: %w", derr))
+			}
+		}
+		return nil, err
 	}
 	for _, id := range rec.Identifiers {
 		if err := handOver(ctx, tn, id, sourceID, targetID, now); err != nil {
@@ -108,6 +133,28 @@ func (s *Service) Absorb(ctx context.Context, tn store.Tenant, sourceID, targetI
 	s.notify(ctx, tn, sourceID)
 	s.notify(ctx, tn, targetID)
 	return target, nil
+}
+
+// unblocked refuses a merge of sourceID into targetID that another one
+// under way crosses: the target being merged away itself, or an account
+// being merged into the source. Each merge checks once its own record is
+// stored, so of two crossing merges at least one sees the other.
+func (s *Service) unblocked(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
+	if rec, err := s.mergeOf(ctx, tn, targetID); err != nil {
+		return err
+	} else if rec != nil {
+		return apperr.New(apperr.Conflict, "targetId: account %s is being merged into %s: merge into that one", targetID, rec.TargetID)
+	}
+	incoming, err := s.Merges(ctx, tn, sourceID)
+	if err != nil {
+		return err
+	}
+	for _, m := range incoming {
+		if !m.Done {
+			return apperr.New(apperr.Conflict, "sourceId: account %s is being merged into %s: try again once that merge is done", m.ID, sourceID)
+		}
+	}
+	return nil
 }
 
 // handOver re-points the claim of id from sourceID to targetID.
@@ -230,7 +277,7 @@ func (s *Service) Finish(ctx context.Context, tn store.Tenant, sourceID string) 
 			return fmt.Errorf("finish the merge of account %s: %w", sourceID, err)
 		}
 	}
-	return nil
+	return apperr.New(apperr.Conflict, "the merge of account %s changed meanwhile: merge again to finish", sourceID)
 }
 
 // mergeOf reads the merge record of an account merged away (nil: none).

@@ -1,6 +1,8 @@
 package accountmerge_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +136,50 @@ func TestMergeAccounts(t *testing.T) {
 	_, err = accountmerge.Merge(ctx, tn, s.Accounts, dup.ID, other.ID, "", "tester")
 	if ae, ok := apperr.As(err); !ok || ae.Field != "sourceId" {
 		t.Fatalf("a merged account elsewhere: %v", err)
+	}
+}
+
+// TestCrossingMerges runs merges that cross each other at once (X into Y
+// beside Y into X; X into Y beside Y into Z) many times: whatever wins,
+// no identifier is left with a deleted account, and every id leads to an
+// account that exists.
+func TestCrossingMerges(t *testing.T) {
+	e := apptest.New(t, start)
+	s, ctx, tn := e.Services, e.Ctx, e.Tenant
+	for round := range 15 {
+		var ids []string
+		for i := range 3 {
+			a, err := s.Accounts.Create(ctx, tn, account.CreateInput{Name: "A", Domains: []string{fmt.Sprintf("r%d-%d.example", round, i)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, a.ID)
+		}
+		pairs := [][2]string{{ids[0], ids[1]}, {ids[1], ids[0]}}
+		if round%2 == 1 {
+			pairs = [][2]string{{ids[0], ids[1]}, {ids[1], ids[2]}}
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, len(pairs))
+		for i, p := range pairs {
+			wg.Go(func() { _, errs[i] = accountmerge.Merge(ctx, tn, s.Accounts, p[0], p[1], "", "tester") })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil && apperr.CodeOf(err) != apperr.Conflict && apperr.CodeOf(err) != apperr.BadUserInput && apperr.CodeOf(err) != apperr.NotFound {
+				t.Fatalf("round %d, merge %v: %v", round, pairs[i], err)
+			}
+		}
+		for i, id := range ids {
+			live, err := s.Accounts.Live(ctx, tn, id)
+			if err != nil {
+				t.Fatalf("round %d: account %d (%s) leads nowhere: %v (merges: %v)", round, i, id, err, errs)
+			}
+			d := account.Identifier{Type: account.Domain, Value: fmt.Sprintf("r%d-%d.example", round, i)}
+			owner, err := s.Accounts.ByIdentifier(ctx, tn, "identifier", d)
+			if err != nil || owner.ID != live.ID {
+				t.Fatalf("round %d: %s belongs to %+v (%v), want the live account %s (merges: %v)", round, d.Value, owner, err, live.ID, errs)
+			}
+		}
 	}
 }
