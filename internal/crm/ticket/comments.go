@@ -22,6 +22,7 @@ type Comment struct {
 	AuthorProfileID string    `bson:"authorProfileId"`
 	Internal        bool      `bson:"internal"`
 	CreatedAt       time.Time `bson:"createdAt"`
+	Version         int64     `bson:"version"`
 }
 
 // CommentInput is a new comment. ByCustomer marks the ticket's person as
@@ -43,28 +44,23 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 	if err != nil {
 		return nil, nil, err
 	}
-	author, err := text("input.author", in.Author, MaxAssigneeLen, false)
+	agent, err := text("input.author", in.Author, MaxAssigneeLen, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	if in.ByCustomer && in.Internal {
 		return nil, nil, apperr.Invalid("input.internal", "a comment by the ticket's person is public")
 	}
-	t, err := s.Get(ctx, tn, in.TicketID)
-	if err != nil {
+	if _, err := s.Get(ctx, tn, in.TicketID); err != nil {
 		return nil, nil, notFound("input.ticketId", err)
 	}
-	if err := commentable(t, in.ByCustomer); err != nil {
-		return nil, nil, err
+	// The ticket is written first, at the comment's time: an answer in
+	// time is on the ticket before any sweep could take it for missed.
+	var author string
+	if !in.ByCustomer {
+		author = agent
 	}
-	c := &Comment{ID: store.NewID(), TicketID: t.ID, Body: body, Author: author, Internal: in.Internal, CreatedAt: s.Now()}
-	if in.ByCustomer {
-		c.AuthorProfileID = t.ProfileID
-	}
-	if err := tn.C(TicketComments).Insert(ctx, c); err != nil {
-		return nil, nil, fmt.Errorf("store ticket comment: %w", err)
-	}
-	t, err = s.change(ctx, tn, t.ID, nil, func(t *Ticket, now time.Time) error {
+	t, err := s.change(ctx, tn, in.TicketID, nil, func(t *Ticket, now time.Time) error {
 		if err := commentable(t, in.ByCustomer); err != nil {
 			return err
 		}
@@ -73,7 +69,10 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 			return t.move("input", StatusOpen, now, author)
 		case !in.ByCustomer && !in.Internal:
 			if t.FirstResponseAt.IsZero() {
-				t.FirstResponseAt = c.CreatedAt
+				t.FirstResponseAt = now
+			}
+			if t.AnsweredAt.IsZero() {
+				t.AnsweredAt = now
 			}
 			if t.Status == StatusNew {
 				return t.move("input", StatusOpen, now, author)
@@ -82,11 +81,16 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 		return nil
 	})
 	if err != nil {
-		// The ticket was not moved along: the comment goes too.
-		if derr := tn.C(TicketComments).Delete(ctx, c.ID); derr != nil && !errors.Is(derr, store.ErrNotFound) {
-			return nil, nil, errors.Join(err, fmt.Errorf("remove the comment: %w", derr))
-		}
 		return nil, nil, err
+	}
+	c := &Comment{ID: store.NewID(), TicketID: t.ID, Body: body, Author: author, Internal: in.Internal, CreatedAt: t.UpdatedAt, Version: 1}
+	if in.ByCustomer {
+		c.AuthorProfileID = t.ProfileID
+	}
+	if err := tn.C(TicketComments).Insert(ctx, c); err != nil {
+		// The ticket moved along (its first response, a reopening); the
+		// text is what failed: sending it again adds it.
+		return nil, nil, fmt.Errorf("store ticket comment: %w", err)
 	}
 	c.WorkspaceID = tn.Workspace()
 	s.tell(ctx, tn, t, "commented", c.ID)

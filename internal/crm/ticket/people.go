@@ -83,9 +83,23 @@ func MoveProfile(ctx context.Context, tn store.Tenant, sourceID, targetID string
 		if err := d.Decode(&c); err != nil {
 			return fmt.Errorf("decode ticket comment: %w", err)
 		}
-		c.AuthorProfileID = targetID
-		if err := tn.C(TicketComments).Put(ctx, &c); err != nil {
-			return fmt.Errorf("move ticket comment %s: %w", c.ID, err)
+		// A compare-and-swap, not an upsert: a comment an erasure deleted
+		// meanwhile stays deleted.
+		for range 5 {
+			prev := c.Version
+			c.AuthorProfileID, c.Version = targetID, prev+1
+			err := tn.C(TicketComments).Replace(ctx, &c, prev)
+			if err == nil || errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if !errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("move ticket comment %s: %w", c.ID, err)
+			}
+			if err := tn.C(TicketComments).Get(ctx, c.ID, &c); errors.Is(err, store.ErrNotFound) {
+				break
+			} else if err != nil {
+				return fmt.Errorf("reload ticket comment %s: %w", c.ID, err)
+			}
 		}
 	}
 	return nil

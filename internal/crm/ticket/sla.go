@@ -168,10 +168,10 @@ func late(done, due, now time.Time) bool {
 // A breach stays: it is a fact about the ticket's past, whatever the
 // priority or status later.
 func (t *Ticket) settle(now time.Time) {
-	// A resolution ends the wait for a first answer.
-	answered := t.FirstResponseAt
+	// A resolution ends the wait for a first answer, for good.
+	answered := t.AnsweredAt
 	if answered.IsZero() {
-		answered = t.ResolvedAt
+		answered = t.FirstResponseAt
 	}
 	if !t.FirstResponseBreached && late(answered, t.FirstResponseDue, now) {
 		t.FirstResponseBreached = true

@@ -82,6 +82,9 @@ type Ticket struct {
 	UpdatedAt time.Time `bson:"updatedAt"`
 	// FirstResponseAt is the first public answer by an agent.
 	FirstResponseAt time.Time `bson:"firstResponseAt,omitempty"`
+	// AnsweredAt is when the wait for a first response ended: the first
+	// public answer, or the first resolution. A reopening leaves it.
+	AnsweredAt time.Time `bson:"answeredAt,omitempty"`
 	// ResolvedAt is set on RESOLVED (or CLOSED unresolved), cleared by a
 	// reopening; ClosedAt likewise on CLOSED.
 	ResolvedAt time.Time `bson:"resolvedAt,omitempty"`
@@ -411,6 +414,11 @@ func (t *Ticket) move(field, to string, now time.Time, actor string) error {
 		if t.ResolvedAt.IsZero() {
 			t.ResolvedAt = now
 		}
+	}
+	if (to == StatusResolved || to == StatusClosed) && t.AnsweredAt.IsZero() {
+		t.AnsweredAt = now
+	}
+	switch to {
 	case StatusOpen:
 		// A reopening: the resolution is waited for again, against the
 		// same deadline.
