@@ -72,6 +72,11 @@ type Record struct {
 	Origins []string         `bson:"origins"`
 	Moved   []Identifier     `bson:"moved"`
 	Traits  []TraitOutcome   `bson:"traits"`
+	// StageWas and StageWon: the target's lifecycle stage before the
+	// merge and the source's that replaced it (both empty when the
+	// target's stayed), so an unmerge gives it back.
+	StageWas string `bson:"stageWas,omitempty"`
+	StageWon string `bson:"stageWon,omitempty"`
 	// Conflicts found (CONFLICT records, refused merges).
 	Conflicts []Conflict `bson:"conflicts"`
 	// Unmerge: the merge it reverses. Merge: when it was reversed.
@@ -269,6 +274,7 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 		folded, refusedUp := false, false
 		for hops := 0; ; hops++ {
 			var outcomes []TraitOutcome
+			var stageWas, stageWon string
 			var conflicts []Conflict
 			refused := false
 			_, err := profile.Update(ctx, tn, target, r.clock(), func(t *profile.Profile) error {
@@ -289,7 +295,12 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 					t.RefusedMerges = append(t.RefusedMerges, rec.ID)
 					return nil
 				}
+				was := t.Lifecycle
 				outcomes = foldInto(t, src)
+				stageWas, stageWon = "", ""
+				if t.Lifecycle != was {
+					stageWas, stageWon = was, t.Lifecycle
+				}
 				// Everything the survivor's rules read may have changed
 				// (its identifiers above all): the merge re-decides it
 				// once done, and if a crash comes first, the sweeper.
@@ -327,6 +338,7 @@ func (r *Resolver) finishMerge(ctx context.Context, tn store.Tenant, rec Record)
 			if err == nil {
 				if outcomes != nil {
 					rec.Traits = outcomes
+					rec.StageWas, rec.StageWon = stageWas, stageWon
 				}
 				break
 			}

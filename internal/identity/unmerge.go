@@ -144,6 +144,11 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 			p.MergeCount--
 		}
 		p.MergedFrom = slices.DeleteFunc(p.MergedFrom, func(id string) bool { return slices.Contains(m.Origins, id) })
+		// The lifecycle stage the source brought goes with it, unless it
+		// changed since.
+		if m.StageWon != "" && p.Lifecycle == m.StageWon {
+			p.Lifecycle = m.StageWas
+		}
 		for _, o := range m.Traits {
 			if o.Winner != "source" || !reflect.DeepEqual(p.Traits[o.Key], o.Won) {
 				continue

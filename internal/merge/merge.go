@@ -110,8 +110,8 @@ func New(d Deps) *Coordinator {
 
 // MoveProfileData is step 4 of a merge: events and interactions, account
 // links, tasks, tickets, then consent, from source to target. Idempotent.
-// (An unmerge leaves tasks and tickets on the survivor: they name no
-// origin.)
+// (Tasks and tickets keep the profile they were made for, so an unmerge
+// gives them back.)
 func (c *Coordinator) MoveProfileData(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
 	return c.moving(ctx, tn, []string{sourceID, targetID}, func() error {
 		if err := timeline.MoveEvents(ctx, tn, sourceID, targetID); err != nil {
@@ -159,6 +159,12 @@ func (c *Coordinator) RestoreProfileData(ctx context.Context, tn store.Tenant, f
 			return err
 		}
 		if err := account.RestoreLinks(ctx, tn, fromID, toID, origins); err != nil {
+			return err
+		}
+		if err := task.RestoreProfile(ctx, tn, fromID, toID, origins); err != nil {
+			return err
+		}
+		if err := ticket.RestoreProfile(ctx, tn, fromID, toID, origins); err != nil {
 			return err
 		}
 		if c.consent != nil {

@@ -65,13 +65,16 @@ type Task struct {
 	Status      string    `bson:"status"`
 	DueAt       time.Time `bson:"dueAt"`
 	// Links: "" when none (indexed: always set).
-	ProfileID   string    `bson:"profileId"`
-	AccountID   string    `bson:"accountId"`
-	DealID      string    `bson:"dealId"`
-	CreatedAt   time.Time `bson:"createdAt"`
-	UpdatedAt   time.Time `bson:"updatedAt"`
-	CompletedAt time.Time `bson:"completedAt,omitempty"`
-	Version     int64     `bson:"version"`
+	ProfileID string `bson:"profileId"`
+	// OriginProfileID is the profile the task was made for, kept through
+	// merges so that an unmerge gives the task back.
+	OriginProfileID string    `bson:"originProfileId,omitempty"`
+	AccountID       string    `bson:"accountId"`
+	DealID          string    `bson:"dealId"`
+	CreatedAt       time.Time `bson:"createdAt"`
+	UpdatedAt       time.Time `bson:"updatedAt"`
+	CompletedAt     time.Time `bson:"completedAt,omitempty"`
+	Version         int64     `bson:"version"`
 }
 
 // Overdue tells whether the task is open past its due date at now.
@@ -158,7 +161,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		if err != nil {
 			return nil, notFound("input.profileId", err)
 		}
-		t.ProfileID = p.ID
+		t.ProfileID, t.OriginProfileID = p.ID, p.ID
 	}
 	if in.AccountID != "" {
 		if err := account.Exists(ctx, tn, in.AccountID); err != nil {
@@ -377,6 +380,35 @@ func retarget(ctx context.Context, tn store.Tenant, t Task, fn func(*Task) bool)
 		}
 	}
 	return fmt.Errorf("move task %s: too much contention", t.ID)
+}
+
+// RestoreProfile gives restoredID back the tasks made for it (or for a
+// profile merged into it before, origins) that a merge brought to
+// holderID (an unmerge).
+func RestoreProfile(ctx context.Context, tn store.Tenant, holderID, restoredID string, origins []string) error {
+	docs, err := tn.C(Tasks).Find(ctx, store.Query{Index: TasksByProfile, Eq: []any{holderID}})
+	if err != nil {
+		return fmt.Errorf("tasks of %s: %w", holderID, err)
+	}
+	for _, d := range docs {
+		var t Task
+		if err := d.Decode(&t); err != nil {
+			return fmt.Errorf("decode task: %w", err)
+		}
+		if !slices.Contains(origins, t.OriginProfileID) {
+			continue
+		}
+		if err := retarget(ctx, tn, t, func(t *Task) bool {
+			if t.ProfileID != holderID {
+				return false
+			}
+			t.ProfileID = restoredID
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Exported is a task as a person's data export shows it.

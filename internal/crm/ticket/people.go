@@ -83,26 +83,73 @@ func MoveProfile(ctx context.Context, tn store.Tenant, sourceID, targetID string
 		if err := d.Decode(&c); err != nil {
 			return fmt.Errorf("decode ticket comment: %w", err)
 		}
-		// A compare-and-swap, not an upsert: a comment an erasure deleted
-		// meanwhile stays deleted.
-		for range 5 {
-			prev := c.Version
-			c.AuthorProfileID, c.Version = targetID, prev+1
-			err := tn.C(TicketComments).Replace(ctx, &c, prev)
-			if err == nil || errors.Is(err, store.ErrNotFound) {
-				break
+		if err := reauthor(ctx, tn, c, targetID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RestoreProfile gives restoredID back the tickets it opened (or a
+// profile merged into it before, origins) that a merge brought to
+// holderID, with the comments it wrote on them (an unmerge).
+func RestoreProfile(ctx context.Context, tn store.Tenant, holderID, restoredID string, origins []string) error {
+	ts, err := ticketsOf(ctx, tn, holderID)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if !slices.Contains(origins, t.OriginProfileID) {
+			continue
+		}
+		if err := rewrite(ctx, tn, t, func(t *Ticket) bool {
+			if t.ProfileID != holderID {
+				return false
 			}
-			if !errors.Is(err, store.ErrConflict) {
-				return fmt.Errorf("move ticket comment %s: %w", c.ID, err)
+			t.ProfileID = restoredID
+			return true
+		}); err != nil {
+			return err
+		}
+		docs, err := tn.C(TicketComments).Find(ctx, store.Query{Index: CommentsByTicket, Eq: []any{t.ID}})
+		if err != nil {
+			return fmt.Errorf("comments of ticket %s: %w", t.ID, err)
+		}
+		for _, d := range docs {
+			var c Comment
+			if err := d.Decode(&c); err != nil {
+				return fmt.Errorf("decode ticket comment: %w", err)
 			}
-			if err := tn.C(TicketComments).Get(ctx, c.ID, &c); errors.Is(err, store.ErrNotFound) {
-				break
-			} else if err != nil {
-				return fmt.Errorf("reload ticket comment %s: %w", c.ID, err)
+			if c.AuthorProfileID == holderID {
+				if err := reauthor(ctx, tn, c, restoredID); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// reauthor writes c as written by profileID, by compare-and-swap: a
+// comment an erasure deleted meanwhile stays deleted.
+func reauthor(ctx context.Context, tn store.Tenant, c Comment, profileID string) error {
+	for range 5 {
+		prev := c.Version
+		c.AuthorProfileID, c.Version = profileID, prev+1
+		err := tn.C(TicketComments).Replace(ctx, &c, prev)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("move ticket comment %s: %w", c.ID, err)
+		}
+		if err := tn.C(TicketComments).Get(ctx, c.ID, &c); errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("reload ticket comment %s: %w", c.ID, err)
+		}
+	}
+	return fmt.Errorf("move ticket comment %s: too much contention", c.ID)
 }
 
 // EraseProfile removes profileID from its tickets (an erasure): every
@@ -125,7 +172,7 @@ func EraseProfile(ctx context.Context, tn store.Tenant, profileID string) error 
 			if t.ProfileID != profileID {
 				return false
 			}
-			t.ProfileID, t.Subject, t.Body = "", ErasedSubject, ""
+			t.ProfileID, t.OriginProfileID, t.Subject, t.Body = "", "", ErasedSubject, ""
 			for i := range t.History {
 				t.History[i].By = ""
 			}

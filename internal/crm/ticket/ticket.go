@@ -75,11 +75,14 @@ type Ticket struct {
 	Channel     string `bson:"channel"`
 	Status      string `bson:"status"`
 	// Assignee, ProfileID and AccountID are "" when none (indexed).
-	Assignee  string    `bson:"assignee"`
-	ProfileID string    `bson:"profileId"`
-	AccountID string    `bson:"accountId"`
-	CreatedAt time.Time `bson:"createdAt"`
-	UpdatedAt time.Time `bson:"updatedAt"`
+	Assignee  string `bson:"assignee"`
+	ProfileID string `bson:"profileId"`
+	// OriginProfileID is the profile that opened it, kept through merges
+	// so that an unmerge gives the ticket back.
+	OriginProfileID string    `bson:"originProfileId,omitempty"`
+	AccountID       string    `bson:"accountId"`
+	CreatedAt       time.Time `bson:"createdAt"`
+	UpdatedAt       time.Time `bson:"updatedAt"`
 	// FirstResponseAt is the first public answer by an agent.
 	FirstResponseAt time.Time `bson:"firstResponseAt,omitempty"`
 	// AnsweredAt is when the wait for a first response ended: the first
@@ -245,7 +248,7 @@ func (s *Service) Open(ctx context.Context, tn store.Tenant, in OpenInput) (*Tic
 	now := s.Now()
 	tg := targetOf(targets, in.Priority)
 	t := &Ticket{ID: store.NewID(), Subject: subject, Body: body, Priority: in.Priority, Channel: in.Channel, Status: StatusNew,
-		Assignee: assignee, ProfileID: p.ID, AccountID: accountID, CreatedAt: now, UpdatedAt: now,
+		Assignee: assignee, ProfileID: p.ID, OriginProfileID: p.ID, AccountID: accountID, CreatedAt: now, UpdatedAt: now,
 		FirstResponseDue: due(now, tg.FirstResponse), ResolutionDue: due(now, tg.Resolution),
 		History: []Change{{Status: StatusNew, At: now, By: in.Actor}}, Version: 1}
 	t.settle(now)

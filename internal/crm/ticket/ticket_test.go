@@ -8,9 +8,11 @@ import (
 
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
 )
 
 var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -369,5 +371,66 @@ func TestEraseAndExport(t *testing.T) {
 	}
 	if got, _ := s.Get(e.Ctx, e.Tenant, other.ID); got.ProfileID != ann {
 		t.Fatalf("moved: %+v", got)
+	}
+}
+
+// TestUnmergeGivesBack: a merge brings the source's tickets (with the
+// comments it wrote), tasks and lifecycle stage to the survivor; the
+// unmerge gives them back, and the survivor its own stage.
+func TestUnmergeGivesBack(t *testing.T) {
+	e := apptest.New(t, start)
+	s := e.Services
+	older := person(t, e, "old@example.org")
+	newer := person(t, e, "new@example.org")
+	if _, err := s.Lifecycle.Set(e.Ctx, e.Tenant, older, profile.Lead, "rep"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lifecycle.Set(e.Ctx, e.Tenant, newer, profile.Customer, "rep"); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := s.Tickets.Open(e.Ctx, e.Tenant, ticket.OpenInput{ProfileID: newer, Subject: "Newer's problem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := s.Tickets.Open(e.Ctx, e.Tenant, ticket.OpenInput{ProfileID: older, Subject: "Older's problem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Tickets.AddComment(e.Ctx, e.Tenant, ticket.CommentInput{TicketID: tk.ID, Body: "Still broken", ByCustomer: true}); err != nil {
+		t.Fatal(err)
+	}
+	ta, err := s.Tasks.Create(e.Ctx, e.Tenant, task.CreateInput{Subject: "Call newer", ProfileID: newer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	survivor, err := s.Identity.Merge(e.Ctx, e.Tenant, older, newer, "same person", "t")
+	if err != nil || survivor.ID != older || survivor.Lifecycle != profile.Customer {
+		t.Fatalf("merge: %+v %v", survivor, err)
+	}
+	if got, _ := s.Tickets.Get(e.Ctx, e.Tenant, tk.ID); got.ProfileID != older {
+		t.Fatalf("merged: ticket on %s", got.ProfileID)
+	}
+	recs, err := identity.History(e.Ctx, e.Tenant, older)
+	if err != nil || len(recs) == 0 {
+		t.Fatal(err)
+	}
+	if _, err := s.Identity.Unmerge(e.Ctx, e.Tenant, recs[0].ID, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Tickets.Get(e.Ctx, e.Tenant, tk.ID); got.ProfileID != newer {
+		t.Fatalf("unmerged: the ticket stays on %s", got.ProfileID)
+	}
+	if got, _ := s.Tickets.Get(e.Ctx, e.Tenant, mine.ID); got.ProfileID != older {
+		t.Fatalf("unmerged: the survivor's own ticket moved to %s", got.ProfileID)
+	}
+	cs, _ := s.Tickets.Comments(e.Ctx, e.Tenant, tk.ID, true, 10, "")
+	if len(cs.Comments) != 1 || cs.Comments[0].AuthorProfileID != newer {
+		t.Fatalf("unmerged: comments %+v", cs.Comments)
+	}
+	if got, _ := s.Tasks.Get(e.Ctx, e.Tenant, ta.ID); got.ProfileID != newer {
+		t.Fatalf("unmerged: the task stays on %s", got.ProfileID)
+	}
+	if a, b := e.Profile(t, older).Lifecycle, e.Profile(t, newer).Lifecycle; a != profile.Lead || b != profile.Customer {
+		t.Fatalf("unmerged stages: survivor %s, restored %s", a, b)
 	}
 }
