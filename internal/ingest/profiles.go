@@ -168,7 +168,7 @@ func (p *Pipeline) updateProfile(ctx context.Context, tn store.Tenant, pid strin
 		return nil, nil, err
 	}
 	if staged {
-		if err := lifecycle.Recorded(ctx, tn, pr.ID, stagedFrom, profile.Customer, lifecycle.CauseOrder, now); err != nil {
+		if err := lifecycle.Recorded(ctx, tn, pr.ID, stagedFrom, profile.Customer, lifecycle.CauseOrder, "", now); err != nil {
 			slog.ErrorContext(ctx, "ingest: record a lifecycle change", "profile", pr.ID, "err", err)
 		}
 	}

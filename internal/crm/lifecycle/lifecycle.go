@@ -105,20 +105,25 @@ func (s *Service) Set(ctx context.Context, tn store.Tenant, profileID, stage, ac
 // or further (or gone meanwhile) where they are. It returns the profiles
 // it moved.
 func (s *Service) Advance(ctx context.Context, tn store.Tenant, profileIDs []string, stage, cause, actor string) ([]string, error) {
-	var moved []string
+	var (
+		moved []string
+		errs  []error
+	)
+	// One person's failure leaves the others moved.
 	for _, id := range profileIDs {
 		p, changed, err := s.move(ctx, tn, id, stage, cause, actor, func(cur string) bool { return profile.Forward(cur, stage) })
-		if apperr.CodeOf(err) == apperr.NotFound {
+		if apperr.CodeOf(err) == apperr.NotFound || errors.Is(err, store.ErrNotFound) {
 			continue // erased meanwhile
 		}
 		if err != nil {
-			return moved, err
+			errs = append(errs, err)
+			continue
 		}
 		if changed {
 			moved = append(moved, p.ID)
 		}
 	}
-	return moved, nil
+	return moved, errors.Join(errs...)
 }
 
 // move writes stage on the person of id when want(current) holds,
@@ -155,9 +160,8 @@ func (s *Service) move(ctx context.Context, tn store.Tenant, id, stage, cause, a
 		}
 		id = live.ID // being merged away: follow it to the survivor
 	}
-	c := &Change{ID: store.NewID(), ProfileID: p.ID, From: from, To: stage, Cause: cause, Actor: actor, At: s.clock()}
-	if err := tn.C(LifecycleChanges).Insert(ctx, c); err != nil {
-		return nil, false, fmt.Errorf("record the lifecycle change of %s: %w", p.ID, err)
+	if err := Recorded(ctx, tn, p.ID, from, stage, cause, actor, s.clock()); err != nil {
+		return nil, false, err
 	}
 	if s.segments != nil {
 		s.segments.AfterProfiles(context.WithoutCancel(ctx), tn, []*profile.Profile{p}, "lifecycle", rule.Touched{Lifecycle: true})
@@ -169,12 +173,22 @@ func (s *Service) move(ctx context.Context, tn store.Tenant, id, stage, cause, a
 
 var errUnchanged = errors.New("lifecycle stage unchanged")
 
-// Recorded adds to the history a change the write path made inside its
-// own profile write (an order): the stage is on the profile already.
-func Recorded(ctx context.Context, tn store.Tenant, profileID, from, to, cause string, at time.Time) error {
-	c := &Change{ID: store.NewID(), ProfileID: profileID, From: from, To: to, Cause: cause, At: at}
+// Recorded adds a change to the history, once the stage is on the
+// profile (the write path records an order's that way). A person erased
+// meanwhile keeps no history: the entry is taken back.
+func Recorded(ctx context.Context, tn store.Tenant, profileID, from, to, cause, actor string, at time.Time) error {
+	c := &Change{ID: store.NewID(), ProfileID: profileID, From: from, To: to, Cause: cause, Actor: actor, At: at}
 	if err := tn.C(LifecycleChanges).Insert(ctx, c); err != nil {
 		return fmt.Errorf("record the lifecycle change of %s: %w", profileID, err)
+	}
+	// An erasure's passes may all have run before the insert landed (a
+	// merged-away id still leads to its survivor, and keeps its history).
+	if _, err := profile.Resolve(ctx, tn, profileID, identity.Redirect); apperr.CodeOf(err) == apperr.NotFound || errors.Is(err, store.ErrNotFound) {
+		if err := tn.C(LifecycleChanges).Delete(ctx, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("take back the lifecycle change of an erased person: %w", err)
+		}
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

@@ -230,7 +230,12 @@ func (r *Rollups) health(now time.Time) Health {
 	if calm := r.OpenTickets - r.BreachedTickets; calm > 3 {
 		add(-5, "%d open tickets", r.OpenTickets)
 	}
-	h.Score = max(0, min(100, h.Score))
+	// Clamped with a reason of its own, so the reasons still add up.
+	if h.Score < 0 {
+		add(-h.Score, "a score is never below 0")
+	} else if h.Score > 100 {
+		add(100-h.Score, "a score is never above 100")
+	}
 	switch {
 	case h.Score >= 70:
 		h.Grade = Healthy

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"unicode/utf8"
 
+	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -42,12 +44,25 @@ func Post(ctx context.Context, tn store.Tenant, tl Timeline, it Item, people ...
 	}
 	ctx = context.WithoutCancel(ctx)
 	seen := map[string]bool{}
-	for _, p := range people {
-		if p == "" || seen[p] {
+	for _, id := range people {
+		if id == "" {
+			continue
+		}
+		// Two ids of one person (a deal names a profile merged away
+		// since, and its survivor) get one item.
+		live, err := profile.Resolve(ctx, tn, id, identity.Redirect)
+		if err != nil {
+			if apperr.CodeOf(err) != apperr.NotFound {
+				slog.ErrorContext(ctx, "crm: find a person for their timeline", "kind", it.Kind, "key", it.Key, "profile", id, "err", err)
+			}
+			continue
+		}
+		p := live.ID
+		if seen[p] {
 			continue
 		}
 		seen[p] = true
-		_, err := tl.LogInteraction(ctx, tn, timeline.InteractionInput{ProfileID: p, Kind: it.Kind, Subject: clip(it.Subject, maxSubject), Actor: clip(it.Actor, maxActor),
+		_, err = tl.LogInteraction(ctx, tn, timeline.InteractionInput{ProfileID: p, Kind: it.Kind, Subject: clip(it.Subject, maxSubject), Actor: clip(it.Actor, maxActor),
 			Properties: it.Properties, MessageID: it.Key + ":" + p})
 		if err != nil && apperr.CodeOf(err) != apperr.NotFound {
 			slog.ErrorContext(ctx, "crm: put an item on a timeline", "kind", it.Kind, "key", it.Key, "profile", p, "err", err)
