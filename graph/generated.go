@@ -5335,6 +5335,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateDealInput", ec.unmarshalInputCreateDealInput),
 			graphql.NewInputUnmarshaler("CreateSegmentInput", ec.unmarshalInputCreateSegmentInput),
 			graphql.NewInputUnmarshaler("CreateTaskInput", ec.unmarshalInputCreateTaskInput),
+			graphql.NewInputUnmarshaler("DealAmountConditionInput", ec.unmarshalInputDealAmountConditionInput),
+			graphql.NewInputUnmarshaler("DealConditionInput", ec.unmarshalInputDealConditionInput),
 			graphql.NewInputUnmarshaler("DealFilter", ec.unmarshalInputDealFilter),
 			graphql.NewInputUnmarshaler("DefineComputedTraitInput", ec.unmarshalInputDefineComputedTraitInput),
 			graphql.NewInputUnmarshaler("DefinePurposeInput", ec.unmarshalInputDefinePurposeInput),
@@ -6433,6 +6435,32 @@ extend type Subscription {
   unknown pipeline is BAD_USER_INPUT.
   """
   dealChanged(pipeline: String): Deal! @hasScope(scope: "crm:read")
+}
+
+"An amount compared: in units of the deal's currency."
+input DealAmountConditionInput {
+  "EQ, NE, GT, GTE, LT or LTE."
+  op: RuleOp!
+  value: Float!
+}
+
+"""
+A segment rule node: the person is a contact of a deal matching every
+field set. "Has an open deal in negotiation over 10,000 EUR" is {pipeline:
+"sales", stages: ["negotiation"], statuses: [OPEN], amount: {op: GT, value:
+10000}, currency: "EUR"}. Stages need their pipeline; without currency the
+amount compares deals in any currency. Nothing set: a contact of a deal.
+"""
+input DealConditionInput {
+  pipeline: String
+  stages: [String!]
+  statuses: [DealStatus!]
+  amount: DealAmountConditionInput
+  currency: String
+}
+
+extend input SegmentRuleInput {
+  deal: DealConditionInput
 }
 `, BuiltIn: false},
 	{Name: "../schema/identifier_types.graphqls", Input: `extend type Query {
@@ -33605,6 +33633,125 @@ func UnmarshalCreateTaskInput(ctx context.Context, raw any) (model.CreateTaskInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDealAmountConditionInput(ctx context.Context, obj any) (model.DealAmountConditionInput, error) {
+	var it model.DealAmountConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"op", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "op":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("op"))
+			data, err := ec.unmarshalNRuleOp2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRuleOp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Op = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDealAmountConditionInput unmarshals raw into the DealAmountConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDealAmountConditionInput(ctx context.Context, raw any) (model.DealAmountConditionInput, error) {
+	var out model.DealAmountConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DealAmountConditionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDealConditionInput(ctx context.Context, obj any) (model.DealConditionInput, error) {
+	var it model.DealConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"pipeline", "stages", "statuses", "amount", "currency"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "pipeline":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pipeline"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pipeline = data
+		case "stages":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stages"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Stages = data
+		case "statuses":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statuses"))
+			data, err := ec.unmarshalODealStatus2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Statuses = data
+		case "amount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("amount"))
+			data, err := ec.unmarshalODealAmountConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealAmountConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Amount = data
+		case "currency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currency"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Currency = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDealConditionInput unmarshals raw into the DealConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDealConditionInput(ctx context.Context, raw any) (model.DealConditionInput, error) {
+	var out model.DealConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DealConditionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDealFilter(ctx context.Context, obj any) (model.DealFilter, error) {
 	var it model.DealFilter
 	if obj == nil {
@@ -34945,7 +35092,7 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "identifier", "lifecycleStage", "ticket", "computed"}
+	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "deal", "identifier", "lifecycleStage", "ticket", "computed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -35015,6 +35162,13 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 				return it, err
 			}
 			it.Consent = data
+		case "deal":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deal"))
+			data, err := ec.unmarshalODealConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Deal = data
 		case "identifier":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identifier"))
 			data, err := ec.unmarshalOIdentifierConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐIdentifierConditionInput(ctx, v)
@@ -45105,12 +45259,64 @@ func (ec *executionContext) marshalODeal2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋg
 	return ec._Deal(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalODealAmountConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealAmountConditionInput(ctx context.Context, v any) (*model.DealAmountConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDealAmountConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalODealConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealConditionInput(ctx context.Context, v any) (*model.DealConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputDealConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalODealFilter2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealFilter(ctx context.Context, v any) (*model.DealFilter, error) {
 	if v == nil {
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputDealFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalODealStatus2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealStatusᚄ(ctx context.Context, v any) ([]model.DealStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.DealStatus, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDealStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalODealStatus2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []model.DealStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := marshalSliceSerial(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDealStatus2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalODealStatus2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐDealStatus(ctx context.Context, v any) (*model.DealStatus, error) {

@@ -122,9 +122,20 @@ func toRule(in *model.SegmentRuleInput, path string) (rule.Rule, error) {
 		}
 		r.Ticket = c
 	}
+	if in.Deal != nil {
+		set = append(set, "deal")
+		c := &rule.DealCond{Pipeline: deref(in.Deal.Pipeline), Stages: in.Deal.Stages, Currency: deref(in.Deal.Currency)}
+		for _, st := range in.Deal.Statuses {
+			c.Statuses = append(c.Statuses, string(st))
+		}
+		if in.Deal.Amount != nil {
+			c.Amount = &rule.AmountCond{Op: rule.Op(in.Deal.Amount.Op), Value: in.Deal.Amount.Value}
+		}
+		r.Deal = c
+	}
 	switch len(set) {
 	case 0:
-		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket")
+		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket, deal")
 	case 1:
 		return r, nil
 	}

@@ -108,3 +108,49 @@ func TestE2ELifecycleSegmentsLive(t *testing.T) {
 		t.Fatalf("refused calls changed the stage: %s", got)
 	}
 }
+
+// TestE2EDealSegment: "has an open deal in proposal over 50 EUR" through
+// GraphQL: a deal's moves take its contact in and out, the preview
+// agrees, and bad nodes name their field.
+func TestE2EDealSegment(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	rl := map[string]any{"deal": map[string]any{"pipeline": "sales", "stages": []any{"proposal"}, "statuses": []any{"OPEN"},
+		"amount": map[string]any{"op": "GT", "value": 50}, "currency": "EUR"}}
+	seg := createSegment(t, s, tok, map[string]any{"name": "in proposal", "rule": rl})
+	ann := identifyID(t, s, tok, "ann@example.com")
+	members := func() string {
+		r := s.gql(t, tok, `query($s: ID!, $r: SegmentRuleInput!) { segment(id: $s) { size members { nodes { id } } } segmentPreview(rule: $r) { count } }`,
+			map[string]any{"s": seg.ID, "r": rl})
+		r.requireOK(t)
+		return string(r.Data)
+	}
+	d := createDeal(t, s, tok, map[string]any{"name": "Acme", "currency": "EUR", "amount": 100, "contactIds": []any{ann}})
+	if got := members(); !strings.Contains(got, `"size":0`) || !strings.Contains(got, `"count":0`) {
+		t.Fatalf("in qualification: %s", got)
+	}
+	r := s.gql(t, tok, `mutation($d: ID!, $v: Int!) { moveDealStage(id: $d, stage: "proposal", expectedVersion: $v) { version } }`, map[string]any{"d": d.ID, "v": d.Version})
+	r.requireOK(t)
+	if got := members(); !strings.Contains(got, `"size":1,"members":{"nodes":[{"id":"`+ann+`"}]}`) || !strings.Contains(got, `"count":1`) {
+		t.Fatalf("in proposal: %s", got)
+	}
+	s.gql(t, tok, `mutation($d: ID!) { closeDeal(id: $d, outcome: LOST, expectedVersion: 2) { status } }`, map[string]any{"d": d.ID}).requireOK(t)
+	if got := members(); !strings.Contains(got, `"size":0`) || !strings.Contains(got, `"count":0`) {
+		t.Fatalf("lost: %s", got)
+	}
+	for _, c := range []struct {
+		name  string
+		node  map[string]any
+		field string
+	}{
+		{"an unknown pipeline", map[string]any{"pipeline": "nope"}, "rule.deal.pipeline"},
+		{"a stage without its pipeline", map[string]any{"stages": []any{"proposal"}}, "rule.deal.pipeline"},
+		{"an unknown stage", map[string]any{"pipeline": "sales", "stages": []any{"nope"}}, "rule.deal.stages[0]"},
+		{"a bad currency", map[string]any{"currency": "euro"}, "rule.deal.currency"},
+		{"a bad operator", map[string]any{"amount": map[string]any{"op": "CONTAINS", "value": 1}}, "rule.deal.amount.op"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wantError(t, s.gql(t, tok, `query($r: SegmentRuleInput!) { segmentPreview(rule: $r) { count } }`, map[string]any{"r": map[string]any{"deal": c.node}}), "BAD_USER_INPUT", c.field)
+		})
+	}
+}

@@ -388,6 +388,26 @@ type Deal struct {
 	ContactIDs []string `json:"-"`
 }
 
+// An amount compared: in units of the deal's currency.
+type DealAmountConditionInput struct {
+	// EQ, NE, GT, GTE, LT or LTE.
+	Op    RuleOp  `json:"op"`
+	Value float64 `json:"value"`
+}
+
+// A segment rule node: the person is a contact of a deal matching every
+// field set. "Has an open deal in negotiation over 10,000 EUR" is {pipeline:
+// "sales", stages: ["negotiation"], statuses: [OPEN], amount: {op: GT, value:
+// 10000}, currency: "EUR"}. Stages need their pipeline; without currency the
+// amount compares deals in any currency. Nothing set: a contact of a deal.
+type DealConditionInput struct {
+	Pipeline *string                   `json:"pipeline,omitempty"`
+	Stages   []string                  `json:"stages,omitempty"`
+	Statuses []DealStatus              `json:"statuses,omitempty"`
+	Amount   *DealAmountConditionInput `json:"amount,omitempty"`
+	Currency *string                   `json:"currency,omitempty"`
+}
+
 type DealConnection struct {
 	// How many deals the filter picks (an index count when one index answers it; else the deals it reads).
 	TotalCount int        `json:"totalCount"`
@@ -1151,6 +1171,7 @@ type SegmentRuleInput struct {
 	// The id of another segment the profile must belong to.
 	InSegment      *string                       `json:"inSegment,omitempty"`
 	Consent        *ConsentConditionInput        `json:"consent,omitempty"`
+	Deal           *DealConditionInput           `json:"deal,omitempty"`
 	Identifier     *IdentifierConditionInput     `json:"identifier,omitempty"`
 	LifecycleStage *LifecycleStageConditionInput `json:"lifecycleStage,omitempty"`
 	Ticket         *TicketConditionInput         `json:"ticket,omitempty"`

@@ -204,7 +204,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	// The CRM objects tell their story on people's timelines through the
 	// write path, as any interaction.
 	stages := lifecycle.New(lifecycle.Deps{Now: now, Segments: seg, Changes: relay})
-	deals := deal.New(deal.Deps{Now: now, Lifecycle: stages, Timeline: pipe, Changes: relay})
+	deals := deal.New(deal.Deps{Now: now, Lifecycle: stages, Timeline: pipe, Changes: relay, Segments: seg})
 	tasks := task.New(task.Deps{Now: now, Timeline: pipe})
 	tickets := ticket.New(ticket.Deps{Now: now, Accounts: accounts, Timeline: pipe, Changes: relay, Segments: seg})
 	logger := o.logger

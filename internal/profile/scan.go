@@ -29,6 +29,8 @@ type Fields struct {
 	Computed []string
 	// Tally: decode the scores' tally too.
 	Tally bool
+	// MergedFrom: decode the ids merged into the profile too.
+	MergedFrom bool
 }
 
 // Decode decodes a whole stored profile document.
@@ -56,6 +58,12 @@ func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
 			p.MergingInto, _ = v.StringValueOK()
 		case "lifecycleStage":
 			p.Lifecycle, _ = v.StringValueOK()
+		case "mergedFrom":
+			if f.MergedFrom {
+				if err := v.Unmarshal(&p.MergedFrom); err != nil {
+					return err
+				}
+			}
 		case "eventCount":
 			p.EventCount, _ = v.AsInt64OK()
 		case "createdAt":

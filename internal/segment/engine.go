@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -81,6 +82,19 @@ func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (rule.Lookups, er
 	names := types.Names()
 	l.IdentifierType = func(name string) bool { return slices.Contains(names, name) }
 	l.LifecycleStage = profile.IsLifecycleStage
+	pipelines, err := deal.AllPipelines(ctx, tn)
+	if err != nil {
+		return l, err
+	}
+	l.DealStage = func(pipeline, stage string) bool {
+		for _, p := range pipelines {
+			if p.Key == pipeline {
+				_, ok := p.Stage(stage)
+				return stage == "" || ok
+			}
+		}
+		return false
+	}
 	return l, nil
 }
 
@@ -629,7 +643,7 @@ func countInto(out map[string]rule.Counter, feats []rule.Feature, ev *timeline.E
 
 // input is the evaluator's view of a profile; member tells whether it is
 // a member of a static segment (its stored membership).
-func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID string) bool, holds func(idType string) bool, tickets []rule.TicketFact, env evalEnv) rule.Input {
+func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID string) bool, holds func(idType string) bool, tickets []rule.TicketFact, deals []rule.DealFact, env evalEnv) rule.Input {
 	var score func(string, time.Time, []float64) (any, time.Time)
 	if env.withScores {
 		score = func(key string, at time.Time, thresholds []float64) (any, time.Time) {
@@ -649,7 +663,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID s
 	return rule.Input{
 		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
 		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: env.consent, Computed: computed, Score: score,
-		Holds: holds, Lifecycle: p.Lifecycle, Tickets: tickets,
+		Holds: holds, Lifecycle: p.Lifecycle, Tickets: tickets, Deals: deals,
 		Segment: func(id string) (rule.SegmentRef, bool) {
 			s, ok := byID[id]
 			if !ok {
@@ -669,7 +683,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID s
 // its document (factsOf: only what segments of segs need); env what the
 // rules read besides the profile (newEvalEnv).
 func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, f facts, env evalEnv, now time.Time) (map[string]bool, time.Time) {
-	in := input(p, byID, func(id string) bool { return member[id] }, func(t string) bool { return slices.Contains(f.held, t) }, f.tickets, env)
+	in := input(p, byID, func(id string) bool { return member[id] }, func(t string) bool { return slices.Contains(f.held, t) }, f.tickets, f.deals, env)
 	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {

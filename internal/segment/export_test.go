@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -37,7 +38,11 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 		if err != nil {
 			return err
 		}
-		match, _ := evaluate(p, segs, byID, nil, facts{held: held, tickets: tickets}, evalEnv{}, now)
+		deals, err := deal.Facts(ctx, tn, append([]string{p.ID}, p.MergedFrom...)...)
+		if err != nil {
+			return err
+		}
+		match, _ := evaluate(p, segs, byID, nil, facts{held: held, tickets: tickets, deals: deals}, evalEnv{}, now)
 		for id, ok := range match {
 			if ok {
 				out[id][p.ID] = true

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -22,9 +23,9 @@ import (
 // count, and earlier segments.
 func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 	names := []string{"a", "b", "c"}
-	k := r.IntN(11)
+	k := r.IntN(12)
 	if depth >= 2 && k < 2 {
-		k = 2 + r.IntN(9)
+		k = 2 + r.IntN(10)
 	}
 	switch k {
 	case 0, 1:
@@ -53,6 +54,18 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 			c.Exists = &no
 		}
 		return rule.Rule{Identifier: c}
+	case 11:
+		c := &rule.DealCond{}
+		switch r.IntN(3) {
+		case 0:
+			c.Statuses = []string{"OPEN"}
+			c.Amount = &rule.AmountCond{Op: rule.GT, Value: 1000}
+		case 1:
+			c.Pipeline, c.Stages = "sales", []string{"proposal"}
+		default:
+			c.Statuses = []string{"WON"}
+		}
+		return rule.Rule{Deal: c}
 	case 10:
 		c := &rule.TicketCond{}
 		switch r.IntN(3) {
@@ -90,7 +103,8 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 // TestIncrementalEqualsFromScratch: after random identifies, tracks,
 // identifiers attached (by identify or track; a value already held by
 // another person merges the two), lifecycle stages set or moved forward,
-// tickets opened, moved and flagged breached by their sweeper, segment creations and clock moves (each followed by the sweep the
+// tickets opened, moved and flagged breached by their sweeper, deals
+// made, moved, closed and given other contacts, segment creations and clock moves (each followed by the sweep the
 // server runs), the stored memberships of every segment equal a
 // from-scratch evaluation over the raw events.
 //
@@ -129,10 +143,45 @@ func incrementalCase(t *testing.T, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	e := newEnv(t)
 	now := start
-	var segIDs, tickets []string
+	var segIDs, tickets, deals []string
 	who := func() string { return fmt.Sprint("u", r.IntN(5)) }
 	for op := 0; op < 25; op++ {
-		switch k := r.IntN(13); {
+		switch k := r.IntN(14); {
+		case k == 13:
+			// A deal made with people as contacts, moved, closed, or
+			// given other contacts.
+			var ids []string
+			for range 1 + r.IntN(2) {
+				res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who())})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, res.Profile.ID)
+			}
+			if len(deals) == 0 || r.IntN(3) == 0 {
+				d, err := e.Services.Deals.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "d", Currency: "EUR", Amount: float64(r.IntN(4) * 500), ContactIDs: ids})
+				if err != nil {
+					t.Fatalf("create a deal: %v", err)
+				}
+				deals = append(deals, d.ID)
+				break
+			}
+			d, err := e.Services.Deals.Deal(e.Ctx, e.Tenant, deals[r.IntN(len(deals))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch r.IntN(3) {
+			case 0:
+				_, err = e.Services.Deals.Move(e.Ctx, e.Tenant, d.ID, []string{"qualification", "proposal", "won", "lost"}[r.IntN(4)], "", d.Version)
+			case 1:
+				_, err = e.Services.Deals.Update(e.Ctx, e.Tenant, d.ID, deal.UpdateInput{ContactIDs: ids, SetContacts: true, ExpectedVersion: d.Version})
+			default:
+				amount := float64(r.IntN(4) * 500)
+				_, err = e.Services.Deals.Update(e.Ctx, e.Tenant, d.ID, deal.UpdateInput{Amount: &amount, ExpectedVersion: d.Version})
+			}
+			if err != nil && apperr.CodeOf(err) != apperr.BadUserInput {
+				t.Fatalf("change a deal: %v", err)
+			}
 		case k == 12:
 			// A ticket opened, moved, or flagged by the sweeper.
 			res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who())})

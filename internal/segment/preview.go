@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -50,6 +51,7 @@ type matcher struct {
 	statics  map[string]map[string]bool // static segment → members
 	holders  map[string]map[string]bool // identifier type → profiles
 	tickets  map[string][]rule.TicketFact
+	deals    map[string][]rule.DealFact // by contact id, merged-away ones included
 	matched  atomic.Int64
 }
 
@@ -84,12 +86,18 @@ func (e *Engine) matcherFor(ctx context.Context, tn store.Tenant, rl *rule.Rule,
 		}
 		m.byID = a.byID
 		var f profile.Fields
-		var readsTickets bool
-		f, staticIDs, idTypes, readsTickets = fieldsOf(*rl, a.byID)
-		if readsTickets {
+		var reads crmReads
+		f, staticIDs, idTypes, reads = fieldsOf(*rl, a.byID)
+		if reads.tickets {
 			if m.tickets, err = ticket.AllFacts(ctx, tn); err != nil {
 				return nil, err
 			}
+		}
+		if reads.deals {
+			if m.deals, err = deal.AllFacts(ctx, tn); err != nil {
+				return nil, err
+			}
+			m.fields.MergedFrom = true
 		}
 		m.fields.Traits = append(m.fields.Traits, f.Traits...)
 		m.fields.Features = append(m.fields.Features, f.Features...)
@@ -142,7 +150,14 @@ func (m *matcher) scan(ctx context.Context, tn store.Tenant, fn func(page []matc
 					p.Features[f.Key] = c
 				}
 			}
-			in := input(p, m.byID, func(id string) bool { return m.statics[id][p.ID] }, func(t string) bool { return m.holders[t][p.ID] }, m.tickets[p.ID], m.env)
+			var deals []rule.DealFact
+			if m.deals != nil {
+				deals = m.deals[p.ID]
+				for _, id := range p.MergedFrom {
+					deals = append(deals, m.deals[id]...)
+				}
+			}
+			in := input(p, m.byID, func(id string) bool { return m.statics[id][p.ID] }, func(t string) bool { return m.holders[t][p.ID] }, m.tickets[p.ID], deals, m.env)
 			if m.rl != nil {
 				if ok, _ := rule.Evaluate(*m.rl, in, m.now); !ok {
 					continue
@@ -155,15 +170,19 @@ func (m *matcher) scan(ctx context.Context, tn store.Tenant, fn func(page []matc
 	})
 }
 
+// crmReads says which CRM objects a rule reads.
+type crmReads struct{ tickets, deals bool }
+
 // fieldsOf lists what rule reads from a profile, the static segments it
-// reads the members of, the identifier types it asks about and whether it
-// reads tickets, following inSegment into the dynamic segments it nests.
-func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string, []string, bool) {
+// reads the members of, the identifier types it asks about and the CRM
+// objects it reads, following inSegment into the dynamic segments it
+// nests.
+func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string, []string, crmReads) {
 	var (
 		f       profile.Fields
 		statics []string
 		idTypes []string
-		tickets bool
+		reads   crmReads
 	)
 	seen := map[string]bool{}
 	var visit func(r rule.Rule)
@@ -172,7 +191,8 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string,
 		f.Traits = append(f.Traits, d.TraitKeys...)
 		f.Features = append(f.Features, d.Features...)
 		f.Consent = f.Consent || len(d.Purposes) > 0
-		tickets = tickets || d.Tickets
+		reads.tickets = reads.tickets || d.Tickets
+		reads.deals = reads.deals || d.Deals
 		for _, t := range d.IdentifierTypes {
 			if !slices.Contains(idTypes, t) {
 				idTypes = append(idTypes, t)
@@ -199,7 +219,7 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string,
 		}
 	}
 	visit(rl)
-	return f, statics, idTypes, tickets
+	return f, statics, idTypes, reads
 }
 
 // staticMembers reads the members of a segment (a static one's, for a

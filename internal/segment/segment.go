@@ -43,6 +43,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -285,7 +286,7 @@ type activeSet struct {
 	// idReaders and ticketReaders: the dynamic segments whose rule reads
 	// which identifier types a profile holds, or its tickets, directly or
 	// through inSegment (readers).
-	idReaders, ticketReaders map[string]bool
+	idReaders, ticketReaders, dealReaders map[string]bool
 }
 
 // readsIdentifiers tells whether evaluating any of segs reads which
@@ -298,6 +299,12 @@ func (a *activeSet) readsIdentifiers(segs []*Segment) bool {
 // tickets.
 func (a *activeSet) readsTickets(segs []*Segment) bool {
 	return slices.ContainsFunc(segs, func(s *Segment) bool { return a.ticketReaders[s.ID] })
+}
+
+// readsDeals tells whether evaluating any of segs reads the deals the
+// profile is a contact of.
+func (a *activeSet) readsDeals(segs []*Segment) bool {
+	return slices.ContainsFunc(segs, func(s *Segment) bool { return a.dealReaders[s.ID] })
 }
 
 // readers lists the dynamic segments of byID whose rule reads what
@@ -324,6 +331,7 @@ func readers(byID map[string]*Segment, direct func(rule.Deps) bool) map[string]b
 type facts struct {
 	held    []string
 	tickets []rule.TicketFact
+	deals   []rule.DealFact
 }
 
 // factsOf reads the facts of p that evaluating segs needs.
@@ -337,6 +345,13 @@ func factsOf(ctx context.Context, tn store.Tenant, a *activeSet, segs []*Segment
 	}
 	if a.readsTickets(segs) {
 		if f.tickets, err = ticket.Facts(ctx, tn, p.ID); err != nil {
+			return f, err
+		}
+	}
+	if a.readsDeals(segs) {
+		// A deal names its contacts as they were: profiles merged into
+		// p since count as p.
+		if f.deals, err = deal.Facts(ctx, tn, append([]string{p.ID}, p.MergedFrom...)...); err != nil {
 			return f, err
 		}
 	}
@@ -383,6 +398,7 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error
 		}
 		a.idReaders = readers(a.byID, func(d rule.Deps) bool { return len(d.IdentifierTypes) > 0 })
 		a.ticketReaders = readers(a.byID, func(d rule.Deps) bool { return d.Tickets })
+		a.dealReaders = readers(a.byID, func(d rule.Deps) bool { return d.Deals })
 		if a.building, err = buildingSet(ctx, tn, a.byID); err != nil {
 			return nil, err
 		}

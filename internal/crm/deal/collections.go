@@ -17,6 +17,11 @@ const (
 	DealsByOwner    = "by_owner"    // (ownerId, createdAt)
 	DealsByAccount  = "by_account"  // (accountId, createdAt)
 	DealsByPipeline = "by_pipeline" // (pipeline, createdAt)
+
+	// DealContacts indexes deals by contact (_id: dealId/profileId): the
+	// deals of a person, for segment rules.
+	DealContacts          = "deal_contacts"
+	DealContactsByProfile = "by_profile" // (profileId)
 )
 
 // Collections declares them and their indexes.
@@ -30,5 +35,8 @@ var Collections = []store.CollectionSpec{
 		{Name: DealsByOwner, Fields: []string{"ownerId", "createdAt"}},
 		{Name: DealsByAccount, Fields: []string{"accountId", "createdAt"}},
 		{Name: DealsByPipeline, Fields: []string{"pipeline", "createdAt"}},
+	}},
+	{Name: DealContacts, Indexes: []store.Index{
+		{Name: DealContactsByProfile, Fields: []string{"profileId"}},
 	}},
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -78,6 +79,14 @@ type Deps struct {
 	Timeline story.Timeline
 	// Changes is told of every deal written (crm.deal: dealChanged).
 	Changes realtime.Publisher
+	// Segments re-decides the contacts' segments that read deals after
+	// each write.
+	Segments Segments
+}
+
+// Segments is what deals need of the segment engine.
+type Segments interface {
+	AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched rule.Touched)
 }
 
 // Service is the deals domain (New).
@@ -86,6 +95,8 @@ type Service struct {
 	lifecycle Lifecycle
 	timeline  story.Timeline
 	changes   realtime.Publisher
+	segments  Segments
+	redirect  profile.Redirector
 }
 
 // New builds the service.
@@ -94,7 +105,7 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, lifecycle: d.Lifecycle, timeline: d.Timeline, changes: d.Changes}
+	return &Service{now: now, lifecycle: d.Lifecycle, timeline: d.Timeline, changes: d.Changes, segments: d.Segments, redirect: identity.Redirect}
 }
 
 // notify tells subscribers that d was written.
@@ -229,7 +240,11 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 		return nil, fmt.Errorf("store deal: %w", err)
 	}
 	d.WorkspaceID = tn.Workspace()
+	if err := syncContacts(ctx, tn, d, nil); err != nil {
+		return nil, err
+	}
 	s.notify(ctx, tn, d)
+	s.decide(ctx, tn, d, nil)
 	s.advance(ctx, tn, d)
 	s.tell(ctx, tn, d, "created", "")
 	return d, nil
@@ -406,7 +421,13 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 		}
 		return nil, fmt.Errorf("store deal %s: %w", id, err)
 	}
+	if !slices.Equal(next.ContactIDs, d.ContactIDs) {
+		if err := syncContacts(ctx, tn, &next, d.ContactIDs); err != nil {
+			return nil, err
+		}
+	}
 	s.notify(ctx, tn, &next)
+	s.decide(ctx, tn, &next, d.ContactIDs)
 	if next.Status != d.Status || !slices.Equal(next.ContactIDs, d.ContactIDs) {
 		s.advance(ctx, tn, &next)
 	}
@@ -490,6 +511,9 @@ func (s *Service) Now() time.Time { return s.clock() }
 // EraseProfile takes profileID off every deal's contacts (an erasure);
 // the deals and their amounts stay, as the company's books.
 func EraseProfile(ctx context.Context, tn store.Tenant, profileID string) error {
+	if _, err := tn.C(DealContacts).DeleteMany(ctx, store.Query{Index: DealContactsByProfile, Eq: []any{profileID}}); err != nil {
+		return fmt.Errorf("erase the deal contacts of %s: %w", profileID, err)
+	}
 	var ids []string
 	err := tn.C(Deals).Each(ctx, store.Query{Index: store.ByID}, func(raw bson.Raw) error {
 		v, err := raw.LookupErr("contactIds")

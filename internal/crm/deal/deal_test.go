@@ -2,6 +2,7 @@ package deal_test
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/segment"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 )
 
 var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -305,4 +308,53 @@ func TestListsAndSummary(t *testing.T) {
 	}
 	_, err = s.Summarize(e.Ctx, e.Tenant, "nope")
 	wantCode(t, err, apperr.BadUserInput, "pipeline")
+}
+
+// TestDealNodeFollowsContacts: "a contact of an open deal over 1,000":
+// people enter when a deal names them and leave when it stops (new
+// contacts, a loss), without any other write to them.
+func TestDealNodeFollowsContacts(t *testing.T) {
+	e := apptest.New(t, start)
+	s := e.Services
+	person := func(email string) string {
+		res, err := s.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: []identity.Identifier{{Type: identity.Email, Value: email}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Profile.ID
+	}
+	ann, bob := person("ann@example.org"), person("bob@example.org")
+	seg, err := s.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "big open deals", Rule: &rule.Rule{Deal: &rule.DealCond{
+		Statuses: []string{deal.Open}, Amount: &rule.AmountCond{Op: rule.GT, Value: 1000}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := func(id string) bool {
+		t.Helper()
+		return slices.Contains(e.Profile(t, id).Segments, seg.ID)
+	}
+	d, err := s.Deals.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "Big", Currency: "EUR", Amount: 5000, ContactIDs: []string{ann}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !member(ann) || member(bob) {
+		t.Fatalf("created: ann %v, bob %v", member(ann), member(bob))
+	}
+	if d, err = s.Deals.Update(e.Ctx, e.Tenant, d.ID, deal.UpdateInput{ContactIDs: []string{bob}, SetContacts: true, ExpectedVersion: d.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if member(ann) || !member(bob) {
+		t.Fatalf("contacts changed: ann %v, bob %v", member(ann), member(bob))
+	}
+	if _, err := s.Deals.Close(e.Ctx, e.Tenant, d.ID, deal.Lost, "", d.Version); err != nil {
+		t.Fatal(err)
+	}
+	if member(bob) {
+		t.Fatal("lost: bob stays")
+	}
+	// A bad node is refused with its field.
+	_, err = s.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "x", Rule: &rule.Rule{Deal: &rule.DealCond{Pipeline: "sales", Stages: []string{"nope"}}}})
+	wantCode(t, err, apperr.BadUserInput, "input.rule.deal.stages[0]")
+	_, err = s.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "x", Rule: &rule.Rule{Deal: &rule.DealCond{Stages: []string{"proposal"}}}})
+	wantCode(t, err, apperr.BadUserInput, "input.rule.deal.pipeline")
 }

@@ -230,6 +230,12 @@ func (s *Service) Get(ctx context.Context, tn store.Tenant, field, key string) (
 
 // Pipelines returns the workspace's pipelines by key, the default among them.
 func (s *Service) Pipelines(ctx context.Context, tn store.Tenant) ([]*Pipeline, error) {
+	return AllPipelines(ctx, tn)
+}
+
+// AllPipelines is Pipelines for other domains (the segment rules' deal
+// nodes name pipelines and stages).
+func AllPipelines(ctx context.Context, tn store.Tenant) ([]*Pipeline, error) {
 	var out []*Pipeline
 	hasDefault := false
 	err := tn.C(Pipelines).Each(ctx, store.Query{Index: PipelinesByKey}, func(raw bson.Raw) error {

@@ -48,6 +48,8 @@ type Input struct {
 	Lifecycle string
 	// Tickets are the person's tickets (nil: none).
 	Tickets []TicketFact
+	// Deals are the deals the person is a contact of (nil: none).
+	Deals []DealFact
 }
 
 // ScoresPrefix starts the computed keys that name built-in scores
@@ -124,6 +126,8 @@ func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
 		return e.in.Lifecycle != "" && slices.Contains(r.Lifecycle.In, e.in.Lifecycle), time.Time{}
 	case r.Ticket != nil:
 		return slices.ContainsFunc(e.in.Tickets, r.Ticket.matches), time.Time{}
+	case r.Deal != nil:
+		return slices.ContainsFunc(e.in.Deals, r.Deal.matches), time.Time{}
 	}
 	return false, time.Time{} // empty
 }
@@ -337,6 +341,8 @@ type Deps struct {
 	Lifecycle bool
 	// Tickets: the rule reads the person's tickets.
 	Tickets bool
+	// Deals: the rule reads the deals the person is a contact of.
+	Deals bool
 	// Timed: the rule has a last-window or a consent node, so its answer
 	// can change with time alone (Evaluate reports when, as nextEvalAt).
 	Timed bool
@@ -374,6 +380,8 @@ func DependsOn(r Rule) Deps {
 			d.Lifecycle = true
 		case n.Ticket != nil:
 			d.Tickets = true
+		case n.Deal != nil:
+			d.Deals = true
 		}
 		return true
 	})
@@ -441,6 +449,8 @@ type Touched struct {
 	Lifecycle bool
 	// Tickets: one of the person's tickets was opened or changed.
 	Tickets bool
+	// Deals: a deal the person is (or was) a contact of changed.
+	Deals bool
 }
 
 // Affected tells whether a write that changed t can change the answer of
@@ -483,7 +493,7 @@ func (d Deps) Affected(t Touched) bool {
 			}
 		}
 	}
-	return t.Identifiers && len(d.IdentifierTypes) > 0 || t.Lifecycle && d.Lifecycle || t.Tickets && d.Tickets
+	return t.Identifiers && len(d.IdentifierTypes) > 0 || t.Lifecycle && d.Lifecycle || t.Tickets && d.Tickets || t.Deals && d.Deals
 }
 
 type set map[string]bool

@@ -253,7 +253,25 @@ func (g *gen) rule(depth int) Rule {
 			return Rule{Or: kids}
 		}
 	}
-	switch g.pick(13) {
+	switch g.pick(14) {
+	case 13:
+		c := &DealCond{}
+		if g.chance(0.5) {
+			c.Pipeline = "sales"
+			if g.chance(0.5) {
+				c.Stages = []string{dealStages[g.pick(len(dealStages))]}
+			}
+		}
+		if g.chance(0.4) {
+			c.Statuses = []string{DealStatuses[g.pick(3)]}
+		}
+		if g.chance(0.5) {
+			c.Amount = &AmountCond{Op: []Op{EQ, NE, GT, GTE, LT, LTE}[g.pick(6)], Value: float64(g.pick(4) * 500)}
+		}
+		if g.chance(0.3) {
+			c.Currency = []string{"EUR", "USD"}[g.pick(2)]
+		}
+		return Rule{Deal: c}
 	case 12:
 		c := &TicketCond{}
 		if g.chance(0.5) {
@@ -344,9 +362,14 @@ type refProfile struct {
 	attached []string
 	// stage is the lifecycle stage last set ("" before any).
 	stage string
-	// tickets are the person's tickets now.
+	// tickets are the person's tickets now; deals the deals they are a
+	// contact of.
 	tickets []TicketFact
+	deals   []DealFact
 }
+
+// dealStages are the stages the generated rules and deals use.
+var dealStages = []string{"qualification", "proposal", "won"}
 
 // lifecycleStages are the stages the generated rules and streams use.
 var lifecycleStages = []string{"LEAD", "SQL", "CUSTOMER", "CHURNED"}
@@ -496,7 +519,8 @@ func (g *gen) runCase(st *propStats) string {
 	r := g.rule(1)
 	if err := ValidateWith("", r, Lookups{Computed: scores.IsKey, Purpose: func(p string) bool { return slices.Contains(purposes, p) },
 		IdentifierType: func(t string) bool { return slices.Contains(idTypes, t) },
-		LifecycleStage: func(s string) bool { return slices.Contains(lifecycleStages, s) }}); err != nil {
+		LifecycleStage: func(s string) bool { return slices.Contains(lifecycleStages, s) },
+		DealStage:      func(p, s string) bool { return p == "sales" && (s == "" || slices.Contains(dealStages, s)) }}); err != nil {
 		return fmt.Sprintf("generated an invalid rule: %v", err)
 	}
 	traits := g.doc()
@@ -584,6 +608,17 @@ func (g *gen) runCase(st *propStats) string {
 			}
 			in.Tickets = slices.Clone(rp.tickets)
 		}
+		// A deal made, or one changed.
+		if g.chance(0.1) {
+			f := DealFact{Pipeline: []string{"sales", "renewals"}[g.pick(2)], Stage: dealStages[g.pick(3)], Status: DealStatuses[g.pick(3)],
+				Currency: []string{"EUR", "USD"}[g.pick(2)], Amount: float64(g.pick(5) * 500)}
+			if len(rp.deals) > 0 && g.chance(0.5) {
+				rp.deals[g.pick(len(rp.deals))] = f
+			} else {
+				rp.deals = append(rp.deals, f)
+			}
+			in.Deals = slices.Clone(rp.deals)
+		}
 		for g.chance(0.15) {
 			rec := g.consentRec(arrivals[i], len(log))
 			log = append(log, rec)
@@ -639,6 +674,18 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 	case r.Identifier != nil:
 		want := r.Identifier.Exists == nil || *r.Identifier.Exists
 		return slices.Contains(rp.attached, r.Identifier.Type) == want
+	case r.Deal != nil:
+		c := r.Deal
+		for _, f := range rp.deals {
+			if c.Pipeline != "" && f.Pipeline != c.Pipeline || len(c.Stages) > 0 && !slices.Contains(c.Stages, f.Stage) ||
+				len(c.Statuses) > 0 && !slices.Contains(c.Statuses, f.Status) || c.Currency != "" && f.Currency != c.Currency {
+				continue
+			}
+			if c.Amount == nil || refHolds(c.Amount.Op, cmp.Compare(f.Amount, c.Amount.Value)) {
+				return true
+			}
+		}
+		return false
 	case r.Ticket != nil:
 		for _, f := range rp.tickets {
 			c := r.Ticket

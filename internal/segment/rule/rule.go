@@ -62,6 +62,70 @@ type Rule struct {
 	// Ticket holds when the person has a ticket matching every field set
 	// (see TicketCond).
 	Ticket *TicketCond `bson:"ticket,omitempty" json:"ticket,omitempty"`
+
+	// Deal holds when the person is a contact of a deal matching every
+	// field set (see DealCond).
+	Deal *DealCond `bson:"deal,omitempty" json:"deal,omitempty"`
+}
+
+// DealCond tests the deals the person is a contact of: it holds when one
+// of them matches every field set ("has an open deal in negotiation over
+// 10,000 EUR" is {pipeline: "sales", stages: ["negotiation"], statuses:
+// ["OPEN"], amount: {op: GT, value: 10000}, currency: "EUR"}). Stages are
+// a pipeline's keys: they need Pipeline. The amount is in units of the
+// deal's currency, and with no Currency compares deals in any currency.
+// No field set: the person is a contact of a deal.
+type DealCond struct {
+	Pipeline string      `bson:"pipeline,omitempty" json:"pipeline,omitempty"`
+	Stages   []string    `bson:"stages,omitempty" json:"stages,omitempty"`
+	Statuses []string    `bson:"statuses,omitempty" json:"statuses,omitempty"`
+	Amount   *AmountCond `bson:"amount,omitempty" json:"amount,omitempty"`
+	Currency string      `bson:"currency,omitempty" json:"currency,omitempty"`
+}
+
+// AmountCond compares an amount: Op is EQ, NE, GT, GTE, LT or LTE.
+type AmountCond struct {
+	Op    Op      `bson:"op" json:"op"`
+	Value float64 `bson:"value" json:"value"`
+}
+
+// DealFact is what a deal node reads of one deal.
+type DealFact struct {
+	Pipeline, Stage, Status, Currency string
+	Amount                            float64
+}
+
+// DealStatuses are the deal statuses (package crm/deal's).
+var DealStatuses = []string{"OPEN", "WON", "LOST"}
+
+// matches tells whether deal f satisfies c.
+func (c *DealCond) matches(f DealFact) bool {
+	switch {
+	case c.Pipeline != "" && f.Pipeline != c.Pipeline,
+		len(c.Stages) > 0 && !contains(c.Stages, f.Stage),
+		len(c.Statuses) > 0 && !contains(c.Statuses, f.Status),
+		c.Currency != "" && f.Currency != c.Currency:
+		return false
+	}
+	return c.Amount == nil || amountHolds(c.Amount.Op, f.Amount, c.Amount.Value)
+}
+
+func amountHolds(op Op, a, b float64) bool {
+	switch op {
+	case EQ:
+		return a == b
+	case NE:
+		return a != b
+	case GT:
+		return a > b
+	case GTE:
+		return a >= b
+	case LT:
+		return a < b
+	case LTE:
+		return a <= b
+	}
+	return false
 }
 
 // TicketCond tests the person's tickets: it holds when one of them

@@ -43,6 +43,9 @@ type Lookups struct {
 	// LifecycleStage tells whether a lifecycle stage exists. When nil,
 	// every lifecycleStage node is refused.
 	LifecycleStage func(name string) bool
+	// DealStage tells whether a pipeline exists (stage "") and has a
+	// stage. When nil, every deal node naming a pipeline is refused.
+	DealStage func(pipeline, stage string) bool
 }
 
 // ValidateWith is ValidateFor (selfID may be empty) with every lookup.
@@ -62,7 +65,7 @@ func ValidateFor(selfID string, r Rule, resolveSegment func(id string) (*Rule, b
 }
 
 func validate(r Rule, l Lookups, chain []string) error {
-	v := validator{resolve: l.Segment, purpose: l.Purpose, computed: l.Computed, idType: l.IdentifierType, stage: l.LifecycleStage}
+	v := validator{resolve: l.Segment, purpose: l.Purpose, computed: l.Computed, idType: l.IdentifierType, stage: l.LifecycleStage, dealStage: l.DealStage}
 	if err := v.node(&r, RootPath, 1); err != nil {
 		return err
 	}
@@ -70,12 +73,13 @@ func validate(r Rule, l Lookups, chain []string) error {
 }
 
 type validator struct {
-	resolve  func(string) (*Rule, bool)
-	purpose  func(string) bool
-	computed func(string) bool
-	idType   func(string) bool
-	stage    func(string) bool
-	nodes    int
+	resolve   func(string) (*Rule, bool)
+	purpose   func(string) bool
+	computed  func(string) bool
+	idType    func(string) bool
+	stage     func(string) bool
+	dealStage func(pipeline, stage string) bool
+	nodes     int
 }
 
 func kinds(r *Rule) []string {
@@ -119,10 +123,13 @@ func kinds(r *Rule) []string {
 	if r.Ticket != nil {
 		k = append(k, "ticket")
 	}
+	if r.Deal != nil {
+		k = append(k, "deal")
+	}
 	return k
 }
 
-const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket"
+const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket, deal"
 
 func (v *validator) node(r *Rule, path string, depth int) error {
 	v.nodes++
@@ -201,6 +208,8 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 				return apperr.Invalid(fmt.Sprintf("%s[%d]", p, i), "unknown lifecycle stage %q", st)
 			}
 		}
+	case r.Deal != nil:
+		return v.deal(r.Deal, path+".deal")
 	case r.Ticket != nil:
 		p := path + ".ticket"
 		for _, l := range []struct {
@@ -216,6 +225,43 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+func (v *validator) deal(c *DealCond, p string) error {
+	if c.Pipeline != "" && (v.dealStage == nil || !v.dealStage(c.Pipeline, "")) {
+		return apperr.Invalid(p+".pipeline", "unknown pipeline %q", c.Pipeline)
+	}
+	if len(c.Stages) > 0 && c.Pipeline == "" {
+		return apperr.Invalid(p+".pipeline", "is required with stages (stage keys belong to a pipeline)")
+	}
+	if len(c.Stages) > 32 {
+		return apperr.Invalid(p+".stages", "lists at most 32 stages")
+	}
+	for i, st := range c.Stages {
+		if !v.dealStage(c.Pipeline, st) {
+			return apperr.Invalid(fmt.Sprintf("%s.stages[%d]", p, i), "pipeline %s has no stage %q", c.Pipeline, st)
+		}
+	}
+	for i, st := range c.Statuses {
+		if !slices.Contains(DealStatuses, st) {
+			return apperr.Invalid(fmt.Sprintf("%s.statuses[%d]", p, i), "unknown status %q", st)
+		}
+	}
+	if len(c.Statuses) > len(DealStatuses) {
+		return apperr.Invalid(p+".statuses", "lists at most %d values", len(DealStatuses))
+	}
+	if c.Amount != nil {
+		if !slices.Contains([]Op{EQ, NE, GT, GTE, LT, LTE}, c.Amount.Op) {
+			return apperr.Invalid(p+".amount.op", "must be one of EQ, NE, GT, GTE, LT, LTE")
+		}
+		if math.IsNaN(c.Amount.Value) || math.IsInf(c.Amount.Value, 0) {
+			return apperr.Invalid(p+".amount.value", "must be a finite number")
+		}
+	}
+	if c.Currency != "" && (len(c.Currency) != 3 || strings.ToUpper(c.Currency) != c.Currency) {
+		return apperr.Invalid(p+".currency", "must be an ISO 4217 code, e.g. EUR")
 	}
 	return nil
 }
