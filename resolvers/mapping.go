@@ -146,3 +146,43 @@ var profileOrders = map[model.ProfileOrder]profile.Order{
 	model.ProfileOrderUpdatedAtDesc:  profile.UpdatedDesc,
 	model.ProfileOrderLastSeenAtDesc: profile.LastSeenDesc,
 }
+
+// linkedProfile is the profile a CRM object links to (nil when it links
+// none, or the profile is gone).
+func (r *Resolver) linkedProfile(ctx context.Context, id string) (*model.Profile, error) {
+	if id == "" {
+		return nil, nil
+	}
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.profileDoc(ctx, tn, id)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toProfile(p), nil
+}
+
+// linkedAccount is the account a CRM object links to (nil when it links
+// none, or the account is gone).
+func (r *Resolver) linkedAccount(ctx context.Context, id string) (*model.Account, error) {
+	if id == "" {
+		return nil, nil
+	}
+	tn, _, err := r.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.accounts.Get(ctx, tn, id)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toAccount(a), nil
+}

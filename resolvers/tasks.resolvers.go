@@ -72,39 +72,11 @@ func (r *queryResolver) Tasks(ctx context.Context, assignee *string, status *mod
 }
 
 func (r *taskResolver) Profile(ctx context.Context, obj *model.Task) (*model.Profile, error) {
-	if obj.ProfileID == "" {
-		return nil, nil
-	}
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := r.profileDoc(ctx, tn, obj.ProfileID)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return toProfile(p), nil
+	return r.linkedProfile(ctx, obj.ProfileID)
 }
 
 func (r *taskResolver) Account(ctx context.Context, obj *model.Task) (*model.Account, error) {
-	if obj.AccountID == "" {
-		return nil, nil
-	}
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a, err := r.accounts.Get(ctx, tn, obj.AccountID)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return toAccount(a), nil
+	return r.linkedAccount(ctx, obj.AccountID)
 }
 
 func (r *taskResolver) Deal(ctx context.Context, obj *model.Task) (*model.Deal, error) {

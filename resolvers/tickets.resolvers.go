@@ -157,39 +157,11 @@ func (r *subscriptionResolver) TicketChanged(ctx context.Context, filter *model.
 }
 
 func (r *ticketResolver) Profile(ctx context.Context, obj *model.Ticket) (*model.Profile, error) {
-	if obj.ProfileID == "" {
-		return nil, nil
-	}
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p, err := r.profileDoc(ctx, tn, obj.ProfileID)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return toProfile(p), nil
+	return r.linkedProfile(ctx, obj.ProfileID)
 }
 
 func (r *ticketResolver) Account(ctx context.Context, obj *model.Ticket) (*model.Account, error) {
-	if obj.AccountID == "" {
-		return nil, nil
-	}
-	tn, _, err := r.tenant(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a, err := r.accounts.Get(ctx, tn, obj.AccountID)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return toAccount(a), nil
+	return r.linkedAccount(ctx, obj.AccountID)
 }
 
 func (r *ticketResolver) Comments(ctx context.Context, obj *model.Ticket, internal *bool, first *int, after *string) (*model.TicketCommentConnection, error) {

@@ -613,26 +613,11 @@ func MoveAccount(ctx context.Context, tn store.Tenant, sourceID, targetID string
 }
 
 func relink(ctx context.Context, tn store.Tenant, d Deal, sourceID, targetID string) error {
-	for range 20 {
+	return store.Rewrite(ctx, tn.C(Deals), d.ID, &d, func(d *Deal) *int64 { return &d.Version }, func(d *Deal) bool {
 		if d.AccountID != sourceID {
-			return nil
+			return false
 		}
-		prev := d.Version
-		d.AccountID, d.Version = targetID, prev+1
-		err := tn.C(Deals).Replace(ctx, &d, prev)
-		if err == nil || errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("move deal %s: %w", d.ID, err)
-		}
-		id := d.ID
-		d = Deal{}
-		if err := tn.C(Deals).Get(ctx, id, &d); errors.Is(err, store.ErrNotFound) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("reload deal %s: %w", id, err)
-		}
-	}
-	return fmt.Errorf("move deal %s: too much contention", d.ID)
+		d.AccountID = targetID
+		return true
+	})
 }

@@ -355,31 +355,10 @@ func moveTask(ctx context.Context, tn store.Tenant, t Task, sourceID, targetID s
 	})
 }
 
-// retarget applies fn to t and writes it, re-reading it when a
-// concurrent write changed it; fn returning false leaves it.
+// retarget applies fn to t and writes it (store.Rewrite); fn returning
+// false leaves it.
 func retarget(ctx context.Context, tn store.Tenant, t Task, fn func(*Task) bool) error {
-	for range 20 {
-		prev := t.Version
-		if !fn(&t) {
-			return nil
-		}
-		t.Version = prev + 1
-		err := tn.C(Tasks).Replace(ctx, &t, prev)
-		if err == nil || errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("move task %s: %w", t.ID, err)
-		}
-		id := t.ID
-		t = Task{}
-		if err := tn.C(Tasks).Get(ctx, id, &t); errors.Is(err, store.ErrNotFound) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("reload task %s: %w", id, err)
-		}
-	}
-	return fmt.Errorf("move task %s: too much contention", t.ID)
+	return store.Rewrite(ctx, tn.C(Tasks), t.ID, &t, func(t *Task) *int64 { return &t.Version }, fn)
 }
 
 // RestoreProfile gives restoredID back the tasks made for it (or for a

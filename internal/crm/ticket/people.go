@@ -2,7 +2,6 @@ package ticket
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,31 +28,10 @@ func ticketsOf(ctx context.Context, tn store.Tenant, profileID string) ([]Ticket
 	return out, nil
 }
 
-// rewrite applies fn to ticket t and writes it, re-reading it when a
-// concurrent write changed it; fn returning false leaves it.
+// rewrite applies fn to ticket t and writes it (store.Rewrite); fn
+// returning false leaves it.
 func rewrite(ctx context.Context, tn store.Tenant, t Ticket, fn func(*Ticket) bool) error {
-	for range 20 {
-		prev := t.Version
-		if !fn(&t) {
-			return nil
-		}
-		t.Version = prev + 1
-		err := tn.C(Tickets).Replace(ctx, &t, prev)
-		if err == nil || errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("rewrite ticket %s: %w", t.ID, err)
-		}
-		id := t.ID
-		t = Ticket{}
-		if err := tn.C(Tickets).Get(ctx, id, &t); errors.Is(err, store.ErrNotFound) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("reload ticket %s: %w", id, err)
-		}
-	}
-	return fmt.Errorf("rewrite ticket %s: too much contention", t.ID)
+	return store.Rewrite(ctx, tn.C(Tickets), t.ID, &t, func(t *Ticket) *int64 { return &t.Version }, fn)
 }
 
 // MoveProfile re-links sourceID's tickets and the comments they wrote to
@@ -133,23 +111,10 @@ func RestoreProfile(ctx context.Context, tn store.Tenant, holderID, restoredID s
 // reauthor writes c as written by profileID, by compare-and-swap: a
 // comment an erasure deleted meanwhile stays deleted.
 func reauthor(ctx context.Context, tn store.Tenant, c Comment, profileID string) error {
-	for range 5 {
-		prev := c.Version
-		c.AuthorProfileID, c.Version = profileID, prev+1
-		err := tn.C(TicketComments).Replace(ctx, &c, prev)
-		if err == nil || errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("move ticket comment %s: %w", c.ID, err)
-		}
-		if err := tn.C(TicketComments).Get(ctx, c.ID, &c); errors.Is(err, store.ErrNotFound) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("reload ticket comment %s: %w", c.ID, err)
-		}
-	}
-	return fmt.Errorf("move ticket comment %s: too much contention", c.ID)
+	return store.Rewrite(ctx, tn.C(TicketComments), c.ID, &c, func(c *Comment) *int64 { return &c.Version }, func(c *Comment) bool {
+		c.AuthorProfileID = profileID
+		return true
+	})
 }
 
 // EraseProfile removes profileID from its tickets (an erasure): every
