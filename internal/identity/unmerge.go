@@ -146,7 +146,9 @@ func (r *Resolver) finishUnmerge(ctx context.Context, tn store.Tenant, u Record)
 		p.MergedFrom = slices.DeleteFunc(p.MergedFrom, func(id string) bool { return slices.Contains(m.Origins, id) })
 		// The lifecycle stage the source brought goes with it, unless it
 		// changed since.
-		if m.StageWon != "" && p.Lifecycle == m.StageWon {
+		// Only on the merge's own target: a later merge may have folded
+		// stages since, and going back there would move it backwards.
+		if m.StageWon != "" && p.Lifecycle == m.StageWon && p.ID == m.TargetID {
 			p.Lifecycle = m.StageWas
 		}
 		for _, o := range m.Traits {

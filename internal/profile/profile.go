@@ -100,7 +100,12 @@ type Profile struct {
 	// Lifecycle is the person's lifecycle stage ("" before any; package
 	// crm/lifecycle writes it and keeps its history).
 	Lifecycle string `bson:"lifecycleStage,omitempty"`
-	Version   int64  `bson:"version"`
+	// FactsSeen counts the segment decisions made on what other domains
+	// keep of the person (tickets, deals): each writes it, so two
+	// decisions on different reads are ordered by this document's
+	// compare-and-swap (package segment).
+	FactsSeen int64 `bson:"factsSeen,omitempty"`
+	Version   int64 `bson:"version"`
 
 	// stored is the document as the store holds it at Version, when this
 	// value was read or written whole (Get, Create, a write): told to the

@@ -80,6 +80,13 @@ func (d *Decider) Decide(ctx context.Context, tn store.Tenant, p *profile.Profil
 	if err != nil {
 		return false, err
 	}
+	// Tickets and deals have no version on the profile: a decision on
+	// them always writes, so of two decisions on different reads the
+	// later-written one retries, reading them again.
+	if t.Tickets || t.Deals {
+		p.FactsSeen++
+		changed = true
+	}
 	at := d.now.Truncate(time.Millisecond)
 	if p.MergingInto != "" {
 		for _, id := range slices.Clone(p.Segments) {

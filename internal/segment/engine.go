@@ -89,8 +89,11 @@ func (e *Engine) lookups(ctx context.Context, tn store.Tenant) (rule.Lookups, er
 	l.DealStage = func(pipeline, stage string) bool {
 		for _, p := range pipelines {
 			if p.Key == pipeline {
+				if stage == "" {
+					return true // the pipeline alone
+				}
 				_, ok := p.Stage(stage)
-				return stage == "" || ok
+				return ok
 			}
 		}
 		return false

@@ -24,6 +24,10 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 	for _, s := range segs {
 		out[s.ID] = map[string]bool{}
 	}
+	allDeals, err := deal.AllFacts(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
 	err = profile.EachLive(ctx, tn, func(p *profile.Profile) error {
 		counters, err := countEvents(ctx, tn, p.ID, feats)
 		if err != nil {
@@ -38,9 +42,10 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 		if err != nil {
 			return err
 		}
-		deals, err := deal.Facts(ctx, tn, append([]string{p.ID}, p.MergedFrom...)...)
-		if err != nil {
-			return err
+		// From the deals themselves, not the index the engine reads.
+		deals := allDeals[p.ID]
+		for _, id := range p.MergedFrom {
+			deals = append(deals, allDeals[id]...)
 		}
 		match, _ := evaluate(p, segs, byID, nil, facts{held: held, tickets: tickets, deals: deals}, evalEnv{}, now)
 		for id, ok := range match {

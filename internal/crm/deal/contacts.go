@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/platform/settings"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
@@ -23,28 +25,57 @@ type contactRow struct {
 	ProfileID string `bson:"profileId"`
 }
 
-// syncContacts makes the rows of deal d say its contacts were was and are
-// now: the added get a row, the removed lose theirs. Rows are an index:
-// one left by a crash names a deal that does not list the person, and
-// Facts checks the deal.
-func syncContacts(ctx context.Context, tn store.Tenant, d *Deal, was []string) error {
+// indexContacts makes sure each of profileIDs has a row for deal
+// dealID, before the deal is written. Rows are never removed when a
+// contact leaves a deal (removing one could race with a write adding the
+// person back): Facts checks that the deal still lists the person, and an
+// erasure deletes the person's rows.
+func indexContacts(ctx context.Context, tn store.Tenant, dealID string, profileIDs []string) error {
 	c := tn.C(DealContacts)
-	for _, p := range d.ContactIDs {
-		if slices.Contains(was, p) {
-			continue
-		}
-		if err := c.Insert(ctx, contactRow{ID: d.ID + "/" + p, DealID: d.ID, ProfileID: p}); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
-			return fmt.Errorf("index contact %s of deal %s: %w", p, d.ID, err)
+	for _, p := range profileIDs {
+		if err := c.Insert(ctx, contactRow{ID: dealID + "/" + p, DealID: dealID, ProfileID: p}); err != nil && !errors.Is(err, store.ErrDuplicateKey) {
+			return fmt.Errorf("index contact %s of deal %s: %w", p, dealID, err)
 		}
 	}
-	for _, p := range was {
-		if slices.Contains(d.ContactIDs, p) {
-			continue
-		}
-		if err := c.Delete(ctx, d.ID+"/"+p); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("unindex contact %s of deal %s: %w", p, d.ID, err)
+	return nil
+}
+
+// indexed is the settings key marking a workspace whose deals all have
+// their rows (deals stored before the index existed get theirs once).
+const indexedKey = "crm.dealContactsIndexed"
+
+// indexedWorkspaces caches the workspaces known indexed in this process.
+var indexedWorkspaces sync.Map
+
+// ensureIndexed gives every deal of the workspace its rows, once.
+func ensureIndexed(ctx context.Context, tn store.Tenant) error {
+	if _, ok := indexedWorkspaces.Load(tn.Workspace()); ok {
+		return nil
+	}
+	var mark struct {
+		ID  string `bson:"_id"`
+		Key string `bson:"key"`
+	}
+	err := settings.Find(ctx, tn, indexedKey, &mark)
+	if errors.Is(err, store.ErrNotFound) {
+		err = tn.C(Deals).Each(ctx, store.Query{Index: store.ByID}, func(raw bson.Raw) error {
+			var d Deal
+			if err := bson.Unmarshal(raw, &d); err != nil {
+				return fmt.Errorf("decode deal: %w", err)
+			}
+			return indexContacts(ctx, tn, d.ID, d.ContactIDs)
+		})
+		if err == nil {
+			mark.ID, mark.Key = store.NewID(), indexedKey
+			if err = settings.Insert(ctx, tn, mark); errors.Is(err, store.ErrDuplicateKey) {
+				err = nil
+			}
 		}
 	}
+	if err != nil {
+		return fmt.Errorf("index the deals' contacts: %w", err)
+	}
+	indexedWorkspaces.Store(tn.Workspace(), true)
 	return nil
 }
 
@@ -83,6 +114,9 @@ func fact(d *Deal) rule.DealFact {
 // any of profileIDs (a person and the profiles merged into them), each
 // deal once.
 func Facts(ctx context.Context, tn store.Tenant, profileIDs ...string) ([]rule.DealFact, error) {
+	if err := ensureIndexed(ctx, tn); err != nil {
+		return nil, err
+	}
 	var dealIDs []any
 	for in := range store.InLists(profileIDs) {
 		docs, err := tn.C(DealContacts).Find(ctx, store.Query{Index: DealContactsByProfile, In: in})

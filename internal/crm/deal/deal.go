@@ -236,13 +236,15 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	if st.Outcome != Open {
 		d.ClosedAt = now
 	}
+	// The index first: a row whose deal never lands is ignored (Facts
+	// checks the deal), a deal without its rows would be missed.
+	if err := indexContacts(ctx, tn, d.ID, d.ContactIDs); err != nil {
+		return nil, err
+	}
 	if err := tn.C(Deals).Insert(ctx, d); err != nil {
 		return nil, fmt.Errorf("store deal: %w", err)
 	}
 	d.WorkspaceID = tn.Workspace()
-	if err := syncContacts(ctx, tn, d, nil); err != nil {
-		return nil, err
-	}
 	s.notify(ctx, tn, d)
 	s.decide(ctx, tn, d, nil)
 	s.advance(ctx, tn, d)
@@ -415,16 +417,14 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 		return nil, err
 	}
 	next.UpdatedAt, next.Version = s.clock(), d.Version+1
+	if err := indexContacts(ctx, tn, next.ID, next.ContactIDs); err != nil {
+		return nil, err
+	}
 	if err := tn.C(Deals).Replace(ctx, &next, d.Version); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return nil, apperr.New(apperr.Conflict, "deal %s changed since version %d was read: read it again", id, expectedVersion)
 		}
 		return nil, fmt.Errorf("store deal %s: %w", id, err)
-	}
-	if !slices.Equal(next.ContactIDs, d.ContactIDs) {
-		if err := syncContacts(ctx, tn, &next, d.ContactIDs); err != nil {
-			return nil, err
-		}
 	}
 	s.notify(ctx, tn, &next)
 	s.decide(ctx, tn, &next, d.ContactIDs)

@@ -1,6 +1,7 @@
 package ticket
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,9 +72,7 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 			if t.FirstResponseAt.IsZero() {
 				t.FirstResponseAt = now
 			}
-			if t.AnsweredAt.IsZero() {
-				t.AnsweredAt = now
-			}
+			t.AnsweredAt = cmp.Or(t.answeredAt(), now)
 			if t.Status == StatusNew {
 				return t.move("input", StatusOpen, now, author)
 			}
@@ -92,6 +91,17 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 		// text is what failed: sending it again adds it.
 		return nil, nil, fmt.Errorf("store ticket comment: %w", err)
 	}
+	// An erasure of the person may have run between the ticket's write
+	// and the comment's: a comment on their ticket may quote them.
+	if now, err := s.Get(ctx, tn, t.ID); err != nil || now.ProfileID == "" && t.ProfileID != "" {
+		if derr := tn.C(TicketComments).Delete(ctx, c.ID); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+			return nil, nil, errors.Join(err, fmt.Errorf("take back a comment on an erased ticket: %w", derr))
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, apperr.Invalid("input.ticketId", "ticket %s lost its person (erased) meanwhile", t.ID)
+	}
 	c.WorkspaceID = tn.Workspace()
 	s.tell(ctx, tn, t, "commented", c.ID)
 	return c, t, nil
@@ -101,8 +111,8 @@ func commentable(t *Ticket, byCustomer bool) error {
 	if t.Status == StatusClosed {
 		return apperr.Invalid("input.ticketId", "ticket %s is closed: reopen it first", t.ID)
 	}
-	if byCustomer && t.ProfileID == "" {
-		return apperr.Invalid("input.byCustomer", "ticket %s has no person (erased)", t.ID)
+	if t.ProfileID == "" {
+		return apperr.Invalid("input.ticketId", "ticket %s has no person (erased): it takes no comments", t.ID)
 	}
 	return nil
 }

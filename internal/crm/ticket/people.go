@@ -108,10 +108,15 @@ func RestoreProfile(ctx context.Context, tn store.Tenant, holderID, restoredID s
 	return nil
 }
 
-// reauthor writes c as written by profileID, by compare-and-swap: a
-// comment an erasure deleted meanwhile stays deleted.
+// reauthor writes c as written by profileID instead of its author as
+// read, by compare-and-swap: a comment an erasure deleted meanwhile stays
+// deleted, one another move changed stays as it is.
 func reauthor(ctx context.Context, tn store.Tenant, c Comment, profileID string) error {
+	from := c.AuthorProfileID
 	return store.Rewrite(ctx, tn.C(TicketComments), c.ID, &c, func(c *Comment) *int64 { return &c.Version }, func(c *Comment) bool {
+		if c.AuthorProfileID != from {
+			return false // moved by another merge or unmerge meanwhile
+		}
 		c.AuthorProfileID = profileID
 		return true
 	})

@@ -1,6 +1,7 @@
 package ticket
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -169,10 +170,7 @@ func late(done, due, now time.Time) bool {
 // priority or status later.
 func (t *Ticket) settle(now time.Time) {
 	// A resolution ends the wait for a first answer, for good.
-	answered := t.AnsweredAt
-	if answered.IsZero() {
-		answered = t.FirstResponseAt
-	}
+	answered := t.answeredAt()
 	if !t.FirstResponseBreached && late(answered, t.FirstResponseDue, now) {
 		t.FirstResponseBreached = true
 	}
@@ -187,6 +185,13 @@ func (t *Ticket) settle(now time.Time) {
 	if t.ResolvedAt.IsZero() && !t.ResolutionBreached && t.ResolutionDue.Before(t.CheckAt) {
 		t.CheckAt = t.ResolutionDue
 	}
+}
+
+// answeredAt is when the wait for a first answer ended (zero: not yet).
+// A ticket stored before AnsweredAt existed ended it at its first answer
+// or its resolution.
+func (t *Ticket) answeredAt() time.Time {
+	return cmp.Or(t.AnsweredAt, t.FirstResponseAt, t.ResolvedAt)
 }
 
 // FirstResponseTime is how long the first public answer took (zero, false

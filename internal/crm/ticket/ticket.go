@@ -409,6 +409,9 @@ func (t *Ticket) move(field, to string, now time.Time, actor string) error {
 		}
 		return apperr.Invalid(field, "a %s ticket cannot move to %s%s", t.Status, to, hint)
 	}
+	// Kept before the times below change (a ticket from before
+	// AnsweredAt ended the wait at its answer or resolution).
+	t.AnsweredAt = t.answeredAt()
 	switch to {
 	case StatusResolved:
 		t.ResolvedAt = now

@@ -240,7 +240,7 @@ func (v *validator) deal(c *DealCond, p string) error {
 		return apperr.Invalid(p+".stages", "lists at most 32 stages")
 	}
 	for i, st := range c.Stages {
-		if !v.dealStage(c.Pipeline, st) {
+		if st == "" || !v.dealStage(c.Pipeline, st) {
 			return apperr.Invalid(fmt.Sprintf("%s.stages[%d]", p, i), "pipeline %s has no stage %q", c.Pipeline, st)
 		}
 	}
@@ -260,7 +260,7 @@ func (v *validator) deal(c *DealCond, p string) error {
 			return apperr.Invalid(p+".amount.value", "must be a finite number")
 		}
 	}
-	if c.Currency != "" && (len(c.Currency) != 3 || strings.ToUpper(c.Currency) != c.Currency) {
+	if c.Currency != "" && (len(c.Currency) != 3 || strings.Trim(c.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "") {
 		return apperr.Invalid(p+".currency", "must be an ISO 4217 code, e.g. EUR")
 	}
 	return nil
