@@ -121,17 +121,28 @@ func TestE2ECRMLive(t *testing.T) {
 	r.requireOK(t)
 	var tk struct{ OpenTicket struct{ ID string } }
 	r.decode(t, &tk)
-	if got, ok := newQueue(5 * time.Second); !ok || got != `{"ticketChanged":{"subject":"Checkout down","status":"NEW"}}` {
+	// The sweeper may flag a late warm-up (still NEW) meanwhile: the
+	// queue hears of it too, rightly; only this ticket's messages count.
+	mine := func(d time.Duration) (string, bool) {
+		deadline := time.Now().Add(d)
+		for {
+			got, ok := newQueue(time.Until(deadline))
+			if !ok || strings.Contains(got, `"subject":"Checkout down"`) {
+				return got, ok
+			}
+		}
+	}
+	if got, ok := mine(5 * time.Second); !ok || got != `{"ticketChanged":{"subject":"Checkout down","status":"NEW"}}` {
 		t.Fatalf("opened: %q %v", got, ok)
 	}
 	// Leaving the queue is told (it no longer matches); a change outside
 	// it afterwards is not.
 	s1.gql(t, tok, `mutation($t: ID!) { updateTicket(id: $t, input: {status: OPEN}) { id } }`, map[string]any{"t": tk.OpenTicket.ID}).requireOK(t)
-	if got, ok := newQueue(5 * time.Second); !ok || got != `{"ticketChanged":{"subject":"Checkout down","status":"OPEN"}}` {
+	if got, ok := mine(5 * time.Second); !ok || got != `{"ticketChanged":{"subject":"Checkout down","status":"OPEN"}}` {
 		t.Fatalf("left the queue: %q %v", got, ok)
 	}
 	s1.gql(t, tok, `mutation($t: ID!) { updateTicket(id: $t, input: {assignee: "sam"}) { id } }`, map[string]any{"t": tk.OpenTicket.ID}).requireOK(t)
-	if got, ok := newQueue(500 * time.Millisecond); ok {
+	if got, ok := mine(500 * time.Millisecond); ok {
 		t.Fatalf("a ticket outside the queue was told: %q", got)
 	}
 	// An hour and a bit later, the sweeper flags it: the breached queue
