@@ -116,6 +116,16 @@ func (s *Service) Absorb(ctx context.Context, tn store.Tenant, sourceID, targetI
 		}
 		return nil, err
 	}
+	// Read again now that nothing else merges into it: a merge into the
+	// source that finished since the first read gave it identifiers and
+	// traits, which must move on too.
+	if source, err = get(ctx, tn, sourceID); err != nil {
+		return nil, err
+	}
+	rec.SourceName, rec.Identifiers, rec.Traits = source.Name, source.identifiers(), source.Traits
+	if err := tn.C(AccountMerges).Put(ctx, rec); err != nil {
+		return nil, fmt.Errorf("record the merge of account %s: %w", sourceID, err)
+	}
 	for _, id := range rec.Identifiers {
 		if err := handOver(ctx, tn, id, sourceID, targetID, now); err != nil {
 			return nil, err
