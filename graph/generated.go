@@ -72,6 +72,7 @@ type ComplexityRoot struct {
 		Name        func(childComplexity int) int
 		Rollups     func(childComplexity int) int
 		Tickets     func(childComplexity int, status *model.TicketStatus, first *int, after *string) int
+		Timeline    func(childComplexity int, first *int, after *string) int
 		Traits      func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 		Version     func(childComplexity int) int
@@ -156,6 +157,12 @@ type ComplexityRoot struct {
 
 	AccountSettings struct {
 		FreeMailDomains func(childComplexity int) int
+	}
+
+	AccountTimelineConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
 	}
 
 	ActiveProfiles struct {
@@ -988,6 +995,7 @@ type AccountResolver interface {
 	Contacts(ctx context.Context, obj *model.Account, first *int, after *string) (*model.AccountContactConnection, error)
 	Rollups(ctx context.Context, obj *model.Account) (*model.AccountRollups, error)
 	Deals(ctx context.Context, obj *model.Account, status *model.DealStatus, first *int, after *string) (*model.DealConnection, error)
+	Timeline(ctx context.Context, obj *model.Account, first *int, after *string) (*model.AccountTimelineConnection, error)
 	Merges(ctx context.Context, obj *model.Account) ([]model.AccountMerge, error)
 	Tickets(ctx context.Context, obj *model.Account, status *model.TicketStatus, first *int, after *string) (*model.TicketConnection, error)
 }
@@ -1263,6 +1271,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.Tickets(childComplexity, args["status"].(*model.TicketStatus), args["first"].(*int), args["after"].(*string)), true
+	case "Account.timeline":
+		if e.ComplexityRoot.Account.Timeline == nil {
+			break
+		}
+
+		args, err := ec.field_Account_timeline_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Account.Timeline(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Account.traits":
 		if e.ComplexityRoot.Account.Traits == nil {
 			break
@@ -1580,6 +1599,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccountSettings.FreeMailDomains(childComplexity), true
+
+	case "AccountTimelineConnection.edges":
+		if e.ComplexityRoot.AccountTimelineConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountTimelineConnection.Edges(childComplexity), true
+	case "AccountTimelineConnection.nodes":
+		if e.ComplexityRoot.AccountTimelineConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountTimelineConnection.Nodes(childComplexity), true
+	case "AccountTimelineConnection.pageInfo":
+		if e.ComplexityRoot.AccountTimelineConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountTimelineConnection.PageInfo(childComplexity), true
 
 	case "ActiveProfiles.buckets":
 		if e.ComplexityRoot.ActiveProfiles.Buckets == nil {
@@ -5525,6 +5563,21 @@ extend type Account {
   "The account's deals, oldest first."
   deals(status: DealStatus, first: Int = 20, after: String): DealConnection! @hasScope(scope: "crm:read")
 }
+
+type AccountTimelineConnection {
+  edges: [TimelineEdge!]!
+  nodes: [TimelineItem!]!
+  pageInfo: PageInfo!
+}
+
+extend type Account {
+  """
+  The account's story, newest first: the items of its people's timelines
+  (events and interactions) and its own CRM items (its deals' and tasks'
+  creations, moves and closings, each once, with an empty profileId).
+  """
+  timeline(first: Int = 20, after: String): AccountTimelineConnection! @hasScope(scope: "profiles:read")
+}
 `, BuiltIn: false},
 	{Name: "../schema/accounts.graphqls", Input: `"""
 A company (B2B account). People link to it by hand with a role, or by the
@@ -7854,6 +7907,8 @@ func (ec *executionContext) childFields_Account(ctx context.Context, field graph
 		return ec.fieldContext_Account_rollups(ctx, field)
 	case "deals":
 		return ec.fieldContext_Account_deals(ctx, field)
+	case "timeline":
+		return ec.fieldContext_Account_timeline(ctx, field)
 	case "merges":
 		return ec.fieldContext_Account_merges(ctx, field)
 	case "tickets":
@@ -8022,6 +8077,18 @@ func (ec *executionContext) childFields_AccountSettings(ctx context.Context, fie
 		return ec.fieldContext_AccountSettings_freeMailDomains(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccountSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_AccountTimelineConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AccountTimelineConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AccountTimelineConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AccountTimelineConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccountTimelineConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_ActiveProfiles(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9689,6 +9756,28 @@ func (ec *executionContext) field_Account_tickets_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Account_timeline_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -12319,6 +12408,68 @@ func (ec *executionContext) fieldContext_Account_deals(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Account_timeline(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_timeline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Account().Timeline(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				scope, err := ec.unmarshalNString2string(ctx, "profiles:read")
+				if err != nil {
+					var zeroVal *model.AccountTimelineConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasScope == nil {
+					var zeroVal *model.AccountTimelineConnection
+					return zeroVal, errors.New("directive hasScope is not implemented")
+				}
+				return ec.Directives.HasScope(ctx, obj, directive0, scope)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccountTimelineConnection) graphql.Marshaler {
+			return ec.marshalNAccountTimelineConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountTimelineConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_timeline(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Account",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountTimelineConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Account_timeline_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Account_merges(ctx context.Context, field graphql.CollectedField, obj *model.Account) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13659,6 +13810,102 @@ func (ec *executionContext) _AccountSettings_freeMailDomains(ctx context.Context
 }
 func (ec *executionContext) fieldContext_AccountSettings_freeMailDomains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccountSettings", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccountTimelineConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AccountTimelineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountTimelineConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.TimelineEdge) graphql.Marshaler {
+			return ec.marshalNTimelineEdge2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountTimelineConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountTimelineConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TimelineEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountTimelineConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AccountTimelineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountTimelineConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.TimelineItem) graphql.Marshaler {
+			return ec.marshalNTimelineItem2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTimelineItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountTimelineConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountTimelineConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TimelineItem(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountTimelineConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AccountTimelineConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountTimelineConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountTimelineConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountTimelineConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ActiveProfiles_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.ActiveProfiles) (ret graphql.Marshaler) {
@@ -36114,6 +36361,12 @@ func (ec *executionContext) _Account(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Account_deals(ctx, field, obj)
 				})
+		case "timeline":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Account_timeline(ctx, field, obj)
+				})
 		case "merges":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -36674,6 +36927,49 @@ func (ec *executionContext) _AccountSettings(ctx context.Context, sel ast.Select
 			out.Values[i] = graphql.MarshalString("AccountSettings")
 		case "freeMailDomains":
 			out.Values[i] = ec._AccountSettings_freeMailDomains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accountTimelineConnectionImplementors = []string{"AccountTimelineConnection"}
+
+func (ec *executionContext) _AccountTimelineConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AccountTimelineConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountTimelineConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccountTimelineConnection")
+		case "edges":
+			out.Values[i] = ec._AccountTimelineConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AccountTimelineConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AccountTimelineConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -42751,6 +43047,14 @@ func (ec *executionContext) marshalNAccountSettings2ᚖgithubᚗcomᚋhaloᚑcdp
 		return graphql.Null
 	}
 	return ec._AccountSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccountTimelineConnection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountTimelineConnection(ctx context.Context, sel ast.SelectionSet, v *model.AccountTimelineConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccountTimelineConnection!")
+		return graphql.Null
+	}
+	return ec._AccountTimelineConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNActiveProfiles2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐActiveProfiles(ctx context.Context, sel ast.SelectionSet, v *model.ActiveProfiles) graphql.Marshaler {

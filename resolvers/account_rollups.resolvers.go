@@ -9,8 +9,11 @@ import (
 	"context"
 
 	"github.com/halo-cdp/halo/graph/model"
+	"github.com/halo-cdp/halo/internal/crm/accountfeed"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/rollup"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/timeline"
 )
 
 func (r *accountResolver) Rollups(ctx context.Context, obj *model.Account) (*model.AccountRollups, error) {
@@ -31,4 +34,34 @@ func (r *accountResolver) Deals(ctx context.Context, obj *model.Account, status 
 		f.Status = string(*status)
 	}
 	return r.dealPage(ctx, f, first, after)
+}
+
+func (r *accountResolver) Timeline(ctx context.Context, obj *model.Account, first *int, after *string) (*model.AccountTimelineConnection, error) {
+	const list = "account-timeline"
+	tn, n, key, err := r.pageRequest(ctx, list, first, after)
+	if err != nil {
+		return nil, err
+	}
+	var from *timeline.Position
+	if key != "" {
+		pos, ok := timeline.ParsePosition(key)
+		if !ok {
+			return nil, apperr.Invalid("after", "malformed cursor")
+		}
+		from = &pos
+	}
+	page, err := accountfeed.Read(ctx, tn, r.accounts, obj.ID, n, from)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.AccountTimelineConnection{Edges: []model.TimelineEdge{}, Nodes: []model.TimelineItem{}}
+	cursors := make([]string, len(page.Items))
+	for i, ev := range page.Items {
+		item := toTimelineItem(ev)
+		cursors[i] = wrapCursor(list, timeline.Position{At: ev.OccurredAt, ID: ev.ID}.Key())
+		conn.Edges = append(conn.Edges, model.TimelineEdge{Cursor: cursors[i], Node: item})
+		conn.Nodes = append(conn.Nodes, *item)
+	}
+	conn.PageInfo = pageInfo(cursors, page.HasNext, key != "")
+	return conn, nil
 }

@@ -257,6 +257,9 @@ func Complexity() graph.ComplexityRoot {
 	// Roll-ups read the account's people (up to rollup.MaxContacts),
 	// deals and tickets: priced like a long page.
 	c.Account.Rollups = func(child int) int { return 500 + child }
+	c.Account.Timeline = func(child int, first *int, _ *string) int {
+		return page(child, first, defaultFirst, maxFirst)
+	}
 	c.Ticket.Comments = func(child int, _ *bool, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}

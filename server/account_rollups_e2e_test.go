@@ -81,3 +81,55 @@ func TestE2EMergeAccounts(t *testing.T) {
 		t.Fatalf("the duplicate is still listed: %s", r.Data)
 	}
 }
+
+// TestE2EAccountTimeline: an account's timeline through GraphQL: its
+// people's items and its own CRM items (a deal's once, however many
+// contacts), newest first, paged with cursors; a malformed cursor is
+// refused; another workspace's account is not found.
+func TestE2EAccountTimeline(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	acme := createAccount(t, s, tok, map[string]any{"name": "Acme", "domains": []any{"acme.com"}})
+	ann := identifyID(t, s, tok, "ann@acme.com")
+	bob := identifyID(t, s, tok, "bob@acme.com")
+	trackEvent(t, s, tok, "ann@acme.com", "page_viewed")
+	createDeal(t, s, tok, map[string]any{"name": "Renewal", "currency": "EUR", "amount": 5, "accountId": acme.ID, "contactIds": []any{ann, bob}})
+	q := `query($a: ID, $after: String) { account(id: $a) { timeline(first: 1, after: $after) { nodes { name subject profileId } pageInfo { hasNextPage endCursor } } } }`
+	var names []string
+	var after any
+	for range 10 {
+		r := s.gql(t, tok, q, map[string]any{"a": acme.ID, "after": after})
+		r.requireOK(t)
+		var out struct {
+			Account struct {
+				Timeline struct {
+					Nodes []struct {
+						Name, ProfileID string
+						Subject         *string
+					}
+					PageInfo struct {
+						HasNextPage bool
+						EndCursor   *string
+					}
+				}
+			}
+		}
+		r.decode(t, &out)
+		for _, n := range out.Account.Timeline.Nodes {
+			names = append(names, n.Name+"/"+map[bool]string{true: "account", false: "person"}[n.ProfileID == ""])
+		}
+		if !out.Account.Timeline.PageInfo.HasNextPage {
+			break
+		}
+		after = *out.Account.Timeline.PageInfo.EndCursor
+	}
+	if got := strings.Join(names, " "); got != "deal/account page_viewed/person" {
+		t.Fatalf("the account's timeline: %q", got)
+	}
+	wantError(t, s.gql(t, tok, q, map[string]any{"a": acme.ID, "after": "account-timeline.nope"}), "BAD_USER_INPUT", "after")
+	r := s.gql(t, s.token(t, "globex"), q, map[string]any{"a": acme.ID})
+	r.requireOK(t)
+	if !strings.Contains(string(r.Data), `"account":null`) {
+		t.Fatalf("globex reads acme's account: %s", r.Data)
+	}
+}

@@ -29,6 +29,10 @@ type Account struct {
 	Rollups  *AccountRollups           `json:"rollups"`
 	// The account's deals, oldest first.
 	Deals *DealConnection `json:"deals"`
+	// The account's story, newest first: the items of its people's timelines
+	// (events and interactions) and its own CRM items (its deals' and tasks'
+	// creations, moves and closings, each once, with an empty profileId).
+	Timeline *AccountTimelineConnection `json:"timeline"`
 	// Merges of duplicates into this account, newest first.
 	Merges []AccountMerge `json:"merges"`
 	// The account's tickets, oldest first.
@@ -146,6 +150,12 @@ type AccountRollups struct {
 type AccountSettings struct {
 	// Email domains that never link a person to an account (gmail.com, outlook.com, ... by default).
 	FreeMailDomains []string `json:"freeMailDomains"`
+}
+
+type AccountTimelineConnection struct {
+	Edges    []TimelineEdge `json:"edges"`
+	Nodes    []TimelineItem `json:"nodes"`
+	PageInfo *PageInfo      `json:"pageInfo"`
 }
 
 // Distinct profiles active per bucket: DAU, WAU or MAU by interval.

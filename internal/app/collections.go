@@ -6,6 +6,7 @@ import (
 	"github.com/halo-cdp/halo/internal/analytics"
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/accountfeed"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/crm/task"
@@ -28,7 +29,7 @@ var Collections = slices.Concat(
 	profile.Collections, identity.Collections, timeline.Collections,
 	segment.Collections, traits.Collections, consent.Collections,
 	privacy.Collections, realtime.Collections, settings.Collections,
-	journal.Collections, analytics.Collections, account.Collections, deal.Collections, task.Collections, ticket.Collections, lifecycle.Collections,
+	journal.Collections, analytics.Collections, account.Collections, deal.Collections, task.Collections, ticket.Collections, lifecycle.Collections, accountfeed.Collections,
 )
 
 var _ []store.CollectionSpec = Collections

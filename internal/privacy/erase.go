@@ -14,6 +14,7 @@ import (
 
 	"github.com/halo-cdp/halo/internal/consent"
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/accountfeed"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/crm/task"
@@ -307,6 +308,10 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 			if err := lifecycle.EraseProfile(ctx, tn, id); err != nil {
+				return fmt.Errorf("erasure %s: %w", rec.ID, err)
+			}
+			// The accounts' items about the person (a task naming them).
+			if err := accountfeed.EraseProfile(ctx, tn, id); err != nil {
 				return fmt.Errorf("erasure %s: %w", rec.ID, err)
 			}
 		}

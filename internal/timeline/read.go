@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -168,4 +170,67 @@ func Get(ctx context.Context, tn store.Tenant, id string) (*Event, error) {
 	}
 	ev.normalise()
 	return &ev, nil
+}
+
+// Position is a place in a newest-first order of items from several
+// timelines: (occurredAt, id), the key order of every timeline read.
+type Position struct {
+	At time.Time
+	ID string
+}
+
+// Before tells whether (at, id) comes after p in newest-first order.
+func (p Position) Before(at time.Time, id string) bool {
+	return at.Before(p.At) || at.Equal(p.At) && id < p.ID
+}
+
+// ReadBefore returns up to limit items of the profile's timeline, newest
+// first, that come after p in that order (all when p is nil) and that
+// keep accepts: for reads that merge several timelines, which share no
+// cursor.
+func ReadBefore(ctx context.Context, tn store.Tenant, profileID string, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
+	q := store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Desc: true}
+	if p != nil {
+		q.Range = &store.Bound{Lte: p.At}
+	}
+	var out []*Event
+	for len(out) < limit {
+		q.Limit = limit - len(out) + 1
+		docs, err := tn.C(Events).Find(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("read timeline of %s: %w", profileID, err)
+		}
+		for _, d := range docs {
+			q.After = d.Key
+			var ev Event
+			if err := decodeEvent(d.Raw, &ev); err != nil {
+				return nil, fmt.Errorf("decode event: %w", err)
+			}
+			if p != nil && !p.Before(ev.OccurredAt, ev.ID) || keep != nil && !keep(&ev) {
+				continue
+			}
+			ev.normalise()
+			if out = append(out, &ev); len(out) == limit {
+				break
+			}
+		}
+		if len(docs) < q.Limit {
+			break
+		}
+		q.Range = nil // the cursor (After) carries on from here
+	}
+	return out, nil
+}
+
+// Key is p as a cursor: "<unix milliseconds>_<id>".
+func (p Position) Key() string { return strconv.FormatInt(p.At.UnixMilli(), 10) + "_" + p.ID }
+
+// ParsePosition reads a Key; false when s is not one.
+func ParsePosition(s string) (Position, bool) {
+	ms, id, ok := strings.Cut(s, "_")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || id == "" || len(id) > 512 {
+		return Position{}, false
+	}
+	return Position{At: time.UnixMilli(n).UTC(), ID: id}, true
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/accountfeed"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
@@ -21,7 +22,7 @@ func Merge(ctx context.Context, tn store.Tenant, accounts *account.Service, sour
 		return nil, err
 	}
 	// The source is gone: nothing new can name it from here on.
-	for _, move := range []func(context.Context, store.Tenant, string, string) error{deal.MoveAccount, ticket.MoveAccount, task.MoveAccount} {
+	for _, move := range []func(context.Context, store.Tenant, string, string) error{deal.MoveAccount, ticket.MoveAccount, task.MoveAccount, accountfeed.MoveAccount} {
 		if err := move(ctx, tn, sourceID, targetID); err != nil {
 			return nil, err
 		}

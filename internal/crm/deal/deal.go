@@ -127,7 +127,7 @@ func (s *Service) tell(ctx context.Context, tn store.Tenant, d *Deal, action, fr
 		props["fromStage"] = from
 	}
 	story.Post(ctx, tn, s.timeline, story.Item{Kind: "DEAL", Subject: fmt.Sprintf(subject, d.Name, d.Stage),
-		Key: fmt.Sprintf("deal:%s:v%d", d.ID, d.Version), Properties: props}, d.ContactIDs...)
+		Key: fmt.Sprintf("deal:%s:v%d", d.ID, d.Version), Properties: props, Account: d.AccountID, At: d.UpdatedAt}, d.ContactIDs...)
 }
 
 // stageAction names a move from status was to d's.

@@ -7,8 +7,10 @@ package story
 import (
 	"context"
 	"log/slog"
+	"time"
 	"unicode/utf8"
 
+	"github.com/halo-cdp/halo/internal/crm/accountfeed"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -33,16 +35,30 @@ type Item struct {
 	Actor      string
 	Key        string
 	Properties map[string]any
+	// Account, when set, also gets the item on its own timeline
+	// (accountfeed), About naming the person the object is about ("" for
+	// none), so that an erasure takes it away.
+	Account, About string
+	// At is when it happened (the object's write), for the account's
+	// item.
+	At time.Time
 }
 
 // Post puts it on the timeline of each of people (merged-away ids go to
 // their survivor; erased people are skipped). The CRM object is stored
 // already and is the record: a failure is logged, never returned.
 func Post(ctx context.Context, tn store.Tenant, tl Timeline, it Item, people ...string) {
+	ctx = context.WithoutCancel(ctx)
+	if it.Account != "" {
+		err := accountfeed.Add(ctx, tn, accountfeed.Item{AccountID: it.Account, Key: it.Key, Kind: it.Kind, Subject: clip(it.Subject, maxSubject),
+			Actor: clip(it.Actor, maxActor), Properties: it.Properties, ProfileID: it.About, At: it.At.UTC()})
+		if err != nil {
+			slog.ErrorContext(ctx, "crm: put an item on an account's timeline", "kind", it.Kind, "key", it.Key, "account", it.Account, "err", err)
+		}
+	}
 	if tl == nil {
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
 	seen := map[string]bool{}
 	for _, id := range people {
 		if id == "" {

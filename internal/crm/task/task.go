@@ -120,7 +120,7 @@ func (s *Service) tell(ctx context.Context, tn store.Tenant, t *Task, action str
 		subject = "Task completed: "
 	}
 	story.Post(ctx, tn, s.timeline, story.Item{Kind: "TASK", Subject: subject + t.Subject, Actor: t.Assignee,
-		Key: fmt.Sprintf("task:%s:v%d", t.ID, t.Version), Properties: props}, t.ProfileID)
+		Key: fmt.Sprintf("task:%s:v%d", t.ID, t.Version), Properties: props, Account: t.AccountID, About: t.ProfileID, At: t.UpdatedAt}, t.ProfileID)
 }
 
 // Now is the service's clock (what overdue is judged at).
