@@ -49,3 +49,29 @@ func Rewrite[T any](ctx context.Context, c Collection, id string, seed *T, versi
 	}
 	return fmt.Errorf("rewrite %s/%s: too much contention: %w", c.spec.Name, id, ErrConflict)
 }
+
+// RewriteAll applies change to every document q reads, each by Rewrite,
+// a page at a time (after the last document read, so a document change
+// leaves where it was, or lets stand, is never read twice).
+func RewriteAll[T any](ctx context.Context, c Collection, q Query, id func(*T) string, version func(*T) *int64, change func(*T) bool) error {
+	q.Limit = 200
+	for {
+		docs, err := c.Find(ctx, q)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", c.spec.Name, err)
+		}
+		for _, d := range docs {
+			var doc T
+			if err := d.Decode(&doc); err != nil {
+				return fmt.Errorf("decode %s: %w", c.spec.Name, err)
+			}
+			if err := Rewrite(ctx, c, id(&doc), &doc, version, change); err != nil {
+				return err
+			}
+			q.After = d.Key
+		}
+		if len(docs) < q.Limit {
+			return nil
+		}
+	}
+}

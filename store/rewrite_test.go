@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -43,5 +44,34 @@ func TestRewrite(t *testing.T) {
 	}
 	if err := store.Rewrite(ctx, c, "missing", nil, version, func(*item) bool { t.Fatal("called"); return true }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRewriteAll: every document the query reads is changed once, even
+// when the change moves it out of the query (the page after is read
+// after the last one, not again from the start); declined ones stay.
+func TestRewriteAll(t *testing.T) {
+	ctx, st := open(t)
+	c := st.Tenant("ws").C(items)
+	for i := range 450 {
+		if err := c.Insert(ctx, item{ID: fmt.Sprintf("i%03d", i), Name: "old", Group: "g", Code: fmt.Sprint(i), Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := store.RewriteAll(ctx, c, store.Query{Index: "by_name", Eq: []any{"old"}}, func(i *item) string { return i.ID },
+		func(i *item) *int64 { return &i.Version }, func(i *item) bool {
+			if i.Code == "7" {
+				return false
+			}
+			i.Name = "new"
+			return true
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int64{"old": 1, "new": 449} {
+		if n, err := c.Count(ctx, store.Query{Index: "by_name", Eq: []any{name}}); err != nil || n != want {
+			t.Fatalf("%s: %d, want %d (%v)", name, n, want, err)
+		}
 	}
 }

@@ -592,32 +592,12 @@ func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) (
 // MoveAccount re-links sourceID's deals to targetID (a merge of
 // accounts), re-reading a deal a concurrent write changed.
 func MoveAccount(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	for {
-		docs, err := tn.C(Deals).Find(ctx, store.Query{Index: DealsByAccount, Eq: []any{sourceID}, Limit: 200})
-		if err != nil {
-			return fmt.Errorf("deals of account %s: %w", sourceID, err)
-		}
-		for _, doc := range docs {
-			var d Deal
-			if err := doc.Decode(&d); err != nil {
-				return fmt.Errorf("decode deal: %w", err)
+	return store.RewriteAll(ctx, tn.C(Deals), store.Query{Index: DealsByAccount, Eq: []any{sourceID}},
+		func(d *Deal) string { return d.ID }, func(d *Deal) *int64 { return &d.Version }, func(d *Deal) bool {
+			if d.AccountID != sourceID {
+				return false
 			}
-			if err := relink(ctx, tn, d, sourceID, targetID); err != nil {
-				return err
-			}
-		}
-		if len(docs) < 200 {
-			return nil
-		}
-	}
-}
-
-func relink(ctx context.Context, tn store.Tenant, d Deal, sourceID, targetID string) error {
-	return store.Rewrite(ctx, tn.C(Deals), d.ID, &d, func(d *Deal) *int64 { return &d.Version }, func(d *Deal) bool {
-		if d.AccountID != sourceID {
-			return false
-		}
-		d.AccountID = targetID
-		return true
-	})
+			d.AccountID = targetID
+			return true
+		})
 }

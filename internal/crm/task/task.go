@@ -428,28 +428,12 @@ func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) (
 // MoveAccount re-links sourceID's tasks to targetID (a merge of
 // accounts), re-reading a task a concurrent write changed.
 func MoveAccount(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	for {
-		docs, err := tn.C(Tasks).Find(ctx, store.Query{Index: TasksByAccountID, Eq: []any{sourceID}, Limit: 200})
-		if err != nil {
-			return fmt.Errorf("tasks of account %s: %w", sourceID, err)
-		}
-		for _, d := range docs {
-			var t Task
-			if err := d.Decode(&t); err != nil {
-				return fmt.Errorf("decode task: %w", err)
+	return store.RewriteAll(ctx, tn.C(Tasks), store.Query{Index: TasksByAccountID, Eq: []any{sourceID}},
+		func(t *Task) string { return t.ID }, func(t *Task) *int64 { return &t.Version }, func(t *Task) bool {
+			if t.AccountID != sourceID {
+				return false
 			}
-			if err := retarget(ctx, tn, t, func(t *Task) bool {
-				if t.AccountID != sourceID {
-					return false
-				}
-				t.AccountID = targetID
-				return true
-			}); err != nil {
-				return err
-			}
-		}
-		if len(docs) < 200 {
-			return nil
-		}
-	}
+			t.AccountID = targetID
+			return true
+		})
 }

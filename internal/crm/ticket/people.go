@@ -213,30 +213,14 @@ func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) (
 // MoveAccount re-links sourceID's tickets to targetID (a merge of
 // accounts).
 func MoveAccount(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	for {
-		docs, err := tn.C(Tickets).Find(ctx, store.Query{Index: TicketsByAccount, Eq: []any{sourceID}, Limit: 200})
-		if err != nil {
-			return fmt.Errorf("tickets of account %s: %w", sourceID, err)
-		}
-		for _, d := range docs {
-			var t Ticket
-			if err := d.Decode(&t); err != nil {
-				return fmt.Errorf("decode ticket: %w", err)
+	return store.RewriteAll(ctx, tn.C(Tickets), store.Query{Index: TicketsByAccount, Eq: []any{sourceID}},
+		func(t *Ticket) string { return t.ID }, func(t *Ticket) *int64 { return &t.Version }, func(t *Ticket) bool {
+			if t.AccountID != sourceID {
+				return false
 			}
-			if err := rewrite(ctx, tn, t, func(t *Ticket) bool {
-				if t.AccountID != sourceID {
-					return false
-				}
-				t.AccountID = targetID
-				return true
-			}); err != nil {
-				return err
-			}
-		}
-		if len(docs) < 200 {
-			return nil
-		}
-	}
+			t.AccountID = targetID
+			return true
+		})
 }
 
 // Facts lists what segment rules read of profileID's tickets.
