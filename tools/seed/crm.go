@@ -10,9 +10,11 @@ import (
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/lifecycle"
 	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -21,7 +23,9 @@ import (
 // account with a role, deals for every account spread over every stage
 // of the default pipeline, and a task (due soon, or overdue) for each
 // open deal, and tickets (answered, resolved, and some past their
-// targets), so the CRM screens show something on the first start. An account found already (a re-run of an interrupted load)
+// targets), and lifecycle stages (the companies' people are leads; their
+// deals make some opportunities or customers, as orders do), so the CRM
+// screens show something on the first start. An account found already (a re-run of an interrupted load)
 // gets nothing twice.
 
 var roles = []string{"buyer", "champion", "decision maker", "user", "finance"}
@@ -61,6 +65,10 @@ func seedCRM(ctx context.Context, svc *app.Services, clk *app.ManualClock, tn st
 		}
 		accounts++
 		contacts := byCompany[company]
+		// Known at a company: leads, before their deals move some on.
+		if _, err := svc.Lifecycle.Advance(ctx, tn, contacts, profile.Lead, lifecycle.CauseManual, "demo"); err != nil {
+			return accounts, deals, tickets, fmt.Errorf("seed lifecycle stages at %s: %w", company, err)
+		}
 		n, err := seedTickets(ctx, svc, clk, tn, rt, company, contacts, opts.Now)
 		if err != nil {
 			return accounts, deals, tickets, err

@@ -9,6 +9,7 @@ import (
 	"github.com/halo-cdp/halo/internal/app"
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
+	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -92,6 +93,17 @@ func TestLoadIsIdempotent(t *testing.T) {
 	}
 	if linked == 0 {
 		t.Error("no demo person is linked to an account")
+	}
+	// Lifecycle stages: leads, opportunities and customers.
+	stages := map[string]int{}
+	if err := profile.EachLive(ctx, st.Tenant("demo"), func(p *profile.Profile) error {
+		stages[p.Lifecycle]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if stages[profile.Lead] == 0 || stages[profile.Opportunity] == 0 || stages[profile.Customer] == 0 {
+		t.Errorf("demo lifecycle stages: %v", stages)
 	}
 	// Open and breached tickets, and answered ones.
 	tickets := func(f ticket.Filter) int64 {
