@@ -538,23 +538,15 @@ func EraseProfile(ctx context.Context, tn store.Tenant, profileID string) error 
 		return fmt.Errorf("deals of %s: %w", profileID, err)
 	}
 	for _, id := range ids {
-		for attempt := 0; ; attempt++ {
-			var d Deal
-			if err := tn.C(Deals).Get(ctx, id, &d); errors.Is(err, store.ErrNotFound) {
-				break
-			} else if err != nil {
-				return fmt.Errorf("load deal %s: %w", id, err)
+		err := store.Rewrite(ctx, tn.C(Deals), id, nil, func(d *Deal) *int64 { return &d.Version }, func(d *Deal) bool {
+			if !slices.Contains(d.ContactIDs, profileID) {
+				return false
 			}
-			next := d
-			next.ContactIDs = slices.DeleteFunc(slices.Clone(d.ContactIDs), func(c string) bool { return c == profileID })
-			next.Version = d.Version + 1
-			err := tn.C(Deals).Replace(ctx, &next, d.Version)
-			if err == nil || errors.Is(err, store.ErrNotFound) {
-				break
-			}
-			if !errors.Is(err, store.ErrConflict) || attempt >= 20 {
-				return fmt.Errorf("take %s off deal %s: %w", profileID, id, err)
-			}
+			d.ContactIDs = slices.DeleteFunc(slices.Clone(d.ContactIDs), func(c string) bool { return c == profileID })
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("take %s off deal %s: %w", profileID, id, err)
 		}
 	}
 	return nil

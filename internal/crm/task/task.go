@@ -328,25 +328,7 @@ func EraseProfile(ctx context.Context, tn store.Tenant, profileID string) error 
 // MoveProfile re-links sourceID's tasks to targetID (a merge). An unmerge
 // leaves them on the survivor.
 func MoveProfile(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	docs, err := tn.C(Tasks).Find(ctx, store.Query{Index: TasksByProfile, Eq: []any{sourceID}})
-	if err != nil {
-		return fmt.Errorf("tasks of %s: %w", sourceID, err)
-	}
-	for _, d := range docs {
-		var t Task
-		if err := d.Decode(&t); err != nil {
-			return fmt.Errorf("decode task: %w", err)
-		}
-		if err := moveTask(ctx, tn, t, sourceID, targetID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// moveTask re-links t from sourceID to targetID.
-func moveTask(ctx context.Context, tn store.Tenant, t Task, sourceID, targetID string) error {
-	return retarget(ctx, tn, t, func(t *Task) bool {
+	return rewriteAll(ctx, tn, store.Query{Index: TasksByProfile, Eq: []any{sourceID}}, func(t *Task) bool {
 		if t.ProfileID != sourceID {
 			return false
 		}
@@ -355,39 +337,22 @@ func moveTask(ctx context.Context, tn store.Tenant, t Task, sourceID, targetID s
 	})
 }
 
-// retarget applies fn to t and writes it (store.Rewrite); fn returning
-// false leaves it.
-func retarget(ctx context.Context, tn store.Tenant, t Task, fn func(*Task) bool) error {
-	return store.Rewrite(ctx, tn.C(Tasks), t.ID, &t, func(t *Task) *int64 { return &t.Version }, fn)
+// rewriteAll applies change to every task q reads (store.RewriteAll).
+func rewriteAll(ctx context.Context, tn store.Tenant, q store.Query, change func(*Task) bool) error {
+	return store.RewriteAll(ctx, tn.C(Tasks), q, func(t *Task) string { return t.ID }, func(t *Task) *int64 { return &t.Version }, change)
 }
 
 // RestoreProfile gives restoredID back the tasks made for it (or for a
 // profile merged into it before, origins) that a merge brought to
 // holderID (an unmerge).
 func RestoreProfile(ctx context.Context, tn store.Tenant, holderID, restoredID string, origins []string) error {
-	docs, err := tn.C(Tasks).Find(ctx, store.Query{Index: TasksByProfile, Eq: []any{holderID}})
-	if err != nil {
-		return fmt.Errorf("tasks of %s: %w", holderID, err)
-	}
-	for _, d := range docs {
-		var t Task
-		if err := d.Decode(&t); err != nil {
-			return fmt.Errorf("decode task: %w", err)
+	return rewriteAll(ctx, tn, store.Query{Index: TasksByProfile, Eq: []any{holderID}}, func(t *Task) bool {
+		if t.ProfileID != holderID || !slices.Contains(origins, t.OriginProfileID) {
+			return false
 		}
-		if !slices.Contains(origins, t.OriginProfileID) {
-			continue
-		}
-		if err := retarget(ctx, tn, t, func(t *Task) bool {
-			if t.ProfileID != holderID {
-				return false
-			}
-			t.ProfileID = restoredID
-			return true
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
+		t.ProfileID = restoredID
+		return true
+	})
 }
 
 // Exported is a task as a person's data export shows it.
@@ -428,12 +393,11 @@ func ExportProfile(ctx context.Context, tn store.Tenant, profileIDs ...string) (
 // MoveAccount re-links sourceID's tasks to targetID (a merge of
 // accounts), re-reading a task a concurrent write changed.
 func MoveAccount(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	return store.RewriteAll(ctx, tn.C(Tasks), store.Query{Index: TasksByAccountID, Eq: []any{sourceID}},
-		func(t *Task) string { return t.ID }, func(t *Task) *int64 { return &t.Version }, func(t *Task) bool {
-			if t.AccountID != sourceID {
-				return false
-			}
-			t.AccountID = targetID
-			return true
-		})
+	return rewriteAll(ctx, tn, store.Query{Index: TasksByAccountID, Eq: []any{sourceID}}, func(t *Task) bool {
+		if t.AccountID != sourceID {
+			return false
+		}
+		t.AccountID = targetID
+		return true
+	})
 }

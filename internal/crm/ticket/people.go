@@ -37,35 +37,27 @@ func rewrite(ctx context.Context, tn store.Tenant, t Ticket, fn func(*Ticket) bo
 // MoveProfile re-links sourceID's tickets and the comments they wrote to
 // targetID (a merge). An unmerge leaves them on the survivor.
 func MoveProfile(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	ts, err := ticketsOf(ctx, tn, sourceID)
-	if err != nil {
-		return err
-	}
-	for _, t := range ts {
-		if err := rewrite(ctx, tn, t, func(t *Ticket) bool {
+	err := store.RewriteAll(ctx, tn.C(Tickets), store.Query{Index: TicketsByProfile, Eq: []any{sourceID}},
+		func(t *Ticket) string { return t.ID }, func(t *Ticket) *int64 { return &t.Version }, func(t *Ticket) bool {
 			if t.ProfileID != sourceID {
 				return false
 			}
 			t.ProfileID = targetID
 			return true
-		}); err != nil {
-			return err
-		}
-	}
-	docs, err := tn.C(TicketComments).Find(ctx, store.Query{Index: CommentsByProfile, Eq: []any{sourceID}})
+		})
 	if err != nil {
-		return fmt.Errorf("comments of %s: %w", sourceID, err)
+		return err
 	}
-	for _, d := range docs {
-		var c Comment
-		if err := d.Decode(&c); err != nil {
-			return fmt.Errorf("decode ticket comment: %w", err)
-		}
-		if err := reauthor(ctx, tn, c, targetID); err != nil {
-			return err
-		}
-	}
-	return nil
+	// By compare-and-swap, never an upsert: a comment an erasure deleted
+	// meanwhile stays deleted, one another move changed stays as it is.
+	return store.RewriteAll(ctx, tn.C(TicketComments), store.Query{Index: CommentsByProfile, Eq: []any{sourceID}},
+		func(c *Comment) string { return c.ID }, func(c *Comment) *int64 { return &c.Version }, func(c *Comment) bool {
+			if c.AuthorProfileID != sourceID {
+				return false
+			}
+			c.AuthorProfileID = targetID
+			return true
+		})
 }
 
 // RestoreProfile gives restoredID back the tickets it opened (or a
