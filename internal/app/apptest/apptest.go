@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/identity"
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/store"
 	"github.com/halo-cdp/halo/store/sqlitestore"
@@ -70,4 +72,25 @@ func (e *Env) Profile(t testing.TB, id string) *profile.Profile {
 		t.Fatalf("profile %s: %v", id, err)
 	}
 	return p
+}
+
+// Person is the profile of email, found or made (by identity resolution
+// alone: no write-path steps).
+func (e *Env) Person(t testing.TB, email string) string {
+	t.Helper()
+	res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: []identity.Identifier{{Type: identity.Email, Value: email}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Profile.ID
+}
+
+// WantCode fails unless err is an apperr of code, on field when field is
+// not empty.
+func WantCode(t testing.TB, err error, code apperr.Code, field string) {
+	t.Helper()
+	ae, ok := apperr.As(err)
+	if !ok || ae.Code != code || (field != "" && ae.Field != field) {
+		t.Fatalf("got %v, want %s on %q", err, code, field)
+	}
 }

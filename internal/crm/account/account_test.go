@@ -78,14 +78,6 @@ func (e *env) create(t *testing.T, name string, domains ...string) *account.Acco
 	return a
 }
 
-func wantCode(t *testing.T, err error, code apperr.Code, field string) {
-	t.Helper()
-	ae, ok := apperr.As(err)
-	if !ok || ae.Code != code || (field != "" && ae.Field != field) {
-		t.Fatalf("got %v, want %s on %q", err, code, field)
-	}
-}
-
 func TestDomainsAreNormalisedAndValidated(t *testing.T) {
 	for in, want := range map[string]string{
 		"acme.com": "acme.com", "https://www.Acme.COM/about?x=1": "acme.com", "ACME.com.": "acme.com",
@@ -114,7 +106,7 @@ func TestCreateClaimsIdentifiersOrStoresNothing(t *testing.T) {
 	// A domain another account holds: CONFLICT, and nothing of the call
 	// is stored (its other domain stays free).
 	_, err := e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "Acme again", Domains: []string{"acme-eu.com", "ACME.com"}})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 	if !strings.Contains(err.Error(), acme.ID) {
 		t.Errorf("the conflict does not name the holder: %v", err)
 	}
@@ -124,13 +116,13 @@ func TestCreateClaimsIdentifiersOrStoresNothing(t *testing.T) {
 	e.create(t, "Acme Europe", "acme-eu.com") // free again
 	// Bad input names its field; nothing stored.
 	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "x", Domains: []string{"ok.com", "co.uk"}})
-	wantCode(t, err, apperr.BadUserInput, "input.domains[1]")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.domains[1]")
 	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "  "})
-	wantCode(t, err, apperr.BadUserInput, "input.name")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.name")
 	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "x", Identifiers: []account.Identifier{{Type: "bad type", Value: "1"}}})
-	wantCode(t, err, apperr.BadUserInput, "input.identifiers[0].type")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.identifiers[0].type")
 	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "x", Traits: []any{1}})
-	wantCode(t, err, apperr.BadUserInput, "input.traits")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.traits")
 	if n := e.Count(t, account.Accounts, account.AccountsByName); n != 2 {
 		t.Fatalf("%d accounts after refused creates", n)
 	}
@@ -146,7 +138,7 @@ func TestCreateClaimsIdentifiersOrStoresNothing(t *testing.T) {
 		}
 	}
 	_, err = e.acc.ByIdentifier(e.Ctx, e.Tenant, "identifier", account.Identifier{Type: account.Domain, Value: "nobody.com"})
-	wantCode(t, err, apperr.NotFound, "")
+	apptest.WantCode(t, err, apperr.NotFound, "")
 }
 
 func TestUpdateTakesTheVersionRead(t *testing.T) {
@@ -161,7 +153,7 @@ func TestUpdateTakesTheVersionRead(t *testing.T) {
 	// The version read before: CONFLICT, nothing changed.
 	other := "Other"
 	_, err = e.acc.Update(e.Ctx, e.Tenant, a.ID, account.UpdateInput{Name: &other, ExpectedVersion: 1})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 	if got, _ := e.acc.Get(e.Ctx, e.Tenant, a.ID); got.Name != name || got.Version != 2 {
 		t.Fatalf("after a stale update: %+v", got)
 	}
@@ -173,7 +165,7 @@ func TestUpdateTakesTheVersionRead(t *testing.T) {
 		t.Fatalf("remove a trait: %+v %v", up, err)
 	}
 	_, err = e.acc.Update(e.Ctx, e.Tenant, "nope", account.UpdateInput{ExpectedVersion: 1})
-	wantCode(t, err, apperr.NotFound, "")
+	apptest.WantCode(t, err, apperr.NotFound, "")
 }
 
 // TestPeopleJoinTheirCompanies: people with emails at an account's
@@ -233,7 +225,7 @@ func TestPeopleJoinTheirCompanies(t *testing.T) {
 		t.Errorf("dan joined through a free-mail domain: %v", l)
 	}
 	_, err := e.acc.SetFreeMail(e.Ctx, e.Tenant, []string{"gmail.com", "nope"})
-	wantCode(t, err, apperr.BadUserInput, "freeMailDomains[1]")
+	apptest.WantCode(t, err, apperr.BadUserInput, "freeMailDomains[1]")
 
 	// Contacts page through the links, oldest first, with their count.
 	var seen []string
@@ -263,11 +255,11 @@ func TestPeopleJoinTheirCompanies(t *testing.T) {
 		t.Error("unlinked twice")
 	}
 	_, err = e.acc.Link(e.Ctx, e.Tenant, "no-such-profile", acme.ID, "")
-	wantCode(t, err, apperr.NotFound, "")
+	apptest.WantCode(t, err, apperr.NotFound, "")
 	_, err = e.acc.Link(e.Ctx, e.Tenant, ann, "no-such-account", "")
-	wantCode(t, err, apperr.NotFound, "")
+	apptest.WantCode(t, err, apperr.NotFound, "")
 	_, err = e.acc.Link(e.Ctx, e.Tenant, ann, acme.ID, strings.Repeat("r", account.MaxRoleLen+1))
-	wantCode(t, err, apperr.BadUserInput, "role")
+	apptest.WantCode(t, err, apperr.BadUserInput, "role")
 }
 
 // TestLinksFollowMergesUnmergesAndErasure: a merge brings the source's
@@ -380,9 +372,9 @@ func TestClaimsSurviveRacesAndLeftovers(t *testing.T) {
 	// The same change from the version read before: CONFLICT, and x.com
 	// stays acme's.
 	_, err := e.acc.Update(e.Ctx, e.Tenant, a.ID, account.UpdateInput{SetDomains: true, Domains: both, ExpectedVersion: 1})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "Squatter", Domains: []string{"x.com"}})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 	if got, err := e.acc.ByIdentifier(e.Ctx, e.Tenant, "identifier", account.Identifier{Type: account.Domain, Value: "x.com"}); err != nil || got.ID != a.ID {
 		t.Fatalf("x.com: %v %v", got, err)
 	}
@@ -398,7 +390,7 @@ func TestClaimsSurviveRacesAndLeftovers(t *testing.T) {
 		}
 	}
 	_, err = e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "Fresh", Domains: []string{"fresh.com"}})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 	old := e.create(t, "Old", "old.com")
 	if got, _ := e.acc.ByIdentifier(e.Ctx, e.Tenant, "identifier", account.Identifier{Type: account.Domain, Value: "old.com"}); got == nil || got.ID != old.ID {
 		t.Fatalf("old.com not taken over: %v", got)

@@ -12,7 +12,6 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/task"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
-	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 )
 
@@ -21,13 +20,6 @@ var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 func TestMergeAccounts(t *testing.T) {
 	e := apptest.New(t, start)
 	s, ctx, tn := e.Services, e.Ctx, e.Tenant
-	person := func(email string) string {
-		res, err := s.Identity.Resolve(ctx, tn, identity.Request{Identifiers: []identity.Identifier{{Type: identity.Email, Value: email}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.Profile.ID
-	}
 	acme, err := s.Accounts.Create(ctx, tn, account.CreateInput{Name: "Acme", Domains: []string{"acme.com"}, Traits: map[string]any{"tier": "gold"}})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +29,7 @@ func TestMergeAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann, bob := person("ann@acme.com"), person("bob@example.org")
+	ann, bob := e.Person(t, "ann@acme.com"), e.Person(t, "bob@example.org")
 	for _, l := range []struct{ p, a, role string }{{ann, acme.ID, "buyer"}, {ann, dup.ID, "user"}, {bob, dup.ID, "champion"}} {
 		if _, err := s.Accounts.Link(ctx, tn, l.p, l.a, l.role); err != nil {
 			t.Fatal(err)

@@ -18,14 +18,6 @@ import (
 
 var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-func wantCode(t *testing.T, err error, code apperr.Code, field string) {
-	t.Helper()
-	ae, ok := apperr.As(err)
-	if !ok || ae.Code != code || (field != "" && ae.Field != field) {
-		t.Fatalf("got %v, want %s on %q", err, code, field)
-	}
-}
-
 func TestPipelines(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services.Deals
@@ -51,7 +43,7 @@ func TestPipelines(t *testing.T) {
 		{"x", []deal.Stage{{Key: "w", Name: "W", Outcome: deal.Won}}, "stages"},
 	} {
 		_, err := s.Define(e.Ctx, e.Tenant, c.key, "X", c.st)
-		wantCode(t, err, apperr.BadUserInput, c.field)
+		apptest.WantCode(t, err, apperr.BadUserInput, c.field)
 	}
 	// A stage holding deals cannot go; reordering can.
 	d, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "Renew Acme", Pipeline: "renewals", Currency: "EUR", Amount: 10})
@@ -59,7 +51,7 @@ func TestPipelines(t *testing.T) {
 		t.Fatalf("create: %+v %v", d, err)
 	}
 	_, err = s.Define(e.Ctx, e.Tenant, "renewals", "Renewals", []deal.Stage{{Key: "talks", Name: "Talks", Outcome: deal.Open}, stages[1]})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 	p, err = s.Define(e.Ctx, e.Tenant, "renewals", "Renewals 2", []deal.Stage{stages[1], stages[0]})
 	if err != nil || p.Version != 2 || p.Stages[0].Key != "signed" {
 		t.Fatalf("reorder: %+v %v", p, err)
@@ -71,13 +63,13 @@ func TestPipelines(t *testing.T) {
 	// Changing the outcome of a stage that holds deals is refused.
 	flipped := []deal.Stage{stages[1], {Key: "new", Name: "New", Probability: 1, Outcome: deal.Won}, {Key: "talks", Name: "Talks", Outcome: deal.Open}}
 	_, err = s.Define(e.Ctx, e.Tenant, "renewals", "Renewals", flipped)
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 	// The default pipeline, never stored, guards its stages as well.
 	if _, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "default", Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.Define(e.Ctx, e.Tenant, deal.DefaultKey, "Sales", []deal.Stage{{Key: "new", Name: "New", Outcome: deal.Open}})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 }
 
 func TestAmountsAreDecimals(t *testing.T) {
@@ -97,7 +89,7 @@ func TestAmountsAreDecimals(t *testing.T) {
 	}
 	for _, bad := range []string{"XXX", "XTS", "XAU", "EU", "EURO", ""} {
 		_, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "x", Currency: bad, Amount: 1})
-		wantCode(t, err, apperr.BadUserInput, "input.currency")
+		apptest.WantCode(t, err, apperr.BadUserInput, "input.currency")
 	}
 }
 
@@ -137,7 +129,7 @@ func TestDealLifecycle(t *testing.T) {
 		{deal.CreateInput{Name: "x", Currency: "EUR", Amount: math.Inf(1)}, apperr.BadUserInput, "input.amount"},
 	} {
 		_, err := s.Create(e.Ctx, e.Tenant, c.in)
-		wantCode(t, err, c.code, c.field)
+		apptest.WantCode(t, err, c.code, c.field)
 	}
 	// JPY has no minor units.
 	y, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "yen", Currency: "JPY", Amount: 1000.4})
@@ -151,7 +143,7 @@ func TestDealLifecycle(t *testing.T) {
 		t.Fatalf("update: %+v %v", d, err)
 	}
 	_, err = s.Update(e.Ctx, e.Tenant, d.ID, deal.UpdateInput{Amount: &amount, ExpectedVersion: 1})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 
 	e.Clock.Set(start.Add(time.Hour))
 	d, err = s.Move(e.Ctx, e.Tenant, d.ID, "proposal", "sent the quote", 2)
@@ -159,25 +151,25 @@ func TestDealLifecycle(t *testing.T) {
 		t.Fatalf("move: %+v %v", d, err)
 	}
 	_, err = s.Move(e.Ctx, e.Tenant, d.ID, "nope", "", 3)
-	wantCode(t, err, apperr.BadUserInput, "stage")
+	apptest.WantCode(t, err, apperr.BadUserInput, "stage")
 	_, err = s.Move(e.Ctx, e.Tenant, d.ID, "proposal", "", 3)
-	wantCode(t, err, apperr.BadUserInput, "stage")
+	apptest.WantCode(t, err, apperr.BadUserInput, "stage")
 	e.Clock.Set(start.Add(49 * time.Hour))
 	d, err = s.Close(e.Ctx, e.Tenant, d.ID, deal.Won, "signed", 3)
 	if err != nil || d.Status != deal.Won || d.Stage != "won" || d.ClosedAt.IsZero() || d.CloseReason != "signed" {
 		t.Fatalf("close: %+v %v", d, err)
 	}
 	_, err = s.Close(e.Ctx, e.Tenant, d.ID, deal.Lost, "", 4)
-	wantCode(t, err, apperr.BadUserInput, "id")
+	apptest.WantCode(t, err, apperr.BadUserInput, "id")
 	_, err = s.Close(e.Ctx, e.Tenant, d.ID, "MAYBE", "", 4)
-	wantCode(t, err, apperr.BadUserInput, "outcome")
+	apptest.WantCode(t, err, apperr.BadUserInput, "outcome")
 	// Reopening is a move to an open stage.
 	d, err = s.Move(e.Ctx, e.Tenant, d.ID, "negotiation", "they came back", 4)
 	if err != nil || d.Status != deal.Open || !d.ClosedAt.IsZero() {
 		t.Fatalf("reopen: %+v %v", d, err)
 	}
 	_, err = s.Move(e.Ctx, e.Tenant, "nope", "won", "", 1)
-	wantCode(t, err, apperr.NotFound, "")
+	apptest.WantCode(t, err, apperr.NotFound, "")
 }
 
 // TestConcurrentMovesOneWinsPerVersion: ten writers move one deal from
@@ -307,7 +299,7 @@ func TestListsAndSummary(t *testing.T) {
 		t.Errorf("summary: won %d lost %d rate %v cycle %s", sum.Won, sum.Lost, sum.WinRate, sum.AverageCycle)
 	}
 	_, err = s.Summarize(e.Ctx, e.Tenant, "nope")
-	wantCode(t, err, apperr.BadUserInput, "pipeline")
+	apptest.WantCode(t, err, apperr.BadUserInput, "pipeline")
 }
 
 // TestDealNodeFollowsContacts: "a contact of an open deal over 1,000":
@@ -316,14 +308,7 @@ func TestListsAndSummary(t *testing.T) {
 func TestDealNodeFollowsContacts(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services
-	person := func(email string) string {
-		res, err := s.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: []identity.Identifier{{Type: identity.Email, Value: email}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.Profile.ID
-	}
-	ann, bob := person("ann@example.org"), person("bob@example.org")
+	ann, bob := e.Person(t, "ann@example.org"), e.Person(t, "bob@example.org")
 	seg, err := s.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "big open deals", Rule: &rule.Rule{Deal: &rule.DealCond{
 		Statuses: []string{deal.Open}, Amount: &rule.AmountCond{Op: rule.GT, Value: 1000}}}})
 	if err != nil {
@@ -354,7 +339,7 @@ func TestDealNodeFollowsContacts(t *testing.T) {
 	}
 	// A bad node is refused with its field.
 	_, err = s.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "x", Rule: &rule.Rule{Deal: &rule.DealCond{Pipeline: "sales", Stages: []string{"nope"}}}})
-	wantCode(t, err, apperr.BadUserInput, "input.rule.deal.stages[0]")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.rule.deal.stages[0]")
 	_, err = s.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "x", Rule: &rule.Rule{Deal: &rule.DealCond{Stages: []string{"proposal"}}}})
-	wantCode(t, err, apperr.BadUserInput, "input.rule.deal.pipeline")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.rule.deal.pipeline")
 }

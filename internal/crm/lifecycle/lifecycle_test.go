@@ -16,15 +16,6 @@ import (
 
 var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-func person(t *testing.T, e *apptest.Env, email string) string {
-	t.Helper()
-	res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: []identity.Identifier{{Type: identity.Email, Value: email}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Profile.ID
-}
-
 func history(t *testing.T, e *apptest.Env, id string) string {
 	t.Helper()
 	p := e.Profile(t, id)
@@ -45,7 +36,7 @@ func history(t *testing.T, e *apptest.Env, id string) string {
 func TestStagesMoveWithDealsAndOrders(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services.Lifecycle
-	ann, bob := person(t, e, "ann@acme.com"), person(t, e, "bob@acme.com")
+	ann, bob := e.Person(t, "ann@acme.com"), e.Person(t, "bob@acme.com")
 	if _, err := s.Set(e.Ctx, e.Tenant, ann, profile.Lead, "rep"); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +84,7 @@ func TestStagesMoveWithDealsAndOrders(t *testing.T) {
 	}
 
 	// An order makes a customer, in the write that counts it.
-	cy := person(t, e, "cy@example.org")
+	cy := e.Person(t, "cy@example.org")
 	if _, err := s.Set(e.Ctx, e.Tenant, cy, profile.Churned, "rep"); err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +108,11 @@ func TestStagesMoveWithDealsAndOrders(t *testing.T) {
 	}
 
 	// A merge keeps the further stage and both histories.
-	dee := person(t, e, "dee@example.org")
+	dee := e.Person(t, "dee@example.org")
 	if _, err := s.Set(e.Ctx, e.Tenant, dee, profile.MQL, "rep"); err != nil {
 		t.Fatal(err)
 	}
-	lead := person(t, e, "lead@example.org")
+	lead := e.Person(t, "lead@example.org")
 	if _, err := s.Set(e.Ctx, e.Tenant, lead, profile.SQL, "rep"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/crm/story"
-	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -19,14 +18,7 @@ import (
 func TestPostOncePerPerson(t *testing.T) {
 	e := apptest.New(t, time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
 	s := e.Services
-	person := func(email string) string {
-		res, err := s.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: []identity.Identifier{{Type: identity.Email, Value: email}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.Profile.ID
-	}
-	a, b := person("a@example.org"), person("b@example.org")
+	a, b := e.Person(t, "a@example.org"), e.Person(t, "b@example.org")
 	if _, err := s.Identity.Merge(e.Ctx, e.Tenant, a, b, "same", "t"); err != nil {
 		t.Fatal(err)
 	}

@@ -12,14 +12,6 @@ import (
 
 var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-func wantCode(t *testing.T, err error, code apperr.Code, field string) {
-	t.Helper()
-	ae, ok := apperr.As(err)
-	if !ok || ae.Code != code || (field != "" && ae.Field != field) {
-		t.Fatalf("got %v, want %s on %q", err, code, field)
-	}
-}
-
 func TestTasks(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services.Tasks
@@ -50,7 +42,7 @@ func TestTasks(t *testing.T) {
 		{task.CreateInput{Subject: "x", DealID: "nope"}, apperr.NotFound, ""},
 	} {
 		_, err := s.Create(e.Ctx, e.Tenant, c.in)
-		wantCode(t, err, c.code, c.field)
+		apptest.WantCode(t, err, c.code, c.field)
 	}
 	rep1 := "rep-1"
 	count := func(f task.Filter, want int) {
@@ -68,7 +60,7 @@ func TestTasks(t *testing.T) {
 		t.Fatalf("all tasks: %v", all.Tasks)
 	}
 	_, err = s.Create(e.Ctx, e.Tenant, task.CreateInput{Subject: "x", DueAt: &task.NoDue})
-	wantCode(t, err, apperr.BadUserInput, "input.dueAt")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.dueAt")
 	count(task.Filter{Assignee: &rep1}, 2)
 	count(task.Filter{Status: task.Open, DueBefore: start}, 1)
 	count(task.Filter{Assignee: &rep1, DueBefore: start}, 1)
@@ -82,9 +74,9 @@ func TestTasks(t *testing.T) {
 		t.Fatalf("complete: %+v %v", done, err)
 	}
 	_, err = s.Complete(e.Ctx, e.Tenant, a.ID)
-	wantCode(t, err, apperr.BadUserInput, "id")
+	apptest.WantCode(t, err, apperr.BadUserInput, "id")
 	_, err = s.Complete(e.Ctx, e.Tenant, "nope")
-	wantCode(t, err, apperr.NotFound, "")
+	apptest.WantCode(t, err, apperr.NotFound, "")
 	count(task.Filter{Status: task.Done}, 1)
 	// rep-1's tasks, done ones among them: still by due date.
 	mine, _ := s.List(e.Ctx, e.Tenant, task.Filter{Assignee: &rep1}, 10, "")
@@ -115,7 +107,7 @@ func TestTasks(t *testing.T) {
 	}
 	for _, id := range []string{a.ID, b.ID} {
 		_, err = s.Get(e.Ctx, e.Tenant, id)
-		wantCode(t, err, apperr.NotFound, "")
+		apptest.WantCode(t, err, apperr.NotFound, "")
 	}
 	count(task.Filter{}, 2)
 }

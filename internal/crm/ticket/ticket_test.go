@@ -17,23 +17,6 @@ import (
 
 var start = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-func wantCode(t *testing.T, err error, code apperr.Code, field string) {
-	t.Helper()
-	ae, ok := apperr.As(err)
-	if !ok || ae.Code != code || (field != "" && ae.Field != field) {
-		t.Fatalf("got %v, want %s on %q", err, code, field)
-	}
-}
-
-func person(t *testing.T, e *apptest.Env, email string) string {
-	t.Helper()
-	res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: []identity.Identifier{{Type: identity.Email, Value: email}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Profile.ID
-}
-
 func ptr[T any](v T) *T { return &v }
 
 func TestOpenAndTransitions(t *testing.T) {
@@ -43,7 +26,7 @@ func TestOpenAndTransitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann := person(t, e, "ann@acme.com")
+	ann := e.Person(t, "ann@acme.com")
 	if err := e.Services.Accounts.LinkEmails(e.Ctx, e.Tenant, ann, []string{"ann@acme.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +50,7 @@ func TestOpenAndTransitions(t *testing.T) {
 		{ticket.OpenInput{ProfileID: ann, Subject: "x", AccountID: "nope"}, apperr.NotFound, ""},
 	} {
 		_, err := s.Open(e.Ctx, e.Tenant, c.in)
-		wantCode(t, err, c.code, c.field)
+		apptest.WantCode(t, err, c.code, c.field)
 	}
 	if n, _ := s.Count(e.Ctx, e.Tenant, ticket.Filter{}); n != 1 {
 		t.Fatalf("refused opens stored tickets: %d", n)
@@ -80,16 +63,16 @@ func TestOpenAndTransitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = move(ticket.StatusNew)
-	wantCode(t, err, apperr.BadUserInput, "input.status")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.status")
 	_, err = move("LATER")
-	wantCode(t, err, apperr.BadUserInput, "input.status")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.status")
 	closed, err := move(ticket.StatusClosed)
 	if err != nil || closed.ResolvedAt.IsZero() || closed.ClosedAt.IsZero() {
 		t.Fatalf("closed: %+v %v", closed, err)
 	}
 	for _, to := range []string{ticket.StatusNew, ticket.StatusPending, ticket.StatusResolved} {
 		_, err = move(to)
-		wantCode(t, err, apperr.BadUserInput, "input.status")
+		apptest.WantCode(t, err, apperr.BadUserInput, "input.status")
 	}
 	if got, _ := s.Get(e.Ctx, e.Tenant, tk.ID); got.Version != closed.Version || got.Status != ticket.StatusClosed {
 		t.Fatalf("a refused move wrote: %+v", got)
@@ -99,19 +82,19 @@ func TestOpenAndTransitions(t *testing.T) {
 		t.Fatalf("reopened: %+v %v", reopened, err)
 	}
 	_, err = s.Update(e.Ctx, e.Tenant, tk.ID, ticket.UpdateInput{Assignee: ptr("agent-1"), ExpectedVersion: ptr(closed.Version)})
-	wantCode(t, err, apperr.Conflict, "")
+	apptest.WantCode(t, err, apperr.Conflict, "")
 	up, err := s.Update(e.Ctx, e.Tenant, tk.ID, ticket.UpdateInput{Assignee: ptr("agent-1"), Priority: ptr(ticket.Low), ExpectedVersion: ptr(reopened.Version)})
 	if err != nil || up.Assignee != "agent-1" || !up.ResolutionDue.Equal(start.Add(7*24*time.Hour)) {
 		t.Fatalf("update: %+v %v", up, err)
 	}
 	_, err = s.Update(e.Ctx, e.Tenant, "nope", ticket.UpdateInput{Assignee: ptr("x")})
-	wantCode(t, err, apperr.NotFound, "")
+	apptest.WantCode(t, err, apperr.NotFound, "")
 }
 
 func TestCommentsAndFirstResponse(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services.Tickets
-	ann := person(t, e, "ann@example.org")
+	ann := e.Person(t, "ann@example.org")
 	tk, err := s.Open(e.Ctx, e.Tenant, ticket.OpenInput{ProfileID: ann, Subject: "Refund"})
 	if err != nil {
 		t.Fatal(err)
@@ -137,16 +120,16 @@ func TestCommentsAndFirstResponse(t *testing.T) {
 		t.Fatalf("the person's reply reopens: %+v %v", after, err)
 	}
 	_, _, err = s.AddComment(e.Ctx, e.Tenant, ticket.CommentInput{TicketID: tk.ID, Body: "x", ByCustomer: true, Internal: true})
-	wantCode(t, err, apperr.BadUserInput, "input.internal")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.internal")
 	_, _, err = s.AddComment(e.Ctx, e.Tenant, ticket.CommentInput{TicketID: tk.ID, Body: " "})
-	wantCode(t, err, apperr.BadUserInput, "input.body")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.body")
 	_, _, err = s.AddComment(e.Ctx, e.Tenant, ticket.CommentInput{TicketID: "nope", Body: "x"})
-	wantCode(t, err, apperr.NotFound, "")
+	apptest.WantCode(t, err, apperr.NotFound, "")
 	if _, err := s.Update(e.Ctx, e.Tenant, tk.ID, ticket.UpdateInput{Status: ptr(ticket.StatusClosed)}); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = s.AddComment(e.Ctx, e.Tenant, ticket.CommentInput{TicketID: tk.ID, Body: "x"})
-	wantCode(t, err, apperr.BadUserInput, "input.ticketId")
+	apptest.WantCode(t, err, apperr.BadUserInput, "input.ticketId")
 	public, _ := s.Comments(e.Ctx, e.Tenant, tk.ID, false, 10, "")
 	all, _ := s.Comments(e.Ctx, e.Tenant, tk.ID, true, 2, "")
 	if len(public.Comments) != 2 || len(all.Comments) != 2 || !all.HasNext || all.Comments[0].Body != "Looks like fraud?" || public.Comments[1].AuthorProfileID != ann {
@@ -164,7 +147,7 @@ func TestCommentsAndFirstResponse(t *testing.T) {
 func TestSweeperFlagsBreaches(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services.Tickets
-	ann := person(t, e, "ann@example.org")
+	ann := e.Person(t, "ann@example.org")
 	urgent, err := s.Open(e.Ctx, e.Tenant, ticket.OpenInput{ProfileID: ann, Subject: "Down", Priority: ticket.Urgent})
 	if err != nil {
 		t.Fatal(err)
@@ -241,9 +224,9 @@ func TestTargets(t *testing.T) {
 		{[]ticket.Target{{Priority: ticket.Low, FirstResponse: 2 * time.Hour, Resolution: time.Hour}}, "targets[0].firstResponseMinutes"},
 	} {
 		_, err := s.SetTargets(e.Ctx, e.Tenant, c.in)
-		wantCode(t, err, apperr.BadUserInput, c.field)
+		apptest.WantCode(t, err, apperr.BadUserInput, c.field)
 	}
-	ann := person(t, e, "ann@example.org")
+	ann := e.Person(t, "ann@example.org")
 	tk, err := s.Open(e.Ctx, e.Tenant, ticket.OpenInput{ProfileID: ann, Subject: "x", Priority: ticket.High})
 	if err != nil || !tk.FirstResponseDue.Equal(start.Add(10*time.Minute)) || !tk.ResolutionDue.Equal(ticket.NoDue) {
 		t.Fatalf("opened with the workspace's targets: %+v %v", tk, err)
@@ -255,7 +238,7 @@ func TestTargets(t *testing.T) {
 func TestListsAgreeWithAScan(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services.Tickets
-	ann := person(t, e, "ann@example.org")
+	ann := e.Person(t, "ann@example.org")
 	r := rand.New(rand.NewPCG(1, 2))
 	statuses := []string{ticket.StatusOpen, ticket.StatusPending, ticket.StatusResolved}
 	var all []*ticket.Ticket
@@ -325,8 +308,8 @@ func TestListsAgreeWithAScan(t *testing.T) {
 func TestEraseAndExport(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services.Tickets
-	ann := person(t, e, "ann@example.org")
-	bob := person(t, e, "bob@example.org")
+	ann := e.Person(t, "ann@example.org")
+	bob := e.Person(t, "bob@example.org")
 	tk, err := s.Open(e.Ctx, e.Tenant, ticket.OpenInput{ProfileID: ann, Subject: "Ann's refund", Body: "Order 42"})
 	if err != nil {
 		t.Fatal(err)
@@ -380,8 +363,8 @@ func TestEraseAndExport(t *testing.T) {
 func TestUnmergeGivesBack(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services
-	older := person(t, e, "old@example.org")
-	newer := person(t, e, "new@example.org")
+	older := e.Person(t, "old@example.org")
+	newer := e.Person(t, "new@example.org")
 	if _, err := s.Lifecycle.Set(e.Ctx, e.Tenant, older, profile.Lead, "rep"); err != nil {
 		t.Fatal(err)
 	}
