@@ -52,9 +52,6 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 	if in.ByCustomer && in.Internal {
 		return nil, nil, apperr.Invalid("input.internal", "a comment by the ticket's person is public")
 	}
-	if _, err := s.Get(ctx, tn, in.TicketID); err != nil {
-		return nil, nil, notFound("input.ticketId", err)
-	}
 	// The ticket is written first, at the comment's time: an answer in
 	// time is on the ticket before any sweep could take it for missed.
 	var author string
@@ -62,7 +59,7 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 		author = agent
 	}
 	t, err := s.change(ctx, tn, in.TicketID, nil, func(t *Ticket, now time.Time) error {
-		if err := commentable(t, in.ByCustomer); err != nil {
+		if err := commentable(t); err != nil {
 			return err
 		}
 		switch {
@@ -80,7 +77,7 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, notFound("input.ticketId", err)
 	}
 	c := &Comment{ID: store.NewID(), TicketID: t.ID, Body: body, Author: author, Internal: in.Internal, CreatedAt: t.UpdatedAt, Version: 1}
 	if in.ByCustomer {
@@ -107,7 +104,7 @@ func (s *Service) AddComment(ctx context.Context, tn store.Tenant, in CommentInp
 	return c, t, nil
 }
 
-func commentable(t *Ticket, byCustomer bool) error {
+func commentable(t *Ticket) error {
 	if t.Status == StatusClosed {
 		return apperr.Invalid("input.ticketId", "ticket %s is closed: reopen it first", t.ID)
 	}
