@@ -18,6 +18,13 @@ const (
 	DealsByAccount  = "by_account"  // (accountId, createdAt)
 	DealsByPipeline = "by_pipeline" // (pipeline, createdAt)
 
+	// Tallies keep each pipeline's summary figures (_id: the pipeline's
+	// key), changed by every deal write (tally.go).
+	Tallies = "deal_tallies"
+	// TallyIntents mark deal writes between their deal and their tally.
+	TallyIntents           = "deal_tally_intents"
+	TallyIntentsByPipeline = "by_pipeline_at" // (pipeline, at)
+
 	// DealContacts indexes deals by contact (_id: dealId/profileId): the
 	// deals of a person, for segment rules.
 	DealContacts          = "deal_contacts"
@@ -35,6 +42,10 @@ var Collections = []store.CollectionSpec{
 		{Name: DealsByOwner, Fields: []string{"ownerId", "createdAt"}},
 		{Name: DealsByAccount, Fields: []string{"accountId", "createdAt"}},
 		{Name: DealsByPipeline, Fields: []string{"pipeline", "createdAt"}},
+	}},
+	{Name: Tallies},
+	{Name: TallyIntents, Indexes: []store.Index{
+		{Name: TallyIntentsByPipeline, Fields: []string{"pipeline", "at"}},
 	}},
 	{Name: DealContacts, Indexes: []store.Index{
 		{Name: DealContactsByProfile, Fields: []string{"profileId"}},

@@ -241,8 +241,14 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	if err := indexContacts(ctx, tn, d.ID, d.ContactIDs); err != nil {
 		return nil, err
 	}
-	if err := tn.C(Deals).Insert(ctx, d); err != nil {
-		return nil, fmt.Errorf("store deal: %w", err)
+	err = s.tallied(ctx, tn, nil, d, func() error {
+		if err := tn.C(Deals).Insert(ctx, d); err != nil {
+			return fmt.Errorf("store deal: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	d.WorkspaceID = tn.Workspace()
 	s.notify(ctx, tn, d)
@@ -420,11 +426,17 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 	if err := indexContacts(ctx, tn, next.ID, next.ContactIDs); err != nil {
 		return nil, err
 	}
-	if err := tn.C(Deals).Replace(ctx, &next, d.Version); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			return nil, apperr.New(apperr.Conflict, "deal %s changed since version %d was read: read it again", id, expectedVersion)
+	err = s.tallied(ctx, tn, d, &next, func() error {
+		if err := tn.C(Deals).Replace(ctx, &next, d.Version); err != nil {
+			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+				return apperr.New(apperr.Conflict, "deal %s changed since version %d was read: read it again", id, expectedVersion)
+			}
+			return fmt.Errorf("store deal %s: %w", id, err)
 		}
-		return nil, fmt.Errorf("store deal %s: %w", id, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.notify(ctx, tn, &next)
 	s.decide(ctx, tn, &next, d.ContactIDs)

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
-	"github.com/halo-cdp/halo/internal/platform/rawbson"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -202,99 +202,37 @@ type Summary struct {
 	Won, Lost    int64
 }
 
-// Summarize reads pipeline key's deals once: count, value and weighted
-// forecast per stage and currency, win rate and average cycle.
+// Summarize gives pipeline key's figures from its tally: count, value
+// and weighted forecast per stage and currency, win rate and average
+// cycle.
 func (s *Service) Summarize(ctx context.Context, tn store.Tenant, key string) (*Summary, error) {
 	p, err := s.Get(ctx, tn, "pipeline", key)
 	if err != nil {
 		return nil, err
 	}
-	out := &Summary{Pipeline: p}
-	idx, digits := map[string]int{}, map[string]int{}
-	minor := make([]map[string]int64, len(p.Stages))
-	for i, st := range p.Stages {
-		idx[st.Key] = i
-		minor[i] = map[string]int64{}
-		out.Stages = append(out.Stages, StageSummary{Stage: st})
-	}
-	// Summed in seconds: nanoseconds overflow past a few thousand wins.
-	var cycle float64
-	err = tn.C(Deals).Each(ctx, store.Query{Index: DealsByPipeline, Eq: []any{key}, Limit: 1000}, func(raw bson.Raw) error {
-		d, err := summaryFields(raw)
-		if err != nil {
-			return err
-		}
-		switch d.Status {
-		case Won:
-			out.Won++
-			cycle += d.ClosedAt.Sub(d.CreatedAt).Seconds()
-		case Lost:
-			out.Lost++
-		}
-		i, ok := idx[d.Stage]
-		if !ok {
-			return nil
-		}
-		out.Stages[i].Count++
-		// Keyed by digits too: amounts priced with other digits are
-		// other units.
-		cur := fmt.Sprintf("%s/%d", d.Currency, d.Digits)
-		minor[i][cur] += d.Amount
-		digits[cur] = d.Digits
-		return nil
-	})
+	c, err := s.counted(ctx, tn, key)
 	if err != nil {
 		return nil, fmt.Errorf("summarize pipeline %s: %w", key, err)
 	}
-	for i := range out.Stages {
-		for _, c := range slices.Sorted(maps.Keys(minor[i])) {
-			amt := fromMinor(minor[i][c], digits[c])
-			code, _, _ := strings.Cut(c, "/")
-			out.Stages[i].Values = append(out.Stages[i].Values, Value{Currency: code, Amount: amt, Weighted: amt * out.Stages[i].Stage.Probability})
+	out := &Summary{Pipeline: p, Won: c.Won, Lost: c.Lost}
+	for _, st := range p.Stages {
+		sum := StageSummary{Stage: st}
+		cells := c.Stages[st.Key]
+		for _, k := range slices.Sorted(maps.Keys(cells)) {
+			code, d, _ := strings.Cut(k, "/")
+			digits, _ := strconv.Atoi(d)
+			amt := fromMinor(cells[k].Minor, digits)
+			sum.Count += cells[k].N
+			sum.Values = append(sum.Values, Value{Currency: code, Amount: amt, Weighted: amt * st.Probability})
 		}
+		out.Stages = append(out.Stages, sum)
 	}
 	if closed := out.Won + out.Lost; closed > 0 {
 		r := float64(out.Won) / float64(closed)
 		out.WinRate = &r
 	}
 	if out.Won > 0 {
-		out.AverageCycle = time.Duration(cycle / float64(out.Won) * float64(time.Second))
+		out.AverageCycle = time.Duration(float64(c.CycleMs) / float64(out.Won) * float64(time.Millisecond))
 	}
 	return out, nil
-}
-
-// summaryFields decodes what a summary reads of a stored deal: its
-// stage, status, amount and times, not its history or contacts (a whole
-// decode was four fifths of a summary's time).
-func summaryFields(raw bson.Raw) (Deal, error) {
-	var d Deal
-	err := rawbson.Each(raw, func(key []byte, v bson.RawValue) error {
-		switch string(key) {
-		case "stage":
-			d.Stage, _ = v.StringValueOK()
-		case "status":
-			d.Status, _ = v.StringValueOK()
-		case "currency":
-			d.Currency, _ = v.StringValueOK()
-		case "digits":
-			if n, ok := v.AsInt64OK(); ok {
-				d.Digits = int(n)
-			}
-		case "amount":
-			d.Amount, _ = v.AsInt64OK()
-		case "createdAt":
-			if t, ok := v.TimeOK(); ok {
-				d.CreatedAt = t
-			}
-		case "closedAt":
-			if t, ok := v.TimeOK(); ok {
-				d.ClosedAt = t
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return d, fmt.Errorf("decode deal: %w", err)
-	}
-	return d, nil
 }

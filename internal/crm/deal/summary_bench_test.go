@@ -12,8 +12,9 @@ import (
 
 // BenchmarkPipelineSummary100k: pipelineSummary of the default pipeline
 // over 100,000 deals (inserted directly, spread over its stages, two
-// currencies): one read of the pipeline's deals per call. The CRM issue
-// asks < 50 ms; see BENCHMARKS.md.
+// currencies): the tally kept by deal writes, read per call; the one
+// recount that builds it is reported as recount-ms. The CRM issue asks
+// < 50 ms; see BENCHMARKS.md.
 //
 //	go test ./internal/crm/deal -run '^$' -bench PipelineSummary100k -benchtime 5x
 func BenchmarkPipelineSummary100k(b *testing.B) {
@@ -44,6 +45,13 @@ func BenchmarkPipelineSummary100k(b *testing.B) {
 			docs = docs[:0]
 		}
 	}
+	// The deals were stored directly, so the first summary counts them
+	// into the pipeline's tally; later ones read the tally.
+	began := time.Now()
+	if _, err := e.Services.Deals.Summarize(e.Ctx, e.Tenant, deal.DefaultKey); err != nil {
+		b.Fatal(err)
+	}
+	recount := time.Since(began)
 	b.ResetTimer()
 	for range b.N {
 		s, err := e.Services.Deals.Summarize(e.Ctx, e.Tenant, deal.DefaultKey)
@@ -51,4 +59,6 @@ func BenchmarkPipelineSummary100k(b *testing.B) {
 			b.Fatalf("summary: %+v %v", s, err)
 		}
 	}
+	b.StopTimer()
+	b.ReportMetric(float64(recount.Milliseconds()), "recount-ms")
 }
