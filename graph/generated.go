@@ -5362,7 +5362,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AccountConditionInput", ec.unmarshalInputAccountConditionInput),
 			graphql.NewInputUnmarshaler("AccountIdentifierInput", ec.unmarshalInputAccountIdentifierInput),
+			graphql.NewInputUnmarshaler("AccountRollupConditionInput", ec.unmarshalInputAccountRollupConditionInput),
 			graphql.NewInputUnmarshaler("AddTicketCommentInput", ec.unmarshalInputAddTicketCommentInput),
 			graphql.NewInputUnmarshaler("BetweenWindowInput", ec.unmarshalInputBetweenWindowInput),
 			graphql.NewInputUnmarshaler("ComputedConditionInput", ec.unmarshalInputComputedConditionInput),
@@ -5577,6 +5579,44 @@ extend type Account {
   creations, moves and closings, each once, with an empty profileId).
   """
   timeline(first: Int = 20, after: String): AccountTimelineConnection! @hasScope(scope: "profiles:read")
+}
+
+"An account roll-up a segment rule can compare: the counts CRM writes change."
+enum AccountRollupField {
+  "People linked to the account."
+  CONTACTS
+  OPEN_DEALS
+  WON_DEALS
+  LOST_DEALS
+  "Tickets not RESOLVED or CLOSED."
+  OPEN_TICKETS
+  "Open tickets past a service-level target."
+  BREACHED_TICKETS
+}
+
+"A roll-up compared with a number: op is EQ, NE, GT, GTE, LT or LTE."
+input AccountRollupConditionInput {
+  field: AccountRollupField!
+  op: RuleOp!
+  value: Float!
+}
+
+"""
+A segment rule node: the person is a contact of an account matching
+every trait condition (on the account's traits, with the trait node's
+operators) and every roll-up condition. "Works at a gold account with an
+open deal" is {traits: [{key: "tier", op: EQ, value: "gold"}], rollups:
+[{field: OPEN_DEALS, op: GTE, value: 1}]}. Nothing set: a contact of an
+account. Activity, engagement and health are not comparable here: they
+move with every contact's events and with time alone.
+"""
+input AccountConditionInput {
+  traits: [TraitConditionInput!]
+  rollups: [AccountRollupConditionInput!]
+}
+
+extend input SegmentRuleInput {
+  account: AccountConditionInput
 }
 `, BuiltIn: false},
 	{Name: "../schema/accounts.graphqls", Input: `"""
@@ -33133,6 +33173,55 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAccountConditionInput(ctx context.Context, obj any) (model.AccountConditionInput, error) {
+	var it model.AccountConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"traits", "rollups"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "traits":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("traits"))
+			data, err := ec.unmarshalOTraitConditionInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitConditionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Traits = data
+		case "rollups":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rollups"))
+			data, err := ec.unmarshalOAccountRollupConditionInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollupConditionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rollups = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAccountConditionInput unmarshals raw into the AccountConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAccountConditionInput(ctx context.Context, raw any) (model.AccountConditionInput, error) {
+	var out model.AccountConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccountConditionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAccountIdentifierInput(ctx context.Context, obj any) (model.AccountIdentifierInput, error) {
 	var it model.AccountIdentifierInput
 	if obj == nil {
@@ -33179,6 +33268,62 @@ func (ec *executionContext) unmarshalInputAccountIdentifierInput(ctx context.Con
 func UnmarshalAccountIdentifierInput(ctx context.Context, raw any) (model.AccountIdentifierInput, error) {
 	var out model.AccountIdentifierInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccountIdentifierInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAccountRollupConditionInput(ctx context.Context, obj any) (model.AccountRollupConditionInput, error) {
+	var it model.AccountRollupConditionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"field", "op", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNAccountRollupField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollupField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "op":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("op"))
+			data, err := ec.unmarshalNRuleOp2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐRuleOp(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Op = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalNFloat2float64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAccountRollupConditionInput unmarshals raw into the AccountRollupConditionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAccountRollupConditionInput(ctx context.Context, raw any) (model.AccountRollupConditionInput, error) {
+	var out model.AccountRollupConditionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccountRollupConditionInput", raw, &out)
 	return out, err
 }
 
@@ -35339,7 +35484,7 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "consent", "deal", "identifier", "lifecycleStage", "ticket", "computed"}
+	fieldsInOrder := [...]string{"and", "or", "not", "trait", "event", "lastEvent", "profile", "inSegment", "account", "consent", "deal", "identifier", "lifecycleStage", "ticket", "computed"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -35402,6 +35547,13 @@ func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, 
 				return it, err
 			}
 			it.InSegment = data
+		case "account":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("account"))
+			data, err := ec.unmarshalOAccountConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountConditionInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Account = data
 		case "consent":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consent"))
 			data, err := ec.unmarshalOConsentConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐConsentConditionInput(ctx, v)
@@ -43033,6 +43185,21 @@ func (ec *executionContext) marshalNAccountMerge2ᚕgithubᚗcomᚋhaloᚑcdpᚋ
 	return ret
 }
 
+func (ec *executionContext) unmarshalNAccountRollupConditionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollupConditionInput(ctx context.Context, v any) (model.AccountRollupConditionInput, error) {
+	res, err := ec.unmarshalInputAccountRollupConditionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAccountRollupField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollupField(ctx context.Context, v any) (model.AccountRollupField, error) {
+	var res model.AccountRollupField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAccountRollupField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollupField(ctx context.Context, sel ast.SelectionSet, v model.AccountRollupField) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNAccountRollups2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollups(ctx context.Context, sel ast.SelectionSet, v *model.AccountRollups) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AccountRollups!")
@@ -45429,6 +45596,14 @@ func (ec *executionContext) marshalOAccount2ᚖgithubᚗcomᚋhaloᚑcdpᚋhalo�
 	return ec._Account(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOAccountConditionInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountConditionInput(ctx context.Context, v any) (*model.AccountConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAccountConditionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOAccountIdentifierInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountIdentifierInputᚄ(ctx context.Context, v any) ([]model.AccountIdentifierInput, error) {
 	if v == nil {
 		return nil, nil
@@ -45452,6 +45627,23 @@ func (ec *executionContext) unmarshalOAccountIdentifierInput2ᚖgithubᚗcomᚋh
 	}
 	res, err := ec.unmarshalInputAccountIdentifierInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAccountRollupConditionInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollupConditionInputᚄ(ctx context.Context, v any) ([]model.AccountRollupConditionInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.AccountRollupConditionInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAccountRollupConditionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollupConditionInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOBetweenWindowInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐBetweenWindowInput(ctx context.Context, v any) (*model.BetweenWindowInput, error) {

@@ -133,9 +133,20 @@ func toRule(in *model.SegmentRuleInput, path string) (rule.Rule, error) {
 		}
 		r.Deal = c
 	}
+	if in.Account != nil {
+		set = append(set, "account")
+		c := &rule.AccountCond{}
+		for i := range in.Account.Traits {
+			c.Traits = append(c.Traits, *toCond(&in.Account.Traits[i]))
+		}
+		for _, rc := range in.Account.Rollups {
+			c.Rollups = append(c.Rollups, rule.RollupCond{Field: rule.RollupField(rc.Field), Op: rule.Op(rc.Op), Value: rc.Value})
+		}
+		r.Account = c
+	}
 	switch len(set) {
 	case 0:
-		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket, deal")
+		return r, apperr.Invalid(path, "set exactly one of and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket, deal, account")
 	case 1:
 		return r, nil
 	}

@@ -39,6 +39,18 @@ type Account struct {
 	Tickets *TicketConnection `json:"tickets"`
 }
 
+// A segment rule node: the person is a contact of an account matching
+// every trait condition (on the account's traits, with the trait node's
+// operators) and every roll-up condition. "Works at a gold account with an
+// open deal" is {traits: [{key: "tier", op: EQ, value: "gold"}], rollups:
+// [{field: OPEN_DEALS, op: GTE, value: 1}]}. Nothing set: a contact of an
+// account. Activity, engagement and health are not comparable here: they
+// move with every contact's events and with time alone.
+type AccountConditionInput struct {
+	Traits  []TraitConditionInput         `json:"traits,omitempty"`
+	Rollups []AccountRollupConditionInput `json:"rollups,omitempty"`
+}
+
 type AccountConnection struct {
 	// How many accounts the list holds under the same search (an index count).
 	TotalCount int           `json:"totalCount"`
@@ -120,6 +132,13 @@ type AccountMerge struct {
 	At            time.Time `json:"at"`
 	// False while the merge is under way (or was cut short: merging again finishes it).
 	Done bool `json:"done"`
+}
+
+// A roll-up compared with a number: op is EQ, NE, GT, GTE, LT or LTE.
+type AccountRollupConditionInput struct {
+	Field AccountRollupField `json:"field"`
+	Op    RuleOp             `json:"op"`
+	Value float64            `json:"value"`
 }
 
 // An account's figures, read from its people, deals and tickets when asked
@@ -1180,6 +1199,7 @@ type SegmentRuleInput struct {
 	Profile   *ProfileFieldConditionInput `json:"profile,omitempty"`
 	// The id of another segment the profile must belong to.
 	InSegment      *string                       `json:"inSegment,omitempty"`
+	Account        *AccountConditionInput        `json:"account,omitempty"`
 	Consent        *ConsentConditionInput        `json:"consent,omitempty"`
 	Deal           *DealConditionInput           `json:"deal,omitempty"`
 	Identifier     *IdentifierConditionInput     `json:"identifier,omitempty"`
@@ -1676,6 +1696,73 @@ func (e *AccountLinkSource) UnmarshalJSON(b []byte) error {
 }
 
 func (e AccountLinkSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// An account roll-up a segment rule can compare: the counts CRM writes change.
+type AccountRollupField string
+
+const (
+	// People linked to the account.
+	AccountRollupFieldContacts  AccountRollupField = "CONTACTS"
+	AccountRollupFieldOpenDeals AccountRollupField = "OPEN_DEALS"
+	AccountRollupFieldWonDeals  AccountRollupField = "WON_DEALS"
+	AccountRollupFieldLostDeals AccountRollupField = "LOST_DEALS"
+	// Tickets not RESOLVED or CLOSED.
+	AccountRollupFieldOpenTickets AccountRollupField = "OPEN_TICKETS"
+	// Open tickets past a service-level target.
+	AccountRollupFieldBreachedTickets AccountRollupField = "BREACHED_TICKETS"
+)
+
+var AllAccountRollupField = []AccountRollupField{
+	AccountRollupFieldContacts,
+	AccountRollupFieldOpenDeals,
+	AccountRollupFieldWonDeals,
+	AccountRollupFieldLostDeals,
+	AccountRollupFieldOpenTickets,
+	AccountRollupFieldBreachedTickets,
+}
+
+func (e AccountRollupField) IsValid() bool {
+	switch e {
+	case AccountRollupFieldContacts, AccountRollupFieldOpenDeals, AccountRollupFieldWonDeals, AccountRollupFieldLostDeals, AccountRollupFieldOpenTickets, AccountRollupFieldBreachedTickets:
+		return true
+	}
+	return false
+}
+
+func (e AccountRollupField) String() string {
+	return string(e)
+}
+
+func (e *AccountRollupField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AccountRollupField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AccountRollupField", str)
+	}
+	return nil
+}
+
+func (e AccountRollupField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AccountRollupField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AccountRollupField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -198,7 +198,7 @@ func New(now func() time.Time, opts ...Option) *Services {
 	id := identity.New(identity.Deps{Now: now, Changes: relay, Followers: merges})
 	cs := consent.New(consent.Deps{Now: now, Identity: id, Segments: seg, Catalog: purposes, Changes: relay})
 	tl := timeline.New(timeline.Deps{Identity: id, Now: now})
-	accounts := account.New(account.Deps{Now: now, Changes: relay})
+	accounts := account.New(account.Deps{Now: now, Changes: relay, Segments: seg})
 	jn := journal.New(o.journalEvery)
 	pipe := ingest.New(ingest.Deps{Identity: id, Timeline: tl, Segments: seg, Traits: tr, Consent: cs, Accounts: accounts, Now: now, Changes: relay, Journal: jn})
 	// The CRM objects tell their story on people's timelines through the

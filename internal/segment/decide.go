@@ -80,10 +80,10 @@ func (d *Decider) Decide(ctx context.Context, tn store.Tenant, p *profile.Profil
 	if err != nil {
 		return false, err
 	}
-	// Tickets and deals have no version on the profile: a decision on
-	// them always writes, so of two decisions on different reads the
-	// later-written one retries, reading them again.
-	if t.Tickets || t.Deals {
+	// Tickets, deals and accounts have no version on the profile: a
+	// decision on them always writes, so of two decisions on different
+	// reads the later-written one retries, reading them again.
+	if t.Tickets || t.Deals || t.Accounts {
 		p.FactsSeen++
 		changed = true
 	}

@@ -646,7 +646,7 @@ func countInto(out map[string]rule.Counter, feats []rule.Feature, ev *timeline.E
 
 // input is the evaluator's view of a profile; member tells whether it is
 // a member of a static segment (its stored membership).
-func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID string) bool, holds func(idType string) bool, tickets []rule.TicketFact, deals []rule.DealFact, env evalEnv) rule.Input {
+func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID string) bool, holds func(idType string) bool, crm crmFacts, env evalEnv) rule.Input {
 	var score func(string, time.Time, []float64) (any, time.Time)
 	if env.withScores {
 		score = func(key string, at time.Time, thresholds []float64) (any, time.Time) {
@@ -666,7 +666,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID s
 	return rule.Input{
 		Traits: p.Traits, CreatedAt: p.CreatedAt, FirstSeenAt: p.FirstSeenAt, LastSeenAt: p.LastSeenAt,
 		EventCount: p.EventCount, Features: p.Features, Consent: p.Consent, ConsentDefaults: env.consent, Computed: computed, Score: score,
-		Holds: holds, Lifecycle: p.Lifecycle, Tickets: tickets, Deals: deals,
+		Holds: holds, Lifecycle: p.Lifecycle, Tickets: crm.tickets, Deals: crm.deals, Accounts: crm.accounts,
 		Segment: func(id string) (rule.SegmentRef, bool) {
 			s, ok := byID[id]
 			if !ok {
@@ -686,7 +686,7 @@ func input(p *profile.Profile, byID map[string]*Segment, member func(segmentID s
 // its document (factsOf: only what segments of segs need); env what the
 // rules read besides the profile (newEvalEnv).
 func evaluate(p *profile.Profile, segs []*Segment, byID map[string]*Segment, member map[string]bool, f facts, env evalEnv, now time.Time) (map[string]bool, time.Time) {
-	in := input(p, byID, func(id string) bool { return member[id] }, func(t string) bool { return slices.Contains(f.held, t) }, f.tickets, f.deals, env)
+	in := input(p, byID, func(id string) bool { return member[id] }, func(t string) bool { return slices.Contains(f.held, t) }, f.crm, env)
 	match := make(map[string]bool, len(segs))
 	next := profile.NoEval
 	for _, s := range segs {
@@ -928,4 +928,24 @@ func scanEvents(ctx context.Context, tn store.Tenant, feats []rule.Feature) (map
 		return nil, err
 	}
 	return out, nil
+}
+
+// Reading tells whether a write that touched t can change any active
+// segment of the workspace: a write whose re-decision would read many
+// people (an account's contacts) asks first.
+func (e *Engine) Reading(ctx context.Context, tn store.Tenant, t rule.Touched) (bool, error) {
+	a, err := e.active(ctx, tn)
+	if err != nil {
+		return false, err
+	}
+	return len(affected(a.segs, t, false)) > 0, nil
+}
+
+// Redecide re-decides profiles ids (read afresh) for what t can affect:
+// the people a change elsewhere concerns (an account's contacts). A
+// failure is logged.
+func (e *Engine) Redecide(ctx context.Context, tn store.Tenant, ids []string, cause string, t rule.Touched) {
+	if err := e.reevaluateAll(ctx, tn, ids, nil, cause, t); err != nil {
+		slog.ErrorContext(ctx, "segments: re-decide", "profiles", len(ids), "cause", cause, "err", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/rollup"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -28,6 +29,12 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 	if err != nil {
 		return nil, err
 	}
+	// The one-pass reading of every account, link, deal and ticket, not
+	// the per-person one the engine makes.
+	allAccounts, err := rollup.AllFacts(ctx, tn)
+	if err != nil {
+		return nil, err
+	}
 	err = profile.EachLive(ctx, tn, func(p *profile.Profile) error {
 		counters, err := countEvents(ctx, tn, p.ID, feats)
 		if err != nil {
@@ -47,7 +54,7 @@ func (e *Engine) FromScratch(ctx context.Context, tn store.Tenant, now time.Time
 		for _, id := range p.MergedFrom {
 			deals = append(deals, allDeals[id]...)
 		}
-		match, _ := evaluate(p, segs, byID, nil, facts{held: held, tickets: tickets, deals: deals}, evalEnv{}, now)
+		match, _ := evaluate(p, segs, byID, nil, facts{held: held, crm: crmFacts{tickets: tickets, deals: deals, accounts: allAccounts[p.ID]}}, evalEnv{}, now)
 		for id, ok := range match {
 			if ok {
 				out[id][p.ID] = true

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/halo-cdp/halo/internal/crm/account"
+	"github.com/halo-cdp/halo/internal/crm/accountmerge"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
@@ -23,11 +25,22 @@ import (
 // count, and earlier segments.
 func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 	names := []string{"a", "b", "c"}
-	k := r.IntN(12)
+	k := r.IntN(14)
 	if depth >= 2 && k < 2 {
-		k = 2 + r.IntN(10)
+		k = 2 + r.IntN(12)
 	}
 	switch k {
+	case 12, 13:
+		c := &rule.AccountCond{}
+		switch r.IntN(4) {
+		case 0:
+			c.Traits = []rule.TraitCond{{Key: "tier", Op: rule.EQ, Value: "gold"}}
+		case 1:
+			c.Rollups = []rule.RollupCond{{Field: rule.RollupOpenDeals, Op: rule.GTE, Value: 1}}
+		case 2:
+			c.Rollups = []rule.RollupCond{{Field: rule.RollupContacts, Op: rule.GTE, Value: 2}, {Field: rule.RollupOpenTickets, Op: rule.GT, Value: 0}}
+		}
+		return rule.Rule{Account: c}
 	case 0, 1:
 		n := 2 + r.IntN(2)
 		var list []rule.Rule
@@ -104,7 +117,9 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 // identifiers attached (by identify or track; a value already held by
 // another person merges the two), lifecycle stages set or moved forward,
 // tickets opened, moved and flagged breached by their sweeper, deals
-// made, moved, closed and given other contacts, segment creations and clock moves (each followed by the sweep the
+// made, moved, closed and given other contacts, accounts made, linked
+// (by hand and by email domain), unlinked, re-tiered and merged, with
+// deals and tickets on them, segment creations and clock moves (each followed by the sweep the
 // server runs), the stored memberships of every segment equal a
 // from-scratch evaluation over the raw events.
 //
@@ -143,10 +158,75 @@ func incrementalCase(t *testing.T, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	e := newEnv(t)
 	now := start
-	var segIDs, tickets, deals []string
+	var segIDs, tickets, deals, accounts, accountDeals []string
+	domained := false
 	who := func() string { return fmt.Sprint("u", r.IntN(5)) }
 	for op := 0; op < 25; op++ {
-		switch k := r.IntN(14); {
+		switch k := r.IntN(17); {
+		case k >= 14:
+			// Accounts made (one at the domain of the generated emails,
+			// so that identifies link people to it), people linked and
+			// unlinked, traits changed, accounts merged, and deals and
+			// tickets on them.
+			if len(accounts) == 0 || r.IntN(4) == 0 {
+				in := account.CreateInput{Name: fmt.Sprint("acct", len(accounts)), Traits: map[string]any{"tier": []string{"gold", "silver"}[r.IntN(2)]}}
+				if !domained && r.IntN(2) == 0 {
+					in.Domains, domained = []string{"example.com"}, true
+				}
+				a, err := e.Services.Accounts.Create(e.Ctx, e.Tenant, in)
+				if err != nil {
+					t.Fatalf("create an account: %v", err)
+				}
+				accounts = append(accounts, a.ID)
+				break
+			}
+			acc := accounts[r.IntN(len(accounts))]
+			res, err := e.Services.Identity.Resolve(e.Ctx, e.Tenant, identity.Request{Identifiers: anon(who())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch r.IntN(7) {
+			case 0, 1:
+				_, err = e.Services.Accounts.Link(e.Ctx, e.Tenant, res.Profile.ID, acc, "")
+			case 2:
+				_, err = e.Services.Accounts.Unlink(e.Ctx, e.Tenant, res.Profile.ID, acc)
+			case 3:
+				a, gerr := e.Services.Accounts.Get(e.Ctx, e.Tenant, acc)
+				if gerr != nil {
+					t.Fatal(gerr)
+				}
+				_, err = e.Services.Accounts.Update(e.Ctx, e.Tenant, acc, account.UpdateInput{Traits: map[string]any{"tier": []string{"gold", "silver"}[r.IntN(2)]}, ExpectedVersion: a.Version})
+			case 4:
+				if len(accountDeals) > 0 && r.IntN(2) == 0 {
+					d, gerr := e.Services.Deals.Deal(e.Ctx, e.Tenant, accountDeals[r.IntN(len(accountDeals))])
+					if gerr != nil {
+						t.Fatal(gerr)
+					}
+					_, err = e.Services.Deals.Move(e.Ctx, e.Tenant, d.ID, []string{"qualification", "won", "lost"}[r.IntN(3)], "", d.Version)
+					break
+				}
+				d, derr := e.Services.Deals.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "ad", Currency: "EUR", AccountID: acc})
+				if derr != nil {
+					t.Fatalf("create an account's deal: %v", derr)
+				}
+				accountDeals = append(accountDeals, d.ID)
+			case 5:
+				_, err = e.Services.Tickets.Open(e.Ctx, e.Tenant, ticket.OpenInput{ProfileID: res.Profile.ID, Subject: "t", AccountID: acc})
+			default:
+				if len(accounts) < 2 {
+					break
+				}
+				src := accounts[r.IntN(len(accounts))]
+				if src == acc {
+					break
+				}
+				if _, err = accountmerge.Merge(e.Ctx, e.Tenant, e.Services.Accounts, src, acc, "", "tester"); err == nil {
+					accounts = slices.DeleteFunc(accounts, func(id string) bool { return id == src })
+				}
+			}
+			if err != nil && apperr.CodeOf(err) != apperr.BadUserInput {
+				t.Fatalf("account op: %v", err)
+			}
 		case k == 13:
 			// A deal made with people as contacts, moved, closed, or
 			// given other contacts.

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/rollup"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -52,6 +53,7 @@ type matcher struct {
 	holders  map[string]map[string]bool // identifier type → profiles
 	tickets  map[string][]rule.TicketFact
 	deals    map[string][]rule.DealFact // by contact id, merged-away ones included
+	accounts map[string][]rule.AccountFact
 	matched  atomic.Int64
 }
 
@@ -98,6 +100,11 @@ func (e *Engine) matcherFor(ctx context.Context, tn store.Tenant, rl *rule.Rule,
 				return nil, err
 			}
 			m.fields.MergedFrom = true
+		}
+		if reads.accounts {
+			if m.accounts, err = rollup.AllFacts(ctx, tn); err != nil {
+				return nil, err
+			}
 		}
 		m.fields.Traits = append(m.fields.Traits, f.Traits...)
 		m.fields.Features = append(m.fields.Features, f.Features...)
@@ -157,7 +164,8 @@ func (m *matcher) scan(ctx context.Context, tn store.Tenant, fn func(page []matc
 					deals = append(deals, m.deals[id]...)
 				}
 			}
-			in := input(p, m.byID, func(id string) bool { return m.statics[id][p.ID] }, func(t string) bool { return m.holders[t][p.ID] }, m.tickets[p.ID], deals, m.env)
+			crm := crmFacts{tickets: m.tickets[p.ID], deals: deals, accounts: m.accounts[p.ID]}
+			in := input(p, m.byID, func(id string) bool { return m.statics[id][p.ID] }, func(t string) bool { return m.holders[t][p.ID] }, crm, m.env)
 			if m.rl != nil {
 				if ok, _ := rule.Evaluate(*m.rl, in, m.now); !ok {
 					continue
@@ -171,7 +179,7 @@ func (m *matcher) scan(ctx context.Context, tn store.Tenant, fn func(page []matc
 }
 
 // crmReads says which CRM objects a rule reads.
-type crmReads struct{ tickets, deals bool }
+type crmReads struct{ tickets, deals, accounts bool }
 
 // fieldsOf lists what rule reads from a profile, the static segments it
 // reads the members of, the identifier types it asks about and the CRM
@@ -193,6 +201,7 @@ func fieldsOf(rl rule.Rule, byID map[string]*Segment) (profile.Fields, []string,
 		f.Consent = f.Consent || len(d.Purposes) > 0
 		reads.tickets = reads.tickets || d.Tickets
 		reads.deals = reads.deals || d.Deals
+		reads.accounts = reads.accounts || d.Accounts
 		for _, t := range d.IdentifierTypes {
 			if !slices.Contains(idTypes, t) {
 				idTypes = append(idTypes, t)

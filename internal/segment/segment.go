@@ -44,6 +44,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/halo-cdp/halo/internal/crm/deal"
+	"github.com/halo-cdp/halo/internal/crm/rollup"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -283,10 +284,17 @@ type activeSet struct {
 	building map[string]time.Time
 	// archived: the ids of the archived segments, whose members stay.
 	archived []string
-	// idReaders and ticketReaders: the dynamic segments whose rule reads
-	// which identifier types a profile holds, or its tickets, directly or
-	// through inSegment (readers).
-	idReaders, ticketReaders, dealReaders map[string]bool
+	// idReaders, ticketReaders, dealReaders and accountReaders: the
+	// dynamic segments whose rule reads which identifier types a profile
+	// holds, or its tickets, deals or accounts, directly or through
+	// inSegment (readers).
+	idReaders, ticketReaders, dealReaders, accountReaders map[string]bool
+}
+
+// readsAccounts tells whether evaluating any of segs reads the accounts
+// the profile is a contact of.
+func (a *activeSet) readsAccounts(segs []*Segment) bool {
+	return slices.ContainsFunc(segs, func(s *Segment) bool { return a.accountReaders[s.ID] })
 }
 
 // readsIdentifiers tells whether evaluating any of segs reads which
@@ -327,11 +335,18 @@ func readers(byID map[string]*Segment, direct func(rule.Deps) bool) map[string]b
 
 // facts are what a decision reads besides the profile document, each
 // only when a segment being decided needs it: the identifier types the
-// profile holds, and its tickets.
+// profile holds, and its CRM objects.
 type facts struct {
-	held    []string
-	tickets []rule.TicketFact
-	deals   []rule.DealFact
+	held []string
+	crm  crmFacts
+}
+
+// crmFacts are what rules read of a person's CRM objects: their
+// tickets, the deals and the accounts they are a contact of.
+type crmFacts struct {
+	tickets  []rule.TicketFact
+	deals    []rule.DealFact
+	accounts []rule.AccountFact
 }
 
 // factsOf reads the facts of p that evaluating segs needs.
@@ -344,14 +359,20 @@ func factsOf(ctx context.Context, tn store.Tenant, a *activeSet, segs []*Segment
 		}
 	}
 	if a.readsTickets(segs) {
-		if f.tickets, err = ticket.Facts(ctx, tn, p.ID); err != nil {
+		if f.crm.tickets, err = ticket.Facts(ctx, tn, p.ID); err != nil {
 			return f, err
 		}
 	}
 	if a.readsDeals(segs) {
 		// A deal names its contacts as they were: profiles merged into
 		// p since count as p.
-		if f.deals, err = deal.Facts(ctx, tn, append([]string{p.ID}, p.MergedFrom...)...); err != nil {
+		if f.crm.deals, err = deal.Facts(ctx, tn, append([]string{p.ID}, p.MergedFrom...)...); err != nil {
+			return f, err
+		}
+	}
+	if a.readsAccounts(segs) {
+		// Merges move links: p's own are all.
+		if f.crm.accounts, err = rollup.Facts(ctx, tn, p.ID); err != nil {
 			return f, err
 		}
 	}
@@ -399,6 +420,7 @@ func (e *Engine) active(ctx context.Context, tn store.Tenant) (*activeSet, error
 		a.idReaders = readers(a.byID, func(d rule.Deps) bool { return len(d.IdentifierTypes) > 0 })
 		a.ticketReaders = readers(a.byID, func(d rule.Deps) bool { return d.Tickets })
 		a.dealReaders = readers(a.byID, func(d rule.Deps) bool { return d.Deals })
+		a.accountReaders = readers(a.byID, func(d rule.Deps) bool { return d.Accounts })
 		if a.building, err = buildingSet(ctx, tn, a.byID); err != nil {
 			return nil, err
 		}

@@ -47,12 +47,16 @@ type Deps struct {
 	// Changes is told of every account written and every link made or
 	// removed (crm.account: accountUpdated).
 	Changes realtime.Publisher
+	// Segments re-decides an account's contacts when its traits or
+	// counted roll-ups change (account rule nodes).
+	Segments Segments
 }
 
 // Service is the accounts domain (New).
 type Service struct {
-	now     func() time.Time
-	changes realtime.Publisher
+	now      func() time.Time
+	changes  realtime.Publisher
+	segments Segments
 }
 
 // New builds the service.
@@ -61,7 +65,7 @@ func New(d Deps) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{now: now, changes: d.Changes}
+	return &Service{now: now, changes: d.Changes, segments: d.Segments}
 }
 
 // notify tells subscribers that account id changed (itself or its people).
@@ -114,6 +118,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	a.WorkspaceID = tn.Workspace()
 	s.linkDomains(ctx, tn, a.ID, a.Domains)
 	s.notify(ctx, tn, a.ID)
+	Redecide(ctx, tn, s.segments, "account", nil, a.ID)
 	return a, nil
 }
 
@@ -200,6 +205,7 @@ func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in Upd
 	s.releaseDropped(ctx, tn, a.ID, removed)
 	s.linkDomains(ctx, tn, a.ID, domainsOf(added))
 	s.notify(ctx, tn, a.ID)
+	Redecide(ctx, tn, s.segments, "account", nil, a.ID)
 	return &next, nil
 }
 

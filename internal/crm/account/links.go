@@ -111,6 +111,7 @@ func (s *Service) Link(ctx context.Context, tn store.Tenant, profileID, accountI
 		}
 	}
 	s.notify(ctx, tn, accountID)
+	Redecide(ctx, tn, s.segments, "account link", nil, accountID)
 	return l, nil
 }
 
@@ -148,39 +149,41 @@ func (s *Service) Unlink(ctx context.Context, tn store.Tenant, profileID, accoun
 		return false, fmt.Errorf("remove link: %w", err)
 	}
 	s.notify(ctx, tn, accountID)
+	Redecide(ctx, tn, s.segments, "account link", []string{pid}, accountID)
 	return true, nil
 }
 
 // linkAuto links profileID to accountID by a domain, unless they are
 // linked already (by hand or by a domain); a link a merge brought is
 // made this profile's own too. A profile retired meanwhile gets no link.
-func (s *Service) linkAuto(ctx context.Context, tn store.Tenant, profileID, accountID string) error {
+// It tells whether it made a link.
+func (s *Service) linkAuto(ctx context.Context, tn store.Tenant, profileID, accountID string) (bool, error) {
 	c := tn.C(AccountLinks)
 	l := LinkDoc{ID: linkID(accountID, profileID), AccountID: accountID, ProfileID: profileID, Source: DomainMatch, LinkedAt: s.clock(), Version: 1}
 	err := c.Insert(ctx, l)
 	if errors.Is(err, store.ErrDuplicateKey) {
 		var cur LinkDoc
 		if err := c.Get(ctx, l.ID, &cur); err != nil || len(cur.From) == 0 || slices.Contains(cur.From, profileID) {
-			return nil
+			return false, nil
 		}
 		next := cur
 		next.From, next.Version = union(cur.From, []string{profileID}), cur.Version+1
 		if err := c.Replace(ctx, next, cur.Version); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("link profile %s to account %s: %w", profileID, accountID, err)
+			return false, fmt.Errorf("link profile %s to account %s: %w", profileID, accountID, err)
 		}
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("link profile %s to account %s: %w", profileID, accountID, err)
+		return false, fmt.Errorf("link profile %s to account %s: %w", profileID, accountID, err)
 	}
 	if err := settleOnLive(ctx, tn, l.ID, profileID); err != nil {
 		if apperr.CodeOf(err) == apperr.NotFound {
-			return nil
+			return false, nil
 		}
-		return err
+		return false, err
 	}
 	s.notify(ctx, tn, accountID)
-	return nil
+	return true, nil
 }
 
 // linkDomains links to accountID the people with emails at domains (or at
@@ -207,7 +210,10 @@ func (s *Service) linkDomains(ctx context.Context, tn store.Tenant, accountID st
 			ed := EmailDomain(email)
 			return ed == d || strings.HasSuffix(ed, under) || strings.HasSuffix(email, at)
 		}
-		err := identity.EmailsAt(ctx, tn, match, func(pid string) error { return s.linkAuto(ctx, tn, pid, accountID) })
+		err := identity.EmailsAt(ctx, tn, match, func(pid string) error {
+			_, err := s.linkAuto(ctx, tn, pid, accountID)
+			return err
+		})
 		if err != nil {
 			slog.ErrorContext(ctx, "accounts: link the people at a new domain", "account", accountID, "domain", d, "err", err)
 		}
@@ -237,8 +243,12 @@ func (s *Service) LinkEmails(ctx context.Context, tn store.Tenant, profileID str
 				return err
 			}
 			if owner != "" {
-				if err := s.linkAuto(ctx, tn, profileID, owner); err != nil {
+				linked, err := s.linkAuto(ctx, tn, profileID, owner)
+				if err != nil {
 					return err
+				}
+				if linked {
+					Redecide(ctx, tn, s.segments, "account link", nil, owner)
 				}
 				break
 			}
@@ -283,6 +293,10 @@ func (s *Service) Contacts(ctx context.Context, tn store.Tenant, accountID strin
 // ContactIDs lists the profiles linked to account accountID, oldest link
 // first, at most limit.
 func (s *Service) ContactIDs(ctx context.Context, tn store.Tenant, accountID string, limit int) ([]string, error) {
+	return contactIDs(ctx, tn, accountID, limit)
+}
+
+func contactIDs(ctx context.Context, tn store.Tenant, accountID string, limit int) ([]string, error) {
 	var out []string
 	q := store.Query{Index: AccountLinksByAccount, Eq: []any{accountID}, Limit: min(limit, 1000)}
 	for len(out) < limit {
@@ -308,11 +322,7 @@ func (s *Service) ContactIDs(ctx context.Context, tn store.Tenant, accountID str
 
 // CountContacts counts account accountID's links (an index count).
 func (s *Service) CountContacts(ctx context.Context, tn store.Tenant, accountID string) (int64, error) {
-	n, err := tn.C(AccountLinks).Count(ctx, store.Query{Index: AccountLinksByAccount, Eq: []any{accountID}})
-	if err != nil {
-		return 0, fmt.Errorf("count contacts of account %s: %w", accountID, err)
-	}
-	return n, nil
+	return contactCount(ctx, tn, accountID)
 }
 
 // MaxAccountsPerProfile caps what AccountsOf returns.

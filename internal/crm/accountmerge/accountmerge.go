@@ -30,5 +30,7 @@ func Merge(ctx context.Context, tn store.Tenant, accounts *account.Service, sour
 	if err := accounts.Finish(ctx, tn, sourceID); err != nil {
 		return nil, err
 	}
+	// The source's people, deals and tickets now count for the target.
+	accounts.RedecideContacts(ctx, tn, "account merge", targetID)
 	return accounts.Get(ctx, tn, targetID)
 }

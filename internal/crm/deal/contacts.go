@@ -174,3 +174,52 @@ func AllFacts(ctx context.Context, tn store.Tenant) (map[string][]rule.DealFact,
 	}
 	return out, nil
 }
+
+// AccountCounts are an account's deals by status, as account rule nodes
+// read them.
+type AccountCounts struct{ Open, Won, Lost int64 }
+
+func (c *AccountCounts) add(status string) {
+	switch status {
+	case Open:
+		c.Open++
+	case Won:
+		c.Won++
+	case Lost:
+		c.Lost++
+	}
+}
+
+// CountsOf counts account accountID's deals by status.
+func CountsOf(ctx context.Context, tn store.Tenant, accountID string) (AccountCounts, error) {
+	var c AccountCounts
+	err := tn.C(Deals).Each(ctx, store.Query{Index: DealsByAccount, Eq: []any{accountID}, Limit: 1000}, func(raw bson.Raw) error {
+		d, err := summaryFields(raw)
+		c.add(d.Status)
+		return err
+	})
+	if err != nil {
+		return c, fmt.Errorf("count the deals of account %s: %w", accountID, err)
+	}
+	return c, nil
+}
+
+// CountsByAccount counts every account's deals by status (one pass: a
+// preview, an ad-hoc list).
+func CountsByAccount(ctx context.Context, tn store.Tenant) (map[string]AccountCounts, error) {
+	out := map[string]AccountCounts{}
+	err := tn.C(Deals).Each(ctx, store.Query{Index: store.ByID, Limit: 1000}, func(raw bson.Raw) error {
+		d, err := summaryFields(raw)
+		if err != nil || d.AccountID == "" {
+			return err
+		}
+		c := out[d.AccountID]
+		c.add(d.Status)
+		out[d.AccountID] = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count deals by account: %w", err)
+	}
+	return out, nil
+}

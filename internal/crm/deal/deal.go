@@ -84,9 +84,11 @@ type Deps struct {
 	Segments Segments
 }
 
-// Segments is what deals need of the segment engine.
+// Segments is what deals need of the segment engine: their contacts'
+// deal nodes, and their accounts' contacts' account nodes (deal counts).
 type Segments interface {
 	AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched rule.Touched)
+	account.Segments
 }
 
 // Service is the deals domain (New).
@@ -253,6 +255,7 @@ func (s *Service) Create(ctx context.Context, tn store.Tenant, in CreateInput) (
 	d.WorkspaceID = tn.Workspace()
 	s.notify(ctx, tn, d)
 	s.decide(ctx, tn, d, nil)
+	account.Redecide(ctx, tn, s.segments, "deal", nil, d.AccountID)
 	s.advance(ctx, tn, d)
 	s.tell(ctx, tn, d, "created", "")
 	return d, nil
@@ -440,6 +443,9 @@ func (s *Service) change(ctx context.Context, tn store.Tenant, id string, expect
 	}
 	s.notify(ctx, tn, &next)
 	s.decide(ctx, tn, &next, d.ContactIDs)
+	if next.Status != d.Status || next.AccountID != d.AccountID {
+		account.Redecide(ctx, tn, s.segments, "deal", nil, d.AccountID, next.AccountID)
+	}
 	if next.Status != d.Status || !slices.Equal(next.ContactIDs, d.ContactIDs) {
 		s.advance(ctx, tn, &next)
 	}

@@ -337,7 +337,8 @@ func countDeals(ctx context.Context, tn store.Tenant, key string) (*counts, map[
 }
 
 // summaryFields decodes what a count reads of a stored deal: its id,
-// version, stage, status, amount and times, not its history or contacts
+// version, account, stage, status, amount and times, not its history or
+// contacts
 // (a whole decode was four fifths of a count's time).
 func summaryFields(raw bson.Raw) (Deal, error) {
 	var d Deal
@@ -347,6 +348,8 @@ func summaryFields(raw bson.Raw) (Deal, error) {
 			d.ID, _ = v.StringValueOK()
 		case "version":
 			d.Version, _ = v.AsInt64OK()
+		case "accountId":
+			d.AccountID, _ = v.StringValueOK()
 		case "stage":
 			d.Stage, _ = v.StringValueOK()
 		case "status":

@@ -247,3 +247,63 @@ func AllFacts(ctx context.Context, tn store.Tenant) (map[string][]rule.TicketFac
 	}
 	return out, nil
 }
+
+// AccountCounts are an account's open tickets and how many of them are
+// breached, as account rule nodes read them.
+type AccountCounts struct{ Open, Breached int64 }
+
+func (c *AccountCounts) add(t *Ticket) {
+	if t.Status == StatusResolved || t.Status == StatusClosed {
+		return
+	}
+	c.Open++
+	if t.Breached {
+		c.Breached++
+	}
+}
+
+// accountCount is what t adds to its account's counts.
+func accountCount(t *Ticket) AccountCounts {
+	var c AccountCounts
+	c.add(t)
+	return c
+}
+
+// CountsOf counts account accountID's open and breached tickets.
+func CountsOf(ctx context.Context, tn store.Tenant, accountID string) (AccountCounts, error) {
+	var c AccountCounts
+	err := tn.C(Tickets).Each(ctx, store.Query{Index: TicketsByAccount, Eq: []any{accountID}, Limit: 1000}, func(raw bson.Raw) error {
+		var t Ticket
+		if err := bson.Unmarshal(raw, &t); err != nil {
+			return fmt.Errorf("decode ticket: %w", err)
+		}
+		c.add(&t)
+		return nil
+	})
+	if err != nil {
+		return c, fmt.Errorf("count the tickets of account %s: %w", accountID, err)
+	}
+	return c, nil
+}
+
+// CountsByAccount counts every account's open and breached tickets (one
+// pass: a preview, an ad-hoc list).
+func CountsByAccount(ctx context.Context, tn store.Tenant) (map[string]AccountCounts, error) {
+	out := map[string]AccountCounts{}
+	err := tn.C(Tickets).Each(ctx, store.Query{Index: TicketsByCreated, Limit: 1000}, func(raw bson.Raw) error {
+		var t Ticket
+		if err := bson.Unmarshal(raw, &t); err != nil {
+			return fmt.Errorf("decode ticket: %w", err)
+		}
+		if t.AccountID != "" {
+			c := out[t.AccountID]
+			c.add(&t)
+			out[t.AccountID] = c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count tickets by account: %w", err)
+	}
+	return out, nil
+}

@@ -132,6 +132,9 @@ type Deps struct {
 // Segments is what tickets need of the segment engine.
 type Segments interface {
 	AfterProfiles(ctx context.Context, tn store.Tenant, profiles []*profile.Profile, cause string, touched rule.Touched)
+	// account.Segments: the account's contacts' account nodes count its
+	// open and breached tickets.
+	account.Segments
 }
 
 // Service is the tickets domain (New).
@@ -278,6 +281,13 @@ func (s *Service) Open(ctx context.Context, tn store.Tenant, in OpenInput) (*Tic
 // re-decides the person's segments that read tickets.
 func (s *Service) notify(ctx context.Context, tn store.Tenant, t, prev *Ticket) {
 	s.decide(ctx, tn, t)
+	if prev == nil || prev.AccountID != t.AccountID || accountCount(prev) != accountCount(t) {
+		was := ""
+		if prev != nil {
+			was = prev.AccountID
+		}
+		account.Redecide(ctx, tn, s.segments, "ticket", nil, t.AccountID, was)
+	}
 	payload := map[string]any{realtime.PayloadTicketID: t.ID}
 	if prev != nil {
 		payload[realtime.PayloadPrevStatus], payload[realtime.PayloadPrevPriority] = prev.Status, prev.Priority

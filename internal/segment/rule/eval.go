@@ -50,6 +50,8 @@ type Input struct {
 	Tickets []TicketFact
 	// Deals are the deals the person is a contact of (nil: none).
 	Deals []DealFact
+	// Accounts are the accounts the person is a contact of (nil: none).
+	Accounts []AccountFact
 }
 
 // ScoresPrefix starts the computed keys that name built-in scores
@@ -128,6 +130,8 @@ func (e *evaluator) node(r *Rule, nesting int) (bool, time.Time) {
 		return slices.ContainsFunc(e.in.Tickets, r.Ticket.matches), time.Time{}
 	case r.Deal != nil:
 		return slices.ContainsFunc(e.in.Deals, r.Deal.matches), time.Time{}
+	case r.Account != nil:
+		return slices.ContainsFunc(e.in.Accounts, r.Account.matches), time.Time{}
 	}
 	return false, time.Time{} // empty
 }
@@ -343,6 +347,8 @@ type Deps struct {
 	Tickets bool
 	// Deals: the rule reads the deals the person is a contact of.
 	Deals bool
+	// Accounts: the rule reads the accounts the person is a contact of.
+	Accounts bool
 	// Timed: the rule has a last-window or a consent node, so its answer
 	// can change with time alone (Evaluate reports when, as nextEvalAt).
 	Timed bool
@@ -382,6 +388,8 @@ func DependsOn(r Rule) Deps {
 			d.Tickets = true
 		case n.Deal != nil:
 			d.Deals = true
+		case n.Account != nil:
+			d.Accounts = true
 		}
 		return true
 	})
@@ -451,6 +459,9 @@ type Touched struct {
 	Tickets bool
 	// Deals: a deal the person is (or was) a contact of changed.
 	Deals bool
+	// Accounts: an account the person is (or was) a contact of, or one
+	// of its counted roll-ups, changed.
+	Accounts bool
 }
 
 // Affected tells whether a write that changed t can change the answer of
@@ -493,7 +504,7 @@ func (d Deps) Affected(t Touched) bool {
 			}
 		}
 	}
-	return t.Identifiers && len(d.IdentifierTypes) > 0 || t.Lifecycle && d.Lifecycle || t.Tickets && d.Tickets || t.Deals && d.Deals
+	return t.Identifiers && len(d.IdentifierTypes) > 0 || t.Lifecycle && d.Lifecycle || t.Tickets && d.Tickets || t.Deals && d.Deals || t.Accounts && d.Accounts
 }
 
 type set map[string]bool

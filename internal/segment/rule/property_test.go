@@ -253,7 +253,17 @@ func (g *gen) rule(depth int) Rule {
 			return Rule{Or: kids}
 		}
 	}
-	switch g.pick(14) {
+	switch g.pick(15) {
+	case 14:
+		c := &AccountCond{}
+		for n := g.pick(3); n > 0; n-- {
+			c.Traits = append(c.Traits, g.cond())
+		}
+		for n := g.pick(3); n > 0; n-- {
+			c.Rollups = append(c.Rollups, RollupCond{Field: RollupFields[g.pick(len(RollupFields))],
+				Op: []Op{EQ, NE, GT, GTE, LT, LTE}[g.pick(6)], Value: float64(g.pick(4))})
+		}
+		return Rule{Account: c}
 	case 13:
 		c := &DealCond{}
 		if g.chance(0.5) {
@@ -366,6 +376,8 @@ type refProfile struct {
 	// contact of.
 	tickets []TicketFact
 	deals   []DealFact
+	// accounts are the accounts the person is a contact of now.
+	accounts []AccountFact
 }
 
 // dealStages are the stages the generated rules and deals use.
@@ -619,6 +631,24 @@ func (g *gen) runCase(st *propStats) string {
 			}
 			in.Deals = slices.Clone(rp.deals)
 		}
+		// A link made or dropped, an account's traits or counts changed.
+		if g.chance(0.1) {
+			f := AccountFact{Traits: g.doc(), Rollups: map[RollupField]int64{}}
+			for _, k := range RollupFields {
+				if g.chance(0.6) {
+					f.Rollups[k] = int64(g.pick(4))
+				}
+			}
+			switch {
+			case len(rp.accounts) > 0 && g.chance(0.2):
+				rp.accounts = rp.accounts[1:]
+			case len(rp.accounts) > 0 && g.chance(0.5):
+				rp.accounts[g.pick(len(rp.accounts))] = f
+			default:
+				rp.accounts = append(rp.accounts, f)
+			}
+			in.Accounts = slices.Clone(rp.accounts)
+		}
 		for g.chance(0.15) {
 			rec := g.consentRec(arrivals[i], len(log))
 			log = append(log, rec)
@@ -674,6 +704,20 @@ func refEval(r Rule, rp *refProfile, log []consentRec, evs []rawEvent, now time.
 	case r.Identifier != nil:
 		want := r.Identifier.Exists == nil || *r.Identifier.Exists
 		return slices.Contains(rp.attached, r.Identifier.Type) == want
+	case r.Account != nil:
+		for _, f := range rp.accounts {
+			ok := true
+			for i := range r.Account.Traits {
+				ok = ok && refMatch(&r.Account.Traits[i], f.Traits)
+			}
+			for _, c := range r.Account.Rollups {
+				ok = ok && refHolds(c.Op, cmp.Compare(float64(f.Rollups[c.Field]), c.Value))
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
 	case r.Deal != nil:
 		c := r.Deal
 		for _, f := range rp.deals {

@@ -66,6 +66,71 @@ type Rule struct {
 	// Deal holds when the person is a contact of a deal matching every
 	// field set (see DealCond).
 	Deal *DealCond `bson:"deal,omitempty" json:"deal,omitempty"`
+
+	// Account holds when the person is a contact of an account matching
+	// every condition (see AccountCond).
+	Account *AccountCond `bson:"account,omitempty" json:"account,omitempty"`
+}
+
+// AccountCond tests the accounts the person is a contact of: it holds
+// when one of them matches every trait condition and every roll-up
+// condition ("works at a gold account with an open deal" is {traits:
+// [{key: "tier", op: EQ, value: "gold"}], rollups: [{field: OPEN_DEALS,
+// op: GTE, value: 1}]}). Trait conditions have the trait node's
+// semantics, on the account's traits. Nothing set: a contact of an
+// account.
+type AccountCond struct {
+	Traits  []TraitCond  `bson:"traits,omitempty" json:"traits,omitempty"`
+	Rollups []RollupCond `bson:"rollups,omitempty" json:"rollups,omitempty"`
+}
+
+// RollupCond compares one of an account's counted roll-ups: Op is EQ,
+// NE, GT, GTE, LT or LTE.
+type RollupCond struct {
+	Field RollupField `bson:"field" json:"field"`
+	Op    Op          `bson:"op" json:"op"`
+	Value float64     `bson:"value" json:"value"`
+}
+
+// RollupField names an account roll-up a rule can compare. They are the
+// counts CRM writes change (links, deals, tickets); the activity,
+// engagement and health roll-ups, which move with every contact's events
+// and with time alone, are not among them.
+type RollupField string
+
+// The roll-ups of RollupCond.
+const (
+	RollupContacts        RollupField = "CONTACTS"
+	RollupOpenDeals       RollupField = "OPEN_DEALS"
+	RollupWonDeals        RollupField = "WON_DEALS"
+	RollupLostDeals       RollupField = "LOST_DEALS"
+	RollupOpenTickets     RollupField = "OPEN_TICKETS"
+	RollupBreachedTickets RollupField = "BREACHED_TICKETS"
+)
+
+// RollupFields lists them.
+var RollupFields = []RollupField{RollupContacts, RollupOpenDeals, RollupWonDeals, RollupLostDeals, RollupOpenTickets, RollupBreachedTickets}
+
+// AccountFact is what an account node reads of one of the person's
+// accounts.
+type AccountFact struct {
+	Traits  map[string]any
+	Rollups map[RollupField]int64
+}
+
+// matches tells whether account f satisfies c.
+func (c *AccountCond) matches(f AccountFact) bool {
+	for i := range c.Traits {
+		if !matchCond(&c.Traits[i], f.Traits) {
+			return false
+		}
+	}
+	for _, r := range c.Rollups {
+		if !amountHolds(r.Op, float64(f.Rollups[r.Field]), r.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // DealCond tests the deals the person is a contact of: it holds when one

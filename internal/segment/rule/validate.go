@@ -126,10 +126,13 @@ func kinds(r *Rule) []string {
 	if r.Deal != nil {
 		k = append(k, "deal")
 	}
+	if r.Account != nil {
+		k = append(k, "account")
+	}
 	return k
 }
 
-const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket, deal"
+const kindList = "and, or, not, trait, event, lastEvent, profile, inSegment, consent, computed, identifier, lifecycleStage, ticket, deal, account"
 
 func (v *validator) node(r *Rule, path string, depth int) error {
 	v.nodes++
@@ -210,6 +213,8 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 		}
 	case r.Deal != nil:
 		return v.deal(r.Deal, path+".deal")
+	case r.Account != nil:
+		return validAccount(r.Account, path+".account")
 	case r.Ticket != nil:
 		p := path + ".ticket"
 		for _, l := range []struct {
@@ -224,6 +229,35 @@ func (v *validator) node(r *Rule, path string, depth int) error {
 					return apperr.Invalid(fmt.Sprintf("%s.%s[%d]", p, l.field, i), "unknown value %q", x)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// MaxAccountConds bounds an account node's trait and roll-up conditions.
+const MaxAccountConds = 16
+
+func validAccount(c *AccountCond, p string) error {
+	if len(c.Traits) > MaxAccountConds {
+		return apperr.Invalid(p+".traits", "lists at most %d conditions", MaxAccountConds)
+	}
+	for i := range c.Traits {
+		if err := validCond(&c.Traits[i], fmt.Sprintf("%s.traits[%d]", p, i)); err != nil {
+			return err
+		}
+	}
+	if len(c.Rollups) > MaxAccountConds {
+		return apperr.Invalid(p+".rollups", "lists at most %d conditions", MaxAccountConds)
+	}
+	for i, r := range c.Rollups {
+		rp := fmt.Sprintf("%s.rollups[%d]", p, i)
+		switch {
+		case !slices.Contains(RollupFields, r.Field):
+			return apperr.Invalid(rp+".field", "unknown roll-up %q", r.Field)
+		case !slices.Contains([]Op{EQ, NE, GT, GTE, LT, LTE}, r.Op):
+			return apperr.Invalid(rp+".op", "must be one of EQ, NE, GT, GTE, LT, LTE")
+		case math.IsNaN(r.Value) || math.IsInf(r.Value, 0):
+			return apperr.Invalid(rp+".value", "must be a finite number")
 		}
 	}
 	return nil
