@@ -154,3 +154,108 @@ func TestE2EDealSegment(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EAccountSegmentLive: "works at a gold account with an open deal"
+// over a websocket. The people of an account enter when the account gets
+// an open deal (no write to them), and leave when it is re-tiered; the
+// preview agrees with the segment, and bad nodes name their field.
+func TestE2EAccountSegmentLive(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	rl := map[string]any{"account": map[string]any{
+		"traits":  []any{map[string]any{"key": "tier", "op": "EQ", "value": "gold"}},
+		"rollups": []any{map[string]any{"field": "OPEN_DEALS", "op": "GTE", "value": 1}}}}
+	seg := createSegment(t, s, tok, map[string]any{"name": "gold with open deals", "rule": rl})
+	ws := connectWS(t, s, tok)
+	op := ws.subscribe(t, membershipSub, map[string]any{"s": seg.ID})
+	recv := wsMemRecv(t, ws, op)
+
+	// The protocol does not acknowledge a subscribe: warm-up accounts
+	// get deals until one's person's ENTERED arrives.
+	for i := 0; ; i++ {
+		if i == 50 {
+			t.Fatal("the subscription never went live")
+		}
+		a := createAccount(t, s, tok, map[string]any{"name": fmt.Sprint("Warm ", i), "domains": []any{fmt.Sprintf("warm%d.com", i)}, "traits": map[string]any{"tier": "gold"}})
+		w := identifyID(t, s, tok, fmt.Sprintf("x@warm%d.com", i))
+		createDeal(t, s, tok, map[string]any{"name": "warm", "currency": "EUR", "accountId": a.ID})
+		if m, ok := recv(300 * time.Millisecond); ok && m.profileID() == w {
+			break
+		}
+	}
+	for {
+		if _, ok := recv(200 * time.Millisecond); !ok {
+			break
+		}
+	}
+
+	acme := createAccount(t, s, tok, map[string]any{"name": "Acme", "domains": []any{"acme.com"}, "traits": map[string]any{"tier": "gold"}})
+	ann := identifyID(t, s, tok, "ann@acme.com") // linked by her email's domain
+	bob := identifyID(t, s, tok, "bob@example.org")
+	s.gql(t, tok, `mutation($p: ID!, $a: ID!) { linkProfileToAccount(profileId: $p, accountId: $a, role: "buyer") { role } }`,
+		map[string]any{"p": bob, "a": acme.ID}).requireOK(t)
+	if m, ok := recv(300 * time.Millisecond); ok {
+		t.Fatalf("no open deal yet: %+v", m)
+	}
+	createDeal(t, s, tok, map[string]any{"name": "Acme renewal", "currency": "EUR", "amount": 100, "accountId": acme.ID})
+	got := map[string]string{}
+	for range 2 {
+		m, ok := recv(5 * time.Second)
+		if !ok {
+			t.Fatalf("an open deal: ENTERED for %v only", got)
+		}
+		got[m.profileID()] = m.Kind
+	}
+	if got[ann] != "ENTERED" || got[bob] != "ENTERED" {
+		t.Fatalf("an open deal: %v, want ann and bob ENTERED", got)
+	}
+	size := func() string {
+		r := s.gql(t, tok, `query($s: ID!, $r: SegmentRuleInput!) { segment(id: $s) { size } segmentPreview(rule: $r) { count } }`,
+			map[string]any{"s": seg.ID, "r": rl})
+		r.requireOK(t)
+		return string(r.Data)
+	}
+	// The warm-up people are members too.
+	if d := size(); !sameFigure(d) {
+		t.Fatalf("size and preview differ: %s", d)
+	}
+	s.gql(t, tok, `mutation($a: ID!, $v: Int!) { updateAccount(id: $a, input: {traits: {tier: "silver"}, expectedVersion: $v}) { version } }`,
+		map[string]any{"a": acme.ID, "v": acme.Version}).requireOK(t)
+	got = map[string]string{}
+	for range 2 {
+		m, ok := recv(5 * time.Second)
+		if !ok {
+			t.Fatalf("re-tiered: EXITED for %v only", got)
+		}
+		got[m.profileID()] = m.Kind
+	}
+	if got[ann] != "EXITED" || got[bob] != "EXITED" {
+		t.Fatalf("re-tiered: %v, want ann and bob EXITED", got)
+	}
+	for _, c := range []struct {
+		name  string
+		node  map[string]any
+		field string
+	}{
+		{"a bad operator", map[string]any{"rollups": []any{map[string]any{"field": "CONTACTS", "op": "CONTAINS", "value": 1}}}, "rule.account.rollups[0].op"},
+		{"a trait without a key", map[string]any{"traits": []any{map[string]any{"key": "", "op": "EQ", "value": "x"}}}, "rule.account.traits[0].key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := s.gql(t, tok, `query($r: SegmentRuleInput!) { segmentPreview(rule: $r) { count } }`, map[string]any{"r": map[string]any{"account": c.node}})
+			wantError(t, r, "BAD_USER_INPUT", c.field)
+		})
+	}
+	r := s.gql(t, tok, `{ segmentPreview(rule: {account: {rollups: [{field: HEALTH, op: GT, value: 1}]}}) { count } }`, nil)
+	if len(r.Errors) == 0 || r.Errors[0].Code() != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("an unknown roll-up: %s", r.Body)
+	}
+}
+
+// sameFigure tells whether a {"segment":{"size":n},"segmentPreview":{"count":n}} answer has one n twice.
+func sameFigure(data string) bool {
+	var size, count int
+	if _, err := fmt.Sscanf(strings.NewReplacer(`{"segment":{"size":`, "", `},"segmentPreview":{"count":`, " ", "}}", "").Replace(data), "%d %d", &size, &count); err != nil {
+		return false
+	}
+	return size == count && size > 0
+}

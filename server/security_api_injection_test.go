@@ -38,6 +38,8 @@ func (w *secWorld) injectionCases(t *testing.T) {
 		{"dotted key in consent proof", consentQ, map[string]any{"p": w.profile, "proof": map[string]any{"form.version": 2}}, "BAD_USER_INPUT"},
 		{"operator as a rule's trait key", segQ, map[string]any{"r": trait("$where", "1")}, "BAD_USER_INPUT"},
 		{"operator in a rule's trait path", segQ, map[string]any{"r": trait("plan.$gt", "")}, "BAD_USER_INPUT"},
+		{"operator as an account rule's trait key", segQ, map[string]any{"r": map[string]any{"account": map[string]any{"traits": []any{trait("$where", "1")["trait"]}}}}, "BAD_USER_INPUT"},
+		{"operator in an account rule's trait path", segQ, map[string]any{"r": map[string]any{"account": map[string]any{"traits": []any{trait("tier.$gt", "")["trait"]}}}}, "BAD_USER_INPUT"},
 		{"operator as an event filter key", segQ, map[string]any{"r": map[string]any{"event": map[string]any{"name": "order_completed", "where": []any{map[string]any{"key": "$where", "op": "EQ", "value": 1}}}}}, "BAD_USER_INPUT"},
 		{"object as an identifier value", `query($v: String!) { profile(identifier: {type: "email", value: $v}) { id } }`, map[string]any{"v": map[string]any{"$gt": ""}}, "GRAPHQL_VALIDATION_FAILED"},
 		{"object as a profile id", `query($p: ID) { profile(id: $p) { id } }`, map[string]any{"p": map[string]any{"$ne": nil}}, "GRAPHQL_VALIDATION_FAILED"},
