@@ -18,7 +18,7 @@ type gqlAccount struct {
 	Version     int
 }
 
-func createAccount(t *testing.T, s *testServer, tok string, in map[string]any) gqlAccount {
+func createAccount(t testing.TB, s *testServer, tok string, in map[string]any) gqlAccount {
 	t.Helper()
 	r := s.gql(t, tok, `mutation($in: CreateAccountInput!) { createAccount(input: $in) { `+accountFields+` } }`, map[string]any{"in": in})
 	r.requireOK(t)

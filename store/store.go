@@ -101,8 +101,14 @@ type Query struct {
 	Range *Bound
 	// In, when set, matches any of its values (at most MaxIn) in the index
 	// field right after the Eq prefix: many look-ups in one read. An empty
-	// non-nil list matches nothing. Not with Range or After.
+	// non-nil list matches nothing. Not with Range or After, unless
+	// Merged.
 	In []any
+	// Merged, with In, orders the documents of all In values together by
+	// the index fields after the In field (then _id), instead of value by
+	// value: the newest items of many people at once. Range then bounds
+	// the field after the In field, and After resumes in that order.
+	Merged bool
 	// Desc orders by the remaining fields (and _id) descending.
 	Desc bool
 	// After resumes after the document whose Key this is (keyset pagination).
@@ -150,7 +156,10 @@ type ResolvedQuery struct {
 	RangeFrom *RangeEdge // lower bound on Index.Fields[len(Eq)]
 	RangeTo   *RangeEdge // upper bound on Index.Fields[len(Eq)]
 	In        []any      // any of these values in Index.Fields[len(Eq)]
-	Desc      bool
+	// Merged: ordered by the fields after the In field, which is left
+	// out of the order; the range is on the field after the In field.
+	Merged bool
+	Desc   bool
 	// After, when set, holds the values of Index.Fields[len(Eq):] followed by
 	// the _id of the last document already seen.
 	After []any
@@ -164,10 +173,19 @@ type RangeEdge struct {
 	Inclusive bool
 }
 
+// RangeField is the position in Index.Fields of the field a range bounds:
+// the one after the equality prefix, or after the In field when Merged.
+func (q ResolvedQuery) RangeField() int {
+	if q.Merged {
+		return len(q.Eq) + 1
+	}
+	return len(q.Eq)
+}
+
 // OrderFields are the fields results are ordered by: the index fields after
-// the equality prefix, then _id.
+// the equality prefix (and after the In field, when Merged), then _id.
 func (q ResolvedQuery) OrderFields() []string {
-	out := append([]string{}, q.Index.Fields[len(q.Eq):]...)
+	out := append([]string{}, q.Index.Fields[q.RangeField():]...)
 	if len(out) > 0 && out[len(out)-1] == "_id" {
 		return out // ByID
 	}
@@ -213,6 +231,13 @@ type Backend interface {
 // is ignored.
 type OverReplacer interface {
 	ReplaceOver(ctx context.Context, coll, ws, id string, expectedVersion int64, doc, stored bson.Raw) error
+}
+
+// IDFinder is a Backend that reads the ids of a range read alone, from
+// its index, without the documents (the embedded engine: the index holds
+// the id). Collection.IDs reads whole documents from other engines.
+type IDFinder interface {
+	FindIDs(ctx context.Context, coll, ws string, q ResolvedQuery) ([]string, error)
 }
 
 // DateTime converts t to the BSON datetime (millisecond precision) that

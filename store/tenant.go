@@ -277,6 +277,31 @@ func (c Collection) Each(ctx context.Context, q Query, fn func(bson.Raw) error) 
 	}
 }
 
+// IDs returns the _id of each document of q, in its order: for a list
+// of ids (an account's contacts are in their links' ids), where the
+// embedded engine reads the index alone. No cursor: ask for all of it
+// with Limit.
+func (c Collection) IDs(ctx context.Context, q Query) ([]string, error) {
+	rq, err := c.resolve(q)
+	if err != nil || rq.none {
+		return nil, err
+	}
+	if f, ok := c.t.s.backend.(IDFinder); ok {
+		return f.FindIDs(ctx, c.spec.Name, c.t.ws, rq)
+	}
+	raws, err := c.t.s.backend.Find(ctx, c.spec.Name, c.t.ws, rq)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(raws))
+	for i, raw := range raws {
+		if out[i], _ = raw.Lookup("_id").StringValueOK(); out[i] == "" {
+			return nil, fmt.Errorf("%s: a document without a string _id", c.spec.Name)
+		}
+	}
+	return out, nil
+}
+
 // FindOne returns the first document of q into out, or ErrNotFound.
 func (c Collection) FindOne(ctx context.Context, q Query, out any) error {
 	q.Limit = 1
@@ -373,7 +398,10 @@ func (c Collection) resolve(q Query) (ResolvedQuery, error) {
 	if q.Limit < 0 {
 		return ResolvedQuery{}, fmt.Errorf("negative limit: %w", ErrBadQuery)
 	}
-	rq := ResolvedQuery{Index: *idx, Desc: q.Desc, Limit: q.Limit}
+	rq := ResolvedQuery{Index: *idx, Desc: q.Desc, Limit: q.Limit, Merged: q.Merged}
+	if q.Merged && (q.In == nil || len(q.Eq)+1 >= len(idx.Fields)) {
+		return ResolvedQuery{}, fmt.Errorf("index %s: Merged needs In and a field after the In field: %w", idx.Name, ErrBadQuery)
+	}
 	for _, v := range q.Eq {
 		cv, err := Canonical(v)
 		if err != nil {
@@ -382,7 +410,7 @@ func (c Collection) resolve(q Query) (ResolvedQuery, error) {
 		rq.Eq = append(rq.Eq, cv)
 	}
 	if q.Range != nil {
-		if len(q.Eq) == len(idx.Fields) {
+		if rq.RangeField() >= len(idx.Fields) {
 			return ResolvedQuery{}, fmt.Errorf("index %s: range needs a field after the equality prefix: %w", idx.Name, ErrBadQuery)
 		}
 		if err := rq.setRange(*q.Range); err != nil {
@@ -398,7 +426,7 @@ func (c Collection) resolve(q Query) (ResolvedQuery, error) {
 		switch {
 		case len(q.Eq) == len(idx.Fields):
 			return ResolvedQuery{}, fmt.Errorf("index %s: In needs a field after the equality prefix: %w", idx.Name, ErrBadQuery)
-		case q.Range != nil || q.After != "":
+		case !q.Merged && (q.Range != nil || q.After != ""):
 			return ResolvedQuery{}, fmt.Errorf("index %s: In with a range or a cursor: %w", idx.Name, ErrBadQuery)
 		case len(q.In) > MaxIn:
 			return ResolvedQuery{}, fmt.Errorf("index %s: %d In values, at most %d: %w", idx.Name, len(q.In), MaxIn, ErrBadQuery)

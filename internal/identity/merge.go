@@ -458,7 +458,6 @@ func foldInto(t, src *profile.Profile) []TraitOutcome {
 	t.RecountEpoch += src.RecountEpoch
 	t.Seen(src.FirstSeenAt)
 	t.Seen(src.LastSeenAt)
-	t.ItemAt(src.LastItemAt)
 	for typ, v := range src.Uniques {
 		t.Uniques[typ] = v
 	}

@@ -105,11 +105,7 @@ type Profile struct {
 	// decisions on different reads are ordered by this document's
 	// compare-and-swap (package segment).
 	FactsSeen int64 `bson:"factsSeen,omitempty"`
-	// LastItemAt is the latest occurredAt of the profile's timeline items
-	// (zero before any, or on a document from before it was kept): where
-	// its timeline starts, for reads that merge several (an account's).
-	LastItemAt time.Time `bson:"lastItemAt,omitempty"`
-	Version    int64     `bson:"version"`
+	Version   int64 `bson:"version"`
 
 	// stored is the document as the store holds it at Version, when this
 	// value was read or written whole (Get, Create, a write): told to the
@@ -226,13 +222,6 @@ func (p *Profile) Seen(t time.Time) {
 	}
 	if t.After(p.LastSeenAt) {
 		p.LastSeenAt = t
-	}
-}
-
-// ItemAt notes a timeline item of the profile that occurred at t.
-func (p *Profile) ItemAt(t time.Time) {
-	if t = t.UTC().Truncate(time.Millisecond); t.After(p.LastItemAt) {
-		p.LastItemAt = t
 	}
 }
 

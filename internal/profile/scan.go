@@ -74,8 +74,6 @@ func DecodeFields(raw bson.Raw, f Fields) (*Profile, error) {
 			p.FirstSeenAt = dateTime(v)
 		case "lastSeenAt":
 			p.LastSeenAt = dateTime(v)
-		case "lastItemAt":
-			p.LastItemAt = dateTime(v)
 		case "nextEvalAt":
 			p.NextEvalAt = dateTime(v)
 		case "traits":

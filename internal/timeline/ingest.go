@@ -216,7 +216,6 @@ func Counted(p *profile.Profile, evs []*Event) {
 	p.EventCount += int64(len(evs))
 	for _, ev := range evs {
 		p.Seen(ev.OccurredAt)
-		p.ItemAt(ev.OccurredAt)
 	}
 }
 
@@ -248,7 +247,6 @@ func Recounted(ctx context.Context, tn store.Tenant, p *profile.Profile, settled
 		if n > 0 {
 			p.Seen(first)
 			p.Seen(last)
-			p.ItemAt(last)
 		}
 	}
 	p.EventCount = total

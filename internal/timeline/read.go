@@ -189,7 +189,36 @@ func (p Position) Before(at time.Time, id string) bool {
 // keep accepts: for reads that merge several timelines, which share no
 // cursor.
 func ReadBefore(ctx context.Context, tn store.Tenant, profileID string, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
-	q := store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Desc: true}
+	out, err := readBefore(ctx, tn, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Desc: true}, p, limit, keep)
+	if err != nil {
+		return nil, fmt.Errorf("read timeline of %s: %w", profileID, err)
+	}
+	return out, nil
+}
+
+// ReadBeforeAll is ReadBefore over the timelines of profileIDs together:
+// one read per MaxIn people (the store merges their items by time),
+// however far back p is.
+func ReadBeforeAll(ctx context.Context, tn store.Tenant, profileIDs []string, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
+	var out []*Event
+	for in := range store.InLists(profileIDs) {
+		evs, err := readBefore(ctx, tn, store.Query{Index: EventsByProfileTime, In: in, Merged: true, Desc: true}, p, limit, keep)
+		if err != nil {
+			return nil, fmt.Errorf("read the timelines of %d people: %w", len(profileIDs), err)
+		}
+		out = append(out, evs...)
+	}
+	slices.SortFunc(out, func(a, b *Event) int {
+		if c := b.OccurredAt.Compare(a.OccurredAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out[:min(len(out), limit)], nil
+}
+
+// readBefore reads q (newest first) after p, as ReadBefore.
+func readBefore(ctx context.Context, tn store.Tenant, q store.Query, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
 	if p != nil {
 		q.Range = &store.Bound{Lte: p.At}
 	}
@@ -198,7 +227,7 @@ func ReadBefore(ctx context.Context, tn store.Tenant, profileID string, p *Posit
 		q.Limit = limit - len(out) + 1
 		docs, err := tn.C(Events).Find(ctx, q)
 		if err != nil {
-			return nil, fmt.Errorf("read timeline of %s: %w", profileID, err)
+			return nil, err
 		}
 		for _, d := range docs {
 			q.After = d.Key

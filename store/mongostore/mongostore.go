@@ -473,6 +473,35 @@ func (b *Backend) Count(ctx context.Context, coll, ws string, q store.ResolvedQu
 	return n, nil
 }
 
+// FindIDs implements store.IDFinder: Find with only _id returned.
+func (b *Backend) FindIDs(ctx context.Context, coll, ws string, q store.ResolvedQuery) ([]string, error) {
+	filter, err := queryFilter(ws, q, true)
+	if err != nil {
+		return nil, err
+	}
+	opts := options.Find().SetSort(querySort(q)).SetHint(hint(q)).SetProjection(bson.D{{Key: "_id", Value: 1}})
+	if q.Limit > 0 {
+		opts.SetLimit(int64(q.Limit))
+	}
+	cur, err := b.db.Collection(coll).Find(ctx, filter, opts)
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: find ids in %s by %s: %w", coll, q.Index.Name, err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var out []string
+	for cur.Next(ctx) {
+		id, ok := cur.Current.Lookup("_id").StringValueOK()
+		if !ok {
+			return nil, fmt.Errorf("mongostore: find ids in %s: a document without a string _id", coll)
+		}
+		out = append(out, id)
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("mongostore: find ids in %s by %s: %w", coll, q.Index.Name, err)
+	}
+	return out, nil
+}
+
 // hint is the index a query walks: store.ByID is the shard key index
 // (workspaceId, _id).
 func hint(q store.ResolvedQuery) string {
@@ -528,7 +557,7 @@ func queryFilter(ws string, q store.ResolvedQuery, withAfter bool) (bson.D, erro
 	// document with duplicate keys is not portable.
 	var and bson.A
 	if q.RangeFrom != nil || q.RangeTo != nil {
-		if len(q.Eq) >= len(fields) {
+		if q.RangeField() >= len(fields) {
 			return nil, fmt.Errorf("mongostore: index %s: range needs a field after the equality prefix: %w", q.Index.Name, store.ErrBadQuery)
 		}
 		var r bson.D
@@ -538,7 +567,7 @@ func queryFilter(ws string, q store.ResolvedQuery, withAfter bool) (bson.D, erro
 		if e := q.RangeTo; e != nil {
 			r = append(r, bson.E{Key: op(e.Inclusive, "$lte", "$lt"), Value: e.Value})
 		}
-		and = append(and, bson.D{{Key: fields[len(q.Eq)], Value: r}})
+		and = append(and, bson.D{{Key: fields[q.RangeField()], Value: r}})
 	}
 	if withAfter && q.After != nil {
 		after, err := afterFilter(q)

@@ -123,6 +123,8 @@ func RunTests(t *testing.T, newBackend func(t *testing.T) store.Backend) {
 		{"BadQueries", testBadQueries},
 		{"Count", testCount},
 		{"FindIn", testFindIn},
+		{"FindMerged", testFindMerged},
+		{"IDs", testIDs},
 		{"FindByID", testFindByID},
 		{"TenantIsolation", testTenantIsolation},
 		{"Reopen", testReopen},
@@ -1407,4 +1409,103 @@ func reversed(in []string) []string {
 	out := slices.Clone(in)
 	slices.Reverse(out)
 	return out
+}
+
+// Merged: In's values' documents come together in the order of the
+// field after the In field (then _id), bounded by a range on it, paged
+// with After in that order, in both directions, in the workspace only; it
+// needs In and a field after it.
+func testFindMerged(t *testing.T, b store.Backend) {
+	s := open(t, b)
+	c := s.Tenant("ws-a").C(Things)
+	var docs []Thing
+	for i, owner := range []string{"a", "b", "c", "d", "a", "b", "c", "a", "b", "a", "d", "c"} {
+		// Ties across owners: n repeats every five documents.
+		docs = append(docs, thing(fmt.Sprintf("m-%02d", i), owner, int64(i%5)))
+	}
+	mustInsert(t, c, docs...)
+	mustInsert(t, s.Tenant("ws-b").C(Things), thing("m-other", "a", 1))
+	owners := []any{"a", "c", "zz"}
+	for _, desc := range []bool{false, true} {
+		for _, bound := range []*store.Bound{nil, {Lt: base.Add(3 * time.Minute)}, {Gte: base.Add(time.Minute)}} {
+			name := fmt.Sprintf("desc %v, bound %+v", desc, bound)
+			var want []Thing
+			for _, d := range docs {
+				if !slices.Contains(owners, any(d.Owner)) {
+					continue
+				}
+				if bound != nil && (bound.Lt != nil && !d.At.Before(bound.Lt.(time.Time)) || bound.Gte != nil && d.At.Before(bound.Gte.(time.Time))) {
+					continue
+				}
+				want = append(want, d)
+			}
+			sort.Slice(want, func(i, j int) bool {
+				less := want[i].At.Before(want[j].At) || want[i].At.Equal(want[j].At) && want[i].ID < want[j].ID
+				if desc {
+					return !less
+				}
+				return less
+			})
+			wantOrder := make([]string, len(want))
+			for i, d := range want {
+				wantOrder[i] = d.ID
+			}
+			var got []string
+			q := store.Query{Index: ByOwnerAt, In: owners, Merged: true, Range: bound, Desc: desc, Limit: 2}
+			for range 20 {
+				page, err := c.Find(t.Context(), q)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				for _, d := range page {
+					id, _ := d.Raw.Lookup("_id").StringValueOK()
+					got = append(got, id)
+					q.After = d.Key
+				}
+				if len(page) < q.Limit {
+					break
+				}
+			}
+			if !slices.Equal(got, wantOrder) {
+				t.Errorf("%s: got %v, want %v", name, got, wantOrder)
+			}
+		}
+	}
+	if n, err := c.Count(t.Context(), store.Query{Index: ByOwnerAt, In: owners, Merged: true, Range: &store.Bound{Lt: base.Add(3 * time.Minute)}}); err != nil || n != 5 {
+		t.Errorf("count: %d (%v), want 5", n, err)
+	}
+	for name, q := range map[string]store.Query{
+		"without In":           {Index: ByOwnerAt, Merged: true},
+		"no field after In":    {Index: ByName, In: []any{"x"}, Merged: true},
+		"no field after equal": {Index: ByOwnerAt, Eq: []any{"a"}, In: []any{base}, Merged: true},
+	} {
+		_, err := c.Find(t.Context(), q)
+		wantErr(t, name, err, store.ErrBadQuery)
+	}
+}
+
+// IDs returns what Find would, as ids, for every shape of read.
+func testIDs(t *testing.T, b store.Backend) {
+	s := open(t, b)
+	c := s.Tenant("ws-a").C(Things)
+	seed(t, c)
+	mustInsert(t, s.Tenant("ws-b").C(Things), thing("b-1", "o", 3))
+	for name, q := range map[string]store.Query{
+		"owner o":          {Index: ByOwnerN, Eq: []any{"o"}},
+		"descending":       {Index: ByOwnerN, Eq: []any{"o"}, Desc: true, Limit: 4},
+		"a range":          {Index: ByOwnerN, Eq: []any{"o"}, Range: &store.Bound{Gte: 3, Lt: 8}},
+		"in":               {Index: ByOwnerN, Eq: []any{"o"}, In: []any{8, 3}},
+		"merged":           {Index: ByOwnerAt, In: []any{"o", "a"}, Merged: true, Desc: true, Limit: 5},
+		"by id":            {Index: store.ByID, Limit: 3},
+		"unique index":     {Index: ByKindKey, Eq: []any{"k"}},
+		"an empty In list": {Index: ByOwnerN, In: []any{}},
+	} {
+		want := find(t, c, q)
+		got, err := c.IDs(t.Context(), q)
+		if err != nil || len(got)+len(want) > 0 && !slices.Equal(got, want) {
+			t.Errorf("%s: ids %v (%v), want %v", name, got, err, want)
+		}
+	}
+	_, err := c.IDs(t.Context(), store.Query{Index: "nope"})
+	wantErr(t, "an unknown index", err, store.ErrBadQuery)
 }

@@ -4,7 +4,6 @@
 package accountfeed
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/crm/account"
-	"github.com/halo-cdp/halo/internal/profile"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -77,8 +75,7 @@ type Page struct {
 
 // Read pages through account id's timeline, newest first, after position
 // after (nil: from the newest): the account's own items and its people's
-// items. People are read latest item first, and a person whose latest
-// item is older than the page's last one is not read at all.
+// items.
 func Read(ctx context.Context, tn store.Tenant, accounts *account.Service, id string, first int, after *timeline.Position) (Page, error) {
 	if err := account.Exists(ctx, tn, id); err != nil {
 		return Page{}, err
@@ -106,35 +103,13 @@ func Read(ctx context.Context, tn store.Tenant, accounts *account.Service, id st
 	if err != nil {
 		return Page{}, err
 	}
-	type seen struct {
-		id   string
-		last time.Time
-	}
-	var byActivity []seen
-	if err := profile.EachOf(ctx, tn, people, profile.Fields{}, func(p *profile.Profile) error {
-		if p.MergingInto == "" {
-			// The latest item, where kept; else the last activity, a
-			// looser bound (identify calls count as activity).
-			byActivity = append(byActivity, seen{p.ID, cmp.Or(p.LastItemAt, p.LastSeenAt)})
-		}
-		return nil
-	}); err != nil {
+	// Their items come merged by time from the store: a page costs one
+	// read per thousand people, however far back it is.
+	evs, err := timeline.ReadBeforeAll(ctx, tn, people, after, need, func(ev *timeline.Event) bool { return !Own(ev) })
+	if err != nil {
 		return Page{}, err
 	}
-	slices.SortFunc(byActivity, func(a, b seen) int { return b.last.Compare(a.last) })
-	keep := func(ev *timeline.Event) bool { return !Own(ev) }
-	for _, p := range byActivity {
-		// Nobody after p was active later than p: once the page is full
-		// of items newer than p's last activity, nothing left can enter.
-		if len(cands) == need && p.last.Before(cands[need-1].OccurredAt) {
-			break
-		}
-		evs, err := timeline.ReadBefore(ctx, tn, p.id, after, need, keep)
-		if err != nil {
-			return Page{}, err
-		}
-		keepBest(evs)
-	}
+	keepBest(evs)
 	out := Page{Items: cands}
 	if len(cands) > first {
 		out.Items, out.HasNext = cands[:first], true
