@@ -14,15 +14,17 @@ import (
 // BenchmarkCRMReads measures the two reads the CRM issue sets targets
 // for, through the real HTTP server and GraphQL stack on the embedded
 // store, one client, and reports each one's p50 and p95 (ms):
+//
 //   - pipelineSummary over 100,000 deals of the default pipeline (stored
 //     directly, spread over its six stages, two currencies): the first
 //     call counts them into the pipeline's tally (recount-ms), later
 //     ones read the tally;
+//
 //   - a page of 20 of Account.timeline for an account of 1,000 contacts
 //     with 10 events each over 90 days (linked by their email's domain):
 //     the first page, and the page after a cursor 60 days back.
 //
-//	go test ./server -run '^$' -bench CRMReads -benchtime 200x
+//     go test ./server -run '^$' -bench CRMReads -benchtime 200x
 func BenchmarkCRMReads(b *testing.B) {
 	s := startServer(b, serverOptions{Env: map[string]string{"HALO_LOG_LEVEL": "warn"}})
 	tok := s.token(b, "bench")
@@ -56,7 +58,9 @@ func BenchmarkCRMReads(b *testing.B) {
 	s.gql(b, tok, summary, nil).requireOK(b)
 	recount = time.Since(t0)
 	timed(b, "pipelineSummary 100k deals", summary, nil, func(r gqlResponse) {
-		var out struct{ PipelineSummary struct{ Stages []struct{ Count int } } }
+		var out struct {
+			PipelineSummary struct{ Stages []struct{ Count int } }
+		}
 		r.decode(b, &out)
 		n := 0
 		for _, st := range out.PipelineSummary.Stages {
@@ -153,7 +157,7 @@ func seedContacts(b *testing.B, s *testServer, tok string, people, events int) {
 			at := now.Add(-time.Duration((p*7919+e*104729)%(90*24*60)) * time.Minute)
 			batch = append(batch, map[string]any{"messageId": fmt.Sprint("crm-", p, "-", e), "name": "page_viewed",
 				"identifiers": []any{map[string]any{"type": "email", "value": fmt.Sprintf("p%d@acme.com", p)}},
-				"occurredAt": at.Format(time.RFC3339Nano)})
+				"occurredAt":  at.Format(time.RFC3339Nano)})
 			if len(batch) == 500 {
 				s.gql(b, tok, q, map[string]any{"in": batch}).requireOK(b)
 				batch = batch[:0]
