@@ -14,17 +14,15 @@ import (
 // BenchmarkCRMReads measures the two reads the CRM issue sets targets
 // for, through the real HTTP server and GraphQL stack on the embedded
 // store, one client, and reports each one's p50 and p95 (ms):
+// pipelineSummary over 100,000 deals of the default pipeline (stored
+// directly, spread over its six stages, two currencies; the first call
+// counts them into the pipeline's tally, reported as recount-ms, later
+// ones read the tally), and a page of 20 of Account.timeline for an
+// account of 1,000 contacts with 10 events each over 90 days (linked by
+// their email's domain): the first page, and the page after a cursor 60
+// days back.
 //
-//   - pipelineSummary over 100,000 deals of the default pipeline (stored
-//     directly, spread over its six stages, two currencies): the first
-//     call counts them into the pipeline's tally (recount-ms), later
-//     ones read the tally;
-//
-//   - a page of 20 of Account.timeline for an account of 1,000 contacts
-//     with 10 events each over 90 days (linked by their email's domain):
-//     the first page, and the page after a cursor 60 days back.
-//
-//     go test ./server -run '^$' -bench CRMReads -benchtime 200x
+//	go test ./server -run '^$' -bench CRMReads -benchtime 300x
 func BenchmarkCRMReads(b *testing.B) {
 	s := startServer(b, serverOptions{Env: map[string]string{"HALO_LOG_LEVEL": "warn"}})
 	tok := s.token(b, "bench")
