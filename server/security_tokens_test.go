@@ -64,7 +64,7 @@ func takeStoreDigest(t *testing.T, st *store.Store, ws string) storeDigest {
 				continue
 			}
 			c := tn.C(spec.Name)
-			q := store.Query{Index: spec.Indexes[0].Name, Limit: 1000}
+			q := store.Query{Index: store.ByID, Limit: 1000}
 			for {
 				docs, last, err := c.Scan(ctx, q)
 				if err != nil {
