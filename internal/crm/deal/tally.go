@@ -10,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/platform/rawbson"
 	"github.com/halo-cdp/halo/store"
 )
@@ -36,6 +37,20 @@ import (
 // its tally: far longer than a write, short enough that a tally left off
 // is set right within seconds.
 const intentGrace = 10 * time.Second
+
+// A recount that recounted for an intent marks it handled rather than
+// deleting it: its writer may only be slow, and while the intent lasts,
+// every recount lists its change as one to skip should the read have seen
+// it. A handled intent goes after intentTTL (a writer stalled longer than
+// that, whose change then lands, is counted twice until the next
+// recount).
+const intentTTL = time.Hour
+
+// recountLease is how long a recount under way is let be: a summary then
+// reads the tally (kept by the writes meanwhile) instead of starting
+// another, which would take it over. A recount older than that is dead
+// (its process stopped): the next write or summary drops it.
+const recountLease = 2 * time.Minute
 
 // share is one deal's part in its pipeline's figures.
 type share struct {
@@ -159,8 +174,11 @@ type intent struct {
 	WorkspaceID string    `bson:"workspaceId"`
 	Pipeline    string    `bson:"pipeline"`
 	DealID      string    `bson:"dealId"`
-	Version     int64     `bson:"version"` // the version the write stores
+	DealVersion int64     `bson:"dealVersion"` // the version the write stores
 	At          time.Time `bson:"at"`
+	// Handled: a recount counted the deals after this intent aged.
+	Handled bool  `bson:"handled,omitempty"`
+	Version int64 `bson:"version"`
 }
 
 // tallied runs write, which stores after (over before; nil for a new
@@ -172,7 +190,7 @@ func (s *Service) tallied(ctx context.Context, tn store.Tenant, before, after *D
 	if from != nil && *from == *to {
 		return write()
 	}
-	in := intent{ID: store.NewID(), Pipeline: after.Pipeline, DealID: after.ID, Version: after.Version, At: s.clock()}
+	in := intent{ID: store.NewID(), Pipeline: after.Pipeline, DealID: after.ID, DealVersion: after.Version, At: s.clock(), Version: 1}
 	if err := tn.C(TallyIntents).Insert(ctx, in); err != nil {
 		return fmt.Errorf("store the tally intent of deal %s: %w", after.ID, err)
 	}
@@ -180,10 +198,15 @@ func (s *Service) tallied(ctx context.Context, tn store.Tenant, before, after *D
 	// tally to a recount.
 	later := context.WithoutCancel(ctx)
 	if err := write(); err != nil {
-		s.dropIntent(later, tn, in.ID)
+		// Only a write refused for sure stored nothing: after another
+		// error (a timeout, a cancel) the deal may be stored, and the
+		// intent stays for a recount.
+		if apperr.CodeOf(err) == apperr.Conflict || errors.Is(err, store.ErrDuplicateKey) {
+			s.dropIntent(later, tn, in.ID)
+		}
 		return err
 	}
-	if err := addChange(later, tn, after.Pipeline, change{DealID: after.ID, Version: after.Version, From: from, To: to}); err != nil {
+	if err := addChange(later, tn, after.Pipeline, s.clock(), change{DealID: after.ID, Version: after.Version, From: from, To: to}); err != nil {
 		slog.WarnContext(ctx, "deal tally not updated: the next summary recounts the pipeline",
 			"workspace", tn.Workspace(), "pipeline", after.Pipeline, "deal", after.ID, "err", err)
 		return nil
@@ -200,8 +223,11 @@ func (s *Service) dropIntent(ctx context.Context, tn store.Tenant, id string) {
 
 // addChange adds ch to pipeline key's tally. A pipeline with no tally
 // yet gets one from its first summary's count.
-func addChange(ctx context.Context, tn store.Tenant, key string, ch change) error {
+func addChange(ctx context.Context, tn store.Tenant, key string, now time.Time, ch change) error {
 	return store.Rewrite(ctx, tn.C(Tallies), key, nil, func(t *tally) *int64 { return &t.Version }, func(t *tally) bool {
+		if t.Recount != nil && now.Sub(t.Recount.StartedAt) > recountLease {
+			t.Recount = nil // dead: its pending list would only grow
+		}
 		if i := slices.Index(t.Skip, late{ch.DealID, ch.Version}); i >= 0 {
 			t.Skip = slices.Delete(t.Skip, i, i+1)
 		} else {
@@ -218,6 +244,7 @@ func addChange(ctx context.Context, tn store.Tenant, key string, ch change) erro
 // counted returns pipeline key's figures: its tally, or a recount when
 // there is none yet or an intent was left behind.
 func (s *Service) counted(ctx context.Context, tn store.Tenant, key string) (*counts, error) {
+	now := s.clock()
 	var t tally
 	err := tn.C(Tallies).Get(ctx, key, &t)
 	switch {
@@ -226,21 +253,52 @@ func (s *Service) counted(ctx context.Context, tn store.Tenant, key string) (*co
 	case err != nil:
 		return nil, fmt.Errorf("read the tally of pipeline %s: %w", key, err)
 	}
-	var left intent
-	err = tn.C(TallyIntents).FindOne(ctx, store.Query{Index: TallyIntentsByPipeline, Eq: []any{key},
-		Range: &store.Bound{Lt: store.DateTime(s.clock().Add(-intentGrace))}, Limit: 1}, &left)
+	if t.Recount != nil && now.Sub(t.Recount.StartedAt) <= recountLease {
+		// A recount is under way: the writes keep the tally meanwhile.
+		// Before the first one ends there is none: count alone.
+		if t.Counted {
+			return &t.Counts, nil
+		}
+		fresh, _, err := countDeals(ctx, tn, key)
+		return fresh, err
+	}
+	left, err := strandedIntent(ctx, tn, key, now)
 	switch {
-	case err == nil:
+	case err != nil:
+		return nil, err
+	case left != nil:
 		slog.InfoContext(ctx, "deal tally recounted: a write stopped between its deal and its tally",
 			"workspace", tn.Workspace(), "pipeline", key, "intent", left.ID, "intentAt", left.At)
 		return s.recount(ctx, tn, key)
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("read the tally intents of pipeline %s: %w", key, err)
 	case !t.Counted:
 		return s.recount(ctx, tn, key)
 	}
 	return &t.Counts, nil
 }
+
+// strandedIntent is an intent of pipeline key older than intentGrace that
+// no recount handled yet (nil: none).
+func strandedIntent(ctx context.Context, tn store.Tenant, key string, now time.Time) (*intent, error) {
+	var left *intent
+	err := tn.C(TallyIntents).Each(ctx, store.Query{Index: TallyIntentsByPipeline, Eq: []any{key},
+		Range: &store.Bound{Lt: store.DateTime(now.Add(-intentGrace))}, Limit: 100}, func(raw bson.Raw) error {
+		var in intent
+		if err := bson.Unmarshal(raw, &in); err != nil {
+			return fmt.Errorf("decode tally intent: %w", err)
+		}
+		if !in.Handled {
+			left = &in
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, fmt.Errorf("read the tally intents of pipeline %s: %w", key, err)
+	}
+	return left, nil
+}
+
+var errStop = errors.New("stop")
 
 // recount counts pipeline key's deals into its tally. It returns the
 // figures as counted even when a later recount took over.
@@ -258,11 +316,29 @@ func (s *Service) recount(ctx context.Context, tn store.Tenant, key string) (*co
 	if err != nil {
 		return nil, fmt.Errorf("start recounting pipeline %s: %w", key, err)
 	}
+	out, err := s.countInto(ctx, tn, key, mine)
+	if err != nil {
+		// Let the next summary start again at once.
+		_ = store.Rewrite(context.WithoutCancel(ctx), c, key, nil, version, func(t *tally) bool {
+			if t.Recount == nil || t.Recount.ID != mine.ID {
+				return false
+			}
+			t.Recount = nil
+			return true
+		})
+		return nil, err
+	}
+	return out, nil
+}
+
+// countInto is recount's count and end.
+func (s *Service) countInto(ctx context.Context, tn store.Tenant, key string, mine *recount) (*counts, error) {
 	fresh, seen, err := countDeals(ctx, tn, key)
 	if err != nil {
 		return nil, err
 	}
-	// The writes under way now: their changes may land after the end.
+	// The writes under way now (and those stalled or stopped, handled by
+	// an earlier recount): their changes may land after the end.
 	var flying []intent
 	if err := tn.C(TallyIntents).Each(ctx, store.Query{Index: TallyIntentsByPipeline, Eq: []any{key}, Limit: 1000}, func(raw bson.Raw) error {
 		var in intent
@@ -275,7 +351,7 @@ func (s *Service) recount(ctx context.Context, tn store.Tenant, key string) (*co
 		return nil, fmt.Errorf("read the tally intents of pipeline %s: %w", key, err)
 	}
 	out, ended := fresh, false
-	err = store.Rewrite(ctx, c, key, nil, version, func(t *tally) bool {
+	err = store.Rewrite(ctx, tn.C(Tallies), key, nil, func(t *tally) *int64 { return &t.Version }, func(t *tally) bool {
 		out, ended = fresh, false
 		if t.Recount == nil || t.Recount.ID != mine.ID {
 			return false // a later recount took over
@@ -293,8 +369,8 @@ func (s *Service) recount(ctx context.Context, tn store.Tenant, key string) (*co
 		}
 		t.Skip = []late{}
 		for _, in := range flying {
-			l := late{in.DealID, in.Version}
-			if !landed[l] && seen[in.DealID] >= in.Version && !slices.Contains(t.Skip, l) {
+			l := late{in.DealID, in.DealVersion}
+			if !landed[l] && seen[in.DealID] >= in.DealVersion && !slices.Contains(t.Skip, l) {
 				t.Skip = append(t.Skip, l)
 			}
 		}
@@ -306,15 +382,34 @@ func (s *Service) recount(ctx context.Context, tn store.Tenant, key string) (*co
 		return nil, fmt.Errorf("end recounting pipeline %s: %w", key, err)
 	}
 	if ended {
-		// The writes behind intents this old stopped (a summary recounts
-		// for them): what they stored was counted from their deals.
-		_, err := tn.C(TallyIntents).DeleteMany(ctx, store.Query{Index: TallyIntentsByPipeline, Eq: []any{key},
-			Range: &store.Bound{Lt: store.DateTime(mine.StartedAt.Add(-intentGrace))}})
-		if err != nil {
-			return nil, fmt.Errorf("clear the tally intents of pipeline %s: %w", key, err)
-		}
+		s.handle(ctx, tn, flying, mine.StartedAt)
 	}
 	return out, nil
+}
+
+// handle marks the intents that made a recount handled (their deals are
+// counted), and deletes handled ones past intentTTL. A failure is
+// logged: at worst the next summary recounts again.
+func (s *Service) handle(ctx context.Context, tn store.Tenant, flying []intent, startedAt time.Time) {
+	c := tn.C(TallyIntents)
+	for _, in := range flying {
+		var err error
+		switch {
+		case in.Handled && startedAt.Sub(in.At) > intentTTL:
+			if err = c.Delete(ctx, in.ID); errors.Is(err, store.ErrNotFound) {
+				err = nil
+			}
+		case !in.Handled && startedAt.Sub(in.At) > intentGrace:
+			next := in
+			next.Handled, next.Version = true, in.Version+1
+			if err = c.Replace(ctx, next, in.Version); errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+				err = nil // its writer ended meanwhile
+			}
+		}
+		if err != nil {
+			slog.WarnContext(ctx, "deal tally: an intent not marked handled", "workspace", tn.Workspace(), "intent", in.ID, "err", err)
+		}
+	}
 }
 
 // countDeals reads pipeline key's deals once: their figures, and the

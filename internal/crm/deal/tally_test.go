@@ -1,11 +1,13 @@
 package deal_test
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,34 +156,57 @@ func TestTallyFollowsWrites(t *testing.T) {
 	// Recounts among the writes: an intent as a stopped write leaves it
 	// makes the next summaries count the pipeline again while the writes
 	// go on.
-	wg.Go(func() {
-		for range 5 {
-			stopped := bson.M{"_id": store.NewID(), "pipeline": deal.DefaultKey, "at": start.Add(-time.Hour)}
-			if err := e.Tenant.C(deal.TallyIntents).Insert(e.Ctx, stopped); err != nil {
-				t.Error(err)
-				return
-			}
-			for range 3 {
-				if _, err := s.Summarize(e.Ctx, e.Tenant, deal.DefaultKey); err != nil {
+	for g := range 2 {
+		wg.Go(func() {
+			for i := range 5 {
+				stopped := bson.M{"_id": store.NewID(), "pipeline": deal.DefaultKey, "dealId": fmt.Sprint("stopped-", g, "-", i), "dealVersion": 1,
+					"at": start.Add(-time.Hour), "version": 1}
+				if err := e.Tenant.C(deal.TallyIntents).Insert(e.Ctx, stopped); err != nil {
 					t.Error(err)
 					return
 				}
+				for range 3 {
+					if _, err := s.Summarize(e.Ctx, e.Tenant, deal.DefaultKey); err != nil {
+						t.Error(err)
+						return
+					}
+				}
 			}
+		})
+	}
+	// The clock moves, so that deals won take time.
+	wg.Go(func() {
+		for i := range 20 {
+			e.Clock.Set(start.Add(time.Duration(i) * 7 * time.Hour))
+			time.Sleep(time.Millisecond)
 		}
 	})
 	wg.Wait()
 	if got, want := summarized(t, e, deal.DefaultKey), oracle(t, e, deal.DefaultKey); !sameFigures(got, want) {
 		t.Fatalf("after the writes:\n got %+v\nwant %+v", got, want)
 	}
-	if n, err := e.Tenant.C(deal.TallyIntents).Count(e.Ctx, store.Query{Index: store.ByID}); err != nil || n != 0 {
-		t.Errorf("%d intents left (%v)", n, err)
+	if got := oracle(t, e, deal.DefaultKey); got.Won > 0 && got.Cycle == 0 {
+		t.Errorf("no deal won took any time: the cycle went untested")
+	}
+	// The writes' own intents are gone; the planted ones stay, handled.
+	err := e.Tenant.C(deal.TallyIntents).Each(e.Ctx, store.Query{Index: store.ByID}, func(raw bson.Raw) error {
+		id, _ := raw.Lookup("dealId").StringValueOK()
+		handled, _ := raw.Lookup("handled").BooleanOK()
+		if !strings.HasPrefix(id, "stopped-") || !handled {
+			t.Errorf("intent left: %s", raw)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
 // TestTallyRepairsAStoppedWrite: a deal stored without its tally change
 // is not in the summary (the tally, not the deals, is read), unless an
-// intent says a write stopped between the two: then the summary recounts,
-// and clears the intent.
+// intent says a write stopped between the two: then the summary recounts
+// and marks the intent handled (deleted an hour on). A recount whose
+// process stopped is dropped by the next write.
 func TestTallyRepairsAStoppedWrite(t *testing.T) {
 	e := apptest.New(t, start)
 	s := e.Services.Deals
@@ -200,7 +225,7 @@ func TestTallyRepairsAStoppedWrite(t *testing.T) {
 		t.Fatalf("the summary read the deals: %+v, was %+v", got, before)
 	}
 	// A young intent is a write under way: nothing is recounted yet.
-	young := bson.M{"_id": store.NewID(), "pipeline": deal.DefaultKey, "at": s.Now()}
+	young := bson.M{"_id": store.NewID(), "pipeline": deal.DefaultKey, "dealId": "young", "dealVersion": 1, "at": s.Now(), "version": 1}
 	if err := e.Tenant.C(deal.TallyIntents).Insert(e.Ctx, young); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +236,50 @@ func TestTallyRepairsAStoppedWrite(t *testing.T) {
 	if got, want := summarized(t, e, deal.DefaultKey), oracle(t, e, deal.DefaultKey); !sameFigures(got, want) || got.Amounts["proposal EUR"] != 15 {
 		t.Fatalf("after the recount: %+v, want %+v", got, want)
 	}
-	if n, err := e.Tenant.C(deal.TallyIntents).Count(e.Ctx, store.Query{Index: store.ByID}); err != nil || n != 0 {
-		t.Errorf("%d intents left (%v)", n, err)
+	var in bson.M
+	if err := e.Tenant.C(deal.TallyIntents).Get(e.Ctx, young["_id"].(string), &in); err != nil || in["handled"] != true {
+		t.Fatalf("the intent after the recount: %v (%v), want it handled", in, err)
+	}
+	// A handled intent makes no more recounts: another stray deal stays
+	// out of the summary.
+	stray.ID, stray.Amount = store.NewID(), 700
+	if err := e.Tenant.C(deal.Deals).Insert(e.Ctx, stray); err != nil {
+		t.Fatal(err)
+	}
+	if got := summarized(t, e, deal.DefaultKey); got.Amounts["proposal EUR"] != 15 {
+		t.Fatalf("recounted again for a handled intent: %+v", got)
+	}
+	// An hour on, the next recount deletes it.
+	e.Clock.Set(start.Add(2 * time.Hour))
+	stopped := bson.M{"_id": store.NewID(), "pipeline": deal.DefaultKey, "dealId": "stopped", "dealVersion": 1, "at": start.Add(time.Hour), "version": 1}
+	if err := e.Tenant.C(deal.TallyIntents).Insert(e.Ctx, stopped); err != nil {
+		t.Fatal(err)
+	}
+	if got := summarized(t, e, deal.DefaultKey); got.Amounts["proposal EUR"] != 22 {
+		t.Fatalf("after the second recount: %+v", got)
+	}
+	if err := e.Tenant.C(deal.TallyIntents).Get(e.Ctx, young["_id"].(string), &in); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a handled intent past its hour: %v (%v)", in, err)
+	}
+
+	// A recount whose process stopped: the next write drops it, and the
+	// summary reads the tally again.
+	var tally bson.M
+	if err := e.Tenant.C(deal.Tallies).Get(e.Ctx, deal.DefaultKey, &tally); err != nil {
+		t.Fatal(err)
+	}
+	tally["recount"] = bson.M{"id": "dead", "startedAt": start, "pending": bson.A{}}
+	if err := e.Tenant.C(deal.Tallies).Put(e.Ctx, tally); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(e.Ctx, e.Tenant, deal.CreateInput{Name: "after", Stage: "proposal", Currency: "EUR", Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tally = bson.M{}
+	if err := e.Tenant.C(deal.Tallies).Get(e.Ctx, deal.DefaultKey, &tally); err != nil || tally["recount"] != nil {
+		t.Fatalf("the dead recount stays: %v (%v)", tally["recount"], err)
+	}
+	if got := summarized(t, e, deal.DefaultKey); got.Amounts["proposal EUR"] != 23 {
+		t.Fatalf("after the write: %+v", got)
 	}
 }
