@@ -50,7 +50,7 @@ func (r *accountResolver) Timeline(ctx context.Context, obj *model.Account, firs
 		}
 		from = &pos
 	}
-	page, err := accountfeed.Read(ctx, tn, r.accounts, obj.ID, n, from)
+	page, err := accountfeed.Read(ctx, tn, r.accounts, obj.ID, n, from, r.deals.Now())
 	if err != nil {
 		return nil, err
 	}

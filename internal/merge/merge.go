@@ -113,7 +113,11 @@ func New(d Deps) *Coordinator {
 // (Tasks and tickets keep the profile they were made for, so an unmerge
 // gives them back.)
 func (c *Coordinator) MoveProfileData(ctx context.Context, tn store.Tenant, sourceID, targetID string) error {
-	return c.moving(ctx, tn, []string{sourceID, targetID}, func() error {
+	accounts, err := account.LinkedAccountIDs(ctx, tn, sourceID)
+	if err != nil {
+		return err
+	}
+	err = c.moving(ctx, tn, []string{sourceID, targetID}, func() error {
 		if err := timeline.MoveEvents(ctx, tn, sourceID, targetID); err != nil {
 			return err
 		}
@@ -131,6 +135,20 @@ func (c *Coordinator) MoveProfileData(ctx context.Context, tn store.Tenant, sour
 		}
 		return nil
 	})
+	if err == nil {
+		c.redecideAccounts(ctx, tn, "merge", accounts)
+	}
+	return err
+}
+
+// redecideAccounts re-decides the contacts of accounts whose contact
+// counts a move changed (account rule nodes), when the segment engine
+// can (account.Segments). A crash before it leaves them to the
+// accounts' next change.
+func (c *Coordinator) redecideAccounts(ctx context.Context, tn store.Tenant, cause string, accounts []string) {
+	if s, ok := c.segments.(account.Segments); ok && len(accounts) > 0 {
+		account.Redecide(ctx, tn, s, cause, nil, accounts...)
+	}
 }
 
 // moving runs move between the activity's mark on the profiles and its
@@ -154,7 +172,11 @@ func (c *Coordinator) moving(ctx context.Context, tn store.Tenant, profileIDs []
 // links and consent records the merge brought from the restored profile
 // go back to it.
 func (c *Coordinator) RestoreProfileData(ctx context.Context, tn store.Tenant, fromID, toID string, origins []string, since time.Time, restored []identity.Identifier) error {
-	return c.moving(ctx, tn, []string{fromID, toID}, func() error {
+	accounts, err := account.LinkedAccountIDs(ctx, tn, fromID)
+	if err != nil {
+		return err
+	}
+	err = c.moving(ctx, tn, []string{fromID, toID}, func() error {
 		if err := timeline.UnmoveEvents(ctx, tn, fromID, toID, origins, since, restored); err != nil {
 			return err
 		}
@@ -172,6 +194,10 @@ func (c *Coordinator) RestoreProfileData(ctx context.Context, tn store.Tenant, f
 		}
 		return nil
 	})
+	if err == nil {
+		c.redecideAccounts(ctx, tn, "unmerge", accounts)
+	}
+	return err
 }
 
 // CountItems counts a profile's timeline items, for its counters after an

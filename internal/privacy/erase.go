@@ -245,6 +245,16 @@ func (s *Service) live(ctx context.Context, tn store.Tenant, id string) (*profil
 func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error {
 	ctx = context.WithoutCancel(ctx) // a client hanging up must not leave it half done
 	ids := rec.ProfileIDs
+	// The accounts the person leaves: their other contacts are re-decided
+	// after (account rule nodes count contacts).
+	var accounts []string
+	for _, id := range ids {
+		accs, err := account.LinkedAccountIDs(ctx, tn, id)
+		if err != nil {
+			return fmt.Errorf("erasure %s: %w", rec.ID, err)
+		}
+		accounts = append(accounts, accs...)
+	}
 	suppress := func() error {
 		for _, id := range ids {
 			held, err := identity.Identifiers(ctx, tn, id)
@@ -335,6 +345,9 @@ func (s *Service) run(ctx context.Context, tn store.Tenant, rec *erasure) error 
 	}
 	if _, err := realtime.EraseProfiles(ctx, tn, ids); err != nil {
 		return fmt.Errorf("erasure %s: outbox: %w", rec.ID, err)
+	}
+	if s.segments != nil {
+		account.Redecide(ctx, tn, s.segments, "erasure", nil, accounts...)
 	}
 	return s.finish(ctx, tn, rec)
 }

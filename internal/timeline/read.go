@@ -189,39 +189,73 @@ func (p Position) Before(at time.Time, id string) bool {
 // keep accepts: for reads that merge several timelines, which share no
 // cursor.
 func ReadBefore(ctx context.Context, tn store.Tenant, profileID string, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
-	out, err := readBefore(ctx, tn, store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Desc: true}, p, limit, keep)
+	q := store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Desc: true}
+	if p != nil {
+		q.Range = &store.Bound{Lte: p.At}
+	}
+	out, err := readBefore(ctx, tn, q, nil, p, limit, keep)
 	if err != nil {
 		return nil, fmt.Errorf("read timeline of %s: %w", profileID, err)
 	}
 	return out, nil
 }
 
-// ReadBeforeAll is ReadBefore over the timelines of profileIDs together:
-// one read per MaxIn people (the store merges their items by time),
-// however far back p is.
-func ReadBeforeAll(ctx context.Context, tn store.Tenant, profileIDs []string, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
-	var out []*Event
-	for in := range store.InLists(profileIDs) {
-		evs, err := readBefore(ctx, tn, store.Query{Index: EventsByProfileTime, In: in, Merged: true, Desc: true}, p, limit, keep)
-		if err != nil {
-			return nil, fmt.Errorf("read the timelines of %d people: %w", len(profileIDs), err)
-		}
-		out = append(out, evs...)
+// windows are the spans ReadBeforeAll looks back over, one after the
+// other, until a page is full (0: all the rest).
+var windows = []time.Duration{24 * time.Hour, 8 * 24 * time.Hour, 64 * 24 * time.Hour, 512 * 24 * time.Hour, 0}
+
+// ReadBeforeAll is ReadBefore over the timelines of profileIDs together,
+// one read per MaxIn people: the store merges their items by time. It
+// reads the day before p (or now, the caller's clock) first, then 8, 64
+// and 512 days back,
+// then the rest, and stops once a page is full: a read walks the items
+// of its window, and people with long histories have many.
+func ReadBeforeAll(ctx context.Context, tn store.Tenant, profileIDs []string, p *Position, limit int, keep func(*Event) bool, now time.Time) ([]*Event, error) {
+	top := now
+	if p != nil {
+		top = p.At
 	}
-	slices.SortFunc(out, func(a, b *Event) int {
-		if c := b.OccurredAt.Compare(a.OccurredAt); c != 0 {
-			return c
+	var out []*Event
+	var hi *time.Time // the previous window's start: this one ends there
+	for _, span := range windows {
+		b := &store.Bound{}
+		switch {
+		case hi != nil:
+			b.Lt = *hi
+		case p != nil:
+			b.Lte = p.At
 		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	return out[:min(len(out), limit)], nil
+		var lo *store.Bound
+		if span > 0 {
+			start := top.Add(-span)
+			b.Gte, lo, hi = start, &store.Bound{Gte: start}, &start
+		}
+		var got []*Event
+		for in := range store.InLists(profileIDs) {
+			q := store.Query{Index: EventsByProfileTime, In: in, Merged: true, Desc: true, Range: b}
+			evs, err := readBefore(ctx, tn, q, lo, p, limit-len(out), keep)
+			if err != nil {
+				return nil, fmt.Errorf("read the timelines of %d people: %w", len(profileIDs), err)
+			}
+			got = append(got, evs...)
+		}
+		slices.SortFunc(got, func(a, b *Event) int {
+			if c := b.OccurredAt.Compare(a.OccurredAt); c != 0 {
+				return c
+			}
+			return strings.Compare(b.ID, a.ID)
+		})
+		if out = append(out, got[:min(len(got), limit-len(out))]...); len(out) == limit {
+			break
+		}
+	}
+	return out, nil
 }
 
-// readBefore reads q (newest first) after p, as ReadBefore.
-func readBefore(ctx context.Context, tn store.Tenant, q store.Query, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
-	if p != nil {
-		q.Range = &store.Bound{Lte: p.At}
-	}
+// readBefore reads q (newest first, bounded by its Range) after p, as
+// ReadBefore. Past its first page it goes on from its cursor within
+// floor (nil: to the end).
+func readBefore(ctx context.Context, tn store.Tenant, q store.Query, floor *store.Bound, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
 	var out []*Event
 	for len(out) < limit {
 		q.Limit = limit - len(out) + 1
@@ -246,7 +280,7 @@ func readBefore(ctx context.Context, tn store.Tenant, q store.Query, p *Position
 		if len(docs) < q.Limit {
 			break
 		}
-		q.Range = nil // the cursor (After) carries on from here
+		q.Range = floor // the cursor (After) carries on from here
 	}
 	return out, nil
 }

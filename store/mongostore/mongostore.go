@@ -518,7 +518,9 @@ func hint(q store.ResolvedQuery) string {
 // good as nothing.
 func orderFields(q store.ResolvedQuery) []string {
 	of := q.OrderFields()
-	if q.Index.Unique && len(of) > 1 {
+	// Merged, the In field is out of the order: the fields left no longer
+	// order the documents of several In values totally.
+	if q.Index.Unique && len(of) > 1 && !q.Merged {
 		return of[:len(of)-1]
 	}
 	return of

@@ -1496,6 +1496,7 @@ func testIDs(t *testing.T, b store.Backend) {
 		"a range":          {Index: ByOwnerN, Eq: []any{"o"}, Range: &store.Bound{Gte: 3, Lt: 8}},
 		"in":               {Index: ByOwnerN, Eq: []any{"o"}, In: []any{8, 3}},
 		"merged":           {Index: ByOwnerAt, In: []any{"o", "a"}, Merged: true, Desc: true, Limit: 5},
+		"merged unique":    {Index: ByKindKey, In: []any{"k", "nope"}, Merged: true, Desc: true},
 		"by id":            {Index: store.ByID, Limit: 3},
 		"unique index":     {Index: ByKindKey, Eq: []any{"k"}},
 		"an empty In list": {Index: ByOwnerN, In: []any{}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -205,7 +206,10 @@ func (s *Service) Update(ctx context.Context, tn store.Tenant, id string, in Upd
 	s.releaseDropped(ctx, tn, a.ID, removed)
 	s.linkDomains(ctx, tn, a.ID, domainsOf(added))
 	s.notify(ctx, tn, a.ID)
-	Redecide(ctx, tn, s.segments, "account", nil, a.ID)
+	// A rename changes nothing a rule reads; new domains may link people.
+	if len(added) > 0 || !reflect.DeepEqual(a.Traits, next.Traits) {
+		Redecide(ctx, tn, s.segments, "account", nil, a.ID)
+	}
 	return &next, nil
 }
 

@@ -3,6 +3,8 @@ package account
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -78,9 +80,14 @@ func AllLinked(ctx context.Context, tn store.Tenant) (map[string][]Linked, error
 	if err != nil {
 		return nil, fmt.Errorf("read links: %w", err)
 	}
+	// As LinkedOf reads them: a person's first MaxAccountsPerProfile
+	// links by id.
+	slices.SortFunc(links, func(a, b LinkDoc) int { return strings.Compare(a.ID, b.ID) })
 	out := map[string][]Linked{}
 	for _, l := range links {
-		out[l.ProfileID] = append(out[l.ProfileID], *accounts[l.AccountID])
+		if len(out[l.ProfileID]) < MaxAccountsPerProfile {
+			out[l.ProfileID] = append(out[l.ProfileID], *accounts[l.AccountID])
+		}
 	}
 	return out, nil
 }

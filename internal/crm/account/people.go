@@ -154,6 +154,21 @@ func keepOnly(ctx context.Context, tn store.Tenant, linkID, holderID string, ori
 	return fmt.Errorf("keep the holder's link %s: too much contention", linkID)
 }
 
+// LinkedAccountIDs lists the accounts profileID has links to, for a
+// merge, unmerge or erasure to re-decide their contacts after it changed
+// their counts (Redecide).
+func LinkedAccountIDs(ctx context.Context, tn store.Tenant, profileID string) ([]string, error) {
+	links, err := allLinksOf(ctx, tn, profileID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(links))
+	for i, l := range links {
+		out[i] = l.AccountID
+	}
+	return out, nil
+}
+
 // EraseProfile removes profileID's links (an erasure).
 func EraseProfile(ctx context.Context, tn store.Tenant, profileID string) error {
 	if _, err := tn.C(AccountLinks).DeleteMany(ctx, store.Query{Index: AccountLinksByProfile, Eq: []any{profileID}}); err != nil {

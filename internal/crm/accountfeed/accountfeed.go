@@ -76,7 +76,7 @@ type Page struct {
 // Read pages through account id's timeline, newest first, after position
 // after (nil: from the newest): the account's own items and its people's
 // items.
-func Read(ctx context.Context, tn store.Tenant, accounts *account.Service, id string, first int, after *timeline.Position) (Page, error) {
+func Read(ctx context.Context, tn store.Tenant, accounts *account.Service, id string, first int, after *timeline.Position, now time.Time) (Page, error) {
 	if err := account.Exists(ctx, tn, id); err != nil {
 		return Page{}, err
 	}
@@ -105,7 +105,7 @@ func Read(ctx context.Context, tn store.Tenant, accounts *account.Service, id st
 	}
 	// Their items come merged by time from the store: a page costs one
 	// read per thousand people, however far back it is.
-	evs, err := timeline.ReadBeforeAll(ctx, tn, people, after, need, func(ev *timeline.Event) bool { return !Own(ev) })
+	evs, err := timeline.ReadBeforeAll(ctx, tn, people, after, need, func(ev *timeline.Event) bool { return !Own(ev) }, now)
 	if err != nil {
 		return Page{}, err
 	}

@@ -69,7 +69,7 @@ func TestAccountTimeline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all, err := accountfeed.Read(e.Ctx, e.Tenant, s.Accounts, acme.ID, 100, nil)
+	all, err := accountfeed.Read(e.Ctx, e.Tenant, s.Accounts, acme.ID, 100, nil, e.Clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestAccountTimeline(t *testing.T) {
 	var got []string
 	var after *timeline.Position
 	for range 50 {
-		page, err := accountfeed.Read(e.Ctx, e.Tenant, s.Accounts, acme.ID, 2, after)
+		page, err := accountfeed.Read(e.Ctx, e.Tenant, s.Accounts, acme.ID, 2, after, e.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

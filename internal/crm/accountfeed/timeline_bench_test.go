@@ -58,7 +58,7 @@ func BenchmarkAccountTimeline1000(b *testing.B) {
 	}{{"first page", nil}, {"60 days back", deep}} {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {
-				page, err := accountfeed.Read(e.Ctx, e.Tenant, s.Accounts, acme.ID, 20, c.after)
+				page, err := accountfeed.Read(e.Ctx, e.Tenant, s.Accounts, acme.ID, 20, c.after, e.Clock.Now())
 				if err != nil || len(page.Items) != 20 {
 					b.Fatalf("page: %d items, %v", len(page.Items), err)
 				}

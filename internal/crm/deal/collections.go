@@ -17,6 +17,9 @@ const (
 	DealsByOwner    = "by_owner"    // (ownerId, createdAt)
 	DealsByAccount  = "by_account"  // (accountId, createdAt)
 	DealsByPipeline = "by_pipeline" // (pipeline, createdAt)
+	// DealsByAccountStatus counts an account's deals by status (account
+	// rule nodes, for every contact re-decided).
+	DealsByAccountStatus = "by_account_status" // (accountId, status)
 
 	// Tallies keep each pipeline's summary figures (_id: the pipeline's
 	// key), changed by every deal write (tally.go).
@@ -42,6 +45,7 @@ var Collections = []store.CollectionSpec{
 		{Name: DealsByOwner, Fields: []string{"ownerId", "createdAt"}},
 		{Name: DealsByAccount, Fields: []string{"accountId", "createdAt"}},
 		{Name: DealsByPipeline, Fields: []string{"pipeline", "createdAt"}},
+		{Name: DealsByAccountStatus, Fields: []string{"accountId", "status"}},
 	}},
 	{Name: Tallies},
 	{Name: TallyIntents, Indexes: []store.Index{

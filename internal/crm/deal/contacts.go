@@ -190,16 +190,19 @@ func (c *AccountCounts) add(status string) {
 	}
 }
 
-// CountsOf counts account accountID's deals by status.
+// CountsOf counts account accountID's deals by status: three index
+// counts.
 func CountsOf(ctx context.Context, tn store.Tenant, accountID string) (AccountCounts, error) {
 	var c AccountCounts
-	err := tn.C(Deals).Each(ctx, store.Query{Index: DealsByAccount, Eq: []any{accountID}, Limit: 1000}, func(raw bson.Raw) error {
-		d, err := summaryFields(raw)
-		c.add(d.Status)
-		return err
-	})
-	if err != nil {
-		return c, fmt.Errorf("count the deals of account %s: %w", accountID, err)
+	for _, x := range []struct {
+		status string
+		n      *int64
+	}{{Open, &c.Open}, {Won, &c.Won}, {Lost, &c.Lost}} {
+		n, err := tn.C(Deals).Count(ctx, store.Query{Index: DealsByAccountStatus, Eq: []any{accountID, x.status}})
+		if err != nil {
+			return c, fmt.Errorf("count the deals of account %s: %w", accountID, err)
+		}
+		*x.n = n
 	}
 	return c, nil
 }

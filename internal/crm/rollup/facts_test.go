@@ -1,6 +1,7 @@
 package rollup_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/crm/deal"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
+	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/segment"
 	"github.com/halo-cdp/halo/internal/segment/rule"
@@ -119,4 +121,58 @@ func TestAccountNodeFollowsCRM(t *testing.T) {
 		_, err := s.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: "x", Rule: &rule.Rule{Account: &c.cond}})
 		apptest.WantCode(t, err, apperr.BadUserInput, c.field)
 	}
+}
+
+// TestAccountNodeFollowsPeople: "works at an account of four (three)
+// people or more": a merge of two of its contacts, an erasure of one and
+// an unmerge move the other contacts out and in, though none of them
+// wrote to those.
+func TestAccountNodeFollowsPeople(t *testing.T) {
+	e := apptest.New(t, start)
+	s := e.Services
+	acme, err := s.Accounts.Create(e.Ctx, e.Tenant, account.CreateInput{Name: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atLeast := func(n float64) string {
+		seg, err := s.Segments.Create(e.Ctx, e.Tenant, segment.CreateInput{Name: fmt.Sprint(n, "+ people"), Rule: &rule.Rule{Account: &rule.AccountCond{
+			Rollups: []rule.RollupCond{{Field: rule.RollupContacts, Op: rule.GTE, Value: n}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seg.ID
+	}
+	four, three := atLeast(4), atLeast(3)
+	var ids []string
+	for _, m := range []string{"ann@example.org", "cy@example.org", "dan@example.org", "eve@example.org"} {
+		p := e.Person(t, m)
+		ids = append(ids, p)
+		if _, err := s.Accounts.Link(e.Ctx, e.Tenant, p, acme.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dan := func(step string, in4, in3 bool) {
+		t.Helper()
+		segs := e.Profile(t, ids[2]).Segments
+		if slices.Contains(segs, four) != in4 || slices.Contains(segs, three) != in3 {
+			t.Fatalf("%s: dan in 4+ %v, in 3+ %v; want %v, %v", step, slices.Contains(segs, four), slices.Contains(segs, three), in4, in3)
+		}
+	}
+	dan("four contacts", true, true)
+	if _, err := s.Identity.Merge(e.Ctx, e.Tenant, ids[0], ids[1], "same person", "test"); err != nil {
+		t.Fatal(err)
+	}
+	dan("ann and cy merged", false, true)
+	if _, err := s.Privacy.Erase(e.Ctx, e.Tenant, ids[3], "request", "test"); err != nil {
+		t.Fatal(err)
+	}
+	dan("eve erased", false, false)
+	recs, err := identity.History(e.Ctx, e.Tenant, ids[0])
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("merge history: %v %v", recs, err)
+	}
+	if _, err := s.Identity.Unmerge(e.Ctx, e.Tenant, recs[0].ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	dan("cy given back", false, true)
 }

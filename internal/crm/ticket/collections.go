@@ -22,6 +22,10 @@ const (
 	TicketsByCheck       = "by_check"        // (checkAt): the sweeper's, the next deadline not yet met nor breached
 	TicketsByProfile     = "by_profile"      // (profileId)
 	TicketsByAccount     = "by_account"      // (accountId, createdAt)
+	// An account's open and breached tickets, counted (account rule
+	// nodes, for every contact re-decided).
+	TicketsByAccountStatus   = "by_account_status"   // (accountId, status)
+	TicketsByAccountBreached = "by_account_breached" // (accountId, breached, status)
 
 	TicketComments    = "ticket_comments"
 	CommentsByTicket  = "by_ticket"         // (ticketId, createdAt)
@@ -48,6 +52,8 @@ var Collections = []store.CollectionSpec{
 		{Name: TicketsByCheck, Fields: []string{"checkAt"}},
 		{Name: TicketsByProfile, Fields: []string{"profileId", "createdAt"}},
 		{Name: TicketsByAccount, Fields: []string{"accountId", "createdAt"}},
+		{Name: TicketsByAccountStatus, Fields: []string{"accountId", "status"}},
+		{Name: TicketsByAccountBreached, Fields: []string{"accountId", "breached", "status"}},
 	}},
 	{Name: TicketComments, Indexes: []store.Index{
 		{Name: CommentsByTicket, Fields: []string{"ticketId", "createdAt"}},

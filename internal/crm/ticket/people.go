@@ -269,18 +269,16 @@ func accountCount(t *Ticket) AccountCounts {
 	return c
 }
 
-// CountsOf counts account accountID's open and breached tickets.
+// CountsOf counts account accountID's open and breached tickets: two
+// index counts.
 func CountsOf(ctx context.Context, tn store.Tenant, accountID string) (AccountCounts, error) {
 	var c AccountCounts
-	err := tn.C(Tickets).Each(ctx, store.Query{Index: TicketsByAccount, Eq: []any{accountID}, Limit: 1000}, func(raw bson.Raw) error {
-		var t Ticket
-		if err := bson.Unmarshal(raw, &t); err != nil {
-			return fmt.Errorf("decode ticket: %w", err)
-		}
-		c.add(&t)
-		return nil
-	})
-	if err != nil {
+	open := []any{StatusNew, StatusOpen, StatusPending}
+	var err error
+	if c.Open, err = tn.C(Tickets).Count(ctx, store.Query{Index: TicketsByAccountStatus, Eq: []any{accountID}, In: open}); err != nil {
+		return c, fmt.Errorf("count the tickets of account %s: %w", accountID, err)
+	}
+	if c.Breached, err = tn.C(Tickets).Count(ctx, store.Query{Index: TicketsByAccountBreached, Eq: []any{accountID, true}, In: open}); err != nil {
 		return c, fmt.Errorf("count the tickets of account %s: %w", accountID, err)
 	}
 	return c, nil
