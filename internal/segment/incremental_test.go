@@ -32,13 +32,16 @@ func randRule(r *rand.Rand, depth int, earlier []string) rule.Rule {
 	switch k {
 	case 12, 13:
 		c := &rule.AccountCond{}
-		switch r.IntN(4) {
+		switch r.IntN(5) {
 		case 0:
 			c.Traits = []rule.TraitCond{{Key: "tier", Op: rule.EQ, Value: "gold"}}
 		case 1:
 			c.Rollups = []rule.RollupCond{{Field: rule.RollupOpenDeals, Op: rule.GTE, Value: 1}}
 		case 2:
 			c.Rollups = []rule.RollupCond{{Field: rule.RollupContacts, Op: rule.GTE, Value: 2}, {Field: rule.RollupOpenTickets, Op: rule.GT, Value: 0}}
+		case 3:
+			// Contact counts that merges of people move.
+			c.Rollups = []rule.RollupCond{{Field: rule.RollupContacts, Op: []rule.Op{rule.GTE, rule.LT}[r.IntN(2)], Value: float64(1 + r.IntN(3))}}
 		}
 		return rule.Rule{Account: c}
 	case 0, 1:
