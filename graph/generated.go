@@ -605,7 +605,7 @@ type ComplexityRoot struct {
 	Query struct {
 		Account           func(childComplexity int, id *string, identifier *model.AccountIdentifierInput) int
 		AccountSettings   func(childComplexity int) int
-		Accounts          func(childComplexity int, first *int, after *string, search *string) int
+		Accounts          func(childComplexity int, first *int, after *string, search *string, filter *model.AccountFilterInput, orderBy *model.AccountOrderInput) int
 		ActiveProfiles    func(childComplexity int, since time.Time, until time.Time, interval model.Interval, timeZone *string) int
 		ComputedTrait     func(childComplexity int, key string) int
 		ComputedTraits    func(childComplexity int) int
@@ -1096,7 +1096,7 @@ type QueryResolver interface {
 	Profiles(ctx context.Context, first *int, after *string, search *string, orderBy *model.ProfileOrder, byScore *model.ProfileScoreOrder, scoreFilter []model.ScoreRangeInput, filter *model.SegmentRuleInput, sortBy *model.ProfileSortInput) (*model.ProfileConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	Account(ctx context.Context, id *string, identifier *model.AccountIdentifierInput) (*model.Account, error)
-	Accounts(ctx context.Context, first *int, after *string, search *string) (*model.AccountConnection, error)
+	Accounts(ctx context.Context, first *int, after *string, search *string, filter *model.AccountFilterInput, orderBy *model.AccountOrderInput) (*model.AccountConnection, error)
 	AccountSettings(ctx context.Context) (*model.AccountSettings, error)
 	EventVolume(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string, names []string, channels []string, groupBy *model.EventVolumeGroupBy, property *string, top *int) (*model.EventVolume, error)
 	ActiveProfiles(ctx context.Context, since time.Time, until time.Time, interval model.Interval, timeZone *string) (*model.ActiveProfiles, error)
@@ -3655,7 +3655,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Accounts(childComplexity, args["first"].(*int), args["after"].(*string), args["search"].(*string)), true
+		return e.ComplexityRoot.Query.Accounts(childComplexity, args["first"].(*int), args["after"].(*string), args["search"].(*string), args["filter"].(*model.AccountFilterInput), args["orderBy"].(*model.AccountOrderInput)), true
 	case "Query.activeProfiles":
 		if e.ComplexityRoot.Query.ActiveProfiles == nil {
 			break
@@ -5363,7 +5363,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AccountConditionInput", ec.unmarshalInputAccountConditionInput),
+			graphql.NewInputUnmarshaler("AccountFilterInput", ec.unmarshalInputAccountFilterInput),
 			graphql.NewInputUnmarshaler("AccountIdentifierInput", ec.unmarshalInputAccountIdentifierInput),
+			graphql.NewInputUnmarshaler("AccountOrderInput", ec.unmarshalInputAccountOrderInput),
 			graphql.NewInputUnmarshaler("AccountRollupConditionInput", ec.unmarshalInputAccountRollupConditionInput),
 			graphql.NewInputUnmarshaler("AddTicketCommentInput", ec.unmarshalInputAddTicketCommentInput),
 			graphql.NewInputUnmarshaler("BetweenWindowInput", ec.unmarshalInputBetweenWindowInput),
@@ -5729,8 +5731,11 @@ extend type Profile {
 extend type Query {
   "One account, by its id or by any of its identifiers. Null when nothing matches."
   account(id: ID, identifier: AccountIdentifierInput): Account @hasScope(scope: "crm:read")
-  "Accounts by name; search matches the start of the name, case-insensitively."
-  accounts(first: Int = 20, after: String, search: String): AccountConnection! @hasScope(scope: "crm:read")
+  """
+  Accounts, by name unless orderBy says otherwise; search matches the start
+  of the name, case-insensitively (by NAME only); filter picks.
+  """
+  accounts(first: Int = 20, after: String, search: String, filter: AccountFilterInput, orderBy: AccountOrderInput): AccountConnection! @hasScope(scope: "crm:read")
   accountSettings: AccountSettings! @hasScope(scope: "crm:read")
 }
 
@@ -5786,6 +5791,30 @@ extend type Mutation {
   failure finishes the merge.
   """
   mergeAccounts(sourceId: ID!, targetId: ID!, reason: String): Account! @hasScope(scope: "crm:write")
+}
+
+"Filters of the accounts list: every field set must hold."
+input AccountFilterInput {
+  "The account holding this domain (normalised: lower case, www. stripped)."
+  domain: String
+  "Conditions on the account's traits, with the trait rule node's operators."
+  traits: [TraitConditionInput!]
+  "Created at or after."
+  createdFrom: Time
+  "Created before."
+  createdTo: Time
+}
+
+enum AccountOrderField {
+  NAME
+  CREATED_AT
+  UPDATED_AT
+}
+
+"The order of the accounts list (ties by id). A cursor belongs to its order."
+input AccountOrderInput {
+  field: AccountOrderField!
+  direction: SortDirection = ASC
 }
 `, BuiltIn: false},
 	{Name: "../schema/analytics.graphqls", Input: `# Dashboard analytics: figures over the workspace's stored events, exact
@@ -10780,6 +10809,22 @@ func (ec *executionContext) field_Query_accounts_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["search"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.AccountFilterInput, error) {
+			return ec.unmarshalOAccountFilterInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountFilterInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.AccountOrderInput, error) {
+			return ec.unmarshalOAccountOrderInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountOrderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
 	return args, nil
 }
 
@@ -23696,7 +23741,7 @@ func (ec *executionContext) _Query_accounts(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Accounts(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["search"].(*string))
+			return ec.Resolvers.Query().Accounts(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["search"].(*string), fc.Args["filter"].(*model.AccountFilterInput), fc.Args["orderBy"].(*model.AccountOrderInput))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -33222,6 +33267,69 @@ func UnmarshalAccountConditionInput(ctx context.Context, raw any) (model.Account
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAccountFilterInput(ctx context.Context, obj any) (model.AccountFilterInput, error) {
+	var it model.AccountFilterInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"domain", "traits", "createdFrom", "createdTo"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "domain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domain"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Domain = data
+		case "traits":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("traits"))
+			data, err := ec.unmarshalOTraitConditionInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐTraitConditionInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Traits = data
+		case "createdFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdFrom"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedFrom = data
+		case "createdTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdTo"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedTo = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAccountFilterInput unmarshals raw into the AccountFilterInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAccountFilterInput(ctx context.Context, raw any) (model.AccountFilterInput, error) {
+	var out model.AccountFilterInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccountFilterInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAccountIdentifierInput(ctx context.Context, obj any) (model.AccountIdentifierInput, error) {
 	var it model.AccountIdentifierInput
 	if obj == nil {
@@ -33268,6 +33376,59 @@ func (ec *executionContext) unmarshalInputAccountIdentifierInput(ctx context.Con
 func UnmarshalAccountIdentifierInput(ctx context.Context, raw any) (model.AccountIdentifierInput, error) {
 	var out model.AccountIdentifierInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccountIdentifierInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAccountOrderInput(ctx context.Context, obj any) (model.AccountOrderInput, error) {
+	var it model.AccountOrderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"field", "direction"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNAccountOrderField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalOSortDirection2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐSortDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAccountOrderInput unmarshals raw into the AccountOrderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAccountOrderInput(ctx context.Context, raw any) (model.AccountOrderInput, error) {
+	var out model.AccountOrderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccountOrderInput", raw, &out)
 	return out, err
 }
 
@@ -43185,6 +43346,16 @@ func (ec *executionContext) marshalNAccountMerge2ᚕgithubᚗcomᚋhaloᚑcdpᚋ
 	return ret
 }
 
+func (ec *executionContext) unmarshalNAccountOrderField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountOrderField(ctx context.Context, v any) (model.AccountOrderField, error) {
+	var res model.AccountOrderField
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAccountOrderField2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountOrderField(ctx context.Context, sel ast.SelectionSet, v model.AccountOrderField) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNAccountRollupConditionInput2githubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountRollupConditionInput(ctx context.Context, v any) (model.AccountRollupConditionInput, error) {
 	res, err := ec.unmarshalInputAccountRollupConditionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -45604,6 +45775,14 @@ func (ec *executionContext) unmarshalOAccountConditionInput2ᚖgithubᚗcomᚋha
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOAccountFilterInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountFilterInput(ctx context.Context, v any) (*model.AccountFilterInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAccountFilterInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOAccountIdentifierInput2ᚕgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountIdentifierInputᚄ(ctx context.Context, v any) ([]model.AccountIdentifierInput, error) {
 	if v == nil {
 		return nil, nil
@@ -45626,6 +45805,14 @@ func (ec *executionContext) unmarshalOAccountIdentifierInput2ᚖgithubᚗcomᚋh
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputAccountIdentifierInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAccountOrderInput2ᚖgithubᚗcomᚋhaloᚑcdpᚋhaloᚋgraphᚋmodelᚐAccountOrderInput(ctx context.Context, v any) (*model.AccountOrderInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAccountOrderInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -125,3 +125,26 @@ func toRollups(r *rollup.Rollups) *model.AccountRollups {
 	}
 	return out
 }
+
+// toAccountQuery converts the accounts list's arguments (checked by the
+// service: its errors name them).
+func toAccountQuery(search *string, filter *model.AccountFilterInput, orderBy *model.AccountOrderInput) account.ListQuery {
+	q := account.ListQuery{Search: deref(search), Order: account.ByName}
+	if orderBy != nil {
+		q.Order = string(orderBy.Field)
+		q.Desc = orderBy.Direction != nil && *orderBy.Direction == model.SortDirectionDesc
+	}
+	if filter != nil {
+		q.Domain = deref(filter.Domain)
+		for i := range filter.Traits {
+			q.Traits = append(q.Traits, *toCond(&filter.Traits[i]))
+		}
+		if filter.CreatedFrom != nil {
+			q.CreatedFrom = filter.CreatedFrom.UTC()
+		}
+		if filter.CreatedTo != nil {
+			q.CreatedTo = filter.CreatedTo.UTC()
+		}
+	}
+	return q
+}

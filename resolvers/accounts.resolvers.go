@@ -153,21 +153,26 @@ func (r *queryResolver) Account(ctx context.Context, id *string, identifier *mod
 	return r.accountByArgs(ctx, tn, id, identifier)
 }
 
-func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string, search *string) (*model.AccountConnection, error) {
-	tn, n, key, err := r.pageRequest(ctx, accountsList, first, after)
+func (r *queryResolver) Accounts(ctx context.Context, first *int, after *string, search *string, filter *model.AccountFilterInput, orderBy *model.AccountOrderInput) (*model.AccountConnection, error) {
+	q := toAccountQuery(search, filter, orderBy)
+	list := accountsList + ":" + q.Order
+	if q.Desc {
+		list += ":DESC"
+	}
+	tn, n, key, err := r.pageRequest(ctx, list, first, after)
 	if err != nil {
 		return nil, err
 	}
-	page, err := r.accounts.List(ctx, tn, deref(search), n, key)
+	page, err := r.accounts.List(ctx, tn, q, n, key)
 	if err != nil {
 		return nil, err
 	}
 	conn := &model.AccountConnection{Edges: []model.AccountEdge{}, Nodes: []model.Account{}}
-	conn.Count = func(ctx context.Context) (int64, error) { return r.accounts.Count(ctx, tn, deref(search)) }
+	conn.Count = func(ctx context.Context) (int64, error) { return r.accounts.Count(ctx, tn, q) }
 	cursors := make([]string, len(page.Accounts))
 	for i, a := range page.Accounts {
 		m := toAccount(a)
-		cursors[i] = wrapCursor(accountsList, page.Cursors[i])
+		cursors[i] = wrapCursor(list, page.Cursors[i])
 		conn.Edges = append(conn.Edges, model.AccountEdge{Cursor: cursors[i], Node: m})
 		conn.Nodes = append(conn.Nodes, *m)
 	}

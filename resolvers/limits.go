@@ -229,7 +229,7 @@ func Complexity() graph.ComplexityRoot {
 	c.Segment.Members = func(child int, first *int, _ *string) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}
-	c.Query.Accounts = func(child int, first *int, _ *string, _ *string) int {
+	c.Query.Accounts = func(child int, first *int, _ *string, _ *string, _ *model.AccountFilterInput, _ *model.AccountOrderInput) int {
 		return page(child, first, defaultFirst, maxFirst)
 	}
 	c.Account.Contacts = func(child int, first *int, _ *string) int {

@@ -107,6 +107,20 @@ func TestE2EAccountRefusals(t *testing.T) {
 	tok := s.token(t, "acme")
 	acme := createAccount(t, s, tok, map[string]any{"name": "Acme", "domains": []any{"acme.com"}})
 	p, _ := identify(t, s, tok, ids("anonymousId", "x"), nil)
+	// Filters and orders: gold accounts, newest first; by domain.
+	r := s.gql(t, tok, `{ gold: accounts(filter: {traits: [{key: "tier", op: EQ, value: "gold"}]}, orderBy: {field: CREATED_AT, direction: DESC}) { totalCount nodes { name } edges { cursor } }
+	  byDomain: accounts(filter: {domain: "www.ACME.io"}) { totalCount nodes { name } } }`, nil)
+	r.requireOK(t)
+	if !strings.Contains(string(r.Data), `"gold":{"totalCount":1,"nodes":[{"name":"Acme"}]`) || !strings.Contains(string(r.Data), `"byDomain":{"totalCount":1,"nodes":[{"name":"Acme"}]}`) {
+		t.Fatalf("filters: %s", r.Data)
+	}
+	r = s.gql(t, tok, `{ accounts(first: 1) { edges { cursor } } }`, nil)
+	r.requireOK(t)
+	var firstPage struct {
+		Accounts struct{ Edges []struct{ Cursor string } }
+	}
+	r.decode(t, &firstPage)
+	nameCursor := firstPage.Accounts.Edges[0].Cursor
 	for _, c := range []struct {
 		name, query string
 		vars        map[string]any
@@ -124,6 +138,11 @@ func TestE2EAccountRefusals(t *testing.T) {
 		{"link to nothing", `mutation($p: ID!) { linkProfileToAccount(profileId: $p, accountId: "nope") { role } }`, map[string]any{"p": p.ID}, "NOT_FOUND", ""},
 		{"a bad free-mail domain", `mutation { setAccountSettings(freeMailDomains: ["gmail.com", "x"]) { freeMailDomains } }`, nil, "BAD_USER_INPUT", "freeMailDomains[1]"},
 		{"a malformed cursor", `{ accounts(after: "zzz") { totalCount } }`, nil, "BAD_USER_INPUT", "after"},
+		{"a cursor of another order", `query($c: String) { accounts(after: $c, orderBy: {field: CREATED_AT}) { totalCount } }`, map[string]any{"c": nameCursor}, "BAD_USER_INPUT", "after"},
+		{"search by creation", `{ accounts(search: "a", orderBy: {field: CREATED_AT}) { totalCount } }`, nil, "BAD_USER_INPUT", "orderBy"},
+		{"a bad filter domain", `{ accounts(filter: {domain: "a b"}) { totalCount } }`, nil, "BAD_USER_INPUT", "filter.domain"},
+		{"a bad filter trait", `{ accounts(filter: {traits: [{key: "", op: EQ, value: 1}]}) { totalCount } }`, nil, "BAD_USER_INPUT", "filter.traits[0].key"},
+		{"an empty creation range", `{ accounts(filter: {createdFrom: "2026-01-02T00:00:00Z", createdTo: "2026-01-01T00:00:00Z"}) { totalCount } }`, nil, "BAD_USER_INPUT", "filter.createdTo"},
 		{"both id and identifier", `{ account(id: "x", identifier: {type: "domain", value: "acme.com"}) { id } }`, nil, "BAD_USER_INPUT", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -136,7 +155,7 @@ func TestE2EAccountRefusals(t *testing.T) {
 	}
 	// Nothing of the refused calls was stored: new.com is free.
 	createAccount(t, s, tok, map[string]any{"name": "New", "domains": []any{"new.com"}})
-	r := s.gql(t, tok, `{ accounts { totalCount } }`, nil)
+	r = s.gql(t, tok, `{ accounts { totalCount } }`, nil)
 	r.requireOK(t)
 	if !strings.Contains(string(r.Data), `"totalCount":2`) {
 		t.Fatalf("accounts after refusals: %s", r.Data)

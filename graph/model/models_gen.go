@@ -82,6 +82,18 @@ type AccountEdge struct {
 	Node   *Account `json:"node"`
 }
 
+// Filters of the accounts list: every field set must hold.
+type AccountFilterInput struct {
+	// The account holding this domain (normalised: lower case, www. stripped).
+	Domain *string `json:"domain,omitempty"`
+	// Conditions on the account's traits, with the trait rule node's operators.
+	Traits []TraitConditionInput `json:"traits,omitempty"`
+	// Created at or after.
+	CreatedFrom *time.Time `json:"createdFrom,omitempty"`
+	// Created before.
+	CreatedTo *time.Time `json:"createdTo,omitempty"`
+}
+
 // How the account is doing, from 0 to 100, with its reasons.
 type AccountHealth struct {
 	Score int                `json:"score"`
@@ -132,6 +144,12 @@ type AccountMerge struct {
 	At            time.Time `json:"at"`
 	// False while the merge is under way (or was cut short: merging again finishes it).
 	Done bool `json:"done"`
+}
+
+// The order of the accounts list (ties by id). A cursor belongs to its order.
+type AccountOrderInput struct {
+	Field     AccountOrderField `json:"field"`
+	Direction *SortDirection    `json:"direction,omitempty"`
 }
 
 // A roll-up compared with a number: op is EQ, NE, GT, GTE, LT or LTE.
@@ -1696,6 +1714,63 @@ func (e *AccountLinkSource) UnmarshalJSON(b []byte) error {
 }
 
 func (e AccountLinkSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type AccountOrderField string
+
+const (
+	AccountOrderFieldName      AccountOrderField = "NAME"
+	AccountOrderFieldCreatedAt AccountOrderField = "CREATED_AT"
+	AccountOrderFieldUpdatedAt AccountOrderField = "UPDATED_AT"
+)
+
+var AllAccountOrderField = []AccountOrderField{
+	AccountOrderFieldName,
+	AccountOrderFieldCreatedAt,
+	AccountOrderFieldUpdatedAt,
+}
+
+func (e AccountOrderField) IsValid() bool {
+	switch e {
+	case AccountOrderFieldName, AccountOrderFieldCreatedAt, AccountOrderFieldUpdatedAt:
+		return true
+	}
+	return false
+}
+
+func (e AccountOrderField) String() string {
+	return string(e)
+}
+
+func (e *AccountOrderField) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AccountOrderField(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AccountOrderField", str)
+	}
+	return nil
+}
+
+func (e AccountOrderField) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AccountOrderField) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AccountOrderField) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -9,9 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 	"github.com/halo-cdp/halo/internal/platform/userjson"
 	"github.com/halo-cdp/halo/internal/realtime"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/store"
 )
 
@@ -265,35 +268,172 @@ type Page struct {
 	HasNext  bool
 }
 
-// List returns accounts by name (those whose name starts with search,
-// case-insensitively, when it is not empty), first at most, after a
-// cursor of this list.
-func (s *Service) List(ctx context.Context, tn store.Tenant, search string, first int, after string) (Page, error) {
-	var out Page
-	q := listQuery(search)
-	q.After, q.Limit = after, first+1
-	docs, err := tn.C(Accounts).Find(ctx, q)
-	if err != nil {
-		return out, fmt.Errorf("list accounts: %w", err)
-	}
-	if len(docs) > first {
-		docs, out.HasNext = docs[:first], true
-	}
-	for _, d := range docs {
-		var a Account
-		if err := d.Decode(&a); err != nil {
-			return out, fmt.Errorf("decode account: %w", err)
-		}
-		a.Traits = userjson.PlainObject(a.Traits)
-		out.Accounts = append(out.Accounts, &a)
-		out.Cursors = append(out.Cursors, d.Key)
-	}
-	return out, nil
+// Orders of List.
+const (
+	ByName      = "NAME"
+	ByCreatedAt = "CREATED_AT"
+	ByUpdatedAt = "UPDATED_AT"
+)
+
+// ListQuery picks and orders accounts; empty fields pick all. Errors
+// name the fields of the accounts query (search, filter.…, orderBy).
+type ListQuery struct {
+	// Search matches the start of the name, case-insensitively (by name
+	// only).
+	Search string
+	// Domain picks the account holding it (normalised as identifiers
+	// are).
+	Domain string
+	// Traits must all hold on the account's traits (trait node
+	// semantics).
+	Traits []rule.TraitCond
+	// CreatedFrom ≤ createdAt < CreatedTo (zero: unbounded).
+	CreatedFrom, CreatedTo time.Time
+	Order                  string // ByName (default), ByCreatedAt, ByUpdatedAt
+	Desc                   bool
 }
 
-// Count is how many accounts List pages through for search.
-func (s *Service) Count(ctx context.Context, tn store.Tenant, search string) (int64, error) {
-	n, err := tn.C(Accounts).Count(ctx, listQuery(search))
+// Check validates q.
+func (q *ListQuery) Check() error {
+	if q.Order == "" {
+		q.Order = ByName
+	}
+	switch {
+	case !slices.Contains([]string{ByName, ByCreatedAt, ByUpdatedAt}, q.Order):
+		return apperr.Invalid("orderBy.field", "unknown order %q", q.Order)
+	case strings.TrimSpace(q.Search) != "" && q.Order != ByName:
+		return apperr.Invalid("orderBy", "search matches the start of names: it lists by NAME only")
+	case !q.CreatedFrom.IsZero() && !q.CreatedTo.IsZero() && !q.CreatedFrom.Before(q.CreatedTo):
+		return apperr.Invalid("filter.createdTo", "must be after createdFrom")
+	case len(q.Traits) > rule.MaxAccountConds:
+		return apperr.Invalid("filter.traits", "lists at most %d conditions", rule.MaxAccountConds)
+	}
+	if q.Domain != "" {
+		d, err := NormaliseDomain(q.Domain)
+		if err != nil {
+			return apperr.Invalid("filter.domain", "%v", err)
+		}
+		q.Domain = d
+	}
+	for i := range q.Traits {
+		if err := rule.ValidTrait(&q.Traits[i], fmt.Sprintf("filter.traits[%d]", i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// index is the read that serves q: its order's index, bounded by the
+// search prefix or the creation range where the order allows.
+func (q *ListQuery) index() store.Query {
+	switch q.Order {
+	case ByCreatedAt:
+		out := store.Query{Index: AccountsByCreated, Desc: q.Desc}
+		if !q.CreatedFrom.IsZero() || !q.CreatedTo.IsZero() {
+			out.Range = &store.Bound{}
+			if !q.CreatedFrom.IsZero() {
+				out.Range.Gte = q.CreatedFrom
+			}
+			if !q.CreatedTo.IsZero() {
+				out.Range.Lt = q.CreatedTo
+			}
+		}
+		return out
+	case ByUpdatedAt:
+		return store.Query{Index: AccountsByUpdated, Desc: q.Desc}
+	}
+	out := listQuery(q.Search)
+	out.Desc = q.Desc
+	return out
+}
+
+// keeps tells whether a passes the filters the index read does not.
+func (q *ListQuery) keeps(a *Account) bool {
+	if q.Domain != "" && !slices.Contains(a.Domains, q.Domain) {
+		return false
+	}
+	if q.Order != ByCreatedAt && (!q.CreatedFrom.IsZero() && a.CreatedAt.Before(q.CreatedFrom) || !q.CreatedTo.IsZero() && !a.CreatedAt.Before(q.CreatedTo)) {
+		return false
+	}
+	for i := range q.Traits {
+		if !rule.MatchTrait(&q.Traits[i], a.Traits) {
+			return false
+		}
+	}
+	return true
+}
+
+// filtered tells whether q filters beyond its index read.
+func (q *ListQuery) filtered() bool {
+	return q.Domain != "" || len(q.Traits) > 0 || q.Order != ByCreatedAt && (!q.CreatedFrom.IsZero() || !q.CreatedTo.IsZero())
+}
+
+// List returns the accounts q picks, in its order, first at most, after a
+// cursor of this list and order. Filters the order's index cannot serve
+// (domain, traits, a creation range in another order) are checked on each
+// account read in order.
+func (s *Service) List(ctx context.Context, tn store.Tenant, q ListQuery, first int, after string) (Page, error) {
+	var out Page
+	if err := q.Check(); err != nil {
+		return out, err
+	}
+	iq := q.index()
+	iq.After = after
+	for {
+		iq.Limit = first + 1 - len(out.Accounts)
+		docs, err := tn.C(Accounts).Find(ctx, iq)
+		if err != nil {
+			return out, fmt.Errorf("list accounts: %w", err)
+		}
+		for _, d := range docs {
+			iq.After = d.Key
+			var a Account
+			if err := d.Decode(&a); err != nil {
+				return out, fmt.Errorf("decode account: %w", err)
+			}
+			a.Traits = userjson.PlainObject(a.Traits)
+			if !q.keeps(&a) {
+				continue
+			}
+			if len(out.Accounts) == first {
+				out.HasNext = true
+				return out, nil
+			}
+			out.Accounts = append(out.Accounts, &a)
+			out.Cursors = append(out.Cursors, d.Key)
+		}
+		if len(docs) < iq.Limit {
+			return out, nil
+		}
+	}
+}
+
+// Count is how many accounts List pages through for q: an index count
+// when the index read alone picks them, else a read of them all.
+func (s *Service) Count(ctx context.Context, tn store.Tenant, q ListQuery) (int64, error) {
+	if err := q.Check(); err != nil {
+		return 0, err
+	}
+	iq := q.index()
+	if !q.filtered() {
+		n, err := tn.C(Accounts).Count(ctx, iq)
+		if err != nil {
+			return 0, fmt.Errorf("count accounts: %w", err)
+		}
+		return n, nil
+	}
+	var n int64
+	err := tn.C(Accounts).Each(ctx, iq, func(raw bson.Raw) error {
+		var a Account
+		if err := bson.Unmarshal(raw, &a); err != nil {
+			return fmt.Errorf("decode account: %w", err)
+		}
+		a.Traits = userjson.PlainObject(a.Traits)
+		if q.keeps(&a) {
+			n++
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("count accounts: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/halo-cdp/halo/internal/identity"
 	"github.com/halo-cdp/halo/internal/ingest"
 	"github.com/halo-cdp/halo/internal/platform/apperr"
+	"github.com/halo-cdp/halo/internal/segment/rule"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
 )
@@ -339,23 +340,70 @@ func (e *env) rawLinks(t *testing.T) []string {
 
 func TestListAndSearch(t *testing.T) {
 	e := newEnv(t)
-	for _, n := range []string{"Globex", "acme", "Acme Europe", "Initech"} {
-		e.create(t, n)
+	for i, n := range []string{"Globex", "acme", "Acme Europe", "Initech"} {
+		e.Clock.Set(start.Add(time.Duration(i) * time.Hour))
+		tier := []string{"gold", "silver"}[i%2]
+		domain := strings.ToLower(strings.ReplaceAll(n, " ", "")) + ".com"
+		if _, err := e.acc.Create(e.Ctx, e.Tenant, account.CreateInput{Name: n, Domains: []string{domain}, Traits: map[string]any{"tier": tier, "seats": i * 10}}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	page, err := e.acc.List(e.Ctx, e.Tenant, "ACM", 10, "")
-	if err != nil || len(page.Accounts) != 2 || page.Accounts[0].Name != "acme" || page.Accounts[1].Name != "Acme Europe" {
-		t.Fatalf("search: %+v %v", page, err)
+	names := func(q account.ListQuery, first int) []string {
+		t.Helper()
+		var out []string
+		after := ""
+		for {
+			page, err := e.acc.List(e.Ctx, e.Tenant, q, first, after)
+			if err != nil {
+				t.Fatalf("%+v: %v", q, err)
+			}
+			for _, a := range page.Accounts {
+				out = append(out, a.Name)
+			}
+			if !page.HasNext {
+				break
+			}
+			after = page.Cursors[len(page.Cursors)-1]
+		}
+		n, err := e.acc.Count(e.Ctx, e.Tenant, q)
+		if err != nil || n != int64(len(out)) {
+			t.Errorf("%+v: count %d (%v), listed %d", q, n, err, len(out))
+		}
+		return out
 	}
-	if n, _ := e.acc.Count(e.Ctx, e.Tenant, "acm"); n != 2 {
-		t.Errorf("count %d", n)
+	for _, c := range []struct {
+		q    account.ListQuery
+		want []string
+	}{
+		{account.ListQuery{Search: "ACM"}, []string{"acme", "Acme Europe"}},
+		{account.ListQuery{}, []string{"acme", "Acme Europe", "Globex", "Initech"}},
+		{account.ListQuery{Desc: true}, []string{"Initech", "Globex", "Acme Europe", "acme"}},
+		{account.ListQuery{Order: account.ByCreatedAt}, []string{"Globex", "acme", "Acme Europe", "Initech"}},
+		{account.ListQuery{Order: account.ByCreatedAt, Desc: true, CreatedFrom: start.Add(time.Hour), CreatedTo: start.Add(3 * time.Hour)}, []string{"Acme Europe", "acme"}},
+		{account.ListQuery{CreatedFrom: start.Add(time.Hour), CreatedTo: start.Add(3 * time.Hour)}, []string{"acme", "Acme Europe"}},
+		{account.ListQuery{Traits: []rule.TraitCond{{Key: "tier", Op: rule.EQ, Value: "gold"}}}, []string{"Acme Europe", "Globex"}},
+		{account.ListQuery{Order: account.ByUpdatedAt, Traits: []rule.TraitCond{{Key: "seats", Op: rule.GTE, Value: 10}}}, []string{"acme", "Acme Europe", "Initech"}},
+		{account.ListQuery{Domain: "WWW.Initech.com"}, []string{"Initech"}},
+		{account.ListQuery{Domain: "nobody.com"}, nil},
+	} {
+		for _, first := range []int{1, 3} {
+			if got := names(c.q, first); !slices.Equal(got, c.want) {
+				t.Errorf("%+v, pages of %d: %v, want %v", c.q, first, got, c.want)
+			}
+		}
 	}
-	page, _ = e.acc.List(e.Ctx, e.Tenant, "", 3, "")
-	if len(page.Accounts) != 3 || !page.HasNext || page.Accounts[2].Name != "Globex" {
-		t.Fatalf("by name: %+v", page)
-	}
-	rest, _ := e.acc.List(e.Ctx, e.Tenant, "", 3, page.Cursors[2])
-	if len(rest.Accounts) != 1 || rest.Accounts[0].Name != "Initech" || rest.HasNext {
-		t.Fatalf("second page: %+v", rest)
+	for _, c := range []struct {
+		q     account.ListQuery
+		field string
+	}{
+		{account.ListQuery{Search: "a", Order: account.ByCreatedAt}, "orderBy"},
+		{account.ListQuery{Order: "SIZE"}, "orderBy.field"},
+		{account.ListQuery{CreatedFrom: start, CreatedTo: start}, "filter.createdTo"},
+		{account.ListQuery{Domain: "not a domain"}, "filter.domain"},
+		{account.ListQuery{Traits: []rule.TraitCond{{Key: "$where", Op: rule.EQ, Value: 1}}}, "filter.traits[0].key"},
+	} {
+		_, err := e.acc.List(e.Ctx, e.Tenant, c.q, 10, "")
+		apptest.WantCode(t, err, apperr.BadUserInput, c.field)
 	}
 }
 

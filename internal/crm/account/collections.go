@@ -9,8 +9,10 @@ import "github.com/halo-cdp/halo/store"
 // them (internal/app/ownership_test.go checks it); the others call its
 // functions.
 const (
-	Accounts       = "accounts"
-	AccountsByName = "by_name" // (nameKey): search by the start of the name, list by name
+	Accounts          = "accounts"
+	AccountsByName    = "by_name"    // (nameKey): search by the start of the name, list by name
+	AccountsByCreated = "by_created" // (createdAt): list by creation
+	AccountsByUpdated = "by_updated" // (updatedAt): list by last change
 
 	AccountIdentities          = "account_identities"
 	AccountIdentitiesByValue   = "by_type_value" // unique (type, value): one account per domain
@@ -31,6 +33,8 @@ const (
 var Collections = []store.CollectionSpec{
 	{Name: Accounts, Indexes: []store.Index{
 		{Name: AccountsByName, Fields: []string{"nameKey"}},
+		{Name: AccountsByCreated, Fields: []string{"createdAt"}},
+		{Name: AccountsByUpdated, Fields: []string{"updatedAt"}},
 	}},
 	{Name: AccountIdentities, Indexes: []store.Index{
 		{Name: AccountIdentitiesByValue, Fields: []string{"type", "value"}, Unique: true},

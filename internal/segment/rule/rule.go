@@ -404,3 +404,10 @@ const (
 	MaxLastMinutes = 24 * 60
 	MaxBetweenDays = 366
 )
+
+// ValidTrait checks a trait condition as a trait node's, errors naming
+// path (for filters outside rules: an accounts list's traits).
+func ValidTrait(c *TraitCond, path string) error { return validCond(c, path) }
+
+// MatchTrait tells whether traits satisfy c, as a trait node would.
+func MatchTrait(c *TraitCond, traits map[string]any) bool { return matchCond(c, traits) }
