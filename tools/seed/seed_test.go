@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app"
+	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/crm/ticket"
 	"github.com/halo-cdp/halo/internal/profile"
@@ -82,7 +83,7 @@ func TestLoadIsIdempotent(t *testing.T) {
 			t.Errorf("stage %s holds no demo deal", s.Stage.Key)
 		}
 	}
-	accounts, err := svc.Accounts.List(ctx, st.Tenant("demo"), "", 20, "")
+	accounts, err := svc.Accounts.List(ctx, st.Tenant("demo"), account.ListQuery{}, 20, "")
 	if err != nil || len(accounts.Accounts) != 8 {
 		t.Fatalf("demo accounts: %v %v", accounts, err)
 	}
