@@ -105,14 +105,15 @@ func TestE2EAccounts(t *testing.T) {
 func TestE2EAccountRefusals(t *testing.T) {
 	s := startServer(t, serverOptions{})
 	tok := s.token(t, "acme")
-	acme := createAccount(t, s, tok, map[string]any{"name": "Acme", "domains": []any{"acme.com"}})
+	acme := createAccount(t, s, tok, map[string]any{"name": "Acme", "domains": []any{"acme.com"}, "traits": map[string]any{"tier": "gold"}})
 	p, _ := identify(t, s, tok, ids("anonymousId", "x"), nil)
 	// Filters and orders: gold accounts, newest first; by domain.
-	r := s.gql(t, tok, `{ gold: accounts(filter: {traits: [{key: "tier", op: EQ, value: "gold"}]}, orderBy: {field: CREATED_AT, direction: DESC}) { totalCount nodes { name } edges { cursor } }
-	  byDomain: accounts(filter: {domain: "www.ACME.io"}) { totalCount nodes { name } } }`, nil)
+	r := s.gql(t, tok, `{ gold: accounts(filter: {traits: [{key: "tier", op: EQ, value: "gold"}]}, orderBy: {field: CREATED_AT, direction: DESC}) { totalCount nodes { name } }
+	  silver: accounts(filter: {traits: [{key: "tier", op: EQ, value: "silver"}]}) { totalCount }
+	  byDomain: accounts(filter: {domain: "www.ACME.com"}) { totalCount nodes { name } } }`, nil)
 	r.requireOK(t)
-	if !strings.Contains(string(r.Data), `"gold":{"totalCount":1,"nodes":[{"name":"Acme"}]`) || !strings.Contains(string(r.Data), `"byDomain":{"totalCount":1,"nodes":[{"name":"Acme"}]}`) {
-		t.Fatalf("filters: %s", r.Data)
+	if want := `{"gold":{"totalCount":1,"nodes":[{"name":"Acme"}]},"silver":{"totalCount":0},"byDomain":{"totalCount":1,"nodes":[{"name":"Acme"}]}}`; string(r.Data) != want {
+		t.Fatalf("filters: %s, want %s", r.Data, want)
 	}
 	r = s.gql(t, tok, `{ accounts(first: 1) { edges { cursor } } }`, nil)
 	r.requireOK(t)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/halo-cdp/halo/internal/crm/deal"
-	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/internal/crm/deal/dealtest"
 )
 
 // BenchmarkCRMReads measures the two reads the CRM issue sets targets
@@ -116,24 +116,10 @@ func seedDeals(b *testing.B, s *testServer, ws string, n int) {
 		b.Fatal(err)
 	}
 	defer st.Close(context.Background())
-	stages := []string{"qualification", "discovery", "proposal", "negotiation", "won", "lost"}
-	outcome := map[string]string{"won": deal.Won, "lost": deal.Lost}
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	now := time.Now()
 	docs := make([]any, 0, 5000)
 	for i := range n {
-		stage := stages[i%len(stages)]
-		status := deal.Open
-		if o, ok := outcome[stage]; ok {
-			status = o
-		}
-		created := now.Add(-time.Duration(i%300) * 24 * time.Hour)
-		d := deal.Deal{ID: store.NewID(), Name: fmt.Sprint("deal ", i), Pipeline: deal.DefaultKey, Stage: stage, Status: status,
-			Amount: int64(1000 + i%9000*100), Currency: []string{"EUR", "USD"}[i%2], Digits: 2, ExpectedCloseAt: deal.NoClose,
-			OwnerID: fmt.Sprint("rep-", i%20), ContactIDs: []string{}, CreatedAt: created, UpdatedAt: created,
-			History: []deal.Visit{{Stage: stage, EnteredAt: created}}, Version: 1}
-		if status != deal.Open {
-			d.ClosedAt = created.Add(30 * 24 * time.Hour)
-		}
+		d := dealtest.Spread(i, now)
 		if docs = append(docs, d); len(docs) == cap(docs) || i == n-1 {
 			if _, err := st.Tenant(ws).C(deal.Deals).InsertMany(context.Background(), docs); err != nil {
 				b.Fatal(err)

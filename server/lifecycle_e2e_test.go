@@ -197,18 +197,23 @@ func TestE2EAccountSegmentLive(t *testing.T) {
 	if m, ok := recv(300 * time.Millisecond); ok {
 		t.Fatalf("no open deal yet: %+v", m)
 	}
-	createDeal(t, s, tok, map[string]any{"name": "Acme renewal", "currency": "EUR", "amount": 100, "accountId": acme.ID})
-	got := map[string]string{}
-	for range 2 {
-		m, ok := recv(5 * time.Second)
-		if !ok {
-			t.Fatalf("an open deal: ENTERED for %v only", got)
+	// Both people's moves, by person.
+	moves := func(step, want string) {
+		t.Helper()
+		got := map[string]string{}
+		for range 2 {
+			m, ok := recv(5 * time.Second)
+			if !ok {
+				t.Fatalf("%s: moves %v only", step, got)
+			}
+			got[m.profileID()] = m.Kind
 		}
-		got[m.profileID()] = m.Kind
+		if got[ann] != want || got[bob] != want {
+			t.Fatalf("%s: %v, want ann and bob %s", step, got, want)
+		}
 	}
-	if got[ann] != "ENTERED" || got[bob] != "ENTERED" {
-		t.Fatalf("an open deal: %v, want ann and bob ENTERED", got)
-	}
+	createDeal(t, s, tok, map[string]any{"name": "Acme renewal", "currency": "EUR", "amount": 100, "accountId": acme.ID})
+	moves("an open deal", "ENTERED")
 	size := func() string {
 		r := s.gql(t, tok, `query($s: ID!, $r: SegmentRuleInput!) { segment(id: $s) { size } segmentPreview(rule: $r) { count } }`,
 			map[string]any{"s": seg.ID, "r": rl})
@@ -221,17 +226,7 @@ func TestE2EAccountSegmentLive(t *testing.T) {
 	}
 	s.gql(t, tok, `mutation($a: ID!, $v: Int!) { updateAccount(id: $a, input: {traits: {tier: "silver"}, expectedVersion: $v}) { version } }`,
 		map[string]any{"a": acme.ID, "v": acme.Version}).requireOK(t)
-	got = map[string]string{}
-	for range 2 {
-		m, ok := recv(5 * time.Second)
-		if !ok {
-			t.Fatalf("re-tiered: EXITED for %v only", got)
-		}
-		got[m.profileID()] = m.Kind
-	}
-	if got[ann] != "EXITED" || got[bob] != "EXITED" {
-		t.Fatalf("re-tiered: %v, want ann and bob EXITED", got)
-	}
+	moves("re-tiered", "EXITED")
 	for _, c := range []struct {
 		name  string
 		node  map[string]any

@@ -1,13 +1,12 @@
 package deal_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/halo-cdp/halo/internal/app/apptest"
 	"github.com/halo-cdp/halo/internal/crm/deal"
-	"github.com/halo-cdp/halo/store"
+	"github.com/halo-cdp/halo/internal/crm/deal/dealtest"
 )
 
 // BenchmarkPipelineSummary100k: pipelineSummary of the default pipeline
@@ -19,24 +18,10 @@ import (
 //	go test ./internal/crm/deal -run '^$' -bench PipelineSummary100k -benchtime 5x
 func BenchmarkPipelineSummary100k(b *testing.B) {
 	e := apptest.New(b, start)
-	stages := []string{"qualification", "discovery", "proposal", "negotiation", "won", "lost"}
-	outcome := map[string]string{"won": deal.Won, "lost": deal.Lost}
 	const n = 100_000
 	docs := make([]any, 0, 5000)
 	for i := 0; i < n; i++ {
-		st := stages[i%len(stages)]
-		status := deal.Open
-		if o, ok := outcome[st]; ok {
-			status = o
-		}
-		created := start.Add(-time.Duration(i%300) * 24 * time.Hour)
-		d := deal.Deal{ID: store.NewID(), Name: fmt.Sprint("deal ", i), Pipeline: deal.DefaultKey, Stage: st, Status: status,
-			Amount: int64(1000 + i%9000*100), Currency: []string{"EUR", "USD"}[i%2], Digits: 2, ExpectedCloseAt: deal.NoClose,
-			OwnerID: fmt.Sprint("rep-", i%20), ContactIDs: []string{}, CreatedAt: created, UpdatedAt: created,
-			History: []deal.Visit{{Stage: st, EnteredAt: created}}, Version: 1}
-		if status != deal.Open {
-			d.ClosedAt = created.Add(30 * 24 * time.Hour)
-		}
+		d := dealtest.Spread(i, start)
 		docs = append(docs, d)
 		if len(docs) == cap(docs) || i == n-1 {
 			if _, err := e.Tenant.C(deal.Deals).InsertMany(e.Ctx, docs); err != nil {
