@@ -13,6 +13,9 @@ import (
 )
 
 func main() {
+	if code, done := args(os.Args[1:], os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
 	cfg, err := loadConfig(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "halo:", err)
