@@ -141,7 +141,7 @@ func newGraphQLServer(d handlerDeps) *handler.Server {
 	srv.AddTransport(websocketTransport(d.verifier, d.limiter, d.cfg.WSInitTimeout))
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive}) // before POST: both take POST application/json
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(graphqlPOST{})
 	srv.SetErrorPresenter(resolvers.NewErrorPresenter(d.logger, requestID))
 	srv.SetRecoverFunc(resolvers.NewRecover(d.logger))
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
