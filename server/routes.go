@@ -140,7 +140,7 @@ func newGraphQLServer(d handlerDeps) *handler.Server {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(websocketTransport(d.verifier, d.limiter, d.cfg.WSInitTimeout))
 	srv.AddTransport(transport.SSE{KeepAlivePingInterval: sseKeepAlive}) // before POST: both take POST application/json
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(graphqlGET{})
 	srv.AddTransport(graphqlPOST{})
 	srv.SetErrorPresenter(resolvers.NewErrorPresenter(d.logger, requestID))
 	srv.SetRecoverFunc(resolvers.NewRecover(d.logger))

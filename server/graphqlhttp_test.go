@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -61,6 +62,51 @@ func TestMalformedRequests(t *testing.T) {
 				strings.Contains(out.Errors[0].Message, "Go ") || strings.Contains(out.Errors[0].Message, "map[") || strings.Contains(out.Errors[0].Message, "RawParams"):
 				t.Errorf("%s: the message echoes the body or Go's types: %q", c.body, out.Errors[0].Message)
 			}
+		}
+	}
+}
+
+// TestGETRequests: over GET, malformed parameters are 400 naming the
+// parameter, a mutation is 405, a document that does not validate is 200
+// (application/json) or 400 (application/graphql-response+json), never
+// with a data entry; a query runs.
+func TestGETRequests(t *testing.T) {
+	s := startServer(t, serverOptions{})
+	tok := s.token(t, "acme")
+	for _, c := range []struct {
+		params               url.Values
+		accept               string
+		status               int
+		code, field, hasData string
+	}{
+		{url.Values{"query": {"{ __typename }"}}, mediaJSON, 200, "", "", "yes"},
+		{url.Values{"query": {"{ __typename }"}, "variables": {"secret-x"}}, mediaJSON, 400, "BAD_USER_INPUT", "variables", ""},
+		{url.Values{"query": {"{ __typename }"}, "extensions": {"[1]"}}, mediaGraphQLResponse, 400, "BAD_USER_INPUT", "extensions", ""},
+		{url.Values{"operationName": {"x"}}, mediaJSON, 400, "BAD_USER_INPUT", "query", ""},
+		{url.Values{"query": {"{ nope }"}}, mediaJSON, 200, "GRAPHQL_VALIDATION_FAILED", "", ""},
+		{url.Values{"query": {"{ nope }"}}, mediaGraphQLResponse, 400, "GRAPHQL_VALIDATION_FAILED", "", ""},
+		{url.Values{"query": {`mutation { setLifecycleStage(profileId: "x", stage: LEAD) { id } }`}}, mediaJSON, 405, "BAD_USER_INPUT", "", ""},
+	} {
+		req, err := http.NewRequest(http.MethodGet, s.URL+"/graphql?"+c.params.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", c.accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out map[string]json.RawMessage
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("%v: not JSON: %s", c.params, body)
+		}
+		_, data := out["data"]
+		if resp.StatusCode != c.status || data != (c.hasData != "") || c.code != "" && !strings.Contains(string(out["errors"]), `"code":"`+c.code+`"`) ||
+			c.field != "" && !strings.Contains(string(out["errors"]), `"field":"`+c.field+`"`) || strings.Contains(string(body), "secret-x") {
+			t.Errorf("%v (%s): %d %s; want %d, code %q, field %q, data %v", c.params, c.accept, resp.StatusCode, body, c.status, c.code, c.field, c.hasData != "")
 		}
 	}
 }

@@ -7,18 +7,21 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
 )
 
-// graphqlPOST is the POST transport, as GraphQL over HTTP asks (the
-// graphql-http package's server audit checks it; postaudit_test.go runs
-// it). It differs from gqlgen's transport.POST in what a request that
-// cannot run gets:
+// graphqlPOST and graphqlGET are the HTTP transports, as GraphQL over
+// HTTP asks (the graphql-http package's server audit checks them;
+// httpaudit_test.go runs it). They differ from gqlgen's transport.POST
+// and transport.GET in what a request that cannot run gets:
 //   - malformed parameters (a body that is not a JSON object, a query
 //     that is not a string, variables or extensions that are not
 //     objects, no query at all): 400, with a message naming the
@@ -26,15 +29,21 @@ import (
 //   - a document that does not parse or validate, or variables that do
 //     not coerce: 200 with application/json, 400 with
 //     application/graphql-response+json;
-//   - either way the answer has no data entry: nothing was executed.
+//   - a mutation over GET: 405;
+//   - in each case the answer has no data entry: nothing was executed.
 type graphqlPOST struct{}
+
+type graphqlGET struct{}
 
 const (
 	mediaJSON            = "application/json"
 	mediaGraphQLResponse = "application/graphql-response+json"
 )
 
-var _ graphql.Transport = graphqlPOST{}
+var (
+	_ graphql.Transport = graphqlPOST{}
+	_ graphql.Transport = graphqlGET{}
+)
 
 func (graphqlPOST) Supports(r *http.Request) bool {
 	if r.Header.Get("Upgrade") != "" {
@@ -57,10 +66,8 @@ func responseType(r *http.Request) string {
 }
 
 func (graphqlPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	ctx := r.Context()
-	media := responseType(r)
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	start := graphql.Now()
+	w.Header().Set("Content-Type", responseType(r)+"; charset=utf-8")
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		refuseRequest(w, http.StatusBadRequest, "", "the request body could not be read")
@@ -71,19 +78,69 @@ func (graphqlPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		refuseRequest(w, http.StatusBadRequest, field, msg)
 		return
 	}
+	execute(w, r, exec, params, start, false)
+}
+
+func (graphqlGET) Supports(r *http.Request) bool {
+	return r.Header.Get("Upgrade") == "" && r.Method == http.MethodGet
+}
+
+func (graphqlGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	start := graphql.Now()
+	w.Header().Set("Content-Type", responseType(r)+"; charset=utf-8")
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		refuseRequest(w, http.StatusBadRequest, "", "the URL's query string is malformed")
+		return
+	}
+	params := &graphql.RawParams{Query: q.Get("query"), OperationName: q.Get("operationName")}
+	for _, f := range []struct {
+		name string
+		into *map[string]any
+	}{{"variables", &params.Variables}, {"extensions", &params.Extensions}} {
+		if v := q.Get(f.name); v != "" {
+			if !decodeObject([]byte(v), f.into) {
+				refuseRequest(w, http.StatusBadRequest, f.name, f.name+" must be a JSON object")
+				return
+			}
+		}
+	}
+	if params.Query == "" && params.Extensions["persistedQuery"] == nil {
+		refuseRequest(w, http.StatusBadRequest, "query", "query is required: a GraphQL document")
+		return
+	}
+	execute(w, r, exec, params, start, true)
+}
+
+// execute runs params (queries only, over GET) and writes the answer.
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, start time.Time, queryOnly bool) {
+	ctx := r.Context()
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	rc, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		status := http.StatusOK
-		if media == mediaGraphQLResponse {
+		if responseType(r) == mediaGraphQLResponse {
 			status = http.StatusBadRequest
 		}
 		writeNotExecuted(w, status, exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs))
 		return
 	}
+	if op := rc.Doc.Operations.ForName(rc.OperationName); queryOnly && (op == nil || op.Operation != ast.Query) {
+		w.Header().Set("Allow", http.MethodPost)
+		refuseRequest(w, http.StatusMethodNotAllowed, "", "only queries run over GET: send mutations with POST")
+		return
+	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
 	writeResponse(w, responses(ctx))
+}
+
+// decodeObject decodes a JSON object (numbers kept as json.Number) into
+// into; false when b is not one.
+func decodeObject(b []byte, into *map[string]any) bool {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	return len(b) > 0 && b[0] == '{' && d.Decode(into) == nil && !d.More()
 }
 
 // decodeParams reads a request body: a JSON object with query (a
@@ -121,9 +178,7 @@ func decodeParams(body []byte) (*graphql.RawParams, string, string) {
 		if !ok || isNull(m) {
 			continue
 		}
-		d := json.NewDecoder(bytes.NewReader(m))
-		d.UseNumber()
-		if m[0] != '{' || d.Decode(f.into) != nil {
+		if !decodeObject(m, f.into) {
 			return nil, f.name, f.name + " must be an object"
 		}
 	}
