@@ -54,14 +54,15 @@ func loadDemoData(ctx context.Context, st *store.Store, dataDir string, logger *
 	if err != nil {
 		return fmt.Errorf("load demo data: %w", err)
 	}
-	content := fmt.Sprintf("workspace=%s profiles=%d events=%d interactions=%d merges=%d consents=%d accounts=%d deals=%d tickets=%d at=%s\n",
-		devWorkspace, stats.Profiles, stats.Events, stats.Interactions, stats.Merges, stats.Consents, stats.Accounts, stats.Deals, stats.Tickets, time.Now().UTC().Format(time.RFC3339))
+	content := fmt.Sprintf("workspace=%s profiles=%d events=%d interactions=%d merges=%d consents=%d accounts=%d deals=%d tickets=%d computedTraits=%d segments=%d at=%s\n",
+		devWorkspace, stats.Profiles, stats.Events, stats.Interactions, stats.Merges, stats.Consents, stats.Accounts, stats.Deals, stats.Tickets,
+		stats.ComputedTraits, stats.Segments, time.Now().UTC().Format(time.RFC3339))
 	if err := os.WriteFile(marker, []byte(content), 0o600); err != nil {
 		return fmt.Errorf("write demo data marker: %w", err)
 	}
 	logger.Info("demo data loaded", "workspace", devWorkspace,
 		"profiles", stats.Profiles, "events", stats.Events, "interactions", stats.Interactions,
 		"merges", stats.Merges, "consents", stats.Consents, "accounts", stats.Accounts, "deals", stats.Deals, "tickets", stats.Tickets,
-		"duration_ms", time.Since(start).Milliseconds())
+		"computedTraits", stats.ComputedTraits, "segments", stats.Segments, "duration_ms", time.Since(start).Milliseconds())
 	return nil
 }

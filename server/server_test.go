@@ -651,6 +651,46 @@ func TestDemoDataLoadedOnce(t *testing.T) {
 	if n := count(s); n == 0 {
 		t.Fatalf("no demo profiles; marker %q", marker)
 	}
+	// Every screen has something: segments built with members, computed
+	// traits, consent, accounts, deals, tickets and tasks.
+	var segs struct {
+		Segments struct {
+			Nodes []struct {
+				Name  string
+				Size  int
+				Build struct{ Status string }
+			}
+		}
+	}
+	for i := 0; ; i++ {
+		r := s.gql(t, s.token(t, devWorkspace), `{ segments { nodes { name size build { status } } } }`, nil)
+		r.requireOK(t)
+		r.decode(t, &segs)
+		ready := len(segs.Segments.Nodes) > 0
+		for _, n := range segs.Segments.Nodes {
+			ready = ready && n.Build.Status == "READY"
+		}
+		if ready || i == 100 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(segs.Segments.Nodes) != 6 {
+		t.Fatalf("demo segments: %+v", segs)
+	}
+	for _, n := range segs.Segments.Nodes {
+		if n.Build.Status != "READY" || n.Size == 0 {
+			t.Errorf("demo segment %q: %s, %d members", n.Name, n.Build.Status, n.Size)
+		}
+	}
+	r := s.gql(t, s.token(t, devWorkspace), `{ computedTraits { key } accounts { totalCount } deals { totalCount } tickets { totalCount } tasks { totalCount }
+	  consentPurposes { key } }`, nil)
+	r.requireOK(t)
+	for _, empty := range []string{`"computedTraits":[]`, `"accounts":{"totalCount":0}`, `"deals":{"totalCount":0}`, `"tickets":{"totalCount":0}`, `"tasks":{"totalCount":0}`, `"consentPurposes":[]`} {
+		if strings.Contains(string(r.Data), empty) {
+			t.Errorf("demo data: %s (%s)", empty, r.Data)
+		}
+	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)
 	}

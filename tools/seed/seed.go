@@ -34,6 +34,7 @@ type Options struct {
 type Stats struct {
 	Profiles, Events, Interactions, Merges, Consents int
 	Accounts, Deals, Tickets                         int
+	ComputedTraits, Segments                         int
 }
 
 // Load writes demo data into workspace.
@@ -100,6 +101,9 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 	clk.Set(opts.Now)
 	var err error
 	if stats.Accounts, stats.Deals, stats.Tickets, err = seedCRM(ctx, svc, clk, tn, people, opts); err != nil {
+		return stats, err
+	}
+	if stats.ComputedTraits, stats.Segments, err = seedAudience(ctx, svc, tn); err != nil {
 		return stats, err
 	}
 	// The RFM boundaries of the loaded history, so that scores are known

@@ -122,7 +122,12 @@ func TestLoadIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Events != 0 || again.Consents != 0 || again.Profiles != first.Profiles || again.Accounts != 0 || again.Deals != 0 || again.Tickets != 0 {
+	// The marketing side too: computed traits and segments, once.
+	if first.ComputedTraits != 4 || first.Segments != 6 {
+		t.Errorf("demo computed traits %d, segments %d", first.ComputedTraits, first.Segments)
+	}
+	if again.Events != 0 || again.Consents != 0 || again.Profiles != first.Profiles || again.Accounts != 0 || again.Deals != 0 || again.Tickets != 0 ||
+		again.ComputedTraits != 0 || again.Segments != 0 {
 		t.Fatalf("second load wrote again: %+v (first %+v)", again, first)
 	}
 }
