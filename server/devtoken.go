@@ -19,7 +19,10 @@ import (
 
 // secretFile is where dev mode keeps its generated JWT secret, so tokens
 // survive restarts.
-const secretFile = "jwt-secret"
+const (
+	secretFile   = "jwt-secret"
+	devTokenFile = "dev-token" // the dev token, for scripts
+)
 
 // devWorkspace is the workspace the dev token (and the demo data) use.
 const devWorkspace = "demo"
@@ -111,6 +114,12 @@ func printBanner(w io.Writer, addr string, secret []byte, devMode bool, cfg Conf
 		}
 		fmt.Fprintf(&b, "\nDev token (workspace %q, all scopes, expires %s):\n\n%s\n\n",
 			devWorkspace, time.Now().Add(devTokenTTL).UTC().Format(time.DateOnly), tok)
+		// Also in a file, for scripts: TOKEN=$(cat data/dev-token).
+		file := filepath.Join(cfg.DataDir, devTokenFile)
+		if err := os.WriteFile(file, []byte(tok+"\n"), 0o600); err != nil {
+			return fmt.Errorf("save dev token: %w", err)
+		}
+		fmt.Fprintf(&b, "Saved in %s: export TOKEN=$(cat %s)\n\n", file, file)
 		fmt.Fprintf(&b, "In the playground, add the header {\"Authorization\": \"Bearer <token>\"}. Or:\n\n")
 		fmt.Fprintf(&b, "  curl -s %sgraphql -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { workspace scopes } }\"}'\n\n",
 			base, tok)
