@@ -21,7 +21,9 @@ import (
 
 // Limits bounds what one operation may ask for, before any resolver runs.
 // Every refusal is a GraphQL error with code GRAPHQL_VALIDATION_FAILED
-// (HTTP 422, like the other static checks of an operation) and
+// (HTTP 200 with application/json, 400 with
+// application/graphql-response+json, like the other static checks of an
+// operation) and
 // extensions.limit naming the limit.
 //
 // Fields are counted as executed: a fragment spread counts its fields each

@@ -42,6 +42,28 @@ func jwtSecret(cfg Config, logger *slog.Logger) (secret []byte, devMode bool, er
 	return secret, true, nil
 }
 
+// writeFileAtomic writes b to path (mode 0600) through a temp file and a
+// rename: a reader never sees half of it.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
 // loadOrCreateSecret reads the secret at path, or writes a new random one.
 // The file holds 64 hex characters and those characters are the key, so
 // `HALO_JWT_SECRET=$(cat data/jwt-secret)` verifies the same tokens.
@@ -114,15 +136,23 @@ func printBanner(w io.Writer, addr string, secret []byte, devMode bool, cfg Conf
 		}
 		fmt.Fprintf(&b, "\nDev token (workspace %q, all scopes, expires %s):\n\n%s\n\n",
 			devWorkspace, time.Now().Add(devTokenTTL).UTC().Format(time.DateOnly), tok)
-		// Also in a file, for scripts: TOKEN=$(cat data/dev-token).
+		// Also in a file, for scripts: TOKEN=$(cat data/dev-token). A
+		// failure costs the file only, not the banner.
 		file := filepath.Join(cfg.DataDir, devTokenFile)
-		if err := os.WriteFile(file, []byte(tok+"\n"), 0o600); err != nil {
-			return fmt.Errorf("save dev token: %w", err)
+		if err := writeFileAtomic(file, []byte(tok+"\n")); err != nil {
+			fmt.Fprintf(&b, "(The token could not be saved in %s: %v)\n\n", file, err)
+		} else {
+			fmt.Fprintf(&b, "Saved in %s: export TOKEN=$(cat %s)\n\n", file, file)
 		}
-		fmt.Fprintf(&b, "Saved in %s: export TOKEN=$(cat %s)\n\n", file, file)
 		fmt.Fprintf(&b, "In the playground, add the header {\"Authorization\": \"Bearer <token>\"}. Or:\n\n")
 		fmt.Fprintf(&b, "  curl -s %sgraphql -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ viewer { workspace scopes } }\"}'\n\n",
 			base, tok)
+	default:
+		// Not dev mode: a token left from it would no longer verify.
+		_ = os.Remove(filepath.Join(cfg.DataDir, devTokenFile))
+	}
+	switch {
+	case devMode:
 	case len(secret) > 0 && cfg.JWKSURL != "":
 		fmt.Fprintf(&b, "  Send Authorization: Bearer <token>: HS256 signed with HALO_JWT_SECRET, or RS256/ES256 signed with a key from HALO_JWKS_URL\n\n")
 	case cfg.JWKSURL != "":

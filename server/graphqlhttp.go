@@ -120,15 +120,27 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 	rc, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		status := http.StatusOK
-		if responseType(r) == mediaGraphQLResponse {
+		// An unknown persisted query stays 200: clients then send the
+		// query, where a 400 makes some turn persisted queries off.
+		if responseType(r) == mediaGraphQLResponse && !persistedQueryMiss(errs) {
 			status = http.StatusBadRequest
 		}
 		writeNotExecuted(w, status, exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs))
 		return
 	}
-	if op := rc.Doc.Operations.ForName(rc.OperationName); queryOnly && (op == nil || op.Operation != ast.Query) {
+	op := rc.Doc.Operations.ForName(rc.OperationName)
+	switch {
+	case op == nil:
+		refuseRequest(w, http.StatusBadRequest, "operationName", "no operation of that name")
+		return
+	case queryOnly && op.Operation != ast.Query:
 		w.Header().Set("Allow", http.MethodPost)
 		refuseRequest(w, http.StatusMethodNotAllowed, "", "only queries run over GET: send mutations with POST")
+		return
+	case op.Operation == ast.Subscription:
+		// Over plain POST a subscription would hold the request open
+		// with no stream of its own.
+		refuseRequest(w, http.StatusBadRequest, "query", "subscriptions run over a websocket (graphql-transport-ws) or SSE (Accept: text/event-stream)")
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
@@ -136,11 +148,33 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 }
 
 // decodeObject decodes a JSON object (numbers kept as json.Number) into
-// into; false when b is not one.
+// into, nothing following it; null leaves into nil. False when b is
+// neither.
 func decodeObject(b []byte, into *map[string]any) bool {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return true
+	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
-	return len(b) > 0 && b[0] == '{' && d.Decode(into) == nil && !d.More()
+	return len(b) > 0 && b[0] == '{' && d.Decode(into) == nil && atEnd(d)
+}
+
+// atEnd tells whether d has read all its input.
+func atEnd(d *json.Decoder) bool {
+	_, err := d.Token()
+	return err == io.EOF
+}
+
+// persistedQueryMiss tells whether errs is an unknown persisted query's
+// only.
+func persistedQueryMiss(errs gqlerror.List) bool {
+	for _, e := range errs {
+		if e.Extensions["code"] != "PERSISTED_QUERY_NOT_FOUND" {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // decodeParams reads a request body: a JSON object with query (a
@@ -155,7 +189,7 @@ func decodeParams(body []byte) (*graphql.RawParams, string, string) {
 	if err := dec.Decode(&raw); err != nil || raw == nil {
 		return nil, "", `the request body must be a JSON object such as {"query": "{ viewer { workspace } }"}`
 	}
-	if dec.More() {
+	if !atEnd(dec) {
 		return nil, "", "the request body must hold one JSON object"
 	}
 	p := &graphql.RawParams{}

@@ -26,6 +26,10 @@ func TestMalformedRequests(t *testing.T) {
 		{`not json secret-x`, ""},
 		{`["secret-x"]`, ""},
 		{`{"query":"{ __typename }"} {"query":"secret-x"}`, ""},
+		{`{"query":"{ __typename }"}}`, ""},
+		{`{"query":"{ __typename }"}]`, ""},
+		{`{"query":"{ __typename }","variables":{"a":1}}}`, ""},
+		{`{"query":"subscription { profileUpdated(id: \"secret-x\") { id } }"}`, "query"},
 	} {
 		for _, accept := range []string{mediaJSON, mediaGraphQLResponse} {
 			req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", strings.NewReader(c.body))
@@ -80,6 +84,9 @@ func TestGETRequests(t *testing.T) {
 		code, field, hasData string
 	}{
 		{url.Values{"query": {"{ __typename }"}}, mediaJSON, 200, "", "", "yes"},
+		{url.Values{"query": {"{ __typename }"}, "variables": {" {\"a\": 1} "}}, mediaJSON, 200, "", "", "yes"},
+		{url.Values{"query": {"{ __typename }"}, "variables": {"null"}}, mediaJSON, 200, "", "", "yes"},
+		{url.Values{"query": {"{ __typename }"}, "variables": {`{"a":1}}`}}, mediaJSON, 400, "BAD_USER_INPUT", "variables", ""},
 		{url.Values{"query": {"{ __typename }"}, "variables": {"secret-x"}}, mediaJSON, 400, "BAD_USER_INPUT", "variables", ""},
 		{url.Values{"query": {"{ __typename }"}, "extensions": {"[1]"}}, mediaGraphQLResponse, 400, "BAD_USER_INPUT", "extensions", ""},
 		{url.Values{"operationName": {"x"}}, mediaJSON, 400, "BAD_USER_INPUT", "query", ""},

@@ -38,7 +38,7 @@ type setting struct{ name, def, meaning string }
 
 var settings = []setting{
 	{"HALO_ADDR", ":8080", "listen address, host:port"},
-	{"HALO_DATA_DIR", "./data", "embedded database, dev JWT secret, demo-data marker"},
+	{"HALO_DATA_DIR", "./data", "embedded database, dev JWT secret and token, demo-data marker"},
 	{"MONGODB_URI", "unset", "use MongoDB (mongodb://host:27017/halo) instead of the embedded store"},
 	{"HALO_JWT_SECRET", "unset", "HS256 key (32+ bytes); with no key source at all: dev mode, a token is printed"},
 	{"HALO_JWKS_URL", "unset", "accept RS256/ES256 tokens signed with the keys published here"},

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestGraphQLOverHTTPAudit runs the graphql-http package's server audit
@@ -28,9 +31,14 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 	}
 	// Dev mode: one audit's variables go to __type, introspection.
 	s := startServer(t, serverOptions{Env: map[string]string{"HALO_DEV": "1"}})
-	out, err := exec.Command(node, filepath.Join(dir, "audit.mjs"), s.URL+"/graphql", s.token(t, "acme")).Output()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(dir, "audit.mjs"), s.URL+"/graphql", s.token(t, "acme"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("audit: %v\n%s", err, out)
+		t.Fatalf("audit (node 18 or later): %v\n%s\n%s", err, out, stderr.String())
 	}
 	var results []struct{ ID, Name, Status, Reason string }
 	if err := json.Unmarshal(out, &results); err != nil {

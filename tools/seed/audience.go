@@ -66,10 +66,15 @@ func seedAudience(ctx context.Context, svc *app.Services, tn store.Tenant) (int,
 		if have[in.Name] {
 			continue
 		}
-		if _, err := svc.Segments.Create(ctx, tn, in); err != nil {
+		_, err := svc.Segments.Create(ctx, tn, in)
+		switch {
+		case apperr.CodeOf(err) == apperr.Conflict:
+			continue // made by a load cut short, past the first page
+		case err != nil:
 			return 0, 0, fmt.Errorf("seed segment %q: %w", in.Name, err)
 		}
 		made++
 	}
+	svc.Segments.WaitBuilds()
 	return defined, made, nil
 }

@@ -55,7 +55,9 @@ func Load(ctx context.Context, st *store.Store, workspace string, opts Options) 
 	// The clock is set to each replayed call's time, so createdAt and
 	// receivedAt look like the history being replayed.
 	clk := app.NewManualClock(opts.Now)
-	svc := app.New(clk.Now)
+	// Segments made here build at once, and Load waits for them (their
+	// feature counters need no settling: nothing else writes meanwhile).
+	svc := app.New(clk.Now, app.WithSegmentBuildSettle(0))
 	tn := st.Tenant(workspace)
 	var stats Stats
 	for _, p := range people {
