@@ -2,6 +2,8 @@ package main
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -174,8 +176,14 @@ func TestBannerVariants(t *testing.T) {
 		{"both, dev on", secret, false, Config{JWKSURL: "https://idp.example.com/jwks", Dev: true}, []string{"Playground", "HS256", "RS256/ES256"}, []string{"Dev token"}},
 	} {
 		var b strings.Builder
+		tc.cfg.DataDir = t.TempDir()
 		if err := printBanner(&b, ":8080", tc.secret, tc.devMode, tc.cfg); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
+		}
+		// The dev token is saved for scripts, in dev mode only.
+		saved, err := os.ReadFile(filepath.Join(tc.cfg.DataDir, devTokenFile))
+		if tc.devMode != (err == nil) || tc.devMode && !strings.Contains(b.String(), strings.TrimSpace(string(saved))) {
+			t.Errorf("%s: dev token file %q (%v)", tc.name, saved, err)
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(b.String(), w) {
