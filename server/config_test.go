@@ -170,7 +170,7 @@ func TestBannerVariants(t *testing.T) {
 		cfg         Config
 		want, avoid []string
 	}{
-		{"dev", secret, true, Config{Dev: true}, []string{"Playground: http://localhost:8080/", "Dev token", "curl"}, nil},
+		{"dev", secret, true, Config{Dev: true}, []string{"Playground: http://localhost:8080/playground", "Dev token", "curl"}, nil},
 		{"secret", secret, false, Config{}, []string{"HS256 signed with HALO_JWT_SECRET"}, []string{"Playground", "Dev token", "JWKS"}},
 		{"jwks", nil, false, Config{JWKSURL: "https://idp.example.com/jwks"}, []string{"RS256/ES256", "HALO_JWKS_URL"}, []string{"HS256", "Playground"}},
 		{"both, dev on", secret, false, Config{JWKSURL: "https://idp.example.com/jwks", Dev: true}, []string{"Playground", "HS256", "RS256/ES256"}, []string{"Dev token"}},

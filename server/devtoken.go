@@ -124,7 +124,7 @@ func printBanner(w io.Writer, addr string, secret []byte, devMode bool, cfg Conf
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "\nHalo is running.\n")
 	if cfg.Dev {
-		fmt.Fprintf(&b, "  Playground: %s\n", base)
+		fmt.Fprintf(&b, "  Playground: %splayground\n", base)
 	}
 	fmt.Fprintf(&b, "  GraphQL:    %sgraphql\n", base)
 	switch {

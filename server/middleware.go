@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +18,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
 
 	"github.com/halo-cdp/halo/internal/platform/apperr"
@@ -513,62 +510,7 @@ func originAllowed(origin, host string, origins []string, dev bool) bool {
 	return false
 }
 
-// playgroundHandler serves GraphiQL with a Content-Security-Policy that
-// lets exactly it run: its scripts and styles from jsDelivr (pinned by
-// gqlgen with subresource integrity), its one inline script by hash,
-// inline styles (GraphiQL sets them from JavaScript), fonts and images
-// from the CDN or data: URLs, and requests to this server only
-// ('self', plus ws:/wss: to the same host for subscriptions).
-func playgroundHandler() http.Handler {
-	page := playground.Handler("Halo", "/graphql",
-		// A placeholder, not the dev token: the playground page is public,
-		// and a real token in it would hand every visitor all scopes.
-		playground.WithGraphiqlUiHeaders(map[string]string{"Authorization": "Bearer <paste the token printed at start>"}),
-	)
-	// The page is the same for every request: render it once to hash its
-	// inline script. A gqlgen upgrade that changes the page changes the
-	// hash with it.
-	rec := &bufferWriter{header: http.Header{}}
-	page.ServeHTTP(rec, httptestRequest())
-	var hashes []string
-	for _, m := range inlineScriptRE.FindAllSubmatch(rec.body.Bytes(), -1) {
-		sum := sha256.Sum256(m[1])
-		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
-	}
-	const cdn = "https://cdn.jsdelivr.net"
-	base := "default-src 'none'; script-src " + cdn + " " + strings.Join(hashes, " ") +
-		"; style-src " + cdn + " 'unsafe-inline'; font-src " + cdn + " data:; img-src 'self' " + cdn +
-		" data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; connect-src 'self'"
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		csp := base
-		// 'self' does not cover websockets in every browser.
-		if validHost(r.Host) {
-			csp += " ws://" + r.Host + " wss://" + r.Host
-		}
-		w.Header().Set("Content-Security-Policy", csp)
-		page.ServeHTTP(w, r)
-	})
-}
-
-// inlineScriptRE finds the bodies of <script> elements without attributes
-// (the inline ones; the CDN ones carry src).
-var inlineScriptRE = regexp.MustCompile(`(?s)<script>(.*?)</script>`)
-
 // validHost accepts a Host header fit to put in a CSP source: host or
 // host:port, no spaces, semicolons or quotes.
 var validHost = regexp.MustCompile(`^[A-Za-z0-9.\-\[\]:]{1,255}$`).MatchString
 
-func httptestRequest() *http.Request {
-	r, _ := http.NewRequest(http.MethodGet, "/", nil)
-	return r
-}
-
-// bufferWriter is an http.ResponseWriter that keeps the body.
-type bufferWriter struct {
-	header http.Header
-	body   bytes.Buffer
-}
-
-func (b *bufferWriter) Header() http.Header         { return b.header }
-func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
-func (b *bufferWriter) WriteHeader(int)             {}

@@ -64,6 +64,9 @@ type handlerDeps struct {
 	// build the GraphQL server alone).
 	limiter *rateLimiter
 	conns   *connLimits
+	// devSecret, in dev mode, signs the dev token the playground page
+	// gives a browser on this machine (nil: none).
+	devSecret []byte
 }
 
 // newHandler builds the routes:
@@ -73,7 +76,9 @@ type handlerDeps struct {
 //	GET /graphql        websocket upgrade: graphql-transport-ws (token in
 //	                    connection_init)
 //	OPTIONS  /graphql   allowed methods (no token: preflights carry none)
-//	GET      /          GraphiQL playground, only when cfg.Dev (else 404)
+//	GET      /playground GraphiQL from embedded files, only when cfg.Dev
+//	                    (else 404); / leads to it until the console
+//	                    takes that place
 //	GET      /healthz   process is up
 //	GET      /readyz    store is reachable
 //
@@ -101,7 +106,10 @@ func newHandler(d handlerDeps) http.Handler {
 	mux.Handle("GET /graphql", upgradeOr(d.cfg, d.conns, gql, guarded(requireUTF8Query(codedErrors(gql)))))
 	mux.Handle("OPTIONS /graphql", gql)
 	if d.cfg.Dev {
-		mux.Handle("GET /{$}", playgroundHandler())
+		pg := playgroundHandler(d.devSecret, d.devSecret != nil)
+		mux.Handle("GET /playground", pg)
+		mux.Handle("GET /playground/assets/", pg)
+		mux.Handle("GET /{$}", http.RedirectHandler("/playground", http.StatusFound))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusOK, "ok")

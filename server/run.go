@@ -118,6 +118,12 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer,
 			logger:   logger,
 			cfg:      cfg,
 			services: svc,
+			devSecret: func() []byte {
+				if devMode {
+					return secret
+				}
+				return nil
+			}(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
