@@ -513,4 +513,3 @@ func originAllowed(origin, host string, origins []string, dev bool) bool {
 // validHost accepts a Host header fit to put in a CSP source: host or
 // host:port, no spaces, semicolons or quotes.
 var validHost = regexp.MustCompile(`^[A-Za-z0-9.\-\[\]:]{1,255}$`).MatchString
-
