@@ -184,32 +184,27 @@ func (p Position) Before(at time.Time, id string) bool {
 	return at.Before(p.At) || at.Equal(p.At) && id < p.ID
 }
 
-// ReadBefore returns up to limit items of the profile's timeline, newest
-// first, that come after p in that order (all when p is nil) and that
-// keep accepts: for reads that merge several timelines, which share no
-// cursor.
-func ReadBefore(ctx context.Context, tn store.Tenant, profileID string, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
-	q := store.Query{Index: EventsByProfileTime, Eq: []any{profileID}, Desc: true}
-	if p != nil {
-		q.Range = &store.Bound{Lte: p.At}
+// NewestFirst orders items as timelines show them: newest first, then by
+// id (the order of Position and of the store's descending reads).
+func NewestFirst(a, b *Event) int {
+	if c := b.OccurredAt.Compare(a.OccurredAt); c != 0 {
+		return c
 	}
-	out, err := readBefore(ctx, tn, q, nil, p, limit, keep)
-	if err != nil {
-		return nil, fmt.Errorf("read timeline of %s: %w", profileID, err)
-	}
-	return out, nil
+	return strings.Compare(b.ID, a.ID)
 }
 
 // windows are the spans ReadBeforeAll looks back over, one after the
 // other, until a page is full (0: all the rest).
 var windows = []time.Duration{24 * time.Hour, 8 * 24 * time.Hour, 64 * 24 * time.Hour, 512 * 24 * time.Hour, 0}
 
-// ReadBeforeAll is ReadBefore over the timelines of profileIDs together,
-// one read per MaxIn people: the store merges their items by time. It
-// reads the day before p (or now, the caller's clock) first, then 8, 64
-// and 512 days back,
-// then the rest, and stops once a page is full: a read walks the items
-// of its window, and people with long histories have many.
+// ReadBeforeAll returns up to limit items of the timelines of profileIDs
+// together, newest first, that come after p in that order (all when p is
+// nil) and that keep accepts: for reads that merge several timelines,
+// which share no cursor. One read per MaxIn people: the store merges
+// their items by time. It reads the day before p (or now, the caller's
+// clock) first, then 8, 64 and 512 days back, then the rest, and stops
+// once a page is full: a read walks the items of its window, and people
+// with long histories have many.
 func ReadBeforeAll(ctx context.Context, tn store.Tenant, profileIDs []string, p *Position, limit int, keep func(*Event) bool, now time.Time) ([]*Event, error) {
 	top := now
 	if p != nil {
@@ -233,47 +228,47 @@ func ReadBeforeAll(ctx context.Context, tn store.Tenant, profileIDs []string, p 
 		var got []*Event
 		for in := range store.InLists(profileIDs) {
 			q := store.Query{Index: EventsByProfileTime, In: in, Merged: true, Desc: true, Range: b}
-			evs, err := readBefore(ctx, tn, q, lo, p, limit-len(out), keep)
+			evs, err := Before(ctx, tn.C(Events), q, lo, p, limit-len(out), decodeStored, keep)
 			if err != nil {
 				return nil, fmt.Errorf("read the timelines of %d people: %w", len(profileIDs), err)
 			}
 			got = append(got, evs...)
 		}
-		slices.SortFunc(got, func(a, b *Event) int {
-			if c := b.OccurredAt.Compare(a.OccurredAt); c != 0 {
-				return c
-			}
-			return strings.Compare(b.ID, a.ID)
-		})
+		slices.SortFunc(got, NewestFirst)
 		if out = append(out, got[:min(len(got), limit-len(out))]...); len(out) == limit {
 			break
 		}
 	}
+	for _, ev := range out {
+		ev.normalise()
+	}
 	return out, nil
 }
 
-// readBefore reads q (newest first, bounded by its Range) after p, as
-// ReadBefore. Past its first page it goes on from its cursor within
-// floor (nil: to the end).
-func readBefore(ctx context.Context, tn store.Tenant, q store.Query, floor *store.Bound, p *Position, limit int, keep func(*Event) bool) ([]*Event, error) {
+// Before reads q, a descending read of collection c bounded by its Range,
+// after p: up to limit items, decoded by decode, that keep accepts (nil:
+// all). Past its first page it goes on from its cursor within floor (nil:
+// to the end). It pages any collection of timeline-like items (an
+// account's own, package accountfeed).
+func Before(ctx context.Context, c store.Collection, q store.Query, floor *store.Bound, p *Position, limit int,
+	decode func(bson.Raw) (*Event, error), keep func(*Event) bool) ([]*Event, error) {
 	var out []*Event
 	for len(out) < limit {
 		q.Limit = limit - len(out) + 1
-		docs, err := tn.C(Events).Find(ctx, q)
+		docs, err := c.Find(ctx, q)
 		if err != nil {
 			return nil, err
 		}
 		for _, d := range docs {
 			q.After = d.Key
-			var ev Event
-			if err := decodeEvent(d.Raw, &ev); err != nil {
-				return nil, fmt.Errorf("decode event: %w", err)
+			ev, err := decode(d.Raw)
+			if err != nil {
+				return nil, err
 			}
-			if p != nil && !p.Before(ev.OccurredAt, ev.ID) || keep != nil && !keep(&ev) {
+			if p != nil && !p.Before(ev.OccurredAt, ev.ID) || keep != nil && !keep(ev) {
 				continue
 			}
-			ev.normalise()
-			if out = append(out, &ev); len(out) == limit {
+			if out = append(out, ev); len(out) == limit {
 				break
 			}
 		}
@@ -283,6 +278,16 @@ func readBefore(ctx context.Context, tn store.Tenant, q store.Query, floor *stor
 		q.Range = floor // the cursor (After) carries on from here
 	}
 	return out, nil
+}
+
+// decodeStored decodes a stored event (ReadBeforeAll normalises those it
+// keeps).
+func decodeStored(raw bson.Raw) (*Event, error) {
+	var ev Event
+	if err := decodeEvent(raw, &ev); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	return &ev, nil
 }
 
 // Key is p as a cursor: "<unix milliseconds>_<id>".

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/halo-cdp/halo/internal/crm/account"
 	"github.com/halo-cdp/halo/internal/timeline"
 	"github.com/halo-cdp/halo/store"
@@ -84,12 +86,7 @@ func Read(ctx context.Context, tn store.Tenant, accounts *account.Service, id st
 	var cands []*timeline.Event
 	keepBest := func(evs []*timeline.Event) {
 		cands = append(cands, evs...)
-		slices.SortFunc(cands, func(a, b *timeline.Event) int {
-			if c := b.OccurredAt.Compare(a.OccurredAt); c != 0 {
-				return c
-			}
-			return strings.Compare(b.ID, a.ID)
-		})
+		slices.SortFunc(cands, timeline.NewestFirst)
 		if len(cands) > need {
 			cands = cands[:need]
 		}
@@ -124,30 +121,15 @@ func ownItems(ctx context.Context, tn store.Tenant, id string, p *timeline.Posit
 	if p != nil {
 		q.Range = &store.Bound{Lte: p.At}
 	}
-	var out []*timeline.Event
-	for len(out) < limit {
-		q.Limit = limit - len(out) + 1
-		docs, err := tn.C(AccountItems).Find(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("items of account %s: %w", id, err)
+	out, err := timeline.Before(ctx, tn.C(AccountItems), q, nil, p, limit, func(raw bson.Raw) (*timeline.Event, error) {
+		var it Item
+		if err := bson.Unmarshal(raw, &it); err != nil {
+			return nil, fmt.Errorf("decode account item: %w", err)
 		}
-		for _, d := range docs {
-			q.After = d.Key
-			var it Item
-			if err := d.Decode(&it); err != nil {
-				return nil, fmt.Errorf("decode account item: %w", err)
-			}
-			if p != nil && !p.Before(it.At, it.ID) {
-				continue
-			}
-			if out = append(out, it.event()); len(out) == limit {
-				break
-			}
-		}
-		if len(docs) < q.Limit {
-			break
-		}
-		q.Range = nil
+		return it.event(), nil
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("items of account %s: %w", id, err)
 	}
 	return out, nil
 }
