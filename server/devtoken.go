@@ -42,8 +42,9 @@ func jwtSecret(cfg Config, logger *slog.Logger) (secret []byte, devMode bool, er
 	return secret, true, nil
 }
 
-// writeFileAtomic writes b to path (mode 0600) through a temp file and a
-// rename: a reader never sees half of it.
+// writeFileAtomic writes b to path (mode 0600) through a temp file,
+// synced, and a rename: a reader never sees half of it, nor a crash a
+// truncated file.
 func writeFileAtomic(path string, b []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -55,6 +56,10 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -88,29 +93,9 @@ func loadOrCreateSecret(path string) (secret []byte, created bool, err error) {
 		return nil, false, fmt.Errorf("generate dev JWT secret: %w", err)
 	}
 	secret = []byte(hex.EncodeToString(raw))
-	// Write to a temp file and rename, so a crash never leaves a truncated
-	// secret that would then be reused.
-	tmp, err := os.CreateTemp(filepath.Dir(path), secretFile+".tmp-*")
-	if err != nil {
-		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
-	}
-	if _, err := tmp.Write(append(secret, '\n')); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	// Through a temp file: a crash never leaves a truncated secret that
+	// would then be reused.
+	if err := writeFileAtomic(path, append(secret, '\n')); err != nil {
 		return nil, false, fmt.Errorf("write dev JWT secret: %w", err)
 	}
 	return secret, true, nil
