@@ -66,8 +66,8 @@ func responseType(r *http.Request) string {
 }
 
 func (graphqlPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	start := graphql.Now()
-	w.Header().Set("Content-Type", responseType(r)+"; charset=utf-8")
+	start, media := graphql.Now(), responseType(r)
+	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		refuseRequest(w, http.StatusBadRequest, "", "the request body could not be read")
@@ -78,7 +78,7 @@ func (graphqlPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		refuseRequest(w, http.StatusBadRequest, field, msg)
 		return
 	}
-	execute(w, r, exec, params, start, false)
+	execute(w, r, exec, params, start, media, false)
 }
 
 func (graphqlGET) Supports(r *http.Request) bool {
@@ -86,8 +86,8 @@ func (graphqlGET) Supports(r *http.Request) bool {
 }
 
 func (graphqlGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	start := graphql.Now()
-	w.Header().Set("Content-Type", responseType(r)+"; charset=utf-8")
+	start, media := graphql.Now(), responseType(r)
+	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		refuseRequest(w, http.StatusBadRequest, "", "the URL's query string is malformed")
@@ -105,15 +105,17 @@ func (graphqlGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 			}
 		}
 	}
+	execute(w, r, exec, params, start, media, true)
+}
+
+// execute runs params (queries only, over GET) and writes the answer in
+// media. A request with no query is refused, unless a persisted query's
+// hash stands for it.
+func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, start time.Time, media string, queryOnly bool) {
 	if params.Query == "" && params.Extensions["persistedQuery"] == nil {
 		refuseRequest(w, http.StatusBadRequest, "query", "query is required: a GraphQL document")
 		return
 	}
-	execute(w, r, exec, params, start, true)
-}
-
-// execute runs params (queries only, over GET) and writes the answer.
-func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, params *graphql.RawParams, start time.Time, queryOnly bool) {
 	ctx := r.Context()
 	params.Headers = r.Header
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
@@ -122,7 +124,7 @@ func execute(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor,
 		status := http.StatusOK
 		// An unknown persisted query stays 200: clients then send the
 		// query, where a 400 makes some turn persisted queries off.
-		if responseType(r) == mediaGraphQLResponse && !persistedQueryMiss(errs) {
+		if media == mediaGraphQLResponse && !persistedQueryMiss(errs) {
 			status = http.StatusBadRequest
 		}
 		writeNotExecuted(w, status, exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs))
@@ -179,9 +181,8 @@ func persistedQueryMiss(errs gqlerror.List) bool {
 
 // decodeParams reads a request body: a JSON object with query (a
 // string), operationName (a string), variables and extensions (objects),
-// each of them null or absent but query (unless a persisted query's hash
-// stands for it). On failure it returns the parameter at fault and a
-// message.
+// each of them null or absent (execute requires a query). On failure it
+// returns the parameter at fault and a message.
 func decodeParams(body []byte) (*graphql.RawParams, string, string) {
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -215,9 +216,6 @@ func decodeParams(body []byte) (*graphql.RawParams, string, string) {
 		if !decodeObject(m, f.into) {
 			return nil, f.name, f.name + " must be an object"
 		}
-	}
-	if p.Query == "" && p.Extensions["persistedQuery"] == nil {
-		return nil, "query", "query is required: a GraphQL document"
 	}
 	return p, "", ""
 }

@@ -169,6 +169,9 @@ type tally struct {
 	Version   int64     `bson:"version"`
 }
 
+// tallyVersion is a tally's compare-and-swap version (store.Rewrite).
+func tallyVersion(t *tally) *int64 { return &t.Version }
+
 type intent struct {
 	ID          string    `bson:"_id"`
 	WorkspaceID string    `bson:"workspaceId"`
@@ -224,7 +227,7 @@ func (s *Service) dropIntent(ctx context.Context, tn store.Tenant, id string) {
 // addChange adds ch to pipeline key's tally. A pipeline with no tally
 // yet gets one from its first summary's count.
 func addChange(ctx context.Context, tn store.Tenant, key string, now time.Time, ch change) error {
-	return store.Rewrite(ctx, tn.C(Tallies), key, nil, func(t *tally) *int64 { return &t.Version }, func(t *tally) bool {
+	return store.Rewrite(ctx, tn.C(Tallies), key, nil, tallyVersion, func(t *tally) bool {
 		if t.Recount != nil && now.Sub(t.Recount.StartedAt) > recountLease {
 			t.Recount = nil // dead: its pending list would only grow
 		}
@@ -305,10 +308,9 @@ var errStop = errors.New("stop")
 func (s *Service) recount(ctx context.Context, tn store.Tenant, key string) (*counts, error) {
 	mine := &recount{ID: store.NewID(), StartedAt: s.clock(), Pending: []change{}}
 	c := tn.C(Tallies)
-	version := func(t *tally) *int64 { return &t.Version }
 	err := c.Insert(ctx, tally{ID: key, Counts: counts{Stages: map[string]map[string]cell{}}, Recount: mine, Version: 1})
 	if errors.Is(err, store.ErrDuplicateKey) {
-		err = store.Rewrite(ctx, c, key, nil, version, func(t *tally) bool {
+		err = store.Rewrite(ctx, c, key, nil, tallyVersion, func(t *tally) bool {
 			t.Recount = mine
 			return true
 		})
@@ -319,7 +321,7 @@ func (s *Service) recount(ctx context.Context, tn store.Tenant, key string) (*co
 	out, err := s.countInto(ctx, tn, key, mine)
 	if err != nil {
 		// Let the next summary start again at once.
-		_ = store.Rewrite(context.WithoutCancel(ctx), c, key, nil, version, func(t *tally) bool {
+		_ = store.Rewrite(context.WithoutCancel(ctx), c, key, nil, tallyVersion, func(t *tally) bool {
 			if t.Recount == nil || t.Recount.ID != mine.ID {
 				return false
 			}
@@ -351,7 +353,7 @@ func (s *Service) countInto(ctx context.Context, tn store.Tenant, key string, mi
 		return nil, fmt.Errorf("read the tally intents of pipeline %s: %w", key, err)
 	}
 	out, ended := fresh, false
-	err = store.Rewrite(ctx, tn.C(Tallies), key, nil, func(t *tally) *int64 { return &t.Version }, func(t *tally) bool {
+	err = store.Rewrite(ctx, tn.C(Tallies), key, nil, tallyVersion, func(t *tally) bool {
 		out, ended = fresh, false
 		if t.Recount == nil || t.Recount.ID != mine.ID {
 			return false // a later recount took over
